@@ -1,0 +1,42 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "kakunin",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "kakunin", targets: ["kakunin"]),
+        .library(name: "KakuninCore", targets: ["KakuninCore"]),
+        .library(name: "KakuninStore", targets: ["KakuninStore"]),
+        .library(name: "KakuninBatch", targets: ["KakuninBatch"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // libpq through pkg-config; the module map links "pq".
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // The domain, pure: no I/O, no database.
+        .target(name: "KakuninCore"),
+        // PostgreSQL: connection, COPY streams, migrations.
+        .target(name: "KakuninStore", dependencies: [
+            "CLibPQ",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // The jobs: import, generate, run.
+        .target(name: "KakuninBatch", dependencies: [
+            "KakuninCore", "KakuninStore",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // The CLI: parse arguments, call the libraries, print.
+        .executableTarget(name: "kakunin", dependencies: [
+            "KakuninBatch", "KakuninCore", "KakuninStore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "KakuninCoreTests", dependencies: ["KakuninCore"]),
+        .testTarget(name: "KakuninStoreTests", dependencies: ["KakuninStore"]),
+        .testTarget(name: "KakuninBatchTests", dependencies: ["KakuninBatch", "KakuninStore", "KakuninCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,35 @@
+/// Exit statuses an operator can script against (documented in README.md).
+public enum ExitStatus: Int32, Sendable {
+    case success = 0
+    /// Internal error: a bug or an unexpected condition; the message says what.
+    case internalError = 1
+    /// Import: the file loaded but some rows were rejected (see the rejects file).
+    case rowsRejected = 10
+    /// Run: completed, but some members are held (see the report).
+    case membersHeld = 11
+    /// Import: the file was refused as a whole (wrong header, not UTF-8, Individual Number).
+    case fileRefused = 20
+    /// Usage error (bad arguments); from the argument parser.
+    case usage = 64
+    /// Bad configuration: parameter file, migrations or sql/ folder.
+    case badConfiguration = 78
+    /// Database unreachable.
+    case databaseUnavailable = 69
+    /// The run is locked by another live process.
+    case runLocked = 75
+}
+
+/// An error that tells the operator what happened and how to fix it, with its exit status.
+public struct OperatorError: Error, CustomStringConvertible {
+    public let status: ExitStatus
+    public let message: String
+    public let fix: String?
+
+    public init(_ status: ExitStatus, _ message: String, fix: String? = nil) {
+        self.status = status
+        self.message = message
+        self.fix = fix
+    }
+
+    public var description: String { fix.map { "\(message)\n  fix: \($0)" } ?? message }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import KakuninCore
+
+/// Writes the three feeds of SPEC.md section 4 with realistic content for demos, tests and
+/// benchmarks: households with one head, all three schemes, foreign residents with residence
+/// expiry, every Myna state in plausible proportions, applications, and a small share of
+/// deliberately bad rows. Streams to disk; the same seed gives the same bytes.
+public struct FeedGenerator {
+    public struct Counts: Sendable { public var members = 0, myna = 0, applications = 0, bad = 0 }
+
+    public static let insurers = (nhi: "131016", elderly: "39131015", employee: "06139999")
+
+    private var rng: SplitMix64
+    private let reference: LocalDate
+    private let badRate: Double
+
+    public init(seed: UInt64, referenceDate: String, badRate: Double) throws {
+        guard let ref = LocalDate(referenceDate) else {
+            throw OperatorError(.usage, "reference date '\(referenceDate)' is not YYYY-MM-DD")
+        }
+        guard (0...1).contains(badRate) else { throw OperatorError(.usage, "--bad-rate must be between 0 and 1") }
+        rng = SplitMix64(seed: seed)
+        reference = ref
+        self.badRate = badRate
+    }
+
+    public mutating func write(members total: Int, to dir: URL) throws -> Counts {
+        try OwnerOnlyFile.makeDirectory(dir)
+        var counts = Counts()
+        let m = try OwnerOnlyFile.create(dir.appendingPathComponent("members.csv"))
+        let s = try OwnerOnlyFile.create(dir.appendingPathComponent("myna_status.csv"))
+        let a = try OwnerOnlyFile.create(dir.appendingPathComponent("applications.csv"))
+        try m.write(FeedFormat.members.columns.map(\.name).joined(separator: ",") + "\n")
+        try s.write(FeedFormat.mynaStatus.columns.map(\.name).joined(separator: ",") + "\n")
+        try a.write(FeedFormat.applications.columns.map(\.name).joined(separator: ",") + "\n")
+
+        var serial = 0
+        var household = 0
+        while counts.members < total {
+            household += 1
+            let roll = rng.below(100)
+            let scheme = roll < 45 ? "nhi" : roll < 80 ? "employee" : "elderly"
+            let size = scheme == "elderly" ? 1 : min(total - counts.members, rng.pick([1, 1, 2, 2, 2, 3, 3, 4, 5]))
+            let place = rng.pick(Names.places)
+            let family = rng.pick(Names.family)
+            let foreign = rng.chance(0.04) ? rng.pick(Names.foreign) : nil
+            let street = "\(rng.int(1...5))丁目\(rng.int(1...30))番\(rng.int(1...20))号"
+            let extra = rng.chance(0.3) ? "\(rng.pick(Names.buildings))\(rng.int(1...12))0\(rng.int(1...9))号室" : ""
+            let extraWithComma = rng.chance(0.02) ? "\(rng.pick(Names.buildings)), 別館" : extra
+            let householdID = "H\(String(format: "%08d", household))"
+            let noHead = scheme == "nhi" && size > 1 && rng.chance(0.003)
+            let noAddress = rng.chance(0.004)
+            for k in 0..<size {
+                serial += 1
+                let memberID = "M\(String(format: "%09d", serial))"
+                let insurer = scheme == "nhi" ? Self.insurers.nhi : scheme == "elderly" ? Self.insurers.elderly : Self.insurers.employee
+                var sex = k == 1 ? "2" : rng.chance(0.5) ? "1" : "2"
+                if rng.chance(0.003) { sex = "9" }
+                let age: Int
+                switch (scheme, k) {
+                case ("elderly", _): age = rng.int(75...99)
+                case (_, 0): age = scheme == "nhi" ? rng.int(20...74) : rng.int(18...64)
+                case (_, 1): age = scheme == "nhi" ? rng.int(20...74) : rng.int(18...64)
+                default: age = rng.int(0...17)
+                }
+                var birth = reference.adding(years: -age).adding(days: -rng.int(0...364))
+                if rng.chance(0.001) { birth = LocalDate(year: 1948, month: 2, day: 29)! }
+                let given = sex == "1" ? rng.pick(Names.givenMale) : rng.pick(Names.givenFemale)
+                let (fam, giv, famKana, givKana, lang): (String, String, String, String, String)
+                if let f = foreign { (fam, giv, famKana, givKana, lang) = (f.0, f.1, f.2, f.3, f.4) }
+                else { (fam, giv, famKana, givKana, lang) = (family.0, given.0, family.1, given.1, "ja") }
+                let qualifiedBase = max(birth, reference.adding(years: -rng.int(0...20)))
+                var qualified = qualifiedBase.adding(days: rng.int(0...200))
+                if qualified > reference { qualified = reference }
+                if rng.chance(0.02) { qualified = reference.adding(days: rng.int(-40...20)) } // newly joining
+                let disqualified = rng.chance(0.03) ? max(qualified, reference.adding(days: rng.int(-100...60))).description : ""
+                let legacy = rng.chance(0.25) ? rng.pick(["2025-07-31", "2025-12-01", "2025-11-30", "2026-07-31"]) : ""
+                let copay: String = age >= 75 ? (rng.chance(0.1) ? "30" : "10") : age >= 70 ? "20" : age < 6 ? "20" : "30"
+                let residence = foreign != nil ? reference.adding(days: rng.int(20...1500)).description : ""
+                let isHead = noHead ? false : k == 0
+                var fields: [String] = [
+                    insurer, memberID, scheme,
+                    scheme == "employee" ? String(rng.int(1000...9999)) : scheme == "nhi" ? "千代田" : "",
+                    String(format: "%07d", serial % 10_000_000),
+                    String(format: "%02d", k),
+                    fam, giv, famKana, givKana, birth.description, sex, qualified.description, disqualified,
+                    householdID, isHead ? "true" : "false",
+                    noAddress ? "" : place.0, noAddress ? "" : place.1 + street, extraWithComma, lang, copay,
+                    residence, legacy, rng.chance(0.003) ? "true" : "false",
+                ]
+                if rng.chance(badRate) { corruptMember(&fields); counts.bad += 1 }
+                try m.write(csvLine(fields))
+                counts.members += 1
+
+                if rng.chance(0.98) {
+                    var row = mynaRow(insurer: insurer, memberID: memberID)
+                    if rng.chance(badRate) { row[5] = "broken"; counts.bad += 1 }
+                    try s.write(csvLine(row))
+                    counts.myna += 1
+                }
+                if rng.chance(0.03) {
+                    var row = applicationRow(insurer: insurer, memberID: memberID, age: age)
+                    if rng.chance(badRate * 5) { row[2] = "lost_card"; counts.bad += 1 }
+                    try a.write(csvLine(row))
+                    counts.applications += 1
+                }
+            }
+        }
+        try m.close(sync: true)
+        try s.close(sync: true)
+        try a.close(sync: true)
+        return counts
+    }
+
+    private mutating func mynaRow(insurer: String, memberID: String) -> [String] {
+        let asOf = LocalDate(year: reference.year, month: reference.month, day: 1)!.adding(months: -1).description
+        guard rng.chance(0.82) else {
+            return [insurer, memberID, asOf, "false", "", rng.chance(0.03) ? "returned" : "none", "", ""]
+        }
+        let r = rng.below(1000)
+        let registration = r < 850 ? "registered" : r < 970 ? "not_registered" : r < 985 ? "cancel_requested" : "cancelled"
+        let c = rng.below(1000)
+        let state = c < 950 ? "active" : c < 965 ? "suspended" : c < 990 ? "renewing" : "returned"
+        let ecert = reference.adding(days: rng.int(-120...1800))
+        let card = max(ecert, reference.adding(days: rng.int(0...3650)))
+        return [insurer, memberID, asOf, "true", registration, state, ecert.description, rng.chance(0.9) ? card.description : ""]
+    }
+
+    private mutating func applicationRow(insurer: String, memberID: String, age: Int) -> [String] {
+        let k = rng.below(100)
+        let kind = k < 50 ? "special_consideration" : k < 70 ? "card_lost" : k < 90 ? "card_renewing" : "reissue"
+        var basis = ""
+        if kind == "special_consideration" && !rng.chance(0.1) {
+            basis = age >= 70 ? "elderly" : rng.pick(["disability", "needs_helper", "other"])
+        }
+        let s = rng.below(100)
+        let status = s < 70 ? "approved" : s < 90 ? "pending" : "rejected"
+        return [insurer, memberID, kind, reference.adding(days: -rng.int(1...60)).description, basis, status]
+    }
+
+    /// Breaks one field the way real extracts break.
+    private mutating func corruptMember(_ f: inout [String]) {
+        switch rng.below(7) {
+        case 0: f[10] = "\(f[10].prefix(5))02-30"                 // impossible date
+        case 1: f[2] = "nhi2"                                     // unknown scheme
+        case 2: f[1] = ""                                         // missing identifier
+        case 3: f[13] = "1990-01-01"; f[12] = "2000-01-01"        // qualified after disqualified
+        case 4: f[11] = "3"                                       // unknown sex code
+        case 5: f[20] = "25"                                      // copay not 10/20/30
+        default: f[8] = "やまだ"                                  // reading in hiragana
+        }
+    }
+
+    private func csvLine(_ fields: [String]) -> String {
+        var line = ""
+        line.reserveCapacity(256)
+        for (i, f) in fields.enumerated() {
+            if i > 0 { line += "," }
+            line += CSVField.quote(f)
+        }
+        return line + "\n"
+    }
+}

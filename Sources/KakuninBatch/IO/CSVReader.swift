@@ -1,0 +1,162 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One record of a CSV file, valid only inside the reader's callback.
+public struct CSVRecord {
+    /// Line of the file on which the record starts (the header is line 1).
+    public let line: Int
+    /// Set when the record's quoting is broken; the record should be rejected.
+    public let malformed: String?
+    let bytes: UnsafeBufferPointer<UInt8>
+    let ends: UnsafeBufferPointer<Int>
+
+    public var count: Int { ends.count }
+
+    /// The unescaped bytes of field `i`.
+    public func field(_ i: Int) -> UnsafeBufferPointer<UInt8> {
+        let start = i == 0 ? 0 : ends[i - 1]
+        return UnsafeBufferPointer(rebasing: bytes[start..<ends[i]])
+    }
+
+    public func string(_ i: Int) -> String { String(decoding: field(i), as: UTF8.self) }
+}
+
+/// An error reading a file (not a bad row: those are records with `malformed` set).
+public struct FileReadError: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "cannot read \(path): \(reason)" }
+}
+
+/// A streaming RFC 4180 reader working on bytes: quoted fields with doubled quotes, embedded
+/// newlines, CRLF or LF line ends. Reads 1 MiB at a time, so memory does not grow with the file.
+public final class CSVReader {
+    private let fd: Int32
+    public let path: String
+    /// Called with every chunk read, e.g. to hash the file.
+    public var onChunk: ((UnsafeRawBufferPointer) -> Void)?
+    public private(set) var bytesRead = 0
+
+    public init(path: String) throws {
+        self.path = path
+        fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw FileReadError(path: path, reason: String(cString: strerror(errno))) }
+    }
+
+    deinit { close(fd) }
+
+    /// Calls `body` for each record; blank lines are skipped. Stops early when `body` returns false.
+    public func forEachRecord(_ body: (CSVRecord) throws -> Bool) throws {
+        let chunkSize = 1 << 20
+        let chunk = UnsafeMutablePointer<UInt8>.allocate(capacity: chunkSize)
+        defer { chunk.deallocate() }
+        var record: [UInt8] = []
+        record.reserveCapacity(4096)
+        var ends: [Int] = []
+        ends.reserveCapacity(64)
+
+        enum State { case fieldStart, unquoted, quoted, quoteInQuoted }
+        var state = State.fieldStart
+        var line = 1, recordLine = 1
+        var malformed: String?
+        var pendingCR = false
+        var first = true
+
+        func emit() throws -> Bool {
+            defer {
+                record.removeAll(keepingCapacity: true)
+                ends.removeAll(keepingCapacity: true)
+                malformed = nil
+                state = .fieldStart
+            }
+            if ends.count == 1 && ends[0] == 0 && malformed == nil { return true } // blank line
+            return try record.withUnsafeBufferPointer { rb in
+                try ends.withUnsafeBufferPointer { eb in
+                    try body(CSVRecord(line: recordLine, malformed: malformed, bytes: rb, ends: eb))
+                }
+            }
+        }
+
+        while true {
+            let n = read(fd, chunk, chunkSize)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileReadError(path: path, reason: String(cString: strerror(errno)))
+            }
+            if n == 0 { break }
+            bytesRead += n
+            onChunk?(UnsafeRawBufferPointer(start: chunk, count: n))
+            var i = 0
+            // Skip a UTF-8 byte-order mark at the start of the file.
+            if first {
+                first = false
+                if n >= 3 && chunk[0] == 0xEF && chunk[1] == 0xBB && chunk[2] == 0xBF { i = 3 }
+            }
+            while i < n {
+                let b = chunk[i]
+                i += 1
+                if pendingCR {
+                    pendingCR = false
+                    if b != 10 { record.append(13) } // a lone CR is data
+                    else {
+                        ends.append(record.count)
+                        line += 1
+                        if !(try emit()) { return }
+                        recordLine = line
+                        continue
+                    }
+                }
+                switch state {
+                case .fieldStart, .unquoted:
+                    if b == 44 { // ,
+                        ends.append(record.count); state = .fieldStart
+                    } else if b == 10 {
+                        ends.append(record.count)
+                        line += 1
+                        if !(try emit()) { return }
+                        recordLine = line
+                    } else if b == 13 {
+                        pendingCR = true
+                    } else if b == 34 { // "
+                        if state == .fieldStart { state = .quoted }
+                        else {
+                            if malformed == nil { malformed = "quote inside an unquoted field (field \(ends.count + 1))" }
+                            record.append(b)
+                        }
+                    } else {
+                        record.append(b); state = .unquoted
+                    }
+                case .quoted:
+                    if b == 34 { state = .quoteInQuoted }
+                    else {
+                        if b == 10 { line += 1 }
+                        record.append(b)
+                    }
+                case .quoteInQuoted:
+                    if b == 34 { record.append(34); state = .quoted }
+                    else if b == 44 { ends.append(record.count); state = .fieldStart }
+                    else if b == 10 {
+                        ends.append(record.count)
+                        line += 1
+                        if !(try emit()) { return }
+                        recordLine = line
+                    } else if b == 13 {
+                        pendingCR = true; state = .unquoted
+                    } else {
+                        if malformed == nil { malformed = "text after a closing quote (field \(ends.count + 1))" }
+                        record.append(b); state = .unquoted
+                    }
+                }
+            }
+        }
+        if pendingCR { pendingCR = false }
+        if state == .quoted { malformed = "quoted field not closed before end of file" }
+        if !record.isEmpty || !ends.isEmpty || state != .fieldStart || malformed != nil {
+            ends.append(record.count)
+            _ = try emit()
+        }
+    }
+}

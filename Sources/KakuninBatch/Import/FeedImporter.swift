@@ -1,0 +1,406 @@
+import Crypto
+import Foundation
+import KakuninCore
+import KakuninStore
+
+/// Imports one feed file (SPEC.md section 4): streams it through COPY into a staging table,
+/// validates every field on the way, then merges set-based into the store.
+///
+/// Bad rows are rejected with line, column, value and reason and the good rows still load; a
+/// file with the wrong header, that is not UTF-8, or that carries an Individual Number is
+/// refused as a whole and nothing of it is stored. Importing the same file twice changes nothing.
+public final class FeedImporter {
+    private let db: Connection
+    private let host: String
+    /// How many rejects the on-screen summary lists.
+    public var shownRejects = 20
+
+    public init(db: Connection, host: String) {
+        self.db = db
+        self.host = host
+    }
+
+    /// A reason to refuse the whole file.
+    struct Refusal: Error { let message: String }
+
+    public func run(feed: FeedFormat.Name, path: String, reportDirectory: URL) throws -> ImportSummary {
+        let started = Date()
+        let format = FeedFormat.named(feed)
+        let reader = try CSVReader(path: path)
+        var hasher = SHA256()
+        reader.onChunk = { hasher.update(bufferPointer: $0) }
+
+        try OwnerOnlyFile.makeDirectory(reportDirectory)
+        let importID = Int(try db.query(
+            "INSERT INTO import (feed, file_name, status, host) VALUES ($1, $2, 'running', $3) RETURNING import_id",
+            [feed.rawValue, path, host]).scalar!)!
+        var summary = ImportSummary(importID: importID, feed: feed, file: path, status: .loaded)
+        let base = reportDirectory.appendingPathComponent("import-\(importID)-\(feed.rawValue)")
+        let spillURL = reportDirectory.appendingPathComponent(".import-\(importID).spill")
+        defer { unlink(spillURL.path) }
+
+        do {
+            try db.transaction {
+                let spill = try OwnerOnlyFile.create(spillURL)
+                try createStage(format)
+                var rows = 0
+                try db.copyIn("COPY pg_temp.stage FROM STDIN") { writer in
+                    rows = try streamRows(reader: reader, format: format, importID: importID, copy: writer, spill: spill)
+                }
+                summary.rowsRead = rows
+                try spill.close(sync: false)
+                try db.copyIn("COPY import_reject (import_id, line, column_name, value, reason, member_id) FROM STDIN") { w in
+                    let fd = open(spillURL.path, O_RDONLY)
+                    defer { close(fd) }
+                    var buf = [UInt8](repeating: 0, count: 1 << 16)
+                    while true {
+                        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                        if n <= 0 { break }
+                        try buf.withUnsafeBytes { try w.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                    }
+                }
+                try db.execute("ANALYZE pg_temp.stage")
+                try rejectDuplicates(format, importID: importID)
+                let (inserted, updated) = try merge(format, importID: importID)
+                summary.inserted = inserted
+                summary.updated = updated
+                summary.rowsRejected = Int(try db.query(
+                    "SELECT count(DISTINCT line) FROM import_reject WHERE import_id = $1", [String(importID)]).scalar!)!
+                summary.rowsLoaded = summary.rowsRead - summary.rowsRejected
+                summary.unchanged = summary.rowsLoaded - inserted - updated
+                summary.status = summary.rowsRejected > 0 ? .loadedWithRejects : .loaded
+                summary.fileSHA256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+                try finishImport(&summary, bytes: reader.bytesRead)
+            }
+        } catch let refusal as Refusal {
+            summary.status = .refused
+            summary.refusal = refusal.message
+            summary.rowsRead = 0
+            try db.execute("UPDATE import SET status = 'refused', refusal = $2, finished_at = now() WHERE import_id = $1",
+                           [String(importID), refusal.message])
+            try audit(action: "import_refused", importID: importID,
+                      details: ["feed": feed.rawValue, "file": path, "refusal": refusal.message])
+        } catch {
+            try? db.execute("UPDATE import SET status = 'failed', refusal = $2, finished_at = now() WHERE import_id = $1",
+                            [String(importID), "\(error)"])
+            throw error
+        }
+
+        summary.seconds = Date().timeIntervalSince(started)
+        if summary.status != .refused {
+            try loadRejectSummary(&summary)
+            let rejectsURL = base.appendingPathExtension("rejects.csv")
+            try OwnerOnlyFile.publish(rejectsURL) { w in
+                try w.write("line,column,value,reason,member_id\n")
+                try db.copyOut("""
+                    COPY (SELECT line, column_name, value, reason, member_id FROM import_reject
+                          WHERE import_id = \(importID) ORDER BY line, column_name) TO STDOUT (FORMAT csv)
+                    """) { try w.write($0) }
+            }
+            summary.rejectsFile = rejectsURL.path
+        }
+        let reportURL = base.appendingPathExtension("report.txt")
+        summary.reportFile = reportURL.path
+        let report = summary.render()
+        try OwnerOnlyFile.publish(reportURL) { try $0.write(report) }
+        return summary
+    }
+
+    // MARK: - Streaming and validation
+
+    private func createStage(_ format: FeedFormat) throws {
+        let table = format.name == .members ? "member" : format.name == .mynaStatus ? "myna_status" : "application"
+        let cols = format.columns.map(\.name).joined(separator: ", ")
+        let extra = format.name == .applications ? ", reject_reason" : ""
+        try db.execute("""
+            CREATE TEMP TABLE stage ON COMMIT DROP AS
+            SELECT NULL::bigint AS line, \(cols)\(extra) FROM \(table) WITH NO DATA
+            """)
+    }
+
+    /// Reads every record, validates it, and writes good rows to COPY and bad ones to the spill.
+    private func streamRows(reader: CSVReader, format: FeedFormat, importID: Int,
+                            copy: CopyInWriter, spill: BufferedFileWriter) throws -> Int {
+        var map: [Int] = []          // format column → file column
+        var headerCount = 0
+        var rows = 0
+        let memberIDColumn = format.index(of: "member_id")!
+        var errors: [(column: String?, value: String?, reason: String)] = []
+        let importIDText = String(importID)
+        var rejectLine: [UInt8] = []
+
+        try reader.forEachRecord { record in
+            if record.line == 1 || headerCount == 0 {
+                map = try self.checkHeader(record, format)
+                headerCount = record.count
+                return true
+            }
+            rows += 1
+            errors.removeAll(keepingCapacity: true)
+            var memberID: String?
+            if record.count != headerCount {
+                errors.append((nil, nil, "row has \(record.count) fields; the header has \(headerCount)"))
+            } else if let malformed = record.malformed {
+                errors.append((nil, nil, "broken CSV quoting: \(malformed)"))
+            } else {
+                for i in 0..<record.count {
+                    let v = record.field(i)
+                    if !FieldValidator.isValidUTF8(v) {
+                        throw Refusal(message: "the file is not UTF-8 (first bad bytes at line \(record.line), field \(i + 1)); feeds must be UTF-8: convert with `iconv -f CP932 -t UTF-8 FILE > FILE.utf8`")
+                    }
+                    if FieldValidator.looksLikeIndividualNumber(v) {
+                        let name = i < map.count ? self.headerName(record: nil, index: i, format: format, map: map) : "field \(i + 1)"
+                        throw Refusal(message: "column '\(name)' holds a value that looks like a 12-digit Individual Number (個人番号) at line \(record.line); kakunin never stores Individual Numbers: remove it from the extract and import again")
+                    }
+                }
+                memberID = record.string(map[memberIDColumn])
+                for (c, column) in format.columns.enumerated() {
+                    let v = record.field(map[c])
+                    if let reason = FieldValidator.check(v, column) {
+                        errors.append((column.name, String(record.string(map[c]).prefix(200)), reason))
+                    }
+                }
+                if errors.isEmpty { self.crossFieldChecks(record, format, map, &errors) }
+            }
+            if errors.isEmpty {
+                try copy.withBuffer { out in
+                    out.append(contentsOf: String(record.line).utf8)
+                    for (c, column) in format.columns.enumerated() {
+                        out.append(9)
+                        let v = record.field(map[c])
+                        if v.isEmpty {
+                            CopyText.appendField(column.blankDefault, to: &out)
+                        } else {
+                            CopyText.appendField(v, to: &out)
+                        }
+                    }
+                    if format.name == .applications {
+                        out.append(9)
+                        CopyText.appendField(self.applicationRejectReason(record, format, map), to: &out)
+                    }
+                    out.append(10)
+                }
+            } else {
+                for e in errors {
+                    rejectLine.removeAll(keepingCapacity: true)
+                    CopyText.appendRow([importIDText, String(record.line), e.column, e.value, e.reason, memberID],
+                                       to: &rejectLine)
+                    try spill.write(bytes: rejectLine)
+                }
+            }
+            return true
+        }
+        if headerCount == 0 {
+            throw Refusal(message: "the file is empty; expected a header row: \(format.columns.map(\.name).joined(separator: ","))")
+        }
+        return rows
+    }
+
+    private func headerName(record: CSVRecord?, index: Int, format: FeedFormat, map: [Int]) -> String {
+        if let c = map.firstIndex(of: index) { return format.columns[c].name }
+        return "field \(index + 1)"
+    }
+
+    /// Maps the header to the format's columns, in any order; refuses a wrong header.
+    private func checkHeader(_ record: CSVRecord, _ format: FeedFormat) throws -> [Int] {
+        var names: [String] = []
+        for i in 0..<record.count {
+            guard FieldValidator.isValidUTF8(record.field(i)) else {
+                throw Refusal(message: "the header is not UTF-8; feeds must be UTF-8: convert with `iconv -f CP932 -t UTF-8 FILE > FILE.utf8`")
+            }
+            names.append(record.string(i).trimmingCharacters(in: .whitespaces).lowercased())
+        }
+        if let bad = names.first(where: FieldValidator.isIndividualNumberHeader) {
+            throw Refusal(message: "column '\(bad)' is an Individual Number (個人番号) column; kakunin never stores Individual Numbers: remove the column from the extract and import again")
+        }
+        let expected = format.columns.map(\.name)
+        let missing = expected.filter { !names.contains($0) }
+        let unexpected = names.filter { !expected.contains($0) }
+        var dupes: [String] = []
+        for n in Set(names) where names.filter({ $0 == n }).count > 1 { dupes.append(n) }
+        if !missing.isEmpty || !unexpected.isEmpty || !dupes.isEmpty {
+            var msg = "this is not a \(format.name.rawValue) feed: "
+            var parts: [String] = []
+            if !missing.isEmpty { parts.append("missing column(s) \(missing.joined(separator: ", "))") }
+            if !unexpected.isEmpty { parts.append("unexpected column(s) \(unexpected.joined(separator: ", "))") }
+            if !dupes.isEmpty { parts.append("repeated column(s) \(dupes.sorted().joined(separator: ", "))") }
+            msg += parts.joined(separator: "; ")
+            msg += ". Expected the header: \(expected.joined(separator: ","))"
+            throw Refusal(message: msg)
+        }
+        return expected.map { names.firstIndex(of: $0)! }
+    }
+
+    private func crossFieldChecks(_ r: CSVRecord, _ format: FeedFormat, _ map: [Int],
+                                  _ errors: inout [(column: String?, value: String?, reason: String)]) {
+        func f(_ name: String) -> UnsafeBufferPointer<UInt8> { r.field(map[format.index(of: name)!]) }
+        func s(_ name: String) -> String { r.string(map[format.index(of: name)!]) }
+        switch format.name {
+        case .members:
+            let q = f("qualified_on"), d = f("disqualified_on")
+            if !d.isEmpty && d.lexicographicallyPrecedes(q) {
+                errors.append(("disqualified_on", s("disqualified_on"), "qualified_on (\(s("qualified_on"))) is after disqualified_on"))
+            }
+        case .mynaStatus:
+            let hasCard = s("has_card") == "true", state = s("card_state")
+            if !hasCard && state != "none" && state != "returned" {
+                errors.append(("card_state", state, "card_state must be none or returned when has_card is false"))
+            }
+            if hasCard && state == "none" {
+                errors.append(("card_state", state, "card_state cannot be none when has_card is true"))
+            }
+            if hasCard && f("registration").isEmpty {
+                errors.append(("registration", "", "registration is required when has_card is true"))
+            }
+        case .applications:
+            if s("kind") != "special_consideration" && !f("basis").isEmpty {
+                errors.append(("basis", s("basis"), "basis applies only to special_consideration applications"))
+            }
+        }
+    }
+
+    /// SPEC.md 4: a special-consideration application without a basis is recorded as rejected
+    /// with NO_BASIS; one the insurer rejected in its own system is recorded as such.
+    private func applicationRejectReason(_ r: CSVRecord, _ format: FeedFormat, _ map: [Int]) -> String? {
+        let kind = r.string(map[format.index(of: "kind")!])
+        if kind == "special_consideration" && r.field(map[format.index(of: "basis")!]).isEmpty { return "NO_BASIS" }
+        if r.string(map[format.index(of: "status")!]) == "rejected" { return "REJECTED_BY_INSURER" }
+        return nil
+    }
+
+    // MARK: - Set-based checks and merge
+
+    private func rejectDuplicates(_ format: FeedFormat, importID: Int) throws {
+        let key = format.keyColumns.joined(separator: ", ")
+        let join = format.keyColumns.map { "s.\($0) = d.\($0)" }.joined(separator: " AND ")
+        try db.execute("""
+            CREATE TEMP TABLE dup ON COMMIT DROP AS
+            SELECT \(key), array_agg(line ORDER BY line) AS lines FROM pg_temp.stage GROUP BY \(key) HAVING count(*) > 1
+            """)
+        try db.execute("""
+            WITH gone AS (
+                DELETE FROM pg_temp.stage s USING pg_temp.dup d WHERE \(join)
+                RETURNING s.line, s.member_id, d.lines)
+            INSERT INTO import_reject (import_id, line, column_name, value, reason, member_id)
+            SELECT $1, line, 'member_id', member_id,
+                   'the same key (\(key)) appears on lines ' || array_to_string(lines, ', ') || '; fix the extract so it appears once',
+                   member_id
+            FROM gone
+            """, [String(importID)])
+        if format.name != .members {
+            try db.execute("""
+                WITH gone AS (
+                    DELETE FROM pg_temp.stage s
+                    WHERE NOT EXISTS (SELECT 1 FROM member m WHERE m.insurer_number = s.insurer_number AND m.member_id = s.member_id)
+                    RETURNING s.line, s.member_id)
+                INSERT INTO import_reject (import_id, line, column_name, value, reason, member_id)
+                SELECT $1, line, 'member_id', member_id, 'unknown member: not in the members feed; import members.csv first', member_id
+                FROM gone
+                """, [String(importID)])
+        }
+    }
+
+    /// Inserts new rows and updates changed ones; returns (inserted, updated).
+    private func merge(_ format: FeedFormat, importID: Int) throws -> (Int, Int) {
+        let id = String(importID)
+        let keys = format.keyColumns
+        let on = keys.map { "t.\($0) = s.\($0)" }.joined(separator: " AND ")
+        switch format.name {
+        case .members:
+            let data = format.columns.map(\.name).filter { !keys.contains($0) }
+            let all = format.columns.map(\.name)
+            let differs = "(\(data.map { "t.\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(data.map { "s.\($0)" }.joined(separator: ", ")))"
+            try db.execute("INSERT INTO insurer (insurer_number) SELECT DISTINCT insurer_number FROM pg_temp.stage ON CONFLICT DO NOTHING")
+            try db.execute("""
+                INSERT INTO member_history (insurer_number, member_id, import_id, changed_columns, old_values, new_values)
+                SELECT s.insurer_number, s.member_id, $1, c.cols, c.old, c.new
+                FROM pg_temp.stage s JOIN member t ON \(on)
+                CROSS JOIN LATERAL (
+                    SELECT array_agg(o.key ORDER BY o.key), jsonb_object_agg(o.key, o.value), jsonb_object_agg(o.key, n.value)
+                    FROM jsonb_each(to_jsonb(t)) o JOIN jsonb_each(to_jsonb(s)) n USING (key)
+                    WHERE o.key <> ALL (ARRAY['line', 'insurer_number', 'member_id']) AND o.value IS DISTINCT FROM n.value
+                ) AS c(cols, old, new)
+                WHERE \(differs)
+                """, [id])
+            let updated = try db.query("""
+                UPDATE member t SET \(data.map { "\($0) = s.\($0)" }.joined(separator: ", ")),
+                       updated_by_import = $1, updated_at = now()
+                FROM pg_temp.stage s WHERE \(on) AND \(differs)
+                """, [id]).affectedRows
+            let inserted = try db.query("""
+                INSERT INTO member (\(all.joined(separator: ", ")), created_by_import, updated_by_import)
+                SELECT \(all.map { "s.\($0)" }.joined(separator: ", ")), $1, $1 FROM pg_temp.stage s
+                WHERE NOT EXISTS (SELECT 1 FROM member t WHERE \(on))
+                ORDER BY s.insurer_number, s.member_id
+                """, [id]).affectedRows
+            return (inserted, updated)
+        case .mynaStatus:
+            let data = format.columns.map(\.name).filter { !keys.contains($0) }
+            let all = format.columns.map(\.name)
+            let differs = "(\(data.map { "t.\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(data.map { "s.\($0)" }.joined(separator: ", ")))"
+            let updated = try db.query("""
+                UPDATE myna_status t SET \(data.map { "\($0) = s.\($0)" }.joined(separator: ", ")), import_id = $1
+                FROM pg_temp.stage s WHERE \(on) AND \(differs)
+                """, [id]).affectedRows
+            let inserted = try db.query("""
+                INSERT INTO myna_status (\(all.joined(separator: ", ")), import_id)
+                SELECT \(all.map { "s.\($0)" }.joined(separator: ", ")), $1 FROM pg_temp.stage s
+                WHERE NOT EXISTS (SELECT 1 FROM myna_status t WHERE \(on))
+                """, [id]).affectedRows
+            return (inserted, updated)
+        case .applications:
+            // A fulfilled application is history: a later feed does not change it.
+            let updated = try db.query("""
+                UPDATE application t SET basis = s.basis, status = s.status, reject_reason = s.reject_reason,
+                       import_id = $1, updated_at = now()
+                FROM pg_temp.stage s
+                WHERE \(on) AND t.fulfilled_on IS NULL
+                  AND (t.basis, t.status, t.reject_reason) IS DISTINCT FROM (s.basis, s.status, s.reject_reason)
+                """, [id]).affectedRows
+            let inserted = try db.query("""
+                INSERT INTO application (insurer_number, member_id, kind, received_on, basis, status, reject_reason, source, import_id)
+                SELECT s.insurer_number, s.member_id, s.kind, s.received_on, s.basis, s.status, s.reject_reason, 'import', $1
+                FROM pg_temp.stage s
+                WHERE NOT EXISTS (SELECT 1 FROM application t WHERE \(on))
+                """, [id]).affectedRows
+            return (inserted, updated)
+        }
+    }
+
+    private func finishImport(_ s: inout ImportSummary, bytes: Int) throws {
+        try db.execute("""
+            UPDATE import SET status = $2, rows_read = $3, rows_loaded = $4, rows_rejected = $5,
+                   inserted = $6, updated = $7, unchanged = $8, file_sha256 = $9, file_bytes = $10, finished_at = now()
+            WHERE import_id = $1
+            """, [String(s.importID), s.status.rawValue, String(s.rowsRead), String(s.rowsLoaded), String(s.rowsRejected),
+                  String(s.inserted), String(s.updated), String(s.unchanged), s.fileSHA256, String(bytes)])
+        try audit(action: "import", importID: s.importID, details: [
+            "feed": s.feed.rawValue, "file": s.file, "sha256": s.fileSHA256, "status": s.status.rawValue,
+            "rows_read": String(s.rowsRead), "rows_loaded": String(s.rowsLoaded), "rows_rejected": String(s.rowsRejected),
+            "inserted": String(s.inserted), "updated": String(s.updated), "unchanged": String(s.unchanged),
+        ])
+    }
+
+    private func audit(action: String, importID: Int, details: [String: String]) throws {
+        let json = String(data: try JSONSerialization.data(withJSONObject: details, options: [.sortedKeys]), encoding: .utf8)!
+        try db.execute("INSERT INTO audit_event (action, host, import_id, details, prev_hash, hash) VALUES ($1, $2, $3, $4::jsonb, '', '')",
+                       [action, host, String(importID), json])
+    }
+
+    private func loadRejectSummary(_ s: inout ImportSummary) throws {
+        let id = String(s.importID)
+        s.rejectsByReason = try db.query("""
+            SELECT coalesce(column_name, '(row)'), reason, count(*) FROM import_reject WHERE import_id = $1
+            GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 50
+            """, [id]).rows.map { ($0[0]!, $0[1]!, Int($0[2]!)!) }
+        let personal = Set(FeedFormat.named(s.feed).columns.filter(\.personal).map(\.name))
+        s.firstRejects = try db.query("""
+            SELECT line, column_name, value, reason, member_id FROM import_reject WHERE import_id = $1
+            ORDER BY line, column_name LIMIT $2
+            """, [id, String(shownRejects)]).rows.map { r in
+            RejectedRow(line: Int(r[0]!)!, column: r[1],
+                        value: r[1].map { personal.contains($0) ? "(withheld: see rejects file)" : r[2] ?? "" } ?? nil,
+                        reason: r[3]!, memberID: r[4])
+        }
+    }
+}

@@ -1,0 +1,149 @@
+/// Checks one raw field (UTF-8 bytes) against its column; returns the reason it is bad, or nil.
+/// Works on bytes: a million-row feed passes through here.
+public enum FieldValidator {
+    public static func check(_ v: UnsafeBufferPointer<UInt8>, _ column: FeedColumn) -> String? {
+        if v.isEmpty {
+            return column.required ? "required value is missing" : nil
+        }
+        switch column.kind {
+        case .text(let maxLength):
+            if hasControlCharacter(v) { return "contains a control character" }
+            return characterCount(v) > maxLength ? "longer than \(maxLength) characters" : nil
+        case .identifier(let maxLength):
+            if v.count > maxLength { return "longer than \(maxLength) characters" }
+            for b in v where !(isAlnum(b) || b == UInt8(ascii: "-") || b == UInt8(ascii: "_")) {
+                return "identifier may hold only letters, digits, '-' and '_'"
+            }
+            return nil
+        case .insurerNumber:
+            guard v.count == 6 || v.count == 8, v.allSatisfy(isDigit) else {
+                return "insurer number must be 6 or 8 digits"
+            }
+            return nil
+        case .digits(let count):
+            guard v.count == count, v.allSatisfy(isDigit) else { return "must be \(count) digits" }
+            return nil
+        case .kana(let maxLength):
+            let s = String(decoding: v, as: UTF8.self)
+            var n = 0
+            for u in s.unicodeScalars {
+                n += 1
+                let ok = (0x30A1...0x30FA).contains(u.value) || u.value == 0x30FC || u.value == 0x30FB
+                    || u.value == 0x3000 || u.value == 0x20
+                if !ok { return "reading must be full-width katakana" }
+            }
+            return n > maxLength ? "longer than \(maxLength) characters" : nil
+        case .date:
+            return DateField.parse(v) == nil ? "not a date in YYYY-MM-DD form" : nil
+        case .boolean:
+            return equals(v, "true") || equals(v, "false") ? nil : "must be true or false"
+        case .oneOf(let values):
+            for value in values where equals(v, value) { return nil }
+            return "unknown value; expected one of \(values.joined(separator: ", "))"
+        case .languageTag:
+            // BCP 47, loosely: a 2–3 letter language, then subtags of 1–8 letters or digits.
+            var subtag = 0, index = 0
+            for b in v {
+                if b == UInt8(ascii: "-") {
+                    if subtag == 0 || (index == 0 && subtag < 2) { return "not a BCP 47 language tag" }
+                    subtag = 0; index += 1
+                    continue
+                }
+                guard index == 0 ? isAlpha(b) : isAlnum(b) else { return "not a BCP 47 language tag" }
+                subtag += 1
+                if subtag > (index == 0 ? 3 : 8) { return "not a BCP 47 language tag" }
+            }
+            return subtag == 0 || (index == 0 && subtag < 2) ? "not a BCP 47 language tag" : nil
+        }
+    }
+
+    /// True when the bytes are valid UTF-8.
+    public static func isValidUTF8(_ v: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        let n = v.count
+        while i < n {
+            let b = v[i]
+            if b < 0x80 { i += 1; continue }
+            var need = 0
+            var min: UInt32 = 0
+            var cp: UInt32 = 0
+            switch b {
+            case 0xC2...0xDF: need = 1; cp = UInt32(b & 0x1F); min = 0x80
+            case 0xE0...0xEF: need = 2; cp = UInt32(b & 0x0F); min = 0x800
+            case 0xF0...0xF4: need = 3; cp = UInt32(b & 0x07); min = 0x10000
+            default: return false
+            }
+            if i + need >= n { return false }
+            for k in 1...need {
+                let c = v[i + k]
+                guard c & 0xC0 == 0x80 else { return false }
+                cp = (cp << 6) | UInt32(c & 0x3F)
+            }
+            if cp < min || cp > 0x10FFFF || (0xD800...0xDFFF).contains(cp) { return false }
+            i += need + 1
+        }
+        return true
+    }
+
+    /// True when the value looks like a 12-digit Individual Number (個人番号): twelve digits,
+    /// optionally grouped 4-4-4 by hyphens or spaces.
+    public static func looksLikeIndividualNumber(_ v: UnsafeBufferPointer<UInt8>) -> Bool {
+        if v.count == 12 { return v.allSatisfy(isDigit) }
+        guard v.count == 14 else { return false }
+        let sep = v[4]
+        guard sep == UInt8(ascii: "-") || sep == UInt8(ascii: " "), v[9] == sep else { return false }
+        for (i, b) in v.enumerated() where i != 4 && i != 9 { if !isDigit(b) { return false } }
+        return true
+    }
+
+    /// True when a header name announces an Individual Number column.
+    public static func isIndividualNumberHeader(_ name: String) -> Bool {
+        let folded = String(name.lowercased().unicodeScalars.filter { !" _-".unicodeScalars.contains($0) })
+        return ["individualnumber", "mynumber", "kojinbango", "kojinbangou", "個人番号", "マイナンバー"]
+            .contains { folded.contains($0) }
+    }
+
+    @inline(__always) static func isDigit(_ b: UInt8) -> Bool { b >= 48 && b <= 57 }
+    @inline(__always) static func isAlpha(_ b: UInt8) -> Bool { (b | 0x20) >= 97 && (b | 0x20) <= 122 }
+    @inline(__always) static func isAlnum(_ b: UInt8) -> Bool { isDigit(b) || isAlpha(b) }
+
+    static func equals(_ v: UnsafeBufferPointer<UInt8>, _ s: String) -> Bool {
+        var s = s
+        return s.withUTF8 { u in u.count == v.count && memcmpEqual(u, v) }
+    }
+
+    private static func memcmpEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        for i in 0..<a.count where a[i] != b[i] { return false }
+        return true
+    }
+
+    static func characterCount(_ v: UnsafeBufferPointer<UInt8>) -> Int {
+        // Counts Unicode scalars (continuation bytes are not counted).
+        var n = 0
+        for b in v where b & 0xC0 != 0x80 { n += 1 }
+        return n
+    }
+
+    static func hasControlCharacter(_ v: UnsafeBufferPointer<UInt8>) -> Bool {
+        v.contains { $0 < 0x20 || $0 == 0x7F }
+    }
+}
+
+/// ISO dates (`YYYY-MM-DD`) read from bytes.
+public enum DateField {
+    /// Parses a real calendar date between years 1868 and 2200.
+    public static func parse(_ v: UnsafeBufferPointer<UInt8>) -> LocalDate? {
+        guard v.count == 10, v[4] == UInt8(ascii: "-"), v[7] == UInt8(ascii: "-") else { return nil }
+        func num(_ from: Int, _ to: Int) -> Int? {
+            var n = 0
+            for i in from..<to {
+                let b = v[i]
+                guard b >= 48 && b <= 57 else { return nil }
+                n = n * 10 + Int(b - 48)
+            }
+            return n
+        }
+        guard let y = num(0, 4), let m = num(5, 7), let d = num(8, 10), (1868...2200).contains(y) else { return nil }
+        return LocalDate(year: y, month: m, day: d)
+    }
+}

@@ -1,0 +1,262 @@
+import CLibPQ
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A synchronous connection to PostgreSQL through libpq.
+///
+/// Connects from the standard libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER,
+/// PGPASSWORD) or from a connection URL. Every statement that takes a value takes it as a
+/// parameter; every `PGresult` is freed before a call returns. Not thread-safe: one connection
+/// per thread of work.
+public final class Connection {
+    private let conn: OpaquePointer
+
+    /// - Parameter url: a libpq connection string or `postgresql://` URL; nil uses the PG* environment.
+    public init(url: String? = nil, applicationName: String = "kakunin") throws {
+        var conninfo = url ?? ""
+        if !conninfo.contains("application_name") {
+            if conninfo.hasPrefix("postgres") {
+                conninfo += (conninfo.contains("?") ? "&" : "?") + "application_name=\(applicationName)"
+            } else {
+                conninfo += " application_name=\(applicationName)"
+            }
+        }
+        guard let c = PQconnectdb(conninfo) else {
+            throw DatabaseError(kind: .connection, message: "libpq could not allocate a connection")
+        }
+        if PQstatus(c) != CONNECTION_OK {
+            let msg = PQerrorMessage(c).map { String(cString: $0).trimmingTrailingWhitespace() } ?? "unknown"
+            PQfinish(c)
+            throw DatabaseError(kind: .connection, message: msg,
+                                hint: "Is the server running? Set PGHOST/PGPORT/PGDATABASE/PGUSER or pass --database-url. For the throwaway server: eval \"$(jobs/pg env)\" after jobs/pg start.")
+        }
+        conn = c
+        try execute("SET client_encoding = 'UTF8'")
+        try execute("SET DateStyle = 'ISO, YMD'")
+        try execute("SET search_path = kakunin, public")
+    }
+
+    deinit { PQfinish(conn) }
+
+    /// The server's backend process id (useful for leases and logs).
+    public var backendPID: Int32 { PQbackendPID(conn) }
+
+    public var isAlive: Bool { PQstatus(conn) == CONNECTION_OK }
+
+    /// Runs one statement with text parameters and returns all rows.
+    @discardableResult
+    public func query(_ sql: String, _ params: [String?] = []) throws -> QueryResult {
+        let result = try withParams(params) { types, values, count in
+            PQexecParams(conn, sql, count, types, values, nil, nil, 0)
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
+            return QueryResult(copying: result)
+        default:
+            throw DatabaseError(result: result, connection: conn, kind: .query, statement: sql)
+        }
+    }
+
+    /// Runs a statement, ignoring rows.
+    public func execute(_ sql: String, _ params: [String?] = []) throws {
+        try query(sql, params)
+    }
+
+    /// Runs a script of several statements without parameters (migrations).
+    public func executeScript(_ sql: String) throws {
+        guard let result = PQexec(conn, sql) else {
+            throw DatabaseError(result: nil, connection: conn, kind: .query, statement: sql)
+        }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY else {
+            throw DatabaseError(result: result, connection: conn, kind: .query, statement: sql)
+        }
+    }
+
+    /// Runs `body` inside BEGIN … COMMIT; rolls back when it throws.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN")
+        do {
+            let value = try body()
+            try execute("COMMIT")
+            return value
+        } catch {
+            if PQtransactionStatus(conn) != PQTRANS_IDLE { try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    // MARK: COPY
+
+    /// Streams data into `COPY … FROM STDIN`. `body` receives a writer to push bytes through;
+    /// returns the number of rows the server loaded.
+    @discardableResult
+    public func copyIn(_ sql: String, _ body: (CopyInWriter) throws -> Void) throws -> Int {
+        try startCopy(sql, expecting: PGRES_COPY_IN)
+        let writer = CopyInWriter(conn: conn)
+        do {
+            try body(writer)
+            try writer.flush()
+        } catch {
+            let reason = "client aborted COPY: \(error)"
+            _ = PQputCopyEnd(conn, reason)
+            drainResults()
+            throw error
+        }
+        guard PQputCopyEnd(conn, nil) == 1 else {
+            throw DatabaseError(result: nil, connection: conn, kind: .copy, statement: sql)
+        }
+        return try finishCommand(sql)
+    }
+
+    /// Streams `COPY … TO STDOUT`; `body` is called with each chunk the server sends (one row
+    /// per chunk in text format). Returns the number of rows.
+    @discardableResult
+    public func copyOut(_ sql: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        try startCopy(sql, expecting: PGRES_COPY_OUT)
+        var bodyError: Error?
+        while true {
+            var buffer: UnsafeMutablePointer<CChar>? = nil
+            let n = PQgetCopyData(conn, &buffer, 0)
+            if n > 0, let buffer {
+                if bodyError == nil {
+                    do { try body(UnsafeRawBufferPointer(start: buffer, count: Int(n))) } catch { bodyError = error }
+                }
+                PQfreemem(buffer)
+            } else if n == -1 {
+                break
+            } else {
+                throw DatabaseError(result: nil, connection: conn, kind: .copy, statement: sql)
+            }
+        }
+        let rows = try finishCommand(sql)
+        if let bodyError { throw bodyError }
+        return rows
+    }
+
+    private func startCopy(_ sql: String, expecting: ExecStatusType) throws {
+        guard let result = PQexec(conn, sql) else {
+            throw DatabaseError(result: nil, connection: conn, kind: .copy, statement: sql)
+        }
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == expecting else {
+            throw DatabaseError(result: result, connection: conn, kind: .copy, statement: sql)
+        }
+    }
+
+    private func finishCommand(_ sql: String) throws -> Int {
+        var failure: DatabaseError?
+        var rows = 0
+        while let result = PQgetResult(conn) {
+            if PQresultStatus(result) == PGRES_COMMAND_OK {
+                rows = Int(String(cString: PQcmdTuples(result))) ?? 0
+            } else if failure == nil {
+                failure = DatabaseError(result: result, connection: conn, kind: .copy, statement: sql)
+            }
+            PQclear(result)
+        }
+        if let failure { throw failure }
+        return rows
+    }
+
+    private func drainResults() {
+        while let result = PQgetResult(conn) { PQclear(result) }
+    }
+
+    private func withParams(_ params: [String?],
+                            _ body: (UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?, Int32) -> OpaquePointer?) throws -> OpaquePointer {
+        // Keep C strings alive for the duration of the call.
+        let cStrings: [UnsafeMutablePointer<CChar>?] = params.map { $0.map { strdup($0) } ?? nil }
+        defer { for p in cStrings { free(p) } }
+        let values: [UnsafePointer<CChar>?] = cStrings.map { $0.map { UnsafePointer($0) } }
+        let result = values.withUnsafeBufferPointer { vp in
+            body(nil, params.isEmpty ? nil : vp.baseAddress, Int32(params.count))
+        }
+        guard let result else {
+            throw DatabaseError(result: nil, connection: conn, kind: .query, statement: nil)
+        }
+        return result
+    }
+}
+
+/// Pushes bytes into a running `COPY … FROM STDIN`, buffering to 256 KiB per call to libpq.
+public final class CopyInWriter {
+    private let conn: OpaquePointer
+    private var buffer: [UInt8] = []
+    private let limit = 1 << 18
+
+    init(conn: OpaquePointer) {
+        self.conn = conn
+        buffer.reserveCapacity(limit + 4096)
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= limit { try flush() }
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= limit { try flush() }
+    }
+
+    public func write(_ string: String) throws {
+        var s = string
+        try s.withUTF8 { try write(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Appends one row in COPY text format, escaping each field; nil is `\N`.
+    public func writeRow(_ fields: [String?]) throws {
+        CopyText.appendRow(fields, to: &buffer)
+        if buffer.count >= limit { try flush() }
+    }
+
+    /// Direct access for encoders that append already-escaped bytes.
+    public func withBuffer(_ body: (inout [UInt8]) -> Void) throws {
+        body(&buffer)
+        if buffer.count >= limit { try flush() }
+    }
+
+    func flush() throws {
+        guard !buffer.isEmpty else { return }
+        let ok = buffer.withUnsafeBufferPointer { p in
+            p.withMemoryRebound(to: CChar.self) { PQputCopyData(conn, $0.baseAddress, Int32($0.count)) }
+        }
+        guard ok == 1 else {
+            throw DatabaseError(result: nil, connection: conn, kind: .copy, statement: "COPY data")
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// The rows of a finished statement, copied out of the `PGresult` (which is then freed).
+public struct QueryResult: Sendable {
+    public let columns: [String]
+    public let rows: [[String?]]
+    /// Rows affected for INSERT/UPDATE/DELETE.
+    public let affectedRows: Int
+
+    init(copying result: OpaquePointer) {
+        let nf = PQnfields(result), nt = PQntuples(result)
+        columns = (0..<nf).map { String(cString: PQfname(result, $0)) }
+        var rows: [[String?]] = []
+        rows.reserveCapacity(Int(nt))
+        for r in 0..<nt {
+            rows.append((0..<nf).map { c in
+                PQgetisnull(result, r, c) == 1 ? nil : String(cString: PQgetvalue(result, r, c))
+            })
+        }
+        self.rows = rows
+        affectedRows = Int(String(cString: PQcmdTuples(result))) ?? 0
+    }
+
+    /// The first column of the first row, or nil.
+    public var scalar: String? { rows.first?.first ?? nil }
+
+    public func column(_ name: String) -> Int? { columns.firstIndex(of: name) }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import KakuninBatch
+import KakuninStore
+
+enum KakuninVersion {
+    static let string = "0.1.0"
+}
+
+/// Options every command that talks to PostgreSQL takes.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"), help: "libpq connection string or postgresql:// URL (default: the PG* environment).")
+    var url: String?
+
+    func connect() throws -> Connection {
+        do {
+            return try Connection(url: url ?? ProcessInfo.processInfo.environment["KAKUNIN_DATABASE_URL"])
+        } catch let e as DatabaseError {
+            throw OperatorError(.databaseUnavailable, "cannot connect to PostgreSQL: \(e.message)",
+                                fix: e.hint)
+        }
+    }
+}
+
+/// Runs a command body, printing errors for the operator and exiting with the documented status.
+func runReporting(_ body: () throws -> ExitStatus) throws {
+    let status: ExitStatus
+    do {
+        status = try body()
+    } catch let e as OperatorError {
+        printError("kakunin: \(e)")
+        status = e.status
+    } catch let e as DatabaseError {
+        printError("kakunin: \(e)")
+        status = e.isConnectionFailure ? .databaseUnavailable : .internalError
+    } catch let e as MigrationError {
+        printError("kakunin: \(e)")
+        status = .badConfiguration
+    } catch let e as FileReadError {
+        printError("kakunin: \(e)")
+        status = .fileRefused
+    } catch {
+        printError("kakunin: internal error: \(error)")
+        status = .internalError
+    }
+    if status != .success { throw ExitCode(status.rawValue) }
+}
+
+func printError(_ s: String) {
+    FileHandle.standardError.write((s + "\n").data(using: .utf8)!)
+}
+
+func hostName() -> String {
+    ProcessInfo.processInfo.hostName
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import KakuninBatch
+import KakuninStore
+
+struct DB: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "db", abstract: "Schema migrations.",
+        subcommands: [Migrate.self, Status.self])
+
+    struct Migrate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply the numbered SQL files of sql/ that are not applied yet.")
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let migrator = try Migrator(directory: try Migrator.locateDirectory())
+                let db = try database.connect()
+                let applied = try migrator.migrate(db)
+                print(applied.isEmpty ? "database is up to date (\(migrator.migrations.count) migrations)"
+                                      : "applied: \(applied.joined(separator: ", "))")
+                return .success
+            }
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show which migrations are applied.")
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let migrator = try Migrator(directory: try Migrator.locateDirectory())
+                let db = try database.connect()
+                var ok = true
+                for s in try migrator.status(db) {
+                    print("\(s.status.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(s.name)\(s.appliedAt.map { "  (\($0))" } ?? "")")
+                    if s.status == .edited || s.status == .missingFile { ok = false }
+                }
+                return ok ? .success : .badConfiguration
+            }
+        }
+    }
+}

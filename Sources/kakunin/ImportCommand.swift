@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import KakuninBatch
+import KakuninCore
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Import a feed file (members, myna-status or applications).",
+        discussion: """
+            Exit status: 0 every row loaded; 10 some rows rejected (listed on screen and in the
+            rejects file); 20 the file was refused as a whole and nothing was stored.
+            """)
+
+    enum Feed: String, ExpressibleByArgument, CaseIterable {
+        case members, mynaStatus = "myna-status", applications
+        var name: FeedFormat.Name {
+            switch self {
+            case .members: return .members
+            case .mynaStatus: return .mynaStatus
+            case .applications: return .applications
+            }
+        }
+    }
+
+    @Argument(help: "members | myna-status | applications") var feed: Feed
+    @Argument(help: "The CSV file (UTF-8, header row).") var file: String
+    @Option(help: "Folder for the import report and rejects file (owner-readable only).")
+    var reportDir: String = "kakunin-reports"
+    @OptionGroup var database: DatabaseOptions
+
+    func run() throws {
+        try runReporting {
+            let db = try database.connect()
+            let importer = FeedImporter(db: db, host: hostName())
+            let summary = try importer.run(feed: feed.name, path: file,
+                                           reportDirectory: URL(fileURLWithPath: reportDir))
+            print(summary.render(), terminator: "")
+            if let refusal = summary.refusal { printError("kakunin: file refused: \(refusal)") }
+            return summary.exitStatus
+        }
+    }
+}

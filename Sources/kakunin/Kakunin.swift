@@ -1,0 +1,15 @@
+import ArgumentParser
+
+@main
+struct Kakunin: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kakunin",
+        abstract: "Certificates of Eligibility (資格確認書) for Japanese health insurers: import feeds, decide, issue, mail, audit.",
+        discussion: """
+            Connects to PostgreSQL from the PG* environment (PGHOST, PGPORT, PGDATABASE, PGUSER,
+            PGPASSWORD) or --database-url. Exit statuses are listed in README.md.
+            """,
+        version: KakuninVersion.string,
+        subcommands: [DB.self, Import.self, Generate.self]
+    )
+}
