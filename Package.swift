@@ -30,13 +30,15 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // The CLI: parse arguments, call the libraries, print.
+        // Shipped beside the code for tests: a real database per test, cloned from a migrated template.
+        .target(name: "KakuninTesting", dependencies: ["KakuninStore"]),
         .executableTarget(name: "kakunin", dependencies: [
             "KakuninBatch", "KakuninCore", "KakuninStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "KakuninCoreTests", dependencies: ["KakuninCore"]),
-        .testTarget(name: "KakuninStoreTests", dependencies: ["KakuninStore"]),
-        .testTarget(name: "KakuninBatchTests", dependencies: ["KakuninBatch", "KakuninStore", "KakuninCore"]),
+        .testTarget(name: "KakuninStoreTests", dependencies: ["KakuninStore", "KakuninTesting"]),
+        .testTarget(name: "KakuninBatchTests", dependencies: ["KakuninBatch", "KakuninStore", "KakuninCore", "KakuninTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -37,6 +37,7 @@ public final class Connection {
         try execute("SET client_encoding = 'UTF8'")
         try execute("SET DateStyle = 'ISO, YMD'")
         try execute("SET search_path = kakunin, public")
+        try execute("SET client_min_messages = warning")
     }
 
     deinit { PQfinish(conn) }

@@ -163,12 +163,15 @@ public final class FeedImporter {
                 if errors.isEmpty { self.crossFieldChecks(record, format, map, &errors) }
             }
             if errors.isEmpty {
+                let rejectReason = format.name == .applications ? self.applicationRejectReason(record, format, map) : nil
                 try copy.withBuffer { out in
                     out.append(contentsOf: String(record.line).utf8)
                     for (c, column) in format.columns.enumerated() {
                         out.append(9)
                         let v = record.field(map[c])
-                        if v.isEmpty {
+                        if rejectReason != nil && column.name == "status" {
+                            CopyText.appendField("rejected", to: &out)
+                        } else if v.isEmpty {
                             CopyText.appendField(column.blankDefault, to: &out)
                         } else {
                             CopyText.appendField(v, to: &out)
@@ -176,7 +179,7 @@ public final class FeedImporter {
                     }
                     if format.name == .applications {
                         out.append(9)
-                        CopyText.appendField(self.applicationRejectReason(record, format, map), to: &out)
+                        CopyText.appendField(rejectReason, to: &out)
                     }
                     out.append(10)
                 }

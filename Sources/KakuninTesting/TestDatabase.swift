@@ -1,0 +1,114 @@
+import Foundation
+import KakuninStore
+
+/// A real PostgreSQL database of its own for one test, cloned from a migrated template.
+///
+/// The server comes from the PG* environment (jobs/test sets it from jobs/pg). The template
+/// `kakunin_template` is rebuilt once per test process from sql/, so every test starts from the
+/// schema as the migrations make it.
+public final class TestDatabase: @unchecked Sendable {
+    public let name: String
+
+    /// Serialises template creation within the process.
+    private static let template: Result<Void, Error> = Result { try buildTemplate() }
+
+    public init() throws {
+        try Self.template.get()
+        name = "kakunin_t_\(UInt32.random(in: 0...UInt32.max))_\(getpid())"
+        let admin = try Connection(url: "dbname=postgres")
+        try admin.execute("CREATE DATABASE \(name) TEMPLATE kakunin_template")
+    }
+
+    /// An empty database without the schema (for migration tests).
+    public init(empty: Bool) throws {
+        name = "kakunin_e_\(UInt32.random(in: 0...UInt32.max))_\(getpid())"
+        let admin = try Connection(url: "dbname=postgres")
+        try admin.execute("CREATE DATABASE \(name)")
+    }
+
+    /// libpq connection string for this database (other settings from PG*).
+    public var url: String { "dbname=\(name)" }
+
+    public func connect() throws -> Connection { try Connection(url: url) }
+
+    deinit {
+        if let admin = try? Connection(url: "dbname=postgres") {
+            try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        }
+    }
+
+    private static func buildTemplate() throws {
+        let admin = try Connection(url: "dbname=postgres")
+        try admin.execute("SELECT pg_advisory_lock(727274)")
+        defer { try? admin.execute("SELECT pg_advisory_unlock(727274)") }
+        try admin.execute("DROP DATABASE IF EXISTS kakunin_template WITH (FORCE)")
+        try admin.execute("CREATE DATABASE kakunin_template")
+        let db = try Connection(url: "dbname=kakunin_template")
+        try Migrator(directory: repositoryRoot.appendingPathComponent("sql")).migrate(db)
+    }
+
+    /// The repository's root, found upward from this source file.
+    public static let repositoryRoot: URL = {
+        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while dir.path != "/" {
+            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) { return dir }
+            dir = dir.deletingLastPathComponent()
+        }
+        fatalError("Package.swift not found above \(#filePath)")
+    }()
+
+    /// The built `kakunin` executable (swift test builds it with the tests).
+    public static var executable: URL {
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0])
+        var dir = exe.deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("kakunin")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return repositoryRoot.appendingPathComponent(".build/debug/kakunin")
+    }
+}
+
+/// The result of running the CLI.
+public struct CommandResult: Sendable {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+}
+
+/// Runs the `kakunin` executable with arguments against a database, as an operator would.
+public func runKakunin(_ arguments: [String], database: TestDatabase?, currentDirectory: URL? = nil,
+                       environment: [String: String] = [:]) throws -> CommandResult {
+    let p = Process()
+    p.executableURL = TestDatabase.executable
+    p.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    if let database { env["PGDATABASE"] = database.name }
+    env["KAKUNIN_SQL_DIR"] = TestDatabase.repositoryRoot.appendingPathComponent("sql").path
+    for (k, v) in environment { env[k] = v }
+    p.environment = env
+    if let currentDirectory { p.currentDirectoryURL = currentDirectory }
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    // Read both pipes before waiting so a chatty child cannot block.
+    let group = DispatchGroup()
+    nonisolated(unsafe) var errData = Data()
+    group.enter()
+    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    p.waitUntilExit()
+    return CommandResult(status: p.terminationStatus,
+                         stdout: String(decoding: outData, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// A fresh temporary folder for one test's files.
+public func temporaryDirectory(_ label: String = "kakunin-test") throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
