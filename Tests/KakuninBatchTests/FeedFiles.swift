@@ -1,0 +1,31 @@
+import Foundation
+import KakuninCore
+
+/// Builds small feed files for tests.
+enum FeedFiles {
+    static let memberHeader = FeedFormat.members.columns.map(\.name).joined(separator: ",")
+
+    /// A valid member row; override fields by column name.
+    static func member(_ id: String, _ overrides: [String: String] = [:]) -> String {
+        var f: [String: String] = [
+            "insurer_number": "131016", "member_id": id, "scheme": "nhi", "symbol": "千代田", "number": "1234567",
+            "branch": "00", "family_name": "山田", "given_name": "太郎", "family_name_kana": "ヤマダ",
+            "given_name_kana": "タロウ", "birth_date": "1980-04-01", "sex": "1", "qualified_on": "2020-04-01",
+            "disqualified_on": "", "household_id": "H\(id)", "household_head": "true", "postal_code": "1000001",
+            "address": "東京都千代田区千代田1丁目1番1号", "address_extra": "", "preferred_language": "ja",
+            "copay_ratio": "30", "residence_expiry": "", "legacy_card_expiry": "", "access_restricted": "false",
+        ]
+        for (k, v) in overrides { f[k] = v }
+        return FeedFormat.members.columns.map { quote(f[$0.name]!) }.joined(separator: ",")
+    }
+
+    static func quote(_ s: String) -> String {
+        s.contains(where: { ",\"\n\r".contains($0) }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+
+    static func write(_ dir: URL, _ name: String, _ lines: [String]) throws -> URL {
+        let url = dir.appendingPathComponent(name)
+        try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+}

@@ -1,0 +1,238 @@
+import Foundation
+import Testing
+import KakuninBatch
+import KakuninCore
+import KakuninStore
+import KakuninTesting
+
+@Suite("Feed import through the CLI")
+struct ImportTests {
+    @Test("a good file loads every row and exits 0")
+    func goodFile() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let file = try FeedFiles.write(dir, "members.csv", [FeedFiles.memberHeader] + (1...5).map { FeedFiles.member("M\($0)") })
+        let r = try runKakunin(["import", "members", file.path, "--report-dir", dir.appendingPathComponent("r").path], database: tdb)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("loaded:    5 (inserted 5, updated 0, unchanged 0)"))
+        let db = try tdb.connect()
+        #expect(try db.query("SELECT count(*) FROM member").scalar == "5")
+        #expect(try db.query("SELECT status, rows_read, rows_rejected FROM import").rows == [["loaded", "5", "0"]])
+        #expect(try db.query("SELECT count(*) FROM insurer WHERE insurer_number = '131016'").scalar == "1")
+    }
+
+    @Test("bad rows are rejected with line, column, value and reason; the good rows load; exit 10")
+    func mixedFile() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let lines = [
+            FeedFiles.memberHeader,
+            FeedFiles.member("M1", ["address_extra": "メゾン \"桜\", 101号"]),              // line 2
+            FeedFiles.member("M2", ["birth_date": "1980-02-30"]),                         // line 3
+            FeedFiles.member("M3", ["scheme": "nhi2", "sex": "3"]),                       // line 4: two errors
+            FeedFiles.member("", [:]),                                                    // line 5
+            FeedFiles.member("M5", ["address": "札幌市\n中央区"]),                         // lines 6-7 (quoted newline)
+            FeedFiles.member("M6", ["qualified_on": "2021-01-01", "disqualified_on": "2020-12-31"]), // line 8
+            FeedFiles.member("M7", ["family_name_kana": "やまだ"]),                        // line 9
+            "131016,M8,nhi",                                                              // line 10: too few fields
+            FeedFiles.member("M9", ["copay_ratio": "25", "preferred_language": "english!"]), // line 11
+        ]
+        let file = try FeedFiles.write(dir, "members.csv", lines)
+        let reports = dir.appendingPathComponent("reports")
+        let r = try runKakunin(["import", "members", file.path, "--report-dir", reports.path], database: tdb)
+        #expect(r.status == 10, "\(r.stderr)")
+        #expect(r.stdout.contains("rows read: 9"))
+        #expect(r.stdout.contains("loaded:    1 (inserted 1, updated 0, unchanged 0)"))
+        #expect(r.stdout.contains("rejected:  8"))
+
+        let rejects = try String(contentsOf: reports.appendingPathComponent("import-1-members.rejects.csv"), encoding: .utf8)
+        let rows = try csvRows(rejects)
+        #expect(rows.first == ["line", "column", "value", "reason", "member_id"])
+        let body = rows.dropFirst().map { [$0[0], $0[1], $0[3]] }
+        #expect(body == [
+            ["3", "birth_date", "not a date in YYYY-MM-DD form"],
+            ["4", "scheme", "unknown value; expected one of nhi, elderly, employee"],
+            ["4", "sex", "unknown value; expected one of 1, 2, 9"],
+            ["5", "member_id", "required value is missing"],
+            ["6", "address", "contains a control character"],
+            ["8", "disqualified_on", "qualified_on (2021-01-01) is after disqualified_on"],
+            ["9", "family_name_kana", "reading must be full-width katakana"],
+            ["10", "", "row has 3 fields; the header has 24"],
+            ["11", "copay_ratio", "unknown value; expected one of 10, 20, 30"],
+            ["11", "preferred_language", "not a BCP 47 language tag"],
+        ])
+        // The on-screen summary withholds personal values but names the line and column.
+        #expect(r.stdout.contains("line 9, column family_name_kana, value \"(withheld: see rejects file)\""))
+        #expect(!r.stdout.contains("やまだ"))
+        // Quotes and commas survive; files are owner-only.
+        let db = try tdb.connect()
+        #expect(try db.query("SELECT address_extra FROM member WHERE member_id = 'M1'").scalar == "メゾン \"桜\", 101号")
+        let mode = try FileManager.default.attributesOfItem(atPath: reports.appendingPathComponent("import-1-members.rejects.csv").path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+
+    @Test("the same file twice changes nothing the second time")
+    func idempotent() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let file = try FeedFiles.write(dir, "members.csv", [FeedFiles.memberHeader] + (1...20).map { FeedFiles.member("M\($0)") })
+        _ = try runKakunin(["import", "members", file.path, "--report-dir", dir.path], database: tdb)
+        let r = try runKakunin(["import", "members", file.path, "--report-dir", dir.path], database: tdb)
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("loaded:    20 (inserted 0, updated 0, unchanged 20)"))
+        #expect(r.stdout.contains("changes:   0"))
+        let db = try tdb.connect()
+        #expect(try db.query("SELECT count(*) FROM member_history").scalar == "0")
+    }
+
+    @Test("a changed member is updated and its change kept as history")
+    func history() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let v1 = try FeedFiles.write(dir, "v1.csv", [FeedFiles.memberHeader, FeedFiles.member("M1"), FeedFiles.member("M2")])
+        let v2 = try FeedFiles.write(dir, "v2.csv", [FeedFiles.memberHeader,
+            FeedFiles.member("M1", ["address": "大阪府大阪市北区梅田1丁目", "postal_code": "5300001"]), FeedFiles.member("M2")])
+        _ = try runKakunin(["import", "members", v1.path, "--report-dir", dir.path], database: tdb)
+        let r = try runKakunin(["import", "members", v2.path, "--report-dir", dir.path], database: tdb)
+        #expect(r.stdout.contains("loaded:    2 (inserted 0, updated 1, unchanged 1)"))
+        let db = try tdb.connect()
+        let h = try db.query("""
+            SELECT member_id, import_id, changed_columns::text, old_values->>'postal_code', new_values->>'postal_code',
+                   new_values->>'address' FROM member_history
+            """).rows
+        #expect(h == [["M1", "2", "{address,postal_code}", "1000001", "5300001", "大阪府大阪市北区梅田1丁目"]])
+        #expect(try db.query("SELECT updated_by_import, created_by_import FROM member WHERE member_id = 'M1'").rows == [["2", "1"]])
+    }
+
+    @Test("a wrong header refuses the file as a whole, saying what was expected; exit 20")
+    func wrongHeader() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let header = FeedFiles.memberHeader.replacingOccurrences(of: "copay_ratio", with: "copay")
+        let file = try FeedFiles.write(dir, "members.csv", [header, FeedFiles.member("M1")])
+        let r = try runKakunin(["import", "members", file.path, "--report-dir", dir.path], database: tdb)
+        #expect(r.status == 20)
+        #expect(r.stderr.contains("missing column(s) copay_ratio; unexpected column(s) copay"))
+        #expect(r.stderr.contains("Expected the header: insurer_number,member_id,scheme"))
+        let db = try tdb.connect()
+        #expect(try db.query("SELECT count(*) FROM member").scalar == "0")
+        #expect(try db.query("SELECT status FROM import").scalar == "refused")
+    }
+
+    @Test("a Shift_JIS file is refused as not UTF-8, with the conversion to run")
+    func notUTF8() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        var bytes = Array((FeedFiles.memberHeader + "\n").utf8)
+        let row = FeedFiles.member("M1").replacingOccurrences(of: "山田", with: "YAMADA")
+        bytes += Array(row.utf8)
+        bytes += [0x8E, 0x52, 0x93, 0x63, 0x0A] // 山田 in Shift_JIS, inside the last field
+        let file = dir.appendingPathComponent("sjis.csv")
+        try Data(bytes).write(to: file)
+        let r = try runKakunin(["import", "members", file.path, "--report-dir", dir.path], database: tdb)
+        #expect(r.status == 20)
+        #expect(r.stderr.contains("not UTF-8"))
+        #expect(r.stderr.contains("iconv -f CP932 -t UTF-8"))
+        #expect(try tdb.connect().query("SELECT count(*) FROM member").scalar == "0")
+    }
+
+    @Test("an Individual Number column or value refuses the file, names the column, stores nothing of it")
+    func individualNumber() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        // By header.
+        let h = try FeedFiles.write(dir, "h.csv", [FeedFiles.memberHeader + ",my_number", FeedFiles.member("M1") + ",123456789012"])
+        let r1 = try runKakunin(["import", "members", h.path, "--report-dir", dir.path], database: tdb)
+        #expect(r1.status == 20)
+        #expect(r1.stderr.contains("column 'my_number' is an Individual Number"))
+        // By value, hidden in an ordinary column, grouped 4-4-4.
+        let v = try FeedFiles.write(dir, "v.csv", [FeedFiles.memberHeader, FeedFiles.member("M1"),
+                                                   FeedFiles.member("M2", ["address_extra": "1234-5678-9012"])])
+        let r2 = try runKakunin(["import", "members", v.path, "--report-dir", dir.path], database: tdb)
+        #expect(r2.status == 20)
+        #expect(r2.stderr.contains("column 'address_extra' holds a value that looks like a 12-digit Individual Number"))
+        #expect(r2.stderr.contains("line 3"))
+        #expect(!r2.stderr.contains("1234-5678-9012") && !r2.stdout.contains("1234-5678-9012"))
+        let db = try tdb.connect()
+        #expect(try db.query("SELECT count(*) FROM member").scalar == "0")
+        #expect(try db.query("SELECT count(*) FROM import_reject").scalar == "0")
+        #expect(try db.query("SELECT count(*) FROM import WHERE status = 'refused'").scalar == "2")
+        let stored = try db.query("SELECT count(*) FROM audit_event WHERE details::text LIKE '%123456789012%' OR details::text LIKE '%1234-5678-9012%'")
+        #expect(stored.scalar == "0")
+        for f in try FileManager.default.contentsOfDirectory(atPath: dir.path) where f.hasPrefix("import-") {
+            let text = try String(contentsOf: dir.appendingPathComponent(f), encoding: .utf8)
+            #expect(!text.contains("123456789012") && !text.contains("1234-5678-9012"), "\(f)")
+        }
+    }
+
+    @Test("a key twice in one file rejects every copy; Myna rows for unknown members are rejected")
+    func duplicatesAndUnknownMembers() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("M1"), FeedFiles.member("M2"),
+                                                   FeedFiles.member("M1", ["address": "別の住所"])])
+        let r = try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb)
+        #expect(r.status == 10)
+        #expect(r.stdout.contains("loaded:    1 (inserted 1"))
+        #expect(r.stdout.contains("the same key (insurer_number, member_id) appears on lines 2, 4"))
+        let s = try FeedFiles.write(dir, "s.csv", [
+            FeedFormat.mynaStatus.columns.map(\.name).joined(separator: ","),
+            "131016,M2,2026-11-01,true,registered,active,2030-01-31,2034-01-31",
+            "131016,M9,2026-11-01,false,,none,,",
+            "131016,M2,2026-10-01,false,,active,,",
+        ])
+        let r2 = try runKakunin(["import", "myna-status", s.path, "--report-dir", dir.path], database: tdb)
+        #expect(r2.status == 10)
+        #expect(r2.stdout.contains("line 3, column member_id, value \"M9\", member M9: unknown member"))
+        #expect(r2.stdout.contains("line 4, column card_state, value \"active\", member M2: card_state must be none or returned when has_card is false"))
+        #expect(try tdb.connect().query("SELECT count(*) FROM myna_status").scalar == "1")
+    }
+
+    @Test("applications: a special-consideration application without basis is recorded as rejected with NO_BASIS")
+    func applications() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("M1"), FeedFiles.member("M2")])
+        _ = try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb)
+        let a = try FeedFiles.write(dir, "a.csv", [
+            FeedFormat.applications.columns.map(\.name).joined(separator: ","),
+            "131016,M1,special_consideration,2026-11-01,,approved",
+            "131016,M2,special_consideration,2026-11-02,disability,approved",
+            "131016,M2,card_lost,2026-11-03,elderly,approved",
+        ])
+        let r = try runKakunin(["import", "applications", a.path, "--report-dir", dir.path], database: tdb)
+        #expect(r.status == 10)
+        #expect(r.stdout.contains("basis applies only to special_consideration applications"))
+        let rows = try tdb.connect().query("SELECT member_id, kind, status, reject_reason FROM application ORDER BY member_id").rows
+        #expect(rows == [["M1", "special_consideration", "rejected", "NO_BASIS"], ["M2", "special_consideration", "approved", nil]])
+    }
+
+    @Test("a file that cannot be read is refused with the reason")
+    func missingFile() throws {
+        let tdb = try TestDatabase()
+        let r = try runKakunin(["import", "members", "/nonexistent/members.csv"], database: tdb)
+        #expect(r.status == 20)
+        #expect(r.stderr.contains("cannot read /nonexistent/members.csv: No such file or directory"))
+    }
+}
+
+/// Parses CSV text for assertions (RFC 4180: quotes, doubled quotes, embedded newlines).
+func csvRows(_ text: String) throws -> [[String]] {
+    var rows: [[String]] = [], row: [String] = [], field = "", quoted = false
+    var it = Array(text).makeIterator()
+    var pending: Character? = nil
+    while let c = pending ?? it.next() {
+        pending = nil
+        if quoted {
+            if c == "\"" {
+                if let n = it.next() { if n == "\"" { field.append("\"") } else { quoted = false; pending = n } }
+                else { quoted = false }
+            } else { field.append(c) }
+        } else if c == "\"" { quoted = true }
+        else if c == "," { row.append(field); field = "" }
+        else if c == "\n" { row.append(field); rows.append(row); row = []; field = "" }
+        else { field.append(c) }
+    }
+    if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
+    return rows
+}
