@@ -2,7 +2,7 @@
 
 -- Insurer parameter files as loaded for a run, by content hash (provenance of every decision).
 CREATE TABLE insurer_parameters (
-    insurer_number text NOT NULL REFERENCES insurer,
+    insurer_number text COLLATE "C" NOT NULL REFERENCES insurer,
     content_sha256 text NOT NULL,
     parameters jsonb NOT NULL,
     source text NOT NULL,
@@ -15,7 +15,7 @@ CREATE TABLE insurer_parameters (
 -- for it takes it over and finishes it.
 CREATE TABLE run (
     run_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    insurer_number text NOT NULL REFERENCES insurer,
+    insurer_number text COLLATE "C" NOT NULL REFERENCES insurer,
     as_of date NOT NULL,
     job text NOT NULL DEFAULT 'nightly',
     status text NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
@@ -38,8 +38,8 @@ CREATE TABLE run (
 -- dropped with DROP TABLE of a partition rather than a mass DELETE.
 CREATE TABLE decision (
     run_id bigint NOT NULL,
-    insurer_number text NOT NULL,
-    member_id text NOT NULL,
+    insurer_number text COLLATE "C" NOT NULL,
+    member_id text COLLATE "C" NOT NULL,
     as_of date NOT NULL,
     scheme text NOT NULL,
     outcome text NOT NULL CHECK (outcome IN ('issue', 'renew', 'issue_on_application', 'apply_notice',
@@ -67,9 +67,9 @@ BEGIN
 END $$;
 
 CREATE TABLE certificate (
-    insurer_number text NOT NULL REFERENCES insurer,
+    insurer_number text COLLATE "C" NOT NULL REFERENCES insurer,
     certificate_number bigint NOT NULL,
-    member_id text NOT NULL,
+    member_id text COLLATE "C" NOT NULL,
     run_id bigint REFERENCES run,
     kind text NOT NULL CHECK (kind IN ('issue', 'renew', 'issue_on_application', 'reissue')),
     reasons text[] NOT NULL,
@@ -95,8 +95,8 @@ CREATE INDEX certificate_by_member ON certificate (insurer_number, member_id, va
 -- Eligibility notices and application guidance notices sent.
 CREATE TABLE notice (
     notice_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    insurer_number text NOT NULL,
-    member_id text NOT NULL,
+    insurer_number text COLLATE "C" NOT NULL,
+    member_id text COLLATE "C" NOT NULL,
     kind text NOT NULL CHECK (kind IN ('eligibility_notice', 'apply_notice')),
     run_id bigint REFERENCES run,
     sent_on date NOT NULL,

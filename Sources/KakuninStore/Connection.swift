@@ -189,7 +189,7 @@ public final class Connection {
 public final class CopyInWriter {
     private let conn: OpaquePointer
     private var buffer: [UInt8] = []
-    private let limit = 1 << 18
+    private let limit = 1 << 15
 
     init(conn: OpaquePointer) {
         self.conn = conn

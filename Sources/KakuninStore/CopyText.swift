@@ -7,6 +7,10 @@ public enum CopyText {
     /// Appends one field, escaped. Does not add a separator.
     @inline(__always)
     public static func appendField(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        // Most fields need no escaping: append them in one go.
+        var plain = true
+        for b in bytes where b == backslash || b == tab || b == newline || b == cr { plain = false; break }
+        if plain { out.append(contentsOf: bytes); return }
         for b in bytes {
             switch b {
             case backslash: out.append(backslash); out.append(backslash)

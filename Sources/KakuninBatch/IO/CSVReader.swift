@@ -111,6 +111,19 @@ public final class CSVReader {
                 }
                 switch state {
                 case .fieldStart, .unquoted:
+                    // Fast path: copy a run of ordinary bytes in one go.
+                    if b != 44 && b != 10 && b != 13 && b != 34 {
+                        var j = i
+                        while j < n {
+                            let c = chunk[j]
+                            if c == 44 || c == 10 || c == 13 || c == 34 { break }
+                            j += 1
+                        }
+                        record.append(contentsOf: UnsafeBufferPointer(start: chunk + (i - 1), count: j - i + 1))
+                        i = j
+                        state = .unquoted
+                        continue
+                    }
                     if b == 44 { // ,
                         ends.append(record.count); state = .fieldStart
                     } else if b == 10 {

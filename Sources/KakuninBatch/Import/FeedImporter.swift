@@ -41,36 +41,60 @@ public final class FeedImporter {
 
         do {
             try db.transaction {
-                let spill = try OwnerOnlyFile.create(spillURL)
-                try createStage(format)
-                var rows = 0
-                try db.copyIn("COPY pg_temp.stage FROM STDIN") { writer in
-                    rows = try streamRows(reader: reader, format: format, importID: importID, copy: writer, spill: spill)
-                }
-                summary.rowsRead = rows
-                try spill.close(sync: false)
-                try db.copyIn("COPY import_reject (import_id, line, column_name, value, reason, member_id) FROM STDIN") { w in
-                    let fd = open(spillURL.path, O_RDONLY)
-                    defer { close(fd) }
-                    var buf = [UInt8](repeating: 0, count: 1 << 16)
-                    while true {
-                        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                        if n <= 0 { break }
-                        try buf.withUnsafeBytes { try w.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                // The duplicate check and the merge hash a million rows: keep that in memory.
+                try db.execute("SET LOCAL work_mem = '256MB'")
+                var clock = Date()
+                func lap(_ name: String) { summary.phases.append((name, Date().timeIntervalSince(clock))); clock = Date() }
+                var loaded: (inserted: Int, updated: Int)? = nil
+                var reader = reader
+
+                // A first load of an insurer's members goes straight into `member`; a duplicate
+                // key there (unique violation) falls back to the staged merge.
+                if format.name == .members, try isFirstLoad(path: path) {
+                    try db.execute("SAVEPOINT direct_load")
+                    do {
+                        let spill = try OwnerOnlyFile.create(spillURL)
+                        let result = try streamRows(reader: reader, format: format, importID: importID, direct: true, spill: spill)
+                        try spill.close(sync: false)
+                        summary.rowsRead = result.rows
+                        for insurer in result.insurers.sorted() {
+                            try db.execute("INSERT INTO insurer (insurer_number) VALUES ($1) ON CONFLICT DO NOTHING", [insurer])
+                        }
+                        loaded = (result.loaded, 0)
+                        try db.execute("RELEASE SAVEPOINT direct_load")
+                        lap("direct copy")
+                    } catch let e as DatabaseError where e.sqlState == "23505" {
+                        try db.execute("ROLLBACK TO SAVEPOINT direct_load")
+                        reader = try CSVReader(path: path)
+                        hasher = SHA256()
+                        reader.onChunk = { hasher.update(bufferPointer: $0) }
+                        lap("direct copy (abandoned: duplicate key)")
                     }
                 }
-                try db.execute("ANALYZE pg_temp.stage")
-                try rejectDuplicates(format, importID: importID)
-                let (inserted, updated) = try merge(format, importID: importID)
-                summary.inserted = inserted
-                summary.updated = updated
+                if loaded == nil {
+                    let spill = try OwnerOnlyFile.create(spillURL)
+                    try createStage(format)
+                    let result = try streamRows(reader: reader, format: format, importID: importID, direct: false, spill: spill)
+                    try spill.close(sync: false)
+                    summary.rowsRead = result.rows
+                    lap("stream+copy")
+                    try db.execute("ANALYZE pg_temp.stage")
+                    try rejectDuplicates(format, importID: importID, candidates: result.candidates)
+                    lap("duplicates")
+                    loaded = try merge(format, importID: importID)
+                    lap("merge")
+                }
+                try loadSpill(spillURL)
+                summary.inserted = loaded!.inserted
+                summary.updated = loaded!.updated
                 summary.rowsRejected = Int(try db.query(
                     "SELECT count(DISTINCT line) FROM import_reject WHERE import_id = $1", [String(importID)]).scalar!)!
                 summary.rowsLoaded = summary.rowsRead - summary.rowsRejected
-                summary.unchanged = summary.rowsLoaded - inserted - updated
+                summary.unchanged = summary.rowsLoaded - summary.inserted - summary.updated
                 summary.status = summary.rowsRejected > 0 ? .loadedWithRejects : .loaded
                 summary.fileSHA256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
                 try finishImport(&summary, bytes: reader.bytesRead)
+                lap("finish")
             }
         } catch let refusal as Refusal {
             summary.status = .refused
@@ -112,15 +136,67 @@ public final class FeedImporter {
         let table = format.name == .members ? "member" : format.name == .mynaStatus ? "myna_status" : "application"
         let cols = format.columns.map(\.name).joined(separator: ", ")
         let extra = format.name == .applications ? ", reject_reason" : ""
+        // Temporary tables live in backend-local buffers (8 MB by default): give a large feed room.
+        // Takes effect only before the session's first temporary table; harmless otherwise.
+        try? db.execute("SET temp_buffers = '512MB'")
         try db.execute("""
             CREATE TEMP TABLE stage ON COMMIT DROP AS
             SELECT NULL::bigint AS line, \(cols)\(extra) FROM \(table) WITH NO DATA
             """)
     }
 
-    /// Reads every record, validates it, and writes good rows to COPY and bad ones to the spill.
-    private func streamRows(reader: CSVReader, format: FeedFormat, importID: Int,
-                            copy: CopyInWriter, spill: BufferedFileWriter) throws -> Int {
+    struct StreamResult {
+        var rows = 0
+        var loaded = 0
+        var candidates: [[String]] = []
+        var insurers: Set<String> = []
+    }
+
+    /// Is this the first load of the insurer named on the file's first row?
+    private func isFirstLoad(path: String) throws -> Bool {
+        var insurer: String?
+        var index: Int?
+        try CSVReader(path: path).forEachRecord { r in
+            if index == nil {
+                index = (0..<r.count).first { r.string($0).trimmingCharacters(in: .whitespaces).lowercased() == "insurer_number" }
+                return index != nil
+            }
+            if let i = index, i < r.count { insurer = r.string(i) }
+            return false
+        }
+        guard let insurer else { return false }
+        return try db.query("SELECT NOT EXISTS (SELECT 1 FROM member WHERE insurer_number = $1)", [insurer]).scalar == "t"
+    }
+
+    /// Appends the spilled rejects to import_reject.
+    private func loadSpill(_ url: URL) throws {
+        try db.copyIn("COPY import_reject (import_id, line, column_name, value, reason, member_id) FROM STDIN") { w in
+            let fd = open(url.path, O_RDONLY)
+            defer { close(fd) }
+            var buf = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                try buf.withUnsafeBytes { try w.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            }
+        }
+    }
+
+    /// Reads every record, validates it, and streams good rows through COPY, either into the
+    /// staging table (with their line number) or, `direct`, into `member` itself; bad rows go
+    /// to the spill file.
+    private func streamRows(reader: CSVReader, format: FeedFormat, importID: Int, direct: Bool,
+                            spill: BufferedFileWriter) throws -> StreamResult {
+        var result = StreamResult()
+        var filter = KeyFilter(keyColumns: format.keyColumns.count)
+        let keyIndexes = format.keyColumns.map { format.index(of: $0)! }
+        let insurerIndex = format.index(of: "insurer_number")!
+        let importIDBytes = Array(String(importID).utf8)
+        var lastInsurer: [UInt8] = []
+        let target = direct
+            ? "COPY member (\(format.columns.map(\.name).joined(separator: ", ")), created_by_import, updated_by_import) FROM STDIN"
+            : "COPY pg_temp.stage FROM STDIN"
+        result.loaded = try db.copyIn(target) { copy in
         var map: [Int] = []          // format column → file column
         var headerCount = 0
         var rows = 0
@@ -130,7 +206,7 @@ public final class FeedImporter {
         var rejectLine: [UInt8] = []
 
         try reader.forEachRecord { record in
-            if record.line == 1 || headerCount == 0 {
+            if headerCount == 0 {
                 map = try self.checkHeader(record, format)
                 headerCount = record.count
                 return true
@@ -164,10 +240,16 @@ public final class FeedImporter {
             }
             if errors.isEmpty {
                 let rejectReason = format.name == .applications ? self.applicationRejectReason(record, format, map) : nil
+                if !direct { filter.add(keyIndexes.map { record.field(map[$0]) }) }
+                let insurer = record.field(map[insurerIndex])
+                if !insurer.elementsEqual(lastInsurer) {
+                    lastInsurer = Array(insurer)
+                    result.insurers.insert(String(decoding: insurer, as: UTF8.self))
+                }
                 try copy.withBuffer { out in
-                    out.append(contentsOf: String(record.line).utf8)
+                    if !direct { out.append(contentsOf: String(record.line).utf8) }
                     for (c, column) in format.columns.enumerated() {
-                        out.append(9)
+                        if c > 0 || !direct { out.append(9) }
                         let v = record.field(map[c])
                         if rejectReason != nil && column.name == "status" {
                             CopyText.appendField("rejected", to: &out)
@@ -180,6 +262,10 @@ public final class FeedImporter {
                     if format.name == .applications {
                         out.append(9)
                         CopyText.appendField(rejectReason, to: &out)
+                    }
+                    if direct {
+                        out.append(9); out.append(contentsOf: importIDBytes)
+                        out.append(9); out.append(contentsOf: importIDBytes)
                     }
                     out.append(10)
                 }
@@ -196,7 +282,10 @@ public final class FeedImporter {
         if headerCount == 0 {
             throw Refusal(message: "the file is empty; expected a header row: \(format.columns.map(\.name).joined(separator: ","))")
         }
-        return rows
+        result.rows = rows
+        }
+        result.candidates = filter.candidates
+        return result
     }
 
     private func headerName(record: CSVRecord?, index: Int, format: FeedFormat, map: [Int]) -> String {
@@ -273,13 +362,24 @@ public final class FeedImporter {
 
     // MARK: - Set-based checks and merge
 
-    private func rejectDuplicates(_ format: FeedFormat, importID: Int) throws {
+    /// Rejects every copy of a key that appears more than once. Only the candidates the key
+    /// filter flagged are checked, so a clean file costs one scan of the stage at most.
+    private func rejectDuplicates(_ format: FeedFormat, importID: Int, candidates: [[String]]) throws {
         let key = format.keyColumns.joined(separator: ", ")
         let join = format.keyColumns.map { "s.\($0) = d.\($0)" }.joined(separator: " AND ")
-        try db.execute("""
-            CREATE TEMP TABLE dup ON COMMIT DROP AS
-            SELECT \(key), array_agg(line ORDER BY line) AS lines FROM pg_temp.stage GROUP BY \(key) HAVING count(*) > 1
-            """)
+        if let first = candidates.first, !first.isEmpty {
+            let arrays = candidates.map { "{" + $0.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}" }
+            let unnest = format.keyColumns.indices.map { "$\($0 + 1)::text[]" }.joined(separator: ", ")
+            let cast = format.keyColumns.map { "c.\($0)::\($0 == "status_as_of" || $0 == "received_on" ? "date" : "text")" }
+            try db.execute("""
+                CREATE TEMP TABLE dup ON COMMIT DROP AS
+                SELECT \(key), array_agg(line ORDER BY line) AS lines FROM pg_temp.stage
+                WHERE (\(key)) IN (SELECT \(cast.joined(separator: ", ")) FROM unnest(\(unnest)) AS c(\(key)))
+                GROUP BY \(key) HAVING count(*) > 1
+                """, arrays)
+        } else {
+            try db.execute("CREATE TEMP TABLE dup ON COMMIT DROP AS SELECT \(key), NULL::bigint[] AS lines FROM pg_temp.stage WITH NO DATA")
+        }
         try db.execute("""
             WITH gone AS (
                 DELETE FROM pg_temp.stage s USING pg_temp.dup d WHERE \(join)
@@ -334,7 +434,6 @@ public final class FeedImporter {
                 INSERT INTO member (\(all.joined(separator: ", ")), created_by_import, updated_by_import)
                 SELECT \(all.map { "s.\($0)" }.joined(separator: ", ")), $1, $1 FROM pg_temp.stage s
                 WHERE NOT EXISTS (SELECT 1 FROM member t WHERE \(on))
-                ORDER BY s.insurer_number, s.member_id
                 """, [id]).affectedRows
             return (inserted, updated)
         case .mynaStatus:

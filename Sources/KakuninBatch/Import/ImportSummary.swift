@@ -31,6 +31,8 @@ public struct ImportSummary: Sendable {
     public var rejectsFile: String?
     public var reportFile: String?
     public var seconds = 0.0
+    /// Seconds per phase, for operators tuning a large import.
+    public var phases: [(String, Double)] = []
     public var fileSHA256 = ""
 
     public var exitStatus: ExitStatus {
@@ -51,7 +53,9 @@ public struct ImportSummary: Sendable {
         s += "  rejected:  \(rowsRejected)\n"
         s += "  changes:   \(inserted + updated)\n"
         s += "  sha256:    \(fileSHA256)\n"
-        s += "  took:      \(String(format: "%.2f", seconds)) s\n"
+        s += "  took:      \(String(format: "%.2f", seconds)) s"
+        if !phases.isEmpty { s += " (" + phases.map { "\($0.0) \(String(format: "%.2f", $0.1))" }.joined(separator: ", ") + ")" }
+        s += "\n"
         if !rejectsByReason.isEmpty {
             s += "  rejects by column and reason:\n"
             for r in rejectsByReason { s += "    \(r.count)\t\(r.column)\t\(r.reason)\n" }

@@ -1,0 +1,81 @@
+/// A national measure with the period it is in force and where it comes from (SPEC.md 2.4).
+/// The policy asks "which measures are in force on S?" instead of comparing dates in code;
+/// adding a measure is adding an entry here and its tests.
+public struct DatedMeasure: Sendable {
+    public enum Effect: Sendable, Equatable {
+        /// Legacy cards count as valid only up to min(printed expiry, this date).
+        case legacyCardsEnd(LocalDate)
+        /// Elderly members newly joined on/after `since`, or without a valid legacy card, get a
+        /// certificate regardless of Myna.
+        case elderlyNewOrUncarded(since: LocalDate)
+        /// Every elderly member gets a certificate regardless of Myna; no eligibility notices.
+        case elderlyAll
+        /// Elderly members aged `minimumAge`+ on `ageOn` get a certificate regardless of Myna,
+        /// when the insurer turns the option on (`elderly_85_continuation`).
+        case elderlyAgedOption(minimumAge: Int, ageOn: LocalDate)
+        /// A Myna card stays usable until the end of the month `ecert_grace_months` after its
+        /// e-certificate or the card expires.
+        case ecertGrace
+    }
+
+    public let id: String
+    public let title: String
+    public let from: LocalDate?
+    public let to: LocalDate?
+    public let effect: Effect
+    public let source: String
+
+    public func inForce(on d: LocalDate) -> Bool {
+        (from.map { $0 <= d } ?? true) && (to.map { d <= $0 } ?? true)
+    }
+
+    public var period: String {
+        "\(from?.description ?? "always") … \(to?.description ?? "open")"
+    }
+}
+
+/// The catalogue of national measures.
+public enum NationalMeasures {
+    private static func d(_ s: String) -> LocalDate { LocalDate(s)! }
+
+    public static let legacyCardsEnd = DatedMeasure(
+        id: "legacy-cards-end", title: "Legacy insurance cards valid at most until 2025-12-01",
+        from: nil, to: nil, effect: .legacyCardsEnd(d("2025-12-01")),
+        source: "MHLW: paper cards no longer issued from 2024-12-02; existing cards valid up to one year (seeds 000, 003)")
+
+    public static let elderlyPhase1 = DatedMeasure(
+        id: "elderly-phase-1", title: "Elderly: new members and members without a valid card get a certificate",
+        from: d("2024-12-02"), to: d("2025-07-31"), effect: .elderlyNewOrUncarded(since: d("2024-12-02")),
+        source: "seed 000 (Certificate of Eligibility without application)")
+
+    public static let elderlyPhase2 = DatedMeasure(
+        id: "elderly-phase-2", title: "Elderly: every member gets a certificate regardless of Myna",
+        from: d("2025-08-01"), to: d("2026-07-31"), effect: .elderlyAll,
+        source: "MHLW notice of 2025-04-03 (後期高齢者の資格確認書の暫定的な運用)")
+
+    public static let elderly85Continuation = DatedMeasure(
+        id: "elderly-85-continuation", title: "Elderly aged 85+ on 2026-08-01: certificate continues (insurer option)",
+        from: d("2026-08-01"), to: d("2027-07-31"), effect: .elderlyAgedOption(minimumAge: 85, ageOn: d("2026-08-01")),
+        source: "one prefecture's report (single source, SPEC.md 6); period assumed one renewal year")
+
+    public static let ecertGrace = DatedMeasure(
+        id: "ecert-grace", title: "Myna card usable until the end of the grace months after e-cert/card expiry",
+        from: nil, to: nil, effect: .ecertGrace,
+        source: "協会けんぽ; いわき市 (e-certificate expiry grace period)")
+
+    public static let all: [DatedMeasure] = [legacyCardsEnd, elderlyPhase1, elderlyPhase2, elderly85Continuation, ecertGrace]
+
+    /// The measures that grant elderly members a certificate regardless of Myna.
+    public static let elderly: [DatedMeasure] = all.filter {
+        switch $0.effect {
+        case .elderlyNewOrUncarded, .elderlyAll, .elderlyAgedOption: return true
+        default: return false
+        }
+    }
+
+    /// The date after which no legacy card is valid.
+    public static let legacyCardsEndDate: LocalDate = {
+        if case .legacyCardsEnd(let d) = legacyCardsEnd.effect { return d }
+        fatalError("legacy-cards-end measure has no date")
+    }()
+}

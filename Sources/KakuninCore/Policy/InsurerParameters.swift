@@ -1,0 +1,194 @@
+/// An insurer's policy parameters (SPEC.md 2.6). Defaults are the spec's.
+public struct InsurerParameters: Sendable, Equatable {
+    public enum MailClass: String, Sendable, CaseIterable { case ordinary, tokuteiKiroku = "tokutei_kiroku", kaniKakitome = "kani_kakitome" }
+    public enum VendorEncoding: String, Sendable, CaseIterable { case utf8 = "utf-8", cp932 }
+
+    public var issueLeadDays = 40
+    /// Month and day of the nhi/elderly renewal day (default 07-31).
+    public var renewalMonth = 7
+    public var renewalDay = 31
+    public var minValidityDays = 60
+    public var validityYearsNHI = 1
+    public var validityYearsElderly = 1
+    public var validityYearsEmployee = 5
+    public var shortTermMonths = 2
+    public var ecertGraceMonths = 3
+    public var applyNoticeRepeatDays = 90
+    public var elderly85Continuation = false
+    public var mailClass = MailClass.ordinary
+    public var vendorEncoding = VendorEncoding.utf8
+    /// Postage tariff name, if the vendor needs one.
+    public var postageTariff: String? = nil
+    /// The file applies to runs with as-of dates in this period (both optional).
+    public var effectiveFrom: LocalDate? = nil
+    public var effectiveTo: LocalDate? = nil
+
+    public init() {}
+
+    public func validityYears(_ s: Scheme) -> Int {
+        switch s {
+        case .nhi: return validityYearsNHI
+        case .elderly: return validityYearsElderly
+        case .employee: return validityYearsEmployee
+        }
+    }
+
+    /// Every parameter with its value, in file order, for reports and explanations.
+    public var listing: [(String, String)] {
+        [("issue_lead_days", String(issueLeadDays)),
+         ("renewal_day", String(format2(renewalMonth)) + "-" + format2(renewalDay)),
+         ("min_validity_days", String(minValidityDays)),
+         ("validity_years.nhi", String(validityYearsNHI)),
+         ("validity_years.elderly", String(validityYearsElderly)),
+         ("validity_years.employee", String(validityYearsEmployee)),
+         ("short_term_months", String(shortTermMonths)),
+         ("ecert_grace_months", String(ecertGraceMonths)),
+         ("apply_notice_repeat_days", String(applyNoticeRepeatDays)),
+         ("elderly_85_continuation", elderly85Continuation ? "on" : "off"),
+         ("mail_class", mailClass.rawValue),
+         ("vendor_encoding", vendorEncoding.rawValue),
+         ("postage_tariff", postageTariff ?? ""),
+         ("effective_from", effectiveFrom?.description ?? ""),
+         ("effective_to", effectiveTo?.description ?? "")]
+    }
+
+    private func format2(_ v: Int) -> String { v < 10 ? "0\(v)" : String(v) }
+}
+
+/// A problem in a parameter file: which parameter, what is wrong, how to fix it.
+public struct ParameterError: Error, CustomStringConvertible, Equatable {
+    public let file: String
+    public let line: Int?
+    public let parameter: String?
+    public let problem: String
+    public let fix: String
+
+    public var description: String {
+        var s = file
+        if let line { s += ":\(line)" }
+        if let parameter { s += ": \(parameter)" }
+        return s + ": \(problem)\n  fix: \(fix)"
+    }
+}
+
+/// Reads and validates an insurer parameter file:
+///
+///     # comment
+///     issue_lead_days = 40
+///     renewal_day = 07-31
+///     validity_years.employee = 5
+///
+/// Every key must be known, every value in range; a missing key takes its default.
+public enum ParameterFile {
+    public static func parse(_ text: String, file: String) throws -> InsurerParameters {
+        var p = InsurerParameters()
+        var seen: Set<String> = []
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = n + 1
+            let content = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let trimmed = content.trimmingCharacters(in: " \t\r")
+            if trimmed.isEmpty { continue }
+            guard let eq = trimmed.firstIndex(of: "=") else {
+                throw ParameterError(file: file, line: line, parameter: nil, problem: "expected `name = value`, found \"\(trimmed)\"",
+                                     fix: "write one parameter per line as name = value, or start the line with # for a comment")
+            }
+            let key = String(trimmed[..<eq]).trimmingCharacters(in: " \t")
+            let value = String(trimmed[trimmed.index(after: eq)...]).trimmingCharacters(in: " \t")
+            guard seen.insert(key).inserted else {
+                throw ParameterError(file: file, line: line, parameter: key, problem: "set twice", fix: "keep one line for \(key)")
+            }
+            func err(_ problem: String, _ fix: String) -> ParameterError {
+                ParameterError(file: file, line: line, parameter: key, problem: problem, fix: fix)
+            }
+            func int(_ range: ClosedRange<Int>) throws -> Int {
+                guard let v = Int(value), range.contains(v) else {
+                    throw err("\"\(value)\" is not a whole number from \(range.lowerBound) to \(range.upperBound)",
+                              "set \(key) to a value from \(range.lowerBound) to \(range.upperBound)")
+                }
+                return v
+            }
+            func date() throws -> LocalDate {
+                guard let d = LocalDate(value) else { throw err("\"\(value)\" is not a date", "write the date as YYYY-MM-DD") }
+                return d
+            }
+            switch key {
+            case "issue_lead_days": p.issueLeadDays = try int(1...365)
+            case "renewal_day":
+                let parts = value.split(separator: "-")
+                guard parts.count == 2, let m = Int(parts[0]), let d = Int(parts[1]), parts[0].count == 2, parts[1].count == 2,
+                      (1...12).contains(m), d >= 1, d <= LocalDate.daysIn(year: 2025, month: m) else {
+                    throw err("\"\(value)\" is not a month and day that exists every year", "write MM-DD, e.g. 07-31 (29 February is not allowed)")
+                }
+                p.renewalMonth = m; p.renewalDay = d
+            case "min_validity_days": p.minValidityDays = try int(0...364)
+            case "validity_years.nhi": p.validityYearsNHI = try int(1...5)
+            case "validity_years.elderly": p.validityYearsElderly = try int(1...5)
+            case "validity_years.employee": p.validityYearsEmployee = try int(1...5)
+            case "short_term_months": p.shortTermMonths = try int(1...12)
+            case "ecert_grace_months": p.ecertGraceMonths = try int(0...12)
+            case "apply_notice_repeat_days": p.applyNoticeRepeatDays = try int(1...3650)
+            case "elderly_85_continuation":
+                guard ["on", "off", "true", "false"].contains(value) else { throw err("\"\(value)\" is not on or off", "write on or off") }
+                p.elderly85Continuation = value == "on" || value == "true"
+            case "mail_class":
+                guard let v = InsurerParameters.MailClass(rawValue: value) else {
+                    throw err("unknown mail class \"\(value)\"", "use one of \(InsurerParameters.MailClass.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                p.mailClass = v
+            case "vendor_encoding":
+                guard let v = InsurerParameters.VendorEncoding(rawValue: value.lowercased()) else {
+                    throw err("unknown encoding \"\(value)\"", "use utf-8 or cp932")
+                }
+                p.vendorEncoding = v
+            case "postage_tariff": p.postageTariff = value.isEmpty ? nil : value
+            case "effective_from": p.effectiveFrom = try date()
+            case "effective_to": p.effectiveTo = try date()
+            default:
+                let known = InsurerParameters().listing.map(\.0)
+                let near = known.min { editDistance($0, key) < editDistance($1, key) }!
+                throw err("unknown parameter", editDistance(near, key) <= 3 ? "did you mean \(near)?" : "known parameters: \(known.joined(separator: ", "))")
+            }
+        }
+        if let f = p.effectiveFrom, let t = p.effectiveTo, t < f {
+            throw ParameterError(file: file, line: nil, parameter: "effective_to", problem: "\(t) is before effective_from \(f)",
+                                 fix: "set effective_to on or after effective_from")
+        }
+        return p
+    }
+
+    /// Checks the parameters can be used for a run on `asOf`.
+    public static func validate(_ p: InsurerParameters, for asOf: LocalDate, file: String) throws {
+        if let f = p.effectiveFrom, asOf < f {
+            throw ParameterError(file: file, line: nil, parameter: "effective_from",
+                                 problem: "the file applies from \(f), but the run's as-of date is \(asOf)",
+                                 fix: "run with an as-of date on or after \(f), or correct effective_from")
+        }
+        if let t = p.effectiveTo, asOf > t {
+            throw ParameterError(file: file, line: nil, parameter: "effective_to",
+                                 problem: "the file applies until \(t), but the run's as-of date is \(asOf)",
+                                 fix: "put the parameters in force on \(asOf) in the file, or correct effective_to")
+        }
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var prev = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var cur = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            prev = cur
+        }
+        return prev[b.count]
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}

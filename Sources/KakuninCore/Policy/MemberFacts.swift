@@ -1,0 +1,120 @@
+/// Health-insurance scheme (SPEC.md 1).
+public enum Scheme: String, Sendable, CaseIterable, Codable {
+    /// 国民健康保険: municipal; mail goes to the head of household.
+    case nhi
+    /// 後期高齢者医療: 75 and over; per person.
+    case elderly
+    /// 健康保険組合 / 協会けんぽ / 共済: per person.
+    case employee
+}
+
+/// The member's My Number card as the online eligibility system reports it (myna_status feed).
+public struct MynaStatus: Sendable, Equatable {
+    public enum Registration: String, Sendable { case registered, notRegistered = "not_registered",
+                                                 cancelRequested = "cancel_requested", cancelled }
+    public enum CardState: String, Sendable { case active, suspended, renewing, returned, none }
+
+    public var hasCard: Bool
+    public var registration: Registration?
+    public var cardState: CardState
+    public var ecertExpiry: LocalDate?
+    public var cardExpiry: LocalDate?
+
+    public init(hasCard: Bool, registration: Registration?, cardState: CardState,
+                ecertExpiry: LocalDate? = nil, cardExpiry: LocalDate? = nil) {
+        self.hasCard = hasCard
+        self.registration = registration
+        self.cardState = cardState
+        self.ecertExpiry = ecertExpiry
+        self.cardExpiry = cardExpiry
+    }
+}
+
+/// An approved application not yet fulfilled (申請).
+public struct OpenApplication: Sendable, Equatable {
+    public enum Kind: String, Sendable { case specialConsideration = "special_consideration", cardLost = "card_lost",
+                                         cardRenewing = "card_renewing", reissue }
+    public var id: Int64
+    public var kind: Kind
+    public var receivedOn: LocalDate
+
+    public init(id: Int64, kind: Kind, receivedOn: LocalDate) {
+        self.id = id
+        self.kind = kind
+        self.receivedOn = receivedOn
+    }
+}
+
+/// A certificate already issued to the member (資格確認書).
+public struct CertificateFacts: Sendable, Equatable {
+    public var number: Int64
+    public var validFrom: LocalDate
+    public var validTo: LocalDate
+    /// Not voided.
+    public var active: Bool
+    /// First issued on a special-consideration application (directly or by renewal), and
+    /// staff have not ended that consideration.
+    public var specialConsiderationContinues: Bool
+
+    public init(number: Int64, validFrom: LocalDate, validTo: LocalDate, active: Bool = true,
+                specialConsiderationContinues: Bool = false) {
+        self.number = number
+        self.validFrom = validFrom
+        self.validTo = validTo
+        self.active = active
+        self.specialConsiderationContinues = specialConsiderationContinues
+    }
+}
+
+/// Everything the policy needs to know about one member on one date. Plain values, no
+/// references: deciding a member allocates nothing.
+public struct MemberFacts: Sendable, Equatable {
+    public var scheme: Scheme
+    public var birthDate: LocalDate
+    public var qualifiedOn: LocalDate
+    public var disqualifiedOn: LocalDate?
+    /// Foreign residents: end of the period of stay (在留期間).
+    public var residenceExpiry: LocalDate?
+    /// Printed expiry of the legacy paper card, if the member holds one.
+    public var legacyCardExpiry: LocalDate?
+    /// Information blocked from view (e.g. DV protection).
+    public var accessRestricted: Bool
+    /// nil: no Myna status on record.
+    public var myna: MynaStatus?
+    /// The earliest approved, unfulfilled application.
+    public var application: OpenApplication?
+    /// A pending (not yet approved) card_lost/card_renewing application is on file.
+    public var pendingCardApplication: Bool
+    /// The member's latest certificate that is not voided (may have ended).
+    public var latestCertificate: CertificateFacts?
+    /// An eligibility notice with the member's current details was sent before.
+    public var eligibilityNoticeSent: Bool
+    /// Date of the latest application guidance notice.
+    public var lastApplyNotice: LocalDate?
+    /// The addressee (for nhi: the household head) has a 7-digit postal code and an address.
+    public var deliverable: Bool
+    /// nhi: how many heads the member's household has (mail goes to exactly one).
+    public var householdHeads: Int
+
+    public init(scheme: Scheme, birthDate: LocalDate, qualifiedOn: LocalDate, disqualifiedOn: LocalDate? = nil,
+                residenceExpiry: LocalDate? = nil, legacyCardExpiry: LocalDate? = nil, accessRestricted: Bool = false,
+                myna: MynaStatus? = nil, application: OpenApplication? = nil, pendingCardApplication: Bool = false,
+                latestCertificate: CertificateFacts? = nil, eligibilityNoticeSent: Bool = false,
+                lastApplyNotice: LocalDate? = nil, deliverable: Bool = true, householdHeads: Int = 1) {
+        self.scheme = scheme
+        self.birthDate = birthDate
+        self.qualifiedOn = qualifiedOn
+        self.disqualifiedOn = disqualifiedOn
+        self.residenceExpiry = residenceExpiry
+        self.legacyCardExpiry = legacyCardExpiry
+        self.accessRestricted = accessRestricted
+        self.myna = myna
+        self.application = application
+        self.pendingCardApplication = pendingCardApplication
+        self.latestCertificate = latestCertificate
+        self.eligibilityNoticeSent = eligibilityNoticeSent
+        self.lastApplyNotice = lastApplyNotice
+        self.deliverable = deliverable
+        self.householdHeads = householdHeads
+    }
+}

@@ -1,0 +1,273 @@
+/// The policy of SPEC.md sections 2 and 3: given what the insurer knows about a member on an
+/// as-of date, decide what to send, why, and for which dates. Pure and deterministic.
+public struct Policy: Sendable {
+    public let parameters: InsurerParameters
+    public let measures: [DatedMeasure]
+    private let elderlyMeasures: [DatedMeasure]
+    private let legacyEnd: LocalDate
+
+    public init(parameters: InsurerParameters, measures: [DatedMeasure] = NationalMeasures.all) {
+        self.parameters = parameters
+        self.measures = measures
+        elderlyMeasures = measures.filter { m in NationalMeasures.elderly.contains { $0.id == m.id } }
+        legacyEnd = measures.lazy.compactMap { m -> LocalDate? in
+            if case .legacyCardsEnd(let d) = m.effect { return d }
+            return nil
+        }.first ?? NationalMeasures.legacyCardsEndDate
+    }
+
+    /// The decision, without a trace (the batch path: allocates nothing).
+    @inline(__always)
+    public func decide(_ f: MemberFacts, asOf d: LocalDate) -> Decision {
+        var t = SilentTracer()
+        return decide(f, asOf: d, tracer: &t)
+    }
+
+    /// The decision and the steps that led to it, in plain words.
+    public func explain(_ f: MemberFacts, asOf d: LocalDate) -> (Decision, [String]) {
+        var t = RecordingTracer()
+        let decision = decide(f, asOf: d, tracer: &t)
+        return (decision, t.steps)
+    }
+
+    /// The end of the e-certificate grace period for an expiry date (SPEC.md 2.4).
+    public func graceEnd(_ expiry: LocalDate) -> LocalDate {
+        LocalDate(year: expiry.year, month: expiry.month, day: 1)!.adding(months: parameters.ecertGraceMonths).endOfMonth
+    }
+
+    public func decide<T: PolicyTracer>(_ f: MemberFacts, asOf d: LocalDate, tracer t: inout T) -> Decision {
+        let p = parameters
+        let horizon = d.adding(days: p.issueLeadDays)
+        t.note("As-of date \(d); issue_lead_days = \(p.issueLeadDays), so anything needed by \(horizon) is due now.")
+
+        // 1. Not born yet.
+        if f.birthDate > d {
+            t.note("Rule \(PolicyRule.birthAfterAsOf.rawValue): born \(f.birthDate), after the as-of date → held.")
+            return Decision(outcome: .held, reasons: ReasonSet([.BIRTH_AFTER_AS_OF]), rule: .birthAfterAsOf)
+        }
+
+        // S: the first day the member lacks a paper document.
+        let active: CertificateFacts? = f.latestCertificate.flatMap { $0.active && $0.validTo >= d ? $0 : nil }
+        var s: LocalDate
+        if let printed = f.legacyCardExpiry, min(printed, legacyEnd) >= d {
+            let effective = min(printed, legacyEnd)
+            s = effective.adding(days: 1)
+            t.note("Legacy card valid until \(effective) (printed \(printed); legacy cards end \(legacyEnd) at the latest, measure legacy-cards-end), so S = \(s).")
+        } else if let c = active, c.validFrom <= d {
+            s = c.validTo.adding(days: 1)
+            t.note("Certificate \(c.number) covers the as-of date until \(c.validTo), so S = \(s).")
+        } else {
+            s = max(d, f.qualifiedOn)
+            t.note("No paper document covers the as-of date, so S = \(s) (the later of the as-of date and qualified_on \(f.qualifiedOn)).")
+        }
+        if let c = active, c.validFrom <= s, s <= c.validTo {
+            s = c.validTo.adding(days: 1)
+            t.note("Certificate \(c.number) (\(c.validFrom) … \(c.validTo)) already covers that day, so S = \(s).")
+        }
+
+        // 2. Not a member.
+        if let q = f.disqualifiedOn, q <= d || s >= q {
+            t.note("Rule \(PolicyRule.notQualified.rawValue): disqualified on \(q) → none.")
+            return Decision(outcome: .none, reasons: ReasonSet([.NOT_QUALIFIED]), rule: .notQualified, s: s)
+        }
+        if f.qualifiedOn > horizon {
+            t.note("Rule \(PolicyRule.notQualified.rawValue): qualifies on \(f.qualifiedOn), after \(horizon) → none.")
+            return Decision(outcome: .none, reasons: ReasonSet([.NOT_QUALIFIED]), rule: .notQualified, s: s)
+        }
+
+        let due = s <= horizon
+        let mynaUsable = usable(f, horizon: horizon, tracer: &t)
+
+        // 3. An approved application not yet fulfilled.
+        if let app = f.application {
+            switch app.kind {
+            case .specialConsideration:
+                if let c = active, !due {
+                    t.note("Rule \(PolicyRule.application.rawValue): special-consideration application \(app.id) received \(app.receivedOn); the member holds certificate \(c.number) until \(c.validTo), so the basis is recorded on it and its renewals continue. No second certificate.")
+                    var decision = Decision(outcome: .none, reasons: ReasonSet([.APP_SPECIAL_CONSIDERATION]), rule: .application, s: s)
+                    decision.applicationID = app.id
+                    decision.recordsConsiderationOn = c.number
+                    decision.specialConsideration = true
+                    return decision
+                }
+                t.note("Rule \(PolicyRule.application.rawValue): special-consideration application \(app.id) received \(app.receivedOn) → issued on application, even if the Myna card works (seeds 000, 003).")
+                var decision = certificate(.issueOnApplication, [.APP_SPECIAL_CONSIDERATION], .application, from: s, f, shortTerm: false, tracer: &t)
+                decision.applicationID = app.id
+                decision.specialConsideration = true
+                return mail(decision, f, tracer: &t)
+            case .cardLost, .cardRenewing:
+                let code: ReasonCode = app.kind == .cardLost ? .APP_CARD_LOST : .APP_CARD_RENEWING
+                t.note("Rule \(PolicyRule.application.rawValue): \(app.kind.rawValue) application \(app.id) received \(app.receivedOn) → short-term certificate (short_term_months = \(p.shortTermMonths)).")
+                var decision = certificate(.issueOnApplication, [code], .application, from: s, f, shortTerm: true, tracer: &t)
+                decision.applicationID = app.id
+                return mail(decision, f, tracer: &t)
+            case .reissue:
+                if let c = active {
+                    t.note("Rule \(PolicyRule.application.rawValue): reissue application \(app.id) → a new certificate with the same validity \(c.validFrom) … \(c.validTo); certificate \(c.number) is voided.")
+                    var decision = Decision(outcome: .issueOnApplication, reasons: ReasonSet([.APP_REISSUE]), rule: .application, s: s)
+                    decision.validFrom = c.validFrom
+                    decision.validTo = c.validTo
+                    decision.applicationID = app.id
+                    decision.replacesCertificate = c.number
+                    decision.specialConsideration = c.specialConsiderationContinues
+                    return mail(decision, f, tracer: &t)
+                }
+                t.note("Reissue application \(app.id) is on file, but the member holds no active certificate to replace; it stays open and the other rules apply.")
+            }
+        }
+
+        // 4. Not due.
+        if !due {
+            t.note("Rule \(PolicyRule.notDue.rawValue): S = \(s) is after \(horizon) → none (covered).")
+            return Decision(outcome: .none, reasons: ReasonSet([.COVERED]), rule: .notDue, s: s)
+        }
+        t.note("S = \(s) is on or before \(horizon): the member is due.")
+        let renewOrIssue: Outcome = active != nil ? .renew : .issue
+
+        // 5. Elderly measures in force on S.
+        if f.scheme == .elderly {
+            for m in elderlyMeasures where m.inForce(on: s) {
+                if elderlyMeasureApplies(m, f, s: s) {
+                    t.note("Rule \(PolicyRule.elderlyMeasure.rawValue): measure \(m.id) (\(m.period)) is in force on \(s): \(m.title). Source: \(m.source).")
+                    let decision = certificate(renewOrIssue, [.ELDERLY_TRANSITIONAL], .elderlyMeasure, from: s, f, shortTerm: false, tracer: &t)
+                    return mail(decision, f, tracer: &t)
+                }
+            }
+        }
+
+        // 6. Special consideration continues.
+        if let c = f.latestCertificate, c.specialConsiderationContinues {
+            t.note("Rule \(PolicyRule.specialConsideration.rawValue): certificate \(c.number) came from a special-consideration application and staff have not ended it → renewed without a new application (seed 000).")
+            var decision = certificate(.renew, [.SPECIAL_CONSIDERATION_CONTINUES], .specialConsideration, from: s, f, shortTerm: false, tracer: &t)
+            decision.specialConsideration = true
+            return mail(decision, f, tracer: &t)
+        }
+
+        // 7. Myna usable.
+        if mynaUsable {
+            if f.eligibilityNoticeSent {
+                t.note("Rule \(PolicyRule.mynaUsable.rawValue): the Myna card is usable and an eligibility notice with the current details was already sent → none.")
+                return Decision(outcome: .none, reasons: ReasonSet([.MYNA_USABLE]), rule: .mynaUsable, s: s)
+            }
+            t.note("Rule \(PolicyRule.mynaUsable.rawValue): the Myna card is usable → eligibility notice (資格情報のお知らせ) with the current details.")
+            return mail(Decision(outcome: .eligibilityNotice, reasons: ReasonSet([.MYNA_USABLE]), rule: .mynaUsable, s: s), f, tracer: &t)
+        }
+
+        // 8. Card suspended or renewing: the member must apply.
+        if let m = f.myna, m.hasCard, m.cardState == .suspended || m.cardState == .renewing {
+            let code: ReasonCode = m.cardState == .suspended ? .CARD_SUSPENDED : .CARD_RENEWING
+            if f.pendingCardApplication {
+                t.note("Rule \(PolicyRule.mustApply.rawValue): card \(m.cardState.rawValue), and an application is already pending → none until it is approved.")
+                return Decision(outcome: .none, reasons: ReasonSet([code, .APPLICATION_PENDING]), rule: .mustApply, s: s)
+            }
+            if let last = f.lastApplyNotice, last.days(until: d) < p.applyNoticeRepeatDays {
+                t.note("Rule \(PolicyRule.mustApply.rawValue): card \(m.cardState.rawValue); an application guidance notice went out on \(last), within apply_notice_repeat_days = \(p.applyNoticeRepeatDays) → none.")
+                return Decision(outcome: .none, reasons: ReasonSet([.APPLY_NOTICE_RECENT]), rule: .mustApply, s: s)
+            }
+            t.note("Rule \(PolicyRule.mustApply.rawValue): card \(m.cardState.rawValue) and no application on file → application guidance notice.")
+            return mail(Decision(outcome: .applyNotice, reasons: ReasonSet([code]), rule: .mustApply, s: s), f, tracer: &t)
+        }
+
+        // 9. Issued without application, with every code that applies.
+        var codes = ReasonSet()
+        if let m = f.myna {
+            if !m.hasCard { codes.insert(m.cardState == .returned ? .CARD_RETURNED : .NO_CARD) }
+            else {
+                switch m.registration {
+                case .registered: break
+                case .notRegistered, nil: codes.insert(.NOT_REGISTERED)
+                case .cancelRequested, .cancelled: codes.insert(.REGISTRATION_CANCELLED)
+                }
+                if m.cardState == .returned { codes.insert(.CARD_RETURNED) }
+                if let lapse = lapseDate(m), graceEnd(lapse) < horizon { codes.insert(.ECERT_EXPIRED) }
+            }
+        } else {
+            codes.insert(.MYNA_STATUS_UNKNOWN)
+        }
+        if f.accessRestricted { codes.insert(.ACCESS_RESTRICTED) }
+        t.note("Rule \(PolicyRule.automatic.rawValue): the Myna card is not usable (\(codes.joined)) → certificate without application (職権交付).")
+        var decision = certificate(renewOrIssue, [], .automatic, from: s, f, shortTerm: false, tracer: &t)
+        decision.reasons.formUnion(codes)
+        return mail(decision, f, tracer: &t)
+    }
+
+    // MARK: - Pieces
+
+    private func lapseDate(_ m: MynaStatus) -> LocalDate? {
+        switch (m.ecertExpiry, m.cardExpiry) {
+        case let (e?, c?): return min(e, c)
+        case let (e?, nil): return e
+        case let (nil, c?): return c
+        default: return nil
+        }
+    }
+
+    private func usable<T: PolicyTracer>(_ f: MemberFacts, horizon: LocalDate, tracer t: inout T) -> Bool {
+        guard let m = f.myna else { t.note("No Myna status on record."); return false }
+        guard m.hasCard, m.registration == .registered, m.cardState == .active, !f.accessRestricted else {
+            t.note("Myna card not usable: has_card \(m.hasCard), registration \(m.registration?.rawValue ?? "none"), state \(m.cardState.rawValue)\(f.accessRestricted ? ", access restricted" : "").")
+            return false
+        }
+        if let lapse = lapseDate(m) {
+            let end = graceEnd(lapse)
+            if end < horizon {
+                t.note("The card's e-certificate/card expires \(lapse); with ecert_grace_months = \(parameters.ecertGraceMonths) it stays usable until \(end), before \(horizon): treated as lapsed (measure ecert-grace).")
+                return false
+            }
+            t.note("Myna card registered and active; usable until \(end) (expiry \(lapse) + ecert_grace_months = \(parameters.ecertGraceMonths)).")
+        } else {
+            t.note("Myna card registered and active; no expiry on record.")
+        }
+        return true
+    }
+
+    private func elderlyMeasureApplies(_ m: DatedMeasure, _ f: MemberFacts, s: LocalDate) -> Bool {
+        switch m.effect {
+        case .elderlyAll: return true
+        case .elderlyNewOrUncarded(let since):
+            let cardValid = f.legacyCardExpiry.map { min($0, legacyEnd) >= s } ?? false
+            return f.qualifiedOn >= since || !cardValid
+        case .elderlyAgedOption(let age, let on):
+            return parameters.elderly85Continuation && JapaneseAge.age(on: on, bornOn: f.birthDate) >= age
+        case .legacyCardsEnd, .ecertGrace: return false
+        }
+    }
+
+    private func certificate<T: PolicyTracer>(_ outcome: Outcome, _ codes: [ReasonCode], _ rule: PolicyRule, from s: LocalDate,
+                                              _ f: MemberFacts, shortTerm: Bool, tracer t: inout T) -> Decision {
+        var decision = Decision(outcome: outcome, reasons: ReasonSet(), rule: rule, s: s)
+        for c in codes { decision.reasons.insert(c) }
+        let (to, cap) = Validity.validTo(from: s, facts: f, parameters: parameters, shortTerm: shortTerm)
+        if to < s {
+            t.note("The residence period ends \(to), before the certificate would start on \(s) → held until the residence status is renewed.")
+            decision.heldFrom = outcome
+            decision.outcome = .held
+            decision.reasons.insert(.RESIDENCE_EXPIRED)
+            return decision
+        }
+        decision.validFrom = s
+        decision.validTo = to
+        decision.validityCap = cap
+        t.note("Valid \(s) … \(to): the earliest end is the \(cap.rawValue) (SPEC.md 3).")
+        return decision
+    }
+
+    /// Held when the mail cannot be delivered (SPEC.md 2.5, last paragraph).
+    private func mail<T: PolicyTracer>(_ decision: Decision, _ f: MemberFacts, tracer t: inout T) -> Decision {
+        guard decision.outcome.needsMail else { return decision }
+        var d = decision
+        if !f.deliverable { d.reasons.insert(.MISSING_ADDRESS) }
+        if f.scheme == .nhi && f.householdHeads != 1 { d.reasons.insert(.NO_HOUSEHOLD_HEAD) }
+        if d.reasons.contains(.MISSING_ADDRESS) || d.reasons.contains(.NO_HOUSEHOLD_HEAD) {
+            t.note("It cannot be delivered (\(f.deliverable ? "" : "no usable postal code and address")\(f.scheme == .nhi && f.householdHeads != 1 ? " household has \(f.householdHeads) heads" : "")) → held; decided again next run.")
+            d.heldFrom = d.outcome
+            d.outcome = .held
+            d.validFrom = nil
+            d.validTo = nil
+            d.validityCap = nil
+            d.applicationID = nil
+            d.replacesCertificate = nil
+        }
+        return d
+    }
+}
