@@ -414,26 +414,32 @@ public final class FeedImporter {
             let all = format.columns.map(\.name)
             let differs = "(\(data.map { "t.\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(data.map { "s.\($0)" }.joined(separator: ", ")))"
             try db.execute("INSERT INTO insurer (insurer_number) SELECT DISTINCT insurer_number FROM pg_temp.stage ON CONFLICT DO NOTHING")
+            // One join finds what is new or changed; a re-import of an unchanged extract stops here.
+            try db.execute("""
+                CREATE TEMP TABLE delta ON COMMIT DROP AS
+                SELECT s.*, t.member_id IS NULL AS is_new
+                FROM pg_temp.stage s LEFT JOIN member t ON \(on)
+                WHERE t.member_id IS NULL OR \(differs)
+                """)
             try db.execute("""
                 INSERT INTO member_history (insurer_number, member_id, import_id, changed_columns, old_values, new_values)
                 SELECT s.insurer_number, s.member_id, $1, c.cols, c.old, c.new
-                FROM pg_temp.stage s JOIN member t ON \(on)
+                FROM pg_temp.delta s JOIN member t ON \(on)
                 CROSS JOIN LATERAL (
                     SELECT array_agg(o.key ORDER BY o.key), jsonb_object_agg(o.key, o.value), jsonb_object_agg(o.key, n.value)
                     FROM jsonb_each(to_jsonb(t)) o JOIN jsonb_each(to_jsonb(s)) n USING (key)
                     WHERE o.key <> ALL (ARRAY['line', 'insurer_number', 'member_id']) AND o.value IS DISTINCT FROM n.value
                 ) AS c(cols, old, new)
-                WHERE \(differs)
+                WHERE NOT s.is_new
                 """, [id])
             let updated = try db.query("""
                 UPDATE member t SET \(data.map { "\($0) = s.\($0)" }.joined(separator: ", ")),
                        updated_by_import = $1, updated_at = now()
-                FROM pg_temp.stage s WHERE \(on) AND \(differs)
+                FROM pg_temp.delta s WHERE \(on) AND NOT s.is_new
                 """, [id]).affectedRows
             let inserted = try db.query("""
                 INSERT INTO member (\(all.joined(separator: ", ")), created_by_import, updated_by_import)
-                SELECT \(all.map { "s.\($0)" }.joined(separator: ", ")), $1, $1 FROM pg_temp.stage s
-                WHERE NOT EXISTS (SELECT 1 FROM member t WHERE \(on))
+                SELECT \(all.map { "s.\($0)" }.joined(separator: ", ")), $1, $1 FROM pg_temp.delta s WHERE s.is_new
                 """, [id]).affectedRows
             return (inserted, updated)
         case .mynaStatus:
