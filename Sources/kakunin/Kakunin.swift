@@ -10,6 +10,6 @@ struct Kakunin: ParsableCommand {
             PGPASSWORD) or --database-url. Exit statuses are listed in README.md.
             """,
         version: KakuninVersion.string,
-        subcommands: [DB.self, Import.self, Generate.self]
+        subcommands: [DB.self, Import.self, Generate.self, Explain.self]
     )
 }

@@ -1,0 +1,94 @@
+import KakuninCore
+import KakuninStore
+
+/// The one query that turns the store into `MemberFacts` for an insurer on an as-of date
+/// ($1 insurer, $2 as-of). Households are resolved with window functions, so the query reads
+/// each table once; `explain` narrows it to one member's household ($3).
+public enum MemberFactsQuery {
+    /// The details an eligibility notice shows; a notice is sent again when they change.
+    static let detailsKey = "concat_ws('|', m.insurer_number, coalesce(m.symbol, ''), m.number, coalesce(m.branch, ''), coalesce(m.copay_ratio::text, ''))"
+
+    public static func sql(oneMember: Bool) -> String {
+        let scope = oneMember
+            ? "AND (member_id = $3 OR household_id = (SELECT household_id FROM member WHERE insurer_number = $1 AND member_id = $3))"
+            : ""
+        return """
+            WITH hh AS (
+                SELECT m.*,
+                       count(*) FILTER (WHERE household_head) OVER w AS heads,
+                       max(postal_code) FILTER (WHERE household_head) OVER w AS head_postal,
+                       max(address) FILTER (WHERE household_head) OVER w AS head_address
+                FROM member m
+                WHERE insurer_number = $1 \(scope)
+                WINDOW w AS (PARTITION BY household_id)
+            )
+            SELECT m.member_id, m.scheme, m.birth_date, m.qualified_on, m.disqualified_on, m.residence_expiry,
+                   m.legacy_card_expiry, m.access_restricted,
+                   s.has_card, s.registration, s.card_state, s.ecert_expiry, s.card_expiry,
+                   a.application_id, a.kind, a.received_on,
+                   EXISTS (SELECT 1 FROM application p WHERE p.insurer_number = m.insurer_number AND p.member_id = m.member_id
+                           AND p.status = 'pending' AND p.kind IN ('card_lost', 'card_renewing')),
+                   c.certificate_number, c.valid_from, c.valid_to, c.special_consideration AND c.consideration_ended_on IS NULL,
+                   EXISTS (SELECT 1 FROM notice n WHERE n.insurer_number = m.insurer_number AND n.member_id = m.member_id
+                           AND n.kind = 'eligibility_notice' AND n.details = \(detailsKey)),
+                   (SELECT max(sent_on) FROM notice n WHERE n.insurer_number = m.insurer_number AND n.member_id = m.member_id
+                           AND n.kind = 'apply_notice' AND n.sent_on <= $2),
+                   CASE WHEN m.scheme = 'nhi' AND m.household_id IS NOT NULL
+                        THEN regexp_replace(coalesce(m.head_postal, ''), '[-‐－]', '', 'g') ~ '^[0-9]{7}$' AND coalesce(btrim(m.head_address), '') <> ''
+                        ELSE regexp_replace(coalesce(m.postal_code, ''), '[-‐－]', '', 'g') ~ '^[0-9]{7}$' AND coalesce(btrim(m.address), '') <> ''
+                   END,
+                   CASE WHEN m.scheme = 'nhi' AND m.household_id IS NOT NULL THEN m.heads
+                        WHEN m.scheme = 'nhi' THEN CASE WHEN m.household_head THEN 1 ELSE 0 END
+                        ELSE 1 END,
+                   \(detailsKey)
+            FROM hh m
+            LEFT JOIN LATERAL (
+                SELECT * FROM myna_status s WHERE s.insurer_number = m.insurer_number AND s.member_id = m.member_id
+                AND s.status_as_of <= $2 ORDER BY s.status_as_of DESC LIMIT 1) s ON true
+            LEFT JOIN LATERAL (
+                SELECT * FROM application a WHERE a.insurer_number = m.insurer_number AND a.member_id = m.member_id
+                AND a.status = 'approved' AND a.fulfilled_on IS NULL AND a.received_on <= $2
+                ORDER BY a.received_on, a.application_id LIMIT 1) a ON true
+            LEFT JOIN LATERAL (
+                SELECT * FROM certificate c WHERE c.insurer_number = m.insurer_number AND c.member_id = m.member_id
+                AND c.status = 'active' ORDER BY c.valid_from DESC, c.certificate_number DESC LIMIT 1) c ON true
+            \(oneMember ? "WHERE m.member_id = $3" : "")
+            ORDER BY m.member_id
+            """
+    }
+
+    /// A member's id, facts and eligibility-notice details from one row of the query.
+    public static func facts(_ r: [String?]) throws -> (memberID: String, facts: MemberFacts, details: String) {
+        func date(_ i: Int) throws -> LocalDate? {
+            guard let s = r[i] else { return nil }
+            guard let d = LocalDate(s) else { throw OperatorError(.internalError, "bad date \(s) in column \(i)") }
+            return d
+        }
+        guard let memberID = r[0], let scheme = r[1].flatMap(Scheme.init(rawValue:)),
+              let birth = try date(2), let qualified = try date(3) else {
+            throw OperatorError(.internalError, "member row without id, scheme, birth or qualification date")
+        }
+        var f = MemberFacts(scheme: scheme, birthDate: birth, qualifiedOn: qualified)
+        f.disqualifiedOn = try date(4)
+        f.residenceExpiry = try date(5)
+        f.legacyCardExpiry = try date(6)
+        f.accessRestricted = r[7] == "t"
+        if let has = r[8], let state = r[10].flatMap(MynaStatus.CardState.init(rawValue:)) {
+            f.myna = MynaStatus(hasCard: has == "t", registration: r[9].flatMap(MynaStatus.Registration.init(rawValue:)),
+                                cardState: state, ecertExpiry: try date(11), cardExpiry: try date(12))
+        }
+        if let id = r[13].flatMap({ Int64($0) }), let kind = r[14].flatMap(OpenApplication.Kind.init(rawValue:)), let received = try date(15) {
+            f.application = OpenApplication(id: id, kind: kind, receivedOn: received)
+        }
+        f.pendingCardApplication = r[16] == "t"
+        if let n = r[17].flatMap({ Int64($0) }), let from = try date(18), let to = try date(19) {
+            f.latestCertificate = CertificateFacts(number: n, validFrom: from, validTo: to, active: true,
+                                                   specialConsiderationContinues: r[20] == "t")
+        }
+        f.eligibilityNoticeSent = r[21] == "t"
+        f.lastApplyNotice = try date(22)
+        f.deliverable = r[23] == "t"
+        f.householdHeads = Int(r[24] ?? "1") ?? 1
+        return (memberID, f, r[25] ?? "")
+    }
+}

@@ -1,0 +1,53 @@
+import Crypto
+import Foundation
+import KakuninCore
+
+/// The parameters a run uses and where they came from: the provenance recorded with every
+/// decision (file path and SHA-256 of its bytes, or "defaults").
+public struct LoadedParameters: Sendable {
+    public let parameters: InsurerParameters
+    /// `jobs/insurers/131016.conf`, or `defaults (no parameter file for 131016)`.
+    public let source: String
+    /// SHA-256 of the file's bytes; for defaults, of the canonical listing of the defaults.
+    public let sha256: String
+    public let isDefault: Bool
+
+    /// Finds and validates `<dir>/<insurer>.conf`; none there means the defaults of SPEC.md 2.6.
+    public static func load(insurer: String, directory: URL, asOf: LocalDate) throws -> LoadedParameters {
+        let url = directory.appendingPathComponent("\(insurer).conf")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            let p = InsurerParameters()
+            let canonical = p.listing.map { "\($0.0)=\($0.1)" }.joined(separator: "\n")
+            return LoadedParameters(parameters: p, source: "defaults (no parameter file \(url.path))",
+                                    sha256: hex(SHA256.hash(data: Data(canonical.utf8))), isDefault: true)
+        }
+        let data = try Data(contentsOf: url)
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw OperatorError(.badConfiguration, "\(url.path) is not UTF-8", fix: "save the parameter file as UTF-8")
+        }
+        do {
+            let p = try ParameterFile.parse(text, file: url.path)
+            try ParameterFile.validate(p, for: asOf, file: url.path)
+            return LoadedParameters(parameters: p, source: url.path, sha256: hex(SHA256.hash(data: data)), isDefault: false)
+        } catch let e as ParameterError {
+            throw OperatorError(.badConfiguration, "bad parameter file: \(e.file)\(e.line.map { ":\($0)" } ?? ""): \(e.parameter ?? ""): \(e.problem)", fix: e.fix)
+        }
+    }
+
+    /// The folder of parameter files: --params-dir, $KAKUNIN_PARAMS_DIR, else jobs/insurers
+    /// beside sql/.
+    public static func directory(_ option: String?) -> URL {
+        if let option { return URL(fileURLWithPath: option) }
+        if let env = ProcessInfo.processInfo.environment["KAKUNIN_PARAMS_DIR"] { return URL(fileURLWithPath: env) }
+        if let sql = try? Migrator.locateDirectory() {
+            return sql.deletingLastPathComponent().appendingPathComponent("jobs/insurers")
+        }
+        return URL(fileURLWithPath: "jobs/insurers")
+    }
+}
+
+func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
+    digest.map { String(format: "%02x", $0) }.joined()
+}
+
+import KakuninStore

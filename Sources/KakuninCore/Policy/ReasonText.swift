@@ -1,0 +1,32 @@
+extension ReasonCode {
+    /// Plain words a counter clerk can read to a member, and where the rule comes from.
+    public var explanation: (text: String, source: String) {
+        switch self {
+        case .NO_CARD: return ("has no My Number card", "SPEC 2.1; seeds 000, 003")
+        case .NOT_REGISTERED: return ("has a My Number card that is not registered for health insurance", "SPEC 2.1; seeds 000, 003")
+        case .REGISTRATION_CANCELLED: return ("asked to cancel, or cancelled, the card's health-insurance registration", "SPEC 2.1; seed 000")
+        case .ECERT_EXPIRED: return ("the card's electronic certificate (or the card) expires, grace period included, before the mailing horizon", "SPEC 2.1, 2.4; 協会けんぽ, いわき市")
+        case .CARD_RETURNED: return ("returned the My Number card", "SPEC 2.1; MHLW")
+        case .ACCESS_RESTRICTED: return ("the member's information is blocked from view (e.g. DV protection)", "SPEC 2.1; MHLW")
+        case .MYNA_STATUS_UNKNOWN: return ("no My Number card status on record, so a certificate is sent to be safe", "SPEC 2.1")
+        case .ELDERLY_TRANSITIONAL: return ("elderly scheme member while a transitional measure is in force", "SPEC 2.4; seed 000; MHLW notice 2025-04-03")
+        case .SPECIAL_CONSIDERATION_CONTINUES: return ("renewal of a certificate first issued on a special-consideration application", "SPEC 2.1; seed 000")
+        case .APP_SPECIAL_CONSIDERATION: return ("applied for a certificate needing special consideration (age, disability, needs a helper)", "SPEC 2.2; seeds 000, 003")
+        case .APP_CARD_LOST: return ("applied because the My Number card is lost or suspended: short-term certificate", "SPEC 2.2")
+        case .APP_CARD_RENEWING: return ("applied because the My Number card is being renewed: short-term certificate", "SPEC 2.2")
+        case .APP_REISSUE: return ("applied to replace a lost or damaged certificate: same dates, the old one is void", "SPEC 2.2")
+        case .NO_BASIS: return ("application without a basis: rejected", "SPEC 2.2; MHLW Q&A")
+        case .CARD_SUSPENDED: return ("the My Number card is suspended: the member must apply", "SPEC 2.3")
+        case .CARD_RENEWING: return ("the My Number card is being renewed: the member must apply", "SPEC 2.3")
+        case .APPLY_NOTICE_RECENT: return ("application guidance was sent recently; not repeated yet", "SPEC 2.3")
+        case .MYNA_USABLE: return ("the My Number card can be used as the insurance card", "SPEC 2.5")
+        case .COVERED: return ("holds a valid document beyond the mailing horizon", "SPEC 2.5")
+        case .NOT_QUALIFIED: return ("not a member on the date that matters", "SPEC 2.5")
+        case .BIRTH_AFTER_AS_OF: return ("birth date is after the as-of date", "SPEC 2.5")
+        case .MISSING_ADDRESS: return ("no usable postal code and address for the addressee", "SPEC 2.5")
+        case .NO_HOUSEHOLD_HEAD: return ("the household does not have exactly one head to address", "SPEC 2.5")
+        case .APPLICATION_PENDING: return ("an application is already on file, waiting for approval", "kakunin (SPEC silent)")
+        case .RESIDENCE_EXPIRED: return ("the period of stay ends before the certificate would start", "kakunin (SPEC silent)")
+        }
+    }
+}
