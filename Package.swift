@@ -31,12 +31,16 @@ let package = Package(
         ]),
         // The CLI: parse arguments, call the libraries, print.
         // Shipped beside the code for tests: a real database per test, cloned from a migrated template.
-        .target(name: "KakuninTesting", dependencies: ["KakuninStore"]),
+        .target(name: "KakuninTesting", dependencies: ["KakuninStore", "KakuninCore"]),
         .executableTarget(name: "kakunin", dependencies: [
             "KakuninBatch", "KakuninCore", "KakuninStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "KakuninCoreTests", dependencies: ["KakuninCore"]),
+        // Benchmarks (jobs/bench-policy): deciding members already in memory.
+        .target(name: "CHeapUsage", path: "Benchmarks/CHeapUsage"),
+        .executableTarget(name: "kakunin-policy-bench", dependencies: ["KakuninCore", "KakuninTesting", "CHeapUsage"],
+                          path: "Benchmarks/PolicyBench"),
+        .testTarget(name: "KakuninCoreTests", dependencies: ["KakuninCore", "KakuninTesting"]),
         .testTarget(name: "KakuninStoreTests", dependencies: ["KakuninStore", "KakuninTesting"]),
         .testTarget(name: "KakuninBatchTests", dependencies: ["KakuninBatch", "KakuninStore", "KakuninCore", "KakuninTesting"]),
     ],
