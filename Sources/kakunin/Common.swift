@@ -12,9 +12,12 @@ struct DatabaseOptions: ParsableArguments {
     @Option(name: .customLong("database-url"), help: "libpq connection string or postgresql:// URL (default: the PG* environment).")
     var url: String?
 
+    /// The connection string in force (nil: the PG* environment).
+    var resolvedURL: String? { url ?? ProcessInfo.processInfo.environment["KAKUNIN_DATABASE_URL"] }
+
     func connect() throws -> Connection {
         do {
-            return try Connection(url: url ?? ProcessInfo.processInfo.environment["KAKUNIN_DATABASE_URL"])
+            return try Connection(url: resolvedURL)
         } catch let e as DatabaseError {
             throw OperatorError(.databaseUnavailable, "cannot connect to PostgreSQL: \(e.message)",
                                 fix: e.hint)

@@ -1,0 +1,123 @@
+import Foundation
+import KakuninCore
+import KakuninStore
+
+/// The run report (SPEC.md 5): counts by outcome × reason × scheme, and the reconciliation —
+/// members read = decisions = sum of outcomes; certificates issued = mailing records = manifest
+/// counts — each check marked pass or fail.
+public struct RunReport: Sendable {
+    public struct Check: Sendable {
+        public let name: String
+        public let pass: Bool
+        public let detail: String
+    }
+
+    public var runID: Int?
+    public var membersRead = 0
+    public var decisions = 0
+    public var byOutcome: [(String, Int)] = []
+    public var byOutcomeReasonScheme: [(outcome: String, reason: String, scheme: String, count: Int)] = []
+    public var certificates = 0
+    public var held = 0
+    public var checks: [Check] = []
+    public var files: [String: Int] = [:]
+
+    public var allChecksPass: Bool { checks.allSatisfy(\.pass) }
+
+    static func load(_ db: Connection, runID: Int, filesDirectory: URL) throws -> RunReport {
+        var r = RunReport()
+        r.runID = runID
+        let id = String(runID)
+        let run = try db.query("SELECT as_of::text, coalesce((counts->>'members_read')::int, -1) FROM run WHERE run_id = $1", [id]).rows[0]
+        let asOf = run[0]!
+        r.membersRead = Int(run[1]!)!
+        try r.loadCounts(db, from: "decision", where: "run_id = \(runID) AND as_of = '\(asOf)'")
+        r.certificates = Int(try db.query("SELECT count(*) FROM certificate WHERE run_id = $1", [id]).scalar!)!
+        let notices = try db.query("SELECT kind, count(*) FROM notice WHERE run_id = $1 GROUP BY kind", [id]).rows
+        func notice(_ k: String) -> Int { notices.first { $0[0] == k }.flatMap { Int($0[1]!) } ?? 0 }
+
+        // What the files and the manifest say.
+        let manifestURL = filesDirectory.appendingPathComponent(MailFiles.names.manifest)
+        var manifest: [String: Int] = [:]
+        if let data = try? Data(contentsOf: manifestURL), let m = try? JSONDecoder().decode(MailFiles.Manifest.self, from: data) {
+            for f in m.files { manifest[f.name] = f.records }
+        }
+        for name in [MailFiles.names.certificates, MailFiles.names.eligibility, MailFiles.names.apply, MailFiles.names.exceptions] {
+            r.files[name] = countRecords(filesDirectory.appendingPathComponent(name))
+        }
+        let sum = r.byOutcome.reduce(0) { $0 + $1.1 }
+        r.checks = [
+            Check(name: "members read = decisions", pass: r.membersRead == r.decisions, detail: "\(r.membersRead) = \(r.decisions)"),
+            Check(name: "decisions = sum of outcomes", pass: r.decisions == sum, detail: "\(r.decisions) = \(sum)"),
+            reconcile("certificates issued = mailing records = manifest", r.certificates, r.files[MailFiles.names.certificates], manifest[MailFiles.names.certificates]),
+            reconcile("eligibility notices = mailing records = manifest", notice("eligibility_notice"), r.files[MailFiles.names.eligibility], manifest[MailFiles.names.eligibility]),
+            reconcile("application guidance notices = mailing records = manifest", notice("apply_notice"), r.files[MailFiles.names.apply], manifest[MailFiles.names.apply]),
+            reconcile("held members = exceptions = manifest", r.held, r.files[MailFiles.names.exceptions], manifest[MailFiles.names.exceptions]),
+        ]
+        return r
+    }
+
+    /// For --dry-run: the same counts from the staged decisions, nothing written.
+    static func fromStage(_ db: Connection, membersRead: Int) throws -> RunReport {
+        var r = RunReport()
+        r.membersRead = membersRead
+        try r.loadCounts(db, from: "pg_temp.rd", where: "true")
+        r.certificates = r.byOutcome.filter { ["issue", "renew", "issue_on_application"].contains($0.0) }.reduce(0) { $0 + $1.1 }
+        let sum = r.byOutcome.reduce(0) { $0 + $1.1 }
+        r.checks = [
+            Check(name: "members read = decisions", pass: r.membersRead == r.decisions, detail: "\(r.membersRead) = \(r.decisions)"),
+            Check(name: "decisions = sum of outcomes", pass: r.decisions == sum, detail: "\(r.decisions) = \(sum)"),
+        ]
+        return r
+    }
+
+    private mutating func loadCounts(_ db: Connection, from source: String, where condition: String) throws {
+        decisions = Int(try db.query("SELECT count(*) FROM \(source) WHERE \(condition)").scalar!)!
+        byOutcome = try db.query("SELECT outcome, count(*) FROM \(source) WHERE \(condition) GROUP BY outcome ORDER BY outcome").rows.map { ($0[0]!, Int($0[1]!)!) }
+        byOutcomeReasonScheme = try db.query("""
+            SELECT outcome, reason, scheme, count(*) FROM \(source) d, unnest(d.reasons) AS reason WHERE \(condition)
+            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            """).rows.map { ($0[0]!, $0[1]!, $0[2]!, Int($0[3]!)!) }
+        held = byOutcome.first { $0.0 == "held" }?.1 ?? 0
+    }
+
+    private static func reconcile(_ name: String, _ db: Int, _ file: Int?, _ manifest: Int?) -> Check {
+        Check(name: name, pass: file == db && manifest == db,
+              detail: "\(db) = \(file.map(String.init) ?? "missing file") = \(manifest.map(String.init) ?? "missing manifest")")
+    }
+
+    private static func countRecords(_ url: URL) -> Int? {
+        guard let reader = try? CSVReader(path: url.path) else { return nil }
+        var n = 0
+        do { try reader.forEachRecord { _ in n += 1; return true } } catch { return nil }
+        return max(n - 1, 0)
+    }
+
+    public func render() -> String {
+        var s = runID.map { "Run \($0) report\n" } ?? "Dry run report (nothing issued, no files written)\n"
+        s += "Outcomes:\n"
+        for (o, n) in byOutcome { s += "  \(o.padding(toLength: 22, withPad: " ", startingAt: 0)) \(n)\n" }
+        s += "By outcome × reason × scheme:\n"
+        for row in byOutcomeReasonScheme {
+            s += "  \(row.outcome.padding(toLength: 22, withPad: " ", startingAt: 0)) \(row.reason.padding(toLength: 33, withPad: " ", startingAt: 0)) \(row.scheme.padding(toLength: 9, withPad: " ", startingAt: 0)) \(row.count)\n"
+        }
+        s += "Reconciliation:\n"
+        for c in checks { s += "  [\(c.pass ? "pass" : "FAIL")] \(c.name): \(c.detail)\n" }
+        if held > 0 { s += "\(held) members held: see exceptions.csv; they are decided again next run.\n" }
+        return s
+    }
+
+    func countsJSON() -> String {
+        var obj: [String: Any] = ["members_read": membersRead, "decisions": decisions, "certificates": certificates, "held": held]
+        obj["outcomes"] = Dictionary(uniqueKeysWithValues: byOutcome)
+        obj["checks_pass"] = allChecksPass
+        return json(obj)
+    }
+}
+
+/// Loads a finished run's report (for `kakunin runs show`).
+public enum RunReportLoader {
+    public static func load(_ db: Connection, runID: Int, filesDirectory: URL) throws -> RunReport {
+        try RunReport.load(db, runID: runID, filesDirectory: filesDirectory)
+    }
+}

@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+import KakuninBatch
+import KakuninCore
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The nightly job for one insurer: decide, issue, write the mailing files, audit, report.",
+        discussion: """
+            Safe to rerun: a completed run changes nothing; a crashed one is taken over and finished.
+            Exit status: 0 success; 11 success with held members; 78 bad configuration;
+            69 database unreachable; 75 run locked by another process; 1 internal error.
+            """)
+
+    @Option(help: "Insurer number (6 or 8 digits).") var insurer: String
+    @Option(help: "Business date of the run, YYYY-MM-DD (default: today in Japan).") var asOf: String?
+    @Option(help: "Folder for the mailing files: <out>/<insurer>/<as-of>/<job>/.") var out: String = "kakunin-out"
+    @Option(help: "Job name: one run per insurer, as-of date and job.") var job: String = "nightly"
+    @Flag(help: "Decide and report without issuing, recording or writing mail.") var dryRun = false
+    @Flag(help: "No progress or log lines on stderr.") var quiet = false
+    @Option(help: "Folder of insurer parameter files (default: jobs/insurers).") var paramsDir: String?
+    @OptionGroup var database: DatabaseOptions
+
+    func run() throws {
+        try runReporting {
+            let date = try parseAsOf(asOf)
+            let params = try LoadedParameters.load(insurer: insurer, directory: LoadedParameters.directory(paramsDir), asOf: date)
+            var options = NightlyRun.Options(insurer: insurer, asOf: date, outDirectory: URL(fileURLWithPath: out),
+                                             parameters: params, host: hostName(), codeVersion: KakuninVersion.string)
+            options.job = job
+            options.dryRun = dryRun
+            let log = RunLog(quiet: quiet)
+            // Check the database is reachable first, so the exit status says so.
+            _ = try database.connect()
+            let result = try NightlyRun(databaseURL: database.resolvedURL, log: log).execute(options)
+            if let at = result.alreadyCompleted {
+                print("Run \(result.runID!) for insurer \(insurer) as of \(date) already completed at \(at); nothing changed.")
+            }
+            print("Parameters: \(params.source)\(params.isDefault ? " — this insurer runs on the defaults of SPEC.md 2.6" : "") (sha256 \(params.sha256))")
+            print(result.report.render(), terminator: "")
+            if let dir = result.filesDirectory { print("Mailing files: \(dir.path)") }
+            return result.exitStatus
+        }
+    }
+}
+
+struct Runs: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The run registry.", subcommands: [List.self, Show.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Recent runs, newest first; a running run whose lease has expired is shown as abandoned.")
+        @Option(help: "Only this insurer.") var insurer: String?
+        @Option(help: "How many.") var limit: Int = 20
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let db = try database.connect()
+                let rows = try db.query("""
+                    SELECT run_id, insurer_number, as_of::text, job,
+                           CASE WHEN status = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < now()) THEN 'abandoned' ELSE status END,
+                           phase, attempts, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS'), coalesce(to_char(finished_at, 'YYYY-MM-DD HH24:MI:SS'), ''),
+                           coalesce(counts->>'decisions', ''), coalesce(counts->>'certificates', ''), coalesce(counts->>'held', '')
+                    FROM run WHERE $1::text IS NULL OR insurer_number = $1 ORDER BY run_id DESC LIMIT $2
+                    """, [insurer, String(limit)]).rows
+                print(["run", "insurer", "as_of", "job", "status", "phase", "tries", "started", "finished", "decisions", "certs", "held"]
+                        .joined(separator: "\t"))
+                for r in rows { print(r.map { $0 ?? "" }.joined(separator: "\t")) }
+                return .success
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One run: registry entry, provenance and report.")
+        @Argument(help: "Run id.") var runID: Int
+        @Option(help: "Folder the run wrote its mailing files to.") var out: String = "kakunin-out"
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let db = try database.connect()
+                guard let r = try db.query("""
+                    SELECT run_id, insurer_number, as_of::text, job, status, phase, attempts, host, actor, code_version,
+                           params_source, params_sha256, started_at::text, coalesce(finished_at::text, ''), coalesce(lease_owner, ''),
+                           coalesce(lease_expires_at::text, '')
+                    FROM run WHERE run_id = $1
+                    """, [String(runID)]).rows.first else {
+                    throw OperatorError(.usage, "no run \(runID)", fix: "kakunin runs list shows the runs")
+                }
+                let names = ["run", "insurer", "as_of", "job", "status", "phase", "attempts", "host", "database user", "code version",
+                             "parameters", "parameters sha256", "started", "finished", "lease owner", "lease until"]
+                for (n, v) in zip(names, r) { print("\(n.padding(toLength: 18, withPad: " ", startingAt: 0)) \(v ?? "")") }
+                let dir = URL(fileURLWithPath: out).appendingPathComponent(r[1]!).appendingPathComponent(r[2]!).appendingPathComponent(r[3]!)
+                print(try RunReportLoader.load(db, runID: runID, filesDirectory: dir).render(), terminator: "")
+                return .success
+            }
+        }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Export data as CSV.", subcommands: [Decisions.self])
+
+    struct Decisions: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decisions of a run as CSV (SPEC.md 5): run_id, insurer_number, member_id, as_of, outcome, reasons, valid_from, valid_to, certificate_number.")
+        @Option(name: .customLong("run"), help: "Run id.") var runID: Int?
+        @Option(help: "Insurer number (with --as-of, instead of --run).") var insurer: String?
+        @Option(help: "As-of date (with --insurer).") var asOf: String?
+        @Option(help: "Job name (with --insurer and --as-of).") var job: String = "nightly"
+        @Option(help: "Write to this file (mode 0600) instead of standard output.") var output: String?
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let db = try database.connect()
+                let id: Int
+                if let runID { id = runID }
+                else if let insurer, let asOf {
+                    guard let found = try db.query("SELECT run_id FROM run WHERE insurer_number = $1 AND as_of = $2 AND job = $3",
+                                                [insurer, try parseAsOf(asOf).description, job]).scalar.flatMap({ Int($0) }) else {
+                        throw OperatorError(.usage, "no \(job) run for insurer \(insurer) as of \(asOf)", fix: "kakunin runs list shows the runs")
+                    }
+                    id = found
+                } else {
+                    throw OperatorError(.usage, "say which run: --run R, or --insurer N --as-of D")
+                }
+                guard let asOf = try db.query("SELECT as_of::text FROM run WHERE run_id = $1", [String(id)]).scalar else {
+                    throw OperatorError(.usage, "no run \(id)", fix: "kakunin runs list shows the runs")
+                }
+                let sql = """
+                    COPY (SELECT run_id, insurer_number, member_id, as_of, outcome, array_to_string(reasons, ';'), valid_from, valid_to,
+                                 certificate_number FROM decision WHERE run_id = \(id) AND as_of = '\(asOf)' ORDER BY member_id)
+                    TO STDOUT (FORMAT csv)
+                    """
+                let header = "run_id,insurer_number,member_id,as_of,outcome,reasons,valid_from,valid_to,certificate_number\n"
+                if let output {
+                    try OwnerOnlyFile.publish(URL(fileURLWithPath: output)) { w in
+                        try w.write(header)
+                        try db.copyOut(sql) { try w.write($0) }
+                    }
+                } else {
+                    let out = FileHandle.standardOutput
+                    out.write(Data(header.utf8))
+                    var buffer = Data()
+                    try db.copyOut(sql) { chunk in
+                        buffer.append(contentsOf: chunk)
+                        if buffer.count > 1 << 16 { out.write(buffer); buffer.removeAll(keepingCapacity: true) }
+                    }
+                    out.write(buffer)
+                }
+                return .success
+            }
+        }
+    }
+}
