@@ -18,6 +18,7 @@ struct Run: ParsableCommand {
     @Option(help: "Job name: one run per insurer, as-of date and job.") var job: String = "nightly"
     @Flag(help: "Decide and report without issuing, recording or writing mail.") var dryRun = false
     @Flag(help: "No progress or log lines on stderr.") var quiet = false
+    @Option(help: "Seconds to wait for another process's lock on this run before refusing (exit 75).") var lockWait: Double = 5
     @Option(help: "Folder of insurer parameter files (default: jobs/insurers).") var paramsDir: String?
     @OptionGroup var database: DatabaseOptions
 
@@ -29,6 +30,7 @@ struct Run: ParsableCommand {
                                              parameters: params, host: hostName(), codeVersion: KakuninVersion.string)
             options.job = job
             options.dryRun = dryRun
+            options.lockWait = lockWait
             let log = RunLog(quiet: quiet)
             // Check the database is reachable first, so the exit status says so.
             _ = try database.connect()

@@ -17,6 +17,8 @@ public final class NightlyRun {
         public var job = "nightly"
         public var outDirectory: URL
         public var dryRun = false
+        /// Seconds to wait for another process's lock on the run before refusing.
+        public var lockWait = 5.0
         public var parameters: LoadedParameters
         public var host: String
         public var codeVersion: String
@@ -59,7 +61,7 @@ public final class NightlyRun {
         let (run, completedAt): (RunRegistry.Run, String?)
         do {
             (run, completedAt) = try registry.acquire(insurer: o.insurer, asOf: o.asOf, job: o.job,
-                                                       codeVersion: o.codeVersion, parameters: o.parameters)
+                                                       codeVersion: o.codeVersion, parameters: o.parameters, lockWait: o.lockWait)
         } catch let e as RunRegistry.Locked {
             throw OperatorError(.runLocked, e.message, fix: "wait for it to finish (kakunin runs list); a crashed run is taken over automatically")
         }

@@ -41,10 +41,19 @@ public final class RunRegistry {
     }
 
     /// Registers or takes over the run; returns nil when it is already completed.
+    /// `lockWait`: how long to wait for the lock before refusing. A process killed a moment ago
+    /// still holds it until the server notices its connection is gone.
     public func acquire(insurer: String, asOf: LocalDate, job: String, codeVersion: String,
-                        parameters: LoadedParameters) throws -> (Run, completedAt: String?) {
+                        parameters: LoadedParameters, lockWait: Double = 5) throws -> (Run, completedAt: String?) {
         let key = "kakunin.run:\(insurer):\(asOf):\(job)"
-        guard try db.query("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", [key]).scalar == "t" else {
+        let deadline = Date().addingTimeInterval(lockWait)
+        var locked = false
+        while true {
+            locked = try db.query("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", [key]).scalar == "t"
+            if locked || Date() >= deadline { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        guard locked else {
             let r = try db.query("""
                 SELECT run_id, lease_owner, lease_expires_at::text FROM run WHERE insurer_number = $1 AND as_of = $2 AND job = $3
                 """, [insurer, asOf.description, job]).rows.first

@@ -1,0 +1,235 @@
+import Foundation
+import Testing
+import KakuninCore
+import KakuninStore
+import KakuninTesting
+
+/// Runs `kakunin run` for insurer 131016 with mailing files under `out`.
+func nightly(_ tdb: TestDatabase, _ asOf: String, out: URL, params: URL, crashAt: String? = nil) throws -> CommandResult {
+    var env: [String: String] = [:]
+    if let crashAt { env["KAKUNIN_CRASH_AT"] = crashAt }
+    return try runKakunin(["run", "--insurer", "131016", "--as-of", asOf, "--out", out.path, "--params-dir", params.path],
+                          database: tdb, environment: env)
+}
+
+@Suite("The nightly job through the CLI", .serialized)
+struct NightlyRunTests {
+    static let mynaHeader = FeedFormat.mynaStatus.columns.map(\.name).joined(separator: ",")
+    static let appHeader = FeedFormat.applications.columns.map(\.name).joined(separator: ",")
+
+    /// A: no card. B: usable card. C: card suspended. D: card lost, approved application. E: no card, later reissue.
+    func scenario(_ tdb: TestDatabase, _ dir: URL) throws {
+        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader] + ["A", "B", "C", "D", "E"].map { FeedFiles.member($0) })
+        let s = try FeedFiles.write(dir, "s.csv", [Self.mynaHeader,
+            "131016,A,2026-11-01,false,,none,,", "131016,B,2026-11-01,true,registered,active,2030-01-31,",
+            "131016,C,2026-11-01,true,registered,suspended,2030-01-31,", "131016,D,2026-11-01,true,registered,suspended,2030-01-31,",
+            "131016,E,2026-11-01,false,,none,,"])
+        let a = try FeedFiles.write(dir, "a.csv", [Self.appHeader, "131016,D,card_lost,2026-11-10,,approved"])
+        for (feed, file) in [("members", m), ("myna-status", s), ("applications", a)] {
+            #expect(try runKakunin(["import", feed, file.path, "--report-dir", dir.path], database: tdb).status == 0)
+        }
+    }
+
+    func decisions(_ tdb: TestDatabase, run: Int) throws -> [String: [String]] {
+        let r = try runKakunin(["export", "decisions", "--run", String(run)], database: tdb)
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try csvRows(r.stdout)
+        #expect(rows.first == ["run_id", "insurer_number", "member_id", "as_of", "outcome", "reasons", "valid_from", "valid_to", "certificate_number"])
+        return Dictionary(uniqueKeysWithValues: rows.dropFirst().map { ($0[2], Array($0[4...])) })
+    }
+
+    @Test("members move between outcomes over successive nights")
+    func scenarioOverNights() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("out")
+        try scenario(tdb, dir)
+
+        // Night 1.
+        var r = try nightly(tdb, "2026-11-21", out: out, params: dir)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(!r.stdout.contains("FAIL"))
+        var d = try decisions(tdb, run: 1)
+        #expect(d["A"] == ["issue", "NO_CARD", "2026-11-21", "2027-07-31", "1"])
+        #expect(d["B"] == ["eligibility_notice", "MYNA_USABLE", "", "", ""])
+        #expect(d["C"] == ["apply_notice", "CARD_SUSPENDED", "", "", ""])
+        #expect(d["D"] == ["issue_on_application", "APP_CARD_LOST", "2026-11-21", "2027-01-20", "2"])
+        #expect(d["E"] == ["issue", "NO_CARD", "2026-11-21", "2027-07-31", "3"])
+        let db = try tdb.connect()
+        #expect(try db.query("SELECT fulfilled_certificate_number, fulfilled_on::text FROM application WHERE member_id = 'D'").rows == [["2", "2026-11-21"]])
+
+        // E loses the certificate: a reissue application arrives.
+        let a2 = try FeedFiles.write(dir, "a2.csv", [Self.appHeader, "131016,D,card_lost,2026-11-10,,approved", "131016,E,reissue,2026-11-22,,approved"])
+        #expect(try runKakunin(["import", "applications", a2.path, "--report-dir", dir.path], database: tdb).status == 0)
+
+        // Night 2: covered, notice not repeated, guidance not repeated, reissue voids the old one.
+        r = try nightly(tdb, "2026-11-22", out: out, params: dir)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        d = try decisions(tdb, run: 2)
+        #expect(d["A"] == ["none", "COVERED", "", "", ""])
+        #expect(d["B"] == ["none", "MYNA_USABLE", "", "", ""])
+        #expect(d["C"] == ["none", "APPLY_NOTICE_RECENT", "", "", ""])
+        #expect(d["D"] == ["none", "COVERED", "", "", ""])
+        #expect(d["E"] == ["issue_on_application", "APP_REISSUE", "2026-11-21", "2027-07-31", "4"])
+        #expect(try db.query("SELECT certificate_number, status, voided_on::text, void_reason FROM certificate WHERE member_id = 'E' ORDER BY 1").rows
+                == [["3", "voided", "2026-11-22", "replaced by certificate 4"], ["4", "active", nil, nil]])
+        let certs = try String(contentsOf: out.appendingPathComponent("131016/2026-11-22/nightly/certificates.csv"), encoding: .utf8)
+        #expect(certs.contains(",4,reissue,E,") && certs.contains("APP_REISSUE,3,"))
+
+        // Night 3, 2027-01-01: D's short-term certificate runs out and the card is still suspended.
+        r = try nightly(tdb, "2027-01-01", out: out, params: dir)
+        d = try decisions(tdb, run: 3)
+        #expect(d["D"] == ["apply_notice", "CARD_SUSPENDED", "", "", ""])
+        #expect(d["C"] == ["none", "APPLY_NOTICE_RECENT", "", "", ""])  // 41 days after the last one: not repeated
+        // Night 4, 2027-06-25: A's certificate ends 2027-07-31 → renewed from 2027-08-01; C is reminded after 216 days.
+        r = try nightly(tdb, "2027-06-25", out: out, params: dir)
+        d = try decisions(tdb, run: 4)
+        #expect(d["A"] == ["renew", "NO_CARD", "2027-08-01", "2028-07-31", "5"])
+        #expect(d["C"] == ["apply_notice", "CARD_SUSPENDED", "", "", ""])
+        // Every certificate number is unique and none was reused.
+        #expect(try db.query("SELECT count(*) = count(DISTINCT certificate_number) FROM certificate").scalar == "t")
+    }
+
+    @Test("rerunning a completed run changes nothing and says so")
+    func rerunCompleted() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("out")
+        try scenario(tdb, dir)
+        #expect(try nightly(tdb, "2026-11-21", out: out, params: dir).status == 0)
+        let before = try snapshot(tdb, out.appendingPathComponent("131016/2026-11-21/nightly"))
+        let r = try nightly(tdb, "2026-11-21", out: out, params: dir)
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("already completed"))
+        #expect(r.stdout.contains("nothing changed"))
+        #expect(try snapshot(tdb, out.appendingPathComponent("131016/2026-11-21/nightly")) == before)
+        #expect(try tdb.connect().query("SELECT count(*) FROM run").scalar == "1")
+    }
+
+    @Test("a second run while one holds the lock is refused with exit 75")
+    func concurrentRefused() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        try scenario(tdb, dir)
+        // A live run holds the registry's advisory lock on its own connection.
+        let other = try tdb.connect()
+        try other.execute("SELECT pg_advisory_lock(hashtextextended('kakunin.run:131016:2026-11-21:nightly', 0))")
+        let r = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", dir.appendingPathComponent("out").path,
+                                "--params-dir", dir.path, "--lock-wait", "0.5"], database: tdb)
+        #expect(r.status == 75)
+        #expect(r.stderr.contains("is being run by"))
+        #expect(try tdb.connect().query("SELECT count(*) FROM certificate").scalar == "0")
+        try other.execute("SELECT pg_advisory_unlock_all()")
+        #expect(try nightly(tdb, "2026-11-21", out: dir.appendingPathComponent("out"), params: dir).status == 0)
+    }
+
+    @Test("dry run decides and reports, and writes nothing")
+    func dryRun() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        try scenario(tdb, dir)
+        let r = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-21", "--dry-run", "--out", dir.appendingPathComponent("out").path,
+                                "--params-dir", dir.path], database: tdb)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("Dry run report"))
+        #expect(r.stdout.contains("issue                  2"))
+        let db = try tdb.connect()
+        #expect(try db.query("SELECT (SELECT count(*) FROM certificate) + (SELECT count(*) FROM run) + (SELECT count(*) FROM notice)").scalar == "0")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path))
+    }
+}
+
+/// Everything a run produces that must not differ after a crash and a rerun.
+func snapshot(_ tdb: TestDatabase, _ files: URL) throws -> [String] {
+    let db = try tdb.connect()
+    var out: [String] = []
+    for q in [
+        "SELECT certificate_number, member_id, kind, reasons::text, valid_from, valid_to, status, replaces_certificate_number, application_id FROM certificate ORDER BY 1",
+        "SELECT run_id, member_id, outcome, reasons::text, s_date, valid_from, valid_to, certificate_number FROM decision ORDER BY member_id",
+        "SELECT member_id, kind, run_id, sent_on, details, reasons::text FROM notice ORDER BY member_id, kind",
+        "SELECT application_id, fulfilled_run_id, fulfilled_certificate_number, fulfilled_on FROM application ORDER BY 1",
+        "SELECT insurer_number, next_certificate_number FROM insurer ORDER BY 1",
+        "SELECT run_id, status, phase FROM run ORDER BY 1",
+    ] {
+        out.append(try db.query(q).rows.map { $0.map { $0 ?? "∅" }.joined(separator: "|") }.joined(separator: "\n"))
+    }
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: files.path).sorted()) ?? []
+    for name in names { out.append(name + ":" + (try String(contentsOf: files.appendingPathComponent(name), encoding: .utf8))) }
+    return out
+}
+
+@Suite("Crash safety: killed at any point, the rerun finishes the job exactly", .serialized)
+struct CrashSafetyTests {
+    /// Generated data with every outcome, loaded into a fresh database.
+    func prepared(_ feeds: URL) throws -> TestDatabase {
+        let tdb = try TestDatabase()
+        for (feed, file) in [("members", "members.csv"), ("myna-status", "myna_status.csv"), ("applications", "applications.csv")] {
+            let r = try runKakunin(["import", feed, feeds.appendingPathComponent(file).path, "--report-dir", feeds.appendingPathComponent("r").path], database: tdb)
+            #expect(r.status == 0 || r.status == 10)
+        }
+        return tdb
+    }
+
+    @Test("SIGKILL at each point of the run, then a rerun: same certificates, decisions and files as an uninterrupted run")
+    func killAtPoints() throws {
+        let feeds = try temporaryDirectory()
+        #expect(try runKakunin(["generate", "--members", "400", "--seed", "11", "--out", feeds.path], database: nil).status == 0)
+        let asOf = "2026-12-01"
+
+        let reference = try prepared(feeds)
+        let refOut = try temporaryDirectory()
+        let first = try nightly(reference, asOf, out: refOut, params: feeds)
+        #expect(first.status == 0 || first.status == 11, "\(first.stderr)")
+        let expected = try snapshot(reference, refOut.appendingPathComponent("131016/\(asOf)/nightly"))
+        let members = Int(try reference.connect().query("SELECT count(*) FROM member WHERE insurer_number = '131016'").scalar!)!
+        #expect(expected[0].split(separator: "\n").count > 20, "the data issues certificates")
+
+        let points = ["decide:1", "decide:\(members / 2)", "decide:\(members)", "before-commit", "after-commit",
+                      "file:certificates.csv", "file:apply_notices.csv", "file:exceptions.csv", "before-publish", "after-publish"]
+        for point in points {
+            let tdb = try prepared(feeds)
+            let out = try temporaryDirectory()
+            let crashed = try nightly(tdb, asOf, out: out, params: feeds, crashAt: point)
+            #expect(crashed.status == 9, "killed at \(point): \(crashed.stderr)")
+            // The registry shows the run abandoned once its lease runs out; here the lock is already free.
+            let rerun = try nightly(tdb, asOf, out: out, params: feeds)
+            #expect(rerun.status == first.status, "rerun after \(point): \(rerun.stderr)")
+            #expect(!rerun.stdout.contains("FAIL"), "after \(point)")
+            let got = try snapshot(tdb, out.appendingPathComponent("131016/\(asOf)/nightly"))
+            #expect(got == expected, "after a kill at \(point)")
+            // No staging folder left behind.
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("131016/\(asOf)").path)
+            #expect(leftovers == ["nightly"], "after \(point): \(leftovers)")
+        }
+    }
+
+    @Test("kill -9 from outside at random moments, then a rerun: same result")
+    func killFromOutside() throws {
+        let feeds = try temporaryDirectory()
+        #expect(try runKakunin(["generate", "--members", "3000", "--seed", "12", "--out", feeds.path], database: nil).status == 0)
+        let asOf = "2026-12-01"
+        let reference = try prepared(feeds)
+        let refOut = try temporaryDirectory()
+        let first = try nightly(reference, asOf, out: refOut, params: feeds)
+        let expected = try snapshot(reference, refOut.appendingPathComponent("131016/\(asOf)/nightly"))
+        for delay in [0.05, 0.15, 0.3, 0.5] {
+            let tdb = try prepared(feeds)
+            let out = try temporaryDirectory()
+            let p = Process()
+            p.executableURL = TestDatabase.executable
+            p.arguments = ["run", "--insurer", "131016", "--as-of", asOf, "--out", out.path, "--params-dir", feeds.path, "--quiet"]
+            var env = ProcessInfo.processInfo.environment
+            env["PGDATABASE"] = tdb.name
+            p.environment = env
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            Thread.sleep(forTimeInterval: delay)
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            let rerun = try nightly(tdb, asOf, out: out, params: feeds)
+            #expect(rerun.status == first.status, "after a kill at \(delay)s: \(rerun.stderr)")
+            #expect(try snapshot(tdb, out.appendingPathComponent("131016/\(asOf)/nightly")) == expected, "after a kill at \(delay)s")
+        }
+    }
+}
