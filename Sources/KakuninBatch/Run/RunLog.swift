@@ -21,9 +21,10 @@ public final class RunLog {
         guard !quiet else { return }
         if isTerminal {
             clearLine()
-            write("[\(phase)] \(message)\n")
+            write(String(format: "[%6.1fs] [%@] %@\n", Date().timeIntervalSince(started), phase, message))
         } else {
-            var obj: [String: Any] = ["ts": ISO8601DateFormatter().string(from: Date()), "phase": phase, "message": message]
+            var obj: [String: Any] = ["ts": ISO8601DateFormatter().string(from: Date()), "phase": phase, "message": message,
+                                      "elapsed_seconds": (Date().timeIntervalSince(started) * 1000).rounded() / 1000]
             if let runID { obj["run_id"] = runID }
             for (k, v) in fields { obj[k] = v }
             if let data = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]) {
