@@ -42,7 +42,9 @@ public struct DatabaseError: Error, CustomStringConvertible, Sendable {
         if message == nil, let connection, let p = PQerrorMessage(connection) {
             message = String(cString: p).trimmingTrailingWhitespace()
         }
-        self.init(kind: kind,
+        // A connection that dropped mid-statement is a connection failure, whatever the caller was doing.
+        let lost = connection.map { PQstatus($0) == CONNECTION_BAD } ?? false
+        self.init(kind: lost ? .connection : kind,
                   sqlState: field(Int32(UInt8(ascii: "C"))),
                   message: message ?? "unknown error",
                   detail: field(Int32(UInt8(ascii: "D"))),

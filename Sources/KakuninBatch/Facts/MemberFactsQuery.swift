@@ -9,9 +9,12 @@ public enum MemberFactsQuery {
     static let detailsKey = "concat_ws('|', m.insurer_number, coalesce(m.symbol, ''), m.number, coalesce(m.branch, ''), coalesce(m.copay_ratio::text, ''))"
 
     public static func sql(oneMember: Bool) -> String {
+        // Every table is read once for the insurer and hash-joined; `explain` narrows the
+        // members to one household and the rest to one member.
         let scope = oneMember
             ? "AND (member_id = $3 OR household_id = (SELECT household_id FROM member WHERE insurer_number = $1 AND member_id = $3))"
             : ""
+        let only = oneMember ? "AND member_id = $3" : ""
         return """
             WITH hh AS (
                 SELECT m.*,
@@ -21,18 +24,42 @@ public enum MemberFactsQuery {
                 FROM member m
                 WHERE insurer_number = $1 \(scope)
                 WINDOW w AS (PARTITION BY household_id)
+            ),
+            s AS (
+                SELECT DISTINCT ON (member_id) * FROM myna_status
+                WHERE insurer_number = $1 AND status_as_of <= $2 \(only)
+                ORDER BY member_id, status_as_of DESC
+            ),
+            a AS (
+                SELECT DISTINCT ON (member_id) member_id, application_id, kind, received_on FROM application
+                WHERE insurer_number = $1 AND status = 'approved' AND fulfilled_on IS NULL AND received_on <= $2 \(only)
+                ORDER BY member_id, received_on, application_id
+            ),
+            p AS (
+                SELECT DISTINCT member_id FROM application
+                WHERE insurer_number = $1 AND status = 'pending' AND kind IN ('card_lost', 'card_renewing') \(only)
+            ),
+            c AS (
+                SELECT DISTINCT ON (member_id) member_id, certificate_number, valid_from, valid_to, special_consideration, consideration_ended_on
+                FROM certificate WHERE insurer_number = $1 AND status = 'active' \(only)
+                ORDER BY member_id, valid_from DESC, certificate_number DESC
+            ),
+            en AS (
+                SELECT DISTINCT member_id, details FROM notice
+                WHERE insurer_number = $1 AND kind = 'eligibility_notice' \(only)
+            ),
+            an AS (
+                SELECT member_id, max(sent_on) AS last FROM notice
+                WHERE insurer_number = $1 AND kind = 'apply_notice' AND sent_on <= $2 \(only) GROUP BY member_id
             )
             SELECT m.member_id, m.scheme, m.birth_date, m.qualified_on, m.disqualified_on, m.residence_expiry,
                    m.legacy_card_expiry, m.access_restricted,
                    s.has_card, s.registration, s.card_state, s.ecert_expiry, s.card_expiry,
                    a.application_id, a.kind, a.received_on,
-                   EXISTS (SELECT 1 FROM application p WHERE p.insurer_number = m.insurer_number AND p.member_id = m.member_id
-                           AND p.status = 'pending' AND p.kind IN ('card_lost', 'card_renewing')),
+                   p.member_id IS NOT NULL,
                    c.certificate_number, c.valid_from, c.valid_to, c.special_consideration AND c.consideration_ended_on IS NULL,
-                   EXISTS (SELECT 1 FROM notice n WHERE n.insurer_number = m.insurer_number AND n.member_id = m.member_id
-                           AND n.kind = 'eligibility_notice' AND n.details = \(detailsKey)),
-                   (SELECT max(sent_on) FROM notice n WHERE n.insurer_number = m.insurer_number AND n.member_id = m.member_id
-                           AND n.kind = 'apply_notice' AND n.sent_on <= $2),
+                   en.member_id IS NOT NULL,
+                   an.last,
                    CASE WHEN m.scheme = 'nhi' AND m.household_id IS NOT NULL
                         THEN regexp_replace(coalesce(m.head_postal, ''), '[-‐－]', '', 'g') ~ '^[0-9]{7}$' AND coalesce(btrim(m.head_address), '') <> ''
                         ELSE regexp_replace(coalesce(m.postal_code, ''), '[-‐－]', '', 'g') ~ '^[0-9]{7}$' AND coalesce(btrim(m.address), '') <> ''
@@ -42,18 +69,13 @@ public enum MemberFactsQuery {
                         ELSE 1 END,
                    \(detailsKey)
             FROM hh m
-            LEFT JOIN LATERAL (
-                SELECT * FROM myna_status s WHERE s.insurer_number = m.insurer_number AND s.member_id = m.member_id
-                AND s.status_as_of <= $2 ORDER BY s.status_as_of DESC LIMIT 1) s ON true
-            LEFT JOIN LATERAL (
-                SELECT * FROM application a WHERE a.insurer_number = m.insurer_number AND a.member_id = m.member_id
-                AND a.status = 'approved' AND a.fulfilled_on IS NULL AND a.received_on <= $2
-                ORDER BY a.received_on, a.application_id LIMIT 1) a ON true
-            LEFT JOIN LATERAL (
-                SELECT * FROM certificate c WHERE c.insurer_number = m.insurer_number AND c.member_id = m.member_id
-                AND c.status = 'active' ORDER BY c.valid_from DESC, c.certificate_number DESC LIMIT 1) c ON true
+            LEFT JOIN s USING (member_id)
+            LEFT JOIN a USING (member_id)
+            LEFT JOIN p USING (member_id)
+            LEFT JOIN c USING (member_id)
+            LEFT JOIN en ON en.member_id = m.member_id AND en.details = \(detailsKey)
+            LEFT JOIN an ON an.member_id = m.member_id
             \(oneMember ? "WHERE m.member_id = $3" : "")
-            ORDER BY m.member_id
             """
     }
 

@@ -128,40 +128,104 @@ struct MailFiles {
     }
 
     /// Streams a query's rows into a CSV file, adding the era form after each date column.
+    /// Works on bytes: COPY text fields are unescaped and CSV-quoted without making Strings,
+    /// except for the era dates.
     private func write(_ dir: URL, _ name: String, header: [String], dates: Set<Int>, sql: String) throws -> FileEntry {
         var fullHeader: [String] = []
         for (i, h) in header.enumerated() {
             fullHeader.append(h)
             if dates.contains(i) { fullHeader.append(h + "_era") }
         }
-        if name != Self.names.exceptions { fullHeader.append("mail_class") }
+        let withMailClass = name != Self.names.exceptions
+        if withMailClass { fullHeader.append("mail_class") }
+        let isDate = (0..<header.count).map { dates.contains($0) }
         var records = 0
         var hasher = SHA256()
         var bytes = 0
-        var parser = CopyTextParser()
-        let mailClass = parameters.mailClass.rawValue
+        let mailClass = Array(parameters.mailClass.rawValue.utf8)
+        var line: [UInt8] = []
+        line.reserveCapacity(1024)
+        var field: [UInt8] = []
         try OwnerOnlyFile.publish(dir.appendingPathComponent(name)) { w in
-            func emit(_ s: String) throws {
-                let d = Data(s.utf8)
-                hasher.update(data: d)
-                bytes += d.count
-                try w.write(s)
+            func emit() throws {
+                line.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+                bytes += line.count
+                try w.write(bytes: line)
+                line.removeAll(keepingCapacity: true)
             }
-            try emit(CSVField.line(fullHeader))
+            line.append(contentsOf: CSVField.line(fullHeader).utf8)
+            try emit()
             try db.copyOut("COPY (\(sql)) TO STDOUT") { chunk in
-                let row = parser.parseRow(chunk)
-                var out: [String?] = []
-                out.reserveCapacity(fullHeader.count)
-                for (i, v) in row.enumerated() {
-                    out.append(v)
-                    if dates.contains(i) { out.append(v.flatMap(LocalDate.init).flatMap(JapaneseEra.format)) }
+                var column = 0
+                CopyTextFields.forEach(chunk, scratch: &field) { value in
+                    if column > 0 { line.append(UInt8(ascii: ",")) }
+                    if let value { CSVBytes.appendQuoted(value, to: &line) }
+                    if column < isDate.count && isDate[column] {
+                        line.append(UInt8(ascii: ","))
+                        if let value, let date = DateField.parse(value), let era = JapaneseEra.format(date) {
+                            line.append(contentsOf: era.utf8)
+                        }
+                    }
+                    column += 1
                 }
-                if name != Self.names.exceptions { out.append(mailClass) }
-                try emit(CSVField.line(out))
+                if withMailClass { line.append(UInt8(ascii: ",")); line.append(contentsOf: mailClass) }
+                line.append(10)
+                try emit()
                 records += 1
             }
         }
         CrashPoint.hit("file:\(name)")
         return FileEntry(name: name, records: records, bytes: bytes, sha256: hex(hasher.finalize()))
+    }
+}
+
+/// CSV quoting on bytes (RFC 4180): a field with a comma, quote, CR or LF is quoted, quotes doubled.
+enum CSVBytes {
+    static func appendQuoted(_ v: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        var needs = false
+        for b in v where b == 44 || b == 34 || b == 10 || b == 13 { needs = true; break }
+        guard needs else { out.append(contentsOf: v); return }
+        out.append(34)
+        for b in v {
+            if b == 34 { out.append(34) }
+            out.append(b)
+        }
+        out.append(34)
+    }
+}
+
+/// Walks the fields of one COPY text-format row, unescaping into `scratch`; nil for NULL.
+enum CopyTextFields {
+    static func forEach(_ row: UnsafeRawBufferPointer, scratch: inout [UInt8], _ body: (UnsafeBufferPointer<UInt8>?) -> Void) {
+        var end = row.count
+        if end > 0 && row[end - 1] == 10 { end -= 1 }
+        var i = 0
+        while true {
+            scratch.removeAll(keepingCapacity: true)
+            var isNull = false
+            while i < end && row[i] != 9 {
+                let b = row[i]
+                if b == 92 && i + 1 < end {
+                    let e = row[i + 1]
+                    i += 2
+                    switch e {
+                    case UInt8(ascii: "N"): isNull = true
+                    case UInt8(ascii: "t"): scratch.append(9)
+                    case UInt8(ascii: "n"): scratch.append(10)
+                    case UInt8(ascii: "r"): scratch.append(13)
+                    case UInt8(ascii: "b"): scratch.append(8)
+                    case UInt8(ascii: "f"): scratch.append(12)
+                    case UInt8(ascii: "v"): scratch.append(11)
+                    default: scratch.append(e)  // \\ and any other escaped byte (COPY TO emits no octal)
+                    }
+                    continue
+                }
+                scratch.append(b)
+                i += 1
+            }
+            if isNull { body(nil) } else { scratch.withUnsafeBufferPointer { body($0) } }
+            if i >= end { break }
+            i += 1  // the tab
+        }
     }
 }
