@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KakuninBatch
+import KakuninCore
 import KakuninStore
 
 enum KakuninVersion {
@@ -55,4 +56,10 @@ func printError(_ s: String) {
 
 func hostName() -> String {
     ProcessInfo.processInfo.hostName
+}
+
+/// The as-of date and the insurer's validated parameters, for commands that decide.
+func asOfAndParameters(insurer: String, asOf: String?, paramsDir: String?) throws -> (LocalDate, LoadedParameters) {
+    let date = try parseAsOf(asOf)
+    return (date, try LoadedParameters.load(insurer: insurer, directory: LoadedParameters.directory(paramsDir), asOf: date))
 }

@@ -18,8 +18,7 @@ struct Explain: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let date = try parseAsOf(asOf)
-            let params = try LoadedParameters.load(insurer: insurer, directory: LoadedParameters.directory(paramsDir), asOf: date)
+            let (date, params) = try asOfAndParameters(insurer: insurer, asOf: asOf, paramsDir: paramsDir)
             let db = try database.connect()
             let e = try Explanation.load(db: db, insurer: insurer, member: member, asOf: date, parameters: params)
             print(format == .json ? try e.renderJSON() : e.renderText(), terminator: format == .json ? "\n" : "")

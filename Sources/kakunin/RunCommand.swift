@@ -24,8 +24,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let date = try parseAsOf(asOf)
-            let params = try LoadedParameters.load(insurer: insurer, directory: LoadedParameters.directory(paramsDir), asOf: date)
+            let (date, params) = try asOfAndParameters(insurer: insurer, asOf: asOf, paramsDir: paramsDir)
             var options = NightlyRun.Options(insurer: insurer, asOf: date, outDirectory: URL(fileURLWithPath: out),
                                              parameters: params, host: hostName(), codeVersion: KakuninVersion.string)
             options.job = job
