@@ -16,14 +16,19 @@ public enum MemberFactsQuery {
             : ""
         let only = oneMember ? "AND member_id = $3" : ""
         return """
-            WITH hh AS (
-                SELECT m.*,
-                       count(*) FILTER (WHERE household_head) OVER w AS heads,
-                       max(postal_code) FILTER (WHERE household_head) OVER w AS head_postal,
-                       max(address) FILTER (WHERE household_head) OVER w AS head_address
-                FROM member m
-                WHERE insurer_number = $1 \(scope)
-                WINDOW w AS (PARTITION BY household_id)
+            WITH h AS (
+                SELECT household_id,
+                       count(*) FILTER (WHERE household_head) AS heads,
+                       max(postal_code) FILTER (WHERE household_head) AS head_postal,
+                       max(address) FILTER (WHERE household_head) AS head_address
+                FROM member
+                WHERE insurer_number = $1 AND household_id IS NOT NULL \(scope)
+                GROUP BY household_id
+            ),
+            hh AS (
+                SELECT m.*, h.heads, h.head_postal, h.head_address
+                FROM member m LEFT JOIN h USING (household_id)
+                WHERE m.insurer_number = $1 \(scope)
             ),
             s AS (
                 SELECT DISTINCT ON (member_id) * FROM myna_status
