@@ -58,30 +58,26 @@ public struct CopyTextParser {
     /// Splits one row into fields; nil for SQL NULL.
     public mutating func parseRow(_ row: UnsafeRawBufferPointer) -> [String?] {
         var fields: [String?] = []
+        forEachField(row) { fields.append($0.map { String(decoding: $0, as: UTF8.self) }) }
+        return fields
+    }
+
+    /// Calls `body` with each field's unescaped bytes (nil for NULL), valid only during the
+    /// call: no String is made, for writers that copy bytes straight on.
+    public mutating func forEachField(_ row: UnsafeRawBufferPointer, _ body: (UnsafeBufferPointer<UInt8>?) throws -> Void) rethrows {
         var end = row.count
         if end > 0 && row[end - 1] == CopyText.newline { end -= 1 }
         var i = 0
-        field.removeAll(keepingCapacity: true)
-        var isNull = false
-        func finish() {
-            fields.append(isNull ? nil : String(decoding: field, as: UTF8.self))
+        while true {
             field.removeAll(keepingCapacity: true)
-            isNull = false
-        }
-        while i < end {
-            let b = row[i]
-            if b == CopyText.tab {
-                finish()
-                i += 1
-                continue
-            }
-            if b == CopyText.backslash && i + 1 < end {
+            var isNull = false
+            while i < end && row[i] != CopyText.tab {
+                let b = row[i]
+                guard b == CopyText.backslash && i + 1 < end else { field.append(b); i += 1; continue }
                 let e = row[i + 1]
                 i += 2
                 switch e {
-                case UInt8(ascii: "N"):
-                    // `\N` alone is NULL; inside data it cannot occur (COPY escapes backslashes).
-                    isNull = true
+                case UInt8(ascii: "N"): isNull = true  // `\N` alone is NULL; data backslashes are escaped
                 case UInt8(ascii: "t"): field.append(CopyText.tab)
                 case UInt8(ascii: "n"): field.append(CopyText.newline)
                 case UInt8(ascii: "r"): field.append(CopyText.cr)
@@ -100,13 +96,11 @@ public struct CopyTextParser {
                     field.append(v)
                 default: field.append(e)
                 }
-                continue
             }
-            field.append(b)
-            i += 1
+            if isNull { try body(nil) } else { try field.withUnsafeBufferPointer { try body($0) } }
+            if i >= end { break }
+            i += 1  // the tab
         }
-        finish()
-        return fields
     }
 
     private func hexValue(_ b: UInt8) -> UInt8? {

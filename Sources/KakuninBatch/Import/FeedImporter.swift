@@ -225,7 +225,7 @@ public final class FeedImporter {
                         throw Refusal(message: "the file is not UTF-8 (first bad bytes at line \(record.line), field \(i + 1)); feeds must be UTF-8: convert with `iconv -f CP932 -t UTF-8 FILE > FILE.utf8`")
                     }
                     if FieldValidator.looksLikeIndividualNumber(v) {
-                        let name = i < map.count ? self.headerName(record: nil, index: i, format: format, map: map) : "field \(i + 1)"
+                        let name = i < map.count ? self.headerName(index: i, format: format, map: map) : "field \(i + 1)"
                         throw Refusal(message: "column '\(name)' holds a value that looks like a 12-digit Individual Number (個人番号) at line \(record.line); kakunin never stores Individual Numbers: remove it from the extract and import again")
                     }
                 }
@@ -288,7 +288,7 @@ public final class FeedImporter {
         return result
     }
 
-    private func headerName(record: CSVRecord?, index: Int, format: FeedFormat, map: [Int]) -> String {
+    private func headerName(index: Int, format: FeedFormat, map: [Int]) -> String {
         if let c = map.firstIndex(of: index) { return format.columns[c].name }
         return "field \(index + 1)"
     }
@@ -490,9 +490,8 @@ public final class FeedImporter {
     }
 
     private func audit(action: String, importID: Int, details: [String: String]) throws {
-        let json = String(data: try JSONSerialization.data(withJSONObject: details, options: [.sortedKeys]), encoding: .utf8)!
         try db.execute("INSERT INTO audit_event (action, host, import_id, details, prev_hash, hash) VALUES ($1, $2, $3, $4::jsonb, '', '')",
-                       [action, host, String(importID), json])
+                       [action, host, String(importID), json(details)])
     }
 
     private func loadRejectSummary(_ s: inout ImportSummary) throws {

@@ -145,7 +145,7 @@ struct MailFiles {
         let mailClass = Array(parameters.mailClass.rawValue.utf8)
         var line: [UInt8] = []
         line.reserveCapacity(1024)
-        var field: [UInt8] = []
+        var parser = CopyTextParser()
         try OwnerOnlyFile.publish(dir.appendingPathComponent(name)) { w in
             func emit() throws {
                 line.withUnsafeBytes { hasher.update(bufferPointer: $0) }
@@ -157,7 +157,7 @@ struct MailFiles {
             try emit()
             try db.copyOut("COPY (\(sql)) TO STDOUT") { chunk in
                 var column = 0
-                CopyTextFields.forEach(chunk, scratch: &field) { value in
+                parser.forEachField(chunk) { value in
                     if column > 0 { line.append(UInt8(ascii: ",")) }
                     if let value { CSVBytes.appendQuoted(value, to: &line) }
                     if column < isDate.count && isDate[column] {
@@ -191,41 +191,5 @@ enum CSVBytes {
             out.append(b)
         }
         out.append(34)
-    }
-}
-
-/// Walks the fields of one COPY text-format row, unescaping into `scratch`; nil for NULL.
-enum CopyTextFields {
-    static func forEach(_ row: UnsafeRawBufferPointer, scratch: inout [UInt8], _ body: (UnsafeBufferPointer<UInt8>?) -> Void) {
-        var end = row.count
-        if end > 0 && row[end - 1] == 10 { end -= 1 }
-        var i = 0
-        while true {
-            scratch.removeAll(keepingCapacity: true)
-            var isNull = false
-            while i < end && row[i] != 9 {
-                let b = row[i]
-                if b == 92 && i + 1 < end {
-                    let e = row[i + 1]
-                    i += 2
-                    switch e {
-                    case UInt8(ascii: "N"): isNull = true
-                    case UInt8(ascii: "t"): scratch.append(9)
-                    case UInt8(ascii: "n"): scratch.append(10)
-                    case UInt8(ascii: "r"): scratch.append(13)
-                    case UInt8(ascii: "b"): scratch.append(8)
-                    case UInt8(ascii: "f"): scratch.append(12)
-                    case UInt8(ascii: "v"): scratch.append(11)
-                    default: scratch.append(e)  // \\ and any other escaped byte (COPY TO emits no octal)
-                    }
-                    continue
-                }
-                scratch.append(b)
-                i += 1
-            }
-            if isNull { body(nil) } else { scratch.withUnsafeBufferPointer { body($0) } }
-            if i >= end { break }
-            i += 1  // the tab
-        }
     }
 }

@@ -195,7 +195,7 @@ public final class NightlyRun {
             SELECT $1, member_id, outcome, $2, $3, CASE WHEN outcome = 'eligibility_notice' THEN details END, reasons
             FROM rd WHERE outcome IN ('eligibility_notice', 'apply_notice')
             """, [insurer, id, date])
-        try writer.execute("SELECT ensure_decision_partition($1)", [date])  // created before the insert below
+        let partition = try writer.query("SELECT ensure_decision_partition($1)", [date]).scalar!
         try writer.execute("""
             INSERT INTO decision (run_id, insurer_number, member_id, as_of, scheme, outcome, reasons, s_date, valid_from, valid_to, certificate_number)
             SELECT $2, $1, r.member_id, $3, r.scheme, r.outcome, r.reasons, r.s_date, r.valid_from, r.valid_to, i.certificate_number
@@ -213,7 +213,6 @@ public final class NightlyRun {
                                              "parameters_sha256": o.parameters.sha256, "code_version": o.codeVersion])])
         // Fresh statistics for what the run just added: the mail files and the report join these
         // tables, and autovacuum has not seen the new rows yet.
-        let partition = try writer.query("SELECT ensure_decision_partition($1)", [date]).scalar!
         try writer.execute("ANALYZE certificate, notice, application, \(partition)")
         CrashPoint.hit("before-commit")
         try writer.execute("UPDATE run SET phase = 'decided', counts = jsonb_build_object('members_read', $2::int) WHERE run_id = $1",
