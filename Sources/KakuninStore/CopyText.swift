@@ -70,45 +70,118 @@ public struct CopyTextParser {
         var i = 0
         while true {
             field.removeAll(keepingCapacity: true)
-            var isNull = false
-            while i < end && row[i] != CopyText.tab {
-                let b = row[i]
-                guard b == CopyText.backslash && i + 1 < end else { field.append(b); i += 1; continue }
-                let e = row[i + 1]
-                i += 2
-                switch e {
-                case UInt8(ascii: "N"): isNull = true  // `\N` alone is NULL; data backslashes are escaped
-                case UInt8(ascii: "t"): field.append(CopyText.tab)
-                case UInt8(ascii: "n"): field.append(CopyText.newline)
-                case UInt8(ascii: "r"): field.append(CopyText.cr)
-                case UInt8(ascii: "b"): field.append(8)
-                case UInt8(ascii: "f"): field.append(12)
-                case UInt8(ascii: "v"): field.append(11)
-                case UInt8(ascii: "x"):
-                    var v: UInt8 = 0, n = 0
-                    while n < 2, i < end, let d = hexValue(row[i]) { v = v &* 16 &+ d; i += 1; n += 1 }
-                    field.append(v)
-                case UInt8(ascii: "0")...UInt8(ascii: "7"):
-                    var v = e - UInt8(ascii: "0"), n = 1
-                    while n < 3, i < end, row[i] >= UInt8(ascii: "0"), row[i] <= UInt8(ascii: "7") {
-                        v = v &* 8 &+ (row[i] - UInt8(ascii: "0")); i += 1; n += 1
-                    }
-                    field.append(v)
-                default: field.append(e)
-                }
-            }
+            let isNull = Self.decodeField(row, &i, end, into: &field)
             if isNull { try body(nil) } else { try field.withUnsafeBufferPointer { try body($0) } }
             if i >= end { break }
             i += 1  // the tab
         }
     }
 
-    private func hexValue(_ b: UInt8) -> UInt8? {
+    /// Appends the unescaped bytes of the field starting at `i` to `out` and moves `i` to the
+    /// tab or end after it; returns whether the field is NULL.
+    @inline(__always)
+    static func decodeField(_ row: UnsafeRawBufferPointer, _ i: inout Int, _ end: Int, into out: inout [UInt8]) -> Bool {
+        var isNull = false
+        while i < end && row[i] != CopyText.tab {
+            let b = row[i]
+            guard b == CopyText.backslash && i + 1 < end else { out.append(b); i += 1; continue }
+            let e = row[i + 1]
+            i += 2
+            switch e {
+            case UInt8(ascii: "N"): isNull = true  // `\N` alone is NULL; data backslashes are escaped
+            case UInt8(ascii: "t"): out.append(CopyText.tab)
+            case UInt8(ascii: "n"): out.append(CopyText.newline)
+            case UInt8(ascii: "r"): out.append(CopyText.cr)
+            case UInt8(ascii: "b"): out.append(8)
+            case UInt8(ascii: "f"): out.append(12)
+            case UInt8(ascii: "v"): out.append(11)
+            case UInt8(ascii: "x"):
+                var v: UInt8 = 0, n = 0
+                while n < 2, i < end, let d = hexValue(row[i]) { v = v &* 16 &+ d; i += 1; n += 1 }
+                out.append(v)
+            case UInt8(ascii: "0")...UInt8(ascii: "7"):
+                var v = e - UInt8(ascii: "0"), n = 1
+                while n < 3, i < end, row[i] >= UInt8(ascii: "0"), row[i] <= UInt8(ascii: "7") {
+                    v = v &* 8 &+ (row[i] - UInt8(ascii: "0")); i += 1; n += 1
+                }
+                out.append(v)
+            default: out.append(e)
+            }
+        }
+        return isNull
+    }
+
+    private static func hexValue(_ b: UInt8) -> UInt8? {
         switch b {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): return b - UInt8(ascii: "0")
         case UInt8(ascii: "a")...UInt8(ascii: "f"): return b - UInt8(ascii: "a") + 10
         case UInt8(ascii: "A")...UInt8(ascii: "F"): return b - UInt8(ascii: "A") + 10
         default: return nil
         }
+    }
+}
+
+/// One decoded COPY row: the unescaped bytes of every field in one buffer, reused from row to
+/// row so a stream of millions of rows allocates nothing per row.
+public struct CopyRow {
+    var bytes: [UInt8] = []
+    /// (start, end) of each field in `bytes`; end -1 for NULL.
+    var bounds: [(Int, Int)] = []
+
+    public init() {
+        bytes.reserveCapacity(4096)
+        bounds.reserveCapacity(64)
+    }
+
+    public var count: Int { bounds.count }
+
+    /// Decodes one row as `copyOut` delivers it, reusing this row's storage.
+    public mutating func load(_ row: UnsafeRawBufferPointer) {
+        bytes.removeAll(keepingCapacity: true)
+        bounds.removeAll(keepingCapacity: true)
+        var end = row.count
+        if end > 0 && row[end - 1] == CopyText.newline { end -= 1 }
+        var i = 0
+        while true {
+            let start = bytes.count
+            let isNull = CopyTextParser.decodeField(row, &i, end, into: &bytes)
+            bounds.append(isNull ? (start, -1) : (start, bytes.count))
+            if i >= end { break }
+            i += 1  // the tab
+        }
+    }
+
+    public func isNull(_ i: Int) -> Bool { bounds[i].1 < 0 }
+
+    /// The field's bytes, valid during the call (empty for NULL).
+    @inline(__always)
+    public func withField<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        let (start, end) = bounds[i]
+        return try bytes.withUnsafeBufferPointer { all in
+            try body(UnsafeBufferPointer(rebasing: all[start..<max(start, end)]))
+        }
+    }
+
+    public func string(_ i: Int) -> String? {
+        isNull(i) ? nil : withField(i) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// `t` for a true boolean.
+    public func isTrue(_ i: Int) -> Bool {
+        let (start, end) = bounds[i]
+        return end == start + 1 && bytes[start] == UInt8(ascii: "t")
+    }
+
+    public func int64(_ i: Int) -> Int64? {
+        let (start, end) = bounds[i]
+        guard end > start else { return nil }
+        var n: Int64 = 0, negative = false
+        for k in start..<end {
+            let b = bytes[k]
+            if k == start && b == UInt8(ascii: "-") { negative = true; continue }
+            guard b >= 48 && b <= 57 else { return nil }
+            n = n &* 10 &+ Int64(b - 48)
+        }
+        return negative ? -n : n
     }
 }

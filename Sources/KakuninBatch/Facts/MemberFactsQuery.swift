@@ -2,11 +2,53 @@ import KakuninCore
 import KakuninStore
 
 /// The one query that turns the store into `MemberFacts` for an insurer on an as-of date
-/// ($1 insurer, $2 as-of). Households are resolved with window functions, so the query reads
-/// each table once; `explain` narrows it to one member's household ($3).
+/// ($1 insurer, $2 as-of). Households are resolved with one aggregate over the insurer's members,
+/// every table is read once and hash-joined; `explain` narrows it to one member's household ($3).
+/// The batch form is ordered by envelope and member, the order of the mailing files.
 public enum MemberFactsQuery {
     /// The details an eligibility notice shows; a notice is sent again when they change.
     static let detailsKey = "concat_ws('|', m.insurer_number, coalesce(m.symbol, ''), m.number, coalesce(m.branch, ''), coalesce(m.copay_ratio::text, ''))"
+
+    /// Each member with their household's head (`hh`): the head count decides NO_HOUSEHOLD_HEAD,
+    /// and an nhi household with exactly one head gets one envelope addressed to that head.
+    /// `insurer` is a parameter reference or a validated literal.
+    static func households(insurer: String, scope: String = "") -> String {
+        """
+        h AS (
+            SELECT household_id,
+                   count(*) FILTER (WHERE household_head) AS heads,
+                   max(family_name || coalesce(' ' || given_name, '')) FILTER (WHERE household_head) AS head_name,
+                   max(postal_code) FILTER (WHERE household_head) AS head_postal,
+                   max(address) FILTER (WHERE household_head) AS head_address,
+                   max(address_extra) FILTER (WHERE household_head) AS head_extra
+            FROM member
+            WHERE insurer_number = \(insurer) AND household_id IS NOT NULL \(scope)
+            GROUP BY household_id
+        ),
+        hh AS (
+            SELECT m.*, h.heads, h.head_name, h.head_postal, h.head_address, h.head_extra
+            FROM member m LEFT JOIN h USING (household_id)
+            WHERE m.insurer_number = \(insurer) \(scope)
+        )
+        """
+    }
+
+    /// The columns a mailing record takes from the member (alias `m`, a row of `hh`): envelope,
+    /// person, preferred language and the addressee. Both the run (from the facts stream) and a
+    /// rebuild of the files after a crash (from the stored certificates and notices) use them.
+    static let mailColumns = """
+        CASE WHEN m.scheme = 'nhi' AND m.household_id IS NOT NULL THEN 'H-' || m.household_id ELSE 'M-' || m.member_id END,
+        m.insurer_number, m.symbol, m.number, m.branch, m.family_name, m.given_name, m.family_name_kana, m.given_name_kana,
+        m.sex, m.copay_ratio, m.preferred_language,
+        CASE WHEN \(sharesHeadEnvelope) THEN m.head_name ELSE m.family_name || coalesce(' ' || m.given_name, '') END,
+        CASE WHEN \(sharesHeadEnvelope) THEN m.head_postal ELSE m.postal_code END,
+        CASE WHEN \(sharesHeadEnvelope) THEN m.head_address ELSE m.address END,
+        CASE WHEN \(sharesHeadEnvelope) THEN m.head_extra ELSE m.address_extra END
+        """
+    private static let sharesHeadEnvelope = "m.scheme = 'nhi' AND m.household_id IS NOT NULL AND m.heads = 1"
+    static let mailColumnCount = 16
+    /// Index of the first of `mailColumns` in a facts row.
+    static let mailColumnsStart = 26
 
     public static func sql(oneMember: Bool) -> String {
         // Every table is read once for the insurer and hash-joined; `explain` narrows the
@@ -16,20 +58,7 @@ public enum MemberFactsQuery {
             : ""
         let only = oneMember ? "AND member_id = $3" : ""
         return """
-            WITH h AS (
-                SELECT household_id,
-                       count(*) FILTER (WHERE household_head) AS heads,
-                       max(postal_code) FILTER (WHERE household_head) AS head_postal,
-                       max(address) FILTER (WHERE household_head) AS head_address
-                FROM member
-                WHERE insurer_number = $1 AND household_id IS NOT NULL \(scope)
-                GROUP BY household_id
-            ),
-            hh AS (
-                SELECT m.*, h.heads, h.head_postal, h.head_address
-                FROM member m LEFT JOIN h USING (household_id)
-                WHERE m.insurer_number = $1 \(scope)
-            ),
+            WITH \(households(insurer: "$1", scope: scope)),
             s AS (
                 SELECT DISTINCT ON (member_id) * FROM myna_status
                 WHERE insurer_number = $1 AND status_as_of <= $2 \(only)
@@ -66,13 +95,14 @@ public enum MemberFactsQuery {
                    en.member_id IS NOT NULL,
                    an.last,
                    CASE WHEN m.scheme = 'nhi' AND m.household_id IS NOT NULL
-                        THEN regexp_replace(coalesce(m.head_postal, ''), '[-‐－]', '', 'g') ~ '^[0-9]{7}$' AND coalesce(btrim(m.head_address), '') <> ''
-                        ELSE regexp_replace(coalesce(m.postal_code, ''), '[-‐－]', '', 'g') ~ '^[0-9]{7}$' AND coalesce(btrim(m.address), '') <> ''
+                        THEN translate(m.head_postal, '-‐－', '') ~ '^[0-9]{7}$' AND coalesce(btrim(m.head_address), '') <> ''
+                        ELSE translate(m.postal_code, '-‐－', '') ~ '^[0-9]{7}$' AND coalesce(btrim(m.address), '') <> ''
                    END,
                    CASE WHEN m.scheme = 'nhi' AND m.household_id IS NOT NULL THEN m.heads
                         WHEN m.scheme = 'nhi' THEN CASE WHEN m.household_head THEN 1 ELSE 0 END
                         ELSE 1 END,
-                   \(detailsKey)
+                   \(detailsKey),
+                   \(mailColumns)
             FROM hh m
             LEFT JOIN s USING (member_id)
             LEFT JOIN a USING (member_id)
@@ -80,42 +110,77 @@ public enum MemberFactsQuery {
             LEFT JOIN c USING (member_id)
             LEFT JOIN en ON en.member_id = m.member_id AND en.details = \(detailsKey)
             LEFT JOIN an ON an.member_id = m.member_id
-            \(oneMember ? "WHERE m.member_id = $3" : "")
+            \(oneMember ? "WHERE m.member_id = $3" : "ORDER BY \(mailColumnsStart + 1), 1")
             """
     }
 
-    /// A member's id, facts and eligibility-notice details from one row of the query.
-    public static func facts(_ r: [String?]) throws -> (memberID: String, facts: MemberFacts, details: String) {
-        func date(_ i: Int) throws -> LocalDate? {
-            guard let s = r[i] else { return nil }
-            guard let d = LocalDate(s) else { throw OperatorError(.internalError, "bad date \(s) in column \(i)") }
+    /// A member's facts from one row of the query.
+    static func facts(_ r: some FactsRow) throws -> MemberFacts {
+        func required(_ d: LocalDate?) throws -> LocalDate {
+            guard let d else { throw OperatorError(.internalError, "member row without birth or qualification date") }
             return d
         }
-        guard let memberID = r[0], let scheme = r[1].flatMap(Scheme.init(rawValue:)),
-              let birth = try date(2), let qualified = try date(3) else {
-            throw OperatorError(.internalError, "member row without id, scheme, birth or qualification date")
+        guard let scheme = r.string(1).flatMap(Scheme.init(rawValue:)) else {
+            throw OperatorError(.internalError, "member row without a known scheme")
         }
-        var f = MemberFacts(scheme: scheme, birthDate: birth, qualifiedOn: qualified)
-        f.disqualifiedOn = try date(4)
-        f.residenceExpiry = try date(5)
-        f.legacyCardExpiry = try date(6)
-        f.accessRestricted = r[7] == "t"
-        if let has = r[8], let state = r[10].flatMap(MynaStatus.CardState.init(rawValue:)) {
-            f.myna = MynaStatus(hasCard: has == "t", registration: r[9].flatMap(MynaStatus.Registration.init(rawValue:)),
-                                cardState: state, ecertExpiry: try date(11), cardExpiry: try date(12))
+        var f = MemberFacts(scheme: scheme, birthDate: try required(r.date(2)), qualifiedOn: try required(r.date(3)))
+        f.disqualifiedOn = try r.date(4)
+        f.residenceExpiry = try r.date(5)
+        f.legacyCardExpiry = try r.date(6)
+        f.accessRestricted = r.isTrue(7)
+        if !r.isNull(8), let state = r.string(10).flatMap(MynaStatus.CardState.init(rawValue:)) {
+            f.myna = MynaStatus(hasCard: r.isTrue(8), registration: r.string(9).flatMap(MynaStatus.Registration.init(rawValue:)),
+                                cardState: state, ecertExpiry: try r.date(11), cardExpiry: try r.date(12))
         }
-        if let id = r[13].flatMap({ Int64($0) }), let kind = r[14].flatMap(OpenApplication.Kind.init(rawValue:)), let received = try date(15) {
+        if let id = r.int64(13), let kind = r.string(14).flatMap(OpenApplication.Kind.init(rawValue:)), let received = try r.date(15) {
             f.application = OpenApplication(id: id, kind: kind, receivedOn: received)
         }
-        f.pendingCardApplication = r[16] == "t"
-        if let n = r[17].flatMap({ Int64($0) }), let from = try date(18), let to = try date(19) {
+        f.pendingCardApplication = r.isTrue(16)
+        if let n = r.int64(17), let from = try r.date(18), let to = try r.date(19) {
             f.latestCertificate = CertificateFacts(number: n, validFrom: from, validTo: to, active: true,
-                                                   specialConsiderationContinues: r[20] == "t")
+                                                   specialConsiderationContinues: r.isTrue(20))
         }
-        f.eligibilityNoticeSent = r[21] == "t"
-        f.lastApplyNotice = try date(22)
-        f.deliverable = r[23] == "t"
-        f.householdHeads = Int(r[24] ?? "1") ?? 1
-        return (memberID, f, r[25] ?? "")
+        f.eligibilityNoticeSent = r.isTrue(21)
+        f.lastApplyNotice = try r.date(22)
+        f.deliverable = r.isTrue(23)
+        f.householdHeads = r.int64(24).map(Int.init) ?? 1
+        return f
+    }
+
+    /// Column of the eligibility-notice details in a facts row.
+    static let detailsColumn = 25
+}
+
+/// Read access to one row of the facts query: a decoded COPY row in the run, a query result in
+/// `explain`.
+protocol FactsRow {
+    func isNull(_ i: Int) -> Bool
+    func string(_ i: Int) -> String?
+    func isTrue(_ i: Int) -> Bool
+    func int64(_ i: Int) -> Int64?
+    func date(_ i: Int) throws -> LocalDate?
+}
+
+private func badDate(_ i: Int, _ text: String) -> OperatorError {
+    OperatorError(.internalError, "the database returned \(text) for a date in column \(i + 1)")
+}
+
+extension CopyRow: FactsRow {
+    func date(_ i: Int) throws -> LocalDate? {
+        if isNull(i) { return nil }
+        guard let d = withField(i, { DateField.parse($0) }) else { throw badDate(i, string(i) ?? "") }
+        return d
+    }
+}
+
+extension Array: FactsRow where Element == String? {
+    func isNull(_ i: Int) -> Bool { self[i] == nil }
+    func string(_ i: Int) -> String? { self[i] }
+    func isTrue(_ i: Int) -> Bool { self[i] == "t" }
+    func int64(_ i: Int) -> Int64? { self[i].flatMap { Int64($0) } }
+    func date(_ i: Int) throws -> LocalDate? {
+        guard let s = self[i] else { return nil }
+        guard let d = LocalDate(s) else { throw badDate(i, s) }
+        return d
     }
 }

@@ -10,10 +10,12 @@ import Glibc
 /// application guidance notices (nhi grouped into one envelope per household, addressed to the
 /// head), the held members as exceptions, and a manifest with record counts and SHA-256.
 ///
-/// Written from the committed database state in a fixed order, so a rerun writes the same
-/// bytes; published atomically: every file fsync'd in a staging folder that is then renamed.
-struct MailFiles {
-    struct FileEntry: Codable {
+/// The run writes them while it decides, from the facts stream (ordered by envelope and member),
+/// into a staging folder that it publishes after the decisions commit. A run that crashed after
+/// the commit rebuilds them from the stored certificates, notices and decisions in the same
+/// order and through the same record writers, so the bytes are the same.
+enum MailFiles {
+    struct FileEntry: Codable, Equatable {
         let name: String
         let records: Int
         let bytes: Int
@@ -30,152 +32,301 @@ struct MailFiles {
         let files: [FileEntry]
     }
 
-    let db: Connection
-    let insurer: String
-    let runID: Int
-    let asOf: LocalDate
-    let parameters: InsurerParameters
-
     static let names = (certificates: "certificates.csv", eligibility: "eligibility_notices.csv",
                         apply: "apply_notices.csv", exceptions: "exceptions.csv", manifest: "manifest.json")
 
-    /// The envelope key and addressee: nhi members share their household head's envelope.
-    private var addressing: String {
-        """
-        heads AS (
-            SELECT household_id, max(member_id) FILTER (WHERE household_head) AS head_id, count(*) FILTER (WHERE household_head) AS n
-            FROM member WHERE insurer_number = '\(insurer)' AND scheme = 'nhi' AND household_id IS NOT NULL GROUP BY household_id)
-        """
-    }
-
-    private let addressee = """
-        CASE WHEN m.scheme = 'nhi' AND m.household_id IS NOT NULL THEN 'H-' || m.household_id ELSE 'M-' || m.member_id END,
-        """
-    private let addresseeColumns = "a.family_name || coalesce(' ' || a.given_name, ''), a.postal_code, a.address, a.address_extra"
-    private var addresseeJoin: String {
-        """
-        LEFT JOIN heads h ON m.scheme = 'nhi' AND h.household_id = m.household_id AND h.n = 1
-        JOIN member a ON a.insurer_number = m.insurer_number AND a.member_id = coalesce(h.head_id, m.member_id)
-        """
-    }
-
-    func publish(to dir: URL, log: RunLog) throws -> (manifestSHA256: String, manifest: Manifest) {
-        let fm = FileManager.default
-        let manifestURL = dir.appendingPathComponent(Self.names.manifest)
-        if fm.fileExists(atPath: manifestURL.path) {
-            // Renamed into place only when complete: an earlier attempt published it.
-            let data = try Data(contentsOf: manifestURL)
-            log.event("files", "already published by an earlier attempt: \(dir.path)")
-            return (hex(SHA256.hash(data: data)), try JSONDecoder().decode(Manifest.self, from: data))
+    /// The manifest of files already published for this run, or nil when there are none.
+    /// Files of another run in the folder are an operator error: they are never overwritten.
+    static func published(in dir: URL, runID: Int) throws -> (manifestSHA256: String, manifest: Manifest)? {
+        let url = dir.appendingPathComponent(names.manifest)
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        let data = try Data(contentsOf: url)
+        guard let manifest = try? JSONDecoder().decode(Manifest.self, from: data) else {
+            throw OperatorError(.internalError, "\(url.path) is not a kakunin manifest",
+                                fix: "move the folder \(dir.path) away and run again")
         }
+        guard manifest.run_id == runID else {
+            throw OperatorError(.badConfiguration, "\(dir.path) already holds the mailing files of run \(manifest.run_id), not run \(runID)",
+                                fix: "move that folder away (or pass another --out) and run again; kakunin never overwrites published files")
+        }
+        return (hex(SHA256.hash(data: data)), manifest)
+    }
+
+    /// Rebuilds the files of a run whose decisions were committed by an earlier attempt.
+    static func rebuild(db: Connection, insurer: String, runID: Int, asOf: LocalDate, parameters: InsurerParameters,
+                        into staging: MailStaging) throws {
+        try db.execute("SET work_mem = '256MB'")
+        let person = "m.member_id, m.scheme, m.birth_date, \(MemberFactsQuery.mailColumns)"
+        let columns = PersonColumns(memberID: 0, scheme: 1, birthDate: 2, mail: 3)
+        let first = 3 + MemberFactsQuery.mailColumnCount
+        let order = "ORDER BY 4, 1"
+        var row = CopyRow()
+        func each(_ sql: String, _ body: (CopyRow) throws -> Void) throws {
+            try db.copyOut("COPY (WITH \(MemberFactsQuery.households(insurer: "'\(insurer)'")) \(sql)) TO STDOUT") { chunk in
+                row.load(chunk)
+                try body(row)
+            }
+        }
+        func date(_ r: CopyRow, _ i: Int) throws -> LocalDate {
+            guard let d = try r.date(i) else { throw OperatorError(.internalError, "a stored mailing date is missing") }
+            return d
+        }
+        try each("""
+            SELECT \(person), c.certificate_number, c.kind, c.valid_from, c.valid_to, c.issued_on,
+                   array_to_string(c.reasons, ';'), c.replaces_certificate_number
+            FROM certificate c JOIN hh m USING (member_id)
+            WHERE c.insurer_number = '\(insurer)' AND c.run_id = \(runID) \(order)
+            """) { r in
+            try staging.certificate(r, columns, number: r.int64(first)!, kind: r.string(first + 1)!,
+                                    validFrom: date(r, first + 2), validTo: date(r, first + 3), issuedOn: date(r, first + 4),
+                                    reasons: r.withField(first + 5) { Array($0) }, replaces: r.int64(first + 6))
+        }
+        try each("""
+            SELECT \(person), n.kind, n.sent_on, array_to_string(n.reasons, ';')
+            FROM notice n JOIN hh m USING (member_id)
+            WHERE n.insurer_number = '\(insurer)' AND n.run_id = \(runID) \(order)
+            """) { r in
+            let kind: Outcome = r.string(first) == Outcome.eligibilityNotice.rawValue ? .eligibilityNotice : .applyNotice
+            try staging.notice(kind, r, columns, sentOn: date(r, first + 1), reasons: r.withField(first + 2) { Array($0) })
+        }
+        try each("""
+            SELECT \(person), d.outcome, array_to_string(d.reasons, ';')
+            FROM decision d JOIN hh m USING (member_id)
+            WHERE d.run_id = \(runID) AND d.as_of = '\(asOf)' AND d.outcome = 'held' \(order)
+            """) { r in
+            try staging.exception(r, columns, outcome: r.string(first)!, reasons: r.withField(first + 1) { Array($0) })
+        }
+    }
+}
+
+/// Where a mailing record's member columns are in a row: the member id, scheme and birth date,
+/// then `MemberFactsQuery.mailColumns` from `mail` on.
+struct PersonColumns {
+    let memberID: Int, scheme: Int, birthDate: Int, mail: Int
+    var envelope: Int { mail }
+    var language: Int { mail + 11 }
+    var addressee: Int { mail + 12 }
+}
+
+/// The four mailing files of a run being written into a staging folder beside the final one,
+/// then published: every file fsync'd, the folder renamed into place, the parent fsync'd.
+final class MailStaging {
+    let dir: URL
+    let staging: URL
+    private let runID: Int
+    private let certificates: MailFileWriter
+    private let eligibility: MailFileWriter
+    private let apply: MailFileWriter
+    private let exceptions: MailFileWriter
+    private var manifestData = Data()
+    private var manifest: MailFiles.Manifest?
+
+    private static let person = ["member_id", "scheme", "insurer_number", "symbol", "number", "branch", "family_name", "given_name",
+                                 "family_name_kana", "given_name_kana", "birth_date", "birth_date_era", "sex", "copay_ratio"]
+    private static let tail = ["preferred_language", "addressee", "postal_code", "address", "address_extra", "mail_class"]
+
+    init(dir: URL, runID: Int, mailClass: String) throws {
+        self.dir = dir
+        self.runID = runID
         let parent = dir.deletingLastPathComponent()
         try OwnerOnlyFile.makeDirectory(parent)
-        let staging = parent.appendingPathComponent(".staging-\(dir.lastPathComponent)-\(runID)")
-        try? fm.removeItem(at: staging)
+        staging = parent.appendingPathComponent(".staging-\(dir.lastPathComponent)-\(runID)")
+        try? FileManager.default.removeItem(at: staging)
         try OwnerOnlyFile.makeDirectory(staging)
+        let names = MailFiles.names
+        certificates = try MailFileWriter(staging, names.certificates, mailClass: mailClass, header:
+            ["envelope_id", "certificate_number", "kind"] + Self.person
+            + ["valid_from", "valid_from_era", "valid_to", "valid_to_era", "issued_on", "issued_on_era", "reasons", "replaces_certificate_number"]
+            + Self.tail)
+        let notice = ["envelope_id"] + Self.person + ["sent_on", "sent_on_era", "reasons"] + Self.tail
+        eligibility = try MailFileWriter(staging, names.eligibility, mailClass: mailClass, header: notice)
+        apply = try MailFileWriter(staging, names.apply, mailClass: mailClass, header: notice)
+        exceptions = try MailFileWriter(staging, names.exceptions, mailClass: nil, header: ["member_id", "scheme", "outcome", "reasons"])
+    }
 
-        let person = "m.member_id, m.scheme, m.insurer_number, m.symbol, m.number, m.branch, m.family_name, m.given_name, m.family_name_kana, m.given_name_kana, m.birth_date, m.sex, m.copay_ratio"
-        let personHeader = ["member_id", "scheme", "insurer_number", "symbol", "number", "branch", "family_name", "given_name",
-                            "family_name_kana", "given_name_kana", "birth_date", "sex", "copay_ratio"]
-        let tail = ["preferred_language", "addressee", "postal_code", "address", "address_extra"]
-        var files: [FileEntry] = []
+    func certificate(_ r: CopyRow, _ p: PersonColumns, number: Int64, kind: String, validFrom: LocalDate, validTo: LocalDate,
+                     issuedOn: LocalDate, reasons: [UInt8], replaces: Int64?) throws {
+        let w = certificates
+        w.field(r, p.envelope)
+        w.int(number)
+        w.field(kind)
+        person(w, r, p)
+        w.date(validFrom)
+        w.date(validTo)
+        w.date(issuedOn)
+        w.field(reasons)
+        w.int(replaces)
+        tail(w, r, p)
+        try w.endRecord()
+    }
 
-        files.append(try write(staging, Self.names.certificates,
-            header: ["envelope_id", "certificate_number", "kind"] + personHeader + ["valid_from", "valid_to", "issued_on", "reasons", "replaces_certificate_number"] + tail,
-            dates: [13, 16, 17, 18], sql: """
-            WITH \(addressing)
-            SELECT \(addressee) c.certificate_number, c.kind, \(person), c.valid_from, c.valid_to, c.issued_on,
-                   array_to_string(c.reasons, ';'), c.replaces_certificate_number, m.preferred_language, \(addresseeColumns)
-            FROM certificate c JOIN member m ON m.insurer_number = c.insurer_number AND m.member_id = c.member_id
-            \(addresseeJoin)
-            WHERE c.insurer_number = '\(insurer)' AND c.run_id = \(runID)
-            ORDER BY 1, m.member_id
-            """))
-        for (name, kind) in [(Self.names.eligibility, "eligibility_notice"), (Self.names.apply, "apply_notice")] {
-            files.append(try write(staging, name,
-                header: ["envelope_id"] + personHeader + ["sent_on", "reasons"] + tail,
-                dates: [11, 14], sql: """
-                WITH \(addressing)
-                SELECT \(addressee) \(person), n.sent_on, array_to_string(n.reasons, ';'), m.preferred_language, \(addresseeColumns)
-                FROM notice n JOIN member m ON m.insurer_number = n.insurer_number AND m.member_id = n.member_id
-                \(addresseeJoin)
-                WHERE n.insurer_number = '\(insurer)' AND n.run_id = \(runID) AND n.kind = '\(kind)'
-                ORDER BY 1, m.member_id
-                """))
+    func notice(_ kind: Outcome, _ r: CopyRow, _ p: PersonColumns, sentOn: LocalDate, reasons: [UInt8]) throws {
+        let w = kind == .eligibilityNotice ? eligibility : apply
+        w.field(r, p.envelope)
+        person(w, r, p)
+        w.date(sentOn)
+        w.field(reasons)
+        tail(w, r, p)
+        try w.endRecord()
+    }
+
+    func exception(_ r: CopyRow, _ p: PersonColumns, outcome: String, reasons: [UInt8]) throws {
+        let w = exceptions
+        w.field(r, p.memberID)
+        w.field(r, p.scheme)
+        w.field(outcome)
+        w.field(reasons)
+        try w.endRecord()
+    }
+
+    private func person(_ w: MailFileWriter, _ r: CopyRow, _ p: PersonColumns) {
+        w.field(r, p.memberID)
+        w.field(r, p.scheme)
+        for i in p.mail + 1...p.mail + 8 { w.field(r, i) }  // insurer … given_name_kana
+        w.date(r, p.birthDate)
+        w.field(r, p.mail + 9)   // sex
+        w.field(r, p.mail + 10)  // copay_ratio
+    }
+
+    private func tail(_ w: MailFileWriter, _ r: CopyRow, _ p: PersonColumns) {
+        w.field(r, p.language)
+        for i in p.addressee...p.addressee + 3 { w.field(r, i) }
+    }
+
+    /// Closes every file (fsync) and writes the manifest; nothing is visible yet.
+    func finish(insurer: String, asOf: LocalDate, mailClass: String) throws {
+        var files: [MailFiles.FileEntry] = []
+        for w in [certificates, eligibility, apply, exceptions] {
+            files.append(try w.finish())
+            CrashPoint.hit("file:\(w.name)")
         }
-        files.append(try write(staging, Self.names.exceptions, header: ["member_id", "scheme", "outcome", "reasons"], dates: [], sql: """
-            SELECT member_id, scheme, outcome, array_to_string(reasons, ';') FROM decision
-            WHERE run_id = \(runID) AND as_of = '\(asOf)' AND outcome = 'held' ORDER BY member_id
-            """))
-
-        let manifest = Manifest(insurer_number: insurer, as_of: asOf.description, as_of_era: JapaneseEra.format(asOf) ?? "",
-                                run_id: runID, mail_class: parameters.mailClass.rawValue, encoding: "UTF-8", files: files)
+        let m = MailFiles.Manifest(insurer_number: insurer, as_of: asOf.description, as_of_era: JapaneseEra.format(asOf) ?? "",
+                                   run_id: runID, mail_class: mailClass, encoding: "UTF-8", files: files)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(manifest) + Data("\n".utf8)
-        try OwnerOnlyFile.publish(staging.appendingPathComponent(Self.names.manifest)) { w in
+        let data = try encoder.encode(m) + Data("\n".utf8)
+        try OwnerOnlyFile.publish(staging.appendingPathComponent(MailFiles.names.manifest)) { w in
             try data.withUnsafeBytes { try w.write($0) }
         }
+        OwnerOnlyFile.syncDirectory(staging)
+        manifestData = data
+        manifest = m
+    }
+
+    /// Renames the staging folder into place.
+    func publish(log: RunLog) throws -> (manifestSHA256: String, manifest: MailFiles.Manifest) {
+        guard let manifest else { throw OperatorError(.internalError, "mailing files published before they were finished") }
         CrashPoint.hit("before-publish")
         guard rename(staging.path, dir.path) == 0 else {
             throw OperatorError(.internalError, "cannot publish \(dir.path): \(String(cString: strerror(errno)))",
                                 fix: "check the output folder's permissions and free space, then run again")
         }
-        OwnerOnlyFile.syncDirectory(parent)
-        log.event("files", "published \(dir.path)", ["files": files.map(\.name)])
+        OwnerOnlyFile.syncDirectory(dir.deletingLastPathComponent())
+        log.event("files", "published \(dir.path)", ["files": manifest.files.map(\.name)])
         CrashPoint.hit("after-publish")
-        return (hex(SHA256.hash(data: data)), manifest)
+        return (hex(SHA256.hash(data: manifestData)), manifest)
     }
 
-    /// Streams a query's rows into a CSV file, adding the era form after each date column.
-    /// Works on bytes: COPY text fields are unescaped and CSV-quoted without making Strings,
-    /// except for the era dates.
-    private func write(_ dir: URL, _ name: String, header: [String], dates: Set<Int>, sql: String) throws -> FileEntry {
-        var fullHeader: [String] = []
-        for (i, h) in header.enumerated() {
-            fullHeader.append(h)
-            if dates.contains(i) { fullHeader.append(h + "_era") }
-        }
-        let withMailClass = name != Self.names.exceptions
-        if withMailClass { fullHeader.append("mail_class") }
-        let isDate = (0..<header.count).map { dates.contains($0) }
-        var records = 0
-        var hasher = SHA256()
-        var bytes = 0
-        let mailClass = Array(parameters.mailClass.rawValue.utf8)
-        var line: [UInt8] = []
+    /// Removes the staging folder after a failure (a rerun would replace it anyway).
+    func discard() {
+        for w in [certificates, eligibility, apply, exceptions] { try? w.abandon() }
+        try? FileManager.default.removeItem(at: staging)
+    }
+}
+
+/// One CSV file built record by record on bytes: fields are CSV-quoted as they are appended,
+/// each date is followed by its era form, mail files end each record with the mail class.
+final class MailFileWriter {
+    let name: String
+    private let file: BufferedFileWriter
+    private let mailClass: [UInt8]?
+    private var hasher = SHA256()
+    private var records = 0
+    private var bytes = 0
+    private var line: [UInt8] = []
+    private var first = true
+
+    init(_ dir: URL, _ name: String, mailClass: String?, header: [String]) throws {
+        self.name = name
+        self.mailClass = mailClass.map { Array($0.utf8) }
+        file = try OwnerOnlyFile.create(dir.appendingPathComponent(name))
         line.reserveCapacity(1024)
-        var parser = CopyTextParser()
-        try OwnerOnlyFile.publish(dir.appendingPathComponent(name)) { w in
-            func emit() throws {
-                line.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-                bytes += line.count
-                try w.write(bytes: line)
-                line.removeAll(keepingCapacity: true)
-            }
-            line.append(contentsOf: CSVField.line(fullHeader).utf8)
-            try emit()
-            try db.copyOut("COPY (\(sql)) TO STDOUT") { chunk in
-                var column = 0
-                parser.forEachField(chunk) { value in
-                    if column > 0 { line.append(UInt8(ascii: ",")) }
-                    if let value { CSVBytes.appendQuoted(value, to: &line) }
-                    if column < isDate.count && isDate[column] {
-                        line.append(UInt8(ascii: ","))
-                        if let value, let date = DateField.parse(value), let era = JapaneseEra.format(date) {
-                            line.append(contentsOf: era.utf8)
-                        }
-                    }
-                    column += 1
-                }
-                if withMailClass { line.append(UInt8(ascii: ",")); line.append(contentsOf: mailClass) }
-                line.append(10)
-                try emit()
-                records += 1
-            }
-        }
-        CrashPoint.hit("file:\(name)")
-        return FileEntry(name: name, records: records, bytes: bytes, sha256: hex(hasher.finalize()))
+        line.append(contentsOf: CSVField.line(header).utf8)
+        try emit()
+    }
+
+    @inline(__always) private func separator() {
+        if first { first = false } else { line.append(UInt8(ascii: ",")) }
+    }
+
+    func field(_ v: UnsafeBufferPointer<UInt8>) {
+        separator()
+        CSVBytes.appendQuoted(v, to: &line)
+    }
+
+    func field(_ v: [UInt8]) { v.withUnsafeBufferPointer { field($0) } }
+
+    func field(_ s: String) {
+        var s = s
+        s.withUTF8 { field($0) }
+    }
+
+    /// A column of a decoded row; NULL is an empty field.
+    func field(_ r: CopyRow, _ i: Int) {
+        r.withField(i) { field($0) }
+    }
+
+    func int(_ n: Int64?) {
+        separator()
+        if let n { line.append(contentsOf: String(n).utf8) }
+    }
+
+    /// The date and, in the next column, its era form.
+    func date(_ d: LocalDate?) {
+        separator()
+        guard let d else { line.append(UInt8(ascii: ",")); return }
+        line.append(contentsOf: EraCache.shared.bytes(d))
+    }
+
+    func date(_ r: CopyRow, _ i: Int) { date(try? r.date(i)) }
+
+    func endRecord() throws {
+        if let mailClass { line.append(UInt8(ascii: ",")); line.append(contentsOf: mailClass) }
+        line.append(10)
+        records += 1
+        try emit()
+        first = true
+    }
+
+    private func emit() throws {
+        line.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        bytes += line.count
+        try file.write(bytes: line)
+        line.removeAll(keepingCapacity: true)
+    }
+
+    func finish() throws -> MailFiles.FileEntry {
+        try file.close(sync: true)
+        return MailFiles.FileEntry(name: name, records: records, bytes: bytes, sha256: hex(hasher.finalize()))
+    }
+
+    func abandon() throws { try file.close(sync: false) }
+}
+
+/// `2026-12-01,令和8年12月1日` for each date seen, so a run formats each distinct date once.
+/// Bounded by the calendar, not by the number of members.
+final class EraCache: @unchecked Sendable {
+    static let shared = EraCache()
+    private var cache: [Int32: [UInt8]] = [:]
+    private let lock = NSLock()
+
+    func bytes(_ d: LocalDate) -> [UInt8] {
+        lock.lock()
+        defer { lock.unlock() }
+        if let b = cache[d.dayNumber] { return b }
+        let b = Array("\(d.description),\(JapaneseEra.format(d) ?? "")".utf8)
+        cache[d.dayNumber] = b
+        return b
     }
 }
 

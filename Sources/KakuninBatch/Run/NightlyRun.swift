@@ -79,15 +79,30 @@ public final class NightlyRun {
         try audit(control, "run_started", run.id, o, ["attempt": run.attempts, "phase": run.phase.rawValue,
                                                      "parameters_sha256": o.parameters.sha256, "parameters_source": o.parameters.source,
                                                      "code_version": o.codeVersion])
-        if run.phase == .deciding {
-            try decideAndCommit(o, runID: run.id, registry: registry, dryRun: false)
-            CrashPoint.hit("after-commit")
+        let mailClass = o.parameters.parameters.mailClass.rawValue
+        let files: (manifestSHA256: String, manifest: MailFiles.Manifest)
+        if let published = try MailFiles.published(in: dir, runID: run.id) {
+            log.event("files", "already published by an earlier attempt: \(dir.path)")
+            files = published
         } else {
-            log.event("decide", "decisions were committed by an earlier attempt; writing the files again")
+            let staging = try MailStaging(dir: dir, runID: run.id, mailClass: mailClass)
+            do {
+                if run.phase == .deciding {
+                    try decideAndCommit(o, runID: run.id, registry: registry, staging: staging)
+                    CrashPoint.hit("after-commit")
+                } else {
+                    log.event("files", "decisions were committed by an earlier attempt; writing the files again from them")
+                    try MailFiles.rebuild(db: control, insurer: o.insurer, runID: run.id, asOf: o.asOf,
+                                          parameters: o.parameters.parameters, into: staging)
+                    try staging.finish(insurer: o.insurer, asOf: o.asOf, mailClass: mailClass)
+                }
+                try registry.heartbeat(runID: run.id, force: true)
+                files = try staging.publish(log: log)
+            } catch {
+                staging.discard()
+                throw error
+            }
         }
-        try registry.heartbeat(runID: run.id, force: true)
-        let files = try MailFiles(db: control, insurer: o.insurer, runID: run.id, asOf: o.asOf, parameters: o.parameters.parameters)
-            .publish(to: dir, log: log)
         let report = try RunReport.load(control, runID: run.id, filesDirectory: dir)
         try audit(control, "run_completed", run.id, o, ["manifest_sha256": files.manifestSHA256, "checks_pass": report.allChecksPass,
                                                        "decisions": report.decisions, "certificates": report.certificates])
@@ -101,31 +116,47 @@ public final class NightlyRun {
 
     private func dryRun(_ o: Options, _ control: Connection) throws -> Result {
         log.event("dry-run", "deciding without issuing or writing mail")
-        let report = try decideAndCommit(o, runID: nil, registry: nil, dryRun: true)
+        let report = try decideAndCommit(o, runID: nil, registry: nil, staging: nil)
         return Result(runID: nil, report: report!)
     }
 
-    /// Streams every member's facts out (COPY TO), decides, streams decisions in (COPY FROM) on a
-    /// second connection, then issues, records and commits in one transaction.
+    /// Streams every member's facts out (COPY TO, in envelope order), decides, numbers the
+    /// certificates, streams the decisions in (COPY FROM) on a second connection and writes the
+    /// mailing records to `staging`; then issues, records and commits in one transaction.
+    /// Without `staging` (a dry run) it reports and rolls back.
     @discardableResult
-    private func decideAndCommit(_ o: Options, runID: Int?, registry: RunRegistry?, dryRun: Bool) throws -> RunReport? {
+    private func decideAndCommit(_ o: Options, runID: Int?, registry: RunRegistry?, staging: MailStaging?) throws -> RunReport? {
         let reader = try Connection(url: url, applicationName: "kakunin-run-read")
         let writer = try Connection(url: url, applicationName: "kakunin-run-write")
         try reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        // A streaming query gains nothing from JIT compilation but pays ~0.5 s for it.
+        // A streaming query gains nothing from JIT compilation but pays ~0.5 s for it. The
+        // hash tables and the sort fit in memory; one parallel worker halves the time before
+        // the first row while this process and the writer are still idle.
         try reader.execute("SET LOCAL jit = off")
+        try reader.execute("SET LOCAL max_parallel_workers_per_gather = 1")
+        try reader.execute("SET LOCAL work_mem = '512MB'")
         let total = Int(try reader.query("SELECT count(*) FROM member WHERE insurer_number = $1", [o.insurer]).scalar!)!
+        // Temporary tables live in the session's local buffers (8 MB by default); a run's
+        // decisions fit in memory with room to spare. Must be set before the first temp table.
+        try writer.execute("SET temp_buffers = '1GB'")
         try writer.execute("BEGIN")
         try writer.execute("SET LOCAL work_mem = '256MB'")
         try writer.execute("SET LOCAL jit = off")
         try writer.execute("""
             CREATE TEMP TABLE rd (member_id text COLLATE "C", scheme text, outcome text, reasons text[], s_date date,
                 valid_from date, valid_to date, application_id bigint, replaces bigint, records_on bigint, special boolean,
-                details text) ON COMMIT DROP
+                details text, certificate_number bigint, kind text) ON COMMIT DROP
             """)
+        // Certificates are numbered in the order of the stream (envelope, member), from the
+        // insurer's counter, locked until the commit.
+        let firstNumber = Int64(try writer.query("SELECT next_certificate_number FROM insurer WHERE insurer_number = $1 FOR UPDATE",
+                                                 [o.insurer]).scalar ?? "1") ?? 1
+        var nextNumber = firstNumber
         let policy = Policy(parameters: o.parameters.parameters)
         let asOf = o.asOf
-        var parser = CopyTextParser()
+        var row = CopyRow()
+        var reasonText = ReasonTextCache()
+        let person = PersonColumns(memberID: 0, scheme: 1, birthDate: 2, mail: MemberFactsQuery.mailColumnsStart)
         var read = 0
         let factsSQL = MemberFactsQuery.sql(oneMember: false)
             .replacingOccurrences(of: "$1", with: "'\(o.insurer)'")      // validated: digits only
@@ -133,13 +164,44 @@ public final class NightlyRun {
         log.event("decide", "deciding \(total) members", ["members": total])
         try writer.copyIn("COPY rd FROM STDIN") { w in
             try reader.copyOut("COPY (\(factsSQL)) TO STDOUT") { chunk in
-                let row = parser.parseRow(chunk)
-                let (memberID, facts, details) = try MemberFactsQuery.facts(row)
-                let d = policy.decide(facts, asOf: asOf)
-                try w.writeRow([memberID, facts.scheme.rawValue, d.outcome.rawValue, "{" + d.reasons.joined.replacingOccurrences(of: ";", with: ",") + "}",
-                                d.s?.description, d.validFrom?.description, d.validTo?.description, d.applicationID.map(String.init),
-                                d.replacesCertificate.map(String.init), d.recordsConsiderationOn.map(String.init),
-                                d.specialConsideration ? "t" : "f", details])
+                row.load(chunk)
+                let d = policy.decide(try MemberFactsQuery.facts(row), asOf: asOf)
+                let reasons = reasonText.text(d.reasons)
+                var number: Int64?
+                var kind = d.outcome.rawValue
+                if d.outcome.issuesCertificate, d.validFrom != nil {
+                    number = nextNumber
+                    nextNumber += 1
+                    if d.replacesCertificate != nil { kind = "reissue" }
+                }
+                try w.withBuffer { b in
+                    let tab = UInt8(ascii: "\t")
+                    row.withField(0) { CopyText.appendField($0, to: &b) }
+                    b.append(tab); row.withField(1) { CopyText.appendField($0, to: &b) }
+                    b.append(tab); CopyText.appendField(d.outcome.rawValue, to: &b)
+                    b.append(tab); b.append(contentsOf: reasons.array)
+                    b.append(tab); CopyText.appendDate(d.s, to: &b)
+                    b.append(tab); CopyText.appendDate(d.validFrom, to: &b)
+                    b.append(tab); CopyText.appendDate(d.validTo, to: &b)
+                    b.append(tab); CopyText.appendInt(d.applicationID, to: &b)
+                    b.append(tab); CopyText.appendInt(d.replacesCertificate, to: &b)
+                    b.append(tab); CopyText.appendInt(d.recordsConsiderationOn, to: &b)
+                    b.append(tab); b.append(d.specialConsideration ? UInt8(ascii: "t") : UInt8(ascii: "f"))
+                    b.append(tab); row.withField(MemberFactsQuery.detailsColumn) { CopyText.appendField($0, to: &b) }
+                    b.append(tab); CopyText.appendInt(number, to: &b)
+                    b.append(tab); CopyText.appendField(number == nil ? nil : kind, to: &b)
+                    b.append(UInt8(ascii: "\n"))
+                }
+                if let staging {
+                    if let number, let from = d.validFrom, let to = d.validTo {
+                        try staging.certificate(row, person, number: number, kind: kind, validFrom: from, validTo: to, issuedOn: asOf,
+                                                reasons: reasons.list, replaces: d.replacesCertificate)
+                    } else if d.outcome == .eligibilityNotice || d.outcome == .applyNotice {
+                        try staging.notice(d.outcome, row, person, sentOn: asOf, reasons: reasons.list)
+                    } else if d.outcome == .held {
+                        try staging.exception(row, person, outcome: d.outcome.rawValue, reasons: reasons.list)
+                    }
+                }
                 read += 1
                 if let runID { try registry?.heartbeat(runID: runID) }
                 log.progress(read, of: total)
@@ -153,41 +215,32 @@ public final class NightlyRun {
         log.endProgress()
         log.event("decide", "decided \(read) members", ["members": read])
 
-        if dryRun {
+        guard let runID, let staging else {
             let report = try RunReport.fromStage(writer, membersRead: read)
             try writer.execute("ROLLBACK")
             return report
         }
-        guard let runID else { return nil }
+        try staging.finish(insurer: o.insurer, asOf: asOf, mailClass: o.parameters.parameters.mailClass.rawValue)
         let id = String(runID), insurer = o.insurer, date = asOf.description
-        let next = try writer.query("SELECT next_certificate_number FROM insurer WHERE insurer_number = $1 FOR UPDATE", [insurer]).scalar!
-        try writer.execute("""
-            CREATE TEMP TABLE issued ON COMMIT DROP AS
-            SELECT member_id, $1::bigint + row_number() OVER (ORDER BY member_id) - 1 AS certificate_number
-            FROM rd WHERE outcome IN ('issue', 'renew', 'issue_on_application') AND valid_from IS NOT NULL
-            """, [next])
-        try writer.execute("ANALYZE pg_temp.issued")
-        try writer.execute("UPDATE insurer SET next_certificate_number = $2::bigint + (SELECT count(*) FROM issued) WHERE insurer_number = $1",
-                           [insurer, next])
+        try writer.execute("UPDATE insurer SET next_certificate_number = $2 WHERE insurer_number = $1", [insurer, String(nextNumber)])
         try writer.execute("""
             INSERT INTO certificate (insurer_number, certificate_number, member_id, run_id, kind, reasons, valid_from, valid_to,
                                      issued_on, replaces_certificate_number, application_id, special_consideration)
-            SELECT $1, i.certificate_number, r.member_id, $2, CASE WHEN r.replaces IS NOT NULL THEN 'reissue' ELSE r.outcome END,
-                   r.reasons, r.valid_from, r.valid_to, $3, r.replaces, r.application_id, r.special
-            FROM rd r JOIN issued i USING (member_id)
+            SELECT $1, certificate_number, member_id, $2, kind, reasons, valid_from, valid_to, $3, replaces, application_id, special
+            FROM rd WHERE certificate_number IS NOT NULL
             """, [insurer, id, date])
         try writer.execute("""
-            UPDATE certificate c SET status = 'voided', voided_on = $2, void_reason = 'replaced by certificate ' || i.certificate_number
-            FROM rd r JOIN issued i USING (member_id)
-            WHERE c.insurer_number = $1 AND c.certificate_number = r.replaces AND c.status = 'active'
+            UPDATE certificate c SET status = 'voided', voided_on = $2, void_reason = 'replaced by certificate ' || r.certificate_number
+            FROM rd r
+            WHERE c.insurer_number = $1 AND c.certificate_number = r.replaces AND r.certificate_number IS NOT NULL AND c.status = 'active'
             """, [insurer, date])
         try writer.execute("""
             UPDATE certificate c SET special_consideration = true, consideration_ended_on = NULL
             FROM rd r WHERE c.insurer_number = $1 AND c.certificate_number = r.records_on
             """, [insurer])
         try writer.execute("""
-            UPDATE application a SET fulfilled_run_id = $1, fulfilled_certificate_number = i.certificate_number, fulfilled_on = $2, updated_at = now()
-            FROM rd r LEFT JOIN issued i USING (member_id)
+            UPDATE application a SET fulfilled_run_id = $1, fulfilled_certificate_number = r.certificate_number, fulfilled_on = $2, updated_at = now()
+            FROM rd r
             WHERE a.application_id = r.application_id AND r.outcome <> 'held'
             """, [id, date])
         try writer.execute("""
@@ -198,8 +251,8 @@ public final class NightlyRun {
         let partition = try writer.query("SELECT ensure_decision_partition($1)", [date]).scalar!
         try writer.execute("""
             INSERT INTO decision (run_id, insurer_number, member_id, as_of, scheme, outcome, reasons, s_date, valid_from, valid_to, certificate_number)
-            SELECT $2, $1, r.member_id, $3, r.scheme, r.outcome, r.reasons, r.s_date, r.valid_from, r.valid_to, i.certificate_number
-            FROM rd r LEFT JOIN issued i USING (member_id)
+            SELECT $2, $1, member_id, $3, scheme, outcome, reasons, s_date, valid_from, valid_to, certificate_number
+            FROM rd
             """, [insurer, id, date])
         let digest = try writer.query("""
             SELECT count(*), coalesce(encode(sha256(convert_to(string_agg(concat_ws(',', certificate_number, member_id, kind, valid_from, valid_to),
@@ -233,4 +286,42 @@ public final class NightlyRun {
 func json(_ obj: [String: Any]) -> String {
     let data = (try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) ?? Data("{}".utf8)
     return String(decoding: data, as: UTF8.self)
+}
+
+/// Reason sets as the bytes the run writes: `{A,B}` for the COPY into a text[] column and
+/// `A;B` for the mailing files. At most a few hundred distinct sets occur in a run.
+struct ReasonTextCache {
+    struct Text {
+        let array: [UInt8]
+        let list: [UInt8]
+    }
+    private var cache: [UInt32: Text] = [:]
+
+    mutating func text(_ reasons: ReasonSet) -> Text {
+        if let t = cache[reasons.bits] { return t }
+        let codes = reasons.sorted.map(\.rawValue)
+        let t = Text(array: Array("{\(codes.joined(separator: ","))}".utf8), list: Array(codes.joined(separator: ";").utf8))
+        cache[reasons.bits] = t
+        return t
+    }
+}
+
+extension CopyText {
+    /// `YYYY-MM-DD`, or `\N`.
+    static func appendDate(_ d: LocalDate?, to out: inout [UInt8]) {
+        guard let d else { appendNull(to: &out); return }
+        let (y, m, day) = d.civil
+        func two(_ n: Int) { out.append(UInt8(48 + n / 10)); out.append(UInt8(48 + n % 10)) }
+        two(y / 100)
+        two(y % 100)
+        out.append(UInt8(ascii: "-"))
+        two(m)
+        out.append(UInt8(ascii: "-"))
+        two(day)
+    }
+
+    static func appendInt(_ n: Int64?, to out: inout [UInt8]) {
+        guard let n else { appendNull(to: &out); return }
+        out.append(contentsOf: String(n).utf8)
+    }
 }
