@@ -71,14 +71,27 @@ public struct RunReport: Sendable {
         return r
     }
 
+    /// One pass over the decisions: counts by outcome, scheme and reason set, folded here into
+    /// the totals, the outcome counts and outcome × reason × scheme.
     private mutating func loadCounts(_ db: Connection, from source: String, where condition: String) throws {
-        decisions = Int(try db.query("SELECT count(*) FROM \(source) WHERE \(condition)").scalar!)!
-        byOutcome = try db.query("SELECT outcome, count(*) FROM \(source) WHERE \(condition) GROUP BY outcome ORDER BY outcome").rows.map { ($0[0]!, Int($0[1]!)!) }
-        byOutcomeReasonScheme = try db.query("""
-            SELECT outcome, reason, scheme, count(*) FROM \(source) d, unnest(d.reasons) AS reason WHERE \(condition)
-            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-            """).rows.map { ($0[0]!, $0[1]!, $0[2]!, Int($0[3]!)!) }
-        held = byOutcome.first { $0.0 == "held" }?.1 ?? 0
+        let groups = try db.query("""
+            SELECT outcome, scheme, array_to_string(reasons, ','), count(*) FROM \(source) WHERE \(condition) GROUP BY 1, 2, 3
+            """).rows
+        var outcomes: [String: Int] = [:]
+        var detail: [String: Int] = [:]
+        decisions = 0
+        for g in groups {
+            let (outcome, scheme, n) = (g[0]!, g[1]!, Int(g[3]!)!)
+            decisions += n
+            outcomes[outcome, default: 0] += n
+            for reason in (g[2] ?? "").split(separator: ",") { detail["\(outcome)\t\(reason)\t\(scheme)", default: 0] += n }
+        }
+        byOutcome = outcomes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        byOutcomeReasonScheme = detail.sorted { $0.key < $1.key }.map {
+            let k = $0.key.split(separator: "\t").map(String.init)
+            return (k[0], k[1], k[2], $0.value)
+        }
+        held = outcomes["held"] ?? 0
     }
 
     private static func reconcile(_ name: String, _ db: Int, _ file: Int?, _ manifest: Int?) -> Check {
