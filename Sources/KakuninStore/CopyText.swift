@@ -85,30 +85,37 @@ public struct CopyTextParser {
         while i < end && row[i] != CopyText.tab {
             let b = row[i]
             guard b == CopyText.backslash && i + 1 < end else { out.append(b); i += 1; continue }
-            let e = row[i + 1]
-            i += 2
-            switch e {
-            case UInt8(ascii: "N"): isNull = true  // `\N` alone is NULL; data backslashes are escaped
-            case UInt8(ascii: "t"): out.append(CopyText.tab)
-            case UInt8(ascii: "n"): out.append(CopyText.newline)
-            case UInt8(ascii: "r"): out.append(CopyText.cr)
-            case UInt8(ascii: "b"): out.append(8)
-            case UInt8(ascii: "f"): out.append(12)
-            case UInt8(ascii: "v"): out.append(11)
-            case UInt8(ascii: "x"):
-                var v: UInt8 = 0, n = 0
-                while n < 2, i < end, let d = hexValue(row[i]) { v = v &* 16 &+ d; i += 1; n += 1 }
-                out.append(v)
-            case UInt8(ascii: "0")...UInt8(ascii: "7"):
-                var v = e - UInt8(ascii: "0"), n = 1
-                while n < 3, i < end, row[i] >= UInt8(ascii: "0"), row[i] <= UInt8(ascii: "7") {
-                    v = v &* 8 &+ (row[i] - UInt8(ascii: "0")); i += 1; n += 1
-                }
-                out.append(v)
-            default: out.append(e)
-            }
+            if decodeEscape(row, &i, end, into: &out) { isNull = true }
         }
         return isNull
+    }
+
+    /// Decodes the escape at `i` (a backslash with at least one byte after it), appending its
+    /// byte to `out`; returns true for `\N`, the NULL marker.
+    static func decodeEscape(_ row: UnsafeRawBufferPointer, _ i: inout Int, _ end: Int, into out: inout [UInt8]) -> Bool {
+        let e = row[i + 1]
+        i += 2
+        switch e {
+        case UInt8(ascii: "N"): return true  // `\N` alone is NULL; data backslashes are escaped
+        case UInt8(ascii: "t"): out.append(CopyText.tab)
+        case UInt8(ascii: "n"): out.append(CopyText.newline)
+        case UInt8(ascii: "r"): out.append(CopyText.cr)
+        case UInt8(ascii: "b"): out.append(8)
+        case UInt8(ascii: "f"): out.append(12)
+        case UInt8(ascii: "v"): out.append(11)
+        case UInt8(ascii: "x"):
+            var v: UInt8 = 0, n = 0
+            while n < 2, i < end, let d = hexValue(row[i]) { v = v &* 16 &+ d; i += 1; n += 1 }
+            out.append(v)
+        case UInt8(ascii: "0")...UInt8(ascii: "7"):
+            var v = e - UInt8(ascii: "0"), n = 1
+            while n < 3, i < end, row[i] >= UInt8(ascii: "0"), row[i] <= UInt8(ascii: "7") {
+                v = v &* 8 &+ (row[i] - UInt8(ascii: "0")); i += 1; n += 1
+            }
+            out.append(v)
+        default: out.append(e)
+        }
+        return false
     }
 
     private static func hexValue(_ b: UInt8) -> UInt8? {
@@ -135,20 +142,37 @@ public struct CopyRow {
 
     public var count: Int { bounds.count }
 
-    /// Decodes one row as `copyOut` delivers it, reusing this row's storage.
+    /// Decodes one row as `copyOut` delivers it, reusing this row's storage. Unescaping only
+    /// shortens a field, so the row is decoded in place into a buffer as long as the input.
     public mutating func load(_ row: UnsafeRawBufferPointer) {
-        bytes.removeAll(keepingCapacity: true)
-        bounds.removeAll(keepingCapacity: true)
         var end = row.count
         if end > 0 && row[end - 1] == CopyText.newline { end -= 1 }
-        var i = 0
-        while true {
-            let start = bytes.count
-            let isNull = CopyTextParser.decodeField(row, &i, end, into: &bytes)
-            bounds.append(isNull ? (start, -1) : (start, bytes.count))
-            if i >= end { break }
-            i += 1  // the tab
+        if bytes.count < end { bytes = [UInt8](repeating: 0, count: max(end, 2 * bytes.count)) }
+        var fields = bounds
+        bounds = []
+        fields.removeAll(keepingCapacity: true)
+        bytes.withUnsafeMutableBufferPointer { out in
+            var i = 0, o = 0
+            while true {
+                let start = o
+                var isNull = false
+                while i < end {
+                    let b = row[i]
+                    if b == CopyText.tab { break }
+                    if b != CopyText.backslash || i + 1 >= end { out[o] = b; o += 1; i += 1; continue }
+                    // An escape: rare in names and addresses, decoded by the general routine.
+                    var one: [UInt8] = []
+                    var j = i
+                    isNull = CopyTextParser.decodeEscape(row, &j, end, into: &one) || isNull
+                    for x in one { out[o] = x; o += 1 }
+                    i = j
+                }
+                fields.append(isNull ? (start, -1) : (start, o))
+                if i >= end { break }
+                i += 1  // the tab
+            }
         }
+        bounds = fields
     }
 
     public func isNull(_ i: Int) -> Bool { bounds[i].1 < 0 }

@@ -46,10 +46,16 @@ struct CopyRoundTripTests {
             ("\n", [""]),
         ]
         var parser = CopyTextParser()
-        for (input, expected) in cases {
+        var row = CopyRow()
+        // Long rows first, then short ones: the reused row must not keep stale fields.
+        let long: [(String, [String?])] = [("long field\twith\\\\escapes\tand more\t\\N\n", ["long field", "with\\escapes", "and more", nil])]
+        for (input, expected) in long + cases {
             let bytes = Array(input.utf8)
             let got = bytes.withUnsafeBytes { parser.parseRow($0) }
             #expect(got == expected, "input \(input.debugDescription)")
+            bytes.withUnsafeBytes { row.load($0) }
+            #expect((0..<row.count).map { row.string($0) } == expected, "CopyRow, input \(input.debugDescription)")
+            #expect((0..<row.count).map { row.isNull($0) } == expected.map { $0 == nil })
         }
     }
 

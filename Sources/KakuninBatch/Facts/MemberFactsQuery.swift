@@ -11,6 +11,8 @@ public enum MemberFactsQuery {
 
     /// Each member with their household's head (`hh`): the head count decides NO_HOUSEHOLD_HEAD,
     /// and an nhi household with exactly one head gets one envelope addressed to that head.
+    /// Households matter only to nhi (SPEC.md 2.5), so only the insurer's nhi members are
+    /// grouped: heads are counted among them, and other schemes skip the aggregate.
     /// `insurer` is a parameter reference or a validated literal.
     static func households(insurer: String, scope: String = "") -> String {
         """
@@ -22,7 +24,7 @@ public enum MemberFactsQuery {
                    max(address) FILTER (WHERE household_head) AS head_address,
                    max(address_extra) FILTER (WHERE household_head) AS head_extra
             FROM member
-            WHERE insurer_number = \(insurer) AND household_id IS NOT NULL \(scope)
+            WHERE insurer_number = \(insurer) AND scheme = 'nhi' AND household_id IS NOT NULL \(scope)
             GROUP BY household_id
         ),
         hh AS (

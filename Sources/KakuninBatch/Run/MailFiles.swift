@@ -146,40 +146,40 @@ final class MailStaging {
 
     func certificate(_ r: CopyRow, _ p: PersonColumns, number: Int64, kind: String, validFrom: LocalDate, validTo: LocalDate,
                      issuedOn: LocalDate, reasons: [UInt8], replaces: Int64?) throws {
-        let w = certificates
-        w.field(r, p.envelope)
-        w.int(number)
-        w.field(kind)
-        person(w, r, p)
-        w.date(validFrom)
-        w.date(validTo)
-        w.date(issuedOn)
-        w.field(reasons)
-        w.int(replaces)
-        tail(w, r, p)
-        try w.endRecord()
+        try certificates.record { w in
+            w.field(r, p.envelope)
+            w.int(number)
+            w.field(kind)
+            person(&w, r, p)
+            w.date(validFrom)
+            w.date(validTo)
+            w.date(issuedOn)
+            w.field(reasons)
+            w.int(replaces)
+            tail(&w, r, p)
+        }
     }
 
     func notice(_ kind: Outcome, _ r: CopyRow, _ p: PersonColumns, sentOn: LocalDate, reasons: [UInt8]) throws {
-        let w = kind == .eligibilityNotice ? eligibility : apply
-        w.field(r, p.envelope)
-        person(w, r, p)
-        w.date(sentOn)
-        w.field(reasons)
-        tail(w, r, p)
-        try w.endRecord()
+        try (kind == .eligibilityNotice ? eligibility : apply).record { w in
+            w.field(r, p.envelope)
+            person(&w, r, p)
+            w.date(sentOn)
+            w.field(reasons)
+            tail(&w, r, p)
+        }
     }
 
     func exception(_ r: CopyRow, _ p: PersonColumns, outcome: String, reasons: [UInt8]) throws {
-        let w = exceptions
-        w.field(r, p.memberID)
-        w.field(r, p.scheme)
-        w.field(outcome)
-        w.field(reasons)
-        try w.endRecord()
+        try exceptions.record { w in
+            w.field(r, p.memberID)
+            w.field(r, p.scheme)
+            w.field(outcome)
+            w.field(reasons)
+        }
     }
 
-    private func person(_ w: MailFileWriter, _ r: CopyRow, _ p: PersonColumns) {
+    private func person(_ w: inout RecordLine, _ r: CopyRow, _ p: PersonColumns) {
         w.field(r, p.memberID)
         w.field(r, p.scheme)
         for i in p.mail + 1...p.mail + 8 { w.field(r, i) }  // insurer … given_name_kana
@@ -188,7 +188,7 @@ final class MailStaging {
         w.field(r, p.mail + 10)  // copay_ratio
     }
 
-    private func tail(_ w: MailFileWriter, _ r: CopyRow, _ p: PersonColumns) {
+    private func tail(_ w: inout RecordLine, _ r: CopyRow, _ p: PersonColumns) {
         w.field(r, p.language)
         for i in p.addressee...p.addressee + 3 { w.field(r, i) }
     }
@@ -234,8 +234,8 @@ final class MailStaging {
     }
 }
 
-/// One CSV file built record by record on bytes: fields are CSV-quoted as they are appended,
-/// each date is followed by its era form, mail files end each record with the mail class.
+/// One CSV file built record by record on bytes: each date is followed by its era form, mail
+/// files end each record with the mail class.
 final class MailFileWriter {
     let name: String
     private let file: BufferedFileWriter
@@ -243,66 +243,33 @@ final class MailFileWriter {
     private var hasher = SHA256()
     private var records = 0
     private var bytes = 0
-    private var line: [UInt8] = []
-    private var first = true
+    private var line = RecordLine()
 
     init(_ dir: URL, _ name: String, mailClass: String?, header: [String]) throws {
         self.name = name
         self.mailClass = mailClass.map { Array($0.utf8) }
         file = try OwnerOnlyFile.create(dir.appendingPathComponent(name))
-        line.reserveCapacity(1024)
-        line.append(contentsOf: CSVField.line(header).utf8)
-        try emit()
+        line.bytes.append(contentsOf: CSVField.line(header).utf8)
+        try emit(&line.bytes)
     }
 
-    @inline(__always) private func separator() {
-        if first { first = false } else { line.append(UInt8(ascii: ",")) }
-    }
-
-    func field(_ v: UnsafeBufferPointer<UInt8>) {
-        separator()
-        CSVBytes.appendQuoted(v, to: &line)
-    }
-
-    func field(_ v: [UInt8]) { v.withUnsafeBufferPointer { field($0) } }
-
-    func field(_ s: String) {
-        var s = s
-        s.withUTF8 { field($0) }
-    }
-
-    /// A column of a decoded row; NULL is an empty field.
-    func field(_ r: CopyRow, _ i: Int) {
-        r.withField(i) { field($0) }
-    }
-
-    func int(_ n: Int64?) {
-        separator()
-        if let n { line.append(contentsOf: String(n).utf8) }
-    }
-
-    /// The date and, in the next column, its era form.
-    func date(_ d: LocalDate?) {
-        separator()
-        guard let d else { line.append(UInt8(ascii: ",")); return }
-        line.append(contentsOf: EraCache.shared.bytes(d))
-    }
-
-    func date(_ r: CopyRow, _ i: Int) { date(try? r.date(i)) }
-
-    func endRecord() throws {
-        if let mailClass { line.append(UInt8(ascii: ",")); line.append(contentsOf: mailClass) }
-        line.append(10)
+    /// Appends one record whose fields `build` adds.
+    func record(_ build: (inout RecordLine) -> Void) throws {
+        var l = line
+        line = RecordLine.empty
+        defer { l.bytes.removeAll(keepingCapacity: true); l.first = true; line = l }
+        build(&l)
+        if let mailClass { l.bytes.append(UInt8(ascii: ",")); l.bytes.append(contentsOf: mailClass) }
+        l.bytes.append(10)
         records += 1
-        try emit()
-        first = true
+        try emit(&l.bytes)
     }
 
-    private func emit() throws {
-        line.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-        bytes += line.count
-        try file.write(bytes: line)
-        line.removeAll(keepingCapacity: true)
+    private func emit(_ b: inout [UInt8]) throws {
+        b.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        bytes += b.count
+        try file.write(bytes: b)
+        b.removeAll(keepingCapacity: true)
     }
 
     func finish() throws -> MailFiles.FileEntry {
@@ -311,6 +278,52 @@ final class MailFileWriter {
     }
 
     func abandon() throws { try file.close(sync: false) }
+}
+
+/// The fields of one CSV record, quoted (RFC 4180) as they are appended.
+struct RecordLine {
+    var bytes: [UInt8] = []
+    var first = true
+
+    init() { bytes.reserveCapacity(1024) }
+    private init(empty: Void) {}
+    /// A placeholder that allocates nothing.
+    static let empty = RecordLine(empty: ())
+
+    @inline(__always) private mutating func separator() {
+        if first { first = false } else { bytes.append(UInt8(ascii: ",")) }
+    }
+
+    mutating func field(_ v: UnsafeBufferPointer<UInt8>) {
+        separator()
+        CSVBytes.appendQuoted(v, to: &bytes)
+    }
+
+    mutating func field(_ v: [UInt8]) { v.withUnsafeBufferPointer { field($0) } }
+
+    mutating func field(_ s: String) {
+        var s = s
+        s.withUTF8 { field($0) }
+    }
+
+    /// A column of a decoded row; NULL is an empty field.
+    mutating func field(_ r: CopyRow, _ i: Int) {
+        r.withField(i) { field($0) }
+    }
+
+    mutating func int(_ n: Int64?) {
+        separator()
+        if let n { bytes.append(contentsOf: String(n).utf8) }
+    }
+
+    /// The date and, in the next column, its era form.
+    mutating func date(_ d: LocalDate?) {
+        separator()
+        guard let d else { bytes.append(UInt8(ascii: ",")); return }
+        bytes.append(contentsOf: EraCache.shared.bytes(d))
+    }
+
+    mutating func date(_ r: CopyRow, _ i: Int) { date(try? r.date(i)) }
 }
 
 /// `2026-12-01,令和8年12月1日` for each date seen, so a run formats each distinct date once.
