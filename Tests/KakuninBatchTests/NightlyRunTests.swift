@@ -106,6 +106,33 @@ struct NightlyRunTests {
         #expect(try tdb.connect().query("SELECT count(*) FROM run").scalar == "1")
     }
 
+    @Test("an output folder holding another run's files is refused, left untouched, and the run finishes once it is moved")
+    func foreignFilesRefused() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("out")
+        let first = try TestDatabase()
+        try scenario(first, dir)
+        #expect(try nightly(first, "2026-11-21", out: out, params: dir).status == 0)
+        let files = out.appendingPathComponent("131016/2026-11-21/nightly")
+        let manifest = try Data(contentsOf: files.appendingPathComponent("manifest.json"))
+
+        // Another database (say, restored from a backup) whose run for the same night has another id.
+        let second = try TestDatabase()
+        try scenario(second, dir)
+        #expect(try nightly(second, "2026-11-20", out: out, params: dir).status == 0)
+        let r = try nightly(second, "2026-11-21", out: out, params: dir)
+        #expect(r.status == 78, "\(r.stderr)")
+        #expect(r.stderr.contains("already holds the mailing files of run 1, not run 2"))
+        #expect(r.stderr.contains("move that folder away"))
+        #expect(try Data(contentsOf: files.appendingPathComponent("manifest.json")) == manifest)
+        #expect(try second.connect().query("SELECT count(*) FROM certificate WHERE run_id = 2").scalar == "0")
+
+        try FileManager.default.moveItem(at: files, to: dir.appendingPathComponent("moved"))
+        let again = try nightly(second, "2026-11-21", out: out, params: dir)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(FileManager.default.fileExists(atPath: files.appendingPathComponent("manifest.json").path))
+    }
+
     @Test("a second run while one holds the lock is refused with exit 75")
     func concurrentRefused() throws {
         let tdb = try TestDatabase()
@@ -184,13 +211,18 @@ struct CrashSafetyTests {
         let members = Int(try reference.connect().query("SELECT count(*) FROM member WHERE insurer_number = '131016'").scalar!)!
         #expect(expected[0].split(separator: "\n").count > 20, "the data issues certificates")
 
+        // Points before the commit are replayed by the rerun's own decide stream; after it, the
+        // files are rebuilt from the database ("after-commit+…" crashes the rebuild as well).
         let points = ["decide:1", "decide:\(members / 2)", "decide:\(members)", "before-commit", "after-commit",
-                      "file:certificates.csv", "file:apply_notices.csv", "file:exceptions.csv", "before-publish", "after-publish"]
+                      "file:certificates.csv", "file:apply_notices.csv", "file:exceptions.csv", "before-publish", "after-publish",
+                      "after-commit+file:eligibility_notices.csv", "after-commit+before-publish"]
         for point in points {
             let tdb = try prepared(feeds)
             let out = try temporaryDirectory()
-            let crashed = try nightly(tdb, asOf, out: out, params: feeds, crashAt: point)
-            #expect(crashed.status == 9, "killed at \(point): \(crashed.stderr)")
+            for step in point.split(separator: "+").map(String.init) {
+                let crashed = try nightly(tdb, asOf, out: out, params: feeds, crashAt: step)
+                #expect(crashed.status == 9, "killed at \(point): \(crashed.stderr)")
+            }
             // The registry shows the run abandoned once its lease runs out; here the lock is already free.
             let rerun = try nightly(tdb, asOf, out: out, params: feeds)
             #expect(rerun.status == first.status, "rerun after \(point): \(rerun.stderr)")
