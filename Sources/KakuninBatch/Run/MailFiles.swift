@@ -53,9 +53,11 @@ enum MailFiles {
     }
 
     /// Rebuilds the files of a run whose decisions were committed by an earlier attempt.
-    static func rebuild(db: Connection, insurer: String, runID: Int, asOf: LocalDate, parameters: InsurerParameters,
-                        into staging: MailStaging) throws {
-        try db.execute("SET work_mem = '256MB'")
+    static func rebuild(db: Connection, insurer: String, runID: Int, asOf: LocalDate, into staging: MailStaging) throws {
+        // One snapshot for the three queries; the sorts fit in memory.
+        try db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        defer { try? db.execute("ROLLBACK") }
+        try db.execute("SET LOCAL work_mem = '256MB'")
         let person = "m.member_id, m.scheme, m.birth_date, \(MemberFactsQuery.mailColumns)"
         let columns = PersonColumns(memberID: 0, scheme: 1, birthDate: 2, mail: 3)
         let first = 3 + MemberFactsQuery.mailColumnCount

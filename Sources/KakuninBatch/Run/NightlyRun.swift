@@ -92,8 +92,7 @@ public final class NightlyRun {
                     CrashPoint.hit("after-commit")
                 } else {
                     log.event("files", "decisions were committed by an earlier attempt; writing the files again from them")
-                    try MailFiles.rebuild(db: control, insurer: o.insurer, runID: run.id, asOf: o.asOf,
-                                          parameters: o.parameters.parameters, into: staging)
+                    try MailFiles.rebuild(db: control, insurer: o.insurer, runID: run.id, asOf: o.asOf, into: staging)
                     try staging.finish(insurer: o.insurer, asOf: o.asOf, mailClass: mailClass)
                 }
                 try registry.heartbeat(runID: run.id, force: true)
