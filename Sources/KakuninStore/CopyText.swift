@@ -38,56 +38,20 @@ public enum CopyText {
         }
         out.append(newline)
     }
-
-    /// Encodes one row to bytes.
-    public static func encodeRow(_ fields: [String?]) -> [UInt8] {
-        var out: [UInt8] = []
-        appendRow(fields, to: &out)
-        return out
-    }
 }
 
 /// A byte-level parser of COPY text-format rows, as `copyOut` delivers them (one row per
 /// chunk, ending in a newline). Decodes `\N`, `\t`, `\n`, `\r`, `\\`, `\b`, `\f`, `\v`, octal
 /// `\NNN` and hex `\xHH` escapes.
 public struct CopyTextParser {
-    private var field: [UInt8] = []
+    private var row = CopyRow()
 
     public init() {}
 
     /// Splits one row into fields; nil for SQL NULL.
-    public mutating func parseRow(_ row: UnsafeRawBufferPointer) -> [String?] {
-        var fields: [String?] = []
-        forEachField(row) { fields.append($0.map { String(decoding: $0, as: UTF8.self) }) }
-        return fields
-    }
-
-    /// Calls `body` with each field's unescaped bytes (nil for NULL), valid only during the
-    /// call: no String is made, for writers that copy bytes straight on.
-    public mutating func forEachField(_ row: UnsafeRawBufferPointer, _ body: (UnsafeBufferPointer<UInt8>?) throws -> Void) rethrows {
-        var end = row.count
-        if end > 0 && row[end - 1] == CopyText.newline { end -= 1 }
-        var i = 0
-        while true {
-            field.removeAll(keepingCapacity: true)
-            let isNull = Self.decodeField(row, &i, end, into: &field)
-            if isNull { try body(nil) } else { try field.withUnsafeBufferPointer { try body($0) } }
-            if i >= end { break }
-            i += 1  // the tab
-        }
-    }
-
-    /// Appends the unescaped bytes of the field starting at `i` to `out` and moves `i` to the
-    /// tab or end after it; returns whether the field is NULL.
-    @inline(__always)
-    static func decodeField(_ row: UnsafeRawBufferPointer, _ i: inout Int, _ end: Int, into out: inout [UInt8]) -> Bool {
-        var isNull = false
-        while i < end && row[i] != CopyText.tab {
-            let b = row[i]
-            guard b == CopyText.backslash && i + 1 < end else { out.append(b); i += 1; continue }
-            if decodeEscape(row, &i, end, into: &out) { isNull = true }
-        }
-        return isNull
+    public mutating func parseRow(_ bytes: UnsafeRawBufferPointer) -> [String?] {
+        row.load(bytes)
+        return (0..<row.count).map { row.string($0) }
     }
 
     /// Decodes the escape at `i` (a backslash with at least one byte after it), appending its

@@ -210,7 +210,6 @@ final class MailStaging {
         try OwnerOnlyFile.publish(staging.appendingPathComponent(MailFiles.names.manifest)) { w in
             try data.withUnsafeBytes { try w.write($0) }
         }
-        OwnerOnlyFile.syncDirectory(staging)
         manifestData = data
         manifest = m
     }
