@@ -48,6 +48,35 @@ public final class CSVReader {
 
     deinit { close(fd) }
 
+    /// The number of records in the file, the header included, counted without splitting
+    /// fields: line ends outside quotes, blank lines skipped, as `forEachRecord` reads them.
+    public func countRecords() throws -> Int {
+        let chunkSize = 1 << 20
+        let chunk = UnsafeMutablePointer<UInt8>.allocate(capacity: chunkSize)
+        defer { chunk.deallocate() }
+        var quoted = false, content = false, records = 0
+        while true {
+            let n = read(fd, chunk, chunkSize)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileReadError(path: path, reason: String(cString: strerror(errno)))
+            }
+            if n == 0 { break }
+            bytesRead += n
+            for i in 0..<n {
+                switch chunk[i] {
+                case UInt8(ascii: "\""): quoted.toggle(); content = true
+                case UInt8(ascii: "\n") where !quoted:
+                    if content { records += 1 }
+                    content = false
+                case UInt8(ascii: "\r") where !quoted: break
+                default: content = true
+                }
+            }
+        }
+        return content ? records + 1 : records
+    }
+
     /// Calls `body` for each record; blank lines are skipped. Stops early when `body` returns false.
     public func forEachRecord(_ body: (CSVRecord) throws -> Bool) throws {
         let chunkSize = 1 << 20

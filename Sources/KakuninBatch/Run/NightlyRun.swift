@@ -120,13 +120,16 @@ public final class NightlyRun {
     }
 
     /// Streams every member's facts out (COPY TO, in envelope order), decides, numbers the
-    /// certificates, streams the decisions in (COPY FROM) on a second connection and writes the
-    /// mailing records to `staging`; then issues, records and commits in one transaction.
-    /// Without `staging` (a dry run) it reports and rolls back.
+    /// certificates, streams the decisions straight into `decision` (COPY FROM) on a second
+    /// connection and writes the mailing records to `staging`; the certificates, notices and
+    /// the applications they fulfil wait in spool files until the stream ends. Then everything
+    /// is issued, recorded and committed in that one transaction. Without `staging` (a dry run)
+    /// the decisions go to a temporary table, are reported and rolled back.
     @discardableResult
     private func decideAndCommit(_ o: Options, runID: Int?, registry: RunRegistry?, staging: MailStaging?) throws -> RunReport? {
         let reader = try Connection(url: url, applicationName: "kakunin-run-read")
         let writer = try Connection(url: url, applicationName: "kakunin-run-write")
+        let insurer = o.insurer, asOf = o.asOf, date = asOf.description
         try reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         // A streaming query gains nothing from JIT compilation but pays ~0.5 s for it. The
         // hash tables and the sort fit in memory; one parallel worker halves the time before
@@ -134,34 +137,45 @@ public final class NightlyRun {
         try reader.execute("SET LOCAL jit = off")
         try reader.execute("SET LOCAL max_parallel_workers_per_gather = 1")
         try reader.execute("SET LOCAL work_mem = '512MB'")
-        let total = Int(try reader.query("SELECT count(*) FROM member WHERE insurer_number = $1", [o.insurer]).scalar!)!
-        // Temporary tables live in the session's local buffers (8 MB by default); a run's
+        let total = Int(try reader.query("SELECT count(*) FROM member WHERE insurer_number = $1", [insurer]).scalar!)!
+        // The month's partition, in its own short transaction so that creating it does not
+        // hold a lock on `decision` for the length of the run.
+        if runID != nil { _ = try writer.query("SELECT ensure_decision_partition($1)", [date]) }
+        // Temporary tables live in the session's local buffers (8 MB by default); a dry run's
         // decisions fit in memory with room to spare. Must be set before the first temp table.
         try writer.execute("SET temp_buffers = '1GB'")
         try writer.execute("BEGIN")
         try writer.execute("SET LOCAL work_mem = '256MB'")
         try writer.execute("SET LOCAL jit = off")
-        try writer.execute("""
-            CREATE TEMP TABLE rd (member_id text COLLATE "C", scheme text, outcome text, reasons text[], s_date date,
-                valid_from date, valid_to date, application_id bigint, replaces bigint, records_on bigint, special boolean,
-                details text, certificate_number bigint, kind text) ON COMMIT DROP
-            """)
+        let target: String
+        if runID == nil {
+            try writer.execute("CREATE TEMP TABLE rd (LIKE decision) ON COMMIT DROP")
+            target = "pg_temp.rd"
+        } else {
+            target = "decision"
+        }
         // Certificates are numbered in the order of the stream (envelope, member), from the
         // insurer's counter, locked until the commit.
         let firstNumber = Int64(try writer.query("SELECT next_certificate_number FROM insurer WHERE insurer_number = $1 FOR UPDATE",
-                                                 [o.insurer]).scalar ?? "1") ?? 1
+                                                 [insurer]).scalar ?? "1") ?? 1
         var nextNumber = firstNumber
+        // What every row of a table has in common: run, insurer, as-of date (the last columns).
+        let common = Array("\t\(runID ?? 0)\t\(insurer)\t\(date)\n".utf8)
+        let spool = try staging.map { try Spools(directory: $0.staging) }
         let policy = Policy(parameters: o.parameters.parameters)
-        let asOf = o.asOf
         var row = CopyRow()
         var reasonText = ReasonTextCache()
         let person = PersonColumns(memberID: 0, scheme: 1, birthDate: 2, mail: MemberFactsQuery.mailColumnsStart)
         var read = 0
         let factsSQL = MemberFactsQuery.sql(oneMember: false)
-            .replacingOccurrences(of: "$1", with: "'\(o.insurer)'")      // validated: digits only
+            .replacingOccurrences(of: "$1", with: "'\(insurer)'")        // validated: digits only
             .replacingOccurrences(of: "$2", with: "'\(asOf)'::date")      // a LocalDate
         log.event("decide", "deciding \(total) members", ["members": total])
-        try writer.copyIn("COPY rd FROM STDIN") { w in
+        let tab = UInt8(ascii: "\t"), newline = UInt8(ascii: "\n")
+        try writer.copyIn("""
+            COPY \(target) (member_id, scheme, outcome, reasons, s_date, valid_from, valid_to, certificate_number,
+                             run_id, insurer_number, as_of) FROM STDIN
+            """) { w in
             try reader.copyOut("COPY (\(factsSQL)) TO STDOUT") { chunk in
                 row.load(chunk)
                 let d = policy.decide(try MemberFactsQuery.facts(row), asOf: asOf)
@@ -174,7 +188,6 @@ public final class NightlyRun {
                     if d.replacesCertificate != nil { kind = "reissue" }
                 }
                 try w.withBuffer { b in
-                    let tab = UInt8(ascii: "\t")
                     row.withField(0) { CopyText.appendField($0, to: &b) }
                     b.append(tab); row.withField(1) { CopyText.appendField($0, to: &b) }
                     b.append(tab); CopyText.appendField(d.outcome.rawValue, to: &b)
@@ -182,28 +195,55 @@ public final class NightlyRun {
                     b.append(tab); CopyText.appendDate(d.s, to: &b)
                     b.append(tab); CopyText.appendDate(d.validFrom, to: &b)
                     b.append(tab); CopyText.appendDate(d.validTo, to: &b)
-                    b.append(tab); CopyText.appendInt(d.applicationID, to: &b)
-                    b.append(tab); CopyText.appendInt(d.replacesCertificate, to: &b)
-                    b.append(tab); CopyText.appendInt(d.recordsConsiderationOn, to: &b)
-                    b.append(tab); b.append(d.specialConsideration ? UInt8(ascii: "t") : UInt8(ascii: "f"))
-                    b.append(tab)
-                    if d.outcome == .eligibilityNotice {
-                        row.withField(MemberFactsQuery.detailsColumn) { CopyText.appendField($0, to: &b) }
-                    } else {
-                        CopyText.appendNull(to: &b)
-                    }
                     b.append(tab); CopyText.appendInt(number, to: &b)
-                    b.append(tab); CopyText.appendField(number == nil ? nil : kind, to: &b)
-                    b.append(UInt8(ascii: "\n"))
+                    b.append(contentsOf: common)
                 }
-                if let staging {
+                if let spool, let staging {
                     if let number, let from = d.validFrom, let to = d.validTo {
+                        try spool.certificates.row { b in
+                            CopyText.appendInt(number, to: &b)
+                            b.append(tab); row.withField(0) { CopyText.appendField($0, to: &b) }
+                            b.append(tab); CopyText.appendField(kind, to: &b)
+                            b.append(tab); b.append(contentsOf: reasons.array)
+                            b.append(tab); CopyText.appendDate(from, to: &b)
+                            b.append(tab); CopyText.appendDate(to, to: &b)
+                            b.append(tab); CopyText.appendInt(d.replacesCertificate, to: &b)
+                            b.append(tab); CopyText.appendInt(d.applicationID, to: &b)
+                            b.append(tab); b.append(d.specialConsideration ? UInt8(ascii: "t") : UInt8(ascii: "f"))
+                            b.append(contentsOf: common)
+                        }
                         try staging.certificate(row, person, number: number, kind: kind, validFrom: from, validTo: to, issuedOn: asOf,
                                                 reasons: reasons.list, replaces: d.replacesCertificate)
                     } else if d.outcome == .eligibilityNotice || d.outcome == .applyNotice {
+                        try spool.notices.row { b in
+                            row.withField(0) { CopyText.appendField($0, to: &b) }
+                            b.append(tab); CopyText.appendField(d.outcome.rawValue, to: &b)
+                            b.append(tab); b.append(contentsOf: reasons.array)
+                            b.append(tab)
+                            if d.outcome == .eligibilityNotice {
+                                row.withField(MemberFactsQuery.detailsColumn) { CopyText.appendField($0, to: &b) }
+                            } else {
+                                CopyText.appendNull(to: &b)
+                            }
+                            b.append(contentsOf: common)
+                        }
                         try staging.notice(d.outcome, row, person, sentOn: asOf, reasons: reasons.list)
                     } else if d.outcome == .held {
                         try staging.exception(row, person, outcome: d.outcome.rawValue, reasons: reasons.list)
+                    }
+                    // What the issue transaction changes besides adding rows: the application
+                    // fulfilled (not by a held member), the certificate replaced, the
+                    // certificate whose special consideration is recorded.
+                    let fulfils = d.outcome != .held ? d.applicationID : nil
+                    let replaces = number != nil ? d.replacesCertificate : nil
+                    if fulfils != nil || replaces != nil || d.recordsConsiderationOn != nil {
+                        try spool.changes.row { b in
+                            CopyText.appendInt(number, to: &b)
+                            b.append(tab); CopyText.appendInt(fulfils, to: &b)
+                            b.append(tab); CopyText.appendInt(replaces, to: &b)
+                            b.append(tab); CopyText.appendInt(d.recordsConsiderationOn, to: &b)
+                            b.append(newline)
+                        }
                     }
                 }
                 read += 1
@@ -213,51 +253,47 @@ public final class NightlyRun {
             }
         }
         try reader.execute("COMMIT")
-        // Temporary tables have no statistics until analysed; without them the joins below
-        // would be planned as nested loops over every pair of members.
-        try writer.execute("ANALYZE pg_temp.rd")
         log.endProgress()
         log.event("decide", "decided \(read) members", ["members": read])
 
-        guard let runID, let staging else {
+        guard let runID, let staging, let spool else {
             let report = try RunReport.fromStage(writer, membersRead: read)
             try writer.execute("ROLLBACK")
             return report
         }
-        try staging.finish(insurer: o.insurer, asOf: asOf, mailClass: o.parameters.parameters.mailClass.rawValue)
-        let id = String(runID), insurer = o.insurer, date = asOf.description
+        try staging.finish(insurer: insurer, asOf: asOf, mailClass: o.parameters.parameters.mailClass.rawValue)
+        let id = String(runID)
         try writer.execute("UPDATE insurer SET next_certificate_number = $2 WHERE insurer_number = $1", [insurer, String(nextNumber)])
-        try writer.execute("""
-            INSERT INTO certificate (insurer_number, certificate_number, member_id, run_id, kind, reasons, valid_from, valid_to,
-                                     issued_on, replaces_certificate_number, application_id, special_consideration)
-            SELECT $1, certificate_number, member_id, $2, kind, reasons, valid_from, valid_to, $3, replaces, application_id, special
-            FROM rd WHERE certificate_number IS NOT NULL
-            """, [insurer, id, date])
-        try writer.execute("""
-            UPDATE certificate c SET status = 'voided', voided_on = $2, void_reason = 'replaced by certificate ' || r.certificate_number
-            FROM rd r
-            WHERE c.insurer_number = $1 AND c.certificate_number = r.replaces AND r.certificate_number IS NOT NULL AND c.status = 'active'
-            """, [insurer, date])
-        try writer.execute("""
-            UPDATE certificate c SET special_consideration = true, consideration_ended_on = NULL
-            FROM rd r WHERE c.insurer_number = $1 AND c.certificate_number = r.records_on
-            """, [insurer])
-        try writer.execute("""
-            UPDATE application a SET fulfilled_run_id = $1, fulfilled_certificate_number = r.certificate_number, fulfilled_on = $2, updated_at = now()
-            FROM rd r
-            WHERE a.application_id = r.application_id AND r.outcome <> 'held'
-            """, [id, date])
-        try writer.execute("""
-            INSERT INTO notice (insurer_number, member_id, kind, run_id, sent_on, details, reasons)
-            SELECT $1, member_id, outcome, $2, $3, details, reasons
-            FROM rd WHERE outcome IN ('eligibility_notice', 'apply_notice')
-            """, [insurer, id, date])
-        _ = try writer.query("SELECT ensure_decision_partition($1)", [date])
-        try writer.execute("""
-            INSERT INTO decision (run_id, insurer_number, member_id, as_of, scheme, outcome, reasons, s_date, valid_from, valid_to, certificate_number)
-            SELECT $2, $1, member_id, $3, scheme, outcome, reasons, s_date, valid_from, valid_to, certificate_number
-            FROM rd
-            """, [insurer, id, date])
+        try writer.copyIn("""
+            COPY certificate (certificate_number, member_id, kind, reasons, valid_from, valid_to, replaces_certificate_number,
+                              application_id, special_consideration, run_id, insurer_number, issued_on) FROM STDIN
+            """) { try spool.certificates.send(to: $0) }
+        try writer.copyIn("COPY notice (member_id, kind, reasons, details, run_id, insurer_number, sent_on) FROM STDIN") {
+            try spool.notices.send(to: $0)
+        }
+        if spool.changes.rows > 0 {
+            try writer.execute("""
+                CREATE TEMP TABLE run_change (certificate_number bigint, application_id bigint, replaces bigint, records_on bigint)
+                ON COMMIT DROP
+                """)
+            try writer.copyIn("COPY pg_temp.run_change FROM STDIN") { try spool.changes.send(to: $0) }
+            // Temporary tables have no statistics until analysed; without them the joins
+            // below could be planned as nested loops over every pair of rows.
+            try writer.execute("ANALYZE pg_temp.run_change")
+            try writer.execute("""
+                UPDATE certificate c SET status = 'voided', voided_on = $2, void_reason = 'replaced by certificate ' || r.certificate_number
+                FROM pg_temp.run_change r
+                WHERE c.insurer_number = $1 AND c.certificate_number = r.replaces AND c.status = 'active'
+                """, [insurer, date])
+            try writer.execute("""
+                UPDATE certificate c SET special_consideration = true, consideration_ended_on = NULL
+                FROM pg_temp.run_change r WHERE c.insurer_number = $1 AND c.certificate_number = r.records_on
+                """, [insurer])
+            try writer.execute("""
+                UPDATE application a SET fulfilled_run_id = $1, fulfilled_certificate_number = r.certificate_number, fulfilled_on = $2, updated_at = now()
+                FROM pg_temp.run_change r WHERE a.application_id = r.application_id
+                """, [id, date])
+        }
         let digest = try writer.query("""
             SELECT count(*), coalesce(encode(sha256(convert_to(string_agg(concat_ws(',', certificate_number, member_id, kind, valid_from, valid_to),
                    E'\\n' ORDER BY certificate_number), 'UTF8')), 'hex'), '')
@@ -268,14 +304,27 @@ public final class NightlyRun {
             VALUES ('run_decided', $1, $2, $3, $4::jsonb, '', '')
             """, [o.host, insurer, id, json(["members_read": read, "certificates_issued": Int(digest[0]!)!, "certificates_sha256": digest[1]!,
                                              "parameters_sha256": o.parameters.sha256, "code_version": o.codeVersion])])
-        // No ANALYZE of the permanent tables here (it cost ~0.8 s per million members): the
-        // run's own statements read the temp table, and autovacuum analyses what it added.
+        // No ANALYZE of the permanent tables here (it cost ~0.8 s per million members):
+        // autovacuum analyses what the run added.
         CrashPoint.hit("before-commit")
         try writer.execute("UPDATE run SET phase = 'decided', counts = jsonb_build_object('members_read', $2::int) WHERE run_id = $1",
                            [id, String(read)])
         try writer.execute("COMMIT")
         log.event("issue", "committed decisions, \(digest[0]!) certificates, notices and audit events")
         return nil
+    }
+
+    /// The rows a run adds to tables other than `decision`, spooled while the decisions stream.
+    private struct Spools {
+        let certificates: CopySpool
+        let notices: CopySpool
+        let changes: CopySpool
+
+        init(directory: URL) throws {
+            certificates = try CopySpool(directory: directory, label: "certificates")
+            notices = try CopySpool(directory: directory, label: "notices")
+            changes = try CopySpool(directory: directory, label: "application and certificate changes")
+        }
     }
 
     private func audit(_ db: Connection, _ action: String, _ runID: Int, _ o: Options, _ details: [String: Any]) throws {

@@ -100,9 +100,7 @@ public struct RunReport: Sendable {
     }
 
     private static func countRecords(_ url: URL) -> Int? {
-        guard let reader = try? CSVReader(path: url.path) else { return nil }
-        var n = 0
-        do { try reader.forEachRecord { _ in n += 1; return true } } catch { return nil }
+        guard let reader = try? CSVReader(path: url.path), let n = try? reader.countRecords() else { return nil }
         return max(n - 1, 0)
     }
 
