@@ -14,6 +14,9 @@ struct CSVReaderTests {
             out.append((r.line, (0..<r.count).map { r.string($0) }, r.malformed))
             return true
         }
+        if out.allSatisfy({ $0.2 == nil }) {
+            #expect(try CSVReader(path: url.path).countRecords() == out.count, "the fast count agrees with the reader")
+        }
         return out
     }
 
@@ -43,5 +46,15 @@ struct CSVReaderTests {
         let recs = try read(Array(text.utf8))
         #expect(recs.count == 5)
         #expect(recs.dropFirst().enumerated().allSatisfy { $1.1 == [long + String($0)] })
+    }
+
+    @Test("counting records: quoted line ends are not record ends; blank lines and a missing last line end are handled")
+    func counting() throws {
+        let dir = try temporaryDirectory()
+        for (text, n) in [("", 0), ("h\n", 1), ("h", 1), ("h\r\n\r\n\n", 1), ("h\n\"a\nb\",\"\"\"\n\"\n1\n", 3), ("h\n\"x\"\"\n\"\n", 2)] {
+            let url = dir.appendingPathComponent("c.csv")
+            try Data(text.utf8).write(to: url)
+            #expect(try CSVReader(path: url.path).countRecords() == n, "\(text.debugDescription)")
+        }
     }
 }

@@ -49,7 +49,9 @@ public final class CSVReader {
     deinit { close(fd) }
 
     /// The number of records in the file, the header included, counted without splitting
-    /// fields: line ends outside quotes, blank lines skipped, as `forEachRecord` reads them.
+    /// fields: line ends outside quotes, blank lines skipped, as `forEachRecord` reads a
+    /// well-formed file (it is for files kakunin wrote; a stray quote inside an unquoted field,
+    /// which the reader marks malformed, is taken here as opening a quoted part).
     public func countRecords() throws -> Int {
         let chunkSize = 1 << 20
         let chunk = UnsafeMutablePointer<UInt8>.allocate(capacity: chunkSize)

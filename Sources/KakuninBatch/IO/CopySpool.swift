@@ -8,15 +8,15 @@ import Glibc
 /// carries one COPY at a time, so what a stream produces for a second table waits here.
 /// The file is created owner-only and unlinked at once, so a crash leaves nothing behind;
 /// memory stays at one 256 KiB buffer however many rows are spooled.
-final class CopySpool {
+public final class CopySpool {
     private var fd: Int32
     private var buffer: [UInt8] = []
     private let limit = 1 << 18
     private let label: String
-    private(set) var rows = 0
+    public private(set) var rows = 0
 
     /// `directory` is where the nameless file lives (the run's output folder, owner-only).
-    init(directory: URL, label: String) throws {
+    public init(directory: URL, label: String) throws {
         self.label = label
         var template = Array(directory.appendingPathComponent(".spool-XXXXXX").path.utf8CString)
         fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
@@ -32,7 +32,7 @@ final class CopySpool {
     deinit { if fd >= 0 { close(fd) } }
 
     /// Appends one row; `body` writes the escaped fields and the line end.
-    func row(_ body: (inout [UInt8]) -> Void) throws {
+    public func row(_ body: (inout [UInt8]) -> Void) throws {
         body(&buffer)
         rows += 1
         if buffer.count >= limit { try flush() }
@@ -52,7 +52,7 @@ final class CopySpool {
     }
 
     /// Sends every spooled row through `writer`, from the start of the file.
-    func send(to writer: CopyInWriter) throws {
+    public func send(to writer: CopyInWriter) throws {
         try flush()
         var offset: off_t = 0
         var chunk = [UInt8](repeating: 0, count: limit)
