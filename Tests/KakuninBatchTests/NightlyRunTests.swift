@@ -165,6 +165,49 @@ struct NightlyRunTests {
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path))
     }
 
+    @Test("households: one envelope addressed to the only head; no head or two heads hold nhi members; other schemes mail per person")
+    func households() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("out")
+        let far = ["postal_code": "9000001", "address": "沖縄県那覇市泉崎1丁目2番2号"]
+        let members: [(String, [String: String])] = [
+            ("P1", ["household_id": "H1", "household_head": "true", "given_name": "一郎"]),
+            ("P2", far.merging(["household_id": "H1", "household_head": "false", "given_name": "花子"]) { $1 }),
+            ("Q1", ["household_id": "H2", "household_head": "false"]),
+            ("Q2", ["household_id": "H2", "household_head": "false"]),
+            ("R1", ["household_id": "H3", "household_head": "true"]),
+            ("R2", ["household_id": "H3", "household_head": "true"]),
+            ("E1", far.merging(["household_id": "H4", "household_head": "false", "scheme": "employee", "given_name": "次郎"]) { $1 }),
+        ]
+        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader] + members.map { FeedFiles.member($0.0, $0.1) })
+        let s = try FeedFiles.write(dir, "s.csv", [Self.mynaHeader] + members.map { "131016,\($0.0),2026-11-01,false,,none,," })
+        for (feed, file) in [("members", m), ("myna-status", s)] {
+            #expect(try runKakunin(["import", feed, file.path, "--report-dir", dir.path], database: tdb).status == 0)
+        }
+        let r = try nightly(tdb, "2026-11-21", out: out, params: dir)
+        #expect(r.status == 11, "held members: \(r.stdout)\(r.stderr)")
+        let files = out.appendingPathComponent("131016/2026-11-21/nightly")
+        let certs = try csvRows(String(contentsOf: files.appendingPathComponent("certificates.csv"), encoding: .utf8))
+        let col = { (name: String) in certs[0].firstIndex(of: name)! }
+        let byMember = Dictionary(uniqueKeysWithValues: certs.dropFirst().map { ($0[col("member_id")], $0) })
+        #expect(Set(byMember.keys) == ["P1", "P2", "E1"])
+        for id in ["P1", "P2"] {
+            let c = byMember[id]!
+            #expect([c[col("envelope_id")], c[col("addressee")], c[col("postal_code")], c[col("address")]]
+                    == ["H-H1", "山田 一郎", "1000001", "東京都千代田区千代田1丁目1番1号"], "\(id)")
+        }
+        #expect(byMember["P2"]![col("given_name")] == "花子")
+        let e1 = byMember["E1"]!
+        #expect([e1[col("envelope_id")], e1[col("addressee")], e1[col("postal_code")]] == ["M-E1", "山田 次郎", "9000001"])
+        let held = try csvRows(String(contentsOf: files.appendingPathComponent("exceptions.csv"), encoding: .utf8)).dropFirst()
+        #expect(held.map { $0[0] }.sorted() == ["Q1", "Q2", "R1", "R2"])
+        #expect(held.allSatisfy { $0[3].split(separator: ";").contains("NO_HOUSEHOLD_HEAD") })
+        // explain reads the same household facts for one member.
+        let x = try runKakunin(["explain", "--insurer", "131016", "--member", "Q1", "--as-of", "2026-11-21", "--params-dir", dir.path], database: tdb)
+        #expect(x.stdout.contains("NO_HOUSEHOLD_HEAD") && x.stdout.contains("0 heads"), "\(x.stdout)\(x.stderr)")
+    }
+
     @Test("imports and the nightly run work under a login role that holds only kakunin_batch, which cannot rewrite history")
     func batchRoleOnly() throws {
         let tdb = try TestDatabase()

@@ -11,24 +11,25 @@ public enum MemberFactsQuery {
 
     /// Each member with their household's head (`hh`): the head count decides NO_HOUSEHOLD_HEAD,
     /// and an nhi household with exactly one head gets one envelope addressed to that head.
-    /// Households matter only to nhi (SPEC.md 2.5), so only the insurer's nhi members are
-    /// grouped: heads are counted among them, and other schemes skip the aggregate.
+    /// Households matter only to nhi (SPEC.md 2.5), so only the heads among the insurer's nhi
+    /// members are grouped (a household without one has no row: 0 heads); other schemes and
+    /// the other members skip the aggregate.
     /// `insurer` is a parameter reference or a validated literal.
     static func households(insurer: String, scope: String = "") -> String {
         """
         h AS (
             SELECT household_id,
-                   count(*) FILTER (WHERE household_head) AS heads,
-                   max(family_name || coalesce(' ' || given_name, '')) FILTER (WHERE household_head) AS head_name,
-                   max(postal_code) FILTER (WHERE household_head) AS head_postal,
-                   max(address) FILTER (WHERE household_head) AS head_address,
-                   max(address_extra) FILTER (WHERE household_head) AS head_extra
+                   count(*) AS heads,
+                   max(family_name || coalesce(' ' || given_name, '')) AS head_name,
+                   max(postal_code) AS head_postal,
+                   max(address) AS head_address,
+                   max(address_extra) AS head_extra
             FROM member
-            WHERE insurer_number = \(insurer) AND scheme = 'nhi' AND household_id IS NOT NULL \(scope)
+            WHERE insurer_number = \(insurer) AND scheme = 'nhi' AND household_id IS NOT NULL AND household_head \(scope)
             GROUP BY household_id
         ),
         hh AS (
-            SELECT m.*, h.heads, h.head_name, h.head_postal, h.head_address, h.head_extra
+            SELECT m.*, coalesce(h.heads, 0) AS heads, h.head_name, h.head_postal, h.head_address, h.head_extra
             FROM member m LEFT JOIN h USING (household_id)
             WHERE m.insurer_number = \(insurer) \(scope)
         )
@@ -64,7 +65,7 @@ public enum MemberFactsQuery {
             s AS (
                 SELECT DISTINCT ON (member_id) * FROM myna_status
                 WHERE insurer_number = $1 AND status_as_of <= $2 \(only)
-                ORDER BY member_id, status_as_of DESC
+                ORDER BY member_id DESC, status_as_of DESC
             ),
             a AS (
                 SELECT DISTINCT ON (member_id) member_id, application_id, kind, received_on FROM application
