@@ -53,18 +53,8 @@ public final class CSVReader {
     /// well-formed file (it is for files kakunin wrote; a stray quote inside an unquoted field,
     /// which the reader marks malformed, is taken here as opening a quoted part).
     public func countRecords() throws -> Int {
-        let chunkSize = 1 << 20
-        let chunk = UnsafeMutablePointer<UInt8>.allocate(capacity: chunkSize)
-        defer { chunk.deallocate() }
         var quoted = false, content = false, records = 0
-        while true {
-            let n = read(fd, chunk, chunkSize)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileReadError(path: path, reason: String(cString: strerror(errno)))
-            }
-            if n == 0 { break }
-            bytesRead += n
+        _ = try readChunks { chunk, n in
             for i in 0..<n {
                 switch chunk[i] {
                 case UInt8(ascii: "\""): quoted.toggle(); content = true
@@ -75,15 +65,32 @@ public final class CSVReader {
                 default: content = true
                 }
             }
+            return true
         }
         return content ? records + 1 : records
     }
 
-    /// Calls `body` for each record; blank lines are skipped. Stops early when `body` returns false.
-    public func forEachRecord(_ body: (CSVRecord) throws -> Bool) throws {
+    /// Reads the rest of the file 1 MiB at a time, giving each chunk to `onChunk`, then to
+    /// `body` until it returns false. Returns false when `body` stopped the reading.
+    private func readChunks(_ body: (UnsafeMutablePointer<UInt8>, Int) throws -> Bool) throws -> Bool {
         let chunkSize = 1 << 20
         let chunk = UnsafeMutablePointer<UInt8>.allocate(capacity: chunkSize)
         defer { chunk.deallocate() }
+        while true {
+            let n = read(fd, chunk, chunkSize)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileReadError(path: path, reason: String(cString: strerror(errno)))
+            }
+            if n == 0 { return true }
+            bytesRead += n
+            onChunk?(UnsafeRawBufferPointer(start: chunk, count: n))
+            if !(try body(chunk, n)) { return false }
+        }
+    }
+
+    /// Calls `body` for each record; blank lines are skipped. Stops early when `body` returns false.
+    public func forEachRecord(_ body: (CSVRecord) throws -> Bool) throws {
         var record: [UInt8] = []
         record.reserveCapacity(4096)
         var ends: [Int] = []
@@ -111,15 +118,7 @@ public final class CSVReader {
             }
         }
 
-        while true {
-            let n = read(fd, chunk, chunkSize)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileReadError(path: path, reason: String(cString: strerror(errno)))
-            }
-            if n == 0 { break }
-            bytesRead += n
-            onChunk?(UnsafeRawBufferPointer(start: chunk, count: n))
+        let finished = try readChunks { chunk, n in
             var i = 0
             // Skip a UTF-8 byte-order mark at the start of the file.
             if first {
@@ -135,7 +134,7 @@ public final class CSVReader {
                     else {
                         ends.append(record.count)
                         line += 1
-                        if !(try emit()) { return }
+                        if !(try emit()) { return false }
                         recordLine = line
                         continue
                     }
@@ -160,7 +159,7 @@ public final class CSVReader {
                     } else if b == 10 {
                         ends.append(record.count)
                         line += 1
-                        if !(try emit()) { return }
+                        if !(try emit()) { return false }
                         recordLine = line
                     } else if b == 13 {
                         pendingCR = true
@@ -185,7 +184,7 @@ public final class CSVReader {
                     else if b == 10 {
                         ends.append(record.count)
                         line += 1
-                        if !(try emit()) { return }
+                        if !(try emit()) { return false }
                         recordLine = line
                     } else if b == 13 {
                         pendingCR = true; state = .unquoted
@@ -195,7 +194,9 @@ public final class CSVReader {
                     }
                 }
             }
+            return true
         }
+        guard finished else { return }
         if pendingCR { pendingCR = false }
         if state == .quoted { malformed = "quoted field not closed before end of file" }
         if !record.isEmpty || !ends.isEmpty || state != .fieldStart || malformed != nil {

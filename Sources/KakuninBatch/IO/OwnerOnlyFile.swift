@@ -58,6 +58,22 @@ public final class BufferedFileWriter {
         buffer.reserveCapacity(1 << 16)
     }
 
+    /// Takes over an open descriptor (closed with the writer); `path` names it in errors.
+    init(adopting fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+        buffer.reserveCapacity(1 << 16)
+    }
+
+    /// The open descriptor, e.g. to read back what was written once it is flushed.
+    var descriptor: Int32 { fd }
+
+    /// Direct access for encoders that append already-formatted bytes.
+    func append(_ body: (inout [UInt8]) -> Void) throws {
+        body(&buffer)
+        if buffer.count >= 1 << 16 { try flush() }
+    }
+
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
     public func write(_ s: String) throws {

@@ -156,9 +156,8 @@ public final class NightlyRun {
         }
         // Certificates are numbered in the order of the stream (envelope, member), from the
         // insurer's counter, locked until the commit.
-        let firstNumber = Int64(try writer.query("SELECT next_certificate_number FROM insurer WHERE insurer_number = $1 FOR UPDATE",
-                                                 [insurer]).scalar ?? "1") ?? 1
-        var nextNumber = firstNumber
+        var nextNumber = Int64(try writer.query("SELECT next_certificate_number FROM insurer WHERE insurer_number = $1 FOR UPDATE",
+                                                [insurer]).scalar ?? "1") ?? 1
         // What every row of a table has in common: run, insurer, as-of date (the last columns).
         let common = Array("\t\(runID ?? 0)\t\(insurer)\t\(date)\n".utf8)
         let spool = try staging.map { try Spools(directory: $0.staging) }
