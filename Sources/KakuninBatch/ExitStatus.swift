@@ -11,11 +11,19 @@ public enum ExitStatus: Int32, Sendable {
     case fileRefused = 20
     /// Usage error (bad arguments); from the argument parser.
     case usage = 64
+    /// No such insurer (or member, or run) in the database.
+    case notFound = 66
+    /// An output folder or file cannot be created (read-only, not a folder, not owner-only).
+    case cannotCreate = 73
+    /// Reading or writing a file failed (disk full, I/O error); a rerun finishes the job.
+    case ioError = 74
+    /// The database role lacks the rights for this command.
+    case noPermission = 77
     /// Bad configuration: parameter file, migrations or sql/ folder.
     case badConfiguration = 78
     /// Database unreachable.
     case databaseUnavailable = 69
-    /// The run is locked by another live process.
+    /// The run is locked by another live process, or this process lost the run's lock.
     case runLocked = 75
 }
 

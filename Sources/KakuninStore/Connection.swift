@@ -104,8 +104,9 @@ public final class Connection {
             try body(writer)
             try writer.flush()
         } catch {
-            let reason = "client aborted COPY: \(error)"
-            _ = PQputCopyEnd(conn, reason)
+            // The server logs the reason: a fixed text, never the caller's error (which may
+            // quote data, and whose length the protocol limits).
+            _ = PQputCopyEnd(conn, "COPY aborted by the client")
             drainResults()
             throw error
         }
@@ -126,18 +127,32 @@ public final class Connection {
             let n = PQgetCopyData(conn, &buffer, 0)
             if n > 0, let buffer {
                 if bodyError == nil {
-                    do { try body(UnsafeRawBufferPointer(start: buffer, count: Int(n))) } catch { bodyError = error }
+                    do { try body(UnsafeRawBufferPointer(start: buffer, count: Int(n))) } catch {
+                        bodyError = error
+                        cancel()  // stop the server's work; the rest of the stream is discarded
+                    }
                 }
                 PQfreemem(buffer)
             } else if n == -1 {
                 break
             } else {
+                if let bodyError { throw bodyError }
                 throw DatabaseError(result: nil, connection: conn, kind: .copy, statement: sql)
             }
         }
-        let rows = try finishCommand(sql)
-        if let bodyError { throw bodyError }
-        return rows
+        if let bodyError {
+            _ = try? finishCommand(sql)  // "canceling statement due to user request"
+            throw bodyError
+        }
+        return try finishCommand(sql)
+    }
+
+    /// Asks the server to cancel the statement in progress (best effort).
+    public func cancel() {
+        guard let c = PQgetCancel(conn) else { return }
+        var buf = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(c, &buf, 256)
+        PQfreeCancel(c)
     }
 
     private func startCopy(_ sql: String, expecting: ExecStatusType) throws {

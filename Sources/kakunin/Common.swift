@@ -34,9 +34,15 @@ func runReporting(_ body: () throws -> ExitStatus) throws {
     } catch let e as OperatorError {
         printError("kakunin: \(e)")
         status = e.status
+    } catch let e as DatabaseError where e.sqlState == "42501" {
+        printError("kakunin: \(e.message)\n  fix: \(permissionFix)")
+        status = .noPermission
     } catch let e as DatabaseError {
         printError("kakunin: \(e)")
         status = e.isConnectionFailure ? .databaseUnavailable : .internalError
+    } catch let e as FileWriteError {
+        printError("kakunin: \(e)")
+        status = e.isIOError ? .ioError : .cannotCreate
     } catch let e as MigrationError {
         printError("kakunin: \(e)")
         status = .badConfiguration
@@ -49,6 +55,13 @@ func runReporting(_ body: () throws -> ExitStatus) throws {
     }
     if status != .success { throw ExitCode(status.rawValue) }
 }
+
+/// What to do when the database role lacks a right (SQLSTATE 42501).
+let permissionFix = """
+    connect as a login role granted the kakunin group role this command needs: kakunin_batch for \
+    import and run, kakunin_staff for counter work, kakunin_auditor to read (a DBA runs e.g. \
+    GRANT kakunin_batch TO <login>;), or pass --database-url for such a role
+    """
 
 func printError(_ s: String) {
     FileHandle.standardError.write((s + "\n").data(using: .utf8)!)

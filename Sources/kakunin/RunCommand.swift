@@ -18,7 +18,15 @@ struct Run: ParsableCommand {
     @Option(help: "Job name: one run per insurer, as-of date and job.") var job: String = "nightly"
     @Flag(help: "Decide and report without issuing, recording or writing mail.") var dryRun = false
     @Flag(help: "No progress or log lines on stderr.") var quiet = false
-    @Option(help: "Seconds to wait for another process's lock on this run before refusing (exit 75).") var lockWait: Double = 5
+    @Option(parsing: .unconditional,
+            help: "Seconds to wait for another process's lock on this insurer before refusing (exit 75); 0 or more.",
+            transform: { text in
+                guard let v = Double(text), v >= 0, v.isFinite else {
+                    throw ValidationError("--lock-wait takes a number of seconds, 0 or more (got \"\(text)\"); e.g. --lock-wait 30")
+                }
+                return v
+            })
+    var lockWait: Double = 5
     @Option(help: "Folder of insurer parameter files (default: jobs/insurers).") var paramsDir: String?
     @OptionGroup var database: DatabaseOptions
 

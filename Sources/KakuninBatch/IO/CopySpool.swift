@@ -15,14 +15,7 @@ public final class CopySpool {
     /// `directory` is where the nameless file lives (the run's output folder, owner-only);
     /// `label` names the spool in errors.
     public init(directory: URL, label: String) throws {
-        var template = Array(directory.appendingPathComponent(".spool-XXXXXX").path.utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else {
-            throw FileReadError(path: directory.path, reason: "cannot create a spool file for \(label): \(String(cString: strerror(errno)))")
-        }
-        unlink(template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        file = BufferedFileWriter(adopting: fd, path: "spool file for \(label)")
+        file = try OwnerOnlyFile.anonymous(in: directory, label: "spool file for \(label)")
     }
 
     /// Appends one row; `body` writes the escaped fields and the line end.
@@ -40,7 +33,7 @@ public final class CopySpool {
             let n = chunk.withUnsafeMutableBytes { pread(file.descriptor, $0.baseAddress!, $0.count, offset) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw FileReadError(path: file.path, reason: "read failed: \(String(cString: strerror(errno)))")
+                throw FileWriteError(path: file.path, "reading back failed")
             }
             if n == 0 { break }
             try chunk.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }

@@ -3,42 +3,135 @@ import Foundation
 import Glibc
 #endif
 
+/// Writing a file or folder failed. Its exit status tells an operator which kind of fix is
+/// needed: 73 (the folder cannot be used: read-only, not a folder, shared, a link) or 74 (the
+/// write itself failed: disk full, I/O error). A rerun finishes the job once it is fixed.
+public struct FileWriteError: Error, CustomStringConvertible {
+    public let path: String
+    public let what: String
+    public let code: Int32
+
+    public init(path: String, _ what: String, code: Int32 = errno) {
+        self.path = path
+        self.what = what
+        self.code = code
+    }
+
+    /// True when the write itself failed (disk full, quota, I/O error) rather than the place.
+    public var isIOError: Bool { [ENOSPC, EDQUOT, EIO, EFBIG].contains(code) }
+
+    public var reason: String { code == 0 ? what : "\(what): \(String(cString: strerror(code)))" }
+
+    public var fix: String {
+        switch code {
+        case ENOSPC, EDQUOT: return "free space on the filesystem holding \(path) (df -h), then run the same command again; nothing is lost or duplicated"
+        case EROFS: return "the filesystem is read-only: choose a writable folder (--out / --report-dir)"
+        case EACCES, EPERM: return "give the user running kakunin write access to \(path), or choose another folder"
+        case ENOTDIR, EEXIST: return "\(path) must be a folder (or not exist yet): move the file away or choose another path"
+        case ELOOP: return "remove the symbolic link \(path): kakunin never writes through links"
+        default: return "check \(path) and the filesystem holding it, then run the same command again"
+        }
+    }
+
+    public var description: String { "cannot write \(path): \(reason)\n  fix: \(fix)" }
+}
+
 /// Files written by kakunin hold personal data: they are created readable by their owner only
 /// (0600), in folders that are 0700, and published atomically (temp file, fsync, rename, fsync
-/// of the folder).
+/// of the folder). Files are never opened through a symbolic link.
 public enum OwnerOnlyFile {
+    /// Creates the folder (and its parents) or takes an existing one, and makes it 0700. A
+    /// folder owned by someone else that others can enter, or a sticky shared folder such as
+    /// /tmp, is refused: personal data needs a folder of its own.
     public static func makeDirectory(_ url: URL) throws {
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        let path = url.path
+        var st = stat()
+        if lstat(path, &st) != 0 {
+            guard errno == ENOENT else { throw FileWriteError(path: path, "cannot use the folder") }
+            let parent = url.deletingLastPathComponent()
+            if parent.path != path { try makeParents(parent) }
+            if mkdir(path, 0o700) != 0 && errno != EEXIST { throw FileWriteError(path: path, "cannot create the folder") }
+            guard stat(path, &st) == 0 else { throw FileWriteError(path: path, "cannot use the folder") }
+        } else if (st.st_mode & S_IFMT) == S_IFLNK {
+            guard stat(path, &st) == 0 else { throw FileWriteError(path: path, "the folder is a broken link") }
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw FileWriteError(path: path, "it exists and is not a folder", code: ENOTDIR) }
+        if st.st_mode & S_ISVTX != 0 {
+            throw FileWriteError(path: path, "it is a shared folder (sticky bit, like /tmp); files holding personal data need a folder of their own",
+                                 code: 0)
+        }
+        if st.st_uid == geteuid() {
+            if st.st_mode & 0o777 != 0o700 && chmod(path, 0o700) != 0 { throw FileWriteError(path: path, "cannot make the folder owner-only") }
+        } else if st.st_mode & 0o077 != 0 {
+            throw FileWriteError(path: path, "the folder belongs to another user and others can enter it (mode \(String(st.st_mode & 0o7777, radix: 8))); files holding personal data need an owner-only folder",
+                                 code: EACCES)
+        }
+        guard access(path, W_OK | X_OK) == 0 else { throw FileWriteError(path: path, "cannot write into the folder") }
     }
 
-    /// Opens a new file for writing (truncating), mode 0600.
+    /// Parents are created 0700 when missing and left as they are when they exist.
+    private static func makeParents(_ url: URL) throws {
+        var st = stat()
+        if stat(url.path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw FileWriteError(path: url.path, "it exists and is not a folder", code: ENOTDIR) }
+            return
+        }
+        let parent = url.deletingLastPathComponent()
+        if parent.path != url.path { try makeParents(parent) }
+        if mkdir(url.path, 0o700) != 0 && errno != EEXIST { throw FileWriteError(path: url.path, "cannot create the folder") }
+    }
+
+    /// Opens a new file for writing, mode 0600, replacing a regular file of that name; a
+    /// symbolic link (or anything but a regular file) there is refused, never followed.
     public static func create(_ url: URL) throws -> BufferedFileWriter {
-        try BufferedFileWriter(path: url.path)
+        var st = stat()
+        if lstat(url.path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFREG else {
+                throw FileWriteError(path: url.path, "something other than a regular file is in the way (a link?); kakunin never writes through it", code: ELOOP)
+            }
+            unlink(url.path)
+        }
+        return try BufferedFileWriter(path: url.path)
     }
 
-    /// Writes `data` to `url` atomically: a temp file beside it, fsync, rename, fsync the folder.
+    /// Writes `data` to `url` atomically: a new temp file beside it (mkstemp: O_EXCL, 0600),
+    /// fsync, rename, fsync the folder. Renaming replaces a link at `url`, never follows it.
     public static func publish(_ url: URL, _ write: (BufferedFileWriter) throws -> Void) throws {
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        let w = try BufferedFileWriter(path: tmp.path)
+        var template = Array(url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).XXXXXX").path.utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw FileWriteError(path: url.path, "cannot create a file beside it") }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        let tmp = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let w = BufferedFileWriter(adopting: fd, path: url.path)
         do {
             try write(w)
             try w.close(sync: true)
         } catch {
             try? w.close(sync: false)
-            unlink(tmp.path)
+            unlink(tmp)
             throw error
         }
-        guard rename(tmp.path, url.path) == 0 else {
-            let e = String(cString: strerror(errno))
-            unlink(tmp.path)
-            throw FileReadError(path: url.path, reason: "rename failed: \(e)")
+        guard rename(tmp, url.path) == 0 else {
+            let e = FileWriteError(path: url.path, "cannot rename the finished file into place")
+            unlink(tmp)
+            throw e
         }
         syncDirectory(url.deletingLastPathComponent())
     }
 
+    /// A nameless owner-only scratch file in `directory` (created with mkstemp and unlinked at
+    /// once): nothing is left behind whatever happens to the process.
+    public static func anonymous(in directory: URL, label: String) throws -> BufferedFileWriter {
+        var template = Array(directory.appendingPathComponent(".kakunin-XXXXXX").path.utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw FileWriteError(path: directory.path, "cannot create a scratch file for \(label)") }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        unlink(template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+        return BufferedFileWriter(adopting: fd, path: "\(label) in \(directory.path)")
+    }
+
     public static func syncDirectory(_ url: URL) {
-        let fd = open(url.path, O_RDONLY)
+        let fd = open(url.path, O_RDONLY | O_DIRECTORY)
         if fd >= 0 { fsync(fd); close(fd) }
     }
 }
@@ -52,8 +145,8 @@ public final class BufferedFileWriter {
 
     public init(path: String) throws {
         self.path = path
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw FileReadError(path: path, reason: String(cString: strerror(errno))) }
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw FileWriteError(path: path, "cannot create the file") }
         fchmod(fd, 0o600)
         buffer.reserveCapacity(1 << 16)
     }
@@ -97,7 +190,7 @@ public final class BufferedFileWriter {
             let n = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, $0.count - off) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw FileReadError(path: path, reason: "write failed: \(String(cString: strerror(errno)))")
+                throw FileWriteError(path: path, "write failed")
             }
             off += n
         }
@@ -109,7 +202,7 @@ public final class BufferedFileWriter {
         guard fd >= 0 else { return }
         try flush()
         if sync && fsync(fd) != 0 {
-            throw FileReadError(path: path, reason: "fsync failed: \(String(cString: strerror(errno)))")
+            throw FileWriteError(path: path, "fsync failed")
         }
         Glibc.close(fd)
         fd = -1

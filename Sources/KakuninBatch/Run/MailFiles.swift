@@ -127,13 +127,22 @@ final class MailStaging {
                                  "family_name_kana", "given_name_kana", "birth_date", "birth_date_era", "sex", "copay_ratio"]
     private static let tail = ["preferred_language", "addressee", "postal_code", "address", "address_extra", "mail_class"]
 
-    init(dir: URL, runID: Int, mailClass: String) throws {
+    /// The staging folder is the attempt's own (`.staging-<job>-<run>-<attempt>`): a process
+    /// that lost the run's lock can never touch the folder of the process that took it over.
+    /// Folders of earlier attempts of the run are removed (the caller holds the run's lock).
+    init(dir: URL, runID: Int, attempt: Int, mailClass: String) throws {
         self.dir = dir
         self.runID = runID
         let parent = dir.deletingLastPathComponent()
+        try OwnerOnlyFile.makeDirectory(parent.deletingLastPathComponent().deletingLastPathComponent())
+        try OwnerOnlyFile.makeDirectory(parent.deletingLastPathComponent())
         try OwnerOnlyFile.makeDirectory(parent)
-        staging = parent.appendingPathComponent(".staging-\(dir.lastPathComponent)-\(runID)")
-        try? FileManager.default.removeItem(at: staging)
+        let prefix = ".staging-\(dir.lastPathComponent)-\(runID)-"
+        staging = parent.appendingPathComponent("\(prefix)\(attempt)")
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? []
+        where name.hasPrefix(prefix) || name == ".staging-\(dir.lastPathComponent)-\(runID)" {
+            try? FileManager.default.removeItem(at: parent.appendingPathComponent(name))
+        }
         try OwnerOnlyFile.makeDirectory(staging)
         let names = MailFiles.names
         certificates = try MailFileWriter(staging, names.certificates, mailClass: mailClass, header:
@@ -219,8 +228,7 @@ final class MailStaging {
         guard let manifest else { throw OperatorError(.internalError, "mailing files published before they were finished") }
         CrashPoint.hit("before-publish")
         guard rename(staging.path, dir.path) == 0 else {
-            throw OperatorError(.internalError, "cannot publish \(dir.path): \(String(cString: strerror(errno)))",
-                                fix: "check the output folder's permissions and free space, then run again")
+            throw FileWriteError(path: dir.path, "cannot publish the mailing files (rename of \(staging.lastPathComponent))")
         }
         OwnerOnlyFile.syncDirectory(dir.deletingLastPathComponent())
         log.event("files", "published \(dir.path)", ["files": manifest.files.map(\.name)])

@@ -54,8 +54,12 @@ public final class NightlyRun {
         guard o.insurer.range(of: #"^[0-9]{6}([0-9]{2})?$"#, options: .regularExpression) != nil else {
             throw OperatorError(.usage, "insurer number \(o.insurer) is not 6 or 8 digits")
         }
+        try Self.validateJob(o.job)
         let control = try Connection(url: url, applicationName: "kakunin-run")
+        try Self.requireInsurer(control, o.insurer)
         if o.dryRun { return try dryRun(o, control) }
+        // A folder that cannot take the files fails now, before anything is decided.
+        try OwnerOnlyFile.makeDirectory(o.outDirectory)
 
         let registry = RunRegistry(db: control, host: o.host)
         let (run, completedAt): (RunRegistry.Run, String?)
@@ -65,6 +69,31 @@ public final class NightlyRun {
         } catch let e as RunRegistry.Locked {
             throw OperatorError(.runLocked, e.message, fix: "wait for it to finish (kakunin runs list); a crashed run is taken over automatically")
         }
+        do {
+            return try execute(o, control: control, registry: registry, run: run, completedAt: completedAt)
+        } catch let e as RunRegistry.LostLock {
+            throw OperatorError(.runLocked, "\(e); this process stopped without committing or publishing anything more",
+                                fix: "kakunin runs list shows who holds the run now; if nobody does, run the same command again and it finishes the job")
+        }
+    }
+
+    /// A job name becomes a folder name: a short name of letters, digits, '-' and '_'.
+    public static func validateJob(_ job: String) throws {
+        guard job.range(of: #"^[A-Za-z0-9_-]{1,40}$"#, options: .regularExpression) != nil else {
+            throw OperatorError(.usage, "job name \"\(job.prefix(60))\" is not allowed: it names a folder of the mailing files",
+                                fix: "use 1 to 40 letters, digits, '-' or '_' (e.g. nightly, catchup-2026-12)")
+        }
+    }
+
+    /// A mistyped insurer must fail loudly and create nothing.
+    static func requireInsurer(_ db: Connection, _ insurer: String) throws {
+        guard try db.query("SELECT 1 FROM insurer WHERE insurer_number = $1", [insurer]).rows.isEmpty else { return }
+        let known = try db.query("SELECT string_agg(insurer_number, ', ' ORDER BY insurer_number) FROM (SELECT insurer_number FROM insurer ORDER BY 1 LIMIT 20) k").scalar
+        throw OperatorError(.notFound, "unknown insurer \(insurer): no member of it was ever imported; nothing was run or recorded",
+                            fix: known.map { "check the insurer number (known: \($0)), or import its members first" } ?? "import the insurer's members first (kakunin import members FILE)")
+    }
+
+    private func execute(_ o: Options, control: Connection, registry: RunRegistry, run: RunRegistry.Run, completedAt: String?) throws -> Result {
         log.runID = run.id
         let dir = o.outDirectory.appendingPathComponent(o.insurer).appendingPathComponent(o.asOf.description).appendingPathComponent(o.job)
         if let completedAt {
@@ -85,7 +114,7 @@ public final class NightlyRun {
             log.event("files", "already published by an earlier attempt: \(dir.path)")
             files = published
         } else {
-            let staging = try MailStaging(dir: dir, runID: run.id, mailClass: mailClass)
+            let staging = try MailStaging(dir: dir, runID: run.id, attempt: run.attempts, mailClass: mailClass)
             do {
                 if run.phase == .deciding {
                     try decideAndCommit(o, runID: run.id, registry: registry, staging: staging)
@@ -130,14 +159,6 @@ public final class NightlyRun {
         let reader = try Connection(url: url, applicationName: "kakunin-run-read")
         let writer = try Connection(url: url, applicationName: "kakunin-run-write")
         let insurer = o.insurer, asOf = o.asOf, date = asOf.description
-        try reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        // A streaming query gains nothing from JIT compilation but pays ~0.5 s for it. The
-        // hash tables and the sort fit in memory; one parallel worker halves the time before
-        // the first row while this process and the writer are still idle.
-        try reader.execute("SET LOCAL jit = off")
-        try reader.execute("SET LOCAL max_parallel_workers_per_gather = 1")
-        try reader.execute("SET LOCAL work_mem = '512MB'")
-        let total = Int(try reader.query("SELECT count(*) FROM member WHERE insurer_number = $1", [insurer]).scalar!)!
         // The month's partition, in its own short transaction so that creating it does not
         // hold a lock on `decision` for the length of the run.
         if runID != nil { _ = try writer.query("SELECT ensure_decision_partition($1)", [date]) }
@@ -155,9 +176,21 @@ public final class NightlyRun {
             target = "decision"
         }
         // Certificates are numbered in the order of the stream (envelope, member), from the
-        // insurer's counter, locked until the commit.
-        var nextNumber = Int64(try writer.query("SELECT next_certificate_number FROM insurer WHERE insurer_number = $1 FOR UPDATE",
-                                                [insurer]).scalar ?? "1") ?? 1
+        // insurer's counter, locked until the commit. The lock is taken before the facts are
+        // read: whatever issued to this insurer before (another run, an import of applications,
+        // the counter) has committed by then, so the snapshot below includes it. A dry run
+        // issues nothing and does not wait.
+        var nextNumber = Int64(try writer.query(
+            "SELECT next_certificate_number FROM insurer WHERE insurer_number = $1\(runID == nil ? "" : " FOR UPDATE")",
+            [insurer]).scalar ?? "1") ?? 1
+        try reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        // A streaming query gains nothing from JIT compilation but pays ~0.5 s for it. The
+        // hash tables and the sort fit in memory; one parallel worker halves the time before
+        // the first row while this process and the writer are still idle.
+        try reader.execute("SET LOCAL jit = off")
+        try reader.execute("SET LOCAL max_parallel_workers_per_gather = 1")
+        try reader.execute("SET LOCAL work_mem = '512MB'")
+        let total = Int(try reader.query("SELECT count(*) FROM member WHERE insurer_number = $1", [insurer]).scalar!)!
         // What every row of a table has in common: run, insurer, as-of date (the last columns).
         let common = Array("\t\(runID ?? 0)\t\(insurer)\t\(date)\n".utf8)
         let spool = try staging.map { try Spools(directory: $0.staging) }
@@ -249,6 +282,7 @@ public final class NightlyRun {
                 if let runID { try registry?.heartbeat(runID: runID) }
                 log.progress(read, of: total)
                 CrashPoint.hit("decide:\(read)")
+                TestPause.hit("decide:\(read)")
             }
         }
         try reader.execute("COMMIT")
@@ -306,8 +340,17 @@ public final class NightlyRun {
         // No ANALYZE of the permanent tables here (it cost ~0.8 s per million members):
         // autovacuum analyses what the run added.
         CrashPoint.hit("before-commit")
-        try writer.execute("UPDATE run SET phase = 'decided', counts = jsonb_build_object('members_read', $2::int) WHERE run_id = $1",
-                           [id, String(read)])
+        // The commit is fenced: it happens only while the run row still names this process.
+        // A process that lost its lock and was taken over finds 0 rows and rolls back.
+        try registry?.heartbeat(runID: runID, force: true)
+        let fenced = try writer.query("""
+            UPDATE run SET phase = 'decided', counts = jsonb_build_object('members_read', $2::int)
+            WHERE run_id = $1 AND lease_owner = $3 AND phase = 'deciding'
+            """, [id, String(read), registry?.owner]).affectedRows
+        guard fenced == 1 else {
+            try writer.execute("ROLLBACK")
+            throw RunRegistry.LostLock(runID: runID, cause: "another process has taken the run over")
+        }
         try writer.execute("COMMIT")
         log.event("issue", "committed decisions, \(digest[0]!) certificates, notices and audit events")
         return nil

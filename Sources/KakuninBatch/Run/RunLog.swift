@@ -70,3 +70,18 @@ enum CrashPoint {
         kill(getpid(), SIGKILL)
     }
 }
+
+/// Test hook: KAKUNIN_PAUSE_AT=<point> with KAKUNIN_PAUSE_FILE=<gate> makes the process stop at
+/// that point (the points of `CrashPoint`, and import:merge), create `<gate>.reached`, and wait
+/// while `<gate>` exists (at most two minutes), so tests can interleave two processes exactly.
+enum TestPause {
+    static let target = ProcessInfo.processInfo.environment["KAKUNIN_PAUSE_AT"]
+    static let gate = ProcessInfo.processInfo.environment["KAKUNIN_PAUSE_FILE"]
+
+    @inline(__always) static func hit(_ point: @autoclosure () -> String) {
+        guard let target, let gate, target == point() else { return }
+        FileManager.default.createFile(atPath: gate + ".reached", contents: nil)
+        let deadline = Date().addingTimeInterval(120)
+        while FileManager.default.fileExists(atPath: gate) && Date() < deadline { usleep(50_000) }
+    }
+}

@@ -2,11 +2,13 @@ import Foundation
 import KakuninCore
 import KakuninStore
 
-/// The run registry (SPEC.md 5, issue 4): one run per insurer, as-of date and job.
+/// The run registry (SPEC.md 5, issue 4): one run per insurer, as-of date and job, and at most
+/// one issuing run per insurer at a time, whatever its job or date.
 ///
-/// Mutual exclusion is a session-level advisory lock held on a connection of its own: it dies
-/// with the process (kill -9, power loss, lost connection), so a crashed run never stays
-/// locked. The run row carries a lease renewed by a heartbeat, so `runs list` can tell a live
+/// Mutual exclusion is a session-level advisory lock on the insurer, held on a connection of
+/// its own: it dies with the process (kill -9, power loss, lost connection), so a crashed run
+/// never stays locked. A process proves it still holds the run at every heartbeat and at its
+/// commit (the run row names it as the lease owner); once it cannot, it stops. The run row carries a lease renewed by a heartbeat, so `runs list` can tell a live
 /// run from an abandoned one, and the next `kakunin run` takes an abandoned run over.
 public final class RunRegistry {
     public enum Phase: String, Sendable {
@@ -30,6 +32,17 @@ public final class RunRegistry {
         public let message: String
     }
 
+    /// Raised when this process can no longer prove that it holds the run: its lock connection
+    /// is gone (the lock went with it) or another process has taken the run over.
+    public struct LostLock: Error, CustomStringConvertible {
+        public let runID: Int
+        public let cause: String
+        public var description: String { "lost the lock of run \(runID): \(cause)" }
+    }
+
+    /// The advisory lock key of an insurer's issuing runs.
+    static func lockKey(insurer: String) -> String { "kakunin.run:\(insurer)" }
+
     private let db: Connection
     public let owner: String
     private var lastBeat = Date()
@@ -45,7 +58,7 @@ public final class RunRegistry {
     /// still holds it until the server notices its connection is gone.
     public func acquire(insurer: String, asOf: LocalDate, job: String, codeVersion: String,
                         parameters: LoadedParameters, lockWait: Double = 5) throws -> (Run, completedAt: String?) {
-        let key = "kakunin.run:\(insurer):\(asOf):\(job)"
+        let key = Self.lockKey(insurer: insurer)
         let deadline = Date().addingTimeInterval(lockWait)
         var locked = false
         while true {
@@ -55,11 +68,13 @@ public final class RunRegistry {
         }
         guard locked else {
             let r = try db.query("""
-                SELECT run_id, lease_owner, lease_expires_at::text FROM run WHERE insurer_number = $1 AND as_of = $2 AND job = $3
-                """, [insurer, asOf.description, job]).rows.first
-            throw Locked(message: "run \(r?[0] ?? "?") for insurer \(insurer), as of \(asOf), job \(job) is being run by \(r?[1] ?? "another process") (lease until \(r?[2] ?? "?"))")
+                SELECT run_id, as_of::text, job, lease_owner, lease_expires_at::text FROM run
+                WHERE insurer_number = $1 AND status = 'running' ORDER BY lease_expires_at DESC NULLS LAST, run_id DESC LIMIT 1
+                """, [insurer]).rows.first
+            let what = r.map { "run \($0[0]!) (as of \($0[1]!), job \($0[2]!)) is being run by \($0[3] ?? "another process") (lease until \($0[4] ?? "?"))" }
+                ?? "another process holds its lock"
+            throw Locked(message: "insurer \(insurer) already has an issuing run in progress: \(what); at most one run per insurer issues at a time, whatever its job or date")
         }
-        try db.execute("INSERT INTO insurer (insurer_number) VALUES ($1) ON CONFLICT DO NOTHING", [insurer])
         let row = try db.query("""
             INSERT INTO run (insurer_number, as_of, job, status, phase, lease_owner, lease_expires_at, host, code_version,
                              params_sha256, params_source)
@@ -86,18 +101,30 @@ public final class RunRegistry {
         return (Run(id: id, phase: Phase(rawValue: row[2] ?? "deciding") ?? .deciding, attempts: attempts, resumed: !inserted), nil)
     }
 
-    /// Renews the lease at most every few seconds; cheap to call from a hot loop.
+    /// Renews the lease at most every second; cheap to call from a hot loop. Each renewal proves
+    /// the lock is still held: the lock connection answers (a session lock lives as long as its
+    /// connection) and the run row still names this process. Otherwise throws `LostLock`.
     public func heartbeat(runID: Int, force: Bool = false) throws {
-        guard force || Date().timeIntervalSince(lastBeat) > 5 else { return }
+        guard force || Date().timeIntervalSince(lastBeat) >= 1 else { return }
         lastBeat = Date()
-        try db.execute("UPDATE run SET lease_expires_at = now() + make_interval(secs => $2) WHERE run_id = $1",
-                       [String(runID), String(Self.leaseSeconds)])
+        let renewed: Int
+        do {
+            renewed = try db.query("""
+                UPDATE run SET lease_expires_at = now() + make_interval(secs => $2) WHERE run_id = $1 AND lease_owner = $3
+                """, [String(runID), String(Self.leaseSeconds), owner]).affectedRows
+        } catch let e as DatabaseError {
+            throw LostLock(runID: runID, cause: "the connection holding the lock failed (\(e.message))")
+        }
+        guard renewed == 1 else { throw LostLock(runID: runID, cause: "another process has taken the run over") }
     }
 
+    /// Marks the run completed, if this process still holds it.
     public func complete(runID: Int, counts: String) throws {
-        try db.execute("""
+        try heartbeat(runID: runID, force: true)
+        let n = try db.query("""
             UPDATE run SET status = 'completed', phase = 'completed', finished_at = now(), lease_owner = NULL,
-                   lease_expires_at = NULL, counts = $2::jsonb WHERE run_id = $1
-            """, [String(runID), counts])
+                   lease_expires_at = NULL, counts = $2::jsonb WHERE run_id = $1 AND lease_owner = $3
+            """, [String(runID), counts, owner]).affectedRows
+        guard n == 1 else { throw LostLock(runID: runID, cause: "another process has taken the run over") }
     }
 }
