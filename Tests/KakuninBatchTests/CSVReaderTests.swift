@@ -2,6 +2,9 @@ import Foundation
 import Testing
 import KakuninBatch
 import KakuninTesting
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("CSV reader")
 struct CSVReaderTests {
@@ -34,7 +37,7 @@ struct CSVReaderTests {
         let recs = try read(Array("a,b\nx\"y,z\n\"ok\"junk,1\n\"open,2\n".utf8))
         #expect(recs.count == 4)
         #expect(recs[1].2 != nil && recs[2].2 != nil)
-        #expect(recs[3].2 == "quoted field not closed before end of file")
+        #expect(recs[3].2?.contains("never closed") == true)
         #expect(recs[0].2 == nil)
     }
 
@@ -56,5 +59,72 @@ struct CSVReaderTests {
             try Data(text.utf8).write(to: url)
             #expect(try CSVReader(path: url.path).countRecords() == n, "\(text.debugDescription)")
         }
+    }
+
+    @Test("an unclosed quote marks its line and every later line is read again (issue 9 item 6)")
+    func unclosedQuote() throws {
+        let recs = try read(Array("h1,h2\na,1\n\"b,2\nc,3\nd,4\n".utf8))
+        #expect(recs.map(\.0) == [1, 2, 3, 4, 5], "every physical line is accounted for")
+        #expect(recs[2].2?.contains("quote opened in field 1 is never closed") == true)
+        #expect(recs[3].1 == ["c", "3"] && recs[3].2 == nil)
+        #expect(recs[4].1 == ["d", "4"] && recs[4].2 == nil)
+        // Two unclosed quotes: both lines marked, the rest read.
+        let two = try read(Array("h\n\"x\ny\n\"z\nw\n".utf8))
+        #expect(two.map(\.0) == [1, 2, 3, 4, 5])
+        #expect(two.map { $0.2 != nil } == [false, true, false, true, false])
+    }
+
+    @Test("a record longer than 1 MiB refuses the file, memory stays bounded (issue 9 item 7)")
+    func recordCap() throws {
+        let dir = try temporaryDirectory()
+        let url = dir.appendingPathComponent("zeros.csv")
+        try Data(count: 3 << 20).write(to: url)   // like /dev/zero: no line end at all
+        var seen = 0
+        #expect(throws: CSVUnreadable.self) {
+            try CSVReader(path: url.path).forEachRecord { _ in seen += 1; return true }
+        }
+        #expect(seen == 0)
+        let quoted = dir.appendingPathComponent("quote.csv")
+        try Data(("h\n\"" + String(repeating: "x\n", count: 700_000)).utf8).write(to: quoted)
+        do {
+            try CSVReader(path: quoted.path).forEachRecord { _ in true }
+            Issue.record("a 1.4 MB quoted field was accepted")
+        } catch let e as CSVUnreadable {
+            #expect(e.message.contains("quote opened on line 2 is never closed"), "\(e.message)")
+        }
+        // Real /dev/zero: refused after at most a few MiB, not read forever.
+        #expect(throws: CSVUnreadable.self) { try CSVReader(path: "/dev/zero").forEachRecord { _ in true } }
+    }
+
+    @Test("a UTF-16 byte-order mark refuses the file")
+    func utf16() throws {
+        let dir = try temporaryDirectory()
+        let url = dir.appendingPathComponent("u16.csv")
+        try "a,b\n1,2\n".data(using: .utf16LittleEndian).map { Data([0xFF, 0xFE]) + $0 }!.write(to: url)
+        #expect(throws: CSVUnreadable.self) { try CSVReader(path: url.path).forEachRecord { _ in true } }
+    }
+
+    @Test("a FIFO is opened once and can be rewound (issue 9 item 9)")
+    func fifoRewind() throws {
+        let dir = try temporaryDirectory()
+        let fifo = dir.appendingPathComponent("feed.fifo")
+        #expect(mkfifo(fifo.path, 0o600) == 0)
+        let text = "h\n" + (1...5000).map { "row\($0),\"quoted \($0)\"" }.joined(separator: "\n") + "\n"
+        let writer = Thread {
+            let fd = open(fifo.path, O_WRONLY)
+            _ = text.withCString { write(fd, $0, strlen($0)) }
+            close(fd)
+        }
+        writer.start()
+        let reader = try CSVReader(path: fifo.path, spoolDirectory: dir)
+        var first: [String] = []
+        try reader.forEachRecord { r in first.append(r.string(0)); return first.count < 3 }
+        try reader.rewind()
+        var all: [String] = []
+        try reader.forEachRecord { r in all.append(r.string(0)); return true }
+        #expect(first == ["h", "row1", "row2"])
+        #expect(all.count == 5001 && all.last == "row5000")
+        #expect(reader.bytesRead == text.utf8.count)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["feed.fifo"], "the scratch copy is nameless")
     }
 }

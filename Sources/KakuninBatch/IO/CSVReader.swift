@@ -1,7 +1,6 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 
 /// One record of a CSV file, valid only inside the reader's callback.
@@ -31,22 +30,120 @@ public struct FileReadError: Error, CustomStringConvertible {
     public var description: String { "cannot read \(path): \(reason)" }
 }
 
+/// The input is not a CSV file kakunin can read at all (refused as a whole): a record longer
+/// than the limit (a binary file, a file without line ends), or a UTF-16 byte-order mark.
+/// The message never quotes the data.
+public struct CSVUnreadable: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
+/// Where the bytes come from: a file, a FIFO, a pipe or standard input (`-`), opened once.
+/// A regular file is rewound by seeking; anything else is copied, as it is read, into a nameless
+/// owner-only scratch file (unlinked at once), and a rewind replays that copy before reading on.
+final class InputSource {
+    let fd: Int32
+    private let owned: Bool
+    private let seekable: Bool
+    private let spoolDirectory: URL?
+    private var spool: Int32 = -1
+    private var spooled: off_t = 0
+    private var position: off_t = 0
+
+    init(path: String, spoolDirectory: URL?) throws {
+        if path == "-" {
+            fd = 0
+            owned = false
+        } else {
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw FileReadError(path: path, reason: String(cString: strerror(errno))) }
+            owned = true
+        }
+        var st = stat()
+        seekable = fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && lseek(fd, 0, SEEK_CUR) >= 0
+        self.spoolDirectory = spoolDirectory
+        if !seekable && (st.st_mode & S_IFMT) == S_IFDIR {
+            if owned { close(fd) }
+            throw FileReadError(path: path, reason: "it is a folder, not a file")
+        }
+    }
+
+    deinit {
+        if owned { close(fd) }
+        if spool >= 0 { close(spool) }
+    }
+
+    func read(_ buffer: UnsafeMutablePointer<UInt8>, _ count: Int) -> Int {
+        if seekable { return Glibc.read(fd, buffer, count) }
+        if position < spooled {
+            let n = pread(spool, buffer, min(count, Int(spooled - position)), position)
+            if n > 0 { position += off_t(n) }
+            return n
+        }
+        let n = Glibc.read(fd, buffer, count)
+        if n > 0 {
+            if spool < 0 { spool = makeSpool() }
+            var off = 0
+            while off < n && spool >= 0 {
+                let w = pwrite(spool, buffer + off, n - off, spooled + off_t(off))
+                if w < 0 { if errno == EINTR { continue }; return -1 }
+                off += w
+            }
+            spooled += off_t(n)
+            position = spooled
+        }
+        return n
+    }
+
+    /// Back to the first byte.
+    func rewind() throws {
+        if seekable {
+            guard lseek(fd, 0, SEEK_SET) == 0 else { throw FileReadError(path: "input", reason: "cannot rewind: \(String(cString: strerror(errno)))") }
+        } else {
+            position = 0
+        }
+    }
+
+    private func makeSpool() -> Int32 {
+        let dir = spoolDirectory ?? FileManager.default.temporaryDirectory
+        var template = Array(dir.appendingPathComponent(".kakunin-input-XXXXXX").path.utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        if fd >= 0 {
+            unlink(template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
+        return fd
+    }
+}
+
 /// A streaming RFC 4180 reader working on bytes: quoted fields with doubled quotes, embedded
-/// newlines, CRLF or LF line ends. Reads 1 MiB at a time, so memory does not grow with the file.
+/// newlines, CRLF or LF line ends. Reads 1 MiB at a time, so memory does not grow with the file,
+/// and a record may hold at most `maxRecordBytes`: a longer one refuses the file.
+///
+/// A quote that is never closed does not swallow the rest of the file: the record where it
+/// opened is marked malformed (its first line), and the lines after it are read again as rows
+/// of their own, so every physical line is accounted for.
 public final class CSVReader {
-    private let fd: Int32
+    private let input: InputSource
     public let path: String
     /// Called with every chunk read, e.g. to hash the file.
     public var onChunk: ((UnsafeRawBufferPointer) -> Void)?
     public private(set) var bytesRead = 0
+    /// The largest record accepted (a member row is well under 1 KiB).
+    public static let maxRecordBytes = 1 << 20
 
-    public init(path: String) throws {
+    /// `path` may be `-` for standard input; a pipe or FIFO is read once and kept in a
+    /// nameless scratch file in `spoolDirectory` so that `rewind` can replay it.
+    public init(path: String, spoolDirectory: URL? = nil) throws {
         self.path = path
-        fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw FileReadError(path: path, reason: String(cString: strerror(errno))) }
+        input = try InputSource(path: path, spoolDirectory: spoolDirectory)
     }
 
-    deinit { close(fd) }
+    /// Starts again from the first byte (`bytesRead` too).
+    public func rewind() throws {
+        try input.rewind()
+        bytesRead = 0
+    }
 
     /// The number of records in the file, the header included, counted without splitting
     /// fields: line ends outside quotes, blank lines skipped, as `forEachRecord` reads a
@@ -70,14 +167,14 @@ public final class CSVReader {
         return content ? records + 1 : records
     }
 
-    /// Reads the rest of the file 1 MiB at a time, giving each chunk to `onChunk`, then to
+    /// Reads the rest of the input 1 MiB at a time, giving each chunk to `onChunk`, then to
     /// `body` until it returns false. Returns false when `body` stopped the reading.
     private func readChunks(_ body: (UnsafeMutablePointer<UInt8>, Int) throws -> Bool) throws -> Bool {
         let chunkSize = 1 << 20
         let chunk = UnsafeMutablePointer<UInt8>.allocate(capacity: chunkSize)
         defer { chunk.deallocate() }
         while true {
-            let n = read(fd, chunk, chunkSize)
+            let n = input.read(chunk, chunkSize)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw FileReadError(path: path, reason: String(cString: strerror(errno)))
@@ -102,13 +199,32 @@ public final class CSVReader {
         var malformed: String?
         var pendingCR = false
         var first = true
+        var sawCR = false
+        // From the first line end inside a quoted field on, the raw bytes of the record are
+        // kept, so that a quote never closed can be cut off and the lines after it read again.
+        var capturing = false
+        var raw: [UInt8] = []
+        var cut = (record: 0, ends: 0, field: 0, line: 0)
+        // Bytes to read again before going on: the lines after a malformed record's first.
+        var replay: [UInt8]? = nil
 
         func emit() throws -> Bool {
+            if capturing && malformed != nil {
+                // A broken record that runs over several lines is most likely a stray quote:
+                // it ends at its first line end, and the lines after it are read again.
+                record.removeSubrange(cut.record...)
+                ends.removeSubrange(cut.ends...)
+                ends.append(record.count)
+                replay = raw
+                line = cut.line + 1
+            }
             defer {
                 record.removeAll(keepingCapacity: true)
                 ends.removeAll(keepingCapacity: true)
                 malformed = nil
                 state = .fieldStart
+                capturing = false
+                raw.removeAll(keepingCapacity: true)
             }
             if ends.count == 1 && ends[0] == 0 && malformed == nil { return true } // blank line
             return try record.withUnsafeBufferPointer { rb in
@@ -118,24 +234,33 @@ public final class CSVReader {
             }
         }
 
-        let finished = try readChunks { chunk, n in
-            var i = 0
-            // Skip a UTF-8 byte-order mark at the start of the file.
-            if first {
-                first = false
-                if n >= 3 && chunk[0] == 0xEF && chunk[1] == 0xBB && chunk[2] == 0xBF { i = 3 }
+        func tooLong() -> CSVUnreadable {
+            var m = "the record starting at line \(recordLine) is longer than \(Self.maxRecordBytes / 1024) KiB: "
+            if state == .quoted {
+                m += "a quote opened on line \(capturing ? cut.line : recordLine) is never closed. Close the quote (a quote inside a field is written twice: \"\")"
+            } else if sawCR {
+                m += "the file seems to use CR-only line ends (old Mac format). Convert it: tr '\\r' '\\n' < FILE > FILE.lf"
+            } else {
+                m += "this is not a CSV feed (a binary file, or a file without line ends). Check the file given"
             }
+            return CSVUnreadable(message: m)
+        }
+
+        func process(_ chunk: UnsafePointer<UInt8>, _ n: Int, start: Int, handOff: inout [UInt8]?) throws -> Bool {
+            var i = start
             while i < n {
                 let b = chunk[i]
                 i += 1
+                if capturing { raw.append(b) }
                 if pendingCR {
                     pendingCR = false
-                    if b != 10 { record.append(13) } // a lone CR is data
+                    if b != 10 { record.append(13); sawCR = true } // a lone CR is data
                     else {
                         ends.append(record.count)
                         line += 1
                         if !(try emit()) { return false }
                         recordLine = line
+                        if let r = replay { replay = nil; handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i)); return true }
                         continue
                     }
                 }
@@ -150,6 +275,7 @@ public final class CSVReader {
                             j += 1
                         }
                         record.append(contentsOf: UnsafeBufferPointer(start: chunk + (i - 1), count: j - i + 1))
+                        if capturing { raw.append(contentsOf: UnsafeBufferPointer(start: chunk + i, count: j - i)) }
                         i = j
                         state = .unquoted
                         continue
@@ -161,6 +287,7 @@ public final class CSVReader {
                         line += 1
                         if !(try emit()) { return false }
                         recordLine = line
+                        if let r = replay { replay = nil; handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i)); return true }
                     } else if b == 13 {
                         pendingCR = true
                     } else if b == 34 { // "
@@ -175,7 +302,13 @@ public final class CSVReader {
                 case .quoted:
                     if b == 34 { state = .quoteInQuoted }
                     else {
-                        if b == 10 { line += 1 }
+                        if b == 10 {
+                            if !capturing {
+                                capturing = true
+                                cut = (record.count, ends.count, ends.count + 1, line)
+                            }
+                            line += 1
+                        }
                         record.append(b)
                     }
                 case .quoteInQuoted:
@@ -186,6 +319,7 @@ public final class CSVReader {
                         line += 1
                         if !(try emit()) { return false }
                         recordLine = line
+                        if let r = replay { replay = nil; handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i)); return true }
                     } else if b == 13 {
                         pendingCR = true; state = .unquoted
                     } else {
@@ -194,14 +328,66 @@ public final class CSVReader {
                     }
                 }
             }
+            if record.count + ends.count + raw.count > Self.maxRecordBytes { throw tooLong() }
             return true
         }
+
+        /// `process`, stopping after an emit that asks for a replay: the replayed bytes and the
+        /// rest of the chunk become the next buffer to read (no recursion, at most 2 MiB).
+        func run(_ chunk: UnsafePointer<UInt8>, _ n: Int, start: Int = 0) throws -> Bool {
+            var buffer: [UInt8]? = nil
+            var go = try process(chunk, n, start: start, handOff: &buffer)
+            while go, let b = buffer {
+                buffer = nil
+                go = try b.withUnsafeBufferPointer { try process($0.baseAddress!, $0.count, start: 0, handOff: &buffer) }
+            }
+            return go
+        }
+
+        let finished = try readChunks { chunk, n in
+            var start = 0
+            if first {
+                first = false
+                if n >= 2 && ((chunk[0] == 0xFF && chunk[1] == 0xFE) || (chunk[0] == 0xFE && chunk[1] == 0xFF)) {
+                    throw CSVUnreadable(message: "the file starts with a UTF-16 byte-order mark; feeds must be UTF-8: convert it with `iconv -f UTF-16 -t UTF-8 FILE > FILE.utf8`")
+                }
+                // Skip a UTF-8 byte-order mark at the start of the file.
+                if n >= 3 && chunk[0] == 0xEF && chunk[1] == 0xBB && chunk[2] == 0xBF { start = 3 }
+            }
+            return try run(chunk, n, start: start)
+        }
         guard finished else { return }
-        if pendingCR { pendingCR = false }
-        if state == .quoted { malformed = "quoted field not closed before end of file" }
-        if !record.isEmpty || !ends.isEmpty || state != .fieldStart || malformed != nil {
-            ends.append(record.count)
-            _ = try emit()
+        while true {
+            if pendingCR { pendingCR = false }
+            if state == .quoted && capturing {
+                // The quote opened in field `cut.field` never closes: the record ends at the
+                // first line end inside it, and what follows is read again as rows.
+                record.removeSubrange(cut.record...)
+                ends.removeSubrange(cut.ends...)
+                ends.append(record.count)
+                malformed = "a quote opened in field \(cut.field) is never closed (the file ends inside it); the lines after line \(cut.line) are read as rows of their own"
+                let rest = raw
+                capturing = false
+                replay = nil
+                if !(try emit()) { return }
+                line = cut.line + 1
+                recordLine = line
+                let go = try rest.withUnsafeBufferPointer { try run($0.baseAddress!, $0.count) }
+                if !go { return }
+                continue
+            }
+            if state == .quoted { malformed = "a quote opened on line \(recordLine) is never closed (the file ends inside it)" }
+            if !record.isEmpty || !ends.isEmpty || state != .fieldStart || malformed != nil {
+                ends.append(record.count)
+                if !(try emit()) { return }
+                if let r = replay {
+                    replay = nil
+                    recordLine = line
+                    if !(try r.withUnsafeBufferPointer { try run($0.baseAddress!, $0.count) }) { return }
+                    continue
+                }
+            }
+            return
         }
     }
 }

@@ -23,24 +23,54 @@ public final class FeedImporter {
     /// A reason to refuse the whole file.
     struct Refusal: Error { let message: String }
 
+    /// The first key of the session advisory lock an import holds on its own id while it runs
+    /// (`pg_advisory_lock(importLockClass, import_id)`): an import row still `running` whose
+    /// lock nobody holds was abandoned (its process was killed).
+    public static let importLockClass: Int32 = 0x6B6B_6901
+
+    /// SQL for an import's status as people should see it: `abandoned` when it says running but
+    /// no live session holds its lock. `i` is the import row.
+    public static let displayedStatusSQL = """
+        CASE WHEN i.status = 'running' AND NOT EXISTS (
+                 SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                   AND l.classid = \(importLockClass)::bigint::oid AND l.objid = i.import_id::oid)
+             THEN 'abandoned' ELSE i.status END
+        """
+
+    /// `path` may be `-` (standard input), a pipe or a FIFO: the input is opened once, and kept
+    /// in a nameless scratch file in `reportDirectory` when it has to be read twice.
     public func run(feed: FeedFormat.Name, path: String, reportDirectory: URL) throws -> ImportSummary {
         let started = Date()
         let format = FeedFormat.named(feed)
-        let reader = try CSVReader(path: path)
+        try OwnerOnlyFile.makeDirectory(reportDirectory)
+        let reader = try CSVReader(path: path, spoolDirectory: reportDirectory)
         var hasher = SHA256()
         reader.onChunk = { hasher.update(bufferPointer: $0) }
+        let fileName = path == "-" ? "(standard input)" : path
 
-        try OwnerOnlyFile.makeDirectory(reportDirectory)
         let importID = Int(try db.query(
             "INSERT INTO import (feed, file_name, status, host) VALUES ($1, $2, 'running', $3) RETURNING import_id",
-            [feed.rawValue, path, host]).scalar!)!
-        var summary = ImportSummary(importID: importID, feed: feed, file: path, status: .loaded)
+            [feed.rawValue, fileName, host]).scalar!)!
+        // Held while this process lives: `imports list` shows a killed import as abandoned.
+        try db.execute("SELECT pg_advisory_lock($1::int, $2::int)", [String(Self.importLockClass), String(importID)])
+        defer { try? db.execute("SELECT pg_advisory_unlock($1::int, $2::int)", [String(Self.importLockClass), String(importID)]) }
+        var summary = ImportSummary(importID: importID, feed: feed, file: fileName, status: .loaded)
         let base = reportDirectory.appendingPathComponent("import-\(importID)-\(feed.rawValue)")
-        let spillURL = reportDirectory.appendingPathComponent(".import-\(importID).spill")
-        defer { unlink(spillURL.path) }
+        func refuse(_ refusal: Refusal) throws {
+            summary.status = .refused
+            summary.refusal = refusal.message
+            summary.rowsRead = 0
+            try db.execute("UPDATE import SET status = 'refused', refusal = $2, finished_at = now() WHERE import_id = $1",
+                           [String(importID), refusal.message])
+            try audit(action: "import_refused", importID: importID,
+                      details: ["feed": feed.rawValue, "file": fileName, "refusal": refusal.message])
+        }
 
         do {
             try db.transaction {
+                // Imports of one feed run one after the other: two imports of the same new
+                // members at once would otherwise both insert them.
+                try db.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", ["kakunin.import:\(feed.rawValue)"])
                 // The duplicate check and the merge hash a million rows: keep that in memory.
                 try db.execute("SET LOCAL work_mem = '256MB'")
                 var clock = Date()
@@ -50,12 +80,12 @@ public final class FeedImporter {
 
                 // A first load of an insurer's members goes straight into `member`; a duplicate
                 // key there (unique violation) falls back to the staged merge.
-                if format.name == .members, try isFirstLoad(path: path) {
+                // Rejects wait in a nameless owner-only file: a killed import leaves nothing.
+                var spill = try OwnerOnlyFile.anonymous(in: reportDirectory, label: "rejects of import \(importID)")
+                if format.name == .members, try isFirstLoad(reader) {
                     try db.execute("SAVEPOINT direct_load")
                     do {
-                        let spill = try OwnerOnlyFile.create(spillURL)
                         let result = try streamRows(reader: reader, format: format, importID: importID, direct: true, spill: spill)
-                        try spill.close(sync: false)
                         summary.rowsRead = result.rows
                         for insurer in result.insurers.sorted() {
                             try db.execute("INSERT INTO insurer (insurer_number) VALUES ($1) ON CONFLICT DO NOTHING", [insurer])
@@ -65,26 +95,28 @@ public final class FeedImporter {
                         lap("direct copy")
                     } catch let e as DatabaseError where e.sqlState == "23505" {
                         try db.execute("ROLLBACK TO SAVEPOINT direct_load")
-                        reader = try CSVReader(path: path)
+                        try reader.rewind()
                         hasher = SHA256()
-                        reader.onChunk = { hasher.update(bufferPointer: $0) }
+                        spill = try OwnerOnlyFile.anonymous(in: reportDirectory, label: "rejects of import \(importID)")
                         lap("direct copy (abandoned: duplicate key)")
                     }
+                } else {
+                    try reader.rewind()
+                    hasher = SHA256()
                 }
                 if loaded == nil {
-                    let spill = try OwnerOnlyFile.create(spillURL)
                     try createStage(format)
                     let result = try streamRows(reader: reader, format: format, importID: importID, direct: false, spill: spill)
-                    try spill.close(sync: false)
                     summary.rowsRead = result.rows
                     lap("stream+copy")
                     try db.execute("ANALYZE pg_temp.stage")
                     try rejectDuplicates(format, importID: importID, candidates: result.candidates)
                     lap("duplicates")
+                    TestPause.hit("import:merge")
                     loaded = try merge(format, importID: importID)
                     lap("merge")
                 }
-                try loadSpill(spillURL)
+                try loadSpill(spill)
                 summary.inserted = loaded!.inserted
                 summary.updated = loaded!.updated
                 summary.rowsRejected = Int(try db.query(
@@ -96,19 +128,16 @@ public final class FeedImporter {
                 try finishImport(&summary, bytes: reader.bytesRead)
                 lap("finish")
             }
+        } catch let unreadable as CSVUnreadable {
+            try refuse(Refusal(message: unreadable.message))
         } catch let refusal as Refusal {
-            summary.status = .refused
-            summary.refusal = refusal.message
-            summary.rowsRead = 0
-            try db.execute("UPDATE import SET status = 'refused', refusal = $2, finished_at = now() WHERE import_id = $1",
-                           [String(importID), refusal.message])
-            try audit(action: "import_refused", importID: importID,
-                      details: ["feed": feed.rawValue, "file": path, "refusal": refusal.message])
+            try refuse(refusal)
         } catch {
             try? db.execute("UPDATE import SET status = 'failed', refusal = $2, finished_at = now() WHERE import_id = $1",
-                            [String(importID), "\(error)"])
+                            [String(importID), Self.failureText(error)])
             throw error
         }
+
 
         summary.seconds = Date().timeIntervalSince(started)
         if summary.status != .refused {
@@ -152,11 +181,21 @@ public final class FeedImporter {
         var insurers: Set<String> = []
     }
 
-    /// Is this the first load of the insurer named on the file's first row?
-    private func isFirstLoad(path: String) throws -> Bool {
+    /// What a failed import records: the cause without data values (a database error's
+    /// message and SQLSTATE, never its detail, which may quote a row).
+    static func failureText(_ error: Error) -> String {
+        if let e = error as? DatabaseError { return "database error \(e.sqlState ?? ""): \(e.message)" }
+        if let e = error as? FileWriteError { return e.description }
+        if let e = error as? FileReadError { return e.description }
+        return String(describing: type(of: error))
+    }
+
+    /// Is this the first load of the insurer named on the file's first row? Reads the first
+    /// records; the caller rewinds.
+    private func isFirstLoad(_ reader: CSVReader) throws -> Bool {
         var insurer: String?
         var index: Int?
-        try CSVReader(path: path).forEachRecord { r in
+        try reader.forEachRecord { r in
             if index == nil {
                 index = (0..<r.count).first { r.string($0).trimmingCharacters(in: .whitespaces).lowercased() == "insurer_number" }
                 return index != nil
@@ -164,19 +203,23 @@ public final class FeedImporter {
             if let i = index, i < r.count { insurer = r.string(i) }
             return false
         }
-        guard let insurer else { return false }
+        guard let insurer else { try reader.rewind(); return false }
+        try reader.rewind()
         return try db.query("SELECT NOT EXISTS (SELECT 1 FROM member WHERE insurer_number = $1)", [insurer]).scalar == "t"
     }
 
     /// Appends the spilled rejects to import_reject.
-    private func loadSpill(_ url: URL) throws {
+    private func loadSpill(_ spill: BufferedFileWriter) throws {
+        try spill.flush()
         try db.copyIn("COPY import_reject (import_id, line, column_name, value, reason, member_id) FROM STDIN") { w in
-            let fd = open(url.path, O_RDONLY)
-            defer { close(fd) }
             var buf = [UInt8](repeating: 0, count: 1 << 16)
+            var offset: off_t = 0
             while true {
-                let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n <= 0 { break }
+                let n = buf.withUnsafeMutableBytes { pread(spill.descriptor, $0.baseAddress, $0.count, offset) }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { throw FileWriteError(path: spill.path, "reading back failed") }
+                if n == 0 { break }
+                offset += off_t(n)
                 try buf.withUnsafeBytes { try w.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             }
         }
@@ -214,17 +257,17 @@ public final class FeedImporter {
             rows += 1
             errors.removeAll(keepingCapacity: true)
             var memberID: String?
-            if record.count != headerCount {
-                errors.append((nil, nil, "row has \(record.count) fields; the header has \(headerCount)"))
-            } else if let malformed = record.malformed {
+            if let malformed = record.malformed {
                 errors.append((nil, nil, "broken CSV quoting: \(malformed)"))
+            } else if record.count != headerCount {
+                errors.append((nil, nil, "row has \(record.count) fields; the header has \(headerCount)"))
             } else {
                 for i in 0..<record.count {
                     let v = record.field(i)
                     if !FieldValidator.isValidUTF8(v) {
                         throw Refusal(message: "the file is not UTF-8 (first bad bytes at line \(record.line), field \(i + 1)); feeds must be UTF-8: convert with `iconv -f CP932 -t UTF-8 FILE > FILE.utf8`")
                     }
-                    if FieldValidator.looksLikeIndividualNumber(v) {
+                    if IndividualNumber.appears(in: v) {
                         let name = i < map.count ? self.headerName(index: i, format: format, map: map) : "field \(i + 1)"
                         throw Refusal(message: "column '\(name)' holds a value that looks like a 12-digit Individual Number (個人番号) at line \(record.line); kakunin never stores Individual Numbers: remove it from the extract and import again")
                     }
@@ -233,7 +276,7 @@ public final class FeedImporter {
                 for (c, column) in format.columns.enumerated() {
                     let v = record.field(map[c])
                     if let reason = FieldValidator.check(v, column) {
-                        errors.append((column.name, String(record.string(map[c]).prefix(200)), reason))
+                        errors.append((column.name, FieldValidator.storable(record.string(map[c]), limit: 200), reason))
                     }
                 }
                 if errors.isEmpty { self.crossFieldChecks(record, format, map, &errors) }
@@ -293,34 +336,72 @@ public final class FeedImporter {
         return "field \(index + 1)"
     }
 
-    /// Maps the header to the format's columns, in any order; refuses a wrong header.
+    /// Maps the header to the format's columns, in any order; refuses a wrong header. The
+    /// message never quotes what was found (a file without a header starts with a member's
+    /// data): only column names close to an expected one are named, the rest are counted.
     private func checkHeader(_ record: CSVRecord, _ format: FeedFormat) throws -> [Int] {
+        let expected = format.columns.map(\.name)
+        let want = "Expected the header row: \(expected.joined(separator: ","))"
         var names: [String] = []
         for i in 0..<record.count {
-            guard FieldValidator.isValidUTF8(record.field(i)) else {
+            let f = record.field(i)
+            if f.contains(0) {
+                throw Refusal(message: "the header holds NUL bytes: the file looks like UTF-16 or a binary file; feeds must be UTF-8 (convert with `iconv -f UTF-16LE -t UTF-8 FILE > FILE.utf8`)")
+            }
+            if f.contains(13) {
+                throw Refusal(message: "the file uses CR-only line ends (old Mac format), so it reads as one line; convert it: tr '\\r' '\\n' < FILE > FILE.lf")
+            }
+            guard FieldValidator.isValidUTF8(f) else {
                 throw Refusal(message: "the header is not UTF-8; feeds must be UTF-8: convert with `iconv -f CP932 -t UTF-8 FILE > FILE.utf8`")
             }
             names.append(record.string(i).trimmingCharacters(in: .whitespaces).lowercased())
         }
         if let bad = names.first(where: FieldValidator.isIndividualNumberHeader) {
-            throw Refusal(message: "column '\(bad)' is an Individual Number (個人番号) column; kakunin never stores Individual Numbers: remove the column from the extract and import again")
+            let shown = bad.count <= 40 ? "'\(bad)'" : "at position \(names.firstIndex(of: bad)! + 1)"
+            throw Refusal(message: "column \(shown) is an Individual Number (個人番号) column; kakunin never stores Individual Numbers: remove the column from the extract and import again")
         }
-        let expected = format.columns.map(\.name)
         let missing = expected.filter { !names.contains($0) }
-        let unexpected = names.filter { !expected.contains($0) }
+        let unexpected = names.enumerated().filter { !expected.contains($0.element) }
         var dupes: [String] = []
-        for n in Set(names) where names.filter({ $0 == n }).count > 1 { dupes.append(n) }
+        for n in Set(names) where expected.contains(n) && names.filter({ $0 == n }).count > 1 { dupes.append(n) }
+        if missing.count == expected.count {
+            throw Refusal(message: "this is not a \(format.name.rawValue) feed: the first line has \(record.count) fields and none of them is a column name of the feed (a file without its header row starts with data). \(want)")
+        }
         if !missing.isEmpty || !unexpected.isEmpty || !dupes.isEmpty {
-            var msg = "this is not a \(format.name.rawValue) feed: "
             var parts: [String] = []
             if !missing.isEmpty { parts.append("missing column(s) \(missing.joined(separator: ", "))") }
-            if !unexpected.isEmpty { parts.append("unexpected column(s) \(unexpected.joined(separator: ", "))") }
+            var named: [String] = [], unnamed: [Int] = []
+            for (position, name) in unexpected {
+                if let close = missing.first(where: { Self.editDistance($0, name, limit: 2) <= 2 }) {
+                    named.append("'\(name)' (did you mean \(close)?)")
+                } else {
+                    unnamed.append(position + 1)
+                }
+            }
+            if !named.isEmpty { parts.append("unexpected column(s) \(named.prefix(10).joined(separator: ", "))") }
+            if !unnamed.isEmpty {
+                let where_ = unnamed.prefix(10).map(String.init).joined(separator: ", ") + (unnamed.count > 10 ? ", …" : "")
+                parts.append("\(unnamed.count) field(s) that are not column names of the feed, at position(s) \(where_) (not shown: they may hold data)")
+            }
             if !dupes.isEmpty { parts.append("repeated column(s) \(dupes.sorted().joined(separator: ", "))") }
-            msg += parts.joined(separator: "; ")
-            msg += ". Expected the header: \(expected.joined(separator: ","))"
-            throw Refusal(message: msg)
+            throw Refusal(message: "this is not a \(format.name.rawValue) feed: \(parts.joined(separator: "; ")). \(want)")
         }
         return expected.map { names.firstIndex(of: $0)! }
+    }
+
+    /// Levenshtein distance, giving up above `limit` (for "did you mean").
+    static func editDistance(_ a: String, _ b: String, limit: Int) -> Int {
+        let a = Array(a.unicodeScalars), b = Array(b.unicodeScalars)
+        if abs(a.count - b.count) > limit { return limit + 1 }
+        var prev = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var cur = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            prev = cur
+        }
+        return prev[b.count]
     }
 
     private func crossFieldChecks(_ r: CSVRecord, _ format: FeedFormat, _ map: [Int],
@@ -457,6 +538,13 @@ public final class FeedImporter {
                 """, [id]).affectedRows
             return (inserted, updated)
         case .applications:
+            // Serialise with the nightly run, which holds its insurer's row locked from before
+            // it reads the facts until it commits: either the run sees these changes, or it has
+            // fulfilled the applications before they are touched here (and they are kept).
+            try db.execute("""
+                SELECT 1 FROM insurer WHERE insurer_number IN (SELECT DISTINCT insurer_number FROM pg_temp.stage)
+                ORDER BY insurer_number FOR SHARE
+                """)
             // A fulfilled application is history: a later feed does not change it.
             let updated = try db.query("""
                 UPDATE application t SET basis = s.basis, status = s.status, reject_reason = s.reject_reason,

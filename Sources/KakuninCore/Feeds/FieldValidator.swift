@@ -5,9 +5,16 @@ public enum FieldValidator {
         if v.isEmpty {
             return column.required ? "required value is missing" : nil
         }
+        if v.contains(0) { return "contains a NUL byte (U+0000), which cannot be stored; the file may be UTF-16 or damaged: correct the extract" }
         switch column.kind {
         case .text(let maxLength):
-            if hasControlCharacter(v) { return "contains a control character" }
+            if hasControlCharacter(v) { return "contains a control character (a line break or tab inside a value is not allowed)" }
+            if let u = lineBreakCharacter(v) {
+                return "contains the line break character U+\(String(u, radix: 16, uppercase: true)), which a vendor's file reader may split the line on; correct the source record"
+            }
+            if let first = v.first, formulaStarts.contains(first) {
+                return "starts with '\(Character(Unicode.Scalar(first)))': a spreadsheet would run it as a formula; correct the source record"
+            }
             return characterCount(v) > maxLength ? "longer than \(maxLength) characters" : nil
         case .identifier(let maxLength):
             if v.count > maxLength { return "longer than \(maxLength) characters" }
@@ -85,15 +92,25 @@ public enum FieldValidator {
         return true
     }
 
-    /// True when the value looks like a 12-digit Individual Number (個人番号): twelve digits,
-    /// optionally grouped 4-4-4 by hyphens or spaces.
-    public static func looksLikeIndividualNumber(_ v: UnsafeBufferPointer<UInt8>) -> Bool {
-        if v.count == 12 { return v.allSatisfy(isDigit) }
-        guard v.count == 14 else { return false }
-        let sep = v[4]
-        guard sep == UInt8(ascii: "-") || sep == UInt8(ascii: " "), v[9] == sep else { return false }
-        for (i, b) in v.enumerated() where i != 4 && i != 9 { if !isDigit(b) { return false } }
-        return true
+    /// First bytes that make a spreadsheet read a cell as a formula (`=`, `+`, `-`, `@`).
+    static let formulaStarts: [UInt8] = [0x3D, 0x2B, 0x2D, 0x40]
+
+    /// NEL (U+0085), LINE SEPARATOR (U+2028) or PARAGRAPH SEPARATOR (U+2029), if present.
+    static func lineBreakCharacter(_ v: UnsafeBufferPointer<UInt8>) -> UInt32? {
+        guard v.count >= 2 else { return nil }
+        for i in 0..<(v.count - 1) {
+            if v[i] == 0xC2 && v[i + 1] == 0x85 { return 0x85 }
+            if i + 2 < v.count && v[i] == 0xE2 && v[i + 1] == 0x80 && (v[i + 2] == 0xA8 || v[i + 2] == 0xA9) {
+                return v[i + 2] == 0xA8 ? 0x2028 : 0x2029
+            }
+        }
+        return nil
+    }
+
+    /// A value as it may be kept in a rejects list: at most `limit` characters, and NUL (which
+    /// PostgreSQL cannot store) shown as U+FFFD.
+    public static func storable(_ s: String, limit: Int) -> String {
+        String(String.UnicodeScalarView(s.unicodeScalars.prefix(limit).map { $0 == "\0" ? "\u{FFFD}" : $0 }))
     }
 
     /// True when a header name announces an Individual Number column.
