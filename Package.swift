@@ -19,11 +19,13 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         // The domain, pure: no I/O, no database.
         .target(name: "KakuninCore"),
-        // PostgreSQL: connection, COPY streams, migrations.
+        // PostgreSQL: connection, COPY streams, migrations (sql/ embedded by the plugin below).
         .target(name: "KakuninStore", dependencies: [
             "CLibPQ",
             .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        ], plugins: ["EmbedSQLPlugin"]),
+        .executableTarget(name: "kakunin-embed-sql"),
+        .plugin(name: "EmbedSQLPlugin", capability: .buildTool(), dependencies: ["kakunin-embed-sql"], path: "Sources/EmbedSQLPlugin"),
         // The jobs: import, generate, run.
         .target(name: "KakuninBatch", dependencies: [
             "KakuninCore", "KakuninStore",

@@ -33,12 +33,38 @@ public struct Migrator {
     public init(directory: URL) throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
             .filter { $0.hasSuffix(".sql") }.sorted()
+        try self.init(files: files.map { ($0, try Data(contentsOf: directory.appendingPathComponent($0))) })
+    }
+
+    /// The migrations carried inside the binary (the build embeds `sql/`).
+    public static func embedded() throws -> Migrator {
+        try Migrator(files: EmbeddedMigrations.files.map { ($0.name, Data(base64Encoded: $0.base64)!) })
+    }
+
+    /// `$KAKUNIN_SQL_DIR` when set (developing a migration), else the embedded migrations.
+    public static func standard() throws -> Migrator {
+        if let env = ProcessInfo.processInfo.environment["KAKUNIN_SQL_DIR"], !env.isEmpty {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: env, isDirectory: &isDir), isDir.boolValue else {
+                throw MigrationError(message: "KAKUNIN_SQL_DIR=\(env) is not a folder; unset it to use the migrations built into kakunin")
+            }
+            return try Migrator(directory: URL(fileURLWithPath: env))
+        }
+        return try embedded()
+    }
+
+    /// Where the migrations come from, for `db status`.
+    public static var standardSource: String {
+        ProcessInfo.processInfo.environment["KAKUNIN_SQL_DIR"].flatMap { $0.isEmpty ? nil : "KAKUNIN_SQL_DIR=\($0)" }
+            ?? "built into kakunin (\(EmbeddedMigrations.files.count) files)"
+    }
+
+    init(files: [(name: String, data: Data)]) throws {
         var list: [Migration] = []
-        for file in files {
+        for (file, data) in files {
             guard let prefix = file.split(separator: "_").first, let version = Int(prefix) else {
                 throw MigrationError(message: "migration file \(file) does not start with a number (expected NNN_name.sql)")
             }
-            let data = try Data(contentsOf: directory.appendingPathComponent(file))
             guard let sql = String(data: data, encoding: .utf8) else {
                 throw MigrationError(message: "migration file \(file) is not UTF-8")
             }
@@ -49,28 +75,6 @@ public struct Migrator {
             list.append(Migration(version: version, name: file, sql: sql, checksum: digest))
         }
         migrations = list
-    }
-
-    /// Finds `sql/`: $KAKUNIN_SQL_DIR, else upward from the executable, else the working directory.
-    public static func locateDirectory() throws -> URL {
-        let fm = FileManager.default
-        if let env = ProcessInfo.processInfo.environment["KAKUNIN_SQL_DIR"] {
-            return URL(fileURLWithPath: env)
-        }
-        var candidates: [URL] = []
-        let exe = URL(fileURLWithPath: (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-                      ?? CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var dir = exe.deletingLastPathComponent()
-        for _ in 0..<6 {
-            candidates.append(dir.appendingPathComponent("sql"))
-            candidates.append(dir.appendingPathComponent("share/kakunin/sql"))
-            dir = dir.deletingLastPathComponent()
-        }
-        candidates.append(URL(fileURLWithPath: fm.currentDirectoryPath).appendingPathComponent("sql"))
-        for c in candidates where fm.fileExists(atPath: c.appendingPathComponent("001_roles.sql").path) {
-            return c
-        }
-        throw MigrationError(message: "cannot find the sql/ folder of migrations; set KAKUNIN_SQL_DIR to it")
     }
 
     private static let ledger = """
@@ -118,7 +122,7 @@ public struct Migrator {
             throw MigrationError(message: "migration \(bad.name) was edited after it was applied (\(bad.appliedAt ?? "")); restore the applied version and put the change in a new numbered file")
         }
         if let gone = states.first(where: { $0.status == .missingFile }) {
-            throw MigrationError(message: "migration \(gone.name) is recorded as applied but its file is missing from sql/; restore it")
+            throw MigrationError(message: "migration \(gone.name) is recorded as applied but its file is missing from sql/ (is this kakunin older than the database?); use the kakunin build that applied it, or restore the file")
         }
         var done: [String] = []
         for m in migrations where states.first(where: { $0.version == m.version })?.status == .pending {

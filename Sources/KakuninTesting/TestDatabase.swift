@@ -78,32 +78,71 @@ public struct CommandResult: Sendable {
 }
 
 /// Runs the `kakunin` executable with arguments against a database, as an operator would.
+/// An environment value of "" removes that variable (e.g. KAKUNIN_SQL_DIR).
 public func runKakunin(_ arguments: [String], database: TestDatabase?, currentDirectory: URL? = nil,
-                       environment: [String: String] = [:]) throws -> CommandResult {
+                       environment: [String: String] = [:], stdin: Data? = nil, executable: URL? = nil) throws -> CommandResult {
+    try startKakunin(arguments, database: database, currentDirectory: currentDirectory, environment: environment,
+                     stdin: stdin, executable: executable).wait()
+}
+
+/// A `kakunin` process started in the background; `wait()` collects its result.
+public final class RunningCommand: @unchecked Sendable {
+    let process: Process
+    private let group = DispatchGroup()
+    private var out = Data(), err = Data()
+
+    init(_ p: Process, out: Pipe, err: Pipe) {
+        process = p
+        group.enter()
+        DispatchQueue.global().async { self.out = out.fileHandleForReading.readDataToEndOfFile(); self.group.leave() }
+        group.enter()
+        DispatchQueue.global().async { self.err = err.fileHandleForReading.readDataToEndOfFile(); self.group.leave() }
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+
+    public func wait() -> CommandResult {
+        group.wait()
+        process.waitUntilExit()
+        return CommandResult(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
+                             stderr: String(decoding: err, as: UTF8.self))
+    }
+}
+
+public func startKakunin(_ arguments: [String], database: TestDatabase?, currentDirectory: URL? = nil,
+                         environment: [String: String] = [:], stdin: Data? = nil, executable: URL? = nil) throws -> RunningCommand {
     let p = Process()
-    p.executableURL = TestDatabase.executable
+    p.executableURL = executable ?? TestDatabase.executable
     p.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     if let database { env["PGDATABASE"] = database.name }
     env["KAKUNIN_SQL_DIR"] = TestDatabase.repositoryRoot.appendingPathComponent("sql").path
-    for (k, v) in environment { env[k] = v }
+    for (k, v) in environment { env[k] = v.isEmpty ? nil : v }
     p.environment = env
     if let currentDirectory { p.currentDirectoryURL = currentDirectory }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err
+    let input = Pipe()
+    p.standardInput = stdin == nil ? FileHandle.nullDevice : input
     try p.run()
-    // Read both pipes before waiting so a chatty child cannot block.
-    let group = DispatchGroup()
-    nonisolated(unsafe) var errData = Data()
-    group.enter()
-    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    p.waitUntilExit()
-    return CommandResult(status: p.terminationStatus,
-                         stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+    if let stdin {
+        DispatchQueue.global().async {
+            input.fileHandleForWriting.write(stdin)
+            try? input.fileHandleForWriting.close()
+        }
+    }
+    return RunningCommand(p, out: out, err: err)
+}
+
+/// Waits (at most `seconds`) until `condition` holds; false on time-out.
+public func eventually(_ seconds: Double = 30, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(50_000)
+    }
+    return try condition()
 }
 
 /// A fresh temporary folder for one test's files.

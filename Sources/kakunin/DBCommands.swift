@@ -9,12 +9,12 @@ struct DB: ParsableCommand {
 
     struct Migrate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Apply the numbered SQL files of sql/ that are not applied yet.")
+            abstract: "Apply the migrations not applied yet (sql/, built into kakunin; KAKUNIN_SQL_DIR overrides).")
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
             try runReporting {
-                let migrator = try Migrator(directory: try Migrator.locateDirectory())
+                let migrator = try Migrator.standard()
                 let db = try database.connect()
                 let applied = try migrator.migrate(db)
                 print(applied.isEmpty ? "database is up to date (\(migrator.migrations.count) migrations)"
@@ -30,9 +30,10 @@ struct DB: ParsableCommand {
 
         func run() throws {
             try runReporting {
-                let migrator = try Migrator(directory: try Migrator.locateDirectory())
+                let migrator = try Migrator.standard()
                 let db = try database.connect()
                 var ok = true
+                print("migrations: \(Migrator.standardSource)")
                 for s in try migrator.status(db) {
                     print("\(s.status.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(s.name)\(s.appliedAt.map { "  (\($0))" } ?? "")")
                     if s.status == .edited || s.status == .missingFile { ok = false }

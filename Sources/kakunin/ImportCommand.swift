@@ -8,7 +8,9 @@ struct Import: ParsableCommand {
         abstract: "Import a feed file (members, myna-status or applications).",
         discussion: """
             Exit status: 0 every row loaded; 10 some rows rejected (listed on screen and in the
-            rejects file); 20 the file was refused as a whole and nothing was stored.
+            rejects file); 20 the file was refused as a whole and nothing was stored;
+            73/74 the report folder cannot be used / writing failed; 77 the database role lacks
+            the rights; 69 database unreachable.
             """)
 
     enum Feed: String, ExpressibleByArgument, CaseIterable {
@@ -23,7 +25,7 @@ struct Import: ParsableCommand {
     }
 
     @Argument(help: "members | myna-status | applications") var feed: Feed
-    @Argument(help: "The CSV file (UTF-8, header row).") var file: String
+    @Argument(help: "The CSV file (UTF-8, header row); a pipe, a FIFO, or - for standard input.") var file: String
     @Option(help: "Folder for the import report and rejects file (owner-readable only).")
     var reportDir: String = "kakunin-reports"
     @OptionGroup var database: DatabaseOptions
@@ -37,6 +39,32 @@ struct Import: ParsableCommand {
             print(summary.render(), terminator: "")
             if let refusal = summary.refusal { printError("kakunin: file refused: \(refusal)") }
             return summary.exitStatus
+        }
+    }
+}
+
+struct Imports: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The imports recorded.", subcommands: [List.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recent imports, newest first; one still marked running whose process is gone is shown as abandoned.")
+        @Option(help: "How many.") var limit: Int = 20
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let db = try database.connect()
+                let rows = try db.query("""
+                    SELECT i.import_id, i.feed, \(FeedImporter.displayedStatusSQL), to_char(i.started_at, 'YYYY-MM-DD HH24:MI:SS'),
+                           coalesce(to_char(i.finished_at, 'YYYY-MM-DD HH24:MI:SS'), ''), i.rows_read, i.rows_loaded, i.rows_rejected,
+                           i.actor, i.file_name
+                    FROM import i ORDER BY i.import_id DESC LIMIT $1
+                    """, [String(limit)]).rows
+                print(["import", "feed", "status", "started", "finished", "read", "loaded", "rejected", "actor", "file"].joined(separator: "\t"))
+                for r in rows { print(r.map { $0 ?? "" }.joined(separator: "\t")) }
+                return .success
+            }
         }
     }
 }

@@ -54,7 +54,7 @@ struct ImportTests {
             ["4", "scheme", "unknown value; expected one of nhi, elderly, employee"],
             ["4", "sex", "unknown value; expected one of 1, 2, 9"],
             ["5", "member_id", "required value is missing"],
-            ["6", "address", "contains a control character"],
+            ["6", "address", "contains a control character (a line break or tab inside a value is not allowed)"],
             ["8", "disqualified_on", "qualified_on (2021-01-01) is after disqualified_on"],
             ["9", "family_name_kana", "reading must be full-width katakana"],
             ["10", "", "row has 3 fields; the header has 24"],
@@ -112,8 +112,8 @@ struct ImportTests {
         let file = try FeedFiles.write(dir, "members.csv", [header, FeedFiles.member("M1")])
         let r = try runKakunin(["import", "members", file.path, "--report-dir", dir.path], database: tdb)
         #expect(r.status == 20)
-        #expect(r.stderr.contains("missing column(s) copay_ratio; unexpected column(s) copay"))
-        #expect(r.stderr.contains("Expected the header: insurer_number,member_id,scheme"))
+        #expect(r.stderr.contains("missing column(s) copay_ratio; unexpected column(s) 'copay' (did you mean copay_ratio?)"))
+        #expect(r.stderr.contains("Expected the header row: insurer_number,member_id,scheme"))
         let db = try tdb.connect()
         #expect(try db.query("SELECT count(*) FROM member").scalar == "0")
         #expect(try db.query("SELECT status FROM import").scalar == "refused")

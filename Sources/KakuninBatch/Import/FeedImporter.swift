@@ -112,7 +112,7 @@ public final class FeedImporter {
                     try db.execute("ANALYZE pg_temp.stage")
                     try rejectDuplicates(format, importID: importID, candidates: result.candidates)
                     lap("duplicates")
-                    TestPause.hit("import:merge")
+                    CrashPoint.hit("import:merge")
                     loaded = try merge(format, importID: importID)
                     lap("merge")
                 }
@@ -372,7 +372,8 @@ public final class FeedImporter {
             if !missing.isEmpty { parts.append("missing column(s) \(missing.joined(separator: ", "))") }
             var named: [String] = [], unnamed: [Int] = []
             for (position, name) in unexpected {
-                if let close = missing.first(where: { Self.editDistance($0, name, limit: 2) <= 2 }) {
+                if let close = missing.first(where: { Self.editDistance($0, name, limit: 2) <= 2
+                                                      || (name.count >= 4 && ($0.contains(name) || name.contains($0))) }) {
                     named.append("'\(name)' (did you mean \(close)?)")
                 } else {
                     unnamed.append(position + 1)
@@ -545,6 +546,7 @@ public final class FeedImporter {
                 SELECT 1 FROM insurer WHERE insurer_number IN (SELECT DISTINCT insurer_number FROM pg_temp.stage)
                 ORDER BY insurer_number FOR SHARE
                 """)
+            TestPause.hit("import:applications-locked")
             // A fulfilled application is history: a later feed does not change it.
             let updated = try db.query("""
                 UPDATE application t SET basis = s.basis, status = s.status, reject_reason = s.reject_reason,

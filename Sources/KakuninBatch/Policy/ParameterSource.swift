@@ -35,12 +35,17 @@ public struct LoadedParameters: Sendable {
     }
 
     /// The folder of parameter files: --params-dir, $KAKUNIN_PARAMS_DIR, else jobs/insurers
-    /// beside sql/.
+    /// above the executable (a checkout's build), else ./jobs/insurers.
     public static func directory(_ option: String?) -> URL {
         if let option { return URL(fileURLWithPath: option) }
         if let env = ProcessInfo.processInfo.environment["KAKUNIN_PARAMS_DIR"] { return URL(fileURLWithPath: env) }
-        if let sql = try? Migrator.locateDirectory() {
-            return sql.deletingLastPathComponent().appendingPathComponent("jobs/insurers")
+        let fm = FileManager.default
+        let exe = URL(fileURLWithPath: (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        var dir = exe.deletingLastPathComponent()
+        for _ in 0..<6 {
+            let candidate = dir.appendingPathComponent("jobs/insurers")
+            if fm.fileExists(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
         }
         return URL(fileURLWithPath: "jobs/insurers")
     }

@@ -28,7 +28,8 @@ public struct RunReport: Sendable {
         var r = RunReport()
         r.runID = runID
         let id = String(runID)
-        let run = try db.query("SELECT as_of::text, coalesce((counts->>'members_read')::int, -1) FROM run WHERE run_id = $1", [id]).rows[0]
+        let run = try db.query("SELECT as_of::text, coalesce((counts->>'members_read')::int, -1), insurer_number FROM run WHERE run_id = $1",
+                               [id]).rows[0]
         let asOf = run[0]!
         r.membersRead = Int(run[1]!)!
         try r.loadCounts(db, from: "decision", where: "run_id = \(runID) AND as_of = '\(asOf)'")
@@ -46,9 +47,21 @@ public struct RunReport: Sendable {
             r.files[name] = countRecords(filesDirectory.appendingPathComponent(name))
         }
         let sum = r.byOutcome.reduce(0) { $0 + $1.1 }
+        // No member of the insurer holds two active certificates whose validity overlaps
+        // (walks the by-member index: each certificate against the one before it).
+        let overlap = try db.query("""
+            SELECT count(DISTINCT member_id), coalesce(string_agg(DISTINCT member_id, ' ' ORDER BY member_id) FILTER (WHERE n <= 10), '')
+            FROM (SELECT member_id, valid_from, lag(valid_to) OVER w AS previous_to, row_number() OVER () AS n
+                  FROM certificate WHERE insurer_number = $1 AND status = 'active'
+                  WINDOW w AS (PARTITION BY member_id ORDER BY valid_from)) c
+            WHERE valid_from <= previous_to
+            """, [run[2]!]).rows[0]
+        let doubled = Int(overlap[0]!)!
         r.checks = [
             Check(name: "members read = decisions", pass: r.membersRead == r.decisions, detail: "\(r.membersRead) = \(r.decisions)"),
             Check(name: "decisions = sum of outcomes", pass: r.decisions == sum, detail: "\(r.decisions) = \(sum)"),
+            Check(name: "no member holds two active certificates whose validity overlaps", pass: doubled == 0,
+                  detail: doubled == 0 ? "0 members" : "\(doubled) members, e.g. \(overlap[1]!)"),
             reconcile("certificates issued = mailing records = manifest", r.certificates, r.files[MailFiles.names.certificates], manifest[MailFiles.names.certificates]),
             reconcile("eligibility notices = mailing records = manifest", notice("eligibility_notice"), r.files[MailFiles.names.eligibility], manifest[MailFiles.names.eligibility]),
             reconcile("application guidance notices = mailing records = manifest", notice("apply_notice"), r.files[MailFiles.names.apply], manifest[MailFiles.names.apply]),
