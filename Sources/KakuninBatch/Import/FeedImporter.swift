@@ -112,10 +112,10 @@ public final class FeedImporter {
                     try db.execute("ANALYZE pg_temp.stage")
                     try rejectDuplicates(format, importID: importID, candidates: result.candidates)
                     lap("duplicates")
-                    CrashPoint.hit("import:merge")
                     loaded = try merge(format, importID: importID)
                     lap("merge")
                 }
+                CrashPoint.hit("import:streamed")
                 try loadSpill(spill)
                 summary.inserted = loaded!.inserted
                 summary.updated = loaded!.updated

@@ -294,6 +294,8 @@ public final class NightlyRun {
             try writer.execute("ROLLBACK")
             return report
         }
+        // Still the run's holder? (The stream may have been quicker than a heartbeat.)
+        try registry?.heartbeat(runID: runID, force: true)
         try staging.finish(insurer: insurer, asOf: asOf, mailClass: o.parameters.parameters.mailClass.rawValue)
         let id = String(runID)
         try writer.execute("UPDATE insurer SET next_certificate_number = $2 WHERE insurer_number = $1", [insurer, String(nextNumber)])

@@ -61,7 +61,7 @@ public final class RunLog {
 
 /// Test hook: KAKUNIN_CRASH_AT=<point> kills the process with SIGKILL at that point, so tests can
 /// prove a rerun finishes the job. Points: decide:<n>, before-commit, after-commit,
-/// file:<name>, before-publish, after-publish.
+/// file:<name>, before-publish, after-publish, import:streamed.
 enum CrashPoint {
     static let target = ProcessInfo.processInfo.environment["KAKUNIN_CRASH_AT"]
 
