@@ -25,7 +25,7 @@ struct ExplainTests {
         let r = try runKakunin(["explain", "--insurer", "131016", "--member", "M1", "--as-of", "2026-11-21",
                                 "--params-dir", dir.path], database: tdb)
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("Member M1 of insurer 131016, as of 2026-11-21 (令和8年11月21日)"))
+        #expect(r.stdout.contains("Member M1 of insurer 131016 (no insurer_name in the parameters), as of 2026-11-21 (令和8年11月21日)"))
         #expect(r.stdout.contains("Decision: issue, valid 2026-11-21 … 2027-07-31 (令和8年11月21日 … 令和9年7月31日); ends at the scheme end"))
         #expect(r.stdout.contains("NO_CARD: has no My Number card"))
         #expect(r.stdout.contains("Rule 2.5-9 issued without application"))

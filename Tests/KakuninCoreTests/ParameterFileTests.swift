@@ -9,7 +9,8 @@ struct ParameterFileTests {
         #expect(p == InsurerParameters())
         #expect(p.issueLeadDays == 40 && p.renewalMonth == 7 && p.renewalDay == 31 && p.minValidityDays == 60)
         #expect(p.validityYearsNHI == 1 && p.validityYearsElderly == 1 && p.validityYearsEmployee == 5)
-        #expect(p.shortTermMonths == 2 && p.ecertGraceMonths == 3 && p.applyNoticeRepeatDays == 90 && !p.elderly85Continuation)
+        #expect(p.shortTermMonths == 2 && p.ecertGraceMonths == 3 && p.applyNoticeRepeatDays == 90 && p.elderly85Continuation)
+        #expect(p.insurerName == nil)
         #expect(p.mailClass == .ordinary && p.vendorEncoding == .utf8)
     }
 
@@ -21,13 +22,15 @@ struct ParameterFileTests {
             renewal_day = 03-31
 
             validity_years.employee = 3
-            elderly_85_continuation = on
+            elderly_85_continuation = off
+            insurer_name = 千代田区国民健康保険
             vendor_encoding = CP932
             mail_class = tokutei_kiroku
             effective_from = 2026-04-01
             """, file: "x.conf")
         #expect(p.issueLeadDays == 45 && p.renewalMonth == 3 && p.renewalDay == 31 && p.validityYearsEmployee == 3)
-        #expect(p.elderly85Continuation && p.vendorEncoding == .cp932 && p.mailClass == .tokuteiKiroku)
+        #expect(!p.elderly85Continuation && p.vendorEncoding == .cp932 && p.mailClass == .tokuteiKiroku)
+        #expect(p.insurerName == "千代田区国民健康保険")
         #expect(p.effectiveFrom == LocalDate("2026-04-01"))
     }
 

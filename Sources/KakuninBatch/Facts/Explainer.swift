@@ -27,7 +27,7 @@ public struct Explanation: Sendable {
     private func era(_ d: LocalDate?) -> String { d.flatMap(JapaneseEra.format) ?? "" }
 
     public func renderText() -> String {
-        var s = "Member \(memberID) of insurer \(insurer), as of \(asOf) (\(era(asOf)))\n"
+        var s = "Member \(memberID) of insurer \(insurer) (\(parameters.parameters.insurerName ?? "no insurer_name in the parameters")), as of \(asOf) (\(era(asOf)))\n"
         s += "Decision: \(decision.outcome.rawValue)"
         if let h = decision.heldFrom { s += " (would be \(h.rawValue))" }
         if let f = decision.validFrom, let t = decision.validTo {
@@ -53,7 +53,7 @@ public struct Explanation: Sendable {
 
     public func renderJSON() throws -> String {
         var obj: [String: Any] = [
-            "insurer_number": insurer, "member_id": memberID, "as_of": asOf.description,
+            "insurer_number": insurer, "insurer_name": parameters.parameters.insurerName ?? NSNull(), "member_id": memberID, "as_of": asOf.description,
             "outcome": decision.outcome.rawValue, "reasons": decision.reasons.sorted.map(\.rawValue),
             "rule": decision.rule.rawValue, "steps": steps,
             "parameters": Dictionary(uniqueKeysWithValues: parameters.parameters.listing),

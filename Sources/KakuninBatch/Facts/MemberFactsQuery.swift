@@ -52,6 +52,8 @@ public enum MemberFactsQuery {
     static let mailColumnCount = 16
     /// Index of the first of `mailColumns` in a facts row.
     static let mailColumnsStart = 26
+    /// Index of the end of the active certificate covering the as-of date, after the mail columns.
+    static let coveringColumn = mailColumnsStart + mailColumnCount
 
     public static func sql(oneMember: Bool) -> String {
         // Every table is read once for the insurer and hash-joined; `explain` narrows the
@@ -77,7 +79,10 @@ public enum MemberFactsQuery {
                 WHERE insurer_number = $1 AND status = 'pending' AND kind IN ('card_lost', 'card_renewing') \(only)
             ),
             c AS (
-                SELECT DISTINCT ON (member_id) member_id, certificate_number, valid_from, valid_to, special_consideration, consideration_ended_on
+                -- The latest active certificate, and the end of the one covering the as-of date
+                -- (they differ once a renewal starting after the as-of date has been issued).
+                SELECT DISTINCT ON (member_id) member_id, certificate_number, valid_from, valid_to, special_consideration, consideration_ended_on,
+                       max(valid_to) FILTER (WHERE valid_from <= $2 AND valid_to >= $2) OVER (PARTITION BY member_id) AS covering_to
                 FROM certificate WHERE insurer_number = $1 AND status = 'active' \(only)
                 ORDER BY member_id, valid_from DESC, certificate_number DESC
             ),
@@ -105,7 +110,8 @@ public enum MemberFactsQuery {
                         WHEN m.scheme = 'nhi' THEN CASE WHEN m.household_head THEN 1 ELSE 0 END
                         ELSE 1 END,
                    \(detailsKey),
-                   \(mailColumns)
+                   \(mailColumns),
+                   c.covering_to
             FROM hh m
             LEFT JOIN s USING (member_id)
             LEFT JOIN a USING (member_id)
@@ -147,6 +153,7 @@ public enum MemberFactsQuery {
         f.lastApplyNotice = try r.date(22)
         f.deliverable = r.isTrue(23)
         f.householdHeads = r.int64(24).map(Int.init) ?? 1
+        f.coveringCertificateEnd = try r.date(coveringColumn)
         return f
     }
 

@@ -294,7 +294,9 @@ public final class FeedImporter {
                     for (c, column) in format.columns.enumerated() {
                         if c > 0 || !direct { out.append(9) }
                         let v = record.field(map[c])
-                        if rejectReason != nil && column.name == "status" {
+                        // NO_BASIS keeps the file's status until the merge knows the scheme
+                        // (an elderly member's application may need no basis).
+                        if rejectReason != nil && rejectReason != "NO_BASIS" && column.name == "status" {
                             CopyText.appendField("rejected", to: &out)
                         } else if v.isEmpty {
                             CopyText.appendField(column.blankDefault, to: &out)
@@ -547,6 +549,16 @@ public final class FeedImporter {
                 ORDER BY insurer_number FOR SHARE
                 """)
             TestPause.hit("import:applications-locked")
+            // SPEC.md 2.2: an elderly member's special-consideration application received on or
+            // after the measure's first day needs no basis; every other one without a basis is
+            // rejected with NO_BASIS.
+            try db.execute("""
+                UPDATE pg_temp.stage s SET reject_reason = CASE WHEN s.status = 'rejected' THEN 'REJECTED_BY_INSURER' END
+                FROM member m
+                WHERE s.reject_reason = 'NO_BASIS' AND m.insurer_number = s.insurer_number AND m.member_id = s.member_id
+                  AND m.scheme = 'elderly' AND s.received_on >= $1::date
+                """, [NationalMeasures.elderlyApplicationWithoutBasisFrom.description])
+            try db.execute("UPDATE pg_temp.stage SET status = 'rejected' WHERE reject_reason = 'NO_BASIS'")
             // A fulfilled application is history: a later feed does not change it.
             let updated = try db.query("""
                 UPDATE application t SET basis = s.basis, status = s.status, reject_reason = s.reject_reason,

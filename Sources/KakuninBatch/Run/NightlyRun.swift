@@ -144,8 +144,10 @@ public final class NightlyRun {
 
     private func dryRun(_ o: Options, _ control: Connection) throws -> Result {
         log.event("dry-run", "deciding without issuing or writing mail")
-        let report = try decideAndCommit(o, runID: nil, registry: nil, staging: nil)
-        return Result(runID: nil, report: report!)
+        var report = try decideAndCommit(o, runID: nil, registry: nil, staging: nil)!
+        report.insurerNumber = o.insurer
+        report.insurerName = o.parameters.parameters.insurerName
+        return Result(runID: nil, report: report)
     }
 
     /// Streams every member's facts out (COPY TO, in envelope order), decides, numbers the
@@ -298,7 +300,8 @@ public final class NightlyRun {
         try registry?.heartbeat(runID: runID, force: true)
         try staging.finish(insurer: insurer, asOf: asOf, mailClass: o.parameters.parameters.mailClass.rawValue)
         let id = String(runID)
-        try writer.execute("UPDATE insurer SET next_certificate_number = $2 WHERE insurer_number = $1", [insurer, String(nextNumber)])
+        try writer.execute("UPDATE insurer SET next_certificate_number = $2, insurer_name = $3 WHERE insurer_number = $1",
+                           [insurer, String(nextNumber), o.parameters.parameters.insurerName])
         try writer.copyIn("""
             COPY certificate (certificate_number, member_id, kind, reasons, valid_from, valid_to, replaces_certificate_number,
                               application_id, special_consideration, run_id, insurer_number, issued_on) FROM STDIN

@@ -13,6 +13,9 @@ public struct RunReport: Sendable {
     }
 
     public var runID: Int?
+    public var insurerNumber = ""
+    /// The insurer's name as its parameters gave it (insurer_name), nil when none was set.
+    public var insurerName: String?
     public var membersRead = 0
     public var decisions = 0
     public var byOutcome: [(String, Int)] = []
@@ -28,8 +31,12 @@ public struct RunReport: Sendable {
         var r = RunReport()
         r.runID = runID
         let id = String(runID)
-        let run = try db.query("SELECT as_of::text, coalesce((counts->>'members_read')::int, -1), insurer_number FROM run WHERE run_id = $1",
-                               [id]).rows[0]
+        let run = try db.query("""
+            SELECT r.as_of::text, coalesce((r.counts->>'members_read')::int, -1), r.insurer_number, i.insurer_name
+            FROM run r JOIN insurer i USING (insurer_number) WHERE r.run_id = $1
+            """, [id]).rows[0]
+        r.insurerNumber = run[2]!
+        r.insurerName = run[3]
         let asOf = run[0]!
         r.membersRead = Int(run[1]!)!
         try r.loadCounts(db, from: "decision", where: "run_id = \(runID) AND as_of = '\(asOf)'")
@@ -119,6 +126,10 @@ public struct RunReport: Sendable {
 
     public func render() -> String {
         var s = runID.map { "Run \($0) report\n" } ?? "Dry run report (nothing issued, no files written)\n"
+        s += "Insurer: \(insurerNumber) \(insurerName ?? "")\n"
+        if insurerName == nil {
+            s += "warning: no insurer_name in the insurer's parameter file: certificates and notices carry no 保険者名称; set insurer_name in jobs/insurers/\(insurerNumber.isEmpty ? "<insurer>" : insurerNumber).conf\n"
+        }
         s += "Outcomes:\n"
         for (o, n) in byOutcome { s += "  \(o.padding(toLength: 22, withPad: " ", startingAt: 0)) \(n)\n" }
         s += "By outcome × reason × scheme:\n"
@@ -132,7 +143,8 @@ public struct RunReport: Sendable {
     }
 
     func countsJSON() -> String {
-        var obj: [String: Any] = ["members_read": membersRead, "decisions": decisions, "certificates": certificates, "held": held]
+        var obj: [String: Any] = ["members_read": membersRead, "decisions": decisions, "certificates": certificates, "held": held,
+                                  "insurer_name": insurerName ?? NSNull()]
         obj["outcomes"] = Dictionary(uniqueKeysWithValues: byOutcome)
         obj["checks_pass"] = allChecksPass
         return json(obj)

@@ -98,9 +98,14 @@ public enum IndividualNumber {
         }
 
         func digit(_ u: Unicode.Scalar) -> Int? {
-            if u.value >= 48 && u.value <= 57 { return Int(u.value - 48) }
-            guard u.value >= 0x80, u.properties.numericType == .decimal, let v = u.properties.numericValue else { return nil }
-            return Int(v)
+            let v = u.value
+            if v >= 48 && v <= 57 { return Int(v - 48) }
+            if v >= 0xFF10 && v <= 0xFF19 { return Int(v - 0xFF10) }  // full-width, the common case
+            // No decimal digits below U+0660 or among kana and kanji (U+3000–U+A61F): skip the
+            // property lookup for the text of names and addresses.
+            if v < 0x0660 || (v >= 0x3000 && v < 0xA620) { return nil }
+            guard u.properties.numericType == .decimal, let n = u.properties.numericValue else { return nil }
+            return Int(n)
         }
 
         func isSeparator(_ u: Unicode.Scalar) -> Bool {

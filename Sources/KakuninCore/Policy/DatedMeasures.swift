@@ -10,9 +10,13 @@ public struct DatedMeasure: Sendable {
         case elderlyNewOrUncarded(since: LocalDate)
         /// Every elderly member gets a certificate regardless of Myna; no eligibility notices.
         case elderlyAll
-        /// Elderly members aged `minimumAge`+ on `ageOn` get a certificate regardless of Myna,
-        /// when the insurer turns the option on (`elderly_85_continuation`).
+        /// Elderly members who have attained `minimumAge` on `ageOn` (the age law of SPEC.md 3)
+        /// get a certificate regardless of Myna, while the insurer's `elderly_85_continuation`
+        /// is on (the default).
         case elderlyAgedOption(minimumAge: Int, ageOn: LocalDate)
+        /// An elderly member's special-consideration application received in the period needs
+        /// no basis (SPEC.md 2.2): it is not rejected with NO_BASIS.
+        case elderlyApplicationNeedsNoBasis
         /// A Myna card stays usable until the end of the month `ecert_grace_months` after its
         /// e-certificate or the card expires.
         case ecertGrace
@@ -53,17 +57,23 @@ public enum NationalMeasures {
         from: d("2025-08-01"), to: d("2026-07-31"), effect: .elderlyAll,
         source: "MHLW notice of 2025-04-03 (後期高齢者の資格確認書の暫定的な運用)")
 
-    public static let elderly85Continuation = DatedMeasure(
-        id: "elderly-85-continuation", title: "Elderly aged 85+ on 2026-08-01: certificate continues (insurer option)",
-        from: d("2026-08-01"), to: d("2027-07-31"), effect: .elderlyAgedOption(minimumAge: 85, ageOn: d("2026-08-01")),
-        source: "one prefecture's report (single source, SPEC.md 6); period assumed one renewal year")
+    public static let elderlyPhase3 = DatedMeasure(
+        id: "elderly-phase-3", title: "Elderly who attained 85 on 2026-08-01 (born on or before 1941-08-02) get a certificate regardless of Myna",
+        from: d("2026-08-01"), to: nil, effect: .elderlyAgedOption(minimumAge: 85, ageOn: d("2026-08-01")),
+        source: "埼玉県後期高齢者医療広域連合「令和8年8月から資格確認書の交付要件が変わります」; national policy change announced 2025-12 (SPEC.md 2.4, 6); no end announced; insurer parameter elderly_85_continuation, on by default")
+
+    public static let elderlyApplicationWithoutBasis = DatedMeasure(
+        id: "elderly-application-without-basis", title: "Elderly: any member may ask for a certificate; a special-consideration application needs no basis",
+        from: d("2026-08-01"), to: nil, effect: .elderlyApplicationNeedsNoBasis,
+        source: "埼玉県後期高齢者医療広域連合「令和8年8月から資格確認書の交付要件が変わります」 (SPEC.md 2.2)")
 
     public static let ecertGrace = DatedMeasure(
         id: "ecert-grace", title: "Myna card usable until the end of the grace months after e-cert/card expiry",
         from: nil, to: nil, effect: .ecertGrace,
         source: "協会けんぽ; いわき市 (e-certificate expiry grace period)")
 
-    public static let all: [DatedMeasure] = [legacyCardsEnd, elderlyPhase1, elderlyPhase2, elderly85Continuation, ecertGrace]
+    public static let all: [DatedMeasure] = [legacyCardsEnd, elderlyPhase1, elderlyPhase2, elderlyPhase3,
+                                             elderlyApplicationWithoutBasis, ecertGrace]
 
     /// The measures that grant elderly members a certificate regardless of Myna.
     public static let elderly: [DatedMeasure] = all.filter {
@@ -72,6 +82,14 @@ public enum NationalMeasures {
         default: return false
         }
     }
+
+    /// Does an elderly member's special-consideration application received on `d` need no basis?
+    public static func elderlyApplicationNeedsNoBasis(receivedOn d: LocalDate) -> Bool {
+        all.contains { $0.effect == .elderlyApplicationNeedsNoBasis && $0.inForce(on: d) }
+    }
+
+    /// The first date on which an elderly application needs no basis (for set-based SQL).
+    public static let elderlyApplicationWithoutBasisFrom: LocalDate = elderlyApplicationWithoutBasis.from!
 
     /// The date after which no legacy card is valid.
     public static let legacyCardsEndDate: LocalDate = {

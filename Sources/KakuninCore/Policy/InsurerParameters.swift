@@ -14,7 +14,11 @@ public struct InsurerParameters: Sendable, Equatable {
     public var shortTermMonths = 2
     public var ecertGraceMonths = 3
     public var applyNoticeRepeatDays = 90
-    public var elderly85Continuation = false
+    /// Elderly phase 3 (SPEC.md 2.4): certificates regardless of Myna for elderly members who
+    /// attained 85 on 2026-08-01. On by default since the national change of 2026-08-01.
+    public var elderly85Continuation = true
+    /// Printed on certificates and notices as 保険者名称; none by default (a run warns).
+    public var insurerName: String? = nil
     public var mailClass = MailClass.ordinary
     public var vendorEncoding = VendorEncoding.utf8
     /// Postage tariff name, if the vendor needs one.
@@ -45,6 +49,7 @@ public struct InsurerParameters: Sendable, Equatable {
          ("ecert_grace_months", String(ecertGraceMonths)),
          ("apply_notice_repeat_days", String(applyNoticeRepeatDays)),
          ("elderly_85_continuation", elderly85Continuation ? "on" : "off"),
+         ("insurer_name", insurerName ?? ""),
          ("mail_class", mailClass.rawValue),
          ("vendor_encoding", vendorEncoding.rawValue),
          ("postage_tariff", postageTariff ?? ""),
@@ -141,6 +146,11 @@ public enum ParameterFile {
                 }
                 p.vendorEncoding = v
             case "postage_tariff": p.postageTariff = value.isEmpty ? nil : value
+            case "insurer_name":
+                guard value.unicodeScalars.count <= 60, !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                    throw err("the name is longer than 60 characters or holds a control character", "write the name as printed (保険者名称), at most 60 characters")
+                }
+                p.insurerName = value.isEmpty ? nil : value
             case "effective_from": p.effectiveFrom = try date()
             case "effective_to": p.effectiveTo = try date()
             default:

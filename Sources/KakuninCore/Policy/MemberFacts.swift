@@ -81,6 +81,9 @@ public struct MemberFacts: Sendable, Equatable {
     public var accessRestricted: Bool
     /// nil: no Myna status on record.
     public var myna: MynaStatus?
+    /// The end of the active certificate that covers the as-of date, when it is not the latest
+    /// (a renewal starting later has been issued already): S moves past both.
+    public var coveringCertificateEnd: LocalDate?
     /// The earliest approved, unfulfilled application.
     public var application: OpenApplication?
     /// A pending (not yet approved) card_lost/card_renewing application is on file.

@@ -56,6 +56,9 @@ public struct Policy: Sendable {
         } else if let c = active, c.validFrom <= d {
             s = c.validTo.adding(days: 1)
             t.note("Certificate \(c.number) covers the as-of date until \(c.validTo), so S = \(s).")
+        } else if let end = f.coveringCertificateEnd, end >= d {
+            s = end.adding(days: 1)
+            t.note("An earlier certificate covers the as-of date until \(end), so S = \(s).")
         } else {
             s = max(d, f.qualifiedOn)
             t.note("No paper document covers the as-of date, so S = \(s) (the later of the as-of date and qualified_on \(f.qualifiedOn)).")
@@ -171,13 +174,11 @@ public struct Policy: Sendable {
         // 9. Issued without application, with every code that applies.
         var codes = ReasonSet()
         if let m = f.myna {
+            // A cancellation applies whether or not the member still has the card.
+            if m.registration == .cancelRequested || m.registration == .cancelled { codes.insert(.REGISTRATION_CANCELLED) }
             if !m.hasCard { codes.insert(m.cardState == .returned ? .CARD_RETURNED : .NO_CARD) }
             else {
-                switch m.registration {
-                case .registered: break
-                case .notRegistered, nil: codes.insert(.NOT_REGISTERED)
-                case .cancelRequested, .cancelled: codes.insert(.REGISTRATION_CANCELLED)
-                }
+                if m.registration == .notRegistered || m.registration == nil { codes.insert(.NOT_REGISTERED) }
                 if m.cardState == .returned { codes.insert(.CARD_RETURNED) }
                 if let lapse = lapseDate(m), graceEnd(lapse) < horizon { codes.insert(.ECERT_EXPIRED) }
             }
@@ -229,7 +230,7 @@ public struct Policy: Sendable {
             return f.qualifiedOn >= since || !cardValid
         case .elderlyAgedOption(let age, let on):
             return parameters.elderly85Continuation && JapaneseAge.age(on: on, bornOn: f.birthDate) >= age
-        case .legacyCardsEnd, .ecertGrace: return false
+        case .legacyCardsEnd, .ecertGrace, .elderlyApplicationNeedsNoBasis: return false
         }
     }
 
