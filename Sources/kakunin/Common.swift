@@ -76,3 +76,9 @@ func asOfAndParameters(insurer: String, asOf: String?, paramsDir: String?) throw
     let date = try parseAsOf(asOf)
     return (date, try LoadedParameters.load(insurer: insurer, directory: LoadedParameters.directory(paramsDir), asOf: date))
 }
+
+/// Prints a header and rows as tab-separated lines (NULL as empty), for operators and scripts.
+func printTable(_ header: [String], _ rows: [[String?]]) {
+    print(header.joined(separator: "\t"))
+    for r in rows { print(r.map { $0 ?? "" }.joined(separator: "\t")) }
+}

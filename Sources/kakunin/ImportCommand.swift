@@ -61,8 +61,7 @@ struct Imports: ParsableCommand {
                            i.actor, i.file_name
                     FROM import i ORDER BY i.import_id DESC LIMIT $1
                     """, [String(limit)]).rows
-                print(["import", "feed", "status", "started", "finished", "read", "loaded", "rejected", "actor", "file"].joined(separator: "\t"))
-                for r in rows { print(r.map { $0 ?? "" }.joined(separator: "\t")) }
+                printTable(["import", "feed", "status", "started", "finished", "read", "loaded", "rejected", "actor", "file"], rows)
                 return .success
             }
         }

@@ -72,9 +72,7 @@ struct Runs: ParsableCommand {
                            coalesce(counts->>'decisions', ''), coalesce(counts->>'certificates', ''), coalesce(counts->>'held', '')
                     FROM run WHERE $1::text IS NULL OR insurer_number = $1 ORDER BY run_id DESC LIMIT $2
                     """, [insurer, String(limit)]).rows
-                print(["run", "insurer", "as_of", "job", "status", "phase", "tries", "started", "finished", "decisions", "certs", "held"]
-                        .joined(separator: "\t"))
-                for r in rows { print(r.map { $0 ?? "" }.joined(separator: "\t")) }
+                printTable(["run", "insurer", "as_of", "job", "status", "phase", "tries", "started", "finished", "decisions", "certs", "held"], rows)
                 return .success
             }
         }

@@ -374,7 +374,7 @@ public final class FeedImporter {
             if !missing.isEmpty { parts.append("missing column(s) \(missing.joined(separator: ", "))") }
             var named: [String] = [], unnamed: [Int] = []
             for (position, name) in unexpected {
-                if let close = missing.first(where: { Self.editDistance($0, name, limit: 2) <= 2
+                if let close = missing.first(where: { ParameterFile.editDistance($0, name) <= 2
                                                       || (name.count >= 4 && ($0.contains(name) || name.contains($0))) }) {
                     named.append("'\(name)' (did you mean \(close)?)")
                 } else {
@@ -390,21 +390,6 @@ public final class FeedImporter {
             throw Refusal(message: "this is not a \(format.name.rawValue) feed: \(parts.joined(separator: "; ")). \(want)")
         }
         return expected.map { names.firstIndex(of: $0)! }
-    }
-
-    /// Levenshtein distance, giving up above `limit` (for "did you mean").
-    static func editDistance(_ a: String, _ b: String, limit: Int) -> Int {
-        let a = Array(a.unicodeScalars), b = Array(b.unicodeScalars)
-        if abs(a.count - b.count) > limit { return limit + 1 }
-        var prev = Array(0...b.count)
-        for i in 1...max(a.count, 1) where !a.isEmpty {
-            var cur = [i] + Array(repeating: 0, count: b.count)
-            for j in 1...max(b.count, 1) where !b.isEmpty {
-                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            prev = cur
-        }
-        return prev[b.count]
     }
 
     private func crossFieldChecks(_ r: CSVRecord, _ format: FeedFormat, _ map: [Int],

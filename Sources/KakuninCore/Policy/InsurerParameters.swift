@@ -180,7 +180,8 @@ public enum ParameterFile {
         }
     }
 
-    static func editDistance(_ a: String, _ b: String) -> Int {
+    /// Levenshtein distance, for "did you mean" in messages.
+    public static func editDistance(_ a: String, _ b: String) -> Int {
         let a = Array(a), b = Array(b)
         var prev = Array(0...b.count)
         for i in 1...max(a.count, 1) where !a.isEmpty {
