@@ -57,8 +57,12 @@ public final class TestDatabase: @unchecked Sendable {
         fatalError("Package.swift not found above \(#filePath)")
     }()
 
-    /// The built `kakunin` executable (swift test builds it with the tests).
+    /// The built `kakunin` executable (swift test builds it with the tests), or the one named by
+    /// KAKUNIN_TEST_EXECUTABLE (e.g. an older build, to show a test fails without a fix).
     public static var executable: URL {
+        if let other = ProcessInfo.processInfo.environment["KAKUNIN_TEST_EXECUTABLE"], !other.isEmpty {
+            return URL(fileURLWithPath: other)
+        }
         let exe = URL(fileURLWithPath: CommandLine.arguments[0])
         var dir = exe.deletingLastPathComponent()
         for _ in 0..<4 {

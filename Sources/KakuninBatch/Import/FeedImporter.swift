@@ -112,6 +112,7 @@ public final class FeedImporter {
                     try db.execute("ANALYZE pg_temp.stage")
                     try rejectDuplicates(format, importID: importID, candidates: result.candidates)
                     lap("duplicates")
+                    TestPause.hit("import:merge")
                     loaded = try merge(format, importID: importID)
                     lap("merge")
                 }
