@@ -1,22 +1,158 @@
 import ArgumentParser
+import Foundation
 import KakuninBatch
+import KakuninCore
 
 struct Audit: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "The audit trail.", subcommands: [Verify.self])
+    static let configuration = CommandConfiguration(
+        abstract: "The audit log: signed checkpoints, verification, inclusion proofs.",
+        discussion: """
+            Every import, run, certificate issued, certificate change and staff action is an entry of an
+            append-only log hashed as a Merkle tree (RFC 6962/9162). A checkpoint signs the log's size and
+            root with an Ed25519 key kept outside the database; keep the checkpoints you receive. Verify
+            recomputes every entry's hash and compares the root with a checkpoint, so a change made even
+            by a database superuser who recomputes every stored hash is caught.
+            """,
+        subcommands: [Keygen.self, Checkpoint.self, Verify.self, Prove.self, VerifyProof.self, ShowEntry.self])
+
+    struct Keygen: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make an Ed25519 key pair as PEM files (PKCS#8 private key 0600, SubjectPublicKeyInfo public key), as openssl does.")
+        @Option(help: "Where to write the private key (kept outside the database).") var privateKey: String
+        @Option(help: "Where to write the public key (given to auditors).") var publicKey: String
+
+        func run() throws {
+            try runReporting {
+                guard !FileManager.default.fileExists(atPath: privateKey) else {
+                    throw OperatorError(.cannotCreate, "\(privateKey) exists; kakunin never overwrites a key", fix: "choose another path or move the old key away")
+                }
+                let pair = AuditKeys.generate()
+                try OwnerOnlyFile.publish(URL(fileURLWithPath: privateKey)) { try $0.write(pair.privatePEM) }
+                try OwnerOnlyFile.publish(URL(fileURLWithPath: publicKey)) { try $0.write(pair.publicPEM) }
+                print("private key: \(privateKey) (keep it outside the database; mode 0600)\npublic key:  \(publicKey)")
+                return .success
+            }
+        }
+    }
+
+    struct Checkpoint: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Seal the log and write a signed checkpoint (size and root).")
+        @Option(help: "The Ed25519 private key (PEM).") var key: String
+        @Option(help: "Write the checkpoint here (default: standard output).") var output: String?
+        @Option(help: "Also write the checkpoint's leaf hashes here (32 bytes per entry), so a later verify can name a changed entry.")
+        var leaves: String?
+        @Option(help: "Origin line of the checkpoint (default kakunin:<database>).") var origin: String?
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let key = try AuditKeys.privateKey(pem: try AuditKeys.load(self.key), file: self.key)
+                let db = try database.connect()
+                let cp = try AuditLog.checkpoint(db, key: key, origin: origin)
+                if let output { try OwnerOnlyFile.publish(URL(fileURLWithPath: output)) { try $0.write(cp.text) } } else { print(cp.text, terminator: "") }
+                if let leaves { try AuditLog.writeLeaves(db, size: cp.size, to: URL(fileURLWithPath: leaves)) }
+                if output != nil { print("checkpoint: \(cp.size) entries, root \(cp.root.map { String(format: "%02x", $0) }.joined())") }
+                return .success
+            }
+        }
+    }
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Recompute the audit trail's hash chain; exit 0 when intact, 1 naming the first altered event.",
-            discussion: "Keep the printed head hash outside the database (e.g. in the auditor's notes): a later verify that starts from the same events must reach it.")
+            abstract: "Prove the log still holds exactly what a checkpoint covered (and extends an older one); exit 1 naming what changed.")
+        @Option(help: "The checkpoint to verify against.") var checkpoint: String
+        @Option(help: "An older checkpoint: the log at --checkpoint must extend it.") var older: String?
+        @Option(help: "The auditors' copy of the public key (PEM).") var publicKey: String
+        @Option(help: "The checkpoint's leaves file (from audit checkpoint --leaves), to name the first changed entry.") var leaves: String?
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let key = try AuditKeys.publicKey(pem: try AuditKeys.load(publicKey), file: publicKey)
+                let newer = try KakuninBatch.Checkpoint.parse(try readText(checkpoint), file: checkpoint)
+                let old = try older.map { try KakuninBatch.Checkpoint.parse(try readText($0), file: $0) }
+                let db = try database.connect()
+                let v = try AuditLog.verify(db, newer: newer, older: old, publicKey: key, leaves: leaves.map { URL(fileURLWithPath: $0) })
+                if v.ok {
+                    print("audit log verified: the first \(newer.size) entries hash to the signed root\(old.map { "; it extends the checkpoint of \($0.size) entries" } ?? "") (\(v.entries) entries recomputed)")
+                    return .success
+                }
+                print("audit log BROKEN:")
+                for p in v.problems { print("  \(p)") }
+                return .internalError
+            }
+        }
+    }
+
+    struct Prove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print an inclusion proof of a certificate's issue entry against the latest checkpoint.")
+        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Certificate number.") var certificate: Int64
+        @Option(help: "Prove against this checkpoint file instead of the latest stored one.") var checkpoint: String?
+        @Option(help: "Write the proof here (default: standard output).") var output: String?
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
             try runReporting {
                 let db = try database.connect()
-                let v = try AuditVerification.verify(db)
-                print(v.render(), terminator: "")
-                return v.ok ? .success : .internalError
+                let cp: KakuninBatch.Checkpoint
+                if let checkpoint {
+                    cp = try KakuninBatch.Checkpoint.parse(try readText(checkpoint), file: checkpoint)
+                } else {
+                    guard let text = try db.query("SELECT signed_text FROM audit_checkpoint ORDER BY log_size DESC, checkpoint_id DESC LIMIT 1").scalar else {
+                        throw OperatorError(.notFound, "no checkpoint yet", fix: "make one: kakunin audit checkpoint --key FILE")
+                    }
+                    cp = try KakuninBatch.Checkpoint.parse(text, file: "the latest stored checkpoint")
+                }
+                let proof = try AuditLog.prove(db, insurer: insurer, certificate: certificate, checkpoint: cp)
+                if let output { try OwnerOnlyFile.publish(URL(fileURLWithPath: output)) { try $0.write(proof) } } else { print(proof, terminator: "") }
+                return .success
             }
         }
     }
+
+    struct VerifyProof: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "verify-proof", abstract: "Check an inclusion proof offline (no database).")
+        @Argument(help: "The proof file.") var file: String
+        @Option(help: "The public key: also check the checkpoint's signature.") var publicKey: String?
+
+        func run() throws {
+            try runReporting {
+                let key = try publicKey.map { try AuditKeys.publicKey(pem: try AuditKeys.load($0), file: $0) }
+                let r = try AuditLog.verifyProof(try readText(file), publicKey: key)
+                guard r.problems.isEmpty else {
+                    print("proof INVALID:")
+                    for p in r.problems { print("  \(p)") }
+                    return .internalError
+                }
+                print("proof valid: the entry is in the log covered by the checkpoint\(r.signatureChecked ? ", whose signature is valid" : " (signature not checked: give --public-key)")")
+                print("entry: \(r.entry)")
+                return .success
+            }
+        }
+    }
+
+    struct ShowEntry: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "show-entry", abstract: "Print one log entry as it is now.")
+        @Argument(help: "Log index.") var index: Int
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let db = try database.connect()
+                guard let entry = try db.query("SELECT entry FROM audit_entries WHERE log_index = $1", [String(index)]).scalar else {
+                    throw OperatorError(.notFound, "no log entry \(index)")
+                }
+                print(entry)
+                return .success
+            }
+        }
+    }
+}
+
+func readText(_ path: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path), let s = String(data: data, encoding: .utf8) else {
+        throw OperatorError(.usage, "cannot read \(path)", fix: "check the path")
+    }
+    return s
 }

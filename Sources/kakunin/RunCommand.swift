@@ -28,6 +28,8 @@ struct Run: ParsableCommand {
             })
     var lockWait: Double = 5
     @Option(help: "Folder of insurer parameter files (default: jobs/insurers).") var paramsDir: String?
+    @Option(help: "Ed25519 private key (PEM) to sign an audit-log checkpoint at the end (default: $KAKUNIN_AUDIT_KEY).")
+    var auditKey: String?
     @OptionGroup var database: DatabaseOptions
 
     func run() throws {
@@ -38,6 +40,7 @@ struct Run: ParsableCommand {
             options.job = job
             options.dryRun = dryRun
             options.lockWait = lockWait
+            options.auditKeyPath = auditKey ?? ProcessInfo.processInfo.environment["KAKUNIN_AUDIT_KEY"].flatMap { $0.isEmpty ? nil : $0 }
             let log = RunLog(quiet: quiet)
             // Check the database is reachable first, so the exit status says so.
             _ = try database.connect()

@@ -491,17 +491,7 @@ public final class FeedImporter {
                 FROM pg_temp.stage s LEFT JOIN member t ON \(on)
                 WHERE t.member_id IS NULL OR \(differs)
                 """)
-            try db.execute("""
-                INSERT INTO member_history (insurer_number, member_id, import_id, changed_columns, old_values, new_values)
-                SELECT s.insurer_number, s.member_id, $1, c.cols, c.old, c.new
-                FROM pg_temp.delta s JOIN member t ON \(on)
-                CROSS JOIN LATERAL (
-                    SELECT array_agg(o.key ORDER BY o.key), jsonb_object_agg(o.key, o.value), jsonb_object_agg(o.key, n.value)
-                    FROM jsonb_each(to_jsonb(t)) o JOIN jsonb_each(to_jsonb(s)) n USING (key)
-                    WHERE o.key <> ALL (ARRAY['line', 'insurer_number', 'member_id']) AND o.value IS DISTINCT FROM n.value
-                ) AS c(cols, old, new)
-                WHERE NOT s.is_new
-                """, [id])
+            // The database keeps each change in member_history (trigger member_history_kept).
             let updated = try db.query("""
                 UPDATE member t SET \(data.map { "\($0) = s.\($0)" }.joined(separator: ", ")),
                        updated_by_import = $1, updated_at = now()
@@ -578,8 +568,9 @@ public final class FeedImporter {
     }
 
     private func audit(action: String, importID: Int, details: [String: String]) throws {
-        try db.execute("INSERT INTO audit_event (action, host, import_id, details, prev_hash, hash) VALUES ($1, $2, $3, $4::jsonb, '', '')",
-                       [action, host, String(importID), json(details)])
+        var details = details
+        details["host"] = host
+        try db.execute("SELECT audit_append($1, NULL, NULL, NULL, $2, $3::jsonb)", [action, String(importID), json(details)])
     }
 
     private func loadRejectSummary(_ s: inout ImportSummary) throws {

@@ -12,6 +12,19 @@ public struct LoadedParameters: Sendable {
     public let sha256: String
     public let isDefault: Bool
 
+    /// Every parameter with its value, as a JSON object (what insurer_parameters keeps).
+    public var listingJSON: String { json(Dictionary(uniqueKeysWithValues: parameters.listing)) }
+
+    /// The parameters a run recorded (insurer_parameters.parameters), for replay.
+    public static func fromListing(_ jsonText: String, source: String, sha256: String) throws -> LoadedParameters {
+        guard let obj = try JSONSerialization.jsonObject(with: Data(jsonText.utf8)) as? [String: String] else {
+            throw OperatorError(.internalError, "the recorded parameters are not a JSON object of strings")
+        }
+        let text = obj.filter { !$0.value.isEmpty }.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)" }.joined(separator: "\n")
+        let p = try ParameterFile.parse(text, file: "recorded parameters \(sha256.prefix(12))")
+        return LoadedParameters(parameters: p, source: source, sha256: sha256, isDefault: false)
+    }
+
     /// Finds and validates `<dir>/<insurer>.conf`; none there means the defaults of SPEC.md 2.6.
     public static func load(insurer: String, directory: URL, asOf: LocalDate) throws -> LoadedParameters {
         let url = directory.appendingPathComponent("\(insurer).conf")

@@ -22,6 +22,8 @@ public final class NightlyRun {
         public var parameters: LoadedParameters
         public var host: String
         public var codeVersion: String
+        /// Ed25519 private key (PEM) to sign a checkpoint of the audit log at the end of the run.
+        public var auditKeyPath: String?
 
         public init(insurer: String, asOf: LocalDate, outDirectory: URL, parameters: LoadedParameters, host: String, codeVersion: String) {
             self.insurer = insurer
@@ -136,6 +138,17 @@ public final class NightlyRun {
                                                        "decisions": report.decisions, "certificates": report.certificates])
         try registry.complete(runID: run.id, counts: report.countsJSON())
         log.event("complete", "run \(run.id) completed", ["decisions": report.decisions, "certificates": report.certificates, "held": report.held])
+        // The run's events and certificates take their places in the audit log; with a key,
+        // a signed checkpoint is written beside the mailing files.
+        if let keyPath = o.auditKeyPath {
+            let key = try AuditKeys.privateKey(pem: try AuditKeys.load(keyPath), file: keyPath)
+            let cp = try AuditLog.checkpoint(control, key: key)
+            try OwnerOnlyFile.publish(dir.appendingPathComponent("checkpoint.txt")) { try $0.write(cp.text) }
+            log.event("audit", "checkpoint signed: \(cp.size) log entries", ["log_size": cp.size])
+        } else {
+            let size = try AuditLog.seal(control)
+            log.event("audit", "audit log sealed: \(size) entries (no --audit-key: no checkpoint)", ["log_size": size])
+        }
         var r = Result(runID: run.id, report: report)
         r.resumed = run.resumed
         r.filesDirectory = dir
@@ -337,11 +350,11 @@ public final class NightlyRun {
                    E'\\n' ORDER BY certificate_number), 'UTF8')), 'hex'), '')
             FROM certificate WHERE insurer_number = $1 AND run_id = $2
             """, [insurer, id]).rows[0]
-        try writer.execute("""
-            INSERT INTO audit_event (action, host, insurer_number, run_id, details, prev_hash, hash)
-            VALUES ('run_decided', $1, $2, $3, $4::jsonb, '', '')
-            """, [o.host, insurer, id, json(["members_read": read, "certificates_issued": Int(digest[0]!)!, "certificates_sha256": digest[1]!,
-                                             "parameters_sha256": o.parameters.sha256, "code_version": o.codeVersion])])
+        // Sealed, this event is followed in the log by one entry per certificate issued.
+        try writer.execute("SELECT audit_append('run_decided', $1, NULL, $2, NULL, $3::jsonb)",
+                           [insurer, id, json(["members_read": read, "certificates_issued": Int(digest[0]!)!, "certificates_sha256": digest[1]!,
+                                               "parameters_sha256": o.parameters.sha256, "code_version": o.codeVersion,
+                                               "host": o.host])])
         // No ANALYZE of the permanent tables here (it cost ~0.8 s per million members):
         // autovacuum analyses what the run added.
         CrashPoint.hit("before-commit")
@@ -375,10 +388,9 @@ public final class NightlyRun {
     }
 
     private func audit(_ db: Connection, _ action: String, _ runID: Int, _ o: Options, _ details: [String: Any]) throws {
-        try db.execute("""
-            INSERT INTO audit_event (action, host, insurer_number, run_id, details, prev_hash, hash)
-            VALUES ($1, $2, $3, $4, $5::jsonb, '', '')
-            """, [action, o.host, o.insurer, String(runID), json(details)])
+        var details = details
+        details["host"] = o.host
+        try db.execute("SELECT audit_append($1, $2, NULL, $3, NULL, $4::jsonb)", [action, o.insurer, String(runID), json(details)])
     }
 }
 

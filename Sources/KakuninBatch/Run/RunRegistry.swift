@@ -75,14 +75,26 @@ public final class RunRegistry {
                 ?? "another process holds its lock"
             throw Locked(message: "insurer \(insurer) already has an issuing run in progress: \(what); at most one run per insurer issues at a time, whatever its job or date")
         }
+        // A completed run is history (the database refuses to change it): look first.
+        let existing = try db.query("""
+            SELECT run_id, status, phase, attempts, finished_at::text FROM run WHERE insurer_number = $1 AND as_of = $2 AND job = $3
+            """, [insurer, asOf.description, job]).rows.first
+        if let e = existing, e[1] == "completed" {
+            return (Run(id: Int(e[0]!)!, phase: .completed, attempts: Int(e[3]!)!, resumed: false), e[4])
+        }
         let row = try db.query("""
             INSERT INTO run (insurer_number, as_of, job, status, phase, lease_owner, lease_expires_at, host, code_version,
                              params_sha256, params_source)
             VALUES ($1, $2, $3, 'running', 'deciding', $4, now() + make_interval(secs => $5), $6, $7, $8, $9)
-            ON CONFLICT (insurer_number, as_of, job) DO UPDATE SET insurer_number = EXCLUDED.insurer_number
+            ON CONFLICT (insurer_number, as_of, job) DO UPDATE SET attempts = run.attempts
             RETURNING run_id, status, phase, attempts, finished_at::text, (xmax = 0) AS inserted
             """, [insurer, asOf.description, job, owner, String(Self.leaseSeconds), owner.split(separator: ":").first.map(String.init),
                   codeVersion, parameters.sha256, parameters.source]).rows[0]
+        // The parameters as used, by content hash: reports show them, replay decides with them.
+        try db.execute("""
+            INSERT INTO insurer_parameters (insurer_number, content_sha256, parameters, source) VALUES ($1, $2, $3::jsonb, $4)
+            ON CONFLICT DO NOTHING
+            """, [insurer, parameters.sha256, parameters.listingJSON, parameters.source])
         let id = Int(row[0]!)!
         if row[1] == "completed" {
             return (Run(id: id, phase: .completed, attempts: Int(row[3]!)!, resumed: false), row[4])
