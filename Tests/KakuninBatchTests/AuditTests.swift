@@ -1,47 +1,161 @@
 import Foundation
 import Testing
+import KakuninStore
 import KakuninTesting
 
-@Suite("kakunin audit verify")
+/// Issue 11: a log an auditor verifies without trusting the database.
+@Suite("The audit log: checkpoints, verification, proofs", .serialized)
 struct AuditTests {
-    func trail(_ tdb: TestDatabase) throws {
-        let dir = try temporaryDirectory()
-        for n in 1...3 {
-            let f = try FeedFiles.write(dir, "m\(n).csv", [FeedFiles.memberHeader, FeedFiles.member("M1", ["address": "住所\(n)"])])
-            #expect(try runKakunin(["import", "members", f.path, "--report-dir", dir.path], database: tdb).status == 0)
-        }
+    let tdb: TestDatabase
+    let dir: URL
+    init() throws {
+        tdb = try TestDatabase()
+        dir = try temporaryDirectory()
+        try NightlyRunTests().scenario(tdb, dir)
+        let k = try runKakunin(["audit", "keygen", "--private-key", key.path, "--public-key", pub.path], database: nil)
+        #expect(k.status == 0, "\(k.stderr)")
+    }
+    var key: URL { dir.appendingPathComponent("audit-key.pem") }
+    var pub: URL { dir.appendingPathComponent("audit-pub.pem") }
+    var out: URL { dir.appendingPathComponent("out") }
+
+    func night(_ asOf: String) throws {
+        let r = try runKakunin(["run", "--insurer", "131016", "--as-of", asOf, "--out", out.path, "--params-dir", dir.path,
+                                "--audit-key", key.path], database: tdb)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
     }
 
-    @Test("an intact trail verifies")
-    func intact() throws {
-        let tdb = try TestDatabase()
-        try trail(tdb)
-        let r = try runKakunin(["audit", "verify"], database: tdb)
-        #expect(r.status == 0)
-        #expect(r.stdout.contains("audit trail verified: 3 events, 1 … 3"))
+    func checkpoint(_ name: String) throws -> URL {
+        let f = dir.appendingPathComponent(name)
+        let r = try runKakunin(["audit", "checkpoint", "--key", key.path, "--output", f.path, "--leaves", f.path + ".leaves"], database: tdb)
+        #expect(r.status == 0, "\(r.stderr)")
+        return f
     }
 
-    @Test("a changed event is found, even by someone who bypassed the trigger")
-    func changed() throws {
-        let tdb = try TestDatabase()
-        try trail(tdb)
+    func verify(_ cp: URL, older: URL? = nil, leaves: Bool = true) throws -> CommandResult {
+        var args = ["audit", "verify", "--checkpoint", cp.path, "--public-key", pub.path]
+        if let older { args += ["--older", older.path] }
+        if leaves { args += ["--leaves", cp.path + ".leaves"] }
+        return try runKakunin(args, database: tdb)
+    }
+
+    @Test("the run writes a checkpoint; a later one extends it (consistency); keys are openssl's formats")
+    func intactAndConsistent() throws {
+        try night("2026-11-21")
+        let first = out.appendingPathComponent("131016/2026-11-21/nightly/checkpoint.txt")
+        #expect(FileManager.default.fileExists(atPath: first.path))
+        try night("2026-11-22")
+        let second = try checkpoint("cp2.txt")
+        let r = try verify(second, older: first)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("audit log verified") && r.stdout.contains("it extends the checkpoint of"), "\(r.stdout)")
+        // Every certificate issued is an entry of its own.
         let db = try tdb.connect()
-        try db.execute("ALTER TABLE audit_event DISABLE TRIGGER audit_event_chain")
-        try db.execute("UPDATE audit_event SET details = details || '{\"rows_loaded\": \"0\"}' WHERE event_id = 2")
-        let r = try runKakunin(["audit", "verify"], database: tdb)
-        #expect(r.status == 1)
-        #expect(r.stdout.contains("BROKEN at event 2: its content does not match its hash"))
+        #expect(try db.query("SELECT count(*) FROM audit_log WHERE certificate_number IS NOT NULL").scalar
+                == db.query("SELECT count(*) FROM certificate").scalar)
+        // openssl reads both keys: it derives the same public key from the private one.
+        #expect(try sh("openssl pkey -in '\(key.path)' -pubout | cmp - '\(pub.path)'") == 0)
+        // A checkpoint signed by another key is refused.
+        let other = dir.appendingPathComponent("other-pub.pem")
+        #expect(try runKakunin(["audit", "keygen", "--private-key", dir.appendingPathComponent("other.pem").path, "--public-key", other.path],
+                               database: nil).status == 0)
+        let wrong = try runKakunin(["audit", "verify", "--checkpoint", second.path, "--public-key", other.path], database: tdb)
+        #expect(wrong.status == 1 && wrong.stdout.contains("does not carry a valid signature"), "\(wrong.stdout)")
     }
 
-    @Test("a deleted event breaks the link of the next one")
+    @Test("a superuser who disables the triggers, edits an event and recomputes every stored hash is caught, the entry named")
+    func editedAndRehashed() throws {
+        try night("2026-11-21")
+        let cp = try checkpoint("cp.txt")
+        let db = try tdb.connect()
+        try db.execute("ALTER TABLE audit_event DISABLE TRIGGER USER")
+        try db.execute("ALTER TABLE audit_log DISABLE TRIGGER USER")
+        let index = Int(try db.query("""
+            SELECT l.log_index FROM audit_log l JOIN audit_event e USING (event_id) WHERE e.action = 'run_decided'
+            """).scalar!)!
+        try db.execute("UPDATE audit_event SET details = details || '{\"certificates_issued\": 2}' WHERE action = 'run_decided'")
+        try db.execute("UPDATE audit_log l SET leaf_hash = x.leaf_hash FROM (SELECT log_index, audit_leaf(entry) AS leaf_hash FROM audit_entries) x WHERE x.log_index = l.log_index")
+        let r = try verify(cp)
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("do not hash to the checkpoint's root"), "\(r.stdout)")
+        #expect(r.stdout.contains("the first entry that differs from the checkpoint's leaves is \(index)"), "\(r.stdout)")
+        // Without the leaves file it is still caught.
+        #expect(try verify(cp, leaves: false).status == 1)
+    }
+
+    @Test("a deleted last entry is caught; a truncated log is caught")
     func deleted() throws {
-        let tdb = try TestDatabase()
-        try trail(tdb)
+        try night("2026-11-21")
+        let cp = try checkpoint("cp.txt")
         let db = try tdb.connect()
-        try db.execute("ALTER TABLE audit_event DISABLE TRIGGER audit_event_chain")
-        try db.execute("DELETE FROM audit_event WHERE event_id = 2")
-        let r = try runKakunin(["audit", "verify"], database: tdb)
+        try db.execute("ALTER TABLE audit_log DISABLE TRIGGER USER")
+        let size = Int(try db.query("SELECT count(*) FROM audit_log").scalar!)!
+        try db.execute("DELETE FROM audit_log WHERE log_index = (SELECT max(log_index) FROM audit_log)")
+        var r = try verify(cp)
         #expect(r.status == 1)
-        #expect(r.stdout.contains("BROKEN at event 3: does not link to event 1"))
+        #expect(r.stdout.contains("entries \(size - 1) … \(size - 1) were deleted"), "\(r.stdout)")
+        try db.execute("TRUNCATE audit_log")
+        r = try verify(cp)
+        #expect(r.status == 1 && r.stdout.contains("the log holds 0 entries"), "\(r.stdout)")
     }
+
+    @Test("an inclusion proof verifies with kakunin and with openssl alone; a forged one does not")
+    func inclusionProof() throws {
+        try night("2026-11-21")
+        _ = try checkpoint("cp.txt")
+        let proof = dir.appendingPathComponent("proof.txt")
+        let p = try runKakunin(["audit", "prove", "--insurer", "131016", "--certificate", "2", "--output", proof.path], database: tdb)
+        #expect(p.status == 0, "\(p.stderr)")
+        let v = try runKakunin(["audit", "verify-proof", proof.path, "--public-key", pub.path], database: nil)
+        #expect(v.status == 0, "\(v.stdout)\(v.stderr)")
+        #expect(v.stdout.contains("\"certificate_number\": 2"))
+        let script = TestDatabase.repositoryRoot.appendingPathComponent("jobs/verify-proof-openssl").path
+        #expect(try sh("'\(script)' '\(proof.path)' '\(pub.path)' | grep -q 'inclusion proof OK'") == 0)
+        // Change the entry (say, the validity) and both checks fail.
+        var text = try String(contentsOf: proof, encoding: .utf8)
+        let line = text.split(separator: "\n").first { $0.hasPrefix("entry-base64: ") }!
+        let entry = String(decoding: Data(base64Encoded: String(line.dropFirst(14)))!, as: UTF8.self)
+        #expect(entry.contains("\"valid_to\": \"2027-01-20\""), "\(entry)")
+        let forged = Data(entry.replacingOccurrences(of: "2027-01-20", with: "2027-07-31").utf8).base64EncodedString()
+        text = text.replacingOccurrences(of: String(line), with: "entry-base64: \(forged)")
+        try text.write(to: proof, atomically: true, encoding: .utf8)
+        #expect(try runKakunin(["audit", "verify-proof", proof.path, "--public-key", pub.path], database: nil).status == 1)
+        #expect(try sh("'\(script)' '\(proof.path)' '\(pub.path)' >/dev/null 2>&1") != 0)
+    }
+
+    @Test("a staff action during a nightly run's open transaction does not wait for it")
+    func writersDoNotQueue() throws {
+        let gate = dir.appendingPathComponent("gate")
+        _ = FileManager.default.createFile(atPath: gate.path, contents: nil)
+        let run = try startKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", out.path, "--params-dir", dir.path, "--quiet"],
+                                   database: tdb, environment: ["KAKUNIN_PAUSE_AT": "before-commit", "KAKUNIN_PAUSE_FILE": gate.path])
+        #expect(try eventually { FileManager.default.fileExists(atPath: gate.path + ".reached") })
+        // The run has written its run_decided event and holds its transaction open.
+        let staff = try tdb.connect()
+        try staff.execute("SET statement_timeout = '3s'")
+        let started = Date()
+        try staff.execute("SELECT audit_append('member_viewed', '131016', 'A', NULL, NULL, '{}')")
+        // Sealing does not wait for the run either, and leaves its uncommitted event for later.
+        _ = try staff.query("SELECT audit_seal()")
+        #expect(Date().timeIntervalSince(started) < 2)
+        try FileManager.default.removeItem(at: gate)
+        #expect(run.wait().status == 0)
+        // Both end up in the log, in the order they committed: the staff event first.
+        let db = try tdb.connect()
+        _ = try db.query("SELECT audit_seal()")
+        let order = try db.query("SELECT e.action FROM audit_log l JOIN audit_event e USING (event_id) WHERE e.action IN ('member_viewed', 'run_decided') ORDER BY l.log_index").rows
+        #expect(order == [["member_viewed"], ["run_decided"]])
+    }
+}
+
+/// Runs a shell command line; returns its exit status.
+func sh(_ command: String) throws -> Int32 {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/bash")
+    p.arguments = ["-c", command]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    p.waitUntilExit()
+    return p.terminationStatus
 }

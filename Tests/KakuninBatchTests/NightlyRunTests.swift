@@ -237,7 +237,15 @@ struct NightlyRunTests {
         #expect(try admin.query("SELECT actor FROM run").scalar == role)
 
         let batch = try Connection(url: "\(tdb.url) user=\(role)")
-        for statement in ["DELETE FROM decision", "UPDATE audit_event SET host = 'x'", "DELETE FROM certificate", "DROP TABLE notice"] {
+        #expect(try admin.query("SELECT DISTINCT actor FROM audit_event").rows == [[role]], "the database names the actor")
+        for statement in ["DELETE FROM decision", "UPDATE audit_event SET host = 'x'", "DELETE FROM certificate", "DROP TABLE notice",
+                          // Issue 11: no forged events, no silent changes to what auditors rely on.
+                          "INSERT INTO audit_event (action, actor) VALUES ('forged', 'someone')",
+                          "INSERT INTO audit_event (event_id, action) OVERRIDING SYSTEM VALUE VALUES (999, 'forged')",
+                          "UPDATE import SET file_sha256 = 'forged'", "UPDATE run SET actor = 'someone'",
+                          "UPDATE certificate SET valid_to = valid_to + 1", "UPDATE member SET address = 'elsewhere'",
+                          "INSERT INTO member_history (insurer_number, member_id, import_id, changed_columns, old_values, new_values) VALUES ('131016', 'A', 1, '{}', '{}', '{}')",
+                          "DELETE FROM audit_log", "TRUNCATE audit_event"] {
             let e = #expect(throws: DatabaseError.self, "\(statement)") { try batch.execute(statement) }
             #expect(e?.sqlState == "42501" || e?.sqlState == "42P01", "\(statement): \(e.map { "\($0)" } ?? "")")
         }

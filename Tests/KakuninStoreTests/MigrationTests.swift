@@ -58,17 +58,19 @@ struct MigrationTests {
         #expect(try db.query("SELECT to_regclass('kakunin.later') IS NOT NULL").scalar == "t")
     }
 
-    @Test("audit events form a hash chain and cannot be changed")
-    func auditChain() throws {
+    @Test("audit events are written only through audit_append, which sets actor and time, and cannot be changed")
+    func auditAppend() throws {
         let tdb = try TestDatabase()
         let db = try tdb.connect()
         for a in ["one", "two"] {
-            try db.execute("INSERT INTO audit_event (action, prev_hash, hash) VALUES ($1, '', '')", [a])
+            try db.execute("SELECT audit_append($1, NULL, NULL, NULL, NULL, '{}')", [a])
         }
-        let rows = try db.query("SELECT prev_hash, hash FROM audit_event ORDER BY event_id").rows
-        #expect(rows[0][0] == String(repeating: "0", count: 64))
-        #expect(rows[1][0] == rows[0][1])
+        #expect(try db.query("SELECT action, actor = session_user FROM audit_event ORDER BY event_id").rows == [["one", "t"], ["two", "t"]])
+        #expect(try db.query("SELECT audit_seal()").scalar == "2")
+        #expect(try db.query("SELECT count(*) FROM audit_log").scalar == "2")
         let e = #expect(throws: DatabaseError.self) { try db.execute("UPDATE audit_event SET action = 'forged'") }
         #expect(e?.message.contains("cannot be changed") == true)
+        #expect(throws: DatabaseError.self) { try db.execute("TRUNCATE audit_event CASCADE") }
+        #expect(throws: DatabaseError.self) { try db.execute("DELETE FROM audit_log") }
     }
 }

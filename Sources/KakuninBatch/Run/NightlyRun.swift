@@ -358,6 +358,7 @@ public final class NightlyRun {
         // No ANALYZE of the permanent tables here (it cost ~0.8 s per million members):
         // autovacuum analyses what the run added.
         CrashPoint.hit("before-commit")
+        TestPause.hit("before-commit")
         // The commit is fenced: it happens only while the run row still names this process.
         // A process that lost its lock and was taken over finds 0 rows and rolls back.
         try registry?.heartbeat(runID: runID, force: true)
