@@ -26,6 +26,9 @@ struct Audit: ParsableCommand {
                 guard !FileManager.default.fileExists(atPath: privateKey) else {
                     throw OperatorError(.cannotCreate, "\(privateKey) exists; kakunin never overwrites a key", fix: "choose another path or move the old key away")
                 }
+                for path in [privateKey, publicKey] {
+                    try OwnerOnlyFile.makeDirectory(URL(fileURLWithPath: path).deletingLastPathComponent())
+                }
                 let pair = AuditKeys.generate()
                 try OwnerOnlyFile.publish(URL(fileURLWithPath: privateKey)) { try $0.write(pair.privatePEM) }
                 try OwnerOnlyFile.publish(URL(fileURLWithPath: publicKey)) { try $0.write(pair.publicPEM) }

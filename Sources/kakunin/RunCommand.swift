@@ -165,3 +165,46 @@ struct Export: ParsableCommand {
         }
     }
 }
+
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A run's report for auditors: provenance, counts, reconciliation, held members, changes since the previous run.",
+        discussion: "HTML is one self-contained file in Japanese, printable on A4; CSV and JSON list the member ids of the changes.")
+    @Option(name: .customLong("run"), help: "Run id.") var runID: Int
+    @Option(help: "text | html | csv | json") var format: String = "text"
+    @Option(help: "Write to this file (mode 0600) instead of standard output.") var output: String?
+    @Option(help: "Folder the run wrote its mailing files to (for the file reconciliation).") var out: String = "kakunin-out"
+    @OptionGroup var database: DatabaseOptions
+
+    func run() throws {
+        try runReporting {
+            guard let f = AuditorReport.Format(rawValue: format) else {
+                throw OperatorError(.usage, "unknown format \(format)", fix: "use text, html, csv or json")
+            }
+            let db = try database.connect()
+            guard let r = try db.query("SELECT insurer_number, as_of::text, job FROM run WHERE run_id = $1", [String(runID)]).rows.first else {
+                throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
+            }
+            let dir = URL(fileURLWithPath: out).appendingPathComponent(r[0]!).appendingPathComponent(r[1]!).appendingPathComponent(r[2]!)
+            let text = try AuditorReport.load(db, runID: runID, filesDirectory: dir).render(f)
+            if let output { try OwnerOnlyFile.publish(URL(fileURLWithPath: output)) { try $0.write(text) } } else { print(text, terminator: "") }
+            return .success
+        }
+    }
+}
+
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Re-decide a past run from what it saw and compare with its stored decisions; exit 0 identical, 1 listing the differences.")
+    @Option(name: .customLong("run"), help: "Run id.") var runID: Int
+    @OptionGroup var database: DatabaseOptions
+
+    func run() throws {
+        try runReporting {
+            let db = try database.connect()
+            let r = try KakuninBatch.Replay.run(db, runID: runID, codeVersion: KakuninVersion.string)
+            print(r.render(), terminator: "")
+            return r.identical ? .success : .internalError
+        }
+    }
+}

@@ -159,6 +159,34 @@ public enum MemberFactsQuery {
 
     /// Column of the eligibility-notice details in a facts row.
     static let detailsColumn = 25
+
+    /// The facts columns the policy reads (all but the member id, the notice details and the
+    /// mail columns), in the order `decision.facts` keeps them.
+    static let replayColumns = Array(1..<detailsColumn) + [coveringColumn]
+
+    /// `decision.facts`: the policy's columns joined by '|', empty for NULL (none of these
+    /// values can be empty or hold '|': dates, numbers, codes, t/f).
+    static func appendReplayFacts(_ row: CopyRow, to out: inout [UInt8]) {
+        for (n, i) in replayColumns.enumerated() {
+            if n > 0 { out.append(UInt8(ascii: "|")) }
+            if !row.isNull(i) { row.withField(i) { CopyText.appendField($0, to: &out) } }
+        }
+    }
+
+    /// The facts a run kept for a member, back into a row `facts` reads.
+    public static func replayRow(memberID: String, facts: String) -> [String?]? {
+        let parts = facts.split(separator: "|", omittingEmptySubsequences: false).map { $0.isEmpty ? nil : String($0) }
+        guard parts.count == replayColumns.count else { return nil }
+        var row = [String?](repeating: nil, count: coveringColumn + 1)
+        row[0] = memberID
+        for (n, i) in replayColumns.enumerated() { row[i] = parts[n] }
+        return row
+    }
+
+    public static func replayFacts(memberID: String, facts: String) throws -> MemberFacts? {
+        guard let row = replayRow(memberID: memberID, facts: facts) else { return nil }
+        return try Self.facts(row)
+    }
 }
 
 /// Read access to one row of the facts query: a decoded COPY row in the run, a query result in

@@ -138,6 +138,10 @@ public final class NightlyRun {
                                                        "decisions": report.decisions, "certificates": report.certificates])
         try registry.complete(runID: run.id, counts: report.countsJSON())
         log.event("complete", "run \(run.id) completed", ["decisions": report.decisions, "certificates": report.certificates, "held": report.held])
+        // The auditors' report beside the mailing files, as HTML (people) and JSON (tools).
+        let full = try AuditorReport.load(control, runID: run.id, filesDirectory: dir)
+        try OwnerOnlyFile.publish(dir.appendingPathComponent("report.html")) { try $0.write(full.renderHTML()) }
+        try OwnerOnlyFile.publish(dir.appendingPathComponent("report.json")) { try $0.write(try full.renderJSON()) }
         // The run's events and certificates take their places in the audit log; with a key,
         // a signed checkpoint is written beside the mailing files.
         if let keyPath = o.auditKeyPath {
@@ -220,7 +224,7 @@ public final class NightlyRun {
         log.event("decide", "deciding \(total) members", ["members": total])
         let tab = UInt8(ascii: "\t"), newline = UInt8(ascii: "\n")
         try writer.copyIn("""
-            COPY \(target) (member_id, scheme, outcome, reasons, s_date, valid_from, valid_to, certificate_number,
+            COPY \(target) (member_id, scheme, outcome, reasons, s_date, valid_from, valid_to, certificate_number, facts,
                              run_id, insurer_number, as_of) FROM STDIN
             """) { w in
             try reader.copyOut("COPY (\(factsSQL)) TO STDOUT") { chunk in
@@ -243,6 +247,7 @@ public final class NightlyRun {
                     b.append(tab); CopyText.appendDate(d.validFrom, to: &b)
                     b.append(tab); CopyText.appendDate(d.validTo, to: &b)
                     b.append(tab); CopyText.appendInt(number, to: &b)
+                    b.append(tab); MemberFactsQuery.appendReplayFacts(row, to: &b)
                     b.append(contentsOf: common)
                 }
                 if let spool, let staging {

@@ -30,3 +30,51 @@ extension ReasonCode {
         }
     }
 }
+
+extension ReasonCode {
+    /// The reason in plain Japanese, as office staff and auditors read it (reports, console).
+    public var japanese: String {
+        switch self {
+        case .NO_CARD: return "マイナンバーカードを持っていない"
+        case .NOT_REGISTERED: return "マイナンバーカードの健康保険証利用登録がない"
+        case .REGISTRATION_CANCELLED: return "利用登録の解除を申請した、または解除した"
+        case .ECERT_EXPIRED: return "電子証明書（またはカード）の有効期限が猶予期間を含めて切れる"
+        case .CARD_RETURNED: return "マイナンバーカードを返納した"
+        case .ACCESS_RESTRICTED: return "情報の閲覧が制限されている（DV等）"
+        case .MYNA_STATUS_UNKNOWN: return "マイナ保険証の状況が不明（安全側で交付）"
+        case .ELDERLY_TRANSITIONAL: return "後期高齢者の経過措置により交付"
+        case .SPECIAL_CONSIDERATION_CONTINUES: return "配慮が必要な方として交付済みのため申請なしで更新"
+        case .APP_SPECIAL_CONSIDERATION: return "配慮が必要な方の申請により交付"
+        case .APP_CARD_LOST: return "カード紛失・一時停止の申請により短期の交付"
+        case .APP_CARD_RENEWING: return "カード更新中の申請により短期の交付"
+        case .APP_REISSUE: return "紛失・破損による再交付（旧資格確認書は無効）"
+        case .NO_BASIS: return "交付の理由がない申請（却下）"
+        case .CARD_SUSPENDED: return "カードが一時停止中：申請の案内を送付"
+        case .CARD_RENEWING: return "カードが更新中：申請の案内を送付"
+        case .APPLY_NOTICE_RECENT: return "申請の案内を最近送付済み"
+        case .MYNA_USABLE: return "マイナ保険証が使える"
+        case .COVERED: return "現在の資格確認書等で足りている"
+        case .NOT_QUALIFIED: return "基準日に被保険者でない"
+        case .BIRTH_AFTER_AS_OF: return "生年月日が基準日より後（要確認）"
+        case .MISSING_ADDRESS: return "郵便番号・住所がなく送付できない"
+        case .NO_HOUSEHOLD_HEAD: return "世帯主が一人に定まらない"
+        case .APPLICATION_PENDING: return "申請を審査中"
+        case .RESIDENCE_EXPIRED: return "在留期間が開始日より前に終わる（在留資格の確認が必要）"
+        }
+    }
+}
+
+extension Outcome {
+    /// The outcome's name in Japanese.
+    public var japanese: String {
+        switch self {
+        case .issue: return "交付（職権）"
+        case .renew: return "更新"
+        case .issueOnApplication: return "申請による交付"
+        case .applyNotice: return "申請勧奨通知"
+        case .eligibilityNotice: return "資格情報のお知らせ"
+        case .none: return "送付なし"
+        case .held: return "保留"
+        }
+    }
+}

@@ -1,0 +1,263 @@
+import Foundation
+import KakuninCore
+import KakuninStore
+
+/// The run report for auditors (SPEC.md 8, issue 11): the run, its parameters and provenance,
+/// counts, every reconciliation check, held members by code, and the changes since the previous
+/// run of the same insurer and job; as text, HTML (one self-contained file, A4, Japanese), CSV
+/// and JSON (with member ids).
+public struct AuditorReport: Sendable {
+    public struct Change: Sendable {
+        public let from: String
+        public let to: String
+        public let count: Int
+    }
+
+    public var base: RunReport
+    public var runID: Int
+    public var insurer = ""
+    public var asOf = ""
+    public var job = ""
+    public var status = ""
+    public var started = ""
+    public var finished = ""
+    public var seconds: Double?
+    public var codeVersion = ""
+    public var parametersSHA256 = ""
+    public var parametersSource = ""
+    public var parameters: [(String, String)] = []
+    public var heldByCode: [(String, Int)] = []
+    public var previousRunID: Int?
+    public var previousAsOf: String?
+    /// From → to outcome, counted over every member of either run ("(new)", "(gone)").
+    public var matrix: [Change] = []
+    /// Members whose outcome changed, with from and to (new and gone included).
+    public var changedMembers: [(member: String, from: String, to: String)] = []
+
+    public var newMembers: [String] { changedMembers.filter { $0.from == "(new)" }.map(\.member) }
+    public var goneMembers: [String] { changedMembers.filter { $0.to == "(gone)" }.map(\.member) }
+
+    public static func load(_ db: Connection, runID: Int, filesDirectory: URL) throws -> AuditorReport {
+        let base = try RunReport.load(db, runID: runID, filesDirectory: filesDirectory)
+        var r = AuditorReport(base: base, runID: runID)
+        guard let run = try db.query("""
+            SELECT insurer_number, as_of::text, job, status, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                   coalesce(to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), ''),
+                   extract(epoch FROM finished_at - started_at)::text, coalesce(code_version, ''), coalesce(params_sha256, ''),
+                   coalesce(params_source, '')
+            FROM run WHERE run_id = $1
+            """, [String(runID)]).rows.first else {
+            throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
+        }
+        (r.insurer, r.asOf, r.job, r.status, r.started, r.finished) = (run[0]!, run[1]!, run[2]!, run[3]!, run[4]!, run[5]!)
+        r.seconds = run[6].flatMap(Double.init)
+        (r.codeVersion, r.parametersSHA256, r.parametersSource) = (run[7]!, run[8]!, run[9]!)
+        if let listing = try db.query("SELECT parameters::text FROM insurer_parameters WHERE insurer_number = $1 AND content_sha256 = $2",
+                                      [r.insurer, r.parametersSHA256]).scalar,
+           let obj = try JSONSerialization.jsonObject(with: Data(listing.utf8)) as? [String: String] {
+            let order = InsurerParameters().listing.map(\.0)
+            r.parameters = order.compactMap { k in obj[k].map { (k, $0) } }
+        }
+        r.heldByCode = try db.query("""
+            SELECT reason, count(*) FROM decision, unnest(reasons) AS reason
+            WHERE run_id = $1 AND as_of = $2 AND outcome = 'held' GROUP BY 1 ORDER BY 2 DESC, 1
+            """, [String(runID), r.asOf]).rows.map { ($0[0]!, Int($0[1]!)!) }
+        if let prev = try db.query("""
+            SELECT run_id, as_of::text FROM run
+            WHERE insurer_number = $1 AND job = $2 AND status = 'completed' AND (as_of < $3 OR (as_of = $3 AND run_id < $4))
+            ORDER BY as_of DESC, run_id DESC LIMIT 1
+            """, [r.insurer, r.job, r.asOf, String(runID)]).rows.first {
+            r.previousRunID = Int(prev[0]!)
+            r.previousAsOf = prev[1]
+            let pair = """
+                (SELECT member_id, outcome FROM decision WHERE run_id = $1 AND as_of = $2) c
+                FULL JOIN (SELECT member_id, outcome FROM decision WHERE run_id = $3 AND as_of = $4) p USING (member_id)
+                """
+            let params = [String(runID), r.asOf, prev[0]!, prev[1]!]
+            r.matrix = try db.query("""
+                SELECT coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)'), count(*) FROM \(pair) GROUP BY 1, 2 ORDER BY 1, 2
+                """, params).rows.map { Change(from: $0[0]!, to: $0[1]!, count: Int($0[2]!)!) }
+            r.changedMembers = try db.query("""
+                SELECT member_id, coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)') FROM \(pair)
+                WHERE p.outcome IS DISTINCT FROM c.outcome ORDER BY member_id
+                """, params).rows.map { ($0[0]!, $0[1]!, $0[2]!) }
+        }
+        return r
+    }
+
+    // MARK: - Text
+
+    public func renderText() -> String {
+        var s = "Run \(runID) — insurer \(insurer) \(base.insurerName ?? "(no insurer_name)"), as of \(asOf), job \(job), \(status)\n"
+        s += "Started \(started) UTC, finished \(finished.isEmpty ? "-" : finished + " UTC")\(seconds.map { String(format: " (%.1f s)", $0) } ?? "")\n"
+        s += "Code version \(codeVersion); parameters \(parametersSource) (sha256 \(parametersSHA256))\n"
+        s += base.render()
+        if !heldByCode.isEmpty {
+            s += "Held members by code:\n"
+            for (c, n) in heldByCode { s += "  \(c.padding(toLength: 33, withPad: " ", startingAt: 0)) \(n)\n" }
+        }
+        s += "Postage by class: not computed yet (the mailing files' envelopes come with the mailing issue)\n"
+        if let previousRunID {
+            s += "Changes since run \(previousRunID) (as of \(previousAsOf ?? "")): from → to\n"
+            for c in matrix { s += "  \(c.from.padding(toLength: 22, withPad: " ", startingAt: 0)) → \(c.to.padding(toLength: 22, withPad: " ", startingAt: 0)) \(c.count)\n" }
+            s += "  members whose outcome changed: \(changedMembers.count) (new \(newMembers.count), gone \(goneMembers.count)); ids in the CSV and JSON forms\n"
+        } else {
+            s += "Changes: no earlier completed run of this insurer and job\n"
+        }
+        return s
+    }
+
+    // MARK: - JSON
+
+    public func renderJSON() throws -> String {
+        var obj: [String: Any] = [
+            "run_id": runID, "insurer_number": insurer, "insurer_name": base.insurerName ?? NSNull(), "as_of": asOf, "job": job,
+            "status": status, "started_at": started, "finished_at": finished, "seconds": seconds ?? NSNull(),
+            "code_version": codeVersion, "parameters_sha256": parametersSHA256, "parameters_source": parametersSource,
+            "parameters": Dictionary(uniqueKeysWithValues: parameters),
+            "members_read": base.membersRead, "decisions": base.decisions, "certificates": base.certificates, "held": base.held,
+            "outcomes": Dictionary(uniqueKeysWithValues: base.byOutcome),
+            "by_outcome_reason_scheme": base.byOutcomeReasonScheme.map { ["outcome": $0.outcome, "reason": $0.reason, "scheme": $0.scheme, "count": $0.count] },
+            "checks": base.checks.map { ["name": $0.name, "pass": $0.pass, "detail": $0.detail] },
+            "all_checks_pass": base.allChecksPass,
+            "held_by_code": heldByCode.map { ["code": $0.0, "count": $0.1] },
+            "postage": NSNull(),
+        ]
+        if let previousRunID {
+            obj["changes"] = [
+                "previous_run_id": previousRunID, "previous_as_of": previousAsOf ?? "",
+                "matrix": matrix.map { ["from": $0.from, "to": $0.to, "count": $0.count] },
+                "changed": changedMembers.filter { $0.from != "(new)" && $0.to != "(gone)" }.map { ["member_id": $0.member, "from": $0.from, "to": $0.to] },
+                "new_members": newMembers, "gone_members": goneMembers,
+            ] as [String: Any]
+        } else {
+            obj["changes"] = NSNull()
+        }
+        let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    // MARK: - CSV
+
+    /// One fact per line: `section,a,b,c,value`.
+    public func renderCSV() -> String {
+        var s = "section,a,b,c,value\n"
+        func line(_ f: [String]) { s += CSVField.line(f) }
+        for (k, v) in [("run_id", String(runID)), ("insurer_number", insurer), ("insurer_name", base.insurerName ?? ""), ("as_of", asOf),
+                       ("job", job), ("status", status), ("code_version", codeVersion), ("parameters_sha256", parametersSHA256)] {
+            line(["run", k, "", "", v])
+        }
+        for (k, v) in parameters { line(["parameter", k, "", "", v]) }
+        for (o, n) in base.byOutcome { line(["outcome", o, "", "", String(n)]) }
+        for r in base.byOutcomeReasonScheme { line(["outcome_reason_scheme", r.outcome, r.reason, r.scheme, String(r.count)]) }
+        for c in base.checks { line(["check", c.name, c.pass ? "pass" : "FAIL", "", c.detail]) }
+        for (c, n) in heldByCode { line(["held", c, "", "", String(n)]) }
+        for c in matrix { line(["change_count", c.from, c.to, "", String(c.count)]) }
+        for m in changedMembers { line(["change", m.from, m.to, "", m.member]) }
+        return s
+    }
+
+    // MARK: - HTML
+
+    private static func escape(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+
+    private static func outcomeName(_ raw: String) -> String {
+        Outcome(rawValue: raw).map { "\($0.japanese) <span class=\"code\">\(raw)</span>" } ?? escape(raw)
+    }
+
+    private static func reasonName(_ raw: String) -> String {
+        guard let r = ReasonCode(rawValue: raw) else { return escape(raw) }
+        return "<span class=\"code\">\(raw)</span> \(escape(r.japanese))<br><span class=\"en\">\(escape(r.explanation.text))</span>"
+    }
+
+    /// One self-contained file: inline style, no script, no external asset; printable on A4.
+    public func renderHTML() -> String {
+        let e = Self.escape
+        var h = """
+            <!DOCTYPE html>
+            <html lang="ja"><head><meta charset="utf-8">
+            <title>実行報告書 run \(runID) — \(e(insurer)) \(e(asOf))</title>
+            <style>
+            @page { size: A4; margin: 15mm; }
+            body { font-family: "Noto Sans CJK JP", "Hiragino Sans", "Yu Gothic", sans-serif; font-size: 10.5pt; color: #111; max-width: 180mm; margin: auto; }
+            h1 { font-size: 16pt; border-bottom: 2px solid #333; } h2 { font-size: 12.5pt; margin-top: 1.4em; border-left: 4px solid #555; padding-left: 6px; }
+            table { border-collapse: collapse; width: 100%; margin: .4em 0; page-break-inside: auto; } tr { page-break-inside: avoid; }
+            th, td { border: 1px solid #999; padding: 3px 6px; text-align: left; vertical-align: top; } td.n { text-align: right; }
+            th { background: #eee; } .code { font-family: monospace; font-size: 9pt; color: #333; } .en { color: #555; font-size: 8.5pt; }
+            .pass { color: #060; font-weight: bold; } .fail { color: #b00; font-weight: bold; } .warn { color: #a60; }
+            </style></head><body>
+            <h1>資格確認書 実行報告書（run \(runID)）</h1>
+            <table>
+            <tr><th>保険者</th><td>\(e(insurer)) \(e(base.insurerName ?? ""))</td></tr>
+            <tr><th>基準日</th><td>\(e(asOf))（\(e(LocalDate(asOf).flatMap(JapaneseEra.format) ?? ""))）</td></tr>
+            <tr><th>ジョブ・状態</th><td>\(e(job))・\(e(status))</td></tr>
+            <tr><th>処理時間</th><td>\(e(started)) – \(e(finished)) UTC\(seconds.map { String(format: "（%.1f 秒）", $0) } ?? "")</td></tr>
+            <tr><th>プログラム版</th><td>\(e(codeVersion))</td></tr>
+            <tr><th>パラメータ</th><td>\(e(parametersSource))<br><span class="code">sha256 \(e(parametersSHA256))</span></td></tr>
+            </table>
+
+            """
+        if base.insurerName == nil {
+            h += "<p class=\"warn\">注意：保険者名称（insurer_name）がパラメータに設定されていません。</p>\n"
+        }
+        if !parameters.isEmpty {
+            h += "<h2>パラメータ</h2><table><tr><th>名前</th><th>値</th></tr>\n"
+            for (k, v) in parameters where !v.isEmpty { h += "<tr><td class=\"code\">\(e(k))</td><td>\(e(v))</td></tr>\n" }
+            h += "</table>\n"
+        }
+        h += "<h2>照合（リコンシリエーション）</h2><table><tr><th>結果</th><th>確認項目</th><th>内容</th></tr>\n"
+        for c in base.checks {
+            h += "<tr><td class=\"\(c.pass ? "pass" : "fail")\">\(c.pass ? "pass" : "FAIL")</td><td>\(e(c.name))</td><td>\(e(c.detail))</td></tr>\n"
+        }
+        h += "</table>\n<h2>結果別件数</h2><table><tr><th>結果</th><th>件数</th></tr>\n"
+        for (o, n) in base.byOutcome { h += "<tr><td>\(Self.outcomeName(o))</td><td class=\"n\">\(n)</td></tr>\n" }
+        h += "<tr><th>合計</th><th class=\"n\">\(base.decisions)</th></tr></table>\n"
+        h += "<h2>結果 × 理由 × 制度</h2><table><tr><th>結果</th><th>理由</th><th>制度</th><th>件数</th></tr>\n"
+        for r in base.byOutcomeReasonScheme {
+            h += "<tr><td>\(Self.outcomeName(r.outcome))</td><td>\(Self.reasonName(r.reason))</td><td>\(e(r.scheme))</td><td class=\"n\">\(r.count)</td></tr>\n"
+        }
+        h += "</table>\n<h2>保留（理由別）</h2>\n"
+        if heldByCode.isEmpty { h += "<p>保留はありません。</p>\n" } else {
+            h += "<table><tr><th>理由</th><th>件数</th></tr>\n"
+            for (c, n) in heldByCode { h += "<tr><td>\(Self.reasonName(c))</td><td class=\"n\">\(n)</td></tr>\n" }
+            h += "</table>\n"
+        }
+        h += "<h2>郵送料（郵便種別）</h2><p>未計算（封筒と郵便種別は送付ファイルの対応で追加されます）。</p>\n"
+        h += "<h2>前回からの変化</h2>\n"
+        if let previousRunID {
+            h += "<p>前回：run \(previousRunID)（基準日 \(e(previousAsOf ?? "")))。変化した方 \(changedMembers.count) 人（新規 \(newMembers.count)、対象外 \(goneMembers.count)）。被保険者番号は CSV・JSON 版に記載。</p>\n"
+            h += "<table><tr><th>前回</th><th>今回</th><th>件数</th></tr>\n"
+            for c in matrix {
+                h += "<tr><td>\(c.from == "(new)" ? "（新規）" : Self.outcomeName(c.from))</td><td>\(c.to == "(gone)" ? "（対象外）" : Self.outcomeName(c.to))</td><td class=\"n\">\(c.count)</td></tr>\n"
+            }
+            h += "</table>\n"
+        } else {
+            h += "<p>同じ保険者・ジョブの前回の実行はありません。</p>\n"
+        }
+        h += "</body></html>\n"
+        return h
+    }
+
+    public enum Format: String, CaseIterable, Sendable { case text, html, csv, json }
+
+    public func render(_ format: Format) throws -> String {
+        switch format {
+        case .text: return renderText()
+        case .html: return renderHTML()
+        case .csv: return renderCSV()
+        case .json: return try renderJSON()
+        }
+    }
+}
