@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+import KakuninStore
+import KakuninTesting
+
+/// Issue 11: the auditors' report and replay, through the CLI.
+@Suite("Auditor report and replay", .serialized)
+struct ReportReplayTests {
+    /// Night 1 (2026-11-21) and night 2 (2026-11-22) of the scenario, with F joining in between.
+    func twoNights(_ tdb: TestDatabase, _ dir: URL) throws -> URL {
+        let runner = NightlyRunTests()
+        try runner.scenario(tdb, dir)
+        let out = dir.appendingPathComponent("out")
+        #expect(try nightly(tdb, "2026-11-21", out: out, params: dir).status == 0)
+        let m = try FeedFiles.write(dir, "m2.csv", [FeedFiles.memberHeader] + ["A", "B", "C", "D", "E", "F"].map { FeedFiles.member($0) })
+        let a2 = try FeedFiles.write(dir, "a2.csv", [NightlyRunTests.appHeader, "131016,D,card_lost,2026-11-10,,approved", "131016,E,reissue,2026-11-22,,approved"])
+        for (feed, file) in [("members", m), ("applications", a2)] {
+            #expect(try runKakunin(["import", feed, file.path, "--report-dir", dir.path], database: tdb).status == 0)
+        }
+        let r = try nightly(tdb, "2026-11-22", out: out, params: dir)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        return out
+    }
+
+    @Test("the report: provenance, checks, and the changes since the previous run counted by hand; CSV and JSON list the members")
+    func report() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let out = try twoNights(tdb, dir)
+        let text = try runKakunin(["report", "--run", "2", "--out", out.path], database: tdb)
+        #expect(text.status == 0, "\(text.stderr)")
+        // Night 1: A issue, B eligibility_notice, C apply_notice, D issue_on_application, E issue.
+        // Night 2: A, B, C, D none; E issue_on_application (reissue); F (new) issue.
+        for line in ["apply_notice           → none                   1", "eligibility_notice     → none                   1",
+                     "issue                  → issue_on_application   1", "issue                  → none                   1",
+                     "issue_on_application   → none                   1", "(new)                  → issue                  1",
+                     "members whose outcome changed: 6 (new 1, gone 0)", "Changes since run 1 (as of 2026-11-21)",
+                     "[pass] members read = decisions: 6 = 6"] {
+            #expect(text.stdout.contains(line), "\(line)\n\(text.stdout)")
+        }
+        #expect(text.stdout.contains("parameters defaults (no parameter file"))
+        let csv = try runKakunin(["report", "--run", "2", "--format", "csv", "--out", out.path], database: tdb)
+        for line in ["change,issue,none,,A", "change,(new),issue,,F", "change,issue,issue_on_application,,E", "change_count,apply_notice,none,,1",
+                     "check,members read = decisions,pass,,6 = 6"] {
+            #expect(csv.stdout.contains(line + "\n"), "\(line)\n\(csv.stdout)")
+        }
+        let json = try runKakunin(["report", "--run", "2", "--format", "json", "--out", out.path], database: tdb)
+        let obj = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any]
+        let changes = obj["changes"] as! [String: Any]
+        #expect(changes["new_members"] as? [String] == ["F"])
+        #expect((changes["changed"] as? [[String: String]])?.map { $0["member_id"]! } == ["A", "B", "C", "D", "E"])
+        #expect(obj["all_checks_pass"] as? Bool == true)
+        // The run itself wrote report.html and report.json beside its mailing files.
+        let folder = out.appendingPathComponent("131016/2026-11-22/nightly")
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("report.json").path))
+        // The first run has no previous run.
+        let first = try runKakunin(["report", "--run", "1", "--out", out.path], database: tdb)
+        #expect(first.stdout.contains("Changes: no earlier completed run of this insurer and job"))
+    }
+
+    @Test("the HTML report opens in headless Chromium, self-contained, in Japanese, with every check")
+    func htmlInChromium() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let out = try twoNights(tdb, dir)
+        let html = out.appendingPathComponent("131016/2026-11-22/nightly/report.html")
+        let source = try String(contentsOf: html, encoding: .utf8)
+        #expect(!source.contains("http://"), "no external asset")
+        #expect(!source.contains("https://"), "no external asset")
+        #expect(!source.contains("<script"), "no script")
+        #expect(source.contains("@page { size: A4"), "printable on A4")
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let chromium else {
+            Issue.record("Chromium is not installed (apt-get install chromium); .ci/run installs it")
+            return
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: chromium)
+        p.arguments = ["--headless=new", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(dir.appendingPathComponent("chrome").path)",
+                       "--dump-dom", html.absoluteString]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let dom = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "chromium exit status")
+        for text in ["資格確認書 実行報告書（run 2）", "照合", "members read = decisions", "no member holds two active certificates whose validity overlaps",
+                     "certificates issued = mailing records = manifest", "前回からの変化", "申請による交付", "マイナ保険証の状況が不明"] {
+            #expect(dom.contains(text), "missing in the page: \(text)")
+        }
+        #expect(!dom.contains(">FAIL<"), "a check failed")
+    }
+
+    @Test("replay: identical on an untouched run; an altered decision row is reported")
+    func replay() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        _ = try twoNights(tdb, dir)
+        for run in ["1", "2"] {
+            let r = try runKakunin(["replay", "--run", run], database: tdb)
+            #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+            #expect(r.stdout.contains("all identical"))
+        }
+        // Replay decides from what the run saw, not from today's data: a later change to C's
+        // card does not matter.
+        let s = try FeedFiles.write(dir, "s2.csv", [NightlyRunTests.mynaHeader, "131016,C,2026-11-23,true,registered,active,2030-01-31,"])
+        #expect(try runKakunin(["import", "myna-status", s.path, "--report-dir", dir.path], database: tdb).status == 0)
+        #expect(try runKakunin(["replay", "--run", "1"], database: tdb).status == 0)
+        let db = try tdb.connect()
+        try db.execute("UPDATE decision SET outcome = 'none', reasons = '{COVERED}', valid_from = NULL, valid_to = NULL WHERE run_id = 1 AND member_id = 'A'")
+        let r = try runKakunin(["replay", "--run", "1"], database: tdb)
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("1 of 5 decisions DIFFER"), "\(r.stdout)")
+        #expect(r.stdout.contains("A: none COVERED   → issue NO_CARD 2026-11-21 2027-07-31"), "\(r.stdout)")
+    }
+}
