@@ -11,6 +11,9 @@ public enum ExitStatus: Int32, Sendable {
     case fileRefused = 20
     /// Usage error (bad arguments); from the argument parser.
     case usage = 64
+    /// The action conflicts with the record's state (an application already decided, a
+    /// duplicate application).
+    case conflict = 65
     /// No such insurer (or member, or run) in the database.
     case notFound = 66
     /// An output folder or file cannot be created (read-only, not a folder, not owner-only).

@@ -10,6 +10,7 @@ struct Kakunin: ParsableCommand {
             PGPASSWORD) or --database-url. Exit statuses are listed in README.md.
             """,
         version: KakuninVersion.string,
-        subcommands: [DB.self, Import.self, Imports.self, Generate.self, Run.self, Runs.self, Report.self, Replay.self, Export.self, Explain.self, Audit.self]
+        subcommands: [DB.self, Import.self, Imports.self, Generate.self, Run.self, Runs.self, Report.self, Replay.self, Export.self, Explain.self,
+                      Member.self, Application.self, Certificate.self, Consideration.self, Audit.self]
     )
 }

@@ -123,6 +123,31 @@ struct AuditTests {
         #expect(try sh("'\(script)' '\(proof.path)' '\(pub.path)' >/dev/null 2>&1") != 0)
     }
 
+    @Test("two runs and two imports at the same time: no false alarm, the log verifies")
+    func concurrentWritersVerify() throws {
+        let gate = dir.appendingPathComponent("gate")
+        _ = FileManager.default.createFile(atPath: gate.path, contents: nil)
+        let pause = ["KAKUNIN_PAUSE_AT": "before-commit", "KAKUNIN_PAUSE_FILE": gate.path]
+        let first = try startKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", out.path, "--params-dir", dir.path, "--quiet"],
+                                     database: tdb, environment: pause)
+        #expect(try eventually { FileManager.default.fileExists(atPath: gate.path + ".reached") })
+        // While the run holds its transaction (its event ids taken), others write and commit.
+        let s = try FeedFiles.write(dir, "s2.csv", [NightlyRunTests.mynaHeader, "131016,A,2026-11-20,false,,none,,"])
+        let a = try FeedFiles.write(dir, "a2.csv", [NightlyRunTests.appHeader, "131016,E,reissue,2026-11-20,,pending"])
+        let i1 = try startKakunin(["import", "myna-status", s.path, "--report-dir", dir.path], database: tdb)
+        let i2 = try startKakunin(["import", "applications", a.path, "--report-dir", dir.path, ], database: tdb)
+        #expect(i1.wait().status == 0)
+        let second = try startKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-22", "--out", out.path, "--params-dir", dir.path,
+                                       "--quiet", "--lock-wait", "60"], database: tdb)
+        try FileManager.default.removeItem(at: gate)
+        #expect(first.wait().status == 0)
+        #expect(second.wait().status == 0)
+        #expect(i2.wait().status == 0)
+        let cp = try checkpoint("cp.txt")
+        let r = try verify(cp)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    }
+
     @Test("a staff action during a nightly run's open transaction does not wait for it")
     func writersDoNotQueue() throws {
         let gate = dir.appendingPathComponent("gate")

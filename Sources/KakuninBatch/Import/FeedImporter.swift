@@ -76,7 +76,7 @@ public final class FeedImporter {
                 var clock = Date()
                 func lap(_ name: String) { summary.phases.append((name, Date().timeIntervalSince(clock))); clock = Date() }
                 var loaded: (inserted: Int, updated: Int)? = nil
-                var reader = reader
+                let reader = reader
 
                 // A first load of an insurer's members goes straight into `member`; a duplicate
                 // key there (unique violation) falls back to the staged merge.

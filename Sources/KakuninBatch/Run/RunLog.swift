@@ -80,7 +80,7 @@ enum TestPause {
 
     @inline(__always) static func hit(_ point: @autoclosure () -> String) {
         guard let target, let gate, target == point() else { return }
-        FileManager.default.createFile(atPath: gate + ".reached", contents: nil)
+        _ = FileManager.default.createFile(atPath: gate + ".reached", contents: nil)
         let deadline = Date().addingTimeInterval(120)
         while FileManager.default.fileExists(atPath: gate) && Date() < deadline { usleep(50_000) }
     }

@@ -1,0 +1,326 @@
+import Foundation
+import KakuninCore
+import KakuninStore
+
+/// What counter staff do one member at a time (SPEC.md 7, issue 12): the library the CLI calls
+/// now and the web console later. Every action is one transaction and writes an audit event
+/// naming the person (`person`: whoever the caller vouches for, e.g. the OS user or the logged-in
+/// console user; the database adds its own login role as the event's actor).
+public final class CounterDesk {
+    let db: Connection
+    public let person: String
+
+    public init(db: Connection, person: String) {
+        self.db = db
+        self.person = person
+    }
+
+    // MARK: - Find
+
+    public struct MemberHit: Codable, Sendable, Equatable {
+        public let member_id: String
+        public let name: String
+        public let kana: String
+        public let birth_date: String
+        public let scheme: String
+        public let household_id: String?
+    }
+
+    public enum Query: Sendable {
+        case member(String)
+        case kana(String, birthDate: LocalDate?)
+        case postalCode(String)
+    }
+
+    public static let maxHits = 50
+
+    /// At most 50 members of the insurer matching the query (member id; kana prefix, half-width
+    /// input normalised, with an optional birth date; postal code with or without the hyphen).
+    public func find(insurer: String, _ query: Query) throws -> [MemberHit] {
+        try requireInsurer(insurer)
+        let select = """
+            SELECT member_id, family_name || coalesce(' ' || given_name, ''),
+                   coalesce(family_name_kana, '') || coalesce(' ' || given_name_kana, ''), birth_date::text, scheme, household_id
+            FROM member WHERE insurer_number = $1
+            """
+        let rows: [[String?]]
+        switch query {
+        case .member(let id):
+            rows = try db.query("\(select) AND member_id = $2", [insurer, id]).rows
+        case .kana(let text, let birth):
+            let kana = Kana.normalise(text)
+            guard !kana.isEmpty else { throw OperatorError(.usage, "give the kana reading to search for", fix: "e.g. --kana ヤマダ") }
+            rows = try db.query("""
+                \(select) AND (coalesce(family_name_kana, '') || coalesce(given_name_kana, '')) LIKE $2 || '%'
+                  AND ($3::date IS NULL OR birth_date = $3::date)
+                ORDER BY family_name_kana, given_name_kana, member_id LIMIT \(Self.maxHits)
+                """, [insurer, Kana.likeEscaped(kana.replacingOccurrences(of: " ", with: "").replacingOccurrences(of: "\u{3000}", with: "")),
+                      birth?.description]).rows
+        case .postalCode(let code):
+            let digits = code.filter(\.isNumber)
+            guard digits.count == 7 else { throw OperatorError(.usage, "a postal code has 7 digits (e.g. 100-0001)", fix: "check the code") }
+            rows = try db.query("""
+                \(select) AND translate(postal_code, '-‐－', '') = $2 ORDER BY member_id LIMIT \(Self.maxHits)
+                """, [insurer, digits]).rows
+        }
+        return rows.map { MemberHit(member_id: $0[0]!, name: $0[1] ?? "", kana: $0[2] ?? "", birth_date: $0[3] ?? "", scheme: $0[4]!,
+                                    household_id: $0[5]) }
+    }
+
+    // MARK: - Show
+
+    /// Everything staff need on one screen. Viewing personal data is recorded (閲覧記録).
+    public func show(insurer: String, memberID: String) throws -> [String: Any] {
+        try requireMember(insurer, memberID)
+        let p = [insurer, memberID]
+        func rows(_ sql: String, _ names: [String]) throws -> [[String: Any]] {
+            try db.query(sql, p).rows.map { r in
+                var o: [String: Any] = [:]
+                for (n, v) in zip(names, r) { o[n] = v ?? NSNull() }
+                return o
+            }
+        }
+        let memberColumns = FeedFormat.members.columns.map(\.name)
+        var record: [String: Any] = [:]
+        record["member"] = try rows("SELECT \(memberColumns.map { "\($0)::text" }.joined(separator: ", ")) FROM member WHERE insurer_number = $1 AND member_id = $2",
+                                    memberColumns).first
+        record["history"] = try rows("""
+            SELECT to_char(h.changed_at, 'YYYY-MM-DD HH24:MI:SS'), h.import_id::text, array_to_string(h.changed_columns, ','),
+                   h.old_values::text, h.new_values::text
+            FROM member_history h WHERE h.insurer_number = $1 AND h.member_id = $2 ORDER BY h.history_id
+            """, ["changed_at", "import_id", "columns", "old", "new"])
+        record["myna_status"] = try rows("""
+            SELECT status_as_of::text, has_card::text, registration, card_state, ecert_expiry::text, card_expiry::text
+            FROM myna_status WHERE insurer_number = $1 AND member_id = $2 ORDER BY status_as_of
+            """, ["status_as_of", "has_card", "registration", "card_state", "ecert_expiry", "card_expiry"])
+        record["applications"] = try rows("""
+            SELECT application_id::text, kind, received_on::text, basis, status, reject_reason, source, entered_by,
+                   fulfilled_certificate_number::text, fulfilled_on::text
+            FROM application WHERE insurer_number = $1 AND member_id = $2 ORDER BY received_on, application_id
+            """, ["application_id", "kind", "received_on", "basis", "status", "reject_reason", "source", "entered_by",
+                  "fulfilled_certificate_number", "fulfilled_on"])
+        record["certificates"] = try rows("""
+            SELECT certificate_number::text, kind, array_to_string(reasons, ';'), valid_from::text, valid_to::text, issued_on::text, status,
+                   voided_on::text, void_reason, replaces_certificate_number::text, special_consideration::text, consideration_ended_on::text
+            FROM certificate WHERE insurer_number = $1 AND member_id = $2 ORDER BY certificate_number
+            """, ["certificate_number", "kind", "reasons", "valid_from", "valid_to", "issued_on", "status", "voided_on", "void_reason",
+                  "replaces_certificate_number", "special_consideration", "consideration_ended_on"])
+        record["notices"] = try rows("""
+            SELECT kind, sent_on::text, array_to_string(reasons, ';'), run_id::text FROM notice
+            WHERE insurer_number = $1 AND member_id = $2 ORDER BY sent_on, kind
+            """, ["kind", "sent_on", "reasons", "run_id"])
+        record["decisions"] = try rows("""
+            SELECT d.run_id::text, d.as_of::text, r.job, d.outcome, array_to_string(d.reasons, ';'), d.valid_from::text, d.valid_to::text,
+                   d.certificate_number::text
+            FROM decision d JOIN run r USING (run_id) WHERE d.insurer_number = $1 AND d.member_id = $2 ORDER BY d.as_of, d.run_id
+            """, ["run_id", "as_of", "job", "outcome", "reasons", "valid_from", "valid_to", "certificate_number"])
+        try audit("member_viewed", insurer, memberID, [:])
+        return record
+    }
+
+    // MARK: - Applications
+
+    public struct ApplicationRecord: Codable, Sendable {
+        public let application_id: Int64
+        public let insurer_number: String
+        public let member_id: String
+        public let kind: String
+        public let received_on: String
+        public let basis: String?
+        public let status: String
+        public let reject_reason: String?
+    }
+
+    /// Records one application, validated exactly like a row of applications.csv (same field
+    /// rules, same NO_BASIS, the same elderly exception from 2026-08-01). `status` is pending or
+    /// approved; a special-consideration application without a basis is recorded as rejected.
+    public func addApplication(insurer: String, memberID: String, kind: String, basis: String?, receivedOn: LocalDate,
+                               status: String, note: String?) throws -> ApplicationRecord {
+        let scheme = try requireMember(insurer, memberID)
+        guard status == "pending" || status == "approved" else {
+            throw OperatorError(.usage, "status must be pending or approved (got \(status))", fix: "reject an application with kakunin application decide --reject")
+        }
+        let fields: [(String, String)] = [("insurer_number", insurer), ("member_id", memberID), ("kind", kind),
+                                          ("received_on", receivedOn.description), ("basis", basis ?? ""), ("status", status)]
+        for (name, value) in fields {
+            guard let column = FeedFormat.applications.columns.first(where: { $0.name == name }) else { continue }
+            var v = value
+            if let reason = v.withUTF8({ FieldValidator.check($0, column) }) {
+                throw OperatorError(.usage, "\(name): \(reason)", fix: "correct --\(name.replacingOccurrences(of: "_", with: "-"))")
+            }
+        }
+        if kind != "special_consideration" && !(basis ?? "").isEmpty {
+            throw OperatorError(.usage, "basis applies only to special_consideration applications", fix: "leave out --basis")
+        }
+        var finalStatus = status
+        var rejectReason: String?
+        if kind == "special_consideration" && (basis ?? "").isEmpty
+            && !(scheme == "elderly" && NationalMeasures.elderlyApplicationNeedsNoBasis(receivedOn: receivedOn)) {
+            finalStatus = "rejected"
+            rejectReason = "NO_BASIS"
+        }
+        return try db.transaction {
+            let row = try db.query("""
+                INSERT INTO application (insurer_number, member_id, kind, received_on, basis, status, reject_reason, source)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, 'staff')
+                ON CONFLICT (insurer_number, member_id, kind, received_on) DO NOTHING
+                RETURNING application_id::text
+                """, [insurer, memberID, kind, receivedOn.description, (basis ?? "").isEmpty ? nil : basis, finalStatus, rejectReason]).rows.first
+            guard let id = row?[0].flatMap({ Int64($0) }) else {
+                throw OperatorError(.conflict, "member \(memberID) already has a \(kind) application received on \(receivedOn)",
+                                    fix: "kakunin member show --insurer \(insurer) --member \(memberID) lists it")
+            }
+            var details: [String: Any] = ["application_id": id, "kind": kind, "received_on": receivedOn.description, "status": finalStatus]
+            if let basis, !basis.isEmpty { details["basis"] = basis }
+            if let rejectReason { details["reject_reason"] = rejectReason }
+            if let note, !note.isEmpty { details["note"] = note }
+            try audit("application_added", insurer, memberID, details)
+            return ApplicationRecord(application_id: id, insurer_number: insurer, member_id: memberID, kind: kind, received_on: receivedOn.description,
+                                     basis: (basis ?? "").isEmpty ? nil : basis, status: finalStatus, reject_reason: rejectReason)
+        }
+    }
+
+    /// Moves a pending application to approved, or to rejected with a reason. Only pending ones
+    /// move: the nightly run acts on approved ones, so an approved application is never taken back
+    /// under a run's feet.
+    public func decideApplication(insurer: String, applicationID: Int64, approve: Bool, reason: String?) throws -> ApplicationRecord {
+        if !approve && (reason ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+            throw OperatorError(.usage, "a rejection needs a reason", fix: "add --reason TEXT")
+        }
+        try requireInsurer(insurer)
+        return try db.transaction {
+            guard let row = try db.query("""
+                SELECT member_id, kind, received_on::text, basis, status FROM application
+                WHERE insurer_number = $1 AND application_id = $2 FOR UPDATE
+                """, [insurer, String(applicationID)]).rows.first else {
+                throw OperatorError(.notFound, "insurer \(insurer) has no application \(applicationID)", fix: "kakunin member show lists a member's applications")
+            }
+            guard row[4] == "pending" else {
+                throw OperatorError(.conflict, "application \(applicationID) is \(row[4]!), not pending: only a pending application is decided",
+                                    fix: "record a new application if the situation changed")
+            }
+            let status = approve ? "approved" : "rejected"
+            try db.execute("""
+                UPDATE application SET status = $3, reject_reason = $4, updated_at = now() WHERE insurer_number = $1 AND application_id = $2
+                """, [insurer, String(applicationID), status, approve ? nil : reason])
+            var details: [String: Any] = ["application_id": applicationID, "status": status]
+            if let reason, !approve { details["reason"] = reason }
+            try audit("application_decided", insurer, row[0]!, details)
+            return ApplicationRecord(application_id: applicationID, insurer_number: insurer, member_id: row[0]!, kind: row[1]!,
+                                     received_on: row[2]!, basis: row[3], status: status, reject_reason: approve ? nil : reason)
+        }
+    }
+
+    // MARK: - Pieces
+
+    func requireInsurer(_ insurer: String) throws {
+        guard try !db.query("SELECT 1 FROM insurer WHERE insurer_number = $1", [insurer]).rows.isEmpty else {
+            throw OperatorError(.notFound, "unknown insurer \(insurer)", fix: "check the insurer number")
+        }
+    }
+
+    /// The member's scheme; exit 66 when the member does not exist.
+    @discardableResult
+    func requireMember(_ insurer: String, _ member: String) throws -> String {
+        try requireInsurer(insurer)
+        guard let scheme = try db.query("SELECT scheme FROM member WHERE insurer_number = $1 AND member_id = $2", [insurer, member]).scalar else {
+            throw OperatorError(.notFound, "insurer \(insurer) has no member \(member)",
+                                fix: "find the member: kakunin member find --insurer \(insurer) --kana … or --postal-code …")
+        }
+        return scheme
+    }
+
+    func audit(_ action: String, _ insurer: String, _ member: String?, _ details: [String: Any]) throws {
+        var d = details
+        d["person"] = person
+        try db.execute("SELECT audit_append($1, $2, $3, NULL, NULL, $4::jsonb)", [action, insurer, member, json(d)])
+    }
+}
+
+/// Kana as staff type it: half-width katakana (ｶﾀｶﾅ, with ﾞ and ﾟ) becomes full-width; hiragana
+/// becomes katakana; spaces are kept for display and dropped for matching.
+public enum Kana {
+    private static let halfWidth: [Unicode.Scalar: Unicode.Scalar] = {
+        let half = Array("ｦｧｨｩｪｫｬｭｮｯｰｱｲｳｴｵｶｷｸｹｺｻｼｽｾｿﾀﾁﾂﾃﾄﾅﾆﾇﾈﾉﾊﾋﾌﾍﾎﾏﾐﾑﾒﾓﾔﾕﾖﾗﾘﾙﾚﾛﾜﾝ･".unicodeScalars)
+        let full = Array("ヲァィゥェォャュョッーアイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワン・".unicodeScalars)
+        return Dictionary(uniqueKeysWithValues: zip(half, full).map { ($0, $1) })
+    }()
+
+    public static func normalise(_ text: String) -> String {
+        var out: [Unicode.Scalar] = []
+        for u in text.trimmingCharacters(in: .whitespaces).unicodeScalars {
+            if u == "\u{FF9E}" || u == "\u{FF9F}" || u == "\u{3099}" || u == "\u{309A}" || u == "\u{309B}" || u == "\u{309C}" {
+                // Voiced / semi-voiced mark: combine with the kana before it (ｶ + ﾞ = ガ).
+                let semi = u == "\u{FF9F}" || u == "\u{309A}" || u == "\u{309C}"
+                if let last = out.last, let combined = voiced(last, semi: semi) { out[out.count - 1] = combined }
+                continue
+            }
+            if let full = halfWidth[u] { out.append(full); continue }
+            if (0x3041...0x3096).contains(u.value) { out.append(Unicode.Scalar(u.value + 0x60)!); continue }   // hiragana → katakana
+            if u == " " { out.append("\u{3000}"); continue }
+            out.append(u)
+        }
+        return String(String.UnicodeScalarView(out))
+    }
+
+    private static func voiced(_ k: Unicode.Scalar, semi: Bool) -> Unicode.Scalar? {
+        let v = k.value
+        if semi { return v >= 0x30CF && v <= 0x30DB && (v - 0x30CF) % 3 == 0 ? Unicode.Scalar(v + 2) : nil }
+        if v == 0x30A6 { return "\u{30F4}" }  // ウ゛ = ヴ
+        if v >= 0x30AB && v <= 0x30C1 { return (v - 0x30AB) % 2 == 0 ? Unicode.Scalar(v + 1) : nil }   // カ…チ
+        if v == 0x30C4 || v == 0x30C6 || v == 0x30C8 { return Unicode.Scalar(v + 1) }                  // ツ テ ト
+        if v >= 0x30CF && v <= 0x30DB && (v - 0x30CF) % 3 == 0 { return Unicode.Scalar(v + 1) }        // ハ…ホ
+        return nil
+    }
+
+    /// For LIKE: escape the wildcards.
+    static func likeEscaped(_ s: String) -> String {
+        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+    }
+}
+
+extension CounterDesk {
+    /// Voids an active certificate (e.g. issued in error), with a reason and date.
+    public func void(insurer: String, certificate: Int64, reason: String, on date: LocalDate) throws -> String {
+        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw OperatorError(.usage, "voiding needs a reason", fix: "add --reason TEXT")
+        }
+        try requireInsurer(insurer)
+        return try db.transaction {
+            guard let row = try db.query("""
+                SELECT member_id, status FROM certificate WHERE insurer_number = $1 AND certificate_number = $2 FOR UPDATE
+                """, [insurer, String(certificate)]).rows.first else {
+                throw OperatorError(.notFound, "insurer \(insurer) has no certificate \(certificate)", fix: "kakunin member show lists a member's certificates")
+            }
+            guard row[1] == "active" else {
+                throw OperatorError(.conflict, "certificate \(certificate) is already \(row[1]!)", fix: "nothing to do")
+            }
+            try db.execute("""
+                UPDATE certificate SET status = 'voided', voided_on = $3, void_reason = $4 WHERE insurer_number = $1 AND certificate_number = $2
+                """, [insurer, String(certificate), date.description, reason])
+            try audit("certificate_voided", insurer, row[0]!, ["certificate_number": certificate, "reason": reason, "on": date.description])
+            return row[0]!
+        }
+    }
+
+    /// Ends a member's special consideration (SPEC.md 2.5 rule 6): the certificates that carry it
+    /// renew no more without a new application.
+    public func endConsideration(insurer: String, memberID: String, on date: LocalDate, reason: String) throws -> Int {
+        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw OperatorError(.usage, "ending special consideration needs a reason", fix: "add --reason TEXT")
+        }
+        try requireMember(insurer, memberID)
+        return try db.transaction {
+            let n = try db.query("""
+                UPDATE certificate SET consideration_ended_on = $3
+                WHERE insurer_number = $1 AND member_id = $2 AND special_consideration AND consideration_ended_on IS NULL
+                """, [insurer, memberID, date.description]).affectedRows
+            guard n > 0 else {
+                throw OperatorError(.conflict, "member \(memberID) has no certificate under special consideration still in force",
+                                    fix: "kakunin member show lists the member's certificates")
+            }
+            try audit("consideration_ended", insurer, memberID, ["on": date.description, "reason": reason, "certificates": n])
+            return n
+        }
+    }
+}

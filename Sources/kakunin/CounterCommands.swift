@@ -1,0 +1,179 @@
+import ArgumentParser
+import Foundation
+import KakuninBatch
+import KakuninCore
+
+/// The person behind a CLI action: the OS user (the database adds its login role as the actor).
+func counterPerson() -> String {
+    let user = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())"
+    return "\(user)@\(hostName())"
+}
+
+func printJSON(_ value: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+func printEncodable<T: Encodable>(_ value: T) throws {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    print(String(decoding: try e.encode(value), as: UTF8.self))
+}
+
+struct Member: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Counter work: find and show members.", subcommands: [Find.self, Show.self])
+
+    struct Find: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Find members by id, kana prefix (with a birth date) or postal code; at most 50.")
+        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Member id.") var member: String?
+        @Option(help: "Kana prefix (full- or half-width katakana, or hiragana).") var kana: String?
+        @Option(help: "Birth date (with --kana), YYYY-MM-DD.") var birthDate: String?
+        @Option(help: "Postal code, with or without the hyphen.") var postalCode: String?
+        @Option(help: "text | json") var format: String = "text"
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let query: CounterDesk.Query
+                switch (member, kana, postalCode) {
+                case (let m?, nil, nil): query = .member(m)
+                case (nil, let k?, nil): query = .kana(k, birthDate: try birthDate.map { try parseDate($0, option: "--birth-date") })
+                case (nil, nil, let p?): query = .postalCode(p)
+                default: throw OperatorError(.usage, "give one of --member, --kana or --postal-code")
+                }
+                let hits = try CounterDesk(db: try database.connect(), person: counterPerson()).find(insurer: insurer, query)
+                if format == "json" { try printEncodable(hits); return .success }
+                printTable(["member_id", "name", "kana", "birth_date", "scheme", "household"],
+                           hits.map { [$0.member_id, $0.name, $0.kana, $0.birth_date, $0.scheme, $0.household_id] })
+                if hits.count == CounterDesk.maxHits { print("(first \(CounterDesk.maxHits) shown: narrow the search)") }
+                return .success
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Everything about one member on one screen (the viewing is recorded).")
+        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Member id.") var member: String
+        @Option(help: "text | json") var format: String = "text"
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let record = try CounterDesk(db: try database.connect(), person: counterPerson()).show(insurer: insurer, memberID: member)
+                if format == "json" { try printJSON(record); return .success }
+                for section in ["member", "history", "myna_status", "applications", "certificates", "notices", "decisions"] {
+                    print("== \(section)")
+                    let items: [[String: Any]] = section == "member" ? [(record[section] as? [String: Any]) ?? [:]] : (record[section] as? [[String: Any]]) ?? []
+                    if items.isEmpty { print("  (none)") }
+                    for item in items {
+                        print("  " + item.keys.sorted().compactMap { k in (item[k] is NSNull) ? nil : "\(k)=\(item[k]!)" }.joined(separator: "  "))
+                    }
+                }
+                return .success
+            }
+        }
+    }
+}
+
+struct Application: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Counter work: record and decide applications.", subcommands: [Add.self, Decide.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record one application, validated like applications.csv (NO_BASIS included).")
+        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Member id.") var member: String
+        @Option(help: "special_consideration | card_lost | card_renewing | reissue") var kind: String
+        @Option(help: "For special_consideration: elderly | disability | needs_helper | other") var basis: String?
+        @Option(help: "Date received, YYYY-MM-DD (default: today in Japan).") var receivedOn: String?
+        @Option(help: "pending | approved") var status: String = "pending"
+        @Option(help: "A note kept in the audit trail.") var note: String?
+        @Option(help: "text | json") var format: String = "text"
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let received = try receivedOn.map { try parseDate($0, option: "--received-on") } ?? parseAsOf(nil)
+                let a = try CounterDesk(db: try database.connect(), person: counterPerson()).addApplication(
+                    insurer: insurer, memberID: member, kind: kind, basis: basis, receivedOn: received, status: status, note: note)
+                if format == "json" { try printEncodable(a); return .success }
+                print("application \(a.application_id): \(a.kind) of member \(a.member_id), received \(a.received_on), \(a.status)\(a.reject_reason.map { " (\($0))" } ?? "")")
+                return .success
+            }
+        }
+    }
+
+    struct Decide: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Approve a pending application, or reject it with a reason.")
+        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Application id.") var application: Int64
+        @Flag(help: "Approve it.") var approve = false
+        @Flag(help: "Reject it (needs --reason).") var reject = false
+        @Option(help: "Why it is rejected.") var reason: String?
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                guard approve != reject else { throw OperatorError(.usage, "say --approve or --reject --reason TEXT") }
+                let a = try CounterDesk(db: try database.connect(), person: counterPerson()).decideApplication(
+                    insurer: insurer, applicationID: application, approve: approve, reason: reason)
+                print("application \(a.application_id): \(a.status)")
+                return .success
+            }
+        }
+    }
+}
+
+struct Certificate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Counter work on certificates.", subcommands: [Void.self])
+
+    struct Void: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Void an active certificate (e.g. issued in error), with a reason.")
+        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Certificate number.") var certificate: Int64
+        @Option(help: "Why.") var reason: String
+        @Option(help: "Date of voiding (default: today in Japan).") var on: String?
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let date = try on.map { try parseDate($0, option: "--on") } ?? parseAsOf(nil)
+                let member = try CounterDesk(db: try database.connect(), person: counterPerson()).void(
+                    insurer: insurer, certificate: certificate, reason: reason, on: date)
+                print("certificate \(certificate) of member \(member) voided on \(date)")
+                return .success
+            }
+        }
+    }
+}
+
+struct Consideration: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Special consideration (SPEC.md 2.5 rule 6).", subcommands: [End.self])
+
+    struct End: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "End a member's special consideration, with a date and reason.")
+        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Member id.") var member: String
+        @Option(help: "Date it ends (default: today in Japan).") var on: String?
+        @Option(help: "Why.") var reason: String
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let date = try on.map { try parseDate($0, option: "--on") } ?? parseAsOf(nil)
+                let n = try CounterDesk(db: try database.connect(), person: counterPerson()).endConsideration(
+                    insurer: insurer, memberID: member, on: date, reason: reason)
+                print("special consideration of member \(member) ended on \(date) (\(n) certificate\(n == 1 ? "" : "s"))")
+                return .success
+            }
+        }
+    }
+}
+
+func parseDate(_ text: String, option: String) throws -> LocalDate {
+    guard let d = LocalDate(text) else {
+        throw OperatorError(.usage, "\(option) \(text) is not a date", fix: "write YYYY-MM-DD, e.g. 2026-12-01")
+    }
+    return d
+}
