@@ -32,13 +32,14 @@ CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event
 CREATE TABLE audit_pending (event_id bigint PRIMARY KEY);
 INSERT INTO audit_pending SELECT event_id FROM audit_event;
 
--- The log: one entry per position. An entry is an audit event or a certificate issued.
+-- The log: one entry per position. An entry is an audit event or a certificate issued. No hash
+-- is stored: whoever checks (a checkpoint, verify, a proof) hashes the entries' contents, so
+-- sealing costs only the positions and a stored hash could never be trusted anyway.
 CREATE TABLE audit_log (
     log_index bigint PRIMARY KEY CHECK (log_index >= 0),
     event_id bigint UNIQUE,
     insurer_number text COLLATE "C",
     certificate_number bigint,
-    leaf_hash bytea NOT NULL CHECK (length(leaf_hash) = 32),
     CHECK ((event_id IS NULL) <> (certificate_number IS NULL))
 );
 CREATE UNIQUE INDEX audit_log_certificate ON audit_log (insurer_number, certificate_number) WHERE certificate_number IS NOT NULL;
@@ -89,7 +90,7 @@ $$;
 
 -- Every entry in log order with its bytes (what verification recomputes).
 CREATE VIEW audit_entries AS
-    SELECT l.log_index, l.leaf_hash,
+    SELECT l.log_index,
            CASE WHEN l.event_id IS NOT NULL THEN audit_event_entry(e) ELSE audit_certificate_entry(c) END AS entry
     FROM audit_log l
     LEFT JOIN audit_event e ON e.event_id = l.event_id
@@ -130,15 +131,13 @@ BEGIN
     SELECT array_agg(event_id ORDER BY event_id) INTO ids FROM gone;
     IF ids IS NULL THEN RETURN n; END IF;
     FOR ev IN SELECT * FROM audit_event WHERE event_id = ANY (ids) ORDER BY event_id LOOP
-        INSERT INTO audit_log (log_index, event_id, leaf_hash) VALUES (n, ev.event_id, audit_leaf(audit_event_entry(ev)));
+        INSERT INTO audit_log (log_index, event_id) VALUES (n, ev.event_id);
         n := n + 1;
         IF ev.action = 'run_decided' AND ev.run_id IS NOT NULL THEN
-            INSERT INTO audit_log (log_index, insurer_number, certificate_number, leaf_hash)
-            SELECT n - 1 + row_number() OVER (ORDER BY c.certificate_number), c.insurer_number, c.certificate_number,
-                   audit_leaf(audit_certificate_entry(c))
+            INSERT INTO audit_log (log_index, insurer_number, certificate_number)
+            SELECT n - 1 + row_number() OVER (ORDER BY c.certificate_number), c.insurer_number, c.certificate_number
             FROM certificate c
-            WHERE c.run_id = ev.run_id AND c.insurer_number = ev.insurer_number
-              AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.insurer_number = c.insurer_number AND l.certificate_number = c.certificate_number);
+            WHERE c.run_id = ev.run_id AND c.insurer_number = ev.insurer_number;
             GET DIAGNOSTICS added = ROW_COUNT;
             n := n + added;
         END IF;

@@ -63,7 +63,7 @@ struct AuditTests {
         #expect(wrong.status == 1 && wrong.stdout.contains("does not carry a valid signature"), "\(wrong.stdout)")
     }
 
-    @Test("a superuser who disables the triggers, edits an event and recomputes every stored hash is caught, the entry named")
+    @Test("a superuser who disables the triggers and edits an event is caught, the entry named (no stored hash to recompute helps)")
     func editedAndRehashed() throws {
         try night("2026-11-21")
         let cp = try checkpoint("cp.txt")
@@ -74,7 +74,6 @@ struct AuditTests {
             SELECT l.log_index FROM audit_log l JOIN audit_event e USING (event_id) WHERE e.action = 'run_decided'
             """).scalar!)!
         try db.execute("UPDATE audit_event SET details = details || '{\"certificates_issued\": 2}' WHERE action = 'run_decided'")
-        try db.execute("UPDATE audit_log l SET leaf_hash = x.leaf_hash FROM (SELECT log_index, audit_leaf(entry) AS leaf_hash FROM audit_entries) x WHERE x.log_index = l.log_index")
         let r = try verify(cp)
         #expect(r.status == 1)
         #expect(r.stdout.contains("do not hash to the checkpoint's root"), "\(r.stdout)")

@@ -112,23 +112,22 @@ public enum AuditLog {
         Int(try db.query("SELECT audit_seal()").scalar ?? "0") ?? 0
     }
 
-    /// Streams the log's entries in order from `start`: index, entry bytes, stored leaf hash.
+    /// Streams the log's entries in order from `start`: index and entry bytes.
     static func entries(_ db: Connection, from start: Int = 0, upTo end: Int? = nil,
-                        _ body: (Int, [UInt8], [UInt8]?) throws -> Void) throws {
+                        _ body: (Int, [UInt8]) throws -> Void) throws {
         var parser = CopyTextParser()
         let limit = end.map { "AND log_index < \($0)" } ?? ""
         try db.copyOut("""
-            COPY (SELECT log_index, encode(leaf_hash, 'hex'), entry FROM audit_entries
-                  WHERE log_index >= \(start) \(limit) ORDER BY log_index) TO STDOUT
+            COPY (SELECT log_index, entry FROM audit_entries WHERE log_index >= \(start) \(limit) ORDER BY log_index) TO STDOUT
             """) { chunk in
             let row = parser.parseRow(chunk)
-            try body(Int(row[0]!)!, Array((row[2] ?? "").utf8), row[1].flatMap { [UInt8](hex: $0) })
+            try body(Int(row[0]!)!, Array((row[1] ?? "").utf8))
         }
     }
 
-    /// Seals, then signs a checkpoint of the whole log, going on from the latest stored one:
-    /// each new entry's leaf is recomputed from its content (a stored leaf that does not match
-    /// stops the checkpoint). Stores it and returns it.
+    /// Seals, then signs a checkpoint of the whole log, going on from the latest stored one
+    /// (its frontier of subtree hashes): each new entry is hashed from its content. Stores it
+    /// and returns it.
     public static func checkpoint(_ db: Connection, key: Curve25519.Signing.PrivateKey, origin: String? = nil) throws -> Checkpoint {
         try seal(db)
         var acc = Merkle.Accumulator()
@@ -139,17 +138,12 @@ public enum AuditLog {
                 return (size, h)
             })
         }
-        try entries(db, from: acc.count) { index, entry, stored in
+        try entries(db, from: acc.count) { index, entry in
             guard index == acc.count else {
                 throw OperatorError(.internalError, "the audit log has no entry \(acc.count) (next is \(index)): it was altered",
                                     fix: "run kakunin audit verify with the last checkpoint you kept")
             }
-            let leaf = Merkle.leaf(entry)
-            guard leaf == stored else {
-                throw OperatorError(.internalError, "audit log entry \(index): its stored leaf hash does not match its content",
-                                    fix: "run kakunin audit verify with the last checkpoint you kept to see what changed")
-            }
-            acc.add(leaf: leaf)
+            acc.add(leaf: Merkle.leaf(entry))
         }
         let database = try db.query("SELECT current_database()").scalar ?? ""
         let name = origin ?? "kakunin:" + database
@@ -167,7 +161,7 @@ public enum AuditLog {
     /// of 32-byte hashes (kept beside a checkpoint, it lets `verify` name the entry that changed).
     public static func writeLeaves(_ db: Connection, size: Int, to url: URL) throws {
         try OwnerOnlyFile.publish(url) { w in
-            try entries(db, upTo: size) { _, entry, _ in try w.write(bytes: Merkle.leaf(entry)) }
+            try entries(db, upTo: size) { _, entry in try w.write(bytes: Merkle.leaf(entry)) }
         }
     }
 
@@ -198,17 +192,15 @@ public enum AuditLog {
         var kept: FileHandle? = try leaves.map { try FileHandle(forReadingFrom: $0) }
         defer { try? kept?.close() }
         var firstDifferent: Int?
-        var firstStoredMismatch: Int?
         let proofRanges = older.map { Merkle.consistencyRanges($0.size, newer.size) } ?? []
         var consistency = Merkle.RangeRoots(proofRanges)
         var expected = 0
-        try entries(db, upTo: newer.size) { index, entry, stored in
+        try entries(db, upTo: newer.size) { index, entry in
             if index != expected {
                 v.problems.append("entry \(expected) is missing from the log (the next one is \(index)): deleted after the checkpoint")
                 expected = index
             }
             let leaf = Merkle.leaf(entry)
-            if leaf != stored, firstStoredMismatch == nil { firstStoredMismatch = index }
             if let k = kept, firstDifferent == nil {
                 let want = k.readData(ofLength: 32)
                 if want.count == 32, Array(want) != leaf { firstDifferent = index }
@@ -225,7 +217,6 @@ public enum AuditLog {
         } else if acc.root != newer.root {
             var m = "the log's first \(newer.size) entries do not hash to the checkpoint's root: an entry was changed, removed or reordered"
             if let i = firstDifferent { m += "; the first entry that differs from the checkpoint's leaves is \(i) (kakunin audit show-entry \(i))" }
-            else if let i = firstStoredMismatch { m += "; entry \(i) no longer matches its stored leaf hash" }
             else if leaves == nil { m += "; give the checkpoint's .leaves file (--leaves) to find which" }
             v.problems.append(m)
         }
@@ -256,7 +247,7 @@ public enum AuditLog {
         }
         var ranges = Merkle.RangeRoots(Merkle.inclusionRanges(index, checkpoint.size))
         var entryBytes: [UInt8] = []
-        try entries(db, upTo: checkpoint.size) { i, entry, _ in
+        try entries(db, upTo: checkpoint.size) { i, entry in
             if i == index { entryBytes = entry }
             ranges.feed(i, Merkle.leaf(entry))
         }

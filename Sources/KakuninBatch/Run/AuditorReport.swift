@@ -37,8 +37,9 @@ public struct AuditorReport: Sendable {
     public var newMembers: [String] { changedMembers.filter { $0.from == "(new)" }.map(\.member) }
     public var goneMembers: [String] { changedMembers.filter { $0.to == "(gone)" }.map(\.member) }
 
-    public static func load(_ db: Connection, runID: Int, filesDirectory: URL) throws -> AuditorReport {
-        let base = try RunReport.load(db, runID: runID, filesDirectory: filesDirectory)
+    /// `base`: the run's report when the caller has just loaded it (the run itself).
+    public static func load(_ db: Connection, runID: Int, filesDirectory: URL, base: RunReport? = nil) throws -> AuditorReport {
+        let base = try base ?? RunReport.load(db, runID: runID, filesDirectory: filesDirectory)
         var r = AuditorReport(base: base, runID: runID)
         guard let run = try db.query("""
             SELECT insurer_number, as_of::text, job, status, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),

@@ -139,7 +139,7 @@ public final class NightlyRun {
         try registry.complete(runID: run.id, counts: report.countsJSON())
         log.event("complete", "run \(run.id) completed", ["decisions": report.decisions, "certificates": report.certificates, "held": report.held])
         // The auditors' report beside the mailing files, as HTML (people) and JSON (tools).
-        let full = try AuditorReport.load(control, runID: run.id, filesDirectory: dir)
+        let full = try AuditorReport.load(control, runID: run.id, filesDirectory: dir, base: report)
         try OwnerOnlyFile.publish(dir.appendingPathComponent("report.html")) { try $0.write(full.renderHTML()) }
         try OwnerOnlyFile.publish(dir.appendingPathComponent("report.json")) { try $0.write(try full.renderJSON()) }
         // The run's events and certificates take their places in the audit log; with a key,
