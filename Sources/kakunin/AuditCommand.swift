@@ -52,7 +52,7 @@ struct Audit: ParsableCommand {
                 let key = try AuditKeys.privateKey(pem: try AuditKeys.load(self.key), file: self.key)
                 let db = try database.connect()
                 let cp = try AuditLog.checkpoint(db, key: key, origin: origin)
-                if let output { try OwnerOnlyFile.publish(URL(fileURLWithPath: output)) { try $0.write(cp.text) } } else { print(cp.text, terminator: "") }
+                try emit(cp.text, to: output)
                 if let leaves { try AuditLog.writeLeaves(db, size: cp.size, to: URL(fileURLWithPath: leaves)) }
                 if output != nil { print("checkpoint: \(cp.size) entries, root \(cp.root.map { String(format: "%02x", $0) }.joined())") }
                 return .success
@@ -108,7 +108,7 @@ struct Audit: ParsableCommand {
                     cp = try KakuninBatch.Checkpoint.parse(text, file: "the latest stored checkpoint")
                 }
                 let proof = try AuditLog.prove(db, insurer: insurer, certificate: certificate, checkpoint: cp)
-                if let output { try OwnerOnlyFile.publish(URL(fileURLWithPath: output)) { try $0.write(proof) } } else { print(proof, terminator: "") }
+                try emit(proof, to: output)
                 return .success
             }
         }

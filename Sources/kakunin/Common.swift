@@ -82,3 +82,8 @@ func printTable(_ header: [String], _ rows: [[String?]]) {
     print(header.joined(separator: "\t"))
     for r in rows { print(r.map { $0 ?? "" }.joined(separator: "\t")) }
 }
+
+/// Writes a command's text to `output` (owner-only, atomically) or to standard output.
+func emit(_ text: String, to output: String?) throws {
+    if let output { try OwnerOnlyFile.publish(URL(fileURLWithPath: output)) { try $0.write(text) } } else { print(text, terminator: "") }
+}

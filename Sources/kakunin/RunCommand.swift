@@ -187,7 +187,7 @@ struct Report: ParsableCommand {
             }
             let dir = URL(fileURLWithPath: out).appendingPathComponent(r[0]!).appendingPathComponent(r[1]!).appendingPathComponent(r[2]!)
             let text = try AuditorReport.load(db, runID: runID, filesDirectory: dir).render(f)
-            if let output { try OwnerOnlyFile.publish(URL(fileURLWithPath: output)) { try $0.write(text) } } else { print(text, terminator: "") }
+            try emit(text, to: output)
             return .success
         }
     }

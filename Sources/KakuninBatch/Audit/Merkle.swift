@@ -110,31 +110,26 @@ public enum Merkle {
 
     /// RFC 9162 2.1.3.2: does `path` prove `leaf` at `index` in the tree of `size` with `root`?
     public static func verifyInclusion(leaf: Hash, index: Int, size: Int, path: [Hash], root: Hash) -> Bool {
-        guard index < size else { return false }
-        var fn = index, sn = size - 1
+        guard index < size, let sides = inclusionWalk(index: index, size: size, count: path.count) else { return false }
         var r = leaf
-        for p in path {
-            if sn == 0 { return false }
-            if fn & 1 == 1 || fn == sn {
-                r = node(p, r)
-                if fn & 1 == 0 {
-                    repeat { fn >>= 1; sn >>= 1 } while fn & 1 == 0 && fn != 0
-                }
-            } else {
-                r = node(r, p)
-            }
-            fn >>= 1
-            sn >>= 1
-        }
-        return sn == 0 && r == root
+        for (p, left) in zip(path, sides) { r = left ? node(p, r) : node(r, p) }
+        return r == root
     }
 
     /// For each step of an inclusion proof, whether the sibling is on the left (the order in
     /// which a shell script must concatenate: `left` means SHA-256(0x01 ‖ sibling ‖ running)).
     public static func inclusionSides(index: Int, size: Int, count: Int) -> [Bool] {
+        inclusionWalk(index: index, size: size, count: count) ?? []
+    }
+
+    /// The walk of RFC 9162 2.1.3.2 over `count` steps: the side of each sibling, or nil when a
+    /// path of that length cannot belong to leaf `index` of a tree of `size`.
+    static func inclusionWalk(index: Int, size: Int, count: Int) -> [Bool]? {
+        guard size > 0 else { return nil }
         var fn = index, sn = size - 1
         var sides: [Bool] = []
         for _ in 0..<count {
+            if sn == 0 { return nil }
             if fn & 1 == 1 || fn == sn {
                 sides.append(true)
                 if fn & 1 == 0 {
@@ -146,7 +141,7 @@ public enum Merkle {
             fn >>= 1
             sn >>= 1
         }
-        return sides
+        return sn == 0 ? sides : nil
     }
 
     /// RFC 9162 2.1.4.2: does `proof` show the tree of `size2` (`root2`) extends the tree of
