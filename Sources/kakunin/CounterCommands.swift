@@ -63,7 +63,7 @@ struct Member: ParsableCommand {
             try runReporting {
                 let record = try CounterDesk(db: try database.connect(), person: counterPerson()).show(insurer: insurer, memberID: member)
                 if format == "json" { try printJSON(record); return .success }
-                for section in ["member", "history", "myna_status", "applications", "certificates", "notices", "decisions"] {
+                for section in ["member", "history", "myna_status", "applications", "certificates", "mail_returns", "notices", "decisions"] {
                     print("== \(section)")
                     let items: [[String: Any]] = section == "member" ? [(record[section] as? [String: Any]) ?? [:]] : (record[section] as? [[String: Any]]) ?? []
                     if items.isEmpty { print("  (none)") }
@@ -126,7 +126,27 @@ struct Application: ParsableCommand {
 }
 
 struct Certificate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Counter work on certificates.", subcommands: [Void.self])
+    static let configuration = CommandConfiguration(abstract: "Counter work on certificates.", subcommands: [Return.self, Void.self])
+
+    struct Return: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record a mailed certificate that came back undelivered (返戻); the member is not mailed again until the address changes.")
+        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Certificate number.") var certificate: Int64
+        @Option(help: "Date it came back (default: today in Japan).") var on: String?
+        @Option(help: "A note (e.g. the post office's stamp).") var note: String?
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let date = try on.map { try parseDate($0, option: "--on") } ?? parseAsOf(nil)
+                let member = try CounterDesk(db: try database.connect(), person: counterPerson()).returnCertificate(
+                    insurer: insurer, certificate: certificate, on: date, note: note)
+                print("certificate \(certificate) of member \(member) recorded as returned on \(date); the member is not mailed again until the address changes")
+                return .success
+            }
+        }
+    }
 
     struct Void: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Void an active certificate (e.g. issued in error), with a reason.")

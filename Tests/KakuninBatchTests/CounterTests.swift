@@ -111,4 +111,41 @@ struct CounterTests {
         #expect(try nightly(tdb, "2026-11-27", out: dir.appendingPathComponent("out"), params: dir).status == 0)
         #expect(try db.query("SELECT count(*) FROM certificate WHERE member_id = 'B' AND status = 'active'").scalar == "1")
     }
+
+    @Test("returned mail: recorded once, the member held with MAIL_RETURNED until an import changes the address")
+    func returnedMail() throws {
+        let out = dir.appendingPathComponent("out")
+        #expect(try nightly(tdb, "2026-11-21", out: out, params: dir).status == 0)
+        let db = try tdb.connect()
+        let a = try db.query("SELECT certificate_number FROM certificate WHERE member_id = 'A'").scalar!
+        var r = try k(["certificate", "return", "--insurer", "131016", "--certificate", a, "--on", "2026-11-25", "--note", "宛所に尋ねあたりません"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try k(["certificate", "return", "--insurer", "131016", "--certificate", a]).status == 65, "recorded once")
+        #expect(try k(["certificate", "return", "--insurer", "131016", "--certificate", "999"]).status == 66)
+        #expect(try k(["certificate", "return", "--insurer", "131016", "--certificate", a, "--on", "25/11/2026"]).status == 64)
+        // A certificate handed over at the counter was never mailed.
+        try db.execute("""
+            INSERT INTO certificate (insurer_number, certificate_number, member_id, kind, reasons, valid_from, valid_to, issued_on)
+            VALUES ('131016', 500, 'B', 'issue', '{NO_CARD}', '2026-11-21', '2027-07-31', '2026-11-21')
+            """)
+        #expect(try k(["certificate", "return", "--insurer", "131016", "--certificate", "500"]).status == 65)
+        try db.execute("DELETE FROM certificate WHERE certificate_number = 500")
+        let show = try k(["member", "show", "--insurer", "131016", "--member", "A"])
+        #expect(show.stdout.contains("not mailed again until the address changes"), "\(show.stdout)")
+        // At renewal time A is held, not mailed.
+        r = try nightly(tdb, "2027-06-25", out: out, params: dir)
+        #expect(r.status == 11, "\(r.stdout)\(r.stderr)")
+        var d = try NightlyRunTests().decisions(tdb, run: 2)
+        #expect(d["A"]?[0...1] == ["held", "MAIL_RETURNED;MYNA_STATUS_UNKNOWN"], "\(d["A"] ?? [])")
+        // A new address from the core system: the next night renews.
+        let moved = try FeedFiles.write(dir, "moved.csv", [FeedFiles.memberHeader,
+            FeedFiles.member("A", ["family_name_kana": "ヤマダ", "given_name_kana": "タロウ", "postal_code": "5300001", "address": "大阪府大阪市北区梅田1丁目"]),
+            FeedFiles.member("B", ["family_name_kana": "ヤマグチ", "given_name_kana": "ハナコ", "birth_date": "1950-02-03", "postal_code": "5300001"]),
+            FeedFiles.member("G", ["family_name_kana": "ガッコウ", "given_name_kana": "ジロウ", "scheme": "elderly", "birth_date": "1948-01-01"])])
+        #expect(try k(["import", "members", moved.path, "--report-dir", dir.path]).status == 0)
+        r = try nightly(tdb, "2027-06-26", out: out, params: dir)
+        d = try NightlyRunTests().decisions(tdb, run: 3)
+        #expect(d["A"]?[0...1] == ["renew", "MYNA_STATUS_UNKNOWN"], "\(d["A"] ?? [])")
+        #expect(try db.query("SELECT count(*) FROM audit_event WHERE action = 'mail_returned'").scalar == "1")
+    }
 }

@@ -109,6 +109,15 @@ public final class CounterDesk {
             SELECT kind, sent_on::text, array_to_string(reasons, ';'), run_id::text FROM notice
             WHERE insurer_number = $1 AND member_id = $2 ORDER BY sent_on, kind
             """, ["kind", "sent_on", "reasons", "run_id"])
+        record["mail_returns"] = try rows("""
+            SELECT r.return_id::text, r.document, r.certificate_number::text, r.returned_on::text, r.note, r.resolved_on::text,
+                   CASE WHEN r.resolved_on IS NOT NULL THEN 'resolved'
+                        WHEN EXISTS (SELECT 1 FROM member_history h WHERE h.insurer_number = r.insurer_number AND h.member_id = r.member_id
+                                     AND h.changed_at > r.recorded_at AND h.changed_columns && ARRAY['postal_code', 'address', 'address_extra'])
+                        THEN 'the address has changed since: the next run mails again'
+                        ELSE 'not mailed again until the address changes: confirm the address, or hand the document over at the counter' END
+            FROM mail_return r WHERE r.insurer_number = $1 AND r.member_id = $2 ORDER BY r.returned_on, r.return_id
+            """, ["return_id", "document", "certificate_number", "returned_on", "note", "resolved_on", "what_to_do"])
         record["decisions"] = try rows("""
             SELECT d.run_id::text, d.as_of::text, r.job, d.outcome, array_to_string(d.reasons, ';'), d.valid_from::text, d.valid_to::text,
                    d.certificate_number::text
@@ -321,6 +330,37 @@ extension CounterDesk {
             }
             try audit("consideration_ended", insurer, memberID, ["on": date.description, "reason": reason, "certificates": n])
             return n
+        }
+    }
+}
+
+extension CounterDesk {
+    /// Records a mailed certificate that came back undelivered (返戻). Until a later import changes
+    /// the member's address (or staff hand a document over at the counter), the nightly run holds
+    /// the member's mail with MAIL_RETURNED.
+    public func returnCertificate(insurer: String, certificate: Int64, on date: LocalDate, note: String?) throws -> String {
+        try requireInsurer(insurer)
+        return try db.transaction {
+            guard let row = try db.query("""
+                SELECT member_id, run_id IS NOT NULL FROM certificate WHERE insurer_number = $1 AND certificate_number = $2
+                """, [insurer, String(certificate)]).rows.first else {
+                throw OperatorError(.notFound, "insurer \(insurer) has no certificate \(certificate)", fix: "kakunin member show lists a member's certificates")
+            }
+            guard row[1] == "t" else {
+                throw OperatorError(.conflict, "certificate \(certificate) was handed over at the counter, never mailed: nothing can have come back",
+                                    fix: "check the number on the envelope")
+            }
+            let inserted = try db.query("""
+                INSERT INTO mail_return (insurer_number, member_id, document, certificate_number, returned_on, note)
+                VALUES ($1, $2, 'certificate', $3, $4, $5) ON CONFLICT DO NOTHING RETURNING return_id
+                """, [insurer, row[0]!, String(certificate), date.description, note]).rows
+            guard !inserted.isEmpty else {
+                throw OperatorError(.conflict, "certificate \(certificate) is already recorded as returned", fix: "kakunin member show lists the returns")
+            }
+            var details: [String: Any] = ["certificate_number": certificate, "returned_on": date.description]
+            if let note, !note.isEmpty { details["note"] = note }
+            try audit("mail_returned", insurer, row[0]!, details)
+            return row[0]!
         }
     }
 }

@@ -54,6 +54,8 @@ public enum MemberFactsQuery {
     static let mailColumnsStart = 26
     /// Index of the end of the active certificate covering the as-of date, after the mail columns.
     static let coveringColumn = mailColumnsStart + mailColumnCount
+    /// Index of the returned-mail flag, last.
+    static let mailReturnedColumn = coveringColumn + 1
 
     public static func sql(oneMember: Bool) -> String {
         // Every table is read once for the insurer and hash-joined; `explain` narrows the
@@ -86,6 +88,14 @@ public enum MemberFactsQuery {
                 FROM certificate WHERE insurer_number = $1 AND status = 'active' \(only)
                 ORDER BY member_id, valid_from DESC, certificate_number DESC
             ),
+            mr AS (
+                -- Returned mail still open: no import changed the member's address since.
+                SELECT DISTINCT r.member_id FROM mail_return r
+                WHERE r.insurer_number = $1 AND r.resolved_on IS NULL AND r.returned_on <= $2 \(only.replacingOccurrences(of: "member_id", with: "r.member_id"))
+                  AND NOT EXISTS (SELECT 1 FROM member_history mh
+                                  WHERE mh.insurer_number = r.insurer_number AND mh.member_id = r.member_id AND mh.changed_at > r.recorded_at
+                                    AND mh.changed_columns && ARRAY['postal_code', 'address', 'address_extra'])
+            ),
             en AS (
                 SELECT DISTINCT member_id, details FROM notice
                 WHERE insurer_number = $1 AND kind = 'eligibility_notice' \(only)
@@ -111,7 +121,8 @@ public enum MemberFactsQuery {
                         ELSE 1 END,
                    \(detailsKey),
                    \(mailColumns),
-                   c.covering_to
+                   c.covering_to,
+                   mr.member_id IS NOT NULL
             FROM hh m
             LEFT JOIN s USING (member_id)
             LEFT JOIN a USING (member_id)
@@ -119,6 +130,7 @@ public enum MemberFactsQuery {
             LEFT JOIN c USING (member_id)
             LEFT JOIN en ON en.member_id = m.member_id AND en.details = \(detailsKey)
             LEFT JOIN an ON an.member_id = m.member_id
+            LEFT JOIN mr ON mr.member_id = m.member_id
             \(oneMember ? "WHERE m.member_id = $3" : "ORDER BY \(mailColumnsStart + 1), 1")
             """
     }
@@ -154,6 +166,7 @@ public enum MemberFactsQuery {
         f.deliverable = r.isTrue(23)
         f.householdHeads = r.int64(24).map(Int.init) ?? 1
         f.coveringCertificateEnd = try r.date(coveringColumn)
+        f.mailReturned = r.isTrue(mailReturnedColumn)
         return f
     }
 
@@ -162,7 +175,7 @@ public enum MemberFactsQuery {
 
     /// The facts columns the policy reads (all but the member id, the notice details and the
     /// mail columns), in the order `decision.facts` keeps them.
-    static let replayColumns = Array(1..<detailsColumn) + [coveringColumn]
+    static let replayColumns = Array(1..<detailsColumn) + [coveringColumn, mailReturnedColumn]
 
     /// `decision.facts`: the policy's columns joined by '|', empty for NULL (none of these
     /// values can be empty or hold '|': dates, numbers, codes, t/f).
@@ -175,9 +188,11 @@ public enum MemberFactsQuery {
 
     /// The facts a run kept for a member, back into a row `facts` reads.
     public static func replayRow(memberID: String, facts: String) -> [String?]? {
-        let parts = facts.split(separator: "|", omittingEmptySubsequences: false).map { $0.isEmpty ? nil : String($0) }
+        var parts = facts.split(separator: "|", omittingEmptySubsequences: false).map { $0.isEmpty ? nil : String($0) }
+        // Facts kept before returned mail was tracked lack the last column: none was open then.
+        if parts.count == replayColumns.count - 1 { parts.append(nil) }
         guard parts.count == replayColumns.count else { return nil }
-        var row = [String?](repeating: nil, count: coveringColumn + 1)
+        var row = [String?](repeating: nil, count: mailReturnedColumn + 1)
         row[0] = memberID
         for (n, i) in replayColumns.enumerated() { row[i] = parts[n] }
         return row

@@ -36,6 +36,8 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
     case APPLICATION_PENDING
     /// kakunin: a foreign resident's residence period ends before the certificate would start.
     case RESIDENCE_EXPIRED
+    /// Mail to the member came back undelivered (返戻) and the address has not changed since.
+    case MAIL_RETURNED
 }
 
 /// A set of reason codes, stored as bits so a decision carries its reasons without allocating.

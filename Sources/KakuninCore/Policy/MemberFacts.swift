@@ -96,6 +96,8 @@ public struct MemberFacts: Sendable, Equatable {
     public var lastApplyNotice: LocalDate?
     /// The addressee (for nhi: the household head) has a 7-digit postal code and an address.
     public var deliverable: Bool
+    /// Mail came back undelivered (返戻) and the address has not changed since.
+    public var mailReturned = false
     /// nhi: how many heads the member's household has (mail goes to exactly one).
     public var householdHeads: Int
 

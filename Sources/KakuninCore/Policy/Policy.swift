@@ -258,9 +258,10 @@ public struct Policy: Sendable {
         guard decision.outcome.needsMail else { return decision }
         var d = decision
         if !f.deliverable { d.reasons.insert(.MISSING_ADDRESS) }
+        if f.mailReturned { d.reasons.insert(.MAIL_RETURNED) }
         if f.scheme == .nhi && f.householdHeads != 1 { d.reasons.insert(.NO_HOUSEHOLD_HEAD) }
-        if d.reasons.contains(.MISSING_ADDRESS) || d.reasons.contains(.NO_HOUSEHOLD_HEAD) {
-            t.note("It cannot be delivered (\(f.deliverable ? "" : "no usable postal code and address")\(f.scheme == .nhi && f.householdHeads != 1 ? " household has \(f.householdHeads) heads" : "")) → held; decided again next run.")
+        if d.reasons.contains(.MISSING_ADDRESS) || d.reasons.contains(.NO_HOUSEHOLD_HEAD) || d.reasons.contains(.MAIL_RETURNED) {
+            t.note("It cannot be delivered (\(f.deliverable ? "" : "no usable postal code and address")\(f.scheme == .nhi && f.householdHeads != 1 ? " household has \(f.householdHeads) heads" : "")\(f.mailReturned ? " mail came back undelivered and the address has not changed since" : "")) → held; decided again next run.")
             d.heldFrom = d.outcome
             d.outcome = .held
             d.validFrom = nil

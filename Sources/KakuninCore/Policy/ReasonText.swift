@@ -27,6 +27,7 @@ extension ReasonCode {
         case .NO_HOUSEHOLD_HEAD: return ("the household does not have exactly one head to address", "SPEC 2.5")
         case .APPLICATION_PENDING: return ("an application is already on file, waiting for approval", "kakunin (SPEC silent)")
         case .RESIDENCE_EXPIRED: return ("the period of stay ends before the certificate would start", "kakunin (SPEC silent)")
+        case .MAIL_RETURNED: return ("mail came back undelivered and the address has not changed since: hand it over at the counter or correct the address", "SPEC 7 (returned mail)")
         }
     }
 }
@@ -60,6 +61,7 @@ extension ReasonCode {
         case .NO_HOUSEHOLD_HEAD: return "世帯主が一人に定まらない"
         case .APPLICATION_PENDING: return "申請を審査中"
         case .RESIDENCE_EXPIRED: return "在留期間が開始日より前に終わる（在留資格の確認が必要）"
+        case .MAIL_RETURNED: return "郵便が返戻され、住所が変わっていない（窓口で交付するか住所を確認）"
         }
     }
 }
