@@ -94,7 +94,7 @@ struct Application: ParsableCommand {
 
         func run() throws {
             try runReporting {
-                let received = try receivedOn.map { try parseDate($0, option: "--received-on") } ?? parseAsOf(nil)
+                let received = try dateOrToday(receivedOn, option: "--received-on")
                 let a = try CounterDesk(db: try database.connect(), person: counterPerson()).addApplication(
                     insurer: insurer, memberID: member, kind: kind, basis: basis, receivedOn: received, status: status, note: note)
                 if format == "json" { try printEncodable(a); return .success }
@@ -139,7 +139,7 @@ struct Certificate: ParsableCommand {
 
         func run() throws {
             try runReporting {
-                let date = try on.map { try parseDate($0, option: "--on") } ?? parseAsOf(nil)
+                let date = try dateOrToday(on, option: "--on")
                 let member = try CounterDesk(db: try database.connect(), person: counterPerson()).returnCertificate(
                     insurer: insurer, certificate: certificate, on: date, note: note)
                 print("certificate \(certificate) of member \(member) recorded as returned on \(date); the member is not mailed again until the address changes")
@@ -158,7 +158,7 @@ struct Certificate: ParsableCommand {
 
         func run() throws {
             try runReporting {
-                let date = try on.map { try parseDate($0, option: "--on") } ?? parseAsOf(nil)
+                let date = try dateOrToday(on, option: "--on")
                 let member = try CounterDesk(db: try database.connect(), person: counterPerson()).void(
                     insurer: insurer, certificate: certificate, reason: reason, on: date)
                 print("certificate \(certificate) of member \(member) voided on \(date)")
@@ -181,7 +181,7 @@ struct Consideration: ParsableCommand {
 
         func run() throws {
             try runReporting {
-                let date = try on.map { try parseDate($0, option: "--on") } ?? parseAsOf(nil)
+                let date = try dateOrToday(on, option: "--on")
                 let n = try CounterDesk(db: try database.connect(), person: counterPerson()).endConsideration(
                     insurer: insurer, memberID: member, on: date, reason: reason)
                 print("special consideration of member \(member) ended on \(date) (\(n) certificate\(n == 1 ? "" : "s"))")
@@ -196,4 +196,9 @@ func parseDate(_ text: String, option: String) throws -> LocalDate {
         throw OperatorError(.usage, "\(option) \(text) is not a date", fix: "write YYYY-MM-DD, e.g. 2026-12-01")
     }
     return d
+}
+
+/// The date given, or today in Japan.
+func dateOrToday(_ text: String?, option: String) throws -> LocalDate {
+    try text.map { try parseDate($0, option: option) } ?? parseAsOf(nil)
 }
