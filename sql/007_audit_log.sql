@@ -83,11 +83,6 @@ LANGUAGE sql IMMUTABLE SET search_path = kakunin, pg_temp AS $$
         'replaces_certificate_number', c.replaces_certificate_number, 'application_id', c.application_id)::text
 $$;
 
-CREATE FUNCTION audit_leaf(entry text) RETURNS bytea
-LANGUAGE sql IMMUTABLE SET search_path = kakunin, pg_temp AS $$
-    SELECT sha256('\x00'::bytea || convert_to(entry, 'UTF8'))
-$$;
-
 -- Every entry in log order with its bytes (what verification recomputes).
 CREATE VIEW audit_entries AS
     SELECT l.log_index,

@@ -105,7 +105,6 @@ public enum Merkle {
         }
 
         public var roots: [Hash] { accumulators.map(\.root) }
-        public var upperBound: Int { ranges.map(\.upperBound).max() ?? 0 }
     }
 
     /// RFC 9162 2.1.3.2: does `path` prove `leaf` at `index` in the tree of `size` with `root`?

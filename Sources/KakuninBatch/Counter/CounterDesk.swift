@@ -222,11 +222,7 @@ public final class CounterDesk {
 
     // MARK: - Pieces
 
-    func requireInsurer(_ insurer: String) throws {
-        guard try !db.query("SELECT 1 FROM insurer WHERE insurer_number = $1", [insurer]).rows.isEmpty else {
-            throw OperatorError(.notFound, "unknown insurer \(insurer)", fix: "check the insurer number")
-        }
-    }
+    func requireInsurer(_ insurer: String) throws { try Insurers.require(db, insurer) }
 
     /// The member's scheme; exit 66 when the member does not exist.
     @discardableResult
@@ -242,7 +238,7 @@ public final class CounterDesk {
     func audit(_ action: String, _ insurer: String, _ member: String?, _ details: [String: Any]) throws {
         var d = details
         d["person"] = person
-        try db.execute("SELECT audit_append($1, $2, $3, NULL, NULL, $4::jsonb)", [action, insurer, member, json(d)])
+        try AuditLog.append(db, action, insurer: insurer, member: member, details: d)
     }
 }
 

@@ -58,7 +58,7 @@ public final class NightlyRun {
         }
         try Self.validateJob(o.job)
         let control = try Connection(url: url, applicationName: "kakunin-run")
-        try Self.requireInsurer(control, o.insurer)
+        try Insurers.require(control, o.insurer)
         if o.dryRun { return try dryRun(o, control) }
         // A folder that cannot take the files fails now, before anything is decided.
         try OwnerOnlyFile.makeDirectory(o.outDirectory)
@@ -85,14 +85,6 @@ public final class NightlyRun {
             throw OperatorError(.usage, "job name \"\(job.prefix(60))\" is not allowed: it names a folder of the mailing files",
                                 fix: "use 1 to 40 letters, digits, '-' or '_' (e.g. nightly, catchup-2026-12)")
         }
-    }
-
-    /// A mistyped insurer must fail loudly and create nothing.
-    static func requireInsurer(_ db: Connection, _ insurer: String) throws {
-        guard try db.query("SELECT 1 FROM insurer WHERE insurer_number = $1", [insurer]).rows.isEmpty else { return }
-        let known = try db.query("SELECT string_agg(insurer_number, ', ' ORDER BY insurer_number) FROM (SELECT insurer_number FROM insurer ORDER BY 1 LIMIT 20) k").scalar
-        throw OperatorError(.notFound, "unknown insurer \(insurer): no member of it was ever imported; nothing was run or recorded",
-                            fix: known.map { "check the insurer number (known: \($0)), or import its members first" } ?? "import the insurer's members first (kakunin import members FILE)")
     }
 
     private func execute(_ o: Options, control: Connection, registry: RunRegistry, run: RunRegistry.Run, completedAt: String?) throws -> Result {
@@ -356,10 +348,9 @@ public final class NightlyRun {
             FROM certificate WHERE insurer_number = $1 AND run_id = $2
             """, [insurer, id]).rows[0]
         // Sealed, this event is followed in the log by one entry per certificate issued.
-        try writer.execute("SELECT audit_append('run_decided', $1, NULL, $2, NULL, $3::jsonb)",
-                           [insurer, id, json(["members_read": read, "certificates_issued": Int(digest[0]!)!, "certificates_sha256": digest[1]!,
-                                               "parameters_sha256": o.parameters.sha256, "code_version": o.codeVersion,
-                                               "host": o.host])])
+        try AuditLog.append(writer, "run_decided", insurer: insurer, run: runID, details: [
+            "members_read": read, "certificates_issued": Int(digest[0]!)!, "certificates_sha256": digest[1]!,
+            "parameters_sha256": o.parameters.sha256, "code_version": o.codeVersion, "host": o.host])
         // No ANALYZE of the permanent tables here (it cost ~0.8 s per million members):
         // autovacuum analyses what the run added.
         CrashPoint.hit("before-commit")
@@ -396,7 +387,7 @@ public final class NightlyRun {
     private func audit(_ db: Connection, _ action: String, _ runID: Int, _ o: Options, _ details: [String: Any]) throws {
         var details = details
         details["host"] = o.host
-        try db.execute("SELECT audit_append($1, $2, NULL, $3, NULL, $4::jsonb)", [action, o.insurer, String(runID), json(details)])
+        try AuditLog.append(db, action, insurer: o.insurer, run: runID, details: details)
     }
 }
 
