@@ -272,6 +272,24 @@ struct ImportPromiseTests {
         #expect(try db.query("SELECT rows_read FROM import ORDER BY import_id DESC LIMIT 1").scalar == "50")
     }
 
+    @Test("the recorded SHA-256 is the file's, whether a first load peeked at it or it came through a pipe")
+    func fileDigest() throws {
+        let text = ([FeedFiles.memberHeader] + (1...40).map { FeedFiles.member("H\($0)") }).joined(separator: "\n") + "\n"
+        let file = dir.appendingPathComponent("digest.csv")
+        try Data(text.utf8).write(to: file)
+        #expect(try importMembers(file.path).status == 0)
+        #expect(try importMembers("-", stdin: Data(text.utf8)).status == 0)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        p.arguments = [file.path]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let expected = String(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64))
+        p.waitUntilExit()
+        #expect(try tdb.connect().query("SELECT file_sha256 FROM import ORDER BY import_id").rows == [[expected], [expected]])
+    }
+
     @Test("item 10: refusals never quote data (no header, CR-only line ends)")
     func refusalsQuoteNoData() throws {
         let row = FeedFiles.member("M1")

@@ -76,13 +76,16 @@ public final class FeedImporter {
                 var clock = Date()
                 func lap(_ name: String) { summary.phases.append((name, Date().timeIntervalSince(clock))); clock = Date() }
                 var loaded: (inserted: Int, updated: Int)? = nil
-                let reader = reader
 
                 // A first load of an insurer's members goes straight into `member`; a duplicate
                 // key there (unique violation) falls back to the staged merge.
                 // Rejects wait in a nameless owner-only file: a killed import leaves nothing.
                 var spill = try OwnerOnlyFile.anonymous(in: reportDirectory, label: "rejects of import \(importID)")
-                if format.name == .members, try isFirstLoad(reader) {
+                let direct = try format.name == .members && isFirstLoad(reader)
+                // Back to the first byte (the peek above read some): the hash covers the file once.
+                try reader.rewind()
+                hasher = SHA256()
+                if direct {
                     try db.execute("SAVEPOINT direct_load")
                     do {
                         let result = try streamRows(reader: reader, format: format, importID: importID, direct: true, spill: spill)
@@ -100,9 +103,6 @@ public final class FeedImporter {
                         spill = try OwnerOnlyFile.anonymous(in: reportDirectory, label: "rejects of import \(importID)")
                         lap("direct copy (abandoned: duplicate key)")
                     }
-                } else {
-                    try reader.rewind()
-                    hasher = SHA256()
                 }
                 if loaded == nil {
                     try createStage(format)
@@ -204,8 +204,7 @@ public final class FeedImporter {
             if let i = index, i < r.count { insurer = r.string(i) }
             return false
         }
-        guard let insurer else { try reader.rewind(); return false }
-        try reader.rewind()
+        guard let insurer else { return false }
         return try db.query("SELECT NOT EXISTS (SELECT 1 FROM member WHERE insurer_number = $1)", [insurer]).scalar == "t"
     }
 
@@ -570,7 +569,7 @@ public final class FeedImporter {
     private func audit(action: String, importID: Int, details: [String: String]) throws {
         var details = details
         details["host"] = host
-        try db.execute("SELECT audit_append($1, NULL, NULL, NULL, $2, $3::jsonb)", [action, String(importID), json(details)])
+        try AuditLog.append(db, action, importID: importID, details: details)
     }
 
     private func loadRejectSummary(_ s: inout ImportSummary) throws {
