@@ -13,3 +13,19 @@ public enum Insurers {
                                 ?? "import the insurer's members first (kakunin import members FILE)")
     }
 }
+
+public enum BatchLogin {
+    /// PostgreSQL refuses `COPY FROM` into a table with row-level security for a role its
+    /// policies apply to (sql/011 scopes counter staff by insurer). A batch login therefore needs
+    /// BYPASSRLS (or to be the owner); say so before anything starts, not with a bare 0A000.
+    public static func requireBypassRLS(_ db: Connection) throws {
+        let r = try db.query("""
+            SELECT pg_has_role(current_user, 'kakunin_batch', 'USAGE'),
+                   ro.rolsuper OR ro.rolbypassrls OR pg_has_role(current_user, c.relowner, 'USAGE'), current_user
+            FROM pg_roles ro, pg_class c WHERE ro.rolname = current_user AND c.oid = 'member'::regclass
+            """).rows.first
+        guard let r, r[0] == "t", r[1] == "f" else { return }
+        throw OperatorError(.noPermission, "login \(r[2]!) holds kakunin_batch but is subject to row-level security, under which PostgreSQL refuses the COPY the batch writes with",
+                            fix: "as a superuser: ALTER ROLE \(r[2]!) BYPASSRLS (README, Database roles)")
+    }
+}

@@ -202,3 +202,107 @@ func parseDate(_ text: String, option: String) throws -> LocalDate {
 func dateOrToday(_ text: String?, option: String) throws -> LocalDate {
     try text.map { try parseDate($0, option: option) } ?? parseAsOf(nil)
 }
+
+struct Counter: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Counter issuance (即日交付).", subcommands: [Issue.self])
+
+    struct Issue: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decide one member now with the nightly policy and, if it issues a certificate, issue it at once (never waits for a nightly run).",
+            discussion: """
+                A reissue (lost or damaged certificate) is an approved reissue application followed by this command: the new
+                certificate has the same validity and the old one is voided. When the policy issues nothing for the member today,
+                the explanation is printed and nothing changes (exit 0).
+                """)
+        enum Format: String, ExpressibleByArgument { case text, json }
+        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Member id.") var member: String
+        @Option(help: "Decide and issue as of this date (default: today in Japan).") var asOf: String?
+        @Option(help: "Write the printable certificate (self-contained HTML) to this file.") var print: String?
+        @Option(help: "Paper size of the printable certificate: card | postcard.") var paper: String = "card"
+        @Option(help: "text | json") var format: Format = .text
+        @Option(help: "Folder of insurer parameter files (default: jobs/insurers).") var paramsDir: String?
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                guard let paperSize = CertificatePrint.Paper(rawValue: paper) else {
+                    throw OperatorError(.usage, "--paper \(paper) is not a paper size", fix: "use card or postcard")
+                }
+                let (date, params) = try asOfAndParameters(insurer: insurer, asOf: asOf, paramsDir: paramsDir)
+                let result = try CounterDesk(db: try database.connect(), person: counterPerson()).issue(
+                    insurer: insurer, memberID: member, asOf: date, parameters: params)
+                switch result {
+                case .issued(let c):
+                    if let path = self.print {
+                        try emit(CertificatePrint.html(c, paper: paperSize), to: path)
+                    }
+                    if format == .json { try printEncodable(c); return .success }
+                    Swift.print("certificate \(c.certificate_number) issued to member \(c.member_id) (\(c.kind)): valid \(c.valid_from) … \(c.valid_to) (\(c.valid_to_era)), issued \(c.issued_on)"
+                                + (c.replaces_certificate_number.map { "; certificate \($0) voided" } ?? ""))
+                    if let path = self.print { Swift.print("printable certificate: \(path)") }
+                case .nothing(let d, let steps):
+                    if format == .json {
+                        try printJSON(["issued": false, "outcome": d.outcome.rawValue, "reasons": d.reasons.sorted.map(\.rawValue), "steps": steps])
+                        return .success
+                    }
+                    Swift.print("nothing issued: the decision for member \(member) as of \(date) is \(d.outcome.rawValue) (\(d.reasons.sorted.map(\.rawValue).joined(separator: ";")))")
+                    for (i, s) in steps.enumerated() { Swift.print("  \(i + 1). \(s)") }
+                }
+                return .success
+            }
+        }
+    }
+}
+
+struct Staff: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Scope counter-staff logins to insurers (row-level security; run by the database owner).",
+        subcommands: [Scope.self, Unscope.self, Scopes.self])
+
+    struct Scope: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Let a staff login see and change the members of these insurers.")
+        @Argument(help: "The login role (a member of kakunin_staff).") var login: String
+        @Option(help: "Insurer number (repeat for several).") var insurer: [String]
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let db = try database.connect()
+                let n = try StaffScopes(db: db).scope(login: login, insurers: insurer, person: counterPerson())
+                print("login \(login) scoped to \(insurer.joined(separator: ", ")) (\(n) added)")
+                return .success
+            }
+        }
+    }
+
+    struct Unscope: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Take insurers away from a staff login.")
+        @Argument(help: "The login role.") var login: String
+        @Option(help: "Insurer number (repeat for several).") var insurer: [String]
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let n = try StaffScopes(db: try database.connect()).unscope(login: login, insurers: insurer, person: counterPerson())
+                print("login \(login): \(n) insurer\(n == 1 ? "" : "s") taken away")
+                return .success
+            }
+        }
+    }
+
+    struct Scopes: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List staff logins and the insurers each may see.")
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let rows = try database.connect().query("""
+                    SELECT login, insurer_number, to_char(granted_at, 'YYYY-MM-DD HH24:MI'), granted_by FROM staff_scope ORDER BY 1, 2
+                    """).rows
+                printTable(["login", "insurer", "granted_at", "granted_by"], rows)
+                return .success
+            }
+        }
+    }
+}

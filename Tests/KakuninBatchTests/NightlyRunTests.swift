@@ -218,6 +218,13 @@ struct NightlyRunTests {
         try admin.execute("CREATE ROLE \(role) LOGIN IN ROLE kakunin_batch")
         defer { try? admin.execute("DROP ROLE IF EXISTS \(role)") }
         let asBatch = ["PGUSER": role]
+        // Row-level security scopes counter staff; a batch login must bypass it (COPY FROM is
+        // refused under it), and is told so before anything starts.
+        let m0 = try FeedFiles.write(dir, "m0.csv", [FeedFiles.memberHeader, FeedFiles.member("A")])
+        let refused = try runKakunin(["import", "members", m0.path, "--report-dir", dir.path], database: tdb, environment: asBatch)
+        #expect(refused.status == 77 && refused.stderr.contains("ALTER ROLE \(role) BYPASSRLS"), "\(refused.stderr)")
+        #expect(try admin.query("SELECT count(*) FROM import").scalar == "0")
+        try admin.execute("ALTER ROLE \(role) BYPASSRLS")
         let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader] + ["A", "B"].map { FeedFiles.member($0) })
         let s = try FeedFiles.write(dir, "s.csv", [Self.mynaHeader, "131016,A,2026-11-01,false,,none,,",
                                                    "131016,B,2026-11-01,true,registered,active,2030-01-31,"])
@@ -266,7 +273,7 @@ func snapshot(_ tdb: TestDatabase, _ files: URL) throws -> [String] {
         "SELECT run_id, member_id, outcome, reasons::text, s_date, valid_from, valid_to, certificate_number FROM decision ORDER BY member_id",
         "SELECT member_id, kind, run_id, sent_on, details, reasons::text FROM notice ORDER BY member_id, kind",
         "SELECT application_id, fulfilled_run_id, fulfilled_certificate_number, fulfilled_on FROM application ORDER BY 1",
-        "SELECT insurer_number, next_certificate_number FROM insurer ORDER BY 1",
+        "SELECT insurer_number, next_number FROM certificate_counter ORDER BY 1",
         "SELECT run_id, status, phase FROM run ORDER BY 1",
     ] {
         out.append(try db.query(q).rows.map { $0.map { $0 ?? "∅" }.joined(separator: "|") }.joined(separator: "\n"))

@@ -222,7 +222,16 @@ public final class CounterDesk {
 
     // MARK: - Pieces
 
-    func requireInsurer(_ insurer: String) throws { try Insurers.require(db, insurer) }
+    /// The insurer exists and this login may see its members (a staff login is scoped to
+    /// insurers: row-level security, sql/011); otherwise exit 66 or 77 with the fix.
+    func requireInsurer(_ insurer: String) throws {
+        try Insurers.require(db, insurer)
+        guard try db.query("SELECT insurer_visible($1)", [insurer]).scalar == "t" else {
+            let login = try db.query("SELECT current_user").scalar ?? "?"
+            throw OperatorError(.noPermission, "login \(login) is not scoped to insurer \(insurer): it sees none of its members",
+                                fix: "the database owner runs: kakunin staff scope \(login) --insurer \(insurer)")
+        }
+    }
 
     /// The member's scheme; exit 66 when the member does not exist.
     @discardableResult

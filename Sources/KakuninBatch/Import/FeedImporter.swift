@@ -43,6 +43,7 @@ public final class FeedImporter {
         let started = Date()
         let format = FeedFormat.named(feed)
         try OwnerOnlyFile.makeDirectory(reportDirectory)
+        try BatchLogin.requireBypassRLS(db)
         let reader = try CSVReader(path: path, spoolDirectory: reportDirectory)
         var hasher = SHA256()
         reader.onChunk = { hasher.update(bufferPointer: $0) }

@@ -160,19 +160,7 @@ public struct AuditorReport: Sendable {
 
     // MARK: - HTML
 
-    private static func escape(_ s: String) -> String {
-        var out = ""
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    private static func escape(_ s: String) -> String { HTML.escape(s) }
 
     private static func outcomeName(_ raw: String) -> String {
         Outcome(rawValue: raw).map { "\($0.japanese) <span class=\"code\">\(raw)</span>" } ?? escape(raw)

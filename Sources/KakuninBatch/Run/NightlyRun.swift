@@ -46,6 +46,7 @@ public final class NightlyRun {
 
     private let url: String?
     private let log: RunLog
+    static let maxDecideTries = 5
 
     public init(databaseURL: String?, log: RunLog) {
         url = databaseURL
@@ -60,6 +61,7 @@ public final class NightlyRun {
         let control = try Connection(url: url, applicationName: "kakunin-run")
         try Insurers.require(control, o.insurer)
         if o.dryRun { return try dryRun(o, control) }
+        try BatchLogin.requireBypassRLS(control)
         // A folder that cannot take the files fails now, before anything is decided.
         try OwnerOnlyFile.makeDirectory(o.outDirectory)
 
@@ -108,10 +110,27 @@ public final class NightlyRun {
             log.event("files", "already published by an earlier attempt: \(dir.path)")
             files = published
         } else {
-            let staging = try MailStaging(dir: dir, runID: run.id, attempt: run.attempts, mailClass: mailClass)
+            var staging = try MailStaging(dir: dir, runID: run.id, attempt: run.attempts, mailClass: mailClass)
             do {
                 if run.phase == .deciding {
-                    try decideAndCommit(o, runID: run.id, registry: registry, staging: staging)
+                    // Deciding again is rare (a counter issue for one of the run's members during
+                    // the run) and cheap next to a wrong second certificate.
+                    var tries = 1
+                    while true {
+                        do {
+                            try decideAndCommit(o, runID: run.id, registry: registry, staging: staging)
+                            break
+                        } catch let clash as CounterClash where tries < Self.maxDecideTries {
+                            log.event("decide", "members \(clash.members.prefix(10).joined(separator: ", ")) were issued a certificate at the counter during the run; deciding again",
+                                      ["members": clash.members.count])
+                            staging.discard()
+                            tries += 1
+                            staging = try MailStaging(dir: dir, runID: run.id, attempt: run.attempts, mailClass: mailClass)
+                        } catch let clash as CounterClash {
+                            throw OperatorError(.runLocked, "counter issues kept overlapping this run (\(tries) tries; last: members \(clash.members.prefix(10).joined(separator: ", ")))",
+                                                fix: "run the same command again when the counter is quieter: nothing was committed")
+                        }
+                    }
                     CrashPoint.hit("after-commit")
                 } else {
                     log.event("files", "decisions were committed by an earlier attempt; writing the files again from them")
@@ -186,14 +205,14 @@ public final class NightlyRun {
         } else {
             target = "decision"
         }
-        // Certificates are numbered in the order of the stream (envelope, member), from the
-        // insurer's counter, locked until the commit. The lock is taken before the facts are
-        // read: whatever issued to this insurer before (another run, an import of applications,
-        // the counter) has committed by then, so the snapshot below includes it. A dry run
-        // issues nothing and does not wait.
-        var nextNumber = Int64(try writer.query(
-            "SELECT next_certificate_number FROM insurer WHERE insurer_number = $1\(runID == nil ? "" : " FOR UPDATE")",
-            [insurer]).scalar ?? "1") ?? 1
+        // The insurer's row is locked (FOR NO KEY UPDATE) before the facts are read: an import of
+        // applications (FOR SHARE) that began before has committed by then, so the snapshot below
+        // includes it, and one that begins later waits for this commit. Counter work takes no
+        // lock on the row (its foreign keys take KEY SHARE, which this lock lets through).
+        // A dry run issues nothing and does not wait.
+        if runID != nil {
+            _ = try writer.query("SELECT 1 FROM insurer WHERE insurer_number = $1 FOR NO KEY UPDATE", [insurer])
+        }
         try reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         // A streaming query gains nothing from JIT compilation but pays ~0.5 s for it. The
         // hash tables and the sort fit in memory; one parallel worker halves the time before
@@ -202,6 +221,16 @@ public final class NightlyRun {
         try reader.execute("SET LOCAL max_parallel_workers_per_gather = 1")
         try reader.execute("SET LOCAL work_mem = '512MB'")
         let total = Int(try reader.query("SELECT count(*) FROM member WHERE insurer_number = $1", [insurer]).scalar!)!
+        // Certificates are numbered in the order of the stream (envelope, member) from a block
+        // of numbers reserved for this run: the counter can issue meanwhile without waiting.
+        let block: (from: Int64, to: Int64)
+        if let runID, let registry {
+            block = try registry.reserveNumbers(runID: runID, insurer: insurer, count: total)
+        } else {
+            let next = Int64(try reader.query("SELECT next_number FROM certificate_counter WHERE insurer_number = $1", [insurer]).scalar ?? "1") ?? 1
+            block = (next, next + Int64(total))
+        }
+        var nextNumber = block.from
         // What every row of a table has in common: run, insurer, as-of date (the last columns).
         let common = Array("\t\(runID ?? 0)\t\(insurer)\t\(date)\n".utf8)
         let spool = try staging.map { try Spools(directory: $0.staging) }
@@ -310,8 +339,7 @@ public final class NightlyRun {
         try registry?.heartbeat(runID: runID, force: true)
         try staging.finish(insurer: insurer, asOf: asOf, mailClass: o.parameters.parameters.mailClass.rawValue)
         let id = String(runID)
-        try writer.execute("UPDATE insurer SET next_certificate_number = $2, insurer_name = $3 WHERE insurer_number = $1",
-                           [insurer, String(nextNumber), o.parameters.parameters.insurerName])
+        try writer.execute("UPDATE insurer SET insurer_name = $2 WHERE insurer_number = $1", [insurer, o.parameters.parameters.insurerName])
         try writer.copyIn("""
             COPY certificate (certificate_number, member_id, kind, reasons, valid_from, valid_to, replaces_certificate_number,
                               application_id, special_consideration, run_id, insurer_number, issued_on) FROM STDIN
@@ -319,6 +347,23 @@ public final class NightlyRun {
         try writer.copyIn("COPY notice (member_id, kind, reasons, details, run_id, insurer_number, sent_on) FROM STDIN") {
             try spool.notices.send(to: $0)
         }
+        let digest = try writer.query("""
+            SELECT count(*), coalesce(encode(sha256(convert_to(string_agg(concat_ws(',', certificate_number, member_id, kind, valid_from, valid_to),
+                   E'\\n' ORDER BY certificate_number), 'UTF8')), 'hex'), '')
+            FROM certificate WHERE insurer_number = $1 AND run_id = $2
+            """, [insurer, id]).rows[0]
+        // Sealed, this event is followed in the log by one entry per certificate issued.
+        try AuditLog.append(writer, "run_decided", insurer: insurer, run: runID, details: [
+            "members_read": read, "certificates_issued": Int(digest[0]!)!, "certificates_sha256": digest[1]!,
+            "parameters_sha256": o.parameters.sha256, "code_version": o.codeVersion, "host": o.host])
+        CrashPoint.hit("before-commit")
+        TestPause.hit("before-commit")
+        // A certificate handed over at the counter since the snapshot, for a member this run
+        // issues to, would make two. From here to the commit the run holds the insurer's issue
+        // lock (a counter issue holds it for its whole short transaction): the changes to
+        // existing rows below and the check cannot interleave with a counter issue, and the
+        // counter waits at most for this last part of the run.
+        try writer.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [CounterDesk.issueLockKey(insurer)])
         if spool.changes.rows > 0 {
             try writer.execute("""
                 CREATE TEMP TABLE run_change (certificate_number bigint, application_id bigint, replaces bigint, records_on bigint)
@@ -342,19 +387,19 @@ public final class NightlyRun {
                 FROM pg_temp.run_change r WHERE a.application_id = r.application_id
                 """, [id, date])
         }
-        let digest = try writer.query("""
-            SELECT count(*), coalesce(encode(sha256(convert_to(string_agg(concat_ws(',', certificate_number, member_id, kind, valid_from, valid_to),
-                   E'\\n' ORDER BY certificate_number), 'UTF8')), 'hex'), '')
-            FROM certificate WHERE insurer_number = $1 AND run_id = $2
-            """, [insurer, id]).rows[0]
-        // Sealed, this event is followed in the log by one entry per certificate issued.
-        try AuditLog.append(writer, "run_decided", insurer: insurer, run: runID, details: [
-            "members_read": read, "certificates_issued": Int(digest[0]!)!, "certificates_sha256": digest[1]!,
-            "parameters_sha256": o.parameters.sha256, "code_version": o.codeVersion, "host": o.host])
         // No ANALYZE of the permanent tables here (it cost ~0.8 s per million members):
         // autovacuum analyses what the run added.
-        CrashPoint.hit("before-commit")
-        TestPause.hit("before-commit")
+        let clashes = try writer.query("""
+            SELECT r.member_id, k.certificate_number FROM certificate k
+            JOIN certificate r ON r.insurer_number = k.insurer_number AND r.member_id = k.member_id AND r.run_id = $2
+            WHERE k.insurer_number = $1 AND k.run_id IS NULL AND k.status = 'active'
+              AND k.valid_from <= r.valid_to AND r.valid_from <= k.valid_to
+            ORDER BY 1
+            """, [insurer, id]).rows
+        if !clashes.isEmpty {
+            try writer.execute("ROLLBACK")
+            throw CounterClash(members: clashes.map { $0[0]! })
+        }
         // The commit is fenced: it happens only while the run row still names this process.
         // A process that lost its lock and was taken over finds 0 rows and rolls back.
         try registry?.heartbeat(runID: runID, force: true)
@@ -368,7 +413,14 @@ public final class NightlyRun {
         }
         try writer.execute("COMMIT")
         log.event("issue", "committed decisions, \(digest[0]!) certificates, notices and audit events")
+        try registry?.returnUnusedNumbers(insurer: insurer, block: block, next: nextNumber)
         return nil
+    }
+
+    /// Certificates were handed over at the counter, while the run decided, to members the run
+    /// was about to issue to: it decides again from a snapshot that includes them.
+    struct CounterClash: Error {
+        let members: [String]
     }
 
     /// The rows a run adds to tables other than `decision`, spooled while the decisions stream.

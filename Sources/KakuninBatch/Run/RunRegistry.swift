@@ -130,6 +130,35 @@ public final class RunRegistry {
         guard renewed == 1 else { throw LostLock(runID: runID, cause: "another process has taken the run over") }
     }
 
+    /// The first of `count` certificate numbers only this run may use. An earlier attempt's block
+    /// (recorded on the run row; that attempt committed nothing) is used again when it is big
+    /// enough, so a rerun after a crash numbers exactly as the first attempt would have;
+    /// otherwise a new block is taken from the insurer's counter. One short transaction: a
+    /// counter issue waits for it at most a moment.
+    public func reserveNumbers(runID: Int, insurer: String, count: Int) throws -> (from: Int64, to: Int64) {
+        try db.transaction {
+            let held = try db.query("SELECT numbers_from, numbers_to FROM run WHERE run_id = $1 AND lease_owner = $2",
+                                    [String(runID), owner]).rows
+            guard let h = held.first else { throw LostLock(runID: runID, cause: "another process has taken the run over") }
+            if let f = h[0].flatMap({ Int64($0) }), let t = h[1].flatMap({ Int64($0) }), t - f >= Int64(count) { return (f, t) }
+            let size = Int64(max(count, 1))
+            let from = Int64(try db.query("""
+                UPDATE certificate_counter SET next_number = next_number + $2 WHERE insurer_number = $1 RETURNING next_number - $2
+                """, [insurer, String(size)]).scalar!)!
+            try db.execute("UPDATE run SET numbers_from = $2, numbers_to = $3 WHERE run_id = $1",
+                           [String(runID), String(from), String(from + size)])
+            return (from, from + size)
+        }
+    }
+
+    /// After the commit: the unused tail of the block goes back to the counter, unless a number
+    /// has been taken since (then it stays unused; numbers are never reused).
+    public func returnUnusedNumbers(insurer: String, block: (from: Int64, to: Int64), next: Int64) throws {
+        guard next < block.to else { return }
+        try db.execute("UPDATE certificate_counter SET next_number = $2 WHERE insurer_number = $1 AND next_number = $3",
+                       [insurer, String(next), String(block.to)])
+    }
+
     /// Marks the run completed, if this process still holds it.
     public func complete(runID: Int, counts: String) throws {
         try heartbeat(runID: runID, force: true)

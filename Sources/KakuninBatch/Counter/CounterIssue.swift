@@ -1,0 +1,136 @@
+import Foundation
+import KakuninCore
+import KakuninStore
+
+/// Counter issuance (即日交付, SPEC.md 7): decide one member now with the nightly run's policy
+/// and, if the outcome issues a certificate, issue it in one transaction.
+extension CounterDesk {
+    /// The advisory lock (transaction-scoped) that counter issues of an insurer hold for their
+    /// whole short transaction and a nightly run takes only for the moment before its commit.
+    public static func issueLockKey(_ insurer: String) -> String { "kakunin.issue:\(insurer)" }
+
+    /// A certificate as issued, with everything printed on it (SPEC.md 5.1). Field names are
+    /// stable (`--format json`, README).
+    public struct IssuedCertificate: Codable, Sendable {
+        public let insurer_number: String
+        public let insurer_name: String?
+        public let certificate_number: Int64
+        public let member_id: String
+        public let kind: String
+        public let reasons: [String]
+        public let valid_from: String
+        public let valid_to: String
+        public let valid_to_era: String
+        public let issued_on: String
+        public let issued_on_era: String
+        public let replaces_certificate_number: Int64?
+        public let application_id: Int64?
+        public let scheme: String
+        public let family_name: String
+        public let given_name: String?
+        public let family_name_kana: String?
+        public let given_name_kana: String?
+        public let birth_date: String
+        public let birth_date_era: String
+        public let sex: String
+        public let symbol: String?
+        public let number: String
+        public let branch: String?
+        /// Printed only for nhi members aged 70–74 and every elderly member; nil otherwise.
+        public let copay_ratio: Int?
+        public let copay_effective_on: String?
+        public let copay_effective_on_era: String?
+        public let issued_by: String
+    }
+
+    public enum CounterIssueResult: Sendable {
+        case issued(IssuedCertificate)
+        /// The policy issues nothing for this member today: the decision and why, step by step.
+        case nothing(Decision, steps: [String])
+    }
+
+    /// Decides `memberID` as of `asOf` and, when the outcome issues a certificate, issues it:
+    /// the insurer's next number, the application fulfilled, a replaced certificate voided
+    /// (reissue), open returned mail resolved (the document is handed over), the audit event.
+    /// The document is handed over in person, so what only stops the mail (no usable address,
+    /// returned mail, no household head) does not stop it here.
+    public func issue(insurer: String, memberID: String, asOf: LocalDate, parameters: LoadedParameters) throws -> CounterIssueResult {
+        try requireMember(insurer, memberID)
+        return try db.transaction {
+            // Counter issues of the insurer take turns (two clerks, one member: one certificate),
+            // and a nightly run's last check before its commit waits for this transaction.
+            try db.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [Self.issueLockKey(insurer)])
+            guard let row = try db.query(MemberFactsQuery.sql(oneMember: true), [insurer, asOf.description, memberID]).rows.first else {
+                throw OperatorError(.notFound, "insurer \(insurer) has no member \(memberID)", fix: "kakunin member find")
+            }
+            var facts = try MemberFactsQuery.facts(row)
+            facts.deliverable = true
+            facts.mailReturned = false
+            facts.householdHeads = 1
+            let (d, steps) = Policy(parameters: parameters.parameters).explain(facts, asOf: asOf)
+            guard d.outcome.issuesCertificate, let from = d.validFrom, let to = d.validTo else { return .nothing(d, steps: steps) }
+            let number = Int64(try db.query("""
+                UPDATE certificate_counter SET next_number = next_number + 1 WHERE insurer_number = $1 RETURNING next_number - 1
+                """, [insurer]).scalar!)!
+            let kind = d.replacesCertificate != nil ? "reissue" : d.outcome.rawValue
+            let reasons = d.reasons.sorted.map(\.rawValue)
+            try db.execute("""
+                INSERT INTO certificate (insurer_number, certificate_number, member_id, run_id, kind, reasons, valid_from, valid_to, issued_on,
+                                         replaces_certificate_number, application_id, special_consideration, issued_by)
+                VALUES ($1, $2, $3, NULL, $4, $5::text[], $6, $7, $8, $9, $10, $11, $12)
+                """, [insurer, String(number), memberID, kind, "{\(reasons.joined(separator: ","))}", from.description, to.description,
+                      asOf.description, d.replacesCertificate.map(String.init), d.applicationID.map(String.init),
+                      d.specialConsideration ? "t" : "f", person])
+            if let old = d.replacesCertificate {
+                try db.execute("""
+                    UPDATE certificate SET status = 'voided', voided_on = $3, void_reason = $4
+                    WHERE insurer_number = $1 AND certificate_number = $2 AND status = 'active'
+                    """, [insurer, String(old), asOf.description, "replaced by certificate \(number) (reissued at the counter)"])
+            }
+            if let app = d.applicationID {
+                try db.execute("""
+                    UPDATE application SET fulfilled_certificate_number = $3, fulfilled_on = $4, updated_at = now()
+                    WHERE insurer_number = $1 AND application_id = $2
+                    """, [insurer, String(app), String(number), asOf.description])
+            }
+            if let c = d.recordsConsiderationOn {
+                try db.execute("UPDATE certificate SET special_consideration = true, consideration_ended_on = NULL WHERE insurer_number = $1 AND certificate_number = $2",
+                               [insurer, String(c)])
+            }
+            let resolved = try db.query("""
+                UPDATE mail_return SET resolved_on = $3 WHERE insurer_number = $1 AND member_id = $2 AND resolved_on IS NULL
+                """, [insurer, memberID, asOf.description]).affectedRows
+            var details: [String: Any] = ["certificate_number": number, "kind": kind, "reasons": reasons, "valid_from": from.description,
+                                          "valid_to": to.description, "issued_on": asOf.description]
+            if let r = d.replacesCertificate { details["replaces_certificate_number"] = r }
+            if let a = d.applicationID { details["application_id"] = a }
+            if resolved > 0 { details["mail_returns_resolved"] = resolved }
+            // Sealed, this event is followed in the log by the certificate's own entry.
+            try audit("counter_issued", insurer, memberID, details)
+            return .issued(try printed(insurer: insurer, memberID: memberID, number: number, kind: kind, reasons: reasons, from: from, to: to,
+                                       issuedOn: asOf, decision: d, parameters: parameters))
+        }
+    }
+
+    private func printed(insurer: String, memberID: String, number: Int64, kind: String, reasons: [String], from: LocalDate, to: LocalDate,
+                         issuedOn: LocalDate, decision d: Decision, parameters: LoadedParameters) throws -> IssuedCertificate {
+        let m = try db.query("""
+            SELECT m.scheme, m.family_name, m.given_name, m.family_name_kana, m.given_name_kana, m.birth_date::text, m.sex, m.symbol, m.number,
+                   m.branch, m.copay_ratio::text, i.insurer_name
+            FROM member m JOIN insurer i USING (insurer_number) WHERE m.insurer_number = $1 AND m.member_id = $2
+            """, [insurer, memberID]).rows[0]
+        let birth = LocalDate(m[5]!)!
+        let scheme = m[0]!
+        let printsCopay = scheme == "elderly" || (scheme == "nhi" && (70...74).contains(JapaneseAge.age(on: issuedOn, bornOn: birth)))
+        let copay = printsCopay ? m[10].flatMap { Int($0) } : nil
+        func era(_ d: LocalDate) -> String { JapaneseEra.format(d) ?? d.description }
+        return IssuedCertificate(
+            insurer_number: insurer, insurer_name: parameters.parameters.insurerName ?? m[11], certificate_number: number, member_id: memberID,
+            kind: kind, reasons: reasons, valid_from: from.description, valid_to: to.description, valid_to_era: era(to),
+            issued_on: issuedOn.description, issued_on_era: era(issuedOn), replaces_certificate_number: d.replacesCertificate,
+            application_id: d.applicationID, scheme: scheme, family_name: m[1]!, given_name: m[2], family_name_kana: m[3], given_name_kana: m[4],
+            birth_date: birth.description, birth_date_era: era(birth), sex: m[6]!, symbol: m[7], number: m[8]!, branch: m[9],
+            copay_ratio: copay, copay_effective_on: copay != nil ? from.description : nil, copay_effective_on_era: copay != nil ? era(from) : nil,
+            issued_by: person)
+    }
+}
