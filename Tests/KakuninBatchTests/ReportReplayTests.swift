@@ -86,7 +86,7 @@ struct ReportReplayTests {
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "chromium exit status")
         for text in ["資格確認書 実行報告書（run 2）", "照合", "members read = decisions", "no member holds two active certificates whose validity overlaps",
-                     "certificates issued = mailing records = manifest", "前回からの変化", "申請による交付", "マイナ保険証の状況が不明"] {
+                     "certificates issued = mailing records + waiting for staff = manifest + exceptions", "every document is in exactly one envelope", "郵便料金", "前回からの変化", "申請による交付", "マイナ保険証の状況が不明"] {
             #expect(dom.contains(text), "missing in the page: \(text)")
         }
         #expect(!dom.contains(">FAIL<"), "a check failed")

@@ -11,7 +11,26 @@ struct ParameterFileTests {
         #expect(p.validityYearsNHI == 1 && p.validityYearsElderly == 1 && p.validityYearsEmployee == 5)
         #expect(p.shortTermMonths == 2 && p.ecertGraceMonths == 3 && p.applyNoticeRepeatDays == 90 && p.elderly85Continuation)
         #expect(p.insurerName == nil)
-        #expect(p.mailClass == .ordinary && p.vendorEncoding == .utf8)
+        #expect(p.mailClassCertificate == .tokuteiKiroku && p.mailClassNotice == .ordinary && p.vendorEncoding == .utf8)
+        #expect(p.noForwardingCertificate && !p.noForwardingNotice)
+        #expect(p.postage(.ordinary) == 110 && p.postage(.tokuteiKiroku) == 320 && p.postage(.kaniKakitome) == 460)
+        #expect(p.maxCharsName == 30 && p.maxCharsAddress == 60 && p.maxCharsAddressExtra == 40)
+        #expect(!p.usesDeprecatedMailClass)
+    }
+
+    @Test("mail class per document kind; the old single mail_class sets both unless a kind sets its own, and is noted")
+    func mailClasses() throws {
+        var p = try ParameterFile.parse("mail_class.notice = kani_kakitome\nno_forwarding.notice = on\npostage.kani_kakitome = 500\n", file: "x.conf")
+        #expect(p.mailClassCertificate == .tokuteiKiroku && p.mailClassNotice == .kaniKakitome && p.noForwardingNotice)
+        #expect(p.postage(.kaniKakitome) == 500)
+        p = try ParameterFile.parse("mail_class.certificate = kani_kakitome\nmail_class = ordinary\n", file: "x.conf")
+        #expect(p.mailClassCertificate == .kaniKakitome && p.mailClassNotice == .ordinary && p.usesDeprecatedMailClass)
+        #expect(InsurerParameters.MailClass.ordinary < .tokuteiKiroku && InsurerParameters.MailClass.tokuteiKiroku < .kaniKakitome)
+        // The listing reads back as the same parameters (what replay does with a run's record).
+        let listed = p.listing.filter { !$0.1.isEmpty }.map { "\($0.0) = \($0.1)" }.joined(separator: "\n")
+        var back = try ParameterFile.parse(listed, file: "listing")
+        back.usesDeprecatedMailClass = true
+        #expect(back == p)
     }
 
     @Test("values, comments and blank lines")
@@ -29,7 +48,7 @@ struct ParameterFileTests {
             effective_from = 2026-04-01
             """, file: "x.conf")
         #expect(p.issueLeadDays == 45 && p.renewalMonth == 3 && p.renewalDay == 31 && p.validityYearsEmployee == 3)
-        #expect(!p.elderly85Continuation && p.vendorEncoding == .cp932 && p.mailClass == .tokuteiKiroku)
+        #expect(!p.elderly85Continuation && p.vendorEncoding == .cp932 && p.mailClassCertificate == .tokuteiKiroku && p.mailClassNotice == .tokuteiKiroku)
         #expect(p.insurerName == "千代田区国民健康保険")
         #expect(p.effectiveFrom == LocalDate("2026-04-01"))
     }

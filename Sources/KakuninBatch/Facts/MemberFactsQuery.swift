@@ -15,7 +15,9 @@ public enum MemberFactsQuery {
     /// members are grouped (a household without one has no row: 0 heads); other schemes and
     /// the other members skip the aggregate.
     /// `insurer` is a parameter reference or a validated literal.
-    static func households(insurer: String, scope: String = "") -> String {
+    /// `source`: the member rows (by default the table; a rebuild of a run's files passes the
+    /// members as that run saw them).
+    static func households(insurer: String, scope: String = "", source: String = "member") -> String {
         """
         h AS (
             SELECT household_id,
@@ -24,13 +26,13 @@ public enum MemberFactsQuery {
                    max(postal_code) AS head_postal,
                    max(address) AS head_address,
                    max(address_extra) AS head_extra
-            FROM member
+            FROM \(source)
             WHERE insurer_number = \(insurer) AND scheme = 'nhi' AND household_id IS NOT NULL AND household_head \(scope)
             GROUP BY household_id
         ),
         hh AS (
             SELECT m.*, coalesce(h.heads, 0) AS heads, h.head_name, h.head_postal, h.head_address, h.head_extra
-            FROM member m LEFT JOIN h USING (household_id)
+            FROM \(source) m LEFT JOIN h USING (household_id)
             WHERE m.insurer_number = \(insurer) \(scope)
         )
         """

@@ -220,6 +220,11 @@ public enum CSVField {
     }
 
     public static func line(_ fields: [String?]) -> String {
-        fields.map(quote).joined(separator: ",") + "\n"
+        join(fields) + "\n"
+    }
+
+    /// The fields of one record, without the line end.
+    public static func join(_ fields: [String?]) -> String {
+        fields.map(quote).joined(separator: ",")
     }
 }

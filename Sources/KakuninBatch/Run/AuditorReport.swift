@@ -97,7 +97,9 @@ public struct AuditorReport: Sendable {
             s += "Held members by code:\n"
             for (c, n) in heldByCode { s += "  \(c.padding(toLength: 33, withPad: " ", startingAt: 0)) \(n)\n" }
         }
-        s += "Postage by class: not computed yet (the mailing files' envelopes come with the mailing issue)\n"
+        s += "Postage by class: \(base.envelopes) envelopes, \(base.postageTotal) yen\n"
+        for p in base.postage { s += "  \(p.mailClass.padding(toLength: 22, withPad: " ", startingAt: 0)) \(p.envelopes) envelopes  \(p.yen) yen\n" }
+        if base.waiting > 0 { s += "Documents issued but waiting for staff (not in the vendor's files; see exceptions.csv): \(base.waiting)\n" }
         if let previousRunID {
             s += "Changes since run \(previousRunID) (as of \(previousAsOf ?? "")): from → to\n"
             for c in matrix { s += "  \(c.from.padding(toLength: 22, withPad: " ", startingAt: 0)) → \(c.to.padding(toLength: 22, withPad: " ", startingAt: 0)) \(c.count)\n" }
@@ -122,7 +124,9 @@ public struct AuditorReport: Sendable {
             "checks": base.checks.map { ["name": $0.name, "pass": $0.pass, "detail": $0.detail] },
             "all_checks_pass": base.allChecksPass,
             "held_by_code": heldByCode.map { ["code": $0.0, "count": $0.1] },
-            "postage": NSNull(),
+            "postage": ["envelopes": base.envelopes, "total_yen": base.postageTotal,
+                        "by_class": base.postage.map { ["mail_class": $0.mailClass, "envelopes": $0.envelopes, "yen": $0.yen] }] as [String: Any],
+            "waiting_for_staff": base.waiting,
         ]
         if let previousRunID {
             obj["changes"] = [
@@ -152,6 +156,9 @@ public struct AuditorReport: Sendable {
         for (o, n) in base.byOutcome { line(["outcome", o, "", "", String(n)]) }
         for r in base.byOutcomeReasonScheme { line(["outcome_reason_scheme", r.outcome, r.reason, r.scheme, String(r.count)]) }
         for c in base.checks { line(["check", c.name, c.pass ? "pass" : "FAIL", "", c.detail]) }
+        for p in base.postage { line(["postage", p.mailClass, String(p.envelopes), "", String(p.yen)]) }
+        line(["postage_total", "", String(base.envelopes), "", String(base.postageTotal)])
+        line(["waiting_for_staff", "", "", "", String(base.waiting)])
         for (c, n) in heldByCode { line(["held", c, "", "", String(n)]) }
         for c in matrix { line(["change_count", c.from, c.to, "", String(c.count)]) }
         for m in changedMembers { line(["change", m.from, m.to, "", m.member]) }
@@ -223,7 +230,15 @@ public struct AuditorReport: Sendable {
             for (c, n) in heldByCode { h += "<tr><td>\(Self.reasonName(c))</td><td class=\"n\">\(n)</td></tr>\n" }
             h += "</table>\n"
         }
-        h += "<h2>郵送料（郵便種別）</h2><p>未計算（封筒と郵便種別は送付ファイルの対応で追加されます）。</p>\n"
+        h += "<h2>郵便料金（郵便種別）</h2><table><tr><th>郵便種別</th><th>封筒数</th><th>料金（円）</th></tr>\n"
+        for p in base.postage {
+            let name = InsurerParameters.MailClass(rawValue: p.mailClass).map { "\($0.japanese) <span class=\"code\">\(e(p.mailClass))</span>" } ?? e(p.mailClass)
+            h += "<tr><td>\(name)</td><td class=\"n\">\(p.envelopes)</td><td class=\"n\">\(p.yen)</td></tr>\n"
+        }
+        h += "<tr><th>合計</th><th class=\"n\">\(base.envelopes)</th><th class=\"n\">\(base.postageTotal)</th></tr></table>\n"
+        if base.waiting > 0 {
+            h += "<p class=\"warn\">送付ファイルに載せられず職員の対応を待つ書類：\(base.waiting) 件（exceptions.csv）。窓口交付または記録の訂正が必要です。</p>\n"
+        }
         h += "<h2>前回からの変化</h2>\n"
         if let previousRunID {
             h += "<p>前回：run \(previousRunID)（基準日 \(e(previousAsOf ?? "")))。変化した方 \(changedMembers.count) 人（新規 \(newMembers.count)、対象外 \(goneMembers.count)）。被保険者番号は CSV・JSON 版に記載。</p>\n"

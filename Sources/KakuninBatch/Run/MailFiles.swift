@@ -20,20 +20,35 @@ enum MailFiles {
         let records: Int
         let bytes: Int
         let sha256: String
+        /// The file's encoding (exceptions.csv is for staff: always UTF-8).
+        var encoding: String? = nil
     }
 
+    struct PostageLine: Codable, Equatable {
+        let mail_class: String
+        let envelopes: Int
+        let yen_per_envelope: Int
+        let yen: Int
+    }
+
+    /// Fields added since the first version are optional, so that older manifests still read.
     struct Manifest: Codable {
         let insurer_number: String
         let as_of: String
         let as_of_era: String
         let run_id: Int
-        let mail_class: String
+        /// The encoding of the vendor files, as actually written.
         let encoding: String
+        var mail_class: String? = nil
+        var mail_classes: [String: String]? = nil
+        var envelopes: Int? = nil
+        var postage: [PostageLine]? = nil
+        var postage_total_yen: Int? = nil
         let files: [FileEntry]
     }
 
     static let names = (certificates: "certificates.csv", eligibility: "eligibility_notices.csv",
-                        apply: "apply_notices.csv", exceptions: "exceptions.csv", manifest: "manifest.json")
+                        apply: "apply_notices.csv", envelopes: "envelopes.csv", exceptions: "exceptions.csv", manifest: "manifest.json")
 
     /// The manifest of files already published for this run, or nil when there are none.
     /// Files of another run in the folder are an operator error: they are never overwritten.
@@ -52,51 +67,69 @@ enum MailFiles {
         return (hex(SHA256.hash(data: data)), manifest)
     }
 
-    /// Rebuilds the files of a run whose decisions were committed by an earlier attempt.
+    /// Rebuilds the files of a run whose decisions were committed by an earlier attempt, from
+    /// the stored certificates, notices and held decisions, in the stream's order (envelope,
+    /// member) and through the same record writers, so the bytes are the same. The members are
+    /// taken as the run saw them: changes an import committed after the run's snapshot (the
+    /// run row keeps it) are undone from `member_history`, and members created since are left out.
     static func rebuild(db: Connection, insurer: String, runID: Int, asOf: LocalDate, into staging: MailStaging) throws {
-        // One snapshot for the three queries; the sorts fit in memory.
         try db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         defer { try? db.execute("ROLLBACK") }
         try db.execute("SET LOCAL work_mem = '256MB'")
+        guard let snapshot = try db.query("SELECT facts_snapshot::text FROM run WHERE run_id = $1", [String(runID)]).scalar else {
+            throw OperatorError(.internalError, "run \(runID) has no recorded snapshot: its files cannot be rebuilt as it saw its members",
+                                fix: "this run was decided by an older kakunin; rerun it with that version, or remove its files folder and accept today's addresses")
+        }
+        let lit = "'\(snapshot)'::pg_snapshot"   // digits and colons, from the database
+        let seen = """
+            seen AS (
+                SELECT (jsonb_populate_record(m0, coalesce(l.old, '{}'::jsonb))).*
+                FROM member m0
+                LEFT JOIN (SELECT h.member_id, jsonb_object_agg(e.key, e.value ORDER BY h.history_id DESC) AS old
+                           FROM member_history h CROSS JOIN LATERAL jsonb_each(h.old_values) e
+                           WHERE h.insurer_number = '\(insurer)' AND h.xact IS NOT NULL AND NOT pg_visible_in_snapshot(h.xact, \(lit))
+                           GROUP BY h.member_id) l USING (member_id)
+                WHERE m0.insurer_number = '\(insurer)' AND (m0.created_xact IS NULL OR pg_visible_in_snapshot(m0.created_xact, \(lit)))
+            )
+            """
         let person = "m.member_id, m.scheme, m.birth_date, \(MemberFactsQuery.mailColumns)"
         let columns = PersonColumns(memberID: 0, scheme: 1, birthDate: 2, mail: 3)
         let first = 3 + MemberFactsQuery.mailColumnCount
-        let order = "ORDER BY 4, 1"
         var row = CopyRow()
-        func each(_ sql: String, _ body: (CopyRow) throws -> Void) throws {
-            try db.copyOut("COPY (WITH \(MemberFactsQuery.households(insurer: "'\(insurer)'")) \(sql)) TO STDOUT") { chunk in
-                row.load(chunk)
-                try body(row)
-            }
-        }
         func date(_ r: CopyRow, _ i: Int) throws -> LocalDate {
             guard let d = try r.date(i) else { throw OperatorError(.internalError, "a stored mailing date is missing") }
             return d
         }
-        try each("""
-            SELECT \(person), c.certificate_number, c.kind, c.valid_from, c.valid_to, c.issued_on,
-                   array_to_string(c.reasons, ';'), c.replaces_certificate_number
-            FROM certificate c JOIN hh m USING (member_id)
-            WHERE c.insurer_number = '\(insurer)' AND c.run_id = \(runID) \(order)
-            """) { r in
-            try staging.certificate(r, columns, number: r.int64(first)!, kind: r.string(first + 1)!,
-                                    validFrom: date(r, first + 2), validTo: date(r, first + 3), issuedOn: date(r, first + 4),
-                                    reasons: r.withField(first + 5) { Array($0) }, replaces: r.int64(first + 6))
-        }
-        try each("""
-            SELECT \(person), n.kind, n.sent_on, array_to_string(n.reasons, ';')
-            FROM notice n JOIN hh m USING (member_id)
-            WHERE n.insurer_number = '\(insurer)' AND n.run_id = \(runID) \(order)
-            """) { r in
-            let kind: Outcome = r.string(first) == Outcome.eligibilityNotice.rawValue ? .eligibilityNotice : .applyNotice
-            try staging.notice(kind, r, columns, sentOn: date(r, first + 1), reasons: r.withField(first + 2) { Array($0) })
-        }
-        try each("""
-            SELECT \(person), d.outcome, array_to_string(d.reasons, ';')
-            FROM decision d JOIN hh m USING (member_id)
-            WHERE d.run_id = \(runID) AND d.as_of = '\(asOf)' AND d.outcome = 'held' \(order)
-            """) { r in
-            try staging.exception(r, columns, outcome: r.string(first)!, reasons: r.withField(first + 1) { Array($0) })
+        // One stream of every document and held member, like the run's (a member has one).
+        try db.copyOut("""
+            COPY (WITH \(seen), \(MemberFactsQuery.households(insurer: "'\(insurer)'", source: "seen"))
+            SELECT \(person), x.* FROM (
+                SELECT c.member_id, 'c' AS doc, c.certificate_number, c.kind, c.valid_from, c.valid_to, c.issued_on,
+                       array_to_string(c.reasons, ';') AS reasons, c.replaces_certificate_number
+                FROM certificate c WHERE c.insurer_number = '\(insurer)' AND c.run_id = \(runID)
+                UNION ALL
+                SELECT n.member_id, 'n', NULL, n.kind, NULL, NULL, n.sent_on, array_to_string(n.reasons, ';'), NULL
+                FROM notice n WHERE n.insurer_number = '\(insurer)' AND n.run_id = \(runID)
+                UNION ALL
+                SELECT d.member_id, 'h', NULL, d.outcome, NULL, NULL, NULL, array_to_string(d.reasons, ';'), NULL
+                FROM decision d WHERE d.run_id = \(runID) AND d.as_of = '\(asOf)' AND d.outcome = 'held'
+            ) x JOIN hh m USING (member_id)
+            ORDER BY 4, 1) TO STDOUT
+            """) { chunk in
+            row.load(chunk)
+            let r = row
+            let doc = first + 1
+            let reasons = r.withField(doc + 6) { Array($0) }
+            switch r.string(doc) {
+            case "c":
+                _ = try staging.certificate(r, columns, number: r.int64(doc + 1)!, kind: r.string(doc + 2)!, validFrom: date(r, doc + 3),
+                                            validTo: date(r, doc + 4), issuedOn: date(r, doc + 5), reasons: reasons, replaces: r.int64(doc + 7))
+            case "n":
+                let kind: Outcome = r.string(doc + 2) == Outcome.eligibilityNotice.rawValue ? .eligibilityNotice : .applyNotice
+                _ = try staging.notice(kind, r, columns, sentOn: date(r, doc + 5), reasons: reasons)
+            default:
+                try staging.exception(r, columns, outcome: r.string(doc + 2)!, reasons: reasons)
+            }
         }
     }
 }
@@ -106,33 +139,81 @@ enum MailFiles {
 struct PersonColumns {
     let memberID: Int, scheme: Int, birthDate: Int, mail: Int
     var envelope: Int { mail }
+    var copayRatio: Int { mail + 10 }
     var language: Int { mail + 11 }
     var addressee: Int { mail + 12 }
 }
 
-/// The four mailing files of a run being written into a staging folder beside the final one,
-/// then published: every file fsync'd, the folder renamed into place, the parent fsync'd.
+/// What the mailing files of an insurer look like (SPEC.md 2.6, 5.1), from its parameters.
+struct MailSettings: Sendable {
+    let encoding: InsurerParameters.VendorEncoding
+    let certificateClass: InsurerParameters.MailClass
+    let noticeClass: InsurerParameters.MailClass
+    let noForwardingCertificate: Bool
+    let noForwardingNotice: Bool
+    let parameters: InsurerParameters
+
+    init(_ p: InsurerParameters) {
+        parameters = p
+        encoding = p.vendorEncoding
+        certificateClass = p.mailClassCertificate
+        noticeClass = p.mailClassNotice
+        noForwardingCertificate = p.noForwardingCertificate
+        noForwardingNotice = p.noForwardingNotice
+    }
+}
+
+/// Whether the copay ratio is printed (SPEC.md 5.1): nhi members aged 70–74 and every elderly
+/// member, on the date the document is issued.
+enum CopayPrinting {
+    static func printed(scheme: String, birth: LocalDate, on date: LocalDate) -> Bool {
+        scheme == "elderly" || (scheme == "nhi" && (70...74).contains(JapaneseAge.age(on: date, bornOn: birth)))
+    }
+}
+
+/// The mailing files of a run being written into a staging folder beside the final one, then
+/// published: every file fsync'd, the folder renamed into place, the parent fsync'd.
+///
+/// Documents arrive in envelope order (envelope, member). Each vendor record is checked and
+/// written in the vendor's encoding; a record that cannot be (a character the encoding lacks,
+/// a control character, a field over its `max_chars`) goes to exceptions.csv instead, one row per
+/// problem, and the document waits for staff. The envelope list is built as the documents of
+/// one envelope go by and written when the next envelope begins: memory holds one envelope.
 final class MailStaging {
     let dir: URL
     let staging: URL
     private let runID: Int
+    private let settings: MailSettings
+    private let encoder: VendorEncoder
     private let certificates: MailFileWriter
     private let eligibility: MailFileWriter
     private let apply: MailFileWriter
+    private let envelopes: MailFileWriter
     private let exceptions: MailFileWriter
     private var manifestData = Data()
     private var manifest: MailFiles.Manifest?
+    private var envelope: Envelope?
+    private var postage: [InsurerParameters.MailClass: (envelopes: Int, yen: Int)] = [:]
+    private var envelopeCount = 0
+    private var insurerName: [UInt8]
 
-    private static let person = ["member_id", "scheme", "insurer_number", "symbol", "number", "branch", "family_name", "given_name",
-                                 "family_name_kana", "given_name_kana", "birth_date", "birth_date_era", "sex", "copay_ratio"]
-    private static let tail = ["preferred_language", "addressee", "postal_code", "address", "address_extra", "mail_class"]
+    private static let person = ["member_id", "scheme", "insurer_number", "insurer_name", "symbol", "number", "branch", "family_name",
+                                 "given_name", "family_name_kana", "given_name_kana", "birth_date", "birth_date_era", "sex", "copay_ratio"]
+    private static let tail = ["preferred_language", "addressee", "postal_code", "address", "address_extra", "mail_class", "no_forwarding"]
+    static let envelopeHeader = ["envelope_id", "addressee", "postal_code", "address", "address_extra", "mail_class", "no_forwarding",
+                                 "certificates", "eligibility_notices", "apply_notices", "documents", "member_ids", "postage_yen"]
+    static let exceptionHeader = ["member_id", "scheme", "outcome", "reasons", "document", "certificate_number", "field", "problem",
+                                  "character", "code_point", "length", "limit"]
 
     /// The staging folder is the attempt's own (`.staging-<job>-<run>-<attempt>`): a process
     /// that lost the run's lock can never touch the folder of the process that took it over.
     /// Folders of earlier attempts of the run are removed (the caller holds the run's lock).
-    init(dir: URL, runID: Int, attempt: Int, mailClass: String) throws {
+    init(dir: URL, runID: Int, attempt: Int, settings: MailSettings) throws {
         self.dir = dir
         self.runID = runID
+        self.settings = settings
+        encoder = VendorEncoder(settings.encoding)
+        insurerName = Array((settings.parameters.insurerName ?? "").utf8)
         let parent = dir.deletingLastPathComponent()
         try OwnerOnlyFile.makeDirectory(parent.deletingLastPathComponent().deletingLastPathComponent())
         try OwnerOnlyFile.makeDirectory(parent.deletingLastPathComponent())
@@ -145,74 +226,182 @@ final class MailStaging {
         }
         try OwnerOnlyFile.makeDirectory(staging)
         let names = MailFiles.names
-        certificates = try MailFileWriter(staging, names.certificates, mailClass: mailClass, header:
-            ["envelope_id", "certificate_number", "kind"] + Self.person
+        let limits = ["name": settings.parameters.maxCharsName, "addressee": settings.parameters.maxCharsName,
+                      "address": settings.parameters.maxCharsAddress, "address_extra": settings.parameters.maxCharsAddressExtra]
+        certificates = try MailFileWriter(staging, names.certificates, encoder: encoder, limits: limits, header:
+            ["envelope_id", "certificate_number", "kind"] + Self.person + ["copay_effective_on", "copay_effective_on_era"]
             + ["valid_from", "valid_from_era", "valid_to", "valid_to_era", "issued_on", "issued_on_era", "reasons", "replaces_certificate_number"]
             + Self.tail)
         let notice = ["envelope_id"] + Self.person + ["sent_on", "sent_on_era", "reasons"] + Self.tail
-        eligibility = try MailFileWriter(staging, names.eligibility, mailClass: mailClass, header: notice)
-        apply = try MailFileWriter(staging, names.apply, mailClass: mailClass, header: notice)
-        exceptions = try MailFileWriter(staging, names.exceptions, mailClass: nil, header: ["member_id", "scheme", "outcome", "reasons"])
+        eligibility = try MailFileWriter(staging, names.eligibility, encoder: encoder, limits: limits, header: notice)
+        apply = try MailFileWriter(staging, names.apply, encoder: encoder, limits: limits, header: notice)
+        envelopes = try MailFileWriter(staging, names.envelopes, encoder: encoder, limits: [:], header: Self.envelopeHeader)
+        // For staff, not the vendor: always UTF-8, so that it can show what the vendor's cannot.
+        exceptions = try MailFileWriter(staging, names.exceptions, encoder: VendorEncoder(.utf8), limits: [:], header: Self.exceptionHeader,
+                                        checked: false)
     }
 
+    /// Writes a certificate's record; returns the problems' summary when it went to the
+    /// exceptions instead (the certificate waits for staff), nil when it is in the vendor file.
     func certificate(_ r: CopyRow, _ p: PersonColumns, number: Int64, kind: String, validFrom: LocalDate, validTo: LocalDate,
-                     issuedOn: LocalDate, reasons: [UInt8], replaces: Int64?) throws {
-        try certificates.record { w in
+                     issuedOn: LocalDate, reasons: [UInt8], replaces: Int64?) throws -> String? {
+        let copay = copayPrinted(r, p, on: issuedOn)
+        let cls = settings.certificateClass, nf = settings.noForwardingCertificate
+        let problems = try certificates.record { w in
             w.field(r, p.envelope)
             w.int(number)
             w.field(kind)
-            person(&w, r, p)
+            person(&w, r, p, copay: copay)
+            if copay { w.date(validFrom) } else { w.date(nil) }
             w.date(validFrom)
             w.date(validTo)
             w.date(issuedOn)
             w.field(reasons)
             w.int(replaces)
-            tail(&w, r, p)
+            tail(&w, r, p, cls, nf)
         }
+        return try placed(problems, r, p, document: "certificate", outcome: kind, number: number, reasons: reasons, cls: cls, nf: nf)
     }
 
-    func notice(_ kind: Outcome, _ r: CopyRow, _ p: PersonColumns, sentOn: LocalDate, reasons: [UInt8]) throws {
-        try (kind == .eligibilityNotice ? eligibility : apply).record { w in
+    func notice(_ kind: Outcome, _ r: CopyRow, _ p: PersonColumns, sentOn: LocalDate, reasons: [UInt8]) throws -> String? {
+        let cls = settings.noticeClass, nf = settings.noForwardingNotice
+        let copay = copayPrinted(r, p, on: sentOn)
+        let problems = try (kind == .eligibilityNotice ? eligibility : apply).record { w in
             w.field(r, p.envelope)
-            person(&w, r, p)
+            person(&w, r, p, copay: copay)
             w.date(sentOn)
             w.field(reasons)
-            tail(&w, r, p)
+            tail(&w, r, p, cls, nf)
         }
+        return try placed(problems, r, p, document: kind.rawValue, outcome: kind.rawValue, number: nil, reasons: reasons, cls: cls, nf: nf)
     }
 
+    /// A held member (nothing to mail this run).
     func exception(_ r: CopyRow, _ p: PersonColumns, outcome: String, reasons: [UInt8]) throws {
-        try exceptions.record { w in
+        _ = try exceptions.record { w in
             w.field(r, p.memberID)
             w.field(r, p.scheme)
             w.field(outcome)
             w.field(reasons)
+            for _ in 0..<8 { w.field("") }
         }
     }
 
-    private func person(_ w: inout RecordLine, _ r: CopyRow, _ p: PersonColumns) {
-        w.field(r, p.memberID)
-        w.field(r, p.scheme)
-        for i in p.mail + 1...p.mail + 8 { w.field(r, i) }  // insurer … given_name_kana
-        w.date(r, p.birthDate)
-        w.field(r, p.mail + 9)   // sex
-        w.field(r, p.mail + 10)  // copay_ratio
+    private func copayPrinted(_ r: CopyRow, _ p: PersonColumns, on date: LocalDate) -> Bool {
+        guard let birth = try? r.date(p.birthDate), let scheme = r.string(p.scheme) else { return false }
+        return CopayPrinting.printed(scheme: scheme, birth: birth, on: date)
     }
 
-    private func tail(_ w: inout RecordLine, _ r: CopyRow, _ p: PersonColumns) {
+    /// A document written: into its envelope. Refused: one exceptions row per problem.
+    private func placed(_ problems: [RecordProblem], _ r: CopyRow, _ p: PersonColumns, document: String, outcome: String, number: Int64?,
+                        reasons: [UInt8], cls: InsurerParameters.MailClass, nf: Bool) throws -> String? {
+        guard !problems.isEmpty else {
+            try addToEnvelope(r, p, document: document, cls: cls, noForwarding: nf)
+            return nil
+        }
+        for problem in problems {
+            _ = try exceptions.record { w in
+                w.field(r, p.memberID)
+                w.field(r, p.scheme)
+                w.field(outcome)
+                w.field(reasons)
+                w.field(document)
+                w.int(number)
+                w.field(problem.field)
+                w.field(problem.kind.rawValue)
+                w.field(problem.character ?? "")
+                w.field(problem.codePoint ?? "")
+                w.int(problem.length.map(Int64.init))
+                w.int(problem.limit.map(Int64.init))
+            }
+        }
+        return problems.map(\.summary).joined(separator: "; ")
+    }
+
+    private func person(_ w: inout RecordLine, _ r: CopyRow, _ p: PersonColumns, copay: Bool) {
+        w.field(r, p.memberID)
+        w.field(r, p.scheme)
+        w.field(r, p.mail + 1)   // insurer_number
+        w.field(insurerName)
+        for i in p.mail + 2...p.mail + 8 { w.field(r, i) }  // symbol … given_name_kana
+        w.date(r, p.birthDate)
+        w.field(r, p.mail + 9)   // sex
+        if copay { w.field(r, p.copayRatio) } else { w.field("") }
+    }
+
+    private func tail(_ w: inout RecordLine, _ r: CopyRow, _ p: PersonColumns, _ cls: InsurerParameters.MailClass, _ nf: Bool) {
         w.field(r, p.language)
         for i in p.addressee...p.addressee + 3 { w.field(r, i) }
+        w.field(cls.rawValue)
+        w.field(nf ? "true" : "false")
+    }
+
+    // MARK: - Envelopes
+
+    private struct Envelope {
+        var id: [UInt8]
+        var addressee: [UInt8], postal: [UInt8], address: [UInt8], extra: [UInt8]
+        var counts = [0, 0, 0]
+        var members: [UInt8] = []
+        var cls: InsurerParameters.MailClass
+        var noForwarding: Bool
+    }
+
+    private func addToEnvelope(_ r: CopyRow, _ p: PersonColumns, document: String, cls: InsurerParameters.MailClass, noForwarding: Bool) throws {
+        let id = r.withField(p.envelope) { Array($0) }
+        if envelope?.id != id {
+            try flushEnvelope()
+            envelope = Envelope(id: id, addressee: r.withField(p.addressee) { Array($0) }, postal: r.withField(p.addressee + 1) { Array($0) },
+                                address: r.withField(p.addressee + 2) { Array($0) }, extra: r.withField(p.addressee + 3) { Array($0) },
+                                cls: cls, noForwarding: noForwarding)
+        }
+        envelope!.counts[document == "certificate" ? 0 : document == Outcome.eligibilityNotice.rawValue ? 1 : 2] += 1
+        if !envelope!.members.isEmpty { envelope!.members.append(UInt8(ascii: ";")) }
+        r.withField(p.memberID) { envelope!.members.append(contentsOf: $0) }
+        envelope!.cls = max(envelope!.cls, cls)
+        envelope!.noForwarding = envelope!.noForwarding || noForwarding
+    }
+
+    private func flushEnvelope() throws {
+        guard let e = envelope else { return }
+        envelope = nil
+        let yen = settings.parameters.postage(e.cls)
+        let problems = try envelopes.record { w in
+            w.field(e.id)
+            w.field(e.addressee)
+            w.field(e.postal)
+            w.field(e.address)
+            w.field(e.extra)
+            w.field(e.cls.rawValue)
+            w.field(e.noForwarding ? "true" : "false")
+            for c in e.counts { w.int(Int64(c)) }
+            w.int(Int64(e.counts.reduce(0, +)))
+            w.field(e.members)
+            w.int(Int64(yen))
+        }
+        // Its fields were checked in the documents it holds.
+        guard problems.isEmpty else { throw OperatorError(.internalError, "envelope \(String(decoding: e.id, as: UTF8.self)) cannot be encoded: \(problems.map(\.summary))") }
+        envelopeCount += 1
+        postage[e.cls, default: (0, 0)].envelopes += 1
+        postage[e.cls, default: (0, 0)].yen += yen
     }
 
     /// Closes every file (fsync) and writes the manifest; nothing is visible yet.
-    func finish(insurer: String, asOf: LocalDate, mailClass: String) throws {
+    func finish(insurer: String, asOf: LocalDate) throws {
+        try flushEnvelope()
         var files: [MailFiles.FileEntry] = []
-        for w in [certificates, eligibility, apply, exceptions] {
+        for w in [certificates, eligibility, apply, envelopes, exceptions] {
             files.append(try w.finish())
             CrashPoint.hit("file:\(w.name)")
         }
+        let lines = InsurerParameters.MailClass.allCases.compactMap { c -> MailFiles.PostageLine? in
+            guard let t = postage[c] else { return nil }
+            return MailFiles.PostageLine(mail_class: c.rawValue, envelopes: t.envelopes, yen_per_envelope: settings.parameters.postage(c), yen: t.yen)
+        }
         let m = MailFiles.Manifest(insurer_number: insurer, as_of: asOf.description, as_of_era: JapaneseEra.format(asOf) ?? "",
-                                   run_id: runID, mail_class: mailClass, encoding: "UTF-8", files: files)
+                                   run_id: runID, encoding: encoder.manifestName,
+                                   mail_classes: ["certificate": settings.certificateClass.rawValue, "notice": settings.noticeClass.rawValue],
+                                   envelopes: envelopeCount, postage: lines, postage_total_yen: lines.reduce(0) { $0 + $1.yen }, files: files)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(m) + Data("\n".utf8)
@@ -238,52 +427,120 @@ final class MailStaging {
 
     /// Removes the staging folder after a failure (a rerun would replace it anyway).
     func discard() {
-        for w in [certificates, eligibility, apply, exceptions] { try? w.abandon() }
+        for w in [certificates, eligibility, apply, envelopes, exceptions] { try? w.abandon() }
         try? FileManager.default.removeItem(at: staging)
     }
 }
 
-/// One CSV file built record by record on bytes: each date is followed by its era form, mail
-/// files end each record with the mail class.
+/// One CSV file built record by record on bytes, in the vendor's encoding: each date is
+/// followed by its era form. A record that cannot be carried is not written; `record` returns
+/// its problems.
 final class MailFileWriter {
     let name: String
     private let file: BufferedFileWriter
-    private let mailClass: [UInt8]?
+    private let encoder: VendorEncoder
+    private let header: [String]
+    /// Field index → length limit (the name is checked as family + given name).
+    private let limits: [Int: (String, Int)]
+    private let nameFields: (family: Int, given: Int)?
+    private let checked: Bool
     private var hasher = SHA256()
     private var records = 0
     private var bytes = 0
     private var line = RecordLine()
+    private var encoded: [UInt8] = []
 
-    init(_ dir: URL, _ name: String, mailClass: String?, header: [String]) throws {
+    init(_ dir: URL, _ name: String, encoder: VendorEncoder, limits: [String: Int], header: [String], checked: Bool = true) throws {
         self.name = name
-        self.mailClass = mailClass.map { Array($0.utf8) }
+        self.encoder = encoder
+        self.header = header
+        self.checked = checked
+        var l: [Int: (String, Int)] = [:]
+        for (field, limit) in limits where field != "name" {
+            if let i = header.firstIndex(of: field) { l[i] = (field, limit) }
+        }
+        self.limits = l
+        if let limit = limits["name"], let f = header.firstIndex(of: "family_name"), let g = header.firstIndex(of: "given_name") {
+            nameFields = (f, g)
+            nameLimit = limit
+        } else {
+            nameFields = nil
+            nameLimit = 0
+        }
         file = try OwnerOnlyFile.create(dir.appendingPathComponent(name))
-        line.bytes.append(contentsOf: CSVField.line(header).utf8)
-        try emit(&line.bytes)
+        line.bytes.append(contentsOf: CSVField.join(header).utf8)
+        guard encoder.encode(line.bytes, into: &encoded) else { throw OperatorError(.internalError, "header of \(name) cannot be encoded") }
+        encoded.append(10)
+        try emit(encoded)
+        line.bytes.removeAll(keepingCapacity: true)
     }
+    private let nameLimit: Int
 
-    /// Appends one record whose fields `build` adds.
-    func record(_ build: (inout RecordLine) -> Void) throws {
+    /// Appends one record whose fields `build` adds, or returns why it cannot be written.
+    func record(_ build: (inout RecordLine) -> Void) throws -> [RecordProblem] {
         var l = line
         line = RecordLine.empty
-        defer { l.bytes.removeAll(keepingCapacity: true); l.first = true; line = l }
+        defer { l.reset(); line = l }
         build(&l)
-        if let mailClass { l.bytes.append(UInt8(ascii: ",")); l.bytes.append(contentsOf: mailClass) }
-        l.bytes.append(10)
+        if !checked {
+            l.bytes.append(10)
+            records += 1
+            try emit(l.bytes)
+            return []
+        }
+        if encoder.encode(l.bytes, into: &encoded) && withinLimits(l) {
+            encoded.append(10)
+            records += 1
+            try emit(encoded)
+            return []
+        }
+        // The slow path, for the rare record: field by field, with combining marks composed.
+        var values = (0..<l.starts.count).map { l.value($0) }
+        var problems: [RecordProblem] = []
+        for i in values.indices {
+            let composed = VendorEncoder.composePairs(values[i])
+            values[i] = composed
+            problems += encoder.problems(field: header[i], value: composed, limit: limits[i]?.1)
+        }
+        if let (f, g) = nameFields {
+            let n = VendorEncoder.printedLength(values[f]) + (values[g].isEmpty ? 0 : 1 + VendorEncoder.printedLength(values[g]))
+            if n > nameLimit { problems.append(RecordProblem(field: "name", kind: .length, length: n, limit: nameLimit)) }
+        }
+        guard problems.isEmpty else { return problems }
+        var again = Array(CSVField.join(values).utf8)
+        guard encoder.encode(again, into: &encoded) else { throw OperatorError(.internalError, "a record of \(name) cannot be encoded after composing") }
+        again.removeAll()
+        encoded.append(10)
         records += 1
-        try emit(&l.bytes)
+        try emit(encoded)
+        return []
     }
 
-    private func emit(_ b: inout [UInt8]) throws {
+    /// The limited fields by bytes first (a field of no more bytes than its limit has no more
+    /// characters), by characters only when that does not settle it.
+    private func withinLimits(_ l: RecordLine) -> Bool {
+        for (i, (_, limit)) in limits where l.length(i) > limit {
+            if VendorEncoder.printedLength(l.value(i)) > limit { return false }
+        }
+        if let (f, g) = nameFields {
+            let bytes = l.length(f) + l.length(g) + 1
+            if bytes > nameLimit {
+                let given = l.value(g)
+                if VendorEncoder.printedLength(l.value(f)) + (given.isEmpty ? 0 : 1 + VendorEncoder.printedLength(given)) > nameLimit { return false }
+            }
+        }
+        return true
+    }
+
+    private func emit(_ b: [UInt8]) throws {
         b.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         bytes += b.count
         try file.write(bytes: b)
-        b.removeAll(keepingCapacity: true)
     }
 
     func finish() throws -> MailFiles.FileEntry {
         try file.close(sync: true)
-        return MailFiles.FileEntry(name: name, records: records, bytes: bytes, sha256: hex(hasher.finalize()))
+        return MailFiles.FileEntry(name: name, records: records, bytes: bytes, sha256: hex(hasher.finalize()), encoding: encoder.manifestName)
     }
 
     func abandon() throws { try file.close(sync: false) }
@@ -292,15 +549,36 @@ final class MailFileWriter {
 /// The fields of one CSV record, quoted (RFC 4180) as they are appended.
 struct RecordLine {
     var bytes: [UInt8] = []
-    var first = true
+    /// Where each field begins in `bytes`.
+    var starts: [Int] = []
 
-    init() { bytes.reserveCapacity(1024) }
+    init() {
+        bytes.reserveCapacity(1024)
+        starts.reserveCapacity(48)
+    }
     private init(empty: Void) {}
     /// A placeholder that allocates nothing.
     static let empty = RecordLine(empty: ())
 
+    mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        starts.removeAll(keepingCapacity: true)
+    }
+
     @inline(__always) private mutating func separator() {
-        if first { first = false } else { bytes.append(UInt8(ascii: ",")) }
+        if !starts.isEmpty { bytes.append(UInt8(ascii: ",")) }
+        starts.append(bytes.count)
+    }
+
+    /// Bytes of field `i` as written (quoted if it needed quotes).
+    func length(_ i: Int) -> Int { (i + 1 < starts.count ? starts[i + 1] - 1 : bytes.count) - starts[i] }
+
+    /// Field `i`'s value, unquoted.
+    func value(_ i: Int) -> String {
+        let end = i + 1 < starts.count ? starts[i + 1] - 1 : bytes.count
+        let raw = bytes[starts[i]..<end]
+        guard raw.first == 34 else { return String(decoding: raw, as: UTF8.self) }
+        return String(decoding: raw.dropFirst().dropLast(), as: UTF8.self).replacingOccurrences(of: "\"\"", with: "\"")
     }
 
     mutating func field(_ v: UnsafeBufferPointer<UInt8>) {
@@ -328,8 +606,10 @@ struct RecordLine {
     /// The date and, in the next column, its era form.
     mutating func date(_ d: LocalDate?) {
         separator()
-        guard let d else { bytes.append(UInt8(ascii: ",")); return }
-        bytes.append(contentsOf: EraCache.shared.bytes(d))
+        guard let d else { bytes.append(UInt8(ascii: ",")); starts.append(bytes.count); return }
+        let b = EraCache.shared.bytes(d)
+        bytes.append(contentsOf: b)
+        starts.append(bytes.count - (b.count - b.firstIndex(of: UInt8(ascii: ","))!) + 1)
     }
 
     mutating func date(_ r: CopyRow, _ i: Int) { date(try? r.date(i)) }

@@ -104,13 +104,16 @@ public final class NightlyRun {
         try audit(control, "run_started", run.id, o, ["attempt": run.attempts, "phase": run.phase.rawValue,
                                                      "parameters_sha256": o.parameters.sha256, "parameters_source": o.parameters.source,
                                                      "code_version": o.codeVersion])
-        let mailClass = o.parameters.parameters.mailClass.rawValue
+        let mail = MailSettings(o.parameters.parameters)
+        if o.parameters.parameters.usesDeprecatedMailClass {
+            log.event("parameters", "mail_class is deprecated: it sets both mail_class.certificate and mail_class.notice (now \(mail.certificateClass.rawValue) and \(mail.noticeClass.rawValue)); set those instead")
+        }
         let files: (manifestSHA256: String, manifest: MailFiles.Manifest)
         if let published = try MailFiles.published(in: dir, runID: run.id) {
             log.event("files", "already published by an earlier attempt: \(dir.path)")
             files = published
         } else {
-            var staging = try MailStaging(dir: dir, runID: run.id, attempt: run.attempts, mailClass: mailClass)
+            var staging = try MailStaging(dir: dir, runID: run.id, attempt: run.attempts, settings: mail)
             do {
                 if run.phase == .deciding {
                     // Deciding again is rare (a counter issue for one of the run's members during
@@ -125,7 +128,7 @@ public final class NightlyRun {
                                       ["members": clash.members.count])
                             staging.discard()
                             tries += 1
-                            staging = try MailStaging(dir: dir, runID: run.id, attempt: run.attempts, mailClass: mailClass)
+                            staging = try MailStaging(dir: dir, runID: run.id, attempt: run.attempts, settings: mail)
                         } catch let clash as CounterClash {
                             throw OperatorError(.runLocked, "counter issues kept overlapping this run (\(tries) tries; last: members \(clash.members.prefix(10).joined(separator: ", ")))",
                                                 fix: "run the same command again when the counter is quieter: nothing was committed")
@@ -135,7 +138,7 @@ public final class NightlyRun {
                 } else {
                     log.event("files", "decisions were committed by an earlier attempt; writing the files again from them")
                     try MailFiles.rebuild(db: control, insurer: o.insurer, runID: run.id, asOf: o.asOf, into: staging)
-                    try staging.finish(insurer: o.insurer, asOf: o.asOf, mailClass: mailClass)
+                    try staging.finish(insurer: o.insurer, asOf: o.asOf)
                 }
                 try registry.heartbeat(runID: run.id, force: true)
                 files = try staging.publish(log: log)
@@ -220,6 +223,7 @@ public final class NightlyRun {
         try reader.execute("SET LOCAL jit = off")
         try reader.execute("SET LOCAL max_parallel_workers_per_gather = 1")
         try reader.execute("SET LOCAL work_mem = '512MB'")
+        let factsSnapshot = try reader.query("SELECT pg_current_snapshot()::text").scalar!
         let total = Int(try reader.query("SELECT count(*) FROM member WHERE insurer_number = $1", [insurer]).scalar!)!
         // Certificates are numbered in the order of the stream (envelope, member) from a block
         // of numbers reserved for this run: the counter can issue meanwhile without waiting.
@@ -273,6 +277,8 @@ public final class NightlyRun {
                 }
                 if let spool, let staging {
                     if let number, let from = d.validFrom, let to = d.validTo {
+                        let held = try staging.certificate(row, person, number: number, kind: kind, validFrom: from, validTo: to, issuedOn: asOf,
+                                                           reasons: reasons.list, replaces: d.replacesCertificate)
                         try spool.certificates.row { b in
                             CopyText.appendInt(number, to: &b)
                             b.append(tab); row.withField(0) { CopyText.appendField($0, to: &b) }
@@ -283,11 +289,11 @@ public final class NightlyRun {
                             b.append(tab); CopyText.appendInt(d.replacesCertificate, to: &b)
                             b.append(tab); CopyText.appendInt(d.applicationID, to: &b)
                             b.append(tab); b.append(d.specialConsideration ? UInt8(ascii: "t") : UInt8(ascii: "f"))
+                            b.append(tab); held.map { CopyText.appendField($0, to: &b) } ?? CopyText.appendNull(to: &b)
                             b.append(contentsOf: common)
                         }
-                        try staging.certificate(row, person, number: number, kind: kind, validFrom: from, validTo: to, issuedOn: asOf,
-                                                reasons: reasons.list, replaces: d.replacesCertificate)
                     } else if d.outcome == .eligibilityNotice || d.outcome == .applyNotice {
+                        let held = try staging.notice(d.outcome, row, person, sentOn: asOf, reasons: reasons.list)
                         try spool.notices.row { b in
                             row.withField(0) { CopyText.appendField($0, to: &b) }
                             b.append(tab); CopyText.appendField(d.outcome.rawValue, to: &b)
@@ -298,9 +304,9 @@ public final class NightlyRun {
                             } else {
                                 CopyText.appendNull(to: &b)
                             }
+                            b.append(tab); held.map { CopyText.appendField($0, to: &b) } ?? CopyText.appendNull(to: &b)
                             b.append(contentsOf: common)
                         }
-                        try staging.notice(d.outcome, row, person, sentOn: asOf, reasons: reasons.list)
                     } else if d.outcome == .held {
                         try staging.exception(row, person, outcome: d.outcome.rawValue, reasons: reasons.list)
                     }
@@ -337,14 +343,15 @@ public final class NightlyRun {
         }
         // Still the run's holder? (The stream may have been quicker than a heartbeat.)
         try registry?.heartbeat(runID: runID, force: true)
-        try staging.finish(insurer: insurer, asOf: asOf, mailClass: o.parameters.parameters.mailClass.rawValue)
+        try staging.finish(insurer: insurer, asOf: asOf)
         let id = String(runID)
+
         try writer.execute("UPDATE insurer SET insurer_name = $2 WHERE insurer_number = $1", [insurer, o.parameters.parameters.insurerName])
         try writer.copyIn("""
             COPY certificate (certificate_number, member_id, kind, reasons, valid_from, valid_to, replaces_certificate_number,
-                              application_id, special_consideration, run_id, insurer_number, issued_on) FROM STDIN
+                              application_id, special_consideration, mail_exception, run_id, insurer_number, issued_on) FROM STDIN
             """) { try spool.certificates.send(to: $0) }
-        try writer.copyIn("COPY notice (member_id, kind, reasons, details, run_id, insurer_number, sent_on) FROM STDIN") {
+        try writer.copyIn("COPY notice (member_id, kind, reasons, details, mail_exception, run_id, insurer_number, sent_on) FROM STDIN") {
             try spool.notices.send(to: $0)
         }
         let digest = try writer.query("""
@@ -401,12 +408,14 @@ public final class NightlyRun {
             throw CounterClash(members: clashes.map { $0[0]! })
         }
         // The commit is fenced: it happens only while the run row still names this process.
+        // The snapshot is kept with the run: a rebuild of its files takes the members as it saw
+        // them (MailFiles.rebuild).
         // A process that lost its lock and was taken over finds 0 rows and rolls back.
         try registry?.heartbeat(runID: runID, force: true)
         let fenced = try writer.query("""
-            UPDATE run SET phase = 'decided', counts = jsonb_build_object('members_read', $2::int)
+            UPDATE run SET phase = 'decided', counts = jsonb_build_object('members_read', $2::int), facts_snapshot = $4::pg_snapshot
             WHERE run_id = $1 AND lease_owner = $3 AND phase = 'deciding'
-            """, [id, String(read), registry?.owner]).affectedRows
+            """, [id, String(read), registry?.owner, factsSnapshot]).affectedRows
         guard fenced == 1 else {
             try writer.execute("ROLLBACK")
             throw RunRegistry.LostLock(runID: runID, cause: "another process has taken the run over")

@@ -24,6 +24,13 @@ public struct RunReport: Sendable {
     public var held = 0
     public var checks: [Check] = []
     public var files: [String: Int] = [:]
+    /// Documents issued but not mailed: their records went to exceptions.csv (a character the
+    /// vendor's encoding lacks, a control character, a field too long); staff hand them over.
+    public var waiting = 0
+    /// Envelopes and yen per mail class (from envelopes.csv; the manifest carries the same).
+    public var postage: [(mailClass: String, envelopes: Int, yen: Int)] = []
+    public var postageTotal: Int { postage.reduce(0) { $0 + $1.yen } }
+    public var envelopes = 0
 
     public var allChecksPass: Bool { checks.allSatisfy(\.pass) }
 
@@ -40,19 +47,37 @@ public struct RunReport: Sendable {
         let asOf = run[0]!
         r.membersRead = Int(run[1]!)!
         try r.loadCounts(db, from: "decision", where: "run_id = \(runID) AND as_of = '\(asOf)'")
-        r.certificates = Int(try db.query("SELECT count(*) FROM certificate WHERE run_id = $1", [id]).scalar!)!
-        let notices = try db.query("SELECT kind, count(*) FROM notice WHERE run_id = $1 GROUP BY kind", [id]).rows
-        func notice(_ k: String) -> Int { notices.first { $0[0] == k }.flatMap { Int($0[1]!) } ?? 0 }
+        // Documents by kind: all issued, and those waiting (not in the vendor's file).
+        let docs = try db.query("""
+            SELECT 'certificate', count(*), count(mail_exception) FROM certificate WHERE run_id = $1
+            UNION ALL SELECT kind, count(*), count(mail_exception) FROM notice WHERE run_id = $1 GROUP BY kind
+            """, [id]).rows
+        func issued(_ k: String) -> (all: Int, waiting: Int) {
+            docs.first { $0[0] == k }.map { (Int($0[1]!)!, Int($0[2]!)!) } ?? (0, 0)
+        }
+        r.certificates = issued("certificate").all
+        r.waiting = docs.reduce(0) { $0 + Int($1[2]!)! }
 
         // What the files and the manifest say.
         let manifestURL = filesDirectory.appendingPathComponent(MailFiles.names.manifest)
         var manifest: [String: Int] = [:]
+        var manifestPostage: [MailFiles.PostageLine]?
+        var manifestEnvelopes: Int?
         if let data = try? Data(contentsOf: manifestURL), let m = try? JSONDecoder().decode(MailFiles.Manifest.self, from: data) {
             for f in m.files { manifest[f.name] = f.records }
+            manifestPostage = m.postage
+            manifestEnvelopes = m.envelopes
         }
-        for name in [MailFiles.names.certificates, MailFiles.names.eligibility, MailFiles.names.apply, MailFiles.names.exceptions] {
+        for name in [MailFiles.names.certificates, MailFiles.names.eligibility, MailFiles.names.apply, MailFiles.names.envelopes,
+                     MailFiles.names.exceptions] {
             r.files[name] = countRecords(filesDirectory.appendingPathComponent(name))
         }
+        let excepted = countExceptions(filesDirectory.appendingPathComponent(MailFiles.names.exceptions))
+        let walk = EnvelopeCheck.run(filesDirectory)
+        r.envelopes = walk.envelopes
+        r.postage = walk.postage.sorted { $0.key < $1.key }.map { ($0.key, $0.value.envelopes, $0.value.yen) }
+        let fromManifest = (manifestPostage ?? []).sorted { $0.mail_class < $1.mail_class }.map { "\($0.mail_class) \($0.envelopes) \($0.yen)" }
+        let fromFile = r.postage.map { "\($0.mailClass) \($0.envelopes) \($0.yen)" }
         let sum = r.byOutcome.reduce(0) { $0 + $1.1 }
         // No member of the insurer holds two active certificates whose validity overlaps
         // (walks the by-member index: each certificate against the one before it).
@@ -69,10 +94,22 @@ public struct RunReport: Sendable {
             Check(name: "decisions = sum of outcomes", pass: r.decisions == sum, detail: "\(r.decisions) = \(sum)"),
             Check(name: "no member holds two active certificates whose validity overlaps", pass: doubled == 0,
                   detail: doubled == 0 ? "0 members" : "\(doubled) members, e.g. \(overlap[1]!)"),
-            reconcile("certificates issued = mailing records = manifest", r.certificates, r.files[MailFiles.names.certificates], manifest[MailFiles.names.certificates]),
-            reconcile("eligibility notices = mailing records = manifest", notice("eligibility_notice"), r.files[MailFiles.names.eligibility], manifest[MailFiles.names.eligibility]),
-            reconcile("application guidance notices = mailing records = manifest", notice("apply_notice"), r.files[MailFiles.names.apply], manifest[MailFiles.names.apply]),
-            reconcile("held members = exceptions = manifest", r.held, r.files[MailFiles.names.exceptions], manifest[MailFiles.names.exceptions]),
+            mailed("certificates", issued("certificate"), excepted["certificate"] ?? 0, r.files[MailFiles.names.certificates], manifest[MailFiles.names.certificates]),
+            mailed("eligibility notices", issued("eligibility_notice"), excepted["eligibility_notice"] ?? 0, r.files[MailFiles.names.eligibility],
+                   manifest[MailFiles.names.eligibility]),
+            mailed("application guidance notices", issued("apply_notice"), excepted["apply_notice"] ?? 0, r.files[MailFiles.names.apply],
+                   manifest[MailFiles.names.apply]),
+            Check(name: "held members = held rows of exceptions.csv", pass: r.held == (excepted[""] ?? -1) || (r.held == 0 && excepted[""] == nil),
+                  detail: "\(r.held) = \(excepted[""] ?? 0)"),
+            Check(name: "exceptions.csv = manifest", pass: r.files[MailFiles.names.exceptions] != nil && r.files[MailFiles.names.exceptions] == manifest[MailFiles.names.exceptions],
+                  detail: "\(r.files[MailFiles.names.exceptions].map(String.init) ?? "missing file") = \(manifest[MailFiles.names.exceptions].map(String.init) ?? "missing manifest") rows"),
+            Check(name: "every document is in exactly one envelope, every envelope's counts and members match its documents",
+                  pass: walk.problems.isEmpty && walk.documents == (r.files[MailFiles.names.certificates] ?? 0) + (r.files[MailFiles.names.eligibility] ?? 0)
+                      + (r.files[MailFiles.names.apply] ?? 0) && manifestEnvelopes == walk.envelopes && manifest[MailFiles.names.envelopes] == walk.envelopes,
+                  detail: walk.problems.isEmpty ? "\(walk.envelopes) envelopes (manifest \(manifestEnvelopes.map(String.init) ?? "missing")), \(walk.documents) documents"
+                      : walk.problems.joined(separator: "; ")),
+            Check(name: "postage: envelopes.csv = manifest", pass: fromFile == fromManifest,
+                  detail: "\(fromFile.joined(separator: ", ")) = \(fromManifest.joined(separator: ", "))"),
         ]
         return r
     }
@@ -114,9 +151,29 @@ public struct RunReport: Sendable {
         held = outcomes["held"] ?? 0
     }
 
-    private static func reconcile(_ name: String, _ db: Int, _ file: Int?, _ manifest: Int?) -> Check {
-        Check(name: name, pass: file == db && manifest == db,
-              detail: "\(db) = \(file.map(String.init) ?? "missing file") = \(manifest.map(String.init) ?? "missing manifest")")
+    /// Issued = mailed (vendor file, manifest) + waiting (the database and exceptions.csv agree).
+    private static func mailed(_ name: String, _ db: (all: Int, waiting: Int), _ excepted: Int, _ file: Int?, _ manifest: Int?) -> Check {
+        Check(name: "\(name) issued = mailing records + waiting for staff = manifest + exceptions",
+              pass: file == db.all - db.waiting && manifest == file && excepted == db.waiting,
+              detail: "\(db.all) = \(file.map(String.init) ?? "missing file") + \(db.waiting) (manifest \(manifest.map(String.init) ?? "missing"), exceptions.csv \(excepted))")
+    }
+
+    /// Documents in exceptions.csv by kind (rows of one document are consecutive), held rows
+    /// (no document) under "".
+    private static func countExceptions(_ url: URL) -> [String: Int] {
+        guard let reader = try? CSVReader(path: url.path) else { return [:] }
+        var counts: [String: Int] = [:]
+        var header: [String] = []
+        var last = ""
+        try? reader.forEachRecord { r in
+            if header.isEmpty { header = (0..<r.count).map { r.string($0) }; return true }
+            guard let m = header.firstIndex(of: "member_id"), let d = header.firstIndex(of: "document"), r.count == header.count else { return true }
+            let key = r.string(d) + "\t" + r.string(m)
+            if r.string(d).isEmpty || key != last { counts[r.string(d), default: 0] += 1 }
+            last = key
+            return true
+        }
+        return counts
     }
 
     private static func countRecords(_ url: URL) -> Int? {
@@ -138,12 +195,18 @@ public struct RunReport: Sendable {
         }
         s += "Reconciliation:\n"
         for c in checks { s += "  [\(c.pass ? "pass" : "FAIL")] \(c.name): \(c.detail)\n" }
+        if !postage.isEmpty || envelopes > 0 {
+            s += "Postage: \(envelopes) envelopes, \(postageTotal) yen\n"
+            for p in postage { s += "  \(p.mailClass.padding(toLength: 22, withPad: " ", startingAt: 0)) \(p.envelopes) envelopes  \(p.yen) yen\n" }
+        }
         if held > 0 { s += "\(held) members held: see exceptions.csv; they are decided again next run.\n" }
+        if waiting > 0 { s += "\(waiting) documents issued but not mailed (their records are in exceptions.csv): hand them over at the counter or correct the record.\n" }
         return s
     }
 
     func countsJSON() -> String {
         var obj: [String: Any] = ["members_read": membersRead, "decisions": decisions, "certificates": certificates, "held": held,
+                                  "waiting": waiting, "envelopes": envelopes, "postage_yen": postageTotal,
                                   "insurer_name": insurerName ?? NSNull()]
         obj["outcomes"] = Dictionary(uniqueKeysWithValues: byOutcome)
         obj["checks_pass"] = allChecksPass

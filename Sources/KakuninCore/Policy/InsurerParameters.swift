@@ -1,6 +1,18 @@
 /// An insurer's policy parameters (SPEC.md 2.6). Defaults are the spec's.
 public struct InsurerParameters: Sendable, Equatable {
-    public enum MailClass: String, Sendable, CaseIterable { case ordinary, tokuteiKiroku = "tokutei_kiroku", kaniKakitome = "kani_kakitome" }
+    /// In order of strictness: an envelope holding documents of two classes takes the later one.
+    public enum MailClass: String, Sendable, CaseIterable, Comparable {
+        case ordinary, tokuteiKiroku = "tokutei_kiroku", kaniKakitome = "kani_kakitome"
+        var rank: Int { Self.allCases.firstIndex(of: self)! }
+        public static func < (a: MailClass, b: MailClass) -> Bool { a.rank < b.rank }
+        public var japanese: String {
+            switch self {
+            case .ordinary: return "普通郵便"
+            case .tokuteiKiroku: return "特定記録"
+            case .kaniKakitome: return "簡易書留"
+            }
+        }
+    }
     public enum VendorEncoding: String, Sendable, CaseIterable { case utf8 = "utf-8", cp932 }
 
     public var issueLeadDays = 40
@@ -19,7 +31,23 @@ public struct InsurerParameters: Sendable, Equatable {
     public var elderly85Continuation = true
     /// Printed on certificates and notices as 保険者名称; none by default (a run warns).
     public var insurerName: String? = nil
-    public var mailClass = MailClass.ordinary
+    /// Mail class per document kind (SPEC.md 2.6): certificates 特定記録, notices ordinary.
+    public var mailClassCertificate = MailClass.tokuteiKiroku
+    public var mailClassNotice = MailClass.ordinary
+    /// 転送不要 per document kind: on for certificates, off for notices.
+    public var noForwardingCertificate = true
+    public var noForwardingNotice = false
+    /// Yen per envelope for each class (the 2024-10 tariff: base 110, + 210 特定記録, + 350 簡易書留).
+    public var postageOrdinary = 110
+    public var postageTokuteiKiroku = 320
+    public var postageKaniKakitome = 460
+    /// Longest field a vendor record carries, in characters: name (also the addressee),
+    /// address, address_extra.
+    public var maxCharsName = 30
+    public var maxCharsAddress = 60
+    public var maxCharsAddressExtra = 40
+    /// The file used the old single `mail_class` (both kinds); kept working, with a note.
+    public var usesDeprecatedMailClass = false
     public var vendorEncoding = VendorEncoding.utf8
     /// Postage tariff name, if the vendor needs one.
     public var postageTariff: String? = nil
@@ -28,6 +56,14 @@ public struct InsurerParameters: Sendable, Equatable {
     public var effectiveTo: LocalDate? = nil
 
     public init() {}
+
+    public func postage(_ c: MailClass) -> Int {
+        switch c {
+        case .ordinary: return postageOrdinary
+        case .tokuteiKiroku: return postageTokuteiKiroku
+        case .kaniKakitome: return postageKaniKakitome
+        }
+    }
 
     public func validityYears(_ s: Scheme) -> Int {
         switch s {
@@ -50,7 +86,16 @@ public struct InsurerParameters: Sendable, Equatable {
          ("apply_notice_repeat_days", String(applyNoticeRepeatDays)),
          ("elderly_85_continuation", elderly85Continuation ? "on" : "off"),
          ("insurer_name", insurerName ?? ""),
-         ("mail_class", mailClass.rawValue),
+         ("mail_class.certificate", mailClassCertificate.rawValue),
+         ("mail_class.notice", mailClassNotice.rawValue),
+         ("no_forwarding.certificate", noForwardingCertificate ? "on" : "off"),
+         ("no_forwarding.notice", noForwardingNotice ? "on" : "off"),
+         ("postage.ordinary", String(postageOrdinary)),
+         ("postage.tokutei_kiroku", String(postageTokuteiKiroku)),
+         ("postage.kani_kakitome", String(postageKaniKakitome)),
+         ("max_chars.name", String(maxCharsName)),
+         ("max_chars.address", String(maxCharsAddress)),
+         ("max_chars.address_extra", String(maxCharsAddressExtra)),
          ("vendor_encoding", vendorEncoding.rawValue),
          ("postage_tariff", postageTariff ?? ""),
          ("effective_from", effectiveFrom?.description ?? ""),
@@ -88,6 +133,7 @@ public enum ParameterFile {
     public static func parse(_ text: String, file: String) throws -> InsurerParameters {
         var p = InsurerParameters()
         var seen: Set<String> = []
+        var legacyMailClass: InsurerParameters.MailClass?
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = n + 1
             let content = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
@@ -135,11 +181,23 @@ public enum ParameterFile {
             case "elderly_85_continuation":
                 guard ["on", "off", "true", "false"].contains(value) else { throw err("\"\(value)\" is not on or off", "write on or off") }
                 p.elderly85Continuation = value == "on" || value == "true"
-            case "mail_class":
+            case "mail_class", "mail_class.certificate", "mail_class.notice":
                 guard let v = InsurerParameters.MailClass(rawValue: value) else {
                     throw err("unknown mail class \"\(value)\"", "use one of \(InsurerParameters.MailClass.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
-                p.mailClass = v
+                if key == "mail_class" { legacyMailClass = v }
+                else if key == "mail_class.certificate" { p.mailClassCertificate = v }
+                else { p.mailClassNotice = v }
+            case "no_forwarding.certificate", "no_forwarding.notice":
+                guard ["on", "off", "true", "false"].contains(value) else { throw err("\"\(value)\" is not on or off", "write on or off") }
+                if key == "no_forwarding.certificate" { p.noForwardingCertificate = value == "on" || value == "true" }
+                else { p.noForwardingNotice = value == "on" || value == "true" }
+            case "postage.ordinary": p.postageOrdinary = try int(1...100_000)
+            case "postage.tokutei_kiroku": p.postageTokuteiKiroku = try int(1...100_000)
+            case "postage.kani_kakitome": p.postageKaniKakitome = try int(1...100_000)
+            case "max_chars.name": p.maxCharsName = try int(1...1000)
+            case "max_chars.address": p.maxCharsAddress = try int(1...1000)
+            case "max_chars.address_extra": p.maxCharsAddressExtra = try int(1...1000)
             case "vendor_encoding":
                 guard let v = InsurerParameters.VendorEncoding(rawValue: value.lowercased()) else {
                     throw err("unknown encoding \"\(value)\"", "use utf-8 or cp932")
@@ -158,6 +216,12 @@ public enum ParameterFile {
                 let near = known.min { editDistance($0, key) < editDistance($1, key) }!
                 throw err("unknown parameter", editDistance(near, key) <= 3 ? "did you mean \(near)?" : "known parameters: \(known.joined(separator: ", "))")
             }
+        }
+        // The old single mail_class: the class of both kinds unless a kind sets its own.
+        if let legacy = legacyMailClass {
+            p.usesDeprecatedMailClass = true
+            if !seen.contains("mail_class.certificate") { p.mailClassCertificate = legacy }
+            if !seen.contains("mail_class.notice") { p.mailClassNotice = legacy }
         }
         if let f = p.effectiveFrom, let t = p.effectiveTo, t < f {
             throw ParameterError(file: file, line: nil, parameter: "effective_to", problem: "\(t) is before effective_from \(f)",

@@ -1,0 +1,196 @@
+import Foundation
+import KakuninCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Windows-31J (CP932, with the NEC and IBM extensions) as a table built once from glibc's
+/// iconv: 65,536 entries of the BMP (CP932 has nothing beyond it), each the one or two bytes of
+/// the character, or 0 when CP932 cannot carry it. A mapping is kept only when it decodes back
+/// to the same character, so nothing is ever silently replaced; the exceptions are the pairs
+/// Japanese systems treat as one character (WAVE DASH 〜 as FULLWIDTH TILDE ～, and the like),
+/// listed in `equivalents`.
+final class CP932Table: @unchecked Sendable {
+    static let shared = CP932Table()
+
+    /// The byte value(s): < 0x100 one byte, otherwise two (lead byte high).
+    let table: [UInt16]
+
+    /// Unicode characters printed as the same CP932 character as their partner (JIS X 0208 vs
+    /// Microsoft's mapping): the vendor's file then carries the partner's bytes.
+    static let equivalents: [UInt32: UInt32] = [
+        0x301C: 0xFF5E,  // 〜 WAVE DASH → ～ FULLWIDTH TILDE
+        0x2016: 0x2225,  // ‖ DOUBLE VERTICAL LINE → ∥ PARALLEL TO
+        0x2212: 0xFF0D,  // − MINUS SIGN → － FULLWIDTH HYPHEN-MINUS
+        0x00A2: 0xFFE0,  // ¢ → ￠
+        0x00A3: 0xFFE1,  // £ → ￡
+        0x00AC: 0xFFE2,  // ¬ → ￢
+        0x2014: 0x2015,  // — EM DASH → ― HORIZONTAL BAR
+    ]
+
+    private init() {
+        var t = [UInt16](repeating: 0, count: 0x10000)
+        let encode = iconv_open("CP932", "UTF-32LE")
+        let decode = iconv_open("UTF-32LE", "CP932")
+        precondition(encode != iconv_t(bitPattern: -1) && decode != iconv_t(bitPattern: -1), "glibc iconv has no CP932")
+        defer { iconv_close(encode); iconv_close(decode) }
+        func run(_ cd: iconv_t?, _ input: [UInt8], _ capacity: Int) -> [UInt8]? {
+            var inBuf = input, outBuf = [UInt8](repeating: 0, count: capacity)
+            let produced: Int? = inBuf.withUnsafeMutableBufferPointer { ib in
+                outBuf.withUnsafeMutableBufferPointer { ob in
+                    var ip: UnsafeMutablePointer<CChar>? = UnsafeMutableRawPointer(ib.baseAddress!).assumingMemoryBound(to: CChar.self)
+                    var op: UnsafeMutablePointer<CChar>? = UnsafeMutableRawPointer(ob.baseAddress!).assumingMemoryBound(to: CChar.self)
+                    var il = ib.count, ol = ob.count
+                    _ = iconv(cd, nil, nil, nil, nil)
+                    guard iconv(cd, &ip, &il, &op, &ol) != -1, il == 0 else { return nil }
+                    return ob.count - ol
+                }
+            }
+            guard let produced else { return nil }
+            return Array(outBuf[0..<produced])
+        }
+        func le(_ u: UInt32) -> [UInt8] { [UInt8(u & 0xFF), UInt8((u >> 8) & 0xFF), UInt8((u >> 16) & 0xFF), UInt8(u >> 24)] }
+        for u in UInt32(0x80)..<0x10000 where !(0xD800...0xDFFF).contains(u) {
+            guard let bytes = run(encode, le(u), 8), (1...2).contains(bytes.count), let back = run(decode, bytes, 8), back == le(u) else { continue }
+            t[Int(u)] = bytes.count == 1 ? UInt16(bytes[0]) : UInt16(bytes[0]) << 8 | UInt16(bytes[1])
+        }
+        for (u, partner) in Self.equivalents where t[Int(u)] == 0 { t[Int(u)] = t[Int(partner)] }
+        table = t
+    }
+}
+
+/// One problem that keeps a record out of a vendor file.
+struct RecordProblem: Sendable, Equatable {
+    enum Kind: String { case character, control, length }
+    let field: String
+    let kind: Kind
+    /// The character and its code point (U+20BB7), for character and control problems.
+    var character: String? = nil
+    var codePoint: String? = nil
+    /// Length and limit in characters, for length problems.
+    var length: Int? = nil
+    var limit: Int? = nil
+
+    var summary: String {
+        switch kind {
+        case .character: return "\(field): \(codePoint!) \(character!) cannot be carried"
+        case .control: return "\(field): control character \(codePoint!)"
+        case .length: return "\(field): \(length!) characters, limit \(limit!)"
+        }
+    }
+
+    static func codePoint(_ u: UInt32) -> String {
+        let h = String(u, radix: 16, uppercase: true)
+        return "U+" + String(repeating: "0", count: max(0, 4 - h.count)) + h
+    }
+}
+
+/// Checks a vendor record (the fields as UTF-8, CSV-quoted) and writes it in the vendor's
+/// encoding: no control characters, every character carried by the encoding (after composing a
+/// base character with a following combining mark where one precomposed character exists), the
+/// limited fields within their lengths. Fast on the common path: one pass over the bytes.
+struct VendorEncoder {
+    let encoding: InsurerParameters.VendorEncoding
+    private let cp932: [UInt16]
+
+    init(_ encoding: InsurerParameters.VendorEncoding) {
+        self.encoding = encoding
+        cp932 = encoding == .cp932 ? CP932Table.shared.table : []
+    }
+
+    var manifestName: String { encoding == .cp932 ? "CP932 (Windows-31J)" : "UTF-8" }
+
+    /// Encodes `line` (UTF-8) into `out`; false when a byte or character cannot go (control
+    /// characters, or characters the encoding lacks), `out` then holds garbage.
+    func encode(_ line: [UInt8], into out: inout [UInt8]) -> Bool {
+        out.removeAll(keepingCapacity: true)
+        return line.withUnsafeBufferPointer { b in
+            let n = b.count
+            var i = 0
+            if encoding == .utf8 {
+                while i < n {
+                    let c = b[i]
+                    if c < 0x20 || c == 0x7F { return false }
+                    if c == 0xC2, i + 1 < n, b[i + 1] < 0xA0 { return false }   // C1 controls U+0080–U+009F
+                    i += 1
+                }
+                out.append(contentsOf: b)
+                return true
+            }
+            out.reserveCapacity(n)
+            return cp932.withUnsafeBufferPointer { t in
+                while i < n {
+                    let c = b[i]
+                    if c < 0x80 {
+                        if c < 0x20 || c == 0x7F { return false }
+                        out.append(c)
+                        i += 1
+                        continue
+                    }
+                    var u: UInt32
+                    if c < 0xE0 {
+                        u = UInt32(c & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F); i += 2
+                    } else if c < 0xF0 {
+                        u = UInt32(c & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F); i += 3
+                    } else {
+                        return false   // beyond the BMP: CP932 has none
+                    }
+                    let v = t[Int(u)]
+                    if v == 0 { return false }
+                    if v < 0x100 { out.append(UInt8(v)) } else { out.append(UInt8(v >> 8)); out.append(UInt8(v & 0xFF)) }
+                }
+                return true
+            }
+        }
+    }
+
+    /// Whether one character can be carried (used to name the problem).
+    func carries(_ u: Unicode.Scalar) -> Bool {
+        if u.value < 0x20 || (0x7F...0x9F).contains(u.value) { return false }
+        if encoding == .utf8 || u.value < 0x80 { return true }
+        return u.value < 0x10000 && cp932[Int(u.value)] != 0
+    }
+
+    /// A base character followed by a combining mark, composed where one precomposed character
+    /// exists (か + ゛ = が); nothing else is changed (no NFC of the whole text, which would also
+    /// replace compatibility ideographs the vendor may print).
+    static func composePairs(_ s: String) -> String {
+        var out: [Unicode.Scalar] = []
+        for u in s.unicodeScalars {
+            if let last = out.last, isCombining(u) {
+                let pair = String(String.UnicodeScalarView([last, u])).precomposedStringWithCanonicalMapping.unicodeScalars
+                if pair.count == 1 { out[out.count - 1] = pair.first!; continue }
+            }
+            out.append(u)
+        }
+        return String(String.UnicodeScalarView(out))
+    }
+
+    static func isCombining(_ u: Unicode.Scalar) -> Bool {
+        switch u.properties.generalCategory {
+        case .nonspacingMark, .spacingMark, .enclosingMark: return true
+        default: return false
+        }
+    }
+
+    /// Characters as printed: scalars, not counting combining marks and variation selectors.
+    static func printedLength(_ s: String) -> Int {
+        s.unicodeScalars.reduce(0) { $0 + (isCombining($1) || $1.properties.isVariationSelector ? 0 : 1) }
+    }
+
+    /// The problems of one field's value (`limit`: its length limit, if it has one).
+    func problems(field: String, value: String, limit: Int?) -> [RecordProblem] {
+        var found: [RecordProblem] = []
+        var seen = Set<UInt32>()
+        for u in value.unicodeScalars where !carries(u) && seen.insert(u.value).inserted {
+            let control = u.value < 0x20 || (0x7F...0x9F).contains(u.value)
+            found.append(RecordProblem(field: field, kind: control ? .control : .character,
+                                       character: control ? "" : String(u), codePoint: RecordProblem.codePoint(u.value)))
+        }
+        if let limit {
+            let n = Self.printedLength(value)
+            if n > limit { found.append(RecordProblem(field: field, kind: .length, length: n, limit: limit)) }
+        }
+        return found
+    }
+}

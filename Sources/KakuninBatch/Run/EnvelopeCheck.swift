@@ -1,0 +1,161 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The enclosing line's check, run on the published files (not on what the writer believes):
+/// every document record is in exactly one envelope of envelopes.csv, and every envelope's
+/// counts and member ids are the documents that name it. All files are in envelope order (the
+/// order of the run's stream), so one pass merges them with one envelope in memory.
+struct EnvelopeCheck {
+    var problems: [String] = []
+    var envelopes = 0
+    var documents = 0
+    /// Envelopes and yen per mail class, summed from envelopes.csv.
+    var postage: [String: (envelopes: Int, yen: Int)] = [:]
+
+    static func run(_ dir: URL) -> EnvelopeCheck {
+        var c = EnvelopeCheck()
+        do { try c.walk(dir) } catch { c.problems.append("cannot read the files: \(error)") }
+        return c
+    }
+
+    private mutating func problem(_ s: String) { if problems.count < 10 { problems.append(s) } }
+
+    private mutating func walk(_ dir: URL) throws {
+        let names = MailFiles.names
+        let env = try LineRecords(dir.appendingPathComponent(names.envelopes))
+        let docs = try [names.certificates, names.eligibility, names.apply].map { try LineRecords(dir.appendingPathComponent($0)) }
+        func column(_ r: LineRecords, _ name: String) throws -> Int {
+            guard let i = r.header.firstIndex(of: name) else { throw FileReadError(path: r.path, reason: "no column \(name)") }
+            return i
+        }
+        let e = (id: try column(env, "envelope_id"), counts: try ["certificates", "eligibility_notices", "apply_notices"].map { try column(env, $0) },
+                 members: try column(env, "member_ids"), cls: try column(env, "mail_class"), yen: try column(env, "postage_yen"))
+        let d = try docs.map { (envelope: try column($0, "envelope_id"), member: try column($0, "member_id")) }
+        var previous: [UInt8]? = nil
+        while let row = try env.next() {
+            envelopes += 1
+            let id = row[e.id]
+            if let p = previous, !p.lexicographicallyPrecedes(id) {
+                problem("envelope \(text(id)) is out of order or listed twice")
+            }
+            previous = id
+            var members: [[UInt8]] = []
+            for (k, reader) in docs.enumerated() {
+                var n = 0
+                while let next = try reader.peek(), next[d[k].envelope] == id {
+                    members.append(next[d[k].member])
+                    n += 1
+                    _ = try reader.next()
+                }
+                documents += n
+                if Int(text(row[e.counts[k]])) != n {
+                    problem("envelope \(text(id)): \(reader.name) count \(text(row[e.counts[k]])), documents \(n)")
+                }
+            }
+            let listed = row[e.members].split(separator: UInt8(ascii: ";")).map { Array($0) }
+            if listed.sorted(by: { $0.lexicographicallyPrecedes($1) }) != members.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                problem("envelope \(text(id)): lists members \(text(row[e.members])), its documents are for \(members.map(text).joined(separator: ";"))")
+            }
+            postage[text(row[e.cls]), default: (0, 0)].envelopes += 1
+            postage[text(row[e.cls]), default: (0, 0)].yen += Int(text(row[e.yen])) ?? 0
+        }
+        for (k, reader) in docs.enumerated() {
+            var left = 0
+            var first: String?
+            while let r = try reader.next() {
+                left += 1
+                if first == nil { first = "member \(text(r[d[k].member])) in envelope \(text(r[d[k].envelope]))" }
+            }
+            if left > 0 { problem("\(left) records of \(reader.name) are in no envelope of envelopes.csv (first: \(first!))") }
+        }
+    }
+
+    private func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
+}
+
+/// A vendor file read one record per line (its fields hold no line ends: control characters
+/// never reach a vendor file), fields split on commas outside quotes. Fields are bytes in the
+/// file's encoding; the ids and numbers compared are ASCII in both.
+final class LineRecords {
+    let path: String
+    let name: String
+    private let fd: Int32
+    private var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    private var start = 0, end = 0, eof = false
+    private var peeked: [[UInt8]]?
+    private(set) var header: [String] = []
+
+    init(_ url: URL) throws {
+        path = url.path
+        name = url.lastPathComponent
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileReadError(path: path, reason: String(cString: strerror(errno))) }
+        header = try readRecord().map { $0.map { String(decoding: $0, as: UTF8.self) } } ?? []
+    }
+
+    deinit { close(fd) }
+
+    func peek() throws -> [[UInt8]]? {
+        if peeked == nil { peeked = try readRecord() }
+        return peeked
+    }
+
+    func next() throws -> [[UInt8]]? {
+        if let p = peeked { peeked = nil; return p }
+        return try readRecord()
+    }
+
+    private func readRecord() throws -> [[UInt8]]? {
+        while true {
+            if let nl = buffer[start..<end].firstIndex(of: 10) {
+                let line = buffer[start..<nl]
+                start = nl + 1
+                return Self.split(line)
+            }
+            if eof {
+                guard start < end else { return nil }
+                let line = buffer[start..<end]
+                start = end
+                return Self.split(line)
+            }
+            if start > 0 {
+                buffer.replaceSubrange(0..<(end - start), with: buffer[start..<end])
+                end -= start
+                start = 0
+            }
+            if end == buffer.count { buffer.append(contentsOf: [UInt8](repeating: 0, count: buffer.count)) }
+            let n = buffer.withUnsafeMutableBufferPointer { read(fd, $0.baseAddress! + end, $0.count - end) }
+            if n < 0 { throw FileReadError(path: path, reason: String(cString: strerror(errno))) }
+            if n == 0 { eof = true } else { end += n }
+        }
+    }
+
+    static func split(_ line: ArraySlice<UInt8>) -> [[UInt8]] {
+        var fields: [[UInt8]] = []
+        var field: [UInt8] = []
+        var quoted = false
+        var i = line.startIndex
+        while i < line.endIndex {
+            let b = line[i]
+            if quoted {
+                if b == 34 {
+                    if i + 1 < line.endIndex && line[i + 1] == 34 { field.append(34); i += 1 } else { quoted = false }
+                } else {
+                    field.append(b)
+                }
+            } else if b == 34 {
+                quoted = true
+            } else if b == 44 {
+                fields.append(field)
+                field.removeAll(keepingCapacity: true)
+            } else if b != 13 {
+                field.append(b)
+            }
+            i += 1
+        }
+        fields.append(field)
+        return fields
+    }
+}
