@@ -50,7 +50,9 @@ final class CP932Table: @unchecked Sendable {
             return Array(outBuf[0..<produced])
         }
         func le(_ u: UInt32) -> [UInt8] { [UInt8(u & 0xFF), UInt8((u >> 8) & 0xFF), UInt8((u >> 16) & 0xFF), UInt8(u >> 24)] }
-        for u in UInt32(0x80)..<0x10000 where !(0xD800...0xDFFF).contains(u) {
+        // Not the private-use area: glibc maps it to CP932's user-defined area (外字), whose
+        // glyphs are each vendor's own; such a character must wait for staff.
+        for u in UInt32(0x80)..<0x10000 where !(0xD800...0xDFFF).contains(u) && !(0xE000...0xF8FF).contains(u) {
             guard let bytes = run(encode, le(u), 8), (1...2).contains(bytes.count), let back = run(decode, bytes, 8), back == le(u) else { continue }
             t[Int(u)] = bytes.count == 1 ? UInt16(bytes[0]) : UInt16(bytes[0]) << 8 | UInt16(bytes[1])
         }
