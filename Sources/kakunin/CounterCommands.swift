@@ -126,7 +126,32 @@ struct Application: ParsableCommand {
 }
 
 struct Certificate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Counter work on certificates.", subcommands: [Return.self, Void.self])
+    static let configuration = CommandConfiguration(abstract: "Counter work on certificates.", subcommands: [Return.self, Void.self, Print.self])
+
+    struct Print: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print an active certificate to hand over at the counter (e.g. one waiting in the mailing exceptions).")
+        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Certificate number.") var certificate: Int64
+        @Option(help: "Write the printable certificate (self-contained HTML) to this file.") var print: String
+        @Option(help: "card | postcard") var paper: String = "card"
+        @Option(help: "Folder of insurer parameter files (default: jobs/insurers).") var paramsDir: String?
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                guard let paperSize = CertificatePrint.Paper(rawValue: paper) else {
+                    throw OperatorError(.usage, "--paper \(paper) is not a paper size", fix: "use card or postcard")
+                }
+                let (_, params) = try asOfAndParameters(insurer: insurer, asOf: nil, paramsDir: paramsDir)
+                let c = try CounterDesk(db: try database.connect(), person: counterPerson()).reprint(
+                    insurer: insurer, certificate: certificate, parameters: params)
+                try emit(CertificatePrint.html(c, paper: paperSize), to: self.print)
+                Swift.print("certificate \(c.certificate_number) of member \(c.member_id): printable certificate \(self.print)")
+                return .success
+            }
+        }
+    }
 
     struct Return: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -101,14 +101,18 @@ public final class CounterDesk {
                   "fulfilled_certificate_number", "fulfilled_on"])
         record["certificates"] = try rows("""
             SELECT certificate_number::text, kind, array_to_string(reasons, ';'), valid_from::text, valid_to::text, issued_on::text, status,
-                   voided_on::text, void_reason, replaces_certificate_number::text, special_consideration::text, consideration_ended_on::text
+                   voided_on::text, void_reason, replaces_certificate_number::text, special_consideration::text, consideration_ended_on::text,
+                   CASE WHEN run_id IS NULL THEN 'handed over at the counter' WHEN mail_exception IS NOT NULL THEN 'not mailed, waiting for staff'
+                        ELSE 'mailed' END,
+                   CASE WHEN mail_exception IS NOT NULL AND status = 'active'
+                        THEN mail_exception || ': print it at the counter (kakunin certificate print) or correct the record' END
             FROM certificate WHERE insurer_number = $1 AND member_id = $2 ORDER BY certificate_number
             """, ["certificate_number", "kind", "reasons", "valid_from", "valid_to", "issued_on", "status", "voided_on", "void_reason",
-                  "replaces_certificate_number", "special_consideration", "consideration_ended_on"])
+                  "replaces_certificate_number", "special_consideration", "consideration_ended_on", "delivery", "what_to_do"])
         record["notices"] = try rows("""
-            SELECT kind, sent_on::text, array_to_string(reasons, ';'), run_id::text FROM notice
+            SELECT kind, sent_on::text, array_to_string(reasons, ';'), run_id::text, mail_exception FROM notice
             WHERE insurer_number = $1 AND member_id = $2 ORDER BY sent_on, kind
-            """, ["kind", "sent_on", "reasons", "run_id"])
+            """, ["kind", "sent_on", "reasons", "run_id", "mail_exception"])
         record["mail_returns"] = try rows("""
             SELECT r.return_id::text, r.document, r.certificate_number::text, r.returned_on::text, r.note, r.resolved_on::text,
                    CASE WHEN r.resolved_on IS NOT NULL THEN 'resolved'

@@ -108,12 +108,39 @@ extension CounterDesk {
             // Sealed, this event is followed in the log by the certificate's own entry.
             try audit("counter_issued", insurer, memberID, details)
             return .issued(try printed(insurer: insurer, memberID: memberID, number: number, kind: kind, reasons: reasons, from: from, to: to,
-                                       issuedOn: asOf, decision: d, parameters: parameters))
+                                       issuedOn: asOf, replaces: d.replacesCertificate, application: d.applicationID, parameters: parameters))
+        }
+    }
+
+    /// An active certificate as printed, to hand over at the counter: one whose mailing record
+    /// waits in the exceptions (a character the vendor's encoding lacks, a field too long), or
+    /// one that came back undelivered. Recorded as `certificate_printed`.
+    public func reprint(insurer: String, certificate: Int64, parameters: LoadedParameters) throws -> IssuedCertificate {
+        try requireInsurer(insurer)
+        return try db.transaction {
+            guard let c = try db.query("""
+                SELECT member_id, kind, array_to_string(reasons, ','), valid_from::text, valid_to::text, issued_on::text, status,
+                       replaces_certificate_number::text, application_id::text, mail_exception
+                FROM certificate WHERE insurer_number = $1 AND certificate_number = $2
+                """, [insurer, String(certificate)]).rows.first else {
+                throw OperatorError(.notFound, "insurer \(insurer) has no certificate \(certificate)", fix: "kakunin member show lists a member's certificates")
+            }
+            guard c[6] == "active" else {
+                throw OperatorError(.conflict, "certificate \(certificate) is \(c[6]!): only an active certificate is printed",
+                                    fix: "issue at the counter instead (kakunin counter issue)")
+            }
+            var details: [String: Any] = ["certificate_number": certificate]
+            if let why = c[9] { details["mail_exception"] = why }
+            try audit("certificate_printed", insurer, c[0]!, details)
+            return try printed(insurer: insurer, memberID: c[0]!, number: certificate, kind: c[1]!,
+                               reasons: (c[2] ?? "").split(separator: ",").map(String.init),
+                               from: LocalDate(c[3]!)!, to: LocalDate(c[4]!)!, issuedOn: LocalDate(c[5]!)!,
+                               replaces: c[7].flatMap { Int64($0) }, application: c[8].flatMap { Int64($0) }, parameters: parameters)
         }
     }
 
     private func printed(insurer: String, memberID: String, number: Int64, kind: String, reasons: [String], from: LocalDate, to: LocalDate,
-                         issuedOn: LocalDate, decision d: Decision, parameters: LoadedParameters) throws -> IssuedCertificate {
+                         issuedOn: LocalDate, replaces: Int64?, application: Int64?, parameters: LoadedParameters) throws -> IssuedCertificate {
         let m = try db.query("""
             SELECT m.scheme, m.family_name, m.given_name, m.family_name_kana, m.given_name_kana, m.birth_date::text, m.sex, m.symbol, m.number,
                    m.branch, m.copay_ratio::text, i.insurer_name
@@ -121,14 +148,14 @@ extension CounterDesk {
             """, [insurer, memberID]).rows[0]
         let birth = LocalDate(m[5]!)!
         let scheme = m[0]!
-        let printsCopay = scheme == "elderly" || (scheme == "nhi" && (70...74).contains(JapaneseAge.age(on: issuedOn, bornOn: birth)))
+        let printsCopay = CopayPrinting.printed(scheme: scheme, birth: birth, on: issuedOn)
         let copay = printsCopay ? m[10].flatMap { Int($0) } : nil
         func era(_ d: LocalDate) -> String { JapaneseEra.format(d) ?? d.description }
         return IssuedCertificate(
             insurer_number: insurer, insurer_name: parameters.parameters.insurerName ?? m[11], certificate_number: number, member_id: memberID,
             kind: kind, reasons: reasons, valid_from: from.description, valid_to: to.description, valid_to_era: era(to),
-            issued_on: issuedOn.description, issued_on_era: era(issuedOn), replaces_certificate_number: d.replacesCertificate,
-            application_id: d.applicationID, scheme: scheme, family_name: m[1]!, given_name: m[2], family_name_kana: m[3], given_name_kana: m[4],
+            issued_on: issuedOn.description, issued_on_era: era(issuedOn), replaces_certificate_number: replaces,
+            application_id: application, scheme: scheme, family_name: m[1]!, given_name: m[2], family_name_kana: m[3], given_name_kana: m[4],
             birth_date: birth.description, birth_date_era: era(birth), sex: m[6]!, symbol: m[7], number: m[8]!, branch: m[9],
             copay_ratio: copay, copay_effective_on: copay != nil ? from.description : nil, copay_effective_on_era: copay != nil ? era(from) : nil,
             issued_by: person)
