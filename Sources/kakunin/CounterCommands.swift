@@ -134,19 +134,16 @@ struct Certificate: ParsableCommand {
         @Option(help: "Insurer number.") var insurer: String
         @Option(help: "Certificate number.") var certificate: Int64
         @Option(help: "Write the printable certificate (self-contained HTML) to this file.") var print: String
-        @Option(help: "card | postcard") var paper: String = "card"
+        @Option(help: "Paper size: card | postcard.") var paper: CertificatePrint.Paper = .card
         @Option(help: "Folder of insurer parameter files (default: jobs/insurers).") var paramsDir: String?
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
             try runReporting {
-                guard let paperSize = CertificatePrint.Paper(rawValue: paper) else {
-                    throw OperatorError(.usage, "--paper \(paper) is not a paper size", fix: "use card or postcard")
-                }
                 let (_, params) = try asOfAndParameters(insurer: insurer, asOf: nil, paramsDir: paramsDir)
                 let c = try CounterDesk(db: try database.connect(), person: counterPerson()).reprint(
                     insurer: insurer, certificate: certificate, parameters: params)
-                try emit(CertificatePrint.html(c, paper: paperSize), to: self.print)
+                try emit(CertificatePrint.html(c, paper: paper), to: self.print)
                 Swift.print("certificate \(c.certificate_number) of member \(c.member_id): printable certificate \(self.print)")
                 return .success
             }
@@ -244,23 +241,20 @@ struct Counter: ParsableCommand {
         @Option(help: "Member id.") var member: String
         @Option(help: "Decide and issue as of this date (default: today in Japan).") var asOf: String?
         @Option(help: "Write the printable certificate (self-contained HTML) to this file.") var print: String?
-        @Option(help: "Paper size of the printable certificate: card | postcard.") var paper: String = "card"
+        @Option(help: "Paper size of the printable certificate: card | postcard.") var paper: CertificatePrint.Paper = .card
         @Option(help: "text | json") var format: Format = .text
         @Option(help: "Folder of insurer parameter files (default: jobs/insurers).") var paramsDir: String?
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
             try runReporting {
-                guard let paperSize = CertificatePrint.Paper(rawValue: paper) else {
-                    throw OperatorError(.usage, "--paper \(paper) is not a paper size", fix: "use card or postcard")
-                }
                 let (date, params) = try asOfAndParameters(insurer: insurer, asOf: asOf, paramsDir: paramsDir)
                 let result = try CounterDesk(db: try database.connect(), person: counterPerson()).issue(
                     insurer: insurer, memberID: member, asOf: date, parameters: params)
                 switch result {
                 case .issued(let c):
                     if let path = self.print {
-                        try emit(CertificatePrint.html(c, paper: paperSize), to: path)
+                        try emit(CertificatePrint.html(c, paper: paper), to: path)
                     }
                     if format == .json { try printEncodable(c); return .success }
                     Swift.print("certificate \(c.certificate_number) issued to member \(c.member_id) (\(c.kind)): valid \(c.valid_from) … \(c.valid_to) (\(c.valid_to_era)), issued \(c.issued_on)"
@@ -331,3 +325,5 @@ struct Staff: ParsableCommand {
         }
     }
 }
+
+extension CertificatePrint.Paper: ExpressibleByArgument {}

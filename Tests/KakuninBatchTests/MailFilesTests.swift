@@ -155,6 +155,19 @@ struct MailFilesTests {
         #expect(try db.query("SELECT member_id, mail_exception FROM certificate WHERE mail_exception IS NOT NULL ORDER BY 1").rows.map { $0[0]! }
                 == ["E1", "E2", "E3", "E4"])
         #expect(try db.query("SELECT mail_exception FROM certificate WHERE member_id = 'E4'").scalar == "address: 61 characters, limit 60")
+        // Staff see why, and print the waiting certificate at the counter.
+        let show = try runKakunin(["member", "show", "--insurer", "131016", "--member", "E1"], database: tdb)
+        #expect(show.stdout.contains("delivery=not mailed, waiting for staff") && show.stdout.contains("kakunin certificate print"), "\(show.stdout)")
+        let e1 = try db.query("SELECT certificate_number FROM certificate WHERE member_id = 'E1'").scalar!
+        let printed = dir.appendingPathComponent("e1.html")
+        let p = try runKakunin(["certificate", "print", "--insurer", "131016", "--certificate", e1, "--print", printed.path,
+                                "--params-dir", dir.appendingPathComponent("params").path], database: tdb)
+        #expect(p.status == 0, "\(p.stderr)")
+        #expect(try String(contentsOf: printed, encoding: .utf8).contains("𠮷田"))
+        #expect(try db.query("SELECT details->>'mail_exception' FROM audit_event WHERE action = 'certificate_printed'").scalar?.contains("U+20BB7") == true)
+        #expect(try runKakunin(["certificate", "void", "--insurer", "131016", "--certificate", e1, "--reason", "test"], database: tdb).status == 0)
+        #expect(try runKakunin(["certificate", "print", "--insurer", "131016", "--certificate", e1, "--print", printed.path], database: tdb).status == 65)
+        #expect(try runKakunin(["certificate", "print", "--insurer", "131016", "--certificate", "999", "--print", printed.path], database: tdb).status == 66)
 
         // UTF-8 carries the characters; the length and control checks still apply.
         let tdb2 = try TestDatabase(), dir2 = try temporaryDirectory()

@@ -127,6 +127,16 @@ struct NightlyRunTests {
         #expect(try Data(contentsOf: files.appendingPathComponent("manifest.json")) == manifest)
         #expect(try second.connect().query("SELECT count(*) FROM certificate WHERE run_id = 2").scalar == "0")
 
+        // A new database whose first run has the same id, 1: the files are not adopted either
+        // (found by jobs/bench-counter: the run completed without deciding anything).
+        let third = try TestDatabase()
+        try scenario(third, dir)
+        let same = try nightly(third, "2026-11-21", out: out, params: dir)
+        #expect(same.status == 78, "\(same.stdout)\(same.stderr)")
+        #expect(same.stderr.contains("that this database has not decided"), "\(same.stderr)")
+        #expect(try Data(contentsOf: files.appendingPathComponent("manifest.json")) == manifest)
+        #expect(try third.connect().query("SELECT status, phase FROM run").rows == [["running", "deciding"]])
+
         try FileManager.default.moveItem(at: files, to: dir.appendingPathComponent("moved"))
         let again = try nightly(second, "2026-11-21", out: out, params: dir)
         #expect(again.status == 0, "\(again.stderr)")

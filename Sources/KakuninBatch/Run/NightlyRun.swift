@@ -110,6 +110,14 @@ public final class NightlyRun {
         }
         let files: (manifestSHA256: String, manifest: MailFiles.Manifest)
         if let published = try MailFiles.published(in: dir, runID: run.id) {
+            // Files are published only after the decisions commit: a run still deciding cannot
+            // have any. These are another database's (a restored or new one numbering its runs
+            // from 1 again): never adopted, never overwritten.
+            guard run.phase == .decided else {
+                throw OperatorError(.badConfiguration,
+                                    "\(dir.path) already holds mailing files of a run \(run.id) that this database has not decided: they come from another database or an earlier installation",
+                                    fix: "move that folder away (or pass another --out) and run again; kakunin never adopts or overwrites published files")
+            }
             log.event("files", "already published by an earlier attempt: \(dir.path)")
             files = published
         } else {
