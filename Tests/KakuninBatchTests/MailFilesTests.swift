@@ -165,6 +165,8 @@ struct MailFilesTests {
         #expect(p.status == 0, "\(p.stderr)")
         #expect(try String(contentsOf: printed, encoding: .utf8).contains("𠮷田"))
         #expect(try db.query("SELECT details->>'mail_exception' FROM audit_event WHERE action = 'certificate_printed'").scalar?.contains("U+20BB7") == true)
+        let back = try runKakunin(["certificate", "return", "--insurer", "131016", "--certificate", e1], database: tdb)
+        #expect(back.status == 65 && back.stderr.contains("never mailed"), "\(back.stderr)")
         #expect(try runKakunin(["certificate", "void", "--insurer", "131016", "--certificate", e1, "--reason", "test"], database: tdb).status == 0)
         #expect(try runKakunin(["certificate", "print", "--insurer", "131016", "--certificate", e1, "--print", printed.path], database: tdb).status == 65)
         #expect(try runKakunin(["certificate", "print", "--insurer", "131016", "--certificate", "999", "--print", printed.path], database: tdb).status == 66)

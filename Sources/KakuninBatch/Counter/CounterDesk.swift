@@ -351,13 +351,17 @@ extension CounterDesk {
         try requireInsurer(insurer)
         return try db.transaction {
             guard let row = try db.query("""
-                SELECT member_id, run_id IS NOT NULL FROM certificate WHERE insurer_number = $1 AND certificate_number = $2
+                SELECT member_id, run_id IS NOT NULL, mail_exception FROM certificate WHERE insurer_number = $1 AND certificate_number = $2
                 """, [insurer, String(certificate)]).rows.first else {
                 throw OperatorError(.notFound, "insurer \(insurer) has no certificate \(certificate)", fix: "kakunin member show lists a member's certificates")
             }
             guard row[1] == "t" else {
                 throw OperatorError(.conflict, "certificate \(certificate) was handed over at the counter, never mailed: nothing can have come back",
                                     fix: "check the number on the envelope")
+            }
+            if let why = row[2] {
+                throw OperatorError(.conflict, "certificate \(certificate) was never mailed (its record waits in the mailing exceptions: \(why)): nothing can have come back",
+                                    fix: "check the number on the envelope; hand this one over with kakunin certificate print")
             }
             let inserted = try db.query("""
                 INSERT INTO mail_return (insurer_number, member_id, document, certificate_number, returned_on, note)

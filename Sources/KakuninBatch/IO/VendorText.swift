@@ -102,47 +102,50 @@ struct VendorEncoder {
 
     var manifestName: String { encoding == .cp932 ? "CP932 (Windows-31J)" : "UTF-8" }
 
-    /// Encodes `line` (UTF-8) into `out`; false when a byte or character cannot go (control
-    /// characters, or characters the encoding lacks), `out` then holds garbage.
-    func encode(_ line: [UInt8], into out: inout [UInt8]) -> Bool {
-        out.removeAll(keepingCapacity: true)
-        return line.withUnsafeBufferPointer { b in
-            let n = b.count
-            var i = 0
-            if encoding == .utf8 {
-                while i < n {
-                    let c = b[i]
-                    if c < 0x20 || c == 0x7F { return false }
-                    if c == 0xC2, i + 1 < n, b[i + 1] < 0xA0 { return false }   // C1 controls U+0080–U+009F
+    /// Encodes `line` (UTF-8) into `out` (room for 2 × its bytes) and returns the bytes
+    /// written, or nil when a byte or character cannot go (a control character, or a character
+    /// the encoding lacks). For UTF-8 nothing is copied: `out` is untouched and the line's own
+    /// length returned; the caller writes the line itself.
+    func encode(_ b: UnsafeBufferPointer<UInt8>, into out: UnsafeMutablePointer<UInt8>?) -> Int? {
+        let n = b.count
+        var i = 0
+        if encoding == .utf8 {
+            while i < n {
+                let c = b[i]
+                if c < 0x20 || c == 0x7F { return nil }
+                if c == 0xC2, i + 1 < n, b[i + 1] < 0xA0 { return nil }   // C1 controls U+0080–U+009F
+                i += 1
+            }
+            return n
+        }
+        var o = 0
+        return cp932.withUnsafeBufferPointer { t -> Int? in
+            while i < n {
+                let c = b[i]
+                if c < 0x80 {
+                    if c < 0x20 || c == 0x7F { return nil }
+                    out?[o] = c
+                    o += 1
                     i += 1
+                    continue
                 }
-                out.append(contentsOf: b)
-                return true
-            }
-            out.reserveCapacity(n)
-            return cp932.withUnsafeBufferPointer { t in
-                while i < n {
-                    let c = b[i]
-                    if c < 0x80 {
-                        if c < 0x20 || c == 0x7F { return false }
-                        out.append(c)
-                        i += 1
-                        continue
-                    }
-                    var u: UInt32
-                    if c < 0xE0 {
-                        u = UInt32(c & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F); i += 2
-                    } else if c < 0xF0 {
-                        u = UInt32(c & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F); i += 3
-                    } else {
-                        return false   // beyond the BMP: CP932 has none
-                    }
-                    let v = t[Int(u)]
-                    if v == 0 { return false }
-                    if v < 0x100 { out.append(UInt8(v)) } else { out.append(UInt8(v >> 8)); out.append(UInt8(v & 0xFF)) }
+                let u: Int
+                if c < 0xE0 {
+                    u = Int(c & 0x1F) << 6 | Int(b[i + 1] & 0x3F); i += 2
+                } else if c < 0xF0 {
+                    u = Int(c & 0x0F) << 12 | Int(b[i + 1] & 0x3F) << 6 | Int(b[i + 2] & 0x3F); i += 3
+                } else {
+                    return nil   // beyond the BMP: CP932 has none
                 }
-                return true
+                let v = t[u]
+                if v == 0 { return nil }
+                if v < 0x100 {
+                    out?[o] = UInt8(v); o += 1
+                } else {
+                    out?[o] = UInt8(v >> 8); out?[o + 1] = UInt8(v & 0xFF); o += 2
+                }
             }
+            return o
         }
     }
 
@@ -180,18 +183,14 @@ struct VendorEncoder {
         s.unicodeScalars.reduce(0) { $0 + (isCombining($1) || $1.properties.isVariationSelector ? 0 : 1) }
     }
 
-    /// The problems of one field's value (`limit`: its length limit, if it has one).
-    func problems(field: String, value: String, limit: Int?) -> [RecordProblem] {
+    /// The characters of one field's value that cannot be carried, each once.
+    func problems(field: String, value: String) -> [RecordProblem] {
         var found: [RecordProblem] = []
         var seen = Set<UInt32>()
         for u in value.unicodeScalars where !carries(u) && seen.insert(u.value).inserted {
             let control = u.value < 0x20 || (0x7F...0x9F).contains(u.value)
             found.append(RecordProblem(field: field, kind: control ? .control : .character,
                                        character: control ? "" : String(u), codePoint: RecordProblem.codePoint(u.value)))
-        }
-        if let limit {
-            let n = Self.printedLength(value)
-            if n > limit { found.append(RecordProblem(field: field, kind: .length, length: n, limit: limit)) }
         }
         return found
     }

@@ -448,7 +448,9 @@ final class MailFileWriter {
     private var records = 0
     private var bytes = 0
     private var line = RecordLine()
-    private var encoded: [UInt8] = []
+    /// Where a record is encoded (CP932): grown to twice the longest record seen.
+    private var scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: 4096)
+    private var scratchCapacity = 4096
 
     init(_ dir: URL, _ name: String, encoder: VendorEncoder, limits: [String: Int], header: [String], checked: Bool = true) throws {
         self.name = name
@@ -469,12 +471,32 @@ final class MailFileWriter {
         }
         file = try OwnerOnlyFile.create(dir.appendingPathComponent(name))
         line.bytes.append(contentsOf: CSVField.join(header).utf8)
-        guard encoder.encode(line.bytes, into: &encoded) else { throw OperatorError(.internalError, "header of \(name) cannot be encoded") }
-        encoded.append(10)
-        try emit(encoded)
+        guard try write(line.bytes) else { throw OperatorError(.internalError, "header of \(name) cannot be encoded") }
         line.bytes.removeAll(keepingCapacity: true)
     }
     private let nameLimit: Int
+
+    deinit { scratch.deallocate() }
+
+    /// Writes one line (UTF-8 fields, no line end) in the file's encoding with its line end;
+    /// false when it cannot be encoded (nothing written).
+    private func write(_ line: [UInt8]) throws -> Bool {
+        if scratchCapacity < 2 * line.count + 1 {
+            scratch.deallocate()
+            scratchCapacity = 2 * line.count + 1024
+            scratch = .allocate(capacity: scratchCapacity)
+        }
+        let utf8 = encoder.encoding == .utf8
+        guard let n = line.withUnsafeBufferPointer({ encoder.encode($0, into: utf8 ? nil : scratch) }) else { return false }
+        if utf8 {
+            try line.withUnsafeBytes { try emit($0) }
+            try withUnsafeBytes(of: UInt8(10)) { try emit($0) }
+        } else {
+            scratch[n] = 10
+            try emit(UnsafeRawBufferPointer(start: scratch, count: n + 1))
+        }
+        return true
+    }
 
     /// Appends one record whose fields `build` adds, or returns why it cannot be written.
     func record(_ build: (inout RecordLine) -> Void) throws -> [RecordProblem] {
@@ -485,34 +507,38 @@ final class MailFileWriter {
         if !checked {
             l.bytes.append(10)
             records += 1
-            try emit(l.bytes)
+            try l.bytes.withUnsafeBytes { try emit($0) }
             return []
         }
-        if encoder.encode(l.bytes, into: &encoded) && withinLimits(l) {
-            encoded.append(10)
+        if withinLimits(l), try write(l.bytes) {
             records += 1
-            try emit(encoded)
             return []
         }
-        // The slow path, for the rare record: field by field, with combining marks composed.
-        var values = (0..<l.starts.count).map { l.value($0) }
+        // The slow path, for the rare record: only the fields that fail are decoded; a base
+        // character and a following combining mark are composed where CP932 has the result.
         var problems: [RecordProblem] = []
-        for i in values.indices {
-            let composed = VendorEncoder.composePairs(values[i])
-            values[i] = composed
-            problems += encoder.problems(field: header[i], value: composed, limit: limits[i]?.1)
+        var replaced: [Int: String] = [:]
+        for i in l.starts.indices {
+            let ok = l.bytes[l.range(i)].withUnsafeBufferPointer { encoder.encode($0, into: nil) != nil }
+            if ok { continue }
+            let composed = VendorEncoder.composePairs(l.value(i))
+            let found = encoder.problems(field: header[i], value: composed)
+            if found.isEmpty { replaced[i] = composed } else { problems += found }
+        }
+        func value(_ i: Int) -> String { replaced[i] ?? l.value(i) }
+        for (i, (field, limit)) in limits.sorted(by: { $0.key < $1.key }) where l.length(i) > limit {
+            let n = VendorEncoder.printedLength(value(i))
+            if n > limit { problems.append(RecordProblem(field: field, kind: .length, length: n, limit: limit)) }
         }
         if let (f, g) = nameFields {
-            let n = VendorEncoder.printedLength(values[f]) + (values[g].isEmpty ? 0 : 1 + VendorEncoder.printedLength(values[g]))
+            let n = VendorEncoder.printedLength(value(f)) + (value(g).isEmpty ? 0 : 1 + VendorEncoder.printedLength(value(g)))
             if n > nameLimit { problems.append(RecordProblem(field: "name", kind: .length, length: n, limit: nameLimit)) }
         }
         guard problems.isEmpty else { return problems }
-        var again = Array(CSVField.join(values).utf8)
-        guard encoder.encode(again, into: &encoded) else { throw OperatorError(.internalError, "a record of \(name) cannot be encoded after composing") }
-        again.removeAll()
-        encoded.append(10)
+        guard try write(Array(CSVField.join(l.starts.indices.map(value)).utf8)) else {
+            throw OperatorError(.internalError, "a record of \(name) cannot be encoded after composing")
+        }
         records += 1
-        try emit(encoded)
         return []
     }
 
@@ -532,10 +558,11 @@ final class MailFileWriter {
         return true
     }
 
-    private func emit(_ b: [UInt8]) throws {
-        b.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+    private func emit(_ b: UnsafeRawBufferPointer) throws {
+        guard b.count > 0 else { return }
+        hasher.update(bufferPointer: b)
         bytes += b.count
-        try file.write(bytes: b)
+        try file.write(b)
     }
 
     func finish() throws -> MailFiles.FileEntry {
@@ -572,6 +599,8 @@ struct RecordLine {
 
     /// Bytes of field `i` as written (quoted if it needed quotes).
     func length(_ i: Int) -> Int { (i + 1 < starts.count ? starts[i + 1] - 1 : bytes.count) - starts[i] }
+
+    func range(_ i: Int) -> Range<Int> { starts[i]..<(i + 1 < starts.count ? starts[i + 1] - 1 : bytes.count) }
 
     /// Field `i`'s value, unquoted.
     func value(_ i: Int) -> String {
