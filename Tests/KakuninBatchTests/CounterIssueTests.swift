@@ -159,7 +159,17 @@ struct CounterIssueTests {
         r = try issue("A", "2026-11-21", ["--format", "json"], env: asStaff)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try k(["member", "show", "--insurer", "131016", "--member", "A"], env: asStaff).status == 0)
-        #expect(try k(["application", "add", "--insurer", "131016", "--member", "B", "--kind", "card_lost"], env: asStaff).status == 0)
+        r = try k(["application", "add", "--insurer", "131016", "--member", "B", "--kind", "card_lost", "--format", "json"], env: asStaff)
+        #expect(r.status == 0, "\(r.stderr)")
+        let app = try JSONDecoder().decode(CounterDesk.ApplicationRecord.self, from: Data(r.stdout.utf8)).application_id
+        #expect(try k(["application", "decide", "--insurer", "131016", "--application", String(app), "--reject", "--reason", "withdrawn"], env: asStaff).status == 0)
+        let printed = dir.appendingPathComponent("staff.html")
+        r = try k(["certificate", "print", "--insurer", "131016", "--certificate", "1", "--print", printed.path, "--params-dir", dir.path], env: asStaff)
+        #expect(r.status == 0, "\(r.stderr)")
+        r = try k(["certificate", "void", "--insurer", "131016", "--certificate", "1", "--reason", "issued in error"], env: asStaff)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try admin.query("SELECT DISTINCT actor FROM audit_event WHERE action IN ('counter_issued', 'application_decided', 'certificate_printed', 'certificate_voided')").rows
+                == [[role]], "the database names the staff login")
         // The other insurer: refused by the CLI, invisible and unchangeable in SQL.
         for args in [["member", "find", "--insurer", "131024", "--member", "X"], ["member", "show", "--insurer", "131024", "--member", "X"]] {
             r = try k(args, env: asStaff)
