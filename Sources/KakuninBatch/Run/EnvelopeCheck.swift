@@ -30,9 +30,11 @@ struct EnvelopeCheck {
             guard let i = r.header.firstIndex(of: name) else { throw FileReadError(path: r.path, reason: "no column \(name)") }
             return i
         }
-        let e = (id: try column(env, "envelope_id"), counts: try ["certificates", "eligibility_notices", "apply_notices"].map { try column(env, $0) },
-                 members: try column(env, "member_ids"), cls: try column(env, "mail_class"), yen: try column(env, "postage_yen"))
-        let d = try docs.map { (envelope: try column($0, "envelope_id"), member: try column($0, "member_id")) }
+        let names0 = ["envelope_id", "certificates", "eligibility_notices", "apply_notices", "member_ids", "mail_class", "postage_yen"]
+        env.keep(try names0.map { try column(env, $0) })
+        let e = (id: 0, counts: [1, 2, 3], members: 4, cls: 5, yen: 6)
+        for r in docs { r.keep([try column(r, "envelope_id"), try column(r, "member_id")]) }
+        let d = docs.map { _ in (envelope: 0, member: 1) }
         var previous: [UInt8]? = nil
         while let row = try env.next() {
             envelopes += 1
@@ -87,6 +89,9 @@ final class LineRecords {
     private var peeked: [[UInt8]]?
     private(set) var header: [String] = []
 
+    /// Only these columns are kept of each record (all of the header's).
+    private var wanted: [Int] = []
+
     init(_ url: URL) throws {
         path = url.path
         name = url.lastPathComponent
@@ -94,6 +99,10 @@ final class LineRecords {
         guard fd >= 0 else { throw FileReadError(path: path, reason: String(cString: strerror(errno))) }
         header = try readRecord().map { $0.map { String(decoding: $0, as: UTF8.self) } } ?? []
     }
+
+    /// Keeps only `columns` of the records read from now on; a record is then indexed by the
+    /// position of the column in `columns`.
+    func keep(_ columns: [Int]) { wanted = columns }
 
     deinit { close(fd) }
 
@@ -112,13 +121,13 @@ final class LineRecords {
             if let nl = buffer[start..<end].firstIndex(of: 10) {
                 let line = buffer[start..<nl]
                 start = nl + 1
-                return Self.split(line)
+                return Self.split(line, wanted)
             }
             if eof {
                 guard start < end else { return nil }
                 let line = buffer[start..<end]
                 start = end
-                return Self.split(line)
+                return Self.split(line, wanted)
             }
             if start > 0 {
                 buffer.replaceSubrange(0..<(end - start), with: buffer[start..<end])
@@ -132,30 +141,39 @@ final class LineRecords {
         }
     }
 
-    static func split(_ line: ArraySlice<UInt8>) -> [[UInt8]] {
+    /// The fields of a line (only those in `wanted`, in its order, when it is not empty).
+    static func split(_ line: ArraySlice<UInt8>, _ wanted: [Int] = []) -> [[UInt8]] {
         var fields: [[UInt8]] = []
+        if !wanted.isEmpty { fields = Array(repeating: [], count: wanted.count) }
         var field: [UInt8] = []
+        var index = 0
+        var keep = wanted.isEmpty || wanted.contains(0)
         var quoted = false
         var i = line.startIndex
+        func close() {
+            if wanted.isEmpty { fields.append(field) } else if keep { fields[wanted.firstIndex(of: index)!] = field }
+            field.removeAll(keepingCapacity: true)
+        }
         while i < line.endIndex {
             let b = line[i]
             if quoted {
                 if b == 34 {
-                    if i + 1 < line.endIndex && line[i + 1] == 34 { field.append(34); i += 1 } else { quoted = false }
-                } else {
+                    if i + 1 < line.endIndex && line[i + 1] == 34 { if keep { field.append(34) }; i += 1 } else { quoted = false }
+                } else if keep {
                     field.append(b)
                 }
             } else if b == 34 {
                 quoted = true
             } else if b == 44 {
-                fields.append(field)
-                field.removeAll(keepingCapacity: true)
-            } else if b != 13 {
+                close()
+                index += 1
+                keep = wanted.isEmpty || wanted.contains(index)
+            } else if b != 13 && keep {
                 field.append(b)
             }
             i += 1
         }
-        fields.append(field)
+        close()
         return fields
     }
 }

@@ -545,11 +545,11 @@ final class MailFileWriter {
     /// The limited fields by bytes first (a field of no more bytes than its limit has no more
     /// characters), by characters only when that does not settle it.
     private func withinLimits(_ l: RecordLine) -> Bool {
-        for (i, (_, limit)) in limits where l.length(i) > limit {
+        for (i, (_, limit)) in limits where l.length(i) > limit && l.scalars(i) > limit {
             if VendorEncoder.printedLength(l.value(i)) > limit { return false }
         }
         if let (f, g) = nameFields {
-            let bytes = l.length(f) + l.length(g) + 1
+            let bytes = l.scalars(f) + l.scalars(g) + 1
             if bytes > nameLimit {
                 let given = l.value(g)
                 if VendorEncoder.printedLength(l.value(f)) + (given.isEmpty ? 0 : 1 + VendorEncoder.printedLength(given)) > nameLimit { return false }
@@ -601,6 +601,14 @@ struct RecordLine {
     func length(_ i: Int) -> Int { (i + 1 < starts.count ? starts[i + 1] - 1 : bytes.count) - starts[i] }
 
     func range(_ i: Int) -> Range<Int> { starts[i]..<(i + 1 < starts.count ? starts[i + 1] - 1 : bytes.count) }
+
+    /// Scalars of field `i` as written, counted on the bytes (no more than the characters a
+    /// limit counts, plus any quotes): a field within its limit by this count needs no String.
+    func scalars(_ i: Int) -> Int {
+        var n = 0
+        for b in bytes[range(i)] where b & 0xC0 != 0x80 { n += 1 }
+        return n
+    }
 
     /// Field `i`'s value, unquoted.
     func value(_ i: Int) -> String {
