@@ -76,11 +76,10 @@ enum MailFiles {
         try db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         defer { try? db.execute("ROLLBACK") }
         try db.execute("SET LOCAL work_mem = '256MB'")
-        guard let snapshot = try db.query("SELECT facts_snapshot::text FROM run WHERE run_id = $1", [String(runID)]).scalar else {
-            throw OperatorError(.internalError, "run \(runID) has no recorded snapshot: its files cannot be rebuilt as it saw its members",
-                                fix: "this run was decided by an older kakunin; rerun it with that version, or remove its files folder and accept today's addresses")
-        }
-        let lit = "'\(snapshot)'::pg_snapshot"   // digits and colons, from the database
+        // A run decided before the snapshot was kept (sql/012) is rebuilt from the members as
+        // they are now, as before.
+        let snapshot = try db.query("SELECT facts_snapshot::text FROM run WHERE run_id = $1", [String(runID)]).scalar
+        let lit = snapshot.map { "'\($0)'::pg_snapshot" } ?? "pg_current_snapshot()"   // digits and colons, from the database
         let seen = """
             seen AS (
                 SELECT (jsonb_populate_record(m0, coalesce(l.old, '{}'::jsonb))).*
