@@ -190,6 +190,33 @@ struct Certificate: ParsableCommand {
     }
 }
 
+struct Notice: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Counter work on notices.", subcommands: [Return.self])
+
+    struct Return: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record a mailed notice that came back undelivered (返戻); the member is not mailed again until the address changes.")
+        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Member id.") var member: String
+        @Option(help: "eligibility_notice | apply_notice") var kind: String
+        @Option(name: .customLong("run"), help: "The run that sent it (default: the member's latest of that kind; kakunin member show lists them).")
+        var sentBy: Int64?
+        @Option(help: "Date it came back (default: today in Japan).") var on: String?
+        @Option(help: "A note (e.g. the post office's stamp).") var note: String?
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                let date = try dateOrToday(on, option: "--on")
+                let run = try CounterDesk(db: try database.connect(), person: counterPerson()).returnNotice(
+                    insurer: insurer, memberID: member, kind: kind, run: sentBy, on: date, note: note)
+                print("the \(kind) of run \(run) to member \(member) recorded as returned on \(date); the member is not mailed again until the address changes")
+                return .success
+            }
+        }
+    }
+}
+
 struct Consideration: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Special consideration (SPEC.md 2.5 rule 6).", subcommands: [End.self])
 

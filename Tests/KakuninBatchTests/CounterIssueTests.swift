@@ -131,6 +131,29 @@ struct CounterIssueTests {
         #expect(try db.query("SELECT (details->>'mail_returns_resolved')::int FROM audit_event WHERE action = 'counter_issued'").scalar == "1")
     }
 
+    @Test("a returned notice: recorded once, and the member's next mail is held with MAIL_RETURNED")
+    func returnedNotice() throws {
+        let s = try FeedFiles.write(dir, "s.csv", [MailFilesTests.mynaHeader, "131016,A,2026-11-01,true,registered,suspended,2030-01-31,"])
+        #expect(try k(["import", "myna-status", s.path, "--report-dir", dir.path]).status == 0)
+        let out = dir.appendingPathComponent("out")
+        #expect(try nightly(tdb, "2026-11-21", out: out, params: dir).status == 0)
+        let db = try tdb.connect()
+        #expect(try db.query("SELECT run_id FROM notice WHERE member_id = 'A' AND kind = 'apply_notice'").scalar == "1")
+        let ret = ["notice", "return", "--insurer", "131016", "--member", "A", "--kind", "apply_notice"]
+        var r = try k(ret + ["--on", "2026-11-28", "--note", "あて所に尋ねあたりません"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try k(ret + ["--run", "1"]).status == 65, "recorded once")
+        #expect(try k(["notice", "return", "--insurer", "131016", "--member", "A", "--kind", "eligibility_notice"]).status == 66)
+        #expect(try k(["notice", "return", "--insurer", "131016", "--member", "A", "--kind", "letter"]).status == 64)
+        let show = try k(["member", "show", "--insurer", "131016", "--member", "A"])
+        #expect(show.stdout.contains("notice_run_id=1") && show.stdout.contains("not mailed again until the address changes"), "\(show.stdout)")
+        // Guidance is repeated after 90 days: not to an address it came back from.
+        r = try nightly(tdb, "2027-03-01", out: out, params: dir)
+        #expect(r.status == 11, "\(r.stdout)\(r.stderr)")
+        #expect(try db.query("SELECT outcome, reasons::text FROM decision WHERE member_id = 'A' AND as_of = '2027-03-01'").rows.first?[1]?.contains("MAIL_RETURNED") == true)
+        #expect(try db.query("SELECT count(*) FROM notice WHERE member_id = 'A'").scalar == "1")
+    }
+
     @Test("bad input: unknown insurer or member, a date in the wrong form, an unknown paper size; nothing changes")
     func badInput() throws {
         #expect(try issue("NOPE").status == 66)

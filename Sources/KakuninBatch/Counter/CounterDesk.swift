@@ -114,14 +114,14 @@ public final class CounterDesk {
             WHERE insurer_number = $1 AND member_id = $2 ORDER BY sent_on, kind
             """, ["kind", "sent_on", "reasons", "run_id", "mail_exception"])
         record["mail_returns"] = try rows("""
-            SELECT r.return_id::text, r.document, r.certificate_number::text, r.returned_on::text, r.note, r.resolved_on::text,
+            SELECT r.return_id::text, r.document, r.certificate_number::text, r.notice_run_id::text, r.returned_on::text, r.note, r.resolved_on::text,
                    CASE WHEN r.resolved_on IS NOT NULL THEN 'resolved'
                         WHEN EXISTS (SELECT 1 FROM member_history h WHERE h.insurer_number = r.insurer_number AND h.member_id = r.member_id
                                      AND h.changed_at > r.recorded_at AND h.changed_columns && ARRAY['postal_code', 'address', 'address_extra'])
                         THEN 'the address has changed since: the next run mails again'
                         ELSE 'not mailed again until the address changes: confirm the address, or hand the document over at the counter' END
             FROM mail_return r WHERE r.insurer_number = $1 AND r.member_id = $2 ORDER BY r.returned_on, r.return_id
-            """, ["return_id", "document", "certificate_number", "returned_on", "note", "resolved_on", "what_to_do"])
+            """, ["return_id", "document", "certificate_number", "notice_run_id", "returned_on", "note", "resolved_on", "what_to_do"])
         record["decisions"] = try rows("""
             SELECT d.run_id::text, d.as_of::text, r.job, d.outcome, array_to_string(d.reasons, ';'), d.valid_from::text, d.valid_to::text,
                    d.certificate_number::text
@@ -347,6 +347,42 @@ extension CounterDesk {
     /// Records a mailed certificate that came back undelivered (返戻). Until a later import changes
     /// the member's address (or staff hand a document over at the counter), the nightly run holds
     /// the member's mail with MAIL_RETURNED.
+    /// Records a mailed notice (eligibility or application guidance) that came back, like a
+    /// certificate: once, and the member's mail waits until the address changes. The notice is
+    /// the member's latest of that kind, or the one of run `run`.
+    public func returnNotice(insurer: String, memberID: String, kind: String, run: Int64?, on date: LocalDate, note: String?) throws -> Int64 {
+        guard kind == "eligibility_notice" || kind == "apply_notice" else {
+            throw OperatorError(.usage, "--kind \(kind) is not a notice kind", fix: "use eligibility_notice or apply_notice")
+        }
+        try requireMember(insurer, memberID)
+        return try db.transaction {
+            guard let row = try db.query("""
+                SELECT run_id::text, mail_exception FROM notice
+                WHERE insurer_number = $1 AND member_id = $2 AND kind = $3 AND ($4::bigint IS NULL OR run_id = $4::bigint)
+                ORDER BY sent_on DESC, run_id DESC LIMIT 1
+                """, [insurer, memberID, kind, run.map(String.init)]).rows.first else {
+                throw OperatorError(.notFound, "member \(memberID) was sent no \(kind)\(run.map { " by run \($0)" } ?? "")",
+                                    fix: "kakunin member show lists the member's notices with their runs")
+            }
+            let noticeRun = Int64(row[0]!)!
+            if let why = row[1] {
+                throw OperatorError(.conflict, "that \(kind) was never mailed (its record waits in the mailing exceptions: \(why)): nothing can have come back",
+                                    fix: "check the envelope")
+            }
+            let inserted = try db.query("""
+                INSERT INTO mail_return (insurer_number, member_id, document, notice_run_id, returned_on, note)
+                VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING return_id
+                """, [insurer, memberID, kind, String(noticeRun), date.description, note]).rows
+            guard !inserted.isEmpty else {
+                throw OperatorError(.conflict, "the \(kind) of run \(noticeRun) is already recorded as returned", fix: "kakunin member show lists the returns")
+            }
+            var details: [String: Any] = ["document": kind, "notice_run_id": noticeRun, "returned_on": date.description]
+            if let note, !note.isEmpty { details["note"] = note }
+            try audit("mail_returned", insurer, memberID, details)
+            return noticeRun
+        }
+    }
+
     public func returnCertificate(insurer: String, certificate: Int64, on date: LocalDate, note: String?) throws -> String {
         try requireInsurer(insurer)
         return try db.transaction {
