@@ -369,16 +369,8 @@ extension CounterDesk {
                 throw OperatorError(.conflict, "that \(kind) was never mailed (its record waits in the mailing exceptions: \(why)): nothing can have come back",
                                     fix: "check the envelope")
             }
-            let inserted = try db.query("""
-                INSERT INTO mail_return (insurer_number, member_id, document, notice_run_id, returned_on, note)
-                VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING return_id
-                """, [insurer, memberID, kind, String(noticeRun), date.description, note]).rows
-            guard !inserted.isEmpty else {
-                throw OperatorError(.conflict, "the \(kind) of run \(noticeRun) is already recorded as returned", fix: "kakunin member show lists the returns")
-            }
-            var details: [String: Any] = ["document": kind, "notice_run_id": noticeRun, "returned_on": date.description]
-            if let note, !note.isEmpty { details["note"] = note }
-            try audit("mail_returned", insurer, memberID, details)
+            try recordReturn(insurer, memberID, document: kind, key: ("notice_run_id", noticeRun), on: date, note: note,
+                             what: "the \(kind) of run \(noticeRun)")
             return noticeRun
         }
     }
@@ -399,17 +391,25 @@ extension CounterDesk {
                 throw OperatorError(.conflict, "certificate \(certificate) was never mailed (its record waits in the mailing exceptions: \(why)): nothing can have come back",
                                     fix: "check the number on the envelope; hand this one over with kakunin certificate print")
             }
-            let inserted = try db.query("""
-                INSERT INTO mail_return (insurer_number, member_id, document, certificate_number, returned_on, note)
-                VALUES ($1, $2, 'certificate', $3, $4, $5) ON CONFLICT DO NOTHING RETURNING return_id
-                """, [insurer, row[0]!, String(certificate), date.description, note]).rows
-            guard !inserted.isEmpty else {
-                throw OperatorError(.conflict, "certificate \(certificate) is already recorded as returned", fix: "kakunin member show lists the returns")
-            }
-            var details: [String: Any] = ["certificate_number": certificate, "returned_on": date.description]
-            if let note, !note.isEmpty { details["note"] = note }
-            try audit("mail_returned", insurer, row[0]!, details)
+            try recordReturn(insurer, row[0]!, document: "certificate", key: ("certificate_number", certificate), on: date, note: note,
+                             what: "certificate \(certificate)")
             return row[0]!
         }
+    }
+
+    /// One returned document, once (the unique indexes of sql/010 and sql/013), and its event.
+    /// `key`: the column naming the document and its value.
+    private func recordReturn(_ insurer: String, _ member: String, document: String, key: (column: String, value: Int64),
+                              on date: LocalDate, note: String?, what: String) throws {
+        let inserted = try db.query("""
+            INSERT INTO mail_return (insurer_number, member_id, document, \(key.column), returned_on, note)
+            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING return_id
+            """, [insurer, member, document, String(key.value), date.description, note]).rows
+        guard !inserted.isEmpty else {
+            throw OperatorError(.conflict, "\(what) is already recorded as returned", fix: "kakunin member show lists the returns")
+        }
+        var details: [String: Any] = ["document": document, key.column: key.value, "returned_on": date.description]
+        if let note, !note.isEmpty { details["note"] = note }
+        try audit("mail_returned", insurer, member, details)
     }
 }

@@ -145,21 +145,15 @@ struct PersonColumns {
 
 /// What the mailing files of an insurer look like (SPEC.md 2.6, 5.1), from its parameters.
 struct MailSettings: Sendable {
-    let encoding: InsurerParameters.VendorEncoding
-    let certificateClass: InsurerParameters.MailClass
-    let noticeClass: InsurerParameters.MailClass
-    let noForwardingCertificate: Bool
-    let noForwardingNotice: Bool
     let parameters: InsurerParameters
 
-    init(_ p: InsurerParameters) {
-        parameters = p
-        encoding = p.vendorEncoding
-        certificateClass = p.mailClassCertificate
-        noticeClass = p.mailClassNotice
-        noForwardingCertificate = p.noForwardingCertificate
-        noForwardingNotice = p.noForwardingNotice
-    }
+    init(_ p: InsurerParameters) { parameters = p }
+
+    var encoding: InsurerParameters.VendorEncoding { parameters.vendorEncoding }
+    var certificateClass: InsurerParameters.MailClass { parameters.mailClassCertificate }
+    var noticeClass: InsurerParameters.MailClass { parameters.mailClassNotice }
+    var noForwardingCertificate: Bool { parameters.noForwardingCertificate }
+    var noForwardingNotice: Bool { parameters.noForwardingNotice }
 }
 
 /// Whether the copay ratio is printed (SPEC.md 5.1): nhi members aged 70–74 and every elderly
@@ -286,9 +280,12 @@ final class MailStaging {
         }
     }
 
+    /// Per record, in the hot loop: the scheme compared on its bytes, the birth date parsed only
+    /// for nhi members.
     private func copayPrinted(_ r: CopyRow, _ p: PersonColumns, on date: LocalDate) -> Bool {
-        guard let birth = try? r.date(p.birthDate), let scheme = r.string(p.scheme) else { return false }
-        return CopayPrinting.printed(scheme: scheme, birth: birth, on: date)
+        if r.withField(p.scheme, { $0.elementsEqual("elderly".utf8) }) { return true }
+        guard r.withField(p.scheme, { $0.elementsEqual("nhi".utf8) }), let birth = try? r.date(p.birthDate) else { return false }
+        return CopayPrinting.printed(scheme: "nhi", birth: birth, on: date)
     }
 
     /// A document written: into its envelope. Refused: one exceptions row per problem.
@@ -347,10 +344,10 @@ final class MailStaging {
     }
 
     private func addToEnvelope(_ r: CopyRow, _ p: PersonColumns, document: String, cls: InsurerParameters.MailClass, noForwarding: Bool) throws {
-        let id = r.withField(p.envelope) { Array($0) }
-        if envelope?.id != id {
+        // Compared in place: a new id is copied only when an envelope begins.
+        if !(envelope.map { e in r.withField(p.envelope) { e.id.elementsEqual($0) } } ?? false) {
             try flushEnvelope()
-            envelope = Envelope(id: id, addressee: r.withField(p.addressee) { Array($0) }, postal: r.withField(p.addressee + 1) { Array($0) },
+            envelope = Envelope(id: r.withField(p.envelope) { Array($0) }, addressee: r.withField(p.addressee) { Array($0) }, postal: r.withField(p.addressee + 1) { Array($0) },
                                 address: r.withField(p.addressee + 2) { Array($0) }, extra: r.withField(p.addressee + 3) { Array($0) },
                                 cls: cls, noForwarding: noForwarding)
         }
@@ -442,6 +439,7 @@ final class MailFileWriter {
     /// Field index → length limit (the name is checked as family + given name).
     private let limits: [Int: (String, Int)]
     private let nameFields: (family: Int, given: Int)?
+    private let nameLimit: Int
     private let checked: Bool
     private var hasher = SHA256()
     private var records = 0
@@ -473,8 +471,6 @@ final class MailFileWriter {
         guard try write(line.bytes) else { throw OperatorError(.internalError, "header of \(name) cannot be encoded") }
         line.bytes.removeAll(keepingCapacity: true)
     }
-    private let nameLimit: Int
-
     deinit { scratch.deallocate() }
 
     /// Writes one line (UTF-8 fields, no line end) in the file's encoding with its line end;
@@ -530,7 +526,7 @@ final class MailFileWriter {
             if n > limit { problems.append(RecordProblem(field: field, kind: .length, length: n, limit: limit)) }
         }
         if let (f, g) = nameFields {
-            let n = VendorEncoder.printedLength(value(f)) + (value(g).isEmpty ? 0 : 1 + VendorEncoder.printedLength(value(g)))
+            let n = Self.nameLength(value(f), value(g))
             if n > nameLimit { problems.append(RecordProblem(field: "name", kind: .length, length: n, limit: nameLimit)) }
         }
         guard problems.isEmpty else { return problems }
@@ -547,14 +543,15 @@ final class MailFileWriter {
         for (i, (_, limit)) in limits where l.length(i) > limit && l.scalars(i) > limit {
             if VendorEncoder.printedLength(l.value(i)) > limit { return false }
         }
-        if let (f, g) = nameFields {
-            let bytes = l.scalars(f) + l.scalars(g) + 1
-            if bytes > nameLimit {
-                let given = l.value(g)
-                if VendorEncoder.printedLength(l.value(f)) + (given.isEmpty ? 0 : 1 + VendorEncoder.printedLength(given)) > nameLimit { return false }
-            }
+        if let (f, g) = nameFields, l.scalars(f) + l.scalars(g) + 1 > nameLimit, Self.nameLength(l.value(f), l.value(g)) > nameLimit {
+            return false
         }
         return true
+    }
+
+    /// The name as printed: family and given name with a space between.
+    private static func nameLength(_ family: String, _ given: String) -> Int {
+        VendorEncoder.printedLength(family) + (given.isEmpty ? 0 : 1 + VendorEncoder.printedLength(given))
     }
 
     private func emit(_ b: UnsafeRawBufferPointer) throws {

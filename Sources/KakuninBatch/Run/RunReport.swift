@@ -99,7 +99,7 @@ public struct RunReport: Sendable {
                    manifest[MailFiles.names.eligibility]),
             mailed("application guidance notices", issued("apply_notice"), excepted["apply_notice"] ?? 0, r.files[MailFiles.names.apply],
                    manifest[MailFiles.names.apply]),
-            Check(name: "held members = held rows of exceptions.csv", pass: r.held == (excepted[""] ?? -1) || (r.held == 0 && excepted[""] == nil),
+            Check(name: "held members = held rows of exceptions.csv", pass: r.held == (excepted[""] ?? 0),
                   detail: "\(r.held) = \(excepted[""] ?? 0)"),
             Check(name: "exceptions.csv = manifest", pass: r.files[MailFiles.names.exceptions] != nil && r.files[MailFiles.names.exceptions] == manifest[MailFiles.names.exceptions],
                   detail: "\(r.files[MailFiles.names.exceptions].map(String.init) ?? "missing file") = \(manifest[MailFiles.names.exceptions].map(String.init) ?? "missing manifest") rows"),
