@@ -81,6 +81,22 @@ struct CounterIssueTests {
         #expect(try db.query("SELECT count(*) FROM certificate").scalar == "3")
     }
 
+    @Test("two clerks issue to the same member at once: one certificate; the second is told why not")
+    func twoClerks() throws {
+        let gate = dir.appendingPathComponent("gate")
+        _ = FileManager.default.createFile(atPath: gate.path, contents: nil)
+        let args = ["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21", "--params-dir", dir.path]
+        let first = try startKakunin(args, database: tdb, environment: ["KAKUNIN_PAUSE_AT": "counter:decided", "KAKUNIN_PAUSE_FILE": gate.path])
+        #expect(eventually { FileManager.default.fileExists(atPath: gate.path + ".reached") })
+        let second = try startKakunin(args, database: tdb)
+        usleep(1_000_000)
+        try FileManager.default.removeItem(at: gate)
+        let a = first.wait(), b = second.wait()
+        #expect(a.status == 0 && a.stdout.contains("certificate 1 issued"), "\(a.stdout)\(a.stderr)")
+        #expect(b.status == 0 && b.stdout.contains("nothing issued") && b.stdout.contains("COVERED"), "\(b.stdout)\(b.stderr)")
+        #expect(try tdb.connect().query("SELECT count(*) FROM certificate WHERE member_id = 'A'").scalar == "1")
+    }
+
     @Test("copay ratio printed for elderly members and nhi members aged 70–74, with its effective date")
     func copay() throws {
         let g = try certificate(try issue("G", "2026-11-21", ["--format", "json"]))

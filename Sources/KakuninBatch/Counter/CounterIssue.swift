@@ -68,6 +68,7 @@ extension CounterDesk {
             facts.mailReturned = false
             facts.householdHeads = 1
             let (d, steps) = Policy(parameters: parameters.parameters).explain(facts, asOf: asOf)
+            TestPause.hit("counter:decided")
             guard d.outcome.issuesCertificate, let from = d.validFrom, let to = d.validTo else { return .nothing(d, steps: steps) }
             let number = Int64(try db.query("""
                 UPDATE certificate_counter SET next_number = next_number + 1 WHERE insurer_number = $1 RETURNING next_number - 1
