@@ -9,10 +9,16 @@ let package = Package(
         .library(name: "KakuninCore", targets: ["KakuninCore"]),
         .library(name: "KakuninStore", targets: ["KakuninStore"]),
         .library(name: "KakuninBatch", targets: ["KakuninBatch"]),
+        .library(name: "KakuninWeb", targets: ["KakuninWeb"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // The web console (kakunin serve): HTTP server, server-side templates, bcrypt.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // libpq through pkg-config; the module map links "pq".
@@ -31,11 +37,20 @@ let package = Package(
             "KakuninCore", "KakuninStore",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // The web console: pages over the same libraries (CounterDesk, AuditorReport, AuditLog).
+        .target(name: "KakuninWeb", dependencies: [
+            "KakuninBatch", "KakuninCore", "KakuninStore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+            .product(name: "Mustache", package: "swift-mustache"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // The CLI: parse arguments, call the libraries, print.
         // Shipped beside the code for tests: a real database per test, cloned from a migrated template.
         .target(name: "KakuninTesting", dependencies: ["KakuninStore", "KakuninCore"]),
         .executableTarget(name: "kakunin", dependencies: [
-            "KakuninBatch", "KakuninCore", "KakuninStore",
+            "KakuninBatch", "KakuninCore", "KakuninStore", "KakuninWeb",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Benchmarks (jobs/bench-policy): deciding members already in memory.
@@ -45,6 +60,7 @@ let package = Package(
         .testTarget(name: "KakuninCoreTests", dependencies: ["KakuninCore", "KakuninTesting"]),
         .testTarget(name: "KakuninStoreTests", dependencies: ["KakuninStore", "KakuninTesting"]),
         .testTarget(name: "KakuninBatchTests", dependencies: ["KakuninBatch", "KakuninStore", "KakuninCore", "KakuninTesting"]),
+        .testTarget(name: "KakuninWebTests", dependencies: ["KakuninWeb", "KakuninBatch", "KakuninStore", "KakuninTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -68,13 +68,10 @@ struct Runs: ParsableCommand {
         func run() throws {
             try runReporting {
                 let db = try database.connect()
-                let rows = try db.query("""
-                    SELECT run_id, insurer_number, as_of::text, job,
-                           CASE WHEN status = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < now()) THEN 'abandoned' ELSE status END,
-                           phase, attempts, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS'), coalesce(to_char(finished_at, 'YYYY-MM-DD HH24:MI:SS'), ''),
-                           coalesce(counts->>'decisions', ''), coalesce(counts->>'certificates', ''), coalesce(counts->>'held', '')
-                    FROM run WHERE $1::text IS NULL OR insurer_number = $1 ORDER BY run_id DESC LIMIT $2
-                    """, [insurer, String(limit)]).rows
+                let rows: [[String?]] = try RunListing.recent(db, insurer: insurer, limit: limit).map {
+                    [String($0.runID), $0.insurer, $0.asOf, $0.job, $0.status, $0.phase, String($0.attempts), $0.started, $0.finished ?? "",
+                     $0.decisions ?? "", $0.certificates ?? "", $0.held ?? ""]
+                }
                 printTable(["run", "insurer", "as_of", "job", "status", "phase", "tries", "started", "finished", "decisions", "certs", "held"], rows)
                 return .success
             }

@@ -107,11 +107,14 @@ public struct Checkpoint: Sendable, Equatable {
 /// The audit log in the database: appending, sealing, checkpoints, verification and proofs.
 public enum AuditLog {
     /// Appends an event through `audit_append` (the database sets actor, time and client).
-    static func append(_ db: Connection, _ action: String, insurer: String? = nil, member: String? = nil, run: Int? = nil,
+    public static func append(_ db: Connection, _ action: String, insurer: String? = nil, member: String? = nil, run: Int? = nil,
                        importID: Int? = nil, details: [String: Any]) throws {
         try db.execute("SELECT audit_append($1, $2, $3, $4, $5, $6::jsonb)",
                        [action, insurer, member, run.map(String.init), importID.map(String.init), json(details)])
     }
+
+    /// Event details as the log stores them (sorted keys).
+    public static func jsonText(_ details: [String: Any]) -> String { json(details) }
 
     /// Gives committed events (and the certificates of sealed runs) their log positions.
     @discardableResult

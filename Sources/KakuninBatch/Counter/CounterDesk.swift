@@ -33,10 +33,12 @@ public final class CounterDesk {
     }
 
     public static let maxHits = 50
+    /// The reading searched by prefix, byte-wise: the expression of index member_kana (sql/015).
+    static let kanaKey = "((coalesce(family_name_kana, '') || coalesce(given_name_kana, '')) COLLATE \"C\")"
 
     /// At most 50 members of the insurer matching the query (member id; kana prefix, half-width
     /// input normalised, with an optional birth date; postal code with or without the hyphen).
-    public func find(insurer: String, _ query: Query) throws -> [MemberHit] {
+    public func find(insurer: String, _ query: Query, offset: Int = 0, limit: Int = maxHits) throws -> [MemberHit] {
         try requireInsurer(insurer)
         let select = """
             SELECT member_id, family_name || coalesce(' ' || given_name, ''),
@@ -46,21 +48,21 @@ public final class CounterDesk {
         let rows: [[String?]]
         switch query {
         case .member(let id):
-            rows = try db.query("\(select) AND member_id = $2", [insurer, id]).rows
+            rows = try db.query("\(select) AND member_id = $2 OFFSET \(offset)", [insurer, id]).rows
         case .kana(let text, let birth):
             let kana = Kana.normalise(text)
             guard !kana.isEmpty else { throw OperatorError(.usage, "give the kana reading to search for", fix: "e.g. --kana ヤマダ") }
             rows = try db.query("""
-                \(select) AND (coalesce(family_name_kana, '') || coalesce(given_name_kana, '')) LIKE $2 || '%'
+                \(select) AND \(Self.kanaKey) LIKE $2 || '%'
                   AND ($3::date IS NULL OR birth_date = $3::date)
-                ORDER BY family_name_kana, given_name_kana, member_id LIMIT \(Self.maxHits)
+                ORDER BY \(Self.kanaKey), member_id LIMIT \(limit) OFFSET \(offset)
                 """, [insurer, Kana.likeEscaped(kana.replacingOccurrences(of: " ", with: "").replacingOccurrences(of: "\u{3000}", with: "")),
                       birth?.description]).rows
         case .postalCode(let code):
             let digits = code.filter(\.isNumber)
             guard digits.count == 7 else { throw OperatorError(.usage, "a postal code has 7 digits (e.g. 100-0001)", fix: "check the code") }
             rows = try db.query("""
-                \(select) AND translate(postal_code, '-‐－', '') = $2 ORDER BY member_id LIMIT \(Self.maxHits)
+                \(select) AND translate(postal_code, '-‐－', '') = $2 ORDER BY member_id LIMIT \(limit) OFFSET \(offset)
                 """, [insurer, digits]).rows
         }
         return rows.map { MemberHit(member_id: $0[0]!, name: $0[1] ?? "", kana: $0[2] ?? "", birth_date: $0[3] ?? "", scheme: $0[4]!,
@@ -127,7 +129,7 @@ public final class CounterDesk {
                    d.certificate_number::text
             FROM decision d JOIN run r USING (run_id) WHERE d.insurer_number = $1 AND d.member_id = $2 ORDER BY d.as_of, d.run_id
             """, ["run_id", "as_of", "job", "outcome", "reasons", "valid_from", "valid_to", "certificate_number"])
-        try audit("member_viewed", insurer, memberID, [:])
+        try recordView(insurer: insurer, members: [memberID], page: "member record")
         return record
     }
 
@@ -237,6 +239,11 @@ public final class CounterDesk {
         }
     }
 
+    /// The member exists and this login may see them (66 or 77 otherwise).
+    public func requireMemberVisible(_ insurer: String, _ member: String) throws {
+        try requireMember(insurer, member)
+    }
+
     /// The member's scheme; exit 66 when the member does not exist.
     @discardableResult
     func requireMember(_ insurer: String, _ member: String) throws -> String {
@@ -246,6 +253,18 @@ public final class CounterDesk {
                                 fix: "find the member: kakunin member find --insurer \(insurer) --kana … or --postal-code …")
         }
         return scheme
+    }
+
+    /// 閲覧記録: who viewed whose personal data. One member: `member_viewed`; a list (search
+    /// results, a drill-down): one `members_listed` event naming the members shown. Through
+    /// `audit_console` (sql/014), which auditors may call too: they change nothing else.
+    public func recordView(insurer: String, members: [String], page: String) throws {
+        guard !members.isEmpty else { return }
+        let single = members.count == 1
+        var details: [String: Any] = ["person": person, "page": page]
+        if !single { details["members"] = members }
+        try db.execute("SELECT audit_console($1, $2, $3, $4::jsonb)",
+                       [single ? "member_viewed" : "members_listed", insurer, single ? members[0] : nil, json(details)])
     }
 
     func audit(_ action: String, _ insurer: String, _ member: String?, _ details: [String: Any]) throws {

@@ -60,14 +60,7 @@ extension CounterDesk {
             // Counter issues of the insurer take turns (two clerks, one member: one certificate),
             // and a nightly run's last check before its commit waits for this transaction.
             try db.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [Self.issueLockKey(insurer)])
-            guard let row = try db.query(MemberFactsQuery.sql(oneMember: true), [insurer, asOf.description, memberID]).rows.first else {
-                throw OperatorError(.notFound, "insurer \(insurer) has no member \(memberID)", fix: "kakunin member find")
-            }
-            var facts = try MemberFactsQuery.facts(row)
-            facts.deliverable = true
-            facts.mailReturned = false
-            facts.householdHeads = 1
-            let (d, steps) = Policy(parameters: parameters.parameters).explain(facts, asOf: asOf)
+            let (d, steps) = try counterDecision(insurer: insurer, memberID: memberID, asOf: asOf, parameters: parameters)
             TestPause.hit("counter:decided")
             guard d.outcome.issuesCertificate, let from = d.validFrom, let to = d.validTo else { return .nothing(d, steps: steps) }
             let number = Int64(try db.query("""
@@ -111,6 +104,19 @@ extension CounterDesk {
             return .issued(try printed(insurer: insurer, memberID: memberID, number: number, kind: kind, reasons: reasons, from: from, to: to,
                                        issuedOn: asOf, replaces: d.replacesCertificate, application: d.applicationID, parameters: parameters))
         }
+    }
+
+    /// What a counter issue would do now, without doing it (the console's confirmation step):
+    /// the nightly policy, with what only stops the mail set aside.
+    public func counterDecision(insurer: String, memberID: String, asOf: LocalDate, parameters: LoadedParameters) throws -> (Decision, [String]) {
+        guard let row = try db.query(MemberFactsQuery.sql(oneMember: true), [insurer, asOf.description, memberID]).rows.first else {
+            throw OperatorError(.notFound, "insurer \(insurer) has no member \(memberID)", fix: "kakunin member find")
+        }
+        var facts = try MemberFactsQuery.facts(row)
+        facts.deliverable = true
+        facts.mailReturned = false
+        facts.householdHeads = 1
+        return Policy(parameters: parameters.parameters).explain(facts, asOf: asOf)
     }
 
     /// An active certificate as printed, to hand over at the counter: one whose mailing record

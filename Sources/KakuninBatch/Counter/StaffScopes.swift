@@ -12,16 +12,19 @@ public struct StaffScopes {
     public func scope(login: String, insurers: [String], person: String) throws -> Int {
         guard !insurers.isEmpty else { throw OperatorError(.usage, "name at least one --insurer") }
         try requireStaffLogin(login)
-        return try db.transaction {
-            var added = 0
-            for insurer in insurers {
-                try Insurers.require(db, insurer)
-                added += try db.query("INSERT INTO staff_scope (login, insurer_number) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                                      [login, insurer]).affectedRows
-                try AuditLog.append(db, "staff_scoped", insurer: insurer, details: ["login": login, "person": person])
-            }
-            return added
+        return try db.transaction { try add(login: login, insurers: insurers, person: person) }
+    }
+
+    /// Scopes `login` to `insurers` inside the caller's transaction (the console's `user add`).
+    public func add(login: String, insurers: [String], person: String) throws -> Int {
+        var added = 0
+        for insurer in insurers {
+            try Insurers.require(db, insurer)
+            added += try db.query("INSERT INTO staff_scope (login, insurer_number) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                                  [login, insurer]).affectedRows
+            try AuditLog.append(db, "staff_scoped", insurer: insurer, details: ["login": login, "person": person])
         }
+        return added
     }
 
     public func unscope(login: String, insurers: [String], person: String) throws -> Int {

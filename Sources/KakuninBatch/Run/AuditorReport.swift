@@ -179,8 +179,71 @@ public struct AuditorReport: Sendable {
     }
 
     /// One self-contained file: inline style, no script, no external asset; printable on A4.
-    public func renderHTML() -> String {
+    /// What a count in the report stands for: the members behind it (the console's drill-down).
+    public enum Drill: Sendable, Equatable {
+        case outcome(String)
+        case outcomeReasonScheme(outcome: String, reason: String, scheme: String)
+        case held(reason: String)
+        case change(from: String, to: String)
+    }
+
+    public struct DrilledMember: Sendable {
+        public let member: String
+        public let outcome: String
+        public let reasons: String
+        public let scheme: String
+        public let previousOutcome: String?
+    }
+
+    /// The members behind one count of run `runID`'s report, by member id, `limit` from `offset`.
+    public static func members(_ db: Connection, runID: Int, _ drill: Drill, offset: Int, limit: Int) throws -> [DrilledMember] {
+        guard let run = try db.query("SELECT insurer_number, as_of::text, job FROM run WHERE run_id = $1", [String(runID)]).rows.first else {
+            throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
+        }
+        var params: [String?] = [String(runID), run[1]!, String(limit), String(offset)]
+        let base = """
+            SELECT d.member_id, d.outcome, array_to_string(d.reasons, ';'), d.scheme, NULL::text FROM decision d
+            WHERE d.run_id = $1 AND d.as_of = $2
+            """
+        let sql: String
+        switch drill {
+        case .outcome(let o):
+            params.append(o)
+            sql = "\(base) AND d.outcome = $5"
+        case .outcomeReasonScheme(let o, let r, let sc):
+            params += [o, r, sc]
+            sql = "\(base) AND d.outcome = $5 AND $6 = ANY (d.reasons) AND d.scheme = $7"
+        case .held(let r):
+            params.append(r)
+            sql = "\(base) AND d.outcome = 'held' AND $5 = ANY (d.reasons)"
+        case .change(let from, let to):
+            guard let prev = try db.query("""
+                SELECT run_id::text, as_of::text FROM run
+                WHERE insurer_number = $1 AND job = $2 AND status = 'completed' AND (as_of < $3 OR (as_of = $3 AND run_id < $4))
+                ORDER BY as_of DESC, run_id DESC LIMIT 1
+                """, [run[0]!, run[2]!, run[1]!, String(runID)]).rows.first else { return [] }
+            params += [prev[0]!, prev[1]!, from, to]
+            sql = """
+                SELECT member_id, coalesce(c.outcome, '(gone)'), coalesce(c.reasons, p.reasons), coalesce(c.scheme, p.scheme), coalesce(p.outcome, '(new)')
+                FROM (SELECT member_id, outcome, array_to_string(reasons, ';') AS reasons, scheme FROM decision WHERE run_id = $1 AND as_of = $2) c
+                FULL JOIN (SELECT member_id, outcome, array_to_string(reasons, ';') AS reasons, scheme FROM decision WHERE run_id = $5 AND as_of = $6) p
+                USING (member_id)
+                WHERE coalesce(p.outcome, '(new)') = $7 AND coalesce(c.outcome, '(gone)') = $8
+                """
+        }
+        return try db.query("\(sql) ORDER BY 1 LIMIT $3 OFFSET $4", params).rows.map {
+            DrilledMember(member: $0[0]!, outcome: $0[1]!, reasons: $0[2] ?? "", scheme: $0[3] ?? "", previousOutcome: $0[4])
+        }
+    }
+
+    /// The report as one HTML page. `link`, when given, makes every count a link to the members
+    /// behind it (the console); without it the file stands alone (kakunin report --format html).
+    public func renderHTML(link: ((Drill) -> String)? = nil) -> String {
         let e = Self.escape
+        func n(_ count: Int, _ drill: Drill) -> String {
+            guard let link, count > 0 else { return String(count) }
+            return "<a href=\"\(e(link(drill)))\">\(count)</a>"
+        }
         var h = """
             <!DOCTYPE html>
             <html lang="ja"><head><meta charset="utf-8">
@@ -218,16 +281,16 @@ public struct AuditorReport: Sendable {
             h += "<tr><td class=\"\(c.pass ? "pass" : "fail")\">\(c.pass ? "pass" : "FAIL")</td><td>\(e(c.name))</td><td>\(e(c.detail))</td></tr>\n"
         }
         h += "</table>\n<h2>結果別件数</h2><table><tr><th>結果</th><th>件数</th></tr>\n"
-        for (o, n) in base.byOutcome { h += "<tr><td>\(Self.outcomeName(o))</td><td class=\"n\">\(n)</td></tr>\n" }
+        for (o, c) in base.byOutcome { h += "<tr><td>\(Self.outcomeName(o))</td><td class=\"n\">\(n(c, .outcome(o)))</td></tr>\n" }
         h += "<tr><th>合計</th><th class=\"n\">\(base.decisions)</th></tr></table>\n"
         h += "<h2>結果 × 理由 × 制度</h2><table><tr><th>結果</th><th>理由</th><th>制度</th><th>件数</th></tr>\n"
         for r in base.byOutcomeReasonScheme {
-            h += "<tr><td>\(Self.outcomeName(r.outcome))</td><td>\(Self.reasonName(r.reason))</td><td>\(e(r.scheme))</td><td class=\"n\">\(r.count)</td></tr>\n"
+            h += "<tr><td>\(Self.outcomeName(r.outcome))</td><td>\(Self.reasonName(r.reason))</td><td>\(e(r.scheme))</td><td class=\"n\">\(n(r.count, .outcomeReasonScheme(outcome: r.outcome, reason: r.reason, scheme: r.scheme)))</td></tr>\n"
         }
         h += "</table>\n<h2>保留（理由別）</h2>\n"
         if heldByCode.isEmpty { h += "<p>保留はありません。</p>\n" } else {
             h += "<table><tr><th>理由</th><th>件数</th></tr>\n"
-            for (c, n) in heldByCode { h += "<tr><td>\(Self.reasonName(c))</td><td class=\"n\">\(n)</td></tr>\n" }
+            for (c, k) in heldByCode { h += "<tr><td>\(Self.reasonName(c))</td><td class=\"n\">\(n(k, .held(reason: c)))</td></tr>\n" }
             h += "</table>\n"
         }
         h += "<h2>郵便料金（郵便種別）</h2><table><tr><th>郵便種別</th><th>封筒数</th><th>料金（円）</th></tr>\n"
@@ -244,7 +307,7 @@ public struct AuditorReport: Sendable {
             h += "<p>前回：run \(previousRunID)（基準日 \(e(previousAsOf ?? "")))。変化した方 \(changedMembers.count) 人（新規 \(newMembers.count)、対象外 \(goneMembers.count)）。被保険者番号は CSV・JSON 版に記載。</p>\n"
             h += "<table><tr><th>前回</th><th>今回</th><th>件数</th></tr>\n"
             for c in matrix {
-                h += "<tr><td>\(c.from == "(new)" ? "（新規）" : Self.outcomeName(c.from))</td><td>\(c.to == "(gone)" ? "（対象外）" : Self.outcomeName(c.to))</td><td class=\"n\">\(c.count)</td></tr>\n"
+                h += "<tr><td>\(c.from == "(new)" ? "（新規）" : Self.outcomeName(c.from))</td><td>\(c.to == "(gone)" ? "（対象外）" : Self.outcomeName(c.to))</td><td class=\"n\">\(n(c.count, .change(from: c.from, to: c.to)))</td></tr>\n"
             }
             h += "</table>\n"
         } else {

@@ -1,0 +1,215 @@
+import Foundation
+import Hummingbird
+import KakuninBatch
+import KakuninCore
+import KakuninStore
+
+/// Auditors' and operators' pages: the runs, a run's report with drill-down to the members
+/// behind each count, the audit log's state, and the members waiting (held, exceptions).
+extension Console {
+    func runsPage(_ db: Connection, _ person: Person, _ q: FormFields) throws -> Reply {
+        let insurers = try visibleInsurers(db, person)
+        var errors: [String] = []
+        for name in ["from", "to"] where q[name] != nil && LocalDate(q[name]!) == nil { errors.append(name) }
+        let page = q.page
+        let runs = try RunListing.recent(db, insurer: q["insurer"], from: errors.contains("from") ? nil : q["from"],
+                                         to: errors.contains("to") ? nil : q["to"], limit: Self.pageSize + 1, offset: (page - 1) * Self.pageSize)
+        var data: [String: Any] = ["from": q["from"] ?? "", "to": q["to"] ?? "",
+                                   "insurerChoices": Self.choices(insurers, selected: q["insurer"], all: "すべて")]
+        data["runs"] = runs.prefix(Self.pageSize).map(Self.runRow)
+        if let p = Self.pager("/runs", [("insurer", q["insurer"]), ("from", q["from"]), ("to", q["to"])], page: page,
+                              hasMore: runs.count > Self.pageSize) { data["pager"] = p }
+        return .html(views.render("runs", data, title: "実行一覧", person: person))
+    }
+
+    static func runRow(_ r: RunListing) -> [String: Any] {
+        var d: [String: Any] = ["run_id": r.runID, "insurer": r.insurer, "as_of": r.asOf, "job": r.job, "status": r.status,
+                                "phase": r.phase ?? "", "attempts": r.attempts, "started": r.started, "abandoned": r.abandoned,
+                                "decisions": r.decisions ?? "", "held": r.held ?? "", "waiting": r.waiting ?? ""]
+        if let s = r.seconds { d["seconds"] = String(format: "%.1f 秒", s) }
+        return d
+    }
+
+    func runID(_ text: String) throws -> Int {
+        guard let id = Int(text) else { throw OperatorError(.notFound, "実行 \(text) はありません", fix: "実行一覧から選んでください。") }
+        return id
+    }
+
+    func filesDirectory(_ db: Connection, _ runID: Int) throws -> (insurer: String, directory: URL) {
+        guard let r = try db.query("SELECT insurer_number, as_of::text, job FROM run WHERE run_id = $1", [String(runID)]).rows.first else {
+            throw OperatorError(.notFound, "実行 \(runID) はありません", fix: "実行一覧から選んでください。")
+        }
+        return (r[0]!, options.mailRoot.appendingPathComponent(r[0]!).appendingPathComponent(r[1]!).appendingPathComponent(r[2]!))
+    }
+
+    /// The auditors' report of a run (the same HTML as `kakunin report --format html`), each
+    /// count a link to the members behind it for auditors.
+    func runReport(_ db: Connection, _ person: Person, _ idText: String) throws -> Reply {
+        let id = try runID(idText)
+        let (_, dir) = try filesDirectory(db, id)
+        let report = try AuditorReport.load(db, runID: id, filesDirectory: dir)
+        let drills = person.role == .auditor || person.role == .admin
+        var html = report.renderHTML(link: drills ? { Self.drillLink(id, $0) } : nil)
+        let bar = """
+            <p style="font-size:11pt"><a href="/runs">← 実行一覧</a>\(drills ? "　件数を選ぶと、その内訳の方々を表示します。" : "")</p>
+            """
+        if let r = html.range(of: "<body>") { html.insert(contentsOf: bar, at: r.upperBound) }
+        return .html(html)
+    }
+
+    static func drillLink(_ run: Int, _ d: AuditorReport.Drill) -> String {
+        let pairs: [(String, String?)]
+        switch d {
+        case .outcome(let o): pairs = [("kind", "outcome"), ("outcome", o)]
+        case .outcomeReasonScheme(let o, let r, let s): pairs = [("kind", "detail"), ("outcome", o), ("reason", r), ("scheme", s)]
+        case .held(let r): pairs = [("kind", "held"), ("reason", r)]
+        case .change(let f, let t): pairs = [("kind", "change"), ("from", f), ("to", t)]
+        }
+        return "/runs/\(run)/members?" + FormFields.encode(pairs)
+    }
+
+    func drillDown(_ db: Connection, _ person: Person, _ idText: String, _ q: FormFields) throws -> Reply {
+        let id = try runID(idText)
+        let (insurer, _) = try filesDirectory(db, id)
+        let asOf = try db.query("SELECT as_of::text FROM run WHERE run_id = $1", [String(id)]).scalar ?? ""
+        let drill: AuditorReport.Drill
+        let heading: String
+        func outcomeName(_ o: String) -> String { Outcome(rawValue: o)?.japanese ?? o }
+        switch (q["kind"], q["outcome"], q["reason"], q["scheme"], q["from"], q["to"]) {
+        case ("outcome", let o?, _, _, _, _):
+            drill = .outcome(o); heading = "結果「\(outcomeName(o))」の方"
+        case ("detail", let o?, let r?, let s?, _, _):
+            drill = .outcomeReasonScheme(outcome: o, reason: r, scheme: s); heading = "結果「\(outcomeName(o))」・理由 \(r)・制度 \(s) の方"
+        case ("held", _, let r?, _, _, _):
+            drill = .held(reason: r); heading = "保留（\(r)：\(ReasonCode(rawValue: r)?.japanese ?? "")）の方"
+        case ("change", _, _, _, let f?, let t?):
+            drill = .change(from: f, to: t); heading = "前回「\(outcomeName(f))」→ 今回「\(outcomeName(t))」の方"
+        default:
+            throw OperatorError(.usage, "内訳の指定が正しくありません", fix: "報告書の件数のリンクから開いてください。")
+        }
+        let page = q.page
+        let pageSize = 50
+        let rows = try AuditorReport.members(db, runID: id, drill, offset: (page - 1) * pageSize, limit: pageSize + 1)
+        let shown = Array(rows.prefix(pageSize))
+        try desk(db, person).recordView(insurer: insurer, members: shown.map(\.member), page: "run \(id) drill-down")
+        var isChange = false
+        if case .change = drill { isChange = true }
+        var data: [String: Any] = ["run_id": id, "heading": heading + "（実行 \(id)）", "change": isChange]
+        data["members"] = shown.map { m -> [String: Any] in
+            ["insurer": insurer, "member": m.member, "outcome": m.outcome, "reasons": m.reasons, "scheme": m.scheme,
+             "previous": m.previousOutcome ?? "", "as_of": asOf]
+        }
+        if let p = Self.pager("/runs/\(id)/members", [("kind", q["kind"]), ("outcome", q["outcome"]), ("reason", q["reason"]),
+                                                      ("scheme", q["scheme"]), ("from", q["from"]), ("to", q["to"])],
+                              page: page, hasMore: rows.count > pageSize) { data["pager"] = p }
+        return .html(views.render("drill", data, title: "内訳（実行 \(id)）", person: person))
+    }
+
+    // MARK: - Audit log
+
+    func latestCheckpoint(_ db: Connection) throws -> (id: String, created: String, checkpoint: Checkpoint)? {
+        guard let r = try db.query("""
+            SELECT checkpoint_id::text, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS TZ'), signed_text FROM audit_checkpoint
+            ORDER BY log_size DESC, checkpoint_id DESC LIMIT 1
+            """).rows.first else { return nil }
+        return (r[0]!, r[1]!, try Checkpoint.parse(r[2]!, file: "checkpoint \(r[0]!)"))
+    }
+
+    func auditPage(_ db: Connection, _ person: Person, _ q: FormFields) throws -> Reply {
+        var data: [String: Any] = [:]
+        data["logSize"] = try db.query("SELECT coalesce(max(log_index) + 1, 0) FROM audit_log").scalar ?? "0"
+        data["canVerify"] = publicKey != nil
+        if let (id, created, cp) = try latestCheckpoint(db) {
+            var c: [String: Any] = ["id": id, "size": cp.size, "created": created, "root": cp.root.map { String(format: "%02x", $0) }.joined(),
+                                    "text": cp.text]
+            if q["verify"] == "1", let key = publicKey {
+                let v = try AuditLog.verify(db, newer: cp, older: nil, publicKey: key, leaves: nil)
+                c["verified"] = ["ok": v.ok, "problems": v.problems,
+                                 "summary": v.ok ? "検証成功：ログの最初の \(cp.size) 件は署名されたチェックポイントと一致します（改ざんなし）。"
+                                                 : "検証失敗：ログはチェックポイントと一致しません。"]
+            }
+            data["checkpoint"] = c
+        }
+        return .html(views.render("audit", data, title: "監査ログ", person: person))
+    }
+
+    func proofDownload(_ db: Connection, _ person: Person, _ q: FormFields) throws -> Reply {
+        guard let insurer = q["insurer"], let number = q["certificate"].flatMap({ Int64($0) }) else {
+            throw OperatorError(.usage, "保険者番号と確認書番号（数字）を入力してください", fix: "監査ログの画面から入力してください。")
+        }
+        guard let (_, _, cp) = try latestCheckpoint(db) else {
+            throw OperatorError(.notFound, "チェックポイントがありません", fix: "kakunin audit checkpoint --key FILE を実行してください。")
+        }
+        let proof = try AuditLog.prove(db, insurer: insurer, certificate: number, checkpoint: cp)
+        return .download(name: "proof-\(insurer)-\(number).txt", type: "text/plain; charset=utf-8", body: proof)
+    }
+
+    // MARK: - Operations
+
+    /// What a held member is waiting for, in the words of the counter.
+    static let waitingFor: [String: String] = [
+        "MISSING_ADDRESS": "住所・郵便番号の訂正（次の加入者ファイルの取込みで解消）",
+        "NO_HOUSEHOLD_HEAD": "世帯主の訂正（世帯に世帯主が一人だけになること）",
+        "BIRTH_AFTER_AS_OF": "生年月日の確認と訂正",
+        "APPLICATION_PENDING": "申請の審査（承認または却下）",
+        "RESIDENCE_EXPIRED": "在留期間の更新の確認",
+        "MAIL_RETURNED": "住所の変更、または窓口での交付",
+    ]
+
+    func operationsPage(_ db: Connection, _ person: Person, _ q: FormFields) throws -> Reply {
+        let latest = try db.query("""
+            SELECT DISTINCT ON (insurer_number) run_id FROM run ORDER BY insurer_number, as_of DESC, run_id DESC
+            """).rows.compactMap { $0[0].flatMap { Int($0) } }
+        var rows: [RunListing] = []
+        for id in latest {
+            if let r = try RunListing.recent(db, limit: 1, offset: 0, runID: id).first { rows.append(r) }
+        }
+        var data: [String: Any] = ["latest": rows.map(Self.runRow)]
+        // Held members of each latest run, by code; one code of one insurer paginated when asked.
+        let page = q.page
+        let focus = (q["insurer"], q["code"])
+        let perGroup = focus.0 != nil ? 100 : 12
+        var groups: [[String: Any]] = []
+        var hasMore = false
+        for r in rows {
+            if let i = focus.0, i != r.insurer { continue }
+            let codes = try db.query("""
+                SELECT reason, count(*) FROM decision, unnest(reasons) AS reason
+                WHERE run_id = $1 AND as_of = $2 AND outcome = 'held' AND ($3::text IS NULL OR reason = $3) GROUP BY 1 ORDER BY 2 DESC, 1
+                """, [String(r.runID), r.asOf, focus.1]).rows
+            for c in codes {
+                let code = c[0]!, count = Int(c[1]!) ?? 0
+                let offset = focus.0 != nil ? (page - 1) * perGroup : 0
+                let members = try db.query("""
+                    SELECT member_id FROM decision WHERE run_id = $1 AND as_of = $2 AND outcome = 'held' AND $3 = ANY (reasons)
+                    ORDER BY member_id LIMIT $4 OFFSET $5
+                    """, [String(r.runID), r.asOf, code, String(perGroup), String(offset)]).rows.map { $0[0]! }
+                if focus.0 != nil { hasMore = hasMore || offset + members.count < count }
+                groups.append(["insurer": r.insurer, "code": code, "count": count, "members": members,
+                               "text": ReasonCode(rawValue: code)?.japanese ?? "",
+                               "waiting": Self.waitingFor[code] ?? ReasonCode(rawValue: code)?.explanation.text ?? "",
+                               "more": focus.0 == nil && count > members.count, "nextPage": 1])
+            }
+        }
+        data["groups"] = groups
+        if focus.0 != nil, let p = Self.pager("/operations", [("insurer", focus.0), ("code", focus.1)], page: page, hasMore: hasMore) {
+            data["pager"] = p
+        }
+        return .html(views.render("operations", data, title: "運用状況", person: person))
+    }
+
+    func usersPage(_ db: Connection, _ person: Person, _ q: FormFields) throws -> Reply {
+        let all = try ConsoleUsers(db: db).list()
+        let page = q.page
+        let shown = all.dropFirst((page - 1) * 50).prefix(50)
+        var data: [String: Any] = ["csrf": person.csrf]
+        data["users"] = shown.map { u -> [String: Any] in
+            var d: [String: Any] = ["name": u.name, "role": (ConsoleUsers.Role(rawValue: u.role)?.japanese ?? u.role) + "（\(u.role)）",
+                                    "insurers": u.insurers.joined(separator: ", "), "created": u.created, "lastLogin": u.lastLogin ?? ""]
+            if let dis = u.disabled { d["disabled"] = dis }
+            return d
+        }
+        if let p = Self.pager("/users", [], page: page, hasMore: all.count > page * 50) { data["pager"] = p }
+        return .html(views.render("users", data, title: "利用者", person: person, flash: q["done"] == "disabled" ? "利用者を停止しました。" : nil))
+    }
+}

@@ -1,0 +1,322 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import KakuninBatch
+import KakuninCore
+import KakuninStore
+import Logging
+import Mustache
+
+/// `kakunin serve`: the web console for counter staff, auditors and operators. Pages are
+/// rendered on the server (no script); every page calls the same libraries as the CLI
+/// (CounterDesk, AuditorReport, AuditLog, Explanation).
+public struct ConsoleOptions: Sendable {
+    public var bind = "127.0.0.1"
+    public var port = 8080
+    public var databaseURL: String?
+    /// Folder of insurer parameter files (counter issue, explanations).
+    public var paramsDirectory: URL
+    /// Folder the nightly runs wrote their mailing files to (the report's file checks).
+    public var mailRoot: URL
+    /// The audit log's public key (the audit page verifies the latest checkpoint with it).
+    public var auditPublicKey: String?
+    public var poolSize = 6
+    public var idleMinutes = 30
+    public var absoluteHours = 10
+    /// Adds `Secure` to the cookies: set it when a TLS proxy is in front.
+    public var secureCookies = false
+    /// Failed logins of one user name within `throttleMinutes` that lock it for that long.
+    public var throttleFailures = 5
+    public var throttleMinutes = 15
+
+    public init(paramsDirectory: URL, mailRoot: URL) {
+        self.paramsDirectory = paramsDirectory
+        self.mailRoot = mailRoot
+    }
+}
+
+/// Someone logged in, as the session names them.
+struct Person: Sendable {
+    let name: String
+    let role: ConsoleUsers.Role
+    /// The database role their statements run as (row-level security applies to it).
+    let databaseRole: String
+    let csrf: String
+    /// A counter person's insurers; empty for the other roles (they read every insurer).
+    let insurers: [String]
+
+    func mayOpen(insurer: String) -> Bool { role != .counter || insurers.contains(insurer) }
+}
+
+/// What a page or an action answers.
+enum Reply: Sendable {
+    case html(String, status: HTTPResponse.Status = .ok)
+    case redirect(String)
+    /// A redirect that also drops the session cookie (logout).
+    case endSession(String)
+    case download(name: String, type: String, body: String)
+}
+
+/// Sendable: every stored property is immutable (the public key is a value read once).
+public final class Console: @unchecked Sendable {
+    let options: ConsoleOptions
+    let pool: DatabasePool
+    let views: Views
+    let publicKey: Curve25519.Signing.PublicKey?
+    static let sessionCookie = "kakunin_session"
+    static let loginCookie = "kakunin_login"
+
+    init(options: ConsoleOptions) throws {
+        self.options = options
+        publicKey = try options.auditPublicKey.map { try AuditKeys.publicKey(pem: AuditKeys.load($0), file: $0) }
+        views = try Views()
+        pool = try DatabasePool(size: options.poolSize, url: options.databaseURL)
+    }
+
+    /// Runs until SIGTERM or SIGINT; then lets requests in progress finish and closes the pool.
+    public static func serve(_ options: ConsoleOptions, onStarted: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+        let console = try Console(options: options)
+        let router = Router(context: BasicRequestContext.self)
+        console.routes(router)
+        var logger = Logger(label: "kakunin-console")
+        logger.logLevel = .warning
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(options.bind, port: options.port), serverName: nil),
+            onServerRunning: { channel in onStarted(channel.localAddress?.description ?? "\(options.bind):\(options.port)") },
+            logger: logger)
+        do {
+            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        } catch {
+            console.pool.shutdown()
+            throw error
+        }
+        console.pool.shutdown()
+    }
+
+    // MARK: - Requests
+
+    /// A page (GET) for people in `roles`: the session is checked, the person's database role
+    /// is set, `body` runs on a pooled connection and its reply is rendered.
+    func page(_ request: Request, _ roles: Set<ConsoleUsers.Role>, asPerson: Bool = true,
+              _ body: @escaping @Sendable (Connection, Person, FormFields) throws -> Reply) async -> Response {
+        let token = request.cookies[Self.sessionCookie]?.value
+        let query = FormFields(request.uri.query ?? "")
+        let here = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
+        return await respond {
+            try await self.pool.run { db in
+                guard let person = try self.session(db, token: token) else {
+                    return .redirect("/login?" + FormFields.encode([("next", here)]))
+                }
+                guard roles.contains(person.role) else { return self.forbidden(person) }
+                guard asPerson else { return try body(db, person, query) }
+                return try self.asPerson(db, person) { try body(db, person, query) }
+            }
+        }
+    }
+
+    /// A form's POST: as `page`, and the form must carry the session's CSRF token.
+    func action(_ request: Request, _ roles: Set<ConsoleUsers.Role>, asPerson: Bool = true,
+                _ body: @escaping @Sendable (Connection, Person, FormFields) throws -> Reply) async -> Response {
+        let token = request.cookies[Self.sessionCookie]?.value
+        var request = request
+        guard let buffer = try? await request.collectBody(upTo: 64 * 1024) else {
+            return Self.response(.html(views.error(title: "送信内容が大きすぎます", message: "The form is larger than 64 KiB.", fix: nil, person: nil),
+                                       status: .contentTooLarge))
+        }
+        let form = FormFields(String(buffer: buffer))
+        return await respond {
+            try await self.pool.run { db in
+                guard let person = try self.session(db, token: token) else { return .redirect("/login") }
+                guard let sent = form.raw("csrf"), Self.same(sent, person.csrf) else {
+                    return .html(self.views.error(title: "フォームの有効期限が切れています",
+                                                  message: "This form does not carry this session's token (CSRF): nothing was changed.",
+                                                  fix: "ページを再読み込みしてから、もう一度送信してください。", person: person), status: .forbidden)
+                }
+                guard roles.contains(person.role) else { return self.forbidden(person) }
+                guard asPerson else { return try body(db, person, form) }
+                return try self.asPerson(db, person) { try body(db, person, form) }
+            }
+        }
+    }
+
+    /// Runs `body` under the person's database role; the pool resets it afterwards.
+    func asPerson<T>(_ db: Connection, _ person: Person, _ body: () throws -> T) throws -> T {
+        try db.execute("SET ROLE \"\(person.databaseRole)\"")
+        return try body()
+    }
+
+    func forbidden(_ person: Person) -> Reply {
+        .html(views.error(title: "この操作の権限がありません",
+                          message: "A \(person.role.rawValue) may not open this page or do this: nothing was changed.",
+                          fix: "権限のある担当者に依頼してください。", person: person), status: .forbidden)
+    }
+
+    /// Maps what a page threw to a page: not found, refused, or an error with its cause.
+    private func respond(_ work: () async throws -> Reply) async -> Response {
+        do {
+            return Self.response(try await work())
+        } catch let e as OperatorError {
+            let status: HTTPResponse.Status
+            switch e.status {
+            case .notFound, .noPermission: status = .notFound
+            case .conflict: status = .conflict
+            case .usage: status = .badRequest
+            default: status = .internalServerError
+            }
+            let title = status == .notFound ? "見つかりません" : "処理できませんでした"
+            return Self.response(.html(views.error(title: title, message: e.message, fix: e.fix, person: nil), status: status))
+        } catch let e as DatabaseError {
+            FileHandle.standardError.write(Data("kakunin serve: database: \(e.sqlState ?? "-") \(e.message)\n".utf8))
+            let title = e.sqlState == "42501" ? "この操作の権限がありません" : "データベースのエラー"
+            return Self.response(.html(views.error(title: title, message: "PostgreSQL: \(e.sqlState ?? "") \(e.message)",
+                                                   fix: e.hint ?? "もう一度試し、続くときは運用担当に連絡してください。", person: nil),
+                                       status: e.sqlState == "42501" ? .forbidden : .internalServerError))
+        } catch {
+            FileHandle.standardError.write(Data("kakunin serve: \(error)\n".utf8))
+            return Self.response(.html(views.error(title: "内部エラー", message: "\(error)", fix: nil, person: nil), status: .internalServerError))
+        }
+    }
+
+    static func response(_ reply: Reply) -> Response {
+        var headers: HTTPFields = [
+            .contentSecurityPolicy: "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            .cacheControl: "no-store",
+            HTTPField.Name("X-Content-Type-Options")!: "nosniff",
+            HTTPField.Name("Referrer-Policy")!: "same-origin",
+        ]
+        switch reply {
+        case .html(let text, let status):
+            headers[.contentType] = "text/html; charset=utf-8"
+            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        case .redirect(let location):
+            headers[.location] = location
+            return Response(status: .seeOther, headers: headers)
+        case .endSession(let location):
+            headers[.location] = location
+            headers[.setCookie] = "\(sessionCookie)=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"
+            return Response(status: .seeOther, headers: headers)
+        case .download(let name, let type, let body):
+            headers[.contentType] = type
+            headers[.contentDisposition] = "attachment; filename=\"\(name)\""
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+    }
+
+    /// Constant-time comparison of two tokens.
+    static func same(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var d: UInt8 = 0
+        for i in 0..<x.count { d |= x[i] ^ y[i] }
+        return d == 0
+    }
+
+    // MARK: - Routes
+
+    func routes(_ router: Router<BasicRequestContext>) {
+        let everyone: Set<ConsoleUsers.Role> = Set(ConsoleUsers.Role.allCases)
+        let readers: Set<ConsoleUsers.Role> = [.counter, .auditor, .admin]
+        let counter: Set<ConsoleUsers.Role> = [.counter]
+        let auditors: Set<ConsoleUsers.Role> = [.auditor, .admin]
+        let runReaders: Set<ConsoleUsers.Role> = [.auditor, .operator, .admin]
+
+        router.get("/static/console.css") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
+                     body: .init(byteBuffer: ByteBuffer(string: Views.stylesheet)))
+        }
+        router.get("/health") { _, _ in "ok\n" }
+        router.get("/login") { request, _ in self.loginPage(request) }
+        router.post("/login") { request, _ in await self.login(request) }
+        router.post("/logout") { request, _ in await self.action(request, everyone, asPerson: false) { db, person, _ in try self.logout(db, person) } }
+        router.get("/") { request, _ in
+            await self.page(request, everyone) { _, person, _ in
+                switch person.role {
+                case .counter: return .redirect("/members")
+                case .auditor, .admin: return .redirect("/runs")
+                case .operator: return .redirect("/operations")
+                }
+            }
+        }
+        // Counter work.
+        router.get("/members") { r, _ in await self.page(r, readers) { try self.search($0, $1, $2) } }
+        router.get("/members/:insurer/:member") { r, c in
+            let (i, m) = (c.parameters.get("insurer") ?? "", c.parameters.get("member") ?? "")
+            return await self.page(r, readers) { try self.memberPage($0, $1, i, m, $2) }
+        }
+        router.get("/members/:insurer/:member/explain") { r, c in
+            let (i, m) = (c.parameters.get("insurer") ?? "", c.parameters.get("member") ?? "")
+            return await self.page(r, readers) { try self.explainPage($0, $1, i, m, $2) }
+        }
+        router.get("/members/:insurer/:member/issue") { r, c in
+            let (i, m) = (c.parameters.get("insurer") ?? "", c.parameters.get("member") ?? "")
+            return await self.page(r, counter) { try self.issueConfirm($0, $1, i, m, $2) }
+        }
+        typealias Handler = @Sendable (Console, Connection, Person, String, String, FormFields) throws -> Reply
+        let memberActions: [(String, Handler)] = [
+            ("issue", { try $0.issue($1, $2, $3, $4, $5) }), ("applications", { try $0.addApplication($1, $2, $3, $4, $5) }),
+            ("reissue", { try $0.reissue($1, $2, $3, $4, $5) }), ("consideration-end", { try $0.endConsideration($1, $2, $3, $4, $5) }),
+            ("notice-return", { try $0.returnNotice($1, $2, $3, $4, $5) }),
+        ]
+        for (name, handler) in memberActions {
+            router.post("/members/:insurer/:member/\(name)") { r, c in
+                let (i, m) = (c.parameters.get("insurer") ?? "", c.parameters.get("member") ?? "")
+                return await self.action(r, counter) { try handler(self, $0, $1, i, m, $2) }
+            }
+        }
+        router.post("/applications/:insurer/:application/decide") { r, c in
+            let (i, a) = (c.parameters.get("insurer") ?? "", c.parameters.get("application") ?? "")
+            return await self.action(r, counter) { try self.decideApplication($0, $1, i, a, $2) }
+        }
+        router.get("/certificates/:insurer/:number/print") { r, c in
+            let (i, n) = (c.parameters.get("insurer") ?? "", c.parameters.get("number") ?? "")
+            return await self.page(r, counter) { try self.printView($0, $1, i, n, $2) }
+        }
+        let certificateActions: [(String, Handler)] = [
+            ("return", { try $0.returnCertificate($1, $2, $3, $4, $5) }), ("void", { try $0.voidCertificate($1, $2, $3, $4, $5) }),
+        ]
+        for (name, handler) in certificateActions {
+            router.post("/certificates/:insurer/:number/\(name)") { r, c in
+                let (i, n) = (c.parameters.get("insurer") ?? "", c.parameters.get("number") ?? "")
+                return await self.action(r, counter) { try handler(self, $0, $1, i, n, $2) }
+            }
+        }
+        // Auditors and operators.
+        router.get("/runs") { r, _ in await self.page(r, runReaders) { try self.runsPage($0, $1, $2) } }
+        router.get("/runs/:run") { r, c in
+            let id = c.parameters.get("run") ?? ""
+            return await self.page(r, runReaders) { db, person, _ in try self.runReport(db, person, id) }
+        }
+        router.get("/runs/:run/members") { r, c in
+            let id = c.parameters.get("run") ?? ""
+            return await self.page(r, auditors) { try self.drillDown($0, $1, id, $2) }
+        }
+        router.get("/audit") { r, _ in await self.page(r, auditors) { try self.auditPage($0, $1, $2) } }
+        router.get("/audit/proof") { r, _ in await self.page(r, auditors) { try self.proofDownload($0, $1, $2) } }
+        router.get("/operations") { r, _ in await self.page(r, runReaders) { try self.operationsPage($0, $1, $2) } }
+        router.get("/users") { r, _ in await self.page(r, [.admin], asPerson: false) { try self.usersPage($0, $1, $2) } }
+        router.post("/users/:name/disable") { r, c in
+            let name = c.parameters.get("name") ?? ""
+            return await self.action(r, [.admin], asPerson: false) { db, person, _ in
+                try ConsoleUsers(db: db).disable(name: name, person: "console:" + person.name)
+                return .redirect("/users?done=disabled")
+            }
+        }
+    }
+}
+
+extension Console {
+    /// The parameters in force for an insurer on a date.
+    func parameters(_ insurer: String, _ asOf: LocalDate) throws -> LoadedParameters {
+        try LoadedParameters.load(insurer: insurer, directory: options.paramsDirectory, asOf: asOf)
+    }
+
+    /// Today in Japan.
+    static func today() -> LocalDate {
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = TimeZone(identifier: "Asia/Tokyo")!
+        let c = cal.dateComponents([.year, .month, .day], from: Date())
+        return LocalDate(year: c.year!, month: c.month!, day: c.day!)!
+    }
+}
