@@ -68,7 +68,8 @@ BEGIN
         RAISE EXCEPTION 'audit_console records views and logins only, not %', p_action USING ERRCODE = 'insufficient_privilege';
     END IF;
     RETURN audit_append(p_action, p_insurer, p_member, NULL, NULL,
-                        coalesce(p_details, '{}'::jsonb) || jsonb_build_object('database_role', current_user::text));
+                        -- current_user is the owner here (SECURITY DEFINER); the role the caller set is 'role'.
+                        coalesce(p_details, '{}'::jsonb) || jsonb_build_object('database_role', current_setting('role')));
 END $$;
 REVOKE EXECUTE ON FUNCTION audit_console(text, text, text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit_console(text, text, text, jsonb) TO kakunin_console, kakunin_staff, kakunin_auditor, kakunin_batch;

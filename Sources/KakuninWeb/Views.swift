@@ -15,7 +15,7 @@ struct Views: Sendable {
 
     /// Renders page `name` inside the layout.
     func render(_ name: String, _ data: [String: Any], title: String, person: Person?, flash: String? = nil) -> String {
-        let body = library.render(data, withTemplate: name) ?? ""
+        let body = library.render(Self.withoutEmpty(data), withTemplate: name) ?? ""
         return layout(body: body, title: title, person: person, flash: flash)
     }
 
@@ -38,7 +38,19 @@ struct Views: Sendable {
             page["person"] = ["name": person.name, "roleName": person.role.japanese, "csrf": person.csrf, "nav": nav,
                               "insurers": person.insurers.joined(separator: "・")]
         }
-        return library.render(page, withTemplate: "layout") ?? ""
+        return library.render(Self.withoutEmpty(page), withTemplate: "layout") ?? ""
+    }
+
+    /// Mustache treats "" as true in `{{#x}}`: empty strings are dropped, so a section shows
+    /// only when there is something to show.
+    static func withoutEmpty(_ value: Any) -> Any {
+        if let d = value as? [String: Any] {
+            var out: [String: Any] = [:]
+            for (k, v) in d where !((v as? String)?.isEmpty ?? false) { out[k] = withoutEmpty(v) }
+            return out
+        }
+        if let a = value as? [[String: Any]] { return a.map { withoutEmpty($0) } }
+        return value
     }
 
     func error(title: String, message: String, fix: String?, person: Person?) -> String {
@@ -242,7 +254,7 @@ struct Views: Sendable {
             """,
         "audit": """
             <h1>監査ログ</h1>
-            <dl class="facts"><dt>ログの件数</dt><dd id="log-size">{{logSize}}</dd><dt>封印待ち</dt><dd>{{pending}}</dd></dl>
+            <dl class="facts"><dt>ログの件数</dt><dd id="log-size">{{logSize}}</dd></dl>
             <h2>最新のチェックポイント</h2>
             {{^checkpoint}}<p class="empty">チェックポイントはまだありません（kakunin audit checkpoint）。</p>{{/checkpoint}}
             {{#checkpoint}}<dl class="facts"><dt>番号</dt><dd>{{id}}</dd><dt>件数</dt><dd>{{size}}</dd><dt>作成</dt><dd>{{created}}</dd><dt>ルート</dt><dd class="code">{{root}}</dd></dl>
