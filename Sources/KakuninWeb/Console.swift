@@ -110,8 +110,10 @@ public final class Console: @unchecked Sendable {
                     return .redirect("/login?" + FormFields.encode([("next", here)]))
                 }
                 guard roles.contains(person.role) else { return self.forbidden(person) }
-                guard asPerson else { return try body(db, person, query) }
-                return try self.asPerson(db, person) { try body(db, person, query) }
+                return try self.shown(person) {
+                    guard asPerson else { return try body(db, person, query) }
+                    return try self.asPerson(db, person) { try body(db, person, query) }
+                }
             }
         }
     }
@@ -135,8 +137,10 @@ public final class Console: @unchecked Sendable {
                                                   fix: "ページを再読み込みしてから、もう一度送信してください。", person: person), status: .forbidden)
                 }
                 guard roles.contains(person.role) else { return self.forbidden(person) }
-                guard asPerson else { return try body(db, person, form) }
-                return try self.asPerson(db, person) { try body(db, person, form) }
+                return try self.shown(person) {
+                    guard asPerson else { return try body(db, person, form) }
+                    return try self.asPerson(db, person) { try body(db, person, form) }
+                }
             }
         }
     }
@@ -153,11 +157,19 @@ public final class Console: @unchecked Sendable {
                           fix: "権限のある担当者に依頼してください。", person: person), status: .forbidden)
     }
 
-    /// Maps what a page threw to a page: not found, refused, or an error with its cause.
+    /// Runs a page for a person: what it throws becomes a page with the person's menu.
+    func shown(_ person: Person, _ body: () throws -> Reply) throws -> Reply {
+        do { return try body() } catch { return errorReply(error, person) }
+    }
+
     private func respond(_ work: () async throws -> Reply) async -> Response {
-        do {
-            return Self.response(try await work())
-        } catch let e as OperatorError {
+        do { return Self.response(try await work()) } catch { return Self.response(errorReply(error, nil)) }
+    }
+
+    /// Maps what a page threw to a page: not found, refused, or an error with its cause.
+    func errorReply(_ error: Error, _ person: Person?) -> Reply {
+        switch error {
+        case let e as OperatorError:
             let status: HTTPResponse.Status
             switch e.status {
             case .notFound, .noPermission: status = .notFound
@@ -166,16 +178,16 @@ public final class Console: @unchecked Sendable {
             default: status = .internalServerError
             }
             let title = status == .notFound ? "見つかりません" : "処理できませんでした"
-            return Self.response(.html(views.error(title: title, message: e.message, fix: e.fix, person: nil), status: status))
-        } catch let e as DatabaseError {
+            return .html(views.error(title: title, message: e.message, fix: e.fix, person: person), status: status)
+        case let e as DatabaseError:
             FileHandle.standardError.write(Data("kakunin serve: database: \(e.sqlState ?? "-") \(e.message)\n".utf8))
             let title = e.sqlState == "42501" ? "この操作の権限がありません" : "データベースのエラー"
-            return Self.response(.html(views.error(title: title, message: "PostgreSQL: \(e.sqlState ?? "") \(e.message)",
-                                                   fix: e.hint ?? "もう一度試し、続くときは運用担当に連絡してください。", person: nil),
-                                       status: e.sqlState == "42501" ? .forbidden : .internalServerError))
-        } catch {
+            return .html(views.error(title: title, message: "PostgreSQL: \(e.sqlState ?? "") \(e.message)",
+                                     fix: e.hint ?? "もう一度試し、続くときは運用担当に連絡してください。", person: person),
+                         status: e.sqlState == "42501" ? .forbidden : .internalServerError)
+        default:
             FileHandle.standardError.write(Data("kakunin serve: \(error)\n".utf8))
-            return Self.response(.html(views.error(title: "内部エラー", message: "\(error)", fix: nil, person: nil), status: .internalServerError))
+            return .html(views.error(title: "内部エラー", message: "\(error)", fix: nil, person: person), status: .internalServerError)
         }
     }
 

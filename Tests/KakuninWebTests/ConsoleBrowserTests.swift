@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+import KakuninTesting
+
+/// Issue 14 in a real browser: Tests/Browser/console_browser.py drives headless Chromium
+/// through chromedriver (WebDriver) against `kakunin serve` on a real database.
+@Suite("The web console in Chromium")
+struct ConsoleBrowserTests {
+    /// A Python that has selenium (Debian's python3-selenium lives in /usr/bin/python3).
+    static func python() -> String? {
+        for candidate in ["/usr/bin/python3", "/usr/local/bin/python3", "python3"] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = [candidate, "-c", "import selenium"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            if (try? p.run()) != nil {
+                p.waitUntilExit()
+                if p.terminationStatus == 0 { return candidate }
+            }
+        }
+        return nil
+    }
+
+    @Test("log in by keyboard, search by kana, record an application, issue and print, reissue, drill down, refusals, throttling, logout")
+    func browser() throws {
+        let python = try #require(Self.python(), "no python3 with selenium: apt-get install python3-selenium chromium chromium-driver (.ci/run does)")
+        let f = try ConsoleFixture()
+        let issueMember = try f.query("""
+            SELECT d.member_id FROM decision d WHERE d.run_id = 1 AND d.outcome = 'held'
+              AND d.reasons && ARRAY['NO_CARD', 'NOT_REGISTERED', 'ECERT_EXPIRED', 'MYNA_STATUS_UNKNOWN', 'REGISTRATION_CANCELLED', 'CARD_RETURNED']
+              AND NOT EXISTS (SELECT 1 FROM certificate c WHERE c.insurer_number = d.insurer_number AND c.member_id = d.member_id)
+            ORDER BY d.member_id
+            """).map { $0[0]! }
+        // The console decides as of today: take the first such member the counter would issue to now.
+        let clerk = try f.login("clerk")
+        let member = try #require(try issueMember.first { try clerk.get("/members/131016/\($0)/issue").body.contains("id=\"confirm-issue\"") })
+        let otherMember = try f.query("SELECT member_id FROM member WHERE insurer_number = '39131015' ORDER BY member_id LIMIT 1")[0][0]!
+        let kana = try f.query("SELECT left(family_name_kana, 2) FROM member WHERE insurer_number = '131016' AND family_name_kana IS NOT NULL ORDER BY member_id LIMIT 1")[0][0]!
+        let shots = ProcessInfo.processInfo.environment["KAKUNIN_SCREENSHOTS"] ?? f.dir.appendingPathComponent("shots").path
+        try FileManager.default.createDirectory(atPath: shots, withIntermediateDirectories: true)
+        let config: [String: Any] = ["base": "http://127.0.0.1:\(f.port)", "passwords": ConsoleFixture.passwords, "issue_member": member,
+                                     "other_insurer_member": otherMember, "kana": kana, "shots": shots]
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [python, TestDatabase.repositoryRoot.appendingPathComponent("Tests/Browser/console_browser.py").path, json]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(text)")
+        #expect(text.contains("ok   counter_work") && text.contains("ok   auditor") && text.contains("ok   throttle"), "\(text)")
+        // What the browser did is in the database, named by the person.
+        #expect(try f.query("SELECT count(*) FROM certificate WHERE member_id = $1 AND issued_by = 'console:clerk'", [member])[0][0] == "2")
+        #expect(try f.query("SELECT count(*) FROM application WHERE member_id = $1 AND kind = 'card_renewing' AND source = 'staff'", [member])[0][0] == "1")
+        #expect(try f.query("SELECT count(*) FROM audit_event WHERE action = 'console_login_refused' AND details->>'username' = 'boss'")[0][0] == "6")
+        #expect(f.stop().status == 0)
+    }
+}
