@@ -192,6 +192,19 @@ extension Console {
             }
         }
         data["groups"] = groups
+        // Documents issued but kept out of the vendor files (exceptions.csv): staff hand them over.
+        var waiting: [[String: Any]] = []
+        for r in rows where focus.0 == nil {
+            let docs = try db.query("""
+                SELECT member_id, 'certificate ' || certificate_number, mail_exception FROM certificate
+                WHERE insurer_number = $1 AND run_id = $2 AND mail_exception IS NOT NULL AND status = 'active'
+                UNION ALL
+                SELECT member_id, kind, mail_exception FROM notice WHERE insurer_number = $1 AND run_id = $2 AND mail_exception IS NOT NULL
+                ORDER BY 1, 2 LIMIT 50
+                """, [r.insurer, String(r.runID)]).rows
+            waiting += docs.map { ["insurer": r.insurer, "member": $0[0]!, "document": $0[1]!, "problem": $0[2] ?? ""] }
+        }
+        data["waitingDocs"] = waiting
         if focus.0 != nil, let p = Self.pager("/operations", [("insurer", focus.0), ("code", focus.1)], page: page, hasMore: hasMore) {
             data["pager"] = p
         }

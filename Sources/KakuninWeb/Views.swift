@@ -124,7 +124,7 @@ struct Views: Sendable {
             <dt>生年月日</dt><dd>{{birth}}（{{birth_era}}）</dd><dt>性別</dt><dd>{{sex}}</dd><dt>制度</dt><dd>{{scheme}}</dd>
             <dt>記号・番号・枝番</dt><dd>{{symbol}}・{{number}}・{{branch}}</dd>
             <dt>資格取得日</dt><dd>{{qualified_on}}</dd><dt>資格喪失日</dt><dd>{{disqualified_on}}</dd>
-            <dt>住所</dt><dd>〒{{postal_code}} {{address}} {{address_extra}}</dd><dt>世帯</dt><dd>{{household_id}}{{#is_head}}（世帯主）{{/is_head}}</dd>
+            <dt>住所</dt><dd>{{#postal_code}}〒{{postal_code}} {{/postal_code}}{{address}} {{address_extra}}{{^address}}<span class="warn">（住所の記録がありません：郵送できません）</span>{{/address}}</dd><dt>世帯</dt><dd>{{household_id}}{{#is_head}}（世帯主）{{/is_head}}</dd>
             </dl>
             {{#done}}<p class="flash" role="status" id="done">{{done}}</p>{{/done}}
             {{#formError}}<div class="error" role="alert" id="form-error"><p>{{formError.message}}</p>{{#formError.fix}}<p class="fix">対処：{{formError.fix}}</p>{{/formError.fix}}</div>{{/formError}}
@@ -282,6 +282,10 @@ struct Views: Sendable {
             <ul class="compact">{{#members}}<li><a href="/members/{{insurer}}/{{.}}">{{.}}</a></li>{{/members}}</ul>
             {{#more}}<p><a href="/operations?insurer={{insurer}}&amp;code={{code}}&amp;page={{nextPage}}">さらに表示 →</a></p>{{/more}}{{/groups}}
             {{> pager}}
+            {{^empty(waitingDocs)}}<h2>送付ファイルに載らず職員の対応を待つ書類（最初の 50 件）</h2>
+            <table class="list"><thead><tr><th>保険者</th><th>加入者ID</th><th>書類</th><th>理由</th></tr></thead><tbody>
+            {{#waitingDocs}}<tr><td>{{insurer}}</td><td>{{member}}</td><td>{{document}}</td><td>{{problem}}</td></tr>{{/waitingDocs}}
+            </tbody></table><p class="en">窓口で印刷して交付するか（kakunin certificate print）、記録を訂正してください。</p>{{/empty(waitingDocs)}}
             """,
         "users": """
             <h1>利用者</h1>

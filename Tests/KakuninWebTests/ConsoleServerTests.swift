@@ -43,6 +43,18 @@ struct ConsoleServerTests {
         #expect(try f.query("SELECT count(*) FROM audit_event WHERE action IN ('console_login', 'console_logout')")[0][0] == "2")
     }
 
+    @Test("a session ends after 30 idle minutes, and 10 hours after login however busy")
+    func sessionExpiry() throws {
+        let idle = try f.login("clerk")
+        let busy = try f.login("audi")
+        #expect(try idle.get("/members").status == 200 && busy.get("/runs").status == 200)
+        _ = try f.query("UPDATE console_session SET last_seen_at = now() - interval '31 minutes' WHERE username = 'clerk'")
+        _ = try f.query("UPDATE console_session SET created_at = now() - interval '10 hours 1 minute' WHERE username = 'audi'")
+        let r = try idle.get("/members/131016/x")
+        #expect(r.status == 303 && r.location?.hasPrefix("/login?next=") == true)
+        #expect(try busy.get("/runs").status == 303)
+    }
+
     @Test("five wrong passwords lock the name: the right password is refused (429) until the time has passed")
     func throttling() throws {
         let s = f.session()

@@ -52,12 +52,15 @@ public final class CounterDesk {
         case .kana(let text, let birth):
             let kana = Kana.normalise(text)
             guard !kana.isEmpty else { throw OperatorError(.usage, "give the kana reading to search for", fix: "e.g. --kana ヤマダ") }
+            // A prefix as a range [prefix, prefix with its last character + 1): comparisons are
+            // leakproof, so under row-level security the index still serves it (LIKE is not,
+            // and a staff login would scan the whole insurer).
+            let prefix = kana.replacingOccurrences(of: " ", with: "").replacingOccurrences(of: "\u{3000}", with: "")
             rows = try db.query("""
-                \(select) AND \(Self.kanaKey) LIKE $2 || '%'
+                \(select) AND \(Self.kanaKey) >= $2 AND \(Self.kanaKey) < $4
                   AND ($3::date IS NULL OR birth_date = $3::date)
                 ORDER BY \(Self.kanaKey), member_id LIMIT \(limit) OFFSET \(offset)
-                """, [insurer, Kana.likeEscaped(kana.replacingOccurrences(of: " ", with: "").replacingOccurrences(of: "\u{3000}", with: "")),
-                      birth?.description]).rows
+                """, [insurer, prefix, birth?.description, Kana.upperBound(prefix)]).rows
         case .postalCode(let code):
             let digits = code.filter(\.isNumber)
             guard digits.count == 7 else { throw OperatorError(.usage, "a postal code has 7 digits (e.g. 100-0001)", fix: "check the code") }
@@ -127,7 +130,8 @@ public final class CounterDesk {
         record["decisions"] = try rows("""
             SELECT d.run_id::text, d.as_of::text, r.job, d.outcome, array_to_string(d.reasons, ';'), d.valid_from::text, d.valid_to::text,
                    d.certificate_number::text
-            FROM decision d JOIN run r USING (run_id) WHERE d.insurer_number = $1 AND d.member_id = $2 ORDER BY d.as_of, d.run_id
+            FROM run r JOIN decision d ON d.as_of = r.as_of AND d.run_id = r.run_id AND d.member_id = $2
+            WHERE r.insurer_number = $1 ORDER BY d.as_of, d.run_id
             """, ["run_id", "as_of", "job", "outcome", "reasons", "valid_from", "valid_to", "certificate_number"])
         try recordView(insurer: insurer, members: [memberID], page: "member record")
         return record
@@ -310,9 +314,14 @@ public enum Kana {
         return nil
     }
 
-    /// For LIKE: escape the wildcards.
-    static func likeEscaped(_ s: String) -> String {
-        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+    /// The least string above every string that starts with `prefix`, byte-wise (UTF-8 keeps
+    /// code point order): the prefix with its last character moved one up.
+    static func upperBound(_ prefix: String) -> String {
+        var scalars = Array(prefix.unicodeScalars)
+        guard let last = scalars.popLast() else { return "\u{10FFFF}" }
+        guard let next = Unicode.Scalar(last.value + 1) else { return prefix + "\u{10FFFF}" }
+        scalars.append(next)
+        return String(String.UnicodeScalarView(scalars))
     }
 }
 
