@@ -111,7 +111,13 @@ struct ConsoleServerTests {
         try db.execute("SET ROLE \"\(role)\"")
         #expect(try db.query("SELECT count(*) FROM member WHERE insurer_number = '131016'").scalar == "0")
         #expect(try db.query("SELECT count(*) FROM member WHERE insurer_number = '39131015'").scalar != "0")
+        // The kana search runs as the owner (for the index) and checks the scope itself.
+        #expect(try db.query("SELECT count(*) FROM member_kana_search('131016', '', E'\\U0010FFFF', NULL, 1000, 0)").scalar == "0")
+        #expect(try db.query("SELECT count(*) FROM member_kana_search('39131015', '', E'\\U0010FFFF', NULL, 1000, 0)").scalar != "0")
         try db.execute("RESET ROLE")
+        let kana = try #require(try f.query("SELECT left(family_name_kana, 2) FROM member WHERE member_id = $1", [mine.id])[0][0])
+        let byKana = try other.get("/members?q=\(kana.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)&insurer=131016")
+        #expect(byKana.body.contains("該当する加入者はいません"))
     }
 
     @Test("the counter's work: application with a field error, counter issue after confirmation, print view, reissue, void")

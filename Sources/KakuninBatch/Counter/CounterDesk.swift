@@ -33,8 +33,6 @@ public final class CounterDesk {
     }
 
     public static let maxHits = 50
-    /// The reading searched by prefix, byte-wise: the expression of index member_kana (sql/015).
-    static let kanaKey = "((coalesce(family_name_kana, '') || coalesce(given_name_kana, '')) COLLATE \"C\")"
 
     /// At most 50 members of the insurer matching the query (member id; kana prefix, half-width
     /// input normalised, with an optional birth date; postal code with or without the hyphen).
@@ -52,14 +50,13 @@ public final class CounterDesk {
         case .kana(let text, let birth):
             let kana = Kana.normalise(text)
             guard !kana.isEmpty else { throw OperatorError(.usage, "give the kana reading to search for", fix: "e.g. --kana ヤマダ") }
-            // A prefix as a range [prefix, prefix with its last character + 1): comparisons are
-            // leakproof, so under row-level security the index still serves it (LIKE is not,
-            // and a staff login would scan the whole insurer).
+            // A prefix as a range [prefix, prefix with its last character + 1), searched by
+            // member_kana_search (sql/015: under row-level security the index would not serve it).
             let prefix = kana.replacingOccurrences(of: " ", with: "").replacingOccurrences(of: "\u{3000}", with: "")
             rows = try db.query("""
-                \(select) AND \(Self.kanaKey) >= $2 AND \(Self.kanaKey) < $4
-                  AND ($3::date IS NULL OR birth_date = $3::date)
-                ORDER BY \(Self.kanaKey), member_id LIMIT \(limit) OFFSET \(offset)
+                SELECT member_id, family_name || coalesce(' ' || given_name, ''),
+                       coalesce(family_name_kana, '') || coalesce(' ' || given_name_kana, ''), birth_date::text, scheme, household_id
+                FROM member_kana_search($1, $2, $4, $3::date, \(limit), \(offset))
                 """, [insurer, prefix, birth?.description, Kana.upperBound(prefix)]).rows
         case .postalCode(let code):
             let digits = code.filter(\.isNumber)
