@@ -146,7 +146,8 @@ extension Console {
 
     // MARK: - Operations
 
-    /// What a held member is waiting for, in the words of the counter.
+    /// What a held member is waiting for, in the words of the counter: the codes that hold a
+    /// member (a held decision also carries the reasons of the outcome it would have had).
     static let waitingFor: [String: String] = [
         "MISSING_ADDRESS": "住所・郵便番号の訂正（次の加入者ファイルの取込みで解消）",
         "NO_HOUSEHOLD_HEAD": "世帯主の訂正（世帯に世帯主が一人だけになること）",
@@ -175,8 +176,9 @@ extension Console {
             if let i = focus.0, i != r.insurer { continue }
             let codes = try db.query("""
                 SELECT reason, count(*) FROM decision, unnest(reasons) AS reason
-                WHERE run_id = $1 AND as_of = $2 AND outcome = 'held' AND ($3::text IS NULL OR reason = $3) GROUP BY 1 ORDER BY 2 DESC, 1
-                """, [String(r.runID), r.asOf, focus.1]).rows
+                WHERE run_id = $1 AND as_of = $2 AND outcome = 'held' AND ($3::text IS NULL OR reason = $3) AND reason = ANY ($4::text[])
+                GROUP BY 1 ORDER BY 2 DESC, 1
+                """, [String(r.runID), r.asOf, focus.1, "{" + Self.waitingFor.keys.sorted().joined(separator: ",") + "}"]).rows
             for c in codes {
                 let code = c[0]!, count = Int(c[1]!) ?? 0
                 let offset = focus.0 != nil ? (page - 1) * perGroup : 0
