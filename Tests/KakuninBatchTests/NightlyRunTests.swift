@@ -57,6 +57,15 @@ struct NightlyRunTests {
         #expect(d["E"] == ["issue", "NO_CARD", "2026-11-21", "2027-07-31", "3"])
         let db = try tdb.connect()
         #expect(try db.query("SELECT fulfilled_certificate_number, fulfilled_on::text FROM application WHERE member_id = 'D'").rows == [["2", "2026-11-21"]])
+        // The run computes the digest of its certificates as they stream; it is the one the
+        // database gives for the certificates it holds.
+        let recorded = try db.query("SELECT details->>'certificates_issued', details->>'certificates_sha256' FROM audit_event WHERE action = 'run_decided' AND run_id = 1").rows
+        let computed = try db.query("""
+            SELECT count(*)::text, encode(sha256(convert_to(string_agg(concat_ws(',', certificate_number, member_id, kind, valid_from, valid_to),
+                   E'\\n' ORDER BY certificate_number), 'UTF8')), 'hex')
+            FROM certificate WHERE insurer_number = '131016' AND run_id = 1
+            """).rows
+        #expect(recorded == computed && computed.first?[0] == "3")
 
         // E loses the certificate: a reissue application arrives.
         let a2 = try FeedFiles.write(dir, "a2.csv", [Self.appHeader, "131016,D,card_lost,2026-11-10,,approved", "131016,E,reissue,2026-11-22,,approved"])

@@ -46,6 +46,10 @@ public final class NightlyRun {
 
     private let url: String?
     private let log: RunLog
+    /// The report's reading of the staged mailing files, started once they are finished and
+    /// done while the database commits (both cores); waited for before the files are renamed
+    /// into place, and used by the report of those same files.
+    private var stagedFiles: Background<RunReport.FileFacts>?
     static let maxDecideTries = 5
 
     public init(databaseURL: String?, log: RunLog) {
@@ -132,6 +136,8 @@ public final class NightlyRun {
                             try decideAndCommit(o, runID: run.id, registry: registry, staging: staging)
                             break
                         } catch let clash as CounterClash where tries < Self.maxDecideTries {
+                            _ = stagedFiles?.wait()
+                            stagedFiles = nil
                             log.event("decide", "members \(clash.members.prefix(10).joined(separator: ", ")) were issued a certificate at the counter during the run; deciding again",
                                       ["members": clash.members.count])
                             staging.discard()
@@ -149,13 +155,18 @@ public final class NightlyRun {
                     try staging.finish(insurer: o.insurer, asOf: o.asOf)
                 }
                 try registry.heartbeat(runID: run.id, force: true)
+                // The files are read by path: done before the folder is renamed.
+                _ = stagedFiles?.wait()
                 files = try staging.publish(log: log)
             } catch {
+                _ = stagedFiles?.wait()
+                stagedFiles = nil
                 staging.discard()
                 throw error
             }
         }
-        let report = try RunReport.load(control, runID: run.id, filesDirectory: dir)
+        let report = try RunReport.load(control, runID: run.id, filesDirectory: dir, files: stagedFiles)
+        stagedFiles = nil
         try audit(control, "run_completed", run.id, o, ["manifest_sha256": files.manifestSHA256, "checks_pass": report.allChecksPass,
                                                        "decisions": report.decisions, "certificates": report.certificates])
         try registry.complete(runID: run.id, counts: report.countsJSON())
@@ -251,6 +262,11 @@ public final class NightlyRun {
         var reasonText = ReasonTextCache()
         let person = PersonColumns(memberID: 0, scheme: 1, birthDate: 2, mail: MemberFactsQuery.mailColumnsStart)
         var read = 0
+        // The digest of the certificates the run issues (number, member, kind, validity, one line
+        // each in number order, which is the stream's order), as the run_decided event records it.
+        var certificateDigest = SHA256()
+        var certificatesIssued = 0
+        var digestLine: [UInt8] = []
         let factsSQL = MemberFactsQuery.sql(oneMember: false)
             .replacingOccurrences(of: "$1", with: "'\(insurer)'")        // validated: digits only
             .replacingOccurrences(of: "$2", with: "'\(asOf)'::date")      // a LocalDate
@@ -285,6 +301,19 @@ public final class NightlyRun {
                 }
                 if let spool, let staging {
                     if let number, let from = d.validFrom, let to = d.validTo {
+                        digestLine.removeAll(keepingCapacity: true)
+                        if certificatesIssued > 0 { digestLine.append(newline) }
+                        digestLine.append(contentsOf: String(number).utf8)
+                        digestLine.append(UInt8(ascii: ","))
+                        row.withField(0) { digestLine.append(contentsOf: $0) }
+                        digestLine.append(UInt8(ascii: ","))
+                        digestLine.append(contentsOf: kind.utf8)
+                        digestLine.append(UInt8(ascii: ","))
+                        digestLine.append(contentsOf: from.description.utf8)
+                        digestLine.append(UInt8(ascii: ","))
+                        digestLine.append(contentsOf: to.description.utf8)
+                        certificateDigest.update(data: digestLine)
+                        certificatesIssued += 1
                         let held = try staging.certificate(row, person, number: number, kind: kind, validFrom: from, validTo: to, issuedOn: asOf,
                                                            reasons: reasons.list, replaces: d.replacesCertificate)
                         try spool.certificates.row { b in
@@ -352,6 +381,8 @@ public final class NightlyRun {
         // Still the run's holder? (The stream may have been quicker than a heartbeat.)
         try registry?.heartbeat(runID: runID, force: true)
         try staging.finish(insurer: insurer, asOf: asOf)
+        let stagedDirectory = staging.staging
+        stagedFiles = Background { RunReport.FileFacts.read(stagedDirectory) }
         let id = String(runID)
 
         try writer.execute("UPDATE insurer SET insurer_name = $2 WHERE insurer_number = $1", [insurer, o.parameters.parameters.insurerName])
@@ -362,11 +393,11 @@ public final class NightlyRun {
         try writer.copyIn("COPY notice (member_id, kind, reasons, details, mail_exception, run_id, insurer_number, sent_on) FROM STDIN") {
             try spool.notices.send(to: $0)
         }
-        let digest = try writer.query("""
-            SELECT count(*), coalesce(encode(sha256(convert_to(string_agg(concat_ws(',', certificate_number, member_id, kind, valid_from, valid_to),
-                   E'\\n' ORDER BY certificate_number), 'UTF8')), 'hex'), '')
-            FROM certificate WHERE insurer_number = $1 AND run_id = $2
-            """, [insurer, id]).rows[0]
+        // Computed as the certificates streamed (the same text the database would aggregate:
+        // concat_ws(',', certificate_number, member_id, kind, valid_from, valid_to), lines joined
+        // by newlines in number order); an empty run has the empty digest "".
+        let digest: [String?] = [String(certificatesIssued),
+                                 certificatesIssued == 0 ? "" : certificateDigest.finalize().map { String(format: "%02x", $0) }.joined()]
         // Sealed, this event is followed in the log by one entry per certificate issued.
         try AuditLog.append(writer, "run_decided", insurer: insurer, run: runID, details: [
             "members_read": read, "certificates_issued": Int(digest[0]!)!, "certificates_sha256": digest[1]!,

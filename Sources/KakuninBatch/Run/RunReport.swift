@@ -34,7 +34,12 @@ public struct RunReport: Sendable {
 
     public var allChecksPass: Bool { checks.allSatisfy(\.pass) }
 
-    static func load(_ db: Connection, runID: Int, filesDirectory: URL) throws -> RunReport {
+    /// `files`: the files' side, already being read (the run reads its staged files, which it
+    /// publishes by renaming them, while the database commits); otherwise it is read here, on
+    /// a thread of its own while the database counts.
+    static func load(_ db: Connection, runID: Int, filesDirectory: URL, files: Background<FileFacts>? = nil) throws -> RunReport {
+        let pending = files ?? Background { FileFacts.read(filesDirectory) }
+        defer { _ = pending.wait() }
         var r = RunReport()
         r.runID = runID
         let id = String(runID)
@@ -68,12 +73,10 @@ public struct RunReport: Sendable {
             manifestPostage = m.postage
             manifestEnvelopes = m.envelopes
         }
-        for name in [MailFiles.names.certificates, MailFiles.names.eligibility, MailFiles.names.apply, MailFiles.names.envelopes,
-                     MailFiles.names.exceptions] {
-            r.files[name] = countRecords(filesDirectory.appendingPathComponent(name))
-        }
-        let excepted = countExceptions(filesDirectory.appendingPathComponent(MailFiles.names.exceptions))
-        let walk = EnvelopeCheck.run(filesDirectory)
+        let read = files?.wait() ?? pending.wait()
+        r.files = read.records
+        let excepted = read.excepted
+        let walk = read.walk
         r.envelopes = walk.envelopes
         r.postage = walk.postage.sorted { $0.key < $1.key }.map { ($0.key, $0.value.envelopes, $0.value.yen) }
         let fromManifest = (manifestPostage ?? []).sorted { $0.mail_class < $1.mail_class }.map { "\($0.mail_class) \($0.envelopes) \($0.yen)" }
@@ -160,7 +163,7 @@ public struct RunReport: Sendable {
 
     /// Documents in exceptions.csv by kind (rows of one document are consecutive), held rows
     /// (no document) under "".
-    private static func countExceptions(_ url: URL) -> [String: Int] {
+    fileprivate static func countExceptions(_ url: URL) -> [String: Int] {
         guard let reader = try? CSVReader(path: url.path) else { return [:] }
         var counts: [String: Int] = [:]
         var header: [String] = []
@@ -176,7 +179,26 @@ public struct RunReport: Sendable {
         return counts
     }
 
-    private static func countRecords(_ url: URL) -> Int? {
+    /// What the report reads from the mailing files: records per file, the exceptions by
+    /// document, and the envelope walk.
+    struct FileFacts: Sendable {
+        var records: [String: Int] = [:]
+        var excepted: [String: Int] = [:]
+        var walk = EnvelopeCheck()
+
+        static func read(_ dir: URL) -> FileFacts {
+            var f = FileFacts()
+            for name in [MailFiles.names.certificates, MailFiles.names.eligibility, MailFiles.names.apply, MailFiles.names.envelopes,
+                         MailFiles.names.exceptions] {
+                f.records[name] = countRecords(dir.appendingPathComponent(name))
+            }
+            f.excepted = countExceptions(dir.appendingPathComponent(MailFiles.names.exceptions))
+            f.walk = EnvelopeCheck.run(dir)
+            return f
+        }
+    }
+
+    fileprivate static func countRecords(_ url: URL) -> Int? {
         guard let reader = try? CSVReader(path: url.path), let n = try? reader.countRecords() else { return nil }
         return max(n - 1, 0)
     }
