@@ -121,6 +121,32 @@ public final class Connection {
     @discardableResult
     public func copyOut(_ sql: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
         try startCopy(sql, expecting: PGRES_COPY_OUT)
+        return try receiveCopyOut(sql, body)
+    }
+
+    /// Sends `COPY … TO STDOUT` and returns at once, without waiting for the server's answer
+    /// (which comes only with the first rows, after a sort: the whole query): the server
+    /// computes while the caller does other work; `receiveCopyOut` then reads the rows.
+    public func beginCopyOut(_ sql: String) throws {
+        guard PQsendQuery(conn, sql) == 1 else { throw DatabaseError(result: nil, connection: conn, kind: .copy, statement: sql) }
+        copyOutSent = true
+    }
+
+    private var copyOutSent = false
+
+    /// Reads the rows of a COPY begun with `beginCopyOut` (or started by `copyOut`).
+    @discardableResult
+    public func receiveCopyOut(_ sql: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        if copyOutSent {
+            copyOutSent = false
+            guard let result = PQgetResult(conn) else { throw DatabaseError(result: nil, connection: conn, kind: .copy, statement: sql) }
+            defer { PQclear(result) }
+            guard PQresultStatus(result) == PGRES_COPY_OUT else {
+                let error = DatabaseError(result: result, connection: conn, kind: .copy, statement: sql)
+                while let more = PQgetResult(conn) { PQclear(more) }
+                throw error
+            }
+        }
         var bodyError: Error?
         while true {
             var buffer: UnsafeMutablePointer<CChar>? = nil

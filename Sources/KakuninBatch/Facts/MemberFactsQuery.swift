@@ -59,12 +59,18 @@ public enum MemberFactsQuery {
     /// Index of the returned-mail flag, last.
     static let mailReturnedColumn = coveringColumn + 1
 
-    public static func sql(oneMember: Bool) -> String {
+    /// A member's envelope key, the first sort key of the batch form (unqualified columns of a
+    /// member row): an nhi household shares one envelope.
+    static let envelopeKey = "(CASE WHEN scheme = 'nhi' AND household_id IS NOT NULL THEN 'H-' || household_id ELSE 'M-' || member_id END)"
+
+    /// `range`: in the batch form, only the members whose envelope key is in it (e.g.
+    /// `< 'H-0042'`); the ranges of a split, concatenated, give the whole stream in order.
+    public static func sql(oneMember: Bool, range: String = "") -> String {
         // Every table is read once for the insurer and hash-joined; `explain` narrows the
         // members to one household and the rest to one member.
         let scope = oneMember
             ? "AND (member_id = $3 OR household_id = (SELECT household_id FROM member WHERE insurer_number = $1 AND member_id = $3))"
-            : ""
+            : range.isEmpty ? "" : "AND \(envelopeKey) \(range)"
         let only = oneMember ? "AND member_id = $3" : ""
         return """
             WITH \(households(insurer: "$1", scope: scope)),

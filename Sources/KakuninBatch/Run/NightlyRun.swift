@@ -51,6 +51,8 @@ public final class NightlyRun {
     /// into place, and used by the report of those same files.
     private var stagedFiles: Background<RunReport.FileFacts>?
     static let maxDecideTries = 5
+    /// Insurers with at least this many members read their facts in two halves (see decideAndCommit).
+    static let splitAbove = Int(ProcessInfo.processInfo.environment["KAKUNIN_SPLIT_ABOVE"] ?? "") ?? 100_000
 
     public init(databaseURL: String?, log: RunLog) {
         url = databaseURL
@@ -267,16 +269,45 @@ public final class NightlyRun {
         var certificateDigest = SHA256()
         var certificatesIssued = 0
         var digestLine: [UInt8] = []
-        let factsSQL = MemberFactsQuery.sql(oneMember: false)
-            .replacingOccurrences(of: "$1", with: "'\(insurer)'")        // validated: digits only
-            .replacingOccurrences(of: "$2", with: "'\(asOf)'::date")      // a LocalDate
+        func factsSQL(_ range: String = "") -> String {
+            MemberFactsQuery.sql(oneMember: false, range: range)
+                .replacingOccurrences(of: "$1", with: "'\(insurer)'")        // validated: digits only
+                .replacingOccurrences(of: "$2", with: "'\(asOf)'::date")      // a LocalDate
+        }
+        // The facts query joins and sorts the whole insurer before its first row: alone, it
+        // would keep the client and the writer waiting. A large insurer is read in two halves
+        // of envelope-key order, the second on a connection of its own in the same snapshot,
+        // started now: the server sorts it on the other core while this process takes the
+        // first. Concatenated they are the same stream (the boundary only splits the work).
+        var second: (connection: Connection, sql: String)?
+        var firstSQL = factsSQL()
+        if total >= Self.splitAbove, let boundary = try reader.query("""
+            SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY k) FROM (
+                SELECT \(MemberFactsQuery.envelopeKey) COLLATE "C" AS k FROM member \(total >= 500_000 ? "TABLESAMPLE SYSTEM (2) REPEATABLE (1)" : "")
+                WHERE insurer_number = $1) s
+            """, [insurer]).scalar {
+            let literal = "'" + boundary.replacingOccurrences(of: "'", with: "''") + "'"
+            let other = try Connection(url: url, applicationName: "kakunin-run-read")
+            let snapshot = try reader.query("SELECT pg_export_snapshot()").scalar!
+            try other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try other.execute("SET TRANSACTION SNAPSHOT '\(snapshot)'")
+            try other.execute("SET LOCAL jit = off")
+            try other.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            try other.execute("SET LOCAL work_mem = '512MB'")
+            let sql = factsSQL("COLLATE \"C\" >= \(literal)")
+            try other.beginCopyOut("COPY (\(sql)) TO STDOUT")
+            second = (other, sql)
+            firstSQL = factsSQL("COLLATE \"C\" < \(literal)")
+            log.event("decide", "reading the facts in two halves of envelope order, the second on its own connection")
+        }
         log.event("decide", "deciding \(total) members", ["members": total])
         let tab = UInt8(ascii: "\t"), newline = UInt8(ascii: "\n")
         try writer.copyIn("""
             COPY \(target) (member_id, scheme, outcome, reasons, s_date, valid_from, valid_to, certificate_number, facts,
                              run_id, insurer_number, as_of) FROM STDIN
             """) { w in
-            try reader.copyOut("COPY (\(factsSQL)) TO STDOUT") { chunk in
+            func consume(_ chunk: UnsafeRawBufferPointer) throws {
+                if read == 0 { log.event("decide", "first member's facts arrived (the facts query has joined and sorted)") }
                 row.load(chunk)
                 let d = policy.decide(try MemberFactsQuery.facts(row), asOf: asOf)
                 let reasons = reasonText.text(d.reasons)
@@ -368,8 +399,11 @@ public final class NightlyRun {
                 CrashPoint.hit("decide:\(read)")
                 TestPause.hit("decide:\(read)")
             }
+            try reader.copyOut("COPY (\(firstSQL)) TO STDOUT", consume)
+            if let second { try second.connection.receiveCopyOut("COPY (\(second.sql)) TO STDOUT", consume) }
         }
         try reader.execute("COMMIT")
+        if let second { try second.connection.execute("COMMIT") }
         log.endProgress()
         log.event("decide", "decided \(read) members", ["members": read])
 
