@@ -251,49 +251,31 @@ public final class Console: @unchecked Sendable {
                 }
             }
         }
-        // Counter work.
-        router.get("/members") { r, _ in await self.page(r, readers) { try self.search($0, $1, $2) } }
-        router.get("/members/:insurer/:member") { r, c in
-            let (i, m) = (c.parameters.get("insurer") ?? "", c.parameters.get("member") ?? "")
-            return await self.page(r, readers) { try self.memberPage($0, $1, i, m, $2) }
-        }
-        router.get("/members/:insurer/:member/explain") { r, c in
-            let (i, m) = (c.parameters.get("insurer") ?? "", c.parameters.get("member") ?? "")
-            return await self.page(r, readers) { try self.explainPage($0, $1, i, m, $2) }
-        }
-        router.get("/members/:insurer/:member/issue") { r, c in
-            let (i, m) = (c.parameters.get("insurer") ?? "", c.parameters.get("member") ?? "")
-            return await self.page(r, counter) { try self.issueConfirm($0, $1, i, m, $2) }
-        }
+        // Counter work. Each route names an insurer and one thing of it (a member, an
+        // application, a certificate): `key` is that parameter's name.
         typealias Handler = @Sendable (Console, Connection, Person, String, String, FormFields) throws -> Reply
-        let memberActions: [(String, Handler)] = [
-            ("issue", { try $0.issue($1, $2, $3, $4, $5) }), ("applications", { try $0.addApplication($1, $2, $3, $4, $5) }),
-            ("reissue", { try $0.reissue($1, $2, $3, $4, $5) }), ("consideration-end", { try $0.endConsideration($1, $2, $3, $4, $5) }),
-            ("notice-return", { try $0.returnNotice($1, $2, $3, $4, $5) }),
-        ]
-        for (name, handler) in memberActions {
-            router.post("/members/:insurer/:member/\(name)") { r, c in
-                let (i, m) = (c.parameters.get("insurer") ?? "", c.parameters.get("member") ?? "")
-                return await self.action(r, counter) { try handler(self, $0, $1, i, m, $2) }
+        func route(_ method: String, _ prefix: String, _ key: String, _ suffix: String, _ roles: Set<ConsoleUsers.Role>, _ handler: @escaping Handler) {
+            let path = RouterPath("/\(prefix)/:insurer/:\(key)\(suffix)")
+            let respond: @Sendable (Request, BasicRequestContext) async -> Response = { r, c in
+                let (i, k) = (c.parameters.get("insurer") ?? "", c.parameters.get(key) ?? "")
+                return method == "GET" ? await self.page(r, roles) { try handler(self, $0, $1, i, k, $2) }
+                                       : await self.action(r, roles) { try handler(self, $0, $1, i, k, $2) }
             }
+            if method == "GET" { router.get(path, use: respond) } else { router.post(path, use: respond) }
         }
-        router.post("/applications/:insurer/:application/decide") { r, c in
-            let (i, a) = (c.parameters.get("insurer") ?? "", c.parameters.get("application") ?? "")
-            return await self.action(r, counter) { try self.decideApplication($0, $1, i, a, $2) }
-        }
-        router.get("/certificates/:insurer/:number/print") { r, c in
-            let (i, n) = (c.parameters.get("insurer") ?? "", c.parameters.get("number") ?? "")
-            return await self.page(r, counter) { try self.printView($0, $1, i, n, $2) }
-        }
-        let certificateActions: [(String, Handler)] = [
-            ("return", { try $0.returnCertificate($1, $2, $3, $4, $5) }), ("void", { try $0.voidCertificate($1, $2, $3, $4, $5) }),
-        ]
-        for (name, handler) in certificateActions {
-            router.post("/certificates/:insurer/:number/\(name)") { r, c in
-                let (i, n) = (c.parameters.get("insurer") ?? "", c.parameters.get("number") ?? "")
-                return await self.action(r, counter) { try handler(self, $0, $1, i, n, $2) }
-            }
-        }
+        router.get("/members") { r, _ in await self.page(r, readers) { try self.search($0, $1, $2) } }
+        route("GET", "members", "member", "", readers) { try $0.memberPage($1, $2, $3, $4, $5) }
+        route("GET", "members", "member", "/explain", readers) { try $0.explainPage($1, $2, $3, $4, $5) }
+        route("GET", "members", "member", "/issue", counter) { try $0.issueConfirm($1, $2, $3, $4, $5) }
+        route("POST", "members", "member", "/issue", counter) { try $0.issue($1, $2, $3, $4, $5) }
+        route("POST", "members", "member", "/applications", counter) { try $0.addApplication($1, $2, $3, $4, $5) }
+        route("POST", "members", "member", "/reissue", counter) { try $0.reissue($1, $2, $3, $4, $5) }
+        route("POST", "members", "member", "/consideration-end", counter) { try $0.endConsideration($1, $2, $3, $4, $5) }
+        route("POST", "members", "member", "/notice-return", counter) { try $0.returnNotice($1, $2, $3, $4, $5) }
+        route("POST", "applications", "application", "/decide", counter) { try $0.decideApplication($1, $2, $3, $4, $5) }
+        route("GET", "certificates", "number", "/print", counter) { try $0.printView($1, $2, $3, $4, $5) }
+        route("POST", "certificates", "number", "/return", counter) { try $0.returnCertificate($1, $2, $3, $4, $5) }
+        route("POST", "certificates", "number", "/void", counter) { try $0.voidCertificate($1, $2, $3, $4, $5) }
         // Auditors and operators.
         router.get("/runs") { r, _ in await self.page(r, runReaders) { try self.runsPage($0, $1, $2) } }
         router.get("/runs/:run") { r, c in
