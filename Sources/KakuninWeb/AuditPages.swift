@@ -158,13 +158,7 @@ extension Console {
     ]
 
     func operationsPage(_ db: Connection, _ person: Person, _ q: FormFields) throws -> Reply {
-        let latest = try db.query("""
-            SELECT DISTINCT ON (insurer_number) run_id FROM run ORDER BY insurer_number, as_of DESC, run_id DESC
-            """).rows.compactMap { $0[0].flatMap { Int($0) } }
-        var rows: [RunListing] = []
-        for id in latest {
-            if let r = try RunListing.recent(db, limit: 1, offset: 0, runID: id).first { rows.append(r) }
-        }
+        let rows = try RunListing.latestPerInsurer(db)
         var data: [String: Any] = ["latest": rows.map(Self.runRow)]
         // Held members of each latest run, by code; one code of one insurer paginated when asked.
         let page = q.page

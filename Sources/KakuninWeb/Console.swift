@@ -306,11 +306,6 @@ extension Console {
         try LoadedParameters.load(insurer: insurer, directory: options.paramsDirectory, asOf: asOf)
     }
 
-    /// Today in Japan.
-    static func today() -> LocalDate {
-        var cal = Calendar(identifier: .gregorian)
-        cal.timeZone = TimeZone(identifier: "Asia/Tokyo")!
-        let c = cal.dateComponents([.year, .month, .day], from: Date())
-        return LocalDate(year: c.year!, month: c.month!, day: c.day!)!
-    }
+    /// Today in Japan: the date the counter decides and records as.
+    static func today() -> LocalDate { LocalDate.todayInJapan() }
 }

@@ -7,6 +7,14 @@ import KakuninStore
 /// The counter's pages: search, the member record, applications, counter issue with its
 /// confirmation and print view, reissue, returned mail, end of special consideration, void.
 /// Every one calls CounterDesk, as `kakunin member|application|counter|certificate` do.
+extension CounterDesk.Query {
+    /// The query narrows by birth date itself (only the kana search takes one).
+    var filtersBirthDate: Bool {
+        if case .kana = self { return true }
+        return false
+    }
+}
+
 extension Console {
     static let pageSize = 20
 
@@ -81,7 +89,8 @@ extension Console {
         for insurer in searchIn {
             hits += try desk(db, person).find(insurer: insurer, query, offset: 0, limit: wanted).map { (insurer, $0) }
         }
-        if let birth, case .kana = query {} else if let birth { hits = hits.filter { $0.1.birth_date == birth.description } }
+        // The kana search filters by birth date itself; an id or a postal code is filtered here.
+        if let birth, !query.filtersBirthDate { hits = hits.filter { $0.1.birth_date == birth.description } }
         if searchIn.count > 1 {
             hits.sort { ($0.1.kana.replacingOccurrences(of: " ", with: ""), $0.0, $0.1.member_id) < ($1.1.kana.replacingOccurrences(of: " ", with: ""), $1.0, $1.1.member_id) }
         }
@@ -265,8 +274,9 @@ extension Console {
     }
 
     func addApplication(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields) throws -> Reply {
+        // CounterDesk names the field first ("received_on: …"); its basis rule names the basis.
         try memberForm(db, person, insurer, member, form, open: "application", fieldFor: { m in
-            ["kind", "basis", "received_on"].first { m.hasPrefix($0 + ":") || m.contains("basis") && $0 == "basis" }
+            ["kind", "basis", "received_on"].first { m.hasPrefix($0 + ":") } ?? (m.contains("basis") ? "basis" : nil)
         }) {
             guard let kind = form["kind"], Self.applicationKinds.contains(where: { $0.0 == kind }) else {
                 throw FieldError(field: "kind", message: "申請の種類を選んでください。")

@@ -33,8 +33,5 @@ func parseAsOf(_ s: String?) throws -> LocalDate {
         guard let d = LocalDate(s) else { throw OperatorError(.usage, "--as-of \(s) is not a date", fix: "write YYYY-MM-DD") }
         return d
     }
-    var cal = Calendar(identifier: .gregorian)
-    cal.timeZone = TimeZone(identifier: "Asia/Tokyo")!
-    let c = cal.dateComponents([.year, .month, .day], from: Date())
-    return LocalDate(year: c.year!, month: c.month!, day: c.day!)!
+    return LocalDate.todayInJapan()
 }

@@ -77,27 +77,6 @@ struct EnvelopeCheck: Sendable {
     private func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
 }
 
-/// Work done on a thread of its own; `wait()` gives its result (and may be called again).
-final class Background<T: Sendable>: @unchecked Sendable {
-    private var value: T?
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ work: @escaping @Sendable () -> T) {
-        let t = Thread { [self] in
-            value = work()
-            done.signal()
-        }
-        t.stackSize = 1 << 22
-        t.start()
-    }
-
-    func wait() -> T {
-        done.wait()
-        done.signal()
-        return value!
-    }
-}
-
 /// A vendor file read one record per line (its fields hold no line ends: control characters
 /// never reach a vendor file), fields split on commas outside quotes. Fields are bytes in the
 /// file's encoding; the ids and numbers compared are ASCII in both.

@@ -192,17 +192,28 @@ public struct RunListing: Sendable {
 
     /// Newest first; every filter optional.
     public static func recent(_ db: Connection, insurer: String? = nil, from: String? = nil, to: String? = nil,
-                              limit: Int, offset: Int = 0, runID: Int? = nil) throws -> [RunListing] {
+                              limit: Int, offset: Int = 0) throws -> [RunListing] {
+        try listing(db, """
+            FROM run WHERE ($1::text IS NULL OR insurer_number = $1) AND ($2::date IS NULL OR as_of >= $2::date)
+              AND ($3::date IS NULL OR as_of <= $3::date)
+            ORDER BY run_id DESC LIMIT $4 OFFSET $5
+            """, [insurer, from, to, String(limit), String(offset)])
+    }
+
+    /// The latest run of each insurer (latest as-of date, then latest run), by insurer.
+    public static func latestPerInsurer(_ db: Connection) throws -> [RunListing] {
+        try listing(db, "FROM (SELECT DISTINCT ON (insurer_number) * FROM run ORDER BY insurer_number, as_of DESC, run_id DESC) run ORDER BY insurer_number", [])
+    }
+
+    private static func listing(_ db: Connection, _ from: String, _ params: [String?]) throws -> [RunListing] {
         try db.query("""
             SELECT run_id, insurer_number, as_of::text, job,
                    CASE WHEN status = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < now()) THEN 'abandoned' ELSE status END,
                    phase, attempts, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS'), to_char(finished_at, 'YYYY-MM-DD HH24:MI:SS'),
                    extract(epoch FROM finished_at - started_at)::text,
                    counts->>'decisions', counts->>'certificates', counts->>'held', counts->>'waiting'
-            FROM run WHERE ($1::text IS NULL OR insurer_number = $1) AND ($2::date IS NULL OR as_of >= $2::date)
-              AND ($3::date IS NULL OR as_of <= $3::date) AND ($6::bigint IS NULL OR run_id = $6::bigint)
-            ORDER BY run_id DESC LIMIT $4 OFFSET $5
-            """, [insurer, from, to, String(limit), String(offset), runID.map(String.init)]).rows.map {
+            \(from)
+            """, params).rows.map {
             RunListing(runID: Int($0[0]!)!, insurer: $0[1]!, asOf: $0[2]!, job: $0[3]!, status: $0[4]!, phase: $0[5], attempts: Int($0[6]!) ?? 1,
                        started: $0[7]!, finished: $0[8], seconds: $0[9].flatMap(Double.init), decisions: $0[10], certificates: $0[11],
                        held: $0[12], waiting: $0[13])
