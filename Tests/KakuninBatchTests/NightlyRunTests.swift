@@ -284,6 +284,14 @@ struct NightlyRunTests {
 }
 
 /// Everything a run produces that must not differ after a crash and a rerun.
+/// Where two snapshots part: the first differing part's first differing line, both sides.
+func firstDifference(_ a: [String], _ b: [String]) -> String {
+    guard let i = a.indices.first(where: { $0 < b.count && a[$0] != b[$0] }) else { return "\(a.count) parts against \(b.count)" }
+    let (x, y) = (a[i].split(separator: "\n", omittingEmptySubsequences: false), b[i].split(separator: "\n", omittingEmptySubsequences: false))
+    let j = x.indices.first(where: { $0 < y.count && x[$0] != y[$0] }) ?? min(x.count, y.count)
+    return "part \(i), line \(j): got \(j < x.count ? String(x[j]) : "(none)") / expected \(j < y.count ? String(y[j]) : "(none)")"
+}
+
 func snapshot(_ tdb: TestDatabase, _ files: URL) throws -> [String] {
     let db = try tdb.connect()
     var out: [String] = []
@@ -334,7 +342,7 @@ struct CrashSafetyTests {
 
         // Points before the commit are replayed by the rerun's own decide stream; after it, the
         // files are rebuilt from the database ("after-commit+…" crashes the rebuild as well).
-        let points = ["decide:1", "decide:\(members / 2)", "decide:\(members)", "before-commit", "after-commit",
+        let points = ["decide:1", "decide:\(members / 2)", "decide:\(members)", "before-commit", "committed", "after-commit",
                       "file:certificates.csv", "file:apply_notices.csv", "file:exceptions.csv", "before-publish", "after-publish",
                       "after-commit+file:eligibility_notices.csv", "after-commit+before-publish"]
         for point in points {
@@ -382,7 +390,8 @@ struct CrashSafetyTests {
             p.waitUntilExit()
             let rerun = try nightly(tdb, asOf, out: out, params: feeds)
             #expect(rerun.status == first.status, "after a kill at \(delay)s: \(rerun.stderr)")
-            #expect(try snapshot(tdb, out.appendingPathComponent("131016/\(asOf)/nightly")) == expected, "after a kill at \(delay)s")
+            let got = try snapshot(tdb, out.appendingPathComponent("131016/\(asOf)/nightly"))
+            #expect(got == expected, "after a kill at \(delay)s; first difference: \(firstDifference(got, expected))")
         }
     }
 }

@@ -480,6 +480,9 @@ public final class NightlyRun {
             try writer.execute("ROLLBACK")
             throw CounterClash(members: clashes.map { $0[0]! })
         }
+        // The numbers the run did not use go back with its commit (the issue lock is held: no
+        // counter issue takes one meanwhile).
+        try RunRegistry.returnUnusedNumbers(writer, insurer: insurer, block: block, next: nextNumber)
         // The commit is fenced: it happens only while the run row still names this process.
         // The snapshot is kept with the run: a rebuild of its files takes the members as it saw
         // them (MailFiles.rebuild).
@@ -494,8 +497,8 @@ public final class NightlyRun {
             throw RunRegistry.LostLock(runID: runID, cause: "another process has taken the run over")
         }
         try writer.execute("COMMIT")
+        CrashPoint.hit("committed")
         log.event("issue", "committed decisions, \(digest[0]!) certificates, notices and audit events")
-        try registry?.returnUnusedNumbers(insurer: insurer, block: block, next: nextNumber)
         return nil
     }
 

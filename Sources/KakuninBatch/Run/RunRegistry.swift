@@ -151,9 +151,10 @@ public final class RunRegistry {
         }
     }
 
-    /// After the commit: the unused tail of the block goes back to the counter, unless a number
-    /// has been taken since (then it stays unused; numbers are never reused).
-    public func returnUnusedNumbers(insurer: String, block: (from: Int64, to: Int64), next: Int64) throws {
+    /// In the run's commit transaction (so a crash cannot leave the block reserved): the unused
+    /// tail of the block goes back to the counter, unless a number has been taken since (then it
+    /// stays unused; numbers are never reused).
+    public static func returnUnusedNumbers(_ db: Connection, insurer: String, block: (from: Int64, to: Int64), next: Int64) throws {
         guard next < block.to else { return }
         try db.execute("UPDATE certificate_counter SET next_number = $2 WHERE insurer_number = $1 AND next_number = $3",
                        [insurer, String(next), String(block.to)])
