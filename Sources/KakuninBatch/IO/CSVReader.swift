@@ -188,57 +188,61 @@ public final class CSVReader {
 
     /// Calls `body` for each record; blank lines are skipped. Stops early when `body` returns false.
     public func forEachRecord(_ body: (CSVRecord) throws -> Bool) throws {
-        var record: [UInt8] = []
-        record.reserveCapacity(4096)
-        var ends: [Int] = []
-        ends.reserveCapacity(64)
+        enum Mode { case fieldStart, unquoted, quoted, quoteInQuoted }
+        // The parser's state, passed `inout` to the functions below: one exclusive access per
+        // chunk instead of one per byte (captured variables are checked at run time).
+        struct State {
+            var record: [UInt8] = []
+            var ends: [Int] = []
+            var state = Mode.fieldStart
+            var line = 1, recordLine = 1
+            var malformed: String?
+            var pendingCR = false
+            var first = true
+            var sawCR = false
+            // From the first line end inside a quoted field on, the raw bytes of the record are
+            // kept, so that a quote never closed can be cut off and the lines after it read again.
+            var capturing = false
+            var raw: [UInt8] = []
+            var cut = (record: 0, ends: 0, field: 0, line: 0)
+            // Bytes to read again before going on: the lines after a malformed record's first.
+            var replay: [UInt8]? = nil
+        }
+        var st = State()
+        st.record.reserveCapacity(4096)
+        st.ends.reserveCapacity(64)
 
-        enum State { case fieldStart, unquoted, quoted, quoteInQuoted }
-        var state = State.fieldStart
-        var line = 1, recordLine = 1
-        var malformed: String?
-        var pendingCR = false
-        var first = true
-        var sawCR = false
-        // From the first line end inside a quoted field on, the raw bytes of the record are
-        // kept, so that a quote never closed can be cut off and the lines after it read again.
-        var capturing = false
-        var raw: [UInt8] = []
-        var cut = (record: 0, ends: 0, field: 0, line: 0)
-        // Bytes to read again before going on: the lines after a malformed record's first.
-        var replay: [UInt8]? = nil
-
-        func emit() throws -> Bool {
-            if capturing && malformed != nil {
+        func emit(_ st: inout State) throws -> Bool {
+            if st.capturing && st.malformed != nil {
                 // A broken record that runs over several lines is most likely a stray quote:
                 // it ends at its first line end, and the lines after it are read again.
-                record.removeSubrange(cut.record...)
-                ends.removeSubrange(cut.ends...)
-                ends.append(record.count)
-                replay = raw
-                line = cut.line + 1
+                st.record.removeSubrange(st.cut.record...)
+                st.ends.removeSubrange(st.cut.ends...)
+                st.ends.append(st.record.count)
+                st.replay = st.raw
+                st.line = st.cut.line + 1
             }
             defer {
-                record.removeAll(keepingCapacity: true)
-                ends.removeAll(keepingCapacity: true)
-                malformed = nil
-                state = .fieldStart
-                capturing = false
-                raw.removeAll(keepingCapacity: true)
+                st.record.removeAll(keepingCapacity: true)
+                st.ends.removeAll(keepingCapacity: true)
+                st.malformed = nil
+                st.state = .fieldStart
+                st.capturing = false
+                st.raw.removeAll(keepingCapacity: true)
             }
-            if ends.count == 1 && ends[0] == 0 && malformed == nil { return true } // blank line
-            return try record.withUnsafeBufferPointer { rb in
-                try ends.withUnsafeBufferPointer { eb in
-                    try body(CSVRecord(line: recordLine, malformed: malformed, bytes: rb, ends: eb))
+            if st.ends.count == 1 && st.ends[0] == 0 && st.malformed == nil { return true } // blank line
+            return try st.record.withUnsafeBufferPointer { rb in
+                try st.ends.withUnsafeBufferPointer { eb in
+                    try body(CSVRecord(line: st.recordLine, malformed: st.malformed, bytes: rb, ends: eb))
                 }
             }
         }
 
-        func tooLong() -> CSVUnreadable {
-            var m = "the record starting at line \(recordLine) is longer than \(Self.maxRecordBytes / 1024) KiB: "
-            if state == .quoted {
-                m += "a quote opened on line \(capturing ? cut.line : recordLine) is never closed. Close the quote (a quote inside a field is written twice: \"\")"
-            } else if sawCR {
+        func tooLong(_ st: State) -> CSVUnreadable {
+            var m = "the record starting at line \(st.recordLine) is longer than \(Self.maxRecordBytes / 1024) KiB: "
+            if st.state == .quoted {
+                m += "a quote opened on line \(st.capturing ? st.cut.line : st.recordLine) is never closed. Close the quote (a quote inside a field is written twice: \"\")"
+            } else if st.sawCR {
                 m += "the file seems to use CR-only line ends (old Mac format). Convert it: tr '\\r' '\\n' < FILE > FILE.lf"
             } else {
                 m += "this is not a CSV feed (a binary file, or a file without line ends). Check the file given"
@@ -246,25 +250,25 @@ public final class CSVReader {
             return CSVUnreadable(message: m)
         }
 
-        func process(_ chunk: UnsafePointer<UInt8>, _ n: Int, start: Int, handOff: inout [UInt8]?) throws -> Bool {
+        func process(_ st: inout State, _ chunk: UnsafePointer<UInt8>, _ n: Int, start: Int, handOff: inout [UInt8]?) throws -> Bool {
             var i = start
             while i < n {
                 let b = chunk[i]
                 i += 1
-                if capturing { raw.append(b) }
-                if pendingCR {
-                    pendingCR = false
-                    if b != 10 { record.append(13); sawCR = true } // a lone CR is data
+                if st.capturing { st.raw.append(b) }
+                if st.pendingCR {
+                    st.pendingCR = false
+                    if b != 10 { st.record.append(13); st.sawCR = true } // a lone CR is data
                     else {
-                        ends.append(record.count)
-                        line += 1
-                        if !(try emit()) { return false }
-                        recordLine = line
-                        if let r = replay { replay = nil; handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i)); return true }
+                        st.ends.append(st.record.count)
+                        st.line += 1
+                        if !(try emit(&st)) { return false }
+                        st.recordLine = st.line
+                        if let r = st.replay { st.replay = nil; handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i)); return true }
                         continue
                     }
                 }
-                switch state {
+                switch st.state {
                 case .fieldStart, .unquoted:
                     // Fast path: copy a run of ordinary bytes in one go.
                     if b != 44 && b != 10 && b != 13 && b != 34 {
@@ -274,116 +278,116 @@ public final class CSVReader {
                             if c == 44 || c == 10 || c == 13 || c == 34 { break }
                             j += 1
                         }
-                        record.append(contentsOf: UnsafeBufferPointer(start: chunk + (i - 1), count: j - i + 1))
-                        if capturing { raw.append(contentsOf: UnsafeBufferPointer(start: chunk + i, count: j - i)) }
+                        st.record.append(contentsOf: UnsafeBufferPointer(start: chunk + (i - 1), count: j - i + 1))
+                        if st.capturing { st.raw.append(contentsOf: UnsafeBufferPointer(start: chunk + i, count: j - i)) }
                         i = j
-                        state = .unquoted
+                        st.state = .unquoted
                         continue
                     }
                     if b == 44 { // ,
-                        ends.append(record.count); state = .fieldStart
+                        st.ends.append(st.record.count); st.state = .fieldStart
                     } else if b == 10 {
-                        ends.append(record.count)
-                        line += 1
-                        if !(try emit()) { return false }
-                        recordLine = line
-                        if let r = replay { replay = nil; handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i)); return true }
+                        st.ends.append(st.record.count)
+                        st.line += 1
+                        if !(try emit(&st)) { return false }
+                        st.recordLine = st.line
+                        if let r = st.replay { st.replay = nil; handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i)); return true }
                     } else if b == 13 {
-                        pendingCR = true
+                        st.pendingCR = true
                     } else if b == 34 { // "
-                        if state == .fieldStart { state = .quoted }
+                        if st.state == .fieldStart { st.state = .quoted }
                         else {
-                            if malformed == nil { malformed = "quote inside an unquoted field (field \(ends.count + 1))" }
-                            record.append(b)
+                            if st.malformed == nil { st.malformed = "quote inside an unquoted field (field \(st.ends.count + 1))" }
+                            st.record.append(b)
                         }
                     } else {
-                        record.append(b); state = .unquoted
+                        st.record.append(b); st.state = .unquoted
                     }
                 case .quoted:
-                    if b == 34 { state = .quoteInQuoted }
+                    if b == 34 { st.state = .quoteInQuoted }
                     else {
                         if b == 10 {
-                            if !capturing {
-                                capturing = true
-                                cut = (record.count, ends.count, ends.count + 1, line)
+                            if !st.capturing {
+                                st.capturing = true
+                                st.cut = (st.record.count, st.ends.count, st.ends.count + 1, st.line)
                             }
-                            line += 1
+                            st.line += 1
                         }
-                        record.append(b)
+                        st.record.append(b)
                     }
                 case .quoteInQuoted:
-                    if b == 34 { record.append(34); state = .quoted }
-                    else if b == 44 { ends.append(record.count); state = .fieldStart }
+                    if b == 34 { st.record.append(34); st.state = .quoted }
+                    else if b == 44 { st.ends.append(st.record.count); st.state = .fieldStart }
                     else if b == 10 {
-                        ends.append(record.count)
-                        line += 1
-                        if !(try emit()) { return false }
-                        recordLine = line
-                        if let r = replay { replay = nil; handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i)); return true }
+                        st.ends.append(st.record.count)
+                        st.line += 1
+                        if !(try emit(&st)) { return false }
+                        st.recordLine = st.line
+                        if let r = st.replay { st.replay = nil; handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i)); return true }
                     } else if b == 13 {
-                        pendingCR = true; state = .unquoted
+                        st.pendingCR = true; st.state = .unquoted
                     } else {
-                        if malformed == nil { malformed = "text after a closing quote (field \(ends.count + 1))" }
-                        record.append(b); state = .unquoted
+                        if st.malformed == nil { st.malformed = "text after a closing quote (field \(st.ends.count + 1))" }
+                        st.record.append(b); st.state = .unquoted
                     }
                 }
             }
-            if record.count + ends.count + raw.count > Self.maxRecordBytes { throw tooLong() }
+            if st.record.count + st.ends.count + st.raw.count > Self.maxRecordBytes { throw tooLong(st) }
             return true
         }
 
         /// `process`, stopping after an emit that asks for a replay: the replayed bytes and the
         /// rest of the chunk become the next buffer to read (no recursion, at most 2 MiB).
-        func run(_ chunk: UnsafePointer<UInt8>, _ n: Int, start: Int = 0) throws -> Bool {
+        func run(_ st: inout State, _ chunk: UnsafePointer<UInt8>, _ n: Int, start: Int = 0) throws -> Bool {
             var buffer: [UInt8]? = nil
-            var go = try process(chunk, n, start: start, handOff: &buffer)
+            var go = try process(&st, chunk, n, start: start, handOff: &buffer)
             while go, let b = buffer {
                 buffer = nil
-                go = try b.withUnsafeBufferPointer { try process($0.baseAddress!, $0.count, start: 0, handOff: &buffer) }
+                go = try b.withUnsafeBufferPointer { try process(&st, $0.baseAddress!, $0.count, start: 0, handOff: &buffer) }
             }
             return go
         }
 
         let finished = try readChunks { chunk, n in
             var start = 0
-            if first {
-                first = false
+            if st.first {
+                st.first = false
                 if n >= 2 && ((chunk[0] == 0xFF && chunk[1] == 0xFE) || (chunk[0] == 0xFE && chunk[1] == 0xFF)) {
                     throw CSVUnreadable(message: "the file starts with a UTF-16 byte-order mark; feeds must be UTF-8: convert it with `iconv -f UTF-16 -t UTF-8 FILE > FILE.utf8`")
                 }
                 // Skip a UTF-8 byte-order mark at the start of the file.
                 if n >= 3 && chunk[0] == 0xEF && chunk[1] == 0xBB && chunk[2] == 0xBF { start = 3 }
             }
-            return try run(chunk, n, start: start)
+            return try run(&st, chunk, n, start: start)
         }
         guard finished else { return }
         while true {
-            if pendingCR { pendingCR = false }
-            if state == .quoted && capturing {
+            if st.pendingCR { st.pendingCR = false }
+            if st.state == .quoted && st.capturing {
                 // The quote opened in field `cut.field` never closes: the record ends at the
                 // first line end inside it, and what follows is read again as rows.
-                record.removeSubrange(cut.record...)
-                ends.removeSubrange(cut.ends...)
-                ends.append(record.count)
-                malformed = "a quote opened in field \(cut.field) is never closed (the file ends inside it); the lines after line \(cut.line) are read as rows of their own"
-                let rest = raw
-                capturing = false
-                replay = nil
-                if !(try emit()) { return }
-                line = cut.line + 1
-                recordLine = line
-                let go = try rest.withUnsafeBufferPointer { try run($0.baseAddress!, $0.count) }
+                st.record.removeSubrange(st.cut.record...)
+                st.ends.removeSubrange(st.cut.ends...)
+                st.ends.append(st.record.count)
+                st.malformed = "a quote opened in field \(st.cut.field) is never closed (the file ends inside it); the lines after line \(st.cut.line) are read as rows of their own"
+                let rest = st.raw
+                st.capturing = false
+                st.replay = nil
+                if !(try emit(&st)) { return }
+                st.line = st.cut.line + 1
+                st.recordLine = st.line
+                let go = try rest.withUnsafeBufferPointer { try run(&st, $0.baseAddress!, $0.count) }
                 if !go { return }
                 continue
             }
-            if state == .quoted { malformed = "a quote opened on line \(recordLine) is never closed (the file ends inside it)" }
-            if !record.isEmpty || !ends.isEmpty || state != .fieldStart || malformed != nil {
-                ends.append(record.count)
-                if !(try emit()) { return }
-                if let r = replay {
-                    replay = nil
-                    recordLine = line
-                    if !(try r.withUnsafeBufferPointer { try run($0.baseAddress!, $0.count) }) { return }
+            if st.state == .quoted { st.malformed = "a quote opened on line \(st.recordLine) is never closed (the file ends inside it)" }
+            if !st.record.isEmpty || !st.ends.isEmpty || st.state != .fieldStart || st.malformed != nil {
+                st.ends.append(st.record.count)
+                if !(try emit(&st)) { return }
+                if let r = st.replay {
+                    st.replay = nil
+                    st.recordLine = st.line
+                    if !(try r.withUnsafeBufferPointer { try run(&st, $0.baseAddress!, $0.count) }) { return }
                     continue
                 }
             }

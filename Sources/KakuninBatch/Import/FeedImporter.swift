@@ -89,14 +89,18 @@ public final class FeedImporter {
                 if direct {
                     try db.execute("SAVEPOINT direct_load")
                     do {
+                        // Into an empty member table, secondary indexes are built after the COPY (sql/016).
+                        let deferred = try db.query("SELECT member_bulk_load_begin()").scalar == "t"
                         let result = try streamRows(reader: reader, format: format, importID: importID, direct: true, spill: spill)
                         summary.rowsRead = result.rows
-                        for insurer in result.insurers.sorted() {
-                            try db.execute("INSERT INTO insurer (insurer_number) VALUES ($1) ON CONFLICT DO NOTHING", [insurer])
-                        }
+                        try addInsurers(result.insurers)
                         loaded = (result.loaded, 0)
-                        try db.execute("RELEASE SAVEPOINT direct_load")
                         lap("direct copy")
+                        if deferred {
+                            try db.execute("SELECT member_bulk_load_end()")
+                            lap("indexes")
+                        }
+                        try db.execute("RELEASE SAVEPOINT direct_load")
                     } catch let e as DatabaseError where e.sqlState == "23505" {
                         try db.execute("ROLLBACK TO SAVEPOINT direct_load")
                         try reader.rewind()
@@ -109,6 +113,7 @@ public final class FeedImporter {
                     try createStage(format)
                     let result = try streamRows(reader: reader, format: format, importID: importID, direct: false, spill: spill)
                     summary.rowsRead = result.rows
+                    if format.name == .members { try addInsurers(result.insurers) }
                     lap("stream+copy")
                     try db.execute("ANALYZE pg_temp.stage")
                     try rejectDuplicates(format, importID: importID, candidates: result.candidates)
@@ -166,7 +171,7 @@ public final class FeedImporter {
     private func createStage(_ format: FeedFormat) throws {
         let table = format.name == .members ? "member" : format.name == .mynaStatus ? "myna_status" : "application"
         let cols = format.columns.map(\.name).joined(separator: ", ")
-        let extra = format.name == .applications ? ", reject_reason" : ""
+        let extra = format.name == .applications ? ", reject_reason" : format.name == .members ? ", row_digest" : ""
         // Temporary tables live in backend-local buffers (8 MB by default): give a large feed room.
         // Takes effect only before the session's first temporary table; harmless otherwise.
         try? db.execute("SET temp_buffers = '512MB'")
@@ -209,6 +214,14 @@ public final class FeedImporter {
         return try db.query("SELECT NOT EXISTS (SELECT 1 FROM member WHERE insurer_number = $1)", [insurer]).scalar == "t"
     }
 
+    /// The insurers of the rows sent (known while streaming; a duplicate row rejected later
+    /// still names an insurer of the file).
+    private func addInsurers(_ insurers: Set<String>) throws {
+        for insurer in insurers.sorted() {
+            try db.execute("INSERT INTO insurer (insurer_number) VALUES ($1) ON CONFLICT DO NOTHING", [insurer])
+        }
+    }
+
     /// Appends the spilled rejects to import_reject.
     private func loadSpill(_ spill: BufferedFileWriter) throws {
         try spill.flush()
@@ -238,10 +251,17 @@ public final class FeedImporter {
         let importIDBytes = Array(String(importID).utf8)
         var lastInsurer: [UInt8] = []
         let target = direct
-            ? "COPY member (\(format.columns.map(\.name).joined(separator: ", ")), created_by_import, updated_by_import) FROM STDIN"
+            ? "COPY member (\(format.columns.map(\.name).joined(separator: ", ")), row_digest, created_by_import, updated_by_import) FROM STDIN"
             : "COPY pg_temp.stage FROM STDIN"
+        // Per row, each field's bytes are read once (FieldBytes) for all the checks below.
+        let columns = format.columns
+        let scans = UnsafeMutableBufferPointer<FieldBytes>.allocate(capacity: columns.count)
+        defer { scans.deallocate() }
+        let statusColumn = format.name == .applications ? format.index(of: "status") : nil
         result.loaded = try db.copyIn(target) { copy in
         var map: [Int] = []          // format column → file column
+        var keyFields: [Int] = []    // file columns of the key
+        var fileColumn: [String: Int] = [:]
         var headerCount = 0
         var rows = 0
         let memberIDColumn = format.index(of: "member_id")!
@@ -252,7 +272,10 @@ public final class FeedImporter {
         try reader.forEachRecord { record in
             if headerCount == 0 {
                 map = try self.checkHeader(record, format)
+                keyFields = keyIndexes.map { map[$0] }
+                fileColumn = Dictionary(uniqueKeysWithValues: columns.indices.map { (columns[$0].name, map[$0]) })
                 headerCount = record.count
+                precondition(headerCount == columns.count, "checkHeader accepts exactly the format's columns")
                 return true
             }
             rows += 1
@@ -265,49 +288,57 @@ public final class FeedImporter {
             } else {
                 for i in 0..<record.count {
                     let v = record.field(i)
-                    if !FieldValidator.isValidUTF8(v) {
+                    let bytes = FieldBytes(v)
+                    scans[i] = bytes
+                    if !FieldValidator.isValidUTF8(v, bytes) {
                         throw Refusal(message: "the file is not UTF-8 (first bad bytes at line \(record.line), field \(i + 1)); feeds must be UTF-8: convert with `iconv -f CP932 -t UTF-8 FILE > FILE.utf8`")
                     }
-                    if IndividualNumber.appears(in: v) {
+                    if IndividualNumber.appears(in: v, bytes) {
                         let name = i < map.count ? self.headerName(index: i, format: format, map: map) : "field \(i + 1)"
                         throw Refusal(message: "column '\(name)' holds a value that looks like a 12-digit Individual Number (個人番号) at line \(record.line); kakunin never stores Individual Numbers: remove it from the extract and import again")
                     }
                 }
                 memberID = record.string(map[memberIDColumn])
-                for (c, column) in format.columns.enumerated() {
-                    let v = record.field(map[c])
-                    if let reason = FieldValidator.check(v, column) {
-                        errors.append((column.name, FieldValidator.storable(record.string(map[c]), limit: 200), reason))
+                for c in columns.indices {
+                    let f = map[c]
+                    if let reason = FieldValidator.check(record.field(f), columns[c], scans[f]) {
+                        errors.append((columns[c].name, FieldValidator.storable(record.string(f), limit: 200), reason))
                     }
                 }
-                if errors.isEmpty { self.crossFieldChecks(record, format, map, &errors) }
+                if errors.isEmpty { self.crossFieldChecks(record, format, fileColumn, &errors) }
             }
             if errors.isEmpty {
                 let rejectReason = format.name == .applications ? self.applicationRejectReason(record, format, map) : nil
-                if !direct { filter.add(keyIndexes.map { record.field(map[$0]) }) }
+                if !direct { filter.add(record, fields: keyFields) }
                 let insurer = record.field(map[insurerIndex])
                 if !insurer.elementsEqual(lastInsurer) {
                     lastInsurer = Array(insurer)
                     result.insurers.insert(String(decoding: insurer, as: UTF8.self))
                 }
                 try copy.withBuffer { out in
-                    if !direct { out.append(contentsOf: String(record.line).utf8) }
-                    for (c, column) in format.columns.enumerated() {
-                        if c > 0 || !direct { out.append(9) }
-                        let v = record.field(map[c])
+                    if !direct { out.append(contentsOf: String(record.line).utf8); out.append(9) }
+                    let rowStart = out.count
+                    for c in columns.indices {
+                        if c > 0 { out.append(9) }
+                        let f = map[c]
+                        let v = record.field(f)
                         // NO_BASIS keeps the file's status until the merge knows the scheme
                         // (an elderly member's application may need no basis).
-                        if rejectReason != nil && rejectReason != "NO_BASIS" && column.name == "status" {
+                        if c == statusColumn && rejectReason != nil && rejectReason != "NO_BASIS" {
                             CopyText.appendField("rejected", to: &out)
                         } else if v.isEmpty {
-                            CopyText.appendField(column.blankDefault, to: &out)
-                        } else {
+                            CopyText.appendField(columns[c].blankDefault, to: &out)
+                        } else if scans[f].needsCopyEscape {
                             CopyText.appendField(v, to: &out)
+                        } else {
+                            out.append(contentsOf: v)
                         }
                     }
                     if format.name == .applications {
                         out.append(9)
                         CopyText.appendField(rejectReason, to: &out)
+                    } else if format.name == .members {
+                        Self.appendRowDigest(of: rowStart..<out.count, to: &out)
                     }
                     if direct {
                         out.append(9); out.append(contentsOf: importIDBytes)
@@ -332,6 +363,21 @@ public final class FeedImporter {
         }
         result.candidates = filter.candidates
         return result
+    }
+
+    /// Appends a tab and the member's `row_digest` in COPY text: the first 16 bytes of SHA-256
+    /// over the row's columns as just written (`range` of `out`), as bytea hex (`\\x…`).
+    static func appendRowDigest(of range: Range<Int>, to out: inout [UInt8]) {
+        let digest = out.withUnsafeBytes { SHA256.hash(data: UnsafeRawBufferPointer(rebasing: $0[range])) }
+        out.append(9)
+        out.append(92); out.append(92); out.append(UInt8(ascii: "x"))
+        let hex: StaticString = "0123456789abcdef"
+        hex.withUTF8Buffer { h in
+            for b in digest.prefix(16) {
+                out.append(h[Int(b >> 4)])
+                out.append(h[Int(b & 15)])
+            }
+        }
     }
 
     private func headerName(index: Int, format: FeedFormat, map: [Int]) -> String {
@@ -393,10 +439,11 @@ public final class FeedImporter {
         return expected.map { names.firstIndex(of: $0)! }
     }
 
-    private func crossFieldChecks(_ r: CSVRecord, _ format: FeedFormat, _ map: [Int],
+    /// `fileColumn`: the file's column of each of the format's column names.
+    private func crossFieldChecks(_ r: CSVRecord, _ format: FeedFormat, _ fileColumn: [String: Int],
                                   _ errors: inout [(column: String?, value: String?, reason: String)]) {
-        func f(_ name: String) -> UnsafeBufferPointer<UInt8> { r.field(map[format.index(of: name)!]) }
-        func s(_ name: String) -> String { r.string(map[format.index(of: name)!]) }
+        func f(_ name: String) -> UnsafeBufferPointer<UInt8> { r.field(fileColumn[name]!) }
+        func s(_ name: String) -> String { r.string(fileColumn[name]!) }
         switch format.name {
         case .members:
             let q = f("qualified_on"), d = f("disqualified_on")
@@ -437,6 +484,7 @@ public final class FeedImporter {
     private func rejectDuplicates(_ format: FeedFormat, importID: Int, candidates: [[String]]) throws {
         let key = format.keyColumns.joined(separator: ", ")
         let join = format.keyColumns.map { "s.\($0) = d.\($0)" }.joined(separator: " AND ")
+        // The filter has no false negatives: without candidates no key was seen twice.
         if let first = candidates.first, !first.isEmpty {
             let arrays = candidates.map { "{" + $0.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}" }
             let unnest = format.keyColumns.indices.map { "$\($0 + 1)::text[]" }.joined(separator: ", ")
@@ -447,19 +495,17 @@ public final class FeedImporter {
                 WHERE (\(key)) IN (SELECT \(cast.joined(separator: ", ")) FROM unnest(\(unnest)) AS c(\(key)))
                 GROUP BY \(key) HAVING count(*) > 1
                 """, arrays)
-        } else {
-            try db.execute("CREATE TEMP TABLE dup ON COMMIT DROP AS SELECT \(key), NULL::bigint[] AS lines FROM pg_temp.stage WITH NO DATA")
+            try db.execute("""
+                WITH gone AS (
+                    DELETE FROM pg_temp.stage s USING pg_temp.dup d WHERE \(join)
+                    RETURNING s.line, s.member_id, d.lines)
+                INSERT INTO import_reject (import_id, line, column_name, value, reason, member_id)
+                SELECT $1, line, 'member_id', member_id,
+                       'the same key (\(key)) appears on lines ' || array_to_string(lines, ', ') || '; fix the extract so it appears once',
+                       member_id
+                FROM gone
+                """, [String(importID)])
         }
-        try db.execute("""
-            WITH gone AS (
-                DELETE FROM pg_temp.stage s USING pg_temp.dup d WHERE \(join)
-                RETURNING s.line, s.member_id, d.lines)
-            INSERT INTO import_reject (import_id, line, column_name, value, reason, member_id)
-            SELECT $1, line, 'member_id', member_id,
-                   'the same key (\(key)) appears on lines ' || array_to_string(lines, ', ') || '; fix the extract so it appears once',
-                   member_id
-            FROM gone
-            """, [String(importID)])
         if format.name != .members {
             try db.execute("""
                 WITH gone AS (
@@ -483,23 +529,28 @@ public final class FeedImporter {
             let data = format.columns.map(\.name).filter { !keys.contains($0) }
             let all = format.columns.map(\.name)
             let differs = "(\(data.map { "t.\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(data.map { "s.\($0)" }.joined(separator: ", ")))"
-            try db.execute("INSERT INTO insurer (insurer_number) SELECT DISTINCT insurer_number FROM pg_temp.stage ON CONFLICT DO NOTHING")
-            // One join finds what is new or changed; a re-import of an unchanged extract stops here.
+            // One join on the digests (sql/016) finds what is new or changed; a re-import of an
+            // unchanged extract stops here. A member stored without a digest is compared column
+            // by column, and gets its digest without counting as changed.
             try db.execute("""
                 CREATE TEMP TABLE delta ON COMMIT DROP AS
-                SELECT s.*, t.member_id IS NULL AS is_new
+                SELECT s.*, t.member_id IS NULL AS is_new,
+                       t.member_id IS NULL OR t.row_digest IS NOT NULL OR \(differs) AS changed
                 FROM pg_temp.stage s LEFT JOIN member t ON \(on)
-                WHERE t.member_id IS NULL OR \(differs)
+                WHERE t.member_id IS NULL OR t.row_digest IS DISTINCT FROM s.row_digest
                 """)
             // The database keeps each change in member_history (trigger member_history_kept).
-            let updated = try db.query("""
-                UPDATE member t SET \(data.map { "\($0) = s.\($0)" }.joined(separator: ", ")),
-                       updated_by_import = $1, updated_at = now()
-                FROM pg_temp.delta s WHERE \(on) AND NOT s.is_new
-                """, [id]).affectedRows
+            let updated = Int(try db.query("""
+                WITH u AS (
+                    UPDATE member t SET \(data.map { "\($0) = s.\($0)" }.joined(separator: ", ")), row_digest = s.row_digest,
+                           updated_by_import = $1, updated_at = CASE WHEN s.changed THEN now() ELSE t.updated_at END
+                    FROM pg_temp.delta s WHERE \(on) AND NOT s.is_new
+                    RETURNING s.changed)
+                SELECT count(*) FILTER (WHERE changed) FROM u
+                """, [id]).scalar!)!
             let inserted = try db.query("""
-                INSERT INTO member (\(all.joined(separator: ", ")), created_by_import, updated_by_import)
-                SELECT \(all.map { "s.\($0)" }.joined(separator: ", ")), $1, $1 FROM pg_temp.delta s WHERE s.is_new
+                INSERT INTO member (\(all.joined(separator: ", ")), row_digest, created_by_import, updated_by_import)
+                SELECT \(all.map { "s.\($0)" }.joined(separator: ", ")), s.row_digest, $1, $1 FROM pg_temp.delta s WHERE s.is_new
                 """, [id]).affectedRows
             return (inserted, updated)
         case .mynaStatus:

@@ -13,11 +13,12 @@ struct KeyFilter {
         candidates = Array(repeating: [], count: keyColumns)
     }
 
-    /// Adds the key made of `parts`; remembers it as a candidate when it may have been seen.
-    mutating func add(_ parts: [UnsafeBufferPointer<UInt8>]) {
+    /// Adds the key made of the record's fields at `fields`; remembers it as a candidate when it
+    /// may have been seen.
+    mutating func add(_ record: CSVRecord, fields: [Int]) {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for part in parts {
-            for b in part { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        for f in fields {
+            for b in record.field(f) { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
             h = (h ^ 0xff) &* 0x100_0000_01b3
         }
         let h2 = (h >> 33) | 1
@@ -28,7 +29,7 @@ struct KeyFilter {
             if bits[word] & m == 0 { seen = false; bits[word] |= m }
         }
         if seen {
-            for (i, part) in parts.enumerated() { candidates[i].append(String(decoding: part, as: UTF8.self)) }
+            for (i, f) in fields.enumerated() { candidates[i].append(record.string(f)) }
         }
     }
 }

@@ -2,20 +2,26 @@
 /// Works on bytes: a million-row feed passes through here.
 public enum FieldValidator {
     public static func check(_ v: UnsafeBufferPointer<UInt8>, _ column: FeedColumn) -> String? {
+        check(v, column, FieldBytes(v))
+    }
+
+    /// `check`, with the facts of one pass over the bytes already gathered (the importer gathers
+    /// them once per field for all its checks).
+    public static func check(_ v: UnsafeBufferPointer<UInt8>, _ column: FeedColumn, _ bytes: FieldBytes) -> String? {
         if v.isEmpty {
             return column.required ? "required value is missing" : nil
         }
-        if v.contains(0) { return "contains a NUL byte (U+0000), which cannot be stored; the file may be UTF-16 or damaged: correct the extract" }
+        if bytes.nul { return "contains a NUL byte (U+0000), which cannot be stored; the file may be UTF-16 or damaged: correct the extract" }
         switch column.kind {
         case .text(let maxLength):
-            if hasControlCharacter(v) { return "contains a control character (a line break or tab inside a value is not allowed)" }
-            if let u = lineBreakCharacter(v) {
+            if bytes.control { return "contains a control character (a line break or tab inside a value is not allowed)" }
+            if bytes.mayBreakLine, let u = lineBreakCharacter(v) {
                 return "contains the line break character U+\(String(u, radix: 16, uppercase: true)), which a vendor's file reader may split the line on; correct the source record"
             }
             if let first = v.first, formulaStarts.contains(first) {
                 return "starts with '\(Character(Unicode.Scalar(first)))': a spreadsheet would run it as a formula; correct the source record"
             }
-            return characterCount(v) > maxLength ? "longer than \(maxLength) characters" : nil
+            return (bytes.ascii ? v.count : characterCount(v)) > maxLength ? "longer than \(maxLength) characters" : nil
         case .identifier(let maxLength):
             if v.count > maxLength { return "longer than \(maxLength) characters" }
             for b in v where !(isAlnum(b) || b == UInt8(ascii: "-") || b == UInt8(ascii: "_")) {
@@ -62,6 +68,12 @@ public enum FieldValidator {
             }
             return subtag == 0 || (index == 0 && subtag < 2) ? "not a BCP 47 language tag" : nil
         }
+    }
+
+    /// True when the bytes are valid UTF-8.
+    @inline(__always)
+    public static func isValidUTF8(_ v: UnsafeBufferPointer<UInt8>, _ bytes: FieldBytes) -> Bool {
+        bytes.ascii || isValidUTF8(v)
     }
 
     /// True when the bytes are valid UTF-8.
@@ -140,10 +152,6 @@ public enum FieldValidator {
         for b in v where b & 0xC0 != 0x80 { n += 1 }
         return n
     }
-
-    static func hasControlCharacter(_ v: UnsafeBufferPointer<UInt8>) -> Bool {
-        v.contains { $0 < 0x20 || $0 == 0x7F }
-    }
 }
 
 /// ISO dates (`YYYY-MM-DD`) read from bytes.
@@ -163,4 +171,42 @@ public enum DateField {
         guard let y = num(0, 4), let m = num(5, 7), let d = num(8, 10), (1868...2200).contains(y) else { return nil }
         return LocalDate(year: y, month: m, day: d)
     }
+}
+
+/// What one pass over a field's bytes tells every later check, so that a field of plain ASCII
+/// (most fields of a feed) is read once: whether it is all ASCII, holds a control character or
+/// NUL or a backslash, and how many of its characters could be digits.
+public struct FieldBytes: Sendable {
+    /// No byte ≥ 0x80: valid UTF-8, no Unicode line break, one character per byte.
+    public private(set) var ascii = true
+    /// A byte below 0x20 or DEL (NUL, tab and line ends included).
+    public private(set) var control = false
+    public private(set) var nul = false
+    public private(set) var backslash = false
+    /// ASCII digits plus every non-ASCII character that could be a decimal digit; characters
+    /// from U+3000 to U+9FFF (kana, kanji: UTF-8 lead bytes E3–E9) never are. An upper bound
+    /// for `IndividualNumber`'s cheap exit.
+    public private(set) var digitCandidates = 0
+    /// A lead byte of NEL (C2 85) or of U+2028/U+2029 (E2 80 A8/A9) occurs.
+    public private(set) var mayBreakLine = false
+
+    @inline(__always)
+    public init(_ v: UnsafeBufferPointer<UInt8>) {
+        for b in v {
+            if b < 0x80 {
+                if b &- 48 < 10 { digitCandidates += 1 }
+                else if b < 0x20 || b == 0x7F { control = true; if b == 0 { nul = true } }
+                else if b == 0x5C { backslash = true }
+            } else {
+                ascii = false
+                if b & 0xC0 != 0x80 && (b < 0xE3 || b > 0xE9) {
+                    digitCandidates += 1
+                    if b == 0xC2 || b == 0xE2 { mayBreakLine = true }
+                }
+            }
+        }
+    }
+
+    /// Needs escaping in COPY text (a backslash or a control character).
+    public var needsCopyEscape: Bool { backslash || control }
 }

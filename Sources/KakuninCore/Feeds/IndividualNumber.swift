@@ -14,13 +14,17 @@
 /// Runs of other lengths (phone numbers, postal codes, dates, 13-digit corporate numbers) pass.
 public enum IndividualNumber {
     public static func appears(in v: UnsafeBufferPointer<UInt8>) -> Bool {
+        appears(in: v, FieldBytes(v))
+    }
+
+    /// `appears`, with the facts of one pass over the bytes already gathered.
+    @inline(__always)
+    public static func appears(in v: UnsafeBufferPointer<UInt8>, _ bytes: FieldBytes) -> Bool {
         // Cheap exit: fewer than 12 possible digits.
-        var candidates = 0
-        var ascii = true
-        for b in v {
-            if b >= 48 && b <= 57 { candidates += 1 } else if b >= 0x80 { ascii = false; if b & 0xC0 != 0x80 { candidates += 1 } }
-        }
-        if candidates < 12 { return false }
+        bytes.digitCandidates >= 12 && scan(v, ascii: bytes.ascii)
+    }
+
+    private static func scan(_ v: UnsafeBufferPointer<UInt8>, ascii: Bool) -> Bool {
         var scan = Scanner()
         if ascii {
             for b in v { scan.next(Unicode.Scalar(b)) }
