@@ -227,6 +227,30 @@ struct NightlyRunTests {
         #expect(x.stdout.contains("NO_HOUSEHOLD_HEAD") && x.stdout.contains("0 heads"), "\(x.stdout)\(x.stderr)")
     }
 
+    @Test("a postal code is deliverable with 7 digits once hyphens are removed, and only then", arguments: [
+        ("1000001", true), ("100-0001", true), ("100\u{2010}0001", true), ("100－0001", true), ("10-00-001", true),
+        ("100000", false), ("10000012", false), ("100000a", false), ("１０００００１", false), ("100 0001", false),
+    ])
+    func postalCodes(postal: String, deliverable: Bool) throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        // An employee (mailed per person) and an nhi household whose only head has the code.
+        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader,
+            FeedFiles.member("E", ["scheme": "employee", "household_id": "", "postal_code": postal]),
+            FeedFiles.member("H", ["household_id": "H9", "household_head": "true", "postal_code": postal]),
+            FeedFiles.member("K", ["household_id": "H9", "household_head": "false", "postal_code": "1000001"])])
+        let s = try FeedFiles.write(dir, "s.csv", [Self.mynaHeader] + ["E", "H", "K"].map { "131016,\($0),2026-11-01,false,,none,," })
+        for (feed, file) in [("members", m), ("myna-status", s)] {
+            #expect(try runKakunin(["import", feed, file.path, "--report-dir", dir.path], database: tdb).status == 0)
+        }
+        _ = try nightly(tdb, "2026-11-21", out: dir.appendingPathComponent("out"), params: dir)
+        let db = try tdb.connect()
+        let missing = try db.query("""
+            SELECT member_id FROM decision WHERE 'MISSING_ADDRESS' = ANY (reasons) ORDER BY member_id
+            """).rows.map { $0[0]! }
+        #expect(missing == (deliverable ? [] : ["E", "H", "K"]), "\(postal)")
+    }
+
     @Test("imports and the nightly run work under a login role that holds only kakunin_batch, which cannot rewrite history")
     func batchRoleOnly() throws {
         let tdb = try TestDatabase()

@@ -115,6 +115,7 @@ public final class NightlyRun {
             log.event("parameters", "mail_class is deprecated: it sets both mail_class.certificate and mail_class.notice (now \(mail.certificateClass.rawValue) and \(mail.noticeClass.rawValue)); set those instead")
         }
         let files: (manifestSHA256: String, manifest: MailFiles.Manifest)
+        var earlySeal: Background<Bool>?
         if let published = try MailFiles.published(in: dir, runID: run.id) {
             // Files are published only after the decisions commit: a run still deciding cannot
             // have any. These are another database's (a restored or new one numbering its runs
@@ -151,6 +152,7 @@ public final class NightlyRun {
                         }
                     }
                     CrashPoint.hit("after-commit")
+                    earlySeal = sealInBackground()
                 } else {
                     log.event("files", "decisions were committed by an earlier attempt; writing the files again from them")
                     try MailFiles.rebuild(db: control, insurer: o.insurer, runID: run.id, asOf: o.asOf, into: staging)
@@ -167,6 +169,7 @@ public final class NightlyRun {
                 throw error
             }
         }
+        defer { _ = earlySeal?.wait() }
         let report = try RunReport.load(control, runID: run.id, filesDirectory: dir, files: stagedFiles)
         stagedFiles = nil
         try audit(control, "run_completed", run.id, o, ["manifest_sha256": files.manifestSHA256, "checks_pass": report.allChecksPass,
@@ -179,6 +182,7 @@ public final class NightlyRun {
         try OwnerOnlyFile.publish(dir.appendingPathComponent("report.json")) { try $0.write(try full.renderJSON()) }
         // The run's events and certificates take their places in the audit log; with a key,
         // a signed checkpoint is written beside the mailing files.
+        _ = earlySeal?.wait()
         if let keyPath = o.auditKeyPath {
             let key = try AuditKeys.privateKey(pem: try AuditKeys.load(keyPath), file: keyPath)
             let cp = try AuditLog.checkpoint(control, key: key)
@@ -192,6 +196,18 @@ public final class NightlyRun {
         r.resumed = run.resumed
         r.filesDirectory = dir
         return r
+    }
+
+    /// Seals what the commit added to the audit log (the run_decided event and one entry per
+    /// certificate: the larger part of the seal) on a connection of its own, while the report
+    /// is checked; the seal or checkpoint at the end then adds only the last events. Should it
+    /// fail, that final seal does the whole work, as before.
+    private func sealInBackground() -> Background<Bool> {
+        let url = url
+        return Background {
+            guard let db = try? Connection(url: url, applicationName: "kakunin-run-seal") else { return false }
+            return (try? AuditLog.seal(db)) != nil
+        }
     }
 
     private func dryRun(_ o: Options, _ control: Connection) throws -> Result {
