@@ -94,15 +94,17 @@ public final class FeedImporter {
                         let result = try streamRows(reader: reader, format: format, importID: importID, direct: true, spill: spill)
                         summary.rowsRead = result.rows
                         try addInsurers(result.insurers)
-                        loaded = (result.loaded, 0)
                         lap("direct copy")
                         if deferred {
+                            // A key twice in the file fails here, building the primary key.
                             try db.execute("SELECT member_bulk_load_end()")
-                            lap("indexes")
+                            lap("keys and indexes")
                         }
                         try db.execute("RELEASE SAVEPOINT direct_load")
+                        loaded = (result.loaded, 0)
                     } catch let e as DatabaseError where e.sqlState == "23505" {
                         try db.execute("ROLLBACK TO SAVEPOINT direct_load")
+                        summary.rowsRead = 0
                         try reader.rewind()
                         hasher = SHA256()
                         spill = try OwnerOnlyFile.anonymous(in: reportDirectory, label: "rejects of import \(importID)")
