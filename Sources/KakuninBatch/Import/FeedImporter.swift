@@ -117,10 +117,7 @@ public final class FeedImporter {
                     summary.rowsRead = result.rows
                     if format.name == .members { try addInsurers(result.insurers) }
                     lap("stream+copy")
-                    // The members merge is planned the same without statistics (a hash of
-                    // member's keys and digests, the stage probing it): ANALYZE would cost 0.7 s
-                    // per million rows for nothing. The other feeds' joins are planned on them.
-                    if format.name != .members { try db.execute("ANALYZE pg_temp.stage") }
+                    try db.execute("ANALYZE pg_temp.stage")
                     try rejectDuplicates(format, importID: importID, candidates: result.candidates)
                     lap("duplicates")
                     TestPause.hit("import:merge")
