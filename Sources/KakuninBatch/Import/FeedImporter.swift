@@ -133,7 +133,7 @@ public final class FeedImporter {
                 summary.rowsLoaded = summary.rowsRead - summary.rowsRejected
                 summary.unchanged = summary.rowsLoaded - summary.inserted - summary.updated
                 summary.status = summary.rowsRejected > 0 ? .loadedWithRejects : .loaded
-                summary.fileSHA256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+                summary.fileSHA256 = hex(hasher.finalize())
                 try finishImport(&summary, bytes: reader.bytesRead)
                 lap("finish")
             }
@@ -282,7 +282,6 @@ public final class FeedImporter {
             }
             rows += 1
             errors.removeAll(keepingCapacity: true)
-            var memberID: String?
             if let malformed = record.malformed {
                 errors.append((nil, nil, "broken CSV quoting: \(malformed)"))
             } else if record.count != headerCount {
@@ -300,7 +299,6 @@ public final class FeedImporter {
                         throw Refusal(message: "column '\(name)' holds a value that looks like a 12-digit Individual Number (個人番号) at line \(record.line); kakunin never stores Individual Numbers: remove it from the extract and import again")
                     }
                 }
-                memberID = record.string(map[memberIDColumn])
                 for c in columns.indices {
                     let f = map[c]
                     if let reason = FieldValidator.check(record.field(f), columns[c], scans[f]) {
@@ -349,6 +347,8 @@ public final class FeedImporter {
                     out.append(10)
                 }
             } else {
+                // Named in the rejects when the record could be read into its columns.
+                let memberID = record.malformed == nil && record.count == headerCount ? record.string(map[memberIDColumn]) : nil
                 for e in errors {
                     rejectLine.removeAll(keepingCapacity: true)
                     CopyText.appendRow([importIDText, String(record.line), e.column, e.value, e.reason, memberID],

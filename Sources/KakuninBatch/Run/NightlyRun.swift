@@ -451,7 +451,7 @@ public final class NightlyRun {
         // concat_ws(',', certificate_number, member_id, kind, valid_from, valid_to), lines joined
         // by newlines in number order); an empty run has the empty digest "".
         let digest: [String?] = [String(certificatesIssued),
-                                 certificatesIssued == 0 ? "" : certificateDigest.finalize().map { String(format: "%02x", $0) }.joined()]
+                                 certificatesIssued == 0 ? "" : hex(certificateDigest.finalize())]
         // Sealed, this event is followed in the log by one entry per certificate issued.
         try AuditLog.append(writer, "run_decided", insurer: insurer, run: runID, details: [
             "members_read": read, "certificates_issued": Int(digest[0]!)!, "certificates_sha256": digest[1]!,
