@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// PostgreSQL's COPY text format: tab-separated, `\N` for NULL, backslash escapes for tab,
 /// newline, carriage return and backslash. Works on bytes, so multi-byte UTF-8 passes through
 /// untouched.
@@ -108,6 +112,8 @@ public struct CopyRow {
 
     /// Decodes one row as `copyOut` delivers it, reusing this row's storage. Unescaping only
     /// shortens a field, so the row is decoded in place into a buffer as long as the input.
+    /// A field is found with `memchr` (the next tab) and, without a backslash (nearly every
+    /// field), copied in one `memcpy`; a data tab is always escaped, so a tab ends a field.
     public mutating func load(_ row: UnsafeRawBufferPointer) {
         var end = row.count
         if end > 0 && row[end - 1] == CopyText.newline { end -= 1 }
@@ -120,6 +126,16 @@ public struct CopyRow {
             while true {
                 let start = o
                 var isNull = false
+                var fieldEnd = end
+                if i < end, let base = row.baseAddress, let tab = memchr(base + i, Int32(CopyText.tab), end - i) {
+                    fieldEnd = base.distance(to: UnsafeRawPointer(tab))
+                }
+                if i < fieldEnd, let base = row.baseAddress, memchr(base + i, Int32(CopyText.backslash), fieldEnd - i) == nil {
+                    // No escape: the field's bytes as they are.
+                    memcpy(out.baseAddress! + o, base + i, fieldEnd - i)
+                    o += fieldEnd - i
+                    i = fieldEnd
+                }
                 while i < end {
                     let b = row[i]
                     if b == CopyText.tab { break }

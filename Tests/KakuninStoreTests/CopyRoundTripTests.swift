@@ -44,6 +44,9 @@ struct CopyRoundTripTests {
             ("\\b\\f\\v\\r\\n\n", ["\u{8}\u{c}\u{b}\r\n"]),
             ("𠮷\t\\N\n", ["𠮷", nil]),
             ("\n", [""]),
+            // Plain fields around an escaped one, empty fields, and no line end.
+            ("plain\tes\\tcaped\t\tend", ["plain", "es\tcaped", "", "end"]),
+            ("\t\t\n", ["", "", ""]),
         ]
         var parser = CopyTextParser()
         var row = CopyRow()

@@ -187,7 +187,7 @@ public enum MemberFactsQuery {
             guard let d else { throw OperatorError(.internalError, "member row without birth or qualification date") }
             return d
         }
-        guard let scheme = r.string(1).flatMap(Scheme.init(rawValue:)) else {
+        guard let scheme = r.value(1, Scheme.self) else {
             throw OperatorError(.internalError, "member row without a known scheme")
         }
         var f = MemberFacts(scheme: scheme, birthDate: try required(r.date(2)), qualifiedOn: try required(r.date(3)))
@@ -195,8 +195,8 @@ public enum MemberFactsQuery {
         f.residenceExpiry = try r.date(5)
         f.legacyCardExpiry = try r.date(6)
         f.accessRestricted = r.isTrue(7)
-        if !r.isNull(8), let state = r.string(10).flatMap(MynaStatus.CardState.init(rawValue:)) {
-            f.myna = MynaStatus(hasCard: r.isTrue(8), registration: r.string(9).flatMap(MynaStatus.Registration.init(rawValue:)),
+        if !r.isNull(8), let state = r.value(10, MynaStatus.CardState.self) {
+            f.myna = MynaStatus(hasCard: r.isTrue(8), registration: r.value(9, MynaStatus.Registration.self),
                                 cardState: state, ecertExpiry: try r.date(11), cardExpiry: try r.date(12))
         }
         if let id = r.int64(13), let kind = r.string(14).flatMap(OpenApplication.Kind.init(rawValue:)), let received = try r.date(15) {
@@ -258,6 +258,14 @@ protocol FactsRow {
     func isTrue(_ i: Int) -> Bool
     func int64(_ i: Int) -> Int64?
     func date(_ i: Int) throws -> LocalDate?
+    /// The column as one of the enumeration's raw values (nil for NULL or another text).
+    func value<T: RawRepresentable & CaseIterable>(_ i: Int, _ type: T.Type) -> T? where T.RawValue == String
+}
+
+extension FactsRow {
+    func value<T: RawRepresentable & CaseIterable>(_ i: Int, _ type: T.Type) -> T? where T.RawValue == String {
+        string(i).flatMap(T.init(rawValue:))
+    }
 }
 
 private func badDate(_ i: Int, _ text: String) -> OperatorError {
@@ -265,6 +273,12 @@ private func badDate(_ i: Int, _ text: String) -> OperatorError {
 }
 
 extension CopyRow: FactsRow {
+    /// Compared on the bytes: no String per row for the scheme and the card's state.
+    func value<T: RawRepresentable & CaseIterable>(_ i: Int, _ type: T.Type) -> T? where T.RawValue == String {
+        if isNull(i) { return nil }
+        return withField(i) { v in T.allCases.first { $0.rawValue.utf8.elementsEqual(v) } }
+    }
+
     func date(_ i: Int) throws -> LocalDate? {
         if isNull(i) { return nil }
         guard let d = withField(i, { DateField.parse($0) }) else { throw badDate(i, string(i) ?? "") }

@@ -10,9 +10,9 @@ public enum Scheme: String, Sendable, CaseIterable, Codable {
 
 /// The member's My Number card as the online eligibility system reports it (myna_status feed).
 public struct MynaStatus: Sendable, Equatable {
-    public enum Registration: String, Sendable { case registered, notRegistered = "not_registered",
+    public enum Registration: String, Sendable, CaseIterable { case registered, notRegistered = "not_registered",
                                                  cancelRequested = "cancel_requested", cancelled }
-    public enum CardState: String, Sendable { case active, suspended, renewing, returned, none }
+    public enum CardState: String, Sendable, CaseIterable { case active, suspended, renewing, returned, none }
 
     public var hasCard: Bool
     public var registration: Registration?
