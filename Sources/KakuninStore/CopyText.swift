@@ -110,6 +110,19 @@ public struct CopyRow {
 
     public var count: Int { bounds.count }
 
+    private init(bytes: [UInt8], bounds: [(Int, Int)]) {
+        self.bytes = bytes
+        self.bounds = bounds
+    }
+
+    /// A copy holding just this row's bytes, to keep while this one loads the next row (which
+    /// then still writes into its own storage, not into a copy).
+    public func compacted() -> CopyRow {
+        var used = 0
+        for (start, end) in bounds { used = max(used, start, end) }
+        return CopyRow(bytes: Array(bytes[0..<used]), bounds: bounds)
+    }
+
     /// Decodes one row as `copyOut` delivers it, reusing this row's storage. Unescaping only
     /// shortens a field, so the row is decoded in place into a buffer as long as the input.
     /// A field is found with `memchr` (the next tab) and, without a backslash (nearly every

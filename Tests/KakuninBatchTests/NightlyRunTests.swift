@@ -388,6 +388,38 @@ struct CrashSafetyTests {
         }
     }
 
+    @Test("an error while the mailing records are written (their own thread) stops the run: nothing committed or left behind; the rerun gives the same result")
+    func mailingFailure() throws {
+        let feeds = try temporaryDirectory()
+        #expect(try runKakunin(["generate", "--members", "1500", "--seed", "13", "--out", feeds.path], database: nil).status == 0)
+        let asOf = "2026-12-01"
+        let reference = try prepared(feeds)
+        let refOut = try temporaryDirectory()
+        let first = try nightly(reference, asOf, out: refOut, params: feeds)
+        #expect(first.status == 0 || first.status == 11, "\(first.stderr)")
+        let expected = try snapshot(reference, refOut.appendingPathComponent("131016/\(asOf)/nightly"))
+        let members = Int(try reference.connect().query("SELECT count(*) FROM member WHERE insurer_number = '131016'").scalar!)!
+        // The first member, one in the middle of a batch, and the last one.
+        for at in [1, members / 2 + 7, members] {
+            let tdb = try prepared(feeds)
+            let out = try temporaryDirectory()
+            let failed = try runKakunin(["run", "--insurer", "131016", "--as-of", asOf, "--out", out.path, "--params-dir", feeds.path],
+                                        database: tdb, environment: ["KAKUNIN_FAIL_AT": "mail:\(at)"])
+            #expect(failed.status != 0 && failed.status != 11, "failed at member \(at)")
+            #expect(failed.stderr.contains("failure injected at mail:\(at)"), "the cause is named: \(failed.stderr.suffix(500))")
+            let db = try tdb.connect()
+            #expect(try db.query("SELECT count(*) FROM decision").scalar == "0", "no decision committed (failed at \(at))")
+            #expect(try db.query("SELECT count(*) FROM certificate").scalar == "0", "no certificate committed (failed at \(at))")
+            let folder = out.appendingPathComponent("131016/\(asOf)")
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+            #expect(left.isEmpty, "nothing published or staged after a failure at \(at): \(left)")
+            let rerun = try nightly(tdb, asOf, out: out, params: feeds)
+            #expect(rerun.status == first.status, "rerun after a failure at \(at): \(rerun.stderr)")
+            let got = try snapshot(tdb, folder.appendingPathComponent("nightly"))
+            #expect(got == expected, "after a failure at \(at); first difference: \(firstDifference(got, expected))")
+        }
+    }
+
     @Test("kill -9 from outside at random moments, then a rerun: same result")
     func killFromOutside() throws {
         let feeds = try temporaryDirectory()

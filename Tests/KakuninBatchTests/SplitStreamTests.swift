@@ -31,6 +31,16 @@ struct SplitStreamTests {
                 files[name] = try Data(contentsOf: folder.appendingPathComponent(name))
             }
             outputs.append((export.stdout, files, run.stderr))
+            // The auditors' report counts the held members by reason from its one pass over the
+            // decisions: the same as counting the stored reasons one by one.
+            let report = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("report.json"))) as! [String: Any]
+            let heldByCode = (report["held_by_code"] as! [[String: Any]]).map { "\($0["code"]!)=\($0["count"]!)" }
+            let stored = try tdb.connect().query("""
+                SELECT reason || '=' || count(*) FROM kakunin.decision, unnest(reasons) AS reason
+                WHERE run_id = 1 AND outcome = 'held' GROUP BY reason ORDER BY count(*) DESC, reason COLLATE "C"
+                """).rows.map { $0[0]! }
+            #expect(stored.count >= 2, "the generated members include held ones for several reasons: \(stored)")
+            #expect(heldByCode == stored)
         }
         #expect(outputs[0].log.contains("two halves"), "the split was not taken: \(outputs[0].log.prefix(2000))")
         #expect(!outputs[1].log.contains("two halves"))

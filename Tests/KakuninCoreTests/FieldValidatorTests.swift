@@ -41,6 +41,23 @@ struct FieldValidatorTests {
         #expect(check("ヤマダ　タロウ", .kana(maxLength: 20)) == nil)
         #expect(check("グエン・ヴァン", .kana(maxLength: 20)) == nil)
         #expect(check("やまだ", .kana(maxLength: 20)) != nil)
+    }
+
+    @Test("kana readings at the edges of the allowed range, checked on the bytes")
+    func kanaEdges() {
+        // ァ U+30A1 and ー U+30FC are the first and last allowed; ゠ U+30A0 and ヽ U+30FD are not.
+        for ok in ["ァ", "ヺ", "ー", "・", "ヴ", "ア イ", "　ア", ""] { #expect(check(ok, .kana(maxLength: 20)) == nil, "\(ok)") }
+        for bad in ["゠", "ヽ", "ｶﾀｶﾅ", "カナa", "カ\u{3099}", "亜", "タロウ!"] {
+            #expect(check(bad, .kana(maxLength: 20)) == "reading must be full-width katakana", "\(bad)")
+        }
+        // A cut-off or broken sequence is not katakana (never a crash).
+        for bytes: [UInt8] in [[0xE3, 0x82], [0xE3], [0xE3, 0x82, 0x41], [0xE3, 0x41, 0xA2]] {
+            let r = bytes.withUnsafeBufferPointer { FieldValidator.check($0, FeedColumn("k", .kana(maxLength: 20))) }
+            #expect(r == "reading must be full-width katakana", "\(bytes)")
+        }
+        // Characters, not bytes, count toward the limit: 3 kana and a space are 4.
+        #expect(check("ア イウ", .kana(maxLength: 4)) == nil)
+        #expect(check("ア イウエ", .kana(maxLength: 4)) == "longer than 4 characters")
         #expect(check("𠮷田𠮷田𠮷", .text(maxLength: 5)) == nil)
         #expect(check("𠮷田𠮷田𠮷田", .text(maxLength: 5)) == "longer than 5 characters")
         #expect(check("a\tb", .text(maxLength: 5))?.hasPrefix("contains a control character") == true)

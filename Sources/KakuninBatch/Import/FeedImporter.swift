@@ -260,6 +260,13 @@ public final class FeedImporter {
         let scans = UnsafeMutableBufferPointer<FieldBytes>.allocate(capacity: columns.count)
         defer { scans.deallocate() }
         let statusColumn = format.name == .applications ? format.index(of: "status") : nil
+        // Each column's rule and blank value, read per field without copying the column.
+        let kinds = columns.map(\.kind), required = columns.map(\.required)
+        let blanks: [[UInt8]] = columns.map { column in
+            var b: [UInt8] = []
+            CopyText.appendField(column.blankDefault, to: &b)
+            return b
+        }
         result.loaded = try db.copyIn(target) { copy in
         var map: [Int] = []          // format column → file column
         var keyFields: [Int] = []    // file columns of the key
@@ -301,7 +308,7 @@ public final class FeedImporter {
                 }
                 for c in columns.indices {
                     let f = map[c]
-                    if let reason = FieldValidator.check(record.field(f), columns[c], scans[f]) {
+                    if let reason = FieldValidator.check(record.field(f), kind: kinds[c], required: required[c], scans[f]) {
                         errors.append((columns[c].name, FieldValidator.storable(record.string(f), limit: 200), reason))
                     }
                 }
@@ -327,7 +334,7 @@ public final class FeedImporter {
                         if c == statusColumn && rejectReason != nil && rejectReason != "NO_BASIS" {
                             CopyText.appendField("rejected", to: &out)
                         } else if v.isEmpty {
-                            CopyText.appendField(columns[c].blankDefault, to: &out)
+                            out.append(contentsOf: blanks[c])
                         } else if scans[f].needsCopyEscape {
                             CopyText.appendField(v, to: &out)
                         } else {

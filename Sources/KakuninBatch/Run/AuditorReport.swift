@@ -59,10 +59,11 @@ public struct AuditorReport: Sendable {
             let order = InsurerParameters().listing.map(\.0)
             r.parameters = order.compactMap { k in obj[k].map { (k, $0) } }
         }
-        r.heldByCode = try db.query("""
-            SELECT reason, count(*) FROM decision, unnest(reasons) AS reason
-            WHERE run_id = $1 AND as_of = $2 AND outcome = 'held' GROUP BY 1 ORDER BY 2 DESC, 1
-            """, [String(runID), r.asOf]).rows.map { ($0[0]!, Int($0[1]!)!) }
+        // Held members by reason code: summed over schemes from the base report's one pass over
+        // the run's decisions (no second scan), most frequent first, then by code.
+        var held: [String: Int] = [:]
+        for (outcome, reason, _, n) in base.byOutcomeReasonScheme where outcome == "held" { held[reason, default: 0] += n }
+        r.heldByCode = held.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { ($0.key, $0.value) }
         if let prev = try db.query("""
             SELECT run_id, as_of::text FROM run
             WHERE insurer_number = $1 AND job = $2 AND status = 'completed' AND (as_of < $3 OR (as_of = $3 AND run_id < $4))

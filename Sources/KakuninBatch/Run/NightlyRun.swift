@@ -280,11 +280,14 @@ public final class NightlyRun {
         var reasonText = ReasonTextCache()
         let person = PersonColumns(memberID: 0, scheme: 1, birthDate: 2, mail: MemberFactsQuery.mailColumnsStart)
         var read = 0
-        // The digest of the certificates the run issues (number, member, kind, validity, one line
-        // each in number order, which is the stream's order), as the run_decided event records it.
-        var certificateDigest = SHA256()
-        var certificatesIssued = 0
-        var digestLine: [UInt8] = []
+        // The mailing records, spools and the digest of the certificates the run issues (number,
+        // member, kind, validity, one line each in number order, which is the stream's order,
+        // as the run_decided event records it) are written on a thread of their own.
+        let mailer = staging.map { staging in
+            StreamMailer(staging: staging, certificates: spool!.certificates, notices: spool!.notices, changes: spool!.changes,
+                         person: person, asOf: asOf, common: common)
+        }
+        defer { mailer?.stop() }
         func factsSQL(_ range: String = "") -> String {
             MemberFactsQuery.sql(oneMember: false, range: range)
                 .replacingOccurrences(of: "$1", with: "'\(insurer)'")        // validated: digits only
@@ -350,69 +353,7 @@ public final class NightlyRun {
                     b.append(tab); MemberFactsQuery.appendReplayFacts(row, to: &b)
                     b.append(contentsOf: common)
                 }
-                if let spool, let staging {
-                    if let number, let from = d.validFrom, let to = d.validTo {
-                        digestLine.removeAll(keepingCapacity: true)
-                        if certificatesIssued > 0 { digestLine.append(newline) }
-                        digestLine.append(contentsOf: String(number).utf8)
-                        digestLine.append(UInt8(ascii: ","))
-                        row.withField(0) { digestLine.append(contentsOf: $0) }
-                        digestLine.append(UInt8(ascii: ","))
-                        digestLine.append(contentsOf: kind.utf8)
-                        digestLine.append(UInt8(ascii: ","))
-                        digestLine.append(contentsOf: from.description.utf8)
-                        digestLine.append(UInt8(ascii: ","))
-                        digestLine.append(contentsOf: to.description.utf8)
-                        certificateDigest.update(data: digestLine)
-                        certificatesIssued += 1
-                        let held = try staging.certificate(row, person, number: number, kind: kind, validFrom: from, validTo: to, issuedOn: asOf,
-                                                           reasons: reasons.list, replaces: d.replacesCertificate)
-                        try spool.certificates.row { b in
-                            CopyText.appendInt(number, to: &b)
-                            b.append(tab); row.withField(0) { CopyText.appendField($0, to: &b) }
-                            b.append(tab); CopyText.appendField(kind, to: &b)
-                            b.append(tab); b.append(contentsOf: reasons.array)
-                            b.append(tab); CopyText.appendDate(from, to: &b)
-                            b.append(tab); CopyText.appendDate(to, to: &b)
-                            b.append(tab); CopyText.appendInt(d.replacesCertificate, to: &b)
-                            b.append(tab); CopyText.appendInt(d.applicationID, to: &b)
-                            b.append(tab); b.append(d.specialConsideration ? UInt8(ascii: "t") : UInt8(ascii: "f"))
-                            b.append(tab); held.map { CopyText.appendField($0, to: &b) } ?? CopyText.appendNull(to: &b)
-                            b.append(contentsOf: common)
-                        }
-                    } else if d.outcome == .eligibilityNotice || d.outcome == .applyNotice {
-                        let held = try staging.notice(d.outcome, row, person, sentOn: asOf, reasons: reasons.list)
-                        try spool.notices.row { b in
-                            row.withField(0) { CopyText.appendField($0, to: &b) }
-                            b.append(tab); CopyText.appendField(d.outcome.rawValue, to: &b)
-                            b.append(tab); b.append(contentsOf: reasons.array)
-                            b.append(tab)
-                            if d.outcome == .eligibilityNotice {
-                                row.withField(MemberFactsQuery.detailsColumn) { CopyText.appendField($0, to: &b) }
-                            } else {
-                                CopyText.appendNull(to: &b)
-                            }
-                            b.append(tab); held.map { CopyText.appendField($0, to: &b) } ?? CopyText.appendNull(to: &b)
-                            b.append(contentsOf: common)
-                        }
-                    } else if d.outcome == .held {
-                        try staging.exception(row, person, outcome: d.outcome.rawValue, reasons: reasons.list)
-                    }
-                    // What the issue transaction changes besides adding rows: the application
-                    // fulfilled (not by a held member), the certificate replaced, the
-                    // certificate whose special consideration is recorded.
-                    let fulfils = d.outcome != .held ? d.applicationID : nil
-                    let replaces = number != nil ? d.replacesCertificate : nil
-                    if fulfils != nil || replaces != nil || d.recordsConsiderationOn != nil {
-                        try spool.changes.row { b in
-                            CopyText.appendInt(number, to: &b)
-                            b.append(tab); CopyText.appendInt(fulfils, to: &b)
-                            b.append(tab); CopyText.appendInt(replaces, to: &b)
-                            b.append(tab); CopyText.appendInt(d.recordsConsiderationOn, to: &b)
-                            b.append(newline)
-                        }
-                    }
-                }
+                try mailer?.add(StreamMailer.Item(row: row.compacted(), decision: d, reasons: reasons, number: number, kind: kind))
                 read += 1
                 if let runID { try registry?.heartbeat(runID: runID) }
                 log.progress(read, of: total)
@@ -422,6 +363,7 @@ public final class NightlyRun {
             try reader.copyOut("COPY (\(firstSQL)) TO STDOUT", consume)
             if let second { try second.connection.receiveCopyOut("COPY (\(second.sql)) TO STDOUT", consume) }
         }
+        let issued = try mailer?.finish()
         try reader.execute("COMMIT")
         if let second { try second.connection.execute("COMMIT") }
         log.endProgress()
@@ -450,8 +392,7 @@ public final class NightlyRun {
         // Computed as the certificates streamed (the same text the database would aggregate:
         // concat_ws(',', certificate_number, member_id, kind, valid_from, valid_to), lines joined
         // by newlines in number order); an empty run has the empty digest "".
-        let digest: [String?] = [String(certificatesIssued),
-                                 certificatesIssued == 0 ? "" : hex(certificateDigest.finalize())]
+        let digest: [String?] = [String(issued?.count ?? 0), issued?.sha256 ?? ""]
         // Sealed, this event is followed in the log by one entry per certificate issued.
         try AuditLog.append(writer, "run_decided", insurer: insurer, run: runID, details: [
             "members_read": read, "certificates_issued": Int(digest[0]!)!, "certificates_sha256": digest[1]!,

@@ -71,6 +71,22 @@ enum CrashPoint {
     }
 }
 
+/// Test hook: KAKUNIN_FAIL_AT=<point> makes the process throw an error at that point (as a
+/// full disk would), to test what a failure, rather than a kill, leaves behind.
+enum FailPoint {
+    static let target = ProcessInfo.processInfo.environment["KAKUNIN_FAIL_AT"]
+
+    struct Injected: Error, CustomStringConvertible {
+        let point: String
+        var description: String { "failure injected at \(point) (KAKUNIN_FAIL_AT)" }
+    }
+
+    @inline(__always) static func hit(_ point: @autoclosure () -> String) throws {
+        guard let target, target == point() else { return }
+        throw Injected(point: target)
+    }
+}
+
 /// Test hook: KAKUNIN_PAUSE_AT=<point> with KAKUNIN_PAUSE_FILE=<gate> makes the process stop at
 /// that point (the points of `CrashPoint`, and import:merge), create `<gate>.reached`, and wait
 /// while `<gate>` exists (at most two minutes), so tests can interleave two processes exactly.

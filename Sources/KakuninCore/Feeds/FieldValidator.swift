@@ -8,11 +8,17 @@ public enum FieldValidator {
     /// `check`, with the facts of one pass over the bytes already gathered (the importer gathers
     /// them once per field for all its checks).
     public static func check(_ v: UnsafeBufferPointer<UInt8>, _ column: FeedColumn, _ bytes: FieldBytes) -> String? {
+        check(v, kind: column.kind, required: column.required, bytes)
+    }
+
+    /// `check` with the column's rule alone (the importer keeps them in arrays: no copy of the
+    /// column's names per field).
+    public static func check(_ v: UnsafeBufferPointer<UInt8>, kind: FieldKind, required: Bool, _ bytes: FieldBytes) -> String? {
         if v.isEmpty {
-            return column.required ? "required value is missing" : nil
+            return required ? "required value is missing" : nil
         }
         if bytes.nul { return "contains a NUL byte (U+0000), which cannot be stored; the file may be UTF-16 or damaged: correct the extract" }
-        switch column.kind {
+        switch kind {
         case .text(let maxLength):
             if bytes.control { return "contains a control character (a line break or tab inside a value is not allowed)" }
             if bytes.mayBreakLine, let u = lineBreakCharacter(v) {
@@ -37,13 +43,18 @@ public enum FieldValidator {
             guard v.count == count, v.allSatisfy(isDigit) else { return "must be \(count) digits" }
             return nil
         case .kana(let maxLength):
-            let s = String(decoding: v, as: UTF8.self)
-            var n = 0
-            for u in s.unicodeScalars {
+            // On the bytes: every allowed character is a space or a three-byte sequence
+            // E3 xx xx (U+3000, U+30A1–U+30FC), so no String is made per row.
+            var n = 0, i = 0
+            while i < v.count {
                 n += 1
-                let ok = (0x30A1...0x30FA).contains(u.value) || u.value == 0x30FC || u.value == 0x30FB
-                    || u.value == 0x3000 || u.value == 0x20
-                if !ok { return "reading must be full-width katakana" }
+                if v[i] == 0x20 { i += 1; continue }
+                guard v[i] == 0xE3, i + 2 < v.count, v[i + 1] & 0xC0 == 0x80, v[i + 2] & 0xC0 == 0x80 else {
+                    return "reading must be full-width katakana"
+                }
+                let u = 0x3000 | UInt32(v[i + 1] & 0x3F) << 6 | UInt32(v[i + 2] & 0x3F)
+                guard (0x30A1...0x30FC).contains(u) || u == 0x3000 else { return "reading must be full-width katakana" }
+                i += 3
             }
             return n > maxLength ? "longer than \(maxLength) characters" : nil
         case .date:

@@ -1,0 +1,195 @@
+import Crypto
+import Foundation
+import KakuninCore
+import KakuninStore
+
+/// The mailing side of a run's stream, on a thread of its own: the vendor records (staged
+/// files), the spooled certificates, notices and changes, and the digest of the certificates.
+/// The stream's thread decides, numbers and sends the decisions; it hands each member's row and
+/// decision over here, in batches, in stream order. One thread takes them in that order, so
+/// files, spools and digest are the same, byte for byte, as when one thread did everything.
+/// Memory is bounded: at most `maxQueued` batches wait.
+final class StreamMailer: @unchecked Sendable {
+    struct Item {
+        let row: CopyRow
+        let decision: Decision
+        let reasons: ReasonTextCache.Text
+        let number: Int64?
+        let kind: String
+    }
+
+    private let staging: MailStaging
+    private let certificates: CopySpool, notices: CopySpool, changes: CopySpool
+    private let person: PersonColumns
+    private let asOf: LocalDate
+    private let common: [UInt8]
+
+    static let batchSize = 256, maxQueued = 16
+    private var batch: [Item] = []
+    private var queue: [[Item]] = []
+    private var ended = false, stopped = false
+    private var failure: Error?
+    private let lock = NSCondition()
+    private let exited = DispatchSemaphore(value: 0)
+    private var running = false
+
+    // Owned by the mailing thread until it has exited.
+    private var digest = SHA256()
+    private var digestLine: [UInt8] = []
+    private(set) var certificatesIssued = 0
+    private var written = 0
+
+    init(staging: MailStaging, certificates: CopySpool, notices: CopySpool, changes: CopySpool, person: PersonColumns,
+         asOf: LocalDate, common: [UInt8]) {
+        self.staging = staging
+        self.certificates = certificates
+        self.notices = notices
+        self.changes = changes
+        self.person = person
+        self.asOf = asOf
+        self.common = common
+        batch.reserveCapacity(Self.batchSize)
+        let t = Thread { [self] in work() }
+        t.stackSize = 1 << 22
+        running = true
+        t.start()
+    }
+
+    /// Hands one member over (the stream's thread). Throws the mailing thread's error, if any.
+    func add(_ item: Item) throws {
+        batch.append(item)
+        if batch.count >= Self.batchSize { try flush() }
+    }
+
+    private func flush() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        while queue.count >= Self.maxQueued && failure == nil { lock.wait() }
+        if let failure { throw failure }
+        queue.append(batch)
+        batch = []
+        batch.reserveCapacity(Self.batchSize)
+        lock.broadcast()
+    }
+
+    /// Waits until every member handed over is written; returns the certificates' count and
+    /// digest (hex; "" when none). Throws the mailing thread's error, if any.
+    func finish() throws -> (count: Int, sha256: String) {
+        if !batch.isEmpty { try flush() }
+        lock.lock()
+        ended = true
+        lock.broadcast()
+        lock.unlock()
+        join()
+        if let failure { throw failure }
+        return (certificatesIssued, certificatesIssued == 0 ? "" : hex(digest.finalize()))
+    }
+
+    /// Stops the mailing thread without finishing (the stream failed); safe to call again.
+    func stop() {
+        lock.lock()
+        stopped = true
+        lock.broadcast()
+        lock.unlock()
+        join()
+    }
+
+    private func join() {
+        guard running else { return }
+        exited.wait()
+        running = false
+    }
+
+    private func work() {
+        defer { exited.signal() }
+        while true {
+            lock.lock()
+            while queue.isEmpty && !ended && !stopped { lock.wait() }
+            if stopped || queue.isEmpty {
+                lock.unlock()
+                return
+            }
+            let next = queue.removeFirst()
+            lock.broadcast()
+            lock.unlock()
+            do {
+                for item in next { try write(item) }
+            } catch {
+                lock.lock()
+                failure = error
+                lock.broadcast()
+                lock.unlock()
+                return
+            }
+        }
+    }
+
+    /// One member's records: what the stream's thread did itself before.
+    private func write(_ item: Item) throws {
+        written += 1
+        try FailPoint.hit("mail:\(written)")
+        let tab = UInt8(ascii: "\t"), newline = UInt8(ascii: "\n")
+        let row = item.row, d = item.decision, reasons = item.reasons, number = item.number, kind = item.kind
+        if let number, let from = d.validFrom, let to = d.validTo {
+            digestLine.removeAll(keepingCapacity: true)
+            if certificatesIssued > 0 { digestLine.append(newline) }
+            digestLine.append(contentsOf: String(number).utf8)
+            digestLine.append(UInt8(ascii: ","))
+            row.withField(0) { digestLine.append(contentsOf: $0) }
+            digestLine.append(UInt8(ascii: ","))
+            digestLine.append(contentsOf: kind.utf8)
+            digestLine.append(UInt8(ascii: ","))
+            digestLine.append(contentsOf: from.description.utf8)
+            digestLine.append(UInt8(ascii: ","))
+            digestLine.append(contentsOf: to.description.utf8)
+            digest.update(data: digestLine)
+            certificatesIssued += 1
+            let held = try staging.certificate(row, person, number: number, kind: kind, validFrom: from, validTo: to, issuedOn: asOf,
+                                               reasons: reasons.list, replaces: d.replacesCertificate)
+            try certificates.row { b in
+                CopyText.appendInt(number, to: &b)
+                b.append(tab); row.withField(0) { CopyText.appendField($0, to: &b) }
+                b.append(tab); CopyText.appendField(kind, to: &b)
+                b.append(tab); b.append(contentsOf: reasons.array)
+                b.append(tab); CopyText.appendDate(from, to: &b)
+                b.append(tab); CopyText.appendDate(to, to: &b)
+                b.append(tab); CopyText.appendInt(d.replacesCertificate, to: &b)
+                b.append(tab); CopyText.appendInt(d.applicationID, to: &b)
+                b.append(tab); b.append(d.specialConsideration ? UInt8(ascii: "t") : UInt8(ascii: "f"))
+                b.append(tab); held.map { CopyText.appendField($0, to: &b) } ?? CopyText.appendNull(to: &b)
+                b.append(contentsOf: common)
+            }
+        } else if d.outcome == .eligibilityNotice || d.outcome == .applyNotice {
+            let held = try staging.notice(d.outcome, row, person, sentOn: asOf, reasons: reasons.list)
+            try notices.row { b in
+                row.withField(0) { CopyText.appendField($0, to: &b) }
+                b.append(tab); CopyText.appendField(d.outcome.rawValue, to: &b)
+                b.append(tab); b.append(contentsOf: reasons.array)
+                b.append(tab)
+                if d.outcome == .eligibilityNotice {
+                    row.withField(MemberFactsQuery.detailsColumn) { CopyText.appendField($0, to: &b) }
+                } else {
+                    CopyText.appendNull(to: &b)
+                }
+                b.append(tab); held.map { CopyText.appendField($0, to: &b) } ?? CopyText.appendNull(to: &b)
+                b.append(contentsOf: common)
+            }
+        } else if d.outcome == .held {
+            try staging.exception(row, person, outcome: d.outcome.rawValue, reasons: reasons.list)
+        }
+        // What the issue transaction changes besides adding rows: the application fulfilled
+        // (not by a held member), the certificate replaced, the certificate whose special
+        // consideration is recorded.
+        let fulfils = d.outcome != .held ? d.applicationID : nil
+        let replaces = number != nil ? d.replacesCertificate : nil
+        if fulfils != nil || replaces != nil || d.recordsConsiderationOn != nil {
+            try changes.row { b in
+                CopyText.appendInt(number, to: &b)
+                b.append(tab); CopyText.appendInt(fulfils, to: &b)
+                b.append(tab); CopyText.appendInt(replaces, to: &b)
+                b.append(tab); CopyText.appendInt(d.recordsConsiderationOn, to: &b)
+                b.append(newline)
+            }
+        }
+    }
+}
