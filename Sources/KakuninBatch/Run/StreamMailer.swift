@@ -8,7 +8,8 @@ import KakuninStore
 /// The stream's thread decides, numbers and sends the decisions; it hands each member's row and
 /// decision over here, in batches, in stream order. One thread takes them in that order, so
 /// files, spools and digest are the same, byte for byte, as when one thread did everything.
-/// Memory is bounded: at most `maxQueued` batches wait.
+/// Memory is bounded: at most `maxQueued` batches of `batchSize` rows wait (about 6 MB of
+/// rows; 16 batches ran 8% faster than 4 at 511,000 members, peak RSS 72–83 MB against 56–58 MB).
 final class StreamMailer: @unchecked Sendable {
     struct Item {
         let row: CopyRow
