@@ -104,24 +104,16 @@ public struct CopyRow {
     var bounds: [(Int, Int)] = []
 
     public init() {
-        bytes.reserveCapacity(4096)
+        self.init(capacity: 4096)
+    }
+
+    /// A row whose buffer starts at `capacity` bytes (it grows to the longest row loaded).
+    public init(capacity: Int) {
+        bytes.reserveCapacity(capacity)
         bounds.reserveCapacity(64)
     }
 
     public var count: Int { bounds.count }
-
-    private init(bytes: [UInt8], bounds: [(Int, Int)]) {
-        self.bytes = bytes
-        self.bounds = bounds
-    }
-
-    /// A copy holding just this row's bytes, to keep while this one loads the next row (which
-    /// then still writes into its own storage, not into a copy).
-    public func compacted() -> CopyRow {
-        var used = 0
-        for (start, end) in bounds { used = max(used, start, end) }
-        return CopyRow(bytes: Array(bytes[0..<used]), bounds: bounds)
-    }
 
     /// Decodes one row as `copyOut` delivers it, reusing this row's storage. Unescaping only
     /// shortens a field, so the row is decoded in place into a buffer as long as the input.

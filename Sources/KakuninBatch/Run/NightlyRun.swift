@@ -353,7 +353,12 @@ public final class NightlyRun {
                     b.append(tab); MemberFactsQuery.appendReplayFacts(row, to: &b)
                     b.append(contentsOf: common)
                 }
-                try mailer?.add(StreamMailer.Item(row: row.compacted(), decision: d, reasons: reasons, number: number, kind: kind))
+                if let mailer {
+                    // The row itself goes to the mailing thread; the next one loads into a row
+                    // it has finished with (no copy, no allocation per member).
+                    try mailer.add(StreamMailer.Item(row: row, decision: d, reasons: reasons, number: number, kind: kind))
+                    row = mailer.recycledRow()
+                }
                 read += 1
                 if let runID { try registry?.heartbeat(runID: runID) }
                 log.progress(read, of: total)
