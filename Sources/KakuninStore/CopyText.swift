@@ -103,13 +103,9 @@ public struct CopyRow {
     /// (start, end) of each field in `bytes`; end -1 for NULL.
     var bounds: [(Int, Int)] = []
 
+    /// The byte buffer is made by the first `load`, as long as that row (it grows to the longest
+    /// row loaded).
     public init() {
-        self.init(capacity: 4096)
-    }
-
-    /// A row whose buffer starts at `capacity` bytes (it grows to the longest row loaded).
-    public init(capacity: Int) {
-        bytes.reserveCapacity(capacity)
         bounds.reserveCapacity(64)
     }
 

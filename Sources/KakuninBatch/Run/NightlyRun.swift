@@ -283,9 +283,10 @@ public final class NightlyRun {
         // The mailing records, spools and the digest of the certificates the run issues (number,
         // member, kind, validity, one line each in number order, which is the stream's order,
         // as the run_decided event records it) are written on a thread of their own.
-        let mailer = staging.map { staging in
-            StreamMailer(staging: staging, certificates: spool!.certificates, notices: spool!.notices, changes: spool!.changes,
-                         person: person, asOf: asOf, common: common)
+        var mailer: StreamMailer?
+        if let staging, let spool {
+            mailer = StreamMailer(staging: staging, certificates: spool.certificates, notices: spool.notices, changes: spool.changes,
+                                  person: person, asOf: asOf, common: common)
         }
         defer { mailer?.stop() }
         func factsSQL(_ range: String = "") -> String {

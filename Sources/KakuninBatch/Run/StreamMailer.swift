@@ -42,7 +42,7 @@ final class StreamMailer: @unchecked Sendable {
     // Owned by the mailing thread until it has exited.
     private var digest = SHA256()
     private var digestLine: [UInt8] = []
-    private(set) var certificatesIssued = 0
+    private var certificatesIssued = 0
     private var written = 0
 
     init(staging: MailStaging, certificates: CopySpool, notices: CopySpool, changes: CopySpool, person: PersonColumns,
@@ -75,7 +75,7 @@ final class StreamMailer: @unchecked Sendable {
             swap(&spare, &done)
             lock.unlock()
         }
-        return spare.popLast() ?? CopyRow(capacity: 1024)
+        return spare.popLast() ?? CopyRow()
     }
 
     private func flush() throws {
