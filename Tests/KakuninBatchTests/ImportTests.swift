@@ -301,6 +301,116 @@ struct ImportTests {
         #expect(r.status == 20)
         #expect(r.stderr.contains("cannot read /nonexistent/members.csv: No such file or directory"))
     }
+
+    /// Every member column, in key order, for comparing two databases.
+    static func stored(_ db: Connection) throws -> [[String?]] {
+        let cols = FeedFormat.members.columns.map(\.name).joined(separator: ", ")
+        return try db.query("SELECT \(cols), encode(row_digest, 'hex') FROM member ORDER BY insurer_number, member_id").rows
+    }
+
+    @Test("records validated on several threads come back in file order: rejects, duplicates and rows across many batches")
+    func manyBatches() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        // 3,000 rows: several batches of 512 per worker. Bad rows and a duplicated key lie in
+        // different batches.
+        var lines = [FeedFiles.memberHeader] + (1...3000).map { FeedFiles.member("M\($0)") }
+        lines[2] = FeedFiles.member("M2", ["birth_date": "1980-02-30"])          // line 3
+        lines[1100] = FeedFiles.member("M1100", ["sex": "3"])                     // line 1101
+        lines[2600] = FeedFiles.member("M7")                                      // line 2601: M7 again
+        lines[3000] = FeedFiles.member("M3000", ["scheme": "nhi2"])              // line 3001, the last
+        let file = try FeedFiles.write(dir, "members.csv", lines)
+        let reports = dir.appendingPathComponent("reports")
+        let r = try runKakunin(["import", "members", file.path, "--report-dir", reports.path], database: tdb)
+        #expect(r.status == 10, "\(r.stderr)")
+        #expect(r.stdout.contains("rows read: 3000"))
+        #expect(r.stdout.contains("loaded:    2995 (inserted 2995, updated 0, unchanged 0)"), "\(r.stdout)")
+        let rejects = try csvRows(String(contentsOf: reports.appendingPathComponent("import-1-members.rejects.csv"), encoding: .utf8))
+        #expect(rejects.dropFirst().map { [$0[0], $0[1], $0[4]] } == [
+            ["3", "birth_date", "M2"], ["8", "member_id", "M7"], ["1101", "sex", "M1100"],
+            ["2601", "member_id", "M7"], ["3001", "scheme", "M3000"],
+        ])
+        let db = try tdb.connect()
+        #expect(try db.query("SELECT count(*) FROM member").scalar == "2995")
+        #expect(try db.query("SELECT count(*) FROM member WHERE member_id IN ('M2', 'M7', 'M1100', 'M3000')").scalar == "0")
+
+        // A value that looks like an Individual Number in the last batch refuses the whole file.
+        var refused = lines
+        refused[2999] = FeedFiles.member("M2999", ["address_extra": "123456789018"])
+        let bad = try FeedFiles.write(dir, "refused.csv", refused)
+        let rr = try runKakunin(["import", "members", bad.path, "--report-dir", reports.path], database: tdb)
+        #expect(rr.status == 20, "\(rr.stderr)")
+        #expect(rr.stderr.contains("column 'address_extra'") && rr.stderr.contains("at line 3000"), "\(rr.stderr)")
+        #expect(try db.query("SELECT count(*), max(updated_by_import) FROM member").rows == [["2995", "1"]])
+    }
+
+    @Test("a re-import compares keys and digests first, then reads only the new and changed rows again, from anywhere in the file")
+    func changedRowsReadAgain() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let v1 = [FeedFiles.memberHeader] + (1...3000).map { FeedFiles.member("M\($0)") }
+        var v2 = v1
+        v2[1] = FeedFiles.member("M1", ["address": "大阪府大阪市北区梅田1丁目"])                 // the first row
+        v2[1500] = FeedFiles.member("M1500", ["family_name_kana": "ヤマモト", "copay_ratio": "20"])
+        v2[3000] = FeedFiles.member("M3000", ["disqualified_on": "2026-03-31"])               // the last row
+        v2.insert(FeedFiles.member("N1"), at: 700)                                           // new, line 701
+        v2.insert(FeedFiles.member("N2", ["address_extra": "タワー\\2棟"]), at: 2200)         // new, with a backslash
+        v2.insert(FeedFiles.member("N3", ["sex": "4"]), at: 2500)                            // new but bad
+        let f1 = try FeedFiles.write(dir, "v1.csv", v1), f2 = try FeedFiles.write(dir, "v2.csv", v2)
+        let reports = dir.appendingPathComponent("reports")
+        #expect(try runKakunin(["import", "members", f1.path, "--report-dir", reports.path], database: tdb).status == 0)
+        let r = try runKakunin(["import", "members", f2.path, "--report-dir", reports.path], database: tdb)
+        #expect(r.status == 10, "\(r.stderr)")
+        #expect(r.stdout.contains("loaded:    3002 (inserted 2, updated 3, unchanged 2997)"), "\(r.stdout)")
+        #expect(r.stdout.contains("changed rows"), "\(r.stdout)")
+        let db = try tdb.connect()
+        #expect(try db.query("SELECT member_id FROM member_history ORDER BY member_id").rows == [["M1"], ["M1500"], ["M3000"]])
+        // The file's hash and size are those of one reading.
+        let data = try Data(contentsOf: f2)
+        #expect(try db.query("""
+            SELECT file_sha256 = encode(sha256(decode($1, 'base64')), 'hex'), file_bytes FROM import WHERE import_id = 2
+            """, [data.base64EncodedString()]).rows == [["t", String(data.count)]])
+        // The same as loading v2 into an empty database.
+        let fresh = try TestDatabase()
+        #expect(try runKakunin(["import", "members", f2.path, "--report-dir", reports.path], database: fresh).status == 10)
+        #expect(try Self.stored(db) == Self.stored(try fresh.connect()))
+
+        // Nothing changed: the second reading does not happen.
+        let again = try runKakunin(["import", "members", f2.path, "--report-dir", reports.path], database: tdb)
+        #expect(again.stdout.contains("loaded:    3002 (inserted 0, updated 0, unchanged 3002)"), "\(again.stdout)")
+        #expect(!again.stdout.contains("changed rows"), "\(again.stdout)")
+    }
+
+    @Test("a file rewritten between the two readings is refused, and nothing of it is stored")
+    func fileRewrittenBetweenReadings() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let v1 = [FeedFiles.memberHeader] + (1...50).map { FeedFiles.member("M\($0)") }
+        var v2 = v1
+        v2[10] = FeedFiles.member("M10", ["postal_code": "5300001"])
+        let file = try FeedFiles.write(dir, "members.csv", v1)
+        let reports = dir.appendingPathComponent("reports")
+        #expect(try runKakunin(["import", "members", file.path, "--report-dir", reports.path], database: tdb).status == 0)
+        _ = try FeedFiles.write(dir, "members.csv", v2)
+        let gate = dir.appendingPathComponent("gate")
+        _ = FileManager.default.createFile(atPath: gate.path, contents: nil)
+        let running = try startKakunin(["import", "members", file.path, "--report-dir", reports.path], database: tdb,
+                                       environment: ["KAKUNIN_PAUSE_AT": "import:merge", "KAKUNIN_PAUSE_FILE": gate.path])
+        #expect(eventually { FileManager.default.fileExists(atPath: gate.path + ".reached") })
+        // Overwritten in place while the import waits between its two readings.
+        v2[10] = FeedFiles.member("M10", ["postal_code": "9000001"])
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.write(contentsOf: Data(v2.joined(separator: "\n").appending("\n").utf8))
+        try handle.close()
+        try FileManager.default.removeItem(at: gate)
+        let r = running.wait()
+        #expect(r.status == 20, "\(r.stderr)")
+        #expect(r.stderr.contains("the file changed while it was being imported"), "\(r.stderr)")
+        let db = try tdb.connect()
+        #expect(try db.query("SELECT postal_code FROM member WHERE member_id = 'M10'").scalar == "1000001")
+        #expect(try db.query("SELECT status FROM import WHERE import_id = 2").scalar == "failed")
+        #expect(try db.query("SELECT count(*) FROM member_history").scalar == "0")
+    }
 }
 
 /// Parses CSV text for assertions (RFC 4180: quotes, doubled quotes, embedded newlines).

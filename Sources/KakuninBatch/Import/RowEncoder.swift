@@ -1,0 +1,411 @@
+import Crypto
+import Foundation
+import KakuninCore
+import KakuninStore
+
+/// Validates a feed's records and writes the good ones as COPY text (SPEC.md section 4): the
+/// per-record work of an import, done on worker threads (`ParallelEncoder`). Everything here
+/// is fixed once the header has been read; a worker's scratch space is its own `Scratch`.
+struct RowEncoder: Sendable {
+    typealias Problem = (column: String?, value: String?, reason: String)
+
+    let format: FeedFormat
+    /// Format column → file column.
+    let map: [Int]
+    /// The file's column of each of the format's column names.
+    let fileColumn: [String: Int]
+    let headerCount: Int
+    /// What a good row becomes in the COPY stream.
+    enum Target: Sendable {
+        /// Line number, the format's columns (and the row digest of a member).
+        case stage
+        /// Line number, insurer, member id and row digest only: a re-import of members compares
+        /// these first and reads the full rows of the new and changed members only.
+        case keys
+        /// Straight into `member`: the columns, the row digest and the import's id twice.
+        case direct
+    }
+    let target: Target
+    // Each column's rule and blank value, read per field without copying the column.
+    private let kinds: [FieldKind], required: [Bool], blanks: [[UInt8]]
+    private let statusColumn: Int?
+    private let insurerField: Int, memberIDField: Int
+    private let insurerColumn: Int, memberIDColumn: Int
+    private let importIDText: String, importIDBytes: [UInt8]
+
+    init(format: FeedFormat, map: [Int], headerCount: Int, target: Target, importID: Int) {
+        self.format = format
+        self.map = map
+        self.headerCount = headerCount
+        self.target = target
+        let columns = format.columns
+        fileColumn = Dictionary(uniqueKeysWithValues: columns.indices.map { (columns[$0].name, map[$0]) })
+        kinds = columns.map(\.kind)
+        required = columns.map(\.required)
+        blanks = columns.map { column in
+            var b: [UInt8] = []
+            CopyText.appendField(column.blankDefault, to: &b)
+            return b
+        }
+        statusColumn = format.name == .applications ? format.index(of: "status") : nil
+        insurerColumn = format.index(of: "insurer_number")!
+        memberIDColumn = format.index(of: "member_id")!
+        insurerField = map[insurerColumn]
+        memberIDField = map[memberIDColumn]
+        importIDText = String(importID)
+        importIDBytes = Array(importIDText.utf8)
+    }
+
+    /// One thread's working space.
+    struct Scratch {
+        let scans: UnsafeMutableBufferPointer<FieldBytes>
+        var errors: [Problem] = []
+        var lastInsurer: [UInt8] = []
+        // A batch's results while it is being encoded: local, so that appending to them needs
+        // no run-time exclusivity check (a class's stored property does, 15% of the import's CPU).
+        var out: [UInt8] = [], rejects: [UInt8] = [], insurers: Set<String> = []
+        /// A member's columns, for its digest, when only its keys are sent.
+        var row: [UInt8] = []
+
+        init(fields: Int) { scans = .allocate(capacity: fields) }
+        func release() { scans.deallocate() }
+    }
+
+    /// Validates and encodes every record of `batch` into its `out` (good rows), `rejects`
+    /// (COPY rows for import_reject) and `insurers`. A reason to refuse the whole file stops the
+    /// batch and is kept in its `refusal`.
+    func encode(_ batch: RecordBatch, _ s: inout Scratch) {
+        s.lastInsurer.removeAll(keepingCapacity: true)
+        swap(&s.out, &batch.out)
+        swap(&s.rejects, &batch.rejects)
+        swap(&s.insurers, &batch.insurers)
+        do {
+            try batch.forEachRecord { try encode($0, &s) }
+        } catch {
+            batch.refusal = error
+        }
+        swap(&s.out, &batch.out)
+        swap(&s.rejects, &batch.rejects)
+        swap(&s.insurers, &batch.insurers)
+    }
+
+    private func encode(_ record: CSVRecord, _ s: inout Scratch) throws {
+        let columns = format.columns
+        let scans = s.scans
+        s.errors.removeAll(keepingCapacity: true)
+        if let malformed = record.malformed {
+            s.errors.append((nil, nil, "broken CSV quoting: \(malformed)"))
+        } else if record.count != headerCount {
+            s.errors.append((nil, nil, "row has \(record.count) fields; the header has \(headerCount)"))
+        } else {
+            for i in 0..<record.count {
+                let v = record.field(i)
+                let bytes = FieldBytes(v)
+                scans[i] = bytes
+                if !FieldValidator.isValidUTF8(v, bytes) {
+                    throw FeedImporter.Refusal(message: "the file is not UTF-8 (first bad bytes at line \(record.line), field \(i + 1)); feeds must be UTF-8: convert with `iconv -f CP932 -t UTF-8 FILE > FILE.utf8`")
+                }
+                if IndividualNumber.appears(in: v, bytes) {
+                    throw FeedImporter.Refusal(message: "column '\(headerName(index: i))' holds a value that looks like a 12-digit Individual Number (個人番号) at line \(record.line); kakunin never stores Individual Numbers: remove it from the extract and import again")
+                }
+            }
+            for c in columns.indices {
+                let f = map[c]
+                if let reason = FieldValidator.check(record.field(f), kind: kinds[c], required: required[c], scans[f]) {
+                    s.errors.append((columns[c].name, FieldValidator.storable(record.string(f), limit: 200), reason))
+                }
+            }
+            if s.errors.isEmpty { crossFieldChecks(record, &s.errors) }
+        }
+        guard s.errors.isEmpty else {
+            // Named in the rejects when the record could be read into its columns.
+            let memberID = record.malformed == nil && record.count == headerCount ? record.string(memberIDField) : nil
+            for e in s.errors {
+                CopyText.appendRow([importIDText, String(record.line), e.column, e.value, e.reason, memberID],
+                                   to: &s.rejects)
+            }
+            return
+        }
+        let rejectReason = format.name == .applications ? applicationRejectReason(record) : nil
+        let insurer = record.field(insurerField)
+        if !insurer.elementsEqual(s.lastInsurer) {
+            s.lastInsurer.removeAll(keepingCapacity: true)
+            s.lastInsurer.append(contentsOf: insurer)
+            s.insurers.insert(String(decoding: insurer, as: UTF8.self))
+        }
+        switch target {
+        case .keys:
+            s.row.removeAll(keepingCapacity: true)
+            appendColumns(record, rejectReason, s.scans, to: &s.row)
+            s.out.append(contentsOf: String(record.line).utf8)
+            s.out.append(9)
+            appendColumn(insurerColumn, record, rejectReason, s.scans, to: &s.out)
+            s.out.append(9)
+            appendColumn(memberIDColumn, record, rejectReason, s.scans, to: &s.out)
+            Self.appendDigest(s.row.withUnsafeBytes { SHA256.hash(data: $0) }, to: &s.out)
+        case .stage, .direct:
+            if target == .stage { s.out.append(contentsOf: String(record.line).utf8); s.out.append(9) }
+            let rowStart = s.out.count
+            appendColumns(record, rejectReason, s.scans, to: &s.out)
+            if format.name == .applications {
+                s.out.append(9)
+                CopyText.appendField(rejectReason, to: &s.out)
+            } else if format.name == .members {
+                Self.appendRowDigest(of: rowStart..<s.out.count, to: &s.out)
+            }
+            if target == .direct {
+                s.out.append(9); s.out.append(contentsOf: importIDBytes)
+                s.out.append(9); s.out.append(contentsOf: importIDBytes)
+            }
+        }
+        s.out.append(10)
+    }
+
+    /// The format's columns of a good record in COPY text, tab-separated.
+    private func appendColumns(_ record: CSVRecord, _ rejectReason: String?, _ scans: UnsafeMutableBufferPointer<FieldBytes>,
+                               to out: inout [UInt8]) {
+        for c in format.columns.indices {
+            if c > 0 { out.append(9) }
+            appendColumn(c, record, rejectReason, scans, to: &out)
+        }
+    }
+
+    @inline(__always)
+    private func appendColumn(_ c: Int, _ record: CSVRecord, _ rejectReason: String?,
+                              _ scans: UnsafeMutableBufferPointer<FieldBytes>, to out: inout [UInt8]) {
+        let f = map[c]
+        let v = record.field(f)
+        // NO_BASIS keeps the file's status until the merge knows the scheme
+        // (an elderly member's application may need no basis).
+        if c == statusColumn && rejectReason != nil && rejectReason != "NO_BASIS" {
+            CopyText.appendField("rejected", to: &out)
+        } else if v.isEmpty {
+            out.append(contentsOf: blanks[c])
+        } else if scans[f].needsCopyEscape {
+            CopyText.appendField(v, to: &out)
+        } else {
+            out.append(contentsOf: v)
+        }
+    }
+
+    /// Appends a tab and the member's `row_digest` in COPY text: the first 16 bytes of SHA-256
+    /// over the row's columns as just written (`range` of `out`), as bytea hex (`\\x…`).
+    static func appendRowDigest(of range: Range<Int>, to out: inout [UInt8]) {
+        appendDigest(out.withUnsafeBytes { SHA256.hash(data: UnsafeRawBufferPointer(rebasing: $0[range])) }, to: &out)
+    }
+
+    static func appendDigest(_ digest: SHA256.Digest, to out: inout [UInt8]) {
+        out.append(9)
+        out.append(92); out.append(92); out.append(UInt8(ascii: "x"))
+        let hex: StaticString = "0123456789abcdef"
+        hex.withUTF8Buffer { h in
+            for b in digest.prefix(16) {
+                out.append(h[Int(b >> 4)])
+                out.append(h[Int(b & 15)])
+            }
+        }
+    }
+
+    private func headerName(index: Int) -> String {
+        if let c = map.firstIndex(of: index) { return format.columns[c].name }
+        return "field \(index + 1)"
+    }
+
+    private func crossFieldChecks(_ r: CSVRecord, _ errors: inout [Problem]) {
+        func f(_ name: String) -> UnsafeBufferPointer<UInt8> { r.field(fileColumn[name]!) }
+        func s(_ name: String) -> String { r.string(fileColumn[name]!) }
+        switch format.name {
+        case .members:
+            let q = f("qualified_on"), d = f("disqualified_on")
+            if !d.isEmpty && d.lexicographicallyPrecedes(q) {
+                errors.append(("disqualified_on", s("disqualified_on"), "qualified_on (\(s("qualified_on"))) is after disqualified_on"))
+            }
+        case .mynaStatus:
+            let hasCard = s("has_card") == "true", state = s("card_state")
+            if !hasCard && state != "none" && state != "returned" {
+                errors.append(("card_state", state, "card_state must be none or returned when has_card is false"))
+            }
+            if hasCard && state == "none" {
+                errors.append(("card_state", state, "card_state cannot be none when has_card is true"))
+            }
+            if hasCard && f("registration").isEmpty {
+                errors.append(("registration", "", "registration is required when has_card is true"))
+            }
+        case .applications:
+            if s("kind") != "special_consideration" && !f("basis").isEmpty {
+                errors.append(("basis", s("basis"), "basis applies only to special_consideration applications"))
+            }
+        }
+    }
+
+    /// SPEC.md 4: a special-consideration application without a basis is recorded as rejected
+    /// with NO_BASIS; one the insurer rejected in its own system is recorded as such.
+    private func applicationRejectReason(_ r: CSVRecord) -> String? {
+        let kind = r.string(fileColumn["kind"]!)
+        if kind == "special_consideration" && r.field(fileColumn["basis"]!).isEmpty { return "NO_BASIS" }
+        if r.string(fileColumn["status"]!) == "rejected" { return "REJECTED_BY_INSURER" }
+        return nil
+    }
+}
+
+/// Records copied out of the reader (their fields as the reader unescaped them), and what a
+/// worker made of them.
+final class RecordBatch: @unchecked Sendable {
+    private var bytes: [UInt8] = [], ends: [Int] = []
+    private var lines: [Int] = [], malformed: [String?] = [], byteStarts: [Int] = [], endStarts: [Int] = []
+    var count: Int { lines.count }
+
+    // Written by the worker, read by the reader's thread once `done` (under the pool's lock).
+    var out: [UInt8] = []
+    var rejects: [UInt8] = []
+    var insurers: Set<String> = []
+    var refusal: Error?
+    var done = false
+
+    func append(_ r: CSVRecord) {
+        lines.append(r.line)
+        malformed.append(r.malformed)
+        byteStarts.append(bytes.count)
+        endStarts.append(ends.count)
+        let length = r.count > 0 ? r.ends[r.count - 1] : 0
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: r.bytes[0..<length]))
+        ends.append(contentsOf: r.ends)
+    }
+
+    func forEachRecord(_ body: (CSVRecord) throws -> Void) rethrows {
+        // Local copies (no bytes copied): reading a class's arrays in the loop would check
+        // exclusive access at run time for every record.
+        let lines = lines, malformed = malformed, byteStarts = byteStarts, endStarts = endStarts
+        let count = lines.count
+        try bytes.withUnsafeBufferPointer { b in
+            try ends.withUnsafeBufferPointer { e in
+                for i in 0..<count {
+                    let bytesEnd = i + 1 < count ? byteStarts[i + 1] : b.count
+                    let endsEnd = i + 1 < count ? endStarts[i + 1] : e.count
+                    try body(CSVRecord(line: lines[i], malformed: malformed[i],
+                                       bytes: UnsafeBufferPointer(rebasing: b[byteStarts[i]..<bytesEnd]),
+                                       ends: UnsafeBufferPointer(rebasing: e[endStarts[i]..<endsEnd])))
+                }
+            }
+        }
+    }
+
+    func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
+        lines.removeAll(keepingCapacity: true)
+        malformed.removeAll(keepingCapacity: true)
+        byteStarts.removeAll(keepingCapacity: true)
+        endStarts.removeAll(keepingCapacity: true)
+        out.removeAll(keepingCapacity: true)
+        rejects.removeAll(keepingCapacity: true)
+        insurers.removeAll()
+        refusal = nil
+        done = false
+    }
+}
+
+/// Validates and encodes an import's records on worker threads, one per core, while the
+/// reader's thread parses the CSV and sends the results through COPY. Batches go out in file
+/// order, so the COPY stream, the rejects and the first reason to refuse a file are the same as
+/// when one thread did everything. Memory is bounded: at most `maxInFlight` batches of
+/// `batchRecords` records exist, and they are reused.
+final class ParallelEncoder: @unchecked Sendable {
+    static let batchRecords = 512, maxInFlight = 8
+
+    private let encoder: RowEncoder
+    private let lock = NSCondition()
+    private var pending: [RecordBatch] = []   // waiting for a worker (under `lock`)
+    private var stopped = false               // under `lock`
+    private let exited = DispatchSemaphore(value: 0)
+    private var running = 0
+    // The reader's thread only.
+    private var inFlight: [RecordBatch] = []  // handed over, in file order, not yet emitted
+    private var free: [RecordBatch] = []
+    private var current = RecordBatch()
+
+    init(_ encoder: RowEncoder, workers: Int = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))) {
+        self.encoder = encoder
+        for _ in 0..<workers {
+            let t = Thread { [self] in work() }
+            t.stackSize = 1 << 22
+            running += 1
+            t.start()
+        }
+    }
+
+    /// Adds one record; `emit` receives finished batches in file order (and may throw).
+    func add(_ record: CSVRecord, _ emit: (RecordBatch) throws -> Void) throws {
+        current.append(record)
+        if current.count >= Self.batchRecords { try handOver(emit) }
+    }
+
+    /// Emits everything still on its way, then stops the workers.
+    func finish(_ emit: (RecordBatch) throws -> Void) throws {
+        if current.count > 0 { try handOver(emit) }
+        while !inFlight.isEmpty { try emitFirst(emit) }
+        stop()
+    }
+
+    /// Stops the workers without emitting (the import failed); safe to call again.
+    func stop() {
+        lock.lock()
+        stopped = true
+        lock.broadcast()
+        lock.unlock()
+        while running > 0 {
+            exited.wait()
+            running -= 1
+        }
+    }
+
+    private func handOver(_ emit: (RecordBatch) throws -> Void) throws {
+        while inFlight.count >= Self.maxInFlight { try emitFirst(emit) }
+        let batch = current
+        inFlight.append(batch)
+        lock.lock()
+        pending.append(batch)
+        lock.broadcast()
+        lock.unlock()
+        current = free.popLast() ?? RecordBatch()
+        // What is already done goes out now, without waiting.
+        while let first = inFlight.first, isDone(first) { try emitFirst(emit) }
+    }
+
+    private func isDone(_ batch: RecordBatch) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return batch.done
+    }
+
+    private func emitFirst(_ emit: (RecordBatch) throws -> Void) throws {
+        let batch = inFlight.removeFirst()
+        lock.lock()
+        while !batch.done { lock.wait() }
+        lock.unlock()
+        try emit(batch)
+        batch.reset()
+        free.append(batch)
+    }
+
+    private func work() {
+        defer { exited.signal() }
+        var scratch = RowEncoder.Scratch(fields: encoder.headerCount)
+        defer { scratch.release() }
+        while true {
+            lock.lock()
+            while pending.isEmpty && !stopped { lock.wait() }
+            if stopped {
+                lock.unlock()
+                return
+            }
+            let batch = pending.removeFirst()
+            lock.unlock()
+            encoder.encode(batch, &scratch)
+            lock.lock()
+            batch.done = true
+            lock.broadcast()
+            lock.unlock()
+        }
+    }
+}
