@@ -420,6 +420,39 @@ struct CrashSafetyTests {
         }
     }
 
+    @Test("killed after the run is marked complete, before its auditors' report: the rerun writes the report")
+    func killedBeforeReport() throws {
+        let feeds = try temporaryDirectory()
+        #expect(try runKakunin(["generate", "--members", "400", "--seed", "11", "--out", feeds.path], database: nil).status == 0)
+        let asOf = "2026-12-01"
+        let tdb = try prepared(feeds)
+        let out = try temporaryDirectory()
+        let crashed = try nightly(tdb, asOf, out: out, params: feeds, crashAt: "completed")
+        #expect(crashed.status == 9, "\(crashed.stderr)")
+        let folder = out.appendingPathComponent("131016/\(asOf)/nightly")
+        let fm = FileManager.default
+        let before = try fm.contentsOfDirectory(atPath: folder.path)
+        #expect(before.contains("manifest.json") && !before.contains("report.html") && !before.contains("report.json"), "\(before)")
+        // A half-written copy left by the kill goes too.
+        try Data("<html".utf8).write(to: folder.appendingPathComponent(".report.html.AbC123"))
+        let rerun = try nightly(tdb, asOf, out: out, params: feeds)
+        #expect(rerun.status == 0 || rerun.status == 11, "\(rerun.stderr)")
+        #expect((rerun.stdout + rerun.stderr).contains("the auditors' report of run 1 was missing"), "\(rerun.stdout)\(rerun.stderr)")
+        let after = try fm.contentsOfDirectory(atPath: folder.path).sorted()
+        #expect(after == (before + ["report.html", "report.json"]).sorted(), "\(after)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("report.json"))) as? [String: Any]
+        #expect(json != nil && String(describing: json!).contains("131016"))
+        let mode = try fm.attributesOfItem(atPath: folder.appendingPathComponent("report.html").path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        // Once the report is there, a rerun leaves the folder alone.
+        let written = try fm.attributesOfItem(atPath: folder.appendingPathComponent("report.json").path)[.modificationDate] as? Date
+        usleep(20_000)
+        let third = try nightly(tdb, asOf, out: out, params: feeds)
+        #expect(third.status == rerun.status)
+        #expect(!(third.stdout + third.stderr).contains("was missing"))
+        #expect(try fm.attributesOfItem(atPath: folder.appendingPathComponent("report.json").path)[.modificationDate] as? Date == written)
+    }
+
     @Test("kill -9 from outside at random moments, then a rerun: same result")
     func killFromOutside() throws {
         let feeds = try temporaryDirectory()

@@ -124,10 +124,8 @@ public final class FeedImporter {
                     fileBytes = reader.bytesRead
                     if format.name == .members { try addInsurers(result.insurers) }
                     lap(keysFirst ? "stream keys" : "stream+copy")
-                    // Statistics for the duplicate check and the merge: a members stage is joined
-                    // on its keys and digest only (all 27 columns cost 0.65–0.72 s per million
-                    // rows, these three 0.19–0.22 s).
-                    try db.execute(format.name == .members ? "ANALYZE pg_temp.stage (insurer_number, member_id, row_digest)" : "ANALYZE pg_temp.stage")
+                    // Statistics for the duplicate check and the merge.
+                    try db.execute("ANALYZE pg_temp.stage")
                     try rejectDuplicates(format, importID: importID, candidates: result.candidates)
                     lap("duplicates")
                     TestPause.hit("import:merge")

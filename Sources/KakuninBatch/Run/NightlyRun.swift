@@ -100,7 +100,9 @@ public final class NightlyRun {
         let dir = o.outDirectory.appendingPathComponent(o.insurer).appendingPathComponent(o.asOf.description).appendingPathComponent(o.job)
         if let completedAt {
             log.event("registry", "run \(run.id) already completed at \(completedAt); nothing to do")
-            var r = Result(runID: run.id, report: try RunReport.load(control, runID: run.id, filesDirectory: dir))
+            let report = try RunReport.load(control, runID: run.id, filesDirectory: dir)
+            try completeAuditorReport(control, runID: run.id, dir: dir, base: report)
+            var r = Result(runID: run.id, report: report)
             r.alreadyCompleted = completedAt
             r.filesDirectory = dir
             return r
@@ -176,10 +178,9 @@ public final class NightlyRun {
                                                        "decisions": report.decisions, "certificates": report.certificates])
         try registry.complete(runID: run.id, counts: report.countsJSON())
         log.event("complete", "run \(run.id) completed", ["decisions": report.decisions, "certificates": report.certificates, "held": report.held])
+        CrashPoint.hit("completed")
         // The auditors' report beside the mailing files, as HTML (people) and JSON (tools).
-        let full = try AuditorReport.load(control, runID: run.id, filesDirectory: dir, base: report)
-        try OwnerOnlyFile.publish(dir.appendingPathComponent("report.html")) { try $0.write(full.renderHTML()) }
-        try OwnerOnlyFile.publish(dir.appendingPathComponent("report.json")) { try $0.write(try full.renderJSON()) }
+        try publishAuditorReport(control, runID: run.id, dir: dir, base: report)
         // The run's events and certificates take their places in the audit log; with a key,
         // a signed checkpoint is written beside the mailing files.
         _ = earlySeal?.wait()
@@ -216,6 +217,31 @@ public final class NightlyRun {
         report.insurerNumber = o.insurer
         report.insurerName = o.parameters.parameters.insurerName
         return Result(runID: nil, report: report)
+    }
+
+    static let auditorReportNames = ["report.html", "report.json"]
+
+    /// The auditors' report beside the mailing files, as HTML (people) and JSON (tools).
+    private func publishAuditorReport(_ control: Connection, runID: Int, dir: URL, base: RunReport) throws {
+        let full = try AuditorReport.load(control, runID: runID, filesDirectory: dir, base: base)
+        try OwnerOnlyFile.publish(dir.appendingPathComponent("report.html")) { try $0.write(full.renderHTML()) }
+        try OwnerOnlyFile.publish(dir.appendingPathComponent("report.json")) { try $0.write(try full.renderJSON()) }
+    }
+
+    /// A run is marked complete before its auditors' report is written: an attempt killed in
+    /// between leaves the mailing files without it (and perhaps a half-written hidden copy).
+    /// A rerun of the completed run writes it then, beside that run's own published files only.
+    private func completeAuditorReport(_ control: Connection, runID: Int, dir: URL, base: RunReport) throws {
+        let fm = FileManager.default
+        guard try MailFiles.published(in: dir, runID: runID) != nil else { return }
+        let missing = Self.auditorReportNames.contains { !fm.fileExists(atPath: dir.appendingPathComponent($0).path) }
+        guard missing else { return }
+        for name in (try? fm.contentsOfDirectory(atPath: dir.path)) ?? []
+        where Self.auditorReportNames.contains(where: { name.hasPrefix(".\($0).") }) {
+            try? fm.removeItem(at: dir.appendingPathComponent(name))
+        }
+        log.event("files", "the auditors' report of run \(runID) was missing (an attempt stopped after completing the run): writing it")
+        try publishAuditorReport(control, runID: runID, dir: dir, base: base)
     }
 
     /// Streams every member's facts out (COPY TO, in envelope order), decides, numbers the
