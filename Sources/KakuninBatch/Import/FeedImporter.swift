@@ -262,10 +262,11 @@ public final class FeedImporter {
         }
     }
 
-    /// Reads every record and streams the good rows through COPY, either into the staging
-    /// table (with their line number) or, `direct`, into `member` itself; bad rows go to the
-    /// spill file. The reader's thread parses the CSV and sends; the records are validated and
-    /// encoded on worker threads (`ParallelEncoder`), and come back in file order.
+    /// Reads every record and streams the good rows through COPY (as `target` says: into a
+    /// staging table with their line number, whole or only their keys and digest, or straight
+    /// into `member`); bad rows go to the spill file. The reader's thread parses the CSV and
+    /// sends; the records are validated and encoded on worker threads (`ParallelEncoder`), and
+    /// come back in file order.
     ///
     /// `only`: read again for the rows of these lines (ascending), which were all good the
     /// first time; nothing is counted or rejected then.
