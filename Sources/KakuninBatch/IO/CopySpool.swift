@@ -26,18 +26,6 @@ public final class CopySpool {
 
     /// Sends every spooled row through `writer`, from the start of the file.
     public func send(to writer: CopyInWriter) throws {
-        try file.flush()
-        var offset: off_t = 0
-        var chunk = [UInt8](repeating: 0, count: 1 << 18)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { pread(file.descriptor, $0.baseAddress!, $0.count, offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileWriteError(path: file.path, "reading back failed")
-            }
-            if n == 0 { break }
-            try chunk.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-            offset += off_t(n)
-        }
+        try file.readBack { try writer.write($0) }
     }
 }

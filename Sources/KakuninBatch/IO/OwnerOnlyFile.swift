@@ -161,6 +161,30 @@ public final class BufferedFileWriter {
     /// The open descriptor, e.g. to read back what was written once it is flushed.
     var descriptor: Int32 { fd }
 
+    /// Reads back up to `buffer.count` bytes written earlier, from `offset` (after `flush`);
+    /// 0 at the end.
+    func read(at offset: off_t, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
+            let n = pread(fd, buffer.baseAddress, buffer.count, offset)
+            if n >= 0 { return n }
+            if errno != EINTR { throw FileWriteError(path: path, "reading back failed") }
+        }
+    }
+
+    /// Flushes, then gives everything written so far to `body`, in chunks, from the start.
+    func readBack(chunkSize: Int = 1 << 18, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try flush()
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 1)
+        defer { chunk.deallocate() }
+        var offset: off_t = 0
+        while true {
+            let n = try read(at: offset, into: chunk)
+            if n == 0 { return }
+            try body(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+            offset += off_t(n)
+        }
+    }
+
     /// Direct access for encoders that append already-formatted bytes.
     func append(_ body: (inout [UInt8]) -> Void) throws {
         body(&buffer)

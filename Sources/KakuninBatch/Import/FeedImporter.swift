@@ -247,18 +247,8 @@ public final class FeedImporter {
 
     /// Appends the spilled rejects to import_reject.
     private func loadSpill(_ spill: BufferedFileWriter) throws {
-        try spill.flush()
         try db.copyIn("COPY import_reject (import_id, line, column_name, value, reason, member_id) FROM STDIN") { w in
-            var buf = [UInt8](repeating: 0, count: 1 << 16)
-            var offset: off_t = 0
-            while true {
-                let n = buf.withUnsafeMutableBytes { pread(spill.descriptor, $0.baseAddress, $0.count, offset) }
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 { throw FileWriteError(path: spill.path, "reading back failed") }
-                if n == 0 { break }
-                offset += off_t(n)
-                try buf.withUnsafeBytes { try w.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-            }
+            try spill.readBack { try w.write($0) }
         }
     }
 
@@ -301,8 +291,7 @@ public final class FeedImporter {
                     keyFields = keyIndexes.map { map[$0] }
                     headerCount = record.count
                     precondition(headerCount == format.columns.count, "checkHeader accepts exactly the format's columns")
-                    encoders = ParallelEncoder(RowEncoder(format: format, map: map, headerCount: headerCount,
-                                                          target: target, importID: importID))
+                    encoders = ParallelEncoder(RowEncoder(format: format, map: map, target: target, importID: importID))
                     return true
                 }
                 if wanted != nil {
@@ -449,7 +438,7 @@ public final class FeedImporter {
     private func stageChangedRows(reader: CSVReader, format: FeedFormat, importID: Int, spill: BufferedFileWriter,
                                   scratch: URL) throws {
         let lines = try OwnerOnlyFile.anonymous(in: scratch, label: "changed lines of import \(importID)")
-        _ = try db.copyOut("COPY (SELECT line FROM pg_temp.changed ORDER BY line) TO STDOUT") { try lines.write(bytes: Array($0)) }
+        _ = try db.copyOut("COPY (SELECT line FROM pg_temp.changed ORDER BY line) TO STDOUT") { try lines.write($0) }
         try lines.flush()
         try createStage(format, name: "changed_rows")
         reader.onChunk = nil    // the file's hash was taken on the first reading
@@ -605,9 +594,7 @@ final class LineList {
         var value = 0, digits = 0
         while true {
             if start == end {
-                let n = buffer.withUnsafeMutableBytes { pread(file.descriptor, $0.baseAddress, $0.count, offset) }
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 { throw FileWriteError(path: file.path, "reading back failed") }
+                let n = try buffer.withUnsafeMutableBytes { try file.read(at: offset, into: $0) }
                 if n == 0 { return digits > 0 ? value : nil }
                 offset += off_t(n)
                 start = 0

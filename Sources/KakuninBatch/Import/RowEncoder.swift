@@ -14,7 +14,8 @@ struct RowEncoder: Sendable {
     let map: [Int]
     /// The file's column of each of the format's column names.
     let fileColumn: [String: Int]
-    let headerCount: Int
+    /// The file's number of columns: the format's (the header was checked).
+    var headerCount: Int { map.count }
     /// What a good row becomes in the COPY stream.
     enum Target: Sendable {
         /// Line number, the format's columns (and the row digest of a member).
@@ -33,10 +34,9 @@ struct RowEncoder: Sendable {
     private let insurerColumn: Int, memberIDColumn: Int
     private let importIDText: String, importIDBytes: [UInt8]
 
-    init(format: FeedFormat, map: [Int], headerCount: Int, target: Target, importID: Int) {
+    init(format: FeedFormat, map: [Int], target: Target, importID: Int) {
         self.format = format
         self.map = map
-        self.headerCount = headerCount
         self.target = target
         let columns = format.columns
         fileColumn = Dictionary(uniqueKeysWithValues: columns.indices.map { (columns[$0].name, map[$0]) })
