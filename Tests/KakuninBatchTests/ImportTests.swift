@@ -104,6 +104,46 @@ struct ImportTests {
         #expect(try db.query("SELECT updated_by_import, created_by_import FROM member WHERE member_id = 'M1'").rows == [["2", "1"]])
     }
 
+    @Test("many members changed at once: each change kept with its columns' JSON types; changes outside a running import or to a key are refused")
+    func historyPerStatement() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let ids = (1...300).map { "M\($0)" }
+        let v1 = try FeedFiles.write(dir, "v1.csv", [FeedFiles.memberHeader] + ids.map { FeedFiles.member($0) })
+        let v2 = try FeedFiles.write(dir, "v2.csv", [FeedFiles.memberHeader,
+            FeedFiles.member("M1", ["copay_ratio": "20", "household_head": "false", "disqualified_on": "2026-03-31"]),
+            FeedFiles.member("M2", ["address_extra": "コーポ2号"])]
+            + ids.dropFirst(2).map { FeedFiles.member($0, ["branch": "01"]) } + [FeedFiles.member("M301")])
+        _ = try runKakunin(["import", "members", v1.path, "--report-dir", dir.path], database: tdb)
+        let r = try runKakunin(["import", "members", v2.path, "--report-dir", dir.path], database: tdb)
+        #expect(r.stdout.contains("loaded:    301 (inserted 1, updated 300, unchanged 0)"), "\(r.stdout)")
+        let db = try tdb.connect()
+        #expect(try db.query("SELECT member_id, changed_columns::text, old_values::text, new_values::text FROM member_history WHERE member_id IN ('M1', 'M2') ORDER BY member_id").rows == [
+            ["M1", "{copay_ratio,disqualified_on,household_head}",
+             #"{"copay_ratio": 30, "household_head": true, "disqualified_on": null}"#,
+             #"{"copay_ratio": 20, "household_head": false, "disqualified_on": "2026-03-31"}"#],
+            ["M2", "{address_extra}", #"{"address_extra": null}"#, #"{"address_extra": "コーポ2号"}"#]])
+        #expect(try db.query("""
+            SELECT count(*), count(DISTINCT member_id), min(old_values->>'branch'), max(new_values->>'branch'), min(import_id), max(import_id)
+            FROM member_history WHERE changed_columns = '{branch}'
+            """).rows == [["298", "298", "00", "01", "2", "2"]])
+
+        // Whoever writes: the database refuses a change that names no running import, or that
+        // changes a member's key, and keeps a change that names one.
+        func refused(_ sql: String, _ message: String) {
+            let e = #expect(throws: DatabaseError.self, "\(sql)") { try db.execute(sql) }
+            #expect(e?.sqlState == "42501" && e?.message.contains(message) == true, "\(sql): \(e.map { "\($0)" } ?? "")")
+        }
+        refused("UPDATE member SET address = 'x' WHERE member_id = 'M1'", "member M1 changes only through a running import")
+        refused("UPDATE member SET address = 'x', updated_by_import = 1 WHERE member_id = 'M1'", "import 1 is not running")
+        let running = try db.query("INSERT INTO import (feed, file_name, status, host) VALUES ('members', 'by hand', 'running', 'test') RETURNING import_id").scalar!
+        refused("UPDATE member SET member_id = 'M9', updated_by_import = \(running) WHERE member_id = 'M1'", "member M1 keeps its insurer number and member id")
+        #expect(try db.query("SELECT count(*) FROM member_history").scalar == "300")
+        try db.execute("UPDATE member SET address = '東京都港区1丁目', updated_by_import = \(running) WHERE member_id IN ('M1', 'M3')")
+        #expect(try db.query("SELECT member_id, import_id, changed_columns::text, new_values::text FROM member_history WHERE import_id = \(running) ORDER BY member_id").rows == [
+            ["M1", running, "{address}", #"{"address": "東京都港区1丁目"}"#], ["M3", running, "{address}", #"{"address": "東京都港区1丁目"}"#]])
+    }
+
     @Test("the row digest finds changes whatever the column order, and members stored without one are compared by column")
     func rowDigest() throws {
         let tdb = try TestDatabase()
