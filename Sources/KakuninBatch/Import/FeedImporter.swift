@@ -266,13 +266,16 @@ public final class FeedImporter {
         var result = StreamResult()
         var filter = KeyFilter(keyColumns: format.keyColumns.count)
         let keyIndexes = format.keyColumns.map { format.index(of: $0)! }
+        let binary = target.isBinary ? " (FORMAT binary)" : ""
         let copySQL = target == .direct
-            ? "COPY member (\(format.columns.map(\.name).joined(separator: ", ")), row_digest, created_by_import, updated_by_import) FROM STDIN"
-            : "COPY \(table) FROM STDIN"
+            ? "COPY member (\(format.columns.map(\.name).joined(separator: ", ")), row_digest, created_by_import, updated_by_import) FROM STDIN\(binary)"
+            : "COPY \(table) FROM STDIN\(binary)"
+        let columnTypes = target == .direct ? try memberColumnTypes(format) : []
         var next = try wanted?.next()
         var encoders: ParallelEncoder?
         defer { encoders?.stop() }
         result.loaded = try db.copyIn(copySQL) { copy in
+            if target.isBinary { try copy.write(CopyBinary.header) }
             var keyFields: [Int] = []    // file columns of the key
             var headerCount = 0
             var rows = 0
@@ -291,7 +294,8 @@ public final class FeedImporter {
                     keyFields = keyIndexes.map { map[$0] }
                     headerCount = record.count
                     precondition(headerCount == format.columns.count, "checkHeader accepts exactly the format's columns")
-                    encoders = ParallelEncoder(RowEncoder(format: format, map: map, target: target, importID: importID))
+                    encoders = ParallelEncoder(try RowEncoder(format: format, map: map, target: target, importID: importID,
+                                                              columnTypes: columnTypes))
                     return true
                 }
                 if wanted != nil {
@@ -316,10 +320,27 @@ public final class FeedImporter {
                 throw Refusal(message: "the file is empty; expected a header row: \(format.columns.map(\.name).joined(separator: ","))")
             }
             try encoders!.finish(emit)
+            if target.isBinary { try copy.write(CopyBinary.trailer) }
             result.rows = rows
         }
         result.candidates = filter.candidates
         return result
+    }
+
+    /// The type of each of the format's columns in `member`, for COPY's binary format.
+    private func memberColumnTypes(_ format: FeedFormat) throws -> [CopyBinary.ColumnType] {
+        let rows = try db.query("""
+            SELECT attname, format_type(atttypid, NULL) FROM pg_attribute
+            WHERE attrelid = 'member'::regclass AND attnum > 0 AND NOT attisdropped
+            """).rows
+        var byName: [String: String] = [:]
+        for r in rows { byName[r[0]!] = r[1]! }
+        return try format.columns.map { column in
+            guard let name = byName[column.name], let type = CopyBinary.ColumnType(sqlName: name) else {
+                throw Refusal(message: "member.\(column.name) is \(byName[column.name].map { "of type \($0)" } ?? "missing"), which this version cannot load; run `kakunin db migrate` with this version")
+            }
+            return type
+        }
     }
 
     /// Maps the header to the format's columns, in any order; refuses a wrong header. The

@@ -3,9 +3,11 @@ import Foundation
 import KakuninCore
 import KakuninStore
 
-/// Validates a feed's records and writes the good ones as COPY text (SPEC.md section 4): the
+/// Validates a feed's records and writes the good ones for COPY (SPEC.md section 4): the
 /// per-record work of an import, done on worker threads (`ParallelEncoder`). Everything here
 /// is fixed once the header has been read; a worker's scratch space is its own `Scratch`.
+/// Members go to the database in COPY's binary format (`Target.isBinary`): the server then
+/// parses no text. The other feeds' rows, and a member's row digest, are COPY text.
 struct RowEncoder: Sendable {
     typealias Problem = (column: String?, value: String?, reason: String)
 
@@ -25,20 +27,41 @@ struct RowEncoder: Sendable {
         case keys
         /// Straight into `member`: the columns, the row digest and the import's id twice.
         case direct
+
+        /// Sent in COPY's binary format (members); else COPY text.
+        var isBinary: Bool { self != .stage }
     }
     let target: Target
+    /// `.direct`: each format column's type in `member`, and a blank field's binary value.
+    private let types: [CopyBinary.ColumnType], blankBinary: [[UInt8]]
     // Each column's rule and blank value, read per field without copying the column.
     private let kinds: [FieldKind], required: [Bool], blanks: [[UInt8]]
     private let statusColumn: Int?
     private let insurerField: Int, memberIDField: Int
     private let insurerColumn: Int, memberIDColumn: Int
-    private let importIDText: String, importIDBytes: [UInt8]
+    private let importID: Int64, importIDText: String
 
-    init(format: FeedFormat, map: [Int], target: Target, importID: Int) {
+    /// `columnTypes`: for `.direct`, the type of each of the format's columns in `member`.
+    init(format: FeedFormat, map: [Int], target: Target, importID: Int, columnTypes: [CopyBinary.ColumnType] = []) throws {
         self.format = format
         self.map = map
         self.target = target
         let columns = format.columns
+        precondition(target != .direct || columnTypes.count == columns.count, "a direct load needs every column's type")
+        types = columnTypes
+        blankBinary = try zip(columns, columnTypes).map { column, type in
+            var b: [UInt8] = []
+            guard var blank = column.blankDefault else {
+                CopyBinary.Writer.append(to: &b, size: 4) { $0.int32(-1) }   // NULL
+                return b
+            }
+            try blank.withUTF8 { v in
+                try CopyBinary.Writer.append(to: &b, size: CopyBinary.Writer.size(of: type, textCount: v.count)) {
+                    try Self.appendBinary(v, type, column: column.name, to: &$0)
+                }
+            }
+            return b
+        }
         fileColumn = Dictionary(uniqueKeysWithValues: columns.indices.map { (columns[$0].name, map[$0]) })
         kinds = columns.map(\.kind)
         required = columns.map(\.required)
@@ -52,8 +75,8 @@ struct RowEncoder: Sendable {
         memberIDColumn = format.index(of: "member_id")!
         insurerField = map[insurerColumn]
         memberIDField = map[memberIDColumn]
+        self.importID = Int64(importID)
         importIDText = String(importID)
-        importIDBytes = Array(importIDText.utf8)
     }
 
     /// One thread's working space.
@@ -135,30 +158,93 @@ struct RowEncoder: Sendable {
         }
         switch target {
         case .keys:
-            s.row.removeAll(keepingCapacity: true)
-            appendColumns(record, rejectReason, s.scans, to: &s.row)
+            // Binary: line (bigint), insurer, member id, row digest (bytea).
+            let insurer = UnsafeRawBufferPointer(record.field(insurerField))
+            let memberID = UnsafeRawBufferPointer(record.field(memberIDField))
+            let digest = rowDigest(record, &s)
+            CopyBinary.Writer.append(to: &s.out, size: 2 + 12 + 4 + insurer.count + 4 + memberID.count + 20) { w in
+                w.int16(4)
+                w.integer(Int64(record.line), as: .int8)
+                w.bytes(insurer)
+                w.bytes(memberID)
+                digest.withUnsafeBytes { w.bytes(UnsafeRawBufferPointer(rebasing: $0.prefix(16))) }
+            }
+        case .direct:
+            // Binary: the columns, the row digest, the import's id twice.
+            let digest = rowDigest(record, &s)
+            var size = 2 + 20 + 24
+            for c in format.columns.indices {
+                let n = record.field(map[c]).count
+                size += n == 0 ? blankBinary[c].count : CopyBinary.Writer.size(of: types[c], textCount: n)
+            }
+            try CopyBinary.Writer.append(to: &s.out, size: size) { w in
+                w.int16(Int16(format.columns.count + 3))
+                for c in format.columns.indices {
+                    let v = record.field(map[c])
+                    if v.isEmpty {
+                        blankBinary[c].withUnsafeBytes { w.raw($0) }
+                    } else {
+                        try Self.appendBinary(v, types[c], column: format.columns[c].name, to: &w)
+                    }
+                }
+                digest.withUnsafeBytes { w.bytes(UnsafeRawBufferPointer(rebasing: $0.prefix(16))) }
+                w.integer(importID, as: .int8)
+                w.integer(importID, as: .int8)
+            }
+        case .stage:
             s.out.append(contentsOf: String(record.line).utf8)
             s.out.append(9)
-            appendColumn(insurerColumn, record, rejectReason, s.scans, to: &s.out)
-            s.out.append(9)
-            appendColumn(memberIDColumn, record, rejectReason, s.scans, to: &s.out)
-            Self.appendDigest(s.row.withUnsafeBytes { SHA256.hash(data: $0) }, to: &s.out)
-        case .stage, .direct:
-            if target == .stage { s.out.append(contentsOf: String(record.line).utf8); s.out.append(9) }
             let rowStart = s.out.count
             appendColumns(record, rejectReason, s.scans, to: &s.out)
             if format.name == .applications {
                 s.out.append(9)
                 CopyText.appendField(rejectReason, to: &s.out)
             } else if format.name == .members {
-                Self.appendRowDigest(of: rowStart..<s.out.count, to: &s.out)
+                let digest = s.out.withUnsafeBytes { Self.rowDigest(UnsafeRawBufferPointer(rebasing: $0[rowStart...])) }
+                s.out.append(9)
+                Self.appendDigestText(digest, to: &s.out)
             }
-            if target == .direct {
-                s.out.append(9); s.out.append(contentsOf: importIDBytes)
-                s.out.append(9); s.out.append(contentsOf: importIDBytes)
-            }
+            s.out.append(10)
         }
-        s.out.append(10)
+    }
+
+    /// A member's `row_digest`, the same whatever the target: the first 16 bytes of SHA-256
+    /// over the row's columns in COPY text, tab-separated (sql/016).
+    private func rowDigest(_ record: CSVRecord, _ s: inout Scratch) -> SHA256.Digest {
+        s.row.removeAll(keepingCapacity: true)
+        appendColumns(record, nil, s.scans, to: &s.row)
+        return s.row.withUnsafeBytes { Self.rowDigest($0) }
+    }
+
+    static func rowDigest(_ columns: UnsafeRawBufferPointer) -> SHA256.Digest { SHA256.hash(data: columns) }
+
+    /// One validated field in the binary form of its column's type (`Writer.size` bytes).
+    private static func appendBinary(_ v: UnsafeBufferPointer<UInt8>, _ type: CopyBinary.ColumnType, column: String,
+                                     to w: inout CopyBinary.Writer) throws {
+        switch type {
+        case .text, .bytea:
+            w.bytes(UnsafeRawBufferPointer(v))
+        case .date:
+            guard let d = DateField.parse(v) else { throw unstorable(column, type) }
+            w.date(daysSince1970: d.dayNumber)
+        case .boolean:
+            let isTrue = v.elementsEqual("true".utf8)
+            guard isTrue || v.elementsEqual("false".utf8) else { throw unstorable(column, type) }
+            w.boolean(isTrue)
+        case .int2, .int4, .int8:
+            var n: Int64 = 0
+            guard !v.isEmpty, v.count <= 18 else { throw unstorable(column, type) }
+            for b in v {
+                guard b &- 48 < 10 else { throw unstorable(column, type) }
+                n = n * 10 + Int64(b - 48)
+            }
+            w.integer(n, as: type)
+        }
+    }
+
+    /// A validated value the column's type cannot hold: the feed's rules and the table disagree.
+    private static func unstorable(_ column: String, _ type: CopyBinary.ColumnType) -> FeedImporter.Refusal {
+        FeedImporter.Refusal(message: "column '\(column)' passed the feed's rules but member.\(column) (\(type)) cannot store it; the feed format and the database schema disagree: run `kakunin db migrate` with this version")
     }
 
     /// The format's columns of a good record in COPY text, tab-separated.
@@ -188,14 +274,8 @@ struct RowEncoder: Sendable {
         }
     }
 
-    /// Appends a tab and the member's `row_digest` in COPY text: the first 16 bytes of SHA-256
-    /// over the row's columns as just written (`range` of `out`), as bytea hex (`\\x…`).
-    static func appendRowDigest(of range: Range<Int>, to out: inout [UInt8]) {
-        appendDigest(out.withUnsafeBytes { SHA256.hash(data: UnsafeRawBufferPointer(rebasing: $0[range])) }, to: &out)
-    }
-
-    static func appendDigest(_ digest: SHA256.Digest, to out: inout [UInt8]) {
-        out.append(9)
+    /// The row digest in COPY text, as bytea hex (`\\x…`).
+    static func appendDigestText(_ digest: SHA256.Digest, to out: inout [UInt8]) {
         out.append(92); out.append(92); out.append(UInt8(ascii: "x"))
         let hex: StaticString = "0123456789abcdef"
         hex.withUTF8Buffer { h in

@@ -351,7 +351,7 @@ public final class NightlyRun {
             log.event("decide", "reading the facts in two halves of envelope order, the second on its own connection")
         }
         log.event("decide", "deciding \(total) members", ["members": total])
-        let tab = UInt8(ascii: "\t"), newline = UInt8(ascii: "\n")
+        let tab = UInt8(ascii: "\t")
         try writer.copyIn("""
             COPY \(target) (member_id, scheme, outcome, reasons, s_date, valid_from, valid_to, certificate_number, facts,
                              run_id, insurer_number, as_of) FROM STDIN
