@@ -192,7 +192,7 @@ public final class FeedImporter {
     // MARK: - Streaming and validation
 
     private func createStage(_ format: FeedFormat, keysOnly: Bool = false, name: String = "stage") throws {
-        let table = format.name == .members ? "member" : format.name == .mynaStatus ? "myna_status" : "application"
+        let table = Self.table(format)
         let cols = keysOnly ? format.keyColumns.joined(separator: ", ") : format.columns.map(\.name).joined(separator: ", ")
         let extra = format.name == .applications ? ", reject_reason" : format.name == .members ? ", row_digest" : ""
         // Temporary tables live in backend-local buffers (8 MB by default): give a large feed room.
@@ -266,16 +266,15 @@ public final class FeedImporter {
         var result = StreamResult()
         var filter = KeyFilter(keyColumns: format.keyColumns.count)
         let keyIndexes = format.keyColumns.map { format.index(of: $0)! }
-        let binary = target.isBinary ? " (FORMAT binary)" : ""
         let copySQL = target == .direct
-            ? "COPY member (\(format.columns.map(\.name).joined(separator: ", ")), row_digest, created_by_import, updated_by_import) FROM STDIN\(binary)"
-            : "COPY \(table) FROM STDIN\(binary)"
-        let columnTypes = target == .direct ? try memberColumnTypes(format) : []
+            ? "COPY member (\(format.columns.map(\.name).joined(separator: ", ")), row_digest, created_by_import, updated_by_import) FROM STDIN (FORMAT binary)"
+            : "COPY \(table) FROM STDIN (FORMAT binary)"
+        let columnTypes = try self.columnTypes(format)
         var next = try wanted?.next()
         var encoders: ParallelEncoder?
         defer { encoders?.stop() }
         result.loaded = try db.copyIn(copySQL) { copy in
-            if target.isBinary { try copy.write(CopyBinary.header) }
+            try copy.write(CopyBinary.header)
             var keyFields: [Int] = []    // file columns of the key
             var headerCount = 0
             var rows = 0
@@ -320,27 +319,34 @@ public final class FeedImporter {
                 throw Refusal(message: "the file is empty; expected a header row: \(format.columns.map(\.name).joined(separator: ","))")
             }
             try encoders!.finish(emit)
-            if target.isBinary { try copy.write(CopyBinary.trailer) }
+            try copy.write(CopyBinary.trailer)
             result.rows = rows
         }
         result.candidates = filter.candidates
         return result
     }
 
-    /// The type of each of the format's columns in `member`, for COPY's binary format.
-    private func memberColumnTypes(_ format: FeedFormat) throws -> [CopyBinary.ColumnType] {
+    /// The type of each of the format's columns in the feed's table (the staging tables copy
+    /// them), for COPY's binary format.
+    private func columnTypes(_ format: FeedFormat) throws -> [CopyBinary.ColumnType] {
+        let table = Self.table(format)
         let rows = try db.query("""
             SELECT attname, format_type(atttypid, NULL) FROM pg_attribute
-            WHERE attrelid = 'member'::regclass AND attnum > 0 AND NOT attisdropped
-            """).rows
+            WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped
+            """, [table]).rows
         var byName: [String: String] = [:]
         for r in rows { byName[r[0]!] = r[1]! }
         return try format.columns.map { column in
             guard let name = byName[column.name], let type = CopyBinary.ColumnType(sqlName: name) else {
-                throw Refusal(message: "member.\(column.name) is \(byName[column.name].map { "of type \($0)" } ?? "missing"), which this version cannot load; run `kakunin db migrate` with this version")
+                throw Refusal(message: "\(table).\(column.name) is \(byName[column.name].map { "of type \($0)" } ?? "missing"), which this version cannot load; run `kakunin db migrate` with this version")
             }
             return type
         }
+    }
+
+    /// The table a feed's rows end in.
+    static func table(_ format: FeedFormat) -> String {
+        format.name == .members ? "member" : format.name == .mynaStatus ? "myna_status" : "application"
     }
 
     /// Maps the header to the format's columns, in any order; refuses a wrong header. The

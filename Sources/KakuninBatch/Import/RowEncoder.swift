@@ -3,11 +3,12 @@ import Foundation
 import KakuninCore
 import KakuninStore
 
-/// Validates a feed's records and writes the good ones for COPY (SPEC.md section 4): the
-/// per-record work of an import, done on worker threads (`ParallelEncoder`). Everything here
-/// is fixed once the header has been read; a worker's scratch space is its own `Scratch`.
-/// Members go to the database in COPY's binary format (`Target.isBinary`): the server then
-/// parses no text. The other feeds' rows, and a member's row digest, are COPY text.
+/// Validates a feed's records and writes the good ones in COPY's binary format (SPEC.md
+/// section 4): the per-record work of an import, done on worker threads (`ParallelEncoder`).
+/// The server then parses no text: dates, flags and numbers arrive as the values they are.
+/// Everything here is fixed once the header has been read; a worker's scratch space is its
+/// own `Scratch`. Rejects (`import_reject`) and the text a member's row digest is taken over
+/// are COPY text.
 struct RowEncoder: Sendable {
     typealias Problem = (column: String?, value: String?, reason: String)
 
@@ -27,12 +28,9 @@ struct RowEncoder: Sendable {
         case keys
         /// Straight into `member`: the columns, the row digest and the import's id twice.
         case direct
-
-        /// Sent in COPY's binary format (members); else COPY text.
-        var isBinary: Bool { self != .stage }
     }
     let target: Target
-    /// `.direct`: each format column's type in `member`, and a blank field's binary value.
+    /// Each format column's type in the feed's table, and a blank field's binary value.
     private let types: [CopyBinary.ColumnType], blankBinary: [[UInt8]]
     // Each column's rule and blank value, read per field without copying the column.
     private let kinds: [FieldKind], required: [Bool], blanks: [[UInt8]]
@@ -41,13 +39,13 @@ struct RowEncoder: Sendable {
     private let insurerColumn: Int, memberIDColumn: Int
     private let importID: Int64, importIDText: String
 
-    /// `columnTypes`: for `.direct`, the type of each of the format's columns in `member`.
-    init(format: FeedFormat, map: [Int], target: Target, importID: Int, columnTypes: [CopyBinary.ColumnType] = []) throws {
+    /// `columnTypes`: the type of each of the format's columns in the feed's table.
+    init(format: FeedFormat, map: [Int], target: Target, importID: Int, columnTypes: [CopyBinary.ColumnType]) throws {
         self.format = format
         self.map = map
         self.target = target
         let columns = format.columns
-        precondition(target != .direct || columnTypes.count == columns.count, "a direct load needs every column's type")
+        precondition(columnTypes.count == columns.count, "every column's type is needed")
         types = columnTypes
         blankBinary = try zip(columns, columnTypes).map { column, type in
             var b: [UInt8] = []
@@ -169,50 +167,55 @@ struct RowEncoder: Sendable {
                 w.bytes(memberID)
                 digest.withUnsafeBytes { w.bytes(UnsafeRawBufferPointer(rebasing: $0.prefix(16))) }
             }
-        case .direct:
-            // Binary: the columns, the row digest, the import's id twice.
-            let digest = rowDigest(record, &s)
-            var size = 2 + 20 + 24
+        case .direct, .stage:
+            // Staged: line (bigint) first. Then the columns; a member's row digest; an
+            // application's reject reason; straight into member: the import's id twice.
+            let digest = format.name == .members ? rowDigest(record, &s) : nil
+            let rejected = rejectReason != nil && rejectReason != "NO_BASIS"
+            var fields = format.columns.count, size = 2
+            if target == .stage { fields += 1; size += 12 }
             for c in format.columns.indices {
-                let n = record.field(map[c]).count
+                let n = c == statusColumn && rejected ? Self.rejectedStatus.count : record.field(map[c]).count
                 size += n == 0 ? blankBinary[c].count : CopyBinary.Writer.size(of: types[c], textCount: n)
             }
+            if digest != nil { fields += 1; size += 20 }
+            if format.name == .applications { fields += 1; size += 4 + (rejectReason?.utf8.count ?? 0) }
+            if target == .direct { fields += 2; size += 24 }
             try CopyBinary.Writer.append(to: &s.out, size: size) { w in
-                w.int16(Int16(format.columns.count + 3))
+                w.int16(Int16(fields))
+                if target == .stage { w.integer(Int64(record.line), as: .int8) }
                 for c in format.columns.indices {
                     let v = record.field(map[c])
-                    if v.isEmpty {
+                    if c == statusColumn && rejected {
+                        Self.rejectedStatus.withUnsafeBytes { w.bytes($0) }
+                    } else if v.isEmpty {
                         blankBinary[c].withUnsafeBytes { w.raw($0) }
                     } else {
                         try Self.appendBinary(v, types[c], column: format.columns[c].name, to: &w)
                     }
                 }
-                digest.withUnsafeBytes { w.bytes(UnsafeRawBufferPointer(rebasing: $0.prefix(16))) }
-                w.integer(importID, as: .int8)
-                w.integer(importID, as: .int8)
+                digest?.withUnsafeBytes { w.bytes(UnsafeRawBufferPointer(rebasing: $0.prefix(16))) }
+                if format.name == .applications {
+                    if var reason = rejectReason { reason.withUTF8 { w.bytes(UnsafeRawBufferPointer($0)) } } else { w.int32(-1) }
+                }
+                if target == .direct {
+                    w.integer(importID, as: .int8)
+                    w.integer(importID, as: .int8)
+                }
             }
-        case .stage:
-            s.out.append(contentsOf: String(record.line).utf8)
-            s.out.append(9)
-            let rowStart = s.out.count
-            appendColumns(record, rejectReason, s.scans, to: &s.out)
-            if format.name == .applications {
-                s.out.append(9)
-                CopyText.appendField(rejectReason, to: &s.out)
-            } else if format.name == .members {
-                let digest = s.out.withUnsafeBytes { Self.rowDigest(UnsafeRawBufferPointer(rebasing: $0[rowStart...])) }
-                s.out.append(9)
-                Self.appendDigestText(digest, to: &s.out)
-            }
-            s.out.append(10)
         }
     }
+
+    /// The status of an application with a reject reason other than NO_BASIS. NO_BASIS keeps
+    /// the file's status until the merge knows the scheme (an elderly member's application may
+    /// need no basis).
+    private static let rejectedStatus = Array("rejected".utf8)
 
     /// A member's `row_digest`, the same whatever the target: the first 16 bytes of SHA-256
     /// over the row's columns in COPY text, tab-separated (sql/016).
     private func rowDigest(_ record: CSVRecord, _ s: inout Scratch) -> SHA256.Digest {
         s.row.removeAll(keepingCapacity: true)
-        appendColumns(record, nil, s.scans, to: &s.row)
+        appendColumns(record, s.scans, to: &s.row)
         return s.row.withUnsafeBytes { Self.rowDigest($0) }
     }
 
@@ -244,44 +247,22 @@ struct RowEncoder: Sendable {
 
     /// A validated value the column's type cannot hold: the feed's rules and the table disagree.
     private static func unstorable(_ column: String, _ type: CopyBinary.ColumnType) -> FeedImporter.Refusal {
-        FeedImporter.Refusal(message: "column '\(column)' passed the feed's rules but member.\(column) (\(type)) cannot store it; the feed format and the database schema disagree: run `kakunin db migrate` with this version")
+        FeedImporter.Refusal(message: "column '\(column)' passed the feed's rules but its table's column (\(type)) cannot store it; the feed format and the database schema disagree: run `kakunin db migrate` with this version")
     }
 
-    /// The format's columns of a good record in COPY text, tab-separated.
-    private func appendColumns(_ record: CSVRecord, _ rejectReason: String?, _ scans: UnsafeMutableBufferPointer<FieldBytes>,
-                               to out: inout [UInt8]) {
+    /// The format's columns of a good member's record in COPY text, tab-separated: what its
+    /// row digest is taken over.
+    private func appendColumns(_ record: CSVRecord, _ scans: UnsafeMutableBufferPointer<FieldBytes>, to out: inout [UInt8]) {
         for c in format.columns.indices {
             if c > 0 { out.append(9) }
-            appendColumn(c, record, rejectReason, scans, to: &out)
-        }
-    }
-
-    @inline(__always)
-    private func appendColumn(_ c: Int, _ record: CSVRecord, _ rejectReason: String?,
-                              _ scans: UnsafeMutableBufferPointer<FieldBytes>, to out: inout [UInt8]) {
-        let f = map[c]
-        let v = record.field(f)
-        // NO_BASIS keeps the file's status until the merge knows the scheme
-        // (an elderly member's application may need no basis).
-        if c == statusColumn && rejectReason != nil && rejectReason != "NO_BASIS" {
-            CopyText.appendField("rejected", to: &out)
-        } else if v.isEmpty {
-            out.append(contentsOf: blanks[c])
-        } else if scans[f].needsCopyEscape {
-            CopyText.appendField(v, to: &out)
-        } else {
-            out.append(contentsOf: v)
-        }
-    }
-
-    /// The row digest in COPY text, as bytea hex (`\\x…`).
-    static func appendDigestText(_ digest: SHA256.Digest, to out: inout [UInt8]) {
-        out.append(92); out.append(92); out.append(UInt8(ascii: "x"))
-        let hex: StaticString = "0123456789abcdef"
-        hex.withUTF8Buffer { h in
-            for b in digest.prefix(16) {
-                out.append(h[Int(b >> 4)])
-                out.append(h[Int(b & 15)])
+            let f = map[c]
+            let v = record.field(f)
+            if v.isEmpty {
+                out.append(contentsOf: blanks[c])
+            } else if scans[f].needsCopyEscape {
+                CopyText.appendField(v, to: &out)
+            } else {
+                out.append(contentsOf: v)
             }
         }
     }
