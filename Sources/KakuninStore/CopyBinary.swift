@@ -24,6 +24,16 @@ public enum CopyBinary {
             default: return nil
             }
         }
+
+        /// Whether an integer column of this type can hold `v`.
+        public func holds(_ v: Int64) -> Bool {
+            switch self {
+            case .int2: return Int16(exactly: v) != nil
+            case .int4: return Int32(exactly: v) != nil
+            case .int8: return true
+            default: return false
+            }
+        }
     }
 }
 
@@ -68,7 +78,7 @@ extension CopyBinary {
         @inlinable public mutating func date(daysSince1970 days: Int32) { int32(4); int32(days - 10_957) }
         /// 5 bytes.
         @inlinable public mutating func boolean(_ v: Bool) { int32(1); p.storeBytes(of: v ? 1 : 0, as: UInt8.self); p += 1 }
-        /// An integer column of `type` (int2: 6 bytes, int4: 8, int8: 12).
+        /// An integer column of `type` (int2: 6 bytes, int4: 8, int8: 12) that `holds` it.
         @inlinable public mutating func integer(_ v: Int64, as type: ColumnType) {
             switch type {
             case .int2: int32(2); int16(Int16(v))

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import KakuninStore
 import KakuninTesting
@@ -33,6 +34,51 @@ struct CopyRoundTripTests {
         #expect(rows == Self.awkward.count)
         #expect(back.map { $0[1] } == Self.awkward)
         #expect(back.map { $0[0] } == Self.awkward.indices.map { String($0) })
+    }
+
+    @Test("COPY binary: every type the imports write arrives as the value it is, NULL distinct from empty")
+    func binaryRoundTrip() throws {
+        let tdb = try TestDatabase()
+        let db = try tdb.connect()
+        try db.execute("CREATE TEMP TABLE b (i bigint, v text, d date, f boolean, s smallint, n integer, h bytea)")
+        let types: [CopyBinary.ColumnType] = try ["bigint", "text", "date", "boolean", "smallint", "integer", "bytea"].map {
+            try #require(CopyBinary.ColumnType(sqlName: $0))
+        }
+        #expect(types == [.int8, .text, .date, .boolean, .int2, .int4, .bytea])
+        #expect(CopyBinary.ColumnType(sqlName: "numeric") == nil)
+        #expect(CopyBinary.ColumnType.int2.holds(32767) && !CopyBinary.ColumnType.int2.holds(32768))
+        #expect(CopyBinary.ColumnType.int4.holds(-2_147_483_648) && !CopyBinary.ColumnType.int4.holds(2_147_483_648))
+        // Days since 1970-01-01: 1970-01-01, 2000-01-01 (PostgreSQL's epoch), 1868-01-25, 2200-12-31.
+        let days: [Int32] = [0, 10_957, -37_231, 84_370]
+        let loaded = try db.copyIn("COPY b FROM STDIN (FORMAT binary)") { w in
+            var out = CopyBinary.header
+            for (i, v) in Self.awkward.enumerated() {
+                let text = v.map { Array($0.utf8) }
+                let size = 2 + 12 + (text.map { 4 + $0.count } ?? 4) + 8 + 5 + 6 + 8 + 4 + 3
+                CopyBinary.Writer.append(to: &out, size: size) { r in
+                    r.int16(7)
+                    r.integer(Int64(i) - 3, as: .int8)
+                    if let text { text.withUnsafeBytes { r.bytes($0) } } else { r.int32(-1) }
+                    r.date(daysSince1970: days[i % days.count])
+                    r.boolean(i % 2 == 0)
+                    r.integer(Int64(i) * 1000 - 32_768 + 1, as: .int2)
+                    r.integer(-2_000_000_000 + Int64(i), as: .int4)
+                    [UInt8(i), 0, 0xFF].withUnsafeBytes { r.bytes($0) }
+                }
+            }
+            out += CopyBinary.trailer
+            try w.write(out)
+        }
+        #expect(loaded == Self.awkward.count)
+        let dates = ["1970-01-01", "2000-01-01", "1868-01-25", "2200-12-31"]
+        for (i, v) in Self.awkward.enumerated() {
+            let r = try db.query("""
+                SELECT v IS NULL, v = $2, d::text, f::text, s::text, n::text, encode(h, 'hex') FROM b WHERE i = $1
+                """, [String(i - 3), v]).rows
+            #expect(r == [[v == nil ? "t" : "f", v == nil ? nil : "t", dates[i % 4], i % 2 == 0 ? "true" : "false",
+                           String(i * 1000 - 32_767), String(-2_000_000_000 + i),
+                           String(format: "%02x00ff", i)]], "row \(i)")
+        }
     }
 
     @Test("the parser decodes every escape COPY may send")

@@ -241,6 +241,7 @@ struct RowEncoder: Sendable {
                 guard b &- 48 < 10 else { throw unstorable(column, type) }
                 n = n * 10 + Int64(b - 48)
             }
+            guard type.holds(n) else { throw unstorable(column, type) }
             w.integer(n, as: type)
         }
     }
