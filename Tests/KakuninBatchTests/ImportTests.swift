@@ -334,6 +334,23 @@ struct ImportTests {
         #expect(rows == [["M1", "special_consideration", "rejected", "NO_BASIS"], ["M2", "special_consideration", "approved", nil]])
     }
 
+    @Test("applications: one the insurer rejected in its own system is stored rejected with REJECTED_BY_INSURER")
+    func applicationRejectedByInsurer() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("M1")])
+        _ = try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb)
+        let a = try FeedFiles.write(dir, "a.csv", [
+            FeedFormat.applications.columns.map(\.name).joined(separator: ","),
+            "131016,M1,card_lost,2026-11-01,,rejected",
+            "131016,M1,special_consideration,2026-11-02,disability,pending",
+        ])
+        let r = try runKakunin(["import", "applications", a.path, "--report-dir", dir.path], database: tdb)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let rows = try tdb.connect().query("SELECT kind, status, reject_reason, basis FROM application ORDER BY received_on").rows
+        #expect(rows == [["card_lost", "rejected", "REJECTED_BY_INSURER", nil], ["special_consideration", "pending", nil, "disability"]])
+    }
+
     @Test("a file that cannot be read is refused with the reason")
     func missingFile() throws {
         let tdb = try TestDatabase()

@@ -34,7 +34,6 @@ struct RowEncoder: Sendable {
     private let types: [CopyBinary.ColumnType], blankBinary: [[UInt8]]
     // Each column's rule and blank value, read per field without copying the column.
     private let kinds: [FieldKind], required: [Bool], blanks: [[UInt8]]
-    private let statusColumn: Int?
     private let insurerField: Int, memberIDField: Int
     private let insurerColumn: Int, memberIDColumn: Int
     private let importID: Int64, importIDText: String
@@ -68,7 +67,6 @@ struct RowEncoder: Sendable {
             CopyText.appendField(column.blankDefault, to: &b)
             return b
         }
-        statusColumn = format.name == .applications ? format.index(of: "status") : nil
         insurerColumn = format.index(of: "insurer_number")!
         memberIDColumn = format.index(of: "member_id")!
         insurerField = map[insurerColumn]
@@ -165,17 +163,16 @@ struct RowEncoder: Sendable {
                 w.integer(Int64(record.line), as: .int8)
                 w.bytes(insurer)
                 w.bytes(memberID)
-                digest.withUnsafeBytes { w.bytes(UnsafeRawBufferPointer(rebasing: $0.prefix(16))) }
+                Self.write(digest, to: &w)
             }
         case .direct, .stage:
             // Staged: line (bigint) first. Then the columns; a member's row digest; an
             // application's reject reason; straight into member: the import's id twice.
             let digest = format.name == .members ? rowDigest(record, &s) : nil
-            let rejected = rejectReason != nil && rejectReason != "NO_BASIS"
             var fields = format.columns.count, size = 2
             if target == .stage { fields += 1; size += 12 }
             for c in format.columns.indices {
-                let n = c == statusColumn && rejected ? Self.rejectedStatus.count : record.field(map[c]).count
+                let n = record.field(map[c]).count
                 size += n == 0 ? blankBinary[c].count : CopyBinary.Writer.size(of: types[c], textCount: n)
             }
             if digest != nil { fields += 1; size += 20 }
@@ -186,15 +183,13 @@ struct RowEncoder: Sendable {
                 if target == .stage { w.integer(Int64(record.line), as: .int8) }
                 for c in format.columns.indices {
                     let v = record.field(map[c])
-                    if c == statusColumn && rejected {
-                        Self.rejectedStatus.withUnsafeBytes { w.bytes($0) }
-                    } else if v.isEmpty {
+                    if v.isEmpty {
                         blankBinary[c].withUnsafeBytes { w.raw($0) }
                     } else {
                         try Self.appendBinary(v, types[c], column: format.columns[c].name, to: &w)
                     }
                 }
-                digest?.withUnsafeBytes { w.bytes(UnsafeRawBufferPointer(rebasing: $0.prefix(16))) }
+                if let digest { Self.write(digest, to: &w) }
                 if format.name == .applications {
                     if var reason = rejectReason { reason.withUTF8 { w.bytes(UnsafeRawBufferPointer($0)) } } else { w.int32(-1) }
                 }
@@ -206,20 +201,18 @@ struct RowEncoder: Sendable {
         }
     }
 
-    /// The status of an application with a reject reason other than NO_BASIS. NO_BASIS keeps
-    /// the file's status until the merge knows the scheme (an elderly member's application may
-    /// need no basis).
-    private static let rejectedStatus = Array("rejected".utf8)
-
     /// A member's `row_digest`, the same whatever the target: the first 16 bytes of SHA-256
     /// over the row's columns in COPY text, tab-separated (sql/016).
     private func rowDigest(_ record: CSVRecord, _ s: inout Scratch) -> SHA256.Digest {
         s.row.removeAll(keepingCapacity: true)
         appendColumns(record, s.scans, to: &s.row)
-        return s.row.withUnsafeBytes { Self.rowDigest($0) }
+        return s.row.withUnsafeBytes { SHA256.hash(data: $0) }
     }
 
-    static func rowDigest(_ columns: UnsafeRawBufferPointer) -> SHA256.Digest { SHA256.hash(data: columns) }
+    /// The row digest as a bytea field: its first 16 bytes.
+    private static func write(_ digest: SHA256.Digest, to w: inout CopyBinary.Writer) {
+        digest.withUnsafeBytes { w.bytes(UnsafeRawBufferPointer(rebasing: $0.prefix(16))) }
+    }
 
     /// One validated field in the binary form of its column's type (`Writer.size` bytes).
     private static func appendBinary(_ v: UnsafeBufferPointer<UInt8>, _ type: CopyBinary.ColumnType, column: String,
@@ -302,6 +295,8 @@ struct RowEncoder: Sendable {
 
     /// SPEC.md 4: a special-consideration application without a basis is recorded as rejected
     /// with NO_BASIS; one the insurer rejected in its own system is recorded as such.
+    /// The file's status is stored as it is: a row the insurer rejected already says so, and
+    /// NO_BASIS becomes rejected in the merge, once the member's scheme is known.
     private func applicationRejectReason(_ r: CSVRecord) -> String? {
         let kind = r.string(fileColumn["kind"]!)
         if kind == "special_consideration" && r.field(fileColumn["basis"]!).isEmpty { return "NO_BASIS" }
