@@ -68,7 +68,13 @@ extension CopyBinary {
             p += v.count
         }
 
-        /// Bytes already in the binary field form (length included).
+        /// NULL: 4 bytes.
+        @inlinable public mutating func null() { int32(-1) }
+        /// One byte of a field whose length was written before it.
+        @inlinable public mutating func uint8(_ v: UInt8) { p.storeBytes(of: v, as: UInt8.self); p += 1 }
+
+        /// Bytes already in the binary field form (length included), or the bytes of a field
+        /// whose length was written before them.
         @inlinable public mutating func raw(_ v: UnsafeRawBufferPointer) {
             if v.count > 0 { p.copyMemory(from: v.baseAddress!, byteCount: v.count) }
             p += v.count
@@ -76,6 +82,11 @@ extension CopyBinary {
 
         /// A date as days since 1970-01-01: 8 bytes.
         @inlinable public mutating func date(daysSince1970 days: Int32) { int32(4); int32(days - 10_957) }
+        /// A date or NULL: 8 or 4 bytes (`dateSize`).
+        @inlinable public mutating func date(_ days: Int32?) {
+            if let days { date(daysSince1970: days) } else { null() }
+        }
+        @inlinable public static func dateSize(_ days: Int32?) -> Int { days == nil ? 4 : 8 }
         /// 5 bytes.
         @inlinable public mutating func boolean(_ v: Bool) { int32(1); p.storeBytes(of: v ? 1 : 0, as: UInt8.self); p += 1 }
         /// An integer column of `type` (int2: 6 bytes, int4: 8, int8: 12) that `holds` it.
@@ -85,6 +96,38 @@ extension CopyBinary {
             case .int4: int32(4); int32(Int32(v))
             default: int32(8); int64(v)
             }
+        }
+
+        /// A bigint or NULL: 12 or 4 bytes.
+        @inlinable public mutating func int8(_ v: Int64?) {
+            if let v { int32(8); int64(v) } else { null() }
+        }
+
+        /// A text value as a whole field (length included).
+        public static func textField(_ text: String) -> [UInt8] {
+            let bytes = Array(text.utf8)
+            var out: [UInt8] = []
+            append(to: &out, size: 4 + bytes.count) { w in bytes.withUnsafeBytes { w.bytes($0) } }
+            return out
+        }
+
+        /// A one-dimensional `text[]` as a whole field (length included), e.g. a set of reason
+        /// codes: dimensions, no NULLs, element type text (OID 25), then each element.
+        public static func textArrayField(_ elements: [String]) -> [UInt8] {
+            let payload = 12 + (elements.isEmpty ? 0 : 8) + elements.reduce(0) { $0 + 4 + $1.utf8.count }
+            var out: [UInt8] = []
+            append(to: &out, size: 4 + payload) { w in
+                w.int32(Int32(payload))
+                w.int32(elements.isEmpty ? 0 : 1)
+                w.int32(0)
+                w.int32(25)
+                if !elements.isEmpty {
+                    w.int32(Int32(elements.count))
+                    w.int32(1)
+                }
+                for e in elements { textField(e).withUnsafeBytes { w.raw($0) } }
+            }
+            return out
         }
 
         /// The size of a field of `type` holding a value of `count` bytes in text.

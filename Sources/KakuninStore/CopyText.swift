@@ -158,6 +158,13 @@ public struct CopyRow {
 
     public func isNull(_ i: Int) -> Bool { bounds[i].1 < 0 }
 
+    /// The number of bytes of the field (0 for NULL).
+    @inline(__always)
+    public func length(_ i: Int) -> Int {
+        let (start, end) = bounds[i]
+        return max(0, end - start)
+    }
+
     /// The field's bytes, valid during the call (empty for NULL).
     @inline(__always)
     public func withField<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {

@@ -81,6 +81,41 @@ struct CopyRoundTripTests {
         }
     }
 
+    @Test("text arrays, nullable dates and bigints in COPY's binary format, as the run writes decisions")
+    func binaryArraysAndNulls() throws {
+        let tdb = try TestDatabase()
+        let db = try tdb.connect()
+        try db.execute("CREATE TEMP TABLE a (i integer, r text[] NOT NULL, d date, n bigint)")
+        let sets: [[String]] = [[], ["MYNA_USABLE"], ["NO_ADDRESS", "NO_HOUSEHOLD_HEAD", "資格確認書"], ["a,b", "{x}", "\"q\"", ""]]
+        let loaded = try db.copyIn("COPY a FROM STDIN (FORMAT binary)") { w in
+            var out = CopyBinary.header
+            for (i, set) in sets.enumerated() {
+                let array = CopyBinary.Writer.textArrayField(set)
+                let day: Int32? = i % 2 == 0 ? nil : 20_000 + Int32(i)
+                let number: Int64? = i % 2 == 0 ? Int64(i) * 1_000_000_000_000 : nil
+                let size = 2 + 8 + array.count + CopyBinary.Writer.dateSize(day) + (number == nil ? 4 : 12)
+                CopyBinary.Writer.append(to: &out, size: size) { r in
+                    r.int16(4)
+                    r.integer(Int64(i), as: .int4)
+                    array.withUnsafeBytes { r.raw($0) }
+                    r.date(day)
+                    r.int8(number)
+                }
+            }
+            out += CopyBinary.trailer
+            try w.write(out)
+        }
+        #expect(loaded == sets.count)
+        for (i, set) in sets.enumerated() {
+            let r = try db.query("""
+                SELECT cardinality(r), array_to_json(r)::text, (d - date '1970-01-01')::text, n::text FROM a WHERE i = $1
+                """, [String(i)]).rows
+            let json = "[" + set.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "]"
+            #expect(r == [[String(set.count), json, i % 2 == 0 ? nil : String(20_000 + i),
+                           i % 2 == 0 ? String(i * 1_000_000_000_000) : nil]], "row \(i)")
+        }
+    }
+
     @Test("the parser decodes every escape COPY may send")
     func parserEscapes() {
         let cases: [(String, [String?])] = [

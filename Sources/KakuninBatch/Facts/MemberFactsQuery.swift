@@ -224,11 +224,19 @@ public enum MemberFactsQuery {
     static let replayColumns = Array(1..<detailsColumn) + [coveringColumn, mailReturnedColumn]
 
     /// `decision.facts`: the policy's columns joined by '|', empty for NULL (none of these
-    /// values can be empty or hold '|': dates, numbers, codes, t/f).
-    static func appendReplayFacts(_ row: CopyRow, to out: inout [UInt8]) {
+    /// values can be empty or hold '|': dates, numbers, codes, t/f). As a binary COPY field:
+    /// its size with the length, then the field (`writeReplayFacts`).
+    static func replayFactsFieldSize(_ row: CopyRow) -> Int {
+        var n = 4 + replayColumns.count - 1
+        for i in replayColumns { n += row.length(i) }
+        return n
+    }
+
+    static func writeReplayFacts(_ row: CopyRow, fieldSize: Int, to w: inout CopyBinary.Writer) {
+        w.int32(Int32(fieldSize - 4))
         for (n, i) in replayColumns.enumerated() {
-            if n > 0 { out.append(UInt8(ascii: "|")) }
-            if !row.isNull(i) { row.withField(i) { CopyText.appendField($0, to: &out) } }
+            if n > 0 { w.uint8(UInt8(ascii: "|")) }
+            row.withField(i) { w.raw(UnsafeRawBufferPointer($0)) }
         }
     }
 

@@ -351,11 +351,22 @@ public final class NightlyRun {
             log.event("decide", "reading the facts in two halves of envelope order, the second on its own connection")
         }
         log.event("decide", "deciding \(total) members", ["members": total])
-        let tab = UInt8(ascii: "\t")
+        // The decisions go in COPY's binary form: the server parses no dates, reason arrays or
+        // facts text (a third less of its time for this COPY). What every row ends with: run,
+        // insurer, as-of date; each outcome's field.
+        var commonField: [UInt8] = []
+        let insurerField = CopyBinary.Writer.textField(insurer)
+        CopyBinary.Writer.append(to: &commonField, size: 12 + insurerField.count + 8) { w in
+            w.int8(Int64(runID ?? 0))
+            insurerField.withUnsafeBytes { w.raw($0) }
+            w.date(daysSince1970: asOf.dayNumber)
+        }
+        let outcomeFields = Dictionary(uniqueKeysWithValues: Outcome.allCases.map { ($0, CopyBinary.Writer.textField($0.rawValue)) })
         try writer.copyIn("""
             COPY \(target) (member_id, scheme, outcome, reasons, s_date, valid_from, valid_to, certificate_number, facts,
-                             run_id, insurer_number, as_of) FROM STDIN
+                             run_id, insurer_number, as_of) FROM STDIN (FORMAT binary)
             """) { w in
+            try w.write(CopyBinary.header)
             func consume(_ chunk: UnsafeRawBufferPointer) throws {
                 if read == 0 { log.event("decide", "first member's facts arrived (the facts query has joined and sorted)") }
                 row.load(chunk)
@@ -368,17 +379,26 @@ public final class NightlyRun {
                     nextNumber += 1
                     if d.replacesCertificate != nil { kind = "reissue" }
                 }
+                let outcome = outcomeFields[d.outcome]!
+                let facts = MemberFactsQuery.replayFactsFieldSize(row)
+                let s = d.s?.dayNumber, from = d.validFrom?.dayNumber, to = d.validTo?.dayNumber
+                let size = 2 + 8 + row.length(0) + row.length(1) + outcome.count + reasons.arrayField.count
+                    + CopyBinary.Writer.dateSize(s) + CopyBinary.Writer.dateSize(from) + CopyBinary.Writer.dateSize(to)
+                    + (number == nil ? 4 : 12) + facts + commonField.count
                 try w.withBuffer { b in
-                    row.withField(0) { CopyText.appendField($0, to: &b) }
-                    b.append(tab); row.withField(1) { CopyText.appendField($0, to: &b) }
-                    b.append(tab); CopyText.appendField(d.outcome.rawValue, to: &b)
-                    b.append(tab); b.append(contentsOf: reasons.array)
-                    b.append(tab); CopyText.appendDate(d.s, to: &b)
-                    b.append(tab); CopyText.appendDate(d.validFrom, to: &b)
-                    b.append(tab); CopyText.appendDate(d.validTo, to: &b)
-                    b.append(tab); CopyText.appendInt(number, to: &b)
-                    b.append(tab); MemberFactsQuery.appendReplayFacts(row, to: &b)
-                    b.append(contentsOf: common)
+                    CopyBinary.Writer.append(to: &b, size: size) { f in
+                        f.int16(12)
+                        row.withField(0) { f.bytes(UnsafeRawBufferPointer($0)) }
+                        row.withField(1) { f.bytes(UnsafeRawBufferPointer($0)) }
+                        outcome.withUnsafeBytes { f.raw($0) }
+                        reasons.arrayField.withUnsafeBytes { f.raw($0) }
+                        f.date(s)
+                        f.date(from)
+                        f.date(to)
+                        f.int8(number)
+                        MemberFactsQuery.writeReplayFacts(row, fieldSize: facts, to: &f)
+                        commonField.withUnsafeBytes { f.raw($0) }
+                    }
                 }
                 if let mailer {
                     // The row itself goes to the mailing thread; the next one loads into a row
@@ -394,6 +414,7 @@ public final class NightlyRun {
             }
             try reader.copyOut("COPY (\(firstSQL)) TO STDOUT", consume)
             if let second { try second.connection.receiveCopyOut("COPY (\(second.sql)) TO STDOUT", consume) }
+            try w.write(CopyBinary.trailer)
         }
         let issued = try mailer?.finish()
         try reader.execute("COMMIT")
@@ -530,7 +551,10 @@ func json(_ obj: [String: Any]) -> String {
 /// `A;B` for the mailing files. At most a few hundred distinct sets occur in a run.
 struct ReasonTextCache {
     struct Text {
+        /// `{A,B}`: the text form of the array (the spools for certificates and notices).
         let array: [UInt8]
+        /// The array as a binary COPY field (the decisions).
+        let arrayField: [UInt8]
         let list: [UInt8]
     }
     private var cache: [UInt32: Text] = [:]
@@ -538,7 +562,8 @@ struct ReasonTextCache {
     mutating func text(_ reasons: ReasonSet) -> Text {
         if let t = cache[reasons.bits] { return t }
         let codes = reasons.sorted.map(\.rawValue)
-        let t = Text(array: Array("{\(codes.joined(separator: ","))}".utf8), list: Array(codes.joined(separator: ";").utf8))
+        let t = Text(array: Array("{\(codes.joined(separator: ","))}".utf8), arrayField: CopyBinary.Writer.textArrayField(codes),
+                     list: Array(codes.joined(separator: ";").utf8))
         cache[reasons.bits] = t
         return t
     }
