@@ -47,6 +47,9 @@ public final class Connection {
 
     public var isAlive: Bool { PQstatus(conn) == CONNECTION_OK }
 
+    /// Inside a transaction block (BEGIN … COMMIT/ROLLBACK), failed or not.
+    public var inTransaction: Bool { PQtransactionStatus(conn) != PQTRANS_IDLE }
+
     /// Runs one statement with text parameters and returns all rows.
     @discardableResult
     public func query(_ sql: String, _ params: [String?] = []) throws -> QueryResult {
