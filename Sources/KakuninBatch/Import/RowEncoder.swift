@@ -224,8 +224,8 @@ struct RowEncoder: Sendable {
             guard let d = DateField.parse(v) else { throw unstorable(column, type) }
             w.date(daysSince1970: d.dayNumber)
         case .boolean:
-            let isTrue = v.elementsEqual("true".utf8)
-            guard isTrue || v.elementsEqual("false".utf8) else { throw unstorable(column, type) }
+            let isTrue = equals(v, "true")
+            guard isTrue || equals(v, "false") else { throw unstorable(column, type) }
             w.boolean(isTrue)
         case .int2, .int4, .int8:
             var n: Int64 = 0
@@ -237,6 +237,13 @@ struct RowEncoder: Sendable {
             guard type.holds(n) else { throw unstorable(column, type) }
             w.integer(n, as: type)
         }
+    }
+
+    /// The bytes are `s` (a byte comparison: `elementsEqual` on a String's UTF-8 view took 2% of
+    /// a first load).
+    @inline(__always)
+    private static func equals(_ v: UnsafeBufferPointer<UInt8>, _ s: StaticString) -> Bool {
+        v.count == s.utf8CodeUnitCount && memcmp(v.baseAddress!, s.utf8Start, v.count) == 0
     }
 
     /// A validated value the column's type cannot hold: the feed's rules and the table disagree.
