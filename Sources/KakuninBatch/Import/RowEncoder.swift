@@ -49,7 +49,7 @@ struct RowEncoder: Sendable {
         blankBinary = try zip(columns, columnTypes).map { column, type in
             var b: [UInt8] = []
             guard var blank = column.blankDefault else {
-                CopyBinary.Writer.append(to: &b, size: 4) { $0.int32(-1) }   // NULL
+                CopyBinary.Writer.append(to: &b, size: 4) { $0.null() }
                 return b
             }
             try blank.withUTF8 { v in
@@ -191,7 +191,7 @@ struct RowEncoder: Sendable {
                 }
                 if let digest { Self.write(digest, to: &w) }
                 if format.name == .applications {
-                    if var reason = rejectReason { reason.withUTF8 { w.bytes(UnsafeRawBufferPointer($0)) } } else { w.int32(-1) }
+                    if var reason = rejectReason { reason.withUTF8 { w.bytes(UnsafeRawBufferPointer($0)) } } else { w.null() }
                 }
                 if target == .direct {
                     w.integer(importID, as: .int8)
