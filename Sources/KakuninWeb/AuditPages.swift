@@ -193,7 +193,8 @@ extension Console {
         for r in rows where focus.0 == nil {
             let docs = try db.query("""
                 SELECT member_id, 'certificate ' || certificate_number, mail_exception FROM certificate
-                WHERE insurer_number = $1 AND run_id = $2 AND mail_exception IS NOT NULL AND status = 'active'
+                WHERE insurer_number = $1 AND run_id = $2 AND \(RunRegistry.inBlock("certificate", run: "$2"))
+                  AND mail_exception IS NOT NULL AND status = 'active'
                 UNION ALL
                 SELECT member_id, kind, mail_exception FROM notice WHERE insurer_number = $1 AND run_id = $2 AND mail_exception IS NOT NULL
                 ORDER BY 1, 2 LIMIT 50

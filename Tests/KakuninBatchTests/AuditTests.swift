@@ -147,6 +147,46 @@ struct AuditTests {
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
     }
 
+    @Test("the seal finds a run's certificates in the block of numbers it reserved; a run without a block (before sql/011) by its id")
+    func sealReadsTheRunsBlock() throws {
+        try night("2026-11-21")
+        let db = try tdb.connect()
+        // Every run's certificates lie in its block, and all of them are in the log.
+        #expect(try db.query("""
+            SELECT count(*) FROM certificate c JOIN run r USING (run_id)
+            WHERE c.certificate_number < r.numbers_from OR c.certificate_number >= r.numbers_to
+            """).scalar == "0")
+        #expect(try db.query("SELECT count(*) FROM certificate WHERE run_id IS NOT NULL").scalar != "0")
+        let logged = "SELECT count(*) FROM audit_log l JOIN certificate c USING (insurer_number, certificate_number) WHERE c.run_id = $1"
+        #expect(try db.query("SELECT count(*) FROM certificate WHERE run_id IS NOT NULL").scalar
+                == db.query("SELECT count(*) FROM audit_log l JOIN certificate c USING (insurer_number, certificate_number) WHERE c.run_id IS NOT NULL").scalar)
+
+        func decidedRun(asOf: String, block: (Int, Int)?, numbers: [Int]) throws -> String {
+            let id = try db.query("""
+                INSERT INTO run (insurer_number, as_of, job, status, phase, numbers_from, numbers_to)
+                VALUES ('131016', $1, 'legacy', 'completed', 'completed', $2, $3) RETURNING run_id
+                """, [asOf, block.map { String($0.0) }, block.map { String($0.1) }]).scalar!
+            for n in numbers {
+                try db.execute("""
+                    INSERT INTO certificate (insurer_number, certificate_number, member_id, run_id, kind, reasons, valid_from, valid_to, issued_on)
+                    VALUES ('131016', $1, 'A', $2, 'issue', '{}', $3, $3::date + 364, $3)
+                    """, [String(n), id, asOf])
+            }
+            _ = try db.query("SELECT audit_append('run_decided', '131016', NULL, $1, NULL, '{}')", [id])
+            _ = try db.query("SELECT audit_seal()")
+            return id
+        }
+        // Decided before runs reserved numbers: found by its id alone.
+        let legacy = try decidedRun(asOf: "2019-04-01", block: nil, numbers: [900_001, 900_002])
+        #expect(try db.query(logged, [legacy]).scalar == "2")
+        // With a block, only its numbers are read: a row naming the run outside it (which a run
+        // cannot write) is not taken, so the block is what the seal reads.
+        let blocked = try decidedRun(asOf: "2020-04-01", block: (910_000, 910_002), numbers: [910_000, 910_001, 920_000])
+        #expect(try db.query(logged, [blocked]).scalar == "2")
+        let r = try verify(try checkpoint("cp-blocks.txt"), leaves: false)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    }
+
     @Test("a staff action during a nightly run's open transaction does not wait for it")
     func writersDoNotQueue() throws {
         let gate = dir.appendingPathComponent("gate")

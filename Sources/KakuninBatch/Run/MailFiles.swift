@@ -105,7 +105,7 @@ enum MailFiles {
             SELECT \(person), x.* FROM (
                 SELECT c.member_id, 'c' AS doc, c.certificate_number, c.kind, c.valid_from, c.valid_to, c.issued_on,
                        array_to_string(c.reasons, ';') AS reasons, c.replaces_certificate_number
-                FROM certificate c WHERE c.insurer_number = '\(insurer)' AND c.run_id = \(runID)
+                FROM certificate c WHERE c.insurer_number = '\(insurer)' AND c.run_id = \(runID) AND \(RunRegistry.inBlock("c", run: String(runID)))
                 UNION ALL
                 SELECT n.member_id, 'n', NULL, n.kind, NULL, NULL, n.sent_on, array_to_string(n.reasons, ';'), NULL
                 FROM notice n WHERE n.insurer_number = '\(insurer)' AND n.run_id = \(runID)

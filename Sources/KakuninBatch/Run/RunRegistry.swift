@@ -151,6 +151,18 @@ public final class RunRegistry {
         }
     }
 
+    /// SQL: certificate `alias` has a number from the block the run `run` (a parameter or a
+    /// number) reserved. A run's certificates all do (the block is sized from the members it
+    /// reads), and no other run's or counter's do: added to `run_id = …`, it turns a scan of
+    /// every certificate ever issued into a range of the primary key (sql/018). A run without a
+    /// block (decided before sql/011) covers every number.
+    public static func inBlock(_ alias: String, run: String) -> String {
+        """
+        \(alias).certificate_number >= (SELECT coalesce(numbers_from, 0) FROM run WHERE run_id = \(run)) \
+        AND \(alias).certificate_number < (SELECT coalesce(numbers_to, 9223372036854775807) FROM run WHERE run_id = \(run))
+        """
+    }
+
     /// In the run's commit transaction (so a crash cannot leave the block reserved): the unused
     /// tail of the block goes back to the counter, unless a number has been taken since (then it
     /// stays unused; numbers are never reused).

@@ -54,9 +54,10 @@ public struct RunReport: Sendable {
         try r.loadCounts(db, from: "decision", where: "run_id = \(runID) AND as_of = '\(asOf)'")
         // Documents by kind: all issued, and those waiting (not in the vendor's file).
         let docs = try db.query("""
-            SELECT 'certificate', count(*), count(mail_exception) FROM certificate WHERE run_id = $1
+            SELECT 'certificate', count(*), count(mail_exception) FROM certificate c
+            WHERE c.insurer_number = $2 AND c.run_id = $1 AND \(RunRegistry.inBlock("c", run: "$1"))
             UNION ALL SELECT kind, count(*), count(mail_exception) FROM notice WHERE run_id = $1 GROUP BY kind
-            """, [id]).rows
+            """, [id, r.insurerNumber]).rows
         func issued(_ k: String) -> (all: Int, waiting: Int) {
             docs.first { $0[0] == k }.map { (Int($0[1]!)!, Int($0[2]!)!) } ?? (0, 0)
         }
