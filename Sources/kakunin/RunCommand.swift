@@ -183,8 +183,13 @@ struct Report: ParsableCommand {
                 throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
             }
             let dir = URL(fileURLWithPath: out).appendingPathComponent(r[0]!).appendingPathComponent(r[1]!).appendingPathComponent(r[2]!)
-            let text = try AuditorReport.load(db, runID: runID, filesDirectory: dir).render(f)
-            try emit(text, to: output)
+            let report = try AuditorReport.load(db, runID: runID, filesDirectory: dir)
+            // Streamed: after a night when most members changed, the lists are most members.
+            if let output {
+                try OwnerOnlyFile.publish(URL(fileURLWithPath: output)) { w in try report.write(f, db) { try w.write($0) } }
+            } else {
+                try report.write(f, db) { print($0, terminator: "") }
+            }
             return .success
         }
     }

@@ -58,6 +58,49 @@ struct ReportReplayTests {
         #expect(first.stdout.contains("Changes: no earlier completed run of this insurer and job"))
     }
 
+    @Test("the lists of changed, new and gone members stream into valid CSV and JSON, whatever a member id holds")
+    func streamedLists() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let out = try twoNights(tdb, dir)
+        // Run 2 as the database could hold it: C's decision gone, and a new member whose id
+        // needs escaping in both forms (the feeds would refuse such an id; the report must not break).
+        let odd = "X\"\\,y\u{1}é"
+        let db = try tdb.connect()
+        try db.execute("SET session_replication_role = replica")
+        try db.execute("DELETE FROM decision WHERE run_id = 2 AND member_id = 'C'")
+        try db.execute("""
+            INSERT INTO decision (run_id, insurer_number, member_id, as_of, scheme, outcome, reasons)
+            VALUES (2, '131016', $1, '2026-11-22', 'nhi', 'none', '{}')
+            """, [odd])
+        let text = try runKakunin(["report", "--run", "2", "--out", out.path], database: tdb)
+        #expect(text.stdout.contains("members whose outcome changed: 7 (new 2, gone 1)"), "\(text.stdout)")
+        let json = try runKakunin(["report", "--run", "2", "--format", "json", "--out", out.path], database: tdb)
+        #expect(json.status == 0, "\(json.stderr)")
+        let obj = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any]
+        let changes = obj["changes"] as! [String: Any]
+        #expect(changes["new_members"] as? [String] == ["F", odd])
+        #expect(changes["gone_members"] as? [String] == ["C"])
+        let changed = changes["changed"] as? [[String: String]]
+        #expect(changed?.map { $0["member_id"]! } == ["A", "B", "D", "E"])
+        #expect(changed?.first == ["member_id": "A", "from": "issue", "to": "none"])
+        #expect((changes["matrix"] as? [[String: Any]])?.isEmpty == false)
+        #expect(changes["previous_run_id"] as? Int == 1)
+        // To a file: the same document.
+        let file = dir.appendingPathComponent("r2.json")
+        #expect(try runKakunin(["report", "--run", "2", "--format", "json", "--out", out.path, "--output", file.path], database: tdb).status == 0)
+        #expect(try String(contentsOf: file, encoding: .utf8) == json.stdout)
+        let csv = try runKakunin(["report", "--run", "2", "--format", "csv", "--out", out.path], database: tdb)
+        let lines = csv.stdout.split(separator: "\n").filter { $0.hasPrefix("change,") }
+        #expect(lines == ["change,issue,none,,A", "change,eligibility_notice,none,,B", "change,apply_notice,(gone),,C",
+                          "change,issue_on_application,none,,D", "change,issue,issue_on_application,,E", "change,(new),issue,,F",
+                          "change,(new),none,,\"X\"\"\\,y\u{1}é\""], "\(csv.stdout)")
+        // No previous run: no lists, and `changes` is null.
+        let first = try runKakunin(["report", "--run", "1", "--format", "json", "--out", out.path], database: tdb)
+        let firstObj = try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as! [String: Any]
+        #expect(firstObj["changes"] is NSNull)
+    }
+
     @Test("the HTML report opens in headless Chromium, self-contained, in Japanese, with every check")
     func htmlInChromium() throws {
         let tdb = try TestDatabase()

@@ -31,11 +31,13 @@ public struct AuditorReport: Sendable {
     public var previousAsOf: String?
     /// From → to outcome, counted over every member of either run ("(new)", "(gone)").
     public var matrix: [Change] = []
-    /// Members whose outcome changed, with from and to (new and gone included).
-    public var changedMembers: [(member: String, from: String, to: String)] = []
-
-    public var newMembers: [String] { changedMembers.filter { $0.from == "(new)" }.map(\.member) }
-    public var goneMembers: [String] { changedMembers.filter { $0.to == "(gone)" }.map(\.member) }
+    /// Members whose outcome changed (new and gone included), new members, gone members: from
+    /// the matrix. Their ids are not held in memory (after a night when most members change,
+    /// the first renewal for instance, they are nearly every member): the CSV and JSON forms
+    /// stream them from the database (`write`).
+    public var changedCount: Int { matrix.filter { $0.from != $0.to }.reduce(0) { $0 + $1.count } }
+    public var newCount: Int { matrix.filter { $0.from == "(new)" }.reduce(0) { $0 + $1.count } }
+    public var goneCount: Int { matrix.filter { $0.to == "(gone)" }.reduce(0) { $0 + $1.count } }
 
     /// `base`: the run's report when the caller has just loaded it (the run itself).
     public static func load(_ db: Connection, runID: Int, filesDirectory: URL, base: RunReport? = nil) throws -> AuditorReport {
@@ -79,12 +81,52 @@ public struct AuditorReport: Sendable {
             r.matrix = try db.query("""
                 SELECT coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)'), count(*) FROM \(pair) GROUP BY 1, 2 ORDER BY 1, 2
                 """, params).rows.map { Change(from: $0[0]!, to: $0[1]!, count: Int($0[2]!)!) }
-            r.changedMembers = try db.query("""
-                SELECT member_id, coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)') FROM \(pair)
-                WHERE p.outcome IS DISTINCT FROM c.outcome ORDER BY member_id
-                """, params).rows.map { ($0[0]!, $0[1]!, $0[2]!) }
         }
         return r
+    }
+
+    /// Streams the members whose outcome changed since the previous run, `(member, from, to)`,
+    /// ordered by member id, or first by `group` (a SQL expression over `p.outcome` and
+    /// `c.outcome`) and then by member id; nothing when there is no previous run.
+    func forEachChange(_ db: Connection, group: String? = nil, _ body: (String, String, String) throws -> Void) throws {
+        guard let previousRunID, let previousAsOf else { return }
+        // Values the report read from the run table (a run id, dates, outcome names): numbers
+        // and ISO dates only, checked here, as COPY takes no parameters.
+        guard LocalDate(asOf) != nil, LocalDate(previousAsOf) != nil else {
+            throw OperatorError(.internalError, "run \(runID): unexpected as-of dates \(asOf), \(previousAsOf)")
+        }
+        var row = CopyRow()
+        try db.copyOut("""
+            COPY (SELECT member_id, coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)')
+                  FROM (SELECT member_id, outcome FROM decision WHERE run_id = \(runID) AND as_of = '\(asOf)') c
+                  FULL JOIN (SELECT member_id, outcome FROM decision WHERE run_id = \(previousRunID) AND as_of = '\(previousAsOf)') p
+                  USING (member_id)
+                  WHERE p.outcome IS DISTINCT FROM c.outcome
+                  ORDER BY \(group.map { "\($0), " } ?? "")member_id) TO STDOUT
+            """) { chunk in
+            row.load(chunk)
+            try body(row.string(0) ?? "", row.string(1) ?? "", row.string(2) ?? "")
+        }
+    }
+
+    /// Writes the report in `format` through `sink` in pieces of about 64 KiB: the CSV and JSON
+    /// forms stream the changed members from the database, so memory does not grow with them.
+    public func write(_ format: Format, _ db: Connection, to sink: (String) throws -> Void) throws {
+        var buffer = ""
+        func put(_ s: String) throws {
+            buffer += s
+            if buffer.utf8.count >= 1 << 16 {
+                try sink(buffer)
+                buffer = ""
+            }
+        }
+        switch format {
+        case .text: try put(renderText())
+        case .html: try put(renderHTML())
+        case .csv: try writeCSV(db, put)
+        case .json: try writeJSON(db, put)
+        }
+        if !buffer.isEmpty { try sink(buffer) }
     }
 
     // MARK: - Text
@@ -104,7 +146,7 @@ public struct AuditorReport: Sendable {
         if let previousRunID {
             s += "Changes since run \(previousRunID) (as of \(previousAsOf ?? "")): from → to\n"
             for c in matrix { s += "  \(c.from.padding(toLength: 22, withPad: " ", startingAt: 0)) → \(c.to.padding(toLength: 22, withPad: " ", startingAt: 0)) \(c.count)\n" }
-            s += "  members whose outcome changed: \(changedMembers.count) (new \(newMembers.count), gone \(goneMembers.count)); ids in the CSV and JSON forms\n"
+            s += "  members whose outcome changed: \(changedCount) (new \(newCount), gone \(goneCount)); ids in the CSV and JSON forms\n"
         } else {
             s += "Changes: no earlier completed run of this insurer and job\n"
         }
@@ -113,7 +155,9 @@ public struct AuditorReport: Sendable {
 
     // MARK: - JSON
 
-    public func renderJSON() throws -> String {
+    /// The JSON form. The three lists of members (`changes.changed`, `gone_members`,
+    /// `new_members`) are streamed into the document where JSONSerialization put a placeholder.
+    private func writeJSON(_ db: Connection, _ put: (String) throws -> Void) throws {
         var obj: [String: Any] = [
             "run_id": runID, "insurer_number": insurer, "insurer_name": base.insurerName ?? NSNull(), "as_of": asOf, "job": job,
             "status": status, "started_at": started, "finished_at": finished, "seconds": seconds ?? NSNull(),
@@ -129,24 +173,75 @@ public struct AuditorReport: Sendable {
                         "by_class": base.postage.map { ["mail_class": $0.mailClass, "envelopes": $0.envelopes, "yen": $0.yen] }] as [String: Any],
             "waiting_for_staff": base.waiting,
         ]
+        // The lists in the order of their sorted keys; a placeholder no value can hold.
+        let token = "kakunin-list-\(UUID().uuidString)"
         if let previousRunID {
             obj["changes"] = [
                 "previous_run_id": previousRunID, "previous_as_of": previousAsOf ?? "",
                 "matrix": matrix.map { ["from": $0.from, "to": $0.to, "count": $0.count] },
-                "changed": changedMembers.filter { $0.from != "(new)" && $0.to != "(gone)" }.map { ["member_id": $0.member, "from": $0.from, "to": $0.to] },
-                "new_members": newMembers, "gone_members": goneMembers,
+                "changed": "\(token)-0", "gone_members": "\(token)-1", "new_members": "\(token)-2",
             ] as [String: Any]
         } else {
             obj["changes"] = NSNull()
         }
         let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self) + "\n"
+        let text = String(decoding: data, as: UTF8.self) + "\n"
+        guard previousRunID != nil else { return try put(text) }
+        var pieces: [Substring] = []
+        var rest = Substring(text)
+        for i in 0..<3 {
+            guard let r = rest.range(of: "\"\(token)-\(i)\"") else {
+                throw OperatorError(.internalError, "the report's JSON lost its list of members (\(i))")
+            }
+            pieces.append(rest[..<r.lowerBound])
+            rest = rest[r.upperBound...]
+        }
+        pieces.append(rest)
+        var list = -1, first = true
+        func open(_ g: Int) throws {
+            while list < g {
+                if list >= 0 { try put("\n]") }
+                list += 1
+                try put(String(pieces[list]) + "[")
+                first = true
+            }
+        }
+        try forEachChange(db, group: "CASE WHEN p.outcome IS NULL THEN 2 WHEN c.outcome IS NULL THEN 1 ELSE 0 END") { member, from, to in
+            let g = from == "(new)" ? 2 : to == "(gone)" ? 1 : 0
+            try open(g)
+            try put(first ? "\n" : ",\n")
+            first = false
+            try put(g == 0 ? "{\"from\":\(Self.json(from)),\"member_id\":\(Self.json(member)),\"to\":\(Self.json(to))}" : Self.json(member))
+        }
+        try open(2)
+        try put("\n]" + String(pieces[3]))
+    }
+
+    /// A JSON string literal (RFC 8259: quote, backslash and control characters escaped).
+    static func json(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    out += "\\u00" + String(u.value >> 4, radix: 16) + String(u.value & 15, radix: 16)
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
     }
 
     // MARK: - CSV
 
-    /// One fact per line: `section,a,b,c,value`.
-    public func renderCSV() -> String {
+    /// One fact per line: `section,a,b,c,value`; the changed members streamed at the end.
+    private func writeCSV(_ db: Connection, _ put: (String) throws -> Void) throws {
         var s = "section,a,b,c,value\n"
         func line(_ f: [String]) { s += CSVField.line(f) }
         for (k, v) in [("run_id", String(runID)), ("insurer_number", insurer), ("insurer_name", base.insurerName ?? ""), ("as_of", asOf),
@@ -162,8 +257,8 @@ public struct AuditorReport: Sendable {
         line(["waiting_for_staff", "", "", "", String(base.waiting)])
         for (c, n) in heldByCode { line(["held", c, "", "", String(n)]) }
         for c in matrix { line(["change_count", c.from, c.to, "", String(c.count)]) }
-        for m in changedMembers { line(["change", m.from, m.to, "", m.member]) }
-        return s
+        try put(s)
+        try forEachChange(db) { member, from, to in try put(CSVField.line(["change", from, to, "", member])) }
     }
 
     // MARK: - HTML
@@ -305,7 +400,7 @@ public struct AuditorReport: Sendable {
         }
         h += "<h2>前回からの変化</h2>\n"
         if let previousRunID {
-            h += "<p>前回：run \(previousRunID)（基準日 \(e(previousAsOf ?? "")))。変化した方 \(changedMembers.count) 人（新規 \(newMembers.count)、対象外 \(goneMembers.count)）。被保険者番号は CSV・JSON 版に記載。</p>\n"
+            h += "<p>前回：run \(previousRunID)（基準日 \(e(previousAsOf ?? "")))。変化した方 \(changedCount) 人（新規 \(newCount)、対象外 \(goneCount)）。被保険者番号は CSV・JSON 版に記載。</p>\n"
             h += "<table><tr><th>前回</th><th>今回</th><th>件数</th></tr>\n"
             for c in matrix {
                 h += "<tr><td>\(c.from == "(new)" ? "（新規）" : Self.outcomeName(c.from))</td><td>\(c.to == "(gone)" ? "（対象外）" : Self.outcomeName(c.to))</td><td class=\"n\">\(n(c.count, .change(from: c.from, to: c.to)))</td></tr>\n"
@@ -319,13 +414,4 @@ public struct AuditorReport: Sendable {
     }
 
     public enum Format: String, CaseIterable, Sendable { case text, html, csv, json }
-
-    public func render(_ format: Format) throws -> String {
-        switch format {
-        case .text: return renderText()
-        case .html: return renderHTML()
-        case .csv: return renderCSV()
-        case .json: return try renderJSON()
-        }
-    }
 }

@@ -225,7 +225,7 @@ public final class NightlyRun {
     private func publishAuditorReport(_ control: Connection, runID: Int, dir: URL, base: RunReport) throws {
         let full = try AuditorReport.load(control, runID: runID, filesDirectory: dir, base: base)
         try OwnerOnlyFile.publish(dir.appendingPathComponent("report.html")) { try $0.write(full.renderHTML()) }
-        try OwnerOnlyFile.publish(dir.appendingPathComponent("report.json")) { try $0.write(try full.renderJSON()) }
+        try OwnerOnlyFile.publish(dir.appendingPathComponent("report.json")) { w in try full.write(.json, control) { try w.write($0) } }
     }
 
     /// A run is marked complete before its auditors' report is written: an attempt killed in
