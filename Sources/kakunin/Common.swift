@@ -85,5 +85,14 @@ func printTable(_ header: [String], _ rows: [[String?]]) {
 
 /// Writes a command's text to `output` (owner-only, atomically) or to standard output.
 func emit(_ text: String, to output: String?) throws {
-    if let output { try OwnerOnlyFile.publish(URL(fileURLWithPath: output)) { try $0.write(text) } } else { print(text, terminator: "") }
+    try emit(to: output) { try $0(text) }
+}
+
+/// The same for text produced in pieces: `produce` hands each piece to the sink it is given.
+func emit(to output: String?, _ produce: ((String) throws -> Void) throws -> Void) throws {
+    if let output {
+        try OwnerOnlyFile.publish(URL(fileURLWithPath: output)) { w in try produce { try w.write($0) } }
+    } else {
+        try produce { print($0, terminator: "") }
+    }
 }

@@ -185,11 +185,7 @@ struct Report: ParsableCommand {
             let dir = URL(fileURLWithPath: out).appendingPathComponent(r[0]!).appendingPathComponent(r[1]!).appendingPathComponent(r[2]!)
             let report = try AuditorReport.load(db, runID: runID, filesDirectory: dir)
             // Streamed: after a night when most members changed, the lists are most members.
-            if let output {
-                try OwnerOnlyFile.publish(URL(fileURLWithPath: output)) { w in try report.write(f, db) { try w.write($0) } }
-            } else {
-                try report.write(f, db) { print($0, terminator: "") }
-            }
+            try emit(to: output) { try report.write(f, db, to: $0) }
             return .success
         }
     }

@@ -73,16 +73,22 @@ public struct AuditorReport: Sendable {
             """, [r.insurer, r.job, r.asOf, String(runID)]).rows.first {
             r.previousRunID = Int(prev[0]!)
             r.previousAsOf = prev[1]
-            let pair = """
-                (SELECT member_id, outcome FROM decision WHERE run_id = $1 AND as_of = $2) c
-                FULL JOIN (SELECT member_id, outcome FROM decision WHERE run_id = $3 AND as_of = $4) p USING (member_id)
-                """
             let params = [String(runID), r.asOf, prev[0]!, prev[1]!]
             r.matrix = try db.query("""
-                SELECT coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)'), count(*) FROM \(pair) GROUP BY 1, 2 ORDER BY 1, 2
+                SELECT coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)'), count(*)
+                FROM \(pair(run: "$1", asOf: "$2", previousRun: "$3", previousAsOf: "$4")) GROUP BY 1, 2 ORDER BY 1, 2
                 """, params).rows.map { Change(from: $0[0]!, to: $0[1]!, count: Int($0[2]!)!) }
         }
         return r
+    }
+
+    /// SQL: the decisions of this run (`c`) beside those of the previous one (`p`), one row per
+    /// member of either; the arguments are parameter references or checked literals.
+    private static func pair(run: String, asOf: String, previousRun: String, previousAsOf: String) -> String {
+        """
+        (SELECT member_id, outcome FROM decision WHERE run_id = \(run) AND as_of = \(asOf)) c
+        FULL JOIN (SELECT member_id, outcome FROM decision WHERE run_id = \(previousRun) AND as_of = \(previousAsOf)) p USING (member_id)
+        """
     }
 
     /// Streams the members whose outcome changed since the previous run, `(member, from, to)`,
@@ -98,9 +104,7 @@ public struct AuditorReport: Sendable {
         var row = CopyRow()
         try db.copyOut("""
             COPY (SELECT member_id, coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)')
-                  FROM (SELECT member_id, outcome FROM decision WHERE run_id = \(runID) AND as_of = '\(asOf)') c
-                  FULL JOIN (SELECT member_id, outcome FROM decision WHERE run_id = \(previousRunID) AND as_of = '\(previousAsOf)') p
-                  USING (member_id)
+                  FROM \(Self.pair(run: String(runID), asOf: "'\(asOf)'", previousRun: String(previousRunID), previousAsOf: "'\(previousAsOf)'"))
                   WHERE p.outcome IS DISTINCT FROM c.outcome
                   ORDER BY \(group.map { "\($0), " } ?? "")member_id) TO STDOUT
             """) { chunk in

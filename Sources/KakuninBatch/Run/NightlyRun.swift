@@ -95,6 +95,20 @@ public final class NightlyRun {
         }
     }
 
+    /// Settings of a transaction that reads the facts query (each half's):
+    /// - a streaming query gains nothing from JIT compilation but pays ~0.5 s for it;
+    /// - the hash tables and the sort fit in memory;
+    /// - the query is built to hash-join every table once. Statistics that lag behind the
+    ///   tables (a run added fewer rows than autoanalyze waits for, on top of years of voided
+    ///   certificates) made the planner expect one row from a CTE and loop over it for every
+    ///   member: 390 s instead of 7 s for 195,000 members. A nested loop is never wanted here.
+    private static func prepareFactsTransaction(_ db: Connection, parallelWorkers: Int) throws {
+        try db.execute("SET LOCAL jit = off")
+        try db.execute("SET LOCAL max_parallel_workers_per_gather = \(parallelWorkers)")
+        try db.execute("SET LOCAL work_mem = '512MB'")
+        try db.execute("SET LOCAL enable_nestloop = off")
+    }
+
     private func execute(_ o: Options, control: Connection, registry: RunRegistry, run: RunRegistry.Run, completedAt: String?) throws -> Result {
         log.runID = run.id
         let dir = o.outDirectory.appendingPathComponent(o.insurer).appendingPathComponent(o.asOf.description).appendingPathComponent(o.job)
@@ -280,17 +294,9 @@ public final class NightlyRun {
             _ = try writer.query("SELECT 1 FROM insurer WHERE insurer_number = $1 FOR NO KEY UPDATE", [insurer])
         }
         try reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        // A streaming query gains nothing from JIT compilation but pays ~0.5 s for it. The
-        // hash tables and the sort fit in memory; one parallel worker halves the time before
-        // the first row while this process and the writer are still idle.
-        try reader.execute("SET LOCAL jit = off")
-        try reader.execute("SET LOCAL max_parallel_workers_per_gather = 1")
-        try reader.execute("SET LOCAL work_mem = '512MB'")
-        // The facts query is built to hash-join every table once. Statistics that lag behind
-        // the tables (a run added fewer rows than autoanalyze waits for, on top of years of
-        // voided certificates) made the planner expect one row from a CTE and loop over it for
-        // every member: 390 s instead of 7 s for 195,000 members. A nested loop is never wanted here.
-        try reader.execute("SET LOCAL enable_nestloop = off")
+        // One parallel worker halves the time before the first row while this process and the
+        // writer are still idle (the second half's connection, when there is one, runs beside it).
+        try Self.prepareFactsTransaction(reader, parallelWorkers: 1)
         let factsSnapshot = try reader.query("SELECT pg_current_snapshot()::text").scalar!
         let total = Int(try reader.query("SELECT count(*) FROM member WHERE insurer_number = $1", [insurer]).scalar!)!
         // Certificates are numbered in the order of the stream (envelope, member) from a block
@@ -346,10 +352,7 @@ public final class NightlyRun {
             let snapshot = try reader.query("SELECT pg_export_snapshot()").scalar!
             try other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try other.execute("SET TRANSACTION SNAPSHOT '\(snapshot)'")
-            try other.execute("SET LOCAL jit = off")
-            try other.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-            try other.execute("SET LOCAL work_mem = '512MB'")
-            try other.execute("SET LOCAL enable_nestloop = off")
+            try Self.prepareFactsTransaction(other, parallelWorkers: 0)
             let sql = factsSQL("COLLATE \"C\" >= \(literal)")
             try other.beginCopyOut("COPY (\(sql)) TO STDOUT")
             second = (other, sql)
