@@ -61,7 +61,7 @@ struct IssuancePromiseTests {
         #expect(first.wait().status == 0)
         let r = waiting.wait()
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
-        #expect(r.stdout.contains("[pass] no member holds two active certificates whose validity overlaps: 0 members"), "\(r.stdout)")
+        #expect(r.stdout.contains("[pass] no member holds two active certificates whose validity overlaps on or after the as-of date: 0 members"), "\(r.stdout)")
         let db = try tdb.connect()
         #expect(try doubled(db) == 0)
         #expect(try db.query("SELECT count(*) FROM certificate WHERE run_id = 2").scalar == "0", "the catch-up run saw the certificates")
@@ -77,8 +77,39 @@ struct IssuancePromiseTests {
             VALUES ('131016', 99, 'A', 'issue', '{NO_CARD}', '2026-12-01', '2027-07-31', '2026-11-21')
             """)
         let r = try run([], asOf: "2026-11-22").wait()
-        #expect(r.stdout.contains("[FAIL] no member holds two active certificates whose validity overlaps: 1 members, e.g. A"), "\(r.stdout)")
+        #expect(r.stdout.contains("[FAIL] no member holds two active certificates whose validity overlaps on or after the as-of date: 1 members, e.g. A"), "\(r.stdout)")
         #expect(r.status == 1)
+    }
+
+    @Test("certificates that ended before the as-of date: only a latest one continuing a special consideration counts; past overlaps are history")
+    func endedCertificates() throws {
+        let db = try tdb.connect()
+        // Planted as a superuser could (numbers far from the run's block). B: the latest
+        // certificate ended but continues a special consideration. C: a special one, then a
+        // later ordinary one, both ended. A: two ordinary ones that overlapped in 2025.
+        try db.execute("""
+            INSERT INTO certificate (insurer_number, certificate_number, member_id, kind, reasons, valid_from, valid_to, issued_on, special_consideration)
+            VALUES ('131016', 901, 'B', 'issue', '{APP_SPECIAL_CONSIDERATION}', '2025-01-01', '2025-07-31', '2025-01-01', true),
+                   ('131016', 902, 'C', 'issue', '{APP_SPECIAL_CONSIDERATION}', '2024-08-01', '2025-07-31', '2024-08-01', true),
+                   ('131016', 903, 'C', 'issue', '{NO_CARD}', '2025-08-01', '2026-07-31', '2025-07-01', false),
+                   ('131016', 904, 'A', 'issue', '{NO_CARD}', '2025-01-01', '2025-06-30', '2025-01-01', false),
+                   ('131016', 905, 'A', 'issue', '{NO_CARD}', '2025-03-01', '2025-09-30', '2025-03-01', false)
+            """)
+        #expect(try doubled(db) == 1, "A's two certificates overlap")
+        let r = try run([]).wait()
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("[pass] no member holds two active certificates whose validity overlaps on or after the as-of date: 0 members"), "\(r.stdout)")
+        let d = try NightlyRunTests().decisions(tdb, run: 1)
+        #expect(d["B"]?[0...1] == ["renew", "SPECIAL_CONSIDERATION_CONTINUES"], "\(d)")
+        #expect(d["C"] == ["apply_notice", "CARD_SUSPENDED", "", "", ""], "the ordinary certificate after the special one is the latest")
+        #expect(d["A"]?[0...1] == ["issue", "NO_CARD"])
+        // A new overlap that lasts past the as-of date fails the check.
+        try db.execute("""
+            INSERT INTO certificate (insurer_number, certificate_number, member_id, kind, reasons, valid_from, valid_to, issued_on)
+            VALUES ('131016', 906, 'A', 'issue', '{NO_CARD}', '2026-12-01', '2027-03-31', '2026-11-21')
+            """)
+        let again = try run([], asOf: "2026-11-22").wait()
+        #expect(again.stdout.contains("[FAIL] no member holds two active certificates whose validity overlaps on or after the as-of date: 1 members, e.g. A"), "\(again.stdout)")
     }
 
     @Test("item 2: a job name is a short name of letters, digits, '-' and '_'")

@@ -128,7 +128,7 @@ struct ReportReplayTests {
         let dom = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "chromium exit status")
-        for text in ["資格確認書 実行報告書（run 2）", "照合", "members read = decisions", "no member holds two active certificates whose validity overlaps",
+        for text in ["資格確認書 実行報告書（run 2）", "照合", "members read = decisions", "no member holds two active certificates whose validity overlaps on or after the as-of date",
                      "certificates issued = mailing records + waiting for staff = manifest + exceptions", "every document is in exactly one envelope", "郵便料金", "前回からの変化", "申請による交付", "マイナ保険証の状況が不明"] {
             #expect(dom.contains(text), "missing in the page: \(text)")
         }

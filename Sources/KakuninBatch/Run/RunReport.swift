@@ -83,20 +83,25 @@ public struct RunReport: Sendable {
         let fromManifest = (manifestPostage ?? []).sorted { $0.mail_class < $1.mail_class }.map { "\($0.mail_class) \($0.envelopes) \($0.yen)" }
         let fromFile = r.postage.map { "\($0.mailClass) \($0.envelopes) \($0.yen)" }
         let sum = r.byOutcome.reduce(0) { $0 + $1.1 }
-        // No member of the insurer holds two active certificates whose validity overlaps
-        // (walks the by-member index: each certificate against the one before it).
+        // No member of the insurer holds two active certificates whose validity overlaps on or
+        // after the as-of date (each certificate against the one before it, by member). Two
+        // certificates that overlap there both end on or after it: the certificates that ended
+        // before are history (an overlap among them is in the past, and was reported by the runs
+        // of its time), and leaving them out keeps the check proportional to the certificates in
+        // force rather than to every year issued (3.7 s → 0.45 s for 511,000 members after six
+        // yearly runs).
         let overlap = try db.query("""
             SELECT count(DISTINCT member_id), coalesce(string_agg(DISTINCT member_id, ' ' ORDER BY member_id) FILTER (WHERE n <= 10), '')
             FROM (SELECT member_id, valid_from, lag(valid_to) OVER w AS previous_to, row_number() OVER () AS n
-                  FROM certificate WHERE insurer_number = $1 AND status = 'active'
+                  FROM certificate WHERE insurer_number = $1 AND status = 'active' AND valid_to >= $2::date
                   WINDOW w AS (PARTITION BY member_id ORDER BY valid_from)) c
             WHERE valid_from <= previous_to
-            """, [run[2]!]).rows[0]
+            """, [run[2]!, asOf]).rows[0]
         let doubled = Int(overlap[0]!)!
         r.checks = [
             Check(name: "members read = decisions", pass: r.membersRead == r.decisions, detail: "\(r.membersRead) = \(r.decisions)"),
             Check(name: "decisions = sum of outcomes", pass: r.decisions == sum, detail: "\(r.decisions) = \(sum)"),
-            Check(name: "no member holds two active certificates whose validity overlaps", pass: doubled == 0,
+            Check(name: "no member holds two active certificates whose validity overlaps on or after the as-of date", pass: doubled == 0,
                   detail: doubled == 0 ? "0 members" : "\(doubled) members, e.g. \(overlap[1]!)"),
             mailed("certificates", issued("certificate"), excepted["certificate"] ?? 0, r.files[MailFiles.names.certificates], manifest[MailFiles.names.certificates]),
             mailed("eligibility notices", issued("eligibility_notice"), excepted["eligibility_notice"] ?? 0, r.files[MailFiles.names.eligibility],

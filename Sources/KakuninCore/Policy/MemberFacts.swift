@@ -88,7 +88,9 @@ public struct MemberFacts: Sendable, Equatable {
     public var application: OpenApplication?
     /// A pending (not yet approved) card_lost/card_renewing application is on file.
     public var pendingCardApplication: Bool
-    /// The member's latest certificate that is not voided (may have ended).
+    /// The member's latest certificate that is not voided (may have ended). The facts query
+    /// gives one that ended before the as-of date only when it continues a special
+    /// consideration: nothing else about an ended certificate changes a decision.
     public var latestCertificate: CertificateFacts?
     /// An eligibility notice with the member's current details was sent before.
     public var eligibilityNoticeSent: Bool
