@@ -71,6 +71,64 @@ struct ImportTests {
         #expect(mode == 0o600)
     }
 
+    @Test("monthly Myna snapshots: every one is kept, those repeating the previous one are marked, and the latest status on any date is the same either way")
+    func mynaRepeats() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let reports = dir.appendingPathComponent("r").path
+        let members = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("A"), FeedFiles.member("B")])
+        #expect(try runKakunin(["import", "members", members.path, "--report-dir", reports], database: tdb).status == 0)
+        let usable = "true,registered,active,2030-01-31,", suspended = "true,registered,suspended,2030-01-31,", none = "false,,none,,"
+        func month(_ name: String, _ rows: [(String, String, String)]) throws {
+            let f = try FeedFiles.write(dir, name, [NightlyRunTests.mynaHeader] + rows.map { "131016,\($0.0),\($0.1),\($0.2)" })
+            let r = try runKakunin(["import", "myna-status", f.path, "--report-dir", reports], database: tdb)
+            #expect(r.status == 0, "\(name): \(r.stdout)\(r.stderr)")
+        }
+        let db = try tdb.connect()
+        func marks(_ member: String) throws -> [String] {
+            try db.query("SELECT status_as_of::text || (CASE WHEN repeats_previous THEN ' repeat' ELSE '' END) FROM myna_status WHERE member_id = $1 ORDER BY status_as_of",
+                         [member]).rows.map { $0[0]! }
+        }
+        // The invariant the facts query relies on: on every date, the latest unmarked snapshot
+        // has the values of the latest snapshot.
+        func sameOnEveryDate() throws {
+            let differ = try db.query("""
+                SELECT d::date::text, m.member_id FROM generate_series('2025-12-01'::date, '2026-05-01', '1 day') d
+                CROSS JOIN (VALUES ('A'), ('B')) m(member_id)
+                WHERE (SELECT (has_card, registration, card_state, ecert_expiry, card_expiry) FROM myna_status s
+                       WHERE s.member_id = m.member_id AND s.status_as_of <= d ORDER BY status_as_of DESC LIMIT 1)
+                      IS DISTINCT FROM
+                      (SELECT (has_card, registration, card_state, ecert_expiry, card_expiry) FROM myna_status s
+                       WHERE s.member_id = m.member_id AND s.status_as_of <= d AND NOT repeats_previous ORDER BY status_as_of DESC LIMIT 1)
+                LIMIT 5
+                """).rows
+            #expect(differ.isEmpty, "\(differ)")
+        }
+        try month("1.csv", [("A", "2026-01-01", usable), ("B", "2026-01-01", none)])
+        try month("2.csv", [("A", "2026-02-01", usable), ("B", "2026-02-01", none)])
+        try month("3.csv", [("A", "2026-03-01", suspended), ("B", "2026-03-01", none)])
+        try month("4.csv", [("A", "2026-04-01", suspended), ("B", "2026-04-01", usable)])
+        #expect(try marks("A") == ["2026-01-01", "2026-02-01 repeat", "2026-03-01", "2026-04-01 repeat"])
+        #expect(try marks("B") == ["2026-01-01", "2026-02-01 repeat", "2026-03-01 repeat", "2026-04-01"])
+        try sameOnEveryDate()
+        // February corrected: A was suspended then, so March now repeats February.
+        try month("2-corrected.csv", [("A", "2026-02-01", suspended), ("B", "2026-02-01", none)])
+        #expect(try marks("A") == ["2026-01-01", "2026-02-01", "2026-03-01 repeat", "2026-04-01 repeat"])
+        try sameOnEveryDate()
+        // A snapshot between two others: B usable from mid-March makes April a repeat, and A's
+        // mid-January snapshot repeats January.
+        try month("mid.csv", [("A", "2026-01-15", usable), ("B", "2026-03-15", usable)])
+        #expect(try marks("A") == ["2026-01-01", "2026-01-15 repeat", "2026-02-01", "2026-03-01 repeat", "2026-04-01 repeat"])
+        #expect(try marks("B") == ["2026-01-01", "2026-02-01 repeat", "2026-03-01 repeat", "2026-03-15", "2026-04-01 repeat"])
+        try sameOnEveryDate()
+        // What the run decides from: A suspended in March → guidance to apply; usable in January.
+        for (asOf, expected) in [("2026-03-10", "CARD_SUSPENDED"), ("2026-01-20", "MYNA_USABLE")] {
+            let e = try runKakunin(["explain", "--insurer", "131016", "--member", "A", "--as-of", asOf], database: tdb)
+            #expect(e.status == 0, "\(e.stderr)")
+            #expect(e.stdout.contains(expected), "\(asOf): \(e.stdout)")
+        }
+    }
+
     @Test("the same file twice changes nothing the second time")
     func idempotent() throws {
         let tdb = try TestDatabase()

@@ -483,6 +483,25 @@ public final class FeedImporter {
         FileReadError(path: path, reason: "the file changed while it was being imported (its rows differ from the first reading); import it again once it is complete")
     }
 
+    /// Marks each Myna snapshot of the members in the stage that repeats the member's previous
+    /// one (sql/019): the facts query reads only the others. Recomputed over those members'
+    /// snapshots, so a correction or a snapshot inserted between two others leaves every mark
+    /// right; only the marks that change are written.
+    private func markRepeatedSnapshots(_ data: [String]) throws {
+        let values = "(\(data.joined(separator: ", ")))"
+        let previous = "(\(data.map { "lag(\($0)) OVER w" }.joined(separator: ", ")))"
+        try db.execute("""
+            UPDATE myna_status t SET repeats_previous = x.repeats
+            FROM (SELECT insurer_number, member_id, status_as_of,
+                         row_number() OVER w > 1 AND \(values) IS NOT DISTINCT FROM \(previous) AS repeats
+                  FROM myna_status
+                  WHERE (insurer_number, member_id) IN (SELECT DISTINCT insurer_number, member_id FROM pg_temp.stage)
+                  WINDOW w AS (PARTITION BY insurer_number, member_id ORDER BY status_as_of)) x
+            WHERE t.insurer_number = x.insurer_number AND t.member_id = x.member_id AND t.status_as_of = x.status_as_of
+              AND t.repeats_previous <> x.repeats
+            """)
+    }
+
     /// Inserts new rows and updates changed ones; returns (inserted, updated).
     private func merge(_ format: FeedFormat, importID: Int) throws -> (Int, Int) {
         let id = String(importID)
@@ -532,6 +551,7 @@ public final class FeedImporter {
                 SELECT \(all.map { "s.\($0)" }.joined(separator: ", ")), $1 FROM pg_temp.stage s
                 WHERE NOT EXISTS (SELECT 1 FROM myna_status t WHERE \(on))
                 """, [id]).affectedRows
+            try markRepeatedSnapshots(data)
             return (inserted, updated)
         case .applications:
             // Serialise with the nightly run, which holds its insurer's row locked from before
