@@ -71,7 +71,7 @@ struct ImportTests {
         #expect(mode == 0o600)
     }
 
-    @Test("monthly Myna snapshots: every one is kept, those repeating the previous one are marked, and the latest status on any date is the same either way")
+    @Test("monthly Myna snapshots: every one is kept, the first and the changes are marked, and the latest status on any date is the same either way")
     func mynaRepeats() throws {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
@@ -86,20 +86,20 @@ struct ImportTests {
         }
         let db = try tdb.connect()
         func marks(_ member: String) throws -> [String] {
-            try db.query("SELECT status_as_of::text || (CASE WHEN repeats_previous THEN ' repeat' ELSE '' END) FROM myna_status WHERE member_id = $1 ORDER BY status_as_of",
+            try db.query("SELECT status_as_of::text || (CASE WHEN status_changed THEN '' ELSE ' repeat' END) FROM myna_status WHERE member_id = $1 ORDER BY status_as_of",
                          [member]).rows.map { $0[0]! }
         }
         // The invariant the facts query relies on: on every date, the latest unmarked snapshot
         // has the values of the latest snapshot.
         func sameOnEveryDate() throws {
             let differ = try db.query("""
-                SELECT d::date::text, m.member_id FROM generate_series('2025-12-01'::date, '2026-05-01', '1 day') d
+                SELECT d::date::text, m.member_id FROM generate_series('2025-12-01'::date, '2026-06-01', '1 day') d
                 CROSS JOIN (VALUES ('A'), ('B')) m(member_id)
                 WHERE (SELECT (has_card, registration, card_state, ecert_expiry, card_expiry) FROM myna_status s
                        WHERE s.member_id = m.member_id AND s.status_as_of <= d ORDER BY status_as_of DESC LIMIT 1)
                       IS DISTINCT FROM
                       (SELECT (has_card, registration, card_state, ecert_expiry, card_expiry) FROM myna_status s
-                       WHERE s.member_id = m.member_id AND s.status_as_of <= d AND NOT repeats_previous ORDER BY status_as_of DESC LIMIT 1)
+                       WHERE s.member_id = m.member_id AND s.status_as_of <= d AND status_changed ORDER BY status_as_of DESC LIMIT 1)
                 LIMIT 5
                 """).rows
             #expect(differ.isEmpty, "\(differ)")
@@ -120,6 +120,11 @@ struct ImportTests {
         try month("mid.csv", [("A", "2026-01-15", usable), ("B", "2026-03-15", usable)])
         #expect(try marks("A") == ["2026-01-01", "2026-01-15 repeat", "2026-02-01", "2026-03-01 repeat", "2026-04-01 repeat"])
         #expect(try marks("B") == ["2026-01-01", "2026-02-01 repeat", "2026-03-01 repeat", "2026-03-15", "2026-04-01 repeat"])
+        try sameOnEveryDate()
+        // Two snapshots of one member in one file: marked against each other.
+        try month("two.csv", [("B", "2026-05-01", none), ("B", "2026-05-15", none)])
+        #expect(try marks("B") == ["2026-01-01", "2026-02-01 repeat", "2026-03-01 repeat", "2026-03-15", "2026-04-01 repeat",
+                                   "2026-05-01", "2026-05-15 repeat"])
         try sameOnEveryDate()
         // What the run decides from: A suspended in March → guidance to apply; usable in January.
         for (asOf, expected) in [("2026-03-10", "CARD_SUSPENDED"), ("2026-01-20", "MYNA_USABLE")] {

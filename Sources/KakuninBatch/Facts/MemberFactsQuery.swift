@@ -94,10 +94,10 @@ public enum MemberFactsQuery {
                 WHERE m.insurer_number = $1 \(scope)
             ),
             s AS (
-                -- The latest snapshot that is not a repeat of the one before (sql/019) carries
-                -- the values of the latest snapshot: monthly extracts that repeat are not read.
+                -- The latest snapshot marked as a change (sql/019) carries the values of the
+                -- latest snapshot: the monthly extracts that repeat it are not read.
                 SELECT DISTINCT ON (member_id) * FROM myna_status
-                WHERE insurer_number = $1 AND status_as_of <= $2 AND NOT repeats_previous \(only)
+                WHERE insurer_number = $1 AND status_as_of <= $2 AND status_changed \(only)
                 ORDER BY member_id DESC, status_as_of DESC
             ),
             a AS (

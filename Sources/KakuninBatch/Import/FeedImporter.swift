@@ -483,22 +483,21 @@ public final class FeedImporter {
         FileReadError(path: path, reason: "the file changed while it was being imported (its rows differ from the first reading); import it again once it is complete")
     }
 
-    /// Marks each Myna snapshot of the members in the stage that repeats the member's previous
-    /// one (sql/019): the facts query reads only the others. Recomputed over those members'
-    /// snapshots, so a correction or a snapshot inserted between two others leaves every mark
-    /// right; only the marks that change are written.
-    private func markRepeatedSnapshots(_ data: [String]) throws {
+    /// Recomputes the marks (status_changed, sql/019) of the members in `pg_temp.myna_remark`
+    /// from all their snapshots: the first and every one that differs from the one before.
+    /// Only the marks that change are written.
+    private func remarkSnapshots(_ data: [String]) throws {
         let values = "(\(data.joined(separator: ", ")))"
         let previous = "(\(data.map { "lag(\($0)) OVER w" }.joined(separator: ", ")))"
         try db.execute("""
-            UPDATE myna_status t SET repeats_previous = x.repeats
+            UPDATE myna_status t SET status_changed = x.changed
             FROM (SELECT insurer_number, member_id, status_as_of,
-                         row_number() OVER w > 1 AND \(values) IS NOT DISTINCT FROM \(previous) AS repeats
+                         row_number() OVER w = 1 OR \(values) IS DISTINCT FROM \(previous) AS changed
                   FROM myna_status
-                  WHERE (insurer_number, member_id) IN (SELECT DISTINCT insurer_number, member_id FROM pg_temp.stage)
+                  WHERE (insurer_number, member_id) IN (SELECT insurer_number, member_id FROM pg_temp.myna_remark)
                   WINDOW w AS (PARTITION BY insurer_number, member_id ORDER BY status_as_of)) x
             WHERE t.insurer_number = x.insurer_number AND t.member_id = x.member_id AND t.status_as_of = x.status_as_of
-              AND t.repeats_previous <> x.repeats
+              AND t.status_changed <> x.changed
             """)
     }
 
@@ -542,16 +541,45 @@ public final class FeedImporter {
             let data = format.columns.map(\.name).filter { !keys.contains($0) }
             let all = format.columns.map(\.name)
             let differs = "(\(data.map { "t.\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(data.map { "s.\($0)" }.joined(separator: ", ")))"
+            // The members whose marks (status_changed, sql/019) must be recomputed from all
+            // their snapshots: a snapshot corrected, inserted before a later one, or several in
+            // one file. A monthly extract, one later snapshot per member, needs none of that.
+            try db.execute("CREATE TEMP TABLE myna_remark (insurer_number text, member_id text) ON COMMIT DROP")
             let updated = try db.query("""
-                UPDATE myna_status t SET \(data.map { "\($0) = s.\($0)" }.joined(separator: ", ")), import_id = $1
-                FROM pg_temp.stage s WHERE \(on) AND \(differs)
+                WITH u AS (
+                    UPDATE myna_status t SET \(data.map { "\($0) = s.\($0)" }.joined(separator: ", ")), import_id = $1
+                    FROM pg_temp.stage s WHERE \(on) AND \(differs)
+                    RETURNING t.insurer_number, t.member_id)
+                INSERT INTO pg_temp.myna_remark SELECT * FROM u
                 """, [id]).affectedRows
-            let inserted = try db.query("""
-                INSERT INTO myna_status (\(all.joined(separator: ", ")), import_id)
-                SELECT \(all.map { "s.\($0)" }.joined(separator: ", ")), $1 FROM pg_temp.stage s
+            // Each new snapshot is marked against the member's latest marked one, which carries
+            // the values of their latest snapshot (read through the partial index: changes only).
+            try db.execute("""
+                CREATE TEMP TABLE myna_new ON COMMIT DROP AS
+                SELECT s.*, p.status_as_of AS previous_change,
+                       (\(data.map { "s.\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(data.map { "p.\($0)" }.joined(separator: ", "))) AS changed,
+                       count(*) OVER (PARTITION BY s.insurer_number, s.member_id) AS in_file
+                FROM pg_temp.stage s
+                LEFT JOIN (SELECT DISTINCT ON (insurer_number, member_id) * FROM myna_status
+                           WHERE status_changed AND (insurer_number, member_id) IN (SELECT insurer_number, member_id FROM pg_temp.stage)
+                           ORDER BY insurer_number, member_id, status_as_of DESC) p
+                       ON p.insurer_number = s.insurer_number AND p.member_id = s.member_id
                 WHERE NOT EXISTS (SELECT 1 FROM myna_status t WHERE \(on))
+                """)
+            let inserted = try db.query("""
+                INSERT INTO myna_status (\(all.joined(separator: ", ")), import_id, status_changed)
+                SELECT \(all.joined(separator: ", ")), $1, changed FROM pg_temp.myna_new
                 """, [id]).affectedRows
-            try markRepeatedSnapshots(data)
+            // Not after the latest change, several in the file, or a change with later
+            // snapshots (which may now differ from it): recomputed.
+            try db.execute("""
+                INSERT INTO pg_temp.myna_remark
+                SELECT n.insurer_number, n.member_id FROM pg_temp.myna_new n
+                WHERE n.status_as_of <= n.previous_change OR n.in_file > 1
+                   OR n.changed AND EXISTS (SELECT 1 FROM myna_status t WHERE t.insurer_number = n.insurer_number
+                                            AND t.member_id = n.member_id AND t.status_as_of > n.status_as_of)
+                """)
+            try remarkSnapshots(data)
             return (inserted, updated)
         case .applications:
             // Serialise with the nightly run, which holds its insurer's row locked from before
