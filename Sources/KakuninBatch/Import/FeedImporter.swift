@@ -483,6 +483,11 @@ public final class FeedImporter {
         FileReadError(path: path, reason: "the file changed while it was being imported (its rows differ from the first reading); import it again once it is complete")
     }
 
+    /// SQL: the `columns` of row `a` differ from those of row `b` (NULLs compare equal).
+    static func differ(_ columns: [String], _ a: String, _ b: String) -> String {
+        "(\(columns.map { "\(a).\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(columns.map { "\(b).\($0)" }.joined(separator: ", ")))"
+    }
+
     /// Recomputes the marks (status_changed, sql/019) of the members in `pg_temp.myna_remark`
     /// from all their snapshots: the first and every one that differs from the one before.
     /// Only the marks that change are written.
@@ -510,7 +515,7 @@ public final class FeedImporter {
         case .members:
             let data = format.columns.map(\.name).filter { !keys.contains($0) }
             let all = format.columns.map(\.name)
-            let differs = "(\(data.map { "t.\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(data.map { "s.\($0)" }.joined(separator: ", ")))"
+            let differs = Self.differ(data, "t", "s")
             // The new and changed rows (findChanged, stageChangedRows), whole. A member stored
             // without a digest ("legacy") is compared column by column below, and gets its
             // digest without counting as changed.
@@ -540,7 +545,7 @@ public final class FeedImporter {
         case .mynaStatus:
             let data = format.columns.map(\.name).filter { !keys.contains($0) }
             let all = format.columns.map(\.name)
-            let differs = "(\(data.map { "t.\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(data.map { "s.\($0)" }.joined(separator: ", ")))"
+            let differs = Self.differ(data, "t", "s")
             // The members whose marks (status_changed, sql/019) must be recomputed from all
             // their snapshots: a snapshot corrected, inserted before a later one, or several in
             // one file. A monthly extract, one later snapshot per member, needs none of that.
@@ -559,7 +564,7 @@ public final class FeedImporter {
             let inserted = Int(try db.query("""
                 WITH n AS MATERIALIZED (
                     SELECT s.*, p.status_as_of AS previous_change,
-                           (\(data.map { "s.\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(data.map { "p.\($0)" }.joined(separator: ", "))) AS changed
+                           \(Self.differ(data, "s", "p")) AS changed
                     FROM pg_temp.stage s
                     LEFT JOIN (SELECT DISTINCT ON (insurer_number, member_id) * FROM myna_status
                                WHERE status_changed
