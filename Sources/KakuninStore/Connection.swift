@@ -101,22 +101,44 @@ public final class Connection {
     /// returns the number of rows the server loaded.
     @discardableResult
     public func copyIn(_ sql: String, _ body: (CopyInWriter) throws -> Void) throws -> Int {
-        try startCopy(sql, expecting: PGRES_COPY_IN)
-        let writer = CopyInWriter(conn: conn)
+        let writer = try startCopyIn(sql)
         do {
             try body(writer)
+        } catch {
+            abortCopyIn()
+            throw error
+        }
+        return try endCopyIn(writer, sql)
+    }
+
+    /// Starts `COPY … FROM STDIN` for a caller that ends it itself (`endCopyIn`, or
+    /// `abortCopyIn` on failure): several COPYs can then take turns on the connection.
+    public func startCopyIn(_ sql: String) throws -> CopyInWriter {
+        try startCopy(sql, expecting: PGRES_COPY_IN)
+        return CopyInWriter(conn: conn)
+    }
+
+    /// Sends what `writer` still holds and ends its COPY; returns the rows the server loaded.
+    @discardableResult
+    public func endCopyIn(_ writer: CopyInWriter, _ sql: String) throws -> Int {
+        do {
             try writer.flush()
         } catch {
-            // The server logs the reason: a fixed text, never the caller's error (which may
-            // quote data, and whose length the protocol limits).
-            _ = PQputCopyEnd(conn, "COPY aborted by the client")
-            drainResults()
+            abortCopyIn()
             throw error
         }
         guard PQputCopyEnd(conn, nil) == 1 else {
             throw DatabaseError(result: nil, connection: conn, kind: .copy, statement: sql)
         }
         return try finishCommand(sql)
+    }
+
+    /// Ends the COPY in progress as failed (its rows are not loaded, the transaction fails).
+    /// The server logs the reason: a fixed text, never the caller's error (which may quote
+    /// data, and whose length the protocol limits).
+    public func abortCopyIn() {
+        _ = PQputCopyEnd(conn, "COPY aborted by the client")
+        drainResults()
     }
 
     /// Streams `COPY … TO STDOUT`; `body` is called with each chunk the server sends (one row

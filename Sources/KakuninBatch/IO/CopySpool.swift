@@ -8,9 +8,15 @@ import Glibc
 /// carries one COPY at a time, so what a stream produces for a second table waits here.
 /// The file is created owner-only and unlinked at once, so a crash leaves nothing behind;
 /// memory stays at one 64 KiB buffer however many rows are spooled.
-public final class CopySpool {
+///
+/// One thread appends rows; another may send, meanwhile, the rows already in the file
+/// (`flushedBytes`, `send(to:from:upTo:)`).
+public final class CopySpool: @unchecked Sendable {
     private let file: BufferedFileWriter
     public private(set) var rows = 0
+    private let lock = NSLock()
+    /// Bytes of whole rows in the file (the buffer is flushed after a row): under `lock`.
+    private var flushed = 0
 
     /// `directory` is where the nameless file lives (the run's output folder, owner-only);
     /// `label` names the spool in errors.
@@ -22,10 +28,32 @@ public final class CopySpool {
     public func row(_ body: (inout [UInt8]) -> Void) throws {
         try file.append(body)
         rows += 1
+        if file.bytesWritten != flushedByWriter {
+            flushedByWriter = file.bytesWritten
+            lock.lock()
+            flushed = flushedByWriter
+            lock.unlock()
+        }
+    }
+    /// The appending thread's copy of `flushed`.
+    private var flushedByWriter = 0
+
+    /// How many bytes of whole rows another thread can send now.
+    public var flushedBytes: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return flushed
     }
 
-    /// Sends every spooled row through `writer`, from the start of the file.
-    public func send(to writer: CopyInWriter) throws {
-        try file.readBack { try writer.write($0) }
+    /// Sends the rows in bytes [`start`, `end`) of the file, which must be flushed
+    /// (`end` ≤ `flushedBytes`); safe while rows are appended.
+    public func send(to writer: CopyInWriter, from start: Int, upTo end: Int) throws {
+        try file.readFlushed(from: start, upTo: end) { try writer.write($0) }
+    }
+
+    /// Sends every spooled row from byte `start` on (by default all of them); call it once
+    /// no more rows are appended.
+    public func send(to writer: CopyInWriter, from start: Int = 0) throws {
+        try file.readBack(from: start) { try writer.write($0) }
     }
 }

@@ -171,17 +171,29 @@ public final class BufferedFileWriter {
         }
     }
 
-    /// Flushes, then gives everything written so far to `body`, in chunks, from the start.
-    func readBack(chunkSize: Int = 1 << 18, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// Flushes, then gives everything written so far to `body`, in chunks, from `start`.
+    func readBack(from start: Int = 0, chunkSize: Int = 1 << 18, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         try flush()
+        try readFlushed(from: start, upTo: nil, chunkSize: chunkSize, body)
+    }
+
+    /// Gives the bytes [`start`, `end`) already flushed to `body`, in chunks, without touching
+    /// the buffer: another thread may call it while this one appends (`end` nil: to the end of
+    /// the file).
+    func readFlushed(from start: Int, upTo end: Int?, chunkSize: Int = 1 << 18,
+                     _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 1)
         defer { chunk.deallocate() }
-        var offset: off_t = 0
-        while true {
-            let n = try read(at: offset, into: chunk)
-            if n == 0 { return }
+        var offset = start
+        while end.map({ offset < $0 }) ?? true {
+            let want = min(chunkSize, end.map { $0 - offset } ?? chunkSize)
+            let n = try read(at: off_t(offset), into: UnsafeMutableRawBufferPointer(rebasing: chunk[0..<want]))
+            if n == 0 {
+                if end != nil { throw FileWriteError(path: path, "reading back failed: the file ends early") }
+                return
+            }
             try body(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
-            offset += off_t(n)
+            offset += n
         }
     }
 

@@ -14,18 +14,33 @@ struct EnvelopeCheck: Sendable {
     /// Envelopes and yen per mail class, summed from envelopes.csv.
     var postage: [String: (envelopes: Int, yen: Int)] = [:]
 
-    static func run(_ dir: URL) -> EnvelopeCheck {
+    static func run(_ dir: URL) -> EnvelopeCheck { run(open(dir)) }
+
+    /// The files the check reads, open: their folder may be renamed (published) meanwhile.
+    struct Files: @unchecked Sendable {
+        let envelopes: LineRecords
+        let documents: [LineRecords]
+    }
+
+    static func open(_ dir: URL) -> Result<Files, Error> {
+        let names = MailFiles.names
+        return Result {
+            Files(envelopes: try LineRecords(dir.appendingPathComponent(names.envelopes)),
+                  documents: try [names.certificates, names.eligibility, names.apply].map { try LineRecords(dir.appendingPathComponent($0)) })
+        }
+    }
+
+    static func run(_ files: Result<Files, Error>) -> EnvelopeCheck {
         var c = EnvelopeCheck()
-        do { try c.walk(dir) } catch { c.problems.append("cannot read the files: \(error)") }
+        do { try c.walk(try files.get()) } catch { c.problems.append("cannot read the files: \(error)") }
         return c
     }
 
     private mutating func problem(_ s: String) { if problems.count < 10 { problems.append(s) } }
 
-    private mutating func walk(_ dir: URL) throws {
-        let names = MailFiles.names
-        let env = try LineRecords(dir.appendingPathComponent(names.envelopes))
-        let docs = try [names.certificates, names.eligibility, names.apply].map { try LineRecords(dir.appendingPathComponent($0)) }
+    private mutating func walk(_ files: Files) throws {
+        let env = files.envelopes
+        let docs = files.documents
         func column(_ r: LineRecords, _ name: String) throws -> Int {
             guard let i = r.header.firstIndex(of: name) else { throw FileReadError(path: r.path, reason: "no column \(name)") }
             return i
@@ -36,6 +51,7 @@ struct EnvelopeCheck: Sendable {
         for r in docs { r.keep([try column(r, "envelope_id"), try column(r, "member_id")]) }
         let d = docs.map { _ in (envelope: 0, member: 1) }
         var previous: [UInt8]? = nil
+        var byClass: [[UInt8]: (envelopes: Int, yen: Int)] = [:]
         while let row = try env.next() {
             envelopes += 1
             let id = row[e.id]
@@ -52,7 +68,7 @@ struct EnvelopeCheck: Sendable {
                     _ = try reader.next()
                 }
                 documents += n
-                if Int(text(row[e.counts[k]])) != n {
+                if Self.integer(row[e.counts[k]]) != n {
                     problem("envelope \(text(id)): \(reader.name) count \(text(row[e.counts[k]])), documents \(n)")
                 }
             }
@@ -60,9 +76,10 @@ struct EnvelopeCheck: Sendable {
             if listed.sorted(by: { $0.lexicographicallyPrecedes($1) }) != members.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                 problem("envelope \(text(id)): lists members \(text(row[e.members])), its documents are for \(members.map(text).joined(separator: ";"))")
             }
-            postage[text(row[e.cls]), default: (0, 0)].envelopes += 1
-            postage[text(row[e.cls]), default: (0, 0)].yen += Int(text(row[e.yen])) ?? 0
+            byClass[row[e.cls], default: (0, 0)].envelopes += 1
+            byClass[row[e.cls], default: (0, 0)].yen += Self.integer(row[e.yen]) ?? 0
         }
+        for (cls, sum) in byClass { postage[text(cls)] = sum }
         for (k, reader) in docs.enumerated() {
             var left = 0
             var first: String?
@@ -75,6 +92,18 @@ struct EnvelopeCheck: Sendable {
     }
 
     private func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
+
+    /// A field of ASCII digits as a number (what `Int(String)` gives for it), without making
+    /// a string of it; nil for anything else.
+    static func integer(_ b: [UInt8]) -> Int? {
+        guard !b.isEmpty, b.count <= 18 else { return b.isEmpty ? nil : Int(String(decoding: b, as: UTF8.self)) }
+        var n = 0
+        for c in b {
+            guard c >= 48 && c <= 57 else { return Int(String(decoding: b, as: UTF8.self)) }
+            n = n * 10 + Int(c - 48)
+        }
+        return n
+    }
 }
 
 /// A vendor file read one record per line (its fields hold no line ends: control characters

@@ -46,9 +46,10 @@ public final class NightlyRun {
 
     private let url: String?
     private let log: RunLog
-    /// The report's reading of the staged mailing files, started once they are finished and
-    /// done while the database commits (both cores); waited for before the files are renamed
-    /// into place, and used by the report of those same files.
+    /// The report's reading of the staged mailing files, started once they are finished, on
+    /// files it opened then: it goes on while the database commits, the folder is renamed into
+    /// place and the report's counts are read from the database, and the report of those same
+    /// files uses it.
     private var stagedFiles: Background<RunReport.FileFacts>?
     static let maxDecideTries = 5
     /// Insurers with at least this many members read their facts in two halves (see decideAndCommit).
@@ -175,8 +176,8 @@ public final class NightlyRun {
                     try staging.finish(insurer: o.insurer, asOf: o.asOf)
                 }
                 try registry.heartbeat(runID: run.id, force: true)
-                // The files are read by path: done before the folder is renamed.
-                _ = stagedFiles?.wait()
+                // The report's reading of the files goes on (they are open) while their folder
+                // is renamed into place and the report's counts are read from the database.
                 files = try staging.publish(log: log)
             } catch {
                 _ = stagedFiles?.wait()
@@ -371,60 +372,65 @@ public final class NightlyRun {
             w.date(daysSince1970: asOf.dayNumber)
         }
         let outcomeFields = Dictionary(uniqueKeysWithValues: Outcome.allCases.map { ($0, CopyBinary.Writer.textField($0.rawValue)) })
-        try writer.copyIn("""
+        // The decisions go to the writer connection's own thread, which also sends the spooled
+        // certificates and notices as they grow (StreamWriter): the server takes them while the
+        // stream runs instead of after it.
+        let decisionsSQL = """
             COPY \(target) (member_id, scheme, outcome, reasons, s_date, valid_from, valid_to, certificate_number, facts,
                              run_id, insurer_number, as_of) FROM STDIN (FORMAT binary)
-            """) { w in
-            try w.write(CopyBinary.header)
-            func consume(_ chunk: UnsafeRawBufferPointer) throws {
-                if read == 0 { log.event("decide", "first member's facts arrived (the facts query has joined and sorted)") }
-                row.load(chunk)
-                let d = policy.decide(try MemberFactsQuery.facts(row), asOf: asOf)
-                let reasons = reasonText.text(d.reasons)
-                var number: Int64?
-                var kind = d.outcome.rawValue
-                if d.outcome.issuesCertificate, d.validFrom != nil {
-                    number = nextNumber
-                    nextNumber += 1
-                    if d.replacesCertificate != nil { kind = "reissue" }
-                }
-                let outcome = outcomeFields[d.outcome]!
-                let facts = MemberFactsQuery.replayFactsFieldSize(row)
-                let s = d.s?.dayNumber, from = d.validFrom?.dayNumber, to = d.validTo?.dayNumber
-                let size = 2 + 8 + row.length(0) + row.length(1) + outcome.count + reasons.arrayField.count
-                    + CopyBinary.Writer.dateSize(s) + CopyBinary.Writer.dateSize(from) + CopyBinary.Writer.dateSize(to)
-                    + (number == nil ? 4 : 12) + facts + commonField.count
-                try w.withBuffer { b in
-                    CopyBinary.Writer.append(to: &b, size: size) { f in
-                        f.int16(12)
-                        row.withField(0) { f.bytes(UnsafeRawBufferPointer($0)) }
-                        row.withField(1) { f.bytes(UnsafeRawBufferPointer($0)) }
-                        outcome.withUnsafeBytes { f.raw($0) }
-                        reasons.arrayField.withUnsafeBytes { f.raw($0) }
-                        f.date(s)
-                        f.date(from)
-                        f.date(to)
-                        f.int8(number)
-                        MemberFactsQuery.writeReplayFacts(row, fieldSize: facts, to: &f)
-                        commonField.withUnsafeBytes { f.raw($0) }
-                    }
-                }
-                if let mailer {
-                    // The row itself goes to the mailing thread; the next one loads into a row
-                    // it has finished with (no copy, no allocation per member).
-                    try mailer.add(StreamMailer.Item(row: row, decision: d, reasons: reasons, number: number, kind: kind))
-                    row = mailer.recycledRow()
-                }
-                read += 1
-                if let runID { try registry?.heartbeat(runID: runID) }
-                log.progress(read, of: total)
-                CrashPoint.hit("decide:\(read)")
-                TestPause.hit("decide:\(read)")
+            """
+        let w = try StreamWriter(db: writer, decisionsSQL: decisionsSQL,
+                                 sides: spool.map { [(sql: Self.certificatesCopy, spool: $0.certificates), (sql: Self.noticesCopy, spool: $0.notices)] } ?? [],
+                                 switchBytes: Self.switchBytes)
+        defer { w.stop() }
+        func consume(_ chunk: UnsafeRawBufferPointer) throws {
+            if read == 0 { log.event("decide", "first member's facts arrived (the facts query has joined and sorted)") }
+            row.load(chunk)
+            let d = policy.decide(try MemberFactsQuery.facts(row), asOf: asOf)
+            let reasons = reasonText.text(d.reasons)
+            var number: Int64?
+            var kind = d.outcome.rawValue
+            if d.outcome.issuesCertificate, d.validFrom != nil {
+                number = nextNumber
+                nextNumber += 1
+                if d.replacesCertificate != nil { kind = "reissue" }
             }
-            try reader.copyOut("COPY (\(firstSQL)) TO STDOUT", consume)
-            if let second { try second.connection.receiveCopyOut("COPY (\(second.sql)) TO STDOUT", consume) }
-            try w.write(CopyBinary.trailer)
+            let outcome = outcomeFields[d.outcome]!
+            let facts = MemberFactsQuery.replayFactsFieldSize(row)
+            let s = d.s?.dayNumber, from = d.validFrom?.dayNumber, to = d.validTo?.dayNumber
+            let size = 2 + 8 + row.length(0) + row.length(1) + outcome.count + reasons.arrayField.count
+                + CopyBinary.Writer.dateSize(s) + CopyBinary.Writer.dateSize(from) + CopyBinary.Writer.dateSize(to)
+                + (number == nil ? 4 : 12) + facts + commonField.count
+            try w.withBuffer { b in
+                CopyBinary.Writer.append(to: &b, size: size) { f in
+                    f.int16(12)
+                    row.withField(0) { f.bytes(UnsafeRawBufferPointer($0)) }
+                    row.withField(1) { f.bytes(UnsafeRawBufferPointer($0)) }
+                    outcome.withUnsafeBytes { f.raw($0) }
+                    reasons.arrayField.withUnsafeBytes { f.raw($0) }
+                    f.date(s)
+                    f.date(from)
+                    f.date(to)
+                    f.int8(number)
+                    MemberFactsQuery.writeReplayFacts(row, fieldSize: facts, to: &f)
+                    commonField.withUnsafeBytes { f.raw($0) }
+                }
+            }
+            if let mailer {
+                // The row itself goes to the mailing thread; the next one loads into a row
+                // it has finished with (no copy, no allocation per member).
+                try mailer.add(StreamMailer.Item(row: row, decision: d, reasons: reasons, number: number, kind: kind))
+                row = mailer.recycledRow()
+            }
+            read += 1
+            if let runID { try registry?.heartbeat(runID: runID) }
+            log.progress(read, of: total)
+            CrashPoint.hit("decide:\(read)")
+            TestPause.hit("decide:\(read)")
         }
+        try reader.copyOut("COPY (\(firstSQL)) TO STDOUT", consume)
+        if let second { try second.connection.receiveCopyOut("COPY (\(second.sql)) TO STDOUT", consume) }
+        let streamed = try w.finish()
         let issued = try mailer?.finish()
         try reader.execute("COMMIT")
         if let second { try second.connection.execute("COMMIT") }
@@ -439,18 +445,15 @@ public final class NightlyRun {
         // Still the run's holder? (The stream may have been quicker than a heartbeat.)
         try registry?.heartbeat(runID: runID, force: true)
         try staging.finish(insurer: insurer, asOf: asOf)
-        let stagedDirectory = staging.staging
-        stagedFiles = Background { RunReport.FileFacts.read(stagedDirectory) }
+        // Opened now, read on a thread of its own: the folder can be published meanwhile.
+        let staged = RunReport.FileFacts.open(staging.staging)
+        stagedFiles = Background { RunReport.FileFacts.read(staged) }
         let id = String(runID)
 
         try writer.execute("UPDATE insurer SET insurer_name = $2 WHERE insurer_number = $1", [insurer, o.parameters.parameters.insurerName])
-        try writer.copyIn("""
-            COPY certificate (certificate_number, member_id, kind, reasons, valid_from, valid_to, replaces_certificate_number,
-                              application_id, special_consideration, mail_exception, run_id, insurer_number, issued_on) FROM STDIN
-            """) { try spool.certificates.send(to: $0) }
-        try writer.copyIn("COPY notice (member_id, kind, reasons, details, mail_exception, run_id, insurer_number, sent_on) FROM STDIN") {
-            try spool.notices.send(to: $0)
-        }
+        // What the writer's thread has not sent yet (the last rows, at least).
+        try writer.copyIn(Self.certificatesCopy) { try spool.certificates.send(to: $0, from: streamed.sent[0]) }
+        try writer.copyIn(Self.noticesCopy) { try spool.notices.send(to: $0, from: streamed.sent[1]) }
         // Computed as the certificates streamed (the same text the database would aggregate:
         // concat_ws(',', certificate_number, member_id, kind, valid_from, valid_to), lines joined
         // by newlines in number order); an empty run has the empty digest "".
@@ -521,9 +524,20 @@ public final class NightlyRun {
         }
         try writer.execute("COMMIT")
         CrashPoint.hit("committed")
-        log.event("issue", "committed decisions, \(digest[0]!) certificates, notices and audit events")
+        log.event("issue", "committed decisions, \(digest[0]!) certificates, notices and audit events",
+                  ["sent_during_stream": ["rounds": w.switches, "certificates_bytes": streamed.sent[0], "notices_bytes": streamed.sent[1]]])
         return nil
     }
+
+    static let certificatesCopy = """
+        COPY certificate (certificate_number, member_id, kind, reasons, valid_from, valid_to, replaces_certificate_number,
+                          application_id, special_consideration, mail_exception, run_id, insurer_number, issued_on) FROM STDIN
+        """
+    static let noticesCopy = "COPY notice (member_id, kind, reasons, details, mail_exception, run_id, insurer_number, sent_on) FROM STDIN"
+    /// The writer's thread sends the spooled certificates and notices during the stream each
+    /// time one spool has grown by this many bytes (KAKUNIN_SWITCH_BYTES: for measurements; a
+    /// value larger than the spools sends them all after the stream, as before).
+    static let switchBytes = Int(ProcessInfo.processInfo.environment["KAKUNIN_SWITCH_BYTES"] ?? "") ?? 1 << 18
 
     /// Certificates were handed over at the counter, while the run decided, to members the run
     /// was about to issue to: it decides again from a snapshot that includes them.

@@ -174,8 +174,8 @@ public struct RunReport: Sendable {
 
     /// Documents in exceptions.csv by kind (rows of one document are consecutive), held rows
     /// (no document) under "".
-    fileprivate static func countExceptions(_ url: URL) -> [String: Int] {
-        guard let reader = try? CSVReader(path: url.path) else { return [:] }
+    fileprivate static func countExceptions(_ reader: CSVReader?) -> [String: Int] {
+        guard let reader else { return [:] }
         var counts: [String: Int] = [:]
         var header: [String] = []
         var last = ""
@@ -197,20 +197,42 @@ public struct RunReport: Sendable {
         var excepted: [String: Int] = [:]
         var walk = EnvelopeCheck()
 
-        static func read(_ dir: URL) -> FileFacts {
-            var f = FileFacts()
-            for name in [MailFiles.names.certificates, MailFiles.names.eligibility, MailFiles.names.apply, MailFiles.names.envelopes,
-                         MailFiles.names.exceptions] {
-                f.records[name] = countRecords(dir.appendingPathComponent(name))
+        static func read(_ dir: URL) -> FileFacts { read(open(dir)) }
+
+        /// The files, open: the run reads its staged files while it publishes them (renames
+        /// their folder).
+        struct Opened: @unchecked Sendable {
+            let counted: [(name: String, reader: CSVReader?)]
+            let exceptions: CSVReader?
+            let walk: Result<EnvelopeCheck.Files, Error>
+        }
+
+        static func open(_ dir: URL) -> Opened {
+            let names = MailFiles.names
+            return Opened(
+                counted: [names.certificates, names.eligibility, names.apply, names.envelopes, names.exceptions].map {
+                    ($0, try? CSVReader(path: dir.appendingPathComponent($0).path))
+                },
+                exceptions: try? CSVReader(path: dir.appendingPathComponent(names.exceptions).path),
+                walk: EnvelopeCheck.open(dir))
+        }
+
+        /// The records are counted on a thread of their own while the envelopes are walked.
+        static func read(_ opened: Opened) -> FileFacts {
+            let counting = Background { () -> (records: [String: Int], excepted: [String: Int]) in
+                var records: [String: Int] = [:]
+                for (name, reader) in opened.counted { records[name] = countRecords(reader) }
+                return (records, countExceptions(opened.exceptions))
             }
-            f.excepted = countExceptions(dir.appendingPathComponent(MailFiles.names.exceptions))
-            f.walk = EnvelopeCheck.run(dir)
+            var f = FileFacts()
+            f.walk = EnvelopeCheck.run(opened.walk)
+            (f.records, f.excepted) = counting.wait()
             return f
         }
     }
 
-    fileprivate static func countRecords(_ url: URL) -> Int? {
-        guard let reader = try? CSVReader(path: url.path), let n = try? reader.countRecords() else { return nil }
+    fileprivate static func countRecords(_ reader: CSVReader?) -> Int? {
+        guard let reader, let n = try? reader.countRecords() else { return nil }
         return max(n - 1, 0)
     }
 

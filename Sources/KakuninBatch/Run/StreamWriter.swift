@@ -1,0 +1,169 @@
+import Foundation
+import KakuninStore
+
+/// The run's writer connection during the stream, on a thread of its own (issue 15).
+///
+/// The stream's thread hands over the decisions, whole rows of COPY's binary form in chunks;
+/// this thread sends them into `decision`. Whenever the spooled rows of the other tables
+/// (certificates, notices: written by the mailing thread) have grown by `switchBytes`, it ends
+/// the decisions' COPY, sends the new spooled rows into their tables and begins the decisions'
+/// COPY again. Everything goes into the run's one transaction, each table's rows in the same
+/// order as before; only the server now takes the certificates and notices while the stream
+/// still runs, where it used to take them after it, on one core while the other waited.
+/// Memory is bounded: at most `maxQueued` chunks wait.
+final class StreamWriter: @unchecked Sendable {
+    /// A table fed from a spool: its COPY statement (text format) and how far it was sent.
+    struct Side {
+        let sql: String
+        let spool: CopySpool
+        /// Bytes of the spool sent so far, and in how many COPYs.
+        var sent = 0, copies = 0
+    }
+
+    private let db: Connection
+    private let decisionsSQL: String
+    private var sides: [Side]
+    private let switchBytes: Int
+    static let chunkBytes = 1 << 15, maxQueued = 128
+
+    private var queue: [[UInt8]] = []
+    private var free: [[UInt8]] = []
+    private var ended = false, stopped = false
+    private var failure: Error?
+    private let lock = NSCondition()
+    private let exited = DispatchSemaphore(value: 0)
+    private var running = false
+    /// The stream's thread's chunk being filled.
+    private var chunk: [UInt8] = []
+    // The writer thread's, until it has exited.
+    private var current: CopyInWriter
+    private var decisionsLoaded = 0
+    private(set) var switches = 0
+
+    /// Begins the decisions' COPY on the caller's thread (a statement the server refuses fails
+    /// here), then hands the connection to the writer thread until `finish` or `stop`.
+    init(db: Connection, decisionsSQL: String, sides: [(sql: String, spool: CopySpool)], switchBytes: Int = 1 << 20) throws {
+        self.db = db
+        self.decisionsSQL = decisionsSQL
+        self.sides = sides.map { Side(sql: $0.sql, spool: $0.spool) }
+        self.switchBytes = switchBytes
+        current = try db.startCopyIn(decisionsSQL)
+        try current.write(CopyBinary.header)
+        chunk.reserveCapacity(Self.chunkBytes + 4096)
+        let t = Thread { [self] in work() }
+        t.stackSize = 1 << 22
+        running = true
+        t.start()
+    }
+
+    /// Appends whole decision rows (the stream's thread); throws the writer thread's error.
+    func withBuffer(_ body: (inout [UInt8]) -> Void) throws {
+        body(&chunk)
+        if chunk.count >= Self.chunkBytes { try flush() }
+    }
+
+    private func flush() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        while queue.count >= Self.maxQueued && failure == nil { lock.wait() }
+        if let failure { throw failure }
+        queue.append(chunk)
+        chunk = free.popLast() ?? []
+        if chunk.capacity < Self.chunkBytes { chunk.reserveCapacity(Self.chunkBytes + 4096) }
+        lock.broadcast()
+    }
+
+    /// Waits until every decision handed over is sent and ends the decisions' COPY. Returns the
+    /// decisions loaded and, per side, the bytes of its spool already sent: the caller sends the
+    /// rest once the spools are complete.
+    func finish() throws -> (decisions: Int, sent: [Int]) {
+        if !chunk.isEmpty { try flush() }
+        lock.lock()
+        ended = true
+        lock.broadcast()
+        lock.unlock()
+        join()
+        if let failure { throw failure }
+        return (decisionsLoaded, sides.map(\.sent))
+    }
+
+    /// Stops the writer thread without finishing (the stream failed): the COPY in progress is
+    /// aborted, which fails the transaction. Safe to call again.
+    func stop() {
+        lock.lock()
+        stopped = true
+        lock.broadcast()
+        lock.unlock()
+        join()
+    }
+
+    private func join() {
+        guard running else { return }
+        exited.wait()
+        running = false
+    }
+
+    private func work() {
+        defer { exited.signal() }
+        do {
+            while true {
+                lock.lock()
+                while queue.isEmpty && !ended && !stopped { lock.wait() }
+                if stopped {
+                    lock.unlock()
+                    db.abortCopyIn()
+                    return
+                }
+                if queue.isEmpty {
+                    lock.unlock()
+                    break
+                }
+                var taken: [[UInt8]] = []
+                swap(&taken, &queue)
+                lock.broadcast()
+                lock.unlock()
+                for c in taken { try current.write(c) }
+                lock.lock()
+                while var c = taken.popLast(), free.count < Self.maxQueued {
+                    c.removeAll(keepingCapacity: true)
+                    free.append(c)
+                }
+                lock.unlock()
+                if sides.contains(where: { $0.spool.flushedBytes - $0.sent >= switchBytes }) { try sendSides() }
+            }
+            try current.write(CopyBinary.trailer)
+            decisionsLoaded += try db.endCopyIn(current, decisionsSQL)
+        } catch {
+            db.abortCopyIn()
+            lock.lock()
+            failure = error
+            lock.broadcast()
+            lock.unlock()
+        }
+    }
+
+    /// Ends the decisions' COPY, sends what the spools hold beyond what was sent, begins the
+    /// decisions' COPY again.
+    private func sendSides() throws {
+        try current.write(CopyBinary.trailer)
+        decisionsLoaded += try db.endCopyIn(current, decisionsSQL)
+        for i in sides.indices {
+            let upTo = sides[i].spool.flushedBytes
+            guard upTo > sides[i].sent else { continue }
+            let w = try db.startCopyIn(sides[i].sql)
+            do {
+                try sides[i].spool.send(to: w, from: sides[i].sent, upTo: upTo)
+                try FailPoint.hit("send:\(i):\(sides[i].copies + 1)")
+            } catch {
+                db.abortCopyIn()
+                throw error
+            }
+            try db.endCopyIn(w, sides[i].sql)
+            sides[i].sent = upTo
+            sides[i].copies += 1
+        }
+        switches += 1
+        current = try db.startCopyIn(decisionsSQL)
+        try current.write(CopyBinary.header)
+    }
+}
