@@ -28,16 +28,12 @@ final class StreamMailer: @unchecked Sendable {
 
     static let batchSize = 256, maxQueued = 16
     private var batch: [Item] = []
-    private var queue: [[Item]] = []
     /// Rows the mailing thread has finished with, for the stream to load the next rows into:
-    /// memory holds at most the queued rows, the batch being filled and these.
+    /// memory holds at most the queued rows, the batch being filled and these (under `rowsLock`).
     private var done: [CopyRow] = []
     private var spare: [CopyRow] = []
-    private var ended = false, stopped = false
-    private var failure: Error?
-    private let lock = NSCondition()
-    private let exited = DispatchSemaphore(value: 0)
-    private var running = false
+    private let rowsLock = NSLock()
+    private var worker: WorkerThread<[Item]>!
 
     // Owned by the mailing thread until it has exited.
     private var digest = SHA256()
@@ -55,10 +51,7 @@ final class StreamMailer: @unchecked Sendable {
         self.asOf = asOf
         self.common = common
         batch.reserveCapacity(Self.batchSize)
-        let t = Thread { [self] in work() }
-        t.stackSize = 1 << 22
-        running = true
-        t.start()
+        worker = WorkerThread(maxQueued: Self.maxQueued, process: { [unowned self] in try self.write(batch: &$0) })
     }
 
     /// Hands one member over (the stream's thread). Throws the mailing thread's error, if any.
@@ -71,81 +64,43 @@ final class StreamMailer: @unchecked Sendable {
     /// finished with, or a new one while none has come back yet.
     func recycledRow() -> CopyRow {
         if spare.isEmpty {
-            lock.lock()
+            rowsLock.lock()
             swap(&spare, &done)
-            lock.unlock()
+            rowsLock.unlock()
         }
         return spare.popLast() ?? CopyRow()
     }
 
     private func flush() throws {
-        lock.lock()
-        defer { lock.unlock() }
-        while queue.count >= Self.maxQueued && failure == nil { lock.wait() }
-        if let failure { throw failure }
-        queue.append(batch)
-        batch = []
-        batch.reserveCapacity(Self.batchSize)
-        lock.broadcast()
+        var full: [Item] = []
+        full.reserveCapacity(Self.batchSize)
+        swap(&full, &batch)
+        try worker.put(full)
     }
 
     /// Waits until every member handed over is written; returns the certificates' count and
     /// digest (hex; "" when none). Throws the mailing thread's error, if any.
     func finish() throws -> (count: Int, sha256: String) {
         if !batch.isEmpty { try flush() }
-        lock.lock()
-        ended = true
-        lock.broadcast()
-        lock.unlock()
-        join()
-        if let failure { throw failure }
+        try worker.finish()
         return (certificatesIssued, certificatesIssued == 0 ? "" : hex(digest.finalize()))
     }
 
     /// Stops the mailing thread without finishing (the stream failed); safe to call again.
     func stop() {
-        lock.lock()
-        stopped = true
-        lock.broadcast()
-        lock.unlock()
-        join()
+        worker.stop()
     }
 
-    private func join() {
-        guard running else { return }
-        exited.wait()
-        running = false
-    }
-
-    private func work() {
-        defer { exited.signal() }
-        while true {
-            lock.lock()
-            while queue.isEmpty && !ended && !stopped { lock.wait() }
-            if stopped || queue.isEmpty {
-                lock.unlock()
-                return
-            }
-            var next = queue.removeFirst()
-            lock.broadcast()
-            lock.unlock()
-            do {
-                for item in next { try write(item) }
-                // The rows go back to the stream, held only there (dropped once enough wait).
-                var rows = next.map(\.row)
-                next.removeAll()
-                lock.lock()
-                if done.count < 2 * Self.batchSize { done.append(contentsOf: rows) }
-                rows.removeAll()
-                lock.unlock()
-            } catch {
-                lock.lock()
-                failure = error
-                lock.broadcast()
-                lock.unlock()
-                return
-            }
-        }
+    /// A batch's records (the mailing thread); its rows then go back to the stream, held only
+    /// there (dropped once enough wait).
+    private func write(batch next: inout [Item]) throws {
+        for item in next { try write(item) }
+        var rows = next.map(\.row)
+        next.removeAll()
+        rowsLock.lock()
+        if done.count < 2 * Self.batchSize { done.append(contentsOf: rows) }
+        rows.removeAll()
+        rowsLock.unlock()
     }
 
     /// One member's records: what the stream's thread did itself before.

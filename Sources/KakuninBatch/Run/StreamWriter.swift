@@ -10,7 +10,7 @@ import KakuninStore
 /// COPY again. Everything goes into the run's one transaction, each table's rows in the same
 /// order as before; only the server now takes the certificates and notices while the stream
 /// still runs, where it used to take them after it, on one core while the other waited.
-/// Memory is bounded: at most `maxQueued` chunks wait.
+/// Memory is bounded: at most `maxQueued` chunks wait (2 MiB).
 final class StreamWriter: @unchecked Sendable {
     /// A table fed from a spool: its COPY statement (text format) and how far it was sent.
     struct Side {
@@ -24,17 +24,15 @@ final class StreamWriter: @unchecked Sendable {
     private let decisionsSQL: String
     private var sides: [Side]
     private let switchBytes: Int
-    static let chunkBytes = 1 << 15, maxQueued = 128
+    /// At most `maxQueued` chunks wait for the server, and `maxFree` sent ones for the stream.
+    static let chunkBytes = 1 << 15, maxQueued = 64, maxFree = 16
 
-    private var queue: [[UInt8]] = []
-    private var free: [[UInt8]] = []
-    private var ended = false, stopped = false
-    private var failure: Error?
-    private let lock = NSCondition()
-    private let exited = DispatchSemaphore(value: 0)
-    private var running = false
     /// The stream's thread's chunk being filled.
     private var chunk: [UInt8] = []
+    /// Chunks sent, emptied, for the stream to fill again (under `freeLock`).
+    private var free: [[UInt8]] = []
+    private let freeLock = NSLock()
+    private var worker: WorkerThread<[UInt8]>!
     // The writer thread's, until it has exited.
     private var current: CopyInWriter
     private var decisionsLoaded = 0
@@ -42,7 +40,7 @@ final class StreamWriter: @unchecked Sendable {
 
     /// Begins the decisions' COPY on the caller's thread (a statement the server refuses fails
     /// here), then hands the connection to the writer thread until `finish` or `stop`.
-    init(db: Connection, decisionsSQL: String, sides: [(sql: String, spool: CopySpool)], switchBytes: Int = 1 << 20) throws {
+    init(db: Connection, decisionsSQL: String, sides: [(sql: String, spool: CopySpool)], switchBytes: Int = 1 << 18) throws {
         self.db = db
         self.decisionsSQL = decisionsSQL
         self.sides = sides.map { Side(sql: $0.sql, spool: $0.spool) }
@@ -50,10 +48,8 @@ final class StreamWriter: @unchecked Sendable {
         current = try db.startCopyIn(decisionsSQL)
         try current.write(CopyBinary.header)
         chunk.reserveCapacity(Self.chunkBytes + 4096)
-        let t = Thread { [self] in work() }
-        t.stackSize = 1 << 22
-        running = true
-        t.start()
+        worker = WorkerThread(maxQueued: Self.maxQueued, process: { [unowned self] in try self.send(&$0) },
+                              end: { [unowned self] in try self.endDecisions() }, abandon: { [unowned self] in self.db.abortCopyIn() })
     }
 
     /// Appends whole decision rows (the stream's thread); throws the writer thread's error.
@@ -63,14 +59,12 @@ final class StreamWriter: @unchecked Sendable {
     }
 
     private func flush() throws {
-        lock.lock()
-        defer { lock.unlock() }
-        while queue.count >= Self.maxQueued && failure == nil { lock.wait() }
-        if let failure { throw failure }
-        queue.append(chunk)
-        chunk = free.popLast() ?? []
-        if chunk.capacity < Self.chunkBytes { chunk.reserveCapacity(Self.chunkBytes + 4096) }
-        lock.broadcast()
+        freeLock.lock()
+        var next = free.popLast() ?? []
+        freeLock.unlock()
+        if next.capacity < Self.chunkBytes { next.reserveCapacity(Self.chunkBytes + 4096) }
+        swap(&next, &chunk)
+        try worker.put(next)
     }
 
     /// Waits until every decision handed over is sent and ends the decisions' COPY. Returns the
@@ -78,75 +72,37 @@ final class StreamWriter: @unchecked Sendable {
     /// rest once the spools are complete.
     func finish() throws -> (decisions: Int, sent: [Int]) {
         if !chunk.isEmpty { try flush() }
-        lock.lock()
-        ended = true
-        lock.broadcast()
-        lock.unlock()
-        join()
-        if let failure { throw failure }
+        try worker.finish()
         return (decisionsLoaded, sides.map(\.sent))
     }
 
     /// Stops the writer thread without finishing (the stream failed): the COPY in progress is
     /// aborted, which fails the transaction. Safe to call again.
     func stop() {
-        lock.lock()
-        stopped = true
-        lock.broadcast()
-        lock.unlock()
-        join()
+        worker.stop()
     }
 
-    private func join() {
-        guard running else { return }
-        exited.wait()
-        running = false
+    /// One chunk of decisions (the writer thread), then the spools when one has grown enough.
+    private func send(_ c: inout [UInt8]) throws {
+        try current.write(c)
+        var spent: [UInt8] = []
+        swap(&spent, &c)
+        spent.removeAll(keepingCapacity: true)
+        freeLock.lock()
+        if free.count < Self.maxFree { free.append(spent) }
+        freeLock.unlock()
+        if sides.contains(where: { $0.spool.flushedBytes - $0.sent >= switchBytes }) { try sendSides() }
     }
 
-    private func work() {
-        defer { exited.signal() }
-        do {
-            while true {
-                lock.lock()
-                while queue.isEmpty && !ended && !stopped { lock.wait() }
-                if stopped {
-                    lock.unlock()
-                    db.abortCopyIn()
-                    return
-                }
-                if queue.isEmpty {
-                    lock.unlock()
-                    break
-                }
-                var taken: [[UInt8]] = []
-                swap(&taken, &queue)
-                lock.broadcast()
-                lock.unlock()
-                for c in taken { try current.write(c) }
-                lock.lock()
-                while var c = taken.popLast(), free.count < Self.maxQueued {
-                    c.removeAll(keepingCapacity: true)
-                    free.append(c)
-                }
-                lock.unlock()
-                if sides.contains(where: { $0.spool.flushedBytes - $0.sent >= switchBytes }) { try sendSides() }
-            }
-            try current.write(CopyBinary.trailer)
-            decisionsLoaded += try db.endCopyIn(current, decisionsSQL)
-        } catch {
-            db.abortCopyIn()
-            lock.lock()
-            failure = error
-            lock.broadcast()
-            lock.unlock()
-        }
+    private func endDecisions() throws {
+        try current.write(CopyBinary.trailer)
+        decisionsLoaded += try db.endCopyIn(current, decisionsSQL)
     }
 
     /// Ends the decisions' COPY, sends what the spools hold beyond what was sent, begins the
     /// decisions' COPY again.
     private func sendSides() throws {
-        try current.write(CopyBinary.trailer)
-        decisionsLoaded += try db.endCopyIn(current, decisionsSQL)
+        try endDecisions()
         for i in sides.indices {
             let upTo = sides[i].spool.flushedBytes
             guard upTo > sides[i].sent else { continue }
