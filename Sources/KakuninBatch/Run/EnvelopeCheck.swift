@@ -113,7 +113,8 @@ final class LineRecords {
     let path: String
     let name: String
     private let fd: Int32
-    private var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    // 256 KiB: the check reads four files at once, beside the record counts (grows for a longer line).
+    private var buffer = [UInt8](repeating: 0, count: 1 << 18)
     private var start = 0, end = 0, eof = false
     private var peeked: [[UInt8]]?
     private(set) var header: [String] = []
