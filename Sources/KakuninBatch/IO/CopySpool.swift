@@ -17,6 +17,8 @@ public final class CopySpool: @unchecked Sendable {
     private let lock = NSLock()
     /// Bytes of whole rows in the file (the buffer is flushed after a row): under `lock`.
     private var flushed = 0
+    /// The appending thread's copy of `flushed` (it alone changes it).
+    private var flushedByWriter = 0
 
     /// `directory` is where the nameless file lives (the run's output folder, owner-only);
     /// `label` names the spool in errors.
@@ -35,8 +37,6 @@ public final class CopySpool: @unchecked Sendable {
             lock.unlock()
         }
     }
-    /// The appending thread's copy of `flushed`.
-    private var flushedByWriter = 0
 
     /// How many bytes of whole rows another thread can send now.
     public var flushedBytes: Int {
@@ -51,9 +51,19 @@ public final class CopySpool: @unchecked Sendable {
         try file.readFlushed(from: start, upTo: end) { try writer.write($0) }
     }
 
-    /// Sends every spooled row from byte `start` on (by default all of them); call it once
-    /// no more rows are appended.
-    public func send(to writer: CopyInWriter, from start: Int = 0) throws {
-        try file.readBack(from: start) { try writer.write($0) }
+    /// Flushes the last rows into the file (`flushedBytes` then counts every row): the
+    /// appending thread, once it has appended the last one.
+    public func complete() throws {
+        try file.flush()
+        lock.lock()
+        flushed = file.bytesWritten
+        lock.unlock()
+        flushedByWriter = file.bytesWritten
+    }
+
+    /// Sends every spooled row through `writer`, from the start of the file; call it once no
+    /// more rows are appended.
+    public func send(to writer: CopyInWriter) throws {
+        try file.readBack { try writer.write($0) }
     }
 }

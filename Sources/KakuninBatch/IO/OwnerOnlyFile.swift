@@ -171,10 +171,10 @@ public final class BufferedFileWriter {
         }
     }
 
-    /// Flushes, then gives everything written so far to `body`, in chunks, from `start`.
-    func readBack(from start: Int = 0, chunkSize: Int = 1 << 18, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// Flushes, then gives everything written so far to `body`, in chunks, from the start.
+    func readBack(chunkSize: Int = 1 << 18, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         try flush()
-        try readFlushed(from: start, upTo: nil, chunkSize: chunkSize, body)
+        try readFlushed(from: 0, upTo: nil, chunkSize: chunkSize, body)
     }
 
     /// Gives the bytes [`start`, `end`) already flushed to `body`, in chunks, without touching

@@ -430,8 +430,14 @@ public final class NightlyRun {
         }
         try reader.copyOut("COPY (\(firstSQL)) TO STDOUT", consume)
         if let second { try second.connection.receiveCopyOut("COPY (\(second.sql)) TO STDOUT", consume) }
-        let streamed = try w.finish()
+        // The mailing thread has written the last rows; the writer's thread sends what the
+        // spools still hold after the last decisions.
         let issued = try mailer?.finish()
+        if let spool {
+            try spool.certificates.complete()
+            try spool.notices.complete()
+        }
+        let streamed = try w.finish()
         try reader.execute("COMMIT")
         if let second { try second.connection.execute("COMMIT") }
         log.endProgress()
@@ -451,9 +457,6 @@ public final class NightlyRun {
         let id = String(runID)
 
         try writer.execute("UPDATE insurer SET insurer_name = $2 WHERE insurer_number = $1", [insurer, o.parameters.parameters.insurerName])
-        // What the writer's thread has not sent yet (the last rows, at least).
-        try writer.copyIn(Self.certificatesCopy) { try spool.certificates.send(to: $0, from: streamed.sent[0]) }
-        try writer.copyIn(Self.noticesCopy) { try spool.notices.send(to: $0, from: streamed.sent[1]) }
         // Computed as the certificates streamed (the same text the database would aggregate:
         // concat_ws(',', certificate_number, member_id, kind, valid_from, valid_to), lines joined
         // by newlines in number order); an empty run has the empty digest "".
@@ -525,7 +528,8 @@ public final class NightlyRun {
         try writer.execute("COMMIT")
         CrashPoint.hit("committed")
         log.event("issue", "committed decisions, \(digest[0]!) certificates, notices and audit events",
-                  ["sent_during_stream": ["rounds": w.switches, "certificates_bytes": streamed.sent[0], "notices_bytes": streamed.sent[1]]])
+                  ["sent_during_stream": ["rounds": w.switches, "certificates_bytes": streamed.sentDuringStream.first ?? 0,
+                                         "notices_bytes": streamed.sentDuringStream.last ?? 0]])
         return nil
     }
 

@@ -7,7 +7,8 @@ import KakuninStore
 /// this thread sends them into `decision`. Whenever the spooled rows of the other tables
 /// (certificates, notices: written by the mailing thread) have grown by `switchBytes`, it ends
 /// the decisions' COPY, sends the new spooled rows into their tables and begins the decisions'
-/// COPY again. Everything goes into the run's one transaction, each table's rows in the same
+/// COPY again; at the end, once the spools are complete, it sends what they still hold.
+/// Everything goes into the run's one transaction, each table's rows in the same
 /// order as before; only the server now takes the certificates and notices while the stream
 /// still runs, where it used to take them after it, on one core while the other waited.
 /// Memory is bounded: at most `maxQueued` chunks wait (2 MiB).
@@ -36,6 +37,8 @@ final class StreamWriter: @unchecked Sendable {
     // The writer thread's, until it has exited.
     private var current: CopyInWriter
     private var decisionsLoaded = 0
+    /// Per side, the bytes sent while the stream ran (before the last round).
+    private var sentDuringStream: [Int] = []
     private(set) var switches = 0
 
     /// Begins the decisions' COPY on the caller's thread (a statement the server refuses fails
@@ -49,7 +52,7 @@ final class StreamWriter: @unchecked Sendable {
         try current.write(CopyBinary.header)
         chunk.reserveCapacity(Self.chunkBytes + 4096)
         worker = WorkerThread(maxQueued: Self.maxQueued, process: { [unowned self] in try self.send(&$0) },
-                              end: { [unowned self] in try self.endDecisions() }, abandon: { [unowned self] in self.db.abortCopyIn() })
+                              end: { [unowned self] in try self.sendRest() }, abandon: { [unowned self] in self.db.abortCopyIn() })
     }
 
     /// Appends whole decision rows (the stream's thread); throws the writer thread's error.
@@ -67,13 +70,13 @@ final class StreamWriter: @unchecked Sendable {
         try worker.put(next)
     }
 
-    /// Waits until every decision handed over is sent and ends the decisions' COPY. Returns the
-    /// decisions loaded and, per side, the bytes of its spool already sent: the caller sends the
-    /// rest once the spools are complete.
-    func finish() throws -> (decisions: Int, sent: [Int]) {
+    /// Waits until every decision handed over is sent, ends the decisions' COPY and sends the
+    /// rest of the spools, which must be complete (`CopySpool.complete`). Returns the decisions
+    /// loaded and, per side, the bytes that had been sent during the stream.
+    func finish() throws -> (decisions: Int, sentDuringStream: [Int]) {
         if !chunk.isEmpty { try flush() }
         try worker.finish()
-        return (decisionsLoaded, sides.map(\.sent))
+        return (decisionsLoaded, sentDuringStream)
     }
 
     /// Stops the writer thread without finishing (the stream failed): the COPY in progress is
@@ -91,7 +94,21 @@ final class StreamWriter: @unchecked Sendable {
         freeLock.lock()
         if free.count < Self.maxFree { free.append(spent) }
         freeLock.unlock()
-        if sides.contains(where: { $0.spool.flushedBytes - $0.sent >= switchBytes }) { try sendSides() }
+        if sides.contains(where: { $0.spool.flushedBytes - $0.sent >= switchBytes }) {
+            // A round: the decisions' COPY ends and begins again around the spools'.
+            try endDecisions()
+            try sendSpools()
+            switches += 1
+            current = try db.startCopyIn(decisionsSQL)
+            try current.write(CopyBinary.header)
+        }
+    }
+
+    /// The last decisions are sent (the writer thread, after `finish`): the rest of the spools.
+    private func sendRest() throws {
+        try endDecisions()
+        sentDuringStream = sides.map(\.sent)
+        try sendSpools()
     }
 
     private func endDecisions() throws {
@@ -99,10 +116,8 @@ final class StreamWriter: @unchecked Sendable {
         decisionsLoaded += try db.endCopyIn(current, decisionsSQL)
     }
 
-    /// Ends the decisions' COPY, sends what the spools hold beyond what was sent, begins the
-    /// decisions' COPY again.
-    private func sendSides() throws {
-        try endDecisions()
+    /// Sends what the spools hold (flushed) beyond what was sent, a COPY per spool.
+    private func sendSpools() throws {
         for i in sides.indices {
             let upTo = sides[i].spool.flushedBytes
             guard upTo > sides[i].sent else { continue }
@@ -118,8 +133,5 @@ final class StreamWriter: @unchecked Sendable {
             sides[i].sent = upTo
             sides[i].copies += 1
         }
-        switches += 1
-        current = try db.startCopyIn(decisionsSQL)
-        try current.write(CopyBinary.header)
     }
 }
