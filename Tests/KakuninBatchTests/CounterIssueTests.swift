@@ -218,13 +218,17 @@ struct CounterIssueTests {
         let staff = try Connection(url: "\(tdb.url) user=\(role)")
         #expect(try staff.query("SELECT DISTINCT insurer_number FROM member").rows == [["131016"]])
         #expect(try staff.query("SELECT count(*) FROM member WHERE member_id = 'X'").scalar == "0")
-        #expect(try staff.query("UPDATE application SET status = 'rejected', reject_reason = 'x' WHERE insurer_number = '131024'").affectedRows == 0)
+        // Staff change applications only through the counter's functions (sql/020).
+        let update = #expect(throws: DatabaseError.self) {
+            try staff.execute("UPDATE application SET status = 'rejected', reject_reason = 'x' WHERE insurer_number = '131016'")
+        }
+        #expect(update?.sqlState == "42501")
         let insert = #expect(throws: DatabaseError.self) {
             try staff.execute("""
                 INSERT INTO application (insurer_number, member_id, kind, received_on, status, source) VALUES ('131024', 'X', 'card_lost', '2026-11-21', 'pending', 'staff')
                 """)
         }
-        #expect(insert?.sqlState == "42501", "row-level security refuses it")
+        #expect(insert?.sqlState == "42501", "no direct insert")
         _ = try admin.query("SELECT audit_append('member_viewed', '131024', 'X', NULL, NULL, '{}')")
         #expect(try staff.query("SELECT count(*) FROM audit_event WHERE insurer_number = '131024'").scalar == "0")
         // Staff cannot scope themselves.

@@ -175,22 +175,19 @@ public final class CounterDesk {
             finalStatus = "rejected"
             rejectReason = "NO_BASIS"
         }
-        return try db.transaction {
-            let row = try db.query("""
-                INSERT INTO application (insurer_number, member_id, kind, received_on, basis, status, reject_reason, source)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, 'staff')
-                ON CONFLICT (insurer_number, member_id, kind, received_on) DO NOTHING
-                RETURNING application_id::text
-                """, [insurer, memberID, kind, receivedOn.description, (basis ?? "").isEmpty ? nil : basis, finalStatus, rejectReason]).rows.first
-            guard let id = row?[0].flatMap({ Int64($0) }) else {
+        var details: [String: Any] = ["kind": kind, "received_on": receivedOn.description, "status": finalStatus]
+        if let basis, !basis.isEmpty { details["basis"] = basis }
+        if let rejectReason { details["reject_reason"] = rejectReason }
+        if let note, !note.isEmpty { details["note"] = note }
+        // Recorded and logged by one function (sql/020); the table's trigger checks NO_BASIS again.
+        return try Self.counterRule {
+            let added = try db.query("SELECT application_add($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
+                                     [insurer, memberID, kind, receivedOn.description, (basis ?? "").isEmpty ? nil : basis, finalStatus,
+                                      rejectReason, person, json(details)]).scalar
+            guard let id = added.flatMap({ Int64($0) }) else {
                 throw OperatorError(.conflict, "member \(memberID) already has a \(kind) application received on \(receivedOn)",
                                     fix: "kakunin member show --insurer \(insurer) --member \(memberID) lists it")
             }
-            var details: [String: Any] = ["application_id": id, "kind": kind, "received_on": receivedOn.description, "status": finalStatus]
-            if let basis, !basis.isEmpty { details["basis"] = basis }
-            if let rejectReason { details["reject_reason"] = rejectReason }
-            if let note, !note.isEmpty { details["note"] = note }
-            try audit("application_added", insurer, memberID, details)
             return ApplicationRecord(application_id: id, insurer_number: insurer, member_id: memberID, kind: kind, received_on: receivedOn.description,
                                      basis: (basis ?? "").isEmpty ? nil : basis, status: finalStatus, reject_reason: rejectReason)
         }
@@ -207,7 +204,7 @@ public final class CounterDesk {
         return try db.transaction {
             guard let row = try db.query("""
                 SELECT member_id, kind, received_on::text, basis, status FROM application
-                WHERE insurer_number = $1 AND application_id = $2 FOR UPDATE
+                WHERE insurer_number = $1 AND application_id = $2
                 """, [insurer, String(applicationID)]).rows.first else {
                 throw OperatorError(.notFound, "insurer \(insurer) has no application \(applicationID)", fix: "kakunin member show lists a member's applications")
             }
@@ -216,12 +213,11 @@ public final class CounterDesk {
                                     fix: "record a new application if the situation changed")
             }
             let status = approve ? "approved" : "rejected"
-            try db.execute("""
-                UPDATE application SET status = $3, reject_reason = $4, updated_at = now() WHERE insurer_number = $1 AND application_id = $2
-                """, [insurer, String(applicationID), status, approve ? nil : reason])
-            var details: [String: Any] = ["application_id": applicationID, "status": status]
-            if let reason, !approve { details["reason"] = reason }
-            try audit("application_decided", insurer, row[0]!, details)
+            // The function locks the row and moves it only from pending (sql/020), and logs it.
+            _ = try Self.counterRule {
+                try db.query("SELECT application_decide($1, $2, $3, $4, $5)",
+                             [insurer, String(applicationID), approve ? "t" : "f", approve ? nil : reason, person])
+            }
             return ApplicationRecord(application_id: applicationID, insurer_number: insurer, member_id: row[0]!, kind: row[1]!,
                                      received_on: row[2]!, basis: row[3], status: status, reject_reason: approve ? nil : reason)
         }
@@ -266,6 +262,21 @@ public final class CounterDesk {
         if !single { details["members"] = members }
         try db.execute("SELECT audit_console($1, $2, $3, $4::jsonb)",
                        [single ? "member_viewed" : "members_listed", insurer, single ? members[0] : nil, json(details)])
+    }
+
+    /// Runs one of the counter's database functions (sql/020), which check the rows they change:
+    /// a row that changed meanwhile is a conflict (65), a missing one not found (66), a refused
+    /// argument a usage error (64), each with the database's own message.
+    static func counterRule<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let e as DatabaseError where e.sqlState == "55000" {
+            throw OperatorError(.conflict, e.message, fix: "look at the member again (kakunin member show) and repeat the action if it still applies")
+        } catch let e as DatabaseError where e.sqlState == "P0002" {
+            throw OperatorError(.notFound, e.message, fix: "kakunin member show lists a member's certificates and applications")
+        } catch let e as DatabaseError where e.sqlState == "22023" {
+            throw OperatorError(.usage, e.message)
+        }
     }
 
     func audit(_ action: String, _ insurer: String, _ member: String?, _ details: [String: Any]) throws {
@@ -329,20 +340,10 @@ extension CounterDesk {
             throw OperatorError(.usage, "voiding needs a reason", fix: "add --reason TEXT")
         }
         try requireInsurer(insurer)
-        return try db.transaction {
-            guard let row = try db.query("""
-                SELECT member_id, status FROM certificate WHERE insurer_number = $1 AND certificate_number = $2 FOR UPDATE
-                """, [insurer, String(certificate)]).rows.first else {
-                throw OperatorError(.notFound, "insurer \(insurer) has no certificate \(certificate)", fix: "kakunin member show lists a member's certificates")
-            }
-            guard row[1] == "active" else {
-                throw OperatorError(.conflict, "certificate \(certificate) is already \(row[1]!)", fix: "nothing to do")
-            }
-            try db.execute("""
-                UPDATE certificate SET status = 'voided', voided_on = $3, void_reason = $4 WHERE insurer_number = $1 AND certificate_number = $2
-                """, [insurer, String(certificate), date.description, reason])
-            try audit("certificate_voided", insurer, row[0]!, ["certificate_number": certificate, "reason": reason, "on": date.description])
-            return row[0]!
+        // The function locks the certificate, voids it only while active, and logs it (sql/020).
+        return try Self.counterRule {
+            try db.query("SELECT certificate_void($1, $2, $3, $4, $5)",
+                         [insurer, String(certificate), reason, date.description, person]).scalar!
         }
     }
 
@@ -353,17 +354,9 @@ extension CounterDesk {
             throw OperatorError(.usage, "ending special consideration needs a reason", fix: "add --reason TEXT")
         }
         try requireMember(insurer, memberID)
-        return try db.transaction {
-            let n = try db.query("""
-                UPDATE certificate SET consideration_ended_on = $3
-                WHERE insurer_number = $1 AND member_id = $2 AND special_consideration AND consideration_ended_on IS NULL
-                """, [insurer, memberID, date.description]).affectedRows
-            guard n > 0 else {
-                throw OperatorError(.conflict, "member \(memberID) has no certificate under special consideration still in force",
-                                    fix: "kakunin member show lists the member's certificates")
-            }
-            try audit("consideration_ended", insurer, memberID, ["on": date.description, "reason": reason, "certificates": n])
-            return n
+        return try Self.counterRule {
+            Int(try db.query("SELECT consideration_end($1, $2, $3, $4, $5)",
+                             [insurer, memberID, date.description, reason, person]).scalar!)!
         }
     }
 }

@@ -63,44 +63,23 @@ extension CounterDesk {
             let (d, steps) = try counterDecision(insurer: insurer, memberID: memberID, asOf: asOf, parameters: parameters)
             TestPause.hit("counter:decided")
             guard d.outcome.issuesCertificate, let from = d.validFrom, let to = d.validTo else { return .nothing(d, steps: steps) }
-            let number = Int64(try db.query("""
-                UPDATE certificate_counter SET next_number = next_number + 1 WHERE insurer_number = $1 RETURNING next_number - 1
-                """, [insurer]).scalar!)!
             let kind = d.replacesCertificate != nil ? "reissue" : d.outcome.rawValue
             let reasons = d.reasons.sorted.map(\.rawValue)
-            try db.execute("""
-                INSERT INTO certificate (insurer_number, certificate_number, member_id, run_id, kind, reasons, valid_from, valid_to, issued_on,
-                                         replaces_certificate_number, application_id, special_consideration, issued_by)
-                VALUES ($1, $2, $3, NULL, $4, $5::text[], $6, $7, $8, $9, $10, $11, $12)
-                """, [insurer, String(number), memberID, kind, "{\(reasons.joined(separator: ","))}", from.description, to.description,
-                      asOf.description, d.replacesCertificate.map(String.init), d.applicationID.map(String.init),
-                      d.specialConsideration ? "t" : "f", person])
-            if let old = d.replacesCertificate {
-                try db.execute("""
-                    UPDATE certificate SET status = 'voided', voided_on = $3, void_reason = $4
-                    WHERE insurer_number = $1 AND certificate_number = $2 AND status = 'active'
-                    """, [insurer, String(old), asOf.description, "replaced by certificate \(number) (reissued at the counter)"])
-            }
-            if let app = d.applicationID {
-                try db.execute("""
-                    UPDATE application SET fulfilled_certificate_number = $3, fulfilled_on = $4, updated_at = now()
-                    WHERE insurer_number = $1 AND application_id = $2
-                    """, [insurer, String(app), String(number), asOf.description])
-            }
-            if let c = d.recordsConsiderationOn {
-                try db.execute("UPDATE certificate SET special_consideration = true, consideration_ended_on = NULL WHERE insurer_number = $1 AND certificate_number = $2",
-                               [insurer, String(c)])
-            }
-            let resolved = try db.query("""
-                UPDATE mail_return SET resolved_on = $3 WHERE insurer_number = $1 AND member_id = $2 AND resolved_on IS NULL
-                """, [insurer, memberID, asOf.description]).affectedRows
-            var details: [String: Any] = ["certificate_number": number, "kind": kind, "reasons": reasons, "valid_from": from.description,
+            var details: [String: Any] = ["kind": kind, "reasons": reasons, "valid_from": from.description,
                                           "valid_to": to.description, "issued_on": asOf.description]
             if let r = d.replacesCertificate { details["replaces_certificate_number"] = r }
             if let a = d.applicationID { details["application_id"] = a }
-            if resolved > 0 { details["mail_returns_resolved"] = resolved }
-            // Sealed, this event is followed in the log by the certificate's own entry.
-            try audit("counter_issued", insurer, memberID, details)
+            // One function takes the number, inserts the certificate, voids the one it replaces,
+            // fulfils the application, resolves returned mail and writes `counter_issued` (sql/020):
+            // a row changed meanwhile (a void racing a reissue) fails the issue. Sealed, the event
+            // is followed in the log by the certificate's own entry.
+            let number = try Self.counterRule {
+                Int64(try db.query("""
+                    SELECT counter_issue_certificate($1, $2, $3, $4::text[], $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb)
+                    """, [insurer, memberID, kind, "{\(reasons.joined(separator: ","))}", from.description, to.description,
+                          asOf.description, d.replacesCertificate.map(String.init), d.applicationID.map(String.init),
+                          d.specialConsideration ? "t" : "f", d.recordsConsiderationOn.map(String.init), person, json(details)]).scalar!)!
+            }
             return .issued(try printed(insurer: insurer, memberID: memberID, number: number, kind: kind, reasons: reasons, from: from, to: to,
                                        issuedOn: asOf, replaces: d.replacesCertificate, application: d.applicationID, parameters: parameters))
         }

@@ -158,7 +158,8 @@ public final class NightlyRun {
                         } catch let clash as CounterClash where tries < Self.maxDecideTries {
                             _ = stagedFiles?.wait()
                             stagedFiles = nil
-                            log.event("decide", "members \(clash.members.prefix(10).joined(separator: ", ")) were issued a certificate at the counter during the run; deciding again",
+                            log.event("decide", clash.members.isEmpty ? "a certificate or application this run changes was changed at the counter during the run; deciding again"
+                                          : "members \(clash.members.prefix(10).joined(separator: ", ")) were issued a certificate at the counter during the run; deciding again",
                                       ["members": clash.members.count])
                             staging.discard()
                             tries += 1
@@ -482,19 +483,31 @@ public final class NightlyRun {
             // Temporary tables have no statistics until analysed; without them the joins
             // below could be planned as nested loops over every pair of rows.
             try writer.execute("ANALYZE pg_temp.run_change")
-            try writer.execute("""
-                UPDATE certificate c SET status = 'voided', voided_on = $2, void_reason = 'replaced by certificate ' || r.certificate_number
-                FROM pg_temp.run_change r
-                WHERE c.insurer_number = $1 AND c.certificate_number = r.replaces AND c.status = 'active'
-                """, [insurer, date])
-            try writer.execute("""
-                UPDATE certificate c SET special_consideration = true, consideration_ended_on = NULL
-                FROM pg_temp.run_change r WHERE c.insurer_number = $1 AND c.certificate_number = r.records_on
-                """, [insurer])
-            try writer.execute("""
-                UPDATE application a SET fulfilled_run_id = $1, fulfilled_certificate_number = r.certificate_number, fulfilled_on = $2, updated_at = now()
-                FROM pg_temp.run_change r WHERE a.application_id = r.application_id
-                """, [id, date])
+            let expected = try writer.query("""
+                SELECT count(replaces), count(records_on), count(application_id) FROM pg_temp.run_change
+                """).rows[0].map { Int($0!)! }
+            // Each change must find its row as the snapshot saw it; one changed meanwhile (a
+            // certificate voided or an application fulfilled at the counter) makes the run decide
+            // again from a new snapshot, like a counter certificate that overlaps.
+            let changed = [
+                try writer.query("""
+                    UPDATE certificate c SET status = 'voided', voided_on = $2, void_reason = 'replaced by certificate ' || r.certificate_number
+                    FROM pg_temp.run_change r
+                    WHERE c.insurer_number = $1 AND c.certificate_number = r.replaces AND c.status = 'active'
+                    """, [insurer, date]).affectedRows,
+                try writer.query("""
+                    UPDATE certificate c SET special_consideration = true, consideration_ended_on = NULL
+                    FROM pg_temp.run_change r WHERE c.insurer_number = $1 AND c.certificate_number = r.records_on AND c.status = 'active'
+                    """, [insurer]).affectedRows,
+                try writer.query("""
+                    UPDATE application a SET fulfilled_run_id = $1, fulfilled_certificate_number = r.certificate_number, fulfilled_on = $2, updated_at = now()
+                    FROM pg_temp.run_change r WHERE a.application_id = r.application_id AND a.fulfilled_on IS NULL
+                    """, [id, date]).affectedRows,
+            ]
+            if changed != expected {
+                try writer.execute("ROLLBACK")
+                throw CounterClash(members: [])
+            }
         }
         // No ANALYZE of the permanent tables here (it cost ~0.8 s per million members):
         // autovacuum analyses what the run added.
@@ -511,7 +524,7 @@ public final class NightlyRun {
         }
         // The numbers the run did not use go back with its commit (the issue lock is held: no
         // counter issue takes one meanwhile).
-        try RunRegistry.returnUnusedNumbers(writer, insurer: insurer, block: block, next: nextNumber)
+        try RunRegistry.returnUnusedNumbers(writer, runID: runID, block: block, next: nextNumber)
         // The commit is fenced: it happens only while the run row still names this process.
         // The snapshot is kept with the run: a rebuild of its files takes the members as it saw
         // them (MailFiles.rebuild).

@@ -142,11 +142,9 @@ public final class RunRegistry {
             guard let h = held.first else { throw LostLock(runID: runID, cause: "another process has taken the run over") }
             if let f = h[0].flatMap({ Int64($0) }), let t = h[1].flatMap({ Int64($0) }), t - f >= Int64(count) { return (f, t) }
             let size = Int64(max(count, 1))
-            let from = Int64(try db.query("""
-                UPDATE certificate_counter SET next_number = next_number + $2 WHERE insurer_number = $1 RETURNING next_number - $2
-                """, [insurer, String(size)]).scalar!)!
-            try db.execute("UPDATE run SET numbers_from = $2, numbers_to = $3 WHERE run_id = $1",
-                           [String(runID), String(from), String(from + size)])
+            // The database takes the block and records it on the run (sql/020): no role changes
+            // the counter directly.
+            let from = Int64(try db.query("SELECT certificate_numbers_reserve($1, $2)", [String(runID), String(size)]).scalar!)!
             return (from, from + size)
         }
     }
@@ -166,10 +164,9 @@ public final class RunRegistry {
     /// In the run's commit transaction (so a crash cannot leave the block reserved): the unused
     /// tail of the block goes back to the counter, unless a number has been taken since (then it
     /// stays unused; numbers are never reused).
-    public static func returnUnusedNumbers(_ db: Connection, insurer: String, block: (from: Int64, to: Int64), next: Int64) throws {
+    public static func returnUnusedNumbers(_ db: Connection, runID: Int, block: (from: Int64, to: Int64), next: Int64) throws {
         guard next < block.to else { return }
-        try db.execute("UPDATE certificate_counter SET next_number = $2 WHERE insurer_number = $1 AND next_number = $3",
-                       [insurer, String(next), String(block.to)])
+        _ = try db.query("SELECT certificate_numbers_return($1, $2)", [String(runID), String(next)])
     }
 
     /// Marks the run completed, if this process still holds it.
