@@ -232,9 +232,10 @@ BEGIN
     RETURN n;
 END $$;
 
--- How many certificates are in the table, in the log, waiting for a seal, and outside both
--- (never, unless the owner disabled a trigger): the reconciliation and `audit verify` check it.
-CREATE FUNCTION certificate_log_coverage(p_insurer text)
+-- How many certificates (of an insurer, of one run of it, or all) are in the table, in the log,
+-- waiting for a seal, and outside both (never, unless the owner disabled a trigger): the run's
+-- reconciliation and `audit verify` check it. A run's certificates are read by its block.
+CREATE FUNCTION certificate_log_coverage(p_insurer text, p_run bigint DEFAULT NULL)
 RETURNS TABLE (certificates bigint, logged bigint, pending bigint, outside bigint)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = kakunin, pg_temp AS $$
     WITH c AS (
@@ -242,13 +243,17 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = kakunin, pg_temp AS $$
                EXISTS (SELECT 1 FROM audit_pending_certificate p WHERE p.insurer_number = c.insurer_number
                          AND p.run_id IS NOT DISTINCT FROM c.run_id
                          AND c.certificate_number BETWEEN p.number_from AND p.number_to) AS waiting
-        FROM certificate c WHERE p_insurer IS NULL OR c.insurer_number = p_insurer)
+        FROM certificate c
+        WHERE (p_insurer IS NULL OR c.insurer_number = p_insurer)
+          AND (p_run IS NULL OR (c.run_id = p_run
+               AND c.certificate_number >= (SELECT coalesce(numbers_from, 0) FROM run WHERE run_id = p_run)
+               AND c.certificate_number < (SELECT coalesce(numbers_to, 9223372036854775807) FROM run WHERE run_id = p_run))))
     SELECT count(*), count(*) FILTER (WHERE in_log), count(*) FILTER (WHERE NOT in_log AND waiting),
            count(*) FILTER (WHERE NOT in_log AND NOT waiting)
     FROM c
 $$;
-REVOKE ALL ON FUNCTION certificate_log_coverage(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION certificate_log_coverage(text) TO kakunin_batch, kakunin_auditor;
+REVOKE ALL ON FUNCTION certificate_log_coverage(text, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION certificate_log_coverage(text, bigint) TO kakunin_batch, kakunin_auditor, kakunin_staff;
 
 -- ---------------------------------------------------------------------------------------------
 -- Numbering: blocks for runs, single numbers for the counter, nothing else.

@@ -68,7 +68,7 @@ struct DatabasePromisesTests {
         let r = try k(["audit", "checkpoint", "--key", key.path, "--output", cp.path])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try count("SELECT count(*) FROM audit_log WHERE insurer_number = '131016' AND certificate_number = 900004") == 1)
-        let coverage = try tdb.connect().query("SELECT certificates, logged, pending, outside FROM certificate_log_coverage(NULL)").rows[0]
+        let coverage = try tdb.connect().query("SELECT certificates, logged, pending, outside FROM certificate_log_coverage(NULL, NULL)").rows[0]
         #expect(coverage[0] == coverage[1] && coverage[2] == "0" && coverage[3] == "0", "\(coverage)")
         let proof = try k(["audit", "prove", "--insurer", "131016", "--certificate", "900004"])
         #expect(proof.status == 0, "\(proof.stderr)")

@@ -98,11 +98,15 @@ public struct RunReport: Sendable {
             WHERE valid_from <= previous_to
             """, [run[2]!, asOf]).rows[0]
         let doubled = Int(overlap[0]!)!
+        let logged = try AuditLog.certificateCoverage(db, insurer: r.insurerNumber, run: runID)
         r.checks = [
             Check(name: "members read = decisions", pass: r.membersRead == r.decisions, detail: "\(r.membersRead) = \(r.decisions)"),
             Check(name: "decisions = sum of outcomes", pass: r.decisions == sum, detail: "\(r.decisions) = \(sum)"),
             Check(name: "no member holds two active certificates whose validity overlaps on or after the as-of date", pass: doubled == 0,
                   detail: doubled == 0 ? "0 members" : "\(doubled) members, e.g. \(overlap[1]!)"),
+            Check(name: "every certificate of the run is in the audit log or waits for its next seal", pass: logged.outside == 0,
+                  detail: "\(logged.certificates) = \(logged.logged) in the log + \(logged.pending) waiting"
+                      + (logged.outside == 0 ? "" : " (\(logged.outside) outside the log)")),
             mailed("certificates", issued("certificate"), excepted["certificate"] ?? 0, r.files[MailFiles.names.certificates], manifest[MailFiles.names.certificates]),
             mailed("eligibility notices", issued("eligibility_notice"), excepted["eligibility_notice"] ?? 0, r.files[MailFiles.names.eligibility],
                    manifest[MailFiles.names.eligibility]),
