@@ -20,7 +20,7 @@ struct RolePrivilegeTests {
             "notice": "raw", "run": "raw", "schema_migrations": "", "staff_scope": "r",
         ],
         "kakunin_staff": [
-            "application": "r", "audit_event": "r", "certificate": "r", "certificate_counter": "r", "decision": "r",
+            "application": "r", "audit_checkpoint": "r", "audit_event": "r", "certificate": "r", "certificate_counter": "r", "decision": "r",
             "import": "r", "insurer": "r", "mail_return": "raw", "member": "r", "member_history": "r", "myna_status": "r",
             "notice": "r", "run": "r", "staff_scope": "r",
         ],
