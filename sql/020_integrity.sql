@@ -533,3 +533,55 @@ BEGIN
     END IF;
     RETURN name;
 END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- A run changes existing rows only through this function, in its commit transaction: it reads
+-- the changes the run staged in its session's pg_temp.run_change (certificate_number of the new
+-- certificate, application fulfilled, certificate replaced, certificate whose special
+-- consideration is recorded). Each change must name a certificate of this run for the same
+-- member, and must find its row as the run's snapshot saw it; one changed meanwhile (voided or
+-- fulfilled at the counter) fails with SQLSTATE 40001 and the run decides again.
+CREATE FUNCTION run_apply_changes(p_run bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = kakunin, pg_temp AS $$
+DECLARE r run; expected int[]; changed int[] := '{}'; n int;
+BEGIN
+    SELECT * INTO r FROM run WHERE run_id = p_run;
+    IF NOT FOUND OR r.status <> 'running' OR r.phase IS DISTINCT FROM 'deciding' THEN
+        RAISE EXCEPTION 'run % is not deciding: only a run in progress applies its changes', p_run
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    SELECT ARRAY[count(replaces), count(records_on), count(application_id)]::int[] INTO expected FROM pg_temp.run_change;
+    UPDATE certificate c SET status = 'voided', voided_on = r.as_of, void_reason = 'replaced by certificate ' || x.certificate_number
+    FROM pg_temp.run_change x JOIN certificate k ON k.insurer_number = r.insurer_number AND k.certificate_number = x.certificate_number
+                                                 AND k.run_id = p_run
+    WHERE c.insurer_number = r.insurer_number AND c.certificate_number = x.replaces AND c.member_id = k.member_id AND c.status = 'active';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    changed := changed || n;
+    UPDATE certificate c SET special_consideration = true, consideration_ended_on = NULL
+    FROM pg_temp.run_change x
+    WHERE c.insurer_number = r.insurer_number AND c.certificate_number = x.records_on AND c.status = 'active'
+      AND (c.member_id IN (SELECT k.member_id FROM certificate k
+                                               WHERE k.insurer_number = r.insurer_number AND k.certificate_number = x.certificate_number
+                                                 AND k.run_id = p_run)
+           OR EXISTS (SELECT 1 FROM application a WHERE a.application_id = x.application_id AND a.member_id = c.member_id
+                        AND a.insurer_number = r.insurer_number));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    changed := changed || n;
+    UPDATE application a SET fulfilled_run_id = p_run, fulfilled_certificate_number = x.certificate_number, fulfilled_on = r.as_of,
+           updated_at = now()
+    FROM pg_temp.run_change x
+    WHERE a.application_id = x.application_id AND a.insurer_number = r.insurer_number AND a.fulfilled_on IS NULL
+      AND a.status = 'approved';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    changed := changed || n;
+    IF changed <> expected THEN
+        RAISE EXCEPTION 'rows this run changes were changed meanwhile (expected %, changed %)', expected, changed
+            USING ERRCODE = 'serialization_failure';
+    END IF;
+END $$;
+REVOKE ALL ON FUNCTION run_apply_changes(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION run_apply_changes(bigint) TO kakunin_batch;
+-- The run's changes to existing certificates and applications go through it.
+REVOKE UPDATE ON certificate FROM kakunin_batch;
+REVOKE UPDATE ON application FROM kakunin_batch;
+GRANT UPDATE (basis, status, reject_reason, import_id, updated_at) ON application TO kakunin_batch;

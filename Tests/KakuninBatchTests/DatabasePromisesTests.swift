@@ -57,7 +57,10 @@ struct DatabasePromisesTests {
             // Without a run (the counter's kind), for a completed run, outside any block.
             refused(batch, certificateInsert, ["900002", nil])
             refused(batch, certificateInsert, ["900003", run])
-            refused(batch, "UPDATE certificate SET valid_to = '2030-01-01' WHERE insurer_number = '131016'")
+            // A run changes certificates and applications only through run_apply_changes.
+            refused(batch, "UPDATE certificate SET status = 'voided', voided_on = '2026-11-22', void_reason = 'x' WHERE insurer_number = '131016'")
+            refused(batch, "UPDATE application SET fulfilled_on = '2026-11-22' WHERE insurer_number = '131016'")
+            refused(batch, "SELECT run_apply_changes($1)", [run], state: "55000")
         }
         #expect(try count("SELECT count(*) FROM certificate WHERE certificate_number >= 900000") == 0)
         // The owner can write anything; it is in the log all the same, and verify can prove it.

@@ -14,7 +14,7 @@ import KakuninTesting
 struct RolePrivilegeTests {
     static let tables: [String: [String: String]] = [
         "kakunin_batch": [
-            "application": "raw", "audit_checkpoint": "r", "audit_event": "r", "audit_log": "r", "certificate": "raw",
+            "application": "raw", "audit_checkpoint": "r", "audit_event": "r", "audit_log": "r", "certificate": "ra",
             "certificate_counter": "r", "decision": "ra", "import": "raw", "import_reject": "ra", "insurer": "raw",
             "audit_entries": "r", "insurer_parameters": "raw", "mail_return": "r", "member": "raw", "member_history": "r", "myna_status": "raw",
             "notice": "raw", "run": "raw", "schema_migrations": "", "staff_scope": "r",
@@ -37,7 +37,7 @@ struct RolePrivilegeTests {
             "audit_append(text,text,text,bigint,bigint,jsonb)", "audit_console(text,text,text,jsonb)", "audit_seal()",
             "certificate_log_coverage(text,bigint)", "certificate_numbers_reserve(bigint,bigint)", "certificate_numbers_return(bigint,bigint)",
             "ensure_decision_partition(date)", "member_bulk_load_begin()", "member_bulk_load_end()",
-            "member_kana_search(text,text,text,date,integer,integer)",
+            "member_kana_search(text,text,text,date,integer,integer)", "run_apply_changes(bigint)",
         ],
         "kakunin_staff": [
             "application_add(text,text,text,date,text,text,text,text,jsonb)", "application_decide(text,bigint,boolean,text,text)",

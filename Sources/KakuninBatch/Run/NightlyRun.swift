@@ -483,28 +483,13 @@ public final class NightlyRun {
             // Temporary tables have no statistics until analysed; without them the joins
             // below could be planned as nested loops over every pair of rows.
             try writer.execute("ANALYZE pg_temp.run_change")
-            let expected = try writer.query("""
-                SELECT count(replaces), count(records_on), count(application_id) FROM pg_temp.run_change
-                """).rows[0].map { Int($0!)! }
-            // Each change must find its row as the snapshot saw it; one changed meanwhile (a
+            // Applied by the database (sql/020), which checks that each change names a certificate
+            // of this run and finds its row as the snapshot saw it; one changed meanwhile (a
             // certificate voided or an application fulfilled at the counter) makes the run decide
             // again from a new snapshot, like a counter certificate that overlaps.
-            let changed = [
-                try writer.query("""
-                    UPDATE certificate c SET status = 'voided', voided_on = $2, void_reason = 'replaced by certificate ' || r.certificate_number
-                    FROM pg_temp.run_change r
-                    WHERE c.insurer_number = $1 AND c.certificate_number = r.replaces AND c.status = 'active'
-                    """, [insurer, date]).affectedRows,
-                try writer.query("""
-                    UPDATE certificate c SET special_consideration = true, consideration_ended_on = NULL
-                    FROM pg_temp.run_change r WHERE c.insurer_number = $1 AND c.certificate_number = r.records_on AND c.status = 'active'
-                    """, [insurer]).affectedRows,
-                try writer.query("""
-                    UPDATE application a SET fulfilled_run_id = $1, fulfilled_certificate_number = r.certificate_number, fulfilled_on = $2, updated_at = now()
-                    FROM pg_temp.run_change r WHERE a.application_id = r.application_id AND a.fulfilled_on IS NULL
-                    """, [id, date]).affectedRows,
-            ]
-            if changed != expected {
+            do {
+                _ = try writer.query("SELECT run_apply_changes($1)", [id])
+            } catch let e as DatabaseError where e.sqlState == "40001" {
                 try writer.execute("ROLLBACK")
                 throw CounterClash(members: [])
             }
