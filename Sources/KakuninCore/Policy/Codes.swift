@@ -38,6 +38,9 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
     case RESIDENCE_EXPIRED
     /// Mail to the member came back undelivered (返戻) and the address has not changed since.
     case MAIL_RETURNED
+    /// 2.5 rule 2 [2026-12]: an nhi or employee member whose S falls on or after the 75th
+    /// birthday has left for the elderly scheme (another insurer).
+    case MOVES_TO_ELDERLY
 }
 
 /// A set of reason codes, stored as bits so a decision carries its reasons without allocating.

@@ -6,6 +6,10 @@ public enum Scheme: String, Sendable, CaseIterable, Codable {
     case elderly
     /// 健康保険組合 / 協会けんぽ / 共済: per person.
     case employee
+
+    /// Members of this scheme leave it on their 75th birthday for the elderly scheme (後期高齢者
+    /// 医療, SPEC.md 2.5 rule 2): everyone but those already in it.
+    public var leavesAt75: Bool { self != .elderly }
 }
 
 /// The member's My Number card as the online eligibility system reports it (myna_status feed).

@@ -77,6 +77,13 @@ public struct Policy: Sendable {
             t.note("Rule \(PolicyRule.notQualified.rawValue): qualifies on \(f.qualifiedOn), after \(horizon) → none.")
             return Decision(outcome: .none, reasons: ReasonSet([.NOT_QUALIFIED]), rule: .notQualified, s: s)
         }
+        if f.scheme.leavesAt75 {
+            let birthday75 = JapaneseAge.anniversary(of: f.birthDate, years: 75)
+            if s >= birthday75 {
+                t.note("Rule \(PolicyRule.notQualified.rawValue): S = \(s) is on or after the 75th birthday \(birthday75): from that day the member belongs to the elderly scheme of another insurer → none (SPEC.md 2.5 rule 2), even before the extract records the disqualification.")
+                return Decision(outcome: .none, reasons: ReasonSet([.MOVES_TO_ELDERLY]), rule: .notQualified, s: s)
+            }
+        }
 
         let due = s <= horizon
         let mynaUsable = usable(f, horizon: horizon, tracer: &t)

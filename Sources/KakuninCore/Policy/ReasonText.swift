@@ -28,6 +28,7 @@ extension ReasonCode {
         case .APPLICATION_PENDING: return ("an application is already on file, waiting for approval", "kakunin (SPEC silent)")
         case .RESIDENCE_EXPIRED: return ("the period of stay ends before the certificate would start", "kakunin (SPEC silent)")
         case .MAIL_RETURNED: return ("mail came back undelivered and the address has not changed since: hand it over at the counter or correct the address", "SPEC 7 (returned mail)")
+        case .MOVES_TO_ELDERLY: return ("reaches 75 before the next document would start: moves to the elderly scheme (後期高齢者医療) of the prefecture's association, which issues its own documents", "SPEC 2.5 rule 2, SPEC 3; 高齢者の医療の確保に関する法律 第50条")
         }
     }
 }
@@ -62,6 +63,7 @@ extension ReasonCode {
         case .APPLICATION_PENDING: return "申請を審査中"
         case .RESIDENCE_EXPIRED: return "在留期間が開始日より前に終わる（在留資格の確認が必要）"
         case .MAIL_RETURNED: return "郵便が返戻され、住所が変わっていない（窓口で交付するか住所を確認）"
+        case .MOVES_TO_ELDERLY: return "75歳到達により後期高齢者医療制度へ移行（資格確認書は広域連合が交付）"
         }
     }
 }

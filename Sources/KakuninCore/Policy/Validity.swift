@@ -4,7 +4,7 @@ public enum ValidityCap: String, Sendable, CaseIterable {
     case schemeEnd = "scheme end"
     case legalMaximum = "legal maximum of 5 years"
     case turning70 = "turning 70 (nhi)"
-    case turning75 = "turning 75: moves to the elderly scheme (nhi)"
+    case turning75 = "turning 75: moves to the elderly scheme (nhi, employee)"
     case residenceExpiry = "residence period ends"
     case disqualification = "day before disqualification"
     case shortTerm = "short-term certificate"
@@ -23,9 +23,10 @@ public enum Validity {
         if f.scheme == .nhi {
             let seventy = JapaneseAge.attains(70, bornOn: f.birthDate)
             if seventy >= from { consider(seventy.endOfMonth, .turning70) }
-            let seventyFive = JapaneseAge.attains(75, bornOn: f.birthDate)
-            if seventyFive >= from { consider(seventyFive, .turning75) }
         }
+        // At 75 an nhi or employee member moves to the elderly scheme: never valid on or after
+        // the 75th birthday, whatever valid_from (the policy decides none from that day on).
+        if f.scheme.leavesAt75 { consider(JapaneseAge.attains(75, bornOn: f.birthDate), .turning75) }
         if let r = f.residenceExpiry { consider(r, .residenceExpiry) }
         if let d = f.disqualifiedOn { consider(d.adding(days: -1), .disqualification) }
         if shortTerm { consider(from.adding(months: p.shortTermMonths).adding(days: -1), .shortTerm) }
