@@ -189,6 +189,11 @@ public final class Console: @unchecked Sendable {
             case .conflict: status = .conflict
             default: status = .badRequest
             }
+            if status == .notFound && !Self.isJapanese(e.message) {
+                // The libraries' own "not found" is for operators at a terminal: the page says it in Japanese.
+                return .html(views.error(title: "見つかりません", message: "指定された加入者・確認書・実行などは見つかりません。",
+                                         fix: "検索または一覧から選んでください。", person: person), status: status)
+            }
             let title = status == .notFound ? "見つかりません" : "処理できませんでした"
             return .html(views.error(title: title, message: e.message, fix: e.fix, person: person), status: status)
         case let e as DatabaseError where e.sqlState == "42501":
@@ -206,6 +211,11 @@ public final class Console: @unchecked Sendable {
                                      fix: "もう一度試し、続くときは受付番号を運用担当に伝えてください。", person: person),
                          status: .internalServerError)
         }
+    }
+
+    /// Whether a message is written in Japanese (has kana or kanji).
+    static func isJapanese(_ text: String) -> Bool {
+        text.unicodeScalars.contains { (0x3040...0x30FF).contains($0.value) || (0x4E00...0x9FFF).contains($0.value) }
     }
 
     /// Writes what went wrong to the server log under a new incident id, and returns the id (the
