@@ -27,7 +27,6 @@ public struct ConsoleOptions: Sendable {
     public var absoluteHours = 10
     /// Adds `Secure` to the cookies: set it when a TLS proxy is in front.
     public var secureCookies = false
-    /// Failed logins of one user name within `throttleMinutes` that lock it for that long.
     /// Threads that check passwords (bcrypt), and how many checks may wait for them: a login
     /// beyond that is answered 503 with Retry-After at once.
     public var passwordThreads = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount / 2))
