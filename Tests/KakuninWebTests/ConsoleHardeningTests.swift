@@ -138,16 +138,8 @@ struct ConsoleHardeningTests {
     @Test("a connection that sends nothing, or half a request head, is closed after the idle timeout")
     func idleConnections() throws {
         for partial in ["", "GET /health HTTP/1.1\r\nHost: x\r\n"] {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = try Self.connectIdle(port: f.port)
             defer { close(fd) }
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            addr.sin_port = UInt16(f.port).bigEndian
-            let connected = withUnsafePointer(to: &addr) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-            }
-            try #require(connected)
             if !partial.isEmpty { _ = partial.withCString { write(fd, $0, strlen($0)) } }
             var timeout = timeval(tv_sec: 20, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -158,6 +150,33 @@ struct ConsoleHardeningTests {
             #expect(n == 0 || (n > 0 && !partial.isEmpty), "read \(n)")
             #expect(waited > 2 && waited < 10, "closed after \(waited) s")
         }
+    }
+
+    @Test("at most --max-connections are open: idle ones beyond it wait, and are served once the idle ones are closed")
+    func connectionLimit() throws {
+        let limited = try ConsoleFixture(members: 50, serve: ["--idle-timeout", "3", "--max-connections", "16"])
+        let idle = try (0..<16).map { _ in try Self.connectIdle(port: limited.port) }
+        defer { idle.forEach { close($0) } }
+        Thread.sleep(forTimeInterval: 0.5)
+        let start = Date()
+        let r = try HTTP.request("GET", port: limited.port, "/health")
+        let waited = Date().timeIntervalSince(start)
+        #expect(r.status == 200)
+        // Served only after the idle connections were closed (3 s), not at once and not never.
+        #expect(waited > 1.5 && waited < 15, "served after \(waited) s")
+    }
+
+    static func connectIdle(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { close(fd); throw FixtureError("cannot connect to port \(port)") }
+        return fd
     }
 
     @Test("search pages go by key: each page fetches at most a page and one more, however deep")
