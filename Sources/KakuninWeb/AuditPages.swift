@@ -107,37 +107,77 @@ extension Console {
 
     // MARK: - Audit log
 
-    func latestCheckpoint(_ db: Connection) throws -> (id: String, created: String, checkpoint: Checkpoint)? {
-        guard let r = try db.query("""
-            SELECT checkpoint_id::text, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS TZ'), signed_text FROM audit_checkpoint
-            ORDER BY log_size DESC, checkpoint_id DESC LIMIT 1
-            """).rows.first else { return nil }
-        return (r[0]!, r[1]!, try Checkpoint.parse(r[2]!, file: "checkpoint \(r[0]!)"))
+    /// `/audit`; with `verify=1` (after the person's session and role are checked) it starts the
+    /// verification job unless one is running, and waits a few seconds for it before showing the page.
+    func auditRoute(_ request: Request, _ roles: Set<ConsoleUsers.Role>) async -> Response {
+        if FormFields(request.uri.query ?? "")["verify"] == "1" {
+            let asked = Flag()
+            let first = await page(request, roles) { _, person, _ in
+                self.startVerification(person)
+                asked.set()
+                return .html("")
+            }
+            guard asked.isSet else { return first }
+            await verification.wait(upTo: 3)
+        }
+        return await page(request, roles) { try self.auditPage($0, $1, $2) }
+    }
+
+    /// Starts the verification of the log against the latest checkpoint, on a connection of its
+    /// own under the person's role (none when no key is configured, or one is running).
+    func startVerification(_ person: Person) {
+        guard publicKey != nil else { return }
+        let url = options.databaseURL, role = person.databaseRole
+        verification.start {
+            do {
+                guard let key = self.publicKey else { throw OperatorError(.badConfiguration, "no public key") }
+                let db = try Connection(url: url, applicationName: "kakunin-console-verify")
+                try db.execute("SET ROLE \"\(role)\"")
+                guard let (_, _, cp) = try AuditLogStatus.latestCheckpoint(db) else {
+                    return .init(ok: false, summary: "チェックポイントがないため検証できません（kakunin audit checkpoint）。", problems: [])
+                }
+                let v = try AuditLog.verify(db, newer: cp, older: nil, publicKey: key, leaves: nil)
+                return .init(ok: v.ok, summary: v.ok ? "検証成功：ログの最初の \(cp.size) 件は署名されたチェックポイントと一致します（改ざんなし）。"
+                                                     : "検証失敗：ログはチェックポイントと一致しません。", problems: v.problems)
+            } catch {
+                return .init(ok: false, summary: "検証を完了できませんでした（受付番号 \(self.incident(error))）。", problems: [])
+            }
+        }
     }
 
     func auditPage(_ db: Connection, _ person: Person, _ q: FormFields) throws -> Reply {
         var data: [String: Any] = [:]
-        data["logSize"] = try db.query("SELECT coalesce(max(log_index) + 1, 0) FROM audit_log").scalar ?? "0"
+        data["logSize"] = try AuditLogStatus.size(db)
         data["canVerify"] = publicKey != nil
-        if let (id, created, cp) = try latestCheckpoint(db) {
+        if let (id, created, cp) = try AuditLogStatus.latestCheckpoint(db) {
             var c: [String: Any] = ["id": id, "size": cp.size, "created": created, "root": cp.root.map { String(format: "%02x", $0) }.joined(),
                                     "text": cp.text]
-            if q["verify"] == "1", let key = publicKey {
-                let v = try AuditLog.verify(db, newer: cp, older: nil, publicKey: key, leaves: nil)
-                c["verified"] = ["ok": v.ok, "problems": v.problems,
-                                 "summary": v.ok ? "検証成功：ログの最初の \(cp.size) 件は署名されたチェックポイントと一致します（改ざんなし）。"
-                                                 : "検証失敗：ログはチェックポイントと一致しません。"]
+            if let job = verification.current {
+                let started = Self.jstTime(job.started)
+                if let o = job.outcome {
+                    c["verified"] = ["ok": o.ok, "problems": o.problems, "summary": o.summary, "number": job.number, "started": started]
+                } else {
+                    c["verifying"] = ["number": job.number, "started": started]
+                }
             }
             data["checkpoint"] = c
         }
         return .html(views.render("audit", data, title: "監査ログ", person: person))
     }
 
+    static func jstTime(_ date: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "Asia/Tokyo")
+        f.dateFormat = "HH:mm:ss"
+        return f.string(from: date)
+    }
+
     func proofDownload(_ db: Connection, _ person: Person, _ q: FormFields) throws -> Reply {
         guard let insurer = q["insurer"], let number = q["certificate"].flatMap({ Int64($0) }) else {
             throw OperatorError(.usage, "保険者番号と確認書番号（数字）を入力してください", fix: "監査ログの画面から入力してください。")
         }
-        guard let (_, _, cp) = try latestCheckpoint(db) else {
+        guard let (_, _, cp) = try AuditLogStatus.latestCheckpoint(db) else {
             throw OperatorError(.notFound, "チェックポイントがありません", fix: "kakunin audit checkpoint --key FILE を実行してください。")
         }
         let proof = try AuditLog.prove(db, insurer: insurer, certificate: number, checkpoint: cp)
@@ -215,11 +255,62 @@ extension Console {
         var data: [String: Any] = ["csrf": person.csrf]
         data["users"] = shown.map { u -> [String: Any] in
             var d: [String: Any] = ["name": u.name, "role": (ConsoleUsers.Role(rawValue: u.role)?.japanese ?? u.role) + "（\(u.role)）",
-                                    "insurers": u.insurers.joined(separator: ", "), "created": u.created, "lastLogin": u.lastLogin ?? ""]
+                                    "insurers": u.insurers.joined(separator: ", "), "created": u.created, "lastLogin": u.lastLogin ?? "",
+                                    "locked": u.locked]
             if let dis = u.disabled { d["disabled"] = dis }
             return d
         }
         if let p = Self.pager("/users", [], page: page, hasMore: all.count > page * 50) { data["pager"] = p }
-        return .html(views.render("users", data, title: "利用者", person: person, flash: q["done"] == "disabled" ? "利用者を停止しました。" : nil))
+        let flash = q["done"].flatMap { PeopleChange(rawValue: $0)?.done }
+        return .html(views.render("users", data, title: "利用者", person: person, flash: flash))
     }
+
+    /// An admin's 停止・再開・ロック解除 of a person (sql/023's functions: audited; never the last admin).
+    func changePerson(_ db: Connection, _ person: Person, _ name: String, _ change: PeopleChange) throws -> Reply {
+        let accounts = ConsoleAccounts(db: db)
+        let by = "console:" + person.name
+        let result: ConsoleAccounts.Change
+        switch change {
+        case .disable: result = try accounts.disable(name: name, person: by)
+        case .enable: result = try accounts.enable(name: name, person: by)
+        case .unlock: result = try accounts.unlock(name: name, person: by)
+        }
+        switch result {
+        case .done: return .redirect("/users?done=\(change.rawValue)")
+        case .notFound: throw OperatorError(.notFound, "利用者 \(name) はいません。", fix: "利用者の一覧から選んでください。")
+        case .unchanged: throw OperatorError(.conflict, change.unchanged, fix: "利用者の一覧を再読み込みしてください。")
+        case .lastAdmin:
+            throw OperatorError(.conflict, "\(name) は有効な最後の管理者のため、停止できません。",
+                                fix: "先に別の管理者を追加するか再開してから停止してください（kakunin user add NAME --role admin）。")
+        }
+    }
+}
+
+/// What an admin can do to a person on the 利用者 page (the route's last segment).
+enum PeopleChange: String, CaseIterable, Sendable {
+    case disable, enable, unlock
+
+    var done: String {
+        switch self {
+        case .disable: return "利用者を停止しました。"
+        case .enable: return "利用者を再開しました。"
+        case .unlock: return "ロックを解除しました。"
+        }
+    }
+
+    var unchanged: String {
+        switch self {
+        case .disable: return "この利用者はすでに停止されています。"
+        case .enable: return "この利用者は停止されていません。"
+        case .unlock: return "この利用者はロックされていません。"
+        }
+    }
+}
+
+/// A flag set inside a pooled job and read after it (Sendable across the hand-over).
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import KakuninBatch
 import KakuninCore
 import KakuninStore
@@ -26,9 +27,14 @@ public struct ConsoleOptions: Sendable {
     public var absoluteHours = 10
     /// Adds `Secure` to the cookies: set it when a TLS proxy is in front.
     public var secureCookies = false
-    /// Failed logins of one user name within `throttleMinutes` that lock it for that long.
-    public var throttleFailures = 5
-    public var throttleMinutes = 15
+    /// Threads that check passwords (bcrypt), and how many checks may wait for them: a login
+    /// beyond that is answered 503 with Retry-After at once.
+    public var passwordThreads = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount / 2))
+    public var passwordQueue = 16
+    /// Seconds a connection may stay without a complete request head (or idle between requests)
+    /// before it is closed; at most `maxConnections` are open at once (more wait in the backlog).
+    public var idleTimeoutSeconds = 30
+    public var maxConnections = 512
 
     public init(paramsDirectory: URL, mailRoot: URL) {
         self.paramsDirectory = paramsDirectory
@@ -64,6 +70,8 @@ public final class Console: @unchecked Sendable {
     let pool: DatabasePool
     let views: Views
     let publicKey: Curve25519.Signing.PublicKey?
+    let checks: PasswordChecks
+    let verification = VerificationJob()
     static let sessionCookie = "kakunin_session"
     static let loginCookie = "kakunin_login"
 
@@ -71,6 +79,7 @@ public final class Console: @unchecked Sendable {
         self.options = options
         publicKey = try options.auditPublicKey.map { try AuditKeys.publicKey(pem: AuditKeys.load($0), file: $0) }
         views = try Views()
+        checks = PasswordChecks(threads: options.passwordThreads, capacity: options.passwordQueue)
         pool = try DatabasePool(size: options.poolSize, url: options.databaseURL)
     }
 
@@ -83,7 +92,9 @@ public final class Console: @unchecked Sendable {
         logger.logLevel = .warning
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname(options.bind, port: options.port), serverName: nil),
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(options.idleTimeoutSeconds)))),
+            configuration: .init(address: .hostname(options.bind, port: options.port), serverName: nil,
+                                 availableConnectionsDelegate: MaximumAvailableConnections(options.maxConnections)),
             onServerRunning: { channel in onStarted(channel.localAddress?.description ?? "\(options.bind):\(options.port)") },
             logger: logger)
         do {
@@ -124,7 +135,7 @@ public final class Console: @unchecked Sendable {
         let token = request.cookies[Self.sessionCookie]?.value
         var request = request
         guard let buffer = try? await request.collectBody(upTo: 64 * 1024) else {
-            return Self.response(.html(views.error(title: "送信内容が大きすぎます", message: "The form is larger than 64 KiB.", fix: nil, person: nil),
+            return Self.response(.html(views.error(title: "送信内容が大きすぎます", message: "送信できる内容は 64 KiB までです。何も変更していません。", fix: nil, person: nil),
                                        status: .contentTooLarge))
         }
         let form = FormFields(String(buffer: buffer))
@@ -133,7 +144,7 @@ public final class Console: @unchecked Sendable {
                 guard let person = try self.session(db, token: token) else { return .redirect("/login") }
                 guard let sent = form.raw("csrf"), Self.same(sent, person.csrf) else {
                     return .html(self.views.error(title: "フォームの有効期限が切れています",
-                                                  message: "This form does not carry this session's token (CSRF): nothing was changed.",
+                                                  message: "このフォームは現在のログインのものではありません（CSRF）。何も変更していません。",
                                                   fix: "ページを再読み込みしてから、もう一度送信してください。", person: person), status: .forbidden)
                 }
                 guard roles.contains(person.role) else { return self.forbidden(person) }
@@ -153,7 +164,7 @@ public final class Console: @unchecked Sendable {
 
     func forbidden(_ person: Person) -> Reply {
         .html(views.error(title: "この操作の権限がありません",
-                          message: "A \(person.role.rawValue) may not open this page or do this: nothing was changed.",
+                          message: "\(person.role.japanese)の担当者はこの画面を開くことも、この操作をすることもできません。何も変更していません。",
                           fix: "権限のある担当者に依頼してください。", person: person), status: .forbidden)
     }
 
@@ -169,26 +180,51 @@ public final class Console: @unchecked Sendable {
     /// Maps what a page threw to a page: not found, refused, or an error with its cause.
     func errorReply(_ error: Error, _ person: Person?) -> Reply {
         switch error {
-        case let e as OperatorError:
+        case let e as OperatorError where [.notFound, .noPermission, .conflict, .usage].contains(e.status):
+            // What the person asked for cannot be done (their input, a state): said as it is.
             let status: HTTPResponse.Status
             switch e.status {
             case .notFound, .noPermission: status = .notFound
             case .conflict: status = .conflict
-            case .usage: status = .badRequest
-            default: status = .internalServerError
+            default: status = .badRequest
+            }
+            if status == .notFound && !Self.isJapanese(e.message) {
+                // The libraries' own "not found" is for operators at a terminal: the page says it in Japanese.
+                return .html(views.error(title: "見つかりません", message: "指定された加入者・確認書・実行などは見つかりません。",
+                                         fix: "検索または一覧から選んでください。", person: person), status: status)
             }
             let title = status == .notFound ? "見つかりません" : "処理できませんでした"
             return .html(views.error(title: title, message: e.message, fix: e.fix, person: person), status: status)
-        case let e as DatabaseError:
-            FileHandle.standardError.write(Data("kakunin serve: database: \(e.sqlState ?? "-") \(e.message)\n".utf8))
-            let title = e.sqlState == "42501" ? "この操作の権限がありません" : "データベースのエラー"
-            return .html(views.error(title: title, message: "PostgreSQL: \(e.sqlState ?? "") \(e.message)",
-                                     fix: e.hint ?? "もう一度試し、続くときは運用担当に連絡してください。", person: person),
-                         status: e.sqlState == "42501" ? .forbidden : .internalServerError)
+        case let e as DatabaseError where e.sqlState == "42501":
+            return .html(views.error(title: "この操作の権限がありません", message: "データベースがこの操作を認めませんでした。何も変更していません。",
+                                     fix: "権限のある担当者に依頼してください。", person: person), status: .forbidden)
+        case let e as DatabaseError where ["22021", "22P05", "54000"].contains(e.sqlState ?? ""):
+            // A NUL or a character the database cannot store, or a value far too long.
+            return .html(views.error(title: "入力できない文字が含まれています",
+                                     message: "入力に使えない文字（制御文字など）か、長すぎる値が含まれていたため、何も変更していません。",
+                                     fix: "入力を確かめて、もう一度送信してください。", person: person), status: .badRequest)
         default:
-            FileHandle.standardError.write(Data("kakunin serve: \(error)\n".utf8))
-            return .html(views.error(title: "内部エラー", message: "\(error)", fix: nil, person: person), status: .internalServerError)
+            let id = incident(error)
+            return .html(views.error(title: "処理できませんでした",
+                                     message: "内部でエラーが起きたため、この操作を完了できませんでした（受付番号 \(id)）。",
+                                     fix: "もう一度試し、続くときは受付番号を運用担当に伝えてください。", person: person),
+                         status: .internalServerError)
         }
+    }
+
+    /// Whether a message is written in Japanese (has kana or kanji).
+    static func isJapanese(_ text: String) -> Bool {
+        text.unicodeScalars.contains { (0x3040...0x30FF).contains($0.value) || (0x4E00...0x9FFF).contains($0.value) }
+    }
+
+    /// Writes what went wrong to the server log under a new incident id, and returns the id (the
+    /// page shows only the id: never SQL, SQLSTATE or internals).
+    func incident(_ error: Error) -> String {
+        let id = String(format: "%08X", UInt32.random(in: 0...UInt32.max))
+        let detail: String
+        if let e = error as? DatabaseError { detail = "database: \(e.sqlState ?? "-") \(e.message)" } else { detail = "\(error)" }
+        FileHandle.standardError.write(Data("kakunin serve: incident \(id): \(detail)\n".utf8))
+        return id
     }
 
     static func response(_ reply: Reply) -> Response {
@@ -241,7 +277,10 @@ public final class Console: @unchecked Sendable {
         router.get("/health") { _, _ in "ok\n" }
         router.get("/login") { request, _ in self.loginPage(request) }
         router.post("/login") { request, _ in await self.login(request) }
-        router.post("/logout") { request, _ in await self.action(request, everyone, asPerson: false) { db, person, _ in try self.logout(db, person) } }
+        router.post("/logout") { request, _ in
+            let token = request.cookies[Self.sessionCookie]?.value
+            return await self.action(request, everyone, asPerson: false) { db, _, _ in try self.logout(db, token: token) }
+        }
         router.get("/") { request, _ in
             await self.page(request, everyone) { _, person, _ in
                 switch person.role {
@@ -286,15 +325,14 @@ public final class Console: @unchecked Sendable {
             let id = c.parameters.get("run") ?? ""
             return await self.page(r, auditors) { try self.drillDown($0, $1, id, $2) }
         }
-        router.get("/audit") { r, _ in await self.page(r, auditors) { try self.auditPage($0, $1, $2) } }
+        router.get("/audit") { r, _ in await self.auditRoute(r, auditors) }
         router.get("/audit/proof") { r, _ in await self.page(r, auditors) { try self.proofDownload($0, $1, $2) } }
         router.get("/operations") { r, _ in await self.page(r, runReaders) { try self.operationsPage($0, $1, $2) } }
         router.get("/users") { r, _ in await self.page(r, [.admin], asPerson: false) { try self.usersPage($0, $1, $2) } }
-        router.post("/users/:name/disable") { r, c in
-            let name = c.parameters.get("name") ?? ""
-            return await self.action(r, [.admin], asPerson: false) { db, person, _ in
-                try ConsoleUsers(db: db).disable(name: name, person: "console:" + person.name)
-                return .redirect("/users?done=disabled")
+        for change in PeopleChange.allCases {
+            router.post("/users/:name/\(change.rawValue)") { r, c in
+                let name = c.parameters.get("name") ?? ""
+                return await self.action(r, [.admin], asPerson: false) { db, person, _ in try self.changePerson(db, person, name, change) }
             }
         }
     }

@@ -83,31 +83,77 @@ extension Console {
         // A counter person naming another insurer gets no result: the same answer as for a
         // member that does not exist.
         let searchIn = chosen.map { insurers.contains($0) ? [$0] : [] } ?? insurers
-        let page = q.page
-        let wanted = page * Self.pageSize + 1
-        var hits: [(String, CounterDesk.MemberHit)] = []
+        // Pages by key: each insurer gives at most a page and one more after the last one shown.
+        let cursor = SearchCursor(q)
+        var hits: [SearchCursor.Hit] = []
         for insurer in searchIn {
-            hits += try desk(db, person).find(insurer: insurer, query, offset: 0, limit: wanted).map { (insurer, $0) }
+            hits += try desk(db, person).findPage(insurer: insurer, query, after: cursor?.after(insurer), birth: query.filtersBirthDate ? nil : birth,
+                                                  limit: Self.pageSize + 1).map { SearchCursor.Hit(insurer: insurer, hit: $0.hit, key: $0.key) }
         }
-        // The kana search filters by birth date itself; an id or a postal code is filtered here.
-        if let birth, !query.filtersBirthDate { hits = hits.filter { $0.1.birth_date == birth.description } }
-        if searchIn.count > 1 {
-            hits.sort { ($0.1.kana.replacingOccurrences(of: " ", with: ""), $0.0, $0.1.member_id) < ($1.1.kana.replacingOccurrences(of: " ", with: ""), $1.0, $1.1.member_id) }
-        }
-        let start = (page - 1) * Self.pageSize
-        let shown = Array(hits.dropFirst(start).prefix(Self.pageSize))
-        for insurer in Set(shown.map(\.0)) {
-            try desk(db, person).recordView(insurer: insurer, members: shown.filter { $0.0 == insurer }.map(\.1.member_id), page: "search")
+        let fetched = hits.count
+        hits.sort(by: SearchCursor.Hit.before)
+        let shown = Array(hits.prefix(Self.pageSize))
+        for insurer in Set(shown.map(\.insurer)) {
+            try desk(db, person).recordView(insurer: insurer, members: shown.filter { $0.insurer == insurer }.map(\.hit.member_id), page: "search")
         }
         data["searched"] = true
-        data["hits"] = shown.map { (insurer, h) -> [String: Any] in
-            ["insurer": insurer, "member_id": h.member_id, "name": h.name, "kana": h.kana, "birth": h.birth_date, "scheme": h.scheme]
+        data["fetched"] = fetched
+        data["hits"] = shown.map { h -> [String: Any] in
+            ["insurer": h.insurer, "member_id": h.hit.member_id, "name": h.hit.name, "kana": h.hit.kana, "birth": h.hit.birth_date, "scheme": h.hit.scheme]
         }
+        let start = cursor?.shownBefore ?? 0
         if !shown.isEmpty { data["resultRange"] = "\(start + 1)–\(start + shown.count) 件" }
-        if let p = Self.pager("/members", [("q", text), ("birth", q["birth"]), ("insurer", chosen)], page: page, hasMore: hits.count > start + Self.pageSize) {
-            data["pager"] = p
+        if hits.count > Self.pageSize, let last = shown.last {
+            let next = "/members?" + FormFields.encode([("q", text), ("birth", q["birth"]), ("insurer", chosen)] + SearchCursor.fields(after: last, shownBefore: start + shown.count))
+            data["pager"] = ["page": start / Self.pageSize + 1, "next": next] as [String: Any]
+        } else if start > 0 {
+            data["pager"] = ["page": start / Self.pageSize + 1] as [String: Any]
         }
         return .html(views.render("members", data, title: "加入者検索", person: person))
+    }
+
+    /// Where a search page starts: after the last member of the page before (reading, insurer,
+    /// member id), carried in the "next" link.
+    struct SearchCursor {
+        struct Hit {
+            let insurer: String
+            let hit: CounterDesk.MemberHit
+            let key: CounterDesk.SearchKey
+
+            /// Page order: reading, insurer, member id, byte-wise (as the database orders each insurer).
+            static func before(_ a: Hit, _ b: Hit) -> Bool {
+                let x = (Array(a.key.kana.utf8), a.insurer, Array(a.key.member.utf8)), y = (Array(b.key.kana.utf8), b.insurer, Array(b.key.member.utf8))
+                if x.0 != y.0 { return x.0.lexicographicallyPrecedes(y.0) }
+                if x.1 != y.1 { return Array(x.1.utf8).lexicographicallyPrecedes(Array(y.1.utf8)) }
+                return x.2.lexicographicallyPrecedes(y.2)
+            }
+        }
+
+        let kana: String
+        let insurer: String
+        let member: String
+        /// How many came before (shown in 「21–40 件」 only).
+        let shownBefore: Int
+
+        init?(_ q: FormFields) {
+            guard let insurer = q["after_insurer"], let member = q["after_member"] else { return nil }
+            kana = q.raw("after_kana") ?? ""
+            self.insurer = insurer
+            self.member = member
+            shownBefore = max(0, min(1_000_000, Int(q["shown"] ?? "") ?? 0))
+        }
+
+        /// The key an insurer's members must come after: within the same reading, an insurer
+        /// before the cursor's has nothing left, one after it starts at the reading itself.
+        func after(_ other: String) -> CounterDesk.SearchKey {
+            if other == insurer { return .init(kana: kana, member: member) }
+            let earlier = Array(other.utf8).lexicographicallyPrecedes(Array(insurer.utf8))
+            return .init(kana: kana, member: earlier ? "\u{10FFFF}" : "")
+        }
+
+        static func fields(after last: Hit, shownBefore: Int) -> [(String, String?)] {
+            [("after_kana", last.key.kana), ("after_insurer", last.insurer), ("after_member", last.key.member), ("shown", String(shownBefore))]
+        }
     }
 
     // MARK: - Member record
@@ -251,6 +297,9 @@ extension Console {
     func memberForm(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields, open: String,
                     fieldFor: (String) -> String? = { _ in nil }, _ body: () throws -> Reply) throws -> Reply {
         try requireOpen(person, insurer)
+        if let bad = form.firstWithControlCharacter() {
+            return try controlCharacterRefused(db, person, insurer, member, field: bad, open: open)
+        }
         do {
             return try body()
         } catch let e as FieldError {
@@ -262,6 +311,19 @@ extension Console {
             }
             return try memberPage(db, person, insurer, member, FormFields(""), formError: (e.message, e.fix), form: form, open: open)
         }
+    }
+
+    /// A form with a NUL or another control character: the member page again, the error beside
+    /// the field when the form has a place for it (else above the form), nothing recorded.
+    func controlCharacterRefused(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, field: String,
+                                 open: String) throws -> Reply {
+        let message = "入力に使えない文字（制御文字）が含まれています。文字だけで入力し直してください。"
+        let slots = ["received_on": "received_on", "kind": "kind", "basis": "basis",
+                     "note": open == "reissue" ? "reissue_note" : "", "reason": open == "consideration" ? "end_reason" : ""]
+        if let slot = slots[field], !slot.isEmpty {
+            return try memberPage(db, person, insurer, member, FormFields(""), errors: [slot: message], open: open)
+        }
+        return try memberPage(db, person, insurer, member, FormFields(""), formError: (message, "入力を確かめてください。"), open: open)
     }
 
     func date(_ form: FormFields, _ name: String, field: String? = nil, default value: LocalDate? = nil) throws -> LocalDate {

@@ -30,6 +30,14 @@ public struct FormFields: Sendable {
 
     public func all(_ name: String) -> [String] { values[name] ?? [] }
 
+    /// The first field (by name) whose value holds a control character other than a tab or a
+    /// line break (a NUL, an escape, U+0080–U+009F): nothing a person types.
+    public func firstWithControlCharacter() -> String? {
+        values.keys.sorted().first { name in
+            values[name]!.contains { $0.unicodeScalars.contains { $0.properties.generalCategory == .control && !"\t\r\n".unicodeScalars.contains($0) } }
+        }
+    }
+
     /// A page number (1-based) from `page`, defaulting to 1.
     public var page: Int { max(1, min(100_000, Int(self["page"] ?? "") ?? 1)) }
 

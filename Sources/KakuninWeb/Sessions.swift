@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdBcrypt
 import KakuninBatch
@@ -24,24 +25,11 @@ extension Console {
     /// The person behind a session cookie, or nil (no cookie, unknown, ended, expired, disabled).
     /// Runs as the server's own login, before the person's role is set.
     func session(_ db: Connection, token: String?) throws -> Person? {
-        guard let token, token.count == 43 else { return nil }
-        guard let r = try db.query("""
-            WITH s AS (
-                SELECT s.token_sha256, u.username, u.role, u.console_role, s.csrf_token,
-                       s.last_seen_at < now() - interval '20 seconds' AS stale
-                FROM console_session s JOIN console_user u USING (username)
-                WHERE s.token_sha256 = decode($1, 'hex') AND s.ended_at IS NULL AND u.disabled_at IS NULL
-                  AND s.last_seen_at > now() - make_interval(mins => $2::int) AND s.created_at > now() - make_interval(hours => $3::int)
-            ), touched AS (
-                UPDATE console_session c SET last_seen_at = now() FROM s WHERE c.token_sha256 = s.token_sha256 AND s.stale
-            )
-            SELECT username, role, console_role, csrf_token,
-                   (SELECT string_agg(insurer_number, ',' ORDER BY insurer_number) FROM staff_scope WHERE login = s.console_role)
-            FROM s
-            """, [Self.tokenHash(token), String(options.idleMinutes), String(options.absoluteHours)]).rows.first,
-              let role = ConsoleUsers.Role(rawValue: r[1]!) else { return nil }
-        return Person(name: r[0]!, role: role, databaseRole: r[2]!, csrf: r[3]!,
-                      insurers: (r[4] ?? "").split(separator: ",").map(String.init))
+        guard let token, token.count == 43,
+              let s = try ConsoleAccounts(db: db).session(tokenSHA256: Self.tokenHash(token), idleMinutes: options.idleMinutes,
+                                                          absoluteHours: options.absoluteHours),
+              let role = ConsoleUsers.Role(rawValue: s.role) else { return nil }
+        return Person(name: s.name, role: role, databaseRole: s.databaseRole, csrf: s.csrf, insurers: s.insurers)
     }
 
     func cookie(_ name: String, _ value: String, maxAge: Int? = nil) -> Cookie {
@@ -59,72 +47,79 @@ extension Console {
         return response
     }
 
+    static let wrongLogin = "ユーザー名またはパスワードが違います。"
+
+    /// A login. Whatever the name (a person's, unknown, disabled, malformed, with a NUL), a wrong
+    /// attempt costs one bcrypt, is counted under the name and audited, and answers the same
+    /// (401, the same words); a locked name answers 429 without checking the password.
     func login(_ request: Request) async -> Response {
         var request = request
         guard let buffer = try? await request.collectBody(upTo: 16 * 1024) else { return loginPage(request, error: "送信内容が大きすぎます。") }
         let form = FormFields(String(buffer: buffer))
-        guard let sent = form.raw("csrf"), let expected = request.cookies[Self.loginCookie]?.value, Self.same(sent, expected) else {
-            return loginPage(request, error: "ログイン画面の有効期限が切れました。もう一度入力してください。", username: form["username"], status: .forbidden)
-        }
         let username = form["username"] ?? ""
+        // Only a well-formed name is shown again in the form.
+        let shown = ConsoleAccounts.isUserName(username) ? username : nil
+        guard let sent = form.raw("csrf"), let expected = request.cookies[Self.loginCookie]?.value, Self.same(sent, expected) else {
+            return loginPage(request, error: "ログイン画面の有効期限が切れました。もう一度入力してください。", username: shown, status: .forbidden)
+        }
         let password = form.raw("password") ?? ""
-        let options = self.options
-        struct Outcome: Sendable { var token: String?; var error: String?; var status: HTTPResponse.Status }
-        let outcome: Outcome
+        guard let ticket = checks.admit() else {
+            var busy = loginPage(request, error: "ただいまログインが混み合っています。数秒待ってから、もう一度ログインしてください。",
+                                 username: shown, status: .serviceUnavailable)
+            busy.headers[HTTPField.Name("Retry-After")!] = "5"
+            return busy
+        }
+        // The name goes to the database as bytes: a NUL or a control character is hashed there,
+        // counted and refused like any wrong name, never a statement error.
+        let name = Array(username.utf8)
+        let token = Self.randomToken()
         do {
-            outcome = try await pool.run { db in
-                let failures = Int(try db.query("""
-                    SELECT count(*) FROM console_login_failure WHERE username = $1 AND failed_at > now() - make_interval(mins => $2::int)
-                    """, [username, String(options.throttleMinutes)]).scalar ?? "0") ?? 0
-                if failures >= options.throttleFailures {
-                    try db.execute("SELECT audit_console('console_login_refused', NULL, NULL, $1::jsonb)",
-                                   [AuditLog.jsonText(["username": username, "reason": "throttled"])])
-                    return Outcome(error: "パスワードを\(options.throttleFailures)回続けて誤ったため、\(options.throttleMinutes)分間ログインできません。時間をおくか、管理者に連絡してください。",
-                                   status: .tooManyRequests)
-                }
-                let user = try db.query("SELECT password_hash, disabled_at IS NOT NULL FROM console_user WHERE username = $1", [username]).rows.first
-                // Unknown names cost a bcrypt too, so timing does not tell which names exist.
-                let ok = Bcrypt.verify(password, hash: user?[0] ?? Self.decoyHash) && user != nil && user?[1] == "f"
-                guard ok else {
-                    try db.transaction {
-                        try db.execute("DELETE FROM console_login_failure WHERE failed_at < now() - interval '1 day'")
-                        try db.execute("INSERT INTO console_login_failure (username) VALUES ($1)", [username])
-                        try db.execute("SELECT audit_console('console_login_refused', NULL, NULL, $1::jsonb)",
-                                       [AuditLog.jsonText(["username": username, "reason": user?[1] == "t" ? "disabled" : "wrong user name or password"])])
-                    }
-                    return Outcome(error: "ユーザー名またはパスワードが違います。", status: .unauthorized)
-                }
-                let token = Self.randomToken()
-                try db.transaction {
-                    try db.execute("DELETE FROM console_login_failure WHERE username = $1", [username])
-                    try db.execute("INSERT INTO console_session (token_sha256, username, csrf_token) VALUES (decode($1, 'hex'), $2, $3)",
-                                   [Self.tokenHash(token), username, Self.randomToken()])
-                    try db.execute("UPDATE console_user SET last_login_at = now() WHERE username = $1", [username])
-                    try db.execute("SELECT audit_console('console_login', NULL, NULL, $1::jsonb)", [AuditLog.jsonText(["person": username])])
-                }
-                return Outcome(token: token, status: .seeOther)
+            let start = try await pool.run { db in try ConsoleAccounts(db: db).startLogin(name: name) }
+            guard case .check(let attempt, let hash) = start else {
+                ticket.release()
+                guard case .throttled(let failures, let minutes) = start else { return loginPage(request) }
+                return loginPage(request, error: "パスワードを\(failures)回続けて誤ったため、\(minutes)分間ログインできません。時間をおくか、管理者に連絡してください。",
+                                 username: shown, status: .tooManyRequests)
             }
+            // Unknown names cost a bcrypt too, so timing does not tell which names exist.
+            let right = await ticket.verify(password, hash: hash ?? Self.decoyHash) && hash != nil
+            guard right else {
+                try await pool.run { db in try ConsoleAccounts(db: db).loginFailed(attempt: attempt) }
+                return loginPage(request, error: Self.wrongLogin, username: shown, status: .unauthorized)
+            }
+            let csrf = Self.randomToken()
+            _ = try await pool.run { db in try ConsoleAccounts(db: db).loginSucceeded(attempt: attempt, tokenSHA256: Self.tokenHash(token), csrf: csrf) }
         } catch {
-            return loginPage(request, error: "データベースに接続できません：\(error)", username: username, status: .serviceUnavailable)
+            ticket.release()
+            let id = incident(error)
+            return loginPage(request, error: "ログインを処理できませんでした（受付番号 \(id)）。もう一度試し、続くときは受付番号を運用担当に伝えてください。",
+                             username: shown, status: .serviceUnavailable)
         }
-        guard let token = outcome.token else {
-            return loginPage(request, error: outcome.error, username: username, status: outcome.status)
-        }
-        var next = form["next"] ?? "/"
-        // Only a path of this site (not //host, not a scheme).
-        if !next.hasPrefix("/") || next.hasPrefix("//") || next.contains("\\") { next = "/" }
-        var response = Self.response(.redirect(next))
+        var response = Self.response(.redirect(Self.localPath(form.raw("next")) ?? "/"))
         response.setCookie(cookie(Self.sessionCookie, token))
         response.setCookie(cookie(Self.loginCookie, "", maxAge: 0))
         return response
     }
 
-    func logout(_ db: Connection, _ person: Person) throws -> Reply {
-        try db.transaction {
-            try db.execute("UPDATE console_session SET ended_at = now() WHERE username = $1 AND csrf_token = $2 AND ended_at IS NULL",
-                           [person.name, person.csrf])
-            try db.execute("SELECT audit_console('console_logout', NULL, NULL, $1::jsonb)", [AuditLog.jsonText(["person": person.name])])
+    /// `next` when it is a plain path of this site, else nil: printable ASCII as sent (no control
+    /// character, no space), one leading `/`, no `\\`; and once percent-decoded (up to three
+    /// times) still no control character, no `\\`, no leading `//` (`/%2F/host`, `/%09/host`).
+    static func localPath(_ next: String?) -> String? {
+        guard let next, next.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else { return nil }
+        var text = next
+        for _ in 0..<4 {
+            let scalars = Array(text.unicodeScalars)
+            guard scalars.first == "/", !scalars.contains("\\"), scalars.count == 1 || scalars[1] != "/",
+                  !scalars.contains(where: { $0.properties.generalCategory == .control }) else { return nil }
+            guard let decoded = text.removingPercentEncoding else { return nil }
+            if decoded == text { return next }
+            text = decoded
         }
+        return nil
+    }
+
+    func logout(_ db: Connection, token: String?) throws -> Reply {
+        if let token { try ConsoleAccounts(db: db).logout(tokenSHA256: Self.tokenHash(token)) }
         return .endSession("/login?done=logout")
     }
 

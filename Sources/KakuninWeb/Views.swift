@@ -104,7 +104,7 @@ struct Views: Sendable {
             {{#insurerChoices}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/insurerChoices}}</select></div>
             <button type="submit" class="primary">検索</button></form>
             {{#searched}}
-            {{^empty(hits)}}<table class="list"><caption>検索結果（{{resultRange}}）</caption>
+            {{^empty(hits)}}<table class="list" data-fetched="{{fetched}}"><caption>検索結果（{{resultRange}}）</caption>
             <thead><tr><th scope="col">保険者</th><th scope="col">加入者ID</th><th scope="col">氏名</th><th scope="col">カナ</th><th scope="col">生年月日</th><th scope="col">制度</th></tr></thead><tbody>
             {{/empty(hits)}}{{#hits}}<tr><td>{{insurer}}</td><td><a href="/members/{{insurer}}/{{member_id}}">{{member_id}}</a></td><td>{{name}}</td><td>{{kana}}</td><td>{{birth}}</td><td>{{scheme}}</td></tr>
             {{/hits}}{{^empty(hits)}}</tbody></table>{{/empty(hits)}}
@@ -259,10 +259,11 @@ struct Views: Sendable {
             {{^checkpoint}}<p class="empty">チェックポイントはまだありません（kakunin audit checkpoint）。</p>{{/checkpoint}}
             {{#checkpoint}}<dl class="facts"><dt>番号</dt><dd>{{id}}</dd><dt>件数</dt><dd>{{size}}</dd><dt>作成</dt><dd>{{created}}</dd><dt>ルート</dt><dd class="code">{{root}}</dd></dl>
             <pre class="code">{{text}}</pre>
-            {{#verified}}<div class="{{#ok}}ok{{/ok}}{{^ok}}error{{/ok}}" id="verify-result" role="status"><p>{{summary}}</p><ul>{{#problems}}<li>{{.}}</li>{{/problems}}</ul></div>{{/verified}}
-            {{^verified}}{{#canVerify}}<form method="get" action="/audit"><input type="hidden" name="verify" value="1"><button type="submit" class="primary" id="verify">ログ全体を検証する</button>
+            {{#verifying}}<div class="warn" id="verify-running" role="status" data-job="{{number}}"><p>検証 {{number}} を実行中です（{{started}} 開始）。終わるまで新しい検証は始めません。しばらくしてから再読み込みしてください。</p></div>{{/verifying}}
+            {{#verified}}<div class="{{#ok}}ok{{/ok}}{{^ok}}error{{/ok}}" id="verify-result" role="status" data-job="{{number}}"><p>{{summary}}</p><ul>{{#problems}}<li>{{.}}</li>{{/problems}}</ul><p>（検証 {{number}}、{{started}} 開始）</p></div>{{/verified}}
+            {{^verifying}}{{#canVerify}}<form method="get" action="/audit"><input type="hidden" name="verify" value="1"><button type="submit" class="primary" id="verify">ログ全体を検証する</button>
             <span class="en">すべての記録からハッシュを計算し直します。</span></form>{{/canVerify}}
-            {{^canVerify}}<p class="warn">公開鍵が設定されていないため検証できません（kakunin serve --audit-public-key）。</p>{{/canVerify}}{{/verified}}
+            {{^canVerify}}<p class="warn">公開鍵が設定されていないため検証できません（kakunin serve --audit-public-key）。</p>{{/canVerify}}{{/verifying}}
             <h2>確認書の包含証明</h2>
             <form method="get" action="/audit/proof" class="search"><div class="field"><label for="p-insurer">保険者番号</label><input id="p-insurer" name="insurer" required></div>
             <div class="field"><label for="p-cert">確認書番号</label><input id="p-cert" name="certificate" required inputmode="numeric"></div>
@@ -291,8 +292,10 @@ struct Views: Sendable {
             <h1>利用者</h1>
             <p>利用者の追加は <code>kakunin user add NAME --role …</code>（パスワードは標準入力から）で行います。</p>
             <table class="list"><thead><tr><th>ユーザー名</th><th>役割</th><th>保険者</th><th>作成</th><th>最終ログイン</th><th>状態</th><th></th></tr></thead><tbody>
-            {{#users}}<tr><td>{{name}}</td><td>{{role}}</td><td>{{insurers}}</td><td>{{created}}</td><td>{{lastLogin}}</td><td>{{#disabled}}停止 {{disabled}}{{/disabled}}{{^disabled}}有効{{/disabled}}</td>
-            <td>{{^disabled}}<form method="post" action="/users/{{name}}/disable"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger">停止する</button></form>{{/disabled}}</td></tr>{{/users}}
+            {{#users}}<tr id="user-{{name}}"><td>{{name}}</td><td>{{role}}</td><td>{{insurers}}</td><td>{{created}}</td><td>{{lastLogin}}</td><td>{{#disabled}}停止 {{disabled}}{{/disabled}}{{^disabled}}有効{{/disabled}}{{#locked}} <strong class="warn">（ログイン失敗によりロック中）</strong>{{/locked}}</td>
+            <td>{{^disabled}}<form method="post" action="/users/{{name}}/disable"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger">停止する</button></form>{{/disabled}}
+            {{#disabled}}<form method="post" action="/users/{{name}}/enable"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">再開する</button></form>{{/disabled}}
+            {{#locked}}<form method="post" action="/users/{{name}}/unlock"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">ロックを解除する</button></form>{{/locked}}</td></tr>{{/users}}
             </tbody></table>{{> pager}}
             """,
     ]

@@ -22,6 +22,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Minutes without a request after which a session ends.") var idleMinutes: Int = 30
     @Option(help: "Hours after login after which a session ends in any case.") var absoluteHours: Int = 10
     @Flag(help: "Mark cookies Secure (when a TLS proxy serves the console).") var secureCookies = false
+    @Option(help: "Seconds a connection may take to send a request head, or stay idle, before it is closed.") var idleTimeout: Int = 30
+    @Option(help: "Connections open at once (more wait in the listen backlog).") var maxConnections: Int = 512
+    @Option(help: "Threads checking passwords (bcrypt); default: half the cores, 1–4.") var passwordThreads: Int?
     @OptionGroup var database: DatabaseOptions
 
     func run() throws {
@@ -29,6 +32,9 @@ struct Serve: ParsableCommand {
             guard (1...64).contains(connections) else { throw OperatorError(.usage, "--connections must be 1–64") }
             guard (1...1440).contains(idleMinutes), (1...72).contains(absoluteHours) else {
                 throw OperatorError(.usage, "--idle-minutes must be 1–1440 and --absolute-hours 1–72")
+            }
+            guard (1...3600).contains(idleTimeout), (16...65536).contains(maxConnections), (1...16).contains(passwordThreads ?? 1) else {
+                throw OperatorError(.usage, "--idle-timeout must be 1–3600 seconds, --max-connections 16–65536, --password-threads 1–16")
             }
             var options = ConsoleOptions(paramsDirectory: LoadedParameters.directory(paramsDir), mailRoot: URL(fileURLWithPath: out))
             options.bind = bind
@@ -39,6 +45,9 @@ struct Serve: ParsableCommand {
             options.idleMinutes = idleMinutes
             options.absoluteHours = absoluteHours
             options.secureCookies = secureCookies
+            options.idleTimeoutSeconds = idleTimeout
+            options.maxConnections = maxConnections
+            if let passwordThreads { options.passwordThreads = passwordThreads }
             let outcome = Outcome()
             let done = DispatchSemaphore(value: 0)
             let opts = options
@@ -72,7 +81,7 @@ struct Serve: ParsableCommand {
 struct User: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The web console's people (run by the database owner).",
-        subcommands: [Add.self, List.self, Disable.self])
+        subcommands: [Add.self, List.self, Disable.self, Enable.self, Unlock.self])
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -110,15 +119,16 @@ struct User: ParsableCommand {
         func run() throws {
             try runReporting {
                 let users = try ConsoleUsers(db: try database.connect()).list()
-                printTable(["user", "role", "insurers", "created", "last_login", "disabled"],
-                           users.map { [$0.name, $0.role, $0.insurers.joined(separator: ","), $0.created, $0.lastLogin, $0.disabled] })
+                printTable(["user", "role", "insurers", "created", "last_login", "disabled", "locked"],
+                           users.map { [$0.name, $0.role, $0.insurers.joined(separator: ","), $0.created, $0.lastLogin, $0.disabled,
+                                        $0.locked ? "yes" : nil] })
                 return .success
             }
         }
     }
 
     struct Disable: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Disable a person and end their sessions.")
+        static let configuration = CommandConfiguration(abstract: "Disable a person and end their sessions (never the last enabled admin).")
         @Argument(help: "User name.") var name: String
         @OptionGroup var database: DatabaseOptions
 
@@ -126,6 +136,35 @@ struct User: ParsableCommand {
             try runReporting {
                 try ConsoleUsers(db: try database.connect()).disable(name: name, person: counterPerson())
                 print("user \(name) disabled; their sessions ended")
+                return .success
+            }
+        }
+    }
+
+    struct Enable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Let a disabled person log in again.")
+        @Argument(help: "User name.") var name: String
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                try ConsoleUsers(db: try database.connect()).enable(name: name, person: counterPerson())
+                print("user \(name) enabled")
+                return .success
+            }
+        }
+    }
+
+    struct Unlock: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Clear the failed logins that lock a name (5 within 15 minutes lock it for the rest of that time).")
+        @Argument(help: "User name.") var name: String
+        @OptionGroup var database: DatabaseOptions
+
+        func run() throws {
+            try runReporting {
+                try ConsoleUsers(db: try database.connect()).unlock(name: name, person: counterPerson())
+                print("user \(name) unlocked")
                 return .success
             }
         }

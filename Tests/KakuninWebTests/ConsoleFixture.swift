@@ -15,7 +15,8 @@ final class ConsoleFixture: @unchecked Sendable {
     static let passwords = ["clerk": "counter-pass-1", "other": "counter-pass-2", "audi": "auditor-pass-1",
                             "boss": "admin-pass-123", "ops": "operator-pass-1"]
 
-    init(members: Int = 600) throws {
+    /// `kakunin serve` closes connections idle (or without a complete request head) for 3 s here.
+    init(members: Int = 600, serve extra: [String] = ["--idle-timeout", "3"]) throws {
         let db = try TestDatabase()
         let dir = try temporaryDirectory("kakunin-console")
         tdb = db
@@ -43,7 +44,7 @@ final class ConsoleFixture: @unchecked Sendable {
         let port = try Self.freePort()
         self.port = port
         server = try startKakunin(["serve", "--port", String(port), "--out", dir.appendingPathComponent("mail").path,
-                                   "--params-dir", dir.path, "--audit-public-key", dir.appendingPathComponent("pub.pem").path],
+                                   "--params-dir", dir.path, "--audit-public-key", dir.appendingPathComponent("pub.pem").path] + extra,
                                   database: db)
         let up = eventually(20) { (try? HTTP.request("GET", port: port, "/health"))?.status == 200 }
         guard up else { throw FixtureError("kakunin serve did not answer on port \(port)") }
@@ -175,7 +176,7 @@ enum HTTP {
         return pairs.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&")
     }
 
-    final class Session {
+    final class Session: @unchecked Sendable {
         let port: Int
         var cookies: [String: String] = [:]
         init(port: Int) { self.port = port }
@@ -201,9 +202,9 @@ enum HTTP {
             return try send("POST", path, form: [("csrf", csrf)] + fields)
         }
 
-        func login(_ user: String, _ password: String) throws -> Reply {
+        func login(_ user: String, _ password: String, next: String? = nil) throws -> Reply {
             let page = try get("/login")
-            return try send("POST", "/login", form: [("csrf", page.csrf ?? ""), ("username", user), ("password", password)])
+            return try send("POST", "/login", form: [("csrf", page.csrf ?? ""), ("username", user), ("password", password)] + (next.map { [("next", $0)] } ?? []))
         }
     }
 }

@@ -35,38 +35,64 @@ public final class CounterDesk {
     public static let maxHits = 50
 
     /// At most 50 members of the insurer matching the query (member id; kana prefix, half-width
-    /// input normalised, with an optional birth date; postal code with or without the hyphen).
-    public func find(insurer: String, _ query: Query, offset: Int = 0, limit: Int = maxHits) throws -> [MemberHit] {
+    /// input normalised, with an optional birth date; postal code with or without the hyphen), in
+    /// reading order.
+    public func find(insurer: String, _ query: Query, limit: Int = maxHits) throws -> [MemberHit] {
+        try findPage(insurer: insurer, query, after: nil, limit: limit).map(\.hit)
+    }
+
+    /// Where a page of search results ends: the reading (kana without spaces) and member id of
+    /// its last member. The next page starts after it, so a page never reads what came before.
+    public struct SearchKey: Sendable, Equatable {
+        public let kana: String
+        public let member: String
+        public init(kana: String, member: String) {
+            self.kana = kana
+            self.member = member
+        }
+    }
+
+    /// Up to `limit` members after `after` in (reading, member id) order, byte-wise, each with its
+    /// key; `birth` narrows a member-id or postal-code search (the kana query carries its own).
+    public func findPage(insurer: String, _ query: Query, after: SearchKey?, birth: LocalDate? = nil,
+                         limit: Int) throws -> [(hit: MemberHit, key: SearchKey)] {
         try requireInsurer(insurer)
-        let select = """
-            SELECT member_id, family_name || coalesce(' ' || given_name, ''),
-                   coalesce(family_name_kana, '') || coalesce(' ' || given_name_kana, ''), birth_date::text, scheme, household_id
-            FROM member WHERE insurer_number = $1
+        let after = after ?? SearchKey(kana: "", member: "")
+        let limit = String(max(0, min(limit, 1000)))
+        let kanaKey = "((coalesce(family_name_kana, '') || coalesce(given_name_kana, '')) COLLATE \"C\")"
+        let columns = """
+            member_id, family_name || coalesce(' ' || given_name, ''),
+            coalesce(family_name_kana, '') || coalesce(' ' || given_name_kana, ''), birth_date::text, scheme, household_id, \(kanaKey)
             """
         let rows: [[String?]]
+        func plain(_ condition: String, _ value: String) throws -> [[String?]] {
+            try db.query("""
+                SELECT \(columns) FROM member WHERE insurer_number = $1 AND \(condition)
+                  AND ($5::date IS NULL OR birth_date = $5::date) AND (\(kanaKey), member_id COLLATE "C") > ($3, $4)
+                ORDER BY \(kanaKey), member_id COLLATE "C" LIMIT \(limit)
+                """, [insurer, value, after.kana, after.member, birth?.description]).rows
+        }
         switch query {
         case .member(let id):
-            rows = try db.query("\(select) AND member_id = $2 OFFSET \(offset)", [insurer, id]).rows
+            rows = try plain("member_id = $2", id)
         case .kana(let text, let birth):
             let kana = Kana.normalise(text)
             guard !kana.isEmpty else { throw OperatorError(.usage, "give the kana reading to search for", fix: "e.g. --kana ヤマダ") }
             // A prefix as a range [prefix, prefix with its last character + 1), searched by
-            // member_kana_search (sql/015: under row-level security the index would not serve it).
+            // member_kana_search_after (sql/015, sql/023: under row-level security the index would not serve it).
             let prefix = kana.replacingOccurrences(of: " ", with: "").replacingOccurrences(of: "\u{3000}", with: "")
             rows = try db.query("""
-                SELECT member_id, family_name || coalesce(' ' || given_name, ''),
-                       coalesce(family_name_kana, '') || coalesce(' ' || given_name_kana, ''), birth_date::text, scheme, household_id
-                FROM member_kana_search($1, $2, $4, $3::date, \(limit), \(offset))
-                """, [insurer, prefix, birth?.description, Kana.upperBound(prefix)]).rows
+                SELECT \(columns) FROM member_kana_search_after($1, $2, $4, $3::date, $5, $6, \(limit))
+                """, [insurer, prefix, birth?.description, Kana.upperBound(prefix), after.kana, after.member]).rows
         case .postalCode(let code):
             let digits = code.filter(\.isNumber)
             guard digits.count == 7 else { throw OperatorError(.usage, "a postal code has 7 digits (e.g. 100-0001)", fix: "check the code") }
-            rows = try db.query("""
-                \(select) AND translate(postal_code, '-‐－', '') = $2 ORDER BY member_id LIMIT \(limit) OFFSET \(offset)
-                """, [insurer, digits]).rows
+            rows = try plain("translate(postal_code, '-‐－', '') = $2", digits)
         }
-        return rows.map { MemberHit(member_id: $0[0]!, name: $0[1] ?? "", kana: $0[2] ?? "", birth_date: $0[3] ?? "", scheme: $0[4]!,
-                                    household_id: $0[5]) }
+        return rows.map {
+            (MemberHit(member_id: $0[0]!, name: $0[1] ?? "", kana: $0[2] ?? "", birth_date: $0[3] ?? "", scheme: $0[4]!, household_id: $0[5]),
+             SearchKey(kana: $0[6] ?? "", member: $0[0]!))
+        }
     }
 
     // MARK: - Show
