@@ -25,10 +25,10 @@ struct RolePrivilegeTests {
             "notice": "r", "run": "r", "staff_scope": "r",
         ],
         // Everything but the log's private queues and the console's people, sessions and failures.
-        "kakunin_auditor": ["audit_pending": "", "audit_pending_certificate": "", "console_login_failure": "", "console_session": "",
+        "kakunin_auditor": ["audit_pending": "", "audit_pending_certificate": "", "console_login_failure": "", "console_secret": "", "console_session": "",
                             "console_user": "", "member_deferred_ddl": ""],
         "kakunin_console": [
-            "console_login_failure": "rad", "console_session": "raw", "console_user": "rw", "insurer": "r", "staff_scope": "r",
+            "console_login_failure": "r", "console_session": "rw", "console_user": "r", "insurer": "r", "staff_scope": "r",
         ],
     ]
 
@@ -37,19 +37,23 @@ struct RolePrivilegeTests {
             "audit_append(text,text,text,bigint,bigint,jsonb)", "audit_console(text,text,text,jsonb)", "audit_seal()",
             "certificate_log_coverage(text,bigint)", "certificate_numbers_reserve(bigint,bigint)", "certificate_numbers_return(bigint,bigint)",
             "ensure_decision_partition(date)", "member_bulk_load_begin()", "member_bulk_load_end()",
-            "member_kana_search(text,text,text,date,integer,integer)", "run_apply_changes(bigint)",
+            "member_kana_search(text,text,text,date,integer,integer)", "member_kana_search_after(text,text,text,date,text,text,integer)", "run_apply_changes(bigint)",
         ],
         "kakunin_staff": [
             "application_add(text,text,text,date,text,text,text,text,jsonb)", "application_decide(text,bigint,boolean,text,text)",
             "audit_append(text,text,text,bigint,bigint,jsonb)", "audit_console(text,text,text,jsonb)", "certificate_log_coverage(text,bigint)",
             "certificate_void(text,bigint,text,date,text)", "consideration_end(text,text,date,text,text)",
             "counter_issue_certificate(text,text,text,text[],date,date,date,bigint,bigint,boolean,bigint,text,jsonb)",
-            "member_kana_search(text,text,text,date,integer,integer)",
+            "member_kana_search(text,text,text,date,integer,integer)", "member_kana_search_after(text,text,text,date,text,text,integer)",
         ],
         "kakunin_auditor": [
-            "audit_console(text,text,text,jsonb)", "certificate_log_coverage(text,bigint)", "member_kana_search(text,text,text,date,integer,integer)",
+            "audit_console(text,text,text,jsonb)", "certificate_log_coverage(text,bigint)", "member_kana_search(text,text,text,date,integer,integer)", "member_kana_search_after(text,text,text,date,text,text,integer)",
         ],
-        "kakunin_console": ["audit_console(text,text,text,jsonb)"],
+        // Logins, sessions and people management, each audited (sql/023).
+        "kakunin_console": [
+            "console_login_attempt(bytea,text)", "console_login_failed(bigint)", "console_login_succeeded(bigint,bytea,text)",
+            "console_logout(bytea)", "console_user_disable(text,text)", "console_user_enable(text,text)", "console_user_unlock(text,text)",
+        ],
     ]
 
     /// Every base table, view and partitioned table of the schema (not partitions: they are
