@@ -93,6 +93,7 @@ struct CharacterRulesTests {
         let rows = try rejects(1, "members")
         #expect(rows.map { [$0[0], $0[1], $0[4]] } == [["3", "address", "B"], ["4", "family_name", "C"], ["5", "address_extra", "D"],
                                                        ["6", "given_name", "E"]], "\(rows)")
+        try #require(rows.count == 4)
         #expect(rows[0][3].contains("control character U+009B"))
         #expect(rows[1][3].contains("control character U+202E"))
         #expect(rows[2][3].contains("control character U+2066"))
@@ -155,7 +156,7 @@ struct CharacterRulesTests {
         }
         #expect(try String(contentsOf: files.appendingPathComponent("certificates.csv"), encoding: .utf8).contains(",K,"))
         let rows = try staffCSV(files.appendingPathComponent("exceptions.csv"))
-        let header = rows[0]
+        let header = try #require(rows.first)
         #expect(header.first == "member_id")
         let ex = rows.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
         func problem(_ m: String) -> [String]? {
