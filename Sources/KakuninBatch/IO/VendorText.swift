@@ -68,7 +68,8 @@ struct RecordProblem: Sendable, Equatable {
     enum Kind: String { case character, control, invisible, length }
     let field: String
     let kind: Kind
-    /// The character and its code point (U+20BB7), for character and control problems.
+    /// The character (character problems) and its code point (U+20BB7; control and invisible
+    /// ones too).
     var character: String? = nil
     var codePoint: String? = nil
     /// Length and limit in characters, for length problems.
@@ -82,11 +83,6 @@ struct RecordProblem: Sendable, Equatable {
         case .invisible: return "\(field): invisible character \(codePoint!)"
         case .length: return "\(field): \(length!) characters, limit \(limit!)"
         }
-    }
-
-    static func codePoint(_ u: UInt32) -> String {
-        let h = String(u, radix: 16, uppercase: true)
-        return "U+" + String(repeating: "0", count: max(0, 4 - h.count)) + h
     }
 }
 
@@ -232,7 +228,7 @@ struct VendorEncoder {
             let kind: RecordProblem.Kind = u.value < 0x20 || (0x7F...0x9F).contains(u.value) ? .control
                 : u.properties.generalCategory == .format ? .invisible : .character
             found.append(RecordProblem(field: field, kind: kind,
-                                       character: kind == .character ? String(u) : "", codePoint: RecordProblem.codePoint(u.value)))
+                                       character: kind == .character ? String(u) : "", codePoint: FieldValidator.codePoint(u.value)))
         }
         return found
     }

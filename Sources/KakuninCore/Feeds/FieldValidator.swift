@@ -148,8 +148,8 @@ public enum FieldValidator {
         return nil
     }
 
-    /// `U+0085`, `U+202E`: at least four hexadecimal digits.
-    static func codePoint(_ u: UInt32) -> String {
+    /// `U+0085`, `U+202E`, `U+20BB7`: at least four hexadecimal digits.
+    public static func codePoint(_ u: UInt32) -> String {
         let h = String(u, radix: 16, uppercase: true)
         return "U+" + String(repeating: "0", count: max(0, 4 - h.count)) + h
     }
@@ -219,9 +219,10 @@ public struct FieldBytes: Sendable {
     public private(set) var nul = false
     public private(set) var backslash = false
     /// An upper bound of the digits `IndividualNumber` can read in the field, for its cheap
-    /// exit: ASCII digits, two for every other character outside U+3000–U+9FFF (UTF-8 lead
-    /// bytes E3–E9; ⑩ folds to two digits), and among kana and kanji only the numerals and
-    /// circled numbers `IndividualNumber.cjkDigits` names.
+    /// exit: ASCII digits; one for every other character outside U+3000–U+9FFF (UTF-8 lead
+    /// bytes E3–E9), two where a character may stand for two (U+0800–U+2FFF: ⑩, ⒑, ❿; and
+    /// beyond the BMP); among kana and kanji only the numerals and circled numbers
+    /// `IndividualNumber.cjkDigits` names. Full-width digits (EF) count one, as before.
     public private(set) var digitCandidates = 0
     /// A lead byte C2 or E2 occurs: a C1 control (NEL among them), U+2028/U+2029 or a
     /// bidirectional control may be present.
@@ -241,7 +242,7 @@ public struct FieldBytes: Sendable {
                 ascii = false
                 if b & 0xC0 != 0x80 {
                     if b < 0xE3 || b > 0xE9 {
-                        digitCandidates += 2
+                        digitCandidates += (b >= 0xE0 && b <= 0xE2) || b >= 0xF0 ? 2 : 1
                         if b == 0xC2 || b == 0xE2 { mayBreakLine = true }
                     } else if i + 2 < n {
                         digitCandidates += IndividualNumber.cjkDigits(b, v[i + 1], v[i + 2])

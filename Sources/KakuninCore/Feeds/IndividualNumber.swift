@@ -138,7 +138,8 @@ public enum IndividualNumber {
     }
 
     /// The digits of a kanji numeral or a circled number between U+3000 and U+A61F: one
-    /// (〇一二三四五六七八九, 零, 壱弐参, 壹貳參) or two (㉑…㉟, ㊱…㊿); nil for anything else.
+    /// (〇一二三四五六七八九, 零, 壱弐参, 壹貳參, ㈠…㈨, ㊀…㊈) or two (㉑…㉟, ㊱…㊿); nil for anything
+    /// else (十 and ㊉ are no digit).
     static func cjkDigits(_ v: UInt32) -> (count: Int, value: Int)? {
         switch v {
         case 0x3007, 0x96F6: return (1, 0)                        // 〇 零
@@ -151,6 +152,8 @@ public enum IndividualNumber {
         case 0x4E03: return (1, 7)                                // 七
         case 0x516B: return (1, 8)                                // 八
         case 0x4E5D: return (1, 9)                                // 九
+        case 0x3220...0x3228: return (1, Int(v - 0x3220) + 1)     // ㈠…㈨ (NFKC: (一)…(九))
+        case 0x3280...0x3288: return (1, Int(v - 0x3280) + 1)     // ㊀…㊈ (NFKC: 一…九)
         case 0x3251...0x325F: return (2, Int(v - 0x3251) + 21)    // ㉑…㉟
         case 0x32B1...0x32BF: return (2, Int(v - 0x32B1) + 36)    // ㊱…㊿
         default: return nil
