@@ -35,11 +35,15 @@ public struct OperatorError: Error, CustomStringConvertible {
     public let status: ExitStatus
     public let message: String
     public let fix: String?
+    /// The message and what to do, in Japanese, for the console's clerks (where the library
+    /// says it itself; nil otherwise).
+    public let japanese: String?
 
-    public init(_ status: ExitStatus, _ message: String, fix: String? = nil) {
+    public init(_ status: ExitStatus, _ message: String, fix: String? = nil, japanese: String? = nil) {
         self.status = status
         self.message = message
         self.fix = fix
+        self.japanese = japanese
     }
 
     public var description: String { fix.map { "\(message)\n  fix: \($0)" } ?? message }

@@ -305,11 +305,13 @@ extension Console {
         } catch let e as FieldError {
             return try memberPage(db, person, insurer, member, FormFields(""), errors: [e.field: e.message], form: form, open: open)
         } catch let e as OperatorError where e.status == .usage || e.status == .conflict {
+            // The library's own Japanese where it gives one (CounterDates), its English otherwise.
             if let field = fieldFor(e.message) {
-                return try memberPage(db, person, insurer, member, FormFields(""), errors: [field: e.message + (e.fix.map { "（対処：\($0)）" } ?? "")],
-                                      form: form, open: open)
+                return try memberPage(db, person, insurer, member, FormFields(""),
+                                      errors: [field: e.japanese ?? e.message + (e.fix.map { "（対処：\($0)）" } ?? "")], form: form, open: open)
             }
-            return try memberPage(db, person, insurer, member, FormFields(""), formError: (e.message, e.fix), form: form, open: open)
+            return try memberPage(db, person, insurer, member, FormFields(""), formError: e.japanese.map { ($0, nil) } ?? (e.message, e.fix),
+                                  form: form, open: open)
         }
     }
 
@@ -344,7 +346,6 @@ extension Console {
                 throw FieldError(field: "kind", message: "申請の種類を選んでください。")
             }
             let received = try date(form, "received_on")
-            if received > Self.today() { throw FieldError(field: "received_on", message: "受付日に未来の日付は入力できません。") }
             let r = try desk(db, person).addApplication(insurer: insurer, memberID: member, kind: kind, basis: form["basis"], receivedOn: received,
                                                         status: form["status"] == "approved" ? "approved" : "pending", note: form["note"])
             if r.status == "rejected" {

@@ -533,8 +533,10 @@ struct ImportTests {
     }
 }
 
-/// Parses CSV text for assertions (RFC 4180: quotes, doubled quotes, embedded newlines).
+/// Parses CSV text for assertions (RFC 4180: quotes, doubled quotes, embedded newlines); a
+/// leading byte-order mark (files for staff have one) is skipped.
 func csvRows(_ text: String) throws -> [[String]] {
+    let text = text.unicodeScalars.first == "\u{FEFF}" ? String(text.unicodeScalars.dropFirst()) : text
     var rows: [[String]] = [], row: [String] = [], field = "", quoted = false
     var it = Array(text).makeIterator()
     var pending: Character? = nil

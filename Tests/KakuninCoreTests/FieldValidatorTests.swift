@@ -79,6 +79,41 @@ struct FieldValidatorTests {
         #expect(IndividualNumber.appears(in: value) == found, "\(value)")
     }
 
+    // 123456789018 carries a valid check digit; 123456789012 does not.
+    @Test("Individual Number in disguise: circled and other NFKC digits, kanji numerals, / and _ separators (issue 28 item 19)", arguments: [
+        // The whole value is one 12-digit number, whatever its check digit.
+        ("①②③④⑤⑥⑦⑧⑨⓪①②", true), ("⑫③④⑤⑥⑦⑧⑨⓪①②", true), ("⑩⑪⑫⑬⑭⑮", true), ("㉑㉒㉓㉔㊱㊿", true),
+        ("¹²³⁴⁵⁶⁷⁸⁹⁰¹²", true), ("₁₂₃₄₅₆₇₈₉₀₁₂", true), ("❶❷❸❹❺❻❼❽❾⓿❶❷", true), ("⒈⒉⒊⒋⒌⒍⒎⒏⒐⓪⒈⒉", true),
+        ("一二三四五六七八九〇一二", true), ("壱弐参四五六七八九零一二", true), ("壹貳參四五六七八九〇一二", true),
+        ("㊀㊁㊂㈣㈤㈥㈦㈧㈨〇一二", true),
+        ("1234/5678/9012", true), ("1234_5678_9012", true), ("１２３４／５６７８／９０１２", true), ("１２３４＿５６７８＿９０１２", true),
+        ("一二三四-五六七八-九〇一二", true), ("①②③④ ⑤⑥⑦⑧ ⑨⓪①②", true),
+        // Inside text: refused when the check digit is right.
+        ("番号 一二三四五六七八九〇一八", true), ("個人番号①②③④⑤⑥⑦⑧⑨⓪①⑧です", true), ("ID 1234/5678/9018", true),
+        ("番号 一二三四五六七八九〇一二", false), ("個人番号①②③④⑤⑥⑦⑧⑨⓪①②です", false),
+        // Not an Individual Number.
+        ("千代田一丁目二番三号", false), ("東京都千代田区千代田一丁目一番一号", false), ("二〇二六年一一月二一日", false),
+        ("2026/11/21", false), ("M_0001", false), ("①②③④⑤⑥⑦⑧⑨⓪①", false), ("一二三四五六七八九〇一二三", false),
+        ("Ⅰ Ⅱ Ⅲ Ⅳ Ⅴ Ⅵ Ⅶ Ⅷ Ⅸ Ⅹ Ⅺ Ⅻ", false), ("½½½½½½½½½½½½", false),
+    ])
+    func individualNumberDisguises(_ value: String, _ found: Bool) {
+        #expect(IndividualNumber.appears(in: value) == found, "\(value)")
+    }
+
+    @Test("text fields: C1 controls and bidirectional controls are control characters; other characters pass (issue 28 item 19)", arguments: [
+        ("東京都\u{80}千代田区", "U+0080"), ("東京都\u{9B}千代田区", "U+009B"), ("東京都\u{9F}", "U+009F"),
+        ("山田\u{202E}", "U+202E"), ("山田\u{202A}", "U+202A"), ("\u{2066}メゾン\u{2069}", "U+2066"), ("メゾン\u{2069}", "U+2069"),
+        ("東京都\u{A0}千代田区", nil), ("Müller", nil), ("①丁目", nil), ("東京都―千代田区", nil), ("山田\u{200B}", nil), ("山田\u{2065}", nil),
+    ] as [(String, String?)])
+    func hiddenControls(_ value: String, _ codePoint: String?) {
+        let reason = check(value, .text(maxLength: 50))
+        if let codePoint {
+            #expect(reason?.hasPrefix("contains the control character \(codePoint)") == true, "\(value): \(reason ?? "nil")")
+        } else {
+            #expect(reason == nil, "\(value): \(reason ?? "nil")")
+        }
+    }
+
     @Test("Individual Number check digit (個人番号の検査用数字)")
     func checkDigit() {
         #expect(IndividualNumber.checkDigit([1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]) == 8)

@@ -179,6 +179,7 @@ public final class CounterDesk {
     public func addApplication(insurer: String, memberID: String, kind: String, basis: String?, receivedOn: LocalDate,
                                status: String, note: String?) throws -> ApplicationRecord {
         let scheme = try requireMember(insurer, memberID)
+        try CounterDates.requireReceived(receivedOn)
         guard status == "pending" || status == "approved" else {
             throw OperatorError(.usage, "status must be pending or approved (got \(status))", fix: "reject an application with kakunin application decide --reject")
         }
@@ -401,7 +402,7 @@ extension CounterDesk {
         try requireMember(insurer, memberID)
         return try db.transaction {
             guard let row = try db.query("""
-                SELECT run_id::text, mail_exception FROM notice
+                SELECT run_id::text, mail_exception, sent_on::text FROM notice
                 WHERE insurer_number = $1 AND member_id = $2 AND kind = $3 AND ($4::bigint IS NULL OR run_id = $4::bigint)
                 ORDER BY sent_on DESC, run_id DESC LIMIT 1
                 """, [insurer, memberID, kind, run.map(String.init)]).rows.first else {
@@ -413,6 +414,7 @@ extension CounterDesk {
                 throw OperatorError(.conflict, "that \(kind) was never mailed (its record waits in the mailing exceptions: \(why)): nothing can have come back",
                                     fix: "check the envelope")
             }
+            try CounterDates.requireReturned(date, .notice(kind, run: noticeRun, sentOn: LocalDate(row[2]!)!))
             try recordReturn(insurer, memberID, document: kind, key: ("notice_run_id", noticeRun), on: date, note: note,
                              what: "the \(kind) of run \(noticeRun)")
             return noticeRun
@@ -423,7 +425,8 @@ extension CounterDesk {
         try requireInsurer(insurer)
         return try db.transaction {
             guard let row = try db.query("""
-                SELECT member_id, run_id IS NOT NULL, mail_exception FROM certificate WHERE insurer_number = $1 AND certificate_number = $2
+                SELECT member_id, run_id IS NOT NULL, mail_exception, issued_on::text FROM certificate
+                WHERE insurer_number = $1 AND certificate_number = $2
                 """, [insurer, String(certificate)]).rows.first else {
                 throw OperatorError(.notFound, "insurer \(insurer) has no certificate \(certificate)", fix: "kakunin member show lists a member's certificates")
             }
@@ -435,6 +438,7 @@ extension CounterDesk {
                 throw OperatorError(.conflict, "certificate \(certificate) was never mailed (its record waits in the mailing exceptions: \(why)): nothing can have come back",
                                     fix: "check the number on the envelope; hand this one over with kakunin certificate print")
             }
+            try CounterDates.requireReturned(date, .certificate(certificate, issuedOn: LocalDate(row[3]!)!))
             try recordReturn(insurer, row[0]!, document: "certificate", key: ("certificate_number", certificate), on: date, note: note,
                              what: "certificate \(certificate)")
             return row[0]!

@@ -51,8 +51,9 @@ final class CP932Table: @unchecked Sendable {
         }
         func le(_ u: UInt32) -> [UInt8] { [UInt8(u & 0xFF), UInt8((u >> 8) & 0xFF), UInt8((u >> 16) & 0xFF), UInt8(u >> 24)] }
         // Not the private-use area: glibc maps it to CP932's user-defined area (外字), whose
-        // glyphs are each vendor's own; such a character must wait for staff.
-        for u in UInt32(0x80)..<0x10000 where !(0xD800...0xDFFF).contains(u) && !(0xE000...0xF8FF).contains(u) {
+        // glyphs are each vendor's own; such a character must wait for staff. Nor the C1
+        // controls and invisible format characters (`VendorEncoder.isPrintable`).
+        for u in UInt32(0x80)..<0x10000 where !(0xD800...0xDFFF).contains(u) && VendorEncoder.isPrintable(Unicode.Scalar(u)!) {
             guard let bytes = run(encode, le(u), 8), (1...2).contains(bytes.count), let back = run(decode, bytes, 8), back == le(u) else { continue }
             t[Int(u)] = bytes.count == 1 ? UInt16(bytes[0]) : UInt16(bytes[0]) << 8 | UInt16(bytes[1])
         }
@@ -63,10 +64,12 @@ final class CP932Table: @unchecked Sendable {
 
 /// One problem that keeps a record out of a vendor file.
 struct RecordProblem: Sendable, Equatable {
-    enum Kind: String { case character, control, length }
+    /// `invisible`: a format character (U+200B, U+FEFF, a bidirectional control; category Cf).
+    enum Kind: String { case character, control, invisible, length }
     let field: String
     let kind: Kind
-    /// The character and its code point (U+20BB7), for character and control problems.
+    /// The character (character problems) and its code point (U+20BB7; control and invisible
+    /// ones too).
     var character: String? = nil
     var codePoint: String? = nil
     /// Length and limit in characters, for length problems.
@@ -77,18 +80,17 @@ struct RecordProblem: Sendable, Equatable {
         switch kind {
         case .character: return "\(field): \(codePoint!) \(character!) cannot be carried"
         case .control: return "\(field): control character \(codePoint!)"
+        case .invisible: return "\(field): invisible character \(codePoint!)"
         case .length: return "\(field): \(length!) characters, limit \(limit!)"
         }
-    }
-
-    static func codePoint(_ u: UInt32) -> String {
-        let h = String(u, radix: 16, uppercase: true)
-        return "U+" + String(repeating: "0", count: max(0, 4 - h.count)) + h
     }
 }
 
 /// Checks a vendor record (the fields as UTF-8, CSV-quoted) and writes it in the vendor's
-/// encoding: no control characters, every character carried by the encoding (after composing a
+/// encoding: no control characters (C1 included), no invisible format characters (category Cf:
+/// U+200B, U+2060, U+FEFF, U+200E/F, the bidirectional controls U+202A–U+202E and
+/// U+2066–U+2069, …), no private-use characters (each vendor's 外字 differ), in UTF-8 as in
+/// CP932; every character carried by the encoding (after composing a
 /// base character with a following combining mark where one precomposed character exists), the
 /// limited fields within their lengths. Fast on the common path: one pass over the bytes.
 struct VendorEncoder {
@@ -112,9 +114,16 @@ struct VendorEncoder {
         if encoding == .utf8 {
             while i < n {
                 let c = b[i]
-                if c < 0x20 || c == 0x7F { return nil }
-                if c == 0xC2, i + 1 < n, b[i + 1] < 0xA0 { return nil }   // C1 controls U+0080–U+009F
-                i += 1
+                if c < 0x80 {
+                    if c < 0x20 || c == 0x7F { return nil }
+                    i += 1
+                    continue
+                }
+                // Kana, kanji, hangul (U+3000–U+DFFF): nothing to refuse, no decoding.
+                if c >= 0xE3 && c <= 0xED { i += 3; continue }
+                let (u, length) = Self.scalar(b, at: i)
+                if !Self.isPrintable(u) { return nil }
+                i += length
             }
             return n
         }
@@ -151,9 +160,35 @@ struct VendorEncoder {
 
     /// Whether one character can be carried (used to name the problem).
     func carries(_ u: Unicode.Scalar) -> Bool {
-        if u.value < 0x20 || (0x7F...0x9F).contains(u.value) { return false }
+        if u.value < 0x20 || u.value == 0x7F || !Self.isPrintable(u) { return false }
         if encoding == .utf8 || u.value < 0x80 { return true }
         return u.value < 0x10000 && cp932[Int(u.value)] != 0
+    }
+
+    /// Not a C1 control (U+0080–U+009F), an invisible format character (category Cf) or a
+    /// private-use character: what may reach a vendor file, in any encoding. The full-width
+    /// forms (U+FF00–U+FFEF, common in addresses) are settled without a property lookup.
+    static func isPrintable(_ u: Unicode.Scalar) -> Bool {
+        let v = u.value
+        if v < 0x80 { return true }
+        if v < 0xA0 { return false }
+        if v >= 0xF900 && v < 0xFFF0 { return v != 0xFEFF }
+        switch u.properties.generalCategory {
+        case .format, .privateUse: return false
+        default: return true
+        }
+    }
+
+    /// The character at `i` of valid UTF-8 and its length in bytes.
+    @inline(__always)
+    static func scalar(_ b: UnsafeBufferPointer<UInt8>, at i: Int) -> (Unicode.Scalar, Int) {
+        let c = b[i]
+        let v: UInt32, n: Int
+        if c < 0x80 { v = UInt32(c); n = 1 }
+        else if c < 0xE0 { v = UInt32(c & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F); n = 2 }
+        else if c < 0xF0 { v = UInt32(c & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F); n = 3 }
+        else { v = UInt32(c & 0x07) << 18 | UInt32(b[i + 1] & 0x3F) << 12 | UInt32(b[i + 2] & 0x3F) << 6 | UInt32(b[i + 3] & 0x3F); n = 4 }
+        return (Unicode.Scalar(v) ?? "\u{FFFD}", n)
     }
 
     /// A base character followed by a combining mark, composed where one precomposed character
@@ -188,9 +223,12 @@ struct VendorEncoder {
         var found: [RecordProblem] = []
         var seen = Set<UInt32>()
         for u in value.unicodeScalars where !carries(u) && seen.insert(u.value).inserted {
-            let control = u.value < 0x20 || (0x7F...0x9F).contains(u.value)
-            found.append(RecordProblem(field: field, kind: control ? .control : .character,
-                                       character: control ? "" : String(u), codePoint: RecordProblem.codePoint(u.value)))
+            // Neither a control nor an invisible character is copied into exceptions.csv (a
+            // bidirectional control would reorder the line as staff see it): its code point is.
+            let kind: RecordProblem.Kind = u.value < 0x20 || (0x7F...0x9F).contains(u.value) ? .control
+                : u.properties.generalCategory == .format ? .invisible : .character
+            found.append(RecordProblem(field: field, kind: kind,
+                                       character: kind == .character ? String(u) : "", codePoint: FieldValidator.codePoint(u.value)))
         }
         return found
     }

@@ -174,6 +174,8 @@ public final class FeedImporter {
             try loadRejectSummary(&summary)
             let rejectsURL = base.appendingPathExtension("rejects.csv")
             try OwnerOnlyFile.publish(rejectsURL) { w in
+                // For staff: UTF-8 with a byte-order mark, so that a spreadsheet opens it right.
+                try StaffCSV.byteOrderMark.withUnsafeBytes { try w.write($0) }
                 try w.write("line,column,value,reason,member_id\n")
                 try db.copyOut("""
                     COPY (SELECT line, column_name, value, reason, member_id FROM import_reject

@@ -29,7 +29,8 @@ struct KeyFilter {
             if bits[word] & m == 0 { seen = false; bits[word] |= m }
         }
         if seen {
-            for (i, f) in fields.enumerated() { candidates[i].append(record.string(f)) }
+            // As stored: a rejected row's key may hold NUL, which no SQL parameter can carry.
+            for (i, f) in fields.enumerated() { candidates[i].append(RowEncoder.storedText(record, f)) }
         }
     }
 }

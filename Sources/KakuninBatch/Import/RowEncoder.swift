@@ -131,14 +131,14 @@ struct RowEncoder: Sendable {
             for c in columns.indices {
                 let f = map[c]
                 if let reason = FieldValidator.check(record.field(f), kind: kinds[c], required: required[c], scans[f]) {
-                    s.errors.append((columns[c].name, FieldValidator.storable(record.string(f), limit: 200), reason))
+                    s.errors.append((columns[c].name, Self.storedText(record, f), reason))
                 }
             }
             if s.errors.isEmpty { crossFieldChecks(record, &s.errors) }
         }
         guard s.errors.isEmpty else {
             // Named in the rejects when the record could be read into its columns.
-            let memberID = record.malformed == nil && record.count == headerCount ? record.string(memberIDField) : nil
+            let memberID = record.malformed == nil && record.count == headerCount ? Self.storedText(record, memberIDField) : nil
             for e in s.errors {
                 CopyText.appendRow([importIDText, String(record.line), e.column, e.value, e.reason, memberID],
                                    to: &s.rejects)
@@ -199,6 +199,14 @@ struct RowEncoder: Sendable {
                 }
             }
         }
+    }
+
+    /// A field as a reject row or a duplicate-key candidate carries it: text PostgreSQL can
+    /// store (NUL shown as U+FFFD, at most 200 characters). Every value of a file that is kept
+    /// as text outside its validated column passes here, the key columns' too (a NUL in a
+    /// rejected row's `member_id` once failed the whole import with SQLSTATE 22021).
+    static func storedText(_ record: CSVRecord, _ field: Int) -> String {
+        FieldValidator.storable(record.string(field), limit: 200)
     }
 
     /// A member's `row_digest`, the same whatever the target: the first 16 bytes of SHA-256

@@ -20,7 +20,7 @@ enum MailFiles {
         let records: Int
         let bytes: Int
         let sha256: String
-        /// The file's encoding (exceptions.csv is for staff: always UTF-8).
+        /// The file's encoding (exceptions.csv is for staff: always UTF-8 with BOM, `StaffCSV`).
         var encoding: String? = nil
     }
 
@@ -229,9 +229,10 @@ final class MailStaging {
         eligibility = try MailFileWriter(staging, names.eligibility, encoder: encoder, limits: limits, header: notice)
         apply = try MailFileWriter(staging, names.apply, encoder: encoder, limits: limits, header: notice)
         envelopes = try MailFileWriter(staging, names.envelopes, encoder: encoder, limits: [:], header: Self.envelopeHeader)
-        // For staff, not the vendor: always UTF-8, so that it can show what the vendor's cannot.
+        // For staff, not the vendor: always UTF-8, so that it can show what the vendor's cannot,
+        // with a byte-order mark, so that a spreadsheet opens it right.
         exceptions = try MailFileWriter(staging, names.exceptions, encoder: VendorEncoder(.utf8), limits: [:], header: Self.exceptionHeader,
-                                        checked: false)
+                                        checked: false, forStaff: true)
     }
 
     /// Writes a certificate's record; returns the problems' summary when it went to the
@@ -441,6 +442,8 @@ final class MailFileWriter {
     private let nameFields: (family: Int, given: Int)?
     private let nameLimit: Int
     private let checked: Bool
+    /// Starts with a UTF-8 byte-order mark (`StaffCSV`).
+    private let forStaff: Bool
     private var hasher = SHA256()
     private var records = 0
     private var bytes = 0
@@ -449,11 +452,14 @@ final class MailFileWriter {
     private var scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: 4096)
     private var scratchCapacity = 4096
 
-    init(_ dir: URL, _ name: String, encoder: VendorEncoder, limits: [String: Int], header: [String], checked: Bool = true) throws {
+    init(_ dir: URL, _ name: String, encoder: VendorEncoder, limits: [String: Int], header: [String], checked: Bool = true,
+         forStaff: Bool = false) throws {
+        precondition(!forStaff || encoder.encoding == .utf8, "a file for staff is UTF-8")
         self.name = name
         self.encoder = encoder
         self.header = header
         self.checked = checked
+        self.forStaff = forStaff
         var l: [Int: (String, Int)] = [:]
         for (field, limit) in limits where field != "name" {
             if let i = header.firstIndex(of: field) { l[i] = (field, limit) }
@@ -467,6 +473,7 @@ final class MailFileWriter {
             nameLimit = 0
         }
         file = try OwnerOnlyFile.create(dir.appendingPathComponent(name))
+        if forStaff { try StaffCSV.byteOrderMark.withUnsafeBytes { try emit($0) } }
         line.bytes.append(contentsOf: CSVField.join(header).utf8)
         guard try write(line.bytes) else { throw OperatorError(.internalError, "header of \(name) cannot be encoded") }
         line.bytes.removeAll(keepingCapacity: true)
@@ -563,7 +570,8 @@ final class MailFileWriter {
 
     func finish() throws -> MailFiles.FileEntry {
         try file.close(sync: true)
-        return MailFiles.FileEntry(name: name, records: records, bytes: bytes, sha256: hex(hasher.finalize()), encoding: encoder.manifestName)
+        return MailFiles.FileEntry(name: name, records: records, bytes: bytes, sha256: hex(hasher.finalize()),
+                                   encoding: forStaff ? StaffCSV.encodingName : encoder.manifestName)
     }
 
     func abandon() throws { try file.close(sync: false) }

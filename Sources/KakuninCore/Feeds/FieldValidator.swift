@@ -24,6 +24,9 @@ public enum FieldValidator {
             if bytes.mayBreakLine, let u = lineBreakCharacter(v) {
                 return "contains the line break character U+\(String(u, radix: 16, uppercase: true)), which a vendor's file reader may split the line on; correct the source record"
             }
+            if bytes.mayBreakLine, let u = hiddenControl(v) {
+                return "contains the control character \(codePoint(u)) (\(u < 0x100 ? "a C1 control" : "a bidirectional override, embedding or isolate, which reorders the text as shown")); correct the source record"
+            }
             if let first = v.first, formulaStarts.contains(first) {
                 return "starts with '\(Character(Unicode.Scalar(first)))': a spreadsheet would run it as a formula; correct the source record"
             }
@@ -130,6 +133,27 @@ public enum FieldValidator {
         return nil
     }
 
+    /// A C1 control (U+0080–U+009F) or an explicit bidirectional formatting character
+    /// (U+202A–U+202E, U+2066–U+2069), if present: controls like the ASCII ones, though not
+    /// below 0x20 (U+0085 NEL is found first, as a line break).
+    static func hiddenControl(_ v: UnsafeBufferPointer<UInt8>) -> UInt32? {
+        guard v.count >= 2 else { return nil }
+        for i in 0..<(v.count - 1) {
+            if v[i] == 0xC2 && v[i + 1] >= 0x80 && v[i + 1] <= 0x9F { return UInt32(v[i + 1]) }
+            if i + 2 < v.count && v[i] == 0xE2 {
+                let u = 0x2000 | UInt32(v[i + 1] & 0x3F) << 6 | UInt32(v[i + 2] & 0x3F)
+                if (0x202A...0x202E).contains(u) || (0x2066...0x2069).contains(u) { return u }
+            }
+        }
+        return nil
+    }
+
+    /// `U+0085`, `U+202E`, `U+20BB7`: at least four hexadecimal digits.
+    public static func codePoint(_ u: UInt32) -> String {
+        let h = String(u, radix: 16, uppercase: true)
+        return "U+" + String(repeating: "0", count: max(0, 4 - h.count)) + h
+    }
+
     /// A value as it may be kept in a rejects list: at most `limit` characters, and NUL (which
     /// PostgreSQL cannot store) shown as U+FFFD.
     public static func storable(_ s: String, limit: Int) -> String {
@@ -194,27 +218,38 @@ public struct FieldBytes: Sendable {
     public private(set) var control = false
     public private(set) var nul = false
     public private(set) var backslash = false
-    /// ASCII digits plus every non-ASCII character that could be a decimal digit; characters
-    /// from U+3000 to U+9FFF (kana, kanji: UTF-8 lead bytes E3–E9) never are. An upper bound
-    /// for `IndividualNumber`'s cheap exit.
+    /// An upper bound of the digits `IndividualNumber` can read in the field, for its cheap
+    /// exit: ASCII digits; one for every other character outside U+3000–U+9FFF (UTF-8 lead
+    /// bytes E3–E9), two where a character may stand for two (U+0800–U+2FFF: ⑩, ⒑, ❿; and
+    /// beyond the BMP); among kana and kanji only the numerals and circled numbers
+    /// `IndividualNumber.cjkDigits` names. Full-width digits (EF) count one, as before.
     public private(set) var digitCandidates = 0
-    /// A lead byte of NEL (C2 85) or of U+2028/U+2029 (E2 80 A8/A9) occurs.
+    /// A lead byte C2 or E2 occurs: a C1 control (NEL among them), U+2028/U+2029 or a
+    /// bidirectional control may be present.
     public private(set) var mayBreakLine = false
 
     @inline(__always)
     public init(_ v: UnsafeBufferPointer<UInt8>) {
-        for b in v {
+        let n = v.count
+        var i = 0
+        while i < n {
+            let b = v[i]
             if b < 0x80 {
                 if b &- 48 < 10 { digitCandidates += 1 }
                 else if b < 0x20 || b == 0x7F { control = true; if b == 0 { nul = true } }
                 else if b == 0x5C { backslash = true }
             } else {
                 ascii = false
-                if b & 0xC0 != 0x80 && (b < 0xE3 || b > 0xE9) {
-                    digitCandidates += 1
-                    if b == 0xC2 || b == 0xE2 { mayBreakLine = true }
+                if b & 0xC0 != 0x80 {
+                    if b < 0xE3 || b > 0xE9 {
+                        digitCandidates += (b >= 0xE0 && b <= 0xE2) || b >= 0xF0 ? 2 : 1
+                        if b == 0xC2 || b == 0xE2 { mayBreakLine = true }
+                    } else if i + 2 < n {
+                        digitCandidates += IndividualNumber.cjkDigits(b, v[i + 1], v[i + 2])
+                    }
                 }
             }
+            i += 1
         }
     }
 
