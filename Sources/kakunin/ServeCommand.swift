@@ -14,7 +14,6 @@ struct Serve: ParsableCommand {
 
     @Option(help: "Address to listen on.") var bind: String = "127.0.0.1"
     @Option(help: "Port to listen on (0: any free port, printed at start).") var port: Int = 8080
-    @Option(help: "Folder of insurer parameter files (default: jobs/insurers).") var paramsDir: String?
     @Option(help: "Folder the nightly runs write their mailing files to (the reports' file checks).") var out: String = "kakunin-out"
     @Option(help: "The audit log's Ed25519 public key (PEM): the audit page verifies the latest checkpoint with it.")
     var auditPublicKey: String?
@@ -30,7 +29,7 @@ struct Serve: ParsableCommand {
             guard (1...1440).contains(idleMinutes), (1...72).contains(absoluteHours) else {
                 throw OperatorError(.usage, "--idle-minutes must be 1–1440 and --absolute-hours 1–72")
             }
-            var options = ConsoleOptions(paramsDirectory: LoadedParameters.directory(paramsDir), mailRoot: URL(fileURLWithPath: out))
+            var options = ConsoleOptions(mailRoot: URL(fileURLWithPath: out))
             options.bind = bind
             options.port = port
             options.databaseURL = database.resolvedURL
