@@ -59,6 +59,7 @@ extension Insurer.Params {
                 }
                 let v = try ParameterVersions.set(try database.connect(), insurer: insurer, from: date, text: text,
                                                   file: file == "-" ? "(standard input)" : file, person: counterPerson())
+                for note in v.notes { printError(note) }
                 print("insurer \(insurer): parameter version \(v.id) effective from \(v.effectiveFrom) (sha256 \(v.sha256)), set by \(v.setByPerson) as \(v.setByLogin)")
                 return .success
             }

@@ -28,6 +28,8 @@ struct Run: ParsableCommand {
                 return v
             })
     var lockWait: Double = 5
+    @Option(help: "Folder of reviewed parameter files: its <insurer>.conf, when it differs from the version in force on the as-of date, is set as a new version from that date (audited) before the run. Never a default: without it the run uses the version in force.")
+    var paramsDir: String?
     @Option(help: "Ed25519 private key (PEM) to sign an audit-log checkpoint at the end (default: $KAKUNIN_AUDIT_KEY).")
     var auditKey: String?
     @OptionGroup var database: DatabaseOptions
@@ -35,6 +37,11 @@ struct Run: ParsableCommand {
     func run() throws {
         try runReporting {
             let date = try parseAsOf(asOf)
+            if let paramsDir {
+                let note = try ParameterVersions.adoptFile(try database.connect(), insurer: insurer, asOf: date, directory: URL(fileURLWithPath: paramsDir),
+                                                           person: counterPerson(), dryRun: dryRun)
+                if !quiet { printError(note) }
+            }
             var options = NightlyRun.Options(insurer: insurer, asOf: date, outDirectory: URL(fileURLWithPath: out),
                                              host: hostName(), codeVersion: KakuninVersion.string)
             options.job = job

@@ -15,6 +15,8 @@ public struct ParameterVersion: Sendable {
     public let setByLogin: String
     public let setByPerson: String
     public let setAt: String
+    /// What the operator should know about the file just set (e.g. a deprecated parameter).
+    public var notes: [String] = []
 
     /// The version as the parameters a decision is made with.
     public func loaded() throws -> LoadedParameters {
@@ -89,7 +91,37 @@ public enum ParameterVersions {
             try db.query("SELECT insurer_parameters_set($1, $2::date, $3, $4, $5)",
                          [insurer, from.description, listing, file, person]).scalar!
         }
-        return try history(db, insurer: insurer).first { $0.id == Int(id)! }!
+        var v = try history(db, insurer: insurer).first { $0.id == Int(id)! }!
+        if p.usesDeprecatedMailClass {
+            v.notes.append("note: mail_class is deprecated: it sets both kinds; the version records mail_class.certificate = \(p.mailClassCertificate.rawValue) and mail_class.notice = \(p.mailClassNotice.rawValue): set those instead")
+        }
+        return v
+    }
+
+    /// `kakunin run --params-dir DIR`: DIR/<insurer>.conf, when there, is validated and, when it
+    /// differs from the version in force on `asOf`, set as a new version from `asOf` (audited,
+    /// as `set`). Without the file the version in force is used, and the answer says so. A dry
+    /// run records nothing: a file that differs is refused. Returns a line for the operator.
+    public static func adoptFile(_ db: Connection, insurer: String, asOf: LocalDate, directory: URL, person: String,
+                                 dryRun: Bool) throws -> String {
+        let url = directory.appendingPathComponent("\(insurer).conf")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            return "parameters: no \(url.path); the run uses the version in force on \(asOf)"
+        }
+        guard let text = String(data: try Data(contentsOf: url), encoding: .utf8) else {
+            throw OperatorError(.badConfiguration, "\(url.path) is not UTF-8", fix: "save the parameter file as UTF-8")
+        }
+        let p = try validate(text: text, file: url.path, from: asOf)
+        let current = try version(db, insurer: insurer, on: asOf)
+        if let current, try LoadedParameters.canonicalListing(current.loaded().parameters) == LoadedParameters.canonicalListing(p) {
+            return "parameters: \(url.path) is version \(current.id) in force on \(asOf)"
+        }
+        if dryRun {
+            throw OperatorError(.badConfiguration, "\(url.path) differs from the parameters in force on \(asOf), and a dry run records nothing",
+                                fix: "set it first (kakunin insurer params set --insurer \(insurer) --from DATE \(url.path)), or run without --dry-run")
+        }
+        let v = try set(db, insurer: insurer, from: asOf, text: text, file: url.path, person: person)
+        return (["parameters: \(url.path) set as version \(v.id) of insurer \(insurer), effective from \(asOf)"] + v.notes).joined(separator: "\n")
     }
 
     /// Every version of an insurer, oldest first.
