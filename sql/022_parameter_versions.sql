@@ -119,3 +119,5 @@ REVOKE EXECUTE ON FUNCTION insurer_parameters_set(text, date, text, text, text) 
 GRANT EXECUTE ON FUNCTION insurer_parameters_set(text, date, text, text, text) TO kakunin_batch;
 -- What runs recorded before this migration stays readable to the roles that read reports.
 GRANT SELECT ON insurer_parameters TO kakunin_staff, kakunin_console;
+-- Runs no longer write insurer_parameters (what runs before this migration recorded): history.
+REVOKE INSERT, UPDATE ON insurer_parameters FROM kakunin_batch;

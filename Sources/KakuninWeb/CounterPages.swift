@@ -220,7 +220,9 @@ extension Console {
                                    "steps": e.steps, "parameters": "\(e.parameters.source)（sha256 \(e.parameters.sha256.prefix(16))…）",
                                    "insurer_name": e.parameters.parameters.insurerName ?? ""]
         if let run = e.runID {
-            data["run"] = ["run_id": run, "stored": e.storedDiffers ?? ""]
+            var about: [String: Any] = ["run_id": run]
+            if let stored = e.storedDiffers { about["stored"] = stored }
+            data["run"] = about
             data["heading"] = "実行 \(run) の判定の説明"
         } else {
             data["heading"] = "今日の判定の説明（現在のデータによる）"

@@ -115,6 +115,14 @@ struct ParameterVersionTests {
         #expect(try count(tdb, "run") == "0")
     }
 
+    /// A version without insurer_name, as only the owner could write it (around the function).
+    func insertUnnamed(_ db: Connection, from: String) throws {
+        try db.execute("""
+            INSERT INTO insurer_parameter_version (insurer_number, effective_from, listing, listing_sha256, parameters, source, set_by_login, set_by_person, set_at)
+            VALUES ('131016', $1, E'issue_lead_days = 40\\n', repeat('0', 64), '{"issue_lead_days": "40"}', 'owner', 'owner', 'owner', now())
+            """, [from])
+    }
+
     @Test("parameters without insurer_name: refused when set, and a run, counter issue or print on such a version is refused")
     func noInsurerName() throws {
         let tdb = try TestDatabase(parameters: false)
@@ -127,10 +135,7 @@ struct ParameterVersionTests {
         }
         #expect(refused?.message.contains("no insurer_name") == true, "\(String(describing: refused))")
         // A version the owner wrote around the function (no name): kakunin still refuses to use it.
-        try db.execute("""
-            INSERT INTO insurer_parameter_version (insurer_number, effective_from, listing, listing_sha256, parameters, source, set_by_login, set_by_person, set_at)
-            VALUES ('131016', '2026-04-01', E'issue_lead_days = 40\\n', repeat('0', 64), '{"issue_lead_days": "40"}', 'owner', 'owner', 'owner', now())
-            """)
+        try insertUnnamed(db, from: "2026-04-01")
         var r = try run(tdb, "2026-11-21", dir.appendingPathComponent("out"))
         #expect(r.status == 40, "\(r.stderr)")
         #expect(r.stderr.contains("have no insurer_name") && r.stderr.contains("kakunin insurer params set --insurer 131016"), "\(r.stderr)")
@@ -141,10 +146,7 @@ struct ParameterVersionTests {
         // A certificate issued under a named version cannot be printed once the version in force lacks the name.
         #expect(try setParameters(tdb, from: "2026-11-01", ["insurer_name = 千代田区"]).status == 0)
         #expect(try k(tdb, ["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21"]).status == 0)
-        try db.execute("""
-            INSERT INTO insurer_parameter_version (insurer_number, effective_from, listing, listing_sha256, parameters, source, set_by_login, set_by_person, set_at)
-            VALUES ('131016', '2026-11-02', E'issue_lead_days = 40\\n', repeat('0', 64), '{"issue_lead_days": "40"}', 'owner', 'owner', 'owner', now())
-            """)
+        try insertUnnamed(db, from: "2026-11-02")
         r = try k(tdb, ["certificate", "print", "--insurer", "131016", "--certificate", "1", "--print", dir.appendingPathComponent("c.html").path])
         #expect(r.status == 40, "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("c.html").path))

@@ -20,9 +20,6 @@ public struct LoadedParameters: Sendable {
         self.versionID = versionID
     }
 
-    /// Every parameter with its value, as a JSON object.
-    public var listingJSON: String { json(Dictionary(uniqueKeysWithValues: parameters.listing)) }
-
     /// What a run recorded before parameter versions (insurer_parameters.parameters).
     public static func fromListing(_ jsonText: String, source: String, sha256: String) throws -> LoadedParameters {
         guard let obj = try JSONSerialization.jsonObject(with: Data(jsonText.utf8)) as? [String: String] else {
