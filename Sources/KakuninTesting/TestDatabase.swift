@@ -160,13 +160,18 @@ public func startKakunin(_ arguments: [String], database: TestDatabase?, current
     p.standardInput = stdin == nil ? FileHandle.nullDevice : input
     try p.run()
     if let stdin {
+        // A command that exits before reading its input (refused, or an older binary that does
+        // not know it) must fail its test, not end the test process with SIGPIPE.
+        _ = ignoreSIGPIPE
         DispatchQueue.global().async {
-            input.fileHandleForWriting.write(stdin)
+            try? input.fileHandleForWriting.write(contentsOf: stdin)
             try? input.fileHandleForWriting.close()
         }
     }
     return RunningCommand(p, out: out, err: err)
 }
+
+private let ignoreSIGPIPE: Void = { signal(SIGPIPE, SIG_IGN) }()
 
 /// Waits (at most `seconds`) until `condition` holds; false on time-out.
 public func eventually(_ seconds: Double = 30, _ condition: () throws -> Bool) rethrows -> Bool {

@@ -102,7 +102,7 @@ struct ExplainTests {
         #expect(r.stdout.contains("Explains: the decision of run 1, from the facts that run read and its parameters"))
         #expect(r.stdout.contains("(千代田区国民健康保険), as of 2026-11-21") && !r.stdout.contains("APPLY_NOTICE_RECENT"), "\(r.stdout)")
         r = try runKakunin(["explain", "--run", "1", "--member", "R", "--format", "json"], database: tdb)
-        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let obj = try #require(try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stderr)")
         #expect(obj["outcome"] as? String == "apply_notice" && obj["reasons"] as? [String] == ["CARD_RENEWING"] && obj["run_id"] as? Int == 1)
         #expect(obj["explains"] as? String == "run 1" && obj["stored_decision"] == nil)
         // Today's decision, a separate command: the notice run 1 sent counts now.

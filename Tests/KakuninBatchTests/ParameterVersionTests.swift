@@ -56,11 +56,11 @@ struct ParameterVersionTests {
         #expect(r.stdout.contains("parameter version 1, effective from 2026-04-01, in force on 2026-11-30"))
         #expect(r.stdout.contains("insurer_name = 千代田区国民健康保険\n") && r.stdout.contains("issue_lead_days = 45\n"))
         let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("#") }.joined(separator: "\n")
-        let sha = try tdb.connect().query("SELECT listing_sha256 FROM insurer_parameter_version WHERE version_id = 1").scalar!
+        let sha = try #require(try tdb.connect().query("SELECT listing_sha256 FROM insurer_parameter_version WHERE version_id = 1").scalar)
         #expect(r.stdout.contains("# sha256 \(sha)"))
         #expect(try tdb.connect().query("SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')", [lines]).scalar == sha)
         r = try k(tdb, ["insurer", "params", "show", "--insurer", "131016", "--on", "2026-12-01", "--format", "json"])
-        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let obj = try #require(try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stderr)")
         #expect(obj["version_id"] as? Int == 2 && obj["effective_from"] as? String == "2026-12-01")
         #expect((obj["parameters"] as? [String: String])?["issue_lead_days"] == "30")
         #expect(try k(tdb, ["insurer", "params", "show", "--insurer", "131016", "--on", "2026-03-31"]).status == 40)
@@ -185,7 +185,7 @@ struct ParameterVersionTests {
         let out = dir.appendingPathComponent("out")
         #expect(try setParameters(tdb, from: "2026-11-01", ["insurer_name = 千代田区国民健康保険", "issue_lead_days = 45"]).status == 0)
         #expect(try run(tdb, "2026-11-21", out).status == 0)
-        let sha = try tdb.connect().query("SELECT params_sha256 FROM run WHERE run_id = 1").scalar!
+        let sha = try #require(try tdb.connect().query("SELECT params_sha256 FROM run WHERE run_id = 1").scalar)
         // Later versions, one of them now in force on the run's own as-of date.
         #expect(try setParameters(tdb, from: "2026-11-10", ["insurer_name = 改名後の保険者", "issue_lead_days = 30"]).status == 0)
         #expect(try setParameters(tdb, from: "2026-12-01", ["insurer_name = さらに後の保険者"]).status == 0)
@@ -194,7 +194,7 @@ struct ParameterVersionTests {
         #expect(r.stdout.contains("insurer 131016 千代田区国民健康保険") && !r.stdout.contains("改名後"), "\(r.stdout)")
         #expect(r.stdout.contains("(sha256 \(sha))"), "\(r.stdout)")
         r = try k(tdb, ["report", "--run", "1", "--format", "json", "--out", out.path])
-        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let obj = try #require(try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stderr)")
         #expect(obj["insurer_name"] as? String == "千代田区国民健康保険" && obj["parameters_sha256"] as? String == sha)
         #expect((obj["parameters"] as? [String: String])?["issue_lead_days"] == "45", "the run's values, not today's 30")
         // A rerun of the completed run prints the run's parameters, not today's.
