@@ -177,6 +177,27 @@ struct ParameterVersionTests {
             .contains("\"encoding\" : \"UTF-8\""))
     }
 
+    @Test("run --params-dir loads DIR/<insurer>.conf explicitly: a new version from the as-of date when it differs, none when it does not")
+    func paramsDirLoadsAVersion() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        try NightlyRunTests().scenario(tdb, dir)
+        let out = dir.appendingPathComponent("out")
+        try "insurer_name = 千代田区国民健康保険\nissue_lead_days = 45\n".write(to: dir.appendingPathComponent("131016.conf"), atomically: true, encoding: .utf8)
+        var r = try k(tdb, ["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", out.path, "--params-dir", dir.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("131016.conf set as version 2 of insurer 131016, effective from 2026-11-21"), "\(r.stderr)")
+        r = try k(tdb, ["run", "--insurer", "131016", "--as-of", "2026-11-22", "--out", out.path, "--params-dir", dir.path])
+        #expect(r.status == 0 && r.stderr.contains("131016.conf is version 2 in force on 2026-11-22"), "\(r.stderr)")
+        #expect(try tdb.connect().query("SELECT string_agg(params_version_id::text, ',' ORDER BY run_id) FROM run").scalar == "2,2")
+        #expect(try tdb.connect().query("SELECT count(*) FROM audit_event WHERE action = 'parameters_set'").scalar == "1")
+        // A bad file is refused before the run registers anything.
+        try "insurer_name = 千代田区\nissue_lead_days = 0\n".write(to: dir.appendingPathComponent("131016.conf"), atomically: true, encoding: .utf8)
+        r = try k(tdb, ["run", "--insurer", "131016", "--as-of", "2026-11-23", "--out", out.path, "--params-dir", dir.path])
+        #expect(r.status == 78 && r.stderr.contains("131016.conf:2: issue_lead_days"), "\(r.stderr)")
+        #expect(try count(tdb, "run") == "2")
+    }
+
     @Test("parameters changed after a run: its report, its rerun and replay still show its own name, values and hash")
     func reportsKeepTheirParameters() throws {
         let tdb = try TestDatabase()
