@@ -7,6 +7,9 @@ public enum ExitStatus: Int32, Sendable {
     case rowsRejected = 10
     /// Run: completed, but some members are held (see the report).
     case membersHeld = 11
+    /// Run, counter issue, certificate print, explain: the insurer has no parameters in force on
+    /// the date, or they lack insurer_name (set them with `kakunin insurer params set`).
+    case noParameters = 40
     /// Import: the file was refused as a whole (wrong header, not UTF-8, Individual Number).
     case fileRefused = 20
     /// Usage error (bad arguments); from the argument parser.

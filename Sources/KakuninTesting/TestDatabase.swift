@@ -12,11 +12,40 @@ public final class TestDatabase: @unchecked Sendable {
     /// Serialises template creation within the process.
     private static let template: Result<Void, Error> = Result { try buildTemplate() }
 
-    public init() throws {
+    /// `parameters`: every insurer gets a parameter version the moment it is first imported (see
+    /// `giveInsurersParameters`), so tests that run, issue or print need not set one; false for
+    /// tests of insurers without parameters.
+    public init(parameters: Bool = true) throws {
         try Self.template.get()
         name = "kakunin_t_\(UInt32.random(in: 0...UInt32.max))_\(getpid())"
         let admin = try Connection(url: "dbname=postgres")
         try admin.execute("CREATE DATABASE \(name) TEMPLATE kakunin_template")
+        if parameters { try Self.giveInsurersParameters(try connect()) }
+    }
+
+    /// The parameters a test insurer has from 1900-01-01 unless the test sets others (a later
+    /// `kakunin insurer params set` takes over from its date): the defaults of SPEC.md 2.6 and
+    /// an insurer_name.
+    public static func testInsurerName(_ insurer: String) -> String { "テスト保険者\(insurer)" }
+
+    /// The one place tests give insurers parameters: a trigger of this test database only, which
+    /// writes a version (as the fixture, not through kakunin) for each insurer an import creates.
+    private static func giveInsurersParameters(_ db: Connection) throws {
+        try db.executeScript("""
+            CREATE FUNCTION kakunin.test_insurer_parameters() RETURNS trigger
+            LANGUAGE plpgsql SECURITY DEFINER SET search_path = kakunin, pg_temp AS $$
+            DECLARE listing text := 'insurer_name = テスト保険者' || NEW.insurer_number || E'\\n';
+            BEGIN
+                INSERT INTO insurer_parameter_version (insurer_number, effective_from, listing, listing_sha256, parameters, source,
+                                                       set_by_login, set_by_person, set_at)
+                VALUES (NEW.insurer_number, '1900-01-01', listing, encode(sha256(convert_to(listing, 'UTF8')), 'hex'),
+                        jsonb_build_object('insurer_name', 'テスト保険者' || NEW.insurer_number), 'TestDatabase', session_user,
+                        'test fixture', now());
+                RETURN NULL;
+            END $$;
+            CREATE TRIGGER test_insurer_parameters AFTER INSERT ON kakunin.insurer
+                FOR EACH ROW EXECUTE FUNCTION kakunin.test_insurer_parameters();
+            """)
     }
 
     /// An empty database without the schema (for migration tests).
@@ -131,13 +160,18 @@ public func startKakunin(_ arguments: [String], database: TestDatabase?, current
     p.standardInput = stdin == nil ? FileHandle.nullDevice : input
     try p.run()
     if let stdin {
+        // A command that exits before reading its input (refused, or an older binary that does
+        // not know it) must fail its test, not end the test process with SIGPIPE.
+        _ = ignoreSIGPIPE
         DispatchQueue.global().async {
-            input.fileHandleForWriting.write(stdin)
+            try? input.fileHandleForWriting.write(contentsOf: stdin)
             try? input.fileHandleForWriting.close()
         }
     }
     return RunningCommand(p, out: out, err: err)
 }
+
+private let ignoreSIGPIPE: Void = { signal(SIGPIPE, SIG_IGN) }()
 
 /// Waits (at most `seconds`) until `condition` holds; false on time-out.
 public func eventually(_ seconds: Double = 30, _ condition: () throws -> Bool) rethrows -> Bool {

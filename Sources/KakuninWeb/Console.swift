@@ -16,8 +16,6 @@ public struct ConsoleOptions: Sendable {
     public var bind = "127.0.0.1"
     public var port = 8080
     public var databaseURL: String?
-    /// Folder of insurer parameter files (counter issue, explanations).
-    public var paramsDirectory: URL
     /// Folder the nightly runs wrote their mailing files to (the report's file checks).
     public var mailRoot: URL
     /// The audit log's public key (the audit page verifies the latest checkpoint with it).
@@ -36,8 +34,7 @@ public struct ConsoleOptions: Sendable {
     public var idleTimeoutSeconds = 30
     public var maxConnections = 512
 
-    public init(paramsDirectory: URL, mailRoot: URL) {
-        self.paramsDirectory = paramsDirectory
+    public init(mailRoot: URL) {
         self.mailRoot = mailRoot
     }
 }
@@ -339,11 +336,6 @@ public final class Console: @unchecked Sendable {
 }
 
 extension Console {
-    /// The parameters in force for an insurer on a date.
-    func parameters(_ insurer: String, _ asOf: LocalDate) throws -> LoadedParameters {
-        try LoadedParameters.load(insurer: insurer, directory: options.paramsDirectory, asOf: asOf)
-    }
-
     /// Today in Japan: the date the counter decides and records as.
     static func today() -> LocalDate { LocalDate.todayInJapan() }
 }

@@ -232,17 +232,47 @@ extension Console {
         }
     }
 
+    /// The parameters in force for an insurer on a date (refused, in Japanese, without them).
+    func parameters(_ db: Connection, _ insurer: String, _ asOf: LocalDate) throws -> LoadedParameters {
+        do {
+            return try ParameterVersions.inForce(db, insurer: insurer, on: asOf)
+        } catch let e as OperatorError where e.status == .noParameters {
+            throw OperatorError(.noParameters, "保険者 \(insurer) には基準日 \(asOf) に有効なパラメータ（保険者名称を含む）がありません。判定も交付もできません。",
+                                fix: "運用担当に連絡してください（kakunin insurer params set --insurer \(insurer) …）。")
+        }
+    }
+
+    /// 「なぜこの判定か」: with `run`, the decision that run made, explained from the facts it read and
+    /// its parameters (as replay decides); without, today's decision from today's data, labelled so.
     func explainPage(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ q: FormFields) throws -> Reply {
         try requireOpen(person, insurer)
-        guard let asOf = q["as_of"].map({ LocalDate($0) }) ?? Self.today() else {
-            throw OperatorError(.usage, "as_of は YYYY-MM-DD で指定してください", fix: "判定の履歴のリンクから開いてください。")
-        }
         try desk(db, person).requireMemberVisible(insurer, member)
-        let e = try Explanation.load(db: db, insurer: insurer, member: member, asOf: asOf, parameters: parameters(insurer, asOf))
+        let e: Explanation
+        if let run = q["run"] {
+            guard let id = Int(run), id > 0 else {
+                throw OperatorError(.usage, "run は実行番号で指定してください", fix: "判定の履歴のリンクから開いてください。")
+            }
+            e = try Explanation.ofRun(db: db, runID: id, member: member)
+            guard e.insurer == insurer else { throw OperatorError(.notFound, "実行 \(id) はこの保険者の実行ではありません", fix: "判定の履歴のリンクから開いてください。") }
+        } else {
+            guard let asOf = q["as_of"].map({ LocalDate($0) }) ?? Self.today() else {
+                throw OperatorError(.usage, "as_of は YYYY-MM-DD で指定してください", fix: "判定の履歴のリンクから開いてください。")
+            }
+            e = try Explanation.load(db: db, insurer: insurer, member: member, asOf: asOf, parameters: parameters(db, insurer, asOf))
+        }
         try desk(db, person).recordView(insurer: insurer, members: [member], page: "explanation")
-        var data: [String: Any] = ["insurer": insurer, "member_id": member, "as_of": asOf.description,
-                                   "as_of_era": JapaneseEra.format(asOf) ?? "", "outcome": e.decision.outcome.japanese + "（\(e.decision.outcome.rawValue)）",
-                                   "steps": e.steps, "parameters": "\(e.parameters.source)（sha256 \(e.parameters.sha256.prefix(16))…）"]
+        var data: [String: Any] = ["insurer": insurer, "member_id": member, "as_of": e.asOf.description,
+                                   "as_of_era": JapaneseEra.format(e.asOf) ?? "", "outcome": e.decision.outcome.japanese + "（\(e.decision.outcome.rawValue)）",
+                                   "steps": e.steps, "parameters": "\(e.parameters.source)（sha256 \(e.parameters.sha256.prefix(16))…）",
+                                   "insurer_name": e.parameters.parameters.insurerName ?? ""]
+        if let run = e.runID {
+            var about: [String: Any] = ["run_id": run]
+            if let stored = e.storedDiffers { about["stored"] = stored }
+            data["run"] = about
+            data["heading"] = "実行 \(run) の判定の説明"
+        } else {
+            data["heading"] = "今日の判定の説明（現在のデータによる）"
+        }
         data["reasons"] = e.decision.reasons.sorted.map { ["code": $0.rawValue, "text": $0.japanese, "source": $0.explanation.source] }
         if let f = e.decision.validFrom, let t = e.decision.validTo { data["valid"] = "\(f) – \(t)（\(JapaneseEra.format(t) ?? "") まで）" }
         return .html(views.render("explain", data, title: "判定の説明", person: person))
@@ -254,7 +284,7 @@ extension Console {
         try requireOpen(person, insurer)
         try desk(db, person).requireMemberVisible(insurer, member)
         let asOf = Self.today()
-        let (d, steps) = try desk(db, person).counterDecision(insurer: insurer, memberID: member, asOf: asOf, parameters: parameters(insurer, asOf))
+        let (d, steps) = try desk(db, person).counterDecision(insurer: insurer, memberID: member, asOf: asOf, parameters: parameters(db, insurer, asOf))
         let name = try db.query("SELECT family_name || coalesce('　' || given_name, '') FROM member WHERE insurer_number = $1 AND member_id = $2",
                                 [insurer, member]).scalar ?? ""
         try desk(db, person).recordView(insurer: insurer, members: [member], page: "counter issue")
@@ -270,7 +300,7 @@ extension Console {
     func issue(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields) throws -> Reply {
         try requireOpen(person, insurer)
         let asOf = Self.today()
-        switch try desk(db, person).issue(insurer: insurer, memberID: member, asOf: asOf, parameters: parameters(insurer, asOf)) {
+        switch try desk(db, person).issue(insurer: insurer, memberID: member, asOf: asOf, parameters: parameters(db, insurer, asOf)) {
         case .issued(let c):
             let data: [String: Any] = ["insurer": insurer, "member_id": member, "certificate_number": String(c.certificate_number),
                                        "name": [c.family_name, c.given_name].compactMap { $0 }.joined(separator: "\u{3000}"),
@@ -286,7 +316,7 @@ extension Console {
         try requireOpen(person, insurer)
         guard let n = Int64(number) else { throw OperatorError(.notFound, "確認書番号 \(number) はありません") }
         let paper = CertificatePrint.Paper(rawValue: q["paper"] ?? "card") ?? .card
-        let c = try desk(db, person).reprint(insurer: insurer, certificate: n, parameters: parameters(insurer, Self.today()))
+        let c = try desk(db, person).reprint(insurer: insurer, certificate: n, parameters: parameters(db, insurer, Self.today()))
         return .html(CertificatePrint.html(c, paper: paper))
     }
 

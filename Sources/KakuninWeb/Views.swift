@@ -173,7 +173,7 @@ struct Views: Sendable {
             {{^decisions}}<p class="empty">夜間処理の判定はまだありません。</p>{{/decisions}}
             {{^empty(decisions)}}<table class="list"><thead><tr><th>基準日</th><th>実行</th><th>結果</th><th>理由</th><th>有効期間</th><th>説明</th></tr></thead><tbody>{{/empty(decisions)}}
             {{#decisions}}<tr><td>{{as_of}}</td><td>{{run_id}}</td><td>{{outcome}}</td><td>{{#reasons}}<span class="code">{{code}}</span> {{text}}<br>{{/reasons}}</td><td>{{valid_from}} – {{valid_to}}</td>
-            <td><a href="/members/{{insurer}}/{{member_id}}/explain?as_of={{as_of}}">なぜこの判定か</a></td></tr>{{/decisions}}
+            <td><a href="/members/{{insurer}}/{{member_id}}/explain?run={{run_id}}">なぜこの判定か</a></td></tr>{{/decisions}}
             {{^empty(decisions)}}</tbody></table>{{/empty(decisions)}}
             <p><a href="/members/{{insurer}}/{{member_id}}/explain">今日の判定を説明する</a></p></section>
             <section aria-labelledby="app-h"><h2 id="app-h">申請</h2>
@@ -200,11 +200,15 @@ struct Views: Sendable {
             """,
         "explain": """
             <p class="crumbs"><a href="/members/{{insurer}}/{{member_id}}">加入者 {{member_id}}</a> › 判定の説明</p>
-            <h1>判定の説明（基準日 {{as_of}}・{{as_of_era}}）</h1>
+            <h1 id="explains">{{heading}}（基準日 {{as_of}}・{{as_of_era}}）</h1>
+            {{#run}}<p class="note">実行 {{run_id}} が読んだ事実とその実行のパラメータで判定を説明しています（今日のデータではありません）。
+            {{#stored}}<br><span class="warn">この実行が記録した判定：{{stored}}（現在のプログラムでは下記のとおり）</span>{{/stored}}</p>
+            <p><a href="/members/{{insurer}}/{{member_id}}/explain">今日の判定を説明する</a></p>{{/run}}
+            {{^run}}<p class="note">現在のデータと基準日に有効なパラメータによる判定です。過去の実行の判定は「判定の履歴」の各行から開いてください。</p>{{/run}}
             <p class="outcome" id="outcome">結果：<strong>{{outcome}}</strong>{{#valid}}　有効期間 {{valid}}{{/valid}}</p>
             <h2>理由</h2><ul>{{#reasons}}<li><span class="code">{{code}}</span> {{text}} <span class="en">{{source}}</span></li>{{/reasons}}</ul>
             <h2>判定の手順</h2><ol class="steps">{{#steps}}<li>{{.}}</li>{{/steps}}</ol>
-            <p class="en">パラメータ：{{parameters}}</p>
+            <p class="en">保険者名称：{{insurer_name}}　パラメータ：{{parameters}}</p>
             """,
         "issue_confirm": """
             <p class="crumbs"><a href="/members/{{insurer}}/{{member_id}}">加入者 {{member_id}}</a> › 窓口交付</p>
@@ -248,7 +252,7 @@ struct Views: Sendable {
             {{^members}}<p class="empty">該当する方はいません。</p>{{/members}}
             {{^empty(members)}}<table class="list"><thead><tr><th>加入者ID</th>{{#change}}<th>前回</th>{{/change}}<th>結果</th><th>理由</th><th>制度</th><th>説明</th></tr></thead><tbody>{{/empty(members)}}
             {{#members}}<tr><td><a href="/members/{{insurer}}/{{member}}">{{member}}</a></td>{{#change}}<td>{{previous}}</td>{{/change}}<td>{{outcome}}</td><td class="code">{{reasons}}</td><td>{{scheme}}</td>
-            <td><a href="/members/{{insurer}}/{{member}}/explain?as_of={{as_of}}">なぜこの判定か</a></td></tr>{{/members}}
+            <td><a href="/members/{{insurer}}/{{member}}/explain?run={{run_id}}">なぜこの判定か</a></td></tr>{{/members}}
             {{^empty(members)}}</tbody></table>{{/empty(members)}}
             {{> pager}}
             """,

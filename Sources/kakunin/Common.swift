@@ -71,12 +71,6 @@ func hostName() -> String {
     ProcessInfo.processInfo.hostName
 }
 
-/// The as-of date and the insurer's validated parameters, for commands that decide.
-func asOfAndParameters(insurer: String, asOf: String?, paramsDir: String?) throws -> (LocalDate, LoadedParameters) {
-    let date = try parseAsOf(asOf)
-    return (date, try LoadedParameters.load(insurer: insurer, directory: LoadedParameters.directory(paramsDir), asOf: date))
-}
-
 /// Prints a header and rows as tab-separated lines (NULL as empty), for operators and scripts.
 func printTable(_ header: [String], _ rows: [[String?]]) {
     print(header.joined(separator: "\t"))

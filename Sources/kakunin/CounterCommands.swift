@@ -135,13 +135,13 @@ struct Certificate: ParsableCommand {
         @Option(help: "Certificate number.") var certificate: Int64
         @Option(help: "Write the printable certificate (self-contained HTML) to this file.") var print: String
         @Option(help: "Paper size: card | postcard.") var paper: CertificatePrint.Paper = .card
-        @Option(help: "Folder of insurer parameter files (default: jobs/insurers).") var paramsDir: String?
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
             try runReporting {
-                let (_, params) = try asOfAndParameters(insurer: insurer, asOf: nil, paramsDir: paramsDir)
-                let c = try CounterDesk(db: try database.connect(), person: counterPerson()).reprint(
+                let db = try database.connect()
+                let params = try ParameterVersions.inForce(db, insurer: insurer, on: LocalDate.todayInJapan())
+                let c = try CounterDesk(db: db, person: counterPerson()).reprint(
                     insurer: insurer, certificate: certificate, parameters: params)
                 try emit(CertificatePrint.html(c, paper: paper), to: self.print)
                 Swift.print("certificate \(c.certificate_number) of member \(c.member_id): printable certificate \(self.print)")
@@ -270,13 +270,14 @@ struct Counter: ParsableCommand {
         @Option(help: "Write the printable certificate (self-contained HTML) to this file.") var print: String?
         @Option(help: "Paper size of the printable certificate: card | postcard.") var paper: CertificatePrint.Paper = .card
         @Option(help: "text | json") var format: Format = .text
-        @Option(help: "Folder of insurer parameter files (default: jobs/insurers).") var paramsDir: String?
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
             try runReporting {
-                let (date, params) = try asOfAndParameters(insurer: insurer, asOf: asOf, paramsDir: paramsDir)
-                let result = try CounterDesk(db: try database.connect(), person: counterPerson()).issue(
+                let date = try parseAsOf(asOf)
+                let db = try database.connect()
+                let params = try ParameterVersions.inForce(db, insurer: insurer, on: date)
+                let result = try CounterDesk(db: db, person: counterPerson()).issue(
                     insurer: insurer, memberID: member, asOf: date, parameters: params)
                 switch result {
                 case .issued(let c):

@@ -11,6 +11,6 @@ struct Kakunin: ParsableCommand {
             """,
         version: KakuninVersion.string,
         subcommands: [DB.self, Import.self, Imports.self, Generate.self, Run.self, Runs.self, Report.self, Replay.self, Export.self, Explain.self,
-                      Member.self, Application.self, Certificate.self, Notice.self, Consideration.self, Counter.self, Staff.self, Audit.self, Serve.self, User.self]
+                      Insurer.self, Member.self, Application.self, Certificate.self, Notice.self, Consideration.self, Counter.self, Staff.self, Audit.self, Serve.self, User.self]
     )
 }

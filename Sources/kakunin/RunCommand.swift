@@ -8,7 +8,8 @@ struct Run: ParsableCommand {
         abstract: "The nightly job for one insurer: decide, issue, write the mailing files, audit, report.",
         discussion: """
             Safe to rerun: a completed run changes nothing; a crashed one is taken over and finished.
-            Exit status: 0 success; 11 success with held members; 78 bad configuration;
+            Decides with the insurer's parameter version in force on the as-of date (kakunin insurer params set).
+            Exit status: 0 success; 11 success with held members; 40 no parameters in force (or no insurer_name); 78 bad configuration;
             69 database unreachable; 75 run locked by another process; 1 internal error.
             """)
 
@@ -27,16 +28,22 @@ struct Run: ParsableCommand {
                 return v
             })
     var lockWait: Double = 5
-    @Option(help: "Folder of insurer parameter files (default: jobs/insurers).") var paramsDir: String?
+    @Option(help: "Folder of reviewed parameter files: its <insurer>.conf, when it differs from the version in force on the as-of date, is set as a new version from that date (audited) before the run. Never a default: without it the run uses the version in force.")
+    var paramsDir: String?
     @Option(help: "Ed25519 private key (PEM) to sign an audit-log checkpoint at the end (default: $KAKUNIN_AUDIT_KEY).")
     var auditKey: String?
     @OptionGroup var database: DatabaseOptions
 
     func run() throws {
         try runReporting {
-            let (date, params) = try asOfAndParameters(insurer: insurer, asOf: asOf, paramsDir: paramsDir)
+            let date = try parseAsOf(asOf)
+            if let paramsDir {
+                let note = try ParameterVersions.adoptFile(try database.connect(), insurer: insurer, asOf: date, directory: URL(fileURLWithPath: paramsDir),
+                                                           person: counterPerson(), dryRun: dryRun)
+                if !quiet { printError(note) }
+            }
             var options = NightlyRun.Options(insurer: insurer, asOf: date, outDirectory: URL(fileURLWithPath: out),
-                                             parameters: params, host: hostName(), codeVersion: KakuninVersion.string)
+                                             host: hostName(), codeVersion: KakuninVersion.string)
             options.job = job
             options.dryRun = dryRun
             options.lockWait = lockWait
@@ -48,7 +55,7 @@ struct Run: ParsableCommand {
             if let at = result.alreadyCompleted {
                 print("Run \(result.runID!) for insurer \(insurer) as of \(date) already completed at \(at); nothing changed.")
             }
-            print("Parameters: \(params.source)\(params.isDefault ? " — this insurer runs on the defaults of SPEC.md 2.6" : "") (sha256 \(params.sha256))")
+            if let params = result.parameters { print("Parameters: \(params.source) (sha256 \(params.sha256))") }
             print(result.report.render(), terminator: "")
             if let dir = result.filesDirectory { print("Mailing files: \(dir.path)") }
             return result.exitStatus

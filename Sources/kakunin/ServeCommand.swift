@@ -14,7 +14,6 @@ struct Serve: ParsableCommand {
 
     @Option(help: "Address to listen on.") var bind: String = "127.0.0.1"
     @Option(help: "Port to listen on (0: any free port, printed at start).") var port: Int = 8080
-    @Option(help: "Folder of insurer parameter files (default: jobs/insurers).") var paramsDir: String?
     @Option(help: "Folder the nightly runs write their mailing files to (the reports' file checks).") var out: String = "kakunin-out"
     @Option(help: "The audit log's Ed25519 public key (PEM): the audit page verifies the latest checkpoint with it.")
     var auditPublicKey: String?
@@ -36,7 +35,7 @@ struct Serve: ParsableCommand {
             guard (1...3600).contains(idleTimeout), (16...65536).contains(maxConnections), (1...16).contains(passwordThreads ?? 1) else {
                 throw OperatorError(.usage, "--idle-timeout must be 1–3600 seconds, --max-connections 16–65536, --password-threads 1–16")
             }
-            var options = ConsoleOptions(paramsDirectory: LoadedParameters.directory(paramsDir), mailRoot: URL(fileURLWithPath: out))
+            var options = ConsoleOptions(mailRoot: URL(fileURLWithPath: out))
             options.bind = bind
             options.port = port
             options.databaseURL = database.resolvedURL

@@ -26,7 +26,7 @@ struct CounterIssueTests {
 
     func issue(_ member: String, _ asOf: String = "2026-11-21", _ extra: [String] = [], insurer: String = "131016",
                env: [String: String] = [:]) throws -> CommandResult {
-        try k(["counter", "issue", "--insurer", insurer, "--member", member, "--as-of", asOf, "--params-dir", dir.path] + extra, env: env)
+        try k(["counter", "issue", "--insurer", insurer, "--member", member, "--as-of", asOf] + extra, env: env)
     }
 
     func certificate(_ r: CommandResult) throws -> CounterDesk.IssuedCertificate {
@@ -85,7 +85,7 @@ struct CounterIssueTests {
     func twoClerks() throws {
         let gate = dir.appendingPathComponent("gate")
         _ = FileManager.default.createFile(atPath: gate.path, contents: nil)
-        let args = ["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21", "--params-dir", dir.path]
+        let args = ["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21"]
         let first = try startKakunin(args, database: tdb, environment: ["KAKUNIN_PAUSE_AT": "counter:decided", "KAKUNIN_PAUSE_FILE": gate.path])
         #expect(eventually { FileManager.default.fileExists(atPath: gate.path + ".reached") })
         let second = try startKakunin(args, database: tdb)
@@ -203,7 +203,7 @@ struct CounterIssueTests {
         let app = try JSONDecoder().decode(CounterDesk.ApplicationRecord.self, from: Data(r.stdout.utf8)).application_id
         #expect(try k(["application", "decide", "--insurer", "131016", "--application", String(app), "--reject", "--reason", "withdrawn"], env: asStaff).status == 0)
         let printed = dir.appendingPathComponent("staff.html")
-        r = try k(["certificate", "print", "--insurer", "131016", "--certificate", "1", "--print", printed.path, "--params-dir", dir.path], env: asStaff)
+        r = try k(["certificate", "print", "--insurer", "131016", "--certificate", "1", "--print", printed.path], env: asStaff)
         #expect(r.status == 0, "\(r.stderr)")
         r = try k(["certificate", "void", "--insurer", "131016", "--certificate", "1", "--reason", "issued in error"], env: asStaff)
         #expect(r.status == 0, "\(r.stderr)")
@@ -258,7 +258,7 @@ struct CounterDuringRunTests {
         // The run holds its lock, its snapshot and its block of numbers; the counter does not wait.
         let started = Date()
         let r = try runKakunin(["counter", "issue", "--insurer", "131016", "--member", "M099999", "--as-of", "2026-11-21",
-                                "--params-dir", dir.path, "--format", "json"], database: tdb)
+                                "--format", "json"], database: tdb)
         let seconds = Date().timeIntervalSince(started)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(seconds < 2, "counter issue took \(seconds) s")

@@ -164,7 +164,7 @@ struct DatabasePromisesTests {
 
     @Test("item 13: a reissue racing a void of the same certificate fails (65) instead of reissuing a voided one")
     func reissueRacingVoid() throws {
-        var r = try k(["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21", "--params-dir", dir.path])
+        var r = try k(["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21"])
         #expect(r.status == 0, "\(r.stderr)")
         let first = try tdb.connect().query("SELECT certificate_number::text FROM certificate WHERE member_id = 'A'").scalar!
         r = try k(["application", "add", "--insurer", "131016", "--member", "A", "--kind", "reissue", "--status", "approved",
@@ -172,8 +172,7 @@ struct DatabasePromisesTests {
         #expect(r.status == 0, "\(r.stderr)")
         let gate = dir.appendingPathComponent("gate")
         _ = FileManager.default.createFile(atPath: gate.path, contents: nil)
-        let reissue = try startKakunin(["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-22",
-                                        "--params-dir", dir.path], database: tdb,
+        let reissue = try startKakunin(["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-22"], database: tdb,
                                        environment: ["KAKUNIN_PAUSE_AT": "counter:decided", "KAKUNIN_PAUSE_FILE": gate.path])
         #expect(eventually { FileManager.default.fileExists(atPath: gate.path + ".reached") })
         // Decided to replace the first certificate; meanwhile another clerk voids it.

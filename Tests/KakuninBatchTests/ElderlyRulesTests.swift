@@ -31,7 +31,7 @@ struct ElderlyRulesTests {
             let r = try nightly(tdb, asOf, out: out, params: dir)
             #expect(r.status == 0, "\(asOf): \(r.stdout)\(r.stderr)")
             #expect(!r.stdout.contains("FAIL"))
-            #expect(r.stdout.contains("warning: no insurer_name"), "a run without insurer_name warns")
+            #expect(r.stdout.contains("Insurer: 131016 テスト保険者131016"), "the fixture's parameters name the insurer")
             return try runner.decisions(tdb, run: run)
         }
 
@@ -78,7 +78,7 @@ struct ElderlyRulesTests {
             """).scalar == "0")
     }
 
-    @Test("insurer_name is stored on the insurer, shown by explain and in the report")
+    @Test("insurer_name is recorded with the run, shown by explain and in the report")
     func insurerName() throws {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
@@ -88,10 +88,12 @@ struct ElderlyRulesTests {
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("Insurer: 131016 千代田区国民健康保険"))
         #expect(!r.stdout.contains("warning: no insurer_name"))
-        #expect(try tdb.connect().query("SELECT insurer_name FROM insurer").scalar == "千代田区国民健康保険")
-        let e = try runKakunin(["explain", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21", "--params-dir", dir.path], database: tdb)
+        #expect(try tdb.connect().query("""
+            SELECT v.parameters->>'insurer_name' FROM run r JOIN insurer_parameter_version v ON v.version_id = r.params_version_id
+            """).scalar == "千代田区国民健康保険")
+        let e = try runKakunin(["explain", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21"], database: tdb)
         #expect(e.stdout.contains("of insurer 131016 (千代田区国民健康保険)"), "\(e.stdout)")
-        let j = try runKakunin(["explain", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21", "--params-dir", dir.path,
+        let j = try runKakunin(["explain", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21",
                                 "--format", "json"], database: tdb)
         #expect(j.stdout.contains("\"insurer_name\" : \"千代田区国民健康保険\""), "\(j.stdout)")
     }

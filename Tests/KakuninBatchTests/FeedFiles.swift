@@ -1,5 +1,6 @@
 import Foundation
 import KakuninCore
+import KakuninTesting
 
 /// Builds small feed files for tests.
 enum FeedFiles {
@@ -28,4 +29,14 @@ enum FeedFiles {
         try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
         return url
     }
+}
+
+/// Sets a version of an insurer's parameters from `lines`, as an operator does
+/// (`kakunin insurer params set … -`). Every test database already gives each insurer a
+/// version from 1900-01-01 (TestDatabase); this one takes over from `from`.
+@discardableResult
+func setParameters(_ tdb: TestDatabase, insurer: String = "131016", from: String, _ lines: [String],
+                   environment: [String: String] = [:]) throws -> CommandResult {
+    try runKakunin(["insurer", "params", "set", "--insurer", insurer, "--from", from, "-"], database: tdb, environment: environment,
+                   stdin: Data((lines.joined(separator: "\n") + "\n").utf8))
 }

@@ -162,8 +162,7 @@ struct MailFilesTests {
         #expect(show.stdout.contains("delivery=not mailed, waiting for staff") && show.stdout.contains("kakunin certificate print"), "\(show.stdout)")
         let e1 = try db.query("SELECT certificate_number FROM certificate WHERE member_id = 'E1'").scalar!
         let printed = dir.appendingPathComponent("e1.html")
-        let p = try runKakunin(["certificate", "print", "--insurer", "131016", "--certificate", e1, "--print", printed.path,
-                                "--params-dir", dir.appendingPathComponent("params").path], database: tdb)
+        let p = try runKakunin(["certificate", "print", "--insurer", "131016", "--certificate", e1, "--print", printed.path], database: tdb)
         #expect(p.status == 0, "\(p.stderr)")
         #expect(try String(contentsOf: printed, encoding: .utf8).contains("𠮷田"))
         #expect(try db.query("SELECT details->>'mail_exception' FROM audit_event WHERE action = 'certificate_printed'").scalar?.contains("U+20BB7") == true)

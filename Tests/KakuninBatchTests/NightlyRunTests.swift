@@ -223,7 +223,7 @@ struct NightlyRunTests {
         #expect(held.map { $0[0] }.sorted() == ["Q1", "Q2", "R1", "R2"])
         #expect(held.allSatisfy { $0[3].split(separator: ";").contains("NO_HOUSEHOLD_HEAD") })
         // explain reads the same household facts for one member.
-        let x = try runKakunin(["explain", "--insurer", "131016", "--member", "Q1", "--as-of", "2026-11-21", "--params-dir", dir.path], database: tdb)
+        let x = try runKakunin(["explain", "--insurer", "131016", "--member", "Q1", "--as-of", "2026-11-21"], database: tdb)
         #expect(x.stdout.contains("NO_HOUSEHOLD_HEAD") && x.stdout.contains("0 heads"), "\(x.stdout)\(x.stderr)")
     }
 

@@ -38,7 +38,7 @@ struct ReportReplayTests {
                      "[pass] members read = decisions: 6 = 6"] {
             #expect(text.stdout.contains(line), "\(line)\n\(text.stdout)")
         }
-        #expect(text.stdout.contains("parameters defaults (no parameter file"))
+        #expect(text.stdout.contains("parameters parameter version 1 of insurer 131016, effective from 1900-01-01"), "\(text.stdout)")
         let csv = try runKakunin(["report", "--run", "2", "--format", "csv", "--out", out.path], database: tdb)
         for line in ["change,issue,none,,A", "change,(new),issue,,F", "change,issue,issue_on_application,,E", "change_count,apply_notice,none,,1",
                      "check,members read = decisions,pass,,6 = 6"] {

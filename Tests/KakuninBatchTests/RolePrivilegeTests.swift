@@ -16,19 +16,20 @@ struct RolePrivilegeTests {
         "kakunin_batch": [
             "application": "raw", "audit_checkpoint": "r", "audit_event": "r", "audit_log": "r", "certificate": "ra",
             "certificate_counter": "r", "decision": "ra", "import": "raw", "import_reject": "ra", "insurer": "raw",
-            "audit_entries": "r", "insurer_parameters": "raw", "mail_return": "r", "member": "raw", "member_history": "r", "myna_status": "raw",
+            "audit_entries": "r", "insurer_parameter_version": "r", "insurer_parameters": "r", "mail_return": "r", "member": "raw", "member_history": "r", "myna_status": "raw",
             "notice": "raw", "run": "raw", "schema_migrations": "", "staff_scope": "r",
         ],
         "kakunin_staff": [
             "application": "r", "audit_checkpoint": "r", "audit_event": "r", "certificate": "r", "certificate_counter": "r", "decision": "r",
-            "import": "r", "insurer": "r", "mail_return": "raw", "member": "r", "member_history": "r", "myna_status": "r",
+            "import": "r", "insurer": "r", "insurer_parameter_version": "r", "insurer_parameters": "r", "mail_return": "raw", "member": "r", "member_history": "r", "myna_status": "r",
             "notice": "r", "run": "r", "staff_scope": "r",
         ],
         // Everything but the log's private queues and the console's people, sessions and failures.
         "kakunin_auditor": ["audit_pending": "", "audit_pending_certificate": "", "console_login_failure": "", "console_secret": "", "console_session": "",
                             "console_user": "", "member_deferred_ddl": ""],
         "kakunin_console": [
-            "console_login_failure": "r", "console_session": "rw", "console_user": "r", "insurer": "r", "staff_scope": "r",
+            "console_login_failure": "r", "console_session": "rw", "console_user": "r", "insurer": "r",
+            "insurer_parameter_version": "r", "insurer_parameters": "r", "staff_scope": "r",
         ],
     ]
 
@@ -36,7 +37,7 @@ struct RolePrivilegeTests {
         "kakunin_batch": [
             "audit_append(text,text,text,bigint,bigint,jsonb)", "audit_console(text,text,text,jsonb)", "audit_seal()",
             "certificate_log_coverage(text,bigint)", "certificate_numbers_reserve(bigint,bigint)", "certificate_numbers_return(bigint,bigint)",
-            "ensure_decision_partition(date)", "member_bulk_load_begin()", "member_bulk_load_end()",
+            "ensure_decision_partition(date)", "insurer_parameters_set(text,date,text,text,text)", "member_bulk_load_begin()", "member_bulk_load_end()",
             "member_kana_search(text,text,text,date,integer,integer)", "member_kana_search_after(text,text,text,date,text,text,integer)", "run_apply_changes(bigint)",
         ],
         "kakunin_staff": [

@@ -37,7 +37,7 @@ struct TurningSeventyFiveTests {
             WHERE m.scheme IN ('nhi', 'employee') AND c.valid_to >= (m.birth_date + interval '75 years')::date
             """).scalar == "0")
         // explain names the rule and its source.
-        let e = try runKakunin(["explain", "--insurer", "131016", "--member", "N", "--as-of", "2026-11-21", "--params-dir", dir.path],
+        let e = try runKakunin(["explain", "--insurer", "131016", "--member", "N", "--as-of", "2026-11-21"],
                                database: tdb)
         #expect(e.status == 0 && e.stdout.contains("MOVES_TO_ELDERLY") && e.stdout.contains("SPEC 2.5 rule 2"), "\(e.stdout)\(e.stderr)")
     }

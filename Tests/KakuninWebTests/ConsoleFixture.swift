@@ -44,7 +44,7 @@ final class ConsoleFixture: @unchecked Sendable {
         let port = try Self.freePort()
         self.port = port
         server = try startKakunin(["serve", "--port", String(port), "--out", dir.appendingPathComponent("mail").path,
-                                   "--params-dir", dir.path, "--audit-public-key", dir.appendingPathComponent("pub.pem").path] + extra,
+                                   "--audit-public-key", dir.appendingPathComponent("pub.pem").path] + extra,
                                   database: db)
         let up = eventually(20) { (try? HTTP.request("GET", port: port, "/health"))?.status == 200 }
         guard up else { throw FixtureError("kakunin serve did not answer on port \(port)") }

@@ -129,8 +129,8 @@ extension CounterDesk {
                          issuedOn: LocalDate, replaces: Int64?, application: Int64?, parameters: LoadedParameters) throws -> IssuedCertificate {
         let m = try db.query("""
             SELECT m.scheme, m.family_name, m.given_name, m.family_name_kana, m.given_name_kana, m.birth_date::text, m.sex, m.symbol, m.number,
-                   m.branch, m.copay_ratio::text, i.insurer_name
-            FROM member m JOIN insurer i USING (insurer_number) WHERE m.insurer_number = $1 AND m.member_id = $2
+                   m.branch, m.copay_ratio::text
+            FROM member m WHERE m.insurer_number = $1 AND m.member_id = $2
             """, [insurer, memberID]).rows[0]
         let birth = LocalDate(m[5]!)!
         let scheme = m[0]!
@@ -138,7 +138,7 @@ extension CounterDesk {
         let copay = printsCopay ? m[10].flatMap { Int($0) } : nil
         func era(_ d: LocalDate) -> String { JapaneseEra.format(d) ?? d.description }
         return IssuedCertificate(
-            insurer_number: insurer, insurer_name: parameters.parameters.insurerName ?? m[11], certificate_number: number, member_id: memberID,
+            insurer_number: insurer, insurer_name: parameters.parameters.insurerName, certificate_number: number, member_id: memberID,
             kind: kind, reasons: reasons, valid_from: from.description, valid_to: to.description, valid_to_era: era(to),
             issued_on: issuedOn.description, issued_on_era: era(issuedOn), replaces_certificate_number: replaces,
             application_id: application, scheme: scheme, family_name: m[1]!, given_name: m[2], family_name_kana: m[3], given_name_kana: m[4],

@@ -2,7 +2,9 @@ import Foundation
 import KakuninCore
 import KakuninStore
 
-/// `kakunin explain`: loads one member's facts, decides, and says why in plain words.
+/// `kakunin explain`: one member's decision, with the rules that fired, in plain words. Either
+/// the decision a past run made (`ofRun`: that run's facts and parameters, as `replay` decides)
+/// or the decision today's data gives on a date (`load`).
 public struct Explanation: Sendable {
     public let insurer: String
     public let memberID: String
@@ -10,6 +12,40 @@ public struct Explanation: Sendable {
     public let decision: Decision
     public let steps: [String]
     public let parameters: LoadedParameters
+    /// The run whose decision this explains; nil for a decision from today's data.
+    public var runID: Int? = nil
+    /// The run's stored decision (outcome reasons valid_from valid_to) when re-deciding its facts
+    /// gives another (a different code version); nil when they agree.
+    public var storedDiffers: String? = nil
+
+    /// The decision run `runID` made for `member`, explained from the facts the run read (kept
+    /// with the decision) and the parameters it was registered with, never from today's data.
+    public static func ofRun(db: Connection, runID: Int, member: String) throws -> Explanation {
+        let parameters = try ParameterVersions.ofRun(db, runID: runID)
+        guard let run = try db.query("SELECT insurer_number, as_of::text FROM run WHERE run_id = $1", [String(runID)]).rows.first,
+              let asOf = LocalDate(run[1]!) else {
+            throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
+        }
+        guard let row = try db.query("""
+            SELECT outcome, array_to_string(reasons, ';'), coalesce(valid_from::text, ''), coalesce(valid_to::text, ''), facts
+            FROM decision WHERE run_id = $1 AND as_of = $2::date AND member_id = $3
+            """, [String(runID), asOf.description, member]).rows.first else {
+            throw OperatorError(.notFound, "run \(runID) made no decision for member \(member)",
+                                fix: "check the member id; kakunin member show lists the member's decisions by run")
+        }
+        guard let factsText = row[4], let facts = try MemberFactsQuery.replayFacts(memberID: member, facts: factsText) else {
+            throw OperatorError(.notFound, "run \(runID)'s decision for member \(member) carries no facts",
+                                fix: "runs made before facts were kept with decisions cannot be explained; kakunin explain --as-of explains today's decision")
+        }
+        let (decision, steps) = Policy(parameters: parameters.parameters).explain(facts, asOf: asOf)
+        var e = Explanation(insurer: run[0]!, memberID: member, asOf: asOf, decision: decision, steps: steps, parameters: parameters)
+        e.runID = runID
+        let stored = [row[0]!, row[1]!, row[2]!, row[3]!].joined(separator: " ")
+        let replayed = [decision.outcome.rawValue, decision.reasons.joined, decision.validFrom?.description ?? "",
+                        decision.validTo?.description ?? ""].joined(separator: " ")
+        if stored != replayed { e.storedDiffers = stored }
+        return e
+    }
 
     public static func load(db: Connection, insurer: String, member: String, asOf: LocalDate,
                             parameters: LoadedParameters) throws -> Explanation {
@@ -28,6 +64,12 @@ public struct Explanation: Sendable {
 
     public func renderText() -> String {
         var s = "Member \(memberID) of insurer \(insurer) (\(parameters.parameters.insurerName ?? "no insurer_name in the parameters")), as of \(asOf) (\(era(asOf)))\n"
+        if let runID {
+            s += "Explains: the decision of run \(runID), from the facts that run read and its parameters (not today's data)\n"
+            if let storedDiffers { s += "note: run \(runID) stored \(storedDiffers); this code decides its facts as below\n" }
+        } else {
+            s += "Explains: today's decision, from the data in the database now and the parameters in force on \(asOf)\n"
+        }
         s += "Decision: \(decision.outcome.rawValue)"
         if let h = decision.heldFrom { s += " (would be \(h.rawValue))" }
         if let f = decision.validFrom, let t = decision.validTo {
@@ -58,7 +100,10 @@ public struct Explanation: Sendable {
             "rule": decision.rule.rawValue, "steps": steps,
             "parameters": Dictionary(uniqueKeysWithValues: parameters.parameters.listing),
             "parameters_source": parameters.source, "parameters_sha256": parameters.sha256,
+            "explains": runID.map { "run \($0)" } ?? "today",
         ]
+        if let runID { obj["run_id"] = runID }
+        if let storedDiffers { obj["stored_decision"] = storedDiffers }
         if let v = decision.s { obj["s"] = v.description }
         if let v = decision.validFrom { obj["valid_from"] = v.description }
         if let v = decision.validTo { obj["valid_to"] = v.description }

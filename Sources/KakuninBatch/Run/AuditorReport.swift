@@ -55,11 +55,8 @@ public struct AuditorReport: Sendable {
         (r.insurer, r.asOf, r.job, r.status, r.started, r.finished) = (run[0]!, run[1]!, run[2]!, run[3]!, run[4]!, run[5]!)
         r.seconds = run[6].flatMap(Double.init)
         (r.codeVersion, r.parametersSHA256, r.parametersSource) = (run[7]!, run[8]!, run[9]!)
-        if let listing = try db.query("SELECT parameters::text FROM insurer_parameters WHERE insurer_number = $1 AND content_sha256 = $2",
-                                      [r.insurer, r.parametersSHA256]).scalar,
-           let obj = try JSONSerialization.jsonObject(with: Data(listing.utf8)) as? [String: String] {
-            let order = InsurerParameters().listing.map(\.0)
-            r.parameters = order.compactMap { k in obj[k].map { (k, $0) } }
+        if let recorded = try ParameterVersions.recorded(db, runID: runID) {
+            r.parameters = recorded.parameters.listing
         }
         // Held members by reason code: summed over schemes from the base report's one pass over
         // the run's decisions (no second scan), most frequent first, then by code.

@@ -19,17 +19,19 @@ public final class NightlyRun {
         public var dryRun = false
         /// Seconds to wait for another process's lock on the run before refusing.
         public var lockWait = 5.0
-        public var parameters: LoadedParameters
+        /// The parameters the run decides with: the version in force on the as-of date, or for a
+        /// run already registered, the version it was registered with. Set by `execute` from the
+        /// database, never by the caller.
+        public internal(set) var parameters: LoadedParameters!
         public var host: String
         public var codeVersion: String
         /// Ed25519 private key (PEM) to sign a checkpoint of the audit log at the end of the run.
         public var auditKeyPath: String?
 
-        public init(insurer: String, asOf: LocalDate, outDirectory: URL, parameters: LoadedParameters, host: String, codeVersion: String) {
+        public init(insurer: String, asOf: LocalDate, outDirectory: URL, host: String, codeVersion: String) {
             self.insurer = insurer
             self.asOf = asOf
             self.outDirectory = outDirectory
-            self.parameters = parameters
             self.host = host
             self.codeVersion = codeVersion
         }
@@ -41,6 +43,8 @@ public final class NightlyRun {
         public var alreadyCompleted: String?
         public var resumed = false
         public var filesDirectory: URL?
+        /// The parameters the run was made with (its recorded version).
+        public var parameters: LoadedParameters?
         public var exitStatus: ExitStatus { report.allChecksPass ? (report.held > 0 ? .membersHeld : .success) : .internalError }
     }
 
@@ -60,13 +64,16 @@ public final class NightlyRun {
         self.log = log
     }
 
-    public func execute(_ o: Options) throws -> Result {
+    public func execute(_ options: Options) throws -> Result {
+        var o = options
         guard o.insurer.range(of: #"^[0-9]{6}([0-9]{2})?$"#, options: .regularExpression) != nil else {
             throw OperatorError(.usage, "insurer number \(o.insurer) is not 6 or 8 digits")
         }
         try Self.validateJob(o.job)
         let control = try Connection(url: url, applicationName: "kakunin-run")
         try Insurers.require(control, o.insurer)
+        // No parameters in force (or no insurer_name): refused before anything is written.
+        o.parameters = try ParameterVersions.inForce(control, insurer: o.insurer, on: o.asOf)
         if o.dryRun { return try dryRun(o, control) }
         try BatchLogin.requireBypassRLS(control)
         // A folder that cannot take the files fails now, before anything is decided.
@@ -76,12 +83,16 @@ public final class NightlyRun {
         let (run, completedAt): (RunRegistry.Run, String?)
         do {
             (run, completedAt) = try registry.acquire(insurer: o.insurer, asOf: o.asOf, job: o.job,
-                                                       codeVersion: o.codeVersion, parameters: o.parameters, lockWait: o.lockWait)
+                                                       codeVersion: o.codeVersion, lockWait: o.lockWait)
         } catch let e as RunRegistry.Locked {
             throw OperatorError(.runLocked, e.message, fix: "wait for it to finish (kakunin runs list); a crashed run is taken over automatically")
         }
+        // A run taken over or already completed goes on with the version it was registered with.
+        o.parameters = try ParameterVersions.ofRun(control, runID: run.id)
         do {
-            return try execute(o, control: control, registry: registry, run: run, completedAt: completedAt)
+            var result = try execute(o, control: control, registry: registry, run: run, completedAt: completedAt)
+            result.parameters = o.parameters
+            return result
         } catch let e as RunRegistry.LostLock {
             throw OperatorError(.runLocked, "\(e); this process stopped without committing or publishing anything more",
                                 fix: "kakunin runs list shows who holds the run now; if nobody does, run the same command again and it finishes the job")
@@ -232,7 +243,9 @@ public final class NightlyRun {
         var report = try decideAndCommit(o, runID: nil, registry: nil, staging: nil)!
         report.insurerNumber = o.insurer
         report.insurerName = o.parameters.parameters.insurerName
-        return Result(runID: nil, report: report)
+        var r = Result(runID: nil, report: report)
+        r.parameters = o.parameters
+        return r
     }
 
     static let auditorReportNames = ["report.html", "report.json"]
@@ -457,7 +470,6 @@ public final class NightlyRun {
         stagedFiles = Background { RunReport.FileFacts.read(staged) }
         let id = String(runID)
 
-        try writer.execute("UPDATE insurer SET insurer_name = $2 WHERE insurer_number = $1", [insurer, o.parameters.parameters.insurerName])
         // Computed as the certificates streamed (the same text the database would aggregate:
         // concat_ws(',', certificate_number, member_id, kind, valid_from, valid_to), lines joined
         // by newlines in number order); an empty run has the empty digest "".

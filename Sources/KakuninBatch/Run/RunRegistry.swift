@@ -57,7 +57,7 @@ public final class RunRegistry {
     /// `lockWait`: how long to wait for the lock before refusing. A process killed a moment ago
     /// still holds it until the server notices its connection is gone.
     public func acquire(insurer: String, asOf: LocalDate, job: String, codeVersion: String,
-                        parameters: LoadedParameters, lockWait: Double = 5) throws -> (Run, completedAt: String?) {
+                        lockWait: Double = 5) throws -> (Run, completedAt: String?) {
         let key = Self.lockKey(insurer: insurer)
         let deadline = Date().addingTimeInterval(lockWait)
         var locked = false
@@ -82,19 +82,15 @@ public final class RunRegistry {
         if let e = existing, e[1] == "completed" {
             return (Run(id: Int(e[0]!)!, phase: .completed, attempts: Int(e[3]!)!, resumed: false), e[4])
         }
+        // The database registers the run with the parameter version in force on its as-of date
+        // (sql/022: run_parameters_in_force), or refuses it.
         let row = try db.query("""
-            INSERT INTO run (insurer_number, as_of, job, status, phase, lease_owner, lease_expires_at, host, code_version,
-                             params_sha256, params_source)
-            VALUES ($1, $2, $3, 'running', 'deciding', $4, now() + make_interval(secs => $5), $6, $7, $8, $9)
+            INSERT INTO run (insurer_number, as_of, job, status, phase, lease_owner, lease_expires_at, host, code_version)
+            VALUES ($1, $2, $3, 'running', 'deciding', $4, now() + make_interval(secs => $5), $6, $7)
             ON CONFLICT (insurer_number, as_of, job) DO UPDATE SET attempts = run.attempts
             RETURNING run_id, status, phase, attempts, finished_at::text, (xmax = 0) AS inserted
             """, [insurer, asOf.description, job, owner, String(Self.leaseSeconds), owner.split(separator: ":").first.map(String.init),
-                  codeVersion, parameters.sha256, parameters.source]).rows[0]
-        // The parameters as used, by content hash: reports show them, replay decides with them.
-        try db.execute("""
-            INSERT INTO insurer_parameters (insurer_number, content_sha256, parameters, source) VALUES ($1, $2, $3::jsonb, $4)
-            ON CONFLICT DO NOTHING
-            """, [insurer, parameters.sha256, parameters.listingJSON, parameters.source])
+                  codeVersion]).rows[0]
         let id = Int(row[0]!)!
         if row[1] == "completed" {
             return (Run(id: id, phase: .completed, attempts: Int(row[3]!)!, resumed: false), row[4])

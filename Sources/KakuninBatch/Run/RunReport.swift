@@ -44,11 +44,12 @@ public struct RunReport: Sendable {
         r.runID = runID
         let id = String(runID)
         let run = try db.query("""
-            SELECT r.as_of::text, coalesce((r.counts->>'members_read')::int, -1), r.insurer_number, i.insurer_name
-            FROM run r JOIN insurer i USING (insurer_number) WHERE r.run_id = $1
+            SELECT r.as_of::text, coalesce((r.counts->>'members_read')::int, -1), r.insurer_number
+            FROM run r WHERE r.run_id = $1
             """, [id]).rows[0]
         r.insurerNumber = run[2]!
-        r.insurerName = run[3]
+        // The name the run was made with, whatever was set later.
+        r.insurerName = try ParameterVersions.recorded(db, runID: runID)?.parameters.insurerName
         let asOf = run[0]!
         r.membersRead = Int(run[1]!)!
         try r.loadCounts(db, from: "decision", where: "run_id = \(runID) AND as_of = '\(asOf)'")
@@ -244,7 +245,7 @@ public struct RunReport: Sendable {
         var s = runID.map { "Run \($0) report\n" } ?? "Dry run report (nothing issued, no files written)\n"
         s += "Insurer: \(insurerNumber) \(insurerName ?? "")\n"
         if insurerName == nil {
-            s += "warning: no insurer_name in the insurer's parameter file: certificates and notices carry no 保険者名称; set insurer_name in jobs/insurers/\(insurerNumber.isEmpty ? "<insurer>" : insurerNumber).conf\n"
+            s += "warning: this run's parameters had no insurer_name: its certificates and notices carry no 保険者名称\n"
         }
         s += "Outcomes:\n"
         for (o, n) in byOutcome { s += "  \(o.padding(toLength: 22, withPad: " ", startingAt: 0)) \(n)\n" }
