@@ -31,14 +31,9 @@ public struct Replay: Sendable {
         guard run[5] != "running" || phase != "deciding" else {
             throw OperatorError(.usage, "run \(runID) has not committed its decisions yet", fix: "replay it once it is decided or completed")
         }
-        guard let listing = try db.query("SELECT parameters::text FROM insurer_parameters WHERE insurer_number = $1 AND content_sha256 = $2",
-                                         [run[0]!, run[2]!]).scalar else {
-            throw OperatorError(.notFound, "the parameters of run \(runID) (sha256 \(run[2]!)) were not kept",
-                                fix: "runs made before replay was added cannot be replayed")
-        }
-        let params = try LoadedParameters.fromListing(listing, source: run[3]!, sha256: run[2]!)
+        let params = try RunRegistry.recordedParameters(db, runID: runID)
         let policy = Policy(parameters: params.parameters)
-        guard let asOf = LocalDate(run[1]!) else { throw OperatorError(.internalError, "run \(runID) has no as-of date") }
+        guard let asOf = LocalDate(stored: run[1]!) else { throw OperatorError(.internalError, "run \(runID) has no as-of date") }
         var r = Replay(runID: runID)
         if run[4]! != codeVersion {
             r.notes.append("run \(runID) was decided by kakunin \(run[4]!); replayed with \(codeVersion)")
