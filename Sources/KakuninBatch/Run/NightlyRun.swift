@@ -279,14 +279,19 @@ public final class NightlyRun {
     /// completed run does them then, beside that run's own published files only; a folder
     /// without them is said to be missing (`--rebuild-files` writes it again).
     private func finishCompleted(_ control: Connection, runID: Int, dir: URL, base: RunReport, _ o: Options) throws {
-        guard try MailFiles.published(in: dir, runID: runID) != nil else {
+        let published = try MailFiles.published(in: dir, runID: runID) != nil
+        if published {
+            try completeAuditorReport(control, runID: runID, dir: dir, base: base)
+        } else {
             log.event("files", "the mailing files of run \(runID) are not in \(dir.path); kakunin run --rebuild-files writes them again from the database")
-            return
         }
-        try completeAuditorReport(control, runID: runID, dir: dir, base: base)
-        if let keyPath = o.auditKeyPath, !FileManager.default.fileExists(atPath: dir.appendingPathComponent(Self.checkpointName).path) {
+        if let keyPath = o.auditKeyPath {
+            guard published, !FileManager.default.fileExists(atPath: dir.appendingPathComponent(Self.checkpointName).path) else { return }
             log.event("audit", "the signed checkpoint of run \(runID) was missing (an attempt stopped after completing the run): signing one")
             try publishCheckpoint(control, keyPath: keyPath, dir: dir)
+        } else {
+            // The run's last events, unsealed if an attempt stopped before its seal.
+            try AuditLog.seal(control)
         }
     }
 
