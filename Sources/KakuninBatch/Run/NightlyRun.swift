@@ -152,7 +152,9 @@ public final class NightlyRun {
         try audit(control, "run_started", run.id, o, ["attempt": run.attempts, "phase": run.phase.rawValue,
                                                      "parameters_sha256": o.parameters.sha256, "parameters_source": o.parameters.source,
                                                      "code_version": o.codeVersion])
-        let mail = MailSettings(o.parameters.parameters)
+        // Files written from committed decisions use the parameters the run recorded (those it
+        // decided with), as `--rebuild-files` does.
+        let mail = MailSettings(run.phase == .decided ? try RunRegistry.recordedParameters(control, runID: run.id).parameters : o.parameters.parameters)
         if o.parameters.parameters.usesDeprecatedMailClass {
             log.event("parameters", "mail_class is deprecated: it sets both mail_class.certificate and mail_class.notice (now \(mail.certificateClass.rawValue) and \(mail.noticeClass.rawValue)); set those instead")
         }
