@@ -176,6 +176,27 @@ struct RunPremiseTests {
         #expect(try FileManager.default.attributesOfItem(atPath: checkpoint.path)[.modificationDate] as? Date == written)
     }
 
+    @Test("item 17: without a key, the rerun of a run killed once it is marked completed seals the run's last events")
+    func sealAfterKill() throws {
+        let db = try tdb.connect()
+        // The run's early seal (on a thread of its own, after the commit) waits for the seal's
+        // lock here, so the kill surely comes before anything seals the run's last event.
+        _ = try db.query("SELECT pg_advisory_lock(hashtext('kakunin.audit_seal'))")
+        let crashed = try run("2026-12-01", env: ["KAKUNIN_CRASH_AT": "completed"])
+        #expect(crashed.status == 9, "\(crashed.stderr)")
+        // Its server backend, still waiting, would seal once the lock is free: it goes too.
+        _ = try db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'kakunin-run-seal'")
+        #expect(try eventually { try db.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kakunin-run-seal'").scalar == "0" })
+        _ = try db.query("SELECT pg_advisory_unlock(hashtext('kakunin.audit_seal'))")
+        let unsealed = "SELECT count(*) FROM audit_pending p JOIN audit_event e USING (event_id) WHERE e.action = 'run_completed'"
+        let before = try db.query(unsealed).scalar
+        #expect(before == "1", "the kill came before the seal: \(before ?? "nil")")
+        let rerun = try run("2026-12-01")
+        #expect(rerun.status == 0 || rerun.status == 11, "\(rerun.stderr)")
+        #expect(try db.query(unsealed).scalar == "0")
+        #expect(try db.query("SELECT count(*) FROM audit_pending").scalar == "0")
+    }
+
     @Test("item 17: --rebuild-files writes a completed run's mailing files again, byte for byte, audited; never over files")
     func rebuildFiles() throws {
         let first = try run("2026-12-01")
