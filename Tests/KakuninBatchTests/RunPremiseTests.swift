@@ -126,7 +126,7 @@ struct RunPremiseTests {
         #expect(try db.query("SELECT count(*) FROM run").scalar == "0")
         #expect(try db.query("SELECT count(*) FROM certificate").scalar == "0")
         // Within 1900–2099 but more than 366 days from today: a mistyped year, unless said so.
-        let today = LocalDate.todayInJapan()
+        let today = LocalDate(testToday)!
         let far = today.adding(days: 400).description
         let refused = try run(far)
         #expect(refused.status == 64, "\(refused.stderr)")
