@@ -281,11 +281,39 @@ struct RunPremiseTests {
         try holder.execute("BEGIN")
         _ = try holder.query("SELECT 1 FROM run WHERE run_id = 1 FOR UPDATE")
         let started = Date()
-        let r = try run("2026-12-01", ["--lock-wait", "1"])
+        let running = try start("2026-12-01", ["--lock-wait", "1"])
+        let finished = Finished(running)
+        // A run that waits silently is let go after 20 s (the lock is released), so that this
+        // test fails rather than hangs.
+        let inTime = finished.wait(seconds: 20)
+        try holder.execute("ROLLBACK")
+        let r = finished.result()
+        #expect(inTime, "still waiting after 20 s")
         #expect(r.status == 75, "\(r.stderr)")
         #expect(Date().timeIntervalSince(started) < 15)
         #expect(r.stderr.contains("for a lock on the run's row of insurer 131016, still held by connection"), "\(r.stderr)")
-        try holder.execute("ROLLBACK")
         #expect([0, 11].contains(try run("2026-12-01").status))
+    }
+}
+
+/// A command's result, awaited on another thread with a time limit.
+final class Finished: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var value: CommandResult?
+
+    init(_ command: RunningCommand) {
+        DispatchQueue.global().async {
+            self.value = command.wait()
+            self.done.signal()
+        }
+    }
+
+    /// Whether the command ended within `seconds`.
+    func wait(seconds: Double) -> Bool { done.wait(timeout: .now() + seconds) == .success }
+
+    /// The result, once the command has ended (waits for it).
+    func result() -> CommandResult {
+        if value == nil { done.wait(); done.signal() }
+        return value!
     }
 }
