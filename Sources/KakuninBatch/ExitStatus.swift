@@ -7,6 +7,10 @@ public enum ExitStatus: Int32, Sendable {
     case rowsRejected = 10
     /// Run: completed, but some members are held (see the report).
     case membersHeld = 11
+    /// Run: refused before anything was written, because it would go back in time (SPEC.md
+    /// 2.5): a completed or running issuing run of the insurer is for a later as-of date, or
+    /// certificates were handed over at the counter on a later date than its as-of date.
+    case runBackDated = 12
     /// Run, counter issue, certificate print, explain: the insurer has no parameters in force on
     /// the date, or they lack insurer_name (set them with `kakunin insurer params set`).
     case noParameters = 40

@@ -103,6 +103,10 @@ public final class TestDatabase: @unchecked Sendable {
     }
 }
 
+/// The day the far-date bound of `kakunin run` counts from in tests (KAKUNIN_TODAY): the suites'
+/// runs use fixed as-of dates around it, which must stay within 366 days of "today".
+public let testToday = "2026-12-01"
+
 /// The result of running the CLI.
 public struct CommandResult: Sendable {
     public let status: Int32
@@ -150,6 +154,7 @@ public func startKakunin(_ arguments: [String], database: TestDatabase?, current
     var env = ProcessInfo.processInfo.environment
     if let database { env["PGDATABASE"] = database.name }
     env["KAKUNIN_SQL_DIR"] = TestDatabase.repositoryRoot.appendingPathComponent("sql").path
+    env["KAKUNIN_TODAY"] = testToday
     for (k, v) in environment { env[k] = v.isEmpty ? nil : v }
     p.environment = env
     if let currentDirectory { p.currentDirectoryURL = currentDirectory }

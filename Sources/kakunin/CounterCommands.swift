@@ -240,11 +240,12 @@ struct Consideration: ParsableCommand {
     }
 }
 
+/// A date given on the command line: YYYY-MM-DD within the dates kakunin accepts (1900–2099).
 func parseDate(_ text: String, option: String) throws -> LocalDate {
-    guard let d = LocalDate(text) else {
-        throw OperatorError(.usage, "\(option) \(text) is not a date", fix: "write YYYY-MM-DD, e.g. 2026-12-01")
+    if let problem = LocalDate.problem(text) {
+        throw OperatorError(.usage, "\(option) \(text.prefix(40)): \(problem)", fix: "write YYYY-MM-DD, e.g. 2026-12-01")
     }
-    return d
+    return LocalDate(text)!
 }
 
 /// The date given, or today in Japan.

@@ -49,9 +49,5 @@ struct Explain: ParsableCommand {
 
 /// Parses --as-of, defaulting to today's date in Japan.
 func parseAsOf(_ s: String?) throws -> LocalDate {
-    if let s {
-        guard let d = LocalDate(s) else { throw OperatorError(.usage, "--as-of \(s) is not a date", fix: "write YYYY-MM-DD") }
-        return d
-    }
-    return LocalDate.todayInJapan()
+    try s.map { try parseDate($0, option: "--as-of") } ?? LocalDate.todayInJapan()
 }

@@ -7,10 +7,13 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The nightly job for one insurer: decide, issue, write the mailing files, audit, report.",
         discussion: """
-            Safe to rerun: a completed run changes nothing; a crashed one is taken over and finished.
-            Decides with the insurer's parameter version in force on the as-of date (kakunin insurer params set).
-            Exit status: 0 success; 11 success with held members; 40 no parameters in force (or no insurer_name); 78 bad configuration;
-            69 database unreachable; 75 run locked by another process; 1 internal error.
+            Safe to rerun: a completed run changes nothing but what an attempt stopped before (its auditors' report, its
+            signed checkpoint); a crashed one is taken over and finished. Decides with the insurer's parameter version in
+            force on the as-of date (kakunin insurer params set). Runs move forward in time: a run for an as-of date
+            earlier than a completed or running run of the insurer (any job) is refused before anything is written.
+            Exit status: 0 success; 11 success with held members; 12 refused: the run would go back in time;
+            40 no parameters in force (or no insurer_name); 78 bad configuration; 69 database unreachable;
+            75 run locked by another process (or a lock still held after --lock-wait); 1 internal error.
             """)
 
     @Option(help: "Insurer number (6 or 8 digits).") var insurer: String
@@ -18,6 +21,9 @@ struct Run: ParsableCommand {
     @Option(help: "Folder for the mailing files: <out>/<insurer>/<as-of>/<job>/.") var out: String = "kakunin-out"
     @Option(help: "Job name: one run per insurer, as-of date and job.") var job: String = "nightly"
     @Flag(help: "Decide and report without issuing, recording or writing mail.") var dryRun = false
+    @Flag(help: "Accept an as-of date more than 366 days before or after today.") var allowFarDate = false
+    @Flag(help: "Write the mailing files of this completed run again from the database into --out (a folder without them); audited.")
+    var rebuildFiles = false
     @Flag(help: "No progress or log lines on stderr.") var quiet = false
     @Option(parsing: .unconditional,
             help: "Seconds to wait for another process's lock on this insurer before refusing (exit 75); 0 or more.",
@@ -46,12 +52,18 @@ struct Run: ParsableCommand {
                                              host: hostName(), codeVersion: KakuninVersion.string)
             options.job = job
             options.dryRun = dryRun
+            options.allowFarDate = allowFarDate
+            options.rebuildFiles = rebuildFiles
+            options.person = counterPerson()
             options.lockWait = lockWait
             options.auditKeyPath = auditKey ?? ProcessInfo.processInfo.environment["KAKUNIN_AUDIT_KEY"].flatMap { $0.isEmpty ? nil : $0 }
             let log = RunLog(quiet: quiet)
             // Check the database is reachable first, so the exit status says so.
             _ = try database.connect()
             let result = try NightlyRun(databaseURL: database.resolvedURL, log: log).execute(options)
+            if let sha = result.rebuiltManifestSHA256 {
+                print("Mailing files of run \(result.runID!) for insurer \(insurer) as of \(date) written again from the database (manifest sha256 \(sha)).")
+            }
             if let at = result.alreadyCompleted {
                 print("Run \(result.runID!) for insurer \(insurer) as of \(date) already completed at \(at); nothing changed.")
             }

@@ -177,11 +177,11 @@ struct AuditTests {
             return id
         }
         // Decided before runs reserved numbers: found by its id alone.
-        let legacy = try decidedRun(asOf: "2019-04-01", block: nil, numbers: [900_001, 900_002])
+        let legacy = try decidedRun(asOf: "2026-11-23", block: nil, numbers: [900_001, 900_002])
         #expect(try db.query(logged, [legacy]).scalar == "2")
         // A row naming the run outside its block (which only the owner can write: sql/020) still
         // enters the log: no certificate stays outside it, whoever wrote it.
-        let blocked = try decidedRun(asOf: "2020-04-01", block: (910_000, 910_002), numbers: [910_000, 910_001, 920_000])
+        let blocked = try decidedRun(asOf: "2026-11-24", block: (910_000, 910_002), numbers: [910_000, 910_001, 920_000])
         #expect(try db.query(logged, [blocked]).scalar == "3")
         let r = try verify(try checkpoint("cp-blocks.txt"), leaves: false)
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")

@@ -27,9 +27,9 @@ struct JapaneseDateTests {
         ("1868-01-25", "明治元年1月25日"),
     ])
     func era(_ date: String, _ text: String) {
-        #expect(JapaneseEra.format(LocalDate(date)!) == text)
+        #expect(JapaneseEra.format(LocalDate(stored: date)!) == text)
     }
 
     @Test("before 明治 there is no era form")
-    func beforeMeiji() { #expect(JapaneseEra.format(LocalDate("1868-01-24")!) == nil) }
+    func beforeMeiji() { #expect(JapaneseEra.format(LocalDate(stored: "1868-01-24")!) == nil) }
 }

@@ -6,7 +6,7 @@ struct LocalDateTests {
     @Test("round trip through day numbers over two centuries")
     func roundTrip() {
         var d = LocalDate("1900-01-01")!
-        let end = LocalDate("2100-12-31")!
+        let end = LocalDate(stored: "2100-12-31")!
         var previous = d.adding(days: -1)
         while d <= end {
             let (y, m, day) = d.civil
@@ -28,5 +28,16 @@ struct LocalDateTests {
         #expect(LocalDate("2025-12-15")!.adding(months: 2).description == "2026-02-15")
         #expect(LocalDate("2025-02-10")!.endOfMonth.description == "2025-02-28")
         #expect(LocalDate("2025-02-29") == nil)
+    }
+
+    @Test("issue 28 item 1: dates kakunin accepts lie in 1900-01-01 … 2099-12-31; stored dates read back whatever they are")
+    func acceptedRange() {
+        #expect(LocalDate("1900-01-01") != nil && LocalDate("2099-12-31") != nil)
+        #expect(LocalDate("1899-12-31") == nil && LocalDate("2100-01-01") == nil && LocalDate("2200-12-31") == nil)
+        #expect(LocalDate.problem("2200-12-31") == "outside the dates kakunin accepts (1900-01-01 … 2099-12-31): check the year")
+        #expect(LocalDate.problem("2026-13-01") == "not a date in YYYY-MM-DD form")
+        #expect(LocalDate.problem("2026-12-01") == nil)
+        #expect(LocalDate(stored: "2201-07-31")?.description == "2201-07-31")
+        #expect(LocalDate(stored: "1868-01-25")?.description == "1868-01-25")
     }
 }

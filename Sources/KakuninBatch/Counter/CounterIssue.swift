@@ -120,7 +120,7 @@ extension CounterDesk {
             try audit("certificate_printed", insurer, c[0]!, details)
             return try printed(insurer: insurer, memberID: c[0]!, number: certificate, kind: c[1]!,
                                reasons: (c[2] ?? "").split(separator: ",").map(String.init),
-                               from: LocalDate(c[3]!)!, to: LocalDate(c[4]!)!, issuedOn: LocalDate(c[5]!)!,
+                               from: LocalDate(stored: c[3]!)!, to: LocalDate(stored: c[4]!)!, issuedOn: LocalDate(stored: c[5]!)!,
                                replaces: c[7].flatMap { Int64($0) }, application: c[8].flatMap { Int64($0) }, parameters: parameters)
         }
     }
@@ -132,7 +132,7 @@ extension CounterDesk {
                    m.branch, m.copay_ratio::text
             FROM member m WHERE m.insurer_number = $1 AND m.member_id = $2
             """, [insurer, memberID]).rows[0]
-        let birth = LocalDate(m[5]!)!
+        let birth = LocalDate(stored: m[5]!)!
         let scheme = m[0]!
         let printsCopay = CopayPrinting.printed(scheme: scheme, birth: birth, on: issuedOn)
         let copay = printsCopay ? m[10].flatMap { Int($0) } : nil

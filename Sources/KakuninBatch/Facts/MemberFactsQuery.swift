@@ -302,7 +302,7 @@ extension CopyRow: FactsRow {
 
     func date(_ i: Int) throws -> LocalDate? {
         if isNull(i) { return nil }
-        guard let d = withField(i, { DateField.parse($0) }) else { throw badDate(i, string(i) ?? "") }
+        guard let d = withField(i, { DateField.parseStored($0) }) else { throw badDate(i, string(i) ?? "") }
         return d
     }
 }
@@ -314,7 +314,7 @@ extension Array: FactsRow where Element == String? {
     func int64(_ i: Int) -> Int64? { self[i].flatMap { Int64($0) } }
     func date(_ i: Int) throws -> LocalDate? {
         guard let s = self[i] else { return nil }
-        guard let d = LocalDate(s) else { throw badDate(i, s) }
+        guard let d = LocalDate(stored: s) else { throw badDate(i, s) }
         return d
     }
 }

@@ -95,7 +95,7 @@ public struct AuditorReport: Sendable {
         guard let previousRunID, let previousAsOf else { return }
         // Values the report read from the run table (a run id, dates, outcome names): numbers
         // and ISO dates only, checked here, as COPY takes no parameters.
-        guard LocalDate(asOf) != nil, LocalDate(previousAsOf) != nil else {
+        guard LocalDate(stored: asOf) != nil, LocalDate(stored: previousAsOf) != nil else {
             throw OperatorError(.internalError, "run \(runID): unexpected as-of dates \(asOf), \(previousAsOf)")
         }
         var row = CopyRow()
@@ -357,7 +357,7 @@ public struct AuditorReport: Sendable {
             <h1>資格確認書 実行報告書（run \(runID)）</h1>
             <table>
             <tr><th>保険者</th><td>\(e(insurer)) \(e(base.insurerName ?? ""))</td></tr>
-            <tr><th>基準日</th><td>\(e(asOf))（\(e(LocalDate(asOf).flatMap(JapaneseEra.format) ?? ""))）</td></tr>
+            <tr><th>基準日</th><td>\(e(asOf))（\(e(LocalDate(stored: asOf).flatMap(JapaneseEra.format) ?? ""))）</td></tr>
             <tr><th>ジョブ・状態</th><td>\(e(job))・\(e(status))</td></tr>
             <tr><th>処理時間</th><td>\(e(started)) – \(e(finished)) UTC\(seconds.map { String(format: "（%.1f 秒）", $0) } ?? "")</td></tr>
             <tr><th>プログラム版</th><td>\(e(codeVersion))</td></tr>

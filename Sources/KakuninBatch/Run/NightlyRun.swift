@@ -27,6 +27,14 @@ public final class NightlyRun {
         public var codeVersion: String
         /// Ed25519 private key (PEM) to sign a checkpoint of the audit log at the end of the run.
         public var auditKeyPath: String?
+        /// An as-of date more than `farDays` from today is refused unless this is set.
+        public var allowFarDate = false
+        /// Today in Japan (the far-date bound is counted from it).
+        public var today = NightlyRun.today
+        /// Write the mailing files of the completed run again from the database, into a folder
+        /// that does not hold any (`kakunin run … --rebuild-files`); `person` is audited.
+        public var rebuildFiles = false
+        public var person: String?
 
         public init(insurer: String, asOf: LocalDate, outDirectory: URL, host: String, codeVersion: String) {
             self.insurer = insurer
@@ -45,6 +53,8 @@ public final class NightlyRun {
         public var filesDirectory: URL?
         /// The parameters the run was made with (its recorded version).
         public var parameters: LoadedParameters?
+        /// Set when this command wrote the files of a completed run again (`rebuildFiles`).
+        public var rebuiltManifestSHA256: String?
         public var exitStatus: ExitStatus { report.allChecksPass ? (report.held > 0 ? .membersHeld : .success) : .internalError }
     }
 
@@ -56,6 +66,13 @@ public final class NightlyRun {
     /// files uses it.
     private var stagedFiles: Background<RunReport.FileFacts>?
     static let maxDecideTries = 5
+    /// An as-of date further than this from today needs `allowFarDate` (SPEC.md 2.5).
+    public static let farDays = 366
+    /// Today in Japan, for the far-date bound; test hook: KAKUNIN_TODAY=YYYY-MM-DD (the test
+    /// suites pin it, so that their runs of fixed dates stay within the bound in years to come).
+    public static var today: LocalDate {
+        ProcessInfo.processInfo.environment["KAKUNIN_TODAY"].flatMap { LocalDate($0) } ?? LocalDate.todayInJapan()
+    }
     /// Insurers with at least this many members read their facts in two halves (see decideAndCommit).
     static let splitAbove = Int(ProcessInfo.processInfo.environment["KAKUNIN_SPLIT_ABOVE"] ?? "") ?? 100_000
 
@@ -70,33 +87,46 @@ public final class NightlyRun {
             throw OperatorError(.usage, "insurer number \(o.insurer) is not 6 or 8 digits")
         }
         try Self.validateJob(o.job)
+        // A rebuild writes what a run decided long ago as readily as yesterday's.
+        if !o.rebuildFiles { try Self.requireNearDate(o) }
         let control = try Connection(url: url, applicationName: "kakunin-run")
         try Insurers.require(control, o.insurer)
         // No parameters in force (or no insurer_name): refused before anything is written.
         o.parameters = try ParameterVersions.inForce(control, insurer: o.insurer, on: o.asOf)
         if o.dryRun { return try dryRun(o, control) }
         try BatchLogin.requireBypassRLS(control)
-        // A folder that cannot take the files fails now, before anything is decided.
-        try OwnerOnlyFile.makeDirectory(o.outDirectory)
-
         let registry = RunRegistry(db: control, host: o.host)
-        let (run, completedAt): (RunRegistry.Run, String?)
         do {
-            (run, completedAt) = try registry.acquire(insurer: o.insurer, asOf: o.asOf, job: o.job,
-                                                       codeVersion: o.codeVersion, lockWait: o.lockWait)
-        } catch let e as RunRegistry.Locked {
-            throw OperatorError(.runLocked, e.message, fix: "wait for it to finish (kakunin runs list); a crashed run is taken over automatically")
-        }
-        // A run taken over or already completed goes on with the version it was registered with.
-        o.parameters = try ParameterVersions.ofRun(control, runID: run.id)
-        do {
+            if o.rebuildFiles { return try rebuildFiles(o, control: control, registry: registry) }
+            // A folder that cannot take the files fails now, before anything is decided.
+            try OwnerOnlyFile.makeDirectory(o.outDirectory)
+            let (run, completedAt) = try registry.acquire(insurer: o.insurer, asOf: o.asOf, job: o.job,
+                                                          codeVersion: o.codeVersion, lockWait: o.lockWait)
+            // A run taken over or already completed goes on with the version it was registered with.
+            o.parameters = try ParameterVersions.ofRun(control, runID: run.id)
             var result = try execute(o, control: control, registry: registry, run: run, completedAt: completedAt)
             result.parameters = o.parameters
             return result
+        } catch let e as RunRegistry.Locked {
+            throw OperatorError(.runLocked, e.message, fix: "wait for it to finish (kakunin runs list); a crashed run is taken over automatically")
+        } catch let e as RunRegistry.BackDated {
+            throw OperatorError(.runBackDated, e.message, fix: e.fix)
+        } catch let e as RunRegistry.LockTimeout {
+            throw OperatorError(.runLocked, e.message,
+                                fix: "end that process (kakunin runs list shows the run; pg_terminate_backend(<connection>) ends a connection left behind) or let it finish, then run the same command again; --lock-wait sets how long to wait")
         } catch let e as RunRegistry.LostLock {
             throw OperatorError(.runLocked, "\(e); this process stopped without committing or publishing anything more",
                                 fix: "kakunin runs list shows who holds the run now; if nobody does, run the same command again and it finishes the job")
         }
+    }
+
+    /// An as-of date more than `farDays` before or after today (a mistyped year) is refused
+    /// unless the operator says so (SPEC.md 2.5).
+    static func requireNearDate(_ o: Options) throws {
+        let distance = o.today.days(until: o.asOf)
+        guard abs(distance) > farDays, !o.allowFarDate else { return }
+        throw OperatorError(.usage, "as-of date \(o.asOf) is \(abs(distance)) days \(distance < 0 ? "before" : "after") today (\(o.today)): more than \(farDays) days away, which is usually a mistyped year",
+                            fix: "check the year; if the date is meant, add --allow-far-date")
     }
 
     /// A job name becomes a folder name: a short name of letters, digits, '-' and '_'.
@@ -125,9 +155,9 @@ public final class NightlyRun {
         log.runID = run.id
         let dir = o.outDirectory.appendingPathComponent(o.insurer).appendingPathComponent(o.asOf.description).appendingPathComponent(o.job)
         if let completedAt {
-            log.event("registry", "run \(run.id) already completed at \(completedAt); nothing to do")
+            log.event("registry", "run \(run.id) already completed at \(completedAt); finishing only what an attempt stopped before")
             let report = try RunReport.load(control, runID: run.id, filesDirectory: dir)
-            try completeAuditorReport(control, runID: run.id, dir: dir, base: report)
+            try finishCompleted(control, runID: run.id, dir: dir, base: report, o)
             var r = Result(runID: run.id, report: report)
             r.alreadyCompleted = completedAt
             r.filesDirectory = dir
@@ -138,7 +168,9 @@ public final class NightlyRun {
         try audit(control, "run_started", run.id, o, ["attempt": run.attempts, "phase": run.phase.rawValue,
                                                      "parameters_sha256": o.parameters.sha256, "parameters_source": o.parameters.source,
                                                      "code_version": o.codeVersion])
-        let mail = MailSettings(o.parameters.parameters)
+        // Files written from committed decisions use the parameters the run recorded (those it
+        // decided with), as `--rebuild-files` does.
+        let mail = MailSettings(run.phase == .decided ? try ParameterVersions.ofRun(control, runID: run.id).parameters : o.parameters.parameters)
         if o.parameters.parameters.usesDeprecatedMailClass {
             log.event("parameters", "mail_class is deprecated: it sets both mail_class.certificate and mail_class.notice (now \(mail.certificateClass.rawValue) and \(mail.noticeClass.rawValue)); set those instead")
         }
@@ -184,8 +216,7 @@ public final class NightlyRun {
                     earlySeal = sealInBackground()
                 } else {
                     log.event("files", "decisions were committed by an earlier attempt; writing the files again from them")
-                    try MailFiles.rebuild(db: control, insurer: o.insurer, runID: run.id, asOf: o.asOf, into: staging)
-                    try staging.finish(insurer: o.insurer, asOf: o.asOf)
+                    try writeFilesFromDatabase(control, o, runID: run.id, into: staging)
                 }
                 try registry.heartbeat(runID: run.id, force: true)
                 // The report's reading of the files goes on (they are open) while their folder
@@ -212,10 +243,7 @@ public final class NightlyRun {
         // a signed checkpoint is written beside the mailing files.
         _ = earlySeal?.wait()
         if let keyPath = o.auditKeyPath {
-            let key = try AuditKeys.privateKey(pem: try AuditKeys.load(keyPath), file: keyPath)
-            let cp = try AuditLog.checkpoint(control, key: key)
-            try OwnerOnlyFile.publish(dir.appendingPathComponent("checkpoint.txt")) { try $0.write(cp.text) }
-            log.event("audit", "checkpoint signed: \(cp.size) log entries", ["log_size": cp.size])
+            try publishCheckpoint(control, keyPath: keyPath, dir: dir)
         } else {
             let size = try AuditLog.seal(control)
             log.event("audit", "audit log sealed: \(size) entries (no --audit-key: no checkpoint)", ["log_size": size])
@@ -249,6 +277,82 @@ public final class NightlyRun {
     }
 
     static let auditorReportNames = ["report.html", "report.json"]
+    static let checkpointName = "checkpoint.txt"
+
+    /// The mailing files of a run whose decisions are committed, written from the database into
+    /// `staging` (not yet published): after a crash between commit and publish, and for
+    /// `--rebuild-files`.
+    private func writeFilesFromDatabase(_ control: Connection, _ o: Options, runID: Int, into staging: MailStaging) throws {
+        try MailFiles.rebuild(db: control, insurer: o.insurer, runID: runID, asOf: o.asOf, into: staging)
+        try staging.finish(insurer: o.insurer, asOf: o.asOf)
+    }
+
+    /// Seals the audit log and signs a checkpoint of it, beside the run's mailing files.
+    private func publishCheckpoint(_ control: Connection, keyPath: String, dir: URL) throws {
+        let key = try AuditKeys.privateKey(pem: try AuditKeys.load(keyPath), file: keyPath)
+        let cp = try AuditLog.checkpoint(control, key: key)
+        try OwnerOnlyFile.publish(dir.appendingPathComponent(Self.checkpointName)) { try $0.write(cp.text) }
+        log.event("audit", "checkpoint signed: \(cp.size) log entries", ["log_size": cp.size])
+    }
+
+    /// A run is marked complete before its last steps (the auditors' report, then the seal and
+    /// the signed checkpoint): an attempt killed in between leaves them undone. A rerun of the
+    /// completed run does them then, beside that run's own published files only; a folder
+    /// without them is said to be missing (`--rebuild-files` writes it again).
+    private func finishCompleted(_ control: Connection, runID: Int, dir: URL, base: RunReport, _ o: Options) throws {
+        let published = try MailFiles.published(in: dir, runID: runID) != nil
+        if published {
+            try completeAuditorReport(control, runID: runID, dir: dir, base: base)
+        } else {
+            log.event("files", "the mailing files of run \(runID) are not in \(dir.path); kakunin run --rebuild-files writes them again from the database")
+        }
+        if let keyPath = o.auditKeyPath {
+            guard published, !FileManager.default.fileExists(atPath: dir.appendingPathComponent(Self.checkpointName).path) else { return }
+            log.event("audit", "the signed checkpoint of run \(runID) was missing (an attempt stopped after completing the run): signing one")
+            try publishCheckpoint(control, keyPath: keyPath, dir: dir)
+        } else {
+            // The run's last events, unsealed if an attempt stopped before its seal.
+            try AuditLog.seal(control)
+        }
+    }
+
+    /// `kakunin run … --rebuild-files`: the mailing files of a completed run written again from
+    /// the database, by the path a rerun after a crash between commit and publish takes, with
+    /// the parameters the run recorded, so they are byte for byte the originals. Only into a
+    /// folder that holds no files (published files are never overwritten); audited with the
+    /// person who asked.
+    private func rebuildFiles(_ o: Options, control: Connection, registry: RunRegistry) throws -> Result {
+        try registry.lock(insurer: o.insurer, lockWait: o.lockWait)
+        guard let run = try registry.completedRun(insurer: o.insurer, asOf: o.asOf, job: o.job) else {
+            throw OperatorError(.notFound, "insurer \(o.insurer) has no completed \(o.job) run as of \(o.asOf): only a completed run's files can be rebuilt",
+                                fix: "kakunin runs list --insurer \(o.insurer) shows the runs; an unfinished run is finished by running it again without --rebuild-files")
+        }
+        log.runID = run.id
+        let dir = o.outDirectory.appendingPathComponent(o.insurer).appendingPathComponent(o.asOf.description).appendingPathComponent(o.job)
+        let present = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted()
+        guard present.isEmpty else {
+            throw OperatorError(.badConfiguration, "\(dir.path) already holds \(present.count) file(s) (\(present.prefix(5).joined(separator: ", "))): kakunin never overwrites published files",
+                                fix: "move that folder away (or pass another --out) and rebuild again")
+        }
+        let parameters = try ParameterVersions.ofRun(control, runID: run.id)
+        let staging = try MailStaging(dir: dir, runID: run.id, attempt: run.attempts + 1, settings: MailSettings(parameters.parameters))
+        let files: (manifestSHA256: String, manifest: MailFiles.Manifest)
+        do {
+            try writeFilesFromDatabase(control, o, runID: run.id, into: staging)
+            files = try staging.publish(log: log)
+        } catch {
+            staging.discard()
+            throw error
+        }
+        try audit(control, "run_files_rebuilt", run.id, o, ["person": o.person ?? "", "job": o.job, "manifest_sha256": files.manifestSHA256,
+                                                           "files": files.manifest.files.map(\.name)])
+        let report = try RunReport.load(control, runID: run.id, filesDirectory: dir)
+        try finishCompleted(control, runID: run.id, dir: dir, base: report, o)
+        var r = Result(runID: run.id, report: report)
+        r.filesDirectory = dir
+        r.rebuiltManifestSHA256 = files.manifestSHA256
+        return r
+    }
 
     /// The auditors' report beside the mailing files, as HTML (people) and JSON (tools).
     private func publishAuditorReport(_ control: Connection, runID: Int, dir: URL, base: RunReport) throws {
@@ -284,30 +388,20 @@ public final class NightlyRun {
         let reader = try Connection(url: url, applicationName: "kakunin-run-read")
         let writer = try Connection(url: url, applicationName: "kakunin-run-write")
         let insurer = o.insurer, asOf = o.asOf, date = asOf.description
-        // The month's partition, in its own short transaction so that creating it does not
-        // hold a lock on `decision` for the length of the run.
-        if runID != nil { _ = try writer.query("SELECT ensure_decision_partition($1)", [date]) }
-        // Temporary tables live in the session's local buffers (8 MB by default); a dry run's
-        // decisions fit in memory with room to spare. Must be set before the first temp table.
-        try writer.execute("SET temp_buffers = '1GB'")
-        try writer.execute("BEGIN")
-        try writer.execute("SET LOCAL work_mem = '256MB'")
-        try writer.execute("SET LOCAL jit = off")
-        let target: String
-        if runID == nil {
-            try writer.execute("CREATE TEMP TABLE rd (LIKE decision) ON COMMIT DROP")
-            target = "pg_temp.rd"
-        } else {
-            target = "decision"
+        // Until the insurer's row is locked below, every lock wait ends after --lock-wait (a
+        // process of an abandoned run may still hold them): LockTimeout names who holds it.
+        if let registry { try registry.boundLockWaits(writer, local: false) }
+        do {
+            // The month's partition, in its own short transaction so that creating it does not
+            // hold a lock on `decision` for the length of the run.
+            if runID != nil { _ = try writer.query("SELECT ensure_decision_partition($1)", [date]) }
+            try lockInsurerRow(writer, o, issuing: runID != nil)
+        } catch let e as DatabaseError where e.sqlState == "55P03" {
+            if let registry { throw try registry.lockTimeout(insurer: insurer, waitingFor: "the insurer's row (or the decisions' partition)") }
+            throw e
         }
-        // The insurer's row is locked (FOR NO KEY UPDATE) before the facts are read: an import of
-        // applications (FOR SHARE) that began before has committed by then, so the snapshot below
-        // includes it, and one that begins later waits for this commit. Counter work takes no
-        // lock on the row (its foreign keys take KEY SHARE, which this lock lets through).
-        // A dry run issues nothing and does not wait.
-        if runID != nil {
-            _ = try writer.query("SELECT 1 FROM insurer WHERE insurer_number = $1 FOR NO KEY UPDATE", [insurer])
-        }
+        if registry != nil { _ = try writer.query("SELECT set_config('lock_timeout', '0', false)") }
+        let target = runID == nil ? "pg_temp.rd" : "decision"
         try reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         // One parallel worker halves the time before the first row while this process and the
         // writer are still idle (the second half's connection, when there is one, runs beside it).
@@ -541,6 +635,26 @@ public final class NightlyRun {
                   ["sent_during_stream": ["rounds": w.switches, "certificates_bytes": streamed.sentDuringStream.first ?? 0,
                                          "notices_bytes": streamed.sentDuringStream.last ?? 0]])
         return nil
+    }
+
+    /// Opens the writer's transaction. The insurer's row is locked (FOR NO KEY UPDATE) before the
+    /// facts are read: an import of applications (FOR SHARE) that began before has committed by
+    /// then, so the snapshot includes it, and one that begins later waits for this commit.
+    /// Counter work takes no lock on the row (its foreign keys take KEY SHARE, which this lock
+    /// lets through). A dry run issues nothing and does not wait: its decisions go to a
+    /// temporary table instead.
+    private func lockInsurerRow(_ writer: Connection, _ o: Options, issuing: Bool) throws {
+        // Temporary tables live in the session's local buffers (8 MB by default); a dry run's
+        // decisions fit in memory with room to spare. Must be set before the first temp table.
+        try writer.execute("SET temp_buffers = '1GB'")
+        try writer.execute("BEGIN")
+        try writer.execute("SET LOCAL work_mem = '256MB'")
+        try writer.execute("SET LOCAL jit = off")
+        if issuing {
+            _ = try writer.query("SELECT 1 FROM insurer WHERE insurer_number = $1 FOR NO KEY UPDATE", [o.insurer])
+        } else {
+            try writer.execute("CREATE TEMP TABLE rd (LIKE decision) ON COMMIT DROP")
+        }
     }
 
     static let certificatesCopy = """

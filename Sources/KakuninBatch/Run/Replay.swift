@@ -33,7 +33,7 @@ public struct Replay: Sendable {
         }
         let params = try ParameterVersions.ofRun(db, runID: runID)
         let policy = Policy(parameters: params.parameters)
-        guard let asOf = LocalDate(run[1]!) else { throw OperatorError(.internalError, "run \(runID) has no as-of date") }
+        guard let asOf = LocalDate(stored: run[1]!) else { throw OperatorError(.internalError, "run \(runID) has no as-of date") }
         var r = Replay(runID: runID)
         if run[4]! != codeVersion {
             r.notes.append("run \(runID) was decided by kakunin \(run[4]!); replayed with \(codeVersion)")

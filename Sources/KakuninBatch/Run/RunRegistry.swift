@@ -53,11 +53,27 @@ public final class RunRegistry {
         owner = "\(host):\(ProcessInfo.processInfo.processIdentifier)"
     }
 
-    /// Registers or takes over the run; returns nil when it is already completed.
-    /// `lockWait`: how long to wait for the lock before refusing. A process killed a moment ago
-    /// still holds it until the server notices its connection is gone.
-    public func acquire(insurer: String, asOf: LocalDate, job: String, codeVersion: String,
-                        lockWait: Double = 5) throws -> (Run, completedAt: String?) {
+    /// Raised when the run would go back in time (SPEC.md 2.5): nothing was written.
+    public struct BackDated: Error {
+        public let message: String
+        public let fix: String
+    }
+
+    /// Raised when a lock the run needs is still held by another connection after `lockWait`.
+    public struct LockTimeout: Error {
+        public let message: String
+    }
+
+    /// How long every lock wait of the run may last (`--lock-wait`); set by `lock`.
+    public private(set) var lockWait = 5.0
+    /// The run this process took over, and the process that had it (`host:pid`).
+    private var takenOver: (runID: String, asOf: String, job: String, owner: String)?
+
+    /// Waits at most `lockWait` seconds for the insurer's run lock (a session lock on this
+    /// registry's connection). A process killed a moment ago still holds it until the server
+    /// notices its connection is gone.
+    public func lock(insurer: String, lockWait: Double) throws {
+        self.lockWait = lockWait
         let key = Self.lockKey(insurer: insurer)
         let deadline = Date().addingTimeInterval(lockWait)
         var locked = false
@@ -75,38 +91,128 @@ public final class RunRegistry {
                 ?? "another process holds its lock"
             throw Locked(message: "insurer \(insurer) already has an issuing run in progress: \(what); at most one run per insurer issues at a time, whatever its job or date")
         }
-        // A completed run is history (the database refuses to change it): look first.
-        let existing = try db.query("""
-            SELECT run_id, status, phase, attempts, finished_at::text FROM run WHERE insurer_number = $1 AND as_of = $2 AND job = $3
-            """, [insurer, asOf.description, job]).rows.first
-        if let e = existing, e[1] == "completed" {
-            return (Run(id: Int(e[0]!)!, phase: .completed, attempts: Int(e[3]!)!, resumed: false), e[4])
-        }
-        // The database registers the run with the parameter version in force on its as-of date
-        // (sql/022: run_parameters_in_force), or refuses it.
-        let row = try db.query("""
-            INSERT INTO run (insurer_number, as_of, job, status, phase, lease_owner, lease_expires_at, host, code_version)
-            VALUES ($1, $2, $3, 'running', 'deciding', $4, now() + make_interval(secs => $5), $6, $7)
-            ON CONFLICT (insurer_number, as_of, job) DO UPDATE SET attempts = run.attempts
-            RETURNING run_id, status, phase, attempts, finished_at::text, (xmax = 0) AS inserted
-            """, [insurer, asOf.description, job, owner, String(Self.leaseSeconds), owner.split(separator: ":").first.map(String.init),
-                  codeVersion]).rows[0]
-        let id = Int(row[0]!)!
-        if row[1] == "completed" {
-            return (Run(id: id, phase: .completed, attempts: Int(row[3]!)!, resumed: false), row[4])
-        }
-        let inserted = row[5] == "t"
-        var attempts = Int(row[3]!)!
-        if !inserted {
+    }
+
+    /// Registers or takes over the run; returns its completion time when it is already completed.
+    /// One transaction under the insurer's run lock: a run that would go back in time is
+    /// refused (`BackDated`) before anything is written, and every lock wait is bounded by
+    /// `lockWait`.
+    public func acquire(insurer: String, asOf: LocalDate, job: String, codeVersion: String,
+                        lockWait: Double = 5) throws -> (Run, completedAt: String?) {
+        try lock(insurer: insurer, lockWait: lockWait)
+        return try boundedWaits(db, insurer: insurer, waitingFor: "the run's row") {
+            // A completed run is history (the database refuses to change it): look first.
+            let existing = try db.query("""
+                SELECT run_id, status, phase, attempts, finished_at::text, coalesce(lease_owner, 'an unknown process') FROM run
+                WHERE insurer_number = $1 AND as_of = $2 AND job = $3
+                FOR UPDATE
+                """, [insurer, asOf.description, job]).rows.first
+            if let e = existing, e[1] == "completed" {
+                return (Run(id: Int(e[0]!)!, phase: .completed, attempts: Int(e[3]!)!, resumed: false), e[4])
+            }
+            // Deciding (again) must not go back in time; a run whose decisions are committed only
+            // publishes them.
+            if existing?[2] != Phase.decided.rawValue {
+                try requireForward(insurer: insurer, asOf: asOf, job: job)
+            }
+            guard let e = existing else {
+                let id = try db.query("""
+                    INSERT INTO run (insurer_number, as_of, job, status, phase, lease_owner, lease_expires_at, host, code_version)
+                    VALUES ($1, $2, $3, 'running', 'deciding', $4, now() + make_interval(secs => $5), $6, $7)
+                    RETURNING run_id
+                    """, [insurer, asOf.description, job, owner, String(Self.leaseSeconds), owner.split(separator: ":").first.map(String.init),
+                          codeVersion]).scalar!
+                // The database registers the run with the parameter version in force on its
+                // as-of date (sql/022: run_parameters_in_force), or refuses it.
+                return (Run(id: Int(id)!, phase: .deciding, attempts: 1, resumed: false), nil)
+            }
             // Nobody holds the lock, so the previous process is gone: take the run over.
-            attempts += 1
+            takenOver = (e[0]!, asOf.description, job, e[5]!)
+            let attempts = Int(e[3]!)! + 1
             try db.execute("""
                 UPDATE run SET lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3), attempts = $4,
                        status = 'running', code_version = $5
                 WHERE run_id = $1
-                """, [String(id), owner, String(Self.leaseSeconds), String(attempts), codeVersion])
+                """, [e[0]!, owner, String(Self.leaseSeconds), String(attempts), codeVersion])
+            return (Run(id: Int(e[0]!)!, phase: Phase(rawValue: e[2] ?? "deciding") ?? .deciding, attempts: attempts, resumed: true), nil)
         }
-        return (Run(id: id, phase: Phase(rawValue: row[2] ?? "deciding") ?? .deciding, attempts: attempts, resumed: !inserted), nil)
+    }
+
+    /// The rule that runs move forward in time (SPEC.md 2.5), checked under the insurer's run
+    /// lock: no completed or running issuing run of the insurer (any job) is for a later date
+    /// (`run_later_than`, which the database's trigger on `run` applies too), and no certificate
+    /// was handed over at the counter on a later date, starting after `asOf`: the run would not
+    /// see it as covering its as-of date and would issue an overlapping one (its commit would
+    /// find the clash every time it decided again).
+    func requireForward(insurer: String, asOf: LocalDate, job: String) throws {
+        let d = asOf.description
+        if let later = try db.query("SELECT run_id, as_of::text, job, status FROM run_later_than($1, $2)", [insurer, d]).rows.first {
+            throw BackDated(
+                message: "a run of insurer \(insurer) as of \(d) (job \(job)) would go back in time: run \(later[0]!) (job \(later[2]!), \(later[3]!)) is as of \(later[1]!), and a run does not see the certificates of a later run as covering its date (it would issue overlapping ones); nothing was written",
+                fix: "run for \(later[1]!) or later (a catch-up is decided by the next run on or after \(later[1]!)); to see what \(d) would have decided, add --dry-run")
+        }
+        if let c = try db.query("""
+            SELECT member_id, certificate_number, issued_on::text, valid_from::text, count(*) OVER () FROM certificate
+            WHERE insurer_number = $1 AND run_id IS NULL AND status = 'active' AND issued_on > $2 AND valid_from > $2
+            ORDER BY issued_on DESC, certificate_number DESC LIMIT 1
+            """, [insurer, d]).rows.first {
+            throw BackDated(
+                message: "a run of insurer \(insurer) as of \(d) (job \(job)) would go back in time: \(c[4]!) certificate(s) were handed over at the counter on a later date, starting after \(d) (latest: certificate \(c[1]!) of member \(c[0]!), issued \(c[2]!), valid from \(c[3]!)); the run would issue overlapping ones; nothing was written",
+                fix: "run for \(c[2]!) or later; to see what \(d) would have decided, add --dry-run")
+        }
+    }
+
+    /// Runs `body` in a transaction whose lock waits end after `lockWait` seconds: a lock still
+    /// held by another connection then (typically the process of an abandoned run, still alive)
+    /// raises `LockTimeout` naming who holds it, instead of waiting silently.
+    func boundedWaits<T>(_ connection: Connection, insurer: String, waitingFor what: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try connection.transaction {
+                try boundLockWaits(connection, local: true)
+                return try body()
+            }
+        } catch let e as DatabaseError where e.sqlState == "55P03" {
+            throw try lockTimeout(insurer: insurer, waitingFor: what)
+        }
+    }
+
+    /// Sets `lock_timeout` to `lockWait` on `connection`, for its transaction (`local`) or its
+    /// session; 0 seconds is 1 ms (PostgreSQL's 0 would mean no limit).
+    func boundLockWaits(_ connection: Connection, local: Bool) throws {
+        let ms = max(1, Int((lockWait * 1000).rounded()))
+        _ = try connection.query("SELECT set_config('lock_timeout', $1, $2)", ["\(ms)ms", local ? "true" : "false"])
+    }
+
+    /// The error for a lock wait that ran out: the other connections holding row locks on the
+    /// tables a run's start locks (insurer, run, certificate counter), and the abandoned run.
+    /// Asked on the registry's connection (idle: the one that timed out may be in an aborted
+    /// transaction).
+    func lockTimeout(insurer: String, waitingFor what: String) throws -> LockTimeout {
+        let holders = try db.query("""
+            SELECT DISTINCT a.pid, coalesce(nullif(a.application_name, ''), '?'), coalesce(host(a.client_addr), 'local socket'),
+                   to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS'), a.usename
+            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
+              AND l.relation IN ('insurer'::regclass, 'run'::regclass, 'certificate_counter'::regclass)
+              AND l.mode IN ('RowShareLock', 'RowExclusiveLock') AND a.datname = current_database()
+            ORDER BY 4 LIMIT 5
+            """).rows.map { "connection \($0[0]!) (\($0[1]!), user \($0[4] ?? "?"), from \($0[2]!), in a transaction since \($0[3] ?? "?"))" }
+        let abandoned = try takenOver.map { [$0.runID, $0.asOf, $0.job, $0.owner] } ?? db.query("""
+            SELECT run_id, as_of::text, job, coalesce(lease_owner, 'an unknown process') FROM run
+            WHERE insurer_number = $1 AND status = 'running' AND lease_owner IS DISTINCT FROM $2 ORDER BY run_id DESC LIMIT 1
+            """, [insurer, owner]).rows.first
+        var message = "waited \(lockWait) s (--lock-wait) for a lock on \(what) of insurer \(insurer), still held by "
+            + (holders.isEmpty ? "another connection" : holders.joined(separator: "; "))
+        if let r = abandoned {
+            message += "; abandoned run \(r[0]!) (as of \(r[1]!), job \(r[2]!)) was last run by \(r[3] ?? "an unknown process"), whose process may still be alive"
+        }
+        return LockTimeout(message: message + "; nothing was written")
+    }
+    /// The completed run of the insurer for this date and job, if there is one.
+    public func completedRun(insurer: String, asOf: LocalDate, job: String) throws -> Run? {
+        try db.query("""
+            SELECT run_id, attempts FROM run WHERE insurer_number = $1 AND as_of = $2 AND job = $3 AND status = 'completed'
+            """, [insurer, asOf.description, job]).rows.first.map { Run(id: Int($0[0]!)!, phase: .completed, attempts: Int($0[1]!)!, resumed: false) }
     }
 
     /// Renews the lease at most every second; cheap to call from a hot loop. Each renewal proves
@@ -132,7 +238,7 @@ public final class RunRegistry {
     /// otherwise a new block is taken from the insurer's counter. One short transaction: a
     /// counter issue waits for it at most a moment.
     public func reserveNumbers(runID: Int, insurer: String, count: Int) throws -> (from: Int64, to: Int64) {
-        try db.transaction {
+        try boundedWaits(db, insurer: insurer, waitingFor: "the certificate counter") {
             let held = try db.query("SELECT numbers_from, numbers_to FROM run WHERE run_id = $1 AND lease_owner = $2",
                                     [String(runID), owner]).rows
             guard let h = held.first else { throw LostLock(runID: runID, cause: "another process has taken the run over") }

@@ -12,11 +12,24 @@ public struct LocalDate: Hashable, Comparable, Sendable, CustomStringConvertible
         dayNumber = Int32(LocalDate.days(year: year, month: month, day: day))
     }
 
-    /// Parses `YYYY-MM-DD`.
+    /// Parses `YYYY-MM-DD`: a date kakunin accepts (within `DateField.accepted`).
     public init?(_ iso: String) {
         var s = iso
         guard let d = s.withUTF8({ DateField.parse($0) }) else { return nil }
         self = d
+    }
+
+    /// Parses `YYYY-MM-DD` as stored in the database (any year 0001–9999).
+    public init?(stored iso: String) {
+        var s = iso
+        guard let d = s.withUTF8({ DateField.parseStored($0) }) else { return nil }
+        self = d
+    }
+
+    /// Why `iso` is not a date kakunin accepts (wrong form, or outside 1900–2099), or nil.
+    public static func problem(_ iso: String) -> String? {
+        var s = iso
+        return s.withUTF8 { DateField.problem($0) }
     }
 
     public static func < (a: LocalDate, b: LocalDate) -> Bool { a.dayNumber < b.dayNumber }

@@ -61,7 +61,7 @@ public enum FieldValidator {
             }
             return n > maxLength ? "longer than \(maxLength) characters" : nil
         case .date:
-            return DateField.parse(v) == nil ? "not a date in YYYY-MM-DD form" : nil
+            return DateField.problem(v)
         case .boolean:
             return equals(v, "true") || equals(v, "false") ? nil : "must be true or false"
         case .oneOf(let values):
@@ -189,10 +189,30 @@ public enum FieldValidator {
     }
 }
 
-/// ISO dates (`YYYY-MM-DD`) read from bytes.
+/// ISO dates (`YYYY-MM-DD`) read from bytes: the one parser of the dates kakunin accepts (feeds,
+/// command line, console, parameter files) and of the dates it reads back from its database.
 public enum DateField {
-    /// Parses a real calendar date between years 1868 and 2200.
+    /// Every date kakunin accepts lies in this range (SPEC.md 2.5): a mistyped year (2200, 1899)
+    /// is refused where it is typed, never stored and then failing every later reading.
+    public static let accepted = LocalDate(year: 1900, month: 1, day: 1)!...LocalDate(year: 2099, month: 12, day: 31)!
+    /// The range as the reasons name it.
+    public static let acceptedText = "1900-01-01 … 2099-12-31"
+
+    /// Parses a date kakunin accepts: a real calendar date within `accepted`.
     public static func parse(_ v: UnsafeBufferPointer<UInt8>) -> LocalDate? {
+        guard let d = parseStored(v), accepted.contains(d) else { return nil }
+        return d
+    }
+
+    /// Why `v` is not a date kakunin accepts, or nil when it is one.
+    public static func problem(_ v: UnsafeBufferPointer<UInt8>) -> String? {
+        guard let d = parseStored(v) else { return "not a date in YYYY-MM-DD form" }
+        return accepted.contains(d) ? nil : "outside the dates kakunin accepts (\(acceptedText)): check the year"
+    }
+
+    /// Parses any real calendar date of years 0001–9999, as stored in the database (read back
+    /// whatever it is; input goes through `parse`).
+    public static func parseStored(_ v: UnsafeBufferPointer<UInt8>) -> LocalDate? {
         guard v.count == 10, v[4] == UInt8(ascii: "-"), v[7] == UInt8(ascii: "-") else { return nil }
         func num(_ from: Int, _ to: Int) -> Int? {
             var n = 0
@@ -203,7 +223,7 @@ public enum DateField {
             }
             return n
         }
-        guard let y = num(0, 4), let m = num(5, 7), let d = num(8, 10), (1868...2200).contains(y) else { return nil }
+        guard let y = num(0, 4), let m = num(5, 7), let d = num(8, 10), y >= 1 else { return nil }
         return LocalDate(year: y, month: m, day: d)
     }
 }
