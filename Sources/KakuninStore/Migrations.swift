@@ -169,16 +169,16 @@ public enum SchemaDefinitions {
             UNION ALL
             SELECT p.oid, 'f', p.proowner, p.proacl FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'kakunin'::regnamespace
         ), grants(oid, text) AS (
-            SELECT acl.oid, pg_catalog.string_agg(
-                       CASE WHEN a.grantee = acl.owner THEN 'owner' WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee) END
-                       || ':' || a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END, ',' ORDER BY 1)
-            FROM acl, pg_catalog.aclexplode(coalesce(acl.items, pg_catalog.acldefault(acl.kind::"char", acl.owner))) a
-            GROUP BY acl.oid
+            SELECT x.oid, pg_catalog.string_agg(x.item, ',' ORDER BY x.item)
+            FROM (SELECT acl.oid, CASE WHEN a.grantee = acl.owner THEN 'owner' WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee) END
+                              || ':' || a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+                  FROM acl, pg_catalog.aclexplode(coalesce(acl.items, pg_catalog.acldefault(acl.kind::"char", acl.owner))) a) x
+            GROUP BY x.oid
         ), columns(oid, text) AS (
-            SELECT t.attrelid, pg_catalog.string_agg(t.attname || '(' || (
-                       SELECT pg_catalog.string_agg(pg_catalog.pg_get_userbyid(a.grantee) || ':' || a.privilege_type, ',' ORDER BY 1)
-                       FROM pg_catalog.aclexplode(t.attacl) a) || ')', ' ' ORDER BY t.attname)
-            FROM pg_catalog.pg_attribute t WHERE t.attacl IS NOT NULL GROUP BY t.attrelid
+            SELECT x.attrelid, pg_catalog.string_agg(x.item, ' ' ORDER BY x.item)
+            FROM (SELECT t.attrelid, t.attname || '(' || pg_catalog.pg_get_userbyid(a.grantee) || ':' || a.privilege_type || ')' AS item
+                  FROM pg_catalog.pg_attribute t, pg_catalog.aclexplode(t.attacl) a WHERE t.attacl IS NOT NULL) x
+            GROUP BY x.attrelid
         )
         SELECT 'function ' || p.oid::regprocedure::text,
                CASE WHEN p.prokind IN ('f', 'p') THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prokind::text END
@@ -200,24 +200,29 @@ public enum SchemaDefinitions {
         UNION ALL
         SELECT 'policy ' || p.polname || ' on ' || p.polrelid::regclass::text,
                p.polcmd::text || ' ' || p.polpermissive::text || ' to ' || (
-                   SELECT pg_catalog.string_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(r) END, ',' ORDER BY 1)
-                   FROM pg_catalog.unnest(p.polroles) r)
+                   SELECT pg_catalog.string_agg(x.name, ',' ORDER BY x.name)
+                   FROM (SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(r) END AS name FROM pg_catalog.unnest(p.polroles) r) x)
                || ' using ' || coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '')
                || ' check ' || coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '')
         FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
         WHERE c.relnamespace = 'kakunin'::regnamespace
         UNION ALL
         SELECT 'schema kakunin', 'grants: ' || (
-                   SELECT pg_catalog.string_agg(CASE WHEN a.grantee = n.nspowner THEN 'owner' WHEN a.grantee = 0 THEN 'PUBLIC'
-                                                     ELSE pg_catalog.pg_get_userbyid(a.grantee) END || ':' || a.privilege_type, ',' ORDER BY 1)
-                   FROM pg_catalog.aclexplode(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a)
+                   SELECT pg_catalog.string_agg(x.item, ',' ORDER BY x.item)
+                   FROM (SELECT CASE WHEN a.grantee = n.nspowner THEN 'owner' WHEN a.grantee = 0 THEN 'PUBLIC'
+                                     ELSE pg_catalog.pg_get_userbyid(a.grantee) END || ':' || a.privilege_type AS item
+                         FROM pg_catalog.aclexplode(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a) x)
         FROM pg_catalog.pg_namespace n WHERE n.nspname = 'kakunin'
         """
 
     /// Each object's definition, by name.
+    /// Read with only pg_catalog in the search path, so that every name is written schema-qualified.
     public static func current(_ db: Connection) throws -> [String: String] {
         var out: [String: String] = [:]
-        for row in try db.query(catalog).rows { out[row[0] ?? ""] = row[1] ?? "" }
+        try db.transaction {
+            try db.execute("SET LOCAL search_path = pg_catalog")
+            for row in try db.query(catalog).rows { out[row[0] ?? ""] = row[1] ?? "" }
+        }
         return out
     }
 
