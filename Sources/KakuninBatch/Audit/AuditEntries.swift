@@ -108,11 +108,13 @@ public enum CanonicalJSON {
         return out
     }
 
+    static let nullBytes = Array("null".utf8), trueBytes = Array("true".utf8), falseBytes = Array("false".utf8)
+
     static func write(_ v: Value, _ out: inout [UInt8]) {
         switch v {
-        case .null: out += Array("null".utf8)
-        case .bool(let b): out += Array((b ? "true" : "false").utf8)
-        case .number(let d): out += Array(number(d).utf8)
+        case .null: out += nullBytes
+        case .bool(let b): out += b ? trueBytes : falseBytes
+        case .number(let d): out += number(d).utf8
         case .string(let s): string(s, &out)
         case .array(let items):
             out.append(UInt8(ascii: "["))
@@ -123,7 +125,10 @@ public enum CanonicalJSON {
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            let sorted = members.sorted { Array($0.0.utf16).lexicographicallyPrecedes(Array($1.0.utf16)) }
+            // UTF-16 order is byte order for keys without characters beyond U+D7FF.
+            let plain = members.allSatisfy { $0.0.utf8.allSatisfy { $0 < 0xED } }
+            let sorted = plain ? members.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+                : members.map { (Array($0.0.utf16), $0) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map(\.1)
             for (i, (k, item)) in sorted.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 string(k, &out)
@@ -156,6 +161,7 @@ public enum CanonicalJSON {
     static func number(_ d: Double) -> String {
         if d == 0 { return "0" }
         if d < 0 { return "-" + number(-d) }
+        if d < 1e15, d == d.rounded(.towardZero) { return String(Int64(d)) }
         // Swift writes the shortest digits that round-trip, as "123.45", "1e-07" or "1.2e+30".
         let text = "\(d)"
         let parts = text.split(separator: "e")
@@ -242,7 +248,14 @@ public enum CanonicalJSON {
 
         mutating func string() throws -> String {
             at += 1
-            var out: [UInt8] = []
+            // Most strings have no escapes: one slice.
+            let start = at
+            while at < bytes.count, bytes[at] != UInt8(ascii: "\""), bytes[at] != UInt8(ascii: "\\") { at += 1 }
+            if at < bytes.count, bytes[at] == UInt8(ascii: "\"") {
+                at += 1
+                return String(decoding: bytes[start..<(at - 1)], as: UTF8.self)
+            }
+            var out = Array(bytes[start..<at])
             while at < bytes.count {
                 let b = bytes[at]
                 at += 1
