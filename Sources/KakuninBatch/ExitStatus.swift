@@ -16,6 +16,15 @@ public enum ExitStatus: Int32, Sendable {
     case noParameters = 40
     /// Import: the file was refused as a whole (wrong header, not UTF-8, Individual Number).
     case fileRefused = 20
+    /// Audit: the latest stored checkpoint cannot be verified (forged or altered); no checkpoint
+    /// is built on it.
+    case checkpointUnverified = 30
+    /// Audit: a proof was checked without the public key: unsigned, not verified.
+    case proofUnsigned = 31
+    /// Audit: the log no longer hashes to a checkpoint given (consistency proofs are refused).
+    case logDiffers = 32
+    /// db status: a function, view, trigger, policy or grant differs from what the migrations made.
+    case schemaAltered = 33
     /// Usage error (bad arguments); from the argument parser.
     case usage = 64
     /// The action conflicts with the record's state (an application already decided, a

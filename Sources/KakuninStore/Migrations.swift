@@ -142,3 +142,122 @@ public struct Migrator {
         return done
     }
 }
+
+/// A function, view, trigger, policy or grant of the kakunin schema whose definition is not the
+/// one the migrations make.
+public struct DefinitionDrift: Sendable, Equatable {
+    public enum Change: String, Sendable { case changed, missing, extra }
+    public let change: Change
+    /// e.g. "function kakunin.audit_seal()", "trigger audit_event_immutable on kakunin.audit_event".
+    public let object: String
+}
+
+/// The definitions of the kakunin schema, compared with the ones the migrations make.
+///
+/// The expected definitions are not stored anywhere the database owner could rewrite them: they
+/// are made again, each time, by applying the migrations (the embedded ones, or KAKUNIN_SQL_DIR)
+/// to a scratch database of the same server, which is dropped afterwards. That costs a second
+/// or two and the CREATEDB right, and needs no recorded digest to trust.
+public enum SchemaDefinitions {
+    /// Every object's definition, by kind and name. Owners are written as `owner` and grantors are
+    /// left out, so the role that migrated does not matter; partitions made at run time and the
+    /// triggers they inherit are left out.
+    static let catalog = """
+        WITH acl(oid, kind, owner, items) AS (
+            SELECT c.oid, CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END, c.relowner, c.relacl FROM pg_catalog.pg_class c
+            WHERE c.relnamespace = 'kakunin'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S') AND NOT c.relispartition
+            UNION ALL
+            SELECT p.oid, 'f', p.proowner, p.proacl FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'kakunin'::regnamespace
+        ), grants(oid, text) AS (
+            SELECT x.oid, pg_catalog.string_agg(x.item, ',' ORDER BY x.item)
+            FROM (SELECT acl.oid, CASE WHEN a.grantee = acl.owner THEN 'owner' WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee) END
+                              || ':' || a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END AS item
+                  FROM acl, pg_catalog.aclexplode(coalesce(acl.items, pg_catalog.acldefault(acl.kind::"char", acl.owner))) a) x
+            GROUP BY x.oid
+        ), columns(oid, text) AS (
+            SELECT x.attrelid, pg_catalog.string_agg(x.item, ' ' ORDER BY x.item)
+            FROM (SELECT t.attrelid, t.attname || '(' || pg_catalog.pg_get_userbyid(a.grantee) || ':' || a.privilege_type || ')' AS item
+                  FROM pg_catalog.pg_attribute t, pg_catalog.aclexplode(t.attacl) a WHERE t.attacl IS NOT NULL) x
+            GROUP BY x.attrelid
+        )
+        SELECT 'function ' || p.oid::regprocedure::text,
+               CASE WHEN p.prokind IN ('f', 'p') THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prokind::text END
+               || ' security definer: ' || p.prosecdef || ' grants: ' || coalesce(g.text, '')
+        FROM pg_catalog.pg_proc p LEFT JOIN grants g ON g.oid = p.oid
+        WHERE p.pronamespace = 'kakunin'::regnamespace
+        UNION ALL
+        SELECT CASE WHEN c.relkind IN ('v', 'm') THEN 'view ' WHEN c.relkind = 'S' THEN 'sequence ' ELSE 'table ' END || c.oid::regclass::text,
+               CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid, true) ELSE '' END
+               || ' row security: ' || c.relrowsecurity || '/' || c.relforcerowsecurity
+               || ' grants: ' || coalesce(g.text, '') || ' column grants: ' || coalesce(col.text, '')
+        FROM pg_catalog.pg_class c LEFT JOIN grants g ON g.oid = c.oid LEFT JOIN columns col ON col.oid = c.oid
+        WHERE c.relnamespace = 'kakunin'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S') AND NOT c.relispartition
+        UNION ALL
+        SELECT 'trigger ' || t.tgname || ' on ' || t.tgrelid::regclass::text,
+               pg_catalog.pg_get_triggerdef(t.oid) || ' enabled: ' || t.tgenabled::text
+        FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+        WHERE c.relnamespace = 'kakunin'::regnamespace AND NOT t.tgisinternal AND t.tgparentid = 0
+        UNION ALL
+        SELECT 'policy ' || p.polname || ' on ' || p.polrelid::regclass::text,
+               p.polcmd::text || ' ' || p.polpermissive::text || ' to ' || (
+                   SELECT pg_catalog.string_agg(x.name, ',' ORDER BY x.name)
+                   FROM (SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(r) END AS name FROM pg_catalog.unnest(p.polroles) r) x)
+               || ' using ' || coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '')
+               || ' check ' || coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '')
+        FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+        WHERE c.relnamespace = 'kakunin'::regnamespace
+        UNION ALL
+        SELECT 'schema kakunin', 'grants: ' || (
+                   SELECT pg_catalog.string_agg(x.item, ',' ORDER BY x.item)
+                   FROM (SELECT CASE WHEN a.grantee = n.nspowner THEN 'owner' WHEN a.grantee = 0 THEN 'PUBLIC'
+                                     ELSE pg_catalog.pg_get_userbyid(a.grantee) END || ':' || a.privilege_type AS item
+                         FROM pg_catalog.aclexplode(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a) x)
+        FROM pg_catalog.pg_namespace n WHERE n.nspname = 'kakunin'
+        """
+
+    /// Each object's definition, by name.
+    /// Read with only pg_catalog in the search path, so that every name is written schema-qualified.
+    public static func current(_ db: Connection) throws -> [String: String] {
+        var out: [String: String] = [:]
+        try db.transaction {
+            try db.execute("SET LOCAL search_path = pg_catalog")
+            for row in try db.query(catalog).rows { out[row[0] ?? ""] = row[1] ?? "" }
+        }
+        return out
+    }
+
+    /// What differs between the database at `url` (`db`) and a scratch database the migrations
+    /// are applied to. Throws when the scratch database cannot be made (no CREATEDB right).
+    public static func drift(_ db: Connection, url: String?, migrator: Migrator) throws -> [DefinitionDrift] {
+        let scratch = "kakunin_expected_\(UInt32.random(in: 0...UInt32.max))"
+        try db.execute("CREATE DATABASE \(scratch) TEMPLATE template0")
+        defer { try? db.execute("DROP DATABASE IF EXISTS \(scratch) WITH (FORCE)") }
+        let expected: [String: String]
+        do {
+            let other = try Connection(url: sibling(url, database: scratch), applicationName: "kakunin-db-status")
+            try migrator.migrate(other)
+            expected = try current(other)
+        }
+        let actual = try current(db)
+        var out: [DefinitionDrift] = []
+        for (name, def) in expected.sorted(by: { $0.key < $1.key }) {
+            if let now = actual[name] {
+                if now != def { out.append(DefinitionDrift(change: .changed, object: name)) }
+            } else {
+                out.append(DefinitionDrift(change: .missing, object: name))
+            }
+        }
+        for name in actual.keys.sorted() where expected[name] == nil { out.append(DefinitionDrift(change: .extra, object: name)) }
+        return out
+    }
+
+    /// The same connection settings for another database of the server.
+    static func sibling(_ url: String?, database: String) -> String {
+        guard let url, !url.isEmpty else { return "dbname=\(database)" }
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://"), var c = URLComponents(string: url) {
+            c.path = "/" + database
+            return c.string ?? url
+        }
+        return url + " dbname=\(database)"
+    }
+}

@@ -107,14 +107,14 @@ struct AuditTests {
         #expect(p.status == 0, "\(p.stderr)")
         let v = try runKakunin(["audit", "verify-proof", proof.path, "--public-key", pub.path], database: nil)
         #expect(v.status == 0, "\(v.stdout)\(v.stderr)")
-        #expect(v.stdout.contains("\"certificate_number\": 2"))
+        #expect(v.stdout.contains("\"certificate_number\":2"))
         let script = TestDatabase.repositoryRoot.appendingPathComponent("jobs/verify-proof-openssl").path
         #expect(try sh("'\(script)' '\(proof.path)' '\(pub.path)' | grep -q 'inclusion proof OK'") == 0)
         // Change the entry (say, the validity) and both checks fail.
         var text = try String(contentsOf: proof, encoding: .utf8)
         let line = text.split(separator: "\n").first { $0.hasPrefix("entry-base64: ") }!
         let entry = String(decoding: Data(base64Encoded: String(line.dropFirst(14)))!, as: UTF8.self)
-        #expect(entry.contains("\"valid_to\": \"2027-01-20\""), "\(entry)")
+        #expect(entry.contains("\"valid_to\":\"2027-01-20\""), "\(entry)")
         let forged = Data(entry.replacingOccurrences(of: "2027-01-20", with: "2027-07-31").utf8).base64EncodedString()
         text = text.replacingOccurrences(of: String(line), with: "entry-base64: \(forged)")
         try text.write(to: proof, atomically: true, encoding: .utf8)

@@ -75,6 +75,16 @@ struct DatabasePromisesTests {
         #expect(coverage[0] == coverage[1] && coverage[2] == "0" && coverage[3] == "0", "\(coverage)")
         let proof = try k(["audit", "prove", "--insurer", "131016", "--certificate", "900004"])
         #expect(proof.status == 0, "\(proof.stderr)")
+        var v = try k(["audit", "verify", "--checkpoint", cp.path, "--public-key", pub.path])
+        #expect(v.status == 0 && v.stdout.contains("waiting for the next seal"), "\(v.stdout)\(v.stderr)")
+        // Only by disabling the trigger can the owner keep a certificate out of the log, and
+        // verify (and the run's reconciliation) says so.
+        let owner = try tdb.connect()
+        try owner.execute("ALTER TABLE certificate DISABLE TRIGGER certificate_b_logged")
+        try owner.execute(certificateInsert, ["900005", nil])
+        try owner.execute("ALTER TABLE certificate ENABLE TRIGGER certificate_b_logged")
+        v = try k(["audit", "verify", "--checkpoint", cp.path, "--public-key", pub.path])
+        #expect(v.status == 1 && v.stdout.contains("1 outside the log"), "\(v.stdout)\(v.stderr)")
     }
 
     @Test("item 5: each role appends only its own actions; a forged run_decided never stops sealing")
