@@ -48,6 +48,15 @@ public final class TestDatabase: @unchecked Sendable {
             """)
     }
 
+    /// Removes the fixture's trigger that gives imported insurers parameters, for tests that
+    /// compare the schema with what the migrations make (`kakunin db status`).
+    public func removeTestParameters() throws {
+        try connect().executeScript("""
+            DROP TRIGGER test_insurer_parameters ON kakunin.insurer;
+            DROP FUNCTION kakunin.test_insurer_parameters();
+            """)
+    }
+
     /// An empty database without the schema (for migration tests).
     public init(empty: Bool) throws {
         name = "kakunin_e_\(UInt32.random(in: 0...UInt32.max))_\(getpid())"

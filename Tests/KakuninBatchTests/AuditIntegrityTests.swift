@@ -94,6 +94,7 @@ extension AuditTests {
     @Test("item 7: an event edited and a function redefined to serve its signed bytes is caught; db status names the function and the disabled trigger")
     func redefinedObjectsDoNotFoolVerify() throws {
         try night("2026-11-21")
+        try tdb.removeTestParameters()
         let cp = try checkpoint("cp.txt")
         var status = try runKakunin(["db", "status"], database: tdb)
         #expect(status.status == 0 && status.stdout.contains("as the migrations made it"), "\(status.stdout)\(status.stderr)")
@@ -137,6 +138,7 @@ extension AuditTests {
         let db = try old.connect()
         try Migrator(directory: before).migrate(db)
         try NightlyRunTests().scenario(old, dir)
+        #expect(try setParameters(old, from: "2026-01-01", ["insurer_name = テスト保険者131016"]).status == 0)
         let run = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", out.path, "--params-dir", dir.path],
                                  database: old)
         #expect(run.status == 0 || run.status == 11, "\(run.stdout)\(run.stderr)")

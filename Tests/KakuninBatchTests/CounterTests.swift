@@ -15,7 +15,7 @@ struct CounterTests {
         dir = try temporaryDirectory()
         let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader,
             FeedFiles.member("A", ["family_name_kana": "ヤマダ", "given_name_kana": "タロウ", "postal_code": "100-0001"]),
-            FeedFiles.member("B", ["family_name_kana": "ヤマグチ", "given_name_kana": "ハナコ", "birth_date": "1950-02-03", "postal_code": "5300001"]),
+            FeedFiles.member("B", ["family_name_kana": "ヤマグチ", "given_name_kana": "ハナコ", "birth_date": "1962-02-03", "postal_code": "5300001"]),
             FeedFiles.member("G", ["family_name_kana": "ガッコウ", "given_name_kana": "ジロウ", "scheme": "elderly", "birth_date": "1948-01-01"])])
         #expect(try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb).status == 0)
     }
@@ -28,7 +28,7 @@ struct CounterTests {
         #expect(r.status == 0, "\(r.stderr)")
         let hits = try JSONDecoder().decode([CounterDesk.MemberHit].self, from: Data(r.stdout.utf8))
         #expect(hits.map(\.member_id) == ["B", "A"])
-        r = try k(["member", "find", "--insurer", "131016", "--kana", "やま", "--birth-date", "1950-02-03"])
+        r = try k(["member", "find", "--insurer", "131016", "--kana", "やま", "--birth-date", "1962-02-03"])
         #expect(r.stdout.contains("B\t") && !r.stdout.contains("A\t"), "\(r.stdout)")
         r = try k(["member", "find", "--insurer", "131016", "--kana", "ｶﾞｯｺｳ"])
         #expect(r.stdout.contains("G\t"), "voiced marks combine: \(r.stdout)")
@@ -90,9 +90,10 @@ struct CounterTests {
     func voidAndConsideration() throws {
         let a = try FeedFiles.write(dir, "a.csv", [NightlyRunTests.appHeader, "131016,B,special_consideration,2026-11-10,disability,approved"])
         #expect(try k(["import", "applications", a.path, "--report-dir", dir.path]).status == 0)
-        #expect(try nightly(tdb, "2026-11-21", out: dir.appendingPathComponent("out"), params: dir).status == 0)
+        let night = try nightly(tdb, "2026-11-21", out: dir.appendingPathComponent("out"), params: dir)
+        try #require(night.status == 0, "\(night.stdout)\(night.stderr)")
         let db = try tdb.connect()
-        let b = try db.query("SELECT certificate_number FROM certificate WHERE member_id = 'B'").scalar!
+        let b = try #require(try db.query("SELECT certificate_number FROM certificate WHERE member_id = 'B'").scalar)
         var r = try k(["consideration", "end", "--insurer", "131016", "--member", "B", "--on", "2026-11-25", "--reason", "no longer needed"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try db.query("SELECT consideration_ended_on::text FROM certificate WHERE member_id = 'B'").scalar == "2026-11-25")
@@ -140,7 +141,7 @@ struct CounterTests {
         // A new address from the core system: the next night renews.
         let moved = try FeedFiles.write(dir, "moved.csv", [FeedFiles.memberHeader,
             FeedFiles.member("A", ["family_name_kana": "ヤマダ", "given_name_kana": "タロウ", "postal_code": "5300001", "address": "大阪府大阪市北区梅田1丁目"]),
-            FeedFiles.member("B", ["family_name_kana": "ヤマグチ", "given_name_kana": "ハナコ", "birth_date": "1950-02-03", "postal_code": "5300001"]),
+            FeedFiles.member("B", ["family_name_kana": "ヤマグチ", "given_name_kana": "ハナコ", "birth_date": "1962-02-03", "postal_code": "5300001"]),
             FeedFiles.member("G", ["family_name_kana": "ガッコウ", "given_name_kana": "ジロウ", "scheme": "elderly", "birth_date": "1948-01-01"])])
         #expect(try k(["import", "members", moved.path, "--report-dir", dir.path]).status == 0)
         r = try nightly(tdb, "2027-06-26", out: out, params: dir)

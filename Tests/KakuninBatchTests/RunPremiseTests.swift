@@ -94,7 +94,7 @@ struct RunPremiseTests {
 
     @Test("item 1: a catch-up run behind certificates handed over at the counter on a later date is refused up front (12), not retried")
     func behindCounterCertificates() throws {
-        let issued = try runKakunin(["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-12-05", "--params-dir", dir.path],
+        let issued = try runKakunin(["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-12-05"],
                                     database: tdb)
         #expect(issued.status == 0, "\(issued.stderr)")
         let started = Date()
@@ -116,8 +116,8 @@ struct RunPremiseTests {
     @Test("item 1: dates lie in 1900-01-01 … 2099-12-31 (run, counter, explain, feeds); an as-of far from today needs --allow-far-date")
     func dateBounds() throws {
         for args in [["run", "--insurer", "131016", "--as-of", "2200-12-31", "--out", out.path, "--params-dir", dir.path],
-                     ["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2200-12-31", "--params-dir", dir.path],
-                     ["explain", "--insurer", "131016", "--member", "A", "--as-of", "1899-12-31", "--params-dir", dir.path]] {
+                     ["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2200-12-31"],
+                     ["explain", "--insurer", "131016", "--member", "A", "--as-of", "1899-12-31"]] {
             let r = try runKakunin(args, database: tdb)
             #expect(r.status == 64, "\(args[0]): \(r.stderr)")
             #expect(r.stderr.contains("outside the dates kakunin accepts (1900-01-01 … 2099-12-31)"), "\(args[0]): \(r.stderr)")
