@@ -37,7 +37,7 @@ public struct RandomFacts {
         }
         f.eligibilityNoticeSent = chance(30)
         if chance(10) { f.lastApplyNotice = date(around: d, -200...0) }
-        f.pendingCardApplication = chance(3)
+        f.applicationOnFile = chance(3)
         f.deliverable = !chance(2)
         f.householdHeads = chance(2) ? int(0...2) : 1
         return f

@@ -192,7 +192,7 @@ extension Console {
         "MISSING_ADDRESS": "住所・郵便番号の訂正（次の加入者ファイルの取込みで解消）",
         "NO_HOUSEHOLD_HEAD": "世帯主の訂正（世帯に世帯主が一人だけになること）",
         "BIRTH_AFTER_AS_OF": "生年月日の確認と訂正",
-        "APPLICATION_PENDING": "申請の審査（承認または却下）",
+        "APPLICATION_PENDING": "申請の審査（承認または却下）と交付",
         "RESIDENCE_EXPIRED": "在留期間の更新の確認",
         "MAIL_RETURNED": "住所の変更、または窓口での交付",
     ]

@@ -170,8 +170,7 @@ extension Console {
         ("special_consideration", "配慮が必要な方の交付申請"), ("card_lost", "マイナンバーカードの紛失・一時停止"),
         ("card_renewing", "マイナンバーカードの更新中"), ("reissue", "資格確認書の再交付（紛失・破損）"),
     ]
-    static let bases: [(String, String)] = [("", "（なし）"), ("elderly", "高齢者"), ("disability", "障害のある方"),
-                                            ("needs_helper", "介助者などの支援が必要な方"), ("other", "その他")]
+    static let bases: [(String, String)] = [("", "（なし）")] + ConsiderationBasis.allCases.map { ($0.rawValue, $0.japanese) }
 
     func memberPage(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ q: FormFields,
                     formError: (message: String, fix: String?)? = nil, errors: [String: String] = [:],
@@ -203,7 +202,10 @@ extension Console {
         }
         data["decisions"] = decisions
         var applications = (Self.clean(record["applications"] ?? []) as? [[String: Any]]) ?? []
-        for i in applications.indices { applications[i]["pending"] = applications[i]["status"] as? String == "pending" }
+        for i in applications.indices {
+            applications[i]["pending"] = applications[i]["status"] as? String == "pending"
+            if let basis = applications[i]["basis"] as? String { applications[i]["basis_label"] = ConsiderationBasis.japanese(basis) }
+        }
         data["applications"] = applications
         data["notices"] = Self.clean(record["notices"] ?? []) ?? []
         data["returns"] = Self.clean(record["mail_returns"] ?? []) ?? []
@@ -374,6 +376,9 @@ extension Console {
         }) {
             guard let kind = form["kind"], Self.applicationKinds.contains(where: { $0.0 == kind }) else {
                 throw FieldError(field: "kind", message: "申請の種類を選んでください。")
+            }
+            if let basis = form["basis"], !basis.isEmpty, ConsiderationBasis(rawValue: basis) == nil {
+                throw FieldError(field: "basis", message: "配慮が必要な理由を一覧から選んでください。")
             }
             let received = try date(form, "received_on")
             let r = try desk(db, person).addApplication(insurer: insurer, memberID: member, kind: kind, basis: form["basis"], receivedOn: received,

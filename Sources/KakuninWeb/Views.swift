@@ -179,7 +179,7 @@ struct Views: Sendable {
             <section aria-labelledby="app-h"><h2 id="app-h">申請</h2>
             {{^applications}}<p class="empty">申請はありません。</p>{{/applications}}
             {{^empty(applications)}}<table class="list"><thead><tr><th>番号</th><th>種類</th><th>受付日</th><th>状態</th><th>経路</th><th>手続</th></tr></thead><tbody>{{/empty(applications)}}
-            {{#applications}}<tr><td>{{application_id}}</td><td>{{kind}}{{#basis}}（{{basis}}）{{/basis}}</td><td>{{received_on}}</td><td>{{status}}{{#reject_reason}}（{{reject_reason}}）{{/reject_reason}}{{#fulfilled_certificate_number}}→ 確認書 {{fulfilled_certificate_number}}{{/fulfilled_certificate_number}}</td><td>{{source}}</td>
+            {{#applications}}<tr><td>{{application_id}}</td><td>{{kind}}{{#basis}}（{{basis_label}}）{{/basis}}</td><td>{{received_on}}</td><td>{{status}}{{#reject_reason}}（{{reject_reason}}）{{/reject_reason}}{{#fulfilled_certificate_number}}→ 確認書 {{fulfilled_certificate_number}}{{/fulfilled_certificate_number}}</td><td>{{source}}</td>
             <td>{{#pending}}{{#canAct}}<form method="post" action="/applications/{{insurer}}/{{application_id}}/decide" class="row-form"><input type="hidden" name="csrf" value="{{csrf}}">
             <button type="submit" name="decision" value="approve">承認</button>
             <label for="rej-{{application_id}}">却下の理由</label><input id="rej-{{application_id}}" name="reason"><button type="submit" name="decision" value="reject" class="danger">却下</button></form>{{/canAct}}{{/pending}}</td></tr>{{/applications}}

@@ -85,7 +85,7 @@ struct Application: ParsableCommand {
         @Option(help: "Insurer number.") var insurer: String
         @Option(help: "Member id.") var member: String
         @Option(help: "special_consideration | card_lost | card_renewing | reissue") var kind: String
-        @Option(help: "For special_consideration: elderly | disability | needs_helper | other") var basis: String?
+        @Option(help: ArgumentHelp("For special_consideration: \(ConsiderationBasis.codes.joined(separator: " | "))")) var basis: String?
         @Option(help: "Date received, YYYY-MM-DD (default: today in Japan).") var receivedOn: String?
         @Option(help: "pending | approved") var status: String = "pending"
         @Option(help: "A note kept in the audit trail.") var note: String?

@@ -86,6 +86,29 @@ struct CounterTests {
         #expect(try db.query("SELECT DISTINCT source FROM application").scalar == "staff")
     }
 
+    @Test("application add takes the 2026 bases care_need, guardianship and facility, stores and audits them; an unknown basis exits 64")
+    func applicationBases2026() throws {
+        for (n, basis) in ["care_need", "guardianship", "facility"].enumerated() {
+            let r = try k(["application", "add", "--insurer", "131016", "--member", "B", "--kind", "special_consideration",
+                           "--basis", basis, "--received-on", "2026-11-2\(n)", "--status", "approved", "--format", "json"])
+            #expect(r.status == 0, "\(basis): \(r.stderr)")
+            let added = try JSONDecoder().decode(CounterDesk.ApplicationRecord.self, from: Data(r.stdout.utf8))
+            #expect(added.basis == basis && added.status == "approved" && added.reject_reason == nil, "\(r.stdout)")
+        }
+        let bad = try k(["application", "add", "--insurer", "131016", "--member", "B", "--kind", "special_consideration",
+                         "--basis", "hospital", "--received-on", "2026-11-23"])
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("basis: unknown value; expected one of elderly, disability, needs_helper, care_need, guardianship, facility, other"),
+                "\(bad.stderr)")
+        let help = try k(["application", "add", "--help"])
+        #expect(help.stdout.contains("care_need | guardianship | facility"), "\(help.stdout)")
+        let db = try tdb.connect()
+        #expect(try db.query("SELECT basis FROM application WHERE member_id = 'B' ORDER BY received_on").rows
+                == [["care_need"], ["guardianship"], ["facility"]])
+        #expect(try db.query("SELECT details->>'basis' FROM audit_event WHERE action = 'application_added' ORDER BY event_id").rows
+                == [["care_need"], ["guardianship"], ["facility"]])
+    }
+
     @Test("void and end special consideration: once, with a reason, audited; the nightly run then issues anew")
     func voidAndConsideration() throws {
         let a = try FeedFiles.write(dir, "a.csv", [NightlyRunTests.appHeader, "131016,B,special_consideration,2026-11-10,disability,approved"])

@@ -397,6 +397,42 @@ struct ImportTests {
         #expect(rows == [["M1", "special_consideration", "rejected", "NO_BASIS"], ["M2", "special_consideration", "approved", nil]])
     }
 
+    @Test("applications: the 2026 bases care_need, guardianship and facility load and are stored; an unknown basis is rejected with line, column and reason")
+    func applicationBases2026() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader] + ["M1", "M2", "M3", "M4"].map { FeedFiles.member($0) })
+        _ = try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb)
+        let a = try FeedFiles.write(dir, "a.csv", [
+            FeedFormat.applications.columns.map(\.name).joined(separator: ","),
+            "131016,M1,special_consideration,2026-11-01,care_need,approved",     // line 2
+            "131016,M2,special_consideration,2026-11-02,guardianship,pending",   // line 3
+            "131016,M3,special_consideration,2026-11-03,facility,approved",      // line 4
+            "131016,M4,special_consideration,2026-11-04,hospital,approved",      // line 5
+        ])
+        let r = try runKakunin(["import", "applications", a.path, "--report-dir", dir.path], database: tdb)
+        #expect(r.status == 10, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("loaded:    3"), "\(r.stdout)")
+        #expect(r.stdout.contains("line 5, column basis, value \"hospital\", member M4: unknown value; expected one of elderly, disability, needs_helper, care_need, guardianship, facility, other"),
+                "\(r.stdout)")
+        let db = try tdb.connect()
+        #expect(try db.query("SELECT member_id, basis, status, reject_reason FROM application ORDER BY member_id").rows
+                == [["M1", "care_need", "approved", nil], ["M2", "guardianship", "pending", nil], ["M3", "facility", "approved", nil]])
+        // The database's own check (sql/029) takes the new bases and still refuses another value.
+        #expect(throws: (any Error).self) {
+            try db.execute("""
+                INSERT INTO application (insurer_number, member_id, kind, received_on, basis, status, source)
+                VALUES ('131016', 'M4', 'special_consideration', '2026-11-05', 'hospital', 'approved', 'staff')
+                """)
+        }
+        // The run issues on an approved application with a new basis.
+        let night = try nightly(tdb, "2026-11-21", out: dir.appendingPathComponent("out"), params: dir)
+        #expect(night.status == 0, "\(night.stdout)\(night.stderr)")
+        let d = try NightlyRunTests().decisions(tdb, run: 1)
+        #expect(d["M1"]?[0...1] == ["issue_on_application", "APP_SPECIAL_CONSIDERATION"], "\(d["M1"] ?? [])")
+        #expect(d["M3"]?[0...1] == ["issue_on_application", "APP_SPECIAL_CONSIDERATION"], "\(d["M3"] ?? [])")
+    }
+
     @Test("applications: one the insurer rejected in its own system is stored rejected with REJECTED_BY_INSURER")
     func applicationRejectedByInsurer() throws {
         let tdb = try TestDatabase()

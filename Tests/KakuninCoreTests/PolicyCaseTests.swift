@@ -242,7 +242,7 @@ struct ApplicationTests {
              facts: member(myna: Myna.card(.registered, .suspended)) { $0.lastApplyNotice = d("2026-08-23") },
              outcome: .applyNotice, reasons: [.CARD_SUSPENDED]),
         Case(name: "a pending application is on file: no guidance",
-             facts: member(myna: Myna.card(.registered, .suspended)) { $0.pendingCardApplication = true },
+             facts: member(myna: Myna.card(.registered, .suspended)) { $0.applicationOnFile = true },
              outcome: .none, reasons: [.APPLICATION_PENDING, .CARD_SUSPENDED]),
         Case(name: "short-term certificate running out, card still suspended: guidance",
              facts: member(myna: Myna.card(.registered, .suspended)) { $0.latestCertificate = cert("2026-11-21", "2027-01-20") },
@@ -260,6 +260,71 @@ struct ApplicationTests {
         let record = p.decide(member { $0.application = Self.app(.specialConsideration); $0.latestCertificate = cert("2026-08-01", "2027-07-31", number: 9) },
                               asOf: d("2026-11-21"))
         #expect(record.recordsConsiderationOn == 9 && record.applicationID == 42 && record.specialConsideration)
+    }
+}
+
+/// Issue 29 item 5 (SPEC.md 2.3 [2026-12]): "on file" is a pending, or approved and not yet
+/// fulfilled, application of any kind. The facts carry it as `applicationOnFile` (the facts
+/// query leaves out rejected and fulfilled applications: ApplicationOnFileTests in the batch
+/// tests show that through a run); an approved, unfulfilled one is also `application`.
+@Suite("Policy: SPEC.md 2.3 — an application on file and a suspended or renewing card")
+struct ApplicationOnFileTests {
+    static let suspended = Myna.card(.registered, .suspended)
+    static let renewing = Myna.card(.registered, .renewing)
+    static let cases: [Case] = [
+        Case(name: "pending card_lost, card suspended: none, APPLICATION_PENDING and CARD_SUSPENDED",
+             facts: member(myna: suspended) { $0.applicationOnFile = true },
+             outcome: .none, reasons: [.APPLICATION_PENDING, .CARD_SUSPENDED]),
+        Case(name: "pending card_renewing, card renewing: none, APPLICATION_PENDING and CARD_RENEWING",
+             facts: member(myna: renewing) { $0.applicationOnFile = true },
+             outcome: .none, reasons: [.APPLICATION_PENDING, .CARD_RENEWING]),
+        Case(name: "pending special_consideration, card suspended: no guidance notice",
+             facts: member(myna: suspended) { $0.applicationOnFile = true },
+             outcome: .none, reasons: [.APPLICATION_PENDING, .CARD_SUSPENDED]),
+        Case(name: "approved reissue without an active certificate, card renewing: none, APPLICATION_PENDING",
+             facts: member(myna: renewing) { $0.application = ApplicationTests.app(.reissue); $0.applicationOnFile = true },
+             outcome: .none, reasons: [.APPLICATION_PENDING, .CARD_RENEWING]),
+        Case(name: "approved reissue without an active certificate: the approved application itself is on file",
+             facts: member(myna: suspended) { $0.application = ApplicationTests.app(.reissue) },
+             outcome: .none, reasons: [.APPLICATION_PENDING, .CARD_SUSPENDED]),
+        Case(name: "approved reissue whose certificate ended: nothing to replace, still on file",
+             facts: member(myna: suspended) { $0.application = ApplicationTests.app(.reissue); $0.latestCertificate = cert("2025-08-01", "2026-07-31") },
+             outcome: .none, reasons: [.APPLICATION_PENDING, .CARD_SUSPENDED]),
+        Case(name: "fulfilled or rejected only (nothing on file): application guidance notice",
+             facts: member(myna: suspended) { $0.applicationOnFile = false },
+             outcome: .applyNotice, reasons: [.CARD_SUSPENDED]),
+        Case(name: "on file, guidance sent 10 days ago: APPLICATION_PENDING, not APPLY_NOTICE_RECENT",
+             facts: member(myna: suspended) { $0.applicationOnFile = true; $0.lastApplyNotice = d("2026-11-11") },
+             outcome: .none, reasons: [.APPLICATION_PENDING, .CARD_SUSPENDED]),
+        Case(name: "on file, short-term certificate running out, card still suspended: no guidance",
+             facts: member(myna: suspended) { $0.applicationOnFile = true; $0.latestCertificate = cert("2026-11-21", "2027-01-20") },
+             asOf: "2027-01-01", outcome: .none, reasons: [.APPLICATION_PENDING, .CARD_SUSPENDED]),
+        Case(name: "on file, not due (certificate beyond the horizon): covered",
+             facts: member(myna: suspended) { $0.applicationOnFile = true; $0.latestCertificate = cert("2026-08-01", "2027-07-31") },
+             outcome: .none, reasons: [.COVERED]),
+        Case(name: "on file, Myna card usable: the eligibility notice rule comes first",
+             facts: member(myna: Myna.usable) { $0.applicationOnFile = true },
+             outcome: .eligibilityNotice, reasons: [.MYNA_USABLE]),
+        Case(name: "on file, no card at all: issued without application (the rule is for suspended/renewing cards)",
+             facts: member(myna: Myna.noCard) { $0.applicationOnFile = true },
+             outcome: .issue, reasons: [.NO_CARD]),
+        Case(name: "on file, card returned: issued without application",
+             facts: member(myna: Myna.card(.registered, .returned)) { $0.applicationOnFile = true },
+             outcome: .issue, reasons: [.CARD_RETURNED]),
+        Case(name: "on file, elderly member in phase 2 (2026-07-01): the elderly measure comes first",
+             facts: member(.elderly, born: "1948-01-01", myna: suspended) { $0.applicationOnFile = true },
+             asOf: "2026-07-01", outcome: .issue, reasons: [.ELDERLY_TRANSITIONAL]),
+    ]
+
+    @Test(arguments: cases) func check(_ c: Case) { verify(c) }
+
+    @Test("explain says the application on file is why no guidance notice goes out, citing SPEC 2.3")
+    func explained() {
+        let (decision, steps) = Policy(parameters: InsurerParameters())
+            .explain(member(myna: Self.suspended) { $0.application = ApplicationTests.app(.reissue) }, asOf: d("2026-11-21"))
+        #expect(decision.rule == .mustApply)
+        #expect(steps.contains { $0.contains("an application is on file") && $0.contains("SPEC.md 2.3") }, "\(steps)")
+        #expect(ReasonCode.APPLICATION_PENDING.explanation.source.contains("SPEC 2.3"))
     }
 }
 

@@ -169,6 +169,37 @@ struct ConsoleServerTests {
         #expect(events.contains("counter_issued") && events.contains("application_added") && events.contains("certificate_voided"))
     }
 
+    @Test("the application form offers the 2026 bases with Japanese labels; one is recorded and shown by its label; an unknown one is refused beside the field")
+    func considerationBases() throws {
+        let id = try #require(try f.query("""
+            SELECT m.member_id FROM member m
+            WHERE m.insurer_number = '131016' AND m.disqualified_on IS NULL
+              AND NOT EXISTS (SELECT 1 FROM application a WHERE a.insurer_number = m.insurer_number AND a.member_id = m.member_id)
+            ORDER BY m.member_id LIMIT 1
+            """).first?[0])
+        let clerk = try f.login("clerk")
+        let page = "/members/131016/\(id)"
+        let before = try clerk.get(page)
+        #expect(before.status == 200)
+        for (value, label) in [("care_need", "要介護・要支援の方"), ("guardianship", "成年後見制度を利用している方"), ("facility", "施設に入所している方"),
+                               ("elderly", "高齢者"), ("disability", "障害のある方"), ("needs_helper", "介助者などの支援が必要な方"), ("other", "その他")] {
+            #expect(before.body.contains("<option value=\"\(value)\">\(label)</option>"), "\(value)")
+        }
+        let ok = try clerk.post("\(page)/applications", from: page, [("kind", "special_consideration"), ("received_on", "2026-11-20"),
+                                                                    ("basis", "guardianship"), ("status", "pending")])
+        #expect(ok.status == 303, "\(ok.body)")
+        #expect(try f.query("SELECT kind, basis, status, source FROM application WHERE member_id = $1", [id]) ==
+                [["special_consideration", "guardianship", "pending", "staff"]])
+        let after = try clerk.get(page)
+        #expect(after.body.contains("special_consideration（成年後見制度を利用している方）"), "the member page shows the basis by its label")
+        // A value outside the list (a tampered form): shown beside the field, nothing recorded.
+        let bad = try clerk.post("\(page)/applications", from: page, [("kind", "special_consideration"), ("received_on", "2026-11-19"),
+                                                                     ("basis", "hospital"), ("status", "pending")])
+        #expect(bad.status == 400)
+        #expect(bad.body.contains("id=\"basis-error\">配慮が必要な理由を一覧から選んでください。"), "\(bad.body)")
+        #expect(try f.query("SELECT count(*) FROM application WHERE member_id = $1", [id])[0][0] == "1")
+    }
+
     @Test("viewing personal data is recorded (閲覧記録): member page, search results, an auditor's view")
     func viewsRecorded() throws {
         let m = try someMember()

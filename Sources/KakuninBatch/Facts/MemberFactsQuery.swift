@@ -106,8 +106,11 @@ public enum MemberFactsQuery {
                 ORDER BY member_id, received_on, application_id
             ),
             p AS (
+                -- An application on file (SPEC.md 2.3 [2026-12]): any kind, pending, or approved and
+                -- not yet fulfilled; rejected and fulfilled ones are not. The same scan and hash
+                -- join as before, over a wider filter: a flag per member, no extra column.
                 SELECT DISTINCT member_id FROM application
-                WHERE insurer_number = $1 AND status = 'pending' AND kind IN ('card_lost', 'card_renewing') \(only)
+                WHERE insurer_number = $1 AND status IN ('pending', 'approved') AND fulfilled_on IS NULL \(only)
             ),
             c AS (
                 -- The latest active certificate, and the end of the one covering the as-of date
@@ -148,7 +151,7 @@ public enum MemberFactsQuery {
                    m.legacy_card_expiry, m.access_restricted,
                    m.s_has_card, m.s_registration, m.s_card_state, m.s_ecert_expiry, m.s_card_expiry,
                    m.a_id, m.a_kind, m.a_received,
-                   m.p_pending,
+                   m.p_on_file,
                    m.c_number, m.c_from, m.c_to, m.c_special,
                    m.en_sent,
                    m.an_last,
@@ -168,7 +171,7 @@ public enum MemberFactsQuery {
                        s.has_card AS s_has_card, s.registration AS s_registration, s.card_state AS s_card_state,
                        s.ecert_expiry AS s_ecert_expiry, s.card_expiry AS s_card_expiry,
                        a.application_id AS a_id, a.kind AS a_kind, a.received_on AS a_received,
-                       p.member_id IS NOT NULL AS p_pending,
+                       p.member_id IS NOT NULL AS p_on_file,
                        c.certificate_number AS c_number, c.valid_from AS c_from, c.valid_to AS c_to,
                        c.special_consideration AND c.consideration_ended_on IS NULL AS c_special, c.covering_to AS c_covering,
                        en.member_id IS NOT NULL AS en_sent,
@@ -215,7 +218,7 @@ public enum MemberFactsQuery {
         if let id = r.int64(13), let kind = r.string(14).flatMap(OpenApplication.Kind.init(rawValue:)), let received = try r.date(15) {
             f.application = OpenApplication(id: id, kind: kind, receivedOn: received)
         }
-        f.pendingCardApplication = r.isTrue(16)
+        f.applicationOnFile = r.isTrue(16)
         if let n = r.int64(17), let from = try r.date(18), let to = try r.date(19) {
             f.latestCertificate = CertificateFacts(number: n, validFrom: from, validTo: to, active: true,
                                                    specialConsiderationContinues: r.isTrue(20))

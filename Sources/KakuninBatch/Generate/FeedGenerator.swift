@@ -131,7 +131,7 @@ public struct FeedGenerator {
         let kind = k < 50 ? "special_consideration" : k < 70 ? "card_lost" : k < 90 ? "card_renewing" : "reissue"
         var basis = ""
         if kind == "special_consideration" && !rng.chance(0.1) {
-            basis = age >= 70 ? "elderly" : rng.pick(["disability", "needs_helper", "other"])
+            basis = age >= 70 ? "elderly" : rng.pick(["disability", "needs_helper", "care_need", "guardianship", "facility", "other"])
         }
         let s = rng.below(100)
         let status = s < 70 ? "approved" : s < 90 ? "pending" : "rejected"

@@ -106,7 +106,7 @@ public struct FeedFormat: Sendable {
         FeedColumn("member_id", .identifier(maxLength: 20), required: true),
         FeedColumn("kind", .oneOf(["special_consideration", "card_lost", "card_renewing", "reissue"]), required: true),
         FeedColumn("received_on", .date, required: true),
-        FeedColumn("basis", .oneOf(["elderly", "disability", "needs_helper", "other"])),
+        FeedColumn("basis", .oneOf(ConsiderationBasis.codes)),
         FeedColumn("status", .oneOf(["pending", "approved", "rejected"]), required: true),
     ], keyColumns: ["insurer_number", "member_id", "kind", "received_on"])
 }

@@ -32,7 +32,8 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
     case CARD_SUSPENDED, CARD_RENEWING, APPLY_NOTICE_RECENT
     // 2.5 other outcomes
     case MYNA_USABLE, COVERED, NOT_QUALIFIED, BIRTH_AFTER_AS_OF, MISSING_ADDRESS, NO_HOUSEHOLD_HEAD
-    /// kakunin: an application for the card's loss or renewal is already on file, still pending.
+    /// 2.3 [2026-12]: an application of any kind is on file (pending, or approved and not yet
+    /// fulfilled) while the card is suspended or renewing: no guidance notice.
     case APPLICATION_PENDING
     /// kakunin: a foreign resident's residence period ends before the certificate would start.
     case RESIDENCE_EXPIRED

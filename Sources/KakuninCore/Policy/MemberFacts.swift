@@ -90,8 +90,9 @@ public struct MemberFacts: Sendable, Equatable {
     public var coveringCertificateEnd: LocalDate?
     /// The earliest approved, unfulfilled application.
     public var application: OpenApplication?
-    /// A pending (not yet approved) card_lost/card_renewing application is on file.
-    public var pendingCardApplication: Bool
+    /// An application of any kind is on file: pending, or approved and not yet fulfilled
+    /// (SPEC.md 2.3 [2026-12]; rejected and fulfilled ones are not).
+    public var applicationOnFile: Bool
     /// The member's latest certificate that is not voided (may have ended). The facts query
     /// gives one that ended before the as-of date only when it continues a special
     /// consideration: nothing else about an ended certificate changes a decision.
@@ -109,7 +110,7 @@ public struct MemberFacts: Sendable, Equatable {
 
     public init(scheme: Scheme, birthDate: LocalDate, qualifiedOn: LocalDate, disqualifiedOn: LocalDate? = nil,
                 residenceExpiry: LocalDate? = nil, legacyCardExpiry: LocalDate? = nil, accessRestricted: Bool = false,
-                myna: MynaStatus? = nil, application: OpenApplication? = nil, pendingCardApplication: Bool = false,
+                myna: MynaStatus? = nil, application: OpenApplication? = nil, applicationOnFile: Bool = false,
                 latestCertificate: CertificateFacts? = nil, eligibilityNoticeSent: Bool = false,
                 lastApplyNotice: LocalDate? = nil, deliverable: Bool = true, householdHeads: Int = 1) {
         self.scheme = scheme
@@ -121,7 +122,7 @@ public struct MemberFacts: Sendable, Equatable {
         self.accessRestricted = accessRestricted
         self.myna = myna
         self.application = application
-        self.pendingCardApplication = pendingCardApplication
+        self.applicationOnFile = applicationOnFile
         self.latestCertificate = latestCertificate
         self.eligibilityNoticeSent = eligibilityNoticeSent
         self.lastApplyNotice = lastApplyNotice

@@ -166,8 +166,11 @@ public struct Policy: Sendable {
         // 8. Card suspended or renewing: the member must apply.
         if let m = f.myna, m.hasCard, m.cardState == .suspended || m.cardState == .renewing {
             let code: ReasonCode = m.cardState == .suspended ? .CARD_SUSPENDED : .CARD_RENEWING
-            if f.pendingCardApplication {
-                t.note("Rule \(PolicyRule.mustApply.rawValue): card \(m.cardState.rawValue), and an application is already pending → none until it is approved.")
+            // [2026-12] On file: a pending or approved, unfulfilled application of any kind (an
+            // approved one reaches this rule only when rule 3 could not act on it, e.g. a reissue
+            // with no active certificate to replace).
+            if f.applicationOnFile || f.application != nil {
+                t.note("Rule \(PolicyRule.mustApply.rawValue): card \(m.cardState.rawValue), and an application is on file (pending, or approved and not yet fulfilled) → none, no guidance notice, until it is decided and fulfilled (SPEC.md 2.3).")
                 return Decision(outcome: .none, reasons: ReasonSet([code, .APPLICATION_PENDING]), rule: .mustApply, s: s)
             }
             if let last = f.lastApplyNotice, last.days(until: d) < p.applyNoticeRepeatDays {

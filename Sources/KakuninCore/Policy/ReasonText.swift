@@ -11,7 +11,7 @@ extension ReasonCode {
         case .MYNA_STATUS_UNKNOWN: return ("no My Number card status on record, so a certificate is sent to be safe", "SPEC 2.1")
         case .ELDERLY_TRANSITIONAL: return ("elderly scheme member while a transitional measure is in force", "SPEC 2.4; seed 000; MHLW notice 2025-04-03")
         case .SPECIAL_CONSIDERATION_CONTINUES: return ("renewal of a certificate first issued on a special-consideration application", "SPEC 2.1; seed 000")
-        case .APP_SPECIAL_CONSIDERATION: return ("applied for a certificate needing special consideration (age, disability, needs a helper)", "SPEC 2.2; seeds 000, 003")
+        case .APP_SPECIAL_CONSIDERATION: return ("applied for a certificate needing special consideration (age, disability, needs a helper, long-term care need, guardianship, lives in a care facility)", "SPEC 2.2, 4; seeds 000, 003")
         case .APP_CARD_LOST: return ("applied because the My Number card is lost or suspended: short-term certificate", "SPEC 2.2")
         case .APP_CARD_RENEWING: return ("applied because the My Number card is being renewed: short-term certificate", "SPEC 2.2")
         case .APP_REISSUE: return ("applied to replace a lost or damaged certificate: same dates, the old one is void", "SPEC 2.2")
@@ -25,7 +25,7 @@ extension ReasonCode {
         case .BIRTH_AFTER_AS_OF: return ("birth date is after the as-of date", "SPEC 2.5")
         case .MISSING_ADDRESS: return ("no usable postal code and address for the addressee", "SPEC 2.5")
         case .NO_HOUSEHOLD_HEAD: return ("the household does not have exactly one head to address", "SPEC 2.5")
-        case .APPLICATION_PENDING: return ("an application is already on file, waiting for approval", "kakunin (SPEC silent)")
+        case .APPLICATION_PENDING: return ("an application of any kind is on file (pending, or approved and not yet fulfilled): no guidance to apply again", "SPEC 2.3 [2026-12]")
         case .RESIDENCE_EXPIRED: return ("the period of stay ends before the certificate would start", "kakunin (SPEC silent)")
         case .MAIL_RETURNED: return ("mail came back undelivered and the address has not changed since: hand it over at the counter or correct the address", "SPEC 7 (returned mail)")
         case .MOVES_TO_ELDERLY: return ("reaches 75 before the next document would start: moves to the elderly scheme (後期高齢者医療) of the prefecture's association, which issues its own documents", "SPEC 2.5 rule 2, SPEC 3; 高齢者の医療の確保に関する法律 第50条")
@@ -60,7 +60,7 @@ extension ReasonCode {
         case .BIRTH_AFTER_AS_OF: return "生年月日が基準日より後（要確認）"
         case .MISSING_ADDRESS: return "郵便番号・住所がなく送付できない"
         case .NO_HOUSEHOLD_HEAD: return "世帯主が一人に定まらない"
-        case .APPLICATION_PENDING: return "申請を審査中"
+        case .APPLICATION_PENDING: return "申請を受付済み（審査中または交付待ち）：申請の案内は送らない"
         case .RESIDENCE_EXPIRED: return "在留期間が開始日より前に終わる（在留資格の確認が必要）"
         case .MAIL_RETURNED: return "郵便が返戻され、住所が変わっていない（窓口で交付するか住所を確認）"
         case .MOVES_TO_ELDERLY: return "75歳到達により後期高齢者医療制度へ移行（資格確認書は広域連合が交付）"
