@@ -132,7 +132,9 @@ extension AuditTests {
         let sqlDir = TestDatabase.repositoryRoot.appendingPathComponent("sql")
         let before = dir.appendingPathComponent("sql-before-024")
         try FileManager.default.createDirectory(at: before, withIntermediateDirectories: true)
-        for f in try FileManager.default.contentsOfDirectory(atPath: sqlDir.path) where f.hasSuffix(".sql") && Int(f.prefix(3))! < 24 {
+        // Plus sql/027 (the notices' validity dates), which every run's facts query reads: this
+        // kakunin runs on the schema before sql/024 and the log's format is what is tested.
+        for f in try FileManager.default.contentsOfDirectory(atPath: sqlDir.path) where f.hasSuffix(".sql") && (Int(f.prefix(3))! < 24 || Int(f.prefix(3))! == 27) {
             try FileManager.default.copyItem(at: sqlDir.appendingPathComponent(f), to: before.appendingPathComponent(f))
         }
         let db = try old.connect()

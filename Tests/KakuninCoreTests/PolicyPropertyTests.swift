@@ -13,6 +13,7 @@ struct PolicyPropertyTests {
             let asOf = dates[i % dates.count]
             var p = InsurerParameters()
             if i % 3 == 0 { p.elderly85Continuation = true; p.issueLeadDays = r.int(1...120); p.validityYearsEmployee = r.int(1...5) }
+            if i % 5 == 1 { p.residenceCap = .dayAfter; p.employeeValidity = i % 2 == 0 ? .yearEnd : .fixed(asOf.adding(days: r.int(-30...2000))) }
             let policy = Policy(parameters: p)
             let f = r.facts(asOf: asOf)
             let decision = policy.decide(f, asOf: asOf)
@@ -25,6 +26,10 @@ struct PolicyPropertyTests {
                 #expect(from <= to)
                 #expect(to <= from.adding(years: 5).adding(days: -1))
                 if decision.replacesCertificate == nil { #expect(from >= asOf || from == decision.s) }
+            } else if decision.outcome == .eligibilityNotice && f.scheme == .nhi, let from = decision.validFrom, let to = decision.validTo {
+                // A notice to an nhi member aged 70–74 carries 有効期限: to the first renewal day.
+                #expect(from <= to && to <= Validity.firstRenewalDay(onOrAfter: from, parameters: p))
+                #expect(JapaneseAge.attains(70, bornOn: f.birthDate) <= from)
             } else {
                 #expect(decision.validFrom == nil && decision.validTo == nil)
             }

@@ -58,8 +58,10 @@ public enum MemberFactsQuery {
     static let mailColumnsStart = 26
     /// Index of the end of the active certificate covering the as-of date, after the mail columns.
     static let coveringColumn = mailColumnsStart + mailColumnCount
-    /// Index of the returned-mail flag, last.
+    /// Index of the returned-mail flag.
     static let mailReturnedColumn = coveringColumn + 1
+    /// Index of the latest 有効期限 of the eligibility notices with the current details, last.
+    static let noticeValidToColumn = mailReturnedColumn + 1
 
     /// A member's envelope key, the first sort key of the batch form (unqualified columns of a
     /// member row): an nhi household shares one envelope.
@@ -140,8 +142,10 @@ public enum MemberFactsQuery {
                                     AND mh.changed_columns && ARRAY['postal_code', 'address', 'address_extra'])
             ),
             en AS (
-                SELECT DISTINCT member_id, details FROM notice
+                -- With the latest 有効期限 among them (SPEC.md 3 [2026-12]: nhi, attained 70).
+                SELECT member_id, details, max(valid_to) AS valid_to FROM notice
                 WHERE insurer_number = $1 AND kind = 'eligibility_notice' \(only)
+                GROUP BY member_id, details
             ),
             an AS (
                 SELECT member_id, max(sent_on) AS last FROM notice
@@ -165,7 +169,8 @@ public enum MemberFactsQuery {
                    m.details_key,
                    \(mailColumns),
                    m.c_covering,
-                   m.mr_open
+                   m.mr_open,
+                   m.en_valid_to
             FROM (
                 SELECT m.*,
                        s.has_card AS s_has_card, s.registration AS s_registration, s.card_state AS s_card_state,
@@ -174,7 +179,7 @@ public enum MemberFactsQuery {
                        p.member_id IS NOT NULL AS p_on_file,
                        c.certificate_number AS c_number, c.valid_from AS c_from, c.valid_to AS c_to,
                        c.special_consideration AND c.consideration_ended_on IS NULL AS c_special, c.covering_to AS c_covering,
-                       en.member_id IS NOT NULL AS en_sent,
+                       en.member_id IS NOT NULL AS en_sent, en.valid_to AS en_valid_to,
                        an.last AS an_last,
                        mr.member_id IS NOT NULL AS mr_open,
                        -- Every member of an 'H-' envelope is nhi and of that household.
@@ -229,6 +234,7 @@ public enum MemberFactsQuery {
         f.householdHeads = r.int64(24).map(Int.init) ?? 1
         f.coveringCertificateEnd = try r.date(coveringColumn)
         f.mailReturned = r.isTrue(mailReturnedColumn)
+        f.eligibilityNoticeValidTo = try r.date(noticeValidToColumn)
         return f
     }
 
@@ -237,7 +243,7 @@ public enum MemberFactsQuery {
 
     /// The facts columns the policy reads (all but the member id, the notice details and the
     /// mail columns), in the order `decision.facts` keeps them.
-    static let replayColumns = Array(1..<detailsColumn) + [coveringColumn, mailReturnedColumn]
+    static let replayColumns = Array(1..<detailsColumn) + [coveringColumn, mailReturnedColumn, noticeValidToColumn]
 
     /// `decision.facts`: the policy's columns joined by '|', empty for NULL (none of these
     /// values can be empty or hold '|': dates, numbers, codes, t/f). As a binary COPY field:
@@ -259,10 +265,11 @@ public enum MemberFactsQuery {
     /// The facts a run kept for a member, back into a row `facts` reads.
     public static func replayRow(memberID: String, facts: String) -> [String?]? {
         var parts = facts.split(separator: "|", omittingEmptySubsequences: false).map { $0.isEmpty ? nil : String($0) }
-        // Facts kept before returned mail was tracked lack the last column: none was open then.
-        if parts.count == replayColumns.count - 1 { parts.append(nil) }
+        // Facts kept before returned mail was tracked lack the last two columns: none was open
+        // then; facts kept before notices had a validity date lack the last one.
+        while parts.count < replayColumns.count && parts.count >= replayColumns.count - 2 { parts.append(nil) }
         guard parts.count == replayColumns.count else { return nil }
-        var row = [String?](repeating: nil, count: mailReturnedColumn + 1)
+        var row = [String?](repeating: nil, count: noticeValidToColumn + 1)
         row[0] = memberID
         for (n, i) in replayColumns.enumerated() { row[i] = parts[n] }
         return row

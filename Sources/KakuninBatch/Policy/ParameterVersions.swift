@@ -64,6 +64,7 @@ public enum ParameterVersions {
         do {
             p = try ParameterFile.parse(text, file: file)
             try ParameterFile.validate(p, for: from, file: file)
+            try ParameterFile.validateVersion(p, from: from, file: file)
         } catch let e as ParameterError {
             throw OperatorError(.badConfiguration, "bad parameter file: \(e.file)\(e.line.map { ":\($0)" } ?? ""): \(e.parameter ?? ""): \(e.problem)", fix: e.fix)
         }

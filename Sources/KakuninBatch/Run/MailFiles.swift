@@ -107,7 +107,7 @@ enum MailFiles {
                        array_to_string(c.reasons, ';') AS reasons, c.replaces_certificate_number
                 FROM certificate c WHERE c.insurer_number = '\(insurer)' AND c.run_id = \(runID) AND \(RunRegistry.inBlock("c", run: String(runID)))
                 UNION ALL
-                SELECT n.member_id, 'n', NULL, n.kind, NULL, NULL, n.sent_on, array_to_string(n.reasons, ';'), NULL
+                SELECT n.member_id, 'n', NULL, n.kind, n.valid_from, n.valid_to, n.sent_on, array_to_string(n.reasons, ';'), NULL
                 FROM notice n WHERE n.insurer_number = '\(insurer)' AND n.run_id = \(runID)
                 UNION ALL
                 SELECT d.member_id, 'h', NULL, d.outcome, NULL, NULL, NULL, array_to_string(d.reasons, ';'), NULL
@@ -125,7 +125,8 @@ enum MailFiles {
                                             validTo: date(r, doc + 4), issuedOn: date(r, doc + 5), reasons: reasons, replaces: r.int64(doc + 7))
             case "n":
                 let kind: Outcome = r.string(doc + 2) == Outcome.eligibilityNotice.rawValue ? .eligibilityNotice : .applyNotice
-                _ = try staging.notice(kind, r, columns, sentOn: date(r, doc + 5), reasons: reasons)
+                _ = try staging.notice(kind, r, columns, sentOn: date(r, doc + 5), reasons: reasons,
+                                       validFrom: try r.date(doc + 3), validTo: try r.date(doc + 4))
             default:
                 try staging.exception(r, columns, outcome: r.string(doc + 2)!, reasons: reasons)
             }
@@ -226,7 +227,11 @@ final class MailStaging {
             + ["valid_from", "valid_from_era", "valid_to", "valid_to_era", "issued_on", "issued_on_era", "reasons", "replaces_certificate_number"]
             + Self.tail)
         let notice = ["envelope_id"] + Self.person + ["sent_on", "sent_on_era", "reasons"] + Self.tail
-        eligibility = try MailFileWriter(staging, names.eligibility, encoder: encoder, limits: limits, header: notice)
+        // An nhi member aged 70–74 gets 有効期限 and the copay's 発効期日 on the notice (SPEC.md 3
+        // [2026-12]); blank for everyone else.
+        eligibility = try MailFileWriter(staging, names.eligibility, encoder: encoder, limits: limits, header:
+            ["envelope_id"] + Self.person + ["copay_effective_on", "copay_effective_on_era", "valid_to", "valid_to_era"]
+            + ["sent_on", "sent_on_era", "reasons"] + Self.tail)
         apply = try MailFileWriter(staging, names.apply, encoder: encoder, limits: limits, header: notice)
         envelopes = try MailFileWriter(staging, names.envelopes, encoder: encoder, limits: [:], header: Self.envelopeHeader)
         // For staff, not the vendor: always UTF-8, so that it can show what the vendor's cannot,
@@ -257,12 +262,19 @@ final class MailStaging {
         return try placed(problems, r, p, document: "certificate", outcome: kind, number: number, reasons: reasons, cls: cls, nf: nf)
     }
 
-    func notice(_ kind: Outcome, _ r: CopyRow, _ p: PersonColumns, sentOn: LocalDate, reasons: [UInt8]) throws -> String? {
+    /// `validFrom`/`validTo`: the period of a notice that carries 有効期限 (nhi, attained 70), whose
+    /// first day is the copay's 発効期日.
+    func notice(_ kind: Outcome, _ r: CopyRow, _ p: PersonColumns, sentOn: LocalDate, reasons: [UInt8],
+                validFrom: LocalDate? = nil, validTo: LocalDate? = nil) throws -> String? {
         let cls = settings.noticeClass, nf = settings.noForwardingNotice
-        let copay = copayPrinted(r, p, on: sentOn)
+        let copay = copayPrinted(r, p, on: sentOn) || validTo != nil
         let problems = try (kind == .eligibilityNotice ? eligibility : apply).record { w in
             w.field(r, p.envelope)
             person(&w, r, p, copay: copay)
+            if kind == .eligibilityNotice {
+                w.date(copay ? validFrom : nil)
+                w.date(validTo)
+            }
             w.date(sentOn)
             w.field(reasons)
             tail(&w, r, p, cls, nf)

@@ -661,7 +661,7 @@ public final class NightlyRun {
         COPY certificate (certificate_number, member_id, kind, reasons, valid_from, valid_to, replaces_certificate_number,
                           application_id, special_consideration, mail_exception, run_id, insurer_number, issued_on) FROM STDIN
         """
-    static let noticesCopy = "COPY notice (member_id, kind, reasons, details, mail_exception, run_id, insurer_number, sent_on) FROM STDIN"
+    static let noticesCopy = "COPY notice (member_id, kind, reasons, details, mail_exception, valid_from, valid_to, run_id, insurer_number, sent_on) FROM STDIN"
     /// The writer's thread sends the spooled certificates and notices during the stream each
     /// time one spool has grown by this many bytes (KAKUNIN_SWITCH_BYTES: for measurements; a
     /// value larger than the spools sends them all after the stream, as before).

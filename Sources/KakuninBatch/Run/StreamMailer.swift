@@ -139,7 +139,7 @@ final class StreamMailer: @unchecked Sendable {
                 b.append(contentsOf: common)
             }
         } else if d.outcome == .eligibilityNotice || d.outcome == .applyNotice {
-            let held = try staging.notice(d.outcome, row, person, sentOn: asOf, reasons: reasons.list)
+            let held = try staging.notice(d.outcome, row, person, sentOn: asOf, reasons: reasons.list, validFrom: d.validFrom, validTo: d.validTo)
             try notices.row { b in
                 row.withField(0) { CopyText.appendField($0, to: &b) }
                 b.append(tab); CopyText.appendField(d.outcome.rawValue, to: &b)
@@ -151,6 +151,9 @@ final class StreamMailer: @unchecked Sendable {
                     CopyText.appendNull(to: &b)
                 }
                 b.append(tab); held.map { CopyText.appendField($0, to: &b) } ?? CopyText.appendNull(to: &b)
+                // 有効期限 and the copay's 発効期日 of a notice to an nhi member aged 70–74.
+                b.append(tab); if let from = d.validFrom { CopyText.appendDate(from, to: &b) } else { CopyText.appendNull(to: &b) }
+                b.append(tab); if let to = d.validTo { CopyText.appendDate(to, to: &b) } else { CopyText.appendNull(to: &b) }
                 b.append(contentsOf: common)
             }
         } else if d.outcome == .held {

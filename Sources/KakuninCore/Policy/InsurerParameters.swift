@@ -14,6 +14,40 @@ public struct InsurerParameters: Sendable, Equatable {
         }
     }
     public enum VendorEncoding: String, Sendable, CaseIterable { case utf8 = "utf-8", cp932 }
+    /// How an employee-scheme certificate's scheme end is set (SPEC.md 2.6, 3 [2026-12]).
+    public enum EmployeeValidity: Sendable, Equatable, CustomStringConvertible {
+        /// valid_from + validity_years − 1 day.
+        case rolling
+        /// One common end date for every certificate (`fixed:YYYY-MM-DD`).
+        case fixed(LocalDate)
+        /// 31 December of the year valid_from + validity_years − 1.
+        case yearEnd
+
+        public var description: String {
+            switch self {
+            case .rolling: return "rolling"
+            case .fixed(let d): return "fixed:\(d)"
+            case .yearEnd: return "year_end"
+            }
+        }
+
+        public init?(_ text: String) {
+            switch text {
+            case "rolling": self = .rolling
+            case "year_end": self = .yearEnd
+            default:
+                guard text.hasPrefix("fixed:"), let d = LocalDate(String(text.dropFirst(6))) else { return nil }
+                self = .fixed(d)
+            }
+        }
+    }
+    /// How a residence period caps valid_to (SPEC.md 2.6, 3 [2026-12]).
+    public enum ResidenceCap: String, Sendable, CaseIterable {
+        /// valid_to ≤ residence_expiry.
+        case expiry
+        /// valid_to ≤ residence_expiry + 1 (Tokyo wards' practice).
+        case dayAfter = "day_after"
+    }
 
     public var issueLeadDays = 40
     /// Month and day of the nhi/elderly renewal day (default 07-31).
@@ -23,6 +57,8 @@ public struct InsurerParameters: Sendable, Equatable {
     public var validityYearsNHI = 1
     public var validityYearsElderly = 1
     public var validityYearsEmployee = 5
+    public var employeeValidity = EmployeeValidity.rolling
+    public var residenceCap = ResidenceCap.expiry
     public var shortTermMonths = 2
     public var ecertGraceMonths = 3
     public var applyNoticeRepeatDays = 90
@@ -81,6 +117,8 @@ public struct InsurerParameters: Sendable, Equatable {
          ("validity_years.nhi", String(validityYearsNHI)),
          ("validity_years.elderly", String(validityYearsElderly)),
          ("validity_years.employee", String(validityYearsEmployee)),
+         ("employee_validity", employeeValidity.description),
+         ("residence_cap", residenceCap.rawValue),
          ("short_term_months", String(shortTermMonths)),
          ("ecert_grace_months", String(ecertGraceMonths)),
          ("apply_notice_repeat_days", String(applyNoticeRepeatDays)),
@@ -175,6 +213,17 @@ public enum ParameterFile {
             case "validity_years.nhi": p.validityYearsNHI = try int(1...5)
             case "validity_years.elderly": p.validityYearsElderly = try int(1...5)
             case "validity_years.employee": p.validityYearsEmployee = try int(1...5)
+            case "employee_validity":
+                guard let v = InsurerParameters.EmployeeValidity(value) else {
+                    throw err(value.hasPrefix("fixed:") ? "\"\(value.dropFirst(6))\" is not a valid date" : "unknown value \"\(value)\"",
+                              "use rolling, year_end or fixed:YYYY-MM-DD with a date that exists (e.g. fixed:2030-11-30)")
+                }
+                p.employeeValidity = v
+            case "residence_cap":
+                guard let v = InsurerParameters.ResidenceCap(rawValue: value) else {
+                    throw err("unknown value \"\(value)\"", "use \(InsurerParameters.ResidenceCap.allCases.map(\.rawValue).joined(separator: " or "))")
+                }
+                p.residenceCap = v
             case "short_term_months": p.shortTermMonths = try int(1...12)
             case "ecert_grace_months": p.ecertGraceMonths = try int(0...12)
             case "apply_notice_repeat_days": p.applyNoticeRepeatDays = try int(1...3650)
@@ -241,6 +290,20 @@ public enum ParameterFile {
             throw ParameterError(file: file, line: nil, parameter: "effective_to",
                                  problem: "the file applies until \(t), but the run's as-of date is \(asOf)",
                                  fix: "put the parameters in force on \(asOf) in the file, or correct effective_to")
+        }
+    }
+
+    /// Checks a version effective from `from` before it is stored: a common end date
+    /// (`employee_validity = fixed:D`) must not lie before the version applies. (One beyond the
+    /// legal maximum is allowed: each certificate is capped at valid_from + 5 years − 1 day,
+    /// like every other cap, SPEC.md 3.)
+    public static func validateVersion(_ p: InsurerParameters, from: LocalDate, file: String) throws {
+        if case .fixed(let d) = p.employeeValidity {
+            if d < from {
+                throw ParameterError(file: file, line: nil, parameter: "employee_validity",
+                                     problem: "the common end date \(d) is before the version applies (\(from))",
+                                     fix: "set the next common end date, on or after \(from)")
+            }
         }
     }
 

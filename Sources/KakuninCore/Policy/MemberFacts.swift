@@ -99,6 +99,10 @@ public struct MemberFacts: Sendable, Equatable {
     public var latestCertificate: CertificateFacts?
     /// An eligibility notice with the member's current details was sent before.
     public var eligibilityNoticeSent: Bool
+    /// The latest 有効期限 among the eligibility notices with the member's current details
+    /// (nil: none carries one). Only nhi members who have attained 70 get notices with a
+    /// validity date (SPEC.md 3 [2026-12]); theirs lapse like certificates.
+    public var eligibilityNoticeValidTo: LocalDate? = nil
     /// Date of the latest application guidance notice.
     public var lastApplyNotice: LocalDate?
     /// The addressee (for nhi: the household head) has a 7-digit postal code and an address.

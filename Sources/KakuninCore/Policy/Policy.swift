@@ -155,6 +155,33 @@ public struct Policy: Sendable {
 
         // 7. Myna usable.
         if mynaUsable {
+            if f.scheme == .nhi {
+                // An nhi member who has attained 70 by the notice's first day: the notice carries
+                // 有効期限 and the copay with its 発効期日, and lapses like a certificate (SPEC.md 3
+                // [2026-12]). It starts on S, or after the current notice's 有効期限.
+                var from = s
+                if f.eligibilityNoticeSent, let prev = f.eligibilityNoticeValidTo, prev >= from { from = prev.adding(days: 1) }
+                let seventy = JapaneseAge.attains(70, bornOn: f.birthDate)
+                if seventy <= from {
+                    if f.eligibilityNoticeSent, let prev = f.eligibilityNoticeValidTo, prev >= horizon {
+                        t.note("Rule \(PolicyRule.mynaUsable.rawValue): the Myna card is usable; the member attained 70 on \(seventy) and the eligibility notice with the current details is valid until \(prev), after \(horizon) → none (SPEC.md 3 [2026-12]; 呉市, 柴田町, 枚方市, 大阪食品国保).")
+                        return Decision(outcome: .none, reasons: ReasonSet([.MYNA_USABLE]), rule: .mynaUsable, s: s)
+                    }
+                    if from >= JapaneseAge.anniversary(of: f.birthDate, years: 75) {
+                        t.note("Rule \(PolicyRule.mynaUsable.rawValue): the current eligibility notice is valid until \(from.adding(days: -1)), and from the 75th birthday the member belongs to the elderly scheme → none.")
+                        return Decision(outcome: .none, reasons: ReasonSet([.MOVES_TO_ELDERLY]), rule: .notQualified, s: s)
+                    }
+                    if f.eligibilityNoticeSent, let prev = f.eligibilityNoticeValidTo {
+                        t.note("Rule \(PolicyRule.mynaUsable.rawValue): the Myna card is usable; the eligibility notice with the current details is valid until \(prev), before \(horizon): a new one is due, like a renewal (SPEC.md 3 [2026-12]; 呉市, 柴田町, 枚方市, 大阪食品国保).")
+                    } else if f.eligibilityNoticeSent {
+                        t.note("Rule \(PolicyRule.mynaUsable.rawValue): the Myna card is usable; the member attained 70 on \(seventy) and no notice with the current details carries 有効期限 → eligibility notice with 有効期限, the copay ratio and its 発効期日 (SPEC.md 3 [2026-12]; 呉市, 柴田町, 枚方市, 大阪食品国保).")
+                    } else {
+                        t.note("Rule \(PolicyRule.mynaUsable.rawValue): the Myna card is usable; the member attained 70 on \(seventy) → eligibility notice (資格情報のお知らせ) with 有効期限, the copay ratio and its 発効期日 (SPEC.md 3 [2026-12]; 呉市, 柴田町, 枚方市, 大阪食品国保).")
+                    }
+                    let decision = certificate(.eligibilityNotice, [.MYNA_USABLE], .mynaUsable, from: from, f, shortTerm: false, tracer: &t)
+                    return mail(decision, f, tracer: &t)
+                }
+            }
             if f.eligibilityNoticeSent {
                 t.note("Rule \(PolicyRule.mynaUsable.rawValue): the Myna card is usable and an eligibility notice with the current details was already sent → none.")
                 return Decision(outcome: .none, reasons: ReasonSet([.MYNA_USABLE]), rule: .mynaUsable, s: s)
@@ -249,8 +276,10 @@ public struct Policy: Sendable {
         var decision = Decision(outcome: outcome, reasons: ReasonSet(), rule: rule, s: s)
         for c in codes { decision.reasons.insert(c) }
         let (to, cap) = Validity.validTo(from: s, facts: f, parameters: parameters, shortTerm: shortTerm)
-        if to < s {
-            t.note("The residence period ends \(to), before the certificate would start on \(s) → held until the residence status is renewed.")
+        // Held when the document would start after the residence period (with residence_cap =
+        // day_after, valid_to may be the day after it, but never start then).
+        if to < s || f.residenceExpiry.map({ s > $0 }) == true {
+            t.note("The residence period ends \(f.residenceExpiry ?? to), before the \(outcome == .eligibilityNotice ? "notice's validity" : "certificate") would start on \(s) → held until the residence status is renewed.")
             decision.heldFrom = outcome
             decision.outcome = .held
             decision.reasons.insert(.RESIDENCE_EXPIRED)
@@ -259,7 +288,7 @@ public struct Policy: Sendable {
         decision.validFrom = s
         decision.validTo = to
         decision.validityCap = cap
-        t.note("Valid \(s) … \(to): the earliest end is the \(cap.rawValue) (SPEC.md 3).")
+        t.note("Valid \(s) … \(to): the earliest end is the \(cap.rawValue) (SPEC.md 3)\(cap == .schemeEnd && f.scheme == .employee ? ", employee_validity = rolling" : "").")
         return decision
     }
 
