@@ -118,9 +118,10 @@ public final class CounterDesk {
             FROM member_history h WHERE h.insurer_number = $1 AND h.member_id = $2 ORDER BY h.history_id
             """, ["changed_at", "import_id", "columns", "old", "new"])
         record["myna_status"] = try rows("""
-            SELECT status_as_of::text, has_card::text, registration, card_state, ecert_expiry::text, card_expiry::text
+            SELECT status_as_of::text, has_card::text, registration, card_state, ecert_expiry::text, card_expiry::text,
+                   uses_12m::text, last_used_on::text
             FROM myna_status WHERE insurer_number = $1 AND member_id = $2 ORDER BY status_as_of
-            """, ["status_as_of", "has_card", "registration", "card_state", "ecert_expiry", "card_expiry"])
+            """, ["status_as_of", "has_card", "registration", "card_state", "ecert_expiry", "card_expiry", "uses_12m", "last_used_on"])
         record["applications"] = try rows("""
             SELECT application_id::text, kind, received_on::text, basis, status, reject_reason, source, entered_by,
                    fulfilled_certificate_number::text, fulfilled_on::text

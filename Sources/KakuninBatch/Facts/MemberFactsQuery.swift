@@ -58,8 +58,12 @@ public enum MemberFactsQuery {
     static let mailColumnsStart = 26
     /// Index of the end of the active certificate covering the as-of date, after the mail columns.
     static let coveringColumn = mailColumnsStart + mailColumnCount
-    /// Index of the returned-mail flag, last.
+    /// Index of the returned-mail flag.
     static let mailReturnedColumn = coveringColumn + 1
+    /// [2026-12] The Myna snapshot's status_as_of, uses_12m and last_used_on (the usage test),
+    /// last. The snapshot read is the latest marked one: one that carries usage counts is
+    /// always marked (sql/028, FeedImporter.carriesUsage), so its date is the latest snapshot's.
+    static let mynaUsageColumn = mailReturnedColumn + 1
 
     /// A member's envelope key, the first sort key of the batch form (unqualified columns of a
     /// member row): an nhi household shares one envelope.
@@ -162,11 +166,13 @@ public enum MemberFactsQuery {
                    m.details_key,
                    \(mailColumns),
                    m.c_covering,
-                   m.mr_open
+                   m.mr_open,
+                   m.s_status_as_of, m.s_uses_12m, m.s_last_used_on
             FROM (
                 SELECT m.*,
                        s.has_card AS s_has_card, s.registration AS s_registration, s.card_state AS s_card_state,
                        s.ecert_expiry AS s_ecert_expiry, s.card_expiry AS s_card_expiry,
+                       s.status_as_of AS s_status_as_of, s.uses_12m AS s_uses_12m, s.last_used_on AS s_last_used_on,
                        a.application_id AS a_id, a.kind AS a_kind, a.received_on AS a_received,
                        p.member_id IS NOT NULL AS p_pending,
                        c.certificate_number AS c_number, c.valid_from AS c_from, c.valid_to AS c_to,
@@ -210,7 +216,9 @@ public enum MemberFactsQuery {
         f.accessRestricted = r.isTrue(7)
         if !r.isNull(8), let state = r.value(10, MynaStatus.CardState.self) {
             f.myna = MynaStatus(hasCard: r.isTrue(8), registration: r.value(9, MynaStatus.Registration.self),
-                                cardState: state, ecertExpiry: try r.date(11), cardExpiry: try r.date(12))
+                                cardState: state, ecertExpiry: try r.date(11), cardExpiry: try r.date(12),
+                                statusAsOf: try r.date(mynaUsageColumn), uses12m: r.int64(mynaUsageColumn + 1).map(Int.init),
+                                lastUsedOn: try r.date(mynaUsageColumn + 2))
         }
         if let id = r.int64(13), let kind = r.string(14).flatMap(OpenApplication.Kind.init(rawValue:)), let received = try r.date(15) {
             f.application = OpenApplication(id: id, kind: kind, receivedOn: received)
@@ -234,7 +242,8 @@ public enum MemberFactsQuery {
 
     /// The facts columns the policy reads (all but the member id, the notice details and the
     /// mail columns), in the order `decision.facts` keeps them.
-    static let replayColumns = Array(1..<detailsColumn) + [coveringColumn, mailReturnedColumn]
+    static let replayColumns = Array(1..<detailsColumn) + [coveringColumn, mailReturnedColumn,
+                                                            mynaUsageColumn, mynaUsageColumn + 1, mynaUsageColumn + 2]
 
     /// `decision.facts`: the policy's columns joined by '|', empty for NULL (none of these
     /// values can be empty or hold '|': dates, numbers, codes, t/f). As a binary COPY field:
@@ -256,10 +265,12 @@ public enum MemberFactsQuery {
     /// The facts a run kept for a member, back into a row `facts` reads.
     public static func replayRow(memberID: String, facts: String) -> [String?]? {
         var parts = facts.split(separator: "|", omittingEmptySubsequences: false).map { $0.isEmpty ? nil : String($0) }
-        // Facts kept before returned mail was tracked lack the last column: none was open then.
-        if parts.count == replayColumns.count - 1 { parts.append(nil) }
+        // Facts kept before returned mail was tracked lack its column (none was open then), and
+        // facts kept before the usage counts (sql/028) lack their three (none were known then).
+        if parts.count == replayColumns.count - 4 { parts.append(nil) }
+        if parts.count == replayColumns.count - 3 { parts += [nil, nil, nil] }
         guard parts.count == replayColumns.count else { return nil }
-        var row = [String?](repeating: nil, count: mailReturnedColumn + 1)
+        var row = [String?](repeating: nil, count: mynaUsageColumn + 3)
         row[0] = memberID
         for (n, i) in replayColumns.enumerated() { row[i] = parts[n] }
         return row

@@ -294,7 +294,7 @@ public final class FeedImporter {
                     let map = try self.checkHeader(record, format)
                     keyFields = keyIndexes.map { map[$0] }
                     headerCount = record.count
-                    precondition(headerCount == format.columns.count, "checkHeader accepts exactly the format's columns")
+                    precondition(headerCount == map.filter { $0 >= 0 }.count, "checkHeader accepts exactly the format's columns, the optional ones or not")
                     encoders = ParallelEncoder(try RowEncoder(format: format, map: map, target: target, importID: importID,
                                                               columnTypes: columnTypes))
                     return true
@@ -351,7 +351,8 @@ public final class FeedImporter {
         format.name == .members ? "member" : format.name == .mynaStatus ? "myna_status" : "application"
     }
 
-    /// Maps the header to the format's columns, in any order; refuses a wrong header. The
+    /// Maps the header to the format's columns, in any order (-1: an optional column the file
+    /// leaves out, read as blank on every row); refuses a wrong header. The
     /// message never quotes what was found (a file without a header starts with a member's
     /// data): only column names close to an expected one are named, the rest are counted.
     private func checkHeader(_ record: CSVRecord, _ format: FeedFormat) throws -> [Int] {
@@ -375,11 +376,12 @@ public final class FeedImporter {
             let shown = bad.count <= 40 ? "'\(bad)'" : "at position \(names.firstIndex(of: bad)! + 1)"
             throw Refusal(message: "column \(shown) is an Individual Number (個人番号) column; kakunin never stores Individual Numbers: remove the column from the extract and import again")
         }
-        let missing = expected.filter { !names.contains($0) }
+        let optional = Set(format.columns.filter(\.optional).map(\.name))
+        let missing = expected.filter { !names.contains($0) && !optional.contains($0) }
         let unexpected = names.enumerated().filter { !expected.contains($0.element) }
         var dupes: [String] = []
         for n in Set(names) where expected.contains(n) && names.filter({ $0 == n }).count > 1 { dupes.append(n) }
-        if missing.count == expected.count {
+        if !names.contains(where: expected.contains) {
             throw Refusal(message: "this is not a \(format.name.rawValue) feed: the first line has \(record.count) fields and none of them is a column name of the feed (a file without its header row starts with data). \(want)")
         }
         if !missing.isEmpty || !unexpected.isEmpty || !dupes.isEmpty {
@@ -402,7 +404,7 @@ public final class FeedImporter {
             if !dupes.isEmpty { parts.append("repeated column(s) \(dupes.sorted().joined(separator: ", "))") }
             throw Refusal(message: "this is not a \(format.name.rawValue) feed: \(parts.joined(separator: "; ")). \(want)")
         }
-        return expected.map { names.firstIndex(of: $0)! }
+        return expected.map { names.firstIndex(of: $0) ?? -1 }
     }
 
     // MARK: - Set-based checks and merge
@@ -490,6 +492,13 @@ public final class FeedImporter {
         "(\(columns.map { "\(a).\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(columns.map { "\(b).\($0)" }.joined(separator: ", ")))"
     }
 
+    /// SQL: snapshot `a` carries usage counts (sql/028). Such a snapshot is always marked
+    /// (status_changed): the usage test counts back from its status_as_of, so the snapshot the
+    /// facts query reads must be the latest one even when its values repeat the one before.
+    static func carriesUsage(_ a: String) -> String {
+        "(\(a).uses_12m IS NOT NULL OR \(a).last_used_on IS NOT NULL)"
+    }
+
     /// Recomputes the marks (status_changed, sql/019) of the members in `pg_temp.myna_remark`
     /// from all their snapshots: the first and every one that differs from the one before.
     /// Only the marks that change are written.
@@ -499,7 +508,7 @@ public final class FeedImporter {
         try db.execute("""
             UPDATE myna_status t SET status_changed = x.changed
             FROM (SELECT insurer_number, member_id, status_as_of,
-                         row_number() OVER w = 1 OR \(values) IS DISTINCT FROM \(previous) AS changed
+                         row_number() OVER w = 1 OR \(values) IS DISTINCT FROM \(previous) OR \(Self.carriesUsage("myna_status")) AS changed
                   FROM myna_status
                   WHERE (insurer_number, member_id) IN (SELECT insurer_number, member_id FROM pg_temp.myna_remark)
                   WINDOW w AS (PARTITION BY insurer_number, member_id ORDER BY status_as_of)) x
@@ -566,7 +575,7 @@ public final class FeedImporter {
             let inserted = Int(try db.query("""
                 WITH n AS MATERIALIZED (
                     SELECT s.*, p.status_as_of AS previous_change,
-                           \(Self.differ(data, "s", "p")) AS changed
+                           \(Self.differ(data, "s", "p")) OR \(Self.carriesUsage("s")) AS changed
                     FROM pg_temp.stage s
                     LEFT JOIN (SELECT DISTINCT ON (insurer_number, member_id) * FROM myna_status
                                WHERE status_changed

@@ -23,14 +23,26 @@ public struct MynaStatus: Sendable, Equatable {
     public var cardState: CardState
     public var ecertExpiry: LocalDate?
     public var cardExpiry: LocalDate?
+    /// The date the online eligibility system reported this status (the snapshot's
+    /// `status_as_of`): the usage counts below are counted back from it.
+    public var statusAsOf: LocalDate?
+    /// [2026-12] Times the card was used for insurance in the 12 months before `statusAsOf`;
+    /// nil: unknown (the feed had no `uses_12m`, or left it blank).
+    public var uses12m: Int?
+    /// [2026-12] The last day the card was used; nil: never or unknown.
+    public var lastUsedOn: LocalDate?
 
     public init(hasCard: Bool, registration: Registration?, cardState: CardState,
-                ecertExpiry: LocalDate? = nil, cardExpiry: LocalDate? = nil) {
+                ecertExpiry: LocalDate? = nil, cardExpiry: LocalDate? = nil,
+                statusAsOf: LocalDate? = nil, uses12m: Int? = nil, lastUsedOn: LocalDate? = nil) {
         self.hasCard = hasCard
         self.registration = registration
         self.cardState = cardState
         self.ecertExpiry = ecertExpiry
         self.cardExpiry = cardExpiry
+        self.statusAsOf = statusAsOf
+        self.uses12m = uses12m
+        self.lastUsedOn = lastUsedOn
     }
 }
 
