@@ -47,13 +47,31 @@ struct ElderlyUsageCLITests {
             SELECT member_id, status_as_of::text, uses_12m::text, last_used_on::text FROM myna_status ORDER BY member_id, status_as_of
             """).rows == [["M1", "2026-10-01", nil, nil], ["M1", "2026-11-01", "7", "2026-10-20"],
                           ["M2", "2026-11-01", nil, nil], ["M3", "2026-11-01", "0", "2026-11-01"]])
-        // A snapshot with usage counts is always marked, even when it repeats the one before:
-        // the usage test counts back from its date.
-        let again = try FeedFiles.write(dir, "again.csv", [Self.mynaUsageHeader,
-            "131016,M1,2026-12-01,true,registered,active,2030-01-31,,7,2026-10-20"])
-        #expect(try runKakunin(["import", "myna-status", again.path, "--report-dir", dir.path], database: tdb).status == 0)
-        #expect(try db.query("SELECT status_as_of::text FROM myna_status WHERE member_id = 'M1' AND status_changed ORDER BY 1").rows
-                == [["2026-10-01"], ["2026-11-01"], ["2026-12-01"]])
+        // A repeat is marked only when its last use leaves the 3-month window the snapshot before
+        // still covered (the usage test counts back from the snapshot's date): 2026-12-01 and
+        // 2027-01-01 (window from 2026-10-01) still cover 2026-10-20, 2027-02-01 does not.
+        func marks() throws -> [String] {
+            try db.query("SELECT status_as_of::text FROM myna_status WHERE member_id = 'M1' AND status_changed ORDER BY 1").rows.map { $0[0]! }
+        }
+        let repeats = try FeedFiles.write(dir, "repeats.csv", [Self.mynaUsageHeader,
+            "131016,M1,2026-12-01,true,registered,active,2030-01-31,,7,2026-10-20",
+            "131016,M1,2027-02-01,true,registered,active,2030-01-31,,7,2026-10-20"])
+        #expect(try runKakunin(["import", "myna-status", repeats.path, "--report-dir", dir.path], database: tdb).status == 0)
+        #expect(try marks() == ["2026-10-01", "2026-11-01", "2027-02-01"])
+        // Inserted before a later snapshot: the member's marks are recomputed, with the same rule.
+        let between = try FeedFiles.write(dir, "between.csv", [Self.mynaUsageHeader,
+            "131016,M1,2027-01-01,true,registered,active,2030-01-31,,7,2026-10-20"])
+        #expect(try runKakunin(["import", "myna-status", between.path, "--report-dir", dir.path], database: tdb).status == 0)
+        #expect(try marks() == ["2026-10-01", "2026-11-01", "2027-02-01"])
+        // The latest marked snapshot on every date decides the 3-month test as the latest one does.
+        #expect(try db.query("""
+            SELECT d::date FROM generate_series('2026-11-01'::date, '2027-03-01', '1 day') d
+            WHERE (SELECT last_used_on >= (status_as_of - interval '3 months')::date FROM myna_status
+                   WHERE member_id = 'M1' AND status_as_of <= d ORDER BY status_as_of DESC LIMIT 1)
+                  IS DISTINCT FROM
+                  (SELECT last_used_on >= (status_as_of - interval '3 months')::date FROM myna_status
+                   WHERE member_id = 'M1' AND status_as_of <= d AND status_changed ORDER BY status_as_of DESC LIMIT 1)
+            """).rows.isEmpty)
         // The database refuses what the feed refuses.
         #expect(throws: (any Error).self) {
             try db.execute("UPDATE myna_status SET uses_12m = -1 WHERE member_id = 'M3'")

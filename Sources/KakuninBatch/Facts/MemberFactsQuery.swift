@@ -61,8 +61,9 @@ public enum MemberFactsQuery {
     /// Index of the returned-mail flag.
     static let mailReturnedColumn = coveringColumn + 1
     /// [2026-12] The Myna snapshot's status_as_of, uses_12m and last_used_on (the usage test),
-    /// last. The snapshot read is the latest marked one: one that carries usage counts is
-    /// always marked (sql/028, FeedImporter.carriesUsage), so its date is the latest snapshot's.
+    /// last. The snapshot read is the latest marked one, which may be older than the latest
+    /// repeat of it; a repeat whose last use leaves the 3-month window is marked
+    /// (FeedImporter.recentUseLapses), so the test decides on it as on the latest snapshot.
     static let mynaUsageColumn = mailReturnedColumn + 1
 
     /// A member's envelope key, the first sort key of the batch form (unqualified columns of a

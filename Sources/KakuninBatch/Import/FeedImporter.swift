@@ -492,11 +492,21 @@ public final class FeedImporter {
         "(\(columns.map { "\(a).\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(columns.map { "\(b).\($0)" }.joined(separator: ", ")))"
     }
 
-    /// SQL: snapshot `a` carries usage counts (sql/028). Such a snapshot is always marked
-    /// (status_changed): the usage test counts back from its status_as_of, so the snapshot the
-    /// facts query reads must be the latest one even when its values repeat the one before.
-    static func carriesUsage(_ a: String) -> String {
-        "(\(a).uses_12m IS NOT NULL OR \(a).last_used_on IS NOT NULL)"
+    /// SQL: snapshot `a` repeats snapshot `b` (earlier), but its last use falls out of the usage
+    /// test's recent window that `b`'s still covered (last_used_on ≥ status_as_of − 3 months,
+    /// SPEC.md 2.4; the SQL month step clamps like LocalDate's). The test counts back from the
+    /// snapshot's date, so such a repeat is marked (status_changed): the marked snapshot the facts
+    /// query reads then decides the test as the latest one would. The window only closes once
+    /// per last use, so a member whose use stopped costs one mark more, not one a month.
+    /// `a`: the snapshot's alias (or "" for unqualified columns); `previous`: the earlier
+    /// snapshot's status_as_of.
+    static func recentUseLapses(_ a: String, previous: String) -> String {
+        let months = MynaStatus.recentUseMonths
+        let q = a.isEmpty ? "" : a + "."
+        return """
+            coalesce(\(q)last_used_on >= (\(previous) - interval '\(months) months')::date
+                     AND \(q)last_used_on < (\(q)status_as_of - interval '\(months) months')::date, false)
+            """
     }
 
     /// Recomputes the marks (status_changed, sql/019) of the members in `pg_temp.myna_remark`
@@ -508,7 +518,8 @@ public final class FeedImporter {
         try db.execute("""
             UPDATE myna_status t SET status_changed = x.changed
             FROM (SELECT insurer_number, member_id, status_as_of,
-                         row_number() OVER w = 1 OR \(values) IS DISTINCT FROM \(previous) OR \(Self.carriesUsage("myna_status")) AS changed
+                         row_number() OVER w = 1 OR \(values) IS DISTINCT FROM \(previous)
+                                OR \(Self.recentUseLapses("", previous: "lag(status_as_of) OVER w")) AS changed
                   FROM myna_status
                   WHERE (insurer_number, member_id) IN (SELECT insurer_number, member_id FROM pg_temp.myna_remark)
                   WINDOW w AS (PARTITION BY insurer_number, member_id ORDER BY status_as_of)) x
@@ -575,7 +586,7 @@ public final class FeedImporter {
             let inserted = Int(try db.query("""
                 WITH n AS MATERIALIZED (
                     SELECT s.*, p.status_as_of AS previous_change,
-                           \(Self.differ(data, "s", "p")) OR \(Self.carriesUsage("s")) AS changed
+                           \(Self.differ(data, "s", "p")) OR \(Self.recentUseLapses("s", previous: "p.status_as_of")) AS changed
                     FROM pg_temp.stage s
                     LEFT JOIN (SELECT DISTINCT ON (insurer_number, member_id) * FROM myna_status
                                WHERE status_changed

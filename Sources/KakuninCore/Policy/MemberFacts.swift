@@ -31,6 +31,9 @@ public struct MynaStatus: Sendable, Equatable {
     public var uses12m: Int?
     /// [2026-12] The last day the card was used; nil: never or unknown.
     public var lastUsedOn: LocalDate?
+    /// The usage test's recent window (SPEC.md 2.4): a use on or after statusAsOf − 3 months.
+    /// The importer marks a repeated snapshot whose last use leaves it (FeedImporter).
+    public static let recentUseMonths = 3
 
     public init(hasCard: Bool, registration: Registration?, cardState: CardState,
                 ecertExpiry: LocalDate? = nil, cardExpiry: LocalDate? = nil,

@@ -306,7 +306,7 @@ public struct Policy: Sendable {
                 t.note("Usage test: no last use on record (last_used_on blank) for the Myna status of \(asOf): fails safe.")
                 return false
             }
-            let since = statusAsOf.adding(months: -3)
+            let since = statusAsOf.adding(months: -MynaStatus.recentUseMonths)
             guard last >= since, last <= statusAsOf else {
                 t.note("Usage test: last used \(last), not within the 3 months before \(statusAsOf) (on or after \(since)), as elderly_min_uses_3m = \(p.elderlyMinUses3m) asks.")
                 return false
