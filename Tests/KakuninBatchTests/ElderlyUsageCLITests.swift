@@ -99,6 +99,29 @@ struct ElderlyUsageCLITests {
         #expect(known.contains { Int($0[8])! >= 6 } && known.contains { Int($0[8])! < 6 })
     }
 
+    @Test("elderly_apply_without_basis: the version in force on the day received decides whether a basis-less elderly application is accepted")
+    func applyWithoutBasis() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader,
+            FeedFiles.member("E", ["scheme": "elderly", "birth_date": "1950-03-03"]), FeedFiles.member("N")])
+        #expect(try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb).status == 0)
+        #expect(try setParameters(tdb, from: "2026-09-01", ["insurer_name = テスト保険者131016", "elderly_apply_without_basis = off"]).status == 0)
+        let a = try FeedFiles.write(dir, "a.csv", [NightlyRunTests.appHeader,
+            "131016,E,special_consideration,2026-05-20,,approved", "131016,E,special_consideration,2026-09-02,,pending",
+            "131016,N,special_consideration,2026-05-20,,approved"])
+        let r = try runKakunin(["import", "applications", a.path, "--report-dir", dir.path], database: tdb)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(try tdb.connect().query("SELECT member_id, received_on::text, status, reject_reason FROM application ORDER BY 1, 2").rows == [
+            ["E", "2026-05-20", "approved", nil], ["E", "2026-09-02", "rejected", "NO_BASIS"], ["N", "2026-05-20", "rejected", "NO_BASIS"]])
+        // The database guard (sql/028) lets an elderly member's open application without a basis
+        // in whenever received, and still refuses anyone else's.
+        let db = try tdb.connect()
+        #expect(throws: (any Error).self) {
+            try db.execute("UPDATE application SET status = 'pending', reject_reason = NULL WHERE member_id = 'N'")
+        }
+    }
+
     /// L: 76, used twice. U: 76, today's file (no usage columns). P: 76, used monthly.
     /// R: born 1942-08-02, attains 85 on 2027-08-01; used monthly.
     @Test("ELDERLY_LOW_MYNA_USE through run and explain, renewed while the use stays low; elderly_85_reference = renewal")

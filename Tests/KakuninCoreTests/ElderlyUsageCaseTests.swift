@@ -150,6 +150,31 @@ struct ElderlyUsageCaseTests {
              outcome: .renew, reasons: [.ELDERLY_LOW_MYNA_USE], from: "2029-02-27", to: "2030-02-26"),
     ]
 
+    /// SPEC.md 2.2 [2026-12]: an elderly member's application without a basis serves a certificate
+    /// period starting on or after 2026-08-01, whenever it was received.
+    static func noBasis(_ received: String) -> OpenApplication {
+        OpenApplication(id: 9, kind: .specialConsideration, receivedOn: d(received), hasBasis: false)
+    }
+    static let withoutBasisCases: [Case] = [
+        Case(name: "received 2026-05-20, S = 2026-06-01: stays open, phase 2 decides",
+             facts: elderly(Myna.usable) { $0.application = noBasis("2026-05-20") }, asOf: "2026-06-01",
+             outcome: .issue, reasons: [.ELDERLY_TRANSITIONAL], from: "2026-06-01", to: "2026-07-31"),
+        Case(name: "received 2026-05-20, S = 2026-07-31 (the day before): stays open",
+             facts: elderly(Usage.status("2026-06-30", last: "2026-06-20")) { $0.application = noBasis("2026-05-20"); $0.latestCertificate = cert("2025-08-01", "2026-07-30") },
+             asOf: "2026-07-15", outcome: .renew, reasons: [.ELDERLY_TRANSITIONAL], from: "2026-07-31"),
+        Case(name: "received 2026-05-20, S = 2026-08-01: issued on application",
+             facts: elderly(Usage.status("2026-06-30", last: "2026-06-20")) { $0.application = noBasis("2026-05-20"); $0.latestCertificate = cert("2025-08-01", "2026-07-31") },
+             asOf: "2026-07-15", outcome: .issueOnApplication, reasons: [.APP_SPECIAL_CONSIDERATION], from: "2026-08-01", to: "2027-07-31"),
+        Case(name: "received 2026-05-20, certificate to 2027-07-31, not due: recorded on it for its renewal",
+             facts: elderly(Myna.usable) { $0.application = noBasis("2026-05-20"); $0.latestCertificate = cert("2026-06-01", "2027-07-31") },
+             asOf: "2026-06-10", outcome: .none, reasons: [.APP_SPECIAL_CONSIDERATION]),
+        Case(name: "with a basis, received and due before 2026-08-01: issued on application as always",
+             facts: elderly(Myna.usable) { $0.application = OpenApplication(id: 9, kind: .specialConsideration, receivedOn: d("2026-05-20")) },
+             asOf: "2026-06-01", outcome: .issueOnApplication, reasons: [.APP_SPECIAL_CONSIDERATION], from: "2026-06-01"),
+    ]
+
+    @Test(arguments: withoutBasisCases) func withoutBasis(_ c: Case) { verify(c) }
+
     @Test(arguments: usageCases) func usage(_ c: Case) { verify(c) }
     @Test(arguments: referenceCases) func reference(_ c: Case) { verify(c) }
 
@@ -191,17 +216,18 @@ struct ElderlyUsageCaseTests {
     @Test("the parameters: defaults, listing, file values, and a 3-month count the feed cannot give")
     func parameters() throws {
         let p = InsurerParameters()
-        #expect(p.elderly85Reference == .fixed && p.elderlyUsageTest && p.elderlyMinUses12m == 6 && p.elderlyMinUses3m == 1)
+        #expect(p.elderly85Reference == .fixed && p.elderlyUsageTest && p.elderlyMinUses12m == 6 && p.elderlyMinUses3m == 1 && p.elderlyApplyWithoutBasis)
         let listed = Dictionary(uniqueKeysWithValues: p.listing)
         #expect(listed["elderly_85_reference"] == "fixed" && listed["elderly_usage_test"] == "on" && listed["elderly_min_uses_12m"] == "6"
-                && listed["elderly_min_uses_3m"] == "1")
+                && listed["elderly_min_uses_3m"] == "1" && listed["elderly_apply_without_basis"] == "on")
         let q = try ParameterFile.parse("""
             elderly_85_reference = renewal
             elderly_usage_test = off
             elderly_min_uses_12m = 4
             elderly_min_uses_3m = 0
+            elderly_apply_without_basis = off
             """, file: "t.conf")
-        #expect(q.elderly85Reference == .renewal && !q.elderlyUsageTest && q.elderlyMinUses12m == 4 && q.elderlyMinUses3m == 0)
+        #expect(q.elderly85Reference == .renewal && !q.elderlyUsageTest && q.elderlyMinUses12m == 4 && q.elderlyMinUses3m == 0 && !q.elderlyApplyWithoutBasis)
         #expect(throws: ParameterError.self) { try ParameterFile.parse("elderly_min_uses_3m = 2", file: "t.conf") }
         #expect(throws: ParameterError.self) { try ParameterFile.parse("elderly_85_reference = birthday", file: "t.conf") }
         #expect(throws: ParameterError.self) { try ParameterFile.parse("elderly_min_uses_12m = -1", file: "t.conf") }

@@ -175,7 +175,7 @@ public final class CounterDesk {
     }
 
     /// Records one application, validated exactly like a row of applications.csv (same field
-    /// rules, same NO_BASIS, the same elderly exception from 2026-08-01). `status` is pending or
+    /// rules, same NO_BASIS, the same elderly exception). `status` is pending or
     /// approved; a special-consideration application without a basis is recorded as rejected.
     public func addApplication(insurer: String, memberID: String, kind: String, basis: String?, receivedOn: LocalDate,
                                status: String, note: String?) throws -> ApplicationRecord {
@@ -198,8 +198,13 @@ public final class CounterDesk {
         }
         var finalStatus = status
         var rejectReason: String?
-        if kind == "special_consideration" && (basis ?? "").isEmpty
-            && !(scheme == "elderly" && NationalMeasures.elderlyApplicationNeedsNoBasis(receivedOn: receivedOn)) {
+        // SPEC.md 2.2 [2026-12]: an elderly member's needs no basis while the insurer's
+        // elderly_apply_without_basis (the version in force on the day received; on without one)
+        // is on; the run issues on it for a certificate period from 2026-08-01 (Policy rule 3).
+        let elderlyNeedsNone = scheme == "elderly"
+            ? try ParameterVersions.version(db, insurer: insurer, on: receivedOn)?.loaded().parameters.elderlyApplyWithoutBasis ?? true
+            : false
+        if kind == "special_consideration" && (basis ?? "").isEmpty && !elderlyNeedsNone {
             finalStatus = "rejected"
             rejectReason = "NO_BASIS"
         }

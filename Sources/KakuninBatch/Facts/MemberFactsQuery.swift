@@ -65,6 +65,9 @@ public enum MemberFactsQuery {
     /// repeat of it; a repeat whose last use leaves the 3-month window is marked
     /// (FeedImporter.recentUseLapses), so the test decides on it as on the latest snapshot.
     static let mynaUsageColumn = mailReturnedColumn + 1
+    /// [2026-12] Whether the open application states a basis (only an elderly member's
+    /// special-consideration application may lack one, SPEC.md 2.2), last.
+    static let applicationBasisColumn = mynaUsageColumn + 3
 
     /// A member's envelope key, the first sort key of the batch form (unqualified columns of a
     /// member row): an nhi household shares one envelope.
@@ -106,7 +109,7 @@ public enum MemberFactsQuery {
                 ORDER BY member_id DESC, status_as_of DESC
             ),
             a AS (
-                SELECT DISTINCT ON (member_id) member_id, application_id, kind, received_on FROM application
+                SELECT DISTINCT ON (member_id) member_id, application_id, kind, received_on, basis IS NOT NULL OR kind <> 'special_consideration' AS has_basis FROM application
                 WHERE insurer_number = $1 AND status = 'approved' AND fulfilled_on IS NULL AND received_on <= $2 \(only)
                 ORDER BY member_id, received_on, application_id
             ),
@@ -168,13 +171,14 @@ public enum MemberFactsQuery {
                    \(mailColumns),
                    m.c_covering,
                    m.mr_open,
-                   m.s_status_as_of, m.s_uses_12m, m.s_last_used_on
+                   m.s_status_as_of, m.s_uses_12m, m.s_last_used_on,
+                   m.a_has_basis
             FROM (
                 SELECT m.*,
                        s.has_card AS s_has_card, s.registration AS s_registration, s.card_state AS s_card_state,
                        s.ecert_expiry AS s_ecert_expiry, s.card_expiry AS s_card_expiry,
                        s.status_as_of AS s_status_as_of, s.uses_12m AS s_uses_12m, s.last_used_on AS s_last_used_on,
-                       a.application_id AS a_id, a.kind AS a_kind, a.received_on AS a_received,
+                       a.application_id AS a_id, a.kind AS a_kind, a.received_on AS a_received, a.has_basis AS a_has_basis,
                        p.member_id IS NOT NULL AS p_pending,
                        c.certificate_number AS c_number, c.valid_from AS c_from, c.valid_to AS c_to,
                        c.special_consideration AND c.consideration_ended_on IS NULL AS c_special, c.covering_to AS c_covering,
@@ -222,7 +226,8 @@ public enum MemberFactsQuery {
                                 lastUsedOn: try r.date(mynaUsageColumn + 2))
         }
         if let id = r.int64(13), let kind = r.string(14).flatMap(OpenApplication.Kind.init(rawValue:)), let received = try r.date(15) {
-            f.application = OpenApplication(id: id, kind: kind, receivedOn: received)
+            f.application = OpenApplication(id: id, kind: kind, receivedOn: received,
+                                            hasBasis: r.isNull(applicationBasisColumn) || r.isTrue(applicationBasisColumn))
         }
         f.pendingCardApplication = r.isTrue(16)
         if let n = r.int64(17), let from = try r.date(18), let to = try r.date(19) {
@@ -244,7 +249,8 @@ public enum MemberFactsQuery {
     /// The facts columns the policy reads (all but the member id, the notice details and the
     /// mail columns), in the order `decision.facts` keeps them.
     static let replayColumns = Array(1..<detailsColumn) + [coveringColumn, mailReturnedColumn,
-                                                            mynaUsageColumn, mynaUsageColumn + 1, mynaUsageColumn + 2]
+                                                            mynaUsageColumn, mynaUsageColumn + 1, mynaUsageColumn + 2,
+                                                            applicationBasisColumn]
 
     /// `decision.facts`: the policy's columns joined by '|', empty for NULL (none of these
     /// values can be empty or hold '|': dates, numbers, codes, t/f). As a binary COPY field:
@@ -267,11 +273,12 @@ public enum MemberFactsQuery {
     public static func replayRow(memberID: String, facts: String) -> [String?]? {
         var parts = facts.split(separator: "|", omittingEmptySubsequences: false).map { $0.isEmpty ? nil : String($0) }
         // Facts kept before returned mail was tracked lack its column (none was open then), and
-        // facts kept before the usage counts (sql/028) lack their three (none were known then).
-        if parts.count == replayColumns.count - 4 { parts.append(nil) }
-        if parts.count == replayColumns.count - 3 { parts += [nil, nil, nil] }
+        // facts kept before sql/028 the usage counts' three (none were known) and the
+        // application's basis flag (NULL: an open application had its basis then).
+        if parts.count == replayColumns.count - 5 { parts.append(nil) }
+        if parts.count == replayColumns.count - 4 { parts += [nil, nil, nil, nil] }
         guard parts.count == replayColumns.count else { return nil }
-        var row = [String?](repeating: nil, count: mynaUsageColumn + 3)
+        var row = [String?](repeating: nil, count: applicationBasisColumn + 1)
         row[0] = memberID
         for (n, i) in replayColumns.enumerated() { row[i] = parts[n] }
         return row

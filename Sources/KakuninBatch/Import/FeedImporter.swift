@@ -621,15 +621,20 @@ public final class FeedImporter {
                 ORDER BY insurer_number FOR SHARE
                 """)
             TestPause.hit("import:applications-locked")
-            // SPEC.md 2.2: an elderly member's special-consideration application received on or
-            // after the measure's first day needs no basis; every other one without a basis is
-            // rejected with NO_BASIS.
+            // SPEC.md 2.2 [2026-12]: an elderly member's special-consideration application needs
+            // no basis while the insurer's elderly_apply_without_basis is on (the version in force
+            // on the day it was received; on without one), whenever received: the run issues on it
+            // for a certificate period starting on or after 2026-08-01 (Policy rule 3). Every
+            // other one without a basis is rejected with NO_BASIS.
             try db.execute("""
                 UPDATE pg_temp.stage s SET reject_reason = CASE WHEN s.status = 'rejected' THEN 'REJECTED_BY_INSURER' END
                 FROM member m
                 WHERE s.reject_reason = 'NO_BASIS' AND m.insurer_number = s.insurer_number AND m.member_id = s.member_id
-                  AND m.scheme = 'elderly' AND s.received_on >= $1::date
-                """, [NationalMeasures.elderlyApplicationWithoutBasisFrom.description])
+                  AND m.scheme = 'elderly'
+                  AND coalesce((SELECT v.parameters->>'elderly_apply_without_basis' FROM insurer_parameter_version v
+                                WHERE v.insurer_number = s.insurer_number AND v.effective_from <= s.received_on
+                                ORDER BY v.effective_from DESC LIMIT 1), 'on') = 'on'
+                """)
             try db.execute("UPDATE pg_temp.stage SET status = 'rejected' WHERE reject_reason = 'NO_BASIS'")
             // A fulfilled application is history: a later feed does not change it.
             let updated = try db.query("""

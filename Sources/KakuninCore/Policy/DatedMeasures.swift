@@ -22,8 +22,9 @@ public struct DatedMeasure: Sendable {
         /// on (the default): `elderly_min_uses_12m` uses in the 12 months before its
         /// status_as_of and (`elderly_min_uses_3m` = 1) a last use within the 3 months before it.
         case elderlyUsageTest(maximumAge: Int, ageOn: LocalDate)
-        /// An elderly member's special-consideration application received in the period needs
-        /// no basis (SPEC.md 2.2): it is not rejected with NO_BASIS.
+        /// An elderly member's special-consideration application needs no basis for a
+        /// certificate whose period starts in the measure's period, whenever it was received
+        /// (SPEC.md 2.2 [2026-12]; insurer parameter elderly_apply_without_basis).
         case elderlyApplicationNeedsNoBasis
         /// A Myna card stays usable until the end of the month `ecert_grace_months` after its
         /// e-certificate or the card expires.
@@ -96,13 +97,11 @@ public enum NationalMeasures {
         }
     }
 
-    /// Does an elderly member's special-consideration application received on `d` need no basis?
-    public static func elderlyApplicationNeedsNoBasis(receivedOn d: LocalDate) -> Bool {
+    /// Does an elderly member's special-consideration application need no basis for a
+    /// certificate whose period starts on `d`?
+    public static func elderlyApplicationNeedsNoBasis(periodStartingOn d: LocalDate) -> Bool {
         all.contains { $0.effect == .elderlyApplicationNeedsNoBasis && $0.inForce(on: d) }
     }
-
-    /// The first date on which an elderly application needs no basis (for set-based SQL).
-    public static let elderlyApplicationWithoutBasisFrom: LocalDate = elderlyApplicationWithoutBasis.from!
 
     /// The date after which no legacy card is valid.
     public static let legacyCardsEndDate: LocalDate = {

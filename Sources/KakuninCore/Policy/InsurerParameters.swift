@@ -30,7 +30,7 @@ public struct InsurerParameters: Sendable, Equatable {
     /// attained 85 on 2026-08-01. On by default since the national change of 2026-08-01.
     public var elderly85Continuation = true
 
-    // MARK: Elderly rules from 2026-08-01 (SPEC.md 2.4, 2.6) [2026-12]
+    // MARK: Elderly rules from 2026-08-01 (SPEC.md 2.2, 2.4, 2.6) [2026-12]
     /// The date on which the 85 test (and the usage test's "aged 84 or under") takes the age.
     public enum Elderly85Reference: String, Sendable, CaseIterable {
         /// 2026-08-01, the measure's start, for every certificate (born on or before 1941-08-02).
@@ -49,6 +49,10 @@ public struct InsurerParameters: Sendable, Equatable {
     /// those months) or 0 (no recent use needed). The feed carries the date of the last use,
     /// not a count, so more than 1 cannot be tested and is refused.
     public var elderlyMinUses3m = 1
+    /// An elderly member's special-consideration application needs no basis for a certificate
+    /// whose period starts on or after 2026-08-01, whenever it was received (SPEC.md 2.2). Off:
+    /// the import and the counter reject it with NO_BASIS, like any other member's.
+    public var elderlyApplyWithoutBasis = true
     // MARK: -
     /// Printed on certificates and notices as 保険者名称; none by default (a run warns).
     public var insurerName: String? = nil
@@ -110,6 +114,7 @@ public struct InsurerParameters: Sendable, Equatable {
          ("elderly_usage_test", elderlyUsageTest ? "on" : "off"),
          ("elderly_min_uses_12m", String(elderlyMinUses12m)),
          ("elderly_min_uses_3m", String(elderlyMinUses3m)),
+         ("elderly_apply_without_basis", elderlyApplyWithoutBasis ? "on" : "off"),
          ("insurer_name", insurerName ?? ""),
          ("mail_class.certificate", mailClassCertificate.rawValue),
          ("mail_class.notice", mailClassNotice.rawValue),
@@ -212,9 +217,10 @@ public enum ParameterFile {
                     throw err("unknown reference \"\(value)\"", "write fixed (the age on 2026-08-01) or renewal (the age on the 08-01 that starts each certificate period)")
                 }
                 p.elderly85Reference = v
-            case "elderly_usage_test":
+            case "elderly_usage_test", "elderly_apply_without_basis":
                 guard ["on", "off", "true", "false"].contains(value) else { throw err("\"\(value)\" is not on or off", "write on or off") }
-                p.elderlyUsageTest = value == "on" || value == "true"
+                if key == "elderly_usage_test" { p.elderlyUsageTest = value == "on" || value == "true" }
+                else { p.elderlyApplyWithoutBasis = value == "on" || value == "true" }
             case "elderly_min_uses_12m": p.elderlyMinUses12m = try int(0...1000)
             case "elderly_min_uses_3m":
                 guard value == "0" || value == "1" else {

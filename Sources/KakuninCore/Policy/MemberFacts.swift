@@ -56,11 +56,16 @@ public struct OpenApplication: Sendable, Equatable {
     public var id: Int64
     public var kind: Kind
     public var receivedOn: LocalDate
+    /// A special-consideration application states its basis. Only an elderly member's may lack
+    /// one (SPEC.md 2.2 [2026-12]); the policy then issues on it only for a certificate period
+    /// starting on or after 2026-08-01.
+    public var hasBasis: Bool
 
-    public init(id: Int64, kind: Kind, receivedOn: LocalDate) {
+    public init(id: Int64, kind: Kind, receivedOn: LocalDate, hasBasis: Bool = true) {
         self.id = id
         self.kind = kind
         self.receivedOn = receivedOn
+        self.hasBasis = hasBasis
     }
 }
 

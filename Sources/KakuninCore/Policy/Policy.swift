@@ -92,6 +92,13 @@ public struct Policy: Sendable {
         if let app = f.application {
             switch app.kind {
             case .specialConsideration:
+                // SPEC.md 2.2 [2026-12]: an elderly member's application without a basis (accepted
+                // by the import or the counter under elderly_apply_without_basis) serves only a
+                // certificate period starting on or after 2026-08-01; before, it stays open.
+                if !app.hasBasis && !measures.contains(where: { $0.effect == .elderlyApplicationNeedsNoBasis && $0.inForce(on: s) }) {
+                    t.note("Rule \(PolicyRule.application.rawValue): special-consideration application \(app.id) received \(app.receivedOn) has no basis; an elderly member needs none only for a certificate period starting on or after \(NationalMeasures.elderlyApplicationWithoutBasis.from!) (measure \(NationalMeasures.elderlyApplicationWithoutBasis.id)), and S = \(s): it stays open and the other rules apply.")
+                    break
+                }
                 if let c = active, !due {
                     t.note("Rule \(PolicyRule.application.rawValue): special-consideration application \(app.id) received \(app.receivedOn); the member holds certificate \(c.number) until \(c.validTo), so the basis is recorded on it and its renewals continue. No second certificate.")
                     var decision = Decision(outcome: .none, reasons: ReasonSet([.APP_SPECIAL_CONSIDERATION]), rule: .application, s: s)
