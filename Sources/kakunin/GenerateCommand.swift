@@ -11,10 +11,12 @@ struct Generate: ParsableCommand {
     @Option(help: "Output folder.") var out: String
     @Option(help: "Reference date the data is generated around (YYYY-MM-DD).") var referenceDate: String = "2026-12-01"
     @Option(help: "Share of deliberately bad rows (0 to 1).") var badRate: Double = 0.002
+    @Flag(help: "Fill the optional usage columns of myna_status.csv (uses_12m, last_used_on) for the elderly usage test.") var mynaUsage = false
 
     func run() throws {
         try runReporting {
             var g = try FeedGenerator(seed: seed, referenceDate: referenceDate, badRate: badRate)
+            g.mynaUsage = mynaUsage
             let counts = try g.write(members: members, to: URL(fileURLWithPath: out))
             print("wrote \(out)/members.csv (\(counts.members) rows), myna_status.csv (\(counts.myna) rows), applications.csv (\(counts.applications) rows); \(counts.bad) deliberately bad rows")
             return .success

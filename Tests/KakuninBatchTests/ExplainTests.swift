@@ -10,7 +10,7 @@ struct ExplainTests {
         let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader,
             FeedFiles.member("M1", ["household_id": "H1"]),
             FeedFiles.member("M2", ["household_id": "H1", "household_head": "false", "postal_code": "", "address": ""])])
-        let s = try FeedFiles.write(dir, "s.csv", [FeedFormat.mynaStatus.columns.map(\.name).joined(separator: ","),
+        let s = try FeedFiles.write(dir, "s.csv", [FeedFormat.mynaStatus.columns.filter { !$0.optional }.map(\.name).joined(separator: ","),
             "131016,M1,2026-11-01,false,,none,,",
             "131016,M2,2026-11-01,true,registered,active,2030-01-31,"])
         #expect(try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb).status == 0)
@@ -86,7 +86,7 @@ struct ExplainTests {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
         let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("R")])
-        let s = try FeedFiles.write(dir, "s.csv", [FeedFormat.mynaStatus.columns.map(\.name).joined(separator: ","),
+        let s = try FeedFiles.write(dir, "s.csv", [FeedFormat.mynaStatus.columns.filter { !$0.optional }.map(\.name).joined(separator: ","),
             "131016,R,2026-11-01,true,registered,renewing,2030-01-31,"])
         #expect(try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb).status == 0)
         #expect(try runKakunin(["import", "myna-status", s.path, "--report-dir", dir.path], database: tdb).status == 0)

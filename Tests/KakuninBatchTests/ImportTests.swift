@@ -366,7 +366,7 @@ struct ImportTests {
         #expect(r.stdout.contains("loaded:    1 (inserted 1"))
         #expect(r.stdout.contains("the same key (insurer_number, member_id) appears on lines 2, 4"))
         let s = try FeedFiles.write(dir, "s.csv", [
-            FeedFormat.mynaStatus.columns.map(\.name).joined(separator: ","),
+            FeedFormat.mynaStatus.columns.filter { !$0.optional }.map(\.name).joined(separator: ","),
             "131016,M2,2026-11-01,true,registered,active,2030-01-31,2034-01-31",
             "131016,M9,2026-11-01,false,,none,,",
             "131016,M2,2026-10-01,false,,active,,",

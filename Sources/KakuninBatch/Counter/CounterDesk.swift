@@ -118,9 +118,10 @@ public final class CounterDesk {
             FROM member_history h WHERE h.insurer_number = $1 AND h.member_id = $2 ORDER BY h.history_id
             """, ["changed_at", "import_id", "columns", "old", "new"])
         record["myna_status"] = try rows("""
-            SELECT status_as_of::text, has_card::text, registration, card_state, ecert_expiry::text, card_expiry::text
+            SELECT status_as_of::text, has_card::text, registration, card_state, ecert_expiry::text, card_expiry::text,
+                   uses_12m::text, last_used_on::text
             FROM myna_status WHERE insurer_number = $1 AND member_id = $2 ORDER BY status_as_of
-            """, ["status_as_of", "has_card", "registration", "card_state", "ecert_expiry", "card_expiry"])
+            """, ["status_as_of", "has_card", "registration", "card_state", "ecert_expiry", "card_expiry", "uses_12m", "last_used_on"])
         record["applications"] = try rows("""
             SELECT application_id::text, kind, received_on::text, basis, status, reject_reason, source, entered_by,
                    fulfilled_certificate_number::text, fulfilled_on::text
@@ -174,7 +175,7 @@ public final class CounterDesk {
     }
 
     /// Records one application, validated exactly like a row of applications.csv (same field
-    /// rules, same NO_BASIS, the same elderly exception from 2026-08-01). `status` is pending or
+    /// rules, same NO_BASIS, the same elderly exception). `status` is pending or
     /// approved; a special-consideration application without a basis is recorded as rejected.
     public func addApplication(insurer: String, memberID: String, kind: String, basis: String?, receivedOn: LocalDate,
                                status: String, note: String?) throws -> ApplicationRecord {
@@ -197,8 +198,13 @@ public final class CounterDesk {
         }
         var finalStatus = status
         var rejectReason: String?
-        if kind == "special_consideration" && (basis ?? "").isEmpty
-            && !(scheme == "elderly" && NationalMeasures.elderlyApplicationNeedsNoBasis(receivedOn: receivedOn)) {
+        // SPEC.md 2.2 [2026-12]: an elderly member's needs no basis while the insurer's
+        // elderly_apply_without_basis (the version in force on the day received; on without one)
+        // is on; the run issues on it for a certificate period from 2026-08-01 (Policy rule 3).
+        let elderlyNeedsNone = scheme == "elderly"
+            ? try ParameterVersions.version(db, insurer: insurer, on: receivedOn)?.loaded().parameters.elderlyApplyWithoutBasis ?? true
+            : false
+        if kind == "special_consideration" && (basis ?? "").isEmpty && !elderlyNeedsNone {
             finalStatus = "rejected"
             rejectReason = "NO_BASIS"
         }

@@ -60,8 +60,16 @@ public enum MemberFactsQuery {
     static let coveringColumn = mailColumnsStart + mailColumnCount
     /// Index of the returned-mail flag.
     static let mailReturnedColumn = coveringColumn + 1
-    /// Index of the latest 有効期限 of the eligibility notices with the current details, last.
+    /// Index of the latest 有効期限 of the eligibility notices with the current details.
     static let noticeValidToColumn = mailReturnedColumn + 1
+    /// [2026-12] The Myna snapshot's status_as_of, uses_12m and last_used_on (the usage test).
+    /// The snapshot read is the latest marked one, which may be older than the latest
+    /// repeat of it; a repeat whose last use leaves the 3-month window is marked
+    /// (FeedImporter.recentUseLapses), so the test decides on it as on the latest snapshot.
+    static let mynaUsageColumn = noticeValidToColumn + 1
+    /// [2026-12] Whether the open application states a basis (only an elderly member's
+    /// special-consideration application may lack one, SPEC.md 2.2), last.
+    static let applicationBasisColumn = mynaUsageColumn + 3
 
     /// A member's envelope key, the first sort key of the batch form (unqualified columns of a
     /// member row): an nhi household shares one envelope.
@@ -103,7 +111,7 @@ public enum MemberFactsQuery {
                 ORDER BY member_id DESC, status_as_of DESC
             ),
             a AS (
-                SELECT DISTINCT ON (member_id) member_id, application_id, kind, received_on FROM application
+                SELECT DISTINCT ON (member_id) member_id, application_id, kind, received_on, basis IS NOT NULL OR kind <> 'special_consideration' AS has_basis FROM application
                 WHERE insurer_number = $1 AND status = 'approved' AND fulfilled_on IS NULL AND received_on <= $2 \(only)
                 ORDER BY member_id, received_on, application_id
             ),
@@ -170,12 +178,15 @@ public enum MemberFactsQuery {
                    \(mailColumns),
                    m.c_covering,
                    m.mr_open,
-                   m.en_valid_to
+                   m.en_valid_to,
+                   m.s_status_as_of, m.s_uses_12m, m.s_last_used_on,
+                   m.a_has_basis
             FROM (
                 SELECT m.*,
                        s.has_card AS s_has_card, s.registration AS s_registration, s.card_state AS s_card_state,
                        s.ecert_expiry AS s_ecert_expiry, s.card_expiry AS s_card_expiry,
-                       a.application_id AS a_id, a.kind AS a_kind, a.received_on AS a_received,
+                       s.status_as_of AS s_status_as_of, s.uses_12m AS s_uses_12m, s.last_used_on AS s_last_used_on,
+                       a.application_id AS a_id, a.kind AS a_kind, a.received_on AS a_received, a.has_basis AS a_has_basis,
                        p.member_id IS NOT NULL AS p_on_file,
                        c.certificate_number AS c_number, c.valid_from AS c_from, c.valid_to AS c_to,
                        c.special_consideration AND c.consideration_ended_on IS NULL AS c_special, c.covering_to AS c_covering,
@@ -218,10 +229,13 @@ public enum MemberFactsQuery {
         f.accessRestricted = r.isTrue(7)
         if !r.isNull(8), let state = r.value(10, MynaStatus.CardState.self) {
             f.myna = MynaStatus(hasCard: r.isTrue(8), registration: r.value(9, MynaStatus.Registration.self),
-                                cardState: state, ecertExpiry: try r.date(11), cardExpiry: try r.date(12))
+                                cardState: state, ecertExpiry: try r.date(11), cardExpiry: try r.date(12),
+                                statusAsOf: try r.date(mynaUsageColumn), uses12m: r.int64(mynaUsageColumn + 1).map(Int.init),
+                                lastUsedOn: try r.date(mynaUsageColumn + 2))
         }
         if let id = r.int64(13), let kind = r.string(14).flatMap(OpenApplication.Kind.init(rawValue:)), let received = try r.date(15) {
-            f.application = OpenApplication(id: id, kind: kind, receivedOn: received)
+            f.application = OpenApplication(id: id, kind: kind, receivedOn: received,
+                                            hasBasis: r.isNull(applicationBasisColumn) || r.isTrue(applicationBasisColumn))
         }
         f.applicationOnFile = r.isTrue(16)
         if let n = r.int64(17), let from = try r.date(18), let to = try r.date(19) {
@@ -243,7 +257,9 @@ public enum MemberFactsQuery {
 
     /// The facts columns the policy reads (all but the member id, the notice details and the
     /// mail columns), in the order `decision.facts` keeps them.
-    static let replayColumns = Array(1..<detailsColumn) + [coveringColumn, mailReturnedColumn, noticeValidToColumn]
+    static let replayColumns = Array(1..<detailsColumn) + [coveringColumn, mailReturnedColumn, noticeValidToColumn,
+                                                            mynaUsageColumn, mynaUsageColumn + 1, mynaUsageColumn + 2,
+                                                            applicationBasisColumn]
 
     /// `decision.facts`: the policy's columns joined by '|', empty for NULL (none of these
     /// values can be empty or hold '|': dates, numbers, codes, t/f). As a binary COPY field:
@@ -265,11 +281,13 @@ public enum MemberFactsQuery {
     /// The facts a run kept for a member, back into a row `facts` reads.
     public static func replayRow(memberID: String, facts: String) -> [String?]? {
         var parts = facts.split(separator: "|", omittingEmptySubsequences: false).map { $0.isEmpty ? nil : String($0) }
-        // Facts kept before returned mail was tracked lack the last two columns: none was open
-        // then; facts kept before notices had a validity date lack the last one.
-        while parts.count < replayColumns.count && parts.count >= replayColumns.count - 2 { parts.append(nil) }
+        // Facts kept before returned mail was tracked lack its column (none was open then);
+        // facts kept before notices had a validity date lack that one; facts kept before sql/028
+        // lack the usage counts' three (none were known) and the application's basis flag (NULL:
+        // an open application had its basis then). Each was added at the end.
+        while parts.count < replayColumns.count && parts.count >= replayColumns.count - 6 { parts.append(nil) }
         guard parts.count == replayColumns.count else { return nil }
-        var row = [String?](repeating: nil, count: noticeValidToColumn + 1)
+        var row = [String?](repeating: nil, count: applicationBasisColumn + 1)
         row[0] = memberID
         for (n, i) in replayColumns.enumerated() { row[i] = parts[n] }
         return row

@@ -13,6 +13,11 @@ public struct FeedGenerator {
     private var rng: SplitMix64
     private let reference: LocalDate
     private let badRate: Double
+    /// [2026-12] Fill the optional usage columns of myna_status.csv (uses_12m, last_used_on),
+    /// from a generator of their own: the other values, and the files without the option,
+    /// stay the same bytes.
+    public var mynaUsage = false
+    private var usageRng: SplitMix64
 
     public init(seed: UInt64, referenceDate: String, badRate: Double) throws {
         guard let ref = LocalDate(referenceDate) else {
@@ -20,6 +25,7 @@ public struct FeedGenerator {
         }
         guard (0...1).contains(badRate) else { throw OperatorError(.usage, "--bad-rate must be between 0 and 1") }
         rng = SplitMix64(seed: seed)
+        usageRng = SplitMix64(seed: seed ^ 0x7573_6573_3132_6d00)
         reference = ref
         self.badRate = badRate
     }
@@ -31,7 +37,9 @@ public struct FeedGenerator {
         let s = try OwnerOnlyFile.create(dir.appendingPathComponent("myna_status.csv"))
         let a = try OwnerOnlyFile.create(dir.appendingPathComponent("applications.csv"))
         try m.write(FeedFormat.members.columns.map(\.name).joined(separator: ",") + "\n")
-        try s.write(FeedFormat.mynaStatus.columns.map(\.name).joined(separator: ",") + "\n")
+        // The optional usage columns (SPEC.md 4 [2026-12]) only with `mynaUsage`: without it the
+        // files stay as they were.
+        try s.write(FeedFormat.mynaStatus.columns.filter { mynaUsage || !$0.optional }.map(\.name).joined(separator: ",") + "\n")
         try a.write(FeedFormat.applications.columns.map(\.name).joined(separator: ",") + "\n")
 
         var serial = 0
@@ -94,6 +102,7 @@ public struct FeedGenerator {
 
                 if rng.chance(0.98) {
                     var row = mynaRow(insurer: insurer, memberID: memberID)
+                    if mynaUsage { row += usageFields(hasCard: row[3] == "true", statusAsOf: LocalDate(row[2])!) }
                     if rng.chance(badRate) { row[5] = "broken"; counts.bad += 1 }
                     try s.write(csvLine(row))
                     counts.myna += 1
@@ -124,6 +133,16 @@ public struct FeedGenerator {
         let ecert = reference.adding(days: rng.int(-120...1800))
         let card = max(ecert, reference.adding(days: rng.int(0...3650)))
         return [insurer, memberID, asOf, "true", registration, state, ecert.description, rng.chance(0.9) ? card.description : ""]
+    }
+
+    /// uses_12m and last_used_on: a fifth unknown (blank), the rest from none to daily-ish use,
+    /// about half of them enough for the usage test's defaults (6 uses, one in 3 months).
+    private mutating func usageFields(hasCard: Bool, statusAsOf: LocalDate) -> [String] {
+        guard hasCard, usageRng.chance(0.8) else { return ["", ""] }
+        let uses = usageRng.chance(0.25) ? 0 : usageRng.int(1...40)
+        guard uses > 0 else { return ["0", ""] }
+        let last = statusAsOf.adding(days: -usageRng.int(0...(uses >= 6 ? 120 : 330)))
+        return [String(uses), last.description]
     }
 
     private mutating func applicationRow(insurer: String, memberID: String, age: Int) -> [String] {

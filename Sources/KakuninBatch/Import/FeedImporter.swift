@@ -294,7 +294,7 @@ public final class FeedImporter {
                     let map = try self.checkHeader(record, format)
                     keyFields = keyIndexes.map { map[$0] }
                     headerCount = record.count
-                    precondition(headerCount == format.columns.count, "checkHeader accepts exactly the format's columns")
+                    precondition(headerCount == map.filter { $0 >= 0 }.count, "checkHeader accepts exactly the format's columns, the optional ones or not")
                     encoders = ParallelEncoder(try RowEncoder(format: format, map: map, target: target, importID: importID,
                                                               columnTypes: columnTypes))
                     return true
@@ -351,7 +351,8 @@ public final class FeedImporter {
         format.name == .members ? "member" : format.name == .mynaStatus ? "myna_status" : "application"
     }
 
-    /// Maps the header to the format's columns, in any order; refuses a wrong header. The
+    /// Maps the header to the format's columns, in any order (-1: an optional column the file
+    /// leaves out, read as blank on every row); refuses a wrong header. The
     /// message never quotes what was found (a file without a header starts with a member's
     /// data): only column names close to an expected one are named, the rest are counted.
     private func checkHeader(_ record: CSVRecord, _ format: FeedFormat) throws -> [Int] {
@@ -375,11 +376,12 @@ public final class FeedImporter {
             let shown = bad.count <= 40 ? "'\(bad)'" : "at position \(names.firstIndex(of: bad)! + 1)"
             throw Refusal(message: "column \(shown) is an Individual Number (個人番号) column; kakunin never stores Individual Numbers: remove the column from the extract and import again")
         }
-        let missing = expected.filter { !names.contains($0) }
+        let optional = Set(format.columns.filter(\.optional).map(\.name))
+        let missing = expected.filter { !names.contains($0) && !optional.contains($0) }
         let unexpected = names.enumerated().filter { !expected.contains($0.element) }
         var dupes: [String] = []
         for n in Set(names) where expected.contains(n) && names.filter({ $0 == n }).count > 1 { dupes.append(n) }
-        if missing.count == expected.count {
+        if !names.contains(where: expected.contains) {
             throw Refusal(message: "this is not a \(format.name.rawValue) feed: the first line has \(record.count) fields and none of them is a column name of the feed (a file without its header row starts with data). \(want)")
         }
         if !missing.isEmpty || !unexpected.isEmpty || !dupes.isEmpty {
@@ -402,7 +404,7 @@ public final class FeedImporter {
             if !dupes.isEmpty { parts.append("repeated column(s) \(dupes.sorted().joined(separator: ", "))") }
             throw Refusal(message: "this is not a \(format.name.rawValue) feed: \(parts.joined(separator: "; ")). \(want)")
         }
-        return expected.map { names.firstIndex(of: $0)! }
+        return expected.map { names.firstIndex(of: $0) ?? -1 }
     }
 
     // MARK: - Set-based checks and merge
@@ -490,6 +492,23 @@ public final class FeedImporter {
         "(\(columns.map { "\(a).\($0)" }.joined(separator: ", "))) IS DISTINCT FROM (\(columns.map { "\(b).\($0)" }.joined(separator: ", ")))"
     }
 
+    /// SQL: snapshot `a` repeats snapshot `b` (earlier), but its last use falls out of the usage
+    /// test's recent window that `b`'s still covered (last_used_on ≥ status_as_of − 3 months,
+    /// SPEC.md 2.4; the SQL month step clamps like LocalDate's). The test counts back from the
+    /// snapshot's date, so such a repeat is marked (status_changed): the marked snapshot the facts
+    /// query reads then decides the test as the latest one would. The window only closes once
+    /// per last use, so a member whose use stopped costs one mark more, not one a month.
+    /// `a`: the snapshot's alias (or "" for unqualified columns); `previous`: the earlier
+    /// snapshot's status_as_of.
+    static func recentUseLapses(_ a: String, previous: String) -> String {
+        let months = MynaStatus.recentUseMonths
+        let q = a.isEmpty ? "" : a + "."
+        return """
+            coalesce(\(q)last_used_on >= (\(previous) - interval '\(months) months')::date
+                     AND \(q)last_used_on < (\(q)status_as_of - interval '\(months) months')::date, false)
+            """
+    }
+
     /// Recomputes the marks (status_changed, sql/019) of the members in `pg_temp.myna_remark`
     /// from all their snapshots: the first and every one that differs from the one before.
     /// Only the marks that change are written.
@@ -499,7 +518,8 @@ public final class FeedImporter {
         try db.execute("""
             UPDATE myna_status t SET status_changed = x.changed
             FROM (SELECT insurer_number, member_id, status_as_of,
-                         row_number() OVER w = 1 OR \(values) IS DISTINCT FROM \(previous) AS changed
+                         row_number() OVER w = 1 OR \(values) IS DISTINCT FROM \(previous)
+                                OR \(Self.recentUseLapses("", previous: "lag(status_as_of) OVER w")) AS changed
                   FROM myna_status
                   WHERE (insurer_number, member_id) IN (SELECT insurer_number, member_id FROM pg_temp.myna_remark)
                   WINDOW w AS (PARTITION BY insurer_number, member_id ORDER BY status_as_of)) x
@@ -566,7 +586,7 @@ public final class FeedImporter {
             let inserted = Int(try db.query("""
                 WITH n AS MATERIALIZED (
                     SELECT s.*, p.status_as_of AS previous_change,
-                           \(Self.differ(data, "s", "p")) AS changed
+                           \(Self.differ(data, "s", "p")) OR \(Self.recentUseLapses("s", previous: "p.status_as_of")) AS changed
                     FROM pg_temp.stage s
                     LEFT JOIN (SELECT DISTINCT ON (insurer_number, member_id) * FROM myna_status
                                WHERE status_changed
@@ -601,15 +621,20 @@ public final class FeedImporter {
                 ORDER BY insurer_number FOR SHARE
                 """)
             TestPause.hit("import:applications-locked")
-            // SPEC.md 2.2: an elderly member's special-consideration application received on or
-            // after the measure's first day needs no basis; every other one without a basis is
-            // rejected with NO_BASIS.
+            // SPEC.md 2.2 [2026-12]: an elderly member's special-consideration application needs
+            // no basis while the insurer's elderly_apply_without_basis is on (the version in force
+            // on the day it was received; on without one), whenever received: the run issues on it
+            // for a certificate period starting on or after 2026-08-01 (Policy rule 3). Every
+            // other one without a basis is rejected with NO_BASIS.
             try db.execute("""
                 UPDATE pg_temp.stage s SET reject_reason = CASE WHEN s.status = 'rejected' THEN 'REJECTED_BY_INSURER' END
                 FROM member m
                 WHERE s.reject_reason = 'NO_BASIS' AND m.insurer_number = s.insurer_number AND m.member_id = s.member_id
-                  AND m.scheme = 'elderly' AND s.received_on >= $1::date
-                """, [NationalMeasures.elderlyApplicationWithoutBasisFrom.description])
+                  AND m.scheme = 'elderly'
+                  AND coalesce((SELECT v.parameters->>'elderly_apply_without_basis' FROM insurer_parameter_version v
+                                WHERE v.insurer_number = s.insurer_number AND v.effective_from <= s.received_on
+                                ORDER BY v.effective_from DESC LIMIT 1), 'on') = 'on'
+                """)
             try db.execute("UPDATE pg_temp.stage SET status = 'rejected' WHERE reject_reason = 'NO_BASIS'")
             // A fulfilled application is history: a later feed does not change it.
             let updated = try db.query("""

@@ -13,12 +13,14 @@ struct RowEncoder: Sendable {
     typealias Problem = (column: String?, value: String?, reason: String)
 
     let format: FeedFormat
-    /// Format column → file column.
+    /// Format column → file column; -1 for an optional column the file leaves out (read as a
+    /// blank field on every row: `field`).
     let map: [Int]
     /// The file's column of each of the format's column names.
     let fileColumn: [String: Int]
-    /// The file's number of columns: the format's (the header was checked).
-    var headerCount: Int { map.count }
+    /// The file's number of columns: the format's, less the optional ones it leaves out (the
+    /// header was checked).
+    let headerCount: Int
     /// What a good row becomes in the COPY stream.
     enum Target: Sendable {
         /// Line number, the format's columns (and the row digest of a member).
@@ -42,6 +44,7 @@ struct RowEncoder: Sendable {
     init(format: FeedFormat, map: [Int], target: Target, importID: Int, columnTypes: [CopyBinary.ColumnType]) throws {
         self.format = format
         self.map = map
+        headerCount = map.filter { $0 >= 0 }.count
         self.target = target
         let columns = format.columns
         precondition(columnTypes.count == columns.count, "every column's type is needed")
@@ -130,6 +133,7 @@ struct RowEncoder: Sendable {
             }
             for c in columns.indices {
                 let f = map[c]
+                guard f >= 0 else { continue }    // an optional column left out: blank, valid
                 if let reason = FieldValidator.check(record.field(f), kind: kinds[c], required: required[c], scans[f]) {
                     s.errors.append((columns[c].name, Self.storedText(record, f), reason))
                 }
@@ -172,7 +176,7 @@ struct RowEncoder: Sendable {
             var fields = format.columns.count, size = 2
             if target == .stage { fields += 1; size += 12 }
             for c in format.columns.indices {
-                let n = record.field(map[c]).count
+                let n = Self.field(record, map[c]).count
                 size += n == 0 ? blankBinary[c].count : CopyBinary.Writer.size(of: types[c], textCount: n)
             }
             if digest != nil { fields += 1; size += 20 }
@@ -182,7 +186,7 @@ struct RowEncoder: Sendable {
                 w.int16(Int16(fields))
                 if target == .stage { w.integer(Int64(record.line), as: .int8) }
                 for c in format.columns.indices {
-                    let v = record.field(map[c])
+                    let v = Self.field(record, map[c])
                     if v.isEmpty {
                         blankBinary[c].withUnsafeBytes { w.raw($0) }
                     } else {
@@ -199,6 +203,12 @@ struct RowEncoder: Sendable {
                 }
             }
         }
+    }
+
+    /// The record's field `f`, or an empty field for an optional column the file leaves out (-1).
+    @inline(__always)
+    static func field(_ record: CSVRecord, _ f: Int) -> UnsafeBufferPointer<UInt8> {
+        f >= 0 ? record.field(f) : UnsafeBufferPointer(start: nil, count: 0)
     }
 
     /// A field as a reject row or a duplicate-key candidate carries it: text PostgreSQL can
@@ -265,7 +275,7 @@ struct RowEncoder: Sendable {
         for c in format.columns.indices {
             if c > 0 { out.append(9) }
             let f = map[c]
-            let v = record.field(f)
+            let v = Self.field(record, f)
             if v.isEmpty {
                 out.append(contentsOf: blanks[c])
             } else if scans[f].needsCopyEscape {
@@ -282,8 +292,8 @@ struct RowEncoder: Sendable {
     }
 
     private func crossFieldChecks(_ r: CSVRecord, _ errors: inout [Problem]) {
-        func f(_ name: String) -> UnsafeBufferPointer<UInt8> { r.field(fileColumn[name]!) }
-        func s(_ name: String) -> String { r.string(fileColumn[name]!) }
+        func f(_ name: String) -> UnsafeBufferPointer<UInt8> { Self.field(r, fileColumn[name]!) }
+        func s(_ name: String) -> String { fileColumn[name]! >= 0 ? r.string(fileColumn[name]!) : "" }
         switch format.name {
         case .members:
             let q = f("qualified_on"), d = f("disqualified_on")
@@ -300,6 +310,11 @@ struct RowEncoder: Sendable {
             }
             if hasCard && f("registration").isEmpty {
                 errors.append(("registration", "", "registration is required when has_card is true"))
+            }
+            // [2026-12] A last use after the status's date cannot be (both are valid dates here).
+            let last = f("last_used_on")
+            if !last.isEmpty && f("status_as_of").lexicographicallyPrecedes(last) {
+                errors.append(("last_used_on", s("last_used_on"), "last_used_on is after status_as_of (\(s("status_as_of")))"))
             }
         case .applications:
             if s("kind") != "special_consideration" && !f("basis").isEmpty {

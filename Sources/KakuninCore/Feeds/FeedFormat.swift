@@ -18,6 +18,8 @@ public enum FieldKind: Sendable, Equatable {
     case oneOf([String])
     /// A BCP 47 language tag such as `ja`, `en`, `pt-BR`.
     case languageTag
+    /// A non-negative whole number in ASCII digits, at most `max`.
+    case count(max: Int)
 }
 
 /// One column of a feed.
@@ -29,14 +31,20 @@ public struct FeedColumn: Sendable {
     public let blankDefault: String?
     /// Holds personal data: never echoed on screen or in logs, only in owner-readable files.
     public let personal: Bool
+    /// [2026-12] The header may leave the column out (SPEC.md 4, optional columns): a file
+    /// without it reads as if every row had it blank, so older extracts load unchanged. A file
+    /// with it is validated like any other column.
+    public let optional: Bool
 
     public init(_ name: String, _ kind: FieldKind, required: Bool = false, blankDefault: String? = nil,
-                personal: Bool = false) {
+                personal: Bool = false, optional: Bool = false) {
+        precondition(!(optional && required), "an optional column cannot require a value")
         self.name = name
         self.kind = kind
         self.required = required
         self.blankDefault = blankDefault
         self.personal = personal
+        self.optional = optional
     }
 }
 
@@ -99,6 +107,9 @@ public struct FeedFormat: Sendable {
         FeedColumn("card_state", .oneOf(["active", "suspended", "renewing", "returned", "none"]), required: true),
         FeedColumn("ecert_expiry", .date),
         FeedColumn("card_expiry", .date),
+        // [2026-12] the usage test's columns (SPEC.md 2.4): blank or absent = unknown.
+        FeedColumn("uses_12m", .count(max: 10_000), optional: true),
+        FeedColumn("last_used_on", .date, optional: true),
     ], keyColumns: ["insurer_number", "member_id", "status_as_of"])
 
     public static let applications = FeedFormat(name: .applications, columns: [

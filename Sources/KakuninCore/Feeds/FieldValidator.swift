@@ -81,6 +81,12 @@ public enum FieldValidator {
                 if subtag > (index == 0 ? 3 : 8) { return "not a BCP 47 language tag" }
             }
             return subtag == 0 || (index == 0 && subtag < 2) ? "not a BCP 47 language tag" : nil
+
+        case .count(let max):
+            guard v.allSatisfy(isDigit) else { return "must be a whole number of 0 or more (digits only)" }
+            var n = 0
+            for b in v { n = n * 10 + Int(b - 48); if n > max { return "larger than \(max)" } }
+            return nil
         }
     }
 

@@ -42,6 +42,9 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
     /// 2.5 rule 2 [2026-12]: an nhi or employee member whose S falls on or after the 75th
     /// birthday has left for the elderly scheme (another insurer).
     case MOVES_TO_ELDERLY
+    /// 2.4 usage test [2026-12]: an elderly member aged 84 or under on the reference date whose
+    /// Myna card is usable but was not used enough (or whose use is not known).
+    case ELDERLY_LOW_MYNA_USE
 }
 
 /// A set of reason codes, stored as bits so a decision carries its reasons without allocating.

@@ -13,9 +13,18 @@ public struct DatedMeasure: Sendable {
         /// Elderly members who have attained `minimumAge` on `ageOn` (the age law of SPEC.md 3)
         /// get a certificate regardless of Myna, while the insurer's `elderly_85_continuation`
         /// is on (the default).
+        /// `ageOn` is the reference date of `elderly_85_reference = fixed`; with `renewal` the
+        /// age is taken on the first day of the certificate period S falls in (never before `ageOn`).
         case elderlyAgedOption(minimumAge: Int, ageOn: LocalDate)
-        /// An elderly member's special-consideration application received in the period needs
-        /// no basis (SPEC.md 2.2): it is not rejected with NO_BASIS.
+        /// [2026-12] Elderly members aged `maximumAge` or under on the reference date (as for
+        /// `elderlyAgedOption`, from `ageOn`) whose Myna card is usable get a certificate unless
+        /// the latest Myna status shows enough use, while the insurer's `elderly_usage_test` is
+        /// on (the default): `elderly_min_uses_12m` uses in the 12 months before its
+        /// status_as_of and (`elderly_min_uses_3m` = 1) a last use within the 3 months before it.
+        case elderlyUsageTest(maximumAge: Int, ageOn: LocalDate)
+        /// An elderly member's special-consideration application needs no basis for a
+        /// certificate whose period starts in the measure's period, whenever it was received
+        /// (SPEC.md 2.2 [2026-12]; insurer parameter elderly_apply_without_basis).
         case elderlyApplicationNeedsNoBasis
         /// A Myna card stays usable until the end of the month `ecert_grace_months` after its
         /// e-certificate or the card expires.
@@ -62,6 +71,11 @@ public enum NationalMeasures {
         from: d("2026-08-01"), to: nil, effect: .elderlyAgedOption(minimumAge: 85, ageOn: d("2026-08-01")),
         source: "埼玉県後期高齢者医療広域連合「令和8年8月から資格確認書の交付要件が変わります」; national policy change announced 2025-12 (SPEC.md 2.4, 6); no end announced; insurer parameter elderly_85_continuation, on by default")
 
+    public static let elderlyUsageTest = DatedMeasure(
+        id: "elderly-usage-test", title: "Elderly aged 84 or under whose Myna card is usable but little used get a certificate",
+        from: d("2026-08-01"), to: nil, effect: .elderlyUsageTest(maximumAge: 84, ageOn: d("2026-08-01")),
+        source: "三種町 2026-03-06 (資格確認書の交付: マイナ保険証の利用実績のない方); MHLW 社会保障審議会医療保険部会 第208回 (2025-12-18) 資料2 「利用実績を踏まえ」 (SPEC.md 2.4); insurer parameters elderly_usage_test (on by default), elderly_min_uses_12m, elderly_min_uses_3m")
+
     public static let elderlyApplicationWithoutBasis = DatedMeasure(
         id: "elderly-application-without-basis", title: "Elderly: any member may ask for a certificate; a special-consideration application needs no basis",
         from: d("2026-08-01"), to: nil, effect: .elderlyApplicationNeedsNoBasis,
@@ -72,24 +86,22 @@ public enum NationalMeasures {
         from: nil, to: nil, effect: .ecertGrace,
         source: "協会けんぽ; いわき市 (e-certificate expiry grace period)")
 
-    public static let all: [DatedMeasure] = [legacyCardsEnd, elderlyPhase1, elderlyPhase2, elderlyPhase3,
+    public static let all: [DatedMeasure] = [legacyCardsEnd, elderlyPhase1, elderlyPhase2, elderlyPhase3, elderlyUsageTest,
                                              elderlyApplicationWithoutBasis, ecertGrace]
 
     /// The measures that grant elderly members a certificate regardless of Myna.
     public static let elderly: [DatedMeasure] = all.filter {
         switch $0.effect {
-        case .elderlyNewOrUncarded, .elderlyAll, .elderlyAgedOption: return true
+        case .elderlyNewOrUncarded, .elderlyAll, .elderlyAgedOption, .elderlyUsageTest: return true
         default: return false
         }
     }
 
-    /// Does an elderly member's special-consideration application received on `d` need no basis?
-    public static func elderlyApplicationNeedsNoBasis(receivedOn d: LocalDate) -> Bool {
+    /// Does an elderly member's special-consideration application need no basis for a
+    /// certificate whose period starts on `d`?
+    public static func elderlyApplicationNeedsNoBasis(periodStartingOn d: LocalDate) -> Bool {
         all.contains { $0.effect == .elderlyApplicationNeedsNoBasis && $0.inForce(on: d) }
     }
-
-    /// The first date on which an elderly application needs no basis (for set-based SQL).
-    public static let elderlyApplicationWithoutBasisFrom: LocalDate = elderlyApplicationWithoutBasis.from!
 
     /// The date after which no legacy card is valid.
     public static let legacyCardsEndDate: LocalDate = {

@@ -65,6 +65,31 @@ public struct InsurerParameters: Sendable, Equatable {
     /// Elderly phase 3 (SPEC.md 2.4): certificates regardless of Myna for elderly members who
     /// attained 85 on 2026-08-01. On by default since the national change of 2026-08-01.
     public var elderly85Continuation = true
+
+    // MARK: Elderly rules from 2026-08-01 (SPEC.md 2.2, 2.4, 2.6) [2026-12]
+    /// The date on which the 85 test (and the usage test's "aged 84 or under") takes the age.
+    public enum Elderly85Reference: String, Sendable, CaseIterable {
+        /// 2026-08-01, the measure's start, for every certificate (born on or before 1941-08-02).
+        case fixed
+        /// The first day of the certificate period S falls in: the latest renewal_day + 1
+        /// (08-01 by default) on or before S, never before 2026-08-01; each renewal re-tests.
+        case renewal
+    }
+    public var elderly85Reference = Elderly85Reference.fixed
+    /// The usage test: an elderly member aged 84 or under whose Myna card is usable but little
+    /// used gets a certificate (ELDERLY_LOW_MYNA_USE).
+    public var elderlyUsageTest = true
+    /// Uses in the 12 months before the Myna status's status_as_of needed to pass.
+    public var elderlyMinUses12m = 6
+    /// Uses in the 3 months before status_as_of needed to pass: 1 (a last_used_on within
+    /// those months) or 0 (no recent use needed). The feed carries the date of the last use,
+    /// not a count, so more than 1 cannot be tested and is refused.
+    public var elderlyMinUses3m = 1
+    /// An elderly member's special-consideration application needs no basis for a certificate
+    /// whose period starts on or after 2026-08-01, whenever it was received (SPEC.md 2.2). Off:
+    /// the import and the counter reject it with NO_BASIS, like any other member's.
+    public var elderlyApplyWithoutBasis = true
+    // MARK: -
     /// Printed on certificates and notices as 保険者名称; none by default (a run warns).
     public var insurerName: String? = nil
     /// Mail class per document kind (SPEC.md 2.6): certificates 特定記録, notices ordinary.
@@ -123,6 +148,11 @@ public struct InsurerParameters: Sendable, Equatable {
          ("ecert_grace_months", String(ecertGraceMonths)),
          ("apply_notice_repeat_days", String(applyNoticeRepeatDays)),
          ("elderly_85_continuation", elderly85Continuation ? "on" : "off"),
+         ("elderly_85_reference", elderly85Reference.rawValue),
+         ("elderly_usage_test", elderlyUsageTest ? "on" : "off"),
+         ("elderly_min_uses_12m", String(elderlyMinUses12m)),
+         ("elderly_min_uses_3m", String(elderlyMinUses3m)),
+         ("elderly_apply_without_basis", elderlyApplyWithoutBasis ? "on" : "off"),
          ("insurer_name", insurerName ?? ""),
          ("mail_class.certificate", mailClassCertificate.rawValue),
          ("mail_class.notice", mailClassNotice.rawValue),
@@ -230,6 +260,23 @@ public enum ParameterFile {
             case "elderly_85_continuation":
                 guard ["on", "off", "true", "false"].contains(value) else { throw err("\"\(value)\" is not on or off", "write on or off") }
                 p.elderly85Continuation = value == "on" || value == "true"
+            // Elderly rules from 2026-08-01 (SPEC.md 2.4) [2026-12]
+            case "elderly_85_reference":
+                guard let v = InsurerParameters.Elderly85Reference(rawValue: value) else {
+                    throw err("unknown reference \"\(value)\"", "write fixed (the age on 2026-08-01) or renewal (the age on the 08-01 that starts each certificate period)")
+                }
+                p.elderly85Reference = v
+            case "elderly_usage_test", "elderly_apply_without_basis":
+                guard ["on", "off", "true", "false"].contains(value) else { throw err("\"\(value)\" is not on or off", "write on or off") }
+                if key == "elderly_usage_test" { p.elderlyUsageTest = value == "on" || value == "true" }
+                else { p.elderlyApplyWithoutBasis = value == "on" || value == "true" }
+            case "elderly_min_uses_12m": p.elderlyMinUses12m = try int(0...1000)
+            case "elderly_min_uses_3m":
+                guard value == "0" || value == "1" else {
+                    throw err("\"\(value)\" cannot be tested: myna_status.csv gives the date of the last use (last_used_on), not a count for the 3 months",
+                              "set elderly_min_uses_3m to 1 (a use within the 3 months before status_as_of) or 0 (no recent use needed)")
+                }
+                p.elderlyMinUses3m = value == "1" ? 1 : 0
             case "mail_class", "mail_class.certificate", "mail_class.notice":
                 guard let v = InsurerParameters.MailClass(rawValue: value) else {
                     throw err("unknown mail class \"\(value)\"", "use one of \(InsurerParameters.MailClass.allCases.map(\.rawValue).joined(separator: ", "))")

@@ -23,14 +23,29 @@ public struct MynaStatus: Sendable, Equatable {
     public var cardState: CardState
     public var ecertExpiry: LocalDate?
     public var cardExpiry: LocalDate?
+    /// The date the online eligibility system reported this status (the snapshot's
+    /// `status_as_of`): the usage counts below are counted back from it.
+    public var statusAsOf: LocalDate?
+    /// [2026-12] Times the card was used for insurance in the 12 months before `statusAsOf`;
+    /// nil: unknown (the feed had no `uses_12m`, or left it blank).
+    public var uses12m: Int?
+    /// [2026-12] The last day the card was used; nil: never or unknown.
+    public var lastUsedOn: LocalDate?
+    /// The usage test's recent window (SPEC.md 2.4): a use on or after statusAsOf − 3 months.
+    /// The importer marks a repeated snapshot whose last use leaves it (FeedImporter).
+    public static let recentUseMonths = 3
 
     public init(hasCard: Bool, registration: Registration?, cardState: CardState,
-                ecertExpiry: LocalDate? = nil, cardExpiry: LocalDate? = nil) {
+                ecertExpiry: LocalDate? = nil, cardExpiry: LocalDate? = nil,
+                statusAsOf: LocalDate? = nil, uses12m: Int? = nil, lastUsedOn: LocalDate? = nil) {
         self.hasCard = hasCard
         self.registration = registration
         self.cardState = cardState
         self.ecertExpiry = ecertExpiry
         self.cardExpiry = cardExpiry
+        self.statusAsOf = statusAsOf
+        self.uses12m = uses12m
+        self.lastUsedOn = lastUsedOn
     }
 }
 
@@ -41,11 +56,16 @@ public struct OpenApplication: Sendable, Equatable {
     public var id: Int64
     public var kind: Kind
     public var receivedOn: LocalDate
+    /// A special-consideration application states its basis. Only an elderly member's may lack
+    /// one (SPEC.md 2.2 [2026-12]); the policy then issues on it only for a certificate period
+    /// starting on or after 2026-08-01.
+    public var hasBasis: Bool
 
-    public init(id: Int64, kind: Kind, receivedOn: LocalDate) {
+    public init(id: Int64, kind: Kind, receivedOn: LocalDate, hasBasis: Bool = true) {
         self.id = id
         self.kind = kind
         self.receivedOn = receivedOn
+        self.hasBasis = hasBasis
     }
 }
 

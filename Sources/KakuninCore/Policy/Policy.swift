@@ -92,6 +92,13 @@ public struct Policy: Sendable {
         if let app = f.application {
             switch app.kind {
             case .specialConsideration:
+                // SPEC.md 2.2 [2026-12]: an elderly member's application without a basis (accepted
+                // by the import or the counter under elderly_apply_without_basis) serves only a
+                // certificate period starting on or after 2026-08-01; before, it stays open.
+                if !app.hasBasis && !measures.contains(where: { $0.effect == .elderlyApplicationNeedsNoBasis && $0.inForce(on: s) }) {
+                    t.note("Rule \(PolicyRule.application.rawValue): special-consideration application \(app.id) received \(app.receivedOn) has no basis; an elderly member needs none only for a certificate period starting on or after \(NationalMeasures.elderlyApplicationWithoutBasis.from!) (measure \(NationalMeasures.elderlyApplicationWithoutBasis.id)), and S = \(s): it stays open and the other rules apply.")
+                    break
+                }
                 if let c = active, !due {
                     t.note("Rule \(PolicyRule.application.rawValue): special-consideration application \(app.id) received \(app.receivedOn); the member holds certificate \(c.number) until \(c.validTo), so the basis is recorded on it and its renewals continue. No second certificate.")
                     var decision = Decision(outcome: .none, reasons: ReasonSet([.APP_SPECIAL_CONSIDERATION]), rule: .application, s: s)
@@ -137,9 +144,15 @@ public struct Policy: Sendable {
         // 5. Elderly measures in force on S.
         if f.scheme == .elderly {
             for m in elderlyMeasures where m.inForce(on: s) {
-                if elderlyMeasureApplies(m, f, s: s) {
+                if let code = elderlyMeasureCode(m, f, s: s, mynaUsable: mynaUsable, horizon: horizon, tracer: &t) {
                     t.note("Rule \(PolicyRule.elderlyMeasure.rawValue): measure \(m.id) (\(m.period)) is in force on \(s): \(m.title). Source: \(m.source).")
-                    let decision = certificate(renewOrIssue, [.ELDERLY_TRANSITIONAL], .elderlyMeasure, from: s, f, shortTerm: false, tracer: &t)
+                    var decision = certificate(renewOrIssue, [code], .elderlyMeasure, from: s, f, shortTerm: false, tracer: &t)
+                    // A special consideration staff have not ended goes on with the certificate,
+                    // so its renewal continues it once no measure applies (rule 6).
+                    if let c = f.latestCertificate, c.specialConsiderationContinues {
+                        t.note("Certificate \(c.number) continues a special consideration: the new certificate keeps it.")
+                        decision.specialConsideration = true
+                    }
                     return mail(decision, f, tracer: &t)
                 }
             }
@@ -259,16 +272,85 @@ public struct Policy: Sendable {
         return true
     }
 
-    private func elderlyMeasureApplies(_ m: DatedMeasure, _ f: MemberFacts, s: LocalDate) -> Bool {
+    /// The reason code an elderly measure gives the member's certificate, or nil when the
+    /// measure does not apply to them.
+    private func elderlyMeasureCode<T: PolicyTracer>(_ m: DatedMeasure, _ f: MemberFacts, s: LocalDate, mynaUsable: Bool,
+                                                     horizon: LocalDate, tracer t: inout T) -> ReasonCode? {
         switch m.effect {
-        case .elderlyAll: return true
+        case .elderlyAll: return .ELDERLY_TRANSITIONAL
         case .elderlyNewOrUncarded(let since):
             let cardValid = f.legacyCardExpiry.map { min($0, legacyEnd) >= s } ?? false
-            return f.qualifiedOn >= since || !cardValid
+            return f.qualifiedOn >= since || !cardValid ? .ELDERLY_TRANSITIONAL : nil
         case .elderlyAgedOption(let age, let on):
-            return parameters.elderly85Continuation && JapaneseAge.age(on: on, bornOn: f.birthDate) >= age
-        case .legacyCardsEnd, .ecertGrace, .elderlyApplicationNeedsNoBasis: return false
+            guard parameters.elderly85Continuation else { return nil }
+            let reference = elderlyReferenceDate(s: s, fixed: on)
+            let attained = JapaneseAge.age(on: reference, bornOn: f.birthDate)
+            if attained >= age {
+                t.note("Aged \(attained) on the reference date \(reference) (elderly_85_reference = \(parameters.elderly85Reference.rawValue)): \(age) or over.")
+                return .ELDERLY_TRANSITIONAL
+            }
+            return nil
+        case .elderlyUsageTest(let maximumAge, let on):
+            guard parameters.elderlyUsageTest, mynaUsable else { return nil }
+            let reference = elderlyReferenceDate(s: s, fixed: on)
+            let attained = JapaneseAge.age(on: reference, bornOn: f.birthDate)
+            guard attained <= maximumAge else { return nil }
+            if usedEnough(f.myna, tracer: &t) {
+                t.note("Aged \(attained) on the reference date \(reference) (elderly_85_reference = \(parameters.elderly85Reference.rawValue)), Myna card usable and used enough: measure \(m.id) does not apply; the other rules decide.")
+                return nil
+            }
+            t.note("Aged \(attained) on the reference date \(reference) (elderly_85_reference = \(parameters.elderly85Reference.rawValue)), \(maximumAge) or under, and the usable Myna card was not used enough → certificate anyway (ELDERLY_LOW_MYNA_USE).")
+            return .ELDERLY_LOW_MYNA_USE
+        case .legacyCardsEnd, .ecertGrace, .elderlyApplicationNeedsNoBasis: return nil
         }
+    }
+
+    /// The date the elderly age tests take the age on (SPEC.md 2.4, `elderly_85_reference`):
+    /// `fixed`, the measure's date (2026-08-01); `renewal`, the first day of the certificate
+    /// period S falls in: the latest renewal_day + 1 (08-01 by default) on or before S, and
+    /// never before the measure's date. A certificate starting on 2027-08-01 (a renewal)
+    /// re-tests on 2027-08-01; one starting mid-period, on 2027-03-15, tests on 2026-08-01.
+    public func elderlyReferenceDate(s: LocalDate, fixed: LocalDate) -> LocalDate {
+        guard parameters.elderly85Reference == .renewal else { return fixed }
+        func start(_ year: Int) -> LocalDate {
+            LocalDate(year: year, month: parameters.renewalMonth, day: parameters.renewalDay)!.adding(days: 1)
+        }
+        let thisYear = start(s.year)
+        return max(fixed, thisYear <= s ? thisYear : start(s.year - 1))
+    }
+
+    /// The usage test (SPEC.md 2.4): the latest Myna status shows at least
+    /// `elderly_min_uses_12m` uses in the 12 months before its status_as_of and, with
+    /// `elderly_min_uses_3m` = 1, a last use on or after status_as_of − 3 months (and not after
+    /// it). Unknown use fails: a count that is blank, or a last use that is blank, when the
+    /// requirement is above 0. A requirement of 0 needs no data.
+    private func usedEnough<T: PolicyTracer>(_ m: MynaStatus?, tracer t: inout T) -> Bool {
+        let p = parameters
+        guard let m else { return false }
+        let asOf = m.statusAsOf.map(\.description) ?? "unknown"
+        if p.elderlyMinUses12m > 0 {
+            guard let uses = m.uses12m else {
+                t.note("Usage test: uses in the 12 months before the Myna status of \(asOf) not known (uses_12m blank): fails safe.")
+                return false
+            }
+            guard uses >= p.elderlyMinUses12m else {
+                t.note("Usage test: \(uses) uses in the 12 months before \(asOf), fewer than elderly_min_uses_12m = \(p.elderlyMinUses12m).")
+                return false
+            }
+        }
+        if p.elderlyMinUses3m > 0 {
+            guard let last = m.lastUsedOn, let statusAsOf = m.statusAsOf else {
+                t.note("Usage test: no last use on record (last_used_on blank) for the Myna status of \(asOf): fails safe.")
+                return false
+            }
+            let since = statusAsOf.adding(months: -MynaStatus.recentUseMonths)
+            guard last >= since, last <= statusAsOf else {
+                t.note("Usage test: last used \(last), not within the 3 months before \(statusAsOf) (on or after \(since)), as elderly_min_uses_3m = \(p.elderlyMinUses3m) asks.")
+                return false
+            }
+        }
+        t.note("Usage test passed: \(m.uses12m.map(String.init) ?? "unknown") uses in the 12 months before \(asOf) (elderly_min_uses_12m = \(p.elderlyMinUses12m)), last used \(m.lastUsedOn?.description ?? "unknown") (elderly_min_uses_3m = \(p.elderlyMinUses3m)).")
+        return true
     }
 
     private func certificate<T: PolicyTracer>(_ outcome: Outcome, _ codes: [ReasonCode], _ rule: PolicyRule, from s: LocalDate,
