@@ -1,6 +1,11 @@
 import KakuninStore
 
 public enum Insurers {
+    /// Every insurer number the database knows, in order.
+    public static func all(_ db: Connection) throws -> [String] {
+        try db.query("SELECT insurer_number FROM insurer ORDER BY 1").rows.map { $0[0]! }
+    }
+
     /// A mistyped insurer must fail loudly (exit 66) and create nothing; the fix lists the
     /// insurers the database knows.
     public static func require(_ db: Connection, _ insurer: String) throws {

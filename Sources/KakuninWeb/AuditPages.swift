@@ -36,10 +36,10 @@ extension Console {
     }
 
     func filesDirectory(_ db: Connection, _ runID: Int) throws -> (insurer: String, directory: URL) {
-        guard let r = try db.query("SELECT insurer_number, as_of::text, job FROM run WHERE run_id = $1", [String(runID)]).rows.first else {
+        guard let run = try RunRecord.identity(db, runID: runID) else {
             throw OperatorError(.notFound, "実行 \(runID) はありません", fix: "実行一覧から選んでください。")
         }
-        return (r[0]!, options.mailRoot.appendingPathComponent(r[0]!).appendingPathComponent(r[1]!).appendingPathComponent(r[2]!))
+        return (run.insurer, run.filesDirectory(under: options.mailRoot))
     }
 
     /// The auditors' report of a run (the same HTML as `kakunin report --format html`), each
@@ -71,7 +71,7 @@ extension Console {
     func drillDown(_ db: Connection, _ person: Person, _ idText: String, _ q: FormFields) throws -> Reply {
         let id = try runID(idText)
         let (insurer, _) = try filesDirectory(db, id)
-        let asOf = try db.query("SELECT as_of::text FROM run WHERE run_id = $1", [String(id)]).scalar ?? ""
+        let asOf = try RunRecord.identity(db, runID: id)?.asOf ?? ""
         let drill: AuditorReport.Drill
         let heading: String
         func outcomeName(_ o: String) -> String { Outcome(rawValue: o)?.japanese ?? o }

@@ -31,7 +31,7 @@ extension Console {
 
     func visibleInsurers(_ db: Connection, _ person: Person) throws -> [String] {
         if person.role == .counter { return person.insurers }
-        return try db.query("SELECT insurer_number FROM insurer ORDER BY 1").rows.map { $0[0]! }
+        return try Insurers.all(db)
     }
 
     static func choices(_ values: [String], selected: String?, all: String?) -> [[String: Any]] {
@@ -287,8 +287,7 @@ extension Console {
         try desk(db, person).requireMemberVisible(insurer, member)
         let asOf = Self.today()
         let (d, steps) = try desk(db, person).counterDecision(insurer: insurer, memberID: member, asOf: asOf, parameters: parameters(db, insurer, asOf))
-        let name = try db.query("SELECT family_name || coalesce('　' || given_name, '') FROM member WHERE insurer_number = $1 AND member_id = $2",
-                                [insurer, member]).scalar ?? ""
+        let name = try desk(db, person).displayName(insurer: insurer, memberID: member)
         try desk(db, person).recordView(insurer: insurer, members: [member], page: "counter issue")
         var data: [String: Any] = ["insurer": insurer, "member_id": member, "name": name, "as_of": asOf.description,
                                    "as_of_era": JapaneseEra.format(asOf) ?? "", "outcome": "\(d.outcome.japanese)（\(d.outcome.rawValue)）",
@@ -427,8 +426,7 @@ extension Console {
     }
 
     func certificateMember(_ db: Connection, _ insurer: String, _ number: Int64) throws -> String {
-        guard let m = try db.query("SELECT member_id FROM certificate WHERE insurer_number = $1 AND certificate_number = $2",
-                                   [insurer, String(number)]).scalar else {
+        guard let m = try CounterDesk(db: db, person: "").certificateMember(insurer: insurer, certificate: number) else {
             throw OperatorError(.notFound, "確認書 \(number) はありません", fix: "加入者の画面から操作してください。")
         }
         return m

@@ -109,10 +109,10 @@ struct Audit: ParsableCommand {
                 if let checkpoint {
                     cp = try KakuninBatch.Checkpoint.parse(try readText(checkpoint), file: checkpoint)
                 } else {
-                    guard let text = try db.query("SELECT signed_text FROM audit_checkpoint ORDER BY log_size DESC, checkpoint_id DESC LIMIT 1").scalar else {
+                    guard let latest = try AuditLogStatus.latestCheckpoint(db) else {
                         throw OperatorError(.notFound, "no checkpoint yet", fix: "make one: kakunin audit checkpoint --key FILE")
                     }
-                    cp = try KakuninBatch.Checkpoint.parse(text, file: "the latest stored checkpoint")
+                    cp = latest.checkpoint
                 }
                 let proof = try AuditLog.prove(db, insurer: insurer, certificate: certificate, checkpoint: cp)
                 try emit(proof, to: output)

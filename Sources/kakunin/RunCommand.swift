@@ -106,18 +106,11 @@ struct Runs: ParsableCommand {
         func run() throws {
             try runReporting {
                 let db = try database.connect()
-                guard let r = try db.query("""
-                    SELECT run_id, insurer_number, as_of::text, job, status, phase, attempts, host, actor, code_version,
-                           params_source, params_sha256, started_at::text, coalesce(finished_at::text, ''), coalesce(lease_owner, ''),
-                           coalesce(lease_expires_at::text, '')
-                    FROM run WHERE run_id = $1
-                    """, [String(runID)]).rows.first else {
+                guard let (run, fields) = try RunRecord.details(db, runID: runID) else {
                     throw OperatorError(.usage, "no run \(runID)", fix: "kakunin runs list shows the runs")
                 }
-                let names = ["run", "insurer", "as_of", "job", "status", "phase", "attempts", "host", "database user", "code version",
-                             "parameters", "parameters sha256", "started", "finished", "lease owner", "lease until"]
-                for (n, v) in zip(names, r) { print("\(n.padding(toLength: 18, withPad: " ", startingAt: 0)) \(v ?? "")") }
-                let dir = URL(fileURLWithPath: out).appendingPathComponent(r[1]!).appendingPathComponent(r[2]!).appendingPathComponent(r[3]!)
+                for (n, v) in fields { print("\(n.padding(toLength: 18, withPad: " ", startingAt: 0)) \(v)") }
+                let dir = run.filesDirectory(under: URL(fileURLWithPath: out))
                 print(try RunReportLoader.load(db, runID: runID, filesDirectory: dir).render(), terminator: "")
                 return .success
             }
@@ -144,33 +137,26 @@ struct Export: ParsableCommand {
                 let id: Int
                 if let runID { id = runID }
                 else if let insurer, let asOf {
-                    guard let found = try db.query("SELECT run_id FROM run WHERE insurer_number = $1 AND as_of = $2 AND job = $3",
-                                                [insurer, try parseAsOf(asOf).description, job]).scalar.flatMap({ Int($0) }) else {
+                    guard let found = try RunRecord.find(db, insurer: insurer, asOf: try parseAsOf(asOf), job: job) else {
                         throw OperatorError(.usage, "no \(job) run for insurer \(insurer) as of \(asOf)", fix: "kakunin runs list shows the runs")
                     }
                     id = found
                 } else {
                     throw OperatorError(.usage, "say which run: --run R, or --insurer N --as-of D")
                 }
-                guard let asOf = try db.query("SELECT as_of::text FROM run WHERE run_id = $1", [String(id)]).scalar else {
+                guard let run = try RunRecord.identity(db, runID: id) else {
                     throw OperatorError(.usage, "no run \(id)", fix: "kakunin runs list shows the runs")
                 }
-                let sql = """
-                    COPY (SELECT run_id, insurer_number, member_id, as_of, outcome, array_to_string(reasons, ';'), valid_from, valid_to,
-                                 certificate_number FROM decision WHERE run_id = \(id) AND as_of = '\(asOf)' ORDER BY member_id)
-                    TO STDOUT (FORMAT csv)
-                    """
-                let header = "run_id,insurer_number,member_id,as_of,outcome,reasons,valid_from,valid_to,certificate_number\n"
                 if let output {
                     try OwnerOnlyFile.publish(URL(fileURLWithPath: output)) { w in
-                        try w.write(header)
-                        try db.copyOut(sql) { try w.write($0) }
+                        try w.write(DecisionExport.header)
+                        try DecisionExport.copy(db, runID: id, asOf: run.asOf) { try w.write($0) }
                     }
                 } else {
                     let out = FileHandle.standardOutput
-                    out.write(Data(header.utf8))
+                    out.write(Data(DecisionExport.header.utf8))
                     var buffer = Data()
-                    try db.copyOut(sql) { chunk in
+                    try DecisionExport.copy(db, runID: id, asOf: run.asOf) { chunk in
                         buffer.append(contentsOf: chunk)
                         if buffer.count > 1 << 16 { out.write(buffer); buffer.removeAll(keepingCapacity: true) }
                     }
@@ -198,10 +184,10 @@ struct Report: ParsableCommand {
                 throw OperatorError(.usage, "unknown format \(format)", fix: "use text, html, csv or json")
             }
             let db = try database.connect()
-            guard let r = try db.query("SELECT insurer_number, as_of::text, job FROM run WHERE run_id = $1", [String(runID)]).rows.first else {
+            guard let run = try RunRecord.identity(db, runID: runID) else {
                 throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
             }
-            let dir = URL(fileURLWithPath: out).appendingPathComponent(r[0]!).appendingPathComponent(r[1]!).appendingPathComponent(r[2]!)
+            let dir = run.filesDirectory(under: URL(fileURLWithPath: out))
             let report = try AuditorReport.load(db, runID: runID, filesDirectory: dir)
             // Streamed: after a night when most members changed, the lists are most members.
             try emit(to: output) { try report.write(f, db, to: $0) }

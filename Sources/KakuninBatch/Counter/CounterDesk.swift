@@ -258,6 +258,18 @@ public final class CounterDesk {
 
     // MARK: - Pieces
 
+    /// The member's name as printed (family and given name with an ideographic space), "" if none.
+    public func displayName(insurer: String, memberID: String) throws -> String {
+        try db.query("SELECT family_name || coalesce('　' || given_name, '') FROM member WHERE insurer_number = $1 AND member_id = $2",
+                     [insurer, memberID]).scalar ?? ""
+    }
+
+    /// The member a certificate was issued to, nil when the insurer has no such certificate.
+    public func certificateMember(insurer: String, certificate: Int64) throws -> String? {
+        try db.query("SELECT member_id FROM certificate WHERE insurer_number = $1 AND certificate_number = $2",
+                     [insurer, String(certificate)]).scalar
+    }
+
     /// The insurer exists and this login may see its members (a staff login is scoped to
     /// insurers: row-level security, sql/011); otherwise exit 66 or 77 with the fix.
     func requireInsurer(_ insurer: String) throws {
