@@ -94,6 +94,25 @@ struct RepositoryRulesTests {
         #expect(r.status == ExitStatus.checkFailed.rawValue && r.stdout.contains("DIFFER"), "\(r.status) \(r.stdout)")
     }
 
+    // MARK: the README is a door
+
+    @Test("README: about 150 lines, the two commands first, every link into the catalog resolves")
+    func readmeDoor() throws {
+        let readme = try Self.text("README.md")
+        let lines = readme.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count <= 180, "README.md has \(lines.count) lines: move the detail into Sources/kakunin/Documentation.docc")
+        let headings = lines.filter { $0.hasPrefix("## ") }
+        #expect(headings.first == "## Two commands", "\(headings)")
+        #expect(readme.contains("jobs/demo ") && readme.contains("jobs/test "))
+        #expect(!readme.contains("SPEC.md"), "the rules article is the project's own")
+        let links = readme.matches(of: try Regex(#"\]\((Sources/kakunin/Documentation\.docc/[A-Za-z]+\.md)\)"#))
+        #expect(links.count >= 10)
+        for link in links {
+            let path = String(readme[link.range].dropFirst(2).dropLast())
+            #expect(FileManager.default.fileExists(atPath: Self.root.appendingPathComponent(path).path), "\(path)")
+        }
+    }
+
     // MARK: no SQL in the CLI or the console
 
     /// SQL written in the CLI or the console today, each to move into a library read model.
