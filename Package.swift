@@ -19,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // Documentation: swift package generate-documentation --target kakunin (a command plugin,
+        // built only when called; Sources/kakunin/Documentation.docc).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // libpq through pkg-config; the module map links "pq".
@@ -32,11 +35,12 @@ let package = Package(
         ], plugins: ["EmbedSQLPlugin"]),
         .executableTarget(name: "kakunin-embed-sql"),
         .plugin(name: "EmbedSQLPlugin", capability: .buildTool(), dependencies: ["kakunin-embed-sql"], path: "Sources/EmbedSQLPlugin"),
-        // The jobs: import, generate, run.
+        // The jobs: import, generate, run. Fault injection (Faults/) only in debug builds, which the
+        // tests run; a release build has no hooks (.ci/run checks the binary).
         .target(name: "KakuninBatch", dependencies: [
             "KakuninCore", "KakuninStore",
             .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        ], swiftSettings: [.define("KAKUNIN_FAULTS", .when(configuration: .debug))]),
         // The web console: pages over the same libraries (CounterDesk, AuditorReport, AuditLog).
         .target(name: "KakuninWeb", dependencies: [
             "KakuninBatch", "KakuninCore", "KakuninStore",

@@ -89,7 +89,7 @@ struct Audit: ParsableCommand {
                 print("audit log BROKEN:")
                 for p in v.problems { print("  \(p)") }
                 if c.outside > 0 { print("  \(coverage), \(c.outside) outside the log (a trigger of sql/020 was disabled)") }
-                return .internalError
+                return .checkFailed
             }
         }
     }
@@ -156,7 +156,7 @@ struct Audit: ParsableCommand {
                 guard r.problems.isEmpty else {
                     print("proof INVALID:")
                     for p in r.problems { print("  \(p)") }
-                    return .internalError
+                    return .checkFailed
                 }
                 let what = r.kind == .inclusion
                     ? "the entry at index \(r.sizes.0) is in the log of \(r.sizes.1) entries covered by the checkpoint"

@@ -345,9 +345,7 @@ struct Staff: ParsableCommand {
 
         func run() throws {
             try runReporting {
-                let rows = try database.connect().query("""
-                    SELECT login, insurer_number, to_char(granted_at, 'YYYY-MM-DD HH24:MI'), granted_by FROM staff_scope ORDER BY 1, 2
-                    """).rows
+                let rows = try StaffScopes(db: try database.connect()).list()
                 printTable(["login", "insurer", "granted_at", "granted_by"], rows)
                 return .success
             }

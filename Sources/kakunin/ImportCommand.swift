@@ -55,12 +55,7 @@ struct Imports: ParsableCommand {
         func run() throws {
             try runReporting {
                 let db = try database.connect()
-                let rows = try db.query("""
-                    SELECT i.import_id, i.feed, \(FeedImporter.displayedStatusSQL), to_char(i.started_at, 'YYYY-MM-DD HH24:MI:SS'),
-                           coalesce(to_char(i.finished_at, 'YYYY-MM-DD HH24:MI:SS'), ''), i.rows_read, i.rows_loaded, i.rows_rejected,
-                           i.actor, i.file_name
-                    FROM import i ORDER BY i.import_id DESC LIMIT $1
-                    """, [String(limit)]).rows
+                let rows = try ImportList.recent(db, limit: limit)
                 printTable(["import", "feed", "status", "started", "finished", "read", "loaded", "rejected", "actor", "file"], rows)
                 return .success
             }

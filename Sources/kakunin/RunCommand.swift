@@ -107,7 +107,7 @@ struct Runs: ParsableCommand {
             try runReporting {
                 let db = try database.connect()
                 guard let (run, fields) = try RunRecord.details(db, runID: runID) else {
-                    throw OperatorError(.usage, "no run \(runID)", fix: "kakunin runs list shows the runs")
+                    throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
                 }
                 for (n, v) in fields { print("\(n.padding(toLength: 18, withPad: " ", startingAt: 0)) \(v)") }
                 let dir = run.filesDirectory(under: URL(fileURLWithPath: out))
@@ -138,14 +138,14 @@ struct Export: ParsableCommand {
                 if let runID { id = runID }
                 else if let insurer, let asOf {
                     guard let found = try RunRecord.find(db, insurer: insurer, asOf: try parseAsOf(asOf), job: job) else {
-                        throw OperatorError(.usage, "no \(job) run for insurer \(insurer) as of \(asOf)", fix: "kakunin runs list shows the runs")
+                        throw OperatorError(.notFound, "no \(job) run for insurer \(insurer) as of \(asOf)", fix: "kakunin runs list shows the runs")
                     }
                     id = found
                 } else {
                     throw OperatorError(.usage, "say which run: --run R, or --insurer N --as-of D")
                 }
                 guard let run = try RunRecord.identity(db, runID: id) else {
-                    throw OperatorError(.usage, "no run \(id)", fix: "kakunin runs list shows the runs")
+                    throw OperatorError(.notFound, "no run \(id)", fix: "kakunin runs list shows the runs")
                 }
                 if let output {
                     try OwnerOnlyFile.publish(URL(fileURLWithPath: output)) { w in
@@ -198,7 +198,7 @@ struct Report: ParsableCommand {
 
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Re-decide a past run from what it saw and compare with its stored decisions; exit 0 identical, 1 listing the differences.")
+        abstract: "Re-decide a past run from what it saw and compare with its stored decisions; exit 0 identical, 13 listing the differences.")
     @Option(name: .customLong("run"), help: "Run id.") var runID: Int
     @OptionGroup var database: DatabaseOptions
 
@@ -207,7 +207,7 @@ struct Replay: ParsableCommand {
             let db = try database.connect()
             let r = try KakuninBatch.Replay.run(db, runID: runID, codeVersion: KakuninVersion.string)
             print(r.render(), terminator: "")
-            return r.identical ? .success : .internalError
+            return r.identical ? .success : .checkFailed
         }
     }
 }

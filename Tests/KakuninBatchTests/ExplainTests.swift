@@ -75,7 +75,7 @@ struct ExplainTests {
         #expect(r.stderr.contains("unknown insurer 131016"), "\(r.stderr)")
         try load(tdb, try temporaryDirectory())
         r = try runKakunin(["explain", "--insurer", "131016", "--member", "NOPE", "--as-of", "2026-11-21"], database: tdb)
-        #expect(r.status == 64)
+        #expect(r.status == 66)
         #expect(r.stderr.contains("no member NOPE for insurer 131016"))
     }
 

@@ -73,7 +73,12 @@ public enum AuditEntries {
 /// Number.prototype.toString writes the IEEE double.
 public enum CanonicalJSON {
     public indirect enum Value: Equatable, Sendable {
-        case null, bool(Bool), number(Double), string(String), array([Value]), object([(String, Value)])
+        case null
+        case bool(Bool)
+        case number(Double)
+        case string(String)
+        case array([Value])
+        case object([(String, Value)])
 
         public static func == (a: Value, b: Value) -> Bool {
             switch (a, b) {

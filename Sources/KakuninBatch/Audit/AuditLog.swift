@@ -141,7 +141,7 @@ public enum AuditLog {
         var acc = recompute ? Merkle.Accumulator() : try verifiedFrontier(db, publicKey: key.publicKey)
         try entries(db, from: acc.count) { index, entry in
             guard index == acc.count else {
-                throw OperatorError(.internalError, "the audit log has no entry \(acc.count) (next is \(index)): it was altered",
+                throw OperatorError(.checkFailed, "the audit log has no entry \(acc.count) (next is \(index)): it was altered",
                                     fix: "run kakunin audit verify with the last checkpoint you kept")
             }
             acc.add(leaf: Merkle.leaf(entry))

@@ -40,6 +40,13 @@ public struct StaffScopes {
         }
     }
 
+    /// Every scope, by login and insurer: login, insurer, granted at (minutes), granted by.
+    public func list() throws -> [[String?]] {
+        try db.query("""
+            SELECT login, insurer_number, to_char(granted_at, 'YYYY-MM-DD HH24:MI'), granted_by FROM staff_scope ORDER BY 1, 2
+            """).rows
+    }
+
     private func requireStaffLogin(_ login: String) throws {
         let r = try db.query("SELECT rolcanlogin, pg_has_role(oid, 'kakunin_staff', 'MEMBER') FROM pg_roles WHERE rolname = $1", [login]).rows.first
         guard let r else {

@@ -51,7 +51,7 @@ public struct Explanation: Sendable {
                             parameters: LoadedParameters) throws -> Explanation {
         let rows = try db.query(MemberFactsQuery.sql(oneMember: true), [insurer, asOf.description, member]).rows
         guard let row = rows.first else {
-            throw OperatorError(.usage, "no member \(member) for insurer \(insurer)",
+            throw OperatorError(.notFound, "no member \(member) for insurer \(insurer)",
                                 fix: "check the member id and insurer number (kakunin import members loads them)")
         }
         let facts = try MemberFactsQuery.facts(row)

@@ -55,7 +55,7 @@ public final class NightlyRun {
         public var parameters: LoadedParameters?
         /// Set when this command wrote the files of a completed run again (`rebuildFiles`).
         public var rebuiltManifestSHA256: String?
-        public var exitStatus: ExitStatus { report.allChecksPass ? (report.held > 0 ? .membersHeld : .success) : .internalError }
+        public var exitStatus: ExitStatus { report.allChecksPass ? (report.held > 0 ? .membersHeld : .success) : .checkFailed }
     }
 
     private let url: String?
@@ -138,12 +138,12 @@ public final class NightlyRun {
     }
 
     /// Settings of a transaction that reads the facts query (each half's):
-    /// - a streaming query gains nothing from JIT compilation but pays ~0.5 s for it;
+    /// - a streaming query gains nothing from JIT compilation but pays for it;
     /// - the hash tables and the sort fit in memory;
     /// - the query is built to hash-join every table once. Statistics that lag behind the
     ///   tables (a run added fewer rows than autoanalyze waits for, on top of years of voided
     ///   certificates) made the planner expect one row from a CTE and loop over it for every
-    ///   member: 390 s instead of 7 s for 195,000 members. A nested loop is never wanted here.
+    ///   member (figures in the Benchmarks article). A nested loop is never wanted here.
     private static func prepareFactsTransaction(_ db: Connection, parallelWorkers: Int) throws {
         try db.execute("SET LOCAL jit = off")
         try db.execute("SET LOCAL max_parallel_workers_per_gather = \(parallelWorkers)")
@@ -448,8 +448,8 @@ public final class NightlyRun {
         var second: (connection: Connection, sql: String)?
         var firstSQL = factsSQL()
         // The boundary is the median key of a sample of about 5,000 of the insurer's members
-        // (pages of the table, so the cost does not grow with the insurer: reading every key
-        // took 1.5 s at 445,000 members in a table of 5 million).
+        // (pages of the table, so the cost does not grow with the insurer as reading every key
+        // did; figures in the Benchmarks article).
         let samplePercent = min(100, max(0.5, 5_000 * 100 / Double(max(total, 1))))
         if total >= Self.splitAbove, let boundary = try reader.query("""
             SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY k) FROM (
@@ -600,8 +600,8 @@ public final class NightlyRun {
                 throw CounterClash(members: [])
             }
         }
-        // No ANALYZE of the permanent tables here (it cost ~0.8 s per million members):
-        // autovacuum analyses what the run added.
+        // No ANALYZE of the permanent tables here (its cost grows with the members; see the
+        // Benchmarks article): autovacuum analyses what the run added.
         let clashes = try writer.query("""
             SELECT r.member_id, k.certificate_number FROM certificate k
             JOIN certificate r ON r.insurer_number = k.insurer_number AND r.member_id = k.member_id AND r.run_id = $2

@@ -29,7 +29,7 @@ public struct Replay: Sendable {
         }
         let phase = try db.query("SELECT phase FROM run WHERE run_id = $1", [String(runID)]).scalar
         guard run[5] != "running" || phase != "deciding" else {
-            throw OperatorError(.usage, "run \(runID) has not committed its decisions yet", fix: "replay it once it is decided or completed")
+            throw OperatorError(.conflict, "run \(runID) has not committed its decisions yet", fix: "replay it once it is decided or completed")
         }
         let params = try ParameterVersions.ofRun(db, runID: runID)
         let policy = Policy(parameters: params.parameters)

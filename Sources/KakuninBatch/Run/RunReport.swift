@@ -89,8 +89,8 @@ public struct RunReport: Sendable {
         // certificates that overlap there both end on or after it: the certificates that ended
         // before are history (an overlap among them is in the past, and was reported by the runs
         // of its time), and leaving them out keeps the check proportional to the certificates in
-        // force rather than to every year issued (3.7 s → 0.45 s for 511,000 members after six
-        // yearly runs).
+        // force rather than to every year issued (measured: the Benchmarks article of the
+        // documentation, "Measurements behind the code").
         let overlap = try db.query("""
             SELECT count(DISTINCT member_id), coalesce(string_agg(DISTINCT member_id, ' ' ORDER BY member_id) FILTER (WHERE n <= 10), '')
             FROM (SELECT member_id, valid_from, lag(valid_to) OVER w AS previous_to, row_number() OVER () AS n
@@ -148,7 +148,7 @@ public struct RunReport: Sendable {
         let sql = "SELECT outcome, scheme, array_to_string(reasons, ','), count(*) FROM \(source) WHERE \(condition) GROUP BY 1, 2, 3"
         // Right after a run its decisions have no statistics yet (autovacuum analyses them
         // later): the planner expects a handful of rows and sorts them all to group them, on
-        // disk (1.2 s for 511,000 decisions). The few dozen groups are counted in a hash table.
+        // disk (see the Benchmarks article). The few dozen groups are counted in a hash table.
         let groups = try db.inTransaction ? db.query(sql).rows : db.transaction {
             try db.execute("SET LOCAL enable_sort = off")
             return try db.query(sql).rows
