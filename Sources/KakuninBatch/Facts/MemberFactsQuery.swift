@@ -41,7 +41,8 @@ public enum MemberFactsQuery {
     }
 
     /// The columns a mailing record takes from the member (alias `m`, a row of `hh`): envelope,
-    /// person, preferred language and the addressee. Both the run (from the facts stream) and a
+    /// person, preferred language, the addressee and [2026-12] the printed entries of
+    /// `PrintedMember` (copay 発効期日, 特別療養, 限度区分 with its date, 長期入院, 特定疾病). Both the run (from the facts stream) and a
     /// rebuild of the files after a crash (from the stored certificates and notices) use them.
     static let mailColumns = """
         CASE WHEN m.scheme = 'nhi' AND m.household_id IS NOT NULL THEN 'H-' || m.household_id ELSE 'M-' || m.member_id END,
@@ -50,10 +51,11 @@ public enum MemberFactsQuery {
         CASE WHEN \(sharesHeadEnvelope) THEN m.head_name ELSE m.family_name || coalesce(' ' || m.given_name, '') END,
         CASE WHEN \(sharesHeadEnvelope) THEN m.head_postal ELSE m.postal_code END,
         CASE WHEN \(sharesHeadEnvelope) THEN m.head_address ELSE m.address END,
-        CASE WHEN \(sharesHeadEnvelope) THEN m.head_extra ELSE m.address_extra END
+        CASE WHEN \(sharesHeadEnvelope) THEN m.head_extra ELSE m.address_extra END,
+        m.copay_effective_on, m.special_care, m.limit_category, m.limit_effective_on, m.long_stay_on, m.specific_disease
         """
     private static let sharesHeadEnvelope = "m.scheme = 'nhi' AND m.household_id IS NOT NULL AND m.heads = 1"
-    static let mailColumnCount = 16
+    static let mailColumnCount = 22
     /// Index of the first of `mailColumns` in a facts row.
     static let mailColumnsStart = 26
     /// Index of the end of the active certificate covering the as-of date, after the mail columns.
