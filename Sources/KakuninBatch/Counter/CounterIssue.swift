@@ -103,7 +103,7 @@ extension CounterDesk {
         guard let row = try db.query(MemberFactsQuery.sql(oneMember: true), [insurer, asOf.description, memberID]).rows.first else {
             throw OperatorError(.notFound, "insurer \(insurer) has no member \(memberID)", fix: "kakunin member find")
         }
-        var facts = try MemberFactsQuery.facts(row)
+        var facts = try MemberFactsQuery.facts(row, insurerName: parameters.parameters.insurerName)
         facts.deliverable = true
         facts.mailReturned = false
         facts.householdHeads = 1

@@ -147,13 +147,32 @@ struct PersonColumns {
     var entries: Int { mail + 16 }
 
     /// What the member's record holds for the printed fields (`PrintedDetails`), as the run saw it.
-    func printedMember(_ r: CopyRow) throws -> PrintedMember? {
+    func printedMember(_ r: some FactsRow) throws -> PrintedMember? {
         guard let scheme = r.value(self.scheme, Scheme.self), let birth = try r.date(birthDate) else { return nil }
         let e = entries
         return PrintedMember(scheme: scheme, birthDate: birth, copayRatio: r.int64(copayRatio).map(Int.init),
                              copayEffectiveOn: try r.date(e), specialCare: r.isTrue(e + 1),
                              limitCategory: r.string(e + 2), limitEffectiveOn: try r.date(e + 3),
                              longStayOn: try r.date(e + 4), specificDisease: r.string(e + 5))
+    }
+
+    /// [2026-12] The printed snapshot of a certificate for the member of `r` (SPEC.md 2.5).
+    func snapshot(_ r: some FactsRow, validFrom: LocalDate, issuedOn: LocalDate, insurerName: String?) throws -> PrintedSnapshot? {
+        guard let m = try printedMember(r) else { return nil }
+        return snapshot(r, PrintedDetails(m, .certificate, validFrom: validFrom, issuedOn: issuedOn), insurerName: insurerName)
+    }
+
+    func snapshot(_ r: some FactsRow, _ d: PrintedDetails, insurerName: String?) -> PrintedSnapshot {
+        var s = PrintedSnapshot()
+        s.set(.name, r.string(mail + 5), r.string(mail + 6))
+        s.set(.kana, r.string(mail + 7), r.string(mail + 8))
+        s.set(.birthDate, r.string(birthDate))
+        s.set(.sex, r.string(mail + 9))
+        s.set(.symbolNumberBranch, r.string(mail + 2), r.string(mail + 3), r.string(mail + 4))
+        s.set(.insurerNumber, r.string(mail + 1))
+        s.set(.insurerName, insurerName)
+        s.set(d)
+        return s
     }
 }
 
@@ -254,8 +273,9 @@ final class MailStaging {
 
     /// Writes a certificate's record; returns the problems' summary when it went to the
     /// exceptions instead (the certificate waits for staff), nil when it is in the vendor file.
+    /// With [2026-12] the certificate's printed snapshot (SPEC.md 2.5, sql/031).
     func certificate(_ r: CopyRow, _ p: PersonColumns, number: Int64, kind: String, validFrom: LocalDate, validTo: LocalDate,
-                     issuedOn: LocalDate, reasons: [UInt8], replaces: Int64?) throws -> String? {
+                     issuedOn: LocalDate, reasons: [UInt8], replaces: Int64?) throws -> (held: String?, printed: PrintedSnapshot) {
         let d = try printed(r, p, .certificate, validFrom: validFrom, issuedOn: issuedOn)
         let cls = settings.certificateClass, nf = settings.noForwardingCertificate
         let problems = try certificates.record { w in
@@ -278,7 +298,8 @@ final class MailStaging {
                 w.field(e.specificDisease)
             }
         }
-        return try placed(problems, r, p, document: "certificate", outcome: kind, number: number, reasons: reasons, cls: cls, nf: nf)
+        let held = try placed(problems, r, p, document: "certificate", outcome: kind, number: number, reasons: reasons, cls: cls, nf: nf)
+        return (held, p.snapshot(r, d, insurerName: settings.parameters.insurerName))
     }
 
     /// `validFrom`/`validTo`: the period of a notice that carries 有効期限 (nhi, attained 70), whose
