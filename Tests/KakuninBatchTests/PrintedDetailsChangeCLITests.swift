@@ -88,4 +88,28 @@ struct PrintedDetailsChangeCLITests {
         let replay = try runKakunin(["replay", "--run", "3"], database: tdb)
         #expect(replay.status == 0, "\(replay.stdout)\(replay.stderr)")
     }
+
+    @Test("a certificate handed over at the counter keeps its printed snapshot: a later change of 特定疾病区分 replaces it the next night, once")
+    func counterCertificate() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("out")
+        func load(_ name: String, _ lines: [String]) throws {
+            let r = try runKakunin(["import", "members", try FeedFiles.write(dir, name, lines).path, "--report-dir", dir.path], database: tdb)
+            #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        }
+        try load("m1.csv", Self.members())
+        let issued = try runKakunin(["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21"], database: tdb)
+        #expect(issued.status == 0, "\(issued.stdout)\(issued.stderr)")
+        let db = try tdb.connect()
+        #expect(try db.query("SELECT run_id IS NULL, octet_length(printed_snapshot) FROM certificate WHERE member_id = 'A'").rows == [["t", "48"]])
+        try load("m2.csv", Self.members(["A": ["specific_disease": "B"]]))
+        var r = try nightly(tdb, "2026-11-22", out: out, params: dir)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let d = try NightlyRunTests().decisions(tdb, run: 1)
+        #expect(d["A"]?[0...3] == ["renew", "PRINTED_DETAILS_CHANGED", "2026-11-22", "2027-07-31"], "\(d["A"] ?? [])")
+        #expect(try db.query("SELECT status FROM certificate WHERE member_id = 'A' ORDER BY certificate_number").rows.map { $0[0] } == ["voided", "active"])
+        r = try nightly(tdb, "2026-11-23", out: out, params: dir)
+        #expect(try NightlyRunTests().decisions(tdb, run: 2)["A"]?[0...1] == ["none", "COVERED"])
+    }
 }

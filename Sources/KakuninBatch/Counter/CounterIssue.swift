@@ -72,9 +72,16 @@ extension CounterDesk {
             // Counter issues of the insurer take turns (two clerks, one member: one certificate),
             // and a nightly run's last check before its commit waits for this transaction.
             try db.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [Self.issueLockKey(insurer)])
-            let (d, steps) = try counterDecision(insurer: insurer, memberID: memberID, asOf: asOf, parameters: parameters)
+            let (row, facts) = try counterFacts(insurer: insurer, memberID: memberID, asOf: asOf, parameters: parameters)
+            let (d, steps) = Policy(parameters: parameters.parameters).explain(facts, asOf: asOf)
             TestPause.hit("counter:decided")
             guard d.outcome.issuesCertificate, let from = d.validFrom, let to = d.validTo else { return .nothing(d, steps: steps) }
+            // The new certificate's printed snapshot (SPEC.md 2.5 [2026-12]), stored by the
+            // trigger of sql/031 from this transaction-local setting.
+            if let snapshot = try MemberFactsQuery.person.snapshot(row, validFrom: from, issuedOn: asOf,
+                                                                   insurerName: parameters.parameters.insurerName) {
+                _ = try db.query("SELECT set_config('kakunin.printed_snapshot', $1, true)", [snapshot.hex])
+            }
             let kind = d.replacesCertificate != nil ? "reissue" : d.outcome.rawValue
             let reasons = d.reasons.sorted.map(\.rawValue)
             var details: [String: Any] = ["kind": kind, "reasons": reasons, "valid_from": from.description,
@@ -100,6 +107,12 @@ extension CounterDesk {
     /// What a counter issue would do now, without doing it (the console's confirmation step):
     /// the nightly policy, with what only stops the mail set aside.
     public func counterDecision(insurer: String, memberID: String, asOf: LocalDate, parameters: LoadedParameters) throws -> (Decision, [String]) {
+        let (_, facts) = try counterFacts(insurer: insurer, memberID: memberID, asOf: asOf, parameters: parameters)
+        return Policy(parameters: parameters.parameters).explain(facts, asOf: asOf)
+    }
+
+    /// The member's facts row and facts as the counter decides them: what only stops the mail set aside.
+    private func counterFacts(insurer: String, memberID: String, asOf: LocalDate, parameters: LoadedParameters) throws -> ([String?], MemberFacts) {
         guard let row = try db.query(MemberFactsQuery.sql(oneMember: true), [insurer, asOf.description, memberID]).rows.first else {
             throw OperatorError(.notFound, "insurer \(insurer) has no member \(memberID)", fix: "kakunin member find")
         }
@@ -107,7 +120,7 @@ extension CounterDesk {
         facts.deliverable = true
         facts.mailReturned = false
         facts.householdHeads = 1
-        return Policy(parameters: parameters.parameters).explain(facts, asOf: asOf)
+        return (row, facts)
     }
 
     /// An active certificate as printed, to hand over at the counter: one whose mailing record

@@ -273,8 +273,8 @@ public enum MemberFactsQuery {
 
     /// The first printed field of the latest active certificate that differs from what the
     /// member's record would print on it now (same period, same issue date, the run's insurer
-    /// name); nil when none does, or the certificate kept no snapshot (issued before sql/031 or at
-    /// the counter: treated as unchanged).
+    /// name); nil when none does, or the certificate kept no snapshot (issued before sql/031:
+    /// treated as unchanged).
     static func printedChange(_ r: some FactsRow, insurerName: String?) throws -> PrintedSnapshot.Field? {
         guard let hex = r.string(printedSnapshotColumn), let stored = PrintedSnapshot(hex: hex),
               let from = try r.date(18), let issued = try r.date(printedSnapshotColumn + 1),
