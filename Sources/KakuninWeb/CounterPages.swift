@@ -188,6 +188,7 @@ extension Console {
         data["birth_era"] = LocalDate(s("birth_date")).flatMap(JapaneseEra.format) ?? ""
         data["sex"] = ["1": "男", "2": "女"][s("sex")] ?? "―"
         data["is_head"] = s("household_head") == "true"
+        data["printed"] = Self.printedSection(m, on: Self.today())
         data["canAct"] = person.role == .counter
         data["csrf"] = person.csrf
         data["today"] = Self.today().description
@@ -221,6 +222,15 @@ extension Console {
         if let done = done ?? q["done"].flatMap({ Self.doneMessages[$0] }) { data["done"] = done }
         let status: HTTPResponse.Status = errors.isEmpty && formError == nil ? .ok : .badRequest
         return .html(views.render("member", data, title: "加入者 \(member)", person: person), status: status)
+    }
+
+    /// [2026-12] What a certificate issued today would print beyond the identity fields
+    /// (SPEC.md 5.1, `PrintedDetails`): its title and the printed lines.
+    static func printedSection(_ m: [String: Any], on today: LocalDate) -> [String: Any]? {
+        guard let member = CounterDesk.printedMember({ m[$0] as? String }) else { return nil }
+        let d = PrintedDetails(member, .certificate, validFrom: today, issuedOn: today)
+        return ["title": d.title, "special": d.variant == .specialCare,
+                "lines": d.lines.map { ["label": $0.label, "text": $0.text] }]
     }
 
     static let doneMessages: [String: String] = [

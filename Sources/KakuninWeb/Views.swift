@@ -126,6 +126,9 @@ struct Views: Sendable {
             <dt>資格取得日</dt><dd>{{qualified_on}}</dd><dt>資格喪失日</dt><dd>{{disqualified_on}}</dd>
             <dt>住所</dt><dd>{{#postal_code}}〒{{postal_code}} {{/postal_code}}{{address}} {{address_extra}}{{^address}}<span class="warn">（住所の記録がありません：郵送できません）</span>{{/address}}</dd><dt>世帯</dt><dd>{{household_id}}{{#is_head}}（世帯主）{{/is_head}}</dd>
             </dl>
+            {{#printed}}<section aria-labelledby="printed-h" id="printed"><h2 id="printed-h">資格確認書の印字内容（本日交付の場合）</h2>
+            <dl class="facts"><dt>表題</dt><dd id="printed-title">{{title}}{{#special}}<span class="warn">（特別療養費の対象世帯）</span>{{/special}}</dd>
+            {{#lines}}<dt>{{label}}</dt><dd>{{text}}</dd>{{/lines}}</dl></section>{{/printed}}
             {{#done}}<p class="flash" role="status" id="done">{{done}}</p>{{/done}}
             {{#formError}}<div class="error" role="alert" id="form-error"><p>{{formError.message}}</p>{{#formError.fix}}<p class="fix">対処：{{formError.fix}}</p>{{/formError.fix}}</div>{{/formError}}
             {{#canAct}}<section class="actions" aria-labelledby="act-h"><h2 id="act-h">窓口での手続</h2>

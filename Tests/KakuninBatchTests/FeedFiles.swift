@@ -4,10 +4,16 @@ import KakuninTesting
 
 /// Builds small feed files for tests.
 enum FeedFiles {
-    static let memberHeader = FeedFormat.members.columns.map(\.name).joined(separator: ",")
+    /// The columns of today's extracts: every column but the optional ones ([2026-12], SPEC.md 4).
+    static let memberColumns = FeedFormat.members.columns.filter { !$0.optional }.map(\.name)
+    static let memberHeader = memberColumns.joined(separator: ",")
+    /// Every column, the optional ones too.
+    static let allMemberColumns = FeedFormat.members.columns.map(\.name)
+    static let fullMemberHeader = allMemberColumns.joined(separator: ",")
 
-    /// A valid member row; override fields by column name.
-    static func member(_ id: String, _ overrides: [String: String] = [:]) -> String {
+    /// A valid member row of `columns`; override fields by column name (optional ones blank
+    /// unless given).
+    static func member(_ id: String, _ overrides: [String: String] = [:], columns: [String] = memberColumns) -> String {
         var f: [String: String] = [
             "insurer_number": "131016", "member_id": id, "scheme": "nhi", "symbol": "千代田", "number": "1234567",
             "branch": "00", "family_name": "山田", "given_name": "太郎", "family_name_kana": "ヤマダ",
@@ -17,7 +23,7 @@ enum FeedFiles {
             "copay_ratio": "30", "residence_expiry": "", "legacy_card_expiry": "", "access_restricted": "false",
         ]
         for (k, v) in overrides { f[k] = v }
-        return FeedFormat.members.columns.map { quote(f[$0.name]!) }.joined(separator: ",")
+        return columns.map { quote(f[$0] ?? "") }.joined(separator: ",")
     }
 
     static func quote(_ s: String) -> String {

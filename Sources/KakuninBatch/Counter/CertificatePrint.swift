@@ -42,6 +42,13 @@ public enum CertificatePrint {
         }
     }
 
+    /// [2026-12] The copay line and the optional entries (SPEC.md 5.1, `PrintedDetails`).
+    static func printedRows(_ c: CounterDesk.IssuedCertificate) -> [(String, String)] {
+        PrintedDetails.lines(copay: c.copay_text, copayEffectiveOn: c.copay_effective_on_era, limit: c.limit_category,
+                             limitEffectiveOn: c.limit_effective_on_era, longStayOn: c.long_stay_on_era,
+                             specificDisease: c.specific_disease).map { ($0.label, $0.text) }
+    }
+
     public static func html(_ c: CounterDesk.IssuedCertificate, paper: Paper = .card) -> String {
         let e = HTML.escape
         let name = [c.family_name, c.given_name].compactMap { $0 }.joined(separator: "\u{3000}")
@@ -57,16 +64,14 @@ public enum CertificatePrint {
             ("有効期限", c.valid_to_era),
             ("交付年月日", c.issued_on_era),
         ]
-        if let ratio = c.copay_ratio, let eff = c.copay_effective_on_era {
-            rows.append(("一部負担金の割合", "\(ratio / 10)割（発効期日 \(eff)）"))
-        }
+        rows += printedRows(c)
         let table = rows.map { "<tr><th scope=\"row\">\(e($0.0))</th><td>\(e($0.1))</td></tr>" }.joined(separator: "\n")
         return """
             <!DOCTYPE html>
             <html lang="ja">
             <head>
             <meta charset="utf-8">
-            <title>資格確認書 \(e(c.insurer_number))-\(c.certificate_number)</title>
+            <title>\(e(c.title)) \(e(c.insurer_number))-\(c.certificate_number)</title>
             <style>
             @page { size: \(paper.pageSize); margin: 3mm; }
             html, body { margin: 0; padding: 0; }
@@ -84,7 +89,7 @@ public enum CertificatePrint {
             </head>
             <body>
             <div class="certificate">
-            <h1>資格確認書</h1>
+            <h1 data-variant="\(e(c.variant))">\(e(c.title))</h1>
             <p class="kana">\(e(kana))</p>
             <table>
             \(table)

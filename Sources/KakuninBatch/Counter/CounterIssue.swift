@@ -41,6 +41,18 @@ extension CounterDesk {
         public let copay_effective_on: String?
         public let copay_effective_on_era: String?
         public let issued_by: String
+        /// [2026-12] SPEC.md 5.1 (`PrintedDetails`): standard or special_care (特別療養), the title,
+        /// the copay line (「3割」, 「法定負担割合のとおり」; nil: none printed) and the optional
+        /// entries as printed (「＊」 for none).
+        public let variant: String
+        public let title: String
+        public let copay_text: String?
+        public let limit_category: String
+        public let limit_effective_on: String?
+        public let limit_effective_on_era: String
+        public let long_stay_on: String?
+        public let long_stay_on_era: String
+        public let specific_disease: String
     }
 
     public enum CounterIssueResult: Sendable {
@@ -60,9 +72,16 @@ extension CounterDesk {
             // Counter issues of the insurer take turns (two clerks, one member: one certificate),
             // and a nightly run's last check before its commit waits for this transaction.
             try db.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [Self.issueLockKey(insurer)])
-            let (d, steps) = try counterDecision(insurer: insurer, memberID: memberID, asOf: asOf, parameters: parameters)
+            let (row, facts) = try counterFacts(insurer: insurer, memberID: memberID, asOf: asOf, parameters: parameters)
+            let (d, steps) = Policy(parameters: parameters.parameters).explain(facts, asOf: asOf)
             TestPause.hit("counter:decided")
             guard d.outcome.issuesCertificate, let from = d.validFrom, let to = d.validTo else { return .nothing(d, steps: steps) }
+            // The new certificate's printed snapshot (SPEC.md 2.5 [2026-12]), stored by the
+            // trigger of sql/031 from this transaction-local setting.
+            if let snapshot = try MemberFactsQuery.person.snapshot(row, validFrom: from, issuedOn: asOf,
+                                                                   insurerName: parameters.parameters.insurerName) {
+                _ = try db.query("SELECT set_config('kakunin.printed_snapshot', $1, true)", [snapshot.hex])
+            }
             let kind = d.replacesCertificate != nil ? "reissue" : d.outcome.rawValue
             let reasons = d.reasons.sorted.map(\.rawValue)
             var details: [String: Any] = ["kind": kind, "reasons": reasons, "valid_from": from.description,
@@ -88,14 +107,20 @@ extension CounterDesk {
     /// What a counter issue would do now, without doing it (the console's confirmation step):
     /// the nightly policy, with what only stops the mail set aside.
     public func counterDecision(insurer: String, memberID: String, asOf: LocalDate, parameters: LoadedParameters) throws -> (Decision, [String]) {
+        let (_, facts) = try counterFacts(insurer: insurer, memberID: memberID, asOf: asOf, parameters: parameters)
+        return Policy(parameters: parameters.parameters).explain(facts, asOf: asOf)
+    }
+
+    /// The member's facts row and facts as the counter decides them: what only stops the mail set aside.
+    private func counterFacts(insurer: String, memberID: String, asOf: LocalDate, parameters: LoadedParameters) throws -> ([String?], MemberFacts) {
         guard let row = try db.query(MemberFactsQuery.sql(oneMember: true), [insurer, asOf.description, memberID]).rows.first else {
             throw OperatorError(.notFound, "insurer \(insurer) has no member \(memberID)", fix: "kakunin member find")
         }
-        var facts = try MemberFactsQuery.facts(row)
+        var facts = try MemberFactsQuery.facts(row, insurerName: parameters.parameters.insurerName)
         facts.deliverable = true
         facts.mailReturned = false
         facts.householdHeads = 1
-        return Policy(parameters: parameters.parameters).explain(facts, asOf: asOf)
+        return (row, facts)
     }
 
     /// An active certificate as printed, to hand over at the counter: one whose mailing record
@@ -129,21 +154,42 @@ extension CounterDesk {
                          issuedOn: LocalDate, replaces: Int64?, application: Int64?, parameters: LoadedParameters) throws -> IssuedCertificate {
         let m = try db.query("""
             SELECT m.scheme, m.family_name, m.given_name, m.family_name_kana, m.given_name_kana, m.birth_date::text, m.sex, m.symbol, m.number,
-                   m.branch, m.copay_ratio::text
+                   m.branch, \(Self.printedColumns.dropFirst(2).map { "m.\($0)::text" }.joined(separator: ", "))
             FROM member m WHERE m.insurer_number = $1 AND m.member_id = $2
             """, [insurer, memberID]).rows[0]
         let birth = LocalDate(stored: m[5]!)!
-        let scheme = m[0]!
-        let printsCopay = CopayPrinting.printed(scheme: scheme, birth: birth, on: issuedOn)
-        let copay = printsCopay ? m[10].flatMap { Int($0) } : nil
+        let columns = ["scheme", "", "", "", "", "birth_date", "", "", "", ""] + Self.printedColumns.dropFirst(2)
+        guard let member = Self.printedMember({ n in columns.firstIndex(of: n).flatMap { m[$0] } }) else {
+            throw OperatorError(.internalError, "member \(memberID) has no scheme or birth date")
+        }
+        let d = PrintedDetails(member, .certificate, validFrom: from, issuedOn: issuedOn)
         func era(_ d: LocalDate) -> String { JapaneseEra.format(d) ?? d.description }
+        let e = d.entries!
         return IssuedCertificate(
             insurer_number: insurer, insurer_name: parameters.parameters.insurerName, certificate_number: number, member_id: memberID,
             kind: kind, reasons: reasons, valid_from: from.description, valid_to: to.description, valid_to_era: era(to),
             issued_on: issuedOn.description, issued_on_era: era(issuedOn), replaces_certificate_number: replaces,
-            application_id: application, scheme: scheme, family_name: m[1]!, given_name: m[2], family_name_kana: m[3], given_name_kana: m[4],
+            application_id: application, scheme: m[0]!, family_name: m[1]!, given_name: m[2], family_name_kana: m[3], given_name_kana: m[4],
             birth_date: birth.description, birth_date_era: era(birth), sex: m[6]!, symbol: m[7], number: m[8]!, branch: m[9],
-            copay_ratio: copay, copay_effective_on: copay != nil ? from.description : nil, copay_effective_on_era: copay != nil ? era(from) : nil,
-            issued_by: person)
+            copay_ratio: d.copayRatio, copay_effective_on: d.copayEffectiveOn?.description, copay_effective_on_era: d.copayEffectiveOn.map(era),
+            issued_by: person, variant: d.variant.rawValue, title: d.title, copay_text: d.copayText,
+            limit_category: e.limitCategory, limit_effective_on: e.limitEffectiveOn?.description,
+            limit_effective_on_era: PrintedDetails.printed(e.limitEffectiveOn), long_stay_on: e.longStayOn?.description,
+            long_stay_on_era: PrintedDetails.printed(e.longStayOn), specific_disease: e.specificDisease)
+    }
+
+    /// The member columns `PrintedDetails` reads.
+    static let printedColumns = ["scheme", "birth_date", "copay_ratio", "copay_effective_on", "special_care", "limit_category",
+                                 "limit_effective_on", "long_stay_on", "specific_disease"]
+
+    /// The member's printed entries from its columns as text (`value` by column name; nil for
+    /// NULL), e.g. a row of `printedColumns` or the member of `show`.
+    public static func printedMember(_ value: (String) -> String?) -> PrintedMember? {
+        func date(_ name: String) -> LocalDate? { value(name).flatMap { LocalDate(stored: $0) } }
+        guard let scheme = value("scheme").flatMap(Scheme.init(rawValue:)), let birth = date("birth_date") else { return nil }
+        return PrintedMember(scheme: scheme, birthDate: birth, copayRatio: value("copay_ratio").flatMap { Int($0) },
+                             copayEffectiveOn: date("copay_effective_on"), specialCare: value("special_care") == "true",
+                             limitCategory: value("limit_category"), limitEffectiveOn: date("limit_effective_on"),
+                             longStayOn: date("long_stay_on"), specificDisease: value("specific_disease"))
     }
 }

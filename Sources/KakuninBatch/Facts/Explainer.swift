@@ -54,7 +54,7 @@ public struct Explanation: Sendable {
             throw OperatorError(.notFound, "no member \(member) for insurer \(insurer)",
                                 fix: "check the member id and insurer number (kakunin import members loads them)")
         }
-        let facts = try MemberFactsQuery.facts(row)
+        let facts = try MemberFactsQuery.facts(row, insurerName: parameters.parameters.insurerName)
         let policy = Policy(parameters: parameters.parameters)
         let (decision, steps) = policy.explain(facts, asOf: asOf)
         return Explanation(insurer: insurer, memberID: member, asOf: asOf, decision: decision, steps: steps, parameters: parameters)

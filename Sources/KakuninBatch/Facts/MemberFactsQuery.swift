@@ -41,7 +41,8 @@ public enum MemberFactsQuery {
     }
 
     /// The columns a mailing record takes from the member (alias `m`, a row of `hh`): envelope,
-    /// person, preferred language and the addressee. Both the run (from the facts stream) and a
+    /// person, preferred language, the addressee and [2026-12] the printed entries of
+    /// `PrintedMember` (copay 発効期日, 特別療養, 限度区分 with its date, 長期入院, 特定疾病). Both the run (from the facts stream) and a
     /// rebuild of the files after a crash (from the stored certificates and notices) use them.
     static let mailColumns = """
         CASE WHEN m.scheme = 'nhi' AND m.household_id IS NOT NULL THEN 'H-' || m.household_id ELSE 'M-' || m.member_id END,
@@ -50,10 +51,11 @@ public enum MemberFactsQuery {
         CASE WHEN \(sharesHeadEnvelope) THEN m.head_name ELSE m.family_name || coalesce(' ' || m.given_name, '') END,
         CASE WHEN \(sharesHeadEnvelope) THEN m.head_postal ELSE m.postal_code END,
         CASE WHEN \(sharesHeadEnvelope) THEN m.head_address ELSE m.address END,
-        CASE WHEN \(sharesHeadEnvelope) THEN m.head_extra ELSE m.address_extra END
+        CASE WHEN \(sharesHeadEnvelope) THEN m.head_extra ELSE m.address_extra END,
+        m.copay_effective_on, m.special_care, m.limit_category, m.limit_effective_on, m.long_stay_on, m.specific_disease
         """
     private static let sharesHeadEnvelope = "m.scheme = 'nhi' AND m.household_id IS NOT NULL AND m.heads = 1"
-    static let mailColumnCount = 16
+    static let mailColumnCount = 22
     /// Index of the first of `mailColumns` in a facts row.
     static let mailColumnsStart = 26
     /// Index of the end of the active certificate covering the as-of date, after the mail columns.
@@ -70,6 +72,12 @@ public enum MemberFactsQuery {
     /// [2026-12] Whether the open application states a basis (only an elderly member's
     /// special-consideration application may lack one, SPEC.md 2.2), last.
     static let applicationBasisColumn = mynaUsageColumn + 3
+    /// [2026-12] The latest active certificate's printed snapshot (hex, sql/031) and issued_on:
+    /// the run compares them with what the member's record prints now (`printedChange`). Not
+    /// kept in `decision.facts`: the comparison's result is (`writeReplayFacts`).
+    static let printedSnapshotColumn = applicationBasisColumn + 1
+    /// The facts row's member columns, as the mailing records read them.
+    static let person = PersonColumns(memberID: 0, scheme: 1, birthDate: 2, mail: mailColumnsStart)
 
     /// A member's envelope key, the first sort key of the batch form (unqualified columns of a
     /// member row): an nhi household shares one envelope.
@@ -131,6 +139,7 @@ public enum MemberFactsQuery {
                 -- The rest is history that grows every year (2.8 million certificates after six
                 -- yearly runs of a million members) and changes no decision.
                 SELECT DISTINCT ON (member_id) member_id, certificate_number, valid_from, valid_to, special_consideration, consideration_ended_on,
+                       encode(printed_snapshot, 'hex') AS printed_snapshot, issued_on,
                        max(valid_to) FILTER (WHERE valid_from <= $2 AND valid_to >= $2) OVER (PARTITION BY member_id) AS covering_to
                 FROM certificate x WHERE insurer_number = $1 AND status = 'active' \(only)
                   AND (valid_to >= $2
@@ -180,7 +189,8 @@ public enum MemberFactsQuery {
                    m.mr_open,
                    m.en_valid_to,
                    m.s_status_as_of, m.s_uses_12m, m.s_last_used_on,
-                   m.a_has_basis
+                   m.a_has_basis,
+                   m.c_snapshot, m.c_issued
             FROM (
                 SELECT m.*,
                        s.has_card AS s_has_card, s.registration AS s_registration, s.card_state AS s_card_state,
@@ -190,6 +200,7 @@ public enum MemberFactsQuery {
                        p.member_id IS NOT NULL AS p_on_file,
                        c.certificate_number AS c_number, c.valid_from AS c_from, c.valid_to AS c_to,
                        c.special_consideration AND c.consideration_ended_on IS NULL AS c_special, c.covering_to AS c_covering,
+                       c.printed_snapshot AS c_snapshot, c.issued_on AS c_issued,
                        en.member_id IS NOT NULL AS en_sent, en.valid_to AS en_valid_to,
                        an.last AS an_last,
                        mr.member_id IS NOT NULL AS mr_open,
@@ -252,6 +263,25 @@ public enum MemberFactsQuery {
         return f
     }
 
+    /// The facts of a row, with [2026-12] the printed field of the latest active certificate
+    /// that no longer matches the record (SPEC.md 2.5 "Printed details change").
+    static func facts(_ r: some FactsRow, insurerName: String?) throws -> MemberFacts {
+        var f = try facts(r)
+        if f.latestCertificate != nil { f.latestCertificate!.printedChange = try printedChange(r, insurerName: insurerName) }
+        return f
+    }
+
+    /// The first printed field of the latest active certificate that differs from what the
+    /// member's record would print on it now (same period, same issue date, the run's insurer
+    /// name); nil when none does, or the certificate kept no snapshot (issued before sql/031:
+    /// treated as unchanged).
+    static func printedChange(_ r: some FactsRow, insurerName: String?) throws -> PrintedSnapshot.Field? {
+        guard let hex = r.string(printedSnapshotColumn), let stored = PrintedSnapshot(hex: hex),
+              let from = try r.date(18), let issued = try r.date(printedSnapshotColumn + 1),
+              let now = try person.snapshot(r, validFrom: from, issuedOn: issued, insurerName: insurerName) else { return nil }
+        return stored.firstDifference(from: now)
+    }
+
     /// Column of the eligibility-notice details in a facts row.
     static let detailsColumn = 25
 
@@ -264,23 +294,28 @@ public enum MemberFactsQuery {
     /// `decision.facts`: the policy's columns joined by '|', empty for NULL (none of these
     /// values can be empty or hold '|': dates, numbers, codes, t/f). As a binary COPY field:
     /// its size with the length, then the field (`writeReplayFacts`).
-    static func replayFactsFieldSize(_ row: CopyRow) -> Int {
-        var n = 4 + replayColumns.count - 1
+    /// [2026-12] After the columns, one more part: the printed field that changed (empty: none).
+    static func replayFactsFieldSize(_ row: CopyRow, printedChange: PrintedSnapshot.Field?) -> Int {
+        var n = 4 + replayColumns.count + (printedChange?.rawValue.utf8.count ?? 0)
         for i in replayColumns { n += row.length(i) }
         return n
     }
 
-    static func writeReplayFacts(_ row: CopyRow, fieldSize: Int, to w: inout CopyBinary.Writer) {
+    static func writeReplayFacts(_ row: CopyRow, printedChange: PrintedSnapshot.Field?, fieldSize: Int, to w: inout CopyBinary.Writer) {
         w.int32(Int32(fieldSize - 4))
         for (n, i) in replayColumns.enumerated() {
             if n > 0 { w.uint8(UInt8(ascii: "|")) }
             row.withField(i) { w.raw(UnsafeRawBufferPointer($0)) }
         }
+        w.uint8(UInt8(ascii: "|"))
+        if var name = printedChange?.rawValue { name.withUTF8 { w.raw(UnsafeRawBufferPointer($0)) } }
     }
 
     /// The facts a run kept for a member, back into a row `facts` reads.
     public static func replayRow(memberID: String, facts: String) -> [String?]? {
         var parts = facts.split(separator: "|", omittingEmptySubsequences: false).map { $0.isEmpty ? nil : String($0) }
+        // Facts kept since sql/031 end with the printed field that changed (SPEC.md 2.5 [2026-12]).
+        if parts.count == replayColumns.count + 1 { parts.removeLast() }
         // Facts kept before returned mail was tracked lack its column (none was open then);
         // facts kept before notices had a validity date lack that one; facts kept before sql/028
         // lack the usage counts' three (none were known) and the application's basis flag (NULL:
@@ -295,7 +330,12 @@ public enum MemberFactsQuery {
 
     public static func replayFacts(memberID: String, facts: String) throws -> MemberFacts? {
         guard let row = replayRow(memberID: memberID, facts: facts) else { return nil }
-        return try Self.facts(row)
+        var f = try Self.facts(row)
+        let parts = facts.split(separator: "|", omittingEmptySubsequences: false)
+        if parts.count == replayColumns.count + 1, f.latestCertificate != nil {
+            f.latestCertificate!.printedChange = PrintedSnapshot.Field(rawValue: String(parts.last!))
+        }
+        return f
     }
 }
 

@@ -18,6 +18,11 @@ public struct FeedGenerator {
     /// stay the same bytes.
     public var mynaUsage = false
     private var usageRng: SplitMix64
+    /// [2026-12] Fill the optional columns of members.csv (SPEC.md 4): copay 発効期日, 特別療養
+    /// households, optional printed entries, establishments and 任意継続, from a generator of
+    /// their own, like `mynaUsage`.
+    public var optionalEntries = false
+    private var entriesRng: SplitMix64
 
     public init(seed: UInt64, referenceDate: String, badRate: Double) throws {
         guard let ref = LocalDate(referenceDate) else {
@@ -26,6 +31,7 @@ public struct FeedGenerator {
         guard (0...1).contains(badRate) else { throw OperatorError(.usage, "--bad-rate must be between 0 and 1") }
         rng = SplitMix64(seed: seed)
         usageRng = SplitMix64(seed: seed ^ 0x7573_6573_3132_6d00)
+        entriesRng = SplitMix64(seed: seed ^ 0x656e_7472_6965_7300)
         reference = ref
         self.badRate = badRate
     }
@@ -36,7 +42,7 @@ public struct FeedGenerator {
         let m = try OwnerOnlyFile.create(dir.appendingPathComponent("members.csv"))
         let s = try OwnerOnlyFile.create(dir.appendingPathComponent("myna_status.csv"))
         let a = try OwnerOnlyFile.create(dir.appendingPathComponent("applications.csv"))
-        try m.write(FeedFormat.members.columns.map(\.name).joined(separator: ",") + "\n")
+        try m.write(FeedFormat.members.columns.filter { optionalEntries || !$0.optional }.map(\.name).joined(separator: ",") + "\n")
         // The optional usage columns (SPEC.md 4 [2026-12]) only with `mynaUsage`: without it the
         // files stay as they were.
         try s.write(FeedFormat.mynaStatus.columns.filter { mynaUsage || !$0.optional }.map(\.name).joined(separator: ",") + "\n")
@@ -58,6 +64,7 @@ public struct FeedGenerator {
             let householdID = "H\(String(format: "%08d", household))"
             let noHead = scheme == "nhi" && size > 1 && rng.chance(0.003)
             let noAddress = rng.chance(0.004)
+            let shared = optionalEntries ? householdEntries(scheme: scheme) : nil
             for k in 0..<size {
                 serial += 1
                 let memberID = "M\(String(format: "%09d", serial))"
@@ -97,6 +104,7 @@ public struct FeedGenerator {
                     residence, legacy, rng.chance(0.003) ? "true" : "false",
                 ]
                 if rng.chance(badRate) { corruptMember(&fields); counts.bad += 1 }
+                if let shared { fields += memberEntries(shared, scheme: scheme, age: age) }
                 try m.write(csvLine(fields))
                 counts.members += 1
 
@@ -143,6 +151,41 @@ public struct FeedGenerator {
         guard uses > 0 else { return ["0", ""] }
         let last = statusAsOf.adding(days: -usageRng.int(0...(uses >= 6 ? 120 : 330)))
         return [String(uses), last.description]
+    }
+
+    /// What a household shares: the 特別療養 measure (nhi, about 1 in 100 households), or the
+    /// insured person's establishment or 任意継続 (employee).
+    struct HouseholdEntries { var specialCare = false, establishment = "", voluntary = false }
+
+    private mutating func householdEntries(scheme: String) -> HouseholdEntries {
+        var h = HouseholdEntries()
+        switch scheme {
+        case "nhi": h.specialCare = entriesRng.chance(0.01)
+        case "employee":
+            h.voluntary = entriesRng.chance(0.03)
+            if !h.voluntary && entriesRng.chance(0.9) { h.establishment = "E\(String(format: "%05d", entriesRng.int(1...4000)))" }
+        default: break
+        }
+        return h
+    }
+
+    /// The optional columns of one member, in the format's order: copay_effective_on,
+    /// special_care, limit_category, limit_effective_on, long_stay_on, specific_disease,
+    /// establishment_id, voluntary_continuation. Members without an entry leave it blank.
+    private mutating func memberEntries(_ h: HouseholdEntries, scheme: String, age: Int) -> [String] {
+        let copayPrinted = scheme == "elderly" || (scheme == "nhi" && age >= 70)
+        let copayFrom = copayPrinted && entriesRng.chance(0.4)
+            ? LocalDate(year: reference.month >= 8 ? reference.year : reference.year - 1, month: 8, day: 1)!.description : ""
+        var limit = "", limitFrom = "", longStay = "", disease = ""
+        if entriesRng.chance(0.08) {
+            let codes = scheme == "elderly" || age >= 70 ? ["現役並みⅠ", "現役並みⅡ", "一般Ⅱ", "区分Ⅰ", "区分Ⅱ"] : ["区ア", "区イ", "区ウ", "区エ", "区オ", "区オ（境）"]
+            limit = entriesRng.pick(codes)
+            limitFrom = entriesRng.chance(0.7) ? reference.adding(days: -entriesRng.int(0...400)).description : ""
+            if entriesRng.chance(0.1) { longStay = reference.adding(days: -entriesRng.int(90...700)).description }
+        }
+        if entriesRng.chance(0.004) { disease = entriesRng.pick(["A", "B", "C"]) }
+        return [copayFrom, h.specialCare ? "true" : "", limit, limitFrom, longStay, disease, h.establishment,
+                scheme == "employee" ? (h.voluntary ? "true" : "false") : ""]
     }
 
     private mutating func applicationRow(insurer: String, memberID: String, age: Int) -> [String] {

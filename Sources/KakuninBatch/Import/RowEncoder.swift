@@ -39,6 +39,8 @@ struct RowEncoder: Sendable {
     private let insurerField: Int, memberIDField: Int
     private let insurerColumn: Int, memberIDColumn: Int
     private let importID: Int64, importIDText: String
+    /// [2026-12] The format's optional columns (last), and whether the file has any of them.
+    private let optionalColumns: [Int], hasOptionalColumns: Bool
 
     /// `columnTypes`: the type of each of the format's columns in the feed's table.
     init(format: FeedFormat, map: [Int], target: Target, importID: Int, columnTypes: [CopyBinary.ColumnType]) throws {
@@ -76,6 +78,9 @@ struct RowEncoder: Sendable {
         memberIDField = map[memberIDColumn]
         self.importID = Int64(importID)
         importIDText = String(importID)
+        optionalColumns = columns.indices.filter { columns[$0].optional }
+        hasOptionalColumns = optionalColumns.contains { map[$0] >= 0 }
+        precondition(optionalColumns.allSatisfy { $0 >= columns.count - optionalColumns.count }, "optional columns come last")
     }
 
     /// One thread's working space.
@@ -272,7 +277,12 @@ struct RowEncoder: Sendable {
     /// The format's columns of a good member's record in COPY text, tab-separated: what its
     /// row digest is taken over.
     private func appendColumns(_ record: CSVRecord, _ scans: UnsafeMutableBufferPointer<FieldBytes>, to out: inout [UInt8]) {
-        for c in format.columns.indices {
+        // [2026-12] The optional columns (last in the format) count only when one is filled, so
+        // that a member's digest is the one it had before they existed (an extract without
+        // them re-imports unchanged).
+        let end = hasOptionalColumns && optionalColumns.contains(where: { !Self.field(record, map[$0]).isEmpty })
+            ? format.columns.count : optionalColumns.first ?? format.columns.count
+        for c in 0..<end {
             if c > 0 { out.append(9) }
             let f = map[c]
             let v = Self.field(record, f)
@@ -300,6 +310,7 @@ struct RowEncoder: Sendable {
             if !d.isEmpty && d.lexicographicallyPrecedes(q) {
                 errors.append(("disqualified_on", s("disqualified_on"), "qualified_on (\(s("qualified_on"))) is after disqualified_on"))
             }
+            if hasOptionalColumns { optionalMemberChecks(f, s, &errors) }
         case .mynaStatus:
             let hasCard = s("has_card") == "true", state = s("card_state")
             if !hasCard && state != "none" && state != "returned" {
@@ -320,6 +331,24 @@ struct RowEncoder: Sendable {
             if s("kind") != "special_consideration" && !f("basis").isEmpty {
                 errors.append(("basis", s("basis"), "basis applies only to special_consideration applications"))
             }
+        }
+    }
+
+    /// [2026-12] The optional columns of members.csv (SPEC.md 4) that only make sense together
+    /// or for one scheme.
+    private func optionalMemberChecks(_ f: (String) -> UnsafeBufferPointer<UInt8>, _ s: (String) -> String, _ errors: inout [Problem]) {
+        let scheme = s("scheme")
+        if !f("limit_effective_on").isEmpty && f("limit_category").isEmpty {
+            errors.append(("limit_effective_on", s("limit_effective_on"), "limit_effective_on is the 発効期日 of limit_category, which is blank"))
+        }
+        if scheme != "nhi" && s("special_care") == "true" {
+            errors.append(("special_care", "true", "special_care (特別療養) applies only to nhi members, not \(scheme)"))
+        }
+        if scheme != "employee" && !f("establishment_id").isEmpty {
+            errors.append(("establishment_id", s("establishment_id"), "establishment_id applies only to employee members, not \(scheme)"))
+        }
+        if scheme != "employee" && s("voluntary_continuation") == "true" {
+            errors.append(("voluntary_continuation", "true", "voluntary_continuation (任意継続) applies only to employee members, not \(scheme)"))
         }
     }
 

@@ -142,6 +142,38 @@ struct PersonColumns {
     var copayRatio: Int { mail + 10 }
     var language: Int { mail + 11 }
     var addressee: Int { mail + 12 }
+    /// [2026-12] copay_effective_on, special_care, limit_category, limit_effective_on,
+    /// long_stay_on, specific_disease.
+    var entries: Int { mail + 16 }
+
+    /// What the member's record holds for the printed fields (`PrintedDetails`), as the run saw it.
+    func printedMember(_ r: some FactsRow) throws -> PrintedMember? {
+        guard let scheme = r.value(self.scheme, Scheme.self), let birth = try r.date(birthDate) else { return nil }
+        let e = entries
+        return PrintedMember(scheme: scheme, birthDate: birth, copayRatio: r.int64(copayRatio).map(Int.init),
+                             copayEffectiveOn: try r.date(e), specialCare: r.isTrue(e + 1),
+                             limitCategory: r.string(e + 2), limitEffectiveOn: try r.date(e + 3),
+                             longStayOn: try r.date(e + 4), specificDisease: r.string(e + 5))
+    }
+
+    /// [2026-12] The printed snapshot of a certificate for the member of `r` (SPEC.md 2.5).
+    func snapshot(_ r: some FactsRow, validFrom: LocalDate, issuedOn: LocalDate, insurerName: String?) throws -> PrintedSnapshot? {
+        guard let m = try printedMember(r) else { return nil }
+        return snapshot(r, PrintedDetails(m, .certificate, validFrom: validFrom, issuedOn: issuedOn), insurerName: insurerName)
+    }
+
+    func snapshot(_ r: some FactsRow, _ d: PrintedDetails, insurerName: String?) -> PrintedSnapshot {
+        var s = PrintedSnapshot()
+        s.set(.name, r.string(mail + 5), r.string(mail + 6))
+        s.set(.kana, r.string(mail + 7), r.string(mail + 8))
+        s.set(.birthDate, r.string(birthDate))
+        s.set(.sex, r.string(mail + 9))
+        s.set(.symbolNumberBranch, r.string(mail + 2), r.string(mail + 3), r.string(mail + 4))
+        s.set(.insurerNumber, r.string(mail + 1))
+        s.set(.insurerName, insurerName)
+        s.set(d)
+        return s
+    }
 }
 
 /// What the mailing files of an insurer look like (SPEC.md 2.6, 5.1), from its parameters.
@@ -155,14 +187,6 @@ struct MailSettings: Sendable {
     var noticeClass: InsurerParameters.MailClass { parameters.mailClassNotice }
     var noForwardingCertificate: Bool { parameters.noForwardingCertificate }
     var noForwardingNotice: Bool { parameters.noForwardingNotice }
-}
-
-/// Whether the copay ratio is printed (SPEC.md 5.1): nhi members aged 70–74 and every elderly
-/// member, on the date the document is issued.
-enum CopayPrinting {
-    static func printed(scheme: String, birth: LocalDate, on date: LocalDate) -> Bool {
-        scheme == "elderly" || (scheme == "nhi" && (70...74).contains(JapaneseAge.age(on: date, bornOn: birth)))
-    }
 }
 
 /// The mailing files of a run being written into a staging folder beside the final one, then
@@ -194,6 +218,13 @@ final class MailStaging {
     private static let person = ["member_id", "scheme", "insurer_number", "insurer_name", "symbol", "number", "branch", "family_name",
                                  "given_name", "family_name_kana", "given_name_kana", "birth_date", "birth_date_era", "sex", "copay_ratio"]
     private static let tail = ["preferred_language", "addressee", "postal_code", "address", "address_extra", "mail_class", "no_forwarding"]
+    /// [2026-12] Appended after the older columns, which keep their places (SPEC.md 5.1): the
+    /// variant (standard or special_care), the document's title and the copay line as printed.
+    private static let printedTail = ["variant", "title", "copay_text"]
+    /// [2026-12] Certificates: the optional entries as printed (「＊」 for none; a date's ISO
+    /// column is blank then and its era column 「＊」).
+    private static let entriesTail = ["limit_category", "limit_effective_on", "limit_effective_on_era", "long_stay_on", "long_stay_on_era",
+                                      "specific_disease"]
     static let envelopeHeader = ["envelope_id", "addressee", "postal_code", "address", "address_extra", "mail_class", "no_forwarding",
                                  "certificates", "eligibility_notices", "apply_notices", "documents", "member_ids", "postage_yen"]
     static let exceptionHeader = ["member_id", "scheme", "outcome", "reasons", "document", "certificate_number", "field", "problem",
@@ -225,13 +256,13 @@ final class MailStaging {
         certificates = try MailFileWriter(staging, names.certificates, encoder: encoder, limits: limits, header:
             ["envelope_id", "certificate_number", "kind"] + Self.person + ["copay_effective_on", "copay_effective_on_era"]
             + ["valid_from", "valid_from_era", "valid_to", "valid_to_era", "issued_on", "issued_on_era", "reasons", "replaces_certificate_number"]
-            + Self.tail)
+            + Self.tail + Self.printedTail + Self.entriesTail)
         let notice = ["envelope_id"] + Self.person + ["sent_on", "sent_on_era", "reasons"] + Self.tail
         // An nhi member aged 70–74 gets 有効期限 and the copay's 発効期日 on the notice (SPEC.md 3
         // [2026-12]); blank for everyone else.
         eligibility = try MailFileWriter(staging, names.eligibility, encoder: encoder, limits: limits, header:
             ["envelope_id"] + Self.person + ["copay_effective_on", "copay_effective_on_era", "valid_to", "valid_to_era"]
-            + ["sent_on", "sent_on_era", "reasons"] + Self.tail)
+            + ["sent_on", "sent_on_era", "reasons"] + Self.tail + Self.printedTail)
         apply = try MailFileWriter(staging, names.apply, encoder: encoder, limits: limits, header: notice)
         envelopes = try MailFileWriter(staging, names.envelopes, encoder: encoder, limits: [:], header: Self.envelopeHeader)
         // For staff, not the vendor: always UTF-8, so that it can show what the vendor's cannot,
@@ -242,24 +273,33 @@ final class MailStaging {
 
     /// Writes a certificate's record; returns the problems' summary when it went to the
     /// exceptions instead (the certificate waits for staff), nil when it is in the vendor file.
+    /// With [2026-12] the certificate's printed snapshot (SPEC.md 2.5, sql/031).
     func certificate(_ r: CopyRow, _ p: PersonColumns, number: Int64, kind: String, validFrom: LocalDate, validTo: LocalDate,
-                     issuedOn: LocalDate, reasons: [UInt8], replaces: Int64?) throws -> String? {
-        let copay = copayPrinted(r, p, on: issuedOn)
+                     issuedOn: LocalDate, reasons: [UInt8], replaces: Int64?) throws -> (held: String?, printed: PrintedSnapshot) {
+        let d = try printed(r, p, .certificate, validFrom: validFrom, issuedOn: issuedOn)
         let cls = settings.certificateClass, nf = settings.noForwardingCertificate
         let problems = try certificates.record { w in
             w.field(r, p.envelope)
             w.int(number)
             w.field(kind)
-            person(&w, r, p, copay: copay)
-            if copay { w.date(validFrom) } else { w.date(nil) }
+            person(&w, r, p, copay: d.copayRatio != nil)
+            w.date(d.copayEffectiveOn)
             w.date(validFrom)
             w.date(validTo)
             w.date(issuedOn)
             w.field(reasons)
             w.int(replaces)
             tail(&w, r, p, cls, nf)
+            printedTail(&w, d)
+            if let e = d.entries {
+                w.field(e.limitCategory)
+                entryDate(&w, e.limitEffectiveOn)
+                entryDate(&w, e.longStayOn)
+                w.field(e.specificDisease)
+            }
         }
-        return try placed(problems, r, p, document: "certificate", outcome: kind, number: number, reasons: reasons, cls: cls, nf: nf)
+        let held = try placed(problems, r, p, document: "certificate", outcome: kind, number: number, reasons: reasons, cls: cls, nf: nf)
+        return (held, p.snapshot(r, d, insurerName: settings.parameters.insurerName))
     }
 
     /// `validFrom`/`validTo`: the period of a notice that carries 有効期限 (nhi, attained 70), whose
@@ -267,17 +307,18 @@ final class MailStaging {
     func notice(_ kind: Outcome, _ r: CopyRow, _ p: PersonColumns, sentOn: LocalDate, reasons: [UInt8],
                 validFrom: LocalDate? = nil, validTo: LocalDate? = nil) throws -> String? {
         let cls = settings.noticeClass, nf = settings.noForwardingNotice
-        let copay = copayPrinted(r, p, on: sentOn) || validTo != nil
+        let d = try printed(r, p, .eligibilityNotice, validFrom: validFrom, issuedOn: sentOn)
         let problems = try (kind == .eligibilityNotice ? eligibility : apply).record { w in
             w.field(r, p.envelope)
-            person(&w, r, p, copay: copay)
+            person(&w, r, p, copay: d.copayRatio != nil)
             if kind == .eligibilityNotice {
-                w.date(copay ? validFrom : nil)
+                w.date(d.copayEffectiveOn)
                 w.date(validTo)
             }
             w.date(sentOn)
             w.field(reasons)
             tail(&w, r, p, cls, nf)
+            if kind == .eligibilityNotice { printedTail(&w, d) }
         }
         return try placed(problems, r, p, document: kind.rawValue, outcome: kind.rawValue, number: nil, reasons: reasons, cls: cls, nf: nf)
     }
@@ -293,12 +334,22 @@ final class MailStaging {
         }
     }
 
-    /// Per record, in the hot loop: the scheme compared on its bytes, the birth date parsed only
-    /// for nhi members.
-    private func copayPrinted(_ r: CopyRow, _ p: PersonColumns, on date: LocalDate) -> Bool {
-        if r.withField(p.scheme, { $0.elementsEqual("elderly".utf8) }) { return true }
-        guard r.withField(p.scheme, { $0.elementsEqual("nhi".utf8) }), let birth = try? r.date(p.birthDate) else { return false }
-        return CopayPrinting.printed(scheme: "nhi", birth: birth, on: date)
+    /// What is printed for the member on this document (SPEC.md 5.1), from the row as the run saw it.
+    private func printed(_ r: CopyRow, _ p: PersonColumns, _ document: PrintedDetails.Document, validFrom: LocalDate?,
+                         issuedOn: LocalDate) throws -> PrintedDetails {
+        guard let m = try p.printedMember(r) else { throw OperatorError(.internalError, "a member row without scheme or birth date") }
+        return PrintedDetails(m, document, validFrom: validFrom, issuedOn: issuedOn)
+    }
+
+    private func printedTail(_ w: inout RecordLine, _ d: PrintedDetails) {
+        w.field(d.variant.rawValue)
+        w.field(d.title)
+        w.field(d.copayText ?? "")
+    }
+
+    /// An optional entry's date: ISO and era, or blank and 「＊」.
+    private func entryDate(_ w: inout RecordLine, _ d: LocalDate?) {
+        if let d { w.date(d) } else { w.field(""); w.field(PrintedDetails.none) }
     }
 
     /// A document written: into its envelope. Refused: one exceptions row per problem.

@@ -422,6 +422,7 @@ public final class NightlyRun {
         let common = Array("\t\(runID ?? 0)\t\(insurer)\t\(date)\n".utf8)
         let spool = try staging.map { try Spools(directory: $0.staging) }
         let policy = Policy(parameters: o.parameters.parameters)
+        let insurerName = o.parameters.parameters.insurerName
         var row = CopyRow()
         var reasonText = ReasonTextCache()
         let person = PersonColumns(memberID: 0, scheme: 1, birthDate: 2, mail: MemberFactsQuery.mailColumnsStart)
@@ -494,7 +495,9 @@ public final class NightlyRun {
         func consume(_ chunk: UnsafeRawBufferPointer) throws {
             if read == 0 { log.event("decide", "first member's facts arrived (the facts query has joined and sorted)") }
             row.load(chunk)
-            let d = policy.decide(try MemberFactsQuery.facts(row), asOf: asOf)
+            let memberFacts = try MemberFactsQuery.facts(row, insurerName: insurerName)
+            let d = policy.decide(memberFacts, asOf: asOf)
+            let printedChange = memberFacts.latestCertificate?.printedChange
             let reasons = reasonText.text(d.reasons)
             var number: Int64?
             var kind = d.outcome.rawValue
@@ -504,7 +507,7 @@ public final class NightlyRun {
                 if d.replacesCertificate != nil { kind = "reissue" }
             }
             let outcome = outcomeFields[d.outcome]!
-            let facts = MemberFactsQuery.replayFactsFieldSize(row)
+            let facts = MemberFactsQuery.replayFactsFieldSize(row, printedChange: printedChange)
             let s = d.s?.dayNumber, from = d.validFrom?.dayNumber, to = d.validTo?.dayNumber
             let size = 2 + 8 + row.length(0) + row.length(1) + outcome.count + reasons.arrayField.count
                 + CopyBinary.Writer.dateSize(s) + CopyBinary.Writer.dateSize(from) + CopyBinary.Writer.dateSize(to)
@@ -520,7 +523,7 @@ public final class NightlyRun {
                     f.date(from)
                     f.date(to)
                     f.int8(number)
-                    MemberFactsQuery.writeReplayFacts(row, fieldSize: facts, to: &f)
+                    MemberFactsQuery.writeReplayFacts(row, printedChange: printedChange, fieldSize: facts, to: &f)
                     commonField.withUnsafeBytes { f.raw($0) }
                 }
             }
@@ -659,7 +662,7 @@ public final class NightlyRun {
 
     static let certificatesCopy = """
         COPY certificate (certificate_number, member_id, kind, reasons, valid_from, valid_to, replaces_certificate_number,
-                          application_id, special_consideration, mail_exception, run_id, insurer_number, issued_on) FROM STDIN
+                          application_id, special_consideration, mail_exception, printed_snapshot, run_id, insurer_number, issued_on) FROM STDIN
         """
     static let noticesCopy = "COPY notice (member_id, kind, reasons, details, mail_exception, valid_from, valid_to, run_id, insurer_number, sent_on) FROM STDIN"
     /// The writer's thread sends the spooled certificates and notices during the stream each

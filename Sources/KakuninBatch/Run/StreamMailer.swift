@@ -123,8 +123,8 @@ final class StreamMailer: @unchecked Sendable {
             digestLine.append(contentsOf: to.description.utf8)
             digest.update(data: digestLine)
             certificatesIssued += 1
-            let held = try staging.certificate(row, person, number: number, kind: kind, validFrom: from, validTo: to, issuedOn: asOf,
-                                               reasons: reasons.list, replaces: d.replacesCertificate)
+            let (held, printed) = try staging.certificate(row, person, number: number, kind: kind, validFrom: from, validTo: to, issuedOn: asOf,
+                                                          reasons: reasons.list, replaces: d.replacesCertificate)
             try certificates.row { b in
                 CopyText.appendInt(number, to: &b)
                 b.append(tab); row.withField(0) { CopyText.appendField($0, to: &b) }
@@ -136,6 +136,8 @@ final class StreamMailer: @unchecked Sendable {
                 b.append(tab); CopyText.appendInt(d.applicationID, to: &b)
                 b.append(tab); b.append(d.specialConsideration ? UInt8(ascii: "t") : UInt8(ascii: "f"))
                 b.append(tab); held.map { CopyText.appendField($0, to: &b) } ?? CopyText.appendNull(to: &b)
+                // The printed snapshot (sql/031) as bytea hex input, its backslash escaped for COPY.
+                b.append(tab); b.append(contentsOf: "\\\\x".utf8); b.append(contentsOf: printed.hex.utf8)
                 b.append(contentsOf: common)
             }
         } else if d.outcome == .eligibilityNotice || d.outcome == .applyNotice {

@@ -20,6 +20,9 @@ public enum FieldKind: Sendable, Equatable {
     case languageTag
     /// A non-negative whole number in ASCII digits, at most `max`.
     case count(max: Int)
+    /// [2026-12] A short code printed as the insurer writes it (限度区分: `区ア`, `現役並みⅠ`,
+    /// `区オ（境）`): text rules, at most `maxLength` characters, no spaces.
+    case printedCode(maxLength: Int)
 }
 
 /// One column of a feed.
@@ -96,6 +99,16 @@ public struct FeedFormat: Sendable {
         FeedColumn("residence_expiry", .date),
         FeedColumn("legacy_card_expiry", .date),
         FeedColumn("access_restricted", .boolean, blankDefault: "false"),
+        // [2026-12] Optional columns (SPEC.md 4): blank or absent = none (NULL). Kept last: a
+        // member's row digest leaves them out while all are blank (`optionalMemberColumns`).
+        FeedColumn("copay_effective_on", .date, optional: true),
+        FeedColumn("special_care", .boolean, optional: true),
+        FeedColumn("limit_category", .printedCode(maxLength: 10), optional: true),
+        FeedColumn("limit_effective_on", .date, optional: true),
+        FeedColumn("long_stay_on", .date, optional: true),
+        FeedColumn("specific_disease", .oneOf(["A", "B", "C"]), optional: true),
+        FeedColumn("establishment_id", .identifier(maxLength: 20), optional: true),
+        FeedColumn("voluntary_continuation", .boolean, optional: true),
     ], keyColumns: ["insurer_number", "member_id"])
 
     public static let mynaStatus = FeedFormat(name: .mynaStatus, columns: [

@@ -31,6 +31,9 @@ public enum FieldValidator {
                 return "starts with '\(Character(Unicode.Scalar(first)))': a spreadsheet would run it as a formula; correct the source record"
             }
             return (bytes.ascii ? v.count : characterCount(v)) > maxLength ? "longer than \(maxLength) characters" : nil
+        case .printedCode(let maxLength):
+            if let reason = check(v, kind: .text(maxLength: maxLength), required: required, bytes) { return reason }
+            return hasSpace(v) ? "a printed code holds no spaces (e.g. 区ア, 現役並みⅠ)" : nil
         case .identifier(let maxLength):
             if v.count > maxLength { return "longer than \(maxLength) characters" }
             for b in v where !(isAlnum(b) || b == UInt8(ascii: "-") || b == UInt8(ascii: "_")) {
@@ -281,4 +284,17 @@ public struct FieldBytes: Sendable {
 
     /// Needs escaping in COPY text (a backslash or a control character).
     public var needsCopyEscape: Bool { backslash || control }
+}
+
+extension FieldValidator {
+    /// An ASCII space or an ideographic space (U+3000, E3 80 80) among the bytes.
+    static func hasSpace(_ v: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        while i < v.count {
+            if v[i] == 0x20 { return true }
+            if v[i] == 0xE3, i + 2 < v.count, v[i + 1] == 0x80, v[i + 2] == 0x80 { return true }
+            i += 1
+        }
+        return false
+    }
 }

@@ -45,6 +45,9 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
     /// 2.4 usage test [2026-12]: an elderly member aged 84 or under on the reference date whose
     /// Myna card is usable but was not used enough (or whose use is not known).
     case ELDERLY_LOW_MYNA_USE
+    /// 2.5 "Printed details change" [2026-12]: the printed details of the member's active
+    /// certificate no longer match the record: a replacement with the same end date.
+    case PRINTED_DETAILS_CHANGED
 }
 
 /// A set of reason codes, stored as bits so a decision carries its reasons without allocating.

@@ -79,9 +79,14 @@ public struct CertificateFacts: Sendable, Equatable {
     /// First issued on a special-consideration application (directly or by renewal), and
     /// staff have not ended that consideration.
     public var specialConsiderationContinues: Bool
+    /// [2026-12] The first printed field of the certificate (SPEC.md 2.5 "Printed details
+    /// change") that no longer matches the member's record; nil when all match or the
+    /// certificate kept no printed snapshot.
+    public var printedChange: PrintedSnapshot.Field? = nil
 
     public init(number: Int64, validFrom: LocalDate, validTo: LocalDate, active: Bool = true,
-                specialConsiderationContinues: Bool = false) {
+                specialConsiderationContinues: Bool = false, printedChange: PrintedSnapshot.Field? = nil) {
+        self.printedChange = printedChange
         self.number = number
         self.validFrom = validFrom
         self.validTo = validTo

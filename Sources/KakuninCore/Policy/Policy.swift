@@ -30,6 +30,21 @@ public struct Policy: Sendable {
         return (decision, t.steps)
     }
 
+    /// SPEC.md 2.5 "Printed details change" [2026-12]: the active certificate, not yet due for
+    /// its ordinary renewal, prints a detail the record no longer has → a replacement (renew,
+    /// PRINTED_DETAILS_CHANGED) from max(D, its valid_from) to its valid_to; the old one is voided.
+    private func printedDetailsChanged<T: PolicyTracer>(_ c: CertificateFacts, field: PrintedSnapshot.Field, _ f: MemberFacts,
+                                                       asOf d: LocalDate, s: LocalDate, tracer t: inout T) -> Decision {
+        let from = max(d, c.validFrom)
+        t.note("Rule \(PolicyRule.notDue.rawValue): S = \(s) is after the mailing horizon, but a printed field of certificate \(c.number) no longer matches the member's record (\(field.rawValue)) → a replacement \(from) … \(c.validTo), the same end; certificate \(c.number) is voided (SPEC.md 2.5 printed details change [2026-12]; 廿日市市, 埼玉 2025).")
+        var decision = Decision(outcome: .renew, reasons: ReasonSet([.PRINTED_DETAILS_CHANGED]), rule: .notDue, s: s)
+        decision.validFrom = from
+        decision.validTo = c.validTo
+        decision.replacesCertificate = c.number
+        decision.specialConsideration = c.specialConsiderationContinues
+        return mail(decision, f, tracer: &t)
+    }
+
     /// The end of the e-certificate grace period for an expiry date (SPEC.md 2.4).
     public func graceEnd(_ expiry: LocalDate) -> LocalDate {
         LocalDate(year: expiry.year, month: expiry.month, day: 1)!.adding(months: parameters.ecertGraceMonths).endOfMonth
@@ -134,6 +149,9 @@ public struct Policy: Sendable {
         }
 
         // 4. Not due.
+        if !due, let c = active, let field = c.printedChange {
+            return printedDetailsChanged(c, field: field, f, asOf: d, s: s, tracer: &t)
+        }
         if !due {
             t.note("Rule \(PolicyRule.notDue.rawValue): S = \(s) is after \(horizon) → none (covered).")
             return Decision(outcome: .none, reasons: ReasonSet([.COVERED]), rule: .notDue, s: s)
