@@ -41,6 +41,8 @@ extension CounterDesk {
         public let copay_effective_on: String?
         public let copay_effective_on_era: String?
         public let issued_by: String
+        /// The member's `preferred_language`: the language of the letter printed with it (SPEC.md 5.2).
+        public var preferred_language: String? = nil
     }
 
     public enum CounterIssueResult: Sendable {
@@ -129,7 +131,7 @@ extension CounterDesk {
                          issuedOn: LocalDate, replaces: Int64?, application: Int64?, parameters: LoadedParameters) throws -> IssuedCertificate {
         let m = try db.query("""
             SELECT m.scheme, m.family_name, m.given_name, m.family_name_kana, m.given_name_kana, m.birth_date::text, m.sex, m.symbol, m.number,
-                   m.branch, m.copay_ratio::text
+                   m.branch, m.copay_ratio::text, m.preferred_language
             FROM member m WHERE m.insurer_number = $1 AND m.member_id = $2
             """, [insurer, memberID]).rows[0]
         let birth = LocalDate(stored: m[5]!)!
@@ -144,6 +146,6 @@ extension CounterDesk {
             application_id: application, scheme: scheme, family_name: m[1]!, given_name: m[2], family_name_kana: m[3], given_name_kana: m[4],
             birth_date: birth.description, birth_date_era: era(birth), sex: m[6]!, symbol: m[7], number: m[8]!, branch: m[9],
             copay_ratio: copay, copay_effective_on: copay != nil ? from.description : nil, copay_effective_on_era: copay != nil ? era(from) : nil,
-            issued_by: person)
+            issued_by: person, preferred_language: m[11])
     }
 }

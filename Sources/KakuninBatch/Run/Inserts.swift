@@ -1,0 +1,119 @@
+import Crypto
+import Foundation
+import KakuninCore
+import KakuninStore
+
+/// The member letters of a run (SPEC.md 5.2): one insert per mailed document, in
+/// `inserts.csv` (envelope, member, document, language, then the letter's paragraphs) and in
+/// one printable HTML file per letter language (`letters_<language>.html`, A4, a page per
+/// letter). Always UTF-8, whatever the vendor's encoding: CP932 cannot carry Thai or Nepali.
+///
+/// Written beside the vendor files as each document is placed in its envelope, so a rebuilt
+/// run (same documents, same order) writes the same bytes.
+final class InsertFiles {
+    static let csvName = "inserts.csv"
+    static let header = ["envelope_id", "member_id", "document", "certificate_number", "language"] + MemberLetter.Section.allCases.map(\.rawValue)
+
+    private let dir: URL
+    private let runID: Int
+    private let contact: InsurerContact
+    private let csv: MailFileWriter
+    /// Per letter language, its HTML file, opened at its first letter.
+    private var html: [String: LetterHTMLFile] = [:]
+    private(set) var count = 0
+
+    init(dir: URL, runID: Int, parameters: InsurerParameters) throws {
+        self.dir = dir
+        self.runID = runID
+        contact = InsurerContact(parameters)
+        csv = try MailFileWriter(dir, Self.csvName, encoder: VendorEncoder(.utf8), limits: [:], header: Self.header, checked: false)
+    }
+
+    static func htmlName(_ language: String) -> String { "letters_\(language.replacingOccurrences(of: "+", with: "_")).html" }
+
+    /// The letter for one mailed document (a vendor record written).
+    func add(_ r: CopyRow, _ p: PersonColumns, kind: String, number: Int64?, reasons: [UInt8], validFrom: LocalDate?, validTo: LocalDate?) throws {
+        let facts = LetterFacts(kind: kind, reasons: reasons.split(separator: UInt8(ascii: ";")).map { String(decoding: $0, as: UTF8.self) },
+                                name: r.withField(p.mail + 5) { String(decoding: $0, as: UTF8.self) }
+                                    + r.withField(p.mail + 6) { $0.isEmpty ? "" : " " + String(decoding: $0, as: UTF8.self) },
+                                validFrom: validFrom, validTo: validTo,
+                                preferredLanguage: r.withField(p.language) { $0.isEmpty ? nil : String(decoding: $0, as: UTF8.self) },
+                                insurer: contact)
+        let letter = MemberLetter(facts)
+        let envelope = r.withField(p.envelope) { String(decoding: $0, as: UTF8.self) }
+        let member = r.withField(p.memberID) { String(decoding: $0, as: UTF8.self) }
+        _ = try csv.record { w in
+            w.field(envelope)
+            w.field(member)
+            w.field(facts.document.rawValue)
+            w.int(number)
+            w.field(letter.language)
+            for paragraph in letter.paragraphs { w.field(paragraph) }
+        }
+        count += 1
+        let file = try html[letter.language] ?? {
+            let f = try LetterHTMLFile(dir, Self.htmlName(letter.language), language: letter.language, runID: runID)
+            html[letter.language] = f
+            return f
+        }()
+        try file.add(letter, reference: Self.reference(envelope: envelope, member: member, document: facts.document, number: number))
+    }
+
+    /// The identifiers printed at the top of a letter, for the enclosing line.
+    static func reference(envelope: String, member: String, document: LetterDocument, number: Int64?) -> String {
+        "\(envelope) · \(member) · \(document.rawValue)" + (number.map { " No. \($0)" } ?? "")
+    }
+
+    /// Closes the files (fsync): inserts.csv, then the HTML files in the order of the languages.
+    func finish() throws -> [MailFiles.FileEntry] {
+        var entries = [try csv.finish()]
+        for language in html.keys.sorted(by: Self.languageOrder) { entries.append(try html[language]!.finish()) }
+        return entries
+    }
+
+    func abandon() {
+        try? csv.abandon()
+        for f in html.values { f.abandon() }
+    }
+
+    /// `ja`, `en`, … in the catalog's order, then `ja+en`.
+    static func languageOrder(_ a: String, _ b: String) -> Bool {
+        let order = LetterCatalog.languages + ["ja+en"]
+        return (order.firstIndex(of: a) ?? order.count, a) < (order.firstIndex(of: b) ?? order.count, b)
+    }
+}
+
+/// One language's letters as one HTML file, hashed as it is written.
+final class LetterHTMLFile {
+    let name: String
+    private let file: BufferedFileWriter
+    private var hasher = SHA256()
+    private var bytes = 0
+    private var letters = 0
+
+    init(_ dir: URL, _ name: String, language: String, runID: Int) throws {
+        self.name = name
+        file = try OwnerOnlyFile.create(dir.appendingPathComponent(name))
+        try write(LetterHTML.head(language: language, title: "kakunin run \(runID): member letters (\(language))"))
+    }
+
+    func add(_ letter: MemberLetter, reference: String) throws {
+        try write(LetterHTML.page(letter, reference: reference))
+        letters += 1
+    }
+
+    private func write(_ s: String) throws {
+        let b = Array(s.utf8)
+        hasher.update(data: b)
+        bytes += b.count
+        try file.write(bytes: b)
+    }
+
+    func finish() throws -> MailFiles.FileEntry {
+        try write(LetterHTML.tail)
+        try file.close(sync: true)
+        return MailFiles.FileEntry(name: name, records: letters, bytes: bytes, sha256: hex(hasher.finalize()), encoding: "UTF-8")
+    }
+
+    func abandon() { try? file.close(sync: false) }
+}
