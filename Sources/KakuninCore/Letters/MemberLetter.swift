@@ -206,7 +206,7 @@ public enum LetterContent {
     /// Certificate kinds and notice kinds that have an `outcome.` sentence.
     public static let kinds = ["issue", "renew", "issue_on_application", "reissue", "eligibility_notice", "apply_notice"]
 
-    static func format(_ d: LocalDate, pattern: String) -> String {
+    public static func format(_ d: LocalDate, pattern: String) -> String {
         func two(_ n: Int) -> String { n < 10 ? "0\(n)" : String(n) }
         var out = pattern
         let values = ["{era}": JapaneseEra.format(d) ?? d.description, "{yyyy}": String(d.year), "{mm}": two(d.month), "{dd}": two(d.day),
