@@ -48,6 +48,9 @@ public enum LetterHTML {
             p { margin: 0 0 1.5mm; }
             ul { margin: 0 0 1.5mm; padding-left: 5mm; }
             .second { font-size: 9pt; color: #222; }
+            .bilingual { font-size: 8.5pt; line-height: 1.32; }
+            .bilingual h1 { font-size: 12pt; margin-bottom: 1.5mm; } .bilingual h2 { font-size: 9pt; margin-top: 2mm; }
+            .bilingual .second { font-size: 7.8pt; } .bilingual p, .bilingual ul { margin-bottom: 1mm; }
             .footer { font-size: 8pt; margin-top: 3mm; border-top: 0.2mm solid #888; padding-top: 1mm; }
             @media screen { .letter { margin: 8mm auto; padding: 14mm 16mm; border: 1px solid #bbb; width: 210mm; min-height: 297mm; } }
             </style>
@@ -63,7 +66,8 @@ public enum LetterHTML {
     /// One letter as a page; `reference` is the line of identifiers at its top (envelope,
     /// member, document) that the enclosing line matches with the envelope.
     public static func page(_ letter: MemberLetter, reference: String) -> String {
-        var s = "<section class=\"letter\" lang=\"\(escape(letter.languages.first ?? "ja"))\">\n<p class=\"ref\">\(escape(reference))</p>\n"
+        let bilingual = letter.languages.count > 1 ? " bilingual" : ""
+        var s = "<section class=\"letter\(bilingual)\" lang=\"\(escape(letter.languages.first ?? "ja"))\">\n<p class=\"ref\">\(escape(reference))</p>\n"
         for section in letter.sections {
             if let heading = headingKey(section.section) { s += "<h2>\(headings(letter, heading))</h2>\n" }
             for (i, sentences) in section.texts.enumerated() where !sentences.isEmpty {
