@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import KakuninBatch
 import KakuninCore
 import KakuninStore
 import KakuninTesting
@@ -20,7 +21,7 @@ struct MemberLetterRunTests {
         var rows = try csvRows(try String(contentsOf: url, encoding: .utf8))
         let column = try #require(rows[0].firstIndex(of: "preferred_language"))
         for i in rows.indices.dropFirst() where rows[i].count > column { rows[i][column] = Self.languages[i % Self.languages.count] }
-        try (rows.map { $0.map(csvQuote).joined(separator: ",") }.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+        try (rows.map { $0.map(FeedFiles.quote).joined(separator: ",") }.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
         let tdb = try TestDatabase()
         for (feed, file) in [("members", "members.csv"), ("myna-status", "myna_status.csv"), ("applications", "applications.csv")] {
             let r = try runKakunin(["import", feed, feeds.appendingPathComponent(file).path, "--report-dir", feeds.appendingPathComponent("r").path], database: tdb)
@@ -29,10 +30,6 @@ struct MemberLetterRunTests {
         #expect(try setParameters(tdb, from: "2026-04-01", ["insurer_name = 千代田区国民健康保険", "contact_phone = 03-3264-2111",
                                                               "contact_hours = 平日 8:30–17:15", "contact_languages = ja,en,zh"] + parameters).status == 0)
         return (tdb, feeds)
-    }
-
-    func csvQuote(_ s: String) -> String {
-        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 
     func records(_ url: URL) throws -> [[String: String]] {
@@ -107,7 +104,7 @@ struct MemberLetterRunTests {
         for language in languagesSeen {
             let name = "letters_\(language.replacingOccurrences(of: "+", with: "_")).html"
             let html = try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
-            let pages = html.components(separatedBy: "<section class=\"letter\"").count - 1
+            let pages = html.components(separatedBy: "<section class=\"letter").count - 1
             #expect(pages == inserts.filter { $0["language"] == language }.count && listed[name]?["records"] as? Int == pages, "\(name)")
             #expect(html.contains("size: A4") && html.contains("Noto Sans"), "\(name)")
         }
@@ -128,5 +125,33 @@ struct MemberLetterRunTests {
         let manifest = try String(contentsOf: dir.appendingPathComponent("manifest.json"), encoding: .utf8)
         #expect(manifest.contains("\"encoding\" : \"CP932 (Windows-31J)\"") && manifest.contains("\"inserts_encoding\" : \"UTF-8\""))
         #expect(!r.stdout.contains("FAIL"), "\(r.stdout)")
+    }
+
+    @Test("the counter prints the same letter as the mail, in the member's language or another one")
+    func counterPrintsTheLetter() throws {
+        let tdb = try TestDatabase(), dir = try temporaryDirectory()
+        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader,
+            FeedFiles.member("P", ["preferred_language": "pt-BR", "family_name": "SILVA", "given_name": "MARIA", "family_name_kana": "シルバ", "given_name_kana": "マリア"])])
+        #expect(try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb).status == 0)
+        #expect(try setParameters(tdb, from: "2026-04-01", ["insurer_name = 千代田区国民健康保険", "contact_phone = 03-3264-2111"]).status == 0)
+        let out = dir.appendingPathComponent("out")
+        let r = try nightly(tdb, Self.asOf, out: out, params: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let mailed = try #require(try records(out.appendingPathComponent("131016/\(Self.asOf)/nightly/inserts.csv")).first)
+        #expect(mailed["language"] == "pt" && mailed["member_id"] == "P")
+        let cert = dir.appendingPathComponent("c.html"), letter = dir.appendingPathComponent("letter.html")
+        let p = try runKakunin(["certificate", "print", "--insurer", "131016", "--certificate", mailed["certificate_number"]!, "--print", cert.path,
+                                "--letter", letter.path], database: tdb)
+        #expect(p.status == 0 && p.stdout.contains("member letter (pt)"), "\(p.stdout)\(p.stderr)")
+        let html = try String(contentsOf: letter, encoding: .utf8)
+        // Every paragraph the vendor printed is on the counter's page (escaped the same way).
+        for paragraph in ["why", "validity", "insurer_contact"] {
+            #expect(html.contains(LetterHTML.escape(mailed[paragraph]!)), "\(paragraph): \(mailed[paragraph]!)")
+        }
+        #expect(html.contains("SILVA MARIA") && html.contains("size: A4") && html.contains("Noto Sans"))
+        let ja = try runKakunin(["certificate", "print", "--insurer", "131016", "--certificate", mailed["certificate_number"]!, "--print", cert.path,
+                                 "--letter", letter.path, "--letter-language", "ja"], database: tdb)
+        #expect(ja.status == 0 && ja.stdout.contains("member letter (ja)"))
+        #expect(try String(contentsOf: letter, encoding: .utf8).contains("資格確認書についてのご説明"))
     }
 }

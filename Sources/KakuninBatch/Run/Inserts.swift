@@ -33,30 +33,52 @@ final class InsertFiles {
 
     /// The letter for one mailed document (a vendor record written).
     func add(_ r: CopyRow, _ p: PersonColumns, kind: String, number: Int64?, reasons: [UInt8], validFrom: LocalDate?, validTo: LocalDate?) throws {
-        let facts = LetterFacts(kind: kind, reasons: reasons.split(separator: UInt8(ascii: ";")).map { String(decoding: $0, as: UTF8.self) },
-                                name: r.withField(p.mail + 5) { String(decoding: $0, as: UTF8.self) }
-                                    + r.withField(p.mail + 6) { $0.isEmpty ? "" : " " + String(decoding: $0, as: UTF8.self) },
-                                validFrom: validFrom, validTo: validTo,
-                                preferredLanguage: r.withField(p.language) { $0.isEmpty ? nil : String(decoding: $0, as: UTF8.self) },
-                                insurer: contact)
-        let letter = MemberLetter(facts)
+        let key = TemplateKey(kind: kind, reasons: reasons, validFrom: validFrom, validTo: validTo,
+                              language: r.withField(p.language) { Array($0) })
+        let t = try template(key)
+        let name = r.withField(p.mail + 5) { String(decoding: $0, as: UTF8.self) }
+            + r.withField(p.mail + 6) { $0.isEmpty ? "" : " " + String(decoding: $0, as: UTF8.self) }
         let envelope = r.withField(p.envelope) { String(decoding: $0, as: UTF8.self) }
         let member = r.withField(p.memberID) { String(decoding: $0, as: UTF8.self) }
         _ = try csv.record { w in
             w.field(envelope)
             w.field(member)
-            w.field(facts.document.rawValue)
+            w.field(t.document.rawValue)
             w.int(number)
-            w.field(letter.language)
-            for paragraph in letter.paragraphs { w.field(paragraph) }
+            w.field(t.language)
+            for paragraph in t.paragraphs { w.field(paragraph.filled(name: name, reference: "")) }
         }
         count += 1
+        let reference = Self.reference(envelope: envelope, member: member, document: t.document, number: number)
+        try t.file.add(t.page.filled(name: LetterHTML.escape(name), reference: LetterHTML.escape(reference)))
+    }
+
+    /// What a letter is without the member's name and identifiers: the same for every member
+    /// with the same document, reasons, dates and language, so it is composed once (a run has a
+    /// few thousand of them, bounded by the calendar, not by the members; past 4,096 the rest are composed each time).
+    private struct TemplateKey: Hashable {
+        let kind: String, reasons: [UInt8], validFrom: LocalDate?, validTo: LocalDate?, language: [UInt8]
+    }
+    private struct Template {
+        let language: String, document: LetterDocument, paragraphs: [Slots], page: Slots, file: LetterHTMLFile
+    }
+    private var templates: [TemplateKey: Template] = [:]
+
+    private func template(_ key: TemplateKey) throws -> Template {
+        if let t = templates[key] { return t }
+        let facts = LetterFacts(kind: key.kind, reasons: key.reasons.split(separator: UInt8(ascii: ";")).map { String(decoding: $0, as: UTF8.self) },
+                                name: Slots.name, validFrom: key.validFrom, validTo: key.validTo,
+                                preferredLanguage: key.language.isEmpty ? nil : String(decoding: key.language, as: UTF8.self), insurer: contact)
+        let letter = MemberLetter(facts)
         let file = try html[letter.language] ?? {
             let f = try LetterHTMLFile(dir, Self.htmlName(letter.language), language: letter.language, runID: runID)
             html[letter.language] = f
             return f
         }()
-        try file.add(letter, reference: Self.reference(envelope: envelope, member: member, document: facts.document, number: number))
+        let t = Template(language: letter.language, document: facts.document, paragraphs: letter.paragraphs.map(Slots.init),
+                         page: Slots(LetterHTML.page(letter, reference: Slots.reference)), file: file)
+        if templates.count < 4096 { templates[key] = t }   // memory stays flat: at most ~30 MB of templates
+        return t
     }
 
     /// The identifiers printed at the top of a letter, for the enclosing line.
@@ -97,8 +119,9 @@ final class LetterHTMLFile {
         try write(LetterHTML.head(language: language, title: "kakunin run \(runID): member letters (\(language))"))
     }
 
-    func add(_ letter: MemberLetter, reference: String) throws {
-        try write(LetterHTML.page(letter, reference: reference))
+    /// One letter's page.
+    func add(_ page: String) throws {
+        try write(page)
         letters += 1
     }
 
@@ -116,4 +139,23 @@ final class LetterHTMLFile {
     }
 
     func abandon() { try? file.close(sync: false) }
+}
+
+/// A text with places for the member's name and the letter's reference line, marked by
+/// characters no letter text holds (U+0001), split once so that filling is a join.
+struct Slots {
+    static let name = "\u{1}N\u{1}", reference = "\u{1}R\u{1}"
+    private let parts: [Substring]
+
+    init(_ text: String) { parts = text.split(separator: "\u{1}", omittingEmptySubsequences: false) }
+
+    func filled(name: String, reference: String) -> String {
+        guard parts.count > 1 else { return String(parts[0]) }
+        var out = ""
+        for (i, part) in parts.enumerated() {
+            // Odd places are the markers' letters (between two U+0001).
+            out += i % 2 == 0 ? part[...] : part == "N" ? name[...] : reference[...]
+        }
+        return out
+    }
 }
