@@ -27,6 +27,12 @@ final class InsertFiles {
         self.runID = runID
         contact = InsurerContact(parameters)
         csv = try MailFileWriter(dir, Self.csvName, encoder: VendorEncoder(.utf8), limits: [:], header: Self.header, checked: false)
+        // Every language's file is created now, with the others: a run that has lost its lock
+        // (its staging folder removed by the run that took over) only writes to files it holds
+        // open, and stops at its next check with the lock's error. Those left empty are removed.
+        for language in LetterCatalog.languages + ["ja+en"] {
+            html[language] = try LetterHTMLFile(dir, Self.htmlName(language), language: language, runID: runID)
+        }
     }
 
     static func htmlName(_ language: String) -> String { "letters_\(language.replacingOccurrences(of: "+", with: "_")).html" }
@@ -86,10 +92,14 @@ final class InsertFiles {
         "\(envelope) · \(member) · \(document.rawValue)" + (number.map { " No. \($0)" } ?? "")
     }
 
-    /// Closes the files (fsync): inserts.csv, then the HTML files in the order of the languages.
+    /// Closes the files (fsync): inserts.csv, then the HTML files of the languages that have
+    /// letters, in the order of the languages; the others are removed.
     func finish() throws -> [MailFiles.FileEntry] {
         var entries = [try csv.finish()]
-        for language in html.keys.sorted(by: Self.languageOrder) { entries.append(try html[language]!.finish()) }
+        for language in html.keys.sorted(by: Self.languageOrder) {
+            let f = html[language]!
+            if f.isEmpty { f.remove() } else { entries.append(try f.finish()) }
+        }
         return entries
     }
 
@@ -108,6 +118,7 @@ final class InsertFiles {
 /// One language's letters as one HTML file, hashed as it is written.
 final class LetterHTMLFile {
     let name: String
+    private let url: URL
     private let file: BufferedFileWriter
     private var hasher = SHA256()
     private var bytes = 0
@@ -115,7 +126,8 @@ final class LetterHTMLFile {
 
     init(_ dir: URL, _ name: String, language: String, runID: Int) throws {
         self.name = name
-        file = try OwnerOnlyFile.create(dir.appendingPathComponent(name))
+        url = dir.appendingPathComponent(name)
+        file = try OwnerOnlyFile.create(url)
         try write(LetterHTML.head(language: language, title: "kakunin run \(runID): member letters (\(language))"))
     }
 
@@ -139,6 +151,14 @@ final class LetterHTMLFile {
     }
 
     func abandon() { try? file.close(sync: false) }
+
+    var isEmpty: Bool { letters == 0 }
+
+    /// A file no letter went into: closed and removed from the staging folder.
+    func remove() {
+        abandon()
+        try? FileManager.default.removeItem(at: url)
+    }
 }
 
 /// A text with places for the member's name and the letter's reference line, marked by
