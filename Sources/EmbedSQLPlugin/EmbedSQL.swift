@@ -1,20 +1,23 @@
 import Foundation
 import PackagePlugin
 
-/// Build tool plugin: carries the numbered migrations of `sql/` inside the module that applies
-/// them, so a copied `kakunin` binary can migrate a database by itself. `sql/` stays the source
-/// of truth; the generated file is rebuilt whenever a file there changes.
+/// Build tool plugin: carries data files of the package inside the module that reads them, so a
+/// copied `kakunin` binary needs nothing beside it. The folders stay the source of truth; the
+/// generated file is rebuilt whenever a file there changes.
+/// - `KakuninStore`: the numbered migrations of `sql/` (`EmbeddedMigrations`).
+/// - `KakuninCore`: the member letter's texts of `letters/`, one file per language (`EmbeddedLetters`).
 @main
 struct EmbedSQL: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
-        let sql = context.package.directoryURL.appending(path: "sql")
-        let files = try FileManager.default.contentsOfDirectory(at: sql, includingPropertiesForKeys: nil)
-            .filter { $0.pathExtension == "sql" }
+        let (folder, ext, name) = target.name == "KakuninCore" ? ("letters", "txt", "EmbeddedLetters") : ("sql", "sql", "EmbeddedMigrations")
+        let dir = context.package.directoryURL.appending(path: folder)
+        let files = try FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)
+            .filter { $0.pathExtension == ext }
             .sorted { $0.lastPathComponent < $1.lastPathComponent }
-        let output = context.pluginWorkDirectoryURL.appending(path: "EmbeddedMigrations.swift")
-        return [.buildCommand(displayName: "Embedding sql/ migrations",
+        let output = context.pluginWorkDirectoryURL.appending(path: "\(name).swift")
+        return [.buildCommand(displayName: "Embedding \(folder)/ into \(name)",
                               executable: try context.tool(named: "kakunin-embed-sql").url,
-                              arguments: [output.path] + files.map(\.path),
+                              arguments: [output.path, "--enum", name] + files.map(\.path),
                               inputFiles: files, outputFiles: [output])]
     }
 }

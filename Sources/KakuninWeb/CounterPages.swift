@@ -195,6 +195,7 @@ extension Console {
         var certificates = (Self.clean(record["certificates"] ?? []) as? [[String: Any]]) ?? []
         for i in certificates.indices { certificates[i]["active"] = certificates[i]["status"] as? String == "active" }
         data["certificates"] = certificates
+        data["letter"] = letterInJapanese(db, insurer, certificates, name: [s("family_name"), s("given_name")].filter { !$0.isEmpty }.joined(separator: " "))
         data["considerationActive"] = certificates.contains { $0["status"] as? String == "active" && $0["special_consideration"] as? String == "true" && $0["consideration_ended_on"] == nil }
         var decisions = (Self.clean(record["decisions"] ?? []) as? [[String: Any]]) ?? []
         for i in decisions.indices {
@@ -231,6 +232,18 @@ extension Console {
         let d = PrintedDetails(member, .certificate, validFrom: today, issuedOn: today)
         return ["title": d.title, "special": d.variant == .specialCare,
                 "lines": d.lines.map { ["label": $0.label, "text": $0.text] }]
+    }
+
+    /// The member letter of the latest active certificate, in Japanese (SPEC.md 5.2): what
+    /// the member was sent with it, for the clerk to read with them; nil without one.
+    func letterInJapanese(_ db: Connection, _ insurer: String, _ certificates: [[String: Any]], name: String) -> [String: Any]? {
+        guard let c = certificates.last(where: { $0["active"] as? Bool == true }), let number = c["certificate_number"] as? String else { return nil }
+        guard let loaded = try? parameters(db, insurer, Self.today()) else { return nil }
+        let contact = InsurerContact(loaded.parameters)
+        let letter = MemberLetter(LetterFacts(kind: c["kind"] as? String ?? "", reasons: (c["reasons"] as? String ?? "").split(separator: ";").map(String.init),
+                                              name: name, validFrom: (c["valid_from"] as? String).flatMap { LocalDate($0) },
+                                              validTo: (c["valid_to"] as? String).flatMap { LocalDate($0) }, preferredLanguage: "ja", insurer: contact))
+        return ["certificate_number": number, "paragraphs": letter.paragraphs.filter { !$0.isEmpty }]
     }
 
     static let doneMessages: [String: String] = [
@@ -327,7 +340,12 @@ extension Console {
         try requireOpen(person, insurer)
         guard let n = Int64(number) else { throw OperatorError(.notFound, "確認書番号 \(number) はありません") }
         let paper = CertificatePrint.Paper(rawValue: q["paper"] ?? "card") ?? .card
-        let c = try desk(db, person).reprint(insurer: insurer, certificate: n, parameters: parameters(db, insurer, Self.today()))
+        let loaded = try parameters(db, insurer, Self.today())
+        let c = try desk(db, person).reprint(insurer: insurer, certificate: n, parameters: loaded)
+        // ?letter=member: the member letter in the member's language; ?letter=ja (or another code): in that one.
+        if let language = q["letter"] {
+            return .html(LetterHTML.document(c.letter(loaded.parameters, language: language == "member" ? nil : language), reference: c.letterReference))
+        }
         return .html(CertificatePrint.html(c, paper: paper))
     }
 

@@ -172,6 +172,10 @@ struct Views: Sendable {
             <input type="hidden" name="csrf" value="{{csrf}}"><label for="void-{{certificate_number}}">理由</label><input id="void-{{certificate_number}}" name="reason" required>
             <button type="submit" class="danger">無効にする</button></form></details>{{/canAct}}{{/active}}</td></tr>
             {{/certificates}}{{^empty(certificates)}}</tbody></table>{{/empty(certificates)}}</section>
+            {{#letter}}<section aria-labelledby="letter-h" id="member-letter"><h2 id="letter-h">同封のお知らせ（確認書 {{certificate_number}} に添える手紙・日本語）</h2>
+            {{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}
+            <p><a href="/certificates/{{insurer}}/{{certificate_number}}/print?letter=member" id="letter-member">本人の言語で手紙を印刷</a>
+            <a href="/certificates/{{insurer}}/{{certificate_number}}/print?letter=ja">日本語で手紙を印刷</a></p></section>{{/letter}}
             <section aria-labelledby="dec-h"><h2 id="dec-h">判定の履歴と説明</h2>
             {{^decisions}}<p class="empty">夜間処理の判定はまだありません。</p>{{/decisions}}
             {{^empty(decisions)}}<table class="list"><thead><tr><th>基準日</th><th>実行</th><th>結果</th><th>理由</th><th>有効期間</th><th>説明</th></tr></thead><tbody>{{/empty(decisions)}}
@@ -232,7 +236,8 @@ struct Views: Sendable {
             <dl class="facts"><dt>確認書番号</dt><dd id="issued-number">{{certificate_number}}</dd><dt>氏名</dt><dd>{{name}}</dd>
             <dt>有効期限</dt><dd>{{valid_to_era}}</dd>{{#replaces}}<dt>無効にした確認書</dt><dd>{{replaces}}</dd>{{/replaces}}</dl>
             <p><a class="button primary" href="/certificates/{{insurer}}/{{certificate_number}}/print?paper=card" id="print-card">カードサイズで印刷</a>
-            <a class="button" href="/certificates/{{insurer}}/{{certificate_number}}/print?paper=postcard">はがきサイズで印刷</a></p>
+            <a class="button" href="/certificates/{{insurer}}/{{certificate_number}}/print?paper=postcard">はがきサイズで印刷</a>
+            <a class="button" href="/certificates/{{insurer}}/{{certificate_number}}/print?letter=member" id="print-letter">説明の手紙を印刷（本人の言語）</a></p>
             <p><a href="/members/{{insurer}}/{{member_id}}">加入者の画面へ戻る</a></p>
             """,
         "runs": """

@@ -135,6 +135,9 @@ struct Certificate: ParsableCommand {
         @Option(help: "Certificate number.") var certificate: Int64
         @Option(help: "Write the printable certificate (self-contained HTML) to this file.") var print: String
         @Option(help: "Paper size: card | postcard.") var paper: CertificatePrint.Paper = .card
+        @Option(help: "Also write the member letter that explains it (self-contained HTML, A4) to this file.") var letter: String?
+        @Option(help: "The letter's language (ja en zh ko es pt vi th id tl ne); default: the member's preferred_language.")
+        var letterLanguage: String?
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
@@ -145,6 +148,11 @@ struct Certificate: ParsableCommand {
                     insurer: insurer, certificate: certificate, parameters: params)
                 try emit(CertificatePrint.html(c, paper: paper), to: self.print)
                 Swift.print("certificate \(c.certificate_number) of member \(c.member_id): printable certificate \(self.print)")
+                if let letter {
+                    let l = c.letter(params.parameters, language: letterLanguage)
+                    try emit(LetterHTML.document(l, reference: c.letterReference), to: letter)
+                    Swift.print("member letter (\(l.language)): \(letter)")
+                }
                 return .success
             }
         }

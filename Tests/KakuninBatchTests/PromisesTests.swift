@@ -489,13 +489,14 @@ struct OperatorErrorTests {
         #expect(try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb).status == 0)
         let mount = dir.appendingPathComponent("small")
         try FileManager.default.createDirectory(at: mount, withIntermediateDirectories: true)
-        guard shell("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mount.path) == 0 else {
+        // 6 MiB: the 300 members' files with their letters (inserts.csv, letters_ja.html) need about 2.5.
+        guard shell("mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", mount.path) == 0 else {
             Issue.record("cannot mount a tmpfs here")
             return
         }
         defer { _ = shell("umount", mount.path) }
         let filler = mount.appendingPathComponent("filler")
-        try Data(count: 1000 * 1024).write(to: filler)
+        try Data(count: 6000 * 1024).write(to: filler)
         let args = ["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", mount.appendingPathComponent("out").path, "--params-dir", dir.path]
         var r = try runKakunin(args, database: tdb)
         #expect(r.status == 74, "\(r.stdout)\(r.stderr)")

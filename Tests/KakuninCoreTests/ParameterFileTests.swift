@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import KakuninCore
 
@@ -75,5 +76,28 @@ struct ParameterFileTests {
         let e = #expect(throws: ParameterError.self) { try ParameterFile.validate(p, for: LocalDate("2027-04-01")!, file: "x.conf") }
         #expect(e?.parameter == "effective_to")
         #expect(throws: ParameterError.self) { try ParameterFile.parse("effective_from = 2026-04-01\neffective_to = 2026-03-31", file: "x.conf") }
+    }
+}
+
+@Suite("Insurer parameters: the member letter's contact")
+struct ContactParameterTests {
+    @Test("contact_phone, contact_hours and contact_languages are optional, read back from the listing, and refuse bad values with the fix")
+    func contact() throws {
+        let none = try ParameterFile.parse("", file: "x.conf")
+        #expect(none.contactPhone == nil && none.contactHours == nil && none.contactLanguages.isEmpty)
+        let p = try ParameterFile.parse("contact_phone = 03-1234-5678\ncontact_hours = 平日 8:30–17:15\ncontact_languages = ja, en,PT\n", file: "x.conf")
+        #expect(p.contactPhone == "03-1234-5678" && p.contactHours == "平日 8:30–17:15" && p.contactLanguages == ["ja", "en", "pt"])
+        let listed = p.listing.filter { !$0.1.isEmpty }.map { "\($0.0) = \($0.1)" }.joined(separator: "\n")
+        #expect(try ParameterFile.parse(listed, file: "listing") == p)
+        let badPhone = #expect(throws: ParameterError.self) { try ParameterFile.parse("contact_phone = call us", file: "x.conf") }
+        #expect(badPhone?.parameter == "contact_phone" && badPhone?.fix.contains("03-1234-5678") == true)
+        let badLanguage = #expect(throws: ParameterError.self) { try ParameterFile.parse("contact_languages = ja,fr", file: "x.conf") }
+        #expect(badLanguage?.problem.contains("\"fr\"") == true && badLanguage?.fix.contains("ne") == true)
+    }
+
+    @Test("example.conf documents the contact parameters")
+    func documented() throws {
+        let example = try String(contentsOfFile: #filePath.replacingOccurrences(of: "Tests/KakuninCoreTests/ParameterFileTests.swift", with: "jobs/insurers/example.conf"), encoding: .utf8)
+        for name in ["contact_phone", "contact_hours", "contact_languages"] { #expect(example.contains("# \(name) ="), "\(name)") }
     }
 }

@@ -53,6 +53,8 @@ extension CounterDesk {
         public let long_stay_on: String?
         public let long_stay_on_era: String
         public let specific_disease: String
+        /// The member's `preferred_language`: the language of the letter printed with it (SPEC.md 5.2).
+        public var preferred_language: String? = nil
     }
 
     public enum CounterIssueResult: Sendable {
@@ -154,7 +156,7 @@ extension CounterDesk {
                          issuedOn: LocalDate, replaces: Int64?, application: Int64?, parameters: LoadedParameters) throws -> IssuedCertificate {
         let m = try db.query("""
             SELECT m.scheme, m.family_name, m.given_name, m.family_name_kana, m.given_name_kana, m.birth_date::text, m.sex, m.symbol, m.number,
-                   m.branch, \(Self.printedColumns.dropFirst(2).map { "m.\($0)::text" }.joined(separator: ", "))
+                   m.branch, \(Self.printedColumns.dropFirst(2).map { "m.\($0)::text" }.joined(separator: ", ")), m.preferred_language
             FROM member m WHERE m.insurer_number = $1 AND m.member_id = $2
             """, [insurer, memberID]).rows[0]
         let birth = LocalDate(stored: m[5]!)!
@@ -175,7 +177,8 @@ extension CounterDesk {
             issued_by: person, variant: d.variant.rawValue, title: d.title, copay_text: d.copayText,
             limit_category: e.limitCategory, limit_effective_on: e.limitEffectiveOn?.description,
             limit_effective_on_era: PrintedDetails.printed(e.limitEffectiveOn), long_stay_on: e.longStayOn?.description,
-            long_stay_on_era: PrintedDetails.printed(e.longStayOn), specific_disease: e.specificDisease)
+            long_stay_on_era: PrintedDetails.printed(e.longStayOn), specific_disease: e.specificDisease,
+            preferred_language: m[m.count - 1])  // the last column
     }
 
     /// The member columns `PrintedDetails` reads.

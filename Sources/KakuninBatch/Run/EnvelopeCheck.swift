@@ -11,6 +11,8 @@ struct EnvelopeCheck: Sendable {
     var problems: [String] = []
     var envelopes = 0
     var documents = 0
+    /// Member letters (inserts.csv), nil for a run published before there were any.
+    var inserts: Int?
     /// Envelopes and yen per mail class, summed from envelopes.csv.
     var postage: [String: (envelopes: Int, yen: Int)] = [:]
 
@@ -20,13 +22,16 @@ struct EnvelopeCheck: Sendable {
     struct Files: @unchecked Sendable {
         let envelopes: LineRecords
         let documents: [LineRecords]
+        /// inserts.csv, when the run wrote one.
+        var inserts: LineRecords? = nil
     }
 
     static func open(_ dir: URL) -> Result<Files, Error> {
         let names = MailFiles.names
         return Result {
             Files(envelopes: try LineRecords(dir.appendingPathComponent(names.envelopes)),
-                  documents: try [names.certificates, names.eligibility, names.apply].map { try LineRecords(dir.appendingPathComponent($0)) })
+                  documents: try [names.certificates, names.eligibility, names.apply].map { try LineRecords(dir.appendingPathComponent($0)) },
+                  inserts: try? LineRecords(dir.appendingPathComponent(InsertFiles.csvName)))
         }
     }
 
@@ -46,10 +51,13 @@ struct EnvelopeCheck: Sendable {
             return i
         }
         let names0 = ["envelope_id", "certificates", "eligibility_notices", "apply_notices", "member_ids", "mail_class", "postage_yen"]
-        env.keep(try names0.map { try column(env, $0) })
+        // The envelope's count of letters, when the run wrote them (kept last: index 7).
+        let insertsColumn = files.inserts == nil ? nil : env.header.firstIndex(of: "inserts")
+        env.keep(try names0.map { try column(env, $0) } + (insertsColumn.map { [$0] } ?? []))
         let e = (id: 0, counts: [1, 2, 3], members: 4, cls: 5, yen: 6)
         for r in docs { r.keep([try column(r, "envelope_id"), try column(r, "member_id")]) }
         let d = docs.map { _ in (envelope: 0, member: 1) }
+        if let ins = files.inserts { ins.keep([try column(ins, "envelope_id"), try column(ins, "member_id")]); inserts = 0 }
         var previous: [UInt8]? = nil
         var byClass: [[UInt8]: (envelopes: Int, yen: Int)] = [:]
         while let row = try env.next() {
@@ -72,6 +80,7 @@ struct EnvelopeCheck: Sendable {
                     problem("envelope \(text(id)): \(reader.name) count \(text(row[e.counts[k]])), documents \(n)")
                 }
             }
+            if let ins = files.inserts { try checkInserts(ins, envelope: id, members: members, listed: insertsColumn == nil ? nil : row[7]) }
             let listed = row[e.members].split(separator: UInt8(ascii: ";")).map { Array($0) }
             if listed.sorted(by: { $0.lexicographicallyPrecedes($1) }) != members.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                 problem("envelope \(text(id)): lists members \(text(row[e.members])), its documents are for \(members.map(text).joined(separator: ";"))")
@@ -88,6 +97,29 @@ struct EnvelopeCheck: Sendable {
                 if first == nil { first = "member \(text(r[d[k].member])) in envelope \(text(r[d[k].envelope]))" }
             }
             if left > 0 { problem("\(left) records of \(reader.name) are in no envelope of envelopes.csv (first: \(first!))") }
+        }
+        if let ins = files.inserts {
+            var left = 0
+            while try ins.next() != nil { left += 1 }
+            if left > 0 { problem("\(left) letters of inserts.csv are in no envelope of envelopes.csv") }
+        }
+    }
+
+    /// The envelope's letters (inserts.csv, in the same order): one per document, for the
+    /// documents' members, as many as envelopes.csv says.
+    private mutating func checkInserts(_ ins: LineRecords, envelope id: [UInt8], members: [[UInt8]], listed: [UInt8]?) throws {
+        var letters: [[UInt8]] = []
+        while let next = try ins.peek(), next[0] == id {
+            letters.append(next[1])
+            _ = try ins.next()
+        }
+        inserts = (inserts ?? 0) + letters.count
+        func sorted(_ m: [[UInt8]]) -> [[UInt8]] { m.sorted { $0.lexicographicallyPrecedes($1) } }
+        if sorted(letters) != sorted(members) {
+            problem("envelope \(text(id)): \(letters.count) letters in inserts.csv for \(members.count) documents (letters for \(letters.map(text).joined(separator: ";")))")
+        }
+        if let listed, Self.integer(listed) != letters.count {
+            problem("envelope \(text(id)): envelopes.csv counts \(text(listed)) inserts, inserts.csv has \(letters.count)")
         }
     }
 

@@ -44,6 +44,9 @@ enum MailFiles {
         var envelopes: Int? = nil
         var postage: [PostageLine]? = nil
         var postage_total_yen: Int? = nil
+        /// The member letters (SPEC.md 5.2): one per mailed document, always UTF-8.
+        var inserts: Int? = nil
+        var inserts_encoding: String? = nil
         let files: [FileEntry]
     }
 
@@ -208,6 +211,7 @@ final class MailStaging {
     private let apply: MailFileWriter
     private let envelopes: MailFileWriter
     private let exceptions: MailFileWriter
+    private let inserts: InsertFiles
     private var manifestData = Data()
     private var manifest: MailFiles.Manifest?
     private var envelope: Envelope?
@@ -226,7 +230,7 @@ final class MailStaging {
     private static let entriesTail = ["limit_category", "limit_effective_on", "limit_effective_on_era", "long_stay_on", "long_stay_on_era",
                                       "specific_disease"]
     static let envelopeHeader = ["envelope_id", "addressee", "postal_code", "address", "address_extra", "mail_class", "no_forwarding",
-                                 "certificates", "eligibility_notices", "apply_notices", "documents", "member_ids", "postage_yen"]
+                                 "certificates", "eligibility_notices", "apply_notices", "documents", "member_ids", "postage_yen", "inserts"]
     static let exceptionHeader = ["member_id", "scheme", "outcome", "reasons", "document", "certificate_number", "field", "problem",
                                   "character", "code_point", "length", "limit"]
 
@@ -269,6 +273,7 @@ final class MailStaging {
         // with a byte-order mark, so that a spreadsheet opens it right.
         exceptions = try MailFileWriter(staging, names.exceptions, encoder: VendorEncoder(.utf8), limits: [:], header: Self.exceptionHeader,
                                         checked: false, forStaff: true)
+        inserts = try InsertFiles(dir: staging, runID: runID, parameters: settings.parameters)
     }
 
     /// Writes a certificate's record; returns the problems' summary when it went to the
@@ -298,7 +303,8 @@ final class MailStaging {
                 w.field(e.specificDisease)
             }
         }
-        let held = try placed(problems, r, p, document: "certificate", outcome: kind, number: number, reasons: reasons, cls: cls, nf: nf)
+        let held = try placed(problems, r, p, document: "certificate", outcome: kind, number: number, reasons: reasons, cls: cls, nf: nf,
+                              validity: (validFrom, validTo))
         return (held, p.snapshot(r, d, insurerName: settings.parameters.insurerName))
     }
 
@@ -320,7 +326,8 @@ final class MailStaging {
             tail(&w, r, p, cls, nf)
             if kind == .eligibilityNotice { printedTail(&w, d) }
         }
-        return try placed(problems, r, p, document: kind.rawValue, outcome: kind.rawValue, number: nil, reasons: reasons, cls: cls, nf: nf)
+        return try placed(problems, r, p, document: kind.rawValue, outcome: kind.rawValue, number: nil, reasons: reasons, cls: cls, nf: nf,
+                          validity: (validFrom, validTo))
     }
 
     /// A held member (nothing to mail this run).
@@ -352,11 +359,14 @@ final class MailStaging {
         if let d { w.date(d) } else { w.field(""); w.field(PrintedDetails.none) }
     }
 
-    /// A document written: into its envelope. Refused: one exceptions row per problem.
+    /// A document written: into its envelope, with its member letter. Refused: one exceptions
+    /// row per problem (no letter: nothing is mailed).
     private func placed(_ problems: [RecordProblem], _ r: CopyRow, _ p: PersonColumns, document: String, outcome: String, number: Int64?,
-                        reasons: [UInt8], cls: InsurerParameters.MailClass, nf: Bool) throws -> String? {
+                        reasons: [UInt8], cls: InsurerParameters.MailClass, nf: Bool, validity: (LocalDate?, LocalDate?)) throws -> String? {
         guard !problems.isEmpty else {
             try addToEnvelope(r, p, document: document, cls: cls, noForwarding: nf)
+            try inserts.add(r, p, kind: outcome, number: number, reasons: reasons, validFrom: validity.0, validTo: validity.1)
+            envelope!.inserts += 1
             return nil
         }
         for problem in problems {
@@ -402,6 +412,7 @@ final class MailStaging {
         var id: [UInt8]
         var addressee: [UInt8], postal: [UInt8], address: [UInt8], extra: [UInt8]
         var counts = [0, 0, 0]
+        var inserts = 0
         var members: [UInt8] = []
         var cls: InsurerParameters.MailClass
         var noForwarding: Bool
@@ -438,6 +449,7 @@ final class MailStaging {
             w.int(Int64(e.counts.reduce(0, +)))
             w.field(e.members)
             w.int(Int64(yen))
+            w.int(Int64(e.inserts))
         }
         // Its fields were checked in the documents it holds.
         guard problems.isEmpty else { throw OperatorError(.internalError, "envelope \(String(decoding: e.id, as: UTF8.self)) cannot be encoded: \(problems.map(\.summary))") }
@@ -454,6 +466,8 @@ final class MailStaging {
             files.append(try w.finish())
             CrashPoint.hit("file:\(w.name)")
         }
+        files += try inserts.finish()
+        CrashPoint.hit("file:\(InsertFiles.csvName)")
         let lines = InsurerParameters.MailClass.allCases.compactMap { c -> MailFiles.PostageLine? in
             guard let t = postage[c] else { return nil }
             return MailFiles.PostageLine(mail_class: c.rawValue, envelopes: t.envelopes, yen_per_envelope: settings.parameters.postage(c), yen: t.yen)
@@ -461,7 +475,8 @@ final class MailStaging {
         let m = MailFiles.Manifest(insurer_number: insurer, as_of: asOf.description, as_of_era: JapaneseEra.format(asOf) ?? "",
                                    run_id: runID, encoding: encoder.manifestName,
                                    mail_classes: ["certificate": settings.certificateClass.rawValue, "notice": settings.noticeClass.rawValue],
-                                   envelopes: envelopeCount, postage: lines, postage_total_yen: lines.reduce(0) { $0 + $1.yen }, files: files)
+                                   envelopes: envelopeCount, postage: lines, postage_total_yen: lines.reduce(0) { $0 + $1.yen },
+                                   inserts: inserts.count, inserts_encoding: "UTF-8", files: files)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(m) + Data("\n".utf8)
@@ -488,6 +503,7 @@ final class MailStaging {
     /// Removes the staging folder after a failure (a rerun would replace it anyway).
     func discard() {
         for w in [certificates, eligibility, apply, envelopes, exceptions] { try? w.abandon() }
+        inserts.abandon()
         try? FileManager.default.removeItem(at: staging)
     }
 }

@@ -122,6 +122,9 @@ public struct RunReport: Sendable {
                       + (r.files[MailFiles.names.apply] ?? 0) && manifestEnvelopes == walk.envelopes && manifest[MailFiles.names.envelopes] == walk.envelopes,
                   detail: walk.problems.isEmpty ? "\(walk.envelopes) envelopes (manifest \(manifestEnvelopes.map(String.init) ?? "missing")), \(walk.documents) documents"
                       : walk.problems.joined(separator: "; ")),
+            Check(name: "one member letter per mailed document (inserts.csv, by envelope and member) = manifest",
+                  pass: walk.inserts == walk.documents && manifest[InsertFiles.csvName] == walk.inserts,
+                  detail: "\(walk.inserts.map(String.init) ?? "no inserts.csv") letters, \(walk.documents) documents, manifest \(manifest[InsertFiles.csvName].map(String.init) ?? "missing")"),
             Check(name: "postage: envelopes.csv = manifest", pass: fromFile == fromManifest,
                   detail: "\(fromFile.joined(separator: ", ")) = \(fromManifest.joined(separator: ", "))"),
         ]

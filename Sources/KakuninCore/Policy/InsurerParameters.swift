@@ -92,6 +92,12 @@ public struct InsurerParameters: Sendable, Equatable {
     // MARK: -
     /// Printed on certificates and notices as 保険者名称; none by default (a run warns).
     public var insurerName: String? = nil
+    /// The member letter's contact (SPEC.md 5.2): telephone, hours (as printed) and the
+    /// languages the desk answers in (letter language codes). None by default: the letter then
+    /// names the insurer only.
+    public var contactPhone: String? = nil
+    public var contactHours: String? = nil
+    public var contactLanguages: [String] = []
     /// Mail class per document kind (SPEC.md 2.6): certificates 特定記録, notices ordinary.
     public var mailClassCertificate = MailClass.tokuteiKiroku
     public var mailClassNotice = MailClass.ordinary
@@ -154,6 +160,9 @@ public struct InsurerParameters: Sendable, Equatable {
          ("elderly_min_uses_3m", String(elderlyMinUses3m)),
          ("elderly_apply_without_basis", elderlyApplyWithoutBasis ? "on" : "off"),
          ("insurer_name", insurerName ?? ""),
+         ("contact_phone", contactPhone ?? ""),
+         ("contact_hours", contactHours ?? ""),
+         ("contact_languages", contactLanguages.joined(separator: ",")),
          ("mail_class.certificate", mailClassCertificate.rawValue),
          ("mail_class.notice", mailClassNotice.rawValue),
          ("no_forwarding.certificate", noForwardingCertificate ? "on" : "off"),
@@ -305,6 +314,22 @@ public enum ParameterFile {
                     throw err("the name is longer than 60 characters or holds a control character", "write the name as printed (保険者名称), at most 60 characters")
                 }
                 p.insurerName = value.isEmpty ? nil : value
+            case "contact_phone":
+                guard value.unicodeScalars.count <= 20, value.unicodeScalars.allSatisfy({ "0123456789-() +".unicodeScalars.contains($0) }) else {
+                    throw err("\"\(value)\" is not a telephone number", "write digits with - ( ) + or spaces, at most 20 characters, e.g. 03-1234-5678")
+                }
+                p.contactPhone = value.isEmpty ? nil : value
+            case "contact_hours":
+                guard value.unicodeScalars.count <= 60, !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                    throw err("the hours are longer than 60 characters or hold a control character", "write them as printed, e.g. 平日 8:30–17:15")
+                }
+                p.contactHours = value.isEmpty ? nil : value
+            case "contact_languages":
+                let codes = value.split(separator: ",").map { $0.trimmingSpaces.lowercased() }.filter { !$0.isEmpty }
+                if let bad = codes.first(where: { !LetterCatalog.languages.contains($0) }) {
+                    throw err("unknown language \"\(bad)\"", "use codes of the letter's languages: \(LetterCatalog.languages.joined(separator: ", "))")
+                }
+                p.contactLanguages = codes
             case "effective_from": p.effectiveFrom = try date()
             case "effective_to": p.effectiveTo = try date()
             default:
