@@ -75,3 +75,36 @@ struct OperatorDayTests {
                 "\(listed.stdout) \(listed.stderr)")
     }
 }
+
+/// `kakunin import`'s progress: JSON lines when stderr is not a terminal, a bar with rate and
+/// ETA on a terminal (under `script`, which gives the command a pseudo-terminal).
+@Suite("Import progress")
+struct ImportProgressTests {
+    @Test("JSON lines (started, finished with the rows read) when not a terminal; a progress bar with rows/s and ETA on a terminal")
+    func importProgress() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory("kakunin-import-progress")
+        let feeds = dir.appendingPathComponent("feeds")
+        #expect(try runKakunin(["generate", "--members", "20000", "--seed", "3", "--out", feeds.path], database: tdb).status == 0)
+        let members = feeds.appendingPathComponent("members.csv").path
+        let plain = try runKakunin(["import", "members", members, "--report-dir", dir.appendingPathComponent("r1").path], database: tdb)
+        let lines = plain.stderr.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(lines.contains { $0["phase"] as? String == "import" && $0["message"] as? String == "started" }, "\(plain.stderr)")
+        #expect(lines.contains { $0["message"] as? String == "finished" && ($0["rows_read"] as? Int ?? 0) >= 20000 }, "\(plain.stderr)")
+        // On a terminal: the same file again under script(1), the database named in the environment.
+        var env = ProcessInfo.processInfo.environment
+        env["PGDATABASE"] = tdb.name
+        let kakunin = TestDatabase.repositoryRoot.appendingPathComponent(".build/debug/kakunin").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        p.arguments = ["-qec", "\(kakunin) import members \(members) --report-dir \(dir.appendingPathComponent("r2").path)", "/dev/null"]
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let screen = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(screen.contains("importing ") && screen.contains("rows/s") && screen.contains("ETA") && screen.contains("█"), "\(screen)")
+    }
+}
