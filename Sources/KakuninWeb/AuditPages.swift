@@ -52,7 +52,8 @@ extension Console {
         let (_, dir) = try filesDirectory(db, id)
         let report = try AuditorReport.load(db, runID: id, filesDirectory: dir)
         let drills = person.role == .auditor || person.role == .admin
-        var html = report.renderHTML(link: drills ? { Self.drillLink(id, $0) } : nil)
+        let trends = try RunTrends.load(db, insurer: report.insurer, limit: 90, upTo: id).html(heading: "最近の夜間処理（90 回まで）")
+        var html = report.renderHTML(link: drills ? { Self.drillLink(id, $0) } : nil, trends: trends)
         let bar = """
             <p style="font-size:11pt"><a href="/runs">← 実行一覧</a>\(drills ? "　件数を選ぶと、その内訳の方々を表示します。" : "")</p>
             """
@@ -228,6 +229,10 @@ extension Console {
             }
         }
         data["groups"] = groups
+        if focus.0 == nil {
+            data["trends"] = try rows.map { try RunTrends.load(db, insurer: $0.insurer, limit: 90).html(heading: "\($0.insurer) の最近の夜間処理（90 回まで）") }
+                .joined()
+        }
         // Documents issued but kept out of the vendor files (exceptions.csv): staff hand them over.
         var waiting: [[String: Any]] = []
         for r in rows where focus.0 == nil {

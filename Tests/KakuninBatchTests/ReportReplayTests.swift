@@ -139,6 +139,9 @@ struct ReportReplayTests {
             #expect(!dom.contains(english), "English left in the page: \(english)")
         }
         #expect(!dom.contains(">不一致<"), "a check failed")
+        // The last nights as SVG charts with their numbers in a table (both nights of twoNights).
+        #expect(dom.contains("最近の夜間処理") && dom.contains("<svg") && dom.contains("role=\"img\""), "trend charts")
+        #expect(dom.contains("令和8年11月22日") && dom.contains("夜ごとの件数"), "trend table")
         #expect(dom.range(of: "id=\"summary\"")!.lowerBound < dom.range(of: "id=\"checks\"")!.lowerBound, "the summary comes first")
     }
 

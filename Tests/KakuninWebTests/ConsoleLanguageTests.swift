@@ -74,6 +74,19 @@ struct ConsoleLanguageTests {
         #expect(f.stop().status == 0)
     }
 
+    @Test("trends: the operations page and a run's page draw the last nights as SVG charts with the numbers in a table")
+    func trends() throws {
+        let f = try ConsoleFixture(members: 300)
+        let certificates = try f.query("SELECT counts->>'certificates', counts->>'postage_yen' FROM run WHERE run_id = 1")[0]
+        for (user, path) in [("ops", "/operations"), ("audi", "/runs/1"), ("boss", "/operations")] {
+            let page = try f.login(user).get(path).body
+            #expect(page.contains("id=\"trends-131016\"") && page.contains("<svg") && page.contains("role=\"img\""), "\(user) \(path)")
+            #expect(page.contains("<td class=\"n\">\(certificates[0]!)</td>") && page.contains("<td class=\"n\">\(certificates[1]!)</td>"),
+                    "\(user) \(path): the table carries the night's numbers")
+        }
+        #expect(f.stop().status == 0)
+    }
+
     @Test("the check itself: English outside <code> is found, ids, codes and the product name are not")
     func checkFindsEnglish() {
         #expect(Self.englishWords("<p>状態 active</p>") == ["active"])
