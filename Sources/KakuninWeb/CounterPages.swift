@@ -227,6 +227,7 @@ extension Console {
             c["valid"] = "\(JapaneseEra.short(c["valid_from"] as? String)) – \(JapaneseEra.short(c["valid_to"] as? String))"
             c["issued_on"] = JapaneseEra.short(c["issued_on"] as? String)
             c["voided_on"] = JapaneseEra.short(c["voided_on"] as? String)
+            c["void_reason"] = CertificateStatus.voidReason(c["void_reason"] as? String)
             c["delivery"] = delivery.japanese
             c["mayReturn"] = delivery.canComeBack && status == "active"
             if status == "active", let why = c["mail_exception"] as? String {

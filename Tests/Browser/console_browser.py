@@ -36,9 +36,17 @@ def browser():
     return d
 
 
-def shot(d, name):
+def shot(d, name, print_media=False):
+    """A screenshot of the whole page (the window grown to its height); `print_media` as printed."""
     if SHOTS:
+        if print_media:
+            d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+        height = d.execute_script("return document.documentElement.scrollHeight")
+        d.set_window_size(1280, min(max(height, 1100), 8000))
         d.save_screenshot(f"{SHOTS}/{name}.png")
+        d.set_window_size(1280, 1100)
+        if print_media:
+            d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
 
 
 def navigating(d, action):
@@ -312,17 +320,21 @@ def other_insurer(d):
 @step
 def auditor(d):
     login(d, "audi", P["audi"])
+    shot(d, "runs")
     click(d, By.CSS_SELECTOR, "a[href='/runs/1']")
     expect("実行報告書" in text(d), "run report opens")
     shot(d, "report")
+    shot(d, "report-print", print_media=True)
     click(d, By.CSS_SELECTOR, "a[href*='/runs/1/members?kind=outcome']")
     rows = d.find_elements(By.CSS_SELECTOR, "table.list a[href^='/members/']")
     expect(rows, "drill-down lists members")
     shot(d, "drill")
     navigating(d, rows[0].click)
     expect("判定の履歴と説明" in text(d), "member page from the drill-down")
+    shot(d, "member-auditor")
     click(d, By.PARTIAL_LINK_TEXT, "なぜこの判定か")
     expect("判定の手順" in text(d), "explanation from the member page")
+    shot(d, "explain")
     # An auditor's POST to a counter action, with a valid token: refused, nothing changes.
     d.get(BASE + "/runs")
     token = d.find_element(By.CSS_SELECTOR, "form.logout input[name=csrf]").get_attribute("value")
@@ -356,6 +368,17 @@ def operator(d):
     d.get(BASE + "/runs/1")
     shot(d, "report-operator")
     d.get(BASE + "/operations")
+    logout(d)
+
+
+@step
+def admin(d):
+    login(d, "boss", P["boss"])
+    d.get(BASE + "/users")
+    expect("窓口" in text(d) and "--role" not in text(d), "people page in Japanese, no command line")
+    shot(d, "users")
+    d.get(BASE + "/operations")
+    shot(d, "operations-admin")
     logout(d)
 
 

@@ -57,8 +57,10 @@ struct ConsoleLanguageTests {
                 let words = Self.englishWords(r.body)
                 if !words.isEmpty { found.append("\(user) \(path) [\(r.status)]: \(Array(Set(words)).sorted().prefix(12).joined(separator: " "))") }
             }
-            // The refusals and confirmations of the counter's forms (nothing is recorded).
+            // The refusals and confirmations of the counter's forms (nothing is recorded), then a
+            // counter issue and a reissue, and the member's page with the voided certificate.
             if user == "clerk" {
+                try issueAndReissue(s, f)
                 let page = "/members/131016/\(member)"
                 for (path, form) in [("/applications", [("kind", "special_consideration"), ("received_on", "20261201")]),
                                      ("/applications", [("kind", "card_lost"), ("received_on", "令和8年12月1日")]),
@@ -72,6 +74,27 @@ struct ConsoleLanguageTests {
         }
         #expect(found.isEmpty, "English on the pages:\n\(found.joined(separator: "\n"))")
         #expect(f.stop().status == 0)
+    }
+
+    /// A counter issue and a reissue as the clerk would do them; the member's page afterwards
+    /// (a voided certificate, a fulfilled application) must read in Japanese too.
+    func issueAndReissue(_ s: HTTP.Session, _ f: ConsoleFixture) throws {
+        let candidates = try f.query("""
+            SELECT d.member_id FROM decision d WHERE d.run_id = 1 AND d.outcome = 'held'
+              AND NOT EXISTS (SELECT 1 FROM certificate c WHERE c.insurer_number = d.insurer_number AND c.member_id = d.member_id)
+            ORDER BY d.member_id
+            """).map { $0[0]! }
+        guard let m = try candidates.first(where: { try s.get("/members/131016/\($0)/issue").body.contains("id=\"confirm-issue\"") }) else {
+            Issue.record("no member the counter can issue to")
+            return
+        }
+        let page = "/members/131016/\(m)"
+        _ = try s.post(page + "/issue", from: page + "/issue", [])
+        _ = try s.post(page + "/reissue", from: page, [("note", "紛失"), ("confirm", "1")])
+        _ = try s.post(page + "/issue", from: page + "/issue", [])
+        let words = Self.englishWords(try s.get(page).body)
+        #expect(words.isEmpty, "member \(m) after a reissue: \(words)")
+        #expect(try f.query("SELECT count(*) FROM certificate WHERE member_id = $1 AND status = 'voided'", [m])[0][0] == "1")
     }
 
     @Test("trends: the operations page and a run's page draw the last nights as SVG charts with the numbers in a table")

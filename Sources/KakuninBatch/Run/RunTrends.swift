@@ -78,7 +78,8 @@ public struct RunTrends: Sendable {
     func chart(_ m: Measure) -> String {
         let (width, height, top, bottom) = (300.0, 110.0, 16.0, 18.0)
         let values = nights.map(m.value)
-        let peak = max(values.max() ?? 0, 1)
+        let highest = values.max() ?? 0
+        let peak = max(highest, 1)
         let step = width / Double(values.count)
         let id = "trend-\(HTML.escape(insurer))-\(m.key)"
         var bars = ""
@@ -90,10 +91,10 @@ public struct RunTrends: Sendable {
         let latest = m.format(values.last ?? 0)
         return """
             <figure style="margin:0"><svg width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" role="img" aria-labelledby="\(id)">
-            <title id="\(id)">\(m.name)（夜ごと、最大 \(m.format(peak)) \(m.unit)、最新 \(latest) \(m.unit)）</title>
+            <title id="\(id)">\(m.name)（夜ごと、最大 \(m.format(highest)) \(m.unit)、最新 \(latest) \(m.unit)）</title>
             <rect x="0" y="0" width="\(Int(width))" height="\(Int(height))" fill="#fff" stroke="#bbb"/>
             <line x1="0" y1="\(Int(height - bottom))" x2="\(Int(width))" y2="\(Int(height - bottom))" stroke="#888"/>\(bars)
-            <text x="4" y="12" font-size="11" fill="#333">\(m.name)（最大 \(m.format(peak)) \(m.unit)）</text>
+            <text x="4" y="12" font-size="11" fill="#333">\(m.name)（最大 \(m.format(highest)) \(m.unit)）</text>
             <text x="2" y="\(Int(height - 4))" font-size="10" fill="#555">\(HTML.escape(JapaneseEra.short(nights.first!.asOf)))</text>
             <text x="\(Int(width) - 2)" y="\(Int(height - 4))" font-size="10" fill="#555" text-anchor="end">\(HTML.escape(JapaneseEra.short(nights.last!.asOf)))</text>
             </svg><figcaption style="font-size:.85em">\(m.name)：最新 \(latest) \(m.unit)</figcaption></figure>

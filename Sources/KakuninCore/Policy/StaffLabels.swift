@@ -74,6 +74,19 @@ public enum CertificateStatus: String, Sendable, CaseIterable {
     }
 }
 
+extension CertificateStatus {
+    /// The reason of a void as staff read it: the database's own reasons for a replaced
+    /// certificate (`replaced by certificate N`, from a reissue or a run) in Japanese, a reason
+    /// staff typed as typed.
+    public static func voidReason(_ text: String?) -> String {
+        guard let text, text.hasPrefix("replaced by certificate ") else { return text ?? "" }
+        let rest = text.dropFirst("replaced by certificate ".count)
+        let number = rest.prefix { $0.isNumber }
+        let counter = rest.dropFirst(number.count).contains("reissued at the counter")
+        return "確認書 \(number) の交付により無効" + (counter ? "（窓口での再交付）" : "")
+    }
+}
+
 /// How a certificate reached the member.
 public enum CertificateDelivery: String, Sendable, CaseIterable {
     /// Issued at the counter (no run): handed over there, never mailed.
