@@ -382,7 +382,7 @@ extension Console {
         var data: [String: Any] = ["insurer": insurer, "member_id": member, "as_of": e.asOf.description,
                                    "as_of_era": JapaneseEra.withWestern(e.asOf.description), "outcome": e.decision.outcome.japanese,
                                    "outcome_code": e.decision.outcome.rawValue,
-                                   "steps": e.steps, "parameters": "\(e.parameters.source) \(e.parameters.sha256.prefix(16))…",
+                                   "steps": e.steps, "parameters": parameterSourceJapanese(e.parameters.source), "sha": "\(e.parameters.sha256.prefix(16))…",
                                    "insurer_name": e.parameters.parameters.insurerName ?? ""]
         if let run = e.runID {
             var about: [String: Any] = ["run_id": run]

@@ -213,7 +213,7 @@ struct Views: Sendable {
             <p class="outcome" id="outcome">結果：<strong>{{outcome}}</strong> <code>{{outcome_code}}</code>{{#valid}}　有効期間 {{valid}}{{/valid}}</p>
             <h2>理由</h2><ul>{{#reasons}}<li><code>{{code}}</code> {{text}}</li>{{/reasons}}</ul>
             <details><summary>判定の手順（プログラムの記録）</summary><ol class="steps">{{#steps}}<li><code>{{.}}</code></li>{{/steps}}</ol></details>
-            <p class="note">保険者名称：{{insurer_name}}　パラメータ：<code>{{parameters}}</code></p>
+            <p class="note">保険者名称：{{insurer_name}}　{{parameters}}　ハッシュ値 <code>{{sha}}</code></p>
             """,
         "issue_confirm": """
             <p class="crumbs"><a href="/members/{{insurer}}/{{member_id}}">加入者 {{member_id}}</a> › 窓口交付</p>

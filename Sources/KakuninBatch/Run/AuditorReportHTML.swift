@@ -98,7 +98,7 @@ extension AuditorReport {
             <tr><th>ジョブ・状態</th><td><code>\(e(job))</code>・\(e(StaffLabel.of(RunStatus.self, status)))</td></tr>
             <tr><th>処理時間（日本時間）</th><td>\(e(JapaneseEra.time(startedJST, label: false))) – \(e(JapaneseEra.time(finishedJST, label: false)))\(seconds.map { String(format: "（%.1f 秒）", $0) } ?? "")</td></tr>
             <tr><th>プログラム版</th><td><code>\(e(codeVersion))</code></td></tr>
-            <tr><th>パラメータ</th><td><code>\(e(parametersSource))</code><br>ハッシュ値 <code>\(e(parametersSHA256))</code></td></tr>
+            <tr><th>パラメータ</th><td>\(e(parameterSourceJapanese(parametersSource)))<br>ハッシュ値 <code>\(e(parametersSHA256))</code></td></tr>
             </table>
 
             """
