@@ -529,7 +529,7 @@ extension Console {
         }
         let basis = form["basis"].flatMap(ConsiderationBasis.init(rawValue:))
         if let text = form["basis"], basis == nil {
-            throw FieldError(field: "basis", message: "配慮が必要な理由を一覧から選んでください（「\(text)」は一覧にありません）。")
+            throw FieldError(field: "basis", message: "配慮が必要な理由を一覧から選んでください。「\(text)」は一覧にありません。")
         }
         if kind.needsBasis && basis == nil {
             throw FieldError(field: "basis", message: "配慮が必要な方の交付申請には、配慮が必要な理由が必要です。一覧から選んでください。")
@@ -537,7 +537,9 @@ extension Console {
         if !kind.needsBasis && basis != nil {
             throw FieldError(field: "basis", message: "配慮が必要な理由は、配慮が必要な方の交付申請のときだけ選びます。「（なし）」にしてください。")
         }
-        return (kind, basis, try date(form, "received_on"))
+        let received = try date(form, "received_on")
+        try CounterDates.requireReceived(received)
+        return (kind, basis, received)
     }
 
     func decideApplication(_ db: Connection, _ person: Person, _ insurer: String, _ application: String, _ form: FormFields) throws -> Reply {
