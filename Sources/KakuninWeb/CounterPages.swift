@@ -180,14 +180,23 @@ extension Console {
         data["canAct"] = person.role == .counter
         data["csrf"] = person.csrf
         data["today"] = JapaneseEra.short(Self.today().description)
-        let certificates = Self.certificateRows((Self.clean(record["certificates"] ?? []) as? [[String: Any]]) ?? [])
+        let returns = Self.returnRows((Self.clean(record["mail_returns"] ?? []) as? [[String: Any]]) ?? [])
+        // What has come back already is not offered for a return again.
+        let returned = Set(returns.map { "\($0["document_code"] ?? "")/\($0["certificate_number"] ?? $0["notice_run_id"] ?? "")" })
+        var certificates = Self.certificateRows((Self.clean(record["certificates"] ?? []) as? [[String: Any]]) ?? [])
+        for i in certificates.indices where returned.contains("certificate/\(certificates[i]["certificate_number"] ?? "")") {
+            certificates[i]["mayReturn"] = false
+        }
         data["certificates"] = certificates
         data["considerationActive"] = certificates.contains { $0["active"] as? Bool == true && $0["special_consideration"] as? String == "true" && $0["consideration_ended_on"] == nil }
         data["decisions"] = Self.decisionRows((Self.clean(record["decisions"] ?? []) as? [[String: Any]]) ?? [])
         let applications = Self.applicationRows((Self.clean(record["applications"] ?? []) as? [[String: Any]]) ?? [])
         data["applications"] = applications
-        data["notices"] = Self.noticeRows((Self.clean(record["notices"] ?? []) as? [[String: Any]]) ?? [])
-        let returns = Self.returnRows((Self.clean(record["mail_returns"] ?? []) as? [[String: Any]]) ?? [])
+        var notices = Self.noticeRows((Self.clean(record["notices"] ?? []) as? [[String: Any]]) ?? [])
+        for i in notices.indices where returned.contains("\(notices[i]["kind_code"] ?? "")/\(notices[i]["run_id"] ?? "")") {
+            notices[i]["mayReturn"] = false
+        }
+        data["notices"] = notices
         data["returns"] = returns
         data["myna"] = Self.mynaRows((Self.clean(record["myna_status"] ?? []) as? [[String: Any]]) ?? [])
         data.merge(Self.applicationForm(form), uniquingKeysWith: { $1 })
@@ -328,7 +337,8 @@ extension Console {
         case "returned", "notice_returned":
             guard let r = returns.first(where: { $0["return_id"] as? String == ref }) else { return "返戻を記録しました。" }
             let memo = (r["note"] as? String).map { "・メモ：\($0)" } ?? ""
-            return "返戻を記録しました：\(r["document"] ?? "") \(r["certificate_number"] ?? "")・返戻日 \(r["returned_on"] ?? "")\(memo)。住所が変わるまで、この方への郵送は止まります。"
+            let what = [r["document"], r["certificate_number"]].compactMap { $0 as? String }.joined(separator: " ")
+            return "返戻を記録しました：\(what)・返戻日 \(r["returned_on"] ?? "")\(memo)。住所が変わるまで、この方への郵送は止まります。"
         case "voided":
             guard let c = row(certificates, "certificate_number") else { return "資格確認書を無効にしました。" }
             return "資格確認書 \(ref) を無効にしました（\(c["voided_on"] ?? "")・理由：\(c["void_reason"] ?? "")）。"

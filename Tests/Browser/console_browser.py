@@ -263,6 +263,8 @@ def trap_notice_return(d):
     expect("転居先不明" in d.find_element(By.ID, "done").text, "the memo is in the message after recording")
     expect("転居先不明" in d.find_element(By.ID, "returns").text, "the memo is shown in the returns")
     shot(d, "member-after-notice-return")
+    section = d.find_element(By.ID, "notice-h").find_element(By.XPATH, "..")
+    expect(not section.find_elements(By.XPATH, ".//summary[contains(., '返戻を記録')]"), "a returned notice is not offered for a return again")
 
 
 @step
@@ -277,6 +279,8 @@ def trap_certificate_return(d):
     click(d, By.ID, "confirm-record")
     expect("あて所に尋ねあたりません" in d.find_element(By.ID, "returns").text, "the return's memo is shown")
     shot(d, "member-after-certificate-return")
+    row = d.find_element(By.ID, f"cert-{MAILED_CERT}")
+    expect(not row.find_elements(By.XPATH, ".//summary[contains(., '返戻を記録')]"), "a returned certificate is not offered for a return again")
     d.get(member_page(CLERK_MEMBER))
     counter_rows = [r for r in d.find_elements(By.CSS_SELECTOR, "tr[id^='cert-']") if "窓口で手渡し" in r.text]
     expect(counter_rows, "the counter's certificates are listed as handed over")
