@@ -329,6 +329,10 @@ def auditor(d):
     expect("実行報告書" in text(d), "run report opens")
     shot(d, "report")
     shot(d, "report-print", print_media=True)
+    if SHOTS:
+        d.get(BASE + "/runs/1#checks")
+        d.save_screenshot(f"{SHOTS}/report-checks.png")
+        d.get(BASE + "/runs/1")
     click(d, By.CSS_SELECTOR, "a[href*='/runs/1/members?kind=outcome']")
     rows = d.find_elements(By.CSS_SELECTOR, "table.list a[href^='/members/']")
     expect(rows, "drill-down lists members")
