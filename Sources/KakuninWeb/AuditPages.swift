@@ -9,13 +9,15 @@ import KakuninStore
 extension Console {
     func runsPage(_ db: Connection, _ person: Person, _ q: FormFields) throws -> Reply {
         let insurers = try visibleInsurers(db, person)
-        var errors: [String] = []
-        for name in ["from", "to"] where q[name] != nil && LocalDate(q[name]!) == nil { errors.append(name) }
+        let from = q["from"].flatMap(JapaneseEra.parse), to = q["to"].flatMap(JapaneseEra.parse)
         let page = q.page
-        let runs = try RunListing.recent(db, insurer: q["insurer"], from: errors.contains("from") ? nil : q["from"],
-                                         to: errors.contains("to") ? nil : q["to"], limit: Self.pageSize + 1, offset: (page - 1) * Self.pageSize)
+        let runs = try RunListing.recent(db, insurer: q["insurer"], from: from?.description, to: to?.description,
+                                         limit: Self.pageSize + 1, offset: (page - 1) * Self.pageSize)
         var data: [String: Any] = ["from": q["from"] ?? "", "to": q["to"] ?? "",
                                    "insurerChoices": Self.choices(insurers, selected: q["insurer"], all: "すべて")]
+        if (q["from"] != nil && from == nil) || (q["to"] != nil && to == nil) {
+            data["dateError"] = "基準日は 令和8年12月6日、2026-12-06、20261206 のいずれかの形で入力してください（読めない日付は絞り込みに使っていません）。"
+        }
         data["runs"] = runs.prefix(Self.pageSize).map(Self.runRow)
         if let p = Self.pager("/runs", [("insurer", q["insurer"]), ("from", q["from"]), ("to", q["to"])], page: page,
                               hasMore: runs.count > Self.pageSize) { data["pager"] = p }
@@ -23,8 +25,9 @@ extension Console {
     }
 
     static func runRow(_ r: RunListing) -> [String: Any] {
-        var d: [String: Any] = ["run_id": r.runID, "insurer": r.insurer, "as_of": r.asOf, "job": r.job, "status": r.status,
-                                "phase": r.phase ?? "", "attempts": r.attempts, "started": r.started, "abandoned": r.abandoned,
+        var d: [String: Any] = ["run_id": r.runID, "insurer": r.insurer, "as_of": JapaneseEra.short(r.asOf), "job": r.job,
+                                "status": StaffLabel.of(RunStatus.self, r.status), "phase": r.phase.flatMap(RunRegistry.Phase.init(rawValue:))?.japanese ?? "",
+                                "attempts": r.attempts, "started": JapaneseEra.time(r.started, label: false), "abandoned": r.abandoned,
                                 "decisions": r.decisions ?? "", "held": r.held ?? "", "waiting": r.waiting ?? ""]
         if let s = r.seconds { d["seconds"] = String(format: "%.1f 秒", s) }
         return d
@@ -49,7 +52,8 @@ extension Console {
         let (_, dir) = try filesDirectory(db, id)
         let report = try AuditorReport.load(db, runID: id, filesDirectory: dir)
         let drills = person.role == .auditor || person.role == .admin
-        var html = report.renderHTML(link: drills ? { Self.drillLink(id, $0) } : nil)
+        let trends = try RunTrends.load(db, insurer: report.insurer, limit: 90, upTo: id).html(heading: "最近の夜間処理（90 回まで）")
+        var html = report.renderHTML(link: drills ? { Self.drillLink(id, $0) } : nil, trends: trends)
         let bar = """
             <p style="font-size:11pt"><a href="/runs">← 実行一覧</a>\(drills ? "　件数を選ぶと、その内訳の方々を表示します。" : "")</p>
             """
@@ -74,14 +78,15 @@ extension Console {
         let asOf = try RunRecord.identity(db, runID: id)?.asOf ?? ""
         let drill: AuditorReport.Drill
         let heading: String
-        func outcomeName(_ o: String) -> String { Outcome(rawValue: o)?.japanese ?? o }
+        func outcomeName(_ o: String) -> String { o == "(new)" ? "新規" : o == "(gone)" ? "対象外" : StaffLabel.of(Outcome.self, o) }
         switch (q["kind"], q["outcome"], q["reason"], q["scheme"], q["from"], q["to"]) {
         case ("outcome", let o?, _, _, _, _):
             drill = .outcome(o); heading = "結果「\(outcomeName(o))」の方"
         case ("detail", let o?, let r?, let s?, _, _):
-            drill = .outcomeReasonScheme(outcome: o, reason: r, scheme: s); heading = "結果「\(outcomeName(o))」・理由 \(r)・制度 \(s) の方"
+            drill = .outcomeReasonScheme(outcome: o, reason: r, scheme: s)
+            heading = "結果「\(outcomeName(o))」・理由「\(ReasonCode(rawValue: r)?.japanese ?? r)」・制度「\(StaffLabel.of(Scheme.self, s))」の方"
         case ("held", _, let r?, _, _, _):
-            drill = .held(reason: r); heading = "保留（\(r)：\(ReasonCode(rawValue: r)?.japanese ?? "")）の方"
+            drill = .held(reason: r); heading = "保留（\(ReasonCode(rawValue: r)?.japanese ?? r)）の方"
         case ("change", _, _, _, let f?, let t?):
             drill = .change(from: f, to: t); heading = "前回「\(outcomeName(f))」→ 今回「\(outcomeName(t))」の方"
         default:
@@ -96,8 +101,8 @@ extension Console {
         if case .change = drill { isChange = true }
         var data: [String: Any] = ["run_id": id, "heading": heading + "（実行 \(id)）", "change": isChange]
         data["members"] = shown.map { m -> [String: Any] in
-            ["insurer": insurer, "member": m.member, "outcome": m.outcome, "reasons": m.reasons, "scheme": m.scheme,
-             "previous": m.previousOutcome ?? "", "as_of": asOf]
+            ["insurer": insurer, "member": m.member, "outcome": outcomeName(m.outcome), "reasons": Self.reasonList(m.reasons, separator: ";"),
+             "scheme": StaffLabel.of(Scheme.self, m.scheme), "previous": m.previousOutcome.map(outcomeName) ?? "", "as_of": asOf]
         }
         if let p = Self.pager("/runs/\(id)/members", [("kind", q["kind"]), ("outcome", q["outcome"]), ("reason", q["reason"]),
                                                       ("scheme", q["scheme"]), ("from", q["from"]), ("to", q["to"])],
@@ -134,11 +139,12 @@ extension Console {
                 let db = try Connection(url: url, applicationName: "kakunin-console-verify")
                 try db.execute("SET ROLE \"\(role)\"")
                 guard let (_, _, cp) = try AuditLogStatus.latestCheckpoint(db) else {
-                    return .init(ok: false, summary: "チェックポイントがないため検証できません（kakunin audit checkpoint）。", problems: [])
+                    return .init(ok: false, summary: "確認点がまだないため検証できません。夜間処理が終わると作られます。", problems: [])
                 }
                 let v = try AuditLog.verify(db, newer: cp, older: nil, publicKey: key, leaves: nil)
-                return .init(ok: v.ok, summary: v.ok ? "検証成功：ログの最初の \(cp.size) 件は署名されたチェックポイントと一致します（改ざんなし）。"
-                                                     : "検証失敗：ログはチェックポイントと一致しません。", problems: v.problems)
+                if !v.ok { FileHandle.standardError.write(Data("kakunin serve: verification failed: \(v.problems.joined(separator: "; "))\n".utf8)) }
+                return .init(ok: v.ok, summary: v.ok ? "検証成功：ログの最初の \(cp.size) 件は署名された確認点と一致します（改ざんなし）。"
+                                                     : "検証失敗：ログは署名された確認点と一致しません（相違 \(v.problems.count) 件）。", problems: v.problems)
             } catch {
                 return .init(ok: false, summary: "検証を完了できませんでした（受付番号 \(self.incident(error))）。", problems: [])
             }
@@ -150,12 +156,13 @@ extension Console {
         data["logSize"] = try AuditLogStatus.size(db)
         data["canVerify"] = publicKey != nil
         if let (id, created, cp) = try AuditLogStatus.latestCheckpoint(db) {
-            var c: [String: Any] = ["id": id, "size": cp.size, "created": created, "root": cp.root.map { String(format: "%02x", $0) }.joined(),
+            var c: [String: Any] = ["id": id, "size": cp.size, "created": JapaneseEra.time(created), "root": cp.root.map { String(format: "%02x", $0) }.joined(),
                                     "text": cp.text]
             if let job = verification.current {
                 let started = Self.jstTime(job.started)
                 if let o = job.outcome {
-                    c["verified"] = ["ok": o.ok, "problems": o.problems, "summary": o.summary, "number": job.number, "started": started]
+                    c["verified"] = ["ok": o.ok, "summary": o.summary, "number": job.number, "started": started,
+                                     "detail": o.ok ? "" : "監査担当と運用担当に直ちに知らせてください。相違の詳細はサーバーの記録にあります。"]
                 } else {
                     c["verifying"] = ["number": job.number, "started": started]
                 }
@@ -169,7 +176,7 @@ extension Console {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "Asia/Tokyo")
-        f.dateFormat = "HH:mm:ss"
+        f.dateFormat = "HH:mm:ss'（日本時間）'"
         return f.string(from: date)
     }
 
@@ -178,7 +185,7 @@ extension Console {
             throw OperatorError(.usage, "保険者番号と確認書番号（数字）を入力してください", fix: "監査ログの画面から入力してください。")
         }
         guard let (_, _, cp) = try AuditLogStatus.latestCheckpoint(db) else {
-            throw OperatorError(.notFound, "チェックポイントがありません", fix: "kakunin audit checkpoint --key FILE を実行してください。")
+            throw OperatorError(.notFound, "確認点がまだありません", fix: "夜間処理が終わると作られます。運用担当に確かめてください。")
         }
         let proof = try AuditLog.prove(db, insurer: insurer, certificate: number, checkpoint: cp)
         return .download(name: "proof-\(insurer)-\(number).txt", type: "text/plain; charset=utf-8", body: proof)
@@ -199,47 +206,40 @@ extension Console {
 
     func operationsPage(_ db: Connection, _ person: Person, _ q: FormFields) throws -> Reply {
         let rows = try RunListing.latestPerInsurer(db)
-        var data: [String: Any] = ["latest": rows.map(Self.runRow)]
+        var data: [String: Any] = ["latest": rows.map(Self.runRow), "health": try healthLines(db, rows)]
         // Held members of each latest run, by code; one code of one insurer paginated when asked.
         let page = q.page
         let focus = (q["insurer"], q["code"])
         let perGroup = focus.0 != nil ? 100 : 12
+        // Operators may not open a member's page: their held members are ids, not links.
+        let linkMembers = person.role != .operator
         var groups: [[String: Any]] = []
         var hasMore = false
         for r in rows {
             if let i = focus.0, i != r.insurer { continue }
-            let codes = try db.query("""
-                SELECT reason, count(*) FROM decision, unnest(reasons) AS reason
-                WHERE run_id = $1 AND as_of = $2 AND outcome = 'held' AND ($3::text IS NULL OR reason = $3) AND reason = ANY ($4::text[])
-                GROUP BY 1 ORDER BY 2 DESC, 1
-                """, [String(r.runID), r.asOf, focus.1, "{" + Self.waitingFor.keys.sorted().joined(separator: ",") + "}"]).rows
-            for c in codes {
-                let code = c[0]!, count = Int(c[1]!) ?? 0
+            for (code, count) in try RunWaiting.heldByCode(db, run: r, codes: Array(Self.waitingFor.keys), only: focus.1) {
                 let offset = focus.0 != nil ? (page - 1) * perGroup : 0
-                let members = try db.query("""
-                    SELECT member_id FROM decision WHERE run_id = $1 AND as_of = $2 AND outcome = 'held' AND $3 = ANY (reasons)
-                    ORDER BY member_id LIMIT $4 OFFSET $5
-                    """, [String(r.runID), r.asOf, code, String(perGroup), String(offset)]).rows.map { $0[0]! }
+                let members = try RunWaiting.heldMembers(db, run: r, code: code, limit: perGroup, offset: offset)
                 if focus.0 != nil { hasMore = hasMore || offset + members.count < count }
-                groups.append(["insurer": r.insurer, "code": code, "count": count, "members": members,
+                groups.append(["insurer": r.insurer, "code": code, "count": count,
+                               "members": members.map { ["id": $0, "linkMembers": linkMembers] },
                                "text": ReasonCode(rawValue: code)?.japanese ?? "",
-                               "waiting": Self.waitingFor[code] ?? ReasonCode(rawValue: code)?.explanation.text ?? "",
+                               "waiting": Self.waitingFor[code] ?? ReasonCode(rawValue: code)?.japanese ?? "",
                                "more": focus.0 == nil && count > members.count, "nextPage": 1])
             }
         }
         data["groups"] = groups
+        if focus.0 == nil {
+            data["trends"] = try rows.map { try RunTrends.load(db, insurer: $0.insurer, limit: 90).html(heading: "\($0.insurer) の最近の夜間処理（90 回まで）") }
+                .joined()
+        }
         // Documents issued but kept out of the vendor files (exceptions.csv): staff hand them over.
         var waiting: [[String: Any]] = []
         for r in rows where focus.0 == nil {
-            let docs = try db.query("""
-                SELECT member_id, 'certificate ' || certificate_number, mail_exception FROM certificate
-                WHERE insurer_number = $1 AND run_id = $2 AND \(RunRegistry.inBlock("certificate", run: "$2"))
-                  AND mail_exception IS NOT NULL AND status = 'active'
-                UNION ALL
-                SELECT member_id, kind, mail_exception FROM notice WHERE insurer_number = $1 AND run_id = $2 AND mail_exception IS NOT NULL
-                ORDER BY 1, 2 LIMIT 50
-                """, [r.insurer, String(r.runID)]).rows
-            waiting += docs.map { ["insurer": r.insurer, "member": $0[0]!, "document": $0[1]!, "problem": $0[2] ?? ""] }
+            waiting += try RunWaiting.documents(db, run: r).map {
+                ["insurer": r.insurer, "member": $0.member, "problem": $0.problem,
+                 "document": StaffLabel.of(MailDocument.self, $0.document) + ($0.number.map { " 番号 \($0)" } ?? "")]
+            }
         }
         data["waitingDocs"] = waiting
         if focus.0 != nil, let p = Self.pager("/operations", [("insurer", focus.0), ("code", focus.1)], page: page, hasMore: hasMore) {
@@ -248,16 +248,34 @@ extension Console {
         return .html(views.render("operations", data, title: "運用状況", person: person))
     }
 
+    /// One status line per insurer (RunHealth): its latest run judged against today in Japan.
+    func healthLines(_ db: Connection, _ latest: [RunListing]) throws -> [[String: Any]] {
+        let today = Self.today()
+        return try Insurers.all(db).map { insurer in
+            let run = latest.first { $0.insurer == insurer }
+            let state = try run.map { r -> RunHealth.Latest in
+                let asOf = LocalDate(stored: r.asOf) ?? today
+                let current = try ParameterVersions.version(db, insurer: insurer, on: today)?.sha256
+                return RunHealth.Latest(runID: r.runID, asOf: asOf, status: RunStatus(rawValue: r.status) ?? .failed, checksPass: r.checksPass,
+                                        currentParameters: current == nil || r.parametersSHA256 == nil || current == r.parametersSHA256)
+            }
+            let h = RunHealth.assess(state, today: today)
+            return ["insurer": insurer, "level": h.level.rawValue, "word": h.level.japanese,
+                    "summary": h.findings.joined(separator: " "), "todo": h.todo.joined(separator: " ")]
+        }
+    }
+
     func usersPage(_ db: Connection, _ person: Person, _ q: FormFields) throws -> Reply {
         let all = try ConsoleUsers(db: db).list()
         let page = q.page
         let shown = all.dropFirst((page - 1) * 50).prefix(50)
         var data: [String: Any] = ["csrf": person.csrf]
         data["users"] = shown.map { u -> [String: Any] in
-            var d: [String: Any] = ["name": u.name, "role": (ConsoleUsers.Role(rawValue: u.role)?.japanese ?? u.role) + "（\(u.role)）",
-                                    "insurers": u.insurers.joined(separator: ", "), "created": u.created, "lastLogin": u.lastLogin ?? "",
+            var d: [String: Any] = ["name": u.name, "role": ConsoleUsers.Role(rawValue: u.role)?.japanese ?? u.role,
+                                    "insurers": u.insurers.joined(separator: "・"), "created": JapaneseEra.time(u.created, label: false),
+                                    "lastLogin": JapaneseEra.time(u.lastLogin, label: false),
                                     "locked": u.locked]
-            if let dis = u.disabled { d["disabled"] = dis }
+            if let dis = u.disabled { d["disabled"] = JapaneseEra.time(dis) }
             return d
         }
         if let p = Self.pager("/users", [], page: page, hasMore: all.count > page * 50) { data["pager"] = p }
@@ -281,7 +299,7 @@ extension Console {
         case .unchanged: throw OperatorError(.conflict, change.unchanged, fix: "利用者の一覧を再読み込みしてください。")
         case .lastAdmin:
             throw OperatorError(.conflict, "\(name) は有効な最後の管理者のため、停止できません。",
-                                fix: "先に別の管理者を追加するか再開してから停止してください（kakunin user add NAME --role admin）。")
+                                fix: "先に別の管理者を追加するか再開してから停止してください（追加は運用担当がサーバーで行います）。")
         }
     }
 }

@@ -191,7 +191,8 @@ public final class Console: @unchecked Sendable {
                                          fix: "検索または一覧から選んでください。", person: person), status: status)
             }
             let title = status == .notFound ? "見つかりません" : "処理できませんでした"
-            return .html(views.error(title: title, message: e.message, fix: e.fix, person: person), status: status)
+            let said = ClerkErrors.said(e)
+            return .html(views.error(title: title, message: said.message, fix: said.fix, person: person), status: status)
         case let e as DatabaseError where e.sqlState == "42501":
             return .html(views.error(title: "この操作の権限がありません", message: "データベースがこの操作を認めませんでした。何も変更していません。",
                                      fix: "権限のある担当者に依頼してください。", person: person), status: .forbidden)

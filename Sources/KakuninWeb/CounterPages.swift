@@ -24,7 +24,7 @@ extension Console {
     /// person opens only their insurers; anything else is "not found", as if it did not exist.
     func requireOpen(_ person: Person, _ insurer: String) throws {
         guard person.mayOpen(insurer: insurer) else {
-            throw OperatorError(.notFound, "該当する加入者はいません（no such member among your insurers）",
+            throw OperatorError(.notFound, "該当する加入者はいません。",
                                 fix: "加入者検索から探してください。")
         }
     }
@@ -61,8 +61,8 @@ extension Console {
         var errors: [String: String] = [:]
         var birth: LocalDate?
         if let b = q["birth"] {
-            birth = LocalDate(b)
-            if birth == nil { errors["birth"] = "生年月日は YYYY-MM-DD で入力してください（例：1950-04-01）。" }
+            birth = JapaneseEra.parse(b)
+            if birth == nil { errors["birth"] = "生年月日は 昭和25年4月1日、1950-04-01、19500401 のいずれかの形で入力してください。" }
         }
         let digits = text.filter(\.isNumber)
         let query: CounterDesk.Query
@@ -99,7 +99,8 @@ extension Console {
         data["searched"] = true
         data["fetched"] = fetched
         data["hits"] = shown.map { h -> [String: Any] in
-            ["insurer": h.insurer, "member_id": h.hit.member_id, "name": h.hit.name, "kana": h.hit.kana, "birth": h.hit.birth_date, "scheme": h.hit.scheme]
+            ["insurer": h.insurer, "member_id": h.hit.member_id, "name": h.hit.name, "kana": h.hit.kana,
+             "birth": JapaneseEra.withWestern(h.hit.birth_date), "scheme": StaffLabel.of(Scheme.self, h.hit.scheme)]
         }
         let start = cursor?.shownBefore ?? 0
         if !shown.isEmpty { data["resultRange"] = "\(start + 1)–\(start + shown.count) 件" }
@@ -166,10 +167,6 @@ extension Console {
         return v
     }
 
-    static let applicationKinds: [(String, String)] = [
-        ("special_consideration", "配慮が必要な方の交付申請"), ("card_lost", "マイナンバーカードの紛失・一時停止"),
-        ("card_renewing", "マイナンバーカードの更新中"), ("reissue", "資格確認書の再交付（紛失・破損）"),
-    ]
     static let bases: [(String, String)] = [("", "（なし）")] + ConsiderationBasis.allCases.map { ($0.rawValue, $0.japanese) }
 
     func memberPage(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ q: FormFields,
@@ -177,50 +174,41 @@ extension Console {
                     form: FormFields? = nil, open: String? = nil, done: String? = nil) throws -> Reply {
         try requireOpen(person, insurer)
         let record = try desk(db, person).show(insurer: insurer, memberID: member)
-        var data = (Self.clean(record["member"] ?? [:]) as? [String: Any]) ?? [:]
-        let m = data
-        func s(_ k: String) -> String { m[k] as? String ?? "" }
+        let rawMember = (Self.clean(record["member"] ?? [:]) as? [String: Any]) ?? [:]
+        var data = Self.memberFacts(rawMember)
         data["insurer"] = insurer
         data["member_id"] = member
-        data["name"] = [s("family_name"), s("given_name")].filter { !$0.isEmpty }.joined(separator: "\u{3000}")
-        data["kana"] = [s("family_name_kana"), s("given_name_kana")].filter { !$0.isEmpty }.joined(separator: "\u{3000}")
-        data["birth"] = s("birth_date")
-        data["birth_era"] = LocalDate(s("birth_date")).flatMap(JapaneseEra.format) ?? ""
-        data["sex"] = ["1": "男", "2": "女"][s("sex")] ?? "―"
-        data["is_head"] = s("household_head") == "true"
-        data["printed"] = Self.printedSection(m, on: Self.today())
+        data["printed"] = Self.printedSection(rawMember, on: Self.today())
         data["canAct"] = person.role == .counter
         data["csrf"] = person.csrf
-        data["today"] = Self.today().description
-        var certificates = (Self.clean(record["certificates"] ?? []) as? [[String: Any]]) ?? []
-        for i in certificates.indices { certificates[i]["active"] = certificates[i]["status"] as? String == "active" }
+        data["today"] = JapaneseEra.short(Self.today().description)
+        let returns = Self.returnRows((Self.clean(record["mail_returns"] ?? []) as? [[String: Any]]) ?? [])
+        // What has come back already is not offered for a return again.
+        let returned = Set(returns.map { "\($0["document_code"] ?? "")/\($0["certificate_number"] ?? $0["notice_run_id"] ?? "")" })
+        let rawCertificates = (Self.clean(record["certificates"] ?? []) as? [[String: Any]]) ?? []
+        var certificates = Self.certificateRows(rawCertificates)
+        for i in certificates.indices where returned.contains("certificate/\(certificates[i]["certificate_number"] ?? "")") {
+            certificates[i]["mayReturn"] = false
+        }
         data["certificates"] = certificates
-        data["letter"] = letterInJapanese(db, insurer, certificates, name: [s("family_name"), s("given_name")].filter { !$0.isEmpty }.joined(separator: " "))
-        data["considerationActive"] = certificates.contains { $0["status"] as? String == "active" && $0["special_consideration"] as? String == "true" && $0["consideration_ended_on"] == nil }
-        var decisions = (Self.clean(record["decisions"] ?? []) as? [[String: Any]]) ?? []
-        for i in decisions.indices {
-            decisions[i]["outcome"] = (decisions[i]["outcome"] as? String).flatMap(Outcome.init(rawValue:))?.japanese ?? decisions[i]["outcome"]
-            decisions[i]["reasons"] = Self.reasonList(decisions[i]["reasons"] as? String ?? "", separator: ";")
-        }
-        data["decisions"] = decisions
-        var applications = (Self.clean(record["applications"] ?? []) as? [[String: Any]]) ?? []
-        for i in applications.indices {
-            applications[i]["pending"] = applications[i]["status"] as? String == "pending"
-            if let basis = applications[i]["basis"] as? String { applications[i]["basis_label"] = ConsiderationBasis.japanese(basis) }
-        }
+        data["letter"] = letterInJapanese(db, insurer, rawCertificates, name: [rawMember["family_name"] as? String, rawMember["given_name"] as? String]
+            .compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " "))
+        data["considerationActive"] = certificates.contains { $0["active"] as? Bool == true && $0["special_consideration"] as? String == "true" && $0["consideration_ended_on"] == nil }
+        data["decisions"] = Self.decisionRows((Self.clean(record["decisions"] ?? []) as? [[String: Any]]) ?? [])
+        let applications = Self.applicationRows((Self.clean(record["applications"] ?? []) as? [[String: Any]]) ?? [])
         data["applications"] = applications
-        data["notices"] = Self.clean(record["notices"] ?? []) ?? []
-        data["returns"] = Self.clean(record["mail_returns"] ?? []) ?? []
-        data["myna"] = Self.clean(record["myna_status"] ?? []) ?? []
-        let selectedKind = form?["kind"] ?? "special_consideration"
-        data["kinds"] = Self.applicationKinds.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == selectedKind] }
-        data["bases"] = Self.bases.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == (form?["basis"] ?? "")] }
-        data["form"] = ["received_on": form?["received_on"] ?? Self.today().description, "note": form?["note"] ?? "",
-                        "approved": form?["status"] == "approved", "reissue_note": form?["note"] ?? ""]
+        var notices = Self.noticeRows((Self.clean(record["notices"] ?? []) as? [[String: Any]]) ?? [])
+        for i in notices.indices where returned.contains("\(notices[i]["kind_code"] ?? "")/\(notices[i]["run_id"] ?? "")") {
+            notices[i]["mayReturn"] = false
+        }
+        data["notices"] = notices
+        data["returns"] = returns
+        data["myna"] = Self.mynaRows((Self.clean(record["myna_status"] ?? []) as? [[String: Any]]) ?? [])
+        data.merge(Self.applicationForm(form), uniquingKeysWith: { $1 })
         if let open { data["open"] = [open: true] }
         if !errors.isEmpty { data["errors"] = errors }
         if let formError { data["formError"] = ["message": formError.message, "fix": formError.fix ?? ""] }
-        if let done = done ?? q["done"].flatMap({ Self.doneMessages[$0] }) { data["done"] = done }
+        if let done = done ?? Self.doneMessage(q, applications: applications, certificates: certificates, returns: returns) { data["done"] = done }
         let status: HTTPResponse.Status = errors.isEmpty && formError == nil ? .ok : .badRequest
         return .html(views.render("member", data, title: "加入者 \(member)", person: person), status: status)
     }
@@ -237,7 +225,7 @@ extension Console {
     /// The member letter of the latest active certificate, in Japanese (SPEC.md 5.2): what
     /// the member was sent with it, for the clerk to read with them; nil without one.
     func letterInJapanese(_ db: Connection, _ insurer: String, _ certificates: [[String: Any]], name: String) -> [String: Any]? {
-        guard let c = certificates.last(where: { $0["active"] as? Bool == true }), let number = c["certificate_number"] as? String else { return nil }
+        guard let c = certificates.last(where: { $0["status"] as? String == "active" }), let number = c["certificate_number"] as? String else { return nil }
         guard let loaded = try? parameters(db, insurer, Self.today()) else { return nil }
         let contact = InsurerContact(loaded.parameters)
         let letter = MemberLetter(LetterFacts(kind: c["kind"] as? String ?? "", reasons: (c["reasons"] as? String ?? "").split(separator: ";").map(String.init),
@@ -246,10 +234,151 @@ extension Console {
         return ["certificate_number": number, "paragraphs": letter.paragraphs.filter { !$0.isEmpty }]
     }
 
-    static let doneMessages: [String: String] = [
-        "application": "申請を記録しました。", "decided": "申請の審査結果を記録しました。", "returned": "返戻を記録しました。この方への郵送は住所が変わるまで止まります。",
-        "voided": "資格確認書を無効にしました。", "consideration": "配慮の取扱いを終了しました。", "notice_returned": "通知の返戻を記録しました。",
-    ]
+    /// The member's own facts, for the page: names, era dates, labels, 〒123-4567.
+    static func memberFacts(_ m: [String: Any]) -> [String: Any] {
+        var data = m
+        func s(_ k: String) -> String { m[k] as? String ?? "" }
+        data["name"] = [s("family_name"), s("given_name")].filter { !$0.isEmpty }.joined(separator: "\u{3000}")
+        data["kana"] = [s("family_name_kana"), s("given_name_kana")].filter { !$0.isEmpty }.joined(separator: "\u{3000}")
+        data["birth"] = JapaneseEra.withWestern(s("birth_date"))
+        data["sex"] = ["1": "男", "2": "女"][s("sex")] ?? "―"
+        data["is_head"] = s("household_head") == "true"
+        data["scheme"] = StaffLabel.of(Scheme.self, s("scheme"))
+        data["qualified_on"] = JapaneseEra.withWestern(s("qualified_on"))
+        data["disqualified_on"] = JapaneseEra.withWestern(s("disqualified_on"))
+        data["postal_code"] = PostalCode.display(s("postal_code"))
+        return data
+    }
+
+    static func certificateRows(_ rows: [[String: Any]]) -> [[String: Any]] {
+        rows.map { c in
+            var c = c
+            let status = c["status"] as? String
+            let delivery = CertificateDelivery(rawValue: c["delivery_code"] as? String ?? "") ?? .mailed
+            c["active"] = status == "active"
+            c["kind"] = StaffLabel.of(CertificateKind.self, c["kind"] as? String)
+            c["status"] = StaffLabel.of(CertificateStatus.self, status)
+            c["reasons"] = reasonList(c["reasons"] as? String ?? "", separator: ";")
+            c["valid"] = "\(JapaneseEra.short(c["valid_from"] as? String)) – \(JapaneseEra.short(c["valid_to"] as? String))"
+            c["issued_on"] = JapaneseEra.short(c["issued_on"] as? String)
+            c["voided_on"] = JapaneseEra.short(c["voided_on"] as? String)
+            c["void_reason"] = CertificateStatus.voidReason(c["void_reason"] as? String)
+            c["delivery"] = delivery.japanese
+            c["mayReturn"] = delivery.canComeBack && status == "active"
+            if status == "active", let why = c["mail_exception"] as? String {
+                c["what_to_do"] = "送付ファイルに載せられませんでした（\(why)）。窓口で印刷してお渡しするか、記録を訂正してください。"
+            } else {
+                c["what_to_do"] = nil
+            }
+            return c
+        }
+    }
+
+    static func decisionRows(_ rows: [[String: Any]]) -> [[String: Any]] {
+        rows.map { d in
+            var d = d
+            d["outcome"] = StaffLabel.of(Outcome.self, d["outcome"] as? String)
+            d["reasons"] = reasonList(d["reasons"] as? String ?? "", separator: ";")
+            d["as_of_era"] = JapaneseEra.short(d["as_of"] as? String)
+            if d["valid_from"] != nil { d["valid"] = "\(JapaneseEra.short(d["valid_from"] as? String)) – \(JapaneseEra.short(d["valid_to"] as? String))" }
+            return d
+        }
+    }
+
+    static func applicationRows(_ rows: [[String: Any]]) -> [[String: Any]] {
+        rows.map { a in
+            var a = a
+            a["pending"] = a["status"] as? String == "pending"
+            a["kind"] = StaffLabel.of(ApplicationKind.self, a["kind"] as? String)
+            if let basis = a["basis"] as? String { a["basis_label"] = ConsiderationBasis.japanese(basis) }
+            a["status"] = StaffLabel.of(ApplicationStatus.self, a["status"] as? String)
+            if let reason = a["reject_reason"] as? String {
+                a["reject_reason"] = ReasonCode(rawValue: reason).map { "\($0.japanese)" } ?? reason
+            }
+            a["received_on"] = JapaneseEra.withWestern(a["received_on"] as? String)
+            a["source"] = StaffLabel.of(ApplicationSource.self, a["source"] as? String)
+            return a
+        }
+    }
+
+    static func noticeRows(_ rows: [[String: Any]]) -> [[String: Any]] {
+        rows.map { n in
+            var n = n
+            n["kind_code"] = n["kind"]
+            n["kind"] = StaffLabel.of(MailDocument.self, n["kind"] as? String)
+            n["reasons"] = reasonList(n["reasons"] as? String ?? "", separator: ";")
+            n["sent_on_era"] = JapaneseEra.short(n["sent_on"] as? String)
+            n["mayReturn"] = n["run_id"] != nil && n["mail_exception"] == nil
+            return n
+        }
+    }
+
+    static func returnRows(_ rows: [[String: Any]]) -> [[String: Any]] {
+        rows.map { r in
+            var r = r
+            r["document_code"] = r["document"]
+            r["document"] = StaffLabel.of(MailDocument.self, r["document"] as? String)
+            r["returned_on"] = JapaneseEra.withWestern(r["returned_on"] as? String)
+            r["what_to_do"] = StaffLabel.of(ReturnState.self, r["state"] as? String)
+            return r
+        }
+    }
+
+    static func mynaRows(_ rows: [[String: Any]]) -> [[String: Any]] {
+        rows.map { m in
+            var m = m
+            m["status_as_of"] = JapaneseEra.short(m["status_as_of"] as? String)
+            m["has_card"] = StaffLabel.yesNo(m["has_card"] as? String)
+            m["registration"] = m["registration"].map { StaffLabel.of(MynaRegistration.self, $0 as? String) } ?? "不明"
+            m["card_state"] = StaffLabel.of(CardState.self, m["card_state"] as? String)
+            m["ecert_expiry"] = JapaneseEra.short(m["ecert_expiry"] as? String)
+            return m
+        }
+    }
+
+    /// The application form: no kind chosen until the clerk chooses one; dates as typed.
+    static func applicationForm(_ form: FormFields?) -> [String: Any] {
+        let selectedKind = form?["kind"] ?? ""
+        return [
+            "kinds": [["value": "", "label": "（選んでください）", "selected": selectedKind.isEmpty]]
+                + ApplicationKind.allCases.map { ["value": $0.rawValue, "label": $0.japanese, "selected": $0.rawValue == selectedKind] },
+            "bases": bases.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == (form?["basis"] ?? "")] },
+            "form": ["received_on": form?["received_on"] ?? "", "note": form?["note"] ?? "", "approved": form?["status"] == "approved",
+                     "reissue_note": form?["note"] ?? ""] as [String: Any],
+        ]
+    }
+
+    /// What was just recorded, read back from the record (`done` names the action, `ref` the row).
+    static func doneMessage(_ q: FormFields, applications: [[String: Any]], certificates: [[String: Any]], returns: [[String: Any]]) -> String? {
+        guard let done = q["done"] else { return nil }
+        let ref = q["ref"] ?? ""
+        func row(_ rows: [[String: Any]], _ key: String) -> [String: Any]? { rows.first { $0[key] as? String == ref } }
+        switch done {
+        case "application", "decided":
+            guard let a = row(applications, "application_id") else { return "申請を記録しました。" }
+            let basis = (a["basis_label"] as? String).map { "（\($0)）" } ?? ""
+            let reason = (a["reject_reason"] as? String).map { "・却下の理由：\($0)" } ?? ""
+            let verb = done == "decided" ? "審査結果を記録しました" : "申請を記録しました"
+            return "\(verb)：申請番号 \(ref)・\(a["kind"] ?? "")\(basis)・受付日 \(a["received_on"] ?? "")・\(a["status"] ?? "")\(reason)。"
+        case "returned", "notice_returned":
+            guard let r = returns.first(where: { $0["return_id"] as? String == ref }) else { return "返戻を記録しました。" }
+            let memo = (r["note"] as? String).map { "・メモ：\($0)" } ?? ""
+            let what = [r["document"], r["certificate_number"]].compactMap { $0 as? String }.joined(separator: " ")
+            return "返戻を記録しました：\(what)・返戻日 \(r["returned_on"] ?? "")\(memo)。住所が変わるまで、この方への郵送は止まります。"
+        case "voided":
+            guard let c = row(certificates, "certificate_number") else { return "資格確認書を無効にしました。" }
+            return "資格確認書 \(ref) を無効にしました（\(c["voided_on"] ?? "")・理由：\(c["void_reason"] ?? "")）。"
+        case "consideration":
+            return "配慮の取扱いを終了しました。"
+        default:
+            return nil
+        }
+    }
+
+    /// A validity period in era form, the last day's Western date beside it.
+    static func validity(_ from: LocalDate, _ to: LocalDate) -> String {
+        "\(JapaneseEra.short(from.description)) – \(JapaneseEra.withWestern(to.description))"
+    }
 
     static func reasonList(_ joined: String, separator: Character) -> [[String: String]] {
         joined.split(separator: separator).map { code in
@@ -263,7 +392,7 @@ extension Console {
             return try ParameterVersions.inForce(db, insurer: insurer, on: asOf)
         } catch let e as OperatorError where e.status == .noParameters {
             throw OperatorError(.noParameters, "保険者 \(insurer) には基準日 \(asOf) に有効なパラメータ（保険者名称を含む）がありません。判定も交付もできません。",
-                                fix: "運用担当に連絡してください（kakunin insurer params set --insurer \(insurer) …）。")
+                                fix: "運用担当に、この保険者のパラメータの設定を依頼してください。")
         }
     }
 
@@ -280,15 +409,16 @@ extension Console {
             e = try Explanation.ofRun(db: db, runID: id, member: member)
             guard e.insurer == insurer else { throw OperatorError(.notFound, "実行 \(id) はこの保険者の実行ではありません", fix: "判定の履歴のリンクから開いてください。") }
         } else {
-            guard let asOf = q["as_of"].map({ LocalDate($0) }) ?? Self.today() else {
-                throw OperatorError(.usage, "as_of は YYYY-MM-DD で指定してください", fix: "判定の履歴のリンクから開いてください。")
+            guard let asOf = q["as_of"].map({ JapaneseEra.parse($0) }) ?? Self.today() else {
+                throw OperatorError(.usage, "基準日が日付として読めません。", fix: "判定の履歴のリンクから開いてください。")
             }
             e = try Explanation.load(db: db, insurer: insurer, member: member, asOf: asOf, parameters: parameters(db, insurer, asOf))
         }
         try desk(db, person).recordView(insurer: insurer, members: [member], page: "explanation")
         var data: [String: Any] = ["insurer": insurer, "member_id": member, "as_of": e.asOf.description,
-                                   "as_of_era": JapaneseEra.format(e.asOf) ?? "", "outcome": e.decision.outcome.japanese + "（\(e.decision.outcome.rawValue)）",
-                                   "steps": e.steps, "parameters": "\(e.parameters.source)（sha256 \(e.parameters.sha256.prefix(16))…）",
+                                   "as_of_era": JapaneseEra.withWestern(e.asOf.description), "outcome": e.decision.outcome.japanese,
+                                   "outcome_code": e.decision.outcome.rawValue,
+                                   "steps": e.steps, "parameters": parameterSourceJapanese(e.parameters.source), "sha": "\(e.parameters.sha256.prefix(16))…",
                                    "insurer_name": e.parameters.parameters.insurerName ?? ""]
         if let run = e.runID {
             var about: [String: Any] = ["run_id": run]
@@ -298,8 +428,8 @@ extension Console {
         } else {
             data["heading"] = "今日の判定の説明（現在のデータによる）"
         }
-        data["reasons"] = e.decision.reasons.sorted.map { ["code": $0.rawValue, "text": $0.japanese, "source": $0.explanation.source] }
-        if let f = e.decision.validFrom, let t = e.decision.validTo { data["valid"] = "\(f) – \(t)（\(JapaneseEra.format(t) ?? "") まで）" }
+        data["reasons"] = e.decision.reasons.sorted.map { ["code": $0.rawValue, "text": $0.japanese] }
+        if let f = e.decision.validFrom, let t = e.decision.validTo { data["valid"] = Self.validity(f, t) }
         return .html(views.render("explain", data, title: "判定の説明", person: person))
     }
 
@@ -313,10 +443,10 @@ extension Console {
         let name = try desk(db, person).displayName(insurer: insurer, memberID: member)
         try desk(db, person).recordView(insurer: insurer, members: [member], page: "counter issue")
         var data: [String: Any] = ["insurer": insurer, "member_id": member, "name": name, "as_of": asOf.description,
-                                   "as_of_era": JapaneseEra.format(asOf) ?? "", "outcome": "\(d.outcome.japanese)（\(d.outcome.rawValue)）",
+                                   "as_of_era": JapaneseEra.withWestern(asOf.description), "outcome": d.outcome.japanese, "outcome_code": d.outcome.rawValue,
                                    "issues": d.outcome.issuesCertificate, "steps": steps, "csrf": person.csrf,
                                    "reasons": d.reasons.sorted.map { ["code": $0.rawValue, "text": $0.japanese] }]
-        if let f = d.validFrom, let t = d.validTo { data["valid"] = "\(f) – \(t)（\(JapaneseEra.format(t) ?? "") まで）" }
+        if let f = d.validFrom, let t = d.validTo { data["valid"] = Self.validity(f, t) }
         if let r = d.replacesCertificate { data["replaces"] = String(r) }
         return .html(views.render("issue_confirm", data, title: "窓口交付の確認", person: person))
     }
@@ -332,7 +462,7 @@ extension Console {
             return .html(views.render("issued", data, title: "交付しました", person: person))
         case .nothing(let d, _):
             return try memberPage(db, person, insurer, member, FormFields(""),
-                                  formError: ("交付するものがありませんでした（\(d.outcome.japanese)：\(d.reasons.sorted.map(\.rawValue).joined(separator: ", "))）。", "判定の説明を確認してください。"))
+                                  formError: ("交付するものがありませんでした（\(d.outcome.japanese)：\(d.reasons.sorted.map(\.japanese).joined(separator: "、"))）。", "判定の説明を確認してください。"))
         }
     }
 
@@ -364,13 +494,12 @@ extension Console {
         } catch let e as FieldError {
             return try memberPage(db, person, insurer, member, FormFields(""), errors: [e.field: e.message], form: form, open: open)
         } catch let e as OperatorError where e.status == .usage || e.status == .conflict {
-            // The library's own Japanese where it gives one (CounterDates), its English otherwise.
+            // In the clerk's words (ClerkErrors): the library's own Japanese, or the known refusal's.
+            let said = ClerkErrors.said(e)
             if let field = fieldFor(e.message) {
-                return try memberPage(db, person, insurer, member, FormFields(""),
-                                      errors: [field: e.japanese ?? e.message + (e.fix.map { "（対処：\($0)）" } ?? "")], form: form, open: open)
+                return try memberPage(db, person, insurer, member, FormFields(""), errors: [field: said.message], form: form, open: open)
             }
-            return try memberPage(db, person, insurer, member, FormFields(""), formError: e.japanese.map { ($0, nil) } ?? (e.message, e.fix),
-                                  form: form, open: open)
+            return try memberPage(db, person, insurer, member, FormFields(""), formError: (said.message, said.fix), form: form, open: open)
         }
     }
 
@@ -387,13 +516,29 @@ extension Console {
         return try memberPage(db, person, insurer, member, FormFields(""), formError: (message, "入力を確かめてください。"), open: open)
     }
 
+    /// A date as the clerk typed it (2026-12-06, 20261206, 令和8年12月6日): JapaneseEra.parse.
     func date(_ form: FormFields, _ name: String, field: String? = nil, default value: LocalDate? = nil) throws -> LocalDate {
         guard let text = form[name] else {
             if let value { return value }
-            throw FieldError(field: field ?? name, message: "日付を入力してください（YYYY-MM-DD）。")
+            throw FieldError(field: field ?? name, message: "日付を入力してください（例：令和8年12月6日、2026-12-06、20261206）。")
         }
-        guard let d = LocalDate(text) else { throw FieldError(field: field ?? name, message: "日付は YYYY-MM-DD で入力してください（例：2026-11-21）。") }
+        guard let d = JapaneseEra.parse(text) else {
+            throw FieldError(field: field ?? name, message: "「\(text)」は日付として読めません。令和8年12月6日、2026-12-06、20261206 のいずれかの形で入力してください。")
+        }
         return d
+    }
+
+    /// A recording action's first POST (without `confirm=1`): a page showing what will be
+    /// recorded, the form's fields carried back unchanged; nil once the clerk has confirmed.
+    func confirmation(_ form: FormFields, _ person: Person, action: String, back: String, title: String,
+                      rows: [(String, String)], button: String, warning: String? = nil) -> Reply? {
+        guard form["confirm"] != "1" else { return nil }
+        let data: [String: Any] = [
+            "title": title, "action": action, "back": back, "button": button, "csrf": person.csrf, "warning": warning ?? "",
+            "rows": rows.filter { !$0.1.isEmpty }.map { ["label": $0.0, "value": $0.1] },
+            "hidden": form.fields.filter { $0.name != "csrf" && $0.name != "confirm" }.map { ["name": $0.name, "value": $0.value] },
+        ]
+        return .html(views.render("confirm", data, title: title, person: person))
     }
 
     func addApplication(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields) throws -> Reply {
@@ -401,37 +546,77 @@ extension Console {
         try memberForm(db, person, insurer, member, form, open: "application", fieldFor: { m in
             ["kind", "basis", "received_on"].first { m.hasPrefix($0 + ":") } ?? (m.contains("basis") ? "basis" : nil)
         }) {
-            guard let kind = form["kind"], Self.applicationKinds.contains(where: { $0.0 == kind }) else {
-                throw FieldError(field: "kind", message: "申請の種類を選んでください。")
+            let (kind, basis, received) = try applicationFields(form)
+            let status = form["status"] == "approved" ? ApplicationStatus.approved : .pending
+            let back = "/members/\(insurer)/\(member)"
+            if let confirm = confirmation(form, person, action: back + "/applications", back: back, title: "申請の記録の確認",
+                                          rows: [("加入者", member), ("申請の種類", kind.japanese), ("配慮が必要な理由", basis?.japanese ?? ""),
+                                                 ("受付日", JapaneseEra.withWestern(received.description)), ("審査", status.japanese),
+                                                 ("メモ", form["note"] ?? "")],
+                                          button: "この内容で申請を記録する") {
+                return confirm
             }
-            if let basis = form["basis"], !basis.isEmpty, ConsiderationBasis(rawValue: basis) == nil {
-                throw FieldError(field: "basis", message: "配慮が必要な理由を一覧から選んでください。")
-            }
-            let received = try date(form, "received_on")
-            let r = try desk(db, person).addApplication(insurer: insurer, memberID: member, kind: kind, basis: form["basis"], receivedOn: received,
-                                                        status: form["status"] == "approved" ? "approved" : "pending", note: form["note"])
-            if r.status == "rejected" {
-                return try memberPage(db, person, insurer, member, FormFields(""),
-                                      done: "申請を記録しましたが、配慮が必要な理由がないため却下（NO_BASIS）として記録しました。")
-            }
-            return .redirect("/members/\(insurer)/\(member)?done=application")
+            let r = try desk(db, person).addApplication(insurer: insurer, memberID: member, kind: kind.rawValue, basis: basis?.rawValue,
+                                                        receivedOn: received, status: status.rawValue, note: form["note"])
+            return .redirect("\(back)?done=application&ref=\(r.application_id)")
         }
+    }
+
+    /// The application form's fields, checked before anything is shown or recorded: a kind
+    /// chosen, a basis for a special-consideration application, a date as typed.
+    func applicationFields(_ form: FormFields) throws -> (ApplicationKind, ConsiderationBasis?, LocalDate) {
+        guard let kind = form["kind"].flatMap(ApplicationKind.init(rawValue:)) else {
+            throw FieldError(field: "kind", message: "申請の種類を選んでください。")
+        }
+        let basis = form["basis"].flatMap(ConsiderationBasis.init(rawValue:))
+        if let text = form["basis"], basis == nil {
+            throw FieldError(field: "basis", message: "配慮が必要な理由を一覧から選んでください。「\(text)」は一覧にありません。")
+        }
+        if kind.needsBasis && basis == nil {
+            throw FieldError(field: "basis", message: "配慮が必要な方の交付申請には、配慮が必要な理由が必要です。一覧から選んでください。")
+        }
+        if !kind.needsBasis && basis != nil {
+            throw FieldError(field: "basis", message: "配慮が必要な理由は、配慮が必要な方の交付申請のときだけ選びます。「（なし）」にしてください。")
+        }
+        let received = try date(form, "received_on")
+        try CounterDates.requireReceived(received)
+        return (kind, basis, received)
     }
 
     func decideApplication(_ db: Connection, _ person: Person, _ insurer: String, _ application: String, _ form: FormFields) throws -> Reply {
         try requireOpen(person, insurer)
         guard let id = Int64(application) else { throw OperatorError(.notFound, "申請 \(application) はありません") }
         let approve = form["decision"] == "approve"
+        if !approve && form["reason"] == nil {
+            throw OperatorError(.usage, "却下するには理由が必要です。何も記録していません。", fix: "申請の一覧の「却下の理由」を入力してから、もう一度「却下」を押してください。")
+        }
+        let member = try desk(db, person).applicationMember(insurer: insurer, applicationID: id)
+        let back = "/members/\(insurer)/\(member)"
+        if let confirm = confirmation(form, person, action: "/applications/\(insurer)/\(id)/decide", back: back, title: "審査結果の記録の確認",
+                                      rows: [("加入者", member), ("申請番号", String(id)), ("審査結果", approve ? "承認" : "却下"),
+                                             ("却下の理由", approve ? "" : form["reason"] ?? "")],
+                                      button: approve ? "承認を記録する" : "却下を記録する") {
+            return confirm
+        }
         let r = try desk(db, person).decideApplication(insurer: insurer, applicationID: id, approve: approve, reason: form["reason"])
-        return .redirect("/members/\(insurer)/\(r.member_id)?done=decided")
+        return .redirect("/members/\(insurer)/\(r.member_id)?done=decided&ref=\(id)")
     }
 
-    /// 再交付: records an approved reissue application received today, then the confirmation.
+    /// 再交付: after the confirmation, records an approved reissue application received today,
+    /// then the counter issue's own confirmation.
     func reissue(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields) throws -> Reply {
         try memberForm(db, person, insurer, member, form, open: "reissue") {
             guard let note = form["note"] else { throw FieldError(field: "reissue_note", message: "再交付の理由（紛失・破損など）を入力してください。") }
-            _ = try desk(db, person).addApplication(insurer: insurer, memberID: member, kind: "reissue", basis: nil, receivedOn: Self.today(),
-                                                    status: "approved", note: note)
+            let back = "/members/\(insurer)/\(member)"
+            if let confirm = confirmation(form, person, action: back + "/reissue", back: back, title: "再交付の申請の確認",
+                                          rows: [("加入者", member), ("申請の種類", ApplicationKind.reissue.japanese), ("理由", note),
+                                                 ("受付日", JapaneseEra.withWestern(Self.today().description)), ("審査", ApplicationStatus.approved.japanese)],
+                                          button: "再交付の申請を記録して交付の確認へ進む",
+                                          warning: "交付すると、いま有効な資格確認書は無効になります（交付の前にもう一度確認します）。") {
+                return confirm
+            }
+            _ = try desk(db, person).addApplication(insurer: insurer, memberID: member, kind: ApplicationKind.reissue.rawValue, basis: nil,
+                                                    receivedOn: Self.today(), status: ApplicationStatus.approved.rawValue, note: note)
             return .redirect("/members/\(insurer)/\(member)/issue")
         }
     }
@@ -439,17 +624,33 @@ extension Console {
     func endConsideration(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields) throws -> Reply {
         try memberForm(db, person, insurer, member, form, open: "consideration") {
             guard let reason = form["reason"] else { throw FieldError(field: "end_reason", message: "終了の理由を入力してください。") }
+            let back = "/members/\(insurer)/\(member)"
+            if let confirm = confirmation(form, person, action: back + "/consideration-end", back: back, title: "配慮の取扱いの終了の確認",
+                                          rows: [("加入者", member), ("終了日", JapaneseEra.withWestern(Self.today().description)), ("理由", reason)],
+                                          button: "配慮の取扱いを終了する") {
+                return confirm
+            }
             _ = try desk(db, person).endConsideration(insurer: insurer, memberID: member, on: Self.today(), reason: reason)
-            return .redirect("/members/\(insurer)/\(member)?done=consideration")
+            return .redirect("\(back)?done=consideration")
         }
     }
 
     func returnNotice(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields) throws -> Reply {
         try memberForm(db, person, insurer, member, form, open: "notice") {
-            guard let kind = form["kind"] else { throw FieldError(field: "notice", message: "通知の種類がありません。") }
-            _ = try desk(db, person).returnNotice(insurer: insurer, memberID: member, kind: kind, run: form["run"].flatMap { Int64($0) },
-                                                  on: Self.today(), note: form["note"])
-            return .redirect("/members/\(insurer)/\(member)?done=notice_returned")
+            guard let kind = form["kind"].flatMap(MailDocument.init(rawValue:)), kind != .certificate, let run = form["run"].flatMap({ Int64($0) }) else {
+                throw FieldError(field: "notice", message: "通知の一覧から操作してください。")
+            }
+            let on = try date(form, "on", field: "notice-\(kind.rawValue)-\(run)")
+            let back = "/members/\(insurer)/\(member)"
+            if let confirm = confirmation(form, person, action: back + "/notice-return", back: back, title: "通知の返戻の記録の確認",
+                                          rows: [("加入者", member), ("書類", kind.japanese), ("返戻日", JapaneseEra.withWestern(on.description)),
+                                                 ("メモ", form["note"] ?? "")],
+                                          button: "返戻を記録する", warning: "記録すると、住所が変わるまでこの方への郵送は止まります。") {
+                return confirm
+            }
+            _ = try desk(db, person).returnNotice(insurer: insurer, memberID: member, kind: kind.rawValue, run: run, on: on, note: form["note"])
+            let id = try desk(db, person).returnID(insurer: insurer, member: member, document: kind.rawValue, key: run)
+            return .redirect("\(back)?done=notice_returned&ref=\(id)")
         }
     }
 
@@ -465,9 +666,17 @@ extension Console {
         guard let n = Int64(number) else { throw OperatorError(.notFound, "確認書 \(number) はありません") }
         let member = try certificateMember(db, insurer, n)
         return try memberForm(db, person, insurer, member, form, open: "certificates") {
-            let on = try date(form, "on", field: "return", default: Self.today())
+            let on = try date(form, "on", field: "return-\(n)", default: Self.today())
+            let back = "/members/\(insurer)/\(member)"
+            if let confirm = confirmation(form, person, action: "/certificates/\(insurer)/\(n)/return", back: back, title: "資格確認書の返戻の記録の確認",
+                                          rows: [("加入者", member), ("資格確認書", "番号 \(n)"), ("返戻日", JapaneseEra.withWestern(on.description)),
+                                                 ("メモ", form["note"] ?? "")],
+                                          button: "返戻を記録する", warning: "記録すると、住所が変わるまでこの方への郵送は止まります。") {
+                return confirm
+            }
             _ = try desk(db, person).returnCertificate(insurer: insurer, certificate: n, on: on, note: form["note"])
-            return .redirect("/members/\(insurer)/\(member)?done=returned")
+            let id = try desk(db, person).returnID(insurer: insurer, member: member, document: MailDocument.certificate.rawValue, key: n)
+            return .redirect("\(back)?done=returned&ref=\(id)")
         }
     }
 
@@ -476,9 +685,16 @@ extension Console {
         guard let n = Int64(number) else { throw OperatorError(.notFound, "確認書 \(number) はありません") }
         let member = try certificateMember(db, insurer, n)
         return try memberForm(db, person, insurer, member, form, open: "certificates") {
-            guard let reason = form["reason"] else { throw FieldError(field: "void", message: "無効にする理由を入力してください。") }
+            guard let reason = form["reason"] else { throw FieldError(field: "void-\(n)", message: "無効にする理由を入力してください。") }
+            let back = "/members/\(insurer)/\(member)"
+            if let confirm = confirmation(form, person, action: "/certificates/\(insurer)/\(n)/void", back: back, title: "資格確認書を無効にする確認",
+                                          rows: [("加入者", member), ("資格確認書", "番号 \(n)"), ("無効にする日", JapaneseEra.withWestern(Self.today().description)),
+                                                 ("理由", reason)],
+                                          button: "無効にする", warning: "無効にした資格確認書は元に戻せません。") {
+                return confirm
+            }
             _ = try desk(db, person).void(insurer: insurer, certificate: n, reason: reason, on: Self.today())
-            return .redirect("/members/\(insurer)/\(member)?done=voided")
+            return .redirect("\(back)?done=voided&ref=\(n)")
         }
     }
 }

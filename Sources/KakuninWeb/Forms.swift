@@ -30,6 +30,11 @@ public struct FormFields: Sendable {
 
     public func all(_ name: String) -> [String] { values[name] ?? [] }
 
+    /// Every field's first value as sent, by name (a confirmation step sends them back).
+    public var fields: [(name: String, value: String)] {
+        values.keys.sorted().compactMap { k in values[k]?.first.map { (k, $0) } }
+    }
+
     /// The first field (by name) whose value holds a control character other than a tab or a
     /// line break (a NUL, an escape, U+0080–U+009F): nothing a person types.
     public func firstWithControlCharacter() -> String? {

@@ -96,9 +96,9 @@ struct Views: Sendable {
             <h1>加入者検索</h1>
             <form method="get" action="/members" class="search" role="search">
             <div class="field"><label for="q">加入者ID・カナ氏名（前方一致）・郵便番号</label>
-            <input id="q" name="q" value="{{q}}" placeholder="例：ヤマダ タロウ／M000123／100-0001" autofocus>
+            <input id="q" name="q" value="{{q}}" placeholder="例：ヤマダ タロウ／加入者ID／100-0001" autofocus>
             {{#errors.q}}<p class="field-error" id="q-error">{{errors.q}}</p>{{/errors.q}}</div>
-            <div class="field"><label for="birth">生年月日（任意）</label><input id="birth" name="birth" type="date" value="{{birth}}">
+            <div class="field"><label for="birth">生年月日（任意）</label><input id="birth" name="birth" type="text" autocomplete="off" value="{{birth}}" placeholder="例：昭和25年4月1日">
             {{#errors.birth}}<p class="field-error">{{errors.birth}}</p>{{/errors.birth}}</div>
             <div class="field"><label for="insurer">保険者</label><select id="insurer" name="insurer">
             {{#insurerChoices}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/insurerChoices}}</select></div>
@@ -121,10 +121,10 @@ struct Views: Sendable {
             <h1>{{name}} <span class="kana">{{kana}}</span></h1>
             <dl class="facts">
             <dt>加入者ID</dt><dd id="member-id">{{member_id}}</dd><dt>保険者</dt><dd>{{insurer}}</dd>
-            <dt>生年月日</dt><dd>{{birth}}（{{birth_era}}）</dd><dt>性別</dt><dd>{{sex}}</dd><dt>制度</dt><dd>{{scheme}}</dd>
+            <dt>生年月日</dt><dd>{{birth}}</dd><dt>性別</dt><dd>{{sex}}</dd><dt>制度</dt><dd>{{scheme}}</dd>
             <dt>記号・番号・枝番</dt><dd>{{symbol}}・{{number}}・{{branch}}</dd>
             <dt>資格取得日</dt><dd>{{qualified_on}}</dd><dt>資格喪失日</dt><dd>{{disqualified_on}}</dd>
-            <dt>住所</dt><dd>{{#postal_code}}〒{{postal_code}} {{/postal_code}}{{address}} {{address_extra}}{{^address}}<span class="warn">（住所の記録がありません：郵送できません）</span>{{/address}}</dd><dt>世帯</dt><dd>{{household_id}}{{#is_head}}（世帯主）{{/is_head}}</dd>
+            <dt>住所</dt><dd id="address">{{#postal_code}}{{postal_code}} {{/postal_code}}{{address}} {{address_extra}}{{^address}}<span class="warn">（住所の記録がありません：郵送できません）</span>{{/address}}</dd><dt>世帯</dt><dd>{{household_id}}{{#is_head}}（世帯主）{{/is_head}}</dd>
             </dl>
             {{#printed}}<section aria-labelledby="printed-h" id="printed"><h2 id="printed-h">資格確認書の印字内容（本日交付の場合）</h2>
             <dl class="facts"><dt>表題</dt><dd id="printed-title">{{title}}{{#special}}<span class="warn">（特別療養費の対象世帯）</span>{{/special}}</dd>
@@ -136,41 +136,41 @@ struct Views: Sendable {
             <details{{#open.application}} open{{/open.application}}><summary>申請を受け付ける</summary>
             <form method="post" action="/members/{{insurer}}/{{member_id}}/applications" class="inline-form" id="application-form">
             <input type="hidden" name="csrf" value="{{csrf}}">
-            <div class="field"><label for="kind">申請の種類</label><select id="kind" name="kind">
+            <div class="field"><label for="kind">申請の種類</label><select id="kind" name="kind" required>
             {{#kinds}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/kinds}}</select>
-            {{#errors.kind}}<p class="field-error">{{errors.kind}}</p>{{/errors.kind}}</div>
-            <div class="field"><label for="basis">配慮が必要な理由（配慮申請のみ）</label><select id="basis" name="basis">{{#bases}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/bases}}</select>
+            {{#errors.kind}}<p class="field-error" id="kind-error">{{errors.kind}}</p>{{/errors.kind}}</div>
+            <div class="field"><label for="basis">配慮が必要な理由（配慮申請では必須）</label><select id="basis" name="basis">{{#bases}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/bases}}</select>
             {{#errors.basis}}<p class="field-error" id="basis-error">{{errors.basis}}</p>{{/errors.basis}}</div>
-            <div class="field"><label for="received_on">受付日</label><input id="received_on" name="received_on" type="date" value="{{form.received_on}}" required>
+            <div class="field"><label for="received_on">受付日</label><input id="received_on" name="received_on" type="text" inputmode="text" autocomplete="off" value="{{form.received_on}}" placeholder="例：令和8年12月6日／2026-12-06／20261206" required>
             {{#errors.received_on}}<p class="field-error" id="received_on-error">{{errors.received_on}}</p>{{/errors.received_on}}</div>
             <div class="field"><label for="status">審査</label><select id="status" name="status"><option value="pending">審査中</option><option value="approved"{{#form.approved}} selected{{/form.approved}}>承認済み</option></select></div>
             <div class="field"><label for="note">メモ（任意）</label><input id="note" name="note" value="{{form.note}}"></div>
-            <button type="submit" class="primary">申請を記録する</button></form></details>
+            <button type="submit" class="primary">確認へ進む</button></form></details>
             <details{{#open.reissue}} open{{/open.reissue}}><summary>再交付（紛失・破損）</summary>
             <form method="post" action="/members/{{insurer}}/{{member_id}}/reissue" class="inline-form" id="reissue-form">
             <input type="hidden" name="csrf" value="{{csrf}}">
             <div class="field"><label for="reissue_note">理由（紛失・破損など）</label><input id="reissue_note" name="note" required value="{{form.reissue_note}}">
             {{#errors.reissue_note}}<p class="field-error">{{errors.reissue_note}}</p>{{/errors.reissue_note}}</div>
-            <button type="submit" class="primary">再交付の申請を記録して交付へ進む</button></form></details>
+            <button type="submit" class="primary">確認へ進む</button></form></details>
             {{#considerationActive}}<details{{#open.consideration}} open{{/open.consideration}}><summary>配慮の取扱いを終了する</summary>
             <form method="post" action="/members/{{insurer}}/{{member_id}}/consideration-end" class="inline-form">
             <input type="hidden" name="csrf" value="{{csrf}}">
             <div class="field"><label for="end_reason">終了の理由</label><input id="end_reason" name="reason" required>
             {{#errors.end_reason}}<p class="field-error">{{errors.end_reason}}</p>{{/errors.end_reason}}</div>
-            <button type="submit" class="danger">配慮の取扱いを終了する</button></form></details>{{/considerationActive}}
+            <button type="submit" class="danger">確認へ進む</button></form></details>{{/considerationActive}}
             </section>{{/canAct}}
             <section aria-labelledby="cert-h"><h2 id="cert-h">資格確認書</h2>
             {{^certificates}}<p class="empty">交付はまだありません。</p>{{/certificates}}
             {{^empty(certificates)}}<table class="list"><thead><tr><th>番号</th><th>種類</th><th>有効期間</th><th>交付日</th><th>状態</th><th>送付</th><th>手続</th></tr></thead><tbody>{{/empty(certificates)}}
-            {{#certificates}}<tr><td>{{certificate_number}}</td><td>{{kind}}<br><span class="code">{{reasons}}</span></td><td>{{valid_from}} – {{valid_to}}</td><td>{{issued_on}}</td>
-            <td>{{status}}{{#voided_on}}（{{voided_on}} {{void_reason}}）{{/voided_on}}</td><td>{{delivery}}{{#what_to_do}}<br><span class="warn">{{what_to_do}}</span>{{/what_to_do}}</td>
+            {{#certificates}}<tr id="cert-{{certificate_number}}"><td>{{certificate_number}}</td><td>{{kind}}<br>{{#reasons}}<code>{{code}}</code> <small>{{text}}</small><br>{{/reasons}}</td><td>{{valid}}</td><td>{{issued_on}}</td>
+            <td>{{status}}{{#voided_on}}（{{voided_on}} {{void_reason}}）{{/voided_on}}{{#replaces_certificate_number}}<br><small>確認書 {{replaces_certificate_number}} に代わるもの</small>{{/replaces_certificate_number}}</td><td>{{delivery}}{{#what_to_do}}<br><span class="warn">{{what_to_do}}</span>{{/what_to_do}}</td>
             <td>{{#active}}{{#canAct}}<a href="/certificates/{{insurer}}/{{certificate_number}}/print">印刷</a>
-            <details><summary>返戻を記録</summary><form method="post" action="/certificates/{{insurer}}/{{certificate_number}}/return">
-            <input type="hidden" name="csrf" value="{{csrf}}"><label for="ret-{{certificate_number}}">返戻日</label><input id="ret-{{certificate_number}}" name="on" type="date" value="{{today}}">
-            <label for="retnote-{{certificate_number}}">メモ</label><input id="retnote-{{certificate_number}}" name="note"><button type="submit">返戻を記録する</button></form></details>
+            {{#mayReturn}}<details><summary>返戻を記録</summary><form method="post" action="/certificates/{{insurer}}/{{certificate_number}}/return">
+            <input type="hidden" name="csrf" value="{{csrf}}"><label for="ret-{{certificate_number}}">返戻日</label><input id="ret-{{certificate_number}}" name="on" type="text" autocomplete="off" value="{{today}}" required>
+            <label for="retnote-{{certificate_number}}">メモ</label><input id="retnote-{{certificate_number}}" name="note"><button type="submit">確認へ進む</button></form></details>{{/mayReturn}}
             <details><summary>無効にする</summary><form method="post" action="/certificates/{{insurer}}/{{certificate_number}}/void">
             <input type="hidden" name="csrf" value="{{csrf}}"><label for="void-{{certificate_number}}">理由</label><input id="void-{{certificate_number}}" name="reason" required>
-            <button type="submit" class="danger">無効にする</button></form></details>{{/canAct}}{{/active}}</td></tr>
+            <button type="submit" class="danger">確認へ進む</button></form></details>{{/canAct}}{{/active}}</td></tr>
             {{/certificates}}{{^empty(certificates)}}</tbody></table>{{/empty(certificates)}}</section>
             {{#letter}}<section aria-labelledby="letter-h" id="member-letter"><h2 id="letter-h">同封のお知らせ（確認書 {{certificate_number}} に添える手紙・日本語）</h2>
             {{#paragraphs}}<p>{{.}}</p>{{/paragraphs}}
@@ -179,57 +179,71 @@ struct Views: Sendable {
             <section aria-labelledby="dec-h"><h2 id="dec-h">判定の履歴と説明</h2>
             {{^decisions}}<p class="empty">夜間処理の判定はまだありません。</p>{{/decisions}}
             {{^empty(decisions)}}<table class="list"><thead><tr><th>基準日</th><th>実行</th><th>結果</th><th>理由</th><th>有効期間</th><th>説明</th></tr></thead><tbody>{{/empty(decisions)}}
-            {{#decisions}}<tr><td>{{as_of}}</td><td>{{run_id}}</td><td>{{outcome}}</td><td>{{#reasons}}<span class="code">{{code}}</span> {{text}}<br>{{/reasons}}</td><td>{{valid_from}} – {{valid_to}}</td>
+            {{#decisions}}<tr><td>{{as_of_era}}</td><td>{{run_id}}</td><td>{{outcome}}</td><td>{{#reasons}}<code>{{code}}</code> {{text}}<br>{{/reasons}}</td><td>{{valid}}</td>
             <td><a href="/members/{{insurer}}/{{member_id}}/explain?run={{run_id}}">なぜこの判定か</a></td></tr>{{/decisions}}
             {{^empty(decisions)}}</tbody></table>{{/empty(decisions)}}
             <p><a href="/members/{{insurer}}/{{member_id}}/explain">今日の判定を説明する</a></p></section>
             <section aria-labelledby="app-h"><h2 id="app-h">申請</h2>
             {{^applications}}<p class="empty">申請はありません。</p>{{/applications}}
             {{^empty(applications)}}<table class="list"><thead><tr><th>番号</th><th>種類</th><th>受付日</th><th>状態</th><th>経路</th><th>手続</th></tr></thead><tbody>{{/empty(applications)}}
-            {{#applications}}<tr><td>{{application_id}}</td><td>{{kind}}{{#basis}}（{{basis_label}}）{{/basis}}</td><td>{{received_on}}</td><td>{{status}}{{#reject_reason}}（{{reject_reason}}）{{/reject_reason}}{{#fulfilled_certificate_number}}→ 確認書 {{fulfilled_certificate_number}}{{/fulfilled_certificate_number}}</td><td>{{source}}</td>
+            {{#applications}}<tr id="app-{{application_id}}"><td>{{application_id}}</td><td>{{kind}}{{#basis}}（{{basis_label}}）{{/basis}}</td><td>{{received_on}}</td><td>{{status}}{{#reject_reason}}（{{reject_reason}}）{{/reject_reason}}{{#fulfilled_certificate_number}}→ 確認書 {{fulfilled_certificate_number}}{{/fulfilled_certificate_number}}</td><td>{{source}}</td>
             <td>{{#pending}}{{#canAct}}<form method="post" action="/applications/{{insurer}}/{{application_id}}/decide" class="row-form"><input type="hidden" name="csrf" value="{{csrf}}">
-            <button type="submit" name="decision" value="approve">承認</button>
-            <label for="rej-{{application_id}}">却下の理由</label><input id="rej-{{application_id}}" name="reason"><button type="submit" name="decision" value="reject" class="danger">却下</button></form>{{/canAct}}{{/pending}}</td></tr>{{/applications}}
+            <button type="submit" name="decision" value="approve">承認…</button>
+            <label for="rej-{{application_id}}">却下の理由</label><input id="rej-{{application_id}}" name="reason"><button type="submit" name="decision" value="reject" class="danger">却下…</button></form>{{/canAct}}{{/pending}}</td></tr>{{/applications}}
             {{^empty(applications)}}</tbody></table>{{/empty(applications)}}</section>
             <section aria-labelledby="notice-h"><h2 id="notice-h">通知</h2>
             {{^notices}}<p class="empty">通知はありません。</p>{{/notices}}
             {{^empty(notices)}}<table class="list"><thead><tr><th>種類</th><th>送付日</th><th>理由</th><th>実行</th><th>手続</th></tr></thead><tbody>{{/empty(notices)}}
-            {{#notices}}<tr><td>{{kind}}</td><td>{{sent_on}}</td><td class="code">{{reasons}}</td><td>{{run_id}}</td><td>{{#canAct}}{{#run_id}}<form method="post" action="/members/{{insurer}}/{{member_id}}/notice-return" class="row-form">
-            <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="kind" value="{{kind}}"><input type="hidden" name="run" value="{{run_id}}">
-            <button type="submit">返戻を記録する</button></form>{{/run_id}}{{/canAct}}</td></tr>{{/notices}}
+            {{#notices}}<tr><td>{{kind}}</td><td>{{sent_on_era}}</td><td>{{#reasons}}<code>{{code}}</code> {{text}}<br>{{/reasons}}</td><td>{{run_id}}</td><td>{{#canAct}}{{#mayReturn}}<details><summary>返戻を記録</summary>
+            <form method="post" action="/members/{{insurer}}/{{member_id}}/notice-return" class="notice-return">
+            <input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="kind" value="{{kind_code}}"><input type="hidden" name="run" value="{{run_id}}">
+            <label for="nret-{{kind_code}}-{{run_id}}">返戻日</label><input id="nret-{{kind_code}}-{{run_id}}" name="on" type="text" autocomplete="off" required placeholder="例：令和8年12月6日">
+            <label for="nretnote-{{kind_code}}-{{run_id}}">メモ</label><input id="nretnote-{{kind_code}}-{{run_id}}" name="note">
+            <button type="submit">確認へ進む</button></form></details>{{/mayReturn}}{{/canAct}}</td></tr>{{/notices}}
             {{^empty(notices)}}</tbody></table>{{/empty(notices)}}</section>
             <section aria-labelledby="ret-h"><h2 id="ret-h">郵便の返戻</h2>
             {{^returns}}<p class="empty">返戻はありません。</p>{{/returns}}
-            {{#returns}}<p>{{returned_on}}：{{document}} {{certificate_number}}{{notice_run_id}} — {{what_to_do}}</p>{{/returns}}</section>
+            {{^empty(returns)}}<table class="list" id="returns"><thead><tr><th>返戻日</th><th>書類</th><th>メモ</th><th>この後</th></tr></thead><tbody>{{/empty(returns)}}
+            {{#returns}}<tr id="return-{{return_id}}"><td>{{returned_on}}</td><td>{{document}} {{certificate_number}}{{#notice_run_id}}（実行 {{notice_run_id}}）{{/notice_run_id}}</td><td>{{note}}</td><td>{{what_to_do}}</td></tr>{{/returns}}
+            {{^empty(returns)}}</tbody></table>{{/empty(returns)}}</section>
             <section aria-labelledby="myna-h"><h2 id="myna-h">マイナ保険証の状況</h2>
             {{^myna}}<p class="empty">記録はありません。</p>{{/myna}}
-            {{#myna}}<p>{{status_as_of}}：カード {{has_card}}・登録 {{registration}}・状態 {{card_state}}・電子証明書 {{ecert_expiry}}</p>{{/myna}}</section>
+            {{#myna}}<p>{{status_as_of}}時点：カード{{has_card}}・{{registration}}・カードの状態 {{card_state}}{{#ecert_expiry}}・電子証明書の有効期限 {{ecert_expiry}}{{/ecert_expiry}}</p>{{/myna}}</section>
             """,
         "explain": """
             <p class="crumbs"><a href="/members/{{insurer}}/{{member_id}}">加入者 {{member_id}}</a> › 判定の説明</p>
-            <h1 id="explains">{{heading}}（基準日 {{as_of}}・{{as_of_era}}）</h1>
+            <h1 id="explains">{{heading}}（基準日 {{as_of_era}}）</h1>
             {{#run}}<p class="note">実行 {{run_id}} が読んだ事実とその実行のパラメータで判定を説明しています（今日のデータではありません）。
             {{#stored}}<br><span class="warn">この実行が記録した判定：{{stored}}（現在のプログラムでは下記のとおり）</span>{{/stored}}</p>
             <p><a href="/members/{{insurer}}/{{member_id}}/explain">今日の判定を説明する</a></p>{{/run}}
             {{^run}}<p class="note">現在のデータと基準日に有効なパラメータによる判定です。過去の実行の判定は「判定の履歴」の各行から開いてください。</p>{{/run}}
-            <p class="outcome" id="outcome">結果：<strong>{{outcome}}</strong>{{#valid}}　有効期間 {{valid}}{{/valid}}</p>
-            <h2>理由</h2><ul>{{#reasons}}<li><span class="code">{{code}}</span> {{text}} <span class="en">{{source}}</span></li>{{/reasons}}</ul>
-            <h2>判定の手順</h2><ol class="steps">{{#steps}}<li>{{.}}</li>{{/steps}}</ol>
-            <p class="en">保険者名称：{{insurer_name}}　パラメータ：{{parameters}}</p>
+            <p class="outcome" id="outcome">結果：<strong>{{outcome}}</strong> <code>{{outcome_code}}</code>{{#valid}}　有効期間 {{valid}}{{/valid}}</p>
+            <h2>理由</h2><ul>{{#reasons}}<li><code>{{code}}</code> {{text}}</li>{{/reasons}}</ul>
+            <details><summary>判定の手順（プログラムの記録）</summary><ol class="steps">{{#steps}}<li><code>{{.}}</code></li>{{/steps}}</ol></details>
+            <p class="note">保険者名称：{{insurer_name}}　{{parameters}}　ハッシュ値 <code>{{sha}}</code></p>
             """,
         "issue_confirm": """
             <p class="crumbs"><a href="/members/{{insurer}}/{{member_id}}">加入者 {{member_id}}</a> › 窓口交付</p>
             <h1>窓口交付の確認</h1>
-            <dl class="facts"><dt>氏名</dt><dd>{{name}}</dd><dt>基準日</dt><dd>{{as_of}}（{{as_of_era}}）</dd>
-            <dt>判定</dt><dd id="confirm-outcome">{{outcome}}</dd>{{#valid}}<dt>有効期間</dt><dd>{{valid}}</dd>{{/valid}}
-            <dt>理由</dt><dd>{{#reasons}}<span class="code">{{code}}</span> {{text}}<br>{{/reasons}}</dd>
+            <dl class="facts"><dt>氏名</dt><dd>{{name}}</dd><dt>基準日</dt><dd>{{as_of_era}}</dd>
+            <dt>判定</dt><dd id="confirm-outcome">{{outcome}} <code>{{outcome_code}}</code></dd>{{#valid}}<dt>有効期間</dt><dd>{{valid}}</dd>{{/valid}}
+            <dt>理由</dt><dd>{{#reasons}}<code>{{code}}</code> {{text}}<br>{{/reasons}}</dd>
             {{#replaces}}<dt>無効になる確認書</dt><dd>{{replaces}}</dd>{{/replaces}}</dl>
             {{#issues}}<form method="post" action="/members/{{insurer}}/{{member_id}}/issue"><input type="hidden" name="csrf" value="{{csrf}}">
             <input type="hidden" name="as_of" value="{{as_of}}">
-            <p>内容を確認し、本人確認のうえ交付してください。</p>
+            <p>内容を確認し、本人確認のうえ交付してください。まだ何も記録していません。</p>
             <button type="submit" class="primary" id="confirm-issue">交付する</button> <a href="/members/{{insurer}}/{{member_id}}">やめる</a></form>{{/issues}}
             {{^issues}}<p class="warn" id="nothing-to-issue">この方には今日交付するものがありません。</p>
-            <ol class="steps">{{#steps}}<li>{{.}}</li>{{/steps}}</ol><p><a href="/members/{{insurer}}/{{member_id}}">加入者の画面へ戻る</a></p>{{/issues}}
+            <details><summary>判定の手順（プログラムの記録）</summary><ol class="steps">{{#steps}}<li><code>{{.}}</code></li>{{/steps}}</ol></details><p><a href="/members/{{insurer}}/{{member_id}}">加入者の画面へ戻る</a></p>{{/issues}}
+            """,
+        "confirm": """
+            <h1>{{title}}</h1>
+            <p>次の内容で記録します。よろしければ下のボタンを押してください。まだ何も記録していません。</p>
+            <dl class="facts" id="confirm-rows">{{#rows}}<dt>{{label}}</dt><dd>{{value}}</dd>{{/rows}}</dl>
+            {{#warning}}<p class="warn" id="confirm-warning">{{warning}}</p>{{/warning}}
+            <form method="post" action="{{action}}" id="confirm-form"><input type="hidden" name="csrf" value="{{csrf}}"><input type="hidden" name="confirm" value="1">
+            {{#hidden}}<input type="hidden" name="{{name}}" value="{{value}}">{{/hidden}}
+            <button type="submit" class="primary" id="confirm-record">{{button}}</button> <a href="{{back}}" id="confirm-back">やめて戻る</a></form>
             """,
         "issued": """
             <h1>交付しました</h1>
@@ -244,13 +258,14 @@ struct Views: Sendable {
             <h1>実行一覧</h1>
             <form method="get" action="/runs" class="search">
             <div class="field"><label for="insurer">保険者</label><select id="insurer" name="insurer">{{#insurerChoices}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/insurerChoices}}</select></div>
-            <div class="field"><label for="from">基準日（から）</label><input id="from" name="from" type="date" value="{{from}}"></div>
-            <div class="field"><label for="to">基準日（まで）</label><input id="to" name="to" type="date" value="{{to}}"></div>
+            <div class="field"><label for="from">基準日（から）</label><input id="from" name="from" type="text" autocomplete="off" value="{{from}}" placeholder="例：令和8年12月1日"></div>
+            <div class="field"><label for="to">基準日（まで）</label><input id="to" name="to" type="text" autocomplete="off" value="{{to}}" placeholder="例：20261206"></div>
             <button type="submit" class="primary">絞り込む</button></form>
+            {{#dateError}}<p class="field-error">{{dateError}}</p>{{/dateError}}
             {{^runs}}<p class="empty">実行はありません。</p>{{/runs}}
-            {{^empty(runs)}}<table class="list"><thead><tr><th>実行</th><th>保険者</th><th>基準日</th><th>ジョブ</th><th>状態</th><th>段階</th><th>試行</th><th>開始</th><th>所要</th><th>件数</th></tr></thead><tbody>{{/empty(runs)}}
-            {{#runs}}<tr{{#abandoned}} class="abandoned"{{/abandoned}}><td><a href="/runs/{{run_id}}">{{run_id}}</a></td><td>{{insurer}}</td><td>{{as_of}}</td><td>{{job}}</td>
-            <td>{{status}}{{#abandoned}} <strong class="warn">（放棄：ロック期限切れ）</strong>{{/abandoned}}</td><td>{{phase}}</td><td>{{attempts}}</td><td>{{started}}</td><td>{{seconds}}</td><td class="n">{{decisions}}</td></tr>{{/runs}}
+            {{^empty(runs)}}<table class="list"><thead><tr><th>実行</th><th>保険者</th><th>基準日</th><th>ジョブ</th><th>状態</th><th>段階</th><th>試行</th><th>開始（日本時間）</th><th>所要</th><th>件数</th></tr></thead><tbody>{{/empty(runs)}}
+            {{#runs}}<tr{{#abandoned}} class="abandoned"{{/abandoned}}><td><a href="/runs/{{run_id}}">{{run_id}}</a></td><td>{{insurer}}</td><td>{{as_of}}</td><td><code>{{job}}</code></td>
+            <td>{{status}}{{#abandoned}} <strong class="warn">（ロック期限切れ）</strong>{{/abandoned}}</td><td>{{phase}}</td><td>{{attempts}}</td><td>{{started}}</td><td>{{seconds}}</td><td class="n">{{decisions}}</td></tr>{{/runs}}
             {{^empty(runs)}}</tbody></table>{{/empty(runs)}}
             {{> pager}}
             """,
@@ -259,7 +274,7 @@ struct Views: Sendable {
             <h1>{{heading}}</h1>
             {{^members}}<p class="empty">該当する方はいません。</p>{{/members}}
             {{^empty(members)}}<table class="list"><thead><tr><th>加入者ID</th>{{#change}}<th>前回</th>{{/change}}<th>結果</th><th>理由</th><th>制度</th><th>説明</th></tr></thead><tbody>{{/empty(members)}}
-            {{#members}}<tr><td><a href="/members/{{insurer}}/{{member}}">{{member}}</a></td>{{#change}}<td>{{previous}}</td>{{/change}}<td>{{outcome}}</td><td class="code">{{reasons}}</td><td>{{scheme}}</td>
+            {{#members}}<tr><td><a href="/members/{{insurer}}/{{member}}">{{member}}</a></td>{{#change}}<td>{{previous}}</td>{{/change}}<td>{{outcome}}</td><td>{{#reasons}}<code>{{code}}</code> {{text}}<br>{{/reasons}}</td><td>{{scheme}}</td>
             <td><a href="/members/{{insurer}}/{{member}}/explain?run={{run_id}}">なぜこの判定か</a></td></tr>{{/members}}
             {{^empty(members)}}</tbody></table>{{/empty(members)}}
             {{> pager}}
@@ -267,44 +282,48 @@ struct Views: Sendable {
         "audit": """
             <h1>監査ログ</h1>
             <dl class="facts"><dt>ログの件数</dt><dd id="log-size">{{logSize}}</dd></dl>
-            <h2>最新のチェックポイント</h2>
-            {{^checkpoint}}<p class="empty">チェックポイントはまだありません（kakunin audit checkpoint）。</p>{{/checkpoint}}
-            {{#checkpoint}}<dl class="facts"><dt>番号</dt><dd>{{id}}</dd><dt>件数</dt><dd>{{size}}</dd><dt>作成</dt><dd>{{created}}</dd><dt>ルート</dt><dd class="code">{{root}}</dd></dl>
-            <pre class="code">{{text}}</pre>
+            <h2>最新の確認点（署名付きのログの要約）</h2>
+            {{^checkpoint}}<p class="empty">確認点はまだありません。夜間処理が終わると作られます。</p>{{/checkpoint}}
+            {{#checkpoint}}<dl class="facts"><dt>番号</dt><dd>{{id}}</dd><dt>対象の件数</dt><dd>{{size}}</dd><dt>作成</dt><dd>{{created}}</dd><dt>要約値</dt><dd><code>{{root}}</code></dd></dl>
+            <details><summary>署名された本文</summary><pre><code>{{text}}</code></pre></details>
             {{#verifying}}<div class="warn" id="verify-running" role="status" data-job="{{number}}"><p>検証 {{number}} を実行中です（{{started}} 開始）。終わるまで新しい検証は始めません。しばらくしてから再読み込みしてください。</p></div>{{/verifying}}
-            {{#verified}}<div class="{{#ok}}ok{{/ok}}{{^ok}}error{{/ok}}" id="verify-result" role="status" data-job="{{number}}"><p>{{summary}}</p><ul>{{#problems}}<li>{{.}}</li>{{/problems}}</ul><p>（検証 {{number}}、{{started}} 開始）</p></div>{{/verified}}
+            {{#verified}}<div class="{{#ok}}ok{{/ok}}{{^ok}}error{{/ok}}" id="verify-result" role="status" data-job="{{number}}"><p>{{summary}}</p>{{#detail}}<p>{{detail}}</p>{{/detail}}<p>（検証 {{number}}、{{started}} 開始）</p></div>{{/verified}}
             {{^verifying}}{{#canVerify}}<form method="get" action="/audit"><input type="hidden" name="verify" value="1"><button type="submit" class="primary" id="verify">ログ全体を検証する</button>
-            <span class="en">すべての記録からハッシュを計算し直します。</span></form>{{/canVerify}}
-            {{^canVerify}}<p class="warn">公開鍵が設定されていないため検証できません（kakunin serve --audit-public-key）。</p>{{/canVerify}}{{/verifying}}
-            <h2>確認書の包含証明</h2>
+            <span class="note">すべての記録から要約値を計算し直し、署名と照らし合わせます。</span></form>{{/canVerify}}
+            {{^canVerify}}<p class="warn">検証用の公開鍵が設定されていないため、ここでは検証できません。運用担当に設定を依頼してください。</p>{{/canVerify}}{{/verifying}}
+            <h2>資格確認書がログに含まれることの証明</h2>
             <form method="get" action="/audit/proof" class="search"><div class="field"><label for="p-insurer">保険者番号</label><input id="p-insurer" name="insurer" required></div>
             <div class="field"><label for="p-cert">確認書番号</label><input id="p-cert" name="certificate" required inputmode="numeric"></div>
             <button type="submit" class="primary">証明をダウンロード</button></form>
-            <p class="en">kakunin audit verify-proof FILE --public-key KEY、または openssl のみで確認できます（README）。</p>{{/checkpoint}}
+            <p class="note">ダウンロードした証明は、公開鍵だけで（データベースを使わずに）確かめられます。手順は運用の手引きにあります。</p>{{/checkpoint}}
             """,
         "operations": """
             <h1>運用状況</h1>
+            <h2>保険者ごとの状態</h2>
+            {{^health}}<p class="empty">保険者が登録されていません。</p>{{/health}}
+            {{#health}}<div class="health health-{{level}}" id="health-{{insurer}}" role="status"><p><strong>{{insurer}}：{{word}}</strong>　{{summary}}</p>{{#todo}}<p class="todo">対処：{{todo}}</p>{{/todo}}</div>{{/health}}
             <h2>保険者ごとの最新の実行</h2>
             {{^latest}}<p class="empty">実行はありません。</p>{{/latest}}
-            {{^empty(latest)}}<table class="list"><thead><tr><th>保険者</th><th>実行</th><th>基準日</th><th>状態</th><th>段階</th><th>試行</th><th>開始</th><th>所要</th><th>保留</th><th>未送付</th></tr></thead><tbody>{{/empty(latest)}}
-            {{#latest}}<tr{{#abandoned}} class="abandoned"{{/abandoned}}><td>{{insurer}}</td><td><a href="/runs/{{run_id}}">{{run_id}}</a></td><td>{{as_of}}</td><td>{{status}}{{#abandoned}} <strong class="warn">（放棄）</strong>{{/abandoned}}</td><td>{{phase}}</td><td>{{attempts}}</td><td>{{started}}</td><td>{{seconds}}</td><td class="n">{{held}}</td><td class="n">{{waiting}}</td></tr>{{/latest}}
+            {{^empty(latest)}}<table class="list"><thead><tr><th>保険者</th><th>実行</th><th>基準日</th><th>状態</th><th>段階</th><th>試行</th><th>開始（日本時間）</th><th>所要</th><th>保留</th><th>未送付</th></tr></thead><tbody>{{/empty(latest)}}
+            {{#latest}}<tr{{#abandoned}} class="abandoned"{{/abandoned}}><td>{{insurer}}</td><td><a href="/runs/{{run_id}}">{{run_id}}</a></td><td>{{as_of}}</td><td>{{status}}</td><td>{{phase}}</td><td>{{attempts}}</td><td>{{started}}</td><td>{{seconds}}</td><td class="n">{{held}}</td><td class="n">{{waiting}}</td></tr>{{/latest}}
             {{^empty(latest)}}</tbody></table>{{/empty(latest)}}
+            {{{trends}}}
             <h2>保留中の方（理由別）</h2>
             {{^groups}}<p class="empty">保留はありません。</p>{{/groups}}
-            {{#groups}}<h3 id="held-{{insurer}}-{{code}}">{{insurer}}：<span class="code">{{code}}</span> {{text}}（{{count}} 人）</h3><p class="waiting">待っていること：{{waiting}}</p>
-            <ul class="compact">{{#members}}<li><a href="/members/{{insurer}}/{{.}}">{{.}}</a></li>{{/members}}</ul>
+            {{#groups}}<h3 id="held-{{insurer}}-{{code}}">{{insurer}}：<code>{{code}}</code> {{text}}（{{count}} 人）</h3><p class="waiting">待っていること：{{waiting}}</p>
+            <ul class="compact">{{#members}}<li>{{#linkMembers}}<a href="/members/{{insurer}}/{{id}}">{{id}}</a>{{/linkMembers}}{{^linkMembers}}<code>{{id}}</code>{{/linkMembers}}</li>{{/members}}</ul>
             {{#more}}<p><a href="/operations?insurer={{insurer}}&amp;code={{code}}&amp;page={{nextPage}}">さらに表示 →</a></p>{{/more}}{{/groups}}
             {{> pager}}
             {{^empty(waitingDocs)}}<h2>送付ファイルに載らず職員の対応を待つ書類（最初の 50 件）</h2>
             <table class="list"><thead><tr><th>保険者</th><th>加入者ID</th><th>書類</th><th>理由</th></tr></thead><tbody>
-            {{#waitingDocs}}<tr><td>{{insurer}}</td><td>{{member}}</td><td>{{document}}</td><td>{{problem}}</td></tr>{{/waitingDocs}}
-            </tbody></table><p class="en">窓口で印刷して交付するか（kakunin certificate print）、記録を訂正してください。</p>{{/empty(waitingDocs)}}
+            {{#waitingDocs}}<tr><td>{{insurer}}</td><td><code>{{member}}</code></td><td>{{document}}</td><td><code>{{problem}}</code></td></tr>{{/waitingDocs}}
+            </tbody></table><p class="note">窓口担当が加入者の画面から印刷してお渡しするか、記録を訂正してください。</p>{{/empty(waitingDocs)}}
             """,
         "users": """
             <h1>利用者</h1>
-            <p>利用者の追加は <code>kakunin user add NAME --role …</code>（パスワードは標準入力から）で行います。</p>
-            <table class="list"><thead><tr><th>ユーザー名</th><th>役割</th><th>保険者</th><th>作成</th><th>最終ログイン</th><th>状態</th><th></th></tr></thead><tbody>
-            {{#users}}<tr id="user-{{name}}"><td>{{name}}</td><td>{{role}}</td><td>{{insurers}}</td><td>{{created}}</td><td>{{lastLogin}}</td><td>{{#disabled}}停止 {{disabled}}{{/disabled}}{{^disabled}}有効{{/disabled}}{{#locked}} <strong class="warn">（ログイン失敗によりロック中）</strong>{{/locked}}</td>
+            <p>利用者の追加は運用担当がサーバーで行います（パスワードはその場で本人が入力します）。</p>
+            <table class="list"><thead><tr><th>ユーザー名</th><th>役割</th><th>保険者</th><th>作成（日本時間）</th><th>最終ログイン（日本時間）</th><th>状態</th><th></th></tr></thead><tbody>
+            {{#users}}<tr id="user-{{name}}"><td><code>{{name}}</code></td><td>{{role}}</td><td>{{insurers}}</td><td>{{created}}</td><td>{{lastLogin}}</td><td>{{#disabled}}停止 {{disabled}}{{/disabled}}{{^disabled}}有効{{/disabled}}{{#locked}} <strong class="warn">（ログイン失敗によりロック中）</strong>{{/locked}}</td>
             <td>{{^disabled}}<form method="post" action="/users/{{name}}/disable"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit" class="danger">停止する</button></form>{{/disabled}}
             {{#disabled}}<form method="post" action="/users/{{name}}/enable"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">再開する</button></form>{{/disabled}}
             {{#locked}}<form method="post" action="/users/{{name}}/unlock"><input type="hidden" name="csrf" value="{{csrf}}"><button type="submit">ロックを解除する</button></form>{{/locked}}</td></tr>{{/users}}
@@ -348,6 +367,11 @@ struct Views: Sendable {
         section.actions { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: .2em 1em 1em; }
         .pager { display: flex; gap: 1.5em; margin: 1em 0; } ol.steps li { margin: .2em 0; } ul.compact { columns: 4; }
         pre.code { white-space: pre-wrap; background: #fff; border: 1px solid var(--line); padding: .6em; }
+        .note { color: var(--muted); font-size: .9em; } code { font-family: monospace; font-size: .85em; }
+        .health { border: 2px solid var(--line); border-left-width: 10px; padding: .2em .8em; margin: .5em 0; background: #fff; border-radius: 6px; }
+        .health p { margin: .3em 0; } .health-green { border-color: var(--ok); } .health-amber { border-color: #d99a00; background: #fff8e1; }
+        .health-red { border-color: var(--danger); background: #fdecea; }
+        .trend { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; } .trend figure { margin: 0; } .trend table { font-size: .8em; }
         @media print { header.top, nav, form, .skip { display: none; } }
         """
 }

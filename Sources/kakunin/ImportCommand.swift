@@ -34,8 +34,16 @@ struct Import: ParsableCommand {
         try runReporting {
             let db = try database.connect()
             let importer = FeedImporter(db: db, host: hostName())
+            let log = RunLog()
+            log.event("import", "started", ["feed": feed.name.rawValue])
+            importer.progress = { rows, bytes, size in
+                log.progress("importing", phase: "import", done: rows, total: nil, unit: "rows",
+                             fraction: size.map { $0 > 0 ? Double(bytes) / Double($0) : 1 }, force: rows == 4096)
+            }
             let summary = try importer.run(feed: feed.name, path: file,
                                            reportDirectory: URL(fileURLWithPath: reportDir))
+            log.endProgress()
+            log.event("import", "finished", ["rows_read": summary.rowsRead, "status": summary.status.rawValue])
             print(summary.render(), terminator: "")
             if let refusal = summary.refusal { printError("kakunin: file refused: \(refusal)") }
             return summary.exitStatus

@@ -91,7 +91,12 @@ struct Runs: ParsableCommand {
                     [String($0.runID), $0.insurer, $0.asOf, $0.job, $0.status, $0.phase, String($0.attempts), $0.started, $0.finished ?? "",
                      $0.decisions ?? "", $0.certificates ?? "", $0.held ?? ""]
                 }
-                printTable(["run", "insurer", "as_of", "job", "status", "phase", "tries", "started", "finished", "decisions", "certs", "held"], rows)
+                guard !rows.isEmpty else {
+                    print(insurer.map { "no runs yet for insurer \($0) (kakunin run --insurer \($0) --as-of YYYY-MM-DD starts one)" }
+                          ?? "no runs yet (kakunin run --insurer N --as-of YYYY-MM-DD starts one)")
+                    return .success
+                }
+                printTable(["run", "insurer", "as_of", "job", "status", "phase", "tries", "started (JST)", "finished (JST)", "decisions", "certs", "held"], rows)
                 return .success
             }
         }

@@ -17,7 +17,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 cfg = json.loads(sys.argv[1])
 BASE = cfg["base"].rstrip("/")
@@ -36,9 +36,17 @@ def browser():
     return d
 
 
-def shot(d, name):
+def shot(d, name, print_media=False):
+    """A screenshot of the whole page (the window grown to its height); `print_media` as printed."""
     if SHOTS:
+        if print_media:
+            d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+        height = d.execute_script("return document.documentElement.scrollHeight")
+        d.set_window_size(1280, min(max(height, 1100), 8000))
         d.save_screenshot(f"{SHOTS}/{name}.png")
+        d.set_window_size(1280, 1100)
+        if print_media:
+            d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
 
 
 def navigating(d, action):
@@ -121,9 +129,11 @@ def counter_work(d):
     d.get(f"{BASE}/members/131016/{CLERK_MEMBER}")
     d.find_element(By.XPATH, "//summary[contains(., '申請を受け付ける')]").click()
     d.find_element(By.CSS_SELECTOR, "#kind option[value='card_renewing']").click()
+    d.find_element(By.ID, "received_on").send_keys("20261201")
     click(d, By.CSS_SELECTOR, "#application-form button[type=submit]")
+    click(d, By.ID, "confirm-record")
     expect("申請を記録しました" in d.find_element(By.ID, "done").text, "application recorded")
-    expect("card_renewing" in text(d), "the application is listed")
+    expect("マイナンバーカードの更新中" in text(d), "the application is listed")
     shot(d, "member")
     # Counter issue: confirmation, then the certificate and its print view.
     click(d, By.ID, "issue-link")
@@ -141,11 +151,12 @@ def counter_work(d):
     d.find_element(By.XPATH, "//summary[contains(., '再交付')]").click()
     d.find_element(By.ID, "reissue_note").send_keys("紛失")
     click(d, By.CSS_SELECTOR, "#reissue-form button[type=submit]")
+    click(d, By.ID, "confirm-record")
     click(d, By.ID, "confirm-issue")
     second = d.find_element(By.ID, "issued-number").text
     expect(second.isdigit() and second != first, "reissue gives a new number")
     d.get(f"{BASE}/members/131016/{CLERK_MEMBER}")
-    expect("voided" in text(d), "the replaced certificate is voided")
+    expect("無効" in d.find_element(By.ID, f"cert-{first}").text, "the replaced certificate is voided")
     # A POST without the CSRF token is refused.
     post_form(d, f"/members/131016/{CLERK_MEMBER}/applications", {"kind": "card_lost", "received_on": "2026-11-01", "status": "pending"})
     expect("有効期限が切れています" in text(d), "POST without the CSRF token refused")
@@ -154,6 +165,150 @@ def counter_work(d):
     logout(d)
     d.get(BASE + "/members")
     expect("/login" in d.current_url, "after logout, pages redirect to the login")
+
+
+TRAP_MEMBER = cfg.get("trap_member")
+NOTICE_MEMBER = cfg.get("notice_member")
+MAILED_MEMBER = cfg.get("mailed_member")
+MAILED_CERT = cfg.get("mailed_cert")
+
+
+def member_page(member):
+    return f"{BASE}/members/131016/{member}"
+
+
+def open_details(d, label, within=None):
+    (within or d).find_element(By.XPATH, f".//summary[contains(., '{label}')]").click()
+
+
+@step
+def trap_application_form(d):
+    """Issue 32: no default kind; the basis required (browser and server); dates typed as text."""
+    login(d, "clerk", P["clerk"])
+    d.get(member_page(TRAP_MEMBER))
+    before = len(d.find_elements(By.CSS_SELECTOR, "tr[id^='app-']"))
+    open_details(d, "申請を受け付ける")
+    kind = d.find_element(By.ID, "kind")
+    expect(Select(kind).first_selected_option.get_attribute("value") == "", "no kind is chosen by default")
+    # One Enter in the memo field records nothing: the kind and the date are required.
+    d.find_element(By.ID, "note").send_keys(Keys.ENTER)
+    expect(not d.find_elements(By.ID, "done") and d.find_element(By.ID, "application-form"), "Enter alone records nothing")
+    shot(d, "trap-application-empty")
+    # The server refuses a special-consideration application without a basis (a hand-made POST).
+    token = d.find_element(By.CSS_SELECTOR, "form.logout input[name=csrf]").get_attribute("value")
+    post_form(d, f"/members/131016/{TRAP_MEMBER}/applications", {"csrf": token, "kind": "special_consideration", "received_on": "20261201"})
+    expect("配慮が必要な理由" in d.find_element(By.ID, "basis-error").text, "the server requires the basis")
+    expect(len(d.find_elements(By.CSS_SELECTOR, "tr[id^='app-']")) == before, "nothing recorded without a basis")
+    shot(d, "trap-basis-required")
+    # A date typed in era form; arrow keys do not change it; shown back in era form before recording.
+    d.get(member_page(TRAP_MEMBER))
+    open_details(d, "申請を受け付ける")
+    Select(d.find_element(By.ID, "kind")).select_by_value("special_consideration")
+    Select(d.find_element(By.ID, "basis")).select_by_value("disability")
+    received = d.find_element(By.ID, "received_on")
+    expect(received.get_attribute("type") == "text", "the date is a plain text field")
+    received.send_keys("令和8年12月2日", Keys.ARROW_UP, Keys.ARROW_DOWN, Keys.ARROW_DOWN)
+    expect(received.get_attribute("value") == "令和8年12月2日", "arrow keys leave the date as typed")
+    click(d, By.CSS_SELECTOR, "#application-form button[type=submit]")
+    rows = d.find_element(By.ID, "confirm-rows").text
+    expect("令和8年12月2日（2026-12-02）" in rows and "障害のある方" in rows, "confirmation shows the date in era form and the basis")
+    shot(d, "confirm-application")
+    click(d, By.ID, "confirm-record")
+    done = d.find_element(By.ID, "done").text
+    expect("申請番号" in done and "令和8年12月2日" in done and "障害のある方" in done, f"the record is shown after recording: {done}")
+    shot(d, "member-after-application")
+    # 20261203 is read as a date too; going back from the confirmation records nothing.
+    open_details(d, "申請を受け付ける")
+    Select(d.find_element(By.ID, "kind")).select_by_value("card_lost")
+    d.find_element(By.ID, "received_on").send_keys("20261203")
+    click(d, By.CSS_SELECTOR, "#application-form button[type=submit]")
+    expect("令和8年12月3日（2026-12-03）" in d.find_element(By.ID, "confirm-rows").text, "20261203 read as 令和8年12月3日")
+    click(d, By.ID, "confirm-back")
+    expect("マイナンバーカードの紛失" not in d.find_element(By.ID, "app-h").find_element(By.XPATH, "..").text, "going back recorded nothing")
+
+
+@step
+def trap_decision(d):
+    """A decision is confirmed before it is recorded; a rejection without a reason is refused in Japanese."""
+    d.get(member_page(TRAP_MEMBER))
+    row = d.find_elements(By.CSS_SELECTOR, "tr[id^='app-']")[-1]
+    app = row.get_attribute("id")[4:]
+    click(d, By.CSS_SELECTOR, f"#app-{app} button[value=reject]")
+    page = text(d)
+    expect("却下するには理由が必要です" in page and "--reason" not in page, "a rejection without a reason: Japanese, no command-line advice")
+    shot(d, "trap-reject-no-reason")
+    d.get(member_page(TRAP_MEMBER))
+    d.find_element(By.ID, f"rej-{app}").send_keys("診断書の提出がない")
+    click(d, By.CSS_SELECTOR, f"#app-{app} button[value=reject]")
+    expect("却下" in d.find_element(By.ID, "confirm-rows").text and "診断書の提出がない" in text(d), "confirmation of the rejection")
+    shot(d, "confirm-decision")
+    click(d, By.ID, "confirm-record")
+    expect("却下" in d.find_element(By.ID, "done").text and "診断書の提出がない" in d.find_element(By.ID, "done").text, "the decision is shown after recording")
+
+
+@step
+def trap_notice_return(d):
+    """Returning a notice takes a date and a memo, is confirmed, and its memo is shown."""
+    d.get(member_page(NOTICE_MEMBER))
+    section = d.find_element(By.ID, "notice-h").find_element(By.XPATH, "..")
+    open_details(d, "返戻を記録", section)
+    form = section.find_element(By.CSS_SELECTOR, "form.notice-return")
+    form.find_element(By.NAME, "on").send_keys("令和8年12月3日")
+    form.find_element(By.NAME, "note").send_keys("転居先不明")
+    navigating(d, lambda: form.find_element(By.CSS_SELECTOR, "button[type=submit]").click())
+    rows = d.find_element(By.ID, "confirm-rows").text
+    expect("令和8年12月3日（2026-12-03）" in rows and "転居先不明" in rows, "confirmation of the notice's return")
+    shot(d, "confirm-notice-return")
+    click(d, By.ID, "confirm-record")
+    expect("転居先不明" in d.find_element(By.ID, "done").text, "the memo is in the message after recording")
+    expect("転居先不明" in d.find_element(By.ID, "returns").text, "the memo is shown in the returns")
+    shot(d, "member-after-notice-return")
+    section = d.find_element(By.ID, "notice-h").find_element(By.XPATH, "..")
+    expect(not section.find_elements(By.XPATH, ".//summary[contains(., '返戻を記録')]"), "a returned notice is not offered for a return again")
+
+
+@step
+def trap_certificate_return(d):
+    """A mailed certificate's return is confirmed and its memo shown; one handed over at the counter offers no return."""
+    d.get(member_page(MAILED_MEMBER))
+    row = d.find_element(By.ID, f"cert-{MAILED_CERT}")
+    open_details(d, "返戻を記録", row)
+    row.find_element(By.NAME, "note").send_keys("あて所に尋ねあたりません")
+    navigating(d, lambda: row.find_element(By.XPATH, ".//button[contains(., '確認へ進む')]").click())
+    expect("あて所に尋ねあたりません" in d.find_element(By.ID, "confirm-rows").text, "confirmation of the certificate's return")
+    click(d, By.ID, "confirm-record")
+    expect("あて所に尋ねあたりません" in d.find_element(By.ID, "returns").text, "the return's memo is shown")
+    shot(d, "member-after-certificate-return")
+    row = d.find_element(By.ID, f"cert-{MAILED_CERT}")
+    expect(not row.find_elements(By.XPATH, ".//summary[contains(., '返戻を記録')]"), "a returned certificate is not offered for a return again")
+    d.get(member_page(CLERK_MEMBER))
+    counter_rows = [r for r in d.find_elements(By.CSS_SELECTOR, "tr[id^='cert-']") if "窓口で手渡し" in r.text]
+    expect(counter_rows, "the counter's certificates are listed as handed over")
+    for r in counter_rows:
+        expect(not r.find_elements(By.XPATH, ".//summary[contains(., '返戻を記録')]"), "no 返戻を記録 for a certificate handed over at the counter")
+
+
+@step
+def trap_void(d):
+    """Voiding is confirmed (going back changes nothing) and the record shown afterwards."""
+    d.get(member_page(CLERK_MEMBER))
+    row = [r for r in d.find_elements(By.CSS_SELECTOR, "tr[id^='cert-']") if r.find_elements(By.XPATH, ".//summary[contains(., '無効にする')]")][0]
+    number = row.get_attribute("id")[5:]
+    open_details(d, "無効にする", row)
+    row.find_element(By.NAME, "reason").send_keys("誤って交付")
+    navigating(d, lambda: row.find_element(By.XPATH, ".//button[contains(., '確認へ進む')]").click())
+    expect("誤って交付" in d.find_element(By.ID, "confirm-rows").text and d.find_element(By.ID, "confirm-warning"), "confirmation of the void")
+    shot(d, "confirm-void")
+    click(d, By.ID, "confirm-back")
+    expect("有効" in d.find_element(By.ID, f"cert-{number}").text, "going back leaves the certificate active")
+    row = d.find_element(By.ID, f"cert-{number}")
+    open_details(d, "無効にする", row)
+    row.find_element(By.NAME, "reason").send_keys("誤って交付")
+    navigating(d, lambda: row.find_element(By.XPATH, ".//button[contains(., '確認へ進む')]").click())
+    click(d, By.ID, "confirm-record")
+    expect("誤って交付" in d.find_element(By.ID, "done").text and "無効" in d.find_element(By.ID, f"cert-{number}").text, "the void is shown after recording")
+    shot(d, "member-after-void")
+    logout(d)
 
 
 @step
@@ -169,17 +324,25 @@ def other_insurer(d):
 @step
 def auditor(d):
     login(d, "audi", P["audi"])
+    shot(d, "runs")
     click(d, By.CSS_SELECTOR, "a[href='/runs/1']")
     expect("実行報告書" in text(d), "run report opens")
     shot(d, "report")
+    shot(d, "report-print", print_media=True)
+    if SHOTS:
+        d.get(BASE + "/runs/1#checks")
+        d.save_screenshot(f"{SHOTS}/report-checks.png")
+        d.get(BASE + "/runs/1")
     click(d, By.CSS_SELECTOR, "a[href*='/runs/1/members?kind=outcome']")
     rows = d.find_elements(By.CSS_SELECTOR, "table.list a[href^='/members/']")
     expect(rows, "drill-down lists members")
     shot(d, "drill")
     navigating(d, rows[0].click)
     expect("判定の履歴と説明" in text(d), "member page from the drill-down")
+    shot(d, "member-auditor")
     click(d, By.PARTIAL_LINK_TEXT, "なぜこの判定か")
     expect("判定の手順" in text(d), "explanation from the member page")
+    shot(d, "explain")
     # An auditor's POST to a counter action, with a valid token: refused, nothing changes.
     d.get(BASE + "/runs")
     token = d.find_element(By.CSS_SELECTOR, "form.logout input[name=csrf]").get_attribute("value")
@@ -201,6 +364,29 @@ def operator(d):
     login(d, "ops", P["ops"])
     expect("運用状況" in text(d), "operator lands on operations")
     shot(d, "operations")
+    # Issue 32: a status line per insurer, in words as well as colour.
+    line = d.find_element(By.ID, "health-131016")
+    expect(any(w in line.text for w in ["正常", "注意", "要対応"]), "status line in words")
+    # Held members are ids the operator can read, never links to pages refused to them.
+    expect(not d.find_elements(By.CSS_SELECTOR, "a[href*='/members/']"), "no member links for the operator")
+    hrefs = [a.get_attribute("href") for a in d.find_elements(By.CSS_SELECTOR, "main a[href]")]
+    for href in hrefs[:30]:
+        d.get(href)
+        expect("権限がありません" not in text(d) and "見つかりません" not in text(d), f"operator may open {href}")
+    d.get(BASE + "/runs/1")
+    shot(d, "report-operator")
+    d.get(BASE + "/operations")
+    logout(d)
+
+
+@step
+def admin(d):
+    login(d, "boss", P["boss"])
+    d.get(BASE + "/users")
+    expect("窓口" in text(d) and "--role" not in text(d), "people page in Japanese, no command line")
+    shot(d, "users")
+    d.get(BASE + "/operations")
+    shot(d, "operations-admin")
     logout(d)
 
 

@@ -128,11 +128,21 @@ struct ReportReplayTests {
         let dom = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "chromium exit status")
-        for text in ["資格確認書 実行報告書（run 2）", "照合", "members read = decisions", "no member holds two active certificates whose validity overlaps on or after the as-of date",
-                     "certificates issued = mailing records + waiting for staff = manifest + exceptions", "every document is in exactly one envelope", "郵便料金", "前回からの変化", "申請による交付", "マイナ保険証の状況が不明"] {
+        // Issue 32: the checks, their results and the reasons in Japanese (no English sentence
+        // under a reason); the summary before the detailed tables; a printed page header.
+        for text in ["資格確認書 実行報告書（実行 2）", "照合", "読み込んだ加入者数 ＝ 判定数", "基準日以降に有効期間が重なる有効な確認書を二枚持つ方はいない",
+                     "資格確認書：作成数 ＝ 送付ファイルの件数 ＋ 職員対応待ち", "どの書類もちょうど一つの封筒に入り", "郵便料金", "前回からの変化", "申請による交付",
+                     "マイナ保険証の状況が不明", "すべて一致", "@top-right", "page-break-before: always"] {
             #expect(dom.contains(text), "missing in the page: \(text)")
         }
-        #expect(!dom.contains(">FAIL<"), "a check failed")
+        for english in ["members read = decisions", "the My Number card", ">pass<", "UTC", "run 2"] {
+            #expect(!dom.contains(english), "English left in the page: \(english)")
+        }
+        #expect(!dom.contains(">不一致<"), "a check failed")
+        // The last nights as SVG charts with their numbers in a table (both nights of twoNights).
+        #expect(dom.contains("最近の夜間処理") && dom.contains("<svg") && dom.contains("role=\"img\""), "trend charts")
+        #expect(dom.contains("令和8年11月22日") && dom.contains("夜ごとの件数"), "trend table")
+        #expect(dom.range(of: "id=\"summary\"")!.lowerBound < dom.range(of: "id=\"checks\"")!.lowerBound, "the summary comes first")
     }
 
     @Test("replay: identical on an untouched run; an altered decision row is reported")

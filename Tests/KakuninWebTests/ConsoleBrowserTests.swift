@@ -39,8 +39,23 @@ struct ConsoleBrowserTests {
         let kana = try f.query("SELECT left(family_name_kana, 2) FROM member WHERE insurer_number = '131016' AND family_name_kana IS NOT NULL ORDER BY member_id LIMIT 1")[0][0]!
         let shots = ProcessInfo.processInfo.environment["KAKUNIN_SCREENSHOTS"] ?? f.dir.appendingPathComponent("shots").path
         try FileManager.default.createDirectory(atPath: shots, withIntermediateDirectories: true)
+        // Issue 32's traps: a member with no application, a mailed notice, a mailed certificate.
+        let trapMember = try f.query("""
+            SELECT m.member_id FROM member m WHERE m.insurer_number = '131016' AND m.member_id <> $1
+              AND NOT EXISTS (SELECT 1 FROM application a WHERE a.insurer_number = m.insurer_number AND a.member_id = m.member_id)
+            ORDER BY m.member_id LIMIT 1
+            """, [member])[0][0]!
+        let noticeMember = try f.query("""
+            SELECT member_id FROM notice WHERE insurer_number = '131016' AND run_id = 1 AND mail_exception IS NULL AND member_id NOT IN ($1, $2)
+            ORDER BY member_id LIMIT 1
+            """, [member, trapMember])[0][0]!
+        let mailed = try f.query("""
+            SELECT member_id, certificate_number::text FROM certificate WHERE insurer_number = '131016' AND run_id = 1 AND mail_exception IS NULL
+              AND status = 'active' AND member_id NOT IN ($1, $2, $3) ORDER BY member_id LIMIT 1
+            """, [member, trapMember, noticeMember])[0]
         let config: [String: Any] = ["base": "http://127.0.0.1:\(f.port)", "passwords": ConsoleFixture.passwords, "issue_member": member,
-                                     "other_insurer_member": otherMember, "kana": kana, "shots": shots]
+                                     "other_insurer_member": otherMember, "kana": kana, "shots": shots, "trap_member": trapMember,
+                                     "notice_member": noticeMember, "mailed_member": mailed[0]!, "mailed_cert": mailed[1]!]
         let json = String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -53,6 +68,16 @@ struct ConsoleBrowserTests {
         p.waitUntilExit()
         #expect(p.terminationStatus == 0, "\(text)")
         #expect(text.contains("ok   counter_work") && text.contains("ok   auditor") && text.contains("ok   throttle"), "\(text)")
+        for trap in ["trap_application_form", "trap_decision", "trap_notice_return", "trap_certificate_return", "trap_void", "operator"] {
+            #expect(text.contains("ok   \(trap)"), "\(trap): \(text)")
+        }
+        // The traps recorded exactly what was confirmed, nothing from the refusals or the backs.
+        #expect(try f.query("SELECT kind, basis, received_on::text, status, reject_reason FROM application WHERE member_id = $1 ORDER BY application_id",
+                            [trapMember]) == [["special_consideration", "disability", "2026-12-02", "rejected", "診断書の提出がない"]])
+        #expect(try f.query("SELECT document, returned_on::text, note FROM mail_return WHERE member_id = $1", [noticeMember]).map { [$0[1], $0[2]] }
+                == [["2026-12-03", "転居先不明"]])
+        #expect(try f.query("SELECT note FROM mail_return WHERE certificate_number = $1::bigint", [mailed[1]!]) == [["あて所に尋ねあたりません"]])
+        #expect(try f.query("SELECT count(*) FROM certificate WHERE member_id = $1 AND status = 'voided' AND void_reason = '誤って交付'", [member])[0][0] == "1")
         // What the browser did is in the database, named by the person.
         #expect(try f.query("SELECT count(*) FROM certificate WHERE member_id = $1 AND issued_by = 'console:clerk'", [member])[0][0] == "2")
         #expect(try f.query("SELECT count(*) FROM application WHERE member_id = $1 AND kind = 'card_renewing' AND source = 'staff'", [member])[0][0] == "1")

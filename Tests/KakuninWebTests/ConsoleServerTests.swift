@@ -89,7 +89,8 @@ struct ConsoleServerTests {
         #expect(try f.query("SELECT count(*) FROM application")[0][0] == before)
         #expect(try f.query("SELECT count(*) FROM certificate WHERE member_id = $1", [m.id])[0][0] == "0")
         // With the token, the clerk's form works.
-        let ok = try clerk.post("/members/131016/\(m.id)/applications", from: "/members/131016/\(m.id)", fields)
+        // Issue 32: the form's first submit shows the confirmation; `confirm=1` records.
+        let ok = try clerk.post("/members/131016/\(m.id)/applications", from: "/members/131016/\(m.id)", fields + [("confirm", "1")])
         #expect(ok.status == 303)
         #expect(try f.query("SELECT source, status FROM application WHERE member_id = $1 AND kind = 'card_lost'", [m.id]).first == ["staff", "pending"])
     }
@@ -153,14 +154,14 @@ struct ConsoleServerTests {
         let print = try clerk.get("/certificates/131016/\(number)/print?paper=postcard")
         #expect(print.status == 200 && print.body.contains("資格確認書") && print.body.contains("令和") && print.body.contains("100mm 148mm"))
         // Reissue: records the approved application, then the confirmation, then the old one is voided.
-        let re = try clerk.post("\(page)/reissue", from: page, [("note", "紛失")])
+        let re = try clerk.post("\(page)/reissue", from: page, [("note", "紛失"), ("confirm", "1")])
         #expect(re.status == 303 && re.location == "\(page)/issue")
         #expect(try clerk.post("\(page)/issue", from: "\(page)/issue", []).status == 200)
         let after = try f.query("SELECT certificate_number, status, replaces_certificate_number FROM certificate WHERE member_id = $1 ORDER BY 1", [m.id])
         try #require(after.count == 2)
         #expect(after[0][1] == "voided" && after[1][1] == "active" && after[1][2] == number)
         // Void the new one, with a reason.
-        let v = try clerk.post("/certificates/131016/\(after[1][0]!)/void", from: page, [("reason", "誤交付")])
+        let v = try clerk.post("/certificates/131016/\(after[1][0]!)/void", from: page, [("reason", "誤交付"), ("confirm", "1")])
         #expect(v.status == 303)
         #expect(try f.query("SELECT status FROM certificate WHERE certificate_number = $1 AND insurer_number = '131016'", [after[1][0]!])[0][0] == "voided")
         // Every action names the person.
@@ -186,12 +187,12 @@ struct ConsoleServerTests {
             #expect(before.body.contains("<option value=\"\(value)\">\(label)</option>"), "\(value)")
         }
         let ok = try clerk.post("\(page)/applications", from: page, [("kind", "special_consideration"), ("received_on", "2026-11-20"),
-                                                                    ("basis", "guardianship"), ("status", "pending")])
+                                                                    ("basis", "guardianship"), ("status", "pending"), ("confirm", "1")])
         #expect(ok.status == 303, "\(ok.body)")
         #expect(try f.query("SELECT kind, basis, status, source FROM application WHERE member_id = $1", [id]) ==
                 [["special_consideration", "guardianship", "pending", "staff"]])
         let after = try clerk.get(page)
-        #expect(after.body.contains("special_consideration（成年後見制度を利用している方）"), "the member page shows the basis by its label")
+        #expect(after.body.contains("配慮が必要な方の交付申請（成年後見制度を利用している方）"), "the member page shows the kind and the basis by their labels")
         // A value outside the list (a tampered form): shown beside the field, nothing recorded.
         let bad = try clerk.post("\(page)/applications", from: page, [("kind", "special_consideration"), ("received_on", "2026-11-19"),
                                                                      ("basis", "hospital"), ("status", "pending")])
@@ -229,7 +230,7 @@ struct ConsoleServerTests {
         let issued = try f.query("SELECT member_id FROM decision WHERE run_id = 1 AND outcome = 'issue' ORDER BY member_id LIMIT 1")[0][0]!
         #expect(drill.status == 200 && drill.body.contains("/members/131016/\(issued)"))
         let explain = try auditor.get("/members/131016/\(issued)/explain?as_of=2026-12-01")
-        #expect(explain.status == 200 && explain.body.contains("判定の手順") && explain.body.contains("基準日 2026-12-01"))
+        #expect(explain.status == 200 && explain.body.contains("判定の手順") && explain.body.contains("基準日 令和8年12月1日（2026-12-01）"))
         let audit = try auditor.get("/audit?verify=1")
         #expect(audit.status == 200 && audit.body.contains("検証成功"))
         let cert = try f.query("SELECT certificate_number FROM certificate WHERE run_id = 1 ORDER BY 1 LIMIT 1")[0][0]!

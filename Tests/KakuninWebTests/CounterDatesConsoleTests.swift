@@ -5,7 +5,8 @@ import KakuninCore
 import KakuninTesting
 
 /// Issue 28 item 14 over HTTP: the console refuses the dates the CLI refuses (one rule,
-/// `CounterDates`), in Japanese, dates in era form, naming the range.
+/// `CounterDates`), in Japanese, dates in era form, naming the range. (Issue 32: the posts carry
+/// `confirm=1`, the confirmation step's answer; a future received_on is refused before it.)
 @Suite("Counter dates in the console (issue 28 item 14)", .serialized)
 struct CounterDatesConsoleTests {
     let f: ConsoleFixture
@@ -27,13 +28,13 @@ struct CounterDatesConsoleTests {
 
         let range = "返戻日（%@）は、資格確認書の交付日（\(era(issued))）から本日（\(era(today))）までの日付で入力してください。"
         for bad in [issued.adding(days: -1), today.adding(days: 1)] {
-            let r = try clerk.post("/certificates/131016/\(number)/return", from: page, [("on", bad.description), ("note", "")])
+            let r = try clerk.post("/certificates/131016/\(number)/return", from: page, [("on", bad.description), ("note", ""), ("confirm", "1")])
             #expect(r.status == 400, "\(bad): \(r.status)")
             #expect(r.body.contains(range.replacingOccurrences(of: "%@", with: era(bad))), "\(bad): \(r.body)")
             #expect(!r.body.contains("outside"), "no English on a clerk's page")
         }
         #expect(try f.query("SELECT count(*) FROM mail_return")[0][0] == "0")
-        #expect(try clerk.post("/certificates/131016/\(number)/return", from: page, [("on", issued.description)]).status == 303)
+        #expect(try clerk.post("/certificates/131016/\(number)/return", from: page, [("on", issued.description), ("confirm", "1")]).status == 303)
         #expect(try f.query("SELECT returned_on::text FROM mail_return")[0][0] == issued.description)
 
         let tomorrow = today.adding(days: 1)
@@ -43,7 +44,7 @@ struct CounterDatesConsoleTests {
         #expect(r.body.contains("id=\"received_on-error\">受付日（\(era(tomorrow))）は未来の日付です。本日（\(era(today))）以前の日付を入力してください。"),
                 "\(r.body)")
         #expect(try f.query("SELECT count(*) FROM application")[0][0] == before)
-        #expect(try clerk.post("\(page)/applications", from: page, [("kind", "card_lost"), ("received_on", today.description), ("status", "pending")])
-                    .status == 303)
+        #expect(try clerk.post("\(page)/applications", from: page, [("kind", "card_lost"), ("received_on", today.description), ("status", "pending"),
+                                                                        ("confirm", "1")]).status == 303)
     }
 }

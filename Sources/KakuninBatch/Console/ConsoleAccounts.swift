@@ -101,9 +101,9 @@ public struct ConsoleAccounts {
     public func list() throws -> [Listed] {
         try db.query("""
             SELECT u.username, u.role, coalesce(string_agg(s.insurer_number, ',' ORDER BY s.insurer_number), ''),
-                   to_char(u.created_at, 'YYYY-MM-DD HH24:MI'),
-                   to_char(u.last_login_at, 'YYYY-MM-DD HH24:MI'),
-                   to_char(u.disabled_at, 'YYYY-MM-DD HH24:MI'),
+                   to_char(u.created_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI'),
+                   to_char(u.last_login_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI'),
+                   to_char(u.disabled_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI'),
                    (SELECT count(*) FROM console_login_failure f, console_throttle() t
                     WHERE f.username = u.username AND f.failed_at > now() - make_interval(mins => t.minutes)) >= (SELECT failures FROM console_throttle())
             FROM console_user u LEFT JOIN staff_scope s ON s.login = u.console_role

@@ -134,10 +134,12 @@ public final class CounterDesk {
                    CASE WHEN run_id IS NULL THEN 'handed over at the counter' WHEN mail_exception IS NOT NULL THEN 'not mailed, waiting for staff'
                         ELSE 'mailed' END,
                    CASE WHEN mail_exception IS NOT NULL AND status = 'active'
-                        THEN mail_exception || ': print it at the counter (kakunin certificate print) or correct the record' END
+                        THEN mail_exception || ': print it at the counter (kakunin certificate print) or correct the record' END,
+                   CASE WHEN run_id IS NULL THEN 'counter' WHEN mail_exception IS NOT NULL THEN 'waiting' ELSE 'mailed' END, mail_exception
             FROM certificate WHERE insurer_number = $1 AND member_id = $2 ORDER BY certificate_number
             """, ["certificate_number", "kind", "reasons", "valid_from", "valid_to", "issued_on", "status", "voided_on", "void_reason",
-                  "replaces_certificate_number", "special_consideration", "consideration_ended_on", "delivery", "what_to_do"])
+                  "replaces_certificate_number", "special_consideration", "consideration_ended_on", "delivery", "what_to_do",
+                  "delivery_code", "mail_exception"])
         record["notices"] = try rows("""
             SELECT kind, sent_on::text, array_to_string(reasons, ';'), run_id::text, mail_exception FROM notice
             WHERE insurer_number = $1 AND member_id = $2 ORDER BY sent_on, kind
@@ -148,9 +150,13 @@ public final class CounterDesk {
                         WHEN EXISTS (SELECT 1 FROM member_history h WHERE h.insurer_number = r.insurer_number AND h.member_id = r.member_id
                                      AND h.changed_at > r.recorded_at AND h.changed_columns && ARRAY['postal_code', 'address', 'address_extra'])
                         THEN 'the address has changed since: the next run mails again'
-                        ELSE 'not mailed again until the address changes: confirm the address, or hand the document over at the counter' END
+                        ELSE 'not mailed again until the address changes: confirm the address, or hand the document over at the counter' END,
+                   CASE WHEN r.resolved_on IS NOT NULL THEN 'resolved'
+                        WHEN EXISTS (SELECT 1 FROM member_history h WHERE h.insurer_number = r.insurer_number AND h.member_id = r.member_id
+                                     AND h.changed_at > r.recorded_at AND h.changed_columns && ARRAY['postal_code', 'address', 'address_extra'])
+                        THEN 'address_changed' ELSE 'stopped' END
             FROM mail_return r WHERE r.insurer_number = $1 AND r.member_id = $2 ORDER BY r.returned_on, r.return_id
-            """, ["return_id", "document", "certificate_number", "notice_run_id", "returned_on", "note", "resolved_on", "what_to_do"])
+            """, ["return_id", "document", "certificate_number", "notice_run_id", "returned_on", "note", "resolved_on", "what_to_do", "state"])
         record["decisions"] = try rows("""
             SELECT d.run_id::text, d.as_of::text, r.job, d.outcome, array_to_string(d.reasons, ';'), d.valid_from::text, d.valid_to::text,
                    d.certificate_number::text
@@ -268,6 +274,27 @@ public final class CounterDesk {
     public func certificateMember(insurer: String, certificate: Int64) throws -> String? {
         try db.query("SELECT member_id FROM certificate WHERE insurer_number = $1 AND certificate_number = $2",
                      [insurer, String(certificate)]).scalar
+    }
+
+    /// The member an application is of (the console's confirmation names them before deciding).
+    public func applicationMember(insurer: String, applicationID: Int64) throws -> String {
+        guard let m = try db.query("SELECT member_id FROM application WHERE insurer_number = $1 AND application_id = $2",
+                                   [insurer, String(applicationID)]).scalar else {
+            throw OperatorError(.notFound, "insurer \(insurer) has no application \(applicationID)", fix: "kakunin member show lists a member's applications",
+                                japanese: "その申請はありません。加入者の画面から操作してください。")
+        }
+        return m
+    }
+
+    /// The return recorded for a document: a certificate by number, a notice (`document` its
+    /// kind) by the run that sent it; the console shows that record after recording it.
+    public func returnID(insurer: String, member: String, document: String, key: Int64) throws -> Int64 {
+        let id = try db.query("""
+            SELECT return_id FROM mail_return WHERE insurer_number = $1 AND member_id = $2 AND document = $3
+              AND (CASE WHEN $3 = 'certificate' THEN certificate_number ELSE notice_run_id END) = $4
+            ORDER BY return_id DESC LIMIT 1
+            """, [insurer, member, document, String(key)]).scalar
+        return id.flatMap { Int64($0) } ?? 0
     }
 
     /// The insurer exists and this login may see its members (a staff login is scoped to

@@ -14,6 +14,9 @@ public final class FeedImporter {
     private let host: String
     /// How many rejects the on-screen summary lists.
     public var shownRejects = 20
+    /// Told while the rows stream in (every 4,096 rows): rows read, bytes read, and the file's
+    /// size (nil for a pipe or standard input). `kakunin import` draws its progress line with it.
+    public var progress: ((_ rows: Int, _ bytes: Int, _ size: Int?) -> Void)?
 
     public init(db: Connection, host: String) {
         self.db = db
@@ -222,6 +225,13 @@ public final class FeedImporter {
         return String(describing: type(of: error))
     }
 
+    /// A regular file's size in bytes; nil for a pipe, a FIFO or standard input.
+    static func size(of path: String) -> Int? {
+        guard path != "-", let a = try? FileManager.default.attributesOfItem(atPath: path),
+              a[.type] as? FileAttributeType == .typeRegular else { return nil }
+        return (a[.size] as? NSNumber)?.intValue
+    }
+
     /// Is this the first load of the insurer named on the file's first row? Reads the first
     /// records; the caller rewinds.
     private func isFirstLoad(_ reader: CSVReader) throws -> Bool {
@@ -308,6 +318,7 @@ public final class FeedImporter {
                     return true
                 }
                 rows += 1
+                if rows & 4095 == 0, let progress = self.progress { progress(rows, reader.bytesRead, Self.size(of: reader.path)) }
                 // Every key that can be read goes into the filter, rejected rows too: a
                 // candidate too many is checked exactly (and is no duplicate), none is missed.
                 if target != .direct && record.malformed == nil && record.count == headerCount {

@@ -4,6 +4,14 @@ import KakuninStore
 
 /// One version of an insurer's parameters (SPEC.md 2.6): effective from a date until the next
 /// version's date, never edited (sql/022_parameter_versions.sql).
+/// A parameters' source (`parameter version N of insurer X, effective from D`) as staff read
+/// it: `パラメータ 第N版（D から有効）`; any other source (a file) as it is.
+public func parameterSourceJapanese(_ source: String) -> String {
+    let words = source.split(separator: " ")
+    guard source.hasPrefix("parameter version "), words.count >= 8, let n = Int(words[2]), let d = words.last else { return source }
+    return "パラメータ 第\(n)版（\(JapaneseEra.withWestern(String(d))) から有効）"
+}
+
 public struct ParameterVersion: Sendable {
     public let id: Int
     public let insurer: String

@@ -21,6 +21,9 @@ public struct AuditorReport: Sendable {
     public var status = ""
     public var started = ""
     public var finished = ""
+    /// The same two times in Japan time (the HTML report, for people).
+    public var startedJST = ""
+    public var finishedJST = ""
     public var seconds: Double?
     public var codeVersion = ""
     public var parametersSHA256 = ""
@@ -47,7 +50,8 @@ public struct AuditorReport: Sendable {
             SELECT insurer_number, as_of::text, job, status, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
                    coalesce(to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), ''),
                    extract(epoch FROM finished_at - started_at)::text, coalesce(code_version, ''), coalesce(params_sha256, ''),
-                   coalesce(params_source, '')
+                   coalesce(params_source, ''), to_char(started_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS'),
+                   coalesce(to_char(finished_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS'), '')
             FROM run WHERE run_id = $1
             """, [String(runID)]).rows.first else {
             throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
@@ -55,6 +59,7 @@ public struct AuditorReport: Sendable {
         (r.insurer, r.asOf, r.job, r.status, r.started, r.finished) = (run[0]!, run[1]!, run[2]!, run[3]!, run[4]!, run[5]!)
         r.seconds = run[6].flatMap(Double.init)
         (r.codeVersion, r.parametersSHA256, r.parametersSource) = (run[7]!, run[8]!, run[9]!)
+        (r.startedJST, r.finishedJST) = (run[10]!, run[11]!)
         if let recorded = try ParameterVersions.recorded(db, runID: runID) {
             r.parameters = recorded.parameters.listing
         }
@@ -264,16 +269,8 @@ public struct AuditorReport: Sendable {
 
     // MARK: - HTML
 
-    private static func escape(_ s: String) -> String { HTML.escape(s) }
+    static func escape(_ s: String) -> String { HTML.escape(s) }
 
-    private static func outcomeName(_ raw: String) -> String {
-        Outcome(rawValue: raw).map { "\($0.japanese) <span class=\"code\">\(raw)</span>" } ?? escape(raw)
-    }
-
-    private static func reasonName(_ raw: String) -> String {
-        guard let r = ReasonCode(rawValue: raw) else { return escape(raw) }
-        return "<span class=\"code\">\(raw)</span> \(escape(r.japanese))<br><span class=\"en\">\(escape(r.explanation.text))</span>"
-    }
 
     /// One self-contained file: inline style, no script, no external asset; printable on A4.
     /// What a count in the report stands for: the members behind it (the console's drill-down).
@@ -335,84 +332,5 @@ public struct AuditorReport: Sendable {
 
     /// The report as one HTML page. `link`, when given, makes every count a link to the members
     /// behind it (the console); without it the file stands alone (kakunin report --format html).
-    public func renderHTML(link: ((Drill) -> String)? = nil) -> String {
-        let e = Self.escape
-        func n(_ count: Int, _ drill: Drill) -> String {
-            guard let link, count > 0 else { return String(count) }
-            return "<a href=\"\(e(link(drill)))\">\(count)</a>"
-        }
-        var h = """
-            <!DOCTYPE html>
-            <html lang="ja"><head><meta charset="utf-8">
-            <title>実行報告書 run \(runID) — \(e(insurer)) \(e(asOf))</title>
-            <style>
-            @page { size: A4; margin: 15mm; }
-            body { font-family: "Noto Sans CJK JP", "Hiragino Sans", "Yu Gothic", sans-serif; font-size: 10.5pt; color: #111; max-width: 180mm; margin: auto; }
-            h1 { font-size: 16pt; border-bottom: 2px solid #333; } h2 { font-size: 12.5pt; margin-top: 1.4em; border-left: 4px solid #555; padding-left: 6px; }
-            table { border-collapse: collapse; width: 100%; margin: .4em 0; page-break-inside: auto; } tr { page-break-inside: avoid; }
-            th, td { border: 1px solid #999; padding: 3px 6px; text-align: left; vertical-align: top; } td.n { text-align: right; }
-            th { background: #eee; } .code { font-family: monospace; font-size: 9pt; color: #333; } .en { color: #555; font-size: 8.5pt; }
-            .pass { color: #060; font-weight: bold; } .fail { color: #b00; font-weight: bold; } .warn { color: #a60; }
-            </style></head><body>
-            <h1>資格確認書 実行報告書（run \(runID)）</h1>
-            <table>
-            <tr><th>保険者</th><td>\(e(insurer)) \(e(base.insurerName ?? ""))</td></tr>
-            <tr><th>基準日</th><td>\(e(asOf))（\(e(LocalDate(stored: asOf).flatMap(JapaneseEra.format) ?? ""))）</td></tr>
-            <tr><th>ジョブ・状態</th><td>\(e(job))・\(e(status))</td></tr>
-            <tr><th>処理時間</th><td>\(e(started)) – \(e(finished)) UTC\(seconds.map { String(format: "（%.1f 秒）", $0) } ?? "")</td></tr>
-            <tr><th>プログラム版</th><td>\(e(codeVersion))</td></tr>
-            <tr><th>パラメータ</th><td>\(e(parametersSource))<br><span class="code">sha256 \(e(parametersSHA256))</span></td></tr>
-            </table>
-
-            """
-        if base.insurerName == nil {
-            h += "<p class=\"warn\">注意：保険者名称（insurer_name）がパラメータに設定されていません。</p>\n"
-        }
-        if !parameters.isEmpty {
-            h += "<h2>パラメータ</h2><table><tr><th>名前</th><th>値</th></tr>\n"
-            for (k, v) in parameters where !v.isEmpty { h += "<tr><td class=\"code\">\(e(k))</td><td>\(e(v))</td></tr>\n" }
-            h += "</table>\n"
-        }
-        h += "<h2>照合（リコンシリエーション）</h2><table><tr><th>結果</th><th>確認項目</th><th>内容</th></tr>\n"
-        for c in base.checks {
-            h += "<tr><td class=\"\(c.pass ? "pass" : "fail")\">\(c.pass ? "pass" : "FAIL")</td><td>\(e(c.name))</td><td>\(e(c.detail))</td></tr>\n"
-        }
-        h += "</table>\n<h2>結果別件数</h2><table><tr><th>結果</th><th>件数</th></tr>\n"
-        for (o, c) in base.byOutcome { h += "<tr><td>\(Self.outcomeName(o))</td><td class=\"n\">\(n(c, .outcome(o)))</td></tr>\n" }
-        h += "<tr><th>合計</th><th class=\"n\">\(base.decisions)</th></tr></table>\n"
-        h += "<h2>結果 × 理由 × 制度</h2><table><tr><th>結果</th><th>理由</th><th>制度</th><th>件数</th></tr>\n"
-        for r in base.byOutcomeReasonScheme {
-            h += "<tr><td>\(Self.outcomeName(r.outcome))</td><td>\(Self.reasonName(r.reason))</td><td>\(e(r.scheme))</td><td class=\"n\">\(n(r.count, .outcomeReasonScheme(outcome: r.outcome, reason: r.reason, scheme: r.scheme)))</td></tr>\n"
-        }
-        h += "</table>\n<h2>保留（理由別）</h2>\n"
-        if heldByCode.isEmpty { h += "<p>保留はありません。</p>\n" } else {
-            h += "<table><tr><th>理由</th><th>件数</th></tr>\n"
-            for (c, k) in heldByCode { h += "<tr><td>\(Self.reasonName(c))</td><td class=\"n\">\(n(k, .held(reason: c)))</td></tr>\n" }
-            h += "</table>\n"
-        }
-        h += "<h2>郵便料金（郵便種別）</h2><table><tr><th>郵便種別</th><th>封筒数</th><th>料金（円）</th></tr>\n"
-        for p in base.postage {
-            let name = InsurerParameters.MailClass(rawValue: p.mailClass).map { "\($0.japanese) <span class=\"code\">\(e(p.mailClass))</span>" } ?? e(p.mailClass)
-            h += "<tr><td>\(name)</td><td class=\"n\">\(p.envelopes)</td><td class=\"n\">\(p.yen)</td></tr>\n"
-        }
-        h += "<tr><th>合計</th><th class=\"n\">\(base.envelopes)</th><th class=\"n\">\(base.postageTotal)</th></tr></table>\n"
-        if base.waiting > 0 {
-            h += "<p class=\"warn\">送付ファイルに載せられず職員の対応を待つ書類：\(base.waiting) 件（exceptions.csv）。窓口交付または記録の訂正が必要です。</p>\n"
-        }
-        h += "<h2>前回からの変化</h2>\n"
-        if let previousRunID {
-            h += "<p>前回：run \(previousRunID)（基準日 \(e(previousAsOf ?? "")))。変化した方 \(changedCount) 人（新規 \(newCount)、対象外 \(goneCount)）。被保険者番号は CSV・JSON 版に記載。</p>\n"
-            h += "<table><tr><th>前回</th><th>今回</th><th>件数</th></tr>\n"
-            for c in matrix {
-                h += "<tr><td>\(c.from == "(new)" ? "（新規）" : Self.outcomeName(c.from))</td><td>\(c.to == "(gone)" ? "（対象外）" : Self.outcomeName(c.to))</td><td class=\"n\">\(n(c.count, .change(from: c.from, to: c.to)))</td></tr>\n"
-            }
-            h += "</table>\n"
-        } else {
-            h += "<p>同じ保険者・ジョブの前回の実行はありません。</p>\n"
-        }
-        h += "</body></html>\n"
-        return h
-    }
-
     public enum Format: String, CaseIterable, Sendable { case text, html, csv, json }
 }

@@ -357,7 +357,10 @@ public final class NightlyRun {
     /// The auditors' report beside the mailing files, as HTML (people) and JSON (tools).
     private func publishAuditorReport(_ control: Connection, runID: Int, dir: URL, base: RunReport) throws {
         let full = try AuditorReport.load(control, runID: runID, filesDirectory: dir, base: base)
-        try OwnerOnlyFile.publish(dir.appendingPathComponent("report.html")) { try $0.write(full.renderHTML()) }
+        let trends = try RunTrends.load(control, insurer: full.insurer, limit: 30, upTo: runID)
+        try OwnerOnlyFile.publish(dir.appendingPathComponent("report.html")) {
+            try $0.write(full.renderHTML(trends: trends.html(heading: "最近の夜間処理（30 回まで）", tableOpen: true)))
+        }
         try OwnerOnlyFile.publish(dir.appendingPathComponent("report.json")) { w in try full.write(.json, control) { try w.write($0) } }
     }
 

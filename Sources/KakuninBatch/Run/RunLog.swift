@@ -35,21 +35,30 @@ public final class RunLog {
 
     /// Called often; draws at most five times a second on a terminal, logs every 10 s otherwise.
     public func progress(_ done: Int, of total: Int) {
+        progress("deciding", phase: "decide", done: done, total: total, unit: "members", fraction: total > 0 ? Double(done) / Double(total) : nil)
+    }
+
+    /// The same line for any long step: `label`, a bar when the share done (`fraction`) is
+    /// known, `done` of `total` units (total nil: not known yet), the rate and the ETA; as JSON
+    /// (`done`, `total`, `<unit>_per_second`, `eta_seconds`) when stderr is not a terminal.
+    public func progress(_ label: String, phase: String, done: Int, total: Int?, unit: String, fraction: Double?, force: Bool = false) {
         guard !quiet else { return }
         let now = Date()
-        let interval = isTerminal ? 0.2 : 10
-        guard now.timeIntervalSince(lastDraw) >= interval else { return }
+        guard force || now.timeIntervalSince(lastDraw) >= (isTerminal ? 0.2 : 10) else { return }
         lastDraw = now
         let elapsed = max(now.timeIntervalSince(started), 0.001)
         let rate = Double(done) / elapsed
-        let eta = rate > 0 ? Double(max(total - done, 0)) / rate : 0
+        let eta = fraction.map { $0 > 0 ? elapsed * (1 - min($0, 1)) / $0 : 0 } ?? 0
         if isTerminal {
             let width = 30
-            let filled = total > 0 ? min(width, width * done / total) : 0
+            let filled = fraction.map { min(width, Int(Double(width) * $0)) } ?? 0
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-            write(String(format: "\r  deciding %@ %d/%d  %.0f members/s  ETA %.0fs ", bar, done, total, rate, eta))
+            let count = total.map { "\(done)/\($0)" } ?? "\(done)"
+            write(String(format: "\r  %@ %@ %@  %.0f %@/s  ETA %.0fs ", label, bar, count, rate, unit, eta))
         } else {
-            event("decide", "progress", ["done": done, "total": total, "members_per_second": Int(rate), "eta_seconds": Int(eta)])
+            var fields: [String: Any] = ["done": done, "\(unit)_per_second": Int(rate), "eta_seconds": Int(eta)]
+            if let total { fields["total"] = total }
+            event(phase, "progress", fields)
         }
     }
 

@@ -18,6 +18,15 @@ public final class RunRegistry {
         case decided
         /// Files published; the run is complete.
         case completed
+
+        /// The phase as operators read it in the console.
+        public var japanese: String {
+            switch self {
+            case .deciding: return "判定中"
+            case .decided: return "判定済み（ファイル未作成）"
+            case .completed: return "完了"
+            }
+        }
     }
 
     public struct Run: Sendable {
@@ -292,6 +301,7 @@ public struct RunListing: Sendable {
     public let status: String
     public let phase: String?
     public let attempts: Int
+    /// Japan time (JST), `YYYY-MM-DD HH:MM:SS`.
     public let started: String
     public let finished: String?
     public let seconds: Double?
@@ -299,6 +309,10 @@ public struct RunListing: Sendable {
     public let certificates: String?
     public let held: String?
     public let waiting: String?
+    /// Whether every reconciliation check passed (nil before the run completed).
+    public let checksPass: Bool?
+    /// The SHA-256 of the parameters the run used.
+    public let parametersSHA256: String?
 
     public var abandoned: Bool { status == "abandoned" }
 
@@ -321,14 +335,48 @@ public struct RunListing: Sendable {
         try db.query("""
             SELECT run_id, insurer_number, as_of::text, job,
                    CASE WHEN status = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < now()) THEN 'abandoned' ELSE status END,
-                   phase, attempts, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS'), to_char(finished_at, 'YYYY-MM-DD HH24:MI:SS'),
+                   phase, attempts, to_char(started_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS'), to_char(finished_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS'),
                    extract(epoch FROM finished_at - started_at)::text,
-                   counts->>'decisions', counts->>'certificates', counts->>'held', counts->>'waiting'
+                   counts->>'decisions', counts->>'certificates', counts->>'held', counts->>'waiting', counts->>'checks_pass', params_sha256
             \(from)
             """, params).rows.map {
             RunListing(runID: Int($0[0]!)!, insurer: $0[1]!, asOf: $0[2]!, job: $0[3]!, status: $0[4]!, phase: $0[5], attempts: Int($0[6]!) ?? 1,
                        started: $0[7]!, finished: $0[8], seconds: $0[9].flatMap(Double.init), decisions: $0[10], certificates: $0[11],
-                       held: $0[12], waiting: $0[13])
+                       held: $0[12], waiting: $0[13], checksPass: $0[14].map { $0 == "true" }, parametersSHA256: $0[15])
         }
+    }
+}
+
+/// What the operations page shows of a run beyond its listing: held members by code, and the
+/// documents kept out of the vendor files (the console holds no SQL).
+public enum RunWaiting {
+    /// Held decisions of the run by reason code, among `codes`, most first (`only` narrows to one code).
+    public static func heldByCode(_ db: Connection, run: RunListing, codes: [String], only: String?) throws -> [(code: String, count: Int)] {
+        try db.query("""
+            SELECT reason, count(*) FROM decision, unnest(reasons) AS reason
+            WHERE run_id = $1 AND as_of = $2 AND outcome = 'held' AND ($3::text IS NULL OR reason = $3) AND reason = ANY ($4::text[])
+            GROUP BY 1 ORDER BY 2 DESC, 1
+            """, [String(run.runID), run.asOf, only, "{" + codes.sorted().joined(separator: ",") + "}"]).rows.map { ($0[0]!, Int($0[1]!) ?? 0) }
+    }
+
+    /// One page of the members held for `code`, by member id.
+    public static func heldMembers(_ db: Connection, run: RunListing, code: String, limit: Int, offset: Int) throws -> [String] {
+        try db.query("""
+            SELECT member_id FROM decision WHERE run_id = $1 AND as_of = $2 AND outcome = 'held' AND $3 = ANY (reasons)
+            ORDER BY member_id LIMIT $4 OFFSET $5
+            """, [String(run.runID), run.asOf, code, String(limit), String(offset)]).rows.map { $0[0]! }
+    }
+
+    /// The first 50 documents of the run kept out of the vendor files: member, document
+    /// (`certificate` or a notice kind), its number (certificates), and why.
+    public static func documents(_ db: Connection, run: RunListing) throws -> [(member: String, document: String, number: String?, problem: String)] {
+        try db.query("""
+            SELECT member_id, 'certificate', certificate_number::text, mail_exception FROM certificate
+            WHERE insurer_number = $1 AND run_id = $2 AND \(RunRegistry.inBlock("certificate", run: "$2"))
+              AND mail_exception IS NOT NULL AND status = 'active'
+            UNION ALL
+            SELECT member_id, kind, NULL, mail_exception FROM notice WHERE insurer_number = $1 AND run_id = $2 AND mail_exception IS NOT NULL
+            ORDER BY 1, 2 LIMIT 50
+            """, [run.insurer, String(run.runID)]).rows.map { ($0[0]!, $0[1]!, $0[2], $0[3] ?? "") }
     }
 }

@@ -10,6 +10,20 @@ public struct RunReport: Sendable {
         public let name: String
         public let pass: Bool
         public let detail: String
+        /// The check and its figures as auditors read them (the HTML report, the console).
+        public let japanese: String
+        public let japaneseDetail: String
+
+        init(name: String, pass: Bool, detail: String, japanese: String, japaneseDetail: String? = nil) {
+            self.name = name
+            self.pass = pass
+            self.detail = detail
+            self.japanese = japanese
+            self.japaneseDetail = japaneseDetail ?? detail
+        }
+
+        /// 一致 / 不一致, as the reports say pass and fail.
+        public var japaneseResult: String { pass ? "一致" : "不一致" }
     }
 
     public var runID: Int?
@@ -101,32 +115,49 @@ public struct RunReport: Sendable {
         let doubled = Int(overlap[0]!)!
         let logged = try AuditLog.certificateCoverage(db, insurer: r.insurerNumber, run: runID)
         r.checks = [
-            Check(name: "members read = decisions", pass: r.membersRead == r.decisions, detail: "\(r.membersRead) = \(r.decisions)"),
-            Check(name: "decisions = sum of outcomes", pass: r.decisions == sum, detail: "\(r.decisions) = \(sum)"),
+            Check(name: "members read = decisions", pass: r.membersRead == r.decisions, detail: "\(r.membersRead) = \(r.decisions)",
+                  japanese: "読み込んだ加入者数 ＝ 判定数"),
+            Check(name: "decisions = sum of outcomes", pass: r.decisions == sum, detail: "\(r.decisions) = \(sum)",
+                  japanese: "判定数 ＝ 結果別件数の合計"),
             Check(name: "no member holds two active certificates whose validity overlaps on or after the as-of date", pass: doubled == 0,
-                  detail: doubled == 0 ? "0 members" : "\(doubled) members, e.g. \(overlap[1]!)"),
+                  detail: doubled == 0 ? "0 members" : "\(doubled) members, e.g. \(overlap[1]!)",
+                  japanese: "基準日以降に有効期間が重なる有効な確認書を二枚持つ方はいない",
+                  japaneseDetail: doubled == 0 ? "0 人" : "\(doubled) 人（例：\(overlap[1]!)）"),
             Check(name: "every certificate of the run is in the audit log or waits for its next seal", pass: logged.outside == 0,
                   detail: "\(logged.certificates) = \(logged.logged) in the log + \(logged.pending) waiting"
-                      + (logged.outside == 0 ? "" : " (\(logged.outside) outside the log)")),
+                      + (logged.outside == 0 ? "" : " (\(logged.outside) outside the log)"),
+                  japanese: "この実行の確認書はすべて監査ログにある（または次の封印待ち）",
+                  japaneseDetail: "\(logged.certificates) ＝ ログ \(logged.logged) ＋ 封印待ち \(logged.pending)"
+                      + (logged.outside == 0 ? "" : "（ログ外 \(logged.outside)）")),
             mailed("certificates", issued("certificate"), excepted["certificate"] ?? 0, r.files[MailFiles.names.certificates], manifest[MailFiles.names.certificates]),
             mailed("eligibility notices", issued("eligibility_notice"), excepted["eligibility_notice"] ?? 0, r.files[MailFiles.names.eligibility],
                    manifest[MailFiles.names.eligibility]),
             mailed("application guidance notices", issued("apply_notice"), excepted["apply_notice"] ?? 0, r.files[MailFiles.names.apply],
                    manifest[MailFiles.names.apply]),
             Check(name: "held members = held rows of exceptions.csv", pass: r.held == (excepted[""] ?? 0),
-                  detail: "\(r.held) = \(excepted[""] ?? 0)"),
+                  detail: "\(r.held) = \(excepted[""] ?? 0)", japanese: "保留の人数 ＝ 例外ファイルの保留の行数"),
             Check(name: "exceptions.csv = manifest", pass: r.files[MailFiles.names.exceptions] != nil && r.files[MailFiles.names.exceptions] == manifest[MailFiles.names.exceptions],
-                  detail: "\(r.files[MailFiles.names.exceptions].map(String.init) ?? "missing file") = \(manifest[MailFiles.names.exceptions].map(String.init) ?? "missing manifest") rows"),
+                  detail: "\(r.files[MailFiles.names.exceptions].map(String.init) ?? "missing file") = \(manifest[MailFiles.names.exceptions].map(String.init) ?? "missing manifest") rows",
+                  japanese: "例外ファイルの行数 ＝ 送付目録の記載",
+                  japaneseDetail: "\(r.files[MailFiles.names.exceptions].map(String.init) ?? "ファイルなし") ＝ \(manifest[MailFiles.names.exceptions].map(String.init) ?? "目録なし") 行"),
             Check(name: "every document is in exactly one envelope, every envelope's counts and members match its documents",
                   pass: walk.problems.isEmpty && walk.documents == (r.files[MailFiles.names.certificates] ?? 0) + (r.files[MailFiles.names.eligibility] ?? 0)
                       + (r.files[MailFiles.names.apply] ?? 0) && manifestEnvelopes == walk.envelopes && manifest[MailFiles.names.envelopes] == walk.envelopes,
                   detail: walk.problems.isEmpty ? "\(walk.envelopes) envelopes (manifest \(manifestEnvelopes.map(String.init) ?? "missing")), \(walk.documents) documents"
-                      : walk.problems.joined(separator: "; ")),
+                      : walk.problems.joined(separator: "; "),
+                  japanese: "どの書類もちょうど一つの封筒に入り、封筒ごとの件数と宛先が書類と一致する",
+                  japaneseDetail: walk.problems.isEmpty ? "封筒 \(walk.envelopes)（目録 \(manifestEnvelopes.map(String.init) ?? "なし")）、書類 \(walk.documents)"
+                      : "不一致 \(walk.problems.count) 件（詳細は文字版の報告書）"),
             Check(name: "one member letter per mailed document (inserts.csv, by envelope and member) = manifest",
                   pass: walk.inserts == walk.documents && manifest[InsertFiles.csvName] == walk.inserts,
-                  detail: "\(walk.inserts.map(String.init) ?? "no inserts.csv") letters, \(walk.documents) documents, manifest \(manifest[InsertFiles.csvName].map(String.init) ?? "missing")"),
+                  detail: "\(walk.inserts.map(String.init) ?? "no inserts.csv") letters, \(walk.documents) documents, manifest \(manifest[InsertFiles.csvName].map(String.init) ?? "missing")",
+                  japanese: "郵送する書類ごとに説明の手紙が一通（手紙ファイル ＝ 送付目録）",
+                  japaneseDetail: "手紙 \(walk.inserts.map(String.init) ?? "なし")、書類 \(walk.documents)、目録 \(manifest[InsertFiles.csvName].map(String.init) ?? "なし")"),
             Check(name: "postage: envelopes.csv = manifest", pass: fromFile == fromManifest,
-                  detail: "\(fromFile.joined(separator: ", ")) = \(fromManifest.joined(separator: ", "))"),
+                  detail: "\(fromFile.joined(separator: ", ")) = \(fromManifest.joined(separator: ", "))",
+                  japanese: "郵便料金：封筒ファイル ＝ 送付目録",
+                  japaneseDetail: r.postage.map { "\(InsurerParameters.MailClass(rawValue: $0.mailClass)?.japanese ?? $0.mailClass) 封筒 \($0.envelopes)・\($0.yen) 円" }
+                      .joined(separator: "、") + (fromFile == fromManifest ? "（目録と一致）" : "（目録と不一致）")),
         ]
         return r
     }
@@ -139,8 +170,10 @@ public struct RunReport: Sendable {
         r.certificates = r.byOutcome.filter { ["issue", "renew", "issue_on_application"].contains($0.0) }.reduce(0) { $0 + $1.1 }
         let sum = r.byOutcome.reduce(0) { $0 + $1.1 }
         r.checks = [
-            Check(name: "members read = decisions", pass: r.membersRead == r.decisions, detail: "\(r.membersRead) = \(r.decisions)"),
-            Check(name: "decisions = sum of outcomes", pass: r.decisions == sum, detail: "\(r.decisions) = \(sum)"),
+            Check(name: "members read = decisions", pass: r.membersRead == r.decisions, detail: "\(r.membersRead) = \(r.decisions)",
+                  japanese: "読み込んだ加入者数 ＝ 判定数"),
+            Check(name: "decisions = sum of outcomes", pass: r.decisions == sum, detail: "\(r.decisions) = \(sum)",
+                  japanese: "判定数 ＝ 結果別件数の合計"),
         ]
         return r
     }
@@ -175,9 +208,12 @@ public struct RunReport: Sendable {
 
     /// Issued = mailed (vendor file, manifest) + waiting (the database and exceptions.csv agree).
     private static func mailed(_ name: String, _ db: (all: Int, waiting: Int), _ excepted: Int, _ file: Int?, _ manifest: Int?) -> Check {
-        Check(name: "\(name) issued = mailing records + waiting for staff = manifest + exceptions",
-              pass: file == db.all - db.waiting && manifest == file && excepted == db.waiting,
-              detail: "\(db.all) = \(file.map(String.init) ?? "missing file") + \(db.waiting) (manifest \(manifest.map(String.init) ?? "missing"), exceptions.csv \(excepted))")
+        let document = ["certificates": "資格確認書", "eligibility notices": "資格情報のお知らせ", "application guidance notices": "申請勧奨通知"][name] ?? name
+        return Check(name: "\(name) issued = mailing records + waiting for staff = manifest + exceptions",
+                     pass: file == db.all - db.waiting && manifest == file && excepted == db.waiting,
+                     detail: "\(db.all) = \(file.map(String.init) ?? "missing file") + \(db.waiting) (manifest \(manifest.map(String.init) ?? "missing"), exceptions.csv \(excepted))",
+                     japanese: "\(document)：作成数 ＝ 送付ファイルの件数 ＋ 職員対応待ち（目録・例外ファイルと一致）",
+                     japaneseDetail: "\(db.all) ＝ \(file.map(String.init) ?? "ファイルなし") ＋ \(db.waiting)（目録 \(manifest.map(String.init) ?? "なし")、例外 \(excepted)）")
     }
 
     /// Documents in exceptions.csv by kind (rows of one document are consecutive), held rows

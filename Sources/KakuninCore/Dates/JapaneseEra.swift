@@ -22,3 +22,82 @@ public enum JapaneseEra {
         return "\(name)\(y)年\(date.month)月\(date.day)日"
     }
 }
+
+extension JapaneseEra {
+    /// `令和8年12月6日（2026-12-06）`: the era form staff read, the Western date beside it; the
+    /// stored text itself when it is not a date.
+    public static func withWestern(_ iso: String?) -> String {
+        guard let iso, !iso.isEmpty else { return "" }
+        guard let d = LocalDate(stored: iso), let era = format(d) else { return iso }
+        return "\(era)（\(d)）"
+    }
+
+    /// The era form alone (`令和8年12月6日`); the stored text when it is not a date.
+    public static func short(_ iso: String?) -> String {
+        guard let iso, !iso.isEmpty else { return "" }
+        return LocalDate(stored: iso).flatMap(format) ?? iso
+    }
+
+    /// A date as staff type it: `2026-12-06`, `20261206`, `2026/12/6` or `令和8年12月6日`
+    /// (`元年`, full-width digits and spaces accepted). Nil for anything else, for a day that
+    /// does not exist, or for an era year outside the era (令和1年4月30日 is 平成).
+    public static func parse(_ text: String) -> LocalDate? {
+        let t = normalise(text)
+        if let d = LocalDate(t) { return d }
+        if t.count == 8, t.allSatisfy(\.isASCII), t.allSatisfy(\.isNumber) {
+            return LocalDate("\(t.prefix(4))-\(t.dropFirst(4).prefix(2))-\(t.suffix(2))")
+        }
+        let slash = t.split(separator: "/", omittingEmptySubsequences: false)
+        if slash.count == 3, let y = Int(slash[0]), let m = Int(slash[1]), let d = Int(slash[2]), slash[0].count == 4 {
+            return LocalDate(year: y, month: m, day: d).flatMap { LocalDate($0.description) }
+        }
+        return parseEra(t)
+    }
+
+    /// Full-width digits to ASCII, 元 to 1, spaces dropped.
+    private static func normalise(_ text: String) -> String {
+        var out = ""
+        for s in text.unicodeScalars {
+            switch s.value {
+            case 0xFF10...0xFF19: out.unicodeScalars.append(Unicode.Scalar(s.value - 0xFF10 + 0x30)!)
+            case 0xFF0D, 0x2010, 0x2212: out += "-"
+            case 0xFF0F: out += "/"
+            case 0x20, 0x3000, 0x09: continue
+            default: out.unicodeScalars.append(s)
+            }
+        }
+        return out.replacing("元年", with: "1年")
+    }
+
+    private static func parseEra(_ t: String) -> LocalDate? {
+        guard let era = eras.first(where: { t.hasPrefix($0.name) }), t.hasSuffix("日") else { return nil }
+        let parts = t.dropFirst(era.name.count).dropLast().split(whereSeparator: { $0 == "年" || $0 == "月" }).map { Int($0) }
+        guard parts.count == 3, let y = parts[0], let m = parts[1], let d = parts[2], y >= 1,
+              let date = LocalDate(year: era.start.year + y - 1, month: m, day: d), date >= era.start,
+              let back = self.era(of: date), back.name == era.name else { return nil }
+        return LocalDate(date.description)
+    }
+}
+
+extension JapaneseEra {
+    /// A Japan-time stamp as stored text (`YYYY-MM-DD HH:MM[:SS]`) for staff:
+    /// `令和8年12月6日 12:12（日本時間）`, minutes only; `label: false` leaves the label to a heading.
+    public static func time(_ stamp: String?, label: Bool = true) -> String {
+        guard let stamp, !stamp.isEmpty else { return "" }
+        let parts = stamp.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, let d = LocalDate(stored: String(parts[0])), let era = format(d) else { return stamp }
+        return "\(era) \(parts[1].prefix(5))" + (label ? "（日本時間）" : "")
+    }
+
+}
+
+/// Postal codes as staff read them.
+public enum PostalCode {
+    /// A postal code as written on mail: `〒123-4567` (seven digits), the text itself otherwise.
+    public static func display(_ code: String?) -> String {
+        guard let code, !code.isEmpty else { return "" }
+        let digits = code.filter { $0.isASCII && $0.isNumber }
+        guard digits.count == 7 else { return "〒" + code }
+        return "〒\(digits.prefix(3))-\(digits.suffix(4))"
+    }
+}

@@ -10,6 +10,15 @@ public enum Scheme: String, Sendable, CaseIterable, Codable {
     /// Members of this scheme leave it on their 75th birthday for the elderly scheme (後期高齢者
     /// 医療, SPEC.md 2.5 rule 2): everyone but those already in it.
     public var leavesAt75: Bool { self != .elderly }
+
+    /// The scheme's name as staff read it.
+    public var japanese: String {
+        switch self {
+        case .nhi: return "国民健康保険"
+        case .elderly: return "後期高齢者医療"
+        case .employee: return "被用者保険"
+        }
+    }
 }
 
 /// The member's My Number card as the online eligibility system reports it (myna_status feed).

@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+import KakuninTesting
+
+/// Issue 32: every word staff read in the console is Japanese. Each role (counter, auditor,
+/// operator, admin) walks every page it may open (and the refusals it meets), and the visible
+/// text of each page is searched for ASCII words outside a short allow-list: identifiers and
+/// codes inside `<code>`, numbers and ids (a letter with digits), the product name, the
+/// people's own user names.
+@Suite("The console speaks Japanese")
+struct ConsoleLanguageTests {
+    /// What a person reads: the page without its style, its tags' attributes, and `<code>`.
+    static func visibleText(_ html: String) -> String {
+        var text = html
+        for pattern in ["<style[^>]*>[\\s\\S]*?</style>", "<code>[\\s\\S]*?</code>", "<[^>]+>", "&[a-z]+;|&#[0-9]+;"] {
+            text = text.replacingOccurrences(of: pattern, with: " ", options: .regularExpression)
+        }
+        return text
+    }
+
+    /// The product name, the fixture's user names, and ID (加入者ID, as Japanese offices write it).
+    static let allowed: Set<String> = ["kakunin", "clerk", "other", "audi", "boss", "ops", "ID"]
+
+    /// ASCII words (two letters or more in a row, not part of an id with digits) not allowed.
+    static func englishWords(_ html: String) -> [String] {
+        let tokens = visibleText(html).split { !($0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-")) }
+        return tokens.map(String.init).filter { token in
+            token.range(of: "[A-Za-z]{2,}", options: .regularExpression) != nil && !allowed.contains(token)
+        }
+    }
+
+    /// The pages a role opens (GET), after the fixture's run: search, a member and its
+    /// explanations, the counter's confirmation pages, runs, a report and a drill-down, the
+    /// audit log, operations, people, and a refusal.
+    static func pages(_ f: ConsoleFixture, member: String) -> [String] {
+        [
+            "/members", "/members?q=\(member)", "/members?q=%E3%83%A4&birth=bad", "/members/131016/\(member)", "/members/131016/\(member)/explain",
+            "/members/131016/\(member)/explain?run=1", "/members/131016/\(member)/issue", "/members/131016/NOPE",
+            "/runs", "/runs?from=nope", "/runs/1", "/runs/1/members?kind=outcome&outcome=held", "/runs/1/members?kind=held&reason=MISSING_ADDRESS",
+            "/audit", "/operations", "/users", "/runs/999999",
+        ]
+    }
+
+    @Test("every page as counter, auditor, operator and admin: no English word outside <code>, ids and the product name")
+    func everyPageEveryRole() throws {
+        let f = try ConsoleFixture()
+        let member = try f.query("""
+            SELECT d.member_id FROM decision d JOIN member m USING (insurer_number, member_id)
+            WHERE d.run_id = 1 AND m.postal_code IS NOT NULL ORDER BY (SELECT count(*) FROM notice n WHERE n.member_id = d.member_id) DESC, d.member_id LIMIT 1
+            """)[0][0]!
+        var found: [String] = []
+        for user in ["clerk", "audi", "ops", "boss"] {
+            let s = try f.login(user)
+            for path in Self.pages(f, member: member) {
+                let r = try s.get(path)
+                guard r.status != 303 else { continue }
+                let words = Self.englishWords(r.body)
+                if !words.isEmpty { found.append("\(user) \(path) [\(r.status)]: \(Array(Set(words)).sorted().prefix(12).joined(separator: " "))") }
+            }
+            // The refusals and confirmations of the counter's forms (nothing is recorded), then a
+            // counter issue and a reissue, and the member's page with the voided certificate.
+            if user == "clerk" {
+                try issueAndReissue(s, f)
+                let page = "/members/131016/\(member)"
+                for (path, form) in [("/applications", [("kind", "special_consideration"), ("received_on", "20261201")]),
+                                     ("/applications", [("kind", "card_lost"), ("received_on", "令和8年12月1日")]),
+                                     ("/applications", [("kind", "card_lost"), ("received_on", "2099-01-01")]),
+                                     ("/reissue", [("note", "紛失")]), ("/notice-return", [("kind", "apply_notice"), ("run", "1"), ("on", "x")])] {
+                    let r = try s.post(page + path, from: page, form)
+                    let words = Self.englishWords(r.body)
+                    if !words.isEmpty { found.append("clerk POST \(path) \(form) [\(r.status)]: \(Array(Set(words)).sorted().joined(separator: " "))") }
+                }
+            }
+        }
+        #expect(found.isEmpty, "English on the pages:\n\(found.joined(separator: "\n"))")
+        #expect(f.stop().status == 0)
+    }
+
+    /// A counter issue and a reissue as the clerk would do them; the member's page afterwards
+    /// (a voided certificate, a fulfilled application) must read in Japanese too.
+    func issueAndReissue(_ s: HTTP.Session, _ f: ConsoleFixture) throws {
+        let candidates = try f.query("""
+            SELECT d.member_id FROM decision d WHERE d.run_id = 1 AND d.outcome = 'held'
+              AND NOT EXISTS (SELECT 1 FROM certificate c WHERE c.insurer_number = d.insurer_number AND c.member_id = d.member_id)
+            ORDER BY d.member_id
+            """).map { $0[0]! }
+        guard let m = try candidates.first(where: { try s.get("/members/131016/\($0)/issue").body.contains("id=\"confirm-issue\"") }) else {
+            Issue.record("no member the counter can issue to")
+            return
+        }
+        let page = "/members/131016/\(m)"
+        _ = try s.post(page + "/issue", from: page + "/issue", [])
+        _ = try s.post(page + "/reissue", from: page, [("note", "紛失"), ("confirm", "1")])
+        _ = try s.post(page + "/issue", from: page + "/issue", [])
+        let words = Self.englishWords(try s.get(page).body)
+        #expect(words.isEmpty, "member \(m) after a reissue: \(words)")
+        #expect(try f.query("SELECT count(*) FROM certificate WHERE member_id = $1 AND status = 'voided'", [m])[0][0] == "1")
+    }
+
+    @Test("trends: the operations page and a run's page draw the last nights as SVG charts with the numbers in a table")
+    func trends() throws {
+        let f = try ConsoleFixture(members: 300)
+        let certificates = try f.query("SELECT counts->>'certificates', counts->>'postage_yen' FROM run WHERE run_id = 1")[0]
+        for (user, path) in [("ops", "/operations"), ("audi", "/runs/1"), ("boss", "/operations")] {
+            let page = try f.login(user).get(path).body
+            #expect(page.contains("id=\"trends-131016\"") && page.contains("<svg") && page.contains("role=\"img\""), "\(user) \(path)")
+            #expect(page.contains("<td class=\"n\">\(certificates[0]!)</td>") && page.contains("<td class=\"n\">\(certificates[1]!)</td>"),
+                    "\(user) \(path): the table carries the night's numbers")
+        }
+        #expect(f.stop().status == 0)
+    }
+
+    @Test("the check itself: English outside <code> is found, ids, codes and the product name are not")
+    func checkFindsEnglish() {
+        #expect(Self.englishWords("<p>状態 active</p>") == ["active"])
+        #expect(Self.englishWords("<p>加入者 M000000123・<code>NO_BASIS</code> kakunin</p><style>body { color: red }</style>").isEmpty)
+        #expect(Self.englishWords("<p title=\"english here\">日本語 2026-12-06</p>").isEmpty)
+    }
+}
