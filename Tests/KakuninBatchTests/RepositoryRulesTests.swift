@@ -120,13 +120,6 @@ struct RepositoryRulesTests {
     static let knownSQL: [(file: String, fragment: String, why: String)] = [
         ("Sources/kakunin/Common.swift", "GRANT kakunin_batch TO <login>", "the fix printed for a DBA, never run"),
         ("Sources/KakuninWeb/AuditPages.swift", "SET ROLE", "to move into the library (issue 32's console work)"),
-        ("Sources/KakuninWeb/AuditPages.swift", "SELECT reason, count(*) FROM decision", "the operations page's held codes"),
-        ("Sources/KakuninWeb/AuditPages.swift", "let codes = try db.query(", "the operations page's held codes"),
-        ("Sources/KakuninWeb/AuditPages.swift", "let members = try db.query(", "the operations page's held members"),
-        ("Sources/KakuninWeb/AuditPages.swift", "SELECT member_id FROM decision WHERE run_id", "the operations page's held members"),
-        ("Sources/KakuninWeb/AuditPages.swift", "let docs = try db.query(", "the operations page's waiting documents"),
-        ("Sources/KakuninWeb/AuditPages.swift", "SELECT member_id, 'certificate ' || certificate_number", "waiting documents"),
-        ("Sources/KakuninWeb/AuditPages.swift", "SELECT member_id, kind, mail_exception FROM notice", "waiting documents"),
         ("Sources/KakuninWeb/Console.swift", "SET ROLE", "the person's role for a request"),
         ("Sources/KakuninWeb/DatabasePool.swift", "RESET ROLE", "the pool's reset after a request"),
     ]
