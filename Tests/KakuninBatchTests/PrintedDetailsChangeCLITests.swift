@@ -15,15 +15,17 @@ struct PrintedDetailsChangeCLITests {
         return [FeedFiles.fullMemberHeader] + rows.keys.sorted().map { FeedFiles.member($0, rows[$0]!, columns: all) }
     }
 
+    /// Imports `lines` as a members file.
+    static func load(_ tdb: TestDatabase, _ dir: URL, _ name: String, _ lines: [String]) throws {
+        let r = try runKakunin(["import", "members", try FeedFiles.write(dir, name, lines).path, "--report-dir", dir.path], database: tdb)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    }
+
     @Test("a name and a 限度区分 changed between nights: one replacement each to the same end, the old one voided and linked, then nothing; near the end the ordinary renewal serves")
     func nights() throws {
-        let tdb = try TestDatabase()
-        let dir = try temporaryDirectory()
+        let (tdb, dir) = (try TestDatabase(), try temporaryDirectory())
         let out = dir.appendingPathComponent("out")
-        func load(_ name: String, _ lines: [String]) throws {
-            let r = try runKakunin(["import", "members", try FeedFiles.write(dir, name, lines).path, "--report-dir", dir.path], database: tdb)
-            #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
-        }
+        func load(_ name: String, _ lines: [String]) throws { try Self.load(tdb, dir, name, lines) }
         try load("m1.csv", Self.members())
         let runner = NightlyRunTests()
         func night(_ asOf: String, _ run: Int) throws -> [String: [String]] {
@@ -91,13 +93,9 @@ struct PrintedDetailsChangeCLITests {
 
     @Test("a certificate handed over at the counter keeps its printed snapshot: a later change of 特定疾病区分 replaces it the next night, once")
     func counterCertificate() throws {
-        let tdb = try TestDatabase()
-        let dir = try temporaryDirectory()
+        let (tdb, dir) = (try TestDatabase(), try temporaryDirectory())
         let out = dir.appendingPathComponent("out")
-        func load(_ name: String, _ lines: [String]) throws {
-            let r = try runKakunin(["import", "members", try FeedFiles.write(dir, name, lines).path, "--report-dir", dir.path], database: tdb)
-            #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
-        }
+        func load(_ name: String, _ lines: [String]) throws { try Self.load(tdb, dir, name, lines) }
         try load("m1.csv", Self.members())
         let issued = try runKakunin(["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21"], database: tdb)
         #expect(issued.status == 0, "\(issued.stdout)\(issued.stderr)")

@@ -349,6 +349,8 @@ protocol FactsRow {
     func date(_ i: Int) throws -> LocalDate?
     /// The column as one of the enumeration's raw values (nil for NULL or another text).
     func value<T: RawRepresentable & CaseIterable>(_ i: Int, _ type: T.Type) -> T? where T.RawValue == String
+    /// The column's UTF-8 bytes (empty for NULL), without making a String.
+    func withBytes(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> Void)
 }
 
 extension FactsRow {
@@ -362,6 +364,8 @@ private func badDate(_ i: Int, _ text: String) -> OperatorError {
 }
 
 extension CopyRow: FactsRow {
+    func withBytes(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> Void) { withField(i, body) }
+
     /// Compared on the bytes: no String per row for the scheme and the card's state.
     func value<T: RawRepresentable & CaseIterable>(_ i: Int, _ type: T.Type) -> T? where T.RawValue == String {
         if isNull(i) { return nil }
@@ -376,6 +380,10 @@ extension CopyRow: FactsRow {
 }
 
 extension Array: FactsRow where Element == String? {
+    func withBytes(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        guard var s = self[i] else { return body(UnsafeBufferPointer(start: nil, count: 0)) }
+        s.withUTF8(body)
+    }
     func isNull(_ i: Int) -> Bool { self[i] == nil }
     func string(_ i: Int) -> String? { self[i] }
     func isTrue(_ i: Int) -> Bool { self[i] == "t" }

@@ -167,12 +167,21 @@ struct PersonColumns {
 
     func snapshot(_ r: some FactsRow, _ d: PrintedDetails, insurerName: String?) -> PrintedSnapshot {
         var s = PrintedSnapshot()
-        s.set(.name, r.string(mail + 5), r.string(mail + 6))
-        s.set(.kana, r.string(mail + 7), r.string(mail + 8))
-        s.set(.birthDate, r.string(birthDate))
-        s.set(.sex, r.string(mail + 9))
-        s.set(.symbolNumberBranch, r.string(mail + 2), r.string(mail + 3), r.string(mail + 4))
-        s.set(.insurerNumber, r.string(mail + 1))
+        // Hashed in place, each column a part (NULL and empty alike).
+        func field(_ f: PrintedSnapshot.Field, _ columns: Int...) {
+            var h = PrintedSnapshot.Part()
+            for c in columns {
+                r.withBytes(c) { h.add($0) }
+                h.end()
+            }
+            s.set(f, h)
+        }
+        field(.name, mail + 5, mail + 6)
+        field(.kana, mail + 7, mail + 8)
+        field(.birthDate, birthDate)
+        field(.sex, mail + 9)
+        field(.symbolNumberBranch, mail + 2, mail + 3, mail + 4)
+        field(.insurerNumber, mail + 1)
         s.set(.insurerName, insurerName)
         s.set(d)
         return s

@@ -81,13 +81,12 @@ public struct PrintedDetails: Sendable, Equatable {
     public init(_ m: PrintedMember, _ document: Document, validFrom: LocalDate?, issuedOn: LocalDate) {
         let start = validFrom ?? issuedOn
         variant = m.specialCare && JapaneseAge.age(on: start, bornOn: m.birthDate) >= 18 ? .specialCare : .standard
-        let base = document == .certificate ? "資格確認書" : "資格情報のお知らせ"
-        title = variant == .specialCare ? base + "（特別療養）" : base
+        title = Self.titles[document == .certificate ? 0 : 1][variant == .specialCare ? 1 : 0]
         // A notice with a period is one for an nhi member who has attained 70 by its first day.
         let ageOn = document == .eligibilityNotice ? max(issuedOn, validFrom ?? issuedOn) : issuedOn
         if Self.printsRatio(m.scheme, birth: m.birthDate, on: ageOn) {
             copayRatio = m.copayRatio
-            copayText = m.copayRatio.map { "\($0 / 10)割" }
+            copayText = m.copayRatio.map(Self.ratioText)
             copayEffectiveOn = m.copayRatio == nil ? nil : m.copayEffectiveOn ?? validFrom
         } else {
             copayRatio = nil
@@ -98,6 +97,19 @@ public struct PrintedDetails: Sendable, Equatable {
             ? Entries(limitCategory: m.limitCategory ?? Self.none, limitEffectiveOn: m.limitCategory == nil ? nil : m.limitEffectiveOn,
                       longStayOn: m.longStayOn, specificDisease: m.specificDisease ?? Self.none)
             : nil
+    }
+
+    /// Certificate and notice titles, standard and 特別療養 (literals: nothing is built per member).
+    static let titles = [["資格確認書", "資格確認書（特別療養）"], ["資格情報のお知らせ", "資格情報のお知らせ（特別療養）"]]
+
+    /// 「1割」 for 10 and so on.
+    static func ratioText(_ ratio: Int) -> String {
+        switch ratio {
+        case 10: return "1割"
+        case 20: return "2割"
+        case 30: return "3割"
+        default: return "\(ratio / 10)割"
+        }
     }
 
     /// Whether the ratio itself is printed (SPEC.md 5.1): every elderly member, and nhi members

@@ -57,26 +57,54 @@ public struct PrintedSnapshot: Sendable, Equatable {
     }
 
     /// The stored form as hex.
-    public var hex: String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
+    public var hex: String { String(decoding: hexBytes, as: UTF8.self) }
+
+    /// The hex form as ASCII bytes (96).
+    public var hexBytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(hashes.count * 8)
+        for h in hashes {
+            var shift: UInt32 = 28
+            for _ in 0..<8 {
+                let v = UInt8(truncatingIfNeeded: h >> shift) & 15
+                out.append(v < 10 ? 48 + v : 87 + v)
+                shift &-= 4
+            }
+        }
+        return out
     }
 
     /// The stored form: the hashes big-endian, in field order.
     public var bytes: [UInt8] {
-        hashes.flatMap { (h: UInt32) -> [UInt8] in [24, 16, 8, 0].map { (shift: UInt32) in UInt8(truncatingIfNeeded: h >> shift) } }
+        var out: [UInt8] = []
+        out.reserveCapacity(hashes.count * 4)
+        for h in hashes { out += [UInt8(truncatingIfNeeded: h >> 24), UInt8(truncatingIfNeeded: h >> 16), UInt8(truncatingIfNeeded: h >> 8), UInt8(truncatingIfNeeded: h)] }
+        return out
     }
 
     /// The field's hash over its parts (UTF-8), each part followed by a unit separator, so that
     /// ("ab", "c") and ("a", "bc") differ.
     public mutating func set(_ field: Field, _ parts: String?...) {
-        var h = Self.empty
+        var h = Part()
         for part in parts {
-            for b in (part ?? "").utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
-            h = (h ^ 0x1F) &* 16_777_619
+            if var p = part { p.withUTF8 { h.add($0) } }
+            h.end()
         }
-        hashes[field.index] = h
+        hashes[field.index] = h.value
     }
+
+    /// The same hash, fed part by part from bytes (the run hashes fields in place).
+    public struct Part {
+        public private(set) var value = PrintedSnapshot.empty
+        public init() {}
+        @inline(__always) public mutating func add(_ bytes: UnsafeBufferPointer<UInt8>) {
+            for b in bytes { value = (value ^ UInt32(b)) &* 16_777_619 }
+        }
+        /// Ends a part.
+        @inline(__always) public mutating func end() { value = (value ^ 0x1F) &* 16_777_619 }
+    }
+
+    public mutating func set(_ field: Field, _ part: Part) { hashes[field.index] = part.value }
 
     /// The fields `PrintedDetails` decides: copay, variant and the optional entries.
     public mutating func set(_ d: PrintedDetails) {
@@ -92,5 +120,5 @@ public struct PrintedSnapshot: Sendable, Equatable {
         Field.allCases.first { hashes[$0.index] != other.hashes[$0.index] }
     }
 
-    private static let empty: UInt32 = 2_166_136_261
+    static let empty: UInt32 = 2_166_136_261
 }
