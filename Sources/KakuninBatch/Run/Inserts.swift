@@ -137,11 +137,15 @@ final class LetterHTMLFile {
         letters += 1
     }
 
+    /// Hashed and written from the string's own bytes (no copy).
     private func write(_ s: String) throws {
-        let b = Array(s.utf8)
-        hasher.update(data: b)
-        bytes += b.count
-        try file.write(bytes: b)
+        var s = s
+        try s.withUTF8 { b in
+            let raw = UnsafeRawBufferPointer(b)
+            hasher.update(bufferPointer: raw)
+            bytes += raw.count
+            try file.write(raw)
+        }
     }
 
     func finish() throws -> MailFiles.FileEntry {
@@ -167,11 +171,18 @@ struct Slots {
     static let name = "\u{1}N\u{1}", reference = "\u{1}R\u{1}"
     private let parts: [Substring]
 
-    init(_ text: String) { parts = text.split(separator: "\u{1}", omittingEmptySubsequences: false) }
+    /// Bytes of the text without the markers.
+    private let length: Int
+
+    init(_ text: String) {
+        parts = text.split(separator: "\u{1}", omittingEmptySubsequences: false)
+        length = parts.reduce(0) { $0 + $1.utf8.count }
+    }
 
     func filled(name: String, reference: String) -> String {
         guard parts.count > 1 else { return String(parts[0]) }
         var out = ""
+        out.reserveCapacity(length + name.utf8.count * 2 + reference.utf8.count)
         for (i, part) in parts.enumerated() {
             // Odd places are the markers' letters (between two U+0001).
             out += i % 2 == 0 ? part[...] : part == "N" ? name[...] : reference[...]
