@@ -332,7 +332,8 @@ struct MailFilesTests {
         #expect(r.stdout.contains("Postage: 3 envelopes, 540 yen"), "\(r.stdout)")
         // The report lists the policy in force.
         let report = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
-        #expect(report.contains("<code>nhi_mixed_household</code></td><td><code>split</code><br><small>2026年12月から既定値は split"), "\(report)")
+        #expect(report.contains("<code>nhi_mixed_household</code></td><td><code>split</code><br><small>2026年12月から既定値が変わりました"), "\(report)")
+        #expect(report.contains("は次の値です：<code>stricter_class</code></small>"))
         #expect(report.contains("<code>nhi_envelope</code></td><td><code>household</code>"))
 
         let tdb2 = try TestDatabase(), dir2 = try temporaryDirectory()

@@ -203,8 +203,10 @@ public struct InsurerParameters: Sendable, Equatable {
 
     /// [2026-12] Parameters whose default changed, with what a reader of the parameter list
     /// must know (shown beside the value on the run's report).
-    public static let changedDefaults: [String: String] = [
-        "nhi_mixed_household": "2026年12月から既定値は split（証と通知を別の封筒に）。それまでは stricter_class（1通にまとめ、厳しい方の郵便種別）でした。",
+    /// `note` is Japanese; `previous` the value that keeps the former behaviour.
+    public static let changedDefaults: [String: (note: String, previous: String)] = [
+        "nhi_mixed_household": ("2026年12月から既定値が変わりました（世帯の確認書と通知を別々の封筒に、それぞれの郵便種別で）。以前の動作（1通にまとめ、厳しい方の郵便種別）は次の値です：",
+                                "stricter_class"),
     ]
 
     private func format2(_ v: Int) -> String { v < 10 ? "0\(v)" : String(v) }
