@@ -469,8 +469,9 @@ extension Console {
     func printView(_ db: Connection, _ person: Person, _ insurer: String, _ number: String, _ q: FormFields) throws -> Reply {
         try requireOpen(person, insurer)
         guard let n = Int64(number) else { throw OperatorError(.notFound, "確認書番号 \(number) はありません") }
-        let paper = CertificatePrint.Paper(rawValue: q["paper"] ?? "card") ?? .card
         let loaded = try parameters(db, insurer, Self.today())
+        // [2026-12] The insurer's certificate_format unless the clerk chose a sheet.
+        let paper = q["paper"].flatMap(CertificatePrint.Paper.init(name:)) ?? loaded.parameters.certificateFormat
         let c = try desk(db, person).reprint(insurer: insurer, certificate: n, parameters: loaded)
         // ?letter=member: the member letter in the member's language; ?letter=ja (or another code): in that one.
         if let language = q["letter"] {

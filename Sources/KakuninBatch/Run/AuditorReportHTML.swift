@@ -104,7 +104,10 @@ extension AuditorReport {
             """
         if !parameters.isEmpty {
             h += "<h2>パラメータ</h2><table><tr><th>名前</th><th>値</th></tr>\n"
-            for (k, v) in parameters where !v.isEmpty { h += "<tr><td><code>\(e(k))</code></td><td><code>\(e(v))</code></td></tr>\n" }
+            for (k, v) in parameters where !v.isEmpty {
+                let note = InsurerParameters.changedDefaults[k].map { "<br><small>\(e($0.note))<code>\(e($0.previous))</code></small>" } ?? ""
+                h += "<tr><td><code>\(e(k))</code></td><td><code>\(e(v))</code>\(note)</td></tr>\n"
+            }
             h += "</table>\n"
         }
         return h + "</section>\n"

@@ -37,26 +37,42 @@ final class InsertFiles {
 
     static func htmlName(_ language: String) -> String { "letters_\(language.replacingOccurrences(of: "+", with: "_")).html" }
 
-    /// The letter for one mailed document (a vendor record written).
-    func add(_ r: CopyRow, _ p: PersonColumns, kind: String, number: Int64?, reasons: [UInt8], validFrom: LocalDate?, validTo: LocalDate?) throws {
+    /// One document's letter, composed when the document is placed and written when its
+    /// envelope is closed (`write`), in the envelopes' order.
+    struct Letter {
+        let envelope: String, member: String, document: LetterDocument, number: Int64?, language: String
+        let paragraphs: [String], page: String
+        fileprivate let file: LetterHTMLFile
+    }
+
+    /// The letter for one mailed document (a vendor record written) in envelope `envelope`.
+    func letter(_ r: CopyRow, _ p: PersonColumns, envelope id: [UInt8], kind: String, number: Int64?, reasons: [UInt8],
+                validFrom: LocalDate?, validTo: LocalDate?) throws -> Letter {
         let key = TemplateKey(kind: kind, reasons: reasons, validFrom: validFrom, validTo: validTo,
                               language: r.withField(p.language) { Array($0) })
         let t = try template(key)
         let name = r.withField(p.mail + 5) { String(decoding: $0, as: UTF8.self) }
             + r.withField(p.mail + 6) { $0.isEmpty ? "" : " " + String(decoding: $0, as: UTF8.self) }
-        let envelope = r.withField(p.envelope) { String(decoding: $0, as: UTF8.self) }
+        let envelope = String(decoding: id, as: UTF8.self)
         let member = r.withField(p.memberID) { String(decoding: $0, as: UTF8.self) }
+        let reference = Self.reference(envelope: envelope, member: member, document: t.document, number: number)
+        return Letter(envelope: envelope, member: member, document: t.document, number: number, language: t.language,
+                      paragraphs: t.paragraphs.map { $0.filled(name: name, reference: "") },
+                      page: t.page.filled(name: LetterHTML.escape(name), reference: LetterHTML.escape(reference)), file: t.file)
+    }
+
+    /// Writes a letter into inserts.csv and its language's HTML file.
+    func write(_ l: Letter) throws {
         _ = try csv.record { w in
-            w.field(envelope)
-            w.field(member)
-            w.field(t.document.rawValue)
-            w.int(number)
-            w.field(t.language)
-            for paragraph in t.paragraphs { w.field(paragraph.filled(name: name, reference: "")) }
+            w.field(l.envelope)
+            w.field(l.member)
+            w.field(l.document.rawValue)
+            w.int(l.number)
+            w.field(l.language)
+            for paragraph in l.paragraphs { w.field(paragraph) }
         }
         count += 1
-        let reference = Self.reference(envelope: envelope, member: member, document: t.document, number: number)
-        try t.file.add(t.page.filled(name: LetterHTML.escape(name), reference: LetterHTML.escape(reference)))
+        try l.file.add(l.page)
     }
 
     /// What a letter is without the member's name and identifiers: the same for every member

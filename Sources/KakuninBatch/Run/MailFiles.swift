@@ -47,6 +47,9 @@ enum MailFiles {
         /// The member letters (SPEC.md 5.2): one per mailed document, always UTF-8.
         var inserts: Int? = nil
         var inserts_encoding: String? = nil
+        /// [2026-12] The sheet certificates are printed on (`certificate_format`) and its size.
+        var certificate_format: String? = nil
+        var certificate_size: String? = nil
         let files: [FileEntry]
     }
 
@@ -223,10 +226,14 @@ final class MailStaging {
     private let inserts: InsertFiles
     private var manifestData = Data()
     private var manifest: MailFiles.Manifest?
-    private var envelope: Envelope?
+    /// The stream key whose envelopes are open, and those envelopes (one but for a divided household).
+    private var openKey: [UInt8]?
+    private var open: [Envelope] = []
+    private let policy: EnvelopePolicy
     private var postage: [InsurerParameters.MailClass: (envelopes: Int, yen: Int)] = [:]
     private var envelopeCount = 0
     private var insurerName: [UInt8]
+    private let certificateFormat: String
 
     private static let person = ["member_id", "scheme", "insurer_number", "insurer_name", "symbol", "number", "branch", "family_name",
                                  "given_name", "family_name_kana", "given_name_kana", "birth_date", "birth_date_era", "sex", "copay_ratio"]
@@ -239,7 +246,7 @@ final class MailStaging {
     private static let entriesTail = ["limit_category", "limit_effective_on", "limit_effective_on_era", "long_stay_on", "long_stay_on_era",
                                       "specific_disease"]
     static let envelopeHeader = ["envelope_id", "addressee", "postal_code", "address", "address_extra", "mail_class", "no_forwarding",
-                                 "certificates", "eligibility_notices", "apply_notices", "documents", "member_ids", "postage_yen", "inserts"]
+                                 "certificates", "eligibility_notices", "apply_notices", "documents", "member_ids", "postage_yen", "inserts", "honorific"]
     static let exceptionHeader = ["member_id", "scheme", "outcome", "reasons", "document", "certificate_number", "field", "problem",
                                   "character", "code_point", "length", "limit"]
 
@@ -251,6 +258,8 @@ final class MailStaging {
         self.runID = runID
         self.settings = settings
         encoder = VendorEncoder(settings.encoding)
+        policy = EnvelopePolicy(settings.parameters)
+        certificateFormat = settings.parameters.certificateFormat.rawValue
         insurerName = Array((settings.parameters.insurerName ?? "").utf8)
         let parent = dir.deletingLastPathComponent()
         try OwnerOnlyFile.makeDirectory(parent.deletingLastPathComponent().deletingLastPathComponent())
@@ -269,14 +278,14 @@ final class MailStaging {
         certificates = try MailFileWriter(staging, names.certificates, encoder: encoder, limits: limits, header:
             ["envelope_id", "certificate_number", "kind"] + Self.person + ["copay_effective_on", "copay_effective_on_era"]
             + ["valid_from", "valid_from_era", "valid_to", "valid_to_era", "issued_on", "issued_on_era", "reasons", "replaces_certificate_number"]
-            + Self.tail + Self.printedTail + Self.entriesTail)
+            + Self.tail + Self.printedTail + Self.entriesTail + ["honorific", "certificate_format"])
         let notice = ["envelope_id"] + Self.person + ["sent_on", "sent_on_era", "reasons"] + Self.tail
         // An nhi member aged 70–74 gets 有効期限 and the copay's 発効期日 on the notice (SPEC.md 3
         // [2026-12]); blank for everyone else.
         eligibility = try MailFileWriter(staging, names.eligibility, encoder: encoder, limits: limits, header:
             ["envelope_id"] + Self.person + ["copay_effective_on", "copay_effective_on_era", "valid_to", "valid_to_era"]
-            + ["sent_on", "sent_on_era", "reasons"] + Self.tail + Self.printedTail)
-        apply = try MailFileWriter(staging, names.apply, encoder: encoder, limits: limits, header: notice)
+            + ["sent_on", "sent_on_era", "reasons"] + Self.tail + Self.printedTail + ["honorific"])
+        apply = try MailFileWriter(staging, names.apply, encoder: encoder, limits: limits, header: notice + ["honorific"])
         envelopes = try MailFileWriter(staging, names.envelopes, encoder: encoder, limits: [:], header: Self.envelopeHeader)
         // For staff, not the vendor: always UTF-8, so that it can show what the vendor's cannot,
         // with a byte-order mark, so that a spreadsheet opens it right.
@@ -292,8 +301,9 @@ final class MailStaging {
                      issuedOn: LocalDate, reasons: [UInt8], replaces: Int64?) throws -> (held: String?, printed: PrintedSnapshot) {
         let d = try printed(r, p, .certificate, validFrom: validFrom, issuedOn: issuedOn)
         let cls = settings.certificateClass, nf = settings.noForwardingCertificate
+        let id = envelopeID(r, p, .certificate)
         let problems = try certificates.record { w in
-            w.field(r, p.envelope)
+            w.field(id)
             w.int(number)
             w.field(kind)
             person(&w, r, p, copay: d.copayRatio != nil)
@@ -311,8 +321,10 @@ final class MailStaging {
                 entryDate(&w, e.longStayOn)
                 w.field(e.specificDisease)
             }
+            w.field(EnvelopePolicy.personHonorific)
+            w.field(certificateFormat)
         }
-        let held = try placed(problems, r, p, document: "certificate", outcome: kind, number: number, reasons: reasons, cls: cls, nf: nf,
+        let held = try placed(problems, r, p, envelope: id, document: "certificate", outcome: kind, number: number, reasons: reasons, cls: cls, nf: nf,
                               validity: (validFrom, validTo))
         return (held, p.snapshot(r, d, insurerName: settings.parameters.insurerName))
     }
@@ -323,8 +335,9 @@ final class MailStaging {
                 validFrom: LocalDate? = nil, validTo: LocalDate? = nil) throws -> String? {
         let cls = settings.noticeClass, nf = settings.noForwardingNotice
         let d = try printed(r, p, .eligibilityNotice, validFrom: validFrom, issuedOn: sentOn)
+        let id = envelopeID(r, p, .notice)
         let problems = try (kind == .eligibilityNotice ? eligibility : apply).record { w in
-            w.field(r, p.envelope)
+            w.field(id)
             person(&w, r, p, copay: d.copayRatio != nil)
             if kind == .eligibilityNotice {
                 w.date(d.copayEffectiveOn)
@@ -334,8 +347,9 @@ final class MailStaging {
             w.field(reasons)
             tail(&w, r, p, cls, nf)
             if kind == .eligibilityNotice { printedTail(&w, d) }
+            w.field(EnvelopePolicy.personHonorific)
         }
-        return try placed(problems, r, p, document: kind.rawValue, outcome: kind.rawValue, number: nil, reasons: reasons, cls: cls, nf: nf,
+        return try placed(problems, r, p, envelope: id, document: kind.rawValue, outcome: kind.rawValue, number: nil, reasons: reasons, cls: cls, nf: nf,
                           validity: (validFrom, validTo))
     }
 
@@ -370,12 +384,13 @@ final class MailStaging {
 
     /// A document written: into its envelope, with its member letter. Refused: one exceptions
     /// row per problem (no letter: nothing is mailed).
-    private func placed(_ problems: [RecordProblem], _ r: CopyRow, _ p: PersonColumns, document: String, outcome: String, number: Int64?,
-                        reasons: [UInt8], cls: InsurerParameters.MailClass, nf: Bool, validity: (LocalDate?, LocalDate?)) throws -> String? {
+    private func placed(_ problems: [RecordProblem], _ r: CopyRow, _ p: PersonColumns, envelope id: [UInt8], document: String, outcome: String,
+                        number: Int64?, reasons: [UInt8], cls: InsurerParameters.MailClass, nf: Bool,
+                        validity: (LocalDate?, LocalDate?)) throws -> String? {
         guard !problems.isEmpty else {
-            try addToEnvelope(r, p, document: document, cls: cls, noForwarding: nf)
-            try inserts.add(r, p, kind: outcome, number: number, reasons: reasons, validFrom: validity.0, validTo: validity.1)
-            envelope!.inserts += 1
+            let i = try addToEnvelope(r, p, id: id, document: document, cls: cls, noForwarding: nf)
+            open[i].letters.append(try inserts.letter(r, p, envelope: id, kind: outcome, number: number, reasons: reasons,
+                                                      validFrom: validity.0, validTo: validity.1))
             return nil
         }
         for problem in problems {
@@ -421,30 +436,57 @@ final class MailStaging {
         var id: [UInt8]
         var addressee: [UInt8], postal: [UInt8], address: [UInt8], extra: [UInt8]
         var counts = [0, 0, 0]
-        var inserts = 0
         var members: [UInt8] = []
         var cls: InsurerParameters.MailClass
         var noForwarding: Bool
+        /// The member letters of its documents, written to inserts.csv when it is closed, so
+        /// that inserts.csv keeps the envelopes' order whatever order the documents came in.
+        var letters: [InsertFiles.Letter] = []
+        /// 様, or 御中 for an establishment.
+        var honorific = EnvelopePolicy.personHonorific
     }
 
-    private func addToEnvelope(_ r: CopyRow, _ p: PersonColumns, document: String, cls: InsurerParameters.MailClass, noForwarding: Bool) throws {
-        // Compared in place: a new id is copied only when an envelope begins.
-        if !(envelope.map { e in r.withField(p.envelope) { e.id.elementsEqual($0) } } ?? false) {
+    /// [2026-12] The envelope a document of `group` goes in (`EnvelopePolicy`).
+    private func envelopeID(_ r: CopyRow, _ p: PersonColumns, _ group: EnvelopePolicy.Group) -> [UInt8] {
+        r.withField(p.envelope) { key in r.withField(p.memberID) { policy.envelopeID(key: key, member: $0, group: group) } }
+    }
+
+    /// Adds a document to its envelope among those open for the stream's current key (one,
+    /// or a household's envelopes under `split` / `per_person_to_head`); returns its index.
+    private func addToEnvelope(_ r: CopyRow, _ p: PersonColumns, id: [UInt8], document: String, cls: InsurerParameters.MailClass,
+                               noForwarding: Bool) throws -> Int {
+        // Compared in place: a new key is copied only when the stream reaches it.
+        if !(openKey.map { k in r.withField(p.envelope) { k.elementsEqual($0) } } ?? false) {
             try flushEnvelope()
-            envelope = Envelope(id: r.withField(p.envelope) { Array($0) }, addressee: r.withField(p.addressee) { Array($0) }, postal: r.withField(p.addressee + 1) { Array($0) },
-                                address: r.withField(p.addressee + 2) { Array($0) }, extra: r.withField(p.addressee + 3) { Array($0) },
-                                cls: cls, noForwarding: noForwarding)
+            openKey = r.withField(p.envelope) { Array($0) }
         }
-        envelope!.counts[document == "certificate" ? 0 : document == Outcome.eligibilityNotice.rawValue ? 1 : 2] += 1
-        if !envelope!.members.isEmpty { envelope!.members.append(UInt8(ascii: ";")) }
-        r.withField(p.memberID) { envelope!.members.append(contentsOf: $0) }
-        envelope!.cls = max(envelope!.cls, cls)
-        envelope!.noForwarding = envelope!.noForwarding || noForwarding
+        let i = open.lastIndex { $0.id == id } ?? {
+            open.append(Envelope(id: id, addressee: r.withField(p.addressee) { Array($0) }, postal: r.withField(p.addressee + 1) { Array($0) },
+                                 address: r.withField(p.addressee + 2) { Array($0) }, extra: r.withField(p.addressee + 3) { Array($0) },
+                                 cls: cls, noForwarding: noForwarding))
+            return open.count - 1
+        }()
+        open[i].counts[document == "certificate" ? 0 : document == Outcome.eligibilityNotice.rawValue ? 1 : 2] += 1
+        if !open[i].members.isEmpty { open[i].members.append(UInt8(ascii: ";")) }
+        r.withField(p.memberID) { open[i].members.append(contentsOf: $0) }
+        open[i].cls = max(open[i].cls, cls)
+        open[i].noForwarding = open[i].noForwarding || noForwarding
+        return i
     }
 
+    /// Writes the open envelopes in id order (the stream's order), each with its letters.
     private func flushEnvelope() throws {
-        guard let e = envelope else { return }
-        envelope = nil
+        var closing: [Envelope] = []
+        swap(&closing, &open)
+        openKey = nil
+        closing.sort { $0.id.lexicographicallyPrecedes($1.id) }
+        for e in closing {
+            try writeEnvelope(e)
+            for letter in e.letters { try inserts.write(letter) }
+        }
+    }
+
+    private func writeEnvelope(_ e: Envelope) throws {
         let yen = settings.parameters.postage(e.cls)
         let problems = try envelopes.record { w in
             w.field(e.id)
@@ -458,7 +500,8 @@ final class MailStaging {
             w.int(Int64(e.counts.reduce(0, +)))
             w.field(e.members)
             w.int(Int64(yen))
-            w.int(Int64(e.inserts))
+            w.int(Int64(e.letters.count))
+            w.field(e.honorific)
         }
         // Its fields were checked in the documents it holds.
         guard problems.isEmpty else { throw OperatorError(.internalError, "envelope \(String(decoding: e.id, as: UTF8.self)) cannot be encoded: \(problems.map(\.summary))") }
@@ -466,7 +509,6 @@ final class MailStaging {
         postage[e.cls, default: (0, 0)].envelopes += 1
         postage[e.cls, default: (0, 0)].yen += yen
     }
-
     /// Closes every file (fsync) and writes the manifest; nothing is visible yet.
     func finish(insurer: String, asOf: LocalDate) throws {
         try flushEnvelope()
@@ -485,7 +527,9 @@ final class MailStaging {
                                    run_id: runID, encoding: encoder.manifestName,
                                    mail_classes: ["certificate": settings.certificateClass.rawValue, "notice": settings.noticeClass.rawValue],
                                    envelopes: envelopeCount, postage: lines, postage_total_yen: lines.reduce(0) { $0 + $1.yen },
-                                   inserts: inserts.count, inserts_encoding: "UTF-8", files: files)
+                                   inserts: inserts.count, inserts_encoding: "UTF-8",
+                                   certificate_format: settings.parameters.certificateFormat.rawValue,
+                                   certificate_size: settings.parameters.certificateFormat.sizeText, files: files)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(m) + Data("\n".utf8)
