@@ -3,6 +3,7 @@ import Testing
 import KakuninBatch
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
 
 /// Issue 30: rules about the repository itself (exit statuses in one place, no SQL in the CLI or
 /// the console, fault injection only in test builds, the README as a door page).
@@ -120,13 +121,6 @@ struct RepositoryRulesTests {
     static let knownSQL: [(file: String, fragment: String, why: String)] = [
         ("Sources/kakunin/Common.swift", "GRANT kakunin_batch TO <login>", "the fix printed for a DBA, never run"),
         ("Sources/KakuninWeb/AuditPages.swift", "SET ROLE", "to move into the library (issue 32's console work)"),
-        ("Sources/KakuninWeb/AuditPages.swift", "SELECT reason, count(*) FROM decision", "the operations page's held codes"),
-        ("Sources/KakuninWeb/AuditPages.swift", "let codes = try db.query(", "the operations page's held codes"),
-        ("Sources/KakuninWeb/AuditPages.swift", "let members = try db.query(", "the operations page's held members"),
-        ("Sources/KakuninWeb/AuditPages.swift", "SELECT member_id FROM decision WHERE run_id", "the operations page's held members"),
-        ("Sources/KakuninWeb/AuditPages.swift", "let docs = try db.query(", "the operations page's waiting documents"),
-        ("Sources/KakuninWeb/AuditPages.swift", "SELECT member_id, 'certificate ' || certificate_number", "waiting documents"),
-        ("Sources/KakuninWeb/AuditPages.swift", "SELECT member_id, kind, mail_exception FROM notice", "waiting documents"),
         ("Sources/KakuninWeb/Console.swift", "SET ROLE", "the person's role for a request"),
         ("Sources/KakuninWeb/DatabasePool.swift", "RESET ROLE", "the pool's reset after a request"),
     ]
@@ -187,9 +181,9 @@ struct RepositoryRulesTests {
         #expect(package.contains(#".define("KAKUNIN_FAULTS", .when(configuration: .debug))"#))
         let hooks = ["KAKUNIN_CRASH_AT", "KAKUNIN_FAIL_AT", "KAKUNIN_PAUSE_AT", "KAKUNIN_PAUSE_FILE"]
         for (path, text) in try Self.swiftFiles(under: "Sources") where hooks.contains(where: text.contains) {
-            #expect(path == "Sources/KakuninBatch/Faults/FaultInjection.swift", "\(path) reads a fault hook's variable")
+            #expect(path == "Sources/KakuninRuntime/Faults/FaultInjection.swift", "\(path) reads a fault hook's variable")
         }
-        let faults = try Self.text("Sources/KakuninBatch/Faults/FaultInjection.swift")
+        let faults = try Self.text("Sources/KakuninRuntime/Faults/FaultInjection.swift")
         let guarded = try #require(faults.range(of: "#if KAKUNIN_FAULTS")).upperBound
         let end = try #require(faults.range(of: "#else")).lowerBound
         for hook in hooks { #expect(faults[guarded..<end].contains(hook) && !faults[end...].contains(hook), "\(hook)") }

@@ -2,6 +2,8 @@ import Crypto
 import Foundation
 import KakuninCore
 import KakuninStore
+import KakuninRuntime
+import KakuninAudit
 
 /// `kakunin run`: decide → issue → mail → audit → report for one insurer on one as-of date.
 ///
@@ -585,7 +587,7 @@ public final class NightlyRun {
         // lock (a counter issue holds it for its whole short transaction): the changes to
         // existing rows below and the check cannot interleave with a counter issue, and the
         // counter waits at most for this last part of the run.
-        try writer.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [CounterDesk.issueLockKey(insurer)])
+        try writer.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [IssueLock.key(insurer)])
         if spool.changes.rows > 0 {
             try writer.execute("""
                 CREATE TEMP TABLE run_change (certificate_number bigint, application_id bigint, replaces bigint, records_on bigint)
@@ -697,11 +699,6 @@ public final class NightlyRun {
         details["host"] = o.host
         try AuditLog.append(db, action, insurer: o.insurer, run: runID, details: details)
     }
-}
-
-func json(_ obj: [String: Any]) -> String {
-    let data = (try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) ?? Data("{}".utf8)
-    return String(decoding: data, as: UTF8.self)
 }
 
 /// Reason sets as the bytes the run writes: `{A,B}` for the COPY into a text[] column and
