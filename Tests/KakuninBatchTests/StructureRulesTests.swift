@@ -72,22 +72,11 @@ struct StructureRulesTests {
         }
     }
 
-    static func swiftFiles(under folder: String) throws -> [(String, String)] {
-        let base = root.appendingPathComponent(folder)
-        let walker = FileManager.default.enumerator(at: base, includingPropertiesForKeys: nil)
-        var files: [(String, String)] = []
-        while let url = walker?.nextObject() as? URL {
-            guard url.pathExtension == "swift" else { continue }
-            files.append((folder + "/" + url.path.dropFirst(base.path.count + 1), try String(contentsOf: url, encoding: .utf8)))
-        }
-        return files.sorted { $0.0 < $1.0 }
-    }
-
     @Test("no function over 80 lines in the run, the import or the mail files beyond the known list, which only shrinks")
     func pipelineFunctionsAreShort() throws {
         var long: [LongFunction] = []
         for folder in Self.pipelineFolders {
-            let files = try Self.swiftFiles(under: folder)
+            let files = try RepositoryRulesTests.swiftFiles(under: folder)
             #expect(!files.isEmpty, "\(folder) has no Swift files: update pipelineFolders")
             for (path, text) in files { long += Self.longFunctions(path: path, text: text, limit: Self.maxLines) }
         }
