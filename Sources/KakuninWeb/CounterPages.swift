@@ -3,6 +3,8 @@ import Hummingbird
 import KakuninBatch
 import KakuninCore
 import KakuninStore
+import KakuninRuntime
+import KakuninCounter
 
 /// The counter's pages: search, the member record, applications, counter issue with its
 /// confirmation and print view, reissue, returned mail, end of special consideration, void.

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import KakuninBatch
 import KakuninCore
+import KakuninRuntime
+import KakuninCounter
 
 /// The person behind a CLI action: the OS user (the database adds its login role as the actor).
 func counterPerson() -> String {

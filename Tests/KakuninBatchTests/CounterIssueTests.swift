@@ -3,6 +3,8 @@ import Testing
 import KakuninBatch
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
+import KakuninCounter
 
 /// Issue 12: counter issuance (即日交付), reissue, returned mail handed over at the counter,
 /// staff scoped to insurers by row-level security, and numbering that never waits for a run.

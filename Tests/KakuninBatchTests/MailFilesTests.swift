@@ -3,6 +3,7 @@ import Testing
 import KakuninBatch
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
 
 /// Issue 13: mailing files a print/mail vendor can take as they are.
 @Suite("Mailing files: encodings, exceptions, envelopes, mail class, postage", .serialized)

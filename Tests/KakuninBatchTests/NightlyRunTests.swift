@@ -3,6 +3,7 @@ import Testing
 import KakuninCore
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
 
 /// Runs `kakunin run` for insurer 131016 with mailing files under `out`.
 func nightly(_ tdb: TestDatabase, _ asOf: String, out: URL, params: URL, crashAt: String? = nil) throws -> CommandResult {

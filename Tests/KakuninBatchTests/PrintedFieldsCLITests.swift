@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import KakuninCore
 import KakuninTesting
+import KakuninRuntime
 
 /// Issue 29 item 8 (SPEC.md 5.1 [2026-12]): the printed fields in the vendor files and the
 /// counter's print view, from the members as the run saw them.

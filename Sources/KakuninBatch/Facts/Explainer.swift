@@ -1,6 +1,7 @@
 import Foundation
 import KakuninCore
 import KakuninStore
+import KakuninRuntime
 
 /// `kakunin explain`: one member's decision, with the rules that fired, in plain words. Either
 /// the decision a past run made (`ofRun`: that run's facts and parameters, as `replay` decides)
