@@ -110,9 +110,9 @@ extension CounterDesk {
 
     /// What a counter issue would do now, without doing it (the console's confirmation step):
     /// the nightly policy, with what only stops the mail set aside.
-    public func counterDecision(insurer: String, memberID: String, asOf: LocalDate, parameters: LoadedParameters) throws -> (Decision, [String]) {
+    public func counterDecision(insurer: String, memberID: String, asOf: LocalDate, parameters: LoadedParameters) throws -> (Decision, [TraceStep]) {
         let (_, facts) = try counterFacts(insurer: insurer, memberID: memberID, asOf: asOf, parameters: parameters)
-        return Policy(parameters: parameters.parameters).explain(facts, asOf: asOf)
+        return Policy(parameters: parameters.parameters).trace(facts, asOf: asOf)
     }
 
     /// The member's facts row and facts as the counter decides them: what only stops the mail set aside.
