@@ -29,8 +29,8 @@ let package = Package(
     targets: [
         // libpq through pkg-config; the module map links "pq".
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
-        // The domain, pure: no I/O, no database (the member letter's texts of letters/ embedded by the plugin below).
-        .target(name: "KakuninCore", plugins: ["EmbedSQLPlugin"]),
+        // The domain, pure: no I/O, no database (the member letter's texts of Letters/Texts/ embedded by the plugin below).
+        .target(name: "KakuninCore", exclude: ["Letters/Texts"], plugins: ["EmbedSQLPlugin"]),
         // PostgreSQL: connection, COPY streams, migrations (sql/ embedded by the plugin below).
         .target(name: "KakuninStore", dependencies: [
             "CLibPQ",
