@@ -58,7 +58,7 @@ extension Console {
         let trends = try RunTrends.load(db, insurer: report.insurer, limit: 90, upTo: id).html(heading: "最近の夜間処理（90 回まで）")
         var html = report.renderHTML(link: drills ? { Self.drillLink(id, $0) } : nil, trends: trends)
         let bar = """
-            <p style="font-size:11pt"><a href="/runs">← 実行一覧</a>\(drills ? "　件数を選ぶと、その内訳の方々を表示します。" : "")</p>
+            <p class="screen-only" style="font-size:11pt"><a href="/runs">← 実行一覧</a>\(drills ? "　件数を選ぶと、その内訳の方々を表示します。" : "")</p>
             """
         if let r = html.range(of: "<body>") { html.insert(contentsOf: bar, at: r.upperBound) }
         return .html(html)

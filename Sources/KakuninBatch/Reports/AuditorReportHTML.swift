@@ -61,7 +61,7 @@ extension AuditorReport {
             .summary { display: grid; grid-template-columns: repeat(4, 1fr); gap: 4px 10px; }
             .summary div { border: 1px solid #999; padding: 4px 8px; } .summary b { display: block; font-size: 14pt; }
             .print-head { display: none; }
-            @media print { section.page { page-break-before: always; } a { color: inherit; text-decoration: none; } }
+            @media print { section.page { page-break-before: always; } a { color: inherit; text-decoration: none; } .screen-only { display: none; } }
             </style></head><body>
             <h1>資格確認書 実行報告書（実行 \(runID)）</h1>
 
