@@ -106,6 +106,10 @@ struct ReportPrintBrowserTests {
         // The console's way back to the run list is for the screen, not the paper.
         let first = try Self.pages(out.appendingPathComponent("console.pdf")).first ?? []
         #expect(!first.joined().contains("実行一覧") && !first.joined().contains("件数を選ぶと"), "the console's link bar is printed: \(first.prefix(3))")
+        // The run's report.html prints the trends' table open: every number of the night on the
+        // paper (the date, the run, six measures), none cut at the right margin.
+        let rows = try Self.pages(out.appendingPathComponent("file.pdf"))[0].filter { $0.hasPrefix("令和8年12月1日 1 ") }
+        #expect(rows.map { $0.split(separator: " ").count } == [8], "the trends' table row on paper: \(rows)")
         #expect(f.stop().status == 0)
     }
 }

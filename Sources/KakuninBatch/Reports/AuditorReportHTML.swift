@@ -58,6 +58,7 @@ extension AuditorReport {
             th { background: #eee; } code, .code { font-family: monospace; font-size: 9pt; color: #333; }
             .pass { color: #060; font-weight: bold; } .fail { color: #b00; font-weight: bold; } .warn { color: #a60; }
             .pass, .fail, td.n, th.n, th { white-space: nowrap; }
+            .trend-table thead th.n { white-space: normal; }
             .summary { display: grid; grid-template-columns: repeat(4, 1fr); gap: 4px 10px; }
             .summary div { border: 1px solid #999; padding: 4px 8px; } .summary b { display: block; font-size: 14pt; }
             .print-head { display: none; }
