@@ -240,7 +240,7 @@ extension Console {
         var waiting: [[String: Any]] = []
         for r in rows where focus.0 == nil {
             waiting += try RunWaiting.documents(db, run: r).map {
-                ["insurer": r.insurer, "member": $0.member, "problem": $0.problem,
+                ["insurer": r.insurer, "member": $0.member, "problem": RecordProblem.japanese(stored: $0.problem),
                  "document": StaffLabel.of(MailDocument.self, $0.document) + ($0.number.map { " 番号 \($0)" } ?? "")]
             }
         }

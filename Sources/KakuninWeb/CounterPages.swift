@@ -268,7 +268,7 @@ extension Console {
             c["delivery"] = delivery.japanese
             c["mayReturn"] = delivery.canComeBack && status == "active"
             if status == "active", let why = c["mail_exception"] as? String {
-                c["what_to_do"] = "送付ファイルに載せられませんでした（\(why)）。窓口で印刷してお渡しするか、記録を訂正してください。"
+                c["what_to_do"] = "送付ファイルに載せられませんでした（\(RecordProblem.japanese(stored: why))）。窓口で印刷してお渡しするか、記録を訂正してください。"
             } else {
                 c["what_to_do"] = nil
             }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import KakuninTesting
+import KakuninRuntime
 
 /// Issue 32: every word staff read in the console is Japanese. Each role (counter, auditor,
 /// operator, admin) walks every page it may open (and the refusals it meets), and the visible
@@ -140,6 +141,38 @@ struct ConsoleLanguageTests {
                     "\(user) \(path): the table carries the night's numbers")
         }
         #expect(f.stop().status == 0)
+    }
+
+    /// Problems as a run stores them when it keeps a document out of the vendor files (the
+    /// summaries joined by "; ", as MailFiles writes them), and their Japanese.
+    static let storedProblems = [RecordProblem(field: "addressee", kind: .character, character: "𠮷", codePoint: "U+20BB7"),
+                                 RecordProblem(field: "address", kind: .length, length: 70, limit: 60)]
+
+    @Test("a document kept out of the vendor files: why, in Japanese, on 運用状況 and on the member's page (it was the library's English)")
+    func mailExceptionInJapanese() throws {
+        let f = try ConsoleFixture(members: 300)
+        let stored = Self.storedProblems.map(\.summary).joined(separator: "; ")
+        let japanese = "宛名の「𠮷」（U+20BB7）は送付ファイルの文字コードにない文字、住所が 70 文字（上限 60 文字）"
+        let member = try f.query("""
+            UPDATE certificate SET mail_exception = $1 WHERE certificate_number = (SELECT min(certificate_number) FROM certificate
+              WHERE insurer_number = '131016' AND run_id = 1 AND status = 'active') RETURNING member_id
+            """, [stored])[0][0]!
+        for (user, path) in [("ops", "/operations"), ("boss", "/operations"), ("clerk", "/members/131016/\(member)")] {
+            let page = try f.login(user).get(path).body
+            let (said, english) = (page.contains(japanese), page.contains("cannot be carried") || page.contains("limit 60"))
+            #expect(said && !english, "\(user) \(path): the reason in Japanese \(said), the library's English \(english)")
+        }
+        #expect(f.stop().status == 0)
+    }
+
+    @Test("every kind of record problem reads back from its stored summary into Japanese; other text is kept")
+    func recordProblemsJapanese() {
+        let all = Self.storedProblems + [RecordProblem(field: "address", kind: .control, character: "", codePoint: "U+0007"),
+                                         RecordProblem(field: "family_name", kind: .invisible, character: "", codePoint: "U+200B")]
+        for p in all { #expect(RecordProblem(summary: p.summary)?.japanese == p.japanese, "\(p.summary)") }
+        #expect(RecordProblem.japanese(stored: all.map(\.summary).joined(separator: "; "))
+                == "宛名の「𠮷」（U+20BB7）は送付ファイルの文字コードにない文字、住所が 70 文字（上限 60 文字）、住所に制御文字（U+0007）、氏に見えない文字（U+200B）")
+        #expect(RecordProblem.japanese(stored: "something else") == "something else")
     }
 
     @Test("the check itself: English outside <code> is found, ids, codes and the product name are not")
