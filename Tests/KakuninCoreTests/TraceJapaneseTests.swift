@@ -33,7 +33,8 @@ struct TraceJapaneseTests {
                 steps += 1
                 english.insert(String(step.english.prefix(30)))
                 let latin = Self.latinOutsideIdentifiers(step)
-                if !latin.isEmpty || step.japanese.isEmpty || !step.japanese.contains(where: { !$0.isASCII }) || step.japanese.filter({ $0 == "`" }).count % 2 != 0 {
+                let iso = step.japaneseWithoutIdentifiers.range(of: "[0-9]{4}-[0-9]{2}-[0-9]{2}", options: .regularExpression) != nil
+                if !latin.isEmpty || iso || step.japanese.isEmpty || !step.japanese.contains(where: { !$0.isASCII }) || step.japanese.filter({ $0 == "`" }).count % 2 != 0 {
                     bad.append(step.japanese)
                 }
             }
@@ -53,11 +54,14 @@ struct TraceJapaneseTests {
         }
     }
 
-    @Test("the check itself: English outside backticks is found, identifiers are not")
+    @Test("the check itself: English outside backticks is found, identifiers are not; dates outside them read in era form")
     func checkFindsEnglish() {
         #expect(Self.latinOutsideIdentifiers(TraceStep(english: "", japanese: "規則：card active")) == "cardactive")
         #expect(Self.latinOutsideIdentifiers(TraceStep(english: "", japanese: "`issue_lead_days = 60` のため 2026-08-01 まで")).isEmpty)
         let parts = TraceStep(english: "", japanese: "前`a`中`b`").japaneseParts
         #expect(parts.map(\.text) == ["前", "a", "中", "b"] && parts.map(\.isCode) == [false, true, false, true])
+        // Dates read in era form outside identifiers; an identifier is left as it is.
+        let dated = TraceStep(english: "", japanese: "基準日 2026-12-01。`legacy-cards-end 2026-07-31` のため 2027-01-10 まで（1900-01-01 から）").japaneseParts
+        #expect(dated.map(\.text) == ["基準日 令和8年12月1日。", "legacy-cards-end 2026-07-31", " のため 令和9年1月10日 まで（明治33年1月1日 から）"])
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Japanese era dates (和暦) for printing: 令和8年11月21日, with 元年 for an era's first year.
 public enum JapaneseEra {
     /// Era name and the Gregorian date it began.
@@ -24,6 +26,18 @@ public enum JapaneseEra {
 }
 
 extension JapaneseEra {
+    /// The text with each ISO date in it (`2026-12-06`) written in era form (`令和8年12月6日`);
+    /// what is not a date (or falls before 明治) is left as it is.
+    public static func eraDates(in text: String) -> String {
+        var out = "", rest = text[...]
+        while let r = rest.range(of: "[0-9]{4}-[0-9]{2}-[0-9]{2}", options: .regularExpression) {
+            out += rest[..<r.lowerBound]
+            out += LocalDate(stored: String(rest[r])).flatMap(format) ?? String(rest[r])
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+
     /// `令和8年12月6日（2026-12-06）`: the era form staff read, the Western date beside it; the
     /// stored text itself when it is not a date.
     public static func withWestern(_ iso: String?) -> String {

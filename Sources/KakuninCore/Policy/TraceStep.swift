@@ -15,10 +15,11 @@ public struct TraceStep: Sendable, Equatable {
     /// An identifier inside a Japanese step.
     public static func code(_ identifier: some CustomStringConvertible) -> String { "`\(identifier)`" }
 
-    /// The Japanese text cut into plain text and identifiers, in order.
+    /// The Japanese text cut into plain text and identifiers, in order; the dates in the plain
+    /// text in era form (the policy notes them ISO, as the English does).
     public var japaneseParts: [(text: String, isCode: Bool)] {
         japanese.split(separator: "`", omittingEmptySubsequences: false).enumerated().compactMap { i, part in
-            part.isEmpty ? nil : (String(part), i % 2 == 1)
+            part.isEmpty ? nil : i % 2 == 1 ? (String(part), true) : (JapaneseEra.eraDates(in: String(part)), false)
         }
     }
 
