@@ -45,18 +45,7 @@ struct Views: Sendable {
         var page: [String: Any] = ["title": title, "body": body]
         if let flash { page["flash"] = flash }
         if let person {
-            var nav: [[String: Any]] = []
-            switch person.role {
-            case .counter:
-                nav = [["href": "/members", "label": "加入者検索"]]
-            case .auditor:
-                nav = [["href": "/runs", "label": "実行一覧"], ["href": "/members", "label": "加入者検索"], ["href": "/audit", "label": "監査ログ"]]
-            case .operator:
-                nav = [["href": "/operations", "label": "運用状況"], ["href": "/runs", "label": "実行一覧"]]
-            case .admin:
-                nav = [["href": "/runs", "label": "実行一覧"], ["href": "/operations", "label": "運用状況"], ["href": "/members", "label": "加入者検索"],
-                       ["href": "/audit", "label": "監査ログ"], ["href": "/users", "label": "利用者"]]
-            }
+            let nav: [[String: Any]] = Access.menu(person.role).map { ["href": $0.href, "label": $0.label] }
             page["person"] = ["name": person.name, "roleName": person.role.japanese, "csrf": person.csrf, "nav": nav,
                               "insurers": person.insurers.joined(separator: "・")]
         }
