@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "KakuninStore", dependencies: [
             "CLibPQ",
             .product(name: "Crypto", package: "swift-crypto"),
-        ], exclude: ["Templates"], plugins: ["EmbedSQLPlugin"]),
+        ], plugins: ["EmbedSQLPlugin"]),
         .executableTarget(name: "kakunin-embed-sql"),
         .plugin(name: "EmbedSQLPlugin", capability: .buildTool(), dependencies: ["kakunin-embed-sql"], path: "Sources/EmbedSQLPlugin"),
         // Layers, each depending only on those below it (the compiler enforces the direction):

@@ -61,12 +61,14 @@ enum Reply: Sendable {
     case download(name: String, type: String, body: String)
 }
 
-/// Sendable: every stored property is immutable (the public key is a value read once).
-public final class Console: @unchecked Sendable {  // safe: every stored property is immutable or itself Sendable; the public key is a value read once
+public final class Console: Sendable {
     let options: ConsoleOptions
     let pool: DatabasePool
     let views: Views
-    let publicKey: Curve25519.Signing.PublicKey?
+    /// The audit log's public key as its 32 bytes (a value; swift-crypto's key type is not Sendable).
+    let publicKeyBytes: Data?
+    /// The audit log's public key, when one is configured.
+    var publicKey: Curve25519.Signing.PublicKey? { publicKeyBytes.flatMap { try? Curve25519.Signing.PublicKey(rawRepresentation: $0) } }
     let checks: PasswordChecks
     let verification = VerificationJob()
     static let sessionCookie = "kakunin_session"
@@ -74,7 +76,7 @@ public final class Console: @unchecked Sendable {  // safe: every stored propert
 
     init(options: ConsoleOptions) throws {
         self.options = options
-        publicKey = try options.auditPublicKey.map { try AuditKeys.publicKey(pem: AuditKeys.load($0), file: $0) }
+        publicKeyBytes = try options.auditPublicKey.map { try AuditKeys.publicKey(pem: AuditKeys.load($0), file: $0).rawRepresentation }
         views = try Views()
         checks = PasswordChecks(threads: options.passwordThreads, capacity: options.passwordQueue)
         pool = try DatabasePool(size: options.poolSize, url: options.databaseURL)

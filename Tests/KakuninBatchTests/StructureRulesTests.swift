@@ -203,4 +203,26 @@ struct StructureRulesTests {
         let package = try String(contentsOf: Self.root.appendingPathComponent("Package.swift"), encoding: .utf8)
         #expect(package.contains(#/\.target\(name: "KakuninWeb"[^\n]*\n(?:[^\n]*\n){0,12}?[^\n]*exclude: \["Templates"\], plugins: \["EmbedSQLPlugin"\]/#))
     }
+
+    // MARK: concurrency
+
+    /// `@unchecked Sendable` declarations in Sources/ (16 at issue 30's close): the number only shrinks.
+    static let uncheckedCeiling = 16
+
+    @Test("every @unchecked Sendable in Sources says why in one line on its declaration (// safe: …), and there are no more than before")
+    func uncheckedSendableHasReason() throws {
+        let sources = Self.root.appendingPathComponent("Sources")
+        let files = try #require(FileManager.default.enumerator(atPath: sources.path)).compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") }
+        var found: [String] = []
+        for file in files {
+            let text = try String(contentsOf: sources.appendingPathComponent(file), encoding: .utf8)
+            for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+            where line.contains("@unchecked Sendable") && !line.trimmingCharacters(in: .whitespaces).hasPrefix("//") {
+                found.append("\(file):\(n + 1)")
+                #expect(line.contains(#/@unchecked Sendable[^/]*\{\s*// safe: \S.{10,}/#), "\(file):\(n + 1) gives no reason: add `// safe: …` on the line")
+            }
+        }
+        #expect(found.count <= Self.uncheckedCeiling, "\(found.count) @unchecked Sendable (at most \(Self.uncheckedCeiling)): \(found.sorted())")
+        #expect(found.count > 0)
+    }
 }
