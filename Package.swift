@@ -61,6 +61,7 @@ let package = Package(
             "KakuninBatch", "KakuninAudit", "KakuninRuntime", "KakuninCore", "KakuninStore",
         ]),
         // The web console: pages over the same libraries (CounterDesk, AuditorReport, AuditLog).
+        // (its page templates and stylesheet of Templates/ embedded by the plugin, as the letter texts are)
         .target(name: "KakuninWeb", dependencies: [
             "KakuninCounter", "KakuninBatch", "KakuninAudit", "KakuninRuntime", "KakuninCore", "KakuninStore",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -68,7 +69,7 @@ let package = Package(
             .product(name: "Mustache", package: "swift-mustache"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        ], exclude: ["Templates"], plugins: ["EmbedSQLPlugin"]),
         // The CLI: parse arguments, call the libraries, print.
         // Shipped beside the code for tests: a real database per test, cloned from a migrated template.
         .target(name: "KakuninTesting", dependencies: ["KakuninStore", "KakuninCore"]),

@@ -6,7 +6,7 @@ import KakuninStore
 /// The server comes from the PG* environment (jobs/test sets it from jobs/pg). The template
 /// `kakunin_template` is rebuilt once per test process from sql/, so every test starts from the
 /// schema as the migrations make it.
-public final class TestDatabase: @unchecked Sendable {
+public final class TestDatabase: Sendable {
     public let name: String
 
     /// Serialises template creation within the process.
@@ -132,7 +132,7 @@ public func runKakunin(_ arguments: [String], database: TestDatabase?, currentDi
 }
 
 /// A `kakunin` process started in the background; `wait()` collects its result.
-public final class RunningCommand: @unchecked Sendable {
+public final class RunningCommand: @unchecked Sendable {  // safe: `out` and `err` are written by one reader block each before it leaves `group`, and read only after waiting on it
     let process: Process
     private let group = DispatchGroup()
     private var out = Data(), err = Data()

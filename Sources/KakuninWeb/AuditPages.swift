@@ -54,7 +54,7 @@ extension Console {
         let id = try runID(idText)
         let (_, dir) = try filesDirectory(db, id)
         let report = try AuditorReport.load(db, runID: id, filesDirectory: dir)
-        let drills = person.role == .auditor || person.role == .admin
+        let drills = person.readsDrillDowns
         let trends = try RunTrends.load(db, insurer: report.insurer, limit: 90, upTo: id).html(heading: "最近の夜間処理（90 回まで）")
         var html = report.renderHTML(link: drills ? { Self.drillLink(id, $0) } : nil, trends: trends)
         let bar = """
@@ -115,20 +115,15 @@ extension Console {
 
     // MARK: - Audit log
 
-    /// `/audit`; with `verify=1` (after the person's session and role are checked) it starts the
-    /// verification job unless one is running, and waits a few seconds for it before showing the page.
-    func auditRoute(_ request: Request, _ roles: Set<ConsoleUsers.Role>) async -> Response {
-        if FormFields(request.uri.query ?? "")["verify"] == "1" {
-            let asked = Flag()
-            let first = await page(request, roles) { _, person, _ in
-                self.startVerification(person)
-                asked.set()
-                return .html("")
-            }
-            guard asked.isSet else { return first }
+    /// `/audit`; with `verify=1` (the middleware has checked the person's session and role) it
+    /// starts the verification job unless one is running, and waits a few seconds for it before
+    /// showing the page.
+    func auditRoute(_ context: ConsoleContext) async -> Response {
+        if context.form["verify"] == "1", let person = context.person {
+            startVerification(person)
             await verification.wait(upTo: 3)
         }
-        return await page(request, roles) { try self.auditPage($0, $1, $2) }
+        return await serve(context) { try self.auditPage($0, $1, $2) }
     }
 
     /// Starts the verification of the log against the latest checkpoint, on a connection of its
@@ -215,7 +210,7 @@ extension Console {
         let focus = (q["insurer"], q["code"])
         let perGroup = focus.0 != nil ? 100 : 12
         // Operators may not open a member's page: their held members are ids, not links.
-        let linkMembers = person.role != .operator
+        let linkMembers = person.readsMembers
         var groups: [[String: Any]] = []
         var hasMore = false
         for r in rows {
@@ -326,11 +321,4 @@ enum PeopleChange: String, CaseIterable, Sendable {
         case .unlock: return "この利用者はロックされていません。"
         }
     }
-}
-
-/// A flag set inside a pooled job and read after it (Sendable across the hand-over).
-final class Flag: Sendable {
-    private let value = Locked(false)
-    func set() { value.withLock { $0 = true } }
-    var isSet: Bool { value.current }
 }

@@ -50,8 +50,6 @@ struct Person: Sendable {
     let csrf: String
     /// A counter person's insurers; empty for the other roles (they read every insurer).
     let insurers: [String]
-
-    func mayOpen(insurer: String) -> Bool { role != .counter || insurers.contains(insurer) }
 }
 
 /// What a page or an action answers.
@@ -63,12 +61,14 @@ enum Reply: Sendable {
     case download(name: String, type: String, body: String)
 }
 
-/// Sendable: every stored property is immutable (the public key is a value read once).
-public final class Console: @unchecked Sendable {  // safe: every stored property is immutable or itself Sendable; the public key is a value read once
+public final class Console: Sendable {
     let options: ConsoleOptions
     let pool: DatabasePool
     let views: Views
-    let publicKey: Curve25519.Signing.PublicKey?
+    /// The audit log's public key as its 32 bytes (a value; swift-crypto's key type is not Sendable).
+    let publicKeyBytes: Data?
+    /// The audit log's public key, when one is configured.
+    var publicKey: Curve25519.Signing.PublicKey? { publicKeyBytes.flatMap { try? Curve25519.Signing.PublicKey(rawRepresentation: $0) } }
     let checks: PasswordChecks
     let verification = VerificationJob()
     static let sessionCookie = "kakunin_session"
@@ -76,7 +76,7 @@ public final class Console: @unchecked Sendable {  // safe: every stored propert
 
     init(options: ConsoleOptions) throws {
         self.options = options
-        publicKey = try options.auditPublicKey.map { try AuditKeys.publicKey(pem: AuditKeys.load($0), file: $0) }
+        publicKeyBytes = try options.auditPublicKey.map { try AuditKeys.publicKey(pem: AuditKeys.load($0), file: $0).rawRepresentation }
         views = try Views()
         checks = PasswordChecks(threads: options.passwordThreads, capacity: options.passwordQueue)
         pool = try DatabasePool(size: options.poolSize, url: options.databaseURL)
@@ -85,7 +85,7 @@ public final class Console: @unchecked Sendable {  // safe: every stored propert
     /// Runs until SIGTERM or SIGINT; then lets requests in progress finish and closes the pool.
     public static func serve(_ options: ConsoleOptions, onStarted: @escaping @Sendable (String) -> Void = { _ in }) async throws {
         let console = try Console(options: options)
-        let router = Router(context: BasicRequestContext.self)
+        let router = Router(context: ConsoleContext.self)
         console.routes(router)
         var logger = Logger(label: "kakunin-console")
         logger.logLevel = .warning
@@ -107,47 +107,16 @@ public final class Console: @unchecked Sendable {  // safe: every stored propert
 
     // MARK: - Requests
 
-    /// A page (GET) for people in `roles`: the session is checked, the person's database role
-    /// is set, `body` runs on a pooled connection and its reply is rendered.
-    func page(_ request: Request, _ roles: Set<ConsoleUsers.Role>, asPerson: Bool = true,
-              _ body: @escaping @Sendable (Connection, Person, FormFields) throws -> Reply) async -> Response {
-        let token = request.cookies[Self.sessionCookie]?.value
-        let query = FormFields(request.uri.query ?? "")
-        let here = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
+    /// A page or a form's action, once the middleware has admitted the request (session, CSRF,
+    /// role, insurer): the person's database role is set, `body` runs on a pooled connection with
+    /// the request's form, and its reply (or what it threw) is rendered with the person's menu.
+    func serve(_ context: ConsoleContext, asPerson: Bool = true,
+               _ body: @escaping @Sendable (Connection, Person, FormFields) throws -> Reply) async -> Response {
+        guard let person = context.person else { return Self.response(.redirect("/login")) }
+        let form = context.form
         return await respond {
             try await self.pool.run { db in
-                guard let person = try self.session(db, token: token) else {
-                    return .redirect("/login?" + FormFields.encode([("next", here)]))
-                }
-                guard roles.contains(person.role) else { return self.forbidden(person) }
-                return try self.shown(person) {
-                    guard asPerson else { return try body(db, person, query) }
-                    return try self.asPerson(db, person) { try body(db, person, query) }
-                }
-            }
-        }
-    }
-
-    /// A form's POST: as `page`, and the form must carry the session's CSRF token.
-    func action(_ request: Request, _ roles: Set<ConsoleUsers.Role>, asPerson: Bool = true,
-                _ body: @escaping @Sendable (Connection, Person, FormFields) throws -> Reply) async -> Response {
-        let token = request.cookies[Self.sessionCookie]?.value
-        var request = request
-        guard let buffer = try? await request.collectBody(upTo: 64 * 1024) else {
-            return Self.response(.html(views.error(title: "送信内容が大きすぎます", message: "送信できる内容は 64 KiB までです。何も変更していません。", fix: nil, person: nil),
-                                       status: .contentTooLarge))
-        }
-        let form = FormFields(String(buffer: buffer))
-        return await respond {
-            try await self.pool.run { db in
-                guard let person = try self.session(db, token: token) else { return .redirect("/login") }
-                guard let sent = form.raw("csrf"), Self.same(sent, person.csrf) else {
-                    return .html(self.views.error(title: "フォームの有効期限が切れています",
-                                                  message: "このフォームは現在のログインのものではありません（CSRF）。何も変更していません。",
-                                                  fix: "ページを再読み込みしてから、もう一度送信してください。", person: person), status: .forbidden)
-                }
-                guard roles.contains(person.role) else { return self.forbidden(person) }
-                return try self.shown(person) {
+                try self.shown(person) {
                     guard asPerson else { return try body(db, person, form) }
                     return try self.asPerson(db, person) { try body(db, person, form) }
                 }
@@ -159,12 +128,6 @@ public final class Console: @unchecked Sendable {  // safe: every stored propert
     func asPerson<T>(_ db: Connection, _ person: Person, _ body: () throws -> T) throws -> T {
         try db.execute("SET ROLE \"\(person.databaseRole)\"")
         return try body()
-    }
-
-    func forbidden(_ person: Person) -> Reply {
-        .html(views.error(title: "この操作の権限がありません",
-                          message: "\(person.role.japanese)の担当者はこの画面を開くことも、この操作をすることもできません。何も変更していません。",
-                          fix: "権限のある担当者に依頼してください。", person: person), status: .forbidden)
     }
 
     /// Runs a page for a person: what it throws becomes a page with the person's menu.
@@ -263,13 +226,10 @@ public final class Console: @unchecked Sendable {  // safe: every stored propert
 
     // MARK: - Routes
 
-    func routes(_ router: Router<BasicRequestContext>) {
-        let everyone: Set<ConsoleUsers.Role> = Set(ConsoleUsers.Role.allCases)
-        let readers: Set<ConsoleUsers.Role> = [.counter, .auditor, .admin]
-        let counter: Set<ConsoleUsers.Role> = [.counter]
-        let auditors: Set<ConsoleUsers.Role> = [.auditor, .admin]
-        let runReaders: Set<ConsoleUsers.Role> = [.auditor, .operator, .admin]
-
+    /// The public routes (stylesheet, health, login) run bare; every other route runs behind
+    /// FormMiddleware → SessionMiddleware → CSRFMiddleware, then RoleMiddleware for its role set
+    /// (`Access`) and, when it names an insurer, InsurerScopeMiddleware.
+    func routes(_ router: Router<ConsoleContext>) {
         router.get("/static/console.css") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
                      body: .init(byteBuffer: ByteBuffer(string: Views.stylesheet)))
@@ -277,62 +237,65 @@ public final class Console: @unchecked Sendable {  // safe: every stored propert
         router.get("/health") { _, _ in "ok\n" }
         router.get("/login") { request, _ in self.loginPage(request) }
         router.post("/login") { request, _ in await self.login(request) }
-        router.post("/logout") { request, _ in
+        let signedIn = router.group().add(middleware: FormMiddleware(console: self)).add(middleware: SessionMiddleware(console: self))
+            .add(middleware: CSRFMiddleware(console: self))
+        signedIn.post("/logout") { request, c in
             let token = request.cookies[Self.sessionCookie]?.value
-            return await self.action(request, everyone, asPerson: false) { db, _, _ in try self.logout(db, token: token) }
+            return await self.serve(c, asPerson: false) { db, _, _ in try self.logout(db, token: token) }
         }
-        router.get("/") { request, _ in
-            await self.page(request, everyone) { _, person, _ in
-                switch person.role {
-                case .counter: return .redirect("/members")
-                case .auditor, .admin: return .redirect("/runs")
-                case .operator: return .redirect("/operations")
-                }
-            }
-        }
-        // Counter work. Each route names an insurer and one thing of it (a member, an
-        // application, a certificate): `key` is that parameter's name.
+        signedIn.get("/") { _, c in await self.serve(c) { _, person, _ in .redirect(Access.home(person.role)) } }
+        func only(_ roles: Access.Roles) -> RouterGroup<ConsoleContext> { signedIn.group().add(middleware: RoleMiddleware(roles: roles, console: self)) }
+        counterRoutes(only(Access.memberReaders), only(Access.counter))
+        runRoutes(only(Access.runReaders), auditors: only(Access.auditors), admins: only(Access.admins))
+    }
+
+    /// Counter work. Each route names an insurer and one thing of it (a member, an application,
+    /// a certificate): `key` is that parameter's name.
+    func counterRoutes(_ readers: RouterGroup<ConsoleContext>, _ counter: RouterGroup<ConsoleContext>) {
+        readers.get("/members") { _, c in await self.serve(c) { try self.search($0, $1, $2) } }
         typealias Handler = @Sendable (Console, Connection, Person, String, String, FormFields) throws -> Reply
-        func route(_ method: String, _ prefix: String, _ key: String, _ suffix: String, _ roles: Set<ConsoleUsers.Role>, _ handler: @escaping Handler) {
-            let path = RouterPath("/\(prefix)/:insurer/:\(key)\(suffix)")
-            let respond: @Sendable (Request, BasicRequestContext) async -> Response = { r, c in
+        func route(_ group: RouterGroup<ConsoleContext>, _ method: HTTPRequest.Method, _ prefix: String, _ key: String, _ suffix: String,
+                   _ handler: @escaping Handler) {
+            let respond: @Sendable (Request, ConsoleContext) async -> Response = { _, c in
                 let (i, k) = (c.parameters.get("insurer") ?? "", c.parameters.get(key) ?? "")
-                return method == "GET" ? await self.page(r, roles) { try handler(self, $0, $1, i, k, $2) }
-                                       : await self.action(r, roles) { try handler(self, $0, $1, i, k, $2) }
+                return await self.serve(c) { try handler(self, $0, $1, i, k, $2) }
             }
-            if method == "GET" { router.get(path, use: respond) } else { router.post(path, use: respond) }
+            group.group().add(middleware: InsurerScopeMiddleware(console: self))
+                .on(RouterPath("/\(prefix)/:insurer/:\(key)\(suffix)"), method: method, use: respond)
         }
-        router.get("/members") { r, _ in await self.page(r, readers) { try self.search($0, $1, $2) } }
-        route("GET", "members", "member", "", readers) { try $0.memberPage($1, $2, $3, $4, $5) }
-        route("GET", "members", "member", "/explain", readers) { try $0.explainPage($1, $2, $3, $4, $5) }
-        route("GET", "members", "member", "/issue", counter) { try $0.issueConfirm($1, $2, $3, $4, $5) }
-        route("POST", "members", "member", "/issue", counter) { try $0.issue($1, $2, $3, $4, $5) }
-        route("POST", "members", "member", "/applications", counter) { try $0.addApplication($1, $2, $3, $4, $5) }
-        route("POST", "members", "member", "/reissue", counter) { try $0.reissue($1, $2, $3, $4, $5) }
-        route("POST", "members", "member", "/consideration-end", counter) { try $0.endConsideration($1, $2, $3, $4, $5) }
-        route("POST", "members", "member", "/notice-return", counter) { try $0.returnNotice($1, $2, $3, $4, $5) }
-        route("POST", "applications", "application", "/decide", counter) { try $0.decideApplication($1, $2, $3, $4, $5) }
-        route("GET", "certificates", "number", "/print", counter) { try $0.printView($1, $2, $3, $4, $5) }
-        route("POST", "certificates", "number", "/return", counter) { try $0.returnCertificate($1, $2, $3, $4, $5) }
-        route("POST", "certificates", "number", "/void", counter) { try $0.voidCertificate($1, $2, $3, $4, $5) }
-        // Auditors and operators.
-        router.get("/runs") { r, _ in await self.page(r, runReaders) { try self.runsPage($0, $1, $2) } }
-        router.get("/runs/:run") { r, c in
+        route(readers, .get, "members", "member", "") { try $0.memberPage($1, $2, $3, $4, $5) }
+        route(readers, .get, "members", "member", "/explain") { try $0.explainPage($1, $2, $3, $4, $5) }
+        route(counter, .get, "members", "member", "/issue") { try $0.issueConfirm($1, $2, $3, $4, $5) }
+        route(counter, .post, "members", "member", "/issue") { try $0.issue($1, $2, $3, $4, $5) }
+        route(counter, .post, "members", "member", "/applications") { try $0.addApplication($1, $2, $3, $4, $5) }
+        route(counter, .post, "members", "member", "/reissue") { try $0.reissue($1, $2, $3, $4, $5) }
+        route(counter, .post, "members", "member", "/consideration-end") { try $0.endConsideration($1, $2, $3, $4, $5) }
+        route(counter, .post, "members", "member", "/notice-return") { try $0.returnNotice($1, $2, $3, $4, $5) }
+        route(counter, .post, "applications", "application", "/decide") { try $0.decideApplication($1, $2, $3, $4, $5) }
+        route(counter, .get, "certificates", "number", "/print") { try $0.printView($1, $2, $3, $4, $5) }
+        route(counter, .post, "certificates", "number", "/return") { try $0.returnCertificate($1, $2, $3, $4, $5) }
+        route(counter, .post, "certificates", "number", "/void") { try $0.voidCertificate($1, $2, $3, $4, $5) }
+    }
+
+    /// Auditors, operators and administrators.
+    func runRoutes(_ runReaders: RouterGroup<ConsoleContext>, auditors: RouterGroup<ConsoleContext>, admins: RouterGroup<ConsoleContext>) {
+        runReaders.get("/runs") { _, c in await self.serve(c) { try self.runsPage($0, $1, $2) } }
+        runReaders.get("/runs/:run") { _, c in
             let id = c.parameters.get("run") ?? ""
-            return await self.page(r, runReaders) { db, person, _ in try self.runReport(db, person, id) }
+            return await self.serve(c) { db, person, _ in try self.runReport(db, person, id) }
         }
-        router.get("/runs/:run/members") { r, c in
+        auditors.get("/runs/:run/members") { _, c in
             let id = c.parameters.get("run") ?? ""
-            return await self.page(r, auditors) { try self.drillDown($0, $1, id, $2) }
+            return await self.serve(c) { try self.drillDown($0, $1, id, $2) }
         }
-        router.get("/audit") { r, _ in await self.auditRoute(r, auditors) }
-        router.get("/audit/proof") { r, _ in await self.page(r, auditors) { try self.proofDownload($0, $1, $2) } }
-        router.get("/operations") { r, _ in await self.page(r, runReaders) { try self.operationsPage($0, $1, $2) } }
-        router.get("/users") { r, _ in await self.page(r, [.admin], asPerson: false) { try self.usersPage($0, $1, $2) } }
+        auditors.get("/audit") { _, c in await self.auditRoute(c) }
+        auditors.get("/audit/proof") { _, c in await self.serve(c) { try self.proofDownload($0, $1, $2) } }
+        runReaders.get("/operations") { _, c in await self.serve(c) { try self.operationsPage($0, $1, $2) } }
+        admins.get("/users") { _, c in await self.serve(c, asPerson: false) { try self.usersPage($0, $1, $2) } }
         for change in PeopleChange.allCases {
-            router.post("/users/:name/\(change.rawValue)") { r, c in
+            admins.post("/users/:name/\(change.rawValue)") { _, c in
                 let name = c.parameters.get("name") ?? ""
-                return await self.action(r, [.admin], asPerson: false) { db, person, _ in try self.changePerson(db, person, name, change) }
+                return await self.serve(c, asPerson: false) { db, person, _ in try self.changePerson(db, person, name, change) }
             }
         }
     }

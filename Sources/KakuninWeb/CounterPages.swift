@@ -22,17 +22,8 @@ extension Console {
 
     func desk(_ db: Connection, _ person: Person) -> CounterDesk { CounterDesk(db: db, person: "console:" + person.name) }
 
-    /// The server's own check (the database's row-level security is the other): a counter
-    /// person opens only their insurers; anything else is "not found", as if it did not exist.
-    func requireOpen(_ person: Person, _ insurer: String) throws {
-        guard person.mayOpen(insurer: insurer) else {
-            throw OperatorError(.notFound, "該当する加入者はいません。",
-                                fix: "加入者検索から探してください。")
-        }
-    }
-
     func visibleInsurers(_ db: Connection, _ person: Person) throws -> [String] {
-        if person.role == .counter { return person.insurers }
+        if person.actsAtCounter { return person.insurers }
         return try Insurers.all(db)
     }
 
@@ -174,14 +165,13 @@ extension Console {
     func memberPage(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ q: FormFields,
                     formError: (message: String, fix: String?)? = nil, errors: [String: String] = [:],
                     form: FormFields? = nil, open: String? = nil, done: String? = nil) throws -> Reply {
-        try requireOpen(person, insurer)
         let record = try desk(db, person).show(insurer: insurer, memberID: member)
         let rawMember = (Self.clean(record["member"] ?? [:]) as? [String: Any]) ?? [:]
         var data = Self.memberFacts(rawMember)
         data["insurer"] = insurer
         data["member_id"] = member
         data["printed"] = Self.printedSection(rawMember, on: Self.today())
-        data["canAct"] = person.role == .counter
+        data["canAct"] = person.actsAtCounter
         data["csrf"] = person.csrf
         data["today"] = JapaneseEra.short(Self.today().description)
         let returns = Self.returnRows((Self.clean(record["mail_returns"] ?? []) as? [[String: Any]]) ?? [])
@@ -408,7 +398,6 @@ extension Console {
     /// 「なぜこの判定か」: with `run`, the decision that run made, explained from the facts it read and
     /// its parameters (as replay decides); without, today's decision from today's data, labelled so.
     func explainPage(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ q: FormFields) throws -> Reply {
-        try requireOpen(person, insurer)
         try desk(db, person).requireMemberVisible(insurer, member)
         let e: Explanation
         if let run = q["run"] {
@@ -445,7 +434,6 @@ extension Console {
     // MARK: - Counter issue
 
     func issueConfirm(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ q: FormFields) throws -> Reply {
-        try requireOpen(person, insurer)
         try desk(db, person).requireMemberVisible(insurer, member)
         let asOf = Self.today()
         let (d, steps) = try desk(db, person).counterDecision(insurer: insurer, memberID: member, asOf: asOf, parameters: parameters(db, insurer, asOf))
@@ -461,7 +449,6 @@ extension Console {
     }
 
     func issue(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields) throws -> Reply {
-        try requireOpen(person, insurer)
         let asOf = Self.today()
         switch try desk(db, person).issue(insurer: insurer, memberID: member, asOf: asOf, parameters: parameters(db, insurer, asOf)) {
         case .issued(let c):
@@ -476,7 +463,6 @@ extension Console {
     }
 
     func printView(_ db: Connection, _ person: Person, _ insurer: String, _ number: String, _ q: FormFields) throws -> Reply {
-        try requireOpen(person, insurer)
         guard let n = Int64(number) else { throw OperatorError(.notFound, "確認書番号 \(number) はありません") }
         let loaded = try parameters(db, insurer, Self.today())
         // [2026-12] The insurer's certificate_format unless the clerk chose a sheet.
@@ -495,7 +481,6 @@ extension Console {
     /// the error beside the field (or above the form) and nothing changed.
     func memberForm(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields, open: String,
                     fieldFor: (String) -> String? = { _ in nil }, _ body: () throws -> Reply) throws -> Reply {
-        try requireOpen(person, insurer)
         if let bad = form.firstWithControlCharacter() {
             return try controlCharacterRefused(db, person, insurer, member, field: bad, open: open)
         }
@@ -594,7 +579,6 @@ extension Console {
     }
 
     func decideApplication(_ db: Connection, _ person: Person, _ insurer: String, _ application: String, _ form: FormFields) throws -> Reply {
-        try requireOpen(person, insurer)
         guard let id = Int64(application) else { throw OperatorError(.notFound, "申請 \(application) はありません") }
         let approve = form["decision"] == "approve"
         if !approve && form["reason"] == nil {
@@ -672,7 +656,6 @@ extension Console {
     }
 
     func returnCertificate(_ db: Connection, _ person: Person, _ insurer: String, _ number: String, _ form: FormFields) throws -> Reply {
-        try requireOpen(person, insurer)
         guard let n = Int64(number) else { throw OperatorError(.notFound, "確認書 \(number) はありません") }
         let member = try certificateMember(db, insurer, n)
         return try memberForm(db, person, insurer, member, form, open: "certificates") {
@@ -691,7 +674,6 @@ extension Console {
     }
 
     func voidCertificate(_ db: Connection, _ person: Person, _ insurer: String, _ number: String, _ form: FormFields) throws -> Reply {
-        try requireOpen(person, insurer)
         guard let n = Int64(number) else { throw OperatorError(.notFound, "確認書 \(number) はありません") }
         let member = try certificateMember(db, insurer, n)
         return try memberForm(db, person, insurer, member, form, open: "certificates") {

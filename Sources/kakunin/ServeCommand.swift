@@ -48,7 +48,7 @@ struct Serve: ParsableCommand {
             options.idleTimeoutSeconds = idleTimeout
             options.maxConnections = maxConnections
             if let passwordThreads { options.passwordThreads = passwordThreads }
-            let outcome = Outcome()
+            let failure = Locked<Error?>(nil)
             let done = DispatchSemaphore(value: 0)
             let opts = options
             Task {
@@ -58,18 +58,16 @@ struct Serve: ParsableCommand {
                         FileHandle.standardOutput.write(Data("kakunin console listening on \(Serve.url(address))\n".utf8))
                     }
                 } catch {
-                    outcome.error = error
+                    failure.withLock { $0 = error }
                 }
                 done.signal()
             }
             done.wait()
-            if let error = outcome.error { throw error }
+            if let error = failure.withLock({ $0 }) { throw error }
             print("kakunin console stopped")
             return .success
         }
     }
-
-    final class Outcome: @unchecked Sendable { var error: Error? }  // safe: written by the server task before the semaphore is signalled, read after waiting on it
 
     /// "[IPv4]127.0.0.1/127.0.0.1:8080" (NIO's form) as http://127.0.0.1:8080/.
     static func url(_ address: String) -> String {

@@ -367,17 +367,18 @@ struct RowEncoder: Sendable {
 
 /// Records copied out of the reader (their fields as the reader unescaped them), and what a
 /// worker made of them.
-final class RecordBatch: @unchecked Sendable {  // safe: owned by the reader thread or, between hand-over and `done`, by one worker (ParallelEncoder's lock)
+final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: the reader thread's, or one worker's between hand-over and done (OrderedParallelMap's lock orders the hand-overs)
     private var bytes: [UInt8] = [], ends: [Int] = []
     private var lines: [Int] = [], malformed: [String?] = [], byteStarts: [Int] = [], endStarts: [Int] = []
     var count: Int { lines.count }
 
-    // Written by the worker, read by the reader's thread once `done` (under the pool's lock).
+    // Written by the worker, read by the reader's thread once the map has emitted the batch.
     var out: [UInt8] = []
     var rejects: [UInt8] = []
     var insurers: Set<String> = []
     var refusal: Error?
-    var done = false
+
+    init() {}
 
     func append(_ r: CSVRecord) {
         lines.append(r.line)
@@ -418,111 +419,31 @@ final class RecordBatch: @unchecked Sendable {  // safe: owned by the reader thr
         rejects.removeAll(keepingCapacity: true)
         insurers.removeAll()
         refusal = nil
-        done = false
     }
 }
 
-/// Validates and encodes an import's records on worker threads, one per core, while the
-/// reader's thread parses the CSV and sends the results through COPY. Batches go out in file
-/// order, so the COPY stream, the rejects and the first reason to refuse a file are the same as
-/// when one thread did everything. Memory is bounded: at most `maxInFlight` batches of
-/// `batchRecords` records exist, and they are reused.
-final class ParallelEncoder: @unchecked Sendable {  // safe: `pending` and `stopped` are touched only while `lock` is held; the rest is the reader thread's
-    static let batchRecords = 512, maxInFlight = 8
+/// Validates and encodes an import's records on worker threads (the runtime's ordered parallel
+/// map), while the reader's thread parses the CSV and sends the results through COPY. Batches
+/// go out in file order, so the COPY stream, the rejects and the first reason to refuse a file
+/// are the same as when one thread did everything. Memory is bounded: at most `maxInFlight`
+/// batches of `batchRecords` records exist, and they are reused.
+typealias ParallelEncoder = OrderedParallelMap<RecordBatch>
 
-    private let encoder: RowEncoder
-    private let lock = NSCondition()
-    private var pending: [RecordBatch] = []   // waiting for a worker (under `lock`)
-    private var stopped = false               // under `lock`
-    private let exited = DispatchSemaphore(value: 0)
-    private var running = 0
-    // The reader's thread only.
-    private var inFlight: [RecordBatch] = []  // handed over, in file order, not yet emitted
-    private var free: [RecordBatch] = []
-    private var current = RecordBatch()
+extension OrderedParallelMap where Batch == RecordBatch {
+    static var batchRecords: Int { 512 }
+    static var maxInFlight: Int { 8 }
 
-    init(_ encoder: RowEncoder, workers: Int = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount))) {
-        self.encoder = encoder
-        for _ in 0..<workers {
-            let t = Thread { [self] in work() }
-            t.stackSize = 1 << 22
-            running += 1
-            t.start()
+    /// Each worker encodes with a scratch of its own, released when the map stops.
+    convenience init(_ encoder: RowEncoder) {
+        self.init(batchSize: Self.batchRecords, maxInFlight: Self.maxInFlight) {
+            var scratch = RowEncoder.Scratch(fields: encoder.headerCount)
+            return ({ encoder.encode($0, &scratch) }, { scratch.release() })
         }
     }
 
     /// Adds one record; `emit` receives finished batches in file order (and may throw).
+    @inline(__always)
     func add(_ record: CSVRecord, _ emit: (RecordBatch) throws -> Void) throws {
-        current.append(record)
-        if current.count >= Self.batchRecords { try handOver(emit) }
-    }
-
-    /// Emits everything still on its way, then stops the workers.
-    func finish(_ emit: (RecordBatch) throws -> Void) throws {
-        if current.count > 0 { try handOver(emit) }
-        while !inFlight.isEmpty { try emitFirst(emit) }
-        stop()
-    }
-
-    /// Stops the workers without emitting (the import failed); safe to call again.
-    func stop() {
-        lock.lock()
-        stopped = true
-        lock.broadcast()
-        lock.unlock()
-        while running > 0 {
-            exited.wait()
-            running -= 1
-        }
-    }
-
-    private func handOver(_ emit: (RecordBatch) throws -> Void) throws {
-        while inFlight.count >= Self.maxInFlight { try emitFirst(emit) }
-        let batch = current
-        inFlight.append(batch)
-        lock.lock()
-        pending.append(batch)
-        lock.broadcast()
-        lock.unlock()
-        current = free.popLast() ?? RecordBatch()
-        // What is already done goes out now, without waiting.
-        while let first = inFlight.first, isDone(first) { try emitFirst(emit) }
-    }
-
-    private func isDone(_ batch: RecordBatch) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return batch.done
-    }
-
-    private func emitFirst(_ emit: (RecordBatch) throws -> Void) throws {
-        let batch = inFlight.removeFirst()
-        lock.lock()
-        while !batch.done { lock.wait() }
-        lock.unlock()
-        try emit(batch)
-        batch.reset()
-        free.append(batch)
-    }
-
-    private func work() {
-        defer { exited.signal() }
-        var scratch = RowEncoder.Scratch(fields: encoder.headerCount)
-        defer { scratch.release() }
-        while true {
-            lock.lock()
-            while pending.isEmpty && !stopped { lock.wait() }
-            if stopped {
-                lock.unlock()
-                return
-            }
-            let batch = pending.removeFirst()
-            lock.unlock()
-            encoder.encode(batch, &scratch)
-            lock.lock()
-            batch.done = true
-            lock.broadcast()
-            lock.unlock()
-        }
+        try add({ $0.append(record) }, emit)
     }
 }

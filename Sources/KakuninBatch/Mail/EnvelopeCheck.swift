@@ -20,7 +20,7 @@ struct EnvelopeCheck: Sendable {
     static func run(_ dir: URL) -> EnvelopeCheck { run(open(dir)) }
 
     /// The files the check reads, open: their folder may be renamed (published) meanwhile.
-    struct Files: @unchecked Sendable {
+    struct Files: @unchecked Sendable {  // safe: opened on one thread and handed whole to the one thread that reads them
         let envelopes: LineRecords
         let documents: [LineRecords]
         /// inserts.csv, when the run wrote one.

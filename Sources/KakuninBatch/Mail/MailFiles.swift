@@ -791,7 +791,7 @@ struct RecordLine {
 
 /// `2026-12-01,令和8年12月1日` for each date seen, so a run formats each distinct date once.
 /// Bounded by the calendar, not by the number of members.
-final class EraCache: @unchecked Sendable {
+final class EraCache: @unchecked Sendable {  // safe: `cache` is read and written only while `lock` is held
     static let shared = EraCache()
     private var cache: [Int32: [UInt8]] = [:]
     private let lock = NSLock()

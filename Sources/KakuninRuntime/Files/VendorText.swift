@@ -10,7 +10,7 @@ import Glibc
 /// to the same character, so nothing is ever silently replaced; the exceptions are the pairs
 /// Japanese systems treat as one character (WAVE DASH 〜 as FULLWIDTH TILDE ～, and the like),
 /// listed in `equivalents`.
-package final class CP932Table: @unchecked Sendable {  // safe: immutable after init (built once, then only read)
+package final class CP932Table: Sendable {
     package static let shared = CP932Table()
 
     /// The byte value(s): < 0x100 one byte, otherwise two (lead byte high).
