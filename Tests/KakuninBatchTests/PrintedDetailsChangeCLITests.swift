@@ -91,6 +91,24 @@ struct PrintedDetailsChangeCLITests {
         #expect(replay.status == 0, "\(replay.stdout)\(replay.stderr)")
     }
 
+    @Test("the run's COPY of its certificates meets no row trigger before INSERT (PostgreSQL then inserts one row at a time); the counter's snapshot comes from the column's default (sql/037)")
+    func noRowTriggerBeforeCertificateInsert() throws {
+        let tdb = try TestDatabase()
+        let db = try tdb.connect()
+        defer { withExtendedLifetime(tdb) {} }
+        // tgtype bits: 1 row, 2 before, 4 insert.
+        let triggers = try db.query("""
+            SELECT tgname FROM pg_trigger WHERE tgrelid = 'kakunin.certificate'::regclass AND NOT tgisinternal AND tgtype & 7 = 7
+            """).rows
+        #expect(triggers.isEmpty, "\(triggers)")
+        let fallback = try db.query("""
+            SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
+            JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+            WHERE d.adrelid = 'kakunin.certificate'::regclass AND a.attname = 'printed_snapshot'
+            """).scalar
+        #expect(fallback?.hasSuffix("counter_printed_snapshot()") == true, "\(fallback ?? "no default")")
+    }
+
     @Test("a certificate handed over at the counter keeps its printed snapshot: a later change of 特定疾病区分 replaces it the next night, once")
     func counterCertificate() throws {
         let (tdb, dir) = (try TestDatabase(), try temporaryDirectory())

@@ -81,4 +81,29 @@ struct PrintedDetailsChangeCaseTests {
         #expect(PrintedSnapshot(bytes: b.bytes) == b && PrintedSnapshot(hex: b.hex) == b && b.bytes.count == 48)
         #expect(PrintedSnapshot(hex: "00") == nil && PrintedSnapshot(hex: String(repeating: "zz", count: 48)) == nil)
     }
+    @Test("the stored form does not move: set(PrintedDetails) hashes each field as set(field, texts…) does (dates as ISO text), and a known member's snapshot is the hex certificates keep since sql/031")
+    func storedFormIsStable() {
+        let day = d("2026-12-01")
+        let full = PrintedMember(scheme: .nhi, birthDate: d("1954-03-02"), copayRatio: 20, copayEffectiveOn: d("2026-08-01"), specialCare: true,
+                                 limitCategory: "区ア", limitEffectiveOn: d("2026-08-01"), longStayOn: d("2025-12-24"), specificDisease: "B")
+        let bare = PrintedMember(scheme: .employee, birthDate: d("1990-05-05"))
+        var fast = PrintedSnapshot(), reference = PrintedSnapshot()
+        for member in [full, bare] {
+            let p = PrintedDetails(member, .certificate, validFrom: day, issuedOn: day)
+            fast.set(p)
+            reference.set(.copay, p.copayText, p.copayEffectiveOn?.description)
+            reference.set(.variant, p.variant.rawValue)
+            reference.set(.limitCategory, p.entries?.limitCategory, p.entries?.limitEffectiveOn?.description)
+            reference.set(.longStayOn, p.entries?.longStayOn?.description)
+            reference.set(.specificDisease, p.entries?.specificDisease)
+            #expect(fast == reference)
+        }
+        var known = PrintedSnapshot()
+        known.set(.name, "山田", "太郎")
+        known.set(PrintedDetails(full, .certificate, validFrom: day, issuedOn: day))
+        #expect(known.hex == "1185a156" + String(repeating: "811c9dc5", count: 6) + "cd58c90827aedd0143e78b583b4d0be8f1dd136e")
+        var out: [UInt8] = [1]
+        known.appendHex(to: &out)
+        #expect(out == [1] + Array(known.hex.utf8) && known.hashes.count == 12)
+    }
 }

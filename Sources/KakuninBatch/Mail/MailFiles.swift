@@ -171,8 +171,9 @@ struct PersonColumns {
 
     func snapshot(_ r: some FactsRow, _ d: PrintedDetails, insurerName: String?) -> PrintedSnapshot {
         var s = PrintedSnapshot()
-        // Hashed in place, each column a part (NULL and empty alike).
-        func field(_ f: PrintedSnapshot.Field, _ columns: Int...) {
+        // Hashed in place, each column a part (NULL and empty alike); a column range, not a
+        // variadic list: no array per field.
+        func field(_ f: PrintedSnapshot.Field, _ columns: ClosedRange<Int>) {
             var h = PrintedSnapshot.Part()
             for c in columns {
                 r.withBytes(c) { h.add($0) }
@@ -180,13 +181,16 @@ struct PersonColumns {
             }
             s.set(f, h)
         }
-        field(.name, mail + 5, mail + 6)
-        field(.kana, mail + 7, mail + 8)
-        field(.birthDate, birthDate)
-        field(.sex, mail + 9)
-        field(.symbolNumberBranch, mail + 2, mail + 3, mail + 4)
-        field(.insurerNumber, mail + 1)
-        s.set(.insurerName, insurerName)
+        field(.name, mail + 5...mail + 6)
+        field(.kana, mail + 7...mail + 8)
+        field(.birthDate, birthDate...birthDate)
+        field(.sex, mail + 9...mail + 9)
+        field(.symbolNumberBranch, mail + 2...mail + 4)
+        field(.insurerNumber, mail + 1...mail + 1)
+        var name = PrintedSnapshot.Part()
+        name.add(insurerName)
+        name.end()
+        s.set(.insurerName, name)
         s.set(d)
         return s
     }

@@ -138,7 +138,7 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` only un
                 b.append(tab); b.append(d.specialConsideration ? UInt8(ascii: "t") : UInt8(ascii: "f"))
                 b.append(tab); held.map { CopyText.appendField($0, to: &b) } ?? CopyText.appendNull(to: &b)
                 // The printed snapshot (sql/031) as bytea hex input, its backslash escaped for COPY.
-                b.append(tab); b.append(contentsOf: "\\\\x".utf8); b.append(contentsOf: printed.hexBytes)
+                b.append(tab); b.append(contentsOf: "\\\\x".utf8); printed.appendHex(to: &b)
                 b.append(contentsOf: common)
             }
         } else if d.outcome == .eligibilityNotice || d.outcome == .applyNotice {

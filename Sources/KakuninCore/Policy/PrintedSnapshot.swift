@@ -27,21 +27,25 @@ public struct PrintedSnapshot: Sendable, Equatable {
 
     public static let byteCount = Field.allCases.count * 4
 
-    public private(set) var hashes: [UInt32]
+    /// The hashes in field order (lanes 12–15 stay 0): a value, no heap storage, since the run
+    /// makes one per certificate it issues.
+    private var lanes = SIMD16<UInt32>(repeating: 0)
+
+    public var hashes: [UInt32] { (0..<Field.allCases.count).map { lanes[$0] } }
 
     /// Every field empty; fill them with `set`.
-    public init() { hashes = Array(repeating: Self.empty, count: Field.allCases.count) }
+    public init() {
+        for i in 0..<Field.allCases.count { lanes[i] = Self.empty }
+    }
 
     /// A snapshot as stored (`bytes`); nil when it has the wrong size.
     public init?(bytes: [UInt8]) {
         guard bytes.count == Self.byteCount else { return nil }
-        var hashes: [UInt32] = []
-        for i in stride(from: 0, to: bytes.count, by: 4) {
+        for i in 0..<Field.allCases.count {
             var h: UInt32 = 0
-            for b in bytes[i..<i + 4] { h = h << 8 | UInt32(b) }
-            hashes.append(h)
+            for b in bytes[4 * i..<4 * i + 4] { h = h << 8 | UInt32(b) }
+            lanes[i] = h
         }
-        self.hashes = hashes
     }
 
     /// From its hex text (`encode(printed_snapshot, 'hex')`); nil when it is not one.
@@ -62,8 +66,15 @@ public struct PrintedSnapshot: Sendable, Equatable {
     /// The hex form as ASCII bytes (96).
     public var hexBytes: [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(hashes.count * 8)
-        for h in hashes {
+        appendHex(to: &out)
+        return out
+    }
+
+    /// The hex form appended to `out` (the run writes it straight into its COPY buffer).
+    public func appendHex(to out: inout [UInt8]) {
+        out.reserveCapacity(out.count + Self.byteCount * 2)
+        for i in 0..<Field.allCases.count {
+            let h = lanes[i]
             var shift: UInt32 = 28
             for _ in 0..<8 {
                 let v = UInt8(truncatingIfNeeded: h >> shift) & 15
@@ -71,14 +82,16 @@ public struct PrintedSnapshot: Sendable, Equatable {
                 shift &-= 4
             }
         }
-        return out
     }
 
     /// The stored form: the hashes big-endian, in field order.
     public var bytes: [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(hashes.count * 4)
-        for h in hashes { out += [UInt8(truncatingIfNeeded: h >> 24), UInt8(truncatingIfNeeded: h >> 16), UInt8(truncatingIfNeeded: h >> 8), UInt8(truncatingIfNeeded: h)] }
+        out.reserveCapacity(Self.byteCount)
+        for i in 0..<Field.allCases.count {
+            let h = lanes[i]
+            out += [UInt8(truncatingIfNeeded: h >> 24), UInt8(truncatingIfNeeded: h >> 16), UInt8(truncatingIfNeeded: h >> 8), UInt8(truncatingIfNeeded: h)]
+        }
         return out
     }
 
@@ -87,10 +100,10 @@ public struct PrintedSnapshot: Sendable, Equatable {
     public mutating func set(_ field: Field, _ parts: String?...) {
         var h = Part()
         for part in parts {
-            if var p = part { p.withUTF8 { h.add($0) } }
+            h.add(part)
             h.end()
         }
-        hashes[field.index] = h.value
+        lanes[field.index] = h.value
     }
 
     /// The same hash, fed part by part from bytes (the run hashes fields in place).
@@ -98,26 +111,51 @@ public struct PrintedSnapshot: Sendable, Equatable {
         public private(set) var value = PrintedSnapshot.empty
         public init() {}
         @inline(__always) public mutating func add(_ bytes: UnsafeBufferPointer<UInt8>) {
-            for b in bytes { value = (value ^ UInt32(b)) &* 16_777_619 }
+            for b in bytes { add(byte: b) }
+        }
+        @inline(__always) mutating func add(byte b: UInt8) { value = (value ^ UInt32(b)) &* 16_777_619 }
+        /// A text's UTF-8 (nothing for nil).
+        @inline(__always) public mutating func add(_ s: String?) {
+            if var s { s.withUTF8 { add($0) } }
+        }
+        /// A date as `LocalDate.description` spells it (nothing for nil), without making the String.
+        public mutating func add(_ d: LocalDate?) {
+            guard let d else { return }
+            let (y, m, day) = d.civil
+            guard (0...9999).contains(y) else { return add(d.description) }
+            digits(y / 100); digits(y % 100)
+            add(byte: 45); digits(m)
+            add(byte: 45); digits(day)
+        }
+        /// `v` (0–99) as two ASCII digits.
+        @inline(__always) private mutating func digits(_ v: Int) {
+            add(byte: UInt8(48 + v / 10)); add(byte: UInt8(48 + v % 10))
         }
         /// Ends a part.
         @inline(__always) public mutating func end() { value = (value ^ 0x1F) &* 16_777_619 }
     }
 
-    public mutating func set(_ field: Field, _ part: Part) { hashes[field.index] = part.value }
+    public mutating func set(_ field: Field, _ part: Part) { lanes[field.index] = part.value }
 
-    /// The fields `PrintedDetails` decides: copay, variant and the optional entries.
+    /// The fields `PrintedDetails` decides: copay, variant and the optional entries (hashed as
+    /// `set(field, parts…)` would, dates as their ISO text, with no String or array per call).
     public mutating func set(_ d: PrintedDetails) {
-        set(.copay, d.copayText, d.copayEffectiveOn?.description)
-        set(.variant, d.variant.rawValue)
-        set(.limitCategory, d.entries?.limitCategory, d.entries?.limitEffectiveOn?.description)
-        set(.longStayOn, d.entries?.longStayOn?.description)
-        set(.specificDisease, d.entries?.specificDisease)
+        var h = Part()
+        h.add(d.copayText); h.end(); h.add(d.copayEffectiveOn); h.end()
+        set(.copay, h)
+        h = Part(); h.add(d.variant.rawValue); h.end()
+        set(.variant, h)
+        h = Part(); h.add(d.entries?.limitCategory); h.end(); h.add(d.entries?.limitEffectiveOn); h.end()
+        set(.limitCategory, h)
+        h = Part(); h.add(d.entries?.longStayOn); h.end()
+        set(.longStayOn, h)
+        h = Part(); h.add(d.entries?.specificDisease); h.end()
+        set(.specificDisease, h)
     }
 
     /// The first field whose hash differs from `other`'s, in field order; nil when none does.
     public func firstDifference(from other: PrintedSnapshot) -> Field? {
-        Field.allCases.first { hashes[$0.index] != other.hashes[$0.index] }
+        Field.allCases.first { lanes[$0.index] != other.lanes[$0.index] }
     }
 
     static let empty: UInt32 = 2_166_136_261
