@@ -127,6 +127,15 @@ struct MemberLetterRunTests {
         #expect(!r.stdout.contains("FAIL"), "\(r.stdout)")
     }
 
+    /// The letter pages of an HTML file.
+    static func pages(_ html: String) -> [String] {
+        html.components(separatedBy: "<section class=\"letter").dropFirst().map { "<section class=\"letter" + $0.components(separatedBy: "</section>")[0] }
+    }
+
+    static func withoutReference(_ page: String) -> String {
+        page.split(separator: "\n").filter { !$0.hasPrefix("<p class=\"ref\">") }.joined(separator: "\n")
+    }
+
     @Test("the counter prints the same letter as the mail, in the member's language or another one")
     func counterPrintsTheLetter() throws {
         let tdb = try TestDatabase(), dir = try temporaryDirectory()
@@ -149,6 +158,13 @@ struct MemberLetterRunTests {
             #expect(html.contains(LetterHTML.escape(mailed[paragraph]!)), "\(paragraph): \(mailed[paragraph]!)")
         }
         #expect(html.contains("SILVA MARIA") && html.contains("size: A4") && html.contains("Noto Sans"))
+        // The vendor's page (composed from bytes on the letters' thread) is the counter's but for
+        // the reference line, and a page in one language names its language once, on the page.
+        let vendor = try String(contentsOf: out.appendingPathComponent("131016/\(Self.asOf)/nightly/letters_pt.html"), encoding: .utf8)
+        let (mailPage, counterPage) = (try #require(Self.pages(vendor).first), try #require(Self.pages(html).first))
+        #expect(Self.withoutReference(mailPage) == Self.withoutReference(counterPage), "\(mailPage)\n---\n\(counterPage)")
+        #expect(mailPage.contains("<p class=\"ref\">\(mailed["envelope_id"]!) · P · certificate No. \(mailed["certificate_number"]!)</p>"), "\(mailPage)")
+        #expect(mailPage.components(separatedBy: "lang=").count == 2 && mailPage.hasPrefix("<section class=\"letter\" lang=\"pt\">"), "\(mailPage)")
         let ja = try runKakunin(["certificate", "print", "--insurer", "131016", "--certificate", mailed["certificate_number"]!, "--print", cert.path,
                                  "--letter", letter.path, "--letter-language", "ja"], database: tdb)
         #expect(ja.status == 0 && ja.stdout.contains("member letter (ja)"))

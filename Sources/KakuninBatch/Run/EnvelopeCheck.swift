@@ -228,12 +228,9 @@ final class LineRecords {
                     else if index < slots.count, slots[index] >= 0 { fields[slots[index]] = Array(b[start..<i]) }
                     index += 1
                     start = i + 1
-                    if !all && index >= slots.count {
-                        // Past the last kept column: the rest only has to be free of quotes.
-                        var j = i + 1
-                        while j < n { if b[j] == 34 || b[j] == 13 { return nil }; j += 1 }
-                        return fields
-                    }
+                    // Past the last kept column: the rest of the line (a letter's quoted
+                    // paragraphs) cannot change the fields before it.
+                    if !all && index >= slots.count { return fields }
                 }
                 i += 1
             }
