@@ -5,11 +5,11 @@ import PackagePlugin
 /// copied `kakunin` binary needs nothing beside it. The folders stay the source of truth; the
 /// generated file is rebuilt whenever a file there changes.
 /// - `KakuninStore`: the numbered migrations of `sql/` (`EmbeddedMigrations`).
-/// - `KakuninCore`: the member letter's texts of `letters/`, one file per language (`EmbeddedLetters`).
+/// - `KakuninCore`: the member letter's texts of `Sources/KakuninCore/Letters/Texts/`, one file per language (`EmbeddedLetters`).
 @main
 struct EmbedSQL: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
-        let (folder, ext, name) = target.name == "KakuninCore" ? ("letters", "txt", "EmbeddedLetters") : ("sql", "sql", "EmbeddedMigrations")
+        let (folder, ext, name) = target.name == "KakuninCore" ? ("Sources/KakuninCore/Letters/Texts", "txt", "EmbeddedLetters") : ("sql", "sql", "EmbeddedMigrations")
         let dir = context.package.directoryURL.appending(path: folder)
         let files = try FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)
             .filter { $0.pathExtension == ext }

@@ -1,4 +1,5 @@
 import KakuninStore
+import KakuninRuntime
 
 public enum Insurers {
     /// Every insurer number the database knows, in order.

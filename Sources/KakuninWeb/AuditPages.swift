@@ -3,6 +3,9 @@ import Hummingbird
 import KakuninBatch
 import KakuninCore
 import KakuninStore
+import KakuninRuntime
+import KakuninAudit
+import KakuninCounter
 
 /// Auditors' and operators' pages: the runs, a run's report with drill-down to the members
 /// behind each count, the audit log's state, and the members waiting (held, exceptions).
@@ -326,9 +329,8 @@ enum PeopleChange: String, CaseIterable, Sendable {
 }
 
 /// A flag set inside a pooled job and read after it (Sendable across the hand-over).
-final class Flag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.lock(); value = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+final class Flag: Sendable {
+    private let value = Locked(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.current }
 }

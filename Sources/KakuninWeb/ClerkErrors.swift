@@ -1,5 +1,6 @@
 import Foundation
 import KakuninBatch
+import KakuninRuntime
 
 /// The libraries speak to operators at a terminal (English, with command-line advice); a clerk
 /// at the console reads Japanese and can only do what the console offers. Every refusal a page

@@ -8,6 +8,8 @@ import KakuninCore
 import KakuninStore
 import Logging
 import Mustache
+import KakuninRuntime
+import KakuninAudit
 
 /// `kakunin serve`: the web console for counter staff, auditors and operators. Pages are
 /// rendered on the server (no script); every page calls the same libraries as the CLI
@@ -62,7 +64,7 @@ enum Reply: Sendable {
 }
 
 /// Sendable: every stored property is immutable (the public key is a value read once).
-public final class Console: @unchecked Sendable {
+public final class Console: @unchecked Sendable {  // safe: every stored property is immutable or itself Sendable; the public key is a value read once
     let options: ConsoleOptions
     let pool: DatabasePool
     let views: Views

@@ -2,6 +2,8 @@ import Foundation
 import HummingbirdBcrypt
 import KakuninBatch
 import KakuninStore
+import KakuninRuntime
+import KakuninCounter
 
 /// The console's people (sql/014): `kakunin user add|list|disable`. Each person is a database
 /// role of their own, so row-level security applies to the person, not to the server.

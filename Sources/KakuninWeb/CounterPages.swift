@@ -3,6 +3,8 @@ import Hummingbird
 import KakuninBatch
 import KakuninCore
 import KakuninStore
+import KakuninRuntime
+import KakuninCounter
 
 /// The counter's pages: search, the member record, applications, counter issue with its
 /// confirmation and print view, reissue, returned mail, end of special consideration, void.
@@ -380,6 +382,13 @@ extension Console {
         "\(JapaneseEra.short(from.description)) – \(JapaneseEra.withWestern(to.description))"
     }
 
+    /// The decision's steps in Japanese for the templates: plain text, identifiers in `<code>`.
+    static func traceData(_ trace: [TraceStep]) -> [[String: Any]] {
+        trace.map { step in
+            ["parts": step.japaneseParts.map { part in part.isCode ? ["ident": part.text] : ["plain": part.text] }]
+        }
+    }
+
     static func reasonList(_ joined: String, separator: Character) -> [[String: String]] {
         joined.split(separator: separator).map { code in
             ["code": String(code), "text": ReasonCode(rawValue: String(code))?.japanese ?? ""]
@@ -418,7 +427,7 @@ extension Console {
         var data: [String: Any] = ["insurer": insurer, "member_id": member, "as_of": e.asOf.description,
                                    "as_of_era": JapaneseEra.withWestern(e.asOf.description), "outcome": e.decision.outcome.japanese,
                                    "outcome_code": e.decision.outcome.rawValue,
-                                   "steps": e.steps, "parameters": parameterSourceJapanese(e.parameters.source), "sha": "\(e.parameters.sha256.prefix(16))…",
+                                   "steps": Self.traceData(e.trace), "parameters": parameterSourceJapanese(e.parameters.source), "sha": "\(e.parameters.sha256.prefix(16))…",
                                    "insurer_name": e.parameters.parameters.insurerName ?? ""]
         if let run = e.runID {
             var about: [String: Any] = ["run_id": run]
@@ -444,7 +453,7 @@ extension Console {
         try desk(db, person).recordView(insurer: insurer, members: [member], page: "counter issue")
         var data: [String: Any] = ["insurer": insurer, "member_id": member, "name": name, "as_of": asOf.description,
                                    "as_of_era": JapaneseEra.withWestern(asOf.description), "outcome": d.outcome.japanese, "outcome_code": d.outcome.rawValue,
-                                   "issues": d.outcome.issuesCertificate, "steps": steps, "csrf": person.csrf,
+                                   "issues": d.outcome.issuesCertificate, "steps": Self.traceData(steps), "csrf": person.csrf,
                                    "reasons": d.reasons.sorted.map { ["code": $0.rawValue, "text": $0.japanese] }]
         if let f = d.validFrom, let t = d.validTo { data["valid"] = Self.validity(f, t) }
         if let r = d.replacesCertificate { data["replaces"] = String(r) }
@@ -469,8 +478,9 @@ extension Console {
     func printView(_ db: Connection, _ person: Person, _ insurer: String, _ number: String, _ q: FormFields) throws -> Reply {
         try requireOpen(person, insurer)
         guard let n = Int64(number) else { throw OperatorError(.notFound, "確認書番号 \(number) はありません") }
-        let paper = CertificatePrint.Paper(rawValue: q["paper"] ?? "card") ?? .card
         let loaded = try parameters(db, insurer, Self.today())
+        // [2026-12] The insurer's certificate_format unless the clerk chose a sheet.
+        let paper = q["paper"].flatMap(CertificatePrint.Paper.init(name:)) ?? loaded.parameters.certificateFormat
         let c = try desk(db, person).reprint(insurer: insurer, certificate: n, parameters: loaded)
         // ?letter=member: the member letter in the member's language; ?letter=ja (or another code): in that one.
         if let language = q["letter"] {

@@ -5,7 +5,7 @@ import KakuninStore
 /// own, each holding one connection, take jobs from a queue. A job runs on one connection from
 /// start to end (a request's statements, its `SET ROLE`, its transaction); afterwards the thread
 /// resets the role, and a connection that cannot is dropped and opened again on the next job.
-final class DatabasePool: @unchecked Sendable {
+final class DatabasePool: @unchecked Sendable {  // safe: the job queue and flags are touched only while `lock` is held; each connection is one thread's
     private let lock = NSCondition()
     private var jobs: [(Connection?) -> Void] = []
     private var stopping = false
@@ -66,7 +66,7 @@ final class DatabasePool: @unchecked Sendable {
     }
 
     /// A connection given to the one thread that will use it.
-    private final class HandOver: @unchecked Sendable {
+    private final class HandOver: @unchecked Sendable {  // safe: the connection is given to one thread and used by it alone
         let connection: Connection
         init(connection: Connection) { self.connection = connection }
     }

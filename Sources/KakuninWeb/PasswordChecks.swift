@@ -4,7 +4,7 @@ import HummingbirdBcrypt
 /// bcrypt on threads of its own, never on the database threads or the event loops: a login flood
 /// costs these few threads and a short queue, while pages keep their connections. A login that
 /// finds the queue full is refused at once (503 with Retry-After) before anything is counted.
-final class PasswordChecks: @unchecked Sendable {
+final class PasswordChecks: @unchecked Sendable {  // safe: the queue and counters are touched only while `lock` is held
     private let lock = NSCondition()
     private var queue: [() -> Void] = []
     /// Checks admitted (queued or running): at most `capacity`.
@@ -31,7 +31,7 @@ final class PasswordChecks: @unchecked Sendable {
     }
 
     /// One admitted check: `verify` once, or `release` unused.
-    final class Ticket: @unchecked Sendable {
+    final class Ticket: @unchecked Sendable {  // safe: one request holds a ticket and uses it once (verify or release)
         private let pool: PasswordChecks
         private var used = false
         fileprivate init(pool: PasswordChecks) { self.pool = pool }

@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdBcrypt
 import KakuninBatch
 import KakuninStore
+import KakuninCounter
 
 /// Logins, sessions and throttling. A session is a random 256-bit token in an HttpOnly,
 /// SameSite=Strict cookie; the database keeps only its SHA-256, with the session's CSRF token.

@@ -1,9 +1,10 @@
 import Foundation
+import KakuninRuntime
 
 /// `/audit?verify=1`: verifying the whole log is one background job at a time, on a thread and a
 /// connection of its own (never a pooled one). A click while it runs shows it running and starts
 /// nothing; the page shows the last job's result.
-final class VerificationJob: @unchecked Sendable {
+final class VerificationJob: Sendable {
     struct Outcome: Sendable {
         let ok: Bool
         let summary: String
@@ -18,33 +19,25 @@ final class VerificationJob: @unchecked Sendable {
         var running: Bool { outcome == nil }
     }
 
-    private let lock = NSCondition()
-    private var state: State?
+    private let state = Locked<State?>(nil)
 
-    var current: State? {
-        lock.lock()
-        defer { lock.unlock() }
-        return state
-    }
+    var current: State? { state.current }
 
     /// Starts `work` on a thread of its own unless a job is running; the job now current.
     @discardableResult
     func start(_ work: @escaping @Sendable () -> Outcome) -> State {
-        lock.lock()
-        defer { lock.unlock() }
-        if let s = state, s.running { return s }
-        let s = State(number: (state?.number ?? 0) + 1, started: Date(), outcome: nil)
-        state = s
-        let t = Thread { [self] in
-            let outcome = work()
-            lock.lock()
-            state?.outcome = outcome
-            lock.broadcast()
-            lock.unlock()
+        state.withLock { state in
+            if let s = state, s.running { return s }
+            let s = State(number: (state?.number ?? 0) + 1, started: Date(), outcome: nil)
+            state = s
+            let t = Thread { [self] in
+                let outcome = work()
+                self.state.withLock { $0?.outcome = outcome }
+            }
+            t.name = "kakunin-verify"
+            t.start()
+            return s
         }
-        t.name = "kakunin-verify"
-        t.start()
-        return s
     }
 
     /// Waits up to `seconds` for the current job to end (off the event loops and the pool).

@@ -219,7 +219,7 @@ struct Views: Sendable {
             {{^run}}<p class="note">現在のデータと基準日に有効なパラメータによる判定です。過去の実行の判定は「判定の履歴」の各行から開いてください。</p>{{/run}}
             <p class="outcome" id="outcome">結果：<strong>{{outcome}}</strong> <code>{{outcome_code}}</code>{{#valid}}　有効期間 {{valid}}{{/valid}}</p>
             <h2>理由</h2><ul>{{#reasons}}<li><code>{{code}}</code> {{text}}</li>{{/reasons}}</ul>
-            <details><summary>判定の手順（プログラムの記録）</summary><ol class="steps">{{#steps}}<li><code>{{.}}</code></li>{{/steps}}</ol></details>
+            <details><summary>判定の手順（プログラムの記録）</summary><ol class="steps">{{#steps}}<li>{{#parts}}{{plain}}{{#ident}}<code>{{.}}</code>{{/ident}}{{/parts}}</li>{{/steps}}</ol></details>
             <p class="note">保険者名称：{{insurer_name}}　{{parameters}}　ハッシュ値 <code>{{sha}}</code></p>
             """,
         "issue_confirm": """
@@ -234,7 +234,7 @@ struct Views: Sendable {
             <p>内容を確認し、本人確認のうえ交付してください。まだ何も記録していません。</p>
             <button type="submit" class="primary" id="confirm-issue">交付する</button> <a href="/members/{{insurer}}/{{member_id}}">やめる</a></form>{{/issues}}
             {{^issues}}<p class="warn" id="nothing-to-issue">この方には今日交付するものがありません。</p>
-            <details><summary>判定の手順（プログラムの記録）</summary><ol class="steps">{{#steps}}<li><code>{{.}}</code></li>{{/steps}}</ol></details><p><a href="/members/{{insurer}}/{{member_id}}">加入者の画面へ戻る</a></p>{{/issues}}
+            <details><summary>判定の手順（プログラムの記録）</summary><ol class="steps">{{#steps}}<li>{{#parts}}{{plain}}{{#ident}}<code>{{.}}</code>{{/ident}}{{/parts}}</li>{{/steps}}</ol></details><p><a href="/members/{{insurer}}/{{member_id}}">加入者の画面へ戻る</a></p>{{/issues}}
             """,
         "confirm": """
             <h1>{{title}}</h1>

@@ -2,7 +2,7 @@ import Foundation
 
 // Writes a Swift file holding each data file's name and bytes (base64, so the bytes and hence
 // the checksums are exactly the file's): the migrations of sql/ (EmbeddedMigrations, the
-// default) or the letter texts of letters/ (`--enum EmbeddedLetters`).
+// default) or the letter texts of Sources/KakuninCore/Letters/Texts/ (`--enum EmbeddedLetters`).
 var args = Array(CommandLine.arguments.dropFirst())
 guard !args.isEmpty else {
     FileHandle.standardError.write(Data("usage: kakunin-embed-sql OUTPUT.swift [--enum NAME] FILE...\n".utf8))

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import KakuninBatch
 import KakuninCore
+import KakuninRuntime
+import KakuninAudit
 
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -74,8 +76,8 @@ struct Audit: ParsableCommand {
         func run() throws {
             try runReporting {
                 let key = try AuditKeys.publicKey(pem: try AuditKeys.load(publicKey), file: publicKey)
-                let newer = try KakuninBatch.Checkpoint.parse(try readText(checkpoint), file: checkpoint)
-                let old = try older.map { try KakuninBatch.Checkpoint.parse(try readText($0), file: $0) }
+                let newer = try KakuninAudit.Checkpoint.parse(try readText(checkpoint), file: checkpoint)
+                let old = try older.map { try KakuninAudit.Checkpoint.parse(try readText($0), file: $0) }
                 let db = try database.connect()
                 let v = try AuditLog.verify(db, newer: newer, older: old, publicKey: key, leaves: leaves.map { URL(fileURLWithPath: $0) })
                 // Every certificate in the table is an entry of the log (or waits for the next seal).
@@ -105,9 +107,9 @@ struct Audit: ParsableCommand {
         func run() throws {
             try runReporting {
                 let db = try database.connect()
-                let cp: KakuninBatch.Checkpoint
+                let cp: KakuninAudit.Checkpoint
                 if let checkpoint {
-                    cp = try KakuninBatch.Checkpoint.parse(try readText(checkpoint), file: checkpoint)
+                    cp = try KakuninAudit.Checkpoint.parse(try readText(checkpoint), file: checkpoint)
                 } else {
                     guard let latest = try AuditLogStatus.latestCheckpoint(db) else {
                         throw OperatorError(.notFound, "no checkpoint yet", fix: "make one: kakunin audit checkpoint --key FILE")
@@ -131,8 +133,8 @@ struct Audit: ParsableCommand {
 
         func run() throws {
             try runReporting {
-                let old = try KakuninBatch.Checkpoint.parse(try readText(older), file: older)
-                let new = try KakuninBatch.Checkpoint.parse(try readText(newer), file: newer)
+                let old = try KakuninAudit.Checkpoint.parse(try readText(older), file: older)
+                let new = try KakuninAudit.Checkpoint.parse(try readText(newer), file: newer)
                 let db = try database.connect()
                 try emit(try AuditLog.consistencyProof(db, older: old, newer: new), to: output)
                 return .success

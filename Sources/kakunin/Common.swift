@@ -3,6 +3,7 @@ import Foundation
 import KakuninBatch
 import KakuninCore
 import KakuninStore
+import KakuninRuntime
 
 enum KakuninVersion {
     static let string = "0.1.0"

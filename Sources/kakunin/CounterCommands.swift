@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import KakuninBatch
 import KakuninCore
+import KakuninRuntime
+import KakuninCounter
 
 /// The person behind a CLI action: the OS user (the database adds its login role as the actor).
 func counterPerson() -> String {
@@ -134,7 +136,8 @@ struct Certificate: ParsableCommand {
         @Option(help: "Insurer number.") var insurer: String
         @Option(help: "Certificate number.") var certificate: Int64
         @Option(help: "Write the printable certificate (self-contained HTML) to this file.") var print: String
-        @Option(help: "Paper size: card | postcard.") var paper: CertificatePrint.Paper = .card
+        @Option(help: "Paper: card (85.6 × 54 mm) | hagaki (148 × 100 mm) | a4; default: the insurer's certificate_format.")
+        var paper: CertificatePrint.Paper?
         @Option(help: "Also write the member letter that explains it (self-contained HTML, A4) to this file.") var letter: String?
         @Option(help: "The letter's language (ja en zh ko es pt vi th id tl ne); default: the member's preferred_language.")
         var letterLanguage: String?
@@ -146,7 +149,7 @@ struct Certificate: ParsableCommand {
                 let params = try ParameterVersions.inForce(db, insurer: insurer, on: LocalDate.todayInJapan())
                 let c = try CounterDesk(db: db, person: counterPerson()).reprint(
                     insurer: insurer, certificate: certificate, parameters: params)
-                try emit(CertificatePrint.html(c, paper: paper), to: self.print)
+                try emit(CertificatePrint.html(c, paper: paper ?? params.parameters.certificateFormat), to: self.print)
                 Swift.print("certificate \(c.certificate_number) of member \(c.member_id): printable certificate \(self.print)")
                 if let letter {
                     let l = c.letter(params.parameters, language: letterLanguage)
@@ -277,7 +280,8 @@ struct Counter: ParsableCommand {
         @Option(help: "Member id.") var member: String
         @Option(help: "Decide and issue as of this date (default: today in Japan).") var asOf: String?
         @Option(help: "Write the printable certificate (self-contained HTML) to this file.") var print: String?
-        @Option(help: "Paper size of the printable certificate: card | postcard.") var paper: CertificatePrint.Paper = .card
+        @Option(help: "Paper of the printable certificate: card | hagaki | a4; default: the insurer's certificate_format.")
+        var paper: CertificatePrint.Paper?
         @Option(help: "text | json") var format: Format = .text
         @OptionGroup var database: DatabaseOptions
 
@@ -291,7 +295,7 @@ struct Counter: ParsableCommand {
                 switch result {
                 case .issued(let c):
                     if let path = self.print {
-                        try emit(CertificatePrint.html(c, paper: paper), to: path)
+                        try emit(CertificatePrint.html(c, paper: paper ?? params.parameters.certificateFormat), to: path)
                     }
                     if format == .json { try printEncodable(c); return .success }
                     Swift.print("certificate \(c.certificate_number) issued to member \(c.member_id) (\(c.kind)): valid \(c.valid_from) … \(c.valid_to) (\(c.valid_to_era)), issued \(c.issued_on)"
@@ -361,4 +365,7 @@ struct Staff: ParsableCommand {
     }
 }
 
-extension CertificatePrint.Paper: ExpressibleByArgument {}
+extension CertificatePrint.Paper: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
+}

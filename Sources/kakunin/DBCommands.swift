@@ -1,6 +1,7 @@
 import ArgumentParser
 import KakuninBatch
 import KakuninStore
+import KakuninRuntime
 
 struct DB: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KakuninBatch
 import KakuninCore
+import KakuninRuntime
 
 struct Insurer: ParsableCommand {
     static let configuration = CommandConfiguration(

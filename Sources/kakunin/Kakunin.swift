@@ -1,5 +1,6 @@
 import ArgumentParser
 import KakuninBatch
+import KakuninRuntime
 
 @main
 struct Kakunin: ParsableCommand {

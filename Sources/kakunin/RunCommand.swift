@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KakuninBatch
 import KakuninCore
+import KakuninRuntime
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(

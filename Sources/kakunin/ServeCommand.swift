@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KakuninBatch
 import KakuninWeb
+import KakuninRuntime
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -68,7 +69,7 @@ struct Serve: ParsableCommand {
         }
     }
 
-    final class Outcome: @unchecked Sendable { var error: Error? }
+    final class Outcome: @unchecked Sendable { var error: Error? }  // safe: written by the server task before the semaphore is signalled, read after waiting on it
 
     /// "[IPv4]127.0.0.1/127.0.0.1:8080" (NIO's form) as http://127.0.0.1:8080/.
     static func url(_ address: String) -> String {

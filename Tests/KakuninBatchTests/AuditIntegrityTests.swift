@@ -3,6 +3,8 @@ import Testing
 import KakuninStore
 import KakuninTesting
 @testable import KakuninBatch
+@testable import KakuninRuntime
+@testable import KakuninAudit
 
 /// Issue 28, items 6, 7, 15 and 16: the log against its own database and against forged files.
 extension AuditTests {

@@ -4,6 +4,7 @@ import KakuninBatch
 import KakuninTesting
 #if canImport(Glibc)
 import Glibc
+import KakuninRuntime
 #endif
 
 @Suite("CSV reader")

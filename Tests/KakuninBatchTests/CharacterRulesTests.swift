@@ -4,6 +4,7 @@ import KakuninBatch
 import KakuninCore
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
 
 /// Issue 28 items 12, 14, 19 and 20 through the CLI: NUL in a feed's key, the dates staff enter
 /// at the counter, characters that must not reach a vendor file or pass the import, Individual

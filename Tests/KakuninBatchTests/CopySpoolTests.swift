@@ -3,6 +3,7 @@ import Testing
 import KakuninBatch
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
 
 @Suite("COPY spool")
 struct CopySpoolTests {

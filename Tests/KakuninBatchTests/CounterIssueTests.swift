@@ -3,6 +3,8 @@ import Testing
 import KakuninBatch
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
+import KakuninCounter
 
 /// Issue 12: counter issuance (即日交付), reissue, returned mail handed over at the counter,
 /// staff scoped to insurers by row-level security, and numbering that never waits for a run.
@@ -45,7 +47,7 @@ struct CounterIssueTests {
         // The printable page: self-contained, owner-only, with the printed fields.
         let html = try String(contentsOf: printed, encoding: .utf8)
         for text in ["<html lang=\"ja\">", "資格確認書", "山田\u{3000}太郎", "昭和55年4月1日", "男", "記号 千代田", "番号 1234567", "枝番 00",
-                     "131016", "有効期限", c.valid_to_era, "交付年月日", "令和8年11月21日", "@page { size: 91mm 55mm"] {
+                     "131016", "有効期限", c.valid_to_era, "交付年月日", "令和8年11月21日", "@page { size: 85.6mm 54mm"] {
             #expect(html.contains(text), "\(text)")
         }
         #expect(!html.contains("<script") && !html.contains("http"))

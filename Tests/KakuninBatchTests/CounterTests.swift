@@ -3,6 +3,8 @@ import Testing
 import KakuninBatch
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
+import KakuninCounter
 
 /// Issue 12 (first part): find, show, applications, void and ending special consideration,
 /// through the CLI, each audited with the person.

@@ -3,6 +3,7 @@ import Testing
 import KakuninBatch
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
 
 /// Issue 28 items 4, 5, 8 and 13: promises the database keeps whoever logs in (sql/020). Each
 /// test logs in as a role of its own and tries what it must not do.

@@ -3,6 +3,7 @@ import Testing
 import KakuninCore
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
 
 /// Issue 10: the elderly rules from 2026-08-01 through the CLI, night after night.
 @Suite("Elderly rules from 2026-08-01 through the CLI", .serialized)

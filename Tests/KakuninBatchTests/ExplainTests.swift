@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import KakuninCore
 import KakuninTesting
+import KakuninRuntime
 
 @Suite("kakunin explain against the database")
 struct ExplainTests {

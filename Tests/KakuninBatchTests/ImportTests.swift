@@ -4,6 +4,7 @@ import KakuninBatch
 import KakuninCore
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
 
 @Suite("Feed import through the CLI")
 struct ImportTests {

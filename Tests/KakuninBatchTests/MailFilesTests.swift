@@ -3,6 +3,7 @@ import Testing
 import KakuninBatch
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
 
 /// Issue 13: mailing files a print/mail vendor can take as they are.
 @Suite("Mailing files: encodings, exceptions, envelopes, mail class, postage", .serialized)
@@ -198,11 +199,13 @@ struct MailFilesTests {
         }
     }
 
-    @Test("envelopes: one per nhi household with mixed contents, counts and members reconciled, the stricter class wins, postage summed")
+    // [2026-12] Pinned to nhi_mixed_household = stricter_class on purpose: the default is now
+    // split (`householdPolicies`).
+    @Test("envelopes (stricter_class): one per nhi household with mixed contents, counts and members reconciled, the stricter class wins, postage summed")
     func envelopes() throws {
         let tdb = try TestDatabase(), dir = try temporaryDirectory()
         try household(tdb, dir)
-        let r = try run(tdb, dir, params: try params(dir, []))
+        let r = try run(tdb, dir, params: try params(dir, ["nhi_mixed_household = stricter_class"]))
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("[pass] every document is in exactly one envelope"), "\(r.stdout)")
         let out = files(dir)
@@ -229,7 +232,8 @@ struct MailFilesTests {
         // A notice class stricter than the certificate's: the household envelope takes it.
         let tdb2 = try TestDatabase(), dir2 = try temporaryDirectory()
         try household(tdb2, dir2)
-        #expect(try run(tdb2, dir2, params: try params(dir2, ["mail_class.notice = kani_kakitome", "postage.kani_kakitome = 500"])).status == 0)
+        #expect(try run(tdb2, dir2, params: try params(dir2, ["mail_class.notice = kani_kakitome", "postage.kani_kakitome = 500",
+                                                             "nhi_mixed_household = stricter_class"])).status == 0)
         let env2 = try decoded(files(dir2).appendingPathComponent("envelopes.csv"), from: "UTF-8")
         #expect(env2.first { $0["envelope_id"] == "H-HH1" }?["mail_class"] == "kani_kakitome")
         #expect(env2.first { $0["envelope_id"] == "H-HH1" }?["postage_yen"] == "500")
@@ -271,18 +275,19 @@ struct MailFilesTests {
         #expect(c("G")["copay_ratio"] == "10" && c("G")["copay_effective_on"] == c("G")["valid_from"])
     }
 
-    @Test("killed after the commit, then an import changes an address and adds a household member: the rerun writes the same bytes")
-    func addressesTheRunSaw() throws {
+    @Test("killed after the commit, then an import changes an address and adds a household member: the rerun writes the same bytes",
+          arguments: ["nhi_mixed_household = split", "nhi_mixed_household = stricter_class", "nhi_envelope = per_person_to_head"])
+    func addressesTheRunSaw(layout: String) throws {
         func prepare() throws -> (TestDatabase, URL) {
             let tdb = try TestDatabase(), dir = try temporaryDirectory()
             try household(tdb, dir)
             return (tdb, dir)
         }
         let (clean, cleanDir) = try prepare()
-        #expect(try run(clean, cleanDir, params: try params(cleanDir, ["vendor_encoding = cp932"])).status == 0)
+        #expect(try run(clean, cleanDir, params: try params(cleanDir, ["vendor_encoding = cp932", layout])).status == 0)
 
         let (tdb, dir) = try prepare()
-        let p = try params(dir, ["vendor_encoding = cp932"])
+        let p = try params(dir, ["vendor_encoding = cp932", layout])
         let crashed = try run(tdb, dir, params: p, env: ["KAKUNIN_CRASH_AT": "after-commit"])
         #expect(crashed.status != 0 && crashed.status != 11)
         let moved = try FeedFiles.write(dir, "moved.csv", [FeedFiles.memberHeader,
@@ -299,6 +304,62 @@ struct MailFilesTests {
             let a = try Data(contentsOf: files(cleanDir).appendingPathComponent(name))
             let b = try Data(contentsOf: files(dir).appendingPathComponent(name))
             #expect(a == b, "\(name) differs after the rerun")
+        }
+    }
+
+    /// The envelopes of a run as (id, class, member ids, documents, honorific), in file order.
+    func envelopeRows(_ dir: URL) throws -> [[String]] {
+        try decoded(files(dir).appendingPathComponent("envelopes.csv"), from: "UTF-8").map {
+            [$0["envelope_id"]!, $0["mail_class"]!, $0["member_ids"]!, $0["documents"]!, $0["honorific"]!]
+        }
+    }
+
+    @Test("[2026-12] nhi households: split (the default) puts certificates and notices in envelopes of their own class; per_person_to_head one per member, to the head; every document in one envelope")
+    func householdPolicies() throws {
+        let tdb = try TestDatabase(), dir = try temporaryDirectory()
+        try household(tdb, dir)
+        let r = try run(tdb, dir, params: try params(dir, []))
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("[pass] every document is in exactly one envelope"), "\(r.stdout)")
+        #expect(try envelopeRows(dir) == [["H-HH1+C", "tokutei_kiroku", "D2;H", "2", "様"], ["H-HH1+N", "ordinary", "D1", "1", "様"],
+                                          ["M-S", "ordinary", "S", "1", "様"]])
+        let out = files(dir)
+        let certs = try decoded(out.appendingPathComponent("certificates.csv"), from: "UTF-8")
+        #expect(certs.allSatisfy { $0["envelope_id"] == "H-HH1+C" && $0["addressee"] == "山田 太郎" })
+        let letters = try decoded(out.appendingPathComponent("inserts.csv"), from: "UTF-8")
+        #expect(letters.map { [$0["envelope_id"]!, $0["member_id"]!] } == [["H-HH1+C", "D2"], ["H-HH1+C", "H"], ["H-HH1+N", "D1"], ["M-S", "S"]])
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("manifest.json"))) as! [String: Any]
+        #expect(manifest["postage_total_yen"] as? Int == 540 && manifest["envelopes"] as? Int == 3)
+        #expect(r.stdout.contains("Postage: 3 envelopes, 540 yen"), "\(r.stdout)")
+        // The report lists the policy in force.
+        let report = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(report.contains("<code>nhi_mixed_household</code></td><td><code>split</code><br><small>2026年12月から既定値が変わりました"), "\(report)")
+        #expect(report.contains("は次の値です：<code>stricter_class</code></small>"))
+        #expect(report.contains("<code>nhi_envelope</code></td><td><code>household</code>"))
+
+        let tdb2 = try TestDatabase(), dir2 = try temporaryDirectory()
+        try household(tdb2, dir2)
+        let r2 = try run(tdb2, dir2, params: try params(dir2, ["nhi_envelope = per_person_to_head"]))
+        #expect(r2.stdout.contains("[pass] every document is in exactly one envelope"), "\(r2.stdout)")
+        #expect(try envelopeRows(dir2) == [["H-HH1+D1", "ordinary", "D1", "1", "様"], ["H-HH1+D2", "tokutei_kiroku", "D2", "1", "様"],
+                                           ["H-HH1+H", "tokutei_kiroku", "H", "1", "様"], ["M-S", "ordinary", "S", "1", "様"]])
+        let env2 = try decoded(files(dir2).appendingPathComponent("envelopes.csv"), from: "UTF-8")
+        #expect(env2.filter { $0["envelope_id"]!.hasPrefix("H-") }.allSatisfy { $0["addressee"] == "山田 太郎" })
+    }
+
+    @Test("[2026-12] addressee text: names without an honorific, a separate honorific column in every vendor file, never 様様")
+    func honorificColumn() throws {
+        let tdb = try TestDatabase(), dir = try temporaryDirectory()
+        try household(tdb, dir)
+        #expect(try run(tdb, dir, params: try params(dir, ["vendor_encoding = cp932"])).status == 0)
+        for name in ["certificates.csv", "eligibility_notices.csv", "envelopes.csv"] {
+            let text = try String(decoding: Data(contentsOf: files(dir).appendingPathComponent(name)), as: UTF8.self)
+            let rows = try decoded(files(dir).appendingPathComponent(name), from: "CP932")
+            #expect(!rows.isEmpty && rows.allSatisfy { $0["honorific"] == "様" && !$0["addressee"]!.hasSuffix("様") }, "\(name)")
+            let header = text.split(separator: "\n").first!.split(separator: ",")
+            #expect(header.suffix(2).contains("honorific") && header.firstIndex(of: "honorific")! > header.firstIndex(of: "addressee")!,
+                    "\(name): the column is appended after the older ones")
+            #expect(!(rows.map { $0["addressee"]! + $0["honorific"]! }.joined()).contains("様様"))
         }
     }
 }

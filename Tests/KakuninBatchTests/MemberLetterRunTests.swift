@@ -4,6 +4,7 @@ import KakuninBatch
 import KakuninCore
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
 
 /// The member letters of a run through the CLI (SPEC.md 5.2): generated members, each given
 /// one of the letter languages in turn (and a missing, an unknown and a `fil` one), decided;

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KakuninBatch
+@testable import KakuninAudit
 
 /// RFC 6962 / 9162 hashing, checked against the definition for every tree size up to 40.
 @Suite("Merkle tree (RFC 9162)")

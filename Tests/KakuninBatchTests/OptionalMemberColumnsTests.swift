@@ -4,6 +4,7 @@ import KakuninBatch
 import KakuninCore
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
 
 /// Issue 29 item 7: the optional columns of members.csv (SPEC.md 4 [2026-12]), through the CLI.
 @Suite("Optional members.csv columns through the CLI")

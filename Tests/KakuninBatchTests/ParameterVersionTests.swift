@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
 
 /// Issue 28 item 2: parameters are dated, audited data of the insurer in the database (SPEC.md
 /// 2.6); a run uses the version in force on its as-of date and every report of it shows that one.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
 
 /// Issue 11: the auditors' report and replay, through the CLI.
 @Suite("Auditor report and replay", .serialized)

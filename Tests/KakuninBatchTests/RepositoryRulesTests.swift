@@ -3,6 +3,7 @@ import Testing
 import KakuninBatch
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
 
 /// Issue 30: rules about the repository itself (exit statuses in one place, no SQL in the CLI or
 /// the console, fault injection only in test builds, the README as a door page).
@@ -180,9 +181,9 @@ struct RepositoryRulesTests {
         #expect(package.contains(#".define("KAKUNIN_FAULTS", .when(configuration: .debug))"#))
         let hooks = ["KAKUNIN_CRASH_AT", "KAKUNIN_FAIL_AT", "KAKUNIN_PAUSE_AT", "KAKUNIN_PAUSE_FILE"]
         for (path, text) in try Self.swiftFiles(under: "Sources") where hooks.contains(where: text.contains) {
-            #expect(path == "Sources/KakuninBatch/Faults/FaultInjection.swift", "\(path) reads a fault hook's variable")
+            #expect(path == "Sources/KakuninRuntime/Faults/FaultInjection.swift", "\(path) reads a fault hook's variable")
         }
-        let faults = try Self.text("Sources/KakuninBatch/Faults/FaultInjection.swift")
+        let faults = try Self.text("Sources/KakuninRuntime/Faults/FaultInjection.swift")
         let guarded = try #require(faults.range(of: "#if KAKUNIN_FAULTS")).upperBound
         let end = try #require(faults.range(of: "#else")).lowerBound
         for hook in hooks { #expect(faults[guarded..<end].contains(hook) && !faults[end...].contains(hook), "\(hook)") }

@@ -5,6 +5,7 @@ import KakuninStore
 import KakuninTesting
 #if canImport(Glibc)
 import Glibc
+import KakuninRuntime
 #endif
 
 /// Issue 28, items 1, 17 and 18: a run never issues on a wrong premise (a date behind the

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import KakuninStore
 import KakuninTesting
+import KakuninRuntime
 
 /// Issue 15: a large insurer's facts are read in two halves of envelope order on two
 /// connections in one snapshot. The run must be exactly the same as one read in one piece.

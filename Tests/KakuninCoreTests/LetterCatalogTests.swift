@@ -1,7 +1,7 @@
 import Testing
 @testable import KakuninCore
 
-/// The member letter's texts (letters/*.txt, embedded at build time): every language file has
+/// The member letter's texts (Letters/Texts/*.txt, embedded at build time): every language file has
 /// exactly the reference's keys, and every reason code, outcome and document kind its sentences.
 @Suite struct LetterCatalogTests {
     @Test func everyLanguageFileParsesAndIsEmbedded() throws {
@@ -9,7 +9,7 @@ import Testing
         #expect(files.map(\.language).sorted() == LetterCatalog.languages.sorted())
         for f in files {
             let t = try LetterTexts(language: f.language, text: f.text)
-            #expect(t.keys.count > 50, "letters/\(f.language).txt")
+            #expect(t.keys.count > 50, "Letters/Texts/\(f.language).txt")
             #expect(LetterCatalog.texts[f.language] != nil)
         }
     }
@@ -17,11 +17,11 @@ import Testing
     @Test func everyFileHasExactlyTheReferenceKeys() throws {
         let reference = try #require(LetterCatalog.texts[LetterCatalog.reference])
         for language in LetterCatalog.languages {
-            let t = try #require(LetterCatalog.texts[language], "letters/\(language).txt")
+            let t = try #require(LetterCatalog.texts[language], "Letters/Texts/\(language).txt")
             let missing = reference.keys.filter { t[$0] == nil }
             let extra = t.keys.filter { reference[$0] == nil }
-            #expect(missing.isEmpty, "letters/\(language).txt lacks \(missing)")
-            #expect(extra.isEmpty, "letters/\(language).txt has keys the reference lacks: \(extra)")
+            #expect(missing.isEmpty, "Letters/Texts/\(language).txt lacks \(missing)")
+            #expect(extra.isEmpty, "Letters/Texts/\(language).txt has keys the reference lacks: \(extra)")
         }
     }
 
@@ -36,7 +36,7 @@ import Testing
         for language in LetterCatalog.languages {
             let t = try #require(LetterCatalog.texts[language])
             let missing = needed.filter { t[$0] == nil }
-            #expect(missing.isEmpty, "letters/\(language).txt lacks \(missing)")
+            #expect(missing.isEmpty, "Letters/Texts/\(language).txt lacks \(missing)")
         }
     }
 

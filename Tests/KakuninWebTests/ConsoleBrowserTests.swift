@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import KakuninTesting
+import KakuninRuntime
 
 /// Issue 14 in a real browser: Tests/Browser/console_browser.py drives headless Chromium
 /// through chromedriver (WebDriver) against `kakunin serve` on a real database.

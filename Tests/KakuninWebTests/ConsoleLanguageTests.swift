@@ -97,6 +97,38 @@ struct ConsoleLanguageTests {
         #expect(try f.query("SELECT count(*) FROM certificate WHERE member_id = $1 AND status = 'voided'", [m])[0][0] == "1")
     }
 
+    /// The `<li>` items of a page's decision steps (「判定の手順」).
+    static func stepItems(_ html: String) -> [String] {
+        guard let start = html.range(of: "<ol class=\"steps\">"), let end = html.range(of: "</ol>", range: start.upperBound..<html.endIndex) else { return [] }
+        return html[start.upperBound..<end.lowerBound].components(separatedBy: "<li>").dropFirst().map { $0.replacingOccurrences(of: "</li>", with: "") }
+    }
+
+    @Test("the decision steps of the explanation pages (a run's, today's) and the counter's confirmation read in Japanese outside <code>, one member per outcome")
+    func explanationStepsJapanese() throws {
+        let f = try ConsoleFixture()
+        let members = try f.query("SELECT DISTINCT ON (outcome) member_id FROM decision WHERE run_id = 1 ORDER BY outcome, member_id").map { $0[0]! }
+        #expect(members.count >= 4, "\(members)")
+        let s = try f.login("clerk")
+        var found: [String] = [], steps = 0
+        for m in members {
+            for path in ["/members/131016/\(m)/explain?run=1", "/members/131016/\(m)/explain", "/members/131016/\(m)/issue"] {
+                let r = try s.get(path)
+                let items = Self.stepItems(r.body)
+                if !path.hasSuffix("/issue") { #expect(r.status == 200 && items.count >= 2, "\(path): \(items)") }
+                steps += items.count
+                for item in items {
+                    let visible = Self.visibleText(item)
+                    // Each step is Japanese text a clerk reads, not a code block; no English word outside <code>.
+                    if !visible.contains(where: { !$0.isASCII }) || !Self.englishWords(item).isEmpty { found.append("\(path): \(item)") }
+                }
+                if !path.hasSuffix("/issue") { #expect(items.first.map(Self.visibleText)?.contains("基準日") == true, "\(path): \(items.first ?? "")") }
+            }
+        }
+        #expect(steps > 0)
+        #expect(found.isEmpty, "steps not in Japanese:\n\(found.joined(separator: "\n"))")
+        #expect(f.stop().status == 0)
+    }
+
     @Test("trends: the operations page and a run's page draw the last nights as SVG charts with the numbers in a table")
     func trends() throws {
         let f = try ConsoleFixture(members: 300)

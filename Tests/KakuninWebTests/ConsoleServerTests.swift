@@ -152,7 +152,10 @@ struct ConsoleServerTests {
         let number = cert[0][0]!
         #expect(issued.body.contains("id=\"issued-number\">\(number)<"))
         let print = try clerk.get("/certificates/131016/\(number)/print?paper=postcard")
-        #expect(print.status == 200 && print.body.contains("資格確認書") && print.body.contains("令和") && print.body.contains("100mm 148mm"))
+        #expect(print.status == 200 && print.body.contains("資格確認書") && print.body.contains("令和") && print.body.contains("148mm 100mm"))   // [2026-12] postcard = hagaki, landscape
+        // [2026-12] Without ?paper= the insurer's certificate_format (card by default): one card-size sheet.
+        let card = try clerk.get("/certificates/131016/\(number)/print")
+        #expect(card.status == 200 && card.body.contains("data-format=\"card\"") && card.body.contains("@page { size: 85.6mm 54mm; margin: 0; }"))
         // Reissue: records the approved application, then the confirmation, then the old one is voided.
         let re = try clerk.post("\(page)/reissue", from: page, [("note", "紛失"), ("confirm", "1")])
         #expect(re.status == 303 && re.location == "\(page)/issue")

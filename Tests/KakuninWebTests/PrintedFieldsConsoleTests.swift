@@ -43,9 +43,11 @@ struct PrintedFieldsConsoleTests {
         let print = try clerk.get("/certificates/131016/\(number)/print")
         #expect(print.status == 200)
         for text in ["<title>資格確認書（特別療養） 131016-", "<h1 data-variant=\"special_care\">資格確認書（特別療養）</h1>",
-                     "<th scope=\"row\">一部負担金の割合</th><td>法定負担割合のとおり</td>",
-                     "<th scope=\"row\">限度区分</th><td>区ウ（発効期日 令和8年8月1日）</td>",
-                     "<th scope=\"row\">長期入院該当日</th><td>令和8年3月1日</td>", "<th scope=\"row\">特定疾病区分</th><td>＊</td>"] {
+                     // [2026-12] the one-sheet layout of issue 31 (label and value spans)
+                     "<span class=\"l\">一部負担金の割合</span><span class=\"v\">法定負担割合のとおり</span>",
+                     "<span class=\"l\">限度区分</span><span class=\"v\">区ウ（発効期日 令和8年8月1日）</span>",
+                     "<span class=\"l\">長期入院該当日</span><span class=\"v\">令和8年3月1日</span>",
+                     "<span class=\"l\">特定疾病区分</span><span class=\"v\">＊</span>"] {
             #expect(print.body.contains(text), "\(text)")
         }
     }

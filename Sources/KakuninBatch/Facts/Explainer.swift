@@ -1,6 +1,7 @@
 import Foundation
 import KakuninCore
 import KakuninStore
+import KakuninRuntime
 
 /// `kakunin explain`: one member's decision, with the rules that fired, in plain words. Either
 /// the decision a past run made (`ofRun`: that run's facts and parameters, as `replay` decides)
@@ -10,7 +11,9 @@ public struct Explanation: Sendable {
     public let memberID: String
     public let asOf: LocalDate
     public let decision: Decision
-    public let steps: [String]
+    /// The steps, English and Japanese (`kakunin explain` prints the English, the console the Japanese).
+    public let trace: [TraceStep]
+    public var steps: [String] { trace.map(\.english) }
     public let parameters: LoadedParameters
     /// The run whose decision this explains; nil for a decision from today's data.
     public var runID: Int? = nil
@@ -37,8 +40,8 @@ public struct Explanation: Sendable {
             throw OperatorError(.notFound, "run \(runID)'s decision for member \(member) carries no facts",
                                 fix: "runs made before facts were kept with decisions cannot be explained; kakunin explain --as-of explains today's decision")
         }
-        let (decision, steps) = Policy(parameters: parameters.parameters).explain(facts, asOf: asOf)
-        var e = Explanation(insurer: run[0]!, memberID: member, asOf: asOf, decision: decision, steps: steps, parameters: parameters)
+        let (decision, trace) = Policy(parameters: parameters.parameters).trace(facts, asOf: asOf)
+        var e = Explanation(insurer: run[0]!, memberID: member, asOf: asOf, decision: decision, trace: trace, parameters: parameters)
         e.runID = runID
         let stored = [row[0]!, row[1]!, row[2]!, row[3]!].joined(separator: " ")
         let replayed = [decision.outcome.rawValue, decision.reasons.joined, decision.validFrom?.description ?? "",
@@ -56,8 +59,8 @@ public struct Explanation: Sendable {
         }
         let facts = try MemberFactsQuery.facts(row, insurerName: parameters.parameters.insurerName)
         let policy = Policy(parameters: parameters.parameters)
-        let (decision, steps) = policy.explain(facts, asOf: asOf)
-        return Explanation(insurer: insurer, memberID: member, asOf: asOf, decision: decision, steps: steps, parameters: parameters)
+        let (decision, trace) = policy.trace(facts, asOf: asOf)
+        return Explanation(insurer: insurer, memberID: member, asOf: asOf, decision: decision, trace: trace, parameters: parameters)
     }
 
     private func era(_ d: LocalDate?) -> String { d.flatMap(JapaneseEra.format) ?? "" }

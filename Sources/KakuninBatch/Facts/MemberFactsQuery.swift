@@ -1,5 +1,6 @@
 import KakuninCore
 import KakuninStore
+import KakuninRuntime
 
 /// The one query that turns the store into `MemberFacts` for an insurer on an as-of date
 /// ($1 insurer, $2 as-of). Every table is read once and hash-joined, households are resolved by
@@ -392,5 +393,18 @@ extension Array: FactsRow where Element == String? {
         guard let s = self[i] else { return nil }
         guard let d = LocalDate(stored: s) else { throw badDate(i, s) }
         return d
+    }
+}
+
+/// The facts query's rows as the counter (KakuninCounter) reads them: one query result row.
+extension MemberFactsQuery {
+    package static func facts(ofRow r: [String?], insurerName: String?) throws -> MemberFacts {
+        try facts(r, insurerName: insurerName)
+    }
+
+    /// The printed snapshot of a certificate issued from this row (nil when nothing is printed).
+    package static func printedSnapshot(ofRow r: [String?], validFrom: LocalDate, issuedOn: LocalDate,
+                                        insurerName: String?) throws -> PrintedSnapshot? {
+        try person.snapshot(r, validFrom: validFrom, issuedOn: issuedOn, insurerName: insurerName)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import KakuninCore
+import KakuninRuntime
 
 /// Writes the three feeds of SPEC.md section 4 with realistic content for demos, tests and
 /// benchmarks: households with one head, all three schemes, foreign residents with residence

@@ -2,6 +2,8 @@ import Crypto
 import Foundation
 import KakuninCore
 import KakuninStore
+import KakuninRuntime
+import KakuninAudit
 
 /// Imports one feed file (SPEC.md section 4): streams it through COPY into a staging table,
 /// validates every field on the way, then merges set-based into the store.

@@ -75,3 +75,4 @@ public struct ImportSummary: Sendable {
 }
 
 import Foundation
+import KakuninRuntime

@@ -1,3 +1,4 @@
+import KakuninRuntime
 /// Finds keys that may occur twice in a feed, in fixed memory (a 16 MiB Bloom filter), so the
 /// import needs no GROUP BY over millions of rows. A key whose bits are all set already is a
 /// candidate; candidates (true duplicates plus rare false positives) are checked exactly in SQL.

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import KakuninCore
 import KakuninStore
+import KakuninRuntime
 
 /// Validates a feed's records and writes the good ones in COPY's binary format (SPEC.md
 /// section 4): the per-record work of an import, done on worker threads (`ParallelEncoder`).
@@ -366,7 +367,7 @@ struct RowEncoder: Sendable {
 
 /// Records copied out of the reader (their fields as the reader unescaped them), and what a
 /// worker made of them.
-final class RecordBatch: @unchecked Sendable {
+final class RecordBatch: @unchecked Sendable {  // safe: owned by the reader thread or, between hand-over and `done`, by one worker (ParallelEncoder's lock)
     private var bytes: [UInt8] = [], ends: [Int] = []
     private var lines: [Int] = [], malformed: [String?] = [], byteStarts: [Int] = [], endStarts: [Int] = []
     var count: Int { lines.count }
@@ -426,7 +427,7 @@ final class RecordBatch: @unchecked Sendable {
 /// order, so the COPY stream, the rejects and the first reason to refuse a file are the same as
 /// when one thread did everything. Memory is bounded: at most `maxInFlight` batches of
 /// `batchRecords` records exist, and they are reused.
-final class ParallelEncoder: @unchecked Sendable {
+final class ParallelEncoder: @unchecked Sendable {  // safe: `pending` and `stopped` are touched only while `lock` is held; the rest is the reader thread's
     static let batchRecords = 512, maxInFlight = 8
 
     private let encoder: RowEncoder

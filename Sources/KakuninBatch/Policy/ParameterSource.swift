@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KakuninCore
+import KakuninRuntime
 
 /// The parameters a decision is made with and where they came from: a version of the insurer's
 /// parameters in the database (SPEC.md 2.6), identified by its id and the SHA-256 of its listing.
@@ -40,6 +41,3 @@ public struct LoadedParameters: Sendable {
     public static func sha256(_ text: String) -> String { hex(SHA256.hash(data: Data(text.utf8))) }
 }
 
-func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-    digest.map { String(format: "%02x", $0) }.joined()
-}

@@ -1,6 +1,7 @@
 import Foundation
 import KakuninCore
 import KakuninStore
+import KakuninRuntime
 
 /// One version of an insurer's parameters (SPEC.md 2.6): effective from a date until the next
 /// version's date, never edited (sql/022_parameter_versions.sql).

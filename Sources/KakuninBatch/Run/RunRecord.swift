@@ -1,6 +1,7 @@
 import Foundation
 import KakuninCore
 import KakuninStore
+import KakuninRuntime
 
 /// A run as the CLI and the console name it: by id, or by insurer, as-of date and job. The one
 /// read of a run's identity for commands and pages (the registry owns the writes).

@@ -1,5 +1,6 @@
 import Foundation
 import KakuninStore
+import KakuninRuntime
 
 /// The run's writer connection during the stream, on a thread of its own (issue 15).
 ///
@@ -12,7 +13,7 @@ import KakuninStore
 /// order as before; only the server now takes the certificates and notices while the stream
 /// still runs, where it used to take them after it, on one core while the other waited.
 /// Memory is bounded: at most `maxQueued` chunks wait (2 MiB).
-final class StreamWriter: @unchecked Sendable {
+final class StreamWriter: @unchecked Sendable {  // safe: `chunk` is the stream thread's, `current` and the sides the writer thread's (WorkerThread hands over), `free` a Locked
     /// A table fed from a spool: its COPY statement (text format) and how far it was sent.
     struct Side {
         let sql: String
@@ -30,9 +31,8 @@ final class StreamWriter: @unchecked Sendable {
 
     /// The stream's thread's chunk being filled.
     private var chunk: [UInt8] = []
-    /// Chunks sent, emptied, for the stream to fill again (under `freeLock`).
-    private var free: [[UInt8]] = []
-    private let freeLock = NSLock()
+    /// Chunks sent, emptied, for the stream to fill again.
+    private let free = Locked<[[UInt8]]>([])
     private var worker: WorkerThread<[UInt8]>!
     // The writer thread's, until it has exited.
     private var current: CopyInWriter
@@ -62,9 +62,7 @@ final class StreamWriter: @unchecked Sendable {
     }
 
     private func flush() throws {
-        freeLock.lock()
-        var next = free.popLast() ?? []
-        freeLock.unlock()
+        var next = free.withLock { $0.popLast() } ?? []
         if next.capacity < Self.chunkBytes { next.reserveCapacity(Self.chunkBytes + 4096) }
         swap(&next, &chunk)
         try worker.put(next)
@@ -91,9 +89,7 @@ final class StreamWriter: @unchecked Sendable {
         var spent: [UInt8] = []
         swap(&spent, &c)
         spent.removeAll(keepingCapacity: true)
-        freeLock.lock()
-        if free.count < Self.maxFree { free.append(spent) }
-        freeLock.unlock()
+        free.withLock { if $0.count < Self.maxFree { $0.append(spent) } }
         if sides.contains(where: { $0.spool.flushedBytes - $0.sent >= switchBytes }) {
             // A round: the decisions' COPY ends and begins again around the spools'.
             try endDecisions()

@@ -1,4 +1,4 @@
-/// The member letter's texts (SPEC.md 5.2): one file per language in `letters/`, embedded at
+/// The member letter's texts (SPEC.md 5.2): one file per language in `Letters/Texts/`, embedded at
 /// build time by the EmbedSQL plugin (`EmbeddedLetters`), each sentence under its key.
 ///
 /// A file is `key = text` lines; `#` starts a comment. Its leading comment block names who
@@ -45,7 +45,7 @@ public struct LetterTexts: Sendable {
 
 public struct LetterTextError: Error, CustomStringConvertible, Equatable {
     public let language: String, line: Int, problem: String
-    public var description: String { "letters/\(language).txt line \(line): \(problem)" }
+    public var description: String { "Letters/Texts/\(language).txt line \(line): \(problem)" }
 }
 
 /// Every language's texts, read once from the embedded files.

@@ -42,20 +42,25 @@ public struct Decision: Sendable, Equatable {
     }
 }
 
-/// Receives the steps of a decision in plain words; the batch uses a silent one.
+/// Receives the steps of a decision in plain words, English and Japanese side by side (see
+/// `TraceStep`); the batch uses a silent one.
 public protocol PolicyTracer {
-    mutating func note(_ message: @autoclosure () -> String)
+    mutating func note(_ message: @autoclosure () -> String, ja japanese: @autoclosure () -> String)
 }
 
 /// Records nothing and costs nothing.
 public struct SilentTracer: PolicyTracer {
     public init() {}
-    @inline(__always) public mutating func note(_ message: @autoclosure () -> String) {}
+    @inline(__always) public mutating func note(_ message: @autoclosure () -> String, ja japanese: @autoclosure () -> String) {}
 }
 
-/// Keeps every step, for `kakunin explain`.
+/// Keeps every step, for `kakunin explain` (English) and the console (Japanese).
 public struct RecordingTracer: PolicyTracer {
-    public var steps: [String] = []
+    public var trace: [TraceStep] = []
+    /// The English steps, as the CLI prints them.
+    public var steps: [String] { trace.map(\.english) }
     public init() {}
-    public mutating func note(_ message: @autoclosure () -> String) { steps.append(message()) }
+    public mutating func note(_ message: @autoclosure () -> String, ja japanese: @autoclosure () -> String) {
+        trace.append(TraceStep(english: message(), japanese: japanese()))
+    }
 }

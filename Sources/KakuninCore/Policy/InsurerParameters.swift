@@ -14,6 +14,20 @@ public struct InsurerParameters: Sendable, Equatable {
         }
     }
     public enum VendorEncoding: String, Sendable, CaseIterable { case utf8 = "utf-8", cp932 }
+    /// [2026-12] An nhi household whose run mails both certificates and notices (SPEC.md 2.6, 5.1).
+    public enum MixedHousehold: String, Sendable, CaseIterable {
+        /// Certificates and notices in separate envelopes, each at its own class (most municipalities).
+        case split
+        /// One envelope at the stricter class (kakunin's behaviour before 2026-12).
+        case stricterClass = "stricter_class"
+    }
+    /// [2026-12] How many envelopes an nhi household gets (SPEC.md 2.6, 5.1).
+    public enum NHIEnvelope: String, Sendable, CaseIterable {
+        /// One per household (per document group under `split`), to the head.
+        case household
+        /// One per member, each addressed to the head.
+        case perPersonToHead = "per_person_to_head"
+    }
     /// How an employee-scheme certificate's scheme end is set (SPEC.md 2.6, 3 [2026-12]).
     public enum EmployeeValidity: Sendable, Equatable, CustomStringConvertible {
         /// valid_from + validity_years − 1 day.
@@ -116,6 +130,11 @@ public struct InsurerParameters: Sendable, Equatable {
     /// The file used the old single `mail_class` (both kinds); kept working, with a note.
     public var usesDeprecatedMailClass = false
     public var vendorEncoding = VendorEncoding.utf8
+    /// [2026-12] `split` by default: a change from the single stricter-class envelope of before.
+    public var nhiMixedHousehold = MixedHousehold.split
+    public var nhiEnvelope = NHIEnvelope.household
+    /// [2026-12] The sheet certificates are printed on.
+    public var certificateFormat = CertificateFormat.card
     /// Postage tariff name, if the vendor needs one.
     public var postageTariff: String? = nil
     /// The file applies to runs with as-of dates in this period (both optional).
@@ -174,10 +193,21 @@ public struct InsurerParameters: Sendable, Equatable {
          ("max_chars.address", String(maxCharsAddress)),
          ("max_chars.address_extra", String(maxCharsAddressExtra)),
          ("vendor_encoding", vendorEncoding.rawValue),
+         ("nhi_mixed_household", nhiMixedHousehold.rawValue),
+         ("nhi_envelope", nhiEnvelope.rawValue),
+         ("certificate_format", certificateFormat.rawValue),
          ("postage_tariff", postageTariff ?? ""),
          ("effective_from", effectiveFrom?.description ?? ""),
          ("effective_to", effectiveTo?.description ?? "")]
     }
+
+    /// [2026-12] Parameters whose default changed, with what a reader of the parameter list
+    /// must know (shown beside the value on the run's report).
+    /// `note` is Japanese; `previous` the value that keeps the former behaviour.
+    public static let changedDefaults: [String: (note: String, previous: String)] = [
+        "nhi_mixed_household": ("2026年12月から既定値が変わりました（世帯の確認書と通知を別々の封筒に、それぞれの郵便種別で）。以前の動作（1通にまとめ、厳しい方の郵便種別）は次の値です：",
+                                "stricter_class"),
+    ]
 
     private func format2(_ v: Int) -> String { v < 10 ? "0\(v)" : String(v) }
 }
@@ -308,6 +338,21 @@ public enum ParameterFile {
                     throw err("unknown encoding \"\(value)\"", "use utf-8 or cp932")
                 }
                 p.vendorEncoding = v
+            case "nhi_mixed_household":
+                guard let v = InsurerParameters.MixedHousehold(rawValue: value) else {
+                    throw err("unknown value \"\(value)\"", "use split (certificates and notices in separate envelopes) or stricter_class (one envelope at the stricter class)")
+                }
+                p.nhiMixedHousehold = v
+            case "nhi_envelope":
+                guard let v = InsurerParameters.NHIEnvelope(rawValue: value) else {
+                    throw err("unknown value \"\(value)\"", "use household (one envelope per household) or per_person_to_head (one per member, addressed to the head)")
+                }
+                p.nhiEnvelope = v
+            case "certificate_format":
+                guard let v = CertificateFormat(rawValue: value) else {
+                    throw err("unknown format \"\(value)\"", "use card (85.6 × 54 mm), hagaki (148 × 100 mm) or a4")
+                }
+                p.certificateFormat = v
             case "postage_tariff": p.postageTariff = value.isEmpty ? nil : value
             case "insurer_name":
                 guard value.unicodeScalars.count <= 60, !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {

@@ -1,0 +1,277 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+import KakuninRuntime
+#endif
+
+/// The enclosing line's check, run on the published files (not on what the writer believes):
+/// every document record is in exactly one envelope of envelopes.csv, and every envelope's
+/// counts and member ids are the documents that name it. All files are in envelope order (the
+/// order of the run's stream), so one pass merges them with one envelope in memory.
+struct EnvelopeCheck: Sendable {
+    var problems: [String] = []
+    var envelopes = 0
+    var documents = 0
+    /// Member letters (inserts.csv), nil for a run published before there were any.
+    var inserts: Int?
+    /// Envelopes and yen per mail class, summed from envelopes.csv.
+    var postage: [String: (envelopes: Int, yen: Int)] = [:]
+
+    static func run(_ dir: URL) -> EnvelopeCheck { run(open(dir)) }
+
+    /// The files the check reads, open: their folder may be renamed (published) meanwhile.
+    struct Files: @unchecked Sendable {
+        let envelopes: LineRecords
+        let documents: [LineRecords]
+        /// inserts.csv, when the run wrote one.
+        var inserts: LineRecords? = nil
+    }
+
+    static func open(_ dir: URL) -> Result<Files, Error> {
+        let names = MailFiles.names
+        return Result {
+            Files(envelopes: try LineRecords(dir.appendingPathComponent(names.envelopes)),
+                  documents: try [names.certificates, names.eligibility, names.apply].map { try LineRecords(dir.appendingPathComponent($0)) },
+                  inserts: try? LineRecords(dir.appendingPathComponent(InsertFiles.csvName)))
+        }
+    }
+
+    static func run(_ files: Result<Files, Error>) -> EnvelopeCheck {
+        var c = EnvelopeCheck()
+        do { try c.walk(try files.get()) } catch { c.problems.append("cannot read the files: \(error)") }
+        return c
+    }
+
+    private mutating func problem(_ s: String) { if problems.count < 10 { problems.append(s) } }
+
+    private mutating func walk(_ files: Files) throws {
+        let env = files.envelopes
+        let docs = files.documents
+        func column(_ r: LineRecords, _ name: String) throws -> Int {
+            guard let i = r.header.firstIndex(of: name) else { throw FileReadError(path: r.path, reason: "no column \(name)") }
+            return i
+        }
+        let names0 = ["envelope_id", "certificates", "eligibility_notices", "apply_notices", "member_ids", "mail_class", "postage_yen"]
+        // The envelope's count of letters, when the run wrote them (kept last: index 7).
+        let insertsColumn = files.inserts == nil ? nil : env.header.firstIndex(of: "inserts")
+        env.keep(try names0.map { try column(env, $0) } + (insertsColumn.map { [$0] } ?? []))
+        let e = (id: 0, counts: [1, 2, 3], members: 4, cls: 5, yen: 6)
+        for r in docs { r.keep([try column(r, "envelope_id"), try column(r, "member_id")]) }
+        let d = docs.map { _ in (envelope: 0, member: 1) }
+        if let ins = files.inserts { ins.keep([try column(ins, "envelope_id"), try column(ins, "member_id")]); inserts = 0 }
+        var previous: [UInt8]? = nil
+        var byClass: [[UInt8]: (envelopes: Int, yen: Int)] = [:]
+        while let row = try env.next() {
+            envelopes += 1
+            let id = row[e.id]
+            if let p = previous, !p.lexicographicallyPrecedes(id) {
+                problem("envelope \(text(id)) is out of order or listed twice")
+            }
+            previous = id
+            var members: [[UInt8]] = []
+            for (k, reader) in docs.enumerated() {
+                var n = 0
+                while let next = try reader.peek(), next[d[k].envelope] == id {
+                    members.append(next[d[k].member])
+                    n += 1
+                    _ = try reader.next()
+                }
+                documents += n
+                if Self.integer(row[e.counts[k]]) != n {
+                    problem("envelope \(text(id)): \(reader.name) count \(text(row[e.counts[k]])), documents \(n)")
+                }
+            }
+            if let ins = files.inserts { try checkInserts(ins, envelope: id, members: members, listed: insertsColumn == nil ? nil : row[7]) }
+            let listed = row[e.members].split(separator: UInt8(ascii: ";")).map { Array($0) }
+            if listed.sorted(by: { $0.lexicographicallyPrecedes($1) }) != members.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                problem("envelope \(text(id)): lists members \(text(row[e.members])), its documents are for \(members.map(text).joined(separator: ";"))")
+            }
+            byClass[row[e.cls], default: (0, 0)].envelopes += 1
+            byClass[row[e.cls], default: (0, 0)].yen += Self.integer(row[e.yen]) ?? 0
+        }
+        for (cls, sum) in byClass { postage[text(cls)] = sum }
+        for (k, reader) in docs.enumerated() {
+            var left = 0
+            var first: String?
+            while let r = try reader.next() {
+                left += 1
+                if first == nil { first = "member \(text(r[d[k].member])) in envelope \(text(r[d[k].envelope]))" }
+            }
+            if left > 0 { problem("\(left) records of \(reader.name) are in no envelope of envelopes.csv (first: \(first!))") }
+        }
+        if let ins = files.inserts {
+            var left = 0
+            while try ins.next() != nil { left += 1 }
+            if left > 0 { problem("\(left) letters of inserts.csv are in no envelope of envelopes.csv") }
+        }
+    }
+
+    /// The envelope's letters (inserts.csv, in the same order): one per document, for the
+    /// documents' members, as many as envelopes.csv says.
+    private mutating func checkInserts(_ ins: LineRecords, envelope id: [UInt8], members: [[UInt8]], listed: [UInt8]?) throws {
+        var letters: [[UInt8]] = []
+        while let next = try ins.peek(), next[0] == id {
+            letters.append(next[1])
+            _ = try ins.next()
+        }
+        inserts = (inserts ?? 0) + letters.count
+        func sorted(_ m: [[UInt8]]) -> [[UInt8]] { m.sorted { $0.lexicographicallyPrecedes($1) } }
+        if sorted(letters) != sorted(members) {
+            problem("envelope \(text(id)): \(letters.count) letters in inserts.csv for \(members.count) documents (letters for \(letters.map(text).joined(separator: ";")))")
+        }
+        if let listed, Self.integer(listed) != letters.count {
+            problem("envelope \(text(id)): envelopes.csv counts \(text(listed)) inserts, inserts.csv has \(letters.count)")
+        }
+    }
+
+    private func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
+
+    /// A field of ASCII digits as a number (what `Int(String)` gives for it), without making
+    /// a string of it; nil for anything else.
+    static func integer(_ b: [UInt8]) -> Int? {
+        guard !b.isEmpty, b.count <= 18 else { return b.isEmpty ? nil : Int(String(decoding: b, as: UTF8.self)) }
+        var n = 0
+        for c in b {
+            guard c >= 48 && c <= 57 else { return Int(String(decoding: b, as: UTF8.self)) }
+            n = n * 10 + Int(c - 48)
+        }
+        return n
+    }
+}
+
+/// A vendor file read one record per line (its fields hold no line ends: control characters
+/// never reach a vendor file), fields split on commas outside quotes. Fields are bytes in the
+/// file's encoding; the ids and numbers compared are ASCII in both.
+final class LineRecords {
+    let path: String
+    let name: String
+    private let fd: Int32
+    // 256 KiB: the check reads four files at once, beside the record counts (grows for a longer line).
+    private var buffer = [UInt8](repeating: 0, count: 1 << 18)
+    private var start = 0, end = 0, eof = false
+    private var peeked: [[UInt8]]?
+    private(set) var header: [String] = []
+
+    /// Only these columns are kept of each record (all of the header's).
+    private var wanted: [Int] = []
+
+    init(_ url: URL) throws {
+        path = url.path
+        name = url.lastPathComponent
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileReadError(path: path, reason: String(cString: strerror(errno))) }
+        header = try readRecord().map { $0.map { String(decoding: $0, as: UTF8.self) } } ?? []
+    }
+
+    /// Keeps only `columns` of the records read from now on; a record is then indexed by the
+    /// position of the column in `columns`.
+    func keep(_ columns: [Int]) {
+        wanted = columns
+        slots = Array(repeating: -1, count: (columns.max() ?? -1) + 1)
+        for (k, c) in columns.enumerated() { slots[c] = k }
+    }
+
+    /// Column → its position in a kept record (-1: not kept); empty when every column is kept.
+    private var slots: [Int] = []
+
+    deinit { close(fd) }
+
+    func peek() throws -> [[UInt8]]? {
+        if peeked == nil { peeked = try readRecord() }
+        return peeked
+    }
+
+    func next() throws -> [[UInt8]]? {
+        if let p = peeked { peeked = nil; return p }
+        return try readRecord()
+    }
+
+    private func readRecord() throws -> [[UInt8]]? {
+        while true {
+            if let nl = buffer[start..<end].firstIndex(of: 10) {
+                let line = buffer[start..<nl]
+                start = nl + 1
+                return Self.fastSplit(line, slots) ?? Self.split(line, wanted)
+            }
+            if eof {
+                guard start < end else { return nil }
+                let line = buffer[start..<end]
+                start = end
+                return Self.fastSplit(line, slots) ?? Self.split(line, wanted)
+            }
+            if start > 0 {
+                buffer.replaceSubrange(0..<(end - start), with: buffer[start..<end])
+                end -= start
+                start = 0
+            }
+            if end == buffer.count { buffer.append(contentsOf: [UInt8](repeating: 0, count: buffer.count)) }
+            let n = buffer.withUnsafeMutableBufferPointer { read(fd, $0.baseAddress! + end, $0.count - end) }
+            if n < 0 { throw FileReadError(path: path, reason: String(cString: strerror(errno))) }
+            if n == 0 { eof = true } else { end += n }
+        }
+    }
+
+    /// The common case, without copying byte by byte: a line with no quote and no CR but at
+    /// its end, fields between commas, only the kept ones copied. Nil: take the general path.
+    static func fastSplit(_ line: ArraySlice<UInt8>, _ slots: [Int]) -> [[UInt8]]? {
+        line.withUnsafeBufferPointer { b -> [[UInt8]]? in
+            var n = b.count
+            if n > 0 && b[n - 1] == 13 { n -= 1 }
+            let all = slots.isEmpty
+            var fields: [[UInt8]] = []
+            if !all { fields = Array(repeating: [], count: slots.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }) }
+            var index = 0, start = 0, i = 0
+            while i <= n {
+                let c: UInt8 = i < n ? b[i] : 44
+                if c == 34 || c == 13 { return nil }
+                if c == 44 {
+                    if all { fields.append(Array(b[start..<i])) }
+                    else if index < slots.count, slots[index] >= 0 { fields[slots[index]] = Array(b[start..<i]) }
+                    index += 1
+                    start = i + 1
+                    // Past the last kept column: the rest of the line (a letter's quoted
+                    // paragraphs) cannot change the fields before it.
+                    if !all && index >= slots.count { return fields }
+                }
+                i += 1
+            }
+            return fields
+        }
+    }
+
+    /// The fields of a line (only those in `wanted`, in its order, when it is not empty).
+    static func split(_ line: ArraySlice<UInt8>, _ wanted: [Int] = []) -> [[UInt8]] {
+        var fields: [[UInt8]] = []
+        if !wanted.isEmpty { fields = Array(repeating: [], count: wanted.count) }
+        var field: [UInt8] = []
+        var index = 0
+        var keep = wanted.isEmpty || wanted.contains(0)
+        var quoted = false
+        var i = line.startIndex
+        func close() {
+            if wanted.isEmpty { fields.append(field) } else if keep { fields[wanted.firstIndex(of: index)!] = field }
+            field.removeAll(keepingCapacity: true)
+        }
+        while i < line.endIndex {
+            let b = line[i]
+            if quoted {
+                if b == 34 {
+                    if i + 1 < line.endIndex && line[i + 1] == 34 { if keep { field.append(34) }; i += 1 } else { quoted = false }
+                } else if keep {
+                    field.append(b)
+                }
+            } else if b == 34 {
+                quoted = true
+            } else if b == 44 {
+                close()
+                index += 1
+                keep = wanted.isEmpty || wanted.contains(index)
+            } else if b != 13 && keep {
+                field.append(b)
+            }
+            i += 1
+        }
+        close()
+        return fields
+    }
+}

@@ -1,0 +1,180 @@
+import Crypto
+import Foundation
+import KakuninCore
+import KakuninStore
+import KakuninRuntime
+
+/// The mailing side of a run's stream, on a thread of its own: the vendor records (staged
+/// files), the spooled certificates, notices and changes, and the digest of the certificates.
+/// The stream's thread decides, numbers and sends the decisions; it hands each member's row and
+/// decision over here, in batches, in stream order. One thread takes them in that order, so
+/// files, spools and digest are the same, byte for byte, as when one thread did everything.
+/// Memory is bounded: at most `maxQueued` batches of `batchSize` rows wait, and the rows travel
+/// back to the stream to be loaded again, so no row is copied or allocated per member once the
+/// queue has filled (16 batches ran 8% faster than 4 at 511,000 members).
+final class StreamMailer: @unchecked Sendable {
+    struct Item {
+        let row: CopyRow
+        let decision: Decision
+        let reasons: ReasonTextCache.Text
+        let number: Int64?
+        let kind: String
+    }
+
+    private let staging: MailStaging
+    private let certificates: CopySpool, notices: CopySpool, changes: CopySpool
+    private let person: PersonColumns
+    private let asOf: LocalDate
+    private let common: [UInt8]
+
+    static let batchSize = 256, maxQueued = 16
+    private var batch: [Item] = []
+    /// Rows the mailing thread has finished with, for the stream to load the next rows into:
+    /// memory holds at most the queued rows, the batch being filled and these (under `rowsLock`).
+    private var done: [CopyRow] = []
+    private var spare: [CopyRow] = []
+    private let rowsLock = NSLock()
+    private var worker: WorkerThread<[Item]>!
+
+    // Owned by the mailing thread until it has exited.
+    private var digest = SHA256()
+    private var digestLine: [UInt8] = []
+    private var certificatesIssued = 0
+    private var written = 0
+
+    init(staging: MailStaging, certificates: CopySpool, notices: CopySpool, changes: CopySpool, person: PersonColumns,
+         asOf: LocalDate, common: [UInt8]) {
+        self.staging = staging
+        self.certificates = certificates
+        self.notices = notices
+        self.changes = changes
+        self.person = person
+        self.asOf = asOf
+        self.common = common
+        batch.reserveCapacity(Self.batchSize)
+        worker = WorkerThread(maxQueued: Self.maxQueued, process: { [unowned self] in try self.write(batch: &$0) })
+    }
+
+    /// Hands one member over (the stream's thread). Throws the mailing thread's error, if any.
+    func add(_ item: Item) throws {
+        batch.append(item)
+        if batch.count >= Self.batchSize { try flush() }
+    }
+
+    /// A row to load the next member into (the stream's thread): one the mailing thread has
+    /// finished with, or a new one while none has come back yet.
+    func recycledRow() -> CopyRow {
+        if spare.isEmpty {
+            rowsLock.lock()
+            swap(&spare, &done)
+            rowsLock.unlock()
+        }
+        return spare.popLast() ?? CopyRow()
+    }
+
+    private func flush() throws {
+        var full: [Item] = []
+        full.reserveCapacity(Self.batchSize)
+        swap(&full, &batch)
+        try worker.put(full)
+    }
+
+    /// Waits until every member handed over is written; returns the certificates' count and
+    /// digest (hex; "" when none). Throws the mailing thread's error, if any.
+    func finish() throws -> (count: Int, sha256: String) {
+        if !batch.isEmpty { try flush() }
+        try worker.finish()
+        return (certificatesIssued, certificatesIssued == 0 ? "" : hex(digest.finalize()))
+    }
+
+    /// Stops the mailing thread without finishing (the stream failed); safe to call again.
+    func stop() {
+        worker.stop()
+    }
+
+    /// A batch's records (the mailing thread); its rows then go back to the stream, held only
+    /// there (dropped once enough wait).
+    private func write(batch next: inout [Item]) throws {
+        for item in next { try write(item) }
+        var rows = next.map(\.row)
+        next.removeAll()
+        rowsLock.lock()
+        if done.count < 2 * Self.batchSize { done.append(contentsOf: rows) }
+        rows.removeAll()
+        rowsLock.unlock()
+    }
+
+    /// One member's records: what the stream's thread did itself before.
+    private func write(_ item: Item) throws {
+        written += 1
+        try FailPoint.hit("mail:\(written)")
+        let tab = UInt8(ascii: "\t"), newline = UInt8(ascii: "\n")
+        let row = item.row, d = item.decision, reasons = item.reasons, number = item.number, kind = item.kind
+        if let number, let from = d.validFrom, let to = d.validTo {
+            digestLine.removeAll(keepingCapacity: true)
+            if certificatesIssued > 0 { digestLine.append(newline) }
+            digestLine.append(contentsOf: String(number).utf8)
+            digestLine.append(UInt8(ascii: ","))
+            row.withField(0) { digestLine.append(contentsOf: $0) }
+            digestLine.append(UInt8(ascii: ","))
+            digestLine.append(contentsOf: kind.utf8)
+            digestLine.append(UInt8(ascii: ","))
+            digestLine.append(contentsOf: from.description.utf8)
+            digestLine.append(UInt8(ascii: ","))
+            digestLine.append(contentsOf: to.description.utf8)
+            digest.update(data: digestLine)
+            certificatesIssued += 1
+            let (held, printed) = try staging.certificate(row, person, number: number, kind: kind, validFrom: from, validTo: to, issuedOn: asOf,
+                                                          reasons: reasons.list, replaces: d.replacesCertificate)
+            try certificates.row { b in
+                CopyText.appendInt(number, to: &b)
+                b.append(tab); row.withField(0) { CopyText.appendField($0, to: &b) }
+                b.append(tab); CopyText.appendField(kind, to: &b)
+                b.append(tab); b.append(contentsOf: reasons.array)
+                b.append(tab); CopyText.appendDate(from, to: &b)
+                b.append(tab); CopyText.appendDate(to, to: &b)
+                b.append(tab); CopyText.appendInt(d.replacesCertificate, to: &b)
+                b.append(tab); CopyText.appendInt(d.applicationID, to: &b)
+                b.append(tab); b.append(d.specialConsideration ? UInt8(ascii: "t") : UInt8(ascii: "f"))
+                b.append(tab); held.map { CopyText.appendField($0, to: &b) } ?? CopyText.appendNull(to: &b)
+                // The printed snapshot (sql/031) as bytea hex input, its backslash escaped for COPY.
+                b.append(tab); b.append(contentsOf: "\\\\x".utf8); b.append(contentsOf: printed.hexBytes)
+                b.append(contentsOf: common)
+            }
+        } else if d.outcome == .eligibilityNotice || d.outcome == .applyNotice {
+            let held = try staging.notice(d.outcome, row, person, sentOn: asOf, reasons: reasons.list, validFrom: d.validFrom, validTo: d.validTo)
+            try notices.row { b in
+                row.withField(0) { CopyText.appendField($0, to: &b) }
+                b.append(tab); CopyText.appendField(d.outcome.rawValue, to: &b)
+                b.append(tab); b.append(contentsOf: reasons.array)
+                b.append(tab)
+                if d.outcome == .eligibilityNotice {
+                    row.withField(MemberFactsQuery.detailsColumn) { CopyText.appendField($0, to: &b) }
+                } else {
+                    CopyText.appendNull(to: &b)
+                }
+                b.append(tab); held.map { CopyText.appendField($0, to: &b) } ?? CopyText.appendNull(to: &b)
+                // 有効期限 and the copay's 発効期日 of a notice to an nhi member aged 70–74.
+                b.append(tab); if let from = d.validFrom { CopyText.appendDate(from, to: &b) } else { CopyText.appendNull(to: &b) }
+                b.append(tab); if let to = d.validTo { CopyText.appendDate(to, to: &b) } else { CopyText.appendNull(to: &b) }
+                b.append(contentsOf: common)
+            }
+        } else if d.outcome == .held {
+            try staging.exception(row, person, outcome: d.outcome.rawValue, reasons: reasons.list)
+        }
+        // What the issue transaction changes besides adding rows: the application fulfilled
+        // (not by a held member), the certificate replaced, the certificate whose special
+        // consideration is recorded.
+        let fulfils = d.outcome != .held ? d.applicationID : nil
+        let replaces = number != nil ? d.replacesCertificate : nil
+        if fulfils != nil || replaces != nil || d.recordsConsiderationOn != nil {
+            try changes.row { b in
+                CopyText.appendInt(number, to: &b)
+                b.append(tab); CopyText.appendInt(fulfils, to: &b)
+                b.append(tab); CopyText.appendInt(replaces, to: &b)
+                b.append(tab); CopyText.appendInt(d.recordsConsiderationOn, to: &b)
+                b.append(newline)
+            }
+        }
+    }
+}

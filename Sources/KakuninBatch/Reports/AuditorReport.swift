@@ -1,0 +1,337 @@
+import Foundation
+import KakuninCore
+import KakuninStore
+import KakuninRuntime
+
+/// The run report for auditors (SPEC.md 8, issue 11): the run, its parameters and provenance,
+/// counts, every reconciliation check, held members by code, and the changes since the previous
+/// run of the same insurer and job; as text, HTML (one self-contained file, A4, Japanese), CSV
+/// and JSON (with member ids).
+public struct AuditorReport: Sendable {
+    public struct Change: Sendable {
+        public let from: String
+        public let to: String
+        public let count: Int
+    }
+
+    public var base: RunReport
+    public var runID: Int
+    public var insurer = ""
+    public var asOf = ""
+    public var job = ""
+    public var status = ""
+    public var started = ""
+    public var finished = ""
+    /// The same two times in Japan time (the HTML report, for people).
+    public var startedJST = ""
+    public var finishedJST = ""
+    public var seconds: Double?
+    public var codeVersion = ""
+    public var parametersSHA256 = ""
+    public var parametersSource = ""
+    public var parameters: [(String, String)] = []
+    public var heldByCode: [(String, Int)] = []
+    public var previousRunID: Int?
+    public var previousAsOf: String?
+    /// From → to outcome, counted over every member of either run ("(new)", "(gone)").
+    public var matrix: [Change] = []
+    /// Members whose outcome changed (new and gone included), new members, gone members: from
+    /// the matrix. Their ids are not held in memory (after a night when most members change,
+    /// the first renewal for instance, they are nearly every member): the CSV and JSON forms
+    /// stream them from the database (`write`).
+    public var changedCount: Int { matrix.filter { $0.from != $0.to }.reduce(0) { $0 + $1.count } }
+    public var newCount: Int { matrix.filter { $0.from == "(new)" }.reduce(0) { $0 + $1.count } }
+    public var goneCount: Int { matrix.filter { $0.to == "(gone)" }.reduce(0) { $0 + $1.count } }
+
+    /// `base`: the run's report when the caller has just loaded it (the run itself).
+    public static func load(_ db: Connection, runID: Int, filesDirectory: URL, base: RunReport? = nil) throws -> AuditorReport {
+        let base = try base ?? RunReport.load(db, runID: runID, filesDirectory: filesDirectory)
+        var r = AuditorReport(base: base, runID: runID)
+        guard let run = try db.query("""
+            SELECT insurer_number, as_of::text, job, status, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                   coalesce(to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), ''),
+                   extract(epoch FROM finished_at - started_at)::text, coalesce(code_version, ''), coalesce(params_sha256, ''),
+                   coalesce(params_source, ''), to_char(started_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS'),
+                   coalesce(to_char(finished_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS'), '')
+            FROM run WHERE run_id = $1
+            """, [String(runID)]).rows.first else {
+            throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
+        }
+        (r.insurer, r.asOf, r.job, r.status, r.started, r.finished) = (run[0]!, run[1]!, run[2]!, run[3]!, run[4]!, run[5]!)
+        r.seconds = run[6].flatMap(Double.init)
+        (r.codeVersion, r.parametersSHA256, r.parametersSource) = (run[7]!, run[8]!, run[9]!)
+        (r.startedJST, r.finishedJST) = (run[10]!, run[11]!)
+        if let recorded = try ParameterVersions.recorded(db, runID: runID) {
+            r.parameters = recorded.parameters.listing
+        }
+        // Held members by reason code: summed over schemes from the base report's one pass over
+        // the run's decisions (no second scan), most frequent first, then by code.
+        var held: [String: Int] = [:]
+        for (outcome, reason, _, n) in base.byOutcomeReasonScheme where outcome == "held" { held[reason, default: 0] += n }
+        r.heldByCode = held.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { ($0.key, $0.value) }
+        if let prev = try db.query("""
+            SELECT run_id, as_of::text FROM run
+            WHERE insurer_number = $1 AND job = $2 AND status = 'completed' AND (as_of < $3 OR (as_of = $3 AND run_id < $4))
+            ORDER BY as_of DESC, run_id DESC LIMIT 1
+            """, [r.insurer, r.job, r.asOf, String(runID)]).rows.first {
+            r.previousRunID = Int(prev[0]!)
+            r.previousAsOf = prev[1]
+            let params = [String(runID), r.asOf, prev[0]!, prev[1]!]
+            r.matrix = try db.query("""
+                SELECT coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)'), count(*)
+                FROM \(pair(run: "$1", asOf: "$2", previousRun: "$3", previousAsOf: "$4")) GROUP BY 1, 2 ORDER BY 1, 2
+                """, params).rows.map { Change(from: $0[0]!, to: $0[1]!, count: Int($0[2]!)!) }
+        }
+        return r
+    }
+
+    /// SQL: the decisions of this run (`c`) beside those of the previous one (`p`), one row per
+    /// member of either; the arguments are parameter references or checked literals.
+    private static func pair(run: String, asOf: String, previousRun: String, previousAsOf: String) -> String {
+        """
+        (SELECT member_id, outcome FROM decision WHERE run_id = \(run) AND as_of = \(asOf)) c
+        FULL JOIN (SELECT member_id, outcome FROM decision WHERE run_id = \(previousRun) AND as_of = \(previousAsOf)) p USING (member_id)
+        """
+    }
+
+    /// Streams the members whose outcome changed since the previous run, `(member, from, to)`,
+    /// ordered by member id, or first by `group` (a SQL expression over `p.outcome` and
+    /// `c.outcome`) and then by member id; nothing when there is no previous run.
+    func forEachChange(_ db: Connection, group: String? = nil, _ body: (String, String, String) throws -> Void) throws {
+        guard let previousRunID, let previousAsOf else { return }
+        // Values the report read from the run table (a run id, dates, outcome names): numbers
+        // and ISO dates only, checked here, as COPY takes no parameters.
+        guard LocalDate(stored: asOf) != nil, LocalDate(stored: previousAsOf) != nil else {
+            throw OperatorError(.internalError, "run \(runID): unexpected as-of dates \(asOf), \(previousAsOf)")
+        }
+        var row = CopyRow()
+        try db.copyOut("""
+            COPY (SELECT member_id, coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)')
+                  FROM \(Self.pair(run: String(runID), asOf: "'\(asOf)'", previousRun: String(previousRunID), previousAsOf: "'\(previousAsOf)'"))
+                  WHERE p.outcome IS DISTINCT FROM c.outcome
+                  ORDER BY \(group.map { "\($0), " } ?? "")member_id) TO STDOUT
+            """) { chunk in
+            row.load(chunk)
+            try body(row.string(0) ?? "", row.string(1) ?? "", row.string(2) ?? "")
+        }
+    }
+
+    /// Writes the report in `format` through `sink` in pieces of about 64 KiB: the CSV and JSON
+    /// forms stream the changed members from the database, so memory does not grow with them.
+    public func write(_ format: Format, _ db: Connection, to sink: (String) throws -> Void) throws {
+        var buffer = ""
+        func put(_ s: String) throws {
+            buffer += s
+            if buffer.utf8.count >= 1 << 16 {
+                try sink(buffer)
+                buffer = ""
+            }
+        }
+        switch format {
+        case .text: try put(renderText())
+        case .html: try put(renderHTML())
+        case .csv: try writeCSV(db, put)
+        case .json: try writeJSON(db, put)
+        }
+        if !buffer.isEmpty { try sink(buffer) }
+    }
+
+    // MARK: - Text
+
+    public func renderText() -> String {
+        var s = "Run \(runID) — insurer \(insurer) \(base.insurerName ?? "(no insurer_name)"), as of \(asOf), job \(job), \(status)\n"
+        s += "Started \(started) UTC, finished \(finished.isEmpty ? "-" : finished + " UTC")\(seconds.map { String(format: " (%.1f s)", $0) } ?? "")\n"
+        s += "Code version \(codeVersion); parameters \(parametersSource) (sha256 \(parametersSHA256))\n"
+        s += base.render()
+        if !heldByCode.isEmpty {
+            s += "Held members by code:\n"
+            for (c, n) in heldByCode { s += "  \(c.padding(toLength: 33, withPad: " ", startingAt: 0)) \(n)\n" }
+        }
+        s += "Postage by class: \(base.envelopes) envelopes, \(base.postageTotal) yen\n"
+        for p in base.postage { s += "  \(p.mailClass.padding(toLength: 22, withPad: " ", startingAt: 0)) \(p.envelopes) envelopes  \(p.yen) yen\n" }
+        if base.waiting > 0 { s += "Documents issued but waiting for staff (not in the vendor's files; see exceptions.csv): \(base.waiting)\n" }
+        if let previousRunID {
+            s += "Changes since run \(previousRunID) (as of \(previousAsOf ?? "")): from → to\n"
+            for c in matrix { s += "  \(c.from.padding(toLength: 22, withPad: " ", startingAt: 0)) → \(c.to.padding(toLength: 22, withPad: " ", startingAt: 0)) \(c.count)\n" }
+            s += "  members whose outcome changed: \(changedCount) (new \(newCount), gone \(goneCount)); ids in the CSV and JSON forms\n"
+        } else {
+            s += "Changes: no earlier completed run of this insurer and job\n"
+        }
+        return s
+    }
+
+    // MARK: - JSON
+
+    /// The JSON form. The three lists of members (`changes.changed`, `gone_members`,
+    /// `new_members`) are streamed into the document where JSONSerialization put a placeholder.
+    private func writeJSON(_ db: Connection, _ put: (String) throws -> Void) throws {
+        var obj: [String: Any] = [
+            "run_id": runID, "insurer_number": insurer, "insurer_name": base.insurerName ?? NSNull(), "as_of": asOf, "job": job,
+            "status": status, "started_at": started, "finished_at": finished, "seconds": seconds ?? NSNull(),
+            "code_version": codeVersion, "parameters_sha256": parametersSHA256, "parameters_source": parametersSource,
+            "parameters": Dictionary(uniqueKeysWithValues: parameters),
+            "members_read": base.membersRead, "decisions": base.decisions, "certificates": base.certificates, "held": base.held,
+            "outcomes": Dictionary(uniqueKeysWithValues: base.byOutcome),
+            "by_outcome_reason_scheme": base.byOutcomeReasonScheme.map { ["outcome": $0.outcome, "reason": $0.reason, "scheme": $0.scheme, "count": $0.count] },
+            "checks": base.checks.map { ["name": $0.name, "pass": $0.pass, "detail": $0.detail] },
+            "all_checks_pass": base.allChecksPass,
+            "held_by_code": heldByCode.map { ["code": $0.0, "count": $0.1] },
+            "postage": ["envelopes": base.envelopes, "total_yen": base.postageTotal,
+                        "by_class": base.postage.map { ["mail_class": $0.mailClass, "envelopes": $0.envelopes, "yen": $0.yen] }] as [String: Any],
+            "waiting_for_staff": base.waiting,
+        ]
+        // The lists in the order of their sorted keys; a placeholder no value can hold.
+        let token = "kakunin-list-\(UUID().uuidString)"
+        if let previousRunID {
+            obj["changes"] = [
+                "previous_run_id": previousRunID, "previous_as_of": previousAsOf ?? "",
+                "matrix": matrix.map { ["from": $0.from, "to": $0.to, "count": $0.count] },
+                "changed": "\(token)-0", "gone_members": "\(token)-1", "new_members": "\(token)-2",
+            ] as [String: Any]
+        } else {
+            obj["changes"] = NSNull()
+        }
+        let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+        let text = String(decoding: data, as: UTF8.self) + "\n"
+        guard previousRunID != nil else { return try put(text) }
+        var pieces: [Substring] = []
+        var rest = Substring(text)
+        for i in 0..<3 {
+            guard let r = rest.range(of: "\"\(token)-\(i)\"") else {
+                throw OperatorError(.internalError, "the report's JSON lost its list of members (\(i))")
+            }
+            pieces.append(rest[..<r.lowerBound])
+            rest = rest[r.upperBound...]
+        }
+        pieces.append(rest)
+        var list = -1, first = true
+        func open(_ g: Int) throws {
+            while list < g {
+                if list >= 0 { try put("\n]") }
+                list += 1
+                try put(String(pieces[list]) + "[")
+                first = true
+            }
+        }
+        try forEachChange(db, group: "CASE WHEN p.outcome IS NULL THEN 2 WHEN c.outcome IS NULL THEN 1 ELSE 0 END") { member, from, to in
+            let g = from == "(new)" ? 2 : to == "(gone)" ? 1 : 0
+            try open(g)
+            try put(first ? "\n" : ",\n")
+            first = false
+            try put(g == 0 ? "{\"from\":\(Self.json(from)),\"member_id\":\(Self.json(member)),\"to\":\(Self.json(to))}" : Self.json(member))
+        }
+        try open(2)
+        try put("\n]" + String(pieces[3]))
+    }
+
+    /// A JSON string literal (RFC 8259: quote, backslash and control characters escaped).
+    static func json(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    out += "\\u00" + String(u.value >> 4, radix: 16) + String(u.value & 15, radix: 16)
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
+    }
+
+    // MARK: - CSV
+
+    /// One fact per line: `section,a,b,c,value`; the changed members streamed at the end.
+    private func writeCSV(_ db: Connection, _ put: (String) throws -> Void) throws {
+        var s = "section,a,b,c,value\n"
+        func line(_ f: [String]) { s += CSVField.line(f) }
+        for (k, v) in [("run_id", String(runID)), ("insurer_number", insurer), ("insurer_name", base.insurerName ?? ""), ("as_of", asOf),
+                       ("job", job), ("status", status), ("code_version", codeVersion), ("parameters_sha256", parametersSHA256)] {
+            line(["run", k, "", "", v])
+        }
+        for (k, v) in parameters { line(["parameter", k, "", "", v]) }
+        for (o, n) in base.byOutcome { line(["outcome", o, "", "", String(n)]) }
+        for r in base.byOutcomeReasonScheme { line(["outcome_reason_scheme", r.outcome, r.reason, r.scheme, String(r.count)]) }
+        for c in base.checks { line(["check", c.name, c.pass ? "pass" : "FAIL", "", c.detail]) }
+        for p in base.postage { line(["postage", p.mailClass, String(p.envelopes), "", String(p.yen)]) }
+        line(["postage_total", "", String(base.envelopes), "", String(base.postageTotal)])
+        line(["waiting_for_staff", "", "", "", String(base.waiting)])
+        for (c, n) in heldByCode { line(["held", c, "", "", String(n)]) }
+        for c in matrix { line(["change_count", c.from, c.to, "", String(c.count)]) }
+        try put(s)
+        try forEachChange(db) { member, from, to in try put(CSVField.line(["change", from, to, "", member])) }
+    }
+
+    // MARK: - HTML
+
+    static func escape(_ s: String) -> String { HTML.escape(s) }
+
+
+    /// One self-contained file: inline style, no script, no external asset; printable on A4.
+    /// What a count in the report stands for: the members behind it (the console's drill-down).
+    public enum Drill: Sendable, Equatable {
+        case outcome(String)
+        case outcomeReasonScheme(outcome: String, reason: String, scheme: String)
+        case held(reason: String)
+        case change(from: String, to: String)
+    }
+
+    public struct DrilledMember: Sendable {
+        public let member: String
+        public let outcome: String
+        public let reasons: String
+        public let scheme: String
+        public let previousOutcome: String?
+    }
+
+    /// The members behind one count of run `runID`'s report, by member id, `limit` from `offset`.
+    public static func members(_ db: Connection, runID: Int, _ drill: Drill, offset: Int, limit: Int) throws -> [DrilledMember] {
+        guard let run = try db.query("SELECT insurer_number, as_of::text, job FROM run WHERE run_id = $1", [String(runID)]).rows.first else {
+            throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
+        }
+        var params: [String?] = [String(runID), run[1]!, String(limit), String(offset)]
+        let base = """
+            SELECT d.member_id, d.outcome, array_to_string(d.reasons, ';'), d.scheme, NULL::text FROM decision d
+            WHERE d.run_id = $1 AND d.as_of = $2
+            """
+        let sql: String
+        switch drill {
+        case .outcome(let o):
+            params.append(o)
+            sql = "\(base) AND d.outcome = $5"
+        case .outcomeReasonScheme(let o, let r, let sc):
+            params += [o, r, sc]
+            sql = "\(base) AND d.outcome = $5 AND $6 = ANY (d.reasons) AND d.scheme = $7"
+        case .held(let r):
+            params.append(r)
+            sql = "\(base) AND d.outcome = 'held' AND $5 = ANY (d.reasons)"
+        case .change(let from, let to):
+            guard let prev = try db.query("""
+                SELECT run_id::text, as_of::text FROM run
+                WHERE insurer_number = $1 AND job = $2 AND status = 'completed' AND (as_of < $3 OR (as_of = $3 AND run_id < $4))
+                ORDER BY as_of DESC, run_id DESC LIMIT 1
+                """, [run[0]!, run[2]!, run[1]!, String(runID)]).rows.first else { return [] }
+            params += [prev[0]!, prev[1]!, from, to]
+            sql = """
+                SELECT member_id, coalesce(c.outcome, '(gone)'), coalesce(c.reasons, p.reasons), coalesce(c.scheme, p.scheme), coalesce(p.outcome, '(new)')
+                FROM (SELECT member_id, outcome, array_to_string(reasons, ';') AS reasons, scheme FROM decision WHERE run_id = $1 AND as_of = $2) c
+                FULL JOIN (SELECT member_id, outcome, array_to_string(reasons, ';') AS reasons, scheme FROM decision WHERE run_id = $5 AND as_of = $6) p
+                USING (member_id)
+                WHERE coalesce(p.outcome, '(new)') = $7 AND coalesce(c.outcome, '(gone)') = $8
+                """
+        }
+        return try db.query("\(sql) ORDER BY 1 LIMIT $3 OFFSET $4", params).rows.map {
+            DrilledMember(member: $0[0]!, outcome: $0[1]!, reasons: $0[2] ?? "", scheme: $0[3] ?? "", previousOutcome: $0[4])
+        }
+    }
+
+    /// The report as one HTML page. `link`, when given, makes every count a link to the members
+    /// behind it (the console); without it the file stands alone (kakunin report --format html).
+    public enum Format: String, CaseIterable, Sendable { case text, html, csv, json }
+}

@@ -1,0 +1,323 @@
+import Foundation
+import KakuninCore
+import KakuninStore
+import KakuninRuntime
+import KakuninAudit
+
+/// The run report (SPEC.md 5): counts by outcome × reason × scheme, and the reconciliation —
+/// members read = decisions = sum of outcomes; certificates issued = mailing records = manifest
+/// counts — each check marked pass or fail.
+public struct RunReport: Sendable {
+    public struct Check: Sendable {
+        public let name: String
+        public let pass: Bool
+        public let detail: String
+        /// The check and its figures as auditors read them (the HTML report, the console).
+        public let japanese: String
+        public let japaneseDetail: String
+
+        init(name: String, pass: Bool, detail: String, japanese: String, japaneseDetail: String? = nil) {
+            self.name = name
+            self.pass = pass
+            self.detail = detail
+            self.japanese = japanese
+            self.japaneseDetail = japaneseDetail ?? detail
+        }
+
+        /// 一致 / 不一致, as the reports say pass and fail.
+        public var japaneseResult: String { pass ? "一致" : "不一致" }
+    }
+
+    public var runID: Int?
+    public var insurerNumber = ""
+    /// The insurer's name as its parameters gave it (insurer_name), nil when none was set.
+    public var insurerName: String?
+    public var membersRead = 0
+    public var decisions = 0
+    public var byOutcome: [(String, Int)] = []
+    public var byOutcomeReasonScheme: [(outcome: String, reason: String, scheme: String, count: Int)] = []
+    public var certificates = 0
+    public var held = 0
+    public var checks: [Check] = []
+    public var files: [String: Int] = [:]
+    /// Documents issued but not mailed: their records went to exceptions.csv (a character the
+    /// vendor's encoding lacks, a control character, a field too long); staff hand them over.
+    public var waiting = 0
+    /// Envelopes and yen per mail class (from envelopes.csv; the manifest carries the same).
+    public var postage: [(mailClass: String, envelopes: Int, yen: Int)] = []
+    public var postageTotal: Int { postage.reduce(0) { $0 + $1.yen } }
+    public var envelopes = 0
+
+    public var allChecksPass: Bool { checks.allSatisfy(\.pass) }
+
+    /// `files`: the files' side, already being read (the run reads its staged files, which it
+    /// publishes by renaming them, while the database commits); otherwise it is read here, on
+    /// a thread of its own while the database counts.
+    static func load(_ db: Connection, runID: Int, filesDirectory: URL, files: Background<FileFacts>? = nil) throws -> RunReport {
+        let pending = files ?? Background { FileFacts.read(filesDirectory) }
+        defer { _ = pending.wait() }
+        var r = RunReport()
+        r.runID = runID
+        let id = String(runID)
+        let run = try db.query("""
+            SELECT r.as_of::text, coalesce((r.counts->>'members_read')::int, -1), r.insurer_number
+            FROM run r WHERE r.run_id = $1
+            """, [id]).rows[0]
+        r.insurerNumber = run[2]!
+        // The name the run was made with, whatever was set later.
+        r.insurerName = try ParameterVersions.recorded(db, runID: runID)?.parameters.insurerName
+        let asOf = run[0]!
+        r.membersRead = Int(run[1]!)!
+        try r.loadCounts(db, from: "decision", where: "run_id = \(runID) AND as_of = '\(asOf)'")
+        // Documents by kind: all issued, and those waiting (not in the vendor's file).
+        let docs = try db.query("""
+            SELECT 'certificate', count(*), count(mail_exception) FROM certificate c
+            WHERE c.insurer_number = $2 AND c.run_id = $1 AND \(RunRegistry.inBlock("c", run: "$1"))
+            UNION ALL SELECT kind, count(*), count(mail_exception) FROM notice WHERE run_id = $1 GROUP BY kind
+            """, [id, r.insurerNumber]).rows
+        func issued(_ k: String) -> (all: Int, waiting: Int) {
+            docs.first { $0[0] == k }.map { (Int($0[1]!)!, Int($0[2]!)!) } ?? (0, 0)
+        }
+        r.certificates = issued("certificate").all
+        r.waiting = docs.reduce(0) { $0 + Int($1[2]!)! }
+
+        // What the files and the manifest say.
+        let manifestURL = filesDirectory.appendingPathComponent(MailFiles.names.manifest)
+        var manifest: [String: Int] = [:]
+        var manifestPostage: [MailFiles.PostageLine]?
+        var manifestEnvelopes: Int?
+        if let data = try? Data(contentsOf: manifestURL), let m = try? JSONDecoder().decode(MailFiles.Manifest.self, from: data) {
+            for f in m.files { manifest[f.name] = f.records }
+            manifestPostage = m.postage
+            manifestEnvelopes = m.envelopes
+        }
+        let read = files?.wait() ?? pending.wait()
+        r.files = read.records
+        let excepted = read.excepted
+        let walk = read.walk
+        r.envelopes = walk.envelopes
+        r.postage = walk.postage.sorted { $0.key < $1.key }.map { ($0.key, $0.value.envelopes, $0.value.yen) }
+        let fromManifest = (manifestPostage ?? []).sorted { $0.mail_class < $1.mail_class }.map { "\($0.mail_class) \($0.envelopes) \($0.yen)" }
+        let fromFile = r.postage.map { "\($0.mailClass) \($0.envelopes) \($0.yen)" }
+        let sum = r.byOutcome.reduce(0) { $0 + $1.1 }
+        // No member of the insurer holds two active certificates whose validity overlaps on or
+        // after the as-of date (each certificate against the one before it, by member). Two
+        // certificates that overlap there both end on or after it: the certificates that ended
+        // before are history (an overlap among them is in the past, and was reported by the runs
+        // of its time), and leaving them out keeps the check proportional to the certificates in
+        // force rather than to every year issued (measured: the Benchmarks article of the
+        // documentation, "Measurements behind the code").
+        let overlap = try db.query("""
+            SELECT count(DISTINCT member_id), coalesce(string_agg(DISTINCT member_id, ' ' ORDER BY member_id) FILTER (WHERE n <= 10), '')
+            FROM (SELECT member_id, valid_from, lag(valid_to) OVER w AS previous_to, row_number() OVER () AS n
+                  FROM certificate WHERE insurer_number = $1 AND status = 'active' AND valid_to >= $2::date
+                  WINDOW w AS (PARTITION BY member_id ORDER BY valid_from)) c
+            WHERE valid_from <= previous_to
+            """, [run[2]!, asOf]).rows[0]
+        let doubled = Int(overlap[0]!)!
+        let logged = try AuditLog.certificateCoverage(db, insurer: r.insurerNumber, run: runID)
+        r.checks = [
+            Check(name: "members read = decisions", pass: r.membersRead == r.decisions, detail: "\(r.membersRead) = \(r.decisions)",
+                  japanese: "読み込んだ加入者数 ＝ 判定数"),
+            Check(name: "decisions = sum of outcomes", pass: r.decisions == sum, detail: "\(r.decisions) = \(sum)",
+                  japanese: "判定数 ＝ 結果別件数の合計"),
+            Check(name: "no member holds two active certificates whose validity overlaps on or after the as-of date", pass: doubled == 0,
+                  detail: doubled == 0 ? "0 members" : "\(doubled) members, e.g. \(overlap[1]!)",
+                  japanese: "基準日以降に有効期間が重なる有効な確認書を二枚持つ方はいない",
+                  japaneseDetail: doubled == 0 ? "0 人" : "\(doubled) 人（例：\(overlap[1]!)）"),
+            Check(name: "every certificate of the run is in the audit log or waits for its next seal", pass: logged.outside == 0,
+                  detail: "\(logged.certificates) = \(logged.logged) in the log + \(logged.pending) waiting"
+                      + (logged.outside == 0 ? "" : " (\(logged.outside) outside the log)"),
+                  japanese: "この実行の確認書はすべて監査ログにある（または次の封印待ち）",
+                  japaneseDetail: "\(logged.certificates) ＝ ログ \(logged.logged) ＋ 封印待ち \(logged.pending)"
+                      + (logged.outside == 0 ? "" : "（ログ外 \(logged.outside)）")),
+            mailed("certificates", issued("certificate"), excepted["certificate"] ?? 0, r.files[MailFiles.names.certificates], manifest[MailFiles.names.certificates]),
+            mailed("eligibility notices", issued("eligibility_notice"), excepted["eligibility_notice"] ?? 0, r.files[MailFiles.names.eligibility],
+                   manifest[MailFiles.names.eligibility]),
+            mailed("application guidance notices", issued("apply_notice"), excepted["apply_notice"] ?? 0, r.files[MailFiles.names.apply],
+                   manifest[MailFiles.names.apply]),
+            Check(name: "held members = held rows of exceptions.csv", pass: r.held == (excepted[""] ?? 0),
+                  detail: "\(r.held) = \(excepted[""] ?? 0)", japanese: "保留の人数 ＝ 例外ファイルの保留の行数"),
+            Check(name: "exceptions.csv = manifest", pass: r.files[MailFiles.names.exceptions] != nil && r.files[MailFiles.names.exceptions] == manifest[MailFiles.names.exceptions],
+                  detail: "\(r.files[MailFiles.names.exceptions].map(String.init) ?? "missing file") = \(manifest[MailFiles.names.exceptions].map(String.init) ?? "missing manifest") rows",
+                  japanese: "例外ファイルの行数 ＝ 送付目録の記載",
+                  japaneseDetail: "\(r.files[MailFiles.names.exceptions].map(String.init) ?? "ファイルなし") ＝ \(manifest[MailFiles.names.exceptions].map(String.init) ?? "目録なし") 行"),
+            Check(name: "every document is in exactly one envelope, every envelope's counts and members match its documents",
+                  pass: walk.problems.isEmpty && walk.documents == (r.files[MailFiles.names.certificates] ?? 0) + (r.files[MailFiles.names.eligibility] ?? 0)
+                      + (r.files[MailFiles.names.apply] ?? 0) && manifestEnvelopes == walk.envelopes && manifest[MailFiles.names.envelopes] == walk.envelopes,
+                  detail: walk.problems.isEmpty ? "\(walk.envelopes) envelopes (manifest \(manifestEnvelopes.map(String.init) ?? "missing")), \(walk.documents) documents"
+                      : walk.problems.joined(separator: "; "),
+                  japanese: "どの書類もちょうど一つの封筒に入り、封筒ごとの件数と宛先が書類と一致する",
+                  japaneseDetail: walk.problems.isEmpty ? "封筒 \(walk.envelopes)（目録 \(manifestEnvelopes.map(String.init) ?? "なし")）、書類 \(walk.documents)"
+                      : "不一致 \(walk.problems.count) 件（詳細は文字版の報告書）"),
+            Check(name: "one member letter per mailed document (inserts.csv, by envelope and member) = manifest",
+                  pass: walk.inserts == walk.documents && manifest[InsertFiles.csvName] == walk.inserts,
+                  detail: "\(walk.inserts.map(String.init) ?? "no inserts.csv") letters, \(walk.documents) documents, manifest \(manifest[InsertFiles.csvName].map(String.init) ?? "missing")",
+                  japanese: "郵送する書類ごとに説明の手紙が一通（手紙ファイル ＝ 送付目録）",
+                  japaneseDetail: "手紙 \(walk.inserts.map(String.init) ?? "なし")、書類 \(walk.documents)、目録 \(manifest[InsertFiles.csvName].map(String.init) ?? "なし")"),
+            Check(name: "postage: envelopes.csv = manifest", pass: fromFile == fromManifest,
+                  detail: "\(fromFile.joined(separator: ", ")) = \(fromManifest.joined(separator: ", "))",
+                  japanese: "郵便料金：封筒ファイル ＝ 送付目録",
+                  japaneseDetail: r.postage.map { "\(InsurerParameters.MailClass(rawValue: $0.mailClass)?.japanese ?? $0.mailClass) 封筒 \($0.envelopes)・\($0.yen) 円" }
+                      .joined(separator: "、") + (fromFile == fromManifest ? "（目録と一致）" : "（目録と不一致）")),
+        ]
+        return r
+    }
+
+    /// For --dry-run: the same counts from the staged decisions, nothing written.
+    static func fromStage(_ db: Connection, membersRead: Int) throws -> RunReport {
+        var r = RunReport()
+        r.membersRead = membersRead
+        try r.loadCounts(db, from: "pg_temp.rd", where: "true")
+        r.certificates = r.byOutcome.filter { ["issue", "renew", "issue_on_application"].contains($0.0) }.reduce(0) { $0 + $1.1 }
+        let sum = r.byOutcome.reduce(0) { $0 + $1.1 }
+        r.checks = [
+            Check(name: "members read = decisions", pass: r.membersRead == r.decisions, detail: "\(r.membersRead) = \(r.decisions)",
+                  japanese: "読み込んだ加入者数 ＝ 判定数"),
+            Check(name: "decisions = sum of outcomes", pass: r.decisions == sum, detail: "\(r.decisions) = \(sum)",
+                  japanese: "判定数 ＝ 結果別件数の合計"),
+        ]
+        return r
+    }
+
+    /// One pass over the decisions: counts by outcome, scheme and reason set, folded here into
+    /// the totals, the outcome counts and outcome × reason × scheme.
+    private mutating func loadCounts(_ db: Connection, from source: String, where condition: String) throws {
+        let sql = "SELECT outcome, scheme, array_to_string(reasons, ','), count(*) FROM \(source) WHERE \(condition) GROUP BY 1, 2, 3"
+        // Right after a run its decisions have no statistics yet (autovacuum analyses them
+        // later): the planner expects a handful of rows and sorts them all to group them, on
+        // disk (see the Benchmarks article). The few dozen groups are counted in a hash table.
+        let groups = try db.inTransaction ? db.query(sql).rows : db.transaction {
+            try db.execute("SET LOCAL enable_sort = off")
+            return try db.query(sql).rows
+        }
+        var outcomes: [String: Int] = [:]
+        var detail: [String: Int] = [:]
+        decisions = 0
+        for g in groups {
+            let (outcome, scheme, n) = (g[0]!, g[1]!, Int(g[3]!)!)
+            decisions += n
+            outcomes[outcome, default: 0] += n
+            for reason in (g[2] ?? "").split(separator: ",") { detail["\(outcome)\t\(reason)\t\(scheme)", default: 0] += n }
+        }
+        byOutcome = outcomes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        byOutcomeReasonScheme = detail.sorted { $0.key < $1.key }.map {
+            let k = $0.key.split(separator: "\t").map(String.init)
+            return (k[0], k[1], k[2], $0.value)
+        }
+        held = outcomes["held"] ?? 0
+    }
+
+    /// Issued = mailed (vendor file, manifest) + waiting (the database and exceptions.csv agree).
+    private static func mailed(_ name: String, _ db: (all: Int, waiting: Int), _ excepted: Int, _ file: Int?, _ manifest: Int?) -> Check {
+        let document = ["certificates": "資格確認書", "eligibility notices": "資格情報のお知らせ", "application guidance notices": "申請勧奨通知"][name] ?? name
+        return Check(name: "\(name) issued = mailing records + waiting for staff = manifest + exceptions",
+                     pass: file == db.all - db.waiting && manifest == file && excepted == db.waiting,
+                     detail: "\(db.all) = \(file.map(String.init) ?? "missing file") + \(db.waiting) (manifest \(manifest.map(String.init) ?? "missing"), exceptions.csv \(excepted))",
+                     japanese: "\(document)：作成数 ＝ 送付ファイルの件数 ＋ 職員対応待ち（目録・例外ファイルと一致）",
+                     japaneseDetail: "\(db.all) ＝ \(file.map(String.init) ?? "ファイルなし") ＋ \(db.waiting)（目録 \(manifest.map(String.init) ?? "なし")、例外 \(excepted)）")
+    }
+
+    /// Documents in exceptions.csv by kind (rows of one document are consecutive), held rows
+    /// (no document) under "".
+    fileprivate static func countExceptions(_ reader: CSVReader?) -> [String: Int] {
+        guard let reader else { return [:] }
+        var counts: [String: Int] = [:]
+        var header: [String] = []
+        var last = ""
+        try? reader.forEachRecord { r in
+            if header.isEmpty { header = (0..<r.count).map { r.string($0) }; return true }
+            guard let m = header.firstIndex(of: "member_id"), let d = header.firstIndex(of: "document"), r.count == header.count else { return true }
+            let key = r.string(d) + "\t" + r.string(m)
+            if r.string(d).isEmpty || key != last { counts[r.string(d), default: 0] += 1 }
+            last = key
+            return true
+        }
+        return counts
+    }
+
+    /// What the report reads from the mailing files: records per file, the exceptions by
+    /// document, and the envelope walk.
+    struct FileFacts: Sendable {
+        var records: [String: Int] = [:]
+        var excepted: [String: Int] = [:]
+        var walk = EnvelopeCheck()
+
+        static func read(_ dir: URL) -> FileFacts { read(open(dir)) }
+
+        /// The files, open: the run reads its staged files while it publishes them (renames
+        /// their folder).
+        struct Opened: @unchecked Sendable {  // safe: handed whole to the one thread that reads the files (Background)
+            let counted: [(name: String, reader: CSVReader?)]
+            let exceptions: CSVReader?
+            let walk: Result<EnvelopeCheck.Files, Error>
+        }
+
+        static func open(_ dir: URL) -> Opened {
+            let names = MailFiles.names
+            return Opened(
+                counted: [names.certificates, names.eligibility, names.apply, names.envelopes, names.exceptions].map {
+                    ($0, try? CSVReader(path: dir.appendingPathComponent($0).path))
+                },
+                exceptions: try? CSVReader(path: dir.appendingPathComponent(names.exceptions).path),
+                walk: EnvelopeCheck.open(dir))
+        }
+
+        /// The records are counted on a thread of their own while the envelopes are walked.
+        static func read(_ opened: Opened) -> FileFacts {
+            let counting = Background { () -> (records: [String: Int], excepted: [String: Int]) in
+                var records: [String: Int] = [:]
+                for (name, reader) in opened.counted { records[name] = countRecords(reader) }
+                return (records, countExceptions(opened.exceptions))
+            }
+            var f = FileFacts()
+            f.walk = EnvelopeCheck.run(opened.walk)
+            (f.records, f.excepted) = counting.wait()
+            return f
+        }
+    }
+
+    fileprivate static func countRecords(_ reader: CSVReader?) -> Int? {
+        guard let reader, let n = try? reader.countRecords() else { return nil }
+        return max(n - 1, 0)
+    }
+
+    public func render() -> String {
+        var s = runID.map { "Run \($0) report\n" } ?? "Dry run report (nothing issued, no files written)\n"
+        s += "Insurer: \(insurerNumber) \(insurerName ?? "")\n"
+        if insurerName == nil {
+            s += "warning: this run's parameters had no insurer_name: its certificates and notices carry no 保険者名称\n"
+        }
+        s += "Outcomes:\n"
+        for (o, n) in byOutcome { s += "  \(o.padding(toLength: 22, withPad: " ", startingAt: 0)) \(n)\n" }
+        s += "By outcome × reason × scheme:\n"
+        for row in byOutcomeReasonScheme {
+            s += "  \(row.outcome.padding(toLength: 22, withPad: " ", startingAt: 0)) \(row.reason.padding(toLength: 33, withPad: " ", startingAt: 0)) \(row.scheme.padding(toLength: 9, withPad: " ", startingAt: 0)) \(row.count)\n"
+        }
+        s += "Reconciliation:\n"
+        for c in checks { s += "  [\(c.pass ? "pass" : "FAIL")] \(c.name): \(c.detail)\n" }
+        if !postage.isEmpty || envelopes > 0 {
+            s += "Postage: \(envelopes) envelopes, \(postageTotal) yen\n"
+            for p in postage { s += "  \(p.mailClass.padding(toLength: 22, withPad: " ", startingAt: 0)) \(p.envelopes) envelopes  \(p.yen) yen\n" }
+        }
+        if held > 0 { s += "\(held) members held: see exceptions.csv; they are decided again next run.\n" }
+        if waiting > 0 { s += "\(waiting) documents issued but not mailed (their records are in exceptions.csv): hand them over at the counter or correct the record.\n" }
+        return s
+    }
+
+    func countsJSON() -> String {
+        var obj: [String: Any] = ["members_read": membersRead, "decisions": decisions, "certificates": certificates, "held": held,
+                                  "waiting": waiting, "envelopes": envelopes, "postage_yen": postageTotal,
+                                  "insurer_name": insurerName ?? NSNull()]
+        obj["outcomes"] = Dictionary(uniqueKeysWithValues: byOutcome)
+        obj["checks_pass"] = allChecksPass
+        return json(obj)
+    }
+}
+
+/// Loads a finished run's report (for `kakunin runs show`).
+public enum RunReportLoader {
+    public static func load(_ db: Connection, runID: Int, filesDirectory: URL) throws -> RunReport {
+        try RunReport.load(db, runID: runID, filesDirectory: filesDirectory)
+    }
+}

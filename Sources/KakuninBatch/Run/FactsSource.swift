@@ -1,0 +1,98 @@
+import Foundation
+import KakuninCore
+import KakuninStore
+
+/// The run's first step: every member's facts as one stream in envelope order, read in one
+/// snapshot (a REPEATABLE READ READ ONLY transaction on the reader connection). A large insurer
+/// is read in two halves of envelope-key order, the second on a connection of its own in the
+/// same snapshot; concatenated they are the same stream.
+struct FactsSource {
+    let reader: Connection
+    let insurer: String
+    let asOf: LocalDate
+    /// `pg_current_snapshot()` of the read: kept with the run, so that a rebuild of its files
+    /// takes the members as it saw them (MailFiles.rebuild).
+    let snapshot: String
+    /// The insurer's members (the stream's length).
+    let total: Int
+    private var firstSQL: String
+    private var second: (connection: Connection, sql: String)?
+
+    /// Insurers with at least this many members read their facts in two halves.
+    static let splitAbove = Int(ProcessInfo.processInfo.environment["KAKUNIN_SPLIT_ABOVE"] ?? "") ?? 100_000
+
+    /// Begins the reader's transaction (after the writer has locked the insurer's row): its
+    /// snapshot and the number of members.
+    init(reader: Connection, insurer: String, asOf: LocalDate) throws {
+        self.reader = reader
+        self.insurer = insurer
+        self.asOf = asOf
+        try reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        // One parallel worker halves the time before the first row while this process and the
+        // writer are still idle (the second half's connection, when there is one, runs beside it).
+        try Self.prepareFactsTransaction(reader, parallelWorkers: 1)
+        snapshot = try reader.query("SELECT pg_current_snapshot()::text").scalar!
+        total = Int(try reader.query("SELECT count(*) FROM member WHERE insurer_number = $1", [insurer]).scalar!)!
+        firstSQL = ""
+        firstSQL = factsSQL()
+    }
+
+    private func factsSQL(_ range: String = "") -> String {
+        MemberFactsQuery.sql(oneMember: false, range: range)
+            .replacingOccurrences(of: "$1", with: "'\(insurer)'")        // validated: digits only
+            .replacingOccurrences(of: "$2", with: "'\(asOf)'::date")      // a LocalDate
+    }
+
+    /// The facts query joins and sorts the whole insurer before its first row: alone, it would
+    /// keep the client and the writer waiting. A large insurer's second half is started now on
+    /// a connection of its own: the server sorts it on the other core while this process takes
+    /// the first.
+    mutating func splitIfLarge(url: String?, log: RunLog) throws {
+        // The boundary is the median key of a sample of about 5,000 of the insurer's members
+        // (pages of the table, so the cost does not grow with the insurer as reading every key
+        // did; figures in the Benchmarks article).
+        let samplePercent = min(100, max(0.5, 5_000 * 100 / Double(max(total, 1))))
+        guard total >= Self.splitAbove, let boundary = try reader.query("""
+            SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY k) FROM (
+                SELECT \(MemberFactsQuery.envelopeKey) COLLATE "C" AS k FROM member TABLESAMPLE SYSTEM (\(samplePercent)) REPEATABLE (1)
+                WHERE insurer_number = $1) s
+            """, [insurer]).scalar else { return }
+        let literal = "'" + boundary.replacingOccurrences(of: "'", with: "''") + "'"
+        let other = try Connection(url: url, applicationName: "kakunin-run-read")
+        let exported = try reader.query("SELECT pg_export_snapshot()").scalar!
+        try other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try other.execute("SET TRANSACTION SNAPSHOT '\(exported)'")
+        try Self.prepareFactsTransaction(other, parallelWorkers: 0)
+        let sql = factsSQL("COLLATE \"C\" >= \(literal)")
+        try other.beginCopyOut("COPY (\(sql)) TO STDOUT")
+        second = (other, sql)
+        firstSQL = factsSQL("COLLATE \"C\" < \(literal)")
+        log.event("decide", "reading the facts in two halves of envelope order, the second on its own connection")
+    }
+
+    /// Every member's facts row, in envelope order, to `consume`.
+    func stream(_ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try reader.copyOut("COPY (\(firstSQL)) TO STDOUT", consume)
+        if let second { try second.connection.receiveCopyOut("COPY (\(second.sql)) TO STDOUT", consume) }
+    }
+
+    /// Ends the read transactions.
+    func commit() throws {
+        try reader.execute("COMMIT")
+        if let second { try second.connection.execute("COMMIT") }
+    }
+
+    /// Settings of a transaction that reads the facts query (each half's):
+    /// - a streaming query gains nothing from JIT compilation but pays for it;
+    /// - the hash tables and the sort fit in memory;
+    /// - the query is built to hash-join every table once. Statistics that lag behind the
+    ///   tables (a run added fewer rows than autoanalyze waits for, on top of years of voided
+    ///   certificates) made the planner expect one row from a CTE and loop over it for every
+    ///   member (figures in the Benchmarks article). A nested loop is never wanted here.
+    private static func prepareFactsTransaction(_ db: Connection, parallelWorkers: Int) throws {
+        try db.execute("SET LOCAL jit = off")
+        try db.execute("SET LOCAL max_parallel_workers_per_gather = \(parallelWorkers)")
+        try db.execute("SET LOCAL work_mem = '512MB'")
+        try db.execute("SET LOCAL enable_nestloop = off")
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+import KakuninTesting
+
+/// Issue 30: the structure stays readable. The pipelines' functions stay short (the run, the
+/// import and the mail files read as named steps), and the targets depend only downwards.
+@Suite("Structure rules")
+struct StructureRulesTests {
+    static let root = TestDatabase.repositoryRoot
+    /// The pipelines' folders: no function in them is longer than this many lines.
+    static let pipelineFolders = ["Sources/KakuninBatch/Run", "Sources/KakuninBatch/Import", "Sources/KakuninBatch/Mail"]
+    static let maxLines = 80
+    /// Functions still longer, waiting to be cut into steps: this list may only shrink (a
+    /// function on it that has become short must leave it).
+    static let knownLong: Set<String> = [
+        "Sources/KakuninBatch/Import/FeedImporter.swift: public func run(feed:",
+        "Sources/KakuninBatch/Import/FeedImporter.swift: private func merge(",
+        "Sources/KakuninBatch/Import/RowEncoder.swift: private func encode(",
+    ]
+
+    struct LongFunction: CustomStringConvertible {
+        let path: String, line: Int, lines: Int, signature: String
+        var key: String { "\(path): \(signature)" }
+        var description: String { "\(path):\(line): \(lines) lines: \(signature)" }
+    }
+
+    /// Every function or initializer of `text` longer than `limit` lines (from its declaration
+    /// to its closing brace), by counting braces outside string literals and comments.
+    static func longFunctions(path: String, text: String, limit: Int) -> [LongFunction] {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let code = codeOnly(lines)
+        let declaration = #/^\s*(@\w+(\([^)]*\))?\s+)*((public|package|private|fileprivate|internal|static|final|override|mutating|convenience|required|nonisolated|class)\s+)*(func\s+\w+|init[?!]?\s*[(<])/#
+        var found: [LongFunction] = []
+        for (i, line) in code.enumerated() where line.firstMatch(of: declaration) != nil {
+            var depth = 0, opened = false
+            for j in i..<code.count {
+                depth += code[j].filter { $0 == "{" }.count - code[j].filter { $0 == "}" }.count
+                if code[j].contains("{") { opened = true }
+                guard opened, depth <= 0 else { continue }
+                if j - i + 1 > limit {
+                    found.append(LongFunction(path: path, line: i + 1, lines: j - i + 1, signature: signature(lines[i])))
+                }
+                break
+            }
+        }
+        return found
+    }
+
+    /// The declaration up to its first parenthesis (`private func merge(`), the allowlist's key.
+    static func signature(_ line: String) -> String {
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        guard let paren = trimmed.firstIndex(of: "(") else { return trimmed }
+        let rest = trimmed[trimmed.index(after: paren)...]
+        // Keep the first argument label when it is all there is to tell overloads apart.
+        if let colon = rest.firstIndex(of: ":"), !rest[..<colon].contains(" "), !rest[..<colon].hasPrefix("_") {
+            return String(trimmed[...paren]) + rest[...colon]
+        }
+        return String(trimmed[...paren])
+    }
+
+    /// The lines with string literals (also multi-line ones) and `//` comments blanked out.
+    static func codeOnly(_ lines: [String]) -> [String] {
+        var inMultiline = false
+        return lines.map { line in
+            if line.components(separatedBy: "\"\"\"").count % 2 == 0 {
+                inMultiline.toggle()
+                return ""
+            }
+            if inMultiline { return "" }
+            let noStrings = line.replacing(#/"(\\.|[^"\\])*"/#, with: "\"\"")
+            return noStrings.components(separatedBy: "//").first ?? ""
+        }
+    }
+
+    @Test("no function over 80 lines in the run, the import or the mail files beyond the known list, which only shrinks")
+    func pipelineFunctionsAreShort() throws {
+        var long: [LongFunction] = []
+        for folder in Self.pipelineFolders {
+            let files = try RepositoryRulesTests.swiftFiles(under: folder)
+            #expect(!files.isEmpty, "\(folder) has no Swift files: update pipelineFolders")
+            for (path, text) in files { long += Self.longFunctions(path: path, text: text, limit: Self.maxLines) }
+        }
+        for f in long where !Self.knownLong.contains(f.key) {
+            Issue.record("\(f): cut it into named steps (no function over \(Self.maxLines) lines in the pipelines)")
+        }
+        let stillLong = Set(long.map(\.key))
+        for key in Self.knownLong.subtracting(stillLong) {
+            Issue.record("\(key) is no longer over \(Self.maxLines) lines (or has moved): take it off knownLong")
+        }
+    }
+
+    @Test("the length check finds a long function and skips braces in strings and comments")
+    func lengthCheckFindsPlanted() {
+        let body = (0..<85).map { "        total += \($0) // { not a brace" }.joined(separator: "\n")
+        let planted = """
+            struct Planted {
+                func short() -> Int { 1 }
+                private func long(_ x: Int) -> Int {
+                    var total = 0
+            \(body)
+                    let sql = \"""
+                        SELECT '{' FROM t
+                        \"""
+                    return total + sql.count
+                }
+                init(value: Int) {
+                    print("}")
+                }
+            }
+            """
+        let found = Self.longFunctions(path: "P.swift", text: planted, limit: 80)
+        #expect(found.map(\.signature) == ["private func long("], "\(found)")
+        #expect(found.first?.lines == 92)
+        #expect(Self.longFunctions(path: "P.swift", text: planted, limit: 100).isEmpty)
+    }
+
+    // MARK: targets
+
+    /// The layers, lowest first: a target may depend only on targets of lower layers.
+    static let layers: [[String]] = [
+        ["KakuninCore", "KakuninStore"],
+        ["KakuninRuntime"],
+        ["KakuninAudit"],
+        ["KakuninBatch"],
+        ["KakuninCounter"],
+        ["KakuninWeb"],
+        ["kakunin"],
+    ]
+
+    @Test("targets depend only on lower layers: CLI → Web → Counter → Batch → Audit → Runtime → Store, Core")
+    func targetsDependDownwards() throws {
+        let package = try String(contentsOf: Self.root.appendingPathComponent("Package.swift"), encoding: .utf8)
+        let layerOf = Dictionary(uniqueKeysWithValues: Self.layers.enumerated().flatMap { i, names in names.map { ($0, i) } })
+        let target = #/\.(?:target|executableTarget)\(name: "(?<name>[\w-]+)"(?:, dependencies: \[(?<deps>[^\]]*)\])?/#
+        var seen = Set<String>()
+        for m in package.matches(of: target) {
+            let name = String(m.output.name)
+            guard let layer = layerOf[name] else { continue }
+            seen.insert(name)
+            let deps = (m.output.deps.map(String.init) ?? "").matches(of: #/"(Kakunin\w+|kakunin)"/#).map { String($0.output.1) }
+            for dep in deps {
+                let depLayer = try #require(layerOf[dep], "\(name) depends on \(dep), which has no layer: add it to layers")
+                #expect(depLayer < layer, "\(name) (layer \(layer)) depends on \(dep) (layer \(depLayer)): data flows one way, downwards")
+            }
+        }
+        #expect(seen == Set(layerOf.keys), "targets of Package.swift not found: \(Set(layerOf.keys).subtracting(seen))")
+    }
+}
