@@ -67,17 +67,36 @@ public enum LetterHTML {
     /// member, document) that the enclosing line matches with the envelope. The page's language
     /// is its section's; only a bilingual letter marks the language of each part (its second).
     public static func page(_ letter: MemberLetter, reference: String) -> String {
-        let bilingual = letter.languages.count > 1
-        var s = "<section class=\"letter\(bilingual ? " bilingual" : "")\" lang=\"\(escape(letter.languages.first ?? "ja"))\">\n<p class=\"ref\">\(escape(reference))</p>\n"
-        for section in letter.sections {
-            if let heading = headingKey(section.section) { s += "<h2>\(headings(letter, heading))</h2>\n" }
-            for (i, sentences) in section.texts.enumerated() where !sentences.isEmpty {
-                s += block(section.section, sentences, attributes: attributes(letter, i))
-            }
+        pageStart(language: letter.language, reference: escape(reference))
+            + letter.sections.indices.map { section(letter, $0) }.joined() + pageEnd(language: letter.language)
+    }
+
+    /// A page's opening up to its reference line (`reference` already escaped), for a letter
+    /// in `language` (`pt`, `ja+en`).
+    static func pageStart(language: String, reference: String) -> String {
+        let languages = language.split(separator: "+")
+        return "<section class=\"letter\(languages.count > 1 ? " bilingual" : "")\" lang=\"\(escape(languages.first.map(String.init) ?? "ja"))\">\n"
+            + "<p class=\"ref\">\(reference)</p>\n"
+    }
+
+    /// The page's part for the letter's `index`th section: its heading, then its paragraphs or
+    /// list. The same for every member with the same paragraph (inserts.csv refers to it).
+    public static func section(_ letter: MemberLetter, _ index: Int) -> String {
+        let section = letter.sections[index]
+        var s = headingKey(section.section).map { "<h2>\(headings(letter, $0))</h2>\n" } ?? ""
+        for (i, sentences) in section.texts.enumerated() where !sentences.isEmpty {
+            s += block(section.section, sentences, attributes: attributes(letter, i))
         }
-        for (i, l) in letter.languages.enumerated() {
+        return s
+    }
+
+    /// The page's footer in each of the letter's languages, and its end.
+    static func pageEnd(language: String) -> String {
+        let languages = language.split(separator: "+").map(String.init)
+        var s = ""
+        for (i, l) in languages.enumerated() {
             if let footer = LetterCatalog.texts[l]?["footer"] {
-                s += "<p class=\"footer\(i > 0 ? " second" : "")\"\(bilingual ? " lang=\"\(escape(l))\"" : "")>\(escape(footer))</p>\n"
+                s += "<p class=\"footer\(i > 0 ? " second" : "")\"\(languages.count > 1 ? " lang=\"\(escape(l))\"" : "")>\(escape(footer))</p>\n"
             }
         }
         return s + "</section>\n"

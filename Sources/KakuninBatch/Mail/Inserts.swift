@@ -4,44 +4,59 @@ import KakuninCore
 import KakuninStore
 import KakuninRuntime
 
-/// The member letters of a run (SPEC.md 5.2): one insert per mailed document, in
-/// `inserts.csv` (envelope, member, document, language, then the letter's paragraphs) and in
-/// one printable HTML file per letter language (`letters_<language>.html`, A4, a page per
-/// letter). Always UTF-8, whatever the vendor's encoding: CP932 cannot carry Thai or Nepali.
+/// The member letters of a run (SPEC.md 5.2), as variable data by reference, the way print
+/// vendors do variable-data printing: `inserts.csv` holds one row per mailed document
+/// (envelope, member, document, language, the name as printed, the certificate number, then
+/// the letter's paragraphs in order as paragraph ids) and `letter_paragraphs.csv` each distinct
+/// paragraph of the run once (language, id, text, and the paragraph's part of the printable
+/// page). Only the name differs from member to member: a paragraph holding it has the
+/// placeholder `{name}`. Both files are always UTF-8, whatever the vendor's encoding (CP932
+/// cannot carry Thai or Nepali). The printable pages (`letters_<language>.html`) are written on
+/// request from these two files (`LetterPages`, `kakunin letters html`).
 ///
-/// The mailing thread hands each placed document's letter over (its facts, the name as printed
-/// and the identifiers) as the document is placed in its envelope; a thread of its own
-/// composes and writes the letters in that order (`InsertWriter`), so the letters' tens of
-/// bytes per vendor byte stay off the mailing path, and a rebuilt run (same documents, same
-/// order) writes the same bytes. Memory is bounded: at most `maxQueued` batches wait.
+/// The mailing thread hands each placed document's letter over (its key, the name as printed
+/// and the identifiers); a thread of its own writes the rows in that order (`InsertWriter`), so
+/// a rebuilt run (same documents, same order) writes the same bytes. Memory is bounded: at
+/// most `maxQueued` batches wait. With `member_letters = off` nothing is written.
 final class InsertFiles {
-    static let csvName = "inserts.csv"
-    static let header = ["envelope_id", "member_id", "document", "certificate_number", "language"] + MemberLetter.Section.allCases.map(\.rawValue)
+    static let csvName = "inserts.csv", paragraphsName = "letter_paragraphs.csv"
+    static let identity = ["envelope_id", "member_id", "document", "language", "name", "certificate_number"]
+    static let header = identity + MemberLetter.Section.allCases.map(\.rawValue)
+    static let paragraphsHeader = ["language", "paragraph_id", "text", "html"]
+    /// Where a paragraph's text (and page part) has the member's name as printed.
+    static let namePlaceholder = "{name}"
     static let batchSize = 256, maxQueued = 16
 
-    private let writer: InsertWriter
-    private var worker: WorkerThread<[PendingLetter]>!
+    /// False under `member_letters = off` (the insurer encloses its own leaflets).
+    let enabled: Bool
+    private let writer: InsertWriter?
+    private var worker: WorkerThread<[PendingLetter]>?
     private var batch: [PendingLetter] = []
     /// Letters handed over (the mailing thread's count, for the manifest and the envelopes).
     private(set) var count = 0
 
     init(dir: URL, runID: Int, parameters: InsurerParameters) throws {
-        writer = try InsertWriter(dir: dir, runID: runID, contact: InsurerContact(parameters))
+        enabled = parameters.memberLetters
+        guard enabled else { writer = nil; return }
+        let writer = try InsertWriter(dir: dir, contact: InsurerContact(parameters))
+        self.writer = writer
         batch.reserveCapacity(Self.batchSize)
-        worker = WorkerThread(maxQueued: Self.maxQueued, process: { [writer] letters in
+        worker = WorkerThread(maxQueued: Self.maxQueued, process: { letters in
             for l in letters { try writer.write(l) }
         })
     }
 
-    deinit { worker.stop() }
+    deinit { worker?.stop() }
 
     static func htmlName(_ language: String) -> String { "letters_\(language.replacingOccurrences(of: "+", with: "_")).html" }
 
     /// The letter for one mailed document (a vendor record written) in envelope `envelope`:
     /// its key, the name as printed and the identifiers, kept with its envelope until the
-    /// envelope is closed (`write`), so that inserts.csv keeps the envelopes' order.
+    /// envelope is closed (`write`), so that inserts.csv keeps the envelopes' order. Nil under
+    /// `member_letters = off`.
     func letter(_ r: CopyRow, _ p: PersonColumns, envelope id: [UInt8], kind: String, number: Int64?, reasons: [UInt8],
-                validFrom: LocalDate?, validTo: LocalDate?) throws -> PendingLetter {
+                validFrom: LocalDate?, validTo: LocalDate?) throws -> PendingLetter? {
+        guard enabled else { return nil }
         var name = r.withField(p.mail + 5) { Array($0) }
         r.withField(p.mail + 6) { given in
             if !given.isEmpty { name.append(UInt8(ascii: " ")); name.append(contentsOf: given) }
@@ -62,7 +77,7 @@ final class InsertFiles {
         var full: [PendingLetter] = []
         full.reserveCapacity(Self.batchSize)
         swap(&full, &batch)
-        try worker.put(full)
+        try worker?.put(full)
     }
 
     /// The identifiers printed at the top of a letter, for the enclosing line.
@@ -70,18 +85,18 @@ final class InsertFiles {
         "\(envelope) · \(member) · \(document.rawValue)" + (number.map { " No. \($0)" } ?? "")
     }
 
-    /// Waits for the letters' thread, then closes the files (fsync): inserts.csv, then the
-    /// HTML files of the languages that have letters, in the order of the languages; the others
-    /// are removed.
+    /// Waits for the letters' thread, then closes the files (fsync): inserts.csv, then
+    /// letter_paragraphs.csv. None under `member_letters = off`.
     func finish() throws -> [MailFiles.FileEntry] {
+        guard let writer, let worker else { return [] }
         if !batch.isEmpty { try flush() }
         try worker.finish()
         return try writer.finish()
     }
 
     func abandon() {
-        worker.stop()
-        writer.abandon()
+        worker?.stop()
+        writer?.abandon()
     }
 
     /// `ja`, `en`, … in the catalog's order, then `ja+en`.
@@ -105,35 +120,27 @@ struct PendingLetter {
     let number: Int64?
 }
 
-/// The letters' thread: composes each letter from its template (composed once per key, as
-/// bytes) and writes its row of inserts.csv and its page of its language's HTML file, hashing
-/// as it writes. Every file is created when the run begins, with the others: a run that has
-/// lost its lock (its staging folder removed by the run that took over) only writes to files
-/// it holds open, and stops at its next check with the lock's error. Those left empty are
-/// removed at the end.
+/// The letters' thread: writes each letter's row of inserts.csv from its template (composed
+/// once per key, as bytes), and each paragraph the first time a letter uses it into
+/// letter_paragraphs.csv, hashing as it writes. Both files are created when the run begins,
+/// with the others: a run that has lost its lock (its staging folder removed by the run that
+/// took over) only writes to files it holds open, and stops at its next check with the lock's
+/// error.
 final class InsertWriter: @unchecked Sendable {
-    private let dir: URL
-    private let runID: Int
     private let contact: InsurerContact
-    private let csv: HashedFile
-    /// Per letter language, its HTML file.
-    private var html: [String: HashedFile] = [:]
+    private let csv: HashedFile, paragraphs: HashedFile
     private var templates: [LetterKey: LetterTemplate] = [:]
-    /// The record and the page being built, reused letter after letter.
-    private var row: [UInt8] = [], page: [UInt8] = [], scratch: [UInt8] = [], reference: [UInt8] = [], name: [UInt8] = []
+    /// Per paragraph id written, the SHA-256 of the paragraph it stands for (two paragraphs
+    /// sharing an id would stop the run; bounded like the templates, by the calendar).
+    private var written: [String: [UInt8]] = [:]
+    /// The record being built, reused letter after letter.
+    private var row: [UInt8] = []
 
-    init(dir: URL, runID: Int, contact: InsurerContact) throws {
-        self.dir = dir
-        self.runID = runID
+    init(dir: URL, contact: InsurerContact) throws {
         self.contact = contact
-        csv = try HashedFile(dir, InsertFiles.csvName, head: CSVField.join(InsertFiles.header) + "\n")
-        for language in LetterCatalog.languages + ["ja+en"] { html[language] = try htmlFile(language) }
-        for b in [\InsertWriter.row, \.page] { self[keyPath: b].reserveCapacity(8192) }
-    }
-
-    private func htmlFile(_ language: String) throws -> HashedFile {
-        try HashedFile(dir, InsertFiles.htmlName(language),
-                       head: LetterHTML.head(language: language, title: "kakunin run \(runID): member letters (\(language))"))
+        csv = try HashedFile(dir, InsertFiles.csvName, head: CSVField.line(InsertFiles.header))
+        paragraphs = try HashedFile(dir, InsertFiles.paragraphsName, head: CSVField.line(InsertFiles.paragraphsHeader))
+        row.reserveCapacity(1024)
     }
 
     func write(_ l: PendingLetter) throws {
@@ -142,107 +149,77 @@ final class InsertWriter: @unchecked Sendable {
         l.envelope.withUnsafeBufferPointer { CSVBytes.appendQuoted($0, to: &row) }
         row.append(UInt8(ascii: ","))
         l.member.withUnsafeBufferPointer { CSVBytes.appendQuoted($0, to: &row) }
-        row.append(contentsOf: t.documentField)
+        row.append(contentsOf: t.documentAndLanguage)
+        l.name.withUnsafeBufferPointer { CSVBytes.appendQuoted($0, to: &row) }
+        row.append(UInt8(ascii: ","))
         if let n = l.number { row.append(contentsOf: String(n).utf8) }
-        row.append(contentsOf: t.languageField)
-        for part in t.csv {
-            switch part {
-            case .quoted(let bytes): row.append(contentsOf: bytes)
-            case .named(let slots):
-                scratch.removeAll(keepingCapacity: true)
-                slots.fill(into: &scratch, name: l.name, reference: [])
-                row.append(UInt8(ascii: ","))
-                scratch.withUnsafeBufferPointer { CSVBytes.appendQuoted($0, to: &row) }
-            }
-        }
-        row.append(10)
+        row.append(contentsOf: t.paragraphIDs)
         try csv.add(row)
-        name.removeAll(keepingCapacity: true)
-        LetterHTML.escape(l.name, to: &name)
-        reference.removeAll(keepingCapacity: true)
-        LetterHTML.escape(l.envelope, to: &reference)
-        reference.append(contentsOf: Self.dot)
-        LetterHTML.escape(l.member, to: &reference)
-        reference.append(contentsOf: t.referenceTail)
-        if let n = l.number { reference.append(contentsOf: " No. \(n)".utf8) }
-        page.removeAll(keepingCapacity: true)
-        t.page.fill(into: &page, name: name, reference: reference)
-        try t.file.add(page)
     }
-
-    private static let dot = Array(" · ".utf8)
 
     private func template(_ key: LetterKey) throws -> LetterTemplate {
         if let t = templates[key] { return t }
         let facts = LetterFacts(kind: key.kind, reasons: key.reasons.split(separator: UInt8(ascii: ";")).map { String(decoding: $0, as: UTF8.self) },
-                                name: Slots.name, validFrom: key.validFrom, validTo: key.validTo,
+                                name: InsertFiles.namePlaceholder, validFrom: key.validFrom, validTo: key.validTo,
                                 preferredLanguage: key.language.isEmpty ? nil : String(decoding: key.language, as: UTF8.self), insurer: contact)
         let letter = MemberLetter(facts)
-        let file = try html[letter.language] ?? {
-            let f = try htmlFile(letter.language)
-            html[letter.language] = f
-            return f
-        }()
-        let t = LetterTemplate(letter, document: facts.document, file: file)
+        let texts = letter.paragraphs
+        var ids: [String] = []
+        for i in letter.sections.indices { ids.append(try paragraph(letter.language, text: texts[i], html: LetterHTML.section(letter, i))) }
+        let t = LetterTemplate(documentAndLanguage: Array(",\(CSVField.quote(facts.document.rawValue)),\(CSVField.quote(letter.language)),".utf8),
+                               paragraphIDs: Array(("," + ids.joined(separator: ",") + "\n").utf8))
         // A run has a few thousand keys, bounded by the calendar, not by the members; past 4,096
-        // the rest are composed each time (memory stays flat: at most ~30 MB of templates).
+        // the rest are composed each time (memory stays flat).
         if templates.count < 4096 { templates[key] = t }
         return t
     }
 
-    /// inserts.csv, then the HTML files of the languages that have letters, in the order of
-    /// the languages; the others are removed. (After the thread has ended.)
-    func finish() throws -> [MailFiles.FileEntry] {
-        var entries = [try csv.finish(tail: "")]
-        for language in html.keys.sorted(by: InsertFiles.languageOrder) {
-            let f = html[language]!
-            if f.isEmpty { f.remove() } else { entries.append(try f.finish(tail: LetterHTML.tail)) }
+    /// The id of a paragraph (`LetterParagraphID`), its row written the first time.
+    private func paragraph(_ language: String, text: String, html: String) throws -> String {
+        let (id, digest) = LetterParagraphID.make(language: language, text: text, html: html)
+        if let known = written[id] {
+            guard known == digest else {
+                throw OperatorError(.internalError, "two paragraphs of the run's letters share the id \(id)", fix: "report this to the developers")
+            }
+            return id
         }
-        return entries
+        written[id] = digest
+        try paragraphs.add(Array(CSVField.line([language, id, text, html]).utf8))
+        return id
+    }
+
+    /// inserts.csv, then letter_paragraphs.csv. (After the thread has ended.)
+    func finish() throws -> [MailFiles.FileEntry] {
+        [try csv.finish(tail: ""), try paragraphs.finish(tail: "")]
     }
 
     func abandon() {
         csv.abandon()
-        for f in html.values { f.abandon() }
+        paragraphs.abandon()
     }
 }
 
-/// A letter's fixed parts as bytes, with places for the name and the reference line.
-struct LetterTemplate {
-    enum CSVPart {
-        /// Paragraphs without the name, each preceded by its comma and quoted as it needs.
-        case quoted([UInt8])
-        /// A paragraph with the name, quoted once filled.
-        case named(Slots)
-    }
-    /// `,document,` and `,language`, around the certificate number.
-    let documentField: [UInt8], languageField: [UInt8]
-    let csv: [CSVPart]
-    /// ` · document` after the envelope and member of the reference line.
-    let referenceTail: [UInt8]
-    let page: Slots
-    let file: HashedFile
-
-    init(_ letter: MemberLetter, document: LetterDocument, file: HashedFile) {
-        documentField = Array(",\(CSVField.quote(document.rawValue)),".utf8)
-        languageField = Array(",\(CSVField.quote(letter.language))".utf8)
-        var parts: [CSVPart] = [], quoted: [UInt8] = []
-        for paragraph in letter.paragraphs {
-            let slots = Slots(paragraph)
-            if slots.isFixed {
-                quoted.append(UInt8(ascii: ","))
-                Array(paragraph.utf8).withUnsafeBufferPointer { CSVBytes.appendQuoted($0, to: &quoted) }
-                continue
-            }
-            if !quoted.isEmpty { parts.append(.quoted(quoted)); quoted = [] }
-            parts.append(.named(slots))
+/// A paragraph's id in a run's letters: the first 6 bytes (12 hex digits) of the SHA-256 of
+/// its language, text and page part. The same paragraph gets the same id in every run and
+/// rerun; a paragraph shared by many letters (the help lines of a language) is written once.
+enum LetterParagraphID {
+    static func make(language: String, text: String, html: String) -> (id: String, digest: [UInt8]) {
+        var h = SHA256()
+        for (i, part) in [language, text, html].enumerated() {
+            if i > 0 { h.update(data: [0]) }
+            h.update(data: Array(part.utf8))
         }
-        if !quoted.isEmpty { parts.append(.quoted(quoted)) }
-        csv = parts
-        referenceTail = Array(" · \(document.rawValue)".utf8)
-        page = Slots(LetterHTML.page(letter, reference: Slots.reference))
-        self.file = file
+        let digest = Array(h.finalize())
+        return (hex(digest.prefix(6)), digest)
     }
+}
+
+/// A letter's fixed parts of its inserts.csv row, as bytes.
+struct LetterTemplate {
+    /// `,document,language,` between the member and the name.
+    let documentAndLanguage: [UInt8]
+    /// `,id,id,…` after the certificate number, with the line end.
+    let paragraphIDs: [UInt8]
 }
 
 /// One file of the letters, UTF-8, hashed as it is written and fsync'd once at its end.
@@ -289,25 +266,5 @@ final class HashedFile {
     func remove() {
         abandon()
         try? FileManager.default.removeItem(at: url)
-    }
-}
-
-/// A text with places for the member's name and the letter's reference line, marked by
-/// characters no letter text holds (U+0001), split once into bytes so that filling is appending.
-struct Slots {
-    static let name = "\u{1}N\u{1}", reference = "\u{1}R\u{1}"
-    /// Even places: the text's bytes; odd places: the marker's letter (N or R).
-    private let parts: [[UInt8]]
-
-    init(_ text: String) {
-        parts = Array(text.utf8).split(separator: 1, omittingEmptySubsequences: false).map(Array.init)
-    }
-
-    var isFixed: Bool { parts.count == 1 }
-
-    func fill(into out: inout [UInt8], name: [UInt8], reference: [UInt8]) {
-        for (i, part) in parts.enumerated() {
-            out.append(contentsOf: i % 2 == 0 ? part : part == [UInt8(ascii: "N")] ? name : reference)
-        }
     }
 }
