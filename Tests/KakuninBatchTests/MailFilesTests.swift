@@ -300,7 +300,7 @@ struct MailFilesTests {
         #expect(try tdb.connect().query("SELECT address FROM member WHERE member_id = 'H'").scalar == "大阪府大阪市北区梅田1丁目")
         let rerun = try run(tdb, dir, params: p)
         #expect(rerun.status == 0, "\(rerun.stdout)\(rerun.stderr)")
-        for name in ["certificates.csv", "eligibility_notices.csv", "apply_notices.csv", "envelopes.csv", "exceptions.csv", "inserts.csv", "letters_ja.html", "manifest.json"] {
+        for name in ["certificates.csv", "eligibility_notices.csv", "apply_notices.csv", "envelopes.csv", "exceptions.csv", "inserts.csv", "letter_paragraphs.csv", "manifest.json"] {
             let a = try Data(contentsOf: files(cleanDir).appendingPathComponent(name))
             let b = try Data(contentsOf: files(dir).appendingPathComponent(name))
             #expect(a == b, "\(name) differs after the rerun")

@@ -38,6 +38,30 @@ struct MemberLetterRunTests {
         return rows.dropFirst().filter { $0.count == rows[0].count }.map { Dictionary(uniqueKeysWithValues: zip(rows[0], $0)) }
     }
 
+    /// The letters of a run with their paragraphs resolved: each section's text from
+    /// letter_paragraphs.csv (by its id), the name as printed filled in; "?" for an unknown id.
+    func resolved(_ dir: URL) throws -> [[String: String]] {
+        let paragraphs = try records(dir.appendingPathComponent("letter_paragraphs.csv"))
+        let texts = Dictionary(paragraphs.map { ($0["paragraph_id"]!, $0["text"]!) }, uniquingKeysWith: { a, _ in a })
+        #expect(texts.count == paragraphs.count, "each paragraph once")
+        return try records(dir.appendingPathComponent("inserts.csv")).map { row in
+            var r = row
+            for s in MemberLetter.Section.allCases { r[s.rawValue] = texts[row[s.rawValue]!]?.replacingOccurrences(of: "{name}", with: row["name"]!) ?? "?" }
+            return r
+        }
+    }
+
+    /// `kakunin letters html` for the run of `out`, into a new folder.
+    func letterPages(_ tdb: TestDatabase, out: URL, language: String? = nil) throws -> (CommandResult, URL, Int) {
+        let runID = Int(try tdb.connect().query("SELECT max(run_id) FROM run").scalar!)!
+        let html = try temporaryDirectory()
+        let r = try runKakunin(["letters", "html", "--run", String(runID), "--files", out.path, "--out", html.path] + (language.map { ["--lang", $0] } ?? []),
+                               database: tdb)
+        return (r, html, runID)
+    }
+
+    static let contact = InsurerContact(name: "千代田区国民健康保険", phone: "03-3264-2111", hours: "平日 8:30–17:15", languages: ["ja", "en", "zh"])
+
     /// The file languages a member's `preferred_language` gets.
     func expected(_ tag: String) -> [String] { MemberLetter.languages(for: tag.isEmpty ? nil : tag) }
 
@@ -49,7 +73,7 @@ struct MemberLetterRunTests {
         #expect(r.status == 0 || r.status == 11, "\(r.stderr)")
         #expect(r.stdout.contains("[pass] one member letter per mailed document"), "\(r.stdout)")
         let dir = out.appendingPathComponent("131016/\(Self.asOf)/nightly")
-        let inserts = try records(dir.appendingPathComponent("inserts.csv"))
+        let inserts = try resolved(dir)
         let db = try tdb.connect()
         var decisions: [String: [String?]] = [:]
         for row in try db.query("""
@@ -68,7 +92,8 @@ struct MemberLetterRunTests {
             #expect(letter["language"] == langs.joined(separator: "+"), "\(member): \(d[7]!)")
             #expect(letter["document"] == LetterDocument(kind: outcome).rawValue, "\(member) \(outcome)")
             #expect(letter["certificate_number"] == (d[8] ?? ""), "\(member)")
-            #expect(letter["greeting"]!.contains(d[5]!) && (d[6].map { letter["greeting"]!.contains($0) } ?? true), "the name as printed: \(member)")
+            #expect(letter["name"]!.contains(d[5]!) && (d[6].map { letter["name"]!.contains($0) } ?? true), "the name as printed: \(member)")
+            #expect(letter["greeting"]!.contains(letter["name"]!), "the greeting names the member: \(member)")
             for l in langs {
                 let texts = try #require(LetterCatalog.texts[l])
                 #expect(letter["why"]!.contains(texts["outcome.\(outcome)"]!), "\(member) \(l) \(outcome)")
@@ -96,36 +121,68 @@ struct MemberLetterRunTests {
         #expect(Set(mailedReasons) == reasonsSeen, "\(Set(mailedReasons).symmetricDifference(reasonsSeen))")
         #expect(reasonsSeen.count >= 5, "\(reasonsSeen.sorted())")
 
-        // One HTML file per letter language, one page per letter, fonts named, UTF-8 stated.
+        // Both files UTF-8 and in the manifest; each paragraph once, shared by the letters.
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("manifest.json"))) as! [String: Any]
         #expect(manifest["inserts"] as? Int == inserts.count && manifest["inserts_encoding"] as? String == "UTF-8")
         let files = (manifest["files"] as! [[String: Any]])
         let listed = Dictionary(uniqueKeysWithValues: files.map { ($0["name"] as! String, $0) })
         #expect(listed["inserts.csv"]?["records"] as? Int == inserts.count && listed["inserts.csv"]?["encoding"] as? String == "UTF-8")
+        let paragraphs = try records(dir.appendingPathComponent("letter_paragraphs.csv"))
+        #expect(listed["letter_paragraphs.csv"]?["records"] as? Int == paragraphs.count && listed["letter_paragraphs.csv"]?["encoding"] as? String == "UTF-8")
+        #expect(paragraphs.count < inserts.count, "\(paragraphs.count) paragraphs for \(inserts.count) letters")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("letters_ja.html").path), "pages are written on request")
+
+        // On request: one HTML file per letter language, byte for byte the pages composed from
+        // the decisions (what the run wrote itself before): head, a page per letter in the order
+        // of inserts.csv, with its reference line.
+        let (h, html, runID) = try letterPages(tdb, out: out)
+        #expect(h.status == 0, "\(h.stdout)\(h.stderr)")
         for language in languagesSeen {
             let name = "letters_\(language.replacingOccurrences(of: "+", with: "_")).html"
-            let html = try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
-            let pages = html.components(separatedBy: "<section class=\"letter").count - 1
-            #expect(pages == inserts.filter { $0["language"] == language }.count && listed[name]?["records"] as? Int == pages, "\(name)")
-            #expect(html.contains("size: A4") && html.contains("Noto Sans"), "\(name)")
+            let pages = inserts.filter { $0["language"] == language }.map { letter -> String in
+                let d = decisions[letter["member_id"]!]!
+                let facts = LetterFacts(kind: d[1]!, reasons: (d[2] ?? "").split(separator: ";").map(String.init), name: letter["name"]!,
+                                        validFrom: d[3].flatMap { LocalDate($0) }, validTo: d[4].flatMap { LocalDate($0) },
+                                        preferredLanguage: d[7]!.isEmpty ? nil : d[7]!, insurer: Self.contact)
+                let reference = "\(letter["envelope_id"]!) · \(letter["member_id"]!) · \(letter["document"]!)" + (letter["certificate_number"]!.isEmpty ? "" : " No. \(letter["certificate_number"]!)")
+                return LetterHTML.page(MemberLetter(facts), reference: reference)
+            }
+            let expected = LetterHTML.head(language: language, title: "kakunin run \(runID): member letters (\(language))") + pages.joined() + LetterHTML.tail
+            let got = try String(contentsOf: html.appendingPathComponent(name), encoding: .utf8)
+            #expect(got == expected, "\(name)")
+            #expect(h.stdout.contains("\(name): \(pages.count) pages"), "\(h.stdout)")
+            #expect(got.contains("size: A4") && got.contains("Noto Sans"), "\(name)")
         }
+        // One language only.
+        let (th, thDir, _) = try letterPages(tdb, out: out, language: "th")
+        let thFiles = try FileManager.default.contentsOfDirectory(atPath: thDir.path)
+        #expect(th.status == 0 && thFiles == ["letters_th.html"], "\(th.stdout)\(th.stderr)")
         // The envelope list counts each envelope's letters.
         let envelopes = try records(dir.appendingPathComponent("envelopes.csv"))
         #expect(envelopes.allSatisfy { $0["inserts"] == $0["documents"] })
     }
 
-    @Test("the vendor's CP932 does not limit the letters: inserts.csv is UTF-8 with Thai and Nepali, the manifest says so")
+    @Test("the vendor's CP932 does not limit the letters: letter_paragraphs.csv is UTF-8 with Thai and Nepali, the manifest says so")
     func lettersStayUTF8WithCP932() throws {
         let (tdb, feeds) = try prepared(members: 400, parameters: ["vendor_encoding = cp932"])
         let out = try temporaryDirectory()
         let r = try nightly(tdb, Self.asOf, out: out, params: feeds)
         #expect(r.status == 0 || r.status == 11, "\(r.stderr)")
         let dir = out.appendingPathComponent("131016/\(Self.asOf)/nightly")
-        let text = try String(contentsOf: dir.appendingPathComponent("inserts.csv"), encoding: .utf8)
+        let text = try String(contentsOf: dir.appendingPathComponent("letter_paragraphs.csv"), encoding: .utf8)
         #expect(text.contains("บัตร My Number") && text.contains("कार्ड"))
         let manifest = try String(contentsOf: dir.appendingPathComponent("manifest.json"), encoding: .utf8)
         #expect(manifest.contains("\"encoding\" : \"CP932 (Windows-31J)\"") && manifest.contains("\"inserts_encoding\" : \"UTF-8\""))
         #expect(!r.stdout.contains("FAIL"), "\(r.stdout)")
+    }
+
+    /// The letter pages of an HTML file.
+    static func pages(_ html: String) -> [String] {
+        html.components(separatedBy: "<section class=\"letter").dropFirst().map { "<section class=\"letter" + $0.components(separatedBy: "</section>")[0] }
+    }
+
+    static func withoutReference(_ page: String) -> String {
+        page.split(separator: "\n").filter { !$0.hasPrefix("<p class=\"ref\">") }.joined(separator: "\n")
     }
 
     @Test("the counter prints the same letter as the mail, in the member's language or another one")
@@ -138,7 +195,7 @@ struct MemberLetterRunTests {
         let out = dir.appendingPathComponent("out")
         let r = try nightly(tdb, Self.asOf, out: out, params: dir)
         #expect(r.status == 0, "\(r.stderr)")
-        let mailed = try #require(try records(out.appendingPathComponent("131016/\(Self.asOf)/nightly/inserts.csv")).first)
+        let mailed = try #require(try resolved(out.appendingPathComponent("131016/\(Self.asOf)/nightly")).first)
         #expect(mailed["language"] == "pt" && mailed["member_id"] == "P")
         let cert = dir.appendingPathComponent("c.html"), letter = dir.appendingPathComponent("letter.html")
         let p = try runKakunin(["certificate", "print", "--insurer", "131016", "--certificate", mailed["certificate_number"]!, "--print", cert.path,
@@ -150,9 +207,63 @@ struct MemberLetterRunTests {
             #expect(html.contains(LetterHTML.escape(mailed[paragraph]!)), "\(paragraph): \(mailed[paragraph]!)")
         }
         #expect(html.contains("SILVA MARIA") && html.contains("size: A4") && html.contains("Noto Sans"))
+        // The vendor's page (`letters html` from the run's two files) is the counter's but for
+        // the reference line, and a page in one language names its language once, on the page.
+        let (h, pages, _) = try letterPages(tdb, out: out)
+        #expect(h.status == 0, "\(h.stderr)")
+        let vendor = try String(contentsOf: pages.appendingPathComponent("letters_pt.html"), encoding: .utf8)
+        let (mailPage, counterPage) = (try #require(Self.pages(vendor).first), try #require(Self.pages(html).first))
+        #expect(Self.withoutReference(mailPage) == Self.withoutReference(counterPage), "\(mailPage)\n---\n\(counterPage)")
+        #expect(mailPage.contains("<p class=\"ref\">\(mailed["envelope_id"]!) · P · certificate No. \(mailed["certificate_number"]!)</p>"), "\(mailPage)")
+        #expect(mailPage.components(separatedBy: "lang=").count == 2 && mailPage.hasPrefix("<section class=\"letter\" lang=\"pt\">"), "\(mailPage)")
         let ja = try runKakunin(["certificate", "print", "--insurer", "131016", "--certificate", mailed["certificate_number"]!, "--print", cert.path,
                                  "--letter", letter.path, "--letter-language", "ja"], database: tdb)
         #expect(ja.status == 0 && ja.stdout.contains("member letter (ja)"))
         #expect(try String(contentsOf: letter, encoding: .utf8).contains("資格確認書についてのご説明"))
+    }
+
+    @Test("member_letters = off: no inserts files, envelopes count 0 inserts, the report skips the letter check and says why; `letters html` finds none")
+    func lettersOff() throws {
+        let (tdb, feeds) = try prepared(members: 300, parameters: ["member_letters = off"])
+        let out = try temporaryDirectory()
+        let r = try nightly(tdb, Self.asOf, out: out, params: feeds)
+        #expect(r.status == 0 || r.status == 11, "\(r.stderr)")
+        #expect(r.stdout.contains("[skip] one member letter per mailed document: skipped: member_letters = off"), "\(r.stdout)")
+        #expect(!r.stdout.contains("FAIL"), "\(r.stdout)")
+        let dir = out.appendingPathComponent("131016/\(Self.asOf)/nightly")
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+        #expect(!names.contains("inserts.csv") && !names.contains("letter_paragraphs.csv") && names.contains("certificates.csv"), "\(names)")
+        let envelopes = try records(dir.appendingPathComponent("envelopes.csv"))
+        #expect(envelopes.count > 20 && envelopes.allSatisfy { $0["inserts"] == "0" })
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("manifest.json"))) as! [String: Any]
+        #expect(manifest["member_letters"] as? String == "off" && manifest["inserts"] as? Int == 0 && manifest["inserts_encoding"] == nil)
+        let report = try String(contentsOf: dir.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(report.contains("対象外"), "the auditors' report says the check does not apply")
+        let (h, _, _) = try letterPages(tdb, out: out)
+        #expect(h.status == 66 && h.stderr.contains("member_letters = off"), "\(h.stderr)")
+        let list = try runKakunin(["insurer", "params", "show", "--insurer", "131016"], database: tdb)
+        #expect(list.stdout.contains("member_letters = off"), "\(list.stdout)\(list.stderr)")
+    }
+
+    @Test("a letter whose paragraph id letter_paragraphs.csv lacks fails the report's check and `letters html` (exit 13)")
+    func unknownParagraph() throws {
+        let (tdb, feeds) = try prepared(members: 200)
+        let out = try temporaryDirectory()
+        #expect([0, 11].contains(try nightly(tdb, Self.asOf, out: out, params: feeds).status))
+        let dir = out.appendingPathComponent("131016/\(Self.asOf)/nightly")
+        let url = dir.appendingPathComponent("letter_paragraphs.csv")
+        let used = try #require(try records(dir.appendingPathComponent("inserts.csv")).last?["help_lines"])
+        // Drop the paragraph's row (its html spans lines: cut from its line to the next row's).
+        let text = try String(contentsOf: url, encoding: .utf8)
+        let start = try #require(text.range(of: "," + used + ","))
+        let lineStart = text[..<start.lowerBound].lastIndex(of: "\n").map { text.index(after: $0) } ?? text.startIndex
+        let rest = text[start.upperBound...]
+        let next = rest.range(of: "\n[a-z+]+,[0-9a-f]{12},", options: .regularExpression).map { text.index(after: $0.lowerBound) } ?? text.endIndex
+        try (String(text[..<lineStart]) + String(text[next...])).write(to: url, atomically: true, encoding: .utf8)
+        let runID = try tdb.connect().query("SELECT max(run_id) FROM run").scalar!
+        let show = try runKakunin(["runs", "show", runID, "--out", out.path], database: tdb)
+        #expect(show.stdout.contains("[FAIL] one member letter per mailed document") && show.stdout.contains("missing from letter_paragraphs.csv"), "\(show.stdout)")
+        let (h, _, _) = try letterPages(tdb, out: out)
+        #expect(h.status == 13 && h.stderr.contains(used), "\(h.stderr)")
     }
 }

@@ -489,7 +489,7 @@ struct OperatorErrorTests {
         #expect(try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb).status == 0)
         let mount = dir.appendingPathComponent("small")
         try FileManager.default.createDirectory(at: mount, withIntermediateDirectories: true)
-        // 6 MiB: the 300 members' files with their letters (inserts.csv, letters_ja.html) need about 2.5.
+        // 6 MiB: the 300 members' files with their letters (inserts.csv, letter_paragraphs.csv) need less than 2.5.
         guard shell("mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", mount.path) == 0 else {
             Issue.record("cannot mount a tmpfs here")
             return

@@ -64,22 +64,47 @@ public enum LetterHTML {
     public static let tail = "</body>\n</html>\n"
 
     /// One letter as a page; `reference` is the line of identifiers at its top (envelope,
-    /// member, document) that the enclosing line matches with the envelope.
+    /// member, document) that the enclosing line matches with the envelope. The page's language
+    /// is its section's; only a bilingual letter marks the language of each part (its second).
     public static func page(_ letter: MemberLetter, reference: String) -> String {
-        let bilingual = letter.languages.count > 1 ? " bilingual" : ""
-        var s = "<section class=\"letter\(bilingual)\" lang=\"\(escape(letter.languages.first ?? "ja"))\">\n<p class=\"ref\">\(escape(reference))</p>\n"
-        for section in letter.sections {
-            if let heading = headingKey(section.section) { s += "<h2>\(headings(letter, heading))</h2>\n" }
-            for (i, sentences) in section.texts.enumerated() where !sentences.isEmpty {
-                s += block(section.section, sentences, language: letter.languages[i], second: i > 0)
-            }
+        pageStart(language: letter.language, reference: escape(reference))
+            + letter.sections.indices.map { section(letter, $0) }.joined() + pageEnd(language: letter.language)
+    }
+
+    /// A page's opening up to its reference line (`reference` already escaped), for a letter
+    /// in `language` (`pt`, `ja+en`).
+    static func pageStart(language: String, reference: String) -> String {
+        let languages = language.split(separator: "+")
+        return "<section class=\"letter\(languages.count > 1 ? " bilingual" : "")\" lang=\"\(escape(languages.first.map(String.init) ?? "ja"))\">\n"
+            + "<p class=\"ref\">\(reference)</p>\n"
+    }
+
+    /// The page's part for the letter's `index`th section: its heading, then its paragraphs or
+    /// list. The same for every member with the same paragraph (inserts.csv refers to it).
+    public static func section(_ letter: MemberLetter, _ index: Int) -> String {
+        let section = letter.sections[index]
+        var s = headingKey(section.section).map { "<h2>\(headings(letter, $0))</h2>\n" } ?? ""
+        for (i, sentences) in section.texts.enumerated() where !sentences.isEmpty {
+            s += block(section.section, sentences, attributes: attributes(letter, i))
         }
-        for (i, l) in letter.languages.enumerated() {
+        return s
+    }
+
+    /// The page's footer in each of the letter's languages, and its end.
+    static func pageEnd(language: String) -> String {
+        let languages = language.split(separator: "+").map(String.init)
+        var s = ""
+        for (i, l) in languages.enumerated() {
             if let footer = LetterCatalog.texts[l]?["footer"] {
-                s += "<p class=\"footer\(i > 0 ? " second" : "")\" lang=\"\(escape(l))\">\(escape(footer))</p>\n"
+                s += "<p class=\"footer\(i > 0 ? " second" : "")\"\(languages.count > 1 ? " lang=\"\(escape(l))\"" : "")>\(escape(footer))</p>\n"
             }
         }
         return s + "</section>\n"
+    }
+
+    /// The attributes of the `i`th language's part of a paragraph: none in a letter of one language.
+    private static func attributes(_ letter: MemberLetter, _ i: Int) -> String {
+        letter.languages.count > 1 ? " lang=\"\(escape(letter.languages[i]))\"\(i > 0 ? " class=\"second\"" : "")" : ""
     }
 
     private static func headingKey(_ s: MemberLetter.Section) -> String? {
@@ -95,13 +120,13 @@ public enum LetterHTML {
 
     /// A heading in each of the letter's languages, the second smaller.
     private static func headings(_ letter: MemberLetter, _ key: String) -> String {
-        letter.languages.enumerated().compactMap { i, l in
-            LetterCatalog.texts[l]?[key].map { "<span lang=\"\(escape(l))\"\(i > 0 ? " class=\"second\"" : "")>\(escape($0))</span>" }
+        if letter.languages.count == 1 { return escape(LetterCatalog.texts[letter.languages[0]]?[key] ?? "") }
+        return letter.languages.enumerated().compactMap { i, l in
+            LetterCatalog.texts[l]?[key].map { "<span\(attributes(letter, i))>\(escape($0))</span>" }
         }.joined(separator: " / ")
     }
 
-    private static func block(_ section: MemberLetter.Section, _ sentences: [String], language: String, second: Bool) -> String {
-        let attrs = " lang=\"\(escape(language))\"\(second ? " class=\"second\"" : "")"
+    private static func block(_ section: MemberLetter.Section, _ sentences: [String], attributes attrs: String) -> String {
         switch section {
         case .title: return "<h1\(attrs)>\(escape(sentences.joined(separator: " ")))</h1>\n"
         case .nextSteps:
@@ -125,6 +150,19 @@ public enum LetterHTML {
             }
         }
         return out
+    }
+
+    /// `bytes` (UTF-8) escaped as `escape` does, appended to `out`.
+    static func escape(_ bytes: [UInt8], to out: inout [UInt8]) {
+        for b in bytes {
+            switch b {
+            case UInt8(ascii: "&"): out.append(contentsOf: "&amp;".utf8)
+            case UInt8(ascii: "<"): out.append(contentsOf: "&lt;".utf8)
+            case UInt8(ascii: ">"): out.append(contentsOf: "&gt;".utf8)
+            case UInt8(ascii: "\""): out.append(contentsOf: "&quot;".utf8)
+            default: out.append(b)
+            }
+        }
     }
 
     /// A whole document of one letter (the counter's print).

@@ -1,4 +1,5 @@
 import Foundation
+import KakuninCore
 #if canImport(Glibc)
 import Glibc
 import KakuninRuntime
@@ -10,6 +11,8 @@ import KakuninRuntime
 /// order of the run's stream), so one pass merges them with one envelope in memory.
 struct EnvelopeCheck: Sendable {
     var problems: [String] = []
+    /// Letters whose paragraphs letter_paragraphs.csv does not define.
+    var letterProblems: [String] = []
     var envelopes = 0
     var documents = 0
     /// Member letters (inserts.csv), nil for a run published before there were any.
@@ -25,6 +28,24 @@ struct EnvelopeCheck: Sendable {
         let documents: [LineRecords]
         /// inserts.csv, when the run wrote one.
         var inserts: LineRecords? = nil
+        /// The paragraph ids of letter_paragraphs.csv, when the run wrote one.
+        var paragraphIDs: Set<[UInt8]>? = nil
+    }
+
+    /// The ids letter_paragraphs.csv defines (nil: no such file).
+    static func paragraphIDs(_ url: URL) throws -> Set<[UInt8]>? {
+        guard let reader = try? CSVReader(path: url.path) else { return nil }
+        var ids = Set<[UInt8]>(), column: Int?
+        try reader.forEachRecord { r in
+            guard let c = column else {
+                column = (0..<r.count).first { r.string($0) == "paragraph_id" }
+                if column == nil { throw FileReadError(path: url.path, reason: "no column paragraph_id") }
+                return true
+            }
+            if c < r.count { ids.insert(Array(r.field(c))) }
+            return true
+        }
+        return ids
     }
 
     static func open(_ dir: URL) -> Result<Files, Error> {
@@ -32,7 +53,8 @@ struct EnvelopeCheck: Sendable {
         return Result {
             Files(envelopes: try LineRecords(dir.appendingPathComponent(names.envelopes)),
                   documents: try [names.certificates, names.eligibility, names.apply].map { try LineRecords(dir.appendingPathComponent($0)) },
-                  inserts: try? LineRecords(dir.appendingPathComponent(InsertFiles.csvName)))
+                  inserts: try? LineRecords(dir.appendingPathComponent(InsertFiles.csvName)),
+                  paragraphIDs: try paragraphIDs(dir.appendingPathComponent(InsertFiles.paragraphsName)))
         }
     }
 
@@ -58,7 +80,12 @@ struct EnvelopeCheck: Sendable {
         let e = (id: 0, counts: [1, 2, 3], members: 4, cls: 5, yen: 6)
         for r in docs { r.keep([try column(r, "envelope_id"), try column(r, "member_id")]) }
         let d = docs.map { _ in (envelope: 0, member: 1) }
-        if let ins = files.inserts { ins.keep([try column(ins, "envelope_id"), try column(ins, "member_id")]); inserts = 0 }
+        if let ins = files.inserts {
+            // With letter_paragraphs.csv, the paragraph columns too: each id must be defined there.
+            let paragraphs = files.paragraphIDs == nil ? [] : try MemberLetter.Section.allCases.map { try column(ins, $0.rawValue) }
+            ins.keep([try column(ins, "envelope_id"), try column(ins, "member_id")] + paragraphs)
+            inserts = 0
+        }
         var previous: [UInt8]? = nil
         var byClass: [[UInt8]: (envelopes: Int, yen: Int)] = [:]
         while let row = try env.next() {
@@ -81,7 +108,9 @@ struct EnvelopeCheck: Sendable {
                     problem("envelope \(text(id)): \(reader.name) count \(text(row[e.counts[k]])), documents \(n)")
                 }
             }
-            if let ins = files.inserts { try checkInserts(ins, envelope: id, members: members, listed: insertsColumn == nil ? nil : row[7]) }
+            if let ins = files.inserts {
+                try checkInserts(ins, envelope: id, members: members, listed: insertsColumn == nil ? nil : row[7], paragraphs: files.paragraphIDs)
+            }
             let listed = row[e.members].split(separator: UInt8(ascii: ";")).map { Array($0) }
             if listed.sorted(by: { $0.lexicographicallyPrecedes($1) }) != members.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                 problem("envelope \(text(id)): lists members \(text(row[e.members])), its documents are for \(members.map(text).joined(separator: ";"))")
@@ -104,14 +133,26 @@ struct EnvelopeCheck: Sendable {
             while try ins.next() != nil { left += 1 }
             if left > 0 { problem("\(left) letters of inserts.csv are in no envelope of envelopes.csv") }
         }
+        if unknownParagraphs > 0 {
+            letterProblems.append("\(unknownParagraphs) letters of inserts.csv refer to paragraph ids missing from letter_paragraphs.csv (first: \(firstUnknown ?? ""))")
+        }
     }
+
+    /// Letters naming a paragraph id letter_paragraphs.csv does not define, and the first such id.
+    private var unknownParagraphs = 0
+    private var firstUnknown: String?
 
     /// The envelope's letters (inserts.csv, in the same order): one per document, for the
     /// documents' members, as many as envelopes.csv says.
-    private mutating func checkInserts(_ ins: LineRecords, envelope id: [UInt8], members: [[UInt8]], listed: [UInt8]?) throws {
+    private mutating func checkInserts(_ ins: LineRecords, envelope id: [UInt8], members: [[UInt8]], listed: [UInt8]?,
+                                       paragraphs: Set<[UInt8]>?) throws {
         var letters: [[UInt8]] = []
         while let next = try ins.peek(), next[0] == id {
             letters.append(next[1])
+            if let paragraphs, let missing = next.dropFirst(2).first(where: { !paragraphs.contains($0) }) {
+                unknownParagraphs += 1
+                if firstUnknown == nil { firstUnknown = "member \(text(next[1])): \(text(missing))" }
+            }
             _ = try ins.next()
         }
         inserts = (inserts ?? 0) + letters.count
@@ -229,12 +270,9 @@ final class LineRecords {
                     else if index < slots.count, slots[index] >= 0 { fields[slots[index]] = Array(b[start..<i]) }
                     index += 1
                     start = i + 1
-                    if !all && index >= slots.count {
-                        // Past the last kept column: the rest only has to be free of quotes.
-                        var j = i + 1
-                        while j < n { if b[j] == 34 || b[j] == 13 { return nil }; j += 1 }
-                        return fields
-                    }
+                    // Past the last kept column: the rest of the line (a letter's quoted
+                    // paragraphs) cannot change the fields before it.
+                    if !all && index >= slots.count { return fields }
                 }
                 i += 1
             }

@@ -48,6 +48,8 @@ enum MailFiles {
         /// The member letters (SPEC.md 5.2): one per mailed document, always UTF-8.
         var inserts: Int? = nil
         var inserts_encoding: String? = nil
+        /// "off" when the insurer's `member_letters = off` (no letters written); absent otherwise.
+        var member_letters: String? = nil
         /// [2026-12] The sheet certificates are printed on (`certificate_format`) and its size.
         var certificate_format: String? = nil
         var certificate_size: String? = nil
@@ -394,8 +396,8 @@ final class MailStaging {
                         validity: (LocalDate?, LocalDate?)) throws -> String? {
         guard !problems.isEmpty else {
             let i = try addToEnvelope(r, p, id: id, document: document, cls: cls, noForwarding: nf)
-            open[i].letters.append(try inserts.letter(r, p, envelope: id, kind: outcome, number: number, reasons: reasons,
-                                                      validFrom: validity.0, validTo: validity.1))
+            if let letter = try inserts.letter(r, p, envelope: id, kind: outcome, number: number, reasons: reasons,
+                                               validFrom: validity.0, validTo: validity.1) { open[i].letters.append(letter) }
             return nil
         }
         for problem in problems {
@@ -446,7 +448,7 @@ final class MailStaging {
         var noForwarding: Bool
         /// The member letters of its documents, written to inserts.csv when it is closed, so
         /// that inserts.csv keeps the envelopes' order whatever order the documents came in.
-        var letters: [InsertFiles.Letter] = []
+        var letters: [PendingLetter] = []
         /// 様, or 御中 for an establishment.
         var honorific = EnvelopePolicy.personHonorific
     }
@@ -532,7 +534,8 @@ final class MailStaging {
                                    run_id: runID, encoding: encoder.manifestName,
                                    mail_classes: ["certificate": settings.certificateClass.rawValue, "notice": settings.noticeClass.rawValue],
                                    envelopes: envelopeCount, postage: lines, postage_total_yen: lines.reduce(0) { $0 + $1.yen },
-                                   inserts: inserts.count, inserts_encoding: "UTF-8",
+                                   inserts: inserts.count, inserts_encoding: inserts.enabled ? "UTF-8" : nil,
+                                   member_letters: inserts.enabled ? nil : "off",
                                    certificate_format: settings.parameters.certificateFormat.rawValue,
                                    certificate_size: settings.parameters.certificateFormat.sizeText, files: files)
         let encoder = JSONEncoder()

@@ -258,7 +258,7 @@ public struct AuditorReport: Sendable {
         for (k, v) in parameters { line(["parameter", k, "", "", v]) }
         for (o, n) in base.byOutcome { line(["outcome", o, "", "", String(n)]) }
         for r in base.byOutcomeReasonScheme { line(["outcome_reason_scheme", r.outcome, r.reason, r.scheme, String(r.count)]) }
-        for c in base.checks { line(["check", c.name, c.pass ? "pass" : "FAIL", "", c.detail]) }
+        for c in base.checks { line(["check", c.name, c.result, "", c.detail]) }
         for p in base.postage { line(["postage", p.mailClass, String(p.envelopes), "", String(p.yen)]) }
         line(["postage_total", "", String(base.envelopes), "", String(base.postageTotal)])
         line(["waiting_for_staff", "", "", "", String(base.waiting)])

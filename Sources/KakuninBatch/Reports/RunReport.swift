@@ -15,17 +15,23 @@ public struct RunReport: Sendable {
         /// The check and its figures as auditors read them (the HTML report, the console).
         public let japanese: String
         public let japaneseDetail: String
+        /// Not applicable to this run (it passes; `detail` says why it was skipped).
+        public let skipped: Bool
 
-        init(name: String, pass: Bool, detail: String, japanese: String, japaneseDetail: String? = nil) {
+        init(name: String, pass: Bool, detail: String, japanese: String, japaneseDetail: String? = nil, skipped: Bool = false) {
             self.name = name
             self.pass = pass
+            self.skipped = skipped
             self.detail = detail
             self.japanese = japanese
             self.japaneseDetail = japaneseDetail ?? detail
         }
 
         /// 一致 / 不一致, as the reports say pass and fail.
-        public var japaneseResult: String { pass ? "一致" : "不一致" }
+        public var japaneseResult: String { skipped ? "対象外" : pass ? "一致" : "不一致" }
+
+        /// pass, FAIL or skip, as the text report and the CSV say it.
+        public var result: String { skipped ? "skip" : pass ? "pass" : "FAIL" }
     }
 
     public var runID: Int?
@@ -86,10 +92,12 @@ public struct RunReport: Sendable {
         var manifest: [String: Int] = [:]
         var manifestPostage: [MailFiles.PostageLine]?
         var manifestEnvelopes: Int?
+        var lettersOff = false
         if let data = try? Data(contentsOf: manifestURL), let m = try? JSONDecoder().decode(MailFiles.Manifest.self, from: data) {
             for f in m.files { manifest[f.name] = f.records }
             manifestPostage = m.postage
             manifestEnvelopes = m.envelopes
+            lettersOff = m.member_letters == "off"
         }
         let read = files?.wait() ?? pending.wait()
         r.files = read.records
@@ -150,9 +158,14 @@ public struct RunReport: Sendable {
                   japanese: "どの書類もちょうど一つの封筒に入り、封筒ごとの件数と宛先が書類と一致する",
                   japaneseDetail: walk.problems.isEmpty ? "封筒 \(walk.envelopes)（目録 \(manifestEnvelopes.map(String.init) ?? "なし")）、書類 \(walk.documents)"
                       : "不一致 \(walk.problems.count) 件（詳細は文字版の報告書）"),
-            Check(name: "one member letter per mailed document (inserts.csv, by envelope and member) = manifest",
-                  pass: walk.inserts == walk.documents && manifest[InsertFiles.csvName] == walk.inserts,
-                  detail: "\(walk.inserts.map(String.init) ?? "no inserts.csv") letters, \(walk.documents) documents, manifest \(manifest[InsertFiles.csvName].map(String.init) ?? "missing")",
+            lettersOff ? Check(name: "one member letter per mailed document", pass: true,
+                               detail: "skipped: member_letters = off for this run (the insurer encloses its own leaflets), no inserts.csv",
+                               japanese: "郵送する書類ごとに説明の手紙が一通", japaneseDetail: "対象外：この保険者は説明の手紙を同封しない設定（member_letters = off）",
+                               skipped: true) :
+            Check(name: "one member letter per mailed document (inserts.csv, by envelope and member; every paragraph id in letter_paragraphs.csv) = manifest",
+                  pass: walk.inserts == walk.documents && manifest[InsertFiles.csvName] == walk.inserts && walk.letterProblems.isEmpty,
+                  detail: "\(walk.inserts.map(String.init) ?? "no inserts.csv") letters, \(walk.documents) documents, manifest \(manifest[InsertFiles.csvName].map(String.init) ?? "missing")"
+                      + walk.letterProblems.map { "; \($0)" }.joined(),
                   japanese: "郵送する書類ごとに説明の手紙が一通（手紙ファイル ＝ 送付目録）",
                   japaneseDetail: "手紙 \(walk.inserts.map(String.init) ?? "なし")、書類 \(walk.documents)、目録 \(manifest[InsertFiles.csvName].map(String.init) ?? "なし")"),
             Check(name: "postage: envelopes.csv = manifest", pass: fromFile == fromManifest,
@@ -295,7 +308,7 @@ public struct RunReport: Sendable {
             s += "  \(row.outcome.padding(toLength: 22, withPad: " ", startingAt: 0)) \(row.reason.padding(toLength: 33, withPad: " ", startingAt: 0)) \(row.scheme.padding(toLength: 9, withPad: " ", startingAt: 0)) \(row.count)\n"
         }
         s += "Reconciliation:\n"
-        for c in checks { s += "  [\(c.pass ? "pass" : "FAIL")] \(c.name): \(c.detail)\n" }
+        for c in checks { s += "  [\(c.result)] \(c.name): \(c.detail)\n" }
         if !postage.isEmpty || envelopes > 0 {
             s += "Postage: \(envelopes) envelopes, \(postageTotal) yen\n"
             for p in postage { s += "  \(p.mailClass.padding(toLength: 22, withPad: " ", startingAt: 0)) \(p.envelopes) envelopes  \(p.yen) yen\n" }

@@ -135,6 +135,9 @@ public struct InsurerParameters: Sendable, Equatable {
     public var nhiEnvelope = NHIEnvelope.household
     /// [2026-12] The sheet certificates are printed on.
     public var certificateFormat = CertificateFormat.card
+    /// A member letter with every mailed document (`inserts.csv`); off for an insurer that
+    /// encloses its own leaflets.
+    public var memberLetters = true
     /// Postage tariff name, if the vendor needs one.
     public var postageTariff: String? = nil
     /// The file applies to runs with as-of dates in this period (both optional).
@@ -196,6 +199,7 @@ public struct InsurerParameters: Sendable, Equatable {
          ("nhi_mixed_household", nhiMixedHousehold.rawValue),
          ("nhi_envelope", nhiEnvelope.rawValue),
          ("certificate_format", certificateFormat.rawValue),
+         ("member_letters", memberLetters ? "on" : "off"),
          ("postage_tariff", postageTariff ?? ""),
          ("effective_from", effectiveFrom?.description ?? ""),
          ("effective_to", effectiveTo?.description ?? "")]
@@ -353,6 +357,11 @@ public enum ParameterFile {
                     throw err("unknown format \"\(value)\"", "use card (85.6 × 54 mm), hagaki (148 × 100 mm) or a4")
                 }
                 p.certificateFormat = v
+            case "member_letters":
+                guard ["on", "off"].contains(value) else {
+                    throw err("\"\(value)\" is not on or off", "write on (a letter with every mailed document, the default) or off (the insurer encloses its own leaflets)")
+                }
+                p.memberLetters = value == "on"
             case "postage_tariff": p.postageTariff = value.isEmpty ? nil : value
             case "insurer_name":
                 guard value.unicodeScalars.count <= 60, !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
