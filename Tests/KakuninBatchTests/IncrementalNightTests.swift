@@ -128,4 +128,35 @@ struct IncrementalNightTests {
         #expect(r.status == 13, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("1 of") && r.stdout.contains(member), "\(r.stdout)")
     }
+
+    @Test("an incremental night killed at any step resumes to the same decisions in force and the same files")
+    func crashedIncrementalNight() throws {
+        func prepared() throws -> (TestDatabase, URL) {
+            let tdb = try TestDatabase()
+            let dir = try temporaryDirectory()
+            try importMembers(tdb, dir, Self.members(16), "m1.csv")
+            _ = try k(tdb, ["import", "myna-status", try FeedFiles.write(dir, "s.csv", Self.myna(16, asOf: "2026-11-01")).path, "--report-dir", dir.path])
+            #expect(try nightly(tdb, "2026-11-20", out: dir.appendingPathComponent("out"), params: dir).status == 0)
+            try importMembers(tdb, dir, Self.members(16, changed: ["M004": ["address": "東京都港区芝公園4丁目2番8号"]]), "m2.csv")
+            return (tdb, dir)
+        }
+        func result(_ tdb: TestDatabase, _ dir: URL) throws -> [String] {
+            let folder = dir.appendingPathComponent("out/131016/2026-11-21/nightly")
+            let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { !$0.hasPrefix("report.") }.sorted()
+            return [try k(tdb, ["export", "decisions", "--run", "2"]).stdout]
+                + (try files.map { "\($0): \(try String(contentsOf: folder.appendingPathComponent($0), encoding: .utf8))" })
+        }
+        let (clean, cleanDir) = try prepared()
+        #expect(try nightly(clean, "2026-11-21", out: cleanDir.appendingPathComponent("out"), params: cleanDir).status == 0)
+        #expect(try runInfo(clean, 2)[0] == "false")
+        let expected = try result(clean, cleanDir)
+        for point in ["decide:1", "decide:8", "decide:16", "before-commit", "committed", "after-commit", "before-publish"] {
+            let (tdb, dir) = try prepared()
+            let crashed = try nightly(tdb, "2026-11-21", out: dir.appendingPathComponent("out"), params: dir, crashAt: point)
+            #expect(crashed.status == 9, "killed at \(point): \(crashed.stderr)")
+            #expect(try nightly(tdb, "2026-11-21", out: dir.appendingPathComponent("out"), params: dir).status == 0, "rerun after \(point)")
+            #expect(try runInfo(tdb, 2)[0...1] == (try runInfo(clean, 2))[0...1], "after \(point)")
+            #expect(try result(tdb, dir) == expected, "after a kill at \(point)")
+        }
+    }
 }
