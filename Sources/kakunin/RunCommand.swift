@@ -22,6 +22,7 @@ struct Run: ParsableCommand {
     @Option(help: "Folder for the mailing files: <out>/<insurer>/<as-of>/<job>/.") var out: String = "kakunin-out"
     @Option(help: "Job name: one run per insurer, as-of date and job.") var job: String = "nightly"
     @Flag(help: "Decide and report without issuing, recording or writing mail.") var dryRun = false
+    @Flag(help: "Decide every member (a full run), not only those whose facts changed or whose review date came; the report checks that every decision an incremental night would carry forward equals the full run's.") var full = false
     @Flag(help: "Accept an as-of date more than 366 days before or after today.") var allowFarDate = false
     @Flag(help: "Write the mailing files of this completed run again from the database into --out (a folder without them); audited.")
     var rebuildFiles = false
@@ -53,6 +54,7 @@ struct Run: ParsableCommand {
                                              host: hostName(), codeVersion: KakuninVersion.string)
             options.job = job
             options.dryRun = dryRun
+            options.full = full
             options.allowFarDate = allowFarDate
             options.rebuildFiles = rebuildFiles
             options.person = counterPerson()

@@ -70,6 +70,9 @@ struct ReportReplayTests {
         let db = try tdb.connect()
         try db.execute("SET session_replication_role = replica")
         try db.execute("DELETE FROM decision WHERE run_id = 2 AND member_id = 'C'")
+        // Run 2's decisions in force are its own rows only (as a full run's are); otherwise C's
+        // decision of run 1 would be carried forward into it (issue 34).
+        try db.execute("UPDATE run SET counts = counts || '{\"base_run_id\": 2}' WHERE run_id = 2")
         try db.execute("""
             INSERT INTO decision (run_id, insurer_number, member_id, as_of, scheme, outcome, reasons)
             VALUES (2, '131016', $1, '2026-11-22', 'nhi', 'none', '{}')

@@ -31,7 +31,7 @@ public struct Explanation: Sendable {
         }
         guard let row = try db.query("""
             SELECT outcome, array_to_string(reasons, ';'), coalesce(valid_from::text, ''), coalesce(valid_to::text, ''), facts
-            FROM decision WHERE run_id = $1 AND as_of = $2::date AND member_id = $3
+            FROM decision_in_force($1) WHERE as_of = $2::date AND member_id = $3
             """, [String(runID), asOf.description, member]).rows.first else {
             throw OperatorError(.notFound, "run \(runID) made no decision for member \(member)",
                                 fix: "check the member id; kakunin member show lists the member's decisions by run")

@@ -89,8 +89,8 @@ public struct AuditorReport: Sendable {
     /// member of either; the arguments are parameter references or checked literals.
     private static func pair(run: String, asOf: String, previousRun: String, previousAsOf: String) -> String {
         """
-        (SELECT member_id, outcome FROM decision WHERE run_id = \(run) AND as_of = \(asOf)) c
-        FULL JOIN (SELECT member_id, outcome FROM decision WHERE run_id = \(previousRun) AND as_of = \(previousAsOf)) p USING (member_id)
+        (SELECT member_id, outcome FROM decision_in_force(\(run)) WHERE as_of = \(asOf)) c
+        FULL JOIN (SELECT member_id, outcome FROM decision_in_force(\(previousRun)) WHERE as_of = \(previousAsOf)) p USING (member_id)
         """
     }
 
@@ -297,8 +297,8 @@ public struct AuditorReport: Sendable {
         }
         var params: [String?] = [String(runID), run[1]!, String(limit), String(offset)]
         let base = """
-            SELECT d.member_id, d.outcome, array_to_string(d.reasons, ';'), d.scheme, NULL::text FROM decision d
-            WHERE d.run_id = $1 AND d.as_of = $2
+            SELECT d.member_id, d.outcome, array_to_string(d.reasons, ';'), d.scheme, NULL::text FROM decision_in_force($1) d
+            WHERE d.as_of = $2
             """
         let sql: String
         switch drill {
@@ -320,8 +320,8 @@ public struct AuditorReport: Sendable {
             params += [prev[0]!, prev[1]!, from, to]
             sql = """
                 SELECT member_id, coalesce(c.outcome, '(gone)'), coalesce(c.reasons, p.reasons), coalesce(c.scheme, p.scheme), coalesce(p.outcome, '(new)')
-                FROM (SELECT member_id, outcome, array_to_string(reasons, ';') AS reasons, scheme FROM decision WHERE run_id = $1 AND as_of = $2) c
-                FULL JOIN (SELECT member_id, outcome, array_to_string(reasons, ';') AS reasons, scheme FROM decision WHERE run_id = $5 AND as_of = $6) p
+                FROM (SELECT member_id, outcome, array_to_string(reasons, ';') AS reasons, scheme FROM decision_in_force($1) WHERE as_of = $2) c
+                FULL JOIN (SELECT member_id, outcome, array_to_string(reasons, ';') AS reasons, scheme FROM decision_in_force($5) WHERE as_of = $6) p
                 USING (member_id)
                 WHERE coalesce(p.outcome, '(new)') = $7 AND coalesce(c.outcome, '(gone)') = $8
                 """

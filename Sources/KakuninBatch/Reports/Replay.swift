@@ -42,8 +42,8 @@ public struct Replay: Sendable {
         var parser = CopyTextParser()
         var missing = 0
         try db.copyOut("""
-            COPY (SELECT member_id, outcome, array_to_string(reasons, ';'), valid_from, valid_to, facts FROM decision
-                  WHERE run_id = \(runID) AND as_of = '\(asOf)' ORDER BY member_id) TO STDOUT
+            COPY (SELECT member_id, outcome, array_to_string(reasons, ';'), valid_from, valid_to, facts FROM decision_in_force(\(runID))
+                  WHERE as_of = '\(asOf)' ORDER BY member_id) TO STDOUT
             """) { chunk in
             let row = parser.parseRow(chunk)
             r.members += 1

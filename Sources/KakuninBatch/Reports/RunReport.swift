@@ -55,6 +55,49 @@ public struct RunReport: Sendable {
     public var envelopes = 0
 
     public var allChecksPass: Bool { checks.allSatisfy(\.pass) }
+    /// Issue 34: how the run was made. nil: a run made before incremental nights.
+    public var carry: Carry?
+
+    /// A full run, or an incremental night and what it carried forward.
+    public struct Carry: Sendable {
+        public var full = true
+        public var reason = ""
+        public var carriedForward = 0
+        /// A full run: the decisions an incremental night would have carried forward, compared
+        /// with those the run decided, and the members whose decisions differed (first 100).
+        public var compared = 0
+        public var mismatches = 0
+        public var mismatchMembers: [String] = []
+
+        /// From the run's counts (CarryForward.counts), nil when it has none.
+        static func load(_ db: Connection, runID: Int) throws -> Carry? {
+            guard let row = try db.query("""
+                SELECT (counts->>'full_run')::boolean, counts->>'full_run_reason', (counts->>'carried_forward')::int,
+                       (counts->>'carry_compared')::int, (counts->>'carry_mismatches')::int,
+                       array_to_string(ARRAY(SELECT jsonb_array_elements_text(counts->'carry_mismatch_members')), ' ')
+                FROM run WHERE run_id = $1 AND counts ? 'full_run'
+                """, [String(runID)]).rows.first else { return nil }
+            return Carry(full: row[0] == "t", reason: row[1] ?? "", carriedForward: Int(row[2] ?? "") ?? 0, compared: Int(row[3] ?? "") ?? 0,
+                         mismatches: Int(row[4] ?? "") ?? 0, mismatchMembers: (row[5] ?? "").split(separator: " ").map(String.init))
+        }
+
+        /// members read = decided + carried forward; a full run: carried forward = decided.
+        func checks(membersRead: Int, decisions: Int) -> [Check] {
+            let decided = decisions - carriedForward
+            var checks = [Check(name: "members read = decided + carried forward", pass: membersRead == decided + carriedForward,
+                                detail: "\(membersRead) = \(decided) + \(carriedForward)\(full ? " (full run: \(reason))" : " (incremental night)")",
+                                japanese: "読み込んだ加入者数 ＝ 今回の判定数 ＋ 前回からの引継ぎ数",
+                                japaneseDetail: "\(membersRead) ＝ \(decided) ＋ \(carriedForward)\(full ? "（全件判定）" : "（差分判定）")")]
+            if full {
+                let shown = mismatchMembers.joined(separator: " ")
+                checks.append(Check(name: "every decision an incremental night would carry forward = the full run's decision", pass: mismatches == 0,
+                                    detail: mismatches == 0 ? "\(compared) compared, all equal" : "\(mismatches) of \(compared) differ: members \(shown)",
+                                    japanese: "差分判定で引き継ぐはずの判定 ＝ 全件判定の結果",
+                                    japaneseDetail: mismatches == 0 ? "\(compared) 件を比較、すべて一致" : "\(compared) 件中 \(mismatches) 件が不一致：加入者 \(shown)"))
+            }
+            return checks
+        }
+    }
 
     /// `files`: the files' side, already being read (the run reads its staged files, which it
     /// publishes by renaming them, while the database commits); otherwise it is read here, on
@@ -74,7 +117,9 @@ public struct RunReport: Sendable {
         r.insurerName = try ParameterVersions.recorded(db, runID: runID)?.parameters.insurerName
         let asOf = run[0]!
         r.membersRead = Int(run[1]!)!
-        try r.loadCounts(db, from: "decision", where: "run_id = \(runID) AND as_of = '\(asOf)'")
+        r.carry = try Carry.load(db, runID: runID)
+        // Every member's decision in force: decided by this run or carried forward (issue 34).
+        try r.loadCounts(db, from: "decision_in_force(\(runID))", where: "as_of = '\(asOf)'")
         // Documents by kind: all issued, and those waiting (not in the vendor's file).
         let docs = try db.query("""
             SELECT 'certificate', count(*), count(mail_exception) FROM certificate c
@@ -129,6 +174,7 @@ public struct RunReport: Sendable {
                   japanese: "読み込んだ加入者数 ＝ 判定数"),
             Check(name: "decisions = sum of outcomes", pass: r.decisions == sum, detail: "\(r.decisions) = \(sum)",
                   japanese: "判定数 ＝ 結果別件数の合計"),
+        ] + (r.carry?.checks(membersRead: r.membersRead, decisions: r.decisions) ?? []) + [
             Check(name: "no member holds two active certificates whose validity overlaps on or after the as-of date", pass: doubled == 0,
                   detail: doubled == 0 ? "0 members" : "\(doubled) members, e.g. \(overlap[1]!)",
                   japanese: "基準日以降に有効期間が重なる有効な確認書を二枚持つ方はいない",

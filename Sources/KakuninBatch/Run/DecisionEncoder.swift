@@ -12,6 +12,9 @@ struct DecisionEncoder {
         let number: Int64?
         let kind: String
         let printedChange: PrintedSnapshot.Field?
+        /// Policy.nextReview, and the digest of the facts row (issue 34: CarryForward).
+        let nextReview: LocalDate?
+        let digest: Int64
     }
 
     private let policy: Policy
@@ -39,9 +42,10 @@ struct DecisionEncoder {
     }
 
     /// Decides the member of `row` and numbers the certificate it issues.
-    mutating func decide(_ row: CopyRow, numbers: inout CertificateNumbers) throws -> Decided {
+    mutating func decide(_ row: CopyRow, digest: Int64, numbers: inout CertificateNumbers) throws -> Decided {
         let memberFacts = try MemberFactsQuery.facts(row, insurerName: insurerName)
         let d = policy.decide(memberFacts, asOf: asOf)
+        let nextReview = policy.nextReview(memberFacts, asOf: asOf, decision: d)
         let printedChange = memberFacts.latestCertificate?.printedChange
         let reasons = reasonText.text(d.reasons)
         var number: Int64?
@@ -50,7 +54,8 @@ struct DecisionEncoder {
             number = numbers.take()
             if d.replacesCertificate != nil { kind = "reissue" }
         }
-        return Decided(decision: d, reasons: reasons, number: number, kind: kind, printedChange: printedChange)
+        return Decided(decision: d, reasons: reasons, number: number, kind: kind, printedChange: printedChange,
+                       nextReview: nextReview, digest: digest)
     }
 
     /// The decision's binary COPY row, into the writer's buffer.
@@ -58,13 +63,13 @@ struct DecisionEncoder {
         let d = decided.decision, number = decided.number, reasons = decided.reasons
         let outcome = outcomeFields[d.outcome]!
         let facts = MemberFactsQuery.replayFactsFieldSize(row, printedChange: decided.printedChange)
-        let s = d.s?.dayNumber, from = d.validFrom?.dayNumber, to = d.validTo?.dayNumber
+        let s = d.s?.dayNumber, from = d.validFrom?.dayNumber, to = d.validTo?.dayNumber, next = decided.nextReview?.dayNumber
         let size = 2 + 8 + row.length(0) + row.length(1) + outcome.count + reasons.arrayField.count
             + CopyBinary.Writer.dateSize(s) + CopyBinary.Writer.dateSize(from) + CopyBinary.Writer.dateSize(to)
-            + (number == nil ? 4 : 12) + facts + commonField.count
+            + (number == nil ? 4 : 12) + facts + CopyBinary.Writer.dateSize(next) + 12 + commonField.count
         try w.withBuffer { b in
             CopyBinary.Writer.append(to: &b, size: size) { f in
-                f.int16(12)
+                f.int16(14)
                 row.withField(0) { f.bytes(UnsafeRawBufferPointer($0)) }
                 row.withField(1) { f.bytes(UnsafeRawBufferPointer($0)) }
                 outcome.withUnsafeBytes { f.raw($0) }
@@ -74,6 +79,8 @@ struct DecisionEncoder {
                 f.date(to)
                 f.int8(number)
                 MemberFactsQuery.writeReplayFacts(row, printedChange: decided.printedChange, fieldSize: facts, to: &f)
+                f.date(next)
+                f.int8(decided.digest)
                 commonField.withUnsafeBytes { f.raw($0) }
             }
         }

@@ -48,6 +48,8 @@ struct IssueTransaction {
         let changes: CopySpool
         let switches: Int
         let sentDuringStream: [Int]
+        /// How the run was made, full or incremental, and what it carried forward (CarryForward.counts).
+        let carry: [String: Any]
     }
 
     func commit(_ s: Streamed, parameters: LoadedParameters, codeVersion: String, host: String) throws {
@@ -59,7 +61,8 @@ struct IssueTransaction {
         // Sealed, this event is followed in the log by one entry per certificate issued.
         try AuditLog.append(writer, "run_decided", insurer: insurer, run: runID, details: [
             "members_read": s.membersRead, "certificates_issued": Int(digest[0]!)!, "certificates_sha256": digest[1]!,
-            "parameters_sha256": parameters.sha256, "code_version": codeVersion, "host": host])
+            "parameters_sha256": parameters.sha256, "code_version": codeVersion, "host": host,
+            "full_run": s.carry["full_run"] ?? true, "carried_forward": s.carry["carried_forward"] ?? 0])
         CrashPoint.hit("before-commit")
         TestPause.hit("before-commit")
         // A certificate handed over at the counter since the snapshot, for a member this run
@@ -73,7 +76,7 @@ struct IssueTransaction {
         // The numbers the run did not use go back with its commit (the issue lock is held: no
         // counter issue takes one meanwhile).
         try RunRegistry.returnUnusedNumbers(writer, runID: runID, block: s.numbers.block, next: s.numbers.next)
-        try fencedCommit(id: id, membersRead: s.membersRead, factsSnapshot: s.factsSnapshot)
+        try fencedCommit(id: id, membersRead: s.membersRead, factsSnapshot: s.factsSnapshot, carry: s.carry)
         CrashPoint.hit("committed")
         log.event("issue", "committed decisions, \(digest[0]!) certificates, notices and audit events",
                   ["sent_during_stream": ["rounds": s.switches, "certificates_bytes": s.sentDuringStream.first ?? 0,
@@ -123,12 +126,13 @@ struct IssueTransaction {
     /// The snapshot is kept with the run: a rebuild of its files takes the members as it saw
     /// them (MailFiles.rebuild). A process that lost its lock and was taken over finds 0 rows
     /// and rolls back.
-    private func fencedCommit(id: String, membersRead: Int, factsSnapshot: String) throws {
+    private func fencedCommit(id: String, membersRead: Int, factsSnapshot: String, carry: [String: Any]) throws {
         try registry?.heartbeat(runID: runID, force: true)
+        let carryJSON = String(decoding: try JSONSerialization.data(withJSONObject: carry, options: [.sortedKeys]), as: UTF8.self)
         let fenced = try writer.query("""
-            UPDATE run SET phase = 'decided', counts = jsonb_build_object('members_read', $2::int), facts_snapshot = $4::pg_snapshot
+            UPDATE run SET phase = 'decided', counts = jsonb_build_object('members_read', $2::int) || $5::jsonb, facts_snapshot = $4::pg_snapshot
             WHERE run_id = $1 AND lease_owner = $3 AND phase = 'deciding'
-            """, [id, String(membersRead), registry?.owner, factsSnapshot]).affectedRows
+            """, [id, String(membersRead), registry?.owner, factsSnapshot, carryJSON]).affectedRows
         guard fenced == 1 else {
             try writer.execute("ROLLBACK")
             throw RunRegistry.LostLock(runID: runID, cause: "another process has taken the run over")

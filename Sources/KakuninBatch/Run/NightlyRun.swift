@@ -37,6 +37,8 @@ public final class NightlyRun {
         /// that does not hold any (`kakunin run … --rebuild-files`); `person` is audited.
         public var rebuildFiles = false
         public var person: String?
+        /// Decide every member (`kakunin run --full`), whatever changed (issue 34).
+        public var full = false
 
         public init(insurer: String, asOf: LocalDate, outDirectory: URL, host: String, codeVersion: String) {
             self.insurer = insurer
@@ -432,6 +434,10 @@ public final class NightlyRun {
         try facts.splitIfLarge(url: url, log: log)
         log.event("decide", "deciding \(facts.total) members", ["members": facts.total])
         var encoder = DecisionEncoder(parameters: o.parameters.parameters, runID: runID, insurer: o.insurer, asOf: o.asOf)
+        var carry = try runID.map { try CarryForward.plan(reader, runID: $0, insurer: o.insurer, asOf: o.asOf, parameters: o.parameters,
+                                                          codeVersion: o.codeVersion, askedFull: o.full) } ?? .dryRun(asOf: o.asOf)
+        log.event("decide", carry.full ? "full run: \(carry.why)" : "incremental night: members whose facts changed or whose review date has come",
+                  ["full_run": carry.full])
         // The decisions go to the writer connection's own thread, which also sends the spooled
         // certificates and notices as they grow (StreamWriter): the server takes them while the
         // stream runs instead of after it.
@@ -439,7 +445,7 @@ public final class NightlyRun {
                                  sides: spool.map { [(sql: RunSpools.certificatesCopy, spool: $0.certificates), (sql: RunSpools.noticesCopy, spool: $0.notices)] } ?? [],
                                  switchBytes: Self.switchBytes)
         defer { w.stop() }
-        let read = try streamDecisions(facts, &encoder, &numbers, to: w, mailer: mailer, runID: runID, registry: registry)
+        let read = try streamDecisions(facts, &encoder, &numbers, &carry, to: w, mailer: mailer, runID: runID, registry: registry)
         // The mailing thread has written the last rows; the writer's thread sends what the
         // spools still hold after the last decisions.
         let issued = try mailer?.finish()
@@ -450,7 +456,7 @@ public final class NightlyRun {
         let streamed = try w.finish()
         try facts.commit()
         log.endProgress()
-        log.event("decide", "decided \(read) members", ["members": read])
+        log.event("decide", "decided \(read - carry.carried) members, carried \(carry.carried) forward", ["members": read, "carried_forward": carry.carried])
 
         guard let runID, let staging, let spool else {
             let report = try RunReport.fromStage(writer, membersRead: read)
@@ -466,7 +472,8 @@ public final class NightlyRun {
         do {
             try IssueTransaction(writer: writer, registry: registry, runID: runID, insurer: o.insurer, log: log).commit(
                 .init(membersRead: read, issued: issued, factsSnapshot: facts.snapshot, numbers: numbers, changes: spool.changes,
-                      switches: w.switches, sentDuringStream: streamed.sentDuringStream),
+                      switches: w.switches, sentDuringStream: streamed.sentDuringStream,
+                      carry: carry.counts(parameters: o.parameters, codeVersion: o.codeVersion, runID: runID)),
                 parameters: o.parameters, codeVersion: o.codeVersion, host: o.host)
         } catch {
             _ = stagedFiles.wait()
@@ -478,23 +485,29 @@ public final class NightlyRun {
     /// The decide and number steps over the stream: each member's decision to the writer's
     /// thread and, in a run, with its facts row to the mailing thread. Returns the members read.
     private func streamDecisions(_ facts: FactsSource, _ encoder: inout DecisionEncoder, _ numbers: inout CertificateNumbers,
-                                 to w: StreamWriter, mailer: StreamMailer?, runID: Int?, registry: RunRegistry?) throws -> Int {
+                                 _ carry: inout CarryForward, to w: StreamWriter, mailer: StreamMailer?, runID: Int?, registry: RunRegistry?) throws -> Int {
         var row = CopyRow()
         var read = 0
         let total = facts.total
         try facts.stream { chunk in
             if read == 0 { log.event("decide", "first member's facts arrived (the facts query has joined and sorted)") }
             row.load(chunk)
-            let decided = try encoder.decide(row, numbers: &numbers)
-            try encoder.write(row, decided, to: w)
-            if let mailer {
-                // The row itself goes to the mailing thread; the next one loads into a row
-                // it has finished with (no copy, no allocation per member).
-                try mailer.add(StreamMailer.Item(row: row, decision: decided.decision, reasons: decided.reasons,
-                                                 number: decided.number, kind: decided.kind))
-                row = mailer.recycledRow()
-            }
             read += 1
+            // An incremental night carries the decision in force forward (no row, nothing to mail).
+            let digest = CarryForward.digest(row)
+            let memberID = row.string(0)!
+            if !carry.carries(memberID, digest: digest) {
+                let decided = try encoder.decide(row, digest: digest, numbers: &numbers)
+                carry.check(memberID, digest: digest, decided.decision, reasons: String(decoding: decided.reasons.array, as: UTF8.self))
+                try encoder.write(row, decided, to: w)
+                if let mailer {
+                    // The row itself goes to the mailing thread; the next one loads into a row
+                    // it has finished with (no copy, no allocation per member).
+                    try mailer.add(StreamMailer.Item(row: row, decision: decided.decision, reasons: decided.reasons,
+                                                     number: decided.number, kind: decided.kind))
+                    row = mailer.recycledRow()
+                }
+            }
             if let runID { try registry?.heartbeat(runID: runID) }
             log.progress(read, of: total)
             CrashPoint.hit("decide:\(read)")
@@ -507,7 +520,7 @@ public final class NightlyRun {
     private static func decisionsCopy(into target: String) -> String {
         """
         COPY \(target) (member_id, scheme, outcome, reasons, s_date, valid_from, valid_to, certificate_number, facts,
-                         run_id, insurer_number, as_of) FROM STDIN (FORMAT binary)
+                         next_review_on, facts_digest, run_id, insurer_number, as_of) FROM STDIN (FORMAT binary)
         """
     }
 

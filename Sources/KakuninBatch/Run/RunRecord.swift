@@ -51,7 +51,7 @@ public enum DecisionExport {
         // Both values are checked numbers and dates: COPY takes no parameters.
         _ = try db.copyOut("""
             COPY (SELECT run_id, insurer_number, member_id, as_of, outcome, array_to_string(reasons, ';'), valid_from, valid_to,
-                         certificate_number FROM decision WHERE run_id = \(runID) AND as_of = '\(date.description)' ORDER BY member_id)
+                         certificate_number FROM decision_in_force(\(runID)) WHERE as_of = '\(date.description)' ORDER BY member_id)
             TO STDOUT (FORMAT csv)
             """, body)
     }

@@ -285,7 +285,7 @@ public final class RunRegistry {
         try heartbeat(runID: runID, force: true)
         let n = try db.query("""
             UPDATE run SET status = 'completed', phase = 'completed', finished_at = now(), lease_owner = NULL,
-                   lease_expires_at = NULL, counts = $2::jsonb WHERE run_id = $1 AND lease_owner = $3
+                   lease_expires_at = NULL, counts = coalesce(counts, '{}') || $2::jsonb WHERE run_id = $1 AND lease_owner = $3
             """, [String(runID), counts, owner]).affectedRows
         guard n == 1 else { throw LostLock(runID: runID, cause: "another process has taken the run over") }
     }

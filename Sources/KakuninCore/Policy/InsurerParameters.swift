@@ -76,6 +76,9 @@ public struct InsurerParameters: Sendable, Equatable {
     public var shortTermMonths = 2
     public var ecertGraceMonths = 3
     public var applyNoticeRepeatDays = 90
+    /// The nightly run decides every member at least this often (a full run, issue 34); the
+    /// nights between decide only the members whose facts changed or whose review date came.
+    public var fullRunDays = 7
     /// Elderly phase 3 (SPEC.md 2.4): certificates regardless of Myna for elderly members who
     /// attained 85 on 2026-08-01. On by default since the national change of 2026-08-01.
     public var elderly85Continuation = true
@@ -175,6 +178,7 @@ public struct InsurerParameters: Sendable, Equatable {
          ("short_term_months", String(shortTermMonths)),
          ("ecert_grace_months", String(ecertGraceMonths)),
          ("apply_notice_repeat_days", String(applyNoticeRepeatDays)),
+         ("full_run_days", String(fullRunDays)),
          ("elderly_85_continuation", elderly85Continuation ? "on" : "off"),
          ("elderly_85_reference", elderly85Reference.rawValue),
          ("elderly_usage_test", elderlyUsageTest ? "on" : "off"),
@@ -300,6 +304,7 @@ public enum ParameterFile {
             case "short_term_months": p.shortTermMonths = try int(1...12)
             case "ecert_grace_months": p.ecertGraceMonths = try int(0...12)
             case "apply_notice_repeat_days": p.applyNoticeRepeatDays = try int(1...3650)
+            case "full_run_days": p.fullRunDays = try int(1...366)
             case "elderly_85_continuation":
                 guard ["on", "off", "true", "false"].contains(value) else { throw err("\"\(value)\" is not on or off", "write on or off") }
                 p.elderly85Continuation = value == "on" || value == "true"

@@ -4,7 +4,8 @@ public struct Policy: Sendable {
     public let parameters: InsurerParameters
     public let measures: [DatedMeasure]
     private let elderlyMeasures: [DatedMeasure]
-    private let legacyEnd: LocalDate
+    /// The date after which no legacy card counts (measure legacy-cards-end).
+    let legacyEnd: LocalDate
 
     public init(parameters: InsurerParameters, measures: [DatedMeasure] = NationalMeasures.all) {
         self.parameters = parameters
@@ -269,7 +270,7 @@ public struct Policy: Sendable {
 
     // MARK: - Pieces
 
-    private func lapseDate(_ m: MynaStatus) -> LocalDate? {
+    func lapseDate(_ m: MynaStatus) -> LocalDate? {
         switch (m.ecertExpiry, m.cardExpiry) {
         case let (e?, c?): return min(e, c)
         case let (e?, nil): return e
