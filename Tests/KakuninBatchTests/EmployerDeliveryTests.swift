@@ -124,4 +124,42 @@ struct EmployerDeliveryTests {
         #expect(try rows(dir, "envelopes.csv", "CP932").allSatisfy { $0["envelope_id"] != "E-E001" })
         #expect(try rows(dir, "establishment_list.csv", "CP932").isEmpty)
     }
+
+    @Test("a returned certificate that went through the employer is recorded against the establishment; its address changing (establishments.csv) lets the member be mailed again; one mailed home is not")
+    func returnedThroughEmployer() throws {
+        let tdb = try TestDatabase(), dir = try temporaryDirectory()
+        try fixture(tdb, dir)
+        #expect(try mail.run(tdb, dir, params: try mail.params(dir, ["employee_delivery = employer"])).status == 11)
+        let certs = try rows(dir, "certificates.csv")
+        let a1 = try #require(certs.first { $0["member_id"] == "A1" }?["certificate_number"])
+        let u = try #require(certs.first { $0["member_id"] == "U" }?["certificate_number"])
+        var r = try runKakunin(["certificate", "return", "--insurer", "131016", "--certificate", a1, "--on", "2026-11-28"], database: tdb)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("was delivered through establishment E001 and is recorded as returned from it"), "\(r.stdout)")
+        r = try runKakunin(["certificate", "return", "--insurer", "131016", "--certificate", u, "--on", "2026-11-28"], database: tdb)
+        #expect(r.stdout.contains("recorded as returned on 2026-11-28; the member is not mailed again until the address changes"), "\(r.stdout)")
+        let db = try tdb.connect()
+        #expect(try db.query("SELECT member_id, establishment_id FROM mail_return ORDER BY member_id").rows == [["A1", "E001"], ["U", nil]])
+        func returns(_ member: String) throws -> [String: Any] {
+            let show = try runKakunin(["member", "show", "--insurer", "131016", "--member", member, "--format", "json"], database: tdb)
+            let json = try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as! [String: Any]
+            return try #require((json["mail_returns"] as? [[String: Any]])?.first)
+        }
+        var shown = try returns("A1")
+        #expect(shown["establishment_id"] as? String == "E001" && shown["state"] as? String == "stopped")
+        #expect((shown["what_to_do"] as? String)?.contains("came back from establishment E001") == true, "\(shown)")
+        // The member's own address changing does not help: the envelope went to the establishment.
+        let all = FeedFiles.allMemberColumns
+        let moved = try FeedFiles.write(dir, "moved.csv", [FeedFiles.fullMemberHeader,
+            FeedFiles.member("A1", ["scheme": "employee", "household_id": "", "household_head": "false", "establishment_id": "E001",
+                                    "given_name": "一郎", "address": "東京都港区芝公園4丁目2番8号"], columns: all)])
+        #expect(try runKakunin(["import", "members", moved.path, "--report-dir", dir.path], database: tdb).status == 0)
+        #expect(try returns("A1")["state"] as? String == "stopped")
+        let e = try FeedFiles.write(dir, "e2.csv", [EstablishmentsFeedTests.header,
+            EstablishmentsFeedTests.row("E001", ["insurer_number": "131016", "name": "かくにん製作所", "address": "東京都千代田区大手町1丁目1番1号"])])
+        #expect(try runKakunin(["import", "establishments", e.path, "--report-dir", dir.path], database: tdb).status == 0)
+        shown = try returns("A1")
+        #expect(shown["state"] as? String == "address_changed", "\(shown)")
+        #expect(try returns("U")["establishment_id"] as? String == nil)
+    }
 }

@@ -9,7 +9,7 @@ extension MemberFactsQuery {
     public typealias Delivery = InsurerParameters.EmployeeDelivery
 
     /// SQL: the member row `m` (joined with its establishment `e`) is delivered through it.
-    private static let throughEstablishment =
+    package static let throughEstablishment =
         "(m.scheme = 'employee' AND m.voluntary_continuation IS NOT TRUE AND e.establishment_id IS NOT NULL)"
 
     /// The member's establishment, when delivery goes through it.
@@ -55,5 +55,25 @@ extension MemberFactsQuery {
             CASE WHEN m.est_known THEN CASE WHEN \(establishment) THEN 't' ELSE 'e' END
                  WHEN \(own) THEN 't' WHEN NOT \(own) THEN 'f' END
             """
+    }
+
+    /// SQL: the address that returned mail `r` (a mail_return row) went to has changed since it
+    /// was recorded: the member's (postal code, address), or for mail delivered through an
+    /// establishment (`r.establishment_id`) the establishment's, or the member's establishment
+    /// or 任意継続 (their mail then goes elsewhere). The run mails such a member again.
+    package static func returnedAddressChanged(_ r: String) -> String {
+        """
+        (CASE WHEN \(r).establishment_id IS NULL
+              THEN EXISTS (SELECT 1 FROM member_history mh
+                           WHERE mh.insurer_number = \(r).insurer_number AND mh.member_id = \(r).member_id AND mh.changed_at > \(r).recorded_at
+                             AND mh.changed_columns && ARRAY['postal_code', 'address', 'address_extra'])
+              ELSE EXISTS (SELECT 1 FROM establishment_history eh
+                           WHERE eh.insurer_number = \(r).insurer_number AND eh.establishment_id = \(r).establishment_id
+                             AND eh.changed_at > \(r).recorded_at AND eh.changed_columns && ARRAY['postal_code', 'address', 'address_extra'])
+                   OR EXISTS (SELECT 1 FROM member_history mh
+                              WHERE mh.insurer_number = \(r).insurer_number AND mh.member_id = \(r).member_id AND mh.changed_at > \(r).recorded_at
+                                AND mh.changed_columns && ARRAY['establishment_id', 'voluntary_continuation'])
+         END)
+        """
     }
 }

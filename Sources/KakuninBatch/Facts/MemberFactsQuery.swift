@@ -166,9 +166,7 @@ public enum MemberFactsQuery {
                 -- Returned mail still open: no import changed the member's address since.
                 SELECT DISTINCT r.member_id FROM mail_return r
                 WHERE r.insurer_number = $1 AND r.resolved_on IS NULL AND r.returned_on <= $2 \(only.replacingOccurrences(of: "member_id", with: "r.member_id"))
-                  AND NOT EXISTS (SELECT 1 FROM member_history mh
-                                  WHERE mh.insurer_number = r.insurer_number AND mh.member_id = r.member_id AND mh.changed_at > r.recorded_at
-                                    AND mh.changed_columns && ARRAY['postal_code', 'address', 'address_extra'])
+                  AND NOT \(returnedAddressChanged("r"))
             ),
             en AS (
                 -- With the latest 有効期限 among them (SPEC.md 3 [2026-12]: nhi, attained 70).
