@@ -162,4 +162,67 @@ struct EmployerDeliveryTests {
         #expect(shown["state"] as? String == "address_changed", "\(shown)")
         #expect(try returns("U")["establishment_id"] as? String == nil)
     }
+
+    @Test("end to end on generated feeds: the employee insurer delivers through its establishments; every document is in exactly one envelope (read back from the published files); 任意継続 and unknown establishments go home; the establishment without an address holds its members")
+    func generatedEmployerInsurer() throws {
+        let tdb = try TestDatabase(), dir = try temporaryDirectory()
+        let feeds = dir.appendingPathComponent("feeds")
+        let g = try runKakunin(["generate", "--members", "4000", "--seed", "42", "--bad-rate", "0", "--optional-entries", "--out", feeds.path],
+                               database: nil)
+        #expect(g.stdout.contains("establishments.csv (39 rows)"), "\(g.stdout)")
+        for (feed, file) in [("members", "members.csv"), ("myna-status", "myna_status.csv"), ("applications", "applications.csv"),
+                             ("establishments", "establishments.csv")] {
+            let r = try runKakunin(["import", feed, feeds.appendingPathComponent(file).path, "--report-dir", dir.path], database: tdb)
+            #expect(r.status == 0, "\(feed): \(r.stdout)\(r.stderr)")
+        }
+        let insurer = "06139999"
+        let conf = try FeedFiles.write(dir, "p.conf", ["insurer_name = 全国健康保険協会 東京支部", "employee_delivery = employer"])
+        #expect(try runKakunin(["insurer", "params", "set", "--insurer", insurer, "--from", "2026-04-01", conf.path], database: tdb).status == 0)
+        let r = try runKakunin(["run", "--insurer", insurer, "--as-of", "2026-12-01", "--out", dir.appendingPathComponent("out").path], database: tdb)
+        #expect(r.status == 11, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("[pass] every document is in exactly one envelope"), "\(r.stdout)")
+        let out = dir.appendingPathComponent("out/\(insurer)/2026-12-01/nightly")
+        func file(_ name: String) throws -> [[String: String]] { try mail.decoded(out.appendingPathComponent(name), from: "UTF-8") }
+        // Every document in exactly one envelope of envelopes.csv, counted there.
+        var envelopeOf: [String: String] = [:]
+        for name in ["certificates.csv", "eligibility_notices.csv", "apply_notices.csv"] {
+            for d in try file(name) {
+                #expect(envelopeOf.updateValue(d["envelope_id"]!, forKey: d["member_id"]!) == nil, "member \(d["member_id"]!) has two documents")
+            }
+        }
+        let envelopes = try file("envelopes.csv")
+        #expect(Set(envelopes.map { $0["envelope_id"]! }).count == envelopes.count)
+        var held: [String: Int] = [:]
+        for e in envelopes {
+            let members = e["member_ids"]!.split(separator: ";").map(String.init)
+            #expect(members.count == Int(e["documents"]!) && members.allSatisfy { envelopeOf[$0] == e["envelope_id"] }, "\(e)")
+            for m in members { held[m, default: 0] += 1 }
+        }
+        #expect(held.count == envelopeOf.count && held.values.allSatisfy { $0 == 1 })
+        // Who goes where.
+        let members = try mail.decoded(feeds.appendingPathComponent("members.csv"), from: "UTF-8").filter { $0["insurer_number"] == insurer }
+        var voluntaryHome = 0, unknownHome = 0, throughEmployer = 0
+        for m in members {
+            guard let envelope = envelopeOf[m["member_id"]!] else { continue }
+            let est = m["establishment_id"]!, k = Int(est.dropFirst()) ?? 0
+            if m["voluntary_continuation"] == "true" || est.isEmpty || !FeedGenerator.establishmentKnown(k) {
+                #expect(envelope == "M-" + m["member_id"]!, "\(m["member_id"]!)")
+                if m["voluntary_continuation"] == "true" && !est.isEmpty { voluntaryHome += 1 }
+                if !est.isEmpty && !FeedGenerator.establishmentKnown(k) { unknownHome += 1 }
+            } else {
+                #expect(envelope == "E-" + est && est != FeedGenerator.establishmentWithoutAddress, "\(m["member_id"]!)")
+                throughEmployer += 1
+            }
+        }
+        #expect(voluntaryHome > 0 && unknownHome > 0 && throughEmployer > 100, "\(voluntaryHome) \(unknownHome) \(throughEmployer)")
+        // The list covers exactly the documents in establishment envelopes; E00007's members wait.
+        let list = try file("establishment_list.csv")
+        #expect(Set(list.map { "\($0["envelope_id"]!)/\($0["member_id"]!)" })
+                == Set(envelopeOf.filter { $0.value.hasPrefix("E-") }.map { "\($0.value)/\($0.key)" }))
+        #expect(list.count == throughEmployer)
+        let waiting = try file("exceptions.csv").filter { $0["reasons"]!.contains("ESTABLISHMENT_ADDRESS_MISSING") }
+        #expect(!waiting.isEmpty)
+        let e7 = Set(members.filter { $0["establishment_id"] == FeedGenerator.establishmentWithoutAddress }.map { $0["member_id"]! })
+        #expect(waiting.allSatisfy { e7.contains($0["member_id"]!) })
+    }
 }
