@@ -17,14 +17,13 @@ extension MemberFactsQuery {
         delivery == .home ? "" : "LEFT JOIN establishment e ON e.insurer_number = m.insurer_number AND e.establishment_id = m.establishment_id"
     }
 
-    /// The establishment columns of a member row (`est_known`: delivered through it; the
-    /// addressee (name and contact), postal code, address and address_extra).
+    /// The establishment columns of a member row, each after a comma (`est_known`: delivered
+    /// through it; the addressee (name and contact), postal code, address and address_extra);
+    /// none with `home` delivery.
     static func establishmentColumns(_ delivery: Delivery) -> String {
-        guard delivery == .employer else {
-            return "false AS est_known, NULL::text AS est_addressee, NULL::text AS est_postal, NULL::text AS est_address, NULL::text AS est_extra"
-        }
+        guard delivery == .employer else { return "" }
         return """
-            \(throughEstablishment) AS est_known, e.name || coalesce(' ' || e.contact, '') AS est_addressee,
+            , \(throughEstablishment) AS est_known, e.name || coalesce(' ' || e.contact, '') AS est_addressee,
             e.postal_code AS est_postal, e.address AS est_address, e.address_extra AS est_extra
             """
     }

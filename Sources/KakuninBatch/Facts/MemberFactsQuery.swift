@@ -34,7 +34,7 @@ public enum MemberFactsQuery {
         ),
         hh AS (
             SELECT m.*, \(detailsKey) AS details_key,
-                   coalesce(h.heads, 0) AS heads, h.head_name, h.head_postal, h.head_address, h.head_extra,
+                   coalesce(h.heads, 0) AS heads, h.head_name, h.head_postal, h.head_address, h.head_extra
                    \(establishmentColumns(delivery))
             FROM \(source) m LEFT JOIN h USING (household_id) \(establishmentJoin(delivery))
             WHERE m.insurer_number = \(insurer) \(scope)
@@ -119,7 +119,7 @@ public enum MemberFactsQuery {
         // 0.9 s less per 270,000 members. The sort key is the envelope computed once (`hm`).
         return """
             WITH hm AS (
-                SELECT m.*, \(detailsKey) AS details_key, \(envelopeKey(delivery)) AS envelope, \(establishmentColumns(delivery))
+                SELECT m.*, \(detailsKey) AS details_key, \(envelopeKey(delivery)) AS envelope \(establishmentColumns(delivery))
                 FROM member m \(establishmentJoin(delivery))
                 WHERE m.insurer_number = $1 \(scope)
             ),

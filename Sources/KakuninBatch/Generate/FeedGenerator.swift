@@ -196,9 +196,13 @@ public struct FeedGenerator {
         switch scheme {
         case "nhi": h.specialCare = entriesRng.chance(0.01)
         case "employee":
-            // A member in 任意継続 often keeps the id of the former employer: mailed home all the same.
             h.voluntary = entriesRng.chance(0.03)
-            if entriesRng.chance(0.9) { h.establishment = "E\(String(format: "%05d", entriesRng.int(establishmentIDs)))" }
+            if !h.voluntary && entriesRng.chance(0.9) { h.establishment = "E\(String(format: "%05d", entriesRng.int(establishmentIDs)))" }
+            // A member in 任意継続 often keeps the former employer's id (mailed home all the same),
+            // drawn from the establishments' generator so that the other entries stay as they were.
+            if h.voluntary && establishmentsRng.chance(0.6) {
+                h.establishment = "E\(String(format: "%05d", establishmentsRng.int(establishmentIDs)))"
+            }
         default: break
         }
         return h
