@@ -150,16 +150,18 @@ public final class CounterDesk {
         record["mail_returns"] = try rows("""
             SELECT r.return_id::text, r.document, r.certificate_number::text, r.notice_run_id::text, r.returned_on::text, r.note, r.resolved_on::text,
                    CASE WHEN r.resolved_on IS NOT NULL THEN 'resolved'
-                        WHEN EXISTS (SELECT 1 FROM member_history h WHERE h.insurer_number = r.insurer_number AND h.member_id = r.member_id
-                                     AND h.changed_at > r.recorded_at AND h.changed_columns && ARRAY['postal_code', 'address', 'address_extra'])
+                        WHEN \(MemberFactsQuery.returnedAddressChanged("r"))
                         THEN 'the address has changed since: the next run mails again'
+                        WHEN r.establishment_id IS NOT NULL
+                        THEN 'came back from establishment ' || r.establishment_id || ': not mailed again until its address changes (establishments.csv): confirm it with the employer, or hand the document over at the counter'
                         ELSE 'not mailed again until the address changes: confirm the address, or hand the document over at the counter' END,
                    CASE WHEN r.resolved_on IS NOT NULL THEN 'resolved'
-                        WHEN EXISTS (SELECT 1 FROM member_history h WHERE h.insurer_number = r.insurer_number AND h.member_id = r.member_id
-                                     AND h.changed_at > r.recorded_at AND h.changed_columns && ARRAY['postal_code', 'address', 'address_extra'])
-                        THEN 'address_changed' ELSE 'stopped' END
+                        WHEN \(MemberFactsQuery.returnedAddressChanged("r"))
+                        THEN 'address_changed' ELSE 'stopped' END,
+                   r.establishment_id
             FROM mail_return r WHERE r.insurer_number = $1 AND r.member_id = $2 ORDER BY r.returned_on, r.return_id
-            """, ["return_id", "document", "certificate_number", "notice_run_id", "returned_on", "note", "resolved_on", "what_to_do", "state"])
+            """, ["return_id", "document", "certificate_number", "notice_run_id", "returned_on", "note", "resolved_on", "what_to_do", "state",
+                  "establishment_id"])
         record["decisions"] = try rows("""
             SELECT d.run_id::text, d.as_of::text, r.job, d.outcome, array_to_string(d.reasons, ';'), d.valid_from::text, d.valid_to::text,
                    d.certificate_number::text
@@ -422,7 +424,11 @@ extension CounterDesk {
         }
     }
 
-    public func returnCertificate(insurer: String, certificate: Int64, on date: LocalDate, note: String?) throws -> String {
+    /// [2026-12] A certificate a run delivered through the member's establishment (its
+    /// parameters said employee_delivery = employer) came back from the establishment: the
+    /// return is recorded against it. Returns the member and that establishment, if any.
+    public func returnCertificate(insurer: String, certificate: Int64, on date: LocalDate, note: String?) throws
+        -> (member: String, establishment: String?) {
         try requireInsurer(insurer)
         return try db.transaction {
             guard let row = try db.query("""
@@ -440,25 +446,41 @@ extension CounterDesk {
                                     fix: "check the number on the envelope; hand this one over with kakunin certificate print")
             }
             try CounterDates.requireReturned(date, .certificate(certificate, issuedOn: LocalDate(row[3]!)!))
+            let establishment = try deliveredThrough(insurer, certificate: certificate)
             try recordReturn(insurer, row[0]!, document: "certificate", key: ("certificate_number", certificate), on: date, note: note,
-                             what: "certificate \(certificate)")
-            return row[0]!
+                             what: "certificate \(certificate)", establishment: establishment)
+            return (row[0]!, establishment)
         }
+    }
+
+    /// The establishment a mailed certificate went through: its run's parameters delivered
+    /// through employers and the member is delivered through a known establishment (SPEC.md 5.1).
+    private func deliveredThrough(_ insurer: String, certificate: Int64) throws -> String? {
+        try db.query("""
+            SELECT m.establishment_id FROM certificate c
+            JOIN run r ON r.run_id = c.run_id
+            JOIN insurer_parameter_version v ON v.version_id = r.params_version_id
+            JOIN member m ON m.insurer_number = c.insurer_number AND m.member_id = c.member_id
+            JOIN establishment e ON e.insurer_number = m.insurer_number AND e.establishment_id = m.establishment_id
+            WHERE c.insurer_number = $1 AND c.certificate_number = $2 AND v.parameters->>'employee_delivery' = 'employer'
+              AND \(MemberFactsQuery.throughEstablishment)
+            """, [insurer, String(certificate)]).rows.first?[0]
     }
 
     /// One returned document, once (the unique indexes of sql/010 and sql/013), and its event.
     /// `key`: the column naming the document and its value.
     private func recordReturn(_ insurer: String, _ member: String, document: String, key: (column: String, value: Int64),
-                              on date: LocalDate, note: String?, what: String) throws {
+                              on date: LocalDate, note: String?, what: String, establishment: String? = nil) throws {
         let inserted = try db.query("""
-            INSERT INTO mail_return (insurer_number, member_id, document, \(key.column), returned_on, note)
-            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING return_id
-            """, [insurer, member, document, String(key.value), date.description, note]).rows
+            INSERT INTO mail_return (insurer_number, member_id, document, \(key.column), returned_on, note, establishment_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING return_id
+            """, [insurer, member, document, String(key.value), date.description, note, establishment]).rows
         guard !inserted.isEmpty else {
             throw OperatorError(.conflict, "\(what) is already recorded as returned", fix: "kakunin member show lists the returns")
         }
         var details: [String: Any] = ["document": document, key.column: key.value, "returned_on": date.description]
         if let note, !note.isEmpty { details["note"] = note }
+        if let establishment { details["establishment_id"] = establishment }
         try audit("mail_returned", insurer, member, details)
     }
 }

@@ -200,6 +200,7 @@ extension Console {
         "APPLICATION_PENDING": "申請の審査（承認または却下）と交付",
         "RESIDENCE_EXPIRED": "在留期間の更新の確認",
         "MAIL_RETURNED": "住所の変更、または窓口での交付",
+        "ESTABLISHMENT_ADDRESS_MISSING": "事業所の住所の届出（事業所ファイルの取込みで解消）",
     ]
 
     func operationsPage(_ db: Connection, _ person: Person, _ q: FormFields) throws -> Reply {

@@ -173,9 +173,13 @@ struct Certificate: ParsableCommand {
         func run() throws {
             try runReporting {
                 let date = try dateOrToday(on, option: "--on")
-                let member = try CounterDesk(db: try database.connect(), person: counterPerson()).returnCertificate(
+                let (member, establishment) = try CounterDesk(db: try database.connect(), person: counterPerson()).returnCertificate(
                     insurer: insurer, certificate: certificate, on: date, note: note)
-                print("certificate \(certificate) of member \(member) recorded as returned on \(date); the member is not mailed again until the address changes")
+                if let establishment {
+                    print("certificate \(certificate) of member \(member) was delivered through establishment \(establishment) and is recorded as returned from it on \(date); the member is not mailed again until the establishment's address changes (import establishments.csv) or the member's establishment does")
+                } else {
+                    print("certificate \(certificate) of member \(member) recorded as returned on \(date); the member is not mailed again until the address changes")
+                }
                 return .success
             }
         }

@@ -5,7 +5,7 @@ import KakuninCore
 
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Import a feed file (members, myna-status or applications).",
+        abstract: "Import a feed file (members, myna-status, applications or establishments).",
         discussion: """
             Exit status: 0 every row loaded; 10 some rows rejected (listed on screen and in the
             rejects file); 20 the file was refused as a whole and nothing was stored;
@@ -14,17 +14,18 @@ struct Import: ParsableCommand {
             """)
 
     enum Feed: String, ExpressibleByArgument, CaseIterable {
-        case members, mynaStatus = "myna-status", applications
+        case members, mynaStatus = "myna-status", applications, establishments
         var name: FeedFormat.Name {
             switch self {
             case .members: return .members
             case .mynaStatus: return .mynaStatus
             case .applications: return .applications
+            case .establishments: return .establishments
             }
         }
     }
 
-    @Argument(help: "members | myna-status | applications") var feed: Feed
+    @Argument(help: "members | myna-status | applications | establishments") var feed: Feed
     @Argument(help: "The CSV file (UTF-8, header row); a pipe, a FIFO, or - for standard input.") var file: String
     @Option(help: "Folder for the import report and rejects file (owner-readable only).")
     var reportDir: String = "kakunin-reports"

@@ -137,10 +137,11 @@ extension AuditTests {
         // The log as it was before sql/024, under a schema today's import and run can use: with
         // the columns they read that later migrations add on their own (sql/027, the notices'
         // validity dates; sql/028, the Myna usage counts; sql/030, the optional member columns;
-        // sql/031, the certificates' printed snapshots; sql/033, the decisions' review dates and
-        // facts digests), which touch nothing of the audit log.
+        // sql/031, the certificates' printed snapshots; sql/032, the establishments and the
+        // returned mail's establishment; sql/033, the decisions' review dates and facts digests),
+        // which touch nothing of the audit log.
         for f in try FileManager.default.contentsOfDirectory(atPath: sqlDir.path)
-        where f.hasSuffix(".sql") && (Int(f.prefix(3))! < 24 || ["027_", "028_", "030_", "031_", "033_"].contains { f.hasPrefix($0) }) {
+        where f.hasSuffix(".sql") && (Int(f.prefix(3))! < 24 || ["027_", "028_", "030_", "031_", "032_", "033_"].contains { f.hasPrefix($0) }) {
             try FileManager.default.copyItem(at: sqlDir.appendingPathComponent(f), to: before.appendingPathComponent(f))
         }
         let db = try old.connect()

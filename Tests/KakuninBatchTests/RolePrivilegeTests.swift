@@ -15,13 +15,13 @@ struct RolePrivilegeTests {
     static let tables: [String: [String: String]] = [
         "kakunin_batch": [
             "application": "raw", "audit_checkpoint": "r", "audit_event": "r", "audit_log": "r", "certificate": "ra",
-            "certificate_counter": "r", "decision": "ra", "import": "raw", "import_reject": "ra", "insurer": "raw",
+            "certificate_counter": "r", "decision": "ra", "establishment": "raw", "establishment_history": "r", "import": "raw", "import_reject": "ra", "insurer": "raw",
             "audit_entries": "r", "insurer_parameter_version": "r", "insurer_parameters": "r", "mail_return": "r", "member": "raw", "member_history": "r", "myna_status": "raw",
             "notice": "raw", "run": "raw", "schema_migrations": "", "staff_scope": "r",
         ],
         "kakunin_staff": [
             "application": "r", "audit_checkpoint": "r", "audit_event": "r", "certificate": "r", "certificate_counter": "r", "decision": "r",
-            "import": "r", "insurer": "r", "insurer_parameter_version": "r", "insurer_parameters": "r", "mail_return": "raw", "member": "r", "member_history": "r", "myna_status": "r",
+            "establishment": "r", "establishment_history": "r", "import": "r", "insurer": "r", "insurer_parameter_version": "r", "insurer_parameters": "r", "mail_return": "raw", "member": "r", "member_history": "r", "myna_status": "r",
             "notice": "r", "run": "r", "staff_scope": "r",
         ],
         // Everything but the log's private queues and the console's people, sessions and failures.

@@ -52,7 +52,8 @@ public struct Explanation: Sendable {
 
     public static func load(db: Connection, insurer: String, member: String, asOf: LocalDate,
                             parameters: LoadedParameters) throws -> Explanation {
-        let rows = try db.query(MemberFactsQuery.sql(oneMember: true), [insurer, asOf.description, member]).rows
+        let rows = try db.query(MemberFactsQuery.sql(oneMember: true, delivery: parameters.parameters.employeeDelivery),
+                                [insurer, asOf.description, member]).rows
         guard let row = rows.first else {
             throw OperatorError(.notFound, "no member \(member) for insurer \(insurer)",
                                 fix: "check the member id and insurer number (kakunin import members loads them)")

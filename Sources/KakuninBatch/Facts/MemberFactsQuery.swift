@@ -19,7 +19,7 @@ public enum MemberFactsQuery {
     /// `source`: the member rows (by default the table; a rebuild of a run's files passes the
     /// members as that run saw them). The rebuild uses this form; the facts query computes the
     /// same values with a window over the envelope (see `sql`).
-    static func households(insurer: String, scope: String = "", source: String = "member") -> String {
+    static func households(insurer: String, scope: String = "", source: String = "member", delivery: Delivery = .home) -> String {
         """
         h AS (
             SELECT household_id,
@@ -35,7 +35,8 @@ public enum MemberFactsQuery {
         hh AS (
             SELECT m.*, \(detailsKey) AS details_key,
                    coalesce(h.heads, 0) AS heads, h.head_name, h.head_postal, h.head_address, h.head_extra
-            FROM \(source) m LEFT JOIN h USING (household_id)
+                   \(establishmentColumns(delivery))
+            FROM \(source) m LEFT JOIN h USING (household_id) \(establishmentJoin(delivery))
             WHERE m.insurer_number = \(insurer) \(scope)
         )
         """
@@ -45,16 +46,24 @@ public enum MemberFactsQuery {
     /// person, preferred language, the addressee and [2026-12] the printed entries of
     /// `PrintedMember` (copay 発効期日, 特別療養, 限度区分 with its date, 長期入院, 特定疾病). Both the run (from the facts stream) and a
     /// rebuild of the files after a crash (from the stored certificates and notices) use them.
-    static let mailColumns = """
-        CASE WHEN m.scheme = 'nhi' AND m.household_id IS NOT NULL THEN 'H-' || m.household_id ELSE 'M-' || m.member_id END,
-        m.insurer_number, m.symbol, m.number, m.branch, m.family_name, m.given_name, m.family_name_kana, m.given_name_kana,
-        m.sex, m.copay_ratio, m.preferred_language,
-        CASE WHEN \(sharesHeadEnvelope) THEN m.head_name ELSE m.family_name || coalesce(' ' || m.given_name, '') END,
-        CASE WHEN \(sharesHeadEnvelope) THEN m.head_postal ELSE m.postal_code END,
-        CASE WHEN \(sharesHeadEnvelope) THEN m.head_address ELSE m.address END,
-        CASE WHEN \(sharesHeadEnvelope) THEN m.head_extra ELSE m.address_extra END,
-        m.copay_effective_on, m.special_care, m.limit_category, m.limit_effective_on, m.long_stay_on, m.specific_disease
-        """
+    /// [2026-12] With `employer` delivery a member delivered through the establishment
+    /// (`m.est_known`) gets the envelope `E-<establishment>`, addressed to it.
+    static func mailColumns(_ delivery: Delivery) -> String {
+        let employer = delivery == .employer
+        func addressee(_ head: String, _ establishment: String, _ own: String) -> String {
+            "CASE WHEN \(sharesHeadEnvelope) THEN \(head)\(employer ? " WHEN m.est_known THEN \(establishment)" : "") ELSE \(own) END"
+        }
+        return """
+            CASE WHEN m.scheme = 'nhi' AND m.household_id IS NOT NULL THEN 'H-' || m.household_id\(employer ? " WHEN m.est_known THEN 'E-' || m.establishment_id" : "") ELSE 'M-' || m.member_id END,
+            m.insurer_number, m.symbol, m.number, m.branch, m.family_name, m.given_name, m.family_name_kana, m.given_name_kana,
+            m.sex, m.copay_ratio, m.preferred_language,
+            \(addressee("m.head_name", "m.est_addressee", "m.family_name || coalesce(' ' || m.given_name, '')")),
+            \(addressee("m.head_postal", "m.est_postal", "m.postal_code")),
+            \(addressee("m.head_address", "m.est_address", "m.address")),
+            \(addressee("m.head_extra", "m.est_extra", "m.address_extra")),
+            m.copay_effective_on, m.special_care, m.limit_category, m.limit_effective_on, m.long_stay_on, m.specific_disease
+            """
+    }
     private static let sharesHeadEnvelope = "m.scheme = 'nhi' AND m.household_id IS NOT NULL AND m.heads = 1"
     static let mailColumnCount = 22
     /// Index of the first of `mailColumns` in a facts row.
@@ -93,12 +102,14 @@ public enum MemberFactsQuery {
 
     /// `range`: in the batch form, only the members whose envelope key is in it (e.g.
     /// `< 'H-0042'`); the ranges of a split, concatenated, give the whole stream in order.
-    public static func sql(oneMember: Bool, range: String = "") -> String {
+    /// `delivery`: the insurer's employee_delivery ([2026-12]: with `employer`, the envelope key
+    /// and addressee of a member delivered through the establishment, `EmployerDelivery.swift`).
+    public static func sql(oneMember: Bool, range: String = "", delivery: Delivery = .home) -> String {
         // Every table is read once for the insurer and hash-joined; `explain` narrows the
         // members to one household and the rest to one member.
         let scope = oneMember
             ? "AND (member_id = $3 OR household_id = (SELECT household_id FROM member WHERE insurer_number = $1 AND member_id = $3))"
-            : range.isEmpty ? "" : "AND \(envelopeKey) \(range)"
+            : range.isEmpty ? "" : "AND \(envelopeKey(delivery)) \(range)"
         let only = oneMember ? "AND member_id = $3" : ""
         // Households are resolved over the sorted stream: a window over the member's envelope
         // (an nhi household shares one, and only nhi households have heads that matter) counts
@@ -108,8 +119,8 @@ public enum MemberFactsQuery {
         // 0.9 s less per 270,000 members. The sort key is the envelope computed once (`hm`).
         return """
             WITH hm AS (
-                SELECT m.*, \(detailsKey) AS details_key, \(envelopeKey) AS envelope
-                FROM member m
+                SELECT m.*, \(detailsKey) AS details_key, \(envelopeKey(delivery)) AS envelope \(establishmentColumns(delivery))
+                FROM member m \(establishmentJoin(delivery))
                 WHERE m.insurer_number = $1 \(scope)
             ),
             s AS (
@@ -155,9 +166,7 @@ public enum MemberFactsQuery {
                 -- Returned mail still open: no import changed the member's address since.
                 SELECT DISTINCT r.member_id FROM mail_return r
                 WHERE r.insurer_number = $1 AND r.resolved_on IS NULL AND r.returned_on <= $2 \(only.replacingOccurrences(of: "member_id", with: "r.member_id"))
-                  AND NOT EXISTS (SELECT 1 FROM member_history mh
-                                  WHERE mh.insurer_number = r.insurer_number AND mh.member_id = r.member_id AND mh.changed_at > r.recorded_at
-                                    AND mh.changed_columns && ARRAY['postal_code', 'address', 'address_extra'])
+                  AND NOT \(returnedAddressChanged("r"))
             ),
             en AS (
                 -- With the latest 有効期限 among them (SPEC.md 3 [2026-12]: nhi, attained 70).
@@ -177,15 +186,12 @@ public enum MemberFactsQuery {
                    m.c_number, m.c_from, m.c_to, m.c_special,
                    m.en_sent,
                    m.an_last,
-                   CASE WHEN m.scheme = 'nhi' AND m.household_id IS NOT NULL
-                        THEN \(isPostalCode("m.head_postal")) AND coalesce(btrim(m.head_address), '') <> ''
-                        ELSE \(isPostalCode("m.postal_code")) AND coalesce(btrim(m.address), '') <> ''
-                   END,
+                   \(deliverableColumn(delivery)),
                    CASE WHEN m.scheme = 'nhi' AND m.household_id IS NOT NULL THEN m.heads
                         WHEN m.scheme = 'nhi' THEN CASE WHEN m.household_head THEN 1 ELSE 0 END
                         ELSE 1 END,
                    m.details_key,
-                   \(mailColumns),
+                   \(mailColumns(delivery)),
                    m.c_covering,
                    m.mr_open,
                    m.en_valid_to,
@@ -256,7 +262,11 @@ public enum MemberFactsQuery {
         }
         f.eligibilityNoticeSent = r.isTrue(21)
         f.lastApplyNotice = try r.date(22)
-        f.deliverable = r.isTrue(23)
+        // [2026-12] 'e': delivered through an establishment without a usable address (EmployerDelivery.swift).
+        var throughEstablishmentWithoutAddress = false
+        r.withBytes(23) { throughEstablishmentWithoutAddress = $0.count == 1 && $0[0] == UInt8(ascii: "e") }
+        f.deliverable = r.isTrue(23) || throughEstablishmentWithoutAddress
+        f.establishmentAddressMissing = throughEstablishmentWithoutAddress
         f.householdHeads = r.int64(24).map(Int.init) ?? 1
         f.coveringCertificateEnd = try r.date(coveringColumn)
         f.mailReturned = r.isTrue(mailReturnedColumn)

@@ -7,7 +7,7 @@ import KakuninRuntime
 /// expiry, every Myna state in plausible proportions, applications, and a small share of
 /// deliberately bad rows. Streams to disk; the same seed gives the same bytes.
 public struct FeedGenerator {
-    public struct Counts: Sendable { public var members = 0, myna = 0, applications = 0, bad = 0 }
+    public struct Counts: Sendable { public var members = 0, myna = 0, applications = 0, bad = 0, establishments = 0 }
 
     public static let insurers = (nhi: "131016", elderly: "39131015", employee: "06139999")
 
@@ -24,6 +24,8 @@ public struct FeedGenerator {
     /// their own, like `mynaUsage`.
     public var optionalEntries = false
     private var entriesRng: SplitMix64
+    /// [2026-12] establishments.csv (with `optionalEntries`), from a generator of its own.
+    private var establishmentsRng: SplitMix64
 
     public init(seed: UInt64, referenceDate: String, badRate: Double) throws {
         guard let ref = LocalDate(referenceDate) else {
@@ -33,12 +35,14 @@ public struct FeedGenerator {
         rng = SplitMix64(seed: seed)
         usageRng = SplitMix64(seed: seed ^ 0x7573_6573_3132_6d00)
         entriesRng = SplitMix64(seed: seed ^ 0x656e_7472_6965_7300)
+        establishmentsRng = SplitMix64(seed: seed ^ 0x6573_7461_626c_6973)
         reference = ref
         self.badRate = badRate
     }
 
     public mutating func write(members total: Int, to dir: URL) throws -> Counts {
         try OwnerOnlyFile.makeDirectory(dir)
+        establishmentIDs = 1...max(10, min(4000, total / 100))
         var counts = Counts()
         let m = try OwnerOnlyFile.create(dir.appendingPathComponent("members.csv"))
         let s = try OwnerOnlyFile.create(dir.appendingPathComponent("myna_status.csv"))
@@ -127,7 +131,36 @@ public struct FeedGenerator {
         try m.close(sync: true)
         try s.close(sync: true)
         try a.close(sync: true)
+        if optionalEntries { counts.establishments = try writeEstablishments(to: dir) }
         return counts
+    }
+
+    /// The members' establishments (`E00001` … , SPEC.md 4 [2026-12]) for the employee insurer,
+    /// one per 100 members (at least 10, at most 4,000): every 25th is left out of
+    /// establishments.csv (its members' establishment is unknown: they are mailed home), and
+    /// `E00007` has no address (its members wait: ESTABLISHMENT_ADDRESS_MISSING).
+    private var establishmentIDs = 1...10
+    public static let establishmentWithoutAddress = "E00007"
+    public static func establishmentKnown(_ k: Int) -> Bool { k % 25 != 0 }
+
+    private mutating func writeEstablishments(to dir: URL) throws -> Int {
+        let f = try OwnerOnlyFile.create(dir.appendingPathComponent("establishments.csv"))
+        try f.write(FeedFormat.establishments.columns.map(\.name).joined(separator: ",") + "\n")
+        var n = 0
+        for k in establishmentIDs where Self.establishmentKnown(k) {
+            let id = "E\(String(format: "%05d", k))"
+            let place = establishmentsRng.pick(Names.places)
+            let name = "\(establishmentsRng.pick(Names.family).0)\(establishmentsRng.pick(["商事", "工業", "製作所", "運輸", "建設"]))株式会社"
+            let street = "\(establishmentsRng.int(1...5))丁目\(establishmentsRng.int(1...30))番\(establishmentsRng.int(1...20))号"
+            let contact = establishmentsRng.pick(["人事部 健康保険担当", "総務課", "総務部 人事課", ""])
+            let noAddress = id == Self.establishmentWithoutAddress
+            try f.write(csvLine([Self.insurers.employee, id, name, noAddress ? "" : place.0, noAddress ? "" : place.1 + street,
+                                 establishmentsRng.chance(0.3) ? "\(establishmentsRng.pick(Names.buildings))\(establishmentsRng.int(2...9))階" : "",
+                                 contact]))
+            n += 1
+        }
+        try f.close(sync: true)
+        return n
     }
 
     private mutating func mynaRow(insurer: String, memberID: String) -> [String] {
@@ -164,7 +197,12 @@ public struct FeedGenerator {
         case "nhi": h.specialCare = entriesRng.chance(0.01)
         case "employee":
             h.voluntary = entriesRng.chance(0.03)
-            if !h.voluntary && entriesRng.chance(0.9) { h.establishment = "E\(String(format: "%05d", entriesRng.int(1...4000)))" }
+            if !h.voluntary && entriesRng.chance(0.9) { h.establishment = "E\(String(format: "%05d", entriesRng.int(establishmentIDs)))" }
+            // A member in 任意継続 often keeps the former employer's id (mailed home all the same),
+            // drawn from the establishments' generator so that the other entries stay as they were.
+            if h.voluntary && establishmentsRng.chance(0.6) {
+                h.establishment = "E\(String(format: "%05d", establishmentsRng.int(establishmentIDs)))"
+            }
         default: break
         }
         return h

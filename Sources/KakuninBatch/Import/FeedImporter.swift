@@ -127,7 +127,7 @@ public final class FeedImporter {
                                                 target: keysFirst ? .keys : .stage, spill: spill)
                     summary.rowsRead = result.rows
                     fileBytes = reader.bytesRead
-                    if format.name == .members { try addInsurers(result.insurers) }
+                    if format.name == .members || format.name == .establishments { try addInsurers(result.insurers) }
                     lap(keysFirst ? "stream keys" : "stream+copy")
                     // Statistics for the duplicate check and the merge.
                     try db.execute("ANALYZE pg_temp.stage")
@@ -181,7 +181,7 @@ public final class FeedImporter {
             try OwnerOnlyFile.publish(rejectsURL) { w in
                 // For staff: UTF-8 with a byte-order mark, so that a spreadsheet opens it right.
                 try StaffCSV.byteOrderMark.withUnsafeBytes { try w.write($0) }
-                try w.write("line,column,value,reason,member_id\n")
+                try w.write("line,column,value,reason,\(format.rowIdentifier)\n")
                 try db.copyOut("""
                     COPY (SELECT line, column_name, value, reason, member_id FROM import_reject
                           WHERE import_id = \(importID) ORDER BY line, column_name) TO STDOUT (FORMAT csv)
@@ -361,7 +361,12 @@ public final class FeedImporter {
 
     /// The table a feed's rows end in.
     static func table(_ format: FeedFormat) -> String {
-        format.name == .members ? "member" : format.name == .mynaStatus ? "myna_status" : "application"
+        switch format.name {
+        case .members: return "member"
+        case .mynaStatus: return "myna_status"
+        case .applications: return "application"
+        case .establishments: return "establishment"
+        }
     }
 
     /// Maps the header to the format's columns, in any order (-1: an optional column the file
@@ -441,15 +446,15 @@ public final class FeedImporter {
             try db.execute("""
                 WITH gone AS (
                     DELETE FROM pg_temp.stage s USING pg_temp.dup d WHERE \(join)
-                    RETURNING s.line, s.member_id, d.lines)
+                    RETURNING s.line, s.\(format.rowIdentifier) AS row_id, d.lines)
                 INSERT INTO import_reject (import_id, line, column_name, value, reason, member_id)
-                SELECT $1, line, 'member_id', member_id,
+                SELECT $1, line, '\(format.rowIdentifier)', row_id,
                        'the same key (\(key)) appears on lines ' || array_to_string(lines, ', ') || '; fix the extract so it appears once',
-                       member_id
+                       row_id
                 FROM gone
                 """, [String(importID)])
         }
-        if format.name != .members {
+        if format.name == .mynaStatus || format.name == .applications {
             try db.execute("""
                 WITH gone AS (
                     DELETE FROM pg_temp.stage s
@@ -625,6 +630,8 @@ public final class FeedImporter {
                 """, [id]).scalar!)!
             try remarkSnapshots(data)
             return (inserted, updated)
+        case .establishments:
+            return try mergeEstablishments(format, importID: importID)
         case .applications:
             // Serialise with the nightly run, which holds its insurer's row locked from before
             // it reads the facts until it commits: either the run sees these changes, or it has
@@ -665,6 +672,28 @@ public final class FeedImporter {
                 """, [id]).affectedRows
             return (inserted, updated)
         }
+    }
+
+    /// [2026-12] Establishments: new ones inserted, changed ones updated (the database keeps
+    /// each change in establishment_history, sql/032); an establishment the file leaves out
+    /// stays as it is.
+    private func mergeEstablishments(_ format: FeedFormat, importID: Int) throws -> (Int, Int) {
+        let id = String(importID)
+        let keys = format.keyColumns
+        let on = keys.map { "t.\($0) = s.\($0)" }.joined(separator: " AND ")
+        let data = format.columns.map(\.name).filter { !keys.contains($0) }
+        let all = format.columns.map(\.name)
+        let updated = try db.query("""
+            UPDATE establishment t SET \(data.map { "\($0) = s.\($0)" }.joined(separator: ", ")),
+                   updated_by_import = $1, updated_at = now()
+            FROM pg_temp.stage s WHERE \(on) AND \(Self.differ(data, "t", "s"))
+            """, [id]).affectedRows
+        let inserted = try db.query("""
+            INSERT INTO establishment (\(all.joined(separator: ", ")), created_by_import, updated_by_import)
+            SELECT \(all.map { "s.\($0)" }.joined(separator: ", ")), $1, $1 FROM pg_temp.stage s
+            WHERE NOT EXISTS (SELECT 1 FROM establishment t WHERE \(on))
+            """, [id]).affectedRows
+        return (inserted, updated)
     }
 
     private func finishImport(_ s: inout ImportSummary, bytes: Int) throws {

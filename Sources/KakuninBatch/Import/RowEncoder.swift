@@ -74,7 +74,7 @@ struct RowEncoder: Sendable {
             return b
         }
         insurerColumn = format.index(of: "insurer_number")!
-        memberIDColumn = format.index(of: "member_id")!
+        memberIDColumn = format.index(of: format.rowIdentifier)!
         insurerField = map[insurerColumn]
         memberIDField = map[memberIDColumn]
         self.importID = Int64(importID)
@@ -328,6 +328,8 @@ struct RowEncoder: Sendable {
             if !last.isEmpty && f("status_as_of").lexicographicallyPrecedes(last) {
                 errors.append(("last_used_on", s("last_used_on"), "last_used_on is after status_as_of (\(s("status_as_of")))"))
             }
+        case .establishments:
+            break
         case .applications:
             if s("kind") != "special_consideration" && !f("basis").isEmpty {
                 errors.append(("basis", s("basis"), "basis applies only to special_consideration applications"))

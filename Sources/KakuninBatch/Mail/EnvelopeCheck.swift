@@ -17,6 +17,8 @@ struct EnvelopeCheck: Sendable {
     var documents = 0
     /// Member letters (inserts.csv), nil for a run published before there were any.
     var inserts: Int?
+    /// [2026-12] Documents listed in establishment_list.csv, nil when the run wrote none.
+    var listed: Int?
     /// Envelopes and yen per mail class, summed from envelopes.csv.
     var postage: [String: (envelopes: Int, yen: Int)] = [:]
 
@@ -28,6 +30,8 @@ struct EnvelopeCheck: Sendable {
         let documents: [LineRecords]
         /// inserts.csv, when the run wrote one.
         var inserts: LineRecords? = nil
+        /// [2026-12] establishment_list.csv, when the run delivered through employers.
+        var establishmentList: LineRecords? = nil
         /// The paragraph ids of letter_paragraphs.csv, when the run wrote one.
         var paragraphIDs: Set<[UInt8]>? = nil
     }
@@ -54,6 +58,7 @@ struct EnvelopeCheck: Sendable {
             Files(envelopes: try LineRecords(dir.appendingPathComponent(names.envelopes)),
                   documents: try [names.certificates, names.eligibility, names.apply].map { try LineRecords(dir.appendingPathComponent($0)) },
                   inserts: try? LineRecords(dir.appendingPathComponent(InsertFiles.csvName)),
+                  establishmentList: try? LineRecords(dir.appendingPathComponent(EstablishmentList.name)),
                   paragraphIDs: try paragraphIDs(dir.appendingPathComponent(InsertFiles.paragraphsName)))
         }
     }
@@ -86,6 +91,7 @@ struct EnvelopeCheck: Sendable {
             ins.keep([try column(ins, "envelope_id"), try column(ins, "member_id")] + paragraphs)
             inserts = 0
         }
+        if let list = files.establishmentList { list.keep([try column(list, "envelope_id"), try column(list, "member_id")]); listed = 0 }
         var previous: [UInt8]? = nil
         var byClass: [[UInt8]: (envelopes: Int, yen: Int)] = [:]
         while let row = try env.next() {
@@ -111,6 +117,7 @@ struct EnvelopeCheck: Sendable {
             if let ins = files.inserts {
                 try checkInserts(ins, envelope: id, members: members, listed: insertsColumn == nil ? nil : row[7], paragraphs: files.paragraphIDs)
             }
+            if let list = files.establishmentList { try checkEstablishmentList(list, envelope: id, members: members) }
             let listed = row[e.members].split(separator: UInt8(ascii: ";")).map { Array($0) }
             if listed.sorted(by: { $0.lexicographicallyPrecedes($1) }) != members.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                 problem("envelope \(text(id)): lists members \(text(row[e.members])), its documents are for \(members.map(text).joined(separator: ";"))")
@@ -128,10 +135,27 @@ struct EnvelopeCheck: Sendable {
             }
             if left > 0 { problem("\(left) records of \(reader.name) are in no envelope of envelopes.csv (first: \(first!))") }
         }
-        if let ins = files.inserts {
+        for (file, name) in [(files.inserts, "letters of inserts.csv"), (files.establishmentList, "rows of establishment_list.csv")] {
+            guard let file else { continue }
             var left = 0
-            while try ins.next() != nil { left += 1 }
-            if left > 0 { problem("\(left) letters of inserts.csv are in no envelope of envelopes.csv") }
+            while try file.next() != nil { left += 1 }
+            if left > 0 { problem("\(left) \(name) are in no envelope of envelopes.csv") }
+        }
+    }
+
+    /// [2026-12] An establishment's envelope (`E-…`) is listed in establishment_list.csv, one
+    /// row per document it holds; no other envelope is.
+    private mutating func checkEstablishmentList(_ list: LineRecords, envelope id: [UInt8], members: [[UInt8]]) throws {
+        var rows: [[UInt8]] = []
+        while let next = try list.peek(), next[0] == id {
+            rows.append(next[1])
+            _ = try list.next()
+        }
+        listed = (listed ?? 0) + rows.count
+        let expected = EnvelopePolicy.isEstablishment(id) ? members : []
+        func sorted(_ m: [[UInt8]]) -> [[UInt8]] { m.sorted { $0.lexicographicallyPrecedes($1) } }
+        if sorted(rows) != sorted(expected) {
+            problem("envelope \(text(id)): establishment_list.csv lists \(rows.map(text).joined(separator: ";")), the envelope holds \(expected.map(text).joined(separator: ";"))")
         }
         if unknownParagraphs > 0 {
             letterProblems.append("\(unknownParagraphs) letters of inserts.csv refer to paragraph ids missing from letter_paragraphs.csv (first: \(firstUnknown ?? ""))")

@@ -100,7 +100,7 @@ enum MailFiles {
                 WHERE m0.insurer_number = '\(insurer)' AND (m0.created_xact IS NULL OR pg_visible_in_snapshot(m0.created_xact, \(lit)))
             )
             """
-        let person = "m.member_id, m.scheme, m.birth_date, \(MemberFactsQuery.mailColumns)"
+        let person = "m.member_id, m.scheme, m.birth_date, \(MemberFactsQuery.mailColumns(staging.delivery))"
         let columns = PersonColumns(memberID: 0, scheme: 1, birthDate: 2, mail: 3)
         let first = 3 + MemberFactsQuery.mailColumnCount
         var row = CopyRow()
@@ -110,7 +110,7 @@ enum MailFiles {
         }
         // One stream of every document and held member, like the run's (a member has one).
         try db.copyOut("""
-            COPY (WITH \(seen), \(MemberFactsQuery.households(insurer: "'\(insurer)'", source: "seen"))
+            COPY (WITH \(seen), \(MemberFactsQuery.households(insurer: "'\(insurer)'", source: "seen", delivery: staging.delivery))
             SELECT \(person), x.* FROM (
                 SELECT c.member_id, 'c' AS doc, c.certificate_number, c.kind, c.valid_from, c.valid_to, c.issued_on,
                        array_to_string(c.reasons, ';') AS reasons, c.replaces_certificate_number
@@ -230,6 +230,8 @@ final class MailStaging {
     private let apply: MailFileWriter
     private let envelopes: MailFileWriter
     private let exceptions: MailFileWriter
+    /// [2026-12] With employee_delivery = employer only.
+    private let establishmentList: MailFileWriter?
     private let inserts: InsertFiles
     private var manifestData = Data()
     private var manifest: MailFiles.Manifest?
@@ -298,8 +300,13 @@ final class MailStaging {
         // with a byte-order mark, so that a spreadsheet opens it right.
         exceptions = try MailFileWriter(staging, names.exceptions, encoder: VendorEncoder(.utf8), limits: [:], header: Self.exceptionHeader,
                                         checked: false, forStaff: true)
+        establishmentList = settings.parameters.employeeDelivery == .employer
+            ? try MailFileWriter(staging, EstablishmentList.name, encoder: encoder, limits: [:], header: EstablishmentList.header) : nil
         inserts = try InsertFiles(dir: staging, runID: runID, parameters: settings.parameters)
     }
+
+    /// [2026-12] How the insurer's employee members get their documents (the envelope keys).
+    var delivery: InsurerParameters.EmployeeDelivery { settings.parameters.employeeDelivery }
 
     /// Writes a certificate's record; returns the problems' summary when it went to the
     /// exceptions instead (the certificate waits for staff), nil when it is in the vendor file.
@@ -328,7 +335,7 @@ final class MailStaging {
                 entryDate(&w, e.longStayOn)
                 w.field(e.specificDisease)
             }
-            w.field(EnvelopePolicy.personHonorific)
+            w.field(EnvelopePolicy.honorific(key: id))
             w.field(certificateFormat)
         }
         let held = try placed(problems, r, p, envelope: id, document: "certificate", outcome: kind, number: number, reasons: reasons, cls: cls, nf: nf,
@@ -354,7 +361,7 @@ final class MailStaging {
             w.field(reasons)
             tail(&w, r, p, cls, nf)
             if kind == .eligibilityNotice { printedTail(&w, d) }
-            w.field(EnvelopePolicy.personHonorific)
+            w.field(EnvelopePolicy.honorific(key: id))
         }
         return try placed(problems, r, p, envelope: id, document: kind.rawValue, outcome: kind.rawValue, number: nil, reasons: reasons, cls: cls, nf: nf,
                           validity: (validFrom, validTo))
@@ -398,6 +405,9 @@ final class MailStaging {
             let i = try addToEnvelope(r, p, id: id, document: document, cls: cls, noForwarding: nf)
             if let letter = try inserts.letter(r, p, envelope: id, kind: outcome, number: number, reasons: reasons,
                                                validFrom: validity.0, validTo: validity.1) { open[i].letters.append(letter) }
+            if establishmentList != nil && EnvelopePolicy.isEstablishment(id) {
+                open[i].listed.append(EstablishmentList.Entry(r, p, document: document, number: number))
+            }
             return nil
         }
         for problem in problems {
@@ -451,6 +461,8 @@ final class MailStaging {
         var letters: [PendingLetter] = []
         /// 様, or 御中 for an establishment.
         var honorific = EnvelopePolicy.personHonorific
+        /// [2026-12] An establishment's: its documents, for establishment_list.csv.
+        var listed: [EstablishmentList.Entry] = []
     }
 
     /// [2026-12] The envelope a document of `group` goes in (`EnvelopePolicy`).
@@ -470,7 +482,7 @@ final class MailStaging {
         let i = open.lastIndex { $0.id == id } ?? {
             open.append(Envelope(id: id, addressee: r.withField(p.addressee) { Array($0) }, postal: r.withField(p.addressee + 1) { Array($0) },
                                  address: r.withField(p.addressee + 2) { Array($0) }, extra: r.withField(p.addressee + 3) { Array($0) },
-                                 cls: cls, noForwarding: noForwarding))
+                                 cls: cls, noForwarding: noForwarding, honorific: EnvelopePolicy.honorific(key: id)))
             return open.count - 1
         }()
         open[i].counts[document == "certificate" ? 0 : document == Outcome.eligibilityNotice.rawValue ? 1 : 2] += 1
@@ -490,6 +502,9 @@ final class MailStaging {
         for e in closing {
             try writeEnvelope(e)
             for letter in e.letters { try inserts.write(letter) }
+            if let list = establishmentList, !e.listed.isEmpty {
+                try EstablishmentList.write(list, envelope: e.id, addressee: e.addressee, entries: e.listed)
+            }
         }
     }
 
@@ -520,7 +535,7 @@ final class MailStaging {
     func finish(insurer: String, asOf: LocalDate) throws {
         try flushEnvelope()
         var files: [MailFiles.FileEntry] = []
-        for w in [certificates, eligibility, apply, envelopes, exceptions] {
+        for w in [certificates, eligibility, apply, envelopes, exceptions] + (establishmentList.map { [$0] } ?? []) {
             files.append(try w.finish())
             CrashPoint.hit("file:\(w.name)")
         }
@@ -563,7 +578,7 @@ final class MailStaging {
 
     /// Removes the staging folder after a failure (a rerun would replace it anyway).
     func discard() {
-        for w in [certificates, eligibility, apply, envelopes, exceptions] { try? w.abandon() }
+        for w in [certificates, eligibility, apply, envelopes, exceptions] + (establishmentList.map { [$0] } ?? []) { try? w.abandon() }
         inserts.abandon()
         try? FileManager.default.removeItem(at: staging)
     }

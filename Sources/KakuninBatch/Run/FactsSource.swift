@@ -10,6 +10,8 @@ struct FactsSource {
     let reader: Connection
     let insurer: String
     let asOf: LocalDate
+    /// [2026-12] employee_delivery: the envelope keys of members delivered through an establishment.
+    let delivery: InsurerParameters.EmployeeDelivery
     /// `pg_current_snapshot()` of the read: kept with the run, so that a rebuild of its files
     /// takes the members as it saw them (MailFiles.rebuild).
     let snapshot: String
@@ -23,10 +25,11 @@ struct FactsSource {
 
     /// Begins the reader's transaction (after the writer has locked the insurer's row): its
     /// snapshot and the number of members.
-    init(reader: Connection, insurer: String, asOf: LocalDate) throws {
+    init(reader: Connection, insurer: String, asOf: LocalDate, delivery: InsurerParameters.EmployeeDelivery = .home) throws {
         self.reader = reader
         self.insurer = insurer
         self.asOf = asOf
+        self.delivery = delivery
         try reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         // One parallel worker halves the time before the first row while this process and the
         // writer are still idle (the second half's connection, when there is one, runs beside it).
@@ -38,7 +41,7 @@ struct FactsSource {
     }
 
     private func factsSQL(_ range: String = "") -> String {
-        MemberFactsQuery.sql(oneMember: false, range: range)
+        MemberFactsQuery.sql(oneMember: false, range: range, delivery: delivery)
             .replacingOccurrences(of: "$1", with: "'\(insurer)'")        // validated: digits only
             .replacingOccurrences(of: "$2", with: "'\(asOf)'::date")      // a LocalDate
     }

@@ -416,7 +416,8 @@ public final class NightlyRun {
         let reader = try Connection(url: url, applicationName: "kakunin-run-read")
         let writer = try Connection(url: url, applicationName: "kakunin-run-write")
         try openWriter(writer, o, issuing: runID != nil, registry: registry)
-        var facts = try FactsSource(reader: reader, insurer: o.insurer, asOf: o.asOf)
+        var facts = try FactsSource(reader: reader, insurer: o.insurer, asOf: o.asOf,
+                                    delivery: o.parameters.parameters.employeeDelivery)
         var numbers = try CertificateNumbers(runID: runID, registry: registry, reader: reader, insurer: o.insurer, count: facts.total)
         // What every row of a table has in common: run, insurer, as-of date (the last columns).
         let common = Array("\t\(runID ?? 0)\t\(o.insurer)\t\(o.asOf.description)\n".utf8)

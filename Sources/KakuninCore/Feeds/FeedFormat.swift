@@ -57,6 +57,8 @@ public struct FeedFormat: Sendable {
         case members
         case mynaStatus = "myna_status"
         case applications
+        /// [2026-12] The employers (事業所) of an employee scheme's members (SPEC.md 4).
+        case establishments
     }
 
     public let name: Name
@@ -71,8 +73,13 @@ public struct FeedFormat: Sendable {
         case .members: return members
         case .mynaStatus: return mynaStatus
         case .applications: return applications
+        case .establishments: return establishments
         }
     }
+
+    /// The column that names a row in a reject (`member_id`; `establishment_id` for the
+    /// establishments feed).
+    public var rowIdentifier: String { name == .establishments ? "establishment_id" : "member_id" }
 
     public static let members = FeedFormat(name: .members, columns: [
         FeedColumn("insurer_number", .insurerNumber, required: true),
@@ -133,4 +140,17 @@ public struct FeedFormat: Sendable {
         FeedColumn("basis", .oneOf(ConsiderationBasis.codes)),
         FeedColumn("status", .oneOf(["pending", "approved", "rejected"]), required: true),
     ], keyColumns: ["insurer_number", "member_id", "kind", "received_on"])
+
+    /// [2026-12] SPEC.md 4: one row per establishment; contact is the department or person the
+    /// envelope is addressed to. The address may be blank: such an establishment holds its
+    /// members' documents (ESTABLISHMENT_ADDRESS_MISSING) until a feed gives it one.
+    public static let establishments = FeedFormat(name: .establishments, columns: [
+        FeedColumn("insurer_number", .insurerNumber, required: true),
+        FeedColumn("establishment_id", .identifier(maxLength: 20), required: true),
+        FeedColumn("name", .text(maxLength: 100), required: true),
+        FeedColumn("postal_code", .text(maxLength: 10)),
+        FeedColumn("address", .text(maxLength: 200)),
+        FeedColumn("address_extra", .text(maxLength: 100)),
+        FeedColumn("contact", .text(maxLength: 100)),
+    ], keyColumns: ["insurer_number", "establishment_id"])
 }

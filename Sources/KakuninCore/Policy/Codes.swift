@@ -48,6 +48,10 @@ public enum ReasonCode: String, Sendable, CaseIterable, Codable {
     /// 2.5 "Printed details change" [2026-12]: the printed details of the member's active
     /// certificate no longer match the record: a replacement with the same end date.
     case PRINTED_DETAILS_CHANGED
+    /// 5.1 [2026-12]: the member's documents go through the establishment (employee_delivery =
+    /// employer), which has no usable postal code and address: held until a feed gives it one.
+    /// The 32nd code: ReasonSet's UInt32 holds exactly 32.
+    case ESTABLISHMENT_ADDRESS_MISSING
 }
 
 /// A set of reason codes, stored as bits so a decision carries its reasons without allocating.

@@ -41,6 +41,17 @@ public struct EnvelopePolicy: Sendable, Equatable {
         return id
     }
 
+    /// [2026-12] An establishment's envelope (`E-<establishment>`, employee_delivery = employer).
+    public static func isEstablishment(_ key: some Collection<UInt8>) -> Bool {
+        key.count > 2 && key.starts(with: [UInt8(ascii: "E"), UInt8(ascii: "-")])
+    }
+
+    /// What the vendor prints after the addressee of the envelope with this key: 御中 for an
+    /// establishment, 様 for a person.
+    public static func honorific(key: some Collection<UInt8>) -> String {
+        isEstablishment(key) ? establishmentHonorific : personHonorific
+    }
+
     /// An nhi household's key (`H-…`): the only envelopes a household policy divides.
     static func isHousehold(_ key: UnsafeBufferPointer<UInt8>) -> Bool {
         key.count > 2 && key[0] == UInt8(ascii: "H") && key[1] == UInt8(ascii: "-")

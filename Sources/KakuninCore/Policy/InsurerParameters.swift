@@ -22,6 +22,15 @@ public struct InsurerParameters: Sendable, Equatable {
         case stricterClass = "stricter_class"
     }
     /// [2026-12] How many envelopes an nhi household gets (SPEC.md 2.6, 5.1).
+    /// [2026-12] How an employee scheme's documents reach its members (SPEC.md 5.1).
+    public enum EmployeeDelivery: String, Sendable, CaseIterable {
+        /// Mailed to each member's home.
+        case home
+        /// Through the member's establishment (事業主経由): one envelope per establishment with
+        /// its establishment list; members in 任意継続 or without a known establishment go home.
+        case employer
+    }
+
     public enum NHIEnvelope: String, Sendable, CaseIterable {
         /// One per household (per document group under `split`), to the head.
         case household
@@ -136,6 +145,7 @@ public struct InsurerParameters: Sendable, Equatable {
     /// [2026-12] `split` by default: a change from the single stricter-class envelope of before.
     public var nhiMixedHousehold = MixedHousehold.split
     public var nhiEnvelope = NHIEnvelope.household
+    public var employeeDelivery = EmployeeDelivery.home
     /// [2026-12] The sheet certificates are printed on.
     public var certificateFormat = CertificateFormat.card
     /// A member letter with every mailed document (`inserts.csv`); off for an insurer that
@@ -202,6 +212,7 @@ public struct InsurerParameters: Sendable, Equatable {
          ("vendor_encoding", vendorEncoding.rawValue),
          ("nhi_mixed_household", nhiMixedHousehold.rawValue),
          ("nhi_envelope", nhiEnvelope.rawValue),
+         ("employee_delivery", employeeDelivery.rawValue),
          ("certificate_format", certificateFormat.rawValue),
          ("member_letters", memberLetters ? "on" : "off"),
          ("postage_tariff", postageTariff ?? ""),
@@ -357,6 +368,11 @@ public enum ParameterFile {
                     throw err("unknown value \"\(value)\"", "use household (one envelope per household) or per_person_to_head (one per member, addressed to the head)")
                 }
                 p.nhiEnvelope = v
+            case "employee_delivery":
+                guard let v = InsurerParameters.EmployeeDelivery(rawValue: value) else {
+                    throw err("unknown value \"\(value)\"", "use home (mailed to each member) or employer (one envelope per establishment, 事業主経由)")
+                }
+                p.employeeDelivery = v
             case "certificate_format":
                 guard let v = CertificateFormat(rawValue: value) else {
                     throw err("unknown format \"\(value)\"", "use card (85.6 × 54 mm), hagaki (148 × 100 mm) or a4")

@@ -143,6 +143,9 @@ public struct MemberFacts: Sendable, Equatable {
     public var deliverable: Bool
     /// Mail came back undelivered (返戻) and the address has not changed since.
     public var mailReturned = false
+    /// [2026-12] The member's documents go through their establishment (employee_delivery =
+    /// employer), which has no usable postal code and address (SPEC.md 5.1).
+    public var establishmentAddressMissing = false
     /// nhi: how many heads the member's household has (mail goes to exactly one).
     public var householdHeads: Int
 

@@ -408,8 +408,10 @@ public struct Policy: Sendable {
         if !f.deliverable { d.reasons.insert(.MISSING_ADDRESS) }
         if f.mailReturned { d.reasons.insert(.MAIL_RETURNED) }
         if f.scheme == .nhi && f.householdHeads != 1 { d.reasons.insert(.NO_HOUSEHOLD_HEAD) }
-        if d.reasons.contains(.MISSING_ADDRESS) || d.reasons.contains(.NO_HOUSEHOLD_HEAD) || d.reasons.contains(.MAIL_RETURNED) {
-            t.note("It cannot be delivered (\(f.deliverable ? "" : "no usable postal code and address")\(f.scheme == .nhi && f.householdHeads != 1 ? " household has \(f.householdHeads) heads" : "")\(f.mailReturned ? " mail came back undelivered and the address has not changed since" : "")) → held; decided again next run.", ja: "届けられません（\([f.deliverable ? nil : "使える郵便番号と住所がない", f.scheme == .nhi && f.householdHeads != 1 ? "世帯主が \(f.householdHeads) 人" : nil, f.mailReturned ? "郵便が戻り、その後住所が変わっていない" : nil].compactMap { $0 }.joined(separator: "、"))）→ 保留。次回の処理で判定し直します。")
+        if f.establishmentAddressMissing { d.reasons.insert(.ESTABLISHMENT_ADDRESS_MISSING) }
+        if d.reasons.contains(.MISSING_ADDRESS) || d.reasons.contains(.NO_HOUSEHOLD_HEAD) || d.reasons.contains(.MAIL_RETURNED)
+            || d.reasons.contains(.ESTABLISHMENT_ADDRESS_MISSING) {
+            t.note("It cannot be delivered (\(f.deliverable ? "" : "no usable postal code and address")\(f.scheme == .nhi && f.householdHeads != 1 ? " household has \(f.householdHeads) heads" : "")\(f.mailReturned ? " mail came back undelivered and the address has not changed since" : "")\(f.establishmentAddressMissing ? " delivered through the employer, whose establishment has no usable postal code and address" : "")) → held; decided again next run.", ja: "届けられません（\([f.deliverable ? nil : "使える郵便番号と住所がない", f.scheme == .nhi && f.householdHeads != 1 ? "世帯主が \(f.householdHeads) 人" : nil, f.mailReturned ? "郵便が戻り、その後住所が変わっていない" : nil, f.establishmentAddressMissing ? "事業主経由の送付先の事業所に使える郵便番号と住所がない" : nil].compactMap { $0 }.joined(separator: "、"))）→ 保留。次回の処理で判定し直します。")
             d.heldFrom = d.outcome
             d.outcome = .held
             d.validFrom = nil

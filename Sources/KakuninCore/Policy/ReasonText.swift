@@ -31,6 +31,7 @@ extension ReasonCode {
         case .MOVES_TO_ELDERLY: return ("reaches 75 before the next document would start: moves to the elderly scheme (後期高齢者医療) of the prefecture's association, which issues its own documents", "SPEC 2.5 rule 2, SPEC 3; 高齢者の医療の確保に関する法律 第50条")
         case .ELDERLY_LOW_MYNA_USE: return ("elderly scheme member aged 84 or under on the reference date whose My Number card works but was not used enough for insurance (fewer uses in the 12 months, or none in the 3 months, before the latest card status, or use not known): a certificate is sent anyway", "SPEC 2.4 (elderly usage test), 2.1; 三種町 2026-03-06; MHLW 社会保障審議会医療保険部会 第208回 資料2 「利用実績を踏まえ」")
         case .PRINTED_DETAILS_CHANGED: return ("a detail printed on the active certificate (name, reading, birth date, sex, symbol/number/branch, insurer, copay and its effective date, optional entries, 特別療養) changed: a replacement with the same end date is sent and the old one is voided", "SPEC 2.5 (printed details change), 5.1; 廿日市市 (限度区分の変更で職権交付); 埼玉 2025 (負担割合の変更)")
+        case .ESTABLISHMENT_ADDRESS_MISSING: return ("delivered through the employer (employee_delivery = employer), whose establishment has no usable postal code and address: held; ask the employer for it and import establishments.csv with the address (the member is decided again next run)", "SPEC 4, 5.1 [2026-12] (事業主経由)")
         }
     }
 }
@@ -68,6 +69,7 @@ extension ReasonCode {
         case .MOVES_TO_ELDERLY: return "75歳到達により後期高齢者医療制度へ移行（資格確認書は広域連合が交付）"
         case .ELDERLY_LOW_MYNA_USE: return "84歳以下の後期高齢者で、マイナ保険証の利用実績が少ない（または不明）ため交付"
         case .PRINTED_DETAILS_CHANGED: return "資格確認書の記載事項が変わったため、同じ有効期限で再交付（旧資格確認書は無効）"
+        case .ESTABLISHMENT_ADDRESS_MISSING: return "事業主経由で送付するが、事業所の郵便番号・住所がない（事業所ファイルで住所を届け出てもらい取込むか、任意継続・自宅送付の確認）"
         }
     }
 }
