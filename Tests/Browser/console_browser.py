@@ -81,12 +81,22 @@ def member_page_fits(d):
         const c = document.createElement('canvas').getContext('2d'); c.font = s.font;
         return [c.measureText(i.placeholder).width, i.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight)];""")
     expect(text_width <= room, f"受付日's placeholder ({text_width:.0f}px) fits its field ({room:.0f}px)")
+    for width in [1280, 860]:
+        d.set_window_size(width, 1100)
+        columns_fit(d, width)
+    d.set_window_size(1280, 1100)
+
+
+def columns_fit(d, width):
+    """At `width` pixels: no heading, id or number wrapped, no cell one character per line."""
     wrapped = d.execute_script("""
         const lines = e => { const r = document.createRange(); r.selectNodeContents(e);
             return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; };
-        return [...document.querySelectorAll('table.list th, table.list td.nowrap')]
-            .filter(e => e.textContent.trim() && lines(e) > 1).map(e => e.textContent.trim());""")
-    expect(not wrapped, f"member page columns on one line: {wrapped}")
+        const one = [...document.querySelectorAll('table.list th, table.list td.nowrap')].filter(e => e.textContent.trim() && lines(e) > 1);
+        const text = e => e.textContent.trim();
+        const narrow = [...document.querySelectorAll('table.list td')].filter(e => text(e).length > 1 && lines(e) >= text(e).length);
+        return one.concat(narrow).map(text);""")
+    expect(not wrapped, f"member page at {width}px: headings, ids and numbers on one line, no cell one character per line: {wrapped}")
 
 
 def print_view_bar(d):
@@ -346,6 +356,7 @@ def trap_void(d):
     click(d, By.ID, "confirm-record")
     expect("誤って交付" in d.find_element(By.ID, "done").text and "無効" in d.find_element(By.ID, f"cert-{number}").text, "the void is shown after recording")
     shot(d, "member-after-void")
+    member_page_fits(d)
     logout(d)
 
 
