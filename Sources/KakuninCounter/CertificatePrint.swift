@@ -46,7 +46,9 @@ public enum CertificatePrint {
     /// One sheet of `paper`: a frame the sheet's size (less a margin) holding every field, the
     /// 証番号 at its foot. Nothing is hidden or cut: a field that did not fit would print on a
     /// second sheet, which the PDF test counts.
-    public static func html(_ c: CounterDesk.IssuedCertificate, paper: Paper = .card) -> String {
+    /// `back`: the member page, for the console's print view: a bar on screen with a 印刷 button
+    /// and the way back, neither printed.
+    public static func html(_ c: CounterDesk.IssuedCertificate, paper: Paper = .card, back: String? = nil) -> String {
         let e = HTML.escape
         let kana = [c.family_name_kana, c.given_name_kana].compactMap { $0 }.joined(separator: "\u{3000}")
         let cells = fields(c).map {
@@ -73,10 +75,11 @@ public enum CertificatePrint {
             .l { white-space: nowrap; }
             .v { font-weight: bold; overflow-wrap: anywhere; }
             .number { text-align: right; font-size: 0.8em; margin: auto 0 0; }
-            @media screen { body { background: #eee; padding: 2em; } .certificate { background: #fff; margin: auto; } }
+            @media screen { body { background: #eee; padding: 2em; } .certificate { background: #fff; margin: auto; } }\(back == nil ? "" : screenBarStyle)
             </style>
             </head>
             <body>
+            \(back.map(screenBar) ?? "")
             <div class="certificate" data-format="\(paper.rawValue)"><div class="frame">
             <h1 data-variant="\(e(c.variant))">\(e(c.title))</h1>
             <p class="kana">\(e(kana))</p>
@@ -89,5 +92,20 @@ public enum CertificatePrint {
             </html>
 
             """
+    }
+
+    static let screenBarStyle = """
+
+        .screen-bar { font-size: 16px; margin: 0 auto 1.5em; max-width: 40em; display: flex; flex-wrap: wrap; gap: .6em 1.2em; align-items: center; }
+        .screen-bar button { font: inherit; padding: .4em 1.2em; }
+        @media print { .screen-bar { display: none; } }
+        """
+
+    /// The console's bar above the sheet (screen only): print it, or go back to the member.
+    static func screenBar(_ back: String) -> String {
+        """
+        <div class="screen-bar" id="print-bar"><button type="button" id="print-button" onclick="print()">印刷</button>\
+        <span>ブラウザの印刷（Ctrl+P）で印刷できます。</span><a href="\(HTML.escape(back))" id="print-back">加入者の画面へ戻る</a></div>
+        """
     }
 }

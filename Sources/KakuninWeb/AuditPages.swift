@@ -28,7 +28,7 @@ extension Console {
     }
 
     static func runRow(_ r: RunListing) -> [String: Any] {
-        var d: [String: Any] = ["run_id": r.runID, "insurer": r.insurer, "as_of": JapaneseEra.short(r.asOf), "job": r.job,
+        var d: [String: Any] = ["run_id": r.runID, "insurer": r.insurer, "as_of": JapaneseEra.short(r.asOf), "job": r.job, "job_ja": StaffWords.job(r.job),
                                 "status": StaffLabel.of(RunStatus.self, r.status), "phase": r.phase.flatMap(RunRegistry.Phase.init(rawValue:))?.japanese ?? "",
                                 "attempts": r.attempts, "started": JapaneseEra.time(r.started, label: false), "abandoned": r.abandoned,
                                 "decisions": r.decisions ?? "", "held": r.held ?? "", "waiting": r.waiting ?? ""]
@@ -155,7 +155,7 @@ extension Console {
         data["canVerify"] = publicKey != nil
         if let (id, created, cp) = try AuditLogStatus.latestCheckpoint(db) {
             var c: [String: Any] = ["id": id, "size": cp.size, "created": JapaneseEra.time(created), "root": cp.root.map { String(format: "%02x", $0) }.joined(),
-                                    "text": cp.text]
+                                    "text": cp.text, "signed_time_jst": Self.signedTimeJST(cp.time) ?? ""]
             if let job = verification.current {
                 let started = Self.jstTime(job.started)
                 if let o = job.outcome {
@@ -168,6 +168,16 @@ extension Console {
             data["checkpoint"] = c
         }
         return .html(views.render("audit", data, title: "監査ログ", person: person))
+    }
+
+    /// The signed text's `time:` (UTC, ISO 8601 with Z) as staff read times: in era form, Japan time.
+    static func signedTimeJST(_ iso: String) -> String? {
+        guard let date = ISO8601DateFormatter().date(from: iso) else { return nil }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "Asia/Tokyo")
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return JapaneseEra.time(f.string(from: date))
     }
 
     static func jstTime(_ date: Date) -> String {

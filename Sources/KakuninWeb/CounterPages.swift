@@ -472,7 +472,7 @@ extension Console {
         if let language = q["letter"] {
             return .html(LetterHTML.document(c.letter(loaded.parameters, language: language == "member" ? nil : language), reference: c.letterReference))
         }
-        return .html(CertificatePrint.html(c, paper: paper))
+        return .html(CertificatePrint.html(c, paper: paper, back: "/members/\(insurer)/\(c.member_id)"))
     }
 
     // MARK: - Forms

@@ -6,7 +6,9 @@ which provisions the database, the people and `kakunin serve`, and passes what i
 JSON argument. Uses Debian's chromium, chromium-driver and python3-selenium (.ci/run installs
 them); nothing is downloaded. Exits 0 when every step passes, 1 naming the step that failed.
 """
+import base64
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -68,6 +70,50 @@ def text(d):
 def expect(cond, what):
     if not cond:
         raise AssertionError(what)
+
+
+def member_page_fits(d):
+    """The 受付日 field shows its whole placeholder; short headings, ids and numbers of the member
+    page's tables stay on one line (they wrapped one character per line)."""
+    d.find_element(By.XPATH, "//summary[contains(., '申請を受け付ける')]").click()
+    text_width, room = d.execute_script("""
+        const i = document.getElementById('received_on'), s = getComputedStyle(i);
+        const c = document.createElement('canvas').getContext('2d'); c.font = s.font;
+        return [c.measureText(i.placeholder).width, i.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight)];""")
+    expect(text_width <= room, f"受付日's placeholder ({text_width:.0f}px) fits its field ({room:.0f}px)")
+    for width in [1280, 860]:
+        d.set_window_size(width, 1100)
+        columns_fit(d, width)
+    d.set_window_size(1280, 1100)
+
+
+def columns_fit(d, width):
+    """At `width` pixels: no heading, id or number wrapped, no cell one character per line."""
+    wrapped = d.execute_script("""
+        const lines = e => { const r = document.createRange(); r.selectNodeContents(e);
+            return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; };
+        const one = [...document.querySelectorAll('table.list th, table.list td.nowrap')].filter(e => e.textContent.trim() && lines(e) > 1);
+        const text = e => e.textContent.trim();
+        const narrow = [...document.querySelectorAll('table.list td')].filter(e => text(e).length > 1 && lines(e) >= text(e).length);
+        return one.concat(narrow).map(text);""")
+    expect(not wrapped, f"member page at {width}px: headings, ids and numbers on one line, no cell one character per line: {wrapped}")
+
+
+def print_view_bar(d):
+    """The certificate's print view: a 印刷 button and the way back on screen, neither on paper
+    (still one sheet)."""
+    bar = d.find_element(By.ID, "print-bar")
+    expect(d.find_element(By.ID, "print-button").text == "印刷" and "ブラウザの印刷（Ctrl+P）で印刷できます" in bar.text,
+           "the print view says how to print")
+    pdf = base64.b64decode(d.execute_cdp_cmd("Page.printToPDF", {"preferCSSPageSize": True, "printBackground": True,
+                                                                "displayHeaderFooter": False})["data"])
+    pages = len(re.findall(rb"/Type\s*/Page(?![a-z])", pdf))
+    expect(pages == 1, f"the print view with its bar prints on one sheet ({pages})")
+    if SHOTS:
+        with open(f"{SHOTS}/print-card.pdf", "wb") as f:
+            f.write(pdf)
+    click(d, By.ID, "print-back")
+    expect(d.find_elements(By.ID, "member-id"), "the print view's link leads back to the member page")
 
 
 def login(d, user, password, keyboard=False):
@@ -135,6 +181,7 @@ def counter_work(d):
     expect("申請を記録しました" in d.find_element(By.ID, "done").text, "application recorded")
     expect("マイナンバーカードの更新中" in text(d), "the application is listed")
     shot(d, "member")
+    member_page_fits(d)
     # Counter issue: confirmation, then the certificate and its print view.
     click(d, By.ID, "issue-link")
     expect(d.find_element(By.ID, "confirm-outcome").text, "confirmation shows the decision")
@@ -146,6 +193,7 @@ def counter_work(d):
     page = text(d)
     expect("資格確認書" in page and "令和" in page and "有効期限" in page, "print view with SPEC 5.1 fields and era dates")
     shot(d, "print-card")
+    print_view_bar(d)
     # Reissue (lost card): recorded as an approved application, then issued again.
     d.get(f"{BASE}/members/131016/{CLERK_MEMBER}")
     d.find_element(By.XPATH, "//summary[contains(., '再交付')]").click()
@@ -308,6 +356,7 @@ def trap_void(d):
     click(d, By.ID, "confirm-record")
     expect("誤って交付" in d.find_element(By.ID, "done").text and "無効" in d.find_element(By.ID, f"cert-{number}").text, "the void is shown after recording")
     shot(d, "member-after-void")
+    member_page_fits(d)
     logout(d)
 
 

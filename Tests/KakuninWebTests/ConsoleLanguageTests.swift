@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import KakuninTesting
 import KakuninRuntime
+import KakuninCore
 
 /// Issue 32: every word staff read in the console is Japanese. Each role (counter, auditor,
 /// operator, admin) walks every page it may open (and the refusals it meets), and the visible
@@ -19,8 +20,9 @@ struct ConsoleLanguageTests {
         return text
     }
 
-    /// The product name, the fixture's user names, and ID (加入者ID, as Japanese offices write it).
-    static let allowed: Set<String> = ["kakunin", "clerk", "other", "audi", "boss", "ops", "ID"]
+    /// The product name, the fixture's user names, ID (加入者ID, as Japanese offices write it)
+    /// and JIS (シフトJIS, the vendor files' encoding, as offices name it).
+    static let allowed: Set<String> = ["kakunin", "clerk", "other", "audi", "boss", "ops", "ID", "JIS"]
 
     /// ASCII words (two letters or more in a row, not part of an id with digits) not allowed.
     static func englishWords(_ html: String) -> [String] {
@@ -139,7 +141,8 @@ struct ConsoleLanguageTests {
         for (user, path) in [("ops", "/operations"), ("audi", "/runs/1"), ("boss", "/operations")] {
             let page = try f.login(user).get(path).body
             #expect(page.contains("id=\"trends-131016\"") && page.contains("<svg") && page.contains("role=\"img\""), "\(user) \(path)")
-            #expect(page.contains("<td class=\"n\">\(certificates[0]!)</td>") && page.contains("<td class=\"n\">\(certificates[1]!)</td>"),
+            let postage = StaffNumber.grouped(Int(certificates[1]!)!)
+            #expect(page.contains("<td class=\"n\">\(certificates[0]!)</td>") && page.contains("<td class=\"n\">\(postage)</td>"),
                     "\(user) \(path): the table carries the night's numbers")
         }
         #expect(f.stop().status == 0)
@@ -175,6 +178,41 @@ struct ConsoleLanguageTests {
         #expect(RecordProblem.japanese(stored: all.map(\.summary).joined(separator: "; "))
                 == "宛名の「𠮷」（U+20BB7）は送付ファイルの文字コードにない文字、住所が 70 文字（上限 60 文字）、住所に制御文字（U+0007）、氏に見えない文字（U+200B）")
         #expect(RecordProblem.japanese(stored: "something else") == "something else")
+    }
+
+    @Test("money as an office writes it: 34,090", arguments: [(0, "0"), (999, "999"), (1000, "1,000"), (34090, "34,090"), (1234567, "1,234,567"), (-34090, "-34,090")])
+    func groupedAmounts(n: Int, text: String) {
+        #expect(StaffNumber.grouped(n) == text)
+    }
+
+    /// The regex's first match's capture groups in `text`.
+    static func captures(_ pattern: String, _ text: String) -> [String] {
+        guard let r = try? NSRegularExpression(pattern: pattern), let m = r.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) else { return [] }
+        return (1..<m.numberOfRanges).compactMap { Range(m.range(at: $0), in: text).map { String(text[$0]) } }
+    }
+
+    @Test("what staff still met (issue 32 review): the signed time's UTC explained with its JST, money with separators, the job and parameter words in Japanese, one form of check figures")
+    func reviewedWords() throws {
+        let f = try ConsoleFixture(members: 300)
+        let audi = try f.login("audi")
+        // The signed text stays as signed (time: …Z), with a caption: UTC, and the time in Japan.
+        let audit = try audi.get("/audit").body
+        let utc = Self.captures("time: (\\d{4}-\\d\\d-\\d\\d)T(\\d\\d):(\\d\\d):\\d\\dZ\n", audit)
+        let jst = Self.captures("日本時間では (令和\\d+年\\d+月\\d+日) (\\d\\d):(\\d\\d)（日本時間）", audit)
+        #expect(utc.count == 3 && audit.contains("協定世界時（<code>UTC</code>"), "the signed time and its caption: \(utc)")
+        #expect(jst.count == 3 && Int(jst[1]) == ((Int(utc[1]) ?? 0) + 9) % 24 && jst[2] == utc[2], "JST beside the UTC: \(jst) for \(utc)")
+        // Money with thousands separators on the report; the job and the parameters' words in Japanese.
+        let yen = Int(try f.query("SELECT counts->>'postage_yen' FROM run WHERE run_id = 1")[0][0]!)!
+        #expect(yen >= 1000, "the fixture's postage needs a separator: \(yen)")
+        let report = try audi.get("/runs/1").body
+        #expect(report.contains("郵便料金<b>\(StaffNumber.grouped(yen))</b>円") && !report.contains(">\(yen)<"), "postage \(yen) with separators")
+        #expect(report.contains("夜間処理（<code>nightly</code>）"), "the job named in Japanese")
+        #expect(report.contains("<td><code>on</code></td><td>する</td>") && report.contains("<th>値の意味</th>"), "parameter words in Japanese")
+        #expect(try audi.get("/runs").body.contains("夜間処理<br><code>nightly</code>"), "the run list names the job in Japanese")
+        // The check figures: one form (4 ＝ 4), never 4 = 4.
+        let checks = report.components(separatedBy: "id=\"checks\"").last?.components(separatedBy: "</section>").first ?? ""
+        #expect(checks.contains(" ＝ ") && checks.range(of: "\\d = \\d", options: .regularExpression) == nil, "check figures: \(checks.prefix(600))")
+        #expect(f.stop().status == 0)
     }
 
     @Test("the check itself: English outside <code> is found, ids, codes and the product name are not")

@@ -108,8 +108,14 @@ struct ReportPrintBrowserTests {
         #expect(!first.joined().contains("実行一覧") && !first.joined().contains("件数を選ぶと"), "the console's link bar is printed: \(first.prefix(3))")
         // The run's report.html prints the trends' table open: every number of the night on the
         // paper (the date, the run, six measures), none cut at the right margin.
-        let rows = try Self.pages(out.appendingPathComponent("file.pdf"))[0].filter { $0.hasPrefix("令和8年12月1日 1 ") }
-        #expect(rows.map { $0.split(separator: " ").count } == [8], "the trends' table row on paper: \(rows)")
+        // The console folds that table on screen; on paper it is printed too.
+        for name in ["file", "console"] {
+            let rows = try Self.pages(out.appendingPathComponent("\(name).pdf"))[0].filter { $0.hasPrefix("令和8年12月1日 1 ") }
+            #expect(rows.map { $0.split(separator: " ").count } == [8], "\(name): the trends' table row on paper: \(rows)")
+        }
+        // The scheme column of 結果 × 理由 × 制度 keeps its names whole (it wrapped 国民健康/保険).
+        let counts = try Self.pages(out.appendingPathComponent("console.pdf")).first { $0.count > 1 && $0[1].hasPrefix("結果別件数") } ?? []
+        #expect(counts.contains { $0.contains("国民健康保険") } && !counts.contains { $0.hasSuffix("国民健康") }, "制度 on one line: \(counts.prefix(30))")
         #expect(f.stop().status == 0)
     }
 }

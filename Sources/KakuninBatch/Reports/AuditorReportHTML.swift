@@ -57,12 +57,13 @@ extension AuditorReport {
             th, td { border: 1px solid #999; padding: 3px 6px; text-align: left; vertical-align: top; } td.n, th.n { text-align: right; }
             th { background: #eee; } code, .code { font-family: monospace; font-size: 9pt; color: #333; }
             .pass { color: #060; font-weight: bold; } .fail { color: #b00; font-weight: bold; } .warn { color: #a60; }
-            .pass, .fail, td.n, th.n, th { white-space: nowrap; }
+            .pass, .fail, td.n, th.n, th, td.scheme { white-space: nowrap; }
             .trend-table thead th.n { white-space: normal; }
             .summary { display: grid; grid-template-columns: repeat(4, 1fr); gap: 4px 10px; }
             .summary div { border: 1px solid #999; padding: 4px 8px; } .summary b { display: block; font-size: 14pt; }
             .print-head { display: none; }
-            @media print { section.page { page-break-before: always; } a { color: inherit; text-decoration: none; } .screen-only { display: none; } }
+            @media print { section.page { page-break-before: always; } a { color: inherit; text-decoration: none; } .screen-only { display: none; }
+              details.trend-table > summary { display: none; } details.trend-table::details-content { content-visibility: visible; } }
             </style></head><body>
             <h1>資格確認書 実行報告書（実行 \(runID)）</h1>
 
@@ -78,7 +79,7 @@ extension AuditorReport {
         h += "<div>照合<b class=\"\(failed == 0 ? "pass" : "fail")\">\(failed == 0 ? "すべて一致" : "不一致 \(failed) 件")</b>\(base.checks.count) 項目</div>\n"
         h += "<div>資格確認書<b>\(base.certificates)</b>枚</div>\n"
         h += "<div>保留<b>\(base.held)</b>人</div>\n"
-        h += "<div>郵便料金<b>\(base.postageTotal)</b>円（封筒 \(base.envelopes)）</div>\n"
+        h += "<div>郵便料金<b>\(StaffNumber.grouped(base.postageTotal))</b>円（封筒 \(base.envelopes)）</div>\n"
         h += "<div>前回からの変化<b>\(previousRunID == nil ? "―" : String(changedCount))</b>\(previousRunID.map { "実行 \($0) と比べて" } ?? "前回の実行なし")</div>\n"
         h += "</div>\n"
         if base.waiting > 0 {
@@ -96,7 +97,7 @@ extension AuditorReport {
             <section class="page" id="run"><h2>実行の記録</h2><table>
             <tr><th>保険者</th><td>\(e(insurer)) \(e(base.insurerName ?? ""))</td></tr>
             <tr><th>基準日</th><td>\(e(JapaneseEra.withWestern(asOf)))</td></tr>
-            <tr><th>ジョブ・状態</th><td><code>\(e(job))</code>・\(e(StaffLabel.of(RunStatus.self, status)))</td></tr>
+            <tr><th>ジョブ・状態</th><td>\(e(StaffWords.job(job)))（<code>\(e(job))</code>）・\(e(StaffLabel.of(RunStatus.self, status)))</td></tr>
             <tr><th>処理時間（日本時間）</th><td>\(e(JapaneseEra.time(startedJST, label: false))) – \(e(JapaneseEra.time(finishedJST, label: false)))\(seconds.map { String(format: "（%.1f 秒）", $0) } ?? "")</td></tr>
             <tr><th>プログラム版</th><td><code>\(e(codeVersion))</code></td></tr>
             <tr><th>パラメータ</th><td>\(e(parameterSourceJapanese(parametersSource)))<br>ハッシュ値 <code>\(e(parametersSHA256))</code></td></tr>
@@ -104,10 +105,10 @@ extension AuditorReport {
 
             """
         if !parameters.isEmpty {
-            h += "<h2>パラメータ</h2><table><tr><th>名前</th><th>値</th></tr>\n"
+            h += "<h2>パラメータ</h2><table class=\"parameters\"><tr><th>名前</th><th>値</th><th>値の意味</th></tr>\n"
             for (k, v) in parameters where !v.isEmpty {
                 let note = InsurerParameters.changedDefaults[k].map { "<br><small>\(e($0.note))<code>\(e($0.previous))</code></small>" } ?? ""
-                h += "<tr><td><code>\(e(k))</code></td><td><code>\(e(v))</code>\(note)</td></tr>\n"
+                h += "<tr><td><code>\(e(k))</code></td><td><code>\(e(v))</code>\(note)</td><td>\(e(StaffWords.parameterValue(k, v) ?? ""))</td></tr>\n"
             }
             h += "</table>\n"
         }
@@ -129,7 +130,7 @@ extension AuditorReport {
         h += "<h2>結果 × 理由 × 制度</h2><table><tr><th>結果</th><th>理由</th><th>制度</th><th class=\"n\">件数</th></tr>\n"
         for r in base.byOutcomeReasonScheme {
             let drill = Drill.outcomeReasonScheme(outcome: r.outcome, reason: r.reason, scheme: r.scheme)
-            h += "<tr><td>\(Self.outcomeName(r.outcome))</td><td>\(Self.reasonName(r.reason))</td><td>\(Self.schemeName(r.scheme))</td><td class=\"n\">\(count(r.count, drill, link))</td></tr>\n"
+            h += "<tr><td>\(Self.outcomeName(r.outcome))</td><td>\(Self.reasonName(r.reason))</td><td class=\"scheme\">\(Self.schemeName(r.scheme))</td><td class=\"n\">\(count(r.count, drill, link))</td></tr>\n"
         }
         return h + "</table></section>\n"
     }
@@ -147,9 +148,9 @@ extension AuditorReport {
         for p in base.postage {
             let name = InsurerParameters.MailClass(rawValue: p.mailClass).map { "\($0.japanese) <code>\(Self.escape(p.mailClass))</code>" }
                 ?? "<code>\(Self.escape(p.mailClass))</code>"
-            h += "<tr><td>\(name)</td><td class=\"n\">\(p.envelopes)</td><td class=\"n\">\(p.yen)</td></tr>\n"
+            h += "<tr><td>\(name)</td><td class=\"n\">\(p.envelopes)</td><td class=\"n\">\(StaffNumber.grouped(p.yen))</td></tr>\n"
         }
-        return h + "<tr><th>合計</th><th class=\"n\">\(base.envelopes)</th><th class=\"n\">\(base.postageTotal)</th></tr></table></section>\n"
+        return h + "<tr><th>合計</th><th class=\"n\">\(base.envelopes)</th><th class=\"n\">\(StaffNumber.grouped(base.postageTotal))</th></tr></table></section>\n"
     }
 
     private func changesSection(_ link: ((Drill) -> String)?) -> String {

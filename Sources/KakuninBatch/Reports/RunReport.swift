@@ -24,7 +24,8 @@ public struct RunReport: Sendable {
             self.skipped = skipped
             self.detail = detail
             self.japanese = japanese
-            self.japaneseDetail = japaneseDetail ?? detail
+            // One form for staff: 4 ＝ 4, as the details written in Japanese put it.
+            self.japaneseDetail = japaneseDetail ?? detail.replacingOccurrences(of: " = ", with: " ＝ ")
         }
 
         /// 一致 / 不一致, as the reports say pass and fail.
@@ -217,7 +218,7 @@ public struct RunReport: Sendable {
             Check(name: "postage: envelopes.csv = manifest", pass: fromFile == fromManifest,
                   detail: "\(fromFile.joined(separator: ", ")) = \(fromManifest.joined(separator: ", "))",
                   japanese: "郵便料金：封筒ファイル ＝ 送付目録",
-                  japaneseDetail: r.postage.map { "\(InsurerParameters.MailClass(rawValue: $0.mailClass)?.japanese ?? $0.mailClass) 封筒 \($0.envelopes)・\($0.yen) 円" }
+                  japaneseDetail: r.postage.map { "\(InsurerParameters.MailClass(rawValue: $0.mailClass)?.japanese ?? $0.mailClass) 封筒 \($0.envelopes)・\(StaffNumber.grouped($0.yen)) 円" }
                       .joined(separator: "、") + (fromFile == fromManifest ? "（目録と一致）" : "（目録と不一致）")),
         ]
         return r

@@ -55,7 +55,7 @@ public struct RunTrends: Sendable {
         Measure(key: "notices", name: "通知", unit: "通", value: { Double($0.notices) }, format: { whole($0) }),
         Measure(key: "held", name: "保留", unit: "人", value: { Double($0.held) }, format: { whole($0) }),
         Measure(key: "exceptions", name: "送付ファイル外（例外）", unit: "件", value: { Double($0.exceptions) }, format: { whole($0) }),
-        Measure(key: "postage", name: "郵便料金", unit: "円", value: { Double($0.postageYen) }, format: { whole($0) }),
+        Measure(key: "postage", name: "郵便料金", unit: "円", value: { Double($0.postageYen) }, format: { StaffNumber.grouped(Int($0)) }),
         Measure(key: "seconds", name: "処理時間", unit: "秒", value: { $0.seconds }, format: { String(format: "%.1f", $0) }),
     ]
 
