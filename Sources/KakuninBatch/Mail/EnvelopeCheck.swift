@@ -141,6 +141,9 @@ struct EnvelopeCheck: Sendable {
             while try file.next() != nil { left += 1 }
             if left > 0 { problem("\(left) \(name) are in no envelope of envelopes.csv") }
         }
+        if unknownParagraphs > 0 {
+            letterProblems.append("\(unknownParagraphs) letters of inserts.csv refer to paragraph ids missing from letter_paragraphs.csv (first: \(firstUnknown ?? ""))")
+        }
     }
 
     /// [2026-12] An establishment's envelope (`E-…`) is listed in establishment_list.csv, one
@@ -156,9 +159,6 @@ struct EnvelopeCheck: Sendable {
         func sorted(_ m: [[UInt8]]) -> [[UInt8]] { m.sorted { $0.lexicographicallyPrecedes($1) } }
         if sorted(rows) != sorted(expected) {
             problem("envelope \(text(id)): establishment_list.csv lists \(rows.map(text).joined(separator: ";")), the envelope holds \(expected.map(text).joined(separator: ";"))")
-        }
-        if unknownParagraphs > 0 {
-            letterProblems.append("\(unknownParagraphs) letters of inserts.csv refer to paragraph ids missing from letter_paragraphs.csv (first: \(firstUnknown ?? ""))")
         }
     }
 

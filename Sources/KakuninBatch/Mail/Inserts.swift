@@ -126,7 +126,7 @@ struct PendingLetter {
 /// with the others: a run that has lost its lock (its staging folder removed by the run that
 /// took over) only writes to files it holds open, and stops at its next check with the lock's
 /// error.
-final class InsertWriter: @unchecked Sendable {
+final class InsertWriter: @unchecked Sendable {  // safe: used only by the letters' thread once handed over; finish() reads it after that thread has joined
     private let contact: InsurerContact
     private let csv: HashedFile, paragraphs: HashedFile
     private var templates: [LetterKey: LetterTemplate] = [:]
