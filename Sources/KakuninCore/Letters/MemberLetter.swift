@@ -165,6 +165,17 @@ public enum LetterContent {
         }
     }
 
+    /// The validity dates a letter prints (`validityKeys`: a certificate's first and last day,
+    /// a notice's end of the copay ratio); nil for a date no sentence shows, so that letters
+    /// differing only there are the same letter (the run composes each distinct letter once).
+    public static func printedDates(kind: String, validFrom: LocalDate?, validTo: LocalDate?) -> (from: LocalDate?, to: LocalDate?) {
+        switch LetterDocument(kind: kind) {
+        case .certificate: return validFrom != nil && validTo != nil ? (validFrom, validTo) : (nil, nil)
+        case .eligibilityNotice: return (nil, validTo)
+        case .applyNotice: return (nil, nil)
+        }
+    }
+
     /// What the member can do next, by reason, in a fixed order, each once.
     static func nextKeys(_ f: LetterFacts, language: String) -> [String] {
         var steps: [String] = []
