@@ -238,6 +238,11 @@ final class InsertWriter: @unchecked Sendable {
     /// Per paragraph id written, the SHA-256 of the paragraph it stands for (two paragraphs
     /// sharing an id would stop the run; bounded like the templates, by the calendar).
     private var written: [String: [UInt8]] = [:]
+    /// The id of each paragraph written, by its sentences (as many as `written`).
+    private var paragraphIDs: [ParagraphKey: String] = [:]
+    private struct ParagraphKey: Hashable {
+        let language: String, section: Int, sentences: [[String]]
+    }
     /// The batch's rows, built in place and written at once.
     private var rows: [UInt8] = []
 
@@ -298,7 +303,15 @@ final class InsertWriter: @unchecked Sendable {
         let letter = MemberLetter(facts)
         let texts = letter.paragraphs
         var ids: [String] = []
-        for i in letter.sections.indices { ids.append(try paragraph(letter.language, text: texts[i], html: LetterHTML.section(letter, i))) }
+        for i in letter.sections.indices {
+            // The sentences decide the paragraph (its text and its page part): a paragraph met
+            // before is neither rebuilt as HTML nor hashed again.
+            let k = ParagraphKey(language: letter.language, section: i, sentences: letter.sections[i].texts)
+            if let id = paragraphIDs[k] { ids.append(id); continue }
+            let id = try paragraph(letter.language, text: texts[i], html: LetterHTML.section(letter, i))
+            paragraphIDs[k] = id
+            ids.append(id)
+        }
         return LetterTemplate(documentAndLanguage: Array(",\(CSVField.quote(facts.document.rawValue)),\(CSVField.quote(letter.language)),".utf8),
                               paragraphIDs: Array(("," + ids.joined(separator: ",") + "\n").utf8))
     }
