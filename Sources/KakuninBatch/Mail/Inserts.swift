@@ -229,7 +229,7 @@ struct LetterBatch: Sendable {
 /// with the others: a run that has lost its lock (its staging folder removed by the run that
 /// took over) only writes to files it holds open, and stops at its next check with the lock's
 /// error.
-final class InsertWriter: @unchecked Sendable {
+final class InsertWriter {
     private let contact: InsurerContact
     private let csv: HashedFile, paragraphs: HashedFile
     /// The run's keys by number (`LetterBatch.keys`), and the template of each used so far.
