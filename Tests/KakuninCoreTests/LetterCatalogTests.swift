@@ -88,6 +88,26 @@ import Testing
                     preferredLanguage: language, insurer: insurer)
     }
 
+    @Test("a letter keeps only the dates it prints: dropping the others changes no word, in any language; a printed date still changes the letter")
+    func printedDatesAreTheOnlyDatesThatMatter() {
+        let dates: [(String?, String?)] = [("2026-12-01", "2027-07-31"), ("2026-04-01", nil), (nil, "2027-03-31"), (nil, nil)]
+        for kind in ["issue", "renew", "eligibility_notice", "apply_notice"] {
+            for language in LetterCatalog.languages + ["fr"] {
+                for (from, to) in dates {
+                    var f = facts(kind, ["NO_CARD"], language: language, from: from, to: to)
+                    let whole = MemberLetter(f)
+                    (f.validFrom, f.validTo) = LetterContent.printedDates(kind: kind, validFrom: f.validFrom, validTo: f.validTo)
+                    #expect(MemberLetter(f) == whole, "\(kind) \(language) \(from ?? "-") \(to ?? "-")")
+                }
+            }
+        }
+        #expect(LetterContent.printedDates(kind: "eligibility_notice", validFrom: LocalDate("2026-04-01"), validTo: LocalDate("2027-03-31")) == (nil, LocalDate("2027-03-31")))
+        #expect(LetterContent.printedDates(kind: "apply_notice", validFrom: LocalDate("2026-04-01"), validTo: LocalDate("2027-03-31")) == (nil, nil))
+        // A date it prints is kept: another end date is another letter.
+        #expect(MemberLetter(facts("eligibility_notice", [], language: "en", to: "2027-03-31")) != MemberLetter(facts("eligibility_notice", [], language: "en", to: "2027-04-30")))
+        #expect(MemberLetter(facts("issue", [], language: "ja", from: "2026-12-02")) != MemberLetter(facts("issue", [], language: "ja")))
+    }
+
     @Test func languageChoice() {
         #expect(MemberLetter.languages(for: "pt") == ["pt"])
         #expect(MemberLetter.languages(for: "pt-BR") == ["pt"])

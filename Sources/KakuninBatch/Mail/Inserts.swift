@@ -26,12 +26,22 @@ final class InsertFiles {
     /// Where a paragraph's text (and page part) has the member's name as printed.
     static let namePlaceholder = "{name}"
     static let batchSize = 256, maxQueued = 16
+    /// A run has a few thousand keys, bounded by the calendar, not by the members; past this
+    /// many, a letter carries its key and its template is composed each time (memory stays flat).
+    static let maxKeys = 4096
 
     /// False under `member_letters = off` (the insurer encloses its own leaflets).
     let enabled: Bool
     private let writer: InsertWriter?
-    private var worker: WorkerThread<[PendingLetter]>?
-    private var batch: [PendingLetter] = []
+    private var worker: WorkerThread<LetterBatch>?
+    private var batch = LetterBatch()
+    /// Each key seen, numbered in the order it was first seen (at most `maxKeys`).
+    private var keys: [LetterKey: Int32] = [:]
+    private var newKeys: [LetterKey] = []
+    /// The letters of the envelopes open for the stream's current key, until they are closed.
+    private var staged = LetterBatch()
+    /// Reused for each letter's key and name (no allocation per letter).
+    private var language: [UInt8] = [], name: [UInt8] = []
     /// Letters handed over (the mailing thread's count, for the manifest and the envelopes).
     private(set) var count = 0
 
@@ -40,43 +50,71 @@ final class InsertFiles {
         guard enabled else { writer = nil; return }
         let writer = try InsertWriter(dir: dir, contact: InsurerContact(parameters))
         self.writer = writer
-        batch.reserveCapacity(Self.batchSize)
-        worker = WorkerThread(maxQueued: Self.maxQueued, process: { letters in
-            for l in letters { try writer.write(l) }
-        })
+        batch.reserve()
+        staged.reserve()
+        worker = WorkerThread(maxQueued: Self.maxQueued, process: { try writer.write($0) })
     }
 
     deinit { worker?.stop() }
 
     static func htmlName(_ language: String) -> String { "letters_\(language.replacingOccurrences(of: "+", with: "_")).html" }
 
-    /// The letter for one mailed document (a vendor record written) in envelope `envelope`:
-    /// its key, the name as printed and the identifiers, kept with its envelope until the
-    /// envelope is closed (`write`), so that inserts.csv keeps the envelopes' order. Nil under
-    /// `member_letters = off`.
-    func letter(_ r: CopyRow, _ p: PersonColumns, envelope id: [UInt8], kind: String, number: Int64?, reasons: [UInt8],
-                validFrom: LocalDate?, validTo: LocalDate?) throws -> PendingLetter? {
-        guard enabled else { return nil }
-        var name = r.withField(p.mail + 5) { Array($0) }
+    /// The letter for one mailed document (a vendor record written) in the open envelope
+    /// `envelope` (its id `id`): its key and its row's own bytes (envelope and member, name
+    /// and certificate number), kept until the envelope is closed (`write(envelope:)`), so that
+    /// inserts.csv keeps the envelopes' order. False under `member_letters = off`.
+    func letter(_ r: CopyRow, _ p: PersonColumns, envelope: Int, id: [UInt8], kind: String, number: Int64?, reasons: [UInt8],
+                validFrom: LocalDate?, validTo: LocalDate?) -> Bool {
+        guard enabled else { return false }
+        language.removeAll(keepingCapacity: true)
+        r.withField(p.language) { language.append(contentsOf: $0) }
+        let dates = LetterContent.printedDates(kind: kind, validFrom: validFrom, validTo: validTo)
+        let key = self.key(LetterKey(kind: kind, reasons: reasons, validFrom: dates.from, validTo: dates.to, language: language))
+        name.removeAll(keepingCapacity: true)
+        r.withField(p.mail + 5) { name.append(contentsOf: $0) }
         r.withField(p.mail + 6) { given in
             if !given.isEmpty { name.append(UInt8(ascii: " ")); name.append(contentsOf: given) }
         }
-        return PendingLetter(key: LetterKey(kind: kind, reasons: reasons, validFrom: validFrom, validTo: validTo,
-                                            language: r.withField(p.language) { Array($0) }),
-                             name: name, envelope: id, member: r.withField(p.memberID) { Array($0) }, number: number)
+        staged.add(key: key, envelope: Int32(envelope)) { row, middle in
+            id.withUnsafeBufferPointer { CSVBytes.appendQuoted($0, to: &row) }
+            row.append(UInt8(ascii: ","))
+            r.withField(p.memberID) { CSVBytes.appendQuoted($0, to: &row) }
+            middle = row.count
+            name.withUnsafeBufferPointer { CSVBytes.appendQuoted($0, to: &row) }
+            row.append(UInt8(ascii: ","))
+            if let number { LetterBatch.appendDigits(number, to: &row) }
+        }
+        return true
     }
 
-    /// Hands a letter to the letters' thread, in the envelopes' order.
-    func write(_ l: PendingLetter) throws {
-        batch.append(l)
-        count += 1
-        if batch.count >= Self.batchSize { try flush() }
+    /// The key's number, or (past `maxKeys`) the key itself carried in the batch.
+    private func key(_ k: LetterKey) -> Int32 {
+        if let i = keys[k] { return i }
+        guard keys.count < Self.maxKeys else { return staged.carry(k) }
+        let i = Int32(keys.count)
+        keys[k] = i
+        newKeys.append(k)
+        return i
+    }
+
+    /// Hands the letters of open envelope `envelope`, now closed, to the letters' thread.
+    func write(envelope: Int) throws {
+        guard enabled else { return }
+        count += batch.move(from: staged, envelope: Int32(envelope))
+        if batch.slots.count >= Self.batchSize { try flush() }
+    }
+
+    /// Every open envelope is closed: their letters were handed over.
+    func endGroup() {
+        guard enabled else { return }
+        staged.clear()
     }
 
     private func flush() throws {
-        var full: [PendingLetter] = []
-        full.reserveCapacity(Self.batchSize)
+        var full = LetterBatch()
+        full.reserve()
         swap(&full, &batch)
+        swap(&full.keys, &newKeys)
         try worker?.put(full)
     }
 
@@ -89,7 +127,7 @@ final class InsertFiles {
     /// letter_paragraphs.csv. None under `member_letters = off`.
     func finish() throws -> [MailFiles.FileEntry] {
         guard let writer, let worker else { return [] }
-        if !batch.isEmpty { try flush() }
+        if !batch.slots.isEmpty || !newKeys.isEmpty { try flush() }
         try worker.finish()
         return try writer.finish()
     }
@@ -112,12 +150,77 @@ struct LetterKey: Hashable {
     let kind: String, reasons: [UInt8], validFrom: LocalDate?, validTo: LocalDate?, language: [UInt8]
 }
 
-/// One letter as the mailing thread hands it over: its key, the name as printed (family and
-/// given name) and the identifiers, as bytes of the row.
+/// One letter given whole (its key, the name as printed and the identifiers, as bytes).
 struct PendingLetter {
     let key: LetterKey
     let name: [UInt8], envelope: [UInt8], member: [UInt8]
     let number: Int64?
+}
+
+/// Letters as the mailing thread hands them to the letters' thread: each letter's own bytes of
+/// its row, one after the other in `bytes`, and per letter a slot naming its key and where its
+/// bytes are. Keys are numbers (`keys`: those first seen since the last batch, in order); a
+/// key past `InsertFiles.maxKeys` travels in `carried` (slot key −1 − its index).
+struct LetterBatch: Sendable {
+    struct Slot: Sendable {
+        var key: Int32, envelope: Int32
+        /// `envelope,member` is `start..<middle`, `name,number` is `middle..<end`.
+        var start: Int32, middle: Int32, end: Int32
+    }
+    var bytes: [UInt8] = []
+    var slots: [Slot] = []
+    var keys: [LetterKey] = []
+    var carried: [LetterKey] = []
+
+    mutating func reserve() {
+        bytes.reserveCapacity(InsertFiles.batchSize * 96)
+        slots.reserveCapacity(InsertFiles.batchSize)
+    }
+
+    /// One letter, its bytes appended by `body` (which says where the name begins).
+    mutating func add(key: Int32, envelope: Int32, _ body: (inout [UInt8], inout Int) -> Void) {
+        let start = bytes.count
+        var middle = start
+        body(&bytes, &middle)
+        slots.append(Slot(key: key, envelope: envelope, start: Int32(start), middle: Int32(middle), end: Int32(bytes.count)))
+    }
+
+    /// A key past the numbered ones, carried with its letter.
+    mutating func carry(_ k: LetterKey) -> Int32 {
+        carried.append(k)
+        return -Int32(carried.count)
+    }
+
+    /// Appends the letters of `envelope` in `other`; returns how many.
+    mutating func move(from other: LetterBatch, envelope: Int32) -> Int {
+        var n = 0
+        other.bytes.withUnsafeBufferPointer { from in
+            for s in other.slots where s.envelope == envelope {
+                let key = s.key >= 0 ? s.key : carry(other.carried[Int(-s.key - 1)])
+                add(key: key, envelope: 0) { row, middle in
+                    middle = row.count + Int(s.middle - s.start)
+                    row.append(contentsOf: UnsafeBufferPointer(rebasing: from[Int(s.start)..<Int(s.end)]))
+                }
+                n += 1
+            }
+        }
+        return n
+    }
+
+    mutating func clear() {
+        bytes.removeAll(keepingCapacity: true)
+        slots.removeAll(keepingCapacity: true)
+        carried.removeAll()
+    }
+
+    /// The decimal digits of `n`, without a String.
+    static func appendDigits(_ n: Int64, to out: inout [UInt8]) {
+        if n < 0 { out.append(UInt8(ascii: "-")) }
+        let from = out.count
+        var v = n.magnitude
+        repeat { out.append(UInt8(ascii: "0") + UInt8(v % 10)); v /= 10 } while v > 0
+        out[from...].reverse()
+    }
 }
 
 /// The letters' thread: writes each letter's row of inserts.csv from its template (composed
@@ -126,52 +229,91 @@ struct PendingLetter {
 /// with the others: a run that has lost its lock (its staging folder removed by the run that
 /// took over) only writes to files it holds open, and stops at its next check with the lock's
 /// error.
-final class InsertWriter: @unchecked Sendable {  // safe: used only by the letters' thread once handed over; finish() reads it after that thread has joined
+final class InsertWriter {
     private let contact: InsurerContact
     private let csv: HashedFile, paragraphs: HashedFile
-    private var templates: [LetterKey: LetterTemplate] = [:]
+    /// The run's keys by number (`LetterBatch.keys`), and the template of each used so far.
+    private var keys: [LetterKey] = []
+    private var templates: [LetterTemplate?] = []
     /// Per paragraph id written, the SHA-256 of the paragraph it stands for (two paragraphs
     /// sharing an id would stop the run; bounded like the templates, by the calendar).
     private var written: [String: [UInt8]] = [:]
-    /// The record being built, reused letter after letter.
-    private var row: [UInt8] = []
+    /// The id of each paragraph written, by its sentences (as many as `written`).
+    private var paragraphIDs: [ParagraphKey: String] = [:]
+    private struct ParagraphKey: Hashable {
+        let language: String, section: Int, sentences: [[String]]
+    }
+    /// The batch's rows, built in place and written at once.
+    private var rows: [UInt8] = []
 
     init(dir: URL, contact: InsurerContact) throws {
         self.contact = contact
         csv = try HashedFile(dir, InsertFiles.csvName, head: CSVField.line(InsertFiles.header))
         paragraphs = try HashedFile(dir, InsertFiles.paragraphsName, head: CSVField.line(InsertFiles.paragraphsHeader))
-        row.reserveCapacity(1024)
+        rows.reserveCapacity(InsertFiles.batchSize * 256)
     }
 
+    /// One letter given whole (the letters' fonts test).
     func write(_ l: PendingLetter) throws {
-        let t = try template(l.key)
-        row.removeAll(keepingCapacity: true)
-        l.envelope.withUnsafeBufferPointer { CSVBytes.appendQuoted($0, to: &row) }
-        row.append(UInt8(ascii: ","))
-        l.member.withUnsafeBufferPointer { CSVBytes.appendQuoted($0, to: &row) }
-        row.append(contentsOf: t.documentAndLanguage)
-        l.name.withUnsafeBufferPointer { CSVBytes.appendQuoted($0, to: &row) }
-        row.append(UInt8(ascii: ","))
-        if let n = l.number { row.append(contentsOf: String(n).utf8) }
-        row.append(contentsOf: t.paragraphIDs)
-        try csv.add(row)
+        var b = LetterBatch()
+        let key = b.carry(l.key)
+        b.add(key: key, envelope: 0) { row, middle in
+            l.envelope.withUnsafeBufferPointer { CSVBytes.appendQuoted($0, to: &row) }
+            row.append(UInt8(ascii: ","))
+            l.member.withUnsafeBufferPointer { CSVBytes.appendQuoted($0, to: &row) }
+            middle = row.count
+            l.name.withUnsafeBufferPointer { CSVBytes.appendQuoted($0, to: &row) }
+            row.append(UInt8(ascii: ","))
+            if let n = l.number { LetterBatch.appendDigits(n, to: &row) }
+        }
+        try write(b)
     }
 
-    private func template(_ key: LetterKey) throws -> LetterTemplate {
-        if let t = templates[key] { return t }
+    /// A batch's rows: each letter's own bytes around its template's.
+    func write(_ b: LetterBatch) throws {
+        keys.append(contentsOf: b.keys)
+        templates.append(contentsOf: repeatElement(nil, count: b.keys.count))
+        rows.removeAll(keepingCapacity: true)
+        try b.bytes.withUnsafeBufferPointer { bytes in
+            for s in b.slots {
+                let t = try template(s.key, b)
+                rows.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[Int(s.start)..<Int(s.middle)]))
+                rows.append(contentsOf: t.documentAndLanguage)
+                rows.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[Int(s.middle)..<Int(s.end)]))
+                rows.append(contentsOf: t.paragraphIDs)
+            }
+        }
+        try csv.add(rows, records: b.slots.count)
+    }
+
+    /// The key's template, composed the first time a letter uses it (so letter_paragraphs.csv
+    /// keeps the order of first use); a carried key's is composed each time.
+    private func template(_ key: Int32, _ b: LetterBatch) throws -> LetterTemplate {
+        guard key >= 0 else { return try compose(b.carried[Int(-key - 1)]) }
+        if let t = templates[Int(key)] { return t }
+        let t = try compose(keys[Int(key)])
+        templates[Int(key)] = t
+        return t
+    }
+
+    private func compose(_ key: LetterKey) throws -> LetterTemplate {
         let facts = LetterFacts(kind: key.kind, reasons: key.reasons.split(separator: UInt8(ascii: ";")).map { String(decoding: $0, as: UTF8.self) },
                                 name: InsertFiles.namePlaceholder, validFrom: key.validFrom, validTo: key.validTo,
                                 preferredLanguage: key.language.isEmpty ? nil : String(decoding: key.language, as: UTF8.self), insurer: contact)
         let letter = MemberLetter(facts)
         let texts = letter.paragraphs
         var ids: [String] = []
-        for i in letter.sections.indices { ids.append(try paragraph(letter.language, text: texts[i], html: LetterHTML.section(letter, i))) }
-        let t = LetterTemplate(documentAndLanguage: Array(",\(CSVField.quote(facts.document.rawValue)),\(CSVField.quote(letter.language)),".utf8),
-                               paragraphIDs: Array(("," + ids.joined(separator: ",") + "\n").utf8))
-        // A run has a few thousand keys, bounded by the calendar, not by the members; past 4,096
-        // the rest are composed each time (memory stays flat).
-        if templates.count < 4096 { templates[key] = t }
-        return t
+        for i in letter.sections.indices {
+            // The sentences decide the paragraph (its text and its page part): a paragraph met
+            // before is neither rebuilt as HTML nor hashed again.
+            let k = ParagraphKey(language: letter.language, section: i, sentences: letter.sections[i].texts)
+            if let id = paragraphIDs[k] { ids.append(id); continue }
+            let id = try paragraph(letter.language, text: texts[i], html: LetterHTML.section(letter, i))
+            paragraphIDs[k] = id
+            ids.append(id)
+        }
+        return LetterTemplate(documentAndLanguage: Array(",\(CSVField.quote(facts.document.rawValue)),\(CSVField.quote(letter.language)),".utf8),
+                              paragraphIDs: Array(("," + ids.joined(separator: ",") + "\n").utf8))
     }
 
     /// The id of a paragraph (`LetterParagraphID`), its row written the first time.
@@ -238,10 +380,10 @@ final class HashedFile {
         try write(Array(head.utf8))
     }
 
-    /// One record (a row, a page).
-    func add(_ record: [UInt8]) throws {
+    /// One record (a row, a page), or `records` of them at once.
+    func add(_ record: [UInt8], records n: Int = 1) throws {
         try write(record)
-        records += 1
+        records += n
     }
 
     private func write(_ b: [UInt8]) throws {

@@ -403,8 +403,8 @@ final class MailStaging {
                         validity: (LocalDate?, LocalDate?)) throws -> String? {
         guard !problems.isEmpty else {
             let i = try addToEnvelope(r, p, id: id, document: document, cls: cls, noForwarding: nf)
-            if let letter = try inserts.letter(r, p, envelope: id, kind: outcome, number: number, reasons: reasons,
-                                               validFrom: validity.0, validTo: validity.1) { open[i].letters.append(letter) }
+            if inserts.letter(r, p, envelope: i, id: id, kind: outcome, number: number, reasons: reasons,
+                              validFrom: validity.0, validTo: validity.1) { open[i].letters += 1 }
             if establishmentList != nil && EnvelopePolicy.isEstablishment(id) {
                 open[i].listed.append(EstablishmentList.Entry(r, p, document: document, number: number))
             }
@@ -458,7 +458,9 @@ final class MailStaging {
         var noForwarding: Bool
         /// The member letters of its documents, written to inserts.csv when it is closed, so
         /// that inserts.csv keeps the envelopes' order whatever order the documents came in.
-        var letters: [PendingLetter] = []
+        var letters = 0
+        /// Its place among the envelopes open for the key (`InsertFiles` keeps its letters by it).
+        var index = 0
         /// 様, or 御中 for an establishment.
         var honorific = EnvelopePolicy.personHonorific
         /// [2026-12] An establishment's: its documents, for establishment_list.csv.
@@ -482,7 +484,7 @@ final class MailStaging {
         let i = open.lastIndex { $0.id == id } ?? {
             open.append(Envelope(id: id, addressee: r.withField(p.addressee) { Array($0) }, postal: r.withField(p.addressee + 1) { Array($0) },
                                  address: r.withField(p.addressee + 2) { Array($0) }, extra: r.withField(p.addressee + 3) { Array($0) },
-                                 cls: cls, noForwarding: noForwarding, honorific: EnvelopePolicy.honorific(key: id)))
+                                 cls: cls, noForwarding: noForwarding, index: open.count, honorific: EnvelopePolicy.honorific(key: id)))
             return open.count - 1
         }()
         open[i].counts[document == "certificate" ? 0 : document == Outcome.eligibilityNotice.rawValue ? 1 : 2] += 1
@@ -501,11 +503,12 @@ final class MailStaging {
         closing.sort { $0.id.lexicographicallyPrecedes($1.id) }
         for e in closing {
             try writeEnvelope(e)
-            for letter in e.letters { try inserts.write(letter) }
+            try inserts.write(envelope: e.index)
             if let list = establishmentList, !e.listed.isEmpty {
                 try EstablishmentList.write(list, envelope: e.id, addressee: e.addressee, entries: e.listed)
             }
         }
+        inserts.endGroup()
     }
 
     private func writeEnvelope(_ e: Envelope) throws {
@@ -522,7 +525,7 @@ final class MailStaging {
             w.int(Int64(e.counts.reduce(0, +)))
             w.field(e.members)
             w.int(Int64(yen))
-            w.int(Int64(e.letters.count))
+            w.int(Int64(e.letters))
             w.field(e.honorific)
         }
         // Its fields were checked in the documents it holds.

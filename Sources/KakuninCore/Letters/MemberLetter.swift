@@ -134,16 +134,22 @@ struct LetterComposer {
     }
 
     private func fill(_ s: String) -> String {
-        guard s.contains("{") else { return s }
         let c = facts.insurer
-        // The file's separator (trimmed like every text): an ASCII one is followed by a space.
-        let separator = texts["format.list_separator"].map { $0.allSatisfy(\.isASCII) ? $0 + " " : $0 } ?? ", "
-        let languageNames = c.languages.map { texts["lang.\($0)"] ?? $0 }.joined(separator: separator)
-        let values = ["{name}": facts.name, "{from}": facts.validFrom.map(date) ?? "", "{to}": facts.validTo.map(date) ?? "",
-                      "{insurer}": c.name, "{phone}": c.phone ?? "", "{hours}": c.hours ?? "", "{languages}": languageNames]
-        var out = s
-        for (k, v) in values where out.contains(k) { out = out.replacingAll(k, with: v) }
-        return out
+        return s.filling { placeholder in
+            switch placeholder {
+            case "{name}": return facts.name
+            case "{from}": return facts.validFrom.map(date) ?? ""
+            case "{to}": return facts.validTo.map(date) ?? ""
+            case "{insurer}": return c.name
+            case "{phone}": return c.phone ?? ""
+            case "{hours}": return c.hours ?? ""
+            case "{languages}":
+                // The file's separator (trimmed like every text): an ASCII one is followed by a space.
+                let separator = texts["format.list_separator"].map { $0.allSatisfy(\.isASCII) ? $0 + " " : $0 } ?? ", "
+                return c.languages.map { texts["lang.\($0)"] ?? $0 }.joined(separator: separator)
+            default: return nil
+            }
+        }
     }
 
     /// The date in the language's convention (`format.date`: {era}, {yyyy}, {m}, {mm}, {d}, {dd}).
@@ -162,6 +168,17 @@ public enum LetterContent {
         case .certificate: return f.validFrom != nil && f.validTo != nil ? ["validity.certificate"] : []
         case .eligibilityNotice: return f.validTo != nil ? ["validity.eligibility_notice_until"] : ["validity.eligibility_notice"]
         case .applyNotice: return ["validity.apply_notice"]
+        }
+    }
+
+    /// The validity dates a letter prints (`validityKeys`: a certificate's first and last day,
+    /// a notice's end of the copay ratio); nil for a date no sentence shows, so that letters
+    /// differing only there are the same letter (the run composes each distinct letter once).
+    public static func printedDates(kind: String, validFrom: LocalDate?, validTo: LocalDate?) -> (from: LocalDate?, to: LocalDate?) {
+        switch LetterDocument(kind: kind) {
+        case .certificate: return validFrom != nil && validTo != nil ? (validFrom, validTo) : (nil, nil)
+        case .eligibilityNotice: return (nil, validTo)
+        case .applyNotice: return (nil, nil)
         }
     }
 
@@ -208,23 +225,36 @@ public enum LetterContent {
 
     public static func format(_ d: LocalDate, pattern: String) -> String {
         func two(_ n: Int) -> String { n < 10 ? "0\(n)" : String(n) }
-        var out = pattern
-        let values = ["{era}": JapaneseEra.format(d) ?? d.description, "{yyyy}": String(d.year), "{mm}": two(d.month), "{dd}": two(d.day),
-                      "{m}": String(d.month), "{d}": String(d.day)]
-        for (k, v) in values where out.contains(k) { out = out.replacingAll(k, with: v) }
-        return out
+        return pattern.filling { placeholder in
+            switch placeholder {
+            case "{era}": return JapaneseEra.format(d) ?? d.description
+            case "{yyyy}": return String(d.year)
+            case "{mm}": return two(d.month)
+            case "{dd}": return two(d.day)
+            case "{m}": return String(d.month)
+            case "{d}": return String(d.day)
+            default: return nil
+            }
+        }
     }
 }
 
 extension String {
-    /// Every occurrence of `target` replaced (KakuninCore does without Foundation).
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
+    /// Each `{placeholder}` that `value` knows replaced, in one pass (its value is not searched
+    /// again); any other brace stays as it is. Computes only the values the text uses.
+    func filling(_ value: (Substring) -> String?) -> String {
+        guard utf8.contains(UInt8(ascii: "{")) else { return self }
         var out = "", rest = self[...]
-        while let r = rest.firstRange(of: target) {
-            out += rest[..<r.lowerBound]
-            out += replacement
-            rest = rest[r.upperBound...]
+        while let open = rest.firstIndex(of: "{") {
+            guard let close = rest[open...].firstIndex(of: "}") else { break }
+            if let v = value(rest[open...close]) {
+                out += rest[..<open]
+                out += v
+                rest = rest[rest.index(after: close)...]
+            } else {
+                out += rest[...open]
+                rest = rest[rest.index(after: open)...]
+            }
         }
         return out + rest
     }

@@ -2,7 +2,13 @@ import Foundation
 
 /// Lower-case hexadecimal of bytes (digests, keys).
 package func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-    digest.map { String(format: "%02x", $0) }.joined()
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    for b in digest {
+        out.append(digits[Int(b >> 4)])
+        out.append(digits[Int(b & 15)])
+    }
+    return String(decoding: out, as: UTF8.self)
 }
 
 /// A JSON object as text, keys sorted (audit details, counts).
