@@ -16,10 +16,13 @@ struct EmbedSQL: BuildToolPlugin {
             .filter { extensions.contains($0.pathExtension) }
             .sorted { $0.lastPathComponent < $1.lastPathComponent }
         let output = context.pluginWorkDirectoryURL.appending(path: "\(name).swift")
-        return [.buildCommand(displayName: "Embedding \(folder)/ into \(name)",
-                              executable: try context.tool(named: "kakunin-embed-sql").url,
-                              arguments: [output.path, "--enum", name] + files.map(\.path),
-                              inputFiles: files, outputFiles: [output])]
+        return [
+            .buildCommand(
+                displayName: "Embedding \(folder)/ into \(name)",
+                executable: try context.tool(named: "kakunin-embed-sql").url,
+                arguments: [output.path, "--enum", name] + files.map(\.path),
+                inputFiles: files, outputFiles: [output])
+        ]
     }
 
     /// The folder a target embeds, the file extensions taken from it, and the generated enum's name.

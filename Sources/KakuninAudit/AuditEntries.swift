@@ -1,6 +1,6 @@
 import Foundation
-import KakuninStore
 import KakuninRuntime
+import KakuninStore
 
 /// The bytes of the log's entries, built by kakunin from the base tables with the query below
 /// (shipped in the binary: no view or function of the database is trusted to render them).
@@ -43,8 +43,9 @@ public enum AuditEntries {
         case 1: return Array(jsonb.utf8)
         case 2: return try CanonicalJSON.encode(CanonicalJSON.parse(jsonb))
         default:
-            throw OperatorError(.internalError, "a log entry has format \(format), which this kakunin does not know",
-                                fix: "use the kakunin build that wrote it, or check audit_log.entry_format for tampering")
+            throw OperatorError(
+                .internalError, "a log entry has format \(format), which this kakunin does not know",
+                fix: "use the kakunin build that wrote it, or check audit_log.entry_format for tampering")
         }
     }
 
@@ -63,7 +64,8 @@ public enum AuditEntries {
     /// One entry's bytes and format, or nil when there is no such position.
     public static func entry(_ db: Connection, index: Int) throws -> (format: Int, bytes: [UInt8])? {
         guard let row = try db.query(select(from: index, upTo: index + 1)).rows.first,
-              let format = row[1].flatMap({ Int($0) }) else { return nil }
+            let format = row[1].flatMap({ Int($0) })
+        else { return nil }
         return (format, try bytes(format: format, jsonb: row[2] ?? "null"))
     }
 }
@@ -84,11 +86,11 @@ public enum CanonicalJSON {
         public static func == (a: Value, b: Value) -> Bool {
             switch (a, b) {
             case (.null, .null): return true
-            case let (.bool(x), .bool(y)): return x == y
-            case let (.number(x), .number(y)): return x == y
-            case let (.string(x), .string(y)): return x == y
-            case let (.array(x), .array(y)): return x == y
-            case let (.object(x), .object(y)): return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+            case (.bool(let x), .bool(let y)): return x == y
+            case (.number(let x), .number(let y)): return x == y
+            case (.string(let x), .string(let y)): return x == y
+            case (.array(let x), .array(let y)): return x == y
+            case (.object(let x), .object(let y)): return x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
             default: return false
             }
         }
@@ -133,7 +135,9 @@ public enum CanonicalJSON {
             out.append(UInt8(ascii: "{"))
             // UTF-16 order is byte order for keys without characters beyond U+D7FF.
             let plain = members.allSatisfy { $0.0.utf8.allSatisfy { $0 < 0xED } }
-            let sorted = plain ? members.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+            let sorted =
+                plain
+                ? members.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
                 : members.map { (Array($0.0.utf16), $0) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map(\.1)
             for (i, (k, item)) in sorted.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
@@ -177,7 +181,10 @@ public enum CanonicalJSON {
         let fracPart = mantissa.count > 1 ? String(mantissa[1]) : ""
         var digits = Array(intPart + fracPart)
         var n = intPart.count + exp  // the decimal point's position after `digits`' first digit
-        while digits.first == "0" { digits.removeFirst(); n -= 1 }
+        while digits.first == "0" {
+            digits.removeFirst()
+            n -= 1
+        }
         while digits.last == "0" { digits.removeLast() }
         let k = digits.count
         let s = String(digits)
@@ -207,28 +214,43 @@ public enum CanonicalJSON {
         mutating func value() throws -> Value {
             guard at < bytes.count else { throw ParseError(offset: at) }
             switch bytes[at] {
-            case UInt8(ascii: "n"): try expect("null"); return .null
-            case UInt8(ascii: "t"): try expect("true"); return .bool(true)
-            case UInt8(ascii: "f"): try expect("false"); return .bool(false)
+            case UInt8(ascii: "n"):
+                try expect("null")
+                return .null
+            case UInt8(ascii: "t"):
+                try expect("true")
+                return .bool(true)
+            case UInt8(ascii: "f"):
+                try expect("false")
+                return .bool(false)
             case UInt8(ascii: "\""): return .string(try string())
             case UInt8(ascii: "["):
                 at += 1
                 var items: [Value] = []
                 skipSpace()
-                if at < bytes.count, bytes[at] == UInt8(ascii: "]") { at += 1; return .array(items) }
+                if at < bytes.count, bytes[at] == UInt8(ascii: "]") {
+                    at += 1
+                    return .array(items)
+                }
                 while true {
                     skipSpace()
                     items.append(try value())
                     skipSpace()
                     guard at < bytes.count else { throw ParseError(offset: at) }
-                    if bytes[at] == UInt8(ascii: "]") { at += 1; return .array(items) }
+                    if bytes[at] == UInt8(ascii: "]") {
+                        at += 1
+                        return .array(items)
+                    }
                     try expect(",")
                 }
             case UInt8(ascii: "{"):
                 at += 1
                 var members: [(String, Value)] = []
                 skipSpace()
-                if at < bytes.count, bytes[at] == UInt8(ascii: "}") { at += 1; return .object(members) }
+                if at < bytes.count, bytes[at] == UInt8(ascii: "}") {
+                    at += 1
+                    return .object(members)
+                }
                 while true {
                     skipSpace()
                     guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw ParseError(offset: at) }
@@ -239,7 +261,10 @@ public enum CanonicalJSON {
                     members.append((key, try value()))
                     skipSpace()
                     guard at < bytes.count else { throw ParseError(offset: at) }
-                    if bytes[at] == UInt8(ascii: "}") { at += 1; return .object(members) }
+                    if bytes[at] == UInt8(ascii: "}") {
+                        at += 1
+                        return .object(members)
+                    }
                     try expect(",")
                 }
             default:
@@ -266,7 +291,10 @@ public enum CanonicalJSON {
                 let b = bytes[at]
                 at += 1
                 if b == UInt8(ascii: "\"") { return String(decoding: out, as: UTF8.self) }
-                guard b == UInt8(ascii: "\\") else { out.append(b); continue }
+                guard b == UInt8(ascii: "\\") else {
+                    out.append(b)
+                    continue
+                }
                 guard at < bytes.count else { break }
                 let c = bytes[at]
                 at += 1

@@ -1,26 +1,31 @@
 import Crypto
 import Foundation
-import KakuninStore
 import KakuninRuntime
+import KakuninStore
 
 /// Ed25519 keys as PEM files, the way `openssl genpkey -algorithm ed25519` (PKCS#8 private key)
 /// and `openssl pkey -pubout` (SubjectPublicKeyInfo) write them.
 public enum AuditKeys {
     // DER prefixes of the two structures for Ed25519 (OID 1.3.101.112); the key's 32 bytes follow.
-    package static let privatePrefix: [UInt8] = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]
+    package static let privatePrefix: [UInt8] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+    ]
     package static let publicPrefix: [UInt8] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]
 
     public static func generate() -> (privatePEM: String, publicPEM: String) {
         let key = Curve25519.Signing.PrivateKey()
-        return (pem("PRIVATE KEY", privatePrefix + Array(key.rawRepresentation)),
-                pem("PUBLIC KEY", publicPrefix + Array(key.publicKey.rawRepresentation)))
+        return (
+            pem("PRIVATE KEY", privatePrefix + Array(key.rawRepresentation)),
+            pem("PUBLIC KEY", publicPrefix + Array(key.publicKey.rawRepresentation))
+        )
     }
 
     public static func privateKey(pem text: String, file: String) throws -> Curve25519.Signing.PrivateKey {
         let der = try decode(text, label: "PRIVATE KEY", file: file)
         guard der.count == privatePrefix.count + 32, Array(der.prefix(privatePrefix.count)) == privatePrefix else {
-            throw OperatorError(.badConfiguration, "\(file) is not an Ed25519 private key (PKCS#8)",
-                                fix: "make one with kakunin audit keygen, or openssl genpkey -algorithm ed25519 -out \(file)")
+            throw OperatorError(
+                .badConfiguration, "\(file) is not an Ed25519 private key (PKCS#8)",
+                fix: "make one with kakunin audit keygen, or openssl genpkey -algorithm ed25519 -out \(file)")
         }
         return try Curve25519.Signing.PrivateKey(rawRepresentation: der.suffix(32))
     }
@@ -28,8 +33,9 @@ public enum AuditKeys {
     public static func publicKey(pem text: String, file: String) throws -> Curve25519.Signing.PublicKey {
         let der = try decode(text, label: "PUBLIC KEY", file: file)
         guard der.count == publicPrefix.count + 32, Array(der.prefix(publicPrefix.count)) == publicPrefix else {
-            throw OperatorError(.badConfiguration, "\(file) is not an Ed25519 public key (SubjectPublicKeyInfo)",
-                                fix: "derive it with openssl pkey -in PRIVATE.pem -pubout -out \(file)")
+            throw OperatorError(
+                .badConfiguration, "\(file) is not an Ed25519 public key (SubjectPublicKeyInfo)",
+                fix: "derive it with openssl pkey -in PRIVATE.pem -pubout -out \(file)")
         }
         return try Curve25519.Signing.PublicKey(rawRepresentation: der.suffix(32))
     }
@@ -41,10 +47,13 @@ public enum AuditKeys {
 
     package static func decode(_ text: String, label: String, file: String) throws -> [UInt8] {
         let lines = text.split(whereSeparator: \.isNewline).map(String.init)
-        guard let start = lines.firstIndex(of: "-----BEGIN \(label)-----"), let end = lines.firstIndex(of: "-----END \(label)-----"), start < end,
-              let der = Data(base64Encoded: lines[(start + 1)..<end].joined()) else {
-            throw OperatorError(.badConfiguration, "\(file) is not a PEM file with a \(label) block",
-                                fix: "give the file kakunin audit keygen (or openssl) wrote")
+        guard let start = lines.firstIndex(of: "-----BEGIN \(label)-----"), let end = lines.firstIndex(of: "-----END \(label)-----"),
+            start < end,
+            let der = Data(base64Encoded: lines[(start + 1)..<end].joined())
+        else {
+            throw OperatorError(
+                .badConfiguration, "\(file) is not a PEM file with a \(label) block",
+                fix: "give the file kakunin audit keygen (or openssl) wrote")
         }
         return Array(der)
     }
@@ -99,11 +108,13 @@ public struct Checkpoint: Sendable, Equatable {
             return String(lines[at].dropFirst(prefix.count + 2))
         }
         guard lines.first == header, let origin = value(1, "origin"), let size = value(2, "size").flatMap({ Int($0) }), size >= 0,
-              let root = value(3, "root").flatMap({ [UInt8](hex: $0) }), root.count == 32, let time = value(4, "time"),
-              lines.count > 6, lines[5].isEmpty, let sig = value(6, "signature").flatMap({ Data(base64Encoded: $0) }),
-              lines.dropFirst(7).allSatisfy(\.isEmpty) else {
-            throw OperatorError(.usage, "\(file) is not a kakunin checkpoint (\(header))",
-                                fix: "give the file kakunin audit checkpoint (or the nightly run) wrote")
+            let root = value(3, "root").flatMap({ [UInt8](hex: $0) }), root.count == 32, let time = value(4, "time"),
+            lines.count > 6, lines[5].isEmpty, let sig = value(6, "signature").flatMap({ Data(base64Encoded: $0) }),
+            lines.dropFirst(7).allSatisfy(\.isEmpty)
+        else {
+            throw OperatorError(
+                .usage, "\(file) is not a kakunin checkpoint (\(header))",
+                fix: "give the file kakunin audit checkpoint (or the nightly run) wrote")
         }
         return Checkpoint(origin: origin, size: size, root: root, time: time, signature: Array(sig))
     }
@@ -112,10 +123,13 @@ public struct Checkpoint: Sendable, Equatable {
 /// The audit log in the database: appending, sealing, checkpoints, verification and proofs.
 public enum AuditLog {
     /// Appends an event through `audit_append` (the database sets actor, time and client).
-    public static func append(_ db: Connection, _ action: String, insurer: String? = nil, member: String? = nil, run: Int? = nil,
-                       importID: Int? = nil, details: [String: Any]) throws {
-        try db.execute("SELECT audit_append($1, $2, $3, $4, $5, $6::jsonb)",
-                       [action, insurer, member, run.map(String.init), importID.map(String.init), json(details)])
+    public static func append(
+        _ db: Connection, _ action: String, insurer: String? = nil, member: String? = nil, run: Int? = nil,
+        importID: Int? = nil, details: [String: Any]
+    ) throws {
+        try db.execute(
+            "SELECT audit_append($1, $2, $3, $4, $5, $6::jsonb)",
+            [action, insurer, member, run.map(String.init), importID.map(String.init), json(details)])
     }
 
     /// Event details as the log stores them (sorted keys).
@@ -128,22 +142,27 @@ public enum AuditLog {
     }
 
     /// Streams the log's entries in order from `start`: index and entry bytes (AuditEntries).
-    package static func entries(_ db: Connection, from start: Int = 0, upTo end: Int? = nil,
-                        _ body: (Int, [UInt8]) throws -> Void) throws {
+    package static func entries(
+        _ db: Connection, from start: Int = 0, upTo end: Int? = nil,
+        _ body: (Int, [UInt8]) throws -> Void
+    ) throws {
         try AuditEntries.stream(db, from: start, upTo: end, body)
     }
 
     /// Seals, then signs a checkpoint of the whole log, going on from the latest stored one once
     /// it is verified (`verifiedFrontier`), or from the first entry with `recompute`: each new
     /// entry is hashed from its content. Stores it through `audit_checkpoint_store` and returns it.
-    public static func checkpoint(_ db: Connection, key: Curve25519.Signing.PrivateKey, origin: String? = nil,
-                                  recompute: Bool = false) throws -> Checkpoint {
+    public static func checkpoint(
+        _ db: Connection, key: Curve25519.Signing.PrivateKey, origin: String? = nil,
+        recompute: Bool = false
+    ) throws -> Checkpoint {
         try seal(db)
         var acc = recompute ? Merkle.Accumulator() : try verifiedFrontier(db, publicKey: key.publicKey)
         try entries(db, from: acc.count) { index, entry in
             guard index == acc.count else {
-                throw OperatorError(.checkFailed, "the audit log has no entry \(acc.count) (next is \(index)): it was altered",
-                                    fix: "run kakunin audit verify with the last checkpoint you kept")
+                throw OperatorError(
+                    .checkFailed, "the audit log has no entry \(acc.count) (next is \(index)): it was altered",
+                    fix: "run kakunin audit verify with the last checkpoint you kept")
             }
             acc.add(leaf: Merkle.leaf(entry))
         }
@@ -162,24 +181,35 @@ public enum AuditLog {
     /// that its frontier hashes to the signed root. A row that fails is refused (exit 30): a
     /// checkpoint is never built on state kakunin has not verified.
     package static func verifiedFrontier(_ db: Connection, publicKey: Curve25519.Signing.PublicKey) throws -> Merkle.Accumulator {
-        guard let row = try db.query("""
-            SELECT checkpoint_id::text, log_size::text, encode(root_hash, 'hex'), frontier::text, signed_text, actor
-            FROM audit_checkpoint ORDER BY log_size DESC, checkpoint_id DESC LIMIT 1
-            """).rows.first else { return Merkle.Accumulator() }
+        guard
+            let row = try db.query(
+                """
+                SELECT checkpoint_id::text, log_size::text, encode(root_hash, 'hex'), frontier::text, signed_text, actor
+                FROM audit_checkpoint ORDER BY log_size DESC, checkpoint_id DESC LIMIT 1
+                """
+            ).rows.first
+        else { return Merkle.Accumulator() }
         let id = row[0] ?? "?"
         func refuse(_ why: String) -> OperatorError {
-            OperatorError(.checkpointUnverified,
-                          "stored checkpoint \(id) (of \(row[1] ?? "?") entries, stored by \(row[5] ?? "?")) \(why); kakunin does not build a checkpoint on it",
-                          fix: "if nobody signed it, it was forged: keep it as evidence, then have the database owner remove it (as the owner: ALTER TABLE kakunin.audit_checkpoint DISABLE TRIGGER audit_checkpoint_immutable; DELETE …; ENABLE TRIGGER …); if the signing key was replaced, make the first checkpoint of the new key with kakunin audit checkpoint --recompute")
+            OperatorError(
+                .checkpointUnverified,
+                "stored checkpoint \(id) (of \(row[1] ?? "?") entries, stored by \(row[5] ?? "?")) \(why); kakunin does not build a checkpoint on it",
+                fix:
+                    "if nobody signed it, it was forged: keep it as evidence, then have the database owner remove it (as the owner: ALTER TABLE kakunin.audit_checkpoint DISABLE TRIGGER audit_checkpoint_immutable; DELETE …; ENABLE TRIGGER …); if the signing key was replaced, make the first checkpoint of the new key with kakunin audit checkpoint --recompute"
+            )
         }
         guard let text = row[4], let cp = try? Checkpoint.parse(text, file: "checkpoint \(id)") else {
             throw refuse("is not a signed kakunin checkpoint")
         }
         guard cp.signatureValid(publicKey) else { throw refuse("does not carry a valid signature of this key") }
-        guard String(cp.size) == row[1], cp.root.hexString == row[2] else { throw refuse("has a size or root other than the ones it signed") }
+        guard String(cp.size) == row[1], cp.root.hexString == row[2] else {
+            throw refuse("has a size or root other than the ones it signed")
+        }
         let items = (row[3].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [[Any]]) ?? []
         let frontier = items.compactMap { item -> (size: Int, hash: Merkle.Hash)? in
-            guard item.count == 2, let size = item[0] as? Int, let hex = item[1] as? String, let h = [UInt8](hex: hex), h.count == 32 else { return nil }
+            guard item.count == 2, let size = item[0] as? Int, let hex = item[1] as? String, let h = [UInt8](hex: hex), h.count == 32 else {
+                return nil
+            }
             return (size, h)
         }
         let acc = Merkle.Accumulator(frontier: frontier)
@@ -210,8 +240,10 @@ public enum AuditLog {
     /// log at `newer` extends the log at `older`): every leaf is recomputed from its content and
     /// the root compared with the signed one. `leaves` (the file written with the checkpoint)
     /// names the first entry that differs.
-    public static func verify(_ db: Connection, newer: Checkpoint, older: Checkpoint?, publicKey: Curve25519.Signing.PublicKey,
-                              leaves: URL?) throws -> Verification {
+    public static func verify(
+        _ db: Connection, newer: Checkpoint, older: Checkpoint?, publicKey: Curve25519.Signing.PublicKey,
+        leaves: URL?
+    ) throws -> Verification {
         var v = Verification()
         for (name, cp) in [("checkpoint", Optional(newer)), ("older checkpoint", older)] {
             if let cp, !cp.signatureValid(publicKey) {
@@ -254,27 +286,42 @@ public enum AuditLog {
         /// Where the first changed entry is: exact from the leaves file, else enclosed by the
         /// signed checkpoints stored in the database (verified with the key).
         func whichEntry() -> String {
-            if let i = firstDifferent { return "the first entry that differs from the checkpoint's leaves is \(i) (kakunin audit show-entry \(i))" }
+            if let i = firstDifferent {
+                return "the first entry that differs from the checkpoint's leaves is \(i) (kakunin audit show-entry \(i))"
+            }
             let (lo, hi) = signed.range(end: newer.size)
-            if hi - lo == 1 { return "the first entry that differs is \(lo) (the signed checkpoints of \(lo) and \(hi) entries enclose it; kakunin audit show-entry \(lo))" }
-            let within = lo > 0 || hi < newer.size ? "the first entry that differs is one of \(lo) … \(hi - 1) (signed checkpoints enclose it); " : ""
+            if hi - lo == 1 {
+                return
+                    "the first entry that differs is \(lo) (the signed checkpoints of \(lo) and \(hi) entries enclose it; kakunin audit show-entry \(lo))"
+            }
+            let within =
+                lo > 0 || hi < newer.size
+                ? "the first entry that differs is one of \(lo) … \(hi - 1) (signed checkpoints enclose it); " : ""
             return within + "give the checkpoint's .leaves file (--leaves) to name it"
         }
         if acc.count < newer.size {
             if leaves != nil && firstDifferent == nil {
-                v.problems.append("the log holds \(acc.count) entries, fewer than the \(newer.size) the checkpoint covered: entries \(acc.count) … \(newer.size - 1) were deleted")
+                v.problems.append(
+                    "the log holds \(acc.count) entries, fewer than the \(newer.size) the checkpoint covered: entries \(acc.count) … \(newer.size - 1) were deleted"
+                )
             } else {
-                v.problems.append("the log holds \(acc.count) entries, fewer than the \(newer.size) the checkpoint covered: entries were deleted (and the rest renumbered, or the end cut off); " + whichEntry())
+                v.problems.append(
+                    "the log holds \(acc.count) entries, fewer than the \(newer.size) the checkpoint covered: entries were deleted (and the rest renumbered, or the end cut off); "
+                        + whichEntry())
             }
         } else if acc.root != newer.root {
-            v.problems.append("the log's first \(newer.size) entries do not hash to the checkpoint's root: an entry was changed, removed or reordered; " + whichEntry())
+            v.problems.append(
+                "the log's first \(newer.size) entries do not hash to the checkpoint's root: an entry was changed, removed or reordered; "
+                    + whichEntry())
         }
         if let older {
             if olderRoot != older.root && older.size <= acc.count {
                 v.problems.append("the log's first \(older.size) entries do not hash to the older checkpoint's root")
             }
             if v.ok, older.size > 0, older.size < newer.size,
-               !Merkle.verifyConsistency(size1: older.size, size2: newer.size, root1: older.root, root2: newer.root, proof: consistency.roots) {
+                !Merkle.verifyConsistency(
+                    size1: older.size, size2: newer.size, root1: older.root, root2: newer.root, proof: consistency.roots)
+            {
                 v.problems.append("the newer checkpoint is not an extension of the older one (consistency proof fails)")
             }
         }
@@ -312,14 +359,20 @@ public enum AuditLog {
     /// bytes, its index, and the sibling hashes from the leaf up, each marked left or right so
     /// that `openssl dgst` alone can fold them (see the README).
     public static func prove(_ db: Connection, insurer: String, certificate: Int64, checkpoint: Checkpoint) throws -> String {
-        guard let index = try db.query("SELECT log_index FROM audit_log WHERE insurer_number = $1 AND certificate_number = $2",
-                                       [insurer, String(certificate)]).scalar.flatMap({ Int($0) }) else {
-            throw OperatorError(.notFound, "certificate \(certificate) of insurer \(insurer) has no entry in the audit log yet",
-                                fix: "check the number; a certificate enters the log when its run is sealed (kakunin audit checkpoint seals)")
+        guard
+            let index = try db.query(
+                "SELECT log_index FROM audit_log WHERE insurer_number = $1 AND certificate_number = $2",
+                [insurer, String(certificate)]
+            ).scalar.flatMap({ Int($0) })
+        else {
+            throw OperatorError(
+                .notFound, "certificate \(certificate) of insurer \(insurer) has no entry in the audit log yet",
+                fix: "check the number; a certificate enters the log when its run is sealed (kakunin audit checkpoint seals)")
         }
         guard index < checkpoint.size else {
-            throw OperatorError(.usage, "certificate \(certificate) is entry \(index), after the checkpoint's \(checkpoint.size) entries",
-                                fix: "make a newer checkpoint: kakunin audit checkpoint --key FILE")
+            throw OperatorError(
+                .usage, "certificate \(certificate) is entry \(index), after the checkpoint's \(checkpoint.size) entries",
+                fix: "make a newer checkpoint: kakunin audit checkpoint --key FILE")
         }
         var ranges = Merkle.RangeRoots(Merkle.inclusionRanges(index, checkpoint.size))
         var entryBytes: [UInt8] = []
@@ -349,8 +402,9 @@ public enum AuditLog {
     }
 
     static func notAProof(_ what: String) -> OperatorError {
-        OperatorError(.usage, "not a kakunin proof file: \(what)",
-                      fix: "give the file kakunin audit prove or kakunin audit consistency wrote, unchanged")
+        OperatorError(
+            .usage, "not a kakunin proof file: \(what)",
+            fix: "give the file kakunin audit prove or kakunin audit consistency wrote, unchanged")
     }
 
     /// The lines of a proof file: it must end with a line feed; each line is read exactly once.
@@ -362,7 +416,11 @@ public enum AuditLog {
     /// `line` must be `name: value` with the value matching `pattern` (a whole-line match).
     static func field(_ line: String?, _ name: String, _ pattern: String) throws -> String {
         let prefix = name + ": "
-        guard let line, line.hasPrefix(prefix), line.range(of: "^\(pattern)$", options: .regularExpression, range: line.index(line.startIndex, offsetBy: prefix.count)..<line.endIndex) != nil else {
+        guard let line, line.hasPrefix(prefix),
+            line.range(
+                of: "^\(pattern)$", options: .regularExpression, range: line.index(line.startIndex, offsetBy: prefix.count)..<line.endIndex)
+                != nil
+        else {
             throw notAProof("expected a line \(name): \(pattern)")
         }
         return String(line.dropFirst(prefix.count))
@@ -419,13 +477,15 @@ public enum AuditLog {
             problems.append("the left/right marks do not match the entry's index")
         }
         if let publicKey, !cp.signatureValid(publicKey) { problems.append("the checkpoint's signature is not valid for this public key") }
-        return ProofCheck(kind: .inclusion, entry: String(decoding: entry, as: UTF8.self), sizes: (index, cp.size),
-                          problems: problems, signatureChecked: publicKey != nil)
+        return ProofCheck(
+            kind: .inclusion, entry: String(decoding: entry, as: UTF8.self), sizes: (index, cp.size),
+            problems: problems, signatureChecked: publicKey != nil)
     }
 
     static func verifyConsistencyProof(_ lines: [String], publicKey: Curve25519.Signing.PublicKey?) throws -> ProofCheck {
         guard let olderMark = lines.firstIndex(of: "older checkpoint:"), olderMark >= 3, lines.count == olderMark + 16,
-              lines[olderMark + 8] == "newer checkpoint:" else {
+            lines[olderMark + 8] == "newer checkpoint:"
+        else {
             throw notAProof("expected the hashes, then older checkpoint: and newer checkpoint: of seven lines each")
         }
         let size1 = Int(try field(lines[1], "older-size", decimal))!
@@ -434,17 +494,22 @@ public enum AuditLog {
         let older = try embeddedCheckpoint(lines[(olderMark + 1)...(olderMark + 7)])
         let newer = try embeddedCheckpoint(lines[(olderMark + 9)...])
         var problems: [String] = []
-        if older.origin != newer.origin { problems.append("the two checkpoints are of different logs (origins \(older.origin), \(newer.origin))") }
+        if older.origin != newer.origin {
+            problems.append("the two checkpoints are of different logs (origins \(older.origin), \(newer.origin))")
+        }
         if size1 != older.size || size2 != newer.size { problems.append("the sizes stated are not the checkpoints' sizes") }
         if !Merkle.verifyConsistency(size1: older.size, size2: newer.size, root1: older.root, root2: newer.root, proof: proof) {
-            problems.append("the log of \(newer.size) entries is not shown to extend the log of \(older.size) entries (the hashes do not lead to both roots)")
+            problems.append(
+                "the log of \(newer.size) entries is not shown to extend the log of \(older.size) entries (the hashes do not lead to both roots)"
+            )
         }
         if let publicKey {
             for (name, cp) in [("older", older), ("newer", newer)] where !cp.signatureValid(publicKey) {
                 problems.append("the \(name) checkpoint's signature is not valid for this public key")
             }
         }
-        return ProofCheck(kind: .consistency, entry: nil, sizes: (older.size, newer.size), problems: problems, signatureChecked: publicKey != nil)
+        return ProofCheck(
+            kind: .consistency, entry: nil, sizes: (older.size, newer.size), problems: problems, signatureChecked: publicKey != nil)
     }
 
     /// A consistency proof (RFC 9162 2.1.4.1) that the log at `newer` extends the log at `older`,
@@ -452,8 +517,10 @@ public enum AuditLog {
     /// still hash to both roots (else exit 32: run verify).
     public static func consistencyProof(_ db: Connection, older: Checkpoint, newer: Checkpoint) throws -> String {
         guard older.size <= newer.size, older.origin == newer.origin else {
-            throw OperatorError(.usage, "the older checkpoint (\(older.origin), \(older.size) entries) cannot precede the newer one (\(newer.origin), \(newer.size) entries)",
-                                fix: "give the earlier checkpoint as --older and the later one, of the same log, as --newer")
+            throw OperatorError(
+                .usage,
+                "the older checkpoint (\(older.origin), \(older.size) entries) cannot precede the newer one (\(newer.origin), \(newer.size) entries)",
+                fix: "give the earlier checkpoint as --older and the later one, of the same log, as --newer")
         }
         var acc = Merkle.Accumulator()
         var olderRoot = older.size == 0 ? Merkle.emptyRoot : nil
@@ -465,8 +532,10 @@ public enum AuditLog {
             if acc.count == older.size { olderRoot = acc.root }
         }
         guard olderRoot == older.root, acc.count == newer.size, acc.root == newer.root else {
-            throw OperatorError(.logDiffers, "the log no longer hashes to \(olderRoot == older.root ? "the newer" : "the older") checkpoint's root: no proof can be made",
-                                fix: "run kakunin audit verify --checkpoint NEWER --older OLDER --leaves NEWER.leaves to find what changed")
+            throw OperatorError(
+                .logDiffers,
+                "the log no longer hashes to \(olderRoot == older.root ? "the newer" : "the older") checkpoint's root: no proof can be made",
+                fix: "run kakunin audit verify --checkpoint NEWER --older OLDER --leaves NEWER.leaves to find what changed")
         }
         var s = "kakunin-consistency-proof/v1\nolder-size: \(older.size)\nnewer-size: \(newer.size)\n"
         for h in ranges.roots { s += "hash: \(h.hexString)\n" }

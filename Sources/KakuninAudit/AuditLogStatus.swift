@@ -9,10 +9,14 @@ public enum AuditLogStatus {
 
     /// The latest checkpoint (the largest log it covers): its id, when it was made (JST), and the checkpoint.
     public static func latestCheckpoint(_ db: Connection) throws -> (id: String, created: String, checkpoint: Checkpoint)? {
-        guard let r = try db.query("""
-            SELECT checkpoint_id::text, to_char(created_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS'), signed_text FROM audit_checkpoint
-            ORDER BY log_size DESC, checkpoint_id DESC LIMIT 1
-            """).rows.first else { return nil }
+        guard
+            let r = try db.query(
+                """
+                SELECT checkpoint_id::text, to_char(created_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS'), signed_text FROM audit_checkpoint
+                ORDER BY log_size DESC, checkpoint_id DESC LIMIT 1
+                """
+            ).rows.first
+        else { return nil }
         return (r[0]!, r[1]!, try Checkpoint.parse(r[2]!, file: "checkpoint \(r[0]!)"))
     }
 }

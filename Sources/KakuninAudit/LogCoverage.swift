@@ -14,8 +14,10 @@ extension AuditLog {
 
     /// Of every insurer (`insurer` nil), of one insurer, or of one run of it.
     public static func certificateCoverage(_ db: Connection, insurer: String? = nil, run: Int? = nil) throws -> CertificateCoverage {
-        let row = try db.query("SELECT certificates, logged, pending, outside FROM certificate_log_coverage($1, $2)",
-                               [insurer, run.map(String.init)]).rows[0].map { Int($0 ?? "0") ?? 0 }
+        let row = try db.query(
+            "SELECT certificates, logged, pending, outside FROM certificate_log_coverage($1, $2)",
+            [insurer, run.map(String.init)]
+        ).rows[0].map { Int($0 ?? "0") ?? 0 }
         return CertificateCoverage(certificates: row[0], logged: row[1], pending: row[2], outside: row[3])
     }
 }

@@ -126,14 +126,18 @@ public enum Merkle {
     /// path of that length cannot belong to leaf `index` of a tree of `size`.
     package static func inclusionWalk(index: Int, size: Int, count: Int) -> [Bool]? {
         guard size > 0 else { return nil }
-        var fn = index, sn = size - 1
+        var fn = index
+        var sn = size - 1
         var sides: [Bool] = []
         for _ in 0..<count {
             if sn == 0 { return nil }
             if fn & 1 == 1 || fn == sn {
                 sides.append(true)
                 if fn & 1 == 0 {
-                    repeat { fn >>= 1; sn >>= 1 } while fn & 1 == 0 && fn != 0
+                    repeat {
+                        fn >>= 1
+                        sn >>= 1
+                    } while fn & 1 == 0 && fn != 0
                 }
             } else {
                 sides.append(false)
@@ -151,8 +155,12 @@ public enum Merkle {
         guard size1 > 0, size1 < size2, !proof.isEmpty || size1 & (size1 - 1) == 0 else { return size1 == 0 }
         var p = proof
         if size1 & (size1 - 1) == 0 { p.insert(root1, at: 0) }
-        var fn = size1 - 1, sn = size2 - 1
-        while fn & 1 == 1 { fn >>= 1; sn >>= 1 }
+        var fn = size1 - 1
+        var sn = size2 - 1
+        while fn & 1 == 1 {
+            fn >>= 1
+            sn >>= 1
+        }
         guard var fr = p.first else { return false }
         var sr = fr
         for c in p.dropFirst() {
@@ -161,7 +169,10 @@ public enum Merkle {
                 fr = node(c, fr)
                 sr = node(c, sr)
                 if fn & 1 == 0 {
-                    repeat { fn >>= 1; sn >>= 1 } while fn & 1 == 0 && fn != 0
+                    repeat {
+                        fn >>= 1
+                        sn >>= 1
+                    } while fn & 1 == 0 && fn != 0
                 }
             } else {
                 sr = node(sr, c)

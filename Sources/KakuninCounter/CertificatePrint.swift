@@ -19,9 +19,11 @@ public enum CertificatePrint {
 
     /// [2026-12] The copay line and the optional entries (SPEC.md 5.1, `PrintedDetails`).
     static func printedRows(_ c: CounterDesk.IssuedCertificate) -> [(String, String)] {
-        PrintedDetails.lines(copay: c.copay_text, copayEffectiveOn: c.copay_effective_on_era, limit: c.limit_category,
-                             limitEffectiveOn: c.limit_effective_on_era, longStayOn: c.long_stay_on_era,
-                             specificDisease: c.specific_disease).map { ($0.label, $0.text) }
+        PrintedDetails.lines(
+            copay: c.copay_text, copayEffectiveOn: c.copay_effective_on_era, limit: c.limit_category,
+            limitEffectiveOn: c.limit_effective_on_era, longStayOn: c.long_stay_on_era,
+            specificDisease: c.specific_disease
+        ).map { ($0.label, $0.text) }
     }
 
     /// Every printed field, label and text; `wide` fields take the sheet's whole width, the

@@ -1,8 +1,8 @@
 import Foundation
-import KakuninCore
-import KakuninStore
-import KakuninRuntime
 import KakuninAudit
+import KakuninCore
+import KakuninRuntime
+import KakuninStore
 
 /// The console's people, logins and sessions in the database (sql/014, sql/023). Logins,
 /// sessions and people changes go through the SECURITY DEFINER functions of sql/023, which
@@ -16,8 +16,13 @@ public struct ConsoleAccounts {
     /// A person's name: 2–32 of a-z, 0-9, _, starting with a letter (sql/014's check).
     public static func isUserName(_ name: String) -> Bool {
         let bytes = Array(name.utf8)
-        guard (2...32).contains(bytes.count), let first = bytes.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first) else { return false }
-        return bytes.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "_") }
+        guard (2...32).contains(bytes.count), let first = bytes.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first) else {
+            return false
+        }
+        return bytes.allSatisfy {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
+                || $0 == UInt8(ascii: "_")
+        }
     }
 
     // MARK: - Logins
@@ -33,8 +38,12 @@ public struct ConsoleAccounts {
     /// never sent as text), or refuses it when the name is locked.
     public func startLogin(name: [UInt8]) throws -> LoginStart {
         let hex = name.map { String(format: "%02x", $0) }.joined()
-        guard let r = try db.query("SELECT outcome, attempt, password_hash, failures, minutes FROM console_login_attempt(decode($1, 'hex'), NULL)",
-                                   [hex]).rows.first else {
+        guard
+            let r = try db.query(
+                "SELECT outcome, attempt, password_hash, failures, minutes FROM console_login_attempt(decode($1, 'hex'), NULL)",
+                [hex]
+            ).rows.first
+        else {
             throw OperatorError(.internalError, "console_login_attempt returned no row")
         }
         if r[0] == "throttled" { return .throttled(failures: Int(r[3] ?? "") ?? 0, minutes: Int(r[4] ?? "") ?? 0) }
@@ -64,22 +73,27 @@ public struct ConsoleAccounts {
     /// The person of a live session (not ended, not idle too long, not too old, not disabled);
     /// its last_seen_at is kept at most 20 seconds behind.
     public func session(tokenSHA256: String, idleMinutes: Int, absoluteHours: Int) throws -> Session? {
-        guard let r = try db.query("""
-            WITH s AS (
-                SELECT s.token_sha256, u.username, u.role, u.console_role, s.csrf_token,
-                       s.last_seen_at < now() - interval '20 seconds' AS stale
-                FROM console_session s JOIN console_user u USING (username)
-                WHERE s.token_sha256 = decode($1, 'hex') AND s.ended_at IS NULL AND u.disabled_at IS NULL
-                  AND s.last_seen_at > now() - make_interval(mins => $2::int) AND s.created_at > now() - make_interval(hours => $3::int)
-            ), touched AS (
-                UPDATE console_session c SET last_seen_at = now() FROM s WHERE c.token_sha256 = s.token_sha256 AND s.stale
-            )
-            SELECT username, role, console_role, csrf_token,
-                   (SELECT string_agg(insurer_number, ',' ORDER BY insurer_number) FROM staff_scope WHERE login = s.console_role)
-            FROM s
-            """, [tokenSHA256, String(idleMinutes), String(absoluteHours)]).rows.first else { return nil }
-        return Session(name: r[0]!, role: r[1]!, databaseRole: r[2]!, csrf: r[3]!,
-                       insurers: (r[4] ?? "").split(separator: ",").map(String.init))
+        guard
+            let r = try db.query(
+                """
+                WITH s AS (
+                    SELECT s.token_sha256, u.username, u.role, u.console_role, s.csrf_token,
+                           s.last_seen_at < now() - interval '20 seconds' AS stale
+                    FROM console_session s JOIN console_user u USING (username)
+                    WHERE s.token_sha256 = decode($1, 'hex') AND s.ended_at IS NULL AND u.disabled_at IS NULL
+                      AND s.last_seen_at > now() - make_interval(mins => $2::int) AND s.created_at > now() - make_interval(hours => $3::int)
+                ), touched AS (
+                    UPDATE console_session c SET last_seen_at = now() FROM s WHERE c.token_sha256 = s.token_sha256 AND s.stale
+                )
+                SELECT username, role, console_role, csrf_token,
+                       (SELECT string_agg(insurer_number, ',' ORDER BY insurer_number) FROM staff_scope WHERE login = s.console_role)
+                FROM s
+                """, [tokenSHA256, String(idleMinutes), String(absoluteHours)]
+            ).rows.first
+        else { return nil }
+        return Session(
+            name: r[0]!, role: r[1]!, databaseRole: r[2]!, csrf: r[3]!,
+            insurers: (r[4] ?? "").split(separator: ",").map(String.init))
     }
 
     /// Ends the session of a cookie (audited).
@@ -101,7 +115,8 @@ public struct ConsoleAccounts {
     }
 
     public func list() throws -> [Listed] {
-        try db.query("""
+        try db.query(
+            """
             SELECT u.username, u.role, coalesce(string_agg(s.insurer_number, ',' ORDER BY s.insurer_number), ''),
                    to_char(u.created_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI'),
                    to_char(u.last_login_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI'),
@@ -110,15 +125,20 @@ public struct ConsoleAccounts {
                     WHERE f.username = u.username AND f.failed_at > now() - make_interval(mins => t.minutes)) >= (SELECT failures FROM console_throttle())
             FROM console_user u LEFT JOIN staff_scope s ON s.login = u.console_role
             GROUP BY u.username ORDER BY u.username
-            """).rows.map {
-            Listed(name: $0[0]!, role: $0[1]!, insurers: $0[2]!.split(separator: ",").map(String.init), created: $0[3]!,
-                   lastLogin: $0[4], disabled: $0[5], locked: $0[6] == "t")
+            """
+        ).rows.map {
+            Listed(
+                name: $0[0]!, role: $0[1]!, insurers: $0[2]!.split(separator: ",").map(String.init), created: $0[3]!,
+                lastLogin: $0[4], disabled: $0[5], locked: $0[6] == "t")
         }
     }
 
     /// What a people change did (sql/023's functions).
     public enum Change: String, Sendable {
-        case done, notFound = "not_found", unchanged, lastAdmin = "last_admin"
+        case done
+        case notFound = "not_found"
+        case unchanged
+        case lastAdmin = "last_admin"
     }
 
     public func disable(name: String, person: String) throws -> Change { try change("console_user_disable", name, person) }
@@ -133,8 +153,10 @@ public struct ConsoleAccounts {
 
     /// Adds a person (run by the database owner): their own NOLOGIN role in `group`, granted to
     /// kakunin_console, scoped to `insurers`. `name` must already be checked ([a-z0-9_]).
-    public func add(name: String, role: String, group: String, otherGroups: [String], insurers: [String], passwordHash: String,
-                    person: String) throws {
+    public func add(
+        name: String, role: String, group: String, otherGroups: [String], insurers: [String], passwordHash: String,
+        person: String
+    ) throws {
         guard Self.isUserName(name) else {
             throw OperatorError(.usage, "a user name is 2–32 lower-case letters, digits or _, starting with a letter")
         }
@@ -156,10 +178,12 @@ public struct ConsoleAccounts {
             try db.execute("GRANT \(group) TO \"\(dbRole)\"")
             try db.execute("GRANT \"\(dbRole)\" TO kakunin_console")
             try db.execute("DELETE FROM staff_scope WHERE login = $1", [dbRole])
-            try db.execute("INSERT INTO console_user (username, role, console_role, password_hash) VALUES ($1, $2, $3, $4)",
-                           [name, role, dbRole, passwordHash])
+            try db.execute(
+                "INSERT INTO console_user (username, role, console_role, password_hash) VALUES ($1, $2, $3, $4)",
+                [name, role, dbRole, passwordHash])
             if !insurers.isEmpty { _ = try StaffScopes(db: db).add(login: dbRole, insurers: insurers, person: person) }
-            try AuditLog.append(db, "console_user_added", details: ["username": name, "role": role, "insurers": insurers, "person": person])
+            try AuditLog.append(
+                db, "console_user_added", details: ["username": name, "role": role, "insurers": insurers, "person": person])
         }
     }
 }

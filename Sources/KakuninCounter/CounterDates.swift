@@ -11,9 +11,10 @@ public enum CounterDates {
     /// `received_on:` (the console shows it beside that field).
     public static func requireReceived(_ date: LocalDate, today: LocalDate = .todayInJapan()) throws {
         guard date > today else { return }
-        throw OperatorError(.usage, "received_on: \(date) is in the future: an application is received on or before today (\(today))",
-                            fix: "give the date it was received, today or earlier (--received-on YYYY-MM-DD)",
-                            japanese: "受付日（\(era(date))）は未来の日付です。本日（\(era(today))）以前の日付を入力してください。")
+        throw OperatorError(
+            .usage, "received_on: \(date) is in the future: an application is received on or before today (\(today))",
+            fix: "give the date it was received, today or earlier (--received-on YYYY-MM-DD)",
+            japanese: "受付日（\(era(date))）は未来の日付です。本日（\(era(today))）以前の日付を入力してください。")
     }
 
     /// What a returned document is, for the messages.
@@ -46,9 +47,11 @@ public enum CounterDates {
     public static func requireReturned(_ date: LocalDate, _ document: Document, today: LocalDate = .todayInJapan()) throws {
         let from = document.from
         guard date < from || date > today else { return }
-        throw OperatorError(.usage, "returned on \(date) is outside \(from) … \(today): \(document.english) and cannot have come back before that or after today",
-                            fix: "give the date it came back, from \(from) to \(today) (--on YYYY-MM-DD)",
-                            japanese: "返戻日（\(era(date))）は、\(document.japanese)（\(era(from))）から本日（\(era(today))）までの日付で入力してください。")
+        throw OperatorError(
+            .usage,
+            "returned on \(date) is outside \(from) … \(today): \(document.english) and cannot have come back before that or after today",
+            fix: "give the date it came back, from \(from) to \(today) (--on YYYY-MM-DD)",
+            japanese: "返戻日（\(era(date))）は、\(document.japanese)（\(era(from))）から本日（\(era(today))）までの日付で入力してください。")
     }
 
     private static func era(_ d: LocalDate) -> String { JapaneseEra.format(d) ?? d.description }

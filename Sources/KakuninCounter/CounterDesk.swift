@@ -1,9 +1,9 @@
 import Foundation
-import KakuninCore
-import KakuninStore
-import KakuninRuntime
 import KakuninAudit
 import KakuninBatch
+import KakuninCore
+import KakuninRuntime
+import KakuninStore
 
 /// What counter staff do one member at a time (SPEC.md 7, issue 12): the library the CLI calls
 /// now and the web console later. Every action is one transaction and writes an audit event
@@ -57,8 +57,10 @@ public final class CounterDesk {
 
     /// Up to `limit` members after `after` in (reading, member id) order, byte-wise, each with its
     /// key; `birth` narrows a member-id or postal-code search (the kana query carries its own).
-    public func findPage(insurer: String, _ query: Query, after: SearchKey?, birth: LocalDate? = nil,
-                         limit: Int) throws -> [(hit: MemberHit, key: SearchKey)] {
+    public func findPage(
+        insurer: String, _ query: Query, after: SearchKey?, birth: LocalDate? = nil,
+        limit: Int
+    ) throws -> [(hit: MemberHit, key: SearchKey)] {
         try requireInsurer(insurer)
         let after = after ?? SearchKey(kana: "", member: "")
         let limit = String(max(0, min(limit, 1000)))
@@ -69,11 +71,13 @@ public final class CounterDesk {
             """
         let rows: [[String?]]
         func plain(_ condition: String, _ value: String) throws -> [[String?]] {
-            try db.query("""
+            try db.query(
+                """
                 SELECT \(columns) FROM member WHERE insurer_number = $1 AND \(condition)
                   AND ($5::date IS NULL OR birth_date = $5::date) AND (\(kanaKey), member_id COLLATE "C") > ($3, $4)
                 ORDER BY \(kanaKey), member_id COLLATE "C" LIMIT \(limit)
-                """, [insurer, value, after.kana, after.member, birth?.description]).rows
+                """, [insurer, value, after.kana, after.member, birth?.description]
+            ).rows
         }
         switch query {
         case .member(let id):
@@ -84,17 +88,24 @@ public final class CounterDesk {
             // A prefix as a range [prefix, prefix with its last character + 1), searched by
             // member_kana_search_after (sql/015, sql/023: under row-level security the index would not serve it).
             let prefix = kana.replacingOccurrences(of: " ", with: "").replacingOccurrences(of: "\u{3000}", with: "")
-            rows = try db.query("""
+            rows = try db.query(
+                """
                 SELECT \(columns) FROM member_kana_search_after($1, $2, $4, $3::date, $5, $6, \(limit))
-                """, [insurer, prefix, birth?.description, Kana.upperBound(prefix), after.kana, after.member]).rows
+                """, [insurer, prefix, birth?.description, Kana.upperBound(prefix), after.kana, after.member]
+            ).rows
         case .postalCode(let code):
             let digits = code.filter(\.isNumber)
-            guard digits.count == 7 else { throw OperatorError(.usage, "a postal code has 7 digits (e.g. 100-0001)", fix: "check the code") }
+            guard digits.count == 7 else {
+                throw OperatorError(.usage, "a postal code has 7 digits (e.g. 100-0001)", fix: "check the code")
+            }
             rows = try plain("translate(postal_code, '-‐－', '') = $2", digits)
         }
         return rows.map {
-            (MemberHit(member_id: $0[0]!, name: $0[1] ?? "", kana: $0[2] ?? "", birth_date: $0[3] ?? "", scheme: $0[4]!, household_id: $0[5]),
-             SearchKey(kana: $0[6] ?? "", member: $0[0]!))
+            (
+                MemberHit(
+                    member_id: $0[0]!, name: $0[1] ?? "", kana: $0[2] ?? "", birth_date: $0[3] ?? "", scheme: $0[4]!, household_id: $0[5]),
+                SearchKey(kana: $0[6] ?? "", member: $0[0]!)
+            )
         }
     }
 
@@ -113,25 +124,34 @@ public final class CounterDesk {
         }
         let memberColumns = FeedFormat.members.columns.map(\.name)
         var record: [String: Any] = [:]
-        record["member"] = try rows("SELECT \(memberColumns.map { "\($0)::text" }.joined(separator: ", ")) FROM member WHERE insurer_number = $1 AND member_id = $2",
-                                    memberColumns).first
-        record["history"] = try rows("""
+        record["member"] = try rows(
+            "SELECT \(memberColumns.map { "\($0)::text" }.joined(separator: ", ")) FROM member WHERE insurer_number = $1 AND member_id = $2",
+            memberColumns
+        ).first
+        record["history"] = try rows(
+            """
             SELECT to_char(h.changed_at, 'YYYY-MM-DD HH24:MI:SS'), h.import_id::text, array_to_string(h.changed_columns, ','),
                    h.old_values::text, h.new_values::text
             FROM member_history h WHERE h.insurer_number = $1 AND h.member_id = $2 ORDER BY h.history_id
             """, ["changed_at", "import_id", "columns", "old", "new"])
-        record["myna_status"] = try rows("""
+        record["myna_status"] = try rows(
+            """
             SELECT status_as_of::text, has_card::text, registration, card_state, ecert_expiry::text, card_expiry::text,
                    uses_12m::text, last_used_on::text
             FROM myna_status WHERE insurer_number = $1 AND member_id = $2 ORDER BY status_as_of
             """, ["status_as_of", "has_card", "registration", "card_state", "ecert_expiry", "card_expiry", "uses_12m", "last_used_on"])
-        record["applications"] = try rows("""
+        record["applications"] = try rows(
+            """
             SELECT application_id::text, kind, received_on::text, basis, status, reject_reason, source, entered_by,
                    fulfilled_certificate_number::text, fulfilled_on::text
             FROM application WHERE insurer_number = $1 AND member_id = $2 ORDER BY received_on, application_id
-            """, ["application_id", "kind", "received_on", "basis", "status", "reject_reason", "source", "entered_by",
-                  "fulfilled_certificate_number", "fulfilled_on"])
-        record["certificates"] = try rows("""
+            """,
+            [
+                "application_id", "kind", "received_on", "basis", "status", "reject_reason", "source", "entered_by",
+                "fulfilled_certificate_number", "fulfilled_on",
+            ])
+        record["certificates"] = try rows(
+            """
             SELECT certificate_number::text, kind, array_to_string(reasons, ';'), valid_from::text, valid_to::text, issued_on::text, status,
                    voided_on::text, void_reason, replaces_certificate_number::text, special_consideration::text, consideration_ended_on::text,
                    CASE WHEN run_id IS NULL THEN 'handed over at the counter' WHEN mail_exception IS NOT NULL THEN 'not mailed, waiting for staff'
@@ -140,14 +160,19 @@ public final class CounterDesk {
                         THEN mail_exception || ': print it at the counter (kakunin certificate print) or correct the record' END,
                    CASE WHEN run_id IS NULL THEN 'counter' WHEN mail_exception IS NOT NULL THEN 'waiting' ELSE 'mailed' END, mail_exception
             FROM certificate WHERE insurer_number = $1 AND member_id = $2 ORDER BY certificate_number
-            """, ["certificate_number", "kind", "reasons", "valid_from", "valid_to", "issued_on", "status", "voided_on", "void_reason",
-                  "replaces_certificate_number", "special_consideration", "consideration_ended_on", "delivery", "what_to_do",
-                  "delivery_code", "mail_exception"])
-        record["notices"] = try rows("""
+            """,
+            [
+                "certificate_number", "kind", "reasons", "valid_from", "valid_to", "issued_on", "status", "voided_on", "void_reason",
+                "replaces_certificate_number", "special_consideration", "consideration_ended_on", "delivery", "what_to_do",
+                "delivery_code", "mail_exception",
+            ])
+        record["notices"] = try rows(
+            """
             SELECT kind, sent_on::text, array_to_string(reasons, ';'), run_id::text, mail_exception FROM notice
             WHERE insurer_number = $1 AND member_id = $2 ORDER BY sent_on, kind
             """, ["kind", "sent_on", "reasons", "run_id", "mail_exception"])
-        record["mail_returns"] = try rows("""
+        record["mail_returns"] = try rows(
+            """
             SELECT r.return_id::text, r.document, r.certificate_number::text, r.notice_run_id::text, r.returned_on::text, r.note, r.resolved_on::text,
                    CASE WHEN r.resolved_on IS NOT NULL THEN 'resolved'
                         WHEN \(MemberFactsQuery.returnedAddressChanged("r"))
@@ -160,9 +185,13 @@ public final class CounterDesk {
                         THEN 'address_changed' ELSE 'stopped' END,
                    r.establishment_id
             FROM mail_return r WHERE r.insurer_number = $1 AND r.member_id = $2 ORDER BY r.returned_on, r.return_id
-            """, ["return_id", "document", "certificate_number", "notice_run_id", "returned_on", "note", "resolved_on", "what_to_do", "state",
-                  "establishment_id"])
-        record["decisions"] = try rows("""
+            """,
+            [
+                "return_id", "document", "certificate_number", "notice_run_id", "returned_on", "note", "resolved_on", "what_to_do", "state",
+                "establishment_id",
+            ])
+        record["decisions"] = try rows(
+            """
             SELECT d.run_id::text, d.as_of::text, r.job, d.outcome, array_to_string(d.reasons, ';'), d.valid_from::text, d.valid_to::text,
                    d.certificate_number::text
             FROM run r JOIN decision d ON d.as_of = r.as_of AND d.run_id = r.run_id AND d.member_id = $2
@@ -188,15 +217,21 @@ public final class CounterDesk {
     /// Records one application, validated exactly like a row of applications.csv (same field
     /// rules, same NO_BASIS, the same elderly exception). `status` is pending or
     /// approved; a special-consideration application without a basis is recorded as rejected.
-    public func addApplication(insurer: String, memberID: String, kind: String, basis: String?, receivedOn: LocalDate,
-                               status: String, note: String?) throws -> ApplicationRecord {
+    public func addApplication(
+        insurer: String, memberID: String, kind: String, basis: String?, receivedOn: LocalDate,
+        status: String, note: String?
+    ) throws -> ApplicationRecord {
         let scheme = try requireMember(insurer, memberID)
         try CounterDates.requireReceived(receivedOn)
         guard status == "pending" || status == "approved" else {
-            throw OperatorError(.usage, "status must be pending or approved (got \(status))", fix: "reject an application with kakunin application decide --reject")
+            throw OperatorError(
+                .usage, "status must be pending or approved (got \(status))",
+                fix: "reject an application with kakunin application decide --reject")
         }
-        let fields: [(String, String)] = [("insurer_number", insurer), ("member_id", memberID), ("kind", kind),
-                                          ("received_on", receivedOn.description), ("basis", basis ?? ""), ("status", status)]
+        let fields: [(String, String)] = [
+            ("insurer_number", insurer), ("member_id", memberID), ("kind", kind),
+            ("received_on", receivedOn.description), ("basis", basis ?? ""), ("status", status),
+        ]
         for (name, value) in fields {
             guard let column = FeedFormat.applications.columns.first(where: { $0.name == name }) else { continue }
             var v = value
@@ -212,7 +247,8 @@ public final class CounterDesk {
         // SPEC.md 2.2 [2026-12]: an elderly member's needs no basis while the insurer's
         // elderly_apply_without_basis (the version in force on the day received; on without one)
         // is on; the run issues on it for a certificate period from 2026-08-01 (Policy rule 3).
-        let elderlyNeedsNone = scheme == "elderly"
+        let elderlyNeedsNone =
+            scheme == "elderly"
             ? try ParameterVersions.version(db, insurer: insurer, on: receivedOn)?.loaded().parameters.elderlyApplyWithoutBasis ?? true
             : false
         if kind == "special_consideration" && (basis ?? "").isEmpty && !elderlyNeedsNone {
@@ -225,15 +261,21 @@ public final class CounterDesk {
         if let note, !note.isEmpty { details["note"] = note }
         // Recorded and logged by one function (sql/020); the table's trigger checks NO_BASIS again.
         return try Self.counterRule {
-            let added = try db.query("SELECT application_add($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
-                                     [insurer, memberID, kind, receivedOn.description, (basis ?? "").isEmpty ? nil : basis, finalStatus,
-                                      rejectReason, person, json(details)]).scalar
+            let added = try db.query(
+                "SELECT application_add($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
+                [
+                    insurer, memberID, kind, receivedOn.description, (basis ?? "").isEmpty ? nil : basis, finalStatus,
+                    rejectReason, person, json(details),
+                ]
+            ).scalar
             guard let id = added.flatMap({ Int64($0) }) else {
-                throw OperatorError(.conflict, "member \(memberID) already has a \(kind) application received on \(receivedOn)",
-                                    fix: "kakunin member show --insurer \(insurer) --member \(memberID) lists it")
+                throw OperatorError(
+                    .conflict, "member \(memberID) already has a \(kind) application received on \(receivedOn)",
+                    fix: "kakunin member show --insurer \(insurer) --member \(memberID) lists it")
             }
-            return ApplicationRecord(application_id: id, insurer_number: insurer, member_id: memberID, kind: kind, received_on: receivedOn.description,
-                                     basis: (basis ?? "").isEmpty ? nil : basis, status: finalStatus, reject_reason: rejectReason)
+            return ApplicationRecord(
+                application_id: id, insurer_number: insurer, member_id: memberID, kind: kind, received_on: receivedOn.description,
+                basis: (basis ?? "").isEmpty ? nil : basis, status: finalStatus, reject_reason: rejectReason)
         }
     }
 
@@ -246,24 +288,33 @@ public final class CounterDesk {
         }
         try requireInsurer(insurer)
         return try db.transaction {
-            guard let row = try db.query("""
-                SELECT member_id, kind, received_on::text, basis, status FROM application
-                WHERE insurer_number = $1 AND application_id = $2
-                """, [insurer, String(applicationID)]).rows.first else {
-                throw OperatorError(.notFound, "insurer \(insurer) has no application \(applicationID)", fix: "kakunin member show lists a member's applications")
+            guard
+                let row = try db.query(
+                    """
+                    SELECT member_id, kind, received_on::text, basis, status FROM application
+                    WHERE insurer_number = $1 AND application_id = $2
+                    """, [insurer, String(applicationID)]
+                ).rows.first
+            else {
+                throw OperatorError(
+                    .notFound, "insurer \(insurer) has no application \(applicationID)",
+                    fix: "kakunin member show lists a member's applications")
             }
             guard row[4] == "pending" else {
-                throw OperatorError(.conflict, "application \(applicationID) is \(row[4]!), not pending: only a pending application is decided",
-                                    fix: "record a new application if the situation changed")
+                throw OperatorError(
+                    .conflict, "application \(applicationID) is \(row[4]!), not pending: only a pending application is decided",
+                    fix: "record a new application if the situation changed")
             }
             let status = approve ? "approved" : "rejected"
             // The function locks the row and moves it only from pending (sql/020), and logs it.
             _ = try Self.counterRule {
-                try db.query("SELECT application_decide($1, $2, $3, $4, $5)",
-                             [insurer, String(applicationID), approve ? "t" : "f", approve ? nil : reason, person])
+                try db.query(
+                    "SELECT application_decide($1, $2, $3, $4, $5)",
+                    [insurer, String(applicationID), approve ? "t" : "f", approve ? nil : reason, person])
             }
-            return ApplicationRecord(application_id: applicationID, insurer_number: insurer, member_id: row[0]!, kind: row[1]!,
-                                     received_on: row[2]!, basis: row[3], status: status, reject_reason: approve ? nil : reason)
+            return ApplicationRecord(
+                application_id: applicationID, insurer_number: insurer, member_id: row[0]!, kind: row[1]!,
+                received_on: row[2]!, basis: row[3], status: status, reject_reason: approve ? nil : reason)
         }
     }
 
@@ -271,22 +322,32 @@ public final class CounterDesk {
 
     /// The member's name as printed (family and given name with an ideographic space), "" if none.
     public func displayName(insurer: String, memberID: String) throws -> String {
-        try db.query("SELECT family_name || coalesce('　' || given_name, '') FROM member WHERE insurer_number = $1 AND member_id = $2",
-                     [insurer, memberID]).scalar ?? ""
+        try db.query(
+            "SELECT family_name || coalesce('　' || given_name, '') FROM member WHERE insurer_number = $1 AND member_id = $2",
+            [insurer, memberID]
+        ).scalar ?? ""
     }
 
     /// The member a certificate was issued to, nil when the insurer has no such certificate.
     public func certificateMember(insurer: String, certificate: Int64) throws -> String? {
-        try db.query("SELECT member_id FROM certificate WHERE insurer_number = $1 AND certificate_number = $2",
-                     [insurer, String(certificate)]).scalar
+        try db.query(
+            "SELECT member_id FROM certificate WHERE insurer_number = $1 AND certificate_number = $2",
+            [insurer, String(certificate)]
+        ).scalar
     }
 
     /// The member an application is of (the console's confirmation names them before deciding).
     public func applicationMember(insurer: String, applicationID: Int64) throws -> String {
-        guard let m = try db.query("SELECT member_id FROM application WHERE insurer_number = $1 AND application_id = $2",
-                                   [insurer, String(applicationID)]).scalar else {
-            throw OperatorError(.notFound, "insurer \(insurer) has no application \(applicationID)", fix: "kakunin member show lists a member's applications",
-                                japanese: "その申請はありません。加入者の画面から操作してください。")
+        guard
+            let m = try db.query(
+                "SELECT member_id FROM application WHERE insurer_number = $1 AND application_id = $2",
+                [insurer, String(applicationID)]
+            ).scalar
+        else {
+            throw OperatorError(
+                .notFound, "insurer \(insurer) has no application \(applicationID)",
+                fix: "kakunin member show lists a member's applications",
+                japanese: "その申請はありません。加入者の画面から操作してください。")
         }
         return m
     }
@@ -294,11 +355,13 @@ public final class CounterDesk {
     /// The return recorded for a document: a certificate by number, a notice (`document` its
     /// kind) by the run that sent it; the console shows that record after recording it.
     public func returnID(insurer: String, member: String, document: String, key: Int64) throws -> Int64 {
-        let id = try db.query("""
+        let id = try db.query(
+            """
             SELECT return_id FROM mail_return WHERE insurer_number = $1 AND member_id = $2 AND document = $3
               AND (CASE WHEN $3 = 'certificate' THEN certificate_number ELSE notice_run_id END) = $4
             ORDER BY return_id DESC LIMIT 1
-            """, [insurer, member, document, String(key)]).scalar
+            """, [insurer, member, document, String(key)]
+        ).scalar
         return id.flatMap { Int64($0) } ?? 0
     }
 
@@ -308,8 +371,9 @@ public final class CounterDesk {
         try Insurers.require(db, insurer)
         guard try db.query("SELECT insurer_visible($1)", [insurer]).scalar == "t" else {
             let login = try db.query("SELECT current_user").scalar ?? "?"
-            throw OperatorError(.noPermission, "login \(login) is not scoped to insurer \(insurer): it sees none of its members",
-                                fix: "the database owner runs: kakunin staff scope \(login) --insurer \(insurer)")
+            throw OperatorError(
+                .noPermission, "login \(login) is not scoped to insurer \(insurer): it sees none of its members",
+                fix: "the database owner runs: kakunin staff scope \(login) --insurer \(insurer)")
         }
     }
 
@@ -322,9 +386,11 @@ public final class CounterDesk {
     @discardableResult
     func requireMember(_ insurer: String, _ member: String) throws -> String {
         try requireInsurer(insurer)
-        guard let scheme = try db.query("SELECT scheme FROM member WHERE insurer_number = $1 AND member_id = $2", [insurer, member]).scalar else {
-            throw OperatorError(.notFound, "insurer \(insurer) has no member \(member)",
-                                fix: "find the member: kakunin member find --insurer \(insurer) --kana … or --postal-code …")
+        guard let scheme = try db.query("SELECT scheme FROM member WHERE insurer_number = $1 AND member_id = $2", [insurer, member]).scalar
+        else {
+            throw OperatorError(
+                .notFound, "insurer \(insurer) has no member \(member)",
+                fix: "find the member: kakunin member find --insurer \(insurer) --kana … or --postal-code …")
         }
         return scheme
     }
@@ -337,8 +403,9 @@ public final class CounterDesk {
         let single = members.count == 1
         var details: [String: Any] = ["person": person, "page": page]
         if !single { details["members"] = members }
-        try db.execute("SELECT audit_console($1, $2, $3, $4::jsonb)",
-                       [single ? "member_viewed" : "members_listed", insurer, single ? members[0] : nil, json(details)])
+        try db.execute(
+            "SELECT audit_console($1, $2, $3, $4::jsonb)",
+            [single ? "member_viewed" : "members_listed", insurer, single ? members[0] : nil, json(details)])
     }
 
     /// Runs one of the counter's database functions (sql/020), which check the rows they change:
@@ -348,7 +415,8 @@ public final class CounterDesk {
         do {
             return try body()
         } catch let e as DatabaseError where e.sqlState == "55000" {
-            throw OperatorError(.conflict, e.message, fix: "look at the member again (kakunin member show) and repeat the action if it still applies")
+            throw OperatorError(
+                .conflict, e.message, fix: "look at the member again (kakunin member show) and repeat the action if it still applies")
         } catch let e as DatabaseError where e.sqlState == "P0002" {
             throw OperatorError(.notFound, e.message, fix: "kakunin member show lists a member's certificates and applications")
         } catch let e as DatabaseError where e.sqlState == "22023" {
@@ -372,8 +440,10 @@ extension CounterDesk {
         try requireInsurer(insurer)
         // The function locks the certificate, voids it only while active, and logs it (sql/020).
         return try Self.counterRule {
-            try db.query("SELECT certificate_void($1, $2, $3, $4, $5)",
-                         [insurer, String(certificate), reason, date.description, person]).scalar!
+            try db.query(
+                "SELECT certificate_void($1, $2, $3, $4, $5)",
+                [insurer, String(certificate), reason, date.description, person]
+            ).scalar!
         }
     }
 
@@ -385,8 +455,11 @@ extension CounterDesk {
         }
         try requireMember(insurer, memberID)
         return try Self.counterRule {
-            Int(try db.query("SELECT consideration_end($1, $2, $3, $4, $5)",
-                             [insurer, memberID, date.description, reason, person]).scalar!)!
+            Int(
+                try db.query(
+                    "SELECT consideration_end($1, $2, $3, $4, $5)",
+                    [insurer, memberID, date.description, reason, person]
+                ).scalar!)!
         }
     }
 }
@@ -398,28 +471,38 @@ extension CounterDesk {
     /// Records a mailed notice (eligibility or application guidance) that came back, like a
     /// certificate: once, and the member's mail waits until the address changes. The notice is
     /// the member's latest of that kind, or the one of run `run`.
-    public func returnNotice(insurer: String, memberID: String, kind: String, run: Int64?, on date: LocalDate, note: String?) throws -> Int64 {
+    public func returnNotice(
+        insurer: String, memberID: String, kind: String, run: Int64?, on date: LocalDate, note: String?
+    ) throws -> Int64 {
         guard kind == "eligibility_notice" || kind == "apply_notice" else {
             throw OperatorError(.usage, "--kind \(kind) is not a notice kind", fix: "use eligibility_notice or apply_notice")
         }
         try requireMember(insurer, memberID)
         return try db.transaction {
-            guard let row = try db.query("""
-                SELECT run_id::text, mail_exception, sent_on::text FROM notice
-                WHERE insurer_number = $1 AND member_id = $2 AND kind = $3 AND ($4::bigint IS NULL OR run_id = $4::bigint)
-                ORDER BY sent_on DESC, run_id DESC LIMIT 1
-                """, [insurer, memberID, kind, run.map(String.init)]).rows.first else {
-                throw OperatorError(.notFound, "member \(memberID) was sent no \(kind)\(run.map { " by run \($0)" } ?? "")",
-                                    fix: "kakunin member show lists the member's notices with their runs")
+            guard
+                let row = try db.query(
+                    """
+                    SELECT run_id::text, mail_exception, sent_on::text FROM notice
+                    WHERE insurer_number = $1 AND member_id = $2 AND kind = $3 AND ($4::bigint IS NULL OR run_id = $4::bigint)
+                    ORDER BY sent_on DESC, run_id DESC LIMIT 1
+                    """, [insurer, memberID, kind, run.map(String.init)]
+                ).rows.first
+            else {
+                throw OperatorError(
+                    .notFound, "member \(memberID) was sent no \(kind)\(run.map { " by run \($0)" } ?? "")",
+                    fix: "kakunin member show lists the member's notices with their runs")
             }
             let noticeRun = Int64(row[0]!)!
             if let why = row[1] {
-                throw OperatorError(.conflict, "that \(kind) was never mailed (its record waits in the mailing exceptions: \(why)): nothing can have come back",
-                                    fix: "check the envelope")
+                throw OperatorError(
+                    .conflict,
+                    "that \(kind) was never mailed (its record waits in the mailing exceptions: \(why)): nothing can have come back",
+                    fix: "check the envelope")
             }
             try CounterDates.requireReturned(date, .notice(kind, run: noticeRun, sentOn: LocalDate(row[2]!)!))
-            try recordReturn(insurer, memberID, document: kind, key: ("notice_run_id", noticeRun), on: date, note: note,
-                             what: "the \(kind) of run \(noticeRun)")
+            try recordReturn(
+                insurer, memberID, document: kind, key: ("notice_run_id", noticeRun), on: date, note: note,
+                what: "the \(kind) of run \(noticeRun)")
             return noticeRun
         }
     }
@@ -427,28 +510,41 @@ extension CounterDesk {
     /// [2026-12] A certificate a run delivered through the member's establishment (its
     /// parameters said employee_delivery = employer) came back from the establishment: the
     /// return is recorded against it. Returns the member and that establishment, if any.
-    public func returnCertificate(insurer: String, certificate: Int64, on date: LocalDate, note: String?) throws
-        -> (member: String, establishment: String?) {
+    public func returnCertificate(
+        insurer: String, certificate: Int64, on date: LocalDate, note: String?
+    ) throws
+        -> (member: String, establishment: String?)
+    {
         try requireInsurer(insurer)
         return try db.transaction {
-            guard let row = try db.query("""
-                SELECT member_id, run_id IS NOT NULL, mail_exception, issued_on::text FROM certificate
-                WHERE insurer_number = $1 AND certificate_number = $2
-                """, [insurer, String(certificate)]).rows.first else {
-                throw OperatorError(.notFound, "insurer \(insurer) has no certificate \(certificate)", fix: "kakunin member show lists a member's certificates")
+            guard
+                let row = try db.query(
+                    """
+                    SELECT member_id, run_id IS NOT NULL, mail_exception, issued_on::text FROM certificate
+                    WHERE insurer_number = $1 AND certificate_number = $2
+                    """, [insurer, String(certificate)]
+                ).rows.first
+            else {
+                throw OperatorError(
+                    .notFound, "insurer \(insurer) has no certificate \(certificate)",
+                    fix: "kakunin member show lists a member's certificates")
             }
             guard row[1] == "t" else {
-                throw OperatorError(.conflict, "certificate \(certificate) was handed over at the counter, never mailed: nothing can have come back",
-                                    fix: "check the number on the envelope")
+                throw OperatorError(
+                    .conflict, "certificate \(certificate) was handed over at the counter, never mailed: nothing can have come back",
+                    fix: "check the number on the envelope")
             }
             if let why = row[2] {
-                throw OperatorError(.conflict, "certificate \(certificate) was never mailed (its record waits in the mailing exceptions: \(why)): nothing can have come back",
-                                    fix: "check the number on the envelope; hand this one over with kakunin certificate print")
+                throw OperatorError(
+                    .conflict,
+                    "certificate \(certificate) was never mailed (its record waits in the mailing exceptions: \(why)): nothing can have come back",
+                    fix: "check the number on the envelope; hand this one over with kakunin certificate print")
             }
             try CounterDates.requireReturned(date, .certificate(certificate, issuedOn: LocalDate(row[3]!)!))
             let establishment = try deliveredThrough(insurer, certificate: certificate)
-            try recordReturn(insurer, row[0]!, document: "certificate", key: ("certificate_number", certificate), on: date, note: note,
-                             what: "certificate \(certificate)", establishment: establishment)
+            try recordReturn(
+                insurer, row[0]!, document: "certificate", key: ("certificate_number", certificate), on: date, note: note,
+                what: "certificate \(certificate)", establishment: establishment)
             return (row[0]!, establishment)
         }
     }
@@ -456,7 +552,8 @@ extension CounterDesk {
     /// The establishment a mailed certificate went through: its run's parameters delivered
     /// through employers and the member is delivered through a known establishment (SPEC.md 5.1).
     private func deliveredThrough(_ insurer: String, certificate: Int64) throws -> String? {
-        try db.query("""
+        try db.query(
+            """
             SELECT m.establishment_id FROM certificate c
             JOIN run r ON r.run_id = c.run_id
             JOIN insurer_parameter_version v ON v.version_id = r.params_version_id
@@ -464,17 +561,22 @@ extension CounterDesk {
             JOIN establishment e ON e.insurer_number = m.insurer_number AND e.establishment_id = m.establishment_id
             WHERE c.insurer_number = $1 AND c.certificate_number = $2 AND v.parameters->>'employee_delivery' = 'employer'
               AND \(MemberFactsQuery.throughEstablishment)
-            """, [insurer, String(certificate)]).rows.first?[0]
+            """, [insurer, String(certificate)]
+        ).rows.first?[0]
     }
 
     /// One returned document, once (the unique indexes of sql/010 and sql/013), and its event.
     /// `key`: the column naming the document and its value.
-    private func recordReturn(_ insurer: String, _ member: String, document: String, key: (column: String, value: Int64),
-                              on date: LocalDate, note: String?, what: String, establishment: String? = nil) throws {
-        let inserted = try db.query("""
+    private func recordReturn(
+        _ insurer: String, _ member: String, document: String, key: (column: String, value: Int64),
+        on date: LocalDate, note: String?, what: String, establishment: String? = nil
+    ) throws {
+        let inserted = try db.query(
+            """
             INSERT INTO mail_return (insurer_number, member_id, document, \(key.column), returned_on, note, establishment_id)
             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING return_id
-            """, [insurer, member, document, String(key.value), date.description, note, establishment]).rows
+            """, [insurer, member, document, String(key.value), date.description, note, establishment]
+        ).rows
         guard !inserted.isEmpty else {
             throw OperatorError(.conflict, "\(what) is already recorded as returned", fix: "kakunin member show lists the returns")
         }

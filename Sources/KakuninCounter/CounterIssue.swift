@@ -1,8 +1,8 @@
 import Foundation
-import KakuninCore
-import KakuninStore
-import KakuninRuntime
 import KakuninBatch
+import KakuninCore
+import KakuninRuntime
+import KakuninStore
 
 /// Counter issuance (即日交付, SPEC.md 7): decide one member now with the nightly run's policy
 /// and, if the outcome issues a certificate, issue it in one transaction.
@@ -82,14 +82,18 @@ extension CounterDesk {
             guard d.outcome.issuesCertificate, let from = d.validFrom, let to = d.validTo else { return .nothing(d, steps: steps) }
             // The new certificate's printed snapshot (SPEC.md 2.5 [2026-12]), stored by the
             // trigger of sql/031 from this transaction-local setting.
-            if let snapshot = try MemberFactsQuery.printedSnapshot(ofRow: row, validFrom: from, issuedOn: asOf,
-                                                                   insurerName: parameters.parameters.insurerName) {
+            if let snapshot = try MemberFactsQuery.printedSnapshot(
+                ofRow: row, validFrom: from, issuedOn: asOf,
+                insurerName: parameters.parameters.insurerName)
+            {
                 _ = try db.query("SELECT set_config('kakunin.printed_snapshot', $1, true)", [snapshot.hex])
             }
             let kind = d.replacesCertificate != nil ? "reissue" : d.outcome.rawValue
             let reasons = d.reasons.sorted.map(\.rawValue)
-            var details: [String: Any] = ["kind": kind, "reasons": reasons, "valid_from": from.description,
-                                          "valid_to": to.description, "issued_on": asOf.description]
+            var details: [String: Any] = [
+                "kind": kind, "reasons": reasons, "valid_from": from.description,
+                "valid_to": to.description, "issued_on": asOf.description,
+            ]
             if let r = d.replacesCertificate { details["replaces_certificate_number"] = r }
             if let a = d.applicationID { details["application_id"] = a }
             // One function takes the number, inserts the certificate, voids the one it replaces,
@@ -97,26 +101,38 @@ extension CounterDesk {
             // a row changed meanwhile (a void racing a reissue) fails the issue. Sealed, the event
             // is followed in the log by the certificate's own entry.
             let number = try Self.counterRule {
-                Int64(try db.query("""
-                    SELECT counter_issue_certificate($1, $2, $3, $4::text[], $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb)
-                    """, [insurer, memberID, kind, "{\(reasons.joined(separator: ","))}", from.description, to.description,
-                          asOf.description, d.replacesCertificate.map(String.init), d.applicationID.map(String.init),
-                          d.specialConsideration ? "t" : "f", d.recordsConsiderationOn.map(String.init), person, json(details)]).scalar!)!
+                Int64(
+                    try db.query(
+                        """
+                        SELECT counter_issue_certificate($1, $2, $3, $4::text[], $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb)
+                        """,
+                        [
+                            insurer, memberID, kind, "{\(reasons.joined(separator: ","))}", from.description, to.description,
+                            asOf.description, d.replacesCertificate.map(String.init), d.applicationID.map(String.init),
+                            d.specialConsideration ? "t" : "f", d.recordsConsiderationOn.map(String.init), person, json(details),
+                        ]
+                    ).scalar!)!
             }
-            return .issued(try printed(insurer: insurer, memberID: memberID, number: number, kind: kind, reasons: reasons, from: from, to: to,
-                                       issuedOn: asOf, replaces: d.replacesCertificate, application: d.applicationID, parameters: parameters))
+            return .issued(
+                try printed(
+                    insurer: insurer, memberID: memberID, number: number, kind: kind, reasons: reasons, from: from, to: to,
+                    issuedOn: asOf, replaces: d.replacesCertificate, application: d.applicationID, parameters: parameters))
         }
     }
 
     /// What a counter issue would do now, without doing it (the console's confirmation step):
     /// the nightly policy, with what only stops the mail set aside.
-    public func counterDecision(insurer: String, memberID: String, asOf: LocalDate, parameters: LoadedParameters) throws -> (Decision, [TraceStep]) {
+    public func counterDecision(
+        insurer: String, memberID: String, asOf: LocalDate, parameters: LoadedParameters
+    ) throws -> (Decision, [TraceStep]) {
         let (_, facts) = try counterFacts(insurer: insurer, memberID: memberID, asOf: asOf, parameters: parameters)
         return Policy(parameters: parameters.parameters).trace(facts, asOf: asOf)
     }
 
     /// The member's facts row and facts as the counter decides them: what only stops the mail set aside.
-    private func counterFacts(insurer: String, memberID: String, asOf: LocalDate, parameters: LoadedParameters) throws -> ([String?], MemberFacts) {
+    private func counterFacts(
+        insurer: String, memberID: String, asOf: LocalDate, parameters: LoadedParameters
+    ) throws -> ([String?], MemberFacts) {
         guard let row = try db.query(MemberFactsQuery.sql(oneMember: true), [insurer, asOf.description, memberID]).rows.first else {
             throw OperatorError(.notFound, "insurer \(insurer) has no member \(memberID)", fix: "kakunin member find")
         }
@@ -133,34 +149,46 @@ extension CounterDesk {
     public func reprint(insurer: String, certificate: Int64, parameters: LoadedParameters) throws -> IssuedCertificate {
         try requireInsurer(insurer)
         return try db.transaction {
-            guard let c = try db.query("""
-                SELECT member_id, kind, array_to_string(reasons, ','), valid_from::text, valid_to::text, issued_on::text, status,
-                       replaces_certificate_number::text, application_id::text, mail_exception
-                FROM certificate WHERE insurer_number = $1 AND certificate_number = $2
-                """, [insurer, String(certificate)]).rows.first else {
-                throw OperatorError(.notFound, "insurer \(insurer) has no certificate \(certificate)", fix: "kakunin member show lists a member's certificates")
+            guard
+                let c = try db.query(
+                    """
+                    SELECT member_id, kind, array_to_string(reasons, ','), valid_from::text, valid_to::text, issued_on::text, status,
+                           replaces_certificate_number::text, application_id::text, mail_exception
+                    FROM certificate WHERE insurer_number = $1 AND certificate_number = $2
+                    """, [insurer, String(certificate)]
+                ).rows.first
+            else {
+                throw OperatorError(
+                    .notFound, "insurer \(insurer) has no certificate \(certificate)",
+                    fix: "kakunin member show lists a member's certificates")
             }
             guard c[6] == "active" else {
-                throw OperatorError(.conflict, "certificate \(certificate) is \(c[6]!): only an active certificate is printed",
-                                    fix: "issue at the counter instead (kakunin counter issue)")
+                throw OperatorError(
+                    .conflict, "certificate \(certificate) is \(c[6]!): only an active certificate is printed",
+                    fix: "issue at the counter instead (kakunin counter issue)")
             }
             var details: [String: Any] = ["certificate_number": certificate]
             if let why = c[9] { details["mail_exception"] = why }
             try audit("certificate_printed", insurer, c[0]!, details)
-            return try printed(insurer: insurer, memberID: c[0]!, number: certificate, kind: c[1]!,
-                               reasons: (c[2] ?? "").split(separator: ",").map(String.init),
-                               from: LocalDate(stored: c[3]!)!, to: LocalDate(stored: c[4]!)!, issuedOn: LocalDate(stored: c[5]!)!,
-                               replaces: c[7].flatMap { Int64($0) }, application: c[8].flatMap { Int64($0) }, parameters: parameters)
+            return try printed(
+                insurer: insurer, memberID: c[0]!, number: certificate, kind: c[1]!,
+                reasons: (c[2] ?? "").split(separator: ",").map(String.init),
+                from: LocalDate(stored: c[3]!)!, to: LocalDate(stored: c[4]!)!, issuedOn: LocalDate(stored: c[5]!)!,
+                replaces: c[7].flatMap { Int64($0) }, application: c[8].flatMap { Int64($0) }, parameters: parameters)
         }
     }
 
-    private func printed(insurer: String, memberID: String, number: Int64, kind: String, reasons: [String], from: LocalDate, to: LocalDate,
-                         issuedOn: LocalDate, replaces: Int64?, application: Int64?, parameters: LoadedParameters) throws -> IssuedCertificate {
-        let m = try db.query("""
+    private func printed(
+        insurer: String, memberID: String, number: Int64, kind: String, reasons: [String], from: LocalDate, to: LocalDate,
+        issuedOn: LocalDate, replaces: Int64?, application: Int64?, parameters: LoadedParameters
+    ) throws -> IssuedCertificate {
+        let m = try db.query(
+            """
             SELECT m.scheme, m.family_name, m.given_name, m.family_name_kana, m.given_name_kana, m.birth_date::text, m.sex, m.symbol, m.number,
                    m.branch, \(Self.printedColumns.dropFirst(2).map { "m.\($0)::text" }.joined(separator: ", ")), m.preferred_language
             FROM member m WHERE m.insurer_number = $1 AND m.member_id = $2
-            """, [insurer, memberID]).rows[0]
+            """, [insurer, memberID]
+        ).rows[0]
         let birth = LocalDate(stored: m[5]!)!
         let columns = ["scheme", "", "", "", "", "birth_date", "", "", "", ""] + Self.printedColumns.dropFirst(2)
         guard let member = Self.printedMember({ n in columns.firstIndex(of: n).flatMap { m[$0] } }) else {
@@ -175,7 +203,8 @@ extension CounterDesk {
             issued_on: issuedOn.description, issued_on_era: era(issuedOn), replaces_certificate_number: replaces,
             application_id: application, scheme: m[0]!, family_name: m[1]!, given_name: m[2], family_name_kana: m[3], given_name_kana: m[4],
             birth_date: birth.description, birth_date_era: era(birth), sex: m[6]!, symbol: m[7], number: m[8]!, branch: m[9],
-            copay_ratio: d.copayRatio, copay_effective_on: d.copayEffectiveOn?.description, copay_effective_on_era: d.copayEffectiveOn.map(era),
+            copay_ratio: d.copayRatio, copay_effective_on: d.copayEffectiveOn?.description,
+            copay_effective_on_era: d.copayEffectiveOn.map(era),
             issued_by: person, variant: d.variant.rawValue, title: d.title, copay_text: d.copayText,
             limit_category: e.limitCategory, limit_effective_on: e.limitEffectiveOn?.description,
             limit_effective_on_era: PrintedDetails.printed(e.limitEffectiveOn), long_stay_on: e.longStayOn?.description,
@@ -184,17 +213,20 @@ extension CounterDesk {
     }
 
     /// The member columns `PrintedDetails` reads.
-    static let printedColumns = ["scheme", "birth_date", "copay_ratio", "copay_effective_on", "special_care", "limit_category",
-                                 "limit_effective_on", "long_stay_on", "specific_disease"]
+    static let printedColumns = [
+        "scheme", "birth_date", "copay_ratio", "copay_effective_on", "special_care", "limit_category",
+        "limit_effective_on", "long_stay_on", "specific_disease",
+    ]
 
     /// The member's printed entries from its columns as text (`value` by column name; nil for
     /// NULL), e.g. a row of `printedColumns` or the member of `show`.
     public static func printedMember(_ value: (String) -> String?) -> PrintedMember? {
         func date(_ name: String) -> LocalDate? { value(name).flatMap { LocalDate(stored: $0) } }
         guard let scheme = value("scheme").flatMap(Scheme.init(rawValue:)), let birth = date("birth_date") else { return nil }
-        return PrintedMember(scheme: scheme, birthDate: birth, copayRatio: value("copay_ratio").flatMap { Int($0) },
-                             copayEffectiveOn: date("copay_effective_on"), specialCare: value("special_care") == "true",
-                             limitCategory: value("limit_category"), limitEffectiveOn: date("limit_effective_on"),
-                             longStayOn: date("long_stay_on"), specificDisease: value("specific_disease"))
+        return PrintedMember(
+            scheme: scheme, birthDate: birth, copayRatio: value("copay_ratio").flatMap { Int($0) },
+            copayEffectiveOn: date("copay_effective_on"), specialCare: value("special_care") == "true",
+            limitCategory: value("limit_category"), limitEffectiveOn: date("limit_effective_on"),
+            longStayOn: date("long_stay_on"), specificDisease: value("specific_disease"))
     }
 }

@@ -1,9 +1,9 @@
 import Foundation
-import KakuninCore
-import KakuninStore
-import KakuninRuntime
 import KakuninAudit
 import KakuninBatch
+import KakuninCore
+import KakuninRuntime
+import KakuninStore
 
 /// Which insurers a counter-staff login may see and change (row-level security, sql/011).
 /// Only the schema's owner (or a superuser) writes the scopes; every change is audited.
@@ -23,8 +23,10 @@ public struct StaffScopes {
         var added = 0
         for insurer in insurers {
             try Insurers.require(db, insurer)
-            added += try db.query("INSERT INTO staff_scope (login, insurer_number) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                                  [login, insurer]).affectedRows
+            added += try db.query(
+                "INSERT INTO staff_scope (login, insurer_number) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                [login, insurer]
+            ).affectedRows
             try AuditLog.append(db, "staff_scoped", insurer: insurer, details: ["login": login, "person": person])
         }
         return added
@@ -45,15 +47,19 @@ public struct StaffScopes {
 
     /// Every scope, by login and insurer: login, insurer, granted at (minutes), granted by.
     public func list() throws -> [[String?]] {
-        try db.query("""
+        try db.query(
+            """
             SELECT login, insurer_number, to_char(granted_at, 'YYYY-MM-DD HH24:MI'), granted_by FROM staff_scope ORDER BY 1, 2
-            """).rows
+            """
+        ).rows
     }
 
     private func requireStaffLogin(_ login: String) throws {
-        let r = try db.query("SELECT rolcanlogin, pg_has_role(oid, 'kakunin_staff', 'MEMBER') FROM pg_roles WHERE rolname = $1", [login]).rows.first
+        let r = try db.query("SELECT rolcanlogin, pg_has_role(oid, 'kakunin_staff', 'MEMBER') FROM pg_roles WHERE rolname = $1", [login])
+            .rows.first
         guard let r else {
-            throw OperatorError(.notFound, "there is no role \(login)", fix: "create it first: CREATE ROLE \(login) LOGIN IN ROLE kakunin_staff")
+            throw OperatorError(
+                .notFound, "there is no role \(login)", fix: "create it first: CREATE ROLE \(login) LOGIN IN ROLE kakunin_staff")
         }
         guard r[1] == "t" else {
             throw OperatorError(.usage, "role \(login) is not a member of kakunin_staff", fix: "GRANT kakunin_staff TO \(login)")

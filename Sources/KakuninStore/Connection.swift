@@ -1,4 +1,5 @@
 import CLibPQ
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -30,8 +31,11 @@ public final class Connection {
         if PQstatus(c) != CONNECTION_OK {
             let msg = PQerrorMessage(c).map { String(cString: $0).trimmingTrailingWhitespace() } ?? "unknown"
             PQfinish(c)
-            throw DatabaseError(kind: .connection, message: msg,
-                                hint: "Is the server running? Set PGHOST/PGPORT/PGDATABASE/PGUSER or pass --database-url. For the throwaway server: eval \"$(jobs/pg env)\" after jobs/pg start.")
+            throw DatabaseError(
+                kind: .connection, message: msg,
+                hint:
+                    "Is the server running? Set PGHOST/PGPORT/PGDATABASE/PGUSER or pass --database-url. For the throwaway server: eval \"$(jobs/pg env)\" after jobs/pg start."
+            )
         }
         conn = c
         try execute("SET client_encoding = 'UTF8'")
@@ -235,8 +239,10 @@ public final class Connection {
         while let result = PQgetResult(conn) { PQclear(result) }
     }
 
-    private func withParams(_ params: [String?],
-                            _ body: (UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?, Int32) -> OpaquePointer?) throws -> OpaquePointer {
+    private func withParams(
+        _ params: [String?],
+        _ body: (UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?, Int32) -> OpaquePointer?
+    ) throws -> OpaquePointer {
         // Keep C strings alive for the duration of the call.
         let cStrings: [UnsafeMutablePointer<CChar>?] = params.map { $0.map { strdup($0) } ?? nil }
         defer { for p in cStrings { free(p) } }
@@ -309,14 +315,16 @@ public struct QueryResult: Sendable {
     public let affectedRows: Int
 
     init(copying result: OpaquePointer) {
-        let nf = PQnfields(result), nt = PQntuples(result)
+        let nf = PQnfields(result)
+        let nt = PQntuples(result)
         columns = (0..<nf).map { String(cString: PQfname(result, $0)) }
         var rows: [[String?]] = []
         rows.reserveCapacity(Int(nt))
         for r in 0..<nt {
-            rows.append((0..<nf).map { c in
-                PQgetisnull(result, r, c) == 1 ? nil : String(cString: PQgetvalue(result, r, c))
-            })
+            rows.append(
+                (0..<nf).map { c in
+                    PQgetisnull(result, r, c) == 1 ? nil : String(cString: PQgetvalue(result, r, c))
+                })
         }
         self.rows = rows
         affectedRows = Int(String(cString: PQcmdTuples(result))) ?? 0

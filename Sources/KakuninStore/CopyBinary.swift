@@ -57,9 +57,18 @@ extension CopyBinary {
 
         @usableFromInline init(p: UnsafeMutableRawPointer) { self.p = p }
 
-        @inlinable public mutating func int16(_ v: Int16) { p.storeBytes(of: v.bigEndian, as: Int16.self); p += 2 }
-        @inlinable public mutating func int32(_ v: Int32) { p.storeBytes(of: v.bigEndian, as: Int32.self); p += 4 }
-        @inlinable public mutating func int64(_ v: Int64) { p.storeBytes(of: v.bigEndian, as: Int64.self); p += 8 }
+        @inlinable public mutating func int16(_ v: Int16) {
+            p.storeBytes(of: v.bigEndian, as: Int16.self)
+            p += 2
+        }
+        @inlinable public mutating func int32(_ v: Int32) {
+            p.storeBytes(of: v.bigEndian, as: Int32.self)
+            p += 4
+        }
+        @inlinable public mutating func int64(_ v: Int64) {
+            p.storeBytes(of: v.bigEndian, as: Int64.self)
+            p += 8
+        }
 
         /// A field of `bytes` as they are: 4 + count bytes.
         @inlinable public mutating func bytes(_ v: UnsafeRawBufferPointer) {
@@ -71,7 +80,10 @@ extension CopyBinary {
         /// NULL: 4 bytes.
         @inlinable public mutating func null() { int32(-1) }
         /// One byte of a field whose length was written before it.
-        @inlinable public mutating func uint8(_ v: UInt8) { p.storeBytes(of: v, as: UInt8.self); p += 1 }
+        @inlinable public mutating func uint8(_ v: UInt8) {
+            p.storeBytes(of: v, as: UInt8.self)
+            p += 1
+        }
 
         /// Bytes already in the binary field form (length included), or the bytes of a field
         /// whose length was written before them.
@@ -81,26 +93,44 @@ extension CopyBinary {
         }
 
         /// A date as days since 1970-01-01: 8 bytes.
-        @inlinable public mutating func date(daysSince1970 days: Int32) { int32(4); int32(days - 10_957) }
+        @inlinable public mutating func date(daysSince1970 days: Int32) {
+            int32(4)
+            int32(days - 10_957)
+        }
         /// A date or NULL: 8 or 4 bytes (`dateSize`).
         @inlinable public mutating func date(_ days: Int32?) {
             if let days { date(daysSince1970: days) } else { null() }
         }
         @inlinable public static func dateSize(_ days: Int32?) -> Int { days == nil ? 4 : 8 }
         /// 5 bytes.
-        @inlinable public mutating func boolean(_ v: Bool) { int32(1); p.storeBytes(of: v ? 1 : 0, as: UInt8.self); p += 1 }
+        @inlinable public mutating func boolean(_ v: Bool) {
+            int32(1)
+            p.storeBytes(of: v ? 1 : 0, as: UInt8.self)
+            p += 1
+        }
         /// An integer column of `type` (int2: 6 bytes, int4: 8, int8: 12) that `holds` it.
         @inlinable public mutating func integer(_ v: Int64, as type: ColumnType) {
             switch type {
-            case .int2: int32(2); int16(Int16(v))
-            case .int4: int32(4); int32(Int32(v))
-            default: int32(8); int64(v)
+            case .int2:
+                int32(2)
+                int16(Int16(v))
+            case .int4:
+                int32(4)
+                int32(Int32(v))
+            default:
+                int32(8)
+                int64(v)
             }
         }
 
         /// A bigint or NULL: 12 or 4 bytes.
         @inlinable public mutating func int8(_ v: Int64?) {
-            if let v { int32(8); int64(v) } else { null() }
+            if let v {
+                int32(8)
+                int64(v)
+            } else {
+                null()
+            }
         }
 
         /// A text value as a whole field (length included).

@@ -13,26 +13,45 @@ public enum CopyText {
     public static func appendField(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         // Most fields need no escaping: append them in one go.
         var plain = true
-        for b in bytes where b == backslash || b == tab || b == newline || b == cr { plain = false; break }
-        if plain { out.append(contentsOf: bytes); return }
+        for b in bytes where b == backslash || b == tab || b == newline || b == cr {
+            plain = false
+            break
+        }
+        if plain {
+            out.append(contentsOf: bytes)
+            return
+        }
         for b in bytes {
             switch b {
-            case backslash: out.append(backslash); out.append(backslash)
-            case tab: out.append(backslash); out.append(UInt8(ascii: "t"))
-            case newline: out.append(backslash); out.append(UInt8(ascii: "n"))
-            case cr: out.append(backslash); out.append(UInt8(ascii: "r"))
+            case backslash:
+                out.append(backslash)
+                out.append(backslash)
+            case tab:
+                out.append(backslash)
+                out.append(UInt8(ascii: "t"))
+            case newline:
+                out.append(backslash)
+                out.append(UInt8(ascii: "n"))
+            case cr:
+                out.append(backslash)
+                out.append(UInt8(ascii: "r"))
             default: out.append(b)
             }
         }
     }
 
     public static func appendField(_ s: String?, to out: inout [UInt8]) {
-        guard var s else { out.append(backslash); out.append(UInt8(ascii: "N")); return }
+        guard var s else {
+            out.append(backslash)
+            out.append(UInt8(ascii: "N"))
+            return
+        }
         s.withUTF8 { appendField($0, to: &out) }
     }
 
     public static func appendNull(to out: inout [UInt8]) {
-        out.append(backslash); out.append(UInt8(ascii: "N"))
+        out.append(backslash)
+        out.append(UInt8(ascii: "N"))
     }
 
     public static func appendRow(_ fields: [String?], to out: inout [UInt8]) {
@@ -72,13 +91,21 @@ public struct CopyTextParser {
         case UInt8(ascii: "f"): out.append(12)
         case UInt8(ascii: "v"): out.append(11)
         case UInt8(ascii: "x"):
-            var v: UInt8 = 0, n = 0
-            while n < 2, i < end, let d = hexValue(row[i]) { v = v &* 16 &+ d; i += 1; n += 1 }
+            var v: UInt8 = 0
+            var n = 0
+            while n < 2, i < end, let d = hexValue(row[i]) {
+                v = v &* 16 &+ d
+                i += 1
+                n += 1
+            }
             out.append(v)
         case UInt8(ascii: "0")...UInt8(ascii: "7"):
-            var v = e - UInt8(ascii: "0"), n = 1
+            var v = e - UInt8(ascii: "0")
+            var n = 1
             while n < 3, i < end, row[i] >= UInt8(ascii: "0"), row[i] <= UInt8(ascii: "7") {
-                v = v &* 8 &+ (row[i] - UInt8(ascii: "0")); i += 1; n += 1
+                v = v &* 8 &+ (row[i] - UInt8(ascii: "0"))
+                i += 1
+                n += 1
             }
             out.append(v)
         default: out.append(e)
@@ -123,7 +150,8 @@ public struct CopyRow {
         bounds = []
         fields.removeAll(keepingCapacity: true)
         bytes.withUnsafeMutableBufferPointer { out in
-            var i = 0, o = 0
+            var i = 0
+            var o = 0
             while true {
                 let start = o
                 var isNull = false
@@ -140,12 +168,20 @@ public struct CopyRow {
                 while i < end {
                     let b = row[i]
                     if b == CopyText.tab { break }
-                    if b != CopyText.backslash || i + 1 >= end { out[o] = b; o += 1; i += 1; continue }
+                    if b != CopyText.backslash || i + 1 >= end {
+                        out[o] = b
+                        o += 1
+                        i += 1
+                        continue
+                    }
                     // An escape: rare in names and addresses, decoded by the general routine.
                     var one: [UInt8] = []
                     var j = i
                     isNull = CopyTextParser.decodeEscape(row, &j, end, into: &one) || isNull
-                    for x in one { out[o] = x; o += 1 }
+                    for x in one {
+                        out[o] = x
+                        o += 1
+                    }
                     i = j
                 }
                 fields.append(isNull ? (start, -1) : (start, o))
@@ -187,10 +223,14 @@ public struct CopyRow {
     public func int64(_ i: Int) -> Int64? {
         let (start, end) = bounds[i]
         guard end > start else { return nil }
-        var n: Int64 = 0, negative = false
+        var n: Int64 = 0
+        var negative = false
         for k in start..<end {
             let b = bytes[k]
-            if k == start && b == UInt8(ascii: "-") { negative = true; continue }
+            if k == start && b == UInt8(ascii: "-") {
+                negative = true
+                continue
+            }
             guard b >= 48 && b <= 57 else { return nil }
             n = n &* 10 &+ Int64(b - 48)
         }

@@ -22,8 +22,10 @@ public struct DatabaseError: Error, CustomStringConvertible, Sendable {
     /// The statement that failed, shortened; never parameter values.
     public var statement: String?
 
-    public init(kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil,
-                hint: String? = nil, statement: String? = nil) {
+    public init(
+        kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil,
+        hint: String? = nil, statement: String? = nil
+    ) {
         self.kind = kind
         self.sqlState = sqlState
         self.message = message
@@ -44,12 +46,13 @@ public struct DatabaseError: Error, CustomStringConvertible, Sendable {
         }
         // A connection that dropped mid-statement is a connection failure, whatever the caller was doing.
         let lost = connection.map { PQstatus($0) == CONNECTION_BAD } ?? false
-        self.init(kind: lost ? .connection : kind,
-                  sqlState: field(Int32(UInt8(ascii: "C"))),
-                  message: message ?? "unknown error",
-                  detail: field(Int32(UInt8(ascii: "D"))),
-                  hint: field(Int32(UInt8(ascii: "H"))),
-                  statement: statement.map { String($0.prefix(200)) })
+        self.init(
+            kind: lost ? .connection : kind,
+            sqlState: field(Int32(UInt8(ascii: "C"))),
+            message: message ?? "unknown error",
+            detail: field(Int32(UInt8(ascii: "D"))),
+            hint: field(Int32(UInt8(ascii: "H"))),
+            statement: statement.map { String($0.prefix(200)) })
     }
 
     /// True for SQLSTATE class 08 (connection exception) and for failures to connect.

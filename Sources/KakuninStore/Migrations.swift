@@ -12,7 +12,10 @@ public struct Migration: Sendable {
 
 /// What `db status` shows for one migration.
 public struct MigrationState: Sendable {
-    public enum Status: String, Sendable { case applied, pending, edited, missingFile = "missing-file" }
+    public enum Status: String, Sendable {
+        case applied, pending, edited
+        case missingFile = "missing-file"
+    }
     public let version: Int
     public let name: String
     public let status: Status
@@ -101,8 +104,9 @@ public struct Migrator {
             guard let a = applied[m.version] else {
                 return MigrationState(version: m.version, name: m.name, status: .pending, appliedAt: nil)
             }
-            return MigrationState(version: m.version, name: m.name,
-                                  status: a.checksum == m.checksum ? .applied : .edited, appliedAt: a.at)
+            return MigrationState(
+                version: m.version, name: m.name,
+                status: a.checksum == m.checksum ? .applied : .edited, appliedAt: a.at)
         }
         for (v, a) in applied where !migrations.contains(where: { $0.version == v }) {
             states.append(MigrationState(version: v, name: a.name, status: .missingFile, appliedAt: a.at))
@@ -119,10 +123,16 @@ public struct Migrator {
         defer { try? db.execute("SELECT pg_advisory_unlock(hashtext('kakunin.migrate'))") }
         let states = try status(db)
         if let bad = states.first(where: { $0.status == .edited }) {
-            throw MigrationError(message: "migration \(bad.name) was edited after it was applied (\(bad.appliedAt ?? "")); restore the applied version and put the change in a new numbered file")
+            throw MigrationError(
+                message:
+                    "migration \(bad.name) was edited after it was applied (\(bad.appliedAt ?? "")); restore the applied version and put the change in a new numbered file"
+            )
         }
         if let gone = states.first(where: { $0.status == .missingFile }) {
-            throw MigrationError(message: "migration \(gone.name) is recorded as applied but its file is missing from sql/ (is this kakunin older than the database?); use the kakunin build that applied it, or restore the file")
+            throw MigrationError(
+                message:
+                    "migration \(gone.name) is recorded as applied but its file is missing from sql/ (is this kakunin older than the database?); use the kakunin build that applied it, or restore the file"
+            )
         }
         var done: [String] = []
         for m in migrations where states.first(where: { $0.version == m.version })?.status == .pending {
@@ -134,8 +144,9 @@ public struct Migrator {
                     e.message = "\(m.name): \(e.message)"
                     throw e
                 }
-                try db.execute("INSERT INTO kakunin.schema_migration (version, name, checksum) VALUES ($1, $2, $3)",
-                               [String(m.version), m.name, m.checksum])
+                try db.execute(
+                    "INSERT INTO kakunin.schema_migration (version, name, checksum) VALUES ($1, $2, $3)",
+                    [String(m.version), m.name, m.checksum])
             }
             done.append(m.name)
         }

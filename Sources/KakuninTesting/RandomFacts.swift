@@ -13,8 +13,9 @@ public struct RandomFacts {
         let schemes: [Scheme] = [.nhi, .elderly, .employee]
         let scheme = schemes[int(0...2)]
         let birth = date(around: d, -36500...(-1))
-        var f = MemberFacts(scheme: scheme, birthDate: chance(1) ? d.adding(days: int(1...30)) : birth,
-                            qualifiedOn: max(birth, date(around: d, -7000...60)))
+        var f = MemberFacts(
+            scheme: scheme, birthDate: chance(1) ? d.adding(days: int(1...30)) : birth,
+            qualifiedOn: max(birth, date(around: d, -7000...60)))
         if chance(5) { f.disqualifiedOn = date(around: f.qualifiedOn, 0...800) }
         if chance(5) { f.residenceExpiry = date(around: d, -30...2000) }
         if chance(20) { f.legacyCardExpiry = date(around: LocalDate("2025-06-01")!, -300...600) }
@@ -23,8 +24,9 @@ public struct RandomFacts {
             let regs: [MynaStatus.Registration?] = [.registered, .registered, .notRegistered, .cancelRequested, .cancelled, nil]
             let states: [MynaStatus.CardState] = [.active, .active, .active, .suspended, .renewing, .returned, .none]
             let has = chance(80)
-            f.myna = MynaStatus(hasCard: has, registration: has ? regs[int(0...5)] : nil, cardState: has ? states[int(0...5)] : states[int(5...6)],
-                                ecertExpiry: chance(80) ? date(around: d, -200...2000) : nil, cardExpiry: chance(50) ? date(around: d, -100...3000) : nil)
+            f.myna = MynaStatus(
+                hasCard: has, registration: has ? regs[int(0...5)] : nil, cardState: has ? states[int(0...5)] : states[int(5...6)],
+                ecertExpiry: chance(80) ? date(around: d, -200...2000) : nil, cardExpiry: chance(50) ? date(around: d, -100...3000) : nil)
         }
         if chance(5) {
             let kinds: [OpenApplication.Kind] = [.specialConsideration, .cardLost, .cardRenewing, .reissue]
@@ -32,8 +34,9 @@ public struct RandomFacts {
         }
         if chance(50) {
             let from = date(around: d, -1500...60)
-            f.latestCertificate = CertificateFacts(number: Int64(int(1...99999)), validFrom: from, validTo: date(around: from, 0...1000),
-                                                   active: chance(95), specialConsiderationContinues: chance(10))
+            f.latestCertificate = CertificateFacts(
+                number: Int64(int(1...99999)), validFrom: from, validTo: date(around: from, 0...1000),
+                active: chance(95), specialConsiderationContinues: chance(10))
         }
         f.eligibilityNoticeSent = chance(30)
         if chance(10) { f.lastApplyNotice = date(around: d, -200...0) }
@@ -43,4 +46,3 @@ public struct RandomFacts {
         return f
     }
 }
-

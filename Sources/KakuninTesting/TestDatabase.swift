@@ -31,7 +31,8 @@ public final class TestDatabase: Sendable {
     /// The one place tests give insurers parameters: a trigger of this test database only, which
     /// writes a version (as the fixture, not through kakunin) for each insurer an import creates.
     private static func giveInsurersParameters(_ db: Connection) throws {
-        try db.executeScript("""
+        try db.executeScript(
+            """
             CREATE FUNCTION kakunin.test_insurer_parameters() RETURNS trigger
             LANGUAGE plpgsql SECURITY DEFINER SET search_path = kakunin, pg_temp AS $$
             DECLARE listing text := 'insurer_name = テスト保険者' || NEW.insurer_number || E'\\n';
@@ -51,7 +52,8 @@ public final class TestDatabase: Sendable {
     /// Removes the fixture's trigger that gives imported insurers parameters, for tests that
     /// compare the schema with what the migrations make (`kakunin db status`).
     public func removeTestParameters() throws {
-        try connect().executeScript("""
+        try connect().executeScript(
+            """
             DROP TRIGGER test_insurer_parameters ON kakunin.insurer;
             DROP FUNCTION kakunin.test_insurer_parameters();
             """)
@@ -125,14 +127,18 @@ public struct CommandResult: Sendable {
 
 /// Runs the `kakunin` executable with arguments against a database, as an operator would.
 /// An environment value of "" removes that variable (e.g. KAKUNIN_SQL_DIR).
-public func runKakunin(_ arguments: [String], database: TestDatabase?, currentDirectory: URL? = nil,
-                       environment: [String: String] = [:], stdin: Data? = nil, executable: URL? = nil) throws -> CommandResult {
-    try startKakunin(arguments, database: database, currentDirectory: currentDirectory, environment: environment,
-                     stdin: stdin, executable: executable).wait()
+public func runKakunin(
+    _ arguments: [String], database: TestDatabase?, currentDirectory: URL? = nil,
+    environment: [String: String] = [:], stdin: Data? = nil, executable: URL? = nil
+) throws -> CommandResult {
+    try startKakunin(
+        arguments, database: database, currentDirectory: currentDirectory, environment: environment,
+        stdin: stdin, executable: executable
+    ).wait()
 }
 
 /// A `kakunin` process started in the background; `wait()` collects its result.
-public final class RunningCommand: @unchecked Sendable {  // safe: `out` and `err` are written by one reader block each before it leaves `group`, and read only after waiting on it
+public final class RunningCommand: @unchecked Sendable {  // safe: each reader fills its buffer before leaving `group`
     let process: Process
     private let group = DispatchGroup()
     private var out = Data(), err = Data()
@@ -140,9 +146,15 @@ public final class RunningCommand: @unchecked Sendable {  // safe: `out` and `er
     init(_ p: Process, out: Pipe, err: Pipe) {
         process = p
         group.enter()
-        DispatchQueue.global().async { self.out = out.fileHandleForReading.readDataToEndOfFile(); self.group.leave() }
+        DispatchQueue.global().async {
+            self.out = out.fileHandleForReading.readDataToEndOfFile()
+            self.group.leave()
+        }
         group.enter()
-        DispatchQueue.global().async { self.err = err.fileHandleForReading.readDataToEndOfFile(); self.group.leave() }
+        DispatchQueue.global().async {
+            self.err = err.fileHandleForReading.readDataToEndOfFile()
+            self.group.leave()
+        }
     }
 
     public var pid: Int32 { process.processIdentifier }
@@ -150,13 +162,16 @@ public final class RunningCommand: @unchecked Sendable {  // safe: `out` and `er
     public func wait() -> CommandResult {
         group.wait()
         process.waitUntilExit()
-        return CommandResult(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-                             stderr: String(decoding: err, as: UTF8.self))
+        return CommandResult(
+            status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
+            stderr: String(decoding: err, as: UTF8.self))
     }
 }
 
-public func startKakunin(_ arguments: [String], database: TestDatabase?, currentDirectory: URL? = nil,
-                         environment: [String: String] = [:], stdin: Data? = nil, executable: URL? = nil) throws -> RunningCommand {
+public func startKakunin(
+    _ arguments: [String], database: TestDatabase?, currentDirectory: URL? = nil,
+    environment: [String: String] = [:], stdin: Data? = nil, executable: URL? = nil
+) throws -> RunningCommand {
     let p = Process()
     p.executableURL = executable ?? TestDatabase.executable
     p.arguments = arguments
@@ -167,7 +182,8 @@ public func startKakunin(_ arguments: [String], database: TestDatabase?, current
     for (k, v) in environment { env[k] = v.isEmpty ? nil : v }
     p.environment = env
     if let currentDirectory { p.currentDirectoryURL = currentDirectory }
-    let out = Pipe(), err = Pipe()
+    let out = Pipe()
+    let err = Pipe()
     p.standardOutput = out
     p.standardError = err
     let input = Pipe()

@@ -1,37 +1,47 @@
 import Foundation
 import Hummingbird
+import KakuninAudit
 import KakuninBatch
 import KakuninCore
-import KakuninStore
-import KakuninRuntime
-import KakuninAudit
 import KakuninCounter
+import KakuninRuntime
+import KakuninStore
 
 /// Auditors' and operators' pages: the runs, a run's report with drill-down to the members
 /// behind each count, the audit log's state, and the members waiting (held, exceptions).
 extension Console {
     func runsPage(_ db: Connection, _ person: Person, _ q: FormFields) throws -> Reply {
         let insurers = try visibleInsurers(db, person)
-        let from = q["from"].flatMap(JapaneseEra.parse), to = q["to"].flatMap(JapaneseEra.parse)
+        let from = q["from"].flatMap(JapaneseEra.parse)
+        let to = q["to"].flatMap(JapaneseEra.parse)
         let page = q.page
-        let runs = try RunListing.recent(db, insurer: q["insurer"], from: from?.description, to: to?.description,
-                                         limit: Self.pageSize + 1, offset: (page - 1) * Self.pageSize)
-        var data: [String: Any] = ["from": q["from"] ?? "", "to": q["to"] ?? "",
-                                   "insurerChoices": Self.choices(insurers, selected: q["insurer"], all: "すべて")]
+        let runs = try RunListing.recent(
+            db, insurer: q["insurer"], from: from?.description, to: to?.description,
+            limit: Self.pageSize + 1, offset: (page - 1) * Self.pageSize)
+        var data: [String: Any] = [
+            "from": q["from"] ?? "", "to": q["to"] ?? "",
+            "insurerChoices": Self.choices(insurers, selected: q["insurer"], all: "すべて"),
+        ]
         if (q["from"] != nil && from == nil) || (q["to"] != nil && to == nil) {
             data["dateError"] = "基準日は 令和8年12月6日、2026-12-06、20261206 のいずれかの形で入力してください（読めない日付は絞り込みに使っていません）。"
         }
         data["runs"] = runs.prefix(Self.pageSize).map(Self.runRow)
-        if let p = Self.pager("/runs", [("insurer", q["insurer"]), ("from", q["from"]), ("to", q["to"])], page: page,
-                              hasMore: runs.count > Self.pageSize) { data["pager"] = p }
+        if let p = Self.pager(
+            "/runs", [("insurer", q["insurer"]), ("from", q["from"]), ("to", q["to"])], page: page,
+            hasMore: runs.count > Self.pageSize)
+        {
+            data["pager"] = p
+        }
         return .html(views.render("runs", data, title: "実行一覧", person: person))
     }
 
     static func runRow(_ r: RunListing) -> [String: Any] {
-        var d: [String: Any] = ["run_id": r.runID, "insurer": r.insurer, "as_of": JapaneseEra.short(r.asOf), "job": r.job, "job_ja": StaffWords.job(r.job),
-                                "status": StaffLabel.of(RunStatus.self, r.status), "phase": r.phase.flatMap(RunRegistry.Phase.init(rawValue:))?.japanese ?? "",
-                                "attempts": r.attempts, "started": JapaneseEra.time(r.started, label: false), "abandoned": r.abandoned,
-                                "decisions": r.decisions ?? "", "held": r.held ?? "", "waiting": r.waiting ?? ""]
+        var d: [String: Any] = [
+            "run_id": r.runID, "insurer": r.insurer, "as_of": JapaneseEra.short(r.asOf), "job": r.job, "job_ja": StaffWords.job(r.job),
+            "status": StaffLabel.of(RunStatus.self, r.status), "phase": r.phase.flatMap(RunRegistry.Phase.init(rawValue:))?.japanese ?? "",
+            "attempts": r.attempts, "started": JapaneseEra.time(r.started, label: false), "abandoned": r.abandoned,
+            "decisions": r.decisions ?? "", "held": r.held ?? "", "waiting": r.waiting ?? "",
+        ]
         if let s = r.seconds { d["seconds"] = String(format: "%.1f 秒", s) }
         return d
     }
@@ -84,14 +94,17 @@ extension Console {
         func outcomeName(_ o: String) -> String { o == "(new)" ? "新規" : o == "(gone)" ? "対象外" : StaffLabel.of(Outcome.self, o) }
         switch (q["kind"], q["outcome"], q["reason"], q["scheme"], q["from"], q["to"]) {
         case ("outcome", let o?, _, _, _, _):
-            drill = .outcome(o); heading = "結果「\(outcomeName(o))」の方"
+            drill = .outcome(o)
+            heading = "結果「\(outcomeName(o))」の方"
         case ("detail", let o?, let r?, let s?, _, _):
             drill = .outcomeReasonScheme(outcome: o, reason: r, scheme: s)
             heading = "結果「\(outcomeName(o))」・理由「\(ReasonCode(rawValue: r)?.japanese ?? r)」・制度「\(StaffLabel.of(Scheme.self, s))」の方"
         case ("held", _, let r?, _, _, _):
-            drill = .held(reason: r); heading = "保留（\(ReasonCode(rawValue: r)?.japanese ?? r)）の方"
+            drill = .held(reason: r)
+            heading = "保留（\(ReasonCode(rawValue: r)?.japanese ?? r)）の方"
         case ("change", _, _, _, let f?, let t?):
-            drill = .change(from: f, to: t); heading = "前回「\(outcomeName(f))」→ 今回「\(outcomeName(t))」の方"
+            drill = .change(from: f, to: t)
+            heading = "前回「\(outcomeName(f))」→ 今回「\(outcomeName(t))」の方"
         default:
             throw OperatorError(.usage, "内訳の指定が正しくありません", fix: "報告書の件数のリンクから開いてください。")
         }
@@ -104,12 +117,22 @@ extension Console {
         if case .change = drill { isChange = true }
         var data: [String: Any] = ["run_id": id, "heading": heading + "（実行 \(id)）", "change": isChange]
         data["members"] = shown.map { m -> [String: Any] in
-            ["insurer": insurer, "member": m.member, "outcome": outcomeName(m.outcome), "reasons": Self.reasonList(m.reasons, separator: ";"),
-             "scheme": StaffLabel.of(Scheme.self, m.scheme), "previous": m.previousOutcome.map(outcomeName) ?? "", "as_of": asOf]
+            [
+                "insurer": insurer, "member": m.member, "outcome": outcomeName(m.outcome),
+                "reasons": Self.reasonList(m.reasons, separator: ";"),
+                "scheme": StaffLabel.of(Scheme.self, m.scheme), "previous": m.previousOutcome.map(outcomeName) ?? "", "as_of": asOf,
+            ]
         }
-        if let p = Self.pager("/runs/\(id)/members", [("kind", q["kind"]), ("outcome", q["outcome"]), ("reason", q["reason"]),
-                                                      ("scheme", q["scheme"]), ("from", q["from"]), ("to", q["to"])],
-                              page: page, hasMore: rows.count > pageSize) { data["pager"] = p }
+        if let p = Self.pager(
+            "/runs/\(id)/members",
+            [
+                ("kind", q["kind"]), ("outcome", q["outcome"]), ("reason", q["reason"]),
+                ("scheme", q["scheme"]), ("from", q["from"]), ("to", q["to"]),
+            ],
+            page: page, hasMore: rows.count > pageSize)
+        {
+            data["pager"] = p
+        }
         return .html(views.render("drill", data, title: "内訳（実行 \(id)）", person: person))
     }
 
@@ -130,7 +153,8 @@ extension Console {
     /// own under the person's role (none when no key is configured, or one is running).
     func startVerification(_ person: Person) {
         guard publicKey != nil else { return }
-        let url = options.databaseURL, role = person.databaseRole
+        let url = options.databaseURL
+        let role = person.databaseRole
         verification.start {
             do {
                 guard let key = self.publicKey else { throw OperatorError(.badConfiguration, "no public key") }
@@ -140,9 +164,14 @@ extension Console {
                     return .init(ok: false, summary: "確認点がまだないため検証できません。夜間処理が終わると作られます。", problems: [])
                 }
                 let v = try AuditLog.verify(db, newer: cp, older: nil, publicKey: key, leaves: nil)
-                if !v.ok { FileHandle.standardError.write(Data("kakunin serve: verification failed: \(v.problems.joined(separator: "; "))\n".utf8)) }
-                return .init(ok: v.ok, summary: v.ok ? "検証成功：ログの最初の \(cp.size) 件は署名された確認点と一致します（改ざんなし）。"
-                                                     : "検証失敗：ログは署名された確認点と一致しません（相違 \(v.problems.count) 件）。", problems: v.problems)
+                if !v.ok {
+                    FileHandle.standardError.write(Data("kakunin serve: verification failed: \(v.problems.joined(separator: "; "))\n".utf8))
+                }
+                return .init(
+                    ok: v.ok,
+                    summary: v.ok
+                        ? "検証成功：ログの最初の \(cp.size) 件は署名された確認点と一致します（改ざんなし）。"
+                        : "検証失敗：ログは署名された確認点と一致しません（相違 \(v.problems.count) 件）。", problems: v.problems)
             } catch {
                 return .init(ok: false, summary: "検証を完了できませんでした（受付番号 \(self.incident(error))）。", problems: [])
             }
@@ -154,13 +183,18 @@ extension Console {
         data["logSize"] = try AuditLogStatus.size(db)
         data["canVerify"] = publicKey != nil
         if let (id, created, cp) = try AuditLogStatus.latestCheckpoint(db) {
-            var c: [String: Any] = ["id": id, "size": cp.size, "created": JapaneseEra.time(created), "root": cp.root.map { String(format: "%02x", $0) }.joined(),
-                                    "text": cp.text, "signed_time_jst": Self.signedTimeJST(cp.time) ?? ""]
+            var c: [String: Any] = [
+                "id": id, "size": cp.size, "created": JapaneseEra.time(created),
+                "root": cp.root.map { String(format: "%02x", $0) }.joined(),
+                "text": cp.text, "signed_time_jst": Self.signedTimeJST(cp.time) ?? "",
+            ]
             if let job = verification.current {
                 let started = Self.jstTime(job.started)
                 if let o = job.outcome {
-                    c["verified"] = ["ok": o.ok, "summary": o.summary, "number": job.number, "started": started,
-                                     "detail": o.ok ? "" : "監査担当と運用担当に直ちに知らせてください。相違の詳細はサーバーの記録にあります。"]
+                    c["verified"] = [
+                        "ok": o.ok, "summary": o.summary, "number": job.number, "started": started,
+                        "detail": o.ok ? "" : "監査担当と運用担当に直ちに知らせてください。相違の詳細はサーバーの記録にあります。",
+                    ]
                 } else {
                     c["verifying"] = ["number": job.number, "started": started]
                 }
@@ -230,24 +264,30 @@ extension Console {
                 let offset = focus.0 != nil ? (page - 1) * perGroup : 0
                 let members = try RunWaiting.heldMembers(db, run: r, code: code, limit: perGroup, offset: offset)
                 if focus.0 != nil { hasMore = hasMore || offset + members.count < count }
-                groups.append(["insurer": r.insurer, "code": code, "count": count,
-                               "members": members.map { ["id": $0, "linkMembers": linkMembers] },
-                               "text": ReasonCode(rawValue: code)?.japanese ?? "",
-                               "waiting": Self.waitingFor[code] ?? ReasonCode(rawValue: code)?.japanese ?? "",
-                               "more": focus.0 == nil && count > members.count, "nextPage": 1])
+                groups.append([
+                    "insurer": r.insurer, "code": code, "count": count,
+                    "members": members.map { ["id": $0, "linkMembers": linkMembers] },
+                    "text": ReasonCode(rawValue: code)?.japanese ?? "",
+                    "waiting": Self.waitingFor[code] ?? ReasonCode(rawValue: code)?.japanese ?? "",
+                    "more": focus.0 == nil && count > members.count, "nextPage": 1,
+                ])
             }
         }
         data["groups"] = groups
         if focus.0 == nil {
-            data["trends"] = try rows.map { try RunTrends.load(db, insurer: $0.insurer, limit: 90).html(heading: "\($0.insurer) の最近の夜間処理（90 回まで）") }
-                .joined()
+            data["trends"] = try rows.map {
+                try RunTrends.load(db, insurer: $0.insurer, limit: 90).html(heading: "\($0.insurer) の最近の夜間処理（90 回まで）")
+            }
+            .joined()
         }
         // Documents issued but kept out of the vendor files (exceptions.csv): staff hand them over.
         var waiting: [[String: Any]] = []
         for r in rows where focus.0 == nil {
             waiting += try RunWaiting.documents(db, run: r).map {
-                ["insurer": r.insurer, "member": $0.member, "problem": RecordProblem.japanese(stored: $0.problem),
-                 "document": StaffLabel.of(MailDocument.self, $0.document) + ($0.number.map { " 番号 \($0)" } ?? "")]
+                [
+                    "insurer": r.insurer, "member": $0.member, "problem": RecordProblem.japanese(stored: $0.problem),
+                    "document": StaffLabel.of(MailDocument.self, $0.document) + ($0.number.map { " 番号 \($0)" } ?? ""),
+                ]
             }
         }
         data["waitingDocs"] = waiting
@@ -265,12 +305,15 @@ extension Console {
             let state = try run.map { r -> RunHealth.Latest in
                 let asOf = LocalDate(stored: r.asOf) ?? today
                 let current = try ParameterVersions.version(db, insurer: insurer, on: today)?.sha256
-                return RunHealth.Latest(runID: r.runID, asOf: asOf, status: RunStatus(rawValue: r.status) ?? .failed, checksPass: r.checksPass,
-                                        currentParameters: current == nil || r.parametersSHA256 == nil || current == r.parametersSHA256)
+                return RunHealth.Latest(
+                    runID: r.runID, asOf: asOf, status: RunStatus(rawValue: r.status) ?? .failed, checksPass: r.checksPass,
+                    currentParameters: current == nil || r.parametersSHA256 == nil || current == r.parametersSHA256)
             }
             let h = RunHealth.assess(state, today: today)
-            return ["insurer": insurer, "level": h.level.rawValue, "word": h.level.japanese,
-                    "summary": h.findings.joined(separator: " "), "todo": h.todo.joined(separator: " ")]
+            return [
+                "insurer": insurer, "level": h.level.rawValue, "word": h.level.japanese,
+                "summary": h.findings.joined(separator: " "), "todo": h.todo.joined(separator: " "),
+            ]
         }
     }
 
@@ -280,10 +323,12 @@ extension Console {
         let shown = all.dropFirst((page - 1) * 50).prefix(50)
         var data: [String: Any] = ["csrf": person.csrf]
         data["users"] = shown.map { u -> [String: Any] in
-            var d: [String: Any] = ["name": u.name, "role": ConsoleUsers.Role(rawValue: u.role)?.japanese ?? u.role,
-                                    "insurers": u.insurers.joined(separator: "・"), "created": JapaneseEra.time(u.created, label: false),
-                                    "lastLogin": JapaneseEra.time(u.lastLogin, label: false),
-                                    "locked": u.locked]
+            var d: [String: Any] = [
+                "name": u.name, "role": ConsoleUsers.Role(rawValue: u.role)?.japanese ?? u.role,
+                "insurers": u.insurers.joined(separator: "・"), "created": JapaneseEra.time(u.created, label: false),
+                "lastLogin": JapaneseEra.time(u.lastLogin, label: false),
+                "locked": u.locked,
+            ]
             if let dis = u.disabled { d["disabled"] = JapaneseEra.time(dis) }
             return d
         }
@@ -307,8 +352,9 @@ extension Console {
         case .notFound: throw OperatorError(.notFound, "利用者 \(name) はいません。", fix: "利用者の一覧から選んでください。")
         case .unchanged: throw OperatorError(.conflict, change.unchanged, fix: "利用者の一覧を再読み込みしてください。")
         case .lastAdmin:
-            throw OperatorError(.conflict, "\(name) は有効な最後の管理者のため、停止できません。",
-                                fix: "先に別の管理者を追加するか再開してから停止してください（追加は運用担当がサーバーで行います）。")
+            throw OperatorError(
+                .conflict, "\(name) は有効な最後の管理者のため、停止できません。",
+                fix: "先に別の管理者を追加するか再開してから停止してください（追加は運用担当がサーバーで行います）。")
         }
     }
 }

@@ -25,7 +25,10 @@ enum ClerkErrors {
         ("already recorded as returned", Said(message: "この書類の返戻はすでに記録されています。", fix: "「郵便の返戻」の欄で記録を確かめてください。")),
         ("was sent no", Said(message: "この方にこの通知を送った記録がありません。", fix: "通知の一覧から選んでください。")),
         ("only an active certificate is printed", Said(message: "無効になった資格確認書は印刷できません。", fix: "有効な資格確認書を選ぶか、再交付してください。")),
-        ("basis applies only to special_consideration", Said(message: "配慮が必要な理由は、配慮が必要な方の交付申請のときだけ選びます。", fix: "理由を「（なし）」に戻すか、申請の種類を確かめてください。")),
+        (
+            "basis applies only to special_consideration",
+            Said(message: "配慮が必要な理由は、配慮が必要な方の交付申請のときだけ選びます。", fix: "理由を「（なし）」に戻すか、申請の種類を確かめてください。")
+        ),
         ("is not a notice kind", Said(message: "通知の種類が正しくありません。", fix: "通知の一覧から操作してください。")),
         ("no member", Said(message: "該当する加入者はいません。", fix: "加入者検索から探してください。")),
         ("no certificate", Said(message: "その資格確認書はありません。", fix: "加入者の画面から操作してください。")),
@@ -36,7 +39,9 @@ enum ClerkErrors {
     /// What the clerk reads for a library refusal.
     static func said(_ e: OperatorError) -> Said {
         if let japanese = e.japanese { return Said(message: japanese, fix: "入力を直して、もう一度送信してください。") }
-        if Console.isJapanese(e.message) { return Said(message: e.message, fix: e.fix.flatMap { Console.isJapanese($0) ? $0 : nil } ?? "入力を確かめてください。") }
+        if Console.isJapanese(e.message) {
+            return Said(message: e.message, fix: e.fix.flatMap { Console.isJapanese($0) ? $0 : nil } ?? "入力を確かめてください。")
+        }
         if let k = known.first(where: { e.message.contains($0.phrase) }) { return k.said }
         if e.status == .conflict {
             return Said(message: "ほかの操作と重なったため、記録できませんでした。何も変更していません。", fix: "画面を再読み込みして状態を確かめ、必要ならもう一度操作してください。")

@@ -3,13 +3,13 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
+import KakuninAudit
 import KakuninBatch
 import KakuninCore
+import KakuninRuntime
 import KakuninStore
 import Logging
 import Mustache
-import KakuninRuntime
-import KakuninAudit
 
 /// `kakunin serve`: the web console for counter staff, auditors and operators. Pages are
 /// rendered on the server (no script); every page calls the same libraries as the CLI
@@ -92,8 +92,9 @@ public final class Console: Sendable {
         let app = Application(
             router: router,
             server: .http1(configuration: .init(idleTimeout: .seconds(Int64(options.idleTimeoutSeconds)))),
-            configuration: .init(address: .hostname(options.bind, port: options.port), serverName: nil,
-                                 availableConnectionsDelegate: MaximumAvailableConnections(options.maxConnections)),
+            configuration: .init(
+                address: .hostname(options.bind, port: options.port), serverName: nil,
+                availableConnectionsDelegate: MaximumAvailableConnections(options.maxConnections)),
             onServerRunning: { channel in onStarted(channel.localAddress?.description ?? "\(options.bind):\(options.port)") },
             logger: logger)
         do {
@@ -110,8 +111,10 @@ public final class Console: Sendable {
     /// A page or a form's action, once the middleware has admitted the request (session, CSRF,
     /// role, insurer): the person's database role is set, `body` runs on a pooled connection with
     /// the request's form, and its reply (or what it threw) is rendered with the person's menu.
-    func serve(_ context: ConsoleContext, asPerson: Bool = true,
-               _ body: @escaping @Sendable (Connection, Person, FormFields) throws -> Reply) async -> Response {
+    func serve(
+        _ context: ConsoleContext, asPerson: Bool = true,
+        _ body: @escaping @Sendable (Connection, Person, FormFields) throws -> Reply
+    ) async -> Response {
         guard let person = context.person else { return Self.response(.redirect("/login")) }
         let form = context.form
         return await respond {
@@ -152,26 +155,34 @@ public final class Console: Sendable {
             }
             if status == .notFound && !Self.isJapanese(e.message) {
                 // The libraries' own "not found" is for operators at a terminal: the page says it in Japanese.
-                return .html(views.error(title: "見つかりません", message: "指定された加入者・確認書・実行などは見つかりません。",
-                                         fix: "検索または一覧から選んでください。", person: person), status: status)
+                return .html(
+                    views.error(
+                        title: "見つかりません", message: "指定された加入者・確認書・実行などは見つかりません。",
+                        fix: "検索または一覧から選んでください。", person: person), status: status)
             }
             let title = status == .notFound ? "見つかりません" : "処理できませんでした"
             let said = ClerkErrors.said(e)
             return .html(views.error(title: title, message: said.message, fix: said.fix, person: person), status: status)
         case let e as DatabaseError where e.sqlState == "42501":
-            return .html(views.error(title: "この操作の権限がありません", message: "データベースがこの操作を認めませんでした。何も変更していません。",
-                                     fix: "権限のある担当者に依頼してください。", person: person), status: .forbidden)
+            return .html(
+                views.error(
+                    title: "この操作の権限がありません", message: "データベースがこの操作を認めませんでした。何も変更していません。",
+                    fix: "権限のある担当者に依頼してください。", person: person), status: .forbidden)
         case let e as DatabaseError where ["22021", "22P05", "54000"].contains(e.sqlState ?? ""):
             // A NUL or a character the database cannot store, or a value far too long.
-            return .html(views.error(title: "入力できない文字が含まれています",
-                                     message: "入力に使えない文字（制御文字など）か、長すぎる値が含まれていたため、何も変更していません。",
-                                     fix: "入力を確かめて、もう一度送信してください。", person: person), status: .badRequest)
+            return .html(
+                views.error(
+                    title: "入力できない文字が含まれています",
+                    message: "入力に使えない文字（制御文字など）か、長すぎる値が含まれていたため、何も変更していません。",
+                    fix: "入力を確かめて、もう一度送信してください。", person: person), status: .badRequest)
         default:
             let id = incident(error)
-            return .html(views.error(title: "処理できませんでした",
-                                     message: "内部でエラーが起きたため、この操作を完了できませんでした（受付番号 \(id)）。",
-                                     fix: "もう一度試し、続くときは受付番号を運用担当に伝えてください。", person: person),
-                         status: .internalServerError)
+            return .html(
+                views.error(
+                    title: "処理できませんでした",
+                    message: "内部でエラーが起きたため、この操作を完了できませんでした（受付番号 \(id)）。",
+                    fix: "もう一度試し、続くときは受付番号を運用担当に伝えてください。", person: person),
+                status: .internalServerError)
         }
     }
 
@@ -192,7 +203,8 @@ public final class Console: Sendable {
 
     static func response(_ reply: Reply) -> Response {
         var headers: HTTPFields = [
-            .contentSecurityPolicy: "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            .contentSecurityPolicy:
+                "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             .cacheControl: "no-store",
             HTTPField.Name("X-Content-Type-Options")!: "nosniff",
             HTTPField.Name("Referrer-Policy")!: "same-origin",
@@ -217,7 +229,8 @@ public final class Console: Sendable {
 
     /// Constant-time comparison of two tokens.
     static func same(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
         guard x.count == y.count else { return false }
         var d: UInt8 = 0
         for i in 0..<x.count { d |= x[i] ^ y[i] }
@@ -231,8 +244,9 @@ public final class Console: Sendable {
     /// (`Access`) and, when it names an insurer, InsurerScopeMiddleware.
     func routes(_ router: Router<ConsoleContext>) {
         router.get("/static/console.css") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
-                     body: .init(byteBuffer: ByteBuffer(string: Views.stylesheet)))
+            Response(
+                status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
+                body: .init(byteBuffer: ByteBuffer(string: Views.stylesheet)))
         }
         router.get("/health") { _, _ in "ok\n" }
         router.get("/login") { request, _ in self.loginPage(request) }
@@ -244,7 +258,9 @@ public final class Console: Sendable {
             return await self.serve(c, asPerson: false) { db, _, _ in try self.logout(db, token: token) }
         }
         signedIn.get("/") { _, c in await self.serve(c) { _, person, _ in .redirect(Access.home(person.role)) } }
-        func only(_ roles: Access.Roles) -> RouterGroup<ConsoleContext> { signedIn.group().add(middleware: RoleMiddleware(roles: roles, console: self)) }
+        func only(_ roles: Access.Roles) -> RouterGroup<ConsoleContext> {
+            signedIn.group().add(middleware: RoleMiddleware(roles: roles, console: self))
+        }
         counterRoutes(only(Access.memberReaders), only(Access.counter))
         runRoutes(only(Access.runReaders), auditors: only(Access.auditors), admins: only(Access.admins))
     }
@@ -254,8 +270,10 @@ public final class Console: Sendable {
     func counterRoutes(_ readers: RouterGroup<ConsoleContext>, _ counter: RouterGroup<ConsoleContext>) {
         readers.get("/members") { _, c in await self.serve(c) { try self.search($0, $1, $2) } }
         typealias Handler = @Sendable (Console, Connection, Person, String, String, FormFields) throws -> Reply
-        func route(_ group: RouterGroup<ConsoleContext>, _ method: HTTPRequest.Method, _ prefix: String, _ key: String, _ suffix: String,
-                   _ handler: @escaping Handler) {
+        func route(
+            _ group: RouterGroup<ConsoleContext>, _ method: HTTPRequest.Method, _ prefix: String, _ key: String, _ suffix: String,
+            _ handler: @escaping Handler
+        ) {
             let respond: @Sendable (Request, ConsoleContext) async -> Response = { _, c in
                 let (i, k) = (c.parameters.get("insurer") ?? "", c.parameters.get(key) ?? "")
                 return await self.serve(c) { try handler(self, $0, $1, i, k, $2) }

@@ -2,9 +2,9 @@ import Foundation
 import Hummingbird
 import KakuninBatch
 import KakuninCore
-import KakuninStore
-import KakuninRuntime
 import KakuninCounter
+import KakuninRuntime
+import KakuninStore
 
 /// The counter's pages: search, the member record, applications, counter issue with its
 /// confirmation and print view, reissue, returned mail, end of special consideration, void.
@@ -48,8 +48,10 @@ extension Console {
     func search(_ db: Connection, _ person: Person, _ q: FormFields) throws -> Reply {
         let insurers = try visibleInsurers(db, person)
         let chosen = q["insurer"]
-        var data: [String: Any] = ["q": q["q"] ?? "", "birth": q["birth"] ?? "",
-                                   "insurerChoices": Self.choices(insurers, selected: chosen, all: insurers.count > 1 ? "すべて" : nil)]
+        var data: [String: Any] = [
+            "q": q["q"] ?? "", "birth": q["birth"] ?? "",
+            "insurerChoices": Self.choices(insurers, selected: chosen, all: insurers.count > 1 ? "すべて" : nil),
+        ]
         guard let text = q["q"] else { return .html(views.render("members", data, title: "加入者検索", person: person)) }
         var errors: [String: String] = [:]
         var birth: LocalDate?
@@ -80,25 +82,34 @@ extension Console {
         let cursor = SearchCursor(q)
         var hits: [SearchCursor.Hit] = []
         for insurer in searchIn {
-            hits += try desk(db, person).findPage(insurer: insurer, query, after: cursor?.after(insurer), birth: query.filtersBirthDate ? nil : birth,
-                                                  limit: Self.pageSize + 1).map { SearchCursor.Hit(insurer: insurer, hit: $0.hit, key: $0.key) }
+            hits += try desk(db, person).findPage(
+                insurer: insurer, query, after: cursor?.after(insurer), birth: query.filtersBirthDate ? nil : birth,
+                limit: Self.pageSize + 1
+            ).map { SearchCursor.Hit(insurer: insurer, hit: $0.hit, key: $0.key) }
         }
         let fetched = hits.count
         hits.sort(by: SearchCursor.Hit.before)
         let shown = Array(hits.prefix(Self.pageSize))
         for insurer in Set(shown.map(\.insurer)) {
-            try desk(db, person).recordView(insurer: insurer, members: shown.filter { $0.insurer == insurer }.map(\.hit.member_id), page: "search")
+            try desk(db, person).recordView(
+                insurer: insurer, members: shown.filter { $0.insurer == insurer }.map(\.hit.member_id), page: "search")
         }
         data["searched"] = true
         data["fetched"] = fetched
         data["hits"] = shown.map { h -> [String: Any] in
-            ["insurer": h.insurer, "member_id": h.hit.member_id, "name": h.hit.name, "kana": h.hit.kana,
-             "birth": JapaneseEra.withWestern(h.hit.birth_date), "scheme": StaffLabel.of(Scheme.self, h.hit.scheme)]
+            [
+                "insurer": h.insurer, "member_id": h.hit.member_id, "name": h.hit.name, "kana": h.hit.kana,
+                "birth": JapaneseEra.withWestern(h.hit.birth_date), "scheme": StaffLabel.of(Scheme.self, h.hit.scheme),
+            ]
         }
         let start = cursor?.shownBefore ?? 0
         if !shown.isEmpty { data["resultRange"] = "\(start + 1)–\(start + shown.count) 件" }
         if hits.count > Self.pageSize, let last = shown.last {
-            let next = "/members?" + FormFields.encode([("q", text), ("birth", q["birth"]), ("insurer", chosen)] + SearchCursor.fields(after: last, shownBefore: start + shown.count))
+            let next =
+                "/members?"
+                + FormFields.encode(
+                    [("q", text), ("birth", q["birth"]), ("insurer", chosen)]
+                        + SearchCursor.fields(after: last, shownBefore: start + shown.count))
             data["pager"] = ["page": start / Self.pageSize + 1, "next": next] as [String: Any]
         } else if start > 0 {
             data["pager"] = ["page": start / Self.pageSize + 1] as [String: Any]
@@ -116,7 +127,8 @@ extension Console {
 
             /// Page order: reading, insurer, member id, byte-wise (as the database orders each insurer).
             static func before(_ a: Hit, _ b: Hit) -> Bool {
-                let x = (Array(a.key.kana.utf8), a.insurer, Array(a.key.member.utf8)), y = (Array(b.key.kana.utf8), b.insurer, Array(b.key.member.utf8))
+                let x = (Array(a.key.kana.utf8), a.insurer, Array(a.key.member.utf8))
+                let y = (Array(b.key.kana.utf8), b.insurer, Array(b.key.member.utf8))
                 if x.0 != y.0 { return x.0.lexicographicallyPrecedes(y.0) }
                 if x.1 != y.1 { return Array(x.1.utf8).lexicographicallyPrecedes(Array(y.1.utf8)) }
                 return x.2.lexicographicallyPrecedes(y.2)
@@ -146,7 +158,10 @@ extension Console {
         }
 
         static func fields(after last: Hit, shownBefore: Int) -> [(String, String?)] {
-            [("after_kana", last.key.kana), ("after_insurer", last.insurer), ("after_member", last.key.member), ("shown", String(shownBefore))]
+            [
+                ("after_kana", last.key.kana), ("after_insurer", last.insurer), ("after_member", last.key.member),
+                ("shown", String(shownBefore)),
+            ]
         }
     }
 
@@ -162,9 +177,11 @@ extension Console {
 
     static let bases: [(String, String)] = [("", "（なし）")] + ConsiderationBasis.allCases.map { ($0.rawValue, $0.japanese) }
 
-    func memberPage(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ q: FormFields,
-                    formError: (message: String, fix: String?)? = nil, errors: [String: String] = [:],
-                    form: FormFields? = nil, open: String? = nil, done: String? = nil) throws -> Reply {
+    func memberPage(
+        _ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ q: FormFields,
+        formError: (message: String, fix: String?)? = nil, errors: [String: String] = [:],
+        form: FormFields? = nil, open: String? = nil, done: String? = nil
+    ) throws -> Reply {
         let record = try desk(db, person).show(insurer: insurer, memberID: member)
         let rawMember = (Self.clean(record["member"] ?? [:]) as? [String: Any]) ?? [:]
         var data = Self.memberFacts(rawMember)
@@ -183,9 +200,13 @@ extension Console {
             certificates[i]["mayReturn"] = false
         }
         data["certificates"] = certificates
-        data["letter"] = letterInJapanese(db, insurer, rawCertificates, name: [rawMember["family_name"] as? String, rawMember["given_name"] as? String]
-            .compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " "))
-        data["considerationActive"] = certificates.contains { $0["active"] as? Bool == true && $0["special_consideration"] as? String == "true" && $0["consideration_ended_on"] == nil }
+        data["letter"] = letterInJapanese(
+            db, insurer, rawCertificates,
+            name: [rawMember["family_name"] as? String, rawMember["given_name"] as? String]
+                .compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " "))
+        data["considerationActive"] = certificates.contains {
+            $0["active"] as? Bool == true && $0["special_consideration"] as? String == "true" && $0["consideration_ended_on"] == nil
+        }
         data["decisions"] = Self.decisionRows((Self.clean(record["decisions"] ?? []) as? [[String: Any]]) ?? [])
         let applications = Self.applicationRows((Self.clean(record["applications"] ?? []) as? [[String: Any]]) ?? [])
         data["applications"] = applications
@@ -200,7 +221,9 @@ extension Console {
         if let open { data["open"] = [open: true] }
         if !errors.isEmpty { data["errors"] = errors }
         if let formError { data["formError"] = ["message": formError.message, "fix": formError.fix ?? ""] }
-        if let done = done ?? Self.doneMessage(q, applications: applications, certificates: certificates, returns: returns) { data["done"] = done }
+        if let done = done ?? Self.doneMessage(q, applications: applications, certificates: certificates, returns: returns) {
+            data["done"] = done
+        }
         let status: HTTPResponse.Status = errors.isEmpty && formError == nil ? .ok : .badRequest
         return .html(views.render("member", data, title: "加入者 \(member)", person: person), status: status)
     }
@@ -210,19 +233,24 @@ extension Console {
     static func printedSection(_ m: [String: Any], on today: LocalDate) -> [String: Any]? {
         guard let member = CounterDesk.printedMember({ m[$0] as? String }) else { return nil }
         let d = PrintedDetails(member, .certificate, validFrom: today, issuedOn: today)
-        return ["title": d.title, "special": d.variant == .specialCare,
-                "lines": d.lines.map { ["label": $0.label, "text": $0.text] }]
+        return [
+            "title": d.title, "special": d.variant == .specialCare,
+            "lines": d.lines.map { ["label": $0.label, "text": $0.text] },
+        ]
     }
 
     /// The member letter of the latest active certificate, in Japanese (SPEC.md 5.2): what
     /// the member was sent with it, for the clerk to read with them; nil without one.
     func letterInJapanese(_ db: Connection, _ insurer: String, _ certificates: [[String: Any]], name: String) -> [String: Any]? {
-        guard let c = certificates.last(where: { $0["status"] as? String == "active" }), let number = c["certificate_number"] as? String else { return nil }
+        guard let c = certificates.last(where: { $0["status"] as? String == "active" }), let number = c["certificate_number"] as? String
+        else { return nil }
         guard let loaded = try? parameters(db, insurer, Self.today()) else { return nil }
         let contact = InsurerContact(loaded.parameters)
-        let letter = MemberLetter(LetterFacts(kind: c["kind"] as? String ?? "", reasons: (c["reasons"] as? String ?? "").split(separator: ";").map(String.init),
-                                              name: name, validFrom: (c["valid_from"] as? String).flatMap { LocalDate($0) },
-                                              validTo: (c["valid_to"] as? String).flatMap { LocalDate($0) }, preferredLanguage: "ja", insurer: contact))
+        let letter = MemberLetter(
+            LetterFacts(
+                kind: c["kind"] as? String ?? "", reasons: (c["reasons"] as? String ?? "").split(separator: ";").map(String.init),
+                name: name, validFrom: (c["valid_from"] as? String).flatMap { LocalDate($0) },
+                validTo: (c["valid_to"] as? String).flatMap { LocalDate($0) }, preferredLanguage: "ja", insurer: contact))
         return ["certificate_number": number, "paragraphs": letter.paragraphs.filter { !$0.isEmpty }]
     }
 
@@ -272,7 +300,9 @@ extension Console {
             d["outcome"] = StaffLabel.of(Outcome.self, d["outcome"] as? String)
             d["reasons"] = reasonList(d["reasons"] as? String ?? "", separator: ";")
             d["as_of_era"] = JapaneseEra.short(d["as_of"] as? String)
-            if d["valid_from"] != nil { d["valid"] = "\(JapaneseEra.short(d["valid_from"] as? String)) – \(JapaneseEra.short(d["valid_to"] as? String))" }
+            if d["valid_from"] != nil {
+                d["valid"] = "\(JapaneseEra.short(d["valid_from"] as? String)) – \(JapaneseEra.short(d["valid_to"] as? String))"
+            }
             return d
         }
     }
@@ -335,13 +365,17 @@ extension Console {
             "kinds": [["value": "", "label": "（選んでください）", "selected": selectedKind.isEmpty]]
                 + ApplicationKind.allCases.map { ["value": $0.rawValue, "label": $0.japanese, "selected": $0.rawValue == selectedKind] },
             "bases": bases.map { ["value": $0.0, "label": $0.1, "selected": $0.0 == (form?["basis"] ?? "")] },
-            "form": ["received_on": form?["received_on"] ?? "", "note": form?["note"] ?? "", "approved": form?["status"] == "approved",
-                     "reissue_note": form?["note"] ?? ""] as [String: Any],
+            "form": [
+                "received_on": form?["received_on"] ?? "", "note": form?["note"] ?? "", "approved": form?["status"] == "approved",
+                "reissue_note": form?["note"] ?? "",
+            ] as [String: Any],
         ]
     }
 
     /// What was just recorded, read back from the record (`done` names the action, `ref` the row).
-    static func doneMessage(_ q: FormFields, applications: [[String: Any]], certificates: [[String: Any]], returns: [[String: Any]]) -> String? {
+    static func doneMessage(
+        _ q: FormFields, applications: [[String: Any]], certificates: [[String: Any]], returns: [[String: Any]]
+    ) -> String? {
         guard let done = q["done"] else { return nil }
         let ref = q["ref"] ?? ""
         func row(_ rows: [[String: Any]], _ key: String) -> [String: Any]? { rows.first { $0[key] as? String == ref } }
@@ -390,8 +424,9 @@ extension Console {
         do {
             return try ParameterVersions.inForce(db, insurer: insurer, on: asOf)
         } catch let e as OperatorError where e.status == .noParameters {
-            throw OperatorError(.noParameters, "保険者 \(insurer) には基準日 \(asOf) に有効なパラメータ（保険者名称を含む）がありません。判定も交付もできません。",
-                                fix: "運用担当に、この保険者のパラメータの設定を依頼してください。")
+            throw OperatorError(
+                .noParameters, "保険者 \(insurer) には基準日 \(asOf) に有効なパラメータ（保険者名称を含む）がありません。判定も交付もできません。",
+                fix: "運用担当に、この保険者のパラメータの設定を依頼してください。")
         }
     }
 
@@ -413,11 +448,14 @@ extension Console {
             e = try Explanation.load(db: db, insurer: insurer, member: member, asOf: asOf, parameters: parameters(db, insurer, asOf))
         }
         try desk(db, person).recordView(insurer: insurer, members: [member], page: "explanation")
-        var data: [String: Any] = ["insurer": insurer, "member_id": member, "as_of": e.asOf.description,
-                                   "as_of_era": JapaneseEra.withWestern(e.asOf.description), "outcome": e.decision.outcome.japanese,
-                                   "outcome_code": e.decision.outcome.rawValue,
-                                   "steps": Self.traceData(e.trace), "parameters": parameterSourceJapanese(e.parameters.source), "sha": "\(e.parameters.sha256.prefix(16))…",
-                                   "insurer_name": e.parameters.parameters.insurerName ?? ""]
+        var data: [String: Any] = [
+            "insurer": insurer, "member_id": member, "as_of": e.asOf.description,
+            "as_of_era": JapaneseEra.withWestern(e.asOf.description), "outcome": e.decision.outcome.japanese,
+            "outcome_code": e.decision.outcome.rawValue,
+            "steps": Self.traceData(e.trace), "parameters": parameterSourceJapanese(e.parameters.source),
+            "sha": "\(e.parameters.sha256.prefix(16))…",
+            "insurer_name": e.parameters.parameters.insurerName ?? "",
+        ]
         if let run = e.runID {
             var about: [String: Any] = ["run_id": run]
             if let stored = e.storedDiffers { about["stored"] = stored }
@@ -436,13 +474,16 @@ extension Console {
     func issueConfirm(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ q: FormFields) throws -> Reply {
         try desk(db, person).requireMemberVisible(insurer, member)
         let asOf = Self.today()
-        let (d, steps) = try desk(db, person).counterDecision(insurer: insurer, memberID: member, asOf: asOf, parameters: parameters(db, insurer, asOf))
+        let (d, steps) = try desk(db, person).counterDecision(
+            insurer: insurer, memberID: member, asOf: asOf, parameters: parameters(db, insurer, asOf))
         let name = try desk(db, person).displayName(insurer: insurer, memberID: member)
         try desk(db, person).recordView(insurer: insurer, members: [member], page: "counter issue")
-        var data: [String: Any] = ["insurer": insurer, "member_id": member, "name": name, "as_of": asOf.description,
-                                   "as_of_era": JapaneseEra.withWestern(asOf.description), "outcome": d.outcome.japanese, "outcome_code": d.outcome.rawValue,
-                                   "issues": d.outcome.issuesCertificate, "steps": Self.traceData(steps), "csrf": person.csrf,
-                                   "reasons": d.reasons.sorted.map { ["code": $0.rawValue, "text": $0.japanese] }]
+        var data: [String: Any] = [
+            "insurer": insurer, "member_id": member, "name": name, "as_of": asOf.description,
+            "as_of_era": JapaneseEra.withWestern(asOf.description), "outcome": d.outcome.japanese, "outcome_code": d.outcome.rawValue,
+            "issues": d.outcome.issuesCertificate, "steps": Self.traceData(steps), "csrf": person.csrf,
+            "reasons": d.reasons.sorted.map { ["code": $0.rawValue, "text": $0.japanese] },
+        ]
         if let f = d.validFrom, let t = d.validTo { data["valid"] = Self.validity(f, t) }
         if let r = d.replacesCertificate { data["replaces"] = String(r) }
         return .html(views.render("issue_confirm", data, title: "窓口交付の確認", person: person))
@@ -452,13 +493,18 @@ extension Console {
         let asOf = Self.today()
         switch try desk(db, person).issue(insurer: insurer, memberID: member, asOf: asOf, parameters: parameters(db, insurer, asOf)) {
         case .issued(let c):
-            let data: [String: Any] = ["insurer": insurer, "member_id": member, "certificate_number": String(c.certificate_number),
-                                       "name": [c.family_name, c.given_name].compactMap { $0 }.joined(separator: "\u{3000}"),
-                                       "valid_to_era": c.valid_to_era, "replaces": c.replaces_certificate_number.map(String.init) ?? ""]
+            let data: [String: Any] = [
+                "insurer": insurer, "member_id": member, "certificate_number": String(c.certificate_number),
+                "name": [c.family_name, c.given_name].compactMap { $0 }.joined(separator: "\u{3000}"),
+                "valid_to_era": c.valid_to_era, "replaces": c.replaces_certificate_number.map(String.init) ?? "",
+            ]
             return .html(views.render("issued", data, title: "交付しました", person: person))
         case .nothing(let d, _):
-            return try memberPage(db, person, insurer, member, FormFields(""),
-                                  formError: ("交付するものがありませんでした（\(d.outcome.japanese)：\(d.reasons.sorted.map(\.japanese).joined(separator: "、"))）。", "判定の説明を確認してください。"))
+            return try memberPage(
+                db, person, insurer, member, FormFields(""),
+                formError: (
+                    "交付するものがありませんでした（\(d.outcome.japanese)：\(d.reasons.sorted.map(\.japanese).joined(separator: "、"))）。", "判定の説明を確認してください。"
+                ))
         }
     }
 
@@ -470,7 +516,9 @@ extension Console {
         let c = try desk(db, person).reprint(insurer: insurer, certificate: n, parameters: loaded)
         // ?letter=member: the member letter in the member's language; ?letter=ja (or another code): in that one.
         if let language = q["letter"] {
-            return .html(LetterHTML.document(c.letter(loaded.parameters, language: language == "member" ? nil : language), reference: c.letterReference))
+            return .html(
+                LetterHTML.document(
+                    c.letter(loaded.parameters, language: language == "member" ? nil : language), reference: c.letterReference))
         }
         return .html(CertificatePrint.html(c, paper: paper, back: "/members/\(insurer)/\(c.member_id)"))
     }
@@ -479,8 +527,10 @@ extension Console {
 
     /// Runs a counter action; a refusal (bad field, conflict) shows the member page again with
     /// the error beside the field (or above the form) and nothing changed.
-    func memberForm(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields, open: String,
-                    fieldFor: (String) -> String? = { _ in nil }, _ body: () throws -> Reply) throws -> Reply {
+    func memberForm(
+        _ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields, open: String,
+        fieldFor: (String) -> String? = { _ in nil }, _ body: () throws -> Reply
+    ) throws -> Reply {
         if let bad = form.firstWithControlCharacter() {
             return try controlCharacterRefused(db, person, insurer, member, field: bad, open: open)
         }
@@ -500,11 +550,15 @@ extension Console {
 
     /// A form with a NUL or another control character: the member page again, the error beside
     /// the field when the form has a place for it (else above the form), nothing recorded.
-    func controlCharacterRefused(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, field: String,
-                                 open: String) throws -> Reply {
+    func controlCharacterRefused(
+        _ db: Connection, _ person: Person, _ insurer: String, _ member: String, field: String,
+        open: String
+    ) throws -> Reply {
         let message = "入力に使えない文字（制御文字）が含まれています。文字だけで入力し直してください。"
-        let slots = ["received_on": "received_on", "kind": "kind", "basis": "basis",
-                     "note": open == "reissue" ? "reissue_note" : "", "reason": open == "consideration" ? "end_reason" : ""]
+        let slots = [
+            "received_on": "received_on", "kind": "kind", "basis": "basis",
+            "note": open == "reissue" ? "reissue_note" : "", "reason": open == "consideration" ? "end_reason" : "",
+        ]
         if let slot = slots[field], !slot.isEmpty {
             return try memberPage(db, person, insurer, member, FormFields(""), errors: [slot: message], open: open)
         }
@@ -525,8 +579,10 @@ extension Console {
 
     /// A recording action's first POST (without `confirm=1`): a page showing what will be
     /// recorded, the form's fields carried back unchanged; nil once the clerk has confirmed.
-    func confirmation(_ form: FormFields, _ person: Person, action: String, back: String, title: String,
-                      rows: [(String, String)], button: String, warning: String? = nil) -> Reply? {
+    func confirmation(
+        _ form: FormFields, _ person: Person, action: String, back: String, title: String,
+        rows: [(String, String)], button: String, warning: String? = nil
+    ) -> Reply? {
         guard form["confirm"] != "1" else { return nil }
         let data: [String: Any] = [
             "title": title, "action": action, "back": back, "button": button, "csrf": person.csrf, "warning": warning ?? "",
@@ -538,21 +594,27 @@ extension Console {
 
     func addApplication(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields) throws -> Reply {
         // CounterDesk names the field first ("received_on: …"); its basis rule names the basis.
-        try memberForm(db, person, insurer, member, form, open: "application", fieldFor: { m in
+        let fieldFor: (String) -> String? = { m in
             ["kind", "basis", "received_on"].first { m.hasPrefix($0 + ":") } ?? (m.contains("basis") ? "basis" : nil)
-        }) {
+        }
+        return try memberForm(db, person, insurer, member, form, open: "application", fieldFor: fieldFor) {
             let (kind, basis, received) = try applicationFields(form)
             let status = form["status"] == "approved" ? ApplicationStatus.approved : .pending
             let back = "/members/\(insurer)/\(member)"
-            if let confirm = confirmation(form, person, action: back + "/applications", back: back, title: "申請の記録の確認",
-                                          rows: [("加入者", member), ("申請の種類", kind.japanese), ("配慮が必要な理由", basis?.japanese ?? ""),
-                                                 ("受付日", JapaneseEra.withWestern(received.description)), ("審査", status.japanese),
-                                                 ("メモ", form["note"] ?? "")],
-                                          button: "この内容で申請を記録する") {
+            if let confirm = confirmation(
+                form, person, action: back + "/applications", back: back, title: "申請の記録の確認",
+                rows: [
+                    ("加入者", member), ("申請の種類", kind.japanese), ("配慮が必要な理由", basis?.japanese ?? ""),
+                    ("受付日", JapaneseEra.withWestern(received.description)), ("審査", status.japanese),
+                    ("メモ", form["note"] ?? ""),
+                ],
+                button: "この内容で申請を記録する")
+            {
                 return confirm
             }
-            let r = try desk(db, person).addApplication(insurer: insurer, memberID: member, kind: kind.rawValue, basis: basis?.rawValue,
-                                                        receivedOn: received, status: status.rawValue, note: form["note"])
+            let r = try desk(db, person).addApplication(
+                insurer: insurer, memberID: member, kind: kind.rawValue, basis: basis?.rawValue,
+                receivedOn: received, status: status.rawValue, note: form["note"])
             return .redirect("\(back)?done=application&ref=\(r.application_id)")
         }
     }
@@ -578,7 +640,8 @@ extension Console {
         return (kind, basis, received)
     }
 
-    func decideApplication(_ db: Connection, _ person: Person, _ insurer: String, _ application: String, _ form: FormFields) throws -> Reply {
+    func decideApplication(_ db: Connection, _ person: Person, _ insurer: String, _ application: String, _ form: FormFields) throws -> Reply
+    {
         guard let id = Int64(application) else { throw OperatorError(.notFound, "申請 \(application) はありません") }
         let approve = form["decision"] == "approve"
         if !approve && form["reason"] == nil {
@@ -586,10 +649,14 @@ extension Console {
         }
         let member = try desk(db, person).applicationMember(insurer: insurer, applicationID: id)
         let back = "/members/\(insurer)/\(member)"
-        if let confirm = confirmation(form, person, action: "/applications/\(insurer)/\(id)/decide", back: back, title: "審査結果の記録の確認",
-                                      rows: [("加入者", member), ("申請番号", String(id)), ("審査結果", approve ? "承認" : "却下"),
-                                             ("却下の理由", approve ? "" : form["reason"] ?? "")],
-                                      button: approve ? "承認を記録する" : "却下を記録する") {
+        if let confirm = confirmation(
+            form, person, action: "/applications/\(insurer)/\(id)/decide", back: back, title: "審査結果の記録の確認",
+            rows: [
+                ("加入者", member), ("申請番号", String(id)), ("審査結果", approve ? "承認" : "却下"),
+                ("却下の理由", approve ? "" : form["reason"] ?? ""),
+            ],
+            button: approve ? "承認を記録する" : "却下を記録する")
+        {
             return confirm
         }
         let r = try desk(db, person).decideApplication(insurer: insurer, applicationID: id, approve: approve, reason: form["reason"])
@@ -602,15 +669,20 @@ extension Console {
         try memberForm(db, person, insurer, member, form, open: "reissue") {
             guard let note = form["note"] else { throw FieldError(field: "reissue_note", message: "再交付の理由（紛失・破損など）を入力してください。") }
             let back = "/members/\(insurer)/\(member)"
-            if let confirm = confirmation(form, person, action: back + "/reissue", back: back, title: "再交付の申請の確認",
-                                          rows: [("加入者", member), ("申請の種類", ApplicationKind.reissue.japanese), ("理由", note),
-                                                 ("受付日", JapaneseEra.withWestern(Self.today().description)), ("審査", ApplicationStatus.approved.japanese)],
-                                          button: "再交付の申請を記録して交付の確認へ進む",
-                                          warning: "交付すると、いま有効な資格確認書は無効になります（交付の前にもう一度確認します）。") {
+            if let confirm = confirmation(
+                form, person, action: back + "/reissue", back: back, title: "再交付の申請の確認",
+                rows: [
+                    ("加入者", member), ("申請の種類", ApplicationKind.reissue.japanese), ("理由", note),
+                    ("受付日", JapaneseEra.withWestern(Self.today().description)), ("審査", ApplicationStatus.approved.japanese),
+                ],
+                button: "再交付の申請を記録して交付の確認へ進む",
+                warning: "交付すると、いま有効な資格確認書は無効になります（交付の前にもう一度確認します）。")
+            {
                 return confirm
             }
-            _ = try desk(db, person).addApplication(insurer: insurer, memberID: member, kind: ApplicationKind.reissue.rawValue, basis: nil,
-                                                    receivedOn: Self.today(), status: ApplicationStatus.approved.rawValue, note: note)
+            _ = try desk(db, person).addApplication(
+                insurer: insurer, memberID: member, kind: ApplicationKind.reissue.rawValue, basis: nil,
+                receivedOn: Self.today(), status: ApplicationStatus.approved.rawValue, note: note)
             return .redirect("/members/\(insurer)/\(member)/issue")
         }
     }
@@ -619,9 +691,11 @@ extension Console {
         try memberForm(db, person, insurer, member, form, open: "consideration") {
             guard let reason = form["reason"] else { throw FieldError(field: "end_reason", message: "終了の理由を入力してください。") }
             let back = "/members/\(insurer)/\(member)"
-            if let confirm = confirmation(form, person, action: back + "/consideration-end", back: back, title: "配慮の取扱いの終了の確認",
-                                          rows: [("加入者", member), ("終了日", JapaneseEra.withWestern(Self.today().description)), ("理由", reason)],
-                                          button: "配慮の取扱いを終了する") {
+            if let confirm = confirmation(
+                form, person, action: back + "/consideration-end", back: back, title: "配慮の取扱いの終了の確認",
+                rows: [("加入者", member), ("終了日", JapaneseEra.withWestern(Self.today().description)), ("理由", reason)],
+                button: "配慮の取扱いを終了する")
+            {
                 return confirm
             }
             _ = try desk(db, person).endConsideration(insurer: insurer, memberID: member, on: Self.today(), reason: reason)
@@ -631,18 +705,25 @@ extension Console {
 
     func returnNotice(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields) throws -> Reply {
         try memberForm(db, person, insurer, member, form, open: "notice") {
-            guard let kind = form["kind"].flatMap(MailDocument.init(rawValue:)), kind != .certificate, let run = form["run"].flatMap({ Int64($0) }) else {
+            guard let kind = form["kind"].flatMap(MailDocument.init(rawValue:)), kind != .certificate,
+                let run = form["run"].flatMap({ Int64($0) })
+            else {
                 throw FieldError(field: "notice", message: "通知の一覧から操作してください。")
             }
             let on = try date(form, "on", field: "notice-\(kind.rawValue)-\(run)")
             let back = "/members/\(insurer)/\(member)"
-            if let confirm = confirmation(form, person, action: back + "/notice-return", back: back, title: "通知の返戻の記録の確認",
-                                          rows: [("加入者", member), ("書類", kind.japanese), ("返戻日", JapaneseEra.withWestern(on.description)),
-                                                 ("メモ", form["note"] ?? "")],
-                                          button: "返戻を記録する", warning: "記録すると、住所が変わるまでこの方への郵送は止まります。") {
+            if let confirm = confirmation(
+                form, person, action: back + "/notice-return", back: back, title: "通知の返戻の記録の確認",
+                rows: [
+                    ("加入者", member), ("書類", kind.japanese), ("返戻日", JapaneseEra.withWestern(on.description)),
+                    ("メモ", form["note"] ?? ""),
+                ],
+                button: "返戻を記録する", warning: "記録すると、住所が変わるまでこの方への郵送は止まります。")
+            {
                 return confirm
             }
-            _ = try desk(db, person).returnNotice(insurer: insurer, memberID: member, kind: kind.rawValue, run: run, on: on, note: form["note"])
+            _ = try desk(db, person).returnNotice(
+                insurer: insurer, memberID: member, kind: kind.rawValue, run: run, on: on, note: form["note"])
             let id = try desk(db, person).returnID(insurer: insurer, member: member, document: kind.rawValue, key: run)
             return .redirect("\(back)?done=notice_returned&ref=\(id)")
         }
@@ -661,10 +742,14 @@ extension Console {
         return try memberForm(db, person, insurer, member, form, open: "certificates") {
             let on = try date(form, "on", field: "return-\(n)", default: Self.today())
             let back = "/members/\(insurer)/\(member)"
-            if let confirm = confirmation(form, person, action: "/certificates/\(insurer)/\(n)/return", back: back, title: "資格確認書の返戻の記録の確認",
-                                          rows: [("加入者", member), ("資格確認書", "番号 \(n)"), ("返戻日", JapaneseEra.withWestern(on.description)),
-                                                 ("メモ", form["note"] ?? "")],
-                                          button: "返戻を記録する", warning: "記録すると、住所が変わるまでこの方への郵送は止まります。") {
+            if let confirm = confirmation(
+                form, person, action: "/certificates/\(insurer)/\(n)/return", back: back, title: "資格確認書の返戻の記録の確認",
+                rows: [
+                    ("加入者", member), ("資格確認書", "番号 \(n)"), ("返戻日", JapaneseEra.withWestern(on.description)),
+                    ("メモ", form["note"] ?? ""),
+                ],
+                button: "返戻を記録する", warning: "記録すると、住所が変わるまでこの方への郵送は止まります。")
+            {
                 return confirm
             }
             _ = try desk(db, person).returnCertificate(insurer: insurer, certificate: n, on: on, note: form["note"])
@@ -679,10 +764,14 @@ extension Console {
         return try memberForm(db, person, insurer, member, form, open: "certificates") {
             guard let reason = form["reason"] else { throw FieldError(field: "void-\(n)", message: "無効にする理由を入力してください。") }
             let back = "/members/\(insurer)/\(member)"
-            if let confirm = confirmation(form, person, action: "/certificates/\(insurer)/\(n)/void", back: back, title: "資格確認書を無効にする確認",
-                                          rows: [("加入者", member), ("資格確認書", "番号 \(n)"), ("無効にする日", JapaneseEra.withWestern(Self.today().description)),
-                                                 ("理由", reason)],
-                                          button: "無効にする", warning: "無効にした資格確認書は元に戻せません。") {
+            if let confirm = confirmation(
+                form, person, action: "/certificates/\(insurer)/\(n)/void", back: back, title: "資格確認書を無効にする確認",
+                rows: [
+                    ("加入者", member), ("資格確認書", "番号 \(n)"), ("無効にする日", JapaneseEra.withWestern(Self.today().description)),
+                    ("理由", reason),
+                ],
+                button: "無効にする", warning: "無効にした資格確認書は元に戻せません。")
+            {
                 return confirm
             }
             _ = try desk(db, person).void(insurer: insurer, certificate: n, reason: reason, on: Self.today())

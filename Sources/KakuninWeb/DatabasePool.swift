@@ -5,7 +5,7 @@ import KakuninStore
 /// own, each holding one connection, take jobs from a queue. A job runs on one connection from
 /// start to end (a request's statements, its `SET ROLE`, its transaction); afterwards the thread
 /// resets the role, and a connection that cannot is dropped and opened again on the next job.
-final class DatabasePool: @unchecked Sendable {  // safe: the job queue and flags are touched only while `lock` is held; each connection is one thread's
+final class DatabasePool: @unchecked Sendable {  // safe: jobs and flags under `lock`; a connection is one thread's
     private let lock = NSCondition()
     private var jobs: [(Connection?) -> Void] = []
     private var stopping = false
@@ -55,8 +55,10 @@ final class DatabasePool: @unchecked Sendable {  // safe: the job queue and flag
             }
             jobs.append { conn in
                 guard let conn else {
-                    continuation.resume(throwing: DatabaseError(kind: .connection, message: "cannot reach PostgreSQL",
-                                                                hint: "is the server running? the console reconnects on the next request"))
+                    continuation.resume(
+                        throwing: DatabaseError(
+                            kind: .connection, message: "cannot reach PostgreSQL",
+                            hint: "is the server running? the console reconnects on the next request"))
                     return
                 }
                 do { continuation.resume(returning: try body(conn)) } catch { continuation.resume(throwing: error) }

@@ -39,7 +39,9 @@ public struct FormFields: Sendable {
     /// line break (a NUL, an escape, U+0080–U+009F): nothing a person types.
     public func firstWithControlCharacter() -> String? {
         values.keys.sorted().first { name in
-            values[name]!.contains { $0.unicodeScalars.contains { $0.properties.generalCategory == .control && !"\t\r\n".unicodeScalars.contains($0) } }
+            values[name]!.contains {
+                $0.unicodeScalars.contains { $0.properties.generalCategory == .control && !"\t\r\n".unicodeScalars.contains($0) }
+            }
         }
     }
 

@@ -23,7 +23,9 @@ struct ConsoleContext: RequestContext {
 struct FormMiddleware: RouterMiddleware {
     let console: Console
 
-    func handle(_ request: Request, context: ConsoleContext, next: (Request, ConsoleContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: ConsoleContext, next: (Request, ConsoleContext) async throws -> Response
+    ) async throws -> Response {
         var context = context
         guard request.method == .post else {
             context.form = FormFields(request.uri.query ?? "")
@@ -31,8 +33,11 @@ struct FormMiddleware: RouterMiddleware {
         }
         var request = request
         guard let buffer = try? await request.collectBody(upTo: 64 * 1024) else {
-            return Console.response(.html(console.views.error(title: "送信内容が大きすぎます", message: "送信できる内容は 64 KiB までです。何も変更していません。",
-                                                              fix: nil, person: nil), status: .contentTooLarge))
+            return Console.response(
+                .html(
+                    console.views.error(
+                        title: "送信内容が大きすぎます", message: "送信できる内容は 64 KiB までです。何も変更していません。",
+                        fix: nil, person: nil), status: .contentTooLarge))
         }
         context.form = FormFields(String(buffer: buffer))
         return try await next(request, context)
@@ -45,7 +50,9 @@ struct FormMiddleware: RouterMiddleware {
 struct SessionMiddleware: RouterMiddleware {
     let console: Console
 
-    func handle(_ request: Request, context: ConsoleContext, next: (Request, ConsoleContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: ConsoleContext, next: (Request, ConsoleContext) async throws -> Response
+    ) async throws -> Response {
         let token = request.cookies[Console.sessionCookie]?.value
         let found: Person?
         do {
@@ -69,12 +76,17 @@ struct SessionMiddleware: RouterMiddleware {
 struct CSRFMiddleware: RouterMiddleware {
     let console: Console
 
-    func handle(_ request: Request, context: ConsoleContext, next: (Request, ConsoleContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: ConsoleContext, next: (Request, ConsoleContext) async throws -> Response
+    ) async throws -> Response {
         guard request.method == .post, let person = context.person else { return try await next(request, context) }
         guard let sent = context.form.raw("csrf"), Console.same(sent, person.csrf) else {
-            return Console.response(.html(console.views.error(title: "フォームの有効期限が切れています",
-                                                              message: "このフォームは現在のログインのものではありません（CSRF）。何も変更していません。",
-                                                              fix: "ページを再読み込みしてから、もう一度送信してください。", person: person), status: .forbidden))
+            return Console.response(
+                .html(
+                    console.views.error(
+                        title: "フォームの有効期限が切れています",
+                        message: "このフォームは現在のログインのものではありません（CSRF）。何も変更していません。",
+                        fix: "ページを再読み込みしてから、もう一度送信してください。", person: person), status: .forbidden))
         }
         return try await next(request, context)
     }
@@ -86,13 +98,17 @@ struct RoleMiddleware: RouterMiddleware {
     let roles: Set<ConsoleUsers.Role>
     let console: Console
 
-    func handle(_ request: Request, context: ConsoleContext, next: (Request, ConsoleContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: ConsoleContext, next: (Request, ConsoleContext) async throws -> Response
+    ) async throws -> Response {
         guard let person = context.person else { return Console.response(.redirect("/login")) }
         guard roles.contains(person.role) else {
-            return Console.response(.html(console.views.error(
-                title: "この操作の権限がありません",
-                message: "\(person.role.japanese)の担当者はこの画面を開くことも、この操作をすることもできません。何も変更していません。",
-                fix: "権限のある担当者に依頼してください。", person: person), status: .forbidden))
+            return Console.response(
+                .html(
+                    console.views.error(
+                        title: "この操作の権限がありません",
+                        message: "\(person.role.japanese)の担当者はこの画面を開くことも、この操作をすることもできません。何も変更していません。",
+                        fix: "権限のある担当者に依頼してください。", person: person), status: .forbidden))
         }
         return try await next(request, context)
     }
@@ -104,7 +120,9 @@ struct RoleMiddleware: RouterMiddleware {
 struct InsurerScopeMiddleware: RouterMiddleware {
     let console: Console
 
-    func handle(_ request: Request, context: ConsoleContext, next: (Request, ConsoleContext) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: ConsoleContext, next: (Request, ConsoleContext) async throws -> Response
+    ) async throws -> Response {
         guard let person = context.person else { return Console.response(.redirect("/login")) }
         guard person.mayOpen(insurer: context.parameters.get("insurer") ?? "") else {
             let refused = OperatorError(.notFound, "該当する加入者はいません。", fix: "加入者検索から探してください。")

@@ -4,8 +4,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdBcrypt
 import KakuninBatch
-import KakuninStore
 import KakuninCounter
+import KakuninStore
 
 /// Logins, sessions and throttling. A session is a random 256-bit token in an HttpOnly,
 /// SameSite=Strict cookie; the database keeps only its SHA-256, with the session's CSRF token.
@@ -27,9 +27,11 @@ extension Console {
     /// Runs as the server's own login, before the person's role is set.
     func session(_ db: Connection, token: String?) throws -> Person? {
         guard let token, token.count == 43,
-              let s = try ConsoleAccounts(db: db).session(tokenSHA256: Self.tokenHash(token), idleMinutes: options.idleMinutes,
-                                                          absoluteHours: options.absoluteHours),
-              let role = ConsoleUsers.Role(rawValue: s.role) else { return nil }
+            let s = try ConsoleAccounts(db: db).session(
+                tokenSHA256: Self.tokenHash(token), idleMinutes: options.idleMinutes,
+                absoluteHours: options.absoluteHours),
+            let role = ConsoleUsers.Role(rawValue: s.role)
+        else { return nil }
         return Person(name: s.name, role: role, databaseRole: s.databaseRole, csrf: s.csrf, insurers: s.insurers)
     }
 
@@ -39,8 +41,10 @@ extension Console {
 
     /// The login form. Its CSRF token is a random value in a cookie of its own, repeated in the
     /// form (there is no session yet to hold it).
-    func loginPage(_ request: Request, error: String? = nil, username: String? = nil,
-                   status: HTTPResponse.Status = .ok) -> Response {
+    func loginPage(
+        _ request: Request, error: String? = nil, username: String? = nil,
+        status: HTTPResponse.Status = .ok
+    ) -> Response {
         let query = FormFields(request.uri.query ?? "")
         let token = Self.randomToken()
         var response = Self.response(.html(views.login(csrf: token, error: error, username: username, next: query["next"]), status: status))
@@ -65,8 +69,9 @@ extension Console {
         }
         let password = form.raw("password") ?? ""
         guard let ticket = checks.admit() else {
-            var busy = loginPage(request, error: "ただいまログインが混み合っています。数秒待ってから、もう一度ログインしてください。",
-                                 username: shown, status: .serviceUnavailable)
+            var busy = loginPage(
+                request, error: "ただいまログインが混み合っています。数秒待ってから、もう一度ログインしてください。",
+                username: shown, status: .serviceUnavailable)
             busy.headers[HTTPField.Name("Retry-After")!] = "5"
             return busy
         }
@@ -79,8 +84,9 @@ extension Console {
             guard case .check(let attempt, let hash) = start else {
                 ticket.release()
                 guard case .throttled(let failures, let minutes) = start else { return loginPage(request) }
-                return loginPage(request, error: "パスワードを\(failures)回続けて誤ったため、\(minutes)分間ログインできません。時間をおくか、管理者に連絡してください。",
-                                 username: shown, status: .tooManyRequests)
+                return loginPage(
+                    request, error: "パスワードを\(failures)回続けて誤ったため、\(minutes)分間ログインできません。時間をおくか、管理者に連絡してください。",
+                    username: shown, status: .tooManyRequests)
             }
             // Unknown names cost a bcrypt too, so timing does not tell which names exist.
             let right = await ticket.verify(password, hash: hash ?? Self.decoyHash) && hash != nil
@@ -89,12 +95,15 @@ extension Console {
                 return loginPage(request, error: Self.wrongLogin, username: shown, status: .unauthorized)
             }
             let csrf = Self.randomToken()
-            _ = try await pool.run { db in try ConsoleAccounts(db: db).loginSucceeded(attempt: attempt, tokenSHA256: Self.tokenHash(token), csrf: csrf) }
+            _ = try await pool.run { db in
+                try ConsoleAccounts(db: db).loginSucceeded(attempt: attempt, tokenSHA256: Self.tokenHash(token), csrf: csrf)
+            }
         } catch {
             ticket.release()
             let id = incident(error)
-            return loginPage(request, error: "ログインを処理できませんでした（受付番号 \(id)）。もう一度試し、続くときは受付番号を運用担当に伝えてください。",
-                             username: shown, status: .serviceUnavailable)
+            return loginPage(
+                request, error: "ログインを処理できませんでした（受付番号 \(id)）。もう一度試し、続くときは受付番号を運用担当に伝えてください。",
+                username: shown, status: .serviceUnavailable)
         }
         var response = Self.response(.redirect(Self.localPath(form.raw("next")) ?? "/"))
         response.setCookie(cookie(Self.sessionCookie, token))
@@ -111,7 +120,8 @@ extension Console {
         for _ in 0..<4 {
             let scalars = Array(text.unicodeScalars)
             guard scalars.first == "/", !scalars.contains("\\"), scalars.count == 1 || scalars[1] != "/",
-                  !scalars.contains(where: { $0.properties.generalCategory == .control }) else { return nil }
+                !scalars.contains(where: { $0.properties.generalCategory == .control })
+            else { return nil }
             guard let decoded = text.removingPercentEncoding else { return nil }
             if decoded == text { return next }
             text = decoded

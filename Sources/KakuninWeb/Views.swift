@@ -46,8 +46,10 @@ struct Views: Sendable {
         if let flash { page["flash"] = flash }
         if let person {
             let nav: [[String: Any]] = Access.menu(person.role).map { ["href": $0.href, "label": $0.label] }
-            page["person"] = ["name": person.name, "roleName": person.role.japanese, "csrf": person.csrf, "nav": nav,
-                              "insurers": person.insurers.joined(separator: "・")]
+            page["person"] = [
+                "name": person.name, "roleName": person.role.japanese, "csrf": person.csrf, "nav": nav,
+                "insurers": person.insurers.joined(separator: "・"),
+            ]
         }
         return library.render(Self.withoutEmpty(page), withTemplate: "layout") ?? ""
     }

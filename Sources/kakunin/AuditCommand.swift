@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
+import KakuninAudit
 import KakuninBatch
 import KakuninCore
 import KakuninRuntime
-import KakuninAudit
 
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,7 +26,9 @@ struct Audit: ParsableCommand {
         func run() throws {
             try runReporting {
                 guard !FileManager.default.fileExists(atPath: privateKey) else {
-                    throw OperatorError(.cannotCreate, "\(privateKey) exists; kakunin never overwrites a key", fix: "choose another path or move the old key away")
+                    throw OperatorError(
+                        .cannotCreate, "\(privateKey) exists; kakunin never overwrites a key",
+                        fix: "choose another path or move the old key away")
                 }
                 for path in [privateKey, publicKey] {
                     try OwnerOnlyFile.makeDirectory(URL(fileURLWithPath: path).deletingLastPathComponent())
@@ -84,7 +86,9 @@ struct Audit: ParsableCommand {
                 let c = try AuditLog.certificateCoverage(db)
                 let coverage = "certificates: \(c.certificates) = \(c.logged) in the log + \(c.pending) waiting for the next seal"
                 if v.ok && c.outside == 0 {
-                    print("audit log verified: the first \(newer.size) entries hash to the signed root\(old.map { "; it extends the checkpoint of \($0.size) entries" } ?? "") (\(v.entries) entries recomputed)")
+                    print(
+                        "audit log verified: the first \(newer.size) entries hash to the signed root\(old.map { "; it extends the checkpoint of \($0.size) entries" } ?? "") (\(v.entries) entries recomputed)"
+                    )
                     print(coverage)
                     return .success
                 }
@@ -97,7 +101,8 @@ struct Audit: ParsableCommand {
     }
 
     struct Prove: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print an inclusion proof of a certificate's issue entry against the latest checkpoint.")
+        static let configuration = CommandConfiguration(
+            abstract: "Print an inclusion proof of a certificate's issue entry against the latest checkpoint.")
         @Option(help: "Insurer number.") var insurer: String
         @Option(help: "Certificate number.") var certificate: Int64
         @Option(help: "Prove against this checkpoint file instead of the latest stored one.") var checkpoint: String?
@@ -125,7 +130,9 @@ struct Audit: ParsableCommand {
 
     struct Consistency: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a consistency proof (RFC 9162) that the log at a newer checkpoint extends the log at an older one, to check offline.")
+            abstract:
+                "Write a consistency proof (RFC 9162) that the log at a newer checkpoint extends the log at an older one, to check offline."
+        )
         @Option(help: "The older checkpoint file.") var older: String
         @Option(help: "The newer checkpoint file.") var newer: String
         @Option(help: "Write the proof here (default: standard output).") var output: String?
@@ -160,7 +167,8 @@ struct Audit: ParsableCommand {
                     for p in r.problems { print("  \(p)") }
                     return .checkFailed
                 }
-                let what = r.kind == .inclusion
+                let what =
+                    r.kind == .inclusion
                     ? "the entry at index \(r.sizes.0) is in the log of \(r.sizes.1) entries covered by the checkpoint"
                     : "the log of \(r.sizes.1) entries extends the log of \(r.sizes.0) entries"
                 let status: ExitStatus
@@ -172,7 +180,9 @@ struct Audit: ParsableCommand {
                     status = .success
                 } else {
                     print("proof unsigned, not verified: the hashes hold (\(what)), but no --public-key was given to check the signature")
-                    printError("kakunin: proof unsigned, not verified\n  fix: give --public-key with the auditors' copy of the key (or --path-only to check the hashes alone)")
+                    printError(
+                        "kakunin: proof unsigned, not verified\n  fix: give --public-key with the auditors' copy of the key (or --path-only to check the hashes alone)"
+                    )
                     status = .proofUnsigned
                 }
                 if let entry = r.entry { print("entry: \(entry)") }

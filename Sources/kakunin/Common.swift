@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import KakuninBatch
 import KakuninCore
-import KakuninStore
 import KakuninRuntime
+import KakuninStore
 
 enum KakuninVersion {
     static let string = "0.1.0"
@@ -21,8 +21,9 @@ struct DatabaseOptions: ParsableArguments {
         do {
             return try Connection(url: resolvedURL)
         } catch let e as DatabaseError {
-            throw OperatorError(.databaseUnavailable, "cannot connect to PostgreSQL: \(e.message)",
-                                fix: e.hint)
+            throw OperatorError(
+                .databaseUnavailable, "cannot connect to PostgreSQL: \(e.message)",
+                fix: e.hint)
         }
     }
 }

@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import KakuninBatch
 import KakuninCore
-import KakuninRuntime
 import KakuninCounter
+import KakuninRuntime
 
 /// The person behind a CLI action: the OS user (the database adds its login role as the actor).
 func counterPerson() -> String {
@@ -26,7 +26,8 @@ struct Member: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Counter work: find and show members.", subcommands: [Find.self, Show.self])
 
     struct Find: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Find members by id, kana prefix (with a birth date) or postal code; at most 50.")
+        static let configuration = CommandConfiguration(
+            abstract: "Find members by id, kana prefix (with a birth date) or postal code; at most 50.")
         @Option(help: "Insurer number.") var insurer: String
         @Option(help: "Member id.") var member: String?
         @Option(help: "Kana prefix (full- or half-width katakana, or hiragana).") var kana: String?
@@ -45,9 +46,13 @@ struct Member: ParsableCommand {
                 default: throw OperatorError(.usage, "give one of --member, --kana or --postal-code")
                 }
                 let hits = try CounterDesk(db: try database.connect(), person: counterPerson()).find(insurer: insurer, query)
-                if format == "json" { try printEncodable(hits); return .success }
-                printTable(["member_id", "name", "kana", "birth_date", "scheme", "household"],
-                           hits.map { [$0.member_id, $0.name, $0.kana, $0.birth_date, $0.scheme, $0.household_id] })
+                if format == "json" {
+                    try printEncodable(hits)
+                    return .success
+                }
+                printTable(
+                    ["member_id", "name", "kana", "birth_date", "scheme", "household"],
+                    hits.map { [$0.member_id, $0.name, $0.kana, $0.birth_date, $0.scheme, $0.household_id] })
                 if hits.count == CounterDesk.maxHits { print("(first \(CounterDesk.maxHits) shown: narrow the search)") }
                 return .success
             }
@@ -64,13 +69,21 @@ struct Member: ParsableCommand {
         func run() throws {
             try runReporting {
                 let record = try CounterDesk(db: try database.connect(), person: counterPerson()).show(insurer: insurer, memberID: member)
-                if format == "json" { try printJSON(record); return .success }
-                for section in ["member", "history", "myna_status", "applications", "certificates", "mail_returns", "notices", "decisions"] {
+                if format == "json" {
+                    try printJSON(record)
+                    return .success
+                }
+                for section in ["member", "history", "myna_status", "applications", "certificates", "mail_returns", "notices", "decisions"]
+                {
                     print("== \(section)")
-                    let items: [[String: Any]] = section == "member" ? [(record[section] as? [String: Any]) ?? [:]] : (record[section] as? [[String: Any]]) ?? []
+                    let items: [[String: Any]] =
+                        section == "member" ? [(record[section] as? [String: Any]) ?? [:]] : (record[section] as? [[String: Any]]) ?? []
                     if items.isEmpty { print("  (none)") }
                     for item in items {
-                        print("  " + item.keys.sorted().compactMap { k in (item[k] is NSNull) ? nil : "\(k)=\(item[k]!)" }.joined(separator: "  "))
+                        print(
+                            "  "
+                                + item.keys.sorted().compactMap { k in (item[k] is NSNull) ? nil : "\(k)=\(item[k]!)" }.joined(
+                                    separator: "  "))
                     }
                 }
                 return .success
@@ -80,10 +93,12 @@ struct Member: ParsableCommand {
 }
 
 struct Application: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Counter work: record and decide applications.", subcommands: [Add.self, Decide.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Counter work: record and decide applications.", subcommands: [Add.self, Decide.self])
 
     struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Record one application, validated like applications.csv (NO_BASIS included).")
+        static let configuration = CommandConfiguration(
+            abstract: "Record one application, validated like applications.csv (NO_BASIS included).")
         @Option(help: "Insurer number.") var insurer: String
         @Option(help: "Member id.") var member: String
         @Option(help: "special_consideration | card_lost | card_renewing | reissue") var kind: String
@@ -99,8 +114,13 @@ struct Application: ParsableCommand {
                 let received = try dateOrToday(receivedOn, option: "--received-on")
                 let a = try CounterDesk(db: try database.connect(), person: counterPerson()).addApplication(
                     insurer: insurer, memberID: member, kind: kind, basis: basis, receivedOn: received, status: status, note: note)
-                if format == "json" { try printEncodable(a); return .success }
-                print("application \(a.application_id): \(a.kind) of member \(a.member_id), received \(a.received_on), \(a.status)\(a.reject_reason.map { " (\($0))" } ?? "")")
+                if format == "json" {
+                    try printEncodable(a)
+                    return .success
+                }
+                print(
+                    "application \(a.application_id): \(a.kind) of member \(a.member_id), received \(a.received_on), \(a.status)\(a.reject_reason.map { " (\($0))" } ?? "")"
+                )
                 return .success
             }
         }
@@ -128,7 +148,8 @@ struct Application: ParsableCommand {
 }
 
 struct Certificate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Counter work on certificates.", subcommands: [Return.self, Void.self, Print.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Counter work on certificates.", subcommands: [Return.self, Void.self, Print.self])
 
     struct Print: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -163,7 +184,8 @@ struct Certificate: ParsableCommand {
 
     struct Return: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Record a mailed certificate that came back undelivered (返戻); the member is not mailed again until the address changes.")
+            abstract:
+                "Record a mailed certificate that came back undelivered (返戻); the member is not mailed again until the address changes.")
         @Option(help: "Insurer number.") var insurer: String
         @Option(help: "Certificate number.") var certificate: Int64
         @Option(help: "Date it came back (default: today in Japan).") var on: String?
@@ -176,9 +198,13 @@ struct Certificate: ParsableCommand {
                 let (member, establishment) = try CounterDesk(db: try database.connect(), person: counterPerson()).returnCertificate(
                     insurer: insurer, certificate: certificate, on: date, note: note)
                 if let establishment {
-                    print("certificate \(certificate) of member \(member) was delivered through establishment \(establishment) and is recorded as returned from it on \(date); the member is not mailed again until the establishment's address changes (import establishments.csv) or the member's establishment does")
+                    print(
+                        "certificate \(certificate) of member \(member) was delivered through establishment \(establishment) and is recorded as returned from it on \(date); the member is not mailed again until the establishment's address changes (import establishments.csv) or the member's establishment does"
+                    )
                 } else {
-                    print("certificate \(certificate) of member \(member) recorded as returned on \(date); the member is not mailed again until the address changes")
+                    print(
+                        "certificate \(certificate) of member \(member) recorded as returned on \(date); the member is not mailed again until the address changes"
+                    )
                 }
                 return .success
             }
@@ -214,7 +240,9 @@ struct Notice: ParsableCommand {
         @Option(help: "Insurer number.") var insurer: String
         @Option(help: "Member id.") var member: String
         @Option(help: "eligibility_notice | apply_notice") var kind: String
-        @Option(name: .customLong("run"), help: "The run that sent it (default: the member's latest of that kind; kakunin member show lists them).")
+        @Option(
+            name: .customLong("run"),
+            help: "The run that sent it (default: the member's latest of that kind; kakunin member show lists them).")
         var sentBy: Int64?
         @Option(help: "Date it came back (default: today in Japan).") var on: String?
         @Option(help: "A note (e.g. the post office's stamp).") var note: String?
@@ -225,7 +253,9 @@ struct Notice: ParsableCommand {
                 let date = try dateOrToday(on, option: "--on")
                 let run = try CounterDesk(db: try database.connect(), person: counterPerson()).returnNotice(
                     insurer: insurer, memberID: member, kind: kind, run: sentBy, on: date, note: note)
-                print("the \(kind) of run \(run) to member \(member) recorded as returned on \(date); the member is not mailed again until the address changes")
+                print(
+                    "the \(kind) of run \(run) to member \(member) recorded as returned on \(date); the member is not mailed again until the address changes"
+                )
                 return .success
             }
         }
@@ -273,7 +303,8 @@ struct Counter: ParsableCommand {
 
     struct Issue: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Decide one member now with the nightly policy and, if it issues a certificate, issue it at once (never waits for a nightly run).",
+            abstract:
+                "Decide one member now with the nightly policy and, if it issues a certificate, issue it at once (never waits for a nightly run).",
             discussion: """
                 A reissue (lost or damaged certificate) is an approved reissue application followed by this command: the new
                 certificate has the same validity and the old one is voided. When the policy issues nothing for the member today,
@@ -301,16 +332,24 @@ struct Counter: ParsableCommand {
                     if let path = self.print {
                         try emit(CertificatePrint.html(c, paper: paper ?? params.parameters.certificateFormat), to: path)
                     }
-                    if format == .json { try printEncodable(c); return .success }
-                    Swift.print("certificate \(c.certificate_number) issued to member \(c.member_id) (\(c.kind)): valid \(c.valid_from) … \(c.valid_to) (\(c.valid_to_era)), issued \(c.issued_on)"
-                                + (c.replaces_certificate_number.map { "; certificate \($0) voided" } ?? ""))
+                    if format == .json {
+                        try printEncodable(c)
+                        return .success
+                    }
+                    Swift.print(
+                        "certificate \(c.certificate_number) issued to member \(c.member_id) (\(c.kind)): valid \(c.valid_from) … \(c.valid_to) (\(c.valid_to_era)), issued \(c.issued_on)"
+                            + (c.replaces_certificate_number.map { "; certificate \($0) voided" } ?? ""))
                     if let path = self.print { Swift.print("printable certificate: \(path)") }
                 case .nothing(let d, let steps):
                     if format == .json {
-                        try printJSON(["issued": false, "outcome": d.outcome.rawValue, "reasons": d.reasons.sorted.map(\.rawValue), "steps": steps])
+                        try printJSON([
+                            "issued": false, "outcome": d.outcome.rawValue, "reasons": d.reasons.sorted.map(\.rawValue), "steps": steps,
+                        ])
                         return .success
                     }
-                    Swift.print("nothing issued: the decision for member \(member) as of \(date) is \(d.outcome.rawValue) (\(d.reasons.sorted.map(\.rawValue).joined(separator: ";")))")
+                    Swift.print(
+                        "nothing issued: the decision for member \(member) as of \(date) is \(d.outcome.rawValue) (\(d.reasons.sorted.map(\.rawValue).joined(separator: ";")))"
+                    )
                     for (i, s) in steps.enumerated() { Swift.print("  \(i + 1). \(s)") }
                 }
                 return .success

@@ -1,7 +1,7 @@
 import ArgumentParser
 import KakuninBatch
-import KakuninStore
 import KakuninRuntime
+import KakuninStore
 
 struct DB: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,8 +18,10 @@ struct DB: ParsableCommand {
                 let migrator = try Migrator.standard()
                 let db = try database.connect()
                 let applied = try migrator.migrate(db)
-                print(applied.isEmpty ? "database is up to date (\(migrator.migrations.count) migrations)"
-                                      : "applied: \(applied.joined(separator: ", "))")
+                print(
+                    applied.isEmpty
+                        ? "database is up to date (\(migrator.migrations.count) migrations)"
+                        : "applied: \(applied.joined(separator: ", "))")
                 return .success
             }
         }
@@ -37,7 +39,9 @@ struct DB: ParsableCommand {
                 print("migrations: \(Migrator.standardSource)")
                 let states = try migrator.status(db)
                 for s in states {
-                    print("\(s.status.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(s.name)\(s.appliedAt.map { "  (\($0))" } ?? "")")
+                    print(
+                        "\(s.status.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(s.name)\(s.appliedAt.map { "  (\($0))" } ?? "")"
+                    )
                     if s.status == .edited || s.status == .missingFile { ok = false }
                 }
                 guard ok else { return .badConfiguration }
@@ -57,7 +61,9 @@ struct DB: ParsableCommand {
                 drift = try SchemaDefinitions.drift(db, url: database.resolvedURL, migrator: migrator)
             } catch let e as DatabaseError where e.sqlState == "42501" {
                 print("definitions: NOT COMPARED: \(e.message)")
-                printError("kakunin: cannot compare the definitions with the migrations: \(e.message)\n  fix: run kakunin db status as the role that migrates (it needs CREATEDB for a scratch database, dropped afterwards)")
+                printError(
+                    "kakunin: cannot compare the definitions with the migrations: \(e.message)\n  fix: run kakunin db status as the role that migrates (it needs CREATEDB for a scratch database, dropped afterwards)"
+                )
                 return .noPermission
             }
             if drift.isEmpty {
@@ -66,7 +72,9 @@ struct DB: ParsableCommand {
             }
             print("definitions DIFFER from what the migrations made (\(drift.count)):")
             for d in drift { print("  \(d.change.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(d.object)") }
-            printError("kakunin: \(drift.count) definition(s) of the kakunin schema differ from the migrations\n  fix: find who changed them (the server log, pg_stat_statements), keep the evidence, run kakunin audit verify with your own checkpoints, then restore them from sql/")
+            printError(
+                "kakunin: \(drift.count) definition(s) of the kakunin schema differ from the migrations\n  fix: find who changed them (the server log, pg_stat_statements), keep the evidence, run kakunin audit verify with your own checkpoints, then restore them from sql/"
+            )
             return .schemaAltered
         }
     }

@@ -23,7 +23,9 @@ struct Explain: ParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func validate() throws {
-        if runID != nil, asOf != nil { throw ValidationError("--run explains that run's decision on its own as-of date: leave out --as-of") }
+        if runID != nil, asOf != nil {
+            throw ValidationError("--run explains that run's decision on its own as-of date: leave out --as-of")
+        }
         if runID == nil, insurer == nil { throw ValidationError("give --insurer (today's decision) or --run (a run's decision)") }
     }
 
@@ -34,13 +36,15 @@ struct Explain: ParsableCommand {
             if let run = runID {
                 e = try Explanation.ofRun(db: db, runID: run, member: member)
                 if let insurer, insurer != e.insurer {
-                    throw OperatorError(.usage, "run \(run) is a run of insurer \(e.insurer), not \(insurer)", fix: "kakunin runs list shows the runs")
+                    throw OperatorError(
+                        .usage, "run \(run) is a run of insurer \(e.insurer), not \(insurer)", fix: "kakunin runs list shows the runs")
                 }
             } else {
                 let insurer = insurer!
                 let date = try parseAsOf(asOf)
-                e = try Explanation.load(db: db, insurer: insurer, member: member, asOf: date,
-                                         parameters: ParameterVersions.inForce(db, insurer: insurer, on: date))
+                e = try Explanation.load(
+                    db: db, insurer: insurer, member: member, asOf: date,
+                    parameters: ParameterVersions.inForce(db, insurer: insurer, on: date))
             }
             print(format == .json ? try e.renderJSON() : e.renderText(), terminator: format == .json ? "\n" : "")
             return .success

@@ -14,7 +14,9 @@ struct Import: ParsableCommand {
             """)
 
     enum Feed: String, ExpressibleByArgument, CaseIterable {
-        case members, mynaStatus = "myna-status", applications, establishments
+        case members
+        case mynaStatus = "myna-status"
+        case applications, establishments
         var name: FeedFormat.Name {
             switch self {
             case .members: return .members
@@ -38,11 +40,13 @@ struct Import: ParsableCommand {
             let log = RunLog()
             log.event("import", "started", ["feed": feed.name.rawValue])
             importer.progress = { rows, bytes, size in
-                log.progress("importing", phase: "import", done: rows, total: nil, unit: "rows",
-                             fraction: size.map { $0 > 0 ? Double(bytes) / Double($0) : 1 }, force: rows == 4096)
+                log.progress(
+                    "importing", phase: "import", done: rows, total: nil, unit: "rows",
+                    fraction: size.map { $0 > 0 ? Double(bytes) / Double($0) : 1 }, force: rows == 4096)
             }
-            let summary = try importer.run(feed: feed.name, path: file,
-                                           reportDirectory: URL(fileURLWithPath: reportDir))
+            let summary = try importer.run(
+                feed: feed.name, path: file,
+                reportDirectory: URL(fileURLWithPath: reportDir))
             log.endProgress()
             log.event("import", "finished", ["rows_read": summary.rowsRead, "status": summary.status.rawValue])
             print(summary.render(), terminator: "")

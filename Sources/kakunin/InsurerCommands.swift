@@ -15,8 +15,11 @@ struct Insurer: ParsableCommand {
         func run() throws {
             try runReporting {
                 let rows = try ParameterVersions.insurers(try database.connect(), today: LocalDate.todayInJapan()).map { i -> [String?] in
-                    [i.insurer, i.nameInForce ?? "(no parameters in force: kakunin insurer params set)", i.versionInForce.map(String.init),
-                     String(i.members), i.latestRun ?? "none"]
+                    [
+                        i.insurer, i.nameInForce ?? "(no parameters in force: kakunin insurer params set)",
+                        i.versionInForce.map(String.init),
+                        String(i.members), i.latestRun ?? "none",
+                    ]
                 }
                 printTable(["insurer", "insurer_name", "parameters_version", "members", "latest_run"], rows)
                 return .success
@@ -48,20 +51,26 @@ extension Insurer.Params {
 
         func run() throws {
             try runReporting {
-                guard let date = LocalDate(from) else { throw OperatorError(.usage, "--from \(from) is not a date", fix: "write YYYY-MM-DD") }
+                guard let date = LocalDate(from) else {
+                    throw OperatorError(.usage, "--from \(from) is not a date", fix: "write YYYY-MM-DD")
+                }
                 let data: Data
                 do {
                     data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: file))
                 } catch {
-                    throw OperatorError(.badConfiguration, "cannot read parameter file \(file): \(error.localizedDescription)", fix: "check the path")
+                    throw OperatorError(
+                        .badConfiguration, "cannot read parameter file \(file): \(error.localizedDescription)", fix: "check the path")
                 }
                 guard let text = String(data: data, encoding: .utf8) else {
                     throw OperatorError(.badConfiguration, "\(file) is not UTF-8", fix: "save the parameter file as UTF-8")
                 }
-                let v = try ParameterVersions.set(try database.connect(), insurer: insurer, from: date, text: text,
-                                                  file: file == "-" ? "(standard input)" : file, person: counterPerson())
+                let v = try ParameterVersions.set(
+                    try database.connect(), insurer: insurer, from: date, text: text,
+                    file: file == "-" ? "(standard input)" : file, person: counterPerson())
                 for note in v.notes { printError(note) }
-                print("insurer \(insurer): parameter version \(v.id) effective from \(v.effectiveFrom) (sha256 \(v.sha256)), set by \(v.setByPerson) as \(v.setByLogin)")
+                print(
+                    "insurer \(insurer): parameter version \(v.id) effective from \(v.effectiveFrom) (sha256 \(v.sha256)), set by \(v.setByPerson) as \(v.setByLogin)"
+                )
                 return .success
             }
         }
@@ -69,7 +78,9 @@ extension Insurer.Params {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "The version in force on a date: its `key = value` lines (a parameter file; the SHA-256 is of them) after # lines saying which version.")
+            abstract:
+                "The version in force on a date: its `key = value` lines (a parameter file; the SHA-256 is of them) after # lines saying which version."
+        )
         enum Format: String, ExpressibleByArgument { case text, json }
         @Option(help: "Insurer number.") var insurer: String
         @Option(help: "Date, YYYY-MM-DD (default: today in Japan).") var on: String?
@@ -82,12 +93,17 @@ extension Insurer.Params {
                 let db = try database.connect()
                 try Insurers.require(db, insurer)
                 guard let v = try ParameterVersions.version(db, insurer: insurer, on: date) else {
-                    throw OperatorError(.noParameters, "insurer \(insurer) has no parameters in force on \(date)",
-                                        fix: "kakunin insurer params history --insurer \(insurer) lists its versions; kakunin insurer params set adds one")
+                    throw OperatorError(
+                        .noParameters, "insurer \(insurer) has no parameters in force on \(date)",
+                        fix: "kakunin insurer params history --insurer \(insurer) lists its versions; kakunin insurer params set adds one")
                 }
-                if format == .json { try printJSON(v.json); return .success }
+                if format == .json {
+                    try printJSON(v.json)
+                    return .success
+                }
                 print("# insurer \(insurer): parameter version \(v.id), effective from \(v.effectiveFrom), in force on \(date)")
-                print("# sha256 \(v.sha256) (of the lines below); set by \(v.setByPerson) as \(v.setByLogin) at \(v.setAt) from \(v.source)")
+                print(
+                    "# sha256 \(v.sha256) (of the lines below); set by \(v.setByPerson) as \(v.setByLogin) at \(v.setAt) from \(v.source)")
                 print(v.listing, terminator: "")
                 return .success
             }

@@ -15,7 +15,10 @@ struct Kakunin: ParsableCommand {
 
             """ + ExitStatus.plainList,
         version: KakuninVersion.string,
-        subcommands: [DB.self, Import.self, Imports.self, Generate.self, Run.self, Runs.self, Report.self, Replay.self, Export.self, Explain.self,
-                      Insurer.self, Member.self, Application.self, Certificate.self, Notice.self, Consideration.self, Counter.self, Staff.self, Audit.self, Serve.self, User.self, Letters.self]
+        subcommands: [
+            DB.self, Import.self, Imports.self, Generate.self, Run.self, Runs.self, Report.self, Replay.self, Export.self, Explain.self,
+            Insurer.self, Member.self, Application.self, Certificate.self, Notice.self, Consideration.self, Counter.self, Staff.self,
+            Audit.self, Serve.self, User.self, Letters.self,
+        ]
     )
 }

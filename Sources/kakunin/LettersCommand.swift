@@ -17,7 +17,9 @@ struct Letters: ParsableCommand {
                 13 a letter refers to a paragraph the run's letter_paragraphs.csv does not define.
                 """)
         @Option(name: .customLong("run"), help: "Run id.") var runID: Int
-        @Option(name: .customLong("lang"), help: "Only this letter language (ja en zh ko es pt vi th id tl ne ja+en); default: every language of the run.")
+        @Option(
+            name: .customLong("lang"),
+            help: "Only this letter language (ja en zh ko es pt vi th id tl ne ja+en); default: every language of the run.")
         var language: String?
         @Option(help: "Folder the run wrote its mailing files to (its --out).") var files: String = "kakunin-out"
         @Option(help: "Folder for the HTML files (created; files are replaced).") var out: String = "."
@@ -34,7 +36,9 @@ struct Letters: ParsableCommand {
                     print("run \(runID) has no letters\(language.map { " in \($0)" } ?? "")")
                 }
                 for f in written {
-                    print("\(URL(fileURLWithPath: out).appendingPathComponent(f.name).path): \(f.pages) pages, \(f.bytes) bytes, sha256 \(f.sha256)")
+                    print(
+                        "\(URL(fileURLWithPath: out).appendingPathComponent(f.name).path): \(f.pages) pages, \(f.bytes) bytes, sha256 \(f.sha256)"
+                    )
                 }
                 return .success
             }

@@ -22,21 +22,28 @@ struct Run: ParsableCommand {
     @Option(help: "Folder for the mailing files: <out>/<insurer>/<as-of>/<job>/.") var out: String = "kakunin-out"
     @Option(help: "Job name: one run per insurer, as-of date and job.") var job: String = "nightly"
     @Flag(help: "Decide and report without issuing, recording or writing mail.") var dryRun = false
-    @Flag(help: "Decide every member (a full run), not only those whose facts changed or whose review date came; the report checks that every decision an incremental night would carry forward equals the full run's.") var full = false
+    @Flag(
+        help:
+            "Decide every member (a full run), not only those whose facts changed or whose review date came; the report checks that every decision an incremental night would carry forward equals the full run's."
+    ) var full = false
     @Flag(help: "Accept an as-of date more than 366 days before or after today.") var allowFarDate = false
     @Flag(help: "Write the mailing files of this completed run again from the database into --out (a folder without them); audited.")
     var rebuildFiles = false
     @Flag(help: "No progress or log lines on stderr.") var quiet = false
-    @Option(parsing: .unconditional,
-            help: "Seconds to wait for another process's lock on this insurer before refusing (exit 75); 0 or more.",
-            transform: { text in
-                guard let v = Double(text), v >= 0, v.isFinite else {
-                    throw ValidationError("--lock-wait takes a number of seconds, 0 or more (got \"\(text)\"); e.g. --lock-wait 30")
-                }
-                return v
-            })
+    @Option(
+        parsing: .unconditional,
+        help: "Seconds to wait for another process's lock on this insurer before refusing (exit 75); 0 or more.",
+        transform: { text in
+            guard let v = Double(text), v >= 0, v.isFinite else {
+                throw ValidationError("--lock-wait takes a number of seconds, 0 or more (got \"\(text)\"); e.g. --lock-wait 30")
+            }
+            return v
+        })
     var lockWait: Double = 5
-    @Option(help: "Folder of reviewed parameter files: its <insurer>.conf, when it differs from the version in force on the as-of date, is set as a new version from that date (audited) before the run. Never a default: without it the run uses the version in force.")
+    @Option(
+        help:
+            "Folder of reviewed parameter files: its <insurer>.conf, when it differs from the version in force on the as-of date, is set as a new version from that date (audited) before the run. Never a default: without it the run uses the version in force."
+    )
     var paramsDir: String?
     @Option(help: "Ed25519 private key (PEM) to sign an audit-log checkpoint at the end (default: $KAKUNIN_AUDIT_KEY).")
     var auditKey: String?
@@ -46,12 +53,14 @@ struct Run: ParsableCommand {
         try runReporting {
             let date = try parseAsOf(asOf)
             if let paramsDir {
-                let note = try ParameterVersions.adoptFile(try database.connect(), insurer: insurer, asOf: date, directory: URL(fileURLWithPath: paramsDir),
-                                                           person: counterPerson(), dryRun: dryRun)
+                let note = try ParameterVersions.adoptFile(
+                    try database.connect(), insurer: insurer, asOf: date, directory: URL(fileURLWithPath: paramsDir),
+                    person: counterPerson(), dryRun: dryRun)
                 if !quiet { printError(note) }
             }
-            var options = NightlyRun.Options(insurer: insurer, asOf: date, outDirectory: URL(fileURLWithPath: out),
-                                             host: hostName(), codeVersion: KakuninVersion.string)
+            var options = NightlyRun.Options(
+                insurer: insurer, asOf: date, outDirectory: URL(fileURLWithPath: out),
+                host: hostName(), codeVersion: KakuninVersion.string)
             options.job = job
             options.dryRun = dryRun
             options.full = full
@@ -65,7 +74,9 @@ struct Run: ParsableCommand {
             _ = try database.connect()
             let result = try NightlyRun(databaseURL: database.resolvedURL, log: log).execute(options)
             if let sha = result.rebuiltManifestSHA256 {
-                print("Mailing files of run \(result.runID!) for insurer \(insurer) as of \(date) written again from the database (manifest sha256 \(sha)).")
+                print(
+                    "Mailing files of run \(result.runID!) for insurer \(insurer) as of \(date) written again from the database (manifest sha256 \(sha))."
+                )
             }
             if let at = result.alreadyCompleted {
                 print("Run \(result.runID!) for insurer \(insurer) as of \(date) already completed at \(at); nothing changed.")
@@ -82,7 +93,8 @@ struct Runs: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "The run registry.", subcommands: [List.self, Show.self])
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Recent runs, newest first; a running run whose lease has expired is shown as abandoned.")
+        static let configuration = CommandConfiguration(
+            abstract: "Recent runs, newest first; a running run whose lease has expired is shown as abandoned.")
         @Option(help: "Only this insurer.") var insurer: String?
         @Option(help: "How many.") var limit: Int = 20
         @OptionGroup var database: DatabaseOptions
@@ -91,15 +103,23 @@ struct Runs: ParsableCommand {
             try runReporting {
                 let db = try database.connect()
                 let rows: [[String?]] = try RunListing.recent(db, insurer: insurer, limit: limit).map {
-                    [String($0.runID), $0.insurer, $0.asOf, $0.job, $0.status, $0.phase, String($0.attempts), $0.started, $0.finished ?? "",
-                     $0.decisions ?? "", $0.certificates ?? "", $0.held ?? ""]
+                    [
+                        String($0.runID), $0.insurer, $0.asOf, $0.job, $0.status, $0.phase, String($0.attempts), $0.started,
+                        $0.finished ?? "",
+                        $0.decisions ?? "", $0.certificates ?? "", $0.held ?? "",
+                    ]
                 }
                 guard !rows.isEmpty else {
-                    print(insurer.map { "no runs yet for insurer \($0) (kakunin run --insurer \($0) --as-of YYYY-MM-DD starts one)" }
-                          ?? "no runs yet (kakunin run --insurer N --as-of YYYY-MM-DD starts one)")
+                    print(
+                        insurer.map { "no runs yet for insurer \($0) (kakunin run --insurer \($0) --as-of YYYY-MM-DD starts one)" }
+                            ?? "no runs yet (kakunin run --insurer N --as-of YYYY-MM-DD starts one)")
                     return .success
                 }
-                printTable(["run", "insurer", "as_of", "job", "status", "phase", "tries", "started (JST)", "finished (JST)", "decisions", "certs", "held"], rows)
+                printTable(
+                    [
+                        "run", "insurer", "as_of", "job", "status", "phase", "tries", "started (JST)", "finished (JST)", "decisions",
+                        "certs", "held",
+                    ], rows)
                 return .success
             }
         }
@@ -131,7 +151,9 @@ struct Export: ParsableCommand {
 
     struct Decisions: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Decisions of a run as CSV (SPEC.md 5): run_id, insurer_number, member_id, as_of, outcome, reasons, valid_from, valid_to, certificate_number.")
+            abstract:
+                "Decisions of a run as CSV (SPEC.md 5): run_id, insurer_number, member_id, as_of, outcome, reasons, valid_from, valid_to, certificate_number."
+        )
         @Option(name: .customLong("run"), help: "Run id.") var runID: Int?
         @Option(help: "Insurer number (with --as-of, instead of --run).") var insurer: String?
         @Option(help: "As-of date (with --insurer).") var asOf: String?
@@ -143,10 +165,12 @@ struct Export: ParsableCommand {
             try runReporting {
                 let db = try database.connect()
                 let id: Int
-                if let runID { id = runID }
-                else if let insurer, let asOf {
+                if let runID {
+                    id = runID
+                } else if let insurer, let asOf {
                     guard let found = try RunRecord.find(db, insurer: insurer, asOf: try parseAsOf(asOf), job: job) else {
-                        throw OperatorError(.notFound, "no \(job) run for insurer \(insurer) as of \(asOf)", fix: "kakunin runs list shows the runs")
+                        throw OperatorError(
+                            .notFound, "no \(job) run for insurer \(insurer) as of \(asOf)", fix: "kakunin runs list shows the runs")
                     }
                     id = found
                 } else {
@@ -166,7 +190,10 @@ struct Export: ParsableCommand {
                     var buffer = Data()
                     try DecisionExport.copy(db, runID: id, asOf: run.asOf) { chunk in
                         buffer.append(contentsOf: chunk)
-                        if buffer.count > 1 << 16 { out.write(buffer); buffer.removeAll(keepingCapacity: true) }
+                        if buffer.count > 1 << 16 {
+                            out.write(buffer)
+                            buffer.removeAll(keepingCapacity: true)
+                        }
                     }
                     out.write(buffer)
                 }
@@ -206,7 +233,8 @@ struct Report: ParsableCommand {
 
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Re-decide a past run from what it saw and compare with its stored decisions; exit 0 identical, 13 listing the differences.")
+        abstract:
+            "Re-decide a past run from what it saw and compare with its stored decisions; exit 0 identical, 13 listing the differences.")
     @Option(name: .customLong("run"), help: "Run id.") var runID: Int
     @OptionGroup var database: DatabaseOptions
 

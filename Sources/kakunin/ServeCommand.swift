@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import KakuninBatch
-import KakuninWeb
 import KakuninRuntime
+import KakuninWeb
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -102,8 +102,9 @@ struct User: ParsableCommand {
                 } else {
                     password = readLine(strippingNewline: true) ?? ""
                 }
-                try ConsoleUsers(db: try database.connect()).add(name: name, role: r, insurers: insurer, password: password,
-                                                                 cost: bcryptCost, person: counterPerson())
+                try ConsoleUsers(db: try database.connect()).add(
+                    name: name, role: r, insurers: insurer, password: password,
+                    cost: bcryptCost, person: counterPerson())
                 print("user \(name) added (\(r.rawValue)\(insurer.isEmpty ? "" : ", insurers " + insurer.joined(separator: ", ")))")
                 return .success
             }
@@ -117,9 +118,14 @@ struct User: ParsableCommand {
         func run() throws {
             try runReporting {
                 let users = try ConsoleUsers(db: try database.connect()).list()
-                printTable(["user", "role", "insurers", "created", "last_login", "disabled", "locked"],
-                           users.map { [$0.name, $0.role, $0.insurers.joined(separator: ","), $0.created, $0.lastLogin, $0.disabled,
-                                        $0.locked ? "yes" : nil] })
+                printTable(
+                    ["user", "role", "insurers", "created", "last_login", "disabled", "locked"],
+                    users.map {
+                        [
+                            $0.name, $0.role, $0.insurers.joined(separator: ","), $0.created, $0.lastLogin, $0.disabled,
+                            $0.locked ? "yes" : nil,
+                        ]
+                    })
                 return .success
             }
         }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KakuninTesting
+import Testing
 
 /// Issue 29 item 5 (SPEC.md 2.3 [2026-12]): a member whose card is suspended or renewing and who
 /// has an application of any kind on file (pending, or approved and not yet fulfilled) gets
@@ -18,15 +18,22 @@ struct ApplicationOnFileTests {
         // (fulfilled on the first night). N: nothing.
         let ids = ["P", "S", "R", "J", "F", "N"]
         let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader] + ids.map { FeedFiles.member($0) })
-        let s = try FeedFiles.write(dir, "s.csv", [NightlyRunTests.mynaHeader] + ids.map {
-            "131016,\($0),2026-11-01,true,registered,\($0 == "R" ? "renewing" : "suspended"),2030-01-31,"
-        })
-        let a = try FeedFiles.write(dir, "a.csv", [NightlyRunTests.appHeader,
-            "131016,P,card_lost,2026-11-10,,pending",
-            "131016,S,special_consideration,2026-11-10,disability,pending",
-            "131016,R,reissue,2026-11-10,,approved",
-            "131016,J,card_lost,2026-11-10,,rejected",
-            "131016,F,card_lost,2026-11-10,,approved"])
+        let s = try FeedFiles.write(
+            dir, "s.csv",
+            [NightlyRunTests.mynaHeader]
+                + ids.map {
+                    "131016,\($0),2026-11-01,true,registered,\($0 == "R" ? "renewing" : "suspended"),2030-01-31,"
+                })
+        let a = try FeedFiles.write(
+            dir, "a.csv",
+            [
+                NightlyRunTests.appHeader,
+                "131016,P,card_lost,2026-11-10,,pending",
+                "131016,S,special_consideration,2026-11-10,disability,pending",
+                "131016,R,reissue,2026-11-10,,approved",
+                "131016,J,card_lost,2026-11-10,,rejected",
+                "131016,F,card_lost,2026-11-10,,approved",
+            ])
         for (feed, file) in [("members", m), ("myna-status", s), ("applications", a)] {
             let r = try runKakunin(["import", feed, file.path, "--report-dir", dir.path], database: tdb)
             #expect(r.status == 0, "\(feed): \(r.stdout)\(r.stderr)")

@@ -1,10 +1,11 @@
 import Foundation
-import Testing
 import KakuninStore
 import KakuninTesting
+import Testing
+
+@testable import KakuninAudit
 @testable import KakuninBatch
 @testable import KakuninRuntime
-@testable import KakuninAudit
 
 /// Issue 28, items 6, 7, 15 and 16: the log against its own database and against forged files.
 extension AuditTests {
@@ -35,7 +36,8 @@ extension AuditTests {
         let size = Int(stored[0]!)!
         let batch = try login("kakunin_batch")
         let refused = #expect(throws: DatabaseError.self) {
-            try batch.execute("""
+            try batch.execute(
+                """
                 INSERT INTO audit_checkpoint (log_size, root_hash, frontier, signed_text) VALUES ($1, '\\x00', '[]', $2)
                 """, [String(size), stored[1]])
         }
@@ -65,19 +67,23 @@ extension AuditTests {
         // 1. A made-up root and frontier, with a text the key never signed.
         let fake = String(repeating: "cd", count: 32)
         let unsigned = row[2]!.replacingOccurrences(of: row[1]!, with: fake)
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO audit_checkpoint (log_size, root_hash, frontier, signed_text) VALUES ($1, decode($2, 'hex'), $3::jsonb, $4)
             """, [String(size), fake, "[[\(size),\"\(fake)\"]]", unsigned])
         var r = try runKakunin(["audit", "checkpoint", "--key", key.path], database: tdb)
         #expect(r.status == 30, "\(r.stdout)\(r.stderr)")
-        #expect(r.stderr.contains("does not carry a valid signature of this key") && r.stderr.contains("does not build a checkpoint on it"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("does not carry a valid signature of this key") && r.stderr.contains("does not build a checkpoint on it"),
+            "\(r.stderr)")
         #expect(try db.query("SELECT count(*) FROM audit_checkpoint").scalar == "2")
         // 2. The real signed text with a frontier of one subtree holding the whole root (it folds
         //    to the root, but the next entries would hang off it): refused.
         try db.execute("ALTER TABLE audit_checkpoint DISABLE TRIGGER audit_checkpoint_immutable")
         try db.execute("DELETE FROM audit_checkpoint WHERE signed_text = $1", [unsigned])
         try db.execute("ALTER TABLE audit_checkpoint ENABLE TRIGGER audit_checkpoint_immutable")
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO audit_checkpoint (log_size, root_hash, frontier, signed_text) VALUES ($1, decode($2, 'hex'), $3::jsonb, $4)
             """, [String(size), row[1], "[[\(size),\"\(row[1]!)\"]]", row[2]])
         try db.execute("SELECT audit_append('member_viewed', '131016', 'A', NULL, NULL, '{}')")
@@ -93,7 +99,9 @@ extension AuditTests {
 
     // MARK: item 7
 
-    @Test("item 7: an event edited and a function redefined to serve its signed bytes is caught; db status names the function and the disabled trigger")
+    @Test(
+        "item 7: an event edited and a function redefined to serve its signed bytes is caught; db status names the function and the disabled trigger"
+    )
     func redefinedObjectsDoNotFoolVerify() throws {
         try night("2026-11-21")
         try tdb.removeTestParameters()
@@ -105,7 +113,8 @@ extension AuditTests {
         try db.execute("ALTER TABLE audit_event DISABLE TRIGGER audit_event_immutable")
         try db.execute("UPDATE audit_event SET details = details || '{\"certificates_issued\": 2}' WHERE event_id = $1", [event])
         // The owner makes the view's function serve the event as it was.
-        try db.execute("""
+        try db.execute(
+            """
             CREATE OR REPLACE FUNCTION audit_event_entry(e audit_event) RETURNS text
             LANGUAGE sql IMMUTABLE SET search_path = kakunin, pg_temp AS $$
                 SELECT jsonb_build_object('type', 'event', 'event_id', e.event_id,
@@ -128,7 +137,9 @@ extension AuditTests {
         #expect(status.stdout.contains("changed  table kakunin.audit_checkpoint"), "\(status.stdout)")
     }
 
-    @Test("item 7: a log and checkpoint made before sql/024 (format 1, jsonb text) still verify and are extended after it; new entries are format 2")
+    @Test(
+        "item 7: a log and checkpoint made before sql/024 (format 1, jsonb text) still verify and are extended after it; new entries are format 2"
+    )
     func formatOneLogStillVerifies() throws {
         let old = try TestDatabase(empty: true)
         let sqlDir = TestDatabase.repositoryRoot.appendingPathComponent("sql")
@@ -141,25 +152,31 @@ extension AuditTests {
         // returned mail's establishment; sql/033, the decisions' review dates and facts digests),
         // which touch nothing of the audit log.
         for f in try FileManager.default.contentsOfDirectory(atPath: sqlDir.path)
-        where f.hasSuffix(".sql") && (Int(f.prefix(3))! < 24 || ["027_", "028_", "030_", "031_", "032_", "033_"].contains { f.hasPrefix($0) }) {
+        where f.hasSuffix(".sql")
+            && (Int(f.prefix(3))! < 24 || ["027_", "028_", "030_", "031_", "032_", "033_"].contains { f.hasPrefix($0) })
+        {
             try FileManager.default.copyItem(at: sqlDir.appendingPathComponent(f), to: before.appendingPathComponent(f))
         }
         let db = try old.connect()
         try Migrator(directory: before).migrate(db)
         try NightlyRunTests().scenario(old, dir)
         #expect(try setParameters(old, from: "2026-01-01", ["insurer_name = テスト保険者131016"]).status == 0)
-        let run = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", out.path, "--params-dir", dir.path],
-                                 database: old)
+        let run = try runKakunin(
+            ["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", out.path, "--params-dir", dir.path],
+            database: old)
         #expect(run.status == 0 || run.status == 11, "\(run.stdout)\(run.stderr)")
         // The checkpoint as kakunin made it then: leaves from the audit_entries view, stored with
         // its frontier.
         var acc = Merkle.Accumulator()
-        for row in try db.query("SELECT entry FROM audit_entries ORDER BY log_index").rows { acc.add(leaf: Merkle.leaf(Array(row[0]!.utf8))) }
+        for row in try db.query("SELECT entry FROM audit_entries ORDER BY log_index").rows {
+            acc.add(leaf: Merkle.leaf(Array(row[0]!.utf8)))
+        }
         #expect(acc.count > 5)
         var cp = Checkpoint(origin: "kakunin:\(old.name)", size: acc.count, root: acc.root, time: "2026-11-21T20:00:00Z")
         try cp.sign(AuditKeys.privateKey(pem: AuditKeys.load(key.path), file: key.path))
         let frontier = "[" + acc.frontier.map { "[\($0.size),\"\($0.hash.hexString)\"]" }.joined(separator: ",") + "]"
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO audit_checkpoint (log_size, root_hash, frontier, signed_text) VALUES ($1, decode($2, 'hex'), $3::jsonb, $4)
             """, [String(cp.size), cp.root.hexString, frontier, cp.text])
         let first = dir.appendingPathComponent("v1.txt")
@@ -167,12 +184,16 @@ extension AuditTests {
 
         try Migrator(directory: sqlDir).migrate(db)
         #expect(try db.query("SELECT entry_format, count(*) FROM audit_log GROUP BY 1").rows == [["1", String(acc.count)]])
-        let again = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-22", "--out", out.path, "--params-dir", dir.path,
-                                    "--audit-key", key.path], database: old)
+        let again = try runKakunin(
+            [
+                "run", "--insurer", "131016", "--as-of", "2026-11-22", "--out", out.path, "--params-dir", dir.path,
+                "--audit-key", key.path,
+            ], database: old)
         #expect(again.status == 0 || again.status == 11, "\(again.stdout)\(again.stderr)")
         #expect(try db.query("SELECT count(*) FROM audit_log WHERE entry_format = 2").scalar != "0")
         let second = out.appendingPathComponent("131016/2026-11-22/nightly/checkpoint.txt")
-        let r = try runKakunin(["audit", "verify", "--checkpoint", second.path, "--older", first.path, "--public-key", pub.path], database: old)
+        let r = try runKakunin(
+            ["audit", "verify", "--checkpoint", second.path, "--older", first.path, "--public-key", pub.path], database: old)
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("it extends the checkpoint of \(acc.count) entries"), "\(r.stdout)")
     }
@@ -196,7 +217,10 @@ extension AuditTests {
         let leaves = try checkpoint("cp.txt").path + ".leaves"
         let want = try Data(contentsOf: URL(fileURLWithPath: leaves)).dropFirst(Int(index)! * 32).prefix(32)
         #expect(Merkle.leaf(Array(entry.utf8)) == Array(want))
-        #expect(try sh("[ \"$( { printf '\\0'; cat '\(file.path)'; } | openssl dgst -sha256 -hex | sed 's/^.*= //')\" = '\(Array(want).hexString)' ]") == 0)
+        #expect(
+            try sh(
+                "[ \"$( { printf '\\0'; cat '\(file.path)'; } | openssl dgst -sha256 -hex | sed 's/^.*= //')\" = '\(Array(want).hexString)' ]"
+            ) == 0)
     }
 
     @Test("item 7: a consistency proof between two checkpoints checks offline with kakunin and openssl; a tampered one does not")
@@ -206,11 +230,14 @@ extension AuditTests {
         try night("2026-11-22")
         let second = try checkpoint("cp2.txt")
         let proof = dir.appendingPathComponent("consistency.txt")
-        let made = try runKakunin(["audit", "consistency", "--older", first.path, "--newer", second.path, "--output", proof.path], database: tdb)
+        let made = try runKakunin(
+            ["audit", "consistency", "--older", first.path, "--newer", second.path, "--output", proof.path], database: tdb)
         #expect(made.status == 0, "\(made.stderr)")
         #expect(try FileManager.default.attributesOfItem(atPath: proof.path)[.posixPermissions] as? Int == 0o600)
         var v = try runKakunin(["audit", "verify-proof", proof.path, "--public-key", pub.path], database: nil)
-        #expect(v.status == 0 && v.stdout.contains("proof valid: the log of") && v.stdout.contains("extends the log of"), "\(v.stdout)\(v.stderr)")
+        #expect(
+            v.status == 0 && v.stdout.contains("proof valid: the log of") && v.stdout.contains("extends the log of"),
+            "\(v.stdout)\(v.stderr)")
         #expect(try sh("'\(script)' '\(proof.path)' '\(pub.path)' | grep -q 'consistency proof OK'") == 0)
         // Without the key: not verified.
         v = try runKakunin(["audit", "verify-proof", proof.path], database: nil)
@@ -269,7 +296,9 @@ extension AuditTests {
         try night("2026-11-21")
         _ = try checkpoint("cp.txt")
         let proof = dir.appendingPathComponent("proof.txt")
-        #expect(try runKakunin(["audit", "prove", "--insurer", "131016", "--certificate", "2", "--output", proof.path], database: tdb).status == 0)
+        #expect(
+            try runKakunin(["audit", "prove", "--insurer", "131016", "--certificate", "2", "--output", proof.path], database: tdb).status
+                == 0)
         #expect(try sh("'\(script)' '\(proof.path)' '\(pub.path)' | grep -q 'inclusion proof OK'") == 0)
         var v = try runKakunin(["audit", "verify-proof", proof.path], database: nil)
         #expect(v.status == 31 && v.stdout.contains("unsigned, not verified"), "\(v.stdout)")
@@ -314,14 +343,19 @@ struct CanonicalJSONTests {
 
     @Test("numbers as ECMAScript writes them; keys by UTF-16 code units; minimal escapes")
     func examples() throws {
-        let numbers: [(String, String)] = [("0", "0"), ("-0", "0"), ("1", "1"), ("-1.5", "-1.5"), ("1e21", "1e+21"), ("1e20", "100000000000000000000"),
-                                           ("0.000001", "0.000001"), ("1e-7", "1e-7"), ("123.456", "123.456"), ("1.50", "1.5"),
-                                           ("333333333.33333329", "333333333.3333333"), ("1E30", "1e+30"), ("4.50", "4.5"),
-                                           ("2e-3", "0.002"), ("9007199254740993", "9007199254740992"), ("5e-324", "5e-324"),
-                                           ("1.7976931348623157e308", "1.7976931348623157e+308")]
+        let numbers: [(String, String)] = [
+            ("0", "0"), ("-0", "0"), ("1", "1"), ("-1.5", "-1.5"), ("1e21", "1e+21"), ("1e20", "100000000000000000000"),
+            ("0.000001", "0.000001"), ("1e-7", "1e-7"), ("123.456", "123.456"), ("1.50", "1.5"),
+            ("333333333.33333329", "333333333.3333333"), ("1E30", "1e+30"), ("4.50", "4.5"),
+            ("2e-3", "0.002"), ("9007199254740993", "9007199254740992"), ("5e-324", "5e-324"),
+            ("1.7976931348623157e308", "1.7976931348623157e+308"),
+        ]
         for (input, want) in numbers { #expect(try canonical(input) == want, "\(input)") }
-        #expect(try canonical(#"{"\u20ac":1,"\r":2,"\ufb33":3,"1":4,"\ud83d\ude00":5,"\u0080":6,"\u00f6":7}"#)
+        #expect(
+            try canonical(#"{"\u20ac":1,"\r":2,"\ufb33":3,"1":4,"\ud83d\ude00":5,"\u0080":6,"\u00f6":7}"#)
                 == "{\"\\r\":2,\"1\":4,\"\u{80}\":6,\"ö\":7,\"€\":1,\"😀\":5,\"\u{fb33}\":3}")
-        #expect(try canonical(#"{ "b" : [true, false, null, "a\"\\/\u0001\n"], "a": {} }"#) == #"{"a":{},"b":[true,false,null,"a\"\\/\u0001\n"]}"#)
+        #expect(
+            try canonical(#"{ "b" : [true, false, null, "a\"\\/\u0001\n"], "a": {} }"#)
+                == #"{"a":{},"b":[true,false,null,"a\"\\/\u0001\n"]}"#)
     }
 }

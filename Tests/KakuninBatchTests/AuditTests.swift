@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import KakuninStore
 import KakuninTesting
+import Testing
 
 /// Issue 11: a log an auditor verifies without trusting the database.
 @Suite("The audit log: checkpoints, verification, proofs", .serialized)
@@ -20,14 +20,18 @@ struct AuditTests {
     var out: URL { dir.appendingPathComponent("out") }
 
     func night(_ asOf: String) throws {
-        let r = try runKakunin(["run", "--insurer", "131016", "--as-of", asOf, "--out", out.path, "--params-dir", dir.path,
-                                "--audit-key", key.path], database: tdb)
+        let r = try runKakunin(
+            [
+                "run", "--insurer", "131016", "--as-of", asOf, "--out", out.path, "--params-dir", dir.path,
+                "--audit-key", key.path,
+            ], database: tdb)
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
     }
 
     func checkpoint(_ name: String) throws -> URL {
         let f = dir.appendingPathComponent(name)
-        let r = try runKakunin(["audit", "checkpoint", "--key", key.path, "--output", f.path, "--leaves", f.path + ".leaves"], database: tdb)
+        let r = try runKakunin(
+            ["audit", "checkpoint", "--key", key.path, "--output", f.path, "--leaves", f.path + ".leaves"], database: tdb)
         #expect(r.status == 0, "\(r.stderr)")
         return f
     }
@@ -51,14 +55,18 @@ struct AuditTests {
         #expect(r.stdout.contains("audit log verified") && r.stdout.contains("it extends the checkpoint of"), "\(r.stdout)")
         // Every certificate issued is an entry of its own.
         let db = try tdb.connect()
-        #expect(try db.query("SELECT count(*) FROM audit_log WHERE certificate_number IS NOT NULL").scalar
+        #expect(
+            try db.query("SELECT count(*) FROM audit_log WHERE certificate_number IS NOT NULL").scalar
                 == db.query("SELECT count(*) FROM certificate").scalar)
         // openssl reads both keys: it derives the same public key from the private one.
         #expect(try sh("openssl pkey -in '\(key.path)' -pubout | cmp - '\(pub.path)'") == 0)
         // A checkpoint signed by another key is refused.
         let other = dir.appendingPathComponent("other-pub.pem")
-        #expect(try runKakunin(["audit", "keygen", "--private-key", dir.appendingPathComponent("other.pem").path, "--public-key", other.path],
-                               database: nil).status == 0)
+        #expect(
+            try runKakunin(
+                ["audit", "keygen", "--private-key", dir.appendingPathComponent("other.pem").path, "--public-key", other.path],
+                database: nil
+            ).status == 0)
         let wrong = try runKakunin(["audit", "verify", "--checkpoint", second.path, "--public-key", other.path], database: tdb)
         #expect(wrong.status == 13 && wrong.stdout.contains("does not carry a valid signature"), "\(wrong.stdout)")
     }
@@ -70,9 +78,12 @@ struct AuditTests {
         let db = try tdb.connect()
         try db.execute("ALTER TABLE audit_event DISABLE TRIGGER USER")
         try db.execute("ALTER TABLE audit_log DISABLE TRIGGER USER")
-        let index = Int(try db.query("""
-            SELECT l.log_index FROM audit_log l JOIN audit_event e USING (event_id) WHERE e.action = 'run_decided'
-            """).scalar!)!
+        let index = Int(
+            try db.query(
+                """
+                SELECT l.log_index FROM audit_log l JOIN audit_event e USING (event_id) WHERE e.action = 'run_decided'
+                """
+            ).scalar!)!
         try db.execute("UPDATE audit_event SET details = details || '{\"certificates_issued\": 2}' WHERE action = 'run_decided'")
         let r = try verify(cp)
         #expect(r.status == 13)
@@ -127,17 +138,21 @@ struct AuditTests {
         let gate = dir.appendingPathComponent("gate")
         _ = FileManager.default.createFile(atPath: gate.path, contents: nil)
         let pause = ["KAKUNIN_PAUSE_AT": "before-commit", "KAKUNIN_PAUSE_FILE": gate.path]
-        let first = try startKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", out.path, "--params-dir", dir.path, "--quiet"],
-                                     database: tdb, environment: pause)
+        let first = try startKakunin(
+            ["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", out.path, "--params-dir", dir.path, "--quiet"],
+            database: tdb, environment: pause)
         #expect(try eventually { FileManager.default.fileExists(atPath: gate.path + ".reached") })
         // While the run holds its transaction (its event ids taken), others write and commit.
         let s = try FeedFiles.write(dir, "s2.csv", [NightlyRunTests.mynaHeader, "131016,A,2026-11-20,false,,none,,"])
         let a = try FeedFiles.write(dir, "a2.csv", [NightlyRunTests.appHeader, "131016,E,reissue,2026-11-20,,pending"])
         let i1 = try startKakunin(["import", "myna-status", s.path, "--report-dir", dir.path], database: tdb)
-        let i2 = try startKakunin(["import", "applications", a.path, "--report-dir", dir.path, ], database: tdb)
+        let i2 = try startKakunin(["import", "applications", a.path, "--report-dir", dir.path], database: tdb)
         #expect(i1.wait().status == 0)
-        let second = try startKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-22", "--out", out.path, "--params-dir", dir.path,
-                                       "--quiet", "--lock-wait", "60"], database: tdb)
+        let second = try startKakunin(
+            [
+                "run", "--insurer", "131016", "--as-of", "2026-11-22", "--out", out.path, "--params-dir", dir.path,
+                "--quiet", "--lock-wait", "60",
+            ], database: tdb)
         try FileManager.default.removeItem(at: gate)
         #expect(first.wait().status == 0)
         #expect(second.wait().status == 0)
@@ -152,22 +167,31 @@ struct AuditTests {
         try night("2026-11-21")
         let db = try tdb.connect()
         // Every run's certificates lie in its block, and all of them are in the log.
-        #expect(try db.query("""
-            SELECT count(*) FROM certificate c JOIN run r USING (run_id)
-            WHERE c.certificate_number < r.numbers_from OR c.certificate_number >= r.numbers_to
-            """).scalar == "0")
+        #expect(
+            try db.query(
+                """
+                SELECT count(*) FROM certificate c JOIN run r USING (run_id)
+                WHERE c.certificate_number < r.numbers_from OR c.certificate_number >= r.numbers_to
+                """
+            ).scalar == "0")
         #expect(try db.query("SELECT count(*) FROM certificate WHERE run_id IS NOT NULL").scalar != "0")
         let logged = "SELECT count(*) FROM audit_log l JOIN certificate c USING (insurer_number, certificate_number) WHERE c.run_id = $1"
-        #expect(try db.query("SELECT count(*) FROM certificate WHERE run_id IS NOT NULL").scalar
-                == db.query("SELECT count(*) FROM audit_log l JOIN certificate c USING (insurer_number, certificate_number) WHERE c.run_id IS NOT NULL").scalar)
+        #expect(
+            try db.query("SELECT count(*) FROM certificate WHERE run_id IS NOT NULL").scalar
+                == db.query(
+                    "SELECT count(*) FROM audit_log l JOIN certificate c USING (insurer_number, certificate_number) WHERE c.run_id IS NOT NULL"
+                ).scalar)
 
         func decidedRun(asOf: String, block: (Int, Int)?, numbers: [Int]) throws -> String {
-            let id = try db.query("""
+            let id = try db.query(
+                """
                 INSERT INTO run (insurer_number, as_of, job, status, phase, numbers_from, numbers_to)
                 VALUES ('131016', $1, 'legacy', 'completed', 'completed', $2, $3) RETURNING run_id
-                """, [asOf, block.map { String($0.0) }, block.map { String($0.1) }]).scalar!
+                """, [asOf, block.map { String($0.0) }, block.map { String($0.1) }]
+            ).scalar!
             for n in numbers {
-                try db.execute("""
+                try db.execute(
+                    """
                     INSERT INTO certificate (insurer_number, certificate_number, member_id, run_id, kind, reasons, valid_from, valid_to, issued_on)
                     VALUES ('131016', $1, 'A', $2, 'issue', '{}', $3, $3::date + 364, $3)
                     """, [String(n), id, asOf])
@@ -191,8 +215,9 @@ struct AuditTests {
     func writersDoNotQueue() throws {
         let gate = dir.appendingPathComponent("gate")
         _ = FileManager.default.createFile(atPath: gate.path, contents: nil)
-        let run = try startKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", out.path, "--params-dir", dir.path, "--quiet"],
-                                   database: tdb, environment: ["KAKUNIN_PAUSE_AT": "before-commit", "KAKUNIN_PAUSE_FILE": gate.path])
+        let run = try startKakunin(
+            ["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", out.path, "--params-dir", dir.path, "--quiet"],
+            database: tdb, environment: ["KAKUNIN_PAUSE_AT": "before-commit", "KAKUNIN_PAUSE_FILE": gate.path])
         #expect(try eventually { FileManager.default.fileExists(atPath: gate.path + ".reached") })
         // The run has written its run_decided event and holds its transaction open.
         let staff = try tdb.connect()
@@ -207,7 +232,9 @@ struct AuditTests {
         // Both end up in the log, in the order they committed: the staff event first.
         let db = try tdb.connect()
         _ = try db.query("SELECT audit_seal()")
-        let order = try db.query("SELECT e.action FROM audit_log l JOIN audit_event e USING (event_id) WHERE e.action IN ('member_viewed', 'run_decided') ORDER BY l.log_index").rows
+        let order = try db.query(
+            "SELECT e.action FROM audit_log l JOIN audit_event e USING (event_id) WHERE e.action IN ('member_viewed', 'run_decided') ORDER BY l.log_index"
+        ).rows
         #expect(order == [["member_viewed"], ["run_decided"]])
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
 import KakuninBatch
 import KakuninTesting
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 import KakuninRuntime
@@ -45,7 +46,7 @@ struct CSVReaderTests {
     @Test("records across the 1 MiB read boundary are whole")
     func boundary() throws {
         var text = "h\n"
-        let long = String(repeating: "長", count: 200_000) // 600 KB per field
+        let long = String(repeating: "長", count: 200_000)  // 600 KB per field
         for i in 0..<4 { text += "\"\(long)\(i)\"\n" }
         let recs = try read(Array(text.utf8))
         #expect(recs.count == 5)
@@ -79,10 +80,13 @@ struct CSVReaderTests {
     func recordCap() throws {
         let dir = try temporaryDirectory()
         let url = dir.appendingPathComponent("zeros.csv")
-        try Data(count: 3 << 20).write(to: url)   // like /dev/zero: no line end at all
+        try Data(count: 3 << 20).write(to: url)  // like /dev/zero: no line end at all
         var seen = 0
         #expect(throws: CSVUnreadable.self) {
-            try CSVReader(path: url.path).forEachRecord { _ in seen += 1; return true }
+            try CSVReader(path: url.path).forEachRecord { _ in
+                seen += 1
+                return true
+            }
         }
         #expect(seen == 0)
         let quoted = dir.appendingPathComponent("quote.csv")
@@ -119,10 +123,16 @@ struct CSVReaderTests {
         writer.start()
         let reader = try CSVReader(path: fifo.path, spoolDirectory: dir)
         var first: [String] = []
-        try reader.forEachRecord { r in first.append(r.string(0)); return first.count < 3 }
+        try reader.forEachRecord { r in
+            first.append(r.string(0))
+            return first.count < 3
+        }
         try reader.rewind()
         var all: [String] = []
-        try reader.forEachRecord { r in all.append(r.string(0)); return true }
+        try reader.forEachRecord { r in
+            all.append(r.string(0))
+            return true
+        }
         #expect(first == ["h", "row1", "row2"])
         #expect(all.count == 5001 && all.last == "row5000")
         #expect(reader.bytesRead == text.utf8.count)

@@ -1,10 +1,10 @@
 import Foundation
-import Testing
 import KakuninBatch
 import KakuninCore
+import KakuninRuntime
 import KakuninStore
 import KakuninTesting
-import KakuninRuntime
+import Testing
 
 /// Issue 28 items 12, 14, 19 and 20 through the CLI: NUL in a feed's key, the dates staff enter
 /// at the counter, characters that must not reach a vendor file or pass the import, Individual
@@ -41,8 +41,9 @@ struct CharacterRulesTests {
 
     // MARK: - Item 12
 
-    @Test("a NUL byte in member_id rejects that row (line, column, U+FFFD) and loads the others, in each feed (item 12)",
-          arguments: ["members", "myna-status", "applications"])
+    @Test(
+        "a NUL byte in member_id rejects that row (line, column, U+FFFD) and loads the others, in each feed (item 12)",
+        arguments: ["members", "myna-status", "applications"])
     func nulInMemberID(_ feed: String) throws {
         let db = try tdb.connect()
         var importID = 1
@@ -65,8 +66,11 @@ struct CharacterRulesTests {
         #expect(!r.stderr.contains("22021") && !r.stdout.contains("22021"))
         #expect(r.stdout.contains("rejected:  2"), "\(r.stdout)")
         let rows = try rejects(importID, feed.replacingOccurrences(of: "-", with: "_"))
-        #expect(rows.map { [$0[0], $0[1], $0[2], $0[4]] } == [["3", "member_id", "N\u{FFFD}1", "N\u{FFFD}1"], ["4", "member_id", "N\u{FFFD}1", "N\u{FFFD}1"]],
-                "\(rows)")
+        #expect(
+            rows.map { [$0[0], $0[1], $0[2], $0[4]] } == [
+                ["3", "member_id", "N\u{FFFD}1", "N\u{FFFD}1"], ["4", "member_id", "N\u{FFFD}1", "N\u{FFFD}1"],
+            ],
+            "\(rows)")
         #expect(rows.allSatisfy { $0[3].contains("NUL") })
         #expect(try db.query("SELECT string_agg(member_id, ',' ORDER BY member_id) FROM \(table)").scalar == "A,C")
 
@@ -83,17 +87,24 @@ struct CharacterRulesTests {
 
     @Test("C1 controls and bidirectional controls fail the import's control-character check, naming the code point (item 19)")
     func importControls() throws {
-        let r = try importFeed("members", "controls.csv", [FeedFiles.memberHeader,
-            FeedFiles.member("A"),
-            FeedFiles.member("B", ["address": "東京都千代田区\u{9B}1丁目"]),
-            FeedFiles.member("C", ["family_name": "山田\u{202E}"]),
-            FeedFiles.member("D", ["address_extra": "メゾン\u{2066}101\u{2069}"]),
-            FeedFiles.member("E", ["given_name": "太\u{80}郎"]),
-            FeedFiles.member("F", ["address": "東京都千代田区\u{200B}1丁目"])])
+        let r = try importFeed(
+            "members", "controls.csv",
+            [
+                FeedFiles.memberHeader,
+                FeedFiles.member("A"),
+                FeedFiles.member("B", ["address": "東京都千代田区\u{9B}1丁目"]),
+                FeedFiles.member("C", ["family_name": "山田\u{202E}"]),
+                FeedFiles.member("D", ["address_extra": "メゾン\u{2066}101\u{2069}"]),
+                FeedFiles.member("E", ["given_name": "太\u{80}郎"]),
+                FeedFiles.member("F", ["address": "東京都千代田区\u{200B}1丁目"]),
+            ])
         #expect(r.status == 10, "\(r.stdout)\(r.stderr)")
         let rows = try rejects(1, "members")
-        #expect(rows.map { [$0[0], $0[1], $0[4]] } == [["3", "address", "B"], ["4", "family_name", "C"], ["5", "address_extra", "D"],
-                                                       ["6", "given_name", "E"]], "\(rows)")
+        #expect(
+            rows.map { [$0[0], $0[1], $0[4]] } == [
+                ["3", "address", "B"], ["4", "family_name", "C"], ["5", "address_extra", "D"],
+                ["6", "given_name", "E"],
+            ], "\(rows)")
         try #require(rows.count == 4)
         #expect(rows[0][3].contains("control character U+009B"))
         #expect(rows[1][3].contains("control character U+202E"))
@@ -103,11 +114,16 @@ struct CharacterRulesTests {
         #expect(try tdb.connect().query("SELECT string_agg(member_id, ',' ORDER BY member_id) FROM member").scalar == "A,F")
     }
 
-    @Test("Individual Numbers written in circled digits, kanji numerals or with / and _ refuse the file (item 19)",
-          arguments: ["①②③④⑤⑥⑦⑧⑨⓪①⑧", "一二三四五六七八九〇一八", "1234/5678/9018", "1234_5678_9018", "番号⑫③④⑤⑥⑦⑧⑨⓪①⑧"])
+    @Test(
+        "Individual Numbers written in circled digits, kanji numerals or with / and _ refuse the file (item 19)",
+        arguments: ["①②③④⑤⑥⑦⑧⑨⓪①⑧", "一二三四五六七八九〇一八", "1234/5678/9018", "1234_5678_9018", "番号⑫③④⑤⑥⑦⑧⑨⓪①⑧"])
     func individualNumberDisguises(_ value: String) throws {
-        let r = try importFeed("members", "mynumber.csv", [FeedFiles.memberHeader, FeedFiles.member("A"),
-                                                           FeedFiles.member("B", ["address_extra": value])])
+        let r = try importFeed(
+            "members", "mynumber.csv",
+            [
+                FeedFiles.memberHeader, FeedFiles.member("A"),
+                FeedFiles.member("B", ["address_extra": value]),
+            ])
         #expect(r.status == 20, "\(value): \(r.stdout)\(r.stderr)")
         #expect(r.stderr.contains("Individual Number") && r.stderr.contains("line 3"), "\(r.stderr)")
         #expect(!r.stderr.contains(value))
@@ -125,14 +141,18 @@ struct CharacterRulesTests {
 
     /// Members with invisible or private-use characters, K without; N gets an application notice.
     func runWithInvisibles() throws -> URL {
-        let m = try importFeed("members", "m.csv", [FeedFiles.memberHeader,
-            FeedFiles.member("K"),
-            FeedFiles.member("N"),
-            FeedFiles.member("Z1", ["address": "東京都千代田区\u{200B}千代田1丁目"]),
-            FeedFiles.member("Z2", ["address_extra": "メゾン\u{2060}101"]),
-            FeedFiles.member("Z3", ["address_extra": "メゾン\u{FEFF}102"]),
-            FeedFiles.member("Z4", ["address": "東京都\u{200E}千代田区"]),
-            FeedFiles.member("Z5", ["address_extra": "\u{E000}荘"])])
+        let m = try importFeed(
+            "members", "m.csv",
+            [
+                FeedFiles.memberHeader,
+                FeedFiles.member("K"),
+                FeedFiles.member("N"),
+                FeedFiles.member("Z1", ["address": "東京都千代田区\u{200B}千代田1丁目"]),
+                FeedFiles.member("Z2", ["address_extra": "メゾン\u{2060}101"]),
+                FeedFiles.member("Z3", ["address_extra": "メゾン\u{FEFF}102"]),
+                FeedFiles.member("Z4", ["address": "東京都\u{200E}千代田区"]),
+                FeedFiles.member("Z5", ["address_extra": "\u{E000}荘"]),
+            ])
         #expect(m.status == 0, "\(m.stdout)\(m.stderr)")
         let s = try importFeed("myna-status", "s.csv", [Self.mynaHeader, "131016,N,2026-11-01,true,registered,suspended,2030-01-31,"])
         #expect(s.status == 0, "\(s.stdout)\(s.stderr)")
@@ -143,14 +163,18 @@ struct CharacterRulesTests {
         return out.appendingPathComponent("131016/2026-11-21/nightly")
     }
 
-    @Test("invisible and private-use characters never reach a UTF-8 vendor file: the record waits in exceptions.csv with its code point (item 19); exceptions.csv is UTF-8 with BOM and the manifest says so (item 20)")
+    @Test(
+        "invisible and private-use characters never reach a UTF-8 vendor file: the record waits in exceptions.csv with its code point (item 19); exceptions.csv is UTF-8 with BOM and the manifest says so (item 20)"
+    )
     func vendorCharactersAndBOM() throws {
         let files = try runWithInvisibles()
         for name in ["certificates.csv", "eligibility_notices.csv", "apply_notices.csv", "envelopes.csv"] {
             let bytes = try Data(contentsOf: files.appendingPathComponent(name))
             let text = String(decoding: bytes, as: UTF8.self)
             for hidden in ["\u{200B}", "\u{2060}", "\u{FEFF}", "\u{200E}", "\u{E000}"] {
-                #expect(!text.unicodeScalars.contains(hidden.unicodeScalars.first!), "\(name) holds U+\(String(hidden.unicodeScalars.first!.value, radix: 16))")
+                #expect(
+                    !text.unicodeScalars.contains(hidden.unicodeScalars.first!),
+                    "\(name) holds U+\(String(hidden.unicodeScalars.first!.value, radix: 16))")
             }
             for z in ["Z1", "Z2", "Z3", "Z4", "Z5"] { #expect(!text.contains(",\(z),"), "\(z) is in \(name)") }
             #expect(Array(bytes.prefix(3)) != [0xEF, 0xBB, 0xBF], "vendor files have no BOM: \(name)")
@@ -168,10 +192,13 @@ struct CharacterRulesTests {
         #expect(problem("Z3") == ["address_extra", "invisible", "", "U+FEFF"])
         #expect(problem("Z4") == ["address", "invisible", "", "U+200E"])
         #expect(problem("Z5") == ["address_extra", "character", "\u{E000}", "U+E000"])
-        #expect(try tdb.connect().query("SELECT mail_exception FROM certificate WHERE member_id = 'Z1'").scalar == "address: invisible character U+200B")
+        #expect(
+            try tdb.connect().query("SELECT mail_exception FROM certificate WHERE member_id = 'Z1'").scalar
+                == "address: invisible character U+200B")
         // The manifest names the encoding of each file; the report's own reading of
         // exceptions.csv (its checks) still agrees with the database.
-        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: files.appendingPathComponent("manifest.json"))) as! [String: Any]
+        let manifest =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: files.appendingPathComponent("manifest.json"))) as! [String: Any]
         let entries = manifest["files"] as! [[String: Any]]
         let encodings = Dictionary(uniqueKeysWithValues: entries.map { ($0["name"] as! String, $0["encoding"] as! String) })
         #expect(encodings["exceptions.csv"] == "UTF-8 with BOM")
@@ -183,7 +210,9 @@ struct CharacterRulesTests {
         #expect(report.stdout.contains("exceptions") && !report.stdout.contains("FAIL"), "\(report.stdout)")
     }
 
-    @Test("return dates: before the issue (or sending) date or in the future are refused naming the range; a future received_on too (item 14)")
+    @Test(
+        "return dates: before the issue (or sending) date or in the future are refused naming the range; a future received_on too (item 14)"
+    )
     func counterDates() throws {
         _ = try runWithInvisibles()
         let db = try tdb.connect()
@@ -201,7 +230,8 @@ struct CharacterRulesTests {
 
         let notice = ["notice", "return", "--insurer", "131016", "--member", "N", "--kind", "apply_notice", "--on"]
         r = try k(notice + ["2026-11-20"])
-        #expect(r.status == 64 && r.stderr.contains("sent on 2026-11-21") && r.stderr.contains("outside 2026-11-21 … \(today)"), "\(r.stderr)")
+        #expect(
+            r.status == 64 && r.stderr.contains("sent on 2026-11-21") && r.stderr.contains("outside 2026-11-21 … \(today)"), "\(r.stderr)")
         r = try k(notice + ["2099-01-01"])
         #expect(r.status == 64 && r.stderr.contains("outside 2026-11-21 … \(today)"), "\(r.stderr)")
         #expect(try k(notice + [today.description]).status == 0)
@@ -210,7 +240,9 @@ struct CharacterRulesTests {
         let add = ["application", "add", "--insurer", "131016", "--member", "K", "--kind", "card_lost", "--received-on"]
         r = try k(add + [today.adding(days: 1).description])
         #expect(r.status == 64, "\(r.stderr)")
-        #expect(r.stderr.contains("received_on: \(today.adding(days: 1)) is in the future") && r.stderr.contains("today (\(today))"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("received_on: \(today.adding(days: 1)) is in the future") && r.stderr.contains("today (\(today))"),
+            "\(r.stderr)")
         #expect(try db.query("SELECT count(*) FROM application").scalar == "0")
         #expect(try k(add + [today.description]).status == 0)
     }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KakuninRuntime
+import Testing
 
 /// Issue 30 item 4: the runtime's ordered parallel map (the import's encoders use it) gives back
 /// batches in the order they were filled, with bounded memory, and stops cleanly.
@@ -18,16 +18,19 @@ struct ConcurrencyToolkitTests {
 
     static func squares(workers: Int, ended: Locked<Int>) -> OrderedParallelMap<Numbers> {
         OrderedParallelMap(workers: workers, batchSize: 7, maxInFlight: 3) {
-            return ({ batch in
-                // Uneven work, so that later batches often finish first.
-                if Int.random(in: 0..<4) == 0 { usleep(UInt32.random(in: 0..<800)) }
-                batch.output = batch.input.map { $0 * $0 }
-            }, { ended.withLock { $0 += 1 } })
+            return (
+                { batch in
+                    // Uneven work, so that later batches often finish first.
+                    if Int.random(in: 0..<4) == 0 { usleep(UInt32.random(in: 0..<800)) }
+                    batch.output = batch.input.map { $0 * $0 }
+                }, { ended.withLock { $0 += 1 } }
+            )
         }
     }
 
-    @Test("batches come back in the order they were filled, whatever order the workers finish in; at most maxInFlight + 1 batches exist",
-          arguments: [1, 4])
+    @Test(
+        "batches come back in the order they were filled, whatever order the workers finish in; at most maxInFlight + 1 batches exist",
+        arguments: [1, 4])
     func orderKept(workers: Int) throws {
         let ended = Locked(0)
         let map = Self.squares(workers: workers, ended: ended)
@@ -52,10 +55,12 @@ struct ConcurrencyToolkitTests {
         var emitted = 0
         #expect(throws: Refused.self) {
             for i in 0..<1000 {
-                try map.add({ $0.input.append(i) }) { _ in
-                    emitted += 1
-                    if emitted == 5 { throw Refused() }
-                }
+                try map.add(
+                    { $0.input.append(i) },
+                    { _ in
+                        emitted += 1
+                        if emitted == 5 { throw Refused() }
+                    })
             }
         }
         map.stop()

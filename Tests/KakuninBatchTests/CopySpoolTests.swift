@@ -1,9 +1,9 @@
 import Foundation
-import Testing
 import KakuninBatch
+import KakuninRuntime
 import KakuninStore
 import KakuninTesting
-import KakuninRuntime
+import Testing
 
 @Suite("COPY spool")
 struct CopySpoolTests {
@@ -15,7 +15,7 @@ struct CopySpoolTests {
         let spool = try CopySpool(directory: dir, label: "test")
         // The file is unlinked as soon as it is made: nothing is left in the folder, even by a crash.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
-        let n = 60_000 // about 1.5 MB: several 256 KiB flushes and reads
+        let n = 60_000  // about 1.5 MB: several 256 KiB flushes and reads
         for i in 0..<n {
             try spool.row { b in
                 CopyText.appendField(String(i), to: &b)
@@ -28,11 +28,13 @@ struct CopySpoolTests {
         try db.execute("CREATE TEMP TABLE t (i int, s text)")
         let loaded = try db.copyIn("COPY t FROM STDIN") { try spool.send(to: $0) }
         #expect(loaded == n)
-        let r = try db.query("""
+        let r = try db.query(
+            """
             SELECT count(*), count(*) FILTER (WHERE s IS DISTINCT FROM CASE WHEN i % 7 = 0 THEN NULL ELSE '名前' || E'\\t' || i || E'\\\\x' END),
                    min(i), max(i), count(DISTINCT i)
             FROM t
-            """).rows[0]
+            """
+        ).rows[0]
         #expect(r == [String(n), "0", "0", String(n - 1), String(n)])
         // Sending again replays the same rows from the start.
         let again = try db.copyIn("COPY t FROM STDIN") { try spool.send(to: $0) }

@@ -1,9 +1,9 @@
 import Foundation
-import Testing
 import KakuninBatch
+import KakuninRuntime
 import KakuninStore
 import KakuninTesting
-import KakuninRuntime
+import Testing
 
 /// Issue 28 items 4, 5, 8 and 13: promises the database keeps whoever logs in (sql/020). Each
 /// test logs in as a role of its own and tries what it must not do.
@@ -15,9 +15,13 @@ struct DatabasePromisesTests {
     init() throws {
         tdb = try TestDatabase()
         dir = try temporaryDirectory()
-        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader,
-            FeedFiles.member("A"), FeedFiles.member("B"), FeedFiles.member("C"),
-            FeedFiles.member("E", ["scheme": "elderly", "birth_date": "1948-01-01", "copay_ratio": "10"])])
+        let m = try FeedFiles.write(
+            dir, "m.csv",
+            [
+                FeedFiles.memberHeader,
+                FeedFiles.member("A"), FeedFiles.member("B"), FeedFiles.member("C"),
+                FeedFiles.member("E", ["scheme": "elderly", "birth_date": "1948-01-01", "copay_ratio": "10"]),
+            ])
         #expect(try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb).status == 0)
     }
 
@@ -28,13 +32,18 @@ struct DatabasePromisesTests {
         let role = "t28_\(group.dropFirst("kakunin_".count))_\(UInt32.random(in: 0...UInt32.max))"
         let admin = try tdb.connect()
         try admin.execute("CREATE ROLE \(role) LOGIN IN ROLE \(group)")
-        defer { try? admin.execute("DROP OWNED BY \(role)"); try? admin.execute("DROP ROLE \(role)") }
+        defer {
+            try? admin.execute("DROP OWNED BY \(role)")
+            try? admin.execute("DROP ROLE \(role)")
+        }
         if let insurer { try admin.execute("INSERT INTO staff_scope (login, insurer_number) VALUES ($1, $2)", [role, insurer]) }
         return try body(try Connection(url: "\(tdb.url) user=\(role)"), role)
     }
 
-    func refused(_ c: Connection, _ sql: String, _ params: [String?] = [], state: String = "42501",
-                 sourceLocation: SourceLocation = #_sourceLocation) {
+    func refused(
+        _ c: Connection, _ sql: String, _ params: [String?] = [], state: String = "42501",
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let e = #expect(throws: DatabaseError.self, "\(sql)", sourceLocation: sourceLocation) { try c.execute(sql, params) }
         #expect(e?.sqlState == state, "\(sql): \(e?.description ?? "")", sourceLocation: sourceLocation)
     }
@@ -59,20 +68,24 @@ struct DatabasePromisesTests {
             refused(batch, certificateInsert, ["900002", nil])
             refused(batch, certificateInsert, ["900003", run])
             // A run changes certificates and applications only through run_apply_changes.
-            refused(batch, "UPDATE certificate SET status = 'voided', voided_on = '2026-11-22', void_reason = 'x' WHERE insurer_number = '131016'")
+            refused(
+                batch,
+                "UPDATE certificate SET status = 'voided', voided_on = '2026-11-22', void_reason = 'x' WHERE insurer_number = '131016'")
             refused(batch, "UPDATE application SET fulfilled_on = '2026-11-22' WHERE insurer_number = '131016'")
             refused(batch, "SELECT run_apply_changes($1)", [run], state: "55000")
         }
         #expect(try count("SELECT count(*) FROM certificate WHERE certificate_number >= 900000") == 0)
         // The owner can write anything; it is in the log all the same, and verify can prove it.
         try tdb.connect().execute(certificateInsert, ["900004", nil])
-        let key = dir.appendingPathComponent("k.pem"), pub = dir.appendingPathComponent("k.pub")
+        let key = dir.appendingPathComponent("k.pem")
+        let pub = dir.appendingPathComponent("k.pub")
         #expect(try k(["audit", "keygen", "--private-key", key.path, "--public-key", pub.path]).status == 0)
         let cp = dir.appendingPathComponent("cp.txt")
         let r = try k(["audit", "checkpoint", "--key", key.path, "--output", cp.path])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try count("SELECT count(*) FROM audit_log WHERE insurer_number = '131016' AND certificate_number = 900004") == 1)
-        let coverage = try tdb.connect().query("SELECT certificates, logged, pending, outside FROM certificate_log_coverage(NULL, NULL)").rows[0]
+        let coverage = try tdb.connect().query("SELECT certificates, logged, pending, outside FROM certificate_log_coverage(NULL, NULL)")
+            .rows[0]
         #expect(coverage[0] == coverage[1] && coverage[2] == "0" && coverage[3] == "0", "\(coverage)")
         let proof = try k(["audit", "prove", "--insurer", "131016", "--certificate", "900004"])
         #expect(proof.status == 0, "\(proof.stderr)")
@@ -103,7 +116,9 @@ struct DatabasePromisesTests {
         try asLogin("kakunin_batch") { batch, _ in
             // A run's decision is recorded once, by the run while it decides.
             refused(batch, append, ["run_decided", run])
-            for action in ["counter_issued", "console_login", "certificate_voided", "application_added"] { refused(batch, append, [action, nil]) }
+            for action in ["counter_issued", "console_login", "certificate_voided", "application_added"] {
+                refused(batch, append, [action, nil])
+            }
             try batch.execute(append, ["import", nil])
         }
         for group in ["kakunin_auditor", "kakunin_console"] {
@@ -115,14 +130,16 @@ struct DatabasePromisesTests {
         _ = try owner.query("SELECT audit_seal()")
         _ = try owner.query(append, ["run_decided", run])
         _ = try owner.query("SELECT audit_append('counter_issued', '131016', 'A', NULL, NULL, '{\"certificate_number\": \"x\"}')")
-        let key = dir.appendingPathComponent("k.pem"), pub = dir.appendingPathComponent("k.pub")
+        let key = dir.appendingPathComponent("k.pem")
+        let pub = dir.appendingPathComponent("k.pub")
         #expect(try k(["audit", "keygen", "--private-key", key.path, "--public-key", pub.path]).status == 0)
         let cp = dir.appendingPathComponent("cp.txt")
         let r = try k(["audit", "checkpoint", "--key", key.path, "--output", cp.path])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try k(["audit", "verify", "--checkpoint", cp.path, "--public-key", pub.path]).status == 0)
         #expect(try count("SELECT count(*) FROM audit_log l JOIN audit_event e USING (event_id) WHERE e.action = 'run_decided'") == 2)
-        #expect(try count("SELECT count(*) FROM audit_log WHERE certificate_number IS NOT NULL")
+        #expect(
+            try count("SELECT count(*) FROM audit_log WHERE certificate_number IS NOT NULL")
                 == count("SELECT count(*) FROM certificate"), "every certificate once")
     }
 
@@ -133,7 +150,9 @@ struct DatabasePromisesTests {
         for group in ["kakunin_staff", "kakunin_batch"] {
             try asLogin(group, scoped: group == "kakunin_staff" ? "131016" : nil) { c, _ in
                 refused(c, "UPDATE certificate_counter SET next_number = 9223372036854775000")
-                refused(c, """
+                refused(
+                    c,
+                    """
                     INSERT INTO application (insurer_number, member_id, kind, received_on, status, source)
                     VALUES ('131016', 'A', 'special_consideration', '2026-11-21', 'approved', 'staff')
                     """)
@@ -145,7 +164,9 @@ struct DatabasePromisesTests {
             refused(batch, "SELECT certificate_numbers_reserve($1, 1)", [run], state: "55000")
             refused(batch, "SELECT ensure_decision_partition('2031-03-01')")
             // An import-sourced row needs a running import.
-            refused(batch, """
+            refused(
+                batch,
+                """
                 INSERT INTO application (insurer_number, member_id, kind, received_on, basis, status, source, import_id)
                 VALUES ('131016', 'A', 'card_lost', '2026-11-21', NULL, 'approved', 'import', 1)
                 """)
@@ -155,19 +176,23 @@ struct DatabasePromisesTests {
         }
         // NO_BASIS holds for the owner too; an elderly member from 2026-08-01 needs no basis.
         let owner = try tdb.connect()
-        refused(owner, """
+        refused(
+            owner,
+            """
             INSERT INTO application (insurer_number, member_id, kind, received_on, status, source)
             VALUES ('131016', 'A', 'special_consideration', '2026-11-21', 'approved', 'staff')
             """, state: "23514")
-        try owner.execute("""
+        try owner.execute(
+            """
             INSERT INTO application (insurer_number, member_id, kind, received_on, status, source)
             VALUES ('131016', 'E', 'special_consideration', '2026-11-21', 'approved', 'staff')
             """)
         #expect(try count("SELECT next_number FROM certificate_counter WHERE insurer_number = '131016'") < 1000)
         // The counter job works through the functions, for a staff login too, and is logged.
         try asLogin("kakunin_staff", scoped: "131016") { _, role in
-            let r = try k(["application", "add", "--insurer", "131016", "--member", "B", "--kind", "special_consideration", "--format", "json"],
-                          env: ["PGUSER": role])
+            let r = try k(
+                ["application", "add", "--insurer", "131016", "--member", "B", "--kind", "special_consideration", "--format", "json"],
+                env: ["PGUSER": role])
             #expect(r.status == 0 && r.stdout.contains("NO_BASIS"), "\(r.stdout)\(r.stderr)")
         }
         #expect(try count("SELECT count(*) FROM audit_event WHERE action = 'application_added'") == 1)
@@ -178,16 +203,21 @@ struct DatabasePromisesTests {
         var r = try k(["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21"])
         #expect(r.status == 0, "\(r.stderr)")
         let first = try tdb.connect().query("SELECT certificate_number::text FROM certificate WHERE member_id = 'A'").scalar!
-        r = try k(["application", "add", "--insurer", "131016", "--member", "A", "--kind", "reissue", "--status", "approved",
-                   "--received-on", "2026-11-22"])
+        r = try k([
+            "application", "add", "--insurer", "131016", "--member", "A", "--kind", "reissue", "--status", "approved",
+            "--received-on", "2026-11-22",
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         let gate = dir.appendingPathComponent("gate")
         _ = FileManager.default.createFile(atPath: gate.path, contents: nil)
-        let reissue = try startKakunin(["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-22"], database: tdb,
-                                       environment: ["KAKUNIN_PAUSE_AT": "counter:decided", "KAKUNIN_PAUSE_FILE": gate.path])
+        let reissue = try startKakunin(
+            ["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-22"], database: tdb,
+            environment: ["KAKUNIN_PAUSE_AT": "counter:decided", "KAKUNIN_PAUSE_FILE": gate.path])
         #expect(eventually { FileManager.default.fileExists(atPath: gate.path + ".reached") })
         // Decided to replace the first certificate; meanwhile another clerk voids it.
-        r = try k(["certificate", "void", "--insurer", "131016", "--certificate", first, "--reason", "issued in error", "--on", "2026-11-22"])
+        r = try k([
+            "certificate", "void", "--insurer", "131016", "--certificate", first, "--reason", "issued in error", "--on", "2026-11-22",
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         try FileManager.default.removeItem(at: gate)
         let result = reissue.wait()

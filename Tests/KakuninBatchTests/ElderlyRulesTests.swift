@@ -1,9 +1,9 @@
 import Foundation
-import Testing
 import KakuninCore
+import KakuninRuntime
 import KakuninStore
 import KakuninTesting
-import KakuninRuntime
+import Testing
 
 /// Issue 10: the elderly rules from 2026-08-01 through the CLI, night after night.
 @Suite("Elderly rules from 2026-08-01 through the CLI", .serialized)
@@ -19,12 +19,18 @@ struct ElderlyRulesTests {
         func elderly(_ id: String, born: String, qualified: String = "2016-04-01") -> String {
             FeedFiles.member(id, ["scheme": "elderly", "birth_date": born, "qualified_on": qualified])
         }
-        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader,
-            elderly("O", born: "1940-05-05"), elderly("Y", born: "1950-03-03"), elderly("E", born: "1950-06-06"),
-            elderly("F", born: "1950-07-07"), elderly("G", born: "1951-01-01", qualified: "2026-08-05"), FeedFiles.member("N")])
+        let m = try FeedFiles.write(
+            dir, "m.csv",
+            [
+                FeedFiles.memberHeader,
+                elderly("O", born: "1940-05-05"), elderly("Y", born: "1950-03-03"), elderly("E", born: "1950-06-06"),
+                elderly("F", born: "1950-07-07"), elderly("G", born: "1951-01-01", qualified: "2026-08-05"), FeedFiles.member("N"),
+            ])
         // Cards in regular use (the usage test of 2026-08-01 passes), so the rules under test decide.
         let usable = "true,registered,active,2030-01-31,,12,2026-05-20"
-        let s = try FeedFiles.write(dir, "s.csv", [ElderlyUsageCLITests.mynaUsageHeader] + ["O", "Y", "E", "F", "G", "N"].map { "131016,\($0),2026-06-01,\(usable)" })
+        let s = try FeedFiles.write(
+            dir, "s.csv",
+            [ElderlyUsageCLITests.mynaUsageHeader] + ["O", "Y", "E", "F", "G", "N"].map { "131016,\($0),2026-06-01,\(usable)" })
         for (feed, file) in [("members", m), ("myna-status", s)] {
             #expect(try runKakunin(["import", feed, file.path, "--report-dir", dir.path], database: tdb).status == 0)
         }
@@ -38,25 +44,34 @@ struct ElderlyRulesTests {
         }
 
         var d = try night("2026-07-01", 1)
-        for id in ["O", "Y", "E", "F"] { #expect(d[id] == ["issue", "ELDERLY_TRANSITIONAL", "2026-07-01", "2027-07-31", d[id]![4]], "\(id)") }
+        for id in ["O", "Y", "E", "F"] {
+            #expect(d[id] == ["issue", "ELDERLY_TRANSITIONAL", "2026-07-01", "2027-07-31", d[id]![4]], "\(id)")
+        }
         #expect(d["G"]?[0...1] == ["eligibility_notice", "MYNA_USABLE"])
         #expect(d["N"]?[0...1] == ["eligibility_notice", "MYNA_USABLE"])
 
-        let a = try FeedFiles.write(dir, "a.csv", [NightlyRunTests.appHeader,
-            "131016,E,special_consideration,2026-08-01,,approved", "131016,F,special_consideration,2026-07-31,,approved",
-            "131016,G,special_consideration,2026-08-05,,approved", "131016,N,special_consideration,2026-08-01,,approved"])
+        let a = try FeedFiles.write(
+            dir, "a.csv",
+            [
+                NightlyRunTests.appHeader,
+                "131016,E,special_consideration,2026-08-01,,approved", "131016,F,special_consideration,2026-07-31,,approved",
+                "131016,G,special_consideration,2026-08-05,,approved", "131016,N,special_consideration,2026-08-01,,approved",
+            ])
         let imported = try runKakunin(["import", "applications", a.path, "--report-dir", dir.path], database: tdb)
         #expect(imported.status == 0, "\(imported.stdout)\(imported.stderr)")
         let db = try tdb.connect()
-        #expect(try db.query("SELECT member_id, status, reject_reason FROM application ORDER BY member_id").rows == [
-            ["E", "approved", nil], ["F", "approved", nil], ["G", "approved", nil], ["N", "rejected", "NO_BASIS"]],
-                "2026-12: an elderly member needs no basis whenever received (F: 2026-07-31); nhi still does")
+        #expect(
+            try db.query("SELECT member_id, status, reject_reason FROM application ORDER BY member_id").rows == [
+                ["E", "approved", nil], ["F", "approved", nil], ["G", "approved", nil], ["N", "rejected", "NO_BASIS"],
+            ],
+            "2026-12: an elderly member needs no basis whenever received (F: 2026-07-31); nhi still does")
 
         d = try night("2026-08-10", 2)
         #expect(d["O"] == ["none", "COVERED", "", "", ""])
         #expect(d["E"] == ["none", "APP_SPECIAL_CONSIDERATION", "", "", ""], "recorded on the phase-2 certificate")
         #expect(d["G"]?[0...3] == ["issue_on_application", "APP_SPECIAL_CONSIDERATION", "2026-08-10", "2027-07-31"])
-        #expect(d["F"] == ["none", "APP_SPECIAL_CONSIDERATION", "", "", ""], "received 07-31, for the period from 2027-08-01: recorded too")
+        #expect(
+            d["F"] == ["none", "APP_SPECIAL_CONSIDERATION", "", "", ""], "received 07-31, for the period from 2027-08-01: recorded too")
         #expect(d["N"] == ["none", "MYNA_USABLE", "", "", ""])
 
         d = try night("2026-09-01", 3)
@@ -73,12 +88,16 @@ struct ElderlyRulesTests {
         for id in ["O", "E", "F", "G"] { #expect(d[id] == ["none", "COVERED", "", "", ""], "\(id)") }
 
         // O: one certificate after the other, no gap, no overlap.
-        #expect(try db.query("SELECT valid_from::text, valid_to::text, status FROM certificate WHERE member_id = 'O' ORDER BY valid_from").rows
+        #expect(
+            try db.query("SELECT valid_from::text, valid_to::text, status FROM certificate WHERE member_id = 'O' ORDER BY valid_from").rows
                 == [["2026-07-01", "2027-07-31", "active"], ["2027-08-01", "2028-07-31", "active"]])
-        #expect(try db.query("""
-            SELECT count(*) FROM certificate a JOIN certificate b ON a.member_id = b.member_id AND a.certificate_number < b.certificate_number
-            WHERE a.status = 'active' AND b.status = 'active' AND a.valid_from <= b.valid_to AND b.valid_from <= a.valid_to
-            """).scalar == "0")
+        #expect(
+            try db.query(
+                """
+                SELECT count(*) FROM certificate a JOIN certificate b ON a.member_id = b.member_id AND a.certificate_number < b.certificate_number
+                WHERE a.status = 'active' AND b.status = 'active' AND a.valid_from <= b.valid_to AND b.valid_from <= a.valid_to
+                """
+            ).scalar == "0")
     }
 
     @Test("insurer_name is recorded with the run, shown by explain and in the report")
@@ -91,13 +110,19 @@ struct ElderlyRulesTests {
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("Insurer: 131016 千代田区国民健康保険"))
         #expect(!r.stdout.contains("warning: no insurer_name"))
-        #expect(try tdb.connect().query("""
-            SELECT v.parameters->>'insurer_name' FROM run r JOIN insurer_parameter_version v ON v.version_id = r.params_version_id
-            """).scalar == "千代田区国民健康保険")
+        #expect(
+            try tdb.connect().query(
+                """
+                SELECT v.parameters->>'insurer_name' FROM run r JOIN insurer_parameter_version v ON v.version_id = r.params_version_id
+                """
+            ).scalar == "千代田区国民健康保険")
         let e = try runKakunin(["explain", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21"], database: tdb)
         #expect(e.stdout.contains("of insurer 131016 (千代田区国民健康保険)"), "\(e.stdout)")
-        let j = try runKakunin(["explain", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21",
-                                "--format", "json"], database: tdb)
+        let j = try runKakunin(
+            [
+                "explain", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21",
+                "--format", "json",
+            ], database: tdb)
         #expect(j.stdout.contains("\"insurer_name\" : \"千代田区国民健康保険\""), "\(j.stdout)")
     }
 }

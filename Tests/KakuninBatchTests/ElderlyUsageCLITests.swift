@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import KakuninCore
 import KakuninStore
 import KakuninTesting
+import Testing
 
 /// Issue 29 item 4: the optional usage columns of myna_status.csv and the elderly usage test
 /// (SPEC.md 2.4, 4) through the CLI.
@@ -16,62 +16,86 @@ struct ElderlyUsageCLITests {
         #expect(Self.mynaUsageHeader.hasSuffix(",uses_12m,last_used_on"))
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
-        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader] + ["M1", "M2", "M3", "M4", "M5", "M6", "M7"].map { FeedFiles.member($0) })
+        let m = try FeedFiles.write(
+            dir, "m.csv", [FeedFiles.memberHeader] + ["M1", "M2", "M3", "M4", "M5", "M6", "M7"].map { FeedFiles.member($0) })
         #expect(try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb).status == 0)
         let db = try tdb.connect()
 
         // Today's file, without the columns: loads unchanged, usage unknown (NULL).
-        let old = try FeedFiles.write(dir, "old.csv", [NightlyRunTests.mynaHeader, "131016,M1,2026-10-01,true,registered,active,2030-01-31,"])
+        let old = try FeedFiles.write(
+            dir, "old.csv", [NightlyRunTests.mynaHeader, "131016,M1,2026-10-01,true,registered,active,2030-01-31,"])
         let r0 = try runKakunin(["import", "myna-status", old.path, "--report-dir", dir.path], database: tdb)
         #expect(r0.status == 0, "\(r0.stdout)\(r0.stderr)")
         #expect(try db.query("SELECT uses_12m, last_used_on FROM myna_status WHERE member_id = 'M1'").rows == [[nil, nil]])
 
         // The columns in another order than the format's, with good and bad values.
-        let s = try FeedFiles.write(dir, "s.csv", [
-            "insurer_number,member_id,last_used_on,uses_12m,status_as_of,has_card,registration,card_state,ecert_expiry,card_expiry",
-            "131016,M1,2026-10-20,7,2026-11-01,true,registered,active,2030-01-31,",
-            "131016,M2,,,2026-11-01,true,registered,active,2030-01-31,",
-            "131016,M3,2026-11-01,0,2026-11-01,true,registered,active,2030-01-31,",
-            "131016,M4,2026-10-20,-1,2026-11-01,true,registered,active,2030-01-31,",
-            "131016,M5,2026-10-20,six,2026-11-01,true,registered,active,2030-01-31,",
-            "131016,M6,2026-02-30,6,2026-11-01,true,registered,active,2030-01-31,",
-            "131016,M7,2026-11-02,6,2026-11-01,true,registered,active,2030-01-31,",
-        ])
+        let s = try FeedFiles.write(
+            dir, "s.csv",
+            [
+                "insurer_number,member_id,last_used_on,uses_12m,status_as_of,has_card,registration,card_state,ecert_expiry,card_expiry",
+                "131016,M1,2026-10-20,7,2026-11-01,true,registered,active,2030-01-31,",
+                "131016,M2,,,2026-11-01,true,registered,active,2030-01-31,",
+                "131016,M3,2026-11-01,0,2026-11-01,true,registered,active,2030-01-31,",
+                "131016,M4,2026-10-20,-1,2026-11-01,true,registered,active,2030-01-31,",
+                "131016,M5,2026-10-20,six,2026-11-01,true,registered,active,2030-01-31,",
+                "131016,M6,2026-02-30,6,2026-11-01,true,registered,active,2030-01-31,",
+                "131016,M7,2026-11-02,6,2026-11-01,true,registered,active,2030-01-31,",
+            ])
         let r = try runKakunin(["import", "myna-status", s.path, "--report-dir", dir.path], database: tdb)
         #expect(r.status == 10, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("line 5, column uses_12m, value \"-1\", member M4: must be a whole number of 0 or more"), "\(r.stdout)")
         #expect(r.stdout.contains("line 6, column uses_12m, value \"six\", member M5: must be a whole number of 0 or more"))
         #expect(r.stdout.contains("line 7, column last_used_on, value \"2026-02-30\", member M6:"))
-        #expect(r.stdout.contains("line 8, column last_used_on, value \"2026-11-02\", member M7: last_used_on is after status_as_of (2026-11-01)"))
-        #expect(try db.query("""
-            SELECT member_id, status_as_of::text, uses_12m::text, last_used_on::text FROM myna_status ORDER BY member_id, status_as_of
-            """).rows == [["M1", "2026-10-01", nil, nil], ["M1", "2026-11-01", "7", "2026-10-20"],
-                          ["M2", "2026-11-01", nil, nil], ["M3", "2026-11-01", "0", "2026-11-01"]])
+        #expect(
+            r.stdout.contains(
+                "line 8, column last_used_on, value \"2026-11-02\", member M7: last_used_on is after status_as_of (2026-11-01)"))
+        #expect(
+            try db.query(
+                """
+                SELECT member_id, status_as_of::text, uses_12m::text, last_used_on::text FROM myna_status ORDER BY member_id, status_as_of
+                """
+            ).rows == [
+                ["M1", "2026-10-01", nil, nil], ["M1", "2026-11-01", "7", "2026-10-20"],
+                ["M2", "2026-11-01", nil, nil], ["M3", "2026-11-01", "0", "2026-11-01"],
+            ])
         // A repeat is marked only when its last use leaves the 3-month window the snapshot before
         // still covered (the usage test counts back from the snapshot's date): 2026-12-01 and
         // 2027-01-01 (window from 2026-10-01) still cover 2026-10-20, 2027-02-01 does not.
         func marks() throws -> [String] {
-            try db.query("SELECT status_as_of::text FROM myna_status WHERE member_id = 'M1' AND status_changed ORDER BY 1").rows.map { $0[0]! }
+            try db.query("SELECT status_as_of::text FROM myna_status WHERE member_id = 'M1' AND status_changed ORDER BY 1").rows.map {
+                $0[0]!
+            }
         }
-        let repeats = try FeedFiles.write(dir, "repeats.csv", [Self.mynaUsageHeader,
-            "131016,M1,2026-12-01,true,registered,active,2030-01-31,,7,2026-10-20",
-            "131016,M1,2027-02-01,true,registered,active,2030-01-31,,7,2026-10-20"])
+        let repeats = try FeedFiles.write(
+            dir, "repeats.csv",
+            [
+                Self.mynaUsageHeader,
+                "131016,M1,2026-12-01,true,registered,active,2030-01-31,,7,2026-10-20",
+                "131016,M1,2027-02-01,true,registered,active,2030-01-31,,7,2026-10-20",
+            ])
         #expect(try runKakunin(["import", "myna-status", repeats.path, "--report-dir", dir.path], database: tdb).status == 0)
         #expect(try marks() == ["2026-10-01", "2026-11-01", "2027-02-01"])
         // Inserted before a later snapshot: the member's marks are recomputed, with the same rule.
-        let between = try FeedFiles.write(dir, "between.csv", [Self.mynaUsageHeader,
-            "131016,M1,2027-01-01,true,registered,active,2030-01-31,,7,2026-10-20"])
+        let between = try FeedFiles.write(
+            dir, "between.csv",
+            [
+                Self.mynaUsageHeader,
+                "131016,M1,2027-01-01,true,registered,active,2030-01-31,,7,2026-10-20",
+            ])
         #expect(try runKakunin(["import", "myna-status", between.path, "--report-dir", dir.path], database: tdb).status == 0)
         #expect(try marks() == ["2026-10-01", "2026-11-01", "2027-02-01"])
         // The latest marked snapshot on every date decides the 3-month test as the latest one does.
-        #expect(try db.query("""
-            SELECT d::date FROM generate_series('2026-11-01'::date, '2027-03-01', '1 day') d
-            WHERE (SELECT last_used_on >= (status_as_of - interval '3 months')::date FROM myna_status
-                   WHERE member_id = 'M1' AND status_as_of <= d ORDER BY status_as_of DESC LIMIT 1)
-                  IS DISTINCT FROM
-                  (SELECT last_used_on >= (status_as_of - interval '3 months')::date FROM myna_status
-                   WHERE member_id = 'M1' AND status_as_of <= d AND status_changed ORDER BY status_as_of DESC LIMIT 1)
-            """).rows.isEmpty)
+        #expect(
+            try db.query(
+                """
+                SELECT d::date FROM generate_series('2026-11-01'::date, '2027-03-01', '1 day') d
+                WHERE (SELECT last_used_on >= (status_as_of - interval '3 months')::date FROM myna_status
+                       WHERE member_id = 'M1' AND status_as_of <= d ORDER BY status_as_of DESC LIMIT 1)
+                      IS DISTINCT FROM
+                      (SELECT last_used_on >= (status_as_of - interval '3 months')::date FROM myna_status
+                       WHERE member_id = 'M1' AND status_as_of <= d AND status_changed ORDER BY status_as_of DESC LIMIT 1)
+                """
+            ).rows.isEmpty)
         // The database refuses what the feed refuses.
         #expect(throws: (any Error).self) {
             try db.execute("UPDATE myna_status SET uses_12m = -1 WHERE member_id = 'M3'")
@@ -80,14 +104,18 @@ struct ElderlyUsageCLITests {
 
     @Test("generate --myna-usage fills uses_12m and last_used_on; everything else is the same bytes as without it")
     func generated() throws {
-        let plain = try temporaryDirectory(), usage = try temporaryDirectory()
+        let plain = try temporaryDirectory()
+        let usage = try temporaryDirectory()
         for (dir, extra) in [(plain, [String]()), (usage, ["--myna-usage"])] {
             let r = try runKakunin(["generate", "--members", "3000", "--seed", "11", "--out", dir.path] + extra, database: nil)
             #expect(r.status == 0, "\(r.stderr)")
         }
-        func text(_ dir: URL, _ f: String) throws -> String { String(decoding: try Data(contentsOf: dir.appendingPathComponent(f)), as: UTF8.self) }
+        func text(_ dir: URL, _ f: String) throws -> String {
+            String(decoding: try Data(contentsOf: dir.appendingPathComponent(f)), as: UTF8.self)
+        }
         for f in ["members.csv", "applications.csv"] { #expect(try text(plain, f) == text(usage, f), "\(f)") }
-        let a = try csvRows(try text(plain, "myna_status.csv")), b = try csvRows(try text(usage, "myna_status.csv"))
+        let a = try csvRows(try text(plain, "myna_status.csv"))
+        let b = try csvRows(try text(usage, "myna_status.csv"))
         #expect(a[0] == FeedFormat.mynaStatus.columns.filter { !$0.optional }.map(\.name))
         #expect(b[0] == FeedFormat.mynaStatus.columns.map(\.name))
         #expect(a.count == b.count && zip(a, b).allSatisfy { Array($1.prefix(8)) == $0 })
@@ -99,21 +127,35 @@ struct ElderlyUsageCLITests {
         #expect(known.contains { Int($0[8])! >= 6 } && known.contains { Int($0[8])! < 6 })
     }
 
-    @Test("elderly_apply_without_basis: the version in force on the day received decides whether a basis-less elderly application is accepted")
+    @Test(
+        "elderly_apply_without_basis: the version in force on the day received decides whether a basis-less elderly application is accepted"
+    )
     func applyWithoutBasis() throws {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
-        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader,
-            FeedFiles.member("E", ["scheme": "elderly", "birth_date": "1950-03-03"]), FeedFiles.member("N")])
+        let m = try FeedFiles.write(
+            dir, "m.csv",
+            [
+                FeedFiles.memberHeader,
+                FeedFiles.member("E", ["scheme": "elderly", "birth_date": "1950-03-03"]), FeedFiles.member("N"),
+            ])
         #expect(try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb).status == 0)
-        #expect(try setParameters(tdb, from: "2026-09-01", ["insurer_name = テスト保険者131016", "elderly_apply_without_basis = off"]).status == 0)
-        let a = try FeedFiles.write(dir, "a.csv", [NightlyRunTests.appHeader,
-            "131016,E,special_consideration,2026-05-20,,approved", "131016,E,special_consideration,2026-09-02,,pending",
-            "131016,N,special_consideration,2026-05-20,,approved"])
+        #expect(
+            try setParameters(tdb, from: "2026-09-01", ["insurer_name = テスト保険者131016", "elderly_apply_without_basis = off"]).status == 0)
+        let a = try FeedFiles.write(
+            dir, "a.csv",
+            [
+                NightlyRunTests.appHeader,
+                "131016,E,special_consideration,2026-05-20,,approved", "131016,E,special_consideration,2026-09-02,,pending",
+                "131016,N,special_consideration,2026-05-20,,approved",
+            ])
         let r = try runKakunin(["import", "applications", a.path, "--report-dir", dir.path], database: tdb)
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
-        #expect(try tdb.connect().query("SELECT member_id, received_on::text, status, reject_reason FROM application ORDER BY 1, 2").rows == [
-            ["E", "2026-05-20", "approved", nil], ["E", "2026-09-02", "rejected", "NO_BASIS"], ["N", "2026-05-20", "rejected", "NO_BASIS"]])
+        #expect(
+            try tdb.connect().query("SELECT member_id, received_on::text, status, reject_reason FROM application ORDER BY 1, 2").rows == [
+                ["E", "2026-05-20", "approved", nil], ["E", "2026-09-02", "rejected", "NO_BASIS"],
+                ["N", "2026-05-20", "rejected", "NO_BASIS"],
+            ])
         // The database guard (sql/028) lets an elderly member's open application without a basis
         // in whenever received, and still refuses anyone else's.
         let db = try tdb.connect()
@@ -132,12 +174,17 @@ struct ElderlyUsageCLITests {
         func elderly(_ id: String, born: String = "1950-03-03") -> String {
             FeedFiles.member(id, ["scheme": "elderly", "birth_date": born, "qualified_on": "2016-04-01"])
         }
-        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader, elderly("L"), elderly("U"), elderly("P"), elderly("R", born: "1942-08-02")])
+        let m = try FeedFiles.write(
+            dir, "m.csv", [FeedFiles.memberHeader, elderly("L"), elderly("U"), elderly("P"), elderly("R", born: "1942-08-02")])
         let usable = "true,registered,active,2030-01-31,"
         let old = try FeedFiles.write(dir, "old.csv", [NightlyRunTests.mynaHeader, "131016,U,2027-06-01,\(usable)"])
-        let s = try FeedFiles.write(dir, "s.csv", [Self.mynaUsageHeader,
-            "131016,L,2027-06-01,\(usable),2,2027-05-10", "131016,P,2027-06-01,\(usable),12,2027-05-28",
-            "131016,R,2027-06-01,\(usable),12,2027-05-28"])
+        let s = try FeedFiles.write(
+            dir, "s.csv",
+            [
+                Self.mynaUsageHeader,
+                "131016,L,2027-06-01,\(usable),2,2027-05-10", "131016,P,2027-06-01,\(usable),12,2027-05-28",
+                "131016,R,2027-06-01,\(usable),12,2027-05-28",
+            ])
         for (feed, file) in [("members", m), ("myna-status", old), ("myna-status", s)] {
             let r = try runKakunin(["import", feed, file.path, "--report-dir", dir.path], database: tdb)
             #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
@@ -145,8 +192,11 @@ struct ElderlyUsageCLITests {
         let runner = NightlyRunTests()
         func night(_ asOf: String, _ run: Int) throws -> [String: [String]] {
             // 2028 is more than 366 days after today: said explicitly.
-            let r = try runKakunin(["run", "--insurer", "131016", "--as-of", asOf, "--out", out.path, "--params-dir", dir.path,
-                                    "--allow-far-date"], database: tdb)
+            let r = try runKakunin(
+                [
+                    "run", "--insurer", "131016", "--as-of", asOf, "--out", out.path, "--params-dir", dir.path,
+                    "--allow-far-date",
+                ], database: tdb)
             #expect(r.status == 0, "\(asOf): \(r.stdout)\(r.stderr)")
             return try runner.decisions(tdb, run: run)
         }
@@ -170,8 +220,12 @@ struct ElderlyUsageCLITests {
 
         // The next year: L still little use → renewed again; U's new file shows regular use → notice
         // instead. From 2028 the insurer takes the age on each period's 08-01 (renewal).
-        let s2 = try FeedFiles.write(dir, "s2.csv", [Self.mynaUsageHeader,
-            "131016,L,2028-06-01,\(usable),1,2028-01-10", "131016,U,2028-06-01,\(usable),9,2028-05-30"])
+        let s2 = try FeedFiles.write(
+            dir, "s2.csv",
+            [
+                Self.mynaUsageHeader,
+                "131016,L,2028-06-01,\(usable),1,2028-01-10", "131016,U,2028-06-01,\(usable),9,2028-05-30",
+            ])
         #expect(try runKakunin(["import", "myna-status", s2.path, "--report-dir", dir.path], database: tdb).status == 0)
         try setParameters(tdb, from: "2028-01-01", ["insurer_name = テスト保険者131016", "elderly_85_reference = renewal"])
         d = try night("2028-06-25", 3)

@@ -1,10 +1,10 @@
 import Foundation
-import Testing
 import KakuninBatch
 import KakuninCore
+import KakuninRuntime
 import KakuninStore
 import KakuninTesting
-import KakuninRuntime
+import Testing
 
 /// Issue 31 [2026-12]: the establishments feed (SPEC.md 4), imported through the CLI like the
 /// other feeds.
@@ -25,22 +25,30 @@ struct EstablishmentsFeedTests {
 
     func importFile(_ tdb: TestDatabase, _ dir: URL, _ name: String, _ lines: [String]) throws -> CommandResult {
         let file = try FeedFiles.write(dir, name, lines)
-        return try runKakunin(["import", "establishments", file.path, "--report-dir", dir.appendingPathComponent("r").path],
-                              database: tdb)
+        return try runKakunin(
+            ["import", "establishments", file.path, "--report-dir", dir.appendingPathComponent("r").path],
+            database: tdb)
     }
 
-    @Test("rows load (an address may be blank); the same file again changes nothing; a change is kept in establishment_history with its import")
+    @Test(
+        "rows load (an address may be blank); the same file again changes nothing; a change is kept in establishment_history with its import"
+    )
     func loadMergeHistory() throws {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
-        let v1 = [Self.header, Self.row("E001"), Self.row("E002", ["name": "丸の内商事", "postal_code": "", "address": "", "address_extra": ""])]
+        let v1 = [
+            Self.header, Self.row("E001"), Self.row("E002", ["name": "丸の内商事", "postal_code": "", "address": "", "address_extra": ""]),
+        ]
         var r = try importFile(tdb, dir, "v1.csv", v1)
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("loaded:    2 (inserted 2, updated 0, unchanged 0)"), "\(r.stdout)")
         let db = try tdb.connect()
-        #expect(try db.query("SELECT establishment_id, name, address, contact FROM establishment ORDER BY 1").rows
-                == [["E001", "株式会社かくにん製作所", "東京都千代田区丸の内1丁目1番1号", "人事部 健康保険担当"],
-                    ["E002", "丸の内商事", nil, "人事部 健康保険担当"]])
+        #expect(
+            try db.query("SELECT establishment_id, name, address, contact FROM establishment ORDER BY 1").rows
+                == [
+                    ["E001", "株式会社かくにん製作所", "東京都千代田区丸の内1丁目1番1号", "人事部 健康保険担当"],
+                    ["E002", "丸の内商事", nil, "人事部 健康保険担当"],
+                ])
         r = try importFile(tdb, dir, "v1.csv", v1)
         #expect(r.stdout.contains("loaded:    2 (inserted 0, updated 0, unchanged 2)"), "\(r.stdout)")
         #expect(try db.query("SELECT count(*) FROM establishment_history").scalar == "0")
@@ -48,13 +56,20 @@ struct EstablishmentsFeedTests {
         let v2 = [Self.header, Self.row("E002", ["name": "丸の内商事", "contact": "総務課"]), Self.row("E003")]
         r = try importFile(tdb, dir, "v2.csv", v2)
         #expect(r.stdout.contains("loaded:    2 (inserted 1, updated 1, unchanged 0)"), "\(r.stdout)")
-        let h = try db.query("""
+        let h = try db.query(
+            """
             SELECT h.establishment_id, h.changed_columns::text, h.old_values->>'address', h.new_values->>'address',
                    h.old_values->>'contact', h.new_values->>'contact', i.file_name LIKE '%v2.csv'
             FROM establishment_history h JOIN import i USING (import_id)
-            """).rows
-        #expect(h == [["E002", "{address,address_extra,contact,postal_code}", nil, "東京都千代田区丸の内1丁目1番1号",
-                       "人事部 健康保険担当", "総務課", "t"]])
+            """
+        ).rows
+        #expect(
+            h == [
+                [
+                    "E002", "{address,address_extra,contact,postal_code}", nil, "東京都千代田区丸の内1丁目1番1号",
+                    "人事部 健康保険担当", "総務課", "t",
+                ]
+            ])
         #expect(try db.query("SELECT count(*) FROM establishment").scalar == "3")
         #expect(try db.query("SELECT feed FROM import ORDER BY import_id DESC LIMIT 1").scalar == "establishments")
     }
@@ -63,23 +78,29 @@ struct EstablishmentsFeedTests {
     func rejects() throws {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
-        let lines = [Self.header,
-                     Self.row("E001"),                                  // line 2: good
-                     Self.row("E002", ["name": ""]),                    // line 3: name required
-                     Self.row("事業所3"),                                // line 4: not an identifier
-                     Self.row("E004", ["insurer_number": "12"]),        // line 5
-                     Self.row("E005"),                                  // line 6: twice
-                     Self.row("E005", ["contact": "総務"]),              // line 7
-                     Self.row("E008", ["name": String(repeating: "株", count: 101)])]   // line 8
+        let lines = [
+            Self.header,
+            Self.row("E001"),  // line 2: good
+            Self.row("E002", ["name": ""]),  // line 3: name required
+            Self.row("事業所3"),  // line 4: not an identifier
+            Self.row("E004", ["insurer_number": "12"]),  // line 5
+            Self.row("E005"),  // line 6: twice
+            Self.row("E005", ["contact": "総務"]),  // line 7
+            Self.row("E008", ["name": String(repeating: "株", count: 101)]),
+        ]  // line 8
         let r = try importFile(tdb, dir, "bad.csv", lines)
         #expect(r.status == 10, "\(r.stdout)\(r.stderr)")
         let db = try tdb.connect()
         #expect(try db.query("SELECT establishment_id FROM establishment").rows == [["E001"]])
         let rejects = try db.query("SELECT line::text, column_name, member_id FROM import_reject ORDER BY line").rows
-        #expect(rejects == [["3", "name", "E002"], ["4", "establishment_id", "事業所3"], ["5", "insurer_number", "E004"],
-                            ["6", "establishment_id", "E005"], ["7", "establishment_id", "E005"], ["8", "name", "E008"]])
-        let file = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("r").path)
-                                    .first { $0.hasSuffix("rejects.csv") })
+        #expect(
+            rejects == [
+                ["3", "name", "E002"], ["4", "establishment_id", "事業所3"], ["5", "insurer_number", "E004"],
+                ["6", "establishment_id", "E005"], ["7", "establishment_id", "E005"], ["8", "name", "E008"],
+            ])
+        let file = try #require(
+            try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("r").path)
+                .first { $0.hasSuffix("rejects.csv") })
         let text = try String(contentsOf: dir.appendingPathComponent("r").appendingPathComponent(file), encoding: .utf8)
         #expect(text.contains("line,column,value,reason,establishment_id\n"))
         #expect(text.contains("the same key (insurer_number, establishment_id) appears on lines 6, 7"))
@@ -107,7 +128,9 @@ struct EstablishmentsFeedTests {
         let dir = try temporaryDirectory()
         let r = try importFile(tdb, dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("M1")])
         #expect(r.status == 20)
-        #expect(r.stderr.contains("this is not a establishments feed") || r.stderr.contains("this is not an establishments feed"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("this is not a establishments feed") || r.stderr.contains("this is not an establishments feed"), "\(r.stderr)"
+        )
         #expect(r.stderr.contains("Expected the header row: \(Self.header)"))
         #expect(try tdb.connect().query("SELECT count(*) FROM establishment").scalar == "0")
     }

@@ -1,19 +1,27 @@
 import Foundation
-import Testing
 import KakuninCore
-import KakuninTesting
 import KakuninRuntime
+import KakuninTesting
+import Testing
 
 @Suite("kakunin explain against the database")
 struct ExplainTests {
     /// Two members: M1 (no Myna status, no card → issue), M2 (usable card → notice); household H1 headed by M1.
     func load(_ tdb: TestDatabase, _ dir: URL) throws {
-        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader,
-            FeedFiles.member("M1", ["household_id": "H1"]),
-            FeedFiles.member("M2", ["household_id": "H1", "household_head": "false", "postal_code": "", "address": ""])])
-        let s = try FeedFiles.write(dir, "s.csv", [FeedFormat.mynaStatus.columns.filter { !$0.optional }.map(\.name).joined(separator: ","),
-            "131016,M1,2026-11-01,false,,none,,",
-            "131016,M2,2026-11-01,true,registered,active,2030-01-31,"])
+        let m = try FeedFiles.write(
+            dir, "m.csv",
+            [
+                FeedFiles.memberHeader,
+                FeedFiles.member("M1", ["household_id": "H1"]),
+                FeedFiles.member("M2", ["household_id": "H1", "household_head": "false", "postal_code": "", "address": ""]),
+            ])
+        let s = try FeedFiles.write(
+            dir, "s.csv",
+            [
+                FeedFormat.mynaStatus.columns.filter { !$0.optional }.map(\.name).joined(separator: ","),
+                "131016,M1,2026-11-01,false,,none,,",
+                "131016,M2,2026-11-01,true,registered,active,2030-01-31,",
+            ])
         #expect(try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb).status == 0)
         #expect(try runKakunin(["import", "myna-status", s.path, "--report-dir", dir.path], database: tdb).status == 0)
     }
@@ -40,7 +48,8 @@ struct ExplainTests {
         let dir = try temporaryDirectory()
         try load(tdb, dir)
         #expect(try setParameters(tdb, from: "2026-04-01", ["insurer_name = 千代田区", "issue_lead_days = 45"]).status == 0)
-        let r = try runKakunin(["explain", "--insurer", "131016", "--member", "M2", "--as-of", "2026-11-21", "--format", "json"], database: tdb)
+        let r = try runKakunin(
+            ["explain", "--insurer", "131016", "--member", "M2", "--as-of", "2026-11-21", "--format", "json"], database: tdb)
         #expect(r.status == 0, "\(r.stderr)")
         let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         // M2 has no address of its own, but nhi mail goes to the head (M1), who has one.
@@ -87,13 +96,18 @@ struct ExplainTests {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
         let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("R")])
-        let s = try FeedFiles.write(dir, "s.csv", [FeedFormat.mynaStatus.columns.filter { !$0.optional }.map(\.name).joined(separator: ","),
-            "131016,R,2026-11-01,true,registered,renewing,2030-01-31,"])
+        let s = try FeedFiles.write(
+            dir, "s.csv",
+            [
+                FeedFormat.mynaStatus.columns.filter { !$0.optional }.map(\.name).joined(separator: ","),
+                "131016,R,2026-11-01,true,registered,renewing,2030-01-31,",
+            ])
         #expect(try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb).status == 0)
         #expect(try runKakunin(["import", "myna-status", s.path, "--report-dir", dir.path], database: tdb).status == 0)
         #expect(try setParameters(tdb, from: "2026-11-01", ["insurer_name = 千代田区国民健康保険"]).status == 0)
-        let run = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", dir.appendingPathComponent("out").path, "--quiet"],
-                                 database: tdb)
+        let run = try runKakunin(
+            ["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", dir.appendingPathComponent("out").path, "--quiet"],
+            database: tdb)
         #expect(run.status == 0, "\(run.stderr)")
         // Parameters changed since: the run's explanation still names the run's own.
         #expect(try setParameters(tdb, from: "2026-11-15", ["insurer_name = 改名後の保険者"]).status == 0)
@@ -104,7 +118,8 @@ struct ExplainTests {
         #expect(r.stdout.contains("(千代田区国民健康保険), as of 2026-11-21") && !r.stdout.contains("APPLY_NOTICE_RECENT"), "\(r.stdout)")
         r = try runKakunin(["explain", "--run", "1", "--member", "R", "--format", "json"], database: tdb)
         let obj = try #require(try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stderr)")
-        #expect(obj["outcome"] as? String == "apply_notice" && obj["reasons"] as? [String] == ["CARD_RENEWING"] && obj["run_id"] as? Int == 1)
+        #expect(
+            obj["outcome"] as? String == "apply_notice" && obj["reasons"] as? [String] == ["CARD_RENEWING"] && obj["run_id"] as? Int == 1)
         #expect(obj["explains"] as? String == "run 1" && obj["stored_decision"] == nil)
         // Today's decision, a separate command: the notice run 1 sent counts now.
         r = try runKakunin(["explain", "--insurer", "131016", "--member", "R", "--as-of", "2026-11-21"], database: tdb)

@@ -41,8 +41,11 @@ enum FeedFiles {
 /// (`kakunin insurer params set … -`). Every test database already gives each insurer a
 /// version from 1900-01-01 (TestDatabase); this one takes over from `from`.
 @discardableResult
-func setParameters(_ tdb: TestDatabase, insurer: String = "131016", from: String, _ lines: [String],
-                   environment: [String: String] = [:]) throws -> CommandResult {
-    try runKakunin(["insurer", "params", "set", "--insurer", insurer, "--from", from, "-"], database: tdb, environment: environment,
-                   stdin: Data((lines.joined(separator: "\n") + "\n").utf8))
+func setParameters(
+    _ tdb: TestDatabase, insurer: String = "131016", from: String, _ lines: [String],
+    environment: [String: String] = [:]
+) throws -> CommandResult {
+    try runKakunin(
+        ["insurer", "params", "set", "--insurer", insurer, "--from", from, "-"], database: tdb, environment: environment,
+        stdin: Data((lines.joined(separator: "\n") + "\n").utf8))
 }

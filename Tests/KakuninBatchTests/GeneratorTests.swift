@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import KakuninBatch
 import KakuninCore
 import KakuninTesting
+import Testing
 
 @Suite("Generated feeds")
 struct GeneratorTests {
@@ -44,7 +44,9 @@ struct GeneratorTests {
         #expect(rows.allSatisfy { $0[col("postal_code")].isEmpty || $0[col("postal_code")].count == 7 })
         // nhi households: one head each, apart from a few planted anomalies (held at decision time).
         var heads: [String: Int] = [:]
-        for r in rows where r[col("scheme")] == "nhi" { heads[r[col("household_id")], default: 0] += r[col("household_head")] == "true" ? 1 : 0 }
+        for r in rows where r[col("scheme")] == "nhi" {
+            heads[r[col("household_id")], default: 0] += r[col("household_head")] == "true" ? 1 : 0
+        }
         let oneHead = heads.values.filter { $0 == 1 }.count
         #expect(Double(oneHead) / Double(heads.count) > 0.99)
         let myna = try csvRows(String(decoding: files["myna_status.csv"]!, as: UTF8.self)).dropFirst()
@@ -53,7 +55,8 @@ struct GeneratorTests {
         let apps = try csvRows(String(decoding: files["applications.csv"]!, as: UTF8.self)).dropFirst()
         #expect(Set(apps.map { $0[2] }).isSuperset(of: ["special_consideration", "card_lost", "card_renewing", "reissue"]))
         // Files are owner-only.
-        let mode = try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("members.csv").path)[.posixPermissions] as? Int
+        let mode =
+            try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("members.csv").path)[.posixPermissions] as? Int
         #expect(mode == 0o600)
     }
 
@@ -61,8 +64,11 @@ struct GeneratorTests {
     func badRowsRejected() throws {
         let tdb = try TestDatabase()
         let (dir, _) = try generate(5, 3000)
-        let r = try runKakunin(["import", "members", dir.appendingPathComponent("members.csv").path,
-                                "--report-dir", dir.path], database: tdb)
+        let r = try runKakunin(
+            [
+                "import", "members", dir.appendingPathComponent("members.csv").path,
+                "--report-dir", dir.path,
+            ], database: tdb)
         #expect(r.status == 10)
         let db = try tdb.connect()
         let counts = try db.query("SELECT rows_read, rows_loaded, rows_rejected FROM import").rows[0].map { Int($0!)! }

@@ -1,10 +1,10 @@
 import Foundation
-import Testing
 import KakuninBatch
 import KakuninCore
+import KakuninRuntime
 import KakuninStore
 import KakuninTesting
-import KakuninRuntime
+import Testing
 
 @Suite("Feed import through the CLI")
 struct ImportTests {
@@ -28,15 +28,15 @@ struct ImportTests {
         let dir = try temporaryDirectory()
         let lines = [
             FeedFiles.memberHeader,
-            FeedFiles.member("M1", ["address_extra": "メゾン \"桜\", 101号"]),              // line 2
-            FeedFiles.member("M2", ["birth_date": "1980-02-30"]),                         // line 3
-            FeedFiles.member("M3", ["scheme": "nhi2", "sex": "3"]),                       // line 4: two errors
-            FeedFiles.member("", [:]),                                                    // line 5
-            FeedFiles.member("M5", ["address": "札幌市\n中央区"]),                         // lines 6-7 (quoted newline)
-            FeedFiles.member("M6", ["qualified_on": "2021-01-01", "disqualified_on": "2020-12-31"]), // line 8
-            FeedFiles.member("M7", ["family_name_kana": "やまだ"]),                        // line 9
-            "131016,M8,nhi",                                                              // line 10: too few fields
-            FeedFiles.member("M9", ["copay_ratio": "25", "preferred_language": "english!"]), // line 11
+            FeedFiles.member("M1", ["address_extra": "メゾン \"桜\", 101号"]),  // line 2
+            FeedFiles.member("M2", ["birth_date": "1980-02-30"]),  // line 3
+            FeedFiles.member("M3", ["scheme": "nhi2", "sex": "3"]),  // line 4: two errors
+            FeedFiles.member("", [:]),  // line 5
+            FeedFiles.member("M5", ["address": "札幌市\n中央区"]),  // lines 6-7 (quoted newline)
+            FeedFiles.member("M6", ["qualified_on": "2021-01-01", "disqualified_on": "2020-12-31"]),  // line 8
+            FeedFiles.member("M7", ["family_name_kana": "やまだ"]),  // line 9
+            "131016,M8,nhi",  // line 10: too few fields
+            FeedFiles.member("M9", ["copay_ratio": "25", "preferred_language": "english!"]),  // line 11
         ]
         let file = try FeedFiles.write(dir, "members.csv", lines)
         let reports = dir.appendingPathComponent("reports")
@@ -50,36 +50,43 @@ struct ImportTests {
         let rows = try csvRows(rejects)
         #expect(rows.first == ["line", "column", "value", "reason", "member_id"])
         let body = rows.dropFirst().map { [$0[0], $0[1], $0[3]] }
-        #expect(body == [
-            ["3", "birth_date", "not a date in YYYY-MM-DD form"],
-            ["4", "scheme", "unknown value; expected one of nhi, elderly, employee"],
-            ["4", "sex", "unknown value; expected one of 1, 2, 9"],
-            ["5", "member_id", "required value is missing"],
-            ["6", "address", "contains a control character (a line break or tab inside a value is not allowed)"],
-            ["8", "disqualified_on", "qualified_on (2021-01-01) is after disqualified_on"],
-            ["9", "family_name_kana", "reading must be full-width katakana"],
-            ["10", "", "row has 3 fields; the header has 24"],
-            ["11", "copay_ratio", "unknown value; expected one of 10, 20, 30"],
-            ["11", "preferred_language", "not a BCP 47 language tag"],
-        ])
+        #expect(
+            body == [
+                ["3", "birth_date", "not a date in YYYY-MM-DD form"],
+                ["4", "scheme", "unknown value; expected one of nhi, elderly, employee"],
+                ["4", "sex", "unknown value; expected one of 1, 2, 9"],
+                ["5", "member_id", "required value is missing"],
+                ["6", "address", "contains a control character (a line break or tab inside a value is not allowed)"],
+                ["8", "disqualified_on", "qualified_on (2021-01-01) is after disqualified_on"],
+                ["9", "family_name_kana", "reading must be full-width katakana"],
+                ["10", "", "row has 3 fields; the header has 24"],
+                ["11", "copay_ratio", "unknown value; expected one of 10, 20, 30"],
+                ["11", "preferred_language", "not a BCP 47 language tag"],
+            ])
         // The on-screen summary withholds personal values but names the line and column.
         #expect(r.stdout.contains("line 9, column family_name_kana, value \"(withheld: see rejects file)\""))
         #expect(!r.stdout.contains("やまだ"))
         // Quotes and commas survive; files are owner-only.
         let db = try tdb.connect()
         #expect(try db.query("SELECT address_extra FROM member WHERE member_id = 'M1'").scalar == "メゾン \"桜\", 101号")
-        let mode = try FileManager.default.attributesOfItem(atPath: reports.appendingPathComponent("import-1-members.rejects.csv").path)[.posixPermissions] as? Int
+        let mode =
+            try FileManager.default.attributesOfItem(atPath: reports.appendingPathComponent("import-1-members.rejects.csv").path)[
+                .posixPermissions] as? Int
         #expect(mode == 0o600)
     }
 
-    @Test("monthly Myna snapshots: every one is kept, the first and the changes are marked, and the latest status on any date is the same either way")
+    @Test(
+        "monthly Myna snapshots: every one is kept, the first and the changes are marked, and the latest status on any date is the same either way"
+    )
     func mynaRepeats() throws {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
         let reports = dir.appendingPathComponent("r").path
         let members = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("A"), FeedFiles.member("B")])
         #expect(try runKakunin(["import", "members", members.path, "--report-dir", reports], database: tdb).status == 0)
-        let usable = "true,registered,active,2030-01-31,", suspended = "true,registered,suspended,2030-01-31,", none = "false,,none,,"
+        let usable = "true,registered,active,2030-01-31,"
+        let suspended = "true,registered,suspended,2030-01-31,"
+        let none = "false,,none,,"
         func month(_ name: String, _ rows: [(String, String, String)]) throws {
             let f = try FeedFiles.write(dir, name, [NightlyRunTests.mynaHeader] + rows.map { "131016,\($0.0),\($0.1),\($0.2)" })
             let r = try runKakunin(["import", "myna-status", f.path, "--report-dir", reports], database: tdb)
@@ -87,13 +94,16 @@ struct ImportTests {
         }
         let db = try tdb.connect()
         func marks(_ member: String) throws -> [String] {
-            try db.query("SELECT status_as_of::text || (CASE WHEN status_changed THEN '' ELSE ' repeat' END) FROM myna_status WHERE member_id = $1 ORDER BY status_as_of",
-                         [member]).rows.map { $0[0]! }
+            try db.query(
+                "SELECT status_as_of::text || (CASE WHEN status_changed THEN '' ELSE ' repeat' END) FROM myna_status WHERE member_id = $1 ORDER BY status_as_of",
+                [member]
+            ).rows.map { $0[0]! }
         }
         // The invariant the facts query relies on: on every date, the latest unmarked snapshot
         // has the values of the latest snapshot.
         func sameOnEveryDate() throws {
-            let differ = try db.query("""
+            let differ = try db.query(
+                """
                 SELECT d::date::text, m.member_id FROM generate_series('2025-12-01'::date, '2026-06-01', '1 day') d
                 CROSS JOIN (VALUES ('A'), ('B')) m(member_id)
                 WHERE (SELECT (has_card, registration, card_state, ecert_expiry, card_expiry) FROM myna_status s
@@ -102,7 +112,8 @@ struct ImportTests {
                       (SELECT (has_card, registration, card_state, ecert_expiry, card_expiry) FROM myna_status s
                        WHERE s.member_id = m.member_id AND s.status_as_of <= d AND status_changed ORDER BY status_as_of DESC LIMIT 1)
                 LIMIT 5
-                """).rows
+                """
+            ).rows
             #expect(differ.isEmpty, "\(differ)")
         }
         try month("1.csv", [("A", "2026-01-01", usable), ("B", "2026-01-01", none)])
@@ -124,8 +135,11 @@ struct ImportTests {
         try sameOnEveryDate()
         // Two snapshots of one member in one file: marked against each other.
         try month("two.csv", [("B", "2026-05-01", none), ("B", "2026-05-15", none)])
-        #expect(try marks("B") == ["2026-01-01", "2026-02-01 repeat", "2026-03-01 repeat", "2026-03-15", "2026-04-01 repeat",
-                                   "2026-05-01", "2026-05-15 repeat"])
+        #expect(
+            try marks("B") == [
+                "2026-01-01", "2026-02-01 repeat", "2026-03-01 repeat", "2026-03-15", "2026-04-01 repeat",
+                "2026-05-01", "2026-05-15 repeat",
+            ])
         try sameOnEveryDate()
         // What the run decides from: A suspended in March → guidance to apply; usable in January.
         for (asOf, expected) in [("2026-03-10", "CARD_SUSPENDED"), ("2026-01-20", "MYNA_USABLE")] {
@@ -154,43 +168,64 @@ struct ImportTests {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
         let v1 = try FeedFiles.write(dir, "v1.csv", [FeedFiles.memberHeader, FeedFiles.member("M1"), FeedFiles.member("M2")])
-        let v2 = try FeedFiles.write(dir, "v2.csv", [FeedFiles.memberHeader,
-            FeedFiles.member("M1", ["address": "大阪府大阪市北区梅田1丁目", "postal_code": "5300001"]), FeedFiles.member("M2")])
+        let v2 = try FeedFiles.write(
+            dir, "v2.csv",
+            [
+                FeedFiles.memberHeader,
+                FeedFiles.member("M1", ["address": "大阪府大阪市北区梅田1丁目", "postal_code": "5300001"]), FeedFiles.member("M2"),
+            ])
         _ = try runKakunin(["import", "members", v1.path, "--report-dir", dir.path], database: tdb)
         let r = try runKakunin(["import", "members", v2.path, "--report-dir", dir.path], database: tdb)
         #expect(r.stdout.contains("loaded:    2 (inserted 0, updated 1, unchanged 1)"))
         let db = try tdb.connect()
-        let h = try db.query("""
+        let h = try db.query(
+            """
             SELECT member_id, import_id, changed_columns::text, old_values->>'postal_code', new_values->>'postal_code',
                    new_values->>'address' FROM member_history
-            """).rows
+            """
+        ).rows
         #expect(h == [["M1", "2", "{address,postal_code}", "1000001", "5300001", "大阪府大阪市北区梅田1丁目"]])
         #expect(try db.query("SELECT updated_by_import, created_by_import FROM member WHERE member_id = 'M1'").rows == [["2", "1"]])
     }
 
-    @Test("many members changed at once: each change kept with its columns' JSON types; changes outside a running import or to a key are refused")
+    @Test(
+        "many members changed at once: each change kept with its columns' JSON types; changes outside a running import or to a key are refused"
+    )
     func historyPerStatement() throws {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
         let ids = (1...300).map { "M\($0)" }
         let v1 = try FeedFiles.write(dir, "v1.csv", [FeedFiles.memberHeader] + ids.map { FeedFiles.member($0) })
-        let v2 = try FeedFiles.write(dir, "v2.csv", [FeedFiles.memberHeader,
-            FeedFiles.member("M1", ["copay_ratio": "20", "household_head": "false", "disqualified_on": "2026-03-31"]),
-            FeedFiles.member("M2", ["address_extra": "コーポ2号"])]
-            + ids.dropFirst(2).map { FeedFiles.member($0, ["branch": "01"]) } + [FeedFiles.member("M301")])
+        let v2 = try FeedFiles.write(
+            dir, "v2.csv",
+            [
+                FeedFiles.memberHeader,
+                FeedFiles.member("M1", ["copay_ratio": "20", "household_head": "false", "disqualified_on": "2026-03-31"]),
+                FeedFiles.member("M2", ["address_extra": "コーポ2号"]),
+            ]
+                + ids.dropFirst(2).map { FeedFiles.member($0, ["branch": "01"]) } + [FeedFiles.member("M301")])
         _ = try runKakunin(["import", "members", v1.path, "--report-dir", dir.path], database: tdb)
         let r = try runKakunin(["import", "members", v2.path, "--report-dir", dir.path], database: tdb)
         #expect(r.stdout.contains("loaded:    301 (inserted 1, updated 300, unchanged 0)"), "\(r.stdout)")
         let db = try tdb.connect()
-        #expect(try db.query("SELECT member_id, changed_columns::text, old_values::text, new_values::text FROM member_history WHERE member_id IN ('M1', 'M2') ORDER BY member_id").rows == [
-            ["M1", "{copay_ratio,disqualified_on,household_head}",
-             #"{"copay_ratio": 30, "household_head": true, "disqualified_on": null}"#,
-             #"{"copay_ratio": 20, "household_head": false, "disqualified_on": "2026-03-31"}"#],
-            ["M2", "{address_extra}", #"{"address_extra": null}"#, #"{"address_extra": "コーポ2号"}"#]])
-        #expect(try db.query("""
-            SELECT count(*), count(DISTINCT member_id), min(old_values->>'branch'), max(new_values->>'branch'), min(import_id), max(import_id)
-            FROM member_history WHERE changed_columns = '{branch}'
-            """).rows == [["298", "298", "00", "01", "2", "2"]])
+        #expect(
+            try db.query(
+                "SELECT member_id, changed_columns::text, old_values::text, new_values::text FROM member_history WHERE member_id IN ('M1', 'M2') ORDER BY member_id"
+            ).rows == [
+                [
+                    "M1", "{copay_ratio,disqualified_on,household_head}",
+                    #"{"copay_ratio": 30, "household_head": true, "disqualified_on": null}"#,
+                    #"{"copay_ratio": 20, "household_head": false, "disqualified_on": "2026-03-31"}"#,
+                ],
+                ["M2", "{address_extra}", #"{"address_extra": null}"#, #"{"address_extra": "コーポ2号"}"#],
+            ])
+        #expect(
+            try db.query(
+                """
+                SELECT count(*), count(DISTINCT member_id), min(old_values->>'branch'), max(new_values->>'branch'), min(import_id), max(import_id)
+                FROM member_history WHERE changed_columns = '{branch}'
+                """
+            ).rows == [["298", "298", "00", "01", "2", "2"]])
 
         // Whoever writes: the database refuses a change that names no running import, or that
         // changes a member's key, and keeps a change that names one.
@@ -200,12 +235,20 @@ struct ImportTests {
         }
         refused("UPDATE member SET address = 'x' WHERE member_id = 'M1'", "member M1 changes only through a running import")
         refused("UPDATE member SET address = 'x', updated_by_import = 1 WHERE member_id = 'M1'", "import 1 is not running")
-        let running = try db.query("INSERT INTO import (feed, file_name, status, host) VALUES ('members', 'by hand', 'running', 'test') RETURNING import_id").scalar!
-        refused("UPDATE member SET member_id = 'M9', updated_by_import = \(running) WHERE member_id = 'M1'", "member M1 keeps its insurer number and member id")
+        let running = try db.query(
+            "INSERT INTO import (feed, file_name, status, host) VALUES ('members', 'by hand', 'running', 'test') RETURNING import_id"
+        ).scalar!
+        refused(
+            "UPDATE member SET member_id = 'M9', updated_by_import = \(running) WHERE member_id = 'M1'",
+            "member M1 keeps its insurer number and member id")
         #expect(try db.query("SELECT count(*) FROM member_history").scalar == "300")
         try db.execute("UPDATE member SET address = '東京都港区1丁目', updated_by_import = \(running) WHERE member_id IN ('M1', 'M3')")
-        #expect(try db.query("SELECT member_id, import_id, changed_columns::text, new_values::text FROM member_history WHERE import_id = \(running) ORDER BY member_id").rows == [
-            ["M1", running, "{address}", #"{"address": "東京都港区1丁目"}"#], ["M3", running, "{address}", #"{"address": "東京都港区1丁目"}"#]])
+        #expect(
+            try db.query(
+                "SELECT member_id, import_id, changed_columns::text, new_values::text FROM member_history WHERE import_id = \(running) ORDER BY member_id"
+            ).rows == [
+                ["M1", running, "{address}", #"{"address": "東京都港区1丁目"}"#], ["M3", running, "{address}", #"{"address": "東京都港区1丁目"}"#],
+            ])
     }
 
     @Test("the row digest finds changes whatever the column order, and members stored without one are compared by column")
@@ -220,9 +263,13 @@ struct ImportTests {
         let rows = [FeedFiles.member("M1"), FeedFiles.member("M2")]
         let v1 = try FeedFiles.write(dir, "v1.csv", [FeedFiles.memberHeader] + rows)
         let v1b = try FeedFiles.write(dir, "v1b.csv", ([FeedFiles.memberHeader] + rows).map(swapped))
-        let v2 = try FeedFiles.write(dir, "v2.csv", [FeedFiles.memberHeader, FeedFiles.member("M1"),
-                                                     FeedFiles.member("M2", ["address_extra": "コーポ2号"])])
-        _ = try runKakunin(["import", "members", v1.path, "--report-dir", dir.path], database: tdb)   // first load, straight into member
+        let v2 = try FeedFiles.write(
+            dir, "v2.csv",
+            [
+                FeedFiles.memberHeader, FeedFiles.member("M1"),
+                FeedFiles.member("M2", ["address_extra": "コーポ2号"]),
+            ])
+        _ = try runKakunin(["import", "members", v1.path, "--report-dir", dir.path], database: tdb)  // first load, straight into member
         let db = try tdb.connect()
         let digests = try db.query("SELECT member_id, encode(row_digest, 'hex') FROM member ORDER BY member_id").rows
         #expect(digests.count == 2 && digests.allSatisfy { ($0[1] ?? "").count == 32 })
@@ -241,7 +288,7 @@ struct ImportTests {
         #expect(r.stdout.contains("loaded:    2 (inserted 0, updated 1, unchanged 1)"), "\(r.stdout)")
         #expect(try db.query("SELECT member_id, changed_columns::text FROM member_history").rows == [["M2", "{address_extra}"]])
         let after = try db.query("SELECT member_id, encode(row_digest, 'hex') FROM member ORDER BY member_id").rows
-        #expect(after[0] == digests[0])        // M1 has its digest again, unchanged data
+        #expect(after[0] == digests[0])  // M1 has its digest again, unchanged data
         #expect(after[1] != digests[1])
     }
 
@@ -252,20 +299,29 @@ struct ImportTests {
         let db = try tdb.connect()
         // The member table's indexes and the foreign keys that reference it, as migrated.
         func keysAndIndexes() throws -> [[String?]] {
-            try db.query("""
+            try db.query(
+                """
                 SELECT c.relname, i.indisvalid::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
                 WHERE i.indrelid = 'member'::regclass
                 UNION ALL
                 SELECT conname, convalidated::text FROM pg_constraint WHERE confrelid = 'member'::regclass
                 ORDER BY 1
-                """).rows
+                """
+            ).rows
         }
         let migrated = try keysAndIndexes()
-        #expect(migrated.map { $0[0]! } == ["application_insurer_number_member_id_fkey", "mail_return_insurer_number_member_id_fkey",
-                                           "member_kana", "member_pkey"])
+        #expect(
+            migrated.map { $0[0]! } == [
+                "application_insurer_number_member_id_fkey", "mail_return_insurer_number_member_id_fkey",
+                "member_kana", "member_pkey",
+            ])
         // A duplicate key: the direct COPY fails on the primary key and the staged merge takes over.
-        let dup = try FeedFiles.write(dir, "dup.csv", [FeedFiles.memberHeader, FeedFiles.member("M1"), FeedFiles.member("M1"),
-                                                       FeedFiles.member("M2", ["family_name_kana": "アオキ"])])
+        let dup = try FeedFiles.write(
+            dir, "dup.csv",
+            [
+                FeedFiles.memberHeader, FeedFiles.member("M1"), FeedFiles.member("M1"),
+                FeedFiles.member("M2", ["family_name_kana": "アオキ"]),
+            ])
         var r = try runKakunin(["import", "members", dup.path, "--report-dir", dir.path], database: tdb)
         #expect(r.status == 10, "\(r.stderr)")
         #expect(try keysAndIndexes() == migrated)
@@ -287,11 +343,13 @@ struct ImportTests {
         }
         // The index serves the counter's kana search.
         try db.execute("SET enable_seqscan = off")
-        let plan = try db.query("""
+        let plan = try db.query(
+            """
             EXPLAIN SELECT member_id FROM member WHERE insurer_number = '131016'
               AND (coalesce(family_name_kana, '') || coalesce(given_name_kana, '')) COLLATE "C" >= 'ヤ'
             ORDER BY insurer_number, (coalesce(family_name_kana, '') || coalesce(given_name_kana, '')) COLLATE "C", member_id
-            """).rows.map { $0[0] ?? "" }.joined(separator: "\n")
+            """
+        ).rows.map { $0[0] ?? "" }.joined(separator: "\n")
         #expect(plan.contains("member_kana"), "\(plan)")
     }
 
@@ -317,7 +375,7 @@ struct ImportTests {
         var bytes = Array((FeedFiles.memberHeader + "\n").utf8)
         let row = FeedFiles.member("M1").replacingOccurrences(of: "山田", with: "YAMADA")
         bytes += Array(row.utf8)
-        bytes += [0x8E, 0x52, 0x93, 0x63, 0x0A] // 山田 in Shift_JIS, inside the last field
+        bytes += [0x8E, 0x52, 0x93, 0x63, 0x0A]  // 山田 in Shift_JIS, inside the last field
         let file = dir.appendingPathComponent("sjis.csv")
         try Data(bytes).write(to: file)
         let r = try runKakunin(["import", "members", file.path, "--report-dir", dir.path], database: tdb)
@@ -337,8 +395,12 @@ struct ImportTests {
         #expect(r1.status == 20)
         #expect(r1.stderr.contains("column 'my_number' is an Individual Number"))
         // By value, hidden in an ordinary column, grouped 4-4-4.
-        let v = try FeedFiles.write(dir, "v.csv", [FeedFiles.memberHeader, FeedFiles.member("M1"),
-                                                   FeedFiles.member("M2", ["address_extra": "1234-5678-9012"])])
+        let v = try FeedFiles.write(
+            dir, "v.csv",
+            [
+                FeedFiles.memberHeader, FeedFiles.member("M1"),
+                FeedFiles.member("M2", ["address_extra": "1234-5678-9012"]),
+            ])
         let r2 = try runKakunin(["import", "members", v.path, "--report-dir", dir.path], database: tdb)
         #expect(r2.status == 20)
         #expect(r2.stderr.contains("column 'address_extra' holds a value that looks like a 12-digit Individual Number"))
@@ -348,7 +410,8 @@ struct ImportTests {
         #expect(try db.query("SELECT count(*) FROM member").scalar == "0")
         #expect(try db.query("SELECT count(*) FROM import_reject").scalar == "0")
         #expect(try db.query("SELECT count(*) FROM import WHERE status = 'refused'").scalar == "2")
-        let stored = try db.query("SELECT count(*) FROM audit_event WHERE details::text LIKE '%123456789012%' OR details::text LIKE '%1234-5678-9012%'")
+        let stored = try db.query(
+            "SELECT count(*) FROM audit_event WHERE details::text LIKE '%123456789012%' OR details::text LIKE '%1234-5678-9012%'")
         #expect(stored.scalar == "0")
         for f in try FileManager.default.contentsOfDirectory(atPath: dir.path) where f.hasPrefix("import-") {
             let text = try String(contentsOf: dir.appendingPathComponent(f), encoding: .utf8)
@@ -360,22 +423,30 @@ struct ImportTests {
     func duplicatesAndUnknownMembers() throws {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
-        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("M1"), FeedFiles.member("M2"),
-                                                   FeedFiles.member("M1", ["address": "別の住所"])])
+        let m = try FeedFiles.write(
+            dir, "m.csv",
+            [
+                FeedFiles.memberHeader, FeedFiles.member("M1"), FeedFiles.member("M2"),
+                FeedFiles.member("M1", ["address": "別の住所"]),
+            ])
         let r = try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb)
         #expect(r.status == 10)
         #expect(r.stdout.contains("loaded:    1 (inserted 1"))
         #expect(r.stdout.contains("the same key (insurer_number, member_id) appears on lines 2, 4"))
-        let s = try FeedFiles.write(dir, "s.csv", [
-            FeedFormat.mynaStatus.columns.filter { !$0.optional }.map(\.name).joined(separator: ","),
-            "131016,M2,2026-11-01,true,registered,active,2030-01-31,2034-01-31",
-            "131016,M9,2026-11-01,false,,none,,",
-            "131016,M2,2026-10-01,false,,active,,",
-        ])
+        let s = try FeedFiles.write(
+            dir, "s.csv",
+            [
+                FeedFormat.mynaStatus.columns.filter { !$0.optional }.map(\.name).joined(separator: ","),
+                "131016,M2,2026-11-01,true,registered,active,2030-01-31,2034-01-31",
+                "131016,M9,2026-11-01,false,,none,,",
+                "131016,M2,2026-10-01,false,,active,,",
+            ])
         let r2 = try runKakunin(["import", "myna-status", s.path, "--report-dir", dir.path], database: tdb)
         #expect(r2.status == 10)
         #expect(r2.stdout.contains("line 3, column member_id, value \"M9\", member M9: unknown member"))
-        #expect(r2.stdout.contains("line 4, column card_state, value \"active\", member M2: card_state must be none or returned when has_card is false"))
+        #expect(
+            r2.stdout.contains(
+                "line 4, column card_state, value \"active\", member M2: card_state must be none or returned when has_card is false"))
         #expect(try tdb.connect().query("SELECT count(*) FROM myna_status").scalar == "1")
     }
 
@@ -385,12 +456,14 @@ struct ImportTests {
         let dir = try temporaryDirectory()
         let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("M1"), FeedFiles.member("M2")])
         _ = try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb)
-        let a = try FeedFiles.write(dir, "a.csv", [
-            FeedFormat.applications.columns.map(\.name).joined(separator: ","),
-            "131016,M1,special_consideration,2026-11-01,,approved",
-            "131016,M2,special_consideration,2026-11-02,disability,approved",
-            "131016,M2,card_lost,2026-11-03,elderly,approved",
-        ])
+        let a = try FeedFiles.write(
+            dir, "a.csv",
+            [
+                FeedFormat.applications.columns.map(\.name).joined(separator: ","),
+                "131016,M1,special_consideration,2026-11-01,,approved",
+                "131016,M2,special_consideration,2026-11-02,disability,approved",
+                "131016,M2,card_lost,2026-11-03,elderly,approved",
+            ])
         let r = try runKakunin(["import", "applications", a.path, "--report-dir", dir.path], database: tdb)
         #expect(r.status == 10)
         #expect(r.stdout.contains("basis applies only to special_consideration applications"))
@@ -398,30 +471,39 @@ struct ImportTests {
         #expect(rows == [["M1", "special_consideration", "rejected", "NO_BASIS"], ["M2", "special_consideration", "approved", nil]])
     }
 
-    @Test("applications: the 2026 bases care_need, guardianship and facility load and are stored; an unknown basis is rejected with line, column and reason")
+    @Test(
+        "applications: the 2026 bases care_need, guardianship and facility load and are stored; an unknown basis is rejected with line, column and reason"
+    )
     func applicationBases2026() throws {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
         let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader] + ["M1", "M2", "M3", "M4"].map { FeedFiles.member($0) })
         _ = try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb)
-        let a = try FeedFiles.write(dir, "a.csv", [
-            FeedFormat.applications.columns.map(\.name).joined(separator: ","),
-            "131016,M1,special_consideration,2026-11-01,care_need,approved",     // line 2
-            "131016,M2,special_consideration,2026-11-02,guardianship,pending",   // line 3
-            "131016,M3,special_consideration,2026-11-03,facility,approved",      // line 4
-            "131016,M4,special_consideration,2026-11-04,hospital,approved",      // line 5
-        ])
+        let a = try FeedFiles.write(
+            dir, "a.csv",
+            [
+                FeedFormat.applications.columns.map(\.name).joined(separator: ","),
+                "131016,M1,special_consideration,2026-11-01,care_need,approved",  // line 2
+                "131016,M2,special_consideration,2026-11-02,guardianship,pending",  // line 3
+                "131016,M3,special_consideration,2026-11-03,facility,approved",  // line 4
+                "131016,M4,special_consideration,2026-11-04,hospital,approved",  // line 5
+            ])
         let r = try runKakunin(["import", "applications", a.path, "--report-dir", dir.path], database: tdb)
         #expect(r.status == 10, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("loaded:    3"), "\(r.stdout)")
-        #expect(r.stdout.contains("line 5, column basis, value \"hospital\", member M4: unknown value; expected one of elderly, disability, needs_helper, care_need, guardianship, facility, other"),
-                "\(r.stdout)")
+        #expect(
+            r.stdout.contains(
+                "line 5, column basis, value \"hospital\", member M4: unknown value; expected one of elderly, disability, needs_helper, care_need, guardianship, facility, other"
+            ),
+            "\(r.stdout)")
         let db = try tdb.connect()
-        #expect(try db.query("SELECT member_id, basis, status, reject_reason FROM application ORDER BY member_id").rows
+        #expect(
+            try db.query("SELECT member_id, basis, status, reject_reason FROM application ORDER BY member_id").rows
                 == [["M1", "care_need", "approved", nil], ["M2", "guardianship", "pending", nil], ["M3", "facility", "approved", nil]])
         // The database's own check (sql/029) takes the new bases and still refuses another value.
         #expect(throws: (any Error).self) {
-            try db.execute("""
+            try db.execute(
+                """
                 INSERT INTO application (insurer_number, member_id, kind, received_on, basis, status, source)
                 VALUES ('131016', 'M4', 'special_consideration', '2026-11-05', 'hospital', 'approved', 'staff')
                 """)
@@ -440,11 +522,13 @@ struct ImportTests {
         let dir = try temporaryDirectory()
         let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("M1")])
         _ = try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb)
-        let a = try FeedFiles.write(dir, "a.csv", [
-            FeedFormat.applications.columns.map(\.name).joined(separator: ","),
-            "131016,M1,card_lost,2026-11-01,,rejected",
-            "131016,M1,special_consideration,2026-11-02,disability,pending",
-        ])
+        let a = try FeedFiles.write(
+            dir, "a.csv",
+            [
+                FeedFormat.applications.columns.map(\.name).joined(separator: ","),
+                "131016,M1,card_lost,2026-11-01,,rejected",
+                "131016,M1,special_consideration,2026-11-02,disability,pending",
+            ])
         let r = try runKakunin(["import", "applications", a.path, "--report-dir", dir.path], database: tdb)
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let rows = try tdb.connect().query("SELECT kind, status, reject_reason, basis FROM application ORDER BY received_on").rows
@@ -472,10 +556,10 @@ struct ImportTests {
         // 3,000 rows: several batches of 512 per worker. Bad rows and a duplicated key lie in
         // different batches.
         var lines = [FeedFiles.memberHeader] + (1...3000).map { FeedFiles.member("M\($0)") }
-        lines[2] = FeedFiles.member("M2", ["birth_date": "1980-02-30"])          // line 3
-        lines[1100] = FeedFiles.member("M1100", ["sex": "3"])                     // line 1101
-        lines[2600] = FeedFiles.member("M7")                                      // line 2601: M7 again
-        lines[3000] = FeedFiles.member("M3000", ["scheme": "nhi2"])              // line 3001, the last
+        lines[2] = FeedFiles.member("M2", ["birth_date": "1980-02-30"])  // line 3
+        lines[1100] = FeedFiles.member("M1100", ["sex": "3"])  // line 1101
+        lines[2600] = FeedFiles.member("M7")  // line 2601: M7 again
+        lines[3000] = FeedFiles.member("M3000", ["scheme": "nhi2"])  // line 3001, the last
         let file = try FeedFiles.write(dir, "members.csv", lines)
         let reports = dir.appendingPathComponent("reports")
         let r = try runKakunin(["import", "members", file.path, "--report-dir", reports.path], database: tdb)
@@ -483,10 +567,11 @@ struct ImportTests {
         #expect(r.stdout.contains("rows read: 3000"))
         #expect(r.stdout.contains("loaded:    2995 (inserted 2995, updated 0, unchanged 0)"), "\(r.stdout)")
         let rejects = try csvRows(String(contentsOf: reports.appendingPathComponent("import-1-members.rejects.csv"), encoding: .utf8))
-        #expect(rejects.dropFirst().map { [$0[0], $0[1], $0[4]] } == [
-            ["3", "birth_date", "M2"], ["8", "member_id", "M7"], ["1101", "sex", "M1100"],
-            ["2601", "member_id", "M7"], ["3001", "scheme", "M3000"],
-        ])
+        #expect(
+            rejects.dropFirst().map { [$0[0], $0[1], $0[4]] } == [
+                ["3", "birth_date", "M2"], ["8", "member_id", "M7"], ["1101", "sex", "M1100"],
+                ["2601", "member_id", "M7"], ["3001", "scheme", "M3000"],
+            ])
         let db = try tdb.connect()
         #expect(try db.query("SELECT count(*) FROM member").scalar == "2995")
         #expect(try db.query("SELECT count(*) FROM member WHERE member_id IN ('M2', 'M7', 'M1100', 'M3000')").scalar == "0")
@@ -507,13 +592,14 @@ struct ImportTests {
         let dir = try temporaryDirectory()
         let v1 = [FeedFiles.memberHeader] + (1...3000).map { FeedFiles.member("M\($0)") }
         var v2 = v1
-        v2[1] = FeedFiles.member("M1", ["address": "大阪府大阪市北区梅田1丁目"])                 // the first row
+        v2[1] = FeedFiles.member("M1", ["address": "大阪府大阪市北区梅田1丁目"])  // the first row
         v2[1500] = FeedFiles.member("M1500", ["family_name_kana": "ヤマモト", "copay_ratio": "20"])
-        v2[3000] = FeedFiles.member("M3000", ["disqualified_on": "2026-03-31"])               // the last row
-        v2.insert(FeedFiles.member("N1"), at: 700)                                           // new, line 701
-        v2.insert(FeedFiles.member("N2", ["address_extra": "タワー\\2棟"]), at: 2200)         // new, with a backslash
-        v2.insert(FeedFiles.member("N3", ["sex": "4"]), at: 2500)                            // new but bad
-        let f1 = try FeedFiles.write(dir, "v1.csv", v1), f2 = try FeedFiles.write(dir, "v2.csv", v2)
+        v2[3000] = FeedFiles.member("M3000", ["disqualified_on": "2026-03-31"])  // the last row
+        v2.insert(FeedFiles.member("N1"), at: 700)  // new, line 701
+        v2.insert(FeedFiles.member("N2", ["address_extra": "タワー\\2棟"]), at: 2200)  // new, with a backslash
+        v2.insert(FeedFiles.member("N3", ["sex": "4"]), at: 2500)  // new but bad
+        let f1 = try FeedFiles.write(dir, "v1.csv", v1)
+        let f2 = try FeedFiles.write(dir, "v2.csv", v2)
         let reports = dir.appendingPathComponent("reports")
         #expect(try runKakunin(["import", "members", f1.path, "--report-dir", reports.path], database: tdb).status == 0)
         let r = try runKakunin(["import", "members", f2.path, "--report-dir", reports.path], database: tdb)
@@ -524,9 +610,12 @@ struct ImportTests {
         #expect(try db.query("SELECT member_id FROM member_history ORDER BY member_id").rows == [["M1"], ["M1500"], ["M3000"]])
         // The file's hash and size are those of one reading.
         let data = try Data(contentsOf: f2)
-        #expect(try db.query("""
-            SELECT file_sha256 = encode(sha256(decode($1, 'base64')), 'hex'), file_bytes FROM import WHERE import_id = 2
-            """, [data.base64EncodedString()]).rows == [["t", String(data.count)]])
+        #expect(
+            try db.query(
+                """
+                SELECT file_sha256 = encode(sha256(decode($1, 'base64')), 'hex'), file_bytes FROM import WHERE import_id = 2
+                """, [data.base64EncodedString()]
+            ).rows == [["t", String(data.count)]])
         // The same as loading v2 into an empty database.
         let fresh = try TestDatabase()
         #expect(try runKakunin(["import", "members", f2.path, "--report-dir", reports.path], database: fresh).status == 10)
@@ -551,8 +640,9 @@ struct ImportTests {
         _ = try FeedFiles.write(dir, "members.csv", v2)
         let gate = dir.appendingPathComponent("gate")
         _ = FileManager.default.createFile(atPath: gate.path, contents: nil)
-        let running = try startKakunin(["import", "members", file.path, "--report-dir", reports.path], database: tdb,
-                                       environment: ["KAKUNIN_PAUSE_AT": "import:merge", "KAKUNIN_PAUSE_FILE": gate.path])
+        let running = try startKakunin(
+            ["import", "members", file.path, "--report-dir", reports.path], database: tdb,
+            environment: ["KAKUNIN_PAUSE_AT": "import:merge", "KAKUNIN_PAUSE_FILE": gate.path])
         #expect(eventually { FileManager.default.fileExists(atPath: gate.path + ".reached") })
         // Overwritten in place while the import waits between its two readings.
         v2[10] = FeedFiles.member("M10", ["postal_code": "9000001"])
@@ -574,21 +664,46 @@ struct ImportTests {
 /// leading byte-order mark (files for staff have one) is skipped.
 func csvRows(_ text: String) throws -> [[String]] {
     let text = text.unicodeScalars.first == "\u{FEFF}" ? String(text.unicodeScalars.dropFirst()) : text
-    var rows: [[String]] = [], row: [String] = [], field = "", quoted = false
+    var rows: [[String]] = []
+    var row: [String] = []
+    var field = ""
+    var quoted = false
     var it = Array(text).makeIterator()
     var pending: Character? = nil
     while let c = pending ?? it.next() {
         pending = nil
         if quoted {
             if c == "\"" {
-                if let n = it.next() { if n == "\"" { field.append("\"") } else { quoted = false; pending = n } }
-                else { quoted = false }
-            } else { field.append(c) }
-        } else if c == "\"" { quoted = true }
-        else if c == "," { row.append(field); field = "" }
-        else if c == "\n" { row.append(field); rows.append(row); row = []; field = "" }
-        else { field.append(c) }
+                if let n = it.next() {
+                    if n == "\"" {
+                        field.append("\"")
+                    } else {
+                        quoted = false
+                        pending = n
+                    }
+                } else {
+                    quoted = false
+                }
+            } else {
+                field.append(c)
+            }
+        } else if c == "\"" {
+            quoted = true
+        } else if c == "," {
+            row.append(field)
+            field = ""
+        } else if c == "\n" {
+            row.append(field)
+            rows.append(row)
+            row = []
+            field = ""
+        } else {
+            field.append(c)
+        }
     }
-    if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
+    if !field.isEmpty || !row.isEmpty {
+        row.append(field)
+        rows.append(row)
+    }
     return rows
 }

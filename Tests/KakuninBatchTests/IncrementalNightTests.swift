@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import KakuninCore
 import KakuninTesting
+import Testing
 
 /// Issue 34: incremental nights through the CLI. A night decides only the members whose facts
 /// changed or whose review date came and carries every other decision in force forward; a full
@@ -17,7 +17,10 @@ struct IncrementalNightTests {
             let id = String(format: "M%03d", i)
             var fields: [String: String] = ["birth_date": "19\(50 + i % 45)-0\(1 + i % 9)-1\(i % 10)", "household_id": "H\(id)"]
             if i % 5 == 1 { fields["scheme"] = "employee" }
-            if i % 7 == 3 { fields["scheme"] = "elderly"; fields["birth_date"] = "194\(i % 10)-05-05" }
+            if i % 7 == 3 {
+                fields["scheme"] = "elderly"
+                fields["birth_date"] = "194\(i % 10)-05-05"
+            }
             for (k, v) in changed[id] ?? [:] { fields[k] = v }
             lines.append(FeedFiles.member(id, fields))
         }
@@ -25,15 +28,16 @@ struct IncrementalNightTests {
     }
 
     static func myna(_ n: Int, asOf: String) -> [String] {
-        [mynaHeader] + (0..<n).map { i in
-            let id = String(format: "M%03d", i)
-            switch i % 4 {
-            case 0: return "131016,\(id),\(asOf),false,,none,,"
-            case 1: return "131016,\(id),\(asOf),true,registered,active,2031-01-31,"
-            case 2: return "131016,\(id),\(asOf),true,registered,suspended,2031-01-31,"
-            default: return "131016,\(id),\(asOf),true,not_registered,active,2031-01-31,"
+        [mynaHeader]
+            + (0..<n).map { i in
+                let id = String(format: "M%03d", i)
+                switch i % 4 {
+                case 0: return "131016,\(id),\(asOf),false,,none,,"
+                case 1: return "131016,\(id),\(asOf),true,registered,active,2031-01-31,"
+                case 2: return "131016,\(id),\(asOf),true,registered,suspended,2031-01-31,"
+                default: return "131016,\(id),\(asOf),true,not_registered,active,2031-01-31,"
+                }
             }
-        }
     }
 
     private func k(_ tdb: TestDatabase, _ args: [String]) throws -> CommandResult {
@@ -47,11 +51,13 @@ struct IncrementalNightTests {
     }
 
     private func runInfo(_ tdb: TestDatabase, _ run: Int) throws -> [String?] {
-        try tdb.connect().query("""
+        try tdb.connect().query(
+            """
             SELECT counts->>'full_run', counts->>'carried_forward', (SELECT count(*) FROM decision WHERE run_id = $1)::text,
                    counts->>'members_read'
             FROM run WHERE run_id = $1
-            """, [String(run)]).rows[0]
+            """, [String(run)]
+        ).rows[0]
     }
 
     @Test("an incremental night decides only changed members and those due for review; every read shows all decisions in force")
@@ -60,7 +66,9 @@ struct IncrementalNightTests {
         let dir = try temporaryDirectory()
         let out = dir.appendingPathComponent("out")
         try importMembers(tdb, dir, Self.members(20), "m1.csv")
-        _ = try k(tdb, ["import", "myna-status", try FeedFiles.write(dir, "s.csv", Self.myna(20, asOf: "2026-11-01")).path, "--report-dir", dir.path])
+        _ = try k(
+            tdb,
+            ["import", "myna-status", try FeedFiles.write(dir, "s.csv", Self.myna(20, asOf: "2026-11-01")).path, "--report-dir", dir.path])
         #expect(try nightly(tdb, "2026-11-20", out: out, params: dir).status == 0)
         #expect(try runInfo(tdb, 1) == ["true", "0", "20", "20"])
         let full = try NightlyRunTests().decisions(tdb, run: 1)
@@ -74,10 +82,12 @@ struct IncrementalNightTests {
         #expect(r.stdout.contains("members read = decided + carried forward"), "\(r.stdout)")
         let db = try tdb.connect()
         #expect(try db.query("SELECT count(*) FROM decision WHERE run_id = 2 AND member_id = 'M004'").scalar == "1")
-        let carried = try db.query("""
+        let carried = try db.query(
+            """
             SELECT m.member_id FROM member m WHERE NOT EXISTS (SELECT 1 FROM decision d WHERE d.run_id = 2 AND d.member_id = m.member_id)
             ORDER BY 1 LIMIT 1
-            """).scalar!
+            """
+        ).scalar!
         // The export names every member, as run 2's.
         let second = try NightlyRunTests().decisions(tdb, run: 2)
         #expect(second.count == 20 && second[carried]?.prefix(2) == full[carried]?.prefix(2), "\(second[carried] ?? [])")
@@ -90,13 +100,17 @@ struct IncrementalNightTests {
         #expect(replay.status == 0 && replay.stdout.contains("20"), "\(replay.stdout)\(replay.stderr)")
     }
 
-    @Test("full runs: --full, a parameter change and full_run_days; a carried decision that differs fails the check (exit 13) naming the member")
+    @Test(
+        "full runs: --full, a parameter change and full_run_days; a carried decision that differs fails the check (exit 13) naming the member"
+    )
     func fullRuns() throws {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
         let out = dir.appendingPathComponent("out")
         try importMembers(tdb, dir, Self.members(12), "m1.csv")
-        _ = try k(tdb, ["import", "myna-status", try FeedFiles.write(dir, "s.csv", Self.myna(12, asOf: "2026-11-01")).path, "--report-dir", dir.path])
+        _ = try k(
+            tdb,
+            ["import", "myna-status", try FeedFiles.write(dir, "s.csv", Self.myna(12, asOf: "2026-11-01")).path, "--report-dir", dir.path])
         for day in ["2026-11-20", "2026-11-21"] { #expect(try nightly(tdb, day, out: out, params: dir).status == 0) }
         #expect(try runInfo(tdb, 2)[0] == "false")
         // --full: everyone decided, and the decisions a night would have carried compared.
@@ -119,11 +133,15 @@ struct IncrementalNightTests {
         // A decision in force that is not what the policy decides (as a faulty review date would
         // leave it): the next full run names the member and fails.
         let db = try tdb.connect()
-        let member = try db.query("""
+        let member = try db.query(
+            """
             SELECT member_id FROM decision_in_force(7) WHERE outcome = 'none' AND next_review_on > '2026-12-02' ORDER BY member_id LIMIT 1
-            """).scalar!
+            """
+        ).scalar!
         try db.execute("SET session_replication_role = replica")
-        try db.execute("UPDATE decision SET reasons = '{NO_CARD}' WHERE member_id = $1 AND run_id = (SELECT decided_run_id FROM decision_in_force(7) WHERE member_id = $1)", [member])
+        try db.execute(
+            "UPDATE decision SET reasons = '{NO_CARD}' WHERE member_id = $1 AND run_id = (SELECT decided_run_id FROM decision_in_force(7) WHERE member_id = $1)",
+            [member])
         r = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-12-02", "--out", out.path, "--full"], database: tdb)
         #expect(r.status == 13, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("1 of") && r.stdout.contains(member), "\(r.stdout)")
@@ -135,7 +153,12 @@ struct IncrementalNightTests {
             let tdb = try TestDatabase()
             let dir = try temporaryDirectory()
             try importMembers(tdb, dir, Self.members(16), "m1.csv")
-            _ = try k(tdb, ["import", "myna-status", try FeedFiles.write(dir, "s.csv", Self.myna(16, asOf: "2026-11-01")).path, "--report-dir", dir.path])
+            _ = try k(
+                tdb,
+                [
+                    "import", "myna-status", try FeedFiles.write(dir, "s.csv", Self.myna(16, asOf: "2026-11-01")).path, "--report-dir",
+                    dir.path,
+                ])
             #expect(try nightly(tdb, "2026-11-20", out: dir.appendingPathComponent("out"), params: dir).status == 0)
             try importMembers(tdb, dir, Self.members(16, changed: ["M004": ["address": "東京都港区芝公園4丁目2番8号"]]), "m2.csv")
             return (tdb, dir)

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-@testable import KakuninBatch
+
 @testable import KakuninAudit
+@testable import KakuninBatch
 
 /// RFC 6962 / 9162 hashing, checked against the definition for every tree size up to 40.
 @Suite("Merkle tree (RFC 9162)")

@@ -1,16 +1,17 @@
 import Foundation
-import Testing
 import KakuninCore
+import KakuninRuntime
 import KakuninStore
 import KakuninTesting
-import KakuninRuntime
+import Testing
 
 /// Runs `kakunin run` for insurer 131016 with mailing files under `out`.
 func nightly(_ tdb: TestDatabase, _ asOf: String, out: URL, params: URL, crashAt: String? = nil) throws -> CommandResult {
     var env: [String: String] = [:]
     if let crashAt { env["KAKUNIN_CRASH_AT"] = crashAt }
-    return try runKakunin(["run", "--insurer", "131016", "--as-of", asOf, "--out", out.path, "--params-dir", params.path],
-                          database: tdb, environment: env)
+    return try runKakunin(
+        ["run", "--insurer", "131016", "--as-of", asOf, "--out", out.path, "--params-dir", params.path],
+        database: tdb, environment: env)
 }
 
 @Suite("The nightly job through the CLI", .serialized)
@@ -21,10 +22,14 @@ struct NightlyRunTests {
     /// A: no card. B: usable card. C: card suspended. D: card lost, approved application. E: no card, later reissue.
     func scenario(_ tdb: TestDatabase, _ dir: URL) throws {
         let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader] + ["A", "B", "C", "D", "E"].map { FeedFiles.member($0) })
-        let s = try FeedFiles.write(dir, "s.csv", [Self.mynaHeader,
-            "131016,A,2026-11-01,false,,none,,", "131016,B,2026-11-01,true,registered,active,2030-01-31,",
-            "131016,C,2026-11-01,true,registered,suspended,2030-01-31,", "131016,D,2026-11-01,true,registered,suspended,2030-01-31,",
-            "131016,E,2026-11-01,false,,none,,"])
+        let s = try FeedFiles.write(
+            dir, "s.csv",
+            [
+                Self.mynaHeader,
+                "131016,A,2026-11-01,false,,none,,", "131016,B,2026-11-01,true,registered,active,2030-01-31,",
+                "131016,C,2026-11-01,true,registered,suspended,2030-01-31,", "131016,D,2026-11-01,true,registered,suspended,2030-01-31,",
+                "131016,E,2026-11-01,false,,none,,",
+            ])
         let a = try FeedFiles.write(dir, "a.csv", [Self.appHeader, "131016,D,card_lost,2026-11-10,,approved"])
         for (feed, file) in [("members", m), ("myna-status", s), ("applications", a)] {
             #expect(try runKakunin(["import", feed, file.path, "--report-dir", dir.path], database: tdb).status == 0)
@@ -35,7 +40,10 @@ struct NightlyRunTests {
         let r = try runKakunin(["export", "decisions", "--run", String(run)], database: tdb)
         #expect(r.status == 0, "\(r.stderr)")
         let rows = try csvRows(r.stdout)
-        #expect(rows.first == ["run_id", "insurer_number", "member_id", "as_of", "outcome", "reasons", "valid_from", "valid_to", "certificate_number"])
+        #expect(
+            rows.first == [
+                "run_id", "insurer_number", "member_id", "as_of", "outcome", "reasons", "valid_from", "valid_to", "certificate_number",
+            ])
         return Dictionary(uniqueKeysWithValues: rows.dropFirst().map { ($0[2], Array($0[4...])) })
     }
 
@@ -57,19 +65,27 @@ struct NightlyRunTests {
         #expect(d["D"] == ["issue_on_application", "APP_CARD_LOST", "2026-11-21", "2027-01-20", "2"])
         #expect(d["E"] == ["issue", "NO_CARD", "2026-11-21", "2027-07-31", "3"])
         let db = try tdb.connect()
-        #expect(try db.query("SELECT fulfilled_certificate_number, fulfilled_on::text FROM application WHERE member_id = 'D'").rows == [["2", "2026-11-21"]])
+        #expect(
+            try db.query("SELECT fulfilled_certificate_number, fulfilled_on::text FROM application WHERE member_id = 'D'").rows == [
+                ["2", "2026-11-21"]
+            ])
         // The run computes the digest of its certificates as they stream; it is the one the
         // database gives for the certificates it holds.
-        let recorded = try db.query("SELECT details->>'certificates_issued', details->>'certificates_sha256' FROM audit_event WHERE action = 'run_decided' AND run_id = 1").rows
-        let computed = try db.query("""
+        let recorded = try db.query(
+            "SELECT details->>'certificates_issued', details->>'certificates_sha256' FROM audit_event WHERE action = 'run_decided' AND run_id = 1"
+        ).rows
+        let computed = try db.query(
+            """
             SELECT count(*)::text, encode(sha256(convert_to(string_agg(concat_ws(',', certificate_number, member_id, kind, valid_from, valid_to),
                    E'\\n' ORDER BY certificate_number), 'UTF8')), 'hex')
             FROM certificate WHERE insurer_number = '131016' AND run_id = 1
-            """).rows
+            """
+        ).rows
         #expect(recorded == computed && computed.first?[0] == "3")
 
         // E loses the certificate: a reissue application arrives.
-        let a2 = try FeedFiles.write(dir, "a2.csv", [Self.appHeader, "131016,D,card_lost,2026-11-10,,approved", "131016,E,reissue,2026-11-22,,approved"])
+        let a2 = try FeedFiles.write(
+            dir, "a2.csv", [Self.appHeader, "131016,D,card_lost,2026-11-10,,approved", "131016,E,reissue,2026-11-22,,approved"])
         #expect(try runKakunin(["import", "applications", a2.path, "--report-dir", dir.path], database: tdb).status == 0)
 
         // Night 2: covered, notice not repeated, guidance not repeated, reissue voids the old one.
@@ -81,7 +97,10 @@ struct NightlyRunTests {
         #expect(d["C"] == ["none", "APPLY_NOTICE_RECENT", "", "", ""])
         #expect(d["D"] == ["none", "COVERED", "", "", ""])
         #expect(d["E"] == ["issue_on_application", "APP_REISSUE", "2026-11-21", "2027-07-31", "4"])
-        #expect(try db.query("SELECT certificate_number, status, voided_on::text, void_reason FROM certificate WHERE member_id = 'E' ORDER BY 1").rows
+        #expect(
+            try db.query(
+                "SELECT certificate_number, status, voided_on::text, void_reason FROM certificate WHERE member_id = 'E' ORDER BY 1"
+            ).rows
                 == [["3", "voided", "2026-11-22", "replaced by certificate 4"], ["4", "active", nil, nil]])
         let certs = try String(contentsOf: out.appendingPathComponent("131016/2026-11-22/nightly/certificates.csv"), encoding: .utf8)
         #expect(certs.contains(",4,reissue,E,") && certs.contains("APP_REISSUE,3,"))
@@ -161,8 +180,11 @@ struct NightlyRunTests {
         // A live run holds the registry's advisory lock on its own connection.
         let other = try tdb.connect()
         try other.execute("SELECT pg_advisory_lock(hashtextextended('kakunin.run:131016', 0))")
-        let r = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", dir.appendingPathComponent("out").path,
-                                "--params-dir", dir.path, "--lock-wait", "0.5"], database: tdb)
+        let r = try runKakunin(
+            [
+                "run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", dir.appendingPathComponent("out").path,
+                "--params-dir", dir.path, "--lock-wait", "0.5",
+            ], database: tdb)
         #expect(r.status == 75)
         #expect(r.stderr.contains("insurer 131016 already has an issuing run in progress"), "\(r.stderr)")
         #expect(try tdb.connect().query("SELECT count(*) FROM certificate").scalar == "0")
@@ -175,13 +197,18 @@ struct NightlyRunTests {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
         try scenario(tdb, dir)
-        let r = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-21", "--dry-run", "--out", dir.appendingPathComponent("out").path,
-                                "--params-dir", dir.path], database: tdb)
+        let r = try runKakunin(
+            [
+                "run", "--insurer", "131016", "--as-of", "2026-11-21", "--dry-run", "--out", dir.appendingPathComponent("out").path,
+                "--params-dir", dir.path,
+            ], database: tdb)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("Dry run report"))
         #expect(r.stdout.contains("issue                  2"))
         let db = try tdb.connect()
-        #expect(try db.query("SELECT (SELECT count(*) FROM certificate) + (SELECT count(*) FROM run) + (SELECT count(*) FROM notice)").scalar == "0")
+        #expect(
+            try db.query("SELECT (SELECT count(*) FROM certificate) + (SELECT count(*) FROM run) + (SELECT count(*) FROM notice)").scalar
+                == "0")
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path))
     }
 
@@ -214,8 +241,9 @@ struct NightlyRunTests {
         #expect(Set(byMember.keys) == ["P1", "P2", "E1"])
         for id in ["P1", "P2"] {
             let c = byMember[id]!
-            #expect([c[col("envelope_id")], c[col("addressee")], c[col("postal_code")], c[col("address")]]
-                    == ["H-H1+C", "山田 一郎", "1000001", "東京都千代田区千代田1丁目1番1号"], "\(id)")   // [2026-12] split: the certificates' envelope
+            #expect(
+                [c[col("envelope_id")], c[col("addressee")], c[col("postal_code")], c[col("address")]]
+                    == ["H-H1+C", "山田 一郎", "1000001", "東京都千代田区千代田1丁目1番1号"], "\(id)")  // [2026-12] split: the certificates' envelope
         }
         #expect(byMember["P2"]![col("given_name")] == "花子")
         let e1 = byMember["E1"]!
@@ -228,27 +256,35 @@ struct NightlyRunTests {
         #expect(x.stdout.contains("NO_HOUSEHOLD_HEAD") && x.stdout.contains("0 heads"), "\(x.stdout)\(x.stderr)")
     }
 
-    @Test("a postal code is deliverable with 7 digits once hyphens are removed, and only then", arguments: [
-        ("1000001", true), ("100-0001", true), ("100\u{2010}0001", true), ("100－0001", true), ("10-00-001", true),
-        ("100000", false), ("10000012", false), ("100000a", false), ("１０００００１", false), ("100 0001", false),
-    ])
+    @Test(
+        "a postal code is deliverable with 7 digits once hyphens are removed, and only then",
+        arguments: [
+            ("1000001", true), ("100-0001", true), ("100\u{2010}0001", true), ("100－0001", true), ("10-00-001", true),
+            ("100000", false), ("10000012", false), ("100000a", false), ("１０００００１", false), ("100 0001", false),
+        ])
     func postalCodes(postal: String, deliverable: Bool) throws {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
         // An employee (mailed per person) and an nhi household whose only head has the code.
-        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader,
-            FeedFiles.member("E", ["scheme": "employee", "household_id": "", "postal_code": postal]),
-            FeedFiles.member("H", ["household_id": "H9", "household_head": "true", "postal_code": postal]),
-            FeedFiles.member("K", ["household_id": "H9", "household_head": "false", "postal_code": "1000001"])])
+        let m = try FeedFiles.write(
+            dir, "m.csv",
+            [
+                FeedFiles.memberHeader,
+                FeedFiles.member("E", ["scheme": "employee", "household_id": "", "postal_code": postal]),
+                FeedFiles.member("H", ["household_id": "H9", "household_head": "true", "postal_code": postal]),
+                FeedFiles.member("K", ["household_id": "H9", "household_head": "false", "postal_code": "1000001"]),
+            ])
         let s = try FeedFiles.write(dir, "s.csv", [Self.mynaHeader] + ["E", "H", "K"].map { "131016,\($0),2026-11-01,false,,none,," })
         for (feed, file) in [("members", m), ("myna-status", s)] {
             #expect(try runKakunin(["import", feed, file.path, "--report-dir", dir.path], database: tdb).status == 0)
         }
         _ = try nightly(tdb, "2026-11-21", out: dir.appendingPathComponent("out"), params: dir)
         let db = try tdb.connect()
-        let missing = try db.query("""
+        let missing = try db.query(
+            """
             SELECT member_id FROM decision WHERE 'MISSING_ADDRESS' = ANY (reasons) ORDER BY member_id
-            """).rows.map { $0[0]! }
+            """
+        ).rows.map { $0[0]! }
         #expect(missing == (deliverable ? [] : ["E", "H", "K"]), "\(postal)")
     }
 
@@ -270,8 +306,12 @@ struct NightlyRunTests {
         #expect(try admin.query("SELECT count(*) FROM import").scalar == "0")
         try admin.execute("ALTER ROLE \(role) BYPASSRLS")
         let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader] + ["A", "B"].map { FeedFiles.member($0) })
-        let s = try FeedFiles.write(dir, "s.csv", [Self.mynaHeader, "131016,A,2026-11-01,false,,none,,",
-                                                   "131016,B,2026-11-01,true,registered,active,2030-01-31,"])
+        let s = try FeedFiles.write(
+            dir, "s.csv",
+            [
+                Self.mynaHeader, "131016,A,2026-11-01,false,,none,,",
+                "131016,B,2026-11-01,true,registered,active,2030-01-31,",
+            ])
         for (feed, file) in [("members", m), ("myna-status", s)] {
             let r = try runKakunin(["import", feed, file.path, "--report-dir", dir.path], database: tdb, environment: asBatch)
             #expect(r.status == 0, "\(r.stderr)")
@@ -279,8 +319,11 @@ struct NightlyRunTests {
         // The first run of a month creates the month's decision partition, which needs the
         // owner's rights: the migration's function lends them for that one statement.
         #expect(try admin.query("SELECT count(*) FROM pg_inherits WHERE inhparent = 'decision'::regclass").scalar == "0")
-        let r = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", dir.appendingPathComponent("out").path,
-                                "--params-dir", dir.path], database: tdb, environment: asBatch)
+        let r = try runKakunin(
+            [
+                "run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", dir.appendingPathComponent("out").path,
+                "--params-dir", dir.path,
+            ], database: tdb, environment: asBatch)
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(try admin.query("SELECT count(*) FROM decision").scalar == "2")
         #expect(try admin.query("SELECT count(*) FROM certificate").scalar == "1")
@@ -289,20 +332,24 @@ struct NightlyRunTests {
 
         let batch = try Connection(url: "\(tdb.url) user=\(role)")
         #expect(try admin.query("SELECT DISTINCT actor FROM audit_event").rows == [[role]], "the database names the actor")
-        for statement in ["DELETE FROM decision", "UPDATE audit_event SET host = 'x'", "DELETE FROM certificate", "DROP TABLE notice",
-                          // Issue 11: no forged events, no silent changes to what auditors rely on.
-                          "INSERT INTO audit_event (action, actor) VALUES ('forged', 'someone')",
-                          "INSERT INTO audit_event (event_id, action) OVERRIDING SYSTEM VALUE VALUES (999, 'forged')",
-                          "UPDATE import SET file_sha256 = 'forged'", "UPDATE run SET actor = 'someone'",
-                          "UPDATE certificate SET valid_to = valid_to + 1", "UPDATE member SET address = 'elsewhere'",
-                          "INSERT INTO member_history (insurer_number, member_id, import_id, changed_columns, old_values, new_values) VALUES ('131016', 'A', 1, '{}', '{}', '{}')",
-                          "DELETE FROM audit_log", "TRUNCATE audit_event"] {
+        for statement in [
+            "DELETE FROM decision", "UPDATE audit_event SET host = 'x'", "DELETE FROM certificate", "DROP TABLE notice",
+            // Issue 11: no forged events, no silent changes to what auditors rely on.
+            "INSERT INTO audit_event (action, actor) VALUES ('forged', 'someone')",
+            "INSERT INTO audit_event (event_id, action) OVERRIDING SYSTEM VALUE VALUES (999, 'forged')",
+            "UPDATE import SET file_sha256 = 'forged'", "UPDATE run SET actor = 'someone'",
+            "UPDATE certificate SET valid_to = valid_to + 1", "UPDATE member SET address = 'elsewhere'",
+            "INSERT INTO member_history (insurer_number, member_id, import_id, changed_columns, old_values, new_values) VALUES ('131016', 'A', 1, '{}', '{}', '{}')",
+            "DELETE FROM audit_log", "TRUNCATE audit_event",
+        ] {
             let e = #expect(throws: DatabaseError.self, "\(statement)") { try batch.execute(statement) }
             #expect(e?.sqlState == "42501" || e?.sqlState == "42P01", "\(statement): \(e.map { "\($0)" } ?? "")")
         }
         // A second notice of the same kind to the same member in the same run is refused.
         let dup = #expect(throws: DatabaseError.self) {
-            try admin.execute("INSERT INTO notice (insurer_number, member_id, kind, run_id, sent_on, reasons) SELECT insurer_number, member_id, kind, run_id, sent_on, reasons FROM notice")
+            try admin.execute(
+                "INSERT INTO notice (insurer_number, member_id, kind, run_id, sent_on, reasons) SELECT insurer_number, member_id, kind, run_id, sent_on, reasons FROM notice"
+            )
         }
         #expect(dup?.sqlState == "23505")
     }
@@ -312,7 +359,9 @@ struct NightlyRunTests {
 /// Where two snapshots part: the first differing part's first differing line, both sides.
 func firstDifference(_ a: [String], _ b: [String]) -> String {
     guard let i = a.indices.first(where: { $0 < b.count && a[$0] != b[$0] }) else { return "\(a.count) parts against \(b.count)" }
-    let (x, y) = (a[i].split(separator: "\n", omittingEmptySubsequences: false), b[i].split(separator: "\n", omittingEmptySubsequences: false))
+    let (x, y) = (
+        a[i].split(separator: "\n", omittingEmptySubsequences: false), b[i].split(separator: "\n", omittingEmptySubsequences: false)
+    )
     let j = x.indices.first(where: { $0 < y.count && x[$0] != y[$0] }) ?? min(x.count, y.count)
     return "part \(i), line \(j): got \(j < x.count ? String(x[j]) : "(none)") / expected \(j < y.count ? String(y[j]) : "(none)")"
 }
@@ -333,7 +382,10 @@ func snapshot(_ tdb: TestDatabase, _ files: URL) throws -> [String] {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: files.path).sorted()) ?? []
     for name in names {
         // The auditors' report states the run's times and attempts: present, not byte-compared.
-        if name.hasPrefix("report.") { out.append(name); continue }
+        if name.hasPrefix("report.") {
+            out.append(name)
+            continue
+        }
         out.append(name + ":" + (try String(contentsOf: files.appendingPathComponent(name), encoding: .utf8)))
     }
     return out
@@ -345,7 +397,9 @@ struct CrashSafetyTests {
     func prepared(_ feeds: URL) throws -> TestDatabase {
         let tdb = try TestDatabase()
         for (feed, file) in [("members", "members.csv"), ("myna-status", "myna_status.csv"), ("applications", "applications.csv")] {
-            let r = try runKakunin(["import", feed, feeds.appendingPathComponent(file).path, "--report-dir", feeds.appendingPathComponent("r").path], database: tdb)
+            let r = try runKakunin(
+                ["import", feed, feeds.appendingPathComponent(file).path, "--report-dir", feeds.appendingPathComponent("r").path],
+                database: tdb)
             #expect(r.status == 0 || r.status == 10)
         }
         return tdb
@@ -364,16 +418,19 @@ struct CrashSafetyTests {
         let expected = try snapshot(reference, refOut.appendingPathComponent("131016/\(asOf)/nightly"))
         let members = Int(try reference.connect().query("SELECT count(*) FROM member WHERE insurer_number = '131016'").scalar!)!
         #expect(expected[0].split(separator: "\n").count > 20, "the data issues certificates")
-        #expect(expected.contains { $0.hasPrefix("inserts.csv:") } && expected.contains { $0.hasPrefix("letter_paragraphs.csv:") },
-                "the snapshot holds the member letters")
+        #expect(
+            expected.contains { $0.hasPrefix("inserts.csv:") } && expected.contains { $0.hasPrefix("letter_paragraphs.csv:") },
+            "the snapshot holds the member letters")
 
         // Points before the commit are replayed by the rerun's own decide stream; after it, the
         // files are rebuilt from the database ("after-commit+…" crashes the rebuild as well).
-        let points = ["decide:1", "decide:\(members / 2)", "decide:\(members)", "before-commit", "committed", "after-commit",
-                      "file:certificates.csv", "file:apply_notices.csv", "file:exceptions.csv", "before-publish", "after-publish",
-                      "after-commit+file:eligibility_notices.csv", "after-commit+before-publish",
-                      // The member letters (inserts.csv, letter_paragraphs.csv) are rebuilt the same too.
-                      "file:inserts.csv", "after-commit+file:inserts.csv"]
+        let points = [
+            "decide:1", "decide:\(members / 2)", "decide:\(members)", "before-commit", "committed", "after-commit",
+            "file:certificates.csv", "file:apply_notices.csv", "file:exceptions.csv", "before-publish", "after-publish",
+            "after-commit+file:eligibility_notices.csv", "after-commit+before-publish",
+            // The member letters (inserts.csv, letter_paragraphs.csv) are rebuilt the same too.
+            "file:inserts.csv", "after-commit+file:inserts.csv",
+        ]
         for point in points {
             let tdb = try prepared(feeds)
             let out = try temporaryDirectory()
@@ -393,7 +450,9 @@ struct CrashSafetyTests {
         }
     }
 
-    @Test("an error while the mailing records are written (their own thread) stops the run: nothing committed or left behind; the rerun gives the same result")
+    @Test(
+        "an error while the mailing records are written (their own thread) stops the run: nothing committed or left behind; the rerun gives the same result"
+    )
     func mailingFailure() throws {
         let feeds = try temporaryDirectory()
         #expect(try runKakunin(["generate", "--members", "1500", "--seed", "13", "--out", feeds.path], database: nil).status == 0)
@@ -408,8 +467,9 @@ struct CrashSafetyTests {
         for at in [1, members / 2 + 7, members] {
             let tdb = try prepared(feeds)
             let out = try temporaryDirectory()
-            let failed = try runKakunin(["run", "--insurer", "131016", "--as-of", asOf, "--out", out.path, "--params-dir", feeds.path],
-                                        database: tdb, environment: ["KAKUNIN_FAIL_AT": "mail:\(at)"])
+            let failed = try runKakunin(
+                ["run", "--insurer", "131016", "--as-of", asOf, "--out", out.path, "--params-dir", feeds.path],
+                database: tdb, environment: ["KAKUNIN_FAIL_AT": "mail:\(at)"])
             #expect(failed.status != 0 && failed.status != 11, "failed at member \(at)")
             #expect(failed.stderr.contains("failure injected at mail:\(at)"), "the cause is named: \(failed.stderr.suffix(500))")
             let db = try tdb.connect()
@@ -485,7 +545,8 @@ struct CrashSafetyTests {
             // A kill between the run row's INSERT and its commit leaves nothing but a consumed
             // identity number (PostgreSQL sequences are not transactional), so the rerun would be
             // run 2 where the reference is run 1. Give that number back; everything else is compared.
-            _ = try tdb.connect().query("SELECT setval(pg_get_serial_sequence('run', 'run_id'), coalesce(max(run_id), 0) + 1, false) FROM run")
+            _ = try tdb.connect().query(
+                "SELECT setval(pg_get_serial_sequence('run', 'run_id'), coalesce(max(run_id), 0) + 1, false) FROM run")
             let rerun = try nightly(tdb, asOf, out: out, params: feeds)
             #expect(rerun.status == first.status, "after a kill at \(delay)s: \(rerun.stderr)")
             let got = try snapshot(tdb, out.appendingPathComponent("131016/\(asOf)/nightly"))

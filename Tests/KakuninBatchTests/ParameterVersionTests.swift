@@ -1,8 +1,8 @@
 import Foundation
-import Testing
+import KakuninRuntime
 import KakuninStore
 import KakuninTesting
-import KakuninRuntime
+import Testing
 
 /// Issue 28 item 2: parameters are dated, audited data of the insurer in the database (SPEC.md
 /// 2.6); a run uses the version in force on its as-of date and every report of it shows that one.
@@ -44,7 +44,9 @@ struct ParameterVersionTests {
         // Validated like a parameter file always was.
         r = try setParameters(tdb, from: "2026-05-01", ["insurer_name = 千代田区", "issue_lead_dayz = 3"])
         #expect(r.status == 78)
-        #expect(r.stderr.contains("(standard input):2: issue_lead_dayz: unknown parameter") && r.stderr.contains("fix: did you mean issue_lead_days?"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("(standard input):2: issue_lead_dayz: unknown parameter")
+                && r.stderr.contains("fix: did you mean issue_lead_days?"), "\(r.stderr)")
         r = try setParameters(tdb, from: "2026-05-01", ["issue_lead_days = 30"])
         #expect(r.status == 78)
         #expect(r.stderr.contains("insurer_name: missing"), "\(r.stderr)")
@@ -72,9 +74,12 @@ struct ParameterVersionTests {
         #expect(rows.count == 3, "\(r.stdout)")
         #expect(rows[1][0...2] == ["1", "2026-04-01", "千代田区国民健康保険"] && rows[2][0...2] == ["2", "2026-12-01", "千代田区国保"])
         #expect(rows[1][4].contains("@") && rows[1][7] == file.path, "set_by is the OS user@host; the source the file")
-        #expect(try tdb.connect().query("""
-            SELECT count(*) FROM audit_event WHERE action = 'parameters_set' AND insurer_number = '131016' AND details ? 'person'
-            """).scalar == "2")
+        #expect(
+            try tdb.connect().query(
+                """
+                SELECT count(*) FROM audit_event WHERE action = 'parameters_set' AND insurer_number = '131016' AND details ? 'person'
+                """
+            ).scalar == "2")
 
         // list: insurers, the name in force today, members, latest run.
         #expect(try run(tdb, "2026-12-01", dir.appendingPathComponent("out")).status == 0)
@@ -118,7 +123,8 @@ struct ParameterVersionTests {
 
     /// A version without insurer_name, as only the owner could write it (around the function).
     func insertUnnamed(_ db: Connection, from: String) throws {
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO insurer_parameter_version (insurer_number, effective_from, listing, listing_sha256, parameters, source, set_by_login, set_by_person, set_at)
             VALUES ('131016', $1, E'issue_lead_days = 40\\n', repeat('0', 64), '{"issue_lead_days": "40"}', 'owner', 'owner', 'owner', now())
             """, [from])
@@ -139,7 +145,8 @@ struct ParameterVersionTests {
         try insertUnnamed(db, from: "2026-04-01")
         var r = try run(tdb, "2026-11-21", dir.appendingPathComponent("out"))
         #expect(r.status == 40, "\(r.stderr)")
-        #expect(r.stderr.contains("have no insurer_name") && r.stderr.contains("kakunin insurer params set --insurer 131016"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("have no insurer_name") && r.stderr.contains("kakunin insurer params set --insurer 131016"), "\(r.stderr)")
         #expect(try count(tdb, "run") == "0")
         r = try k(tdb, ["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21"])
         #expect(r.status == 40, "\(r.stderr)")
@@ -148,7 +155,9 @@ struct ParameterVersionTests {
         #expect(try setParameters(tdb, from: "2026-11-01", ["insurer_name = 千代田区"]).status == 0)
         #expect(try k(tdb, ["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-11-21"]).status == 0)
         try insertUnnamed(db, from: "2026-11-02")
-        r = try k(tdb, ["certificate", "print", "--insurer", "131016", "--certificate", "1", "--print", dir.appendingPathComponent("c.html").path])
+        r = try k(
+            tdb,
+            ["certificate", "print", "--insurer", "131016", "--certificate", "1", "--print", dir.appendingPathComponent("c.html").path])
         #expect(r.status == 40, "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("c.html").path))
     }
@@ -167,15 +176,18 @@ struct ParameterVersionTests {
         r = try run(tdb, "2026-11-22", out)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("Parameters: parameter version 3 of insurer 131016, effective from 2026-11-22"), "\(r.stdout)")
-        let runs = try tdb.connect().query("""
+        let runs = try tdb.connect().query(
+            """
             SELECT r.as_of::text, r.params_version_id::text, r.params_sha256 = v.listing_sha256 FROM run r
             JOIN insurer_parameter_version v ON v.version_id = r.params_version_id ORDER BY r.run_id
-            """).rows
+            """
+        ).rows
         #expect(runs == [["2026-11-21", "2", "t"], ["2026-11-22", "3", "t"]])
         let manifest = try String(contentsOf: out.appendingPathComponent("131016/2026-11-22/nightly/manifest.json"), encoding: .utf8)
         #expect(manifest.contains("\"encoding\" : \"CP932 (Windows-31J)\""), "\(manifest.prefix(400))")
-        #expect(try String(contentsOf: out.appendingPathComponent("131016/2026-11-21/nightly/manifest.json"), encoding: .utf8)
-            .contains("\"encoding\" : \"UTF-8\""))
+        #expect(
+            try String(contentsOf: out.appendingPathComponent("131016/2026-11-21/nightly/manifest.json"), encoding: .utf8)
+                .contains("\"encoding\" : \"UTF-8\""))
     }
 
     @Test("run --params-dir loads DIR/<insurer>.conf explicitly: a new version from the as-of date when it differs, none when it does not")
@@ -184,7 +196,8 @@ struct ParameterVersionTests {
         let dir = try temporaryDirectory()
         try NightlyRunTests().scenario(tdb, dir)
         let out = dir.appendingPathComponent("out")
-        try "insurer_name = 千代田区国民健康保険\nissue_lead_days = 45\n".write(to: dir.appendingPathComponent("131016.conf"), atomically: true, encoding: .utf8)
+        try "insurer_name = 千代田区国民健康保険\nissue_lead_days = 45\n".write(
+            to: dir.appendingPathComponent("131016.conf"), atomically: true, encoding: .utf8)
         var r = try k(tdb, ["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", out.path, "--params-dir", dir.path])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("131016.conf set as version 2 of insurer 131016, effective from 2026-11-21"), "\(r.stderr)")
@@ -193,7 +206,8 @@ struct ParameterVersionTests {
         #expect(try tdb.connect().query("SELECT string_agg(params_version_id::text, ',' ORDER BY run_id) FROM run").scalar == "2,2")
         #expect(try tdb.connect().query("SELECT count(*) FROM audit_event WHERE action = 'parameters_set'").scalar == "1")
         // A bad file is refused before the run registers anything.
-        try "insurer_name = 千代田区\nissue_lead_days = 0\n".write(to: dir.appendingPathComponent("131016.conf"), atomically: true, encoding: .utf8)
+        try "insurer_name = 千代田区\nissue_lead_days = 0\n".write(
+            to: dir.appendingPathComponent("131016.conf"), atomically: true, encoding: .utf8)
         r = try k(tdb, ["run", "--insurer", "131016", "--as-of", "2026-11-23", "--out", out.path, "--params-dir", dir.path])
         #expect(r.status == 78 && r.stderr.contains("131016.conf:2: issue_lead_days"), "\(r.stderr)")
         #expect(try count(tdb, "run") == "2")
@@ -221,8 +235,10 @@ struct ParameterVersionTests {
         #expect((obj["parameters"] as? [String: String])?["issue_lead_days"] == "45", "the run's values, not today's 30")
         // A rerun of the completed run prints the run's parameters, not today's.
         r = try run(tdb, "2026-11-21", out)
-        #expect(r.stdout.contains("already completed") && r.stdout.contains("(sha256 \(sha))") && r.stdout.contains("Insurer: 131016 千代田区国民健康保険"),
-                "\(r.stdout)")
+        #expect(
+            r.stdout.contains("already completed") && r.stdout.contains("(sha256 \(sha))")
+                && r.stdout.contains("Insurer: 131016 千代田区国民健康保険"),
+            "\(r.stdout)")
         #expect(try k(tdb, ["replay", "--run", "1"]).stdout.contains("all identical"))
         let report = try String(contentsOf: out.appendingPathComponent("131016/2026-11-21/nightly/report.json"), encoding: .utf8)
         #expect(report.contains("千代田区国民健康保険") && !report.contains("改名後"))
@@ -253,7 +269,9 @@ struct ParameterVersionTests {
         e = #expect(throws: DatabaseError.self) { try b.execute(insert) }
         #expect(e?.sqlState == "42501")
         #expect(try setParameters(tdb, from: "2026-11-01", ["insurer_name = 千代田区"], environment: batch.env).status == 0)
-        #expect(try tdb.connect().query("SELECT set_by_login FROM insurer_parameter_version WHERE effective_from = '2026-11-01'").scalar == batch.name)
+        #expect(
+            try tdb.connect().query("SELECT set_by_login FROM insurer_parameter_version WHERE effective_from = '2026-11-01'").scalar
+                == batch.name)
         for role in ["kakunin_auditor", "kakunin_console"] {
             let l = try login(tdb, role)
             let c = try Connection(url: "\(tdb.url) user=\(l.name)")
@@ -269,8 +287,10 @@ struct ParameterVersionTests {
         let dir = try temporaryDirectory()
         try NightlyRunTests().scenario(tdb, dir)
         let db = try tdb.connect()
-        for sql in ["UPDATE insurer_parameter_version SET listing = E'insurer_name = 偽\\n'", "DELETE FROM insurer_parameter_version",
-                    "TRUNCATE insurer_parameter_version CASCADE"] {
+        for sql in [
+            "UPDATE insurer_parameter_version SET listing = E'insurer_name = 偽\\n'", "DELETE FROM insurer_parameter_version",
+            "TRUNCATE insurer_parameter_version CASCADE",
+        ] {
             let e = #expect(throws: DatabaseError.self) { try db.execute(sql) }
             #expect(e?.message.contains("cannot be changed or deleted") == true, "\(sql): \(String(describing: e))")
         }

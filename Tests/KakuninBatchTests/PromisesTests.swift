@@ -1,8 +1,9 @@
 import Foundation
-import Testing
 import KakuninCore
 import KakuninStore
 import KakuninTesting
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,8 +23,9 @@ struct IssuancePromiseTests {
     var out: URL { dir.appendingPathComponent("out") }
 
     func run(_ extra: [String], asOf: String = "2026-11-21", env: [String: String] = [:]) throws -> RunningCommand {
-        try startKakunin(["run", "--insurer", "131016", "--as-of", asOf, "--out", out.path, "--params-dir", dir.path, "--quiet"] + extra,
-                         database: tdb, environment: env)
+        try startKakunin(
+            ["run", "--insurer", "131016", "--as-of", asOf, "--out", out.path, "--params-dir", dir.path, "--quiet"] + extra,
+            database: tdb, environment: env)
     }
 
     func pause(_ point: String, _ gate: URL) throws -> [String: String] {
@@ -37,11 +39,14 @@ struct IssuancePromiseTests {
 
     /// Members holding two active certificates whose validity overlaps.
     func doubled(_ db: Connection) throws -> Int {
-        Int(try db.query("""
-            SELECT count(DISTINCT a.member_id) FROM certificate a JOIN certificate b
-              ON a.insurer_number = b.insurer_number AND a.member_id = b.member_id AND a.certificate_number < b.certificate_number
-             AND a.status = 'active' AND b.status = 'active' AND a.valid_from <= b.valid_to AND b.valid_from <= a.valid_to
-            """).scalar!)!
+        Int(
+            try db.query(
+                """
+                SELECT count(DISTINCT a.member_id) FROM certificate a JOIN certificate b
+                  ON a.insurer_number = b.insurer_number AND a.member_id = b.member_id AND a.certificate_number < b.certificate_number
+                 AND a.status = 'active' AND b.status = 'active' AND a.valid_from <= b.valid_to AND b.valid_from <= a.valid_to
+                """
+            ).scalar!)!
     }
 
     @Test("item 1: runs of another job or as-of date wait for the insurer's issuing run; nobody gets two certificates")
@@ -52,7 +57,8 @@ struct IssuancePromiseTests {
         // Another job, and another as-of date, while the first is deciding: refused (75).
         let catchup = try run(["--job", "catchup", "--lock-wait", "0.3"]).wait()
         #expect(catchup.status == 75, "\(catchup.stderr)")
-        #expect(catchup.stderr.contains("already has an issuing run in progress: run 1 (as of 2026-11-21, job nightly)"), "\(catchup.stderr)")
+        #expect(
+            catchup.stderr.contains("already has an issuing run in progress: run 1 (as of 2026-11-21, job nightly)"), "\(catchup.stderr)")
         let otherDay = try run(["--lock-wait", "0.3"], asOf: "2026-11-22").wait()
         #expect(otherDay.status == 75)
         // With a longer wait, the catch-up run waits for the first and then decides on what it issued.
@@ -61,7 +67,10 @@ struct IssuancePromiseTests {
         #expect(first.wait().status == 0)
         let r = waiting.wait()
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
-        #expect(r.stdout.contains("[pass] no member holds two active certificates whose validity overlaps on or after the as-of date: 0 members"), "\(r.stdout)")
+        #expect(
+            r.stdout.contains(
+                "[pass] no member holds two active certificates whose validity overlaps on or after the as-of date: 0 members"),
+            "\(r.stdout)")
         let db = try tdb.connect()
         #expect(try doubled(db) == 0)
         #expect(try db.query("SELECT count(*) FROM certificate WHERE run_id = 2").scalar == "0", "the catch-up run saw the certificates")
@@ -72,22 +81,29 @@ struct IssuancePromiseTests {
         #expect(try run([]).wait().status == 0)
         let db = try tdb.connect()
         // Plant a second active certificate for A overlapping the first (as a superuser could).
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO certificate (insurer_number, certificate_number, member_id, kind, reasons, valid_from, valid_to, issued_on)
             VALUES ('131016', 99, 'A', 'issue', '{NO_CARD}', '2026-12-01', '2027-07-31', '2026-11-21')
             """)
         let r = try run([], asOf: "2026-11-22").wait()
-        #expect(r.stdout.contains("[FAIL] no member holds two active certificates whose validity overlaps on or after the as-of date: 1 members, e.g. A"), "\(r.stdout)")
+        #expect(
+            r.stdout.contains(
+                "[FAIL] no member holds two active certificates whose validity overlaps on or after the as-of date: 1 members, e.g. A"),
+            "\(r.stdout)")
         #expect(r.status == 13)
     }
 
-    @Test("certificates that ended before the as-of date: only a latest one continuing a special consideration counts; past overlaps are history")
+    @Test(
+        "certificates that ended before the as-of date: only a latest one continuing a special consideration counts; past overlaps are history"
+    )
     func endedCertificates() throws {
         let db = try tdb.connect()
         // Planted as a superuser could (numbers far from the run's block). B: the latest
         // certificate ended but continues a special consideration. C: a special one, then a
         // later ordinary one, both ended. A: two ordinary ones that overlapped in 2025.
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO certificate (insurer_number, certificate_number, member_id, kind, reasons, valid_from, valid_to, issued_on, special_consideration)
             VALUES ('131016', 901, 'B', 'issue', '{APP_SPECIAL_CONSIDERATION}', '2025-01-01', '2025-07-31', '2025-01-01', true),
                    ('131016', 902, 'C', 'issue', '{APP_SPECIAL_CONSIDERATION}', '2024-08-01', '2025-07-31', '2024-08-01', true),
@@ -98,18 +114,25 @@ struct IssuancePromiseTests {
         #expect(try doubled(db) == 1, "A's two certificates overlap")
         let r = try run([]).wait()
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
-        #expect(r.stdout.contains("[pass] no member holds two active certificates whose validity overlaps on or after the as-of date: 0 members"), "\(r.stdout)")
+        #expect(
+            r.stdout.contains(
+                "[pass] no member holds two active certificates whose validity overlaps on or after the as-of date: 0 members"),
+            "\(r.stdout)")
         let d = try NightlyRunTests().decisions(tdb, run: 1)
         #expect(d["B"]?[0...1] == ["renew", "SPECIAL_CONSIDERATION_CONTINUES"], "\(d)")
         #expect(d["C"] == ["apply_notice", "CARD_SUSPENDED", "", "", ""], "the ordinary certificate after the special one is the latest")
         #expect(d["A"]?[0...1] == ["issue", "NO_CARD"])
         // A new overlap that lasts past the as-of date fails the check.
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO certificate (insurer_number, certificate_number, member_id, kind, reasons, valid_from, valid_to, issued_on)
             VALUES ('131016', 906, 'A', 'issue', '{NO_CARD}', '2026-12-01', '2027-03-31', '2026-11-21')
             """)
         let again = try run([], asOf: "2026-11-22").wait()
-        #expect(again.stdout.contains("[FAIL] no member holds two active certificates whose validity overlaps on or after the as-of date: 1 members, e.g. A"), "\(again.stdout)")
+        #expect(
+            again.stdout.contains(
+                "[FAIL] no member holds two active certificates whose validity overlaps on or after the as-of date: 1 members, e.g. A"),
+            "\(again.stdout)")
     }
 
     @Test("item 2: a job name is a short name of letters, digits, '-' and '_'")
@@ -128,8 +151,9 @@ struct IssuancePromiseTests {
     @Test("item 3: an unknown insurer fails loudly (66) and creates nothing")
     func unknownInsurer() throws {
         for dry in [false, true] {
-            let r = try runKakunin(["run", "--insurer", "999999", "--as-of", "2026-11-21", "--out", out.path] + (dry ? ["--dry-run"] : []),
-                                   database: tdb)
+            let r = try runKakunin(
+                ["run", "--insurer", "999999", "--as-of", "2026-11-21", "--out", out.path] + (dry ? ["--dry-run"] : []),
+                database: tdb)
             #expect(r.status == 66, "\(r.stderr)")
             #expect(r.stderr.contains("unknown insurer 999999") && r.stderr.contains("known: 131016"), "\(r.stderr)")
         }
@@ -146,16 +170,20 @@ struct IssuancePromiseTests {
         #expect(reached(gate))
         let db = try tdb.connect()
         // The connection holding the lock is killed (a network cut, an administrator).
-        #expect(try db.query("""
-            SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-            WHERE datname = current_database() AND application_name = 'kakunin-run' AND pid <> pg_backend_pid()
-            """).scalar == "1")
+        #expect(
+            try db.query(
+                """
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE datname = current_database() AND application_name = 'kakunin-run' AND pid <> pg_backend_pid()
+                """
+            ).scalar == "1")
         // A second process takes the run over (the lock is free now) ...
         let second = try run(["--lock-wait", "60"])
         #expect(try eventually { try db.query("SELECT attempts FROM run WHERE run_id = 1").scalar == "2" })
         // ... and the first, let go, finds it no longer holds the run and stops.
         try FileManager.default.removeItem(at: gate)
-        let a = first.wait(), b = second.wait()
+        let a = first.wait()
+        let b = second.wait()
         #expect(a.status == 75, "\(a.stdout)\(a.stderr)")
         #expect(a.stderr.contains("lost the lock of run 1"), "\(a.stderr)")
         #expect(b.status == 0, "\(b.stdout)\(b.stderr)")
@@ -177,15 +205,23 @@ struct IssuancePromiseTests {
         let nightly = try run([], env: try pause("decide:1", gate))
         #expect(reached(gate))
         let importing = try startKakunin(["import", "applications", rejected.path, "--report-dir", dir.path], database: tdb)
-        #expect(try eventually(5) { try db.query("""
-            SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'kakunin' AND wait_event_type = 'Lock'
-            """).scalar == "1" }, "the import waits for the run")
+        #expect(
+            try eventually(5) {
+                try db.query(
+                    """
+                    SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'kakunin' AND wait_event_type = 'Lock'
+                    """
+                ).scalar == "1"
+            }, "the import waits for the run")
         try FileManager.default.removeItem(at: gate)
         #expect(nightly.wait().status == 0)
         #expect(importing.wait().status == 0)
-        #expect(try db.query("""
-            SELECT status, fulfilled_certificate_number IS NOT NULL FROM application WHERE member_id = 'D'
-            """).rows == [["approved", "t"]], "fulfilled applications are history: the later import leaves it")
+        #expect(
+            try db.query(
+                """
+                SELECT status, fulfilled_certificate_number IS NOT NULL FROM application WHERE member_id = 'D'
+                """
+            ).rows == [["approved", "t"]], "fulfilled applications are history: the later import leaves it")
         #expect(try db.query("SELECT count(*) FROM application WHERE status = 'rejected' AND fulfilled_on IS NOT NULL").scalar == "0")
     }
 
@@ -194,13 +230,19 @@ struct IssuancePromiseTests {
         let rejected = try FeedFiles.write(dir, "reject.csv", [NightlyRunTests.appHeader, "131016,D,card_lost,2026-11-10,,rejected"])
         let db = try tdb.connect()
         let gate = dir.appendingPathComponent("gate")
-        let importing = try startKakunin(["import", "applications", rejected.path, "--report-dir", dir.path], database: tdb,
-                                         environment: try pause("import:applications-locked", gate))
+        let importing = try startKakunin(
+            ["import", "applications", rejected.path, "--report-dir", dir.path], database: tdb,
+            environment: try pause("import:applications-locked", gate))
         #expect(reached(gate))
         let nightly = try run(["--lock-wait", "60"])
-        #expect(try eventually(5) { try db.query("""
-            SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'kakunin-run-write' AND wait_event_type = 'Lock'
-            """).scalar == "1" }, "the run waits for the import")
+        #expect(
+            try eventually(5) {
+                try db.query(
+                    """
+                    SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'kakunin-run-write' AND wait_event_type = 'Lock'
+                    """
+                ).scalar == "1"
+            }, "the run waits for the import")
         try FileManager.default.removeItem(at: gate)
         #expect(importing.wait().status == 0)
         #expect(nightly.wait().status == 0)
@@ -229,9 +271,13 @@ struct ImportPromiseTests {
 
     @Test("item 6: an unclosed quote is reported with its line, and the lines after it still load")
     func unclosedQuote() throws {
-        let file = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("M1"),
-                                                     FeedFiles.member("M2").replacingOccurrences(of: "山田", with: "\"山田"),
-                                                     FeedFiles.member("M3")])
+        let file = try FeedFiles.write(
+            dir, "m.csv",
+            [
+                FeedFiles.memberHeader, FeedFiles.member("M1"),
+                FeedFiles.member("M2").replacingOccurrences(of: "山田", with: "\"山田"),
+                FeedFiles.member("M3"),
+            ])
         let r = try importMembers(file.path)
         #expect(r.status == 10, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("rows read: 3"), "\(r.stdout)")
@@ -293,7 +339,10 @@ struct ImportPromiseTests {
         let file = try FeedFiles.write(dir, "m.csv", [text])
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = ["-c", "\"$0\" import members <(cat \"$1\") --report-dir \"$2\" >/dev/null", TestDatabase.executable.path, file.path, reports.path]
+        p.arguments = [
+            "-c", "\"$0\" import members <(cat \"$1\") --report-dir \"$2\" >/dev/null", TestDatabase.executable.path, file.path,
+            reports.path,
+        ]
         var env = ProcessInfo.processInfo.environment
         env["PGDATABASE"] = tdb.name
         p.environment = env
@@ -357,8 +406,10 @@ struct ImportPromiseTests {
 
     @Test("item 12: Individual Numbers in full-width digits, with a leading space or inside text are refused")
     func individualNumbers() throws {
-        let variants = [["address_extra": "１２３４５６７８９０１２"], ["address_extra": " 123456789012"],
-                        ["address_extra": "個人番号123456789018"], ["symbol": "1234-5678-9012"]]
+        let variants = [
+            ["address_extra": "１２３４５６７８９０１２"], ["address_extra": " 123456789012"],
+            ["address_extra": "個人番号123456789018"], ["symbol": "1234-5678-9012"],
+        ]
         for v in variants {
             let file = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("M1"), FeedFiles.member("M2", v)])
             let r = try importMembers(file.path)
@@ -389,17 +440,20 @@ struct ImportPromiseTests {
         #expect(mode == 0o700)
         // A killed import leaves no file behind.
         let fresh = dir.appendingPathComponent("fresh")
-        let r = try runKakunin(["import", "members", file.path, "--report-dir", fresh.path], database: tdb,
-                               environment: ["KAKUNIN_CRASH_AT": "import:streamed"])
+        let r = try runKakunin(
+            ["import", "members", file.path, "--report-dir", fresh.path], database: tdb,
+            environment: ["KAKUNIN_CRASH_AT": "import:streamed"])
         #expect(r.status != 0 && r.stdout.isEmpty, "killed before it reported")
         #expect(try FileManager.default.contentsOfDirectory(atPath: fresh.path).isEmpty)
     }
 
     @Test("item 14: a killed import is shown as abandoned")
     func abandonedImport() throws {
-        let file = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("M1"), FeedFiles.member("M2", ["sex": "7"])])
-        _ = try runKakunin(["import", "members", file.path, "--report-dir", reports.path], database: tdb,
-                           environment: ["KAKUNIN_CRASH_AT": "import:streamed"])
+        let file = try FeedFiles.write(
+            dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("M1"), FeedFiles.member("M2", ["sex": "7"])])
+        _ = try runKakunin(
+            ["import", "members", file.path, "--report-dir", reports.path], database: tdb,
+            environment: ["KAKUNIN_CRASH_AT": "import:streamed"])
         #expect(try importMembers(file.path).status == 10)
         // The killed process's server session ends on its own time (it releases the import's
         // transaction locks, then its session lock, as it exits): on a busy machine the list may
@@ -417,9 +471,13 @@ struct ImportPromiseTests {
 
     @Test("item 15: line separators and formula starts are rejected with the rule")
     func textRules() throws {
-        let file = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("M1", ["address": "東京都\u{2028}千代田区"]),
-                                                     FeedFiles.member("M2", ["family_name": "=HYPERLINK(\"http://x\")"]),
-                                                     FeedFiles.member("M3", ["address_extra": "@SUM(A1)"]), FeedFiles.member("M4")])
+        let file = try FeedFiles.write(
+            dir, "m.csv",
+            [
+                FeedFiles.memberHeader, FeedFiles.member("M1", ["address": "東京都\u{2028}千代田区"]),
+                FeedFiles.member("M2", ["family_name": "=HYPERLINK(\"http://x\")"]),
+                FeedFiles.member("M3", ["address_extra": "@SUM(A1)"]), FeedFiles.member("M4"),
+            ])
         #expect(try importMembers(file.path).status == 10)
         let rej = try rejects(try tdb.connect())
         #expect(rej.map { [$0[0], $0[1]] } == [["2", "address"], ["3", "family_name"], ["4", "address_extra"]])
@@ -437,13 +495,15 @@ struct ImportPromiseTests {
         // merged and committed the same new members, and the first then failed with a raw 23505).
         let gate = dir.appendingPathComponent("gate")
         _ = FileManager.default.createFile(atPath: gate.path, contents: nil)
-        let a = try startKakunin(["import", "members", file.path, "--report-dir", reports.path], database: tdb,
-                                 environment: ["KAKUNIN_PAUSE_AT": "import:merge", "KAKUNIN_PAUSE_FILE": gate.path])
+        let a = try startKakunin(
+            ["import", "members", file.path, "--report-dir", reports.path], database: tdb,
+            environment: ["KAKUNIN_PAUSE_AT": "import:merge", "KAKUNIN_PAUSE_FILE": gate.path])
         #expect(eventually { FileManager.default.fileExists(atPath: gate.path + ".reached") })
         let b = try startKakunin(["import", "members", file.path, "--report-dir", reports.path], database: tdb)
         usleep(1_500_000)
         try FileManager.default.removeItem(at: gate)
-        let ra = a.wait(), rb = b.wait()
+        let ra = a.wait()
+        let rb = b.wait()
         #expect(ra.status == 0, "\(ra.stderr)")
         #expect(rb.status == 0, "\(rb.stderr)")
         #expect(try tdb.connect().query("SELECT count(*) FROM member").scalar == "2001")
@@ -474,14 +534,19 @@ struct OperatorErrorTests {
         let role = "staff_\(UInt32.random(in: 0...UInt32.max))"
         let db = try tdb.connect()
         try db.execute("CREATE ROLE \(role) LOGIN IN ROLE kakunin_staff")
-        defer { try? db.execute("DROP OWNED BY \(role)"); try? db.execute("DROP ROLE \(role)") }
-        r = try runKakunin(base + ["--out", dir.appendingPathComponent("out").path, "--database-url", "dbname=\(tdb.name) user=\(role)"], database: tdb)
+        defer {
+            try? db.execute("DROP OWNED BY \(role)")
+            try? db.execute("DROP ROLE \(role)")
+        }
+        r = try runKakunin(
+            base + ["--out", dir.appendingPathComponent("out").path, "--database-url", "dbname=\(tdb.name) user=\(role)"], database: tdb)
         #expect(r.status == 77, "\(r.stderr)")
         #expect(r.stderr.contains("permission denied") && r.stderr.contains("kakunin_batch"), "\(r.stderr)")
     }
 
-    @Test("item 18: a full disk during a run exits 74 with the cause; after freeing space the rerun finishes, no duplicates",
-          .enabled(if: geteuid() == 0, "needs root to mount a small tmpfs"))
+    @Test(
+        "item 18: a full disk during a run exits 74 with the cause; after freeing space the rerun finishes, no duplicates",
+        .enabled(if: geteuid() == 0, "needs root to mount a small tmpfs"))
     func diskFull() throws {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
@@ -497,7 +562,10 @@ struct OperatorErrorTests {
         defer { _ = shell("umount", mount.path) }
         let filler = mount.appendingPathComponent("filler")
         try Data(count: 6000 * 1024).write(to: filler)
-        let args = ["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", mount.appendingPathComponent("out").path, "--params-dir", dir.path]
+        let args = [
+            "run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", mount.appendingPathComponent("out").path, "--params-dir",
+            dir.path,
+        ]
         var r = try runKakunin(args, database: tdb)
         #expect(r.status == 74, "\(r.stdout)\(r.stderr)")
         #expect(r.stderr.contains("No space left on device") && r.stderr.contains("free space"), "\(r.stderr)")
@@ -526,8 +594,9 @@ struct OperatorErrorTests {
         #expect(r.stdout.contains("KAKUNIN_SQL_DIR="))
     }
 
-    @Test("item 16: jobs/pg starts a server from a checkout only its owner can enter",
-          .enabled(if: geteuid() == 0, "the case is root's 0700 home"))
+    @Test(
+        "item 16: jobs/pg starts a server from a checkout only its owner can enter",
+        .enabled(if: geteuid() == 0, "the case is root's 0700 home"))
     func privateCheckout() throws {
         let home = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("owner-only-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: home.appendingPathComponent("repo/jobs"), withIntermediateDirectories: true)

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
+import KakuninRuntime
 import KakuninStore
 import KakuninTesting
-import KakuninRuntime
+import Testing
 
 /// Issue 11: the auditors' report and replay, through the CLI.
 @Suite("Auditor report and replay", .serialized)
@@ -14,7 +14,8 @@ struct ReportReplayTests {
         let out = dir.appendingPathComponent("out")
         #expect(try nightly(tdb, "2026-11-21", out: out, params: dir).status == 0)
         let m = try FeedFiles.write(dir, "m2.csv", [FeedFiles.memberHeader] + ["A", "B", "C", "D", "E", "F"].map { FeedFiles.member($0) })
-        let a2 = try FeedFiles.write(dir, "a2.csv", [NightlyRunTests.appHeader, "131016,D,card_lost,2026-11-10,,approved", "131016,E,reissue,2026-11-22,,approved"])
+        let a2 = try FeedFiles.write(
+            dir, "a2.csv", [NightlyRunTests.appHeader, "131016,D,card_lost,2026-11-10,,approved", "131016,E,reissue,2026-11-22,,approved"])
         for (feed, file) in [("members", m), ("applications", a2)] {
             #expect(try runKakunin(["import", feed, file.path, "--report-dir", dir.path], database: tdb).status == 0)
         }
@@ -32,17 +33,21 @@ struct ReportReplayTests {
         #expect(text.status == 0, "\(text.stderr)")
         // Night 1: A issue, B eligibility_notice, C apply_notice, D issue_on_application, E issue.
         // Night 2: A, B, C, D none; E issue_on_application (reissue); F (new) issue.
-        for line in ["apply_notice           → none                   1", "eligibility_notice     → none                   1",
-                     "issue                  → issue_on_application   1", "issue                  → none                   1",
-                     "issue_on_application   → none                   1", "(new)                  → issue                  1",
-                     "members whose outcome changed: 6 (new 1, gone 0)", "Changes since run 1 (as of 2026-11-21)",
-                     "[pass] members read = decisions: 6 = 6"] {
+        for line in [
+            "apply_notice           → none                   1", "eligibility_notice     → none                   1",
+            "issue                  → issue_on_application   1", "issue                  → none                   1",
+            "issue_on_application   → none                   1", "(new)                  → issue                  1",
+            "members whose outcome changed: 6 (new 1, gone 0)", "Changes since run 1 (as of 2026-11-21)",
+            "[pass] members read = decisions: 6 = 6",
+        ] {
             #expect(text.stdout.contains(line), "\(line)\n\(text.stdout)")
         }
         #expect(text.stdout.contains("parameters parameter version 1 of insurer 131016, effective from 1900-01-01"), "\(text.stdout)")
         let csv = try runKakunin(["report", "--run", "2", "--format", "csv", "--out", out.path], database: tdb)
-        for line in ["change,issue,none,,A", "change,(new),issue,,F", "change,issue,issue_on_application,,E", "change_count,apply_notice,none,,1",
-                     "check,members read = decisions,pass,,6 = 6"] {
+        for line in [
+            "change,issue,none,,A", "change,(new),issue,,F", "change,issue,issue_on_application,,E", "change_count,apply_notice,none,,1",
+            "check,members read = decisions,pass,,6 = 6",
+        ] {
             #expect(csv.stdout.contains(line + "\n"), "\(line)\n\(csv.stdout)")
         }
         let json = try runKakunin(["report", "--run", "2", "--format", "json", "--out", out.path], database: tdb)
@@ -73,7 +78,8 @@ struct ReportReplayTests {
         // Run 2's decisions in force are its own rows only (as a full run's are); otherwise C's
         // decision of run 1 would be carried forward into it (issue 34).
         try db.execute("UPDATE run SET counts = counts || '{\"base_run_id\": 2}' WHERE run_id = 2")
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO decision (run_id, insurer_number, member_id, as_of, scheme, outcome, reasons)
             VALUES (2, '131016', $1, '2026-11-22', 'nhi', 'none', '{}')
             """, [odd])
@@ -92,13 +98,18 @@ struct ReportReplayTests {
         #expect(changes["previous_run_id"] as? Int == 1)
         // To a file: the same document.
         let file = dir.appendingPathComponent("r2.json")
-        #expect(try runKakunin(["report", "--run", "2", "--format", "json", "--out", out.path, "--output", file.path], database: tdb).status == 0)
+        #expect(
+            try runKakunin(["report", "--run", "2", "--format", "json", "--out", out.path, "--output", file.path], database: tdb).status
+                == 0)
         #expect(try String(contentsOf: file, encoding: .utf8) == json.stdout)
         let csv = try runKakunin(["report", "--run", "2", "--format", "csv", "--out", out.path], database: tdb)
         let lines = csv.stdout.split(separator: "\n").filter { $0.hasPrefix("change,") }
-        #expect(lines == ["change,issue,none,,A", "change,eligibility_notice,none,,B", "change,apply_notice,(gone),,C",
-                          "change,issue_on_application,none,,D", "change,issue,issue_on_application,,E", "change,(new),issue,,F",
-                          "change,(new),none,,\"X\"\"\\,y\u{1}é\""], "\(csv.stdout)")
+        #expect(
+            lines == [
+                "change,issue,none,,A", "change,eligibility_notice,none,,B", "change,apply_notice,(gone),,C",
+                "change,issue_on_application,none,,D", "change,issue,issue_on_application,,E", "change,(new),issue,,F",
+                "change,(new),none,,\"X\"\"\\,y\u{1}é\"",
+            ], "\(csv.stdout)")
         // No previous run: no lists, and `changes` is null.
         let first = try runKakunin(["report", "--run", "1", "--format", "json", "--out", out.path], database: tdb)
         let firstObj = try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as! [String: Any]
@@ -123,8 +134,10 @@ struct ReportReplayTests {
         }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: chromium)
-        p.arguments = ["--headless=new", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(dir.appendingPathComponent("chrome").path)",
-                       "--dump-dom", html.absoluteString]
+        p.arguments = [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(dir.appendingPathComponent("chrome").path)",
+            "--dump-dom", html.absoluteString,
+        ]
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = FileHandle.nullDevice
@@ -134,9 +147,11 @@ struct ReportReplayTests {
         #expect(p.terminationStatus == 0, "chromium exit status")
         // Issue 32: the checks, their results and the reasons in Japanese (no English sentence
         // under a reason); the summary before the detailed tables; a printed page header.
-        for text in ["資格確認書 実行報告書（実行 2）", "照合", "読み込んだ加入者数 ＝ 判定数", "基準日以降に有効期間が重なる有効な確認書を二枚持つ方はいない",
-                     "資格確認書：作成数 ＝ 送付ファイルの件数 ＋ 職員対応待ち", "どの書類もちょうど一つの封筒に入り", "郵便料金", "前回からの変化", "申請による交付",
-                     "マイナ保険証の状況が不明", "すべて一致", "@top-right", "page-break-before: always"] {
+        for text in [
+            "資格確認書 実行報告書（実行 2）", "照合", "読み込んだ加入者数 ＝ 判定数", "基準日以降に有効期間が重なる有効な確認書を二枚持つ方はいない",
+            "資格確認書：作成数 ＝ 送付ファイルの件数 ＋ 職員対応待ち", "どの書類もちょうど一つの封筒に入り", "郵便料金", "前回からの変化", "申請による交付",
+            "マイナ保険証の状況が不明", "すべて一致", "@top-right", "page-break-before: always",
+        ] {
             #expect(dom.contains(text), "missing in the page: \(text)")
         }
         for english in ["members read = decisions", "the My Number card", ">pass<", "UTC", "run 2"] {
@@ -165,7 +180,9 @@ struct ReportReplayTests {
         #expect(try runKakunin(["import", "myna-status", s.path, "--report-dir", dir.path], database: tdb).status == 0)
         #expect(try runKakunin(["replay", "--run", "1"], database: tdb).status == 0)
         let db = try tdb.connect()
-        try db.execute("UPDATE decision SET outcome = 'none', reasons = '{COVERED}', valid_from = NULL, valid_to = NULL WHERE run_id = 1 AND member_id = 'A'")
+        try db.execute(
+            "UPDATE decision SET outcome = 'none', reasons = '{COVERED}', valid_from = NULL, valid_to = NULL WHERE run_id = 1 AND member_id = 'A'"
+        )
         let r = try runKakunin(["replay", "--run", "1"], database: tdb)
         #expect(r.status == 13)
         #expect(r.stdout.contains("1 of 5 decisions DIFFER"), "\(r.stdout)")

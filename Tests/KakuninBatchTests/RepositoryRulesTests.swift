@@ -1,9 +1,9 @@
 import Foundation
-import Testing
 import KakuninBatch
+import KakuninRuntime
 import KakuninStore
 import KakuninTesting
-import KakuninRuntime
+import Testing
 
 /// Issue 30: rules about the repository itself (exit statuses in one place, no SQL in the CLI or
 /// the console, fault injection only in test builds, the README as a door page).
@@ -67,9 +67,11 @@ struct RepositoryRulesTests {
     @Test("no run is exit 66 in runs show, export, report, replay and explain")
     func noRun() throws {
         let tdb = try TestDatabase()
-        let commands = [["runs", "show", "999"], ["export", "decisions", "--run", "999"],
-                        ["export", "decisions", "--insurer", "131016", "--as-of", "2026-12-01"],
-                        ["report", "--run", "999"], ["replay", "--run", "999"], ["explain", "--run", "999", "--member", "A"]]
+        let commands = [
+            ["runs", "show", "999"], ["export", "decisions", "--run", "999"],
+            ["export", "decisions", "--insurer", "131016", "--as-of", "2026-12-01"],
+            ["report", "--run", "999"], ["replay", "--run", "999"], ["explain", "--run", "999", "--member", "A"],
+        ]
         for args in commands {
             let r = try runKakunin(args, database: tdb)
             #expect(r.status == 66, "\(args.joined(separator: " ")): \(r.status) \(r.stderr)")
@@ -90,7 +92,9 @@ struct RepositoryRulesTests {
         var r = try runKakunin(["replay", "--run", "1"], database: tdb)
         #expect(r.status == 65 && r.stderr.contains("has not committed its decisions yet"), "\(r.status) \(r.stderr)")
         #expect(try nightly(tdb, "2026-11-21", out: out, params: dir).status == 0)
-        try db.execute("UPDATE decision SET outcome = 'none', reasons = '{COVERED}', valid_from = NULL, valid_to = NULL WHERE run_id = 1 AND member_id = 'A'")
+        try db.execute(
+            "UPDATE decision SET outcome = 'none', reasons = '{COVERED}', valid_from = NULL, valid_to = NULL WHERE run_id = 1 AND member_id = 'A'"
+        )
         r = try runKakunin(["replay", "--run", "1"], database: tdb)
         #expect(r.status == ExitStatus.checkFailed.rawValue && r.stdout.contains("DIFFER"), "\(r.status) \(r.stdout)")
     }
@@ -151,7 +155,8 @@ struct RepositoryRulesTests {
         #expect(files.count > 10)
         let found = try Self.sqlLines(files)
         for f in found where !Self.knownSQL.contains(where: { $0.file == f.path && f.text.contains($0.fragment) }) {
-            Issue.record("\(f.path):\(f.line): SQL in the CLI or the console; put it in a library read model (KakuninBatch/KakuninStore): \(f.text)")
+            Issue.record(
+                "\(f.path):\(f.line): SQL in the CLI or the console; put it in a library read model (KakuninBatch/KakuninStore): \(f.text)")
         }
         for k in Self.knownSQL where !found.contains(where: { $0.path == k.file && $0.text.contains(k.fragment) }) {
             Issue.record("\(k.file): '\(k.fragment)' is gone: remove it from RepositoryRulesTests.knownSQL")

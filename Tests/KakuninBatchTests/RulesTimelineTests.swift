@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KakuninTesting
+import Testing
 
 /// Issue 29's timeline: the rules of 2026 together, over seven months of nights through the CLI,
 /// with imports changing members between runs (SPEC.md 2.4, 2.5, 3).
@@ -11,17 +11,21 @@ struct RulesTimelineTests {
     /// L and U: elderly, 76, card usable but used twice in 12 months; U's next file shows regular use.
     /// P: nhi, 46, no card; the extract changes the family name P's certificate prints.
     static func members(pName: String = "山田") -> [String] {
-        [FeedFiles.memberHeader,
-         FeedFiles.member("S", ["birth_date": "1952-07-15", "qualified_on": "2000-04-01", "copay_ratio": "20"]),
-         FeedFiles.member("W", ["scheme": "employee", "birth_date": "1952-09-20", "qualified_on": "2000-04-01"]),
-         FeedFiles.member("K", ["birth_date": "1955-06-10", "qualified_on": "2000-04-01", "copay_ratio": "20"]),
-         FeedFiles.member("T", ["birth_date": "1955-06-10", "qualified_on": "2000-04-01", "copay_ratio": "20"]),
-         FeedFiles.member("L", ["scheme": "elderly", "birth_date": "1950-03-03", "qualified_on": "2016-04-01", "copay_ratio": "10"]),
-         FeedFiles.member("U", ["scheme": "elderly", "birth_date": "1950-03-03", "qualified_on": "2016-04-01", "copay_ratio": "10"]),
-         FeedFiles.member("P", ["family_name": pName])]
+        [
+            FeedFiles.memberHeader,
+            FeedFiles.member("S", ["birth_date": "1952-07-15", "qualified_on": "2000-04-01", "copay_ratio": "20"]),
+            FeedFiles.member("W", ["scheme": "employee", "birth_date": "1952-09-20", "qualified_on": "2000-04-01"]),
+            FeedFiles.member("K", ["birth_date": "1955-06-10", "qualified_on": "2000-04-01", "copay_ratio": "20"]),
+            FeedFiles.member("T", ["birth_date": "1955-06-10", "qualified_on": "2000-04-01", "copay_ratio": "20"]),
+            FeedFiles.member("L", ["scheme": "elderly", "birth_date": "1950-03-03", "qualified_on": "2016-04-01", "copay_ratio": "10"]),
+            FeedFiles.member("U", ["scheme": "elderly", "birth_date": "1950-03-03", "qualified_on": "2016-04-01", "copay_ratio": "10"]),
+            FeedFiles.member("P", ["family_name": pName]),
+        ]
     }
 
-    @Test("75 in nhi and employee, 70–74 renewal at 08-01 with its notice, a printed detail reissued once, the usage test renewing, over six nights")
+    @Test(
+        "75 in nhi and employee, 70–74 renewal at 08-01 with its notice, a printed detail reissued once, the usage test renewing, over six nights"
+    )
     func timeline() throws {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
@@ -30,9 +34,13 @@ struct RulesTimelineTests {
         let noCard = "false,,none,,,,"
         let header = ElderlyUsageCLITests.mynaUsageHeader
         let m = try FeedFiles.write(dir, "m.csv", Self.members())
-        let s = try FeedFiles.write(dir, "s.csv", [header] + ["S", "W", "K", "P"].map { "131016,\($0),2026-11-01,\(noCard)" }
-                                    + ["131016,T,2026-11-01,\(usable),12,2026-10-28",
-                                       "131016,L,2026-11-01,\(usable),2,2026-10-10", "131016,U,2026-11-01,\(usable),2,2026-10-10"])
+        let s = try FeedFiles.write(
+            dir, "s.csv",
+            [header] + ["S", "W", "K", "P"].map { "131016,\($0),2026-11-01,\(noCard)" }
+                + [
+                    "131016,T,2026-11-01,\(usable),12,2026-10-28",
+                    "131016,L,2026-11-01,\(usable),2,2026-10-10", "131016,U,2026-11-01,\(usable),2,2026-10-10",
+                ])
         try importFeeds(tdb, dir, [("members", m), ("myna-status", s)])
         let runner = NightlyRunTests()
         var run = 0
@@ -71,11 +79,14 @@ struct RulesTimelineTests {
         expectDecision(d, "T", ["none", "MYNA_USABLE"])
         expectDecision(d, "P", ["renew", "PRINTED_DETAILS_CHANGED", "2026-12-02", "2027-07-31"])
         let db = try tdb.connect()
-        #expect(try db.query("""
-            SELECT a.status, a.voided_on::text, b.replaces_certificate_number = a.certificate_number FROM certificate a
-            JOIN certificate b ON b.insurer_number = a.insurer_number AND b.member_id = a.member_id AND b.certificate_number > a.certificate_number
-            WHERE a.member_id = 'P'
-            """).rows == [["voided", "2026-12-02", "t"]])
+        #expect(
+            try db.query(
+                """
+                SELECT a.status, a.voided_on::text, b.replaces_certificate_number = a.certificate_number FROM certificate a
+                JOIN certificate b ON b.insurer_number = a.insurer_number AND b.member_id = a.member_id AND b.certificate_number > a.certificate_number
+                WHERE a.member_id = 'P'
+                """
+            ).rows == [["voided", "2026-12-02", "t"]])
 
         // Night 3, 2027-06-05: the horizon reaches S's 75th birthday: no renewal; the elderly
         // scheme's insurer serves S from that day.
@@ -84,8 +95,12 @@ struct RulesTimelineTests {
         for id in ["K", "L", "U", "P"] { expectDecision(d, id, ["none", "COVERED"]) }
 
         // Between nights the Myna status file for June arrives: U now uses the card every month.
-        let s2 = try FeedFiles.write(dir, "s2.csv", [header, "131016,L,2027-06-01,\(usable),1,2027-01-10",
-                                                     "131016,U,2027-06-01,\(usable),9,2027-05-30"])
+        let s2 = try FeedFiles.write(
+            dir, "s2.csv",
+            [
+                header, "131016,L,2027-06-01,\(usable),1,2027-01-10",
+                "131016,U,2027-06-01,\(usable),9,2027-05-30",
+            ])
         try importFeeds(tdb, dir, [("myna-status", s2)])
 
         // Night 4, 2027-06-22: the horizon reaches 08-01. K renews for one year with no
@@ -111,16 +126,23 @@ struct RulesTimelineTests {
 
         // Over the whole timeline no nhi or employee certificate was ever valid on or after the
         // member's 75th birthday, and each member's certificates never overlap.
-        #expect(try db.query("""
-            SELECT c.member_id, c.valid_to::text FROM certificate c JOIN member m USING (insurer_number, member_id)
-            WHERE m.scheme IN ('nhi', 'employee') AND c.valid_to >= (m.birth_date + interval '75 years')::date
-            """).rows.isEmpty)
-        #expect(try db.query("""
-            SELECT a.member_id FROM certificate a JOIN certificate b USING (insurer_number, member_id)
-            WHERE a.certificate_number < b.certificate_number AND a.status = 'active' AND b.status = 'active'
-              AND a.valid_from <= b.valid_to AND b.valid_from <= a.valid_to
-            """).rows.isEmpty)
-        #expect(try db.query("SELECT member_id, count(*)::text FROM certificate GROUP BY 1 ORDER BY 1").rows
+        #expect(
+            try db.query(
+                """
+                SELECT c.member_id, c.valid_to::text FROM certificate c JOIN member m USING (insurer_number, member_id)
+                WHERE m.scheme IN ('nhi', 'employee') AND c.valid_to >= (m.birth_date + interval '75 years')::date
+                """
+            ).rows.isEmpty)
+        #expect(
+            try db.query(
+                """
+                SELECT a.member_id FROM certificate a JOIN certificate b USING (insurer_number, member_id)
+                WHERE a.certificate_number < b.certificate_number AND a.status = 'active' AND b.status = 'active'
+                  AND a.valid_from <= b.valid_to AND b.valid_from <= a.valid_to
+                """
+            ).rows.isEmpty)
+        #expect(
+            try db.query("SELECT member_id, count(*)::text FROM certificate GROUP BY 1 ORDER BY 1").rows
                 == [["K", "2"], ["L", "2"], ["P", "3"], ["S", "1"], ["U", "1"], ["W", "1"]])
     }
 

@@ -1,8 +1,9 @@
 import Foundation
-import Testing
 import KakuninCore
 import KakuninStore
 import KakuninTesting
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 import KakuninRuntime
@@ -31,8 +32,9 @@ struct RunPremiseTests {
     }
 
     func start(_ asOf: String, _ extra: [String] = [], env: [String: String] = [:]) throws -> RunningCommand {
-        try startKakunin(["run", "--insurer", "131016", "--as-of", asOf, "--out", out.path, "--params-dir", dir.path, "--quiet"] + extra,
-                         database: tdb, environment: env)
+        try startKakunin(
+            ["run", "--insurer", "131016", "--as-of", asOf, "--out", out.path, "--params-dir", dir.path, "--quiet"] + extra,
+            database: tdb, environment: env)
     }
 
     func folder(_ asOf: String, _ job: String = "nightly") -> URL { out.appendingPathComponent("131016/\(asOf)/\(job)") }
@@ -46,11 +48,13 @@ struct RunPremiseTests {
         let first = try run("2026-12-01")
         #expect(first.status == 0 || first.status == 11, "\(first.stderr)")
         let db = try tdb.connect()
-        let before = try db.query("""
+        let before = try db.query(
+            """
             SELECT (SELECT count(*) FROM run), (SELECT count(*) FROM certificate), (SELECT count(*) FROM decision),
                    (SELECT count(*) FROM notice), (SELECT next_number FROM certificate_counter WHERE insurer_number = '131016'),
                    (SELECT count(*) FROM audit_event)
-            """).rows
+            """
+        ).rows
         for job in ["nightly", "catchup"] {
             let r = try run("2026-11-01", ["--job", job])
             #expect(r.status == 12, "\(job): \(r.stdout)\(r.stderr)")
@@ -58,11 +62,14 @@ struct RunPremiseTests {
             #expect(r.stderr.contains("fix: run for 2026-12-01 or later"), "\(r.stderr)")
             #expect(!exists(out.appendingPathComponent("131016/2026-11-01")), "no folder for the refused run")
         }
-        #expect(try db.query("""
-            SELECT (SELECT count(*) FROM run), (SELECT count(*) FROM certificate), (SELECT count(*) FROM decision),
-                   (SELECT count(*) FROM notice), (SELECT next_number FROM certificate_counter WHERE insurer_number = '131016'),
-                   (SELECT count(*) FROM audit_event)
-            """).rows == before, "no run row, certificate, decision, notice, number block or event")
+        #expect(
+            try db.query(
+                """
+                SELECT (SELECT count(*) FROM run), (SELECT count(*) FROM certificate), (SELECT count(*) FROM decision),
+                       (SELECT count(*) FROM notice), (SELECT next_number FROM certificate_counter WHERE insurer_number = '131016'),
+                       (SELECT count(*) FROM audit_event)
+                """
+            ).rows == before, "no run row, certificate, decision, notice, number block or event")
         // The dry run decides that date without issuing anything.
         let dry = try run("2026-11-01", ["--dry-run"])
         #expect(dry.status == 0 || dry.status == 11, "\(dry.stderr)")
@@ -72,12 +79,16 @@ struct RunPremiseTests {
         #expect([0, 11].contains(try run("2026-12-02").status))
         // The database refuses such a run row whatever path adds it.
         #expect(throws: DatabaseError.self) {
-            try db.execute("INSERT INTO run (insurer_number, as_of, job, status, phase) VALUES ('131016', '2026-11-30', 'raw', 'running', 'deciding')")
+            try db.execute(
+                "INSERT INTO run (insurer_number, as_of, job, status, phase) VALUES ('131016', '2026-11-30', 'raw', 'running', 'deciding')")
         }
         do {
-            try db.execute("INSERT INTO run (insurer_number, as_of, job, status, phase) VALUES ('131016', '2026-11-30', 'raw', 'running', 'deciding')")
+            try db.execute(
+                "INSERT INTO run (insurer_number, as_of, job, status, phase) VALUES ('131016', '2026-11-30', 'raw', 'running', 'deciding')")
         } catch let e as DatabaseError {
-            #expect(e.sqlState == "23514" && e.message.contains("would go back in time: run 3 (job nightly, completed) is as of 2026-12-02"), "\(e)")
+            #expect(
+                e.sqlState == "23514" && e.message.contains("would go back in time: run 3 (job nightly, completed) is as of 2026-12-02"),
+                "\(e)")
         }
     }
 
@@ -95,13 +106,17 @@ struct RunPremiseTests {
 
     @Test("item 1: a catch-up run behind certificates handed over at the counter on a later date is refused up front (12), not retried")
     func behindCounterCertificates() throws {
-        let issued = try runKakunin(["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-12-05"],
-                                    database: tdb)
+        let issued = try runKakunin(
+            ["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2026-12-05"],
+            database: tdb)
         #expect(issued.status == 0, "\(issued.stderr)")
         let started = Date()
         let r = try run("2026-12-01")
         #expect(r.status == 12, "\(r.stdout)\(r.stderr)")
-        #expect(r.stderr.contains("1 certificate(s) were handed over at the counter on a later date, starting after 2026-12-01 (latest: certificate 1 of member A, issued 2026-12-05, valid from 2026-12-05)"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains(
+                "1 certificate(s) were handed over at the counter on a later date, starting after 2026-12-01 (latest: certificate 1 of member A, issued 2026-12-05, valid from 2026-12-05)"
+            ), "\(r.stderr)")
         #expect(r.stderr.contains("fix: run for 2026-12-05 or later"), "\(r.stderr)")
         #expect(Date().timeIntervalSince(started) < 20)
         let db = try tdb.connect()
@@ -116,9 +131,11 @@ struct RunPremiseTests {
 
     @Test("item 1: dates lie in 1900-01-01 … 2099-12-31 (run, counter, explain, feeds); an as-of far from today needs --allow-far-date")
     func dateBounds() throws {
-        for args in [["run", "--insurer", "131016", "--as-of", "2200-12-31", "--out", out.path, "--params-dir", dir.path],
-                     ["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2200-12-31"],
-                     ["explain", "--insurer", "131016", "--member", "A", "--as-of", "1899-12-31"]] {
+        for args in [
+            ["run", "--insurer", "131016", "--as-of", "2200-12-31", "--out", out.path, "--params-dir", dir.path],
+            ["counter", "issue", "--insurer", "131016", "--member", "A", "--as-of", "2200-12-31"],
+            ["explain", "--insurer", "131016", "--member", "A", "--as-of", "1899-12-31"],
+        ] {
             let r = try runKakunin(args, database: tdb)
             #expect(r.status == 64, "\(args[0]): \(r.stderr)")
             #expect(r.stderr.contains("outside the dates kakunin accepts (1900-01-01 … 2099-12-31)"), "\(args[0]): \(r.stderr)")
@@ -137,13 +154,18 @@ struct RunPremiseTests {
         #expect(allowed.status == 0 || allowed.status == 11, "\(allowed.stderr)")
         #expect(try run(today.adding(days: -367).description, ["--dry-run"]).status == 64)
         // Feeds: the row is rejected with its line, column and the range.
-        let m = try FeedFiles.write(dir, "dates.csv", [FeedFiles.memberHeader,
-            FeedFiles.member("F1", ["birth_date": "2200-01-01"]), FeedFiles.member("F2", ["birth_date": "1899-12-31"]),
-            FeedFiles.member("F3", ["birth_date": "1900-01-01"]), FeedFiles.member("F4", ["qualified_on": "2099-12-31"])])
+        let m = try FeedFiles.write(
+            dir, "dates.csv",
+            [
+                FeedFiles.memberHeader,
+                FeedFiles.member("F1", ["birth_date": "2200-01-01"]), FeedFiles.member("F2", ["birth_date": "1899-12-31"]),
+                FeedFiles.member("F3", ["birth_date": "1900-01-01"]), FeedFiles.member("F4", ["qualified_on": "2099-12-31"]),
+            ])
         let r = try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb)
         #expect(r.status == 10, "\(r.stdout)\(r.stderr)")
         let reason = "outside the dates kakunin accepts (1900-01-01 … 2099-12-31): check the year"
-        #expect(try db.query("SELECT line::text, column_name, reason FROM import_reject ORDER BY line").rows
+        #expect(
+            try db.query("SELECT line::text, column_name, reason FROM import_reject ORDER BY line").rows
                 == [["2", "birth_date", reason], ["3", "birth_date", reason]])
         #expect(try db.query("SELECT member_id FROM member WHERE member_id LIKE 'F%' ORDER BY 1").rows == [["F3"], ["F4"]])
     }
@@ -158,8 +180,12 @@ struct RunPremiseTests {
         #expect(crashed.status == 9, "\(crashed.stderr)")
         let checkpoint = folder("2026-12-01").appendingPathComponent("checkpoint.txt")
         #expect(exists(folder("2026-12-01").appendingPathComponent("manifest.json")) && !exists(checkpoint))
-        let rerun = try startKakunin(["run", "--insurer", "131016", "--as-of", "2026-12-01", "--out", out.path, "--params-dir", dir.path,
-                                      "--audit-key", key.path], database: tdb).wait()
+        let rerun = try startKakunin(
+            [
+                "run", "--insurer", "131016", "--as-of", "2026-12-01", "--out", out.path, "--params-dir", dir.path,
+                "--audit-key", key.path,
+            ], database: tdb
+        ).wait()
         #expect(rerun.status == 0 || rerun.status == 11, "\(rerun.stderr)")
         #expect(rerun.stderr.contains("the signed checkpoint of run 1 was missing"), "\(rerun.stderr)")
         #expect(exists(checkpoint))
@@ -187,7 +213,10 @@ struct RunPremiseTests {
         #expect(crashed.status == 9, "\(crashed.stderr)")
         // Its server backend, still waiting, would seal once the lock is free: it goes too.
         _ = try db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'kakunin-run-seal'")
-        #expect(try eventually { try db.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kakunin-run-seal'").scalar == "0" })
+        #expect(
+            try eventually {
+                try db.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kakunin-run-seal'").scalar == "0"
+            })
         _ = try db.query("SELECT pg_advisory_unlock(hashtext('kakunin.audit_seal'))")
         let unsealed = "SELECT count(*) FROM audit_pending p JOIN audit_event e USING (event_id) WHERE e.action = 'run_completed'"
         let before = try db.query(unsealed).scalar
@@ -203,12 +232,16 @@ struct RunPremiseTests {
         let first = try run("2026-12-01")
         #expect(first.status == 0 || first.status == 11, "\(first.stderr)")
         let f = folder("2026-12-01")
-        let names = ["certificates.csv", "eligibility_notices.csv", "apply_notices.csv", "envelopes.csv", "exceptions.csv", "manifest.json"]
+        let names = [
+            "certificates.csv", "eligibility_notices.csv", "apply_notices.csv", "envelopes.csv", "exceptions.csv", "manifest.json",
+        ]
         let original = try names.map { try Data(contentsOf: f.appendingPathComponent($0)) }
         #expect(original[0].count > 500, "the run issued certificates")
         // An import after the run changes an address: the files still show the member as the run saw it.
-        let m = try FeedFiles.write(dir, "moved.csv", [FeedFiles.memberHeader] + ["A", "B", "C", "D"].map { FeedFiles.member($0) }
-                                    + [FeedFiles.member("E", ["address": "東京都港区芝公園4丁目2番8号"])])
+        let m = try FeedFiles.write(
+            dir, "moved.csv",
+            [FeedFiles.memberHeader] + ["A", "B", "C", "D"].map { FeedFiles.member($0) }
+                + [FeedFiles.member("E", ["address": "東京都港区芝公園4丁目2番8号"])])
         #expect(try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb).status == 0)
         // Into a folder that holds files: refused, nothing touched.
         let again = try run("2026-12-01", ["--rebuild-files"])
@@ -217,14 +250,20 @@ struct RunPremiseTests {
         #expect(try names.map { try Data(contentsOf: f.appendingPathComponent($0)) } == original)
         // A plain rerun says where the files went, and how to get them back.
         try FileManager.default.removeItem(at: f)
-        let rerun = try startKakunin(["run", "--insurer", "131016", "--as-of", "2026-12-01", "--out", out.path, "--params-dir", dir.path],
-                                     database: tdb).wait()
-        #expect(rerun.stderr.contains("the mailing files of run 1 are not in") && rerun.stderr.contains("kakunin run --rebuild-files writes them again"),
-                "\(rerun.stderr)")
+        let rerun = try startKakunin(
+            ["run", "--insurer", "131016", "--as-of", "2026-12-01", "--out", out.path, "--params-dir", dir.path],
+            database: tdb
+        ).wait()
+        #expect(
+            rerun.stderr.contains("the mailing files of run 1 are not in")
+                && rerun.stderr.contains("kakunin run --rebuild-files writes them again"),
+            "\(rerun.stderr)")
         #expect(!exists(f))
         let rebuilt = try run("2026-12-01", ["--rebuild-files"])
         #expect(rebuilt.status == 0 || rebuilt.status == 11, "\(rebuilt.stdout)\(rebuilt.stderr)")
-        #expect(rebuilt.stdout.contains("Mailing files of run 1 for insurer 131016 as of 2026-12-01 written again from the database"), "\(rebuilt.stdout)")
+        #expect(
+            rebuilt.stdout.contains("Mailing files of run 1 for insurer 131016 as of 2026-12-01 written again from the database"),
+            "\(rebuilt.stdout)")
         for (name, bytes) in zip(names, original) {
             #expect(try Data(contentsOf: f.appendingPathComponent(name)) == bytes, "\(name) is byte for byte the original")
         }
@@ -233,7 +272,9 @@ struct RunPremiseTests {
             #expect(mode == 0o600, "\(name)")
         }
         let db = try tdb.connect()
-        let event = try db.query("SELECT run_id::text, details->>'person', details->>'manifest_sha256' FROM audit_event WHERE action = 'run_files_rebuilt'").rows
+        let event = try db.query(
+            "SELECT run_id::text, details->>'person', details->>'manifest_sha256' FROM audit_event WHERE action = 'run_files_rebuilt'"
+        ).rows
         #expect(event.count == 1 && event[0][0] == "1" && (event[0][1] ?? "").contains("@"), "\(event)")
         #expect(try db.query("SELECT count(*) FROM run").scalar == "1" && db.query("SELECT status FROM run").scalar == "completed")
         // Only a completed run's files.
@@ -253,10 +294,13 @@ struct RunPremiseTests {
         let db = try tdb.connect()
         // The run's lock connection goes (a network cut): the run is abandoned, but its other
         // connections are still open and the writer holds the insurer's row.
-        #expect(try db.query("""
-            SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-            WHERE datname = current_database() AND application_name = 'kakunin-run' AND pid <> pg_backend_pid()
-            """).scalar == "1")
+        #expect(
+            try db.query(
+                """
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE datname = current_database() AND application_name = 'kakunin-run' AND pid <> pg_backend_pid()
+                """
+            ).scalar == "1")
         let started = Date()
         let second = try run("2026-12-01", ["--lock-wait", "1"])
         let waited = Date().timeIntervalSince(started)
@@ -314,7 +358,10 @@ final class Finished: @unchecked Sendable {
 
     /// The result, once the command has ended (waits for it).
     func result() -> CommandResult {
-        if value == nil { done.wait(); done.signal() }
+        if value == nil {
+            done.wait()
+            done.signal()
+        }
         return value!
     }
 }

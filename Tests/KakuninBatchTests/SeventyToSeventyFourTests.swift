@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KakuninTesting
+import Testing
 
 /// Issue 29 item 2 (SPEC.md 3 [2026-12]): an nhi member who has attained 70 gets documents that
 /// end by the first renewal day (the copay is re-decided every 08-01), without the
@@ -14,12 +14,18 @@ struct SeventyToSeventyFourTests {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
         let out = dir.appendingPathComponent("out")
-        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader,
-            FeedFiles.member("T", ["birth_date": "1955-06-10", "qualified_on": "2000-04-01", "copay_ratio": "20"]),
-            FeedFiles.member("K", ["birth_date": "1955-06-10", "qualified_on": "2000-04-01", "copay_ratio": "20"]),
-            FeedFiles.member("Y", ["birth_date": "1980-04-01"])])
-        let s = try FeedFiles.write(dir, "s.csv", [NightlyRunTests.mynaHeader] + ["T", "Y"].map { "131016,\($0),2027-06-01,true,registered,active,2030-01-31," }
-                                    + ["131016,K,2027-06-01,false,,none,,"])
+        let m = try FeedFiles.write(
+            dir, "m.csv",
+            [
+                FeedFiles.memberHeader,
+                FeedFiles.member("T", ["birth_date": "1955-06-10", "qualified_on": "2000-04-01", "copay_ratio": "20"]),
+                FeedFiles.member("K", ["birth_date": "1955-06-10", "qualified_on": "2000-04-01", "copay_ratio": "20"]),
+                FeedFiles.member("Y", ["birth_date": "1980-04-01"]),
+            ])
+        let s = try FeedFiles.write(
+            dir, "s.csv",
+            [NightlyRunTests.mynaHeader] + ["T", "Y"].map { "131016,\($0),2027-06-01,true,registered,active,2030-01-31," }
+                + ["131016,K,2027-06-01,false,,none,,"])
         for (feed, file) in [("members", m), ("myna-status", s)] {
             let r = try runKakunin(["import", feed, file.path, "--report-dir", dir.path], database: tdb)
             #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
@@ -31,7 +37,8 @@ struct SeventyToSeventyFourTests {
             return try runner.decisions(tdb, run: run)
         }
         func notices(_ asOf: String) throws -> [String: [String: String]] {
-            let rows = MailFilesTests().csvRecords(try String(contentsOf: out.appendingPathComponent("131016/\(asOf)/nightly/eligibility_notices.csv"), encoding: .utf8))
+            let rows = MailFilesTests().csvRecords(
+                try String(contentsOf: out.appendingPathComponent("131016/\(asOf)/nightly/eligibility_notices.csv"), encoding: .utf8))
             return Dictionary(uniqueKeysWithValues: rows.map { ($0["member_id"]!, $0) })
         }
 
@@ -42,12 +49,16 @@ struct SeventyToSeventyFourTests {
         #expect(d["T"]?[0...3] == ["eligibility_notice", "MYNA_USABLE", "2027-06-10", "2027-07-31"], "\(d["T"] ?? [])")
         #expect(d["Y"]?[0...3] == ["eligibility_notice", "MYNA_USABLE", "", ""], "\(d["Y"] ?? [])")
         var n = try notices("2027-06-10")
-        #expect(n["T"]?["valid_to"] == "2027-07-31" && n["T"]?["copay_effective_on"] == "2027-06-10" && n["T"]?["copay_ratio"] == "20",
-                "\(n["T"] ?? [:])")
-        #expect(n["T"]?["valid_to_era"]?.contains("令和") == true && n["T"]?["copay_effective_on_era"]?.contains("令和") == true, "\(n["T"] ?? [:])")
+        #expect(
+            n["T"]?["valid_to"] == "2027-07-31" && n["T"]?["copay_effective_on"] == "2027-06-10" && n["T"]?["copay_ratio"] == "20",
+            "\(n["T"] ?? [:])")
+        #expect(
+            n["T"]?["valid_to_era"]?.contains("令和") == true && n["T"]?["copay_effective_on_era"]?.contains("令和") == true, "\(n["T"] ?? [:])"
+        )
         #expect(n["Y"]?["valid_to"] == "" && n["Y"]?["copay_effective_on"] == "" && n["Y"]?["copay_ratio"] == "", "\(n["Y"] ?? [:])")
         let db = try tdb.connect()
-        #expect(try db.query("SELECT member_id, valid_from::text, valid_to::text FROM notice WHERE kind = 'eligibility_notice' ORDER BY 1").rows
+        #expect(
+            try db.query("SELECT member_id, valid_from::text, valid_to::text FROM notice WHERE kind = 'eligibility_notice' ORDER BY 1").rows
                 == [["T", "2027-06-10", "2027-07-31"], ["Y", nil, nil]])
 
         // Night 2, 2027-06-21 (horizon 07-31): both still current.
@@ -79,8 +90,11 @@ struct SeventyToSeventyFourTests {
         let f = out.appendingPathComponent("131016/2027-06-22/nightly")
         let original = try Data(contentsOf: f.appendingPathComponent("eligibility_notices.csv"))
         try FileManager.default.removeItem(at: f)
-        let rebuilt = try runKakunin(["run", "--insurer", "131016", "--as-of", "2027-06-22", "--out", out.path, "--params-dir", dir.path,
-                                      "--rebuild-files"], database: tdb)
+        let rebuilt = try runKakunin(
+            [
+                "run", "--insurer", "131016", "--as-of", "2027-06-22", "--out", out.path, "--params-dir", dir.path,
+                "--rebuild-files",
+            ], database: tdb)
         #expect(rebuilt.status == 0, "\(rebuilt.stdout)\(rebuilt.stderr)")
         #expect(try Data(contentsOf: f.appendingPathComponent("eligibility_notices.csv")) == original)
     }

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
+import KakuninRuntime
 import KakuninStore
 import KakuninTesting
-import KakuninRuntime
+import Testing
 
 /// Issue 15: a large insurer's facts are read in two halves of envelope order on two
 /// connections in one snapshot. The run must be exactly the same as one read in one piece.
@@ -21,25 +21,30 @@ struct SplitStreamTests {
                 #expect([0, 10].contains(r.status), "\(r.stderr)")
             }
             let out = dir.appendingPathComponent("out-\(split)")
-            let run = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-12-01", "--out", out.path, "--params-dir", dir.path],
-                                     database: tdb, environment: ["KAKUNIN_SPLIT_ABOVE": split])
+            let run = try runKakunin(
+                ["run", "--insurer", "131016", "--as-of", "2026-12-01", "--out", out.path, "--params-dir", dir.path],
+                database: tdb, environment: ["KAKUNIN_SPLIT_ABOVE": split])
             #expect([0, 11].contains(run.status), "\(run.stdout)\(run.stderr)")
             #expect(!run.stdout.contains("FAIL"), "\(run.stdout)")
             let export = try runKakunin(["export", "decisions", "--run", "1"], database: tdb)
             let folder = out.appendingPathComponent("131016/2026-12-01/nightly")
             var files: [String: Data] = [:]
-            for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name.hasSuffix(".csv") || name == "manifest.json" {
+            for name in try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            where name.hasSuffix(".csv") || name == "manifest.json" {
                 files[name] = try Data(contentsOf: folder.appendingPathComponent(name))
             }
             outputs.append((export.stdout, files, run.stderr))
             // The auditors' report counts the held members by reason from its one pass over the
             // decisions: the same as counting the stored reasons one by one.
-            let report = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("report.json"))) as! [String: Any]
+            let report =
+                try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("report.json"))) as! [String: Any]
             let heldByCode = (report["held_by_code"] as! [[String: Any]]).map { "\($0["code"]!)=\($0["count"]!)" }
-            let stored = try tdb.connect().query("""
+            let stored = try tdb.connect().query(
+                """
                 SELECT reason || '=' || count(*) FROM kakunin.decision, unnest(reasons) AS reason
                 WHERE run_id = 1 AND outcome = 'held' GROUP BY reason ORDER BY count(*) DESC, reason COLLATE "C"
-                """).rows.map { $0[0]! }
+                """
+            ).rows.map { $0[0]! }
             #expect(stored.count >= 2, "the generated members include held ones for several reasons: \(stored)")
             #expect(heldByCode == stored)
         }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KakuninTesting
+import Testing
 
 /// Issue 30: the structure stays readable. The pipelines' functions stay short (the run, the
 /// import and the mail files read as named steps), and the targets depend only downwards.
@@ -29,10 +29,12 @@ struct StructureRulesTests {
     static func longFunctions(path: String, text: String, limit: Int) -> [LongFunction] {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let code = codeOnly(lines)
-        let declaration = #/^\s*(@\w+(\([^)]*\))?\s+)*((public|package|private|fileprivate|internal|static|final|override|mutating|convenience|required|nonisolated|class)\s+)*(func\s+\w+|init[?!]?\s*[(<])/#
+        let declaration =
+            #/^\s*(@\w+(\([^)]*\))?\s+)*((public|package|private|fileprivate|internal|static|final|override|mutating|convenience|required|nonisolated|class)\s+)*(func\s+\w+|init[?!]?\s*[(<])/#
         var found: [LongFunction] = []
         for (i, line) in code.enumerated() where line.firstMatch(of: declaration) != nil {
-            var depth = 0, opened = false
+            var depth = 0
+            var opened = false
             for j in i..<code.count {
                 depth += code[j].filter { $0 == "{" }.count - code[j].filter { $0 == "}" }.count
                 if code[j].contains("{") { opened = true }
@@ -160,13 +162,17 @@ struct StructureRulesTests {
     /// Gates the console's pages must leave to the middleware, and the files allowed to hold each:
     /// a role compared (Access names the sets and what pages show to whom; ConsoleUsers checks an
     /// account's own rules), a session looked up, a CSRF token compared, a body read.
-    static var gates: [(what: String, pattern: Regex<Substring>, allowed: Set<String>)] { [
-        ("a role compared", #/\brole\s*[!=]=|[!=]=\s*[\w.]*\.role\b|switch\s+[\w.]*\brole\b|contains\([\w.]*\brole\)/#,
-         ["Access.swift", "Middleware.swift", "ConsoleUsers.swift"]),
-        ("a session looked up", #/\bsession\(\s*\w+\s*,\s*token:/#, ["Middleware.swift", "Sessions.swift"]),
-        ("a CSRF token compared", #/same\([^)]*csrf/#, ["Middleware.swift"]),
-        ("a request body read", #/collectBody/#, ["Middleware.swift", "Sessions.swift"]),
-    ] }
+    static var gates: [(what: String, pattern: Regex<Substring>, allowed: Set<String>)] {
+        [
+            (
+                "a role compared", #/\brole\s*[!=]=|[!=]=\s*[\w.]*\.role\b|switch\s+[\w.]*\brole\b|contains\([\w.]*\brole\)/#,
+                ["Access.swift", "Middleware.swift", "ConsoleUsers.swift"]
+            ),
+            ("a session looked up", #/\bsession\(\s*\w+\s*,\s*token:/#, ["Middleware.swift", "Sessions.swift"]),
+            ("a CSRF token compared", #/same\([^)]*csrf/#, ["Middleware.swift"]),
+            ("a request body read", #/collectBody/#, ["Middleware.swift", "Sessions.swift"]),
+        ]
+    }
 
     @Test("no console page checks a role, a session or a CSRF token by hand: the middleware and Access do")
     func consoleGatesAreMiddleware() throws {
@@ -174,18 +180,23 @@ struct StructureRulesTests {
         #expect(sources.contains { $0.name == "Middleware.swift" })
         for gate in Self.gates {
             let holders = Set(sources.filter { $0.text.contains(gate.pattern) }.map(\.name))
-            #expect(holders.isSubset(of: gate.allowed), "\(gate.what) in \(holders.subtracting(gate.allowed).sorted()): leave it to the middleware (Middleware.swift) or Access")
+            #expect(
+                holders.isSubset(of: gate.allowed),
+                "\(gate.what) in \(holders.subtracting(gate.allowed).sorted()): leave it to the middleware (Middleware.swift) or Access")
         }
         // Each route group that names roles goes through RoleMiddleware; `serve` trusts the context.
         let routes = try #require(sources.first { $0.name == "Console.swift" }?.text)
-        #expect(routes.contains("RoleMiddleware(roles:") && routes.contains("SessionMiddleware(console:") && routes.contains("CSRFMiddleware(console:"))
+        #expect(
+            routes.contains("RoleMiddleware(roles:") && routes.contains("SessionMiddleware(console:")
+                && routes.contains("CSRFMiddleware(console:"))
     }
 
     @Test("the console's pages are template files: none is written in Swift, each one rendered has its file and each file is used")
     func consoleTemplatesAreFiles() throws {
         let sources = try Self.consoleSources()
         for (name, text) in sources {
-            let code = text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("//") }.joined(separator: "\n")
+            let code = text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("//") }.joined(
+                separator: "\n")
             #expect(!code.contains(#/\{\{[#^\/>]?\w/#), "\(name) holds mustache: pages belong in \(Self.console)/Templates")
         }
         let folder = Self.root.appendingPathComponent(Self.console + "/Templates")
@@ -194,14 +205,20 @@ struct StructureRulesTests {
         #expect(files.contains("console.css"))
         let code = sources.map(\.text).joined()
         let rendered = Set(code.matches(of: #/render\("(\w+)"/#).map { String($0.output.1) })
-        #expect(!rendered.isEmpty && rendered.isSubset(of: templates), "rendered without a file: \(rendered.subtracting(templates).sorted())")
-        let partials = try Set(files.filter { $0.hasSuffix(".mustache") }.flatMap {
-            try String(contentsOf: folder.appendingPathComponent($0), encoding: .utf8).matches(of: #/\{\{>\s*(\w+)/#).map { String($0.output.1) }
-        })
+        #expect(
+            !rendered.isEmpty && rendered.isSubset(of: templates), "rendered without a file: \(rendered.subtracting(templates).sorted())")
+        let partials = try Set(
+            files.filter { $0.hasSuffix(".mustache") }.flatMap {
+                try String(contentsOf: folder.appendingPathComponent($0), encoding: .utf8).matches(of: #/\{\{>\s*(\w+)/#).map {
+                    String($0.output.1)
+                }
+            })
         let used = rendered.union(partials).union(["layout"])
         #expect(templates == used, "template files nothing renders: \(templates.subtracting(used).sorted())")
         let package = try String(contentsOf: Self.root.appendingPathComponent("Package.swift"), encoding: .utf8)
-        #expect(package.contains(#/\.target\(name: "KakuninWeb"[^\n]*\n(?:[^\n]*\n){0,12}?[^\n]*exclude: \["Templates"\], plugins: \["EmbedSQLPlugin"\]/#))
+        #expect(
+            package.contains(
+                #/\.target\(name: "KakuninWeb"[^\n]*\n(?:[^\n]*\n){0,12}?[^\n]*exclude: \["Templates"\], plugins: \["EmbedSQLPlugin"\]/#))
     }
 
     // MARK: concurrency
@@ -212,17 +229,23 @@ struct StructureRulesTests {
     @Test("every @unchecked Sendable in Sources says why in one line on its declaration (// safe: …), and there are no more than before")
     func uncheckedSendableHasReason() throws {
         let sources = Self.root.appendingPathComponent("Sources")
-        let files = try #require(FileManager.default.enumerator(atPath: sources.path)).compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") }
+        let files = try #require(FileManager.default.enumerator(atPath: sources.path)).compactMap { $0 as? String }.filter {
+            $0.hasSuffix(".swift")
+        }
         var found: [String] = []
         for file in files {
             let text = try String(contentsOf: sources.appendingPathComponent(file), encoding: .utf8)
             for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
             where line.contains("@unchecked Sendable") && !line.trimmingCharacters(in: .whitespaces).hasPrefix("//") {
                 found.append("\(file):\(n + 1)")
-                #expect(line.contains(#/@unchecked Sendable[^/]*\{\s*// safe: \S.{10,}/#), "\(file):\(n + 1) gives no reason: add `// safe: …` on the line")
+                #expect(
+                    line.contains(#/@unchecked Sendable[^/]*\{\s*// safe: \S.{10,}/#),
+                    "\(file):\(n + 1) gives no reason: add `// safe: …` on the line")
             }
         }
-        #expect(found.count <= Self.uncheckedCeiling, "\(found.count) @unchecked Sendable (at most \(Self.uncheckedCeiling)): \(found.sorted())")
+        #expect(
+            found.count <= Self.uncheckedCeiling, "\(found.count) @unchecked Sendable (at most \(Self.uncheckedCeiling)): \(found.sorted())"
+        )
         #expect(found.count > 0)
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KakuninTesting
+import Testing
 
 /// Issue 29 item 1 (SPEC.md 2.5 rule 2, SPEC.md 3): at 75 nhi and employee members move to the
 /// elderly scheme of another insurer. Two nights through the CLI: the first certificate ends the
@@ -13,10 +13,14 @@ struct TurningSeventyFiveTests {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
         let out = dir.appendingPathComponent("out")
-        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader,
-            FeedFiles.member("N", ["birth_date": "1951-12-10", "qualified_on": "2000-04-01"]),
-            FeedFiles.member("W", ["scheme": "employee", "birth_date": "1951-12-10", "qualified_on": "2000-04-01"]),
-            FeedFiles.member("Y", ["birth_date": "1980-04-01"])])
+        let m = try FeedFiles.write(
+            dir, "m.csv",
+            [
+                FeedFiles.memberHeader,
+                FeedFiles.member("N", ["birth_date": "1951-12-10", "qualified_on": "2000-04-01"]),
+                FeedFiles.member("W", ["scheme": "employee", "birth_date": "1951-12-10", "qualified_on": "2000-04-01"]),
+                FeedFiles.member("Y", ["birth_date": "1980-04-01"]),
+            ])
         #expect(try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb).status == 0)
 
         var r = try nightly(tdb, "2026-11-01", out: out, params: dir)
@@ -32,13 +36,17 @@ struct TurningSeventyFiveTests {
         #expect(d["W"]?[0...1] == ["none", "MOVES_TO_ELDERLY"], "\(d["W"] ?? [])")
         #expect(d["Y"]?[0] == "none", "a younger member is covered")
         let db = try tdb.connect()
-        #expect(try db.query("""
-            SELECT count(*) FROM certificate c JOIN member m USING (insurer_number, member_id)
-            WHERE m.scheme IN ('nhi', 'employee') AND c.valid_to >= (m.birth_date + interval '75 years')::date
-            """).scalar == "0")
+        #expect(
+            try db.query(
+                """
+                SELECT count(*) FROM certificate c JOIN member m USING (insurer_number, member_id)
+                WHERE m.scheme IN ('nhi', 'employee') AND c.valid_to >= (m.birth_date + interval '75 years')::date
+                """
+            ).scalar == "0")
         // explain names the rule and its source.
-        let e = try runKakunin(["explain", "--insurer", "131016", "--member", "N", "--as-of", "2026-11-21"],
-                               database: tdb)
+        let e = try runKakunin(
+            ["explain", "--insurer", "131016", "--member", "N", "--as-of", "2026-11-21"],
+            database: tdb)
         #expect(e.status == 0 && e.stdout.contains("MOVES_TO_ELDERLY") && e.stdout.contains("SPEC 2.5 rule 2"), "\(e.stdout)\(e.stderr)")
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KakuninCore
 
 /// Issue 31 [2026-12]: delivery through employers in KakuninCore (SPEC.md 5.1): the hold when
@@ -6,12 +7,17 @@ import Testing
 @Suite("Policy and parameters: employee_delivery = employer")
 struct EmployerDeliveryCaseTests {
     static let cases: [Case] = [
-        Case(name: "an establishment without a usable address holds its member (with the codes it would have had)",
-             facts: member(.employee) { $0.establishmentAddressMissing = true }, outcome: .held,
-             reasons: [.ESTABLISHMENT_ADDRESS_MISSING, .NO_CARD]),
-        Case(name: "the establishment's address does not matter to a member who needs no mail",
-             facts: member(.employee) { $0.establishmentAddressMissing = true; $0.latestCertificate = cert("2026-08-01", "2027-07-31") },
-             outcome: .none, reasons: [.COVERED]),
+        Case(
+            name: "an establishment without a usable address holds its member (with the codes it would have had)",
+            facts: member(.employee) { $0.establishmentAddressMissing = true }, outcome: .held,
+            reasons: [.ESTABLISHMENT_ADDRESS_MISSING, .NO_CARD]),
+        Case(
+            name: "the establishment's address does not matter to a member who needs no mail",
+            facts: member(.employee) {
+                $0.establishmentAddressMissing = true
+                $0.latestCertificate = cert("2026-08-01", "2027-07-31")
+            },
+            outcome: .none, reasons: [.COVERED]),
     ]
 
     @Test(arguments: cases) func check(_ c: Case) { verify(c) }

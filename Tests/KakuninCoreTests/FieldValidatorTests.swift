@@ -1,5 +1,5 @@
-import Testing
 import KakuninCore
+import Testing
 
 @Suite("Feed field rules")
 struct FieldValidatorTests {
@@ -8,10 +8,12 @@ struct FieldValidatorTests {
         return v.withUTF8 { FieldValidator.check($0, FeedColumn("c", kind, required: required)) }
     }
 
-    @Test("dates", arguments: [
-        ("2024-02-29", true), ("2025-02-29", false), ("2025-02-30", false), ("2025-13-01", false),
-        ("2025-1-01", false), ("2025/01/01", false), ("1867-12-31", false), ("2025-12-31", true), ("", true),
-    ])
+    @Test(
+        "dates",
+        arguments: [
+            ("2024-02-29", true), ("2025-02-29", false), ("2025-02-30", false), ("2025-13-01", false),
+            ("2025-1-01", false), ("2025/01/01", false), ("1867-12-31", false), ("2025-12-31", true), ("", true),
+        ])
     func dates(_ value: String, _ ok: Bool) {
         #expect((check(value, .date) == nil) == ok)
     }
@@ -64,47 +66,53 @@ struct FieldValidatorTests {
     }
 
     // 123456789018 and 987654321093 carry a valid check digit; 123456789012 does not.
-    @Test("Individual Number: whole values, full-width, separators, inside text (issue 9 item 12)", arguments: [
-        ("123456789012", true), ("1234-5678-9012", true), ("1234 5678 9012", true), (" 123456789012", true),
-        ("１２３４５６７８９０１２", true), ("１２３４－５６７８－９０１２", true), ("\u{3000}123456789012\u{3000}", true),
-        ("個人番号123456789018", true), ("番号: 9876 5432 1093 です", true), ("個人番号１２３４５６７８９０１８", true),
-        ("東京都千代田区1丁目 987654321093号室", true),
-        // Not an Individual Number: wrong length, wrong check digit inside text, other numbers.
-        ("12345678901", false), ("1234567890123", false), ("M23456789012", false),
-        ("電話 123456789012", false), ("03-1234-5678", false), ("090-1234-5678", false),
-        ("東京都千代田区千代田1丁目1番1号", false), ("2026-11-21", false), ("口座 1234567", false),
-        ("1234-5678-9012-3456", false),
-    ])
+    @Test(
+        "Individual Number: whole values, full-width, separators, inside text (issue 9 item 12)",
+        arguments: [
+            ("123456789012", true), ("1234-5678-9012", true), ("1234 5678 9012", true), (" 123456789012", true),
+            ("１２３４５６７８９０１２", true), ("１２３４－５６７８－９０１２", true), ("\u{3000}123456789012\u{3000}", true),
+            ("個人番号123456789018", true), ("番号: 9876 5432 1093 です", true), ("個人番号１２３４５６７８９０１８", true),
+            ("東京都千代田区1丁目 987654321093号室", true),
+            // Not an Individual Number: wrong length, wrong check digit inside text, other numbers.
+            ("12345678901", false), ("1234567890123", false), ("M23456789012", false),
+            ("電話 123456789012", false), ("03-1234-5678", false), ("090-1234-5678", false),
+            ("東京都千代田区千代田1丁目1番1号", false), ("2026-11-21", false), ("口座 1234567", false),
+            ("1234-5678-9012-3456", false),
+        ])
     func individualNumber(_ value: String, _ found: Bool) {
         #expect(IndividualNumber.appears(in: value) == found, "\(value)")
     }
 
     // 123456789018 carries a valid check digit; 123456789012 does not.
-    @Test("Individual Number in disguise: circled and other NFKC digits, kanji numerals, / and _ separators (issue 28 item 19)", arguments: [
-        // The whole value is one 12-digit number, whatever its check digit.
-        ("①②③④⑤⑥⑦⑧⑨⓪①②", true), ("⑫③④⑤⑥⑦⑧⑨⓪①②", true), ("⑩⑪⑫⑬⑭⑮", true), ("㉑㉒㉓㉔㊱㊿", true),
-        ("¹²³⁴⁵⁶⁷⁸⁹⁰¹²", true), ("₁₂₃₄₅₆₇₈₉₀₁₂", true), ("❶❷❸❹❺❻❼❽❾⓿❶❷", true), ("⒈⒉⒊⒋⒌⒍⒎⒏⒐⓪⒈⒉", true),
-        ("一二三四五六七八九〇一二", true), ("壱弐参四五六七八九零一二", true), ("壹貳參四五六七八九〇一二", true),
-        ("㊀㊁㊂㈣㈤㈥㈦㈧㈨〇一二", true),
-        ("1234/5678/9012", true), ("1234_5678_9012", true), ("１２３４／５６７８／９０１２", true), ("１２３４＿５６７８＿９０１２", true),
-        ("一二三四-五六七八-九〇一二", true), ("①②③④ ⑤⑥⑦⑧ ⑨⓪①②", true),
-        // Inside text: refused when the check digit is right.
-        ("番号 一二三四五六七八九〇一八", true), ("個人番号①②③④⑤⑥⑦⑧⑨⓪①⑧です", true), ("ID 1234/5678/9018", true),
-        ("番号 一二三四五六七八九〇一二", false), ("個人番号①②③④⑤⑥⑦⑧⑨⓪①②です", false),
-        // Not an Individual Number.
-        ("千代田一丁目二番三号", false), ("東京都千代田区千代田一丁目一番一号", false), ("二〇二六年一一月二一日", false),
-        ("2026/11/21", false), ("M_0001", false), ("①②③④⑤⑥⑦⑧⑨⓪①", false), ("一二三四五六七八九〇一二三", false),
-        ("Ⅰ Ⅱ Ⅲ Ⅳ Ⅴ Ⅵ Ⅶ Ⅷ Ⅸ Ⅹ Ⅺ Ⅻ", false), ("½½½½½½½½½½½½", false),
-    ])
+    @Test(
+        "Individual Number in disguise: circled and other NFKC digits, kanji numerals, / and _ separators (issue 28 item 19)",
+        arguments: [
+            // The whole value is one 12-digit number, whatever its check digit.
+            ("①②③④⑤⑥⑦⑧⑨⓪①②", true), ("⑫③④⑤⑥⑦⑧⑨⓪①②", true), ("⑩⑪⑫⑬⑭⑮", true), ("㉑㉒㉓㉔㊱㊿", true),
+            ("¹²³⁴⁵⁶⁷⁸⁹⁰¹²", true), ("₁₂₃₄₅₆₇₈₉₀₁₂", true), ("❶❷❸❹❺❻❼❽❾⓿❶❷", true), ("⒈⒉⒊⒋⒌⒍⒎⒏⒐⓪⒈⒉", true),
+            ("一二三四五六七八九〇一二", true), ("壱弐参四五六七八九零一二", true), ("壹貳參四五六七八九〇一二", true),
+            ("㊀㊁㊂㈣㈤㈥㈦㈧㈨〇一二", true),
+            ("1234/5678/9012", true), ("1234_5678_9012", true), ("１２３４／５６７８／９０１２", true), ("１２３４＿５６７８＿９０１２", true),
+            ("一二三四-五六七八-九〇一二", true), ("①②③④ ⑤⑥⑦⑧ ⑨⓪①②", true),
+            // Inside text: refused when the check digit is right.
+            ("番号 一二三四五六七八九〇一八", true), ("個人番号①②③④⑤⑥⑦⑧⑨⓪①⑧です", true), ("ID 1234/5678/9018", true),
+            ("番号 一二三四五六七八九〇一二", false), ("個人番号①②③④⑤⑥⑦⑧⑨⓪①②です", false),
+            // Not an Individual Number.
+            ("千代田一丁目二番三号", false), ("東京都千代田区千代田一丁目一番一号", false), ("二〇二六年一一月二一日", false),
+            ("2026/11/21", false), ("M_0001", false), ("①②③④⑤⑥⑦⑧⑨⓪①", false), ("一二三四五六七八九〇一二三", false),
+            ("Ⅰ Ⅱ Ⅲ Ⅳ Ⅴ Ⅵ Ⅶ Ⅷ Ⅸ Ⅹ Ⅺ Ⅻ", false), ("½½½½½½½½½½½½", false),
+        ])
     func individualNumberDisguises(_ value: String, _ found: Bool) {
         #expect(IndividualNumber.appears(in: value) == found, "\(value)")
     }
 
-    @Test("text fields: C1 controls and bidirectional controls are control characters; other characters pass (issue 28 item 19)", arguments: [
-        ("東京都\u{80}千代田区", "U+0080"), ("東京都\u{9B}千代田区", "U+009B"), ("東京都\u{9F}", "U+009F"),
-        ("山田\u{202E}", "U+202E"), ("山田\u{202A}", "U+202A"), ("\u{2066}メゾン\u{2069}", "U+2066"), ("メゾン\u{2069}", "U+2069"),
-        ("東京都\u{A0}千代田区", nil), ("Müller", nil), ("①丁目", nil), ("東京都―千代田区", nil), ("山田\u{200B}", nil), ("山田\u{2065}", nil),
-    ] as [(String, String?)])
+    @Test(
+        "text fields: C1 controls and bidirectional controls are control characters; other characters pass (issue 28 item 19)",
+        arguments: [
+            ("東京都\u{80}千代田区", "U+0080"), ("東京都\u{9B}千代田区", "U+009B"), ("東京都\u{9F}", "U+009F"),
+            ("山田\u{202E}", "U+202E"), ("山田\u{202A}", "U+202A"), ("\u{2066}メゾン\u{2069}", "U+2066"), ("メゾン\u{2069}", "U+2069"),
+            ("東京都\u{A0}千代田区", nil), ("Müller", nil), ("①丁目", nil), ("東京都―千代田区", nil), ("山田\u{200B}", nil), ("山田\u{2065}", nil),
+        ] as [(String, String?)])
     func hiddenControls(_ value: String, _ codePoint: String?) {
         let reason = check(value, .text(maxLength: 50))
         if let codePoint {

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KakuninCore
 
 /// The member letter's texts (Letters/Texts/*.txt, embedded at build time): every language file has
@@ -28,7 +29,8 @@ import Testing
     /// Every reason code in KakuninCore (a code appended later fails here until each file has
     /// its sentence), every outcome and certificate kind, every document, every fixed key.
     @Test func everyCodeOutcomeAndDocumentHasItsSentences() throws {
-        let needed = ReasonCode.allCases.map { "reason.\($0.rawValue)" }
+        let needed =
+            ReasonCode.allCases.map { "reason.\($0.rawValue)" }
             + LetterContent.kinds.map { "outcome.\($0)" }
             + Outcome.allCases.filter(\.needsMail).map { "outcome.\($0.rawValue)" }
             + LetterDocument.allCases.flatMap { ["title.\($0.rawValue)", "document.\($0.rawValue)"] }
@@ -60,7 +62,10 @@ import Testing
     @Test func placeholdersAreTheReferences() throws {
         let reference = try #require(LetterCatalog.texts["ja"])
         func placeholders(_ s: String) -> Set<String> {
-            Set(s.split(separator: "{", omittingEmptySubsequences: false).dropFirst().compactMap { $0.split(separator: "}").first.map(String.init) })
+            Set(
+                s.split(separator: "{", omittingEmptySubsequences: false).dropFirst().compactMap {
+                    $0.split(separator: "}").first.map(String.init)
+                })
         }
         for language in LetterCatalog.languages where language != "ja" {
             let t = try #require(LetterCatalog.texts[language])
@@ -83,12 +88,18 @@ import Testing
 @Suite struct MemberLetterTests {
     let insurer = InsurerContact(name: "千代田区", phone: "03-1234-5678", hours: "平日 8:30–17:15", languages: ["ja", "en", "pt"])
 
-    func facts(_ kind: String, _ reasons: [String], language: String?, from: String? = "2026-12-01", to: String? = "2027-07-31") -> LetterFacts {
-        LetterFacts(kind: kind, reasons: reasons, name: "SILVA JOAO PEDRO", validFrom: from.flatMap { LocalDate($0) }, validTo: to.flatMap { LocalDate($0) },
-                    preferredLanguage: language, insurer: insurer)
+    func facts(
+        _ kind: String, _ reasons: [String], language: String?, from: String? = "2026-12-01", to: String? = "2027-07-31"
+    ) -> LetterFacts {
+        LetterFacts(
+            kind: kind, reasons: reasons, name: "SILVA JOAO PEDRO", validFrom: from.flatMap { LocalDate($0) },
+            validTo: to.flatMap { LocalDate($0) },
+            preferredLanguage: language, insurer: insurer)
     }
 
-    @Test("a letter keeps only the dates it prints: dropping the others changes no word, in any language; a printed date still changes the letter")
+    @Test(
+        "a letter keeps only the dates it prints: dropping the others changes no word, in any language; a printed date still changes the letter"
+    )
     func printedDatesAreTheOnlyDatesThatMatter() {
         let dates: [(String?, String?)] = [("2026-12-01", "2027-07-31"), ("2026-04-01", nil), (nil, "2027-03-31"), (nil, nil)]
         for kind in ["issue", "renew", "eligibility_notice", "apply_notice"] {
@@ -101,10 +112,17 @@ import Testing
                 }
             }
         }
-        #expect(LetterContent.printedDates(kind: "eligibility_notice", validFrom: LocalDate("2026-04-01"), validTo: LocalDate("2027-03-31")) == (nil, LocalDate("2027-03-31")))
-        #expect(LetterContent.printedDates(kind: "apply_notice", validFrom: LocalDate("2026-04-01"), validTo: LocalDate("2027-03-31")) == (nil, nil))
+        #expect(
+            LetterContent.printedDates(kind: "eligibility_notice", validFrom: LocalDate("2026-04-01"), validTo: LocalDate("2027-03-31"))
+                == (nil, LocalDate("2027-03-31")))
+        #expect(
+            LetterContent.printedDates(kind: "apply_notice", validFrom: LocalDate("2026-04-01"), validTo: LocalDate("2027-03-31")) == (
+                nil, nil
+            ))
         // A date it prints is kept: another end date is another letter.
-        #expect(MemberLetter(facts("eligibility_notice", [], language: "en", to: "2027-03-31")) != MemberLetter(facts("eligibility_notice", [], language: "en", to: "2027-04-30")))
+        #expect(
+            MemberLetter(facts("eligibility_notice", [], language: "en", to: "2027-03-31"))
+                != MemberLetter(facts("eligibility_notice", [], language: "en", to: "2027-04-30")))
         #expect(MemberLetter(facts("issue", [], language: "ja", from: "2026-12-02")) != MemberLetter(facts("issue", [], language: "ja")))
     }
 
@@ -127,8 +145,13 @@ import Testing
         #expect(p[.greeting]!.contains("SILVA JOAO PEDRO"))
         #expect(p[.why]! == "Enviamos sem necessidade de solicitação. Você não tem cartão My Number.")
         #expect(p[.validity]! == "É válido de 01/12/2026 até 31/07/2027.")
-        #expect(p[.nextSteps]!.contains("Mynaportal") && p[.nextSteps]!.contains("cabine de fotos") && p[.nextSteps]!.contains("residentes estrangeiros"))
-        #expect(p[.insurerContact]! == "Em caso de dúvidas, ligue para 千代田区 no número 03-1234-5678. Horário: 平日 8:30–17:15. Idiomas: japonês, inglês, português.")
+        #expect(
+            p[.nextSteps]!.contains("Mynaportal") && p[.nextSteps]!.contains("cabine de fotos")
+                && p[.nextSteps]!.contains("residentes estrangeiros"))
+        #expect(
+            p[.insurerContact]!
+                == "Em caso de dúvidas, ligue para 千代田区 no número 03-1234-5678. Horário: 平日 8:30–17:15. Idiomas: japonês, inglês, português."
+        )
         #expect(p[.helpLines]!.contains("0120-0178-27") && p[.helpLines]!.contains("0120-0178-26"))
     }
 

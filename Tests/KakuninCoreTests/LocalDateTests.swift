@@ -1,5 +1,5 @@
-import Testing
 import KakuninCore
+import Testing
 
 @Suite("Calendar dates")
 struct LocalDateTests {

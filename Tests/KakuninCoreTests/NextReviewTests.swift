@@ -1,6 +1,7 @@
-import Testing
-@testable import KakuninCore
 import KakuninTesting
+import Testing
+
+@testable import KakuninCore
 
 /// next_review_on (issue 34): with unchanged facts, deciding on any day before it gives the
 /// decision kept.
@@ -10,8 +11,10 @@ struct NextReviewTests {
 
     /// Decides on `asOf`, then checks the day before the review date decides the same and
     /// returns the review date (nil: none).
-    private func review(_ f: MemberFacts, _ asOf: String, _ p: InsurerParameters = InsurerParameters(),
-                        sourceLocation: SourceLocation = #_sourceLocation) -> LocalDate? {
+    private func review(
+        _ f: MemberFacts, _ asOf: String, _ p: InsurerParameters = InsurerParameters(),
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) -> LocalDate? {
         let policy = Policy(parameters: p)
         let day = d(asOf)
         let kept = policy.decide(f, asOf: day)
@@ -19,7 +22,9 @@ struct NextReviewTests {
         if let next {
             #expect(next > day, sourceLocation: sourceLocation)
             let before = next.adding(days: -1)
-            #expect(policy.decide(f, asOf: before) == kept.carried(decidedOn: day, to: before), "the day before \(next)", sourceLocation: sourceLocation)
+            #expect(
+                policy.decide(f, asOf: before) == kept.carried(decidedOn: day, to: before), "the day before \(next)",
+                sourceLocation: sourceLocation)
         }
         return next
     }
@@ -158,7 +163,9 @@ struct NextReviewTests {
     @Test("S moving with the as-of date reaches 08-01: the elderly rules of 2026-08-01 are reviewed on it")
     func movingSReachesAugust() {
         var f = MemberFacts(scheme: .elderly, birthDate: d("1945-01-01"), qualifiedOn: d("2010-01-01"))
-        f.myna = MynaStatus(hasCard: true, registration: .registered, cardState: .active, statusAsOf: d("2026-07-01"), uses12m: 20, lastUsedOn: d("2026-06-30"))
+        f.myna = MynaStatus(
+            hasCard: true, registration: .registered, cardState: .active, statusAsOf: d("2026-07-01"), uses12m: 20,
+            lastUsedOn: d("2026-06-30"))
         f.eligibilityNoticeSent = true
         #expect(review(f, "2026-07-10") ?? d("2100-01-01") <= d("2026-08-01"))
     }
@@ -166,13 +173,23 @@ struct NextReviewTests {
     @Test("property: over random members, dates and parameters, every day before the review date decides the same")
     func property() {
         var r = RandomFacts(state: 34_2026_12_06)
-        var reviewed = 0, far = 0
+        var reviewed = 0
+        var far = 0
         for i in 0..<40_000 {
             let asOf = LocalDate("2024-10-01")!.adding(days: r.int(0...1500))
             var p = InsurerParameters()
-            if i % 3 == 0 { p.issueLeadDays = r.int(1...120); p.applyNoticeRepeatDays = r.int(1...400) }
-            if i % 4 == 1 { p.elderly85Reference = .renewal; p.ecertGraceMonths = r.int(0...12) }
-            if i % 5 == 2 { p.residenceCap = .dayAfter; p.employeeValidity = .yearEnd }
+            if i % 3 == 0 {
+                p.issueLeadDays = r.int(1...120)
+                p.applyNoticeRepeatDays = r.int(1...400)
+            }
+            if i % 4 == 1 {
+                p.elderly85Reference = .renewal
+                p.ecertGraceMonths = r.int(0...12)
+            }
+            if i % 5 == 2 {
+                p.residenceCap = .dayAfter
+                p.employeeValidity = .yearEnd
+            }
             var f = r.facts(asOf: asOf)
             if r.chance(20) { f.eligibilityNoticeValidTo = asOf.adding(days: r.int(-100...500)) }
             if r.chance(10) { f.coveringCertificateEnd = asOf.adding(days: r.int(-30...400)) }
@@ -187,7 +204,9 @@ struct NextReviewTests {
             for _ in 0..<4 where asOf.days(until: end) > 1 { days.append(asOf.adding(days: r.int(1...(asOf.days(until: end) - 1)))) }
             for day in days where day > asOf {
                 let again = policy.decide(f, asOf: day)
-                #expect(again == kept.carried(decidedOn: asOf, to: day), "member \(i) decided \(asOf), review \(next?.description ?? "never"), differs on \(day): \(f)")
+                #expect(
+                    again == kept.carried(decidedOn: asOf, to: day),
+                    "member \(i) decided \(asOf), review \(next?.description ?? "never"), differs on \(day): \(f)")
                 if again != kept.carried(decidedOn: asOf, to: day) { return }
             }
         }

@@ -1,19 +1,29 @@
-import Testing
-@testable import KakuninCore
 import KakuninTesting
+import Testing
+
+@testable import KakuninCore
 
 @Suite("Policy properties over random members")
 struct PolicyPropertyTests {
     @Test("valid_from ≤ valid_to ≤ valid_from + 5 years − 1 day; every decision has a reason; same facts, same decision")
     func properties() {
-        var r = RandomFacts(state: 20261121)
-        let dates = ["2024-12-01", "2025-03-01", "2025-07-31", "2025-11-20", "2026-07-15", "2026-11-21", "2028-02-29"].map { LocalDate($0)! }
+        var r = RandomFacts(state: 20_261_121)
+        let dates = ["2024-12-01", "2025-03-01", "2025-07-31", "2025-11-20", "2026-07-15", "2026-11-21", "2028-02-29"].map {
+            LocalDate($0)!
+        }
         var counts: [Outcome: Int] = [:]
         for i in 0..<60_000 {
             let asOf = dates[i % dates.count]
             var p = InsurerParameters()
-            if i % 3 == 0 { p.elderly85Continuation = true; p.issueLeadDays = r.int(1...120); p.validityYearsEmployee = r.int(1...5) }
-            if i % 5 == 1 { p.residenceCap = .dayAfter; p.employeeValidity = i % 2 == 0 ? .yearEnd : .fixed(asOf.adding(days: r.int(-30...2000))) }
+            if i % 3 == 0 {
+                p.elderly85Continuation = true
+                p.issueLeadDays = r.int(1...120)
+                p.validityYearsEmployee = r.int(1...5)
+            }
+            if i % 5 == 1 {
+                p.residenceCap = .dayAfter
+                p.employeeValidity = i % 2 == 0 ? .yearEnd : .fixed(asOf.adding(days: r.int(-30...2000)))
+            }
             let policy = Policy(parameters: p)
             let f = r.facts(asOf: asOf)
             let decision = policy.decide(f, asOf: asOf)
@@ -21,7 +31,8 @@ struct PolicyPropertyTests {
             #expect(!decision.reasons.isEmpty, "every decision has at least one reason")
             if decision.outcome.issuesCertificate {
                 guard let from = decision.validFrom, let to = decision.validTo else {
-                    Issue.record("certificate without dates: \(decision)"); continue
+                    Issue.record("certificate without dates: \(decision)")
+                    continue
                 }
                 #expect(from <= to)
                 #expect(to <= from.adding(years: 5).adding(days: -1))
@@ -35,7 +46,8 @@ struct PolicyPropertyTests {
             }
             #expect(policy.decide(f, asOf: asOf) == decision)
             if decision.outcome == .held && decision.heldFrom != nil {
-                #expect(decision.reasons.contains(.MISSING_ADDRESS) || decision.reasons.contains(.NO_HOUSEHOLD_HEAD)
+                #expect(
+                    decision.reasons.contains(.MISSING_ADDRESS) || decision.reasons.contains(.NO_HOUSEHOLD_HEAD)
                         || decision.reasons.contains(.RESIDENCE_EXPIRED))
             }
         }

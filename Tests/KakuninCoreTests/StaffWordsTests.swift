@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KakuninCore
 
 /// Issue 32: dates as staff type them, read by one parser beside the era formatter; the
@@ -21,11 +22,15 @@ struct StaffWordsTests {
         #expect(PostalCode.display("1000001") == "〒100-0001")
     }
 
-    @Test("status line: green when the last run is recent, complete and reconciled; red when old, failed, abandoned or unreconciled; amber for other parameters")
+    @Test(
+        "status line: green when the last run is recent, complete and reconciled; red when old, failed, abandoned or unreconciled; amber for other parameters"
+    )
     func health() {
         let today = LocalDate(year: 2026, month: 12, day: 6)!
         func run(_ daysAgo: Int, _ status: RunStatus = .completed, checks: Bool? = true, current: Bool = true) -> RunHealth {
-            RunHealth.assess(.init(runID: 7, asOf: today.adding(days: -daysAgo), status: status, checksPass: checks, currentParameters: current), today: today)
+            RunHealth.assess(
+                .init(runID: 7, asOf: today.adding(days: -daysAgo), status: status, checksPass: checks, currentParameters: current),
+                today: today)
         }
         #expect(run(1).level == .green && run(2).level == .green)
         #expect(run(3).level == .red && run(3).todo.first!.contains("タイマー"))

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import KakuninStore
 import KakuninTesting
+import Testing
 
 @Suite("COPY streams and the text-format parser")
 struct CopyRoundTripTests {
@@ -72,12 +72,19 @@ struct CopyRoundTripTests {
         #expect(loaded == Self.awkward.count)
         let dates = ["1970-01-01", "2000-01-01", "1868-01-25", "2200-12-31"]
         for (i, v) in Self.awkward.enumerated() {
-            let r = try db.query("""
+            let r = try db.query(
+                """
                 SELECT v IS NULL, v = $2, d::text, f::text, s::text, n::text, encode(h, 'hex') FROM b WHERE i = $1
-                """, [String(i - 3), v]).rows
-            #expect(r == [[v == nil ? "t" : "f", v == nil ? nil : "t", dates[i % 4], i % 2 == 0 ? "true" : "false",
-                           String(i * 1000 - 32_767), String(-2_000_000_000 + i),
-                           String(format: "%02x00ff", i)]], "row \(i)")
+                """, [String(i - 3), v]
+            ).rows
+            #expect(
+                r == [
+                    [
+                        v == nil ? "t" : "f", v == nil ? nil : "t", dates[i % 4], i % 2 == 0 ? "true" : "false",
+                        String(i * 1000 - 32_767), String(-2_000_000_000 + i),
+                        String(format: "%02x00ff", i),
+                    ]
+                ], "row \(i)")
         }
     }
 
@@ -107,12 +114,19 @@ struct CopyRoundTripTests {
         }
         #expect(loaded == sets.count)
         for (i, set) in sets.enumerated() {
-            let r = try db.query("""
+            let r = try db.query(
+                """
                 SELECT cardinality(r), array_to_json(r)::text, (d - date '1970-01-01')::text, n::text FROM a WHERE i = $1
-                """, [String(i)]).rows
+                """, [String(i)]
+            ).rows
             let json = "[" + set.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "]"
-            #expect(r == [[String(set.count), json, i % 2 == 0 ? nil : String(20_000 + i),
-                           i % 2 == 0 ? String(i * 1_000_000_000_000) : nil]], "row \(i)")
+            #expect(
+                r == [
+                    [
+                        String(set.count), json, i % 2 == 0 ? nil : String(20_000 + i),
+                        i % 2 == 0 ? String(i * 1_000_000_000_000) : nil,
+                    ]
+                ], "row \(i)")
         }
     }
 
@@ -132,7 +146,9 @@ struct CopyRoundTripTests {
         var parser = CopyTextParser()
         var row = CopyRow()
         // Long rows first, then short ones: the reused row must not keep stale fields.
-        let long: [(String, [String?])] = [("long field\twith\\\\escapes\tand more\t\\N\n", ["long field", "with\\escapes", "and more", nil])]
+        let long: [(String, [String?])] = [
+            ("long field\twith\\\\escapes\tand more\t\\N\n", ["long field", "with\\escapes", "and more", nil])
+        ]
         for (input, expected) in long + cases {
             let bytes = Array(input.utf8)
             let got = bytes.withUnsafeBytes { parser.parseRow($0) }
@@ -150,7 +166,10 @@ struct CopyRoundTripTests {
         try db.execute("CREATE TEMP TABLE t (v int)")
         struct Stop: Error {}
         #expect(throws: Stop.self) {
-            try db.copyIn("COPY t FROM STDIN") { w in try w.writeRow(["1"]); throw Stop() }
+            try db.copyIn("COPY t FROM STDIN") { w in
+                try w.writeRow(["1"])
+                throw Stop()
+            }
         }
         #expect(try db.query("SELECT count(*) FROM t").scalar == "0")
     }

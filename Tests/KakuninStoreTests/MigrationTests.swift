@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import KakuninStore
 import KakuninTesting
+import Testing
 
 @Suite("Migrations")
 struct MigrationTests {
@@ -18,8 +18,10 @@ struct MigrationTests {
         #expect(applied == migrator.migrations.map(\.name))
         #expect(try migrator.migrate(db).isEmpty)
         #expect(try migrator.status(db).allSatisfy { $0.status == .applied })
-        for table in ["member", "myna_status", "application", "certificate", "notice", "run", "decision",
-                      "audit_event", "import", "import_reject", "member_history", "insurer"] {
+        for table in [
+            "member", "myna_status", "application", "certificate", "notice", "run", "decision",
+            "audit_event", "import", "import_reject", "member_history", "insurer",
+        ] {
             #expect(try db.query("SELECT to_regclass($1) IS NOT NULL", ["kakunin.\(table)"]).scalar == "t", "\(table)")
         }
         // decision is partitioned.
@@ -65,7 +67,8 @@ struct MigrationTests {
         for a in ["one", "two"] {
             try db.execute("SELECT audit_append($1, NULL, NULL, NULL, NULL, '{}')", [a])
         }
-        #expect(try db.query("SELECT action, actor = session_user FROM audit_event ORDER BY event_id").rows == [["one", "t"], ["two", "t"]])
+        #expect(
+            try db.query("SELECT action, actor = session_user FROM audit_event ORDER BY event_id").rows == [["one", "t"], ["two", "t"]])
         #expect(try db.query("SELECT audit_seal()").scalar == "2")
         #expect(try db.query("SELECT count(*) FROM audit_log").scalar == "2")
         let e = #expect(throws: DatabaseError.self) { try db.execute("UPDATE audit_event SET action = 'forged'") }

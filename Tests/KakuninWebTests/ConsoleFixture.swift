@@ -1,6 +1,7 @@
 import Foundation
 import KakuninStore
 import KakuninTesting
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,8 +13,10 @@ final class ConsoleFixture: @unchecked Sendable {
     let dir: URL
     let port: Int
     let server: RunningCommand
-    static let passwords = ["clerk": "counter-pass-1", "other": "counter-pass-2", "audi": "auditor-pass-1",
-                            "boss": "admin-pass-123", "ops": "operator-pass-1"]
+    static let passwords = [
+        "clerk": "counter-pass-1", "other": "counter-pass-2", "audi": "auditor-pass-1",
+        "boss": "admin-pass-123", "ops": "operator-pass-1",
+    ]
 
     /// `kakunin serve` closes connections idle (or without a complete request head) for 3 s here.
     init(members: Int = 600, serve extra: [String] = ["--idle-timeout", "3"]) throws {
@@ -32,20 +35,31 @@ final class ConsoleFixture: @unchecked Sendable {
         for (feed, file) in [("members", "members.csv"), ("myna-status", "myna_status.csv"), ("applications", "applications.csv")] {
             try k(["import", feed, feeds.appendingPathComponent(file).path, "--report-dir", dir.appendingPathComponent("reports").path])
         }
-        try k(["audit", "keygen", "--private-key", dir.appendingPathComponent("key.pem").path,
-               "--public-key", dir.appendingPathComponent("pub.pem").path])
-        try k(["run", "--insurer", "131016", "--as-of", "2026-12-01", "--out", dir.appendingPathComponent("mail").path,
-               "--params-dir", dir.path, "--audit-key", dir.appendingPathComponent("key.pem").path, "--quiet"])
-        try k(["user", "add", "clerk", "--role", "counter", "--insurer", "131016", "--bcrypt-cost", "10"], stdin: Self.passwords["clerk"]! + "\n")
-        try k(["user", "add", "other", "--role", "counter", "--insurer", "39131015", "--bcrypt-cost", "10"], stdin: Self.passwords["other"]! + "\n")
+        try k([
+            "audit", "keygen", "--private-key", dir.appendingPathComponent("key.pem").path,
+            "--public-key", dir.appendingPathComponent("pub.pem").path,
+        ])
+        try k([
+            "run", "--insurer", "131016", "--as-of", "2026-12-01", "--out", dir.appendingPathComponent("mail").path,
+            "--params-dir", dir.path, "--audit-key", dir.appendingPathComponent("key.pem").path, "--quiet",
+        ])
+        try k(
+            ["user", "add", "clerk", "--role", "counter", "--insurer", "131016", "--bcrypt-cost", "10"],
+            stdin: Self.passwords["clerk"]! + "\n")
+        try k(
+            ["user", "add", "other", "--role", "counter", "--insurer", "39131015", "--bcrypt-cost", "10"],
+            stdin: Self.passwords["other"]! + "\n")
         try k(["user", "add", "audi", "--role", "auditor", "--bcrypt-cost", "10"], stdin: Self.passwords["audi"]! + "\n")
         try k(["user", "add", "boss", "--role", "admin", "--bcrypt-cost", "10"], stdin: Self.passwords["boss"]! + "\n")
         try k(["user", "add", "ops", "--role", "operator", "--bcrypt-cost", "10"], stdin: Self.passwords["ops"]! + "\n")
         let port = try Self.freePort()
         self.port = port
-        server = try startKakunin(["serve", "--port", String(port), "--out", dir.appendingPathComponent("mail").path,
-                                   "--audit-public-key", dir.appendingPathComponent("pub.pem").path] + extra,
-                                  database: db)
+        server = try startKakunin(
+            [
+                "serve", "--port", String(port), "--out", dir.appendingPathComponent("mail").path,
+                "--audit-public-key", dir.appendingPathComponent("pub.pem").path,
+            ] + extra,
+            database: db)
         let up = eventually(20) { (try? HTTP.request("GET", port: port, "/health"))?.status == 200 }
         guard up else { throw FixtureError("kakunin serve did not answer on port \(port)") }
     }
@@ -146,7 +160,11 @@ enum HTTP {
             if n <= 0 { break }
             data += buffer[0..<n]
         }
-        guard let split = data.indices.first(where: { i in i + 3 < data.count && data[i] == 13 && data[i + 1] == 10 && data[i + 2] == 13 && data[i + 3] == 10 }) else {
+        guard
+            let split = data.indices.first(where: { i in
+                i + 3 < data.count && data[i] == 13 && data[i + 1] == 10 && data[i + 2] == 13 && data[i + 3] == 10
+            })
+        else {
             throw FixtureError("no HTTP response")
         }
         let head = String(decoding: data[..<split], as: UTF8.self).components(separatedBy: "\r\n")
@@ -157,7 +175,8 @@ enum HTTP {
         }
         var bodyBytes = Array(data[(split + 4)...])
         if hs.contains(where: { $0.0.lowercased() == "transfer-encoding" && $0.1.lowercased() == "chunked" }) {
-            var out = [UInt8](), i = 0
+            var out = [UInt8]()
+            var i = 0
             while i < bodyBytes.count {
                 guard let end = bodyBytes[i...].firstIndex(of: 13) else { break }
                 let size = Int(String(decoding: bodyBytes[i..<end], as: UTF8.self), radix: 16) ?? 0
@@ -204,7 +223,9 @@ enum HTTP {
 
         func login(_ user: String, _ password: String, next: String? = nil) throws -> Reply {
             let page = try get("/login")
-            return try send("POST", "/login", form: [("csrf", page.csrf ?? ""), ("username", user), ("password", password)] + (next.map { [("next", $0)] } ?? []))
+            return try send(
+                "POST", "/login",
+                form: [("csrf", page.csrf ?? ""), ("username", user), ("password", password)] + (next.map { [("next", $0)] } ?? []))
         }
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
 import KakuninStore
 import KakuninTesting
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,7 +20,9 @@ struct ConsoleHardeningTests {
     func showsNoInternals(_ body: String) -> Bool { !Self.internals.contains { body.contains($0) } }
 
     func events(_ action: String) throws -> [[String?]] {
-        try f.query("SELECT details->>'username', details->>'username_hash', details->>'reason' FROM audit_event WHERE action = $1 ORDER BY event_id", [action])
+        try f.query(
+            "SELECT details->>'username', details->>'username_hash', details->>'reason' FROM audit_event WHERE action = $1 ORDER BY event_id",
+            [action])
     }
 
     // MARK: - Item 9
@@ -91,8 +94,12 @@ struct ConsoleHardeningTests {
         let r = try clerk.post("\(page)/reissue", from: page, [("note", "紛失\u{0}")])
         #expect(r.status == 400, "\(r.body)")
         #expect(r.body.contains("class=\"field-error\"") && r.body.contains("制御文字") && showsNoInternals(r.body))
-        let app = try clerk.post("\(page)/applications", from: page, [("kind", "card_lost"), ("received_on", "2026-11-20"),
-                                                                     ("status", "pending"), ("note", "x\u{0}")])
+        let app = try clerk.post(
+            "\(page)/applications", from: page,
+            [
+                ("kind", "card_lost"), ("received_on", "2026-11-20"),
+                ("status", "pending"), ("note", "x\u{0}"),
+            ])
         #expect(app.status == 400 && app.body.contains("制御文字"))
         #expect(try f.query("SELECT count(*) FROM application")[0][0] == before)
     }
@@ -156,7 +163,7 @@ struct ConsoleHardeningTests {
     func connectionLimit() throws {
         let limited = try ConsoleFixture(members: 50, serve: ["--idle-timeout", "3", "--max-connections", "16"])
         let idle = try (0..<16).map { _ in try Self.connectIdle(port: limited.port) }
-        defer { idle.forEach { close($0) } }
+        defer { for fd in idle { close(fd) } }
         Thread.sleep(forTimeInterval: 0.5)
         let start = Date()
         let r = try HTTP.request("GET", port: limited.port, "/health")
@@ -175,30 +182,39 @@ struct ConsoleHardeningTests {
         let connected = withUnsafePointer(to: &addr) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
-        guard connected else { close(fd); throw FixtureError("cannot connect to port \(port)") }
+        guard connected else {
+            close(fd)
+            throw FixtureError("cannot connect to port \(port)")
+        }
         return fd
     }
 
     @Test("search pages go by key: each page fetches at most a page and one more, however deep")
     func searchByKey() throws {
-        let common = try #require(try f.query("""
-            SELECT left(family_name_kana, 1), count(*) FROM member WHERE insurer_number = '131016' AND family_name_kana IS NOT NULL
-            GROUP BY 1 HAVING count(*) > 41 ORDER BY count(*) DESC LIMIT 1
-            """).first, "no kana initial with more than two pages")
+        let common = try #require(
+            try f.query(
+                """
+                SELECT left(family_name_kana, 1), count(*) FROM member WHERE insurer_number = '131016' AND family_name_kana IS NOT NULL
+                GROUP BY 1 HAVING count(*) > 41 ORDER BY count(*) DESC LIMIT 1
+                """
+            ).first, "no kana initial with more than two pages")
         let prefix = common[0]!
         let pages = min(3, (Int(common[1]!)! - 1) / 20)
-        let expected = try f.query("""
+        let expected = try f.query(
+            """
             SELECT member_id FROM member WHERE insurer_number = '131016'
               AND starts_with((coalesce(family_name_kana, '') || coalesce(given_name_kana, '')) COLLATE "C", $1)
             ORDER BY (coalesce(family_name_kana, '') || coalesce(given_name_kana, '')) COLLATE "C", member_id COLLATE "C" LIMIT 60
-            """, [prefix]).map { $0[0]! }
+            """, [prefix]
+        ).map { $0[0]! }
         let clerk = try f.login("clerk")
         var path = "/members?q=\(prefix.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
         var seen: [String] = []
         for _ in 0..<pages {
             let r = try clerk.get(path)
             #expect(r.status == 200)
-            let fetched = try #require(r.body.range(of: "data-fetched=\"").map { Int(r.body[$0.upperBound...].prefix { $0 != "\"" }) ?? -1 })
+            let fetched = try #require(
+                r.body.range(of: "data-fetched=\"").map { Int(r.body[$0.upperBound...].prefix { $0 != "\"" }) ?? -1 })
             #expect(fetched <= 21 && fetched > 20)
             seen += Self.memberLinks(r.body)
             path = try #require(r.body.range(of: "rel=\"next\"").flatMap { _ in Self.nextLink(r.body) })
@@ -239,8 +255,12 @@ struct ConsoleHardeningTests {
         let running = try f.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kakunin-console-verify'")[0][0]
         try holder.execute("COMMIT")
         #expect(running == "1")
-        #expect(pages.all.count == 2 && pages.all.allSatisfy { $0.status == 200 && $0.body.contains("id=\"verify-running\"") && $0.body.contains("data-job=\"1\"") },
-                "\(pages.all.map(\.body))")
+        #expect(
+            pages.all.count == 2
+                && pages.all.allSatisfy {
+                    $0.status == 200 && $0.body.contains("id=\"verify-running\"") && $0.body.contains("data-job=\"1\"")
+                },
+            "\(pages.all.map(\.body))")
         #expect(eventually(20) { (try? auditor.get("/audit"))?.body.contains("検証成功") == true })
         let done = try auditor.get("/audit")
         #expect(done.body.contains("id=\"verify-result\"") && done.body.contains("data-job=\"1\""))
@@ -276,13 +296,18 @@ struct ConsoleHardeningTests {
         // The console's enable, and disabling an admin when another exists.
         #expect(try boss.post("/users/other/disable", from: "/users", []).status == 303)
         #expect(try boss.post("/users/other/enable", from: "/users", []).status == 303)
-        #expect(try runKakunin(["user", "add", "boss2", "--role", "admin", "--bcrypt-cost", "10"], database: f.tdb,
-                               stdin: Data("admin-pass-456\n".utf8)).status == 0)
+        #expect(
+            try runKakunin(
+                ["user", "add", "boss2", "--role", "admin", "--bcrypt-cost", "10"], database: f.tdb,
+                stdin: Data("admin-pass-456\n".utf8)
+            ).status == 0)
         #expect(try boss.post("/users/boss/disable", from: "/users", []).status == 303)
-        let actions = try f.query("""
+        let actions = try f.query(
+            """
             SELECT action || ':' || (details->>'username') || ':' || (details->>'person') FROM audit_event
             WHERE action IN ('console_user_disabled', 'console_user_enabled', 'console_user_unlocked') ORDER BY event_id
-            """).map { $0[0]! }
+            """
+        ).map { $0[0]! }
         #expect(actions.count == 7)
         #expect(actions.first == "console_user_unlocked:audi:console:boss")
         #expect(actions.contains("console_user_enabled:other:console:boss") && actions.last == "console_user_disabled:boss:console:boss")
@@ -290,8 +315,10 @@ struct ConsoleHardeningTests {
 
     @Test("after login only a plain local path is followed: control characters, //host, backslashes and their encodings go to /")
     func redirectTargets() throws {
-        for next in ["/\t/evil.example", "//evil.example", "/\\evil.example", "/%2F/evil.example", "/%09/evil.example", "/%5Cevil.example",
-                     "/%252F%252Fevil.example", "https://evil.example", "/runs\r\nSet-Cookie: x=y", "/%0d%0aX: y"] {
+        for next in [
+            "/\t/evil.example", "//evil.example", "/\\evil.example", "/%2F/evil.example", "/%09/evil.example", "/%5Cevil.example",
+            "/%252F%252Fevil.example", "https://evil.example", "/runs\r\nSet-Cookie: x=y", "/%0d%0aX: y",
+        ] {
             let r = try f.session().login("audi", ConsoleFixture.passwords["audi"]!, next: next)
             #expect(r.status == 303 && r.location == "/", "\(next.debugDescription) → \(r.location ?? "nil")")
         }
@@ -331,12 +358,18 @@ struct ConsoleHardeningTests {
         let role = "console_\(UInt32.random(in: 0...UInt32.max))"
         let admin = try f.tdb.connect()
         try admin.execute("CREATE ROLE \(role) LOGIN IN ROLE kakunin_console")
-        defer { try? admin.execute("DROP OWNED BY \(role)"); try? admin.execute("DROP ROLE \(role)") }
+        defer {
+            try? admin.execute("DROP OWNED BY \(role)")
+            try? admin.execute("DROP ROLE \(role)")
+        }
         _ = try runKakunin(["user", "disable", "other"], database: f.tdb)
         let db = try Connection(url: "\(f.tdb.url) user=\(role)")
         try db.execute("SET search_path = kakunin")
         func refused(_ sql: String) -> Bool {
-            do { try db.execute(sql); return false } catch let e as DatabaseError { return e.sqlState == "42501" } catch { return false }
+            do {
+                try db.execute(sql)
+                return false
+            } catch let e as DatabaseError { return e.sqlState == "42501" } catch { return false }
         }
         #expect(refused("INSERT INTO console_session (token_sha256, username, csrf_token) VALUES (sha256('x'), 'boss', repeat('c', 40))"))
         #expect(refused("UPDATE console_user SET disabled_at = NULL WHERE username = 'other'"))
@@ -357,7 +390,9 @@ struct ConsoleHardeningTests {
         #expect(try f.query("SELECT count(*) FROM console_session WHERE username = 'boss'")[0][0] == "0")
         // What it may do goes through the functions, and each is audited.
         #expect(try db.query("SELECT console_user_enable('other', 'console:boss')").scalar == "done")
-        #expect(try f.query("SELECT count(*) FROM audit_event WHERE action = 'console_user_enabled' AND details->>'username' = 'other'")[0][0] == "1")
+        #expect(
+            try f.query("SELECT count(*) FROM audit_event WHERE action = 'console_user_enabled' AND details->>'username' = 'other'")[0][0]
+                == "1")
     }
 }
 
@@ -394,20 +429,44 @@ final class Threads: @unchecked Sendable {
 final class Statuses: @unchecked Sendable {
     private let lock = NSLock()
     private var values: [Int] = []
-    func add(_ v: Int) { lock.lock(); values.append(v); lock.unlock() }
-    var all: [Int] { lock.lock(); defer { lock.unlock() }; return values }
+    func add(_ v: Int) {
+        lock.lock()
+        values.append(v)
+        lock.unlock()
+    }
+    var all: [Int] {
+        lock.lock()
+        defer { lock.unlock() }
+        return values
+    }
 }
 
 final class Replies: @unchecked Sendable {
     private let lock = NSLock()
     private var values: [HTTP.Reply] = []
-    func add(_ v: HTTP.Reply?) { lock.lock(); if let v { values.append(v) }; lock.unlock() }
-    var all: [HTTP.Reply] { lock.lock(); defer { lock.unlock() }; return values }
+    func add(_ v: HTTP.Reply?) {
+        lock.lock()
+        if let v { values.append(v) }
+        lock.unlock()
+    }
+    var all: [HTTP.Reply] {
+        lock.lock()
+        defer { lock.unlock() }
+        return values
+    }
 }
 
 final class Flag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false
-    func set() { lock.lock(); value = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() {
+        lock.lock()
+        value = true
+        lock.unlock()
+    }
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
 }

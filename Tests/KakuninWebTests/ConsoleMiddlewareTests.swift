@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import KakuninTesting
+import Testing
 
 /// Issue 30 item 5: every signed-in route of `kakunin serve` goes through the same middleware
 /// (session, CSRF, role, insurer), and the pages and stylesheet come from the template files.
@@ -10,13 +10,17 @@ struct ConsoleMiddlewareTests {
 
     init() throws { f = try ConsoleFixture(members: 60) }
 
-    static let pages = ["/", "/members", "/members/131016/M1", "/members/131016/M1/explain", "/members/131016/M1/issue",
-                        "/certificates/131016/1/print", "/runs", "/runs/1", "/runs/1/members", "/audit", "/audit/proof",
-                        "/operations", "/users"]
-    static let forms = ["/logout", "/members/131016/M1/issue", "/members/131016/M1/applications", "/members/131016/M1/reissue",
-                        "/members/131016/M1/consideration-end", "/members/131016/M1/notice-return", "/applications/131016/1/decide",
-                        "/certificates/131016/1/return", "/certificates/131016/1/void", "/users/clerk/disable",
-                        "/users/clerk/enable", "/users/clerk/unlock"]
+    static let pages = [
+        "/", "/members", "/members/131016/M1", "/members/131016/M1/explain", "/members/131016/M1/issue",
+        "/certificates/131016/1/print", "/runs", "/runs/1", "/runs/1/members", "/audit", "/audit/proof",
+        "/operations", "/users",
+    ]
+    static let forms = [
+        "/logout", "/members/131016/M1/issue", "/members/131016/M1/applications", "/members/131016/M1/reissue",
+        "/members/131016/M1/consideration-end", "/members/131016/M1/notice-return", "/applications/131016/1/decide",
+        "/certificates/131016/1/return", "/certificates/131016/1/void", "/users/clerk/disable",
+        "/users/clerk/enable", "/users/clerk/unlock",
+    ]
 
     @Test("without a session every page goes to the login page (and back after it), every form to the login page alone")
     func sessionOnEveryRoute() throws {
@@ -27,7 +31,8 @@ struct ConsoleMiddlewareTests {
             #expect(next == page, "\(page) → \(r.location ?? "-")")
         }
         for form in Self.forms {
-            let r = try HTTP.request("POST", port: f.port, form, headers: ["Content-Type": "application/x-www-form-urlencoded"], body: "csrf=x")
+            let r = try HTTP.request(
+                "POST", port: f.port, form, headers: ["Content-Type": "application/x-www-form-urlencoded"], body: "csrf=x")
             #expect(r.status == 303 && r.location == "/login", "\(form) → \(r.status) \(r.location ?? "-")")
         }
         // The public pages run without it.

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import KakuninStore
 import KakuninTesting
+import Testing
 
 /// Issue 28 item 3: 「なぜこの判定か」 on a past run's decision explains that decision (its facts and
 /// parameters), not today's; today's decision is a separate, labelled page.
@@ -10,9 +10,12 @@ struct ExplainPageTests {
     @Test("run 1's apply notice (CARD_RENEWING) is explained as run 1 decided it; today's page says APPLY_NOTICE_RECENT")
     func runsDecision() throws {
         let f = try ConsoleFixture()
-        let member = try #require(try f.query("""
-            SELECT member_id FROM decision WHERE run_id = 1 AND outcome = 'apply_notice' AND reasons = '{CARD_RENEWING}' ORDER BY member_id LIMIT 1
-            """).first?[0])
+        let member = try #require(
+            try f.query(
+                """
+                SELECT member_id FROM decision WHERE run_id = 1 AND outcome = 'apply_notice' AND reasons = '{CARD_RENEWING}' ORDER BY member_id LIMIT 1
+                """
+            ).first?[0])
         let clerk = try f.login("clerk")
         // The member page links each decision of the history to its run's explanation.
         let page = try clerk.get("/members/131016/\(member)")

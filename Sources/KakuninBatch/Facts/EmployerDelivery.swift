@@ -14,7 +14,8 @@ extension MemberFactsQuery {
 
     /// The member's establishment, when delivery goes through it.
     static func establishmentJoin(_ delivery: Delivery) -> String {
-        delivery == .home ? "" : "LEFT JOIN establishment e ON e.insurer_number = m.insurer_number AND e.establishment_id = m.establishment_id"
+        delivery == .home
+            ? "" : "LEFT JOIN establishment e ON e.insurer_number = m.insurer_number AND e.establishment_id = m.establishment_id"
     }
 
     /// The establishment columns of a member row, each after a comma (`est_known`: delivered

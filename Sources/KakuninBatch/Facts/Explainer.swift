@@ -1,7 +1,7 @@
 import Foundation
 import KakuninCore
-import KakuninStore
 import KakuninRuntime
+import KakuninStore
 
 /// `kakunin explain`: one member's decision, with the rules that fired, in plain words. Either
 /// the decision a past run made (`ofRun`: that run's facts and parameters, as `replay` decides)
@@ -26,37 +26,53 @@ public struct Explanation: Sendable {
     public static func ofRun(db: Connection, runID: Int, member: String) throws -> Explanation {
         let parameters = try ParameterVersions.ofRun(db, runID: runID)
         guard let run = try db.query("SELECT insurer_number, as_of::text FROM run WHERE run_id = $1", [String(runID)]).rows.first,
-              let asOf = LocalDate(run[1]!) else {
+            let asOf = LocalDate(run[1]!)
+        else {
             throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
         }
-        guard let row = try db.query("""
-            SELECT outcome, array_to_string(reasons, ';'), coalesce(valid_from::text, ''), coalesce(valid_to::text, ''), facts
-            FROM decision_in_force($1) WHERE as_of = $2::date AND member_id = $3
-            """, [String(runID), asOf.description, member]).rows.first else {
-            throw OperatorError(.notFound, "run \(runID) made no decision for member \(member)",
-                                fix: "check the member id; kakunin member show lists the member's decisions by run")
+        guard
+            let row = try db.query(
+                """
+                SELECT outcome, array_to_string(reasons, ';'), coalesce(valid_from::text, ''), coalesce(valid_to::text, ''), facts
+                FROM decision_in_force($1) WHERE as_of = $2::date AND member_id = $3
+                """, [String(runID), asOf.description, member]
+            ).rows.first
+        else {
+            throw OperatorError(
+                .notFound, "run \(runID) made no decision for member \(member)",
+                fix: "check the member id; kakunin member show lists the member's decisions by run")
         }
         guard let factsText = row[4], let facts = try MemberFactsQuery.replayFacts(memberID: member, facts: factsText) else {
-            throw OperatorError(.notFound, "run \(runID)'s decision for member \(member) carries no facts",
-                                fix: "runs made before facts were kept with decisions cannot be explained; kakunin explain --as-of explains today's decision")
+            throw OperatorError(
+                .notFound, "run \(runID)'s decision for member \(member) carries no facts",
+                fix:
+                    "runs made before facts were kept with decisions cannot be explained; kakunin explain --as-of explains today's decision"
+            )
         }
         let (decision, trace) = Policy(parameters: parameters.parameters).trace(facts, asOf: asOf)
         var e = Explanation(insurer: run[0]!, memberID: member, asOf: asOf, decision: decision, trace: trace, parameters: parameters)
         e.runID = runID
         let stored = [row[0]!, row[1]!, row[2]!, row[3]!].joined(separator: " ")
-        let replayed = [decision.outcome.rawValue, decision.reasons.joined, decision.validFrom?.description ?? "",
-                        decision.validTo?.description ?? ""].joined(separator: " ")
+        let replayed = [
+            decision.outcome.rawValue, decision.reasons.joined, decision.validFrom?.description ?? "",
+            decision.validTo?.description ?? "",
+        ].joined(separator: " ")
         if stored != replayed { e.storedDiffers = stored }
         return e
     }
 
-    public static func load(db: Connection, insurer: String, member: String, asOf: LocalDate,
-                            parameters: LoadedParameters) throws -> Explanation {
-        let rows = try db.query(MemberFactsQuery.sql(oneMember: true, delivery: parameters.parameters.employeeDelivery),
-                                [insurer, asOf.description, member]).rows
+    public static func load(
+        db: Connection, insurer: String, member: String, asOf: LocalDate,
+        parameters: LoadedParameters
+    ) throws -> Explanation {
+        let rows = try db.query(
+            MemberFactsQuery.sql(oneMember: true, delivery: parameters.parameters.employeeDelivery),
+            [insurer, asOf.description, member]
+        ).rows
         guard let row = rows.first else {
-            throw OperatorError(.notFound, "no member \(member) for insurer \(insurer)",
-                                fix: "check the member id and insurer number (kakunin import members loads them)")
+            throw OperatorError(
+                .notFound, "no member \(member) for insurer \(insurer)",
+                fix: "check the member id and insurer number (kakunin import members loads them)")
         }
         let facts = try MemberFactsQuery.facts(row, insurerName: parameters.parameters.insurerName)
         let policy = Policy(parameters: parameters.parameters)
@@ -67,7 +83,8 @@ public struct Explanation: Sendable {
     private func era(_ d: LocalDate?) -> String { d.flatMap(JapaneseEra.format) ?? "" }
 
     public func renderText() -> String {
-        var s = "Member \(memberID) of insurer \(insurer) (\(parameters.parameters.insurerName ?? "no insurer_name in the parameters")), as of \(asOf) (\(era(asOf)))\n"
+        var s =
+            "Member \(memberID) of insurer \(insurer) (\(parameters.parameters.insurerName ?? "no insurer_name in the parameters")), as of \(asOf) (\(era(asOf)))\n"
         if let runID {
             s += "Explains: the decision of run \(runID), from the facts that run read and its parameters (not today's data)\n"
             if let storedDiffers { s += "note: run \(runID) stored \(storedDiffers); this code decides its facts as below\n" }
@@ -99,7 +116,8 @@ public struct Explanation: Sendable {
 
     public func renderJSON() throws -> String {
         var obj: [String: Any] = [
-            "insurer_number": insurer, "insurer_name": parameters.parameters.insurerName ?? NSNull(), "member_id": memberID, "as_of": asOf.description,
+            "insurer_number": insurer, "insurer_name": parameters.parameters.insurerName ?? NSNull(), "member_id": memberID,
+            "as_of": asOf.description,
             "outcome": decision.outcome.rawValue, "reasons": decision.reasons.sorted.map(\.rawValue),
             "rule": decision.rule.rawValue, "steps": steps,
             "parameters": Dictionary(uniqueKeysWithValues: parameters.parameters.listing),

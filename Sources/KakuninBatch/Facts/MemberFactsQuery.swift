@@ -1,6 +1,6 @@
 import KakuninCore
-import KakuninStore
 import KakuninRuntime
+import KakuninStore
 
 /// The one query that turns the store into `MemberFacts` for an insurer on an as-of date
 /// ($1 insurer, $2 as-of). Every table is read once and hash-joined, households are resolved by
@@ -8,7 +8,8 @@ import KakuninRuntime
 /// The batch form is ordered by envelope and member, the order of the mailing files.
 public enum MemberFactsQuery {
     /// The details an eligibility notice shows; a notice is sent again when they change.
-    static let detailsKey = "concat_ws('|', m.insurer_number, coalesce(m.symbol, ''), m.number, coalesce(m.branch, ''), coalesce(m.copay_ratio::text, ''))"
+    static let detailsKey =
+        "concat_ws('|', m.insurer_number, coalesce(m.symbol, ''), m.number, coalesce(m.branch, ''), coalesce(m.copay_ratio::text, ''))"
 
     /// Each member with their household's head (`hh`): the head count decides NO_HOUSEHOLD_HEAD,
     /// and an nhi household with exactly one head gets one envelope addressed to that head.
@@ -107,7 +108,8 @@ public enum MemberFactsQuery {
     public static func sql(oneMember: Bool, range: String = "", delivery: Delivery = .home) -> String {
         // Every table is read once for the insurer and hash-joined; `explain` narrows the
         // members to one household and the rest to one member.
-        let scope = oneMember
+        let scope =
+            oneMember
             ? "AND (member_id = $3 OR household_id = (SELECT household_id FROM member WHERE insurer_number = $1 AND member_id = $3))"
             : range.isEmpty ? "" : "AND \(envelopeKey(delivery)) \(range)"
         let only = oneMember ? "AND member_id = $3" : ""
@@ -246,19 +248,22 @@ public enum MemberFactsQuery {
         f.legacyCardExpiry = try r.date(6)
         f.accessRestricted = r.isTrue(7)
         if !r.isNull(8), let state = r.value(10, MynaStatus.CardState.self) {
-            f.myna = MynaStatus(hasCard: r.isTrue(8), registration: r.value(9, MynaStatus.Registration.self),
-                                cardState: state, ecertExpiry: try r.date(11), cardExpiry: try r.date(12),
-                                statusAsOf: try r.date(mynaUsageColumn), uses12m: r.int64(mynaUsageColumn + 1).map(Int.init),
-                                lastUsedOn: try r.date(mynaUsageColumn + 2))
+            f.myna = MynaStatus(
+                hasCard: r.isTrue(8), registration: r.value(9, MynaStatus.Registration.self),
+                cardState: state, ecertExpiry: try r.date(11), cardExpiry: try r.date(12),
+                statusAsOf: try r.date(mynaUsageColumn), uses12m: r.int64(mynaUsageColumn + 1).map(Int.init),
+                lastUsedOn: try r.date(mynaUsageColumn + 2))
         }
         if let id = r.int64(13), let kind = r.string(14).flatMap(OpenApplication.Kind.init(rawValue:)), let received = try r.date(15) {
-            f.application = OpenApplication(id: id, kind: kind, receivedOn: received,
-                                            hasBasis: r.isNull(applicationBasisColumn) || r.isTrue(applicationBasisColumn))
+            f.application = OpenApplication(
+                id: id, kind: kind, receivedOn: received,
+                hasBasis: r.isNull(applicationBasisColumn) || r.isTrue(applicationBasisColumn))
         }
         f.applicationOnFile = r.isTrue(16)
         if let n = r.int64(17), let from = try r.date(18), let to = try r.date(19) {
-            f.latestCertificate = CertificateFacts(number: n, validFrom: from, validTo: to, active: true,
-                                                   specialConsiderationContinues: r.isTrue(20))
+            f.latestCertificate = CertificateFacts(
+                number: n, validFrom: from, validTo: to, active: true,
+                specialConsiderationContinues: r.isTrue(20))
         }
         f.eligibilityNoticeSent = r.isTrue(21)
         f.lastApplyNotice = try r.date(22)
@@ -288,8 +293,9 @@ public enum MemberFactsQuery {
     /// treated as unchanged).
     static func printedChange(_ r: some FactsRow, insurerName: String?) throws -> PrintedSnapshot.Field? {
         guard let hex = r.string(printedSnapshotColumn), let stored = PrintedSnapshot(hex: hex),
-              let from = try r.date(18), let issued = try r.date(printedSnapshotColumn + 1),
-              let now = try person.snapshot(r, validFrom: from, issuedOn: issued, insurerName: insurerName) else { return nil }
+            let from = try r.date(18), let issued = try r.date(printedSnapshotColumn + 1),
+            let now = try person.snapshot(r, validFrom: from, issuedOn: issued, insurerName: insurerName)
+        else { return nil }
         return stored.firstDifference(from: now)
     }
 
@@ -298,9 +304,12 @@ public enum MemberFactsQuery {
 
     /// The facts columns the policy reads (all but the member id, the notice details and the
     /// mail columns), in the order `decision.facts` keeps them.
-    static let replayColumns = Array(1..<detailsColumn) + [coveringColumn, mailReturnedColumn, noticeValidToColumn,
-                                                            mynaUsageColumn, mynaUsageColumn + 1, mynaUsageColumn + 2,
-                                                            applicationBasisColumn]
+    static let replayColumns =
+        Array(1..<detailsColumn) + [
+            coveringColumn, mailReturnedColumn, noticeValidToColumn,
+            mynaUsageColumn, mynaUsageColumn + 1, mynaUsageColumn + 2,
+            applicationBasisColumn,
+        ]
 
     /// `decision.facts`: the policy's columns joined by '|', empty for NULL (none of these
     /// values can be empty or hold '|': dates, numbers, codes, t/f). As a binary COPY field:
@@ -413,8 +422,10 @@ extension MemberFactsQuery {
     }
 
     /// The printed snapshot of a certificate issued from this row (nil when nothing is printed).
-    package static func printedSnapshot(ofRow r: [String?], validFrom: LocalDate, issuedOn: LocalDate,
-                                        insurerName: String?) throws -> PrintedSnapshot? {
+    package static func printedSnapshot(
+        ofRow r: [String?], validFrom: LocalDate, issuedOn: LocalDate,
+        insurerName: String?
+    ) throws -> PrintedSnapshot? {
         try person.snapshot(r, validFrom: validFrom, issuedOn: issuedOn, insurerName: insurerName)
     }
 }

@@ -87,12 +87,15 @@ public struct FeedGenerator {
                 if rng.chance(0.001) { birth = LocalDate(year: 1948, month: 2, day: 29)! }
                 let given = sex == "1" ? rng.pick(Names.givenMale) : rng.pick(Names.givenFemale)
                 let (fam, giv, famKana, givKana, lang): (String, String, String, String, String)
-                if let f = foreign { (fam, giv, famKana, givKana, lang) = (f.0, f.1, f.2, f.3, f.4) }
-                else { (fam, giv, famKana, givKana, lang) = (family.0, given.0, family.1, given.1, "ja") }
+                if let f = foreign {
+                    (fam, giv, famKana, givKana, lang) = (f.0, f.1, f.2, f.3, f.4)
+                } else {
+                    (fam, giv, famKana, givKana, lang) = (family.0, given.0, family.1, given.1, "ja")
+                }
                 let qualifiedBase = max(birth, reference.adding(years: -rng.int(0...20)))
                 var qualified = qualifiedBase.adding(days: rng.int(0...200))
                 if qualified > reference { qualified = reference }
-                if rng.chance(0.02) { qualified = reference.adding(days: rng.int(-40...20)) } // newly joining
+                if rng.chance(0.02) { qualified = reference.adding(days: rng.int(-40...20)) }  // newly joining
                 let disqualified = rng.chance(0.03) ? max(qualified, reference.adding(days: rng.int(-100...60))).description : ""
                 let legacy = rng.chance(0.25) ? rng.pick(["2025-07-31", "2025-12-01", "2025-11-30", "2026-07-31"]) : ""
                 let copay: String = age >= 75 ? (rng.chance(0.1) ? "30" : "10") : age >= 70 ? "20" : age < 6 ? "20" : "30"
@@ -108,7 +111,10 @@ public struct FeedGenerator {
                     noAddress ? "" : place.0, noAddress ? "" : place.1 + street, extraWithComma, lang, copay,
                     residence, legacy, rng.chance(0.003) ? "true" : "false",
                 ]
-                if rng.chance(badRate) { corruptMember(&fields); counts.bad += 1 }
+                if rng.chance(badRate) {
+                    corruptMember(&fields)
+                    counts.bad += 1
+                }
                 if let shared { fields += memberEntries(shared, scheme: scheme, age: age) }
                 try m.write(csvLine(fields))
                 counts.members += 1
@@ -116,13 +122,19 @@ public struct FeedGenerator {
                 if rng.chance(0.98) {
                     var row = mynaRow(insurer: insurer, memberID: memberID)
                     if mynaUsage { row += usageFields(hasCard: row[3] == "true", statusAsOf: LocalDate(row[2])!) }
-                    if rng.chance(badRate) { row[5] = "broken"; counts.bad += 1 }
+                    if rng.chance(badRate) {
+                        row[5] = "broken"
+                        counts.bad += 1
+                    }
                     try s.write(csvLine(row))
                     counts.myna += 1
                 }
                 if rng.chance(0.03) {
                     var row = applicationRow(insurer: insurer, memberID: memberID, age: age)
-                    if rng.chance(badRate * 5) { row[2] = "lost_card"; counts.bad += 1 }
+                    if rng.chance(badRate * 5) {
+                        row[2] = "lost_card"
+                        counts.bad += 1
+                    }
                     try a.write(csvLine(row))
                     counts.applications += 1
                 }
@@ -154,9 +166,12 @@ public struct FeedGenerator {
             let street = "\(establishmentsRng.int(1...5))丁目\(establishmentsRng.int(1...30))番\(establishmentsRng.int(1...20))号"
             let contact = establishmentsRng.pick(["人事部 健康保険担当", "総務課", "総務部 人事課", ""])
             let noAddress = id == Self.establishmentWithoutAddress
-            try f.write(csvLine([Self.insurers.employee, id, name, noAddress ? "" : place.0, noAddress ? "" : place.1 + street,
-                                 establishmentsRng.chance(0.3) ? "\(establishmentsRng.pick(Names.buildings))\(establishmentsRng.int(2...9))階" : "",
-                                 contact]))
+            try f.write(
+                csvLine([
+                    Self.insurers.employee, id, name, noAddress ? "" : place.0, noAddress ? "" : place.1 + street,
+                    establishmentsRng.chance(0.3) ? "\(establishmentsRng.pick(Names.buildings))\(establishmentsRng.int(2...9))階" : "",
+                    contact,
+                ]))
             n += 1
         }
         try f.close(sync: true)
@@ -213,18 +228,25 @@ public struct FeedGenerator {
     /// establishment_id, voluntary_continuation. Members without an entry leave it blank.
     private mutating func memberEntries(_ h: HouseholdEntries, scheme: String, age: Int) -> [String] {
         let copayPrinted = scheme == "elderly" || (scheme == "nhi" && age >= 70)
-        let copayFrom = copayPrinted && entriesRng.chance(0.4)
+        let copayFrom =
+            copayPrinted && entriesRng.chance(0.4)
             ? LocalDate(year: reference.month >= 8 ? reference.year : reference.year - 1, month: 8, day: 1)!.description : ""
-        var limit = "", limitFrom = "", longStay = "", disease = ""
+        var limit = ""
+        var limitFrom = ""
+        var longStay = ""
+        var disease = ""
         if entriesRng.chance(0.08) {
-            let codes = scheme == "elderly" || age >= 70 ? ["現役並みⅠ", "現役並みⅡ", "一般Ⅱ", "区分Ⅰ", "区分Ⅱ"] : ["区ア", "区イ", "区ウ", "区エ", "区オ", "区オ（境）"]
+            let codes =
+                scheme == "elderly" || age >= 70 ? ["現役並みⅠ", "現役並みⅡ", "一般Ⅱ", "区分Ⅰ", "区分Ⅱ"] : ["区ア", "区イ", "区ウ", "区エ", "区オ", "区オ（境）"]
             limit = entriesRng.pick(codes)
             limitFrom = entriesRng.chance(0.7) ? reference.adding(days: -entriesRng.int(0...400)).description : ""
             if entriesRng.chance(0.1) { longStay = reference.adding(days: -entriesRng.int(90...700)).description }
         }
         if entriesRng.chance(0.004) { disease = entriesRng.pick(["A", "B", "C"]) }
-        return [copayFrom, h.specialCare ? "true" : "", limit, limitFrom, longStay, disease, h.establishment,
-                scheme == "employee" ? (h.voluntary ? "true" : "false") : ""]
+        return [
+            copayFrom, h.specialCare ? "true" : "", limit, limitFrom, longStay, disease, h.establishment,
+            scheme == "employee" ? (h.voluntary ? "true" : "false") : "",
+        ]
     }
 
     private mutating func applicationRow(insurer: String, memberID: String, age: Int) -> [String] {
@@ -242,13 +264,15 @@ public struct FeedGenerator {
     /// Breaks one field the way real extracts break.
     private mutating func corruptMember(_ f: inout [String]) {
         switch rng.below(7) {
-        case 0: f[10] = "\(f[10].prefix(5))02-30"                 // impossible date
-        case 1: f[2] = "nhi2"                                     // unknown scheme
-        case 2: f[1] = ""                                         // missing identifier
-        case 3: f[13] = "1990-01-01"; f[12] = "2000-01-01"        // qualified after disqualified
-        case 4: f[11] = "3"                                       // unknown sex code
-        case 5: f[20] = "25"                                      // copay not 10/20/30
-        default: f[8] = "やまだ"                                  // reading in hiragana
+        case 0: f[10] = "\(f[10].prefix(5))02-30"  // impossible date
+        case 1: f[2] = "nhi2"  // unknown scheme
+        case 2: f[1] = ""  // missing identifier
+        case 3:
+            f[13] = "1990-01-01"
+            f[12] = "2000-01-01"  // qualified after disqualified
+        case 4: f[11] = "3"  // unknown sex code
+        case 5: f[20] = "25"  // copay not 10/20/30
+        default: f[8] = "やまだ"  // reading in hiragana
         }
     }
 

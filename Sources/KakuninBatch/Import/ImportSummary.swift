@@ -1,4 +1,6 @@
+import Foundation
 import KakuninCore
+import KakuninRuntime
 
 /// One rejected input row, as shown to the operator and written to the rejects file.
 public struct RejectedRow: Sendable, Equatable {
@@ -11,7 +13,11 @@ public struct RejectedRow: Sendable, Equatable {
 
 /// What an import did: counts, the rejects, and where its report files are.
 public struct ImportSummary: Sendable {
-    public enum Status: String, Sendable { case loaded, loadedWithRejects = "loaded_with_rejects", refused }
+    public enum Status: String, Sendable {
+        case loaded
+        case loadedWithRejects = "loaded_with_rejects"
+        case refused
+    }
 
     public var importID: Int
     public var feed: FeedFormat.Name
@@ -47,7 +53,10 @@ public struct ImportSummary: Sendable {
     public func render() -> String {
         var s = "import \(importID): \(feed.rawValue) from \(file)\n"
         s += "  status:    \(status.rawValue)\n"
-        if let refusal { s += "  refused:   \(refusal)\n" ; return s + "  nothing from this file was stored\n" }
+        if let refusal {
+            s += "  refused:   \(refusal)\n"
+            return s + "  nothing from this file was stored\n"
+        }
         s += "  rows read: \(rowsRead)\n"
         s += "  loaded:    \(rowsLoaded) (inserted \(inserted), updated \(updated), unchanged \(unchanged))\n"
         s += "  rejected:  \(rowsRejected)\n"
@@ -73,6 +82,3 @@ public struct ImportSummary: Sendable {
         return s
     }
 }
-
-import Foundation
-import KakuninRuntime

@@ -1,4 +1,5 @@
 import KakuninRuntime
+
 /// Finds keys that may occur twice in a feed, in fixed memory (a 16 MiB Bloom filter), so the
 /// import needs no GROUP BY over millions of rows. A key whose bits are all set already is a
 /// candidate; candidates (true duplicates plus rare false positives) are checked exactly in SQL.
@@ -26,8 +27,12 @@ struct KeyFilter {
         var seen = true
         for i in 0..<3 {
             let bit = (h &+ UInt64(i) &* h2) & mask
-            let word = Int(bit >> 6), m = UInt64(1) << (bit & 63)
-            if bits[word] & m == 0 { seen = false; bits[word] |= m }
+            let word = Int(bit >> 6)
+            let m = UInt64(1) << (bit & 63)
+            if bits[word] & m == 0 {
+                seen = false
+                bits[word] |= m
+            }
         }
         if seen {
             // As stored: a rejected row's key may hold NUL, which no SQL parameter can carry.

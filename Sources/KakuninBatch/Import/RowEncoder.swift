@@ -1,8 +1,8 @@
 import Crypto
 import Foundation
 import KakuninCore
-import KakuninStore
 import KakuninRuntime
+import KakuninStore
 
 /// Validates a feed's records and writes the good ones in COPY's binary format (SPEC.md
 /// section 4): the per-record work of an import, done on worker threads (`ParallelEncoder`).
@@ -131,15 +131,21 @@ struct RowEncoder: Sendable {
                 let bytes = FieldBytes(v)
                 scans[i] = bytes
                 if !FieldValidator.isValidUTF8(v, bytes) {
-                    throw FeedImporter.Refusal(message: "the file is not UTF-8 (first bad bytes at line \(record.line), field \(i + 1)); feeds must be UTF-8: convert with `iconv -f CP932 -t UTF-8 FILE > FILE.utf8`")
+                    throw FeedImporter.Refusal(
+                        message:
+                            "the file is not UTF-8 (first bad bytes at line \(record.line), field \(i + 1)); feeds must be UTF-8: convert with `iconv -f CP932 -t UTF-8 FILE > FILE.utf8`"
+                    )
                 }
                 if IndividualNumber.appears(in: v, bytes) {
-                    throw FeedImporter.Refusal(message: "column '\(headerName(index: i))' holds a value that looks like a 12-digit Individual Number (個人番号) at line \(record.line); kakunin never stores Individual Numbers: remove it from the extract and import again")
+                    throw FeedImporter.Refusal(
+                        message:
+                            "column '\(headerName(index: i))' holds a value that looks like a 12-digit Individual Number (個人番号) at line \(record.line); kakunin never stores Individual Numbers: remove it from the extract and import again"
+                    )
                 }
             }
             for c in columns.indices {
                 let f = map[c]
-                guard f >= 0 else { continue }    // an optional column left out: blank, valid
+                guard f >= 0 else { continue }  // an optional column left out: blank, valid
                 if let reason = FieldValidator.check(record.field(f), kind: kinds[c], required: required[c], scans[f]) {
                     s.errors.append((columns[c].name, Self.storedText(record, f), reason))
                 }
@@ -150,8 +156,9 @@ struct RowEncoder: Sendable {
             // Named in the rejects when the record could be read into its columns.
             let memberID = record.malformed == nil && record.count == headerCount ? Self.storedText(record, memberIDField) : nil
             for e in s.errors {
-                CopyText.appendRow([importIDText, String(record.line), e.column, e.value, e.reason, memberID],
-                                   to: &s.rejects)
+                CopyText.appendRow(
+                    [importIDText, String(record.line), e.column, e.value, e.reason, memberID],
+                    to: &s.rejects)
             }
             return
         }
@@ -179,15 +186,28 @@ struct RowEncoder: Sendable {
             // Staged: line (bigint) first. Then the columns; a member's row digest; an
             // application's reject reason; straight into member: the import's id twice.
             let digest = format.name == .members ? rowDigest(record, &s) : nil
-            var fields = format.columns.count, size = 2
-            if target == .stage { fields += 1; size += 12 }
+            var fields = format.columns.count
+            var size = 2
+            if target == .stage {
+                fields += 1
+                size += 12
+            }
             for c in format.columns.indices {
                 let n = Self.field(record, map[c]).count
                 size += n == 0 ? blankBinary[c].count : CopyBinary.Writer.size(of: types[c], textCount: n)
             }
-            if digest != nil { fields += 1; size += 20 }
-            if format.name == .applications { fields += 1; size += 4 + (rejectReason?.utf8.count ?? 0) }
-            if target == .direct { fields += 2; size += 24 }
+            if digest != nil {
+                fields += 1
+                size += 20
+            }
+            if format.name == .applications {
+                fields += 1
+                size += 4 + (rejectReason?.utf8.count ?? 0)
+            }
+            if target == .direct {
+                fields += 2
+                size += 24
+            }
             try CopyBinary.Writer.append(to: &s.out, size: size) { w in
                 w.int16(Int16(fields))
                 if target == .stage { w.integer(Int64(record.line), as: .int8) }
@@ -239,8 +259,10 @@ struct RowEncoder: Sendable {
     }
 
     /// One validated field in the binary form of its column's type (`Writer.size` bytes).
-    private static func appendBinary(_ v: UnsafeBufferPointer<UInt8>, _ type: CopyBinary.ColumnType, column: String,
-                                     to w: inout CopyBinary.Writer) throws {
+    private static func appendBinary(
+        _ v: UnsafeBufferPointer<UInt8>, _ type: CopyBinary.ColumnType, column: String,
+        to w: inout CopyBinary.Writer
+    ) throws {
         switch type {
         case .text, .bytea:
             w.bytes(UnsafeRawBufferPointer(v))
@@ -272,7 +294,10 @@ struct RowEncoder: Sendable {
 
     /// A validated value the column's type cannot hold: the feed's rules and the table disagree.
     private static func unstorable(_ column: String, _ type: CopyBinary.ColumnType) -> FeedImporter.Refusal {
-        FeedImporter.Refusal(message: "column '\(column)' passed the feed's rules but its table's column (\(type)) cannot store it; the feed format and the database schema disagree: run `kakunin db migrate` with this version")
+        FeedImporter.Refusal(
+            message:
+                "column '\(column)' passed the feed's rules but its table's column (\(type)) cannot store it; the feed format and the database schema disagree: run `kakunin db migrate` with this version"
+        )
     }
 
     /// The format's columns of a good member's record in COPY text, tab-separated: what its
@@ -281,7 +306,8 @@ struct RowEncoder: Sendable {
         // [2026-12] The optional columns (last in the format) count only when one is filled, so
         // that a member's digest is the one it had before they existed (an extract without
         // them re-imports unchanged).
-        let end = hasOptionalColumns && optionalColumns.contains(where: { !Self.field(record, map[$0]).isEmpty })
+        let end =
+            hasOptionalColumns && optionalColumns.contains(where: { !Self.field(record, map[$0]).isEmpty })
             ? format.columns.count : optionalColumns.first ?? format.columns.count
         for c in 0..<end {
             if c > 0 { out.append(9) }
@@ -307,13 +333,15 @@ struct RowEncoder: Sendable {
         func s(_ name: String) -> String { fileColumn[name]! >= 0 ? r.string(fileColumn[name]!) : "" }
         switch format.name {
         case .members:
-            let q = f("qualified_on"), d = f("disqualified_on")
+            let q = f("qualified_on")
+            let d = f("disqualified_on")
             if !d.isEmpty && d.lexicographicallyPrecedes(q) {
                 errors.append(("disqualified_on", s("disqualified_on"), "qualified_on (\(s("qualified_on"))) is after disqualified_on"))
             }
             if hasOptionalColumns { optionalMemberChecks(f, s, &errors) }
         case .mynaStatus:
-            let hasCard = s("has_card") == "true", state = s("card_state")
+            let hasCard = s("has_card") == "true"
+            let state = s("card_state")
             if !hasCard && state != "none" && state != "returned" {
                 errors.append(("card_state", state, "card_state must be none or returned when has_card is false"))
             }
@@ -342,7 +370,8 @@ struct RowEncoder: Sendable {
     private func optionalMemberChecks(_ f: (String) -> UnsafeBufferPointer<UInt8>, _ s: (String) -> String, _ errors: inout [Problem]) {
         let scheme = s("scheme")
         if !f("limit_effective_on").isEmpty && f("limit_category").isEmpty {
-            errors.append(("limit_effective_on", s("limit_effective_on"), "limit_effective_on is the 発効期日 of limit_category, which is blank"))
+            errors.append(
+                ("limit_effective_on", s("limit_effective_on"), "limit_effective_on is the 発効期日 of limit_category, which is blank"))
         }
         if scheme != "nhi" && s("special_care") == "true" {
             errors.append(("special_care", "true", "special_care (特別療養) applies only to nhi members, not \(scheme)"))
@@ -351,7 +380,8 @@ struct RowEncoder: Sendable {
             errors.append(("establishment_id", s("establishment_id"), "establishment_id applies only to employee members, not \(scheme)"))
         }
         if scheme != "employee" && s("voluntary_continuation") == "true" {
-            errors.append(("voluntary_continuation", "true", "voluntary_continuation (任意継続) applies only to employee members, not \(scheme)"))
+            errors.append(
+                ("voluntary_continuation", "true", "voluntary_continuation (任意継続) applies only to employee members, not \(scheme)"))
         }
     }
 
@@ -369,7 +399,7 @@ struct RowEncoder: Sendable {
 
 /// Records copied out of the reader (their fields as the reader unescaped them), and what a
 /// worker made of them.
-final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: the reader thread's, or one worker's between hand-over and done (OrderedParallelMap's lock orders the hand-overs)
+final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: one thread's at a time (OrderedParallelMap)
     private var bytes: [UInt8] = [], ends: [Int] = []
     private var lines: [Int] = [], malformed: [String?] = [], byteStarts: [Int] = [], endStarts: [Int] = []
     var count: Int { lines.count }
@@ -395,16 +425,21 @@ final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: the read
     func forEachRecord(_ body: (CSVRecord) throws -> Void) rethrows {
         // Local copies (no bytes copied): reading a class's arrays in the loop would check
         // exclusive access at run time for every record.
-        let lines = lines, malformed = malformed, byteStarts = byteStarts, endStarts = endStarts
+        let lines = lines
+        let malformed = malformed
+        let byteStarts = byteStarts
+        let endStarts = endStarts
         let count = lines.count
         try bytes.withUnsafeBufferPointer { b in
             try ends.withUnsafeBufferPointer { e in
                 for i in 0..<count {
                     let bytesEnd = i + 1 < count ? byteStarts[i + 1] : b.count
                     let endsEnd = i + 1 < count ? endStarts[i + 1] : e.count
-                    try body(CSVRecord(line: lines[i], malformed: malformed[i],
-                                       bytes: UnsafeBufferPointer(rebasing: b[byteStarts[i]..<bytesEnd]),
-                                       ends: UnsafeBufferPointer(rebasing: e[endStarts[i]..<endsEnd])))
+                    try body(
+                        CSVRecord(
+                            line: lines[i], malformed: malformed[i],
+                            bytes: UnsafeBufferPointer(rebasing: b[byteStarts[i]..<bytesEnd]),
+                            ends: UnsafeBufferPointer(rebasing: e[endStarts[i]..<endsEnd])))
                 }
             }
         }

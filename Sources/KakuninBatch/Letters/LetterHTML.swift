@@ -32,7 +32,8 @@ public enum LetterHTML {
         for l in languages {
             let header = LetterCatalog.texts[l]?.header ?? [:]
             for field in ["produced_by", "reviewed_by", "reviewed_on"] {
-                s += "<meta name=\"kakunin-letters-\(l)-\(field.replacingOccurrences(of: "_", with: "-"))\" content=\"\(escape(header[field] ?? ""))\">\n"
+                s +=
+                    "<meta name=\"kakunin-letters-\(l)-\(field.replacingOccurrences(of: "_", with: "-"))\" content=\"\(escape(header[field] ?? ""))\">\n"
             }
         }
         s += "<style>\n@page { size: A4; margin: 14mm 16mm; }\n"
@@ -75,7 +76,8 @@ public enum LetterHTML {
     /// in `language` (`pt`, `ja+en`).
     static func pageStart(language: String, reference: String) -> String {
         let languages = language.split(separator: "+")
-        return "<section class=\"letter\(languages.count > 1 ? " bilingual" : "")\" lang=\"\(escape(languages.first.map(String.init) ?? "ja"))\">\n"
+        return
+            "<section class=\"letter\(languages.count > 1 ? " bilingual" : "")\" lang=\"\(escape(languages.first.map(String.init) ?? "ja"))\">\n"
             + "<p class=\"ref\">\(reference)</p>\n"
     }
 
@@ -96,7 +98,8 @@ public enum LetterHTML {
         var s = ""
         for (i, l) in languages.enumerated() {
             if let footer = LetterCatalog.texts[l]?["footer"] {
-                s += "<p class=\"footer\(i > 0 ? " second" : "")\"\(languages.count > 1 ? " lang=\"\(escape(l))\"" : "")>\(escape(footer))</p>\n"
+                s +=
+                    "<p class=\"footer\(i > 0 ? " second" : "")\"\(languages.count > 1 ? " lang=\"\(escape(l))\"" : "")>\(escape(footer))</p>\n"
             }
         }
         return s + "</section>\n"
@@ -132,7 +135,8 @@ public enum LetterHTML {
         case .nextSteps:
             return "<ul\(attrs)>\n" + sentences.map { "<li>\(escape($0))</li>\n" }.joined() + "</ul>\n"
         case .helpLines:
-            return "<p\(attrs)>\(escape(sentences[0]))</p>\n<ul\(attrs)>\n" + sentences.dropFirst().map { "<li>\(escape($0))</li>\n" }.joined() + "</ul>\n"
+            return "<p\(attrs)>\(escape(sentences[0]))</p>\n<ul\(attrs)>\n"
+                + sentences.dropFirst().map { "<li>\(escape($0))</li>\n" }.joined() + "</ul>\n"
         default: return "<p\(attrs)>\(escape(MemberLetter.join(sentences)))</p>\n"
         }
     }

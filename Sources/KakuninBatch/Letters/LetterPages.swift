@@ -21,8 +21,11 @@ public enum LetterPages {
     public static func write(runID: Int, from dir: URL, language: String?, to out: URL) throws -> [File] {
         let inserts = dir.appendingPathComponent(InsertFiles.csvName)
         guard let reader = try? CSVReader(path: inserts.path) else {
-            throw OperatorError(.notFound, "run \(runID) has no \(InsertFiles.csvName) in \(dir.path)",
-                                fix: "give the folder the run wrote its mailing files to (--files); a run under member_letters = off (its manifest says so) has no letters")
+            throw OperatorError(
+                .notFound, "run \(runID) has no \(InsertFiles.csvName) in \(dir.path)",
+                fix:
+                    "give the folder the run wrote its mailing files to (--files); a run under member_letters = off (its manifest says so) has no letters"
+            )
         }
         let paragraphs = try pageParts(dir.appendingPathComponent(InsertFiles.paragraphsName), runFolder: dir)
         try OwnerOnlyFile.makeDirectory(out)
@@ -34,8 +37,9 @@ public enum LetterPages {
                     let header = (0..<r.count).map { r.string($0) }
                     columns = try InsertFiles.header.map { name in
                         guard let i = header.firstIndex(of: name) else {
-                            throw OperatorError(.checkFailed, "\(inserts.path) has no column \(name)",
-                                                fix: "only runs that wrote letter_paragraphs.csv have their pages written on request")
+                            throw OperatorError(
+                                .checkFailed, "\(inserts.path) has no column \(name)",
+                                fix: "only runs that wrote letter_paragraphs.csv have their pages written on request")
                         }
                         return i
                     }
@@ -55,15 +59,21 @@ public enum LetterPages {
     /// Per paragraph id, its page part split at the name's placeholder.
     private static func pageParts(_ url: URL, runFolder: URL) throws -> [[UInt8]: [[UInt8]]] {
         guard let reader = try? CSVReader(path: url.path) else {
-            throw OperatorError(.notFound, "no \(InsertFiles.paragraphsName) in \(runFolder.path)",
-                                fix: "give the folder the run wrote its mailing files to (--files); runs before letter_paragraphs.csv carry their pages already")
+            throw OperatorError(
+                .notFound, "no \(InsertFiles.paragraphsName) in \(runFolder.path)",
+                fix:
+                    "give the folder the run wrote its mailing files to (--files); runs before letter_paragraphs.csv carry their pages already"
+            )
         }
-        var parts: [[UInt8]: [[UInt8]]] = [:], columns: (id: Int, html: Int)?
+        var parts: [[UInt8]: [[UInt8]]] = [:]
+        var columns: (id: Int, html: Int)?
         try reader.forEachRecord { r in
             guard let c = columns else {
                 let header = (0..<r.count).map { r.string($0) }
                 guard let id = header.firstIndex(of: "paragraph_id"), let html = header.firstIndex(of: "html") else {
-                    throw OperatorError(.checkFailed, "\(url.path) lacks the columns paragraph_id and html", fix: "write the run's files again (kakunin run --rebuild-files)")
+                    throw OperatorError(
+                        .checkFailed, "\(url.path) lacks the columns paragraph_id and html",
+                        fix: "write the run's files again (kakunin run --rebuild-files)")
                 }
                 columns = (id, html)
                 return true
@@ -77,7 +87,9 @@ public enum LetterPages {
     /// `text` cut at each `{name}`.
     static func split(_ text: [UInt8]) -> [[UInt8]] {
         let marker = Array(InsertFiles.namePlaceholder.utf8)
-        var parts: [[UInt8]] = [], start = 0, i = 0
+        var parts: [[UInt8]] = []
+        var start = 0
+        var i = 0
         while i + marker.count <= text.count {
             if text[i..<i + marker.count].elementsEqual(marker) {
                 parts.append(Array(text[start..<i]))
@@ -107,25 +119,31 @@ private struct PageWriter {
 
     /// One row of inserts.csv (its columns `c` in `InsertFiles.header` order) as a page.
     mutating func add(_ r: CSVRecord, _ c: [Int], language: String) throws {
-        let file = try files[language] ?? {
-            let url = out.appendingPathComponent(InsertFiles.htmlName(language))
-            try? FileManager.default.removeItem(at: url)
-            let f = try HashedFile(out, InsertFiles.htmlName(language),
-                                   head: LetterHTML.head(language: language, title: "kakunin run \(runID): member letters (\(language))"))
-            files[language] = f
-            return f
-        }()
+        let file =
+            try files[language]
+            ?? {
+                let url = out.appendingPathComponent(InsertFiles.htmlName(language))
+                try? FileManager.default.removeItem(at: url)
+                let f = try HashedFile(
+                    out, InsertFiles.htmlName(language),
+                    head: LetterHTML.head(language: language, title: "kakunin run \(runID): member letters (\(language))"))
+                files[language] = f
+                return f
+            }()
         let number = r.string(c[5])
-        let reference = InsertFiles.reference(envelope: r.string(c[0]), member: r.string(c[1]),
-                                              document: LetterDocument(rawValue: r.string(c[2])) ?? .certificate, number: Int64(number))
+        let reference = InsertFiles.reference(
+            envelope: r.string(c[0]), member: r.string(c[1]),
+            document: LetterDocument(rawValue: r.string(c[2])) ?? .certificate, number: Int64(number))
         name.removeAll(keepingCapacity: true)
         LetterHTML.escape(Array(r.field(c[4])), to: &name)
         page.removeAll(keepingCapacity: true)
         page.append(contentsOf: LetterHTML.pageStart(language: language, reference: LetterHTML.escape(reference)).utf8)
         for k in 6..<c.count {
             guard let parts = paragraphs[Array(r.field(c[k]))] else {
-                throw OperatorError(.checkFailed, "the letter of member \(r.string(c[1])) refers to paragraph \(r.string(c[k])), which \(InsertFiles.paragraphsName) does not define",
-                                    fix: "the run's files are damaged: write them again (kakunin run --rebuild-files)")
+                throw OperatorError(
+                    .checkFailed,
+                    "the letter of member \(r.string(c[1])) refers to paragraph \(r.string(c[k])), which \(InsertFiles.paragraphsName) does not define",
+                    fix: "the run's files are damaged: write them again (kakunin run --rebuild-files)")
             }
             for (i, part) in parts.enumerated() {
                 if i > 0 { page.append(contentsOf: name) }

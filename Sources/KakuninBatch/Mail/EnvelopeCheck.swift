@@ -1,5 +1,6 @@
 import Foundation
 import KakuninCore
+
 #if canImport(Glibc)
 import Glibc
 import KakuninRuntime
@@ -39,7 +40,8 @@ struct EnvelopeCheck: Sendable {
     /// The ids letter_paragraphs.csv defines (nil: no such file).
     static func paragraphIDs(_ url: URL) throws -> Set<[UInt8]>? {
         guard let reader = try? CSVReader(path: url.path) else { return nil }
-        var ids = Set<[UInt8]>(), column: Int?
+        var ids = Set<[UInt8]>()
+        var column: Int?
         try reader.forEachRecord { r in
             guard let c = column else {
                 column = (0..<r.count).first { r.string($0) == "paragraph_id" }
@@ -55,11 +57,12 @@ struct EnvelopeCheck: Sendable {
     static func open(_ dir: URL) -> Result<Files, Error> {
         let names = MailFiles.names
         return Result {
-            Files(envelopes: try LineRecords(dir.appendingPathComponent(names.envelopes)),
-                  documents: try [names.certificates, names.eligibility, names.apply].map { try LineRecords(dir.appendingPathComponent($0)) },
-                  inserts: try? LineRecords(dir.appendingPathComponent(InsertFiles.csvName)),
-                  establishmentList: try? LineRecords(dir.appendingPathComponent(EstablishmentList.name)),
-                  paragraphIDs: try paragraphIDs(dir.appendingPathComponent(InsertFiles.paragraphsName)))
+            Files(
+                envelopes: try LineRecords(dir.appendingPathComponent(names.envelopes)),
+                documents: try [names.certificates, names.eligibility, names.apply].map { try LineRecords(dir.appendingPathComponent($0)) },
+                inserts: try? LineRecords(dir.appendingPathComponent(InsertFiles.csvName)),
+                establishmentList: try? LineRecords(dir.appendingPathComponent(EstablishmentList.name)),
+                paragraphIDs: try paragraphIDs(dir.appendingPathComponent(InsertFiles.paragraphsName)))
         }
     }
 
@@ -91,7 +94,10 @@ struct EnvelopeCheck: Sendable {
             ins.keep([try column(ins, "envelope_id"), try column(ins, "member_id")] + paragraphs)
             inserts = 0
         }
-        if let list = files.establishmentList { list.keep([try column(list, "envelope_id"), try column(list, "member_id")]); listed = 0 }
+        if let list = files.establishmentList {
+            list.keep([try column(list, "envelope_id"), try column(list, "member_id")])
+            listed = 0
+        }
         var previous: [UInt8]? = nil
         var byClass: [[UInt8]: (envelopes: Int, yen: Int)] = [:]
         while let row = try env.next() {
@@ -115,23 +121,32 @@ struct EnvelopeCheck: Sendable {
                 }
             }
             if let ins = files.inserts {
-                try checkInserts(ins, envelope: id, members: members, listed: insertsColumn == nil ? nil : row[7], paragraphs: files.paragraphIDs)
+                try checkInserts(
+                    ins, envelope: id, members: members, listed: insertsColumn == nil ? nil : row[7], paragraphs: files.paragraphIDs)
             }
             if let list = files.establishmentList { try checkEstablishmentList(list, envelope: id, members: members) }
             let listed = row[e.members].split(separator: UInt8(ascii: ";")).map { Array($0) }
             if listed.sorted(by: { $0.lexicographicallyPrecedes($1) }) != members.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-                problem("envelope \(text(id)): lists members \(text(row[e.members])), its documents are for \(members.map(text).joined(separator: ";"))")
+                problem(
+                    "envelope \(text(id)): lists members \(text(row[e.members])), its documents are for \(members.map(text).joined(separator: ";"))"
+                )
             }
             byClass[row[e.cls], default: (0, 0)].envelopes += 1
             byClass[row[e.cls], default: (0, 0)].yen += Self.integer(row[e.yen]) ?? 0
         }
         for (cls, sum) in byClass { postage[text(cls)] = sum }
-        for (k, reader) in docs.enumerated() {
+        try checkLeftovers(files)
+    }
+
+    /// Records that no envelope of envelopes.csv took (the walk has read up to them), and
+    /// letters naming a paragraph letter_paragraphs.csv lacks.
+    private mutating func checkLeftovers(_ files: Files) throws {
+        for reader in files.documents {
             var left = 0
             var first: String?
             while let r = try reader.next() {
                 left += 1
-                if first == nil { first = "member \(text(r[d[k].member])) in envelope \(text(r[d[k].envelope]))" }
+                if first == nil { first = "member \(text(r[1])) in envelope \(text(r[0]))" }
             }
             if left > 0 { problem("\(left) records of \(reader.name) are in no envelope of envelopes.csv (first: \(first!))") }
         }
@@ -142,7 +157,9 @@ struct EnvelopeCheck: Sendable {
             if left > 0 { problem("\(left) \(name) are in no envelope of envelopes.csv") }
         }
         if unknownParagraphs > 0 {
-            letterProblems.append("\(unknownParagraphs) letters of inserts.csv refer to paragraph ids missing from letter_paragraphs.csv (first: \(firstUnknown ?? ""))")
+            letterProblems.append(
+                "\(unknownParagraphs) letters of inserts.csv refer to paragraph ids missing from letter_paragraphs.csv (first: \(firstUnknown ?? ""))"
+            )
         }
     }
 
@@ -158,7 +175,9 @@ struct EnvelopeCheck: Sendable {
         let expected = EnvelopePolicy.isEstablishment(id) ? members : []
         func sorted(_ m: [[UInt8]]) -> [[UInt8]] { m.sorted { $0.lexicographicallyPrecedes($1) } }
         if sorted(rows) != sorted(expected) {
-            problem("envelope \(text(id)): establishment_list.csv lists \(rows.map(text).joined(separator: ";")), the envelope holds \(expected.map(text).joined(separator: ";"))")
+            problem(
+                "envelope \(text(id)): establishment_list.csv lists \(rows.map(text).joined(separator: ";")), the envelope holds \(expected.map(text).joined(separator: ";"))"
+            )
         }
     }
 
@@ -168,8 +187,10 @@ struct EnvelopeCheck: Sendable {
 
     /// The envelope's letters (inserts.csv, in the same order): one per document, for the
     /// documents' members, as many as envelopes.csv says.
-    private mutating func checkInserts(_ ins: LineRecords, envelope id: [UInt8], members: [[UInt8]], listed: [UInt8]?,
-                                       paragraphs: Set<[UInt8]>?) throws {
+    private mutating func checkInserts(
+        _ ins: LineRecords, envelope id: [UInt8], members: [[UInt8]], listed: [UInt8]?,
+        paragraphs: Set<[UInt8]>?
+    ) throws {
         var letters: [[UInt8]] = []
         while let next = try ins.peek(), next[0] == id {
             letters.append(next[1])
@@ -182,7 +203,9 @@ struct EnvelopeCheck: Sendable {
         inserts = (inserts ?? 0) + letters.count
         func sorted(_ m: [[UInt8]]) -> [[UInt8]] { m.sorted { $0.lexicographicallyPrecedes($1) } }
         if sorted(letters) != sorted(members) {
-            problem("envelope \(text(id)): \(letters.count) letters in inserts.csv for \(members.count) documents (letters for \(letters.map(text).joined(separator: ";")))")
+            problem(
+                "envelope \(text(id)): \(letters.count) letters in inserts.csv for \(members.count) documents (letters for \(letters.map(text).joined(separator: ";")))"
+            )
         }
         if let listed, Self.integer(listed) != letters.count {
             problem("envelope \(text(id)): envelopes.csv counts \(text(listed)) inserts, inserts.csv has \(letters.count)")
@@ -247,7 +270,10 @@ final class LineRecords {
     }
 
     func next() throws -> [[UInt8]]? {
-        if let p = peeked { peeked = nil; return p }
+        if let p = peeked {
+            peeked = nil
+            return p
+        }
         return try readRecord()
     }
 
@@ -285,13 +311,18 @@ final class LineRecords {
             let all = slots.isEmpty
             var fields: [[UInt8]] = []
             if !all { fields = Array(repeating: [], count: slots.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }) }
-            var index = 0, start = 0, i = 0
+            var index = 0
+            var start = 0
+            var i = 0
             while i <= n {
                 let c: UInt8 = i < n ? b[i] : 44
                 if c == 34 || c == 13 { return nil }
                 if c == 44 {
-                    if all { fields.append(Array(b[start..<i])) }
-                    else if index < slots.count, slots[index] >= 0 { fields[slots[index]] = Array(b[start..<i]) }
+                    if all {
+                        fields.append(Array(b[start..<i]))
+                    } else if index < slots.count, slots[index] >= 0 {
+                        fields[slots[index]] = Array(b[start..<i])
+                    }
                     index += 1
                     start = i + 1
                     // Past the last kept column: the rest of the line (a letter's quoted
@@ -321,7 +352,12 @@ final class LineRecords {
             let b = line[i]
             if quoted {
                 if b == 34 {
-                    if i + 1 < line.endIndex && line[i + 1] == 34 { if keep { field.append(34) }; i += 1 } else { quoted = false }
+                    if i + 1 < line.endIndex && line[i + 1] == 34 {
+                        if keep { field.append(34) }
+                        i += 1
+                    } else {
+                        quoted = false
+                    }
                 } else if keep {
                     field.append(b)
                 }

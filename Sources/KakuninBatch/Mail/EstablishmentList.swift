@@ -1,6 +1,6 @@
 import KakuninCore
-import KakuninStore
 import KakuninRuntime
+import KakuninStore
 
 /// [2026-12] establishment_list.csv (SPEC.md 5.1, employee_delivery = employer): for each
 /// establishment's envelope, the documents it holds, one row each in the order they are
@@ -8,8 +8,10 @@ import KakuninRuntime
 /// in the vendor's encoding, envelope by envelope as envelopes.csv is.
 enum EstablishmentList {
     static let name = "establishment_list.csv"
-    static let header = ["envelope_id", "establishment_id", "establishment", "position", "member_id", "family_name", "given_name",
-                         "document", "certificate_number"]
+    static let header = [
+        "envelope_id", "establishment_id", "establishment", "position", "member_id", "family_name", "given_name",
+        "document", "certificate_number",
+    ]
 
     /// One document in an establishment's envelope.
     struct Entry {
@@ -42,7 +44,9 @@ enum EstablishmentList {
             }
             // Every field was checked in the document itself (addressee and name).
             guard problems.isEmpty else {
-                throw OperatorError(.internalError, "establishment list of \(String(decoding: id, as: UTF8.self)) cannot be encoded: \(problems.map(\.summary))")
+                throw OperatorError(
+                    .internalError,
+                    "establishment list of \(String(decoding: id, as: UTF8.self)) cannot be encoded: \(problems.map(\.summary))")
             }
         }
     }

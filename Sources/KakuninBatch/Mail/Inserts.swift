@@ -1,8 +1,8 @@
 import Crypto
 import Foundation
 import KakuninCore
-import KakuninStore
 import KakuninRuntime
+import KakuninStore
 
 /// The member letters of a run (SPEC.md 5.2), as variable data by reference, the way print
 /// vendors do variable-data printing: `inserts.csv` holds one row per mailed document
@@ -47,7 +47,10 @@ final class InsertFiles {
 
     init(dir: URL, runID: Int, parameters: InsurerParameters) throws {
         enabled = parameters.memberLetters
-        guard enabled else { writer = nil; return }
+        guard enabled else {
+            writer = nil
+            return
+        }
         let writer = try InsertWriter(dir: dir, contact: InsurerContact(parameters))
         self.writer = writer
         batch.reserve()
@@ -63,8 +66,10 @@ final class InsertFiles {
     /// `envelope` (its id `id`): its key and its row's own bytes (envelope and member, name
     /// and certificate number), kept until the envelope is closed (`write(envelope:)`), so that
     /// inserts.csv keeps the envelopes' order. False under `member_letters = off`.
-    func letter(_ r: CopyRow, _ p: PersonColumns, envelope: Int, id: [UInt8], kind: String, number: Int64?, reasons: [UInt8],
-                validFrom: LocalDate?, validTo: LocalDate?) -> Bool {
+    func letter(
+        _ r: CopyRow, _ p: PersonColumns, envelope: Int, id: [UInt8], kind: String, number: Int64?, reasons: [UInt8],
+        validFrom: LocalDate?, validTo: LocalDate?
+    ) -> Bool {
         guard enabled else { return false }
         language.removeAll(keepingCapacity: true)
         r.withField(p.language) { language.append(contentsOf: $0) }
@@ -73,7 +78,10 @@ final class InsertFiles {
         name.removeAll(keepingCapacity: true)
         r.withField(p.mail + 5) { name.append(contentsOf: $0) }
         r.withField(p.mail + 6) { given in
-            if !given.isEmpty { name.append(UInt8(ascii: " ")); name.append(contentsOf: given) }
+            if !given.isEmpty {
+                name.append(UInt8(ascii: " "))
+                name.append(contentsOf: given)
+            }
         }
         staged.add(key: key, envelope: Int32(envelope)) { row, middle in
             id.withUnsafeBufferPointer { CSVBytes.appendQuoted($0, to: &row) }
@@ -218,7 +226,10 @@ struct LetterBatch: Sendable {
         if n < 0 { out.append(UInt8(ascii: "-")) }
         let from = out.count
         var v = n.magnitude
-        repeat { out.append(UInt8(ascii: "0") + UInt8(v % 10)); v /= 10 } while v > 0
+        repeat {
+            out.append(UInt8(ascii: "0") + UInt8(v % 10))
+            v /= 10
+        } while v > 0
         out[from...].reverse()
     }
 }
@@ -297,9 +308,10 @@ final class InsertWriter {
     }
 
     private func compose(_ key: LetterKey) throws -> LetterTemplate {
-        let facts = LetterFacts(kind: key.kind, reasons: key.reasons.split(separator: UInt8(ascii: ";")).map { String(decoding: $0, as: UTF8.self) },
-                                name: InsertFiles.namePlaceholder, validFrom: key.validFrom, validTo: key.validTo,
-                                preferredLanguage: key.language.isEmpty ? nil : String(decoding: key.language, as: UTF8.self), insurer: contact)
+        let facts = LetterFacts(
+            kind: key.kind, reasons: key.reasons.split(separator: UInt8(ascii: ";")).map { String(decoding: $0, as: UTF8.self) },
+            name: InsertFiles.namePlaceholder, validFrom: key.validFrom, validTo: key.validTo,
+            preferredLanguage: key.language.isEmpty ? nil : String(decoding: key.language, as: UTF8.self), insurer: contact)
         let letter = MemberLetter(facts)
         let texts = letter.paragraphs
         var ids: [String] = []
@@ -307,13 +319,17 @@ final class InsertWriter {
             // The sentences decide the paragraph (its text and its page part): a paragraph met
             // before is neither rebuilt as HTML nor hashed again.
             let k = ParagraphKey(language: letter.language, section: i, sentences: letter.sections[i].texts)
-            if let id = paragraphIDs[k] { ids.append(id); continue }
+            if let id = paragraphIDs[k] {
+                ids.append(id)
+                continue
+            }
             let id = try paragraph(letter.language, text: texts[i], html: LetterHTML.section(letter, i))
             paragraphIDs[k] = id
             ids.append(id)
         }
-        return LetterTemplate(documentAndLanguage: Array(",\(CSVField.quote(facts.document.rawValue)),\(CSVField.quote(letter.language)),".utf8),
-                              paragraphIDs: Array(("," + ids.joined(separator: ",") + "\n").utf8))
+        return LetterTemplate(
+            documentAndLanguage: Array(",\(CSVField.quote(facts.document.rawValue)),\(CSVField.quote(letter.language)),".utf8),
+            paragraphIDs: Array(("," + ids.joined(separator: ",") + "\n").utf8))
     }
 
     /// The id of a paragraph (`LetterParagraphID`), its row written the first time.
@@ -321,7 +337,8 @@ final class InsertWriter {
         let (id, digest) = LetterParagraphID.make(language: language, text: text, html: html)
         if let known = written[id] {
             guard known == digest else {
-                throw OperatorError(.internalError, "two paragraphs of the run's letters share the id \(id)", fix: "report this to the developers")
+                throw OperatorError(
+                    .internalError, "two paragraphs of the run's letters share the id \(id)", fix: "report this to the developers")
             }
             return id
         }

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import KakuninCore
 import KakuninStore
+
 #if canImport(Glibc)
 import Glibc
 import KakuninRuntime
@@ -56,8 +57,10 @@ enum MailFiles {
         let files: [FileEntry]
     }
 
-    static let names = (certificates: "certificates.csv", eligibility: "eligibility_notices.csv",
-                        apply: "apply_notices.csv", envelopes: "envelopes.csv", exceptions: "exceptions.csv", manifest: "manifest.json")
+    static let names = (
+        certificates: "certificates.csv", eligibility: "eligibility_notices.csv",
+        apply: "apply_notices.csv", envelopes: "envelopes.csv", exceptions: "exceptions.csv", manifest: "manifest.json"
+    )
 
     /// The manifest of files already published for this run, or nil when there are none.
     /// Files of another run in the folder are an operator error: they are never overwritten.
@@ -66,12 +69,14 @@ enum MailFiles {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
         let data = try Data(contentsOf: url)
         guard let manifest = try? JSONDecoder().decode(Manifest.self, from: data) else {
-            throw OperatorError(.internalError, "\(url.path) is not a kakunin manifest",
-                                fix: "move the folder \(dir.path) away and run again")
+            throw OperatorError(
+                .internalError, "\(url.path) is not a kakunin manifest",
+                fix: "move the folder \(dir.path) away and run again")
         }
         guard manifest.run_id == runID else {
-            throw OperatorError(.badConfiguration, "\(dir.path) already holds the mailing files of run \(manifest.run_id), not run \(runID)",
-                                fix: "move that folder away (or pass another --out) and run again; kakunin never overwrites published files")
+            throw OperatorError(
+                .badConfiguration, "\(dir.path) already holds the mailing files of run \(manifest.run_id), not run \(runID)",
+                fix: "move that folder away (or pass another --out) and run again; kakunin never overwrites published files")
         }
         return (hex(SHA256.hash(data: data)), manifest)
     }
@@ -88,7 +93,7 @@ enum MailFiles {
         // A run decided before the snapshot was kept (sql/012) is rebuilt from the members as
         // they are now, as before.
         let snapshot = try db.query("SELECT facts_snapshot::text FROM run WHERE run_id = $1", [String(runID)]).scalar
-        let lit = snapshot.map { "'\($0)'::pg_snapshot" } ?? "pg_current_snapshot()"   // digits and colons, from the database
+        let lit = snapshot.map { "'\($0)'::pg_snapshot" } ?? "pg_current_snapshot()"  // digits and colons, from the database
         let seen = """
             seen AS (
                 SELECT (jsonb_populate_record(m0, coalesce(l.old, '{}'::jsonb))).*
@@ -109,7 +114,8 @@ enum MailFiles {
             return d
         }
         // One stream of every document and held member, like the run's (a member has one).
-        try db.copyOut("""
+        try db.copyOut(
+            """
             COPY (WITH \(seen), \(MemberFactsQuery.households(insurer: "'\(insurer)'", source: "seen", delivery: staging.delivery))
             SELECT \(person), x.* FROM (
                 SELECT c.member_id, 'c' AS doc, c.certificate_number, c.kind, c.valid_from, c.valid_to, c.issued_on,
@@ -123,19 +129,22 @@ enum MailFiles {
                 FROM decision d WHERE d.run_id = \(runID) AND d.as_of = '\(asOf)' AND d.outcome = 'held'
             ) x JOIN hh m USING (member_id)
             ORDER BY 4, 1) TO STDOUT
-            """) { chunk in
+            """
+        ) { chunk in
             row.load(chunk)
             let r = row
             let doc = first + 1
             let reasons = r.withField(doc + 6) { Array($0) }
             switch r.string(doc) {
             case "c":
-                _ = try staging.certificate(r, columns, number: r.int64(doc + 1)!, kind: r.string(doc + 2)!, validFrom: date(r, doc + 3),
-                                            validTo: date(r, doc + 4), issuedOn: date(r, doc + 5), reasons: reasons, replaces: r.int64(doc + 7))
+                _ = try staging.certificate(
+                    r, columns, number: r.int64(doc + 1)!, kind: r.string(doc + 2)!, validFrom: date(r, doc + 3),
+                    validTo: date(r, doc + 4), issuedOn: date(r, doc + 5), reasons: reasons, replaces: r.int64(doc + 7))
             case "n":
                 let kind: Outcome = r.string(doc + 2) == Outcome.eligibilityNotice.rawValue ? .eligibilityNotice : .applyNotice
-                _ = try staging.notice(kind, r, columns, sentOn: date(r, doc + 5), reasons: reasons,
-                                       validFrom: try r.date(doc + 3), validTo: try r.date(doc + 4))
+                _ = try staging.notice(
+                    kind, r, columns, sentOn: date(r, doc + 5), reasons: reasons,
+                    validFrom: try r.date(doc + 3), validTo: try r.date(doc + 4))
             default:
                 try staging.exception(r, columns, outcome: r.string(doc + 2)!, reasons: reasons)
             }
@@ -159,10 +168,11 @@ struct PersonColumns {
     func printedMember(_ r: some FactsRow) throws -> PrintedMember? {
         guard let scheme = r.value(self.scheme, Scheme.self), let birth = try r.date(birthDate) else { return nil }
         let e = entries
-        return PrintedMember(scheme: scheme, birthDate: birth, copayRatio: r.int64(copayRatio).map(Int.init),
-                             copayEffectiveOn: try r.date(e), specialCare: r.isTrue(e + 1),
-                             limitCategory: r.string(e + 2), limitEffectiveOn: try r.date(e + 3),
-                             longStayOn: try r.date(e + 4), specificDisease: r.string(e + 5))
+        return PrintedMember(
+            scheme: scheme, birthDate: birth, copayRatio: r.int64(copayRatio).map(Int.init),
+            copayEffectiveOn: try r.date(e), specialCare: r.isTrue(e + 1),
+            limitCategory: r.string(e + 2), limitEffectiveOn: try r.date(e + 3),
+            longStayOn: try r.date(e + 4), specificDisease: r.string(e + 5))
     }
 
     /// [2026-12] The printed snapshot of a certificate for the member of `r` (SPEC.md 2.5).
@@ -244,20 +254,28 @@ final class MailStaging {
     private var insurerName: [UInt8]
     private let certificateFormat: String
 
-    private static let person = ["member_id", "scheme", "insurer_number", "insurer_name", "symbol", "number", "branch", "family_name",
-                                 "given_name", "family_name_kana", "given_name_kana", "birth_date", "birth_date_era", "sex", "copay_ratio"]
+    private static let person = [
+        "member_id", "scheme", "insurer_number", "insurer_name", "symbol", "number", "branch", "family_name",
+        "given_name", "family_name_kana", "given_name_kana", "birth_date", "birth_date_era", "sex", "copay_ratio",
+    ]
     private static let tail = ["preferred_language", "addressee", "postal_code", "address", "address_extra", "mail_class", "no_forwarding"]
     /// [2026-12] Appended after the older columns, which keep their places (SPEC.md 5.1): the
     /// variant (standard or special_care), the document's title and the copay line as printed.
     private static let printedTail = ["variant", "title", "copay_text"]
     /// [2026-12] Certificates: the optional entries as printed (「＊」 for none; a date's ISO
     /// column is blank then and its era column 「＊」).
-    private static let entriesTail = ["limit_category", "limit_effective_on", "limit_effective_on_era", "long_stay_on", "long_stay_on_era",
-                                      "specific_disease"]
-    static let envelopeHeader = ["envelope_id", "addressee", "postal_code", "address", "address_extra", "mail_class", "no_forwarding",
-                                 "certificates", "eligibility_notices", "apply_notices", "documents", "member_ids", "postage_yen", "inserts", "honorific"]
-    static let exceptionHeader = ["member_id", "scheme", "outcome", "reasons", "document", "certificate_number", "field", "problem",
-                                  "character", "code_point", "length", "limit"]
+    private static let entriesTail = [
+        "limit_category", "limit_effective_on", "limit_effective_on_era", "long_stay_on", "long_stay_on_era",
+        "specific_disease",
+    ]
+    static let envelopeHeader = [
+        "envelope_id", "addressee", "postal_code", "address", "address_extra", "mail_class", "no_forwarding",
+        "certificates", "eligibility_notices", "apply_notices", "documents", "member_ids", "postage_yen", "inserts", "honorific",
+    ]
+    static let exceptionHeader = [
+        "member_id", "scheme", "outcome", "reasons", "document", "certificate_number", "field", "problem",
+        "character", "code_point", "length", "limit",
+    ]
 
     /// The staging folder is the attempt's own (`.staging-<job>-<run>-<attempt>`): a process
     /// that lost the run's lock can never touch the folder of the process that took it over.
@@ -282,25 +300,34 @@ final class MailStaging {
         }
         try OwnerOnlyFile.makeDirectory(staging)
         let names = MailFiles.names
-        let limits = ["name": settings.parameters.maxCharsName, "addressee": settings.parameters.maxCharsName,
-                      "address": settings.parameters.maxCharsAddress, "address_extra": settings.parameters.maxCharsAddressExtra]
-        certificates = try MailFileWriter(staging, names.certificates, encoder: encoder, limits: limits, header:
-            ["envelope_id", "certificate_number", "kind"] + Self.person + ["copay_effective_on", "copay_effective_on_era"]
-            + ["valid_from", "valid_from_era", "valid_to", "valid_to_era", "issued_on", "issued_on_era", "reasons", "replaces_certificate_number"]
-            + Self.tail + Self.printedTail + Self.entriesTail + ["honorific", "certificate_format"])
+        let limits = [
+            "name": settings.parameters.maxCharsName, "addressee": settings.parameters.maxCharsName,
+            "address": settings.parameters.maxCharsAddress, "address_extra": settings.parameters.maxCharsAddressExtra,
+        ]
+        certificates = try MailFileWriter(
+            staging, names.certificates, encoder: encoder, limits: limits,
+            header: ["envelope_id", "certificate_number", "kind"] + Self.person + ["copay_effective_on", "copay_effective_on_era"]
+                + [
+                    "valid_from", "valid_from_era", "valid_to", "valid_to_era", "issued_on", "issued_on_era", "reasons",
+                    "replaces_certificate_number",
+                ]
+                + Self.tail + Self.printedTail + Self.entriesTail + ["honorific", "certificate_format"])
         let notice = ["envelope_id"] + Self.person + ["sent_on", "sent_on_era", "reasons"] + Self.tail
         // An nhi member aged 70–74 gets 有効期限 and the copay's 発効期日 on the notice (SPEC.md 3
         // [2026-12]); blank for everyone else.
-        eligibility = try MailFileWriter(staging, names.eligibility, encoder: encoder, limits: limits, header:
-            ["envelope_id"] + Self.person + ["copay_effective_on", "copay_effective_on_era", "valid_to", "valid_to_era"]
-            + ["sent_on", "sent_on_era", "reasons"] + Self.tail + Self.printedTail + ["honorific"])
+        eligibility = try MailFileWriter(
+            staging, names.eligibility, encoder: encoder, limits: limits,
+            header: ["envelope_id"] + Self.person + ["copay_effective_on", "copay_effective_on_era", "valid_to", "valid_to_era"]
+                + ["sent_on", "sent_on_era", "reasons"] + Self.tail + Self.printedTail + ["honorific"])
         apply = try MailFileWriter(staging, names.apply, encoder: encoder, limits: limits, header: notice + ["honorific"])
         envelopes = try MailFileWriter(staging, names.envelopes, encoder: encoder, limits: [:], header: Self.envelopeHeader)
         // For staff, not the vendor: always UTF-8, so that it can show what the vendor's cannot,
         // with a byte-order mark, so that a spreadsheet opens it right.
-        exceptions = try MailFileWriter(staging, names.exceptions, encoder: VendorEncoder(.utf8), limits: [:], header: Self.exceptionHeader,
-                                        checked: false, forStaff: true)
-        establishmentList = settings.parameters.employeeDelivery == .employer
+        exceptions = try MailFileWriter(
+            staging, names.exceptions, encoder: VendorEncoder(.utf8), limits: [:], header: Self.exceptionHeader,
+            checked: false, forStaff: true)
+        establishmentList =
+            settings.parameters.employeeDelivery == .employer
             ? try MailFileWriter(staging, EstablishmentList.name, encoder: encoder, limits: [:], header: EstablishmentList.header) : nil
         inserts = try InsertFiles(dir: staging, runID: runID, parameters: settings.parameters)
     }
@@ -311,10 +338,13 @@ final class MailStaging {
     /// Writes a certificate's record; returns the problems' summary when it went to the
     /// exceptions instead (the certificate waits for staff), nil when it is in the vendor file.
     /// With [2026-12] the certificate's printed snapshot (SPEC.md 2.5, sql/031).
-    func certificate(_ r: CopyRow, _ p: PersonColumns, number: Int64, kind: String, validFrom: LocalDate, validTo: LocalDate,
-                     issuedOn: LocalDate, reasons: [UInt8], replaces: Int64?) throws -> (held: String?, printed: PrintedSnapshot) {
+    func certificate(
+        _ r: CopyRow, _ p: PersonColumns, number: Int64, kind: String, validFrom: LocalDate, validTo: LocalDate,
+        issuedOn: LocalDate, reasons: [UInt8], replaces: Int64?
+    ) throws -> (held: String?, printed: PrintedSnapshot) {
         let d = try printed(r, p, .certificate, validFrom: validFrom, issuedOn: issuedOn)
-        let cls = settings.certificateClass, nf = settings.noForwardingCertificate
+        let cls = settings.certificateClass
+        let nf = settings.noForwardingCertificate
         let id = envelopeID(r, p, .certificate)
         let problems = try certificates.record { w in
             w.field(id)
@@ -338,16 +368,20 @@ final class MailStaging {
             w.field(EnvelopePolicy.honorific(key: id))
             w.field(certificateFormat)
         }
-        let held = try placed(problems, r, p, envelope: id, document: "certificate", outcome: kind, number: number, reasons: reasons, cls: cls, nf: nf,
-                              validity: (validFrom, validTo))
+        let held = try placed(
+            problems, r, p, envelope: id, document: "certificate", outcome: kind, number: number, reasons: reasons, cls: cls, nf: nf,
+            validity: (validFrom, validTo))
         return (held, p.snapshot(r, d, insurerName: settings.parameters.insurerName))
     }
 
     /// `validFrom`/`validTo`: the period of a notice that carries 有効期限 (nhi, attained 70), whose
     /// first day is the copay's 発効期日.
-    func notice(_ kind: Outcome, _ r: CopyRow, _ p: PersonColumns, sentOn: LocalDate, reasons: [UInt8],
-                validFrom: LocalDate? = nil, validTo: LocalDate? = nil) throws -> String? {
-        let cls = settings.noticeClass, nf = settings.noForwardingNotice
+    func notice(
+        _ kind: Outcome, _ r: CopyRow, _ p: PersonColumns, sentOn: LocalDate, reasons: [UInt8],
+        validFrom: LocalDate? = nil, validTo: LocalDate? = nil
+    ) throws -> String? {
+        let cls = settings.noticeClass
+        let nf = settings.noForwardingNotice
         let d = try printed(r, p, .eligibilityNotice, validFrom: validFrom, issuedOn: sentOn)
         let id = envelopeID(r, p, .notice)
         let problems = try (kind == .eligibilityNotice ? eligibility : apply).record { w in
@@ -363,8 +397,9 @@ final class MailStaging {
             if kind == .eligibilityNotice { printedTail(&w, d) }
             w.field(EnvelopePolicy.honorific(key: id))
         }
-        return try placed(problems, r, p, envelope: id, document: kind.rawValue, outcome: kind.rawValue, number: nil, reasons: reasons, cls: cls, nf: nf,
-                          validity: (validFrom, validTo))
+        return try placed(
+            problems, r, p, envelope: id, document: kind.rawValue, outcome: kind.rawValue, number: nil, reasons: reasons, cls: cls, nf: nf,
+            validity: (validFrom, validTo))
     }
 
     /// A held member (nothing to mail this run).
@@ -379,8 +414,10 @@ final class MailStaging {
     }
 
     /// What is printed for the member on this document (SPEC.md 5.1), from the row as the run saw it.
-    private func printed(_ r: CopyRow, _ p: PersonColumns, _ document: PrintedDetails.Document, validFrom: LocalDate?,
-                         issuedOn: LocalDate) throws -> PrintedDetails {
+    private func printed(
+        _ r: CopyRow, _ p: PersonColumns, _ document: PrintedDetails.Document, validFrom: LocalDate?,
+        issuedOn: LocalDate
+    ) throws -> PrintedDetails {
         guard let m = try p.printedMember(r) else { throw OperatorError(.internalError, "a member row without scheme or birth date") }
         return PrintedDetails(m, document, validFrom: validFrom, issuedOn: issuedOn)
     }
@@ -393,18 +430,29 @@ final class MailStaging {
 
     /// An optional entry's date: ISO and era, or blank and 「＊」.
     private func entryDate(_ w: inout RecordLine, _ d: LocalDate?) {
-        if let d { w.date(d) } else { w.field(""); w.field(PrintedDetails.none) }
+        if let d {
+            w.date(d)
+        } else {
+            w.field("")
+            w.field(PrintedDetails.none)
+        }
     }
 
     /// A document written: into its envelope, with its member letter. Refused: one exceptions
     /// row per problem (no letter: nothing is mailed).
-    private func placed(_ problems: [RecordProblem], _ r: CopyRow, _ p: PersonColumns, envelope id: [UInt8], document: String, outcome: String,
-                        number: Int64?, reasons: [UInt8], cls: InsurerParameters.MailClass, nf: Bool,
-                        validity: (LocalDate?, LocalDate?)) throws -> String? {
+    private func placed(
+        _ problems: [RecordProblem], _ r: CopyRow, _ p: PersonColumns, envelope id: [UInt8], document: String, outcome: String,
+        number: Int64?, reasons: [UInt8], cls: InsurerParameters.MailClass, nf: Bool,
+        validity: (LocalDate?, LocalDate?)
+    ) throws -> String? {
         guard !problems.isEmpty else {
             let i = try addToEnvelope(r, p, id: id, document: document, cls: cls, noForwarding: nf)
-            if inserts.letter(r, p, envelope: i, id: id, kind: outcome, number: number, reasons: reasons,
-                              validFrom: validity.0, validTo: validity.1) { open[i].letters += 1 }
+            if inserts.letter(
+                r, p, envelope: i, id: id, kind: outcome, number: number, reasons: reasons,
+                validFrom: validity.0, validTo: validity.1)
+            {
+                open[i].letters += 1
+            }
             if establishmentList != nil && EnvelopePolicy.isEstablishment(id) {
                 open[i].listed.append(EstablishmentList.Entry(r, p, document: document, number: number))
             }
@@ -432,11 +480,11 @@ final class MailStaging {
     private func person(_ w: inout RecordLine, _ r: CopyRow, _ p: PersonColumns, copay: Bool) {
         w.field(r, p.memberID)
         w.field(r, p.scheme)
-        w.field(r, p.mail + 1)   // insurer_number
+        w.field(r, p.mail + 1)  // insurer_number
         w.field(insurerName)
         for i in p.mail + 2...p.mail + 8 { w.field(r, i) }  // symbol … given_name_kana
         w.date(r, p.birthDate)
-        w.field(r, p.mail + 9)   // sex
+        w.field(r, p.mail + 9)  // sex
         if copay { w.field(r, p.copayRatio) } else { w.field("") }
     }
 
@@ -474,19 +522,25 @@ final class MailStaging {
 
     /// Adds a document to its envelope among those open for the stream's current key (one,
     /// or a household's envelopes under `split` / `per_person_to_head`); returns its index.
-    private func addToEnvelope(_ r: CopyRow, _ p: PersonColumns, id: [UInt8], document: String, cls: InsurerParameters.MailClass,
-                               noForwarding: Bool) throws -> Int {
+    private func addToEnvelope(
+        _ r: CopyRow, _ p: PersonColumns, id: [UInt8], document: String, cls: InsurerParameters.MailClass,
+        noForwarding: Bool
+    ) throws -> Int {
         // Compared in place: a new key is copied only when the stream reaches it.
         if !(openKey.map { k in r.withField(p.envelope) { k.elementsEqual($0) } } ?? false) {
             try flushEnvelope()
             openKey = r.withField(p.envelope) { Array($0) }
         }
-        let i = open.lastIndex { $0.id == id } ?? {
-            open.append(Envelope(id: id, addressee: r.withField(p.addressee) { Array($0) }, postal: r.withField(p.addressee + 1) { Array($0) },
-                                 address: r.withField(p.addressee + 2) { Array($0) }, extra: r.withField(p.addressee + 3) { Array($0) },
-                                 cls: cls, noForwarding: noForwarding, index: open.count, honorific: EnvelopePolicy.honorific(key: id)))
-            return open.count - 1
-        }()
+        let i =
+            open.lastIndex { $0.id == id }
+            ?? {
+                open.append(
+                    Envelope(
+                        id: id, addressee: r.withField(p.addressee) { Array($0) }, postal: r.withField(p.addressee + 1) { Array($0) },
+                        address: r.withField(p.addressee + 2) { Array($0) }, extra: r.withField(p.addressee + 3) { Array($0) },
+                        cls: cls, noForwarding: noForwarding, index: open.count, honorific: EnvelopePolicy.honorific(key: id)))
+                return open.count - 1
+            }()
         open[i].counts[document == "certificate" ? 0 : document == Outcome.eligibilityNotice.rawValue ? 1 : 2] += 1
         if !open[i].members.isEmpty { open[i].members.append(UInt8(ascii: ";")) }
         r.withField(p.memberID) { open[i].members.append(contentsOf: $0) }
@@ -529,7 +583,10 @@ final class MailStaging {
             w.field(e.honorific)
         }
         // Its fields were checked in the documents it holds.
-        guard problems.isEmpty else { throw OperatorError(.internalError, "envelope \(String(decoding: e.id, as: UTF8.self)) cannot be encoded: \(problems.map(\.summary))") }
+        guard problems.isEmpty else {
+            throw OperatorError(
+                .internalError, "envelope \(String(decoding: e.id, as: UTF8.self)) cannot be encoded: \(problems.map(\.summary))")
+        }
         envelopeCount += 1
         postage[e.cls, default: (0, 0)].envelopes += 1
         postage[e.cls, default: (0, 0)].yen += yen
@@ -546,16 +603,18 @@ final class MailStaging {
         CrashPoint.hit("file:\(InsertFiles.csvName)")
         let lines = InsurerParameters.MailClass.allCases.compactMap { c -> MailFiles.PostageLine? in
             guard let t = postage[c] else { return nil }
-            return MailFiles.PostageLine(mail_class: c.rawValue, envelopes: t.envelopes, yen_per_envelope: settings.parameters.postage(c), yen: t.yen)
+            return MailFiles.PostageLine(
+                mail_class: c.rawValue, envelopes: t.envelopes, yen_per_envelope: settings.parameters.postage(c), yen: t.yen)
         }
-        let m = MailFiles.Manifest(insurer_number: insurer, as_of: asOf.description, as_of_era: JapaneseEra.format(asOf) ?? "",
-                                   run_id: runID, encoding: encoder.manifestName,
-                                   mail_classes: ["certificate": settings.certificateClass.rawValue, "notice": settings.noticeClass.rawValue],
-                                   envelopes: envelopeCount, postage: lines, postage_total_yen: lines.reduce(0) { $0 + $1.yen },
-                                   inserts: inserts.count, inserts_encoding: inserts.enabled ? "UTF-8" : nil,
-                                   member_letters: inserts.enabled ? nil : "off",
-                                   certificate_format: settings.parameters.certificateFormat.rawValue,
-                                   certificate_size: settings.parameters.certificateFormat.sizeText, files: files)
+        let m = MailFiles.Manifest(
+            insurer_number: insurer, as_of: asOf.description, as_of_era: JapaneseEra.format(asOf) ?? "",
+            run_id: runID, encoding: encoder.manifestName,
+            mail_classes: ["certificate": settings.certificateClass.rawValue, "notice": settings.noticeClass.rawValue],
+            envelopes: envelopeCount, postage: lines, postage_total_yen: lines.reduce(0) { $0 + $1.yen },
+            inserts: inserts.count, inserts_encoding: inserts.enabled ? "UTF-8" : nil,
+            member_letters: inserts.enabled ? nil : "off",
+            certificate_format: settings.parameters.certificateFormat.rawValue,
+            certificate_size: settings.parameters.certificateFormat.sizeText, files: files)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(m) + Data("\n".utf8)
@@ -610,8 +669,10 @@ final class MailFileWriter {
     private var scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: 4096)
     private var scratchCapacity = 4096
 
-    init(_ dir: URL, _ name: String, encoder: VendorEncoder, limits: [String: Int], header: [String], checked: Bool = true,
-         forStaff: Bool = false) throws {
+    init(
+        _ dir: URL, _ name: String, encoder: VendorEncoder, limits: [String: Int], header: [String], checked: Bool = true,
+        forStaff: Bool = false
+    ) throws {
         precondition(!forStaff || encoder.encoding == .utf8, "a file for staff is UTF-8")
         self.name = name
         self.encoder = encoder
@@ -662,7 +723,10 @@ final class MailFileWriter {
     func record(_ build: (inout RecordLine) -> Void) throws -> [RecordProblem] {
         var l = line
         line = RecordLine.empty
-        defer { l.reset(); line = l }
+        defer {
+            l.reset()
+            line = l
+        }
         build(&l)
         if !checked {
             l.bytes.append(10)
@@ -728,8 +792,9 @@ final class MailFileWriter {
 
     func finish() throws -> MailFiles.FileEntry {
         try file.close(sync: true)
-        return MailFiles.FileEntry(name: name, records: records, bytes: bytes, sha256: hex(hasher.finalize()),
-                                   encoding: forStaff ? StaffCSV.encodingName : encoder.manifestName)
+        return MailFiles.FileEntry(
+            name: name, records: records, bytes: bytes, sha256: hex(hasher.finalize()),
+            encoding: forStaff ? StaffCSV.encodingName : encoder.manifestName)
     }
 
     func abandon() throws { try file.close(sync: false) }
@@ -805,7 +870,11 @@ struct RecordLine {
     /// The date and, in the next column, its era form.
     mutating func date(_ d: LocalDate?) {
         separator()
-        guard let d else { bytes.append(UInt8(ascii: ",")); starts.append(bytes.count); return }
+        guard let d else {
+            bytes.append(UInt8(ascii: ","))
+            starts.append(bytes.count)
+            return
+        }
         let b = EraCache.shared.bytes(d)
         bytes.append(contentsOf: b)
         starts.append(bytes.count - (b.count - b.firstIndex(of: UInt8(ascii: ","))!) + 1)
@@ -835,8 +904,14 @@ final class EraCache: @unchecked Sendable {  // safe: `cache` is read and writte
 enum CSVBytes {
     static func appendQuoted(_ v: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         var needs = false
-        for b in v where b == 44 || b == 34 || b == 10 || b == 13 { needs = true; break }
-        guard needs else { out.append(contentsOf: v); return }
+        for b in v where b == 44 || b == 34 || b == 10 || b == 13 {
+            needs = true
+            break
+        }
+        guard needs else {
+            out.append(contentsOf: v)
+            return
+        }
         out.append(34)
         for b in v {
             if b == 34 { out.append(34) }

@@ -1,8 +1,8 @@
 import Crypto
 import Foundation
 import KakuninCore
-import KakuninStore
 import KakuninRuntime
+import KakuninStore
 
 /// The mailing side of a run's stream, on a thread of its own: the vendor records (staged
 /// files), the spooled certificates, notices and changes, and the digest of the certificates.
@@ -12,7 +12,7 @@ import KakuninRuntime
 /// Memory is bounded: at most `maxQueued` batches of `batchSize` rows wait, and the rows travel
 /// back to the stream to be loaded again, so no row is copied or allocated per member once the
 /// queue has filled (16 batches ran 8% faster than 4 at 511,000 members).
-final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` only under `rowsLock`; the batch is the stream's, the rest the mailing thread's (WorkerThread hands over)
+final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` under `rowsLock`; the rest one thread's at a time
     struct Item {
         let row: CopyRow
         let decision: Decision
@@ -42,8 +42,10 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` only un
     private var certificatesIssued = 0
     private var written = 0
 
-    init(staging: MailStaging, certificates: CopySpool, notices: CopySpool, changes: CopySpool, person: PersonColumns,
-         asOf: LocalDate, common: [UInt8]) {
+    init(
+        staging: MailStaging, certificates: CopySpool, notices: CopySpool, changes: CopySpool, person: PersonColumns,
+        asOf: LocalDate, common: [UInt8]
+    ) {
         self.staging = staging
         self.certificates = certificates
         self.notices = notices
@@ -108,60 +110,106 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` only un
     private func write(_ item: Item) throws {
         written += 1
         try FailPoint.hit("mail:\(written)")
-        let tab = UInt8(ascii: "\t"), newline = UInt8(ascii: "\n")
-        let row = item.row, d = item.decision, reasons = item.reasons, number = item.number, kind = item.kind
-        if let number, let from = d.validFrom, let to = d.validTo {
-            digestLine.removeAll(keepingCapacity: true)
-            if certificatesIssued > 0 { digestLine.append(newline) }
-            digestLine.append(contentsOf: String(number).utf8)
-            digestLine.append(UInt8(ascii: ","))
-            row.withField(0) { digestLine.append(contentsOf: $0) }
-            digestLine.append(UInt8(ascii: ","))
-            digestLine.append(contentsOf: kind.utf8)
-            digestLine.append(UInt8(ascii: ","))
-            digestLine.append(contentsOf: from.description.utf8)
-            digestLine.append(UInt8(ascii: ","))
-            digestLine.append(contentsOf: to.description.utf8)
-            digest.update(data: digestLine)
-            certificatesIssued += 1
-            let (held, printed) = try staging.certificate(row, person, number: number, kind: kind, validFrom: from, validTo: to, issuedOn: asOf,
-                                                          reasons: reasons.list, replaces: d.replacesCertificate)
-            try certificates.row { b in
-                CopyText.appendInt(number, to: &b)
-                b.append(tab); row.withField(0) { CopyText.appendField($0, to: &b) }
-                b.append(tab); CopyText.appendField(kind, to: &b)
-                b.append(tab); b.append(contentsOf: reasons.array)
-                b.append(tab); CopyText.appendDate(from, to: &b)
-                b.append(tab); CopyText.appendDate(to, to: &b)
-                b.append(tab); CopyText.appendInt(d.replacesCertificate, to: &b)
-                b.append(tab); CopyText.appendInt(d.applicationID, to: &b)
-                b.append(tab); b.append(d.specialConsideration ? UInt8(ascii: "t") : UInt8(ascii: "f"))
-                b.append(tab); held.map { CopyText.appendField($0, to: &b) } ?? CopyText.appendNull(to: &b)
-                // The printed snapshot (sql/031) as bytea hex input, its backslash escaped for COPY.
-                b.append(tab); b.append(contentsOf: "\\\\x".utf8); printed.appendHex(to: &b)
-                b.append(contentsOf: common)
-            }
+        let d = item.decision
+        if let number = item.number, let from = d.validFrom, let to = d.validTo {
+            try writeCertificate(item, number: number, from: from, to: to)
         } else if d.outcome == .eligibilityNotice || d.outcome == .applyNotice {
-            let held = try staging.notice(d.outcome, row, person, sentOn: asOf, reasons: reasons.list, validFrom: d.validFrom, validTo: d.validTo)
-            try notices.row { b in
-                row.withField(0) { CopyText.appendField($0, to: &b) }
-                b.append(tab); CopyText.appendField(d.outcome.rawValue, to: &b)
-                b.append(tab); b.append(contentsOf: reasons.array)
-                b.append(tab)
-                if d.outcome == .eligibilityNotice {
-                    row.withField(MemberFactsQuery.detailsColumn) { CopyText.appendField($0, to: &b) }
-                } else {
-                    CopyText.appendNull(to: &b)
-                }
-                b.append(tab); held.map { CopyText.appendField($0, to: &b) } ?? CopyText.appendNull(to: &b)
-                // 有効期限 and the copay's 発効期日 of a notice to an nhi member aged 70–74.
-                b.append(tab); if let from = d.validFrom { CopyText.appendDate(from, to: &b) } else { CopyText.appendNull(to: &b) }
-                b.append(tab); if let to = d.validTo { CopyText.appendDate(to, to: &b) } else { CopyText.appendNull(to: &b) }
-                b.append(contentsOf: common)
-            }
+            try writeNotice(item)
         } else if d.outcome == .held {
-            try staging.exception(row, person, outcome: d.outcome.rawValue, reasons: reasons.list)
+            try staging.exception(item.row, person, outcome: d.outcome.rawValue, reasons: item.reasons.list)
         }
+        try writeChanges(item)
+    }
+
+    /// A certificate: its line in the issue digest, its staged mailing record, its COPY row.
+    private func writeCertificate(_ item: Item, number: Int64, from: LocalDate, to: LocalDate) throws {
+        let tab = UInt8(ascii: "\t")
+        let row = item.row
+        let d = item.decision
+        let reasons = item.reasons
+        let newline = UInt8(ascii: "\n")
+        let kind = item.kind
+        digestLine.removeAll(keepingCapacity: true)
+        if certificatesIssued > 0 { digestLine.append(newline) }
+        digestLine.append(contentsOf: String(number).utf8)
+        digestLine.append(UInt8(ascii: ","))
+        row.withField(0) { digestLine.append(contentsOf: $0) }
+        digestLine.append(UInt8(ascii: ","))
+        digestLine.append(contentsOf: kind.utf8)
+        digestLine.append(UInt8(ascii: ","))
+        digestLine.append(contentsOf: from.description.utf8)
+        digestLine.append(UInt8(ascii: ","))
+        digestLine.append(contentsOf: to.description.utf8)
+        digest.update(data: digestLine)
+        certificatesIssued += 1
+        let (held, printed) = try staging.certificate(
+            row, person, number: number, kind: kind, validFrom: from, validTo: to, issuedOn: asOf,
+            reasons: reasons.list, replaces: d.replacesCertificate)
+        try certificates.row { b in
+            CopyText.appendInt(number, to: &b)
+            b.append(tab)
+            row.withField(0) { CopyText.appendField($0, to: &b) }
+            b.append(tab)
+            CopyText.appendField(kind, to: &b)
+            b.append(tab)
+            b.append(contentsOf: reasons.array)
+            b.append(tab)
+            CopyText.appendDate(from, to: &b)
+            b.append(tab)
+            CopyText.appendDate(to, to: &b)
+            b.append(tab)
+            CopyText.appendInt(d.replacesCertificate, to: &b)
+            b.append(tab)
+            CopyText.appendInt(d.applicationID, to: &b)
+            b.append(tab)
+            b.append(d.specialConsideration ? UInt8(ascii: "t") : UInt8(ascii: "f"))
+            b.append(tab)
+            held.map { CopyText.appendField($0, to: &b) } ?? CopyText.appendNull(to: &b)
+            // The printed snapshot (sql/031) as bytea hex input, its backslash escaped for COPY.
+            b.append(tab)
+            b.append(contentsOf: "\\\\x".utf8)
+            printed.appendHex(to: &b)
+            b.append(contentsOf: common)
+        }
+    }
+
+    /// An eligibility or apply notice: its staged mailing record and its COPY row.
+    private func writeNotice(_ item: Item) throws {
+        let tab = UInt8(ascii: "\t")
+        let row = item.row
+        let d = item.decision
+        let reasons = item.reasons
+        let held = try staging.notice(
+            d.outcome, row, person, sentOn: asOf, reasons: reasons.list, validFrom: d.validFrom, validTo: d.validTo)
+        try notices.row { b in
+            row.withField(0) { CopyText.appendField($0, to: &b) }
+            b.append(tab)
+            CopyText.appendField(d.outcome.rawValue, to: &b)
+            b.append(tab)
+            b.append(contentsOf: reasons.array)
+            b.append(tab)
+            if d.outcome == .eligibilityNotice {
+                row.withField(MemberFactsQuery.detailsColumn) { CopyText.appendField($0, to: &b) }
+            } else {
+                CopyText.appendNull(to: &b)
+            }
+            b.append(tab)
+            held.map { CopyText.appendField($0, to: &b) } ?? CopyText.appendNull(to: &b)
+            // 有効期限 and the copay's 発効期日 of a notice to an nhi member aged 70–74.
+            b.append(tab)
+            if let from = d.validFrom { CopyText.appendDate(from, to: &b) } else { CopyText.appendNull(to: &b) }
+            b.append(tab)
+            if let to = d.validTo { CopyText.appendDate(to, to: &b) } else { CopyText.appendNull(to: &b) }
+            b.append(contentsOf: common)
+        }
+    }
+
+    /// What the issue transaction changes besides adding rows.
+    private func writeChanges(_ item: Item) throws {
+        let tab = UInt8(ascii: "\t")
+        let newline = UInt8(ascii: "\n")
+        let d = item.decision
+        let number = item.number
         // What the issue transaction changes besides adding rows: the application fulfilled
         // (not by a held member), the certificate replaced, the certificate whose special
         // consideration is recorded.
@@ -170,11 +218,15 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` only un
         if fulfils != nil || replaces != nil || d.recordsConsiderationOn != nil {
             try changes.row { b in
                 CopyText.appendInt(number, to: &b)
-                b.append(tab); CopyText.appendInt(fulfils, to: &b)
-                b.append(tab); CopyText.appendInt(replaces, to: &b)
-                b.append(tab); CopyText.appendInt(d.recordsConsiderationOn, to: &b)
+                b.append(tab)
+                CopyText.appendInt(fulfils, to: &b)
+                b.append(tab)
+                CopyText.appendInt(replaces, to: &b)
+                b.append(tab)
+                CopyText.appendInt(d.recordsConsiderationOn, to: &b)
                 b.append(newline)
             }
         }
     }
+
 }

@@ -40,4 +40,3 @@ public struct LoadedParameters: Sendable {
 
     public static func sha256(_ text: String) -> String { hex(SHA256.hash(data: Data(text.utf8))) }
 }
-

@@ -1,7 +1,7 @@
 import Foundation
 import KakuninCore
-import KakuninStore
 import KakuninRuntime
+import KakuninStore
 
 /// The run report for auditors (SPEC.md 8, issue 11): the run, its parameters and provenance,
 /// counts, every reconciliation check, held members by code, and the changes since the previous
@@ -47,14 +47,18 @@ public struct AuditorReport: Sendable {
     public static func load(_ db: Connection, runID: Int, filesDirectory: URL, base: RunReport? = nil) throws -> AuditorReport {
         let base = try base ?? RunReport.load(db, runID: runID, filesDirectory: filesDirectory)
         var r = AuditorReport(base: base, runID: runID)
-        guard let run = try db.query("""
-            SELECT insurer_number, as_of::text, job, status, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-                   coalesce(to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), ''),
-                   extract(epoch FROM finished_at - started_at)::text, coalesce(code_version, ''), coalesce(params_sha256, ''),
-                   coalesce(params_source, ''), to_char(started_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS'),
-                   coalesce(to_char(finished_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS'), '')
-            FROM run WHERE run_id = $1
-            """, [String(runID)]).rows.first else {
+        guard
+            let run = try db.query(
+                """
+                SELECT insurer_number, as_of::text, job, status, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                       coalesce(to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), ''),
+                       extract(epoch FROM finished_at - started_at)::text, coalesce(code_version, ''), coalesce(params_sha256, ''),
+                       coalesce(params_source, ''), to_char(started_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS'),
+                       coalesce(to_char(finished_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS'), '')
+                FROM run WHERE run_id = $1
+                """, [String(runID)]
+            ).rows.first
+        else {
             throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
         }
         (r.insurer, r.asOf, r.job, r.status, r.started, r.finished) = (run[0]!, run[1]!, run[2]!, run[3]!, run[4]!, run[5]!)
@@ -69,18 +73,22 @@ public struct AuditorReport: Sendable {
         var held: [String: Int] = [:]
         for (outcome, reason, _, n) in base.byOutcomeReasonScheme where outcome == "held" { held[reason, default: 0] += n }
         r.heldByCode = held.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { ($0.key, $0.value) }
-        if let prev = try db.query("""
+        if let prev = try db.query(
+            """
             SELECT run_id, as_of::text FROM run
             WHERE insurer_number = $1 AND job = $2 AND status = 'completed' AND (as_of < $3 OR (as_of = $3 AND run_id < $4))
             ORDER BY as_of DESC, run_id DESC LIMIT 1
-            """, [r.insurer, r.job, r.asOf, String(runID)]).rows.first {
+            """, [r.insurer, r.job, r.asOf, String(runID)]
+        ).rows.first {
             r.previousRunID = Int(prev[0]!)
             r.previousAsOf = prev[1]
             let params = [String(runID), r.asOf, prev[0]!, prev[1]!]
-            r.matrix = try db.query("""
+            r.matrix = try db.query(
+                """
                 SELECT coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)'), count(*)
                 FROM \(pair(run: "$1", asOf: "$2", previousRun: "$3", previousAsOf: "$4")) GROUP BY 1, 2 ORDER BY 1, 2
-                """, params).rows.map { Change(from: $0[0]!, to: $0[1]!, count: Int($0[2]!)!) }
+                """, params
+            ).rows.map { Change(from: $0[0]!, to: $0[1]!, count: Int($0[2]!)!) }
         }
         return r
     }
@@ -105,12 +113,14 @@ public struct AuditorReport: Sendable {
             throw OperatorError(.internalError, "run \(runID): unexpected as-of dates \(asOf), \(previousAsOf)")
         }
         var row = CopyRow()
-        try db.copyOut("""
+        try db.copyOut(
+            """
             COPY (SELECT member_id, coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)')
                   FROM \(Self.pair(run: String(runID), asOf: "'\(asOf)'", previousRun: String(previousRunID), previousAsOf: "'\(previousAsOf)'"))
                   WHERE p.outcome IS DISTINCT FROM c.outcome
                   ORDER BY \(group.map { "\($0), " } ?? "")member_id) TO STDOUT
-            """) { chunk in
+            """
+        ) { chunk in
             row.load(chunk)
             try body(row.string(0) ?? "", row.string(1) ?? "", row.string(2) ?? "")
         }
@@ -140,7 +150,8 @@ public struct AuditorReport: Sendable {
 
     public func renderText() -> String {
         var s = "Run \(runID) — insurer \(insurer) \(base.insurerName ?? "(no insurer_name)"), as of \(asOf), job \(job), \(status)\n"
-        s += "Started \(started) UTC, finished \(finished.isEmpty ? "-" : finished + " UTC")\(seconds.map { String(format: " (%.1f s)", $0) } ?? "")\n"
+        s +=
+            "Started \(started) UTC, finished \(finished.isEmpty ? "-" : finished + " UTC")\(seconds.map { String(format: " (%.1f s)", $0) } ?? "")\n"
         s += "Code version \(codeVersion); parameters \(parametersSource) (sha256 \(parametersSHA256))\n"
         s += base.render()
         if !heldByCode.isEmpty {
@@ -148,11 +159,18 @@ public struct AuditorReport: Sendable {
             for (c, n) in heldByCode { s += "  \(c.padding(toLength: 33, withPad: " ", startingAt: 0)) \(n)\n" }
         }
         s += "Postage by class: \(base.envelopes) envelopes, \(base.postageTotal) yen\n"
-        for p in base.postage { s += "  \(p.mailClass.padding(toLength: 22, withPad: " ", startingAt: 0)) \(p.envelopes) envelopes  \(p.yen) yen\n" }
-        if base.waiting > 0 { s += "Documents issued but waiting for staff (not in the vendor's files; see exceptions.csv): \(base.waiting)\n" }
+        for p in base.postage {
+            s += "  \(p.mailClass.padding(toLength: 22, withPad: " ", startingAt: 0)) \(p.envelopes) envelopes  \(p.yen) yen\n"
+        }
+        if base.waiting > 0 {
+            s += "Documents issued but waiting for staff (not in the vendor's files; see exceptions.csv): \(base.waiting)\n"
+        }
         if let previousRunID {
             s += "Changes since run \(previousRunID) (as of \(previousAsOf ?? "")): from → to\n"
-            for c in matrix { s += "  \(c.from.padding(toLength: 22, withPad: " ", startingAt: 0)) → \(c.to.padding(toLength: 22, withPad: " ", startingAt: 0)) \(c.count)\n" }
+            for c in matrix {
+                s +=
+                    "  \(c.from.padding(toLength: 22, withPad: " ", startingAt: 0)) → \(c.to.padding(toLength: 22, withPad: " ", startingAt: 0)) \(c.count)\n"
+            }
             s += "  members whose outcome changed: \(changedCount) (new \(newCount), gone \(goneCount)); ids in the CSV and JSON forms\n"
         } else {
             s += "Changes: no earlier completed run of this insurer and job\n"
@@ -172,22 +190,27 @@ public struct AuditorReport: Sendable {
             "parameters": Dictionary(uniqueKeysWithValues: parameters),
             "members_read": base.membersRead, "decisions": base.decisions, "certificates": base.certificates, "held": base.held,
             "outcomes": Dictionary(uniqueKeysWithValues: base.byOutcome),
-            "by_outcome_reason_scheme": base.byOutcomeReasonScheme.map { ["outcome": $0.outcome, "reason": $0.reason, "scheme": $0.scheme, "count": $0.count] },
+            "by_outcome_reason_scheme": base.byOutcomeReasonScheme.map {
+                ["outcome": $0.outcome, "reason": $0.reason, "scheme": $0.scheme, "count": $0.count]
+            },
             "checks": base.checks.map { ["name": $0.name, "pass": $0.pass, "detail": $0.detail] },
             "all_checks_pass": base.allChecksPass,
             "held_by_code": heldByCode.map { ["code": $0.0, "count": $0.1] },
-            "postage": ["envelopes": base.envelopes, "total_yen": base.postageTotal,
-                        "by_class": base.postage.map { ["mail_class": $0.mailClass, "envelopes": $0.envelopes, "yen": $0.yen] }] as [String: Any],
+            "postage": [
+                "envelopes": base.envelopes, "total_yen": base.postageTotal,
+                "by_class": base.postage.map { ["mail_class": $0.mailClass, "envelopes": $0.envelopes, "yen": $0.yen] },
+            ] as [String: Any],
             "waiting_for_staff": base.waiting,
         ]
         // The lists in the order of their sorted keys; a placeholder no value can hold.
         let token = "kakunin-list-\(UUID().uuidString)"
         if let previousRunID {
-            obj["changes"] = [
-                "previous_run_id": previousRunID, "previous_as_of": previousAsOf ?? "",
-                "matrix": matrix.map { ["from": $0.from, "to": $0.to, "count": $0.count] },
-                "changed": "\(token)-0", "gone_members": "\(token)-1", "new_members": "\(token)-2",
-            ] as [String: Any]
+            obj["changes"] =
+                [
+                    "previous_run_id": previousRunID, "previous_as_of": previousAsOf ?? "",
+                    "matrix": matrix.map { ["from": $0.from, "to": $0.to, "count": $0.count] },
+                    "changed": "\(token)-0", "gone_members": "\(token)-1", "new_members": "\(token)-2",
+                ] as [String: Any]
         } else {
             obj["changes"] = NSNull()
         }
@@ -204,7 +227,8 @@ public struct AuditorReport: Sendable {
             rest = rest[r.upperBound...]
         }
         pieces.append(rest)
-        var list = -1, first = true
+        var list = -1
+        var first = true
         func open(_ g: Int) throws {
             while list < g {
                 if list >= 0 { try put("\n]") }
@@ -251,8 +275,10 @@ public struct AuditorReport: Sendable {
     private func writeCSV(_ db: Connection, _ put: (String) throws -> Void) throws {
         var s = "section,a,b,c,value\n"
         func line(_ f: [String]) { s += CSVField.line(f) }
-        for (k, v) in [("run_id", String(runID)), ("insurer_number", insurer), ("insurer_name", base.insurerName ?? ""), ("as_of", asOf),
-                       ("job", job), ("status", status), ("code_version", codeVersion), ("parameters_sha256", parametersSHA256)] {
+        for (k, v) in [
+            ("run_id", String(runID)), ("insurer_number", insurer), ("insurer_name", base.insurerName ?? ""), ("as_of", asOf),
+            ("job", job), ("status", status), ("code_version", codeVersion), ("parameters_sha256", parametersSHA256),
+        ] {
             line(["run", k, "", "", v])
         }
         for (k, v) in parameters { line(["parameter", k, "", "", v]) }
@@ -271,7 +297,6 @@ public struct AuditorReport: Sendable {
     // MARK: - HTML
 
     static func escape(_ s: String) -> String { HTML.escape(s) }
-
 
     /// One self-contained file: inline style, no script, no external asset; printable on A4.
     /// What a count in the report stands for: the members behind it (the console's drill-down).
@@ -292,7 +317,8 @@ public struct AuditorReport: Sendable {
 
     /// The members behind one count of run `runID`'s report, by member id, `limit` from `offset`.
     public static func members(_ db: Connection, runID: Int, _ drill: Drill, offset: Int, limit: Int) throws -> [DrilledMember] {
-        guard let run = try db.query("SELECT insurer_number, as_of::text, job FROM run WHERE run_id = $1", [String(runID)]).rows.first else {
+        guard let run = try db.query("SELECT insurer_number, as_of::text, job FROM run WHERE run_id = $1", [String(runID)]).rows.first
+        else {
             throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
         }
         var params: [String?] = [String(runID), run[1]!, String(limit), String(offset)]
@@ -312,11 +338,15 @@ public struct AuditorReport: Sendable {
             params.append(r)
             sql = "\(base) AND d.outcome = 'held' AND $5 = ANY (d.reasons)"
         case .change(let from, let to):
-            guard let prev = try db.query("""
-                SELECT run_id::text, as_of::text FROM run
-                WHERE insurer_number = $1 AND job = $2 AND status = 'completed' AND (as_of < $3 OR (as_of = $3 AND run_id < $4))
-                ORDER BY as_of DESC, run_id DESC LIMIT 1
-                """, [run[0]!, run[2]!, run[1]!, String(runID)]).rows.first else { return [] }
+            guard
+                let prev = try db.query(
+                    """
+                    SELECT run_id::text, as_of::text FROM run
+                    WHERE insurer_number = $1 AND job = $2 AND status = 'completed' AND (as_of < $3 OR (as_of = $3 AND run_id < $4))
+                    ORDER BY as_of DESC, run_id DESC LIMIT 1
+                    """, [run[0]!, run[2]!, run[1]!, String(runID)]
+                ).rows.first
+            else { return [] }
             params += [prev[0]!, prev[1]!, from, to]
             sql = """
                 SELECT member_id, coalesce(c.outcome, '(gone)'), coalesce(c.reasons, p.reasons), coalesce(c.scheme, p.scheme), coalesce(p.outcome, '(new)')

@@ -76,11 +76,13 @@ extension AuditorReport {
         h += "<div>保険者<b>\(Self.escape(insurer))</b>\(Self.escape(base.insurerName ?? ""))</div>\n"
         h += "<div>基準日<b>\(Self.escape(JapaneseEra.short(asOf)))</b>\(Self.escape(asOf))</div>\n"
         h += "<div>判定数<b>\(base.decisions)</b>人</div>\n"
-        h += "<div>照合<b class=\"\(failed == 0 ? "pass" : "fail")\">\(failed == 0 ? "すべて一致" : "不一致 \(failed) 件")</b>\(base.checks.count) 項目</div>\n"
+        h +=
+            "<div>照合<b class=\"\(failed == 0 ? "pass" : "fail")\">\(failed == 0 ? "すべて一致" : "不一致 \(failed) 件")</b>\(base.checks.count) 項目</div>\n"
         h += "<div>資格確認書<b>\(base.certificates)</b>枚</div>\n"
         h += "<div>保留<b>\(base.held)</b>人</div>\n"
         h += "<div>郵便料金<b>\(StaffNumber.grouped(base.postageTotal))</b>円（封筒 \(base.envelopes)）</div>\n"
-        h += "<div>前回からの変化<b>\(previousRunID == nil ? "―" : String(changedCount))</b>\(previousRunID.map { "実行 \($0) と比べて" } ?? "前回の実行なし")</div>\n"
+        h +=
+            "<div>前回からの変化<b>\(previousRunID == nil ? "―" : String(changedCount))</b>\(previousRunID.map { "実行 \($0) と比べて" } ?? "前回の実行なし")</div>\n"
         h += "</div>\n"
         if base.waiting > 0 {
             h += "<p class=\"warn\">送付ファイルに載せられず職員の対応を待つ書類：\(base.waiting) 件（例外ファイル <code>exceptions.csv</code>）。窓口交付または記録の訂正が必要です。</p>\n"
@@ -107,8 +109,10 @@ extension AuditorReport {
         if !parameters.isEmpty {
             h += "<h2>パラメータ</h2><table class=\"parameters\"><tr><th>名前</th><th>値</th><th>値の意味</th></tr>\n"
             for (k, v) in parameters where !v.isEmpty {
-                let note = InsurerParameters.changedDefaults[k].map { "<br><small>\(e($0.note))<code>\(e($0.previous))</code></small>" } ?? ""
-                h += "<tr><td><code>\(e(k))</code></td><td><code>\(e(v))</code>\(note)</td><td>\(e(StaffWords.parameterValue(k, v) ?? ""))</td></tr>\n"
+                let note =
+                    InsurerParameters.changedDefaults[k].map { "<br><small>\(e($0.note))<code>\(e($0.previous))</code></small>" } ?? ""
+                h +=
+                    "<tr><td><code>\(e(k))</code></td><td><code>\(e(v))</code>\(note)</td><td>\(e(StaffWords.parameterValue(k, v) ?? ""))</td></tr>\n"
             }
             h += "</table>\n"
         }
@@ -118,19 +122,23 @@ extension AuditorReport {
     private func checksSection() -> String {
         var h = "<section class=\"page\" id=\"checks\"><h2>照合</h2><table><tr><th>結果</th><th>確認項目</th><th>内容</th></tr>\n"
         for c in base.checks {
-            h += "<tr><td class=\"\(c.pass ? "pass" : "fail")\">\(c.japaneseResult)</td><td>\(Self.escape(c.japanese))</td><td>\(Self.escape(c.japaneseDetail))</td></tr>\n"
+            h +=
+                "<tr><td class=\"\(c.pass ? "pass" : "fail")\">\(c.japaneseResult)</td><td>\(Self.escape(c.japanese))</td><td>\(Self.escape(c.japaneseDetail))</td></tr>\n"
         }
         return h + "</table></section>\n"
     }
 
     private func countsSection(_ link: ((Drill) -> String)?) -> String {
         var h = "<section class=\"page\" id=\"counts\"><h2>結果別件数</h2><table><tr><th>結果</th><th class=\"n\">件数</th></tr>\n"
-        for (o, c) in base.byOutcome { h += "<tr><td>\(Self.outcomeName(o))</td><td class=\"n\">\(count(c, .outcome(o), link))</td></tr>\n" }
+        for (o, c) in base.byOutcome {
+            h += "<tr><td>\(Self.outcomeName(o))</td><td class=\"n\">\(count(c, .outcome(o), link))</td></tr>\n"
+        }
         h += "<tr><th>合計</th><th class=\"n\">\(base.decisions)</th></tr></table>\n"
         h += "<h2>結果 × 理由 × 制度</h2><table><tr><th>結果</th><th>理由</th><th>制度</th><th class=\"n\">件数</th></tr>\n"
         for r in base.byOutcomeReasonScheme {
             let drill = Drill.outcomeReasonScheme(outcome: r.outcome, reason: r.reason, scheme: r.scheme)
-            h += "<tr><td>\(Self.outcomeName(r.outcome))</td><td>\(Self.reasonName(r.reason))</td><td class=\"scheme\">\(Self.schemeName(r.scheme))</td><td class=\"n\">\(count(r.count, drill, link))</td></tr>\n"
+            h +=
+                "<tr><td>\(Self.outcomeName(r.outcome))</td><td>\(Self.reasonName(r.reason))</td><td class=\"scheme\">\(Self.schemeName(r.scheme))</td><td class=\"n\">\(count(r.count, drill, link))</td></tr>\n"
         }
         return h + "</table></section>\n"
     }
@@ -139,28 +147,35 @@ extension AuditorReport {
         var h = "<section class=\"page\" id=\"held\"><h2>保留（理由別）</h2>\n"
         if heldByCode.isEmpty { return h + "<p>保留はありません。</p></section>\n" }
         h += "<table><tr><th>理由</th><th class=\"n\">件数</th></tr>\n"
-        for (c, k) in heldByCode { h += "<tr><td>\(Self.reasonName(c))</td><td class=\"n\">\(count(k, .held(reason: c), link))</td></tr>\n" }
+        for (c, k) in heldByCode {
+            h += "<tr><td>\(Self.reasonName(c))</td><td class=\"n\">\(count(k, .held(reason: c), link))</td></tr>\n"
+        }
         return h + "</table></section>\n"
     }
 
     private func postageSection() -> String {
-        var h = "<section class=\"page\" id=\"postage\"><h2>郵便料金（郵便種別）</h2><table><tr><th>郵便種別</th><th class=\"n\">封筒数</th><th class=\"n\">料金（円）</th></tr>\n"
+        var h =
+            "<section class=\"page\" id=\"postage\"><h2>郵便料金（郵便種別）</h2><table><tr><th>郵便種別</th><th class=\"n\">封筒数</th><th class=\"n\">料金（円）</th></tr>\n"
         for p in base.postage {
-            let name = InsurerParameters.MailClass(rawValue: p.mailClass).map { "\($0.japanese) <code>\(Self.escape(p.mailClass))</code>" }
+            let name =
+                InsurerParameters.MailClass(rawValue: p.mailClass).map { "\($0.japanese) <code>\(Self.escape(p.mailClass))</code>" }
                 ?? "<code>\(Self.escape(p.mailClass))</code>"
             h += "<tr><td>\(name)</td><td class=\"n\">\(p.envelopes)</td><td class=\"n\">\(StaffNumber.grouped(p.yen))</td></tr>\n"
         }
-        return h + "<tr><th>合計</th><th class=\"n\">\(base.envelopes)</th><th class=\"n\">\(StaffNumber.grouped(base.postageTotal))</th></tr></table></section>\n"
+        return h
+            + "<tr><th>合計</th><th class=\"n\">\(base.envelopes)</th><th class=\"n\">\(StaffNumber.grouped(base.postageTotal))</th></tr></table></section>\n"
     }
 
     private func changesSection(_ link: ((Drill) -> String)?) -> String {
         var h = "<section class=\"page\" id=\"changes\"><h2>前回からの変化</h2>\n"
         guard let previousRunID else { return h + "<p>同じ保険者・ジョブの前回の実行はありません。</p></section>\n" }
-        h += "<p>前回：実行 \(previousRunID)（基準日 \(Self.escape(JapaneseEra.withWestern(previousAsOf)))）。変化した方 \(changedCount) 人（新規 \(newCount)、対象外 \(goneCount)）。"
+        h +=
+            "<p>前回：実行 \(previousRunID)（基準日 \(Self.escape(JapaneseEra.withWestern(previousAsOf)))）。変化した方 \(changedCount) 人（新規 \(newCount)、対象外 \(goneCount)）。"
         h += "加入者IDは表計算用の版（<code>CSV</code>・<code>JSON</code>）に記載。</p>\n"
         h += "<table><tr><th>前回</th><th>今回</th><th class=\"n\">件数</th></tr>\n"
         for c in matrix {
-            let from = c.from == "(new)" ? "（新規）" : Self.outcomeName(c.from), to = c.to == "(gone)" ? "（対象外）" : Self.outcomeName(c.to)
+            let from = c.from == "(new)" ? "（新規）" : Self.outcomeName(c.from)
+            let to = c.to == "(gone)" ? "（対象外）" : Self.outcomeName(c.to)
             h += "<tr><td>\(from)</td><td>\(to)</td><td class=\"n\">\(count(c.count, .change(from: c.from, to: c.to), link))</td></tr>\n"
         }
         return h + "</table></section>\n"

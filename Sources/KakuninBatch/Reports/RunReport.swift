@@ -1,8 +1,8 @@
 import Foundation
-import KakuninCore
-import KakuninStore
-import KakuninRuntime
 import KakuninAudit
+import KakuninCore
+import KakuninRuntime
+import KakuninStore
 
 /// The run report (SPEC.md 5): counts by outcome × reason × scheme, and the reconciliation —
 /// members read = decisions = sum of outcomes; certificates issued = mailing records = manifest
@@ -72,29 +72,40 @@ public struct RunReport: Sendable {
 
         /// From the run's counts (CarryForward.counts), nil when it has none.
         static func load(_ db: Connection, runID: Int) throws -> Carry? {
-            guard let row = try db.query("""
-                SELECT (counts->>'full_run')::boolean, counts->>'full_run_reason', (counts->>'carried_forward')::int,
-                       (counts->>'carry_compared')::int, (counts->>'carry_mismatches')::int,
-                       array_to_string(ARRAY(SELECT jsonb_array_elements_text(counts->'carry_mismatch_members')), ' ')
-                FROM run WHERE run_id = $1 AND counts ? 'full_run'
-                """, [String(runID)]).rows.first else { return nil }
-            return Carry(full: row[0] == "t", reason: row[1] ?? "", carriedForward: Int(row[2] ?? "") ?? 0, compared: Int(row[3] ?? "") ?? 0,
-                         mismatches: Int(row[4] ?? "") ?? 0, mismatchMembers: (row[5] ?? "").split(separator: " ").map(String.init))
+            guard
+                let row = try db.query(
+                    """
+                    SELECT (counts->>'full_run')::boolean, counts->>'full_run_reason', (counts->>'carried_forward')::int,
+                           (counts->>'carry_compared')::int, (counts->>'carry_mismatches')::int,
+                           array_to_string(ARRAY(SELECT jsonb_array_elements_text(counts->'carry_mismatch_members')), ' ')
+                    FROM run WHERE run_id = $1 AND counts ? 'full_run'
+                    """, [String(runID)]
+                ).rows.first
+            else { return nil }
+            return Carry(
+                full: row[0] == "t", reason: row[1] ?? "", carriedForward: Int(row[2] ?? "") ?? 0, compared: Int(row[3] ?? "") ?? 0,
+                mismatches: Int(row[4] ?? "") ?? 0, mismatchMembers: (row[5] ?? "").split(separator: " ").map(String.init))
         }
 
         /// members read = decided + carried forward; a full run: carried forward = decided.
         func checks(membersRead: Int, decisions: Int) -> [Check] {
             let decided = decisions - carriedForward
-            var checks = [Check(name: "members read = decided + carried forward", pass: membersRead == decided + carriedForward,
-                                detail: "\(membersRead) = \(decided) + \(carriedForward)\(full ? " (full run: \(reason))" : " (incremental night)")",
-                                japanese: "読み込んだ加入者数 ＝ 今回の判定数 ＋ 前回からの引継ぎ数",
-                                japaneseDetail: "\(membersRead) ＝ \(decided) ＋ \(carriedForward)\(full ? "（全件判定）" : "（差分判定）")")]
+            var checks = [
+                Check(
+                    name: "members read = decided + carried forward", pass: membersRead == decided + carriedForward,
+                    detail: "\(membersRead) = \(decided) + \(carriedForward)\(full ? " (full run: \(reason))" : " (incremental night)")",
+                    japanese: "読み込んだ加入者数 ＝ 今回の判定数 ＋ 前回からの引継ぎ数",
+                    japaneseDetail: "\(membersRead) ＝ \(decided) ＋ \(carriedForward)\(full ? "（全件判定）" : "（差分判定）")")
+            ]
             if full {
                 let shown = mismatchMembers.joined(separator: " ")
-                checks.append(Check(name: "every decision an incremental night would carry forward = the full run's decision", pass: mismatches == 0,
-                                    detail: mismatches == 0 ? "\(compared) compared, all equal" : "\(mismatches) of \(compared) differ: members \(shown)",
-                                    japanese: "差分判定で引き継ぐはずの判定 ＝ 全件判定の結果",
-                                    japaneseDetail: mismatches == 0 ? "\(compared) 件を比較、すべて一致" : "\(compared) 件中 \(mismatches) 件が不一致：加入者 \(shown)"))
+                checks.append(
+                    Check(
+                        name: "every decision an incremental night would carry forward = the full run's decision", pass: mismatches == 0,
+                        detail: mismatches == 0
+                            ? "\(compared) compared, all equal" : "\(mismatches) of \(compared) differ: members \(shown)",
+                        japanese: "差分判定で引き継ぐはずの判定 ＝ 全件判定の結果",
+                        japaneseDetail: mismatches == 0 ? "\(compared) 件を比較、すべて一致" : "\(compared) 件中 \(mismatches) 件が不一致：加入者 \(shown)"))
             }
             return checks
         }
@@ -109,10 +120,12 @@ public struct RunReport: Sendable {
         var r = RunReport()
         r.runID = runID
         let id = String(runID)
-        let run = try db.query("""
+        let run = try db.query(
+            """
             SELECT r.as_of::text, coalesce((r.counts->>'members_read')::int, -1), r.insurer_number
             FROM run r WHERE r.run_id = $1
-            """, [id]).rows[0]
+            """, [id]
+        ).rows[0]
         r.insurerNumber = run[2]!
         // The name the run was made with, whatever was set later.
         r.insurerName = try ParameterVersions.recorded(db, runID: runID)?.parameters.insurerName
@@ -122,11 +135,13 @@ public struct RunReport: Sendable {
         // Every member's decision in force: decided by this run or carried forward (issue 34).
         try r.loadCounts(db, from: "decision_in_force(\(runID))", where: "as_of = '\(asOf)'")
         // Documents by kind: all issued, and those waiting (not in the vendor's file).
-        let docs = try db.query("""
+        let docs = try db.query(
+            """
             SELECT 'certificate', count(*), count(mail_exception) FROM certificate c
             WHERE c.insurer_number = $2 AND c.run_id = $1 AND \(RunRegistry.inBlock("c", run: "$1"))
             UNION ALL SELECT kind, count(*), count(mail_exception) FROM notice WHERE run_id = $1 GROUP BY kind
-            """, [id, r.insurerNumber]).rows
+            """, [id, r.insurerNumber]
+        ).rows
         func issued(_ k: String) -> (all: Int, waiting: Int) {
             docs.first { $0[0] == k }.map { (Int($0[1]!)!, Int($0[2]!)!) } ?? (0, 0)
         }
@@ -151,7 +166,9 @@ public struct RunReport: Sendable {
         let walk = read.walk
         r.envelopes = walk.envelopes
         r.postage = walk.postage.sorted { $0.key < $1.key }.map { ($0.key, $0.value.envelopes, $0.value.yen) }
-        let fromManifest = (manifestPostage ?? []).sorted { $0.mail_class < $1.mail_class }.map { "\($0.mail_class) \($0.envelopes) \($0.yen)" }
+        let fromManifest = (manifestPostage ?? []).sorted { $0.mail_class < $1.mail_class }.map {
+            "\($0.mail_class) \($0.envelopes) \($0.yen)"
+        }
         let fromFile = r.postage.map { "\($0.mailClass) \($0.envelopes) \($0.yen)" }
         let sum = r.byOutcome.reduce(0) { $0 + $1.1 }
         // No member of the insurer holds two active certificates whose validity overlaps on or
@@ -161,66 +178,101 @@ public struct RunReport: Sendable {
         // of its time), and leaving them out keeps the check proportional to the certificates in
         // force rather than to every year issued (measured: the Benchmarks article of the
         // documentation, "Measurements behind the code").
-        let overlap = try db.query("""
+        let overlap = try db.query(
+            """
             SELECT count(DISTINCT member_id), coalesce(string_agg(DISTINCT member_id, ' ' ORDER BY member_id) FILTER (WHERE n <= 10), '')
             FROM (SELECT member_id, valid_from, lag(valid_to) OVER w AS previous_to, row_number() OVER () AS n
                   FROM certificate WHERE insurer_number = $1 AND status = 'active' AND valid_to >= $2::date
                   WINDOW w AS (PARTITION BY member_id ORDER BY valid_from)) c
             WHERE valid_from <= previous_to
-            """, [run[2]!, asOf]).rows[0]
+            """, [run[2]!, asOf]
+        ).rows[0]
         let doubled = Int(overlap[0]!)!
         let logged = try AuditLog.certificateCoverage(db, insurer: r.insurerNumber, run: runID)
-        r.checks = [
-            Check(name: "members read = decisions", pass: r.membersRead == r.decisions, detail: "\(r.membersRead) = \(r.decisions)",
-                  japanese: "読み込んだ加入者数 ＝ 判定数"),
-            Check(name: "decisions = sum of outcomes", pass: r.decisions == sum, detail: "\(r.decisions) = \(sum)",
-                  japanese: "判定数 ＝ 結果別件数の合計"),
-        ] + (r.carry?.checks(membersRead: r.membersRead, decisions: r.decisions) ?? []) + [
-            Check(name: "no member holds two active certificates whose validity overlaps on or after the as-of date", pass: doubled == 0,
-                  detail: doubled == 0 ? "0 members" : "\(doubled) members, e.g. \(overlap[1]!)",
-                  japanese: "基準日以降に有効期間が重なる有効な確認書を二枚持つ方はいない",
-                  japaneseDetail: doubled == 0 ? "0 人" : "\(doubled) 人（例：\(overlap[1]!)）"),
-            Check(name: "every certificate of the run is in the audit log or waits for its next seal", pass: logged.outside == 0,
-                  detail: "\(logged.certificates) = \(logged.logged) in the log + \(logged.pending) waiting"
-                      + (logged.outside == 0 ? "" : " (\(logged.outside) outside the log)"),
-                  japanese: "この実行の確認書はすべて監査ログにある（または次の封印待ち）",
-                  japaneseDetail: "\(logged.certificates) ＝ ログ \(logged.logged) ＋ 封印待ち \(logged.pending)"
-                      + (logged.outside == 0 ? "" : "（ログ外 \(logged.outside)）")),
-            mailed("certificates", issued("certificate"), excepted["certificate"] ?? 0, r.files[MailFiles.names.certificates], manifest[MailFiles.names.certificates]),
-            mailed("eligibility notices", issued("eligibility_notice"), excepted["eligibility_notice"] ?? 0, r.files[MailFiles.names.eligibility],
-                   manifest[MailFiles.names.eligibility]),
-            mailed("application guidance notices", issued("apply_notice"), excepted["apply_notice"] ?? 0, r.files[MailFiles.names.apply],
-                   manifest[MailFiles.names.apply]),
-            Check(name: "held members = held rows of exceptions.csv", pass: r.held == (excepted[""] ?? 0),
-                  detail: "\(r.held) = \(excepted[""] ?? 0)", japanese: "保留の人数 ＝ 例外ファイルの保留の行数"),
-            Check(name: "exceptions.csv = manifest", pass: r.files[MailFiles.names.exceptions] != nil && r.files[MailFiles.names.exceptions] == manifest[MailFiles.names.exceptions],
-                  detail: "\(r.files[MailFiles.names.exceptions].map(String.init) ?? "missing file") = \(manifest[MailFiles.names.exceptions].map(String.init) ?? "missing manifest") rows",
-                  japanese: "例外ファイルの行数 ＝ 送付目録の記載",
-                  japaneseDetail: "\(r.files[MailFiles.names.exceptions].map(String.init) ?? "ファイルなし") ＝ \(manifest[MailFiles.names.exceptions].map(String.init) ?? "目録なし") 行"),
-            Check(name: "every document is in exactly one envelope, every envelope's counts and members match its documents",
-                  pass: walk.problems.isEmpty && walk.documents == (r.files[MailFiles.names.certificates] ?? 0) + (r.files[MailFiles.names.eligibility] ?? 0)
-                      + (r.files[MailFiles.names.apply] ?? 0) && manifestEnvelopes == walk.envelopes && manifest[MailFiles.names.envelopes] == walk.envelopes,
-                  detail: walk.problems.isEmpty ? "\(walk.envelopes) envelopes (manifest \(manifestEnvelopes.map(String.init) ?? "missing")), \(walk.documents) documents"
-                      : walk.problems.joined(separator: "; "),
-                  japanese: "どの書類もちょうど一つの封筒に入り、封筒ごとの件数と宛先が書類と一致する",
-                  japaneseDetail: walk.problems.isEmpty ? "封筒 \(walk.envelopes)（目録 \(manifestEnvelopes.map(String.init) ?? "なし")）、書類 \(walk.documents)"
-                      : "不一致 \(walk.problems.count) 件（詳細は文字版の報告書）"),
-            lettersOff ? Check(name: "one member letter per mailed document", pass: true,
-                               detail: "skipped: member_letters = off for this run (the insurer encloses its own leaflets), no inserts.csv",
-                               japanese: "郵送する書類ごとに説明の手紙が一通", japaneseDetail: "対象外：この保険者は説明の手紙を同封しない設定（member_letters = off）",
-                               skipped: true) :
-            Check(name: "one member letter per mailed document (inserts.csv, by envelope and member; every paragraph id in letter_paragraphs.csv) = manifest",
-                  pass: walk.inserts == walk.documents && manifest[InsertFiles.csvName] == walk.inserts && walk.letterProblems.isEmpty,
-                  detail: "\(walk.inserts.map(String.init) ?? "no inserts.csv") letters, \(walk.documents) documents, manifest \(manifest[InsertFiles.csvName].map(String.init) ?? "missing")"
-                      + walk.letterProblems.map { "; \($0)" }.joined(),
-                  japanese: "郵送する書類ごとに説明の手紙が一通（手紙ファイル ＝ 送付目録）",
-                  japaneseDetail: "手紙 \(walk.inserts.map(String.init) ?? "なし")、書類 \(walk.documents)、目録 \(manifest[InsertFiles.csvName].map(String.init) ?? "なし")"),
-            Check(name: "postage: envelopes.csv = manifest", pass: fromFile == fromManifest,
-                  detail: "\(fromFile.joined(separator: ", ")) = \(fromManifest.joined(separator: ", "))",
-                  japanese: "郵便料金：封筒ファイル ＝ 送付目録",
-                  japaneseDetail: r.postage.map { "\(InsurerParameters.MailClass(rawValue: $0.mailClass)?.japanese ?? $0.mailClass) 封筒 \($0.envelopes)・\(StaffNumber.grouped($0.yen)) 円" }
-                      .joined(separator: "、") + (fromFile == fromManifest ? "（目録と一致）" : "（目録と不一致）")),
-        ]
+        r.checks =
+            [
+                Check(
+                    name: "members read = decisions", pass: r.membersRead == r.decisions, detail: "\(r.membersRead) = \(r.decisions)",
+                    japanese: "読み込んだ加入者数 ＝ 判定数"),
+                Check(
+                    name: "decisions = sum of outcomes", pass: r.decisions == sum, detail: "\(r.decisions) = \(sum)",
+                    japanese: "判定数 ＝ 結果別件数の合計"),
+            ] + (r.carry?.checks(membersRead: r.membersRead, decisions: r.decisions) ?? []) + [
+                Check(
+                    name: "no member holds two active certificates whose validity overlaps on or after the as-of date", pass: doubled == 0,
+                    detail: doubled == 0 ? "0 members" : "\(doubled) members, e.g. \(overlap[1]!)",
+                    japanese: "基準日以降に有効期間が重なる有効な確認書を二枚持つ方はいない",
+                    japaneseDetail: doubled == 0 ? "0 人" : "\(doubled) 人（例：\(overlap[1]!)）"),
+                Check(
+                    name: "every certificate of the run is in the audit log or waits for its next seal", pass: logged.outside == 0,
+                    detail: "\(logged.certificates) = \(logged.logged) in the log + \(logged.pending) waiting"
+                        + (logged.outside == 0 ? "" : " (\(logged.outside) outside the log)"),
+                    japanese: "この実行の確認書はすべて監査ログにある（または次の封印待ち）",
+                    japaneseDetail: "\(logged.certificates) ＝ ログ \(logged.logged) ＋ 封印待ち \(logged.pending)"
+                        + (logged.outside == 0 ? "" : "（ログ外 \(logged.outside)）")),
+                mailed(
+                    "certificates", issued("certificate"), excepted["certificate"] ?? 0, r.files[MailFiles.names.certificates],
+                    manifest[MailFiles.names.certificates]),
+                mailed(
+                    "eligibility notices", issued("eligibility_notice"), excepted["eligibility_notice"] ?? 0,
+                    r.files[MailFiles.names.eligibility],
+                    manifest[MailFiles.names.eligibility]),
+                mailed(
+                    "application guidance notices", issued("apply_notice"), excepted["apply_notice"] ?? 0, r.files[MailFiles.names.apply],
+                    manifest[MailFiles.names.apply]),
+                Check(
+                    name: "held members = held rows of exceptions.csv", pass: r.held == (excepted[""] ?? 0),
+                    detail: "\(r.held) = \(excepted[""] ?? 0)", japanese: "保留の人数 ＝ 例外ファイルの保留の行数"),
+                Check(
+                    name: "exceptions.csv = manifest",
+                    pass: r.files[MailFiles.names.exceptions] != nil
+                        && r.files[MailFiles.names.exceptions] == manifest[MailFiles.names.exceptions],
+                    detail:
+                        "\(r.files[MailFiles.names.exceptions].map(String.init) ?? "missing file") = \(manifest[MailFiles.names.exceptions].map(String.init) ?? "missing manifest") rows",
+                    japanese: "例外ファイルの行数 ＝ 送付目録の記載",
+                    japaneseDetail:
+                        "\(r.files[MailFiles.names.exceptions].map(String.init) ?? "ファイルなし") ＝ \(manifest[MailFiles.names.exceptions].map(String.init) ?? "目録なし") 行"
+                ),
+                Check(
+                    name: "every document is in exactly one envelope, every envelope's counts and members match its documents",
+                    pass: walk.problems.isEmpty
+                        && walk.documents == (r.files[MailFiles.names.certificates] ?? 0) + (r.files[MailFiles.names.eligibility] ?? 0)
+                            + (r.files[MailFiles.names.apply] ?? 0)
+                        && manifestEnvelopes == walk.envelopes && manifest[MailFiles.names.envelopes] == walk.envelopes,
+                    detail: walk.problems.isEmpty
+                        ? "\(walk.envelopes) envelopes (manifest \(manifestEnvelopes.map(String.init) ?? "missing")), \(walk.documents) documents"
+                        : walk.problems.joined(separator: "; "),
+                    japanese: "どの書類もちょうど一つの封筒に入り、封筒ごとの件数と宛先が書類と一致する",
+                    japaneseDetail: walk.problems.isEmpty
+                        ? "封筒 \(walk.envelopes)（目録 \(manifestEnvelopes.map(String.init) ?? "なし")）、書類 \(walk.documents)"
+                        : "不一致 \(walk.problems.count) 件（詳細は文字版の報告書）"),
+                lettersOff
+                    ? Check(
+                        name: "one member letter per mailed document", pass: true,
+                        detail: "skipped: member_letters = off for this run (the insurer encloses its own leaflets), no inserts.csv",
+                        japanese: "郵送する書類ごとに説明の手紙が一通", japaneseDetail: "対象外：この保険者は説明の手紙を同封しない設定（member_letters = off）",
+                        skipped: true)
+                    : Check(
+                        name:
+                            "one member letter per mailed document (inserts.csv, by envelope and member; every paragraph id in letter_paragraphs.csv) = manifest",
+                        pass: walk.inserts == walk.documents && manifest[InsertFiles.csvName] == walk.inserts
+                            && walk.letterProblems.isEmpty,
+                        detail:
+                            "\(walk.inserts.map(String.init) ?? "no inserts.csv") letters, \(walk.documents) documents, manifest \(manifest[InsertFiles.csvName].map(String.init) ?? "missing")"
+                            + walk.letterProblems.map { "; \($0)" }.joined(),
+                        japanese: "郵送する書類ごとに説明の手紙が一通（手紙ファイル ＝ 送付目録）",
+                        japaneseDetail:
+                            "手紙 \(walk.inserts.map(String.init) ?? "なし")、書類 \(walk.documents)、目録 \(manifest[InsertFiles.csvName].map(String.init) ?? "なし")"
+                    ),
+                Check(
+                    name: "postage: envelopes.csv = manifest", pass: fromFile == fromManifest,
+                    detail: "\(fromFile.joined(separator: ", ")) = \(fromManifest.joined(separator: ", "))",
+                    japanese: "郵便料金：封筒ファイル ＝ 送付目録",
+                    japaneseDetail: r.postage.map {
+                        "\(InsurerParameters.MailClass(rawValue: $0.mailClass)?.japanese ?? $0.mailClass) 封筒 \($0.envelopes)・\(StaffNumber.grouped($0.yen)) 円"
+                    }
+                    .joined(separator: "、") + (fromFile == fromManifest ? "（目録と一致）" : "（目録と不一致）")),
+            ]
         return r
     }
 
@@ -232,10 +284,12 @@ public struct RunReport: Sendable {
         r.certificates = r.byOutcome.filter { ["issue", "renew", "issue_on_application"].contains($0.0) }.reduce(0) { $0 + $1.1 }
         let sum = r.byOutcome.reduce(0) { $0 + $1.1 }
         r.checks = [
-            Check(name: "members read = decisions", pass: r.membersRead == r.decisions, detail: "\(r.membersRead) = \(r.decisions)",
-                  japanese: "読み込んだ加入者数 ＝ 判定数"),
-            Check(name: "decisions = sum of outcomes", pass: r.decisions == sum, detail: "\(r.decisions) = \(sum)",
-                  japanese: "判定数 ＝ 結果別件数の合計"),
+            Check(
+                name: "members read = decisions", pass: r.membersRead == r.decisions, detail: "\(r.membersRead) = \(r.decisions)",
+                japanese: "読み込んだ加入者数 ＝ 判定数"),
+            Check(
+                name: "decisions = sum of outcomes", pass: r.decisions == sum, detail: "\(r.decisions) = \(sum)",
+                japanese: "判定数 ＝ 結果別件数の合計"),
         ]
         return r
     }
@@ -247,10 +301,13 @@ public struct RunReport: Sendable {
         // Right after a run its decisions have no statistics yet (autovacuum analyses them
         // later): the planner expects a handful of rows and sorts them all to group them, on
         // disk (see the Benchmarks article). The few dozen groups are counted in a hash table.
-        let groups = try db.inTransaction ? db.query(sql).rows : db.transaction {
-            try db.execute("SET LOCAL enable_sort = off")
-            return try db.query(sql).rows
-        }
+        let groups =
+            try db.inTransaction
+            ? db.query(sql).rows
+            : db.transaction {
+                try db.execute("SET LOCAL enable_sort = off")
+                return try db.query(sql).rows
+            }
         var outcomes: [String: Int] = [:]
         var detail: [String: Int] = [:]
         decisions = 0
@@ -270,12 +327,16 @@ public struct RunReport: Sendable {
 
     /// Issued = mailed (vendor file, manifest) + waiting (the database and exceptions.csv agree).
     private static func mailed(_ name: String, _ db: (all: Int, waiting: Int), _ excepted: Int, _ file: Int?, _ manifest: Int?) -> Check {
-        let document = ["certificates": "資格確認書", "eligibility notices": "資格情報のお知らせ", "application guidance notices": "申請勧奨通知"][name] ?? name
-        return Check(name: "\(name) issued = mailing records + waiting for staff = manifest + exceptions",
-                     pass: file == db.all - db.waiting && manifest == file && excepted == db.waiting,
-                     detail: "\(db.all) = \(file.map(String.init) ?? "missing file") + \(db.waiting) (manifest \(manifest.map(String.init) ?? "missing"), exceptions.csv \(excepted))",
-                     japanese: "\(document)：作成数 ＝ 送付ファイルの件数 ＋ 職員対応待ち（目録・例外ファイルと一致）",
-                     japaneseDetail: "\(db.all) ＝ \(file.map(String.init) ?? "ファイルなし") ＋ \(db.waiting)（目録 \(manifest.map(String.init) ?? "なし")、例外 \(excepted)）")
+        let document =
+            ["certificates": "資格確認書", "eligibility notices": "資格情報のお知らせ", "application guidance notices": "申請勧奨通知"][name] ?? name
+        return Check(
+            name: "\(name) issued = mailing records + waiting for staff = manifest + exceptions",
+            pass: file == db.all - db.waiting && manifest == file && excepted == db.waiting,
+            detail:
+                "\(db.all) = \(file.map(String.init) ?? "missing file") + \(db.waiting) (manifest \(manifest.map(String.init) ?? "missing"), exceptions.csv \(excepted))",
+            japanese: "\(document)：作成数 ＝ 送付ファイルの件数 ＋ 職員対応待ち（目録・例外ファイルと一致）",
+            japaneseDetail:
+                "\(db.all) ＝ \(file.map(String.init) ?? "ファイルなし") ＋ \(db.waiting)（目録 \(manifest.map(String.init) ?? "なし")、例外 \(excepted)）")
     }
 
     /// Documents in exceptions.csv by kind (rows of one document are consecutive), held rows
@@ -286,8 +347,13 @@ public struct RunReport: Sendable {
         var header: [String] = []
         var last = ""
         try? reader.forEachRecord { r in
-            if header.isEmpty { header = (0..<r.count).map { r.string($0) }; return true }
-            guard let m = header.firstIndex(of: "member_id"), let d = header.firstIndex(of: "document"), r.count == header.count else { return true }
+            if header.isEmpty {
+                header = (0..<r.count).map { r.string($0) }
+                return true
+            }
+            guard let m = header.firstIndex(of: "member_id"), let d = header.firstIndex(of: "document"), r.count == header.count else {
+                return true
+            }
             let key = r.string(d) + "\t" + r.string(m)
             if r.string(d).isEmpty || key != last { counts[r.string(d), default: 0] += 1 }
             last = key
@@ -352,23 +418,31 @@ public struct RunReport: Sendable {
         for (o, n) in byOutcome { s += "  \(o.padding(toLength: 22, withPad: " ", startingAt: 0)) \(n)\n" }
         s += "By outcome × reason × scheme:\n"
         for row in byOutcomeReasonScheme {
-            s += "  \(row.outcome.padding(toLength: 22, withPad: " ", startingAt: 0)) \(row.reason.padding(toLength: 33, withPad: " ", startingAt: 0)) \(row.scheme.padding(toLength: 9, withPad: " ", startingAt: 0)) \(row.count)\n"
+            s +=
+                "  \(row.outcome.padding(toLength: 22, withPad: " ", startingAt: 0)) \(row.reason.padding(toLength: 33, withPad: " ", startingAt: 0)) \(row.scheme.padding(toLength: 9, withPad: " ", startingAt: 0)) \(row.count)\n"
         }
         s += "Reconciliation:\n"
         for c in checks { s += "  [\(c.result)] \(c.name): \(c.detail)\n" }
         if !postage.isEmpty || envelopes > 0 {
             s += "Postage: \(envelopes) envelopes, \(postageTotal) yen\n"
-            for p in postage { s += "  \(p.mailClass.padding(toLength: 22, withPad: " ", startingAt: 0)) \(p.envelopes) envelopes  \(p.yen) yen\n" }
+            for p in postage {
+                s += "  \(p.mailClass.padding(toLength: 22, withPad: " ", startingAt: 0)) \(p.envelopes) envelopes  \(p.yen) yen\n"
+            }
         }
         if held > 0 { s += "\(held) members held: see exceptions.csv; they are decided again next run.\n" }
-        if waiting > 0 { s += "\(waiting) documents issued but not mailed (their records are in exceptions.csv): hand them over at the counter or correct the record.\n" }
+        if waiting > 0 {
+            s +=
+                "\(waiting) documents issued but not mailed (their records are in exceptions.csv): hand them over at the counter or correct the record.\n"
+        }
         return s
     }
 
     func countsJSON() -> String {
-        var obj: [String: Any] = ["members_read": membersRead, "decisions": decisions, "certificates": certificates, "held": held,
-                                  "waiting": waiting, "envelopes": envelopes, "postage_yen": postageTotal,
-                                  "insurer_name": insurerName ?? NSNull()]
+        var obj: [String: Any] = [
+            "members_read": membersRead, "decisions": decisions, "certificates": certificates, "held": held,
+            "waiting": waiting, "envelopes": envelopes, "postage_yen": postageTotal,
+            "insurer_name": insurerName ?? NSNull(),
+        ]
         obj["outcomes"] = Dictionary(uniqueKeysWithValues: byOutcome)
         obj["checks_pass"] = allChecksPass
         return json(obj)

@@ -1,7 +1,7 @@
 import Foundation
 import KakuninCore
-import KakuninStore
 import KakuninRuntime
+import KakuninStore
 
 /// An insurer's recent nights at a glance (issue 32): per completed nightly run, the
 /// certificates, notices, held members, documents kept out of the vendor files (exceptions),
@@ -26,17 +26,20 @@ public struct RunTrends: Sendable {
     /// The last `limit` completed nightly runs of `insurer` (up to run `upTo` when given: a
     /// run's own report shows the nights before it and itself).
     public static func load(_ db: Connection, insurer: String, limit: Int, upTo: Int? = nil) throws -> RunTrends {
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             SELECT run_id, as_of::text, coalesce((counts->>'certificates')::int, 0),
                    coalesce((counts->'outcomes'->>'apply_notice')::int, 0) + coalesce((counts->'outcomes'->>'eligibility_notice')::int, 0),
                    coalesce((counts->>'held')::int, 0), coalesce((counts->>'waiting')::int, 0), coalesce((counts->>'postage_yen')::int, 0),
                    coalesce(extract(epoch FROM finished_at - started_at), 0)::text
             FROM run WHERE insurer_number = $1 AND job = 'nightly' AND status = 'completed' AND ($3::bigint IS NULL OR run_id <= $3)
             ORDER BY as_of DESC, run_id DESC LIMIT $2
-            """, [insurer, String(limit), upTo.map(String.init)]).rows
+            """, [insurer, String(limit), upTo.map(String.init)]
+        ).rows
         let nights = rows.reversed().map { r in
-            Night(runID: Int(r[0]!)!, asOf: r[1]!, certificates: Int(r[2]!) ?? 0, notices: Int(r[3]!) ?? 0, held: Int(r[4]!) ?? 0,
-                  exceptions: Int(r[5]!) ?? 0, postageYen: Int(r[6]!) ?? 0, seconds: Double(r[7]!) ?? 0)
+            Night(
+                runID: Int(r[0]!)!, asOf: r[1]!, certificates: Int(r[2]!) ?? 0, notices: Int(r[3]!) ?? 0, held: Int(r[4]!) ?? 0,
+                exceptions: Int(r[5]!) ?? 0, postageYen: Int(r[6]!) ?? 0, seconds: Double(r[7]!) ?? 0)
         }
         return RunTrends(insurer: insurer, nights: nights)
     }
@@ -67,7 +70,8 @@ public struct RunTrends: Sendable {
         let e = HTML.escape
         var h = "<section class=\"trends\" id=\"trends-\(e(insurer))\"><h2>\(e(heading))</h2>\n"
         guard !nights.isEmpty else { return h + "<p>完了した夜間処理はまだありません。</p></section>\n" }
-        let first = JapaneseEra.short(nights.first!.asOf), last = JapaneseEra.short(nights.last!.asOf)
+        let first = JapaneseEra.short(nights.first!.asOf)
+        let last = JapaneseEra.short(nights.last!.asOf)
         h += "<p>\(nights.count) 回の夜間処理（基準日 \(e(first)) から \(e(last)) まで、左が古い）。数値は下の表にもあります。</p>\n"
         h += "<div class=\"trend-charts\" style=\"display:flex;flex-wrap:wrap;gap:10px\">\n"
         for m in Self.measures { h += chart(m) }
@@ -86,8 +90,9 @@ public struct RunTrends: Sendable {
         var bars = ""
         for (i, v) in values.enumerated() {
             let h = (height - top - bottom) * v / peak
-            bars += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#0b5cad\"/>", Double(i) * step + step * 0.1,
-                           height - bottom - h, max(step * 0.8, 0.8), h)
+            bars += String(
+                format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#0b5cad\"/>", Double(i) * step + step * 0.1,
+                height - bottom - h, max(step * 0.8, 0.8), h)
         }
         let latest = m.format(values.last ?? 0)
         return """
@@ -105,7 +110,8 @@ public struct RunTrends: Sendable {
 
     /// The numbers of every chart, one row per night, newest first.
     func table(open: Bool) -> String {
-        var h = "<details class=\"trend-table\"\(open ? " open" : "")><summary>数値の表</summary><table><caption>夜ごとの件数（新しい順）</caption><thead><tr><th scope=\"col\">基準日</th><th scope=\"col\">実行</th>"
+        var h =
+            "<details class=\"trend-table\"\(open ? " open" : "")><summary>数値の表</summary><table><caption>夜ごとの件数（新しい順）</caption><thead><tr><th scope=\"col\">基準日</th><th scope=\"col\">実行</th>"
         for m in Self.measures { h += "<th scope=\"col\" class=\"n\">\(m.name)（\(m.unit)）</th>" }
         h += "</tr></thead><tbody>\n"
         for n in nights.reversed() {

@@ -33,7 +33,8 @@ struct CarryForward {
 
     /// A digest of the catalogue of dated measures: a change in it (a new code version) makes a full run.
     static let measuresDigest: String = {
-        let text = NationalMeasures.all.map { "\($0.id)|\($0.from?.description ?? "")|\($0.to?.description ?? "")|\($0.effect)" }.joined(separator: "\n")
+        let text = NationalMeasures.all.map { "\($0.id)|\($0.from?.description ?? "")|\($0.to?.description ?? "")|\($0.effect)" }.joined(
+            separator: "\n")
         return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }()
 
@@ -43,15 +44,20 @@ struct CarryForward {
     }
 
     /// Full or incremental, and the previous run's decisions in force.
-    static func plan(_ db: Connection, runID: Int, insurer: String, asOf: LocalDate, parameters: LoadedParameters,
-                     codeVersion: String, askedFull: Bool) throws -> CarryForward {
-        let previous = try db.query("""
+    static func plan(
+        _ db: Connection, runID: Int, insurer: String, asOf: LocalDate, parameters: LoadedParameters,
+        codeVersion: String, askedFull: Bool
+    ) throws -> CarryForward {
+        let previous = try db.query(
+            """
             SELECT run_id, as_of::text, counts->>'base_run_id' FROM run
             WHERE insurer_number = $1 AND run_id < $2 AND phase IN ('decided', 'completed') ORDER BY run_id DESC LIMIT 1
-            """, [insurer, String(runID)]).rows.first
+            """, [insurer, String(runID)]
+        ).rows.first
         guard let previous, let baseText = previous[2], let base = Int(baseText) else {
-            return CarryForward(full: true, why: previous == nil ? "first run of the insurer" : "the previous run kept no review dates",
-                                baseRunID: nil, asOf: asOf, previousAsOf: nil)
+            return CarryForward(
+                full: true, why: previous == nil ? "first run of the insurer" : "the previous run kept no review dates",
+                baseRunID: nil, asOf: asOf, previousAsOf: nil)
         }
         let why = try fullRunReason(db, baseRunID: base, asOf: asOf, parameters: parameters, codeVersion: codeVersion, askedFull: askedFull)
         var plan = CarryForward(full: why != nil, why: why ?? "", baseRunID: why == nil ? base : nil, asOf: asOf, previousAsOf: previous[1])
@@ -60,30 +66,39 @@ struct CarryForward {
     }
 
     /// Why this run must decide every member (nil: it need not).
-    private static func fullRunReason(_ db: Connection, baseRunID: Int, asOf: LocalDate, parameters: LoadedParameters,
-                                      codeVersion: String, askedFull: Bool) throws -> String? {
+    private static func fullRunReason(
+        _ db: Connection, baseRunID: Int, asOf: LocalDate, parameters: LoadedParameters,
+        codeVersion: String, askedFull: Bool
+    ) throws -> String? {
         if askedFull { return "--full" }
-        let base = try db.query("""
+        let base = try db.query(
+            """
             SELECT as_of::text, counts->>'parameters_sha256', counts->>'code_version', counts->>'measures' FROM run WHERE run_id = $1
-            """, [String(baseRunID)]).rows[0]
+            """, [String(baseRunID)]
+        ).rows[0]
         let days = LocalDate(stored: base[0]!)!.days(until: asOf)
         if base[1] != parameters.sha256 { return "the parameters changed since the last full run (\(baseRunID))" }
         if base[2] != codeVersion { return "the code version changed since the last full run (\(baseRunID))" }
         if base[3] != measuresDigest { return "the dated measures changed since the last full run (\(baseRunID))" }
-        if days >= parameters.parameters.fullRunDays { return "\(days) days since the last full run (\(baseRunID)), full_run_days = \(parameters.parameters.fullRunDays)" }
+        if days >= parameters.parameters.fullRunDays {
+            return "\(days) days since the last full run (\(baseRunID)), full_run_days = \(parameters.parameters.fullRunDays)"
+        }
         return nil
     }
 
     private mutating func load(_ db: Connection, previousRunID: String) throws {
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             SELECT member_id, facts_digest, next_review_on::text, outcome, reasons::text, s_date::text, valid_from::text, valid_to::text
             FROM decision_in_force($1) WHERE facts_digest IS NOT NULL
-            """, [previousRunID]).rows
+            """, [previousRunID]
+        ).rows
         kept.reserveCapacity(rows.count)
         for r in rows {
             var s = r[5]
             if s == previousAsOf { s = asOf.description }
-            kept[r[0]!] = Kept(digest: Int64(r[1]!)!, nextReview: r[2].flatMap { LocalDate(stored: $0) }, stored: [r[3], r[4], s, r[6], r[7]])
+            kept[r[0]!] = Kept(
+                digest: Int64(r[1]!)!, nextReview: r[2].flatMap { LocalDate(stored: $0) }, stored: [r[3], r[4], s, r[6], r[7]])
         }
     }
 
@@ -110,17 +125,23 @@ struct CarryForward {
 
     /// What the run row keeps (run.counts): how it was made and what it found.
     func counts(parameters: LoadedParameters, codeVersion: String, runID: Int) -> [String: Any] {
-        ["full_run": full, "full_run_reason": why, "base_run_id": baseRunID ?? runID, "carried_forward": carried,
-         "carry_compared": compared, "carry_mismatches": mismatches.count, "carry_mismatch_members": Array(mismatches.sorted().prefix(100)),
-         "parameters_sha256": parameters.sha256, "code_version": codeVersion, "measures": Self.measuresDigest]
+        [
+            "full_run": full, "full_run_reason": why, "base_run_id": baseRunID ?? runID, "carried_forward": carried,
+            "carry_compared": compared, "carry_mismatches": mismatches.count,
+            "carry_mismatch_members": Array(mismatches.sorted().prefix(100)),
+            "parameters_sha256": parameters.sha256, "code_version": codeVersion, "measures": Self.measuresDigest,
+        ]
     }
 
     /// A 64-bit FNV-1a digest of every field of the member's facts row.
     static func digest(_ row: CopyRow) -> Int64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for i in 0..<row.count {
-            if row.isNull(i) { h = (h ^ 0xFF) &* 0x100_0000_01b3 }
-            else { row.withField(i) { for b in $0 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 } } }
+            if row.isNull(i) {
+                h = (h ^ 0xFF) &* 0x100_0000_01b3
+            } else {
+                row.withField(i) { for b in $0 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 } }
+            }
             h = (h ^ 0x09) &* 0x100_0000_01b3
         }
         return Int64(bitPattern: h)

@@ -13,7 +13,9 @@ struct CertificateNumbers {
         if let runID, let registry {
             block = try registry.reserveNumbers(runID: runID, insurer: insurer, count: count)
         } else {
-            let next = Int64(try reader.query("SELECT next_number FROM certificate_counter WHERE insurer_number = $1", [insurer]).scalar ?? "1") ?? 1
+            let next =
+                Int64(try reader.query("SELECT next_number FROM certificate_counter WHERE insurer_number = $1", [insurer]).scalar ?? "1")
+                ?? 1
             block = (next, next + Int64(count))
         }
         next = block.from

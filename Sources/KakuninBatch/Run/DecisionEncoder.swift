@@ -54,17 +54,24 @@ struct DecisionEncoder {
             number = numbers.take()
             if d.replacesCertificate != nil { kind = "reissue" }
         }
-        return Decided(decision: d, reasons: reasons, number: number, kind: kind, printedChange: printedChange,
-                       nextReview: nextReview, digest: digest)
+        return Decided(
+            decision: d, reasons: reasons, number: number, kind: kind, printedChange: printedChange,
+            nextReview: nextReview, digest: digest)
     }
 
     /// The decision's binary COPY row, into the writer's buffer.
     func write(_ row: CopyRow, _ decided: Decided, to w: StreamWriter) throws {
-        let d = decided.decision, number = decided.number, reasons = decided.reasons
+        let d = decided.decision
+        let number = decided.number
+        let reasons = decided.reasons
         let outcome = outcomeFields[d.outcome]!
         let facts = MemberFactsQuery.replayFactsFieldSize(row, printedChange: decided.printedChange)
-        let s = d.s?.dayNumber, from = d.validFrom?.dayNumber, to = d.validTo?.dayNumber, next = decided.nextReview?.dayNumber
-        let size = 2 + 8 + row.length(0) + row.length(1) + outcome.count + reasons.arrayField.count
+        let s = d.s?.dayNumber
+        let from = d.validFrom?.dayNumber
+        let to = d.validTo?.dayNumber
+        let next = decided.nextReview?.dayNumber
+        let size =
+            2 + 8 + row.length(0) + row.length(1) + outcome.count + reasons.arrayField.count
             + CopyBinary.Writer.dateSize(s) + CopyBinary.Writer.dateSize(from) + CopyBinary.Writer.dateSize(to)
             + (number == nil ? 4 : 12) + facts + CopyBinary.Writer.dateSize(next) + 12 + commonField.count
         try w.withBuffer { b in

@@ -42,8 +42,8 @@ struct FactsSource {
 
     private func factsSQL(_ range: String = "") -> String {
         MemberFactsQuery.sql(oneMember: false, range: range, delivery: delivery)
-            .replacingOccurrences(of: "$1", with: "'\(insurer)'")        // validated: digits only
-            .replacingOccurrences(of: "$2", with: "'\(asOf)'::date")      // a LocalDate
+            .replacingOccurrences(of: "$1", with: "'\(insurer)'")  // validated: digits only
+            .replacingOccurrences(of: "$2", with: "'\(asOf)'::date")  // a LocalDate
     }
 
     /// The facts query joins and sorts the whole insurer before its first row: alone, it would
@@ -55,11 +55,15 @@ struct FactsSource {
         // (pages of the table, so the cost does not grow with the insurer as reading every key
         // did; figures in the Benchmarks article).
         let samplePercent = min(100, max(0.5, 5_000 * 100 / Double(max(total, 1))))
-        guard total >= Self.splitAbove, let boundary = try reader.query("""
-            SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY k) FROM (
-                SELECT \(MemberFactsQuery.envelopeKey) COLLATE "C" AS k FROM member TABLESAMPLE SYSTEM (\(samplePercent)) REPEATABLE (1)
-                WHERE insurer_number = $1) s
-            """, [insurer]).scalar else { return }
+        guard total >= Self.splitAbove,
+            let boundary = try reader.query(
+                """
+                SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY k) FROM (
+                    SELECT \(MemberFactsQuery.envelopeKey) COLLATE "C" AS k FROM member TABLESAMPLE SYSTEM (\(samplePercent)) REPEATABLE (1)
+                    WHERE insurer_number = $1) s
+                """, [insurer]
+            ).scalar
+        else { return }
         let literal = "'" + boundary.replacingOccurrences(of: "'", with: "''") + "'"
         let other = try Connection(url: url, applicationName: "kakunin-run-read")
         let exported = try reader.query("SELECT pg_export_snapshot()").scalar!

@@ -20,7 +20,8 @@ struct RunSpools {
         COPY certificate (certificate_number, member_id, kind, reasons, valid_from, valid_to, replaces_certificate_number,
                           application_id, special_consideration, mail_exception, printed_snapshot, run_id, insurer_number, issued_on) FROM STDIN
         """
-    static let noticesCopy = "COPY notice (member_id, kind, reasons, details, mail_exception, valid_from, valid_to, run_id, insurer_number, sent_on) FROM STDIN"
+    static let noticesCopy =
+        "COPY notice (member_id, kind, reasons, details, mail_exception, valid_from, valid_to, run_id, insurer_number, sent_on) FROM STDIN"
 }
 
 /// Certificates were handed over at the counter, while the run decided, to members the run
@@ -59,10 +60,13 @@ struct IssueTransaction {
         // by newlines in number order); an empty run has the empty digest "".
         let digest: [String?] = [String(s.issued?.count ?? 0), s.issued?.sha256 ?? ""]
         // Sealed, this event is followed in the log by one entry per certificate issued.
-        try AuditLog.append(writer, "run_decided", insurer: insurer, run: runID, details: [
-            "members_read": s.membersRead, "certificates_issued": Int(digest[0]!)!, "certificates_sha256": digest[1]!,
-            "parameters_sha256": parameters.sha256, "code_version": codeVersion, "host": host,
-            "full_run": s.carry["full_run"] ?? true, "carried_forward": s.carry["carried_forward"] ?? 0])
+        try AuditLog.append(
+            writer, "run_decided", insurer: insurer, run: runID,
+            details: [
+                "members_read": s.membersRead, "certificates_issued": Int(digest[0]!)!, "certificates_sha256": digest[1]!,
+                "parameters_sha256": parameters.sha256, "code_version": codeVersion, "host": host,
+                "full_run": s.carry["full_run"] ?? true, "carried_forward": s.carry["carried_forward"] ?? 0,
+            ])
         CrashPoint.hit("before-commit")
         TestPause.hit("before-commit")
         // A certificate handed over at the counter since the snapshot, for a member this run
@@ -78,14 +82,20 @@ struct IssueTransaction {
         try RunRegistry.returnUnusedNumbers(writer, runID: runID, block: s.numbers.block, next: s.numbers.next)
         try fencedCommit(id: id, membersRead: s.membersRead, factsSnapshot: s.factsSnapshot, carry: s.carry)
         CrashPoint.hit("committed")
-        log.event("issue", "committed decisions, \(digest[0]!) certificates, notices and audit events",
-                  ["sent_during_stream": ["rounds": s.switches, "certificates_bytes": s.sentDuringStream.first ?? 0,
-                                         "notices_bytes": s.sentDuringStream.last ?? 0]])
+        log.event(
+            "issue", "committed decisions, \(digest[0]!) certificates, notices and audit events",
+            [
+                "sent_during_stream": [
+                    "rounds": s.switches, "certificates_bytes": s.sentDuringStream.first ?? 0,
+                    "notices_bytes": s.sentDuringStream.last ?? 0,
+                ]
+            ])
     }
 
     /// The applications the run fulfils and the certificates it replaces.
     private func applyChanges(_ changes: CopySpool, id: String) throws {
-        try writer.execute("""
+        try writer.execute(
+            """
             CREATE TEMP TABLE run_change (certificate_number bigint, application_id bigint, replaces bigint, records_on bigint)
             ON COMMIT DROP
             """)
@@ -109,13 +119,15 @@ struct IssueTransaction {
     private func refuseCounterClashes(id: String) throws {
         // No ANALYZE of the permanent tables here (its cost grows with the members; see the
         // Benchmarks article): autovacuum analyses what the run added.
-        let clashes = try writer.query("""
+        let clashes = try writer.query(
+            """
             SELECT r.member_id, k.certificate_number FROM certificate k
             JOIN certificate r ON r.insurer_number = k.insurer_number AND r.member_id = k.member_id AND r.run_id = $2
             WHERE k.insurer_number = $1 AND k.run_id IS NULL AND k.status = 'active'
               AND k.valid_from <= r.valid_to AND r.valid_from <= k.valid_to
             ORDER BY 1
-            """, [insurer, id]).rows
+            """, [insurer, id]
+        ).rows
         if !clashes.isEmpty {
             try writer.execute("ROLLBACK")
             throw CounterClash(members: clashes.map { $0[0]! })
@@ -129,10 +141,12 @@ struct IssueTransaction {
     private func fencedCommit(id: String, membersRead: Int, factsSnapshot: String, carry: [String: Any]) throws {
         try registry?.heartbeat(runID: runID, force: true)
         let carryJSON = String(decoding: try JSONSerialization.data(withJSONObject: carry, options: [.sortedKeys]), as: UTF8.self)
-        let fenced = try writer.query("""
+        let fenced = try writer.query(
+            """
             UPDATE run SET phase = 'decided', counts = jsonb_build_object('members_read', $2::int) || $5::jsonb, facts_snapshot = $4::pg_snapshot
             WHERE run_id = $1 AND lease_owner = $3 AND phase = 'deciding'
-            """, [id, String(membersRead), registry?.owner, factsSnapshot, carryJSON]).affectedRows
+            """, [id, String(membersRead), registry?.owner, factsSnapshot, carryJSON]
+        ).affectedRows
         guard fenced == 1 else {
             try writer.execute("ROLLBACK")
             throw RunRegistry.LostLock(runID: runID, cause: "another process has taken the run over")

@@ -1,9 +1,9 @@
 import Crypto
 import Foundation
-import KakuninCore
-import KakuninStore
-import KakuninRuntime
 import KakuninAudit
+import KakuninCore
+import KakuninRuntime
+import KakuninStore
 
 /// `kakunin run`: decide → issue → mail → audit → report for one insurer on one as-of date.
 ///
@@ -96,23 +96,29 @@ public final class NightlyRun {
             if o.rebuildFiles { return try rebuildFiles(o, control: control, registry: registry) }
             // A folder that cannot take the files fails now, before anything is decided.
             try OwnerOnlyFile.makeDirectory(o.outDirectory)
-            let (run, completedAt) = try registry.acquire(insurer: o.insurer, asOf: o.asOf, job: o.job,
-                                                          codeVersion: o.codeVersion, lockWait: o.lockWait)
+            let (run, completedAt) = try registry.acquire(
+                insurer: o.insurer, asOf: o.asOf, job: o.job,
+                codeVersion: o.codeVersion, lockWait: o.lockWait)
             // A run taken over or already completed goes on with the version it was registered with.
             o.parameters = try ParameterVersions.ofRun(control, runID: run.id)
             var result = try execute(o, control: control, registry: registry, run: run, completedAt: completedAt)
             result.parameters = o.parameters
             return result
         } catch let e as RunRegistry.Locked {
-            throw OperatorError(.runLocked, e.message, fix: "wait for it to finish (kakunin runs list); a crashed run is taken over automatically")
+            throw OperatorError(
+                .runLocked, e.message, fix: "wait for it to finish (kakunin runs list); a crashed run is taken over automatically")
         } catch let e as RunRegistry.BackDated {
             throw OperatorError(.runBackDated, e.message, fix: e.fix)
         } catch let e as RunRegistry.LockTimeout {
-            throw OperatorError(.runLocked, e.message,
-                                fix: "end that process (kakunin runs list shows the run; pg_terminate_backend(<connection>) ends a connection left behind) or let it finish, then run the same command again; --lock-wait sets how long to wait")
+            throw OperatorError(
+                .runLocked, e.message,
+                fix:
+                    "end that process (kakunin runs list shows the run; pg_terminate_backend(<connection>) ends a connection left behind) or let it finish, then run the same command again; --lock-wait sets how long to wait"
+            )
         } catch let e as RunRegistry.LostLock {
-            throw OperatorError(.runLocked, "\(e); this process stopped without committing or publishing anything more",
-                                fix: "kakunin runs list shows who holds the run now; if nobody does, run the same command again and it finishes the job")
+            throw OperatorError(
+                .runLocked, "\(e); this process stopped without committing or publishing anything more",
+                fix: "kakunin runs list shows who holds the run now; if nobody does, run the same command again and it finishes the job")
         }
     }
 
@@ -121,32 +127,48 @@ public final class NightlyRun {
     static func requireNearDate(_ o: Options) throws {
         let distance = o.today.days(until: o.asOf)
         guard abs(distance) > farDays, !o.allowFarDate else { return }
-        throw OperatorError(.usage, "as-of date \(o.asOf) is \(abs(distance)) days \(distance < 0 ? "before" : "after") today (\(o.today)): more than \(farDays) days away, which is usually a mistyped year",
-                            fix: "check the year; if the date is meant, add --allow-far-date")
+        throw OperatorError(
+            .usage,
+            "as-of date \(o.asOf) is \(abs(distance)) days \(distance < 0 ? "before" : "after") today (\(o.today)): more than \(farDays) days away, which is usually a mistyped year",
+            fix: "check the year; if the date is meant, add --allow-far-date")
     }
 
     /// A job name becomes a folder name: a short name of letters, digits, '-' and '_'.
     public static func validateJob(_ job: String) throws {
         guard job.range(of: #"^[A-Za-z0-9_-]{1,40}$"#, options: .regularExpression) != nil else {
-            throw OperatorError(.usage, "job name \"\(job.prefix(60))\" is not allowed: it names a folder of the mailing files",
-                                fix: "use 1 to 40 letters, digits, '-' or '_' (e.g. nightly, catchup-2026-12)")
+            throw OperatorError(
+                .usage, "job name \"\(job.prefix(60))\" is not allowed: it names a folder of the mailing files",
+                fix: "use 1 to 40 letters, digits, '-' or '_' (e.g. nightly, catchup-2026-12)")
         }
     }
 
-    private func execute(_ o: Options, control: Connection, registry: RunRegistry, run: RunRegistry.Run, completedAt: String?) throws -> Result {
+    private func execute(
+        _ o: Options, control: Connection, registry: RunRegistry, run: RunRegistry.Run, completedAt: String?
+    ) throws -> Result {
         log.runID = run.id
         let dir = Self.folder(o)
         if let completedAt { return try finishAlreadyCompleted(o, control: control, run: run, dir: dir, completedAt: completedAt) }
-        if run.resumed { log.event("registry", "taking over abandoned run \(run.id) (attempt \(run.attempts), phase \(run.phase.rawValue))") }
-        else { log.event("registry", "run \(run.id) started for insurer \(o.insurer) as of \(o.asOf)", ["parameters": o.parameters.source]) }
-        try audit(control, "run_started", run.id, o, ["attempt": run.attempts, "phase": run.phase.rawValue,
-                                                     "parameters_sha256": o.parameters.sha256, "parameters_source": o.parameters.source,
-                                                     "code_version": o.codeVersion])
+        if run.resumed {
+            log.event("registry", "taking over abandoned run \(run.id) (attempt \(run.attempts), phase \(run.phase.rawValue))")
+        } else {
+            log.event("registry", "run \(run.id) started for insurer \(o.insurer) as of \(o.asOf)", ["parameters": o.parameters.source])
+        }
+        try audit(
+            control, "run_started", run.id, o,
+            [
+                "attempt": run.attempts, "phase": run.phase.rawValue,
+                "parameters_sha256": o.parameters.sha256, "parameters_source": o.parameters.source,
+                "code_version": o.codeVersion,
+            ])
         // Files written from committed decisions use the parameters the run recorded (those it
         // decided with), as `--rebuild-files` does.
-        let mail = MailSettings(run.phase == .decided ? try ParameterVersions.ofRun(control, runID: run.id).parameters : o.parameters.parameters)
+        let mail = MailSettings(
+            run.phase == .decided ? try ParameterVersions.ofRun(control, runID: run.id).parameters : o.parameters.parameters)
         if o.parameters.parameters.usesDeprecatedMailClass {
-            log.event("parameters", "mail_class is deprecated: it sets both mail_class.certificate and mail_class.notice (now \(mail.certificateClass.rawValue) and \(mail.noticeClass.rawValue)); set those instead")
+            log.event(
+                "parameters",
+                "mail_class is deprecated: it sets both mail_class.certificate and mail_class.notice (now \(mail.certificateClass.rawValue) and \(mail.noticeClass.rawValue)); set those instead"
+            )
         }
         let published = try publishFiles(o, control: control, registry: registry, run: run, dir: dir, mail: mail)
         defer { _ = published.earlySeal?.wait() }
@@ -159,7 +181,9 @@ public final class NightlyRun {
     }
 
     /// A run completed before: only what an attempt stopped before is finished.
-    private func finishAlreadyCompleted(_ o: Options, control: Connection, run: RunRegistry.Run, dir: URL, completedAt: String) throws -> Result {
+    private func finishAlreadyCompleted(
+        _ o: Options, control: Connection, run: RunRegistry.Run, dir: URL, completedAt: String
+    ) throws -> Result {
         log.event("registry", "run \(run.id) already completed at \(completedAt); finishing only what an attempt stopped before")
         let report = try RunReport.load(control, runID: run.id, filesDirectory: dir)
         try finishCompleted(control, runID: run.id, dir: dir, base: report, o)
@@ -180,16 +204,19 @@ public final class NightlyRun {
     /// The publish step: the run's mailing files decided and committed now, or written again
     /// from the decisions an earlier attempt committed, and renamed into place; or those an
     /// earlier attempt published.
-    private func publishFiles(_ o: Options, control: Connection, registry: RunRegistry, run: RunRegistry.Run, dir: URL,
-                              mail: MailSettings) throws -> PublishedFiles {
+    private func publishFiles(
+        _ o: Options, control: Connection, registry: RunRegistry, run: RunRegistry.Run, dir: URL,
+        mail: MailSettings
+    ) throws -> PublishedFiles {
         if let published = try MailFiles.published(in: dir, runID: run.id) {
             // Files are published only after the decisions commit: a run still deciding cannot
             // have any. These are another database's (a restored or new one numbering its runs
             // from 1 again): never adopted, never overwritten.
             guard run.phase == .decided else {
-                throw OperatorError(.badConfiguration,
-                                    "\(dir.path) already holds mailing files of a run \(run.id) that this database has not decided: they come from another database or an earlier installation",
-                                    fix: "move that folder away (or pass another --out) and run again; kakunin never adopts or overwrites published files")
+                throw OperatorError(
+                    .badConfiguration,
+                    "\(dir.path) already holds mailing files of a run \(run.id) that this database has not decided: they come from another database or an earlier installation",
+                    fix: "move that folder away (or pass another --out) and run again; kakunin never adopts or overwrites published files")
             }
             log.event("files", "already published by an earlier attempt: \(dir.path)")
             return PublishedFiles(files: published, stagedFiles: nil, earlySeal: nil)
@@ -221,36 +248,51 @@ public final class NightlyRun {
     /// Decides and commits, again from a new snapshot while counter work overlaps the run.
     /// Deciding again is rare (a counter issue for one of the run's members during the run)
     /// and cheap next to a wrong second certificate.
-    private func decideWithRetries(_ o: Options, registry: RunRegistry, run: RunRegistry.Run, dir: URL, mail: MailSettings,
-                                   staging: inout MailStaging) throws -> Background<RunReport.FileFacts> {
+    private func decideWithRetries(
+        _ o: Options, registry: RunRegistry, run: RunRegistry.Run, dir: URL, mail: MailSettings,
+        staging: inout MailStaging
+    ) throws -> Background<RunReport.FileFacts> {
         var tries = 1
         while true {
             do {
                 return try decideAndCommit(o, runID: run.id, registry: registry, staging: staging).stagedFiles!
             } catch let clash as CounterClash where tries < Self.maxDecideTries {
-                log.event("decide", clash.members.isEmpty ? "a certificate or application this run changes was changed at the counter during the run; deciding again"
-                              : "members \(clash.members.prefix(10).joined(separator: ", ")) were issued a certificate at the counter during the run; deciding again",
-                          ["members": clash.members.count])
+                log.event(
+                    "decide",
+                    clash.members.isEmpty
+                        ? "a certificate or application this run changes was changed at the counter during the run; deciding again"
+                        : "members \(clash.members.prefix(10).joined(separator: ", ")) were issued a certificate at the counter during the run; deciding again",
+                    ["members": clash.members.count])
                 staging.discard()
                 tries += 1
                 staging = try MailStaging(dir: dir, runID: run.id, attempt: run.attempts, settings: mail)
             } catch let clash as CounterClash {
-                throw OperatorError(.runLocked, "counter issues kept overlapping this run (\(tries) tries; last: members \(clash.members.prefix(10).joined(separator: ", ")))",
-                                    fix: "run the same command again when the counter is quieter: nothing was committed")
+                throw OperatorError(
+                    .runLocked,
+                    "counter issues kept overlapping this run (\(tries) tries; last: members \(clash.members.prefix(10).joined(separator: ", ")))",
+                    fix: "run the same command again when the counter is quieter: nothing was committed")
             }
         }
     }
 
     /// The run's last steps once its files are published: the report, the run marked complete,
     /// the auditors' report, then the seal of the audit log or a signed checkpoint.
-    private func complete(_ o: Options, control: Connection, registry: RunRegistry, run: RunRegistry.Run, dir: URL,
-                          published: PublishedFiles) throws -> Result {
+    private func complete(
+        _ o: Options, control: Connection, registry: RunRegistry, run: RunRegistry.Run, dir: URL,
+        published: PublishedFiles
+    ) throws -> Result {
         let files = published.files
         let report = try RunReport.load(control, runID: run.id, filesDirectory: dir, files: published.stagedFiles)
-        try audit(control, "run_completed", run.id, o, ["manifest_sha256": files.manifestSHA256, "checks_pass": report.allChecksPass,
-                                                       "decisions": report.decisions, "certificates": report.certificates])
+        try audit(
+            control, "run_completed", run.id, o,
+            [
+                "manifest_sha256": files.manifestSHA256, "checks_pass": report.allChecksPass,
+                "decisions": report.decisions, "certificates": report.certificates,
+            ])
         try registry.complete(runID: run.id, counts: report.countsJSON())
-        log.event("complete", "run \(run.id) completed", ["decisions": report.decisions, "certificates": report.certificates, "held": report.held])
+        log.event(
+            "complete", "run \(run.id) completed",
+            ["decisions": report.decisions, "certificates": report.certificates, "held": report.held])
         CrashPoint.hit("completed")
         // The auditors' report beside the mailing files, as HTML (people) and JSON (tools).
         try publishAuditorReport(control, runID: run.id, dir: dir, base: report)
@@ -319,11 +361,14 @@ public final class NightlyRun {
         if published {
             try completeAuditorReport(control, runID: runID, dir: dir, base: base)
         } else {
-            log.event("files", "the mailing files of run \(runID) are not in \(dir.path); kakunin run --rebuild-files writes them again from the database")
+            log.event(
+                "files",
+                "the mailing files of run \(runID) are not in \(dir.path); kakunin run --rebuild-files writes them again from the database")
         }
         if let keyPath = o.auditKeyPath {
             guard published, !FileManager.default.fileExists(atPath: dir.appendingPathComponent(Self.checkpointName).path) else { return }
-            log.event("audit", "the signed checkpoint of run \(runID) was missing (an attempt stopped after completing the run): signing one")
+            log.event(
+                "audit", "the signed checkpoint of run \(runID) was missing (an attempt stopped after completing the run): signing one")
             try publishCheckpoint(control, keyPath: keyPath, dir: dir)
         } else {
             // The run's last events, unsealed if an attempt stopped before its seal.
@@ -339,15 +384,21 @@ public final class NightlyRun {
     private func rebuildFiles(_ o: Options, control: Connection, registry: RunRegistry) throws -> Result {
         try registry.lock(insurer: o.insurer, lockWait: o.lockWait)
         guard let run = try registry.completedRun(insurer: o.insurer, asOf: o.asOf, job: o.job) else {
-            throw OperatorError(.notFound, "insurer \(o.insurer) has no completed \(o.job) run as of \(o.asOf): only a completed run's files can be rebuilt",
-                                fix: "kakunin runs list --insurer \(o.insurer) shows the runs; an unfinished run is finished by running it again without --rebuild-files")
+            throw OperatorError(
+                .notFound,
+                "insurer \(o.insurer) has no completed \(o.job) run as of \(o.asOf): only a completed run's files can be rebuilt",
+                fix:
+                    "kakunin runs list --insurer \(o.insurer) shows the runs; an unfinished run is finished by running it again without --rebuild-files"
+            )
         }
         log.runID = run.id
         let dir = Self.folder(o)
         let present = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted()
         guard present.isEmpty else {
-            throw OperatorError(.badConfiguration, "\(dir.path) already holds \(present.count) file(s) (\(present.prefix(5).joined(separator: ", "))): kakunin never overwrites published files",
-                                fix: "move that folder away (or pass another --out) and rebuild again")
+            throw OperatorError(
+                .badConfiguration,
+                "\(dir.path) already holds \(present.count) file(s) (\(present.prefix(5).joined(separator: ", "))): kakunin never overwrites published files",
+                fix: "move that folder away (or pass another --out) and rebuild again")
         }
         let parameters = try ParameterVersions.ofRun(control, runID: run.id)
         let staging = try MailStaging(dir: dir, runID: run.id, attempt: run.attempts + 1, settings: MailSettings(parameters.parameters))
@@ -359,8 +410,12 @@ public final class NightlyRun {
             staging.discard()
             throw error
         }
-        try audit(control, "run_files_rebuilt", run.id, o, ["person": o.person ?? "", "job": o.job, "manifest_sha256": files.manifestSHA256,
-                                                           "files": files.manifest.files.map(\.name)])
+        try audit(
+            control, "run_files_rebuilt", run.id, o,
+            [
+                "person": o.person ?? "", "job": o.job, "manifest_sha256": files.manifestSHA256,
+                "files": files.manifest.files.map(\.name),
+            ])
         let report = try RunReport.load(control, runID: run.id, filesDirectory: dir)
         try finishCompleted(control, runID: run.id, dir: dir, base: report, o)
         var r = Result(runID: run.id, report: report)
@@ -416,8 +471,9 @@ public final class NightlyRun {
         let reader = try Connection(url: url, applicationName: "kakunin-run-read")
         let writer = try Connection(url: url, applicationName: "kakunin-run-write")
         try openWriter(writer, o, issuing: runID != nil, registry: registry)
-        var facts = try FactsSource(reader: reader, insurer: o.insurer, asOf: o.asOf,
-                                    delivery: o.parameters.parameters.employeeDelivery)
+        var facts = try FactsSource(
+            reader: reader, insurer: o.insurer, asOf: o.asOf,
+            delivery: o.parameters.parameters.employeeDelivery)
         var numbers = try CertificateNumbers(runID: runID, registry: registry, reader: reader, insurer: o.insurer, count: facts.total)
         // What every row of a table has in common: run, insurer, as-of date (the last columns).
         let common = Array("\t\(runID ?? 0)\t\(o.insurer)\t\(o.asOf.description)\n".utf8)
@@ -428,23 +484,24 @@ public final class NightlyRun {
         // as the run_decided event records it) are written on a thread of their own.
         var mailer: StreamMailer?
         if let staging, let spool {
-            mailer = StreamMailer(staging: staging, certificates: spool.certificates, notices: spool.notices, changes: spool.changes,
-                                  person: person, asOf: o.asOf, common: common)
+            mailer = StreamMailer(
+                staging: staging, certificates: spool.certificates, notices: spool.notices, changes: spool.changes,
+                person: person, asOf: o.asOf, common: common)
         }
         defer { mailer?.stop() }
         try facts.splitIfLarge(url: url, log: log)
         log.event("decide", "deciding \(facts.total) members", ["members": facts.total])
         var encoder = DecisionEncoder(parameters: o.parameters.parameters, runID: runID, insurer: o.insurer, asOf: o.asOf)
-        var carry = try runID.map { try CarryForward.plan(reader, runID: $0, insurer: o.insurer, asOf: o.asOf, parameters: o.parameters,
-                                                          codeVersion: o.codeVersion, askedFull: o.full) } ?? .dryRun(asOf: o.asOf)
-        log.event("decide", carry.full ? "full run: \(carry.why)" : "incremental night: members whose facts changed or whose review date has come",
-                  ["full_run": carry.full])
+        var carry = try planCarry(reader, o, runID: runID)
         // The decisions go to the writer connection's own thread, which also sends the spooled
         // certificates and notices as they grow (StreamWriter): the server takes them while the
         // stream runs instead of after it.
-        let w = try StreamWriter(db: writer, decisionsSQL: Self.decisionsCopy(into: runID == nil ? "pg_temp.rd" : "decision"),
-                                 sides: spool.map { [(sql: RunSpools.certificatesCopy, spool: $0.certificates), (sql: RunSpools.noticesCopy, spool: $0.notices)] } ?? [],
-                                 switchBytes: Self.switchBytes)
+        let w = try StreamWriter(
+            db: writer, decisionsSQL: Self.decisionsCopy(into: runID == nil ? "pg_temp.rd" : "decision"),
+            sides: spool.map {
+                [(sql: RunSpools.certificatesCopy, spool: $0.certificates), (sql: RunSpools.noticesCopy, spool: $0.notices)]
+            } ?? [],
+            switchBytes: Self.switchBytes)
         defer { w.stop() }
         let read = try streamDecisions(facts, &encoder, &numbers, &carry, to: w, mailer: mailer, runID: runID, registry: registry)
         // The mailing thread has written the last rows; the writer's thread sends what the
@@ -457,7 +514,9 @@ public final class NightlyRun {
         let streamed = try w.finish()
         try facts.commit()
         log.endProgress()
-        log.event("decide", "decided \(read - carry.carried) members, carried \(carry.carried) forward", ["members": read, "carried_forward": carry.carried])
+        log.event(
+            "decide", "decided \(read - carry.carried) members, carried \(carry.carried) forward",
+            ["members": read, "carried_forward": carry.carried])
 
         guard let runID, let staging, let spool else {
             let report = try RunReport.fromStage(writer, membersRead: read)
@@ -472,9 +531,10 @@ public final class NightlyRun {
         let stagedFiles = Background { RunReport.FileFacts.read(staged) }
         do {
             try IssueTransaction(writer: writer, registry: registry, runID: runID, insurer: o.insurer, log: log).commit(
-                .init(membersRead: read, issued: issued, factsSnapshot: facts.snapshot, numbers: numbers, changes: spool.changes,
-                      switches: w.switches, sentDuringStream: streamed.sentDuringStream,
-                      carry: carry.counts(parameters: o.parameters, codeVersion: o.codeVersion, runID: runID)),
+                .init(
+                    membersRead: read, issued: issued, factsSnapshot: facts.snapshot, numbers: numbers, changes: spool.changes,
+                    switches: w.switches, sentDuringStream: streamed.sentDuringStream,
+                    carry: carry.counts(parameters: o.parameters, codeVersion: o.codeVersion, runID: runID)),
                 parameters: o.parameters, codeVersion: o.codeVersion, host: o.host)
         } catch {
             _ = stagedFiles.wait()
@@ -483,10 +543,27 @@ public final class NightlyRun {
         return .committed(stagedFiles: stagedFiles)
     }
 
+    /// Full run or incremental night (CarryForward.plan), logged; a dry run decides everyone.
+    private func planCarry(_ reader: Connection, _ o: Options, runID: Int?) throws -> CarryForward {
+        let carry =
+            try runID.map {
+                try CarryForward.plan(
+                    reader, runID: $0, insurer: o.insurer, asOf: o.asOf, parameters: o.parameters,
+                    codeVersion: o.codeVersion, askedFull: o.full)
+            } ?? .dryRun(asOf: o.asOf)
+        log.event(
+            "decide",
+            carry.full ? "full run: \(carry.why)" : "incremental night: members whose facts changed or whose review date has come",
+            ["full_run": carry.full])
+        return carry
+    }
+
     /// The decide and number steps over the stream: each member's decision to the writer's
     /// thread and, in a run, with its facts row to the mailing thread. Returns the members read.
-    private func streamDecisions(_ facts: FactsSource, _ encoder: inout DecisionEncoder, _ numbers: inout CertificateNumbers,
-                                 _ carry: inout CarryForward, to w: StreamWriter, mailer: StreamMailer?, runID: Int?, registry: RunRegistry?) throws -> Int {
+    private func streamDecisions(
+        _ facts: FactsSource, _ encoder: inout DecisionEncoder, _ numbers: inout CertificateNumbers,
+        _ carry: inout CarryForward, to w: StreamWriter, mailer: StreamMailer?, runID: Int?, registry: RunRegistry?
+    ) throws -> Int {
         var row = CopyRow()
         var read = 0
         let total = facts.total
@@ -504,8 +581,10 @@ public final class NightlyRun {
                 if let mailer {
                     // The row itself goes to the mailing thread; the next one loads into a row
                     // it has finished with (no copy, no allocation per member).
-                    try mailer.add(StreamMailer.Item(row: row, decision: decided.decision, reasons: decided.reasons,
-                                                     number: decided.number, kind: decided.kind))
+                    try mailer.add(
+                        StreamMailer.Item(
+                            row: row, decision: decided.decision, reasons: decided.reasons,
+                            number: decided.number, kind: decided.kind))
                     row = mailer.recycledRow()
                 }
             }
@@ -536,7 +615,9 @@ public final class NightlyRun {
             if issuing { _ = try writer.query("SELECT ensure_decision_partition($1)", [o.asOf.description]) }
             try lockInsurerRow(writer, o, issuing: issuing)
         } catch let e as DatabaseError where e.sqlState == "55P03" {
-            if let registry { throw try registry.lockTimeout(insurer: o.insurer, waitingFor: "the insurer's row (or the decisions' partition)") }
+            if let registry {
+                throw try registry.lockTimeout(insurer: o.insurer, waitingFor: "the insurer's row (or the decisions' partition)")
+            }
             throw e
         }
         if registry != nil { _ = try writer.query("SELECT set_config('lock_timeout', '0', false)") }
@@ -589,8 +670,9 @@ struct ReasonTextCache {
     mutating func text(_ reasons: ReasonSet) -> Text {
         if let t = cache[reasons.bits] { return t }
         let codes = reasons.sorted.map(\.rawValue)
-        let t = Text(array: Array("{\(codes.joined(separator: ","))}".utf8), arrayField: CopyBinary.Writer.textArrayField(codes),
-                     list: Array(codes.joined(separator: ";").utf8))
+        let t = Text(
+            array: Array("{\(codes.joined(separator: ","))}".utf8), arrayField: CopyBinary.Writer.textArrayField(codes),
+            list: Array(codes.joined(separator: ";").utf8))
         cache[reasons.bits] = t
         return t
     }
@@ -599,9 +681,15 @@ struct ReasonTextCache {
 extension CopyText {
     /// `YYYY-MM-DD`, or `\N`.
     static func appendDate(_ d: LocalDate?, to out: inout [UInt8]) {
-        guard let d else { appendNull(to: &out); return }
+        guard let d else {
+            appendNull(to: &out)
+            return
+        }
         let (y, m, day) = d.civil
-        func two(_ n: Int) { out.append(UInt8(48 + n / 10)); out.append(UInt8(48 + n % 10)) }
+        func two(_ n: Int) {
+            out.append(UInt8(48 + n / 10))
+            out.append(UInt8(48 + n % 10))
+        }
         two(y / 100)
         two(y % 100)
         out.append(UInt8(ascii: "-"))
@@ -611,7 +699,10 @@ extension CopyText {
     }
 
     static func appendInt(_ n: Int64?, to out: inout [UInt8]) {
-        guard let n else { appendNull(to: &out); return }
+        guard let n else {
+            appendNull(to: &out)
+            return
+        }
         out.append(contentsOf: String(n).utf8)
     }
 }

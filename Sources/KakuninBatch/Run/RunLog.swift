@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,8 +24,10 @@ public final class RunLog {
             clearLine()
             write(String(format: "[%6.1fs] [%@] %@\n", Date().timeIntervalSince(started), phase, message))
         } else {
-            var obj: [String: Any] = ["ts": ISO8601DateFormatter().string(from: Date()), "phase": phase, "message": message,
-                                      "elapsed_seconds": (Date().timeIntervalSince(started) * 1000).rounded() / 1000]
+            var obj: [String: Any] = [
+                "ts": ISO8601DateFormatter().string(from: Date()), "phase": phase, "message": message,
+                "elapsed_seconds": (Date().timeIntervalSince(started) * 1000).rounded() / 1000,
+            ]
             if let runID { obj["run_id"] = runID }
             for (k, v) in fields { obj[k] = v }
             if let data = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]) {
@@ -35,7 +38,9 @@ public final class RunLog {
 
     /// Called often; draws at most five times a second on a terminal, logs every 10 s otherwise.
     public func progress(_ done: Int, of total: Int) {
-        progress("deciding", phase: "decide", done: done, total: total, unit: "members", fraction: total > 0 ? Double(done) / Double(total) : nil)
+        progress(
+            "deciding", phase: "decide", done: done, total: total, unit: "members", fraction: total > 0 ? Double(done) / Double(total) : nil
+        )
     }
 
     /// The same line for any long step: `label`, a bar when the share done (`fraction`) is

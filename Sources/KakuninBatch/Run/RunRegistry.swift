@@ -92,13 +92,21 @@ public final class RunRegistry {
             Thread.sleep(forTimeInterval: 0.1)
         }
         guard locked else {
-            let r = try db.query("""
+            let r = try db.query(
+                """
                 SELECT run_id, as_of::text, job, lease_owner, lease_expires_at::text FROM run
                 WHERE insurer_number = $1 AND status = 'running' ORDER BY lease_expires_at DESC NULLS LAST, run_id DESC LIMIT 1
-                """, [insurer]).rows.first
-            let what = r.map { "run \($0[0]!) (as of \($0[1]!), job \($0[2]!)) is being run by \($0[3] ?? "another process") (lease until \($0[4] ?? "?"))" }
+                """, [insurer]
+            ).rows.first
+            let what =
+                r.map {
+                    "run \($0[0]!) (as of \($0[1]!), job \($0[2]!)) is being run by \($0[3] ?? "another process") (lease until \($0[4] ?? "?"))"
+                }
                 ?? "another process holds its lock"
-            throw Locked(message: "insurer \(insurer) already has an issuing run in progress: \(what); at most one run per insurer issues at a time, whatever its job or date")
+            throw Locked(
+                message:
+                    "insurer \(insurer) already has an issuing run in progress: \(what); at most one run per insurer issues at a time, whatever its job or date"
+            )
         }
     }
 
@@ -106,16 +114,20 @@ public final class RunRegistry {
     /// One transaction under the insurer's run lock: a run that would go back in time is
     /// refused (`BackDated`) before anything is written, and every lock wait is bounded by
     /// `lockWait`.
-    public func acquire(insurer: String, asOf: LocalDate, job: String, codeVersion: String,
-                        lockWait: Double = 5) throws -> (Run, completedAt: String?) {
+    public func acquire(
+        insurer: String, asOf: LocalDate, job: String, codeVersion: String,
+        lockWait: Double = 5
+    ) throws -> (Run, completedAt: String?) {
         try lock(insurer: insurer, lockWait: lockWait)
         return try boundedWaits(db, insurer: insurer, waitingFor: "the run's row") {
             // A completed run is history (the database refuses to change it): look first.
-            let existing = try db.query("""
+            let existing = try db.query(
+                """
                 SELECT run_id, status, phase, attempts, finished_at::text, coalesce(lease_owner, 'an unknown process') FROM run
                 WHERE insurer_number = $1 AND as_of = $2 AND job = $3
                 FOR UPDATE
-                """, [insurer, asOf.description, job]).rows.first
+                """, [insurer, asOf.description, job]
+            ).rows.first
             if let e = existing, e[1] == "completed" {
                 return (Run(id: Int(e[0]!)!, phase: .completed, attempts: Int(e[3]!)!, resumed: false), e[4])
             }
@@ -125,12 +137,18 @@ public final class RunRegistry {
                 try requireForward(insurer: insurer, asOf: asOf, job: job)
             }
             guard let e = existing else {
-                let id = try db.query("""
+                let id = try db.query(
+                    """
                     INSERT INTO run (insurer_number, as_of, job, status, phase, lease_owner, lease_expires_at, host, code_version)
                     VALUES ($1, $2, $3, 'running', 'deciding', $4, now() + make_interval(secs => $5), $6, $7)
                     RETURNING run_id
-                    """, [insurer, asOf.description, job, owner, String(Self.leaseSeconds), owner.split(separator: ":").first.map(String.init),
-                          codeVersion]).scalar!
+                    """,
+                    [
+                        insurer, asOf.description, job, owner, String(Self.leaseSeconds),
+                        owner.split(separator: ":").first.map(String.init),
+                        codeVersion,
+                    ]
+                ).scalar!
                 // The database registers the run with the parameter version in force on its
                 // as-of date (sql/022: run_parameters_in_force), or refuses it.
                 return (Run(id: Int(id)!, phase: .deciding, attempts: 1, resumed: false), nil)
@@ -138,7 +156,8 @@ public final class RunRegistry {
             // Nobody holds the lock, so the previous process is gone: take the run over.
             takenOver = (e[0]!, asOf.description, job, e[5]!)
             let attempts = Int(e[3]!)! + 1
-            try db.execute("""
+            try db.execute(
+                """
                 UPDATE run SET lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3), attempts = $4,
                        status = 'running', code_version = $5
                 WHERE run_id = $1
@@ -157,16 +176,22 @@ public final class RunRegistry {
         let d = asOf.description
         if let later = try db.query("SELECT run_id, as_of::text, job, status FROM run_later_than($1, $2)", [insurer, d]).rows.first {
             throw BackDated(
-                message: "a run of insurer \(insurer) as of \(d) (job \(job)) would go back in time: run \(later[0]!) (job \(later[2]!), \(later[3]!)) is as of \(later[1]!), and a run does not see the certificates of a later run as covering its date (it would issue overlapping ones); nothing was written",
-                fix: "run for \(later[1]!) or later (a catch-up is decided by the next run on or after \(later[1]!)); to see what \(d) would have decided, add --dry-run")
+                message:
+                    "a run of insurer \(insurer) as of \(d) (job \(job)) would go back in time: run \(later[0]!) (job \(later[2]!), \(later[3]!)) is as of \(later[1]!), and a run does not see the certificates of a later run as covering its date (it would issue overlapping ones); nothing was written",
+                fix:
+                    "run for \(later[1]!) or later (a catch-up is decided by the next run on or after \(later[1]!)); to see what \(d) would have decided, add --dry-run"
+            )
         }
-        if let c = try db.query("""
+        if let c = try db.query(
+            """
             SELECT member_id, certificate_number, issued_on::text, valid_from::text, count(*) OVER () FROM certificate
             WHERE insurer_number = $1 AND run_id IS NULL AND status = 'active' AND issued_on > $2 AND valid_from > $2
             ORDER BY issued_on DESC, certificate_number DESC LIMIT 1
-            """, [insurer, d]).rows.first {
+            """, [insurer, d]
+        ).rows.first {
             throw BackDated(
-                message: "a run of insurer \(insurer) as of \(d) (job \(job)) would go back in time: \(c[4]!) certificate(s) were handed over at the counter on a later date, starting after \(d) (latest: certificate \(c[1]!) of member \(c[0]!), issued \(c[2]!), valid from \(c[3]!)); the run would issue overlapping ones; nothing was written",
+                message:
+                    "a run of insurer \(insurer) as of \(d) (job \(job)) would go back in time: \(c[4]!) certificate(s) were handed over at the counter on a later date, starting after \(d) (latest: certificate \(c[1]!) of member \(c[0]!), issued \(c[2]!), valid from \(c[3]!)); the run would issue overlapping ones; nothing was written",
                 fix: "run for \(c[2]!) or later; to see what \(d) would have decided, add --dry-run")
         }
     }
@@ -197,7 +222,8 @@ public final class RunRegistry {
     /// Asked on the registry's connection (idle: the one that timed out may be in an aborted
     /// transaction).
     func lockTimeout(insurer: String, waitingFor what: String) throws -> LockTimeout {
-        let holders = try db.query("""
+        let holders = try db.query(
+            """
             SELECT DISTINCT a.pid, coalesce(nullif(a.application_name, ''), '?'), coalesce(host(a.client_addr), 'local socket'),
                    to_char(a.xact_start, 'YYYY-MM-DD HH24:MI:SS'), a.usename
             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
@@ -205,23 +231,32 @@ public final class RunRegistry {
               AND l.relation IN ('insurer'::regclass, 'run'::regclass, 'certificate_counter'::regclass)
               AND l.mode IN ('RowShareLock', 'RowExclusiveLock') AND a.datname = current_database()
             ORDER BY 4 LIMIT 5
-            """).rows.map { "connection \($0[0]!) (\($0[1]!), user \($0[4] ?? "?"), from \($0[2]!), in a transaction since \($0[3] ?? "?"))" }
-        let abandoned = try takenOver.map { [$0.runID, $0.asOf, $0.job, $0.owner] } ?? db.query("""
-            SELECT run_id, as_of::text, job, coalesce(lease_owner, 'an unknown process') FROM run
-            WHERE insurer_number = $1 AND status = 'running' AND lease_owner IS DISTINCT FROM $2 ORDER BY run_id DESC LIMIT 1
-            """, [insurer, owner]).rows.first
-        var message = "waited \(lockWait) s (--lock-wait) for a lock on \(what) of insurer \(insurer), still held by "
+            """
+        ).rows.map { "connection \($0[0]!) (\($0[1]!), user \($0[4] ?? "?"), from \($0[2]!), in a transaction since \($0[3] ?? "?"))" }
+        let abandoned =
+            try takenOver.map { [$0.runID, $0.asOf, $0.job, $0.owner] }
+            ?? db.query(
+                """
+                SELECT run_id, as_of::text, job, coalesce(lease_owner, 'an unknown process') FROM run
+                WHERE insurer_number = $1 AND status = 'running' AND lease_owner IS DISTINCT FROM $2 ORDER BY run_id DESC LIMIT 1
+                """, [insurer, owner]
+            ).rows.first
+        var message =
+            "waited \(lockWait) s (--lock-wait) for a lock on \(what) of insurer \(insurer), still held by "
             + (holders.isEmpty ? "another connection" : holders.joined(separator: "; "))
         if let r = abandoned {
-            message += "; abandoned run \(r[0]!) (as of \(r[1]!), job \(r[2]!)) was last run by \(r[3] ?? "an unknown process"), whose process may still be alive"
+            message +=
+                "; abandoned run \(r[0]!) (as of \(r[1]!), job \(r[2]!)) was last run by \(r[3] ?? "an unknown process"), whose process may still be alive"
         }
         return LockTimeout(message: message + "; nothing was written")
     }
     /// The completed run of the insurer for this date and job, if there is one.
     public func completedRun(insurer: String, asOf: LocalDate, job: String) throws -> Run? {
-        try db.query("""
+        try db.query(
+            """
             SELECT run_id, attempts FROM run WHERE insurer_number = $1 AND as_of = $2 AND job = $3 AND status = 'completed'
-            """, [insurer, asOf.description, job]).rows.first.map { Run(id: Int($0[0]!)!, phase: .completed, attempts: Int($0[1]!)!, resumed: false) }
+            """, [insurer, asOf.description, job]
+        ).rows.first.map { Run(id: Int($0[0]!)!, phase: .completed, attempts: Int($0[1]!)!, resumed: false) }
     }
 
     /// Renews the lease at most every second; cheap to call from a hot loop. Each renewal proves
@@ -232,9 +267,11 @@ public final class RunRegistry {
         lastBeat = Date()
         let renewed: Int
         do {
-            renewed = try db.query("""
+            renewed = try db.query(
+                """
                 UPDATE run SET lease_expires_at = now() + make_interval(secs => $2) WHERE run_id = $1 AND lease_owner = $3
-                """, [String(runID), String(Self.leaseSeconds), owner]).affectedRows
+                """, [String(runID), String(Self.leaseSeconds), owner]
+            ).affectedRows
         } catch let e as DatabaseError {
             throw LostLock(runID: runID, cause: "the connection holding the lock failed (\(e.message))")
         }
@@ -248,8 +285,10 @@ public final class RunRegistry {
     /// counter issue waits for it at most a moment.
     public func reserveNumbers(runID: Int, insurer: String, count: Int) throws -> (from: Int64, to: Int64) {
         try boundedWaits(db, insurer: insurer, waitingFor: "the certificate counter") {
-            let held = try db.query("SELECT numbers_from, numbers_to FROM run WHERE run_id = $1 AND lease_owner = $2",
-                                    [String(runID), owner]).rows
+            let held = try db.query(
+                "SELECT numbers_from, numbers_to FROM run WHERE run_id = $1 AND lease_owner = $2",
+                [String(runID), owner]
+            ).rows
             guard let h = held.first else { throw LostLock(runID: runID, cause: "another process has taken the run over") }
             if let f = h[0].flatMap({ Int64($0) }), let t = h[1].flatMap({ Int64($0) }), t - f >= Int64(count) { return (f, t) }
             let size = Int64(max(count, 1))
@@ -283,10 +322,12 @@ public final class RunRegistry {
     /// Marks the run completed, if this process still holds it.
     public func complete(runID: Int, counts: String) throws {
         try heartbeat(runID: runID, force: true)
-        let n = try db.query("""
+        let n = try db.query(
+            """
             UPDATE run SET status = 'completed', phase = 'completed', finished_at = now(), lease_owner = NULL,
                    lease_expires_at = NULL, counts = coalesce(counts, '{}') || $2::jsonb WHERE run_id = $1 AND lease_owner = $3
-            """, [String(runID), counts, owner]).affectedRows
+            """, [String(runID), counts, owner]
+        ).affectedRows
         guard n == 1 else { throw LostLock(runID: runID, cause: "another process has taken the run over") }
     }
 }
@@ -317,9 +358,13 @@ public struct RunListing: Sendable {
     public var abandoned: Bool { status == "abandoned" }
 
     /// Newest first; every filter optional.
-    public static func recent(_ db: Connection, insurer: String? = nil, from: String? = nil, to: String? = nil,
-                              limit: Int, offset: Int = 0) throws -> [RunListing] {
-        try listing(db, """
+    public static func recent(
+        _ db: Connection, insurer: String? = nil, from: String? = nil, to: String? = nil,
+        limit: Int, offset: Int = 0
+    ) throws -> [RunListing] {
+        try listing(
+            db,
+            """
             FROM run WHERE ($1::text IS NULL OR insurer_number = $1) AND ($2::date IS NULL OR as_of >= $2::date)
               AND ($3::date IS NULL OR as_of <= $3::date)
             ORDER BY run_id DESC LIMIT $4 OFFSET $5
@@ -328,21 +373,27 @@ public struct RunListing: Sendable {
 
     /// The latest run of each insurer (latest as-of date, then latest run), by insurer.
     public static func latestPerInsurer(_ db: Connection) throws -> [RunListing] {
-        try listing(db, "FROM (SELECT DISTINCT ON (insurer_number) * FROM run ORDER BY insurer_number, as_of DESC, run_id DESC) run ORDER BY insurer_number", [])
+        try listing(
+            db,
+            "FROM (SELECT DISTINCT ON (insurer_number) * FROM run ORDER BY insurer_number, as_of DESC, run_id DESC) run ORDER BY insurer_number",
+            [])
     }
 
     private static func listing(_ db: Connection, _ from: String, _ params: [String?]) throws -> [RunListing] {
-        try db.query("""
+        try db.query(
+            """
             SELECT run_id, insurer_number, as_of::text, job,
                    CASE WHEN status = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < now()) THEN 'abandoned' ELSE status END,
                    phase, attempts, to_char(started_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS'), to_char(finished_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS'),
                    extract(epoch FROM finished_at - started_at)::text,
                    counts->>'decisions', counts->>'certificates', counts->>'held', counts->>'waiting', counts->>'checks_pass', params_sha256
             \(from)
-            """, params).rows.map {
-            RunListing(runID: Int($0[0]!)!, insurer: $0[1]!, asOf: $0[2]!, job: $0[3]!, status: $0[4]!, phase: $0[5], attempts: Int($0[6]!) ?? 1,
-                       started: $0[7]!, finished: $0[8], seconds: $0[9].flatMap(Double.init), decisions: $0[10], certificates: $0[11],
-                       held: $0[12], waiting: $0[13], checksPass: $0[14].map { $0 == "true" }, parametersSHA256: $0[15])
+            """, params
+        ).rows.map {
+            RunListing(
+                runID: Int($0[0]!)!, insurer: $0[1]!, asOf: $0[2]!, job: $0[3]!, status: $0[4]!, phase: $0[5], attempts: Int($0[6]!) ?? 1,
+                started: $0[7]!, finished: $0[8], seconds: $0[9].flatMap(Double.init), decisions: $0[10], certificates: $0[11],
+                held: $0[12], waiting: $0[13], checksPass: $0[14].map { $0 == "true" }, parametersSHA256: $0[15])
         }
     }
 }
@@ -351,32 +402,41 @@ public struct RunListing: Sendable {
 /// documents kept out of the vendor files (the console holds no SQL).
 public enum RunWaiting {
     /// Held decisions of the run by reason code, among `codes`, most first (`only` narrows to one code).
-    public static func heldByCode(_ db: Connection, run: RunListing, codes: [String], only: String?) throws -> [(code: String, count: Int)] {
-        try db.query("""
+    public static func heldByCode(_ db: Connection, run: RunListing, codes: [String], only: String?) throws -> [(code: String, count: Int)]
+    {
+        try db.query(
+            """
             SELECT reason, count(*) FROM decision, unnest(reasons) AS reason
             WHERE run_id = $1 AND as_of = $2 AND outcome = 'held' AND ($3::text IS NULL OR reason = $3) AND reason = ANY ($4::text[])
             GROUP BY 1 ORDER BY 2 DESC, 1
-            """, [String(run.runID), run.asOf, only, "{" + codes.sorted().joined(separator: ",") + "}"]).rows.map { ($0[0]!, Int($0[1]!) ?? 0) }
+            """, [String(run.runID), run.asOf, only, "{" + codes.sorted().joined(separator: ",") + "}"]
+        ).rows.map { ($0[0]!, Int($0[1]!) ?? 0) }
     }
 
     /// One page of the members held for `code`, by member id.
     public static func heldMembers(_ db: Connection, run: RunListing, code: String, limit: Int, offset: Int) throws -> [String] {
-        try db.query("""
+        try db.query(
+            """
             SELECT member_id FROM decision WHERE run_id = $1 AND as_of = $2 AND outcome = 'held' AND $3 = ANY (reasons)
             ORDER BY member_id LIMIT $4 OFFSET $5
-            """, [String(run.runID), run.asOf, code, String(limit), String(offset)]).rows.map { $0[0]! }
+            """, [String(run.runID), run.asOf, code, String(limit), String(offset)]
+        ).rows.map { $0[0]! }
     }
 
     /// The first 50 documents of the run kept out of the vendor files: member, document
     /// (`certificate` or a notice kind), its number (certificates), and why.
-    public static func documents(_ db: Connection, run: RunListing) throws -> [(member: String, document: String, number: String?, problem: String)] {
-        try db.query("""
+    public static func documents(
+        _ db: Connection, run: RunListing
+    ) throws -> [(member: String, document: String, number: String?, problem: String)] {
+        try db.query(
+            """
             SELECT member_id, 'certificate', certificate_number::text, mail_exception FROM certificate
             WHERE insurer_number = $1 AND run_id = $2 AND \(RunRegistry.inBlock("certificate", run: "$2"))
               AND mail_exception IS NOT NULL AND status = 'active'
             UNION ALL
             SELECT member_id, kind, NULL, mail_exception FROM notice WHERE insurer_number = $1 AND run_id = $2 AND mail_exception IS NOT NULL
             ORDER BY 1, 2 LIMIT 50
-            """, [run.insurer, String(run.runID)]).rows.map { ($0[0]!, $0[1]!, $0[2], $0[3] ?? "") }
+            """, [run.insurer, String(run.runID)]
+        ).rows.map { ($0[0]!, $0[1]!, $0[2], $0[3] ?? "") }
     }
 }

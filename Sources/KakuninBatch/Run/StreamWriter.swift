@@ -1,6 +1,6 @@
 import Foundation
-import KakuninStore
 import KakuninRuntime
+import KakuninStore
 
 /// The run's writer connection during the stream, on a thread of its own (issue 15).
 ///
@@ -13,7 +13,7 @@ import KakuninRuntime
 /// order as before; only the server now takes the certificates and notices while the stream
 /// still runs, where it used to take them after it, on one core while the other waited.
 /// Memory is bounded: at most `maxQueued` chunks wait (2 MiB).
-final class StreamWriter: @unchecked Sendable {  // safe: `chunk` is the stream thread's, `current` and the sides the writer thread's (WorkerThread hands over), `free` a Locked
+final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's at a time (WorkerThread); `free` Locked
     /// A table fed from a spool: its COPY statement (text format) and how far it was sent.
     struct Side {
         let sql: String
@@ -51,8 +51,9 @@ final class StreamWriter: @unchecked Sendable {  // safe: `chunk` is the stream 
         current = try db.startCopyIn(decisionsSQL)
         try current.write(CopyBinary.header)
         chunk.reserveCapacity(Self.chunkBytes + 4096)
-        worker = WorkerThread(maxQueued: Self.maxQueued, process: { [unowned self] in try self.send(&$0) },
-                              end: { [unowned self] in try self.sendRest() }, abandon: { [unowned self] in self.db.abortCopyIn() })
+        worker = WorkerThread(
+            maxQueued: Self.maxQueued, process: { [unowned self] in try self.send(&$0) },
+            end: { [unowned self] in try self.sendRest() }, abandon: { [unowned self] in self.db.abortCopyIn() })
     }
 
     /// Appends whole decision rows (the stream's thread); throws the writer thread's error.

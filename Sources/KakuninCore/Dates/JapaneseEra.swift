@@ -29,7 +29,8 @@ extension JapaneseEra {
     /// The text with each ISO date in it (`2026-12-06`) written in era form (`令和8年12月6日`);
     /// what is not a date (or falls before 明治) is left as it is.
     public static func eraDates(in text: String) -> String {
-        var out = "", rest = text[...]
+        var out = ""
+        var rest = text[...]
         while let r = rest.range(of: "[0-9]{4}-[0-9]{2}-[0-9]{2}", options: .regularExpression) {
             out += rest[..<r.lowerBound]
             out += LocalDate(stored: String(rest[r])).flatMap(format) ?? String(rest[r])
@@ -87,8 +88,9 @@ extension JapaneseEra {
         guard let era = eras.first(where: { t.hasPrefix($0.name) }), t.hasSuffix("日") else { return nil }
         let parts = t.dropFirst(era.name.count).dropLast().split(whereSeparator: { $0 == "年" || $0 == "月" }).map { Int($0) }
         guard parts.count == 3, let y = parts[0], let m = parts[1], let d = parts[2], y >= 1,
-              let date = LocalDate(year: era.start.year + y - 1, month: m, day: d), date >= era.start,
-              let back = self.era(of: date), back.name == era.name else { return nil }
+            let date = LocalDate(year: era.start.year + y - 1, month: m, day: d), date >= era.start,
+            let back = self.era(of: date), back.name == era.name
+        else { return nil }
         return LocalDate(date.description)
     }
 }

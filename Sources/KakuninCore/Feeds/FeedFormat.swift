@@ -39,8 +39,10 @@ public struct FeedColumn: Sendable {
     /// with it is validated like any other column.
     public let optional: Bool
 
-    public init(_ name: String, _ kind: FieldKind, required: Bool = false, blankDefault: String? = nil,
-                personal: Bool = false, optional: Bool = false) {
+    public init(
+        _ name: String, _ kind: FieldKind, required: Bool = false, blankDefault: String? = nil,
+        personal: Bool = false, optional: Bool = false
+    ) {
         precondition(!(optional && required), "an optional column cannot require a value")
         self.name = name
         self.kind = kind
@@ -81,76 +83,84 @@ public struct FeedFormat: Sendable {
     /// establishments feed).
     public var rowIdentifier: String { name == .establishments ? "establishment_id" : "member_id" }
 
-    public static let members = FeedFormat(name: .members, columns: [
-        FeedColumn("insurer_number", .insurerNumber, required: true),
-        FeedColumn("member_id", .identifier(maxLength: 20), required: true),
-        FeedColumn("scheme", .oneOf(["nhi", "elderly", "employee"]), required: true),
-        FeedColumn("symbol", .text(maxLength: 20)),
-        FeedColumn("number", .text(maxLength: 20), required: true),
-        FeedColumn("branch", .digits(count: 2)),
-        FeedColumn("family_name", .text(maxLength: 50), required: true, personal: true),
-        FeedColumn("given_name", .text(maxLength: 50), personal: true),
-        FeedColumn("family_name_kana", .kana(maxLength: 50), personal: true),
-        FeedColumn("given_name_kana", .kana(maxLength: 50), personal: true),
-        FeedColumn("birth_date", .date, required: true, personal: true),
-        FeedColumn("sex", .oneOf(["1", "2", "9"]), required: true),
-        FeedColumn("qualified_on", .date, required: true),
-        FeedColumn("disqualified_on", .date),
-        FeedColumn("household_id", .identifier(maxLength: 20)),
-        FeedColumn("household_head", .boolean, blankDefault: "false"),
-        FeedColumn("postal_code", .text(maxLength: 10), personal: true),
-        FeedColumn("address", .text(maxLength: 200), personal: true),
-        FeedColumn("address_extra", .text(maxLength: 100), personal: true),
-        FeedColumn("preferred_language", .languageTag),
-        FeedColumn("copay_ratio", .oneOf(["10", "20", "30"])),
-        FeedColumn("residence_expiry", .date),
-        FeedColumn("legacy_card_expiry", .date),
-        FeedColumn("access_restricted", .boolean, blankDefault: "false"),
-        // [2026-12] Optional columns (SPEC.md 4): blank or absent = none (NULL). Kept last: a
-        // member's row digest leaves them out while all are blank (`optionalMemberColumns`).
-        FeedColumn("copay_effective_on", .date, optional: true),
-        FeedColumn("special_care", .boolean, optional: true),
-        FeedColumn("limit_category", .printedCode(maxLength: 10), optional: true),
-        FeedColumn("limit_effective_on", .date, optional: true),
-        FeedColumn("long_stay_on", .date, optional: true),
-        FeedColumn("specific_disease", .oneOf(["A", "B", "C"]), optional: true),
-        FeedColumn("establishment_id", .identifier(maxLength: 20), optional: true),
-        FeedColumn("voluntary_continuation", .boolean, optional: true),
-    ], keyColumns: ["insurer_number", "member_id"])
+    public static let members = FeedFormat(
+        name: .members,
+        columns: [
+            FeedColumn("insurer_number", .insurerNumber, required: true),
+            FeedColumn("member_id", .identifier(maxLength: 20), required: true),
+            FeedColumn("scheme", .oneOf(["nhi", "elderly", "employee"]), required: true),
+            FeedColumn("symbol", .text(maxLength: 20)),
+            FeedColumn("number", .text(maxLength: 20), required: true),
+            FeedColumn("branch", .digits(count: 2)),
+            FeedColumn("family_name", .text(maxLength: 50), required: true, personal: true),
+            FeedColumn("given_name", .text(maxLength: 50), personal: true),
+            FeedColumn("family_name_kana", .kana(maxLength: 50), personal: true),
+            FeedColumn("given_name_kana", .kana(maxLength: 50), personal: true),
+            FeedColumn("birth_date", .date, required: true, personal: true),
+            FeedColumn("sex", .oneOf(["1", "2", "9"]), required: true),
+            FeedColumn("qualified_on", .date, required: true),
+            FeedColumn("disqualified_on", .date),
+            FeedColumn("household_id", .identifier(maxLength: 20)),
+            FeedColumn("household_head", .boolean, blankDefault: "false"),
+            FeedColumn("postal_code", .text(maxLength: 10), personal: true),
+            FeedColumn("address", .text(maxLength: 200), personal: true),
+            FeedColumn("address_extra", .text(maxLength: 100), personal: true),
+            FeedColumn("preferred_language", .languageTag),
+            FeedColumn("copay_ratio", .oneOf(["10", "20", "30"])),
+            FeedColumn("residence_expiry", .date),
+            FeedColumn("legacy_card_expiry", .date),
+            FeedColumn("access_restricted", .boolean, blankDefault: "false"),
+            // [2026-12] Optional columns (SPEC.md 4): blank or absent = none (NULL). Kept last: a
+            // member's row digest leaves them out while all are blank (`optionalMemberColumns`).
+            FeedColumn("copay_effective_on", .date, optional: true),
+            FeedColumn("special_care", .boolean, optional: true),
+            FeedColumn("limit_category", .printedCode(maxLength: 10), optional: true),
+            FeedColumn("limit_effective_on", .date, optional: true),
+            FeedColumn("long_stay_on", .date, optional: true),
+            FeedColumn("specific_disease", .oneOf(["A", "B", "C"]), optional: true),
+            FeedColumn("establishment_id", .identifier(maxLength: 20), optional: true),
+            FeedColumn("voluntary_continuation", .boolean, optional: true),
+        ], keyColumns: ["insurer_number", "member_id"])
 
-    public static let mynaStatus = FeedFormat(name: .mynaStatus, columns: [
-        FeedColumn("insurer_number", .insurerNumber, required: true),
-        FeedColumn("member_id", .identifier(maxLength: 20), required: true),
-        FeedColumn("status_as_of", .date, required: true),
-        FeedColumn("has_card", .boolean, required: true),
-        FeedColumn("registration", .oneOf(["registered", "not_registered", "cancel_requested", "cancelled"])),
-        FeedColumn("card_state", .oneOf(["active", "suspended", "renewing", "returned", "none"]), required: true),
-        FeedColumn("ecert_expiry", .date),
-        FeedColumn("card_expiry", .date),
-        // [2026-12] the usage test's columns (SPEC.md 2.4): blank or absent = unknown.
-        FeedColumn("uses_12m", .count(max: 10_000), optional: true),
-        FeedColumn("last_used_on", .date, optional: true),
-    ], keyColumns: ["insurer_number", "member_id", "status_as_of"])
+    public static let mynaStatus = FeedFormat(
+        name: .mynaStatus,
+        columns: [
+            FeedColumn("insurer_number", .insurerNumber, required: true),
+            FeedColumn("member_id", .identifier(maxLength: 20), required: true),
+            FeedColumn("status_as_of", .date, required: true),
+            FeedColumn("has_card", .boolean, required: true),
+            FeedColumn("registration", .oneOf(["registered", "not_registered", "cancel_requested", "cancelled"])),
+            FeedColumn("card_state", .oneOf(["active", "suspended", "renewing", "returned", "none"]), required: true),
+            FeedColumn("ecert_expiry", .date),
+            FeedColumn("card_expiry", .date),
+            // [2026-12] the usage test's columns (SPEC.md 2.4): blank or absent = unknown.
+            FeedColumn("uses_12m", .count(max: 10_000), optional: true),
+            FeedColumn("last_used_on", .date, optional: true),
+        ], keyColumns: ["insurer_number", "member_id", "status_as_of"])
 
-    public static let applications = FeedFormat(name: .applications, columns: [
-        FeedColumn("insurer_number", .insurerNumber, required: true),
-        FeedColumn("member_id", .identifier(maxLength: 20), required: true),
-        FeedColumn("kind", .oneOf(["special_consideration", "card_lost", "card_renewing", "reissue"]), required: true),
-        FeedColumn("received_on", .date, required: true),
-        FeedColumn("basis", .oneOf(ConsiderationBasis.codes)),
-        FeedColumn("status", .oneOf(["pending", "approved", "rejected"]), required: true),
-    ], keyColumns: ["insurer_number", "member_id", "kind", "received_on"])
+    public static let applications = FeedFormat(
+        name: .applications,
+        columns: [
+            FeedColumn("insurer_number", .insurerNumber, required: true),
+            FeedColumn("member_id", .identifier(maxLength: 20), required: true),
+            FeedColumn("kind", .oneOf(["special_consideration", "card_lost", "card_renewing", "reissue"]), required: true),
+            FeedColumn("received_on", .date, required: true),
+            FeedColumn("basis", .oneOf(ConsiderationBasis.codes)),
+            FeedColumn("status", .oneOf(["pending", "approved", "rejected"]), required: true),
+        ], keyColumns: ["insurer_number", "member_id", "kind", "received_on"])
 
     /// [2026-12] SPEC.md 4: one row per establishment; contact is the department or person the
     /// envelope is addressed to. The address may be blank: such an establishment holds its
     /// members' documents (ESTABLISHMENT_ADDRESS_MISSING) until a feed gives it one.
-    public static let establishments = FeedFormat(name: .establishments, columns: [
-        FeedColumn("insurer_number", .insurerNumber, required: true),
-        FeedColumn("establishment_id", .identifier(maxLength: 20), required: true),
-        FeedColumn("name", .text(maxLength: 100), required: true),
-        FeedColumn("postal_code", .text(maxLength: 10)),
-        FeedColumn("address", .text(maxLength: 200)),
-        FeedColumn("address_extra", .text(maxLength: 100)),
-        FeedColumn("contact", .text(maxLength: 100)),
-    ], keyColumns: ["insurer_number", "establishment_id"])
+    public static let establishments = FeedFormat(
+        name: .establishments,
+        columns: [
+            FeedColumn("insurer_number", .insurerNumber, required: true),
+            FeedColumn("establishment_id", .identifier(maxLength: 20), required: true),
+            FeedColumn("name", .text(maxLength: 100), required: true),
+            FeedColumn("postal_code", .text(maxLength: 10)),
+            FeedColumn("address", .text(maxLength: 200)),
+            FeedColumn("address_extra", .text(maxLength: 100)),
+            FeedColumn("contact", .text(maxLength: 100)),
+        ], keyColumns: ["insurer_number", "establishment_id"])
 }

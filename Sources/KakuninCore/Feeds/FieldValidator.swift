@@ -17,18 +17,23 @@ public enum FieldValidator {
         if v.isEmpty {
             return required ? "required value is missing" : nil
         }
-        if bytes.nul { return "contains a NUL byte (U+0000), which cannot be stored; the file may be UTF-16 or damaged: correct the extract" }
+        if bytes.nul {
+            return "contains a NUL byte (U+0000), which cannot be stored; the file may be UTF-16 or damaged: correct the extract"
+        }
         switch kind {
         case .text(let maxLength):
             if bytes.control { return "contains a control character (a line break or tab inside a value is not allowed)" }
             if bytes.mayBreakLine, let u = lineBreakCharacter(v) {
-                return "contains the line break character U+\(String(u, radix: 16, uppercase: true)), which a vendor's file reader may split the line on; correct the source record"
+                return
+                    "contains the line break character U+\(String(u, radix: 16, uppercase: true)), which a vendor's file reader may split the line on; correct the source record"
             }
             if bytes.mayBreakLine, let u = hiddenControl(v) {
-                return "contains the control character \(codePoint(u)) (\(u < 0x100 ? "a C1 control" : "a bidirectional override, embedding or isolate, which reorders the text as shown")); correct the source record"
+                return
+                    "contains the control character \(codePoint(u)) (\(u < 0x100 ? "a C1 control" : "a bidirectional override, embedding or isolate, which reorders the text as shown")); correct the source record"
             }
             if let first = v.first, formulaStarts.contains(first) {
-                return "starts with '\(Character(Unicode.Scalar(first)))': a spreadsheet would run it as a formula; correct the source record"
+                return
+                    "starts with '\(Character(Unicode.Scalar(first)))': a spreadsheet would run it as a formula; correct the source record"
             }
             return (bytes.ascii ? v.count : characterCount(v)) > maxLength ? "longer than \(maxLength) characters" : nil
         case .printedCode(let maxLength):
@@ -51,10 +56,14 @@ public enum FieldValidator {
         case .kana(let maxLength):
             // On the bytes: every allowed character is a space or a three-byte sequence
             // E3 xx xx (U+3000, U+30A1–U+30FC), so no String is made per row.
-            var n = 0, i = 0
+            var n = 0
+            var i = 0
             while i < v.count {
                 n += 1
-                if v[i] == 0x20 { i += 1; continue }
+                if v[i] == 0x20 {
+                    i += 1
+                    continue
+                }
                 guard v[i] == 0xE3, i + 2 < v.count, v[i + 1] & 0xC0 == 0x80, v[i + 2] & 0xC0 == 0x80 else {
                     return "reading must be full-width katakana"
                 }
@@ -72,11 +81,13 @@ public enum FieldValidator {
             return "unknown value; expected one of \(values.joined(separator: ", "))"
         case .languageTag:
             // BCP 47, loosely: a 2–3 letter language, then subtags of 1–8 letters or digits.
-            var subtag = 0, index = 0
+            var subtag = 0
+            var index = 0
             for b in v {
                 if b == UInt8(ascii: "-") {
                     if subtag == 0 || (index == 0 && subtag < 2) { return "not a BCP 47 language tag" }
-                    subtag = 0; index += 1
+                    subtag = 0
+                    index += 1
                     continue
                 }
                 guard index == 0 ? isAlpha(b) : isAlnum(b) else { return "not a BCP 47 language tag" }
@@ -88,7 +99,10 @@ public enum FieldValidator {
         case .count(let max):
             guard v.allSatisfy(isDigit) else { return "must be a whole number of 0 or more (digits only)" }
             var n = 0
-            for b in v { n = n * 10 + Int(b - 48); if n > max { return "larger than \(max)" } }
+            for b in v {
+                n = n * 10 + Int(b - 48)
+                if n > max { return "larger than \(max)" }
+            }
             return nil
         }
     }
@@ -105,14 +119,26 @@ public enum FieldValidator {
         let n = v.count
         while i < n {
             let b = v[i]
-            if b < 0x80 { i += 1; continue }
+            if b < 0x80 {
+                i += 1
+                continue
+            }
             var need = 0
             var min: UInt32 = 0
             var cp: UInt32 = 0
             switch b {
-            case 0xC2...0xDF: need = 1; cp = UInt32(b & 0x1F); min = 0x80
-            case 0xE0...0xEF: need = 2; cp = UInt32(b & 0x0F); min = 0x800
-            case 0xF0...0xF4: need = 3; cp = UInt32(b & 0x07); min = 0x10000
+            case 0xC2...0xDF:
+                need = 1
+                cp = UInt32(b & 0x1F)
+                min = 0x80
+            case 0xE0...0xEF:
+                need = 2
+                cp = UInt32(b & 0x0F)
+                min = 0x800
+            case 0xF0...0xF4:
+                need = 3
+                cp = UInt32(b & 0x07)
+                min = 0x10000
             default: return false
             }
             if i + need >= n { return false }
@@ -264,9 +290,14 @@ public struct FieldBytes: Sendable {
         while i < n {
             let b = v[i]
             if b < 0x80 {
-                if b &- 48 < 10 { digitCandidates += 1 }
-                else if b < 0x20 || b == 0x7F { control = true; if b == 0 { nul = true } }
-                else if b == 0x5C { backslash = true }
+                if b &- 48 < 10 {
+                    digitCandidates += 1
+                } else if b < 0x20 || b == 0x7F {
+                    control = true
+                    if b == 0 { nul = true }
+                } else if b == 0x5C {
+                    backslash = true
+                }
             } else {
                 ascii = false
                 if b & 0xC0 != 0x80 {

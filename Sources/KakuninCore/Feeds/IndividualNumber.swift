@@ -66,7 +66,7 @@ public enum IndividualNumber {
         var run: [Int] = []
         var pendingSeparator = false
         var pendingBlank = false
-        var otherText = false      // anything but the runs and blanks
+        var otherText = false  // anything but the runs and blanks
         var runs = 0
         var found = false
         var onlyRun: [Int]? = nil
@@ -89,7 +89,10 @@ public enum IndividualNumber {
 
         mutating func endRun() {
             // A separator after the last digit belongs to the text around the run.
-            if pendingSeparator { if !pendingBlank { otherText = true }; pendingSeparator = false }
+            if pendingSeparator {
+                if !pendingBlank { otherText = true }
+                pendingSeparator = false
+            }
             guard !run.isEmpty else { return }
             runs += 1
             if run.count == 12 {
@@ -142,20 +145,20 @@ public enum IndividualNumber {
     /// else (十 and ㊉ are no digit).
     static func cjkDigits(_ v: UInt32) -> (count: Int, value: Int)? {
         switch v {
-        case 0x3007, 0x96F6: return (1, 0)                        // 〇 零
-        case 0x4E00, 0x58F1, 0x58F9: return (1, 1)                // 一 壱 壹
-        case 0x4E8C, 0x5F10, 0x8CB3: return (1, 2)                // 二 弐 貳
-        case 0x4E09, 0x53C2, 0x53C3: return (1, 3)                // 三 参 參
-        case 0x56DB: return (1, 4)                                // 四
-        case 0x4E94: return (1, 5)                                // 五
-        case 0x516D: return (1, 6)                                // 六
-        case 0x4E03: return (1, 7)                                // 七
-        case 0x516B: return (1, 8)                                // 八
-        case 0x4E5D: return (1, 9)                                // 九
-        case 0x3220...0x3228: return (1, Int(v - 0x3220) + 1)     // ㈠…㈨ (NFKC: (一)…(九))
-        case 0x3280...0x3288: return (1, Int(v - 0x3280) + 1)     // ㊀…㊈ (NFKC: 一…九)
-        case 0x3251...0x325F: return (2, Int(v - 0x3251) + 21)    // ㉑…㉟
-        case 0x32B1...0x32BF: return (2, Int(v - 0x32B1) + 36)    // ㊱…㊿
+        case 0x3007, 0x96F6: return (1, 0)  // 〇 零
+        case 0x4E00, 0x58F1, 0x58F9: return (1, 1)  // 一 壱 壹
+        case 0x4E8C, 0x5F10, 0x8CB3: return (1, 2)  // 二 弐 貳
+        case 0x4E09, 0x53C2, 0x53C3: return (1, 3)  // 三 参 參
+        case 0x56DB: return (1, 4)  // 四
+        case 0x4E94: return (1, 5)  // 五
+        case 0x516D: return (1, 6)  // 六
+        case 0x4E03: return (1, 7)  // 七
+        case 0x516B: return (1, 8)  // 八
+        case 0x4E5D: return (1, 9)  // 九
+        case 0x3220...0x3228: return (1, Int(v - 0x3220) + 1)  // ㈠…㈨ (NFKC: (一)…(九))
+        case 0x3280...0x3288: return (1, Int(v - 0x3280) + 1)  // ㊀…㊈ (NFKC: 一…九)
+        case 0x3251...0x325F: return (2, Int(v - 0x3251) + 21)  // ㉑…㉟
+        case 0x32B1...0x32BF: return (2, Int(v - 0x32B1) + 36)  // ㊱…㊿
         default: return nil
         }
     }

@@ -17,7 +17,9 @@ public struct LetterTexts: Sendable {
     /// Parses one file; a line that is neither a comment nor `key = text` is an error.
     public init(language: String, text: String) throws {
         self.language = language
-        var sentences: [String: String] = [:], keys: [String] = [], header: [String: String] = [:]
+        var sentences: [String: String] = [:]
+        var keys: [String] = []
+        var header: [String: String] = [:]
         var inHeader = true
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimmingSpaces
@@ -30,8 +32,11 @@ public struct LetterTexts: Sendable {
                 continue
             }
             inHeader = false
-            guard let eq = line.firstIndex(of: "=") else { throw LetterTextError(language: language, line: n + 1, problem: "not `key = text`") }
-            let key = line[..<eq].trimmingSpaces, value = line[line.index(after: eq)...].trimmingSpaces
+            guard let eq = line.firstIndex(of: "=") else {
+                throw LetterTextError(language: language, line: n + 1, problem: "not `key = text`")
+            }
+            let key = line[..<eq].trimmingSpaces
+            let value = line[line.index(after: eq)...].trimmingSpaces
             guard !key.isEmpty, !value.isEmpty else { throw LetterTextError(language: language, line: n + 1, problem: "empty key or text") }
             guard sentences[key] == nil else { throw LetterTextError(language: language, line: n + 1, problem: "key \(key) twice") }
             sentences[key] = value
@@ -61,7 +66,9 @@ public enum LetterCatalog {
         var out: [String: LetterTexts] = [:]
         for (name, base64) in EmbeddedLetters.files where name.hasSuffix(".txt") {
             let language = String(name.dropLast(4))
-            guard let bytes = Base64.decode(base64), let t = try? LetterTexts(language: language, text: String(decoding: bytes, as: UTF8.self)) else { continue }
+            guard let bytes = Base64.decode(base64),
+                let t = try? LetterTexts(language: language, text: String(decoding: bytes, as: UTF8.self))
+            else { continue }
             out[language] = t
         }
         return out
@@ -85,7 +92,9 @@ extension Substring {
 /// Standard base64 (RFC 4648), for the embedded files (KakuninCore does without Foundation).
 enum Base64 {
     static func decode(_ s: String) -> [UInt8]? {
-        var out: [UInt8] = [], acc: UInt32 = 0, bits = 0
+        var out: [UInt8] = []
+        var acc: UInt32 = 0
+        var bits = 0
         out.reserveCapacity(s.utf8.count * 3 / 4)
         for c in s.utf8 {
             let v: UInt8

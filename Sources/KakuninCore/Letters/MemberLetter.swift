@@ -5,7 +5,12 @@
 public struct MemberLetter: Sendable, Equatable {
     /// The letter's sections, in print order; the columns of inserts.csv after the identity.
     public enum Section: String, CaseIterable, Sendable {
-        case title, greeting, whatItIs = "what_it_is", why, validity, nextSteps = "next_steps", insurerContact = "insurer_contact", helpLines = "help_lines"
+        case title, greeting
+        case whatItIs = "what_it_is"
+        case why, validity
+        case nextSteps = "next_steps"
+        case insurerContact = "insurer_contact"
+        case helpLines = "help_lines"
     }
 
     /// `en`, …, or `ja+en` for a member whose language has no file (Japanese and English).
@@ -62,11 +67,17 @@ public struct LetterFacts: Sendable {
     public var preferredLanguage: String?
     public var insurer: InsurerContact
 
-    public init(kind: String, reasons: [String], name: String, validFrom: LocalDate?, validTo: LocalDate?,
-                preferredLanguage: String?, insurer: InsurerContact) {
-        self.kind = kind; self.reasons = reasons; self.name = name
-        self.validFrom = validFrom; self.validTo = validTo
-        self.preferredLanguage = preferredLanguage; self.insurer = insurer
+    public init(
+        kind: String, reasons: [String], name: String, validFrom: LocalDate?, validTo: LocalDate?,
+        preferredLanguage: String?, insurer: InsurerContact
+    ) {
+        self.kind = kind
+        self.reasons = reasons
+        self.name = name
+        self.validFrom = validFrom
+        self.validTo = validTo
+        self.preferredLanguage = preferredLanguage
+        self.insurer = insurer
     }
 
     public var document: LetterDocument { LetterDocument(kind: kind) }
@@ -81,7 +92,10 @@ public struct InsurerContact: Sendable, Equatable {
     public var languages: [String]
 
     public init(name: String, phone: String? = nil, hours: String? = nil, languages: [String] = []) {
-        self.name = name; self.phone = phone; self.hours = hours; self.languages = languages
+        self.name = name
+        self.phone = phone
+        self.hours = hours
+        self.languages = languages
     }
 
     public init(_ p: InsurerParameters) {
@@ -201,8 +215,10 @@ public enum LetterContent {
         "CARD_SUSPENDED": ["next.apply_how", "next.short_term"], "CARD_RENEWING": ["next.apply_how", "next.short_term"],
         "APP_REISSUE": ["next.old_void"], "PRINTED_DETAILS_CHANGED": ["next.old_void"],
     ]
-    static let nextOrder = ["next.apply_how", "next.short_term", "next.get_card", "next.register", "next.renew_ecert", "next.new_card",
-                            "next.use_card", "next.old_void", "next.keep_certificate", "next.residence"]
+    static let nextOrder = [
+        "next.apply_how", "next.short_term", "next.get_card", "next.register", "next.renew_ecert", "next.new_card",
+        "next.use_card", "next.old_void", "next.keep_certificate", "next.residence",
+    ]
 
     static func contactKeys(_ c: InsurerContact) -> [String] {
         guard c.phone != nil else { return ["contact.insurer"] }
@@ -214,9 +230,11 @@ public enum LetterContent {
     /// Every key the content rules can ask for, beside the reason codes' (`reason.<CODE>`), the
     /// outcomes' and documents': the tests check each language has them.
     public static var fixedKeys: [String] {
-        ["format.date", "format.list_separator", "greeting", "validity.certificate", "validity.eligibility_notice",
-         "validity.eligibility_notice_until", "validity.apply_notice", "contact.insurer", "contact.insurer_phone", "contact.hours",
-         "contact.languages", "heading.why", "heading.validity", "heading.next", "heading.contact", "heading.help", "footer"]
+        [
+            "format.date", "format.list_separator", "greeting", "validity.certificate", "validity.eligibility_notice",
+            "validity.eligibility_notice_until", "validity.apply_notice", "contact.insurer", "contact.insurer_phone", "contact.hours",
+            "contact.languages", "heading.why", "heading.validity", "heading.next", "heading.contact", "heading.help", "footer",
+        ]
             + nextOrder + helpKeys + LetterCatalog.languages.map { "lang.\($0)" }
     }
 
@@ -244,7 +262,8 @@ extension String {
     /// again); any other brace stays as it is. Computes only the values the text uses.
     func filling(_ value: (Substring) -> String?) -> String {
         guard utf8.contains(UInt8(ascii: "{")) else { return self }
-        var out = "", rest = self[...]
+        var out = ""
+        var rest = self[...]
         while let open = rest.firstIndex(of: "{") {
             guard let close = rest[open...].firstIndex(of: "}") else { break }
             if let v = value(rest[open...close]) {

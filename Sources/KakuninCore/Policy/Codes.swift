@@ -59,7 +59,10 @@ public struct ReasonSet: Sendable, Equatable, Hashable, Sequence {
     public private(set) var bits: UInt32
 
     public init() { bits = 0 }
-    public init(_ codes: [ReasonCode]) { bits = 0; for c in codes { insert(c) } }
+    public init(_ codes: [ReasonCode]) {
+        bits = 0
+        for c in codes { insert(c) }
+    }
     public init(bits: UInt32) { self.bits = bits }
 
     @inline(__always) public mutating func insert(_ c: ReasonCode) { bits |= 1 << UInt32(c.index) }

@@ -67,17 +67,23 @@ public enum NationalMeasures {
         source: "MHLW notice of 2025-04-03 (後期高齢者の資格確認書の暫定的な運用)")
 
     public static let elderlyPhase3 = DatedMeasure(
-        id: "elderly-phase-3", title: "Elderly who attained 85 on 2026-08-01 (born on or before 1941-08-02) get a certificate regardless of Myna",
+        id: "elderly-phase-3",
+        title: "Elderly who attained 85 on 2026-08-01 (born on or before 1941-08-02) get a certificate regardless of Myna",
         from: d("2026-08-01"), to: nil, effect: .elderlyAgedOption(minimumAge: 85, ageOn: d("2026-08-01")),
-        source: "埼玉県後期高齢者医療広域連合「令和8年8月から資格確認書の交付要件が変わります」; national policy change announced 2025-12 (SPEC.md 2.4, 6); no end announced; insurer parameter elderly_85_continuation, on by default")
+        source:
+            "埼玉県後期高齢者医療広域連合「令和8年8月から資格確認書の交付要件が変わります」; national policy change announced 2025-12 (SPEC.md 2.4, 6); no end announced; insurer parameter elderly_85_continuation, on by default"
+    )
 
     public static let elderlyUsageTest = DatedMeasure(
         id: "elderly-usage-test", title: "Elderly aged 84 or under whose Myna card is usable but little used get a certificate",
         from: d("2026-08-01"), to: nil, effect: .elderlyUsageTest(maximumAge: 84, ageOn: d("2026-08-01")),
-        source: "三種町 2026-03-06 (資格確認書の交付: マイナ保険証の利用実績のない方); MHLW 社会保障審議会医療保険部会 第208回 (2025-12-18) 資料2 「利用実績を踏まえ」 (SPEC.md 2.4); insurer parameters elderly_usage_test (on by default), elderly_min_uses_12m, elderly_min_uses_3m")
+        source:
+            "三種町 2026-03-06 (資格確認書の交付: マイナ保険証の利用実績のない方); MHLW 社会保障審議会医療保険部会 第208回 (2025-12-18) 資料2 「利用実績を踏まえ」 (SPEC.md 2.4); insurer parameters elderly_usage_test (on by default), elderly_min_uses_12m, elderly_min_uses_3m"
+    )
 
     public static let elderlyApplicationWithoutBasis = DatedMeasure(
-        id: "elderly-application-without-basis", title: "Elderly: any member may ask for a certificate; a special-consideration application needs no basis",
+        id: "elderly-application-without-basis",
+        title: "Elderly: any member may ask for a certificate; a special-consideration application needs no basis",
         from: d("2026-08-01"), to: nil, effect: .elderlyApplicationNeedsNoBasis,
         source: "埼玉県後期高齢者医療広域連合「令和8年8月から資格確認書の交付要件が変わります」 (SPEC.md 2.2)")
 
@@ -86,8 +92,10 @@ public enum NationalMeasures {
         from: nil, to: nil, effect: .ecertGrace,
         source: "協会けんぽ; いわき市 (e-certificate expiry grace period)")
 
-    public static let all: [DatedMeasure] = [legacyCardsEnd, elderlyPhase1, elderlyPhase2, elderlyPhase3, elderlyUsageTest,
-                                             elderlyApplicationWithoutBasis, ecertGrace]
+    public static let all: [DatedMeasure] = [
+        legacyCardsEnd, elderlyPhase1, elderlyPhase2, elderlyPhase3, elderlyUsageTest,
+        elderlyApplicationWithoutBasis, ecertGrace,
+    ]
 
     /// The measures that grant elderly members a certificate regardless of Myna.
     public static let elderly: [DatedMeasure] = all.filter {

@@ -2,7 +2,9 @@
 public struct InsurerParameters: Sendable, Equatable {
     /// In order of strictness: an envelope holding documents of two classes takes the later one.
     public enum MailClass: String, Sendable, CaseIterable, Comparable {
-        case ordinary, tokuteiKiroku = "tokutei_kiroku", kaniKakitome = "kani_kakitome"
+        case ordinary
+        case tokuteiKiroku = "tokutei_kiroku"
+        case kaniKakitome = "kani_kakitome"
         var rank: Int { Self.allCases.firstIndex(of: self)! }
         public static func < (a: MailClass, b: MailClass) -> Bool { a.rank < b.rank }
         public var japanese: String {
@@ -13,7 +15,10 @@ public struct InsurerParameters: Sendable, Equatable {
             }
         }
     }
-    public enum VendorEncoding: String, Sendable, CaseIterable { case utf8 = "utf-8", cp932 }
+    public enum VendorEncoding: String, Sendable, CaseIterable {
+        case utf8 = "utf-8"
+        case cp932
+    }
     /// [2026-12] An nhi household whose run mails both certificates and notices (SPEC.md 2.6, 5.1).
     public enum MixedHousehold: String, Sendable, CaseIterable {
         /// Certificates and notices in separate envelopes, each at its own class (most municipalities).
@@ -177,55 +182,59 @@ public struct InsurerParameters: Sendable, Equatable {
 
     /// Every parameter with its value, in file order, for reports and explanations.
     public var listing: [(String, String)] {
-        [("issue_lead_days", String(issueLeadDays)),
-         ("renewal_day", String(format2(renewalMonth)) + "-" + format2(renewalDay)),
-         ("min_validity_days", String(minValidityDays)),
-         ("validity_years.nhi", String(validityYearsNHI)),
-         ("validity_years.elderly", String(validityYearsElderly)),
-         ("validity_years.employee", String(validityYearsEmployee)),
-         ("employee_validity", employeeValidity.description),
-         ("residence_cap", residenceCap.rawValue),
-         ("short_term_months", String(shortTermMonths)),
-         ("ecert_grace_months", String(ecertGraceMonths)),
-         ("apply_notice_repeat_days", String(applyNoticeRepeatDays)),
-         ("full_run_days", String(fullRunDays)),
-         ("elderly_85_continuation", elderly85Continuation ? "on" : "off"),
-         ("elderly_85_reference", elderly85Reference.rawValue),
-         ("elderly_usage_test", elderlyUsageTest ? "on" : "off"),
-         ("elderly_min_uses_12m", String(elderlyMinUses12m)),
-         ("elderly_min_uses_3m", String(elderlyMinUses3m)),
-         ("elderly_apply_without_basis", elderlyApplyWithoutBasis ? "on" : "off"),
-         ("insurer_name", insurerName ?? ""),
-         ("contact_phone", contactPhone ?? ""),
-         ("contact_hours", contactHours ?? ""),
-         ("contact_languages", contactLanguages.joined(separator: ",")),
-         ("mail_class.certificate", mailClassCertificate.rawValue),
-         ("mail_class.notice", mailClassNotice.rawValue),
-         ("no_forwarding.certificate", noForwardingCertificate ? "on" : "off"),
-         ("no_forwarding.notice", noForwardingNotice ? "on" : "off"),
-         ("postage.ordinary", String(postageOrdinary)),
-         ("postage.tokutei_kiroku", String(postageTokuteiKiroku)),
-         ("postage.kani_kakitome", String(postageKaniKakitome)),
-         ("max_chars.name", String(maxCharsName)),
-         ("max_chars.address", String(maxCharsAddress)),
-         ("max_chars.address_extra", String(maxCharsAddressExtra)),
-         ("vendor_encoding", vendorEncoding.rawValue),
-         ("nhi_mixed_household", nhiMixedHousehold.rawValue),
-         ("nhi_envelope", nhiEnvelope.rawValue),
-         ("employee_delivery", employeeDelivery.rawValue),
-         ("certificate_format", certificateFormat.rawValue),
-         ("member_letters", memberLetters ? "on" : "off"),
-         ("postage_tariff", postageTariff ?? ""),
-         ("effective_from", effectiveFrom?.description ?? ""),
-         ("effective_to", effectiveTo?.description ?? "")]
+        [
+            ("issue_lead_days", String(issueLeadDays)),
+            ("renewal_day", String(format2(renewalMonth)) + "-" + format2(renewalDay)),
+            ("min_validity_days", String(minValidityDays)),
+            ("validity_years.nhi", String(validityYearsNHI)),
+            ("validity_years.elderly", String(validityYearsElderly)),
+            ("validity_years.employee", String(validityYearsEmployee)),
+            ("employee_validity", employeeValidity.description),
+            ("residence_cap", residenceCap.rawValue),
+            ("short_term_months", String(shortTermMonths)),
+            ("ecert_grace_months", String(ecertGraceMonths)),
+            ("apply_notice_repeat_days", String(applyNoticeRepeatDays)),
+            ("full_run_days", String(fullRunDays)),
+            ("elderly_85_continuation", elderly85Continuation ? "on" : "off"),
+            ("elderly_85_reference", elderly85Reference.rawValue),
+            ("elderly_usage_test", elderlyUsageTest ? "on" : "off"),
+            ("elderly_min_uses_12m", String(elderlyMinUses12m)),
+            ("elderly_min_uses_3m", String(elderlyMinUses3m)),
+            ("elderly_apply_without_basis", elderlyApplyWithoutBasis ? "on" : "off"),
+            ("insurer_name", insurerName ?? ""),
+            ("contact_phone", contactPhone ?? ""),
+            ("contact_hours", contactHours ?? ""),
+            ("contact_languages", contactLanguages.joined(separator: ",")),
+            ("mail_class.certificate", mailClassCertificate.rawValue),
+            ("mail_class.notice", mailClassNotice.rawValue),
+            ("no_forwarding.certificate", noForwardingCertificate ? "on" : "off"),
+            ("no_forwarding.notice", noForwardingNotice ? "on" : "off"),
+            ("postage.ordinary", String(postageOrdinary)),
+            ("postage.tokutei_kiroku", String(postageTokuteiKiroku)),
+            ("postage.kani_kakitome", String(postageKaniKakitome)),
+            ("max_chars.name", String(maxCharsName)),
+            ("max_chars.address", String(maxCharsAddress)),
+            ("max_chars.address_extra", String(maxCharsAddressExtra)),
+            ("vendor_encoding", vendorEncoding.rawValue),
+            ("nhi_mixed_household", nhiMixedHousehold.rawValue),
+            ("nhi_envelope", nhiEnvelope.rawValue),
+            ("employee_delivery", employeeDelivery.rawValue),
+            ("certificate_format", certificateFormat.rawValue),
+            ("member_letters", memberLetters ? "on" : "off"),
+            ("postage_tariff", postageTariff ?? ""),
+            ("effective_from", effectiveFrom?.description ?? ""),
+            ("effective_to", effectiveTo?.description ?? ""),
+        ]
     }
 
     /// [2026-12] Parameters whose default changed, with what a reader of the parameter list
     /// must know (shown beside the value on the run's report).
     /// `note` is Japanese; `previous` the value that keeps the former behaviour.
     public static let changedDefaults: [String: (note: String, previous: String)] = [
-        "nhi_mixed_household": ("2026年12月から既定値が変わりました（世帯の確認書と通知を別々の封筒に、それぞれの郵便種別で）。以前の動作（1通にまとめ、厳しい方の郵便種別）は次の値です：",
-                                "stricter_class"),
+        "nhi_mixed_household": (
+            "2026年12月から既定値が変わりました（世帯の確認書と通知を別々の封筒に、それぞれの郵便種別で）。以前の動作（1通にまとめ、厳しい方の郵便種別）は次の値です：",
+            "stricter_class"
+        )
     ]
 
     private func format2(_ v: Int) -> String { v < 10 ? "0\(v)" : String(v) }
@@ -266,8 +275,9 @@ public enum ParameterFile {
             let trimmed = content.trimmingCharacters(in: " \t\r")
             if trimmed.isEmpty { continue }
             guard let eq = trimmed.firstIndex(of: "=") else {
-                throw ParameterError(file: file, line: line, parameter: nil, problem: "expected `name = value`, found \"\(trimmed)\"",
-                                     fix: "write one parameter per line as name = value, or start the line with # for a comment")
+                throw ParameterError(
+                    file: file, line: line, parameter: nil, problem: "expected `name = value`, found \"\(trimmed)\"",
+                    fix: "write one parameter per line as name = value, or start the line with # for a comment")
             }
             let key = String(trimmed[..<eq]).trimmingCharacters(in: " \t")
             let value = String(trimmed[trimmed.index(after: eq)...]).trimmingCharacters(in: " \t")
@@ -279,8 +289,9 @@ public enum ParameterFile {
             }
             func int(_ range: ClosedRange<Int>) throws -> Int {
                 guard let v = Int(value), range.contains(v) else {
-                    throw err("\"\(value)\" is not a whole number from \(range.lowerBound) to \(range.upperBound)",
-                              "set \(key) to a value from \(range.lowerBound) to \(range.upperBound)")
+                    throw err(
+                        "\"\(value)\" is not a whole number from \(range.lowerBound) to \(range.upperBound)",
+                        "set \(key) to a value from \(range.lowerBound) to \(range.upperBound)")
                 }
                 return v
             }
@@ -293,23 +304,30 @@ public enum ParameterFile {
             case "renewal_day":
                 let parts = value.split(separator: "-")
                 guard parts.count == 2, let m = Int(parts[0]), let d = Int(parts[1]), parts[0].count == 2, parts[1].count == 2,
-                      (1...12).contains(m), d >= 1, d <= LocalDate.daysIn(year: 2025, month: m) else {
-                    throw err("\"\(value)\" is not a month and day that exists every year", "write MM-DD, e.g. 07-31 (29 February is not allowed)")
+                    (1...12).contains(m), d >= 1, d <= LocalDate.daysIn(year: 2025, month: m)
+                else {
+                    throw err(
+                        "\"\(value)\" is not a month and day that exists every year", "write MM-DD, e.g. 07-31 (29 February is not allowed)"
+                    )
                 }
-                p.renewalMonth = m; p.renewalDay = d
+                p.renewalMonth = m
+                p.renewalDay = d
             case "min_validity_days": p.minValidityDays = try int(0...364)
             case "validity_years.nhi": p.validityYearsNHI = try int(1...5)
             case "validity_years.elderly": p.validityYearsElderly = try int(1...5)
             case "validity_years.employee": p.validityYearsEmployee = try int(1...5)
             case "employee_validity":
                 guard let v = InsurerParameters.EmployeeValidity(value) else {
-                    throw err(value.hasPrefix("fixed:") ? "\"\(value.dropFirst(6))\" is not a valid date" : "unknown value \"\(value)\"",
-                              "use rolling, year_end or fixed:YYYY-MM-DD with a date that exists (e.g. fixed:2030-11-30)")
+                    throw err(
+                        value.hasPrefix("fixed:") ? "\"\(value.dropFirst(6))\" is not a valid date" : "unknown value \"\(value)\"",
+                        "use rolling, year_end or fixed:YYYY-MM-DD with a date that exists (e.g. fixed:2030-11-30)")
                 }
                 p.employeeValidity = v
             case "residence_cap":
                 guard let v = InsurerParameters.ResidenceCap(rawValue: value) else {
-                    throw err("unknown value \"\(value)\"", "use \(InsurerParameters.ResidenceCap.allCases.map(\.rawValue).joined(separator: " or "))")
+                    throw err(
+                        "unknown value \"\(value)\"",
+                        "use \(InsurerParameters.ResidenceCap.allCases.map(\.rawValue).joined(separator: " or "))")
                 }
                 p.residenceCap = v
             case "short_term_months": p.shortTermMonths = try int(1...12)
@@ -322,31 +340,46 @@ public enum ParameterFile {
             // Elderly rules from 2026-08-01 (SPEC.md 2.4) [2026-12]
             case "elderly_85_reference":
                 guard let v = InsurerParameters.Elderly85Reference(rawValue: value) else {
-                    throw err("unknown reference \"\(value)\"", "write fixed (the age on 2026-08-01) or renewal (the age on the 08-01 that starts each certificate period)")
+                    throw err(
+                        "unknown reference \"\(value)\"",
+                        "write fixed (the age on 2026-08-01) or renewal (the age on the 08-01 that starts each certificate period)")
                 }
                 p.elderly85Reference = v
             case "elderly_usage_test", "elderly_apply_without_basis":
                 guard ["on", "off", "true", "false"].contains(value) else { throw err("\"\(value)\" is not on or off", "write on or off") }
-                if key == "elderly_usage_test" { p.elderlyUsageTest = value == "on" || value == "true" }
-                else { p.elderlyApplyWithoutBasis = value == "on" || value == "true" }
+                if key == "elderly_usage_test" {
+                    p.elderlyUsageTest = value == "on" || value == "true"
+                } else {
+                    p.elderlyApplyWithoutBasis = value == "on" || value == "true"
+                }
             case "elderly_min_uses_12m": p.elderlyMinUses12m = try int(0...1000)
             case "elderly_min_uses_3m":
                 guard value == "0" || value == "1" else {
-                    throw err("\"\(value)\" cannot be tested: myna_status.csv gives the date of the last use (last_used_on), not a count for the 3 months",
-                              "set elderly_min_uses_3m to 1 (a use within the 3 months before status_as_of) or 0 (no recent use needed)")
+                    throw err(
+                        "\"\(value)\" cannot be tested: myna_status.csv gives the date of the last use (last_used_on), not a count for the 3 months",
+                        "set elderly_min_uses_3m to 1 (a use within the 3 months before status_as_of) or 0 (no recent use needed)")
                 }
                 p.elderlyMinUses3m = value == "1" ? 1 : 0
             case "mail_class", "mail_class.certificate", "mail_class.notice":
                 guard let v = InsurerParameters.MailClass(rawValue: value) else {
-                    throw err("unknown mail class \"\(value)\"", "use one of \(InsurerParameters.MailClass.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw err(
+                        "unknown mail class \"\(value)\"",
+                        "use one of \(InsurerParameters.MailClass.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
-                if key == "mail_class" { legacyMailClass = v }
-                else if key == "mail_class.certificate" { p.mailClassCertificate = v }
-                else { p.mailClassNotice = v }
+                if key == "mail_class" {
+                    legacyMailClass = v
+                } else if key == "mail_class.certificate" {
+                    p.mailClassCertificate = v
+                } else {
+                    p.mailClassNotice = v
+                }
             case "no_forwarding.certificate", "no_forwarding.notice":
                 guard ["on", "off", "true", "false"].contains(value) else { throw err("\"\(value)\" is not on or off", "write on or off") }
-                if key == "no_forwarding.certificate" { p.noForwardingCertificate = value == "on" || value == "true" }
-                else { p.noForwardingNotice = value == "on" || value == "true" }
+                if key == "no_forwarding.certificate" {
+                    p.noForwardingCertificate = value == "on" || value == "true"
+                } else {
+                    p.noForwardingNotice = value == "on" || value == "true"
+                }
             case "postage.ordinary": p.postageOrdinary = try int(1...100_000)
             case "postage.tokutei_kiroku": p.postageTokuteiKiroku = try int(1...100_000)
             case "postage.kani_kakitome": p.postageKaniKakitome = try int(1...100_000)
@@ -360,17 +393,23 @@ public enum ParameterFile {
                 p.vendorEncoding = v
             case "nhi_mixed_household":
                 guard let v = InsurerParameters.MixedHousehold(rawValue: value) else {
-                    throw err("unknown value \"\(value)\"", "use split (certificates and notices in separate envelopes) or stricter_class (one envelope at the stricter class)")
+                    throw err(
+                        "unknown value \"\(value)\"",
+                        "use split (certificates and notices in separate envelopes) or stricter_class (one envelope at the stricter class)")
                 }
                 p.nhiMixedHousehold = v
             case "nhi_envelope":
                 guard let v = InsurerParameters.NHIEnvelope(rawValue: value) else {
-                    throw err("unknown value \"\(value)\"", "use household (one envelope per household) or per_person_to_head (one per member, addressed to the head)")
+                    throw err(
+                        "unknown value \"\(value)\"",
+                        "use household (one envelope per household) or per_person_to_head (one per member, addressed to the head)")
                 }
                 p.nhiEnvelope = v
             case "employee_delivery":
                 guard let v = InsurerParameters.EmployeeDelivery(rawValue: value) else {
-                    throw err("unknown value \"\(value)\"", "use home (mailed to each member) or employer (one envelope per establishment, 事業主経由)")
+                    throw err(
+                        "unknown value \"\(value)\"", "use home (mailed to each member) or employer (one envelope per establishment, 事業主経由)"
+                    )
                 }
                 p.employeeDelivery = v
             case "certificate_format":
@@ -380,29 +419,41 @@ public enum ParameterFile {
                 p.certificateFormat = v
             case "member_letters":
                 guard ["on", "off"].contains(value) else {
-                    throw err("\"\(value)\" is not on or off", "write on (a letter with every mailed document, the default) or off (the insurer encloses its own leaflets)")
+                    throw err(
+                        "\"\(value)\" is not on or off",
+                        "write on (a letter with every mailed document, the default) or off (the insurer encloses its own leaflets)")
                 }
                 p.memberLetters = value == "on"
             case "postage_tariff": p.postageTariff = value.isEmpty ? nil : value
             case "insurer_name":
-                guard value.unicodeScalars.count <= 60, !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-                    throw err("the name is longer than 60 characters or holds a control character", "write the name as printed (保険者名称), at most 60 characters")
+                guard value.unicodeScalars.count <= 60, !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+                else {
+                    throw err(
+                        "the name is longer than 60 characters or holds a control character",
+                        "write the name as printed (保険者名称), at most 60 characters")
                 }
                 p.insurerName = value.isEmpty ? nil : value
             case "contact_phone":
-                guard value.unicodeScalars.count <= 20, value.unicodeScalars.allSatisfy({ "0123456789-() +".unicodeScalars.contains($0) }) else {
-                    throw err("\"\(value)\" is not a telephone number", "write digits with - ( ) + or spaces, at most 20 characters, e.g. 03-1234-5678")
+                guard value.unicodeScalars.count <= 20, value.unicodeScalars.allSatisfy({ "0123456789-() +".unicodeScalars.contains($0) })
+                else {
+                    throw err(
+                        "\"\(value)\" is not a telephone number",
+                        "write digits with - ( ) + or spaces, at most 20 characters, e.g. 03-1234-5678")
                 }
                 p.contactPhone = value.isEmpty ? nil : value
             case "contact_hours":
-                guard value.unicodeScalars.count <= 60, !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-                    throw err("the hours are longer than 60 characters or hold a control character", "write them as printed, e.g. 平日 8:30–17:15")
+                guard value.unicodeScalars.count <= 60, !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+                else {
+                    throw err(
+                        "the hours are longer than 60 characters or hold a control character", "write them as printed, e.g. 平日 8:30–17:15")
                 }
                 p.contactHours = value.isEmpty ? nil : value
             case "contact_languages":
                 let codes = value.split(separator: ",").map { $0.trimmingSpaces.lowercased() }.filter { !$0.isEmpty }
                 if let bad = codes.first(where: { !LetterCatalog.languages.contains($0) }) {
-                    throw err("unknown language \"\(bad)\"", "use codes of the letter's languages: \(LetterCatalog.languages.joined(separator: ", "))")
+                    throw err(
+                        "unknown language \"\(bad)\"",
+                        "use codes of the letter's languages: \(LetterCatalog.languages.joined(separator: ", "))")
                 }
                 p.contactLanguages = codes
             case "effective_from": p.effectiveFrom = try date()
@@ -410,7 +461,9 @@ public enum ParameterFile {
             default:
                 let known = InsurerParameters().listing.map(\.0)
                 let near = known.min { editDistance($0, key) < editDistance($1, key) }!
-                throw err("unknown parameter", editDistance(near, key) <= 3 ? "did you mean \(near)?" : "known parameters: \(known.joined(separator: ", "))")
+                throw err(
+                    "unknown parameter",
+                    editDistance(near, key) <= 3 ? "did you mean \(near)?" : "known parameters: \(known.joined(separator: ", "))")
             }
         }
         // The old single mail_class: the class of both kinds unless a kind sets its own.
@@ -420,8 +473,9 @@ public enum ParameterFile {
             if !seen.contains("mail_class.notice") { p.mailClassNotice = legacy }
         }
         if let f = p.effectiveFrom, let t = p.effectiveTo, t < f {
-            throw ParameterError(file: file, line: nil, parameter: "effective_to", problem: "\(t) is before effective_from \(f)",
-                                 fix: "set effective_to on or after effective_from")
+            throw ParameterError(
+                file: file, line: nil, parameter: "effective_to", problem: "\(t) is before effective_from \(f)",
+                fix: "set effective_to on or after effective_from")
         }
         return p
     }
@@ -429,14 +483,16 @@ public enum ParameterFile {
     /// Checks the parameters can be used for a run on `asOf`.
     public static func validate(_ p: InsurerParameters, for asOf: LocalDate, file: String) throws {
         if let f = p.effectiveFrom, asOf < f {
-            throw ParameterError(file: file, line: nil, parameter: "effective_from",
-                                 problem: "the file applies from \(f), but the run's as-of date is \(asOf)",
-                                 fix: "run with an as-of date on or after \(f), or correct effective_from")
+            throw ParameterError(
+                file: file, line: nil, parameter: "effective_from",
+                problem: "the file applies from \(f), but the run's as-of date is \(asOf)",
+                fix: "run with an as-of date on or after \(f), or correct effective_from")
         }
         if let t = p.effectiveTo, asOf > t {
-            throw ParameterError(file: file, line: nil, parameter: "effective_to",
-                                 problem: "the file applies until \(t), but the run's as-of date is \(asOf)",
-                                 fix: "put the parameters in force on \(asOf) in the file, or correct effective_to")
+            throw ParameterError(
+                file: file, line: nil, parameter: "effective_to",
+                problem: "the file applies until \(t), but the run's as-of date is \(asOf)",
+                fix: "put the parameters in force on \(asOf) in the file, or correct effective_to")
         }
     }
 
@@ -447,16 +503,18 @@ public enum ParameterFile {
     public static func validateVersion(_ p: InsurerParameters, from: LocalDate, file: String) throws {
         if case .fixed(let d) = p.employeeValidity {
             if d < from {
-                throw ParameterError(file: file, line: nil, parameter: "employee_validity",
-                                     problem: "the common end date \(d) is before the version applies (\(from))",
-                                     fix: "set the next common end date, on or after \(from)")
+                throw ParameterError(
+                    file: file, line: nil, parameter: "employee_validity",
+                    problem: "the common end date \(d) is before the version applies (\(from))",
+                    fix: "set the next common end date, on or after \(from)")
             }
         }
     }
 
     /// Levenshtein distance, for "did you mean" in messages.
     public static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
+        let a = Array(a)
+        let b = Array(b)
         var prev = Array(0...b.count)
         for i in 1...max(a.count, 1) where !a.isEmpty {
             var cur = [i] + Array(repeating: 0, count: b.count)

@@ -23,8 +23,13 @@ public enum Scheme: String, Sendable, CaseIterable, Codable {
 
 /// The member's My Number card as the online eligibility system reports it (myna_status feed).
 public struct MynaStatus: Sendable, Equatable {
-    public enum Registration: String, Sendable, CaseIterable { case registered, notRegistered = "not_registered",
-                                                 cancelRequested = "cancel_requested", cancelled }
+    public enum Registration: String, Sendable, CaseIterable {
+        case registered
+        case notRegistered = "not_registered"
+        case
+            cancelRequested = "cancel_requested"
+        case cancelled
+    }
     public enum CardState: String, Sendable, CaseIterable { case active, suspended, renewing, returned, none }
 
     public var hasCard: Bool
@@ -44,9 +49,11 @@ public struct MynaStatus: Sendable, Equatable {
     /// The importer marks a repeated snapshot whose last use leaves it (FeedImporter).
     public static let recentUseMonths = 3
 
-    public init(hasCard: Bool, registration: Registration?, cardState: CardState,
-                ecertExpiry: LocalDate? = nil, cardExpiry: LocalDate? = nil,
-                statusAsOf: LocalDate? = nil, uses12m: Int? = nil, lastUsedOn: LocalDate? = nil) {
+    public init(
+        hasCard: Bool, registration: Registration?, cardState: CardState,
+        ecertExpiry: LocalDate? = nil, cardExpiry: LocalDate? = nil,
+        statusAsOf: LocalDate? = nil, uses12m: Int? = nil, lastUsedOn: LocalDate? = nil
+    ) {
         self.hasCard = hasCard
         self.registration = registration
         self.cardState = cardState
@@ -60,8 +67,13 @@ public struct MynaStatus: Sendable, Equatable {
 
 /// An approved application not yet fulfilled (申請).
 public struct OpenApplication: Sendable, Equatable {
-    public enum Kind: String, Sendable { case specialConsideration = "special_consideration", cardLost = "card_lost",
-                                         cardRenewing = "card_renewing", reissue }
+    public enum Kind: String, Sendable {
+        case specialConsideration = "special_consideration"
+        case cardLost = "card_lost"
+        case
+            cardRenewing = "card_renewing"
+        case reissue
+    }
     public var id: Int64
     public var kind: Kind
     public var receivedOn: LocalDate
@@ -93,8 +105,10 @@ public struct CertificateFacts: Sendable, Equatable {
     /// certificate kept no printed snapshot.
     public var printedChange: PrintedSnapshot.Field? = nil
 
-    public init(number: Int64, validFrom: LocalDate, validTo: LocalDate, active: Bool = true,
-                specialConsiderationContinues: Bool = false, printedChange: PrintedSnapshot.Field? = nil) {
+    public init(
+        number: Int64, validFrom: LocalDate, validTo: LocalDate, active: Bool = true,
+        specialConsiderationContinues: Bool = false, printedChange: PrintedSnapshot.Field? = nil
+    ) {
         self.printedChange = printedChange
         self.number = number
         self.validFrom = validFrom
@@ -149,11 +163,13 @@ public struct MemberFacts: Sendable, Equatable {
     /// nhi: how many heads the member's household has (mail goes to exactly one).
     public var householdHeads: Int
 
-    public init(scheme: Scheme, birthDate: LocalDate, qualifiedOn: LocalDate, disqualifiedOn: LocalDate? = nil,
-                residenceExpiry: LocalDate? = nil, legacyCardExpiry: LocalDate? = nil, accessRestricted: Bool = false,
-                myna: MynaStatus? = nil, application: OpenApplication? = nil, applicationOnFile: Bool = false,
-                latestCertificate: CertificateFacts? = nil, eligibilityNoticeSent: Bool = false,
-                lastApplyNotice: LocalDate? = nil, deliverable: Bool = true, householdHeads: Int = 1) {
+    public init(
+        scheme: Scheme, birthDate: LocalDate, qualifiedOn: LocalDate, disqualifiedOn: LocalDate? = nil,
+        residenceExpiry: LocalDate? = nil, legacyCardExpiry: LocalDate? = nil, accessRestricted: Bool = false,
+        myna: MynaStatus? = nil, application: OpenApplication? = nil, applicationOnFile: Bool = false,
+        latestCertificate: CertificateFacts? = nil, eligibilityNoticeSent: Bool = false,
+        lastApplyNotice: LocalDate? = nil, deliverable: Bool = true, householdHeads: Int = 1
+    ) {
         self.scheme = scheme
         self.birthDate = birthDate
         self.qualifiedOn = qualifiedOn

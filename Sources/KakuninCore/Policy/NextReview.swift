@@ -60,7 +60,9 @@ extension Policy {
     /// Dates the rules compare S with, while S = D moves: the first D on which each can flip.
     private func movingSDates(_ f: MemberFacts, after d: LocalDate) -> [LocalDate] {
         // Rule 2: S on or after the 75th birthday. Rule 7: attained 70 by the notice's first day.
-        var dates = [75, 70].flatMap { [JapaneseAge.anniversary(of: f.birthDate, years: $0), JapaneseAge.attains($0, bornOn: f.birthDate)] }
+        var dates = [75, 70].flatMap {
+            [JapaneseAge.anniversary(of: f.birthDate, years: $0), JapaneseAge.attains($0, bornOn: f.birthDate)]
+        }
         // Rules 3 and 5: the measures in force on S (the 08-01 elderly rules among them).
         for m in measures {
             if let from = m.from { dates.append(from) }

@@ -13,9 +13,11 @@ public struct PrintedMember: Sendable, Equatable {
     public var longStayOn: LocalDate?
     public var specificDisease: String?
 
-    public init(scheme: Scheme, birthDate: LocalDate, copayRatio: Int? = nil, copayEffectiveOn: LocalDate? = nil,
-                specialCare: Bool = false, limitCategory: String? = nil, limitEffectiveOn: LocalDate? = nil,
-                longStayOn: LocalDate? = nil, specificDisease: String? = nil) {
+    public init(
+        scheme: Scheme, birthDate: LocalDate, copayRatio: Int? = nil, copayEffectiveOn: LocalDate? = nil,
+        specialCare: Bool = false, limitCategory: String? = nil, limitEffectiveOn: LocalDate? = nil,
+        longStayOn: LocalDate? = nil, specificDisease: String? = nil
+    ) {
         self.scheme = scheme
         self.birthDate = birthDate
         self.copayRatio = copayRatio
@@ -93,9 +95,11 @@ public struct PrintedDetails: Sendable, Equatable {
             copayText = m.scheme == .nhi ? Self.statutoryCopay : nil
             copayEffectiveOn = nil
         }
-        entries = document == .certificate
-            ? Entries(limitCategory: m.limitCategory ?? Self.none, limitEffectiveOn: m.limitCategory == nil ? nil : m.limitEffectiveOn,
-                      longStayOn: m.longStayOn, specificDisease: m.specificDisease ?? Self.none)
+        entries =
+            document == .certificate
+            ? Entries(
+                limitCategory: m.limitCategory ?? Self.none, limitEffectiveOn: m.limitCategory == nil ? nil : m.limitEffectiveOn,
+                longStayOn: m.longStayOn, specificDisease: m.specificDisease ?? Self.none)
             : nil
     }
 
@@ -121,14 +125,17 @@ public struct PrintedDetails: Sendable, Equatable {
     /// The printed lines after the identity fields: 一部負担金の割合 (when printed), 限度区分,
     /// 長期入院該当日, 特定疾病区分 (certificates).
     public var lines: [(label: String, text: String)] {
-        Self.lines(copay: copayText, copayEffectiveOn: copayEffectiveOn.map { Self.printed($0) }, limit: entries?.limitCategory,
-                   limitEffectiveOn: entries.map { Self.printed($0.limitEffectiveOn) }, longStayOn: entries.map { Self.printed($0.longStayOn) },
-                   specificDisease: entries?.specificDisease)
+        Self.lines(
+            copay: copayText, copayEffectiveOn: copayEffectiveOn.map { Self.printed($0) }, limit: entries?.limitCategory,
+            limitEffectiveOn: entries.map { Self.printed($0.limitEffectiveOn) }, longStayOn: entries.map { Self.printed($0.longStayOn) },
+            specificDisease: entries?.specificDisease)
     }
 
     /// The same lines from their printed texts (a certificate as issued keeps them as text).
-    public static func lines(copay: String?, copayEffectiveOn: String?, limit: String?, limitEffectiveOn: String?, longStayOn: String?,
-                             specificDisease: String?) -> [(label: String, text: String)] {
+    public static func lines(
+        copay: String?, copayEffectiveOn: String?, limit: String?, limitEffectiveOn: String?, longStayOn: String?,
+        specificDisease: String?
+    ) -> [(label: String, text: String)] {
         var rows: [(label: String, text: String)] = []
         if let copay { rows.append(("一部負担金の割合", copayEffectiveOn.map { "\(copay)（発効期日 \($0)）" } ?? copay)) }
         guard let limit, let limitEffectiveOn, let longStayOn, let specificDisease else { return rows }

@@ -54,7 +54,12 @@ public struct PrintedSnapshot: Sendable, Equatable {
         var high: UInt8?
         for c in hex.utf8 {
             guard let v = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : nil else { return nil }
-            if let h = high { bytes.append(h << 4 | v); high = nil } else { high = v }
+            if let h = high {
+                bytes.append(h << 4 | v)
+                high = nil
+            } else {
+                high = v
+            }
         }
         guard high == nil else { return nil }
         self.init(bytes: bytes)
@@ -90,7 +95,10 @@ public struct PrintedSnapshot: Sendable, Equatable {
         out.reserveCapacity(Self.byteCount)
         for i in 0..<Field.allCases.count {
             let h = lanes[i]
-            out += [UInt8(truncatingIfNeeded: h >> 24), UInt8(truncatingIfNeeded: h >> 16), UInt8(truncatingIfNeeded: h >> 8), UInt8(truncatingIfNeeded: h)]
+            out += [
+                UInt8(truncatingIfNeeded: h >> 24), UInt8(truncatingIfNeeded: h >> 16), UInt8(truncatingIfNeeded: h >> 8),
+                UInt8(truncatingIfNeeded: h),
+            ]
         }
         return out
     }
@@ -123,13 +131,17 @@ public struct PrintedSnapshot: Sendable, Equatable {
             guard let d else { return }
             let (y, m, day) = d.civil
             guard (0...9999).contains(y) else { return add(d.description) }
-            digits(y / 100); digits(y % 100)
-            add(byte: 45); digits(m)
-            add(byte: 45); digits(day)
+            digits(y / 100)
+            digits(y % 100)
+            add(byte: 45)
+            digits(m)
+            add(byte: 45)
+            digits(day)
         }
         /// `v` (0–99) as two ASCII digits.
         @inline(__always) private mutating func digits(_ v: Int) {
-            add(byte: UInt8(48 + v / 10)); add(byte: UInt8(48 + v % 10))
+            add(byte: UInt8(48 + v / 10))
+            add(byte: UInt8(48 + v % 10))
         }
         /// Ends a part.
         @inline(__always) public mutating func end() { value = (value ^ 0x1F) &* 16_777_619 }
@@ -141,15 +153,28 @@ public struct PrintedSnapshot: Sendable, Equatable {
     /// `set(field, parts…)` would, dates as their ISO text, with no String or array per call).
     public mutating func set(_ d: PrintedDetails) {
         var h = Part()
-        h.add(d.copayText); h.end(); h.add(d.copayEffectiveOn); h.end()
+        h.add(d.copayText)
+        h.end()
+        h.add(d.copayEffectiveOn)
+        h.end()
         set(.copay, h)
-        h = Part(); h.add(d.variant.rawValue); h.end()
+        h = Part()
+        h.add(d.variant.rawValue)
+        h.end()
         set(.variant, h)
-        h = Part(); h.add(d.entries?.limitCategory); h.end(); h.add(d.entries?.limitEffectiveOn); h.end()
+        h = Part()
+        h.add(d.entries?.limitCategory)
+        h.end()
+        h.add(d.entries?.limitEffectiveOn)
+        h.end()
         set(.limitCategory, h)
-        h = Part(); h.add(d.entries?.longStayOn); h.end()
+        h = Part()
+        h.add(d.entries?.longStayOn)
+        h.end()
         set(.longStayOn, h)
-        h = Part(); h.add(d.entries?.specificDisease); h.end()
+        h = Part()
+        h.add(d.entries?.specificDisease)
+        h.end()
         set(.specificDisease, h)
     }
 

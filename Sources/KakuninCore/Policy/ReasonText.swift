@@ -4,14 +4,25 @@ extension ReasonCode {
         switch self {
         case .NO_CARD: return ("has no My Number card", "SPEC 2.1; seeds 000, 003")
         case .NOT_REGISTERED: return ("has a My Number card that is not registered for health insurance", "SPEC 2.1; seeds 000, 003")
-        case .REGISTRATION_CANCELLED: return ("asked to cancel, or cancelled, the card's health-insurance registration", "SPEC 2.1; seed 000")
-        case .ECERT_EXPIRED: return ("the card's electronic certificate (or the card) expires, grace period included, before the mailing horizon", "SPEC 2.1, 2.4; 協会けんぽ, いわき市")
+        case .REGISTRATION_CANCELLED:
+            return ("asked to cancel, or cancelled, the card's health-insurance registration", "SPEC 2.1; seed 000")
+        case .ECERT_EXPIRED:
+            return (
+                "the card's electronic certificate (or the card) expires, grace period included, before the mailing horizon",
+                "SPEC 2.1, 2.4; 協会けんぽ, いわき市"
+            )
         case .CARD_RETURNED: return ("returned the My Number card", "SPEC 2.1; MHLW")
         case .ACCESS_RESTRICTED: return ("the member's information is blocked from view (e.g. DV protection)", "SPEC 2.1; MHLW")
         case .MYNA_STATUS_UNKNOWN: return ("no My Number card status on record, so a certificate is sent to be safe", "SPEC 2.1")
-        case .ELDERLY_TRANSITIONAL: return ("elderly scheme member while a transitional measure is in force", "SPEC 2.4; seed 000; MHLW notice 2025-04-03")
-        case .SPECIAL_CONSIDERATION_CONTINUES: return ("renewal of a certificate first issued on a special-consideration application", "SPEC 2.1; seed 000")
-        case .APP_SPECIAL_CONSIDERATION: return ("applied for a certificate needing special consideration (age, disability, needs a helper, long-term care need, guardianship, lives in a care facility)", "SPEC 2.2, 4; seeds 000, 003")
+        case .ELDERLY_TRANSITIONAL:
+            return ("elderly scheme member while a transitional measure is in force", "SPEC 2.4; seed 000; MHLW notice 2025-04-03")
+        case .SPECIAL_CONSIDERATION_CONTINUES:
+            return ("renewal of a certificate first issued on a special-consideration application", "SPEC 2.1; seed 000")
+        case .APP_SPECIAL_CONSIDERATION:
+            return (
+                "applied for a certificate needing special consideration (age, disability, needs a helper, long-term care need, guardianship, lives in a care facility)",
+                "SPEC 2.2, 4; seeds 000, 003"
+            )
         case .APP_CARD_LOST: return ("applied because the My Number card is lost or suspended: short-term certificate", "SPEC 2.2")
         case .APP_CARD_RENEWING: return ("applied because the My Number card is being renewed: short-term certificate", "SPEC 2.2")
         case .APP_REISSUE: return ("applied to replace a lost or damaged certificate: same dates, the old one is void", "SPEC 2.2")
@@ -25,13 +36,37 @@ extension ReasonCode {
         case .BIRTH_AFTER_AS_OF: return ("birth date is after the as-of date", "SPEC 2.5")
         case .MISSING_ADDRESS: return ("no usable postal code and address for the addressee", "SPEC 2.5")
         case .NO_HOUSEHOLD_HEAD: return ("the household does not have exactly one head to address", "SPEC 2.5")
-        case .APPLICATION_PENDING: return ("an application of any kind is on file (pending, or approved and not yet fulfilled): no guidance to apply again", "SPEC 2.3 [2026-12]")
+        case .APPLICATION_PENDING:
+            return (
+                "an application of any kind is on file (pending, or approved and not yet fulfilled): no guidance to apply again",
+                "SPEC 2.3 [2026-12]"
+            )
         case .RESIDENCE_EXPIRED: return ("the period of stay ends before the certificate would start", "kakunin (SPEC silent)")
-        case .MAIL_RETURNED: return ("mail came back undelivered and the address has not changed since: hand it over at the counter or correct the address", "SPEC 7 (returned mail)")
-        case .MOVES_TO_ELDERLY: return ("reaches 75 before the next document would start: moves to the elderly scheme (後期高齢者医療) of the prefecture's association, which issues its own documents", "SPEC 2.5 rule 2, SPEC 3; 高齢者の医療の確保に関する法律 第50条")
-        case .ELDERLY_LOW_MYNA_USE: return ("elderly scheme member aged 84 or under on the reference date whose My Number card works but was not used enough for insurance (fewer uses in the 12 months, or none in the 3 months, before the latest card status, or use not known): a certificate is sent anyway", "SPEC 2.4 (elderly usage test), 2.1; 三種町 2026-03-06; MHLW 社会保障審議会医療保険部会 第208回 資料2 「利用実績を踏まえ」")
-        case .PRINTED_DETAILS_CHANGED: return ("a detail printed on the active certificate (name, reading, birth date, sex, symbol/number/branch, insurer, copay and its effective date, optional entries, 特別療養) changed: a replacement with the same end date is sent and the old one is voided", "SPEC 2.5 (printed details change), 5.1; 廿日市市 (限度区分の変更で職権交付); 埼玉 2025 (負担割合の変更)")
-        case .ESTABLISHMENT_ADDRESS_MISSING: return ("delivered through the employer (employee_delivery = employer), whose establishment has no usable postal code and address: held; ask the employer for it and import establishments.csv with the address (the member is decided again next run)", "SPEC 4, 5.1 [2026-12] (事業主経由)")
+        case .MAIL_RETURNED:
+            return (
+                "mail came back undelivered and the address has not changed since: hand it over at the counter or correct the address",
+                "SPEC 7 (returned mail)"
+            )
+        case .MOVES_TO_ELDERLY:
+            return (
+                "reaches 75 before the next document would start: moves to the elderly scheme (後期高齢者医療) of the prefecture's association, which issues its own documents",
+                "SPEC 2.5 rule 2, SPEC 3; 高齢者の医療の確保に関する法律 第50条"
+            )
+        case .ELDERLY_LOW_MYNA_USE:
+            return (
+                "elderly scheme member aged 84 or under on the reference date whose My Number card works but was not used enough for insurance (fewer uses in the 12 months, or none in the 3 months, before the latest card status, or use not known): a certificate is sent anyway",
+                "SPEC 2.4 (elderly usage test), 2.1; 三種町 2026-03-06; MHLW 社会保障審議会医療保険部会 第208回 資料2 「利用実績を踏まえ」"
+            )
+        case .PRINTED_DETAILS_CHANGED:
+            return (
+                "a detail printed on the active certificate (name, reading, birth date, sex, symbol/number/branch, insurer, copay and its effective date, optional entries, 特別療養) changed: a replacement with the same end date is sent and the old one is voided",
+                "SPEC 2.5 (printed details change), 5.1; 廿日市市 (限度区分の変更で職権交付); 埼玉 2025 (負担割合の変更)"
+            )
+        case .ESTABLISHMENT_ADDRESS_MISSING:
+            return (
+                "delivered through the employer (employee_delivery = employer), whose establishment has no usable postal code and address: held; ask the employer for it and import establishments.csv with the address (the member is decided again next run)",
+                "SPEC 4, 5.1 [2026-12] (事業主経由)"
+            )
         }
     }
 }

@@ -37,7 +37,9 @@ public struct RunHealth: Sendable, Equatable {
         public var currentParameters: Bool
 
         public init(runID: Int, asOf: LocalDate, status: RunStatus, checksPass: Bool?, currentParameters: Bool) {
-            (self.runID, self.asOf, self.status, self.checksPass, self.currentParameters) = (runID, asOf, status, checksPass, currentParameters)
+            (self.runID, self.asOf, self.status, self.checksPass, self.currentParameters) = (
+                runID, asOf, status, checksPass, currentParameters
+            )
         }
     }
 
@@ -45,8 +47,9 @@ public struct RunHealth: Sendable, Equatable {
 
     public static func assess(_ latest: Latest?, today: LocalDate) -> RunHealth {
         guard let r = latest else {
-            return RunHealth(level: .amber, findings: ["この保険者の夜間処理はまだ一度も実行されていません。"],
-                             todo: ["パラメータを設定し、夜間処理の予定（タイマー）を有効にしてください。"])
+            return RunHealth(
+                level: .amber, findings: ["この保険者の夜間処理はまだ一度も実行されていません。"],
+                todo: ["パラメータを設定し、夜間処理の予定（タイマー）を有効にしてください。"])
         }
         var found: [(Level, String, String?)] = []
         let age = r.asOf.days(until: today)
@@ -66,7 +69,8 @@ public struct RunHealth: Sendable, Equatable {
             }
         }
         if !r.currentParameters {
-            found.append((.amber, "最新の実行（実行 \(r.runID)）は、現在のパラメータの版とは別の版で実行されました。", "パラメータの変更が意図どおりか履歴で確かめてください。意図どおりなら次の夜間処理から現在の版が使われます。"))
+            found.append(
+                (.amber, "最新の実行（実行 \(r.runID)）は、現在のパラメータの版とは別の版で実行されました。", "パラメータの変更が意図どおりか履歴で確かめてください。意図どおりなら次の夜間処理から現在の版が使われます。"))
         }
         if found.isEmpty { return RunHealth(level: .green, findings: ["最新の実行（実行 \(r.runID)）は完了し、照合はすべて一致しました。"], todo: []) }
         return RunHealth(level: found.map(\.0).max()!, findings: found.map(\.1), todo: found.compactMap(\.2))

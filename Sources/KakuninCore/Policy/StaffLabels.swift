@@ -50,7 +50,9 @@ public enum ApplicationSource: String, Sendable, CaseIterable {
 
 /// What a certificate was issued as (certificate.kind).
 public enum CertificateKind: String, Sendable, CaseIterable {
-    case issue, renew, issueOnApplication = "issue_on_application", reissue
+    case issue, renew
+    case issueOnApplication = "issue_on_application"
+    case reissue
 
     public var japanese: String {
         switch self {
@@ -193,7 +195,11 @@ public enum StaffLabel {
 
     /// "true"/"false" as 有/無.
     public static func yesNo(_ text: String?) -> String {
-        switch text { case "true": return "あり"; case "false": return "なし"; default: return "不明" }
+        switch text {
+        case "true": return "あり"
+        case "false": return "なし"
+        default: return "不明"
+        }
     }
 }
 

@@ -9,7 +9,8 @@ public enum ValidityCap: String, Sendable, CaseIterable {
     case disqualification = "day before disqualification"
     case shortTerm = "short-term certificate"
     /// [2026-12] nhi, attained 70 by valid_from: the first renewal day, no extension.
-    case nhi70to74 = "first renewal day: an nhi member aged 70–74 has the copay re-decided every 08-01, no min_validity_days extension (SPEC.md 3 [2026-12]; 呉市, 柴田町, 枚方市)"
+    case nhi70to74 =
+        "first renewal day: an nhi member aged 70–74 has the copay re-decided every 08-01, no min_validity_days extension (SPEC.md 3 [2026-12]; 呉市, 柴田町, 枚方市)"
     /// [2026-12] employee_validity = fixed:D: the insurer's common end date.
     case employeeFixed = "common end date of employee_validity = fixed (SPEC.md 2.6, 3 [2026-12])"
     /// [2026-12] employee_validity = year_end.
@@ -22,10 +23,17 @@ public enum Validity {
     /// valid_to for a certificate starting on `from`, and the cap that set it.
     /// `shortTerm` for APP_CARD_LOST / APP_CARD_RENEWING.
     @inline(__always)
-    public static func validTo(from: LocalDate, facts f: MemberFacts, parameters p: InsurerParameters,
-                               shortTerm: Bool) -> (LocalDate, ValidityCap) {
+    public static func validTo(
+        from: LocalDate, facts f: MemberFacts, parameters p: InsurerParameters,
+        shortTerm: Bool
+    ) -> (LocalDate, ValidityCap) {
         var (best, cap) = schemeEndAndCap(from: from, scheme: f.scheme, parameters: p)
-        func consider(_ d: LocalDate, _ c: ValidityCap) { if d < best { best = d; cap = c } }
+        func consider(_ d: LocalDate, _ c: ValidityCap) {
+            if d < best {
+                best = d
+                cap = c
+            }
+        }
         consider(from.adding(years: 5).adding(days: -1), .legalMaximum)
         if f.scheme == .nhi {
             let seventy = JapaneseAge.attains(70, bornOn: f.birthDate)

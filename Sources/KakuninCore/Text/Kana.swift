@@ -18,9 +18,18 @@ public enum Kana {
                 if let last = out.last, let combined = voiced(last, semi: semi) { out[out.count - 1] = combined }
                 continue
             }
-            if let full = halfWidth[u] { out.append(full); continue }
-            if (0x3041...0x3096).contains(u.value) { out.append(Unicode.Scalar(u.value + 0x60)!); continue }   // hiragana → katakana
-            if u == " " { out.append("\u{3000}"); continue }
+            if let full = halfWidth[u] {
+                out.append(full)
+                continue
+            }
+            if (0x3041...0x3096).contains(u.value) {
+                out.append(Unicode.Scalar(u.value + 0x60)!)
+                continue
+            }  // hiragana → katakana
+            if u == " " {
+                out.append("\u{3000}")
+                continue
+            }
             out.append(u)
         }
         return String(String.UnicodeScalarView(out))
@@ -30,9 +39,9 @@ public enum Kana {
         let v = k.value
         if semi { return v >= 0x30CF && v <= 0x30DB && (v - 0x30CF) % 3 == 0 ? Unicode.Scalar(v + 2) : nil }
         if v == 0x30A6 { return "\u{30F4}" }  // ウ゛ = ヴ
-        if v >= 0x30AB && v <= 0x30C1 { return (v - 0x30AB) % 2 == 0 ? Unicode.Scalar(v + 1) : nil }   // カ…チ
-        if v == 0x30C4 || v == 0x30C6 || v == 0x30C8 { return Unicode.Scalar(v + 1) }                  // ツ テ ト
-        if v >= 0x30CF && v <= 0x30DB && (v - 0x30CF) % 3 == 0 { return Unicode.Scalar(v + 1) }        // ハ…ホ
+        if v >= 0x30AB && v <= 0x30C1 { return (v - 0x30AB) % 2 == 0 ? Unicode.Scalar(v + 1) : nil }  // カ…チ
+        if v == 0x30C4 || v == 0x30C6 || v == 0x30C8 { return Unicode.Scalar(v + 1) }  // ツ テ ト
+        if v >= 0x30CF && v <= 0x30DB && (v - 0x30CF) % 3 == 0 { return Unicode.Scalar(v + 1) }  // ハ…ホ
         return nil
     }
 

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Work done on a thread of its own; `wait()` gives its result (and may be called again).
-package final class Background<T: Sendable>: @unchecked Sendable {  // safe: `value` is written once before `done` is signalled and read only after waiting on it
+package final class Background<T: Sendable>: @unchecked Sendable {  // safe: `value` set once before `done`, read after waiting
     private var value: T?
     private let done = DispatchSemaphore(value: 0)
 

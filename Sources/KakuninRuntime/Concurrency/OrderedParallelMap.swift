@@ -17,24 +17,26 @@ package protocol ReusableBatch: AnyObject {
 /// Threads: `add`, `finish` and `stop` are the feeding thread's (so are `current`, `inFlight` and
 /// `free`); a batch belongs to the feeding thread until handed over, then to the one worker that
 /// takes it, then to the feeding thread again once it is marked done under `lock`.
-package final class OrderedParallelMap<Batch: ReusableBatch>: @unchecked Sendable {  // safe: `pending`, `done` and `stopped` only under `lock`; the rest is the feeding thread's (see above)
+package final class OrderedParallelMap<Batch: ReusableBatch>: @unchecked Sendable {  // safe: `pending`, `done`, `stopped` under `lock`
     @usableFromInline let batchSize: Int
     private let maxInFlight: Int
     private let lock = NSCondition()
-    private var pending: [Batch] = []                 // handed over, waiting for a worker (under `lock`)
-    private var done = Set<ObjectIdentifier>()        // transformed, not yet emitted (under `lock`)
-    private var stopped = false                       // under `lock`
+    private var pending: [Batch] = []  // handed over, waiting for a worker (under `lock`)
+    private var done = Set<ObjectIdentifier>()  // transformed, not yet emitted (under `lock`)
+    private var stopped = false  // under `lock`
     private let exited = DispatchSemaphore(value: 0)
     private var running = 0
-    private var inFlight: [Batch] = []                // handed over, in order, not yet emitted
+    private var inFlight: [Batch] = []  // handed over, in order, not yet emitted
     private var free: [Batch] = []
     @usableFromInline var current = Batch()
 
     /// `worker` runs once on each worker thread and returns what that thread does to each batch
     /// (`transform`, with state of its own, such as scratch buffers) and what it does when the map
     /// stops (`end`: release that state).
-    package init(workers: Int = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount)), batchSize: Int, maxInFlight: Int,
-                 worker: @escaping @Sendable () -> (transform: (Batch) -> Void, end: () -> Void)) {
+    package init(
+        workers: Int = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount)), batchSize: Int, maxInFlight: Int,
+        worker: @escaping @Sendable () -> (transform: (Batch) -> Void, end: () -> Void)
+    ) {
         self.batchSize = batchSize
         self.maxInFlight = maxInFlight
         for _ in 0..<workers {

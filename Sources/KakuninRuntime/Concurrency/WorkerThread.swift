@@ -4,7 +4,7 @@ import Foundation
 /// the order given. At most `maxQueued` batches wait (memory stays bounded; `put` blocks). The
 /// worker's first error stops it: the stream's thread gets that error from its next `put` or
 /// from `finish`.
-package final class WorkerThread<Batch>: @unchecked Sendable {  // safe: the queue and flags are touched only while `lock` is held; each batch belongs to one thread at a time
+package final class WorkerThread<Batch>: @unchecked Sendable {  // safe: queue and flags under `lock`; a batch is one thread's at a time
     private var queue: [Batch] = []
     private var ended = false, stopped = false
     private var failure: Error?
@@ -19,8 +19,10 @@ package final class WorkerThread<Batch>: @unchecked Sendable {  // safe: the que
     /// On the worker's thread: `process` takes each batch (it may empty it, so that what the
     /// batch held is referenced only where it puts it); `end` runs once every batch is taken
     /// after `finish`; `abandon` runs instead when the worker fails or is stopped.
-    package init(maxQueued: Int, process: @escaping (inout Batch) throws -> Void, end: @escaping () throws -> Void = {},
-         abandon: @escaping () -> Void = {}) {
+    package init(
+        maxQueued: Int, process: @escaping (inout Batch) throws -> Void, end: @escaping () throws -> Void = {},
+        abandon: @escaping () -> Void = {}
+    ) {
         self.maxQueued = maxQueued
         self.process = process
         self.end = end

@@ -101,8 +101,10 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
 
     /// The same as plain text, for `kakunin --help`.
     public static var plainList: String {
-        allCases.map { "  \(String($0.rawValue).padding(toLength: 4, withPad: " ", startingAt: 0))\($0.meaning.replacingOccurrences(of: "`", with: ""))" }
-            .joined(separator: "\n")
+        allCases.map {
+            "  \(String($0.rawValue).padding(toLength: 4, withPad: " ", startingAt: 0))\($0.meaning.replacingOccurrences(of: "`", with: ""))"
+        }
+        .joined(separator: "\n")
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -98,7 +99,10 @@ package final class InputSource {
             var off = 0
             while off < n && spool >= 0 {
                 let w = pwrite(spool, buffer + off, n - off, spooled + off_t(off))
-                if w < 0 { if errno == EINTR { continue }; return -1 }
+                if w < 0 {
+                    if errno == EINTR { continue }
+                    return -1
+                }
                 off += w
             }
             spooled += off_t(n)
@@ -110,7 +114,9 @@ package final class InputSource {
     /// Back to the first byte.
     package func rewind() throws {
         if seekable {
-            guard lseek(fd, 0, SEEK_SET) == 0 else { throw FileReadError(path: "input", reason: "cannot rewind: \(String(cString: strerror(errno)))") }
+            guard lseek(fd, 0, SEEK_SET) == 0 else {
+                throw FileReadError(path: "input", reason: "cannot rewind: \(String(cString: strerror(errno)))")
+            }
         } else {
             position = 0
         }
@@ -162,11 +168,15 @@ public final class CSVReader {
     /// well-formed file (it is for files kakunin wrote; a stray quote inside an unquoted field,
     /// which the reader marks malformed, is taken here as opening a quoted part).
     public func countRecords() throws -> Int {
-        var quoted = false, content = false, records = 0
+        var quoted = false
+        var content = false
+        var records = 0
         _ = try readChunks { chunk, n in
             for i in 0..<n {
                 switch chunk[i] {
-                case UInt8(ascii: "\""): quoted.toggle(); content = true
+                case UInt8(ascii: "\""):
+                    quoted.toggle()
+                    content = true
                 case UInt8(ascii: "\n") where !quoted:
                     if content { records += 1 }
                     content = false
@@ -242,7 +252,7 @@ public final class CSVReader {
                 st.capturing = false
                 st.raw.removeAll(keepingCapacity: true)
             }
-            if st.ends.count == 1 && st.ends[0] == 0 && st.malformed == nil { return true } // blank line
+            if st.ends.count == 1 && st.ends[0] == 0 && st.malformed == nil { return true }  // blank line
             return try st.record.withUnsafeBufferPointer { rb in
                 try st.ends.withUnsafeBufferPointer { eb in
                     try body(CSVRecord(line: st.recordLine, malformed: st.malformed, bytes: rb, ends: eb))
@@ -253,7 +263,8 @@ public final class CSVReader {
         func tooLong(_ st: State) -> CSVUnreadable {
             var m = "the record starting at line \(st.recordLine) is longer than \(Self.maxRecordBytes / 1024) KiB: "
             if st.state == .quoted {
-                m += "a quote opened on line \(st.capturing ? st.cut.line : st.recordLine) is never closed. Close the quote (a quote inside a field is written twice: \"\")"
+                m +=
+                    "a quote opened on line \(st.capturing ? st.cut.line : st.recordLine) is never closed. Close the quote (a quote inside a field is written twice: \"\")"
             } else if st.sawCR {
                 m += "the file seems to use CR-only line ends (old Mac format). Convert it: tr '\\r' '\\n' < FILE > FILE.lf"
             } else {
@@ -270,13 +281,20 @@ public final class CSVReader {
                 if st.capturing { st.raw.append(b) }
                 if st.pendingCR {
                     st.pendingCR = false
-                    if b != 10 { st.record.append(13); st.sawCR = true } // a lone CR is data
+                    if b != 10 {
+                        st.record.append(13)
+                        st.sawCR = true
+                    }  // a lone CR is data
                     else {
                         st.ends.append(st.record.count)
                         st.line += 1
                         if !(try emit(&st)) { return false }
                         st.recordLine = st.line
-                        if let r = st.replay { st.replay = nil; handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i)); return true }
+                        if let r = st.replay {
+                            st.replay = nil
+                            handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i))
+                            return true
+                        }
                         continue
                     }
                 }
@@ -296,28 +314,36 @@ public final class CSVReader {
                         st.state = .unquoted
                         continue
                     }
-                    if b == 44 { // ,
-                        st.ends.append(st.record.count); st.state = .fieldStart
+                    if b == 44 {  // ,
+                        st.ends.append(st.record.count)
+                        st.state = .fieldStart
                     } else if b == 10 {
                         st.ends.append(st.record.count)
                         st.line += 1
                         if !(try emit(&st)) { return false }
                         st.recordLine = st.line
-                        if let r = st.replay { st.replay = nil; handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i)); return true }
+                        if let r = st.replay {
+                            st.replay = nil
+                            handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i))
+                            return true
+                        }
                     } else if b == 13 {
                         st.pendingCR = true
-                    } else if b == 34 { // "
-                        if st.state == .fieldStart { st.state = .quoted }
-                        else {
+                    } else if b == 34 {  // "
+                        if st.state == .fieldStart {
+                            st.state = .quoted
+                        } else {
                             if st.malformed == nil { st.malformed = "quote inside an unquoted field (field \(st.ends.count + 1))" }
                             st.record.append(b)
                         }
                     } else {
-                        st.record.append(b); st.state = .unquoted
+                        st.record.append(b)
+                        st.state = .unquoted
                     }
                 case .quoted:
-                    if b == 34 { st.state = .quoteInQuoted }
-                    else {
+                    if b == 34 {
+                        st.state = .quoteInQuoted
+                    } else {
                         if b == 10 {
                             if !st.capturing {
                                 st.capturing = true
@@ -328,19 +354,29 @@ public final class CSVReader {
                         st.record.append(b)
                     }
                 case .quoteInQuoted:
-                    if b == 34 { st.record.append(34); st.state = .quoted }
-                    else if b == 44 { st.ends.append(st.record.count); st.state = .fieldStart }
-                    else if b == 10 {
+                    if b == 34 {
+                        st.record.append(34)
+                        st.state = .quoted
+                    } else if b == 44 {
+                        st.ends.append(st.record.count)
+                        st.state = .fieldStart
+                    } else if b == 10 {
                         st.ends.append(st.record.count)
                         st.line += 1
                         if !(try emit(&st)) { return false }
                         st.recordLine = st.line
-                        if let r = st.replay { st.replay = nil; handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i)); return true }
+                        if let r = st.replay {
+                            st.replay = nil
+                            handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i))
+                            return true
+                        }
                     } else if b == 13 {
-                        st.pendingCR = true; st.state = .unquoted
+                        st.pendingCR = true
+                        st.state = .unquoted
                     } else {
                         if st.malformed == nil { st.malformed = "text after a closing quote (field \(st.ends.count + 1))" }
-                        st.record.append(b); st.state = .unquoted
+                        st.record.append(b)
+                        st.state = .unquoted
                     }
                 }
             }
@@ -365,7 +401,10 @@ public final class CSVReader {
             if st.first {
                 st.first = false
                 if n >= 2 && ((chunk[0] == 0xFF && chunk[1] == 0xFE) || (chunk[0] == 0xFE && chunk[1] == 0xFF)) {
-                    throw CSVUnreadable(message: "the file starts with a UTF-16 byte-order mark; feeds must be UTF-8: convert it with `iconv -f UTF-16 -t UTF-8 FILE > FILE.utf8`")
+                    throw CSVUnreadable(
+                        message:
+                            "the file starts with a UTF-16 byte-order mark; feeds must be UTF-8: convert it with `iconv -f UTF-16 -t UTF-8 FILE > FILE.utf8`"
+                    )
                 }
                 // Skip a UTF-8 byte-order mark at the start of the file.
                 if n >= 3 && chunk[0] == 0xEF && chunk[1] == 0xBB && chunk[2] == 0xBF { start = 3 }
@@ -381,7 +420,8 @@ public final class CSVReader {
                 st.record.removeSubrange(st.cut.record...)
                 st.ends.removeSubrange(st.cut.ends...)
                 st.ends.append(st.record.count)
-                st.malformed = "a quote opened in field \(st.cut.field) is never closed (the file ends inside it); the lines after line \(st.cut.line) are read as rows of their own"
+                st.malformed =
+                    "a quote opened in field \(st.cut.field) is never closed (the file ends inside it); the lines after line \(st.cut.line) are read as rows of their own"
                 let rest = st.raw
                 st.capturing = false
                 st.replay = nil

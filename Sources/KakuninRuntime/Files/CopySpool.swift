@@ -1,5 +1,6 @@
 import Foundation
 import KakuninStore
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +12,7 @@ import Glibc
 ///
 /// One thread appends rows; another may send, meanwhile, the rows already in the file
 /// (`flushedBytes`, `send(to:from:upTo:)`).
-public final class CopySpool: @unchecked Sendable {  // safe: one appending thread owns `file` and `rows`; the other reads `flushed`, a Locked
+public final class CopySpool: @unchecked Sendable {  // safe: one appender owns `file`, `rows`; `flushed` Locked
     private let file: BufferedFileWriter
     public private(set) var rows = 0
     /// Bytes of whole rows in the file (the buffer is flushed after a row).

@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,7 +25,8 @@ public struct FileWriteError: Error, CustomStringConvertible {
 
     public var fix: String {
         switch code {
-        case ENOSPC, EDQUOT: return "free space on the filesystem holding \(path) (df -h), then run the same command again; nothing is lost or duplicated"
+        case ENOSPC, EDQUOT:
+            return "free space on the filesystem holding \(path) (df -h), then run the same command again; nothing is lost or duplicated"
         case EROFS: return "the filesystem is read-only: choose a writable folder (--out / --report-dir)"
         case EACCES, EPERM: return "give the user running kakunin write access to \(path), or choose another folder"
         case ENOTDIR, EEXIST: return "\(path) must be a folder (or not exist yet): move the file away or choose another path"
@@ -57,14 +59,19 @@ public enum OwnerOnlyFile {
         }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw FileWriteError(path: path, "it exists and is not a folder", code: ENOTDIR) }
         if st.st_mode & S_ISVTX != 0 {
-            throw FileWriteError(path: path, "it is a shared folder (sticky bit, like /tmp); files holding personal data need a folder of their own",
-                                 code: 0)
+            throw FileWriteError(
+                path: path, "it is a shared folder (sticky bit, like /tmp); files holding personal data need a folder of their own",
+                code: 0)
         }
         if st.st_uid == geteuid() {
-            if st.st_mode & 0o777 != 0o700 && chmod(path, 0o700) != 0 { throw FileWriteError(path: path, "cannot make the folder owner-only") }
+            if st.st_mode & 0o777 != 0o700 && chmod(path, 0o700) != 0 {
+                throw FileWriteError(path: path, "cannot make the folder owner-only")
+            }
         } else if st.st_mode & 0o077 != 0 {
-            throw FileWriteError(path: path, "the folder belongs to another user and others can enter it (mode \(String(st.st_mode & 0o7777, radix: 8))); files holding personal data need an owner-only folder",
-                                 code: EACCES)
+            throw FileWriteError(
+                path: path,
+                "the folder belongs to another user and others can enter it (mode \(String(st.st_mode & 0o7777, radix: 8))); files holding personal data need an owner-only folder",
+                code: EACCES)
         }
         guard access(path, W_OK | X_OK) == 0 else { throw FileWriteError(path: path, "cannot write into the folder") }
     }
@@ -73,7 +80,9 @@ public enum OwnerOnlyFile {
     private static func makeParents(_ url: URL) throws {
         var st = stat()
         if stat(url.path, &st) == 0 {
-            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw FileWriteError(path: url.path, "it exists and is not a folder", code: ENOTDIR) }
+            guard (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw FileWriteError(path: url.path, "it exists and is not a folder", code: ENOTDIR)
+            }
             return
         }
         let parent = url.deletingLastPathComponent()
@@ -87,7 +96,9 @@ public enum OwnerOnlyFile {
         var st = stat()
         if lstat(url.path, &st) == 0 {
             guard (st.st_mode & S_IFMT) == S_IFREG else {
-                throw FileWriteError(path: url.path, "something other than a regular file is in the way (a link?); kakunin never writes through it", code: ELOOP)
+                throw FileWriteError(
+                    path: url.path, "something other than a regular file is in the way (a link?); kakunin never writes through it",
+                    code: ELOOP)
             }
             unlink(url.path)
         }
@@ -132,7 +143,10 @@ public enum OwnerOnlyFile {
 
     public static func syncDirectory(_ url: URL) {
         let fd = open(url.path, O_RDONLY | O_DIRECTORY)
-        if fd >= 0 { fsync(fd); close(fd) }
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
     }
 }
 
@@ -180,8 +194,10 @@ public final class BufferedFileWriter {
     /// Gives the bytes [`start`, `end`) already flushed to `body`, in chunks, without touching
     /// the buffer: another thread may call it while this one appends (`end` nil: to the end of
     /// the file).
-    package func readFlushed(from start: Int, upTo end: Int?, chunkSize: Int = 1 << 18,
-                     _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    package func readFlushed(
+        from start: Int, upTo end: Int?, chunkSize: Int = 1 << 18,
+        _ body: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 1)
         defer { chunk.deallocate() }
         var offset = start

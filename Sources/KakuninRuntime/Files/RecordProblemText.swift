@@ -27,7 +27,8 @@ extension RecordProblem {
     /// The problem a `summary` describes; nil for any other text.
     package init?(summary: String) {
         guard let colon = summary.range(of: ": ") else { return nil }
-        let field = String(summary[..<colon.lowerBound]), rest = String(summary[colon.upperBound...])
+        let field = String(summary[..<colon.lowerBound])
+        let rest = String(summary[colon.upperBound...])
         let words = rest.split(separator: " ").map(String.init)
         if rest.hasPrefix("control character "), words.count == 3 {
             self.init(field: field, kind: .control, codePoint: words[2])

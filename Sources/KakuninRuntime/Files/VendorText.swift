@@ -1,5 +1,6 @@
 import Foundation
 import KakuninCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -33,14 +34,19 @@ package final class CP932Table: Sendable {
         let encode = iconv_open("CP932", "UTF-32LE")
         let decode = iconv_open("UTF-32LE", "CP932")
         precondition(encode != iconv_t(bitPattern: -1) && decode != iconv_t(bitPattern: -1), "glibc iconv has no CP932")
-        defer { iconv_close(encode); iconv_close(decode) }
+        defer {
+            iconv_close(encode)
+            iconv_close(decode)
+        }
         func run(_ cd: iconv_t?, _ input: [UInt8], _ capacity: Int) -> [UInt8]? {
-            var inBuf = input, outBuf = [UInt8](repeating: 0, count: capacity)
+            var inBuf = input
+            var outBuf = [UInt8](repeating: 0, count: capacity)
             let produced: Int? = inBuf.withUnsafeMutableBufferPointer { ib in
                 outBuf.withUnsafeMutableBufferPointer { ob in
                     var ip: UnsafeMutablePointer<CChar>? = UnsafeMutableRawPointer(ib.baseAddress!).assumingMemoryBound(to: CChar.self)
                     var op: UnsafeMutablePointer<CChar>? = UnsafeMutableRawPointer(ob.baseAddress!).assumingMemoryBound(to: CChar.self)
-                    var il = ib.count, ol = ob.count
+                    var il = ib.count
+                    var ol = ob.count
                     _ = iconv(cd, nil, nil, nil, nil)
                     guard iconv(cd, &ip, &il, &op, &ol) != -1, il == 0 else { return nil }
                     return ob.count - ol
@@ -54,7 +60,9 @@ package final class CP932Table: Sendable {
         // glyphs are each vendor's own; such a character must wait for staff. Nor the C1
         // controls and invisible format characters (`VendorEncoder.isPrintable`).
         for u in UInt32(0x80)..<0x10000 where !(0xD800...0xDFFF).contains(u) && VendorEncoder.isPrintable(Unicode.Scalar(u)!) {
-            guard let bytes = run(encode, le(u), 8), (1...2).contains(bytes.count), let back = run(decode, bytes, 8), back == le(u) else { continue }
+            guard let bytes = run(encode, le(u), 8), (1...2).contains(bytes.count), let back = run(decode, bytes, 8), back == le(u) else {
+                continue
+            }
             t[Int(u)] = bytes.count == 1 ? UInt16(bytes[0]) : UInt16(bytes[0]) << 8 | UInt16(bytes[1])
         }
         for (u, partner) in Self.equivalents where t[Int(u)] == 0 { t[Int(u)] = t[Int(partner)] }
@@ -76,8 +84,10 @@ package struct RecordProblem: Sendable, Equatable {
     package var length: Int? = nil
     package var limit: Int? = nil
 
-    package init(field: String, kind: Kind, character: String? = nil, codePoint: String? = nil,
-                 length: Int? = nil, limit: Int? = nil) {
+    package init(
+        field: String, kind: Kind, character: String? = nil, codePoint: String? = nil,
+        length: Int? = nil, limit: Int? = nil
+    ) {
         self.field = field
         self.kind = kind
         self.character = character
@@ -130,7 +140,10 @@ package struct VendorEncoder {
                     continue
                 }
                 // Kana, kanji, hangul (U+3000–U+DFFF): nothing to refuse, no decoding.
-                if c >= 0xE3 && c <= 0xED { i += 3; continue }
+                if c >= 0xE3 && c <= 0xED {
+                    i += 3
+                    continue
+                }
                 let (u, length) = Self.scalar(b, at: i)
                 if !Self.isPrintable(u) { return nil }
                 i += length
@@ -150,18 +163,23 @@ package struct VendorEncoder {
                 }
                 let u: Int
                 if c < 0xE0 {
-                    u = Int(c & 0x1F) << 6 | Int(b[i + 1] & 0x3F); i += 2
+                    u = Int(c & 0x1F) << 6 | Int(b[i + 1] & 0x3F)
+                    i += 2
                 } else if c < 0xF0 {
-                    u = Int(c & 0x0F) << 12 | Int(b[i + 1] & 0x3F) << 6 | Int(b[i + 2] & 0x3F); i += 3
+                    u = Int(c & 0x0F) << 12 | Int(b[i + 1] & 0x3F) << 6 | Int(b[i + 2] & 0x3F)
+                    i += 3
                 } else {
-                    return nil   // beyond the BMP: CP932 has none
+                    return nil  // beyond the BMP: CP932 has none
                 }
                 let v = t[u]
                 if v == 0 { return nil }
                 if v < 0x100 {
-                    out?[o] = UInt8(v); o += 1
+                    out?[o] = UInt8(v)
+                    o += 1
                 } else {
-                    out?[o] = UInt8(v >> 8); out?[o + 1] = UInt8(v & 0xFF); o += 2
+                    out?[o] = UInt8(v >> 8)
+                    out?[o + 1] = UInt8(v & 0xFF)
+                    o += 2
                 }
             }
             return o
@@ -193,11 +211,21 @@ package struct VendorEncoder {
     @inline(__always)
     package static func scalar(_ b: UnsafeBufferPointer<UInt8>, at i: Int) -> (Unicode.Scalar, Int) {
         let c = b[i]
-        let v: UInt32, n: Int
-        if c < 0x80 { v = UInt32(c); n = 1 }
-        else if c < 0xE0 { v = UInt32(c & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F); n = 2 }
-        else if c < 0xF0 { v = UInt32(c & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F); n = 3 }
-        else { v = UInt32(c & 0x07) << 18 | UInt32(b[i + 1] & 0x3F) << 12 | UInt32(b[i + 2] & 0x3F) << 6 | UInt32(b[i + 3] & 0x3F); n = 4 }
+        let v: UInt32
+        let n: Int
+        if c < 0x80 {
+            v = UInt32(c)
+            n = 1
+        } else if c < 0xE0 {
+            v = UInt32(c & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F)
+            n = 2
+        } else if c < 0xF0 {
+            v = UInt32(c & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F)
+            n = 3
+        } else {
+            v = UInt32(c & 0x07) << 18 | UInt32(b[i + 1] & 0x3F) << 12 | UInt32(b[i + 2] & 0x3F) << 6 | UInt32(b[i + 3] & 0x3F)
+            n = 4
+        }
         return (Unicode.Scalar(v) ?? "\u{FFFD}", n)
     }
 
@@ -209,7 +237,10 @@ package struct VendorEncoder {
         for u in s.unicodeScalars {
             if let last = out.last, isCombining(u) {
                 let pair = String(String.UnicodeScalarView([last, u])).precomposedStringWithCanonicalMapping.unicodeScalars
-                if pair.count == 1 { out[out.count - 1] = pair.first!; continue }
+                if pair.count == 1 {
+                    out[out.count - 1] = pair.first!
+                    continue
+                }
             }
             out.append(u)
         }
@@ -235,10 +266,14 @@ package struct VendorEncoder {
         for u in value.unicodeScalars where !carries(u) && seen.insert(u.value).inserted {
             // Neither a control nor an invisible character is copied into exceptions.csv (a
             // bidirectional control would reorder the line as staff see it): its code point is.
-            let kind: RecordProblem.Kind = u.value < 0x20 || (0x7F...0x9F).contains(u.value) ? .control
+            let kind: RecordProblem.Kind =
+                u.value < 0x20 || (0x7F...0x9F).contains(u.value)
+                ? .control
                 : u.properties.generalCategory == .format ? .invisible : .character
-            found.append(RecordProblem(field: field, kind: kind,
-                                       character: kind == .character ? String(u) : "", codePoint: FieldValidator.codePoint(u.value)))
+            found.append(
+                RecordProblem(
+                    field: field, kind: kind,
+                    character: kind == .character ? String(u) : "", codePoint: FieldValidator.codePoint(u.value)))
         }
         return found
     }
