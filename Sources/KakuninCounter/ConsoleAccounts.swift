@@ -154,7 +154,7 @@ public struct ConsoleAccounts {
     /// Adds a person (run by the database owner): their own NOLOGIN role in `group`, granted to
     /// kakunin_console, scoped to `insurers`. `name` must already be checked ([a-z0-9_]).
     public func add(
-        name: String, role: String, group: String, otherGroups: [String], insurers: [String], passwordHash: String,
+        name: String, role: String, group: String, otherGroups: [String], insurers: [InsurerNumber], passwordHash: String,
         person: String
     ) throws {
         guard Self.isUserName(name) else {
@@ -183,7 +183,7 @@ public struct ConsoleAccounts {
                 [name, role, dbRole, passwordHash])
             if !insurers.isEmpty { _ = try StaffScopes(db: db).add(login: dbRole, insurers: insurers, person: person) }
             try AuditLog.append(
-                db, "console_user_added", details: ["username": name, "role": role, "insurers": insurers, "person": person])
+                db, "console_user_added", details: ["username": name, "role": role, "insurers": insurers.map(\.text), "person": person])
         }
     }
 }

@@ -30,7 +30,7 @@ public final class CounterDesk {
     }
 
     public enum Query: Sendable {
-        case member(String)
+        case member(MemberID)
         case kana(String, birthDate: LocalDate?)
         case postalCode(String)
     }
@@ -40,7 +40,7 @@ public final class CounterDesk {
     /// At most 50 members of the insurer matching the query (member id; kana prefix, half-width
     /// input normalised, with an optional birth date; postal code with or without the hyphen), in
     /// reading order.
-    public func find(insurer: String, _ query: Query, limit: Int = maxHits) throws -> [MemberHit] {
+    public func find(insurer: InsurerNumber, _ query: Query, limit: Int = maxHits) throws -> [MemberHit] {
         try findPage(insurer: insurer, query, after: nil, limit: limit).map(\.hit)
     }
 
@@ -58,9 +58,10 @@ public final class CounterDesk {
     /// Up to `limit` members after `after` in (reading, member id) order, byte-wise, each with its
     /// key; `birth` narrows a member-id or postal-code search (the kana query carries its own).
     public func findPage(
-        insurer: String, _ query: Query, after: SearchKey?, birth: LocalDate? = nil,
+        insurer: InsurerNumber, _ query: Query, after: SearchKey?, birth: LocalDate? = nil,
         limit: Int
     ) throws -> [(hit: MemberHit, key: SearchKey)] {
+        let insurer = insurer.text
         try requireInsurer(insurer)
         let after = after ?? SearchKey(kana: "", member: "")
         let limit = String(max(0, min(limit, 1000)))
@@ -81,7 +82,7 @@ public final class CounterDesk {
         }
         switch query {
         case .member(let id):
-            rows = try plain("member_id = $2", id)
+            rows = try plain("member_id = $2", id.text)
         case .kana(let text, let birth):
             let kana = Kana.normalise(text)
             guard !kana.isEmpty else { throw OperatorError(.usage, "give the kana reading to search for", fix: "e.g. --kana ヤマダ") }
@@ -112,9 +113,9 @@ public final class CounterDesk {
     // MARK: - Show
 
     /// Everything staff need on one screen. Viewing personal data is recorded (閲覧記録).
-    public func show(insurer: String, memberID: String) throws -> [String: Any] {
-        try requireMember(insurer, memberID)
-        let p = [insurer, memberID]
+    public func show(insurer: InsurerNumber, memberID: MemberID) throws -> [String: Any] {
+        try requireMember(insurer.text, memberID.text)
+        let p = [insurer.text, memberID.text]
         func rows(_ sql: String, _ names: [String]) throws -> [[String: Any]] {
             try db.query(sql, p).rows.map { r in
                 var o: [String: Any] = [:]
@@ -197,7 +198,7 @@ public final class CounterDesk {
             FROM run r JOIN decision d ON d.as_of = r.as_of AND d.run_id = r.run_id AND d.member_id = $2
             WHERE r.insurer_number = $1 ORDER BY d.as_of, d.run_id
             """, ["run_id", "as_of", "job", "outcome", "reasons", "valid_from", "valid_to", "certificate_number"])
-        try recordView(insurer: insurer, members: [memberID], page: "member record")
+        try recordView(insurer: insurer, members: [memberID.text], page: "member record")
         return record
     }
 
@@ -218,9 +219,11 @@ public final class CounterDesk {
     /// rules, same NO_BASIS, the same elderly exception). `status` is pending or
     /// approved; a special-consideration application without a basis is recorded as rejected.
     public func addApplication(
-        insurer: String, memberID: String, kind: String, basis: String?, receivedOn: LocalDate,
+        insurer: InsurerNumber, memberID: MemberID, kind: String, basis: String?, receivedOn: LocalDate,
         status: String, note: String?
     ) throws -> ApplicationRecord {
+        let insurer = insurer.text
+        let memberID = memberID.text
         let scheme = try requireMember(insurer, memberID)
         try CounterDates.requireReceived(receivedOn)
         guard status == "pending" || status == "approved" else {
@@ -282,7 +285,9 @@ public final class CounterDesk {
     /// Moves a pending application to approved, or to rejected with a reason. Only pending ones
     /// move: the nightly run acts on approved ones, so an approved application is never taken back
     /// under a run's feet.
-    public func decideApplication(insurer: String, applicationID: Int64, approve: Bool, reason: String?) throws -> ApplicationRecord {
+    public func decideApplication(insurer: InsurerNumber, applicationID: Int64, approve: Bool, reason: String?) throws -> ApplicationRecord
+    {
+        let insurer = insurer.text
         if !approve && (reason ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
             throw OperatorError(.usage, "a rejection needs a reason", fix: "add --reason TEXT")
         }
@@ -321,23 +326,27 @@ public final class CounterDesk {
     // MARK: - Pieces
 
     /// The member's name as printed (family and given name with an ideographic space), "" if none.
-    public func displayName(insurer: String, memberID: String) throws -> String {
-        try db.query(
+    public func displayName(insurer: InsurerNumber, memberID: MemberID) throws -> String {
+        let insurer = insurer.text
+        let memberID = memberID.text
+        return try db.query(
             "SELECT family_name || coalesce('　' || given_name, '') FROM member WHERE insurer_number = $1 AND member_id = $2",
             [insurer, memberID]
         ).scalar ?? ""
     }
 
     /// The member a certificate was issued to, nil when the insurer has no such certificate.
-    public func certificateMember(insurer: String, certificate: Int64) throws -> String? {
-        try db.query(
+    public func certificateMember(insurer: InsurerNumber, certificate: Int64) throws -> String? {
+        let insurer = insurer.text
+        return try db.query(
             "SELECT member_id FROM certificate WHERE insurer_number = $1 AND certificate_number = $2",
             [insurer, String(certificate)]
         ).scalar
     }
 
     /// The member an application is of (the console's confirmation names them before deciding).
-    public func applicationMember(insurer: String, applicationID: Int64) throws -> String {
+    public func applicationMember(insurer: InsurerNumber, applicationID: Int64) throws -> String {
+        let insurer = insurer.text
         guard
             let m = try db.query(
                 "SELECT member_id FROM application WHERE insurer_number = $1 AND application_id = $2",
@@ -354,7 +363,9 @@ public final class CounterDesk {
 
     /// The return recorded for a document: a certificate by number, a notice (`document` its
     /// kind) by the run that sent it; the console shows that record after recording it.
-    public func returnID(insurer: String, member: String, document: String, key: Int64) throws -> Int64 {
+    public func returnID(insurer: InsurerNumber, member: MemberID, document: String, key: Int64) throws -> Int64 {
+        let insurer = insurer.text
+        let member = member.text
         let id = try db.query(
             """
             SELECT return_id FROM mail_return WHERE insurer_number = $1 AND member_id = $2 AND document = $3
@@ -378,7 +389,9 @@ public final class CounterDesk {
     }
 
     /// The member exists and this login may see them (66 or 77 otherwise).
-    public func requireMemberVisible(_ insurer: String, _ member: String) throws {
+    public func requireMemberVisible(_ insurer: InsurerNumber, _ member: MemberID) throws {
+        let insurer = insurer.text
+        let member = member.text
         try requireMember(insurer, member)
     }
 
@@ -398,7 +411,8 @@ public final class CounterDesk {
     /// 閲覧記録: who viewed whose personal data. One member: `member_viewed`; a list (search
     /// results, a drill-down): one `members_listed` event naming the members shown. Through
     /// `audit_console` (sql/014), which auditors may call too: they change nothing else.
-    public func recordView(insurer: String, members: [String], page: String) throws {
+    public func recordView(insurer: InsurerNumber, members: [String], page: String) throws {
+        let insurer = insurer.text
         guard !members.isEmpty else { return }
         let single = members.count == 1
         var details: [String: Any] = ["person": person, "page": page]
@@ -433,7 +447,8 @@ public final class CounterDesk {
 
 extension CounterDesk {
     /// Voids an active certificate (e.g. issued in error), with a reason and date.
-    public func void(insurer: String, certificate: Int64, reason: String, on date: LocalDate) throws -> String {
+    public func void(insurer: InsurerNumber, certificate: Int64, reason: String, on date: LocalDate) throws -> String {
+        let insurer = insurer.text
         guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw OperatorError(.usage, "voiding needs a reason", fix: "add --reason TEXT")
         }
@@ -449,7 +464,9 @@ extension CounterDesk {
 
     /// Ends a member's special consideration (SPEC.md 2.5 rule 6): the certificates that carry it
     /// renew no more without a new application.
-    public func endConsideration(insurer: String, memberID: String, on date: LocalDate, reason: String) throws -> Int {
+    public func endConsideration(insurer: InsurerNumber, memberID: MemberID, on date: LocalDate, reason: String) throws -> Int {
+        let insurer = insurer.text
+        let memberID = memberID.text
         guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw OperatorError(.usage, "ending special consideration needs a reason", fix: "add --reason TEXT")
         }
@@ -472,8 +489,10 @@ extension CounterDesk {
     /// certificate: once, and the member's mail waits until the address changes. The notice is
     /// the member's latest of that kind, or the one of run `run`.
     public func returnNotice(
-        insurer: String, memberID: String, kind: String, run: Int64?, on date: LocalDate, note: String?
+        insurer: InsurerNumber, memberID: MemberID, kind: String, run: Int64?, on date: LocalDate, note: String?
     ) throws -> Int64 {
+        let insurer = insurer.text
+        let memberID = memberID.text
         guard kind == "eligibility_notice" || kind == "apply_notice" else {
             throw OperatorError(.usage, "--kind \(kind) is not a notice kind", fix: "use eligibility_notice or apply_notice")
         }
@@ -511,10 +530,11 @@ extension CounterDesk {
     /// parameters said employee_delivery = employer) came back from the establishment: the
     /// return is recorded against it. Returns the member and that establishment, if any.
     public func returnCertificate(
-        insurer: String, certificate: Int64, on date: LocalDate, note: String?
+        insurer: InsurerNumber, certificate: Int64, on date: LocalDate, note: String?
     ) throws
         -> (member: String, establishment: String?)
     {
+        let insurer = insurer.text
         try requireInsurer(insurer)
         return try db.transaction {
             guard

@@ -70,7 +70,11 @@ extension CounterDesk {
     /// (reissue), open returned mail resolved (the document is handed over), the audit event.
     /// The document is handed over in person, so what only stops the mail (no usable address,
     /// returned mail, no household head) does not stop it here.
-    public func issue(insurer: String, memberID: String, asOf: LocalDate, parameters: LoadedParameters) throws -> CounterIssueResult {
+    public func issue(
+        insurer: InsurerNumber, memberID: MemberID, asOf: LocalDate, parameters: LoadedParameters
+    ) throws -> CounterIssueResult {
+        let insurer = insurer.text
+        let memberID = memberID.text
         try requireMember(insurer, memberID)
         return try db.transaction {
             // Counter issues of the insurer take turns (two clerks, one member: one certificate),
@@ -123,8 +127,10 @@ extension CounterDesk {
     /// What a counter issue would do now, without doing it (the console's confirmation step):
     /// the nightly policy, with what only stops the mail set aside.
     public func counterDecision(
-        insurer: String, memberID: String, asOf: LocalDate, parameters: LoadedParameters
+        insurer: InsurerNumber, memberID: MemberID, asOf: LocalDate, parameters: LoadedParameters
     ) throws -> (Decision, [TraceStep]) {
+        let insurer = insurer.text
+        let memberID = memberID.text
         let (_, facts) = try counterFacts(insurer: insurer, memberID: memberID, asOf: asOf, parameters: parameters)
         return Policy(parameters: parameters.parameters).trace(facts, asOf: asOf)
     }
@@ -146,7 +152,8 @@ extension CounterDesk {
     /// An active certificate as printed, to hand over at the counter: one whose mailing record
     /// waits in the exceptions (a character the vendor's encoding lacks, a field too long), or
     /// one that came back undelivered. Recorded as `certificate_printed`.
-    public func reprint(insurer: String, certificate: Int64, parameters: LoadedParameters) throws -> IssuedCertificate {
+    public func reprint(insurer: InsurerNumber, certificate: Int64, parameters: LoadedParameters) throws -> IssuedCertificate {
+        let insurer = insurer.text
         try requireInsurer(insurer)
         return try db.transaction {
             guard

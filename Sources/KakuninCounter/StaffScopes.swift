@@ -12,16 +12,16 @@ public struct StaffScopes {
 
     public init(db: Connection) { self.db = db }
 
-    public func scope(login: String, insurers: [String], person: String) throws -> Int {
+    public func scope(login: String, insurers: [InsurerNumber], person: String) throws -> Int {
         guard !insurers.isEmpty else { throw OperatorError(.usage, "name at least one --insurer") }
         try requireStaffLogin(login)
         return try db.transaction { try add(login: login, insurers: insurers, person: person) }
     }
 
     /// Scopes `login` to `insurers` inside the caller's transaction (the console's `user add`).
-    public func add(login: String, insurers: [String], person: String) throws -> Int {
+    public func add(login: String, insurers: [InsurerNumber], person: String) throws -> Int {
         var added = 0
-        for insurer in insurers {
+        for insurer in insurers.map(\.text) {
             try Insurers.require(db, insurer)
             added += try db.query(
                 "INSERT INTO staff_scope (login, insurer_number) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -32,11 +32,11 @@ public struct StaffScopes {
         return added
     }
 
-    public func unscope(login: String, insurers: [String], person: String) throws -> Int {
+    public func unscope(login: String, insurers: [InsurerNumber], person: String) throws -> Int {
         guard !insurers.isEmpty else { throw OperatorError(.usage, "name at least one --insurer") }
         return try db.transaction {
             var removed = 0
-            for insurer in insurers {
+            for insurer in insurers.map(\.text) {
                 let n = try db.query("DELETE FROM staff_scope WHERE login = $1 AND insurer_number = $2", [login, insurer]).affectedRows
                 if n > 0 { try AuditLog.append(db, "staff_unscoped", insurer: insurer, details: ["login": login, "person": person]) }
                 removed += n

@@ -112,7 +112,7 @@ extension Console {
         let pageSize = 50
         let rows = try AuditorReport.members(db, runID: id, drill, offset: (page - 1) * pageSize, limit: pageSize + 1)
         let shown = Array(rows.prefix(pageSize))
-        try desk(db, person).recordView(insurer: insurer, members: shown.map(\.member), page: "run \(id) drill-down")
+        try desk(db, person).recordView(insurer: Self.insurerParameter(insurer), members: shown.map(\.member), page: "run \(id) drill-down")
         var isChange = false
         if case .change = drill { isChange = true }
         var data: [String: Any] = ["run_id": id, "heading": heading + "（実行 \(id)）", "change": isChange]

@@ -269,30 +269,60 @@ public final class Console: Sendable {
     /// a certificate): `key` is that parameter's name.
     func counterRoutes(_ readers: RouterGroup<ConsoleContext>, _ counter: RouterGroup<ConsoleContext>) {
         readers.get("/members") { _, c in await self.serve(c) { try self.search($0, $1, $2) } }
-        typealias Handler = @Sendable (Console, Connection, Person, String, String, FormFields) throws -> Reply
-        func route(
+        typealias Handler<Key> = @Sendable (Console, Connection, Person, InsurerNumber, Key, FormFields) throws -> Reply
+        func route<Key>(
             _ group: RouterGroup<ConsoleContext>, _ method: HTTPRequest.Method, _ prefix: String, _ key: String, _ suffix: String,
-            _ handler: @escaping Handler
+            parse: @escaping @Sendable (String) throws -> Key, _ handler: @escaping Handler<Key>
         ) {
             let respond: @Sendable (Request, ConsoleContext) async -> Response = { _, c in
                 let (i, k) = (c.parameters.get("insurer") ?? "", c.parameters.get(key) ?? "")
-                return await self.serve(c) { try handler(self, $0, $1, i, k, $2) }
+                return await self.serve(c) { try handler(self, $0, $1, Self.insurerParameter(i), parse(k), $2) }
             }
             group.group().add(middleware: InsurerScopeMiddleware(console: self))
                 .on(RouterPath("/\(prefix)/:insurer/:\(key)\(suffix)"), method: method, use: respond)
         }
-        route(readers, .get, "members", "member", "") { try $0.memberPage($1, $2, $3, $4, $5) }
-        route(readers, .get, "members", "member", "/explain") { try $0.explainPage($1, $2, $3, $4, $5) }
-        route(counter, .get, "members", "member", "/issue") { try $0.issueConfirm($1, $2, $3, $4, $5) }
-        route(counter, .post, "members", "member", "/issue") { try $0.issue($1, $2, $3, $4, $5) }
-        route(counter, .post, "members", "member", "/applications") { try $0.addApplication($1, $2, $3, $4, $5) }
-        route(counter, .post, "members", "member", "/reissue") { try $0.reissue($1, $2, $3, $4, $5) }
-        route(counter, .post, "members", "member", "/consideration-end") { try $0.endConsideration($1, $2, $3, $4, $5) }
-        route(counter, .post, "members", "member", "/notice-return") { try $0.returnNotice($1, $2, $3, $4, $5) }
-        route(counter, .post, "applications", "application", "/decide") { try $0.decideApplication($1, $2, $3, $4, $5) }
-        route(counter, .get, "certificates", "number", "/print") { try $0.printView($1, $2, $3, $4, $5) }
-        route(counter, .post, "certificates", "number", "/return") { try $0.returnCertificate($1, $2, $3, $4, $5) }
-        route(counter, .post, "certificates", "number", "/void") { try $0.voidCertificate($1, $2, $3, $4, $5) }
+        func member(_ g: RouterGroup<ConsoleContext>, _ m: HTTPRequest.Method, _ suffix: String, _ handler: @escaping Handler<MemberID>) {
+            route(g, m, "members", "member", suffix, parse: Self.memberParameter, handler)
+        }
+        func other(
+            _ g: RouterGroup<ConsoleContext>, _ m: HTTPRequest.Method, _ prefix: String, _ key: String, _ suffix: String,
+            _ handler: @escaping Handler<String>
+        ) {
+            route(g, m, prefix, key, suffix, parse: { $0 }, handler)
+        }
+        member(readers, .get, "") { try $0.memberPage($1, $2, $3, $4, $5) }
+        member(readers, .get, "/explain") { try $0.explainPage($1, $2, $3, $4, $5) }
+        member(counter, .get, "/issue") { try $0.issueConfirm($1, $2, $3, $4, $5) }
+        member(counter, .post, "/issue") { try $0.issue($1, $2, $3, $4, $5) }
+        member(counter, .post, "/applications") { try $0.addApplication($1, $2, $3, $4, $5) }
+        member(counter, .post, "/reissue") { try $0.reissue($1, $2, $3, $4, $5) }
+        member(counter, .post, "/consideration-end") { try $0.endConsideration($1, $2, $3, $4, $5) }
+        member(counter, .post, "/notice-return") { try $0.returnNotice($1, $2, $3, $4, $5) }
+        other(counter, .post, "applications", "application", "/decide") { try $0.decideApplication($1, $2, $3, $4, $5) }
+        other(counter, .get, "certificates", "number", "/print") { try $0.printView($1, $2, $3, $4, $5) }
+        other(counter, .post, "certificates", "number", "/return") { try $0.returnCertificate($1, $2, $3, $4, $5) }
+        other(counter, .post, "certificates", "number", "/void") { try $0.voidCertificate($1, $2, $3, $4, $5) }
+    }
+
+    /// The `:insurer` of a counter route, checked once here: one that is not 6 or 8 digits is
+    /// no insurer at all ("not found", as an insurer out of the person's scope).
+    static func insurerParameter(_ text: String) throws -> InsurerNumber {
+        guard let insurer = InsurerNumber(text) else {
+            throw OperatorError(.notFound, "該当する保険者はありません。", fix: "加入者検索から探してください。")
+        }
+        return insurer
+    }
+
+    /// The `:member` of a counter route, checked once here by the feeds' rule for member ids:
+    /// a malformed one is refused (400) in the clerk's words, never looked up. The text typed is
+    /// not repeated back (it may hold anything).
+    static func memberParameter(_ text: String) throws -> MemberID {
+        guard let member = MemberID(text) else {
+            throw OperatorError(
+                .usage, "加入者IDの形が正しくありません。加入者IDは半角の英字・数字・「-」・「_」の20文字以内です。",
+                fix: "加入者検索から探して、一覧のリンクから開いてください。")
+        }
+        return member
     }
 
     /// Auditors, operators and administrators.

@@ -1,6 +1,7 @@
 import Foundation
 import HummingbirdBcrypt
 import KakuninBatch
+import KakuninCore
 import KakuninCounter
 import KakuninRuntime
 import KakuninStore
@@ -30,7 +31,7 @@ public struct ConsoleUsers {
 
     /// Adds a person. `password` is hashed with bcrypt (`cost` 10–15); a counter person is scoped
     /// to `insurers` (at least one); the other roles read every insurer and take none.
-    public func add(name: String, role: Role, insurers: [String], password: String, cost: Int = 12, person: String) throws {
+    public func add(name: String, role: Role, insurers: [InsurerNumber], password: String, cost: Int = 12, person: String) throws {
         guard ConsoleAccounts.isUserName(name) else {
             throw OperatorError(
                 .usage, "a user name is 2–32 lower-case letters, digits or _, starting with a letter (got \(name.count) characters)",

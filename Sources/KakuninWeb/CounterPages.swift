@@ -60,18 +60,18 @@ extension Console {
             if birth == nil { errors["birth"] = "生年月日は 昭和25年4月1日、1950-04-01、19500401 のいずれかの形で入力してください。" }
         }
         let digits = text.filter(\.isNumber)
-        let query: CounterDesk.Query
+        let query: CounterDesk.Query?
         if text.allSatisfy({ $0.isNumber || "-‐－ー".contains($0) }) && digits.count == 7 {
             query = .postalCode(text)
-        } else if text.range(of: "^[A-Za-z0-9_-]{1,20}$", options: .regularExpression) != nil {
-            query = .member(text)
+        } else if let id = MemberID(text) {
+            query = .member(id)
         } else if Kana.normalise(text).unicodeScalars.allSatisfy({ (0x30A0...0x30FF).contains($0.value) || $0 == "\u{3000}" }) {
             query = .kana(text, birthDate: birth)
         } else {
             errors["q"] = "カナ（カタカナ・ひらがな・半角カナ）、加入者ID、または郵便番号（7桁）で検索してください。漢字の氏名では検索できません。"
-            query = .member("")
+            query = nil
         }
-        if !errors.isEmpty {
+        guard errors.isEmpty, let query else {
             data["errors"] = errors
             return .html(views.render("members", data, title: "加入者検索", person: person), status: .badRequest)
         }
@@ -81,18 +81,18 @@ extension Console {
         // Pages by key: each insurer gives at most a page and one more after the last one shown.
         let cursor = SearchCursor(q)
         var hits: [SearchCursor.Hit] = []
-        for insurer in searchIn {
+        for insurer in searchIn.compactMap(InsurerNumber.init) {
             hits += try desk(db, person).findPage(
-                insurer: insurer, query, after: cursor?.after(insurer), birth: query.filtersBirthDate ? nil : birth,
+                insurer: insurer, query, after: cursor?.after(insurer.text), birth: query.filtersBirthDate ? nil : birth,
                 limit: Self.pageSize + 1
-            ).map { SearchCursor.Hit(insurer: insurer, hit: $0.hit, key: $0.key) }
+            ).map { SearchCursor.Hit(insurer: insurer.text, hit: $0.hit, key: $0.key) }
         }
         let fetched = hits.count
         hits.sort(by: SearchCursor.Hit.before)
         let shown = Array(hits.prefix(Self.pageSize))
-        for insurer in Set(shown.map(\.insurer)) {
+        for insurer in Set(shown.map(\.insurer)).compactMap(InsurerNumber.init) {
             try desk(db, person).recordView(
-                insurer: insurer, members: shown.filter { $0.insurer == insurer }.map(\.hit.member_id), page: "search")
+                insurer: insurer, members: shown.filter { $0.insurer == insurer.text }.map(\.hit.member_id), page: "search")
         }
         data["searched"] = true
         data["fetched"] = fetched
@@ -178,15 +178,15 @@ extension Console {
     static let bases: [(String, String)] = [("", "（なし）")] + ConsiderationBasis.allCases.map { ($0.rawValue, $0.japanese) }
 
     func memberPage(
-        _ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ q: FormFields,
+        _ db: Connection, _ person: Person, _ insurer: InsurerNumber, _ member: MemberID, _ q: FormFields,
         formError: (message: String, fix: String?)? = nil, errors: [String: String] = [:],
         form: FormFields? = nil, open: String? = nil, done: String? = nil
     ) throws -> Reply {
         let record = try desk(db, person).show(insurer: insurer, memberID: member)
         let rawMember = (Self.clean(record["member"] ?? [:]) as? [String: Any]) ?? [:]
         var data = Self.memberFacts(rawMember)
-        data["insurer"] = insurer
-        data["member_id"] = member
+        data["insurer"] = insurer.text
+        data["member_id"] = member.text
         data["printed"] = Self.printedSection(rawMember, on: Self.today())
         data["canAct"] = person.actsAtCounter
         data["csrf"] = person.csrf
@@ -241,7 +241,7 @@ extension Console {
 
     /// The member letter of the latest active certificate, in Japanese (SPEC.md 5.2): what
     /// the member was sent with it, for the clerk to read with them; nil without one.
-    func letterInJapanese(_ db: Connection, _ insurer: String, _ certificates: [[String: Any]], name: String) -> [String: Any]? {
+    func letterInJapanese(_ db: Connection, _ insurer: InsurerNumber, _ certificates: [[String: Any]], name: String) -> [String: Any]? {
         guard let c = certificates.last(where: { $0["status"] as? String == "active" }), let number = c["certificate_number"] as? String
         else { return nil }
         guard let loaded = try? parameters(db, insurer, Self.today()) else { return nil }
@@ -420,9 +420,9 @@ extension Console {
     }
 
     /// The parameters in force for an insurer on a date (refused, in Japanese, without them).
-    func parameters(_ db: Connection, _ insurer: String, _ asOf: LocalDate) throws -> LoadedParameters {
+    func parameters(_ db: Connection, _ insurer: InsurerNumber, _ asOf: LocalDate) throws -> LoadedParameters {
         do {
-            return try ParameterVersions.inForce(db, insurer: insurer, on: asOf)
+            return try ParameterVersions.inForce(db, insurer: insurer.text, on: asOf)
         } catch let e as OperatorError where e.status == .noParameters {
             throw OperatorError(
                 .noParameters, "保険者 \(insurer) には基準日 \(asOf) に有効なパラメータ（保険者名称を含む）がありません。判定も交付もできません。",
@@ -432,7 +432,7 @@ extension Console {
 
     /// 「なぜこの判定か」: with `run`, the decision that run made, explained from the facts it read and
     /// its parameters (as replay decides); without, today's decision from today's data, labelled so.
-    func explainPage(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ q: FormFields) throws -> Reply {
+    func explainPage(_ db: Connection, _ person: Person, _ insurer: InsurerNumber, _ member: MemberID, _ q: FormFields) throws -> Reply {
         try desk(db, person).requireMemberVisible(insurer, member)
         let e: Explanation
         if let run = q["run"] {
@@ -440,16 +440,16 @@ extension Console {
                 throw OperatorError(.usage, "run は実行番号で指定してください", fix: "判定の履歴のリンクから開いてください。")
             }
             e = try Explanation.ofRun(db: db, runID: id, member: member)
-            guard e.insurer == insurer else { throw OperatorError(.notFound, "実行 \(id) はこの保険者の実行ではありません", fix: "判定の履歴のリンクから開いてください。") }
+            guard e.insurer == insurer.text else { throw OperatorError(.notFound, "実行 \(id) はこの保険者の実行ではありません", fix: "判定の履歴のリンクから開いてください。") }
         } else {
             guard let asOf = q["as_of"].map({ JapaneseEra.parse($0) }) ?? Self.today() else {
                 throw OperatorError(.usage, "基準日が日付として読めません。", fix: "判定の履歴のリンクから開いてください。")
             }
             e = try Explanation.load(db: db, insurer: insurer, member: member, asOf: asOf, parameters: parameters(db, insurer, asOf))
         }
-        try desk(db, person).recordView(insurer: insurer, members: [member], page: "explanation")
+        try desk(db, person).recordView(insurer: insurer, members: [member.text], page: "explanation")
         var data: [String: Any] = [
-            "insurer": insurer, "member_id": member, "as_of": e.asOf.description,
+            "insurer": insurer.text, "member_id": member.text, "as_of": e.asOf.description,
             "as_of_era": JapaneseEra.withWestern(e.asOf.description), "outcome": e.decision.outcome.japanese,
             "outcome_code": e.decision.outcome.rawValue,
             "steps": Self.traceData(e.trace), "parameters": parameterSourceJapanese(e.parameters.source),
@@ -471,15 +471,15 @@ extension Console {
 
     // MARK: - Counter issue
 
-    func issueConfirm(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ q: FormFields) throws -> Reply {
+    func issueConfirm(_ db: Connection, _ person: Person, _ insurer: InsurerNumber, _ member: MemberID, _ q: FormFields) throws -> Reply {
         try desk(db, person).requireMemberVisible(insurer, member)
         let asOf = Self.today()
         let (d, steps) = try desk(db, person).counterDecision(
             insurer: insurer, memberID: member, asOf: asOf, parameters: parameters(db, insurer, asOf))
         let name = try desk(db, person).displayName(insurer: insurer, memberID: member)
-        try desk(db, person).recordView(insurer: insurer, members: [member], page: "counter issue")
+        try desk(db, person).recordView(insurer: insurer, members: [member.text], page: "counter issue")
         var data: [String: Any] = [
-            "insurer": insurer, "member_id": member, "name": name, "as_of": asOf.description,
+            "insurer": insurer.text, "member_id": member.text, "name": name, "as_of": asOf.description,
             "as_of_era": JapaneseEra.withWestern(asOf.description), "outcome": d.outcome.japanese, "outcome_code": d.outcome.rawValue,
             "issues": d.outcome.issuesCertificate, "steps": Self.traceData(steps), "csrf": person.csrf,
             "reasons": d.reasons.sorted.map { ["code": $0.rawValue, "text": $0.japanese] },
@@ -489,12 +489,12 @@ extension Console {
         return .html(views.render("issue_confirm", data, title: "窓口交付の確認", person: person))
     }
 
-    func issue(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields) throws -> Reply {
+    func issue(_ db: Connection, _ person: Person, _ insurer: InsurerNumber, _ member: MemberID, _ form: FormFields) throws -> Reply {
         let asOf = Self.today()
         switch try desk(db, person).issue(insurer: insurer, memberID: member, asOf: asOf, parameters: parameters(db, insurer, asOf)) {
         case .issued(let c):
             let data: [String: Any] = [
-                "insurer": insurer, "member_id": member, "certificate_number": String(c.certificate_number),
+                "insurer": insurer.text, "member_id": member.text, "certificate_number": String(c.certificate_number),
                 "name": [c.family_name, c.given_name].compactMap { $0 }.joined(separator: "\u{3000}"),
                 "valid_to_era": c.valid_to_era, "replaces": c.replaces_certificate_number.map(String.init) ?? "",
             ]
@@ -508,7 +508,7 @@ extension Console {
         }
     }
 
-    func printView(_ db: Connection, _ person: Person, _ insurer: String, _ number: String, _ q: FormFields) throws -> Reply {
+    func printView(_ db: Connection, _ person: Person, _ insurer: InsurerNumber, _ number: String, _ q: FormFields) throws -> Reply {
         guard let n = Int64(number) else { throw OperatorError(.notFound, "確認書番号 \(number) はありません") }
         let loaded = try parameters(db, insurer, Self.today())
         // [2026-12] The insurer's certificate_format unless the clerk chose a sheet.
@@ -528,7 +528,7 @@ extension Console {
     /// Runs a counter action; a refusal (bad field, conflict) shows the member page again with
     /// the error beside the field (or above the form) and nothing changed.
     func memberForm(
-        _ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields, open: String,
+        _ db: Connection, _ person: Person, _ insurer: InsurerNumber, _ member: MemberID, _ form: FormFields, open: String,
         fieldFor: (String) -> String? = { _ in nil }, _ body: () throws -> Reply
     ) throws -> Reply {
         if let bad = form.firstWithControlCharacter() {
@@ -551,7 +551,7 @@ extension Console {
     /// A form with a NUL or another control character: the member page again, the error beside
     /// the field when the form has a place for it (else above the form), nothing recorded.
     func controlCharacterRefused(
-        _ db: Connection, _ person: Person, _ insurer: String, _ member: String, field: String,
+        _ db: Connection, _ person: Person, _ insurer: InsurerNumber, _ member: MemberID, field: String,
         open: String
     ) throws -> Reply {
         let message = "入力に使えない文字（制御文字）が含まれています。文字だけで入力し直してください。"
@@ -592,7 +592,9 @@ extension Console {
         return .html(views.render("confirm", data, title: title, person: person))
     }
 
-    func addApplication(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields) throws -> Reply {
+    func addApplication(
+        _ db: Connection, _ person: Person, _ insurer: InsurerNumber, _ member: MemberID, _ form: FormFields
+    ) throws -> Reply {
         // CounterDesk names the field first ("received_on: …"); its basis rule names the basis.
         let fieldFor: (String) -> String? = { m in
             ["kind", "basis", "received_on"].first { m.hasPrefix($0 + ":") } ?? (m.contains("basis") ? "basis" : nil)
@@ -604,7 +606,7 @@ extension Console {
             if let confirm = confirmation(
                 form, person, action: back + "/applications", back: back, title: "申請の記録の確認",
                 rows: [
-                    ("加入者", member), ("申請の種類", kind.japanese), ("配慮が必要な理由", basis?.japanese ?? ""),
+                    ("加入者", member.text), ("申請の種類", kind.japanese), ("配慮が必要な理由", basis?.japanese ?? ""),
                     ("受付日", JapaneseEra.withWestern(received.description)), ("審査", status.japanese),
                     ("メモ", form["note"] ?? ""),
                 ],
@@ -640,8 +642,9 @@ extension Console {
         return (kind, basis, received)
     }
 
-    func decideApplication(_ db: Connection, _ person: Person, _ insurer: String, _ application: String, _ form: FormFields) throws -> Reply
-    {
+    func decideApplication(
+        _ db: Connection, _ person: Person, _ insurer: InsurerNumber, _ application: String, _ form: FormFields
+    ) throws -> Reply {
         guard let id = Int64(application) else { throw OperatorError(.notFound, "申請 \(application) はありません") }
         let approve = form["decision"] == "approve"
         if !approve && form["reason"] == nil {
@@ -665,14 +668,14 @@ extension Console {
 
     /// 再交付: after the confirmation, records an approved reissue application received today,
     /// then the counter issue's own confirmation.
-    func reissue(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields) throws -> Reply {
+    func reissue(_ db: Connection, _ person: Person, _ insurer: InsurerNumber, _ member: MemberID, _ form: FormFields) throws -> Reply {
         try memberForm(db, person, insurer, member, form, open: "reissue") {
             guard let note = form["note"] else { throw FieldError(field: "reissue_note", message: "再交付の理由（紛失・破損など）を入力してください。") }
             let back = "/members/\(insurer)/\(member)"
             if let confirm = confirmation(
                 form, person, action: back + "/reissue", back: back, title: "再交付の申請の確認",
                 rows: [
-                    ("加入者", member), ("申請の種類", ApplicationKind.reissue.japanese), ("理由", note),
+                    ("加入者", member.text), ("申請の種類", ApplicationKind.reissue.japanese), ("理由", note),
                     ("受付日", JapaneseEra.withWestern(Self.today().description)), ("審査", ApplicationStatus.approved.japanese),
                 ],
                 button: "再交付の申請を記録して交付の確認へ進む",
@@ -687,13 +690,15 @@ extension Console {
         }
     }
 
-    func endConsideration(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields) throws -> Reply {
+    func endConsideration(
+        _ db: Connection, _ person: Person, _ insurer: InsurerNumber, _ member: MemberID, _ form: FormFields
+    ) throws -> Reply {
         try memberForm(db, person, insurer, member, form, open: "consideration") {
             guard let reason = form["reason"] else { throw FieldError(field: "end_reason", message: "終了の理由を入力してください。") }
             let back = "/members/\(insurer)/\(member)"
             if let confirm = confirmation(
                 form, person, action: back + "/consideration-end", back: back, title: "配慮の取扱いの終了の確認",
-                rows: [("加入者", member), ("終了日", JapaneseEra.withWestern(Self.today().description)), ("理由", reason)],
+                rows: [("加入者", member.text), ("終了日", JapaneseEra.withWestern(Self.today().description)), ("理由", reason)],
                 button: "配慮の取扱いを終了する")
             {
                 return confirm
@@ -703,7 +708,8 @@ extension Console {
         }
     }
 
-    func returnNotice(_ db: Connection, _ person: Person, _ insurer: String, _ member: String, _ form: FormFields) throws -> Reply {
+    func returnNotice(_ db: Connection, _ person: Person, _ insurer: InsurerNumber, _ member: MemberID, _ form: FormFields) throws -> Reply
+    {
         try memberForm(db, person, insurer, member, form, open: "notice") {
             guard let kind = form["kind"].flatMap(MailDocument.init(rawValue:)), kind != .certificate,
                 let run = form["run"].flatMap({ Int64($0) })
@@ -715,7 +721,7 @@ extension Console {
             if let confirm = confirmation(
                 form, person, action: back + "/notice-return", back: back, title: "通知の返戻の記録の確認",
                 rows: [
-                    ("加入者", member), ("書類", kind.japanese), ("返戻日", JapaneseEra.withWestern(on.description)),
+                    ("加入者", member.text), ("書類", kind.japanese), ("返戻日", JapaneseEra.withWestern(on.description)),
                     ("メモ", form["note"] ?? ""),
                 ],
                 button: "返戻を記録する", warning: "記録すると、住所が変わるまでこの方への郵送は止まります。")
@@ -729,14 +735,17 @@ extension Console {
         }
     }
 
-    func certificateMember(_ db: Connection, _ insurer: String, _ number: Int64) throws -> String {
-        guard let m = try CounterDesk(db: db, person: "").certificateMember(insurer: insurer, certificate: number) else {
+    func certificateMember(_ db: Connection, _ insurer: InsurerNumber, _ number: Int64) throws -> MemberID {
+        guard let m = try CounterDesk(db: db, person: "").certificateMember(insurer: insurer, certificate: number).flatMap(MemberID.init)
+        else {
             throw OperatorError(.notFound, "確認書 \(number) はありません", fix: "加入者の画面から操作してください。")
         }
         return m
     }
 
-    func returnCertificate(_ db: Connection, _ person: Person, _ insurer: String, _ number: String, _ form: FormFields) throws -> Reply {
+    func returnCertificate(
+        _ db: Connection, _ person: Person, _ insurer: InsurerNumber, _ number: String, _ form: FormFields
+    ) throws -> Reply {
         guard let n = Int64(number) else { throw OperatorError(.notFound, "確認書 \(number) はありません") }
         let member = try certificateMember(db, insurer, n)
         return try memberForm(db, person, insurer, member, form, open: "certificates") {
@@ -745,7 +754,7 @@ extension Console {
             if let confirm = confirmation(
                 form, person, action: "/certificates/\(insurer)/\(n)/return", back: back, title: "資格確認書の返戻の記録の確認",
                 rows: [
-                    ("加入者", member), ("資格確認書", "番号 \(n)"), ("返戻日", JapaneseEra.withWestern(on.description)),
+                    ("加入者", member.text), ("資格確認書", "番号 \(n)"), ("返戻日", JapaneseEra.withWestern(on.description)),
                     ("メモ", form["note"] ?? ""),
                 ],
                 button: "返戻を記録する", warning: "記録すると、住所が変わるまでこの方への郵送は止まります。")
@@ -758,7 +767,8 @@ extension Console {
         }
     }
 
-    func voidCertificate(_ db: Connection, _ person: Person, _ insurer: String, _ number: String, _ form: FormFields) throws -> Reply {
+    func voidCertificate(_ db: Connection, _ person: Person, _ insurer: InsurerNumber, _ number: String, _ form: FormFields) throws -> Reply
+    {
         guard let n = Int64(number) else { throw OperatorError(.notFound, "確認書 \(number) はありません") }
         let member = try certificateMember(db, insurer, n)
         return try memberForm(db, person, insurer, member, form, open: "certificates") {
@@ -767,7 +777,7 @@ extension Console {
             if let confirm = confirmation(
                 form, person, action: "/certificates/\(insurer)/\(n)/void", back: back, title: "資格確認書を無効にする確認",
                 rows: [
-                    ("加入者", member), ("資格確認書", "番号 \(n)"), ("無効にする日", JapaneseEra.withWestern(Self.today().description)),
+                    ("加入者", member.text), ("資格確認書", "番号 \(n)"), ("無効にする日", JapaneseEra.withWestern(Self.today().description)),
                     ("理由", reason),
                 ],
                 button: "無効にする", warning: "無効にした資格確認書は元に戻せません。")

@@ -103,7 +103,7 @@ struct Audit: ParsableCommand {
     struct Prove: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print an inclusion proof of a certificate's issue entry against the latest checkpoint.")
-        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Insurer number.", transform: InsurerNumber.argument) var insurer: InsurerNumber
         @Option(help: "Certificate number.") var certificate: Int64
         @Option(help: "Prove against this checkpoint file instead of the latest stored one.") var checkpoint: String?
         @Option(help: "Write the proof here (default: standard output).") var output: String?
@@ -121,7 +121,7 @@ struct Audit: ParsableCommand {
                     }
                     cp = latest.checkpoint
                 }
-                let proof = try AuditLog.prove(db, insurer: insurer, certificate: certificate, checkpoint: cp)
+                let proof = try AuditLog.prove(db, insurer: insurer.text, certificate: certificate, checkpoint: cp)
                 try emit(proof, to: output)
                 return .success
             }

@@ -28,6 +28,19 @@ struct DatabaseOptions: ParsableArguments {
     }
 }
 
+extension Identifier {
+    /// An option's text as this identifier: checked once here, by the feeds' rule for the
+    /// column, and carried typed from then on. A malformed value is a usage error (exit 64,
+    /// like a malformed date), said with the rule; a well-formed one the database does not know
+    /// is "not found" (66) where the command looks it up.
+    static func argument(_ text: String) throws -> Self {
+        guard let value = Self(text) else {
+            throw ValidationError("\(Self.problem(text) ?? "malformed") (got \"\(text)\")")
+        }
+        return value
+    }
+}
+
 /// Runs a command body, printing errors for the operator and exiting with the documented status.
 func runReporting(_ body: () throws -> ExitStatus) throws {
     let status: ExitStatus

@@ -28,8 +28,8 @@ struct Member: ParsableCommand {
     struct Find: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Find members by id, kana prefix (with a birth date) or postal code; at most 50.")
-        @Option(help: "Insurer number.") var insurer: String
-        @Option(help: "Member id.") var member: String?
+        @Option(help: "Insurer number.", transform: InsurerNumber.argument) var insurer: InsurerNumber
+        @Option(help: "Member id.", transform: MemberID.argument) var member: MemberID?
         @Option(help: "Kana prefix (full- or half-width katakana, or hiragana).") var kana: String?
         @Option(help: "Birth date (with --kana), YYYY-MM-DD.") var birthDate: String?
         @Option(help: "Postal code, with or without the hyphen.") var postalCode: String?
@@ -61,8 +61,8 @@ struct Member: ParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Everything about one member on one screen (the viewing is recorded).")
-        @Option(help: "Insurer number.") var insurer: String
-        @Option(help: "Member id.") var member: String
+        @Option(help: "Insurer number.", transform: InsurerNumber.argument) var insurer: InsurerNumber
+        @Option(help: "Member id.", transform: MemberID.argument) var member: MemberID
         @Option(help: "text | json") var format: String = "text"
         @OptionGroup var database: DatabaseOptions
 
@@ -99,8 +99,8 @@ struct Application: ParsableCommand {
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record one application, validated like applications.csv (NO_BASIS included).")
-        @Option(help: "Insurer number.") var insurer: String
-        @Option(help: "Member id.") var member: String
+        @Option(help: "Insurer number.", transform: InsurerNumber.argument) var insurer: InsurerNumber
+        @Option(help: "Member id.", transform: MemberID.argument) var member: MemberID
         @Option(help: "special_consideration | card_lost | card_renewing | reissue") var kind: String
         @Option(help: ArgumentHelp("For special_consideration: \(ConsiderationBasis.codes.joined(separator: " | "))")) var basis: String?
         @Option(help: "Date received, YYYY-MM-DD (default: today in Japan).") var receivedOn: String?
@@ -128,7 +128,7 @@ struct Application: ParsableCommand {
 
     struct Decide: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Approve a pending application, or reject it with a reason.")
-        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Insurer number.", transform: InsurerNumber.argument) var insurer: InsurerNumber
         @Option(help: "Application id.") var application: Int64
         @Flag(help: "Approve it.") var approve = false
         @Flag(help: "Reject it (needs --reason).") var reject = false
@@ -154,7 +154,7 @@ struct Certificate: ParsableCommand {
     struct Print: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print an active certificate to hand over at the counter (e.g. one waiting in the mailing exceptions).")
-        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Insurer number.", transform: InsurerNumber.argument) var insurer: InsurerNumber
         @Option(help: "Certificate number.") var certificate: Int64
         @Option(help: "Write the printable certificate (self-contained HTML) to this file.") var print: String
         @Option(help: "Paper: card (85.6 × 54 mm) | hagaki (148 × 100 mm) | a4; default: the insurer's certificate_format.")
@@ -167,7 +167,7 @@ struct Certificate: ParsableCommand {
         func run() throws {
             try runReporting {
                 let db = try database.connect()
-                let params = try ParameterVersions.inForce(db, insurer: insurer, on: LocalDate.todayInJapan())
+                let params = try ParameterVersions.inForce(db, insurer: insurer.text, on: LocalDate.todayInJapan())
                 let c = try CounterDesk(db: db, person: counterPerson()).reprint(
                     insurer: insurer, certificate: certificate, parameters: params)
                 try emit(CertificatePrint.html(c, paper: paper ?? params.parameters.certificateFormat), to: self.print)
@@ -186,7 +186,7 @@ struct Certificate: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
                 "Record a mailed certificate that came back undelivered (返戻); the member is not mailed again until the address changes.")
-        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Insurer number.", transform: InsurerNumber.argument) var insurer: InsurerNumber
         @Option(help: "Certificate number.") var certificate: Int64
         @Option(help: "Date it came back (default: today in Japan).") var on: String?
         @Option(help: "A note (e.g. the post office's stamp).") var note: String?
@@ -213,7 +213,7 @@ struct Certificate: ParsableCommand {
 
     struct Void: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Void an active certificate (e.g. issued in error), with a reason.")
-        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Insurer number.", transform: InsurerNumber.argument) var insurer: InsurerNumber
         @Option(help: "Certificate number.") var certificate: Int64
         @Option(help: "Why.") var reason: String
         @Option(help: "Date of voiding (default: today in Japan).") var on: String?
@@ -237,8 +237,8 @@ struct Notice: ParsableCommand {
     struct Return: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record a mailed notice that came back undelivered (返戻); the member is not mailed again until the address changes.")
-        @Option(help: "Insurer number.") var insurer: String
-        @Option(help: "Member id.") var member: String
+        @Option(help: "Insurer number.", transform: InsurerNumber.argument) var insurer: InsurerNumber
+        @Option(help: "Member id.", transform: MemberID.argument) var member: MemberID
         @Option(help: "eligibility_notice | apply_notice") var kind: String
         @Option(
             name: .customLong("run"),
@@ -267,8 +267,8 @@ struct Consideration: ParsableCommand {
 
     struct End: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "End a member's special consideration, with a date and reason.")
-        @Option(help: "Insurer number.") var insurer: String
-        @Option(help: "Member id.") var member: String
+        @Option(help: "Insurer number.", transform: InsurerNumber.argument) var insurer: InsurerNumber
+        @Option(help: "Member id.", transform: MemberID.argument) var member: MemberID
         @Option(help: "Date it ends (default: today in Japan).") var on: String?
         @Option(help: "Why.") var reason: String
         @OptionGroup var database: DatabaseOptions
@@ -311,8 +311,8 @@ struct Counter: ParsableCommand {
                 the explanation is printed and nothing changes (exit 0).
                 """)
         enum Format: String, ExpressibleByArgument { case text, json }
-        @Option(help: "Insurer number.") var insurer: String
-        @Option(help: "Member id.") var member: String
+        @Option(help: "Insurer number.", transform: InsurerNumber.argument) var insurer: InsurerNumber
+        @Option(help: "Member id.", transform: MemberID.argument) var member: MemberID
         @Option(help: "Decide and issue as of this date (default: today in Japan).") var asOf: String?
         @Option(help: "Write the printable certificate (self-contained HTML) to this file.") var print: String?
         @Option(help: "Paper of the printable certificate: card | hagaki | a4; default: the insurer's certificate_format.")
@@ -324,7 +324,7 @@ struct Counter: ParsableCommand {
             try runReporting {
                 let date = try parseAsOf(asOf)
                 let db = try database.connect()
-                let params = try ParameterVersions.inForce(db, insurer: insurer, on: date)
+                let params = try ParameterVersions.inForce(db, insurer: insurer.text, on: date)
                 let result = try CounterDesk(db: db, person: counterPerson()).issue(
                     insurer: insurer, memberID: member, asOf: date, parameters: params)
                 switch result {
@@ -366,14 +366,14 @@ struct Staff: ParsableCommand {
     struct Scope: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Let a staff login see and change the members of these insurers.")
         @Argument(help: "The login role (a member of kakunin_staff).") var login: String
-        @Option(help: "Insurer number (repeat for several).") var insurer: [String]
+        @Option(help: "Insurer number (repeat for several).", transform: InsurerNumber.argument) var insurer: [InsurerNumber]
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
             try runReporting {
                 let db = try database.connect()
                 let n = try StaffScopes(db: db).scope(login: login, insurers: insurer, person: counterPerson())
-                print("login \(login) scoped to \(insurer.joined(separator: ", ")) (\(n) added)")
+                print("login \(login) scoped to \(insurer.map(\.text).joined(separator: ", ")) (\(n) added)")
                 return .success
             }
         }
@@ -382,7 +382,7 @@ struct Staff: ParsableCommand {
     struct Unscope: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Take insurers away from a staff login.")
         @Argument(help: "The login role.") var login: String
-        @Option(help: "Insurer number (repeat for several).") var insurer: [String]
+        @Option(help: "Insurer number (repeat for several).", transform: InsurerNumber.argument) var insurer: [InsurerNumber]
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {

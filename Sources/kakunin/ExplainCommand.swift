@@ -15,8 +15,9 @@ struct Explain: ParsableCommand {
 
     enum Format: String, ExpressibleByArgument { case text, json }
 
-    @Option(help: "Insurer number (6 or 8 digits); with --run, the run's insurer.") var insurer: String?
-    @Option(help: "Member id.") var member: String
+    @Option(help: "Insurer number (6 or 8 digits); with --run, the run's insurer.", transform: InsurerNumber.argument) var insurer:
+        InsurerNumber?
+    @Option(help: "Member id.", transform: MemberID.argument) var member: MemberID
     @Option(name: .customLong("run"), help: "Explain the decision this run made (its facts and parameters).") var runID: Int?
     @Option(help: "Without --run: as-of date, YYYY-MM-DD (default: today).") var asOf: String?
     @Option(help: "text or json.") var format: Format = .text
@@ -35,7 +36,7 @@ struct Explain: ParsableCommand {
             let e: Explanation
             if let run = runID {
                 e = try Explanation.ofRun(db: db, runID: run, member: member)
-                if let insurer, insurer != e.insurer {
+                if let insurer, insurer.text != e.insurer {
                     throw OperatorError(
                         .usage, "run \(run) is a run of insurer \(e.insurer), not \(insurer)", fix: "kakunin runs list shows the runs")
                 }
@@ -44,7 +45,7 @@ struct Explain: ParsableCommand {
                 let date = try parseAsOf(asOf)
                 e = try Explanation.load(
                     db: db, insurer: insurer, member: member, asOf: date,
-                    parameters: ParameterVersions.inForce(db, insurer: insurer, on: date))
+                    parameters: ParameterVersions.inForce(db, insurer: insurer.text, on: date))
             }
             print(format == .json ? try e.renderJSON() : e.renderText(), terminator: format == .json ? "\n" : "")
             return .success

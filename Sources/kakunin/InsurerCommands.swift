@@ -44,7 +44,7 @@ extension Insurer.Params {
                 an existing one is refused (exit 65): versions are never edited, a new date makes a new version. \
                 Recorded with the login, the person (the OS user) and an audit event. Needs kakunin_batch.
                 """)
-        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Insurer number.", transform: InsurerNumber.argument) var insurer: InsurerNumber
         @Option(help: "The first as-of date the version applies to, YYYY-MM-DD.") var from: String
         @Argument(help: "Parameter file (- for standard input).") var file: String
         @OptionGroup var database: DatabaseOptions
@@ -65,7 +65,7 @@ extension Insurer.Params {
                     throw OperatorError(.badConfiguration, "\(file) is not UTF-8", fix: "save the parameter file as UTF-8")
                 }
                 let v = try ParameterVersions.set(
-                    try database.connect(), insurer: insurer, from: date, text: text,
+                    try database.connect(), insurer: insurer.text, from: date, text: text,
                     file: file == "-" ? "(standard input)" : file, person: counterPerson())
                 for note in v.notes { printError(note) }
                 print(
@@ -82,7 +82,7 @@ extension Insurer.Params {
                 "The version in force on a date: its `key = value` lines (a parameter file; the SHA-256 is of them) after # lines saying which version."
         )
         enum Format: String, ExpressibleByArgument { case text, json }
-        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Insurer number.", transform: InsurerNumber.argument) var insurer: InsurerNumber
         @Option(help: "Date, YYYY-MM-DD (default: today in Japan).") var on: String?
         @Option(help: "text | json") var format: Format = .text
         @OptionGroup var database: DatabaseOptions
@@ -91,8 +91,8 @@ extension Insurer.Params {
             try runReporting {
                 let date = try parseAsOf(on)
                 let db = try database.connect()
-                try Insurers.require(db, insurer)
-                guard let v = try ParameterVersions.version(db, insurer: insurer, on: date) else {
+                try Insurers.require(db, insurer.text)
+                guard let v = try ParameterVersions.version(db, insurer: insurer.text, on: date) else {
                     throw OperatorError(
                         .noParameters, "insurer \(insurer) has no parameters in force on \(date)",
                         fix: "kakunin insurer params history --insurer \(insurer) lists its versions; kakunin insurer params set adds one")
@@ -112,14 +112,14 @@ extension Insurer.Params {
 
     struct History: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every version of an insurer's parameters, oldest first.")
-        @Option(help: "Insurer number.") var insurer: String
+        @Option(help: "Insurer number.", transform: InsurerNumber.argument) var insurer: InsurerNumber
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
             try runReporting {
                 let db = try database.connect()
-                try Insurers.require(db, insurer)
-                let rows = try ParameterVersions.history(db, insurer: insurer).map { v -> [String?] in
+                try Insurers.require(db, insurer.text)
+                let rows = try ParameterVersions.history(db, insurer: insurer.text).map { v -> [String?] in
                     let name = try v.loaded().parameters.insurerName
                     return [String(v.id), v.effectiveFrom.description, name, v.sha256, v.setByPerson, v.setByLogin, v.setAt, v.source]
                 }

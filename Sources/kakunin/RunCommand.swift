@@ -17,7 +17,7 @@ struct Run: ParsableCommand {
             75 run locked by another process (or a lock still held after --lock-wait); 1 internal error.
             """)
 
-    @Option(help: "Insurer number (6 or 8 digits).") var insurer: String
+    @Option(help: "Insurer number (6 or 8 digits).", transform: InsurerNumber.argument) var insurer: InsurerNumber
     @Option(help: "Business date of the run, YYYY-MM-DD (default: today in Japan).") var asOf: String?
     @Option(help: "Folder for the mailing files: <out>/<insurer>/<as-of>/<job>/.") var out: String = "kakunin-out"
     @Option(help: "Job name: one run per insurer, as-of date and job.") var job: String = "nightly"
@@ -54,12 +54,12 @@ struct Run: ParsableCommand {
             let date = try parseAsOf(asOf)
             if let paramsDir {
                 let note = try ParameterVersions.adoptFile(
-                    try database.connect(), insurer: insurer, asOf: date, directory: URL(fileURLWithPath: paramsDir),
+                    try database.connect(), insurer: insurer.text, asOf: date, directory: URL(fileURLWithPath: paramsDir),
                     person: counterPerson(), dryRun: dryRun)
                 if !quiet { printError(note) }
             }
             var options = NightlyRun.Options(
-                insurer: insurer, asOf: date, outDirectory: URL(fileURLWithPath: out),
+                insurer: insurer.text, asOf: date, outDirectory: URL(fileURLWithPath: out),
                 host: hostName(), codeVersion: KakuninVersion.string)
             options.job = job
             options.dryRun = dryRun
@@ -95,14 +95,14 @@ struct Runs: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Recent runs, newest first; a running run whose lease has expired is shown as abandoned.")
-        @Option(help: "Only this insurer.") var insurer: String?
+        @Option(help: "Only this insurer.", transform: InsurerNumber.argument) var insurer: InsurerNumber?
         @Option(help: "How many.") var limit: Int = 20
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
             try runReporting {
                 let db = try database.connect()
-                let rows: [[String?]] = try RunListing.recent(db, insurer: insurer, limit: limit).map {
+                let rows: [[String?]] = try RunListing.recent(db, insurer: insurer?.text, limit: limit).map {
                     [
                         String($0.runID), $0.insurer, $0.asOf, $0.job, $0.status, $0.phase, String($0.attempts), $0.started,
                         $0.finished ?? "",
@@ -155,7 +155,7 @@ struct Export: ParsableCommand {
                 "Decisions of a run as CSV (SPEC.md 5): run_id, insurer_number, member_id, as_of, outcome, reasons, valid_from, valid_to, certificate_number."
         )
         @Option(name: .customLong("run"), help: "Run id.") var runID: Int?
-        @Option(help: "Insurer number (with --as-of, instead of --run).") var insurer: String?
+        @Option(help: "Insurer number (with --as-of, instead of --run).", transform: InsurerNumber.argument) var insurer: InsurerNumber?
         @Option(help: "As-of date (with --insurer).") var asOf: String?
         @Option(help: "Job name (with --insurer and --as-of).") var job: String = "nightly"
         @Option(help: "Write to this file (mode 0600) instead of standard output.") var output: String?
@@ -168,7 +168,7 @@ struct Export: ParsableCommand {
                 if let runID {
                     id = runID
                 } else if let insurer, let asOf {
-                    guard let found = try RunRecord.find(db, insurer: insurer, asOf: try parseAsOf(asOf), job: job) else {
+                    guard let found = try RunRecord.find(db, insurer: insurer.text, asOf: try parseAsOf(asOf), job: job) else {
                         throw OperatorError(
                             .notFound, "no \(job) run for insurer \(insurer) as of \(asOf)", fix: "kakunin runs list shows the runs")
                     }

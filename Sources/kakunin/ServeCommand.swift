@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KakuninBatch
+import KakuninCore
 import KakuninRuntime
 import KakuninWeb
 
@@ -86,7 +87,8 @@ struct User: ParsableCommand {
             abstract: "Add a person; the password is read from standard input (one line).")
         @Argument(help: "User name: 2–32 lower-case letters, digits or _.") var name: String
         @Option(help: "counter, auditor, operator or admin.") var role: String
-        @Option(help: "Insurer number a counter person works for (repeat for several).") var insurer: [String] = []
+        @Option(help: "Insurer number a counter person works for (repeat for several).", transform: InsurerNumber.argument) var insurer:
+            [InsurerNumber] = []
         @Option(help: "bcrypt cost, 10–15.") var bcryptCost: Int = 12
         @OptionGroup var database: DatabaseOptions
 
@@ -105,7 +107,9 @@ struct User: ParsableCommand {
                 try ConsoleUsers(db: try database.connect()).add(
                     name: name, role: r, insurers: insurer, password: password,
                     cost: bcryptCost, person: counterPerson())
-                print("user \(name) added (\(r.rawValue)\(insurer.isEmpty ? "" : ", insurers " + insurer.joined(separator: ", ")))")
+                print(
+                    "user \(name) added (\(r.rawValue)\(insurer.isEmpty ? "" : ", insurers " + insurer.map(\.text).joined(separator: ", ")))"
+                )
                 return .success
             }
         }

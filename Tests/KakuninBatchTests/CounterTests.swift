@@ -50,6 +50,31 @@ struct CounterTests {
         #expect(try k(["member", "find", "--insurer", "131016"]).status == 64)
     }
 
+    @Test(
+        "a malformed --insurer or --member is a usage error (64) naming the rule, checked before the database; a well-formed unknown one is 66",
+        arguments: [
+            (["member", "show", "--insurer", "13101a", "--member", "A"], "insurer number must be 6 or 8 digits"),
+            (["member", "show", "--insurer", "1310160", "--member", "A"], "insurer number must be 6 or 8 digits"),
+            (["member", "find", "--insurer", "131016", "--member", "A B"], "(got \"A B\")"),
+            (["member", "show", "--insurer", "131016", "--member", String(repeating: "A", count: 21)], "--member"),
+            (["counter", "issue", "--insurer", "131016", "--member", "A/1"], "(got \"A/1\")"),
+            (["run", "--insurer", "12345", "--as-of", "2026-12-01"], "insurer number must be 6 or 8 digits"),
+            (["staff", "scope", "somebody", "--insurer", "131016", "--insurer", "x"], "--insurer"),
+            (["explain", "--insurer", "abcdef", "--member", "A"], "insurer number must be 6 or 8 digits"),
+        ])
+    func malformedIdentifiers(_ args: [String], said: String) throws {
+        let r = try k(args + ["--database-url", "postgresql://nobody@127.0.0.1:1/none"])
+        #expect(r.status == 64, "\(r.status) \(r.stderr)")
+        #expect(r.stderr.contains(said), "\(r.stderr)")
+        #expect(!r.stderr.contains("cannot connect"), "refused before connecting: \(r.stderr)")
+    }
+
+    @Test("a well-formed insurer the database does not know stays 66 (not found)")
+    func unknownInsurerIsNotFound() throws {
+        let r = try k(["member", "show", "--insurer", "999999", "--member", "A"])
+        #expect(r.status == 66, "\(r.stderr)")
+    }
+
     @Test("show: one screen, exit 66 for an unknown member, and the viewing is recorded")
     func show() throws {
         let r = try k(["member", "show", "--insurer", "131016", "--member", "A", "--format", "json"])

@@ -65,6 +65,28 @@ struct ConsoleMiddlewareTests {
         }
     }
 
+    @Test("a malformed member id in a counter route is refused in Japanese (400) before any look-up; a malformed insurer is not found")
+    func malformedIdentifiersInRoutes() throws {
+        let clerk = try f.login("clerk")
+        let viewed = { try f.query("SELECT count(*) FROM audit_event WHERE action IN ('member_viewed', 'members_listed')")[0][0]! }
+        let before = try viewed()
+        for page in ["/members/131016/M1!", "/members/131016/\(String(repeating: "M", count: 21))/explain", "/members/131016/M%201/issue"] {
+            let r = try clerk.get(page)
+            #expect(r.status == 400, "\(page): \(r.status)")
+            #expect(r.body.contains("加入者IDの形が正しくありません") && r.body.contains("加入者検索から探して"), "\(page): \(r.body)")
+        }
+        let applications = try f.query("SELECT count(*) FROM application")[0][0]
+        let posted = try clerk.post("/members/131016/M1!/reissue", from: "/members/131016/M1", [("note", "紛失"), ("confirm", "1")])
+        #expect(posted.status == 400 && posted.body.contains("加入者IDの形が正しくありません"), "\(posted.status)")
+        #expect(try f.query("SELECT count(*) FROM application")[0][0] == applications)
+        #expect(try viewed() == before, "nothing looked up, nothing recorded as viewed")
+        let audi = try f.login("audi")
+        let r = try audi.get("/members/13101a/M1")
+        #expect(r.status == 404 && r.body.contains("見つかりません"), "\(r.status)")
+        // A well-formed member id that does not exist is still "not found".
+        #expect(try clerk.get("/members/131016/NOPE").status == 404)
+    }
+
     @Test("the stylesheet and the login page come from Templates/ (console.css, layout and login), built into the binary")
     func templatesFromFiles() throws {
         let folder = TestDatabase.repositoryRoot.appendingPathComponent("Sources/KakuninWeb/Templates")

@@ -23,7 +23,8 @@ public struct Explanation: Sendable {
 
     /// The decision run `runID` made for `member`, explained from the facts the run read (kept
     /// with the decision) and the parameters it was registered with, never from today's data.
-    public static func ofRun(db: Connection, runID: Int, member: String) throws -> Explanation {
+    public static func ofRun(db: Connection, runID: Int, member: MemberID) throws -> Explanation {
+        let member = member.text
         let parameters = try ParameterVersions.ofRun(db, runID: runID)
         guard let run = try db.query("SELECT insurer_number, as_of::text FROM run WHERE run_id = $1", [String(runID)]).rows.first,
             let asOf = LocalDate(run[1]!)
@@ -62,9 +63,11 @@ public struct Explanation: Sendable {
     }
 
     public static func load(
-        db: Connection, insurer: String, member: String, asOf: LocalDate,
+        db: Connection, insurer: InsurerNumber, member: MemberID, asOf: LocalDate,
         parameters: LoadedParameters
     ) throws -> Explanation {
+        let insurer = insurer.text
+        let member = member.text
         let rows = try db.query(
             MemberFactsQuery.sql(oneMember: true, delivery: parameters.parameters.employeeDelivery),
             [insurer, asOf.description, member]

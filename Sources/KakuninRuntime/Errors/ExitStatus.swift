@@ -35,12 +35,15 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
     /// Run, counter issue, certificate print, explain: the insurer has no parameters in force on
     /// the date, or they lack insurer_name (set them with `kakunin insurer params set`).
     case noParameters = 40
-    /// Usage error (bad arguments); also what the argument parser returns.
+    /// Usage error (bad arguments); also what the argument parser returns. An identifier of the
+    /// wrong form (`--insurer` not 6 or 8 digits, `--member` not the feeds' member id) is a usage
+    /// error, refused before the database is asked: the operator mistyped it.
     case usage = 64
     /// The action conflicts with the record's state (an application already decided, a
     /// duplicate application, a run not decided yet).
     case conflict = 65
-    /// No such insurer, member, application, certificate or run in the database.
+    /// No such insurer, member, application, certificate or run in the database (a well-formed
+    /// identifier the database does not know; a malformed one is `usage`).
     case notFound = 66
     /// Database unreachable.
     case databaseUnavailable = 69
