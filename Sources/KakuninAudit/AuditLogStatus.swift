@@ -15,8 +15,9 @@ public enum AuditLogStatus {
                 SELECT checkpoint_id::text, to_char(created_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS'), signed_text FROM audit_checkpoint
                 ORDER BY log_size DESC, checkpoint_id DESC LIMIT 1
                 """
-            ).rows.first
+            ).firstRow
         else { return nil }
-        return (r[0]!, r[1]!, try Checkpoint.parse(r[2]!, file: "checkpoint \(r[0]!)"))
+        let id = try r.text(0)
+        return (id, try r.text(1), try Checkpoint.parse(try r.text(2), file: "checkpoint \(id)"))
     }
 }

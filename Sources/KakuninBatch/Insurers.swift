@@ -4,7 +4,7 @@ import KakuninStore
 public enum Insurers {
     /// Every insurer number the database knows, in order.
     public static func all(_ db: Connection) throws -> [String] {
-        try db.query("SELECT insurer_number FROM insurer ORDER BY 1").rows.map { $0[0]! }
+        try db.query("SELECT insurer_number FROM insurer ORDER BY 1").typedRows.map { try $0.text(0) }
     }
 
     /// A mistyped insurer must fail loudly (exit 66) and create nothing; the fix lists the
@@ -34,11 +34,12 @@ public enum BatchLogin {
                    ro.rolsuper OR ro.rolbypassrls OR pg_has_role(current_user, c.relowner, 'USAGE'), current_user
             FROM pg_roles ro, pg_class c WHERE ro.rolname = current_user AND c.oid = 'member'::regclass
             """
-        ).rows.first
-        guard let r, r[0] == "t", r[1] == "f" else { return }
+        ).firstRow
+        guard let r, try r.bool(0), try !r.bool(1) else { return }
+        let login = try r.text(2)
         throw OperatorError(
             .noPermission,
-            "login \(r[2]!) holds kakunin_batch but is subject to row-level security, under which PostgreSQL refuses the COPY the batch writes with",
-            fix: "as a superuser: ALTER ROLE \(r[2]!) BYPASSRLS (README, Database roles)")
+            "login \(login) holds kakunin_batch but is subject to row-level security, under which PostgreSQL refuses the COPY the batch writes with",
+            fix: "as a superuser: ALTER ROLE \(login) BYPASSRLS (README, Database roles)")
     }
 }

@@ -42,12 +42,14 @@ public struct ConsoleAccounts {
             let r = try db.query(
                 "SELECT outcome, attempt, password_hash, failures, minutes FROM console_login_attempt(decode($1, 'hex'), NULL)",
                 [hex]
-            ).rows.first
+            ).firstRow
         else {
             throw OperatorError(.internalError, "console_login_attempt returned no row")
         }
-        if r[0] == "throttled" { return .throttled(failures: Int(r[3] ?? "") ?? 0, minutes: Int(r[4] ?? "") ?? 0) }
-        return .check(attempt: Int64(r[1]!)!, passwordHash: r[2])
+        if r.optionalText(0) == "throttled" {
+            return .throttled(failures: try r.optionalInt(3) ?? 0, minutes: try r.optionalInt(4) ?? 0)
+        }
+        return .check(attempt: try r.int64(1), passwordHash: r.optionalText(2))
     }
 
     /// The attempt's password was wrong: it stays counted, and the refusal is audited.
@@ -89,11 +91,11 @@ public struct ConsoleAccounts {
                        (SELECT string_agg(insurer_number, ',' ORDER BY insurer_number) FROM staff_scope WHERE login = s.console_role)
                 FROM s
                 """, [tokenSHA256, String(idleMinutes), String(absoluteHours)]
-            ).rows.first
+            ).firstRow
         else { return nil }
         return Session(
-            name: r[0]!, role: r[1]!, databaseRole: r[2]!, csrf: r[3]!,
-            insurers: (r[4] ?? "").split(separator: ",").map(String.init))
+            name: try r.text(0), role: try r.text(1), databaseRole: try r.text(2), csrf: try r.text(3),
+            insurers: (r.optionalText(4) ?? "").split(separator: ",").map(String.init))
     }
 
     /// Ends the session of a cookie (audited).
@@ -126,10 +128,10 @@ public struct ConsoleAccounts {
             FROM console_user u LEFT JOIN staff_scope s ON s.login = u.console_role
             GROUP BY u.username ORDER BY u.username
             """
-        ).rows.map {
+        ).typedRows.map {
             Listed(
-                name: $0[0]!, role: $0[1]!, insurers: $0[2]!.split(separator: ",").map(String.init), created: $0[3]!,
-                lastLogin: $0[4], disabled: $0[5], locked: $0[6] == "t")
+                name: try $0.text(0), role: try $0.text(1), insurers: try $0.text(2).split(separator: ",").map(String.init),
+                created: try $0.text(3), lastLogin: $0.optionalText(4), disabled: $0.optionalText(5), locked: $0.optionalText(6) == "t")
         }
     }
 

@@ -70,15 +70,15 @@ public final class CounterDesk {
             member_id, family_name || coalesce(' ' || given_name, ''),
             coalesce(family_name_kana, '') || coalesce(' ' || given_name_kana, ''), birth_date::text, scheme, household_id, \(kanaKey)
             """
-        let rows: [[String?]]
-        func plain(_ condition: String, _ value: String) throws -> [[String?]] {
+        let rows: [ResultRow]
+        func plain(_ condition: String, _ value: String) throws -> [ResultRow] {
             try db.query(
                 """
                 SELECT \(columns) FROM member WHERE insurer_number = $1 AND \(condition)
                   AND ($5::date IS NULL OR birth_date = $5::date) AND (\(kanaKey), member_id COLLATE "C") > ($3, $4)
                 ORDER BY \(kanaKey), member_id COLLATE "C" LIMIT \(limit)
                 """, [insurer, value, after.kana, after.member, birth?.description]
-            ).rows
+            ).typedRows
         }
         switch query {
         case .member(let id):
@@ -93,7 +93,7 @@ public final class CounterDesk {
                 """
                 SELECT \(columns) FROM member_kana_search_after($1, $2, $4, $3::date, $5, $6, \(limit))
                 """, [insurer, prefix, birth?.description, Kana.upperBound(prefix), after.kana, after.member]
-            ).rows
+            ).typedRows
         case .postalCode(let code):
             let digits = code.filter(\.isNumber)
             guard digits.count == 7 else {
@@ -101,11 +101,13 @@ public final class CounterDesk {
             }
             rows = try plain("translate(postal_code, '-‐－', '') = $2", digits)
         }
-        return rows.map {
-            (
+        return try rows.map {
+            let member = try $0.text(0)
+            return (
                 MemberHit(
-                    member_id: $0[0]!, name: $0[1] ?? "", kana: $0[2] ?? "", birth_date: $0[3] ?? "", scheme: $0[4]!, household_id: $0[5]),
-                SearchKey(kana: $0[6] ?? "", member: $0[0]!)
+                    member_id: member, name: $0.optionalText(1) ?? "", kana: $0.optionalText(2) ?? "", birth_date: $0.optionalText(3) ?? "",
+                    scheme: try $0.text(4), household_id: $0.optionalText(5)),
+                SearchKey(kana: $0.optionalText(6) ?? "", member: member)
             )
         }
     }
@@ -299,15 +301,15 @@ public final class CounterDesk {
                     SELECT member_id, kind, received_on::text, basis, status FROM application
                     WHERE insurer_number = $1 AND application_id = $2
                     """, [insurer, String(applicationID)]
-                ).rows.first
+                ).firstRow
             else {
                 throw OperatorError(
                     .notFound, "insurer \(insurer) has no application \(applicationID)",
                     fix: "kakunin member show lists a member's applications")
             }
-            guard row[4] == "pending" else {
+            guard row.optionalText(4) == "pending" else {
                 throw OperatorError(
-                    .conflict, "application \(applicationID) is \(row[4]!), not pending: only a pending application is decided",
+                    .conflict, "application \(applicationID) is \(row.shown(4)), not pending: only a pending application is decided",
                     fix: "record a new application if the situation changed")
             }
             let status = approve ? "approved" : "rejected"
@@ -318,8 +320,8 @@ public final class CounterDesk {
                     [insurer, String(applicationID), approve ? "t" : "f", approve ? nil : reason, person])
             }
             return ApplicationRecord(
-                application_id: applicationID, insurer_number: insurer, member_id: row[0]!, kind: row[1]!,
-                received_on: row[2]!, basis: row[3], status: status, reject_reason: approve ? nil : reason)
+                application_id: applicationID, insurer_number: insurer, member_id: try row.text(0), kind: try row.text(1),
+                received_on: try row.text(2), basis: row.optionalText(3), status: status, reject_reason: approve ? nil : reason)
         }
     }
 
@@ -505,20 +507,20 @@ extension CounterDesk {
                     WHERE insurer_number = $1 AND member_id = $2 AND kind = $3 AND ($4::bigint IS NULL OR run_id = $4::bigint)
                     ORDER BY sent_on DESC, run_id DESC LIMIT 1
                     """, [insurer, memberID, kind, run.map(String.init)]
-                ).rows.first
+                ).firstRow
             else {
                 throw OperatorError(
                     .notFound, "member \(memberID) was sent no \(kind)\(run.map { " by run \($0)" } ?? "")",
                     fix: "kakunin member show lists the member's notices with their runs")
             }
-            let noticeRun = Int64(row[0]!)!
-            if let why = row[1] {
+            let noticeRun = try row.int64(0)
+            if let why = row.optionalText(1) {
                 throw OperatorError(
                     .conflict,
                     "that \(kind) was never mailed (its record waits in the mailing exceptions: \(why)): nothing can have come back",
                     fix: "check the envelope")
             }
-            try CounterDates.requireReturned(date, .notice(kind, run: noticeRun, sentOn: LocalDate(row[2]!)!))
+            try CounterDates.requireReturned(date, .notice(kind, run: noticeRun, sentOn: try row.date(2)))
             try recordReturn(
                 insurer, memberID, document: kind, key: ("notice_run_id", noticeRun), on: date, note: note,
                 what: "the \(kind) of run \(noticeRun)")
@@ -543,29 +545,30 @@ extension CounterDesk {
                     SELECT member_id, run_id IS NOT NULL, mail_exception, issued_on::text FROM certificate
                     WHERE insurer_number = $1 AND certificate_number = $2
                     """, [insurer, String(certificate)]
-                ).rows.first
+                ).firstRow
             else {
                 throw OperatorError(
                     .notFound, "insurer \(insurer) has no certificate \(certificate)",
                     fix: "kakunin member show lists a member's certificates")
             }
-            guard row[1] == "t" else {
+            guard try row.bool(1) else {
                 throw OperatorError(
                     .conflict, "certificate \(certificate) was handed over at the counter, never mailed: nothing can have come back",
                     fix: "check the number on the envelope")
             }
-            if let why = row[2] {
+            if let why = row.optionalText(2) {
                 throw OperatorError(
                     .conflict,
                     "certificate \(certificate) was never mailed (its record waits in the mailing exceptions: \(why)): nothing can have come back",
                     fix: "check the number on the envelope; hand this one over with kakunin certificate print")
             }
-            try CounterDates.requireReturned(date, .certificate(certificate, issuedOn: LocalDate(row[3]!)!))
+            try CounterDates.requireReturned(date, .certificate(certificate, issuedOn: try row.date(3)))
             let establishment = try deliveredThrough(insurer, certificate: certificate)
+            let member = try row.text(0)
             try recordReturn(
-                insurer, row[0]!, document: "certificate", key: ("certificate_number", certificate), on: date, note: note,
+                insurer, member, document: "certificate", key: ("certificate_number", certificate), on: date, note: note,
                 what: "certificate \(certificate)", establishment: establishment)
-            return (row[0]!, establishment)
+            return (member, establishment)
         }
     }
 

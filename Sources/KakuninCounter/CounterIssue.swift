@@ -163,25 +163,26 @@ extension CounterDesk {
                            replaces_certificate_number::text, application_id::text, mail_exception
                     FROM certificate WHERE insurer_number = $1 AND certificate_number = $2
                     """, [insurer, String(certificate)]
-                ).rows.first
+                ).firstRow
             else {
                 throw OperatorError(
                     .notFound, "insurer \(insurer) has no certificate \(certificate)",
                     fix: "kakunin member show lists a member's certificates")
             }
-            guard c[6] == "active" else {
+            guard c.optionalText(6) == "active" else {
                 throw OperatorError(
-                    .conflict, "certificate \(certificate) is \(c[6]!): only an active certificate is printed",
+                    .conflict, "certificate \(certificate) is \(c.shown(6)): only an active certificate is printed",
                     fix: "issue at the counter instead (kakunin counter issue)")
             }
             var details: [String: Any] = ["certificate_number": certificate]
-            if let why = c[9] { details["mail_exception"] = why }
-            try audit("certificate_printed", insurer, c[0]!, details)
+            if let why = c.optionalText(9) { details["mail_exception"] = why }
+            let member = try c.text(0)
+            try audit("certificate_printed", insurer, member, details)
             return try printed(
-                insurer: insurer, memberID: c[0]!, number: certificate, kind: c[1]!,
-                reasons: (c[2] ?? "").split(separator: ",").map(String.init),
-                from: LocalDate(stored: c[3]!)!, to: LocalDate(stored: c[4]!)!, issuedOn: LocalDate(stored: c[5]!)!,
-                replaces: c[7].flatMap { Int64($0) }, application: c[8].flatMap { Int64($0) }, parameters: parameters)
+                insurer: insurer, memberID: member, number: certificate, kind: try c.text(1),
+                reasons: (c.optionalText(2) ?? "").split(separator: ",").map(String.init),
+                from: try c.date(3), to: try c.date(4), issuedOn: try c.date(5),
+                replaces: try c.optionalInt64(7), application: try c.optionalInt64(8), parameters: parameters)
         }
     }
 
@@ -195,10 +196,11 @@ extension CounterDesk {
                    m.branch, \(Self.printedColumns.dropFirst(2).map { "m.\($0)::text" }.joined(separator: ", ")), m.preferred_language
             FROM member m WHERE m.insurer_number = $1 AND m.member_id = $2
             """, [insurer, memberID]
-        ).rows[0]
-        let birth = LocalDate(stored: m[5]!)!
+        ).firstRow
+        guard let m else { throw OperatorError(.notFound, "insurer \(insurer) has no member \(memberID)", fix: "kakunin member find") }
+        let birth = try m.date(5)
         let columns = ["scheme", "", "", "", "", "birth_date", "", "", "", ""] + Self.printedColumns.dropFirst(2)
-        guard let member = Self.printedMember({ n in columns.firstIndex(of: n).flatMap { m[$0] } }) else {
+        guard let member = Self.printedMember({ n in columns.firstIndex(of: n).flatMap { m.optionalText($0) } }) else {
             throw OperatorError(.internalError, "member \(memberID) has no scheme or birth date")
         }
         let d = PrintedDetails(member, .certificate, validFrom: from, issuedOn: issuedOn)
@@ -208,15 +210,17 @@ extension CounterDesk {
             insurer_number: insurer, insurer_name: parameters.parameters.insurerName, certificate_number: number, member_id: memberID,
             kind: kind, reasons: reasons, valid_from: from.description, valid_to: to.description, valid_to_era: era(to),
             issued_on: issuedOn.description, issued_on_era: era(issuedOn), replaces_certificate_number: replaces,
-            application_id: application, scheme: m[0]!, family_name: m[1]!, given_name: m[2], family_name_kana: m[3], given_name_kana: m[4],
-            birth_date: birth.description, birth_date_era: era(birth), sex: m[6]!, symbol: m[7], number: m[8]!, branch: m[9],
+            application_id: application, scheme: try m.text(0), family_name: try m.text(1), given_name: m.optionalText(2),
+            family_name_kana: m.optionalText(3), given_name_kana: m.optionalText(4),
+            birth_date: birth.description, birth_date_era: era(birth), sex: try m.text(6), symbol: m.optionalText(7), number: try m.text(8),
+            branch: m.optionalText(9),
             copay_ratio: d.copayRatio, copay_effective_on: d.copayEffectiveOn?.description,
             copay_effective_on_era: d.copayEffectiveOn.map(era),
             issued_by: person, variant: d.variant.rawValue, title: d.title, copay_text: d.copayText,
             limit_category: e.limitCategory, limit_effective_on: e.limitEffectiveOn?.description,
             limit_effective_on_era: PrintedDetails.printed(e.limitEffectiveOn), long_stay_on: e.longStayOn?.description,
             long_stay_on_era: PrintedDetails.printed(e.longStayOn), specific_disease: e.specificDisease,
-            preferred_language: m[m.count - 1])  // the last column
+            preferred_language: m.optionalText(m.values.count - 1))  // the last column
     }
 
     /// The member columns `PrintedDetails` reads.

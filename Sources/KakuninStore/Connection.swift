@@ -63,7 +63,7 @@ public final class Connection {
         defer { PQclear(result) }
         switch PQresultStatus(result) {
         case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
-            return QueryResult(copying: result)
+            return QueryResult(copying: result, statement: sql)
         default:
             throw DatabaseError(result: result, connection: conn, kind: .query, statement: sql)
         }
@@ -313,8 +313,11 @@ public struct QueryResult: Sendable {
     public let rows: [[String?]]
     /// Rows affected for INSERT/UPDATE/DELETE.
     public let affectedRows: Int
+    /// The statement, shortened (for the errors of `typedRows`); never parameter values.
+    let statement: String?
 
-    init(copying result: OpaquePointer) {
+    init(copying result: OpaquePointer, statement: String?) {
+        self.statement = statement.map { String($0.prefix(200)) }
         let nf = PQnfields(result)
         let nt = PQntuples(result)
         columns = (0..<nf).map { String(cString: PQfname(result, $0)) }

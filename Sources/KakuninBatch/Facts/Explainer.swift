@@ -26,24 +26,23 @@ public struct Explanation: Sendable {
     public static func ofRun(db: Connection, runID: Int, member: MemberID) throws -> Explanation {
         let member = member.text
         let parameters = try ParameterVersions.ofRun(db, runID: runID)
-        guard let run = try db.query("SELECT insurer_number, as_of::text FROM run WHERE run_id = $1", [String(runID)]).rows.first,
-            let asOf = LocalDate(run[1]!)
-        else {
+        guard let run = try db.query("SELECT insurer_number, as_of::text FROM run WHERE run_id = $1", [String(runID)]).firstRow else {
             throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
         }
+        let asOf = try run.date(1)
         guard
             let row = try db.query(
                 """
                 SELECT outcome, array_to_string(reasons, ';'), coalesce(valid_from::text, ''), coalesce(valid_to::text, ''), facts
                 FROM decision_in_force($1) WHERE as_of = $2::date AND member_id = $3
                 """, [String(runID), asOf.description, member]
-            ).rows.first
+            ).firstRow
         else {
             throw OperatorError(
                 .notFound, "run \(runID) made no decision for member \(member)",
                 fix: "check the member id; kakunin member show lists the member's decisions by run")
         }
-        guard let factsText = row[4], let facts = try MemberFactsQuery.replayFacts(memberID: member, facts: factsText) else {
+        guard let factsText = row.optionalText(4), let facts = try MemberFactsQuery.replayFacts(memberID: member, facts: factsText) else {
             throw OperatorError(
                 .notFound, "run \(runID)'s decision for member \(member) carries no facts",
                 fix:
@@ -51,9 +50,10 @@ public struct Explanation: Sendable {
             )
         }
         let (decision, trace) = Policy(parameters: parameters.parameters).trace(facts, asOf: asOf)
-        var e = Explanation(insurer: run[0]!, memberID: member, asOf: asOf, decision: decision, trace: trace, parameters: parameters)
+        var e = Explanation(
+            insurer: try run.text(0), memberID: member, asOf: asOf, decision: decision, trace: trace, parameters: parameters)
         e.runID = runID
-        let stored = [row[0]!, row[1]!, row[2]!, row[3]!].joined(separator: " ")
+        let stored = try [row.text(0), row.text(1), row.text(2), row.text(3)].joined(separator: " ")
         let replayed = [
             decision.outcome.rawValue, decision.reasons.joined, decision.validFrom?.description ?? "",
             decision.validTo?.description ?? "",

@@ -65,10 +65,10 @@ public enum ParameterVersions {
         to_char(set_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS') || ' JST'
         """
 
-    static func version(_ r: [String?]) -> ParameterVersion {
+    static func version(_ r: ResultRow) throws -> ParameterVersion {
         ParameterVersion(
-            id: Int(r[0]!)!, insurer: r[1]!, effectiveFrom: LocalDate(r[2]!)!, listing: r[3]!, sha256: r[4]!,
-            source: r[5]!, setByLogin: r[6]!, setByPerson: r[7]!, setAt: r[8]!)
+            id: try r.int(0), insurer: try r.text(1), effectiveFrom: try r.date(2), listing: try r.text(3), sha256: try r.text(4),
+            source: try r.text(5), setByLogin: try r.text(6), setByPerson: try r.text(7), setAt: try r.text(8))
     }
 
     /// Validates a parameter file exactly as a run always did (file, line, parameter, fix; exit 78)
@@ -160,7 +160,7 @@ public enum ParameterVersions {
         try db.query(
             "SELECT \(columns) FROM insurer_parameter_version WHERE insurer_number = $1 ORDER BY effective_from",
             [insurer]
-        ).rows.map(version)
+        ).typedRows.map(version)
     }
 
     /// The version in force on a date (the latest effective on or before it).
@@ -170,7 +170,7 @@ public enum ParameterVersions {
             SELECT \(columns) FROM insurer_parameter_version WHERE insurer_number = $1 AND effective_from <= $2::date
             ORDER BY effective_from DESC LIMIT 1
             """, [insurer, date.description]
-        ).rows.first.map(version)
+        ).firstRow.map(version)
     }
 
     /// The parameters a run, a counter issue, a print or an explanation uses on `date`. Refused
@@ -228,16 +228,16 @@ public enum ParameterVersions {
                 FROM run r LEFT JOIN insurer_parameters p ON p.insurer_number = r.insurer_number AND p.content_sha256 = r.params_sha256
                 WHERE r.run_id = $1
                 """, [String(runID)]
-            ).rows.first
+            ).firstRow
         else {
             throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
         }
-        if let id = r[0] {
-            return try version(try db.query("SELECT \(columns) FROM insurer_parameter_version WHERE version_id = $1", [id]).rows[0])
+        if let id = r.optionalText(0) {
+            return try version(try db.query("SELECT \(columns) FROM insurer_parameter_version WHERE version_id = $1", [id]).typedRows[0])
                 .loaded()
         }
-        guard let listing = r[4] else { return nil }
-        return try LoadedParameters.fromListing(listing, source: r[3]!, sha256: r[2]!)
+        guard let listing = r.optionalText(4) else { return nil }
+        return try LoadedParameters.fromListing(listing, source: try r.text(3), sha256: try r.text(2))
     }
 
     /// Every insurer: the name in force on `today`, its members and latest run.
@@ -253,9 +253,10 @@ public enum ParameterVersions {
                                ORDER BY p.effective_from DESC LIMIT 1) v ON true
             ORDER BY i.insurer_number
             """, [today.description]
-        ).rows.map {
+        ).typedRows.map {
             InsurerSummary(
-                insurer: $0[0]!, nameInForce: $0[1], versionInForce: $0[2].flatMap { Int($0) }, members: Int($0[3]!)!, latestRun: $0[4])
+                insurer: try $0.text(0), nameInForce: $0.optionalText(1), versionInForce: try $0.optionalInt(2), members: try $0.int(3),
+                latestRun: $0.optionalText(4))
         }
     }
 }

@@ -57,14 +57,15 @@ public struct AuditorReport: Sendable {
                        coalesce(to_char(finished_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS'), '')
                 FROM run WHERE run_id = $1
                 """, [String(runID)]
-            ).rows.first
+            ).firstRow
         else {
             throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
         }
-        (r.insurer, r.asOf, r.job, r.status, r.started, r.finished) = (run[0]!, run[1]!, run[2]!, run[3]!, run[4]!, run[5]!)
-        r.seconds = run[6].flatMap(Double.init)
-        (r.codeVersion, r.parametersSHA256, r.parametersSource) = (run[7]!, run[8]!, run[9]!)
-        (r.startedJST, r.finishedJST) = (run[10]!, run[11]!)
+        (r.insurer, r.asOf, r.job, r.status) = (try run.text(0), try run.text(1), try run.text(2), try run.text(3))
+        (r.started, r.finished) = (try run.text(4), try run.text(5))
+        r.seconds = try run.optionalDouble(6)
+        (r.codeVersion, r.parametersSHA256, r.parametersSource) = (try run.text(7), try run.text(8), try run.text(9))
+        (r.startedJST, r.finishedJST) = (try run.text(10), try run.text(11))
         if let recorded = try ParameterVersions.recorded(db, runID: runID) {
             r.parameters = recorded.parameters.listing
         }
@@ -79,16 +80,17 @@ public struct AuditorReport: Sendable {
             WHERE insurer_number = $1 AND job = $2 AND status = 'completed' AND (as_of < $3 OR (as_of = $3 AND run_id < $4))
             ORDER BY as_of DESC, run_id DESC LIMIT 1
             """, [r.insurer, r.job, r.asOf, String(runID)]
-        ).rows.first {
-            r.previousRunID = Int(prev[0]!)
-            r.previousAsOf = prev[1]
-            let params = [String(runID), r.asOf, prev[0]!, prev[1]!]
+        ).firstRow {
+            let (previousRun, previousAsOf) = (try prev.int(0), try prev.text(1))
+            r.previousRunID = previousRun
+            r.previousAsOf = previousAsOf
+            let params = [String(runID), r.asOf, String(previousRun), previousAsOf]
             r.matrix = try db.query(
                 """
                 SELECT coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)'), count(*)
                 FROM \(pair(run: "$1", asOf: "$2", previousRun: "$3", previousAsOf: "$4")) GROUP BY 1, 2 ORDER BY 1, 2
                 """, params
-            ).rows.map { Change(from: $0[0]!, to: $0[1]!, count: Int($0[2]!)!) }
+            ).typedRows.map { Change(from: try $0.text(0), to: try $0.text(1), count: try $0.int(2)) }
         }
         return r
     }
@@ -317,11 +319,11 @@ public struct AuditorReport: Sendable {
 
     /// The members behind one count of run `runID`'s report, by member id, `limit` from `offset`.
     public static func members(_ db: Connection, runID: Int, _ drill: Drill, offset: Int, limit: Int) throws -> [DrilledMember] {
-        guard let run = try db.query("SELECT insurer_number, as_of::text, job FROM run WHERE run_id = $1", [String(runID)]).rows.first
+        guard let run = try db.query("SELECT insurer_number, as_of::text, job FROM run WHERE run_id = $1", [String(runID)]).firstRow
         else {
             throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
         }
-        var params: [String?] = [String(runID), run[1]!, String(limit), String(offset)]
+        var params: [String?] = [String(runID), try run.text(1), String(limit), String(offset)]
         let base = """
             SELECT d.member_id, d.outcome, array_to_string(d.reasons, ';'), d.scheme, NULL::text FROM decision_in_force($1) d
             WHERE d.as_of = $2
@@ -344,10 +346,10 @@ public struct AuditorReport: Sendable {
                     SELECT run_id::text, as_of::text FROM run
                     WHERE insurer_number = $1 AND job = $2 AND status = 'completed' AND (as_of < $3 OR (as_of = $3 AND run_id < $4))
                     ORDER BY as_of DESC, run_id DESC LIMIT 1
-                    """, [run[0]!, run[2]!, run[1]!, String(runID)]
-                ).rows.first
+                    """, [try run.text(0), try run.text(2), try run.text(1), String(runID)]
+                ).firstRow
             else { return [] }
-            params += [prev[0]!, prev[1]!, from, to]
+            params += [try prev.text(0), try prev.text(1), from, to]
             sql = """
                 SELECT member_id, coalesce(c.outcome, '(gone)'), coalesce(c.reasons, p.reasons), coalesce(c.scheme, p.scheme), coalesce(p.outcome, '(new)')
                 FROM (SELECT member_id, outcome, array_to_string(reasons, ';') AS reasons, scheme FROM decision_in_force($1) WHERE as_of = $2) c
@@ -356,8 +358,10 @@ public struct AuditorReport: Sendable {
                 WHERE coalesce(p.outcome, '(new)') = $7 AND coalesce(c.outcome, '(gone)') = $8
                 """
         }
-        return try db.query("\(sql) ORDER BY 1 LIMIT $3 OFFSET $4", params).rows.map {
-            DrilledMember(member: $0[0]!, outcome: $0[1]!, reasons: $0[2] ?? "", scheme: $0[3] ?? "", previousOutcome: $0[4])
+        return try db.query("\(sql) ORDER BY 1 LIMIT $3 OFFSET $4", params).typedRows.map {
+            DrilledMember(
+                member: try $0.text(0), outcome: try $0.text(1), reasons: $0.optionalText(2) ?? "", scheme: $0.optionalText(3) ?? "",
+                previousOutcome: $0.optionalText(4))
         }
     }
 

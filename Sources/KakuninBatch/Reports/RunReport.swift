@@ -125,12 +125,13 @@ public struct RunReport: Sendable {
             SELECT r.as_of::text, coalesce((r.counts->>'members_read')::int, -1), r.insurer_number
             FROM run r WHERE r.run_id = $1
             """, [id]
-        ).rows[0]
-        r.insurerNumber = run[2]!
+        ).firstRow
+        guard let run else { throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs") }
+        r.insurerNumber = try run.text(2)
         // The name the run was made with, whatever was set later.
         r.insurerName = try ParameterVersions.recorded(db, runID: runID)?.parameters.insurerName
-        let asOf = run[0]!
-        r.membersRead = Int(run[1]!)!
+        let asOf = try run.text(0)
+        r.membersRead = try run.int(1)
         r.carry = try Carry.load(db, runID: runID)
         // Every member's decision in force: decided by this run or carried forward (issue 34).
         try r.loadCounts(db, from: "decision_in_force(\(runID))", where: "as_of = '\(asOf)'")
@@ -141,12 +142,12 @@ public struct RunReport: Sendable {
             WHERE c.insurer_number = $2 AND c.run_id = $1 AND \(RunRegistry.inBlock("c", run: "$1"))
             UNION ALL SELECT kind, count(*), count(mail_exception) FROM notice WHERE run_id = $1 GROUP BY kind
             """, [id, r.insurerNumber]
-        ).rows
-        func issued(_ k: String) -> (all: Int, waiting: Int) {
-            docs.first { $0[0] == k }.map { (Int($0[1]!)!, Int($0[2]!)!) } ?? (0, 0)
-        }
+        ).typedRows
+        var byKind: [String: (all: Int, waiting: Int)] = [:]
+        for d in docs { byKind[try d.text(0)] = (try d.int(1), try d.int(2)) }
+        func issued(_ k: String) -> (all: Int, waiting: Int) { byKind[k] ?? (0, 0) }
         r.certificates = issued("certificate").all
-        r.waiting = docs.reduce(0) { $0 + Int($1[2]!)! }
+        r.waiting = byKind.values.reduce(0) { $0 + $1.waiting }
 
         // What the files and the manifest say.
         let manifestURL = filesDirectory.appendingPathComponent(MailFiles.names.manifest)
@@ -185,9 +186,9 @@ public struct RunReport: Sendable {
                   FROM certificate WHERE insurer_number = $1 AND status = 'active' AND valid_to >= $2::date
                   WINDOW w AS (PARTITION BY member_id ORDER BY valid_from)) c
             WHERE valid_from <= previous_to
-            """, [run[2]!, asOf]
-        ).rows[0]
-        let doubled = Int(overlap[0]!)!
+            """, [r.insurerNumber, asOf]
+        ).typedRows[0]
+        let doubled = try overlap.int(0)
         let logged = try AuditLog.certificateCoverage(db, insurer: r.insurerNumber, run: runID)
         r.checks =
             [
@@ -200,9 +201,9 @@ public struct RunReport: Sendable {
             ] + (r.carry?.checks(membersRead: r.membersRead, decisions: r.decisions) ?? []) + [
                 Check(
                     name: "no member holds two active certificates whose validity overlaps on or after the as-of date", pass: doubled == 0,
-                    detail: doubled == 0 ? "0 members" : "\(doubled) members, e.g. \(overlap[1]!)",
+                    detail: doubled == 0 ? "0 members" : "\(doubled) members, e.g. \(overlap.shown(1))",
                     japanese: "基準日以降に有効期間が重なる有効な確認書を二枚持つ方はいない",
-                    japaneseDetail: doubled == 0 ? "0 人" : "\(doubled) 人（例：\(overlap[1]!)）"),
+                    japaneseDetail: doubled == 0 ? "0 人" : "\(doubled) 人（例：\(overlap.shown(1))）"),
                 Check(
                     name: "every certificate of the run is in the audit log or waits for its next seal", pass: logged.outside == 0,
                     detail: "\(logged.certificates) = \(logged.logged) in the log + \(logged.pending) waiting"
@@ -303,19 +304,19 @@ public struct RunReport: Sendable {
         // disk (see the Benchmarks article). The few dozen groups are counted in a hash table.
         let groups =
             try db.inTransaction
-            ? db.query(sql).rows
+            ? db.query(sql).typedRows
             : db.transaction {
                 try db.execute("SET LOCAL enable_sort = off")
-                return try db.query(sql).rows
+                return try db.query(sql).typedRows
             }
         var outcomes: [String: Int] = [:]
         var detail: [String: Int] = [:]
         decisions = 0
         for g in groups {
-            let (outcome, scheme, n) = (g[0]!, g[1]!, Int(g[3]!)!)
+            let (outcome, scheme, n) = (try g.text(0), try g.text(1), try g.int(3))
             decisions += n
             outcomes[outcome, default: 0] += n
-            for reason in (g[2] ?? "").split(separator: ",") { detail["\(outcome)\t\(reason)\t\(scheme)", default: 0] += n }
+            for reason in (g.optionalText(2) ?? "").split(separator: ",") { detail["\(outcome)\t\(reason)\t\(scheme)", default: 0] += n }
         }
         byOutcome = outcomes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         byOutcomeReasonScheme = detail.sorted { $0.key < $1.key }.map {

@@ -35,11 +35,11 @@ public struct RunTrends: Sendable {
             FROM run WHERE insurer_number = $1 AND job = 'nightly' AND status = 'completed' AND ($3::bigint IS NULL OR run_id <= $3)
             ORDER BY as_of DESC, run_id DESC LIMIT $2
             """, [insurer, String(limit), upTo.map(String.init)]
-        ).rows
-        let nights = rows.reversed().map { r in
+        ).typedRows
+        let nights = try rows.reversed().map { r in
             Night(
-                runID: Int(r[0]!)!, asOf: r[1]!, certificates: Int(r[2]!) ?? 0, notices: Int(r[3]!) ?? 0, held: Int(r[4]!) ?? 0,
-                exceptions: Int(r[5]!) ?? 0, postageYen: Int(r[6]!) ?? 0, seconds: Double(r[7]!) ?? 0)
+                runID: try r.int(0), asOf: try r.text(1), certificates: try r.int(2), notices: try r.int(3), held: try r.int(4),
+                exceptions: try r.int(5), postageYen: try r.int(6), seconds: try r.double(7))
         }
         return RunTrends(insurer: insurer, nights: nights)
     }

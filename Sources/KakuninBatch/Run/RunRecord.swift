@@ -18,8 +18,8 @@ public enum RunRecord {
     }
 
     public static func identity(_ db: Connection, runID: Int) throws -> Identity? {
-        try db.query("SELECT insurer_number, as_of::text, job FROM run WHERE run_id = $1", [String(runID)]).rows.first
-            .map { Identity(insurer: $0[0]!, asOf: $0[1]!, job: $0[2]!) }
+        try db.query("SELECT insurer_number, as_of::text, job FROM run WHERE run_id = $1", [String(runID)]).firstRow
+            .map { Identity(insurer: try $0.text(0), asOf: try $0.text(1), job: try $0.text(2)) }
     }
 
     /// `runs show`: every column an operator reads, as labelled text.
@@ -32,13 +32,13 @@ public enum RunRecord {
                        coalesce(lease_expires_at::text, '')
                 FROM run WHERE run_id = $1
                 """, [String(runID)]
-            ).rows.first
+            ).firstRow
         else { return nil }
         let names = [
             "run", "insurer", "as_of", "job", "status", "phase", "attempts", "host", "database user", "code version",
             "parameters", "parameters sha256", "started", "finished", "lease owner", "lease until",
         ]
-        return (Identity(insurer: r[1]!, asOf: r[2]!, job: r[3]!), zip(names, r).map { ($0, $1 ?? "") })
+        return (Identity(insurer: try r.text(1), asOf: try r.text(2), job: try r.text(3)), zip(names, r.values).map { ($0, $1 ?? "") })
     }
 
     public static func find(_ db: Connection, insurer: String, asOf: LocalDate, job: String) throws -> Int? {

@@ -97,10 +97,10 @@ public final class RunRegistry {
                 SELECT run_id, as_of::text, job, lease_owner, lease_expires_at::text FROM run
                 WHERE insurer_number = $1 AND status = 'running' ORDER BY lease_expires_at DESC NULLS LAST, run_id DESC LIMIT 1
                 """, [insurer]
-            ).rows.first
+            ).firstRow
             let what =
                 r.map {
-                    "run \($0[0]!) (as of \($0[1]!), job \($0[2]!)) is being run by \($0[3] ?? "another process") (lease until \($0[4] ?? "?"))"
+                    "run \($0.shown(0)) (as of \($0.shown(1)), job \($0.shown(2))) is being run by \($0.optionalText(3) ?? "another process") (lease until \($0.optionalText(4) ?? "?"))"
                 }
                 ?? "another process holds its lock"
             throw Locked(
@@ -127,13 +127,13 @@ public final class RunRegistry {
                 WHERE insurer_number = $1 AND as_of = $2 AND job = $3
                 FOR UPDATE
                 """, [insurer, asOf.description, job]
-            ).rows.first
-            if let e = existing, e[1] == "completed" {
-                return (Run(id: Int(e[0]!)!, phase: .completed, attempts: Int(e[3]!)!, resumed: false), e[4])
+            ).firstRow
+            if let e = existing, e.optionalText(1) == "completed" {
+                return (Run(id: try e.int(0), phase: .completed, attempts: try e.int(3), resumed: false), e.optionalText(4))
             }
             // Deciding (again) must not go back in time; a run whose decisions are committed only
             // publishes them.
-            if existing?[2] != Phase.decided.rawValue {
+            if existing?.optionalText(2) != Phase.decided.rawValue {
                 try requireForward(insurer: insurer, asOf: asOf, job: job)
             }
             guard let e = existing else {
@@ -154,15 +154,18 @@ public final class RunRegistry {
                 return (Run(id: Int(id)!, phase: .deciding, attempts: 1, resumed: false), nil)
             }
             // Nobody holds the lock, so the previous process is gone: take the run over.
-            takenOver = (e[0]!, asOf.description, job, e[5]!)
-            let attempts = Int(e[3]!)! + 1
+            let runID = try e.int(0)
+            takenOver = (String(runID), asOf.description, job, try e.text(5))
+            let attempts = try e.int(3) + 1
             try db.execute(
                 """
                 UPDATE run SET lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3), attempts = $4,
                        status = 'running', code_version = $5
                 WHERE run_id = $1
-                """, [e[0]!, owner, String(Self.leaseSeconds), String(attempts), codeVersion])
-            return (Run(id: Int(e[0]!)!, phase: Phase(rawValue: e[2] ?? "deciding") ?? .deciding, attempts: attempts, resumed: true), nil)
+                """, [String(runID), owner, String(Self.leaseSeconds), String(attempts), codeVersion])
+            return (
+                Run(id: runID, phase: Phase(rawValue: e.optionalText(2) ?? "deciding") ?? .deciding, attempts: attempts, resumed: true), nil
+            )
         }
     }
 
@@ -174,12 +177,13 @@ public final class RunRegistry {
     /// find the clash every time it decided again).
     func requireForward(insurer: String, asOf: LocalDate, job: String) throws {
         let d = asOf.description
-        if let later = try db.query("SELECT run_id, as_of::text, job, status FROM run_later_than($1, $2)", [insurer, d]).rows.first {
+        if let later = try db.query("SELECT run_id, as_of::text, job, status FROM run_later_than($1, $2)", [insurer, d]).firstRow {
+            let laterAsOf = try later.text(1)
             throw BackDated(
                 message:
-                    "a run of insurer \(insurer) as of \(d) (job \(job)) would go back in time: run \(later[0]!) (job \(later[2]!), \(later[3]!)) is as of \(later[1]!), and a run does not see the certificates of a later run as covering its date (it would issue overlapping ones); nothing was written",
+                    "a run of insurer \(insurer) as of \(d) (job \(job)) would go back in time: run \(later.shown(0)) (job \(later.shown(2)), \(later.shown(3))) is as of \(laterAsOf), and a run does not see the certificates of a later run as covering its date (it would issue overlapping ones); nothing was written",
                 fix:
-                    "run for \(later[1]!) or later (a catch-up is decided by the next run on or after \(later[1]!)); to see what \(d) would have decided, add --dry-run"
+                    "run for \(laterAsOf) or later (a catch-up is decided by the next run on or after \(laterAsOf)); to see what \(d) would have decided, add --dry-run"
             )
         }
         if let c = try db.query(
@@ -188,11 +192,12 @@ public final class RunRegistry {
             WHERE insurer_number = $1 AND run_id IS NULL AND status = 'active' AND issued_on > $2 AND valid_from > $2
             ORDER BY issued_on DESC, certificate_number DESC LIMIT 1
             """, [insurer, d]
-        ).rows.first {
+        ).firstRow {
+            let issued = try c.text(2)
             throw BackDated(
                 message:
-                    "a run of insurer \(insurer) as of \(d) (job \(job)) would go back in time: \(c[4]!) certificate(s) were handed over at the counter on a later date, starting after \(d) (latest: certificate \(c[1]!) of member \(c[0]!), issued \(c[2]!), valid from \(c[3]!)); the run would issue overlapping ones; nothing was written",
-                fix: "run for \(c[2]!) or later; to see what \(d) would have decided, add --dry-run")
+                    "a run of insurer \(insurer) as of \(d) (job \(job)) would go back in time: \(c.shown(4)) certificate(s) were handed over at the counter on a later date, starting after \(d) (latest: certificate \(c.shown(1)) of member \(c.shown(0)), issued \(issued), valid from \(c.shown(3))); the run would issue overlapping ones; nothing was written",
+                fix: "run for \(issued) or later; to see what \(d) would have decided, add --dry-run")
         }
     }
 
@@ -232,7 +237,9 @@ public final class RunRegistry {
               AND l.mode IN ('RowShareLock', 'RowExclusiveLock') AND a.datname = current_database()
             ORDER BY 4 LIMIT 5
             """
-        ).rows.map { "connection \($0[0]!) (\($0[1]!), user \($0[4] ?? "?"), from \($0[2]!), in a transaction since \($0[3] ?? "?"))" }
+        ).typedRows.map {
+            "connection \($0.shown(0)) (\($0.shown(1)), user \($0.optionalText(4) ?? "?"), from \($0.shown(2)), in a transaction since \($0.optionalText(3) ?? "?"))"
+        }
         let abandoned =
             try takenOver.map { [$0.runID, $0.asOf, $0.job, $0.owner] }
             ?? db.query(
@@ -246,7 +253,7 @@ public final class RunRegistry {
             + (holders.isEmpty ? "another connection" : holders.joined(separator: "; "))
         if let r = abandoned {
             message +=
-                "; abandoned run \(r[0]!) (as of \(r[1]!), job \(r[2]!)) was last run by \(r[3] ?? "an unknown process"), whose process may still be alive"
+                "; abandoned run \(r[0] ?? "?") (as of \(r[1] ?? "?"), job \(r[2] ?? "?")) was last run by \(r[3] ?? "an unknown process"), whose process may still be alive"
         }
         return LockTimeout(message: message + "; nothing was written")
     }
@@ -256,7 +263,7 @@ public final class RunRegistry {
             """
             SELECT run_id, attempts FROM run WHERE insurer_number = $1 AND as_of = $2 AND job = $3 AND status = 'completed'
             """, [insurer, asOf.description, job]
-        ).rows.first.map { Run(id: Int($0[0]!)!, phase: .completed, attempts: Int($0[1]!)!, resumed: false) }
+        ).firstRow.map { Run(id: try $0.int(0), phase: .completed, attempts: try $0.int(1), resumed: false) }
     }
 
     /// Renews the lease at most every second; cheap to call from a hot loop. Each renewal proves
@@ -389,11 +396,13 @@ public struct RunListing: Sendable {
                    counts->>'decisions', counts->>'certificates', counts->>'held', counts->>'waiting', counts->>'checks_pass', params_sha256
             \(from)
             """, params
-        ).rows.map {
+        ).typedRows.map {
             RunListing(
-                runID: Int($0[0]!)!, insurer: $0[1]!, asOf: $0[2]!, job: $0[3]!, status: $0[4]!, phase: $0[5], attempts: Int($0[6]!) ?? 1,
-                started: $0[7]!, finished: $0[8], seconds: $0[9].flatMap(Double.init), decisions: $0[10], certificates: $0[11],
-                held: $0[12], waiting: $0[13], checksPass: $0[14].map { $0 == "true" }, parametersSHA256: $0[15])
+                runID: try $0.int(0), insurer: try $0.text(1), asOf: try $0.text(2), job: try $0.text(3), status: try $0.text(4),
+                phase: $0.optionalText(5), attempts: try $0.optionalInt(6) ?? 1, started: try $0.text(7), finished: $0.optionalText(8),
+                seconds: try $0.optionalDouble(9), decisions: $0.optionalText(10), certificates: $0.optionalText(11),
+                held: $0.optionalText(12), waiting: $0.optionalText(13), checksPass: $0.optionalText(14).map { $0 == "true" },
+                parametersSHA256: $0.optionalText(15))
         }
     }
 }
@@ -410,7 +419,7 @@ public enum RunWaiting {
             WHERE run_id = $1 AND as_of = $2 AND outcome = 'held' AND ($3::text IS NULL OR reason = $3) AND reason = ANY ($4::text[])
             GROUP BY 1 ORDER BY 2 DESC, 1
             """, [String(run.runID), run.asOf, only, "{" + codes.sorted().joined(separator: ",") + "}"]
-        ).rows.map { ($0[0]!, Int($0[1]!) ?? 0) }
+        ).typedRows.map { (try $0.text(0), try $0.int(1)) }
     }
 
     /// One page of the members held for `code`, by member id.
@@ -420,7 +429,7 @@ public enum RunWaiting {
             SELECT member_id FROM decision WHERE run_id = $1 AND as_of = $2 AND outcome = 'held' AND $3 = ANY (reasons)
             ORDER BY member_id LIMIT $4 OFFSET $5
             """, [String(run.runID), run.asOf, code, String(limit), String(offset)]
-        ).rows.map { $0[0]! }
+        ).typedRows.map { try $0.text(0) }
     }
 
     /// The first 50 documents of the run kept out of the vendor files: member, document
@@ -437,6 +446,6 @@ public enum RunWaiting {
             SELECT member_id, kind, NULL, mail_exception FROM notice WHERE insurer_number = $1 AND run_id = $2 AND mail_exception IS NOT NULL
             ORDER BY 1, 2 LIMIT 50
             """, [run.insurer, String(run.runID)]
-        ).rows.map { ($0[0]!, $0[1]!, $0[2], $0[3] ?? "") }
+        ).typedRows.map { (try $0.text(0), try $0.text(1), $0.optionalText(2), $0.optionalText(3) ?? "") }
     }
 }
