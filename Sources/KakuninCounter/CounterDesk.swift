@@ -295,18 +295,7 @@ public final class CounterDesk {
         }
         try requireInsurer(insurer)
         return try db.transaction {
-            guard
-                let row = try db.query(
-                    """
-                    SELECT member_id, kind, received_on::text, basis, status FROM application
-                    WHERE insurer_number = $1 AND application_id = $2
-                    """, [insurer, String(applicationID)]
-                ).firstRow
-            else {
-                throw OperatorError(
-                    .notFound, "insurer \(insurer) has no application \(applicationID)",
-                    fix: "kakunin member show lists a member's applications")
-            }
+            let row = try record(insurer, .application(applicationID), columns: "member_id, kind, received_on::text, basis, status")
             guard row.optionalText(4) == "pending" else {
                 throw OperatorError(
                     .conflict, "application \(applicationID) is \(row.shown(4)), not pending: only a pending application is decided",
@@ -388,6 +377,28 @@ public final class CounterDesk {
                 .noPermission, "login \(login) is not scoped to insurer \(insurer): it sees none of its members",
                 fix: "the database owner runs: kakunin staff scope \(login) --insurer \(insurer)")
         }
+    }
+
+    /// A certificate or an application of the insurer, by its number.
+    enum Record {
+        case certificate(Int64)
+        case application(Int64)
+    }
+
+    /// `columns` of the insurer's certificate or application `key` (its row in the caller's
+    /// transaction); 66 naming it when the insurer has none.
+    func record(_ insurer: String, _ key: Record, columns: String) throws -> ResultRow {
+        let (table, column, id, fix) =
+            switch key {
+            case .certificate(let n): ("certificate", "certificate_number", n, "kakunin member show lists a member's certificates")
+            case .application(let n): ("application", "application_id", n, "kakunin member show lists a member's applications")
+            }
+        guard
+            let row = try db.query(
+                "SELECT \(columns) FROM \(table) WHERE insurer_number = $1 AND \(column) = $2", [insurer, String(id)]
+            ).firstRow
+        else { throw OperatorError(.notFound, "insurer \(insurer) has no \(table) \(id)", fix: fix) }
+        return row
     }
 
     /// The member exists and this login may see them (66 or 77 otherwise).
@@ -539,18 +550,8 @@ extension CounterDesk {
         let insurer = insurer.text
         try requireInsurer(insurer)
         return try db.transaction {
-            guard
-                let row = try db.query(
-                    """
-                    SELECT member_id, run_id IS NOT NULL, mail_exception, issued_on::text FROM certificate
-                    WHERE insurer_number = $1 AND certificate_number = $2
-                    """, [insurer, String(certificate)]
-                ).firstRow
-            else {
-                throw OperatorError(
-                    .notFound, "insurer \(insurer) has no certificate \(certificate)",
-                    fix: "kakunin member show lists a member's certificates")
-            }
+            let row = try record(
+                insurer, .certificate(certificate), columns: "member_id, run_id IS NOT NULL, mail_exception, issued_on::text")
             guard try row.bool(1) else {
                 throw OperatorError(
                     .conflict, "certificate \(certificate) was handed over at the counter, never mailed: nothing can have come back",

@@ -156,19 +156,12 @@ extension CounterDesk {
         let insurer = insurer.text
         try requireInsurer(insurer)
         return try db.transaction {
-            guard
-                let c = try db.query(
-                    """
-                    SELECT member_id, kind, array_to_string(reasons, ','), valid_from::text, valid_to::text, issued_on::text, status,
-                           replaces_certificate_number::text, application_id::text, mail_exception
-                    FROM certificate WHERE insurer_number = $1 AND certificate_number = $2
-                    """, [insurer, String(certificate)]
-                ).firstRow
-            else {
-                throw OperatorError(
-                    .notFound, "insurer \(insurer) has no certificate \(certificate)",
-                    fix: "kakunin member show lists a member's certificates")
-            }
+            let c = try record(
+                insurer, .certificate(certificate),
+                columns: """
+                    member_id, kind, array_to_string(reasons, ','), valid_from::text, valid_to::text, issued_on::text, status,
+                    replaces_certificate_number::text, application_id::text, mail_exception
+                    """)
             guard c.optionalText(6) == "active" else {
                 throw OperatorError(
                     .conflict, "certificate \(certificate) is \(c.shown(6)): only an active certificate is printed",

@@ -81,14 +81,18 @@ struct CSRFMiddleware: RouterMiddleware {
     ) async throws -> Response {
         guard request.method == .post, let person = context.person else { return try await next(request, context) }
         guard let sent = context.form.raw("csrf"), Console.same(sent, person.csrf) else {
-            return Console.response(
-                .html(
-                    console.views.error(
-                        title: "フォームの有効期限が切れています",
-                        message: "このフォームは現在のログインのものではありません（CSRF）。何も変更していません。",
-                        fix: "ページを再読み込みしてから、もう一度送信してください。", person: person), status: .forbidden))
+            return console.refusal(
+                title: "フォームの有効期限が切れています", message: "このフォームは現在のログインのものではありません（CSRF）。何も変更していません。",
+                fix: "ページを再読み込みしてから、もう一度送信してください。", person: person)
         }
         return try await next(request, context)
+    }
+}
+
+extension Console {
+    /// The middleware's refusal (403): the error page in Japanese, with the person's own menu.
+    func refusal(title: String, message: String, fix: String, person: Person) -> Response {
+        Console.response(.html(views.error(title: title, message: message, fix: fix, person: person), status: .forbidden))
     }
 }
 
@@ -103,12 +107,10 @@ struct RoleMiddleware: RouterMiddleware {
     ) async throws -> Response {
         guard let person = context.person else { return Console.response(.redirect("/login")) }
         guard roles.contains(person.role) else {
-            return Console.response(
-                .html(
-                    console.views.error(
-                        title: "この操作の権限がありません",
-                        message: "\(person.role.japanese)の担当者はこの画面を開くことも、この操作をすることもできません。何も変更していません。",
-                        fix: "権限のある担当者に依頼してください。", person: person), status: .forbidden))
+            return console.refusal(
+                title: "この操作の権限がありません",
+                message: "\(person.role.japanese)の担当者はこの画面を開くことも、この操作をすることもできません。何も変更していません。",
+                fix: "権限のある担当者に依頼してください。", person: person)
         }
         return try await next(request, context)
     }
