@@ -91,6 +91,25 @@ struct StructureRulesTests {
         }
     }
 
+    /// Issue 30 item 3: the vendor's mail files in a folder of their own, one responsibility a
+    /// file (the former MailFiles.swift held nine in 922 lines).
+    static let vendorFiles = [
+        "Envelopes.swift", "MailFileWriter.swift", "MailFiles.swift", "MailRebuild.swift", "MailStaging.swift",
+        "PersonColumns.swift", "RecordLine.swift", "VendorRecords.swift",
+    ]
+
+    @Test("the mail files are Mail/VendorFiles/, a file per responsibility, none over 200 lines; no Mail/ file over 450")
+    func mailFilesByResponsibility() throws {
+        let vendor = try RepositoryRulesTests.swiftFiles(under: "Sources/KakuninBatch/Mail/VendorFiles")
+        #expect(vendor.map { String($0.0.split(separator: "/").last!) } == Self.vendorFiles)
+        for (path, text) in vendor {
+            #expect(text.split(separator: "\n", omittingEmptySubsequences: false).count <= 200, "\(path)")
+        }
+        for (path, text) in try RepositoryRulesTests.swiftFiles(under: "Sources/KakuninBatch/Mail") {
+            #expect(text.split(separator: "\n", omittingEmptySubsequences: false).count <= 450, "\(path): split it by responsibility")
+        }
+    }
+
     @Test("the length check finds a long function and skips braces in strings and comments")
     func lengthCheckFindsPlanted() {
         let body = (0..<85).map { "        total += \($0) // { not a brace" }.joined(separator: "\n")
