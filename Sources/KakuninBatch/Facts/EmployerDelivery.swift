@@ -53,7 +53,7 @@ extension MemberFactsQuery {
     /// envelope key after the sort: the establishment of an `E-` envelope is the one of its key,
     /// and a merge join with the few establishments keeps the envelope order (no second sort).
     /// Joined before the sort, these columns made each sorted row about a third wider
-    /// (measurements in the Benchmarks article). Nothing with `home`.
+    /// (figures in the Benchmarks article). Nothing with `home`.
     static func establishmentsAfterSort(_ delivery: Delivery) -> (open: String, close: String) {
         guard delivery == .employer else { return ("", "") }
         return (
