@@ -186,12 +186,14 @@ public final class CounterDesk {
                    CASE WHEN r.resolved_on IS NOT NULL THEN 'resolved'
                         WHEN \(MemberFactsQuery.returnedAddressChanged("r"))
                         THEN 'address_changed' ELSE 'stopped' END,
-                   r.establishment_id
-            FROM mail_return r WHERE r.insurer_number = $1 AND r.member_id = $2 ORDER BY r.returned_on, r.return_id
+                   r.establishment_id, e.name
+            FROM mail_return r
+            LEFT JOIN establishment e ON e.insurer_number = r.insurer_number AND e.establishment_id = r.establishment_id
+            WHERE r.insurer_number = $1 AND r.member_id = $2 ORDER BY r.returned_on, r.return_id
             """,
             [
                 "return_id", "document", "certificate_number", "notice_run_id", "returned_on", "note", "resolved_on", "what_to_do", "state",
-                "establishment_id",
+                "establishment_id", "establishment_name",
             ])
         record["decisions"] = try rows(
             """

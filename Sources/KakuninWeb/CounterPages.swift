@@ -341,7 +341,13 @@ extension Console {
             r["document_code"] = r["document"]
             r["document"] = StaffLabel.of(MailDocument.self, r["document"] as? String)
             r["returned_on"] = JapaneseEra.withWestern(r["returned_on"] as? String)
-            r["what_to_do"] = StaffLabel.of(ReturnState.self, r["state"] as? String)
+            // [2026-12] Mail delivered through the employer came back from the establishment.
+            let establishment = r["establishment_id"] as? String
+            r["what_to_do"] = ReturnState.label(r["state"] as? String, throughEstablishment: establishment != nil)
+            r["sent_to"] =
+                establishment.map { id in
+                    "事業所経由：" + ((r["establishment_name"] as? String).map { "\($0)（\(id)）" } ?? id)
+                } ?? "自宅"
             return r
         }
     }

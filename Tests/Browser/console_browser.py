@@ -336,6 +336,48 @@ def trap_certificate_return(d):
         expect(not r.find_elements(By.XPATH, ".//summary[contains(., '返戻を記録')]"), "no 返戻を記録 for a certificate handed over at the counter")
 
 
+extra_steps = []
+
+
+def extra_step(fn):
+    """A step only run when the configuration names it in "steps" (it needs a fixture of its own)."""
+    extra_steps.append(fn)
+    return fn
+
+
+def return_certificate(d, member, cert, memo):
+    """Records the return of a mailed certificate from the member page; the page after it."""
+    d.get(f"{BASE}/members/06139999/{member}")
+    row = d.find_element(By.ID, f"cert-{cert}")
+    open_details(d, "返戻を記録", row)
+    row.find_element(By.NAME, "note").send_keys(memo)
+    navigating(d, lambda: row.find_element(By.XPATH, ".//button[contains(., '確認へ進む')]").click())
+    click(d, By.ID, "confirm-record")
+    return [r for r in d.find_elements(By.CSS_SELECTOR, "#returns tbody tr") if memo in r.text]
+
+
+@extra_step
+def employer_return(d):
+    """Issue 31: a certificate delivered through the employer comes back: the list of returned
+    mail names the establishment (送付先) and says to ask the employer; one mailed home says 自宅."""
+    e = cfg["employer"]
+    login(d, "koyo", P["koyo"])
+    rows = return_certificate(d, e["member"], e["cert"], "事業所から返送")
+    expect(len(rows) == 1, "the return is listed once")
+    sent_to = rows[0].find_element(By.CSS_SELECTOR, "td.sent-to").text
+    expect(sent_to == f"事業所経由：{e['name']}（{e['establishment']}）", f"送付先 names the establishment: {sent_to}")
+    expect("事業所の住所が変わるまで再送しません" in rows[0].text and "事業主に確認" in rows[0].text,
+           f"what to do names the establishment and the employer: {rows[0].text}")
+    expect("送付先" in d.find_element(By.CSS_SELECTOR, "#returns thead").text, "the column is headed 送付先")
+    shot(d, "member-after-employer-return")
+    columns_fit(d, 1280)
+    rows = return_certificate(d, e["home_member"], e["home_cert"], "あて所不明")
+    expect(len(rows) == 1 and rows[0].find_element(By.CSS_SELECTOR, "td.sent-to").text == "自宅",
+           "a certificate mailed home (任意継続 or no known establishment) came back from home")
+    expect("住所が変わるまで再送しません：住所を確認" in rows[0].text and "事業" not in rows[0].text, "and says to confirm the address")
+    logout(d)
+
+
 @step
 def trap_void(d):
     """Voiding is confirmed (going back changes nothing) and the record shown afterwards."""
@@ -452,7 +494,7 @@ def throttle(d):
 failed = 0
 d = browser()
 try:
-    for s in steps:
+    for s in [s for s in steps + extra_steps if s.__name__ in cfg["steps"]] if "steps" in cfg else steps:
         try:
             s(d)
             print(f"ok   {s.__name__}")

@@ -211,17 +211,16 @@ struct EmployerDeliveryTests {
         #expect(try returns("U")["establishment_id"] as? String == nil)
     }
 
-    @Test(
-        "end to end on generated feeds: the employee insurer delivers through its establishments; every document is in exactly one envelope (read back from the published files); 任意継続 and unknown establishments go home; the establishment without an address holds its members"
-    )
-    func generatedEmployerInsurer() throws {
-        let tdb = try TestDatabase()
-        let dir = try temporaryDirectory()
-        let feeds = dir.appendingPathComponent("feeds")
+    /// 4,000 generated members with their optional entries and establishments.csv (seed 42).
+    func generatedFeeds(_ feeds: URL) throws {
         let g = try runKakunin(
             ["generate", "--members", "4000", "--seed", "42", "--bad-rate", "0", "--optional-entries", "--out", feeds.path],
             database: nil)
         #expect(g.stdout.contains("establishments.csv (39 rows)"), "\(g.stdout)")
+    }
+
+    /// The generated feeds imported; the employee insurer 06139999 delivers through its establishments.
+    func importGenerated(_ tdb: TestDatabase, _ feeds: URL, _ dir: URL) throws {
         for (feed, file) in [
             ("members", "members.csv"), ("myna-status", "myna_status.csv"), ("applications", "applications.csv"),
             ("establishments", "establishments.csv"),
@@ -229,11 +228,50 @@ struct EmployerDeliveryTests {
             let r = try runKakunin(["import", feed, feeds.appendingPathComponent(file).path, "--report-dir", dir.path], database: tdb)
             #expect(r.status == 0, "\(feed): \(r.stdout)\(r.stderr)")
         }
-        let insurer = "06139999"
         let conf = try FeedFiles.write(dir, "p.conf", ["insurer_name = 全国健康保険協会 東京支部", "employee_delivery = employer"])
         #expect(
-            try runKakunin(["insurer", "params", "set", "--insurer", insurer, "--from", "2026-04-01", conf.path], database: tdb).status == 0
-        )
+            try runKakunin(["insurer", "params", "set", "--insurer", "06139999", "--from", "2026-04-01", conf.path], database: tdb).status
+                == 0)
+    }
+
+    @Test(
+        "read in two halves, the employer layout is split at the median of the delivery's envelope keys (an establishment's, as most members' are) and writes the same files byte for byte as read whole"
+    )
+    func splitAtDeliveryKeys() throws {
+        let dir = try temporaryDirectory()
+        let feeds = dir.appendingPathComponent("feeds")
+        try generatedFeeds(feeds)
+        var files: [[String: Data]] = []
+        for split in ["1", "100000000"] {
+            let tdb = try TestDatabase()
+            try importGenerated(tdb, feeds, dir)
+            let out = dir.appendingPathComponent("out-\(split)")
+            let r = try runKakunin(
+                ["run", "--insurer", "06139999", "--as-of", "2026-12-01", "--out", out.path], database: tdb,
+                environment: ["KAKUNIN_SPLIT_ABOVE": split])
+            #expect(r.status == 11 && r.stdout.contains("[pass] every document is in exactly one envelope"), "\(r.stdout)\(r.stderr)")
+            #expect(r.stderr.contains("the second (from E-E") == (split == "1"), "\(r.stderr.prefix(3000))")
+            let folder = out.appendingPathComponent("06139999/2026-12-01/nightly")
+            var written: [String: Data] = [:]
+            for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name.hasSuffix(".csv") {
+                written[name] = try Data(contentsOf: folder.appendingPathComponent(name))
+            }
+            files.append(written)
+        }
+        #expect(files[0].keys.sorted() == files[1].keys.sorted() && files[0]["establishment_list.csv"] != nil)
+        for (name, data) in files[0] { #expect(data == files[1][name], "\(name) differs") }
+    }
+
+    @Test(
+        "end to end on generated feeds: the employee insurer delivers through its establishments; every document is in exactly one envelope (read back from the published files); 任意継続 and unknown establishments go home; the establishment without an address holds its members"
+    )
+    func generatedEmployerInsurer() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let feeds = dir.appendingPathComponent("feeds")
+        try generatedFeeds(feeds)
+        let insurer = "06139999"
+        try importGenerated(tdb, feeds, dir)
         let r = try runKakunin(
             ["run", "--insurer", insurer, "--as-of", "2026-12-01", "--out", dir.appendingPathComponent("out").path], database: tdb)
         #expect(r.status == 11, "\(r.stdout)\(r.stderr)")

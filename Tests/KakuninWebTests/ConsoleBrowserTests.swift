@@ -23,6 +23,64 @@ struct ConsoleBrowserTests {
         return nil
     }
 
+    /// Runs Tests/Browser/console_browser.py with `config`: its exit status and output.
+    static func drive(_ python: String, _ config: [String: Any]) throws -> (Int32, String) {
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [python, TestDatabase.repositoryRoot.appendingPathComponent("Tests/Browser/console_browser.py").path, json]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
+    @Test(
+        "[2026-12] a certificate delivered through the employer, returned at the console: the list of returned mail names the establishment and what to do"
+    )
+    func returnThroughEmployer() throws {
+        let python = try #require(
+            Self.python(), "no python3 with selenium: apt-get install python3-selenium chromium chromium-driver (.ci/run does)")
+        let f = try ConsoleFixture(employerDelivery: true)
+        // A mailed certificate of a member the run delivered through an establishment, and one mailed home.
+        let through = try f.query(
+            """
+            SELECT c.member_id, c.certificate_number::text, e.establishment_id, e.name FROM certificate c
+            JOIN member m USING (insurer_number, member_id) JOIN establishment e USING (insurer_number, establishment_id)
+            WHERE c.insurer_number = '06139999' AND c.run_id IS NOT NULL AND c.mail_exception IS NULL AND c.status = 'active'
+              AND m.voluntary_continuation IS NOT TRUE AND e.address <> ''
+            ORDER BY c.member_id LIMIT 1
+            """)[0]
+        let home = try f.query(
+            """
+            SELECT c.member_id, c.certificate_number::text FROM certificate c JOIN member m USING (insurer_number, member_id)
+            WHERE c.insurer_number = '06139999' AND c.run_id IS NOT NULL AND c.mail_exception IS NULL AND c.status = 'active'
+              AND (m.voluntary_continuation OR NOT EXISTS (
+                   SELECT 1 FROM establishment e WHERE e.insurer_number = m.insurer_number AND e.establishment_id = m.establishment_id))
+            ORDER BY c.member_id LIMIT 1
+            """)[0]
+        let shots = ProcessInfo.processInfo.environment["KAKUNIN_SCREENSHOTS"] ?? f.dir.appendingPathComponent("shots").path
+        try FileManager.default.createDirectory(atPath: shots, withIntermediateDirectories: true)
+        let (status, text) = try Self.drive(
+            python,
+            [
+                "base": "http://127.0.0.1:\(f.port)", "passwords": ConsoleFixture.passwords, "shots": shots,
+                "steps": ["employer_return"], "issue_member": "", "other_insurer_member": "",
+                "employer": [
+                    "member": through[0]!, "cert": through[1]!, "establishment": through[2]!, "name": through[3]!,
+                    "home_member": home[0]!, "home_cert": home[1]!,
+                ],
+            ])
+        #expect(status == 0 && text.contains("ok   employer_return"), "\(text)")
+        #expect(
+            try f.query("SELECT member_id, establishment_id FROM mail_return ORDER BY member_id")
+                == [[through[0], through[2]], [home[0], nil]].sorted { $0[0]! < $1[0]! })
+        #expect(f.stop().status == 0)
+    }
+
     @Test("log in by keyboard, search by kana, record an application, issue and print, reissue, drill down, refusals, throttling, logout")
     func browser() throws {
         let python = try #require(
@@ -68,17 +126,8 @@ struct ConsoleBrowserTests {
             "other_insurer_member": otherMember, "kana": kana, "shots": shots, "trap_member": trapMember,
             "notice_member": noticeMember, "mailed_member": mailed[0]!, "mailed_cert": mailed[1]!,
         ]
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [python, TestDatabase.repositoryRoot.appendingPathComponent("Tests/Browser/console_browser.py").path, json]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(text)")
+        let (status, text) = try Self.drive(python, config)
+        #expect(status == 0, "\(text)")
         #expect(text.contains("ok   counter_work") && text.contains("ok   auditor") && text.contains("ok   throttle"), "\(text)")
         for trap in ["trap_application_form", "trap_decision", "trap_notice_return", "trap_certificate_return", "trap_void", "operator"] {
             #expect(text.contains("ok   \(trap)"), "\(trap): \(text)")

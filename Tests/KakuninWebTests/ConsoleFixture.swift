@@ -15,11 +15,14 @@ final class ConsoleFixture: @unchecked Sendable {
     let server: RunningCommand
     static let passwords = [
         "clerk": "counter-pass-1", "other": "counter-pass-2", "audi": "auditor-pass-1",
-        "boss": "admin-pass-123", "ops": "operator-pass-1",
+        "boss": "admin-pass-123", "ops": "operator-pass-1", "koyo": "counter-pass-3",
     ]
 
     /// `kakunin serve` closes connections idle (or without a complete request head) for 3 s here.
-    init(members: Int = 600, serve extra: [String] = ["--idle-timeout", "3"]) throws {
+    /// `employerDelivery` [2026-12]: the feeds have their optional entries and establishments.csv,
+    /// the employee insurer 06139999 delivers through its establishments and has run too, and a
+    /// counter person `koyo` works for it.
+    init(members: Int = 600, serve extra: [String] = ["--idle-timeout", "3"], employerDelivery: Bool = false) throws {
         let db = try TestDatabase()
         let dir = try temporaryDirectory("kakunin-console")
         tdb = db
@@ -31,7 +34,9 @@ final class ConsoleFixture: @unchecked Sendable {
             }
         }
         let feeds = dir.appendingPathComponent("feeds")
-        try k(["generate", "--members", String(members), "--seed", "11", "--out", feeds.path])
+        try k(
+            ["generate", "--members", String(members), "--seed", "11", "--out", feeds.path]
+                + (employerDelivery ? ["--optional-entries"] : []))
         for (feed, file) in [("members", "members.csv"), ("myna-status", "myna_status.csv"), ("applications", "applications.csv")] {
             try k(["import", feed, feeds.appendingPathComponent(file).path, "--report-dir", dir.appendingPathComponent("reports").path])
         }
@@ -52,6 +57,7 @@ final class ConsoleFixture: @unchecked Sendable {
         try k(["user", "add", "audi", "--role", "auditor", "--bcrypt-cost", "10"], stdin: Self.passwords["audi"]! + "\n")
         try k(["user", "add", "boss", "--role", "admin", "--bcrypt-cost", "10"], stdin: Self.passwords["boss"]! + "\n")
         try k(["user", "add", "ops", "--role", "operator", "--bcrypt-cost", "10"], stdin: Self.passwords["ops"]! + "\n")
+        if employerDelivery { try Self.deliverThroughEmployers(dir, k) }
         let port = try Self.freePort()
         self.port = port
         server = try startKakunin(
@@ -62,6 +68,22 @@ final class ConsoleFixture: @unchecked Sendable {
             database: db)
         let up = eventually(20) { (try? HTTP.request("GET", port: port, "/health"))?.status == 200 }
         guard up else { throw FixtureError("kakunin serve did not answer on port \(port)") }
+    }
+
+    /// [2026-12] 06139999 with employee_delivery = employer: its establishments imported, a
+    /// nightly run, and its counter person `koyo`.
+    private static func deliverThroughEmployers(_ dir: URL, _ k: ([String], String?) throws -> Void) throws {
+        let feeds = dir.appendingPathComponent("feeds")
+        try k(["import", "establishments", feeds.appendingPathComponent("establishments.csv").path, "--report-dir", dir.path], nil)
+        try k(
+            ["insurer", "params", "set", "--insurer", "06139999", "--from", "2001-01-01", "-"],
+            "insurer_name = かくにん健康保険組合\nemployee_delivery = employer\n")
+        try k(
+            [
+                "run", "--insurer", "06139999", "--as-of", "2026-12-01", "--out", dir.appendingPathComponent("mail").path,
+                "--audit-key", dir.appendingPathComponent("key.pem").path, "--quiet",
+            ], nil)
+        try k(["user", "add", "koyo", "--role", "counter", "--insurer", "06139999", "--bcrypt-cost", "10"], passwords["koyo"]! + "\n")
     }
 
     /// Stops the server with SIGTERM, as systemd does; its result.

@@ -121,8 +121,8 @@ public enum MemberFactsQuery {
         // 0.9 s less per 270,000 members. The sort key is the envelope computed once (`hm`).
         return """
             WITH hm AS (
-                SELECT m.*, \(detailsKey) AS details_key, \(envelopeKey(delivery)) AS envelope \(establishmentColumns(delivery))
-                FROM member m \(establishmentJoin(delivery))
+                SELECT m.*, \(detailsKey) AS details_key, \(envelopeKey(delivery)) AS envelope
+                FROM member m
                 WHERE m.insurer_number = $1 \(scope)
             ),
             s AS (
@@ -200,7 +200,7 @@ public enum MemberFactsQuery {
                    m.s_status_as_of, m.s_uses_12m, m.s_last_used_on,
                    m.a_has_basis,
                    m.c_snapshot, m.c_issued
-            FROM (
+            FROM \(establishmentsAfterSort(delivery).open)(
                 SELECT m.*,
                        s.has_card AS s_has_card, s.registration AS s_registration, s.card_state AS s_card_state,
                        s.ecert_expiry AS s_ecert_expiry, s.card_expiry AS s_card_expiry,
@@ -228,7 +228,7 @@ public enum MemberFactsQuery {
                 LEFT JOIN an ON an.member_id = m.member_id
                 LEFT JOIN mr ON mr.member_id = m.member_id
                 WINDOW w AS (PARTITION BY m.envelope ORDER BY m.member_id ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-            ) m
+            ) m\(establishmentsAfterSort(delivery).close)
             \(oneMember ? "WHERE m.member_id = $3" : "ORDER BY m.envelope, m.member_id")
             """
     }

@@ -138,6 +138,23 @@ public enum ReturnState: String, Sendable, CaseIterable {
         case .stopped: return "住所が変わるまで再送しません：住所を確認するか、窓口でお渡しください"
         }
     }
+
+    /// [2026-12] What staff do next about mail delivered through an establishment (事業主経由)
+    /// that came back: its address (establishments.csv) or the member's establishment must
+    /// change before the run mails again.
+    public var japaneseThroughEstablishment: String {
+        switch self {
+        case .resolved: return japanese
+        case .addressChanged: return "その後事業所の住所または加入者の事業所が変わったため、次の夜間処理で再送します"
+        case .stopped: return "事業所の住所が変わるまで再送しません：事業主に確認するか、窓口でお渡しください"
+        }
+    }
+
+    /// The label of a stored state; `throughEstablishment` for mail that went through one.
+    public static func label(_ code: String?, throughEstablishment: Bool) -> String {
+        guard let state = code.flatMap(ReturnState.init(rawValue:)) else { return code ?? "" }
+        return throughEstablishment ? state.japaneseThroughEstablishment : state.japanese
+    }
 }
 
 /// The health-insurance registration of a My Number card (myna_status.registration).
