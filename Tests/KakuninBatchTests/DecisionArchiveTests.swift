@@ -110,6 +110,14 @@ struct DecisionArchiveTests {
         // Killed after the entry: the partition is still there.
         try k(tdb, args, env: ["PGUSER": role, "KAKUNIN_CRASH_AT": "archive:logged"], status: 9)
         #expect(try events(tdb, "decisions_archived") == 1 && partitions(tdb).count == 2)
+        // A reader holding the decisions (as a night's run does): the drop waits 5 s at most, then exit 75.
+        let reader = try tdb.connect()
+        try reader.execute("BEGIN")
+        try reader.execute("LOCK TABLE decision IN ROW EXCLUSIVE MODE")
+        let busy = try k(tdb, args, env: ["PGUSER": role], status: 75)
+        #expect(busy.stderr.contains("the decisions are in use") && busy.stderr.contains("run kakunin archive again"), "\(busy.stderr)")
+        try reader.execute("ROLLBACK")
+        #expect(try events(tdb, "decisions_archived") == 1 && partitions(tdb).count == 2)
         let r = try k(tdb, args, env: ["PGUSER": role])
         #expect(r.stdout.contains("archived decision_y2026m10") && r.stdout.contains("its log entry was already there"), "\(r.stdout)")
         #expect(try events(tdb, "decisions_archived") == 1 && events(tdb, "decision_partition_dropped") == 1)

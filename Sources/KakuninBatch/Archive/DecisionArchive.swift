@@ -133,8 +133,24 @@ public enum DecisionArchive {
         }
         CrashPoint.hit("archive:logged")
         try AuditLog.seal(db)
-        _ = try db.query("SELECT decision_partition_drop($1)", [from.description])
+        try drop(db, month: from)
         return Month(partition: partition, file: file, rows: rows, sha256: sha, runs: runs, entryExisted: existed)
+    }
+
+    /// Drops the month's partition (sql/039 decision_partition_drop). Dropping a partition locks
+    /// `decision` itself: a nightly run in progress holds it, and readers would queue behind a
+    /// waiting drop, so it waits a few seconds at most and asks to try again later.
+    private static func drop(_ db: Connection, month: LocalDate) throws {
+        try db.execute("SET lock_timeout = '5s'")
+        defer { try? db.execute("RESET lock_timeout") }
+        do {
+            _ = try db.query("SELECT decision_partition_drop($1)", [month.description])
+        } catch let e as DatabaseError where e.sqlState == "55P03" {
+            throw OperatorError(
+                .runLocked,
+                "the decisions are in use (a nightly run in progress?): the month of \(month) is archived and logged but not dropped yet",
+                fix: "run kakunin archive again when the night's run has finished; it drops what is left")
+        }
     }
 
     /// The month's rows as CSV (COPY's csv form with a header), published owner-only and
