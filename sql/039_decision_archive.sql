@@ -3,19 +3,23 @@
 --
 -- A month's partition may go once no decision in force needs it: every insurer's latest run
 -- reads its decisions in force from its base run on (run.counts base_run_id, sql/033
--- decision_in_force), so the months before the month of the oldest such base run hold nothing
--- that is still in force. The archive command writes the partition's rows to a file, records a
+-- decision_in_force), so the months before the month of the oldest such base run (of the latest
+-- run and the one before it) hold nothing that is still in force. The archive command writes the partition's rows to a file, records a
 -- `decisions_archived` event (file name, rows, sha256, the runs it covers), seals it into the
 -- log, and only then asks decision_partition_drop, which refuses without that sealed entry.
 
--- The first month whose decisions some insurer's decisions in force still read (NULL: no run
--- has decided anything). Runs still deciding count too: they read from their previous run's base.
+-- The first month whose decisions some insurer still reads (NULL: no run has decided anything):
+-- the month of the oldest base run among each insurer's two latest runs that decided: the
+-- latest run's decisions in force (the next night starts from them; a run in progress reads them
+-- too) and those of the run before it (the latest run's report shows the changes since it).
 CREATE FUNCTION decision_archive_needed_from() RETURNS date
 LANGUAGE sql STABLE SET search_path = kakunin, pg_temp AS $$
     SELECT date_trunc('month', min(b.as_of))::date
-    FROM (SELECT DISTINCT ON (insurer_number) insurer_number, coalesce((counts->>'base_run_id')::bigint, run_id) AS base
-          FROM run WHERE phase IN ('decided', 'completed') ORDER BY insurer_number, run_id DESC) latest
-    JOIN run b ON b.run_id = latest.base
+    FROM (SELECT coalesce((counts->>'base_run_id')::bigint, run_id) AS base,
+                 row_number() OVER (PARTITION BY insurer_number ORDER BY run_id DESC) AS latest
+          FROM run WHERE phase IN ('decided', 'completed')) r
+    JOIN run b ON b.run_id = r.base
+    WHERE r.latest <= 2
 $$;
 GRANT EXECUTE ON FUNCTION decision_archive_needed_from() TO kakunin_batch, kakunin_staff, kakunin_auditor;
 

@@ -9,7 +9,7 @@ import Testing
 struct DecisionArchiveTests {
     /// Two months of nights: 2026-10-05 (base run, the first), 10-06, 11-02 (full after 28 days
     /// and the first full run of November: a base run), 11-03. October is archivable.
-    private func twoMonths() throws -> (TestDatabase, URL) {
+    private func twoMonths(_ nights: [String] = ["2026-10-05", "2026-10-06", "2026-11-02", "2026-11-03"]) throws -> (TestDatabase, URL) {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
         _ = try k(
@@ -21,12 +21,12 @@ struct DecisionArchiveTests {
                 "import", "myna-status", try FeedFiles.write(dir, "s.csv", IncrementalNightTests.myna(12, asOf: "2026-10-01")).path,
                 "--report-dir", dir.path,
             ])
-        for day in ["2026-10-05", "2026-10-06", "2026-11-02", "2026-11-03"] {
+        for day in nights {
             let r = try nightly(tdb, day, out: dir.appendingPathComponent("out"), params: dir)
             #expect(r.status == 0, "\(day): \(r.stdout)\(r.stderr)")
         }
         let base = try tdb.connect().query("SELECT counts->>'base_run' FROM run ORDER BY run_id").rows.map { $0[0] }
-        #expect(base == ["true", "false", "true", "false"])
+        #expect(base == Array(["true", "false", "true", "false"].prefix(nights.count)))
         return (tdb, dir)
     }
 
@@ -61,11 +61,16 @@ struct DecisionArchiveTests {
 
     @Test("refused with cause and fix inside the window or with nothing to archive; the database refuses a drop without a logged archive")
     func refusals() throws {
-        let (tdb, dir) = try twoMonths()
+        let (tdb, dir) = try twoMonths(["2026-10-05", "2026-10-06", "2026-11-02"])
         let out = dir.appendingPathComponent("archive")
+        // The latest run is November's base run, but the run before it (its report's "changes
+        // since the previous run") reads October: October stays until the next night.
+        var r = try k(tdb, ["archive", "--before", "2026-11-01", "--output", out.path], status: 64)
+        #expect(r.stderr.contains("read from 2026-10-01") && r.stderr.contains("--before 2026-10-01"), "\(r.stderr)")
+        #expect(try nightly(tdb, "2026-11-03", out: dir.appendingPathComponent("out"), params: dir).status == 0)
         let listed = try k(tdb, ["archive", "--list"])
         #expect(listed.stdout.contains("decision_y2026m10  2026-10") && listed.stdout.contains("read from: 2026-11-01"), "\(listed.stdout)")
-        var r = try k(tdb, ["archive", "--before", "2026-11-15", "--output", out.path], status: 64)
+        r = try k(tdb, ["archive", "--before", "2026-11-15", "--output", out.path], status: 64)
         #expect(r.stderr.contains("inside the window") && r.stderr.contains("--before 2026-11-01"), "\(r.stderr)")
         #expect(r.stderr.contains("131016 (base run 3, 2026-11-02)"), "\(r.stderr)")
         r = try k(tdb, ["archive", "--before", "2026-10-01", "--output", out.path], status: 66)

@@ -90,7 +90,7 @@ public enum DecisionArchive {
         guard before <= needed else {
             throw OperatorError(
                 .usage,
-                "\(before) is inside the window of decisions in force: decisions in force are read from \(needed) on (the month of the oldest base run an insurer's latest run reads from\(row[1].map { ": \($0)" } ?? ""))",
+                "\(before) is inside the window of decisions in force: decisions in force are read from \(needed) on (the month of the oldest base run an insurer's two latest runs read from\(row[1].map { ": \($0)" } ?? ""))",
                 fix: "give --before \(needed) or earlier; the window moves on with the first full run of each month (a base run)")
         }
     }
