@@ -137,6 +137,16 @@ struct DecisionArchiveTests {
         #expect(entry == [String(lines.count - 1), "[1, 2]", "decisions-2026-10.csv"], "\(entry)")
         // Once more: nothing left, and it says what was archived before.
         #expect(try k(tdb, args, env: ["PGUSER": role]).stdout.contains("archived before (partitions already dropped): decision_y2026m10"))
+        // Run 2's decisions went with October: export, explain, replay and report say where they are.
+        for args in [
+            ["export", "decisions", "--run", "2"], ["explain", "--run", "2", "--member", "M001"], ["replay", "--run", "2"],
+            ["report", "--run", "2", "--out", dir.appendingPathComponent("out").path],
+        ] {
+            let gone = try k(tdb, args, status: 66)
+            #expect(
+                gone.stderr.contains("the decisions of run 2 were archived with the month of 2026-10 (file decisions-2026-10.csv)"),
+                "\(args): \(gone.stderr)")
+        }
         // The decisions in force are untouched; the next night goes on from them.
         #expect(try k(tdb, ["export", "decisions", "--run", "4"]).stdout == inForce)
         #expect(try nightly(tdb, "2026-11-04", out: dir.appendingPathComponent("out"), params: dir).status == 0)

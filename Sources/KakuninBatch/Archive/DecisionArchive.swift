@@ -73,6 +73,29 @@ public enum DecisionArchive {
         return (rows.map { ($0[0]!, LocalDate(stored: $0[1]!)!, Int($0[2]!)!) }, needed)
     }
 
+    /// Refuses to read a run whose decisions in force lie in a month archived (its base run's or
+    /// its own partition dropped): they are in the archive file now, not in the database.
+    public static func refuseIfArchived(_ db: Connection, runID: Int) throws {
+        guard
+            let row = try db.query(
+                """
+                SELECT m.month::text, (SELECT e.details->>'file' FROM audit_event e
+                                       WHERE e.action = 'decision_partition_dropped' AND e.details->>'partition' = m.name
+                                       ORDER BY e.event_id DESC LIMIT 1)
+                FROM run r JOIN run b ON b.run_id = coalesce((r.counts->>'base_run_id')::bigint, r.run_id),
+                     LATERAL (VALUES (date_trunc('month', b.as_of)::date), (date_trunc('month', r.as_of)::date)) v (month),
+                     LATERAL (SELECT v.month, format('decision_y%sm%s', to_char(v.month, 'YYYY'), to_char(v.month, 'MM')) AS name) m
+                WHERE r.run_id = $1 AND NOT EXISTS (SELECT 1 FROM decision_partitions() p WHERE p.month = m.month)
+                ORDER BY 1 LIMIT 1
+                """, [String(runID)]
+            ).rows.first
+        else { return }
+        throw OperatorError(
+            .notFound,
+            "the decisions of run \(runID) were archived with the month of \(row[0]!.prefix(7)) (file \(row[1] ?? "unknown")); the database no longer holds them",
+            fix: "read them in the archive file; kakunin audit verify-archive checks it against the log")
+    }
+
     /// D must not reach into the months decisions in force still read (the window).
     private static func refuseInsideWindow(_ db: Connection, before: LocalDate) throws {
         let row = try db.query(
