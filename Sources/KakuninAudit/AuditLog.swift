@@ -374,6 +374,11 @@ public enum AuditLog {
                 .usage, "certificate \(certificate) is entry \(index), after the checkpoint's \(checkpoint.size) entries",
                 fix: "make a newer checkpoint: kakunin audit checkpoint --key FILE")
         }
+        return try prove(db, index: index, checkpoint: checkpoint)
+    }
+
+    /// The inclusion proof of the entry at `index` (below the checkpoint's size).
+    package static func prove(_ db: Connection, index: Int, checkpoint: Checkpoint) throws -> String {
         var ranges = Merkle.RangeRoots(Merkle.inclusionRanges(index, checkpoint.size))
         var entryBytes: [UInt8] = []
         try entries(db, upTo: checkpoint.size) { i, entry in

@@ -15,7 +15,10 @@ struct Audit: ParsableCommand {
             recomputes every entry's hash and compares the root with a checkpoint, so a change made even
             by a database superuser who recomputes every stored hash is caught.
             """,
-        subcommands: [Keygen.self, Checkpoint.self, Verify.self, Prove.self, Consistency.self, VerifyProof.self, ShowEntry.self])
+        subcommands: [
+            Keygen.self, Checkpoint.self, Verify.self, Prove.self, Consistency.self, VerifyProof.self, ShowEntry.self, ProveArchive.self,
+            VerifyArchive.self,
+        ])
 
     struct Keygen: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -35,6 +35,7 @@ struct Explain: ParsableCommand {
             let db = try database.connect()
             let e: Explanation
             if let run = runID {
+                try DecisionArchive.refuseIfArchived(db, runID: run)
                 e = try Explanation.ofRun(db: db, runID: run, member: member)
                 if let insurer, insurer.text != e.insurer {
                     throw OperatorError(

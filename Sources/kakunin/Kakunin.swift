@@ -18,7 +18,7 @@ struct Kakunin: ParsableCommand {
         subcommands: [
             DB.self, Import.self, Imports.self, Generate.self, Run.self, Runs.self, Report.self, Replay.self, Export.self, Explain.self,
             Insurer.self, Member.self, Application.self, Certificate.self, Notice.self, Consideration.self, Counter.self, Staff.self,
-            Audit.self, Serve.self, User.self, Letters.self,
+            Audit.self, Serve.self, User.self, Letters.self, Archive.self,
         ]
     )
 }

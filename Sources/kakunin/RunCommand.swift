@@ -176,6 +176,7 @@ struct Export: ParsableCommand {
                 } else {
                     throw OperatorError(.usage, "say which run: --run R, or --insurer N --as-of D")
                 }
+                try DecisionArchive.refuseIfArchived(db, runID: id)
                 guard let run = try RunRecord.identity(db, runID: id) else {
                     throw OperatorError(.notFound, "no run \(id)", fix: "kakunin runs list shows the runs")
                 }
@@ -222,6 +223,7 @@ struct Report: ParsableCommand {
             guard let run = try RunRecord.identity(db, runID: runID) else {
                 throw OperatorError(.notFound, "no run \(runID)", fix: "kakunin runs list shows the runs")
             }
+            try DecisionArchive.refuseIfArchived(db, runID: runID)
             let dir = run.filesDirectory(under: URL(fileURLWithPath: out))
             let report = try AuditorReport.load(db, runID: runID, filesDirectory: dir)
             // Streamed: after a night when most members changed, the lists are most members.
@@ -241,6 +243,7 @@ struct Replay: ParsableCommand {
     func run() throws {
         try runReporting {
             let db = try database.connect()
+            try DecisionArchive.refuseIfArchived(db, runID: runID)
             let r = try KakuninBatch.Replay.run(db, runID: runID, codeVersion: KakuninVersion.string)
             print(r.render(), terminator: "")
             return r.identical ? .success : .checkFailed

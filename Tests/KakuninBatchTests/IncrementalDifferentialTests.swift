@@ -58,6 +58,14 @@ struct IncrementalDifferentialTests {
         #expect(incremental >= 45, "\(incremental) incremental nights")
         let carried = try inc.connect().query("SELECT sum((counts->>'carried_forward')::int) FROM run").scalar.flatMap { Int($0) } ?? 0
         #expect(carried > incremental * Self.members / 2, "\(carried) decisions carried forward over \(incremental) incremental nights")
+        // The --full database: base runs on the first night and the first full run of July and of
+        // August store every member; its other full runs only what differs (issue 34 item 4).
+        let fullDB = try full.connect()
+        #expect(
+            try fullDB.query("SELECT string_agg(as_of::text, ' ' ORDER BY run_id) FROM run WHERE counts->>'base_run' = 'true'").scalar
+                == "2026-06-10 2026-07-01 2026-08-01")
+        let stored = Int(try fullDB.query("SELECT count(*) FROM decision").scalar!)!
+        #expect(stored < 60 * Self.members / 3, "\(stored) decisions stored by 60 full runs of \(Self.members) members")
     }
 
     /// Two commands at once; their results in order.

@@ -60,6 +60,13 @@ struct IncrementalNightTests {
         ).rows[0]
     }
 
+    /// base_run (the run stores every member), base_run_id, last_full_run_id.
+    private func baseInfo(_ tdb: TestDatabase, _ run: Int) throws -> [String?] {
+        try tdb.connect().query(
+            "SELECT counts->>'base_run', counts->>'base_run_id', counts->>'last_full_run_id' FROM run WHERE run_id = $1", [String(run)]
+        ).rows[0]
+    }
+
     @Test("an incremental night decides only changed members and those due for review; every read shows all decisions in force")
     func incrementalNight() throws {
         let tdb = try TestDatabase()
@@ -116,19 +123,29 @@ struct IncrementalNightTests {
         // --full: everyone decided, and the decisions a night would have carried compared.
         var r = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-22", "--out", out.path, "--full"], database: tdb)
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
-        #expect(try runInfo(tdb, 3)[0...2] == ["true", "0", "12"])
+        // Not a base run (run 1 is, in the same month): it stores only the decisions that are not
+        // the one in force; the equal ones count as carried forward (issue 34 item 4).
+        var info = try runInfo(tdb, 3)
+        #expect(info[0] == "true" && Int(info[1]!)! > 0 && Int(info[1]!)! + Int(info[2]!)! == 12, "\(info)")
+        #expect(try baseInfo(tdb, 3) == ["false", "1", "3"])
         #expect(r.stdout.contains("every decision an incremental night would carry forward = the full run's decision"), "\(r.stdout)")
+        #expect(try NightlyRunTests().decisions(tdb, run: 3).count == 12)
         // Seven days after the last full run: full again, without asking.
         #expect(try nightly(tdb, "2026-11-23", out: out, params: dir).status == 0)
         #expect(try runInfo(tdb, 4)[0] == "false")
+        #expect(try baseInfo(tdb, 4) == ["false", "1", "3"])
         #expect(try nightly(tdb, "2026-11-29", out: out, params: dir).status == 0)
         #expect(try runInfo(tdb, 5)[0] == "true")
-        // A new parameter version: full.
+        #expect(try baseInfo(tdb, 5) == ["false", "1", "5"])
+        // A new parameter version: a base run, every member's decision stored.
         #expect(try setParameters(tdb, from: "2026-11-30", ["insurer_name = テスト保険者131016", "full_run_days = 3"]).status == 0)
         #expect(try nightly(tdb, "2026-11-30", out: out, params: dir).status == 0)
-        #expect(try runInfo(tdb, 6)[0] == "true")
+        info = try runInfo(tdb, 6)
+        #expect(info[0...2] == ["true", "0", "12"], "\(info)")
+        #expect(try baseInfo(tdb, 6) == ["true", "6", "6"])
         #expect(try nightly(tdb, "2026-12-01", out: out, params: dir).status == 0)
         #expect(try runInfo(tdb, 7)[0] == "false")
+        #expect(try baseInfo(tdb, 7) == ["false", "6", "6"])
 
         // A decision in force that is not what the policy decides (as a faulty review date would
         // leave it): the next full run names the member and fails.
@@ -145,6 +162,38 @@ struct IncrementalNightTests {
         r = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-12-02", "--out", out.path, "--full"], database: tdb)
         #expect(r.status == 13, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("1 of") && r.stdout.contains(member), "\(r.stdout)")
+        // The first full run of December is a base run: it stores every member's decision.
+        #expect(try runInfo(tdb, 8)[0...2] == ["true", "0", "12"])
+        #expect(try baseInfo(tdb, 8) == ["true", "8", "8"])
+        #expect(r.stdout.contains("the first full run of the month (a base run)"), "\(r.stdout)")
+    }
+
+    @Test("a full run that is not a base run stores the decision that differs from the one in force, and the next night carries it")
+    func fullRunStoresDifferences() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("out")
+        try importMembers(tdb, dir, Self.members(12), "m1.csv")
+        _ = try k(
+            tdb,
+            ["import", "myna-status", try FeedFiles.write(dir, "s.csv", Self.myna(12, asOf: "2026-11-01")).path, "--report-dir", dir.path])
+        for day in ["2026-11-20", "2026-11-21"] { #expect(try nightly(tdb, day, out: out, params: dir).status == 0) }
+        let db = try tdb.connect()
+        let member = try db.query(
+            "SELECT member_id FROM decision_in_force(2) WHERE outcome = 'none' AND next_review_on > '2026-11-23' ORDER BY member_id LIMIT 1"
+        ).scalar!
+        try db.execute("SET session_replication_role = replica")
+        try db.execute(
+            "UPDATE decision SET reasons = '{NO_CARD}' WHERE member_id = $1 AND run_id = (SELECT decided_run_id FROM decision_in_force(2) WHERE member_id = $1)",
+            [member])
+        let r = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-22", "--out", out.path, "--full"], database: tdb)
+        #expect(r.status == 13 && r.stdout.contains(member), "\(r.stdout)\(r.stderr)")
+        // Run 3 stored the member's decision (it differs); the decision in force is right again.
+        #expect(try db.query("SELECT count(*) FROM decision WHERE run_id = 3 AND member_id = $1", [member]).scalar == "1")
+        #expect(try db.query("SELECT reasons::text FROM decision_in_force(3) WHERE member_id = $1", [member]).scalar != "{NO_CARD}")
+        #expect(try baseInfo(tdb, 3) == ["false", "1", "3"])
+        let next = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-23", "--out", out.path, "--full"], database: tdb)
+        #expect(next.status == 0, "\(next.stdout)\(next.stderr)")
     }
 
     @Test("an incremental night killed at any step resumes to the same decisions in force and the same files")

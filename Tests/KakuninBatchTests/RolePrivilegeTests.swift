@@ -44,7 +44,7 @@ struct RolePrivilegeTests {
             "audit_append(text,text,text,bigint,bigint,jsonb)", "audit_checkpoint_store(text,jsonb)", "audit_console(text,text,text,jsonb)",
             "audit_seal()",
             "certificate_log_coverage(text,bigint)", "certificate_numbers_reserve(bigint,bigint)",
-            "certificate_numbers_return(bigint,bigint)",
+            "certificate_numbers_return(bigint,bigint)", "decision_partition_drop(date)",
             "ensure_decision_partition(date)", "insurer_parameters_set(text,date,text,text,text)", "member_bulk_load_begin()",
             "member_bulk_load_end()",
             "member_kana_search(text,text,text,date,integer,integer)", "member_kana_search_after(text,text,text,date,text,text,integer)",

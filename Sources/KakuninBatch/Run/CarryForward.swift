@@ -9,6 +9,15 @@ import KakuninStore
 /// come, and carries every other member's decision in force forward without a row of its own
 /// (sql/033 decision_in_force). A full run compares what an incremental night would have
 /// carried forward with what it decides: any difference fails the run's check.
+///
+/// Storage (issue 34 item 4): a *base run* stores every member's decision and is where
+/// decision_in_force starts reading (run.counts `base_run_id`); every other run, full or not,
+/// stores only the decisions that are not the one in force. A full run that is not a base run
+/// decides and compares every member but keeps the equal ones as carried forward. A run is a
+/// base run when it is the insurer's first, when the parameters, the code version or the dated
+/// measures differ from its base run's, and for the first full run whose as-of month is not its
+/// base run's month (so decision_in_force reads at most this month's and the last month's
+/// partitions, and every older month can be archived: `kakunin archive`).
 struct CarryForward {
     /// The decision in force before this run, as far as carrying it forward needs.
     struct Kept {
@@ -22,8 +31,11 @@ struct CarryForward {
     let full: Bool
     /// Why the run is full ("" for an incremental one).
     let why: String
-    /// The last full run this run's decisions in force start from (nil: this run, a full one).
+    /// The base run this run's decisions in force start from (nil: this run, a base run).
     let baseRunID: Int?
+    /// The last full run before this one (nil: this run is full, or none is known); full_run_days
+    /// counts from it.
+    let lastFullRunID: Int?
     let asOf: LocalDate
     private let previousAsOf: String?
     private var kept: [String: Kept] = [:]
@@ -40,50 +52,76 @@ struct CarryForward {
 
     /// A dry run decides everyone and compares nothing.
     static func dryRun(asOf: LocalDate) -> CarryForward {
-        CarryForward(full: true, why: "dry run", baseRunID: nil, asOf: asOf, previousAsOf: nil)
+        CarryForward(full: true, why: "dry run", baseRunID: nil, lastFullRunID: nil, asOf: asOf, previousAsOf: nil)
     }
 
-    /// Full or incremental, and the previous run's decisions in force.
+    /// A base run stores every member's decision (it is full and starts decision_in_force).
+    var base: Bool { baseRunID == nil }
+
+    /// Full or incremental, base or not, and the previous run's decisions in force.
     static func plan(
         _ db: Connection, runID: Int, insurer: String, asOf: LocalDate, parameters: LoadedParameters,
         codeVersion: String, askedFull: Bool
     ) throws -> CarryForward {
         let previous = try db.query(
             """
-            SELECT run_id, as_of::text, counts->>'base_run_id' FROM run
+            SELECT run_id, as_of::text, counts->>'base_run_id', coalesce(counts->>'last_full_run_id', counts->>'base_run_id')
+            FROM run
             WHERE insurer_number = $1 AND run_id < $2 AND phase IN ('decided', 'completed') ORDER BY run_id DESC LIMIT 1
             """, [insurer, String(runID)]
         ).rows.first
-        guard let previous, let baseText = previous[2], let base = Int(baseText) else {
+        // last_full_run_id: runs made before base runs kept the last full run as base_run_id.
+        guard let previous, let base = previous[2].flatMap({ Int($0) }), let lastFullRun = previous[3].flatMap({ Int($0) }) else {
             return CarryForward(
                 full: true, why: previous == nil ? "first run of the insurer" : "the previous run kept no review dates",
-                baseRunID: nil, asOf: asOf, previousAsOf: nil)
+                baseRunID: nil, lastFullRunID: nil, asOf: asOf, previousAsOf: nil)
         }
-        let why = try fullRunReason(db, baseRunID: base, asOf: asOf, parameters: parameters, codeVersion: codeVersion, askedFull: askedFull)
-        var plan = CarryForward(full: why != nil, why: why ?? "", baseRunID: why == nil ? base : nil, asOf: asOf, previousAsOf: previous[1])
+        let baseWhy = try baseRunReason(db, baseRunID: base, parameters: parameters, codeVersion: codeVersion)
+        let fullWhy = try fullRunReason(db, lastFullRunID: lastFullRun, asOf: asOf, parameters: parameters, askedFull: askedFull)
+        // The first full run of a month is a base run: decision_in_force never reads further back
+        // than the month before, and older months can be archived.
+        let newMonth = try fullWhy != nil && !sameMonth(db, base, asOf)
+        let why = baseWhy ?? fullWhy.map { newMonth ? "\($0); the first full run of the month (a base run)" : $0 }
+        var plan = CarryForward(
+            full: why != nil, why: why ?? "", baseRunID: baseWhy != nil || newMonth ? nil : base,
+            lastFullRunID: why == nil ? lastFullRun : nil, asOf: asOf, previousAsOf: previous[1])
         try plan.load(db, previousRunID: previous[0]!)
         return plan
     }
 
-    /// Why this run must decide every member (nil: it need not).
+    /// Why this run must be a base run (nil: it need not): the parameters, the code version or the
+    /// dated measures differ from those of the base run the decisions in force start from.
+    private static func baseRunReason(
+        _ db: Connection, baseRunID: Int, parameters: LoadedParameters, codeVersion: String
+    ) throws -> String? {
+        let base = try db.query(
+            "SELECT counts->>'parameters_sha256', counts->>'code_version', counts->>'measures' FROM run WHERE run_id = $1",
+            [String(baseRunID)]
+        ).rows[0]
+        if base[0] != parameters.sha256 { return "the parameters changed since the base run (\(baseRunID))" }
+        if base[1] != codeVersion { return "the code version changed since the base run (\(baseRunID))" }
+        if base[2] != measuresDigest { return "the dated measures changed since the base run (\(baseRunID))" }
+        return nil
+    }
+
+    /// Why this run must decide every member (nil: it need not): asked, or full_run_days since the
+    /// last full run.
     private static func fullRunReason(
-        _ db: Connection, baseRunID: Int, asOf: LocalDate, parameters: LoadedParameters,
-        codeVersion: String, askedFull: Bool
+        _ db: Connection, lastFullRunID: Int, asOf: LocalDate, parameters: LoadedParameters, askedFull: Bool
     ) throws -> String? {
         if askedFull { return "--full" }
-        let base = try db.query(
-            """
-            SELECT as_of::text, counts->>'parameters_sha256', counts->>'code_version', counts->>'measures' FROM run WHERE run_id = $1
-            """, [String(baseRunID)]
-        ).rows[0]
-        let days = LocalDate(stored: base[0]!)!.days(until: asOf)
-        if base[1] != parameters.sha256 { return "the parameters changed since the last full run (\(baseRunID))" }
-        if base[2] != codeVersion { return "the code version changed since the last full run (\(baseRunID))" }
-        if base[3] != measuresDigest { return "the dated measures changed since the last full run (\(baseRunID))" }
+        let last = try db.query("SELECT as_of::text FROM run WHERE run_id = $1", [String(lastFullRunID)]).rows[0]
+        let days = LocalDate(stored: last[0]!)!.days(until: asOf)
         if days >= parameters.parameters.fullRunDays {
-            return "\(days) days since the last full run (\(baseRunID)), full_run_days = \(parameters.parameters.fullRunDays)"
+            return "\(days) days since the last full run (\(lastFullRunID)), full_run_days = \(parameters.parameters.fullRunDays)"
         }
         return nil
+    }
+
+    /// Whether a run's as-of date is in the same calendar month as `asOf`.
+    private static func sameMonth(_ db: Connection, _ runID: Int, _ asOf: LocalDate) throws -> Bool {
+        let d = LocalDate(stored: try db.query("SELECT as_of::text FROM run WHERE run_id = $1", [String(runID)]).rows[0][0]!)!
+        return d.year == asOf.year && d.month == asOf.month
     }
 
     private mutating func load(_ db: Connection, previousRunID: String) throws {
@@ -115,18 +153,27 @@ struct CarryForward {
         return true
     }
 
-    /// A full run: the decision an incremental night would have carried forward must be the one decided.
-    mutating func check(_ memberID: String, digest: Int64, _ d: Decision, reasons: String) {
-        guard full, let k = carriable(memberID, digest: digest) else { return }
+    /// A full run: the decision an incremental night would have carried forward must be the one
+    /// decided. True when the run keeps the decision in force instead of storing it (a full run
+    /// that is not a base run, the decision equal): it counts as carried forward.
+    mutating func check(_ memberID: String, digest: Int64, _ d: Decision, reasons: String, issues: Bool) -> Bool {
+        guard full, let k = carriable(memberID, digest: digest) else { return false }
         compared += 1
         let decided = [d.outcome.rawValue, reasons, d.s?.description, d.validFrom?.description, d.validTo?.description]
-        if decided != k.stored { mismatches.append(memberID) }
+        guard decided == k.stored else {
+            mismatches.append(memberID)
+            return false
+        }
+        guard !base, !issues else { return false }
+        carried += 1
+        return true
     }
 
     /// What the run row keeps (run.counts): how it was made and what it found.
     func counts(parameters: LoadedParameters, codeVersion: String, runID: Int) -> [String: Any] {
         [
-            "full_run": full, "full_run_reason": why, "base_run_id": baseRunID ?? runID, "carried_forward": carried,
+            "full_run": full, "full_run_reason": why, "base_run_id": baseRunID ?? runID, "base_run": base,
+            "last_full_run_id": lastFullRunID ?? runID, "carried_forward": carried,
             "carry_compared": compared, "carry_mismatches": mismatches.count,
             "carry_mismatch_members": Array(mismatches.sorted().prefix(100)),
             "parameters_sha256": parameters.sha256, "code_version": codeVersion, "measures": Self.measuresDigest,

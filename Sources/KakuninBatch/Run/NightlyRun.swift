@@ -576,9 +576,12 @@ public final class NightlyRun {
             let memberID = row.string(0)!
             if !carry.carries(memberID, digest: digest) {
                 let decided = try encoder.decide(row, digest: digest, numbers: &numbers)
-                carry.check(memberID, digest: digest, decided.decision, reasons: String(decoding: decided.reasons.array, as: UTF8.self))
-                try encoder.write(row, decided, to: w)
-                if let mailer {
+                // A full run that is not a base run stores only what differs from the decision in force.
+                let kept = carry.check(
+                    memberID, digest: digest, decided.decision, reasons: String(decoding: decided.reasons.array, as: UTF8.self),
+                    issues: decided.number != nil || decided.printedChange != nil)
+                if !kept { try encoder.write(row, decided, to: w) }
+                if !kept, let mailer {
                     // The row itself goes to the mailing thread; the next one loads into a row
                     // it has finished with (no copy, no allocation per member).
                     try mailer.add(
