@@ -586,21 +586,28 @@ struct ImportTests {
         #expect(try db.query("SELECT count(*), max(updated_by_import) FROM member").rows == [["2995", "1"]])
     }
 
-    /// An insurer too large to hold its members' digests in memory: the keys and digests are
-    /// staged and compared in the server (a debug build's limit set to 0).
+    /// 3,000 members, and the same with M1 (the first row), M1500 and M3000 (the last) changed.
+    static func threeThousandMembersThreeChanged() -> ([String], [String]) {
+        let v1 = [FeedFiles.memberHeader] + (1...3000).map { FeedFiles.member("M\($0)") }
+        var v2 = v1
+        v2[1] = FeedFiles.member("M1", ["address": "大阪府大阪市北区梅田1丁目"])
+        v2[1500] = FeedFiles.member("M1500", ["family_name_kana": "ヤマモト", "copay_ratio": "20"])
+        v2[3000] = FeedFiles.member("M3000", ["disqualified_on": "2026-03-31"])
+        return (v1, v2)
+    }
+
+    /// More members stored than a re-import holds in memory: the keys and digests are staged
+    /// and compared in the server (a debug build's limit set to 0).
     static let stagedComparison = ["KAKUNIN_TEST_DIGEST_LIMIT": "0"]
 
     @Test(
-        "a re-import of an insurer too large for memory compares staged keys and digests first, then reads only the new and changed rows again"
+        "a re-import with more members stored than memory holds compares staged keys and digests first, then reads only the new and changed rows again"
     )
     func changedRowsReadAgain() throws {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
-        let v1 = [FeedFiles.memberHeader] + (1...3000).map { FeedFiles.member("M\($0)") }
-        var v2 = v1
-        v2[1] = FeedFiles.member("M1", ["address": "大阪府大阪市北区梅田1丁目"])  // the first row
-        v2[1500] = FeedFiles.member("M1500", ["family_name_kana": "ヤマモト", "copay_ratio": "20"])
-        v2[3000] = FeedFiles.member("M3000", ["disqualified_on": "2026-03-31"])  // the last row
+        let (v1, changed) = Self.threeThousandMembersThreeChanged()
+        var v2 = changed
         v2.insert(FeedFiles.member("N1"), at: 700)  // new, line 701
         v2.insert(FeedFiles.member("N2", ["address_extra": "タワー\\2棟"]), at: 2200)  // new, with a backslash
         v2.insert(FeedFiles.member("N3", ["sex": "4"]), at: 2500)  // new but bad
@@ -640,11 +647,8 @@ struct ImportTests {
     )
     func changedRowsComparedInMemory() throws {
         let dir = try temporaryDirectory()
-        let v1 = [FeedFiles.memberHeader] + (1...3000).map { FeedFiles.member("M\($0)") }
-        var v2 = v1
-        v2[1] = FeedFiles.member("M1", ["address": "大阪府大阪市北区梅田1丁目"])  // the first row
-        v2[1500] = FeedFiles.member("M1500", ["family_name_kana": "ヤマモト", "copay_ratio": "20"])
-        v2[3000] = FeedFiles.member("M3000", ["disqualified_on": "2026-03-31"])  // the last row
+        let (v1, changed) = Self.threeThousandMembersThreeChanged()
+        var v2 = changed
         v2[2000] = FeedFiles.member("M10", ["postal_code": "5300001"])  // M10 twice: changed here (line 2003)
         v2[2001] = FeedFiles.member("M20")  // M20 twice, unchanged both times (line 2004)
         v2[2002] = FeedFiles.member("M2002", ["sex": "4"])  // bad (line 2005)

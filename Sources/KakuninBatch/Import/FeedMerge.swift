@@ -13,9 +13,9 @@ struct FeedMerge {
     func run(spill: BufferedFileWriter, clock: PhaseClock) throws -> LoadCounts {
         let format = job.format
         // Members are compared on their row digests first: in the worker threads against the
-        // stored ones of the file's insurer (read once), or, for an insurer too large to hold
-        // them in memory, in the server on staged keys and digests. Only new and changed
-        // members are sent whole (an unchanged extract: none).
+        // stored ones (read once), or, with more members stored than `StoredDigests.limit`, in
+        // the server on staged keys and digests. Only new and changed members are sent whole
+        // (an unchanged extract: none).
         let stored = format.name == .members ? try loadStored(clock) : nil
         try job.rewind()
         let target: RowEncoder.Target = format.name != .members ? .stage : stored != nil ? .changed : .keys
@@ -52,12 +52,9 @@ struct FeedMerge {
         }
     }
 
-    /// The stored members of the insurer on the file's first row with their digests; nil when
-    /// the file has no row or the insurer more than `StoredDigests.limit` members.
+    /// The stored members with their digests; nil with more than `StoredDigests.limit`.
     private func loadStored(_ clock: PhaseClock) throws -> StoredDigests? {
-        try job.rewind()
-        guard let insurer = try FirstLoad.firstInsurer(job.reader) else { return nil }
-        let stored = try StoredDigests.load(insurer: insurer, job.db)
+        let stored = try StoredDigests.load(job.db)
         clock.lap("stored digests")
         return stored
     }
@@ -128,13 +125,17 @@ struct FeedMerge {
         guard !duplicates.isEmpty else { return }
         let members = duplicates.keys.sorted()
         let lines = members.flatMap { duplicates[$0]! }
-        let ids = members.flatMap { m in duplicates[m]!.map { _ in stored.memberID(m) } }
+        let keys = members.flatMap { m in duplicates[m]!.map { _ in stored.key(m) } }
         try job.db.execute(
             """
             CREATE TEMP TABLE stored_dup ON COMMIT DROP AS
-            SELECT member_id, array_agg(line ORDER BY line) AS lines
-            FROM unnest($1::bigint[], $2::text[]) AS d(line, member_id) GROUP BY member_id
-            """, ["{" + lines.map(String.init).joined(separator: ",") + "}", Self.textArray(ids)])
+            SELECT insurer_number, member_id, array_agg(line ORDER BY line) AS lines
+            FROM unnest($1::bigint[], $2::text[], $3::text[]) AS d(line, insurer_number, member_id) GROUP BY 1, 2
+            """,
+            [
+                "{" + lines.map(String.init).joined(separator: ",") + "}", Self.textArray(keys.map(\.insurer)),
+                Self.textArray(keys.map(\.memberID)),
+            ])
         try job.db.execute(
             """
             WITH gone AS (DELETE FROM pg_temp.stage s USING pg_temp.stored_dup d WHERE s.line = ANY (d.lines))
@@ -160,8 +161,7 @@ struct FeedMerge {
     /// the digests (sql/016) that reads only the stored keys and digests; returns their count.
     /// A re-import of an unchanged extract stops here.
     func findChanged() throws -> Int {
-        let format = job.format
-        let on = format.keyColumns.map { "t.\($0) = s.\($0)" }.joined(separator: " AND ")
+        let on = job.on
         return try job.db.query(
             """
             CREATE TEMP TABLE changed ON COMMIT DROP AS
@@ -197,12 +197,7 @@ struct FeedMerge {
     /// Members: the new and changed rows (`findChanged`, `stageChangedRows`) inserted or updated;
     /// returns (inserted, updated).
     private func mergeMembers(rows: String) throws -> (Int, Int) {
-        let id = String(job.importID)
-        let format = job.format
-        let keys = format.keyColumns
-        let on = keys.map { "t.\($0) = s.\($0)" }.joined(separator: " AND ")
-        let data = format.columns.map(\.name).filter { !keys.contains($0) }
-        let all = format.columns.map(\.name)
+        let (id, on, data, all) = (String(job.importID), job.on, job.dataColumns, job.format.columns.map(\.name))
         let differs = FeedMerge.differ(data, "t", "s")
         // The new and changed rows (findChanged, stageChangedRows), whole. A member stored
         // without a digest ("legacy") is compared column by column below, and gets its
@@ -241,10 +236,7 @@ struct FeedMerge {
     /// Applications: new ones inserted, changed ones not yet fulfilled updated; returns
     /// (inserted, updated).
     private func mergeApplications() throws -> (Int, Int) {
-        let id = String(job.importID)
-        let format = job.format
-        let keys = format.keyColumns
-        let on = keys.map { "t.\($0) = s.\($0)" }.joined(separator: " AND ")
+        let (id, on) = (String(job.importID), job.on)
         // Serialise with the nightly run, which holds its insurer's row locked from before
         // it reads the facts until it commits: either the run sees these changes, or it has
         // fulfilled the applications before they are touched here (and they are kept).
@@ -295,12 +287,7 @@ struct FeedMerge {
     /// each change in establishment_history, sql/032); an establishment the file leaves out
     /// stays as it is.
     private func mergeEstablishments() throws -> (Int, Int) {
-        let format = job.format
-        let id = String(job.importID)
-        let keys = format.keyColumns
-        let on = keys.map { "t.\($0) = s.\($0)" }.joined(separator: " AND ")
-        let data = format.columns.map(\.name).filter { !keys.contains($0) }
-        let all = format.columns.map(\.name)
+        let (id, on, data, all) = (String(job.importID), job.on, job.dataColumns, job.format.columns.map(\.name))
         let updated = try job.db.query(
             """
             UPDATE establishment t SET \(data.map { "\($0) = s.\($0)" }.joined(separator: ", ")),
@@ -317,4 +304,11 @@ struct FeedMerge {
         ).affectedRows
         return (inserted, updated)
     }
+}
+
+extension ImportJob {
+    /// SQL: the target row `t` and the staged row `s` have the same key.
+    var on: String { format.keyColumns.map { "t.\($0) = s.\($0)" }.joined(separator: " AND ") }
+    /// The format's columns that are not its key.
+    var dataColumns: [String] { format.columns.map(\.name).filter { !format.keyColumns.contains($0) } }
 }

@@ -48,7 +48,7 @@ struct FirstLoad {
 
     /// The insurer named on the file's first row (nil without a header naming insurer_number,
     /// or without a row). Reads the first records; the caller rewinds.
-    static func firstInsurer(_ reader: CSVReader) throws -> String? {
+    private static func firstInsurer(_ reader: CSVReader) throws -> String? {
         var insurer: String?
         var index: Int?
         try reader.forEachRecord { r in

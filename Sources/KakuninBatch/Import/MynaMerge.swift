@@ -6,12 +6,7 @@ extension FeedMerge {
     /// Myna status snapshots: corrected ones updated, new ones inserted with their marks;
     /// returns (inserted, updated).
     func mergeMynaStatus() throws -> (Int, Int) {
-        let id = String(job.importID)
-        let format = job.format
-        let keys = format.keyColumns
-        let on = keys.map { "t.\($0) = s.\($0)" }.joined(separator: " AND ")
-        let data = format.columns.map(\.name).filter { !keys.contains($0) }
-        let all = format.columns.map(\.name)
+        let (id, on, data, all) = (String(job.importID), job.on, job.dataColumns, job.format.columns.map(\.name))
         let differs = FeedMerge.differ(data, "t", "s")
         // The members whose marks (status_changed, sql/019) must be recomputed from all
         // their snapshots: a snapshot corrected, inserted before a later one, or several in

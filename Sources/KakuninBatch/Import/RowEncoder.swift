@@ -267,11 +267,7 @@ struct RowEncoder: Sendable {
     /// and told back when it is a stored member's.
     private func appendIfChanged(_ record: CSVRecord, _ s: inout Scratch) throws {
         let digest = rowDigest(record, &s)
-        let stored = stored!
-        let match =
-            record.field(insurerField).elementsEqual(stored.insurer)
-            ? stored.match(record.field(memberIDField), digest) : .absent
-        switch match {
+        switch stored!.match(record.field(insurerField), record.field(memberIDField), digest) {
         case .unchanged(let member):
             s.seen.append(RecordBatch.Seen(member: Int32(member), line: record.line))
         case .changed(let member):
