@@ -586,15 +586,28 @@ struct ImportTests {
         #expect(try db.query("SELECT count(*), max(updated_by_import) FROM member").rows == [["2995", "1"]])
     }
 
-    @Test("a re-import compares keys and digests first, then reads only the new and changed rows again, from anywhere in the file")
+    /// 3,000 members, and the same with M1 (the first row), M1500 and M3000 (the last) changed.
+    static func threeThousandMembersThreeChanged() -> ([String], [String]) {
+        let v1 = [FeedFiles.memberHeader] + (1...3000).map { FeedFiles.member("M\($0)") }
+        var v2 = v1
+        v2[1] = FeedFiles.member("M1", ["address": "大阪府大阪市北区梅田1丁目"])
+        v2[1500] = FeedFiles.member("M1500", ["family_name_kana": "ヤマモト", "copay_ratio": "20"])
+        v2[3000] = FeedFiles.member("M3000", ["disqualified_on": "2026-03-31"])
+        return (v1, v2)
+    }
+
+    /// More members stored than a re-import holds in memory: the keys and digests are staged
+    /// and compared in the server (a debug build's limit set to 0).
+    static let stagedComparison = ["KAKUNIN_TEST_DIGEST_LIMIT": "0"]
+
+    @Test(
+        "a re-import with more members stored than memory holds compares staged keys and digests first, then reads only the new and changed rows again"
+    )
     func changedRowsReadAgain() throws {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
-        let v1 = [FeedFiles.memberHeader] + (1...3000).map { FeedFiles.member("M\($0)") }
-        var v2 = v1
-        v2[1] = FeedFiles.member("M1", ["address": "大阪府大阪市北区梅田1丁目"])  // the first row
-        v2[1500] = FeedFiles.member("M1500", ["family_name_kana": "ヤマモト", "copay_ratio": "20"])
-        v2[3000] = FeedFiles.member("M3000", ["disqualified_on": "2026-03-31"])  // the last row
+        let (v1, changed) = Self.threeThousandMembersThreeChanged()
+        var v2 = changed
         v2.insert(FeedFiles.member("N1"), at: 700)  // new, line 701
         v2.insert(FeedFiles.member("N2", ["address_extra": "タワー\\2棟"]), at: 2200)  // new, with a backslash
         v2.insert(FeedFiles.member("N3", ["sex": "4"]), at: 2500)  // new but bad
@@ -602,7 +615,8 @@ struct ImportTests {
         let f2 = try FeedFiles.write(dir, "v2.csv", v2)
         let reports = dir.appendingPathComponent("reports")
         #expect(try runKakunin(["import", "members", f1.path, "--report-dir", reports.path], database: tdb).status == 0)
-        let r = try runKakunin(["import", "members", f2.path, "--report-dir", reports.path], database: tdb)
+        let r = try runKakunin(
+            ["import", "members", f2.path, "--report-dir", reports.path], database: tdb, environment: Self.stagedComparison)
         #expect(r.status == 10, "\(r.stderr)")
         #expect(r.stdout.contains("loaded:    3002 (inserted 2, updated 3, unchanged 2997)"), "\(r.stdout)")
         #expect(r.stdout.contains("changed rows"), "\(r.stdout)")
@@ -622,9 +636,54 @@ struct ImportTests {
         #expect(try Self.stored(db) == Self.stored(try fresh.connect()))
 
         // Nothing changed: the second reading does not happen.
-        let again = try runKakunin(["import", "members", f2.path, "--report-dir", reports.path], database: tdb)
+        let again = try runKakunin(
+            ["import", "members", f2.path, "--report-dir", reports.path], database: tdb, environment: Self.stagedComparison)
         #expect(again.stdout.contains("loaded:    3002 (inserted 0, updated 0, unchanged 3002)"), "\(again.stdout)")
         #expect(!again.stdout.contains("changed rows"), "\(again.stdout)")
+    }
+
+    @Test(
+        "a re-import compares each row's digest with the stored ones in memory and sends only new and changed members: the same members, history, rejects and summary as the staged comparison"
+    )
+    func changedRowsComparedInMemory() throws {
+        let dir = try temporaryDirectory()
+        let (v1, changed) = Self.threeThousandMembersThreeChanged()
+        var v2 = changed
+        v2[2000] = FeedFiles.member("M10", ["postal_code": "5300001"])  // M10 twice: changed here (line 2003)
+        v2[2001] = FeedFiles.member("M20")  // M20 twice, unchanged both times (line 2004)
+        v2[2002] = FeedFiles.member("M2002", ["sex": "4"])  // bad (line 2005)
+        v2.insert(FeedFiles.member("N1"), at: 700)  // new, line 701
+        v2.insert(FeedFiles.member("N1", ["given_name": "次郎"]), at: 900)  // new twice, line 901
+        v2.insert(FeedFiles.member("N2", ["address_extra": "タワー\\2棟"]), at: 2200)  // new, with a backslash
+        v2.append(FeedFiles.member("M5", ["insurer_number": "131024"]))  // another insurer's (new), line 3005
+        let f1 = try FeedFiles.write(dir, "v1.csv", v1)
+        let f2 = try FeedFiles.write(dir, "v2.csv", v2)
+        let reports = dir.appendingPathComponent("reports")
+        var outcomes: [[String]] = []
+        for environment in [[:], Self.stagedComparison] {
+            let tdb = try TestDatabase()
+            #expect(try runKakunin(["import", "members", f1.path, "--report-dir", reports.path], database: tdb).status == 0)
+            let r = try runKakunin(["import", "members", f2.path, "--report-dir", reports.path], database: tdb, environment: environment)
+            #expect(r.status == 10, "\(r.stderr)")
+            #expect(r.stdout.contains("loaded:    2997 (inserted 2, updated 3, unchanged 2992)"), "\(r.stdout)")
+            #expect(r.stdout.contains(environment.isEmpty ? "stream changed" : "stream keys"), "\(r.stdout)")
+            let db = try tdb.connect()
+            let history = try db.query("SELECT member_id, changed_columns::text FROM member_history ORDER BY member_id").rows
+            #expect(history == [["M1", "{address}"], ["M1500", "{copay_ratio,family_name_kana}"], ["M3000", "{disqualified_on}"]])
+            let rejects = try db.query(
+                "SELECT line, column_name, value, reason, member_id FROM import_reject WHERE import_id = 2 ORDER BY line, column_name")
+            #expect(rejects.rows.map { $0[0]! } == ["11", "21", "701", "901", "2003", "2004", "2005"], "\(rejects.rows)")
+            let twice = "the same key (insurer_number, member_id) appears on lines"
+            #expect(rejects.rows.map { $0[3]! }.filter { $0.hasPrefix(twice) }.count == 6)
+            #expect(rejects.rows[0][3] == "\(twice) 11, 2003; fix the extract so it appears once")
+            #expect(rejects.rows[1][3] == "\(twice) 21, 2004; fix the extract so it appears once")
+            #expect(rejects.rows[3][3] == "\(twice) 701, 901; fix the extract so it appears once")
+            outcomes.append(
+                [r.stdout.split(separator: "\n").filter { !$0.contains("took") && !$0.contains("file") }.joined(separator: "\n")]
+                    + (try Self.stored(db)).map { $0.map { $0 ?? "∅" }.joined(separator: "|") }
+                    + rejects.rows.map { $0.map { $0 ?? "∅" }.joined(separator: "|") })
+        }
+        #expect(outcomes[0] == outcomes[1])
     }
 
     @Test("a file rewritten between the two readings is refused, and nothing of it is stored")
@@ -642,7 +701,7 @@ struct ImportTests {
         _ = FileManager.default.createFile(atPath: gate.path, contents: nil)
         let running = try startKakunin(
             ["import", "members", file.path, "--report-dir", reports.path], database: tdb,
-            environment: ["KAKUNIN_PAUSE_AT": "import:merge", "KAKUNIN_PAUSE_FILE": gate.path])
+            environment: Self.stagedComparison.merging(["KAKUNIN_PAUSE_AT": "import:merge", "KAKUNIN_PAUSE_FILE": gate.path]) { a, _ in a })
         #expect(eventually { FileManager.default.fileExists(atPath: gate.path + ".reached") })
         // Overwritten in place while the import waits between its two readings.
         v2[10] = FeedFiles.member("M10", ["postal_code": "9000001"])

@@ -31,8 +31,14 @@ struct RowEncoder: Sendable {
         case keys
         /// Straight into `member`: the columns, the row digest and the import's id twice.
         case direct
+        /// As `stage`, but only the members that are new or changed against `stored` (their
+        /// digests); each row of a stored member is also told back (`RecordBatch.seen`), so that
+        /// a key twice in the file is found without staging every row.
+        case changed
     }
     let target: Target
+    /// The stored members a `.changed` stream compares with.
+    let stored: StoredDigests?
     /// Each format column's type in the feed's table, and a blank field's binary value.
     private let types: [CopyBinary.ColumnType], blankBinary: [[UInt8]]
     // Each column's rule and blank value, read per field without copying the column.
@@ -44,7 +50,12 @@ struct RowEncoder: Sendable {
     private let optionalColumns: [Int], hasOptionalColumns: Bool
 
     /// `columnTypes`: the type of each of the format's columns in the feed's table.
-    init(format: FeedFormat, map: [Int], target: Target, importID: Int, columnTypes: [CopyBinary.ColumnType]) throws {
+    init(
+        format: FeedFormat, map: [Int], target: Target, importID: Int, columnTypes: [CopyBinary.ColumnType],
+        stored: StoredDigests? = nil
+    ) throws {
+        precondition((target == .changed) == (stored != nil), "a .changed stream compares with the stored digests")
+        self.stored = stored
         self.format = format
         self.map = map
         headerCount = map.filter { $0 >= 0 }.count
@@ -92,6 +103,7 @@ struct RowEncoder: Sendable {
         // A batch's results while it is being encoded: local, so that appending to them needs
         // no run-time exclusivity check (a class's stored property does, 15% of the import's CPU).
         var out: [UInt8] = [], rejects: [UInt8] = [], insurers: Set<String> = []
+        var seen: [RecordBatch.Seen] = []
         /// A member's columns, for its digest, when only its keys are sent.
         var row: [UInt8] = []
 
@@ -107,6 +119,7 @@ struct RowEncoder: Sendable {
         swap(&s.out, &batch.out)
         swap(&s.rejects, &batch.rejects)
         swap(&s.insurers, &batch.insurers)
+        swap(&s.seen, &batch.seen)
         do {
             try batch.forEachRecord { try encode($0, &s) }
         } catch {
@@ -115,54 +128,16 @@ struct RowEncoder: Sendable {
         swap(&s.out, &batch.out)
         swap(&s.rejects, &batch.rejects)
         swap(&s.insurers, &batch.insurers)
+        swap(&s.seen, &batch.seen)
     }
 
     private func encode(_ record: CSVRecord, _ s: inout Scratch) throws {
-        let columns = format.columns
-        let scans = s.scans
         s.errors.removeAll(keepingCapacity: true)
-        if let malformed = record.malformed {
-            s.errors.append((nil, nil, "broken CSV quoting: \(malformed)"))
-        } else if record.count != headerCount {
-            s.errors.append((nil, nil, "row has \(record.count) fields; the header has \(headerCount)"))
-        } else {
-            for i in 0..<record.count {
-                let v = record.field(i)
-                let bytes = FieldBytes(v)
-                scans[i] = bytes
-                if !FieldValidator.isValidUTF8(v, bytes) {
-                    throw FeedImporter.Refusal(
-                        message:
-                            "the file is not UTF-8 (first bad bytes at line \(record.line), field \(i + 1)); feeds must be UTF-8: convert with `iconv -f CP932 -t UTF-8 FILE > FILE.utf8`"
-                    )
-                }
-                if IndividualNumber.appears(in: v, bytes) {
-                    throw FeedImporter.Refusal(
-                        message:
-                            "column '\(headerName(index: i))' holds a value that looks like a 12-digit Individual Number (個人番号) at line \(record.line); kakunin never stores Individual Numbers: remove it from the extract and import again"
-                    )
-                }
-            }
-            for c in columns.indices {
-                let f = map[c]
-                guard f >= 0 else { continue }  // an optional column left out: blank, valid
-                if let reason = FieldValidator.check(record.field(f), kind: kinds[c], required: required[c], scans[f]) {
-                    s.errors.append((columns[c].name, Self.storedText(record, f), reason))
-                }
-            }
-            if s.errors.isEmpty { crossFieldChecks(record, &s.errors) }
-        }
+        try check(record, &s)
         guard s.errors.isEmpty else {
-            // Named in the rejects when the record could be read into its columns.
-            let memberID = record.malformed == nil && record.count == headerCount ? Self.storedText(record, memberIDField) : nil
-            for e in s.errors {
-                CopyText.appendRow(
-                    [importIDText, String(record.line), e.column, e.value, e.reason, memberID],
-                    to: &s.rejects)
-            }
+            appendRejects(record, &s)
             return
         }
-        let rejectReason = format.name == .applications ? applicationRejectReason(record) : nil
         let insurer = record.field(insurerField)
         if !insurer.elementsEqual(s.lastInsurer) {
             s.lastInsurer.removeAll(keepingCapacity: true)
@@ -170,64 +145,136 @@ struct RowEncoder: Sendable {
             s.insurers.insert(String(decoding: insurer, as: UTF8.self))
         }
         switch target {
-        case .keys:
-            // Binary: line (bigint), insurer, member id, row digest (bytea).
-            let insurer = UnsafeRawBufferPointer(record.field(insurerField))
-            let memberID = UnsafeRawBufferPointer(record.field(memberIDField))
-            let digest = rowDigest(record, &s)
-            CopyBinary.Writer.append(to: &s.out, size: 2 + 12 + 4 + insurer.count + 4 + memberID.count + 20) { w in
-                w.int16(4)
-                w.integer(Int64(record.line), as: .int8)
-                w.bytes(insurer)
-                w.bytes(memberID)
-                Self.write(digest, to: &w)
+        case .keys: appendKeys(record, &s)
+        case .direct, .stage: try appendRow(record, &s, digest: format.name == .members ? rowDigest(record, &s) : nil)
+        case .changed: try appendIfChanged(record, &s)
+        }
+    }
+
+    /// Checks a record: its quoting and field count, UTF-8 and no Individual Number (either
+    /// refuses the file), each field's rule, then the checks across fields. Problems go to
+    /// `s.errors`.
+    private func check(_ record: CSVRecord, _ s: inout Scratch) throws {
+        if let malformed = record.malformed {
+            s.errors.append((nil, nil, "broken CSV quoting: \(malformed)"))
+            return
+        }
+        guard record.count == headerCount else {
+            s.errors.append((nil, nil, "row has \(record.count) fields; the header has \(headerCount)"))
+            return
+        }
+        let scans = s.scans
+        for i in 0..<record.count {
+            let v = record.field(i)
+            let bytes = FieldBytes(v)
+            scans[i] = bytes
+            if !FieldValidator.isValidUTF8(v, bytes) {
+                throw FeedImporter.Refusal(
+                    message:
+                        "the file is not UTF-8 (first bad bytes at line \(record.line), field \(i + 1)); feeds must be UTF-8: convert with `iconv -f CP932 -t UTF-8 FILE > FILE.utf8`"
+                )
             }
-        case .direct, .stage:
-            // Staged: line (bigint) first. Then the columns; a member's row digest; an
-            // application's reject reason; straight into member: the import's id twice.
-            let digest = format.name == .members ? rowDigest(record, &s) : nil
-            var fields = format.columns.count
-            var size = 2
-            if target == .stage {
-                fields += 1
-                size += 12
+            if IndividualNumber.appears(in: v, bytes) {
+                throw FeedImporter.Refusal(
+                    message:
+                        "column '\(headerName(index: i))' holds a value that looks like a 12-digit Individual Number (個人番号) at line \(record.line); kakunin never stores Individual Numbers: remove it from the extract and import again"
+                )
             }
+        }
+        let columns = format.columns
+        for c in columns.indices {
+            let f = map[c]
+            guard f >= 0 else { continue }  // an optional column left out: blank, valid
+            if let reason = FieldValidator.check(record.field(f), kind: kinds[c], required: required[c], scans[f]) {
+                s.errors.append((columns[c].name, Self.storedText(record, f), reason))
+            }
+        }
+        if s.errors.isEmpty { crossFieldChecks(record, &s.errors) }
+    }
+
+    /// The record's problems as COPY rows for import_reject, named by the member when the
+    /// record could be read into its columns.
+    private func appendRejects(_ record: CSVRecord, _ s: inout Scratch) {
+        let memberID = record.malformed == nil && record.count == headerCount ? Self.storedText(record, memberIDField) : nil
+        for e in s.errors {
+            CopyText.appendRow([importIDText, String(record.line), e.column, e.value, e.reason, memberID], to: &s.rejects)
+        }
+    }
+
+    /// Binary: line (bigint), insurer, member id, row digest (bytea).
+    private func appendKeys(_ record: CSVRecord, _ s: inout Scratch) {
+        let insurer = UnsafeRawBufferPointer(record.field(insurerField))
+        let memberID = UnsafeRawBufferPointer(record.field(memberIDField))
+        let digest = rowDigest(record, &s)
+        CopyBinary.Writer.append(to: &s.out, size: 2 + 12 + 4 + insurer.count + 4 + memberID.count + 20) { w in
+            w.int16(4)
+            w.integer(Int64(record.line), as: .int8)
+            w.bytes(insurer)
+            w.bytes(memberID)
+            Self.write(digest, to: &w)
+        }
+    }
+
+    /// Staged: line (bigint) first. Then the columns; a member's row digest; an application's
+    /// reject reason; straight into member: the import's id twice.
+    private func appendRow(_ record: CSVRecord, _ s: inout Scratch, digest: SHA256.Digest?) throws {
+        let rejectReason = format.name == .applications ? applicationRejectReason(record) : nil
+        var fields = format.columns.count
+        var size = 2
+        if target != .direct {
+            fields += 1
+            size += 12
+        }
+        for c in format.columns.indices {
+            let n = Self.field(record, map[c]).count
+            size += n == 0 ? blankBinary[c].count : CopyBinary.Writer.size(of: types[c], textCount: n)
+        }
+        if digest != nil {
+            fields += 1
+            size += 20
+        }
+        if format.name == .applications {
+            fields += 1
+            size += 4 + (rejectReason?.utf8.count ?? 0)
+        }
+        if target == .direct {
+            fields += 2
+            size += 24
+        }
+        try CopyBinary.Writer.append(to: &s.out, size: size) { w in
+            w.int16(Int16(fields))
+            if target != .direct { w.integer(Int64(record.line), as: .int8) }
             for c in format.columns.indices {
-                let n = Self.field(record, map[c]).count
-                size += n == 0 ? blankBinary[c].count : CopyBinary.Writer.size(of: types[c], textCount: n)
+                let v = Self.field(record, map[c])
+                if v.isEmpty {
+                    blankBinary[c].withUnsafeBytes { w.raw($0) }
+                } else {
+                    try Self.appendBinary(v, types[c], column: format.columns[c].name, to: &w)
+                }
             }
-            if digest != nil {
-                fields += 1
-                size += 20
-            }
+            if let digest { Self.write(digest, to: &w) }
             if format.name == .applications {
-                fields += 1
-                size += 4 + (rejectReason?.utf8.count ?? 0)
+                if var reason = rejectReason { reason.withUTF8 { w.bytes(UnsafeRawBufferPointer($0)) } } else { w.null() }
             }
             if target == .direct {
-                fields += 2
-                size += 24
+                w.integer(importID, as: .int8)
+                w.integer(importID, as: .int8)
             }
-            try CopyBinary.Writer.append(to: &s.out, size: size) { w in
-                w.int16(Int16(fields))
-                if target == .stage { w.integer(Int64(record.line), as: .int8) }
-                for c in format.columns.indices {
-                    let v = Self.field(record, map[c])
-                    if v.isEmpty {
-                        blankBinary[c].withUnsafeBytes { w.raw($0) }
-                    } else {
-                        try Self.appendBinary(v, types[c], column: format.columns[c].name, to: &w)
-                    }
-                }
-                if let digest { Self.write(digest, to: &w) }
-                if format.name == .applications {
-                    if var reason = rejectReason { reason.withUTF8 { w.bytes(UnsafeRawBufferPointer($0)) } } else { w.null() }
-                }
-                if target == .direct {
-                    w.integer(importID, as: .int8)
-                    w.integer(importID, as: .int8)
-                }
-            }
+        }
+    }
+
+    /// A member's row against the stored members: sent whole (as `stage`) when new or changed,
+    /// and told back when it is a stored member's.
+    private func appendIfChanged(_ record: CSVRecord, _ s: inout Scratch) throws {
+        let digest = rowDigest(record, &s)
+        switch stored!.match(record.field(insurerField), record.field(memberIDField), digest) {
+        case .unchanged(let member):
+            s.seen.append(RecordBatch.Seen(member: Int32(member), line: record.line))
+        case .changed(let member):
+            s.seen.append(RecordBatch.Seen(member: Int32(member), line: record.line))
+            try appendRow(record, &s, digest: digest)
+        case .absent:
+            try appendRow(record, &s, digest: digest)
         }
     }
 
@@ -408,7 +455,14 @@ final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: one thre
     var out: [UInt8] = []
     var rejects: [UInt8] = []
     var insurers: Set<String> = []
+    /// A `.changed` stream's good rows of stored members: which member, on which line.
+    var seen: [Seen] = []
     var refusal: Error?
+
+    struct Seen {
+        let member: Int32
+        let line: Int
+    }
 
     init() {}
 
@@ -455,6 +509,7 @@ final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: one thre
         out.removeAll(keepingCapacity: true)
         rejects.removeAll(keepingCapacity: true)
         insurers.removeAll()
+        seen.removeAll(keepingCapacity: true)
         refusal = nil
     }
 }

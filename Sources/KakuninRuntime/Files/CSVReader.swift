@@ -273,6 +273,22 @@ public final class CSVReader {
             return CSVUnreadable(message: m)
         }
 
+        /// A line end outside quotes (`i`: the byte after it) ends the record. False when `body`
+        /// stopped the reading; `handOff` set when the lines after a malformed record's first
+        /// must be read again before the rest of the chunk.
+        @inline(__always)
+        func endRecord(_ st: inout State, _ chunk: UnsafePointer<UInt8>, _ n: Int, _ i: Int, _ handOff: inout [UInt8]?) throws -> Bool {
+            st.ends.append(st.record.count)
+            st.line += 1
+            if !(try emit(&st)) { return false }
+            st.recordLine = st.line
+            if let r = st.replay {
+                st.replay = nil
+                handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i))
+            }
+            return true
+        }
+
         func process(_ st: inout State, _ chunk: UnsafePointer<UInt8>, _ n: Int, start: Int, handOff: inout [UInt8]?) throws -> Bool {
             var i = start
             while i < n {
@@ -286,15 +302,8 @@ public final class CSVReader {
                         st.sawCR = true
                     }  // a lone CR is data
                     else {
-                        st.ends.append(st.record.count)
-                        st.line += 1
-                        if !(try emit(&st)) { return false }
-                        st.recordLine = st.line
-                        if let r = st.replay {
-                            st.replay = nil
-                            handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i))
-                            return true
-                        }
+                        if !(try endRecord(&st, chunk, n, i, &handOff)) { return false }
+                        if handOff != nil { return true }
                         continue
                     }
                 }
@@ -318,15 +327,8 @@ public final class CSVReader {
                         st.ends.append(st.record.count)
                         st.state = .fieldStart
                     } else if b == 10 {
-                        st.ends.append(st.record.count)
-                        st.line += 1
-                        if !(try emit(&st)) { return false }
-                        st.recordLine = st.line
-                        if let r = st.replay {
-                            st.replay = nil
-                            handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i))
-                            return true
-                        }
+                        if !(try endRecord(&st, chunk, n, i, &handOff)) { return false }
+                        if handOff != nil { return true }
                     } else if b == 13 {
                         st.pendingCR = true
                     } else if b == 34 {  // "
@@ -361,15 +363,8 @@ public final class CSVReader {
                         st.ends.append(st.record.count)
                         st.state = .fieldStart
                     } else if b == 10 {
-                        st.ends.append(st.record.count)
-                        st.line += 1
-                        if !(try emit(&st)) { return false }
-                        st.recordLine = st.line
-                        if let r = st.replay {
-                            st.replay = nil
-                            handOff = r + Array(UnsafeBufferPointer(start: chunk + i, count: n - i))
-                            return true
-                        }
+                        if !(try endRecord(&st, chunk, n, i, &handOff)) { return false }
+                        if handOff != nil { return true }
                     } else if b == 13 {
                         st.pendingCR = true
                         st.state = .unquoted
