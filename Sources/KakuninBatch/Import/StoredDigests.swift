@@ -30,14 +30,15 @@ struct StoredDigests: Sendable {
         case changed(Int)
     }
 
-    /// The most members held (about 60 bytes each): with more stored, a re-import stages its
+    /// The most members held (about 60 bytes each, so at most about 120 MB: memory stays bounded
+    /// whatever the database holds): with more stored, a re-import stages its
     /// keys and digests and compares them in the server instead, in flat memory.
     static var limit: Int {
         #if DEBUG
         // Tests take the staged comparison with a limit of 0.
         if let v = ProcessInfo.processInfo.environment["KAKUNIN_TEST_DIGEST_LIMIT"], let n = Int(v) { return n }
         #endif
-        return 8_000_000
+        return 2_000_000
     }
 
     /// Reads the stored members (keys and digests) in one binary `COPY TO`; nil when there are
