@@ -226,4 +226,40 @@ struct DatabasePromisesTests {
         #expect(try count("SELECT count(*) FROM certificate WHERE member_id = 'A'") == 1, "nothing reissued")
         #expect(try count("SELECT count(*) FROM audit_event WHERE action = 'counter_issued'") == 1)
     }
+
+    @Test(
+        "issue 34 item 5: the run's log coverage reads the audit log once per certificate (sql/040), with the same counts: in the log, waiting in a pending range, outside"
+    )
+    func logCoverageReadsTheLogOnce() throws {
+        #expect(try nightly(tdb, "2026-11-21", out: dir.appendingPathComponent("out"), params: dir).status == 0)
+        let owner = try tdb.connect()
+        let run = try owner.query("SELECT run_id::text FROM run").scalar!
+        let issued = try count("SELECT count(*) FROM certificate")
+        #expect(issued > 0)
+        // Two certificates waiting for a seal (two pending ranges) around one kept out of the log.
+        try owner.execute(certificateInsert, ["900010", nil])
+        try owner.execute("ALTER TABLE certificate DISABLE TRIGGER certificate_b_logged")
+        try owner.execute(certificateInsert, ["900011", nil])
+        try owner.execute("ALTER TABLE certificate ENABLE TRIGGER certificate_b_logged")
+        try owner.execute(certificateInsert, ["900012", nil])
+        func coverage(_ insurer: String?, _ run: String?) throws -> [String?] {
+            try owner.query("SELECT certificates, logged, pending, outside FROM certificate_log_coverage($1, $2)", [insurer, run]).rows[0]
+        }
+        #expect(try coverage(nil, nil) == [String(issued + 3), String(issued), "2", "1"])
+        #expect(try coverage("131016", nil) == [String(issued + 3), String(issued), "2", "1"])
+        #expect(try coverage("131016", run) == [String(issued), String(issued), "0", "0"])
+        // Each certificate is looked up in the log once (sql/020 inlined its certificates into
+        // each count and looked each up three times): index scans of audit_log in this
+        // transaction at most one per certificate, or one scan of the whole table. A connection
+        // of its own: the view also shows what the connection's earlier transactions have not
+        // yet reported.
+        let fresh = try tdb.connect()
+        let scans = try fresh.transaction { () -> [String?] in
+            _ = try fresh.query("SELECT * FROM certificate_log_coverage('131016', NULL)")
+            let sql = "SELECT coalesce(idx_scan, 0), seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'audit_log'"
+            return try fresh.query(sql).rows[0]
+        }
+        let (index, sequential) = (Int(scans[0]!)!, Int(scans[1]!)!)
+        #expect(index <= issued + 3 && sequential <= 1 && (index == 0 || sequential == 0), "\(scans)")
+    }
 }

@@ -122,7 +122,8 @@ public struct RunReport: Sendable {
         let id = String(runID)
         let run = try db.query(
             """
-            SELECT r.as_of::text, coalesce((r.counts->>'members_read')::int, -1), r.insurer_number
+            SELECT r.as_of::text, coalesce((r.counts->>'members_read')::int, -1), r.insurer_number,
+                   coalesce((r.counts->>'base_run_id')::bigint, r.run_id) = r.run_id
             FROM run r WHERE r.run_id = $1
             """, [id]
         ).firstRow
@@ -134,7 +135,13 @@ public struct RunReport: Sendable {
         r.membersRead = try run.int(1)
         r.carry = try Carry.load(db, runID: runID)
         // Every member's decision in force: decided by this run or carried forward (issue 34).
-        try r.loadCounts(db, from: "decision_in_force(\(runID))", where: "as_of = '\(asOf)'")
+        // A run that is its own base (a full run, or one made before issue 34) carries nothing
+        // forward: its decisions in force are its own rows, counted without the function's
+        // sort of every decision by member (0.7 s against 2.9 s at 511,330 members).
+        let full = run[3] == "t"
+        try r.loadCounts(
+            db, from: full ? "decision" : "decision_in_force(\(runID))",
+            where: full ? "as_of = '\(asOf)' AND run_id = \(runID)" : "as_of = '\(asOf)'")
         // Documents by kind: all issued, and those waiting (not in the vendor's file).
         let docs = try db.query(
             """
