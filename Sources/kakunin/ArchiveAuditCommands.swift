@@ -16,15 +16,7 @@ extension Audit {
         func run() throws {
             try runReporting {
                 let db = try database.connect()
-                let cp: KakuninAudit.Checkpoint
-                if let checkpoint {
-                    cp = try KakuninAudit.Checkpoint.parse(try readText(checkpoint), file: checkpoint)
-                } else {
-                    guard let latest = try AuditLogStatus.latestCheckpoint(db) else {
-                        throw OperatorError(.notFound, "no checkpoint yet", fix: "make one: kakunin audit checkpoint --key FILE")
-                    }
-                    cp = latest.checkpoint
-                }
+                let cp = try Audit.checkpoint(db, file: checkpoint)
                 try emit(try AuditLog.proveArchive(db, file: file, checkpoint: cp), to: output)
                 return .success
             }

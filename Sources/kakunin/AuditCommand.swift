@@ -4,6 +4,7 @@ import KakuninAudit
 import KakuninBatch
 import KakuninCore
 import KakuninRuntime
+import KakuninStore
 
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -115,15 +116,7 @@ struct Audit: ParsableCommand {
         func run() throws {
             try runReporting {
                 let db = try database.connect()
-                let cp: KakuninAudit.Checkpoint
-                if let checkpoint {
-                    cp = try KakuninAudit.Checkpoint.parse(try readText(checkpoint), file: checkpoint)
-                } else {
-                    guard let latest = try AuditLogStatus.latestCheckpoint(db) else {
-                        throw OperatorError(.notFound, "no checkpoint yet", fix: "make one: kakunin audit checkpoint --key FILE")
-                    }
-                    cp = latest.checkpoint
-                }
+                let cp = try Audit.checkpoint(db, file: checkpoint)
                 let proof = try AuditLog.prove(db, insurer: insurer.text, certificate: certificate, checkpoint: cp)
                 try emit(proof, to: output)
                 return .success
@@ -217,4 +210,15 @@ func readText(_ path: String) throws -> String {
         throw OperatorError(.usage, "cannot read \(path)", fix: "check the path")
     }
     return s
+}
+
+extension Audit {
+    /// The checkpoint a proof is made against: the file given, or the latest one stored.
+    static func checkpoint(_ db: Connection, file: String?) throws -> KakuninAudit.Checkpoint {
+        if let file { return try KakuninAudit.Checkpoint.parse(try readText(file), file: file) }
+        guard let latest = try AuditLogStatus.latestCheckpoint(db) else {
+            throw OperatorError(.notFound, "no checkpoint yet", fix: "make one: kakunin audit checkpoint --key FILE")
+        }
+        return latest.checkpoint
+    }
 }
