@@ -135,10 +135,10 @@ public struct RunReport: Sendable {
         r.membersRead = try run.int(1)
         r.carry = try Carry.load(db, runID: runID)
         // Every member's decision in force: decided by this run or carried forward (issue 34).
-        // A run that is its own base (a full run, or one made before issue 34) carries nothing
+        // A run that is its own base (a base run, or one made before issue 34) carries nothing
         // forward: its decisions in force are its own rows, counted without the function's
         // sort of every decision by member (0.7 s against 2.9 s at 511,330 members).
-        let full = run[3] == "t"
+        let full = try run.bool(3)
         try r.loadCounts(
             db, from: full ? "decision" : "decision_in_force(\(runID))",
             where: full ? "as_of = '\(asOf)' AND run_id = \(runID)" : "as_of = '\(asOf)'")
