@@ -154,7 +154,11 @@ public enum MemberFactsQuery {
                 -- yearly runs of a million members) and changes no decision.
                 SELECT DISTINCT ON (member_id) member_id, certificate_number, valid_from, valid_to, special_consideration, consideration_ended_on,
                        encode(printed_snapshot, 'hex') AS printed_snapshot, issued_on,
-                       max(valid_to) FILTER (WHERE valid_from <= $2 AND valid_to >= $2) OVER (PARTITION BY member_id) AS covering_to
+                       -- or, when larger, of the others still running (a certificate starting after the as-of
+                       -- date that a later one follows: S moves past both).
+                       greatest(max(valid_to) FILTER (WHERE valid_from <= $2 AND valid_to >= $2) OVER (PARTITION BY member_id),
+                                max(valid_to) FILTER (WHERE valid_to >= $2) OVER (PARTITION BY member_id ORDER BY valid_from DESC, certificate_number DESC
+                                                                             ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)) AS covering_to
                 FROM certificate x WHERE insurer_number = $1 AND status = 'active' \(only)
                   AND (valid_to >= $2
                        OR special_consideration AND consideration_ended_on IS NULL

@@ -133,8 +133,10 @@ public struct MemberFacts: Sendable, Equatable {
     public var accessRestricted: Bool
     /// nil: no Myna status on record.
     public var myna: MynaStatus?
-    /// The end of the active certificate that covers the as-of date, when it is not the latest
-    /// (a renewal starting later has been issued already): S moves past both.
+    /// The end of the active certificate that covers the as-of date, or, when later, of another
+    /// active certificate than the latest that ends on or after it (one starting after the
+    /// as-of date that a later one follows, e.g. a short-term certificate issued on an
+    /// application after a certificate that has not started yet): S moves past both.
     public var coveringCertificateEnd: LocalDate?
     /// The earliest approved, unfulfilled application.
     public var application: OpenApplication?

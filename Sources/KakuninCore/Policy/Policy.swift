@@ -106,6 +106,12 @@ public struct Policy: Sendable {
                 "No paper document covers the as-of date, so S = \(s) (the later of the as-of date and qualified_on \(f.qualifiedOn)).",
                 ja: "基準日に有効な書類がないため、書類のない最初の日は \(s)（基準日と資格取得日 \(f.qualifiedOn) の遅い方）。")
         }
+        if let end = f.coveringCertificateEnd, end >= s {
+            s = end.adding(days: 1)
+            t.note(
+                "Another active certificate runs until \(end), so S = \(s).",
+                ja: "別の有効な資格確認書が \(end) まで有効にしているため、書類のない最初の日は \(s)。")
+        }
         if let c = active, c.validFrom <= s, s <= c.validTo {
             s = c.validTo.adding(days: 1)
             t.note(

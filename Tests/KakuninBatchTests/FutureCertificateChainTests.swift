@@ -1,0 +1,95 @@
+import Foundation
+import KakuninTesting
+import Testing
+
+/// A member qualified after the as-of date gets a certificate that starts in the future; a
+/// card_lost application then brings a short-term certificate that starts when that one ends
+/// (SPEC.md 2.5 rule 3, 3: valid from S). The following nights must see both as the member's
+/// documents: no new certificate, every night's checks pass (found at 100,000 members: a
+/// duplicate `renew` every night from the night after the application).
+@Suite("Certificates that start after the as-of date, one after the other", .serialized)
+struct FutureCertificateChainTests {
+    @Test("qualified in the future, then card_lost: later nights (incremental and full) issue nothing more")
+    func noDuplicateAfterShortTerm() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("out")
+        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("F", ["qualified_on": "2026-12-01"])])
+        var r = try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+
+        r = try nightly(tdb, "2026-11-01", out: out, params: dir)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let db = try tdb.connect()
+        let certificates =
+            "SELECT valid_from::text, valid_to::text FROM certificate WHERE member_id = 'F' AND status = 'active' ORDER BY valid_from, certificate_number"
+        #expect(try db.query(certificates).rows == [["2026-12-01", "2027-07-31"]])
+
+        let a = try FeedFiles.write(dir, "a.csv", [NightlyRunTests.appHeader, "131016,F,card_lost,2026-11-06,,approved"])
+        r = try runKakunin(["import", "applications", a.path, "--report-dir", dir.path], database: tdb)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        r = try nightly(tdb, "2026-11-06", out: out, params: dir)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        // Valid from S, the first day without a document (the day after the first certificate
+        // ends), for short_term_months = 2.
+        let both = [["2026-12-01", "2027-07-31"], ["2027-08-01", "2027-09-30"]]
+        #expect(try db.query(certificates).rows == both)
+
+        for asOf in ["2026-11-07", "2026-11-08"] {
+            r = try nightly(tdb, asOf, out: out, params: dir)
+            #expect(r.status == 0, "\(asOf): \(r.stdout)\(r.stderr)")
+            #expect(try db.query(certificates).rows == both, "\(asOf)")
+        }
+        r = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-09", "--out", out.path, "--full"], database: tdb)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(try db.query(certificates).rows == both)
+        let run = try #require(try db.query("SELECT max(run_id) FROM run").scalar)
+        #expect(try NightlyRunTests().decisions(tdb, run: Int(run)!)["F"]?[0...1] == ["none", "COVERED"])
+    }
+
+    /// The safety net: a run whose decisions would give a member a certificate overlapping an
+    /// active one is refused in its issue transaction, before anything is committed or
+    /// published (here staff void the certificate that covered the as-of date while its
+    /// renewal, starting later, stays active: the member lacks a document until the renewal
+    /// starts, and the policy issues from the as-of date to the scheme end).
+    @Test("a run that would issue a certificate overlapping an active one commits and publishes nothing (exit 13)")
+    func overlapRefusedBeforeCommit() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("out")
+        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("V")])
+        var r = try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        for asOf in ["2026-11-21", "2027-07-01"] {
+            r = try nightly(tdb, asOf, out: out, params: dir)
+            #expect(r.status == 0, "\(asOf): \(r.stdout)\(r.stderr)")
+        }
+        let db = try tdb.connect()
+        let active =
+            "SELECT certificate_number::text, valid_from::text FROM certificate WHERE member_id = 'V' AND status = 'active' ORDER BY 1"
+        let both = try db.query(active).rows
+        #expect(both.map { $0[1] } == ["2026-11-21", "2027-08-01"], "\(both)")
+        r = try runKakunin(
+            ["certificate", "void", "--insurer", "131016", "--certificate", both[0][0]!, "--reason", "issued in error"], database: tdb)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let runs = try db.query("SELECT count(*) FROM run WHERE status = 'completed'").scalar
+        let files = try publishedFiles(out)
+
+        r = try nightly(tdb, "2027-07-02", out: out, params: dir)
+        #expect(r.status == 13, "\(r.stdout)\(r.stderr)")
+        #expect(
+            r.stderr.contains("member V") && r.stderr.contains("certificate \(both[1][0]!)") && r.stderr.contains("nothing was committed"),
+            "\(r.stderr)")
+        #expect(try db.query(active).rows == [both[1]], "no certificate was added")
+        #expect(try db.query("SELECT count(*) FROM run WHERE status = 'completed'").scalar == runs)
+        // The night's directory may exist (made when the run started), empty.
+        let added = try publishedFiles(out).subtracting(files)
+        #expect(added.subtracting(["131016/2027-07-02"]).isEmpty, "no file was published: \(added.sorted())")
+    }
+
+    /// Every file under the output directory, by its path relative to it.
+    private func publishedFiles(_ out: URL) throws -> Set<String> {
+        let all = FileManager.default.enumerator(atPath: out.path)?.allObjects as? [String] ?? []
+        return Set(all)
+    }
+}
