@@ -9,17 +9,10 @@ extension Audit {
             commandName: "prove-archive",
             abstract: "Print an inclusion proof of an archive file's decisions_archived entry (kakunin archive) against a checkpoint.")
         @Argument(help: "The archive file (decisions-YYYY-MM.csv).") var file: String
-        @Option(help: "Prove against this checkpoint file instead of the latest stored one.") var checkpoint: String?
-        @Option(help: "Write the proof here (default: standard output).") var output: String?
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var target: ProofTarget
 
         func run() throws {
-            try runReporting {
-                let db = try database.connect()
-                let cp = try Audit.checkpoint(db, file: checkpoint)
-                try emit(try AuditLog.proveArchive(db, file: file, checkpoint: cp), to: output)
-                return .success
-            }
+            try target.emitProof { db, cp in try AuditLog.proveArchive(db, file: file, checkpoint: cp) }
         }
     }
 

@@ -109,18 +109,10 @@ struct Audit: ParsableCommand {
             abstract: "Print an inclusion proof of a certificate's issue entry against the latest checkpoint.")
         @Option(help: "Insurer number.", transform: InsurerNumber.argument) var insurer: InsurerNumber
         @Option(help: "Certificate number.") var certificate: Int64
-        @Option(help: "Prove against this checkpoint file instead of the latest stored one.") var checkpoint: String?
-        @Option(help: "Write the proof here (default: standard output).") var output: String?
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var target: ProofTarget
 
         func run() throws {
-            try runReporting {
-                let db = try database.connect()
-                let cp = try Audit.checkpoint(db, file: checkpoint)
-                let proof = try AuditLog.prove(db, insurer: insurer.text, certificate: certificate, checkpoint: cp)
-                try emit(proof, to: output)
-                return .success
-            }
+            try target.emitProof { db, cp in try AuditLog.prove(db, insurer: insurer.text, certificate: certificate, checkpoint: cp) }
         }
     }
 
@@ -213,12 +205,27 @@ func readText(_ path: String) throws -> String {
 }
 
 extension Audit {
-    /// The checkpoint a proof is made against: the file given, or the latest one stored.
-    static func checkpoint(_ db: Connection, file: String?) throws -> KakuninAudit.Checkpoint {
-        if let file { return try KakuninAudit.Checkpoint.parse(try readText(file), file: file) }
-        guard let latest = try AuditLogStatus.latestCheckpoint(db) else {
-            throw OperatorError(.notFound, "no checkpoint yet", fix: "make one: kakunin audit checkpoint --key FILE")
+    /// Where a proof is made against and written to: `audit prove` and `audit prove-archive`.
+    struct ProofTarget: ParsableArguments {
+        @Option(help: "Prove against this checkpoint file instead of the latest stored one.") var checkpoint: String?
+        @Option(help: "Write the proof here (default: standard output).") var output: String?
+        @OptionGroup var database: DatabaseOptions
+
+        /// Connects, picks the checkpoint (the file given, or the latest stored one), writes the proof.
+        func emitProof(_ make: (Connection, KakuninAudit.Checkpoint) throws -> String) throws {
+            try runReporting {
+                let db = try database.connect()
+                try emit(try make(db, try checkpointFor(db)), to: output)
+                return .success
+            }
         }
-        return latest.checkpoint
+
+        private func checkpointFor(_ db: Connection) throws -> KakuninAudit.Checkpoint {
+            if let checkpoint { return try KakuninAudit.Checkpoint.parse(try readText(checkpoint), file: checkpoint) }
+            guard let latest = try AuditLogStatus.latestCheckpoint(db) else {
+                throw OperatorError(.notFound, "no checkpoint yet", fix: "make one: kakunin audit checkpoint --key FILE")
+            }
+            return latest.checkpoint
+        }
     }
 }
