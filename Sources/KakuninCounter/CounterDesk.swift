@@ -158,16 +158,19 @@ public final class CounterDesk {
             SELECT certificate_number::text, kind, array_to_string(reasons, ';'), valid_from::text, valid_to::text, issued_on::text, status,
                    voided_on::text, void_reason, replaces_certificate_number::text, special_consideration::text, consideration_ended_on::text,
                    CASE WHEN run_id IS NULL THEN 'handed over at the counter' WHEN mail_exception IS NOT NULL THEN 'not mailed, waiting for staff'
+                        WHEN via.establishment_id IS NOT NULL THEN 'mailed through establishment ' || via.establishment_id
                         ELSE 'mailed' END,
                    CASE WHEN mail_exception IS NOT NULL AND status = 'active'
                         THEN mail_exception || ': print it at the counter (kakunin certificate print) or correct the record' END,
-                   CASE WHEN run_id IS NULL THEN 'counter' WHEN mail_exception IS NOT NULL THEN 'waiting' ELSE 'mailed' END, mail_exception
-            FROM certificate WHERE insurer_number = $1 AND member_id = $2 ORDER BY certificate_number
+                   CASE WHEN run_id IS NULL THEN 'counter' WHEN mail_exception IS NOT NULL THEN 'waiting' ELSE 'mailed' END, mail_exception,
+                   via.establishment_id, via.name
+            FROM certificate c \(Self.deliveredThroughJoin("c"))
+            WHERE c.insurer_number = $1 AND c.member_id = $2 ORDER BY certificate_number
             """,
             [
                 "certificate_number", "kind", "reasons", "valid_from", "valid_to", "issued_on", "status", "voided_on", "void_reason",
                 "replaces_certificate_number", "special_consideration", "consideration_ended_on", "delivery", "what_to_do",
-                "delivery_code", "mail_exception",
+                "delivery_code", "mail_exception", "establishment_id", "establishment_name",
             ])
         record["notices"] = try rows(
             """
@@ -580,15 +583,32 @@ extension CounterDesk {
     private func deliveredThrough(_ insurer: String, certificate: Int64) throws -> String? {
         try db.query(
             """
-            SELECT m.establishment_id FROM certificate c
-            JOIN run r ON r.run_id = c.run_id
-            JOIN insurer_parameter_version v ON v.version_id = r.params_version_id
-            JOIN member m ON m.insurer_number = c.insurer_number AND m.member_id = c.member_id
-            JOIN establishment e ON e.insurer_number = m.insurer_number AND e.establishment_id = m.establishment_id
-            WHERE c.insurer_number = $1 AND c.certificate_number = $2 AND v.parameters->>'employee_delivery' = 'employer'
-              AND \(MemberFactsQuery.throughEstablishment)
+            SELECT via.establishment_id FROM certificate c \(Self.deliveredThroughJoin("c"))
+            WHERE c.insurer_number = $1 AND c.certificate_number = $2
             """, [insurer, String(certificate)]
         ).rows.first?[0]
+    }
+
+    /// [2026-12] The establishment a run's certificate went through, before it is returned (the
+    /// console's warning names it); nil when it went home or no run mailed it.
+    public func establishmentDeliveredThrough(insurer: InsurerNumber, certificate: Int64) throws -> String? {
+        try deliveredThrough(insurer.text, certificate: certificate)
+    }
+
+    /// SQL: `LEFT JOIN LATERAL … via` giving `via.establishment_id` and `via.name` of the
+    /// establishment the certificate `c` was delivered through (NULL when a run mailed it home or
+    /// it was never mailed by a run): the one home of that rule for the counter.
+    static func deliveredThroughJoin(_ c: String) -> String {
+        """
+        LEFT JOIN LATERAL (
+            SELECT m.establishment_id, e.name FROM run r
+            JOIN insurer_parameter_version v ON v.version_id = r.params_version_id
+            JOIN member m ON m.insurer_number = \(c).insurer_number AND m.member_id = \(c).member_id
+            JOIN establishment e ON e.insurer_number = m.insurer_number AND e.establishment_id = m.establishment_id
+            WHERE r.run_id = \(c).run_id AND \(c).mail_exception IS NULL AND v.parameters->>'employee_delivery' = 'employer'
+              AND \(MemberFactsQuery.throughEstablishment)
+        ) via ON true
+        """
     }
 
     /// One returned document, once (the unique indexes of sql/010 and sql/013), and its event.

@@ -283,7 +283,8 @@ extension Console {
             c["issued_on"] = JapaneseEra.short(c["issued_on"] as? String)
             c["voided_on"] = JapaneseEra.short(c["voided_on"] as? String)
             c["void_reason"] = CertificateStatus.voidReason(c["void_reason"] as? String)
-            c["delivery"] = delivery.japanese
+            let via = c["establishment_id"] as? String
+            c["delivery"] = via.map { Self.throughEstablishment($0, name: c["establishment_name"] as? String) } ?? delivery.japanese
             c["mayReturn"] = delivery.canComeBack && status == "active"
             if status == "active", let why = c["mail_exception"] as? String {
                 c["what_to_do"] = "送付ファイルに載せられませんでした（\(RecordProblem.japanese(stored: why))）。窓口で印刷してお渡しするか、記録を訂正してください。"
@@ -344,12 +345,22 @@ extension Console {
             // [2026-12] Mail delivered through the employer came back from the establishment.
             let establishment = r["establishment_id"] as? String
             r["what_to_do"] = ReturnState.label(r["state"] as? String, throughEstablishment: establishment != nil)
-            r["sent_to"] =
-                establishment.map { id in
-                    "事業所経由：" + ((r["establishment_name"] as? String).map { "\($0)（\(id)）" } ?? id)
-                } ?? "自宅"
+            r["sent_to"] = establishment.map { throughEstablishment($0, name: r["establishment_name"] as? String) } ?? "自宅"
             return r
         }
+    }
+
+    /// 「事業所経由：name（id）」: mail delivered through the member's establishment (事業主経由).
+    static func throughEstablishment(_ id: String, name: String?) -> String {
+        "事業所経由：" + (name.map { "\($0)（\(id)）" } ?? id)
+    }
+
+    /// What a recorded return stops (the confirmation's warning and the message after it): mail
+    /// through the establishment waits for its address, mail home for the member's.
+    static func returnStops(throughEstablishment: Bool) -> String {
+        throughEstablishment
+            ? "事業所の住所（または加入者の事業所）が変わるまで、この方への事業所経由の郵送は止まります。"
+            : "住所が変わるまで、この方への郵送は止まります。"
     }
 
     static func mynaRows(_ rows: [[String: Any]]) -> [[String: Any]] {
@@ -396,7 +407,8 @@ extension Console {
             guard let r = returns.first(where: { $0["return_id"] as? String == ref }) else { return "返戻を記録しました。" }
             let memo = (r["note"] as? String).map { "・メモ：\($0)" } ?? ""
             let what = [r["document"], r["certificate_number"]].compactMap { $0 as? String }.joined(separator: " ")
-            return "返戻を記録しました：\(what)・返戻日 \(r["returned_on"] ?? "")\(memo)。住所が変わるまで、この方への郵送は止まります。"
+            let stops = returnStops(throughEstablishment: r["establishment_id"] as? String != nil)
+            return "返戻を記録しました：\(what)・返戻日 \(r["returned_on"] ?? "")\(memo)。\(stops)"
         case "voided":
             guard let c = row(certificates, "certificate_number") else { return "資格確認書を無効にしました。" }
             return "資格確認書 \(ref) を無効にしました（\(c["voided_on"] ?? "")・理由：\(c["void_reason"] ?? "")）。"
@@ -730,7 +742,7 @@ extension Console {
                     ("加入者", member.text), ("書類", kind.japanese), ("返戻日", JapaneseEra.withWestern(on.description)),
                     ("メモ", form["note"] ?? ""),
                 ],
-                button: "返戻を記録する", warning: "記録すると、住所が変わるまでこの方への郵送は止まります。")
+                button: "返戻を記録する", warning: "記録すると、" + Self.returnStops(throughEstablishment: false))
             {
                 return confirm
             }
@@ -757,13 +769,14 @@ extension Console {
         return try memberForm(db, person, insurer, member, form, open: "certificates") {
             let on = try date(form, "on", field: "return-\(n)", default: Self.today())
             let back = "/members/\(insurer)/\(member)"
+            let via = try desk(db, person).establishmentDeliveredThrough(insurer: insurer, certificate: n)
             if let confirm = confirmation(
                 form, person, action: "/certificates/\(insurer)/\(n)/return", back: back, title: "資格確認書の返戻の記録の確認",
                 rows: [
                     ("加入者", member.text), ("資格確認書", "番号 \(n)"), ("返戻日", JapaneseEra.withWestern(on.description)),
                     ("メモ", form["note"] ?? ""),
                 ],
-                button: "返戻を記録する", warning: "記録すると、住所が変わるまでこの方への郵送は止まります。")
+                button: "返戻を記録する", warning: "記録すると、" + Self.returnStops(throughEstablishment: via != nil))
             {
                 return confirm
             }

@@ -346,14 +346,18 @@ def extra_step(fn):
 
 
 def return_certificate(d, member, cert, memo):
-    """Records the return of a mailed certificate from the member page; the page after it."""
+    """Records the return of a mailed certificate from the member page. Returns the 送付 cell of
+    the certificate before, the confirmation's warning, the message after and the returns' rows."""
     d.get(f"{BASE}/members/06139999/{member}")
     row = d.find_element(By.ID, f"cert-{cert}")
+    sent = row.find_element(By.CSS_SELECTOR, "td.delivery").text
     open_details(d, "返戻を記録", row)
     row.find_element(By.NAME, "note").send_keys(memo)
     navigating(d, lambda: row.find_element(By.XPATH, ".//button[contains(., '確認へ進む')]").click())
+    warning = d.find_element(By.ID, "confirm-warning").text
     click(d, By.ID, "confirm-record")
-    return [r for r in d.find_elements(By.CSS_SELECTOR, "#returns tbody tr") if memo in r.text]
+    done = d.find_element(By.ID, "done").text
+    return sent, warning, done, [r for r in d.find_elements(By.CSS_SELECTOR, "#returns tbody tr") if memo in r.text]
 
 
 @extra_step
@@ -362,7 +366,11 @@ def employer_return(d):
     mail names the establishment (送付先) and says to ask the employer; one mailed home says 自宅."""
     e = cfg["employer"]
     login(d, "koyo", P["koyo"])
-    rows = return_certificate(d, e["member"], e["cert"], "事業所から返送")
+    sent, warning, done, rows = return_certificate(d, e["member"], e["cert"], "事業所から返送")
+    via = f"事業所経由：{e['name']}（{e['establishment']}）"
+    expect(sent.startswith(via), f"the certificate's 送付 names the establishment it went through: {sent}")
+    expect("事業所の住所" in warning and "事業所経由の郵送は止まります" in warning, f"the confirmation warns about the establishment: {warning}")
+    expect("事業所の住所" in done and "事業所経由の郵送は止まります" in done, f"the message after it names the establishment: {done}")
     expect(len(rows) == 1, "the return is listed once")
     sent_to = rows[0].find_element(By.CSS_SELECTOR, "td.sent-to").text
     expect(sent_to == f"事業所経由：{e['name']}（{e['establishment']}）", f"送付先 names the establishment: {sent_to}")
@@ -371,7 +379,9 @@ def employer_return(d):
     expect("送付先" in d.find_element(By.CSS_SELECTOR, "#returns thead").text, "the column is headed 送付先")
     shot(d, "member-after-employer-return")
     columns_fit(d, 1280)
-    rows = return_certificate(d, e["home_member"], e["home_cert"], "あて所不明")
+    sent, warning, done, rows = return_certificate(d, e["home_member"], e["home_cert"], "あて所不明")
+    expect(sent.startswith("郵送") and "事業所" not in sent + warning + done, f"a certificate mailed home says so: {sent} / {warning} / {done}")
+    expect("住所が変わるまで、この方への郵送は止まります" in done, f"and the message after it names the member's address: {done}")
     expect(len(rows) == 1 and rows[0].find_element(By.CSS_SELECTOR, "td.sent-to").text == "自宅",
            "a certificate mailed home (任意継続 or no known establishment) came back from home")
     expect("住所が変わるまで再送しません：住所を確認" in rows[0].text and "事業" not in rows[0].text, "and says to confirm the address")
