@@ -146,6 +146,16 @@ struct AutomaticIssueTests {
             name: "a voided certificate does not count",
             facts: member { $0.latestCertificate = cert("2026-08-01", "2027-07-31", active: false) },
             outcome: .issue, reasons: [.NO_CARD], from: "2026-11-21"),
+        // Decided by us (SPEC.md is silent): a gap before a certificate already issued (the one
+        // before it was voided) is filled up to the day before it starts, never overlapping it.
+        Case(
+            name: "a gap before a renewal already issued (employee, rolling): ends the day before the renewal starts",
+            facts: member(.employee) { $0.latestCertificate = cert("2027-08-01", "2028-07-31", number: 8) },
+            outcome: .renew, reasons: [.NO_CARD], from: "2026-11-21", to: "2027-07-31"),
+        Case(
+            name: "a gap shorter than min_validity_days before a renewal already issued (nhi): not extended over the renewal",
+            facts: member { $0.latestCertificate = cert("2027-08-01", "2028-07-31", number: 8) },
+            asOf: "2027-06-26", outcome: .renew, reasons: [.NO_CARD], from: "2027-06-26", to: "2027-07-31"),
     ]
 
     @Test(arguments: cases) func check(_ c: Case) { verify(c) }

@@ -62,6 +62,7 @@ extension ValidityCap {
         case .employeeFixed: return "\(c("employee_validity = fixed")) の共通の終了日"
         case .employeeYearEnd: return "\(c("employee_validity = year_end")) による12月31日"
         case .residenceDayAfter: return "在留期間満了日の翌日（\(c("residence_cap = day_after"))）"
+        case .nextCertificate: return "次の資格確認書の有効期間が始まる日の前日"
         }
     }
 }

@@ -17,6 +17,8 @@ public enum ValidityCap: String, Sendable, CaseIterable {
     case employeeYearEnd = "31 December of employee_validity = year_end (SPEC.md 2.6, 3 [2026-12])"
     /// [2026-12] residence_cap = day_after.
     case residenceDayAfter = "day after the residence period ends, residence_cap = day_after (SPEC.md 2.6, 3 [2026-12]; Tokyo wards)"
+    /// A later certificate of the member is already active: the day before it starts.
+    case nextCertificate = "day before the member's next certificate starts"
 }
 
 public enum Validity {
@@ -54,6 +56,11 @@ public enum Validity {
         }
         if let d = f.disqualifiedOn { consider(d.adding(days: -1), .disqualification) }
         if shortTerm { consider(from.adding(months: p.shortTermMonths).adding(days: -1), .shortTerm) }
+        // A later certificate is already active (issued before the one before it was voided):
+        // this one fills the gap up to the day before it starts, never overlapping it.
+        if let next = f.latestCertificate, next.active, next.validFrom > from {
+            consider(next.validFrom.adding(days: -1), .nextCertificate)
+        }
         return (best, cap)
     }
 
