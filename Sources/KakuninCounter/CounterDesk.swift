@@ -174,9 +174,10 @@ public final class CounterDesk {
             ])
         record["notices"] = try rows(
             """
-            SELECT kind, sent_on::text, array_to_string(reasons, ';'), run_id::text, mail_exception FROM notice
-            WHERE insurer_number = $1 AND member_id = $2 ORDER BY sent_on, kind
-            """, ["kind", "sent_on", "reasons", "run_id", "mail_exception"])
+            SELECT kind, sent_on::text, array_to_string(reasons, ';'), run_id::text, mail_exception, via.establishment_id, via.name
+            FROM notice n \(Self.deliveredThroughJoin("n"))
+            WHERE n.insurer_number = $1 AND n.member_id = $2 ORDER BY sent_on, kind
+            """, ["kind", "sent_on", "reasons", "run_id", "mail_exception", "establishment_id", "establishment_name"])
         record["mail_returns"] = try rows(
             """
             SELECT r.return_id::text, r.document, r.certificate_number::text, r.notice_run_id::text, r.returned_on::text, r.note, r.resolved_on::text,
@@ -506,9 +507,11 @@ extension CounterDesk {
     /// Records a mailed notice (eligibility or application guidance) that came back, like a
     /// certificate: once, and the member's mail waits until the address changes. The notice is
     /// the member's latest of that kind, or the one of run `run`.
+    /// [2026-12] A notice a run delivered through the member's establishment is recorded as
+    /// returned from it, like a certificate. Returns the run that sent it and that establishment.
     public func returnNotice(
         insurer: InsurerNumber, memberID: MemberID, kind: String, run: Int64?, on date: LocalDate, note: String?
-    ) throws -> Int64 {
+    ) throws -> (run: Int64, establishment: String?) {
         let insurer = insurer.text
         let memberID = memberID.text
         guard kind == "eligibility_notice" || kind == "apply_notice" else {
@@ -537,10 +540,11 @@ extension CounterDesk {
                     fix: "check the envelope")
             }
             try CounterDates.requireReturned(date, .notice(kind, run: noticeRun, sentOn: try row.date(2)))
+            let establishment = try deliveredThrough(insurer, member: memberID, notice: kind, run: noticeRun)
             try recordReturn(
                 insurer, memberID, document: kind, key: ("notice_run_id", noticeRun), on: date, note: note,
-                what: "the \(kind) of run \(noticeRun)")
-            return noticeRun
+                what: "the \(kind) of run \(noticeRun)", establishment: establishment)
+            return (noticeRun, establishment)
         }
     }
 
@@ -589,15 +593,30 @@ extension CounterDesk {
         ).rows.first?[0]
     }
 
+    /// The establishment a run's notice went through (the same rule as a certificate's).
+    private func deliveredThrough(_ insurer: String, member: String, notice kind: String, run: Int64) throws -> String? {
+        try db.query(
+            """
+            SELECT via.establishment_id FROM notice n \(Self.deliveredThroughJoin("n"))
+            WHERE n.insurer_number = $1 AND n.member_id = $2 AND n.kind = $3 AND n.run_id = $4
+            """, [insurer, member, kind, String(run)]
+        ).rows.first?[0]
+    }
+
     /// [2026-12] The establishment a run's certificate went through, before it is returned (the
     /// console's warning names it); nil when it went home or no run mailed it.
     public func establishmentDeliveredThrough(insurer: InsurerNumber, certificate: Int64) throws -> String? {
         try deliveredThrough(insurer.text, certificate: certificate)
     }
 
+    /// [2026-12] The establishment the notice of run `run` went through, as for a certificate.
+    public func establishmentDeliveredThrough(insurer: InsurerNumber, member: MemberID, notice kind: String, run: Int64) throws -> String? {
+        try deliveredThrough(insurer.text, member: member.text, notice: kind, run: run)
+    }
+
     /// SQL: `LEFT JOIN LATERAL … via` giving `via.establishment_id` and `via.name` of the
-    /// establishment the certificate `c` was delivered through (NULL when a run mailed it home or
-    /// it was never mailed by a run): the one home of that rule for the counter.
+    /// establishment the certificate or notice `c` was delivered through (NULL when a run mailed it
+    /// home or it was never mailed by a run): the one home of that rule for the counter.
     static func deliveredThroughJoin(_ c: String) -> String {
         """
         LEFT JOIN LATERAL (

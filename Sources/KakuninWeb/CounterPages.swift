@@ -332,6 +332,7 @@ extension Console {
             n["reasons"] = reasonList(n["reasons"] as? String ?? "", separator: ";")
             n["sent_on_era"] = JapaneseEra.short(n["sent_on"] as? String)
             n["mayReturn"] = n["run_id"] != nil && n["mail_exception"] == nil
+            n["via"] = (n["establishment_id"] as? String).map { throughEstablishment($0, name: n["establishment_name"] as? String) }
             return n
         }
     }
@@ -736,13 +737,14 @@ extension Console {
             }
             let on = try date(form, "on", field: "notice-\(kind.rawValue)-\(run)")
             let back = "/members/\(insurer)/\(member)"
+            let via = try desk(db, person).establishmentDeliveredThrough(insurer: insurer, member: member, notice: kind.rawValue, run: run)
             if let confirm = confirmation(
                 form, person, action: back + "/notice-return", back: back, title: "通知の返戻の記録の確認",
                 rows: [
                     ("加入者", member.text), ("書類", kind.japanese), ("返戻日", JapaneseEra.withWestern(on.description)),
                     ("メモ", form["note"] ?? ""),
                 ],
-                button: "返戻を記録する", warning: "記録すると、" + Self.returnStops(throughEstablishment: false))
+                button: "返戻を記録する", warning: "記録すると、" + Self.returnStops(throughEstablishment: via != nil))
             {
                 return confirm
             }

@@ -251,11 +251,17 @@ struct Notice: ParsableCommand {
         func run() throws {
             try runReporting {
                 let date = try dateOrToday(on, option: "--on")
-                let run = try CounterDesk(db: try database.connect(), person: counterPerson()).returnNotice(
+                let (run, establishment) = try CounterDesk(db: try database.connect(), person: counterPerson()).returnNotice(
                     insurer: insurer, memberID: member, kind: kind, run: sentBy, on: date, note: note)
-                print(
-                    "the \(kind) of run \(run) to member \(member) recorded as returned on \(date); the member is not mailed again until the address changes"
-                )
+                if let establishment {
+                    print(
+                        "the \(kind) of run \(run) to member \(member) was delivered through establishment \(establishment) and is recorded as returned from it on \(date); the member is not mailed again until the establishment's address changes (import establishments.csv) or the member's establishment does"
+                    )
+                } else {
+                    print(
+                        "the \(kind) of run \(run) to member \(member) recorded as returned on \(date); the member is not mailed again until the address changes"
+                    )
+                }
                 return .success
             }
         }

@@ -211,6 +211,28 @@ struct EmployerDeliveryTests {
         #expect(try returns("U")["establishment_id"] as? String == nil)
     }
 
+    @Test("a returned notice that went through the employer is recorded against the establishment, like a certificate")
+    func noticeReturnedThroughEmployer() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        try fixture(tdb, dir)
+        #expect(try mail.run(tdb, dir, params: try mail.params(dir, ["employee_delivery = employer"])).status == 11)
+        #expect(try rows(dir, "eligibility_notices.csv").first { $0["member_id"] == "A2" } != nil)
+        let r = try runKakunin(
+            ["notice", "return", "--insurer", "131016", "--member", "A2", "--kind", "eligibility_notice", "--on", "2026-11-28"],
+            database: tdb)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("was delivered through establishment E001 and is recorded as returned from it"), "\(r.stdout)")
+        let db = try tdb.connect()
+        #expect(
+            try db.query("SELECT member_id, document, establishment_id FROM mail_return").rows == [["A2", "eligibility_notice", "E001"]])
+        let show = try runKakunin(["member", "show", "--insurer", "131016", "--member", "A2", "--format", "json"], database: tdb)
+        let json = try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as! [String: Any]
+        #expect((json["notices"] as? [[String: Any]])?.first?["establishment_id"] as? String == "E001", "\(show.stdout)")
+        let shown = try #require((json["mail_returns"] as? [[String: Any]])?.first)
+        #expect((shown["what_to_do"] as? String)?.contains("came back from establishment E001") == true, "\(shown)")
+    }
+
     /// 4,000 generated members with their optional entries and establishments.csv (seed 42).
     func generatedFeeds(_ feeds: URL) throws {
         let g = try runKakunin(
