@@ -350,7 +350,7 @@ struct ImportTests {
             ORDER BY insurer_number, (coalesce(family_name_kana, '') || coalesce(given_name_kana, '')) COLLATE "C", member_id
             """
         ).rows.map { $0[0] ?? "" }.joined(separator: "\n")
-        #expect(plan.contains("member_kana"), "\(plan)")
+        #expect(plan.contains("member_kana") && !plan.contains("Sort"), "in reading order without a sort: \(plan)")
     }
 
     @Test("a wrong header refuses the file as a whole, saying what was expected; exit 20")
