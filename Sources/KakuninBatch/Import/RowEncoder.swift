@@ -252,7 +252,7 @@ struct RowEncoder: Sendable {
 
     /// Staged: line (bigint) first. Then the columns; a member's row digest; an application's
     /// reject reason; straight into member: the import's id twice.
-    private func appendRow(_ record: CSVRecord, _ s: inout Scratch, digest: SHA256.Digest?) throws {
+    private func appendRow(_ record: CSVRecord, _ s: inout Scratch, digest: SHA256.Digest?, told: StoredKind? = nil) throws {
         let rejectReason = format.name == .applications ? applicationRejectReason(record) : nil
         var fields = format.columns.count
         var size = 2
@@ -271,6 +271,10 @@ struct RowEncoder: Sendable {
         if format.name == .applications {
             fields += 1
             size += 4 + (rejectReason?.utf8.count ?? 0)
+        }
+        if told != nil {
+            fields += 1
+            size += 6
         }
         if target == .direct {
             fields += 2
@@ -291,6 +295,7 @@ struct RowEncoder: Sendable {
             if format.name == .applications {
                 if var reason = rejectReason { reason.withUTF8 { w.bytes(UnsafeRawBufferPointer($0)) } } else { w.null() }
             }
+            if let told { w.integer(Int64(told.rawValue), as: .int2) }
             if target == .direct {
                 w.integer(importID, as: .int8)
                 w.integer(importID, as: .int8)
@@ -304,13 +309,25 @@ struct RowEncoder: Sendable {
     private func appendChanged(
         _ record: CSVRecord, at index: Int, _ compared: (SHA256.Digest, StoredDigests.Match), _ s: inout Scratch
     ) throws {
+        let kind: StoredKind
         switch compared.1 {
         case .unchanged(let member), .changed(let member):
             s.seen.append(RecordBatch.Seen(member: Int32(member), line: record.line))
+            kind = stored!.hasDigest(member) ? .changed : .legacy
         case .absent:
             s.absent.append(Int32(index))
+            kind = .new
         }
-        try appendRow(record, &s, digest: compared.0)
+        try appendRow(record, &s, digest: compared.0, told: kind)
+    }
+
+    /// What a `.changed` stream's staged member is to the stored ones (the stage's `stored`).
+    enum StoredKind: Int16 {
+        case new = 0
+        /// Stored with another digest.
+        case changed = 1
+        /// Stored without a digest (before sql/016): the merge compares its columns.
+        case legacy = 2
     }
 
     /// The record's field `f`, or an empty field for an optional column the file leaves out (-1).
@@ -484,9 +501,33 @@ struct RowEncoder: Sendable {
 /// Records copied out of the reader (their fields as the reader unescaped them), and what a
 /// worker made of them.
 final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: one thread's at a time (OrderedParallelMap)
-    private var bytes: [UInt8] = [], ends: [Int] = []
-    private var lines: [Int] = [], malformed: [String?] = [], byteStarts: [Int] = [], endStarts: [Int] = []
-    var count: Int { lines.count }
+    /// The records, in one stored property: appending a record is one access to the class's
+    /// storage (each is checked for exclusivity at run time), not one per array.
+    private struct Records {
+        var bytes: [UInt8] = [], ends: [Int] = []
+        var lines: [Int] = [], malformed: [String?] = [], byteStarts: [Int] = [], endStarts: [Int] = []
+
+        mutating func append(_ r: CSVRecord) {
+            lines.append(r.line)
+            malformed.append(r.malformed)
+            byteStarts.append(bytes.count)
+            endStarts.append(ends.count)
+            let length = r.count > 0 ? r.ends[r.count - 1] : 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: r.bytes[0..<length]))
+            ends.append(contentsOf: r.ends)
+        }
+
+        mutating func removeAll() {
+            bytes.removeAll(keepingCapacity: true)
+            ends.removeAll(keepingCapacity: true)
+            lines.removeAll(keepingCapacity: true)
+            malformed.removeAll(keepingCapacity: true)
+            byteStarts.removeAll(keepingCapacity: true)
+            endStarts.removeAll(keepingCapacity: true)
+        }
+    }
+    private var records = Records()
+    var count: Int { records.lines.count }
 
     // Written by the worker, read by the reader's thread once the map has emitted the batch.
     var out: [UInt8] = []
@@ -505,15 +546,7 @@ final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: one thre
 
     init() {}
 
-    func append(_ r: CSVRecord) {
-        lines.append(r.line)
-        malformed.append(r.malformed)
-        byteStarts.append(bytes.count)
-        endStarts.append(ends.count)
-        let length = r.count > 0 ? r.ends[r.count - 1] : 0
-        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: r.bytes[0..<length]))
-        ends.append(contentsOf: r.ends)
-    }
+    func append(_ r: CSVRecord) { records.append(r) }
 
     func forEachRecord(_ body: (CSVRecord) throws -> Void) rethrows {
         try withRecords { record in
@@ -531,15 +564,13 @@ final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: one thre
 
     /// `body` gets the batch's records by their place, valid while it runs.
     private func withRecords(_ body: ((Int) -> CSVRecord) throws -> Void) rethrows {
-        // Local copies (no bytes copied): reading a class's arrays in the loop would check
+        // A local copy (no bytes copied): reading a class's arrays in the loop would check
         // exclusive access at run time for every record.
-        let lines = lines
-        let malformed = malformed
-        let byteStarts = byteStarts
-        let endStarts = endStarts
+        let r = records
+        let (lines, malformed, byteStarts, endStarts) = (r.lines, r.malformed, r.byteStarts, r.endStarts)
         let count = lines.count
-        try bytes.withUnsafeBufferPointer { b in
-            try ends.withUnsafeBufferPointer { e in
+        try r.bytes.withUnsafeBufferPointer { b in
+            try r.ends.withUnsafeBufferPointer { e in
                 try body { i in
                     let bytesEnd = i + 1 < count ? byteStarts[i + 1] : b.count
                     let endsEnd = i + 1 < count ? endStarts[i + 1] : e.count
@@ -553,12 +584,7 @@ final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: one thre
     }
 
     func reset() {
-        bytes.removeAll(keepingCapacity: true)
-        ends.removeAll(keepingCapacity: true)
-        lines.removeAll(keepingCapacity: true)
-        malformed.removeAll(keepingCapacity: true)
-        byteStarts.removeAll(keepingCapacity: true)
-        endStarts.removeAll(keepingCapacity: true)
+        records.removeAll()
         out.removeAll(keepingCapacity: true)
         rejects.removeAll(keepingCapacity: true)
         insurers.removeAll()

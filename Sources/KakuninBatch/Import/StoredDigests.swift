@@ -98,6 +98,9 @@ struct StoredDigests: Sendable {
         return same ? .unchanged(index) : .changed(index)
     }
 
+    /// Whether the stored member `index` has a digest (members stored before sql/016 have none).
+    func hasDigest(_ index: Int) -> Bool { hasDigest[index] }
+
     /// The stored member `index`'s insurer number and member id (for a reject).
     func key(_ index: Int) -> (insurer: String, memberID: String) {
         let start = index == 0 ? 0 : idEnds[index - 1]
