@@ -163,13 +163,13 @@ struct ImportJob {
         self.progress = progress
         let hash = FileHash()
         self.hash = hash
-        reader.onChunk = { hash.update($0) }
+        reader.onChunk = { hash.sha.update(bufferPointer: $0) }
     }
 
     /// Back to the file's first byte; the hash starts again with it.
     func rewind() throws {
         try reader.rewind()
-        hash.restart()
+        hash.sha = SHA256()
     }
 
     /// A nameless owner-only file for the rejects of one reading of the file.
@@ -178,35 +178,10 @@ struct ImportJob {
     }
 }
 
-/// A file's SHA-256 while it is read, taken on a thread of its own: the reading thread (which
-/// also parses every record) only copies each chunk over.
+/// A file's SHA-256 while it is read.
 final class FileHash {
-    private var sha = SHA256()
-    private var worker: WorkerThread<[UInt8]>?
-
-    /// The next chunk of the file.
-    func update(_ chunk: UnsafeRawBufferPointer) {
-        if worker == nil {
-            worker = WorkerThread(maxQueued: 8) { [unowned self] bytes in bytes.withUnsafeBytes { self.sha.update(bufferPointer: $0) } }
-        }
-        try? worker!.put(Array(chunk))  // hashing cannot fail
-    }
-
-    /// The file is read again from its first byte.
-    func restart() {
-        worker?.stop()
-        worker = nil
-        sha = SHA256()
-    }
-
-    /// The SHA-256 of every chunk given since the last restart, once all are hashed.
-    func hex() -> String {
-        try? worker?.finish()
-        worker = nil
-        return KakuninRuntime.hex(sha.finalize())
-    }
-
-    deinit { worker?.stop() }
+    var sha = SHA256()
+    func hex() -> String { KakuninRuntime.hex(sha.finalize()) }
 }
 
 /// How many rows a step read and what it stored.

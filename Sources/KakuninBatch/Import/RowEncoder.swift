@@ -501,33 +501,9 @@ struct RowEncoder: Sendable {
 /// Records copied out of the reader (their fields as the reader unescaped them), and what a
 /// worker made of them.
 final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: one thread's at a time (OrderedParallelMap)
-    /// The records, in one stored property: appending a record is one access to the class's
-    /// storage (each is checked for exclusivity at run time), not one per array.
-    private struct Records {
-        var bytes: [UInt8] = [], ends: [Int] = []
-        var lines: [Int] = [], malformed: [String?] = [], byteStarts: [Int] = [], endStarts: [Int] = []
-
-        mutating func append(_ r: CSVRecord) {
-            lines.append(r.line)
-            malformed.append(r.malformed)
-            byteStarts.append(bytes.count)
-            endStarts.append(ends.count)
-            let length = r.count > 0 ? r.ends[r.count - 1] : 0
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: r.bytes[0..<length]))
-            ends.append(contentsOf: r.ends)
-        }
-
-        mutating func removeAll() {
-            bytes.removeAll(keepingCapacity: true)
-            ends.removeAll(keepingCapacity: true)
-            lines.removeAll(keepingCapacity: true)
-            malformed.removeAll(keepingCapacity: true)
-            byteStarts.removeAll(keepingCapacity: true)
-            endStarts.removeAll(keepingCapacity: true)
-        }
-    }
-    private var records = Records()
-    var count: Int { records.lines.count }
+    private var bytes: [UInt8] = [], ends: [Int] = []
+    private var lines: [Int] = [], malformed: [String?] = [], byteStarts: [Int] = [], endStarts: [Int] = []
+    var count: Int { lines.count }
 
     // Written by the worker, read by the reader's thread once the map has emitted the batch.
     var out: [UInt8] = []
@@ -546,7 +522,15 @@ final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: one thre
 
     init() {}
 
-    func append(_ r: CSVRecord) { records.append(r) }
+    func append(_ r: CSVRecord) {
+        lines.append(r.line)
+        malformed.append(r.malformed)
+        byteStarts.append(bytes.count)
+        endStarts.append(ends.count)
+        let length = r.count > 0 ? r.ends[r.count - 1] : 0
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: r.bytes[0..<length]))
+        ends.append(contentsOf: r.ends)
+    }
 
     func forEachRecord(_ body: (CSVRecord) throws -> Void) rethrows {
         try withRecords { record in
@@ -564,13 +548,15 @@ final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: one thre
 
     /// `body` gets the batch's records by their place, valid while it runs.
     private func withRecords(_ body: ((Int) -> CSVRecord) throws -> Void) rethrows {
-        // A local copy (no bytes copied): reading a class's arrays in the loop would check
+        // Local copies (no bytes copied): reading a class's arrays in the loop would check
         // exclusive access at run time for every record.
-        let r = records
-        let (lines, malformed, byteStarts, endStarts) = (r.lines, r.malformed, r.byteStarts, r.endStarts)
+        let lines = lines
+        let malformed = malformed
+        let byteStarts = byteStarts
+        let endStarts = endStarts
         let count = lines.count
-        try r.bytes.withUnsafeBufferPointer { b in
-            try r.ends.withUnsafeBufferPointer { e in
+        try bytes.withUnsafeBufferPointer { b in
+            try ends.withUnsafeBufferPointer { e in
                 try body { i in
                     let bytesEnd = i + 1 < count ? byteStarts[i + 1] : b.count
                     let endsEnd = i + 1 < count ? endStarts[i + 1] : e.count
@@ -584,7 +570,12 @@ final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: one thre
     }
 
     func reset() {
-        records.removeAll()
+        bytes.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
+        lines.removeAll(keepingCapacity: true)
+        malformed.removeAll(keepingCapacity: true)
+        byteStarts.removeAll(keepingCapacity: true)
+        endStarts.removeAll(keepingCapacity: true)
         out.removeAll(keepingCapacity: true)
         rejects.removeAll(keepingCapacity: true)
         insurers.removeAll()
