@@ -19,7 +19,7 @@ struct FeedMerge {
         let stored = format.name == .members ? try loadStored(clock) : nil
         try job.rewind()
         let target: RowEncoder.Target = format.name != .members ? .stage : stored != nil ? .changed : .keys
-        try createStage(keysOnly: target == .keys)
+        try createStage(keysOnly: target == .keys, told: target == .changed)
         let result = try RowStream(job: job).send(target: target, spill: spill, stored: stored)
         var counts = LoadCounts(rows: result.rows, bytes: job.reader.bytesRead)
         if format.name == .members || format.name == .establishments { try RowStream.addInsurers(result.insurers, job.db) }
@@ -39,7 +39,7 @@ struct FeedMerge {
     private func merge(_ target: RowEncoder.Target, spill: BufferedFileWriter, clock: PhaseClock) throws -> (Int, Int) {
         switch job.format.name {
         case .members:
-            let changed = try findChanged()
+            let changed = try target == .changed ? toldChanged() : findChanged()
             clock.lap("compare")
             guard changed > 0 else { return (0, 0) }
             guard target == .keys else { return try mergeMembers(rows: "pg_temp.stage") }
@@ -59,11 +59,14 @@ struct FeedMerge {
         return stored
     }
 
-    private func createStage(keysOnly: Bool = false, name: String = "stage") throws {
+    /// `told`: each staged member also says what it is to the stored members (`stored`:
+    /// `RowEncoder.StoredKind`), as a `.changed` stream compared it.
+    private func createStage(keysOnly: Bool = false, told: Bool = false, name: String = "stage") throws {
         let format = job.format
         let table = FeedImporter.table(format)
         let cols = keysOnly ? format.keyColumns.joined(separator: ", ") : format.columns.map(\.name).joined(separator: ", ")
-        let extra = format.name == .applications ? ", reject_reason" : format.name == .members ? ", row_digest" : ""
+        var extra = format.name == .applications ? ", reject_reason" : format.name == .members ? ", row_digest" : ""
+        if told { extra += ", NULL::smallint AS stored" }
         // Temporary tables live in backend-local buffers (8 MB by default): give a large feed room.
         // Takes effect only before the session's first temporary table; harmless otherwise.
         try? job.db.execute("SET temp_buffers = '512MB'")
@@ -168,6 +171,19 @@ struct FeedMerge {
             SELECT s.line, s.row_digest, t.member_id IS NULL AS is_new, t.member_id IS NOT NULL AND t.row_digest IS NULL AS legacy
             FROM pg_temp.stage s LEFT JOIN member t ON \(on)
             WHERE t.member_id IS NULL OR t.row_digest IS DISTINCT FROM s.row_digest
+            """
+        ).affectedRows
+    }
+
+    /// `findChanged` for a `.changed` stream, which staged only new and changed members and told
+    /// which they are: no join with `member`.
+    func toldChanged() throws -> Int {
+        try job.db.query(
+            """
+            CREATE TEMP TABLE changed ON COMMIT DROP AS
+            SELECT line, row_digest, stored = \(RowEncoder.StoredKind.new.rawValue) AS is_new,
+                   stored = \(RowEncoder.StoredKind.legacy.rawValue) AS legacy
+            FROM pg_temp.stage
             """
         ).affectedRows
     }

@@ -104,6 +104,11 @@ struct RowEncoder: Sendable {
         // no run-time exclusivity check (a class's stored property does, 15% of the import's CPU).
         var out: [UInt8] = [], rejects: [UInt8] = [], insurers: Set<String> = []
         var seen: [RecordBatch.Seen] = []
+        /// A `.changed` batch's new members: their records' places in the batch.
+        var absent: [Int32] = []
+        /// The stored member a `.changed` row is looked for first: the one after the last found
+        /// (an extract in the order of the previous one finds its members without hashing).
+        var nextStored = 0
         /// A member's columns, for its digest, when only its keys are sent.
         var row: [UInt8] = []
 
@@ -120,8 +125,13 @@ struct RowEncoder: Sendable {
         swap(&s.rejects, &batch.rejects)
         swap(&s.insurers, &batch.insurers)
         swap(&s.seen, &batch.seen)
+        swap(&s.absent, &batch.absent)
         do {
-            try batch.forEachRecord { try encode($0, &s) }
+            var index = 0
+            try batch.forEachRecord {
+                try encode($0, at: index, &s)
+                index += 1
+            }
         } catch {
             batch.refusal = error
         }
@@ -129,26 +139,51 @@ struct RowEncoder: Sendable {
         swap(&s.rejects, &batch.rejects)
         swap(&s.insurers, &batch.insurers)
         swap(&s.seen, &batch.seen)
+        swap(&s.absent, &batch.absent)
     }
 
-    private func encode(_ record: CSVRecord, _ s: inout Scratch) throws {
+    private func encode(_ record: CSVRecord, at index: Int, _ s: inout Scratch) throws {
+        var compared: (SHA256.Digest, StoredDigests.Match)?
+        if target == .changed && record.malformed == nil && record.count == headerCount {
+            compared = compare(record, &s)
+            if case .unchanged(let member) = compared!.1 {
+                // Its stored member's digest: the same values, checked when they were stored.
+                noteInsurer(record, &s)
+                s.seen.append(RecordBatch.Seen(member: Int32(member), line: record.line))
+                return
+            }
+        }
         s.errors.removeAll(keepingCapacity: true)
         try check(record, &s)
         guard s.errors.isEmpty else {
             appendRejects(record, &s)
             return
         }
+        noteInsurer(record, &s)
+        switch target {
+        case .keys: appendKeys(record, &s)
+        case .direct, .stage: try appendRow(record, &s, digest: format.name == .members ? rowDigest(record, &s) : nil)
+        case .changed: try appendChanged(record, at: index, compared!, &s)
+        }
+    }
+
+    /// The insurers of the good rows, told once per run of rows of the same insurer.
+    @inline(__always)
+    private func noteInsurer(_ record: CSVRecord, _ s: inout Scratch) {
         let insurer = record.field(insurerField)
         if !insurer.elementsEqual(s.lastInsurer) {
             s.lastInsurer.removeAll(keepingCapacity: true)
             s.lastInsurer.append(contentsOf: insurer)
             s.insurers.insert(String(decoding: insurer, as: UTF8.self))
         }
-        switch target {
-        case .keys: appendKeys(record, &s)
-        case .direct, .stage: try appendRow(record, &s, digest: format.name == .members ? rowDigest(record, &s) : nil)
-        case .changed: try appendIfChanged(record, &s)
-        }
+    }
+
+    /// A re-imported row's digest and what it is to the stored members, before any check: a
+    /// row with its stored member's digest holds the very values stored (which passed these
+    /// checks), so only new and changed rows are checked.
+    private func compare(_ record: CSVRecord, _ s: inout Scratch) -> (SHA256.Digest, StoredDigests.Match) {
+        let digest = rowDigest(record, &s, scanned: false)
+        return (digest, stored!.match(record.field(insurerField), record.field(memberIDField), digest, near: &s.nextStored))
     }
 
     /// Checks a record: its quoting and field count, UTF-8 and no Individual Number (either
@@ -217,7 +252,7 @@ struct RowEncoder: Sendable {
 
     /// Staged: line (bigint) first. Then the columns; a member's row digest; an application's
     /// reject reason; straight into member: the import's id twice.
-    private func appendRow(_ record: CSVRecord, _ s: inout Scratch, digest: SHA256.Digest?) throws {
+    private func appendRow(_ record: CSVRecord, _ s: inout Scratch, digest: SHA256.Digest?, told: StoredKind? = nil) throws {
         let rejectReason = format.name == .applications ? applicationRejectReason(record) : nil
         var fields = format.columns.count
         var size = 2
@@ -236,6 +271,10 @@ struct RowEncoder: Sendable {
         if format.name == .applications {
             fields += 1
             size += 4 + (rejectReason?.utf8.count ?? 0)
+        }
+        if told != nil {
+            fields += 1
+            size += 6
         }
         if target == .direct {
             fields += 2
@@ -256,6 +295,7 @@ struct RowEncoder: Sendable {
             if format.name == .applications {
                 if var reason = rejectReason { reason.withUTF8 { w.bytes(UnsafeRawBufferPointer($0)) } } else { w.null() }
             }
+            if let told { w.integer(Int64(told.rawValue), as: .int2) }
             if target == .direct {
                 w.integer(importID, as: .int8)
                 w.integer(importID, as: .int8)
@@ -263,19 +303,31 @@ struct RowEncoder: Sendable {
         }
     }
 
-    /// A member's row against the stored members: sent whole (as `stage`) when new or changed,
-    /// and told back when it is a stored member's.
-    private func appendIfChanged(_ record: CSVRecord, _ s: inout Scratch) throws {
-        let digest = rowDigest(record, &s)
-        switch stored!.match(record.field(insurerField), record.field(memberIDField), digest) {
-        case .unchanged(let member):
+    /// A good member's row that is not its stored member's (`compare`): sent whole (as `stage`),
+    /// told back when it is a stored member's, and its place in the batch kept when it is new
+    /// (the reader's thread looks for new keys twice).
+    private func appendChanged(
+        _ record: CSVRecord, at index: Int, _ compared: (SHA256.Digest, StoredDigests.Match), _ s: inout Scratch
+    ) throws {
+        let kind: StoredKind
+        switch compared.1 {
+        case .unchanged(let member), .changed(let member):
             s.seen.append(RecordBatch.Seen(member: Int32(member), line: record.line))
-        case .changed(let member):
-            s.seen.append(RecordBatch.Seen(member: Int32(member), line: record.line))
-            try appendRow(record, &s, digest: digest)
+            kind = stored!.hasDigest(member) ? .changed : .legacy
         case .absent:
-            try appendRow(record, &s, digest: digest)
+            s.absent.append(Int32(index))
+            kind = .new
         }
+        try appendRow(record, &s, digest: compared.0, told: kind)
+    }
+
+    /// What a `.changed` stream's staged member is to the stored ones (the stage's `stored`).
+    enum StoredKind: Int16 {
+        case new = 0
+        /// Stored with another digest.
+        case changed = 1
+        /// Stored without a digest (before sql/016): the merge compares its columns.
+        case legacy = 2
     }
 
     /// The record's field `f`, or an empty field for an optional column the file leaves out (-1).
@@ -294,9 +346,11 @@ struct RowEncoder: Sendable {
 
     /// A member's `row_digest`, the same whatever the target: the first 16 bytes of SHA-256
     /// over the row's columns in COPY text, tab-separated (sql/016).
-    private func rowDigest(_ record: CSVRecord, _ s: inout Scratch) -> SHA256.Digest {
+    /// `scanned`: `check` has gathered the fields' facts in `s.scans` (otherwise each field is
+    /// looked at for what COPY text escapes).
+    private func rowDigest(_ record: CSVRecord, _ s: inout Scratch, scanned: Bool = true) -> SHA256.Digest {
         s.row.removeAll(keepingCapacity: true)
-        appendColumns(record, s.scans, to: &s.row)
+        appendColumns(record, scanned ? s.scans : nil, to: &s.row)
         return s.row.withUnsafeBytes { SHA256.hash(data: $0) }
     }
 
@@ -349,7 +403,7 @@ struct RowEncoder: Sendable {
 
     /// The format's columns of a good member's record in COPY text, tab-separated: what its
     /// row digest is taken over.
-    private func appendColumns(_ record: CSVRecord, _ scans: UnsafeMutableBufferPointer<FieldBytes>, to out: inout [UInt8]) {
+    private func appendColumns(_ record: CSVRecord, _ scans: UnsafeMutableBufferPointer<FieldBytes>?, to out: inout [UInt8]) {
         // [2026-12] The optional columns (last in the format) count only when one is filled, so
         // that a member's digest is the one it had before they existed (an extract without
         // them re-imports unchanged).
@@ -362,8 +416,8 @@ struct RowEncoder: Sendable {
             let v = Self.field(record, f)
             if v.isEmpty {
                 out.append(contentsOf: blanks[c])
-            } else if scans[f].needsCopyEscape {
-                CopyText.appendField(v, to: &out)
+            } else if scans.map({ $0[f].needsCopyEscape }) ?? true {
+                CopyText.appendField(v, to: &out)  // escapes what needs it
             } else {
                 out.append(contentsOf: v)
             }
@@ -457,6 +511,8 @@ final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: one thre
     var insurers: Set<String> = []
     /// A `.changed` stream's good rows of stored members: which member, on which line.
     var seen: [Seen] = []
+    /// A `.changed` stream's good rows of new members: their records' places in the batch.
+    var absent: [Int32] = []
     var refusal: Error?
 
     struct Seen {
@@ -477,6 +533,21 @@ final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: one thre
     }
 
     func forEachRecord(_ body: (CSVRecord) throws -> Void) rethrows {
+        try withRecords { record in
+            for i in 0..<count { try body(record(i)) }
+        }
+    }
+
+    /// The records at `indexes` (places in the batch), in the order given.
+    func forEachRecord(at indexes: [Int32], _ body: (CSVRecord) throws -> Void) rethrows {
+        guard !indexes.isEmpty else { return }
+        try withRecords { record in
+            for i in indexes { try body(record(Int(i))) }
+        }
+    }
+
+    /// `body` gets the batch's records by their place, valid while it runs.
+    private func withRecords(_ body: ((Int) -> CSVRecord) throws -> Void) rethrows {
         // Local copies (no bytes copied): reading a class's arrays in the loop would check
         // exclusive access at run time for every record.
         let lines = lines
@@ -486,14 +557,13 @@ final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: one thre
         let count = lines.count
         try bytes.withUnsafeBufferPointer { b in
             try ends.withUnsafeBufferPointer { e in
-                for i in 0..<count {
+                try body { i in
                     let bytesEnd = i + 1 < count ? byteStarts[i + 1] : b.count
                     let endsEnd = i + 1 < count ? endStarts[i + 1] : e.count
-                    try body(
-                        CSVRecord(
-                            line: lines[i], malformed: malformed[i],
-                            bytes: UnsafeBufferPointer(rebasing: b[byteStarts[i]..<bytesEnd]),
-                            ends: UnsafeBufferPointer(rebasing: e[endStarts[i]..<endsEnd])))
+                    return CSVRecord(
+                        line: lines[i], malformed: malformed[i],
+                        bytes: UnsafeBufferPointer(rebasing: b[byteStarts[i]..<bytesEnd]),
+                        ends: UnsafeBufferPointer(rebasing: e[endStarts[i]..<endsEnd]))
                 }
             }
         }
@@ -510,6 +580,7 @@ final class RecordBatch: ReusableBatch, @unchecked Sendable {  // safe: one thre
         rejects.removeAll(keepingCapacity: true)
         insurers.removeAll()
         seen.removeAll(keepingCapacity: true)
+        absent.removeAll(keepingCapacity: true)
         refusal = nil
     }
 }

@@ -39,6 +39,7 @@ struct RowStream {
         var seen = SeenMembers(count: stored?.count ?? 0)
         result.loaded = try job.db.copyIn(copySQL) { copy in
             try copy.write(CopyBinary.header)
+            var rows = try Rows(job: job, target: target, wanted: wanted, stored: stored)
             func emit(_ batch: RecordBatch) throws {
                 if wanted != nil && (batch.refusal != nil || !batch.rejects.isEmpty) { throw Self.fileChanged(job.reader.path) }
                 if let refusal = batch.refusal { throw refusal }
@@ -46,8 +47,8 @@ struct RowStream {
                 if !batch.rejects.isEmpty { try spill.write(bytes: batch.rejects) }
                 result.insurers.formUnion(batch.insurers)
                 seen.add(batch.seen)
+                batch.forEachRecord(at: batch.absent) { rows.filter.add($0, fields: rows.keyFields) }
             }
-            var rows = try Rows(job: job, target: target, wanted: wanted, stored: stored)
             try job.reader.forEachRecord { record in
                 guard let encoders else {
                     encoders = ParallelEncoder(try rows.header(record, columnTypes: columnTypes))
@@ -120,8 +121,10 @@ struct RowStream {
             count += 1
             if count & 4095 == 0, let progress = job.progress { progress(count, job.reader.bytesRead, size) }
             // Every key that can be read goes into the filter, rejected rows too: a
-            // candidate too many is checked exactly (and is no duplicate), none is missed.
-            if target != .direct && record.malformed == nil && record.count == headerCount {
+            // candidate too many is checked exactly (and is no duplicate), none is missed. A
+            // `.changed` stream's stored members are counted by `SeenMembers`: only its good new
+            // rows go into the filter, when their batch comes back (`emit`).
+            if target != .direct && target != .changed && record.malformed == nil && record.count == headerCount {
                 filter.add(record, fields: keyFields)
             }
             return true

@@ -81,8 +81,15 @@ struct StoredDigests: Sendable {
     }
 
     /// The row of `insurer` and `memberID` with `digest` against the stored member.
-    func match(_ insurer: UnsafeBufferPointer<UInt8>, _ memberID: UnsafeBufferPointer<UInt8>, _ digest: SHA256.Digest) -> Match {
-        guard let index = find(insurer, memberID) else { return .absent }
+    /// `near`: the member looked at first (then hashed for); set to the one after the member
+    /// found, so that an extract in the stored order finds each member with one comparison.
+    func match(
+        _ insurer: UnsafeBufferPointer<UInt8>, _ memberID: UnsafeBufferPointer<UInt8>, _ digest: SHA256.Digest,
+        near: inout Int
+    ) -> Match {
+        let guess = near
+        guard let index = guess < count && isKey(guess, insurer, memberID) ? guess : find(insurer, memberID) else { return .absent }
+        near = index + 1
         guard hasDigest[index] else { return .changed(index) }
         let same = digest.withUnsafeBytes { d in
             d.loadUnaligned(fromByteOffset: 0, as: UInt64.self) == digests[2 * index]
@@ -90,6 +97,9 @@ struct StoredDigests: Sendable {
         }
         return same ? .unchanged(index) : .changed(index)
     }
+
+    /// Whether the stored member `index` has a digest (members stored before sql/016 have none).
+    func hasDigest(_ index: Int) -> Bool { hasDigest[index] }
 
     /// The stored member `index`'s insurer number and member id (for a reject).
     func key(_ index: Int) -> (insurer: String, memberID: String) {
@@ -101,19 +111,22 @@ struct StoredDigests: Sendable {
 
     private func find(_ insurer: UnsafeBufferPointer<UInt8>, _ id: UnsafeBufferPointer<UInt8>) -> Int? {
         var s = Self.keyHash(insurer, id) & mask
-        let length = insurer.count + 1 + id.count
+        while true {
+            let e = Int(slots[s])
+            if e == 0 { return nil }
+            if isKey(e - 1, insurer, id) { return e - 1 }
+            s = (s + 1) & mask
+        }
+    }
+
+    /// Whether the stored member `index` has this key (its bytes exactly).
+    @inline(__always)
+    private func isKey(_ index: Int, _ insurer: UnsafeBufferPointer<UInt8>, _ id: UnsafeBufferPointer<UInt8>) -> Bool {
+        let start = index == 0 ? 0 : idEnds[index - 1]
+        guard idEnds[index] - start == insurer.count + 1 + id.count else { return false }
         return ids.withUnsafeBufferPointer { b in
-            while true {
-                let e = Int(slots[s])
-                if e == 0 { return nil }
-                let start = e == 1 ? 0 : idEnds[e - 2]
-                if idEnds[e - 1] - start == length && Self.equal(b.baseAddress! + start, insurer) && b[start + insurer.count] == 0
-                    && Self.equal(b.baseAddress! + start + insurer.count + 1, id)
-                {
-                    return e - 1
-                }
-                s = (s + 1) & mask
-            }
+            Self.equal(b.baseAddress! + start, insurer) && b[start + insurer.count] == 0
+                && Self.equal(b.baseAddress! + start + insurer.count + 1, id)
         }
     }
 
