@@ -12,7 +12,9 @@ import KakuninStore
 ///
 /// Memory stays bounded whatever the number of rows: rows gather in a buffer of `runBytes`;
 /// a full buffer is sorted and written as one sorted run to a nameless owner-only file (like
-/// `CopySpool`'s, gone with the process); `send` merges the runs with one read buffer each.
+/// `CopySpool`'s, gone with the process); `send` merges the runs with one read buffer each,
+/// 8 MiB in all (64 KiB each up to 128 runs, i.e. 512 MiB held; at least 8 KiB each beyond
+/// 1,024 runs: 4 GiB of rows, about 14 million decisions of one insurer).
 final class MemberOrderSpool {
     /// A row in the buffer: where it starts, its length, and its key within it.
     private struct Entry {
@@ -64,17 +66,13 @@ final class MemberOrderSpool {
         try MemberOrderMerge(file: file!, runs: runs).send(to: writer)
     }
 
-    /// The buffer's entries in key order (stable: equal keys keep their order).
+    /// The buffer's entries in key order (equal keys keep their order: by where they start).
     private func sorted(_ b: UnsafeRawBufferPointer) -> [Entry] {
-        entries.enumerated().sorted { x, y in
-            let c = Self.compare(key(x.element, b), key(y.element, b))
-            return c != 0 ? c < 0 : x.offset < y.offset
-        }.map(\.element)
-    }
-
-    private func key(_ e: Entry, _ b: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
-        let start = Int(e.start + e.keyStart)
-        return UnsafeRawBufferPointer(rebasing: b[start..<start + Int(e.keyLength)])
+        let base = b.baseAddress!
+        return entries.sorted { x, y in
+            let c = Self.compare(base + Int(x.start + x.keyStart), Int(x.keyLength), base + Int(y.start + y.keyStart), Int(y.keyLength))
+            return c != 0 ? c < 0 : x.start < y.start
+        }
     }
 
     /// The buffer, sorted, as the next run of the file; the buffer is emptied.
@@ -104,12 +102,13 @@ final class MemberOrderSpool {
 
     /// memcmp order, a prefix first.
     static func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
-        let n = min(a.count, b.count)
-        if n > 0 {
-            let c = memcmp(a.baseAddress!, b.baseAddress!, n)
-            if c != 0 { return Int(c) }
-        }
-        return a.count - b.count
+        guard let pa = a.baseAddress, let pb = b.baseAddress else { return a.count - b.count }
+        return compare(pa, a.count, pb, b.count)
+    }
+
+    static func compare(_ a: UnsafeRawPointer, _ aCount: Int, _ b: UnsafeRawPointer, _ bCount: Int) -> Int {
+        let c = memcmp(a, b, min(aCount, bCount))
+        return c != 0 ? Int(c) : aCount - bCount
     }
 }
 
@@ -121,8 +120,10 @@ private struct MemberOrderMerge {
 
     func send(to writer: CopyInWriter) throws {
         var heap: [MemberOrderRunReader] = []
+        // 64 KiB per run, less (not under 8 KiB) once there are more than 128 runs (512 MiB held).
+        let bufferSize = max(8 << 10, min(64 << 10, (8 << 20) / max(runs.count, 1)))
         for (i, r) in runs.enumerated() {
-            let reader = MemberOrderRunReader(file: file, run: r, index: i)
+            let reader = MemberOrderRunReader(file: file, run: r, index: i, bufferSize: bufferSize)
             if try reader.advance() { heap.append(reader) } else { reader.release() }
         }
         defer { heap.forEach { $0.release() } }
@@ -139,7 +140,7 @@ private struct MemberOrderMerge {
     }
 
     private func less(_ a: MemberOrderRunReader, _ b: MemberOrderRunReader) -> Bool {
-        let c = MemberOrderSpool.compare(a.key, b.key)
+        let c = MemberOrderSpool.compare(a.keyPointer, a.keyLength, b.keyPointer, b.keyLength)
         return c != 0 ? c < 0 : a.index < b.index
     }
 
@@ -167,14 +168,14 @@ private final class MemberOrderRunReader {
     private var buffer: UnsafeMutableRawBufferPointer
     /// Bytes of the buffer holding data, and where the current record begins.
     private var filled = 0, position = 0
-    private var rowStart = 0, rowLength = 0, keyStart = 0, keyLength = 0
+    private var rowStart = 0, rowLength = 0
 
-    init(file: BufferedFileWriter, run: Range<Int>, index: Int) {
+    init(file: BufferedFileWriter, run: Range<Int>, index: Int, bufferSize: Int) {
         self.file = file
         self.index = index
         next = run.lowerBound
         end = run.upperBound
-        buffer = .allocate(byteCount: 1 << 16, alignment: 1)
+        buffer = .allocate(byteCount: bufferSize, alignment: 1)
     }
 
     func release() {
@@ -182,24 +183,26 @@ private final class MemberOrderRunReader {
         buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     }
 
-    var row: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: buffer[rowStart..<rowStart + rowLength]) }
-    var key: UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: buffer[rowStart + keyStart..<rowStart + keyStart + keyLength])
-    }
+    var row: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: buffer.baseAddress! + rowStart, count: rowLength) }
+    /// The current row's key (valid until `advance`).
+    private(set) var keyPointer = UnsafeRawPointer(bitPattern: 1)!
+    private(set) var keyLength = 0
 
     /// Moves to the run's next record; false at its end.
     func advance() throws -> Bool {
         position = rowStart + rowLength
         guard try have(MemberOrderSpool.recordHeader) else { return false }
         let h = UnsafeRawBufferPointer(rebasing: buffer[position..<position + MemberOrderSpool.recordHeader])
-        let length = h[0..<4].reduce(0) { $0 << 8 | Int($1) }
-        keyStart = h[4..<6].reduce(0) { $0 << 8 | Int($1) }
-        keyLength = h[6..<8].reduce(0) { $0 << 8 | Int($1) }
+        let length = Int(h[0]) << 24 | Int(h[1]) << 16 | Int(h[2]) << 8 | Int(h[3])
+        let keyStart = Int(h[4]) << 8 | Int(h[5])
+        let keyLength = Int(h[6]) << 8 | Int(h[7])
         guard try have(MemberOrderSpool.recordHeader + length) else {
             throw FileWriteError(path: file.path, "reading back failed: a sorted run ends inside a row")
         }
         rowStart = position + MemberOrderSpool.recordHeader
         rowLength = length
+        keyPointer = UnsafeRawPointer(buffer.baseAddress! + rowStart + keyStart)
+        self.keyLength = keyLength
         return true
     }
 
