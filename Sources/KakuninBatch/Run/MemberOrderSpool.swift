@@ -126,7 +126,7 @@ private struct MemberOrderMerge {
             let reader = MemberOrderRunReader(file: file, run: r, index: i, bufferSize: bufferSize)
             if try reader.advance() { heap.append(reader) } else { reader.release() }
         }
-        defer { heap.forEach { $0.release() } }
+        defer { for reader in heap { reader.release() } }
         for i in stride(from: heap.count / 2 - 1, through: 0, by: -1) { siftDown(&heap, i) }
         while let top = heap.first {
             try writer.write(top.row)
