@@ -514,9 +514,6 @@ public final class NightlyRun {
             try spool.certificates.complete()
             try spool.notices.complete()
         }
-        // The mailing files are closed and synced while the writer's thread sends the last rows
-        // (and those it held for member order: StreamWriter).
-        try staging?.finish(insurer: o.insurer, asOf: o.asOf)
         let streamed = try w.finish()
         try facts.commit()
         log.endProgress()
@@ -531,6 +528,7 @@ public final class NightlyRun {
         }
         // Still the run's holder? (The stream may have been quicker than a heartbeat.)
         try registry?.heartbeat(runID: runID, force: true)
+        try staging.finish(insurer: o.insurer, asOf: o.asOf)
         // Opened now, read on a thread of its own: the folder can be published meanwhile.
         let staged = RunReport.FileFacts.open(staging.staging)
         let stagedFiles = Background { RunReport.FileFacts.read(staged) }
