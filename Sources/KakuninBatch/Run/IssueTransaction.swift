@@ -9,11 +9,19 @@ struct RunSpools {
     let certificates: CopySpool
     let notices: CopySpool
     let changes: CopySpool
+    /// The decisions and notices once the stream has left member order (StreamWriter): sent
+    /// sorted by member. Certificates keep their number order (their primary key), which is
+    /// the stream's: sorted by member they would only move the random inserts from
+    /// certificate_by_member to certificate_pkey (measured: the same cost).
+    let decisionsInOrder: MemberOrderSpool
+    let noticesInOrder: MemberOrderSpool
 
     init(directory: URL) throws {
         certificates = try CopySpool(directory: directory, label: "certificates")
         notices = try CopySpool(directory: directory, label: "notices")
         changes = try CopySpool(directory: directory, label: "application and certificate changes")
+        decisionsInOrder = MemberOrderSpool(directory: directory, label: "decisions")
+        noticesInOrder = MemberOrderSpool(directory: directory, label: "notices")
     }
 
     static let certificatesCopy = """
@@ -49,6 +57,8 @@ struct IssueTransaction {
         let changes: CopySpool
         let switches: Int
         let sentDuringStream: [Int]
+        /// Decisions and notices held by StreamWriter to be sent in member order.
+        var heldForMemberOrder = (decisions: 0, notices: 0)
         /// How the run was made, full or incremental, and what it carried forward (CarryForward.counts).
         let carry: [String: Any]
     }
@@ -88,7 +98,8 @@ struct IssueTransaction {
                 "sent_during_stream": [
                     "rounds": s.switches, "certificates_bytes": s.sentDuringStream.first ?? 0,
                     "notices_bytes": s.sentDuringStream.last ?? 0,
-                ]
+                ],
+                "held_for_member_order": ["decisions": s.heldForMemberOrder.decisions, "notices": s.heldForMemberOrder.notices],
             ])
     }
 

@@ -499,9 +499,12 @@ public final class NightlyRun {
         let w = try StreamWriter(
             db: writer, decisionsSQL: Self.decisionsCopy(into: runID == nil ? "pg_temp.rd" : "decision"),
             sides: spool.map {
-                [(sql: RunSpools.certificatesCopy, spool: $0.certificates), (sql: RunSpools.noticesCopy, spool: $0.notices)]
+                [
+                    (sql: RunSpools.certificatesCopy, spool: $0.certificates, inOrder: nil),
+                    (sql: RunSpools.noticesCopy, spool: $0.notices, inOrder: $0.noticesInOrder),
+                ]
             } ?? [],
-            switchBytes: Self.switchBytes)
+            decisionsInOrder: spool?.decisionsInOrder, switchBytes: Self.switchBytes)
         defer { w.stop() }
         let read = try streamDecisions(facts, &encoder, &numbers, &carry, to: w, mailer: mailer, runID: runID, registry: registry)
         // The mailing thread has written the last rows; the writer's thread sends what the
@@ -533,7 +536,7 @@ public final class NightlyRun {
             try IssueTransaction(writer: writer, registry: registry, runID: runID, insurer: o.insurer, log: log).commit(
                 .init(
                     membersRead: read, issued: issued, factsSnapshot: facts.snapshot, numbers: numbers, changes: spool.changes,
-                    switches: w.switches, sentDuringStream: streamed.sentDuringStream,
+                    switches: w.switches, sentDuringStream: streamed.sentDuringStream, heldForMemberOrder: streamed.held,
                     carry: carry.counts(parameters: o.parameters, codeVersion: o.codeVersion, runID: runID)),
                 parameters: o.parameters, codeVersion: o.codeVersion, host: o.host)
         } catch {

@@ -13,18 +13,35 @@ import KakuninStore
 /// order as before; only the server now takes the certificates and notices while the stream
 /// still runs, where it used to take them after it, on one core while the other waited.
 /// Memory is bounded: at most `maxQueued` chunks wait (2 MiB).
+///
+/// Member order (issue 31): the decisions go straight into their COPY while they come in
+/// member order (an employee insurer delivered home). From the first that does not (delivery
+/// through employers, nhi households) the decisions, and the rows of each side that has a
+/// `MemberOrderSpool`, are held there instead and sent in member order once the stream has
+/// ended: indexes keyed by member then take them at their right edge.
 final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's at a time (WorkerThread); `free` Locked
     /// A table fed from a spool: its COPY statement (text format) and how far it was sent.
     struct Side {
         let sql: String
         let spool: CopySpool
-        /// Bytes of the spool sent so far, and in how many COPYs.
+        /// Where its rows wait once the stream has left member order (nil: always sent as they come).
+        let inOrder: MemberOrderSpool?
+        /// Bytes of the spool sent (or held) so far, and in how many COPYs.
         var sent = 0, copies = 0
+        var rows = CopyTextRows()
     }
 
     private let db: Connection
     private let decisionsSQL: String
     private var sides: [Side]
+    /// Where the decisions wait once they have left member order (nil: a dry run's, never held).
+    private let decisionsInOrder: MemberOrderSpool?
+    /// Set at the first decision out of member order; the last member id sent before it.
+    private var holding = false
+    private var lastKey: [UInt8] = []
+    /// The first decisions, in member order so far, not sent yet (`take`); nil once sent or held.
+    private var pending: [UInt8]? = []
+    static let probationBytes = 1 << 20
     private let switchBytes: Int
     /// At most `maxQueued` chunks wait for the server, and `maxFree` sent ones for the stream.
     static let chunkBytes = 1 << 15, maxQueued = 64, maxFree = 16
@@ -34,8 +51,8 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
     /// Chunks sent, emptied, for the stream to fill again.
     private let free = Locked<[[UInt8]]>([])
     private var worker: WorkerThread<[UInt8]>!
-    // The writer thread's, until it has exited.
-    private var current: CopyInWriter
+    // The writer thread's, until it has exited: the decisions' COPY in progress, if any.
+    private var current: CopyInWriter?
     private var decisionsLoaded = 0
     /// Per side, the bytes sent while the stream ran (before the last round).
     private var sentDuringStream: [Int] = []
@@ -43,13 +60,16 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
 
     /// Begins the decisions' COPY on the caller's thread (a statement the server refuses fails
     /// here), then hands the connection to the writer thread until `finish` or `stop`.
-    init(db: Connection, decisionsSQL: String, sides: [(sql: String, spool: CopySpool)], switchBytes: Int = 1 << 18) throws {
+    init(
+        db: Connection, decisionsSQL: String, sides: [(sql: String, spool: CopySpool, inOrder: MemberOrderSpool?)],
+        decisionsInOrder: MemberOrderSpool?, switchBytes: Int = 1 << 18
+    ) throws {
         self.db = db
         self.decisionsSQL = decisionsSQL
-        self.sides = sides.map { Side(sql: $0.sql, spool: $0.spool) }
+        self.sides = sides.map { Side(sql: $0.sql, spool: $0.spool, inOrder: $0.inOrder) }
+        self.decisionsInOrder = decisionsInOrder
         self.switchBytes = switchBytes
-        current = try db.startCopyIn(decisionsSQL)
-        try current.write(CopyBinary.header)
+        _ = try decisionsCopy()
         chunk.reserveCapacity(Self.chunkBytes + 4096)
         worker = WorkerThread(
             maxQueued: Self.maxQueued, process: { [unowned self] in try self.send(&$0) },
@@ -71,11 +91,12 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
 
     /// Waits until every decision handed over is sent, ends the decisions' COPY and sends the
     /// rest of the spools, which must be complete (`CopySpool.complete`). Returns the decisions
-    /// loaded and, per side, the bytes that had been sent during the stream.
-    func finish() throws -> (decisions: Int, sentDuringStream: [Int]) {
+    /// loaded, per side the bytes that had been sent during the stream, and the decisions and
+    /// notices (the last side) held to be sent in member order.
+    func finish() throws -> (decisions: Int, sentDuringStream: [Int], held: (decisions: Int, notices: Int)) {
         if !chunk.isEmpty { try flush() }
         try worker.finish()
-        return (decisionsLoaded, sentDuringStream)
+        return (decisionsLoaded, sentDuringStream, (decisionsInOrder?.count ?? 0, sides.last?.inOrder?.count ?? 0))
     }
 
     /// Stops the writer thread without finishing (the stream failed): the COPY in progress is
@@ -86,49 +107,179 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
 
     /// One chunk of decisions (the writer thread), then the spools when one has grown enough.
     private func send(_ c: inout [UInt8]) throws {
-        try current.write(c)
+        try take(c)
         var spent: [UInt8] = []
         swap(&spent, &c)
         spent.removeAll(keepingCapacity: true)
         free.withLock { if $0.count < Self.maxFree { $0.append(spent) } }
         if sides.contains(where: { $0.spool.flushedBytes - $0.sent >= switchBytes }) {
-            // A round: the decisions' COPY ends and begins again around the spools'.
+            // A round: the decisions' COPY ends around the spools' (and begins again with the
+            // next decisions sent as they come).
             try endDecisions()
             try sendSpools()
             switches += 1
-            current = try db.startCopyIn(decisionsSQL)
-            try current.write(CopyBinary.header)
         }
     }
 
-    /// The last decisions are sent (the writer thread, after `finish`): the rest of the spools.
+    /// The decisions' COPY in progress, begun if none is.
+    private func decisionsCopy() throws -> CopyInWriter {
+        if let current { return current }
+        let c = try db.startCopyIn(decisionsSQL)
+        try c.write(CopyBinary.header)
+        current = c
+        return c
+    }
+
+    /// Whole decision rows: sent while they come in member order, held from the first that
+    /// does not. The first `probationBytes` of them wait in `pending` before they are sent: a
+    /// stream out of member order shows it within them (through employers: at the second
+    /// establishment), and they are then held with the rest, so the held rows enter the
+    /// indexes as one ascending sequence (a few sent before it, all over the key range, would
+    /// make every page split in the middle as the sequence passes them).
+    private func take(_ c: [UInt8]) throws {
+        guard let held = decisionsInOrder else { return try decisionsCopy().write(c) }
+        try c.withUnsafeBytes { b in
+            let ordered = holding ? 0 : orderedPrefix(b)
+            let prefix = UnsafeRawBufferPointer(rebasing: b[0..<ordered])
+            if !holding {
+                guard ordered < b.count else { return try pass(prefix) }
+                holding = true
+                if let waiting = pending {
+                    pending = nil
+                    try waiting.withUnsafeBytes { try hold($0, in: held) }
+                    try hold(prefix, in: held)
+                } else if !prefix.isEmpty {
+                    try decisionsCopy().write(prefix)
+                }
+            }
+            try hold(UnsafeRawBufferPointer(rebasing: b[ordered...]), in: held)
+        }
+    }
+
+    /// Decision rows in member order: into `pending` while on probation, else sent.
+    private func pass(_ rows: UnsafeRawBufferPointer) throws {
+        guard pending != nil else { return try decisionsCopy().write(rows) }
+        pending!.append(contentsOf: rows)
+        if pending!.count >= Self.probationBytes { try sendPending() }
+    }
+
+    private func sendPending() throws {
+        guard let waiting = pending else { return }
+        pending = nil
+        try decisionsCopy().write(waiting)
+    }
+
+    /// Whole decision rows into the held decisions, keyed by member id.
+    private func hold(_ b: UnsafeRawBufferPointer, in held: MemberOrderSpool) throws {
+        var offset = 0
+        while offset < b.count {
+            let (length, key) = CopyBinary.rowExtent(b, at: offset)
+            try held.append(UnsafeRawBufferPointer(rebasing: b[offset..<offset + length]), key: key)
+            offset += length
+        }
+    }
+
+    /// The bytes of the leading rows of `b` whose member ids (the first field) ascend from `lastKey`.
+    private func orderedPrefix(_ b: UnsafeRawBufferPointer) -> Int {
+        var offset = 0
+        while offset < b.count {
+            let (length, key) = CopyBinary.rowExtent(b, at: offset)
+            let id = UnsafeRawBufferPointer(rebasing: b[offset + key.lowerBound..<offset + key.upperBound])
+            if !lastKey.isEmpty, lastKey.withUnsafeBytes({ MemberOrderSpool.compare($0, id) }) >= 0 { return offset }
+            lastKey.removeAll(keepingCapacity: true)
+            lastKey.append(contentsOf: id)
+            offset += length
+        }
+        return offset
+    }
+
+    /// The last decisions are sent (the writer thread, after `finish`): the rest of the spools,
+    /// then what was held, in member order.
     private func sendRest() throws {
+        try sendPending()
         try endDecisions()
         sentDuringStream = sides.map(\.sent)
         try sendSpools()
+        guard holding else { return }
+        if let held = decisionsInOrder {
+            let c = try decisionsCopy()
+            try held.send(to: c)
+            try FailPoint.hit("send:held:decisions")
+            try endDecisions()
+        }
+        for (i, side) in sides.enumerated() {
+            guard let held = side.inOrder, held.count > 0 else { continue }
+            try copy(side.sql) { w in
+                try held.send(to: w)
+                try FailPoint.hit("send:held:\(i)")
+            }
+        }
     }
 
     private func endDecisions() throws {
-        try current.write(CopyBinary.trailer)
-        decisionsLoaded += try db.endCopyIn(current, decisionsSQL)
+        guard let c = current else { return }
+        current = nil
+        try c.write(CopyBinary.trailer)
+        decisionsLoaded += try db.endCopyIn(c, decisionsSQL)
     }
 
-    /// Sends what the spools hold (flushed) beyond what was sent, a COPY per spool.
+    /// One COPY of `sql` whose rows `body` writes; a failure aborts it.
+    private func copy(_ sql: String, _ body: (CopyInWriter) throws -> Void) throws {
+        let w = try db.startCopyIn(sql)
+        do {
+            try body(w)
+        } catch {
+            db.abortCopyIn()
+            throw error
+        }
+        try db.endCopyIn(w, sql)
+    }
+
+    /// Sends what the spools hold (flushed) beyond what was sent, a COPY per spool; a spool
+    /// with a `MemberOrderSpool` holds its rows there instead once the decisions have left member order.
     private func sendSpools() throws {
         for i in sides.indices {
             let upTo = sides[i].spool.flushedBytes
             guard upTo > sides[i].sent else { continue }
-            let w = try db.startCopyIn(sides[i].sql)
-            do {
-                try sides[i].spool.send(to: w, from: sides[i].sent, upTo: upTo)
-                try FailPoint.hit("send:\(i):\(sides[i].copies + 1)")
-            } catch {
-                db.abortCopyIn()
-                throw error
+            if holding, let held = sides[i].inOrder {
+                try sides[i].spool.read(from: sides[i].sent, upTo: upTo) { try sides[i].rows.feed($0, into: held) }
+            } else {
+                try copy(sides[i].sql) { w in
+                    try sides[i].spool.send(to: w, from: sides[i].sent, upTo: upTo)
+                    try FailPoint.hit("send:\(i):\(sides[i].copies + 1)")
+                }
+                sides[i].copies += 1
             }
-            try db.endCopyIn(w, sides[i].sql)
             sides[i].sent = upTo
-            sides[i].copies += 1
         }
+    }
+}
+
+/// COPY text rows (lines) split out of the chunks they arrive in, each held with its first
+/// field (the member id) as its key.
+struct CopyTextRows {
+    private var partial: [UInt8] = []
+
+    mutating func feed(_ b: UnsafeRawBufferPointer, into held: MemberOrderSpool) throws {
+        var start = 0
+        while start < b.count, let found = memchr(b.baseAddress! + start, Int32(UInt8(ascii: "\n")), b.count - start) {
+            let end = b.baseAddress!.distance(to: UnsafeRawPointer(found))
+            if partial.isEmpty {
+                try hold(UnsafeRawBufferPointer(rebasing: b[start...end]), into: held)
+            } else {
+                partial.append(contentsOf: b[start...end])
+                try partial.withUnsafeBytes { try hold($0, into: held) }
+                partial.removeAll(keepingCapacity: true)
+            }
+            start = end + 1
+        }
+        partial.append(contentsOf: b[start...])
+    }
+
+    private func hold(_ row: UnsafeRawBufferPointer, into held: MemberOrderSpool) throws {
+        let tab =
+            memchr(row.baseAddress!, Int32(UInt8(ascii: "\t")), row.count).map { row.baseAddress!.distance(to: UnsafeRawPointer($0)) }
+            ?? row.count - 1
+        try held.append(row, key: 0..<tab)
     }
 }

@@ -45,6 +45,12 @@ public final class CopySpool: @unchecked Sendable {  // safe: one appender owns 
         try file.readFlushed(from: start, upTo: end) { try writer.write($0) }
     }
 
+    /// Gives the rows in bytes [`start`, `end`) of the file, which must be flushed, to `body`
+    /// in chunks (a row may span two); safe while rows are appended.
+    public func read(from start: Int, upTo end: Int, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try file.readFlushed(from: start, upTo: end, body)
+    }
+
     /// Flushes the last rows into the file (`flushedBytes` then counts every row): the
     /// appending thread, once it has appended the last one.
     public func complete() throws {
