@@ -105,7 +105,9 @@ public enum MemberFactsQuery {
     /// `< 'H-0042'`); the ranges of a split, concatenated, give the whole stream in order.
     /// `delivery`: the insurer's employee_delivery ([2026-12]: with `employer`, the envelope key
     /// and addressee of a member delivered through the establishment, `EmployerDelivery.swift`).
-    public static func sql(oneMember: Bool, range: String = "", delivery: Delivery = .home) -> String {
+    /// `keptRun`: in the batch form, the run whose decisions in force each row carries after the
+    /// facts (`keptColumn`, nil: none, the columns are NULL): what a night compares with.
+    public static func sql(oneMember: Bool, range: String = "", delivery: Delivery = .home, keptRun: Int? = nil) -> String {
         // Every table is read once for the insurer and hash-joined; `explain` narrows the
         // members to one household and the rest to one member.
         let scope =
@@ -120,7 +122,8 @@ public enum MemberFactsQuery {
         // back), without its second scan of the members, its hash table and its join: about
         // 0.9 s less per 270,000 members. The sort key is the envelope computed once (`hm`).
         return """
-            WITH hm AS (
+            WITH \(keptRun.map { "\(keptCTE($0))," } ?? "")
+            hm AS (
                 SELECT m.*, \(detailsKey) AS details_key, \(envelopeKey(delivery)) AS envelope
                 FROM member m
                 WHERE m.insurer_number = $1 \(scope)
@@ -203,7 +206,7 @@ public enum MemberFactsQuery {
                    m.en_valid_to,
                    m.s_status_as_of, m.s_uses_12m, m.s_last_used_on,
                    m.a_has_basis,
-                   m.c_snapshot, m.c_issued
+                   m.c_snapshot, m.c_issued\(oneMember ? "" : ",\n" + keptOutput)
             FROM \(establishmentsAfterSort(delivery).open)(
                 SELECT m.*,
                        s.has_card AS s_has_card, s.registration AS s_registration, s.card_state AS s_card_state,
@@ -216,7 +219,7 @@ public enum MemberFactsQuery {
                        c.printed_snapshot AS c_snapshot, c.issued_on AS c_issued,
                        en.member_id IS NOT NULL AS en_sent, en.valid_to AS en_valid_to,
                        an.last AS an_last,
-                       mr.member_id IS NOT NULL AS mr_open,
+                       mr.member_id IS NOT NULL AS mr_open,\(oneMember ? "" : "\n" + keptSelect(keptRun != nil))
                        -- Every member of an 'H-' envelope is nhi and of that household.
                        count(*) FILTER (WHERE m.household_head) OVER w AS heads,
                        max(m.family_name || coalesce(' ' || m.given_name, '')) FILTER (WHERE m.household_head) OVER w AS head_name,
@@ -231,11 +234,40 @@ public enum MemberFactsQuery {
                 LEFT JOIN en ON en.member_id = m.member_id AND en.details = m.details_key
                 LEFT JOIN an ON an.member_id = m.member_id
                 LEFT JOIN mr ON mr.member_id = m.member_id
+                \(keptRun == nil ? "" : "LEFT JOIN k ON k.member_id = m.member_id")
                 WINDOW w AS (PARTITION BY m.envelope ORDER BY m.member_id ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
             ) m\(establishmentsAfterSort(delivery).close)
             \(oneMember ? "WHERE m.member_id = $3" : "ORDER BY m.envelope, m.member_id")
             """
     }
+
+    /// Index of the first kept column in a batch facts row: the decision in force of `keptRun`
+    /// (facts digest, review date, outcome, `{REASONS}`, S, valid_from, valid_to). The facts
+    /// themselves are the columns before it (what the digest covers).
+    static let keptColumn = printedSnapshotColumn + 2
+
+    /// The decisions in force of the kept run, as a night compares them: S moves to this run's
+    /// as-of date when it tracked the kept run's (Decision.carried). Joined to the members by
+    /// hash before the sort: the kept decision travels with the member's facts, and the run
+    /// holds nothing per member.
+    private static func keptCTE(_ run: Int) -> String {
+        """
+        k AS (
+            SELECT member_id, facts_digest, next_review_on, outcome, reasons::text AS reasons,
+                   CASE WHEN s_date = as_of THEN $2 ELSE s_date END AS s_date, valid_from, valid_to
+            FROM decision_in_force(\(run)) WHERE facts_digest IS NOT NULL
+        )
+        """
+    }
+
+    private static func keptSelect(_ joined: Bool) -> String {
+        let names = ["facts_digest", "next_review_on", "outcome", "reasons", "s_date", "valid_from", "valid_to"]
+        let types = ["bigint", "date", "text", "text", "date", "date", "date"]
+        return zip(names, types).map { joined ? "k.\($0) AS k_\($0)," : "NULL::\($1) AS k_\($0)," }.joined(separator: " ")
+    }
+
+    private static let keptOutput =
+        "m.k_facts_digest, m.k_next_review_on, m.k_outcome, m.k_reasons, m.k_s_date, m.k_valid_from, m.k_valid_to"
 
     /// A member's facts from one row of the query.
     static func facts(_ r: some FactsRow) throws -> MemberFacts {

@@ -40,8 +40,18 @@ struct FactsSource {
         firstSQL = factsSQL()
     }
 
+    /// The run whose decisions in force travel with each member's facts (CarryForward.keptRun).
+    private(set) var keptRun: Int?
+
+    /// Each row carries the member's decision in force of `run` after the facts
+    /// (MemberFactsQuery.keptColumn); set before the read starts (splitIfLarge, stream).
+    mutating func carryKept(of run: Int?) {
+        keptRun = run
+        firstSQL = factsSQL()
+    }
+
     private func factsSQL(_ range: String = "") -> String {
-        MemberFactsQuery.sql(oneMember: false, range: range, delivery: delivery)
+        MemberFactsQuery.sql(oneMember: false, range: range, delivery: delivery, keptRun: keptRun)
             .replacingOccurrences(of: "$1", with: "'\(insurer)'")  // validated: digits only
             .replacingOccurrences(of: "$2", with: "'\(asOf)'::date")  // a LocalDate
     }

@@ -489,10 +489,12 @@ public final class NightlyRun {
                 person: person, asOf: o.asOf, common: common)
         }
         defer { mailer?.stop() }
+        // The kept decisions travel with the facts: planned before the read starts.
+        var carry = try planCarry(reader, o, runID: runID)
+        facts.carryKept(of: carry.keptRun)
         try facts.splitIfLarge(url: url, log: log)
         log.event("decide", "deciding \(facts.total) members", ["members": facts.total])
         var encoder = DecisionEncoder(parameters: o.parameters.parameters, runID: runID, insurer: o.insurer, asOf: o.asOf)
-        var carry = try planCarry(reader, o, runID: runID)
         // The decisions go to the writer connection's own thread, which also sends the spooled
         // certificates and notices as they grow (StreamWriter): the server takes them while the
         // stream runs instead of after it.
@@ -573,12 +575,11 @@ public final class NightlyRun {
             read += 1
             // An incremental night carries the decision in force forward (no row, nothing to mail).
             let digest = CarryForward.digest(row)
-            let memberID = row.string(0)!
-            if !carry.carries(memberID, digest: digest) {
+            if try !carry.carries(row, digest: digest) {
                 let decided = try encoder.decide(row, digest: digest, numbers: &numbers)
                 // A full run that is not a base run stores only what differs from the decision in force.
-                let kept = carry.check(
-                    memberID, digest: digest, decided.decision, reasons: String(decoding: decided.reasons.array, as: UTF8.self),
+                let kept = try carry.check(
+                    row, digest: digest, decided.decision, reasons: String(decoding: decided.reasons.array, as: UTF8.self),
                     issues: decided.number != nil || decided.printedChange != nil)
                 if !kept { try encoder.write(row, decided, to: w) }
                 if !kept, let mailer {
