@@ -107,14 +107,22 @@ public enum MemberFactsQuery {
     /// and addressee of a member delivered through the establishment, `EmployerDelivery.swift`).
     /// `keptRun`: in the batch form, the run whose decisions in force each row carries after the
     /// facts (`keptColumn`, nil: none, the columns are NULL): what a night compares with.
-    public static func sql(oneMember: Bool, range: String = "", delivery: Delivery = .home, keptRun: Int? = nil) -> String {
+    /// `candidates`: an incremental night's query of the members it reads (whole nhi households,
+    /// sql/041 incremental_candidates); every table is then read for them only.
+    public static func sql(
+        oneMember: Bool, range: String = "", delivery: Delivery = .home, keptRun: Int? = nil, candidates: String? = nil
+    ) -> String {
         // Every table is read once for the insurer and hash-joined; `explain` narrows the
         // members to one household and the rest to one member.
-        let scope =
+        var scope =
             oneMember
             ? "AND (member_id = $3 OR household_id = (SELECT household_id FROM member WHERE insurer_number = $1 AND member_id = $3))"
             : range.isEmpty ? "" : "AND \(envelopeKey(delivery)) \(range)"
-        let only = oneMember ? "AND member_id = $3" : ""
+        var only = oneMember ? "AND member_id = $3" : ""
+        if candidates != nil {
+            scope += " AND m.member_id IN (SELECT member_id FROM cand)"
+            only = "AND member_id IN (SELECT member_id FROM cand)"
+        }
         // Households are resolved over the sorted stream: a window over the member's envelope
         // (an nhi household shares one, and only nhi households have heads that matter) counts
         // the heads and takes the head's name and address, on the sort the stream needs anyway.
@@ -122,7 +130,8 @@ public enum MemberFactsQuery {
         // back), without its second scan of the members, its hash table and its join: about
         // 0.9 s less per 270,000 members. The sort key is the envelope computed once (`hm`).
         return """
-            WITH \(keptRun.map { "\(keptCTE($0))," } ?? "")
+            WITH \(candidates.map { "cand AS MATERIALIZED (\($0))," } ?? "")
+            \(keptRun.map { "\(keptCTE($0, candidatesOnly: candidates != nil))," } ?? "")
             hm AS (
                 SELECT m.*, \(detailsKey) AS details_key, \(envelopeKey(delivery)) AS envelope
                 FROM member m
@@ -174,7 +183,7 @@ public enum MemberFactsQuery {
             mr AS (
                 -- Returned mail still open: no import changed the member's address since.
                 SELECT DISTINCT r.member_id FROM mail_return r
-                WHERE r.insurer_number = $1 AND r.resolved_on IS NULL AND r.returned_on <= $2 \(only.replacingOccurrences(of: "member_id", with: "r.member_id"))
+                WHERE r.insurer_number = $1 AND r.resolved_on IS NULL AND r.returned_on <= $2 \(only.replacingOccurrences(of: "AND member_id", with: "AND r.member_id"))
                   AND NOT \(returnedAddressChanged("r"))
             ),
             en AS (
@@ -249,15 +258,33 @@ public enum MemberFactsQuery {
     /// The decisions in force of the kept run, as a night compares them: S moves to this run's
     /// as-of date when it tracked the kept run's (Decision.carried). Joined to the members by
     /// hash before the sort: the kept decision travels with the member's facts, and the run
-    /// holds nothing per member.
-    private static func keptCTE(_ run: Int) -> String {
-        """
-        k AS (
-            SELECT member_id, facts_digest, next_review_on, outcome, reasons::text AS reasons,
-                   CASE WHEN s_date = as_of THEN $2 ELSE s_date END AS s_date, valid_from, valid_to
-            FROM decision_in_force(\(run)) WHERE facts_digest IS NOT NULL
-        )
-        """
+    /// holds nothing per member. `candidatesOnly`: an incremental night's, of its candidates
+    /// (`cand`) only: sql/033 decision_in_force's chain read once and joined to them before
+    /// the decisions are sorted by member (the function would sort every member's first).
+    private static func keptCTE(_ run: Int, candidatesOnly: Bool) -> String {
+        guard candidatesOnly else {
+            return """
+                k AS (
+                    SELECT member_id, facts_digest, next_review_on, outcome, reasons::text AS reasons,
+                           CASE WHEN s_date = as_of THEN $2 ELSE s_date END AS s_date, valid_from, valid_to
+                    FROM decision_in_force(\(run)) WHERE facts_digest IS NOT NULL
+                )
+                """
+        }
+        return """
+            k AS (
+                SELECT * FROM (
+                    SELECT DISTINCT ON (d.member_id) d.member_id, d.facts_digest, d.next_review_on, d.outcome, d.reasons::text AS reasons,
+                           CASE WHEN d.s_date IN (d.as_of, r.as_of) THEN $2 ELSE d.s_date END AS s_date, d.valid_from, d.valid_to
+                    FROM run r
+                    JOIN run b ON b.run_id = coalesce((r.counts->>'base_run_id')::bigint, r.run_id)
+                    JOIN decision d ON d.insurer_number = r.insurer_number AND d.as_of BETWEEN b.as_of AND r.as_of
+                                   AND d.run_id BETWEEN b.run_id AND r.run_id
+                    WHERE r.run_id = \(run) AND d.member_id IN (SELECT member_id FROM cand)
+                    ORDER BY d.member_id, d.run_id DESC) k
+                WHERE facts_digest IS NOT NULL
+            )
+            """
     }
 
     private static func keptSelect(_ joined: Bool) -> String {

@@ -69,6 +69,10 @@ public struct RunReport: Sendable {
         public var compared = 0
         public var mismatches = 0
         public var mismatchMembers: [String] = []
+        /// The decisions this run wrote (its own rows in `decision`).
+        public var decidedRows = 0
+        /// The members whose facts the run read (nil: a run that read every member's).
+        public var factsRead: Int?
 
         /// From the run's counts (CarryForward.counts), nil when it has none.
         static func load(_ db: Connection, runID: Int) throws -> Carry? {
@@ -77,25 +81,35 @@ public struct RunReport: Sendable {
                     """
                     SELECT (counts->>'full_run')::boolean, counts->>'full_run_reason', (counts->>'carried_forward')::int,
                            (counts->>'carry_compared')::int, (counts->>'carry_mismatches')::int,
-                           array_to_string(ARRAY(SELECT jsonb_array_elements_text(counts->'carry_mismatch_members')), ' ')
-                    FROM run WHERE run_id = $1 AND counts ? 'full_run'
+                           array_to_string(ARRAY(SELECT jsonb_array_elements_text(counts->'carry_mismatch_members')), ' '),
+                           (SELECT count(*) FROM decision d WHERE d.run_id = r.run_id AND d.as_of = r.as_of), (counts->>'facts_read')::int
+                    FROM run r WHERE run_id = $1 AND counts ? 'full_run'
                     """, [String(runID)]
                 ).rows.first
             else { return nil }
             return Carry(
                 full: row[0] == "t", reason: row[1] ?? "", carriedForward: Int(row[2] ?? "") ?? 0, compared: Int(row[3] ?? "") ?? 0,
-                mismatches: Int(row[4] ?? "") ?? 0, mismatchMembers: (row[5] ?? "").split(separator: " ").map(String.init))
+                mismatches: Int(row[4] ?? "") ?? 0, mismatchMembers: (row[5] ?? "").split(separator: " ").map(String.init),
+                decidedRows: Int(row[6]!)!, factsRead: row[7].flatMap { Int($0) })
         }
 
-        /// members read = decided + carried forward; a full run: carried forward = decided.
+        /// Every member of the insurer is accounted for: members = decided (the run's own
+        /// decision rows) + carried forward (read and found unchanged, or not read at all: an
+        /// incremental night reads its candidates only).
         func checks(membersRead: Int, decisions: Int) -> [Check] {
-            let decided = decisions - carriedForward
+            let read = factsRead ?? membersRead
+            let how =
+                full
+                ? " (full run: \(reason))"
+                : " (incremental night: facts of \(read) read, \(membersRead - read) members not read, carried forward)"
             var checks = [
                 Check(
-                    name: "members read = decided + carried forward", pass: membersRead == decided + carriedForward,
-                    detail: "\(membersRead) = \(decided) + \(carriedForward)\(full ? " (full run: \(reason))" : " (incremental night)")",
-                    japanese: "読み込んだ加入者数 ＝ 今回の判定数 ＋ 前回からの引継ぎ数",
-                    japaneseDetail: "\(membersRead) ＝ \(decided) ＋ \(carriedForward)\(full ? "（全件判定）" : "（差分判定）")")
+                    name: "members = decided + carried forward", pass: membersRead == decidedRows + carriedForward,
+                    detail: "\(membersRead) = \(decidedRows) + \(carriedForward)\(how)",
+                    japanese: "加入者数 ＝ 今回の判定数 ＋ 前回からの引継ぎ数（読み込まなかった方を含む）",
+                    japaneseDetail:
+                        "\(membersRead) ＝ \(decidedRows) ＋ \(carriedForward)\(full ? "（全件判定）" : "（差分判定：\(read) 人の事実を読込、\(membersRead - read) 人は読み込まずに引継ぎ）")"
+                )
             ]
             if full {
                 let shown = mismatchMembers.joined(separator: " ")

@@ -7,7 +7,9 @@ import KakuninStore
 /// decides only the members whose facts row differs from the one their decision in force was
 /// made from (`facts_digest`), or whose review date (`next_review_on`, Policy.nextReview) has
 /// come, and carries every other member's decision in force forward without a row of its own
-/// (sql/033 decision_in_force). A full run compares what an incremental night would have
+/// (sql/033 decision_in_force). An incremental night reads the facts of its candidates only
+/// (sql/041 incremental_candidates); every member it does not read is carried forward too.
+/// A full run compares what an incremental night would have
 /// carried forward with what it decides: any difference fails the run's check.
 ///
 /// Storage (issue 34 item 4): a *base run* stores every member's decision and is where
@@ -35,6 +37,24 @@ struct CarryForward {
     private(set) var carried = 0
     private(set) var compared = 0
     private(set) var mismatches: [String] = []
+
+    /// An incremental night: the query of the members it reads (nil on a full run: everyone):
+    /// those whose facts can have changed since the kept run or whose review date has come.
+    var candidates: String? {
+        guard !full, let keptRun else { return nil }
+        return "SELECT member_id FROM incremental_candidates($1, \(keptRun), $2)"
+    }
+
+    /// An incremental night: the members it did not read keep their decisions in force too.
+    mutating func carriedWithoutReading(_ members: Int) {
+        guard !full else { return }
+        carried += members
+    }
+
+    /// run.counts with the number of members whose facts the run read.
+    func counts(parameters: LoadedParameters, codeVersion: String, runID: Int, factsRead: Int) -> [String: Any] {
+        counts(parameters: parameters, codeVersion: codeVersion, runID: runID).merging(["facts_read": factsRead]) { $1 }
+    }
 
     /// A digest of the catalogue of dated measures: a change in it (a new code version) makes a full run.
     static let measuresDigest: String = {

@@ -50,8 +50,20 @@ struct FactsSource {
         firstSQL = factsSQL()
     }
 
+    /// An incremental night's candidates (CarryForward.candidates): nil, every member.
+    private(set) var candidates: String?
+
+    /// An incremental night reads its candidates only, in the same snapshot: each table by its
+    /// index (nested loops allowed), in one stream (never split).
+    mutating func restrict(to candidates: String?) throws {
+        guard let candidates else { return }
+        self.candidates = candidates
+        try reader.execute("SET LOCAL enable_nestloop = on")
+        firstSQL = factsSQL()
+    }
+
     private func factsSQL(_ range: String = "") -> String {
-        MemberFactsQuery.sql(oneMember: false, range: range, delivery: delivery, keptRun: keptRun)
+        MemberFactsQuery.sql(oneMember: false, range: range, delivery: delivery, keptRun: keptRun, candidates: candidates)
             .replacingOccurrences(of: "$1", with: "'\(insurer)'")  // validated: digits only
             .replacingOccurrences(of: "$2", with: "'\(asOf)'::date")  // a LocalDate
     }
@@ -66,7 +78,7 @@ struct FactsSource {
         // did; figures in the Benchmarks article). The keys are the delivery's: with `employer`
         // most members have an `E-` key, and a median of the home keys put them all in the first half.
         let samplePercent = min(100, max(0.5, 5_000 * 100 / Double(max(total, 1))))
-        guard total >= Self.splitAbove,
+        guard total >= Self.splitAbove, candidates == nil,
             let boundary = try reader.query(
                 """
                 SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY k) FROM (

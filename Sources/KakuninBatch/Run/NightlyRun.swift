@@ -492,6 +492,7 @@ public final class NightlyRun {
         // The kept decisions travel with the facts: planned before the read starts.
         var carry = try planCarry(reader, o, runID: runID)
         facts.carryKept(of: carry.keptRun)
+        try facts.restrict(to: carry.candidates)
         try facts.splitIfLarge(url: url, log: log)
         log.event("decide", "deciding \(facts.total) members", ["members": facts.total])
         var encoder = DecisionEncoder(parameters: o.parameters.parameters, runID: runID, insurer: o.insurer, asOf: o.asOf)
@@ -506,6 +507,7 @@ public final class NightlyRun {
             switchBytes: Self.switchBytes)
         defer { w.stop() }
         let read = try streamDecisions(facts, &encoder, &numbers, &carry, to: w, mailer: mailer, runID: runID, registry: registry)
+        carry.carriedWithoutReading(facts.total - read)
         // The mailing thread has written the last rows; the writer's thread sends what the
         // spools still hold after the last decisions.
         let issued = try mailer?.finish()
@@ -517,11 +519,11 @@ public final class NightlyRun {
         try facts.commit()
         log.endProgress()
         log.event(
-            "decide", "decided \(read - carry.carried) members, carried \(carry.carried) forward",
-            ["members": read, "carried_forward": carry.carried])
+            "decide", "decided \(facts.total - carry.carried) members, carried \(carry.carried) forward (facts read: \(read))",
+            ["members": facts.total, "facts_read": read, "carried_forward": carry.carried])
 
         guard let runID, let staging, let spool else {
-            let report = try RunReport.fromStage(writer, membersRead: read)
+            let report = try RunReport.fromStage(writer, membersRead: facts.total)
             try writer.execute("ROLLBACK")
             return .dryRun(report)
         }
@@ -534,9 +536,9 @@ public final class NightlyRun {
         do {
             try IssueTransaction(writer: writer, registry: registry, runID: runID, insurer: o.insurer, log: log).commit(
                 .init(
-                    membersRead: read, issued: issued, factsSnapshot: facts.snapshot, numbers: numbers, changes: spool.changes,
+                    membersRead: facts.total, issued: issued, factsSnapshot: facts.snapshot, numbers: numbers, changes: spool.changes,
                     switches: w.switches, sentDuringStream: streamed.sentDuringStream,
-                    carry: carry.counts(parameters: o.parameters, codeVersion: o.codeVersion, runID: runID)),
+                    carry: carry.counts(parameters: o.parameters, codeVersion: o.codeVersion, runID: runID, factsRead: read)),
                 parameters: o.parameters, codeVersion: o.codeVersion, host: o.host)
         } catch {
             _ = stagedFiles.wait()
@@ -555,7 +557,9 @@ public final class NightlyRun {
             } ?? .dryRun(asOf: o.asOf)
         log.event(
             "decide",
-            carry.full ? "full run: \(carry.why)" : "incremental night: members whose facts changed or whose review date has come",
+            carry.full
+                ? "full run: \(carry.why)"
+                : "incremental night: reading the members whose facts can have changed or whose review date has come",
             ["full_run": carry.full])
         return carry
     }
