@@ -109,6 +109,86 @@ struct IncrementalCandidatesTests {
         #expect(try db.query("SELECT count(*) FROM decision_in_force(4)").scalar == String(Self.n))
     }
 
+    /// The auditors' report of `run` as JSON (kakunin report).
+    private func reportJSON(_ tdb: TestDatabase, _ run: Int, out: URL) throws -> [String: Any] {
+        let r = try k(tdb, ["report", "--run", String(run), "--format", "json", "--out", out.path])
+        return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)")
+    }
+
+    @Test(
+        "an incremental night's report starts from the previous run's kept counts and reads only the decisions written since; it shows what every member's decisions in force show"
+    )
+    func reportReadsWhatChanged() throws {
+        let (tdb, dir) = try settled()
+        let db = try tdb.connect()
+        let out = dir.appendingPathComponent("out")
+        #expect(try nightly(tdb, "2026-11-22", out: out, params: dir).status == 0)
+        try importFeed(tdb, dir, "members", "m2.csv", Self.members(changed: ["M004": ["address": "東京都港区芝公園4丁目2番8号"]]))
+        // A voided certificate: its member is issued one again (an outcome that changes).
+        let voided = try #require(
+            try db.query("SELECT member_id, certificate_number::text FROM certificate WHERE status = 'active' ORDER BY member_id LIMIT 1")
+                .rows
+                .first)
+        _ = try k(
+            tdb,
+            [
+                "certificate", "void", "--insurer", "131016", "--certificate", voided[1]!, "--reason", "issued in error", "--on",
+                "2026-11-22",
+            ])
+        #expect(try nightly(tdb, "2026-11-23", out: out, params: dir).status == 0)
+        #expect(try db.query("SELECT counts->>'base_run_id' FROM run WHERE run_id = 4").scalar == "1")
+        // Counted over every member's decision in force, as a base run's report counts.
+        let outcomes = Dictionary(
+            uniqueKeysWithValues: try db.query("SELECT outcome, count(*) FROM decision_in_force(4) GROUP BY 1").rows.map {
+                ($0[0]!, Int($0[1]!)!)
+            })
+        let detail = Set(
+            try db.query(
+                "SELECT outcome || ' ' || reason || ' ' || scheme || ' ' || count(*) FROM decision_in_force(4), unnest(reasons) reason GROUP BY outcome, reason, scheme"
+            ).rows.map { $0[0]! })
+        let matrix = Set(
+            try db.query(
+                """
+                SELECT coalesce(p.outcome, '(new)') || ' ' || coalesce(c.outcome, '(gone)') || ' ' || count(*)
+                FROM decision_in_force(4) c FULL JOIN decision_in_force(3) p USING (member_id) GROUP BY p.outcome, c.outcome
+                """
+            ).rows.map { $0[0]! })
+        let changed = try db.query(
+            """
+            SELECT member_id FROM decision_in_force(4) c JOIN decision_in_force(3) p USING (member_id)
+            WHERE p.outcome <> c.outcome ORDER BY 1
+            """
+        ).rows.map { $0[0]! }
+        let outcomesOfVoided = try db.query(
+            "SELECT p.outcome || ' ' || c.outcome FROM decision_in_force(4) c JOIN decision_in_force(3) p USING (member_id) WHERE member_id = $1",
+            [voided[0]!]
+        ).scalar
+        let runs = try db.query("SELECT run_id || ' ' || counts::text FROM run ORDER BY run_id").rows.map { $0[0]! }
+        #expect(changed.contains(voided[0]!), "the void changed nothing (\(outcomesOfVoided ?? "")): \(runs)")
+        func shown(_ report: [String: Any]) -> (outcomes: [String: Int], detail: Set<String>, matrix: Set<String>, changed: [String]) {
+            let d = (report["by_outcome_reason_scheme"] as? [[String: Any]] ?? []).map {
+                "\($0["outcome"]!) \($0["reason"]!) \($0["scheme"]!) \($0["count"]!)"
+            }
+            let changes = report["changes"] as? [String: Any] ?? [:]
+            let m = (changes["matrix"] as? [[String: Any]] ?? []).map { "\($0["from"]!) \($0["to"]!) \($0["count"]!)" }
+            let c = (changes["changed"] as? [[String: Any]] ?? []).map { $0["member_id"] as! String }
+            return (report["outcomes"] as? [String: Int] ?? [:], Set(d), Set(m), c)
+        }
+        let report = shown(try reportJSON(tdb, 4, out: out))
+        #expect(report.outcomes == outcomes)
+        #expect(report.detail == detail)
+        #expect(report.matrix == matrix)
+        #expect(report.changed == changed)
+        // The counts start from those run 3 kept: a count changed there shows in run 4's report.
+        let kept = try #require(try db.query("SELECT counts->'outcomes'->>'none' FROM run WHERE run_id = 3").scalar)
+        try db.execute("ALTER TABLE run DISABLE TRIGGER run_history")
+        _ = try db.query(
+            "UPDATE run SET counts = jsonb_set(counts, '{outcomes,none}', to_jsonb($1::int)) WHERE run_id = 3", [String(Int(kept)! + 1000)])
+        try db.execute("ALTER TABLE run ENABLE TRIGGER run_history")
+        let tampered = shown(try reportJSON(tdb, 4, out: out))
+        #expect(tampered.outcomes["none"] == (outcomes["none"] ?? 0) + 1000, "\(tampered.outcomes)")
+    }
+
     /// One writer's change of one member, and what it is.
     struct Writer: Sendable {
         let name: String
