@@ -109,12 +109,15 @@ public struct AuditorReport: Sendable {
     private static func changesMatrix(_ db: Connection, runID: Int, previousRun: Int, inForce: [(String, Int)]) throws -> [Change] {
         var counts: [String: Int] = [:]
         for (outcome, n) in inForce { counts["\(outcome)\t\(outcome)"] = n }
-        let changed = try db.query(
-            """
-            WITH \(InForceDelta.ctes(run: "$1", since: "$2"))
-            SELECT coalesce(p.outcome, '(new)'), c.outcome, count(*) FROM chg c LEFT JOIN prv p USING (member_id) GROUP BY 1, 2
-            """, [String(runID), String(previousRun)]
-        ).typedRows
+        let ctes = try InForceDelta.ctes(db, run: runID, since: previousRun)
+        let changed = try InForceDelta.read(db) {
+            try db.query(
+                """
+                WITH \(ctes)
+                SELECT coalesce(p.outcome, '(new)'), c.outcome, count(*) FROM chg c LEFT JOIN prv p USING (member_id) GROUP BY 1, 2
+                """
+            ).typedRows
+        }
         for row in changed {
             let (from, to, n) = (try row.text(0), try row.text(1), try row.int(2))
             counts["\(to)\t\(to)", default: 0] -= n
@@ -151,18 +154,21 @@ public struct AuditorReport: Sendable {
             changesOnly
             ? "chg c LEFT JOIN prv p USING (member_id)"
             : Self.pair(run: String(runID), asOf: "'\(asOf)'", previousRun: String(previousRunID), previousAsOf: "'\(previousAsOf)'")
-        try db.copyOut(
-            """
-            COPY (\(changesOnly ? "WITH \(InForceDelta.ctes(run: String(runID), since: String(previousRunID)))" : "")
+        let with = changesOnly ? "WITH \(try InForceDelta.ctes(db, run: runID, since: previousRunID))" : ""
+        let sql = """
+            COPY (\(with)
                   SELECT member_id, coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)')
                   FROM \(from)
                   WHERE p.outcome IS DISTINCT FROM c.outcome
                   ORDER BY \(group.map { "\($0), " } ?? "")member_id) TO STDOUT
             """
-        ) { chunk in
-            row.load(chunk)
-            try body(row.string(0) ?? "", row.string(1) ?? "", row.string(2) ?? "")
+        func copy() throws {
+            try db.copyOut(sql) { chunk in
+                row.load(chunk)
+                try body(row.string(0) ?? "", row.string(1) ?? "", row.string(2) ?? "")
+            }
         }
+        if changesOnly { try InForceDelta.read(db, copy) } else { try copy() }
     }
 
     /// Writes the report in `format` through `sink` in pieces of about 64 KiB: the CSV and JSON

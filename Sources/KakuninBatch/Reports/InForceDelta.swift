@@ -1,3 +1,5 @@
+import KakuninCore
+import KakuninRuntime
 import KakuninStore
 
 /// What a run changed in the decisions in force since an earlier completed run of the same
@@ -37,27 +39,56 @@ enum InForceDelta {
     }
 
     /// SQL: the CTEs `chg` and `prv` (member_id, outcome, scheme, reasons) for `run` against
-    /// `since` (parameter references or checked numbers). `chg` is read by the decisions' key
-    /// (as-of date, run); `prv` by one pass over the chain up to `since`, joined to `chg` by hash.
-    static func ctes(run: String, since: String) -> String {
-        """
-        x AS (
-            SELECT r.insurer_number AS ins, r.as_of AS r_as_of, p.as_of AS p_as_of, b.run_id AS b_run, b.as_of AS b_as_of
-            FROM run r JOIN run p ON p.run_id = \(since)
-            JOIN run b ON b.run_id = coalesce((p.counts->>'base_run_id')::bigint, p.run_id)
-            WHERE r.run_id = \(run)
-        ),
-        chg AS MATERIALIZED (
-            SELECT DISTINCT ON (d.member_id) d.member_id, d.outcome, d.scheme, d.reasons FROM decision d, x
-            WHERE d.insurer_number = x.ins AND d.as_of BETWEEN x.p_as_of AND x.r_as_of AND d.run_id > \(since) AND d.run_id <= \(run)
-            ORDER BY d.member_id, d.run_id DESC
-        ),
-        prv AS (
-            SELECT DISTINCT ON (d.member_id) d.member_id, d.outcome, d.scheme, d.reasons FROM decision d, x
-            WHERE d.insurer_number = x.ins AND d.as_of BETWEEN x.b_as_of AND x.p_as_of AND d.run_id BETWEEN x.b_run AND \(since)
-              AND d.member_id IN (SELECT member_id FROM chg)
-            ORDER BY d.member_id, d.run_id DESC
-        )
-        """
+    /// `since`, with the runs' insurer, as-of dates and base run read first and written in as
+    /// checked literals, so that the planner prunes the decisions' partitions and estimates the
+    /// rows of each run. `chg` is read by the decisions' key from (as-of date, run) of `since` on; `prv` by one pass
+    /// over the chain up to `since`, hash-joined to `chg` (`read` plans it so).
+    static func ctes(_ db: Connection, run: Int, since: Int) throws -> String {
+        let row = try db.query(
+            """
+            SELECT r.insurer_number, r.as_of::text, p.as_of::text, b.run_id, b.as_of::text
+            FROM run r, run p JOIN run b ON b.run_id = coalesce((p.counts->>'base_run_id')::bigint, p.run_id)
+            WHERE r.run_id = $1 AND p.run_id = $2
+            """, [String(run), String(since)]
+        ).typedRows[0]
+        let insurer = try row.text(0)
+        let dates = try [row.text(1), row.text(2), row.text(4)].map { text in
+            guard let d = LocalDate(stored: text) else { throw OperatorError(.internalError, "run \(run): unexpected as-of date \(text)") }
+            return "'\(d.description)'::date"
+        }
+        guard insurer.allSatisfy(\.isNumber) else { throw OperatorError(.internalError, "run \(run): unexpected insurer \(insurer)") }
+        let (ins, rAsOf, pAsOf, bAsOf, bRun) = ("'\(insurer)'", dates[0], dates[1], dates[2], try row.int(3))
+        return """
+            chg AS MATERIALIZED (
+                SELECT DISTINCT ON (d.member_id) d.member_id, d.outcome, d.scheme, d.reasons FROM decision d
+                WHERE d.insurer_number = \(ins) AND (d.as_of, d.run_id) > (\(pAsOf), \(since)) AND d.as_of <= \(rAsOf)
+                  AND d.run_id > \(since) AND d.run_id <= \(run)
+                ORDER BY d.member_id, d.run_id DESC
+            ),
+            prv AS (
+                SELECT DISTINCT ON (d.member_id) d.member_id, d.outcome, d.scheme, d.reasons FROM decision d JOIN chg c USING (member_id)
+                WHERE d.insurer_number = \(ins) AND d.as_of BETWEEN \(bAsOf) AND \(pAsOf) AND d.run_id BETWEEN \(bRun) AND \(since)
+                ORDER BY d.member_id, d.run_id DESC
+            )
+            """
+    }
+
+    /// Runs `body` (reads of `ctes`) with the settings of a read of many decisions: the
+    /// decisions a night wrote have no statistics yet, and a nested loop over them or a sort
+    /// on disk is never wanted; JIT compilation gains nothing here.
+    static func read<T>(_ db: Connection, _ body: () throws -> T) throws -> T {
+        func settings() throws {
+            try db.execute("SET LOCAL jit = off")
+            try db.execute("SET LOCAL enable_nestloop = off")
+            try db.execute("SET LOCAL work_mem = '256MB'")
+        }
+        if db.inTransaction {
+            try settings()
+            return try body()
+        }
+        return try db.transaction {
+            try settings()
+            return try body()
+        }
     }
 }

@@ -352,14 +352,17 @@ public struct RunReport: Sendable {
             else { return false }
             start["\(o)\t\(reason)\t\(scheme)"] = n
         }
-        let groups = try db.query(
-            """
-            WITH \(InForceDelta.ctes(run: "$1", since: "$2"))
-            SELECT outcome, scheme, array_to_string(reasons, ','), sum(n)::bigint
-            FROM (SELECT outcome, scheme, reasons, 1 AS n FROM chg UNION ALL SELECT outcome, scheme, reasons, -1 FROM prv) t
-            GROUP BY 1, 2, 3
-            """, [String(runID), String(since.runID)]
-        ).typedRows
+        let ctes = try InForceDelta.ctes(db, run: runID, since: since.runID)
+        let groups = try InForceDelta.read(db) {
+            try db.query(
+                """
+                WITH \(ctes)
+                SELECT outcome, scheme, array_to_string(reasons, ','), sum(n)::bigint
+                FROM (SELECT outcome, scheme, reasons, 1 AS n FROM chg UNION ALL SELECT outcome, scheme, reasons, -1 FROM prv) t
+                GROUP BY 1, 2, 3
+                """
+            ).typedRows
+        }
         try fold(groups, outcomes: outcomes, detail: start)
         return true
     }
