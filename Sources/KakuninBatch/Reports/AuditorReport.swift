@@ -87,7 +87,7 @@ public struct AuditorReport: Sendable {
             let (previousRun, previousAsOf) = (try prev.int(0), try prev.text(1))
             r.previousRunID = previousRun
             r.previousAsOf = previousAsOf
-            r.changesOnly = try InForceDelta.applies(db, runID: runID, since: previousRun)
+            r.changesOnly = try InForceDelta.few(base) && InForceDelta.applies(db, runID: runID, since: previousRun)
             if r.changesOnly {
                 r.matrix = try changesMatrix(db, runID: runID, previousRun: previousRun, inForce: base.byOutcome)
             } else {

@@ -156,7 +156,7 @@ public struct RunReport: Sendable {
         // an earlier run of its chain whose counts are kept (InForceDelta), without reading
         // every member's decision in force.
         let full = try run.bool(3)
-        let since = full ? nil : try InForceDelta.since(db, runID: runID)
+        let since = full || !InForceDelta.few(r) ? nil : try InForceDelta.since(db, runID: runID)
         if try since.map({ try r.loadCounts(db, runID: runID, since: $0) }) != true {
             try r.loadCounts(
                 db, from: full ? "decision" : "decision_in_force(\(runID))",
