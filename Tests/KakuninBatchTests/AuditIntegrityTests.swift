@@ -149,11 +149,12 @@ extension AuditTests {
         // the columns they read that later migrations add on their own (sql/027, the notices'
         // validity dates; sql/028, the Myna usage counts; sql/030, the optional member columns;
         // sql/031, the certificates' printed snapshots; sql/032, the establishments and the
-        // returned mail's establishment; sql/033, the decisions' review dates and facts digests),
+        // returned mail's establishment; sql/033, the decisions' review dates and facts digests;
+        // sql/041, the change stamps and review_due that incremental nights read),
         // which touch nothing of the audit log.
         for f in try FileManager.default.contentsOfDirectory(atPath: sqlDir.path)
         where f.hasSuffix(".sql")
-            && (Int(f.prefix(3))! < 24 || ["027_", "028_", "030_", "031_", "032_", "033_"].contains { f.hasPrefix($0) })
+            && (Int(f.prefix(3))! < 24 || ["027_", "028_", "030_", "031_", "032_", "033_", "041_"].contains { f.hasPrefix($0) })
         {
             try FileManager.default.copyItem(at: sqlDir.appendingPathComponent(f), to: before.appendingPathComponent(f))
         }

@@ -15,7 +15,8 @@ struct RolePrivilegeTests {
     static let tables: [String: [String: String]] = [
         "kakunin_batch": [
             "application": "raw", "audit_checkpoint": "r", "audit_event": "r", "audit_log": "r", "certificate": "ra",
-            "certificate_counter": "r", "decision": "ra", "establishment": "raw", "establishment_history": "r", "import": "raw",
+            "certificate_counter": "r", "decision": "ra", "establishment": "raw", "establishment_history": "r", "fact_change": "r",
+            "import": "raw",
             "import_reject": "ra", "insurer": "raw",
             "audit_entries": "r", "insurer_parameter_version": "r", "insurer_parameters": "r", "mail_return": "r", "member": "raw",
             "member_history": "r", "myna_status": "raw",

@@ -105,14 +105,24 @@ public enum MemberFactsQuery {
     /// `< 'H-0042'`); the ranges of a split, concatenated, give the whole stream in order.
     /// `delivery`: the insurer's employee_delivery ([2026-12]: with `employer`, the envelope key
     /// and addressee of a member delivered through the establishment, `EmployerDelivery.swift`).
-    public static func sql(oneMember: Bool, range: String = "", delivery: Delivery = .home) -> String {
+    /// `keptRun`: in the batch form, the run whose decisions in force each row carries after the
+    /// facts (`keptColumn`, nil: none, the columns are NULL): what a night compares with.
+    /// `candidates`: an incremental night's query of the members it reads (whole nhi households,
+    /// sql/041 incremental_candidates); every table is then read for them only.
+    public static func sql(
+        oneMember: Bool, range: String = "", delivery: Delivery = .home, keptRun: Int? = nil, candidates: String? = nil
+    ) -> String {
         // Every table is read once for the insurer and hash-joined; `explain` narrows the
         // members to one household and the rest to one member.
-        let scope =
+        var scope =
             oneMember
             ? "AND (member_id = $3 OR household_id = (SELECT household_id FROM member WHERE insurer_number = $1 AND member_id = $3))"
             : range.isEmpty ? "" : "AND \(envelopeKey(delivery)) \(range)"
-        let only = oneMember ? "AND member_id = $3" : ""
+        var only = oneMember ? "AND member_id = $3" : ""
+        if candidates != nil {
+            scope += " AND m.member_id IN (SELECT member_id FROM cand)"
+            only = "AND member_id IN (SELECT member_id FROM cand)"
+        }
         // Households are resolved over the sorted stream: a window over the member's envelope
         // (an nhi household shares one, and only nhi households have heads that matter) counts
         // the heads and takes the head's name and address, on the sort the stream needs anyway.
@@ -120,7 +130,9 @@ public enum MemberFactsQuery {
         // back), without its second scan of the members, its hash table and its join: about
         // 0.9 s less per 270,000 members. The sort key is the envelope computed once (`hm`).
         return """
-            WITH hm AS (
+            WITH \(candidates.map { "cand AS MATERIALIZED (\($0))," } ?? "")
+            \(keptRun.map { "\(keptCTE($0, candidatesOnly: candidates != nil))," } ?? "")
+            hm AS (
                 SELECT m.*, \(detailsKey) AS details_key, \(envelopeKey(delivery)) AS envelope
                 FROM member m
                 WHERE m.insurer_number = $1 \(scope)
@@ -171,7 +183,7 @@ public enum MemberFactsQuery {
             mr AS (
                 -- Returned mail still open: no import changed the member's address since.
                 SELECT DISTINCT r.member_id FROM mail_return r
-                WHERE r.insurer_number = $1 AND r.resolved_on IS NULL AND r.returned_on <= $2 \(only.replacingOccurrences(of: "member_id", with: "r.member_id"))
+                WHERE r.insurer_number = $1 AND r.resolved_on IS NULL AND r.returned_on <= $2 \(only.replacingOccurrences(of: "AND member_id", with: "AND r.member_id"))
                   AND NOT \(returnedAddressChanged("r"))
             ),
             en AS (
@@ -203,7 +215,7 @@ public enum MemberFactsQuery {
                    m.en_valid_to,
                    m.s_status_as_of, m.s_uses_12m, m.s_last_used_on,
                    m.a_has_basis,
-                   m.c_snapshot, m.c_issued
+                   m.c_snapshot, m.c_issued\(oneMember ? "" : ",\n" + keptOutput)
             FROM \(establishmentsAfterSort(delivery).open)(
                 SELECT m.*,
                        s.has_card AS s_has_card, s.registration AS s_registration, s.card_state AS s_card_state,
@@ -216,7 +228,7 @@ public enum MemberFactsQuery {
                        c.printed_snapshot AS c_snapshot, c.issued_on AS c_issued,
                        en.member_id IS NOT NULL AS en_sent, en.valid_to AS en_valid_to,
                        an.last AS an_last,
-                       mr.member_id IS NOT NULL AS mr_open,
+                       mr.member_id IS NOT NULL AS mr_open,\(oneMember ? "" : "\n" + keptSelect(keptRun != nil))
                        -- Every member of an 'H-' envelope is nhi and of that household.
                        count(*) FILTER (WHERE m.household_head) OVER w AS heads,
                        max(m.family_name || coalesce(' ' || m.given_name, '')) FILTER (WHERE m.household_head) OVER w AS head_name,
@@ -231,11 +243,58 @@ public enum MemberFactsQuery {
                 LEFT JOIN en ON en.member_id = m.member_id AND en.details = m.details_key
                 LEFT JOIN an ON an.member_id = m.member_id
                 LEFT JOIN mr ON mr.member_id = m.member_id
+                \(keptRun == nil ? "" : "LEFT JOIN k ON k.member_id = m.member_id")
                 WINDOW w AS (PARTITION BY m.envelope ORDER BY m.member_id ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
             ) m\(establishmentsAfterSort(delivery).close)
             \(oneMember ? "WHERE m.member_id = $3" : "ORDER BY m.envelope, m.member_id")
             """
     }
+
+    /// Index of the first kept column in a batch facts row: the decision in force of `keptRun`
+    /// (facts digest, review date, outcome, `{REASONS}`, S, valid_from, valid_to). The facts
+    /// themselves are the columns before it (what the digest covers).
+    static let keptColumn = printedSnapshotColumn + 2
+
+    /// The decisions in force of the kept run, as a night compares them: S moves to this run's
+    /// as-of date when it tracked the kept run's (Decision.carried). Joined to the members by
+    /// hash before the sort: the kept decision travels with the member's facts, and the run
+    /// holds nothing per member. `candidatesOnly`: an incremental night's, of its candidates
+    /// (`cand`) only: sql/033 decision_in_force's chain read once and joined to them before
+    /// the decisions are sorted by member (the function would sort every member's first).
+    private static func keptCTE(_ run: Int, candidatesOnly: Bool) -> String {
+        guard candidatesOnly else {
+            return """
+                k AS (
+                    SELECT member_id, facts_digest, next_review_on, outcome, reasons::text AS reasons,
+                           CASE WHEN s_date = as_of THEN $2 ELSE s_date END AS s_date, valid_from, valid_to
+                    FROM decision_in_force(\(run)) WHERE facts_digest IS NOT NULL
+                )
+                """
+        }
+        return """
+            k AS (
+                SELECT * FROM (
+                    SELECT DISTINCT ON (d.member_id) d.member_id, d.facts_digest, d.next_review_on, d.outcome, d.reasons::text AS reasons,
+                           CASE WHEN d.s_date IN (d.as_of, r.as_of) THEN $2 ELSE d.s_date END AS s_date, d.valid_from, d.valid_to
+                    FROM run r
+                    JOIN run b ON b.run_id = coalesce((r.counts->>'base_run_id')::bigint, r.run_id)
+                    JOIN decision d ON d.insurer_number = r.insurer_number AND d.as_of BETWEEN b.as_of AND r.as_of
+                                   AND d.run_id BETWEEN b.run_id AND r.run_id
+                    WHERE r.run_id = \(run) AND d.member_id IN (SELECT member_id FROM cand)
+                    ORDER BY d.member_id, d.run_id DESC) k
+                WHERE facts_digest IS NOT NULL
+            )
+            """
+    }
+
+    private static func keptSelect(_ joined: Bool) -> String {
+        let names = ["facts_digest", "next_review_on", "outcome", "reasons", "s_date", "valid_from", "valid_to"]
+        let types = ["bigint", "date", "text", "text", "date", "date", "date"]
+        return zip(names, types).map { joined ? "k.\($0) AS k_\($0)," : "NULL::\($1) AS k_\($0)," }.joined(separator: " ")
+    }
+
+    private static let keptOutput =
+        "m.k_facts_digest, m.k_next_review_on, m.k_outcome, m.k_reasons, m.k_s_date, m.k_valid_from, m.k_valid_to"
 
     /// A member's facts from one row of the query.
     static func facts(_ r: some FactsRow) throws -> MemberFacts {

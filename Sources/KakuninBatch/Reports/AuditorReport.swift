@@ -35,6 +35,9 @@ public struct AuditorReport: Sendable {
     public var previousAsOf: String?
     /// From → to outcome, counted over every member of either run ("(new)", "(gone)").
     public var matrix: [Change] = []
+    /// The run is not a base run and the previous run is of its chain: the changes are read
+    /// from the decisions written after the previous run only (InForceDelta).
+    var changesOnly = false
     /// Members whose outcome changed (new and gone included), new members, gone members: from
     /// the matrix. Their ids are not held in memory (after a night when most members change,
     /// the first renewal for instance, they are nearly every member): the CSV and JSON forms
@@ -84,15 +87,46 @@ public struct AuditorReport: Sendable {
             let (previousRun, previousAsOf) = (try prev.int(0), try prev.text(1))
             r.previousRunID = previousRun
             r.previousAsOf = previousAsOf
-            let params = [String(runID), r.asOf, String(previousRun), previousAsOf]
-            r.matrix = try db.query(
-                """
-                SELECT coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)'), count(*)
-                FROM \(pair(run: "$1", asOf: "$2", previousRun: "$3", previousAsOf: "$4")) GROUP BY 1, 2 ORDER BY 1, 2
-                """, params
-            ).typedRows.map { Change(from: try $0.text(0), to: try $0.text(1), count: try $0.int(2)) }
+            r.changesOnly = try InForceDelta.few(base) && InForceDelta.applies(db, runID: runID, since: previousRun)
+            if r.changesOnly {
+                r.matrix = try changesMatrix(db, runID: runID, previousRun: previousRun, inForce: base.byOutcome)
+            } else {
+                let params = [String(runID), r.asOf, String(previousRun), previousAsOf]
+                r.matrix = try db.query(
+                    """
+                    SELECT coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)'), count(*)
+                    FROM \(pair(run: "$1", asOf: "$2", previousRun: "$3", previousAsOf: "$4")) GROUP BY 1, 2 ORDER BY 1, 2
+                    """, params
+                ).typedRows.map { Change(from: try $0.text(0), to: try $0.text(1), count: try $0.int(2)) }
+            }
         }
         return r
+    }
+
+    /// The matrix of a run that is not a base run against an earlier run of its chain
+    /// (InForceDelta): the members with a decision after the previous run, from → to, and every
+    /// other member unchanged (the run's outcome counts, `inForce`, less those members).
+    private static func changesMatrix(_ db: Connection, runID: Int, previousRun: Int, inForce: [(String, Int)]) throws -> [Change] {
+        var counts: [String: Int] = [:]
+        for (outcome, n) in inForce { counts["\(outcome)\t\(outcome)"] = n }
+        let ctes = try InForceDelta.ctes(db, run: runID, since: previousRun)
+        let changed = try InForceDelta.read(db) {
+            try db.query(
+                """
+                WITH \(ctes)
+                SELECT coalesce(p.outcome, '(new)'), c.outcome, count(*) FROM chg c LEFT JOIN prv p USING (member_id) GROUP BY 1, 2
+                """
+            ).typedRows
+        }
+        for row in changed {
+            let (from, to, n) = (try row.text(0), try row.text(1), try row.int(2))
+            counts["\(to)\t\(to)", default: 0] -= n
+            counts["\(from)\t\(to)", default: 0] += n
+        }
+        return counts.filter { $0.value != 0 }.sorted { $0.key < $1.key }.map {
+            let k = $0.key.split(separator: "\t").map(String.init)
+            return Change(from: k[0], to: k[1], count: $0.value)
+        }
     }
 
     /// SQL: the decisions of this run (`c`) beside those of the previous one (`p`), one row per
@@ -115,17 +149,26 @@ public struct AuditorReport: Sendable {
             throw OperatorError(.internalError, "run \(runID): unexpected as-of dates \(asOf), \(previousAsOf)")
         }
         var row = CopyRow()
-        try db.copyOut(
-            """
-            COPY (SELECT member_id, coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)')
-                  FROM \(Self.pair(run: String(runID), asOf: "'\(asOf)'", previousRun: String(previousRunID), previousAsOf: "'\(previousAsOf)'"))
+        // A run that is not a base run: only the members with a decision after the previous run can have changed.
+        let from =
+            changesOnly
+            ? "chg c LEFT JOIN prv p USING (member_id)"
+            : Self.pair(run: String(runID), asOf: "'\(asOf)'", previousRun: String(previousRunID), previousAsOf: "'\(previousAsOf)'")
+        let with = changesOnly ? "WITH \(try InForceDelta.ctes(db, run: runID, since: previousRunID))" : ""
+        let sql = """
+            COPY (\(with)
+                  SELECT member_id, coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)')
+                  FROM \(from)
                   WHERE p.outcome IS DISTINCT FROM c.outcome
                   ORDER BY \(group.map { "\($0), " } ?? "")member_id) TO STDOUT
             """
-        ) { chunk in
-            row.load(chunk)
-            try body(row.string(0) ?? "", row.string(1) ?? "", row.string(2) ?? "")
+        func copy() throws {
+            try db.copyOut(sql) { chunk in
+                row.load(chunk)
+                try body(row.string(0) ?? "", row.string(1) ?? "", row.string(2) ?? "")
+            }
         }
+        if changesOnly { try InForceDelta.read(db, copy) } else { try copy() }
     }
 
     /// Writes the report in `format` through `sink` in pieces of about 64 KiB: the CSV and JSON

@@ -7,7 +7,9 @@ import KakuninStore
 /// decides only the members whose facts row differs from the one their decision in force was
 /// made from (`facts_digest`), or whose review date (`next_review_on`, Policy.nextReview) has
 /// come, and carries every other member's decision in force forward without a row of its own
-/// (sql/033 decision_in_force). A full run compares what an incremental night would have
+/// (sql/033 decision_in_force). An incremental night reads the facts of its candidates only
+/// (sql/041 incremental_candidates); every member it does not read is carried forward too.
+/// A full run compares what an incremental night would have
 /// carried forward with what it decides: any difference fails the run's check.
 ///
 /// Storage (issue 34 item 4): a *base run* stores every member's decision and is where
@@ -19,15 +21,6 @@ import KakuninStore
 /// base run's month (so decision_in_force reads at most this month's and the last month's
 /// partitions, and every older month can be archived: `kakunin archive`).
 struct CarryForward {
-    /// The decision in force before this run, as far as carrying it forward needs.
-    struct Kept {
-        let digest: Int64
-        let nextReview: LocalDate?
-        /// outcome, `{REASONS}`, S, valid_from, valid_to as stored (S moved to this run's as-of
-        /// date when it tracked the as-of date: Decision.carried).
-        let stored: [String?]
-    }
-
     let full: Bool
     /// Why the run is full ("" for an incremental one).
     let why: String
@@ -37,11 +30,31 @@ struct CarryForward {
     /// counts from it.
     let lastFullRunID: Int?
     let asOf: LocalDate
-    private let previousAsOf: String?
-    private var kept: [String: Kept] = [:]
+    /// The run whose decisions in force this one carries forward or compares with (nil: none):
+    /// each member's travels with its facts row (FactsSource.carryKept, MemberFactsQuery.keptColumn),
+    /// so the run holds nothing per member.
+    let keptRun: Int?
     private(set) var carried = 0
     private(set) var compared = 0
     private(set) var mismatches: [String] = []
+
+    /// An incremental night: the query of the members it reads (nil on a full run: everyone):
+    /// those whose facts can have changed since the kept run or whose review date has come.
+    var candidates: String? {
+        guard !full, let keptRun else { return nil }
+        return "SELECT member_id FROM incremental_candidates($1, \(keptRun), $2)"
+    }
+
+    /// An incremental night: the members it did not read keep their decisions in force too.
+    mutating func carriedWithoutReading(_ members: Int) {
+        guard !full else { return }
+        carried += members
+    }
+
+    /// run.counts with the number of members whose facts the run read.
+    func counts(parameters: LoadedParameters, codeVersion: String, runID: Int, factsRead: Int) -> [String: Any] {
+        counts(parameters: parameters, codeVersion: codeVersion, runID: runID).merging(["facts_read": factsRead]) { $1 }
+    }
 
     /// A digest of the catalogue of dated measures: a change in it (a new code version) makes a full run.
     static let measuresDigest: String = {
@@ -52,7 +65,7 @@ struct CarryForward {
 
     /// A dry run decides everyone and compares nothing.
     static func dryRun(asOf: LocalDate) -> CarryForward {
-        CarryForward(full: true, why: "dry run", baseRunID: nil, lastFullRunID: nil, asOf: asOf, previousAsOf: nil)
+        CarryForward(full: true, why: "dry run", baseRunID: nil, lastFullRunID: nil, asOf: asOf, keptRun: nil)
     }
 
     /// A base run stores every member's decision (it is full and starts decision_in_force).
@@ -74,7 +87,7 @@ struct CarryForward {
         guard let previous, let base = previous[2].flatMap({ Int($0) }), let lastFullRun = previous[3].flatMap({ Int($0) }) else {
             return CarryForward(
                 full: true, why: previous == nil ? "first run of the insurer" : "the previous run kept no review dates",
-                baseRunID: nil, lastFullRunID: nil, asOf: asOf, previousAsOf: nil)
+                baseRunID: nil, lastFullRunID: nil, asOf: asOf, keptRun: nil)
         }
         let baseWhy = try baseRunReason(db, baseRunID: base, parameters: parameters, codeVersion: codeVersion)
         let fullWhy = try fullRunReason(db, lastFullRunID: lastFullRun, asOf: asOf, parameters: parameters, askedFull: askedFull)
@@ -82,11 +95,9 @@ struct CarryForward {
         // than the month before, and older months can be archived.
         let newMonth = try fullWhy != nil && !sameMonth(db, base, asOf)
         let why = baseWhy ?? fullWhy.map { newMonth ? "\($0); the first full run of the month (a base run)" : $0 }
-        var plan = CarryForward(
+        return CarryForward(
             full: why != nil, why: why ?? "", baseRunID: baseWhy != nil || newMonth ? nil : base,
-            lastFullRunID: why == nil ? lastFullRun : nil, asOf: asOf, previousAsOf: previous[1])
-        try plan.load(db, previousRunID: previous[0]!)
-        return plan
+            lastFullRunID: why == nil ? lastFullRun : nil, asOf: asOf, keptRun: Int(previous[0]!)!)
     }
 
     /// Why this run must be a base run (nil: it need not): the parameters, the code version or the
@@ -124,31 +135,17 @@ struct CarryForward {
         return d.year == asOf.year && d.month == asOf.month
     }
 
-    private mutating func load(_ db: Connection, previousRunID: String) throws {
-        let rows = try db.query(
-            """
-            SELECT member_id, facts_digest, next_review_on::text, outcome, reasons::text, s_date::text, valid_from::text, valid_to::text
-            FROM decision_in_force($1) WHERE facts_digest IS NOT NULL
-            """, [previousRunID]
-        ).rows
-        kept.reserveCapacity(rows.count)
-        for r in rows {
-            var s = r[5]
-            if s == previousAsOf { s = asOf.description }
-            kept[r[0]!] = Kept(
-                digest: Int64(r[1]!)!, nextReview: r[2].flatMap { LocalDate(stored: $0) }, stored: [r[3], r[4], s, r[6], r[7]])
-        }
-    }
-
-    /// The kept decision an incremental night carries forward for this member, if any.
-    private func carriable(_ memberID: String, digest: Int64) -> Kept? {
-        guard let k = kept[memberID], k.digest == digest, k.nextReview.map({ $0 > asOf }) ?? true else { return nil }
-        return k
+    /// The kept decision (MemberFactsQuery.keptColumn) an incremental night may carry forward:
+    /// made from the same facts (digest) and not due for review.
+    private func carriable(_ row: CopyRow, digest: Int64) throws -> Bool {
+        let k = MemberFactsQuery.keptColumn
+        guard keptRun != nil, row.int64(k) == digest else { return false }
+        return try row.date(k + 1).map { $0 > asOf } ?? true
     }
 
     /// An incremental night: true when the member's decision in force is carried forward (not decided).
-    mutating func carries(_ memberID: String, digest: Int64) -> Bool {
-        guard !full, carriable(memberID, digest: digest) != nil else { return false }
+    mutating func carries(_ row: CopyRow, digest: Int64) throws -> Bool {
+        guard !full, try carriable(row, digest: digest) else { return false }
         carried += 1
         return true
     }
@@ -156,12 +153,13 @@ struct CarryForward {
     /// A full run: the decision an incremental night would have carried forward must be the one
     /// decided. True when the run keeps the decision in force instead of storing it (a full run
     /// that is not a base run, the decision equal): it counts as carried forward.
-    mutating func check(_ memberID: String, digest: Int64, _ d: Decision, reasons: String, issues: Bool) -> Bool {
-        guard full, let k = carriable(memberID, digest: digest) else { return false }
+    mutating func check(_ row: CopyRow, digest: Int64, _ d: Decision, reasons: String, issues: Bool) throws -> Bool {
+        guard full, try carriable(row, digest: digest) else { return false }
         compared += 1
         let decided = [d.outcome.rawValue, reasons, d.s?.description, d.validFrom?.description, d.validTo?.description]
-        guard decided == k.stored else {
-            mismatches.append(memberID)
+        // outcome, `{REASONS}`, S, valid_from, valid_to as kept.
+        guard decided == (2..<7).map({ row.string(MemberFactsQuery.keptColumn + $0) }) else {
+            mismatches.append(row.string(0)!)
             return false
         }
         guard !base, !issues else { return false }
@@ -180,10 +178,11 @@ struct CarryForward {
         ]
     }
 
-    /// A 64-bit FNV-1a digest of every field of the member's facts row.
+    /// A 64-bit FNV-1a digest of every field of the member's facts (the row's columns before the
+    /// kept decision).
     static func digest(_ row: CopyRow) -> Int64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for i in 0..<row.count {
+        for i in 0..<min(row.count, MemberFactsQuery.keptColumn) {
             if row.isNull(i) {
                 h = (h ^ 0xFF) &* 0x100_0000_01b3
             } else {

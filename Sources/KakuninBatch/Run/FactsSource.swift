@@ -40,9 +40,43 @@ struct FactsSource {
         firstSQL = factsSQL()
     }
 
+    /// The run whose decisions in force travel with each member's facts (CarryForward.keptRun).
+    private(set) var keptRun: Int?
+
+    /// Each row carries the member's decision in force of `run` after the facts
+    /// (MemberFactsQuery.keptColumn); set before the read starts (splitIfLarge, stream).
+    mutating func carryKept(of run: Int?) {
+        keptRun = run
+        firstSQL = factsSQL()
+    }
+
+    /// An incremental night's candidates (CarryForward.candidates): nil, every member.
+    private(set) var candidates: String?
+
+    /// An incremental night reads its candidates only, in the same snapshot: each table by its
+    /// index (nested loops allowed), in one stream (never split).
+    /// A large insurer (`splitAbove` members or more) with more candidates than a quarter of its
+    /// members reads every member instead, in two halves, and compares digests: index lookups
+    /// for most members cost far more than one hash-joined read (a night after a first one,
+    /// when most members have new documents, took minutes).
+    mutating func restrict(to candidates: String?) throws {
+        guard let candidates else { return }
+        if total >= Self.splitAbove {
+            let count = try reader.query("SELECT count(*) FROM (\(substituted(candidates))) c").scalar.flatMap { Int($0) } ?? total
+            if count * 4 >= total { return }
+        }
+        self.candidates = candidates
+        try reader.execute("SET LOCAL enable_nestloop = on")
+        firstSQL = factsSQL()
+    }
+
     private func factsSQL(_ range: String = "") -> String {
-        MemberFactsQuery.sql(oneMember: false, range: range, delivery: delivery)
-            .replacingOccurrences(of: "$1", with: "'\(insurer)'")  // validated: digits only
+        substituted(MemberFactsQuery.sql(oneMember: false, range: range, delivery: delivery, keptRun: keptRun, candidates: candidates))
+    }
+
+    /// `sql` with the insurer ($1) and the as-of date ($2) written in.
+    private func substituted(_ sql: String) -> String {
+        sql.replacingOccurrences(of: "$1", with: "'\(insurer)'")  // validated: digits only
             .replacingOccurrences(of: "$2", with: "'\(asOf)'::date")  // a LocalDate
     }
 
@@ -56,7 +90,7 @@ struct FactsSource {
         // did; figures in the Benchmarks article). The keys are the delivery's: with `employer`
         // most members have an `E-` key, and a median of the home keys put them all in the first half.
         let samplePercent = min(100, max(0.5, 5_000 * 100 / Double(max(total, 1))))
-        guard total >= Self.splitAbove,
+        guard total >= Self.splitAbove, candidates == nil,
             let boundary = try reader.query(
                 """
                 SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY k) FROM (

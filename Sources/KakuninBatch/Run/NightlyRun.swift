@@ -489,10 +489,13 @@ public final class NightlyRun {
                 person: person, asOf: o.asOf, common: common)
         }
         defer { mailer?.stop() }
+        // The kept decisions travel with the facts: planned before the read starts.
+        var carry = try planCarry(reader, o, runID: runID)
+        facts.carryKept(of: carry.keptRun)
+        try facts.restrict(to: carry.candidates)
         try facts.splitIfLarge(url: url, log: log)
         log.event("decide", "deciding \(facts.total) members", ["members": facts.total])
         var encoder = DecisionEncoder(parameters: o.parameters.parameters, runID: runID, insurer: o.insurer, asOf: o.asOf)
-        var carry = try planCarry(reader, o, runID: runID)
         // The decisions go to the writer connection's own thread, which also sends the spooled
         // certificates and notices as they grow (StreamWriter): the server takes them while the
         // stream runs instead of after it.
@@ -507,6 +510,7 @@ public final class NightlyRun {
             decisionsInOrder: spool?.decisionsInOrder, switchBytes: Self.switchBytes)
         defer { w.stop() }
         let read = try streamDecisions(facts, &encoder, &numbers, &carry, to: w, mailer: mailer, runID: runID, registry: registry)
+        carry.carriedWithoutReading(facts.total - read)
         // The mailing thread has written the last rows; the writer's thread sends what the
         // spools still hold after the last decisions.
         let issued = try mailer?.finish()
@@ -518,11 +522,11 @@ public final class NightlyRun {
         try facts.commit()
         log.endProgress()
         log.event(
-            "decide", "decided \(read - carry.carried) members, carried \(carry.carried) forward",
-            ["members": read, "carried_forward": carry.carried])
+            "decide", "decided \(facts.total - carry.carried) members, carried \(carry.carried) forward (facts read: \(read))",
+            ["members": facts.total, "facts_read": read, "carried_forward": carry.carried])
 
         guard let runID, let staging, let spool else {
-            let report = try RunReport.fromStage(writer, membersRead: read)
+            let report = try RunReport.fromStage(writer, membersRead: facts.total)
             try writer.execute("ROLLBACK")
             return .dryRun(report)
         }
@@ -535,9 +539,9 @@ public final class NightlyRun {
         do {
             try IssueTransaction(writer: writer, registry: registry, runID: runID, insurer: o.insurer, log: log).commit(
                 .init(
-                    membersRead: read, issued: issued, factsSnapshot: facts.snapshot, numbers: numbers, changes: spool.changes,
+                    membersRead: facts.total, issued: issued, factsSnapshot: facts.snapshot, numbers: numbers, changes: spool.changes,
                     switches: w.switches, sentDuringStream: streamed.sentDuringStream, heldForMemberOrder: streamed.held,
-                    carry: carry.counts(parameters: o.parameters, codeVersion: o.codeVersion, runID: runID)),
+                    carry: carry.counts(parameters: o.parameters, codeVersion: o.codeVersion, runID: runID, factsRead: read)),
                 parameters: o.parameters, codeVersion: o.codeVersion, host: o.host)
         } catch {
             _ = stagedFiles.wait()
@@ -556,7 +560,9 @@ public final class NightlyRun {
             } ?? .dryRun(asOf: o.asOf)
         log.event(
             "decide",
-            carry.full ? "full run: \(carry.why)" : "incremental night: members whose facts changed or whose review date has come",
+            carry.full
+                ? "full run: \(carry.why)"
+                : "incremental night: reading the members whose facts can have changed or whose review date has come",
             ["full_run": carry.full])
         return carry
     }
@@ -576,12 +582,11 @@ public final class NightlyRun {
             read += 1
             // An incremental night carries the decision in force forward (no row, nothing to mail).
             let digest = CarryForward.digest(row)
-            let memberID = row.string(0)!
-            if !carry.carries(memberID, digest: digest) {
+            if try !carry.carries(row, digest: digest) {
                 let decided = try encoder.decide(row, digest: digest, numbers: &numbers)
                 // A full run that is not a base run stores only what differs from the decision in force.
-                let kept = carry.check(
-                    memberID, digest: digest, decided.decision, reasons: String(decoding: decided.reasons.array, as: UTF8.self),
+                let kept = try carry.check(
+                    row, digest: digest, decided.decision, reasons: String(decoding: decided.reasons.array, as: UTF8.self),
                     issues: decided.number != nil || decided.printedChange != nil)
                 if !kept { try encoder.write(row, decided, to: w) }
                 if !kept, let mailer {

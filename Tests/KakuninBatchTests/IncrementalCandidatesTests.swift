@@ -1,0 +1,328 @@
+import Foundation
+import KakuninCore
+import KakuninStore
+import KakuninTesting
+import Testing
+
+/// Issue 34 item 2: an incremental night reads the facts of its candidates only (sql/041
+/// incremental_candidates): the members whose rows were written by a transaction the previous
+/// run's snapshot did not see, whose dated rows came into force, or whose decision in force is
+/// due for review. The stamps are the database's: every writer marks its member.
+@Suite("Incremental nights read only the members that can have changed", .serialized)
+struct IncrementalCandidatesTests {
+    static let n = 40
+
+    /// Members M000…M039 as IncrementalNightTests makes them; M001 works at establishment E001.
+    static func members(changed: [String: [String: String]] = [:]) -> [String] {
+        var lines = IncrementalNightTests.members(n, changed: changed)
+        lines[0] = FeedFiles.fullMemberHeader
+        for i in 1..<lines.count {
+            let id = String(format: "M%03d", i - 1)
+            var fields: [String: String] = [
+                "birth_date": "19\(50 + (i - 1) % 45)-0\(1 + (i - 1) % 9)-1\((i - 1) % 10)", "household_id": "H\(id)",
+            ]
+            if (i - 1) % 5 == 1 { fields["scheme"] = "employee" }
+            if (i - 1) % 7 == 3 {
+                fields["scheme"] = "elderly"
+                fields["birth_date"] = "194\((i - 1) % 10)-05-05"
+            }
+            if id == "M001" { fields["establishment_id"] = "E001" }
+            for (k, v) in changed[id] ?? [:] { fields[k] = v }
+            lines[i] = FeedFiles.member(id, fields, columns: FeedFiles.allMemberColumns)
+        }
+        return lines
+    }
+
+    private func k(_ tdb: TestDatabase, _ args: [String]) throws -> CommandResult {
+        let r = try runKakunin(args, database: tdb)
+        #expect(r.status == 0, "\(args.joined(separator: " ")): \(r.stdout)\(r.stderr)")
+        return r
+    }
+
+    private func importFeed(_ tdb: TestDatabase, _ dir: URL, _ feed: String, _ name: String, _ lines: [String]) throws {
+        _ = try k(tdb, ["import", feed, try FeedFiles.write(dir, name, lines).path, "--report-dir", dir.path])
+    }
+
+    /// 40 members, their Myna snapshots and one establishment; night 1 (full) and night 2 (the
+    /// first documents become facts).
+    private func settled() throws -> (TestDatabase, URL) {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        try importFeed(
+            tdb, dir, "establishments", "e.csv",
+            [EstablishmentsFeedTests.header, EstablishmentsFeedTests.row("E001", ["insurer_number": "131016"])])
+        try importFeed(tdb, dir, "members", "m1.csv", Self.members())
+        try importFeed(tdb, dir, "myna-status", "s.csv", IncrementalNightTests.myna(Self.n, asOf: "2026-11-01"))
+        for day in ["2026-11-20", "2026-11-21"] {
+            #expect(try nightly(tdb, day, out: dir.appendingPathComponent("out"), params: dir).status == 0)
+        }
+        return (tdb, dir)
+    }
+
+    private func counts(_ db: Connection, _ run: Int) throws -> [String: Int] {
+        let row = try db.query(
+            """
+            SELECT counts->>'members_read', counts->>'facts_read', counts->>'carried_forward',
+                   (SELECT count(*) FROM decision WHERE run_id = $1)::text
+            FROM run WHERE run_id = $1
+            """, [String(run)]
+        ).rows[0]
+        return ["members": Int(row[0]!)!, "read": Int(row[1]!)!, "carried": Int(row[2]!)!, "decided": Int(row[3]!)!]
+    }
+
+    /// The members whose decision in force after `run` is due for review by `asOf`.
+    private func due(_ db: Connection, _ run: Int, _ asOf: String) throws -> Set<String> {
+        Set(
+            try db.query("SELECT member_id FROM decision_in_force($1) WHERE next_review_on <= $2", [String(run), asOf]).rows.map {
+                $0[0]!
+            })
+    }
+
+    private func candidates(_ db: Connection, _ run: Int, _ asOf: String) throws -> Set<String> {
+        Set(try db.query("SELECT member_id FROM incremental_candidates('131016', $1, $2)", [String(run), asOf]).rows.map { $0[0]! })
+    }
+
+    @Test("a quiet night reads only the members due for review; a changed member is read too; every member is accounted for")
+    func readsOnlyCandidates() throws {
+        let (tdb, dir) = try settled()
+        let db = try tdb.connect()
+        let out = dir.appendingPathComponent("out")
+        var r = try nightly(tdb, "2026-11-22", out: out, params: dir)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let quietDue = try due(db, 2, "2026-11-22")
+        var c = try counts(db, 3)
+        #expect(c["read"] == quietDue.count && c["read"]! < Self.n, "\(c) due \(quietDue.sorted())")
+        #expect(c["members"] == Self.n && c["decided"]! + c["carried"]! == Self.n, "\(c)")
+        let line = "members = decided + carried forward: \(Self.n) = \(c["decided"]!) + \(c["carried"]!)"
+        #expect(r.stdout.contains("[pass] \(line) (incremental night: facts of \(c["read"]!) read"), "\(r.stdout)")
+
+        // M004 moves: it is read with the members due.
+        try importFeed(tdb, dir, "members", "m2.csv", Self.members(changed: ["M004": ["address": "東京都港区芝公園4丁目2番8号"]]))
+        let due4 = try due(db, 3, "2026-11-23")
+        #expect(!due4.contains("M004"))
+        r = try nightly(tdb, "2026-11-23", out: out, params: dir)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        c = try counts(db, 4)
+        #expect(c["read"] == due4.union(["M004"]).count, "\(c) due \(due4.sorted())")
+        #expect(try db.query("SELECT count(*) FROM decision WHERE run_id = 4 AND member_id = 'M004'").scalar == "1")
+        // Every read still shows all 40.
+        #expect(try db.query("SELECT count(*) FROM decision_in_force(4)").scalar == String(Self.n))
+    }
+
+    /// The auditors' report of `run` as JSON (kakunin report).
+    private func reportJSON(_ tdb: TestDatabase, _ run: Int, out: URL) throws -> [String: Any] {
+        let r = try k(tdb, ["report", "--run", String(run), "--format", "json", "--out", out.path])
+        return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)")
+    }
+
+    @Test(
+        "an incremental night's report starts from the previous run's kept counts and reads only the decisions written since; it shows what every member's decisions in force show"
+    )
+    func reportReadsWhatChanged() throws {
+        let (tdb, dir) = try settled()
+        let db = try tdb.connect()
+        let out = dir.appendingPathComponent("out")
+        #expect(try nightly(tdb, "2026-11-22", out: out, params: dir).status == 0)
+        try importFeed(tdb, dir, "members", "m2.csv", Self.members(changed: ["M004": ["address": "東京都港区芝公園4丁目2番8号"]]))
+        // A voided certificate: its member is issued one again (an outcome that changes).
+        let voided = try #require(
+            try db.query("SELECT member_id, certificate_number::text FROM certificate WHERE status = 'active' ORDER BY member_id LIMIT 1")
+                .rows
+                .first)
+        _ = try k(
+            tdb,
+            [
+                "certificate", "void", "--insurer", "131016", "--certificate", voided[1]!, "--reason", "issued in error", "--on",
+                "2026-11-22",
+            ])
+        #expect(try nightly(tdb, "2026-11-23", out: out, params: dir).status == 0)
+        #expect(try db.query("SELECT counts->>'base_run_id' FROM run WHERE run_id = 4").scalar == "1")
+        // Counted over every member's decision in force, as a base run's report counts.
+        let outcomes = Dictionary(
+            uniqueKeysWithValues: try db.query("SELECT outcome, count(*) FROM decision_in_force(4) GROUP BY 1").rows.map {
+                ($0[0]!, Int($0[1]!)!)
+            })
+        let detail = Set(
+            try db.query(
+                "SELECT outcome || ' ' || reason || ' ' || scheme || ' ' || count(*) FROM decision_in_force(4), unnest(reasons) reason GROUP BY outcome, reason, scheme"
+            ).rows.map { $0[0]! })
+        let matrix = Set(
+            try db.query(
+                """
+                SELECT coalesce(p.outcome, '(new)') || ' ' || coalesce(c.outcome, '(gone)') || ' ' || count(*)
+                FROM decision_in_force(4) c FULL JOIN decision_in_force(3) p USING (member_id) GROUP BY p.outcome, c.outcome
+                """
+            ).rows.map { $0[0]! })
+        let changed = try db.query(
+            """
+            SELECT member_id FROM decision_in_force(4) c JOIN decision_in_force(3) p USING (member_id)
+            WHERE p.outcome <> c.outcome ORDER BY 1
+            """
+        ).rows.map { $0[0]! }
+        let outcomesOfVoided = try db.query(
+            "SELECT p.outcome || ' ' || c.outcome FROM decision_in_force(4) c JOIN decision_in_force(3) p USING (member_id) WHERE member_id = $1",
+            [voided[0]!]
+        ).scalar
+        let runs = try db.query("SELECT run_id || ' ' || counts::text FROM run ORDER BY run_id").rows.map { $0[0]! }
+        #expect(changed.contains(voided[0]!), "the void changed nothing (\(outcomesOfVoided ?? "")): \(runs)")
+        func shown(_ report: [String: Any]) -> (outcomes: [String: Int], detail: Set<String>, matrix: Set<String>, changed: [String]) {
+            let d = (report["by_outcome_reason_scheme"] as? [[String: Any]] ?? []).map {
+                "\($0["outcome"]!) \($0["reason"]!) \($0["scheme"]!) \($0["count"]!)"
+            }
+            let changes = report["changes"] as? [String: Any] ?? [:]
+            let m = (changes["matrix"] as? [[String: Any]] ?? []).map { "\($0["from"]!) \($0["to"]!) \($0["count"]!)" }
+            let c = (changes["changed"] as? [[String: Any]] ?? []).map { $0["member_id"] as! String }
+            return (report["outcomes"] as? [String: Int] ?? [:], Set(d), Set(m), c)
+        }
+        let report = shown(try reportJSON(tdb, 4, out: out))
+        #expect(report.outcomes == outcomes)
+        #expect(report.detail == detail)
+        #expect(report.matrix == matrix)
+        #expect(report.changed == changed)
+        // The counts start from those run 3 kept: a count changed there shows in run 4's report.
+        let kept = try #require(try db.query("SELECT counts->'outcomes'->>'none' FROM run WHERE run_id = 3").scalar)
+        try db.execute("ALTER TABLE run DISABLE TRIGGER run_history")
+        _ = try db.query(
+            "UPDATE run SET counts = jsonb_set(counts, '{outcomes,none}', to_jsonb($1::int)) WHERE run_id = 3", [String(Int(kept)! + 1000)])
+        try db.execute("ALTER TABLE run ENABLE TRIGGER run_history")
+        let tampered = shown(try reportJSON(tdb, 4, out: out))
+        #expect(tampered.outcomes["none"] == (outcomes["none"] ?? 0) + 1000, "\(tampered.outcomes)")
+    }
+
+    /// One writer's change of one member, and what it is.
+    struct Writer: Sendable {
+        let name: String
+        let change: @Sendable (TestDatabase, URL, String) throws -> CommandResult
+    }
+
+    static let writers: [Writer] = [
+        Writer(name: "members import (merge)") { tdb, dir, id in
+            try runKakunin(
+                [
+                    "import", "members", try FeedFiles.write(dir, "mw.csv", members(changed: [id: ["family_name": "鈴木"]])).path,
+                    "--report-dir", dir.path,
+                ],
+                database: tdb)
+        },
+        Writer(name: "myna-status import (a new snapshot)") { tdb, dir, id in
+            let line = "131016,\(id),2026-11-21,true,registered,active,2032-03-31,"
+            return try runKakunin(
+                [
+                    "import", "myna-status", try FeedFiles.write(dir, "sw.csv", [NightlyRunTests.mynaHeader, line]).path, "--report-dir",
+                    dir.path,
+                ],
+                database: tdb)
+        },
+        Writer(name: "application (console/CLI)") { tdb, _, id in
+            try runKakunin(
+                [
+                    "application", "add", "--insurer", "131016", "--member", id, "--kind", "card_lost", "--received-on", "2026-11-21",
+                    "--status", "approved",
+                ], database: tdb)
+        },
+        Writer(name: "certificate void at the counter") { tdb, _, id in
+            let number = try tdb.connect().query("SELECT max(certificate_number)::text FROM certificate WHERE member_id = $1", [id]).scalar!
+            return try runKakunin(
+                [
+                    "certificate", "void", "--insurer", "131016", "--certificate", number, "--reason", "issued in error", "--on",
+                    "2026-11-21",
+                ],
+                database: tdb)
+        },
+        Writer(name: "counter issue") { tdb, _, id in
+            try runKakunin(["counter", "issue", "--insurer", "131016", "--member", id, "--as-of", "2026-11-21"], database: tdb)
+        },
+        Writer(name: "establishment import") { tdb, dir, _ in
+            let row = EstablishmentsFeedTests.row(
+                "E001", ["insurer_number": "131016", "name": "かくにん製作所", "address": "東京都千代田区大手町1丁目1番1号"])
+            return try runKakunin(
+                [
+                    "import", "establishments", try FeedFiles.write(dir, "ew.csv", [EstablishmentsFeedTests.header, row]).path,
+                    "--report-dir", dir.path,
+                ],
+                database: tdb)
+        },
+    ]
+
+    /// Direct SQL by the tables' owner: the stamp is the database's, whatever the statement sets
+    /// (an UPDATE, a DELETE, an INSERT into a table written row by row that names an old stamp).
+    static let statements: [(table: String, sql: String)] = [
+        ("myna_status", "UPDATE myna_status SET card_expiry = '2032-01-31', changed_xact = '1' WHERE member_id = $1"),
+        ("certificate", "UPDATE certificate SET valid_to = valid_to - 1 WHERE member_id = $1"),
+        ("notice", "DELETE FROM notice WHERE member_id = $1"),
+        (
+            "mail_return",
+            """
+            INSERT INTO mail_return (insurer_number, member_id, document, certificate_number, returned_on, note, changed_xact)
+            SELECT '131016', $1, 'certificate', max(certificate_number), '2026-11-21', 'by hand', '1' FROM certificate WHERE member_id = $1
+            """
+        ),
+    ]
+
+    @Test("every writer marks its member as changed: imports, applications, the counter, establishments, and direct SQL on each table")
+    func everyWriterMarks() throws {
+        let (tdb, dir) = try settled()
+        let db = try tdb.connect()
+        let asOf = "2026-11-22"
+        var used: Set<String> = []
+        /// A member not yet a candidate (nor one already used), with `having` true for it.
+        func quiet(_ having: String = "true") throws -> String {
+            let now = try candidates(db, 2, asOf)
+            let ids = try db.query("SELECT member_id FROM member m WHERE \(having) ORDER BY member_id").rows.map { $0[0]! }
+            return try #require(ids.first { !now.contains($0) && !used.contains($0) }, "no quiet member where \(having)")
+        }
+        for w in Self.writers {
+            // The counter issues to the member whose certificate was just voided.
+            let voided = "member_id IN (SELECT member_id FROM certificate WHERE status = 'voided')"
+            let id =
+                w.name.hasPrefix("establishment")
+                ? "M001"
+                : w.name.hasPrefix("counter")
+                    ? try db.query("SELECT member_id FROM member m WHERE \(voided)").scalar!
+                    : try quiet(
+                        w.name.hasPrefix("certificate")
+                            ? "EXISTS (SELECT 1 FROM certificate c WHERE c.member_id = m.member_id)" : "member_id <> 'M001'")
+
+            // (The counter issues to the member whose certificate the void marked already.)
+            let before = try candidates(db, 2, asOf).contains(id)
+            #expect(w.name.hasPrefix("counter") || !before, "\(w.name): \(id) was a candidate before")
+            let r = try w.change(tdb, dir, id)
+            #expect(r.status == 0, "\(w.name): \(r.stdout)\(r.stderr)")
+            used.insert(id)
+            #expect(try candidates(db, 2, asOf).contains(id), "\(w.name) did not mark \(id): \(r.stdout)")
+            if w.name.hasPrefix("counter") {
+                let stamped = try db.query(
+                    """
+                    SELECT count(*) FROM certificate WHERE member_id = $1 AND run_id IS NULL AND status = 'active'
+                      AND NOT pg_visible_in_snapshot(changed_xact, (SELECT facts_snapshot FROM run WHERE run_id = 2))
+                    """, [id]
+                ).scalar
+                #expect(stamped == "1", "the counter's certificate for \(id) carries no new stamp: \(r.stdout)")
+            }
+        }
+        for s in Self.statements {
+            let id = try quiet(
+                "EXISTS (SELECT 1 FROM \(s.table == "mail_return" ? "certificate" : s.table) t WHERE t.member_id = m.member_id)")
+            let affected = try db.query(s.sql, [id]).affectedRows
+            #expect(affected > 0, "\(s.table): nothing changed for \(id)")
+            used.insert(id)
+            #expect(try candidates(db, 2, asOf).contains(id), "\(s.table): \(s.sql) did not mark \(id)")
+        }
+        // A snapshot dated after the next night becomes a fact on its date: read then.
+        let later = try quiet("member_id IN (SELECT member_id FROM decision_in_force(2) WHERE next_review_on > '2026-12-31')")
+        _ = try runKakunin(
+            [
+                "import", "myna-status",
+                try FeedFiles.write(
+                    dir, "later.csv", [NightlyRunTests.mynaHeader, "131016,\(later),2026-11-24,true,registered,active,2033-03-31,"]
+                ).path,
+                "--report-dir", dir.path,
+            ], database: tdb)
+        #expect(try nightly(tdb, asOf, out: dir.appendingPathComponent("out"), params: dir).status == 0)
+        #expect(try nightly(tdb, "2026-11-23", out: dir.appendingPathComponent("out"), params: dir).status == 0)
+        #expect(!(try candidates(db, 4, "2026-11-23")).contains(later), "\(later) was read before its snapshot's date")
+        let dueThen = try due(db, 4, "2026-11-24").contains(later)
+        #expect(!dueThen, "\(later) is due for review anyway: the test would not show the date's effect")
+        #expect(try candidates(db, 4, "2026-11-24").contains(later), "the snapshot dated 2026-11-24 did not mark \(later) on its date")
+    }
+}
