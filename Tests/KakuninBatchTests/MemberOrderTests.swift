@@ -49,9 +49,11 @@ struct MemberOrderTests {
     func outcome(_ tdb: TestDatabase, _ folder: URL) throws -> [String] {
         let db = try tdb.connect()
         var parts: [String] = []
+        // Every column but the transaction that wrote the row (sql/041's change stamp).
         for q in [
-            "SELECT d.* FROM decision d ORDER BY member_id", "SELECT * FROM notice ORDER BY member_id, kind",
-            "SELECT * FROM certificate ORDER BY certificate_number",
+            "SELECT to_jsonb(d)::text FROM decision d ORDER BY member_id",
+            "SELECT (to_jsonb(n) - 'changed_xact')::text FROM notice n ORDER BY member_id, kind",
+            "SELECT (to_jsonb(c) - 'changed_xact')::text FROM certificate c ORDER BY certificate_number",
         ] {
             parts.append(try db.query(q).rows.map { $0.map { $0 ?? "∅" }.joined(separator: "|") }.joined(separator: "\n"))
         }
