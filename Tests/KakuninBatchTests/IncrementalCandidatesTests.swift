@@ -70,6 +70,33 @@ struct IncrementalCandidatesTests {
         return ["members": Int(row[0]!)!, "read": Int(row[1]!)!, "carried": Int(row[2]!)!, "decided": Int(row[3]!)!]
     }
 
+    @Test(
+        "a night with candidates for a quarter of the insurer's members or more reads everyone in one read and compares digests; a small insurer (under KAKUNIN_READ_ALL_FROM) reads its candidates"
+    )
+    func manyCandidatesReadEveryone() throws {
+        // Night 2 after a first night: most members have new documents (candidates). The
+        // threshold is lowered to 10 members so that 40 count as an insurer that reads everyone.
+        for (readAllFrom, everyone) in [("10", true), ("1000", false)] {
+            let tdb = try TestDatabase()
+            let dir = try temporaryDirectory()
+            try importFeed(tdb, dir, "members", "m1.csv", Self.members())
+            try importFeed(tdb, dir, "myna-status", "s.csv", IncrementalNightTests.myna(Self.n, asOf: "2026-11-01"))
+            #expect(try nightly(tdb, "2026-11-20", out: dir.appendingPathComponent("out"), params: dir).status == 0)
+            let r = try runKakunin(
+                ["run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", dir.appendingPathComponent("out").path],
+                database: tdb, environment: ["KAKUNIN_READ_ALL_FROM": readAllFrom])
+            #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+            let db = try tdb.connect()
+            let night2 = try counts(db, 2)
+            #expect(night2["members"] == Self.n && night2["decided"]! + night2["carried"]! == Self.n, "\(night2)")
+            if everyone {
+                #expect(night2["read"] == Self.n, "read everyone (\(night2))")
+            } else {
+                #expect(night2["read"]! < Self.n, "read the candidates only (\(night2))")
+            }
+        }
+    }
+
     /// The members whose decision in force after `run` is due for review by `asOf`.
     private func due(_ db: Connection, _ run: Int, _ asOf: String) throws -> Set<String> {
         Set(
