@@ -25,10 +25,9 @@ enum InForceDelta {
             let row = try db.query(
                 """
                 SELECT p.run_id, p.counts::text FROM run r
-                JOIN run p ON p.insurer_number = r.insurer_number AND p.job = r.job AND p.run_id < r.run_id AND p.status = 'completed'
-                           AND p.counts ? 'in_force_detail'
-                           AND coalesce((p.counts->>'base_run_id')::bigint, p.run_id) = (r.counts->>'base_run_id')::bigint
-                WHERE r.run_id = $1 AND (r.counts->>'base_run_id')::bigint <> r.run_id
+                JOIN run p ON p.insurer_number = r.insurer_number AND p.job = r.job AND p.status = 'completed'
+                           AND p.counts ? 'in_force_detail' AND \(laterInChain("p", "r"))
+                WHERE r.run_id = $1
                 ORDER BY p.run_id DESC LIMIT 1
                 """, [String(runID)]
             ).firstRow
@@ -36,13 +35,20 @@ enum InForceDelta {
         return (try row.int(0), try row.text(1))
     }
 
+    /// SQL: run `r` is not a base run and run `p` is an earlier run of its chain (the same base
+    /// run): `r`'s decisions in force are `p`'s plus the chain's rows after `p`.
+    private static func laterInChain(_ p: String, _ r: String) -> String {
+        """
+        (\(r).counts->>'base_run_id')::bigint <> \(r).run_id AND \(p).run_id < \(r).run_id
+        AND coalesce((\(p).counts->>'base_run_id')::bigint, \(p).run_id) = (\(r).counts->>'base_run_id')::bigint
+        """
+    }
+
     /// Whether `runID` is not a base run and `since` is an earlier run of its chain (the same base run).
     static func applies(_ db: Connection, runID: Int, since: Int) throws -> Bool {
         try db.query(
             """
-            SELECT (r.counts->>'base_run_id')::bigint <> r.run_id AND p.run_id < r.run_id
-                   AND coalesce((p.counts->>'base_run_id')::bigint, p.run_id) = (r.counts->>'base_run_id')::bigint
-            FROM run r, run p WHERE r.run_id = $1 AND p.run_id = $2
+            SELECT \(laterInChain("p", "r")) FROM run r, run p WHERE r.run_id = $1 AND p.run_id = $2
             """, [String(runID), String(since)]
         ).scalar == "t"
     }
