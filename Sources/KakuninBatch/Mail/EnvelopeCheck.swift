@@ -194,7 +194,7 @@ struct EnvelopeCheck: Sendable {
         var letters: [[UInt8]] = []
         while let next = try ins.peek(), next[0] == id {
             letters.append(next[1])
-            if let paragraphs, let missing = next.dropFirst(2).first(where: { !paragraphs.contains($0) }) {
+            if let paragraphs, let missing = unknownParagraph(next, paragraphs) {
                 unknownParagraphs += 1
                 if firstUnknown == nil { firstUnknown = "member \(text(next[1])): \(text(missing))" }
             }
@@ -210,6 +210,21 @@ struct EnvelopeCheck: Sendable {
         if let listed, Self.integer(listed) != letters.count {
             problem("envelope \(text(id)): envelopes.csv counts \(text(listed)) inserts, inserts.csv has \(letters.count)")
         }
+    }
+
+    /// The paragraph ids of the letter found defined last (by column): most letters repeat
+    /// their neighbours' paragraphs, and comparing bytes costs less than hashing them.
+    private var definedLast: [[UInt8]?] = []
+
+    /// The first paragraph id of a letter (its fields after envelope and member) that
+    /// letter_paragraphs.csv does not define, nil when it defines them all.
+    private mutating func unknownParagraph(_ letter: [[UInt8]], _ paragraphs: Set<[UInt8]>) -> [UInt8]? {
+        if definedLast.count != letter.count - 2 { definedLast = Array(repeating: nil, count: max(letter.count - 2, 0)) }
+        for (k, id) in letter.dropFirst(2).enumerated() where id != definedLast[k] {
+            guard paragraphs.contains(id) else { return id }
+            definedLast[k] = id
+        }
+        return nil
     }
 
     private func text(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self) }
@@ -279,7 +294,7 @@ final class LineRecords {
 
     private func readRecord() throws -> [[UInt8]]? {
         while true {
-            if let nl = buffer[start..<end].firstIndex(of: 10) {
+            if let nl = newline() {
                 let line = buffer[start..<nl]
                 start = nl + 1
                 return Self.fastSplit(line, slots) ?? Self.split(line, wanted)
@@ -299,6 +314,16 @@ final class LineRecords {
             let n = buffer.withUnsafeMutableBufferPointer { read(fd, $0.baseAddress! + end, $0.count - end) }
             if n < 0 { throw FileReadError(path: path, reason: String(cString: strerror(errno))) }
             if n == 0 { eof = true } else { end += n }
+        }
+    }
+
+    /// The index of the next line end in the buffer, nil when the buffer holds none (memchr:
+    /// the check reads hundreds of megabytes).
+    private func newline() -> Int? {
+        guard start < end else { return nil }
+        return buffer.withUnsafeBytes { b -> Int? in
+            guard let p = memchr(b.baseAddress! + start, 10, end - start) else { return nil }
+            return UnsafeRawPointer(p) - b.baseAddress!
         }
     }
 

@@ -394,6 +394,7 @@ final class HashedFile {
         self.name = name
         url = dir.appendingPathComponent(name)
         file = try OwnerOnlyFile.create(url)
+        file.writebackEvery = MailFiles.writebackBytes
         try write(Array(head.utf8))
     }
 

@@ -74,23 +74,26 @@ public struct RunReport: Sendable {
         /// The members whose facts the run read (nil: a run that read every member's).
         public var factsRead: Int?
 
-        /// From the run's counts (CarryForward.counts), nil when it has none.
-        static func load(_ db: Connection, runID: Int) throws -> Carry? {
+        /// From the run's counts (CarryForward.counts), nil when it has none. `countRows`: count
+        /// the run's decision rows here; a base run's report counts them in its pass over the
+        /// same rows (`load` sets `decidedRows` from it) and skips this second scan.
+        static func load(_ db: Connection, runID: Int, countRows: Bool = true) throws -> Carry? {
             guard
                 let row = try db.query(
                     """
                     SELECT (counts->>'full_run')::boolean, counts->>'full_run_reason', (counts->>'carried_forward')::int,
                            (counts->>'carry_compared')::int, (counts->>'carry_mismatches')::int,
                            array_to_string(ARRAY(SELECT jsonb_array_elements_text(counts->'carry_mismatch_members')), ' '),
-                           (SELECT count(*) FROM decision d WHERE d.run_id = r.run_id AND d.as_of = r.as_of), (counts->>'facts_read')::int
+                           CASE WHEN $2 THEN (SELECT count(*) FROM decision d WHERE d.run_id = r.run_id AND d.as_of = r.as_of) END,
+                           (counts->>'facts_read')::int
                     FROM run r WHERE run_id = $1 AND counts ? 'full_run'
-                    """, [String(runID)]
+                    """, [String(runID), countRows ? "true" : "false"]
                 ).rows.first
             else { return nil }
             return Carry(
                 full: row[0] == "t", reason: row[1] ?? "", carriedForward: Int(row[2] ?? "") ?? 0, compared: Int(row[3] ?? "") ?? 0,
                 mismatches: Int(row[4] ?? "") ?? 0, mismatchMembers: (row[5] ?? "").split(separator: " ").map(String.init),
-                decidedRows: Int(row[6]!)!, factsRead: row[7].flatMap { Int($0) })
+                decidedRows: Int(row[6] ?? "") ?? 0, factsRead: row[7].flatMap { Int($0) })
         }
 
         /// Every member of the insurer is accounted for: members = decided (the run's own
@@ -147,7 +150,8 @@ public struct RunReport: Sendable {
         r.insurerName = try ParameterVersions.recorded(db, runID: runID)?.parameters.insurerName
         let asOf = try run.text(0)
         r.membersRead = try run.int(1)
-        r.carry = try Carry.load(db, runID: runID)
+        let full = try run.bool(3)
+        r.carry = try Carry.load(db, runID: runID, countRows: !full)
         // Every member's decision in force: decided by this run or carried forward (issue 34).
         // A run that is its own base (a base run, or one made before issue 34) carries nothing
         // forward: its decisions in force are its own rows, counted without the function's
@@ -155,13 +159,14 @@ public struct RunReport: Sendable {
         // An incremental night (or a full run that is not a base run) counts what changed since
         // an earlier run of its chain whose counts are kept (InForceDelta), without reading
         // every member's decision in force.
-        let full = try run.bool(3)
         let since = full || !InForceDelta.few(r) ? nil : try InForceDelta.since(db, runID: runID)
         if try since.map({ try r.loadCounts(db, runID: runID, since: $0) }) != true {
             try r.loadCounts(
                 db, from: full ? "decision" : "decision_in_force(\(runID))",
                 where: full ? "as_of = '\(asOf)' AND run_id = \(runID)" : "as_of = '\(asOf)'")
         }
+        // A base run's decisions in force are its own rows: the pass above counted them.
+        if full { r.carry?.decidedRows = r.decisions }
         // Documents by kind: all issued, and those waiting (not in the vendor's file).
         let docs = try db.query(
             """
@@ -188,17 +193,6 @@ public struct RunReport: Sendable {
             manifestEnvelopes = m.envelopes
             lettersOff = m.member_letters == "off"
         }
-        let read = files?.wait() ?? pending.wait()
-        r.files = read.records
-        let excepted = read.excepted
-        let walk = read.walk
-        r.envelopes = walk.envelopes
-        r.postage = walk.postage.sorted { $0.key < $1.key }.map { ($0.key, $0.value.envelopes, $0.value.yen) }
-        let fromManifest = (manifestPostage ?? []).sorted { $0.mail_class < $1.mail_class }.map {
-            "\($0.mail_class) \($0.envelopes) \($0.yen)"
-        }
-        let fromFile = r.postage.map { "\($0.mailClass) \($0.envelopes) \($0.yen)" }
-        let sum = r.byOutcome.reduce(0) { $0 + $1.1 }
         // No member of the insurer holds two active certificates whose validity overlaps on or
         // after the as-of date (each certificate against the one before it, by member). Two
         // certificates that overlap there both end on or after it: the certificates that ended
@@ -217,6 +211,18 @@ public struct RunReport: Sendable {
         ).typedRows[0]
         let doubled = try overlap.int(0)
         let logged = try AuditLog.certificateCoverage(db, insurer: r.insurerNumber, run: runID)
+        // The files' side last: the database has answered every query meanwhile.
+        let read = files?.wait() ?? pending.wait()
+        r.files = read.records
+        let excepted = read.excepted
+        let walk = read.walk
+        r.envelopes = walk.envelopes
+        r.postage = walk.postage.sorted { $0.key < $1.key }.map { ($0.key, $0.value.envelopes, $0.value.yen) }
+        let fromManifest = (manifestPostage ?? []).sorted { $0.mail_class < $1.mail_class }.map {
+            "\($0.mail_class) \($0.envelopes) \($0.yen)"
+        }
+        let fromFile = r.postage.map { "\($0.mailClass) \($0.envelopes) \($0.yen)" }
+        let sum = r.byOutcome.reduce(0) { $0 + $1.1 }
         r.checks =
             [
                 Check(

@@ -54,6 +54,7 @@ final class MailFileWriter {
             nameLimit = 0
         }
         file = try OwnerOnlyFile.create(dir.appendingPathComponent(name))
+        file.writebackEvery = MailFiles.writebackBytes
         if forStaff { try StaffCSV.byteOrderMark.withUnsafeBytes { try emit($0) } }
         line.bytes.append(contentsOf: CSVField.join(header).utf8)
         guard try write(line.bytes) else { throw OperatorError(.internalError, "header of \(name) cannot be encoded") }

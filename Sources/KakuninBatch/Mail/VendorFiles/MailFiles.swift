@@ -57,6 +57,11 @@ enum MailFiles {
         let files: [FileEntry]
     }
 
+    /// The mailing files go to the disk as they grow, this many bytes at a time
+    /// (BufferedFileWriter.writebackEvery): the fsync before they are published then waits for
+    /// the last part only. KAKUNIN_WRITEBACK_BYTES: for measurements (0: at the fsync only).
+    static let writebackBytes = Int(ProcessInfo.processInfo.environment["KAKUNIN_WRITEBACK_BYTES"] ?? "") ?? 8 << 20
+
     static let names = (
         certificates: "certificates.csv", eligibility: "eligibility_notices.csv",
         apply: "apply_notices.csv", envelopes: "envelopes.csv", exceptions: "exceptions.csv", manifest: "manifest.json"
