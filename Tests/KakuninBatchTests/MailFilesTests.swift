@@ -326,6 +326,25 @@ struct MailFilesTests {
             "\(again.stdout)\(again.stderr)")
     }
 
+    @Test(
+        "mailing files handed to the disk as they grow (sync_file_range after every write) are byte for byte those written back at the fsync only"
+    )
+    func writebackAsTheyGrow() throws {
+        var published: [[String: Data]] = []
+        for every in ["1", "0"] {
+            let tdb = try TestDatabase()
+            let dir = try temporaryDirectory()
+            try household(tdb, dir)
+            let r = try run(tdb, dir, params: try params(dir, []), env: ["KAKUNIN_WRITEBACK_BYTES": every])
+            #expect(r.status == 0 && r.stdout.contains("[pass] every document is in exactly one envelope"), "\(r.stdout)\(r.stderr)")
+            let out = files(dir)
+            let names = try FileManager.default.contentsOfDirectory(atPath: out.path).filter { !$0.hasPrefix("report.") }
+            published.append(Dictionary(uniqueKeysWithValues: try names.map { ($0, try Data(contentsOf: out.appendingPathComponent($0))) }))
+        }
+        #expect(published[0].keys.contains("manifest.json") && published[0]["certificates.csv"]?.isEmpty == false)
+        #expect(published[0] == published[1])
+    }
+
     @Test("the old single mail_class keeps working for both kinds, with a deprecation note")
     func deprecatedMailClass() throws {
         let tdb = try TestDatabase()

@@ -311,7 +311,11 @@ struct MemberLetterRunTests {
         #expect([0, 11].contains(try nightly(tdb, Self.asOf, out: out, params: feeds).status))
         let dir = out.appendingPathComponent("131016/\(Self.asOf)/nightly")
         let url = dir.appendingPathComponent("letter_paragraphs.csv")
-        let used = try #require(try records(dir.appendingPathComponent("inserts.csv")).last?["help_lines"])
+        let letters = try records(dir.appendingPathComponent("inserts.csv"))
+        let used = try #require(letters.last?["help_lines"])
+        // Every letter that names the paragraph is counted (the check compares each id with the
+        // letter before's, then looks up only those that differ).
+        let naming = letters.filter { $0.values.contains(used) }.count
         // Drop the paragraph's row (its html spans lines: cut from its line to the next row's).
         let text = try String(contentsOf: url, encoding: .utf8)
         let start = try #require(text.range(of: "," + used + ","))
@@ -325,6 +329,7 @@ struct MemberLetterRunTests {
         #expect(
             show.stdout.contains("[FAIL] one member letter per mailed document")
                 && show.stdout.contains("missing from letter_paragraphs.csv"), "\(show.stdout)")
+        #expect(naming > 1 && show.stdout.contains("; \(naming) letters of inserts.csv refer to paragraph ids missing"), "\(show.stdout)")
         let (h, _, _) = try letterPages(tdb, out: out)
         #expect(h.status == 13 && h.stderr.contains(used), "\(h.stderr)")
     }

@@ -64,6 +64,21 @@ struct ReportReplayTests {
         #expect(first.stdout.contains("Changes: no earlier completed run of this insurer and job"))
     }
 
+    @Test("a base run's decision rows are counted in one pass: a row gone fails both members read = decisions and members = decided + carried forward")
+    func baseRunCountsOnce() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let out = try twoNights(tdb, dir)
+        let before = try runKakunin(["report", "--run", "1", "--out", out.path], database: tdb)
+        #expect(before.stdout.contains("[pass] members = decided + carried forward: 5 = 5 + 0 (full run"), "\(before.stdout)")
+        let db = try tdb.connect()
+        try db.execute("SET session_replication_role = replica")
+        try db.execute("DELETE FROM decision WHERE run_id = 1 AND member_id = 'C'")
+        let after = try runKakunin(["report", "--run", "1", "--out", out.path], database: tdb)
+        #expect(after.stdout.contains("[FAIL] members read = decisions: 5 = 4"), "\(after.stdout)")
+        #expect(after.stdout.contains("[FAIL] members = decided + carried forward: 5 = 4 + 0 (full run"), "\(after.stdout)")
+    }
+
     @Test("the lists of changed, new and gone members stream into valid CSV and JSON, whatever a member id holds")
     func streamedLists() throws {
         let tdb = try TestDatabase()
