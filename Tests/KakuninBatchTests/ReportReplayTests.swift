@@ -64,7 +64,9 @@ struct ReportReplayTests {
         #expect(first.stdout.contains("Changes: no earlier completed run of this insurer and job"))
     }
 
-    @Test("a base run's decision rows are counted in one pass: a row gone fails both members read = decisions and members = decided + carried forward")
+    @Test(
+        "a base run's decision rows are counted in one pass: a row gone fails both members read = decisions and members = decided + carried forward"
+    )
     func baseRunCountsOnce() throws {
         let tdb = try TestDatabase()
         let dir = try temporaryDirectory()
