@@ -507,36 +507,47 @@ public final class NightlyRun {
             try spool.certificates.complete()
             try spool.notices.complete()
         }
-        let streamed = try w.finish()
-        try facts.commit()
-        log.endProgress()
-        log.event(
-            "decide", "decided \(facts.total - carry.carried) members, carried \(carry.carried) forward (facts read: \(read))",
-            ["members": facts.total, "facts_read": read, "carried_forward": carry.carried])
-
-        guard let runID, let staging, let spool else {
-            let report = try RunReport.fromStage(writer, membersRead: facts.total)
-            try writer.execute("ROLLBACK")
-            return .dryRun(report)
-        }
-        // Still the run's holder? (The stream may have been quicker than a heartbeat.)
-        try registry?.heartbeat(runID: runID, force: true)
-        try staging.finish(insurer: o.insurer, asOf: o.asOf)
-        // Opened now, read on a thread of its own: the folder can be published meanwhile.
-        let staged = RunReport.FileFacts.open(staging.staging)
-        let stagedFiles = Background { RunReport.FileFacts.read(staged) }
+        // The writer's thread sends what is left (the rows held for member order among it)
+        // while the files are finished and their reading for the report begins.
+        try w.endInput()
+        let stagedFiles = try runID.flatMap { r in try staging.map { try finishFiles($0, runID: r, registry: registry, o) } }
         do {
+            let streamed = try w.finish()
+            try facts.commit()
+            log.endProgress()
+            log.event(
+                "decide", "decided \(facts.total - carry.carried) members, carried \(carry.carried) forward (facts read: \(read))",
+                ["members": facts.total, "facts_read": read, "carried_forward": carry.carried])
+            guard let runID, let spool, let stagedFiles else {
+                let report = try RunReport.fromStage(writer, membersRead: facts.total)
+                try writer.execute("ROLLBACK")
+                return .dryRun(report)
+            }
             try IssueTransaction(writer: writer, registry: registry, runID: runID, insurer: o.insurer, log: log).commit(
                 .init(
                     membersRead: facts.total, issued: issued, factsSnapshot: facts.snapshot, numbers: numbers, changes: spool.changes,
                     switches: w.switches, sentDuringStream: streamed.sentDuringStream, heldForMemberOrder: streamed.held,
                     carry: carry.counts(parameters: o.parameters, codeVersion: o.codeVersion, runID: runID, factsRead: read)),
                 parameters: o.parameters, codeVersion: o.codeVersion, host: o.host)
+            return .committed(stagedFiles: stagedFiles)
         } catch {
-            _ = stagedFiles.wait()
+            _ = stagedFiles?.wait()
             throw error
         }
-        return .committed(stagedFiles: stagedFiles)
+    }
+
+    /// A run's files finished (once it is known to be still this process's: a run taken over
+    /// stops here) and opened, then read on a thread of their own for the report: the
+    /// folder can be published meanwhile.
+    private func finishFiles(
+        _ staging: MailStaging, runID: Int, registry: RunRegistry?, _ o: Options
+    ) throws -> Background<
+        RunReport.FileFacts
+    > {
+        try registry?.heartbeat(runID: runID, force: true)
+        try staging.finish(insurer: o.insurer, asOf: o.asOf)
+        let staged = RunReport.FileFacts.open(staging.staging)
+        return Background { RunReport.FileFacts.read(staged) }
     }
 
     /// The decisions go to the writer connection's own thread, which also sends the spooled

@@ -89,6 +89,14 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
         try worker.put(next)
     }
 
+    /// Hands the last decisions over and lets the writer's thread send the rest of the spools
+    /// (and what was held for member order) without waiting for it: `finish` waits. The spools
+    /// must be complete (`CopySpool.complete`).
+    func endInput() throws {
+        if !chunk.isEmpty { try flush() }
+        worker.endInput()
+    }
+
     /// Waits until every decision handed over is sent, ends the decisions' COPY and sends the
     /// rest of the spools, which must be complete (`CopySpool.complete`). Returns the decisions
     /// loaded, per side the bytes that had been sent during the stream, and the decisions and

@@ -43,13 +43,19 @@ package final class WorkerThread<Batch>: @unchecked Sendable {  // safe: queue a
         lock.broadcast()
     }
 
-    /// Waits until every batch handed over is taken and `end` has run. Throws the worker's
-    /// error, if any.
-    package func finish() throws {
+    /// Says no batch follows, without waiting: the worker takes the rest and runs `end` while
+    /// the caller goes on (`finish` waits for it).
+    package func endInput() {
         lock.lock()
         ended = true
         lock.broadcast()
         lock.unlock()
+    }
+
+    /// Waits until every batch handed over is taken and `end` has run. Throws the worker's
+    /// error, if any.
+    package func finish() throws {
+        endInput()
         join()
         if let failure { throw failure }
     }
