@@ -206,14 +206,30 @@ public struct RunReport: Sendable {
         // of its time), and leaving them out keeps the check proportional to the certificates in
         // force rather than to every year issued (measured: the Benchmarks article of the
         // documentation, "Measurements behind the code").
+        // A run that reads what changed since an earlier run of its chain (`since`) whose checks
+        // all passed checks the members with a certificate written or changed after that run's
+        // snapshot only: two certificates that overlap and were both there before were both
+        // active then with a later end, and that run's check found none.
+        let sinceChecked = try since.flatMap { s in
+            try db.query("SELECT counts->>'checks_pass' = 'true' FROM run WHERE run_id = $1", [String(s.runID)]).scalar == "t"
+                ? s.runID : nil
+        }
+        let changedOnly =
+            sinceChecked == nil
+            ? ""
+            : """
+            AND member_id IN (SELECT c.member_id FROM certificate c, run p
+                              WHERE p.run_id = $3 AND c.insurer_number = $1 AND c.changed_xact >= pg_snapshot_xmin(p.facts_snapshot)
+                                AND NOT pg_visible_in_snapshot(c.changed_xact, p.facts_snapshot))
+            """
         let overlap = try db.query(
             """
             SELECT count(DISTINCT member_id), coalesce(string_agg(DISTINCT member_id, ' ' ORDER BY member_id) FILTER (WHERE n <= 10), '')
             FROM (SELECT member_id, valid_from, lag(valid_to) OVER w AS previous_to, row_number() OVER () AS n
-                  FROM certificate WHERE insurer_number = $1 AND status = 'active' AND valid_to >= $2::date
+                  FROM certificate WHERE insurer_number = $1 AND status = 'active' AND valid_to >= $2::date \(changedOnly)
                   WINDOW w AS (PARTITION BY member_id ORDER BY valid_from)) c
             WHERE valid_from <= previous_to
-            """, [r.insurerNumber, asOf]
+            """, sinceChecked.map { [r.insurerNumber, asOf, String($0)] } ?? [r.insurerNumber, asOf]
         ).typedRows[0]
         let doubled = try overlap.int(0)
         let logged = try AuditLog.certificateCoverage(db, insurer: r.insurerNumber, run: runID)
