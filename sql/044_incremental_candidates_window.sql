@@ -65,11 +65,13 @@ BEGIN
           AND x.run_id BETWEEN base_run AND p_previous AND x.next_review_on > prev_as_of AND x.next_review_on <= p_as_of
     ),
     households AS (
-        -- The changed members' households by the member's key (a few lookups each, where a
-        -- hash join read and hashed every member).
+        -- The changed members' households by the member's key (a lookup each, where a hash
+        -- join read and hashed every member; LIMIT 1, one row by the key anyway, keeps the
+        -- planner from turning the lookup into that join).
         SELECT h.household_id FROM (SELECT DISTINCT ch.member_id FROM changed ch) c
         CROSS JOIN LATERAL (SELECT m.household_id FROM member m
-                            WHERE m.insurer_number = p_insurer AND m.member_id = c.member_id AND m.household_id IS NOT NULL) h
+                            WHERE m.insurer_number = p_insurer AND m.member_id = c.member_id AND m.household_id IS NOT NULL
+                            LIMIT 1) h
         UNION SELECT f.household_id FROM fact_change f
         WHERE f.insurer_number = p_insurer AND f.household_id IS NOT NULL AND f.changed_xact >= since
           AND NOT pg_visible_in_snapshot(f.changed_xact, snap)

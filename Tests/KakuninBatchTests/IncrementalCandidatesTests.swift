@@ -241,26 +241,30 @@ struct IncrementalCandidatesTests {
         try db.execute("ALTER DATABASE \"\(database)\" SET track_functions = 'pl'")
         #expect(try nightly(tdb, "2026-11-22", out: out, params: dir).status == 0)
         #expect(try candidateCalls(db) == 1, "counted and read in one finding")
-        // A second active certificate overlapping a member's, written between nights: found.
+        // A second active certificate overlapping a member's, planted by the owner with a stamp
+        // every snapshot saw (as if written before the last run): an incremental night checks
+        // the members whose certificates changed since the last run only, a full run everyone,
+        // and so does the night after a run whose checks failed.
         let member = try #require(
             try db.query(
-                "SELECT member_id FROM certificate WHERE status = 'active' AND valid_to >= '2026-11-23' ORDER BY member_id LIMIT 1"
+                "SELECT member_id FROM certificate WHERE status = 'active' AND valid_to >= '2026-11-26' ORDER BY member_id LIMIT 1"
             )
             .scalar)
         try db.execute(
             """
-            INSERT INTO certificate (insurer_number, certificate_number, member_id, kind, reasons, valid_from, valid_to, issued_on)
-            SELECT '131016', 990001, member_id, 'issue', '{NO_CARD}', valid_from, valid_to, '2026-11-22' FROM certificate
+            INSERT INTO certificate (insurer_number, certificate_number, member_id, kind, reasons, valid_from, valid_to, issued_on, changed_xact)
+            SELECT '131016', 990001, member_id, 'issue', '{NO_CARD}', valid_from, valid_to, '2026-11-22', '1'::xid8 FROM certificate
             WHERE member_id = '\(member)' AND status = 'active' ORDER BY valid_from DESC LIMIT 1
             """)
-        let failed =
-            "[FAIL] no member holds two active certificates whose validity overlaps on or after the as-of date: 1 members, e.g. \(member)"
-        for day in ["2026-11-23", "2026-11-24"] {
-            // The night after a failed check checks every member again (nothing changed there).
-            let r = try nightly(tdb, day, out: out, params: dir)
-            #expect(r.stdout.contains(failed) && r.status == 13, "\(day): \(r.stdout)")
-            #expect(try db.query("SELECT counts->>'full_run' FROM run ORDER BY run_id DESC LIMIT 1").scalar == "false")
-        }
+        let check = "no member holds two active certificates whose validity overlaps on or after the as-of date"
+        var r = try nightly(tdb, "2026-11-23", out: out, params: dir)
+        #expect(r.stdout.contains("[pass] \(check): 0 members") && r.status == 0, "\(r.stdout)")
+        let failed = "[FAIL] \(check): 1 members, e.g. \(member)"
+        r = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-24", "--out", out.path, "--full"], database: tdb)
+        #expect(r.stdout.contains(failed) && r.status == 13, "--full: \(r.stdout)")
+        r = try nightly(tdb, "2026-11-25", out: out, params: dir)
+        #expect(r.stdout.contains(failed) && r.status == 13, "after a failed check: \(r.stdout)")
+        #expect(try db.query("SELECT counts->>'full_run' FROM run ORDER BY run_id DESC LIMIT 1").scalar == "false")
     }
 
     /// One writer's change of one member, and what it is.

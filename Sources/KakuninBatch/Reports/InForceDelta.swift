@@ -166,7 +166,7 @@ struct DecisionChain {
             }
             return """
                 SELECT x.* FROM (\(members)) c CROSS JOIN LATERAL (
-                    SELECT \(d) FROM decision d WHERE \(key(run)) AND d.member_id = c.member_id) x
+                    SELECT \(d) FROM decision d WHERE \(key(run)) AND d.member_id = c.member_id LIMIT 1) x
                 """
         }
         guard !reads.isEmpty else { return "SELECT \(d) FROM decision d WHERE false" }

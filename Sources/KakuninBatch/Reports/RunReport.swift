@@ -206,13 +206,16 @@ public struct RunReport: Sendable {
         // of its time), and leaving them out keeps the check proportional to the certificates in
         // force rather than to every year issued (measured: the Benchmarks article of the
         // documentation, "Measurements behind the code").
-        // A run that reads what changed since an earlier run of its chain (`since`) whose checks
-        // all passed checks the members with a certificate written or changed after that run's
-        // snapshot only: two certificates that overlap and were both there before were both
-        // active then with a later end, and that run's check found none.
+        // An incremental night that reads what changed since an earlier run of its chain
+        // (`since`) whose checks all passed checks the members with a certificate written or
+        // changed after that run's snapshot only: two certificates that overlap and were both
+        // there before were both active then with a later end, and that run's check found none.
+        // A full run checks every member.
         let sinceChecked = try since.flatMap { s in
-            try db.query("SELECT counts->>'checks_pass' = 'true' FROM run WHERE run_id = $1", [String(s.runID)]).scalar == "t"
-                ? s.runID : nil
+            try db.query(
+                "SELECT p.counts->>'checks_pass' = 'true' AND r.counts->>'full_run' = 'false' FROM run p, run r WHERE p.run_id = $1 AND r.run_id = $2",
+                [String(s.runID), id]
+            ).scalar == "t" ? s.runID : nil
         }
         let changedOnly =
             sinceChecked == nil
