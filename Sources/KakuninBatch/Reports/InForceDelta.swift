@@ -81,7 +81,7 @@ enum InForceDelta {
                   AND d.run_id > \(since) AND d.run_id <= \(run)
                 ORDER BY d.member_id, d.run_id DESC
             ),
-            prv AS (
+            prv AS MATERIALIZED (
                 SELECT member_id, outcome, scheme, reasons FROM (
                 \(chain.upTo(since).latest(members: "SELECT member_id FROM chg", count: changed))
                 ) p

@@ -58,6 +58,9 @@ public struct RunReport: Sendable {
     public var allChecksPass: Bool { checks.allSatisfy(\.pass) }
     /// Issue 34: how the run was made. nil: a run made before incremental nights.
     public var carry: Carry?
+    /// A report counted from what changed since an earlier run (InForceDelta): that run and the
+    /// changed members' outcomes from → to, read with the counts (the auditors' matrix).
+    var changes: (since: Int, fromTo: [(from: String, to: String, count: Int)])?
 
     /// A full run, or an incremental night and what it carried forward.
     public struct Carry: Sendable {
@@ -376,13 +379,19 @@ public struct RunReport: Sendable {
             try db.query(
                 """
                 WITH \(ctes)
-                SELECT outcome, scheme, array_to_string(reasons, ','), sum(n)::bigint
+                SELECT outcome, scheme, array_to_string(reasons, ','), sum(n)::bigint, 'counts'
                 FROM (SELECT outcome, scheme, reasons, 1 AS n FROM chg UNION ALL SELECT outcome, scheme, reasons, -1 FROM prv) t
                 GROUP BY 1, 2, 3
+                UNION ALL
+                SELECT coalesce(p.outcome, '(new)'), c.outcome, NULL, count(*), 'from-to' FROM chg c LEFT JOIN prv p USING (member_id) GROUP BY 1, 2
                 """
             ).typedRows
         }
-        try fold(groups, outcomes: outcomes, detail: start)
+        try fold(groups.filter { $0.optionalText(4) == "counts" }, outcomes: outcomes, detail: start)
+        changes = (
+            since.runID,
+            try groups.filter { $0.optionalText(4) == "from-to" }.map { (try $0.text(0), try $0.text(1), try $0.int(3)) }
+        )
         return true
     }
 
