@@ -202,41 +202,7 @@ public struct RunReport: Sendable {
         }
         let fromFile = r.postage.map { "\($0.mailClass) \($0.envelopes) \($0.yen)" }
         let sum = r.byOutcome.reduce(0) { $0 + $1.1 }
-        // No member of the insurer holds two active certificates whose validity overlaps on or
-        // after the as-of date (each certificate against the one before it, by member). Two
-        // certificates that overlap there both end on or after it: the certificates that ended
-        // before are history (an overlap among them is in the past, and was reported by the runs
-        // of its time), and leaving them out keeps the check proportional to the certificates in
-        // force rather than to every year issued (measured: the Benchmarks article of the
-        // documentation, "Measurements behind the code").
-        // An incremental night that reads what changed since an earlier run of its chain
-        // (`since`) whose checks all passed checks the members with a certificate written or
-        // changed after that run's snapshot only: two certificates that overlap and were both
-        // there before were both active then with a later end, and that run's check found none.
-        // A full run checks every member.
-        let sinceChecked = try since.flatMap { s in
-            try db.query(
-                "SELECT p.counts->>'checks_pass' = 'true' AND r.counts->>'full_run' = 'false' FROM run p, run r WHERE p.run_id = $1 AND r.run_id = $2",
-                [String(s.runID), id]
-            ).scalar == "t" ? s.runID : nil
-        }
-        let changedOnly =
-            sinceChecked == nil
-            ? ""
-            : """
-            AND member_id IN (SELECT c.member_id FROM certificate c, run p
-                              WHERE p.run_id = $3 AND c.insurer_number = $1 AND c.changed_xact >= pg_snapshot_xmin(p.facts_snapshot)
-                                AND NOT pg_visible_in_snapshot(c.changed_xact, p.facts_snapshot))
-            """
-        let overlap = try db.query(
-            """
-            SELECT count(DISTINCT member_id), coalesce(string_agg(DISTINCT member_id, ' ' ORDER BY member_id) FILTER (WHERE n <= 10), '')
-            FROM (SELECT member_id, valid_from, lag(valid_to) OVER w AS previous_to, row_number() OVER () AS n
-                  FROM certificate WHERE insurer_number = $1 AND status = 'active' AND valid_to >= $2::date \(changedOnly)
-                  WINDOW w AS (PARTITION BY member_id ORDER BY valid_from)) c
-            WHERE valid_from <= previous_to
-            """, sinceChecked.map { [r.insurerNumber, asOf, String($0)] } ?? [r.insurerNumber, asOf]
-        ).typedRows[0]
+        let overlap = try overlaps(db, insurer: r.insurerNumber, asOf: asOf, run: id, since: since?.runID)
         let doubled = try overlap.int(0)
         let logged = try AuditLog.certificateCoverage(db, insurer: r.insurerNumber, run: runID)
         r.checks =
@@ -324,6 +290,46 @@ public struct RunReport: Sendable {
                     .joined(separator: "、") + (fromFile == fromManifest ? "（目録と一致）" : "（目録と不一致）")),
             ]
         return r
+    }
+
+    /// The report's check that no member of the insurer holds two active certificates whose
+    /// validity overlaps on or after the as-of date: the members who do (how many, the first ten).
+    ///
+    /// Each certificate is compared with the one before it, by member. Two
+    /// certificates that overlap there both end on or after it: the certificates that ended
+    /// before are history (an overlap among them is in the past, and was reported by the runs
+    /// of its time), and leaving them out keeps the check proportional to the certificates in
+    /// force rather than to every year issued (measured: the Benchmarks article of the
+    /// documentation, "Measurements behind the code").
+    /// An incremental night that reads what changed since an earlier run of its chain
+    /// (`since`) whose checks all passed checks the members with a certificate written or
+    /// changed after that run's snapshot only: two certificates that overlap and were both
+    /// there before were both active then with a later end, and that run's check found none.
+    /// A full run checks every member.
+    private static func overlaps(_ db: Connection, insurer: String, asOf: String, run: String, since: Int?) throws -> ResultRow {
+        let sinceChecked = try since.flatMap { s in
+            try db.query(
+                "SELECT p.counts->>'checks_pass' = 'true' AND r.counts->>'full_run' = 'false' FROM run p, run r WHERE p.run_id = $1 AND r.run_id = $2",
+                [String(s), run]
+            ).scalar == "t" ? s : nil
+        }
+        let changedOnly =
+            sinceChecked == nil
+            ? ""
+            : """
+            AND member_id IN (SELECT c.member_id FROM certificate c, run p
+                              WHERE p.run_id = $3 AND c.insurer_number = $1 AND c.changed_xact >= pg_snapshot_xmin(p.facts_snapshot)
+                                AND NOT pg_visible_in_snapshot(c.changed_xact, p.facts_snapshot))
+            """
+        return try db.query(
+            """
+            SELECT count(DISTINCT member_id), coalesce(string_agg(DISTINCT member_id, ' ' ORDER BY member_id) FILTER (WHERE n <= 10), '')
+            FROM (SELECT member_id, valid_from, lag(valid_to) OVER w AS previous_to, row_number() OVER () AS n
+                  FROM certificate WHERE insurer_number = $1 AND status = 'active' AND valid_to >= $2::date \(changedOnly)
+                  WINDOW w AS (PARTITION BY member_id ORDER BY valid_from)) c
+            WHERE valid_from <= previous_to
+            """, sinceChecked.map { [insurer, asOf, String($0)] } ?? [insurer, asOf]
+        ).typedRows[0]
     }
 
     /// For --dry-run: the same counts from the staged decisions, nothing written.
