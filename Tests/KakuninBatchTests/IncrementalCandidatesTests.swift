@@ -216,6 +216,57 @@ struct IncrementalCandidatesTests {
         #expect(tampered.outcomes["none"] == (outcomes["none"] ?? 0) + 1000, "\(tampered.outcomes)")
     }
 
+    /// How many times incremental_candidates ran since the statistics were reset (track_functions).
+    private func candidateCalls(_ db: Connection) throws -> Int {
+        var calls = 0
+        for _ in 0..<20 {  // the run's server processes report their counts as they exit
+            try db.execute("SELECT pg_stat_clear_snapshot()")
+            calls = Int(
+                try db.query("SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions WHERE funcname = 'incremental_candidates'").scalar!
+            )!
+            if calls > 0 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return calls
+    }
+
+    @Test(
+        "an incremental night finds its candidates once; its overlap check reads the members whose certificates changed since the previous run, and every member after a run whose checks failed"
+    )
+    func candidatesOnceOverlapOfChanged() throws {
+        let (tdb, dir) = try settled()
+        let db = try tdb.connect()
+        let out = dir.appendingPathComponent("out")
+        let database = try #require(try db.query("SELECT current_database()").scalar)
+        try db.execute("ALTER DATABASE \"\(database)\" SET track_functions = 'pl'")
+        #expect(try nightly(tdb, "2026-11-22", out: out, params: dir).status == 0)
+        #expect(try candidateCalls(db) == 1, "counted and read in one finding")
+        // A second active certificate overlapping a member's, planted by the owner with a stamp
+        // every snapshot saw (as if written before the last run): an incremental night checks
+        // the members whose certificates changed since the last run only, a full run everyone,
+        // and so does the night after a run whose checks failed.
+        let member = try #require(
+            try db.query(
+                "SELECT member_id FROM certificate WHERE status = 'active' AND valid_to >= '2026-11-26' ORDER BY member_id LIMIT 1"
+            )
+            .scalar)
+        try db.execute(
+            """
+            INSERT INTO certificate (insurer_number, certificate_number, member_id, kind, reasons, valid_from, valid_to, issued_on, changed_xact)
+            SELECT '131016', 990001, member_id, 'issue', '{NO_CARD}', valid_from, valid_to, '2026-11-22', '1'::xid8 FROM certificate
+            WHERE member_id = '\(member)' AND status = 'active' ORDER BY valid_from DESC LIMIT 1
+            """)
+        let check = "no member holds two active certificates whose validity overlaps on or after the as-of date"
+        var r = try nightly(tdb, "2026-11-23", out: out, params: dir)
+        #expect(r.stdout.contains("[pass] \(check): 0 members") && r.status == 0, "\(r.stdout)")
+        let failed = "[FAIL] \(check): 1 members, e.g. \(member)"
+        r = try runKakunin(["run", "--insurer", "131016", "--as-of", "2026-11-24", "--out", out.path, "--full"], database: tdb)
+        #expect(r.stdout.contains(failed) && r.status == 13, "--full: \(r.stdout)")
+        r = try nightly(tdb, "2026-11-25", out: out, params: dir)
+        #expect(r.stdout.contains(failed) && r.status == 13, "after a failed check: \(r.stdout)")
+        #expect(try db.query("SELECT counts->>'full_run' FROM run ORDER BY run_id DESC LIMIT 1").scalar == "false")
+    }
+
     /// One writer's change of one member, and what it is.
     struct Writer: Sendable {
         let name: String

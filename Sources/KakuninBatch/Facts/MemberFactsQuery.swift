@@ -109,8 +109,10 @@ public enum MemberFactsQuery {
     /// facts (`keptColumn`, nil: none, the columns are NULL): what a night compares with.
     /// `candidates`: an incremental night's query of the members it reads (whole nhi households,
     /// sql/041 incremental_candidates); every table is then read for them only.
+    /// `keptChain`: with `candidates`, their decisions in force read by key (DecisionChain).
     public static func sql(
-        oneMember: Bool, range: String = "", delivery: Delivery = .home, keptRun: Int? = nil, candidates: String? = nil
+        oneMember: Bool, range: String = "", delivery: Delivery = .home, keptRun: Int? = nil, candidates: String? = nil,
+        keptChain: KeptChain? = nil
     ) -> String {
         // Every table is read once for the insurer and hash-joined; `explain` narrows the
         // members to one household and the rest to one member.
@@ -131,7 +133,7 @@ public enum MemberFactsQuery {
         // 0.9 s less per 270,000 members. The sort key is the envelope computed once (`hm`).
         return """
             WITH \(candidates.map { "cand AS MATERIALIZED (\($0))," } ?? "")
-            \(keptRun.map { "\(keptCTE($0, candidatesOnly: candidates != nil))," } ?? "")
+            \(keptRun.map { "\(keptCTE($0, chain: candidates == nil ? nil : keptChain))," } ?? "")
             hm AS (
                 SELECT m.*, \(detailsKey) AS details_key, \(envelopeKey(delivery)) AS envelope
                 FROM member m
@@ -255,14 +257,21 @@ public enum MemberFactsQuery {
     /// themselves are the columns before it (what the digest covers).
     static let keptColumn = printedSnapshotColumn + 2
 
+    /// An incremental night's kept decisions: the latest decision of the kept run's chain of
+    /// each candidate (DecisionChain.latest over `cand`, read by the decisions' key), and the
+    /// kept run's as-of date.
+    public struct KeptChain: Sendable {
+        let latest: String
+        let runAsOf: String
+    }
+
     /// The decisions in force of the kept run, as a night compares them: S moves to this run's
     /// as-of date when it tracked the kept run's (Decision.carried). Joined to the members by
     /// hash before the sort: the kept decision travels with the member's facts, and the run
-    /// holds nothing per member. `candidatesOnly`: an incremental night's, of its candidates
-    /// (`cand`) only: sql/033 decision_in_force's chain read once and joined to them before
-    /// the decisions are sorted by member (the function would sort every member's first).
-    private static func keptCTE(_ run: Int, candidatesOnly: Bool) -> String {
-        guard candidatesOnly else {
+    /// holds nothing per member. `chain`: an incremental night's, of its candidates (`cand`)
+    /// only, each looked up by key (the function would sort every member's first).
+    private static func keptCTE(_ run: Int, chain: KeptChain?) -> String {
+        guard let chain else {
             return """
                 k AS (
                     SELECT member_id, facts_digest, next_review_on, outcome, reasons::text AS reasons,
@@ -273,15 +282,9 @@ public enum MemberFactsQuery {
         }
         return """
             k AS (
-                SELECT * FROM (
-                    SELECT DISTINCT ON (d.member_id) d.member_id, d.facts_digest, d.next_review_on, d.outcome, d.reasons::text AS reasons,
-                           CASE WHEN d.s_date IN (d.as_of, r.as_of) THEN $2 ELSE d.s_date END AS s_date, d.valid_from, d.valid_to
-                    FROM run r
-                    JOIN run b ON b.run_id = coalesce((r.counts->>'base_run_id')::bigint, r.run_id)
-                    JOIN decision d ON d.insurer_number = r.insurer_number AND d.as_of BETWEEN b.as_of AND r.as_of
-                                   AND d.run_id BETWEEN b.run_id AND r.run_id
-                    WHERE r.run_id = \(run) AND d.member_id IN (SELECT member_id FROM cand)
-                    ORDER BY d.member_id, d.run_id DESC) k
+                SELECT member_id, facts_digest, next_review_on, outcome, reasons::text AS reasons,
+                       CASE WHEN s_date IN (as_of, \(chain.runAsOf)) THEN $2 ELSE s_date END AS s_date, valid_from, valid_to
+                FROM (\(chain.latest)) d
                 WHERE facts_digest IS NOT NULL
             )
             """

@@ -89,7 +89,9 @@ public struct AuditorReport: Sendable {
             r.previousAsOf = previousAsOf
             r.changesOnly = try InForceDelta.few(base) && InForceDelta.applies(db, runID: runID, since: previousRun)
             if r.changesOnly {
-                r.matrix = try changesMatrix(db, runID: runID, previousRun: previousRun, inForce: base.byOutcome)
+                r.matrix = try changesMatrix(
+                    db, runID: runID, previousRun: previousRun, inForce: base.byOutcome,
+                    known: base.changes?.since == previousRun ? base.changes?.fromTo : nil)
             } else {
                 let params = [String(runID), r.asOf, String(previousRun), previousAsOf]
                 r.matrix = try db.query(
@@ -106,20 +108,14 @@ public struct AuditorReport: Sendable {
     /// The matrix of a run that is not a base run against an earlier run of its chain
     /// (InForceDelta): the members with a decision after the previous run, from → to, and every
     /// other member unchanged (the run's outcome counts, `inForce`, less those members).
-    private static func changesMatrix(_ db: Connection, runID: Int, previousRun: Int, inForce: [(String, Int)]) throws -> [Change] {
+    /// `known`: the changed members' from → to as the run's report read them with its counts.
+    private static func changesMatrix(
+        _ db: Connection, runID: Int, previousRun: Int, inForce: [(String, Int)], known: [(from: String, to: String, count: Int)]?
+    ) throws -> [Change] {
         var counts: [String: Int] = [:]
         for (outcome, n) in inForce { counts["\(outcome)\t\(outcome)"] = n }
-        let ctes = try InForceDelta.ctes(db, run: runID, since: previousRun)
-        let changed = try InForceDelta.read(db) {
-            try db.query(
-                """
-                WITH \(ctes)
-                SELECT coalesce(p.outcome, '(new)'), c.outcome, count(*) FROM chg c LEFT JOIN prv p USING (member_id) GROUP BY 1, 2
-                """
-            ).typedRows
-        }
-        for row in changed {
-            let (from, to, n) = (try row.text(0), try row.text(1), try row.int(2))
+        let changed = try known ?? changedFromTo(db, runID: runID, previousRun: previousRun)
+        for (from, to, n) in changed {
             counts["\(to)\t\(to)", default: 0] -= n
             counts["\(from)\t\(to)", default: 0] += n
         }
@@ -127,6 +123,19 @@ public struct AuditorReport: Sendable {
             let k = $0.key.split(separator: "\t").map(String.init)
             return Change(from: k[0], to: k[1], count: $0.value)
         }
+    }
+
+    /// The members with a decision after the previous run: their outcomes from → to, counted.
+    private static func changedFromTo(_ db: Connection, runID: Int, previousRun: Int) throws -> [(from: String, to: String, count: Int)] {
+        let ctes = try InForceDelta.ctes(db, run: runID, since: previousRun)
+        return try InForceDelta.read(db) {
+            try db.query(
+                """
+                WITH \(ctes)
+                SELECT coalesce(p.outcome, '(new)'), c.outcome, count(*) FROM chg c LEFT JOIN prv p USING (member_id) GROUP BY 1, 2
+                """
+            ).typedRows
+        }.map { (try $0.text(0), try $0.text(1), try $0.int(2)) }
     }
 
     /// SQL: the decisions of this run (`c`) beside those of the previous one (`p`), one row per

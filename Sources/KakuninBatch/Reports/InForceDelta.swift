@@ -56,23 +56,24 @@ enum InForceDelta {
     /// SQL: the CTEs `chg` and `prv` (member_id, outcome, scheme, reasons) for `run` against
     /// `since`, with the runs' insurer, as-of dates and base run read first and written in as
     /// checked literals, so that the planner prunes the decisions' partitions and estimates the
-    /// rows of each run. `chg` is read by the decisions' key from (as-of date, run) of `since` on; `prv` by one pass
-    /// over the chain up to `since`, hash-joined to `chg` (`read` plans it so).
+    /// rows of each run. `chg` is read by the decisions' key from (as-of date, run) of `since` on;
+    /// `prv` by the chain's key for those members only (DecisionChain).
     static func ctes(_ db: Connection, run: Int, since: Int) throws -> String {
         let row = try db.query(
             """
-            SELECT r.insurer_number, r.as_of::text, p.as_of::text, b.run_id, b.as_of::text
-            FROM run r, run p JOIN run b ON b.run_id = coalesce((p.counts->>'base_run_id')::bigint, p.run_id)
-            WHERE r.run_id = $1 AND p.run_id = $2
+            SELECT r.insurer_number, r.as_of::text, p.as_of::text
+            FROM run r, run p WHERE r.run_id = $1 AND p.run_id = $2
             """, [String(run), String(since)]
         ).typedRows[0]
         let insurer = try row.text(0)
-        let dates = try [row.text(1), row.text(2), row.text(4)].map { text in
+        let dates = try [row.text(1), row.text(2)].map { text in
             guard let d = LocalDate(stored: text) else { throw OperatorError(.internalError, "run \(run): unexpected as-of date \(text)") }
             return "'\(d.description)'::date"
         }
         guard insurer.allSatisfy(\.isNumber) else { throw OperatorError(.internalError, "run \(run): unexpected insurer \(insurer)") }
-        let (ins, rAsOf, pAsOf, bAsOf, bRun) = ("'\(insurer)'", dates[0], dates[1], dates[2], try row.int(3))
+        let (ins, rAsOf, pAsOf) = ("'\(insurer)'", dates[0], dates[1])
+        let chain = try DecisionChain.of(db, run: run)
+        let changed = chain.runs.filter { $0.id > since }.reduce(0) { $0 + ($1.rows ?? 0) }
         return """
             chg AS MATERIALIZED (
                 SELECT DISTINCT ON (d.member_id) d.member_id, d.outcome, d.scheme, d.reasons FROM decision d
@@ -80,10 +81,10 @@ enum InForceDelta {
                   AND d.run_id > \(since) AND d.run_id <= \(run)
                 ORDER BY d.member_id, d.run_id DESC
             ),
-            prv AS (
-                SELECT DISTINCT ON (d.member_id) d.member_id, d.outcome, d.scheme, d.reasons FROM decision d JOIN chg c USING (member_id)
-                WHERE d.insurer_number = \(ins) AND d.as_of BETWEEN \(bAsOf) AND \(pAsOf) AND d.run_id BETWEEN \(bRun) AND \(since)
-                ORDER BY d.member_id, d.run_id DESC
+            prv AS MATERIALIZED (
+                SELECT member_id, outcome, scheme, reasons FROM (
+                \(chain.upTo(since).latest(members: "SELECT member_id FROM chg", count: changed))
+                ) p
             )
             """
     }
@@ -105,5 +106,74 @@ enum InForceDelta {
             try settings()
             return try body()
         }
+    }
+}
+
+/// The decisions of a run's chain (its base run's and every later run's up to it, sql/033
+/// decision_in_force) for a few members: each member's latest, read without scanning the chain.
+/// A run that wrote many decisions (a base run: every member's) is probed by its key, (as-of
+/// date, run, member), once per member; a run that wrote few is read by its key range and
+/// hash-joined. At 1,000,000 members an incremental night's 31,000 candidates took 1.9 s by one
+/// read of the chain's 2,000,000 decisions.
+struct DecisionChain {
+    let insurer: String
+    /// The chain's runs: id, as-of date (checked literal), decisions written (nil: unknown).
+    let runs: [(id: Int, asOf: String, rows: Int?)]
+
+    /// The chain of `run` (with `run` itself), read from the run table.
+    static func of(_ db: Connection, run: Int) throws -> DecisionChain {
+        let rows = try db.query(
+            """
+            SELECT p.insurer_number, p.run_id, p.as_of::text,
+                   (p.counts->>'members_read')::bigint - coalesce((p.counts->>'carried_forward')::bigint, 0)
+            FROM run r JOIN run b ON b.run_id = coalesce((r.counts->>'base_run_id')::bigint, r.run_id)
+            JOIN run p ON p.insurer_number = r.insurer_number AND p.run_id BETWEEN b.run_id AND r.run_id
+                       AND p.as_of BETWEEN b.as_of AND r.as_of
+            WHERE r.run_id = $1 ORDER BY p.run_id
+            """, [String(run)]
+        ).typedRows
+        guard let insurer = try rows.first?.text(0) else { return DecisionChain(insurer: "", runs: []) }
+        guard insurer.allSatisfy(\.isNumber) else { throw OperatorError(.internalError, "run \(run): unexpected insurer \(insurer)") }
+        return DecisionChain(
+            insurer: insurer,
+            runs: try rows.map { row in
+                let text = try row.text(2)
+                guard let d = LocalDate(stored: text) else {
+                    throw OperatorError(.internalError, "run \(run): unexpected as-of date \(text)")
+                }
+                return (try row.int(1), "'\(d.description)'::date", try row.optionalInt(3))
+            })
+    }
+
+    /// The chain's runs up to `run` (the chain of an earlier run of the same base run).
+    func upTo(_ run: Int) -> DecisionChain {
+        DecisionChain(insurer: insurer, runs: runs.filter { $0.id <= run })
+    }
+
+    /// The columns `latest` gives (of `decision`).
+    static let columns = "member_id, run_id, as_of, scheme, outcome, reasons, s_date, valid_from, valid_to, facts_digest, next_review_on"
+
+    /// SQL: the latest decision of the chain of each member of `members` (a query of
+    /// `member_id`, about `count` rows), with `columns`.
+    func latest(members: String, count: Int) -> String {
+        let d = Self.columns.split(separator: ",").map { "d.\($0.trimmingCharacters(in: .whitespaces))" }.joined(separator: ", ")
+        let key = { (run: (id: Int, asOf: String, rows: Int?)) in
+            "d.insurer_number = '\(insurer)' AND d.as_of = \(run.asOf) AND d.run_id = \(run.id)"
+        }
+        let reads = runs.map { run in
+            if let rows = run.rows, rows < 4 * count {
+                return "SELECT \(d) FROM decision d WHERE \(key(run)) AND d.member_id IN (\(members))"
+            }
+            return """
+                SELECT x.* FROM (\(members)) c CROSS JOIN LATERAL (
+                    SELECT \(d) FROM decision d WHERE \(key(run)) AND d.member_id = c.member_id LIMIT 1) x
+                """
+        }
+        guard !reads.isEmpty else { return "SELECT \(d) FROM decision d WHERE false" }
+        return """
+            SELECT DISTINCT ON (member_id) \(Self.columns) FROM (
+            \(reads.joined(separator: "\nUNION ALL "))
+            ) chain ORDER BY member_id, run_id DESC
+            """
     }
 }

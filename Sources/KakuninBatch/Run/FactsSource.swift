@@ -58,24 +58,47 @@ struct FactsSource {
     static let readAllFrom = Int(ProcessInfo.processInfo.environment["KAKUNIN_READ_ALL_FROM"] ?? "") ?? 1_000
 
     /// An incremental night reads its candidates only, in the same snapshot: each table by its
-    /// index (nested loops allowed), in one stream (never split).
+    /// index (nested loops allowed), in one stream (never split), on a connection of its own
+    /// that imports the reader's snapshot and keeps the candidates in a temporary table (the
+    /// reader's transaction is read-only): they are found once, counted, then read.
     /// An insurer (`readAllFrom` members or more) with candidates for a quarter of its members or
     /// more reads every member instead (a large one in two halves) and compares digests: index lookups for most members
     /// cost far more than one hash-joined read (a night after a first one, when most members
     /// have new documents, took minutes at 200,000 members and 6.8 s at 20,000).
-    mutating func restrict(to candidates: String?) throws {
+    mutating func restrict(to candidates: String?, url: String?) throws {
         guard let candidates else { return }
-        if total >= Self.readAllFrom {
-            let count = try reader.query("SELECT count(*) FROM (\(substituted(candidates))) c").scalar.flatMap { Int($0) } ?? total
-            if count * 4 >= total { return }
+        let exported = try reader.query("SELECT pg_export_snapshot()").scalar!
+        let other = try Connection(url: url, applicationName: "kakunin-run-read")
+        try other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        try other.execute("SET TRANSACTION SNAPSHOT '\(exported)'")
+        try Self.prepareFactsTransaction(other, parallelWorkers: 1)
+        try other.execute("CREATE TEMP TABLE run_candidate (member_id text COLLATE \"C\" PRIMARY KEY) ON COMMIT DROP")
+        try other.execute("INSERT INTO run_candidate \(substituted(candidates))")
+        try other.execute("ANALYZE run_candidate")
+        let count = try other.query("SELECT count(*) FROM run_candidate").scalar.flatMap { Int($0) } ?? total
+        if total >= Self.readAllFrom, count * 4 >= total {
+            try other.execute("ROLLBACK")
+            return
         }
-        self.candidates = candidates
-        try reader.execute("SET LOCAL enable_nestloop = on")
+        try other.execute("SET LOCAL enable_nestloop = on")
+        self.candidates = "SELECT member_id FROM run_candidate"
+        if let keptRun {
+            let chain = try DecisionChain.of(other, run: keptRun)
+            keptChain = MemberFactsQuery.KeptChain(
+                latest: chain.latest(members: "SELECT member_id FROM cand", count: count), runAsOf: chain.runs.last?.asOf ?? "NULL::date")
+        }
+        candidateReader = other
         firstSQL = factsSQL()
     }
 
+    /// An incremental night's connection (restrict) and its candidates' kept decisions.
+    private var candidateReader: Connection?
+    private var keptChain: MemberFactsQuery.KeptChain?
+
     private func factsSQL(_ range: String = "") -> String {
-        substituted(MemberFactsQuery.sql(oneMember: false, range: range, delivery: delivery, keptRun: keptRun, candidates: candidates))
+        substituted(
+            MemberFactsQuery.sql(
+                oneMember: false, range: range, delivery: delivery, keptRun: keptRun, candidates: candidates, keptChain: keptChain))
     }
 
     /// `sql` with the insurer ($1) and the as-of date ($2) written in.
@@ -118,13 +141,14 @@ struct FactsSource {
 
     /// Every member's facts row, in envelope order, to `consume`.
     func stream(_ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
-        try reader.copyOut("COPY (\(firstSQL)) TO STDOUT", consume)
+        try (candidateReader ?? reader).copyOut("COPY (\(firstSQL)) TO STDOUT", consume)
         if let second { try second.connection.receiveCopyOut("COPY (\(second.sql)) TO STDOUT", consume) }
     }
 
     /// Ends the read transactions.
     func commit() throws {
         try reader.execute("COMMIT")
+        try candidateReader?.execute("COMMIT")
         if let second { try second.connection.execute("COMMIT") }
     }
 

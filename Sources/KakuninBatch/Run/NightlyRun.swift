@@ -492,7 +492,7 @@ public final class NightlyRun {
         // The kept decisions travel with the facts: planned before the read starts.
         var carry = try planCarry(reader, o, runID: runID)
         facts.carryKept(of: carry.keptRun)
-        try facts.restrict(to: carry.candidates)
+        try facts.restrict(to: carry.candidates, url: url)
         try facts.splitIfLarge(url: url, log: log)
         log.event("decide", "deciding \(facts.total) members", ["members": facts.total])
         var encoder = DecisionEncoder(parameters: o.parameters.parameters, runID: runID, insurer: o.insurer, asOf: o.asOf)
