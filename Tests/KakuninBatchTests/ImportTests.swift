@@ -391,6 +391,31 @@ struct ImportTests {
         #expect(plan.contains("member_kana") && !plan.contains("Sort"), "in reading order without a sort: \(plan)")
     }
 
+    @Test(
+        "the kana index is led by the reading, then the member id, the insurer last (sql/045), also as a first load builds it again; the counter's page still comes in reading order without a sort"
+    )
+    func kanaIndexMemberIDSecond() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let file = try FeedFiles.write(dir, "members.csv", [FeedFiles.memberHeader] + (1...30).map { FeedFiles.member("M\($0)") })
+        let r = try runKakunin(["import", "members", file.path, "--report-dir", dir.path], database: tdb)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("keys and indexes"), "a first load, which builds the index again: \(r.stdout)")
+        let db = try tdb.connect()
+        let definition = try db.query("SELECT pg_get_indexdef('member_kana'::regclass)").scalar ?? ""
+        #expect(definition.hasSuffix("COLLATE \"C\", member_id, insurer_number)"), "\(definition)")
+        try db.execute("SET enable_seqscan = off")
+        let kana = "((coalesce(family_name_kana, '') || coalesce(given_name_kana, '')) COLLATE \"C\")"
+        let plan = try db.query(
+            """
+            EXPLAIN SELECT member_id FROM member WHERE insurer_number = '131016' AND \(kana) >= 'ア' AND \(kana) < 'ン'
+              AND (\(kana), member_id COLLATE "C") > ('アオキ' COLLATE "C", 'M1' COLLATE "C")
+            ORDER BY \(kana), member_id COLLATE "C" LIMIT 50
+            """
+        ).rows.map { $0[0] ?? "" }.joined(separator: "\n")
+        #expect(plan.contains("member_kana") && !plan.contains("Sort"), "in reading order without a sort: \(plan)")
+    }
+
     @Test("a wrong header refuses the file as a whole, saying what was expected; exit 20")
     func wrongHeader() throws {
         let tdb = try TestDatabase()

@@ -6,7 +6,7 @@ import KakuninStore
 /// The row stream: reads every record and streams the good rows through COPY (as the target
 /// says: into a staging table with their line number, whole or only their keys and digest, or
 /// straight into `member`); bad rows go to the spill file. The reader's thread parses the CSV
-/// and sends; the records are validated and encoded on worker threads (`ParallelEncoder`), and
+/// and hands the encoded rows to a sending thread (`CopySender`); the records are validated and encoded on worker threads (`ParallelEncoder`), and
 /// come back in file order. The header row is checked first (`HeaderCheck`).
 struct RowStream {
     let job: ImportJob
@@ -38,12 +38,15 @@ struct RowStream {
         defer { encoders?.stop() }
         var seen = SeenMembers(count: stored?.count ?? 0)
         result.loaded = try job.db.copyIn(copySQL) { copy in
-            try copy.write(CopyBinary.header)
+            // The server takes the rows from a thread of their own (`CopySender`).
+            let sender = CopySender(copy)
+            defer { sender.stop() }
+            try sender.send(copying: CopyBinary.header)
             var rows = try Rows(job: job, target: target, wanted: wanted, stored: stored)
             func emit(_ batch: RecordBatch) throws {
                 if wanted != nil && (batch.refusal != nil || !batch.rejects.isEmpty) { throw Self.fileChanged(job.reader.path) }
                 if let refusal = batch.refusal { throw refusal }
-                try batch.out.withUnsafeBytes { try copy.write($0) }
+                try sender.send(&batch.out)
                 if !batch.rejects.isEmpty { try spill.write(bytes: batch.rejects) }
                 result.insurers.formUnion(batch.insurers)
                 seen.add(batch.seen)
@@ -60,7 +63,8 @@ struct RowStream {
             }
             try rows.finish()
             try encoders!.finish(emit)
-            try copy.write(CopyBinary.trailer)
+            try sender.send(copying: CopyBinary.trailer)
+            try sender.finish()
             result.rows = rows.count
             result.candidates = rows.filter.candidates
         }
