@@ -113,6 +113,27 @@ struct EmployerDeliveryTests {
         #expect(!FileManager.default.fileExists(atPath: mail.files(dir).appendingPathComponent("establishment_list.csv").path))
     }
 
+    @Test(
+        "an establishment of another insurer with the same id takes no member's mail: the envelope key looks the id up among the insurer's own establishments"
+    )
+    func otherInsurersEstablishment() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        try fixture(tdb, dir)
+        let other = try FeedFiles.write(
+            dir, "e2.csv",
+            [
+                EstablishmentsFeedTests.header,
+                EstablishmentsFeedTests.row("E999", ["insurer_number": "06139999", "name": "よその保険者の事業所"]),
+            ])
+        let i = try runKakunin(["import", "establishments", other.path, "--report-dir", dir.path], database: tdb)
+        #expect(i.status == 0, "\(i.stdout)\(i.stderr)")
+        let r = try mail.run(tdb, dir, params: try mail.params(dir, ["employee_delivery = employer"]))
+        #expect(r.status == 11, "X is held: \(r.stdout)\(r.stderr)")
+        #expect(try rows(dir, "envelopes.csv").map { $0["envelope_id"]! } == ["E-E001", "H-HH1+C", "M-U", "M-V", "M-Z"])
+        #expect(try rows(dir, "establishment_list.csv").map { $0["member_id"]! } == ["A1", "A2"])
+    }
+
     @Test("killed after the commit, the rerun writes the employer layout's files byte for byte")
     func crashRerun() throws {
         func prepare() throws -> (TestDatabase, URL) {

@@ -34,16 +34,18 @@ extension MemberFactsQuery {
         """
     }
 
-    /// The envelope key of a member row `m` in the facts query, the first sort key of the stream.
-    /// With `employer` delivery whether the establishment is known is a hashed lookup of the
-    /// establishments' keys: the member rows are not joined with the establishment before the
-    /// sort, so the sorted rows stay as narrow as with `home` (`establishmentsAfterSort`).
+    /// The envelope key of a member row `m` of the insurer $1 in the facts query, the first sort
+    /// key of the stream. With `employer` delivery whether the establishment is known is a
+    /// hashed lookup of the insurer's establishment ids (one text column: hashing the pair of
+    /// columns cost about 70 ms more per half of 400,000 members): the member rows are not
+    /// joined with the establishment before the sort, so the sorted rows stay as narrow as with
+    /// `home` (`establishmentsAfterSort`).
     static func envelopeKey(_ delivery: Delivery) -> String {
         guard delivery == .employer else { return envelopeKey }
         return """
             (CASE WHEN m.scheme = 'nhi' AND m.household_id IS NOT NULL THEN 'H-' || m.household_id
                   WHEN m.scheme = 'employee' AND m.voluntary_continuation IS NOT TRUE
-                       AND (m.insurer_number, m.establishment_id) IN (SELECT insurer_number, establishment_id FROM establishment)
+                       AND m.establishment_id IN (SELECT establishment_id FROM establishment WHERE insurer_number = $1)
                   THEN 'E-' || m.establishment_id ELSE 'M-' || m.member_id END)
             """
     }
