@@ -22,7 +22,7 @@ struct ImportDigestTests {
     }
 
     @Test(
-        "a first load stores each member's digest of its COPY text: a plain row, a row with a backslash (escaped), blank columns (their defaults, \\N), an optional column filled or all left blank"
+        "a first load stores each member's digest of its COPY text: a plain row, a row with a backslash (escaped), blank columns (their defaults, \\N), an optional column filled or all left blank; a re-import takes the same digests before any check"
     )
     func firstLoadDigests() throws {
         let tdb = try TestDatabase()
@@ -43,5 +43,17 @@ struct ImportDigestTests {
         let expected = try zip(["M1", "M2", "M3", "M4", "M5"], rows).map { id, line in [id, try expectedDigest(line, columns: all, db)] }
         #expect(stored == expected)
         #expect(Set(stored.map { $0[1] }).count == 5)
+
+        // The night after: the same rows are unchanged (their digests taken again, before any
+        // check), and the two changed ones, plain and with a backslash, store the server's digest.
+        var again = rows
+        again[0] = FeedFiles.member("M1", ["address_extra": "コーポ3号"], columns: all)
+        again[1] = FeedFiles.member("M2", ["address_extra": "タワー\\3棟"], columns: all)
+        let next = try FeedFiles.write(dir, "members-2.csv", [FeedFiles.fullMemberHeader] + again)
+        let r2 = try runKakunin(["import", "members", next.path, "--report-dir", dir.path], database: tdb)
+        #expect(r2.stdout.contains("loaded:    5 (inserted 0, updated 2, unchanged 3)"), "\(r2.stdout)\(r2.stderr)")
+        let restored = try db.query("SELECT member_id, encode(row_digest, 'hex') FROM member ORDER BY member_id").rows
+        let reexpected = try zip(["M1", "M2", "M3", "M4", "M5"], again).map { id, line in [id, try expectedDigest(line, columns: all, db)] }
+        #expect(restored == reexpected)
     }
 }

@@ -417,7 +417,7 @@ struct RowEncoder: Sendable {
     /// row digest is taken over.
     private func appendColumns(_ record: CSVRecord, _ scans: UnsafeMutableBufferPointer<FieldBytes>?, to out: inout [UInt8]) {
         let end = digestedColumns(record)
-        if let scans, appendPlainColumns(record, end, scans, to: &out) { return }
+        if appendPlainColumns(record, end, scans, to: &out) { return }
         for c in 0..<end {
             if c > 0 { out.append(9) }
             let f = map[c]
@@ -443,11 +443,11 @@ struct RowEncoder: Sendable {
         return firstOptional
     }
 
-    /// `appendColumns` when no field needs COPY escaping (the usual row): the row's length
+    /// `appendColumns` when no field needs COPY escaping (the usual row, first load or re-import): the row's length
     /// first, then every field copied into room made once. False (nothing appended) when a
     /// field needs escaping.
     private func appendPlainColumns(
-        _ record: CSVRecord, _ end: Int, _ scans: UnsafeMutableBufferPointer<FieldBytes>, to out: inout [UInt8]
+        _ record: CSVRecord, _ end: Int, _ scans: UnsafeMutableBufferPointer<FieldBytes>?, to out: inout [UInt8]
     ) -> Bool {
         guard end > 0 else { return true }
         var total = end - 1
@@ -457,7 +457,8 @@ struct RowEncoder: Sendable {
             if n == 0 {
                 total += blankCounts[c]
             } else {
-                if scans[f].needsCopyEscape { return false }
+                // A re-import's rows are digested before any check: no facts gathered, look.
+                if scans.map({ $0[f].needsCopyEscape }) ?? CopyText.needsEscape(Self.field(record, f)) { return false }
                 total += n
             }
         }
