@@ -6,18 +6,20 @@ import Glibc
 /// newline, carriage return and backslash. Works on bytes, so multi-byte UTF-8 passes through
 /// untouched.
 public enum CopyText {
-    static let tab: UInt8 = 9, newline: UInt8 = 10, cr: UInt8 = 13, backslash: UInt8 = 92
+    @usableFromInline static let tab: UInt8 = 9, newline: UInt8 = 10, cr: UInt8 = 13, backslash: UInt8 = 92
+
+    /// Whether `appendField` changes the bytes (a backslash, tab, line feed or carriage return).
+    @inlinable
+    public static func needsEscape(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        for b in bytes where b == backslash || b == tab || b == newline || b == cr { return true }
+        return false
+    }
 
     /// Appends one field, escaped. Does not add a separator.
     @inline(__always)
     public static func appendField(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         // Most fields need no escaping: append them in one go.
-        var plain = true
-        for b in bytes where b == backslash || b == tab || b == newline || b == cr {
-            plain = false
-            break
-        }
-        if plain {
+        if !needsEscape(bytes) {
             out.append(contentsOf: bytes)
             return
         }

@@ -416,6 +416,28 @@ struct ImportTests {
         #expect(plan.contains("member_kana") && !plan.contains("Sort"), "in reading order without a sort: \(plan)")
     }
 
+    @Test(
+        "a first load builds its primary key and kana index with one parallel worker (sql/049), set inside the import's transaction only; the indexes come back whole"
+    )
+    func firstLoadIndexWorkers() throws {
+        let tdb = try TestDatabase()
+        let db = try tdb.connect()
+        let before = try db.query("SHOW max_parallel_maintenance_workers").scalar
+        #expect(before != "1", "the server's default is not already one worker: \(before ?? "nil")")
+        try db.execute("BEGIN")
+        #expect(try db.query("SELECT member_bulk_load_begin()").scalar == "t")
+        #expect(try db.query("SELECT count(*) FROM pg_index WHERE indrelid = 'member'::regclass").scalar == "0")
+        try db.execute("SELECT member_bulk_load_end()")
+        #expect(try db.query("SHOW max_parallel_maintenance_workers").scalar == "1")
+        #expect(
+            try db.query(
+                "SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'member'::regclass"
+            ).scalar
+                == "member_kana,member_pkey")
+        try db.execute("COMMIT")
+        #expect(try db.query("SHOW max_parallel_maintenance_workers").scalar == before)
+    }
+
     @Test("a wrong header refuses the file as a whole, saying what was expected; exit 20")
     func wrongHeader() throws {
         let tdb = try TestDatabase()

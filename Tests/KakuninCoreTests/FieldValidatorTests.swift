@@ -130,6 +130,29 @@ struct FieldValidatorTests {
         #expect(!IndividualNumber.isValid([1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2]))
     }
 
+    @Test(
+        "the Individual Number's cheap exit counts every kanji numeral and circled number of U+3000–U+9FFF, and nothing else there (a page without a numeral is skipped unread)"
+    )
+    func digitCandidatesOfEveryCJKCharacter() {
+        // The numerals as SPEC and IndividualNumber name them, written out here on their own.
+        var expected: [UInt32: Int] = [:]
+        for c in "〇零一壱壹二弐貳三参參四五六七八九".unicodeScalars { expected[c.value] = 1 }
+        for v in UInt32(0x3220)...0x3228 { expected[v] = 1 }  // ㈠…㈨
+        for v in UInt32(0x3280)...0x3288 { expected[v] = 1 }  // ㊀…㊈
+        for v in UInt32(0x3251)...0x325F { expected[v] = 2 }  // ㉑…㉟
+        for v in UInt32(0x32B1)...0x32BF { expected[v] = 2 }  // ㊱…㊿
+        var wrong: [String] = []
+        for v in UInt32(0x3000)...0x9FFF {
+            let bytes: [UInt8] = [0xE0 | UInt8(v >> 12), 0x80 | UInt8((v >> 6) & 0x3F), 0x80 | UInt8(v & 0x3F)]
+            let counted = bytes.withUnsafeBufferPointer { FieldBytes($0).digitCandidates }
+            if counted != expected[v, default: 0] { wrong.append("U+\(String(v, radix: 16, uppercase: true)): \(counted)") }
+        }
+        #expect(wrong.isEmpty, "\(wrong.prefix(10))")
+        // Twelve numerals spread over their pages still reach the full scan and are refused.
+        #expect(IndividualNumber.appears(in: "一二三四五六七八九〇一八"))
+        #expect(!IndividualNumber.appears(in: "フジワラ　イサム"))
+    }
+
     @Test("text fields: NUL, line separators, spreadsheet formulas (issue 9 items 8 and 15)")
     func textRules() {
         #expect(check("山田\u{0}", .text(maxLength: 20))?.contains("NUL") == true)

@@ -40,11 +40,15 @@ struct RowEncoder: Sendable {
     /// The stored members a `.changed` stream compares with.
     let stored: StoredDigests?
     /// Each format column's type in the feed's table, and a blank field's binary value.
-    private let types: [CopyBinary.ColumnType], blankBinary: [[UInt8]]
+    private let types: [CopyBinary.ColumnType], blankBinary: [[UInt8]], blankBinaryCounts: [Int]
+    /// The format's number of columns.
+    private let columnCount: Int
     // Each column's rule and blank value, read per field without copying the column.
-    private let kinds: [FieldKind], required: [Bool], blanks: [[UInt8]]
+    private let kinds: [FieldKind], required: [Bool], blanks: [[UInt8]], blankCounts: [Int]
     private let insurerField: Int, memberIDField: Int
     private let insurerColumn: Int, memberIDColumn: Int
+    /// A members file's qualified_on and disqualified_on fields (-1 in other feeds).
+    private let qualifiedOnField: Int, disqualifiedOnField: Int
     private let importID: Int64, importIDText: String
     /// [2026-12] The format's optional columns (last), and whether the file has any of them.
     private let optionalColumns: [Int], hasOptionalColumns: Bool
@@ -71,11 +75,13 @@ struct RowEncoder: Sendable {
             }
             try blank.withUTF8 { v in
                 try CopyBinary.Writer.append(to: &b, size: CopyBinary.Writer.size(of: type, textCount: v.count)) {
-                    try Self.appendBinary(v, type, column: column.name, to: &$0)
+                    guard Self.appendBinary(v, type, to: &$0) else { throw Self.unstorable(column.name, type) }
                 }
             }
             return b
         }
+        blankBinaryCounts = blankBinary.map(\.count)
+        columnCount = columns.count
         fileColumn = Dictionary(uniqueKeysWithValues: columns.indices.map { (columns[$0].name, map[$0]) })
         kinds = columns.map(\.kind)
         required = columns.map(\.required)
@@ -84,10 +90,13 @@ struct RowEncoder: Sendable {
             CopyText.appendField(column.blankDefault, to: &b)
             return b
         }
+        blankCounts = blanks.map(\.count)
         insurerColumn = format.index(of: "insurer_number")!
         memberIDColumn = format.index(of: format.rowIdentifier)!
         insurerField = map[insurerColumn]
         memberIDField = map[memberIDColumn]
+        qualifiedOnField = fileColumn["qualified_on"] ?? -1
+        disqualifiedOnField = fileColumn["disqualified_on"] ?? -1
         self.importID = Int64(importID)
         importIDText = String(importID)
         optionalColumns = columns.indices.filter { columns[$0].optional }
@@ -216,12 +225,14 @@ struct RowEncoder: Sendable {
                 )
             }
         }
-        let columns = format.columns
-        for c in columns.indices {
-            let f = map[c]
-            guard f >= 0 else { continue }  // an optional column left out: blank, valid
-            if let reason = FieldValidator.check(record.field(f), kind: kinds[c], required: required[c], scans[f]) {
-                s.errors.append((columns[c].name, Self.storedText(record, f), reason))
+        // Each column's rule read in place (copying a rule out of the array retained its values).
+        kinds.withUnsafeBufferPointer { kinds in
+            for c in 0..<columnCount {
+                let f = map[c]
+                guard f >= 0 else { continue }  // an optional column left out: blank, valid
+                if let reason = FieldValidator.check(record.field(f), kind: kinds[c], required: required[c], scans[f]) {
+                    s.errors.append((format.columns[c].name, Self.storedText(record, f), reason))
+                }
             }
         }
         if s.errors.isEmpty { crossFieldChecks(record, &s.errors) }
@@ -254,15 +265,15 @@ struct RowEncoder: Sendable {
     /// reject reason; straight into member: the import's id twice.
     private func appendRow(_ record: CSVRecord, _ s: inout Scratch, digest: SHA256.Digest?, told: StoredKind? = nil) throws {
         let rejectReason = format.name == .applications ? applicationRejectReason(record) : nil
-        var fields = format.columns.count
+        var fields = columnCount
         var size = 2
         if target != .direct {
             fields += 1
             size += 12
         }
-        for c in format.columns.indices {
+        for c in 0..<columnCount {
             let n = Self.field(record, map[c]).count
-            size += n == 0 ? blankBinary[c].count : CopyBinary.Writer.size(of: types[c], textCount: n)
+            size += n == 0 ? blankBinaryCounts[c] : CopyBinary.Writer.size(of: types[c], textCount: n)
         }
         if digest != nil {
             fields += 1
@@ -283,12 +294,12 @@ struct RowEncoder: Sendable {
         try CopyBinary.Writer.append(to: &s.out, size: size) { w in
             w.int16(Int16(fields))
             if target != .direct { w.integer(Int64(record.line), as: .int8) }
-            for c in format.columns.indices {
+            for c in 0..<columnCount {
                 let v = Self.field(record, map[c])
                 if v.isEmpty {
                     blankBinary[c].withUnsafeBytes { w.raw($0) }
                 } else {
-                    try Self.appendBinary(v, types[c], column: format.columns[c].name, to: &w)
+                    guard Self.appendBinary(v, types[c], to: &w) else { throw Self.unstorable(format.columns[c].name, types[c]) }
                 }
             }
             if let digest { Self.write(digest, to: &w) }
@@ -359,31 +370,32 @@ struct RowEncoder: Sendable {
         digest.withUnsafeBytes { w.bytes(UnsafeRawBufferPointer(rebasing: $0.prefix(16))) }
     }
 
-    /// One validated field in the binary form of its column's type (`Writer.size` bytes).
+    /// One validated field in the binary form of its column's type (`Writer.size` bytes); false
+    /// when the type cannot hold it (the caller names the column: no name is passed per field).
     private static func appendBinary(
-        _ v: UnsafeBufferPointer<UInt8>, _ type: CopyBinary.ColumnType, column: String,
-        to w: inout CopyBinary.Writer
-    ) throws {
+        _ v: UnsafeBufferPointer<UInt8>, _ type: CopyBinary.ColumnType, to w: inout CopyBinary.Writer
+    ) -> Bool {
         switch type {
         case .text, .bytea:
             w.bytes(UnsafeRawBufferPointer(v))
         case .date:
-            guard let d = DateField.parse(v) else { throw unstorable(column, type) }
+            guard let d = DateField.parse(v) else { return false }
             w.date(daysSince1970: d.dayNumber)
         case .boolean:
             let isTrue = equals(v, "true")
-            guard isTrue || equals(v, "false") else { throw unstorable(column, type) }
+            guard isTrue || equals(v, "false") else { return false }
             w.boolean(isTrue)
         case .int2, .int4, .int8:
             var n: Int64 = 0
-            guard !v.isEmpty, v.count <= 18 else { throw unstorable(column, type) }
+            guard !v.isEmpty, v.count <= 18 else { return false }
             for b in v {
-                guard b &- 48 < 10 else { throw unstorable(column, type) }
+                guard b &- 48 < 10 else { return false }
                 n = n * 10 + Int64(b - 48)
             }
-            guard type.holds(n) else { throw unstorable(column, type) }
+            guard type.holds(n) else { return false }
             w.integer(n, as: type)
         }
+        return true
     }
 
     /// The bytes are `s` (a byte comparison: `elementsEqual` on a String's UTF-8 view took 2% of
@@ -404,12 +416,8 @@ struct RowEncoder: Sendable {
     /// The format's columns of a good member's record in COPY text, tab-separated: what its
     /// row digest is taken over.
     private func appendColumns(_ record: CSVRecord, _ scans: UnsafeMutableBufferPointer<FieldBytes>?, to out: inout [UInt8]) {
-        // [2026-12] The optional columns (last in the format) count only when one is filled, so
-        // that a member's digest is the one it had before they existed (an extract without
-        // them re-imports unchanged).
-        let end =
-            hasOptionalColumns && optionalColumns.contains(where: { !Self.field(record, map[$0]).isEmpty })
-            ? format.columns.count : optionalColumns.first ?? format.columns.count
+        let end = digestedColumns(record)
+        if appendPlainColumns(record, end, scans, to: &out) { return }
         for c in 0..<end {
             if c > 0 { out.append(9) }
             let f = map[c]
@@ -424,6 +432,61 @@ struct RowEncoder: Sendable {
         }
     }
 
+    /// How many of the format's columns a member's digest covers: [2026-12] the optional
+    /// columns (last in the format) count only when one is filled, so that a member's digest is
+    /// the one it had before they existed (an extract without them re-imports unchanged).
+    @inline(__always)
+    private func digestedColumns(_ record: CSVRecord) -> Int {
+        guard let firstOptional = optionalColumns.first else { return columnCount }
+        guard hasOptionalColumns else { return firstOptional }
+        for c in optionalColumns where !Self.field(record, map[c]).isEmpty { return columnCount }
+        return firstOptional
+    }
+
+    /// `appendColumns` when no field needs COPY escaping (the usual row, first load or re-import): the row's length
+    /// first, then every field copied into room made once. False (nothing appended) when a
+    /// field needs escaping.
+    private func appendPlainColumns(
+        _ record: CSVRecord, _ end: Int, _ scans: UnsafeMutableBufferPointer<FieldBytes>?, to out: inout [UInt8]
+    ) -> Bool {
+        guard end > 0 else { return true }
+        var total = end - 1
+        for c in 0..<end {
+            let f = map[c]
+            let n = Self.field(record, f).count
+            if n == 0 {
+                total += blankCounts[c]
+            } else {
+                // A re-import's rows are digested before any check: no facts gathered, look.
+                if scans.map({ $0[f].needsCopyEscape }) ?? CopyText.needsEscape(Self.field(record, f)) { return false }
+                total += n
+            }
+        }
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: total))
+        out.withUnsafeMutableBufferPointer { b in
+            var p = b.baseAddress! + start
+            for c in 0..<end {
+                if c > 0 {
+                    p.pointee = 9
+                    p += 1
+                }
+                let v = Self.field(record, map[c])
+                if v.isEmpty {
+                    p = blanks[c].withUnsafeBufferPointer { blank in
+                        if let from = blank.baseAddress { p.update(from: from, count: blank.count) }
+                        return p + blank.count
+                    }
+                } else {
+                    p.update(from: v.baseAddress!, count: v.count)
+                    p += v.count
+                }
+            }
+            precondition(p == b.baseAddress! + start + total, "a digest row was sized wrongly")
+        }
+        return true
+    }
+
     private func headerName(index: Int) -> String {
         if let c = map.firstIndex(of: index) { return format.columns[c].name }
         return "field \(index + 1)"
@@ -434,8 +497,9 @@ struct RowEncoder: Sendable {
         func s(_ name: String) -> String { fileColumn[name]! >= 0 ? r.string(fileColumn[name]!) : "" }
         switch format.name {
         case .members:
-            let q = f("qualified_on")
-            let d = f("disqualified_on")
+            // The fields by their file columns found once (no name looked up per row).
+            let q = Self.field(r, qualifiedOnField)
+            let d = Self.field(r, disqualifiedOnField)
             if !d.isEmpty && d.lexicographicallyPrecedes(q) {
                 errors.append(("disqualified_on", s("disqualified_on"), "qualified_on (\(s("qualified_on"))) is after disqualified_on"))
             }

@@ -268,23 +268,31 @@ public enum DateField {
 /// NUL or a backslash, and how many of its characters could be digits.
 public struct FieldBytes: Sendable {
     /// No byte ≥ 0x80: valid UTF-8, no Unicode line break, one character per byte.
-    public private(set) var ascii = true
+    public let ascii: Bool
     /// A byte below 0x20 or DEL (NUL, tab and line ends included).
-    public private(set) var control = false
-    public private(set) var nul = false
-    public private(set) var backslash = false
+    public let control: Bool
+    public let nul: Bool
+    public let backslash: Bool
     /// An upper bound of the digits `IndividualNumber` can read in the field, for its cheap
     /// exit: ASCII digits; one for every other character outside U+3000–U+9FFF (UTF-8 lead
     /// bytes E3–E9), two where a character may stand for two (U+0800–U+2FFF: ⑩, ⒑, ❿; and
     /// beyond the BMP); among kana and kanji only the numerals and circled numbers
     /// `IndividualNumber.cjkDigits` names. Full-width digits (EF) count one, as before.
-    public private(set) var digitCandidates = 0
+    public let digitCandidates: Int
     /// A lead byte C2 or E2 occurs: a C1 control (NEL among them), U+2028/U+2029 or a
     /// bidirectional control may be present.
-    public private(set) var mayBreakLine = false
+    public let mayBreakLine: Bool
 
-    @inline(__always)
+    /// One pass over the bytes (inlinable: an import runs it on every field of every record,
+    /// from another module).
+    @inlinable
     public init(_ v: UnsafeBufferPointer<UInt8>) {
+        var ascii = true
+        var control = false
+        var nul = false
+        var backslash = false
+        var mayBreakLine = false
+        var digitCandidates = 0
         let n = v.count
         var i = 0
         while i < n {
@@ -305,12 +313,21 @@ public struct FieldBytes: Sendable {
                         digitCandidates += (b >= 0xE0 && b <= 0xE2) || b >= 0xF0 ? 2 : 1
                         if b == 0xC2 || b == 0xE2 { mayBreakLine = true }
                     } else if i + 2 < n {
-                        digitCandidates += IndividualNumber.cjkDigits(b, v[i + 1], v[i + 2])
+                        // Hiragana and katakana (E3 81–83: U+3040–U+30FF) hold no numeral.
+                        if b != 0xE3 || v[i + 1] &- 0x81 >= 3 {
+                            digitCandidates += IndividualNumber.cjkDigits(b, v[i + 1], v[i + 2])
+                        }
                     }
                 }
             }
             i += 1
         }
+        self.ascii = ascii
+        self.control = control
+        self.nul = nul
+        self.backslash = backslash
+        self.digitCandidates = digitCandidates
+        self.mayBreakLine = mayBreakLine
     }
 
     /// Needs escaping in COPY text (a backslash or a control character).

@@ -166,8 +166,15 @@ public enum IndividualNumber {
     /// How many digits the three-byte UTF-8 character `b0 b1 b2` (lead byte E3–E9) can stand
     /// for (`FieldBytes`' upper bound): 0 for all but the numerals of `cjkDigits`.
     @inline(__always)
+    @inlinable
     public static func cjkDigits(_ b0: UInt8, _ b1: UInt8, _ b2: UInt8) -> Int {
         let v = UInt32(b0 & 0x0F) << 12 | UInt32(b1 & 0x3F) << 6 | UInt32(b2 & 0x3F)
-        return cjkDigits(v)?.count ?? 0
+        // Most kana and kanji lie on a 256-character page without any numeral: no lookup.
+        switch v >> 8 {
+        case 0x30, 0x32, 0x4E, 0x51, 0x53, 0x56, 0x58, 0x5F, 0x8C, 0x96: return digitCount(v)
+        default: return 0
+        }
     }
+
+    @usableFromInline static func digitCount(_ v: UInt32) -> Int { cjkDigits(v)?.count ?? 0 }
 }
