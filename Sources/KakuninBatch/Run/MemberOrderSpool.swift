@@ -30,8 +30,7 @@ final class MemberOrderSpool {
     private var file: BufferedFileWriter?
     /// Where each sorted run lies in the file.
     private var runs: [Range<Int>] = []
-    /// Rows appended in all, and since the last `send`.
-    private(set) var count = 0, unsent = 0
+    private(set) var count = 0
 
     /// The buffer's size: 4 MiB (KAKUNIN_ORDER_RUN_BYTES: for tests, to make many runs).
     static let runBytes = Int(ProcessInfo.processInfo.environment["KAKUNIN_ORDER_RUN_BYTES"] ?? "") ?? 4 << 20
@@ -52,25 +51,19 @@ final class MemberOrderSpool {
             Entry(start: Int32(rows.count), length: Int32(row.count), keyStart: Int32(key.lowerBound), keyLength: Int32(key.count)))
         rows.append(contentsOf: row)
         count += 1
-        unsent += 1
     }
 
-    /// Sends every row appended since the last call, in key order, through `writer` (the
-    /// caller begins and ends the COPY), and starts over: rows appended later go with the next
-    /// call. Rows that never filled the buffer are sorted in memory and sent from there.
+    /// Sends every row appended, in key order, through `writer` (the caller begins and ends
+    /// the COPY). A spool that never filled its buffer is sorted in memory and sent from there.
     func send(to writer: CopyInWriter) throws {
-        if runs.isEmpty {
+        guard !runs.isEmpty else {
             try rows.withUnsafeBytes { b in
                 for e in sorted(b) { try writer.write(UnsafeRawBufferPointer(rebasing: b[Int(e.start)..<Int(e.start + e.length)])) }
             }
-        } else {
-            if !entries.isEmpty { try writeRun() }
-            try MemberOrderMerge(file: file!, runs: runs).send(to: writer)
+            return
         }
-        runs.removeAll()
-        rows.removeAll(keepingCapacity: true)
-        entries.removeAll(keepingCapacity: true)
-        unsent = 0
+        if !entries.isEmpty { try writeRun() }
+        try MemberOrderMerge(file: file!, runs: runs).send(to: writer)
     }
 
     /// The buffer's entries in key order (equal keys keep their order: by where they start).

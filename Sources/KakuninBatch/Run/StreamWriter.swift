@@ -17,12 +17,8 @@ import KakuninStore
 /// Member order (issue 31): the decisions go straight into their COPY while they come in
 /// member order (an employee insurer delivered home). From the first that does not (delivery
 /// through employers, nhi households) the decisions, and the rows of each side that has a
-/// `MemberOrderSpool`, are held there instead and sent in member order: indexes keyed by
-/// member then take them at their right edge. They go in `heldParts` parts: once the held
-/// decisions reach their share of the expected decisions, what is held is sent while the
-/// stream goes on, and the rest once it has ended (the server takes half of them before the
-/// stream ends instead of all after it; each later part's rows pass once through the pages
-/// of the earlier ones).
+/// `MemberOrderSpool`, are held there instead and sent in member order once the stream has
+/// ended: indexes keyed by member then take them at their right edge.
 final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's at a time (WorkerThread); `free` Locked
     /// A table fed from a spool: its COPY statement (text format) and how far it was sent.
     struct Side {
@@ -47,11 +43,6 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
     private var pending: [UInt8]? = []
     static let probationBytes = 1 << 20
     private let switchBytes: Int
-    /// Held decisions that make a part sent during the stream (nil: all sent after it).
-    private let heldPart: Int?
-    /// In how many parts the held rows go (KAKUNIN_HELD_PARTS, for measurements: 1 sends them
-    /// all after the stream).
-    static let heldParts = max(1, Int(ProcessInfo.processInfo.environment["KAKUNIN_HELD_PARTS"] ?? "") ?? 2)
     /// At most `maxQueued` chunks wait for the server, and `maxFree` sent ones for the stream.
     static let chunkBytes = 1 << 15, maxQueued = 64, maxFree = 16
 
@@ -71,10 +62,9 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
     /// here), then hands the connection to the writer thread until `finish` or `stop`.
     init(
         db: Connection, decisionsSQL: String, sides: [(sql: String, spool: CopySpool, inOrder: MemberOrderSpool?)],
-        decisionsInOrder: MemberOrderSpool?, switchBytes: Int = 1 << 18, expectedDecisions: Int = 0
+        decisionsInOrder: MemberOrderSpool?, switchBytes: Int = 1 << 18
     ) throws {
         self.db = db
-        heldPart = Self.heldParts > 1 && expectedDecisions > 0 ? max(1, expectedDecisions / Self.heldParts) : nil
         self.decisionsSQL = decisionsSQL
         self.sides = sides.map { Side(sql: $0.sql, spool: $0.spool, inOrder: $0.inOrder) }
         self.decisionsInOrder = decisionsInOrder
@@ -126,12 +116,6 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
     /// One chunk of decisions (the writer thread), then the spools when one has grown enough.
     private func send(_ c: inout [UInt8]) throws {
         try take(c)
-        if let part = heldPart, let held = decisionsInOrder, held.unsent >= part {
-            // A part of what is held, in member order, while the stream goes on.
-            try endDecisions()
-            try sendSpools()
-            try sendHeld()
-        }
         var spent: [UInt8] = []
         swap(&spent, &c)
         spent.removeAll(keepingCapacity: true)
@@ -218,25 +202,21 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
     }
 
     /// The last decisions are sent (the writer thread, after `finish`): the rest of the spools,
-    /// then what is still held, in member order.
+    /// then what was held, in member order.
     private func sendRest() throws {
         try sendPending()
         try endDecisions()
         sentDuringStream = sides.map(\.sent)
         try sendSpools()
         guard holding else { return }
-        try sendHeld()
-    }
-
-    /// What is held since the last part, in member order: the decisions, then each side's rows.
-    private func sendHeld() throws {
-        if let held = decisionsInOrder, held.unsent > 0 {
-            try held.send(to: try decisionsCopy())
+        if let held = decisionsInOrder {
+            let c = try decisionsCopy()
+            try held.send(to: c)
             try FailPoint.hit("send:held:decisions")
             try endDecisions()
         }
         for (i, side) in sides.enumerated() {
-            guard let held = side.inOrder, held.unsent > 0 else { continue }
+            guard let held = side.inOrder, held.count > 0 else { continue }
             try copy(side.sql) { w in
                 try held.send(to: w)
                 try FailPoint.hit("send:held:\(i)")
