@@ -154,20 +154,26 @@ struct DecisionChain {
     static let columns = "member_id, run_id, as_of, scheme, outcome, reasons, s_date, valid_from, valid_to, facts_digest, next_review_on"
 
     /// SQL: the latest decision of the chain of each member of `members` (a query of
-    /// `member_id`, about `count` rows), with `columns`.
+    /// `member_id`, about `count` rows), with `columns`. The runs that wrote many decisions are
+    /// probed newest first, one member at a time, and the probing stops at the first run
+    /// that holds the member (an Append runs its parts in order; LIMIT 1 ends it): after a
+    /// night that decided nearly everyone, one probe per member instead of one per run.
     func latest(members: String, count: Int) -> String {
         let d = Self.columns.split(separator: ",").map { "d.\($0.trimmingCharacters(in: .whitespaces))" }.joined(separator: ", ")
         let key = { (run: (id: Int, asOf: String, rows: Int?)) in
             "d.insurer_number = '\(insurer)' AND d.as_of = \(run.asOf) AND d.run_id = \(run.id)"
         }
-        let reads = runs.map { run in
-            if let rows = run.rows, rows < 4 * count {
-                return "SELECT \(d) FROM decision d WHERE \(key(run)) AND d.member_id IN (\(members))"
-            }
-            return """
-                SELECT x.* FROM (\(members)) c CROSS JOIN LATERAL (
-                    SELECT \(d) FROM decision d WHERE \(key(run)) AND d.member_id = c.member_id LIMIT 1) x
+        let few = { (run: (id: Int, asOf: String, rows: Int?)) in run.rows.map { $0 < 4 * count } ?? false }
+        var reads = runs.filter(few).map { "SELECT \(d) FROM decision d WHERE \(key($0)) AND d.member_id IN (\(members))" }
+        let probed = runs.filter { !few($0) }.sorted { $0.id > $1.id }
+        if !probed.isEmpty {
+            let probes = probed.map { "SELECT \(d) FROM decision d WHERE \(key($0)) AND d.member_id = c.member_id" }
+            reads.append(
                 """
+                SELECT x.* FROM (\(members)) c CROSS JOIN LATERAL (
+                    \(probes.joined(separator: "\n    UNION ALL "))
+                    LIMIT 1) x
+                """)
         }
         guard !reads.isEmpty else { return "SELECT \(d) FROM decision d WHERE false" }
         return """
