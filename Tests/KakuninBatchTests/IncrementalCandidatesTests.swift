@@ -267,6 +267,29 @@ struct IncrementalCandidatesTests {
         #expect(try db.query("SELECT counts->>'full_run' FROM run ORDER BY run_id DESC LIMIT 1").scalar == "false")
     }
 
+    @Test(
+        "an incremental night's candidates read the member table once (sql/048): the changed members and the nhi households to read whole come from one read; a member who joins a household brings it in"
+    )
+    func candidatesReadMembersOnce() throws {
+        let (tdb, dir) = try settled()
+        // M016 (employee) moves into M012's household (nhi): M012's household is read whole.
+        try importFeed(tdb, dir, "members", "m2.csv", Self.members(changed: ["M016": ["household_id": "HM012"]]))
+        let db = try tdb.connect()
+        let run = try #require(try db.query("SELECT max(run_id) FROM run").scalar)
+        let (candidates, reads) = try db.transaction {
+            // This transaction's own counts (pg_stat_xact_user_tables), without waiting for the statistics.
+            try db.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            let ids = try db.query("SELECT member_id FROM incremental_candidates('131016', $1, '2026-11-22') ORDER BY 1", [run]).rows.map {
+                $0[0]!
+            }
+            let scans = try db.query("SELECT seq_scan, coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables WHERE relname = 'member'").rows[
+                0]
+            return (ids, scans)
+        }
+        #expect(candidates.contains("M016") && candidates.contains("M012"), "\(candidates)")
+        #expect(reads == ["1", "0"], "member read once, no lookup per member (sql/044: 2 reads and a lookup per changed member)")
+    }
+
     /// One writer's change of one member, and what it is.
     struct Writer: Sendable {
         let name: String
