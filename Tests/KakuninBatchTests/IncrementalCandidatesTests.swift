@@ -290,6 +290,22 @@ struct IncrementalCandidatesTests {
         #expect(reads == ["1", "0"], "member read once, no lookup per member (sql/044: 2 reads and a lookup per changed member)")
     }
 
+    @Test("an incremental night reserves one certificate number per member it reads, a full run one per member (sql/048)")
+    func numbersForMembersRead() throws {
+        let (tdb, dir) = try settled()
+        let db = try tdb.connect()
+        let out = dir.appendingPathComponent("out")
+        let block = "SELECT numbers_to - numbers_from, counts->>'facts_read', counts->>'members_read' FROM run ORDER BY run_id DESC LIMIT 1"
+        try importFeed(
+            tdb, dir, "members", "m2.csv", Self.members(changed: ["M012": ["family_name": "鈴木"], "M013": ["family_name": "佐藤"]]))
+        #expect(try nightly(tdb, "2026-11-22", out: out, params: dir).status == 0)
+        var row = try db.query(block).rows[0]
+        #expect(row[0] == row[1] && (2..<Self.n).contains(Int(row[1]!)!), "incremental: \(row)")
+        _ = try k(tdb, ["run", "--insurer", "131016", "--as-of", "2026-11-23", "--out", out.path, "--full"])
+        row = try db.query(block).rows[0]
+        #expect(row[0] == String(Self.n) && row[2] == String(Self.n), "full: \(row)")
+    }
+
     /// One writer's change of one member, and what it is.
     struct Writer: Sendable {
         let name: String

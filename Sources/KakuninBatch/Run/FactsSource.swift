@@ -81,6 +81,7 @@ struct FactsSource {
             try other.execute("ROLLBACK")
             return
         }
+        candidateCount = count
         self.candidates = "SELECT member_id FROM run_candidate"
         if let keptRun {
             let chain = try DecisionChain.of(other, run: keptRun)
@@ -90,6 +91,10 @@ struct FactsSource {
         candidateReader = other
         firstSQL = factsSQL()
     }
+
+    /// The members whose facts the stream gives: the candidates after `restrict`, else every member.
+    var readCount: Int { candidateCount ?? total }
+    private var candidateCount: Int?
 
     /// An incremental night's connection (restrict) and its candidates' kept decisions.
     private var candidateReader: Connection?
