@@ -1,4 +1,5 @@
 import Foundation
+import KakuninBatch
 import KakuninCore
 import KakuninStore
 import KakuninTesting
@@ -304,6 +305,39 @@ struct IncrementalCandidatesTests {
         _ = try k(tdb, ["run", "--insurer", "131016", "--as-of", "2026-11-23", "--out", out.path, "--full"])
         row = try db.query(block).rows[0]
         #expect(row[0] == String(Self.n) && row[2] == String(Self.n), "full: \(row)")
+    }
+
+    @Test(
+        "an incremental night's auditors' report lists the changed members the run's report read with its counts: no second read of the decisions"
+    )
+    func auditorsListFromReport() throws {
+        let (tdb, dir) = try settled()
+        let db = try tdb.connect()
+        let out = dir.appendingPathComponent("out")
+        // A voided certificate: its member is issued one again (an outcome that changes).
+        let voided = try #require(
+            try db.query("SELECT certificate_number::text FROM certificate WHERE status = 'active' ORDER BY member_id LIMIT 1").scalar)
+        _ = try k(
+            tdb,
+            ["certificate", "void", "--insurer", "131016", "--certificate", voided, "--reason", "issued in error", "--on", "2026-11-21"])
+        #expect(try nightly(tdb, "2026-11-22", out: out, params: dir).status == 0)
+        let run = try #require(try db.query("SELECT max(run_id) FROM run WHERE counts->>'full_run' = 'false'").scalar.flatMap { Int($0) })
+        let files = out.appendingPathComponent("131016/2026-11-22/nightly")
+        let published = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: files.appendingPathComponent("report.json"))) as? [String: Any])
+        let report = try AuditorReport.load(
+            db, runID: run, filesDirectory: files, base: try RunReportLoader.load(db, runID: run, filesDirectory: files))
+        // Any statement from here on fails: the lists must come from what the report read.
+        try db.execute("BEGIN")
+        _ = try? db.execute("SELECT 1 / 0")
+        var json = ""
+        try report.write(.json, db) { json += $0 }
+        try db.execute("ROLLBACK")
+        let written = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let changes = try #require(written["changes"] as? [String: Any])
+        #expect(!(changes["changed"] as? [Any] ?? []).isEmpty, "\(changes)")
+        #expect(
+            NSDictionary(dictionary: changes) == NSDictionary(dictionary: published["changes"] as? [String: Any] ?? [:]), "\(published)")
     }
 
     /// One writer's change of one member, and what it is.

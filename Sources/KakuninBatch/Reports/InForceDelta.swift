@@ -89,6 +89,30 @@ enum InForceDelta {
             """
     }
 
+    /// A member whose outcome changed since the earlier run: "(new)" when it had no decision in force.
+    struct Change: Sendable {
+        let member: String
+        let from: String
+        let to: String
+    }
+
+    /// The changed members the report keeps for the auditors' report, at most this many (more:
+    /// none kept, the auditors' report reads them as it writes them).
+    static let listedUpTo = 50_000
+
+    /// SQL: a part of the report's statement over `ctes` (member, from, to, NULL, 'member'): the
+    /// members whose outcome changed, `listedUpTo` + 1 at most.
+    static let listedChanges = """
+        (SELECT c.member_id, coalesce(p.outcome, '(new)'), c.outcome, NULL, 'member' FROM chg c LEFT JOIN prv p USING (member_id)
+         WHERE p.outcome IS DISTINCT FROM c.outcome LIMIT \(listedUpTo + 1))
+        """
+
+    /// The rows of `listedChanges`, nil when there were more than `listedUpTo`.
+    static func listed(_ rows: [ResultRow]) throws -> [Change]? {
+        guard rows.count <= listedUpTo else { return nil }
+        return try rows.map { Change(member: try $0.text(0), from: try $0.text(1), to: try $0.text(2)) }
+    }
+
     /// Runs `body` (reads of `ctes`) with the settings of a read of many decisions: the
     /// decisions a night wrote have no statistics yet, and a nested loop over them or a sort
     /// on disk is never wanted; JIT compilation gains nothing here.

@@ -59,8 +59,10 @@ public struct RunReport: Sendable {
     /// Issue 34: how the run was made. nil: a run made before incremental nights.
     public var carry: Carry?
     /// A report counted from what changed since an earlier run (InForceDelta): that run and the
-    /// changed members' outcomes from → to, read with the counts (the auditors' matrix).
-    var changes: (since: Int, fromTo: [(from: String, to: String, count: Int)])?
+    /// changed members' outcomes from → to, read with the counts (the auditors' matrix), and
+    /// the members whose outcome changed when they are few (`InForceDelta.listedUpTo`; nil:
+    /// more, the auditors' report reads them again as it writes them).
+    var changes: (since: Int, fromTo: [(from: String, to: String, count: Int)], members: [InForceDelta.Change]?)?
 
     /// A full run, or an incremental night and what it carried forward.
     public struct Carry: Sendable {
@@ -410,13 +412,16 @@ public struct RunReport: Sendable {
                 GROUP BY 1, 2, 3
                 UNION ALL
                 SELECT coalesce(p.outcome, '(new)'), c.outcome, NULL, count(*), 'from-to' FROM chg c LEFT JOIN prv p USING (member_id) GROUP BY 1, 2
+                UNION ALL
+                \(InForceDelta.listedChanges)
                 """
             ).typedRows
         }
         try fold(groups.filter { $0.optionalText(4) == "counts" }, outcomes: outcomes, detail: start)
         changes = (
             since.runID,
-            try groups.filter { $0.optionalText(4) == "from-to" }.map { (try $0.text(0), try $0.text(1), try $0.int(3)) }
+            try groups.filter { $0.optionalText(4) == "from-to" }.map { (try $0.text(0), try $0.text(1), try $0.int(3)) },
+            try InForceDelta.listed(groups.filter { $0.optionalText(4) == "member" })
         )
         return true
     }
