@@ -1,4 +1,5 @@
 import Foundation
+import KakuninBatch
 import KakuninCore
 import KakuninStore
 import KakuninTesting
@@ -265,6 +266,78 @@ struct IncrementalCandidatesTests {
         r = try nightly(tdb, "2026-11-25", out: out, params: dir)
         #expect(r.stdout.contains(failed) && r.status == 13, "after a failed check: \(r.stdout)")
         #expect(try db.query("SELECT counts->>'full_run' FROM run ORDER BY run_id DESC LIMIT 1").scalar == "false")
+    }
+
+    @Test(
+        "an incremental night's candidates read the member table once (sql/048): the changed members and the nhi households to read whole come from one read; a member who joins a household brings it in"
+    )
+    func candidatesReadMembersOnce() throws {
+        let (tdb, dir) = try settled()
+        // M016 (employee) moves into M012's household (nhi): M012's household is read whole.
+        try importFeed(tdb, dir, "members", "m2.csv", Self.members(changed: ["M016": ["household_id": "HM012"]]))
+        let db = try tdb.connect()
+        let run = try #require(try db.query("SELECT max(run_id) FROM run").scalar)
+        let (candidates, reads) = try db.transaction {
+            // This transaction's own counts (pg_stat_xact_user_tables), without waiting for the statistics.
+            try db.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            let ids = try db.query("SELECT member_id FROM incremental_candidates('131016', $1, '2026-11-22') ORDER BY 1", [run]).rows.map {
+                $0[0]!
+            }
+            let scans = try db.query("SELECT seq_scan, coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables WHERE relname = 'member'").rows[
+                0]
+            return (ids, scans)
+        }
+        #expect(candidates.contains("M016") && candidates.contains("M012"), "\(candidates)")
+        #expect(reads == ["1", "0"], "member read once, no lookup per member (sql/044: 2 reads and a lookup per changed member)")
+    }
+
+    @Test("an incremental night reserves one certificate number per member it reads, a full run one per member (sql/048)")
+    func numbersForMembersRead() throws {
+        let (tdb, dir) = try settled()
+        let db = try tdb.connect()
+        let out = dir.appendingPathComponent("out")
+        let block = "SELECT numbers_to - numbers_from, counts->>'facts_read', counts->>'members_read' FROM run ORDER BY run_id DESC LIMIT 1"
+        try importFeed(
+            tdb, dir, "members", "m2.csv", Self.members(changed: ["M012": ["family_name": "鈴木"], "M013": ["family_name": "佐藤"]]))
+        #expect(try nightly(tdb, "2026-11-22", out: out, params: dir).status == 0)
+        var row = try db.query(block).rows[0]
+        #expect(row[0] == row[1] && (2..<Self.n).contains(Int(row[1]!)!), "incremental: \(row)")
+        _ = try k(tdb, ["run", "--insurer", "131016", "--as-of", "2026-11-23", "--out", out.path, "--full"])
+        row = try db.query(block).rows[0]
+        #expect(row[0] == String(Self.n) && row[2] == String(Self.n), "full: \(row)")
+    }
+
+    @Test(
+        "an incremental night's auditors' report lists the changed members the run's report read with its counts: no second read of the decisions"
+    )
+    func auditorsListFromReport() throws {
+        let (tdb, dir) = try settled()
+        let db = try tdb.connect()
+        let out = dir.appendingPathComponent("out")
+        // A voided certificate: its member is issued one again (an outcome that changes).
+        let voided = try #require(
+            try db.query("SELECT certificate_number::text FROM certificate WHERE status = 'active' ORDER BY member_id LIMIT 1").scalar)
+        _ = try k(
+            tdb,
+            ["certificate", "void", "--insurer", "131016", "--certificate", voided, "--reason", "issued in error", "--on", "2026-11-21"])
+        #expect(try nightly(tdb, "2026-11-22", out: out, params: dir).status == 0)
+        let run = try #require(try db.query("SELECT max(run_id) FROM run WHERE counts->>'full_run' = 'false'").scalar.flatMap { Int($0) })
+        let files = out.appendingPathComponent("131016/2026-11-22/nightly")
+        let published = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: files.appendingPathComponent("report.json"))) as? [String: Any])
+        let report = try AuditorReport.load(
+            db, runID: run, filesDirectory: files, base: try RunReportLoader.load(db, runID: run, filesDirectory: files))
+        // Any statement from here on fails: the lists must come from what the report read.
+        try db.execute("BEGIN")
+        _ = try? db.execute("SELECT 1 / 0")
+        var json = ""
+        try report.write(.json, db) { json += $0 }
+        try db.execute("ROLLBACK")
+        let written = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let changes = try #require(written["changes"] as? [String: Any])
+        #expect(!(changes["changed"] as? [Any] ?? []).isEmpty, "\(changes)")
+        #expect(
+            NSDictionary(dictionary: changes) == NSDictionary(dictionary: published["changes"] as? [String: Any] ?? [:]), "\(published)")
     }
 
     /// One writer's change of one member, and what it is.

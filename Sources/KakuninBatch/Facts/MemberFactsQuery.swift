@@ -122,8 +122,8 @@ public enum MemberFactsQuery {
             : range.isEmpty ? "" : "AND \(envelopeKey(delivery)) \(range)"
         var only = oneMember ? "AND member_id = $3" : ""
         if candidates != nil {
-            scope += " AND m.member_id IN (SELECT member_id FROM cand)"
-            only = "AND member_id IN (SELECT member_id FROM cand)"
+            scope += " AND m.\(candidateFilter)"
+            only = "AND \(candidateFilter)"
         }
         // Households are resolved over the sorted stream: a window over the member's envelope
         // (an nhi household shares one, and only nhi households have heads that matter) counts
@@ -132,7 +132,7 @@ public enum MemberFactsQuery {
         // back), without its second scan of the members, its hash table and its join: about
         // 0.9 s less per 270,000 members. The sort key is the envelope computed once (`hm`).
         return """
-            WITH \(candidates.map { "cand AS MATERIALIZED (\($0))," } ?? "")
+            WITH \(candidates.map { "cand AS MATERIALIZED (\($0)), cand_ids AS MATERIALIZED (SELECT array_agg(member_id) AS ids FROM cand)," } ?? "")
             \(keptRun.map { "\(keptCTE($0, chain: candidates == nil ? nil : keptChain))," } ?? "")
             hm AS (
                 SELECT m.*, \(detailsKey) AS details_key, \(envelopeKey(delivery)) AS envelope
@@ -146,18 +146,7 @@ public enum MemberFactsQuery {
                 WHERE insurer_number = $1 AND status_as_of <= $2 AND status_changed \(only)
                 ORDER BY member_id DESC, status_as_of DESC
             ),
-            a AS (
-                SELECT DISTINCT ON (member_id) member_id, application_id, kind, received_on, basis IS NOT NULL OR kind <> 'special_consideration' AS has_basis FROM application
-                WHERE insurer_number = $1 AND status = 'approved' AND fulfilled_on IS NULL AND received_on <= $2 \(only)
-                ORDER BY member_id, received_on, application_id
-            ),
-            p AS (
-                -- An application on file (SPEC.md 2.3 [2026-12]): any kind, pending, or approved and
-                -- not yet fulfilled; rejected and fulfilled ones are not. The same scan and hash
-                -- join as before, over a wider filter: a flag per member, no extra column.
-                SELECT DISTINCT member_id FROM application
-                WHERE insurer_number = $1 AND status IN ('pending', 'approved') AND fulfilled_on IS NULL \(only)
-            ),
+            \(candidates == nil ? applicationCTEs(only) : candidateApplicationCTEs)
             c AS (
                 -- The latest active certificate, and the end of the one covering the as-of date
                 -- (they differ once a renewal starting after the as-of date has been issued).
@@ -188,16 +177,7 @@ public enum MemberFactsQuery {
                 WHERE r.insurer_number = $1 AND r.resolved_on IS NULL AND r.returned_on <= $2 \(only.replacingOccurrences(of: "AND member_id", with: "AND r.member_id"))
                   AND NOT \(returnedAddressChanged("r"))
             ),
-            en AS (
-                -- With the latest 有効期限 among them (SPEC.md 3 [2026-12]: nhi, attained 70).
-                SELECT member_id, details, max(valid_to) AS valid_to FROM notice
-                WHERE insurer_number = $1 AND kind = 'eligibility_notice' \(only)
-                GROUP BY member_id, details
-            ),
-            an AS (
-                SELECT member_id, max(sent_on) AS last FROM notice
-                WHERE insurer_number = $1 AND kind = 'apply_notice' AND sent_on <= $2 \(only) GROUP BY member_id
-            )
+            \(candidates == nil ? noticeCTEs(only) : candidateNoticeCTEs)
             SELECT m.member_id, m.scheme, m.birth_date, m.qualified_on, m.disqualified_on, m.residence_expiry,
                    m.legacy_card_expiry, m.access_restricted,
                    m.s_has_card, m.s_registration, m.s_card_state, m.s_ecert_expiry, m.s_card_expiry,
@@ -251,6 +231,76 @@ public enum MemberFactsQuery {
             \(oneMember ? "WHERE m.member_id = $3" : "ORDER BY m.envelope, m.member_id")
             """
     }
+
+    /// The members of the batch form's tables (the full night's query reads every member).
+    private static func applicationCTEs(_ only: String) -> String {
+        """
+        a AS (
+            SELECT DISTINCT ON (member_id) member_id, application_id, kind, received_on, basis IS NOT NULL OR kind <> 'special_consideration' AS has_basis FROM application
+            WHERE insurer_number = $1 AND status = 'approved' AND fulfilled_on IS NULL AND received_on <= $2 \(only)
+            ORDER BY member_id, received_on, application_id
+        ),
+        p AS (
+            -- An application on file (SPEC.md 2.3 [2026-12]): any kind, pending, or approved and
+            -- not yet fulfilled; rejected and fulfilled ones are not. The same scan and hash
+            -- join as before, over a wider filter: a flag per member, no extra column.
+            SELECT DISTINCT member_id FROM application
+            WHERE insurer_number = $1 AND status IN ('pending', 'approved') AND fulfilled_on IS NULL \(only)
+        ),
+        """
+    }
+
+    private static func noticeCTEs(_ only: String) -> String {
+        """
+        en AS (
+            -- With the latest 有効期限 among them (SPEC.md 3 [2026-12]: nhi, attained 70).
+            SELECT member_id, details, max(valid_to) AS valid_to FROM notice
+            WHERE insurer_number = $1 AND kind = 'eligibility_notice' \(only)
+            GROUP BY member_id, details
+        ),
+        an AS (
+            SELECT member_id, max(sent_on) AS last FROM notice
+            WHERE insurer_number = $1 AND kind = 'apply_notice' AND sent_on <= $2 \(only) GROUP BY member_id
+        )
+        """
+    }
+
+    /// An incremental night's members (`cand`), as one array: each table is read by its index
+    /// for the sorted keys in one scan (a nested loop over the candidates hashed them for every
+    /// table, then descended the index once per member in hash order).
+    private static let candidateFilter = "member_id = ANY ((SELECT ids FROM cand_ids)::text[])"
+
+    /// The two application CTEs of an incremental night from one read of the candidates'
+    /// applications on file (the approved ones among them are `a`'s): one index descent per
+    /// member instead of two.
+    private static let candidateApplicationCTEs = """
+        ap AS MATERIALIZED (
+            SELECT member_id, application_id, kind, received_on, basis, status FROM application
+            WHERE insurer_number = $1 AND status IN ('pending', 'approved') AND fulfilled_on IS NULL AND \(candidateFilter)
+        ),
+        a AS (
+            SELECT DISTINCT ON (member_id) member_id, application_id, kind, received_on, basis IS NOT NULL OR kind <> 'special_consideration' AS has_basis FROM ap
+            WHERE status = 'approved' AND received_on <= $2
+            ORDER BY member_id, received_on, application_id
+        ),
+        p AS (SELECT DISTINCT member_id FROM ap),
+        """
+
+    /// The two notice CTEs of an incremental night from one read of the candidates' notices.
+    private static let candidateNoticeCTEs = """
+        nt AS MATERIALIZED (
+            SELECT member_id, kind, details, valid_to, sent_on FROM notice
+            WHERE insurer_number = $1 AND \(candidateFilter)
+        ),
+        en AS (
+            SELECT member_id, details, max(valid_to) AS valid_to FROM nt
+            WHERE kind = 'eligibility_notice' GROUP BY member_id, details
+        ),
+        an AS (
+            SELECT member_id, max(sent_on) AS last FROM nt
+            WHERE kind = 'apply_notice' AND sent_on <= $2 GROUP BY member_id
+        )
+        """
 
     /// Index of the first kept column in a batch facts row: the decision in force of `keptRun`
     /// (facts digest, review date, outcome, `{REASONS}`, S, valid_from, valid_to). The facts

@@ -148,10 +148,20 @@ public struct AuditorReport: Sendable {
     }
 
     /// Streams the members whose outcome changed since the previous run, `(member, from, to)`,
-    /// ordered by member id, or first by `group` (a SQL expression over `p.outcome` and
-    /// `c.outcome`) and then by member id; nothing when there is no previous run.
-    func forEachChange(_ db: Connection, group: String? = nil, _ body: (String, String, String) throws -> Void) throws {
+    /// ordered by member id, or (`grouped`) first the changed, then the gone, then the new
+    /// members, each by member id; nothing when there is no previous run. The members the run's
+    /// report read with its counts (InForceDelta.listed) are not read again.
+    func forEachChange(_ db: Connection, grouped: Bool = false, _ body: (String, String, String) throws -> Void) throws {
         guard let previousRunID, let previousAsOf else { return }
+        if changesOnly, let known = base.changes, known.since == previousRunID, let members = known.members {
+            let group = { (c: InForceDelta.Change) in c.from == "(new)" ? 2 : c.to == "(gone)" ? 1 : 0 }
+            // Member ids in byte order, as the database's "C" collation sorts them.
+            let sorted = members.sorted {
+                grouped && group($0) != group($1) ? group($0) < group($1) : $0.member.utf8.lexicographicallyPrecedes($1.member.utf8)
+            }
+            for c in sorted { try body(c.member, c.from, c.to) }
+            return
+        }
         // Values the report read from the run table (a run id, dates, outcome names): numbers
         // and ISO dates only, checked here, as COPY takes no parameters.
         guard LocalDate(stored: asOf) != nil, LocalDate(stored: previousAsOf) != nil else {
@@ -164,12 +174,13 @@ public struct AuditorReport: Sendable {
             ? "chg c LEFT JOIN prv p USING (member_id)"
             : Self.pair(run: String(runID), asOf: "'\(asOf)'", previousRun: String(previousRunID), previousAsOf: "'\(previousAsOf)'")
         let with = changesOnly ? "WITH \(try InForceDelta.ctes(db, run: runID, since: previousRunID))" : ""
+        let group = grouped ? "CASE WHEN p.outcome IS NULL THEN 2 WHEN c.outcome IS NULL THEN 1 ELSE 0 END, " : ""
         let sql = """
             COPY (\(with)
                   SELECT member_id, coalesce(p.outcome, '(new)'), coalesce(c.outcome, '(gone)')
                   FROM \(from)
                   WHERE p.outcome IS DISTINCT FROM c.outcome
-                  ORDER BY \(group.map { "\($0), " } ?? "")member_id) TO STDOUT
+                  ORDER BY \(group)member_id) TO STDOUT
             """
         func copy() throws {
             try db.copyOut(sql) { chunk in
@@ -291,7 +302,7 @@ public struct AuditorReport: Sendable {
                 first = true
             }
         }
-        try forEachChange(db, group: "CASE WHEN p.outcome IS NULL THEN 2 WHEN c.outcome IS NULL THEN 1 ELSE 0 END") { member, from, to in
+        try forEachChange(db, grouped: true) { member, from, to in
             let g = from == "(new)" ? 2 : to == "(gone)" ? 1 : 0
             try open(g)
             try put(first ? "\n" : ",\n")

@@ -89,6 +89,30 @@ enum InForceDelta {
             """
     }
 
+    /// A member whose outcome changed since the earlier run: "(new)" when it had no decision in force.
+    struct Change: Sendable {
+        let member: String
+        let from: String
+        let to: String
+    }
+
+    /// The changed members the report keeps for the auditors' report, at most this many (more:
+    /// none kept, the auditors' report reads them as it writes them).
+    static let listedUpTo = 50_000
+
+    /// SQL: a part of the report's statement over `ctes` (member, from, to, NULL, 'member'): the
+    /// members whose outcome changed, `listedUpTo` + 1 at most.
+    static let listedChanges = """
+        (SELECT c.member_id, coalesce(p.outcome, '(new)'), c.outcome, NULL, 'member' FROM chg c LEFT JOIN prv p USING (member_id)
+         WHERE p.outcome IS DISTINCT FROM c.outcome LIMIT \(listedUpTo + 1))
+        """
+
+    /// The rows of `listedChanges`, nil when there were more than `listedUpTo`.
+    static func listed(_ rows: [ResultRow]) throws -> [Change]? {
+        guard rows.count <= listedUpTo else { return nil }
+        return try rows.map { Change(member: try $0.text(0), from: try $0.text(1), to: try $0.text(2)) }
+    }
+
     /// Runs `body` (reads of `ctes`) with the settings of a read of many decisions: the
     /// decisions a night wrote have no statistics yet, and a nested loop over them or a sort
     /// on disk is never wanted; JIT compilation gains nothing here.
@@ -154,20 +178,26 @@ struct DecisionChain {
     static let columns = "member_id, run_id, as_of, scheme, outcome, reasons, s_date, valid_from, valid_to, facts_digest, next_review_on"
 
     /// SQL: the latest decision of the chain of each member of `members` (a query of
-    /// `member_id`, about `count` rows), with `columns`.
+    /// `member_id`, about `count` rows), with `columns`. The runs that wrote many decisions are
+    /// probed newest first, one member at a time, and the probing stops at the first run
+    /// that holds the member (an Append runs its parts in order; LIMIT 1 ends it): after a
+    /// night that decided nearly everyone, one probe per member instead of one per run.
     func latest(members: String, count: Int) -> String {
         let d = Self.columns.split(separator: ",").map { "d.\($0.trimmingCharacters(in: .whitespaces))" }.joined(separator: ", ")
         let key = { (run: (id: Int, asOf: String, rows: Int?)) in
             "d.insurer_number = '\(insurer)' AND d.as_of = \(run.asOf) AND d.run_id = \(run.id)"
         }
-        let reads = runs.map { run in
-            if let rows = run.rows, rows < 4 * count {
-                return "SELECT \(d) FROM decision d WHERE \(key(run)) AND d.member_id IN (\(members))"
-            }
-            return """
-                SELECT x.* FROM (\(members)) c CROSS JOIN LATERAL (
-                    SELECT \(d) FROM decision d WHERE \(key(run)) AND d.member_id = c.member_id LIMIT 1) x
+        let few = { (run: (id: Int, asOf: String, rows: Int?)) in run.rows.map { $0 < 4 * count } ?? false }
+        var reads = runs.filter(few).map { "SELECT \(d) FROM decision d WHERE \(key($0)) AND d.member_id IN (\(members))" }
+        let probed = runs.filter { !few($0) }.sorted { $0.id > $1.id }
+        if !probed.isEmpty {
+            let probes = probed.map { "SELECT \(d) FROM decision d WHERE \(key($0)) AND d.member_id = c.member_id" }
+            reads.append(
                 """
+                SELECT x.* FROM (\(members)) c CROSS JOIN LATERAL (
+                    \(probes.joined(separator: "\n    UNION ALL "))
+                    LIMIT 1) x
+                """)
         }
         guard !reads.isEmpty else { return "SELECT \(d) FROM decision d WHERE false" }
         return """

@@ -59,8 +59,10 @@ public struct RunReport: Sendable {
     /// Issue 34: how the run was made. nil: a run made before incremental nights.
     public var carry: Carry?
     /// A report counted from what changed since an earlier run (InForceDelta): that run and the
-    /// changed members' outcomes from → to, read with the counts (the auditors' matrix).
-    var changes: (since: Int, fromTo: [(from: String, to: String, count: Int)])?
+    /// changed members' outcomes from → to, read with the counts (the auditors' matrix), and
+    /// the members whose outcome changed when they are few (`InForceDelta.listedUpTo`; nil:
+    /// more, the auditors' report reads them again as it writes them).
+    var changes: (since: Int, fromTo: [(from: String, to: String, count: Int)], members: [InForceDelta.Change]?)?
 
     /// A full run, or an incremental night and what it carried forward.
     public struct Carry: Sendable {
@@ -313,28 +315,37 @@ public struct RunReport: Sendable {
     /// there before were both active then with a later end, and that run's check found none.
     /// A full run checks every member.
     private static func overlaps(_ db: Connection, insurer: String, asOf: String, run: String, since: Int?) throws -> ResultRow {
-        let sinceChecked = try since.flatMap { s in
+        // The since-run's snapshot, read first and passed as a value: compared with a column
+        // of the run table, every certificate was read once more for each process of a parallel scan.
+        let sinceSnapshot = try since.flatMap { s in
             try db.query(
-                "SELECT p.counts->>'checks_pass' = 'true' AND r.counts->>'full_run' = 'false' FROM run p, run r WHERE p.run_id = $1 AND r.run_id = $2",
+                """
+                SELECT p.facts_snapshot::text FROM run p, run r
+                WHERE p.run_id = $1 AND r.run_id = $2 AND p.counts->>'checks_pass' = 'true' AND r.counts->>'full_run' = 'false'
+                """,
                 [String(s), run]
-            ).scalar == "t" ? s : nil
+            ).firstRow?.optionalText(0)
         }
-        let changedOnly =
-            sinceChecked == nil
-            ? ""
+        // The members whose certificates changed are found by one read of the stamps; their
+        // certificates are then read by the member's index.
+        let source =
+            sinceSnapshot == nil
+            ? "certificate WHERE insurer_number = $1 AND status = 'active' AND valid_to >= $2::date"
             : """
-            AND member_id IN (SELECT c.member_id FROM certificate c, run p
-                              WHERE p.run_id = $3 AND c.insurer_number = $1 AND c.changed_xact >= pg_snapshot_xmin(p.facts_snapshot)
-                                AND NOT pg_visible_in_snapshot(c.changed_xact, p.facts_snapshot))
+            (SELECT DISTINCT member_id FROM certificate
+             WHERE insurer_number = $1 AND changed_xact >= pg_snapshot_xmin($3::pg_snapshot)
+               AND NOT pg_visible_in_snapshot(changed_xact, $3::pg_snapshot)) ch
+            JOIN certificate USING (member_id)
+            WHERE insurer_number = $1 AND status = 'active' AND valid_to >= $2::date
             """
         return try db.query(
             """
             SELECT count(DISTINCT member_id), coalesce(string_agg(DISTINCT member_id, ' ' ORDER BY member_id) FILTER (WHERE n <= 10), '')
             FROM (SELECT member_id, valid_from, lag(valid_to) OVER w AS previous_to, row_number() OVER () AS n
-                  FROM certificate WHERE insurer_number = $1 AND status = 'active' AND valid_to >= $2::date \(changedOnly)
+                  FROM \(source)
                   WINDOW w AS (PARTITION BY member_id ORDER BY valid_from)) c
             WHERE valid_from <= previous_to
-            """, sinceChecked.map { [insurer, asOf, String($0)] } ?? [insurer, asOf]
+            """, sinceSnapshot.map { [insurer, asOf, $0] } ?? [insurer, asOf]
         ).typedRows[0]
     }
 
@@ -401,13 +412,16 @@ public struct RunReport: Sendable {
                 GROUP BY 1, 2, 3
                 UNION ALL
                 SELECT coalesce(p.outcome, '(new)'), c.outcome, NULL, count(*), 'from-to' FROM chg c LEFT JOIN prv p USING (member_id) GROUP BY 1, 2
+                UNION ALL
+                \(InForceDelta.listedChanges)
                 """
             ).typedRows
         }
         try fold(groups.filter { $0.optionalText(4) == "counts" }, outcomes: outcomes, detail: start)
         changes = (
             since.runID,
-            try groups.filter { $0.optionalText(4) == "from-to" }.map { (try $0.text(0), try $0.text(1), try $0.int(3)) }
+            try groups.filter { $0.optionalText(4) == "from-to" }.map { (try $0.text(0), try $0.text(1), try $0.int(3)) },
+            try InForceDelta.listed(groups.filter { $0.optionalText(4) == "member" })
         )
         return true
     }

@@ -58,7 +58,8 @@ struct FactsSource {
     static let readAllFrom = Int(ProcessInfo.processInfo.environment["KAKUNIN_READ_ALL_FROM"] ?? "") ?? 1_000
 
     /// An incremental night reads its candidates only, in the same snapshot: each table by its
-    /// index (nested loops allowed), in one stream (never split), on a connection of its own
+    /// index for the candidates' sorted keys (MemberFactsQuery.candidateFilter; the kept
+    /// decisions by a probe per member, DecisionChain), in one stream (never split), on a connection of its own
     /// that imports the reader's snapshot and keeps the candidates in a temporary table (the
     /// reader's transaction is read-only): they are found once, counted, then read.
     /// An insurer (`readAllFrom` members or more) with candidates for a quarter of its members or
@@ -80,7 +81,7 @@ struct FactsSource {
             try other.execute("ROLLBACK")
             return
         }
-        try other.execute("SET LOCAL enable_nestloop = on")
+        candidateCount = count
         self.candidates = "SELECT member_id FROM run_candidate"
         if let keptRun {
             let chain = try DecisionChain.of(other, run: keptRun)
@@ -90,6 +91,10 @@ struct FactsSource {
         candidateReader = other
         firstSQL = factsSQL()
     }
+
+    /// The members whose facts the stream gives: the candidates after `restrict`, else every member.
+    var readCount: Int { candidateCount ?? total }
+    private var candidateCount: Int?
 
     /// An incremental night's connection (restrict) and its candidates' kept decisions.
     private var candidateReader: Connection?

@@ -474,7 +474,6 @@ public final class NightlyRun {
         var facts = try FactsSource(
             reader: reader, insurer: o.insurer, asOf: o.asOf,
             delivery: o.parameters.parameters.employeeDelivery)
-        var numbers = try CertificateNumbers(runID: runID, registry: registry, reader: reader, insurer: o.insurer, count: facts.total)
         // What every row of a table has in common: run, insurer, as-of date (the last columns).
         let common = Array("\t\(runID ?? 0)\t\(o.insurer)\t\(o.asOf.description)\n".utf8)
         let spool = try staging.map { try RunSpools(directory: $0.staging) }
@@ -493,6 +492,8 @@ public final class NightlyRun {
         var carry = try planCarry(reader, o, runID: runID)
         facts.carryKept(of: carry.keptRun)
         try facts.restrict(to: carry.candidates, url: url)
+        // One number for each member read at most (an incremental night: its candidates).
+        var numbers = try CertificateNumbers(runID: runID, registry: registry, reader: reader, insurer: o.insurer, count: facts.readCount)
         try facts.splitIfLarge(url: url, log: log)
         log.event("decide", "deciding \(facts.total) members", ["members": facts.total])
         var encoder = DecisionEncoder(parameters: o.parameters.parameters, runID: runID, insurer: o.insurer, asOf: o.asOf)
