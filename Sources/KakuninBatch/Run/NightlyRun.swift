@@ -282,7 +282,10 @@ public final class NightlyRun {
         published: PublishedFiles
     ) throws -> Result {
         let files = published.files
-        let report = try RunReport.load(control, runID: run.id, filesDirectory: dir, files: published.stagedFiles)
+        let url = url
+        let report = try RunReport.load(
+            control, runID: run.id, filesDirectory: dir, files: published.stagedFiles,
+            beside: { try? Connection(url: url, applicationName: "kakunin-run-report") })
         try audit(
             control, "run_completed", run.id, o,
             [
