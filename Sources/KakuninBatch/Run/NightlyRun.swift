@@ -612,8 +612,7 @@ public final class NightlyRun {
                     // it has finished with (no copy, no allocation per member).
                     try mailer.add(
                         StreamMailer.Item(
-                            row: row, decision: decided.decision, reasons: decided.reasons,
-                            number: decided.number, kind: decided.kind))
+                            row: row, decision: decided.decision, number: decided.number, kind: decided.kind))
                     row = mailer.recycledRow()
                 }
             }
