@@ -358,7 +358,7 @@ struct MailFilesTests {
     }
 
     @Test(
-        "era forms from the file's own cache: each birth date in the era of its day (昭和64年 / 平成元年, 平成31年 / 令和元年), a date seen again alike"
+        "era forms from the run's cache of dates: each birth date in the era of its day (昭和64年 / 平成元年, 平成31年 / 令和元年), a date seen again alike"
     )
     func eraForms() throws {
         let tdb = try TestDatabase()

@@ -13,8 +13,6 @@ struct RecordLine {
     var bytes: [UInt8] = []
     /// Where each field begins in `bytes`.
     var starts: [Int] = []
-    /// The dates this line's writer has written, with their era forms.
-    private var eras = EraCache()
 
     init() {
         bytes.reserveCapacity(1024)
@@ -85,22 +83,26 @@ struct RecordLine {
             starts.append(bytes.count)
             return
         }
-        starts.append(eras.append(d, to: &bytes))
+        starts.append(EraCache.shared.append(d, to: &bytes))
     }
 
     mutating func date(_ r: CopyRow, _ i: Int) { date(try? r.date(i)) }
 }
 
-/// `2026-12-01,令和8年12月1日` for each date seen, so a file formats each distinct date once.
-/// Bounded by the calendar, not by the number of members. Each record line (one file's, written
-/// by one thread) has its own: no lock, and the text is appended from one buffer, no array
-/// handed out per date.
-struct EraCache {
+/// `2026-12-01,令和8年12月1日` for each date seen, so a run formats each distinct date once.
+/// Bounded by the calendar, not by the number of members. One for the process (the files share
+/// it: at 1M members their birth dates alone are tens of thousands of days); the texts are kept
+/// in one buffer and appended from it, no array handed out per date.
+final class EraCache: @unchecked Sendable {  // safe: `texts` and `at` are read and written only while `lock` is held
+    static let shared = EraCache()
     private var texts: [UInt8] = []
     private var at: [Int32: (start: Int, comma: Int, end: Int)] = [:]
+    private let lock = NSLock()
 
     /// Appends the date and its era form, a comma between; returns where the era form begins in `out`.
-    mutating func append(_ d: LocalDate, to out: inout [UInt8]) -> Int {
+    func append(_ d: LocalDate, to out: inout [UInt8]) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
         let e: (start: Int, comma: Int, end: Int)
         if let found = at[d.dayNumber] {
             e = found
