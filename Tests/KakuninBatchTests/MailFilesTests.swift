@@ -357,6 +357,26 @@ struct MailFilesTests {
         #expect(env.allSatisfy { $0["mail_class"] == "kani_kakitome" })
     }
 
+    @Test(
+        "era forms from the run's cache of dates: each birth date in the era of its day (昭和64年 / 平成元年, 平成31年 / 令和元年), a date seen again alike"
+    )
+    func eraForms() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        let births = [("A", "1989-01-07"), ("B", "1989-01-08"), ("C", "2019-04-30"), ("D", "2019-05-01"), ("E", "1989-01-07")]
+        let m = try FeedFiles.write(dir, "m.csv", [FeedFiles.memberHeader] + births.map { FeedFiles.member($0.0, ["birth_date": $0.1]) })
+        #expect(try runKakunin(["import", "members", m.path, "--report-dir", dir.path], database: tdb).status == 0)
+        #expect(try run(tdb, dir, params: try params(dir, [])).status == 0)
+        let certs = try decoded(files(dir).appendingPathComponent("certificates.csv"), from: "UTF-8")
+        let era = Dictionary(uniqueKeysWithValues: certs.map { ($0["member_id"] ?? "", $0["birth_date"]! + " " + $0["birth_date_era"]!) })
+        #expect(
+            era == [
+                "A": "1989-01-07 昭和64年1月7日", "B": "1989-01-08 平成元年1月8日", "C": "2019-04-30 平成31年4月30日",
+                "D": "2019-05-01 令和元年5月1日", "E": "1989-01-07 昭和64年1月7日",
+            ], "\(era)")
+        #expect(certs.allSatisfy { $0["valid_from_era"] == "令和8年11月21日" && $0["issued_on_era"] == "令和8年11月21日" }, "\(certs)")
+    }
+
     @Test("printed fields: insurer name, copay ratio with its effective date only where printed, preferred language")
     func printedFields() throws {
         let tdb = try TestDatabase()

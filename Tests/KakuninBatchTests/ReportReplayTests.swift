@@ -65,6 +65,52 @@ struct ReportReplayTests {
     }
 
     @Test(
+        "the run's report counts decisions and documents on a second connection while the first checks overlaps and the audit log's coverage"
+    )
+    func countsBesideChecks() throws {
+        let tdb = try TestDatabase()
+        let dir = try temporaryDirectory()
+        try NightlyRunTests().scenario(tdb, dir)
+        let gate = dir.appendingPathComponent("gate")
+        _ = FileManager.default.createFile(atPath: gate.path, contents: nil)
+        let run = try startKakunin(
+            [
+                "run", "--insurer", "131016", "--as-of", "2026-11-21", "--out", dir.appendingPathComponent("out").path, "--params-dir",
+                dir.path,
+            ],
+            database: tdb, environment: ["KAKUNIN_PAUSE_AT": "report:counts", "KAKUNIN_PAUSE_FILE": gate.path])
+        #expect(try eventually { FileManager.default.fileExists(atPath: gate.path + ".reached") })
+        // The counts wait at the gate on their own connection; the run's connection has
+        // meanwhile checked overlaps and the audit log's coverage, and waits for them.
+        let db = try tdb.connect()
+        func activity() throws -> [String] {
+            try db.query(
+                """
+                SELECT application_name || ' ' || state || ' ' || left(query, 100) FROM pg_stat_activity
+                WHERE datname = current_database() AND application_name IN ('kakunin-run', 'kakunin-run-report') ORDER BY 1
+                """
+            ).rows.map { $0[0] ?? "" }
+        }
+        let checked = try eventually(10) {
+            try activity().contains {
+                $0.hasPrefix("kakunin-run idle SELECT certificates, logged, pending, outside FROM certificate_log_coverage")
+            }
+        }
+        let seen = try activity()
+        #expect(checked, "\(seen)")
+        #expect(seen.contains { $0.hasPrefix("kakunin-run-report idle") }, "\(seen)")
+        try FileManager.default.removeItem(at: gate)
+        let done = run.wait()
+        #expect(done.status == 0, "\(done.stdout)\(done.stderr)")
+        for line in ["[pass] members read = decisions: 5 = 5", "[pass] members = decided + carried forward: 5 = 5 + 0 (full run"] {
+            #expect(done.stdout.contains(line), "\(line)\n\(done.stdout)")
+        }
+        #expect(
+            done.stdout.contains("certificates issued = mailing records + waiting for staff = manifest + exceptions: 3 = 3 + 0"),
+            "\(done.stdout)")
+    }
+
+    @Test(
         "a base run's decision rows are counted in one pass: a row gone fails both members read = decisions and members = decided + carried forward"
     )
     func baseRunCountsOnce() throws {

@@ -16,7 +16,6 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` under `
     struct Item {
         let row: CopyRow
         let decision: Decision
-        let reasons: ReasonTextCache.Text
         let number: Int64?
         let kind: String
     }
@@ -41,6 +40,8 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` under `
     private var digestLine: [UInt8] = []
     private var certificatesIssued = 0
     private var written = 0
+    /// The reasons' texts, the mailing thread's own (the stream's thread has its cache).
+    private var reasonText = ReasonTextCache()
 
     init(
         staging: MailStaging, certificates: CopySpool, notices: CopySpool, changes: CopySpool, person: PersonColumns,
@@ -97,7 +98,10 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` under `
     /// A batch's records (the mailing thread); its rows then go back to the stream, held only
     /// there (dropped once enough wait).
     private func write(batch next: inout [Item]) throws {
-        for item in next { try write(item) }
+        // Read in place: no copy of an item (and of what it holds) per member.
+        try next.withUnsafeBufferPointer { items in
+            for i in items.indices { try write(items[i]) }
+        }
         var rows = next.map(\.row)
         next.removeAll()
         rowsLock.lock()
@@ -107,26 +111,27 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` under `
     }
 
     /// One member's records: what the stream's thread did itself before.
-    private func write(_ item: Item) throws {
+    private func write(_ item: borrowing Item) throws {
         written += 1
         try FailPoint.hit("mail:\(written)")
-        let d = item.decision
-        if let number = item.number, let from = d.validFrom, let to = d.validTo {
-            try writeCertificate(item, number: number, from: from, to: to)
-        } else if d.outcome == .eligibilityNotice || d.outcome == .applyNotice {
-            try writeNotice(item)
-        } else if d.outcome == .held {
-            try staging.exception(item.row, person, outcome: d.outcome.rawValue, reasons: item.reasons.list)
+        let reasons = reasonText.text(item.decision.reasons)
+        if let number = item.number, let from = item.decision.validFrom, let to = item.decision.validTo {
+            try writeCertificate(item, reasons, number: number, from: from, to: to)
+        } else if item.decision.outcome == .eligibilityNotice || item.decision.outcome == .applyNotice {
+            try writeNotice(item, reasons)
+        } else if item.decision.outcome == .held {
+            try staging.exception(item.row, person, outcome: item.decision.outcome.rawValue, reasons: reasons.list)
         }
         try writeChanges(item)
     }
 
     /// A certificate: its line in the issue digest, its staged mailing record, its COPY row.
-    private func writeCertificate(_ item: Item, number: Int64, from: LocalDate, to: LocalDate) throws {
+    private func writeCertificate(
+        _ item: borrowing Item, _ reasons: ReasonTextCache.Text, number: Int64, from: LocalDate, to: LocalDate
+    ) throws {
         let tab = UInt8(ascii: "\t")
         let row = item.row
         let d = item.decision
-        let reasons = item.reasons
         let newline = UInt8(ascii: "\n")
         let kind = item.kind
         digestLine.removeAll(keepingCapacity: true)
@@ -174,11 +179,10 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` under `
     }
 
     /// An eligibility or apply notice: its staged mailing record and its COPY row.
-    private func writeNotice(_ item: Item) throws {
+    private func writeNotice(_ item: borrowing Item, _ reasons: ReasonTextCache.Text) throws {
         let tab = UInt8(ascii: "\t")
         let row = item.row
         let d = item.decision
-        let reasons = item.reasons
         let held = try staging.notice(
             d.outcome, row, person, sentOn: asOf, reasons: reasons.list, validFrom: d.validFrom, validTo: d.validTo)
         try notices.row { b in
@@ -205,7 +209,7 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` under `
     }
 
     /// What the issue transaction changes besides adding rows.
-    private func writeChanges(_ item: Item) throws {
+    private func writeChanges(_ item: borrowing Item) throws {
         let tab = UInt8(ascii: "\t")
         let newline = UInt8(ascii: "\n")
         let d = item.decision

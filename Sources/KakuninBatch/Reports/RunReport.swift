@@ -136,7 +136,13 @@ public struct RunReport: Sendable {
     /// `files`: the files' side, already being read (the run reads its staged files, which it
     /// publishes by renaming them, while the database commits); otherwise it is read here, on
     /// a thread of its own while the database counts.
-    static func load(_ db: Connection, runID: Int, filesDirectory: URL, files: Background<FileFacts>? = nil) throws -> RunReport {
+    /// `beside`: opens a second connection, on which the decisions and documents are counted
+    /// while this one runs the overlap and certificate-coverage checks (nil, or no connection:
+    /// all of them here, one after the other).
+    static func load(
+        _ db: Connection, runID: Int, filesDirectory: URL, files: Background<FileFacts>? = nil,
+        beside: (@Sendable () -> Connection?)? = nil
+    ) throws -> RunReport {
         let pending = files ?? Background { FileFacts.read(filesDirectory) }
         defer { _ = pending.wait() }
         var r = RunReport()
@@ -157,35 +163,13 @@ public struct RunReport: Sendable {
         r.membersRead = try run.int(1)
         let full = try run.bool(3)
         r.carry = try Carry.load(db, runID: runID, countRows: !full)
-        // Every member's decision in force: decided by this run or carried forward (issue 34).
-        // A run that is its own base (a base run, or one made before issue 34) carries nothing
-        // forward: its decisions in force are its own rows, counted without the function's
-        // sort of every decision by member (0.7 s against 2.9 s at 511,330 members).
-        // An incremental night (or a full run that is not a base run) counts what changed since
-        // an earlier run of its chain whose counts are kept (InForceDelta), without reading
-        // every member's decision in force.
         let since = full || !InForceDelta.few(r) ? nil : try InForceDelta.since(db, runID: runID)
-        if try since.map({ try r.loadCounts(db, runID: runID, since: $0) }) != true {
-            try r.loadCounts(
-                db, from: full ? "decision" : "decision_in_force(\(runID))",
-                where: full ? "as_of = '\(asOf)' AND run_id = \(runID)" : "as_of = '\(asOf)'")
-        }
-        // A base run's decisions in force are its own rows: the pass above counted them.
-        if full { r.carry?.decidedRows = r.decisions }
-        // Documents by kind: all issued, and those waiting (not in the vendor's file).
-        let docs = try db.query(
-            """
-            SELECT 'certificate', count(*), count(mail_exception) FROM certificate c
-            WHERE c.insurer_number = $2 AND c.run_id = $1 AND \(RunRegistry.inBlock("c", run: "$1"))
-            UNION ALL SELECT kind, count(*), count(mail_exception) FROM notice WHERE run_id = $1 GROUP BY kind
-            """, [id, r.insurerNumber]
-        ).typedRows
-        var byKind: [String: (all: Int, waiting: Int)] = [:]
-        for d in docs { byKind[try d.text(0)] = (try d.int(1), try d.int(2)) }
-        func issued(_ k: String) -> (all: Int, waiting: Int) { byKind[k] ?? (0, 0) }
-        r.certificates = issued("certificate").all
-        r.waiting = byKind.values.reduce(0) { $0 + $1.waiting }
-
+        // The counts on the second connection (when there is one) while this one checks overlaps
+        // and the audit log's coverage.
+        let counting = Tally.Counting(runID: runID, asOf: asOf, full: full, since: since)
+        let sofar = r
+        let side = beside.map { open in Background { Result { try open().map { try counting.count($0, sofar) } } } }
+        defer { _ = side?.wait() }
         // What the files and the manifest say.
         let manifestURL = filesDirectory.appendingPathComponent(MailFiles.names.manifest)
         var manifest: [String: Int] = [:]
@@ -201,6 +185,9 @@ public struct RunReport: Sendable {
         let overlap = try overlaps(db, insurer: r.insurerNumber, asOf: asOf, run: id, since: since?.runID)
         let doubled = try overlap.int(0)
         let logged = try AuditLog.certificateCoverage(db, insurer: r.insurerNumber, run: runID)
+        let tally = try side?.wait().get() ?? counting.count(db, r)
+        r = tally.report
+        func issued(_ k: String) -> (all: Int, waiting: Int) { tally.byKind[k] ?? (0, 0) }
         // The files' side last: the database has answered every query meanwhile.
         let read = files?.wait() ?? pending.wait()
         r.files = read.records
@@ -298,6 +285,53 @@ public struct RunReport: Sendable {
                     .joined(separator: "、") + (fromFile == fromManifest ? "（目録と一致）" : "（目録と不一致）")),
             ]
         return r
+    }
+
+    /// The report's counts: the decisions (by outcome, reason and scheme) and the documents the
+    /// run issued, by kind (all, and those waiting for staff), on one connection.
+    struct Tally: Sendable {
+        var report: RunReport
+        var byKind: [String: (all: Int, waiting: Int)] = [:]
+
+        struct Counting: Sendable {
+            let runID: Int
+            let asOf: String
+            let full: Bool
+            let since: (runID: Int, counts: String)?
+
+            /// `base`: the report read so far (run, insurer, carry), counted into.
+            func count(_ db: Connection, _ base: RunReport) throws -> Tally {
+                TestPause.hit("report:counts")
+                var r = base
+                // Every member's decision in force: decided by this run or carried forward (issue 34).
+                // A run that is its own base (a base run, or one made before issue 34) carries nothing
+                // forward: its decisions in force are its own rows, counted without the function's
+                // sort of every decision by member (0.7 s against 2.9 s at 511,330 members).
+                // An incremental night (or a full run that is not a base run) counts what changed since
+                // an earlier run of its chain whose counts are kept (InForceDelta), without reading
+                // every member's decision in force.
+                if try since.map({ try r.loadCounts(db, runID: runID, since: $0) }) != true {
+                    try r.loadCounts(
+                        db, from: full ? "decision" : "decision_in_force(\(runID))",
+                        where: full ? "as_of = '\(asOf)' AND run_id = \(runID)" : "as_of = '\(asOf)'")
+                }
+                // A base run's decisions in force are its own rows: the pass above counted them.
+                if full { r.carry?.decidedRows = r.decisions }
+                var t = Tally(report: r)
+                // Documents by kind: all issued, and those waiting (not in the vendor's file).
+                let docs = try db.query(
+                    """
+                    SELECT 'certificate', count(*), count(mail_exception) FROM certificate c
+                    WHERE c.insurer_number = $2 AND c.run_id = $1 AND \(RunRegistry.inBlock("c", run: "$1"))
+                    UNION ALL SELECT kind, count(*), count(mail_exception) FROM notice WHERE run_id = $1 GROUP BY kind
+                    """, [String(runID), r.insurerNumber]
+                ).typedRows
+                for d in docs { t.byKind[try d.text(0)] = (try d.int(1), try d.int(2)) }
+                t.report.certificates = t.byKind["certificate"]?.all ?? 0
+                t.report.waiting = t.byKind.values.reduce(0) { $0 + $1.waiting }
+                return t
+            }
+        }
     }
 
     /// The report's check that no member of the insurer holds two active certificates whose

@@ -282,7 +282,10 @@ public final class NightlyRun {
         published: PublishedFiles
     ) throws -> Result {
         let files = published.files
-        let report = try RunReport.load(control, runID: run.id, filesDirectory: dir, files: published.stagedFiles)
+        let url = url
+        let report = try RunReport.load(
+            control, runID: run.id, filesDirectory: dir, files: published.stagedFiles,
+            beside: { try? Connection(url: url, applicationName: "kakunin-run-report") })
         try audit(
             control, "run_completed", run.id, o,
             [
@@ -610,8 +613,7 @@ public final class NightlyRun {
                     // it has finished with (no copy, no allocation per member).
                     try mailer.add(
                         StreamMailer.Item(
-                            row: row, decision: decided.decision, reasons: decided.reasons,
-                            number: decided.number, kind: decided.kind))
+                            row: row, decision: decided.decision, number: decided.number, kind: decided.kind))
                     row = mailer.recycledRow()
                 }
             }

@@ -39,7 +39,7 @@ package enum FailPoint {
 }
 
 /// KAKUNIN_PAUSE_AT=<point> with KAKUNIN_PAUSE_FILE=<gate> makes the process stop at that point
-/// (the points of `CrashPoint`, and import:merge), create `<gate>.reached`, and wait while
+/// (the points of `CrashPoint`, import:merge and report:counts), create `<gate>.reached`, and wait while
 /// `<gate>` exists (at most two minutes), so tests can interleave two processes exactly.
 package enum TestPause {
     package static let target = ProcessInfo.processInfo.environment["KAKUNIN_PAUSE_AT"]

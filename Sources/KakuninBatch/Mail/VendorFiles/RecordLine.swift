@@ -83,28 +83,41 @@ struct RecordLine {
             starts.append(bytes.count)
             return
         }
-        let b = EraCache.shared.bytes(d)
-        bytes.append(contentsOf: b)
-        starts.append(bytes.count - (b.count - b.firstIndex(of: UInt8(ascii: ","))!) + 1)
+        starts.append(EraCache.shared.append(d, to: &bytes))
     }
 
     mutating func date(_ r: CopyRow, _ i: Int) { date(try? r.date(i)) }
 }
 
 /// `2026-12-01,令和8年12月1日` for each date seen, so a run formats each distinct date once.
-/// Bounded by the calendar, not by the number of members.
-final class EraCache: @unchecked Sendable {  // safe: `cache` is read and written only while `lock` is held
+/// Bounded by the calendar, not by the number of members. One for the process (the files share
+/// it: at 1M members their birth dates alone are tens of thousands of days); the texts are kept
+/// in one buffer and appended from it, no array handed out per date.
+final class EraCache: @unchecked Sendable {  // safe: `texts` and `at` are read and written only while `lock` is held
     static let shared = EraCache()
-    private var cache: [Int32: [UInt8]] = [:]
+    private var texts: [UInt8] = []
+    private var at: [Int32: (start: Int, comma: Int, end: Int)] = [:]
     private let lock = NSLock()
 
-    func bytes(_ d: LocalDate) -> [UInt8] {
+    /// Appends the date and its era form, a comma between; returns where the era form begins in `out`.
+    func append(_ d: LocalDate, to out: inout [UInt8]) -> Int {
         lock.lock()
         defer { lock.unlock() }
-        if let b = cache[d.dayNumber] { return b }
-        let b = Array("\(d.description),\(JapaneseEra.format(d) ?? "")".utf8)
-        cache[d.dayNumber] = b
-        return b
+        let e: (start: Int, comma: Int, end: Int)
+        if let found = at[d.dayNumber] {
+            e = found
+        } else {
+            let start = texts.count
+            texts.append(contentsOf: d.description.utf8)
+            let comma = texts.count
+            texts.append(UInt8(ascii: ","))
+            texts.append(contentsOf: (JapaneseEra.format(d) ?? "").utf8)
+            e = (start, comma, texts.count)
+            at[d.dayNumber] = e
+        }
+        let base = out.count
+        texts.withUnsafeBufferPointer { out.append(contentsOf: UnsafeBufferPointer(rebasing: $0[e.start..<e.end])) }
+        return base + e.comma - e.start + 1
     }
 }
 
