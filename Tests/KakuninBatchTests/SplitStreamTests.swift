@@ -55,4 +55,48 @@ struct SplitStreamTests {
         #expect(outputs[0].files.keys.sorted() == outputs[1].files.keys.sorted() && outputs[0].files.count >= 5)
         for (name, data) in outputs[0].files { #expect(data == outputs[1].files[name], "\(name) differs") }
     }
+
+    @Test(
+        "each member is decided on their latest Myna snapshot marked as a change on or before the as-of date, never a later one, read whole and in two halves"
+    )
+    func latestMynaSnapshot() throws {
+        let dir = try temporaryDirectory()
+        let usable = "true,registered,active,2030-01-31,"
+        let suspended = "true,registered,suspended,2030-01-31,"
+        let none = "false,,none,,"
+        // A: usable, then suspended (March), usable again after the as-of date (April).
+        // B: no card, then usable (February). C: usable, repeated in February (a repeat, unmarked).
+        let months = [
+            ("1.csv", [("A", "2026-01-01", usable), ("B", "2026-01-01", none), ("C", "2026-01-01", usable)]),
+            ("2.csv", [("A", "2026-02-01", usable), ("B", "2026-02-01", usable), ("C", "2026-02-01", usable)]),
+            ("3.csv", [("A", "2026-03-01", suspended)]),
+            ("4.csv", [("A", "2026-04-01", usable), ("B", "2026-04-01", none)]),
+        ]
+        var decided: [[String]] = []
+        for split in ["1", "100000000"] {
+            let tdb = try TestDatabase()
+            let members = try FeedFiles.write(
+                dir, "m.csv", [FeedFiles.memberHeader, FeedFiles.member("A"), FeedFiles.member("B"), FeedFiles.member("C")])
+            #expect(try runKakunin(["import", "members", members.path, "--report-dir", dir.path], database: tdb).status == 0)
+            for (name, rows) in months {
+                let f = try FeedFiles.write(dir, name, [NightlyRunTests.mynaHeader] + rows.map { "131016,\($0.0),\($0.1),\($0.2)" })
+                #expect(try runKakunin(["import", "myna-status", f.path, "--report-dir", dir.path], database: tdb).status == 0)
+            }
+            let out = dir.appendingPathComponent("out-\(split)")
+            let run = try runKakunin(
+                ["run", "--insurer", "131016", "--as-of", "2026-03-10", "--out", out.path], database: tdb,
+                environment: ["KAKUNIN_SPLIT_ABOVE": split])
+            #expect([0, 11].contains(run.status), "\(run.stdout)\(run.stderr)")
+            #expect(run.stderr.contains("two halves") == (split == "1"), "\(run.stderr)")
+            let rows = try tdb.connect().query(
+                "SELECT member_id || ' ' || outcome || ' ' || array_to_string(reasons, ',') FROM decision ORDER BY member_id"
+            ).rows.map { $0[0]! }
+            decided.append(rows)
+        }
+        #expect(decided[0] == decided[1])
+        let byMember = Dictionary(uniqueKeysWithValues: decided[0].map { (String($0.prefix(1)), $0) })
+        #expect(byMember["A"]?.contains("CARD_SUSPENDED") == true, "\(decided[0])")
+        #expect(byMember["B"]?.contains("MYNA_USABLE") == true, "\(decided[0])")
+        #expect(byMember["C"]?.contains("MYNA_USABLE") == true, "\(decided[0])")
+    }
 }
