@@ -96,3 +96,69 @@ BEGIN
     RETURN added;
 END $$;
 REVOKE ALL ON FUNCTION audit_seal_certificates(bigint, text, bigint, bigint, boolean) FROM PUBLIC;
+
+-- The run's report asks whether each certificate of the run is in the log or waits for its next
+-- seal (certificate_log_coverage, sql/040). For one run of one insurer (what the report asks)
+-- the answer is now read by walking the run's block of numbers once in the certificates and once
+-- in the log, side by side (a merge join of two index range scans), instead of one look-up in
+-- the log per certificate after a read of every certificate of every insurer: the log's entries
+-- are fresh when the report asks (sealed a moment before, or being sealed), so each look-up also
+-- visited the entry's row (0.27 s of server CPU for 175,849 certificates; now 0.07 s). The
+-- other questions (an insurer, all certificates: `audit verify`) are answered as before.
+-- One run of one insurer: both sides in number order, a merge join whatever the statistics say
+-- (the settings are the function's own, restored when it returns).
+CREATE FUNCTION certificate_log_coverage_of_run(p_insurer text, p_run bigint)
+RETURNS TABLE (certificates bigint, logged bigint, pending bigint, outside bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = kakunin, pg_temp SET enable_nestloop = off SET enable_hashjoin = off AS $$
+DECLARE
+    lo bigint;
+    hi bigint;
+    waiting int8multirange;
+BEGIN
+    SELECT coalesce(numbers_from, 0), coalesce(numbers_to, 9223372036854775807) INTO lo, hi FROM run WHERE run_id = p_run;
+    SELECT range_agg(int8range(number_from, number_to, '[]')) INTO waiting
+    FROM audit_pending_certificate WHERE insurer_number = p_insurer AND run_id = p_run;
+    RETURN QUERY
+    SELECT count(*), count(*) FILTER (WHERE in_log), count(*) FILTER (WHERE NOT in_log AND is_waiting),
+           count(*) FILTER (WHERE NOT in_log AND NOT is_waiting)
+    FROM (SELECT l.certificate_number IS NOT NULL AS in_log, coalesce(c.certificate_number <@ waiting, false) AS is_waiting
+          FROM (SELECT certificate_number FROM certificate
+                WHERE insurer_number = p_insurer AND certificate_number >= lo AND certificate_number < hi AND run_id = p_run) c
+          LEFT JOIN (SELECT certificate_number FROM audit_log
+                     WHERE insurer_number = p_insurer AND certificate_number >= lo AND certificate_number < hi) l
+          ON l.certificate_number = c.certificate_number) w;
+END $$;
+REVOKE ALL ON FUNCTION certificate_log_coverage_of_run(text, bigint) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION certificate_log_coverage(p_insurer text, p_run bigint DEFAULT NULL)
+RETURNS TABLE (certificates bigint, logged bigint, pending bigint, outside bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = kakunin, pg_temp AS $$
+BEGIN
+    IF p_insurer IS NOT NULL AND p_run IS NOT NULL THEN
+        RETURN QUERY SELECT * FROM certificate_log_coverage_of_run(p_insurer, p_run);
+        RETURN;
+    END IF;
+    -- An insurer, or every certificate: as sql/040.
+    RETURN QUERY
+    WITH c AS MATERIALIZED (
+        SELECT c.insurer_number, c.run_id, c.certificate_number,
+               EXISTS (SELECT 1 FROM audit_log l WHERE l.insurer_number = c.insurer_number AND l.certificate_number = c.certificate_number) AS in_log
+        FROM certificate c
+        WHERE (p_insurer IS NULL OR c.insurer_number = p_insurer)
+          AND (p_run IS NULL OR (c.run_id = p_run
+               AND c.certificate_number >= (SELECT coalesce(numbers_from, 0) FROM run WHERE run_id = p_run)
+               AND c.certificate_number < (SELECT coalesce(numbers_to, 9223372036854775807) FROM run WHERE run_id = p_run)))),
+    p AS MATERIALIZED (
+        SELECT insurer_number, run_id, range_agg(int8range(number_from, number_to, '[]')) AS numbers
+        FROM audit_pending_certificate
+        WHERE (p_insurer IS NULL OR insurer_number = p_insurer) AND (p_run IS NULL OR run_id = p_run)
+        GROUP BY insurer_number, run_id),
+    w AS MATERIALIZED (
+        SELECT in_log,
+               NOT in_log AND EXISTS (SELECT 1 FROM p WHERE p.insurer_number = c.insurer_number AND p.run_id IS NOT DISTINCT FROM c.run_id
+                                                        AND c.certificate_number <@ p.numbers) AS waiting
+        FROM c)
+    SELECT count(*), count(*) FILTER (WHERE in_log), count(*) FILTER (WHERE NOT in_log AND waiting),
+           count(*) FILTER (WHERE NOT in_log AND NOT waiting)
+    FROM w;
+END $$;

@@ -111,6 +111,39 @@ struct AuditSealSpansTests {
         #expect(v.status == 0, "\(v.stdout)\(v.stderr)")
     }
 
+    /// certificate_log_coverage of the run: certificates, in the log, waiting, outside.
+    func runCoverage() throws -> [String] {
+        try owner.query("SELECT certificates, logged, pending, outside FROM certificate_log_coverage('131016', $1)", [run]).rows[0].map {
+            $0!
+        }
+    }
+
+    @Test("the report's coverage of a run counts by the run's block: in the log, waiting for a seal, outside the log")
+    func coverageOfRun() throws {
+        let issued = try owner.query("SELECT count(*) FROM certificate WHERE run_id = $1", [run]).scalar!
+        #expect(try runCoverage() == [issued, issued, "0", "0"])
+        // The owner widens the run's block and creates certificates of the run in it: two wait
+        // for a seal, one (its trigger disabled) stays outside the log; one of another run and
+        // one past the block are not the run's.
+        try owner.execute("ALTER TABLE run DISABLE TRIGGER run_history")
+        try owner.execute("UPDATE run SET numbers_to = 900100 WHERE run_id = $1", [run])
+        try owner.execute("ALTER TABLE run ENABLE TRIGGER run_history")
+        try create([900001, 900003], run: run)
+        try create([900002], run: nil)
+        try create([900100], run: run)
+        try owner.execute("ALTER TABLE certificate DISABLE TRIGGER certificate_b_logged")
+        try create([900004], run: run)
+        try owner.execute("ALTER TABLE certificate ENABLE TRIGGER certificate_b_logged")
+        let all = String(Int(issued)! + 3)
+        #expect(try runCoverage() == [all, issued, "2", "1"])
+        _ = try owner.query("SELECT audit_seal()")
+        #expect(try runCoverage() == [all, String(Int(issued)! + 2), "0", "1"])
+        // The insurer's and everyone's certificates are counted as before.
+        #expect(
+            try owner.query("SELECT certificates, logged, pending, outside FROM certificate_log_coverage('131016')").rows[0].map { $0! }
+                == [String(Int(issued)! + 5), String(Int(issued)! + 4), "0", "1"])
+    }
+
     @Test("the log's event ids stay unique while certificate entries add nothing to their index")
     func eventIdsUnique() throws {
         let e = try owner.query("SELECT event_id::text FROM audit_log WHERE event_id IS NOT NULL LIMIT 1").scalar!
