@@ -15,80 +15,61 @@
 --     covers certificates sealed before) is asked of each certificate only when the log holds a
 --     certificate of the span's insurer inside the span (one index probe per span);
 --   * the orphans pass (certificates created without their event: by the owner, around kakunin;
---     usually none) places what it finds as sql/020 did, in one statement, in (insurer, number)
---     order, from the same merged spans;
+--     usually none; several insurers and runs at once) is sql/020's function, unchanged;
 --   * audit_log's uniqueness of event_id is kept by a partial index of the entries that are
 --     events: the certificate entries (nearly all the log) no longer add a NULL to that index.
 
 ALTER TABLE audit_log DROP CONSTRAINT audit_log_event_id_key;
 CREATE UNIQUE INDEX audit_log_event ON audit_log (event_id) WHERE event_id IS NOT NULL;
 
+-- The orphans pass (several insurers and runs, usually nothing to place) stays sql/020's
+-- function, under its own name; the seal of a run or of a counter issue is the one below.
+ALTER FUNCTION audit_seal_certificates(bigint, text, bigint, bigint, boolean) RENAME TO audit_seal_certificates_scan;
+
 -- The pending certificates of the ranges that match, placed from position p_at in number order;
 -- returns how many. Certificates already in the log are not placed twice.
-CREATE OR REPLACE FUNCTION audit_seal_certificates(p_at bigint, p_insurer text, p_run bigint, p_number bigint, p_orphans boolean)
+CREATE FUNCTION audit_seal_certificates(p_at bigint, p_insurer text, p_run bigint, p_number bigint, p_orphans boolean)
 RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = kakunin, pg_temp SET work_mem = '64MB' AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = kakunin, pg_temp AS $$
 DECLARE
-    insurers text[];
-    runs bigint[];
     froms bigint[];
     tos bigint[];
     logged boolean[];
     added bigint := 0;
     n bigint;
 BEGIN
+    IF p_orphans THEN
+        RETURN audit_seal_certificates_scan(p_at, p_insurer, p_run, p_number, p_orphans);
+    END IF;
+    -- The run's ranges (or the counter's), merged: a range starts a new span unless it overlaps
+    -- or follows (no gap) the ranges before it (numeric: no overflow at the ends of bigint).
     WITH ranges AS (
         DELETE FROM audit_pending_certificate p
-        WHERE CASE
-            WHEN p_orphans THEN
-                -- a range whose event is still waiting for a seal waits with it
-                NOT EXISTS (SELECT 1 FROM audit_pending ap JOIN audit_event e ON e.event_id = ap.event_id
-                            WHERE e.insurer_number = p.insurer_number
-                              AND CASE WHEN p.run_id IS NOT NULL THEN e.action = 'run_decided' AND e.run_id = p.run_id
-                                       ELSE e.action = 'counter_issued' AND e.details->>'certificate_number' ~ '^[0-9]{1,18}$'
-                                            AND CASE WHEN e.details->>'certificate_number' ~ '^[0-9]{1,18}$'
-                                                     THEN (e.details->>'certificate_number')::bigint BETWEEN p.number_from AND p.number_to END
-                                  END)
-            WHEN p_run IS NOT NULL THEN p.insurer_number = p_insurer AND p.run_id = p_run
-            ELSE p.insurer_number = p_insurer AND p.run_id IS NULL AND p_number BETWEEN p.number_from AND p.number_to
-        END
-        RETURNING p.insurer_number, p.run_id, p.number_from, p.number_to),
-    -- A range starts a new span unless it overlaps or follows (no gap) the ranges before it, of
-    -- the same insurer and run (numeric: no overflow at the ends of bigint).
+        WHERE p.insurer_number = p_insurer
+          AND CASE WHEN p_run IS NOT NULL THEN p.run_id = p_run
+                   ELSE p.run_id IS NULL AND p_number BETWEEN p.number_from AND p.number_to END
+        RETURNING p.number_from, p.number_to),
     starts AS (
         SELECT r.*, (number_from::numeric > max(number_to) OVER w + 1) IS NOT FALSE AS starts
         FROM ranges r
-        WINDOW w AS (PARTITION BY insurer_number, run_id ORDER BY number_from, number_to ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)),
+        WINDOW w AS (ORDER BY number_from, number_to ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)),
     spans AS (
-        SELECT insurer_number, run_id, min(number_from) AS number_from, max(number_to) AS number_to
-        FROM (SELECT s.*, count(*) FILTER (WHERE starts) OVER (PARTITION BY insurer_number, run_id ORDER BY number_from, number_to
-                                                               ROWS UNBOUNDED PRECEDING) AS span
+        SELECT min(number_from) AS number_from, max(number_to) AS number_to
+        FROM (SELECT s.*, count(*) FILTER (WHERE starts) OVER (ORDER BY number_from, number_to ROWS UNBOUNDED PRECEDING) AS span
               FROM starts s) s
-        GROUP BY insurer_number, run_id, span)
-    SELECT array_agg(insurer_number ORDER BY insurer_number, number_from), array_agg(run_id ORDER BY insurer_number, number_from),
-           array_agg(number_from ORDER BY insurer_number, number_from), array_agg(number_to ORDER BY insurer_number, number_from),
-           array_agg(EXISTS (SELECT 1 FROM audit_log l WHERE l.insurer_number = s.insurer_number
-                                AND l.certificate_number BETWEEN s.number_from AND s.number_to) ORDER BY insurer_number, number_from)
-    INTO insurers, runs, froms, tos, logged
+        GROUP BY span)
+    SELECT array_agg(number_from ORDER BY number_from), array_agg(number_to ORDER BY number_from),
+           array_agg(EXISTS (SELECT 1 FROM audit_log l WHERE l.insurer_number = p_insurer
+                                AND l.certificate_number BETWEEN s.number_from AND s.number_to) ORDER BY number_from)
+    INTO froms, tos, logged
     FROM spans s;
-    IF p_orphans THEN
-        INSERT INTO audit_log (log_index, insurer_number, certificate_number)
-        SELECT p_at - 1 + row_number() OVER (ORDER BY c.insurer_number, c.certificate_number), c.insurer_number, c.certificate_number
-        FROM unnest(insurers, runs, froms, tos, logged) s(insurer_number, run_id, number_from, number_to, logged)
-        JOIN certificate c ON c.insurer_number = s.insurer_number AND c.certificate_number BETWEEN s.number_from AND s.number_to
-             AND c.run_id IS NOT DISTINCT FROM s.run_id
-        WHERE NOT (s.logged AND EXISTS (SELECT 1 FROM audit_log l WHERE l.insurer_number = c.insurer_number
-                                          AND l.certificate_number = c.certificate_number));
-        GET DIAGNOSTICS added = ROW_COUNT;
-        RETURN added;
-    END IF;
-    -- One insurer and one run (or the counter): spans in number order, each in number order.
+    -- Spans in number order, each read in number order from the certificates' index.
     FOR i IN 1 .. coalesce(array_length(froms, 1), 0) LOOP
         INSERT INTO audit_log (log_index, insurer_number, certificate_number)
         SELECT p_at + added - 1 + row_number() OVER (ORDER BY c.certificate_number), c.insurer_number, c.certificate_number
         FROM certificate c
-        WHERE c.insurer_number = insurers[i] AND c.certificate_number BETWEEN froms[i] AND tos[i]
-          AND c.run_id IS NOT DISTINCT FROM runs[i]
+        WHERE c.insurer_number = p_insurer AND c.certificate_number BETWEEN froms[i] AND tos[i]
+          AND c.run_id IS NOT DISTINCT FROM p_run
           AND NOT (logged[i] AND EXISTS (SELECT 1 FROM audit_log l WHERE l.insurer_number = c.insurer_number
                                             AND l.certificate_number = c.certificate_number));
         GET DIAGNOSTICS n = ROW_COUNT;
