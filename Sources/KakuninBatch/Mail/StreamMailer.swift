@@ -98,42 +98,45 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` under `
     /// A batch's records (the mailing thread); its rows then go back to the stream, held only
     /// there (dropped once enough wait).
     private func write(batch next: inout [Item]) throws {
-        // Read in place: no copy of an item (and of what it holds) per member.
+        // Read in place: no copy of an item (and of what it holds) per member; the row and the
+        // kind are handed on as borrowed arguments.
+        var rows: [CopyRow] = []
+        rows.reserveCapacity(next.count)
         try next.withUnsafeBufferPointer { items in
-            for i in items.indices { try write(items[i]) }
+            for i in items.indices {
+                try write(items[i].row, items[i].decision, number: items[i].number, kind: items[i].kind)
+                rows.append(items[i].row)
+            }
         }
-        var rows = next.map(\.row)
         next.removeAll()
         rowsLock.lock()
         if done.count < 2 * Self.batchSize { done.append(contentsOf: rows) }
-        rows.removeAll()
         rowsLock.unlock()
+        rows.removeAll()
     }
 
     /// One member's records: what the stream's thread did itself before.
-    private func write(_ item: borrowing Item) throws {
+    private func write(_ row: CopyRow, _ d: Decision, number: Int64?, kind: String) throws {
         written += 1
         try FailPoint.hit("mail:\(written)")
-        let reasons = reasonText.text(item.decision.reasons)
-        if let number = item.number, let from = item.decision.validFrom, let to = item.decision.validTo {
-            try writeCertificate(item, reasons, number: number, from: from, to: to)
-        } else if item.decision.outcome == .eligibilityNotice || item.decision.outcome == .applyNotice {
-            try writeNotice(item, reasons)
-        } else if item.decision.outcome == .held {
-            try staging.exception(item.row, person, outcome: item.decision.outcome.rawValue, reasons: reasons.list)
+        let reasons = reasonText.text(d.reasons)
+        if let number, let from = d.validFrom, let to = d.validTo {
+            try writeCertificate(row, d, kind, reasons, number: number, from: from, to: to)
+        } else if d.outcome == .eligibilityNotice || d.outcome == .applyNotice {
+            try writeNotice(row, d, reasons)
+        } else if d.outcome == .held {
+            try staging.exception(row, person, outcome: d.outcome.rawValue, reasons: reasons.list)
         }
-        try writeChanges(item)
+        try writeChanges(d, number: number)
     }
 
     /// A certificate: its line in the issue digest, its staged mailing record, its COPY row.
     private func writeCertificate(
-        _ item: borrowing Item, _ reasons: ReasonTextCache.Text, number: Int64, from: LocalDate, to: LocalDate
+        _ row: CopyRow, _ d: Decision, _ kind: String, _ reasons: ReasonTextCache.Text, number: Int64, from: LocalDate,
+        to: LocalDate
     ) throws {
         let tab = UInt8(ascii: "\t")
-        let row = item.row
-        let d = item.decision
         let newline = UInt8(ascii: "\n")
-        let kind = item.kind
         digestLine.removeAll(keepingCapacity: true)
         if certificatesIssued > 0 { digestLine.append(newline) }
         digestLine.append(contentsOf: String(number).utf8)
@@ -179,10 +182,8 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` under `
     }
 
     /// An eligibility or apply notice: its staged mailing record and its COPY row.
-    private func writeNotice(_ item: borrowing Item, _ reasons: ReasonTextCache.Text) throws {
+    private func writeNotice(_ row: CopyRow, _ d: Decision, _ reasons: ReasonTextCache.Text) throws {
         let tab = UInt8(ascii: "\t")
-        let row = item.row
-        let d = item.decision
         let held = try staging.notice(
             d.outcome, row, person, sentOn: asOf, reasons: reasons.list, validFrom: d.validFrom, validTo: d.validTo)
         try notices.row { b in
@@ -209,11 +210,9 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` under `
     }
 
     /// What the issue transaction changes besides adding rows.
-    private func writeChanges(_ item: borrowing Item) throws {
+    private func writeChanges(_ d: Decision, number: Int64?) throws {
         let tab = UInt8(ascii: "\t")
         let newline = UInt8(ascii: "\n")
-        let d = item.decision
-        let number = item.number
         // What the issue transaction changes besides adding rows: the application fulfilled
         // (not by a held member), the certificate replaced, the certificate whose special
         // consideration is recorded.
