@@ -747,6 +747,6 @@ extension CopyText {
             appendNull(to: &out)
             return
         }
-        out.append(contentsOf: String(n).utf8)
+        LetterBatch.appendDigits(n, to: &out)
     }
 }

@@ -56,7 +56,8 @@ extension MailStaging {
     struct Envelope {
         var id: [UInt8] = []
         var addressee: [UInt8] = [], postal: [UInt8] = [], address: [UInt8] = [], extra: [UInt8] = []
-        var certificates = 0, eligibilityNotices = 0, applyNotices = 0
+        /// Certificates, eligibility notices, apply notices (in place: no array per envelope).
+        var counts = SIMD3<Int>(0, 0, 0)
         var members: [UInt8] = []
         var cls = InsurerParameters.MailClass.ordinary
         var noForwarding = false
@@ -79,12 +80,8 @@ extension MailStaging {
             r.withField(p.addressee + 1) { Self.set(&postal, $0) }
             r.withField(p.addressee + 2) { Self.set(&address, $0) }
             r.withField(p.addressee + 3) { Self.set(&extra, $0) }
-            (certificates, eligibilityNotices, applyNotices) = (0, 0, 0)
             members.removeAll(keepingCapacity: true)
-            self.cls = cls
-            self.noForwarding = noForwarding
-            letters = 0
-            self.index = index
+            (counts, letters, self.cls, self.noForwarding, self.index) = (.zero, 0, cls, noForwarding, index)
             honorific = EnvelopePolicy.honorific(key: id)
             listed.removeAll(keepingCapacity: true)
         }
@@ -93,8 +90,6 @@ extension MailStaging {
             a.removeAll(keepingCapacity: true)
             a.append(contentsOf: v)
         }
-
-        var documents: Int { certificates + eligibilityNotices + applyNotices }
     }
 
     /// [2026-12] The envelope a document of `group` goes in (`EnvelopePolicy`).
@@ -117,13 +112,7 @@ extension MailStaging {
             hasOpenKey = true
         }
         let i = openEnvelope(id) ?? newEnvelope(r, p, id: id, cls: cls, noForwarding: noForwarding)
-        if document == "certificate" {
-            open[i].certificates += 1
-        } else if document == Outcome.eligibilityNotice.rawValue {
-            open[i].eligibilityNotices += 1
-        } else {
-            open[i].applyNotices += 1
-        }
+        open[i].counts[document == "certificate" ? 0 : document == Outcome.eligibilityNotice.rawValue ? 1 : 2] += 1
         if !open[i].members.isEmpty { open[i].members.append(UInt8(ascii: ";")) }
         r.withField(p.memberID) { open[i].members.append(contentsOf: $0) }
         open[i].cls = max(open[i].cls, cls)
@@ -188,10 +177,8 @@ extension MailStaging {
             w.field(e.extra)
             w.field(e.cls.rawValue)
             w.field(e.noForwarding ? "true" : "false")
-            w.int(Int64(e.certificates))
-            w.int(Int64(e.eligibilityNotices))
-            w.int(Int64(e.applyNotices))
-            w.int(Int64(e.documents))
+            for k in 0..<3 { w.int(Int64(e.counts[k])) }
+            w.int(Int64(e.counts.wrappedSum()))
             w.field(e.members)
             w.int(Int64(yen))
             w.int(Int64(e.letters))

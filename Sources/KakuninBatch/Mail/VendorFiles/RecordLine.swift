@@ -72,7 +72,7 @@ struct RecordLine {
 
     mutating func int(_ n: Int64?) {
         separator()
-        if let n { bytes.append(contentsOf: String(n).utf8) }
+        if let n { LetterBatch.appendDigits(n, to: &bytes) }
     }
 
     /// The date and, in the next column, its era form.
