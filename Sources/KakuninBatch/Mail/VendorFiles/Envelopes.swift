@@ -157,7 +157,7 @@ extension MailStaging {
         if n > 1 { closing.withUnsafeMutableBufferPointer { $0[..<n].sort { $0.id.lexicographicallyPrecedes($1.id) } } }
         try closing.withUnsafeBufferPointer { all in
             for k in 0..<n {
-                try writeEnvelope(all[k])
+                try writeEnvelope(all.baseAddress! + k)
                 try inserts.write(envelope: all[k].index)
                 if let list = establishmentList, !all[k].listed.isEmpty {
                     try EstablishmentList.write(list, envelope: all[k].id, addressee: all[k].addressee, entries: all[k].listed)
@@ -167,30 +167,32 @@ extension MailStaging {
         inserts.endGroup()
     }
 
-    func writeEnvelope(_ e: borrowing Envelope) throws {
-        let yen = settings.parameters.postage(e.cls)
+    /// `e`: read in place (a closure that captured the envelope itself would copy it).
+    func writeEnvelope(_ e: UnsafePointer<Envelope>) throws {
+        let cls = e.pointee.cls
+        let yen = settings.parameters.postage(cls)
         let problems = try envelopes.record { w in
-            w.field(e.id)
-            w.field(e.addressee)
-            w.field(e.postal)
-            w.field(e.address)
-            w.field(e.extra)
-            w.field(e.cls.rawValue)
-            w.field(e.noForwarding ? "true" : "false")
-            for k in 0..<3 { w.int(Int64(e.counts[k])) }
-            w.int(Int64(e.counts.wrappedSum()))
-            w.field(e.members)
+            w.field(e.pointee.id)
+            w.field(e.pointee.addressee)
+            w.field(e.pointee.postal)
+            w.field(e.pointee.address)
+            w.field(e.pointee.extra)
+            w.field(cls.rawValue)
+            w.field(e.pointee.noForwarding ? "true" : "false")
+            for k in 0..<3 { w.int(Int64(e.pointee.counts[k])) }
+            w.int(Int64(e.pointee.counts.wrappedSum()))
+            w.field(e.pointee.members)
             w.int(Int64(yen))
-            w.int(Int64(e.letters))
-            w.field(e.honorific)
+            w.int(Int64(e.pointee.letters))
+            w.field(e.pointee.honorific)
         }
         // Its fields were checked in the documents it holds.
         guard problems.isEmpty else {
             throw OperatorError(
-                .internalError, "envelope \(String(decoding: e.id, as: UTF8.self)) cannot be encoded: \(problems.map(\.summary))")
+                .internalError, "envelope \(String(decoding: e.pointee.id, as: UTF8.self)) cannot be encoded: \(problems.map(\.summary))")
         }
         envelopeCount += 1
-        postage[e.cls, default: (0, 0)].envelopes += 1
-        postage[e.cls, default: (0, 0)].yen += yen
+        postage[cls, default: (0, 0)].envelopes += 1
+        postage[cls, default: (0, 0)].yen += yen
     }
 }
