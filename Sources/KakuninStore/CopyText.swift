@@ -128,9 +128,12 @@ public struct CopyTextParser {
 /// One decoded COPY row: the unescaped bytes of every field in one buffer, reused from row to
 /// row so a stream of millions of rows allocates nothing per row.
 public struct CopyRow {
-    var bytes: [UInt8] = []
+    // Inlinable (with the storage they read): the mailing and stream loops of a run read a
+    // field of a row a few dozen times per member; called across the module as generic
+    // functions with a closure they cost a run at 1M members about a second of CPU.
+    @usableFromInline var bytes: [UInt8] = []
     /// (start, end) of each field in `bytes`; end -1 for NULL.
-    var bounds: [(Int, Int)] = []
+    @usableFromInline var bounds: [(Int, Int)] = []
 
     /// The byte buffer is made by the first `load`, as long as that row (it grows to the longest
     /// row loaded).
@@ -144,6 +147,7 @@ public struct CopyRow {
     /// shortens a field, so the row is decoded in place into a buffer as long as the input.
     /// A field is found with `memchr` (the next tab) and, without a backslash (nearly every
     /// field), copied in one `memcpy`; a data tab is always escaped, so a tab ends a field.
+    /// The next backslash is looked for once for all the fields before it, not once per field.
     public mutating func load(_ row: UnsafeRawBufferPointer) {
         var end = row.count
         if end > 0 && row[end - 1] == CopyText.newline { end -= 1 }
@@ -152,39 +156,22 @@ public struct CopyRow {
         bounds = []
         fields.removeAll(keepingCapacity: true)
         bytes.withUnsafeMutableBufferPointer { out in
+            guard let base = row.baseAddress else { return fields.append((0, 0)) }
             var i = 0
             var o = 0
+            var escape = Self.find(CopyText.backslash, base, from: 0, end)
             while true {
                 let start = o
                 var isNull = false
-                var fieldEnd = end
-                if i < end, let base = row.baseAddress, let tab = memchr(base + i, Int32(CopyText.tab), end - i) {
-                    fieldEnd = base.distance(to: UnsafeRawPointer(tab))
-                }
-                if i < fieldEnd, let base = row.baseAddress, memchr(base + i, Int32(CopyText.backslash), fieldEnd - i) == nil {
+                let fieldEnd = Self.find(CopyText.tab, base, from: i, end)
+                if escape >= fieldEnd {
                     // No escape: the field's bytes as they are.
                     memcpy(out.baseAddress! + o, base + i, fieldEnd - i)
                     o += fieldEnd - i
                     i = fieldEnd
-                }
-                while i < end {
-                    let b = row[i]
-                    if b == CopyText.tab { break }
-                    if b != CopyText.backslash || i + 1 >= end {
-                        out[o] = b
-                        o += 1
-                        i += 1
-                        continue
-                    }
-                    // An escape: rare in names and addresses, decoded by the general routine.
-                    var one: [UInt8] = []
-                    var j = i
-                    isNull = CopyTextParser.decodeEscape(row, &j, end, into: &one) || isNull
-                    for x in one {
-                        out[o] = x
-                        o += 1
-                    }
-                    i = j
+                } else {
+                    isNull = Self.unescape(row, &i, end, into: out, at: &o)
+                    escape = Self.find(CopyText.backslash, base, from: i, end)
                 }
                 fields.append(isNull ? (start, -1) : (start, o))
                 if i >= end { break }
@@ -194,17 +181,52 @@ public struct CopyRow {
         bounds = fields
     }
 
+    /// Where `byte` is first found in `base[i..<end]`; `end` when it is not.
+    @inline(__always)
+    private static func find(_ byte: UInt8, _ base: UnsafeRawPointer, from i: Int, _ end: Int) -> Int {
+        guard i < end, let p = memchr(base + i, Int32(byte), end - i) else { return end }
+        return base.distance(to: UnsafeRawPointer(p))
+    }
+
+    /// Decodes the field at `i` byte by byte up to its tab (or the row's end); true for NULL.
+    private static func unescape(
+        _ row: UnsafeRawBufferPointer, _ i: inout Int, _ end: Int, into out: UnsafeMutableBufferPointer<UInt8>, at o: inout Int
+    ) -> Bool {
+        var isNull = false
+        while i < end {
+            let b = row[i]
+            if b == CopyText.tab { break }
+            if b != CopyText.backslash || i + 1 >= end {
+                out[o] = b
+                o += 1
+                i += 1
+                continue
+            }
+            // An escape: rare in names and addresses, decoded by the general routine.
+            var one: [UInt8] = []
+            var j = i
+            isNull = CopyTextParser.decodeEscape(row, &j, end, into: &one) || isNull
+            for x in one {
+                out[o] = x
+                o += 1
+            }
+            i = j
+        }
+        return isNull
+    }
+
+    @inlinable
     public func isNull(_ i: Int) -> Bool { bounds[i].1 < 0 }
 
     /// The number of bytes of the field (0 for NULL).
-    @inline(__always)
+    @inlinable
     public func length(_ i: Int) -> Int {
         let (start, end) = bounds[i]
         return max(0, end - start)
     }
 
     /// The field's bytes, valid during the call (empty for NULL).
-    @inline(__always)
+    @inlinable
     public func withField<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
         let (start, end) = bounds[i]
         return try bytes.withUnsafeBufferPointer { all in
@@ -217,25 +239,28 @@ public struct CopyRow {
     }
 
     /// `t` for a true boolean.
+    @inlinable
     public func isTrue(_ i: Int) -> Bool {
         let (start, end) = bounds[i]
         return end == start + 1 && bytes[start] == UInt8(ascii: "t")
     }
 
+    @inlinable
     public func int64(_ i: Int) -> Int64? {
         let (start, end) = bounds[i]
         guard end > start else { return nil }
-        var n: Int64 = 0
-        var negative = false
-        for k in start..<end {
-            let b = bytes[k]
-            if k == start && b == UInt8(ascii: "-") {
-                negative = true
-                continue
+        return bytes.withUnsafeBufferPointer { all in
+            var n: Int64 = 0
+            var k = start
+            let negative = all[k] == UInt8(ascii: "-")
+            if negative { k += 1 }
+            while k < end {
+                let b = all[k]
+                guard b >= 48 && b <= 57 else { return nil }
+                n = n &* 10 &+ Int64(b - 48)
+                k += 1
             }
-            guard b >= 48 && b <= 57 else { return nil }
-            n = n &* 10 &+ Int64(b - 48)
+            return negative ? -n : n
         }
-        return negative ? -n : n
     }
 }

@@ -142,6 +142,12 @@ struct CopyRoundTripTests {
             // Plain fields around an escaped one, empty fields, and no line end.
             ("plain\tes\\tcaped\t\tend", ["plain", "es\tcaped", "", "end"]),
             ("\t\t\n", ["", "", ""]),
+            // Escapes in fields apart, plain fields between (the next backslash is looked for
+            // once for the fields before it), NULL among them, and a backslash ending the row.
+            (
+                "a\\tb\tplain\tc\\\\d\tplain two\t\\N\tlast\\n\tx\\",
+                ["a\tb", "plain", "c\\d", "plain two", nil, "last\n", "x\\"]
+            ),
         ]
         var parser = CopyTextParser()
         var row = CopyRow()
@@ -157,6 +163,14 @@ struct CopyRoundTripTests {
             #expect((0..<row.count).map { row.string($0) } == expected, "CopyRow, input \(input.debugDescription)")
             #expect((0..<row.count).map { row.isNull($0) } == expected.map { $0 == nil })
         }
+    }
+
+    @Test("a COPY row's integers: digits, a minus sign, NULL and text that is not a number")
+    func copyRowIntegers() {
+        var row = CopyRow()
+        let text = Array("12\t-7\t\\N\t-\tx1\t\t9223372036854775807\t-9223372036854775807\n".utf8)
+        text.withUnsafeBytes { row.load($0) }
+        #expect((0..<row.count).map { row.int64($0) } == [12, -7, nil, 0, nil, nil, Int64.max, -Int64.max])
     }
 
     @Test("an error inside a COPY body aborts the COPY and leaves the connection usable")

@@ -224,13 +224,25 @@ struct LetterBatch: Sendable {
     /// The decimal digits of `n`, without a String.
     static func appendDigits(_ n: Int64, to out: inout [UInt8]) {
         if n < 0 { out.append(UInt8(ascii: "-")) }
-        let from = out.count
+        // The digits counted first, then written in place from the last: no slice reversed
+        // (a run writes millions of numbers).
         var v = n.magnitude
-        repeat {
-            out.append(UInt8(ascii: "0") + UInt8(v % 10))
+        var count = 1
+        while v >= 10 {
             v /= 10
-        } while v > 0
-        out[from...].reverse()
+            count += 1
+        }
+        let from = out.count
+        out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: count))
+        v = n.magnitude
+        out.withUnsafeMutableBufferPointer { b in
+            var i = from + count - 1
+            repeat {
+                b[i] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+                i -= 1
+            } while v > 0
+        }
     }
 }
 

@@ -35,13 +35,19 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` under `
     private let rowsLock = NSLock()
     private var worker: WorkerThread<[Item]>!
 
-    // Owned by the mailing thread until it has exited.
-    private var digest = SHA256()
-    private var digestLine: [UInt8] = []
-    private var certificatesIssued = 0
-    private var written = 0
-    /// The reasons' texts, the mailing thread's own (the stream's thread has its cache).
-    private var reasonText = ReasonTextCache()
+    /// Owned by the mailing thread until it has exited.
+    private var state = State()
+
+    /// What the mailing thread keeps from member to member. Taken out of the object for a
+    /// batch and handed down as a local: no dynamic exclusivity check per access per member.
+    private struct State {
+        var digest = SHA256()
+        var digestLine: [UInt8] = []
+        var certificatesIssued = 0
+        var written = 0
+        /// The reasons' texts, the mailing thread's own (the stream's thread has its cache).
+        var reasonText = ReasonTextCache()
+    }
 
     init(
         staging: MailStaging, certificates: CopySpool, notices: CopySpool, changes: CopySpool, person: PersonColumns,
@@ -87,7 +93,7 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` under `
     func finish() throws -> (count: Int, sha256: String) {
         if !batch.isEmpty { try flush() }
         try worker.finish()
-        return (certificatesIssued, certificatesIssued == 0 ? "" : hex(digest.finalize()))
+        return (state.certificatesIssued, state.certificatesIssued == 0 ? "" : hex(state.digest.finalize()))
     }
 
     /// Stops the mailing thread without finishing (the stream failed); safe to call again.
@@ -98,55 +104,62 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` under `
     /// A batch's records (the mailing thread); its rows then go back to the stream, held only
     /// there (dropped once enough wait).
     private func write(batch next: inout [Item]) throws {
-        // Read in place: no copy of an item (and of what it holds) per member.
+        // Read in place: no copy of an item (and of what it holds) per member; the row and the
+        // kind are handed on as borrowed arguments.
+        var rows: [CopyRow] = []
+        rows.reserveCapacity(next.count)
+        var s = State()
+        swap(&s, &state)
+        defer { swap(&s, &state) }
         try next.withUnsafeBufferPointer { items in
-            for i in items.indices { try write(items[i]) }
+            for i in items.indices {
+                try write(items[i].row, items[i].decision, number: items[i].number, kind: items[i].kind, &s)
+                rows.append(items[i].row)
+            }
         }
-        var rows = next.map(\.row)
         next.removeAll()
         rowsLock.lock()
         if done.count < 2 * Self.batchSize { done.append(contentsOf: rows) }
-        rows.removeAll()
         rowsLock.unlock()
+        rows.removeAll()
     }
 
     /// One member's records: what the stream's thread did itself before.
-    private func write(_ item: borrowing Item) throws {
-        written += 1
-        try FailPoint.hit("mail:\(written)")
-        let reasons = reasonText.text(item.decision.reasons)
-        if let number = item.number, let from = item.decision.validFrom, let to = item.decision.validTo {
-            try writeCertificate(item, reasons, number: number, from: from, to: to)
-        } else if item.decision.outcome == .eligibilityNotice || item.decision.outcome == .applyNotice {
-            try writeNotice(item, reasons)
-        } else if item.decision.outcome == .held {
-            try staging.exception(item.row, person, outcome: item.decision.outcome.rawValue, reasons: reasons.list)
+    private func write(_ row: CopyRow, _ d: Decision, number: Int64?, kind: String, _ s: inout State) throws {
+        s.written += 1
+        try FailPoint.hit("mail:\(s.written)")
+        let reasons = s.reasonText.text(d.reasons)
+        if let number, let from = d.validFrom, let to = d.validTo {
+            try writeCertificate(row, d, kind, reasons, number: number, from: from, to: to, &s)
+        } else if d.outcome == .eligibilityNotice || d.outcome == .applyNotice {
+            try writeNotice(row, d, reasons)
+        } else if d.outcome == .held {
+            try staging.exception(row, person, outcome: d.outcome.rawValue, reasons: reasons.list)
         }
-        try writeChanges(item)
+        try writeChanges(d, number: number)
     }
 
     /// A certificate: its line in the issue digest, its staged mailing record, its COPY row.
     private func writeCertificate(
-        _ item: borrowing Item, _ reasons: ReasonTextCache.Text, number: Int64, from: LocalDate, to: LocalDate
+        _ row: CopyRow, _ d: Decision, _ kind: String, _ reasons: ReasonTextCache.Text, number: Int64, from: LocalDate,
+        to: LocalDate, _ s: inout State
     ) throws {
         let tab = UInt8(ascii: "\t")
-        let row = item.row
-        let d = item.decision
         let newline = UInt8(ascii: "\n")
-        let kind = item.kind
-        digestLine.removeAll(keepingCapacity: true)
-        if certificatesIssued > 0 { digestLine.append(newline) }
-        digestLine.append(contentsOf: String(number).utf8)
-        digestLine.append(UInt8(ascii: ","))
-        row.withField(0) { digestLine.append(contentsOf: $0) }
-        digestLine.append(UInt8(ascii: ","))
-        digestLine.append(contentsOf: kind.utf8)
-        digestLine.append(UInt8(ascii: ","))
-        digestLine.append(contentsOf: from.description.utf8)
-        digestLine.append(UInt8(ascii: ","))
-        digestLine.append(contentsOf: to.description.utf8)
-        digest.update(data: digestLine)
-        certificatesIssued += 1
+        s.digestLine.removeAll(keepingCapacity: true)
+        if s.certificatesIssued > 0 { s.digestLine.append(newline) }
+        // Digits and dates written in place (no String per certificate): the same text.
+        LetterBatch.appendDigits(number, to: &s.digestLine)
+        s.digestLine.append(UInt8(ascii: ","))
+        row.withField(0) { s.digestLine.append(contentsOf: $0) }
+        s.digestLine.append(UInt8(ascii: ","))
+        s.digestLine.append(contentsOf: kind.utf8)
+        s.digestLine.append(UInt8(ascii: ","))
+        CopyText.appendDate(from, to: &s.digestLine)
+        s.digestLine.append(UInt8(ascii: ","))
+        CopyText.appendDate(to, to: &s.digestLine)
+        s.digest.update(data: s.digestLine)
+        s.certificatesIssued += 1
         let (held, printed) = try staging.certificate(
             row, person, number: number, kind: kind, validFrom: from, validTo: to, issuedOn: asOf,
             reasons: reasons.list, replaces: d.replacesCertificate)
@@ -179,10 +192,8 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` under `
     }
 
     /// An eligibility or apply notice: its staged mailing record and its COPY row.
-    private func writeNotice(_ item: borrowing Item, _ reasons: ReasonTextCache.Text) throws {
+    private func writeNotice(_ row: CopyRow, _ d: Decision, _ reasons: ReasonTextCache.Text) throws {
         let tab = UInt8(ascii: "\t")
-        let row = item.row
-        let d = item.decision
         let held = try staging.notice(
             d.outcome, row, person, sentOn: asOf, reasons: reasons.list, validFrom: d.validFrom, validTo: d.validTo)
         try notices.row { b in
@@ -209,11 +220,9 @@ final class StreamMailer: @unchecked Sendable {  // safe: `done`/`spare` under `
     }
 
     /// What the issue transaction changes besides adding rows.
-    private func writeChanges(_ item: borrowing Item) throws {
+    private func writeChanges(_ d: Decision, number: Int64?) throws {
         let tab = UInt8(ascii: "\t")
         let newline = UInt8(ascii: "\n")
-        let d = item.decision
-        let number = item.number
         // What the issue transaction changes besides adding rows: the application fulfilled
         // (not by a held member), the certificate replaced, the certificate whose special
         // consideration is recorded.

@@ -153,9 +153,11 @@ struct CarryForward {
     /// A full run: the decision an incremental night would have carried forward must be the one
     /// decided. True when the run keeps the decision in force instead of storing it (a full run
     /// that is not a base run, the decision equal): it counts as carried forward.
-    mutating func check(_ row: CopyRow, digest: Int64, _ d: Decision, reasons: String, issues: Bool) throws -> Bool {
+    /// `reasons`: the text form of the array, `{A,B}` (made a String only when compared).
+    mutating func check(_ row: CopyRow, digest: Int64, _ d: Decision, reasons: [UInt8], issues: Bool) throws -> Bool {
         guard full, try carriable(row, digest: digest) else { return false }
         compared += 1
+        let reasons = String(decoding: reasons, as: UTF8.self)
         let decided = [d.outcome.rawValue, reasons, d.s?.description, d.validFrom?.description, d.validTo?.description]
         // outcome, `{REASONS}`, S, valid_from, valid_to as kept.
         guard decided == (2..<7).map({ row.string(MemberFactsQuery.keptColumn + $0) }) else {

@@ -4,7 +4,9 @@ import KakuninStore
 /// The run's decide step, one member at a time: the policy's decision on the facts row, its
 /// certificate number, and the decision as a row of COPY's binary form (the server parses no
 /// dates, reason arrays or facts text: a third less of its time for this COPY).
-struct DecisionEncoder {
+/// A class: the stream's closure calls it for every member, and a struct held there was copied
+/// (its policy and parameters: dozens of retains) for each call of a non-mutating method.
+final class DecisionEncoder {
     /// One member's decision as the mailing thread takes it.
     struct Decided {
         let decision: Decision
@@ -42,7 +44,7 @@ struct DecisionEncoder {
     }
 
     /// Decides the member of `row` and numbers the certificate it issues.
-    mutating func decide(_ row: CopyRow, digest: Int64, numbers: inout CertificateNumbers) throws -> Decided {
+    func decide(_ row: CopyRow, digest: Int64, numbers: inout CertificateNumbers) throws -> Decided {
         let memberFacts = try MemberFactsQuery.facts(row, insurerName: insurerName)
         let d = policy.decide(memberFacts, asOf: asOf)
         let nextReview = policy.nextReview(memberFacts, asOf: asOf, decision: d)

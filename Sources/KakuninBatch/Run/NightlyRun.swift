@@ -499,10 +499,10 @@ public final class NightlyRun {
         var numbers = try CertificateNumbers(runID: runID, registry: registry, reader: reader, insurer: o.insurer, count: facts.readCount)
         try facts.splitIfLarge(url: url, log: log)
         log.event("decide", "deciding \(facts.total) members", ["members": facts.total])
-        var encoder = DecisionEncoder(parameters: o.parameters.parameters, runID: runID, insurer: o.insurer, asOf: o.asOf)
+        let encoder = DecisionEncoder(parameters: o.parameters.parameters, runID: runID, insurer: o.insurer, asOf: o.asOf)
         let w = try Self.streamWriter(writer, dryRun: runID == nil, spool: spool)
         defer { w.stop() }
-        let read = try streamDecisions(facts, &encoder, &numbers, &carry, to: w, mailer: mailer, runID: runID, registry: registry)
+        let read = try streamDecisions(facts, encoder, &numbers, &carry, to: w, mailer: mailer, runID: runID, registry: registry)
         carry.carriedWithoutReading(facts.total - read)
         // The mailing thread has written the last rows; the writer's thread sends what the
         // spools still hold after the last decisions.
@@ -589,7 +589,7 @@ public final class NightlyRun {
     /// The decide and number steps over the stream: each member's decision to the writer's
     /// thread and, in a run, with its facts row to the mailing thread. Returns the members read.
     private func streamDecisions(
-        _ facts: FactsSource, _ encoder: inout DecisionEncoder, _ numbers: inout CertificateNumbers,
+        _ facts: FactsSource, _ encoder: DecisionEncoder, _ numbers: inout CertificateNumbers,
         _ carry: inout CarryForward, to w: StreamWriter, mailer: StreamMailer?, runID: Int?, registry: RunRegistry?
     ) throws -> Int {
         var row = CopyRow()
@@ -605,7 +605,7 @@ public final class NightlyRun {
                 let decided = try encoder.decide(row, digest: digest, numbers: &numbers)
                 // A full run that is not a base run stores only what differs from the decision in force.
                 let kept = try carry.check(
-                    row, digest: digest, decided.decision, reasons: String(decoding: decided.reasons.array, as: UTF8.self),
+                    row, digest: digest, decided.decision, reasons: decided.reasons.array,
                     issues: decided.number != nil || decided.printedChange != nil)
                 if !kept { try encoder.write(row, decided, to: w) }
                 if !kept, let mailer {
@@ -687,17 +687,32 @@ public final class NightlyRun {
 /// Reason sets as the bytes the run writes: `{A,B}` for the COPY into a text[] column and
 /// `A;B` for the mailing files. At most a few hundred distinct sets occur in a run.
 struct ReasonTextCache {
-    struct Text {
+    /// A class: handing one on costs one retain, not one per array.
+    final class Text: Sendable {
         /// `{A,B}`: the text form of the array (the spools for certificates and notices).
         let array: [UInt8]
         /// The array as a binary COPY field (the decisions).
         let arrayField: [UInt8]
         let list: [UInt8]
+
+        init(array: [UInt8], arrayField: [UInt8], list: [UInt8]) {
+            self.array = array
+            self.arrayField = arrayField
+            self.list = list
+        }
     }
     private var cache: [UInt32: Text] = [:]
+    /// The last set asked for: members in a row often share their reasons (no hashing then).
+    private var last: (bits: UInt32, text: Text)?
 
     mutating func text(_ reasons: ReasonSet) -> Text {
-        if let t = cache[reasons.bits] { return t }
+        if let last, last.bits == reasons.bits { return last.text }
+        let t = cache[reasons.bits] ?? make(reasons)
+        last = (reasons.bits, t)
+        return t
+    }
+
+    private mutating func make(_ reasons: ReasonSet) -> Text {
         let codes = reasons.sorted.map(\.rawValue)
         let t = Text(
             array: Array("{\(codes.joined(separator: ","))}".utf8), arrayField: CopyBinary.Writer.textArrayField(codes),
@@ -732,6 +747,6 @@ extension CopyText {
             appendNull(to: &out)
             return
         }
-        out.append(contentsOf: String(n).utf8)
+        LetterBatch.appendDigits(n, to: &out)
     }
 }

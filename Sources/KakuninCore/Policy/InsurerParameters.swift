@@ -5,7 +5,14 @@ public struct InsurerParameters: Sendable, Equatable {
         case ordinary
         case tokuteiKiroku = "tokutei_kiroku"
         case kaniKakitome = "kani_kakitome"
-        var rank: Int { Self.allCases.firstIndex(of: self)! }
+        /// Its place in `allCases` (a switch: no array per comparison, asked for every document mailed).
+        var rank: Int {
+            switch self {
+            case .ordinary: return 0
+            case .tokuteiKiroku: return 1
+            case .kaniKakitome: return 2
+            }
+        }
         public static func < (a: MailClass, b: MailClass) -> Bool { a.rank < b.rank }
         public var japanese: String {
             switch self {

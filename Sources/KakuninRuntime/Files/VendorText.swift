@@ -128,11 +128,25 @@ package struct VendorEncoder {
     /// written, or nil when a byte or character cannot go (a control character, or a character
     /// the encoding lacks). For UTF-8 nothing is copied: `out` is untouched and the line's own
     /// length returned; the caller writes the line itself.
+    /// Whether all eight bytes of `w` are ASCII from U+0020 to U+007E (what the byte loop lets
+    /// through one at a time): no high bit; each byte + 0x60 carries into its high bit (≥ 0x20);
+    /// none + 1 does (no 0x7F). An ASCII byte plus 0x60 or 1 never carries into the next byte.
+    @inline(__always)
+    static func printableASCII(_ w: UInt64) -> Bool {
+        let high: UInt64 = 0x8080_8080_8080_8080
+        return w & high == 0 && (w &+ 0x6060_6060_6060_6060) & high == high && (w &+ 0x0101_0101_0101_0101) & high == 0
+    }
+
     package func encode(_ b: UnsafeBufferPointer<UInt8>, into out: UnsafeMutablePointer<UInt8>?) -> Int? {
         let n = b.count
         var i = 0
         if encoding == .utf8 {
             while i < n {
+                // Eight printable ASCII bytes at a time (digits, dates, ids, separators).
+                while i + 8 <= n, Self.printableASCII(UnsafeRawPointer(b.baseAddress! + i).loadUnaligned(as: UInt64.self)) {
+                    i += 8
+                }
+                if i >= n { break }
                 let c = b[i]
                 if c < 0x80 {
                     if c < 0x20 || c == 0x7F { return nil }

@@ -32,9 +32,13 @@ final class MailStaging {
     let inserts: InsertFiles
     var manifestData = Data()
     var manifest: MailFiles.Manifest?
-    /// The stream key whose envelopes are open, and those envelopes (one but for a divided household).
-    var openKey: [UInt8]?
+    /// The stream key whose envelopes are open (when `hasOpenKey`), and those envelopes (one
+    /// but for a divided household): `open[..<openCount]`; after them, closed envelopes whose
+    /// storage the next ones reuse.
+    var openKey: [UInt8] = []
+    var hasOpenKey = false
     var open: [Envelope] = []
+    var openCount = 0
     let policy: EnvelopePolicy
     var postage: [InsurerParameters.MailClass: (envelopes: Int, yen: Int)] = [:]
     var envelopeCount = 0

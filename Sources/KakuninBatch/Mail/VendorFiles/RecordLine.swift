@@ -72,7 +72,7 @@ struct RecordLine {
 
     mutating func int(_ n: Int64?) {
         separator()
-        if let n { bytes.append(contentsOf: String(n).utf8) }
+        if let n { LetterBatch.appendDigits(n, to: &bytes) }
     }
 
     /// The date and, in the next column, its era form.
@@ -93,31 +93,50 @@ struct RecordLine {
 /// Bounded by the calendar, not by the number of members. One for the process (the files share
 /// it: at 1M members their birth dates alone are tens of thousands of days); the texts are kept
 /// in one buffer and appended from it, no array handed out per date.
-final class EraCache: @unchecked Sendable {  // safe: `texts` and `at` are read and written only while `lock` is held
+final class EraCache: @unchecked Sendable {  // safe: `texts`, `slots` and `at` are read and written only while `lock` is held
     static let shared = EraCache()
     private var texts: [UInt8] = []
-    private var at: [Int32: (start: Int, comma: Int, end: Int)] = [:]
+    /// A date's text by its day number from `firstDay` (the years 1900–2199: every birth date
+    /// and validity a run writes): an array read, no hashing, per date written.
+    private var slots: [Slot]
+    /// Dates outside those years.
+    private var at: [Int32: Slot] = [:]
     private let lock = NSLock()
+    private static let firstDay = LocalDate(year: 1900, month: 1, day: 1)!.dayNumber
+    private static let dayCount = Int(LocalDate(year: 2200, month: 1, day: 1)!.dayNumber - firstDay)
+
+    /// Where a date's text is in `texts`: `start..<end`, the comma at `comma` (0 ..< 0: not made yet).
+    private struct Slot {
+        var start: Int32 = 0, comma: Int32 = 0, end: Int32 = 0
+    }
+
+    init() {
+        slots = Array(repeating: Slot(), count: Self.dayCount)
+    }
 
     /// Appends the date and its era form, a comma between; returns where the era form begins in `out`.
     func append(_ d: LocalDate, to out: inout [UInt8]) -> Int {
         lock.lock()
         defer { lock.unlock() }
-        let e: (start: Int, comma: Int, end: Int)
-        if let found = at[d.dayNumber] {
-            e = found
-        } else {
-            let start = texts.count
-            texts.append(contentsOf: d.description.utf8)
-            let comma = texts.count
-            texts.append(UInt8(ascii: ","))
-            texts.append(contentsOf: (JapaneseEra.format(d) ?? "").utf8)
-            e = (start, comma, texts.count)
-            at[d.dayNumber] = e
+        let k = Int(d.dayNumber) - Int(Self.firstDay)
+        let inRange = k >= 0 && k < slots.count
+        var e = inRange ? slots[k] : at[d.dayNumber] ?? Slot()
+        if e.end == 0 {
+            e = make(d)
+            if inRange { slots[k] = e } else { at[d.dayNumber] = e }
         }
         let base = out.count
-        texts.withUnsafeBufferPointer { out.append(contentsOf: UnsafeBufferPointer(rebasing: $0[e.start..<e.end])) }
-        return base + e.comma - e.start + 1
+        texts.withUnsafeBufferPointer { out.append(contentsOf: UnsafeBufferPointer(rebasing: $0[Int(e.start)..<Int(e.end)])) }
+        return base + Int(e.comma - e.start) + 1
+    }
+
+    private func make(_ d: LocalDate) -> Slot {
+        let start = texts.count
+        texts.append(contentsOf: d.description.utf8)
+        let comma = texts.count
+        texts.append(UInt8(ascii: ","))
+        texts.append(contentsOf: (JapaneseEra.format(d) ?? "").utf8)
+        return Slot(start: Int32(start), comma: Int32(comma), end: Int32(texts.count))
     }
 }
 
