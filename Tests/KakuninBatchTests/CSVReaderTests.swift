@@ -111,6 +111,29 @@ struct CSVReaderTests {
         }
     }
 
+    @Test(
+        "CSVField.quote decides on bytes where it can (issue 34 item 5) and gives what the character-level rule gives: CRLF and combining marks included"
+    )
+    func quoteAsCharacters() {
+        func reference(_ s: String) -> String {
+            if s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+                return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            }
+            return s
+        }
+        let cases = [
+            "", "plain", "長い日本語の段落", "a,b", "say \"hi\"", "<h1>見出し</h1>\n<p>本文</p>\n", "a\r\nb", "a\rb", "\r\n",
+            ",\u{301}", "\"\u{301}", "x\n\u{301}", "\r\u{301}", "\u{301}\n", "a\r\n\nb", "\r\n\"", "e\u{301},", "🇯🇵\n",
+        ]
+        for s in cases { #expect(CSVField.quote(s) == reference(s), "\(s.debugDescription)") }
+        var rng = SystemRandomNumberGenerator()
+        let parts = [",", "\"", "\n", "\r", "\r\n", "\u{301}", "\u{200D}", "a", "長", "🇯🇵", " "]
+        for _ in 0..<2000 {
+            let s = (0..<Int.random(in: 0..<8, using: &rng)).map { _ in parts.randomElement(using: &rng)! }.joined()
+            #expect(CSVField.quote(s) == reference(s), "\(s.debugDescription)")
+        }
+    }
+
     @Test("an unclosed quote marks its line and every later line is read again (issue 9 item 6)")
     func unclosedQuote() throws {
         let recs = try read(Array("h1,h2\na,1\n\"b,2\nc,3\nd,4\n".utf8))

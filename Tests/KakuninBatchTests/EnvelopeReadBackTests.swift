@@ -1,8 +1,9 @@
 import Foundation
-import KakuninBatch
 import KakuninRuntime
 import KakuninTesting
 import Testing
+
+@testable import KakuninBatch
 
 /// Issue 34 item 5: the report reads the published files back record by record, in buffers it
 /// reuses (no allocation per record or field). Each way of breaking a file still fails the
@@ -116,5 +117,69 @@ struct EnvelopeReadBackTests {
         #expect(r.stdout.contains("[pass] certificates issued = mailing records"), "\(r.stdout)")
         let broken = try report(tdb, dir, "envelopes.csv") { _ in "" }
         #expect(broken.contains("[FAIL] \(Self.envelopeCheck)"), "\(broken)")
+    }
+}
+
+/// The record reader itself: the fast split (eight bytes at a time) and the general one give
+/// the fields a plain reading of the line gives.
+@Suite("Line records: fields as a plain reading gives them")
+struct LineRecordsTests {
+    /// The line's fields, quotes undone, CRs outside quotes dropped (the reference).
+    static func plain(_ line: [UInt8]) -> [[UInt8]] {
+        var fields: [[UInt8]] = [[]]
+        var quoted = false
+        var i = 0
+        while i < line.count {
+            let b = line[i]
+            if quoted {
+                if b == 34 && i + 1 < line.count && line[i + 1] == 34 {
+                    fields[fields.count - 1].append(34)
+                    i += 1
+                } else if b == 34 {
+                    quoted = false
+                } else {
+                    fields[fields.count - 1].append(b)
+                }
+            } else if b == 34 {
+                quoted = true
+            } else if b == 44 {
+                fields.append([])
+            } else if b != 13 {
+                fields[fields.count - 1].append(b)
+            }
+            i += 1
+        }
+        return fields
+    }
+
+    @Test("random lines (commas, quotes, CRs, multibyte text, long fields), all columns and some, with and without a last line end")
+    func randomLines() throws {
+        let dir = try temporaryDirectory()
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("abcdefgh0123,,\"\r".utf8) + [0xE9, 0x95, 0xB7]
+        for round in 0..<40 {
+            var lines: [[UInt8]] = [Array("c0,c1,c2,c3,c4,c5".utf8)]
+            for _ in 0..<200 {
+                lines.append((0..<Int.random(in: 0..<60, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
+            }
+            lines[lines.count - 1].append(UInt8(ascii: "x"))  // a last line, whether a line end follows it or not
+            let url = dir.appendingPathComponent("r.csv")
+            let text = lines.map { $0 + [10] }.joined().dropLast(round % 2)
+            try Data(text).write(to: url)
+            let columns = round % 3 == 0 ? [3, 0] : [1, 4, 2]
+            let records = try LineRecords(url)
+            #expect(records.header == ["c0", "c1", "c2", "c3", "c4", "c5"])
+            records.keep(columns)
+            var read: [[[UInt8]]] = []
+            while try records.peek() {
+                read.append((0..<records.count).map { records.field($0) })
+                records.consume()
+            }
+            let expected = lines.dropFirst().map { line in
+                let f = Self.plain(line)
+                return columns.map { $0 < f.count ? f[$0] : [] }
+            }
+            #expect(read == Array(expected), "round \(round)")
+        }
     }
 }

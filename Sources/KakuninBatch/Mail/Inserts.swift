@@ -251,8 +251,30 @@ final class InsertWriter {
     private var written: [String: [UInt8]] = [:]
     /// The id of each paragraph written, by its sentences (as many as `written`).
     private var paragraphIDs: [ParagraphKey: String] = [:]
+    /// A paragraph's language, section and sentences as UTF-8, each part after its length: hashed
+    /// in one go, not as strings (whose hash normalizes every Japanese character first).
     private struct ParagraphKey: Hashable {
-        let language: String, section: Int, sentences: [[String]]
+        private var bytes: [UInt8] = []
+
+        init(language: String, section: Int, sentences: [[String]]) {
+            bytes.reserveCapacity(512)
+            append(language)
+            number(section)
+            number(sentences.count)
+            for group in sentences {
+                number(group.count)
+                for s in group { append(s) }
+            }
+        }
+
+        private mutating func number(_ n: Int) { withUnsafeBytes(of: n.littleEndian) { bytes.append(contentsOf: $0) } }
+
+        private mutating func append(_ s: String) {
+            number(s.utf8.count)
+            bytes.append(contentsOf: s.utf8)
+        }
+
+        func hash(into h: inout Hasher) { bytes.withUnsafeBytes { h.combine(bytes: $0) } }
     }
     /// The batch's rows, built in place and written at once.
     private var rows: [UInt8] = []
