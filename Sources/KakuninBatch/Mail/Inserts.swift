@@ -250,32 +250,7 @@ final class InsertWriter {
     /// sharing an id would stop the run; bounded like the templates, by the calendar).
     private var written: [String: [UInt8]] = [:]
     /// The id of each paragraph written, by its sentences (as many as `written`).
-    private var paragraphIDs: [ParagraphKey: String] = [:]
-    /// A paragraph's language, section and sentences as UTF-8, each part after its length: hashed
-    /// in one go, not as strings (whose hash normalizes every Japanese character first).
-    private struct ParagraphKey: Hashable {
-        private var bytes: [UInt8] = []
-
-        init(language: String, section: Int, sentences: [[String]]) {
-            bytes.reserveCapacity(512)
-            append(language)
-            number(section)
-            number(sentences.count)
-            for group in sentences {
-                number(group.count)
-                for s in group { append(s) }
-            }
-        }
-
-        private mutating func number(_ n: Int) { withUnsafeBytes(of: n.littleEndian) { bytes.append(contentsOf: $0) } }
-
-        private mutating func append(_ s: String) {
-            number(s.utf8.count)
-            bytes.append(contentsOf: s.utf8)
-        }
-
-        func hash(into h: inout Hasher) { bytes.withUnsafeBytes { h.combine(bytes: $0) } }
-    }
+    private var paragraphIDs: [LetterParagraphKey: String] = [:]
     /// The batch's rows, built in place and written at once.
     private var rows: [UInt8] = []
 
@@ -340,7 +315,7 @@ final class InsertWriter {
         for i in letter.sections.indices {
             // The sentences decide the paragraph (its text and its page part): a paragraph met
             // before is neither rebuilt as HTML nor hashed again.
-            let k = ParagraphKey(language: letter.language, section: i, sentences: letter.sections[i].texts)
+            let k = LetterParagraphKey(language: letter.language, section: i, sentences: letter.sections[i].texts)
             if let id = paragraphIDs[k] {
                 ids.append(id)
                 continue
@@ -377,21 +352,6 @@ final class InsertWriter {
     func abandon() {
         csv.abandon()
         paragraphs.abandon()
-    }
-}
-
-/// A paragraph's id in a run's letters: the first 6 bytes (12 hex digits) of the SHA-256 of
-/// its language, text and page part. The same paragraph gets the same id in every run and
-/// rerun; a paragraph shared by many letters (the help lines of a language) is written once.
-enum LetterParagraphID {
-    static func make(language: String, text: String, html: String) -> (id: String, digest: [UInt8]) {
-        var h = SHA256()
-        for (i, part) in [language, text, html].enumerated() {
-            if i > 0 { h.update(data: [0]) }
-            h.update(data: Array(part.utf8))
-        }
-        let digest = Array(h.finalize())
-        return (hex(digest.prefix(6)), digest)
     }
 }
 
