@@ -63,6 +63,77 @@ struct CSVReaderTests {
         }
     }
 
+    /// The count as it was taken byte by byte before memchr (the reference the fast count keeps).
+    static func referenceCount(_ bytes: [UInt8]) -> Int {
+        var quoted = false
+        var content = false
+        var records = 0
+        for b in bytes {
+            switch b {
+            case UInt8(ascii: "\""):
+                quoted.toggle()
+                content = true
+            case UInt8(ascii: "\n") where !quoted:
+                if content { records += 1 }
+                content = false
+            case UInt8(ascii: "\r") where !quoted: break
+            default: content = true
+            }
+        }
+        return content ? records + 1 : records
+    }
+
+    @Test(
+        "counting with memchr (issue 34 item 5) agrees with the byte-by-byte count: quoted line ends, CR-only lines, no last line end, across the 1 MiB reads"
+    )
+    func countingAgrees() throws {
+        let dir = try temporaryDirectory()
+        let url = dir.appendingPathComponent("c.csv")
+        let fixed: [String] = [
+            "h\n\r\r\n\rx\n", "\r", "\"", "a\"\"b\n\"\n\n\"\n", "h\n\"a\nb\"\r\n\r\n,\n", "\n\n\n", "x,\"\n\"", "\"\"\n\"\"",
+        ]
+        var texts = fixed.map { Array($0.utf8) }
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("ab,\"\n\r".utf8) + [0xE9, 0x95, 0xB7]  // 長 in UTF-8, bytes CP932 shares
+        for size in [1, 7, 64, 500] { for _ in 0..<40 { texts.append((0..<size).map { _ in alphabet.randomElement(using: &rng)! }) } }
+        // Across the reads: a quoted part, a CR-only line and a line end falling on the 1 MiB edge.
+        let edge = 1 << 20
+        for tail in ["\"\n\n\"\nx", "\r\r\n\n", "\n\"", "z"] {
+            var big = [UInt8](repeating: UInt8(ascii: "a"), count: edge - 2)
+            for i in stride(from: 100, to: big.count, by: 97) { big[i] = UInt8(ascii: "\n") }
+            texts.append(big + Array(tail.utf8) + Array("row\n".utf8))
+        }
+        for text in texts {
+            try Data(text).write(to: url)
+            #expect(
+                try CSVReader(path: url.path).countRecords() == Self.referenceCount(text),
+                "\(String(decoding: text.prefix(80), as: UTF8.self).debugDescription)")
+        }
+    }
+
+    @Test(
+        "CSVField.quote decides on bytes where it can (issue 34 item 5) and gives what the character-level rule gives: CRLF and combining marks included"
+    )
+    func quoteAsCharacters() {
+        func reference(_ s: String) -> String {
+            if s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+                return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            }
+            return s
+        }
+        let cases = [
+            "", "plain", "長い日本語の段落", "a,b", "say \"hi\"", "<h1>見出し</h1>\n<p>本文</p>\n", "a\r\nb", "a\rb", "\r\n",
+            ",\u{301}", "\"\u{301}", "x\n\u{301}", "\r\u{301}", "\u{301}\n", "a\r\n\nb", "\r\n\"", "e\u{301},", "🇯🇵\n",
+        ]
+        for s in cases { #expect(CSVField.quote(s) == reference(s), "\(s.debugDescription)") }
+        var rng = SystemRandomNumberGenerator()
+        let parts = [",", "\"", "\n", "\r", "\r\n", "\u{301}", "\u{200D}", "a", "長", "🇯🇵", " "]
+        for _ in 0..<2000 {
+            let s = (0..<Int.random(in: 0..<8, using: &rng)).map { _ in parts.randomElement(using: &rng)! }.joined()
+            #expect(CSVField.quote(s) == reference(s), "\(s.debugDescription)")
+        }
+    }
+
     @Test("an unclosed quote marks its line and every later line is read again (issue 9 item 6)")
     func unclosedQuote() throws {
         let recs = try read(Array("h1,h2\na,1\n\"b,2\nc,3\nd,4\n".utf8))

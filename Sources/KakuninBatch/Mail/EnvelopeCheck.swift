@@ -34,13 +34,13 @@ struct EnvelopeCheck: Sendable {
         /// [2026-12] establishment_list.csv, when the run delivered through employers.
         var establishmentList: LineRecords? = nil
         /// The paragraph ids of letter_paragraphs.csv, when the run wrote one.
-        var paragraphIDs: Set<[UInt8]>? = nil
+        var paragraphIDs: ParagraphIDs? = nil
     }
 
     /// The ids letter_paragraphs.csv defines (nil: no such file).
-    static func paragraphIDs(_ url: URL) throws -> Set<[UInt8]>? {
+    static func paragraphIDs(_ url: URL) throws -> ParagraphIDs? {
         guard let reader = try? CSVReader(path: url.path) else { return nil }
-        var ids = Set<[UInt8]>()
+        var ids = ParagraphIDs()
         var column: Int?
         try reader.forEachRecord { r in
             guard let c = column else {
@@ -48,7 +48,7 @@ struct EnvelopeCheck: Sendable {
                 if column == nil { throw FileReadError(path: url.path, reason: "no column paragraph_id") }
                 return true
             }
-            if c < r.count { ids.insert(Array(r.field(c))) }
+            if c < r.count { ids.insert(r.field(c)) }
             return true
         }
         return ids
@@ -74,9 +74,14 @@ struct EnvelopeCheck: Sendable {
 
     private mutating func problem(_ s: String) { if problems.count < 10 { problems.append(s) } }
 
+    /// The columns the walk keeps of each file (`keep`), by position.
+    private enum Kept {
+        static let envelope = (id: 0, counts: [1, 2, 3], members: 4, cls: 5, yen: 6, inserts: 7)
+        static let document = (envelope: 0, member: 1)
+    }
+
     private mutating func walk(_ files: Files) throws {
         let env = files.envelopes
-        let docs = files.documents
         func column(_ r: LineRecords, _ name: String) throws -> Int {
             guard let i = r.header.firstIndex(of: name) else { throw FileReadError(path: r.path, reason: "no column \(name)") }
             return i
@@ -85,9 +90,7 @@ struct EnvelopeCheck: Sendable {
         // The envelope's count of letters, when the run wrote them (kept last: index 7).
         let insertsColumn = files.inserts == nil ? nil : env.header.firstIndex(of: "inserts")
         env.keep(try names0.map { try column(env, $0) } + (insertsColumn.map { [$0] } ?? []))
-        let e = (id: 0, counts: [1, 2, 3], members: 4, cls: 5, yen: 6)
-        for r in docs { r.keep([try column(r, "envelope_id"), try column(r, "member_id")]) }
-        let d = docs.map { _ in (envelope: 0, member: 1) }
+        for r in files.documents { r.keep([try column(r, "envelope_id"), try column(r, "member_id")]) }
         if let ins = files.inserts {
             // With letter_paragraphs.csv, the paragraph columns too: each id must be defined there.
             let paragraphs = files.paragraphIDs == nil ? [] : try MemberLetter.Section.allCases.map { try column(ins, $0.rawValue) }
@@ -98,44 +101,67 @@ struct EnvelopeCheck: Sendable {
             list.keep([try column(list, "envelope_id"), try column(list, "member_id")])
             listed = 0
         }
-        var previous: [UInt8]? = nil
-        var byClass: [[UInt8]: (envelopes: Int, yen: Int)] = [:]
-        while let row = try env.next() {
-            envelopes += 1
-            let id = row[e.id]
-            if let p = previous, !p.lexicographicallyPrecedes(id) {
-                problem("envelope \(text(id)) is out of order or listed twice")
-            }
-            previous = id
-            var members: [[UInt8]] = []
-            for (k, reader) in docs.enumerated() {
-                var n = 0
-                while let next = try reader.peek(), next[d[k].envelope] == id {
-                    members.append(next[d[k].member])
-                    n += 1
-                    _ = try reader.next()
-                }
-                documents += n
-                if Self.integer(row[e.counts[k]]) != n {
-                    problem("envelope \(text(id)): \(reader.name) count \(text(row[e.counts[k]])), documents \(n)")
-                }
-            }
-            if let ins = files.inserts {
-                try checkInserts(
-                    ins, envelope: id, members: members, listed: insertsColumn == nil ? nil : row[7], paragraphs: files.paragraphIDs)
-            }
-            if let list = files.establishmentList { try checkEstablishmentList(list, envelope: id, members: members) }
-            let listed = row[e.members].split(separator: UInt8(ascii: ";")).map { Array($0) }
-            if listed.sorted(by: { $0.lexicographicallyPrecedes($1) }) != members.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-                problem(
-                    "envelope \(text(id)): lists members \(text(row[e.members])), its documents are for \(members.map(text).joined(separator: ";"))"
-                )
-            }
-            byClass[row[e.cls], default: (0, 0)].envelopes += 1
-            byClass[row[e.cls], default: (0, 0)].yen += Self.integer(row[e.yen]) ?? 0
+        var w = Walk()
+        while try env.peek() {
+            try checkEnvelope(files, &w, countsInserts: insertsColumn != nil)
+            env.consume()
         }
-        for (cls, sum) in byClass { postage[text(cls)] = sum }
+        for c in w.byClass { postage[text(c.cls)] = (c.envelopes, c.yen) }
         try checkLeftovers(files)
+    }
+
+    /// What the walk reuses from one envelope to the next (no allocation per envelope once warm).
+    private struct Walk {
+        var id: [UInt8] = [], previous: [UInt8] = []
+        var first = true
+        var members = ByteList(), listed = ByteList(), letters = ByteList(), rows = ByteList()
+        /// Envelopes and yen per mail class (a handful of classes: searched, not hashed).
+        var byClass: [(cls: [UInt8], envelopes: Int, yen: Int)] = []
+    }
+
+    /// The envelope read last from envelopes.csv against the documents, letters and list rows
+    /// that name it (each file read up to the first record of a later envelope).
+    private mutating func checkEnvelope(_ files: Files, _ w: inout Walk, countsInserts: Bool) throws {
+        let env = files.envelopes
+        let e = Kept.envelope
+        let d = Kept.document
+        envelopes += 1
+        env.copyField(e.id, to: &w.id)
+        if !w.first && !ByteList.precedes(w.previous, w.id) {
+            problem("envelope \(text(w.id)) is out of order or listed twice")
+        }
+        w.first = false
+        w.members.removeAll()
+        for (k, reader) in files.documents.enumerated() {
+            var n = 0
+            while try reader.peek(), reader.field(d.envelope, equals: w.id) {
+                reader.withField(d.member) { w.members.append($0) }
+                n += 1
+                reader.consume()
+            }
+            documents += n
+            if env.integer(e.counts[k]) != n {
+                problem("envelope \(text(w.id)): \(reader.name) count \(env.text(e.counts[k])), documents \(n)")
+            }
+        }
+        if let ins = files.inserts {
+            let listed: Int?? = countsInserts ? .some(env.integer(e.inserts)) : .none
+            try checkInserts(ins, &w, listed: listed, listedText: { env.text(e.inserts) }, paragraphs: files.paragraphIDs)
+        }
+        if let list = files.establishmentList { try checkEstablishmentList(list, &w) }
+        w.listed.removeAll()
+        env.withField(e.members) { w.listed.append(splitting: $0, on: UInt8(ascii: ";")) }
+        if !w.listed.sameItems(as: &w.members) {
+            problem("envelope \(text(w.id)): lists members \(env.text(e.members)), its documents are for \(w.members.joined())")
+        }
+        let yen = env.integer(e.yen) ?? 0
+        if let k = w.byClass.firstIndex(where: { env.field(e.cls, equals: $0.cls) }) {
+            w.byClass[k].envelopes += 1
+            w.byClass[k].yen += yen
+        } else {
+            w.byClass.append((env.field(e.cls), 1, yen))
+        }
+        swap(&w.id, &w.previous)
     }
 
     /// Records that no envelope of envelopes.csv took (the walk has read up to them), and
@@ -144,16 +170,20 @@ struct EnvelopeCheck: Sendable {
         for reader in files.documents {
             var left = 0
             var first: String?
-            while let r = try reader.next() {
+            while try reader.peek() {
                 left += 1
-                if first == nil { first = "member \(text(r[1])) in envelope \(text(r[0]))" }
+                if first == nil { first = "member \(reader.text(1)) in envelope \(reader.text(0))" }
+                reader.consume()
             }
             if left > 0 { problem("\(left) records of \(reader.name) are in no envelope of envelopes.csv (first: \(first!))") }
         }
         for (file, name) in [(files.inserts, "letters of inserts.csv"), (files.establishmentList, "rows of establishment_list.csv")] {
             guard let file else { continue }
             var left = 0
-            while try file.next() != nil { left += 1 }
+            while try file.peek() {
+                left += 1
+                file.consume()
+            }
             if left > 0 { problem("\(left) \(name) are in no envelope of envelopes.csv") }
         }
         if unknownParagraphs > 0 {
@@ -165,19 +195,19 @@ struct EnvelopeCheck: Sendable {
 
     /// [2026-12] An establishment's envelope (`E-…`) is listed in establishment_list.csv, one
     /// row per document it holds; no other envelope is.
-    private mutating func checkEstablishmentList(_ list: LineRecords, envelope id: [UInt8], members: [[UInt8]]) throws {
-        var rows: [[UInt8]] = []
-        while let next = try list.peek(), next[0] == id {
-            rows.append(next[1])
-            _ = try list.next()
+    private mutating func checkEstablishmentList(_ list: LineRecords, _ w: inout Walk) throws {
+        w.rows.removeAll()
+        while try list.peek(), list.field(0, equals: w.id) {
+            list.withField(1) { w.rows.append($0) }
+            list.consume()
         }
-        listed = (listed ?? 0) + rows.count
-        let expected = EnvelopePolicy.isEstablishment(id) ? members : []
-        func sorted(_ m: [[UInt8]]) -> [[UInt8]] { m.sorted { $0.lexicographicallyPrecedes($1) } }
-        if sorted(rows) != sorted(expected) {
-            problem(
-                "envelope \(text(id)): establishment_list.csv lists \(rows.map(text).joined(separator: ";")), the envelope holds \(expected.map(text).joined(separator: ";"))"
-            )
+        listed = (listed ?? 0) + w.rows.count
+        if EnvelopePolicy.isEstablishment(w.id) {
+            if !w.rows.sameItems(as: &w.members) {
+                problem("envelope \(text(w.id)): establishment_list.csv lists \(w.rows.joined()), the envelope holds \(w.members.joined())")
+            }
+        } else if w.rows.count > 0 {
+            problem("envelope \(text(w.id)): establishment_list.csv lists \(w.rows.joined()), the envelope holds ")
         }
     }
 
@@ -186,43 +216,49 @@ struct EnvelopeCheck: Sendable {
     private var firstUnknown: String?
 
     /// The envelope's letters (inserts.csv, in the same order): one per document, for the
-    /// documents' members, as many as envelopes.csv says.
+    /// documents' members, as many as envelopes.csv says (`listed`, nil when it does not say).
     private mutating func checkInserts(
-        _ ins: LineRecords, envelope id: [UInt8], members: [[UInt8]], listed: [UInt8]?,
-        paragraphs: Set<[UInt8]>?
+        _ ins: LineRecords, _ w: inout Walk, listed: Int??, listedText: () -> String, paragraphs: ParagraphIDs?
     ) throws {
-        var letters: [[UInt8]] = []
-        while let next = try ins.peek(), next[0] == id {
-            letters.append(next[1])
-            if let paragraphs, let missing = unknownParagraph(next, paragraphs) {
+        w.letters.removeAll()
+        while try ins.peek(), ins.field(0, equals: w.id) {
+            ins.withField(1) { w.letters.append($0) }
+            if let paragraphs, let missing = unknownParagraph(ins, paragraphs) {
                 unknownParagraphs += 1
-                if firstUnknown == nil { firstUnknown = "member \(text(next[1])): \(text(missing))" }
+                if firstUnknown == nil { firstUnknown = "member \(ins.text(1)): \(text(missing))" }
             }
-            _ = try ins.next()
+            ins.consume()
         }
-        inserts = (inserts ?? 0) + letters.count
-        func sorted(_ m: [[UInt8]]) -> [[UInt8]] { m.sorted { $0.lexicographicallyPrecedes($1) } }
-        if sorted(letters) != sorted(members) {
+        inserts = (inserts ?? 0) + w.letters.count
+        if !w.letters.sameItems(as: &w.members) {
             problem(
-                "envelope \(text(id)): \(letters.count) letters in inserts.csv for \(members.count) documents (letters for \(letters.map(text).joined(separator: ";")))"
+                "envelope \(text(w.id)): \(w.letters.count) letters in inserts.csv for \(w.members.count) documents (letters for \(w.letters.joined()))"
             )
         }
-        if let listed, Self.integer(listed) != letters.count {
-            problem("envelope \(text(id)): envelopes.csv counts \(text(listed)) inserts, inserts.csv has \(letters.count)")
+        if let listed, listed != w.letters.count {
+            problem("envelope \(text(w.id)): envelopes.csv counts \(listedText()) inserts, inserts.csv has \(w.letters.count)")
         }
     }
 
     /// The paragraph ids of the letter found defined last (by column): most letters repeat
-    /// their neighbours' paragraphs, and comparing bytes costs less than hashing them.
-    private var definedLast: [[UInt8]?] = []
+    /// their neighbours' paragraphs, and comparing two words costs less than a look-up.
+    private var definedLast: [ParagraphIDs.Key?] = []
 
-    /// The first paragraph id of a letter (its fields after envelope and member) that
-    /// letter_paragraphs.csv does not define, nil when it defines them all.
-    private mutating func unknownParagraph(_ letter: [[UInt8]], _ paragraphs: Set<[UInt8]>) -> [UInt8]? {
-        if definedLast.count != letter.count - 2 { definedLast = Array(repeating: nil, count: max(letter.count - 2, 0)) }
-        for (k, id) in letter.dropFirst(2).enumerated() where id != definedLast[k] {
-            guard paragraphs.contains(id) else { return id }
-            definedLast[k] = id
+    /// The first paragraph id of the current letter of `ins` (its fields after envelope and
+    /// member) that letter_paragraphs.csv does not define, nil when it defines them all (or
+    /// when there is no letter_paragraphs.csv).
+    private mutating func unknownParagraph(_ ins: LineRecords, _ paragraphs: ParagraphIDs) -> [UInt8]? {
+        let n = max(ins.count - 2, 0)
+        if definedLast.count != n { definedLast = Array(repeating: nil, count: n) }
+        for k in 0..<n {
+            let missing = ins.withField(k + 2) { id -> Bool in
+                let key = ParagraphIDs.Key(id)
+                if let key, key == definedLast[k] { return false }
+                guard paragraphs.contains(id, key) else { return true }
+                definedLast[k] = key
+                return false
+            }
+            if missing { return ins.field(k + 2) }
         }
         return nil
     }
@@ -231,7 +267,7 @@ struct EnvelopeCheck: Sendable {
 
     /// A field of ASCII digits as a number (what `Int(String)` gives for it), without making
     /// a string of it; nil for anything else.
-    static func integer(_ b: [UInt8]) -> Int? {
+    static func integer(_ b: UnsafeBufferPointer<UInt8>) -> Int? {
         guard !b.isEmpty, b.count <= 18 else { return b.isEmpty ? nil : Int(String(decoding: b, as: UTF8.self)) }
         var n = 0
         for c in b {
@@ -242,162 +278,117 @@ struct EnvelopeCheck: Sendable {
     }
 }
 
-/// A vendor file read one record per line (its fields hold no line ends: control characters
-/// never reach a vendor file), fields split on commas outside quotes. Fields are bytes in the
-/// file's encoding; the ids and numbers compared are ASCII in both.
-final class LineRecords {
-    let path: String
-    let name: String
-    private let fd: Int32
-    // 256 KiB: the check reads four files at once, beside the record counts (grows for a longer line).
-    private var buffer = [UInt8](repeating: 0, count: 1 << 18)
-    private var start = 0, end = 0, eof = false
-    private var peeked: [[UInt8]]?
-    private(set) var header: [String] = []
+/// The paragraph ids letter_paragraphs.csv defines. An id of up to 16 bytes (the run writes
+/// 12 hex digits) is kept as two words and its length, hashed as such, not byte by byte; a
+/// longer one as its bytes.
+struct ParagraphIDs: Sendable {
+    struct Key: Hashable, Sendable {
+        let a: UInt64, b: UInt64, count: Int
 
-    /// Only these columns are kept of each record (all of the header's).
-    private var wanted: [Int] = []
-
-    init(_ url: URL) throws {
-        path = url.path
-        name = url.lastPathComponent
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileReadError(path: path, reason: String(cString: strerror(errno))) }
-        header = try readRecord().map { $0.map { String(decoding: $0, as: UTF8.self) } } ?? []
-    }
-
-    /// Keeps only `columns` of the records read from now on; a record is then indexed by the
-    /// position of the column in `columns`.
-    func keep(_ columns: [Int]) {
-        wanted = columns
-        slots = Array(repeating: -1, count: (columns.max() ?? -1) + 1)
-        for (k, c) in columns.enumerated() { slots[c] = k }
-    }
-
-    /// Column → its position in a kept record (-1: not kept); empty when every column is kept.
-    private var slots: [Int] = []
-
-    deinit { close(fd) }
-
-    func peek() throws -> [[UInt8]]? {
-        if peeked == nil { peeked = try readRecord() }
-        return peeked
-    }
-
-    func next() throws -> [[UInt8]]? {
-        if let p = peeked {
-            peeked = nil
-            return p
+        /// Nil for an id longer than 16 bytes.
+        init?(_ id: UnsafeBufferPointer<UInt8>) {
+            guard id.count <= 16 else { return nil }
+            var words: (UInt64, UInt64) = (0, 0)
+            withUnsafeMutableBytes(of: &words) { w in
+                if let base = id.baseAddress { w.baseAddress!.copyMemory(from: base, byteCount: id.count) }
+            }
+            (a, b, count) = (words.0, words.1, id.count)
         }
-        return try readRecord()
+    }
+    private var short = Set<Key>()
+    private var long = Set<[UInt8]>()
+
+    mutating func insert(_ id: UnsafeBufferPointer<UInt8>) {
+        if let k = Key(id) { short.insert(k) } else { long.insert(Array(id)) }
     }
 
-    private func readRecord() throws -> [[UInt8]]? {
-        while true {
-            if let nl = newline() {
-                let line = buffer[start..<nl]
-                start = nl + 1
-                return Self.fastSplit(line, slots) ?? Self.split(line, wanted)
-            }
-            if eof {
-                guard start < end else { return nil }
-                let line = buffer[start..<end]
-                start = end
-                return Self.fastSplit(line, slots) ?? Self.split(line, wanted)
-            }
-            if start > 0 {
-                buffer.replaceSubrange(0..<(end - start), with: buffer[start..<end])
-                end -= start
-                start = 0
-            }
-            if end == buffer.count { buffer.append(contentsOf: [UInt8](repeating: 0, count: buffer.count)) }
-            let n = buffer.withUnsafeMutableBufferPointer { read(fd, $0.baseAddress! + end, $0.count - end) }
-            if n < 0 { throw FileReadError(path: path, reason: String(cString: strerror(errno))) }
-            if n == 0 { eof = true } else { end += n }
+    /// Whether `id` (its key `key`, nil when it is too long for one) is defined.
+    func contains(_ id: UnsafeBufferPointer<UInt8>, _ key: Key?) -> Bool {
+        if let key { return short.contains(key) }
+        return long.contains(Array(id))
+    }
+}
+
+/// Byte strings one after the other in one buffer (an envelope's members, its letters): no
+/// allocation per item once the buffers have grown.
+struct ByteList {
+    private var bytes: [UInt8] = []
+    private var bounds: [Range<Int>] = []
+    /// The items' indexes in byte order (`sameItems`).
+    private var order: [Int] = []
+
+    var count: Int { bounds.count }
+
+    mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+        bounds.removeAll(keepingCapacity: true)
+    }
+
+    mutating func append(_ item: UnsafeBufferPointer<UInt8>) {
+        let from = bytes.count
+        bytes.append(contentsOf: item)
+        bounds.append(from..<bytes.count)
+    }
+
+    /// The non-empty parts of `list` between `separator`s (what `split(separator:)` gives).
+    mutating func append(splitting list: UnsafeBufferPointer<UInt8>, on separator: UInt8) {
+        var start = 0
+        for i in 0...list.count where i == list.count || list[i] == separator {
+            if i > start { append(UnsafeBufferPointer(rebasing: list[start..<i])) }
+            start = i + 1
         }
     }
 
-    /// The index of the next line end in the buffer, nil when the buffer holds none (memchr:
-    /// the check reads hundreds of megabytes).
-    private func newline() -> Int? {
-        guard start < end else { return nil }
-        return buffer.withUnsafeBytes { b -> Int? in
-            guard let p = memchr(b.baseAddress! + start, 10, end - start) else { return nil }
-            return UnsafeRawPointer(p) - b.baseAddress!
-        }
+    /// Whether `a` sorts before `b` byte by byte (a prefix first).
+    static func precedes(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        let n = min(a.count, b.count)
+        let c = n == 0 ? 0 : memcmp(a.baseAddress!, b.baseAddress!, n)
+        return c != 0 ? c < 0 : a.count < b.count
     }
 
-    /// The common case, without copying byte by byte: a line with no quote and no CR but at
-    /// its end, fields between commas, only the kept ones copied. Nil: take the general path.
-    static func fastSplit(_ line: ArraySlice<UInt8>, _ slots: [Int]) -> [[UInt8]]? {
-        line.withUnsafeBufferPointer { b -> [[UInt8]]? in
-            var n = b.count
-            if n > 0 && b[n - 1] == 13 { n -= 1 }
-            let all = slots.isEmpty
-            var fields: [[UInt8]] = []
-            if !all { fields = Array(repeating: [], count: slots.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) }) }
-            var index = 0
-            var start = 0
-            var i = 0
-            while i <= n {
-                let c: UInt8 = i < n ? b[i] : 44
-                if c == 34 || c == 13 { return nil }
-                if c == 44 {
-                    if all {
-                        fields.append(Array(b[start..<i]))
-                    } else if index < slots.count, slots[index] >= 0 {
-                        fields[slots[index]] = Array(b[start..<i])
-                    }
-                    index += 1
-                    start = i + 1
-                    // Past the last kept column: the rest of the line (a letter's quoted
-                    // paragraphs) cannot change the fields before it.
-                    if !all && index >= slots.count { return fields }
+    static func precedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in precedes(a, b) } }
+    }
+
+    /// The same items as `other`, in any order (as many times each).
+    mutating func sameItems(as other: inout ByteList) -> Bool {
+        guard count == other.count else { return false }
+        // Most lists come in the same order: no sorting then.
+        if Self.same(self, other, sorted: false) { return true }
+        sortOrder()
+        other.sortOrder()
+        return Self.same(self, other, sorted: true)
+    }
+
+    /// Item by item, in the lists' order or in byte order (`sortOrder` done).
+    private static func same(_ x: ByteList, _ y: ByteList, sorted: Bool) -> Bool {
+        x.bytes.withUnsafeBufferPointer { xb in
+            y.bytes.withUnsafeBufferPointer { yb in
+                for k in 0..<x.count {
+                    let a = UnsafeBufferPointer(rebasing: xb[x.bounds[sorted ? x.order[k] : k]])
+                    let b = UnsafeBufferPointer(rebasing: yb[y.bounds[sorted ? y.order[k] : k]])
+                    guard a.count == b.count, a.isEmpty || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 else { return false }
                 }
-                i += 1
+                return true
             }
-            return fields
         }
     }
 
-    /// The fields of a line (only those in `wanted`, in its order, when it is not empty).
-    static func split(_ line: ArraySlice<UInt8>, _ wanted: [Int] = []) -> [[UInt8]] {
-        var fields: [[UInt8]] = []
-        if !wanted.isEmpty { fields = Array(repeating: [], count: wanted.count) }
-        var field: [UInt8] = []
-        var index = 0
-        var keep = wanted.isEmpty || wanted.contains(0)
-        var quoted = false
-        var i = line.startIndex
-        func close() {
-            if wanted.isEmpty { fields.append(field) } else if keep { fields[wanted.firstIndex(of: index)!] = field }
-            field.removeAll(keepingCapacity: true)
+    private func item<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        bytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[bounds[i]])) }
+    }
+
+    private mutating func sortOrder() {
+        order.removeAll(keepingCapacity: true)
+        order.append(contentsOf: bounds.indices)
+        let bounds = self.bounds
+        bytes.withUnsafeBufferPointer { b in
+            order.sort { Self.precedes(UnsafeBufferPointer(rebasing: b[bounds[$0]]), UnsafeBufferPointer(rebasing: b[bounds[$1]])) }
         }
-        while i < line.endIndex {
-            let b = line[i]
-            if quoted {
-                if b == 34 {
-                    if i + 1 < line.endIndex && line[i + 1] == 34 {
-                        if keep { field.append(34) }
-                        i += 1
-                    } else {
-                        quoted = false
-                    }
-                } else if keep {
-                    field.append(b)
-                }
-            } else if b == 34 {
-                quoted = true
-            } else if b == 44 {
-                close()
-                index += 1
-                keep = wanted.isEmpty || wanted.contains(index)
-            } else if b != 13 && keep {
-                field.append(b)
-            }
-            i += 1
-        }
-        close()
-        return fields
+    }
+
+    /// The items as text, `;` between them (for a problem's message).
+    func joined() -> String {
+        bounds.indices.map { item($0) { String(decoding: $0, as: UTF8.self) } }.joined(separator: ";")
     }
 }

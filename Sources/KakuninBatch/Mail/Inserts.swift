@@ -262,10 +262,7 @@ final class InsertWriter {
     /// sharing an id would stop the run; bounded like the templates, by the calendar).
     private var written: [String: [UInt8]] = [:]
     /// The id of each paragraph written, by its sentences (as many as `written`).
-    private var paragraphIDs: [ParagraphKey: String] = [:]
-    private struct ParagraphKey: Hashable {
-        let language: String, section: Int, sentences: [[String]]
-    }
+    private var paragraphIDs: [LetterParagraphKey: String] = [:]
     /// The batch's rows, built in place and written at once.
     private var rows: [UInt8] = []
 
@@ -330,7 +327,7 @@ final class InsertWriter {
         for i in letter.sections.indices {
             // The sentences decide the paragraph (its text and its page part): a paragraph met
             // before is neither rebuilt as HTML nor hashed again.
-            let k = ParagraphKey(language: letter.language, section: i, sentences: letter.sections[i].texts)
+            let k = LetterParagraphKey(language: letter.language, section: i, sentences: letter.sections[i].texts)
             if let id = paragraphIDs[k] {
                 ids.append(id)
                 continue
@@ -367,21 +364,6 @@ final class InsertWriter {
     func abandon() {
         csv.abandon()
         paragraphs.abandon()
-    }
-}
-
-/// A paragraph's id in a run's letters: the first 6 bytes (12 hex digits) of the SHA-256 of
-/// its language, text and page part. The same paragraph gets the same id in every run and
-/// rerun; a paragraph shared by many letters (the help lines of a language) is written once.
-enum LetterParagraphID {
-    static func make(language: String, text: String, html: String) -> (id: String, digest: [UInt8]) {
-        var h = SHA256()
-        for (i, part) in [language, text, html].enumerated() {
-            if i > 0 { h.update(data: [0]) }
-            h.update(data: Array(part.utf8))
-        }
-        let digest = Array(h.finalize())
-        return (hex(digest.prefix(6)), digest)
     }
 }
 

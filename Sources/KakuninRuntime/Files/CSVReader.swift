@@ -54,6 +54,57 @@ public struct CSVUnreadable: Error, CustomStringConvertible {
     public var description: String { message }
 }
 
+/// The records of a file given chunk by chunk (`CSVReader.countRecords`): line ends outside
+/// quotes, lines holding nothing but CRs skipped. memchr finds the next quote and the line
+/// ends before it: a line is not looked at byte by byte.
+struct RecordCount {
+    private var quoted = false
+    /// The line read so far holds something (a quote, or a byte other than CR).
+    private var content = false
+    private var records = 0
+
+    /// The records counted, the last line's too when no line end follows it.
+    var total: Int { content ? records + 1 : records }
+
+    mutating func add(_ chunk: UnsafeBufferPointer<UInt8>) {
+        guard let base = chunk.baseAddress else { return }
+        let n = chunk.count
+        var i = 0
+        while i < n {
+            if quoted {
+                // Up to the closing quote: line ends in a quoted field end no record.
+                guard let q = memchr(base + i, 34, n - i) else { return }
+                i = UnsafeRawPointer(q).assumingMemoryBound(to: UInt8.self) - base + 1
+                quoted = false
+                continue
+            }
+            let q = memchr(base + i, 34, n - i).map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) - base } ?? n
+            lines(base, from: i, to: q)
+            guard q < n else { return }
+            quoted = true
+            content = true
+            i = q + 1
+        }
+    }
+
+    /// The line ends of `from..<to` (no quote there).
+    private mutating func lines(_ base: UnsafePointer<UInt8>, from: Int, to: Int) {
+        var i = from
+        while i < to {
+            let nl = memchr(base + i, 10, to - i).map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) - base } ?? to
+            if !content {
+                var j = i
+                while j < nl && base[j] == 13 { j += 1 }
+                content = j < nl
+            }
+            guard nl < to else { return }
+            if content { records += 1 }
+            content = false
+            i = nl + 1
+        }
+    }
+}
+
 /// Where the bytes come from: a file, a FIFO, a pipe or standard input (`-`), opened once.
 /// A regular file is rewound by seeking; anything else is copied, as it is read, into a nameless
 /// owner-only scratch file (unlinked at once), and a rewind replays that copy before reading on.
@@ -171,25 +222,12 @@ public final class CSVReader {
     /// well-formed file (it is for files kakunin wrote; a stray quote inside an unquoted field,
     /// which the reader marks malformed, is taken here as opening a quoted part).
     public func countRecords() throws -> Int {
-        var quoted = false
-        var content = false
-        var records = 0
+        var count = RecordCount()
         _ = try readChunks { chunk, n in
-            for i in 0..<n {
-                switch chunk[i] {
-                case UInt8(ascii: "\""):
-                    quoted.toggle()
-                    content = true
-                case UInt8(ascii: "\n") where !quoted:
-                    if content { records += 1 }
-                    content = false
-                case UInt8(ascii: "\r") where !quoted: break
-                default: content = true
-                }
-            }
+            count.add(UnsafeBufferPointer(start: chunk, count: n))
             return true
         }
-        return content ? records + 1 : records
+        return count.total
     }
 
     /// Reads the rest of the input 1 MiB at a time, giving each chunk to `onChunk`, then to

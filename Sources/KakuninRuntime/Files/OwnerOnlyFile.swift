@@ -285,10 +285,41 @@ public final class BufferedFileWriter {
 public enum CSVField {
     public static func quote(_ s: String?) -> String {
         guard let s else { return "" }
+        switch scan(s) {
+        case .plain: return s
+        case .lineEnd: return "\"" + s + "\""
+        case .other: break
+        }
         if s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
             return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }
         return s
+    }
+
+    private enum Scan { case plain, lineEnd, other }
+
+    /// What the UTF-8 bytes say without looking at characters (a letter's page part is long
+    /// Japanese text): `plain` when none of `,` `"` CR LF occurs (no character can then be one of
+    /// them); `lineEnd` when an LF not after a CR occurs (a character of its own) and no `"`:
+    /// quoted, nothing doubled; `other` when the characters must decide.
+    private static func scan(_ s: String) -> Scan {
+        var special = false
+        var lineEnd = false
+        var quote = false
+        var previous: UInt8 = 0
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: ","), UInt8(ascii: "\r"): special = true
+            case UInt8(ascii: "\""): quote = true
+            case UInt8(ascii: "\n"):
+                special = true
+                if previous != UInt8(ascii: "\r") { lineEnd = true }
+            default: break
+            }
+            previous = b
+        }
+        if quote { return .other }
+        return !special ? .plain : lineEnd ? .lineEnd : .other
     }
 
     public static func line(_ fields: [String?]) -> String {
