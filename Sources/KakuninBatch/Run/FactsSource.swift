@@ -20,8 +20,10 @@ struct FactsSource {
     private var firstSQL: String
     private var second: (connection: Connection, sql: String)?
 
-    /// Insurers with at least this many members read their facts in two halves.
-    static let splitAbove = Int(ProcessInfo.processInfo.environment["KAKUNIN_SPLIT_ABOVE"] ?? "") ?? 100_000
+    /// Insurers with at least this many members read their facts in two halves. At 89,156
+    /// members (the generated elderly insurer) two halves reach the first row in 0.39–0.56 s
+    /// against 0.63–0.73 s read whole, and the run ends 0.3 s sooner in 3 pairs of 4.
+    static let splitAbove = Int(ProcessInfo.processInfo.environment["KAKUNIN_SPLIT_ABOVE"] ?? "") ?? 50_000
 
     /// Begins the reader's transaction (after the writer has locked the insurer's row): its
     /// snapshot and the number of members.
