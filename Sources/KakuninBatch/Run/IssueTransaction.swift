@@ -10,18 +10,16 @@ struct RunSpools {
     let notices: CopySpool
     let changes: CopySpool
     /// The decisions and notices once the stream has left member order (StreamWriter): sent
-    /// sorted by member. Certificates keep their number order (their primary key), which is
+    /// in runs sorted by member. Certificates keep their number order (their primary key), which is
     /// the stream's: sorted by member they would only move the random inserts from
     /// certificate_by_member to certificate_pkey (measured: the same cost).
-    let decisionsInOrder: MemberOrderSpool
-    let noticesInOrder: MemberOrderSpool
+    let decisionsInOrder = MemberOrderRuns()
+    let noticesInOrder = MemberOrderRuns()
 
     init(directory: URL) throws {
         certificates = try CopySpool(directory: directory, label: "certificates")
         notices = try CopySpool(directory: directory, label: "notices")
         changes = try CopySpool(directory: directory, label: "application and certificate changes")
-        decisionsInOrder = MemberOrderSpool(directory: directory, label: "decisions")
-        noticesInOrder = MemberOrderSpool(directory: directory, label: "notices")
     }
 
     static let certificatesCopy = """
@@ -57,8 +55,10 @@ struct IssueTransaction {
         let changes: CopySpool
         let switches: Int
         let sentDuringStream: [Int]
-        /// Decisions and notices held by StreamWriter to be sent in member order.
+        /// Decisions and notices held by StreamWriter to be sent in member order, and in how
+        /// many sorted runs.
         var heldForMemberOrder = (decisions: 0, notices: 0)
+        var sortedRuns = (decisions: 0, notices: 0)
         /// How the run was made, full or incremental, and what it carried forward (CarryForward.counts).
         let carry: [String: Any]
     }
@@ -100,6 +100,7 @@ struct IssueTransaction {
                     "notices_bytes": s.sentDuringStream.last ?? 0,
                 ],
                 "held_for_member_order": ["decisions": s.heldForMemberOrder.decisions, "notices": s.heldForMemberOrder.notices],
+                "sorted_runs": ["decisions": s.sortedRuns.decisions, "notices": s.sortedRuns.notices],
             ])
     }
 

@@ -531,6 +531,7 @@ public final class NightlyRun {
                 .init(
                     membersRead: facts.total, issued: issued, factsSnapshot: facts.snapshot, numbers: numbers, changes: spool.changes,
                     switches: w.switches, sentDuringStream: streamed.sentDuringStream, heldForMemberOrder: streamed.held,
+                    sortedRuns: streamed.runs,
                     carry: carry.counts(parameters: o.parameters, codeVersion: o.codeVersion, runID: runID, factsRead: read)),
                 parameters: o.parameters, codeVersion: o.codeVersion, host: o.host)
             return .committed(stagedFiles: stagedFiles)

@@ -16,16 +16,16 @@ import KakuninStore
 ///
 /// Member order (issue 31): the decisions go straight into their COPY while they come in
 /// member order (an employee insurer delivered home). From the first that does not (delivery
-/// through employers, nhi households) the decisions, and the rows of each side that has a
-/// `MemberOrderSpool`, are held there instead and sent in member order once the stream has
-/// ended: indexes keyed by member then take them at their right edge.
+/// through employers, nhi households) the decisions, and the rows of each side that has
+/// `MemberOrderRuns`, gather there instead and are sent in sorted runs as each fills, while
+/// the stream goes on: indexes keyed by member then take each run in one pass, left to right.
 final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's at a time (WorkerThread); `free` Locked
     /// A table fed from a spool: its COPY statement (text format) and how far it was sent.
     struct Side {
         let sql: String
         let spool: CopySpool
-        /// Where its rows wait once the stream has left member order (nil: always sent as they come).
-        let inOrder: MemberOrderSpool?
+        /// Where its rows gather once the stream has left member order (nil: always sent as they come).
+        let inOrder: MemberOrderRuns?
         /// Bytes of the spool sent (or held) so far, and in how many COPYs.
         var sent = 0, copies = 0
         var rows = CopyTextRows()
@@ -34,8 +34,8 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
     private let db: Connection
     private let decisionsSQL: String
     private var sides: [Side]
-    /// Where the decisions wait once they have left member order (nil: a dry run's, never held).
-    private let decisionsInOrder: MemberOrderSpool?
+    /// Where the decisions gather once they have left member order (nil: a dry run's, never held).
+    private let decisionsInOrder: MemberOrderRuns?
     /// Set at the first decision out of member order; the last member id sent before it.
     private var holding = false
     private var lastKey: [UInt8] = []
@@ -61,8 +61,8 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
     /// Begins the decisions' COPY on the caller's thread (a statement the server refuses fails
     /// here), then hands the connection to the writer thread until `finish` or `stop`.
     init(
-        db: Connection, decisionsSQL: String, sides: [(sql: String, spool: CopySpool, inOrder: MemberOrderSpool?)],
-        decisionsInOrder: MemberOrderSpool?, switchBytes: Int = 1 << 18
+        db: Connection, decisionsSQL: String, sides: [(sql: String, spool: CopySpool, inOrder: MemberOrderRuns?)],
+        decisionsInOrder: MemberOrderRuns?, switchBytes: Int = 1 << 18
     ) throws {
         self.db = db
         self.decisionsSQL = decisionsSQL
@@ -100,11 +100,16 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
     /// Waits until every decision handed over is sent, ends the decisions' COPY and sends the
     /// rest of the spools, which must be complete (`CopySpool.complete`). Returns the decisions
     /// loaded, per side the bytes that had been sent during the stream, and the decisions and
-    /// notices (the last side) held to be sent in member order.
-    func finish() throws -> (decisions: Int, sentDuringStream: [Int], held: (decisions: Int, notices: Int)) {
+    /// notices (the last side) sent in sorted runs.
+    func finish() throws -> (
+        decisions: Int, sentDuringStream: [Int], held: (decisions: Int, notices: Int), runs: (decisions: Int, notices: Int)
+    ) {
         if !chunk.isEmpty { try flush() }
         try worker.finish()
-        return (decisionsLoaded, sentDuringStream, (decisionsInOrder?.count ?? 0, sides.last?.inOrder?.count ?? 0))
+        return (
+            decisionsLoaded, sentDuringStream, (decisionsInOrder?.count ?? 0, sides.last?.inOrder?.count ?? 0),
+            (decisionsInOrder?.runs ?? 0, sides.last?.inOrder?.runs ?? 0)
+        )
     }
 
     /// Stops the writer thread without finishing (the stream failed): the COPY in progress is
@@ -138,12 +143,10 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
         return c
     }
 
-    /// Whole decision rows: sent while they come in member order, held from the first that
-    /// does not. The first `probationBytes` of them wait in `pending` before they are sent: a
-    /// stream out of member order shows it within them (through employers: at the second
-    /// establishment), and they are then held with the rest, so the held rows enter the
-    /// indexes as one ascending sequence (a few sent before it, all over the key range, would
-    /// make every page split in the middle as the sequence passes them).
+    /// Whole decision rows: sent while they come in member order, held in sorted runs from the
+    /// first that does not. The first `probationBytes` of them wait in `pending` before they
+    /// are sent: a stream out of member order shows it within them (through employers: at the
+    /// second establishment), and they then go into the first run with the rest.
     private func take(_ c: [UInt8]) throws {
         guard let held = decisionsInOrder else { return try decisionsCopy().write(c) }
         try c.withUnsafeBytes { b in
@@ -162,7 +165,12 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
             }
             try hold(UnsafeRawBufferPointer(rebasing: b[ordered...]), in: held)
         }
+        if holding && held.hasRunToSend { try held.sendSome(decisionsCopy(), bytes: Self.pace(c.count)) }
     }
+
+    /// How much of a sorted run to send for `bytes` held: a little more, so that a run is
+    /// sent whole before the next has filled (else the next would wait for it).
+    static func pace(_ bytes: Int) -> Int { bytes + bytes / 4 }
 
     /// Decision rows in member order: into `pending` while on probation, else sent.
     private func pass(_ rows: UnsafeRawBufferPointer) throws {
@@ -177,14 +185,22 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
         try decisionsCopy().write(waiting)
     }
 
-    /// Whole decision rows into the held decisions, keyed by member id.
-    private func hold(_ b: UnsafeRawBufferPointer, in held: MemberOrderSpool) throws {
+    /// Whole decision rows into the held decisions, keyed by member id; a full buffer becomes
+    /// the next sorted run.
+    private func hold(_ b: UnsafeRawBufferPointer, in held: MemberOrderRuns) throws {
         var offset = 0
         while offset < b.count {
             let (length, key) = CopyBinary.rowExtent(b, at: offset)
-            try held.append(UnsafeRawBufferPointer(rebasing: b[offset..<offset + length]), key: key)
+            if held.append(UnsafeRawBufferPointer(rebasing: b[offset..<offset + length]), key: key) { try startRun(held) }
             offset += length
         }
+    }
+
+    /// The held decisions' next sorted run, once the previous one is sent whole.
+    private func startRun(_ held: MemberOrderRuns) throws {
+        if held.hasRunToSend { try held.sendSome(decisionsCopy(), bytes: .max) }
+        held.startRun()
+        try FailPoint.hit("send:held:decisions")
     }
 
     /// The bytes of the leading rows of `b` whose member ids (the first field) ascend from `lastKey`.
@@ -193,7 +209,7 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
         while offset < b.count {
             let (length, key) = CopyBinary.rowExtent(b, at: offset)
             let id = UnsafeRawBufferPointer(rebasing: b[offset + key.lowerBound..<offset + key.upperBound])
-            if !lastKey.isEmpty, lastKey.withUnsafeBytes({ MemberOrderSpool.compare($0, id) }) >= 0 { return offset }
+            if !lastKey.isEmpty, lastKey.withUnsafeBytes({ MemberOrderRuns.compare($0, id) }) >= 0 { return offset }
             lastKey.removeAll(keepingCapacity: true)
             lastKey.append(contentsOf: id)
             offset += length
@@ -202,26 +218,28 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
     }
 
     /// The last decisions are sent (the writer thread, after `finish`): the rest of the spools,
-    /// then what was held, in member order.
+    /// then the last sorted runs.
     private func sendRest() throws {
         try sendPending()
+        if let held = decisionsInOrder, !held.isEmpty {
+            try startRun(held)
+            try held.sendSome(decisionsCopy(), bytes: .max)
+        }
         try endDecisions()
         sentDuringStream = sides.map(\.sent)
         try sendSpools()
-        guard holding else { return }
-        if let held = decisionsInOrder {
-            let c = try decisionsCopy()
-            try held.send(to: c)
-            try FailPoint.hit("send:held:decisions")
-            try endDecisions()
+        for i in sides.indices {
+            guard let held = sides[i].inOrder, !held.isEmpty else { continue }
+            try startRun(held, side: i)
+            try copy(sides[i].sql) { try held.sendSome($0, bytes: .max) }
         }
-        for (i, side) in sides.enumerated() {
-            guard let held = side.inOrder, held.count > 0 else { continue }
-            try copy(side.sql) { w in
-                try held.send(to: w)
-                try FailPoint.hit("send:held:\(i)")
-            }
-        }
+    }
+
+    /// A side's next sorted run, once the previous one is sent whole (in a COPY of its own).
+    private func startRun(_ held: MemberOrderRuns, side i: Int) throws {
+        if held.hasRunToSend { try copy(sides[i].sql) { try held.sendSome($0, bytes: .max) } }
+        held.startRun()
+        try FailPoint.hit("send:held:\(i)")
     }
 
     private func endDecisions() throws {
@@ -244,13 +262,18 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
     }
 
     /// Sends what the spools hold (flushed) beyond what was sent, a COPY per spool; a spool
-    /// with a `MemberOrderSpool` holds its rows there instead once the decisions have left member order.
+    /// with `MemberOrderRuns` gathers its rows there instead once the decisions have left
+    /// member order, and sends each run that fills.
     private func sendSpools() throws {
         for i in sides.indices {
             let upTo = sides[i].spool.flushedBytes
             guard upTo > sides[i].sent else { continue }
             if holding, let held = sides[i].inOrder {
-                try sides[i].spool.read(from: sides[i].sent, upTo: upTo) { try sides[i].rows.feed($0, into: held) }
+                var rows = sides[i].rows
+                try sides[i].spool.read(from: sides[i].sent, upTo: upTo) { try rows.feed($0, into: held) { try startRun(held, side: i) } }
+                sides[i].rows = rows
+                let fed = upTo - sides[i].sent
+                if held.hasRunToSend { try copy(sides[i].sql) { try held.sendSome($0, bytes: Self.pace(fed)) } }
             } else {
                 try copy(sides[i].sql) { w in
                     try sides[i].spool.send(to: w, from: sides[i].sent, upTo: upTo)
@@ -264,19 +287,19 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
 }
 
 /// COPY text rows (lines) split out of the chunks they arrive in, each held with its first
-/// field (the member id) as its key.
+/// field (the member id) as its key; `full` is called when a run's worth is held.
 struct CopyTextRows {
     private var partial: [UInt8] = []
 
-    mutating func feed(_ b: UnsafeRawBufferPointer, into held: MemberOrderSpool) throws {
+    mutating func feed(_ b: UnsafeRawBufferPointer, into held: MemberOrderRuns, full: () throws -> Void) throws {
         var start = 0
         while start < b.count, let found = memchr(b.baseAddress! + start, Int32(UInt8(ascii: "\n")), b.count - start) {
             let end = b.baseAddress!.distance(to: UnsafeRawPointer(found))
             if partial.isEmpty {
-                try hold(UnsafeRawBufferPointer(rebasing: b[start...end]), into: held)
+                if hold(UnsafeRawBufferPointer(rebasing: b[start...end]), into: held) { try full() }
             } else {
                 partial.append(contentsOf: b[start...end])
-                try partial.withUnsafeBytes { try hold($0, into: held) }
+                if partial.withUnsafeBytes({ hold($0, into: held) }) { try full() }
                 partial.removeAll(keepingCapacity: true)
             }
             start = end + 1
@@ -284,10 +307,10 @@ struct CopyTextRows {
         partial.append(contentsOf: b[start...])
     }
 
-    private func hold(_ row: UnsafeRawBufferPointer, into held: MemberOrderSpool) throws {
+    private func hold(_ row: UnsafeRawBufferPointer, into held: MemberOrderRuns) -> Bool {
         let tab =
             memchr(row.baseAddress!, Int32(UInt8(ascii: "\t")), row.count).map { row.baseAddress!.distance(to: UnsafeRawPointer($0)) }
             ?? row.count - 1
-        try held.append(row, key: 0..<tab)
+        return held.append(row, key: 0..<tab)
     }
 }
