@@ -13,34 +13,62 @@ enum EstablishmentList {
         "document", "certificate_number",
     ]
 
-    /// One document in an establishment's envelope.
-    struct Entry {
-        let member: [UInt8], familyName: [UInt8], givenName: [UInt8]
-        let document: String
-        let number: Int64?
+    /// The documents of an establishment's envelope, their fields in one buffer: the envelope
+    /// keeps it when it is closed and reuses it (nothing allocated per document).
+    struct Entries {
+        private struct Item {
+            var member: Range<Int>, familyName: Range<Int>, givenName: Range<Int>
+            let document: String
+            let number: Int64?
+        }
+        private var bytes: [UInt8] = []
+        private var items: [Item] = []
 
-        init(_ r: CopyRow, _ p: PersonColumns, document: String, number: Int64?) {
-            member = r.withField(p.memberID) { Array($0) }
-            familyName = r.withField(p.mail + 5) { Array($0) }
-            givenName = r.withField(p.mail + 6) { Array($0) }
-            self.document = document
-            self.number = number
+        var isEmpty: Bool { items.isEmpty }
+
+        mutating func removeAll() {
+            bytes.removeAll(keepingCapacity: true)
+            items.removeAll(keepingCapacity: true)
+        }
+
+        mutating func append(_ r: CopyRow, _ p: PersonColumns, document: String, number: Int64?) {
+            let member = add(r, p.memberID)
+            let family = add(r, p.mail + 5)
+            let given = add(r, p.mail + 6)
+            items.append(Item(member: member, familyName: family, givenName: given, document: document, number: number))
+        }
+
+        private mutating func add(_ r: CopyRow, _ i: Int) -> Range<Int> {
+            let start = bytes.count
+            r.withField(i) { bytes.append(contentsOf: $0) }
+            return start..<bytes.count
+        }
+
+        /// Each document in order: its position (from 1), its fields and the buffer.
+        func forEach(
+            _ body: (Int, _ member: Range<Int>, _ family: Range<Int>, _ given: Range<Int>, String, Int64?, UnsafeBufferPointer<UInt8>)
+                throws
+                -> Void
+        ) rethrows {
+            try bytes.withUnsafeBufferPointer { b in
+                for (n, e) in items.enumerated() { try body(n + 1, e.member, e.familyName, e.givenName, e.document, e.number, b) }
+            }
         }
     }
 
     /// The envelope's rows: `id` is `E-<establishment>`, `addressee` its name and contact.
-    static func write(_ file: MailFileWriter, envelope id: [UInt8], addressee: [UInt8], entries: [Entry]) throws {
-        for (n, e) in entries.enumerated() {
+    static func write(_ file: MailFileWriter, envelope id: [UInt8], addressee: [UInt8], entries: Entries) throws {
+        try entries.forEach { position, member, family, given, document, number, b in
             let problems = try file.record { w in
                 w.field(id)
-                w.field(Array(id.dropFirst(2)))
+                id.withUnsafeBufferPointer { w.field(UnsafeBufferPointer(rebasing: $0.dropFirst(2))) }
                 w.field(addressee)
-                w.int(Int64(n + 1))
-                w.field(e.member)
-                w.field(e.familyName)
-                w.field(e.givenName)
-                w.field(e.document)
-                w.int(e.number)
+                w.int(Int64(position))
+                w.field(UnsafeBufferPointer(rebasing: b[member]))
+                w.field(UnsafeBufferPointer(rebasing: b[family]))
+                w.field(UnsafeBufferPointer(rebasing: b[given]))
+                w.field(document)
+                w.int(number)
             }
             // Every field was checked in the document itself (addressee and name).
             guard problems.isEmpty else {

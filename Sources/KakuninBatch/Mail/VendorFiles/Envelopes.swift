@@ -27,7 +27,7 @@ extension MailStaging {
                 open[i].letters += 1
             }
             if establishmentList != nil && EnvelopePolicy.isEstablishment(id) {
-                open[i].listed.append(EstablishmentList.Entry(r, p, document: document, number: number))
+                open[i].listed.append(r, p, document: document, number: number)
             }
             return nil
         }
@@ -69,7 +69,7 @@ extension MailStaging {
         /// 様, or 御中 for an establishment.
         var honorific = EnvelopePolicy.personHonorific
         /// [2026-12] An establishment's: its documents, for establishment_list.csv.
-        var listed: [EstablishmentList.Entry] = []
+        var listed = EstablishmentList.Entries()
 
         /// Empties the envelope for the document `r` opens it with, keeping its storage.
         mutating func reopen(
@@ -83,7 +83,7 @@ extension MailStaging {
             members.removeAll(keepingCapacity: true)
             (counts, letters, self.cls, self.noForwarding, self.index) = (.zero, 0, cls, noForwarding, index)
             honorific = EnvelopePolicy.honorific(key: id)
-            listed.removeAll(keepingCapacity: true)
+            listed.removeAll()
         }
 
         private static func set(_ a: inout [UInt8], _ v: some Collection<UInt8>) {
