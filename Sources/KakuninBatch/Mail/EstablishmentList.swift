@@ -45,7 +45,7 @@ enum EstablishmentList {
         }
 
         /// Each document in order: its position (from 1), its fields and the buffer.
-        func forEach(
+        func eachDocument(
             _ body: (Int, _ member: Range<Int>, _ family: Range<Int>, _ given: Range<Int>, String, Int64?, UnsafeBufferPointer<UInt8>)
                 throws
                 -> Void
@@ -58,7 +58,7 @@ enum EstablishmentList {
 
     /// The envelope's rows: `id` is `E-<establishment>`, `addressee` its name and contact.
     static func write(_ file: MailFileWriter, envelope id: [UInt8], addressee: [UInt8], entries: Entries) throws {
-        try entries.forEach { position, member, family, given, document, number, b in
+        try entries.eachDocument { position, member, family, given, document, number, b in
             let problems = try file.record { w in
                 w.field(id)
                 id.withUnsafeBufferPointer { w.field(UnsafeBufferPointer(rebasing: $0.dropFirst(2))) }
