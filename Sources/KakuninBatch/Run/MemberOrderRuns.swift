@@ -60,9 +60,10 @@ final class MemberOrderRuns {
     var hasRunToSend: Bool { next < sending.entries.count }
 
     /// The full buffer becomes the run being sent, sorted; the previous run must have been
-    /// sent whole (`sendSome`).
+    /// sent whole (`sendSome`). An empty buffer begins no run.
     func startRun() {
         precondition(!hasRunToSend, "a sorted run was begun before the previous one was sent")
+        guard !filling.entries.isEmpty else { return }
         swap(&filling, &sending)
         filling.rows.removeAll(keepingCapacity: true)
         filling.entries.removeAll(keepingCapacity: true)

@@ -223,7 +223,7 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
         try sendPending()
         if let held = decisionsInOrder, !held.isEmpty {
             try startRun(held)
-            try held.sendSome(decisionsCopy(), bytes: .max)
+            if held.hasRunToSend { try held.sendSome(decisionsCopy(), bytes: .max) }
         }
         try endDecisions()
         sentDuringStream = sides.map(\.sent)
@@ -231,7 +231,7 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
         for i in sides.indices {
             guard let held = sides[i].inOrder, !held.isEmpty else { continue }
             try startRun(held, side: i)
-            try copy(sides[i].sql) { try held.sendSome($0, bytes: .max) }
+            if held.hasRunToSend { try copy(sides[i].sql) { try held.sendSome($0, bytes: .max) } }
         }
     }
 
