@@ -3,8 +3,9 @@ import KakuninStore
 
 /// One table's rows, while the stream is out of member order, sent to the database in sorted
 /// runs: rows gather in a buffer of `runBytes`; a full buffer is sorted by its key (the member
-/// id, byte for byte as the `COLLATE "C"` indexes order it) and sent at once, in the run's
-/// transaction, while the stream goes on (`StreamWriter`).
+/// id, byte for byte as the `COLLATE "C"` indexes order it) and becomes the run being sent, a
+/// little at a time as new rows come in (`StreamWriter` paces it), in the run's transaction,
+/// while the next buffer fills.
 ///
 /// Why (issue 31): a run streams in envelope order. Through employers that is not member
 /// order, and rows sent as they come land all over the indexes keyed by member
@@ -13,7 +14,7 @@ import KakuninStore
 /// both cores busy; held to the end and merged (sessions 7 to 9), they made a tail in which the
 /// writer's connection worked alone while the other core waited.
 ///
-/// Memory stays bounded whatever the number of rows: one buffer of `runBytes` per table.
+/// Memory stays bounded whatever the number of rows: two buffers of `runBytes` per table.
 final class MemberOrderRuns {
     /// A row in a buffer: where it starts, its length, and its key within it.
     private struct Entry {
