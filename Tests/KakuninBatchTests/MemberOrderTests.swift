@@ -3,13 +3,11 @@ import KakuninStore
 import KakuninTesting
 import Testing
 
-@testable import KakuninBatch
-
-/// Issue 31: the run streams in envelope order, and sends its decisions, certificates and
-/// notices to the database in runs sorted by member whatever that order is (StreamWriter,
-/// MemberOrderRuns): the indexes keyed by member take each run in one pass. The mailing files
-/// keep the envelope order, and the certificates are numbered in it.
-@Suite("Decisions, certificates and notices reach the database in member order", .serialized)
+/// Issue 31: the run streams in envelope order, and sends its decisions and notices to the
+/// database in runs sorted by member whatever that order is (StreamWriter, MemberOrderRuns):
+/// the indexes keyed by member take each run in one pass. The mailing files keep the envelope
+/// order and the certificates their numbers.
+@Suite("Decisions and notices reach the database in member order", .serialized)
 struct MemberOrderTests {
     static let asOf = "2026-12-01"
 
@@ -29,7 +27,6 @@ struct MemberOrderTests {
             END $$;
             CREATE TRIGGER arrival AFTER INSERT ON kakunin.decision FOR EACH ROW EXECUTE FUNCTION public.record_arrival('decision');
             CREATE TRIGGER arrival AFTER INSERT ON kakunin.notice FOR EACH ROW EXECUTE FUNCTION public.record_arrival('notice');
-            CREATE TRIGGER arrival AFTER INSERT ON kakunin.certificate FOR EACH ROW EXECUTE FUNCTION public.record_arrival('certificate');
             """)
         return tdb
     }
@@ -90,7 +87,7 @@ struct MemberOrderTests {
     }
 
     @Test(
-        "through employers the decisions, certificates and notices arrive in runs sorted by member (one run, or many of 3,000 bytes each), the files keep the envelope order and the certificates are numbered in it; the same rows and files either way"
+        "through employers the decisions and notices arrive in runs sorted by member (one run, or many of 3,000 bytes each), the files keep the envelope order, certificates their numbers; the same rows and files either way"
     )
     func employerInMemberOrder() throws {
         let dir = try temporaryDirectory()
@@ -104,15 +101,9 @@ struct MemberOrderTests {
             let r = try run(tdb, "06139999", out: out, runBytes.isEmpty ? [:] : ["KAKUNIN_ORDER_RUN_BYTES": runBytes])
             let decisions = try arrivals(tdb, "decision", "06139999")
             let notices = try arrivals(tdb, "notice", "06139999")
-            let certificates = try arrivals(tdb, "certificate", "06139999")
-            #expect(
-                decisions.count > 1000 && notices.count > 300 && certificates.count > 300,
-                "\(decisions.count) \(notices.count) \(certificates.count)")
-            #expect(
-                held(r.stderr)
-                    == #""held_for_member_order":{"certificates":\#(certificates.count),"decisions":\#(decisions.count),"notices":\#(notices.count)}"#
-            )
-            for (table, ids) in [("decisions", decisions), ("certificates", certificates), ("notices", notices)] {
+            #expect(decisions.count > 1000 && notices.count > 300, "\(decisions.count) \(notices.count)")
+            #expect(held(r.stderr) == #""held_for_member_order":{"decisions":\#(decisions.count),"notices":\#(notices.count)}"#)
+            for (table, ids) in [("decisions", decisions), ("notices", notices)] {
                 let runs = sortedRuns(r.stderr, table) ?? 0
                 let pieces = Self.ascendingPieces(ids)
                 if runBytes.isEmpty {
@@ -128,10 +119,10 @@ struct MemberOrderTests {
             }
             let folder = out.appendingPathComponent("06139999/\(Self.asOf)/nightly")
             // The files keep the envelope order: the establishments' envelopes come first.
-            let printed = try MailFilesTests().decoded(folder.appendingPathComponent("certificates.csv"), from: "UTF-8")
-            let members = printed.map { $0["member_id"]! }
-            #expect(members != members.sorted(by: Self.byteOrder) && printed.first?["envelope_id"]?.hasPrefix("E-") == true)
-            let numbers = printed.map { Int($0["certificate_number"]!)! }
+            let certificates = try MailFilesTests().decoded(folder.appendingPathComponent("certificates.csv"), from: "UTF-8")
+            let members = certificates.map { $0["member_id"]! }
+            #expect(members != members.sorted(by: Self.byteOrder) && certificates.first?["envelope_id"]?.hasPrefix("E-") == true)
+            let numbers = certificates.map { Int($0["certificate_number"]!)! }
             #expect(numbers == numbers.sorted(), "numbered in envelope order")
             outcomes.append(try outcome(tdb, folder))
         }
@@ -149,13 +140,13 @@ struct MemberOrderTests {
             try runKakunin(["insurer", "params", "set", "--insurer", "06139999", "--from", "2026-11-01", conf.path], database: tdb).status
                 == 0)
         let r = try run(tdb, "06139999", out: dir.appendingPathComponent("out"))
-        #expect(held(r.stderr) == #""held_for_member_order":{"certificates":0,"decisions":0,"notices":0}"#, "\(r.stderr.suffix(1500))")
+        #expect(held(r.stderr) == #""held_for_member_order":{"decisions":0,"notices":0}"#, "\(r.stderr.suffix(1500))")
         let decisions = try arrivals(tdb, "decision", "06139999")
         #expect(decisions.count > 1000 && decisions == decisions.sorted(by: Self.byteOrder))
     }
 
     @Test(
-        "a failure while sending the held decisions, certificates or notices commits nothing and leaves nothing staged; the rerun gives the same rows and files"
+        "a failure while sending the held decisions or notices commits nothing and leaves nothing staged; the rerun gives the same rows and files"
     )
     func failureWhileSendingHeld() throws {
         let dir = try temporaryDirectory()
@@ -165,7 +156,7 @@ struct MemberOrderTests {
         let refOut = dir.appendingPathComponent("reference")
         _ = try run(reference, "06139999", out: refOut)
         let expected = try outcome(reference, refOut.appendingPathComponent("06139999/\(Self.asOf)/nightly"))
-        for point in ["send:held:decisions", "send:held:0", "send:held:1"] {
+        for point in ["send:held:decisions", "send:held:1"] {
             let tdb = try prepared(feeds, dir)
             let out = dir.appendingPathComponent("out-\(point)")
             let failed = try runKakunin(
@@ -187,22 +178,4 @@ struct MemberOrderTests {
 
     /// COLLATE "C": byte order.
     static func byteOrder(_ a: String, _ b: String) -> Bool { Array(a.utf8).lexicographicallyPrecedes(Array(b.utf8)) }
-}
-
-@Suite("The key of a held COPY text row")
-struct HeldTextRowKeyTests {
-    func field(_ index: Int, _ row: String) -> String {
-        let bytes = Array(row.utf8)
-        return bytes.withUnsafeBytes { b in String(decoding: b[CopyTextRows.field(index, of: b)], as: UTF8.self) }
-    }
-
-    @Test("the member id is found as the first field of a notice row and the second of a certificate row; a missing field is empty")
-    func fields() {
-        #expect(field(0, "M001\teligibility_notice\t{}\n") == "M001")
-        #expect(field(1, "1234\tM002\tissue\n") == "M002")
-        #expect(field(2, "1234\tM002\tissue\n") == "issue")
-        #expect(field(0, "M003\n") == "M003")
-        #expect(field(1, "M003\n") == "")
-        #expect(field(1, "1234\t\tissue\n") == "")
-    }
 }

@@ -9,8 +9,7 @@ import KakuninStore
 ///
 /// Why (issue 31): a run streams in envelope order. Through employers that is not member
 /// order, and rows sent as they come land all over the indexes keyed by member
-/// (`decision_pkey`, `notice_pkey`, `certificate_by_member`): a cold descent and often a page
-/// split per row. A sorted
+/// (`decision_pkey`, `notice_pkey`): a cold descent and often a page split per row. A sorted
 /// run passes over the index once, from left to right. Sending the runs during the stream keeps
 /// both cores busy; held to the end and merged (sessions 7 to 9), they made a tail in which the
 /// writer's connection worked alone while the other core waited.
@@ -29,8 +28,6 @@ final class MemberOrderRuns {
     }
 
     private let runBytes: Int
-    /// For COPY text rows (`CopyTextRows`), the field that holds the member id.
-    let textKeyField: Int
     /// The run being filled, and the run being sent (its entries sorted; `next`: the first
     /// not sent yet).
     private var filling = Buffer(), sending = Buffer()
@@ -42,9 +39,8 @@ final class MemberOrderRuns {
     /// A buffer's size: 2 MiB (KAKUNIN_ORDER_RUN_BYTES: for tests, to make many runs).
     static let runBytes = Int(ProcessInfo.processInfo.environment["KAKUNIN_ORDER_RUN_BYTES"] ?? "") ?? 2 << 20
 
-    init(runBytes: Int = MemberOrderRuns.runBytes, textKeyField: Int = 0) {
+    init(runBytes: Int = MemberOrderRuns.runBytes) {
         self.runBytes = runBytes
-        self.textKeyField = textKeyField
     }
 
     /// Appends one row (`key`: the range of its sort key within `row`); true once the buffer

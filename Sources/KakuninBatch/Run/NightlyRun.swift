@@ -530,8 +530,8 @@ public final class NightlyRun {
             try IssueTransaction(writer: writer, registry: registry, runID: runID, insurer: o.insurer, log: log).commit(
                 .init(
                     membersRead: facts.total, issued: issued, factsSnapshot: facts.snapshot, numbers: numbers, changes: spool.changes,
-                    switches: w.switches, sentDuringStream: streamed.sentDuringStream,
-                    heldForMemberOrder: Self.perTable(streamed.held), sortedRuns: Self.perTable(streamed.runs),
+                    switches: w.switches, sentDuringStream: streamed.sentDuringStream, heldForMemberOrder: streamed.held,
+                    sortedRuns: streamed.runs,
                     carry: carry.counts(parameters: o.parameters, codeVersion: o.codeVersion, runID: runID, factsRead: read)),
                 parameters: o.parameters, codeVersion: o.codeVersion, host: o.host)
             return .committed(stagedFiles: stagedFiles)
@@ -555,13 +555,6 @@ public final class NightlyRun {
         return Background { RunReport.FileFacts.read(staged) }
     }
 
-    /// StreamWriter's counts per table: the decisions', then its sides' (`streamWriter`), by name.
-    private static func perTable(_ counts: (decisions: Int, sides: [Int])) -> [String: Int] {
-        var named = ["decisions": counts.decisions]
-        for (table, n) in zip(["certificates", "notices"], counts.sides) { named[table] = n }
-        return named
-    }
-
     /// The decisions go to the writer connection's own thread, which also sends the spooled
     /// certificates and notices as they grow (StreamWriter): the server takes them while the
     /// stream runs instead of after it.
@@ -570,7 +563,7 @@ public final class NightlyRun {
             db: writer, decisionsSQL: decisionsCopy(into: dryRun ? "pg_temp.rd" : "decision"),
             sides: spool.map {
                 [
-                    (sql: RunSpools.certificatesCopy, spool: $0.certificates, inOrder: $0.certificatesInOrder),
+                    (sql: RunSpools.certificatesCopy, spool: $0.certificates, inOrder: nil),
                     (sql: RunSpools.noticesCopy, spool: $0.notices, inOrder: $0.noticesInOrder),
                 ]
             } ?? [],

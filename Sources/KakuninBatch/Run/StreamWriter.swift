@@ -99,16 +99,16 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
 
     /// Waits until every decision handed over is sent, ends the decisions' COPY and sends the
     /// rest of the spools, which must be complete (`CopySpool.complete`). Returns the decisions
-    /// loaded, per side the bytes that had been sent during the stream, and the rows held for
-    /// member order and their sorted runs (the decisions', then each side's).
+    /// loaded, per side the bytes that had been sent during the stream, and the decisions and
+    /// notices (the last side) sent in sorted runs.
     func finish() throws -> (
-        decisions: Int, sentDuringStream: [Int], held: (decisions: Int, sides: [Int]), runs: (decisions: Int, sides: [Int])
+        decisions: Int, sentDuringStream: [Int], held: (decisions: Int, notices: Int), runs: (decisions: Int, notices: Int)
     ) {
         if !chunk.isEmpty { try flush() }
         try worker.finish()
         return (
-            decisionsLoaded, sentDuringStream, (decisionsInOrder?.count ?? 0, sides.map { $0.inOrder?.count ?? 0 }),
-            (decisionsInOrder?.runs ?? 0, sides.map { $0.inOrder?.runs ?? 0 })
+            decisionsLoaded, sentDuringStream, (decisionsInOrder?.count ?? 0, sides.last?.inOrder?.count ?? 0),
+            (decisionsInOrder?.runs ?? 0, sides.last?.inOrder?.runs ?? 0)
         )
     }
 
@@ -286,9 +286,8 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
     }
 }
 
-/// COPY text rows (lines) split out of the chunks they arrive in, each held with its member
-/// id (field `textKeyField` of the held table's rows) as its key; `full` is called when a
-/// run's worth is held.
+/// COPY text rows (lines) split out of the chunks they arrive in, each held with its first
+/// field (the member id) as its key; `full` is called when a run's worth is held.
 struct CopyTextRows {
     private var partial: [UInt8] = []
 
@@ -309,18 +308,9 @@ struct CopyTextRows {
     }
 
     private func hold(_ row: UnsafeRawBufferPointer, into held: MemberOrderRuns) -> Bool {
-        held.append(row, key: Self.field(held.textKeyField, of: row))
-    }
-
-    /// Where field `index` (0-based, tab-separated) of a text row lies (the row ends in a newline).
-    static func field(_ index: Int, of row: UnsafeRawBufferPointer) -> Range<Int> {
-        let end = row.count - 1
-        var start = 0
-        for _ in 0..<index {
-            guard let tab = memchr(row.baseAddress! + start, Int32(UInt8(ascii: "\t")), end - start) else { return end..<end }
-            start = row.baseAddress!.distance(to: UnsafeRawPointer(tab)) + 1
-        }
-        let tab = memchr(row.baseAddress! + start, Int32(UInt8(ascii: "\t")), end - start)
-        return start..<(tab.map { row.baseAddress!.distance(to: UnsafeRawPointer($0)) } ?? end)
+        let tab =
+            memchr(row.baseAddress!, Int32(UInt8(ascii: "\t")), row.count).map { row.baseAddress!.distance(to: UnsafeRawPointer($0)) }
+            ?? row.count - 1
+        return held.append(row, key: 0..<tab)
     }
 }
