@@ -43,6 +43,6 @@ def ratio(sample):
 rng = random.Random(1)
 n = len(pairs)
 boot = sorted(ratio([rng.randrange(n) for _ in range(n)]) for _ in range(10_000))
-print(f"{insurer} alone through employers: {statistics.fmean(extra):+.2f} s a night on average "
+print(f"{insurer}'s own extra through employers: {statistics.fmean(extra):+.2f} s a night on average "
       f"(median {statistics.median(extra):+.2f} s) over a home night of {statistics.fmean(home):.2f} s: "
       f"{ratio(range(n)):.3f}, 95% interval {boot[250]:.3f}–{boot[9750]:.3f} (target ≤ 1.05)")
