@@ -3,6 +3,8 @@ import KakuninStore
 import KakuninTesting
 import Testing
 
+@testable import KakuninBatch
+
 /// Issue 31: the run streams in envelope order, and sends its decisions and notices to the
 /// database in runs sorted by member whatever that order is (StreamWriter, MemberOrderRuns):
 /// the indexes keyed by member take each run in one pass. The mailing files keep the envelope
@@ -178,4 +180,30 @@ struct MemberOrderTests {
 
     /// COLLATE "C": byte order.
     static func byteOrder(_ a: String, _ b: String) -> Bool { Array(a.utf8).lexicographicallyPrecedes(Array(b.utf8)) }
+}
+
+@Suite("A sorted run of held rows")
+struct MemberOrderRunsTests {
+    @Test("a full buffer becomes one run sent in key order; at the end an empty buffer begins no run and nothing is left to send")
+    func emptyBufferBeginsNoRun() throws {
+        let tdb = try TestDatabase()
+        let db = try tdb.connect()
+        try db.execute("CREATE TEMP TABLE held (member_id text)")
+        let runs = MemberOrderRuns(runBytes: 10)
+        var full = false
+        for row in ["M003\n", "M001\n"] {
+            full = Array(row.utf8).withUnsafeBytes { runs.append($0, key: 0..<4) }
+        }
+        #expect(full, "two rows of five bytes fill a buffer of ten")
+        runs.startRun()
+        #expect(runs.runs == 1 && runs.hasRunToSend)
+        let copy = "COPY held FROM STDIN"
+        let writer = try db.startCopyIn(copy)
+        try runs.sendSome(writer, bytes: .max)
+        #expect(try db.endCopyIn(writer, copy) == 2)
+        // The stream's end with nothing gathered since: no second run, nothing to send.
+        runs.startRun()
+        #expect(runs.runs == 1 && !runs.hasRunToSend && runs.isEmpty)
+        #expect(try db.query("SELECT string_agg(member_id, ',' ORDER BY ctid) FROM held").scalar == "M001,M003")
+    }
 }
