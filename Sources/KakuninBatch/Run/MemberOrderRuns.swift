@@ -45,8 +45,7 @@ final class MemberOrderRuns {
     private(set) var runs = 0
 
     /// A run's size: 2 to 32 MiB (KAKUNIN_ORDER_RUN_BYTES sets one size: for tests, to make many runs).
-    static let runBytes =
-        Int(ProcessInfo.processInfo.environment["KAKUNIN_ORDER_RUN_BYTES"] ?? "").map { $0...$0 } ?? (2 << 20)...(32 << 20)
+    static let runBytes = Int(ProcessInfo.processInfo.environment["KAKUNIN_ORDER_RUN_BYTES"] ?? "").map { $0...$0 } ?? (2 << 20)...(32 << 20)
 
     init(runBytes: ClosedRange<Int> = MemberOrderRuns.runBytes) {
         self.runBytes = runBytes
