@@ -189,7 +189,7 @@ struct MemberOrderRunsTests {
         let tdb = try TestDatabase()
         let db = try tdb.connect()
         try db.execute("CREATE TEMP TABLE held (member_id text)")
-        let runs = MemberOrderRuns(runBytes: 10...10)
+        let runs = MemberOrderRuns(runBytes: 10)
         var full = false
         for row in ["M003\n", "M001\n"] {
             full = Array(row.utf8).withUnsafeBytes { runs.append($0, key: 0..<4) }
@@ -205,74 +205,5 @@ struct MemberOrderRunsTests {
         runs.startRun()
         #expect(runs.runs == 1 && !runs.hasRunToSend && runs.isEmpty)
         #expect(try db.query("SELECT string_agg(member_id, ',' ORDER BY ctid) FROM held").scalar == "M001,M003")
-    }
-
-    /// Appends rows of five bytes ("Mnnn\n") until the buffer holds a run; returns how many.
-    private func fill(_ runs: MemberOrderRuns, from first: Int) -> Int {
-        var n = 0
-        while true {
-            n += 1
-            let row = Array(String(format: "M%03d\n", (first + n * 37) % 1000).utf8)
-            if row.withUnsafeBytes({ runs.append($0, key: 0..<4) }) { return n }
-        }
-    }
-
-    @Test("a run holds half of the rows projected to come, within the bounds: large in the stream's middle, small at its end")
-    func runsFollowTheStream() throws {
-        let tdb = try TestDatabase()
-        let db = try tdb.connect()
-        try db.execute("CREATE TEMP TABLE held (member_id text)")
-        let copy = "COPY held FROM STDIN"
-        let writer = try db.startCopyIn(copy)
-        let runs = MemberOrderRuns(runBytes: 10...100)
-        func next(done: Int, expected: Int) throws {
-            try runs.sendSome(writer, bytes: .max)
-            runs.plan(done: done, expected: expected)
-            runs.startRun()
-        }
-        #expect(fill(runs, from: 0) == 2, "the first run has the smallest size")
-        // 10 bytes for 2 rows of 100: 490 bytes to come, half of it over the bound.
-        try next(done: 2, expected: 100)
-        #expect(fill(runs, from: 100) == 20)
-        // 110 bytes for 22 of 100 rows: 390 to come, still over the bound.
-        try next(done: 22, expected: 100)
-        #expect(fill(runs, from: 200) == 20)
-        // 210 bytes for 90 of 100 rows: about 23 to come, a run of 11 bytes: 3 rows.
-        try next(done: 90, expected: 100)
-        #expect(fill(runs, from: 300) == 3)
-        // Past the expected rows: the smallest size.
-        try next(done: 120, expected: 100)
-        #expect(fill(runs, from: 400) == 2)
-        try next(done: 122, expected: 100)
-        try runs.sendSome(writer, bytes: .max)
-        #expect(try db.endCopyIn(writer, copy) == 47)
-    }
-
-    @Test("a run is sent whole by the time the next, smaller buffer holds a run")
-    func pacedToTheNextRun() throws {
-        let tdb = try TestDatabase()
-        let db = try tdb.connect()
-        try db.execute("CREATE TEMP TABLE held (member_id text)")
-        let copy = "COPY held FROM STDIN"
-        let writer = try db.startCopyIn(copy)
-        let runs = MemberOrderRuns(runBytes: 10...100)
-        #expect(fill(runs, from: 0) == 2)
-        runs.plan(done: 2, expected: 1_000)
-        runs.startRun()
-        try runs.sendSome(writer, bytes: .max)
-        #expect(fill(runs, from: 100) == 20)
-        // Two rows to come: the next run is the smallest (two rows), the one to send twenty.
-        runs.plan(done: 22, expected: 24)
-        runs.startRun()
-        var appended = 0
-        while runs.hasRunToSend {
-            appended += 1
-            let full = Array("M999\n".utf8).withUnsafeBytes { runs.append($0, key: 0..<4) }
-            try runs.sendPaced(writer, incoming: 5)
-            #expect(!full || !runs.hasRunToSend, "the run was sent whole by the time the buffer was full")
-            if full { break }
-        }
-        #expect(!runs.hasRunToSend && appended <= 2)
-        #expect(try db.endCopyIn(writer, copy) == 22)
     }
 }

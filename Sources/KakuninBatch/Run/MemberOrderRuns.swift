@@ -14,13 +14,7 @@ import KakuninStore
 /// both cores busy; held to the end and merged (sessions 7 to 9), they made a tail in which the
 /// writer's connection worked alone while the other core waited.
 ///
-/// A run's size follows the stream (`plan`): each holds about half of the rows still to come,
-/// between 2 and 32 MiB. Every row of a later run descends the index from its root, and a
-/// larger run finds the pages it needs close together: at 399,514 decisions the server's CPU
-/// went from 1.84–2.40 s in 53 runs of 2 MiB to 1.46–1.90 s in 2. Runs that shrink towards the
-/// stream's end keep the last one, sent after the stream, small.
-///
-/// Memory stays bounded whatever the number of rows: two buffers of at most 32 MiB per table.
+/// Memory stays bounded whatever the number of rows: two buffers of `runBytes` per table.
 final class MemberOrderRuns {
     /// A row in a buffer: where it starts, its length, and its key within it.
     private struct Entry {
@@ -33,32 +27,20 @@ final class MemberOrderRuns {
         var entries: [Entry] = []
     }
 
-    private let runBytes: ClosedRange<Int>
-    /// The size at which the buffer being filled becomes a run (`plan`).
-    private var capacity: Int
+    private let runBytes: Int
     /// The run being filled, and the run being sent (its entries sorted; `next`: the first
-    /// not sent yet, `sentBytes`: the bytes sent of it).
+    /// not sent yet).
     private var filling = Buffer(), sending = Buffer()
-    private var next = 0, sentBytes = 0
-    /// Rows and bytes appended, and sorted runs begun.
-    private(set) var count = 0, bytes = 0
+    private var next = 0
+    /// Rows appended, and sorted runs begun.
+    private(set) var count = 0
     private(set) var runs = 0
 
-    /// A run's size: 2 to 32 MiB (KAKUNIN_ORDER_RUN_BYTES sets one size: for tests, to make many runs).
-    static let runBytes = Int(ProcessInfo.processInfo.environment["KAKUNIN_ORDER_RUN_BYTES"] ?? "").map { $0...$0 } ?? (2 << 20)...(32 << 20)
+    /// A buffer's size: 2 MiB (KAKUNIN_ORDER_RUN_BYTES: for tests, to make many runs).
+    static let runBytes = Int(ProcessInfo.processInfo.environment["KAKUNIN_ORDER_RUN_BYTES"] ?? "") ?? 2 << 20
 
-    init(runBytes: ClosedRange<Int> = MemberOrderRuns.runBytes) {
+    init(runBytes: Int = MemberOrderRuns.runBytes) {
         self.runBytes = runBytes
-        capacity = runBytes.lowerBound
-    }
-
-    /// Sizes the next run by the stream's progress (`done` of `expected` rows of the stream's
-    /// own, the decisions): half of the bytes still to come, as projected from those so far,
-    /// within `runBytes`.
-    func plan(done: Int, expected: Int) {
-        guard done > 0 else { return }
-        let projected = Double(bytes) * Double(max(expected - done, 0)) / Double(done)
-        capacity = min(runBytes.upperBound, max(runBytes.lowerBound, Int(projected / 2)))
     }
 
     /// Appends one row (`key`: the range of its sort key within `row`); true once the buffer
@@ -70,8 +52,7 @@ final class MemberOrderRuns {
                 keyLength: Int32(key.count)))
         filling.rows.append(contentsOf: row)
         count += 1
-        bytes += row.count
-        return filling.rows.count >= capacity
+        return filling.rows.count >= runBytes
     }
 
     var isEmpty: Bool { filling.entries.isEmpty && !hasRunToSend }
@@ -88,17 +69,8 @@ final class MemberOrderRuns {
         filling.rows.removeAll(keepingCapacity: true)
         filling.entries.removeAll(keepingCapacity: true)
         sort(&sending)
-        (next, sentBytes) = (0, 0)
+        next = 0
         runs += 1
-    }
-
-    /// Sends a share of the run being sent for `incoming` bytes that came in: enough that it is
-    /// sent whole, with a quarter to spare, by the time the buffer being filled holds a run
-    /// (else the next run would wait for it).
-    func sendPaced(_ writer: CopyInWriter, incoming: Int) throws {
-        let room = max(capacity - filling.rows.count, 1)
-        let share = max(incoming, (sending.rows.count - sentBytes) * incoming / room)
-        try sendSome(writer, bytes: share + share / 4)
     }
 
     /// Sends at least `bytes` of the run being sent (whole rows), or the rest of it, in key
@@ -117,7 +89,6 @@ final class MemberOrderRuns {
                 }
             }
         }
-        sentBytes += sent
     }
 
     /// A buffer's entries in key order (equal keys keep their order: by where they start).
@@ -145,16 +116,6 @@ final class MemberOrderRuns {
 }
 
 extension CopyBinary {
-    /// The number of whole binary COPY rows in `b`.
-    static func rowCount(_ b: UnsafeRawBufferPointer) -> Int {
-        var (offset, rows) = (0, 0)
-        while offset < b.count {
-            offset += rowExtent(b, at: offset).length
-            rows += 1
-        }
-        return rows
-    }
-
     /// The length of the binary COPY row at `offset` of `b` and the range of its first field's
     /// bytes within the row (a NULL first field: an empty range).
     static func rowExtent(_ b: UnsafeRawBufferPointer, at offset: Int) -> (length: Int, first: Range<Int>) {

@@ -500,7 +500,7 @@ public final class NightlyRun {
         try facts.splitIfLarge(url: url, log: log)
         log.event("decide", "deciding \(facts.total) members", ["members": facts.total])
         let encoder = DecisionEncoder(parameters: o.parameters.parameters, runID: runID, insurer: o.insurer, asOf: o.asOf)
-        let w = try Self.streamWriter(writer, dryRun: runID == nil, spool: spool, expectedRows: facts.readCount)
+        let w = try Self.streamWriter(writer, dryRun: runID == nil, spool: spool)
         defer { w.stop() }
         let read = try streamDecisions(facts, encoder, &numbers, &carry, to: w, mailer: mailer, runID: runID, registry: registry)
         carry.carriedWithoutReading(facts.total - read)
@@ -558,7 +558,7 @@ public final class NightlyRun {
     /// The decisions go to the writer connection's own thread, which also sends the spooled
     /// certificates and notices as they grow (StreamWriter): the server takes them while the
     /// stream runs instead of after it.
-    private static func streamWriter(_ writer: Connection, dryRun: Bool, spool: RunSpools?, expectedRows: Int) throws -> StreamWriter {
+    private static func streamWriter(_ writer: Connection, dryRun: Bool, spool: RunSpools?) throws -> StreamWriter {
         try StreamWriter(
             db: writer, decisionsSQL: decisionsCopy(into: dryRun ? "pg_temp.rd" : "decision"),
             sides: spool.map {
@@ -567,7 +567,7 @@ public final class NightlyRun {
                     (sql: RunSpools.noticesCopy, spool: $0.notices, inOrder: $0.noticesInOrder),
                 ]
             } ?? [],
-            decisionsInOrder: spool?.decisionsInOrder, expectedRows: expectedRows, switchBytes: switchBytes)
+            decisionsInOrder: spool?.decisionsInOrder, switchBytes: switchBytes)
     }
 
     /// Full run or incremental night (CarryForward.plan), logged; a dry run decides everyone.

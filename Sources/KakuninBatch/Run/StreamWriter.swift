@@ -39,10 +39,6 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
     /// Set at the first decision out of member order; the last member id sent before it.
     private var holding = false
     private var lastKey: [UInt8] = []
-    /// Decision rows taken so far, of the `expectedRows` the stream gives (one per member read):
-    /// the progress by which the sorted runs are sized (`MemberOrderRuns.plan`).
-    private var decisionRows = 0
-    private let expectedRows: Int
     /// The first decisions, in member order so far, not sent yet (`take`); nil once sent or held.
     private var pending: [UInt8]? = []
     static let probationBytes = 1 << 20
@@ -66,10 +62,9 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
     /// here), then hands the connection to the writer thread until `finish` or `stop`.
     init(
         db: Connection, decisionsSQL: String, sides: [(sql: String, spool: CopySpool, inOrder: MemberOrderRuns?)],
-        decisionsInOrder: MemberOrderRuns?, expectedRows: Int, switchBytes: Int = 1 << 18
+        decisionsInOrder: MemberOrderRuns?, switchBytes: Int = 1 << 18
     ) throws {
         self.db = db
-        self.expectedRows = expectedRows
         self.decisionsSQL = decisionsSQL
         self.sides = sides.map { Side(sql: $0.sql, spool: $0.spool, inOrder: $0.inOrder) }
         self.decisionsInOrder = decisionsInOrder
@@ -154,7 +149,6 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
     /// second establishment), and they then go into the first run with the rest.
     private func take(_ c: [UInt8]) throws {
         guard let held = decisionsInOrder else { return try decisionsCopy().write(c) }
-        decisionRows += c.withUnsafeBytes { CopyBinary.rowCount($0) }
         try c.withUnsafeBytes { b in
             let ordered = holding ? 0 : orderedPrefix(b)
             let prefix = UnsafeRawBufferPointer(rebasing: b[0..<ordered])
@@ -171,8 +165,12 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
             }
             try hold(UnsafeRawBufferPointer(rebasing: b[ordered...]), in: held)
         }
-        if holding && held.hasRunToSend { try held.sendPaced(decisionsCopy(), incoming: c.count) }
+        if holding && held.hasRunToSend { try held.sendSome(decisionsCopy(), bytes: Self.pace(c.count)) }
     }
+
+    /// How much of a sorted run to send for `bytes` held: a little more, so that a run is
+    /// sent whole before the next has filled (else the next would wait for it).
+    static func pace(_ bytes: Int) -> Int { bytes + bytes / 4 }
 
     /// Decision rows in member order: into `pending` while on probation, else sent.
     private func pass(_ rows: UnsafeRawBufferPointer) throws {
@@ -201,7 +199,6 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
     /// The held decisions' next sorted run, once the previous one is sent whole.
     private func startRun(_ held: MemberOrderRuns) throws {
         if held.hasRunToSend { try held.sendSome(decisionsCopy(), bytes: .max) }
-        held.plan(done: decisionRows, expected: expectedRows)
         held.startRun()
         try FailPoint.hit("send:held:decisions")
     }
@@ -241,7 +238,6 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
     /// A side's next sorted run, once the previous one is sent whole (in a COPY of its own).
     private func startRun(_ held: MemberOrderRuns, side i: Int) throws {
         if held.hasRunToSend { try copy(sides[i].sql) { try held.sendSome($0, bytes: .max) } }
-        held.plan(done: decisionRows, expected: expectedRows)
         held.startRun()
         try FailPoint.hit("send:held:\(i)")
     }
@@ -277,7 +273,7 @@ final class StreamWriter: @unchecked Sendable {  // safe: each part one thread's
                 try sides[i].spool.read(from: sides[i].sent, upTo: upTo) { try rows.feed($0, into: held) { try startRun(held, side: i) } }
                 sides[i].rows = rows
                 let fed = upTo - sides[i].sent
-                if held.hasRunToSend { try copy(sides[i].sql) { try held.sendPaced($0, incoming: fed) } }
+                if held.hasRunToSend { try copy(sides[i].sql) { try held.sendSome($0, bytes: Self.pace(fed)) } }
             } else {
                 try copy(sides[i].sql) { w in
                     try sides[i].spool.send(to: w, from: sides[i].sent, upTo: upTo)
