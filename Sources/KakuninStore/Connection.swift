@@ -166,16 +166,7 @@ public final class Connection {
     /// Reads the rows of a COPY begun with `beginCopyOut` (or started by `copyOut`).
     @discardableResult
     public func receiveCopyOut(_ sql: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
-        if copyOutSent {
-            copyOutSent = false
-            guard let result = PQgetResult(conn) else { throw DatabaseError(result: nil, connection: conn, kind: .copy, statement: sql) }
-            defer { PQclear(result) }
-            guard PQresultStatus(result) == PGRES_COPY_OUT else {
-                let error = DatabaseError(result: result, connection: conn, kind: .copy, statement: sql)
-                while let more = PQgetResult(conn) { PQclear(more) }
-                throw error
-            }
-        }
+        try awaitCopyOut(sql)
         var bodyError: Error?
         while true {
             var buffer: UnsafeMutablePointer<CChar>? = nil
@@ -202,6 +193,32 @@ public final class Connection {
         return try finishCommand(sql)
     }
 
+    /// The rows of a COPY begun with `beginCopyOut`, one at a time: for a caller that reads two
+    /// COPYs at once and takes the next row from either (FactsSource's merge).
+    public func copyOutRows(_ sql: String) throws -> CopyOutRows {
+        try awaitCopyOut(sql)
+        return CopyOutRows(self, sql)
+    }
+
+    /// The server's answer to a COPY sent by `beginCopyOut` (its first rows follow it).
+    private func awaitCopyOut(_ sql: String) throws {
+        guard copyOutSent else { return }
+        copyOutSent = false
+        guard let result = PQgetResult(conn) else { throw DatabaseError(result: nil, connection: conn, kind: .copy, statement: sql) }
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_COPY_OUT else {
+            let error = DatabaseError(result: result, connection: conn, kind: .copy, statement: sql)
+            while let more = PQgetResult(conn) { PQclear(more) }
+            throw error
+        }
+    }
+
+    /// One row of a COPY in progress into `buffer` (freed by the caller with `PQfreemem`); its
+    /// length, -1 at the end, -2 on an error.
+    fileprivate func copyData(_ buffer: inout UnsafeMutablePointer<CChar>?) -> Int32 { PQgetCopyData(conn, &buffer, 0) }
+
+    fileprivate func copyError(_ sql: String) -> DatabaseError { DatabaseError(result: nil, connection: conn, kind: .copy, statement: sql) }
+
     /// Asks the server to cancel the statement in progress (best effort).
     public func cancel() {
         guard let c = PQgetCancel(conn) else { return }
@@ -220,7 +237,7 @@ public final class Connection {
         }
     }
 
-    private func finishCommand(_ sql: String) throws -> Int {
+    fileprivate func finishCommand(_ sql: String) throws -> Int {
         var failure: DatabaseError?
         var rows = 0
         while let result = PQgetResult(conn) {
@@ -337,4 +354,44 @@ public struct QueryResult: Sendable {
     public var scalar: String? { rows.first?.first ?? nil }
 
     public func column(_ name: String) -> Int? { columns.firstIndex(of: name) }
+}
+
+/// The rows of a COPY … TO STDOUT read one at a time (`Connection.copyOutRows`). A row is valid
+/// until the next call; the last call (nil) ends the command and reports its error, if any.
+public final class CopyOutRows {
+    private let connection: Connection
+    private let sql: String
+    private var buffer: UnsafeMutablePointer<CChar>?
+    private var ended = false
+
+    fileprivate init(_ connection: Connection, _ sql: String) {
+        self.connection = connection
+        self.sql = sql
+    }
+
+    deinit { if let buffer { PQfreemem(buffer) } }
+
+    /// The next row, or nil once the COPY has ended.
+    public func next() throws -> UnsafeRawBufferPointer? {
+        if let b = buffer {
+            PQfreemem(b)
+            buffer = nil
+        }
+        guard !ended else { return nil }
+        let n = connection.copyData(&buffer)
+        if n > 0, let buffer { return UnsafeRawBufferPointer(start: buffer, count: Int(n)) }
+        ended = true
+        guard n == -1 else { throw connection.copyError(sql) }
+        _ = try connection.finishCommand(sql)
+        return nil
+    }
+
+    /// Stops reading before the end (the caller failed): the server's work is cancelled and
+    /// the rest of the stream discarded, so that the connection can be used (or rolled back).
+    public func abandon() {
+        guard !ended else { return }
+        connection.cancel()
+        // "canceling statement due to user request": the error this asked for.
+        do { while try next() != nil {} } catch {}
+    }
 }

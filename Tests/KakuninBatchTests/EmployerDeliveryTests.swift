@@ -278,13 +278,14 @@ struct EmployerDeliveryTests {
     }
 
     @Test(
-        "read in two halves, the employer layout is split at the median of the delivery's envelope keys (an establishment's, as most members' are) and writes the same files byte for byte as read whole"
+        "read in two halves of the members (split at the median home key), each in envelope order and merged row by row, the employer layout writes the same files byte for byte as read whole"
     )
-    func splitAtDeliveryKeys() throws {
+    func splitAtHomeKeysMerged() throws {
         let dir = try temporaryDirectory()
         let feeds = dir.appendingPathComponent("feeds")
         try generatedFeeds(feeds)
         var files: [[String: Data]] = []
+        var boundary = ""
         for split in ["1", "100000000"] {
             let tdb = try TestDatabase()
             try importGenerated(tdb, feeds, dir)
@@ -293,16 +294,56 @@ struct EmployerDeliveryTests {
                 ["run", "--insurer", "06139999", "--as-of", "2026-12-01", "--out", out.path], database: tdb,
                 environment: ["KAKUNIN_SPLIT_ABOVE": split])
             #expect(r.status == 11 && r.stdout.contains("[pass] every document is in exactly one envelope"), "\(r.stdout)\(r.stderr)")
-            #expect(r.stderr.contains("the second (from E-E") == (split == "1"), "\(r.stderr.prefix(3000))")
-            let folder = out.appendingPathComponent("06139999/2026-12-01/nightly")
-            var written: [String: Data] = [:]
-            for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name.hasSuffix(".csv") {
-                written[name] = try Data(contentsOf: folder.appendingPathComponent(name))
+            #expect(r.stderr.contains("the second (from M-") == (split == "1"), "\(r.stderr.prefix(3000))")
+            if split == "1", let from = r.stderr.range(of: "the second (from M-") {
+                boundary = String(r.stderr[from.upperBound...].prefix { $0 != ")" })
             }
-            files.append(written)
+            files.append(try csvFiles(out))
         }
         #expect(files[0].keys.sorted() == files[1].keys.sorted() && files[0]["establishment_list.csv"] != nil)
         for (name, data) in files[0] { #expect(data == files[1][name], "\(name) differs") }
+        // The merge was needed: an establishment's members lie on both sides of the boundary,
+        // so the halves concatenated would have broken its envelope in two.
+        let listed = try mail.decoded(
+            dir.appendingPathComponent("out-1/06139999/2026-12-01/nightly/establishment_list.csv"), from: "UTF-8")
+        let sides = Dictionary(grouping: listed, by: { $0["envelope_id"]! }).mapValues { Set($0.map { $0["member_id"]! < boundary }) }
+        #expect(!boundary.isEmpty && sides.values.contains { $0.count == 2 }, "boundary \(boundary)")
+    }
+
+    @Test(
+        "a failure in the middle of a merged read (two halves, employer layout) cancels both reads; the rerun finishes and writes the same files as a run that never failed"
+    )
+    func mergedReadFailsCleanly() throws {
+        let dir = try temporaryDirectory()
+        let feeds = dir.appendingPathComponent("feeds")
+        try generatedFeeds(feeds)
+        var files: [[String: Data]] = []
+        for failing in [true, false] {
+            let tdb = try TestDatabase()
+            try importGenerated(tdb, feeds, dir)
+            let out = dir.appendingPathComponent("out-\(failing)")
+            let args = ["run", "--insurer", "06139999", "--as-of", "2026-12-01", "--out", out.path]
+            if failing {
+                let failed = try runKakunin(args, database: tdb, environment: ["KAKUNIN_SPLIT_ABOVE": "1", "KAKUNIN_FAIL_AT": "mail:300"])
+                #expect(failed.status != 0 && failed.status != 11, "\(failed.stdout)\(failed.stderr)")
+                #expect(failed.stderr.contains("failure injected at mail:300"), "\(failed.stderr.suffix(2000))")
+            }
+            let r = try runKakunin(args, database: tdb, environment: ["KAKUNIN_SPLIT_ABOVE": "1"])
+            #expect(r.status == 11 && r.stdout.contains("[pass] every document is in exactly one envelope"), "\(r.stdout)\(r.stderr)")
+            files.append(try csvFiles(out))
+        }
+        #expect(!files[0].isEmpty && files[0].keys.sorted() == files[1].keys.sorted())
+        for (name, data) in files[0] { #expect(data == files[1][name], "\(name) differs") }
+    }
+
+    /// The CSV files of a run's published folder, by name.
+    private func csvFiles(_ out: URL) throws -> [String: Data] {
+        let folder = out.appendingPathComponent("06139999/2026-12-01/nightly")
+        var written: [String: Data] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name.hasSuffix(".csv") {
+            written[name] = try Data(contentsOf: folder.appendingPathComponent(name))
+        }
+        return written
     }
 
     @Test(

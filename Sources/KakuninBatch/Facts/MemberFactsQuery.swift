@@ -102,8 +102,11 @@ public enum MemberFactsQuery {
         "(octet_length(\(column)) = 7 AND ltrim(\(column), '0123456789') = '' OR translate(\(column), '-‐－', '') ~ '^[0-9]{7}$')"
     }
 
-    /// `range`: in the batch form, only the members whose envelope key is in it (e.g.
-    /// `< 'H-0042'`); the ranges of a split, concatenated, give the whole stream in order.
+    /// `range`: in the batch form, only the members whose home envelope key (`envelopeKey`:
+    /// an nhi household's members share theirs) is in it (e.g. `< 'H-0042'`): the halves of a
+    /// split read (FactsSource). With `home` delivery that is the stream's order, and the halves
+    /// concatenated are the whole stream; with `employer` each half holds every envelope kind
+    /// and the two are merged by envelope.
     /// `delivery`: the insurer's employee_delivery ([2026-12]: with `employer`, the envelope key
     /// and addressee of a member delivered through the establishment, `EmployerDelivery.swift`).
     /// `keptRun`: in the batch form, the run whose decisions in force each row carries after the
@@ -121,7 +124,7 @@ public enum MemberFactsQuery {
         var scope =
             oneMember
             ? "AND (member_id = $3 OR household_id = (SELECT household_id FROM member WHERE insurer_number = $1 AND member_id = $3))"
-            : range.isEmpty ? "" : "AND \(envelopeKey(delivery)) \(range)"
+            : range.isEmpty ? "" : "AND \(envelopeKey) \(range)"
         var only = oneMember ? "AND member_id = $3" : ""
         if candidates != nil {
             scope += " AND m.\(candidateFilter)"

@@ -4,8 +4,9 @@ import KakuninStore
 
 /// The run's first step: every member's facts as one stream in envelope order, read in one
 /// snapshot (a REPEATABLE READ READ ONLY transaction on the reader connection). A large insurer
-/// is read in two halves of envelope-key order, the second on a connection of its own in the
-/// same snapshot; concatenated they are the same stream.
+/// is read in two halves, the second on a connection of its own in the same snapshot: halves of
+/// the home envelope keys (households whole), each in envelope order. Concatenated, or with
+/// `employer` delivery merged row by row, they are the same stream.
 struct FactsSource {
     let reader: Connection
     let insurer: String
@@ -119,16 +120,19 @@ struct FactsSource {
     /// a connection of its own: the server sorts it on the other core while this process takes
     /// the first.
     mutating func splitIfLarge(url: String?, log: RunLog) throws {
-        // The boundary is the median key of a sample of about 5,000 of the insurer's members
-        // (pages of the table, so the cost does not grow with the insurer as reading every key
-        // did; figures in the Benchmarks article). The keys are the delivery's: with `employer`
-        // most members have an `E-` key, and a median of the home keys put them all in the first half.
+        // The boundary is the median home key (`MemberFactsQuery.envelopeKey`) of a sample of
+        // about 5,000 of the insurer's members (pages of the table, so the cost does not grow
+        // with the insurer as reading every key did; figures in the Benchmarks article). With
+        // `employer` delivery too: each half then reads a contiguous half of the members, as at
+        // home, instead of evaluating the establishment lookup for every member to find its
+        // envelope range, and holds the same mix of envelopes, so the two are sorted at the
+        // same time; `stream` merges them.
         let samplePercent = min(100, max(0.5, 5_000 * 100 / Double(max(total, 1))))
         guard total >= Self.splitAbove, candidates == nil,
             let boundary = try reader.query(
                 """
                 SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY k) FROM (
-                    SELECT \(MemberFactsQuery.envelopeKey(delivery)) COLLATE "C" AS k FROM member m TABLESAMPLE SYSTEM (\(samplePercent)) REPEATABLE (1)
+                    SELECT \(MemberFactsQuery.envelopeKey) COLLATE "C" AS k FROM member m TABLESAMPLE SYSTEM (\(samplePercent)) REPEATABLE (1)
                     WHERE m.insurer_number = $1) s
                 """, [insurer]
             ).scalar
@@ -143,13 +147,20 @@ struct FactsSource {
         try other.beginCopyOut("COPY (\(sql)) TO STDOUT")
         second = (other, sql)
         firstSQL = factsSQL("COLLATE \"C\" < \(literal)")
-        log.event("decide", "reading the facts in two halves of envelope order, the second (from \(boundary)) on its own connection")
+        log.event("decide", "reading the facts in two halves, the second (from \(boundary)) on its own connection")
     }
 
     /// Every member's facts row, in envelope order, to `consume`.
     func stream(_ consume: (UnsafeRawBufferPointer) throws -> Void) throws {
-        try (candidateReader ?? reader).copyOut("COPY (\(firstSQL)) TO STDOUT", consume)
-        if let second { try second.connection.receiveCopyOut("COPY (\(second.sql)) TO STDOUT", consume) }
+        guard let second, delivery == .employer else {
+            try (candidateReader ?? reader).copyOut("COPY (\(firstSQL)) TO STDOUT", consume)
+            if let second { try second.connection.receiveCopyOut("COPY (\(second.sql)) TO STDOUT", consume) }
+            return
+        }
+        let firstCopy = "COPY (\(firstSQL)) TO STDOUT"
+        try reader.beginCopyOut(firstCopy)
+        try EnvelopeMerge.merge(
+            reader.copyOutRows(firstCopy), second.connection.copyOutRows("COPY (\(second.sql)) TO STDOUT"), into: consume)
     }
 
     /// Ends the read transactions.
@@ -173,5 +184,65 @@ struct FactsSource {
         try db.execute("SET LOCAL max_parallel_workers_per_gather = \(parallelWorkers)")
         try db.execute("SET LOCAL work_mem = '512MB'")
         try db.execute("SET LOCAL enable_nestloop = off")
+    }
+}
+
+/// Two halves of the facts, each in envelope order, merged into one stream in envelope order:
+/// the order of the facts query (`ORDER BY envelope, member_id`, byte-wise: identifiers are
+/// ASCII and travel unescaped in COPY's text form).
+enum EnvelopeMerge {
+    /// Every row of `a` and `b` to `consume`, by (envelope, member id); a failure cancels both reads.
+    static func merge(_ a: CopyOutRows, _ b: CopyOutRows, into consume: (UnsafeRawBufferPointer) throws -> Void) throws {
+        do {
+            var x = try a.next(), y = try b.next()
+            var kx = x.map(key), ky = y.map(key)
+            while let rx = x, let ry = y {
+                if precedes(rx, kx!, ry, ky!) {
+                    try consume(rx)
+                    x = try a.next()
+                    kx = x.map(key)
+                } else {
+                    try consume(ry)
+                    y = try b.next()
+                    ky = y.map(key)
+                }
+            }
+            while let rx = x {
+                try consume(rx)
+                x = try a.next()
+            }
+            while let ry = y {
+                try consume(ry)
+                y = try b.next()
+            }
+        } catch {
+            a.abandon()
+            b.abandon()
+            throw error
+        }
+    }
+
+    /// Where a row's member id (its first column) and envelope lie.
+    typealias Key = (member: Range<Int>, envelope: Range<Int>)
+
+    static func key(_ row: UnsafeRawBufferPointer) -> Key {
+        guard let base = row.baseAddress else { return (0..<0, 0..<0) }
+        var member = 0..<0
+        var start = 0
+        for column in 0...MemberFactsQuery.person.envelope {
+            let end = memchr(base + start, Int32(UInt8(ascii: "\t")), row.count - start).map { base.distance(to: UnsafeRawPointer($0)) } ?? row.count
+            if column == 0 { member = 0..<end }
+            if column == MemberFactsQuery.person.envelope { return (member, start..<end) }
+            guard end < row.count else { break }
+            start = end + 1
+        }
+        return (member, row.count..<row.count)
+    }
+
+    static func precedes(_ a: UnsafeRawBufferPointer, _ ka: Key, _ b: UnsafeRawBufferPointer, _ kb: Key) -> Bool {
+        let c = MemberOrderRuns.compare(
+            UnsafeRawBufferPointer(rebasing: a[ka.envelope]), UnsafeRawBufferPointer(rebasing: b[kb.envelope]))
+        if c != 0 { return c < 0 }
+        return MemberOrderRuns.compare(UnsafeRawBufferPointer(rebasing: a[ka.member]), UnsafeRawBufferPointer(rebasing: b[kb.member])) < 0
     }
 }
