@@ -194,8 +194,10 @@ enum EnvelopeMerge {
     /// Every row of `a` and `b` to `consume`, by (envelope, member id); a failure cancels both reads.
     static func merge(_ a: CopyOutRows, _ b: CopyOutRows, into consume: (UnsafeRawBufferPointer) throws -> Void) throws {
         do {
-            var x = try a.next(), y = try b.next()
-            var kx = x.map(key), ky = y.map(key)
+            var x = try a.next()
+            var y = try b.next()
+            var kx = x.map(key)
+            var ky = y.map(key)
             while let rx = x, let ry = y {
                 if precedes(rx, kx!, ry, ky!) {
                     try consume(rx)
@@ -230,7 +232,9 @@ enum EnvelopeMerge {
         var member = 0..<0
         var start = 0
         for column in 0...MemberFactsQuery.person.envelope {
-            let end = memchr(base + start, Int32(UInt8(ascii: "\t")), row.count - start).map { base.distance(to: UnsafeRawPointer($0)) } ?? row.count
+            let end =
+                memchr(base + start, Int32(UInt8(ascii: "\t")), row.count - start).map { base.distance(to: UnsafeRawPointer($0)) }
+                ?? row.count
             if column == 0 { member = 0..<end }
             if column == MemberFactsQuery.person.envelope { return (member, start..<end) }
             guard end < row.count else { break }
