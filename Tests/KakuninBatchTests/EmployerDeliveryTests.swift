@@ -287,18 +287,12 @@ struct EmployerDeliveryTests {
         var files: [[String: Data]] = []
         var boundary = ""
         for split in ["1", "100000000"] {
-            let tdb = try TestDatabase()
-            try importGenerated(tdb, feeds, dir)
-            let out = dir.appendingPathComponent("out-\(split)")
-            let r = try runKakunin(
-                ["run", "--insurer", "06139999", "--as-of", "2026-12-01", "--out", out.path], database: tdb,
-                environment: ["KAKUNIN_SPLIT_ABOVE": split])
-            #expect(r.status == 11 && r.stdout.contains("[pass] every document is in exactly one envelope"), "\(r.stdout)\(r.stderr)")
+            let (r, written) = try reconciledRun(feeds, dir, out: "out-\(split)", environment: ["KAKUNIN_SPLIT_ABOVE": split])
             #expect(r.stderr.contains("the second (from M-") == (split == "1"), "\(r.stderr.prefix(3000))")
             if split == "1", let from = r.stderr.range(of: "the second (from M-") {
                 boundary = String(r.stderr[from.upperBound...].prefix { $0 != ")" })
             }
-            files.append(try csvFiles(out))
+            files.append(written)
         }
         #expect(files[0].keys.sorted() == files[1].keys.sorted() && files[0]["establishment_list.csv"] != nil)
         for (name, data) in files[0] { #expect(data == files[1][name], "\(name) differs") }
@@ -319,21 +313,33 @@ struct EmployerDeliveryTests {
         try generatedFeeds(feeds)
         var files: [[String: Data]] = []
         for failing in [true, false] {
-            let tdb = try TestDatabase()
-            try importGenerated(tdb, feeds, dir)
-            let out = dir.appendingPathComponent("out-\(failing)")
-            let args = ["run", "--insurer", "06139999", "--as-of", "2026-12-01", "--out", out.path]
-            if failing {
-                let failed = try runKakunin(args, database: tdb, environment: ["KAKUNIN_SPLIT_ABOVE": "1", "KAKUNIN_FAIL_AT": "mail:300"])
+            let (_, written) = try reconciledRun(feeds, dir, out: "out-\(failing)", environment: ["KAKUNIN_SPLIT_ABOVE": "1"]) { runWith in
+                guard failing else { return }
+                let failed = try runWith(["KAKUNIN_FAIL_AT": "mail:300"])
                 #expect(failed.status != 0 && failed.status != 11, "\(failed.stdout)\(failed.stderr)")
                 #expect(failed.stderr.contains("failure injected at mail:300"), "\(failed.stderr.suffix(2000))")
             }
-            let r = try runKakunin(args, database: tdb, environment: ["KAKUNIN_SPLIT_ABOVE": "1"])
-            #expect(r.status == 11 && r.stdout.contains("[pass] every document is in exactly one envelope"), "\(r.stdout)\(r.stderr)")
-            files.append(try csvFiles(out))
+            files.append(written)
         }
         #expect(!files[0].isEmpty && files[0].keys.sorted() == files[1].keys.sorted())
         for (name, data) in files[0] { #expect(data == files[1][name], "\(name) differs") }
+    }
+
+    /// 06139999's run on a fresh database with the generated feeds (`importGenerated`), into
+    /// `dir/out`, checked to reconcile every document in exactly one envelope; `before` may first
+    /// run it with more environment (e.g. a failure injected). The run's result and its CSV files.
+    private func reconciledRun(
+        _ feeds: URL, _ dir: URL, out: String, environment: [String: String],
+        before: ((_ runWith: ([String: String]) throws -> CommandResult) throws -> Void) = { _ in }
+    ) throws -> (CommandResult, [String: Data]) {
+        let tdb = try TestDatabase()
+        try importGenerated(tdb, feeds, dir)
+        let folder = dir.appendingPathComponent(out)
+        let args = ["run", "--insurer", "06139999", "--as-of", "2026-12-01", "--out", folder.path]
+        try before { extra in try runKakunin(args, database: tdb, environment: environment.merging(extra) { $1 }) }
+        let r = try runKakunin(args, database: tdb, environment: environment)
+        #expect(r.status == 11 && r.stdout.contains("[pass] every document is in exactly one envelope"), "\(r.stdout)\(r.stderr)")
+        return (r, try csvFiles(folder))
     }
 
     /// The CSV files of a run's published folder, by name.
