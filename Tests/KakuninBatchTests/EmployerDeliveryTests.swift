@@ -254,12 +254,16 @@ struct EmployerDeliveryTests {
         #expect((shown["what_to_do"] as? String)?.contains("came back from establishment E001") == true, "\(shown)")
     }
 
-    /// 4,000 generated members with their optional entries and establishments.csv (seed 42).
-    func generatedFeeds(_ feeds: URL) throws {
+    /// A temporary folder with `feeds/`: 4,000 generated members with their optional entries
+    /// and establishments.csv (seed 42).
+    func generatedFeeds() throws -> (dir: URL, feeds: URL) {
+        let dir = try temporaryDirectory()
+        let feeds = dir.appendingPathComponent("feeds")
         let g = try runKakunin(
             ["generate", "--members", "4000", "--seed", "42", "--bad-rate", "0", "--optional-entries", "--out", feeds.path],
             database: nil)
         #expect(g.stdout.contains("establishments.csv (39 rows)"), "\(g.stdout)")
+        return (dir, feeds)
     }
 
     /// The generated feeds imported; the employee insurer 06139999 delivers through its establishments.
@@ -281,9 +285,7 @@ struct EmployerDeliveryTests {
         "read in two halves of the members (split at the median home key), each in envelope order and merged row by row, the employer layout writes the same files byte for byte as read whole"
     )
     func splitAtHomeKeysMerged() throws {
-        let dir = try temporaryDirectory()
-        let feeds = dir.appendingPathComponent("feeds")
-        try generatedFeeds(feeds)
+        let (dir, feeds) = try generatedFeeds()
         var files: [[String: Data]] = []
         var boundary = ""
         for split in ["1", "100000000"] {
@@ -308,9 +310,7 @@ struct EmployerDeliveryTests {
         "a failure in the middle of a merged read (two halves, employer layout) cancels both reads; the rerun finishes and writes the same files as a run that never failed"
     )
     func mergedReadFailsCleanly() throws {
-        let dir = try temporaryDirectory()
-        let feeds = dir.appendingPathComponent("feeds")
-        try generatedFeeds(feeds)
+        let (dir, feeds) = try generatedFeeds()
         var files: [[String: Data]] = []
         for failing in [true, false] {
             let (_, written) = try reconciledRun(feeds, dir, out: "out-\(failing)", environment: ["KAKUNIN_SPLIT_ABOVE": "1"]) { runWith in
@@ -357,9 +357,7 @@ struct EmployerDeliveryTests {
     )
     func generatedEmployerInsurer() throws {
         let tdb = try TestDatabase()
-        let dir = try temporaryDirectory()
-        let feeds = dir.appendingPathComponent("feeds")
-        try generatedFeeds(feeds)
+        let (dir, feeds) = try generatedFeeds()
         let insurer = "06139999"
         try importGenerated(tdb, feeds, dir)
         let r = try runKakunin(
