@@ -92,9 +92,7 @@ struct MemberOrderTests {
         "through employers the decisions and notices arrive in runs sorted by member (one run, or many of 3,000 bytes each), the files keep the envelope order, certificates their numbers; the same rows and files either way"
     )
     func employerInMemberOrder() throws {
-        let dir = try temporaryDirectory()
-        let feeds = dir.appendingPathComponent("feeds")
-        try EmployerDeliveryTests().generatedFeeds(feeds)
+        let (dir, feeds) = try EmployerDeliveryTests().generatedFeeds()
         var outcomes: [[String]] = []
         // One sorted run (the default buffer holds every row); runs of 3,000 bytes (a dozen rows each).
         for runBytes in ["", "3000"] {
@@ -133,9 +131,7 @@ struct MemberOrderTests {
 
     @Test("delivered home, an employee insurer's stream is in member order already: nothing is held, the rows arrive in member order")
     func homeSendsAsItComes() throws {
-        let dir = try temporaryDirectory()
-        let feeds = dir.appendingPathComponent("feeds")
-        try EmployerDeliveryTests().generatedFeeds(feeds)
+        let (dir, feeds) = try EmployerDeliveryTests().generatedFeeds()
         let tdb = try prepared(feeds, dir)
         let conf = try FeedFiles.write(dir, "home.conf", ["insurer_name = 全国健康保険協会 東京支部", "employee_delivery = home"])
         #expect(
@@ -151,9 +147,7 @@ struct MemberOrderTests {
         "a failure while sending the held decisions or notices commits nothing and leaves nothing staged; the rerun gives the same rows and files"
     )
     func failureWhileSendingHeld() throws {
-        let dir = try temporaryDirectory()
-        let feeds = dir.appendingPathComponent("feeds")
-        try EmployerDeliveryTests().generatedFeeds(feeds)
+        let (dir, feeds) = try EmployerDeliveryTests().generatedFeeds()
         let reference = try prepared(feeds, dir)
         let refOut = dir.appendingPathComponent("reference")
         _ = try run(reference, "06139999", out: refOut)
