@@ -163,34 +163,18 @@ public final class Connection {
 
     private var copyOutSent = false
 
-    /// Reads the rows of a COPY begun with `beginCopyOut` (or started by `copyOut`).
+    /// Reads the rows of a COPY begun with `beginCopyOut` (or started by `copyOut`). If `body`
+    /// fails, the server's work is cancelled, the rest of the stream discarded and its error thrown.
     @discardableResult
     public func receiveCopyOut(_ sql: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
-        try awaitCopyOut(sql)
-        var bodyError: Error?
-        while true {
-            var buffer: UnsafeMutablePointer<CChar>? = nil
-            let n = PQgetCopyData(conn, &buffer, 0)
-            if n > 0, let buffer {
-                if bodyError == nil {
-                    do { try body(UnsafeRawBufferPointer(start: buffer, count: Int(n))) } catch {
-                        bodyError = error
-                        cancel()  // stop the server's work; the rest of the stream is discarded
-                    }
-                }
-                PQfreemem(buffer)
-            } else if n == -1 {
-                break
-            } else {
-                if let bodyError { throw bodyError }
-                throw DatabaseError(result: nil, connection: conn, kind: .copy, statement: sql)
-            }
+        let rows = try copyOutRows(sql)
+        do {
+            while let row = try rows.next() { try body(row) }
+        } catch {
+            rows.abandon()
+            throw error
         }
-        if let bodyError {
-            _ = try? finishCommand(sql)  // "canceling statement due to user request"
-            throw bodyError
-        }
-        return try finishCommand(sql)
+        return rows.count
     }
 
     /// The rows of a COPY begun with `beginCopyOut`, one at a time: for a caller that reads two
@@ -363,6 +347,8 @@ public final class CopyOutRows {
     private let sql: String
     private var buffer: UnsafeMutablePointer<CChar>?
     private var ended = false
+    /// The number of rows the command reports, once `next` has returned nil.
+    public private(set) var count = 0
 
     fileprivate init(_ connection: Connection, _ sql: String) {
         self.connection = connection
@@ -382,7 +368,7 @@ public final class CopyOutRows {
         if n > 0, let buffer { return UnsafeRawBufferPointer(start: buffer, count: Int(n)) }
         ended = true
         guard n == -1 else { throw connection.copyError(sql) }
-        _ = try connection.finishCommand(sql)
+        count = try connection.finishCommand(sql)
         return nil
     }
 

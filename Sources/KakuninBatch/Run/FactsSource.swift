@@ -194,33 +194,42 @@ enum EnvelopeMerge {
     /// Every row of `a` and `b` to `consume`, by (envelope, member id); a failure cancels both reads.
     static func merge(_ a: CopyOutRows, _ b: CopyOutRows, into consume: (UnsafeRawBufferPointer) throws -> Void) throws {
         do {
-            var x = try a.next()
-            var y = try b.next()
-            var kx = x.map(key)
-            var ky = y.map(key)
-            while let rx = x, let ry = y {
-                if precedes(rx, kx!, ry, ky!) {
-                    try consume(rx)
-                    x = try a.next()
-                    kx = x.map(key)
-                } else {
-                    try consume(ry)
-                    y = try b.next()
-                    ky = y.map(key)
+            var x = try Head(a)
+            var y = try Head(b)
+            while x != nil || y != nil {
+                if let hx = x, y.map({ hx.precedes($0) }) ?? true {
+                    try consume(hx.row)
+                    x = try Head(a)
+                } else if let hy = y {
+                    try consume(hy.row)
+                    y = try Head(b)
                 }
-            }
-            while let rx = x {
-                try consume(rx)
-                x = try a.next()
-            }
-            while let ry = y {
-                try consume(ry)
-                y = try b.next()
             }
         } catch {
             a.abandon()
             b.abandon()
             throw error
+        }
+    }
+
+    /// A half's next row with its key; nil once the half has ended.
+    struct Head {
+        let row: UnsafeRawBufferPointer
+        let key: Key
+
+        init?(_ rows: CopyOutRows) throws {
+            guard let row = try rows.next() else { return nil }
+            self.row = row
+            key = EnvelopeMerge.key(row)
+        }
+
+        /// By envelope, then member id.
+        func precedes(_ other: Head) -> Bool {
+            let c = MemberOrderRuns.compare(
+                UnsafeRawBufferPointer(rebasing: row[key.envelope]), UnsafeRawBufferPointer(rebasing: other.row[other.key.envelope]))
+            if c != 0 { return c < 0 }
+            return MemberOrderRuns.compare(
+                UnsafeRawBufferPointer(rebasing: row[key.member]), UnsafeRawBufferPointer(rebasing: other.row[other.key.member])) < 0
         }
     }
 
@@ -241,12 +250,5 @@ enum EnvelopeMerge {
             start = end + 1
         }
         return (member, row.count..<row.count)
-    }
-
-    static func precedes(_ a: UnsafeRawBufferPointer, _ ka: Key, _ b: UnsafeRawBufferPointer, _ kb: Key) -> Bool {
-        let c = MemberOrderRuns.compare(
-            UnsafeRawBufferPointer(rebasing: a[ka.envelope]), UnsafeRawBufferPointer(rebasing: b[kb.envelope]))
-        if c != 0 { return c < 0 }
-        return MemberOrderRuns.compare(UnsafeRawBufferPointer(rebasing: a[ka.member]), UnsafeRawBufferPointer(rebasing: b[kb.member])) < 0
     }
 }
